@@ -1,0 +1,20 @@
+//! chatvault's vocabulary: messages, conversations, senders, times, and the canonical
+//! encodings that everything else agrees on.
+//!
+//! This crate owns:
+//! - the message model ([`NewMessage`] as an importer produces it, [`StoredMessage`] as the
+//!   archive returns it);
+//! - canonical JSONL ([`canonical`]): parsing with field-named errors, and writing;
+//! - text normalisation for search ([`normalize`]): NFKC, then lower case;
+//! - the dedup key and content fingerprint ([`dedup`]);
+//! - the canonical leaf encoding and content commitment that the Merkle log hashes ([`leaf`]).
+//!
+//! It must never do IO: no files, no network, no clock. Callers pass the time in.
+
+pub mod canonical;
+pub mod dedup;
+pub mod leaf;
+pub mod normalize;
+mod types;
+
+pub use types::*;
