@@ -1,1 +1,330 @@
-//! chatvault-index
+//! The search index: tantivy, with exact substring semantics for every script.
+//!
+//! The index is a cache of the store. It holds normalised text (as grams, not as a stored
+//! field), filter fields, and each message's sequence number; everything it returns is a
+//! sequence number the caller resolves through the store. It can always be deleted and
+//! rebuilt from the store (`chatvault reindex`), and it records in its commit payload how
+//! far into the log it has indexed, so an interrupted import is caught up on the next open.
+//!
+//! How matching works is in [`tokenizer`]; what a match means is in [`query`].
+
+pub mod query;
+pub mod tokenizer;
+
+use std::ops::Bound;
+use std::path::Path;
+
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
+};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+pub use query::{Clause, Query, QueryError};
+use tokenizer::{keyword_bigrams, BigramTokenizer, UnigramTokenizer, BIGRAM, UNIGRAM};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index {path}: {source}")]
+    Tantivy {
+        path: String,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    #[error("search index {path}: {what}")]
+    Other { path: String, what: String },
+}
+
+pub type Result<T> = std::result::Result<T, IndexError>;
+
+/// One message as the index sees it.
+pub struct IndexDoc<'a> {
+    pub seq: u64,
+    pub sent_at_ms: i64,
+    pub platform: &'a str,
+    /// `platform:external_id`.
+    pub conversation: &'a str,
+    pub sender_handle: &'a str,
+    pub sender_name: Option<&'a str>,
+    pub kind: &'a str,
+    /// Already normalised.
+    pub text: &'a str,
+}
+
+/// Filters that narrow a search. Times are UTC milliseconds, both ends inclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// A sender's handle or display name (compared after normalisation).
+    pub sender: Option<String>,
+    /// `platform:external_id`.
+    pub conversation: Option<String>,
+    pub platform: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// What the index found.
+pub enum IndexHits {
+    /// The index decided exactly: `total` matches; `page` holds (seq, sent_at) newest first.
+    Exact { total: u64, page: Vec<(u64, i64)> },
+    /// The index found candidates that the caller must check with [`Query::matches`]
+    /// (keywords with spaces inside). Unordered.
+    Candidates(Vec<(u64, i64)>),
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    uni: Field,
+    bi: Field,
+    seq: Field,
+    sent_at: Field,
+    platform: Field,
+    conversation: Field,
+    sender: Field,
+    kind: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let gram = |tok: &str, opt| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer(tok).set_index_option(opt).set_fieldnorms(false),
+        )
+    };
+    let uni = b.add_text_field("uni", gram(UNIGRAM, IndexRecordOption::Basic));
+    let bi = b.add_text_field("bi", gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions));
+    let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
+    let sent_at = b.add_i64_field("sent_at", NumericOptions::default() | INDEXED | FAST);
+    let platform = b.add_text_field("platform", STRING);
+    let conversation = b.add_text_field("conversation", STRING);
+    let sender = b.add_text_field("sender", STRING);
+    let kind = b.add_text_field("kind", STRING);
+    (b.build(), Fields { uni, bi, seq, sent_at, platform, conversation, sender, kind })
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Option<IndexWriter>,
+    fields: Fields,
+    path: String,
+    writer_memory: usize,
+    writer_threads: usize,
+}
+
+/// The payload tantivy keeps with each commit: how much of the log is indexed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    upto: u64,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it when absent.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.display().to_string();
+        let t = |source| IndexError::Tantivy { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::Other { path: path.clone(), what: e.to_string() })?;
+        let (schema, fields) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Other {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        let index = Index::open_or_create(mmap, schema.clone()).map_err(t)?;
+        if index.schema() != schema {
+            return Err(IndexError::Other {
+                path,
+                what: "the index was built by another version; run `chatvault reindex`".into(),
+            });
+        }
+        index.tokenizers().register(UNIGRAM, UnigramTokenizer);
+        index.tokenizers().register(BIGRAM, BigramTokenizer);
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(t)?;
+        Ok(SearchIndex { index, reader, writer: None, fields, path, writer_memory: 128 << 20, writer_threads: 1 })
+    }
+
+    /// Sets the indexing threads and memory for writers opened after this call.
+    pub fn set_writer_budget(&mut self, threads: usize, memory_bytes: usize) {
+        self.writer_threads = threads.max(1);
+        self.writer_memory = memory_bytes.max(16 << 20);
+    }
+
+    fn t(&self, source: tantivy::TantivyError) -> IndexError {
+        IndexError::Tantivy { path: self.path.clone(), source }
+    }
+
+    fn writer(&mut self) -> Result<&mut IndexWriter> {
+        if self.writer.is_none() {
+            let w = self
+                .index
+                .writer_with_num_threads(self.writer_threads, self.writer_memory * self.writer_threads)
+                .map_err(|e| self.t(e))?;
+            self.writer = Some(w);
+        }
+        self.writer.as_mut().ok_or_else(|| IndexError::Other { path: self.path.clone(), what: "no writer".into() })
+    }
+
+    /// How many leading log entries the last commit covered.
+    pub fn indexed_upto(&self) -> Result<u64> {
+        let metas = self.index.load_metas().map_err(|e| self.t(e))?;
+        Ok(metas.payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok()).map_or(0, |p| p.upto))
+    }
+
+    pub fn add(&mut self, d: &IndexDoc<'_>) -> Result<()> {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.uni, d.text);
+        doc.add_text(f.bi, d.text);
+        doc.add_u64(f.seq, d.seq);
+        doc.add_i64(f.sent_at, d.sent_at_ms);
+        doc.add_text(f.platform, d.platform);
+        doc.add_text(f.conversation, d.conversation);
+        doc.add_text(f.sender, format!("h:{}", d.sender_handle));
+        if let Some(n) = d.sender_name {
+            doc.add_text(f.sender, format!("n:{}", chatvault_model::normalize::normalize(n)));
+        }
+        doc.add_text(f.kind, d.kind);
+        self.writer()?.add_document(doc).map_err(|e| self.t(e))?;
+        Ok(())
+    }
+
+    /// Removes every document (for a rebuild); takes effect at the next commit.
+    pub fn clear(&mut self) -> Result<()> {
+        self.writer()?.delete_all_documents().map_err(|e| self.t(e))?;
+        Ok(())
+    }
+
+    /// Makes everything added so far durable and visible, recording that the first `upto`
+    /// log entries are indexed.
+    pub fn commit(&mut self, upto: u64) -> Result<()> {
+        let payload = serde_json::to_string(&Payload { upto }).unwrap_or_default();
+        let w = self.writer()?;
+        let mut prepared = w.prepare_commit().map_err(|e| IndexError::Tantivy { path: String::new(), source: e })?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(|e| self.t(e))?;
+        self.reader.reload().map_err(|e| self.t(e))?;
+        Ok(())
+    }
+
+    /// Waits for merges and releases the writer's lock.
+    pub fn close_writer(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.wait_merging_threads().map_err(|e| self.t(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn keyword_query(&self, k: &str) -> Box<dyn TQuery> {
+        if k.chars().any(char::is_whitespace) {
+            let words: Vec<&str> = k.split_whitespace().collect();
+            // Found through its words; the caller checks the whole phrase.
+            let parts = words.iter().map(|w| (Occur::Must, self.keyword_query(w))).collect();
+            return Box::new(BooleanQuery::new(parts));
+        }
+        let n = k.chars().count();
+        match n {
+            1 => Box::new(TermQuery::new(Term::from_field_text(self.fields.uni, k), IndexRecordOption::Basic)),
+            2 => Box::new(TermQuery::new(Term::from_field_text(self.fields.bi, k), IndexRecordOption::Basic)),
+            _ => Box::new(PhraseQuery::new_with_offset(
+                keyword_bigrams(k).into_iter().map(|(o, g)| (o, Term::from_field_text(self.fields.bi, &g))).collect(),
+            )),
+        }
+    }
+
+    fn build(&self, q: &Query, filters: &Filters) -> Box<dyn TQuery> {
+        let f = self.fields;
+        let exact = q.index_is_exact();
+        let mut parts: Vec<(Occur, Box<dyn TQuery>)> = vec![];
+        for c in &q.clauses {
+            let any: Vec<Box<dyn TQuery>> = c.any.iter().map(|k| self.keyword_query(k)).collect();
+            let clause: Box<dyn TQuery> = if any.len() == 1 {
+                any.into_iter().next().unwrap_or_else(|| Box::new(AllQuery))
+            } else {
+                Box::new(BooleanQuery::new(any.into_iter().map(|q| (Occur::Should, q)).collect()))
+            };
+            if c.negated {
+                // Excluding a phrase by its words would drop true hits: leave it to the check.
+                if exact {
+                    parts.push((Occur::MustNot, clause));
+                }
+            } else {
+                parts.push((Occur::Must, clause));
+            }
+        }
+        let term = |field, text: &str| -> Box<dyn TQuery> {
+            Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
+        };
+        if filters.from_ms.is_some() || filters.to_ms.is_some() {
+            let lo = filters.from_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.sent_at, v)));
+            let hi = filters.to_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.sent_at, v)));
+            parts.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if let Some(s) = &filters.sender {
+            let by_handle = term(f.sender, &format!("h:{s}"));
+            let by_name = term(f.sender, &format!("n:{}", chatvault_model::normalize::normalize(s)));
+            parts.push((Occur::Must, Box::new(BooleanQuery::new(vec![(Occur::Should, by_handle), (Occur::Should, by_name)]))));
+        }
+        for (field, v) in [(f.conversation, &filters.conversation), (f.platform, &filters.platform), (f.kind, &filters.kind)] {
+            if let Some(v) = v {
+                parts.push((Occur::Must, term(field, v)));
+            }
+        }
+        if !parts.iter().any(|(o, _)| *o == Occur::Must) {
+            parts.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Box::new(BooleanQuery::new(parts))
+    }
+
+    fn seq_and_time(&self, searcher: &Searcher, addr: DocAddress) -> Result<(u64, i64)> {
+        let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+        let seq = ff.u64("seq").map_err(|e| self.t(e))?.first(addr.doc_id);
+        let at = ff.i64("sent_at").map_err(|e| self.t(e))?.first(addr.doc_id);
+        match (seq, at) {
+            (Some(s), Some(a)) => Ok((s, a)),
+            _ => Err(IndexError::Other { path: self.path.clone(), what: format!("document {addr:?} has no seq") }),
+        }
+    }
+
+    /// Runs a query. With an exact query, returns the total and one page, newest first.
+    pub fn search(&self, q: &Query, filters: &Filters, limit: usize, offset: usize) -> Result<IndexHits> {
+        let searcher = self.reader.searcher();
+        let tq = self.build(q, filters);
+        if q.index_is_exact() {
+            let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
+            let (total, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
+            let page = if limit == 0 { vec![] } else { docs };
+            let page = page.into_iter().map(|(_, a)| self.seq_and_time(&searcher, a)).collect::<Result<Vec<_>>>()?;
+            Ok(IndexHits::Exact { total: total as u64, page })
+        } else {
+            let docs = searcher.search(&tq, &DocSetCollector).map_err(|e| self.t(e))?;
+            let all = docs.into_iter().map(|a| self.seq_and_time(&searcher, a)).collect::<Result<Vec<_>>>()?;
+            Ok(IndexHits::Candidates(all))
+        }
+    }
+
+    /// Every indexed sequence number (for comparing two indexes in tests and checks).
+    pub fn all_seqs(&self) -> Result<Vec<u64>> {
+        let searcher = self.reader.searcher();
+        let docs = searcher.search(&AllQuery, &DocSetCollector).map_err(|e| self.t(e))?;
+        let mut v = docs.into_iter().map(|a| self.seq_and_time(&searcher, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
+        v.sort_unstable();
+        Ok(v)
+    }
+}
+
+/// Sums the sizes of the files under `dir` (the index's footprint).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,1 +1,165 @@
-//! chatvault-store
+//! Durable storage for the archive, behind the [`Store`] trait.
+//!
+//! The store keeps rows the archive has already prepared: message metadata, sealed
+//! (encrypted) content, wrapped data keys, the Merkle log's stored hashes and signed
+//! checkpoints. It never sees a key or a plaintext message body, and it never decides
+//! anything about content: callers encrypt before they write and decrypt after they read.
+//!
+//! Invariants:
+//! - **Append-only.** Message rows and log hashes are inserted, never updated. The only
+//!   exceptions are explicit: a data key is re-wrapped on key rotation, and (later) a purge
+//!   clears a message's sealed body while its row and leaf stay.
+//! - **Atomic batches.** Everything written through one [`WriteTxn`] becomes durable together
+//!   at [`WriteTxn::commit`], or not at all.
+//!
+//! [`SqliteStore`] is the embedded default. A PostgreSQL store will implement the same
+//! traits in its own crate, with its own migrations.
+
+mod sqlite;
+
+pub use chatvault_model::dedup::DedupKey;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path} has schema version {found}; this chatvault knows version {known}")]
+    Schema { path: String, found: i64, known: i64 },
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A conversation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub platform: String,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub kind: Option<u8>,
+}
+
+/// A participant (sender) row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantRow {
+    pub id: i64,
+    pub platform: String,
+    pub handle: String,
+    pub display_name: Option<String>,
+}
+
+/// A message row as stored. `body` is the sealed content; `None` once purged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub seq: u64,
+    pub id: [u8; 16],
+    pub conversation: i64,
+    pub source_id: Option<String>,
+    pub fingerprint: Option<[u8; 16]>,
+    pub sender: i64,
+    /// The display name on this message, when the source gave one.
+    pub sender_name: Option<String>,
+    pub sender_role: u8,
+    pub sent_at_ms: i64,
+    pub sent_offset_s: Option<i32>,
+    pub received_at_ms: i64,
+    pub kind: u8,
+    pub reply_to: Option<String>,
+    pub target: Option<String>,
+    /// JSON array of tags, when there are any.
+    pub tags: Option<String>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl MessageRow {
+    pub fn dedup_key(&self) -> Result<DedupKey> {
+        match (&self.source_id, self.fingerprint) {
+            (Some(s), None) => Ok(DedupKey::Source(s.clone())),
+            (None, Some(f)) => Ok(DedupKey::Fingerprint(f)),
+            _ => Err(StoreError::Corrupt(format!("message seq {} has neither or both dedup keys", self.seq))),
+        }
+    }
+}
+
+/// A wrapped data key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataKeyRow {
+    pub conversation: i64,
+    pub kek_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub note: String,
+    pub created_at_ms: i64,
+}
+
+/// Sizes and counts for `stats`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    pub messages: u64,
+    pub conversations: u64,
+    pub participants: u64,
+    pub attachments: u64,
+    pub checkpoints: u64,
+    pub bytes_on_disk: u64,
+}
+
+/// Reads. Every method sees committed data only.
+pub trait StoreRead {
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Number of messages, which is also the next sequence number and the log size.
+    fn log_size(&self) -> Result<u64>;
+    fn message_by_seq(&self, seq: u64) -> Result<Option<MessageRow>>;
+    fn message_by_id(&self, id: &[u8; 16]) -> Result<Option<MessageRow>>;
+    /// Messages of a conversation ordered by `sent_at`, then seq.
+    fn conversation_messages(&self, conversation: i64, offset: u64, limit: u64) -> Result<Vec<MessageRow>>;
+    /// Calls `f` for each message from `from_seq` in seq order until it returns false.
+    fn scan_messages(&self, from_seq: u64, f: &mut dyn FnMut(MessageRow) -> Result<bool>) -> Result<()>;
+    fn conversations(&self) -> Result<Vec<ConversationRow>>;
+    fn participants(&self) -> Result<Vec<ParticipantRow>>;
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>>;
+    /// Log hashes at the given stored-hash indexes; an absent one is an error.
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+    /// Calls `f` for each stored hash from `from` in index order until it returns false.
+    fn scan_hashes(&self, from: u64, f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>) -> Result<()>;
+    fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
+    fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
+    fn stats(&self) -> Result<StoreStats>;
+}
+
+/// A store: reads, plus write transactions.
+pub trait Store: StoreRead + Send {
+    fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// One atomic batch of writes. Dropping it without [`WriteTxn::commit`] rolls it back.
+pub trait WriteTxn {
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    /// Returns the conversation's id, inserting it when new (the first title is kept).
+    fn conversation(&mut self, platform: &str, external_id: &str, title: Option<&str>, kind: Option<u8>) -> Result<i64>;
+    /// Returns the participant's id, inserting it when new.
+    fn participant(&mut self, platform: &str, handle: &str, display_name: Option<&str>) -> Result<i64>;
+    /// Stores or replaces (on key rotation) a conversation's wrapped data key.
+    fn put_data_key(&mut self, key: &DataKeyRow) -> Result<()>;
+    /// Whether a message with this dedup key exists in the conversation.
+    fn exists(&mut self, conversation: i64, key: &DedupKey) -> Result<bool>;
+    fn insert_message(&mut self, row: &MessageRow) -> Result<()>;
+    /// Appends log hashes at consecutive indexes from `first`.
+    fn put_hashes(&mut self, first: u64, hashes: &[[u8; 32]]) -> Result<()>;
+    /// Stores a sealed attachment unless the conversation already has it.
+    fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8]) -> Result<()>;
+    fn put_checkpoint(&mut self, cp: &CheckpointRow) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,148 @@
+//! The two tokenizers behind exact substring search.
+//!
+//! Both read text that is already normalised ([`chatvault_model::normalize`]). Every
+//! character takes one position, whitespace included, so positions are character indexes.
+//!
+//! - `cv_uni` emits each non-whitespace character once (its field keeps documents only):
+//!   a one-character keyword is one term lookup.
+//! - `cv_bi` emits every pair of adjacent non-whitespace characters at the position of the
+//!   first (its field keeps positions): a two-character keyword is one term lookup, a
+//!   longer one a phrase of bigrams at offsets 0, 2, 4, … plus the last pair.
+//!
+//! Because adjacent bigrams of a keyword share positions with consecutive characters and no
+//! bigram spans whitespace, a phrase match is a substring match, exactly: no misses inside
+//! longer words (安装简单 contains 简单), and no false hits across word boundaries. This
+//! treats Latin, digits, emoji and CJK alike. Tantivy's `NgramTokenizer` cannot be used:
+//! it puts every gram at position 0.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+pub const UNIGRAM: &str = "cv_uni";
+pub const BIGRAM: &str = "cv_bi";
+
+#[derive(Clone, Copy, Default)]
+pub struct UnigramTokenizer;
+
+#[derive(Clone, Copy, Default)]
+pub struct BigramTokenizer;
+
+pub struct GramStream<'a> {
+    text: &'a str,
+    chars: std::str::CharIndices<'a>,
+    /// The next character, looked ahead: (byte offset, char).
+    next: Option<(usize, char)>,
+    position: usize,
+    bigram: bool,
+    token: Token,
+}
+
+impl<'a> GramStream<'a> {
+    fn new(text: &'a str, bigram: bool) -> Self {
+        let mut chars = text.char_indices();
+        let next = chars.next();
+        GramStream { text, chars, next, position: 0, bigram, token: Token::default() }
+    }
+}
+
+impl TokenStream for GramStream<'_> {
+    fn advance(&mut self) -> bool {
+        while let Some((at, c)) = self.next {
+            self.next = self.chars.next();
+            let pos = self.position;
+            self.position += 1;
+            if c.is_whitespace() {
+                continue;
+            }
+            let end = if self.bigram {
+                match self.next {
+                    Some((at2, c2)) if !c2.is_whitespace() => at2 + c2.len_utf8(),
+                    _ => continue,
+                }
+            } else {
+                at + c.len_utf8()
+            };
+            self.token.text.clear();
+            self.token.text.push_str(&self.text[at..end]);
+            self.token.offset_from = at;
+            self.token.offset_to = end;
+            self.token.position = pos;
+            self.token.position_length = 1;
+            return true;
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+impl Tokenizer for UnigramTokenizer {
+    type TokenStream<'a> = GramStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
+        GramStream::new(text, false)
+    }
+}
+
+impl Tokenizer for BigramTokenizer {
+    type TokenStream<'a> = GramStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
+        GramStream::new(text, true)
+    }
+}
+
+/// The bigram terms and offsets that pin a keyword (no whitespace, ≥ 2 characters) as a
+/// substring: offsets 0, 2, 4, … and the last pair.
+pub fn keyword_bigrams(keyword: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = keyword.chars().collect();
+    let n = chars.len();
+    if n < 2 {
+        return vec![];
+    }
+    let mut offsets: Vec<usize> = (0..n - 1).step_by(2).collect();
+    if n % 2 == 1 {
+        offsets.push(n - 2);
+    }
+    offsets.into_iter().map(|o| (o, chars[o..o + 2].iter().collect())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens<T: Tokenizer>(mut t: T, text: &str) -> Vec<(String, usize)> {
+        let mut s = t.token_stream(text);
+        let mut out = vec![];
+        while let Some(tok) = s.next() {
+            out.push((tok.text.clone(), tok.position));
+        }
+        out
+    }
+
+    #[test]
+    fn positions_are_character_indexes() {
+        assert_eq!(
+            tokens(BigramTokenizer, "待处理 ok"),
+            vec![("待处".into(), 0), ("处理".into(), 1), ("ok".into(), 4)]
+        );
+        assert_eq!(
+            tokens(UnigramTokenizer, "a 好👍"),
+            vec![("a".into(), 0), ("好".into(), 2), ("👍".into(), 3)]
+        );
+        assert!(tokens(BigramTokenizer, "a b").is_empty());
+    }
+
+    #[test]
+    fn keyword_bigram_offsets() {
+        let k = |s: &str| keyword_bigrams(s).into_iter().map(|(o, t)| format!("{o}:{t}")).collect::<Vec<_>>();
+        assert_eq!(k("简单"), vec!["0:简单"]);
+        assert_eq!(k("待处理"), vec!["0:待处", "1:处理"]);
+        assert_eq!(k("安装简单"), vec!["0:安装", "2:简单"]);
+        assert_eq!(k("abcde"), vec!["0:ab", "2:cd", "3:de"]);
+        assert!(k("a").is_empty());
+    }
+}

@@ -1,0 +1,518 @@
+//! The embedded store: one SQLite file in the data folder.
+//!
+//! WAL journal with `synchronous=FULL` (a committed batch survives power loss), foreign
+//! keys on, and `secure_delete` on so that purged content is overwritten, not just unlinked.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use crate::{
+    CheckpointRow, ConversationRow, DataKeyRow, DedupKey, MessageRow, ParticipantRow, Result, Store,
+    StoreError, StoreRead, StoreStats, WriteTxn,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    title TEXT,
+    kind INTEGER,
+    UNIQUE (platform, external_id)
+);
+CREATE TABLE participants (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    handle TEXT NOT NULL,
+    display_name TEXT,
+    UNIQUE (platform, handle)
+);
+CREATE TABLE data_keys (
+    conversation INTEGER PRIMARY KEY REFERENCES conversations (id),
+    kek_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL
+);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    conversation INTEGER NOT NULL REFERENCES conversations (id),
+    source_id TEXT,
+    fingerprint BLOB,
+    sender INTEGER NOT NULL REFERENCES participants (id),
+    sender_name TEXT,
+    sender_role INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL,
+    sent_offset INTEGER,
+    received_at INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    reply_to TEXT,
+    target TEXT,
+    tags TEXT,
+    body BLOB,
+    CHECK ((source_id IS NULL) <> (fingerprint IS NULL))
+);
+CREATE UNIQUE INDEX messages_source ON messages (conversation, source_id) WHERE source_id IS NOT NULL;
+CREATE UNIQUE INDEX messages_fingerprint ON messages (conversation, fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE INDEX messages_time ON messages (conversation, sent_at);
+CREATE TABLE log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE attachments (
+    conversation INTEGER NOT NULL REFERENCES conversations (id),
+    sha256 BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (conversation, sha256)
+) WITHOUT ROWID;
+"#;
+
+const MESSAGE_COLUMNS: &str = "seq, id, conversation, source_id, fingerprint, sender, sender_name, sender_role, \
+     sent_at, sent_offset, received_at, kind, reply_to, target, tags, body";
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating when absent) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|e| err(path, e))?;
+        let store = SqliteStore { conn, path: path.to_owned() };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn e(&self, e: rusqlite::Error) -> StoreError {
+        err(&self.path, e)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA secure_delete = ON;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(|e| self.e(e))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.e(e))?;
+        match version {
+            0 => {
+                self.conn
+                    .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                    .map_err(|e| self.e(e))
+            }
+            SCHEMA_VERSION => Ok(()),
+            found => Err(StoreError::Schema { path: self.path.display().to_string(), found, known: SCHEMA_VERSION }),
+        }
+    }
+
+    /// Runs SQLite's own `PRAGMA integrity_check` and `foreign_key_check`.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut out = vec![];
+        let mut st = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.e(e))?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        for r in rows {
+            let r = r.map_err(|e| self.e(e))?;
+            if r != "ok" {
+                out.push(r);
+            }
+        }
+        let mut st = self.conn.prepare("PRAGMA foreign_key_check").map_err(|e| self.e(e))?;
+        let rows = st.query_map([], |r| Ok(format!("foreign key: {} row {:?}", r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))).map_err(|e| self.e(e))?;
+        for r in rows {
+            out.push(r.map_err(|e| self.e(e))?);
+        }
+        Ok(out)
+    }
+
+    /// Direct access for tests that tamper with the database on purpose.
+    #[doc(hidden)]
+    pub fn raw_connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn err(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite { path: path.display().to_string(), source }
+}
+
+fn blob16(v: Vec<u8>, what: &str) -> rusqlite::Result<[u8; 16]> {
+    v.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob))
+}
+
+fn blob32(v: Vec<u8>, what: &str) -> rusqlite::Result<[u8; 32]> {
+    v.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob))
+}
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        seq: r.get::<_, i64>(0)? as u64,
+        id: blob16(r.get(1)?, "id")?,
+        conversation: r.get(2)?,
+        source_id: r.get(3)?,
+        fingerprint: r.get::<_, Option<Vec<u8>>>(4)?.map(|v| blob16(v, "fingerprint")).transpose()?,
+        sender: r.get(5)?,
+        sender_name: r.get(6)?,
+        sender_role: r.get(7)?,
+        sent_at_ms: r.get(8)?,
+        sent_offset_s: r.get(9)?,
+        received_at_ms: r.get(10)?,
+        kind: r.get(11)?,
+        reply_to: r.get(12)?,
+        target: r.get(13)?,
+        tags: r.get(14)?,
+        body: r.get(15)?,
+    })
+}
+
+fn read_hashes_on(conn: &Connection, path: &Path, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+    let mut st = conn.prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1").map_err(|e| err(path, e))?;
+    indexes
+        .iter()
+        .map(|&i| {
+            let h: Option<Vec<u8>> =
+                st.query_row([i as i64], |r| r.get(0)).optional().map_err(|e| err(path, e))?;
+            let h = h.ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))?;
+            h.try_into().map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
+        })
+        .collect()
+}
+
+impl StoreRead for SqliteStore {
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    fn log_size(&self) -> Result<u64> {
+        let n: Option<i64> =
+            self.conn.query_row("SELECT max(seq) FROM messages", [], |r| r.get(0)).map_err(|e| self.e(e))?;
+        Ok(n.map_or(0, |n| n as u64 + 1))
+    }
+
+    fn message_by_seq(&self, seq: u64) -> Result<Option<MessageRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq = ?1"))
+            .map_err(|e| self.e(e))?;
+        st.query_row([seq as i64], message_from_row).optional().map_err(|e| self.e(e))
+    }
+
+    fn message_by_id(&self, id: &[u8; 16]) -> Result<Option<MessageRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+            .map_err(|e| self.e(e))?;
+        st.query_row([&id[..]], message_from_row).optional().map_err(|e| self.e(e))
+    }
+
+    fn conversation_messages(&self, conversation: i64, offset: u64, limit: u64) -> Result<Vec<MessageRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1 \
+                 ORDER BY sent_at, seq LIMIT ?2 OFFSET ?3"
+            ))
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map(params![conversation, limit.min(i64::MAX as u64) as i64, offset as i64], message_from_row)
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn scan_messages(&self, from_seq: u64, f: &mut dyn FnMut(MessageRow) -> Result<bool>) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"))
+            .map_err(|e| self.e(e))?;
+        let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            if !f(message_from_row(r).map_err(|e| self.e(e))?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn conversations(&self) -> Result<Vec<ConversationRow>> {
+        let mut st =
+            self.conn.prepare("SELECT id, platform, external_id, title, kind FROM conversations").map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ConversationRow {
+                    id: r.get(0)?,
+                    platform: r.get(1)?,
+                    external_id: r.get(2)?,
+                    title: r.get(3)?,
+                    kind: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn participants(&self) -> Result<Vec<ParticipantRow>> {
+        let mut st =
+            self.conn.prepare("SELECT id, platform, handle, display_name FROM participants").map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ParticipantRow { id: r.get(0)?, platform: r.get(1)?, handle: r.get(2)?, display_name: r.get(3)? })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>> {
+        let mut st = self.conn.prepare("SELECT conversation, kek_id, wrapped FROM data_keys").map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| Ok(DataKeyRow { conversation: r.get(0)?, kek_id: r.get(1)?, wrapped: r.get(2)? }))
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        read_hashes_on(&self.conn, &self.path, indexes)
+    }
+
+    fn scan_hashes(&self, from: u64, f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>) -> Result<()> {
+        let mut st =
+            self.conn.prepare("SELECT idx, hash FROM log_hashes WHERE idx >= ?1 ORDER BY idx").map_err(|e| self.e(e))?;
+        let mut rows = st.query([from as i64]).map_err(|e| self.e(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            let idx: i64 = r.get(0).map_err(|e| self.e(e))?;
+            let h: Vec<u8> = r.get(1).map_err(|e| self.e(e))?;
+            let h = h.try_into().map_err(|_| StoreError::Corrupt(format!("log hash {idx} is not 32 bytes")))?;
+            if !f(idx as u64, h)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT size, root, note, created_at FROM checkpoints ORDER BY size")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(CheckpointRow {
+                    size: r.get::<_, i64>(0)? as u64,
+                    root: blob32(r.get(1)?, "root")?,
+                    note: r.get(2)?,
+                    created_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT sealed FROM attachments WHERE conversation = ?1 AND sha256 = ?2",
+                params![conversation, &sha256[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let count = |table: &str| -> Result<u64> {
+            self.conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(|e| self.e(e))
+        };
+        let mut bytes = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            bytes += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(StoreStats {
+            messages: self.log_size()?,
+            conversations: count("conversations")?,
+            participants: count("participants")?,
+            attachments: count("attachments")?,
+            checkpoints: count("checkpoints")?,
+            bytes_on_disk: bytes,
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| err(&path, e))?;
+        Ok(Box::new(SqliteTxn { tx, path }))
+    }
+}
+
+struct SqliteTxn<'a> {
+    tx: Transaction<'a>,
+    path: PathBuf,
+}
+
+impl SqliteTxn<'_> {
+    fn e(&self, e: rusqlite::Error) -> StoreError {
+        err(&self.path, e)
+    }
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.tx
+            .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn conversation(&mut self, platform: &str, external_id: &str, title: Option<&str>, kind: Option<u8>) -> Result<i64> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT id FROM conversations WHERE platform = ?1 AND external_id = ?2")
+            .map_err(|e| err(&self.path, e))?;
+        if let Some(id) = st.query_row(params![platform, external_id], |r| r.get(0)).optional().map_err(|e| err(&self.path, e))? {
+            return Ok(id);
+        }
+        drop(st);
+        self.tx
+            .execute(
+                "INSERT INTO conversations (platform, external_id, title, kind) VALUES (?1, ?2, ?3, ?4)",
+                params![platform, external_id, title, kind],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn participant(&mut self, platform: &str, handle: &str, display_name: Option<&str>) -> Result<i64> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT id FROM participants WHERE platform = ?1 AND handle = ?2")
+            .map_err(|e| err(&self.path, e))?;
+        if let Some(id) = st.query_row(params![platform, handle], |r| r.get(0)).optional().map_err(|e| err(&self.path, e))? {
+            return Ok(id);
+        }
+        drop(st);
+        self.tx
+            .execute(
+                "INSERT INTO participants (platform, handle, display_name) VALUES (?1, ?2, ?3)",
+                params![platform, handle, display_name],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn put_data_key(&mut self, k: &DataKeyRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO data_keys (conversation, kek_id, wrapped) VALUES (?1, ?2, ?3)",
+                params![k.conversation, k.kek_id, k.wrapped],
+            )
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn exists(&mut self, conversation: i64, key: &DedupKey) -> Result<bool> {
+        let r = match key {
+            DedupKey::Source(s) => self
+                .tx
+                .prepare_cached("SELECT 1 FROM messages WHERE conversation = ?1 AND source_id = ?2")
+                .and_then(|mut st| st.exists(params![conversation, s])),
+            DedupKey::Fingerprint(f) => self
+                .tx
+                .prepare_cached("SELECT 1 FROM messages WHERE conversation = ?1 AND fingerprint = ?2")
+                .and_then(|mut st| st.exists(params![conversation, &f[..]])),
+        };
+        r.map_err(|e| self.e(e))
+    }
+
+    fn insert_message(&mut self, m: &MessageRow) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached(&format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+            ))
+            .map_err(|e| err(&self.path, e))?;
+        st.execute(params![
+            m.seq as i64,
+            &m.id[..],
+            m.conversation,
+            m.source_id,
+            m.fingerprint.as_ref().map(|f| &f[..]),
+            m.sender,
+            m.sender_name,
+            m.sender_role,
+            m.sent_at_ms,
+            m.sent_offset_s,
+            m.received_at_ms,
+            m.kind,
+            m.reply_to,
+            m.target,
+            m.tags,
+            m.body,
+        ])
+        .map(drop)
+        .map_err(|e| err(&self.path, e))
+    }
+
+    fn put_hashes(&mut self, first: u64, hashes: &[[u8; 32]]) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)")
+            .map_err(|e| err(&self.path, e))?;
+        for (i, h) in hashes.iter().enumerate() {
+            st.execute(params![(first + i as u64) as i64, &h[..]]).map_err(|e| err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8]) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT OR IGNORE INTO attachments (conversation, sha256, sealed) VALUES (?1, ?2, ?3)",
+                params![conversation, &sha256[..], sealed],
+            )
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn put_checkpoint(&mut self, cp: &CheckpointRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT OR IGNORE INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![cp.size as i64, &cp.root[..], cp.note, cp.created_at_ms],
+            )
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let path = self.path.clone();
+        self.tx.commit().map_err(|e| err(&path, e))
+    }
+}
