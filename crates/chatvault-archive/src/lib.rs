@@ -1,1 +1,642 @@
-//! chatvault-archive
+//! The archive: one data folder that stores, protects, indexes and proves chat records.
+//!
+//! [`Archive`] composes the other crates: it encrypts content with `chatvault-crypto`,
+//! writes rows through a `chatvault-store` [`Store`], appends each message to the
+//! `chatvault-ledger` Merkle log, signs checkpoints, and keeps the `chatvault-index`
+//! search index in step. The CLI and (later) the server call only this crate.
+//!
+//! Invariants it maintains:
+//! - A message is reported stored only after its batch committed durably; its log leaf,
+//!   sealed content and data key commit in the same transaction.
+//! - The log leaf of message `seq` is at log index `seq`; sequence numbers have no gaps.
+//! - Plaintext content exists only in memory and in the search index; the store gets
+//!   sealed bytes only.
+//! - The index is derived: it is caught up from the store when it lags, and `reindex`
+//!   rebuilds it from nothing.
+
+mod body;
+mod ingest;
+mod keys;
+mod proof;
+mod search;
+mod verify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chatvault_crypto::{DataKey, Kek};
+use chatvault_index::{IndexError, QueryError, SearchIndex};
+use chatvault_ledger::{CheckpointSigner, Frontier, Hash, HashReader, HashReaderError, LedgerError};
+use chatvault_model::{ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp};
+use chatvault_store::{
+    ConversationRow, MessageRow, ParticipantRow, SqliteStore, Store, StoreError, StoreRead,
+};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+pub use chatvault_index::Filters;
+pub use chatvault_import::{Parsed, Rejection};
+pub use ingest::{ImportProgress, ImportReport};
+pub use keys::{KeyProvider, KeySourceKind, Layout};
+pub use proof::{verify_proof_file, ProofCheck, ProofFile};
+pub use search::{SearchHit, SearchResponse};
+pub use verify::{VerifyIssue, VerifyReport};
+
+/// Every failure of the archive, each with a stable code (see [`ArchiveError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("no archive in {0}: run `chatvault init` first (or pass --data)")]
+    NotAnArchive(PathBuf),
+    #[error("{0} already holds an archive")]
+    AlreadyExists(PathBuf),
+    #[error("another chatvault process is writing to {0}; wait for it to finish")]
+    Locked(PathBuf),
+    #[error("key: {0}")]
+    Key(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("query: {0}")]
+    Query(#[from] QueryError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid {what}: {why}")]
+    Invalid { what: String, why: String },
+    #[error("archive is damaged: {0} (run `chatvault verify` for a full report)")]
+    Corrupt(String),
+}
+
+impl ArchiveError {
+    /// A stable, documented code for scripts and the API (`docs/cli.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ArchiveError::NotAnArchive(_) => "archive.missing",
+            ArchiveError::AlreadyExists(_) => "archive.exists",
+            ArchiveError::Locked(_) => "archive.locked",
+            ArchiveError::Key(_) => "key.invalid",
+            ArchiveError::Io { .. } => "io",
+            ArchiveError::Store(_) => "store",
+            ArchiveError::Index(_) => "index",
+            ArchiveError::Ledger(_) => "ledger",
+            ArchiveError::Query(_) => "query.invalid",
+            ArchiveError::NotFound(_) => "not_found",
+            ArchiveError::Invalid { .. } => "input.invalid",
+            ArchiveError::Corrupt(_) => "archive.corrupt",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ArchiveError>;
+
+/// What `init` created.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub data_dir: PathBuf,
+    pub archive_id: String,
+    pub key_source: &'static str,
+    pub key_id: String,
+    pub key_file: Option<PathBuf>,
+    pub verifier_key: String,
+    pub key_fingerprint: String,
+}
+
+/// `stats`.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub archive_id: String,
+    pub messages: u64,
+    pub conversations: u64,
+    pub participants: u64,
+    pub attachments: u64,
+    pub by_platform: Vec<(String, u64)>,
+    pub checkpoints: u64,
+    pub latest_checkpoint: Option<CheckpointSummary>,
+    pub store_bytes: u64,
+    pub index_bytes: u64,
+    pub indexed_messages: u64,
+    pub key_id: String,
+    pub key_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointSummary {
+    pub size: u64,
+    pub root: String,
+    pub time: String,
+}
+
+/// A conversation and one page of its messages.
+#[derive(Debug, Serialize)]
+pub struct ConversationView {
+    pub conversation: String,
+    pub title: Option<String>,
+    pub kind: Option<ConversationKind>,
+    pub platform: String,
+    pub total: u64,
+    pub messages: Vec<StoredMessage>,
+}
+
+pub struct Archive {
+    layout: Layout,
+    store: SqliteStore,
+    index: SearchIndex,
+    kek: Kek,
+    signer: CheckpointSigner,
+    archive_id: String,
+    /// Held while this process may write.
+    write_lock: Option<std::fs::File>,
+    /// The log's right edge, loaded on the first write.
+    frontier: Option<Frontier>,
+    dir: Directory,
+}
+
+/// Conversations, participants and unwrapped data keys, cached in memory.
+#[derive(Default)]
+pub(crate) struct Directory {
+    pub conversations: HashMap<i64, ConversationRow>,
+    pub conversation_ids: HashMap<(String, String), i64>,
+    pub participants: HashMap<i64, ParticipantRow>,
+    pub participant_ids: HashMap<(String, String), i64>,
+    pub deks: HashMap<i64, Arc<DataKey>>,
+}
+
+impl Directory {
+    pub fn add_conversation(&mut self, c: ConversationRow) {
+        self.conversation_ids.insert((c.platform.clone(), c.external_id.clone()), c.id);
+        self.conversations.insert(c.id, c);
+    }
+    pub fn add_participant(&mut self, p: ParticipantRow) {
+        self.participant_ids.insert((p.platform.clone(), p.handle.clone()), p.id);
+        self.participants.insert(p.id, p);
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn now_rfc3339() -> String {
+    Timestamp::utc(now_ms()).to_rfc3339()
+}
+
+/// Reads stored log hashes through a store, for the ledger's proof functions.
+pub(crate) struct StoreHashes<'a>(pub &'a dyn StoreRead);
+
+impl HashReader for StoreHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> std::result::Result<Vec<Hash>, HashReaderError> {
+        self.0
+            .read_hashes(indexes)
+            .map(|v| v.into_iter().map(Hash).collect())
+            .map_err(|_| HashReaderError::IndexesNotInTree)
+    }
+}
+
+impl Archive {
+    /// Creates an archive in `dir` (which must not already hold one).
+    pub fn init(dir: &Path, keys: &KeyProvider) -> Result<InitReport> {
+        let layout = Layout::new(dir);
+        if layout.db().exists() {
+            return Err(ArchiveError::AlreadyExists(dir.to_owned()));
+        }
+        std::fs::create_dir_all(layout.keys()).map_err(|e| keys::io_err(&layout.keys(), e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for d in [dir.to_owned(), layout.keys()] {
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).map_err(|e| keys::io_err(&d, e))?;
+            }
+        }
+        let archive_id = ulid::Ulid::new().to_string();
+        let mut salt = None;
+        let (kek, source, key_file) = if let Some(text) = &keys.env_key {
+            (keys::kek_from_text(text, "CHATVAULT_KEY")?, KeySourceKind::Env, None)
+        } else if let Some(pass) = &keys.passphrase {
+            let s: [u8; 16] = chatvault_crypto::random_bytes();
+            salt = Some(s);
+            (keys::kek_from_passphrase(pass, &s)?, KeySourceKind::Passphrase, None)
+        } else {
+            let kek = Kek::generate();
+            if layout.key_file().exists() {
+                return Err(ArchiveError::AlreadyExists(layout.key_file()));
+            }
+            keys::write_secret_file(&layout.key_file(), &kek.to_text())?;
+            (kek, KeySourceKind::File, Some(layout.key_file()))
+        };
+        let origin = format!("chatvault/{archive_id}");
+        let (signer, skey) = CheckpointSigner::generate(&origin)?;
+        let skey = Zeroizing::new(skey);
+        let mut store = SqliteStore::open(&layout.db())?;
+        {
+            let mut tx = store.write()?;
+            tx.put_meta("format", b"chatvault-archive-v1")?;
+            tx.put_meta("archive_id", archive_id.as_bytes())?;
+            tx.put_meta("created_at", now_rfc3339().as_bytes())?;
+            tx.put_meta("kek_source", source.as_str().as_bytes())?;
+            tx.put_meta("kek_id", kek.id().as_bytes())?;
+            tx.put_meta("kek_check", &kek.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING))?;
+            if let Some(s) = salt {
+                tx.put_meta("kek_salt", &s)?;
+            }
+            tx.put_meta("signing_key", &kek.seal_secret(skey.as_bytes(), keys::SIGNING_BINDING))?;
+            tx.put_meta("verifier_key", signer.verifier_key().as_bytes())?;
+            tx.commit()?;
+        }
+        SearchIndex::open(&layout.index())?;
+        Ok(InitReport {
+            data_dir: dir.to_owned(),
+            archive_id,
+            key_source: source.as_str(),
+            key_id: kek.id().to_owned(),
+            key_file,
+            key_fingerprint: chatvault_ledger::key_fingerprint(signer.verifier_key()),
+            verifier_key: signer.verifier_key().to_owned(),
+        })
+    }
+
+    /// Opens the archive in `dir` for reading (writes take the write lock when they start).
+    pub fn open(dir: &Path, keys: &KeyProvider) -> Result<Archive> {
+        let layout = Layout::new(dir);
+        if !layout.db().exists() {
+            return Err(ArchiveError::NotAnArchive(dir.to_owned()));
+        }
+        let store = SqliteStore::open(&layout.db())?;
+        let meta_str = |k: &str| -> Result<String> {
+            let v = store.meta(k)?.ok_or_else(|| ArchiveError::Corrupt(format!("metadata `{k}` is missing")))?;
+            String::from_utf8(v).map_err(|_| ArchiveError::Corrupt(format!("metadata `{k}` is not text")))
+        };
+        let archive_id = meta_str("archive_id")?;
+        let expected_id = meta_str("kek_id")?;
+        let source = KeySourceKind::parse(&meta_str("kek_source")?)
+            .ok_or_else(|| ArchiveError::Corrupt("unknown key source".into()))?;
+        let check = store.meta("kek_check")?.ok_or_else(|| ArchiveError::Corrupt("key check is missing".into()))?;
+        let opens = |k: &Kek| k.open_secret(&check, keys::CHECK_BINDING).is_ok_and(|p| p.as_slice() == keys::CHECK_PLAINTEXT);
+        let kek = match source {
+            KeySourceKind::Env => {
+                let text = keys.env_key.as_ref().ok_or_else(|| {
+                    ArchiveError::Key(format!("this archive's key comes from CHATVAULT_KEY (key id {expected_id}), which is not set"))
+                })?;
+                keys::kek_from_text(text, "CHATVAULT_KEY")?
+            }
+            KeySourceKind::Passphrase => {
+                let pass = keys.passphrase.as_ref().ok_or_else(|| {
+                    ArchiveError::Key("this archive is opened with a passphrase: set CHATVAULT_PASSPHRASE".into())
+                })?;
+                let salt = store.meta("kek_salt")?.ok_or_else(|| ArchiveError::Corrupt("passphrase salt is missing".into()))?;
+                keys::kek_from_passphrase(pass, &salt)?
+            }
+            KeySourceKind::File => {
+                let kek = keys::read_key_file(&layout.key_file());
+                match kek {
+                    Ok(k) if opens(&k) => k,
+                    other => {
+                        // An interrupted rotation leaves the new key in kek.new.
+                        match keys::read_key_file(&layout.new_key_file()) {
+                            Ok(new) if opens(&new) => {
+                                Self::finish_file_rotation(&layout)?;
+                                new
+                            }
+                            _ => other?,
+                        }
+                    }
+                }
+            }
+        };
+        if !opens(&kek) {
+            return Err(ArchiveError::Key(format!(
+                "key {} does not open this archive, which expects key {expected_id}",
+                kek.id()
+            )));
+        }
+        let sealed = store.meta("signing_key")?.ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
+        let skey = kek
+            .open_secret(&sealed, keys::SIGNING_BINDING)
+            .map_err(|_| ArchiveError::Corrupt("the signing key does not decrypt".into()))?;
+        let skey = Zeroizing::new(String::from_utf8(skey.to_vec()).map_err(|_| ArchiveError::Corrupt("signing key".into()))?);
+        let signer = CheckpointSigner::from_private_key(&skey)?;
+        let index = SearchIndex::open(&layout.index())?;
+        let mut a = Archive {
+            layout,
+            store,
+            index,
+            kek,
+            signer,
+            archive_id,
+            write_lock: None,
+            frontier: None,
+            dir: Directory::default(),
+        };
+        a.load_directory()?;
+        Ok(a)
+    }
+
+    fn finish_file_rotation(layout: &Layout) -> Result<()> {
+        let old = layout.key_file();
+        if old.exists() {
+            std::fs::create_dir_all(layout.retired()).map_err(|e| keys::io_err(&layout.retired(), e))?;
+            let id = keys::read_key_file(&old).map(|k| k.id().to_owned()).unwrap_or_else(|_| "unreadable".into());
+            let dest = layout.retired().join(format!("kek-{id}"));
+            std::fs::rename(&old, &dest).map_err(|e| keys::io_err(&old, e))?;
+        }
+        std::fs::rename(layout.new_key_file(), &old).map_err(|e| keys::io_err(&old, e))?;
+        Ok(())
+    }
+
+    /// (Re)loads conversations and participants into memory; forgets cached data keys.
+    pub(crate) fn load_directory(&mut self) -> Result<()> {
+        let mut dir = Directory::default();
+        for c in self.store.conversations()? {
+            dir.add_conversation(c);
+        }
+        for p in self.store.participants()? {
+            dir.add_participant(p);
+        }
+        self.dir = dir;
+        Ok(())
+    }
+
+    pub fn archive_id(&self) -> &str {
+        &self.archive_id
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.layout.root
+    }
+
+    pub fn verifier_key(&self) -> &str {
+        self.signer.verifier_key()
+    }
+
+    pub fn key_fingerprint(&self) -> String {
+        chatvault_ledger::key_fingerprint(self.signer.verifier_key())
+    }
+
+    /// Takes the write lock (released when the archive is dropped or the process dies).
+    pub(crate) fn lock_for_writing(&mut self) -> Result<()> {
+        if self.write_lock.is_some() {
+            return Ok(());
+        }
+        let path = self.layout.lock();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| keys::io_err(&path, e))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(ArchiveError::Locked(self.layout.root.clone())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(keys::io_err(&path, e)),
+        }
+        self.write_lock = Some(f);
+        // Another process may have written since this one opened.
+        self.load_directory()?;
+        self.frontier = None;
+        self.catch_up_index(&mut |_| {})?;
+        Ok(())
+    }
+
+    /// The data key of a conversation, unwrapped once and cached.
+    pub(crate) fn dek(&mut self, conversation: i64) -> Result<Arc<DataKey>> {
+        if let Some(k) = self.dir.deks.get(&conversation) {
+            return Ok(k.clone());
+        }
+        let conv = self
+            .dir
+            .conversations
+            .get(&conversation)
+            .ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {conversation} is unknown")))?;
+        let binding = dek_binding(&conv.platform, &conv.external_id);
+        let row = self
+            .store
+            .data_key(conversation)?
+            .ok_or_else(|| ArchiveError::Corrupt(format!("conversation {}:{} has no data key", conv.platform, conv.external_id)))?;
+        let dek = self.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
+            ArchiveError::Corrupt(format!("the data key of conversation {}:{} does not unwrap", conv.platform, conv.external_id))
+        })?;
+        let dek = Arc::new(dek);
+        self.dir.deks.insert(conversation, dek.clone());
+        Ok(dek)
+    }
+
+    /// Decrypts a message row into the public view.
+    pub fn message_view(&mut self, row: &MessageRow) -> Result<StoredMessage> {
+        let body = match &row.body {
+            Some(sealed) => {
+                let dek = self.dek(row.conversation)?;
+                let plain = dek.open(sealed, &body_aad(&row.id), "message content").map_err(|_| {
+                    ArchiveError::Corrupt(format!("message {} does not decrypt", ulid::Ulid::from_bytes(row.id)))
+                })?;
+                Some(body::Body::decode(&plain).map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(row.id))))?)
+            }
+            None => None,
+        };
+        self.view_with_body(row, body.as_ref())
+    }
+
+    pub(crate) fn view_with_body(&self, row: &MessageRow, body: Option<&body::Body>) -> Result<StoredMessage> {
+        let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt("unknown conversation".into()))?;
+        let sender = self.dir.participants.get(&row.sender).ok_or_else(|| ArchiveError::Corrupt("unknown sender".into()))?;
+        let sent = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };
+        Ok(StoredMessage {
+            id: ulid::Ulid::from_bytes(row.id).to_string(),
+            seq: row.seq,
+            platform: Platform::new(&conv.platform).map_err(|e| ArchiveError::Corrupt(e.to_string()))?,
+            conversation: format!("{}:{}", conv.platform, conv.external_id),
+            source_id: row.source_id.clone(),
+            sender: sender.handle.clone(),
+            sender_name: row.sender_name.clone(),
+            sender_role: SenderRole::from_code(row.sender_role).unwrap_or(SenderRole::Unknown),
+            sent_at: sent.to_rfc3339(),
+            sent_at_ts: sent,
+            received_at: Timestamp::utc(row.received_at_ms).to_rfc3339(),
+            kind: MessageKind::from_code(row.kind).unwrap_or(MessageKind::Other),
+            text: body.map(|b| b.text.clone()),
+            reply_to: row.reply_to.clone(),
+            target: row.target.clone(),
+            attachments: body.map(|b| b.attachments.clone()).unwrap_or_default(),
+            tags: row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default(),
+        })
+    }
+
+    /// Resolves `platform:external_id` (or a bare external id when it is unique).
+    pub fn conversation_id(&self, key: &str) -> Result<i64> {
+        if let Some((p, ext)) = key.split_once(':') {
+            if let Some(id) = self.dir.conversation_ids.get(&(p.to_owned(), ext.to_owned())) {
+                return Ok(*id);
+            }
+        }
+        let matches: Vec<i64> = self.dir.conversations.values().filter(|c| c.external_id == key).map(|c| c.id).collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(ArchiveError::NotFound(format!("conversation `{key}`"))),
+            _ => Err(ArchiveError::Invalid {
+                what: "conversation".into(),
+                why: format!("`{key}` exists on several platforms; write it as PLATFORM:{key}"),
+            }),
+        }
+    }
+
+    /// One page of a conversation, oldest first.
+    pub fn show(&mut self, key: &str, offset: u64, limit: u64) -> Result<ConversationView> {
+        let id = self.conversation_id(key)?;
+        let rows = self.store.conversation_messages(id, offset, limit)?;
+        let total = self.store.conversation_count(id)?;
+        let messages = rows.iter().map(|r| self.message_view(r)).collect::<Result<Vec<_>>>()?;
+        let c = &self.dir.conversations[&id];
+        Ok(ConversationView {
+            conversation: format!("{}:{}", c.platform, c.external_id),
+            title: c.title.clone(),
+            kind: c.kind.and_then(ConversationKind::from_code),
+            platform: c.platform.clone(),
+            total,
+            messages,
+        })
+    }
+
+    /// One message by its archive id.
+    pub fn message(&mut self, id: &str) -> Result<StoredMessage> {
+        let row = self.message_row(id)?;
+        self.message_view(&row)
+    }
+
+    pub(crate) fn message_row(&self, id: &str) -> Result<MessageRow> {
+        let ulid = ulid::Ulid::from_string(id)
+            .map_err(|_| ArchiveError::Invalid { what: "message id".into(), why: format!("`{id}` is not a ULID") })?;
+        self.store.message_by_id(&ulid.to_bytes())?.ok_or_else(|| ArchiveError::NotFound(format!("message {id}")))
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let s = self.store.stats()?;
+        let latest = self.store.checkpoints()?.last().map(|c| CheckpointSummary {
+            size: c.size,
+            root: hex::encode(c.root),
+            time: chatvault_ledger::verify_checkpoint(&c.note, self.signer.verifier_key()).map(|v| v.time).unwrap_or_default(),
+        });
+        Ok(Stats {
+            archive_id: self.archive_id.clone(),
+            messages: s.messages,
+            conversations: s.conversations,
+            participants: s.participants,
+            attachments: s.attachments,
+            by_platform: self.store.messages_by_platform()?,
+            checkpoints: s.checkpoints,
+            latest_checkpoint: latest,
+            store_bytes: s.bytes_on_disk,
+            index_bytes: chatvault_index::dir_size(&self.layout.index()),
+            indexed_messages: self.index.num_docs(),
+            key_id: self.kek.id().to_owned(),
+            key_fingerprint: self.key_fingerprint(),
+        })
+    }
+
+    /// Signs a checkpoint over the whole log if the latest one does not cover it.
+    pub fn checkpoint(&mut self) -> Result<Option<CheckpointSummary>> {
+        self.lock_for_writing()?;
+        let size = self.store.log_size()?;
+        let latest = self.store.checkpoints()?.last().map(|c| c.size).unwrap_or(0);
+        if size == 0 || latest >= size {
+            return Ok(None);
+        }
+        let root = chatvault_ledger::tree_root(size, &StoreHashes(&self.store))?;
+        let time = now_rfc3339();
+        let cp = self.signer.sign(size, root, &time)?;
+        let mut tx = self.store.write()?;
+        tx.put_checkpoint(&chatvault_store::CheckpointRow { size, root: root.0, note: cp.note, created_at_ms: now_ms() })?;
+        tx.commit()?;
+        Ok(Some(CheckpointSummary { size, root: hex::encode(root.0), time }))
+    }
+
+    /// Replaces the key-encryption key: every data key and the signing key are re-wrapped
+    /// in one transaction. Returns (old id, new id).
+    pub fn rotate_key(&mut self, keys: &KeyProvider) -> Result<(String, String)> {
+        self.lock_for_writing()?;
+        let source = KeySourceKind::parse(&String::from_utf8_lossy(&self.store.meta("kek_source")?.unwrap_or_default()))
+            .ok_or_else(|| ArchiveError::Corrupt("unknown key source".into()))?;
+        let mut salt = None;
+        let new = match source {
+            KeySourceKind::File => Kek::generate(),
+            KeySourceKind::Env => {
+                let t = keys.new_env_key.as_ref().ok_or_else(|| {
+                    ArchiveError::Key("set CHATVAULT_NEW_KEY to the new key; this archive's key comes from the environment".into())
+                })?;
+                keys::kek_from_text(t, "CHATVAULT_NEW_KEY")?
+            }
+            KeySourceKind::Passphrase => {
+                let p = keys.new_passphrase.as_ref().ok_or_else(|| {
+                    ArchiveError::Key("set CHATVAULT_NEW_PASSPHRASE to the new passphrase".into())
+                })?;
+                let s: [u8; 16] = chatvault_crypto::random_bytes();
+                salt = Some(s);
+                keys::kek_from_passphrase(p, &s)?
+            }
+        };
+        if new.id() == self.kek.id() {
+            return Err(ArchiveError::Key("the new key is the current key".into()));
+        }
+        if source == KeySourceKind::File {
+            let p = self.layout.new_key_file();
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| keys::io_err(&p, e))?;
+            }
+            keys::write_secret_file(&p, &new.to_text())?;
+        }
+        // Unwrap everything with the old key before writing anything.
+        let mut rewrapped = vec![];
+        for row in self.store.data_keys()? {
+            let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt("data key of unknown conversation".into()))?;
+            let binding = dek_binding(&conv.platform, &conv.external_id);
+            let dek = self.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
+                ArchiveError::Corrupt(format!("the data key of {}:{} does not unwrap", conv.platform, conv.external_id))
+            })?;
+            rewrapped.push(chatvault_store::DataKeyRow { conversation: row.conversation, kek_id: new.id().to_owned(), wrapped: new.wrap(&dek, &binding) });
+        }
+        let sealed = self.store.meta("signing_key")?.ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
+        let skey = self.kek.open_secret(&sealed, keys::SIGNING_BINDING).map_err(|_| ArchiveError::Corrupt("signing key".into()))?;
+        let mut tx = self.store.write()?;
+        for r in &rewrapped {
+            tx.put_data_key(r)?;
+        }
+        tx.put_meta("signing_key", &new.seal_secret(&skey, keys::SIGNING_BINDING))?;
+        tx.put_meta("kek_check", &new.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING))?;
+        tx.put_meta("kek_id", new.id().as_bytes())?;
+        if let Some(s) = salt {
+            tx.put_meta("kek_salt", &s)?;
+        }
+        tx.commit()?;
+        if source == KeySourceKind::File {
+            Self::finish_file_rotation(&self.layout)?;
+        }
+        let old = std::mem::replace(&mut self.kek, new);
+        self.dir.deks.clear();
+        Ok((old.id().to_owned(), self.kek.id().to_owned()))
+    }
+}
+
+/// What a conversation's wrapped data key is bound to.
+pub(crate) fn dek_binding(platform: &str, external_id: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(platform.len() + external_id.len() + 1);
+    b.extend_from_slice(platform.as_bytes());
+    b.push(0);
+    b.extend_from_slice(external_id.as_bytes());
+    b
+}
+
+/// What a message's sealed content is bound to: its archive id.
+pub(crate) fn body_aad(id: &[u8; 16]) -> Vec<u8> {
+    [b"chatvault/body/v1\0".as_slice(), id].concat()
+}
+
+/// What a sealed attachment is bound to: its conversation and hash.
+pub(crate) fn attachment_aad(platform: &str, external_id: &str, sha256: &[u8; 32]) -> Vec<u8> {
+    [b"chatvault/attachment/v1\0".as_slice(), &dek_binding(platform, external_id), b"\0", sha256].concat()
+}

@@ -21,7 +21,7 @@ use std::fmt;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-pub use tlog_tiles::{Hash, HashReader};
+pub use tlog_tiles::{Error as HashReaderError, Hash, HashReader};
 use tlog_tiles::{split_stored_hash_index, stored_hash_index};
 
 pub const HASH_LEN: usize = 32;
@@ -178,6 +178,20 @@ impl Frontier {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The frontier of a stored log of `size` leaves, read through `r`.
+    pub fn load(size: u64, r: &impl HashReader) -> Result<Self, LedgerError> {
+        let mut levels = vec![];
+        let mut level = 0u8;
+        while level < 64 && (size >> level) > 0 {
+            let index = stored_hash_index(level, (size >> level) - 1);
+            let h = r.read_hashes(&[index])?;
+            let h = *h.first().ok_or_else(|| LedgerError::Store(format!("stored hash {index} missing")))?;
+            levels.push(Some((index, h)));
+            level += 1;
+        }
+        Ok(Frontier { size, levels })
     }
 
     /// Appends a leaf hash; returns the stored hashes it creates, starting at
@@ -344,6 +358,16 @@ mod tests {
         let (store, f) = build(37);
         assert_eq!(f.root().expect("root"), tree_root(37, &store).expect("root"));
         assert_eq!(store.0.len() as u64, stored_hash_count(37));
+    }
+
+    #[test]
+    fn a_loaded_frontier_continues_the_log() {
+        let (store, mut f) = build(45);
+        let mut loaded = Frontier::load(45, &store).expect("load");
+        assert_eq!(loaded.root().expect("root"), f.root().expect("root"));
+        let h = leaf_hash(b"next");
+        assert_eq!(loaded.push(h).expect("push"), f.push(h).expect("push"));
+        assert_eq!(Frontier::load(0, &store).expect("empty").root().expect("root").0, tlog_tiles::EMPTY_HASH.0);
     }
 
     #[test]

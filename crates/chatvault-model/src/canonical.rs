@@ -90,18 +90,21 @@ pub struct CanonicalAttachment {
 
 /// Parses one line. Errors name the field where serde or validation can tell it.
 pub fn parse_line(line: &str) -> Result<CanonicalRecord, RecordError> {
-    serde_json::from_str::<CanonicalRecord>(line).map_err(|e| {
-        let msg = e.to_string();
+    let de = &mut serde_json::Deserializer::from_str(line);
+    serde_path_to_error::deserialize::<_, CanonicalRecord>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
         // serde_json says "... at line 1 column N"; the line number is ours to give.
         let msg = match msg.rfind(" at line ") {
             Some(i) => format!("{}{}", &msg[..i], msg[i..].replacen(" at line 1 column", " at column", 1)),
             None => msg,
         };
-        let field = msg
+        let named = msg
             .split('`')
             .nth(1)
             .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
             .map(str::to_owned);
+        let field = if path != "." { Some(path) } else { named };
         RecordError { field, reason: msg }
     })
 }
@@ -340,12 +343,13 @@ mod tests {
             ("empty_conversation", with("conversation_id", r#""""#), Some("conversation_id")),
             ("control_in_sender", with("sender_id", r#""a\u0007b""#), Some("sender_id")),
             ("bad_time", with("sent_at", r#""2024-03-01 09:15""#), Some("sent_at")),
-            ("time_as_number", with("sent_at", "1709255702"), None),
+            ("time_as_number", with("sent_at", "1709255702"), Some("sent_at")),
             ("bad_kind", with("kind", r#""sticker""#), Some("kind")),
             ("bad_role", with("sender_role", r#""boss""#), Some("sender_role")),
             ("bad_conv_kind", with("conversation_kind", r#""channel""#), Some("conversation_kind")),
             ("unknown_field", with("sent_ad", r#""x""#), Some("sent_ad")),
-            ("text_not_string", with("text", "42"), None),
+            ("text_not_string", with("text", "42"), Some("text")),
+            ("attachment_size_not_number", with("attachments", r#"[{"name":"a","size":"x"}]"#), Some("attachments[0].size")),
             ("recall_without_target", with("kind", r#""recall""#), Some("target")),
             ("bad_attachment_hash", with("attachments", r#"[{"name":"a.jpg","sha256":"zz"}]"#), Some("attachments[0].sha256")),
             ("attachment_no_bytes_no_hash", with("attachments", r#"[{"name":"a.jpg"}]"#), Some("attachments[0]")),

@@ -65,6 +65,16 @@ fn opt(out: &mut Vec<u8>, b: Option<&[u8]>) {
 
 /// The hiding commitment to a message's content.
 pub fn commitment(salt: &[u8; SALT_LEN], text: &str, attachments: &[AttachmentRef], raw: &[u8]) -> [u8; 32] {
+    commitment_with_raw_hash(salt, text, attachments, &Sha256::digest(raw).into())
+}
+
+/// [`commitment`] for a verifier that holds the raw record's SHA-256 rather than its bytes.
+pub fn commitment_with_raw_hash(
+    salt: &[u8; SALT_LEN],
+    text: &str,
+    attachments: &[AttachmentRef],
+    raw_sha256: &[u8; 32],
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(CONTENT_DOMAIN);
     h.update(salt);
@@ -79,7 +89,7 @@ pub fn commitment(salt: &[u8; SALT_LEN], text: &str, attachments: &[AttachmentRe
         }
         h.update(a.size.to_be_bytes());
     }
-    h.update(Sha256::digest(raw));
+    h.update(raw_sha256);
     h.finalize().into()
 }
 
@@ -118,6 +128,108 @@ pub fn leaf_bytes(f: &LeafFields<'_>, commitment: &[u8; 32]) -> Vec<u8> {
     opt(&mut out, f.target.map(str::as_bytes));
     out.extend_from_slice(commitment);
     out
+}
+
+/// A leaf read back from its bytes (for offline proof checks and reports).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DecodedLeaf {
+    pub id: String,
+    pub platform: String,
+    pub conversation_id: String,
+    pub source_id: Option<String>,
+    pub sender_id: String,
+    pub sender_name: Option<String>,
+    pub sender_role: SenderRole,
+    pub sent_at: String,
+    pub received_at: String,
+    pub kind: MessageKind,
+    pub reply_to: Option<String>,
+    pub target: Option<String>,
+    #[serde(skip)]
+    pub commitment: [u8; 32],
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("leaf is truncated".into());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        self.take(N)?.try_into().map_err(|_| "leaf is truncated".to_string())
+    }
+    fn lp(&mut self) -> Result<String, String> {
+        let n = u32::from_be_bytes(self.arr()?) as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "leaf field is not UTF-8".to_string())
+    }
+    fn opt(&mut self) -> Result<Option<String>, String> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.lp().map(Some),
+            t => Err(format!("bad option tag {t}")),
+        }
+    }
+}
+
+/// Parses leaf bytes made by [`leaf_bytes`].
+pub fn decode_leaf(bytes: &[u8]) -> Result<DecodedLeaf, String> {
+    let mut r = Reader(bytes);
+    if r.take(LEAF_DOMAIN.len())? != LEAF_DOMAIN {
+        return Err("not a chatvault v1 leaf".into());
+    }
+    let id = ulid::Ulid::from_bytes(r.arr()?).to_string();
+    let platform = r.lp()?;
+    let conversation_id = r.lp()?;
+    let source_id = r.opt()?;
+    match r.u8()? {
+        1 => {
+            r.lp()?;
+        }
+        2 => {
+            r.take(16)?;
+        }
+        t => return Err(format!("bad dedup tag {t}")),
+    }
+    let sender_id = r.lp()?;
+    let sender_name = r.opt()?;
+    let sender_role = SenderRole::from_code(r.u8()?).ok_or("bad sender role")?;
+    let sent_ms = i64::from_be_bytes(r.arr()?);
+    let offset_s = match r.u8()? {
+        0 => None,
+        1 => Some(i32::from_be_bytes(r.arr()?)),
+        t => return Err(format!("bad offset tag {t}")),
+    };
+    let received_ms = i64::from_be_bytes(r.arr()?);
+    let kind = MessageKind::from_code(r.u8()?).ok_or("bad kind")?;
+    let reply_to = r.opt()?;
+    let target = r.opt()?;
+    let commitment = r.arr()?;
+    if !r.0.is_empty() {
+        return Err("trailing bytes after the leaf".into());
+    }
+    Ok(DecodedLeaf {
+        id,
+        platform,
+        conversation_id,
+        source_id,
+        sender_id,
+        sender_name,
+        sender_role,
+        sent_at: Timestamp { utc_ms: sent_ms, offset_s }.to_rfc3339(),
+        received_at: Timestamp::utc(received_ms).to_rfc3339(),
+        kind,
+        reply_to,
+        target,
+        commitment,
+    })
 }
 
 #[cfg(test)]
@@ -168,6 +280,23 @@ mod tests {
         for (name, v) in variants {
             assert_ne!(v, base, "{name} must change the leaf");
         }
+    }
+
+    #[test]
+    fn leaves_decode_back() {
+        let d = DedupKey::Fingerprint([3; 16]);
+        let bytes = leaf_bytes(&fields(&d), &[9u8; 32]);
+        let back = decode_leaf(&bytes).expect("decodes");
+        assert_eq!(back.platform, "wecom");
+        assert_eq!(back.sender_name.as_deref(), Some("张三"));
+        assert_eq!(back.sent_at, "2024-03-01T09:15:02+08:00");
+        assert_eq!(back.commitment, [9u8; 32]);
+        for cut in [0, 10, bytes.len() - 1] {
+            assert!(decode_leaf(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_leaf(&extra).is_err());
     }
 
     #[test]

@@ -130,6 +130,11 @@ pub trait StoreRead {
     fn conversations(&self) -> Result<Vec<ConversationRow>>;
     fn participants(&self) -> Result<Vec<ParticipantRow>>;
     fn data_keys(&self) -> Result<Vec<DataKeyRow>>;
+    fn data_key(&self, conversation: i64) -> Result<Option<DataKeyRow>>;
+    /// How many messages a conversation has.
+    fn conversation_count(&self, conversation: i64) -> Result<u64>;
+    /// Message counts per platform, largest first.
+    fn messages_by_platform(&self) -> Result<Vec<(String, u64)>>;
     /// Log hashes at the given stored-hash indexes; an absent one is an error.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
     /// Calls `f` for each stored hash from `from` in index order until it returns false.
@@ -153,6 +158,7 @@ pub trait WriteTxn {
     fn participant(&mut self, platform: &str, handle: &str, display_name: Option<&str>) -> Result<i64>;
     /// Stores or replaces (on key rotation) a conversation's wrapped data key.
     fn put_data_key(&mut self, key: &DataKeyRow) -> Result<()>;
+    fn data_key(&mut self, conversation: i64) -> Result<Option<DataKeyRow>>;
     /// Whether a message with this dedup key exists in the conversation.
     fn exists(&mut self, conversation: i64, key: &DedupKey) -> Result<bool>;
     fn insert_message(&mut self, row: &MessageRow) -> Result<()>;

@@ -181,6 +181,15 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     })
 }
 
+fn data_key_on(conn: &Connection, path: &Path, conversation: i64) -> Result<Option<DataKeyRow>> {
+    conn.prepare_cached("SELECT conversation, kek_id, wrapped FROM data_keys WHERE conversation = ?1")
+        .and_then(|mut st| {
+            st.query_row([conversation], |r| Ok(DataKeyRow { conversation: r.get(0)?, kek_id: r.get(1)?, wrapped: r.get(2)? }))
+                .optional()
+        })
+        .map_err(|e| err(path, e))
+}
+
 fn read_hashes_on(conn: &Connection, path: &Path, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
     let mut st = conn.prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1").map_err(|e| err(path, e))?;
     indexes
@@ -285,6 +294,29 @@ impl StoreRead for SqliteStore {
         let rows = st
             .query_map([], |r| Ok(DataKeyRow { conversation: r.get(0)?, kek_id: r.get(1)?, wrapped: r.get(2)? }))
             .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
+    fn data_key(&self, conversation: i64) -> Result<Option<DataKeyRow>> {
+        data_key_on(&self.conn, &self.path, conversation)
+    }
+
+    fn conversation_count(&self, conversation: i64) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM messages WHERE conversation = ?1", [conversation], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.e(e))
+    }
+
+    fn messages_by_platform(&self) -> Result<Vec<(String, u64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT c.platform, count(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation \
+                 GROUP BY c.platform ORDER BY n DESC, c.platform",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(|e| self.e(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
     }
 
@@ -434,6 +466,10 @@ impl WriteTxn for SqliteTxn<'_> {
             )
             .map(drop)
             .map_err(|e| self.e(e))
+    }
+
+    fn data_key(&mut self, conversation: i64) -> Result<Option<DataKeyRow>> {
+        data_key_on(&self.tx, &self.path, conversation)
     }
 
     fn exists(&mut self, conversation: i64, key: &DedupKey) -> Result<bool> {

@@ -1,0 +1,390 @@
+//! Import: dedup, seal, append to the log, store in batches, then index.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chatvault_crypto::{DataKey, Kek};
+use chatvault_import::{Parsed, Rejection};
+use chatvault_index::IndexDoc;
+use chatvault_ledger::{first_stored_index, leaf_hash, Frontier};
+use chatvault_model::canonical::CanonicalRecord;
+use chatvault_model::dedup::{content_fingerprint, dedup_key, DedupKey};
+use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
+use chatvault_model::normalize::normalize;
+use chatvault_model::NewMessage;
+use chatvault_store::{ConversationRow, DataKeyRow, MessageRow, ParticipantRow, Store, StoreRead, WriteTxn};
+use serde::Serialize;
+
+use crate::body::{Body, Raw};
+use crate::{attachment_aad, body_aad, dek_binding, now_ms, Archive, ArchiveError, Directory, Result, StoreHashes};
+
+/// Messages per store transaction.
+const BATCH: usize = 2048;
+/// Messages between index commits during a long import.
+const INDEX_COMMIT_EVERY: u64 = 500_000;
+
+/// What an import did. Every input record is in exactly one of the three outcomes.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<Rejection>,
+    /// Distinct conversations among the accepted records.
+    pub conversations: u64,
+}
+
+/// Counts after each durable commit.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct ImportProgress {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// The log size after the commit.
+    pub log_size: u64,
+}
+
+/// One stored message waiting to be indexed.
+struct ToIndex {
+    seq: u64,
+    sent_at_ms: i64,
+    platform: String,
+    conversation: String,
+    sender: String,
+    sender_name: Option<String>,
+    kind: &'static str,
+    text: String,
+}
+
+impl Archive {
+    /// Imports a stream of parsed records. `on_commit` runs after each durable batch.
+    pub fn import(
+        &mut self,
+        records: &mut dyn Iterator<Item = Parsed>,
+        on_commit: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
+        self.lock_for_writing()?;
+        let mut report = ImportReport::default();
+        let mut conversations: HashSet<(String, String)> = HashSet::new();
+        let mut ordinals: HashMap<[u8; 32], u32> = HashMap::new();
+        let mut since_index_commit = 0u64;
+        let mut batch: Vec<NewMessage> = Vec::with_capacity(BATCH);
+        loop {
+            batch.clear();
+            let mut exhausted = true;
+            for p in &mut *records {
+                match p {
+                    Parsed::Message(m) => {
+                        batch.push(*m);
+                        if batch.len() == BATCH {
+                            exhausted = false;
+                            break;
+                        }
+                    }
+                    Parsed::Rejected(r) => report.rejected.push(r),
+                }
+            }
+            if !batch.is_empty() {
+                let (stored, dups) = self.store_batch(&batch, &mut ordinals)?;
+                report.stored += stored;
+                report.duplicates += dups;
+                since_index_commit += stored;
+                for m in &batch {
+                    conversations.insert((m.platform.to_string(), m.conversation_id.clone()));
+                }
+                let log_size = self.frontier.as_ref().map_or(0, Frontier::size);
+                if since_index_commit >= INDEX_COMMIT_EVERY {
+                    self.index.commit(log_size)?;
+                    since_index_commit = 0;
+                }
+                on_commit(ImportProgress {
+                    stored: report.stored,
+                    duplicates: report.duplicates,
+                    rejected: report.rejected.len() as u64,
+                    log_size,
+                });
+            }
+            if exhausted {
+                break;
+            }
+        }
+        report.conversations = conversations.len() as u64;
+        let size = self.store.log_size()?;
+        self.index.commit(size)?;
+        self.checkpoint()?;
+        Ok(report)
+    }
+
+    /// Stores one batch in one transaction; returns (stored, duplicates).
+    fn store_batch(&mut self, batch: &[NewMessage], ordinals: &mut HashMap<[u8; 32], u32>) -> Result<(u64, u64)> {
+        let mut frontier = match self.frontier.take() {
+            Some(f) => f,
+            None => Frontier::load(self.store.log_size()?, &StoreHashes(&self.store))?,
+        };
+        let received = now_ms();
+        let mut to_index = Vec::with_capacity(batch.len());
+        let mut dups = 0u64;
+        let outcome = (|| -> Result<()> {
+            let mut tx = self.store.write()?;
+            let mut ulids = ulid::Generator::new();
+            for m in batch {
+                let ctx = WriteCtx { kek: &self.kek, dir: &mut self.dir };
+                match store_one(tx.as_mut(), ctx, m, ordinals, received, &mut frontier, &mut ulids)? {
+                    Some(item) => to_index.push(item),
+                    None => dups += 1,
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            // Nothing of the batch was written: forget what this batch cached.
+            self.frontier = None;
+            self.load_directory()?;
+            return Err(e);
+        }
+        self.frontier = Some(frontier);
+        let stored = to_index.len() as u64;
+        for d in &to_index {
+            self.index.add(&IndexDoc {
+                seq: d.seq,
+                sent_at_ms: d.sent_at_ms,
+                platform: &d.platform,
+                conversation: &d.conversation,
+                sender_handle: &d.sender,
+                sender_name: d.sender_name.as_deref(),
+                kind: d.kind,
+                text: &d.text,
+            })?;
+        }
+        Ok((stored, dups))
+    }
+
+    /// Brings the index up to the store's log size. Returns how many messages it indexed.
+    pub(crate) fn catch_up_index(&mut self, progress: &mut dyn FnMut(u64)) -> Result<u64> {
+        let size = self.store.log_size()?;
+        let mut from = self.index.indexed_upto()?;
+        if from > size {
+            // The index is ahead of the store (say, a restored database): rebuild it.
+            self.index.clear()?;
+            from = 0;
+        }
+        if from == size {
+            return Ok(0);
+        }
+        let mut done = 0;
+        while from < size {
+            let rows = self.rows_from(from, 4096)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let view = self.message_view(row)?;
+                let text = normalize(view.text.as_deref().unwrap_or_default());
+                self.index.add(&IndexDoc {
+                    seq: row.seq,
+                    sent_at_ms: row.sent_at_ms,
+                    platform: view.platform.as_str(),
+                    conversation: &view.conversation,
+                    sender_handle: &view.sender,
+                    sender_name: view.sender_name.as_deref(),
+                    kind: view.kind.as_str(),
+                    text: &text,
+                })?;
+            }
+            from = rows.last().map_or(size, |r| r.seq + 1);
+            done += rows.len() as u64;
+            progress(done);
+        }
+        self.index.commit(size)?;
+        Ok(done)
+    }
+
+    /// Deletes the search index and rebuilds it from the store.
+    pub fn reindex(&mut self, progress: &mut dyn FnMut(u64)) -> Result<u64> {
+        self.lock_for_writing()?;
+        self.index.clear()?;
+        self.index.commit(0)?;
+        let n = self.catch_up_index(progress)?;
+        self.index.close_writer()?;
+        Ok(n)
+    }
+
+    pub(crate) fn rows_from(&self, from: u64, max: usize) -> Result<Vec<MessageRow>> {
+        let mut rows = Vec::with_capacity(max);
+        self.store.scan_messages(from, &mut |r| {
+            rows.push(r);
+            Ok(rows.len() < max)
+        })?;
+        Ok(rows)
+    }
+
+    /// Releases the index writer (waits for merges). Call before exiting.
+    pub fn close(&mut self) -> Result<()> {
+        self.index.close_writer()?;
+        Ok(())
+    }
+
+    /// Sets the search index writer's threads and memory (for benchmarks and large imports).
+    pub fn set_index_budget(&mut self, threads: usize, memory_bytes: usize) {
+        self.index.set_writer_budget(threads, memory_bytes);
+    }
+}
+
+struct WriteCtx<'a> {
+    kek: &'a Kek,
+    dir: &'a mut Directory,
+}
+
+/// The rebuilt canonical line of a message, as [`Raw::Canonical`] promises.
+pub(crate) fn canonical_line(m: &NewMessage) -> String {
+    CanonicalRecord::from_message(m).to_line()
+}
+
+/// Stores one message inside the batch's transaction; `None` for a duplicate.
+fn store_one(
+    tx: &mut dyn WriteTxn,
+    ctx: WriteCtx<'_>,
+    m: &NewMessage,
+    ordinals: &mut HashMap<[u8; 32], u32>,
+    received: i64,
+    frontier: &mut Frontier,
+    ulids: &mut ulid::Generator,
+) -> Result<Option<ToIndex>> {
+    let platform = m.platform.as_str();
+    let dir = ctx.dir;
+    let conv_key = (platform.to_owned(), m.conversation_id.clone());
+    let conv_id = match dir.conversation_ids.get(&conv_key) {
+        Some(id) => *id,
+        None => {
+            let kind = m.conversation_kind.map(|k| k.code());
+            let id = tx.conversation(platform, &m.conversation_id, m.conversation_title.as_deref(), kind)?;
+            dir.add_conversation(ConversationRow {
+                id,
+                platform: platform.to_owned(),
+                external_id: m.conversation_id.clone(),
+                title: m.conversation_title.clone(),
+                kind,
+            });
+            id
+        }
+    };
+    let dek: Arc<DataKey> = match dir.deks.get(&conv_id) {
+        Some(k) => k.clone(),
+        None => {
+            let binding = dek_binding(platform, &m.conversation_id);
+            let dek = match tx.data_key(conv_id)? {
+                Some(row) => ctx.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
+                    ArchiveError::Corrupt(format!("the data key of {platform}:{} does not unwrap", m.conversation_id))
+                })?,
+                None => {
+                    let dek = DataKey::generate();
+                    tx.put_data_key(&DataKeyRow {
+                        conversation: conv_id,
+                        kek_id: ctx.kek.id().to_owned(),
+                        wrapped: ctx.kek.wrap(&dek, &binding),
+                    })?;
+                    dek
+                }
+            };
+            let dek = Arc::new(dek);
+            dir.deks.insert(conv_id, dek.clone());
+            dek
+        }
+    };
+    let part_key = (platform.to_owned(), m.sender.id.clone());
+    let sender_id = match dir.participant_ids.get(&part_key) {
+        Some(id) => *id,
+        None => {
+            let id = tx.participant(platform, &m.sender.id, m.sender.name.as_deref())?;
+            dir.add_participant(ParticipantRow {
+                id,
+                platform: platform.to_owned(),
+                handle: m.sender.id.clone(),
+                display_name: m.sender.name.clone(),
+            });
+            id
+        }
+    };
+    let dedup = match &m.source_id {
+        Some(s) => DedupKey::Source(s.clone()),
+        None => {
+            let fp = content_fingerprint(m);
+            let ord = ordinals.entry(fp).or_insert(0);
+            let k = dedup_key(m, &fp, *ord);
+            *ord += 1;
+            k
+        }
+    };
+    if tx.exists(conv_id, &dedup)? {
+        return Ok(None);
+    }
+    let id = ulids.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_bytes();
+    let salt: [u8; 16] = chatvault_crypto::random_bytes();
+    let refs: Vec<_> = m.attachments.iter().map(|a| a.reference.clone()).collect();
+    let raw = if canonical_line(m).as_bytes() == m.raw.as_slice() {
+        Raw::Canonical {
+            conversation_title: m.conversation_title.clone(),
+            conversation_kind: m.conversation_kind.map(|k| k.code()),
+        }
+    } else {
+        Raw::Verbatim(m.raw.clone())
+    };
+    let fields = LeafFields {
+        id,
+        platform,
+        conversation_id: &m.conversation_id,
+        source_id: m.source_id.as_deref(),
+        dedup: &dedup,
+        sender_id: &m.sender.id,
+        sender_name: m.sender.name.as_deref(),
+        sender_role: m.sender.role,
+        sent_at: m.sent_at,
+        received_at_ms: received,
+        kind: m.kind,
+        reply_to: m.reply_to.as_deref(),
+        target: m.target.as_deref(),
+    };
+    let leaf = leaf_bytes(&fields, &commitment(&salt, &m.text, &refs, &m.raw));
+    let body = Body { salt, text: m.text.clone(), attachments: refs, raw }.encode();
+    let seq = frontier.size();
+    let fingerprint = match &dedup {
+        DedupKey::Fingerprint(f) => Some(*f),
+        DedupKey::Source(_) => None,
+    };
+    tx.insert_message(&MessageRow {
+        seq,
+        id,
+        conversation: conv_id,
+        source_id: m.source_id.clone(),
+        fingerprint,
+        sender: sender_id,
+        sender_name: m.sender.name.clone(),
+        sender_role: m.sender.role.code(),
+        sent_at_ms: m.sent_at.utc_ms,
+        sent_offset_s: m.sent_at.offset_s,
+        received_at_ms: received,
+        kind: m.kind.code(),
+        reply_to: m.reply_to.clone(),
+        target: m.target.clone(),
+        tags: if m.tags.is_empty() { None } else { serde_json::to_string(&m.tags).ok() },
+        body: Some(dek.seal(&body, &body_aad(&id))),
+    })?;
+    let hashes: Vec<[u8; 32]> = frontier.push(leaf_hash(&leaf))?.into_iter().map(|h| h.0).collect();
+    tx.put_hashes(first_stored_index(seq), &hashes)?;
+    for a in &m.attachments {
+        if let Some(bytes) = &a.bytes {
+            let aad = attachment_aad(platform, &m.conversation_id, &a.reference.sha256);
+            tx.put_attachment(conv_id, &a.reference.sha256, &dek.seal(bytes, &aad))?;
+        }
+    }
+    Ok(Some(ToIndex {
+        seq,
+        sent_at_ms: m.sent_at.utc_ms,
+        platform: platform.to_owned(),
+        conversation: format!("{platform}:{}", m.conversation_id),
+        sender: m.sender.id.clone(),
+        sender_name: m.sender.name.clone(),
+        kind: m.kind.as_str(),
+        text: normalize(&m.text),
+    }))
+}

@@ -1,0 +1,193 @@
+//! Search: the index finds, the store supplies, snippets show where.
+
+use chatvault_index::{Filters, IndexHits, Query};
+use chatvault_model::normalize::{normalize, Normalized};
+use chatvault_model::{MessageKind, SenderRole, StoredMessage};
+use chatvault_store::StoreRead;
+use serde::Serialize;
+
+use crate::{Archive, ArchiveError, Result};
+
+/// Characters of context before the first hit in a snippet.
+const BEFORE: usize = 30;
+/// Longest snippet, in characters.
+const SNIPPET: usize = 120;
+
+/// One search hit. `snippet` is plain text; `highlights` are `[start, end)` character
+/// offsets into it (Unicode scalar values), so every renderer escapes the text itself.
+#[derive(Debug, Serialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub conversation: String,
+    pub platform: String,
+    /// Display name when the source gave one, else the handle.
+    pub sender: String,
+    pub sender_id: String,
+    pub sender_role: SenderRole,
+    pub sent_at: String,
+    pub kind: MessageKind,
+    pub text: String,
+    pub snippet: String,
+    pub highlights: Vec<[usize; 2]>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    /// Every match, whatever the limit.
+    pub total: u64,
+    pub hits: Vec<SearchHit>,
+    /// Messages stored but not yet searchable (an import is running in another process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_lag: Option<u64>,
+}
+
+impl Archive {
+    pub fn search(&mut self, query: &str, filters: &Filters, limit: usize, offset: usize) -> Result<SearchResponse> {
+        let q = Query::parse(query)?;
+        let size = self.store.log_size()?;
+        let mut lag = size.saturating_sub(self.index.indexed_upto()?);
+        if lag > 0 && self.write_lock.is_none() {
+            match self.lock_for_writing() {
+                Ok(()) => lag = 0,
+                Err(ArchiveError::Locked(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (total, seqs) = match self.index.search(&q, filters, limit, offset)? {
+            IndexHits::Exact { total, page } => (total, page.into_iter().map(|(s, _)| s).collect::<Vec<_>>()),
+            IndexHits::Candidates(mut c) => {
+                c.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+                let mut kept = vec![];
+                for (seq, _) in c {
+                    let view = self.view_seq(seq)?;
+                    if q.matches(&normalize(view.text.as_deref().unwrap_or_default())) {
+                        kept.push(seq);
+                    }
+                }
+                let total = kept.len() as u64;
+                (total, kept.into_iter().skip(offset).take(limit).collect())
+            }
+        };
+        let terms = q.highlight_terms();
+        let mut hits = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let m = self.view_seq(seq)?;
+            let text = m.text.clone().unwrap_or_default();
+            let (snippet, highlights) = snippet(&text, &terms);
+            hits.push(hit(m, text, snippet, highlights));
+        }
+        Ok(SearchResponse { total, hits, index_lag: (lag > 0).then_some(lag) })
+    }
+
+    fn view_seq(&mut self, seq: u64) -> Result<StoredMessage> {
+        let row = self
+            .store
+            .message_by_seq(seq)?
+            .ok_or_else(|| ArchiveError::Corrupt(format!("the index names message seq {seq}, which the store lacks")))?;
+        self.message_view(&row)
+    }
+}
+
+fn hit(m: StoredMessage, text: String, snippet: String, highlights: Vec<[usize; 2]>) -> SearchHit {
+    SearchHit {
+        id: m.id,
+        conversation: m.conversation,
+        platform: m.platform.to_string(),
+        sender: m.sender_name.clone().unwrap_or_else(|| m.sender.clone()),
+        sender_id: m.sender,
+        sender_role: m.sender_role,
+        sent_at: m.sent_at,
+        kind: m.kind,
+        text,
+        snippet,
+        highlights,
+    }
+}
+
+/// A window of `text` around the first hit of any term, with every hit in it marked.
+pub fn snippet(text: &str, terms: &[&str]) -> (String, Vec<[usize; 2]>) {
+    let n = Normalized::new(text);
+    // Byte ranges of hits, in the text we show.
+    let (shown, mut ranges): (&str, Vec<(usize, usize)>) = {
+        let mut found = vec![];
+        for t in terms.iter().filter(|t| !t.is_empty()) {
+            let mut from = 0;
+            while let Some(i) = n.text[from..].find(t) {
+                found.push((from + i, from + i + t.len()));
+                from += i + t.len().max(1);
+            }
+        }
+        if n.exact {
+            (text, found.into_iter().filter_map(|(a, b)| n.original_range(a, b)).collect())
+        } else {
+            (&n.text, found)
+        }
+    };
+    ranges.sort_unstable();
+    // Byte offset of each character, plus the end.
+    let starts: Vec<usize> = shown.char_indices().map(|(i, _)| i).chain([shown.len()]).collect();
+    let char_at = |byte: usize| starts.partition_point(|&s| s < byte);
+    let total_chars = starts.len() - 1;
+    let first = ranges.first().map_or(0, |r| char_at(r.0));
+    let start = first.saturating_sub(BEFORE);
+    let end = (start + SNIPPET).min(total_chars);
+    let prefix = if start > 0 { "…" } else { "" };
+    let suffix = if end < total_chars { "…" } else { "" };
+    let body = &shown[starts[start]..starts[end]];
+    let shift = prefix.chars().count();
+    let mut highlights: Vec<[usize; 2]> = vec![];
+    for (a, b) in ranges {
+        let (ca, cb) = (char_at(a), char_at(b));
+        if ca >= start && cb <= end && ca < cb {
+            let r = [ca - start + shift, cb - start + shift];
+            match highlights.last_mut() {
+                Some(last) if r[0] <= last[1] => last[1] = last[1].max(r[1]),
+                _ => highlights.push(r),
+            }
+        }
+    }
+    (format!("{prefix}{body}{suffix}"), highlights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(text: &str, terms: &[&str]) -> String {
+        let (s, h) = snippet(text, terms);
+        let chars: Vec<char> = s.chars().collect();
+        let mut out = String::new();
+        for (i, c) in chars.iter().enumerate() {
+            if h.iter().any(|r| r[0] == i) {
+                out.push('[');
+            }
+            out.push(*c);
+            if h.iter().any(|r| r[1] == i + 1) {
+                out.push(']');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn snippet_table() {
+        let long = format!("{}退款{}", "前".repeat(50), "后".repeat(200));
+        let cases: Vec<(&str, &str, Vec<&str>, String)> = vec![
+            ("simple", "我要退款", vec!["退款"], "我要[退款]".into()),
+            ("two_terms_merge", "安装简单", vec!["安装", "简单"], "[安装简单]".into()),
+            ("fullwidth_original_is_shown", "ＡＢＣ退款", vec!["abc"], "[ＡＢＣ]退款".into()),
+            ("case", "Refund please", vec!["refund"], "[Refund] please".into()),
+            ("no_terms", "hello", vec![], "hello".into()),
+            ("repeated", "退款退款", vec!["退款"], "[退款退款]".into()),
+            (
+                "windowed",
+                long.as_str(),
+                vec!["退款"],
+                format!("…{}[退款]{}…", "前".repeat(30), "后".repeat(88)),
+            ),
+        ];
+        for (name, text, terms, want) in cases {
+            assert_eq!(marked(text, &terms), want, "{name}");
+        }
+    }
+}

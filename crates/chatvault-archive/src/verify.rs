@@ -1,0 +1,233 @@
+//! `verify`: recompute the whole log from the decrypted store and check every checkpoint.
+//!
+//! For each message, in log order, the leaf is rebuilt from the row's metadata and its
+//! decrypted content (text, salt, attachments, raw record) and compared with the stored
+//! leaf hash; the log's interior hashes are recomputed alongside and compared with the
+//! stored ones; and at each checkpoint's size the recomputed root must equal the signed
+//! root. So a changed byte anywhere in a message (metadata, ciphertext, nonce, salt, key
+//! wrap, attachment) names that message, and a change that keeps the rows consistent but
+//! rewrites history fails against the signed checkpoints.
+
+use std::collections::BTreeMap;
+
+use chatvault_ledger::{first_stored_index, leaf_hash, stored_hash_count, stored_index_leaves, Frontier, Hash};
+use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
+use chatvault_model::{
+    ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole, Timestamp,
+};
+use chatvault_store::{MessageRow, StoreRead};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::body::{Body, Raw};
+use crate::ingest::canonical_line;
+use crate::{attachment_aad, body_aad, Archive, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyIssue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub messages: u64,
+    pub checkpoints: u64,
+    pub errors: Vec<VerifyIssue>,
+    /// Messages after the newest checkpoint (signed at the next import or checkpoint).
+    pub unsigned_tail: u64,
+}
+
+fn issue(message_id: Option<String>, what: impl Into<String>) -> VerifyIssue {
+    VerifyIssue { message_id, what: what.into() }
+}
+
+/// A message's decrypted content and the leaf it must hash to.
+pub(crate) struct Opened {
+    pub body: Body,
+    pub raw: Vec<u8>,
+    pub leaf: Vec<u8>,
+}
+
+impl Archive {
+    /// Decrypts a row and rebuilds its leaf. The error says what does not hold.
+    pub(crate) fn open_row(&mut self, row: &MessageRow) -> std::result::Result<Opened, String> {
+        let conv = self.dir.conversations.get(&row.conversation).cloned().ok_or("its conversation row is missing")?;
+        let sender = self.dir.participants.get(&row.sender).cloned().ok_or("its sender row is missing")?;
+        let dek = self
+            .dek(row.conversation)
+            .map_err(|_| format!("the data key of conversation {}:{} does not unwrap (key wrap changed)", conv.platform, conv.external_id))?;
+        let sealed = row.body.as_ref().ok_or("its content is missing")?;
+        let plain = dek
+            .open(sealed, &body_aad(&row.id), "content")
+            .map_err(|_| "its content does not decrypt: the ciphertext, or its binding to this message id, changed")?;
+        let body = Body::decode(&plain).map_err(|e| format!("its content is malformed: {e}"))?;
+        let kind = MessageKind::from_code(row.kind).ok_or("its kind is not a known code")?;
+        let role = SenderRole::from_code(row.sender_role).ok_or("its sender role is not a known code")?;
+        let sent_at = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };
+        let raw = match &body.raw {
+            Raw::Verbatim(b) => b.clone(),
+            Raw::Canonical { conversation_title, conversation_kind } => {
+                let m = NewMessage {
+                    platform: Platform::new(&conv.platform).map_err(|e| e.to_string())?,
+                    conversation_id: conv.external_id.clone(),
+                    conversation_title: conversation_title.clone(),
+                    conversation_kind: conversation_kind.and_then(ConversationKind::from_code),
+                    source_id: row.source_id.clone(),
+                    sender: Sender { id: sender.handle.clone(), name: row.sender_name.clone(), role },
+                    sent_at,
+                    kind,
+                    text: body.text.clone(),
+                    reply_to: row.reply_to.clone(),
+                    target: row.target.clone(),
+                    attachments: body.attachments.iter().map(|r| NewAttachment { reference: r.clone(), bytes: None }).collect(),
+                    tags: row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default(),
+                    raw: vec![],
+                    origin: Origin { file: String::new(), line: 0 },
+                };
+                canonical_line(&m).into_bytes()
+            }
+        };
+        let dedup = row.dedup_key().map_err(|e| e.to_string())?;
+        let fields = LeafFields {
+            id: row.id,
+            platform: &conv.platform,
+            conversation_id: &conv.external_id,
+            source_id: row.source_id.as_deref(),
+            dedup: &dedup,
+            sender_id: &sender.handle,
+            sender_name: row.sender_name.as_deref(),
+            sender_role: role,
+            sent_at,
+            received_at_ms: row.received_at_ms,
+            kind,
+            reply_to: row.reply_to.as_deref(),
+            target: row.target.as_deref(),
+        };
+        let leaf = leaf_bytes(&fields, &commitment(&body.salt, &body.text, &body.attachments, &raw));
+        Ok(Opened { body, raw, leaf })
+    }
+
+    /// Checks every stored attachment of a message against its hash.
+    fn check_attachments(&mut self, row: &MessageRow, body: &Body) -> Vec<String> {
+        let mut out = vec![];
+        let Some(conv) = self.dir.conversations.get(&row.conversation).cloned() else { return out };
+        let Ok(dek) = self.dek(row.conversation) else { return out };
+        for a in &body.attachments {
+            match self.store.attachment(row.conversation, &a.sha256) {
+                Ok(Some(sealed)) => {
+                    let aad = attachment_aad(&conv.platform, &conv.external_id, &a.sha256);
+                    match dek.open(&sealed, &aad, "attachment") {
+                        Ok(bytes) if Sha256::digest(&bytes).as_slice() == a.sha256 => {}
+                        Ok(_) => out.push(format!("attachment `{}` does not match its hash", a.name)),
+                        Err(_) => out.push(format!("attachment `{}` does not decrypt", a.name)),
+                    }
+                }
+                Ok(None) => {} // recorded by hash only: the export had no media
+                Err(e) => out.push(format!("attachment `{}`: {e}", a.name)),
+            }
+        }
+        out
+    }
+
+    /// The full integrity check. `progress` gets the number of messages checked so far.
+    pub fn verify(&mut self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
+        let mut errors = vec![];
+        for e in self.store.integrity_check()? {
+            errors.push(issue(None, format!("database: {e}")));
+        }
+        let meta_key = self.store.meta("verifier_key")?.map(|v| String::from_utf8_lossy(&v).into_owned());
+        if meta_key.as_deref() != Some(self.signer.verifier_key()) {
+            errors.push(issue(None, "the stored verifier key differs from the archive's signing key"));
+        }
+        let checkpoints = self.store.checkpoints()?;
+        let mut signed: BTreeMap<u64, Hash> = BTreeMap::new();
+        for cp in &checkpoints {
+            match chatvault_ledger::verify_checkpoint(&cp.note, self.signer.verifier_key()) {
+                Ok(v) if v.size == cp.size && v.root.0 == cp.root => {
+                    signed.insert(v.size, v.root);
+                }
+                Ok(_) => errors.push(issue(None, format!("checkpoint at size {}: its row differs from its signed note", cp.size))),
+                Err(e) => errors.push(issue(None, format!("checkpoint at size {}: {e}", cp.size))),
+            }
+        }
+        let mut frontier = Frontier::new();
+        'scan: loop {
+            let rows = self.rows_from(frontier.size(), 4096)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let n = frontier.size();
+                let id = ulid::Ulid::from_bytes(row.id).to_string();
+                if row.seq != n {
+                    errors.push(issue(None, format!("message seq {n} is missing: the log has a gap before {id}")));
+                    break 'scan;
+                }
+                let recomputed = match self.open_row(&row) {
+                    Ok(o) => {
+                        for e in self.check_attachments(&row, &o.body) {
+                            errors.push(issue(Some(id.clone()), e));
+                        }
+                        Some(leaf_hash(&o.leaf))
+                    }
+                    Err(what) => {
+                        errors.push(issue(Some(id.clone()), what));
+                        None
+                    }
+                };
+                let first = first_stored_index(n);
+                let count = stored_hash_count(n + 1) - first;
+                let indexes: Vec<u64> = (first..first + count).collect();
+                let stored = match self.store.read_hashes(&indexes) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        errors.push(issue(Some(id), format!("its log hashes cannot be read: {e}")));
+                        break 'scan;
+                    }
+                };
+                if let Some(h) = recomputed {
+                    if h.0 != stored[0] {
+                        errors.push(issue(Some(id.clone()), "its metadata or content changed: the leaf hash differs from the log"));
+                    }
+                }
+                let new = frontier.push(recomputed.unwrap_or(Hash(stored[0])))?;
+                for (i, h) in new.iter().enumerate().skip(1) {
+                    if h.0 != stored[i] {
+                        let (a, b) = stored_index_leaves(first + i as u64);
+                        errors.push(issue(None, format!("log node {} (messages {a}..={b}) differs from its recomputed hash", first + i as u64)));
+                    }
+                }
+                if let Some(root) = signed.get(&frontier.size()) {
+                    if frontier.root()? != *root {
+                        errors.push(issue(None, format!("checkpoint at size {}: the recomputed root differs from the signed root", frontier.size())));
+                    }
+                }
+            }
+            progress(frontier.size());
+        }
+        let size = frontier.size();
+        for s in signed.keys().filter(|&&s| s > size) {
+            errors.push(issue(None, format!("checkpoint at size {s} covers more messages than the store holds ({size}): messages were removed")));
+        }
+        let expected_hashes = stored_hash_count(size);
+        let mut extra = 0u64;
+        self.store.scan_hashes(expected_hashes, &mut |_, _| {
+            extra += 1;
+            Ok(true)
+        })?;
+        if extra > 0 {
+            errors.push(issue(None, format!("the log has {extra} hashes beyond its {size} messages: messages were removed")));
+        }
+        let latest = signed.keys().next_back().copied().unwrap_or(0);
+        Ok(VerifyReport {
+            ok: errors.is_empty(),
+            messages: size,
+            checkpoints: checkpoints.len() as u64,
+            errors,
+            unsigned_tail: size.saturating_sub(latest),
+        })
+    }
+}
