@@ -19,6 +19,8 @@ mod ingest;
 mod keys;
 mod proof;
 mod search;
+#[cfg(test)]
+mod tamper_tests;
 mod verify;
 
 use std::collections::HashMap;
@@ -54,7 +56,7 @@ pub enum ArchiveError {
     Locked(PathBuf),
     #[error("key: {0}")]
     Key(String),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -66,7 +68,7 @@ pub enum ArchiveError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("query: {0}")]
+    #[error(transparent)]
     Query(#[from] QueryError),
     #[error("{0} not found")]
     NotFound(String),

@@ -26,7 +26,7 @@ use tokenizer::{keyword_bigrams, BigramTokenizer, UnigramTokenizer, BIGRAM, UNIG
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("search index {path}: {source}")]
+    #[error("search index {path}")]
     Tantivy {
         path: String,
         #[source]

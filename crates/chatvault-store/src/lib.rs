@@ -22,7 +22,7 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {path}: {source}")]
+    #[error("database {path}")]
     Sqlite {
         path: String,
         #[source]

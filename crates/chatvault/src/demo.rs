@@ -134,7 +134,9 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
         println!("Try next:");
         println!("  chatvault --data {d} search '退款' --from 2024-01-01 --to 2024-12-31 --tz Asia/Shanghai");
         println!("  chatvault --data {d} search 'refund OR cancel' --platform whatsapp --json");
-        println!("  chatvault --data {d} show wecom:conv-0000001");
+        if let Some(h) = &sample {
+            println!("  chatvault --data {d} show {}", h.conversation);
+        }
         println!("  chatvault --data {d} stats");
         println!("  chatvault --data {d} verify");
         println!("  chatvault verify-proof {d}/proof.json --expect-key {}", init.key_fingerprint);

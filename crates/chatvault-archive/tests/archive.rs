@@ -1,0 +1,317 @@
+//! The archive end to end, through its public API.
+
+mod common;
+
+use chatvault_archive::{verify_proof_file, Archive, ArchiveError, Filters, KeyProvider};
+use common::*;
+
+fn z(v: &str) -> Option<zeroize::Zeroizing<String>> {
+    Some(zeroize::Zeroizing::new(v.to_owned()))
+}
+
+#[test]
+fn import_accounts_for_every_record() {
+    let (_d, mut a) = new_archive();
+    let text = [
+        line("c1", Some("m1"), "u1", "2024-03-01T09:00:00+08:00", "您好，请问有什么可以帮您？"),
+        "{not json".to_owned(),
+        line("c1", Some("m2"), "u2", "2024-03-01T09:00:30+08:00", "我要退款"),
+        String::new(),
+        r#"{"platform":"wecom","conversation_id":"c1","sender_id":"u1","sent_at":"yesterday","text":"x"}"#.to_owned(),
+        line("c1", Some("m1"), "u1", "2024-03-01T09:00:00+08:00", "您好，请问有什么可以帮您？"),
+    ]
+    .join("\n");
+    let r = import_text(&mut a, "in.jsonl", &text);
+    assert_eq!((r.stored, r.duplicates, r.rejected.len()), (2, 1, 2));
+    assert_eq!(r.conversations, 1);
+    assert_eq!(r.rejected[0].line, 2);
+    assert_eq!(r.rejected[1].line, 5);
+    assert!(r.rejected[1].reason.contains("sent_at"), "{}", r.rejected[1].reason);
+    assert!(r.rejected.iter().all(|x| x.file == "in.jsonl"));
+}
+
+#[test]
+fn dedup_table() {
+    // (name, first import, second import, stored by the second)
+    let a1 = line("c", Some("m1"), "u", "2024-01-01T00:00:00Z", "a");
+    let a2 = line("c", Some("m2"), "u", "2024-01-01T00:00:01Z", "b");
+    let a3 = line("c", Some("m3"), "u", "2024-01-01T00:00:02Z", "c");
+    let ok = line("c", None, "u", "2024-01-01T00:00:05Z", "ok");
+    let ok_other_conv = line("d", None, "u", "2024-01-01T00:00:05Z", "ok");
+    let same_id_other_conv = line("d", Some("m1"), "u", "2024-01-01T00:00:00Z", "a");
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>, u64)> = vec![
+        ("same_file_twice", vec![&a1, &a2], vec![&a1, &a2], 0),
+        ("overlapping_newer_export", vec![&a1, &a2], vec![&a2, &a3], 1),
+        ("id_less_identical_pair_is_two_messages", vec![], vec![&ok, &ok], 2),
+        ("id_less_reimport", vec![&ok, &ok], vec![&ok, &ok], 0),
+        ("id_less_export_grew", vec![&ok], vec![&ok, &ok], 1),
+        ("same_id_in_another_conversation", vec![&a1], vec![&same_id_other_conv], 1),
+        ("same_content_in_another_conversation", vec![&ok], vec![&ok_other_conv], 1),
+    ];
+    for (name, first, second, want) in cases {
+        let (_d, mut a) = new_archive();
+        if !first.is_empty() {
+            import_text(&mut a, "a.jsonl", &first.join("\n"));
+        }
+        let r = import_text(&mut a, "b.jsonl", &second.join("\n"));
+        assert_eq!(r.stored, want, "{name}");
+        assert_eq!(r.stored + r.duplicates, second.len() as u64, "{name}: every record accounted for");
+        assert!(a.verify(&mut |_| {}).expect("verify").ok, "{name}: verify");
+    }
+}
+
+#[test]
+fn no_plaintext_reaches_the_store_files() {
+    let (d, mut a) = new_archive();
+    let secret = "这是一句只应加密存放的句子 SECRET-SENTENCE-42";
+    let raw_only = "RAW-ONLY-EXTRA-FIELD-99";
+    let text = [
+        line("c", Some("m1"), "u", "2024-01-01T00:00:00Z", secret),
+        // A non-canonical line (extra object), so its raw record is stored verbatim.
+        format!(
+            r#"{{"platform":"wecom","conversation_id":"c","sender_id":"u","sent_at":"2024-01-01T00:00:01Z","text":"{secret}","extra":{{"note":"{raw_only}"}},"attachments":[{{"name":"a.txt","data":"U0VDUkVULUFUVEFDSE1FTlQ="}}]}}"#
+        ),
+    ]
+    .join("\n");
+    assert_eq!(import_text(&mut a, "s.jsonl", &text).stored, 2);
+    a.close().expect("close");
+    drop(a);
+    let needles: Vec<&[u8]> = vec![secret.as_bytes(), "只应加密".as_bytes(), b"SECRET-SENTENCE", raw_only.as_bytes(), b"SECRET-ATTACHMENT"];
+    let files = store_files(d.path());
+    assert!(files.iter().any(|(n, _)| n.ends_with("archive.db")));
+    for (name, bytes) in &files {
+        for n in &needles {
+            assert!(!bytes.windows(n.len()).any(|w| w == *n), "{name} contains plaintext {:?}", String::from_utf8_lossy(n));
+        }
+    }
+    // The index is the one place text may live; it must find the sentence.
+    let mut a = reopen(d.path());
+    assert_eq!(total(&mut a, "只应加密"), 2);
+}
+
+#[test]
+fn wrong_and_missing_keys_fail_clearly() {
+    let (d, a) = new_archive();
+    drop(a);
+    let key_file = d.path().join("keys/kek");
+    let good = std::fs::read_to_string(&key_file).expect("key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "key file mode");
+    }
+    std::fs::write(&key_file, format!("chatvault-kek-v1:{}\n", "A".repeat(43) + "=")).expect("write");
+    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("wrong key must fail");
+    assert!(matches!(err, ArchiveError::Key(_)), "{err}");
+    assert!(err.to_string().contains("does not open this archive"), "{err}");
+    std::fs::remove_file(&key_file).expect("rm");
+    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("missing key must fail");
+    assert!(err.to_string().contains("missing"), "{err}");
+    std::fs::write(&key_file, good).expect("restore");
+    assert!(Archive::open(d.path(), &KeyProvider::default()).is_ok());
+}
+
+#[test]
+fn env_key_and_passphrase_archives() {
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let env = KeyProvider { env_key: z(key), ..Default::default() };
+    let d = tempfile::tempdir().expect("tmp");
+    let r = Archive::init(d.path(), &env).expect("init");
+    assert_eq!(r.key_source, "env");
+    assert!(!d.path().join("keys/kek").exists(), "no key file for an env key");
+    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("needs the env key");
+    assert!(err.to_string().contains("CHATVAULT_KEY"), "{err}");
+    let mut a = Archive::open(d.path(), &env).expect("open");
+    import_text(&mut a, "x", &line("c", Some("1"), "u", "2024-01-01T00:00:00Z", "hi"));
+    let rotated = KeyProvider { env_key: z(key), new_env_key: z(&"ab".repeat(32)), ..Default::default() };
+    a.rotate_key(&rotated).expect("rotate");
+    drop(a);
+    let mut a = Archive::open(d.path(), &KeyProvider { env_key: z(&"ab".repeat(32)), ..Default::default() }).expect("new key opens");
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+    assert!(Archive::open(d.path(), &env).is_err(), "old key retired");
+
+    let d = tempfile::tempdir().expect("tmp");
+    let pass = KeyProvider { passphrase: z("correct horse battery staple"), ..Default::default() };
+    Archive::init(d.path(), &pass).expect("init");
+    assert!(Archive::open(d.path(), &KeyProvider { passphrase: z("wrong horse battery staple"), ..Default::default() }).is_err());
+    assert!(Archive::open(d.path(), &pass).is_ok());
+    let short = KeyProvider { passphrase: z("short"), ..Default::default() };
+    assert!(Archive::init(tempfile::tempdir().expect("tmp").path(), &short).is_err(), "short passphrase refused");
+}
+
+#[test]
+fn key_rotation_keeps_everything_readable() {
+    let (d, mut a) = new_archive();
+    import_text(&mut a, "g", &generated(300, 3));
+    let before = a.search("退款", &Filters::default(), 1000, 0).expect("search").total;
+    let (old, new) = a.rotate_key(&KeyProvider::default()).expect("rotate");
+    assert_ne!(old, new);
+    assert!(d.path().join(format!("keys/retired/kek-{old}")).exists(), "old key retired, not destroyed silently");
+    drop(a);
+    let mut a = reopen(d.path());
+    let r = a.verify(&mut |_| {}).expect("verify");
+    assert!(r.ok, "{:?}", r.errors);
+    assert_eq!(a.search("退款", &Filters::default(), 1000, 0).expect("search").total, before);
+    let conv = a.search("退款", &Filters::default(), 1, 0).expect("search").hits[0].conversation.clone();
+    assert!(a.show(&conv, 0, 100).expect("show").messages.iter().all(|m| m.text.is_some()));
+    // New imports after rotation use the new key too.
+    import_text(&mut a, "g2", &generated(50, 4));
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+}
+
+#[test]
+fn an_interrupted_file_rotation_completes_on_open() {
+    let (d, mut a) = new_archive();
+    import_text(&mut a, "g", &generated(20, 5));
+    a.rotate_key(&KeyProvider::default()).expect("rotate");
+    drop(a);
+    // Simulate a crash after the database switched keys but before the files were renamed:
+    // the current key sits in kek.new and an old key in kek.
+    let keys = d.path().join("keys");
+    let retired = std::fs::read_dir(keys.join("retired")).expect("retired").next().expect("one").expect("entry").path();
+    std::fs::rename(keys.join("kek"), keys.join("kek.new")).expect("mv");
+    std::fs::copy(&retired, keys.join("kek")).expect("cp");
+    let mut a = reopen(d.path());
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+    assert!(!keys.join("kek.new").exists(), "rotation finished");
+}
+
+#[test]
+fn reindex_equals_a_fresh_index() {
+    let (d, mut a) = new_archive();
+    import_text(&mut a, "g", &generated(800, 9));
+    import_text(&mut a, "g2", &generated(400, 10));
+    let queries = ["退款", "简单", "处理", "单", "发票 OR invoice", "退款 -退货", "\"iphone 13\"", "SO", "👍", "您好 感谢"];
+    let run = |a: &mut Archive| -> Vec<(u64, Vec<String>)> {
+        queries
+            .iter()
+            .map(|q| {
+                let r = a.search(q, &Filters::default(), 10_000, 0).expect("search");
+                (r.total, r.hits.into_iter().map(|h| h.id).collect())
+            })
+            .collect()
+    };
+    let incremental = run(&mut a);
+    a.reindex(&mut |_| {}).expect("reindex");
+    assert_eq!(run(&mut a), incremental, "reindex differs from the incremental index");
+    drop(a);
+    std::fs::remove_dir_all(d.path().join("index")).expect("rm index");
+    let mut a = reopen(d.path());
+    assert_eq!(run(&mut a), incremental, "an index rebuilt from nothing differs");
+}
+
+#[test]
+fn search_filters_and_hit_shape() {
+    let (_d, mut a) = new_archive();
+    let text = [
+        line("c1", Some("1"), "张三", "2024-01-31T23:59:59+08:00", "退款申请"),
+        line("c1", Some("2"), "李四", "2024-02-01T00:00:00+08:00", "已退款"),
+        line("c2", Some("3"), "张三", "2024-02-15T12:00:00+08:00", "退款到账"),
+    ]
+    .join("\n");
+    import_text(&mut a, "f", &text);
+    let f = |from: Option<i64>, to: Option<i64>, sender: Option<&str>, conv: Option<&str>| Filters {
+        from_ms: from,
+        to_ms: to,
+        sender: sender.map(str::to_owned),
+        conversation: conv.map(str::to_owned),
+        ..Filters::default()
+    };
+    let feb1 = 1_706_716_800_000; // 2024-02-01T00:00:00+08:00
+    let cases = [
+        ("all", f(None, None, None, None), 3),
+        ("from_inclusive", f(Some(feb1), None, None, None), 2),
+        ("to_inclusive", f(None, Some(feb1), None, None), 2),
+        ("sender_name", f(None, None, Some("张三"), None), 2),
+        ("conversation", f(None, None, None, Some("wecom:c1")), 2),
+        ("combined", f(Some(feb1), None, Some("张三"), None), 1),
+        ("unknown_sender", f(None, None, Some("王五"), None), 0),
+    ];
+    for (name, filters, want) in cases {
+        assert_eq!(a.search("退款", &filters, 10, 0).expect("search").total, want, "{name}");
+    }
+    let r = a.search("退款", &Filters::default(), 1, 0).expect("search");
+    assert_eq!(r.total, 3, "total ignores the limit");
+    assert_eq!(r.hits.len(), 1);
+    let h = &r.hits[0];
+    assert_eq!(h.text, "退款到账", "newest first");
+    assert_eq!(h.conversation, "wecom:c2");
+    assert_eq!(h.sender, "张三");
+    assert_eq!(h.sent_at, "2024-02-15T12:00:00+08:00");
+    assert_eq!(h.highlights, vec![[0, 2]]);
+    let page2 = a.search("退款", &Filters::default(), 1, 1).expect("search");
+    assert_eq!(page2.hits[0].text, "已退款");
+}
+
+#[test]
+fn proofs_verify_offline_and_tampering_is_named() {
+    let (_d, mut a) = new_archive();
+    import_text(&mut a, "g", &generated(100, 12));
+    let id = a.search("", &Filters::default(), 1, 0).expect("search").hits[0].id.clone();
+    let p = a.proof(&id, true).expect("proof");
+    let fp = a.key_fingerprint();
+    let good = serde_json::to_vec(&p).expect("json");
+    let c = verify_proof_file(&good, Some(&fp));
+    assert!(c.ok, "{:?}", c.errors);
+    assert!(c.content_checked);
+
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(&good).expect("json");
+        f(&mut v);
+        serde_json::to_vec(&v).expect("json")
+    };
+    let other_signer = other_archive_key();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text_changed", edit(&|v| v["content"]["text"] = "我不要退款".into())),
+        ("salt_changed", edit(&|v| v["content"]["salt"] = "AAAAAAAAAAAAAAAAAAAAAA==".into())),
+        ("leaf_index_changed", edit(&|v| v["leaf_index"] = (v["leaf_index"].as_u64().unwrap_or(0) ^ 1).into())),
+        ("tree_size_changed", edit(&|v| v["tree_size"] = (v["tree_size"].as_u64().unwrap_or(0) + 1).into())),
+        ("proof_hash_dropped", edit(&|v| {
+            if let Some(a) = v["proof"].as_array_mut() {
+                a.pop();
+            }
+        })),
+        ("leaf_bytes_changed", edit(&|v| {
+            let s = v["leaf"].as_str().unwrap_or_default().to_owned();
+            v["leaf"] = format!("{}A{}", &s[..20], &s[21..]).into();
+        })),
+        ("checkpoint_root_changed", edit(&|v| {
+            let s = v["checkpoint"].as_str().unwrap_or_default().to_owned();
+            let mut lines: Vec<&str> = s.split('\n').collect();
+            let fake = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+            lines[2] = &fake;
+            v["checkpoint"] = lines.join("\n").into();
+        })),
+        ("key_swapped", edit(&|v| v["verifier_key"] = other_signer.clone().into())),
+        ("message_id_changed", edit(&|v| v["message_id"] = "01ARZ3NDEKTSV4RRFFQ69G5FAV".into())),
+        ("not_json", b"{".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let c = verify_proof_file(&bytes, Some(&fp));
+        assert!(!c.ok, "{name} must fail");
+        assert!(!c.errors.is_empty(), "{name} must say why");
+    }
+    // Pinning the wrong fingerprint fails even for an intact proof.
+    assert!(!verify_proof_file(&good, Some("sha256:00")).ok);
+}
+
+/// The checkpoint key of another archive.
+fn other_archive_key() -> String {
+    let d = tempfile::tempdir().expect("tmp");
+    Archive::init(d.path(), &KeyProvider::default()).expect("init").verifier_key
+}
+
+#[test]
+fn index_catches_up_after_a_lost_commit() {
+    let (d, mut a) = new_archive();
+    import_text(&mut a, "g", &generated(200, 13));
+    let want = total(&mut a, "您好");
+    drop(a);
+    // Replace the index with an empty one, as if its commit never happened.
+    std::fs::remove_dir_all(d.path().join("index")).expect("rm");
+    std::fs::create_dir(d.path().join("index")).expect("mkdir");
+    let mut a = reopen(d.path());
+    assert_eq!(total(&mut a, "您好"), want);
+    assert!(a.stats().expect("stats").indexed_messages == 200);
+}
