@@ -43,53 +43,98 @@ pub struct ImportProgress {
     pub log_size: u64,
 }
 
-/// One stored message waiting to be indexed.
-struct ToIndex {
-    seq: u64,
-    sent_at_ms: i64,
-    platform: String,
-    conversation: String,
-    sender: String,
-    sender_name: Option<String>,
-    kind: &'static str,
-    text: String,
+/// A message with everything computed that does not depend on the archive's state.
+pub(crate) struct Prepared {
+    m: NewMessage,
+    dedup: DedupKey,
+    salt: [u8; 16],
+    commitment: [u8; 32],
+    raw_is_canonical: bool,
+    normalized: String,
+}
+
+enum Item {
+    Message(Box<Prepared>),
+    Rejected(Rejection),
+}
+
+/// Per-message work that needs no archive state: runs on the parsing thread.
+fn prepare(m: NewMessage, ordinals: &mut HashMap<[u8; 32], u32>) -> Prepared {
+    let dedup = match &m.source_id {
+        Some(s) => DedupKey::Source(s.clone()),
+        None => {
+            let fp = content_fingerprint(&m);
+            let ord = ordinals.entry(fp).or_insert(0);
+            let k = dedup_key(&m, &fp, *ord);
+            *ord += 1;
+            k
+        }
+    };
+    let salt: [u8; 16] = chatvault_crypto::random_bytes();
+    let refs: Vec<_> = m.attachments.iter().map(|a| a.reference.clone()).collect();
+    let commitment = commitment(&salt, &m.text, &refs, &m.raw);
+    let raw_is_canonical = canonical_line(&m).as_bytes() == m.raw.as_slice();
+    let normalized = normalize(&m.text);
+    Prepared { m, dedup, salt, commitment, raw_is_canonical, normalized }
 }
 
 impl Archive {
     /// Imports a stream of parsed records. `on_commit` runs after each durable batch.
+    ///
+    /// Parsing and per-message hashing run on a second thread while this one stores, so
+    /// both cores work; batches are committed in input order.
     pub fn import(
         &mut self,
-        records: &mut dyn Iterator<Item = Parsed>,
+        records: &mut (dyn Iterator<Item = Parsed> + Send),
         on_commit: &mut dyn FnMut(ImportProgress),
     ) -> Result<ImportReport> {
         self.lock_for_writing()?;
         let mut report = ImportReport::default();
         let mut conversations: HashSet<(String, String)> = HashSet::new();
-        let mut ordinals: HashMap<[u8; 32], u32> = HashMap::new();
         let mut since_index_commit = 0u64;
-        let mut batch: Vec<NewMessage> = Vec::with_capacity(BATCH);
-        loop {
-            batch.clear();
-            let mut exhausted = true;
-            for p in &mut *records {
-                match p {
-                    Parsed::Message(m) => {
-                        batch.push(*m);
-                        if batch.len() == BATCH {
-                            exhausted = false;
-                            break;
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(2);
+            scope.spawn(move || {
+                let mut ordinals: HashMap<[u8; 32], u32> = HashMap::new();
+                let mut buf = Vec::with_capacity(BATCH);
+                let mut messages = 0;
+                for p in records {
+                    match p {
+                        Parsed::Message(m) => {
+                            buf.push(Item::Message(Box::new(prepare(*m, &mut ordinals))));
+                            messages += 1;
                         }
+                        Parsed::Rejected(r) => buf.push(Item::Rejected(r)),
                     }
-                    Parsed::Rejected(r) => report.rejected.push(r),
+                    if messages == BATCH {
+                        // The receiver is gone only when storing failed: stop reading.
+                        if tx.send(std::mem::take(&mut buf)).is_err() {
+                            return;
+                        }
+                        messages = 0;
+                    }
                 }
-            }
-            if !batch.is_empty() {
-                let (stored, dups) = self.store_batch(&batch, &mut ordinals)?;
+                if !buf.is_empty() {
+                    let _ = tx.send(buf);
+                }
+            });
+            for items in rx {
+                let mut batch = Vec::with_capacity(BATCH);
+                for it in items {
+                    match it {
+                        Item::Message(p) => batch.push(*p),
+                        Item::Rejected(r) => report.rejected.push(r),
+                    }
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                let (stored, dups) = self.store_batch(&batch)?;
                 report.stored += stored;
                 report.duplicates += dups;
                 since_index_commit += stored;
-                for m in &batch {
-                    conversations.insert((m.platform.to_string(), m.conversation_id.clone()));
+                for p in &batch {
+                    conversations.insert((p.m.platform.to_string(), p.m.conversation_id.clone()));
                 }
                 let log_size = self.frontier.as_ref().map_or(0, Frontier::size);
                 if since_index_commit >= INDEX_COMMIT_EVERY {
@@ -103,10 +148,8 @@ impl Archive {
                     log_size,
                 });
             }
-            if exhausted {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         report.conversations = conversations.len() as u64;
         let size = self.store.log_size()?;
         self.index.commit(size)?;
@@ -115,21 +158,21 @@ impl Archive {
     }
 
     /// Stores one batch in one transaction; returns (stored, duplicates).
-    fn store_batch(&mut self, batch: &[NewMessage], ordinals: &mut HashMap<[u8; 32], u32>) -> Result<(u64, u64)> {
+    fn store_batch(&mut self, batch: &[Prepared]) -> Result<(u64, u64)> {
         let mut frontier = match self.frontier.take() {
             Some(f) => f,
             None => Frontier::load(self.store.log_size()?, &StoreHashes(&self.store))?,
         };
         let received = now_ms();
-        let mut to_index = Vec::with_capacity(batch.len());
+        let mut stored_seqs = Vec::with_capacity(batch.len());
         let mut dups = 0u64;
         let outcome = (|| -> Result<()> {
             let mut tx = self.store.write()?;
             let mut ulids = ulid::Generator::new();
-            for m in batch {
+            for p in batch {
                 let ctx = WriteCtx { kek: &self.kek, dir: &mut self.dir };
-                match store_one(tx.as_mut(), ctx, m, ordinals, received, &mut frontier, &mut ulids)? {
-                    Some(item) => to_index.push(item),
+                match store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut ulids)? {
+                    Some(seq) => stored_seqs.push((seq, p)),
                     None => dups += 1,
                 }
             }
@@ -143,17 +186,19 @@ impl Archive {
             return Err(e);
         }
         self.frontier = Some(frontier);
-        let stored = to_index.len() as u64;
-        for d in &to_index {
+        let stored = stored_seqs.len() as u64;
+        for (seq, p) in stored_seqs {
+            let m = &p.m;
+            let conversation = format!("{}:{}", m.platform, m.conversation_id);
             self.index.add(&IndexDoc {
-                seq: d.seq,
-                sent_at_ms: d.sent_at_ms,
-                platform: &d.platform,
-                conversation: &d.conversation,
-                sender_handle: &d.sender,
-                sender_name: d.sender_name.as_deref(),
-                kind: d.kind,
-                text: &d.text,
+                seq,
+                sent_at_ms: m.sent_at.utc_ms,
+                platform: m.platform.as_str(),
+                conversation: &conversation,
+                sender_handle: &m.sender.id,
+                sender_name: m.sender.name.as_deref(),
+                kind: m.kind.as_str(),
+                text: &p.normalized,
             })?;
         }
         Ok((stored, dups))
@@ -240,16 +285,16 @@ pub(crate) fn canonical_line(m: &NewMessage) -> String {
     CanonicalRecord::from_message(m).to_line()
 }
 
-/// Stores one message inside the batch's transaction; `None` for a duplicate.
+/// Stores one message inside the batch's transaction: its seq, or `None` for a duplicate.
 fn store_one(
     tx: &mut dyn WriteTxn,
     ctx: WriteCtx<'_>,
-    m: &NewMessage,
-    ordinals: &mut HashMap<[u8; 32], u32>,
+    p: &Prepared,
     received: i64,
     frontier: &mut Frontier,
     ulids: &mut ulid::Generator,
-) -> Result<Option<ToIndex>> {
+) -> Result<Option<u64>> {
+    let m = &p.m;
     let platform = m.platform.as_str();
     let dir = ctx.dir;
     let conv_key = (platform.to_owned(), m.conversation_id.clone());
@@ -268,6 +313,9 @@ fn store_one(
             id
         }
     };
+    if tx.exists(conv_id, &p.dedup)? {
+        return Ok(None);
+    }
     let dek: Arc<DataKey> = match dir.deks.get(&conv_id) {
         Some(k) => k.clone(),
         None => {
@@ -305,23 +353,8 @@ fn store_one(
             id
         }
     };
-    let dedup = match &m.source_id {
-        Some(s) => DedupKey::Source(s.clone()),
-        None => {
-            let fp = content_fingerprint(m);
-            let ord = ordinals.entry(fp).or_insert(0);
-            let k = dedup_key(m, &fp, *ord);
-            *ord += 1;
-            k
-        }
-    };
-    if tx.exists(conv_id, &dedup)? {
-        return Ok(None);
-    }
     let id = ulids.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_bytes();
-    let salt: [u8; 16] = chatvault_crypto::random_bytes();
-    let refs: Vec<_> = m.attachments.iter().map(|a| a.reference.clone()).collect();
-    let raw = if canonical_line(m).as_bytes() == m.raw.as_slice() {
+    let raw = if p.raw_is_canonical {
         Raw::Canonical {
             conversation_title: m.conversation_title.clone(),
             conversation_kind: m.conversation_kind.map(|k| k.code()),
@@ -334,7 +367,7 @@ fn store_one(
         platform,
         conversation_id: &m.conversation_id,
         source_id: m.source_id.as_deref(),
-        dedup: &dedup,
+        dedup: &p.dedup,
         sender_id: &m.sender.id,
         sender_name: m.sender.name.as_deref(),
         sender_role: m.sender.role,
@@ -344,10 +377,11 @@ fn store_one(
         reply_to: m.reply_to.as_deref(),
         target: m.target.as_deref(),
     };
-    let leaf = leaf_bytes(&fields, &commitment(&salt, &m.text, &refs, &m.raw));
-    let body = Body { salt, text: m.text.clone(), attachments: refs, raw }.encode();
+    let leaf = leaf_bytes(&fields, &p.commitment);
+    let refs = m.attachments.iter().map(|a| a.reference.clone()).collect();
+    let body = Body { salt: p.salt, text: m.text.clone(), attachments: refs, raw }.encode();
     let seq = frontier.size();
-    let fingerprint = match &dedup {
+    let fingerprint = match &p.dedup {
         DedupKey::Fingerprint(f) => Some(*f),
         DedupKey::Source(_) => None,
     };
@@ -377,14 +411,5 @@ fn store_one(
             tx.put_attachment(conv_id, &a.reference.sha256, &dek.seal(bytes, &aad))?;
         }
     }
-    Ok(Some(ToIndex {
-        seq,
-        sent_at_ms: m.sent_at.utc_ms,
-        platform: platform.to_owned(),
-        conversation: format!("{platform}:{}", m.conversation_id),
-        sender: m.sender.id.clone(),
-        sender_name: m.sender.name.clone(),
-        kind: m.kind.as_str(),
-        text: normalize(&m.text),
-    }))
+    Ok(Some(seq))
 }

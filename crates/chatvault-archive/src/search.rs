@@ -79,6 +79,23 @@ impl Archive {
         Ok(SearchResponse { total, hits, index_lag: (lag > 0).then_some(lag) })
     }
 
+    /// The sequence numbers of every message matching a query (unordered). For checks and
+    /// benchmarks that compare whole result sets; callers showing results use [`Self::search`].
+    pub fn matching_seqs(&mut self, query: &str, filters: &Filters) -> Result<Vec<u64>> {
+        let q = Query::parse(query)?;
+        let (exact, seqs) = self.index.search_all(&q, filters)?;
+        if exact {
+            return Ok(seqs);
+        }
+        let mut kept = vec![];
+        for seq in seqs {
+            if q.matches(&normalize(self.view_seq(seq)?.text.as_deref().unwrap_or_default())) {
+                kept.push(seq);
+            }
+        }
+        Ok(kept)
+    }
+
     fn view_seq(&mut self, seq: u64) -> Result<StoredMessage> {
         let row = self
             .store

@@ -7,7 +7,7 @@ use chatvault_model::canonical::parse_line;
 use chatvault_model::Origin;
 
 use crate::lines::{BoundedLines, Line, MAX_LINE_BYTES};
-use crate::{ImportContext, Importer, Parsed, Rejection};
+use crate::{ImportContext, Importer, Parsed, RecordStream, Rejection};
 
 /// Largest attachment file a JSONL line may refer to (512 MiB).
 pub const MAX_ATTACHMENT_BYTES: u64 = 512 << 20;
@@ -39,7 +39,7 @@ impl Importer for CanonicalJsonl {
         }
     }
 
-    fn open<'a>(&self, input: Box<dyn BufRead + 'a>, ctx: ImportContext) -> Box<dyn Iterator<Item = Parsed> + 'a> {
+    fn open<'a>(&self, input: Box<dyn BufRead + Send + 'a>, ctx: ImportContext) -> RecordStream<'a> {
         let lines = BoundedLines::new(input, MAX_LINE_BYTES);
         Box::new(lines.filter_map(move |line| parse(line, &ctx)))
     }

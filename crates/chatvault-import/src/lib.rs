@@ -50,6 +50,10 @@ pub struct ImportContext {
     pub base_dir: Option<PathBuf>,
 }
 
+/// The records of one input, in order. `Send`, so the archive can parse on one core while
+/// it stores on another.
+pub type RecordStream<'a> = Box<dyn Iterator<Item = Parsed> + Send + 'a>;
+
 /// One export format.
 pub trait Importer: Sync {
     /// The name used by `--format`.
@@ -59,7 +63,7 @@ pub trait Importer: Sync {
     /// with `head` is its format. Judged by content; `file_name` only breaks ties.
     fn sniff(&self, head: &[u8], file_name: &str) -> u8;
     /// Streams the records of `input`.
-    fn open<'a>(&self, input: Box<dyn BufRead + 'a>, ctx: ImportContext) -> Box<dyn Iterator<Item = Parsed> + 'a>;
+    fn open<'a>(&self, input: Box<dyn BufRead + Send + 'a>, ctx: ImportContext) -> RecordStream<'a>;
 }
 
 /// Every importer, in the order `--format` lists them.

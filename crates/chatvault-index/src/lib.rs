@@ -307,6 +307,14 @@ impl SearchIndex {
         }
     }
 
+    /// Every match of a query, unordered: exact (`true`) or candidates to check (`false`).
+    pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
+        let searcher = self.reader.searcher();
+        let docs = searcher.search(&self.build(q, filters), &DocSetCollector).map_err(|e| self.t(e))?;
+        let seqs = docs.into_iter().map(|a| self.seq_and_time(&searcher, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
+        Ok((q.index_is_exact(), seqs))
+    }
+
     /// Every indexed sequence number (for comparing two indexes in tests and checks).
     pub fn all_seqs(&self) -> Result<Vec<u64>> {
         let searcher = self.reader.searcher();

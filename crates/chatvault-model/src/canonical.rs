@@ -90,6 +90,10 @@ pub struct CanonicalAttachment {
 
 /// Parses one line. Errors name the field where serde or validation can tell it.
 pub fn parse_line(line: &str) -> Result<CanonicalRecord, RecordError> {
+    // Fast path without path tracking; on failure, parse again to name the field.
+    if let Ok(r) = serde_json::from_str::<CanonicalRecord>(line) {
+        return Ok(r);
+    }
     let de = &mut serde_json::Deserializer::from_str(line);
     serde_path_to_error::deserialize::<_, CanonicalRecord>(de).map_err(|e| {
         let path = e.path().to_string();

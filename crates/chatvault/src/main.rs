@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chatvault_archive::{Archive, ArchiveError, Filters, ImportProgress, KeyProvider};
-use chatvault_import::{CountingReader, ImportContext, Parsed};
+use chatvault_import::{CountingReader, ImportContext};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -503,7 +503,7 @@ fn import(cli: &Cli, files: &[PathBuf], format: Option<&str>) -> Result<ExitCode
     let total: u64 = inputs.iter().map(|i| i.size).sum();
     let progress = Progress::new(cli.progress, cli.json, Some(total), "messages");
     let mut counters = vec![];
-    let mut streams: Vec<Box<dyn Iterator<Item = Parsed>>> = vec![];
+    let mut streams: Vec<chatvault_import::RecordStream<'_>> = vec![];
     for input in &inputs {
         let f = std::fs::File::open(&input.path).with_context(|| format!("cannot open {}", input.path.display()))?;
         let (counting, counter) = CountingReader::new(f);
