@@ -403,6 +403,7 @@ impl Archive {
         // Another process may have written since this one opened.
         self.load_directory()?;
         self.frontier = None;
+        self.index.refresh()?;
         self.catch_up_index(&mut |_| {})?;
         Ok(())
     }

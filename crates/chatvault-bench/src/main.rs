@@ -42,6 +42,12 @@ struct Args {
     /// Skip the `rg` baseline (for machines without ripgrep).
     #[arg(long)]
     no_rg: bool,
+    /// Skip both baselines (to iterate on chatvault alone; the figures then lack a reference).
+    #[arg(long)]
+    no_baselines: bool,
+    /// Reuse the input and archive already in --work instead of building them again.
+    #[arg(long, requires = "work")]
+    reuse: bool,
 }
 
 /// Query classes, as the issue names them.
@@ -146,7 +152,9 @@ fn main() -> Result<()> {
         _ => "the built-in generator".to_owned(),
     };
     let raw = work.join("raw.jsonl");
-    {
+    let data = work.join("archive");
+    let reuse = args.reuse && raw.exists() && data.exists();
+    if !reuse {
         let mut w = BufWriter::new(std::fs::File::create(&raw)?);
         for l in Generator::new(GenOptions { messages: n, seed: 1, ..Default::default() }, corpus) {
             writeln!(w, "{l}")?;
@@ -157,22 +165,27 @@ fn main() -> Result<()> {
     println!("input: {n} messages from {source}, {raw_bytes} bytes of JSONL");
 
     // 2. chatvault import, end to end.
-    let data = work.join("archive");
-    if data.exists() {
+    if !reuse && data.exists() {
         std::fs::remove_dir_all(&data)?;
     }
-    Archive::init(&data, &KeyProvider::default())?;
+    if reuse {
+        println!("reusing the archive in {} (import not measured)", data.display());
+    } else {
+        Archive::init(&data, &KeyProvider::default())?;
+    }
     let mut archive = Archive::open(&data, &KeyProvider::default())?;
     archive.set_index_budget(args.index_threads, 256 << 20);
     let t = Instant::now();
-    let ctx = ImportContext { file_label: raw.display().to_string(), base_dir: None };
-    let mut records = CanonicalJsonl.open(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&raw)?)), ctx);
-    let report = archive.import(&mut records, &mut |_| {})?;
+    if !reuse {
+        let ctx = ImportContext { file_label: raw.display().to_string(), base_dir: None };
+        let mut records = CanonicalJsonl.open(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&raw)?)), ctx);
+        let report = archive.import(&mut records, &mut |_| {})?;
+        if report.stored != n as u64 {
+            bail!("stored {} of {n} (duplicates {}, rejected {})", report.stored, report.duplicates, report.rejected.len());
+        }
+    }
     archive.close()?;
     let import_s = t.elapsed().as_secs_f64();
-    if report.stored != n as u64 {
-        bail!("stored {} of {n} (duplicates {}, rejected {})", report.stored, report.duplicates, report.rejected.len());
-    }
     let import_rate = n as f64 / import_s;
     let peak_rss = peak_rss_bytes();
     let store_bytes = ["archive.db", "archive.db-wal", "archive.db-shm"]
@@ -236,6 +249,10 @@ fn main() -> Result<()> {
     let precision = tp as f64 / (tp + fp).max(1) as f64;
     println!("chatvault: p50 {:.3} ms, p99 {:.3} ms, recall {recall:.6}, precision {precision:.6}", percentile(&all_ms, 0.5), percentile(&all_ms, 0.99));
     drop(archive);
+
+    if args.no_baselines {
+        return Ok(());
+    }
 
     // 5. SQLite FTS5 trigram over the same normalised texts.
     let fts_path = work.join("fts5.db");

@@ -104,7 +104,17 @@ fn schema() -> (Schema, Fields) {
     (b.build(), Fields { uni, bi, seq, sent_at, platform, conversation, sender, kind })
 }
 
+/// The `seq` and `sent_at` columns of each segment of one searcher generation. Opening a
+/// column decodes its block index, so it is done once per generation, not per hit.
+struct Columns {
+    generation: u64,
+    per_segment: Vec<(tantivy::columnar::Column<u64>, tantivy::columnar::Column<i64>)>,
+}
+
 pub struct SearchIndex {
+    columns: std::sync::Mutex<Option<std::sync::Arc<Columns>>>,
+    /// The last commit's payload, as this process knows it (read at open, set on commit).
+    upto: u64,
     index: Index,
     reader: IndexReader,
     writer: Option<IndexWriter>,
@@ -141,7 +151,18 @@ impl SearchIndex {
         index.tokenizers().register(UNIGRAM, UnigramTokenizer);
         index.tokenizers().register(BIGRAM, BigramTokenizer);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(t)?;
-        Ok(SearchIndex { index, reader, writer: None, fields, path, writer_memory: 128 << 20, writer_threads: 1 })
+        let upto = Self::load_upto(&index).map_err(t)?;
+        Ok(SearchIndex {
+            columns: std::sync::Mutex::new(None),
+            upto,
+            index,
+            reader,
+            writer: None,
+            fields,
+            path,
+            writer_memory: 128 << 20,
+            writer_threads: 1,
+        })
     }
 
     /// Sets the indexing threads and memory for writers opened after this call.
@@ -165,10 +186,22 @@ impl SearchIndex {
         self.writer.as_mut().ok_or_else(|| IndexError::Other { path: self.path.clone(), what: "no writer".into() })
     }
 
-    /// How many leading log entries the last commit covered.
-    pub fn indexed_upto(&self) -> Result<u64> {
-        let metas = self.index.load_metas().map_err(|e| self.t(e))?;
+    fn load_upto(index: &Index) -> tantivy::Result<u64> {
+        let metas = index.load_metas()?;
         Ok(metas.payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok()).map_or(0, |p| p.upto))
+    }
+
+    /// Re-reads the latest commit (another process may have committed since open).
+    pub fn refresh(&mut self) -> Result<()> {
+        self.upto = Self::load_upto(&self.index).map_err(|e| self.t(e))?;
+        self.reader.reload().map_err(|e| self.t(e))?;
+        Ok(())
+    }
+
+    /// How many leading log entries the last commit covered (as of open, or of this
+    /// process's last commit).
+    pub fn indexed_upto(&self) -> Result<u64> {
+        Ok(self.upto)
     }
 
     pub fn add(&mut self, d: &IndexDoc<'_>) -> Result<()> {
@@ -203,6 +236,7 @@ impl SearchIndex {
         let mut prepared = w.prepare_commit().map_err(|e| IndexError::Tantivy { path: String::new(), source: e })?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(|e| self.t(e))?;
+        self.upto = upto;
         self.reader.reload().map_err(|e| self.t(e))?;
         Ok(())
     }
@@ -277,13 +311,64 @@ impl SearchIndex {
         if !parts.iter().any(|(o, _)| *o == Occur::Must) {
             parts.push((Occur::Must, Box::new(AllQuery)));
         }
+        if parts.len() == 1 {
+            // A bare term query counts in O(1) (its document frequency); keep it bare.
+            return parts.pop().map_or_else(|| Box::new(AllQuery) as Box<dyn TQuery>, |(_, q)| q);
+        }
         Box::new(BooleanQuery::new(parts))
     }
 
-    fn seq_and_time(&self, searcher: &Searcher, addr: DocAddress) -> Result<(u64, i64)> {
-        let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-        let seq = ff.u64("seq").map_err(|e| self.t(e))?.first(addr.doc_id);
-        let at = ff.i64("sent_at").map_err(|e| self.t(e))?.first(addr.doc_id);
+    /// The newest `offset + limit` matches, through widening time windows: the newest 1/64
+    /// of the time range, then 1/16, 1/4, all. Everything outside a window is older than
+    /// everything in it, so once a window holds enough matches they are the newest ones. A
+    /// common keyword thus sorts a few thousand matches instead of hundreds of thousands.
+    fn newest(&self, searcher: &Searcher, tq: &dyn TQuery, filters: &Filters, total: u64, limit: usize, offset: usize) -> Result<Vec<DocAddress>> {
+        let want = (offset + limit) as u64;
+        let top = || TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
+        let cols = self.columns(searcher)?;
+        let lo = cols.per_segment.iter().map(|(_, t)| t.min_value()).min().unwrap_or(0).max(filters.from_ms.unwrap_or(i64::MIN));
+        let hi = cols.per_segment.iter().map(|(_, t)| t.max_value()).max().unwrap_or(0).min(filters.to_ms.unwrap_or(i64::MAX));
+        if total > 4 * want.max(256) && hi > lo {
+            let span = (hi - lo) as u128;
+            for div in [64u128, 16, 4] {
+                let start = hi - (span / div) as i64;
+                let window = RangeQuery::new(Bound::Included(Term::from_field_i64(self.fields.sent_at, start)), Bound::Unbounded);
+                let q = BooleanQuery::new(vec![(Occur::Must, tq.box_clone()), (Occur::Must, Box::new(window))]);
+                let (n, docs) = searcher.search(&q, &(Count, top())).map_err(|e| self.t(e))?;
+                if n as u64 >= want {
+                    return Ok(docs.into_iter().map(|(_, a)| a).collect());
+                }
+            }
+        }
+        let docs = searcher.search(tq, &top()).map_err(|e| self.t(e))?;
+        Ok(docs.into_iter().map(|(_, a)| a).collect())
+    }
+
+    fn columns(&self, searcher: &Searcher) -> Result<std::sync::Arc<Columns>> {
+        let generation = searcher.generation().generation_id();
+        let mut cache = self.columns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cache.as_ref().filter(|c| c.generation == generation) {
+            return Ok(c.clone());
+        }
+        let per_segment = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| {
+                let ff = r.fast_fields();
+                Ok((ff.u64("seq").map_err(|e| self.t(e))?, ff.i64("sent_at").map_err(|e| self.t(e))?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let c = std::sync::Arc::new(Columns { generation, per_segment });
+        *cache = Some(c.clone());
+        Ok(c)
+    }
+
+    fn seq_and_time(&self, columns: &Columns, addr: DocAddress) -> Result<(u64, i64)> {
+        let (seq, at) = columns
+            .per_segment
+            .get(addr.segment_ord as usize)
+            .map(|(s, t)| (s.first(addr.doc_id), t.first(addr.doc_id)))
+            .unwrap_or((None, None));
         match (seq, at) {
             (Some(s), Some(a)) => Ok((s, a)),
             _ => Err(IndexError::Other { path: self.path.clone(), what: format!("document {addr:?} has no seq") }),
@@ -295,14 +380,27 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let tq = self.build(q, filters);
         if q.index_is_exact() {
-            let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
-            let (total, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
-            let page = if limit == 0 { vec![] } else { docs };
-            let page = page.into_iter().map(|(_, a)| self.seq_and_time(&searcher, a)).collect::<Result<Vec<_>>>()?;
-            Ok(IndexHits::Exact { total: total as u64, page })
+            let cols = self.columns(&searcher)?;
+            let page: Vec<DocAddress>;
+            let total: u64;
+            if is_bare_term(q, filters) {
+                // One keyword of one or two characters and no filter: the query is a single
+                // term, counted in O(1), and its page found through time windows.
+                total = tq.count(&searcher).map_err(|e| self.t(e))? as u64;
+                page = if limit == 0 || total == 0 { vec![] } else { self.newest(&searcher, tq.as_ref(), filters, total, limit, offset)? };
+            } else {
+                // Phrases and combinations: one pass that counts and keeps the newest.
+                let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
+                let (n, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
+                total = n as u64;
+                page = if limit == 0 { vec![] } else { docs.into_iter().map(|(_, a)| a).collect() };
+            }
+            let page = page.into_iter().map(|a| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
+            Ok(IndexHits::Exact { total, page })
         } else {
             let docs = searcher.search(&tq, &DocSetCollector).map_err(|e| self.t(e))?;
-            let all = docs.into_iter().map(|a| self.seq_and_time(&searcher, a)).collect::<Result<Vec<_>>>()?;
+            let cols = self.columns(&searcher)?;
+            let all = docs.into_iter().map(|a| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
             Ok(IndexHits::Candidates(all))
         }
     }
@@ -311,7 +409,8 @@ impl SearchIndex {
     pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
         let searcher = self.reader.searcher();
         let docs = searcher.search(&self.build(q, filters), &DocSetCollector).map_err(|e| self.t(e))?;
-        let seqs = docs.into_iter().map(|a| self.seq_and_time(&searcher, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
+        let cols = self.columns(&searcher)?;
+        let seqs = docs.into_iter().map(|a| self.seq_and_time(&cols, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
         Ok((q.index_is_exact(), seqs))
     }
 
@@ -319,10 +418,23 @@ impl SearchIndex {
     pub fn all_seqs(&self) -> Result<Vec<u64>> {
         let searcher = self.reader.searcher();
         let docs = searcher.search(&AllQuery, &DocSetCollector).map_err(|e| self.t(e))?;
-        let mut v = docs.into_iter().map(|a| self.seq_and_time(&searcher, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
+        let cols = self.columns(&searcher)?;
+        let mut v = docs.into_iter().map(|a| self.seq_and_time(&cols, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
         v.sort_unstable();
         Ok(v)
     }
+}
+
+/// Whether [`SearchIndex::build`] turns this query into one bare term query.
+fn is_bare_term(q: &Query, f: &Filters) -> bool {
+    let one_short_keyword = match q.clauses.as_slice() {
+        [c] if !c.negated && c.any.len() == 1 => {
+            let k = &c.any[0];
+            k.chars().count() <= 2 && !k.chars().any(char::is_whitespace)
+        }
+        _ => false,
+    };
+    one_short_keyword && *f == Filters::default()
 }
 
 /// Sums the sizes of the files under `dir` (the index's footprint).
