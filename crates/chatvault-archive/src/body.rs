@@ -14,6 +14,7 @@
 //! verbatim. Either way the content commitment in the Merkle leaf covers the raw bytes.
 
 use chatvault_model::leaf::SALT_LEN;
+use chatvault_model::wire::{put_lp as lp, put_opt, Reader};
 use chatvault_model::AttachmentRef;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +29,6 @@ pub struct Body {
     pub text: String,
     pub attachments: Vec<AttachmentRef>,
     pub raw: Raw,
-}
-
-fn lp(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
-    out.extend_from_slice(b);
 }
 
 impl Body {
@@ -51,13 +47,7 @@ impl Body {
         match &self.raw {
             Raw::Canonical { conversation_title, conversation_kind } => {
                 out.push(0);
-                match conversation_title {
-                    None => out.push(0),
-                    Some(t) => {
-                        out.push(1);
-                        lp(&mut out, t.as_bytes());
-                    }
-                }
+                put_opt(&mut out, conversation_title.as_deref().map(str::as_bytes));
                 match conversation_kind {
                     None => out.push(0),
                     Some(k) => out.extend_from_slice(&[1, *k]),
@@ -72,28 +62,24 @@ impl Body {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Body, String> {
-        let mut r = Cursor(bytes);
+        let mut r = Reader::new(bytes, "content");
         if r.u8()? != 1 {
             return Err("unknown content version".into());
         }
-        let salt = r.take(SALT_LEN)?.try_into().map_err(|_| "salt")?;
+        let salt = r.arr()?;
         let text = r.string()?;
-        let n = u16::from_be_bytes(r.take(2)?.try_into().map_err(|_| "count")?);
+        let n = u16::from_be_bytes(r.arr()?);
         let mut attachments = Vec::with_capacity(usize::from(n));
         for _ in 0..n {
-            let sha256 = r.take(32)?.try_into().map_err(|_| "sha256")?;
+            let sha256 = r.arr()?;
             let name = r.string()?;
             let mime = r.string()?;
-            let size = u64::from_be_bytes(r.take(8)?.try_into().map_err(|_| "size")?);
+            let size = u64::from_be_bytes(r.arr()?);
             attachments.push(AttachmentRef { sha256, name, mime, size });
         }
         let raw = match r.u8()? {
             0 => {
-                let conversation_title = match r.u8()? {
-                    0 => None,
-                    1 => Some(r.string()?),
-                    t => return Err(format!("bad title tag {t}")),
-                };
+                let conversation_title = r.opt_string()?;
                 let conversation_kind = match r.u8()? {
                     0 => None,
                     1 => Some(r.u8()?),
@@ -101,39 +87,11 @@ impl Body {
                 };
                 Raw::Canonical { conversation_title, conversation_kind }
             }
-            1 => {
-                let n = r.len()?;
-                Raw::Verbatim(r.take(n)?.to_vec())
-            }
+            1 => Raw::Verbatim(r.lp()?.to_vec()),
             t => return Err(format!("bad raw tag {t}")),
         };
-        if !r.0.is_empty() {
-            return Err("trailing bytes in content".into());
-        }
+        r.finish()?;
         Ok(Body { salt, text, attachments, raw })
-    }
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("content is truncated".into());
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn len(&mut self) -> Result<usize, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().map_err(|_| "length")?) as usize)
-    }
-    fn string(&mut self) -> Result<String, String> {
-        let n = self.len()?;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "content is not UTF-8".into())
     }
 }
 

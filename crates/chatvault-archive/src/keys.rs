@@ -131,7 +131,7 @@ pub(crate) fn write_secret_file(path: &Path, text: &str) -> Result<(), ArchiveEr
 pub(crate) fn read_key_file(path: &Path) -> Result<Kek, ArchiveError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ArchiveError::Key(format!(
-            "key file {} is missing; set CHATVAULT_KEY or restore the key file",
+            "key file {} is missing: restore it from your backup (without it the archive cannot be read)",
             path.display()
         )),
         _ => io_err(path, e),

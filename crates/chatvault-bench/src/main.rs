@@ -73,20 +73,6 @@ fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn dir_size(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Picks `n` queries of a class from the texts: substrings at random places.
 fn pick_queries(texts: &[String], class: &str, n: usize, rng: &mut StdRng) -> Vec<String> {
     let mut out = vec![];
@@ -184,15 +170,12 @@ fn main() -> Result<()> {
             bail!("stored {} of {n} (duplicates {}, rejected {})", report.stored, report.duplicates, report.rejected.len());
         }
     }
-    archive.close()?;
     let import_s = t.elapsed().as_secs_f64();
+    archive.close()?;
     let import_rate = n as f64 / import_s;
     let peak_rss = peak_rss_bytes();
-    let store_bytes = ["archive.db", "archive.db-wal", "archive.db-shm"]
-        .iter()
-        .map(|f| std::fs::metadata(data.join(f)).map(|m| m.len()).unwrap_or(0))
-        .sum::<u64>();
-    let index_bytes = dir_size(&data.join("index"));
+    let stats = archive.stats()?;
+    let (store_bytes, index_bytes) = (stats.store_bytes, stats.index_bytes);
     println!(
         "chatvault import: {import_s:.1} s, {import_rate:.0} msg/s; store {store_bytes} B + index {index_bytes} B = {:.2}× raw; peak RSS {} MiB",
         (store_bytes + index_bytes) as f64 / raw_bytes as f64,
@@ -250,6 +233,9 @@ fn main() -> Result<()> {
     println!("chatvault: p50 {:.3} ms, p99 {:.3} ms, recall {recall:.6}, precision {precision:.6}", percentile(&all_ms, 0.5), percentile(&all_ms, 0.99));
     drop(archive);
 
+    if recall < 1.0 || precision < 1.0 {
+        bail!("search is not exact: recall {recall}, precision {precision} against substring truth");
+    }
     if args.no_baselines {
         return Ok(());
     }

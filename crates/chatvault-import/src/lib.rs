@@ -135,7 +135,9 @@ mod tests {
     #[test]
     fn detection_table() {
         let line = br#"{"platform":"wecom","conversation_id":"c","sender_id":"u","sent_at":"2024-01-01T00:00:00Z","text":"x"}"#;
-        let cases: Vec<(&str, &[u8], &str, Result<&str, ()>)> = vec![
+        // (name, head, file name, the importer chosen or an error)
+        type Case<'a> = (&'a str, &'a [u8], &'a str, Result<&'a str, ()>);
+        let cases: Vec<Case> = vec![
             ("canonical_jsonl", line, "a.jsonl", Ok("jsonl")),
             ("canonical_without_extension", line, "export", Ok("jsonl")),
             ("plain_text", b"hello world", "a.txt", Err(())),

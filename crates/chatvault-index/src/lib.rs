@@ -312,36 +312,10 @@ impl SearchIndex {
             parts.push((Occur::Must, Box::new(AllQuery)));
         }
         if parts.len() == 1 {
-            // A bare term query counts in O(1) (its document frequency); keep it bare.
+            // A single clause needs no boolean wrapper.
             return parts.pop().map_or_else(|| Box::new(AllQuery) as Box<dyn TQuery>, |(_, q)| q);
         }
         Box::new(BooleanQuery::new(parts))
-    }
-
-    /// The newest `offset + limit` matches, through widening time windows: the newest 1/64
-    /// of the time range, then 1/16, 1/4, all. Everything outside a window is older than
-    /// everything in it, so once a window holds enough matches they are the newest ones. A
-    /// common keyword thus sorts a few thousand matches instead of hundreds of thousands.
-    fn newest(&self, searcher: &Searcher, tq: &dyn TQuery, filters: &Filters, total: u64, limit: usize, offset: usize) -> Result<Vec<DocAddress>> {
-        let want = (offset + limit) as u64;
-        let top = || TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
-        let cols = self.columns(searcher)?;
-        let lo = cols.per_segment.iter().map(|(_, t)| t.min_value()).min().unwrap_or(0).max(filters.from_ms.unwrap_or(i64::MIN));
-        let hi = cols.per_segment.iter().map(|(_, t)| t.max_value()).max().unwrap_or(0).min(filters.to_ms.unwrap_or(i64::MAX));
-        if total > 4 * want.max(256) && hi > lo {
-            let span = (hi - lo) as u128;
-            for div in [64u128, 16, 4] {
-                let start = hi - (span / div) as i64;
-                let window = RangeQuery::new(Bound::Included(Term::from_field_i64(self.fields.sent_at, start)), Bound::Unbounded);
-                let q = BooleanQuery::new(vec![(Occur::Must, tq.box_clone()), (Occur::Must, Box::new(window))]);
-                let (n, docs) = searcher.search(&q, &(Count, top())).map_err(|e| self.t(e))?;
-                if n as u64 >= want {
-                    return Ok(docs.into_iter().map(|(_, a)| a).collect());
-                }
-            }
-        }
-        let docs = searcher.search(tq, &top()).map_err(|e| self.t(e))?;
-        Ok(docs.into_iter().map(|(_, a)| a).collect())
     }
 
     fn columns(&self, searcher: &Searcher) -> Result<std::sync::Arc<Columns>> {
@@ -380,23 +354,13 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let tq = self.build(q, filters);
         if q.index_is_exact() {
+            // One pass counts every match and keeps the newest page (by the sent_at column).
+            let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
+            let (total, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
+            let page = if limit == 0 { vec![] } else { docs };
             let cols = self.columns(&searcher)?;
-            let page: Vec<DocAddress>;
-            let total: u64;
-            if is_bare_term(q, filters) {
-                // One keyword of one or two characters and no filter: the query is a single
-                // term, counted in O(1), and its page found through time windows.
-                total = tq.count(&searcher).map_err(|e| self.t(e))? as u64;
-                page = if limit == 0 || total == 0 { vec![] } else { self.newest(&searcher, tq.as_ref(), filters, total, limit, offset)? };
-            } else {
-                // Phrases and combinations: one pass that counts and keeps the newest.
-                let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
-                let (n, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
-                total = n as u64;
-                page = if limit == 0 { vec![] } else { docs.into_iter().map(|(_, a)| a).collect() };
-            }
-            let page = page.into_iter().map(|a| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
-            Ok(IndexHits::Exact { total, page })
+            let page = page.into_iter().map(|(_, a)| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
+            Ok(IndexHits::Exact { total: total as u64, page })
         } else {
             let docs = searcher.search(&tq, &DocSetCollector).map_err(|e| self.t(e))?;
             let cols = self.columns(&searcher)?;
@@ -423,18 +387,6 @@ impl SearchIndex {
         v.sort_unstable();
         Ok(v)
     }
-}
-
-/// Whether [`SearchIndex::build`] turns this query into one bare term query.
-fn is_bare_term(q: &Query, f: &Filters) -> bool {
-    let one_short_keyword = match q.clauses.as_slice() {
-        [c] if !c.negated && c.any.len() == 1 => {
-            let k = &c.any[0];
-            k.chars().count() <= 2 && !k.chars().any(char::is_whitespace)
-        }
-        _ => false,
-    };
-    one_short_keyword && *f == Filters::default()
 }
 
 /// Sums the sizes of the files under `dir` (the index's footprint).

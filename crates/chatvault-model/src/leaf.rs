@@ -48,20 +48,7 @@ pub struct LeafFields<'a> {
     pub target: Option<&'a str>,
 }
 
-fn lp(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
-    out.extend_from_slice(b);
-}
-
-fn opt(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        None => out.push(0),
-        Some(b) => {
-            out.push(1);
-            lp(out, b);
-        }
-    }
-}
+use crate::wire::{put_lp as lp, put_opt as opt, Reader};
 
 /// The hiding commitment to a message's content.
 pub fn commitment(salt: &[u8; SALT_LEN], text: &str, attachments: &[AttachmentRef], raw: &[u8]) -> [u8; 32] {
@@ -149,46 +136,16 @@ pub struct DecodedLeaf {
     pub commitment: [u8; 32],
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("leaf is truncated".into());
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        self.take(N)?.try_into().map_err(|_| "leaf is truncated".to_string())
-    }
-    fn lp(&mut self) -> Result<String, String> {
-        let n = u32::from_be_bytes(self.arr()?) as usize;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "leaf field is not UTF-8".to_string())
-    }
-    fn opt(&mut self) -> Result<Option<String>, String> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.lp().map(Some),
-            t => Err(format!("bad option tag {t}")),
-        }
-    }
-}
-
 /// Parses leaf bytes made by [`leaf_bytes`].
 pub fn decode_leaf(bytes: &[u8]) -> Result<DecodedLeaf, String> {
-    let mut r = Reader(bytes);
+    let mut r = Reader::new(bytes, "leaf");
     if r.take(LEAF_DOMAIN.len())? != LEAF_DOMAIN {
         return Err("not a chatvault v1 leaf".into());
     }
     let id = ulid::Ulid::from_bytes(r.arr()?).to_string();
-    let platform = r.lp()?;
-    let conversation_id = r.lp()?;
-    let source_id = r.opt()?;
+    let platform = r.string()?;
+    let conversation_id = r.string()?;
+    let source_id = r.opt_string()?;
     match r.u8()? {
         1 => {
             r.lp()?;
@@ -198,8 +155,8 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<DecodedLeaf, String> {
         }
         t => return Err(format!("bad dedup tag {t}")),
     }
-    let sender_id = r.lp()?;
-    let sender_name = r.opt()?;
+    let sender_id = r.string()?;
+    let sender_name = r.opt_string()?;
     let sender_role = SenderRole::from_code(r.u8()?).ok_or("bad sender role")?;
     let sent_ms = i64::from_be_bytes(r.arr()?);
     let offset_s = match r.u8()? {
@@ -209,12 +166,10 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<DecodedLeaf, String> {
     };
     let received_ms = i64::from_be_bytes(r.arr()?);
     let kind = MessageKind::from_code(r.u8()?).ok_or("bad kind")?;
-    let reply_to = r.opt()?;
-    let target = r.opt()?;
+    let reply_to = r.opt_string()?;
+    let target = r.opt_string()?;
     let commitment = r.arr()?;
-    if !r.0.is_empty() {
-        return Err("trailing bytes after the leaf".into());
-    }
+    r.finish()?;
     Ok(DecodedLeaf {
         id,
         platform,

@@ -16,5 +16,6 @@ pub mod dedup;
 pub mod leaf;
 pub mod normalize;
 mod types;
+pub mod wire;
 
 pub use types::*;

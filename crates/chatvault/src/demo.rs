@@ -131,7 +131,7 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
         }))?;
     } else {
         println!();
-        println!("Try next:");
+        println!("Try next (the binary is target/release/chatvault; or prefix `cargo run --release --`):");
         println!("  chatvault --data {d} search '退款' --from 2024-01-01 --to 2024-12-31 --tz Asia/Shanghai");
         println!("  chatvault --data {d} search 'refund OR cancel' --platform whatsapp --json");
         if let Some(h) = &sample {

@@ -227,6 +227,29 @@ impl Progress {
     }
 }
 
+/// Runs a pass over every message with a progress bar counting messages.
+fn counted<T>(
+    cli: &Cli,
+    a: &mut Archive,
+    unit: &str,
+    pass: impl FnOnce(&mut Archive, &mut dyn FnMut(u64)) -> chatvault_archive::Result<T>,
+) -> Result<T> {
+    let total = a.stats()?.messages;
+    let p = Progress::new(cli.progress, cli.json, None, unit);
+    if let Some(b) = &p.bar {
+        b.set_length(total);
+    }
+    let out = pass(a, &mut |n| {
+        if let Some(b) = &p.bar {
+            b.set_position(n);
+        }
+    })?;
+    if let Some(b) = p.bar {
+        b.finish_and_clear();
+    }
+    Ok(out)
+}
+
 fn open(cli: &Cli) -> Result<Archive> {
     Ok(Archive::open(&cli.data, &KeyProvider::from_env())?)
 }
@@ -316,19 +339,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify => {
             let mut a = open(&cli)?;
-            let total = a.stats()?.messages;
-            let p = Progress::new(cli.progress, cli.json, None, "messages checked");
-            if let Some(b) = &p.bar {
-                b.set_length(total);
-            }
-            let r = a.verify(&mut |n| {
-                if let Some(b) = &p.bar {
-                    b.set_position(n);
-                }
-            })?;
-            if let Some(b) = p.bar {
-                b.finish_and_clear();
-            }
+            let r = counted(&cli, &mut a, "messages checked", |a, tick| a.verify(tick))?;
             if cli.json {
                 print_json(&r)?;
             } else if r.ok {
@@ -413,19 +424,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Reindex => {
             let mut a = open(&cli)?;
-            let total = a.stats()?.messages;
-            let p = Progress::new(cli.progress, cli.json, None, "messages indexed");
-            if let Some(b) = &p.bar {
-                b.set_length(total);
-            }
-            let n = a.reindex(&mut |n| {
-                if let Some(b) = &p.bar {
-                    b.set_position(n);
-                }
-            })?;
-            if let Some(b) = p.bar {
-                b.finish_and_clear();
-            }
+            let n = counted(&cli, &mut a, "messages indexed", |a, tick| a.reindex(tick))?;
             if cli.json {
                 print_json(&serde_json::json!({"indexed": n}))?;
             } else {
