@@ -168,10 +168,9 @@ impl Archive {
         let mut dups = 0u64;
         let outcome = (|| -> Result<()> {
             let mut tx = self.store.write()?;
-            let mut ulids = ulid::Generator::new();
             for p in batch {
                 let ctx = WriteCtx { kek: &self.kek, dir: &mut self.dir };
-                match store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut ulids)? {
+                match store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut self.ulids)? {
                     Some(seq) => stored_seqs.push((seq, p)),
                     None => dups += 1,
                 }

@@ -160,6 +160,8 @@ pub struct Archive {
     /// The log's right edge, loaded on the first write.
     frontier: Option<Frontier>,
     dir: Directory,
+    /// One monotonic generator, so ids sort in archive order even within a millisecond.
+    ulids: ulid::Generator,
 }
 
 /// Conversations, participants and unwrapped data keys, cached in memory.
@@ -336,6 +338,7 @@ impl Archive {
             write_lock: None,
             frontier: None,
             dir: Directory::default(),
+            ulids: ulid::Generator::new(),
         };
         a.load_directory()?;
         Ok(a)
