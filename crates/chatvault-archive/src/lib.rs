@@ -436,17 +436,23 @@ impl Archive {
 
     /// Decrypts a message row into the public view.
     pub fn message_view(&mut self, row: &MessageRow) -> Result<StoredMessage> {
-        let body = match &row.body {
-            Some(sealed) => {
-                let dek = self.dek(row.conversation)?;
-                let plain = dek.open(sealed, &body_aad(&row.id), "message content").map_err(|_| {
-                    ArchiveError::Corrupt(format!("message {} does not decrypt", ulid::Ulid::from_bytes(row.id)))
-                })?;
-                Some(body::Body::decode(&plain).map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(row.id))))?)
-            }
-            None => None,
-        };
+        let body = self
+            .open_body(row)
+            .map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(row.id))))?;
         self.view_with_body(row, body.as_ref())
+    }
+
+    /// Decrypts a row's sealed content; `None` once purged. The error says what does not hold.
+    pub(crate) fn open_body(&mut self, row: &MessageRow) -> std::result::Result<Option<body::Body>, String> {
+        let Some(sealed) = &row.body else { return Ok(None) };
+        let dek = self.dek(row.conversation).map_err(|e| match e {
+            ArchiveError::Corrupt(what) => format!("{what} (key wrap changed)"),
+            other => other.to_string(),
+        })?;
+        let plain = dek
+            .open(sealed, &body_aad(&row.id), "content")
+            .map_err(|_| "its content does not decrypt: the ciphertext, or its binding to this message id, changed")?;
+        body::Body::decode(&plain).map(Some).map_err(|e| format!("its content is malformed: {e}"))
     }
 
     pub(crate) fn view_with_body(&self, row: &MessageRow, body: Option<&body::Body>) -> Result<StoredMessage> {

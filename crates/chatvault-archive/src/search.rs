@@ -53,25 +53,30 @@ impl Archive {
                 Err(e) => return Err(e),
             }
         }
-        let (total, seqs) = match self.index.search(&q, filters, limit, offset)? {
-            IndexHits::Exact { total, page } => (total, page.into_iter().map(|(s, _)| s).collect::<Vec<_>>()),
+        let (total, page) = match self.index.search(&q, filters, limit, offset)? {
+            IndexHits::Exact { total, page } => {
+                (total, page.into_iter().map(|(s, _)| self.view_seq(s)).collect::<Result<Vec<_>>>()?)
+            }
             IndexHits::Candidates(mut c) => {
                 c.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-                let mut kept = vec![];
+                let mut total = 0u64;
+                let mut page = vec![];
                 for (seq, _) in c {
                     let view = self.view_seq(seq)?;
                     if q.matches(&normalize(view.text.as_deref().unwrap_or_default())) {
-                        kept.push(seq);
+                        // Keep only the page's messages; count the rest.
+                        if total >= offset as u64 && page.len() < limit {
+                            page.push(view);
+                        }
+                        total += 1;
                     }
                 }
-                let total = kept.len() as u64;
-                (total, kept.into_iter().skip(offset).take(limit).collect())
+                (total, page)
             }
         };
         let terms = q.highlight_terms();
-        let mut hits = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let m = self.view_seq(seq)?;
+        let mut hits = Vec::with_capacity(page.len());
+        for m in page {
             let text = m.text.clone().unwrap_or_default();
             let (snippet, highlights) = snippet(&text, &terms);
             hits.push(hit(m, text, snippet, highlights));

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::body::{Body, Raw};
 use crate::ingest::canonical_line;
-use crate::{attachment_aad, body_aad, Archive, Result};
+use crate::{attachment_aad, Archive, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyIssue {
@@ -56,14 +56,7 @@ impl Archive {
     pub(crate) fn open_row(&mut self, row: &MessageRow) -> std::result::Result<Opened, String> {
         let conv = self.dir.conversations.get(&row.conversation).cloned().ok_or("its conversation row is missing")?;
         let sender = self.dir.participants.get(&row.sender).cloned().ok_or("its sender row is missing")?;
-        let dek = self
-            .dek(row.conversation)
-            .map_err(|_| format!("the data key of conversation {}:{} does not unwrap (key wrap changed)", conv.platform, conv.external_id))?;
-        let sealed = row.body.as_ref().ok_or("its content is missing")?;
-        let plain = dek
-            .open(sealed, &body_aad(&row.id), "content")
-            .map_err(|_| "its content does not decrypt: the ciphertext, or its binding to this message id, changed")?;
-        let body = Body::decode(&plain).map_err(|e| format!("its content is malformed: {e}"))?;
+        let body = self.open_body(row)?.ok_or("its content is missing")?;
         let kind = MessageKind::from_code(row.kind).ok_or("its kind is not a known code")?;
         let role = SenderRole::from_code(row.sender_role).ok_or("its sender role is not a known code")?;
         let sent_at = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };

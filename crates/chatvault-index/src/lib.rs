@@ -378,15 +378,6 @@ impl SearchIndex {
         Ok((q.index_is_exact(), seqs))
     }
 
-    /// Every indexed sequence number (for comparing two indexes in tests and checks).
-    pub fn all_seqs(&self) -> Result<Vec<u64>> {
-        let searcher = self.reader.searcher();
-        let docs = searcher.search(&AllQuery, &DocSetCollector).map_err(|e| self.t(e))?;
-        let cols = self.columns(&searcher)?;
-        let mut v = docs.into_iter().map(|a| self.seq_and_time(&cols, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
-        v.sort_unstable();
-        Ok(v)
-    }
 }
 
 /// Sums the sizes of the files under `dir` (the index's footprint).

@@ -140,12 +140,6 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
-    /// Direct access for tests that tamper with the database on purpose.
-    #[doc(hidden)]
-    pub fn raw_connection(&self) -> &Connection {
-        &self.conn
-    }
 }
 
 fn err(path: &Path, source: rusqlite::Error) -> StoreError {

@@ -7,7 +7,7 @@ mod render;
 mod time_arg;
 
 use std::io::{BufReader, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -509,7 +509,11 @@ fn import(cli: &Cli, files: &[PathBuf], format: Option<&str>) -> Result<ExitCode
         counters.push(counter);
         let ctx = ImportContext {
             file_label: input.path.display().to_string(),
-            base_dir: Some(input.path.parent().map(Path::to_owned).unwrap_or_default()).map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p }),
+            // Attachment paths are relative to the file's folder ("." for a bare file name).
+            base_dir: Some(match input.path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                _ => PathBuf::from("."),
+            }),
         };
         streams.push(input.importer.open(Box::new(BufReader::with_capacity(1 << 20, counting)), ctx));
     }
