@@ -20,6 +20,8 @@ use crate::{attachment_aad, body_aad, dek_binding, now_ms, Archive, ArchiveError
 
 /// Messages per store transaction.
 const BATCH: usize = 2048;
+/// Rejections and warnings kept with their details in a report; the rest are counted.
+const MAX_DETAILED: usize = 10_000;
 /// Messages between index commits during a long import.
 const INDEX_COMMIT_EVERY: u64 = 500_000;
 
@@ -28,7 +30,14 @@ const INDEX_COMMIT_EVERY: u64 = 500_000;
 pub struct ImportReport {
     pub stored: u64,
     pub duplicates: u64,
+    /// The first rejections, with file, line and reason (at most 10,000 are kept in
+    /// memory; `rejected_count` has them all).
     pub rejected: Vec<Rejection>,
+    pub rejected_count: u64,
+    /// Records imported with something missing (media the export left out, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Rejection>,
+    pub warning_count: u64,
     /// Distinct conversations among the accepted records.
     pub conversations: u64,
 }
@@ -56,18 +65,52 @@ pub(crate) struct Prepared {
 enum Item {
     Message(Box<Prepared>),
     Rejected(Rejection),
+    Warning(Rejection),
 }
 
+/// A producer of import records: it pushes each one, and stops when the push returns
+/// `false` (storing failed).
+pub type Producer<'a> = dyn FnMut(&mut dyn FnMut(Parsed) -> bool) + Send + 'a;
+
 /// Per-message work that needs no archive state: runs on the parsing thread.
-fn prepare(m: NewMessage, ordinals: &mut HashMap<[u8; 32], u32>) -> Prepared {
+/// How many times each content fingerprint was seen in this import, so identical
+/// messages (same conversation, sender, instant and content) are told apart by their
+/// ordinal. The fingerprint includes the instant, so only messages near each other in
+/// time can share one: when the map grows large, entries more than a day older than the
+/// newest instant seen are dropped, which keeps memory bounded on exports of any length.
+#[derive(Default)]
+struct Ordinals {
+    seen: HashMap<[u8; 32], (u32, i64)>,
+    newest_ms: i64,
+    /// The size at which the next pruning runs (doubles when a day holds more).
+    prune_at: usize,
+}
+
+impl Ordinals {
+    const PRUNE_AT: usize = 250_000;
+    const WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+    fn next(&mut self, fp: [u8; 32], at_ms: i64) -> u32 {
+        self.newest_ms = self.newest_ms.max(at_ms);
+        if self.seen.len() >= self.prune_at.max(Self::PRUNE_AT) {
+            let floor = self.newest_ms - Self::WINDOW_MS;
+            self.seen.retain(|_, (_, t)| *t >= floor);
+            self.prune_at = (self.seen.len() * 2).max(Self::PRUNE_AT);
+        }
+        let e = self.seen.entry(fp).or_insert((0, at_ms));
+        let ord = e.0;
+        e.0 += 1;
+        ord
+    }
+}
+
+fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let dedup = match &m.source_id {
         Some(s) => DedupKey::Source(s.clone()),
         None => {
             let fp = content_fingerprint(&m);
-            let ord = ordinals.entry(fp).or_insert(0);
-            let k = dedup_key(&m, &fp, *ord);
-            *ord += 1;
-            k
+            let ord = ordinals.next(fp, m.sent_at.utc_ms);
+            dedup_key(&m, &fp, ord)
         }
     };
     let salt: [u8; 16] = chatvault_crypto::random_bytes();
@@ -88,6 +131,20 @@ impl Archive {
         records: &mut (dyn Iterator<Item = Parsed> + Send),
         on_commit: &mut dyn FnMut(ImportProgress),
     ) -> Result<ImportReport> {
+        self.import_from(
+            &mut |push: &mut dyn FnMut(Parsed) -> bool| {
+                for p in &mut *records {
+                    if !push(p) {
+                        break;
+                    }
+                }
+            },
+            on_commit,
+        )
+    }
+
+    /// Imports what `produce` pushes; see [`Archive::import`].
+    pub fn import_from(&mut self, produce: &mut Producer<'_>, on_commit: &mut dyn FnMut(ImportProgress)) -> Result<ImportReport> {
         self.lock_for_writing()?;
         let mut report = ImportReport::default();
         let mut conversations: HashSet<(String, String)> = HashSet::new();
@@ -95,25 +152,25 @@ impl Archive {
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(2);
             scope.spawn(move || {
-                let mut ordinals: HashMap<[u8; 32], u32> = HashMap::new();
+                let mut ordinals = Ordinals::default();
                 let mut buf = Vec::with_capacity(BATCH);
                 let mut messages = 0;
-                for p in records {
+                produce(&mut |p| {
                     match p {
                         Parsed::Message(m) => {
                             buf.push(Item::Message(Box::new(prepare(*m, &mut ordinals))));
                             messages += 1;
                         }
                         Parsed::Rejected(r) => buf.push(Item::Rejected(r)),
+                        Parsed::Warning(r) => buf.push(Item::Warning(r)),
                     }
-                    if messages == BATCH {
-                        // The receiver is gone only when storing failed: stop reading.
-                        if tx.send(std::mem::take(&mut buf)).is_err() {
-                            return;
-                        }
+                    if messages == BATCH || buf.len() >= 4 * BATCH {
                         messages = 0;
+                        // The receiver is gone only when storing failed: stop reading.
+                        return tx.send(std::mem::take(&mut buf)).is_ok();
                     }
-                }
+                    true
+                });
                 if !buf.is_empty() {
                     let _ = tx.send(buf);
                 }
@@ -123,7 +180,18 @@ impl Archive {
                 for it in items {
                     match it {
                         Item::Message(p) => batch.push(*p),
-                        Item::Rejected(r) => report.rejected.push(r),
+                        Item::Rejected(r) => {
+                            report.rejected_count += 1;
+                            if report.rejected.len() < MAX_DETAILED {
+                                report.rejected.push(r);
+                            }
+                        }
+                        Item::Warning(r) => {
+                            report.warning_count += 1;
+                            if report.warnings.len() < MAX_DETAILED {
+                                report.warnings.push(r);
+                            }
+                        }
                     }
                 }
                 if batch.is_empty() {
@@ -144,7 +212,7 @@ impl Archive {
                 on_commit(ImportProgress {
                     stored: report.stored,
                     duplicates: report.duplicates,
-                    rejected: report.rejected.len() as u64,
+                    rejected: report.rejected_count,
                     log_size,
                 });
             }
@@ -411,4 +479,25 @@ fn store_one(
         }
     }
     Ok(Some(seq))
+}
+
+#[cfg(test)]
+mod ordinal_tests {
+    use super::Ordinals;
+
+    #[test]
+    fn ordinals_count_identical_messages_and_stay_bounded() {
+        let mut o = Ordinals::default();
+        assert_eq!((o.next([1; 32], 0), o.next([1; 32], 0), o.next([2; 32], 0)), (0, 1, 0));
+        // A long export: one distinct message a minute for a year.
+        for i in 0..525_600i64 {
+            let mut fp = [0u8; 32];
+            fp[..8].copy_from_slice(&i.to_le_bytes());
+            assert_eq!(o.next(fp, i * 60_000), 0);
+        }
+        assert!(o.seen.len() <= Ordinals::PRUNE_AT, "{}", o.seen.len());
+        // Identical messages close in time are still told apart after pruning.
+        let t = 525_600 * 60_000;
+        assert_eq!((o.next([9; 32], t), o.next([9; 32], t)), (0, 1));
+    }
 }

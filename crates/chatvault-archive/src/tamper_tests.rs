@@ -1,7 +1,7 @@
 //! Tampering, field by field: each change to a stored byte makes `verify` fail and, where
 //! one message is concerned, name that message.
 
-use chatvault_import::{CanonicalJsonl, ImportContext, Importer};
+use chatvault_import::{CanonicalJsonl, ImportContext};
 use chatvault_store::StoreRead;
 use rusqlite::{params, Connection};
 
@@ -24,7 +24,7 @@ fn fixture() -> Fixture {
     // One message with an attachment, placed at the target's seq + 1.
     text.push('\n');
     text.push_str(r#"{"platform":"wecom","conversation_id":"att","sender_id":"u","sent_at":"2024-01-01T00:00:00Z","source_id":"att-1","attachments":[{"name":"a.txt","mime":"text/plain","data":"aGVsbG8gd29ybGQ="}]}"#);
-    let ctx = ImportContext { file_label: "t".into(), base_dir: None };
+    let ctx = ImportContext { file_label: "t".into(), base_dir: None, ..ImportContext::default() };
     let mut recs = CanonicalJsonl.open(Box::new(text.as_bytes()), ctx);
     assert_eq!(a.import(&mut recs, &mut |_| {}).expect("import").stored, 61);
     let row = a.store.message_by_seq(TARGET).expect("row").expect("exists");

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chatvault_archive::{Archive, Filters, KeyProvider};
 use chatvault_gen::{GenOptions, Generator};
-use chatvault_import::{CanonicalJsonl, ImportContext, Importer};
+use chatvault_import::{CanonicalJsonl, ImportContext};
 use chatvault_model::normalize::normalize;
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -163,7 +163,7 @@ fn main() -> Result<()> {
     archive.set_index_budget(args.index_threads, 256 << 20);
     let t = Instant::now();
     if !reuse {
-        let ctx = ImportContext { file_label: raw.display().to_string(), base_dir: None };
+        let ctx = ImportContext { file_label: raw.display().to_string(), base_dir: None, ..ImportContext::default() };
         let mut records = CanonicalJsonl.open(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&raw)?)), ctx);
         let report = archive.import(&mut records, &mut |_| {})?;
         if report.stored != n as u64 {

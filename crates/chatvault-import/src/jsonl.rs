@@ -7,12 +7,22 @@ use chatvault_model::canonical::parse_line;
 use chatvault_model::Origin;
 
 use crate::lines::{BoundedLines, Line, MAX_LINE_BYTES};
-use crate::{ImportContext, Importer, Parsed, RecordStream, Rejection};
+use crate::source::Source;
+use crate::{ImportContext, ImportError, Importer, Parsed, Probe, Rejection, Sink};
 
 /// Largest attachment file a JSONL line may refer to (512 MiB).
 pub const MAX_ATTACHMENT_BYTES: u64 = 512 << 20;
 
 pub struct CanonicalJsonl;
+
+impl CanonicalJsonl {
+    /// The records of an in-memory or already-open JSONL stream (the demo, benchmarks and
+    /// tests use this; `chatvault import` goes through [`Importer::import`]).
+    pub fn open<'a>(&self, input: Box<dyn BufRead + Send + 'a>, ctx: ImportContext) -> Box<dyn Iterator<Item = Parsed> + Send + 'a> {
+        let lines = BoundedLines::new(input, MAX_LINE_BYTES);
+        Box::new(lines.filter_map(move |line| parse(line, &ctx)))
+    }
+}
 
 impl Importer for CanonicalJsonl {
     fn name(&self) -> &'static str {
@@ -23,11 +33,12 @@ impl Importer for CanonicalJsonl {
         "chatvault canonical JSONL: one message object per line"
     }
 
-    fn sniff(&self, head: &[u8], _file_name: &str) -> u8 {
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-        let first = String::from_utf8_lossy(first);
-        let t = first.trim();
+    fn sniff(&self, probe: &Probe) -> u8 {
+        if probe.is_zip {
+            return 0;
+        }
+        let text = probe.text();
+        let t = text.lines().next().unwrap_or_default().trim();
         if !t.starts_with('{') {
             return 0;
         }
@@ -39,9 +50,14 @@ impl Importer for CanonicalJsonl {
         }
     }
 
-    fn open<'a>(&self, input: Box<dyn BufRead + Send + 'a>, ctx: ImportContext) -> RecordStream<'a> {
-        let lines = BoundedLines::new(input, MAX_LINE_BYTES);
-        Box::new(lines.filter_map(move |line| parse(line, &ctx)))
+    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let input = source.reader().map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        for line in BoundedLines::new(input, MAX_LINE_BYTES) {
+            if let Some(p) = parse(line, ctx) {
+                sink.push(p)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -73,7 +89,7 @@ fn parse(line: Line, ctx: &ImportContext) -> Option<Parsed> {
 
 /// Reads an attachment named by a relative path inside `base`. Absolute paths, `..`, and
 /// links that lead outside `base` are refused.
-fn load_attachment(base: Option<&Path>, rel: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn load_attachment(base: Option<&Path>, rel: &str) -> Result<Vec<u8>, String> {
     let base = base.ok_or("attachment paths are not allowed for this input")?;
     let p = Path::new(rel);
     if p.components().any(|c| !matches!(c, Component::Normal(_))) {
@@ -102,12 +118,12 @@ mod tests {
     const GOOD: &str = r#"{"platform":"wecom","conversation_id":"c-1","sender_id":"u-7","sent_at":"2024-03-01T09:15:02+08:00","text":"您好"}"#;
 
     fn run(input: &[u8], base: Option<&Path>) -> Vec<Result<u64, (u64, String)>> {
-        let ctx = ImportContext { file_label: "in.jsonl".into(), base_dir: base.map(Path::to_owned) };
-        CanonicalJsonl
-            .open(Box::new(input), ctx)
+        let ctx = ImportContext { file_label: "in.jsonl".into(), base_dir: base.map(Path::to_owned), ..ImportContext::default() };
+        crate::testutil::run_bytes(&CanonicalJsonl, "in.jsonl", input, &ctx)
+            .into_iter()
             .map(|p| match p {
                 Parsed::Message(m) => Ok(m.origin.line),
-                Parsed::Rejected(r) => {
+                Parsed::Rejected(r) | Parsed::Warning(r) => {
                     assert_eq!(r.file, "in.jsonl");
                     Err((r.line, r.reason))
                 }

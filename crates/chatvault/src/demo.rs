@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chatvault_archive::{Archive, Filters, KeyProvider};
 use chatvault_gen::{GenOptions, Generator};
-use chatvault_import::{ImportContext, Importer};
+use chatvault_import::ImportContext;
 
 use crate::render;
 
@@ -55,7 +55,7 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
     let mut archive = Archive::open(dir, &KeyProvider::default())?;
     let started = Instant::now();
     let file = std::fs::File::open(&jsonl).context("demo input")?;
-    let ctx = ImportContext { file_label: jsonl.display().to_string(), base_dir: Some(dir.to_owned()) };
+    let ctx = ImportContext { file_label: jsonl.display().to_string(), base_dir: Some(dir.to_owned()), ..ImportContext::default() };
     let mut records = chatvault_import::CanonicalJsonl.open(Box::new(BufReader::new(file)), ctx);
     let report = archive.import(&mut records, &mut |_| {})?;
     let secs = started.elapsed().as_secs_f64();

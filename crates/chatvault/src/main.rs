@@ -6,14 +6,14 @@ mod demo;
 mod render;
 mod time_arg;
 
-use std::io::{BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chatvault_archive::{Archive, ArchiveError, Filters, ImportProgress, KeyProvider};
-use chatvault_import::{CountingReader, ImportContext};
+use chatvault_import::ImportContext;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -43,17 +43,43 @@ enum ProgressMode {
     None,
 }
 
+#[derive(clap::Args, Clone)]
+struct ImportArgs {
+    /// Force a format instead of detecting it (`chatvault formats` lists them).
+    #[arg(long)]
+    format: Option<String>,
+    /// Zone of exports that write local time without an offset: an IANA name such as
+    /// Asia/Shanghai. Default: the machine's zone (the report states which was used).
+    #[arg(long)]
+    tz: Option<String>,
+    /// Your own name, for exports that write "You" or "我" for you.
+    #[arg(long = "self", value_name = "NAME")]
+    self_name: Option<String>,
+    /// Conversation id for formats that carry none (WhatsApp, Signal, CSV).
+    #[arg(long)]
+    conversation: Option<String>,
+    /// Platform name for generic CSV (default `csv`).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Column mapping for generic CSV: `time=CreateTime,sender=NickName,text=StrContent`
+    /// (also `conversation`, `id`, `sender_name`, `reply_to`, `kind`).
+    #[arg(long)]
+    map: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// List the import formats.
+    Formats,
     /// Create an archive: data folder, key file (mode 0600) and signing key.
     Init,
-    /// Import export files (format detected by content).
+    /// Import export files: WhatsApp, Telegram, Slack, Discord, WeChat, WeCom, QQ,
+    /// Messenger/Instagram, Signal, LINE, mbox, CSV, canonical JSONL (see docs/formats.md).
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Force a format instead of detecting it.
-        #[arg(long)]
-        format: Option<String>,
+        #[command(flatten)]
+        options: ImportArgs,
     },
     /// Search with exact substring semantics: `a b` (AND), `a OR b`, `-a`, `"a phrase"`.
     Search {
@@ -271,7 +297,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { files, format } => import(&cli, files, format.as_deref()),
+        Command::Import { files, options } => import(&cli, files, options),
+        Command::Formats => {
+            if cli.json {
+                let list: Vec<_> = chatvault_import::IMPORTERS
+                    .iter()
+                    .map(|i| serde_json::json!({"name": i.name(), "description": i.description()}))
+                    .collect();
+                print_json(&list)?;
+            } else {
+                for i in chatvault_import::IMPORTERS {
+                    println!("{:<18} {}", i.name(), i.description());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Search { query, filters, limit, offset } => {
             let f = filters.to_filters()?;
             let mut a = open(&cli)?;
@@ -456,71 +496,105 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// An input file, opened and matched to its importer before anything is written.
+/// An input, opened, checked and matched to its importer before anything is written.
 struct Input {
-    path: PathBuf,
+    source: chatvault_import::Source,
     importer: &'static dyn chatvault_import::Importer,
-    size: u64,
 }
 
 fn prepare_inputs(files: &[PathBuf], format: Option<&str>) -> Result<Vec<Input>> {
     let forced = format.map(chatvault_import::by_name).transpose()?;
+    let limits = chatvault_import::Limits::default();
     files
         .iter()
         .map(|path| {
-            let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let source = chatvault_import::Source::open(path, &limits)?;
             let importer = match forced {
                 Some(i) => i,
                 None => {
-                    let mut head = vec![0u8; 64 << 10];
-                    let n = read_up_to(&mut f, &mut head).with_context(|| format!("cannot read {}", path.display()))?;
-                    head.truncate(n);
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    chatvault_import::detect(&head, &name).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                    let mut probe = source.probe().with_context(|| format!("cannot read {}", path.display()))?;
+                    // Errors name the input as the user typed it.
+                    probe.file_name = source.label.clone();
+                    chatvault_import::detect(&probe)?
                 }
             };
-            Ok(Input { path: path.clone(), importer, size })
+            Ok(Input { source, importer })
         })
         .collect()
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
+/// The import report as printed: the archive's report, plus how the inputs were read.
+#[derive(Serialize)]
+struct ImportOutput<'a> {
+    #[serde(flatten)]
+    report: &'a chatvault_archive::ImportReport,
+    /// The zone used for local times without an offset.
+    timezone: String,
+    inputs: Vec<serde_json::Value>,
 }
 
-fn import(cli: &Cli, files: &[PathBuf], format: Option<&str>) -> Result<ExitCode> {
-    let inputs = prepare_inputs(files, format)?;
-    let mut archive = open(cli)?;
-    let total: u64 = inputs.iter().map(|i| i.size).sum();
-    let progress = Progress::new(cli.progress, cli.json, Some(total), "messages");
-    let mut counters = vec![];
-    let mut streams: Vec<chatvault_import::RecordStream<'_>> = vec![];
-    for input in &inputs {
-        let f = std::fs::File::open(&input.path).with_context(|| format!("cannot open {}", input.path.display()))?;
-        let (counting, counter) = CountingReader::new(f);
-        counters.push(counter);
-        let ctx = ImportContext {
-            file_label: input.path.display().to_string(),
-            // Attachment paths are relative to the file's folder ("." for a bare file name).
-            base_dir: Some(match input.path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-                _ => PathBuf::from("."),
-            }),
-        };
-        streams.push(input.importer.open(Box::new(BufReader::with_capacity(1 << 20, counting)), ctx));
+fn import_context(options: &ImportArgs) -> Result<(ImportContext, String)> {
+    let (tz, tz_note) = match &options.tz {
+        Some(name) => (
+            name.parse::<chrono_tz::Tz>()
+                .map_err(|_| anyhow::anyhow!("--tz: unknown zone `{name}`; use an IANA name such as Asia/Shanghai or UTC"))?,
+            format!("{name} (from --tz)"),
+        ),
+        None => chatvault_import::machine_zone(),
+    };
+    let platform = options
+        .platform
+        .as_deref()
+        .map(chatvault_model::Platform::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+    let csv_map =
+        options.map.as_deref().map(chatvault_import::CsvMap::parse).transpose().map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+    let ctx = ImportContext {
+        tz,
+        self_name: options.self_name.clone(),
+        conversation: options.conversation.clone(),
+        platform,
+        csv_map,
+        ..ImportContext::default()
+    };
+    Ok((ctx, tz_note))
+}
+
+fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (base_ctx, tz_note) = import_context(options)?;
+    let inputs = prepare_inputs(files, options.format.as_deref())?;
+    for i in &inputs {
+        i.importer.check(&base_ctx).map_err(|e| anyhow::anyhow!("{}: {e}", i.source.label))?;
     }
-    let mut records = streams.into_iter().flatten();
-    let read = || counters.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
+    let mut archive = open(cli)?;
+    let total: u64 = inputs.iter().map(|i| i.source.progress_total()).sum();
+    let progress = Progress::new(cli.progress, cli.json, Some(total), "messages");
+    let current = AtomicUsize::new(0);
+    let mut produce = |push: &mut dyn FnMut(chatvault_import::Parsed) -> bool| {
+        for (k, input) in inputs.iter().enumerate() {
+            current.store(k, Ordering::Relaxed);
+            let ctx = ImportContext {
+                file_label: input.source.label.clone(),
+                // Attachment paths are relative to the file's folder ("." for a bare file name).
+                base_dir: Some(match input.source.path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                    _ => PathBuf::from("."),
+                }),
+                ..base_ctx.clone()
+            };
+            if !chatvault_import::run(input.importer, &input.source, &ctx, push) {
+                return;
+            }
+        }
+    };
+    let read = || {
+        let k = current.load(Ordering::Relaxed);
+        inputs[..k].iter().map(|i| i.source.progress_total()).sum::<u64>() + inputs.get(k).map_or(0, |i| i.source.progress())
+    };
     let started = std::time::Instant::now();
-    let report = archive.import(&mut records, &mut |p: ImportProgress| {
+    let report = archive.import_from(&mut produce, &mut |p: ImportProgress| {
         if let Some(b) = &progress.bar {
             b.set_position(read());
             let rate = p.stored as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -536,22 +610,33 @@ fn import(cli: &Cli, files: &[PathBuf], format: Option<&str>) -> Result<ExitCode
         b.finish_and_clear();
     }
     if cli.json {
-        print_json(&report)?;
-    } else {
-        println!(
-            "stored {}, duplicates {}, rejected {}, conversations {} ({:.1} s)",
-            report.stored,
-            report.duplicates,
-            report.rejected.len(),
-            report.conversations,
-            started.elapsed().as_secs_f64()
-        );
-        for r in report.rejected.iter().take(50) {
-            println!("  rejected {}:{}: {}", render::safe(&r.file, true), r.line, render::safe(&r.reason, true));
-        }
-        if report.rejected.len() > 50 {
-            println!("  … and {} more (use --json for the full list)", report.rejected.len() - 50);
-        }
+        let inputs = inputs.iter().map(|i| serde_json::json!({"file": i.source.label, "format": i.importer.name()})).collect();
+        print_json(&ImportOutput { report: &report, timezone: tz_note, inputs })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for i in &inputs {
+        println!("{}: {}", render::safe(&i.source.label, true), i.importer.name());
+    }
+    println!(
+        "stored {}, duplicates {}, rejected {}, conversations {} ({:.1} s); local times read in {}",
+        report.stored,
+        report.duplicates,
+        report.rejected_count,
+        report.conversations,
+        started.elapsed().as_secs_f64(),
+        tz_note
+    );
+    for r in report.rejected.iter().take(50) {
+        println!("  rejected {}:{}: {}", render::safe(&r.file, true), r.line, render::safe(&r.reason, true));
+    }
+    if report.rejected_count > 50 {
+        println!("  … and {} more (use --json for the list)", report.rejected_count - 50);
+    }
+    for r in report.warnings.iter().take(20) {
+        println!("  warning {}:{}: {}", render::safe(&r.file, true), r.line, render::safe(&r.reason, true));
+    }
+    if report.warning_count > 20 {
+        println!("  … and {} more warnings (use --json for the list)", report.warning_count - 20);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -266,3 +266,91 @@ fn demo_runs() {
     let refuse = bin().args(["demo", "--dir", "mine"]).current_dir(dir.path()).output().expect("run");
     assert_eq!(refuse.status.code(), Some(2));
 }
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../chatvault-import/tests/fixtures")).join(rel)
+}
+
+fn stored_total(e: &Env) -> u64 {
+    let (_, stats) = e.json(&["stats", "--json"]);
+    stats["messages"].as_u64().expect("messages")
+}
+
+#[test]
+fn real_exports_import_once_and_overlap_adds_only_the_new() {
+    let e = Env::new();
+    let zip = fixture("whatsapp/pustur-website__whatsapp-chat-parser-example.zip");
+    let slack = fixture("slack/slack-export-viewer__testarchive.zip");
+    let (code, r) = e.json(&["import", s(&zip), s(&slack), "--tz", "Europe/Rome", "--json"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!((r["stored"].as_u64(), r["rejected_count"].as_u64()), (Some(52 + 158), Some(0)), "{r}");
+    assert_eq!(r["timezone"], "Europe/Rome (from --tz)");
+    assert_eq!(r["inputs"][0]["format"], "whatsapp");
+    assert_eq!(r["inputs"][1]["format"], "slack");
+    // The same exports again: nothing is stored twice.
+    let (_, again) = e.json(&["import", s(&zip), s(&slack), "--tz", "Europe/Rome", "--json"]);
+    assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(210)), "{again}");
+    // An older, shorter export and then a newer, longer one of the same WhatsApp chat.
+    let full: String = (0..30).map(|i| format!("{:02}/01/2024, 10:{:02} - 张三: 第{i}条\n", 13 + i % 10, i)).collect();
+    let older: String = full.lines().take(12).map(|l| format!("{l}\n")).collect();
+    let old_path = e.write("WhatsApp Chat with 张三.txt", &older);
+    let (_, first) = e.json(&["import", s(&old_path), "--tz", "Asia/Shanghai", "--json"]);
+    assert_eq!(first["stored"].as_u64(), Some(12), "{first}");
+    std::fs::write(&old_path, &full).expect("write newer export");
+    let (_, second) = e.json(&["import", s(&old_path), "--tz", "Asia/Shanghai", "--json"]);
+    assert_eq!((second["stored"].as_u64(), second["duplicates"].as_u64()), (Some(18), Some(12)), "{second}");
+    // Attachments in the zip were stored encrypted; verify still passes.
+    let out = e.run(&["verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, stats) = e.json(&["stats", "--json"]);
+    assert_eq!(stats["attachments"].as_u64(), Some(4), "{stats}");
+}
+
+#[test]
+fn hostile_and_unusable_inputs_are_refused_before_anything_is_written() {
+    let e = Env::new();
+    let dir = e.dir.path();
+    let write_zip = |name: &str, entry: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&p).expect("zip"));
+        w.start_file(entry, zip::write::SimpleFileOptions::default()).expect("entry");
+        w.write_all(bytes).expect("write");
+        w.finish().expect("finish");
+        p
+    };
+    let good = e.write("good.jsonl", GOOD);
+    let slip = write_zip("slip.zip", "../../etc/cron.d/evil", b"x");
+    let bomb = write_zip("bomb.zip", "_chat.txt", &vec![b'0'; 32 << 20]);
+    let csv = e.write("plain.csv", "a,b,c\n1,2,3\n");
+    let unknown = e.write("notes.txt", "just some notes\nnothing else\n");
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("zip_slip", vec![s(&good), s(&slip)], "outside the archive"),
+        ("zip_bomb", vec![s(&good), s(&bomb)], "zip bomb"),
+        ("csv_without_map", vec![s(&good), s(&csv)], "--map"),
+        ("unrecognised", vec![s(&good), s(&unknown)], "no importer recognises"),
+        ("folder", vec![s(&good), s(dir)], "is a folder"),
+        ("bad_zone", vec![s(&good), "--tz", "Mars/Olympus"], "unknown zone"),
+        ("unknown_format", vec![s(&good), "--format", "icq"], "unknown format"),
+    ];
+    for (name, args, want) in cases {
+        let mut full = vec!["import"];
+        full.extend(args);
+        let out = e.run(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert_eq!(stored_total(&e), 0, "{name}: nothing was written");
+    }
+}
+
+#[test]
+fn self_name_and_machine_zone() {
+    let e = Env::new();
+    let chat = e.write("chat.md", "[2024-01-02 10:00:01] You: 我自己\n[2024-01-02 10:00:02] Ann: hi\n");
+    let out = bin().arg("--data").arg(e.data()).args(["import", s(&chat), "--self", "李雷", "--json"]).env("TZ", "Asia/Tokyo").output().expect("run");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["timezone"], "Asia/Tokyo (from $TZ)");
+    let (_, hits) = e.json(&["search", "我自己", "--json"]);
+    assert_eq!(hits["hits"][0]["sender_id"], "李雷");
+    assert_eq!(hits["hits"][0]["sent_at"], "2024-01-02T10:00:01+09:00");
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chatvault_archive::{Archive, Filters, ImportReport, KeyProvider};
-use chatvault_import::{CanonicalJsonl, ImportContext, Importer};
+use chatvault_import::{CanonicalJsonl, ImportContext};
 
 pub fn new_archive() -> (tempfile::TempDir, Archive) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -19,7 +19,7 @@ pub fn reopen(dir: &Path) -> Archive {
 
 /// Imports JSONL text as if it were the file `name`.
 pub fn import_text(a: &mut Archive, name: &str, text: &str) -> ImportReport {
-    let ctx = ImportContext { file_label: name.into(), base_dir: None };
+    let ctx = ImportContext { file_label: name.into(), base_dir: None, ..ImportContext::default() };
     let mut records = CanonicalJsonl.open(Box::new(text.as_bytes()), ctx);
     a.import(&mut records, &mut |_| {}).expect("import")
 }

@@ -1,0 +1,279 @@
+//! mbox e-mail (mboxo/mboxrd, Gmail Takeout, Thunderbird): each e-mail becomes a
+//! message, decoded with `mail-parser` (RFC 5322 headers, RFC 2047 words, MIME parts,
+//! charsets including GBK and Big5). E-mails are grouped into conversations by thread:
+//! the thread of a message it references (References, In-Reply-To), else its subject.
+//!
+//! The splitting into e-mails is ours rather than `mail_parser::mailbox::mbox`, because
+//! it must name line numbers and bound each e-mail's size.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use chatvault_model::{MessageKind, Timestamp};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+
+use crate::draft::Draft;
+use crate::source::Source;
+use crate::time::{naive, LocalTime};
+use crate::{ImportContext, ImportError, Importer, Probe, Sink};
+
+pub struct Mbox;
+
+/// Largest e-mail taken (64 MiB, attachments included).
+const MAX_MAIL_BYTES: usize = 64 << 20;
+/// Message-ids remembered for threading.
+const MAX_THREAD_IDS: usize = 2_000_000;
+
+fn is_separator(line: &[u8], after_blank: bool) -> bool {
+    after_blank && line.starts_with(b"From ") && line.len() > 5 && line[5] != b' ' && line[5] != b'\n' && line[5] != b'\r'
+}
+
+impl Importer for Mbox {
+    fn name(&self) -> &'static str {
+        "mbox"
+    }
+
+    fn description(&self) -> &'static str {
+        "mbox e-mail (RFC 5322 and MIME; threads become conversations)"
+    }
+
+    fn sniff(&self, probe: &Probe) -> u8 {
+        if probe.is_zip || !probe.head.starts_with(b"From ") {
+            return 0;
+        }
+        let t = String::from_utf8_lossy(&probe.head[..probe.head.len().min(8192)]).to_ascii_lowercase();
+        let headers = ["\nfrom:", "\ndate:", "\nsubject:", "\nmessage-id:", "\nto:", "\nmime-version:", "\nreceived:"];
+        if headers.iter().filter(|h| t.contains(*h)).count() >= 2 {
+            95
+        } else {
+            0
+        }
+    }
+
+    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let mut input = source.reader().map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let mut threads = Threads::default();
+        let mut mail: Vec<u8> = Vec::new();
+        let mut start_line = 0u64;
+        let mut envelope = String::new();
+        let mut too_big = false;
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        let mut after_blank = true;
+        loop {
+            line.clear();
+            let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES).map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            number += 1;
+            if is_separator(&line, after_blank) {
+                if start_line > 0 {
+                    one(&mail, too_big, &envelope, start_line, &mut threads, ctx, sink)?;
+                } else if !mail.iter().all(u8::is_ascii_whitespace) {
+                    sink.reject(&ctx.origin(1), "text before the first `From ` line")?;
+                }
+                mail.clear();
+                too_big = false;
+                start_line = number;
+                envelope = String::from_utf8_lossy(&line).trim_end().to_owned();
+                after_blank = false;
+                continue;
+            }
+            after_blank = line == b"\n" || line == b"\r\n";
+            if too_big {
+                continue;
+            }
+            if mail.len() + line.len() > MAX_MAIL_BYTES {
+                too_big = true;
+                mail.clear();
+                continue;
+            }
+            // mboxrd: one `>` is removed from `>From ` lines (and `>>From ` and so on).
+            let unquoted = {
+                let gt = line.iter().take_while(|&&b| b == b'>').count();
+                if gt > 0 && line[gt..].starts_with(b"From ") {
+                    &line[1..]
+                } else {
+                    &line[..]
+                }
+            };
+            mail.extend_from_slice(unquoted);
+        }
+        if start_line > 0 {
+            one(&mail, too_big, &envelope, start_line, &mut threads, ctx, sink)?;
+        } else if !mail.iter().all(u8::is_ascii_whitespace) {
+            sink.reject(&ctx.origin(1), "no `From ` separator line: not an mbox")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line; a line longer than `max` is returned cut at `max` (the rest follows as
+/// further lines), so memory stays bounded.
+fn read_line(r: &mut dyn BufRead, out: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(out.len());
+        }
+        let room = max.saturating_sub(out.len()).max(1);
+        let (take, done) = match buf.iter().take(room).position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len().min(room), buf.len() >= room),
+        };
+        out.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        if done {
+            return Ok(out.len());
+        }
+    }
+}
+
+#[derive(Default)]
+struct Threads {
+    by_id: HashMap<String, String>,
+}
+
+fn subject_key(subject: &str) -> String {
+    const PREFIXES: &[&str] =
+        &["re:", "fwd:", "fw:", "aw:", "wg:", "回复:", "回复：", "答复:", "答复：", "转发:", "转发：", "回覆:", "回覆：", "轉寄:", "轉寄："];
+    let mut s = subject.trim();
+    while let Some(p) = PREFIXES.iter().find(|p| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))) {
+        s = s[p.len()..].trim_start();
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn ids(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => vec![t.to_string()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+        _ => vec![],
+    }
+}
+
+/// The envelope line's date (`From sender Mon Jun  3 12:50:27 1996`), for e-mails
+/// without a Date header.
+fn envelope_date(envelope: &str, ctx: &ImportContext) -> Option<Timestamp> {
+    let parts: Vec<&str> = envelope.split_whitespace().collect();
+    let n = parts.len();
+    if n < 6 {
+        return None;
+    }
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mo = months.iter().position(|m| *m == parts[n - 4])? as u32 + 1;
+    let d: u32 = parts[n - 3].parse().ok()?;
+    let mut t = parts[n - 2].split(':').map(|x| x.parse::<u32>().ok());
+    let (h, mi, s) = (t.next()??, t.next()??, t.next().unwrap_or(Some(0))?);
+    let y: i32 = parts[n - 1].parse().ok()?;
+    ctx.tz.instant(naive(y, mo, d, h, mi, s)?)
+}
+
+fn one(
+    raw: &[u8],
+    too_big: bool,
+    envelope: &str,
+    line: u64,
+    threads: &mut Threads,
+    ctx: &ImportContext,
+    sink: &mut Sink<'_>,
+) -> Result<(), ImportError> {
+    let origin = ctx.origin(line);
+    // The blank line before the next `From ` belongs to the separator, not the e-mail.
+    let raw = raw.strip_suffix(b"\r\n").or_else(|| raw.strip_suffix(b"\n")).filter(|r| r.ends_with(b"\n")).unwrap_or(raw);
+    if too_big {
+        return sink.reject(&origin, format!("the e-mail is larger than {MAX_MAIL_BYTES} bytes"));
+    }
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return sink.reject(&origin, "not an RFC 5322 message");
+    };
+    if msg.headers().is_empty() {
+        return sink.reject(&origin, "the e-mail has no headers");
+    }
+    let subject = msg.subject().unwrap_or("").to_owned();
+    let own_id = msg.message_id().map(str::to_owned);
+    let refs = ids(msg.references());
+    let in_reply = ids(msg.in_reply_to());
+    let linked = refs.iter().chain(&in_reply).find_map(|r| threads.by_id.get(r).cloned());
+    let conversation = linked
+        .or_else(|| refs.first().or(in_reply.first()).map(|r| format!("thread:{r}")))
+        .unwrap_or_else(|| format!("subject:{}", subject_key(&subject)));
+    if let Some(id) = &own_id {
+        if threads.by_id.len() < MAX_THREAD_IDS {
+            threads.by_id.insert(id.clone(), conversation.clone());
+        }
+    }
+    let mut d = Draft::new("email", conversation);
+    d.conversation_title = Some(subject_key(&subject)).filter(|s| !s.is_empty());
+    d.source_id = own_id;
+    d.reply_to = in_reply.first().cloned();
+    d.sent_at = match msg.date() {
+        Some(dt) => {
+            let offset = (i32::from(dt.tz_hour) * 3600 + i32::from(dt.tz_minute) * 60) * if dt.tz_before_gmt { -1 } else { 1 };
+            crate::time::epoch(dt.to_timestamp(), false).map(|t| Timestamp { offset_s: Some(offset), ..t })
+        }
+        None => envelope_date(envelope, ctx),
+    };
+    if d.sent_at.is_none() {
+        return sink.reject(&origin, "no readable `Date:` header or envelope date");
+    }
+    let from = msg.from().and_then(|a| a.first());
+    d.sender_id = from.and_then(|a| a.address()).map(str::to_lowercase).unwrap_or_else(|| "unknown".into());
+    d.sender_name = from.and_then(|a| a.name()).map(str::to_owned);
+    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    d.text = if subject.is_empty() { body } else { format!("{subject}\n\n{body}") };
+    for part in msg.attachments() {
+        let name = part.attachment_name().unwrap_or("attachment").to_owned();
+        d.attach(&name, part.contents().to_vec());
+    }
+    if d.text.trim().is_empty() && !d.attachments.is_empty() {
+        d.kind = MessageKind::File;
+    }
+    match d.finish(raw.to_vec(), origin.clone()) {
+        Ok(m) => sink.message(m),
+        Err(e) => sink.reject(&origin, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{ctx, messages, run_bytes};
+    use crate::Parsed;
+
+    #[test]
+    fn threads_encodings_and_quoting() {
+        let mbox = "From a@x Mon Jun  3 12:50:27 1996\n\
+Message-ID: <root@x>\nFrom: =?UTF-8?B?5byg5LiJ?= <A@X.cn>\nSubject: =?GB2312?B?u+HS6Q==?=\nDate: Mon, 3 Jun 1996 12:50:27 +0800\n\n正文\n>From the quoted line\n\n\
+From b@x Mon Jun  3 13:00:00 1996\n\
+Message-ID: <r1@x>\nFrom: b@x\nSubject: Re: =?GB2312?B?u+HS6Q==?=\nIn-Reply-To: <root@x>\nReferences: <root@x>\nDate: Mon, 3 Jun 1996 13:00:00 +0800\n\nreply\n\n\
+From c@x Mon Jun  3 14:00:00 1996\n\
+Message-ID: <r2@x>\nFrom: c@x\nSubject: 回复: 会议\nDate: Mon, 3 Jun 1996 14:00:00 +0800\n\nno references\n\n\
+From d@x Mon Jun  3 15:00:00 1996\n\
+From: d@x\nSubject: no date header\n\nbody\n\n\
+From e@x garbage\n\
+From: e@x\nSubject: nothing\n\nbody\n";
+        let out = run_bytes(&Mbox, "a.mbox", mbox.as_bytes(), &ctx("a.mbox"));
+        let rejected: Vec<u64> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r.line) } else { None }).collect();
+        assert_eq!(rejected, vec![34], "{out:?}");
+        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[0].sender.name.as_deref(), Some("张三"));
+        assert_eq!(m[0].sender.id, "a@x.cn");
+        assert_eq!(m[0].text, "会议\n\n正文\nFrom the quoted line\n");
+        assert_eq!(m[0].sent_at.to_rfc3339(), "1996-06-03T12:50:27+08:00");
+        assert_eq!(m[0].conversation_id, "subject:会议");
+        assert_eq!(m[1].conversation_id, "subject:会议", "a reply joins its root's thread");
+        assert_eq!(m[1].reply_to.as_deref(), Some("root@x"));
+        assert_eq!(m[2].conversation_id, "subject:会议", "no references: grouped by subject");
+        assert_eq!(m[3].sent_at.to_rfc3339(), "1996-06-03T15:00:00Z", "envelope date in --tz");
+    }
+
+    #[test]
+    fn subject_keys() {
+        assert_eq!(subject_key("Re: Fwd:  Hello   world"), "Hello world");
+        assert_eq!(subject_key("回复：转发: 报价"), "报价");
+        assert_eq!(subject_key("RE: re: x"), "x");
+    }
+}

@@ -1,0 +1,243 @@
+//! QQ 消息管理器 "导出为文本文件(*.txt)": sections (`消息分组:` / `消息对象:`) of
+//! messages, each a header line `YYYY-MM-DD H:MM:SS[ AM|PM] Nick(QQ号|<email>)` and a
+//! body up to the next header. GBK, UTF-16 or UTF-8; local time without a zone.
+
+use chatvault_model::{ConversationKind, MessageKind, SenderRole};
+
+use crate::draft::{self_alias, Draft};
+use crate::lines::Line;
+use crate::source::Source;
+use crate::time::{naive, LocalTime};
+use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
+
+pub struct Qq;
+
+#[derive(Debug, PartialEq, Eq)]
+struct Header<'a> {
+    date: (i32, u32, u32),
+    time: (u32, u32, u32),
+    name: &'a str,
+    id: Option<&'a str>,
+}
+
+fn header(line: &str) -> Option<Header<'_>> {
+    let b = line.as_bytes();
+    if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' {
+        return None;
+    }
+    let num = |s: &str| s.parse::<u32>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
+    let (y, mo, d) = (num(&line[0..4])?, num(&line[5..7])?, num(&line[8..10])?);
+    let rest = &line[11..];
+    let (pre, rest) = match ["上午", "下午"].iter().find(|m| rest.starts_with(**m)) {
+        Some(m) => (Some(*m == "下午"), rest[m.len()..].trim_start()),
+        None => (None, rest),
+    };
+    let (time, rest) = rest.split_once(' ')?;
+    let mut t = time.split(':');
+    let (h, mi, s) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    if t.next().is_some() || mi > 59 || s > 59 {
+        return None;
+    }
+    let (pm, rest) = match pre {
+        Some(p) => (Some(p), rest),
+        None => match rest.split_once(' ') {
+            Some(("AM", r)) => (Some(false), r),
+            Some(("PM", r)) => (Some(true), r),
+            _ => (None, rest),
+        },
+    };
+    let h = match pm {
+        Some(_) if !(1..=12).contains(&h) => return None,
+        Some(true) => h % 12 + 12,
+        Some(false) => h % 12,
+        None if h > 23 => return None,
+        None => h,
+    };
+    let sender = rest.trim_end();
+    if sender.is_empty() {
+        return None;
+    }
+    let (name, id) = if let Some(inner) = sender.strip_suffix(')').and_then(|s| s.rsplit_once('(')) {
+        if !inner.1.is_empty() && inner.1.bytes().all(|c| c.is_ascii_digit()) {
+            (inner.0, Some(inner.1))
+        } else {
+            (sender, None)
+        }
+    } else if let Some(inner) = sender.strip_suffix('>').and_then(|s| s.rsplit_once('<')).filter(|(_, e)| e.contains('@')) {
+        (inner.0, Some(inner.1))
+    } else {
+        (sender, None)
+    };
+    Some(Header { date: (y as i32, mo, d), time: (h, mi, s), name, id })
+}
+
+fn is_separator(line: &str) -> bool {
+    line.len() >= 16 && line.bytes().all(|b| b == b'=')
+}
+
+impl Importer for Qq {
+    fn name(&self) -> &'static str {
+        "qq"
+    }
+
+    fn description(&self) -> &'static str {
+        "QQ 消息管理器 text export (GBK, UTF-16 or UTF-8; 12- and 24-hour)"
+    }
+
+    fn sniff(&self, probe: &Probe) -> u8 {
+        if probe.is_zip {
+            return 0;
+        }
+        let t = probe.text();
+        if t.starts_with("消息记录") || t.contains("消息对象:") || t.contains("消息分组:") {
+            return 95;
+        }
+        let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(10).collect();
+        let headers = lines.iter().filter(|l| header(l).is_some_and(|h| h.id.is_some())).count();
+        if headers >= 1 && lines.first().is_some_and(|l| header(l).is_some()) {
+            60
+        } else {
+            0
+        }
+    }
+
+    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let default_conversation = ctx.conversation.clone().unwrap_or_else(|| source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let mut conversation: (String, Option<ConversationKind>) = (default_conversation, None);
+        let mut group = String::new();
+        let mut pending: Option<(u64, String, Vec<String>)> = None;
+        let flush = |p: Option<(u64, String, Vec<String>)>, conv: &(String, Option<ConversationKind>), sink: &mut Sink<'_>| -> Result<(), ImportError> {
+            let Some((line, head, mut body)) = p else { return Ok(()) };
+            while body.last().is_some_and(|l| l.trim().is_empty()) {
+                body.pop();
+            }
+            let origin = ctx.origin(line);
+            let Some(h) = header(&head) else { return Ok(()) };
+            let mut d = Draft::new("qq", conv.0.clone());
+            d.conversation_title = Some(conv.0.clone());
+            d.conversation_kind = conv.1;
+            let (y, mo, day) = h.date;
+            let Some(at) = naive(y, mo, day, h.time.0, h.time.1, h.time.2).and_then(|t| ctx.tz.instant(t)) else {
+                return sink.reject(&origin, format!("no such time: {}", head.chars().take(30).collect::<String>()));
+            };
+            d.sent_at = Some(at);
+            let name = self_alias(ctx, h.name).unwrap_or_else(|| h.name.to_owned());
+            d.sender_id = h.id.map(str::to_owned).unwrap_or_else(|| name.clone());
+            d.sender_name = Some(name);
+            d.text = body.join("\n");
+            if h.name == "系统消息" {
+                d.role = SenderRole::System;
+                d.kind = MessageKind::System;
+            } else {
+                match d.text.trim() {
+                    "[图片]" | "[表情]" => d.kind = MessageKind::Image,
+                    "[文件]" => d.kind = MessageKind::File,
+                    "[语音]" => d.kind = MessageKind::Voice,
+                    "[视频]" => d.kind = MessageKind::Video,
+                    _ => {}
+                }
+            }
+            if d.text.contains("撤回了一条消息") {
+                d.tag("recall-notice");
+            }
+            let mut raw = head;
+            for l in &body {
+                raw.push('\n');
+                raw.push_str(l);
+            }
+            match d.finish(raw.into_bytes(), origin.clone()) {
+                Ok(m) => sink.message(m),
+                Err(e) => sink.reject(&origin, e),
+            }
+        };
+        for line in lines {
+            let (number, text) = match line {
+                Line::Text { number, text } => (number, text),
+                Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
+                Line::TooLong { number, bytes } => {
+                    sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?;
+                    continue;
+                }
+                Line::NotUtf8 { number, .. } => {
+                    sink.reject(&ctx.origin(number), "invalid text")?;
+                    continue;
+                }
+            };
+            if header(&text).is_some() {
+                flush(pending.take(), &conversation, sink)?;
+                pending = Some((number, text, vec![]));
+                continue;
+            }
+            let section = is_separator(&text) || text.starts_with("消息分组:") || text.starts_with("消息对象:") || text.starts_with("消息记录（");
+            if section {
+                flush(pending.take(), &conversation, sink)?;
+                if let Some(g) = text.strip_prefix("消息分组:") {
+                    group = g.trim().to_owned();
+                }
+                if let Some(o) = text.strip_prefix("消息对象:") {
+                    let kind = if group.contains("群") || group.contains("讨论组") { ConversationKind::Group } else { ConversationKind::Direct };
+                    conversation = (o.trim().to_owned(), Some(kind));
+                }
+                continue;
+            }
+            match pending.as_mut() {
+                Some(p) => {
+                    if p.2.iter().map(String::len).sum::<usize>() > chatvault_model::canonical::MAX_TEXT_BYTES {
+                        continue;
+                    }
+                    p.2.push(text);
+                }
+                None if text.trim().is_empty() => {}
+                None => sink.reject(&ctx.origin(number), "text outside any message")?,
+            }
+        }
+        flush(pending.take(), &conversation, sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_table() {
+        type Want<'a> = Option<((u32, u32, u32), &'a str, Option<&'a str>)>;
+        let cases: Vec<(&str, &str, Want)> = vec![
+            ("qq_number_24h", "2019-09-23 20:43:38 骰娘-Roll100(87200175)", Some(((20, 43, 38), "骰娘-Roll100", Some("87200175")))),
+            ("qq_number_12h", "2019-09-23 8:43:38 PM 暗夜(28084825)", Some(((20, 43, 38), "暗夜", Some("28084825")))),
+            ("midnight_12h", "2020-03-04 12:12:29 AM 礼(852649)", Some(((0, 12, 29), "礼", Some("852649")))),
+            ("email", "2020-03-04 12:13:41 AM 围观<indo@qq.com>", Some(((0, 13, 41), "围观", Some("indo@qq.com")))),
+            ("no_id", "2020-03-04 09:13:41 小明", Some(((9, 13, 41), "小明", None))),
+            ("parens_in_nick", "2020-03-04 09:13:41 小明(大号)(12345)", Some(((9, 13, 41), "小明(大号)", Some("12345")))),
+            ("chinese_pm", "2020-03-04 下午1:13:41 小明(1)", Some(((13, 13, 41), "小明", Some("1")))),
+            ("not_header_text", "今天 12:00 开会", None),
+            ("not_header_no_sender", "2020-03-04 09:13:41 ", None),
+            ("not_header_bad_minute", "2020-03-04 09:63:41 小明", None),
+            ("not_header_pm_13", "2020-03-04 13:13:41 PM 小明", None),
+        ];
+        for (name, line, want) in cases {
+            let got = header(line).map(|h| (h.time, h.name, h.id));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn malformed_table() {
+        use crate::testutil::{ctx, run_bytes};
+        use crate::Parsed;
+        // (name, input, rejected lines)
+        let cases: Vec<(&str, &[u8], Vec<u64>)> = vec![
+            // Found by `cargo fuzz run qq`: the reason cut a CJK nickname mid-character.
+            ("impossible_date_cjk_nick", "2019-02-30 8:43:38 PM 骰娘骰娘骰娘(1)\nx\n".as_bytes(), vec![1]),
+            ("text_before_any_message", "hello\n2019-02-03 8:43:38 PM 骰娘(1)\nx\n".as_bytes(), vec![1]),
+            ("invalid_utf8_line", b"2019-02-03 20:43:38 A(1)\nok\n\xff\xfe\xfd\xfc not text\n", vec![]),
+            ("truncated_header_only", "2019-02-03 20:43:38 A(1)".as_bytes(), vec![]),
+        ];
+        for (name, input, want) in cases {
+            let out = run_bytes(&Qq, "qq.txt", input, &ctx("qq.txt"));
+            let rejected: Vec<u64> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r.line) } else { None }).collect();
+            assert_eq!(rejected, want, "{name}: {out:?}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Signal, as exported by carderne/signal-export (Signal Desktop has no export of its
+//! own): `chat.md` with `[YYYY-MM-DD HH:MM:SS] Sender: text` (older builds
+//! `[YYYY-MM-DD, HH:MM]`), multi-line bodies, reaction lines `(- Name: 👍 -)` and
+//! attachments `![name](./path)`. Times are local, without a zone.
+
+use chatvault_model::{MessageKind, SenderRole};
+
+use crate::draft::{self_alias, Draft};
+use crate::lines::Line;
+use crate::source::Source;
+use crate::time::{naive, LocalTime};
+use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
+
+pub struct Signal;
+
+/// Year, month, day, hour, minute, second.
+type Parts = (i32, u32, u32, u32, u32, u32);
+
+/// `[YYYY-MM-DD HH:MM:SS] rest` or `[YYYY-MM-DD, HH:MM] rest`: the parts and the rest.
+fn header(line: &str) -> Option<(Parts, &str)> {
+    let inner = line.strip_prefix('[')?;
+    let (stamp, rest) = inner.split_once(']')?;
+    let b = stamp.as_bytes();
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| stamp.get(r).filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let time = stamp[10..].strip_prefix(", ").or_else(|| stamp[10..].strip_prefix(' '))?;
+    let mut t = time.split(':');
+    let h = t.next()?.parse::<u32>().ok()?;
+    let mi = t.next()?.parse::<u32>().ok()?;
+    let s = t.next().map_or(Some(0), |s| s.parse::<u32>().ok())?;
+    if t.next().is_some() {
+        return None;
+    }
+    Some(((y as i32, mo, d, h, mi, s), rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+pub(crate) fn is_header(line: &str) -> bool {
+    header(line).is_some()
+}
+
+impl Importer for Signal {
+    fn name(&self) -> &'static str {
+        "signal"
+    }
+
+    fn description(&self) -> &'static str {
+        "Signal chat.md from signal-export"
+    }
+
+    fn sniff(&self, probe: &Probe) -> u8 {
+        if probe.is_zip {
+            return 0;
+        }
+        let text = probe.text();
+        let lines: Vec<&str> = text.lines().take(20).collect();
+        if !lines.first().is_some_and(|l| is_header(l)) {
+            return 0;
+        }
+        let markers = text.contains("\n(- ") || text.contains("](./") || probe.file_name.ends_with(".md");
+        if markers {
+            80
+        } else {
+            50
+        }
+    }
+
+    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let conversation = ctx.conversation.clone().unwrap_or_else(|| {
+            let parent = source.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+            let stem = source.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if stem == "chat" {
+                parent.unwrap_or(stem)
+            } else {
+                stem
+            }
+        });
+        let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let mut pending: Option<(u64, String, String)> = None;
+        let flush = |p: Option<(u64, String, String)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
+            let Some((line, body, raw)) = p else { return Ok(()) };
+            let origin = ctx.origin(line);
+            let Some((parts, rest)) = header(raw.lines().next().unwrap_or("")) else { return Ok(()) };
+            let _ = body;
+            let mut d = Draft::new("signal", format!("chat:{conversation}"));
+            d.conversation_title = Some(conversation.clone());
+            let (y, mo, day, h, mi, s) = parts;
+            let Some(at) = naive(y, mo, day, h, mi, s).and_then(|t| ctx.tz.instant(t)) else {
+                return sink.reject(&origin, format!("no such time: {}", &raw[..raw.find(']').unwrap_or(0) + 1]));
+            };
+            d.sent_at = Some(at);
+            let mut text_lines: Vec<&str> = vec![];
+            let mut first = true;
+            for l in std::iter::once(rest).chain(raw.lines().skip(1)) {
+                if !first && l.starts_with("(- ") && l.ends_with(" -)") {
+                    d.tag("reactions");
+                    continue;
+                }
+                first = false;
+                text_lines.push(l);
+            }
+            let body = text_lines.join("\n");
+            match body.split_once(": ") {
+                Some((sender, text)) if !sender.is_empty() && sender.chars().count() <= 100 => {
+                    let name = self_alias(ctx, sender).unwrap_or_else(|| sender.to_owned());
+                    d.sender_id = name.clone();
+                    d.sender_name = Some(name);
+                    d.text = text.to_owned();
+                }
+                _ => {
+                    d.sender_id = "system".into();
+                    d.role = SenderRole::System;
+                    d.kind = MessageKind::System;
+                    d.text = body.clone();
+                }
+            }
+            if d.text.trim() == "(This message was deleted)" {
+                d.kind = MessageKind::Other;
+                d.tag("deleted");
+            } else if let Some(i) = d.text.find("![") {
+                let link = &d.text[i..];
+                if let Some(path) = link.split_once("](").and_then(|(_, r)| r.split_once(')')).map(|(p, _)| p.to_owned()) {
+                    d.kind = crate::draft::kind_for_mime(crate::draft::mime_for(&path));
+                    match crate::jsonl::load_attachment(ctx.base_dir.as_deref(), path.trim_start_matches("./")) {
+                        Ok(bytes) => d.attach(&path, bytes),
+                        Err(e) => sink.warn(&origin, format!("attachment not imported: {e}"))?,
+                    }
+                }
+            }
+            match d.finish(raw.into_bytes(), origin.clone()) {
+                Ok(m) => sink.message(m),
+                Err(e) => sink.reject(&origin, e),
+            }
+        };
+        for line in lines {
+            match line {
+                Line::Text { number, text } => {
+                    if is_header(&text) {
+                        flush(pending.take(), sink)?;
+                        pending = Some((number, String::new(), text));
+                    } else if let Some(p) = pending.as_mut() {
+                        p.2.push('\n');
+                        p.2.push_str(&text);
+                    } else if !text.trim().is_empty() {
+                        sink.reject(&ctx.origin(number), "text before the first message header")?;
+                    }
+                }
+                Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
+                Line::TooLong { number, bytes } => sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?,
+                Line::NotUtf8 { number, .. } => sink.reject(&ctx.origin(number), "invalid UTF-8")?,
+            }
+        }
+        flush(pending.take(), sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{ctx, messages, run_bytes};
+
+    #[test]
+    fn signal_table() {
+        let input = "[2024-01-02 10:00:01] Ann: hi\nsecond line\n(- Bob: 👍 -)\n[2024-01-02 10:01:00] Bob: (This message was deleted)\n[2024-01-02, 10:02] You: old style\n";
+        let mut c = ctx("chat.md");
+        c.self_name = Some("Me Myself".into());
+        let m = messages(run_bytes(&Signal, "chat.md", input.as_bytes(), &c));
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].text, "hi\nsecond line");
+        assert_eq!(m[0].tags, vec!["reactions".to_owned()]);
+        assert_eq!(m[1].tags, vec!["deleted".to_owned()]);
+        assert_eq!(m[2].sender.id, "Me Myself");
+        assert_eq!(m[2].sent_at.to_rfc3339(), "2024-01-02T10:02:00Z");
+        let bad = run_bytes(&Signal, "chat.md", b"preamble\n[2024-02-30 10:00:00] A: x\n", &c);
+        assert!(bad.iter().all(|p| matches!(p, crate::Parsed::Rejected(_))), "{bad:?}");
+        assert_eq!(bad.len(), 2);
+    }
+}

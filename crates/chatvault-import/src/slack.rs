@@ -1,0 +1,310 @@
+//! Slack workspace export (zip): `users.json`, `channels.json`, `groups.json`,
+//! `dms.json`, `mpims.json`, and one folder per conversation of `YYYY-MM-DD.json` day
+//! files. Threads span day files: a reply points at its parent through `thread_ts`,
+//! which is the parent's `ts` and so its source id. Slack markup (`<@U…>`, `<#C…|name>`,
+//! `<url|label>`, `&amp;`) is resolved to readable text; the record keeps the original.
+
+use std::collections::HashMap;
+
+use chatvault_model::{ConversationKind, MessageKind, SenderRole, Timestamp};
+use serde_json::Value;
+
+use crate::draft::{kind_for_mime, Draft};
+use crate::jsonstream::{id_of, str_of, walk, Event, Plan};
+use crate::source::Source;
+use crate::{ImportContext, ImportError, Importer, Probe, Sink};
+
+pub struct Slack;
+
+const LISTS: &[(&str, ConversationKind)] = &[
+    ("channels.json", ConversationKind::Group),
+    ("groups.json", ConversationKind::Group),
+    ("mpims.json", ConversationKind::Group),
+    ("dms.json", ConversationKind::Direct),
+];
+
+#[derive(Debug, Clone)]
+struct Conversation {
+    id: String,
+    name: String,
+    kind: ConversationKind,
+}
+
+/// What the workspace files say: user and conversation names.
+#[derive(Default)]
+struct Workspace {
+    users: HashMap<String, String>,
+    by_folder: HashMap<String, Conversation>,
+    channel_names: HashMap<String, String>,
+}
+
+fn root_stream(p: &[String]) -> Plan {
+    if p.is_empty() {
+        Plan::Stream
+    } else {
+        Plan::Skip
+    }
+}
+
+impl Workspace {
+    fn load(source: &Source, ctx: &ImportContext) -> Result<Workspace, ImportError> {
+        let mut ws = Workspace::default();
+        let names: Vec<String> = source.entries().iter().map(|e| e.name.clone()).collect();
+        let top = |file: &str| names.iter().find(|n| n.as_str() == file || n.ends_with(&format!("/{file}")) && n.matches('/').count() == 1).cloned();
+        if let Some(entry) = top("users.json") {
+            let label = format!("{}!{entry}", ctx.file_label);
+            source
+                .with_entry(&entry, |r| {
+                    walk(r, &label, &root_stream, &mut |ev| {
+                        if let Event::Item(_, _, u) = ev {
+                            if let Some(id) = id_of(&u, "id") {
+                                let profile = u.get("profile").unwrap_or(&Value::Null);
+                                let name = [str_of(profile, "display_name"), str_of(&u, "real_name"), str_of(profile, "real_name"), str_of(&u, "name")]
+                                    .into_iter()
+                                    .flatten()
+                                    .find(|n| !n.is_empty())
+                                    .unwrap_or(&id)
+                                    .to_owned();
+                                ws.users.insert(id, name);
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))??;
+        }
+        for (file, kind) in LISTS {
+            let Some(entry) = top(file) else { continue };
+            let label = format!("{}!{entry}", ctx.file_label);
+            source
+                .with_entry(&entry, |r| {
+                    walk(r, &label, &root_stream, &mut |ev| {
+                        let Event::Item(_, _, c) = ev else { return Ok(()) };
+                        let Some(id) = id_of(&c, "id") else { return Ok(()) };
+                        let name = str_of(&c, "name").map(str::to_owned);
+                        // Channel and group folders are named after the channel; DM folders after the id.
+                        let folder = if *file == "dms.json" { id.clone() } else { name.clone().unwrap_or_else(|| id.clone()) };
+                        let title = match (&name, c.get("members").and_then(Value::as_array)) {
+                            (Some(n), _) => n.clone(),
+                            (None, Some(m)) => m.iter().filter_map(Value::as_str).map(|u| ws.users.get(u).cloned().unwrap_or_else(|| u.to_owned())).collect::<Vec<_>>().join(", "),
+                            (None, None) => id.clone(),
+                        };
+                        ws.channel_names.insert(id.clone(), title.clone());
+                        ws.by_folder.insert(folder, Conversation { id, name: title, kind: *kind });
+                        Ok(())
+                    })
+                })
+                .map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))??;
+        }
+        Ok(ws)
+    }
+
+    /// Slack mrkdwn to readable text: mentions become names, links their labels.
+    fn resolve(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('<') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let Some(j) = after.find('>') else {
+                out.push_str(&rest[i..]);
+                rest = "";
+                break;
+            };
+            let inner = &after[..j];
+            let (target, label) = match inner.split_once('|') {
+                Some((t, l)) => (t, Some(l)),
+                None => (inner, None),
+            };
+            let rendered = if let Some(user) = target.strip_prefix('@') {
+                format!("@{}", label.map(str::to_owned).or_else(|| self.users.get(user).cloned()).unwrap_or_else(|| user.to_owned()))
+            } else if let Some(ch) = target.strip_prefix('#') {
+                format!("#{}", label.map(str::to_owned).or_else(|| self.channel_names.get(ch).cloned()).unwrap_or_else(|| ch.to_owned()))
+            } else if let Some(special) = target.strip_prefix('!') {
+                match label {
+                    Some(l) => l.to_owned(),
+                    None => format!("@{}", special.split('^').next().unwrap_or(special)),
+                }
+            } else {
+                match label {
+                    Some(l) if l != target => format!("{l} ({target})"),
+                    _ => target.to_owned(),
+                }
+            };
+            out.push_str(&rendered);
+            rest = &after[j + 1..];
+        }
+        out.push_str(rest);
+        out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    }
+}
+
+/// `ts` ("1458980525.000012") as an instant; the string itself stays the message id.
+fn parse_ts(ts: &str) -> Option<Timestamp> {
+    let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
+    let secs: i64 = secs.parse().ok()?;
+    let micros: i64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
+    crate::time::epoch(secs.checked_mul(1000)? + micros / 1000, true)
+}
+
+fn is_day_file(name: &str) -> Option<(&str, &str)> {
+    let (folder, file) = name.rsplit_once('/')?;
+    let day = file.strip_suffix(".json")?;
+    let ok = day.len() == 10 && day.as_bytes()[4] == b'-' && day.as_bytes()[7] == b'-';
+    ok.then_some((folder.rsplit('/').next().unwrap_or(folder), day))
+}
+
+impl Importer for Slack {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    fn description(&self) -> &'static str {
+        "Slack workspace export zip (channels, groups, DMs, MPIMs, threads)"
+    }
+
+    fn sniff(&self, probe: &Probe) -> u8 {
+        if !probe.is_zip {
+            return 0;
+        }
+        let lists = probe.entries.iter().filter(|e| ["channels.json", "users.json", "groups.json", "dms.json", "mpims.json"].iter().any(|l| e.ends_with(l))).count();
+        let days = probe.entries.iter().filter(|e| is_day_file(e).is_some()).count();
+        match (lists, days) {
+            (l, d) if l >= 2 && d >= 1 => 95,
+            (l, _) if l >= 2 => 60,
+            _ => 0,
+        }
+    }
+
+    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let ws = Workspace::load(source, ctx)?;
+        let mut days: Vec<(String, String, String)> = source
+            .entries()
+            .iter()
+            .filter_map(|e| is_day_file(&e.name).map(|(folder, day)| (folder.to_owned(), day.to_owned(), e.name.clone())))
+            .collect();
+        days.sort();
+        for (folder, _, entry) in days {
+            let conv = ws.by_folder.get(&folder).cloned().unwrap_or_else(|| Conversation {
+                id: format!("folder:{folder}"),
+                name: folder.clone(),
+                kind: ConversationKind::Group,
+            });
+            let label = format!("{}!{entry}", ctx.file_label);
+            let entry_ctx = ImportContext { file_label: label.clone(), ..ctx.clone() };
+            let result = source.with_entry(&entry, |r| {
+                walk(r, &label, &root_stream, &mut |ev| {
+                    let Event::Item(line, raw, v) = ev else { return Ok(()) };
+                    let origin = entry_ctx.origin(line);
+                    match message(&ws, &conv, &v).and_then(|d| d.finish(raw.into_bytes(), origin.clone())) {
+                        Ok(m) => sink.message(m),
+                        Err(e) => sink.reject(&origin, e),
+                    }
+                })
+            });
+            match result {
+                Ok(r) => r?,
+                Err(e) => return Err(ImportError::fatal(&entry_ctx.origin(0), e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, String> {
+    let mut d = Draft::new("slack", conv.id.clone());
+    d.conversation_title = Some(conv.name.clone());
+    d.conversation_kind = Some(conv.kind);
+    let ts = str_of(v, "ts").ok_or("field `ts`: missing")?;
+    d.sent_at = Some(parse_ts(ts).ok_or_else(|| format!("field `ts`: `{ts}` is not a Slack timestamp"))?);
+    d.source_id = Some(ts.to_owned());
+    if let Some(parent) = str_of(v, "thread_ts").filter(|t| *t != ts) {
+        d.reply_to = Some(parent.to_owned());
+    }
+    let subtype = str_of(v, "subtype").unwrap_or("");
+    let user = str_of(v, "user").or_else(|| str_of(v, "bot_id")).or_else(|| str_of(v, "username"));
+    d.sender_id = user.unwrap_or("unknown").to_owned();
+    d.sender_name = str_of(v, "user").and_then(|u| ws.users.get(u).cloned()).or_else(|| str_of(v, "username").map(str::to_owned));
+    let mut text = ws.resolve(str_of(v, "text").unwrap_or(""));
+    if text.is_empty() {
+        let fallbacks: Vec<String> = v
+            .get("attachments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| str_of(a, "fallback").or_else(|| str_of(a, "text")))
+            .map(|t| ws.resolve(t))
+            .collect();
+        text = fallbacks.join("\n");
+    }
+    d.text = text;
+    match subtype {
+        "" | "thread_broadcast" | "me_message" | "file_share" | "file_comment" | "message_replied" => {}
+        "bot_message" => d.tag("bot"),
+        "tombstone" => {
+            d.kind = MessageKind::Other;
+            d.tag("deleted");
+        }
+        other => {
+            d.kind = MessageKind::System;
+            d.role = SenderRole::System;
+            d.tag(other);
+        }
+    }
+    if v.get("edited").is_some() {
+        d.tag("edited");
+    }
+    if v.get("reactions").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+        d.tag("reactions");
+    }
+    let files: Vec<&Value> = v.get("files").and_then(Value::as_array).map(|f| f.iter().collect()).unwrap_or_default();
+    let files = if files.is_empty() { v.get("file").into_iter().collect() } else { files };
+    for f in files {
+        if d.kind == MessageKind::Text {
+            d.kind = kind_for_mime(str_of(f, "mimetype").unwrap_or(""));
+        }
+        // Slack exports link to files (url_private) but do not contain them.
+        d.tag("media-remote");
+        if d.text.is_empty() {
+            d.text = str_of(f, "title").or_else(|| str_of(f, "name")).unwrap_or("").to_owned();
+        }
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_table() {
+        let mut ws = Workspace::default();
+        ws.users.insert("U1".into(), "Ann".into());
+        ws.channel_names.insert("C1".into(), "general".into());
+        let cases = [
+            ("mention", "<@U1>: hi", "@Ann: hi"),
+            ("mention_label", "<@U2|bob> hi", "@bob hi"),
+            ("unknown_user", "<@U9>", "@U9"),
+            ("channel", "see <#C1>", "see #general"),
+            ("channel_label", "<#C2|random>", "#random"),
+            ("link_label", "<https://x.io|site>", "site (https://x.io)"),
+            ("link_bare", "<https://x.io>", "https://x.io"),
+            ("special", "<!here> <!subteam^S1|@ops>", "@here @ops"),
+            ("escapes", "a &lt;b&gt; &amp;amp;", "a <b> &amp;"),
+            ("unclosed", "a < b", "a < b"),
+            ("cjk", "<@U1> 你好 <https://例子.cn|链接>", "@Ann 你好 链接 (https://例子.cn)"),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(ws.resolve(input), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn ts_table() {
+        assert_eq!(parse_ts("1458980525.000012").map(|t| t.utc_ms), Some(1_458_980_525_000));
+        assert_eq!(parse_ts("1458980525.123456").map(|t| t.utc_ms), Some(1_458_980_525_123));
+        assert_eq!(parse_ts("1458980525").map(|t| t.utc_ms), Some(1_458_980_525_000));
+        assert_eq!(parse_ts("soon"), None);
+        assert_eq!(parse_ts("-5.0"), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Text inputs in whatever encoding the exporter wrote: UTF-8 with or without a BOM,
+//! UTF-16 (QQ, LINE on Windows), or GBK/GB18030 (Chinese Windows tools).
+//!
+//! The encoding is decided once from the head of the input and the whole input is then
+//! decoded as a stream (`encoding_rs_io`), so the line readers downstream see UTF-8.
+
+use std::io::{BufRead, BufReader, Read};
+
+use encoding_rs::{Encoding, GB18030, UTF_16BE, UTF_16LE, UTF_8};
+
+use crate::lines::{BoundedLines, MAX_LINE_BYTES};
+use crate::source::Source;
+
+/// The encoding of an input that starts with `head`.
+pub fn sniff_encoding(head: &[u8]) -> &'static Encoding {
+    if let Some((enc, _)) = Encoding::for_bom(head) {
+        return enc;
+    }
+    // UTF-16 without a BOM: ASCII-range text has a zero in every other byte.
+    let sample = &head[..head.len().min(4096) & !1];
+    if sample.len() >= 8 {
+        let zeros_odd = sample.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+        let zeros_even = sample.iter().step_by(2).filter(|&&b| b == 0).count();
+        let half = sample.len() / 2;
+        if zeros_odd * 3 > half && zeros_even * 10 < half {
+            return UTF_16LE;
+        }
+        if zeros_even * 3 > half && zeros_odd * 10 < half {
+            return UTF_16BE;
+        }
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => UTF_8,
+        // A multi-byte character cut by the end of the head is still UTF-8.
+        Err(e) if e.error_len().is_none() => UTF_8,
+        Err(_) => GB18030,
+    }
+}
+
+/// The head decoded for sniffing: BOM dropped, lossy at a cut character.
+pub fn decode_head(head: &[u8]) -> String {
+    let enc = sniff_encoding(head);
+    let (text, _, _) = enc.decode(head);
+    text.trim_start_matches('\u{feff}').to_owned()
+}
+
+/// A reader that yields UTF-8, whatever the input's encoding.
+pub fn utf8_reader<'a>(head: &[u8], input: impl Read + Send + 'a) -> Box<dyn BufRead + Send + 'a> {
+    let enc = sniff_encoding(head);
+    if enc == UTF_8 {
+        return Box::new(BufReader::with_capacity(1 << 20, input));
+    }
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(enc))
+        .bom_override(true)
+        .build(input);
+    Box::new(BufReader::with_capacity(1 << 20, decoded))
+}
+
+/// Opens a plain-file source as UTF-8 lines.
+pub fn lines(source: &Source) -> std::io::Result<BoundedLines<Box<dyn BufRead + Send>>> {
+    let mut head = vec![0u8; 64 << 10];
+    let mut f = std::fs::File::open(&source.path)?;
+    let n = crate::source::read_up_to(&mut f, &mut head)?;
+    head.truncate(n);
+    Ok(BoundedLines::new(utf8_reader(&head, source.open_file()?), MAX_LINE_BYTES))
+}
+
+/// Opens a plain file as UTF-8 bytes (for CSV and JSON readers).
+pub fn reader(source: &Source) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut head = vec![0u8; 64 << 10];
+    let mut f = std::fs::File::open(&source.path)?;
+    let n = crate::source::read_up_to(&mut f, &mut head)?;
+    head.truncate(n);
+    let mut r = utf8_reader(&head, source.open_file()?);
+    // Drop a UTF-8 BOM so parsers see the first field's real name.
+    if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_are_recognised_and_decoded() {
+        let text = "2019-09-23 20:43:38 骰娘(87200175)\n你好，世界\n";
+        let (gbk, _, _) = GB18030.encode(text);
+        let mut utf16le = vec![0xFF, 0xFE];
+        utf16le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let utf16le_nobom: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let mut utf16be = vec![0xFE, 0xFF];
+        utf16be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(text.as_bytes());
+        let cases: Vec<(&str, Vec<u8>, &Encoding)> = vec![
+            ("utf8", text.as_bytes().to_vec(), UTF_8),
+            ("utf8_bom", bom, UTF_8),
+            ("gbk", gbk.into_owned(), GB18030),
+            ("utf16le_bom", utf16le, UTF_16LE),
+            ("utf16le_no_bom", utf16le_nobom, UTF_16LE),
+            ("utf16be_bom", utf16be, UTF_16BE),
+        ];
+        for (name, bytes, enc) in cases {
+            assert_eq!(sniff_encoding(&bytes), enc, "{name}");
+            let mut out = String::new();
+            utf8_reader(&bytes, &bytes[..]).read_to_string(&mut out).expect(name);
+            assert_eq!(out.trim_start_matches('\u{feff}'), text, "{name}");
+        }
+        // A UTF-8 character cut by the end of the head is not mistaken for GBK.
+        let cut = &"你好".as_bytes()[..4];
+        assert_eq!(sniff_encoding(cut), UTF_8);
+    }
+}
