@@ -72,7 +72,8 @@ pub(crate) fn for_each_row(
     f: &mut dyn FnMut(&Row<'_>, &mut Sink<'_>) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     let io = |e: std::io::Error| ImportError::fatal(&ctx.origin(0), e.to_string());
-    let input = RecordBound { inner: text::reader(source).map_err(io)?, quoted: false, since_end: 0 };
+    let (inner, encoding) = text::reader_and_encoding(source).map_err(io)?;
+    let input = RecordBound { inner, quoted: false, since_end: 0 };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(input);
     let mut headers: Vec<String> = vec![];
     let mut record = csv::StringRecord::new();
@@ -88,13 +89,18 @@ pub(crate) fn for_each_row(
                 if record.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
+                // The transcoder turned bytes it could not decode into U+FFFD.
+                if encoding != encoding_rs::UTF_8 && record.iter().any(|f| f.contains('\u{fffd}')) {
+                    sink.reject(&ctx.origin(line), format!("the row holds bytes that are not valid {} text", encoding.name()))?;
+                    continue;
+                }
                 f(&Row { line, headers: &headers, record: &record }, sink)?;
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 match e.kind() {
                     csv::ErrorKind::Io(_) => return Err(ImportError::fatal(&ctx.origin(line), e.to_string())),
-                    csv::ErrorKind::Utf8 { .. } => sink.reject(&ctx.origin(line), "invalid text in the row")?,
+                    csv::ErrorKind::Utf8 { .. } => sink.reject(&ctx.origin(line), "the row holds bytes that are not valid UTF-8 text")?,
                     _ => sink.reject(&ctx.origin(line), e.to_string())?,
                 }
             }

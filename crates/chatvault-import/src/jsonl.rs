@@ -80,8 +80,8 @@ fn parse(line: Line, ctx: &ImportContext) -> Option<Parsed> {
         Line::TooLong { number, bytes } => {
             reject(number, format!("line is {bytes} bytes, longer than the {MAX_LINE_BYTES}-byte limit"))
         }
-        Line::NotUtf8 { number, valid_up_to } => {
-            reject(number, format!("invalid UTF-8 at byte {valid_up_to} of the line"))
+        Line::Undecodable { number, valid_up_to, .. } => {
+            reject(number, crate::lines::undecodable(valid_up_to))
         }
         Line::IoError { number, error } => reject(number, format!("read error: {error}")),
     }

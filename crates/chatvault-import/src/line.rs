@@ -5,7 +5,7 @@
 use chatvault_model::{ConversationKind, MessageKind, SenderRole};
 
 use crate::draft::{self_alias, Draft};
-use crate::lines::Line;
+use crate::lines::Parts;
 use crate::source::Source;
 use crate::time::{naive, LocalTime};
 use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
@@ -21,13 +21,18 @@ struct Pending {
     text: String,
     raw: String,
     open: bool,
+    /// Why a line of the message could not be read: the message is rejected.
+    broken: Option<String>,
 }
 
 type Date = (i32, u32, u32);
 
 /// The chat's name, and whether the header says it is a group.
 impl Pending {
-    fn push(&mut self, line: &str) {
+    fn push(&mut self, line: &str, damage: Option<String>) {
+        if let Some(why) = damage {
+            self.broken.get_or_insert(why);
+        }
         for s in [&mut self.text, &mut self.raw] {
             s.push('\n');
             s.push_str(line);
@@ -126,8 +131,11 @@ impl Importer for LineTxt {
         let mut date: Option<Date> = None;
         let mut pending: Option<Pending> = None;
         let flush = |p: Option<Pending>, date: Option<Date>, chat: &Option<(String, bool)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some(Pending { line, hm: (h, m), sender, text, raw, .. }) = p else { return Ok(()) };
+            let Some(Pending { line, hm: (h, m), sender, text, raw, broken, .. }) = p else { return Ok(()) };
             let origin = ctx.origin(line);
+            if let Some(why) = broken {
+                return sink.reject(&origin, why);
+            }
             let Some((y, mo, d)) = date else { return sink.reject(&origin, "a message before any date line") };
             let name = ctx.conversation.clone().or_else(|| chat.as_ref().map(|c| c.0.clone())).unwrap_or_else(|| "LINE".into());
             let mut dr = Draft::new("line", format!("chat:{name}"));
@@ -164,28 +172,19 @@ impl Importer for LineTxt {
             }
         };
         for line in lines {
-            let (number, text) = match line {
-                Line::Text { number, text } => (number, text),
-                Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
-                Line::TooLong { number, bytes } => {
-                    sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?;
-                    continue;
-                }
-                Line::NotUtf8 { number, .. } => {
-                    sink.reject(&ctx.origin(number), "invalid text")?;
-                    continue;
-                }
-            };
+            // A damaged line is placed like any other (a message of its own, or part of
+            // the one above), and the message it belongs to is rejected whole.
+            let Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
             // Inside a quoted multi-line message, every line belongs to it.
             if let Some(p) = pending.as_mut().filter(|p| p.open) {
-                p.push(&text);
+                p.push(&text, damage);
                 let quotes = text.chars().rev().take_while(|c| *c == '"').count();
                 if quotes % 2 == 1 {
                     p.open = false;
                 }
                 continue;
             }
-            if number <= 2 && chat.is_none() {
+            if number <= 2 && chat.is_none() && damage.is_none() {
                 if let Some(c) = chat_header(&text) {
                     chat = Some(c);
                     continue;
@@ -196,6 +195,10 @@ impl Importer for LineTxt {
             }
             if let Some(d) = date_line(&text) {
                 flush(pending.take(), date, &chat, sink)?;
+                if let Some(why) = damage {
+                    // The date itself was read; the damage is in the weekday.
+                    sink.warn(&ctx.origin(number), why)?;
+                }
                 date = Some(d);
                 continue;
             }
@@ -208,14 +211,15 @@ impl Importer for LineTxt {
                     None => (String::new(), sender.to_owned()),
                 };
                 let open = body.starts_with('"') && (body.len() == 1 || !body.ends_with('"') || body.ends_with("\"\"") && !body.ends_with("\"\"\""));
-                pending = Some(Pending { line: number, hm, sender, text: body, raw: text.clone(), open });
+                pending = Some(Pending { line: number, hm, sender, text: body, raw: text.clone(), open, broken: damage });
                 continue;
             }
-            match pending.as_mut() {
-                Some(p) if !text.is_empty() => p.push(&text),
-                Some(_) => {}
-                None if text.trim().is_empty() => {}
-                None => sink.reject(&ctx.origin(number), "text outside any message")?,
+            match (pending.as_mut(), damage) {
+                (Some(p), damage) if !text.is_empty() || damage.is_some() => p.push(&text, damage),
+                (Some(_), _) => {}
+                (None, Some(why)) => sink.reject(&ctx.origin(number), why)?,
+                (None, None) if text.trim().is_empty() => {}
+                (None, None) => sink.reject(&ctx.origin(number), "text outside any message")?,
             }
         }
         flush(pending.take(), date, &chat, sink)

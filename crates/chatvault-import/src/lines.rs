@@ -1,17 +1,25 @@
 //! Line reading in bounded memory: a line longer than the limit is skipped to its end and
-//! reported, never buffered whole; invalid UTF-8 is reported with its line number.
+//! reported, never buffered whole; undecodable bytes are reported with their line number.
 
 use std::io::BufRead;
 
 /// The longest line any line-based importer accepts (64 MiB, room for inline attachments).
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
+/// The reason given for a [`Line::Undecodable`].
+pub fn undecodable(valid_up_to: usize) -> String {
+    format!("bytes that are not valid text in the file's encoding, at byte {valid_up_to} of the line")
+}
+
 /// One line, or why it could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     Text { number: u64, text: String },
     TooLong { number: u64, bytes: u64 },
-    NotUtf8 { number: u64, valid_up_to: usize },
+    /// Bytes that are not text: invalid UTF-8, or (in a transcoded input) bytes the
+    /// source encoding cannot decode.
+    /// `lossy` is the line with those bytes replaced by U+FFFD.
+    Undecodable { number: u64, valid_up_to: usize, lossy: String },
     IoError { number: u64, error: String },
 }
 
@@ -23,11 +31,50 @@ pub struct BoundedLines<R> {
     number: u64,
     buf: Vec<u8>,
     done: bool,
+    transcoded: bool,
 }
 
 impl<R: BufRead> BoundedLines<R> {
     pub fn new(input: R, max: usize) -> Self {
-        BoundedLines { input, max, number: 0, buf: Vec::new(), done: false }
+        BoundedLines { input, max, number: 0, buf: Vec::new(), done: false, transcoded: false }
+    }
+}
+
+/// A line as a record parser sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parts {
+    pub number: u64,
+    /// The text; undecodable bytes are U+FFFD, and an over-long line is empty.
+    pub text: String,
+    /// Why the line could not be read whole. The parser still places the line (a new
+    /// record, or part of the one before) and rejects the record it belongs to.
+    pub damage: Option<String>,
+}
+
+impl Line {
+    /// The line as [`Parts`], or the read error that ends the input.
+    pub fn into_parts(self) -> Result<Parts, (u64, String)> {
+        match self {
+            Line::Text { number, text } => Ok(Parts { number, text, damage: None }),
+            Line::Undecodable { number, valid_up_to, lossy } => {
+                Ok(Parts { number, text: lossy, damage: Some(format!("line {number}: {}", undecodable(valid_up_to))) })
+            }
+            Line::TooLong { number, bytes } => Ok(Parts {
+                number,
+                text: String::new(),
+                damage: Some(format!("line {number} is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit")),
+            }),
+            Line::IoError { number, error } => Err((number, error)),
+        }
+    }
+}
+
+impl<R> BoundedLines<R> {
+    /// The input was decoded from another encoding, which turns undecodable bytes into
+    /// U+FFFD: a line holding one is reported as [`Line::Undecodable`].
+    pub fn transcoded(mut self) -> Self {
+        self.transcoded = true;
+        self
     }
 }
 
@@ -94,8 +141,14 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
             return Some(Line::TooLong { number, bytes: total });
         }
         match String::from_utf8(bytes) {
-            Ok(text) => Some(Line::Text { number, text }),
-            Err(e) => Some(Line::NotUtf8 { number, valid_up_to: e.utf8_error().valid_up_to() }),
+            Ok(text) => match text.find('\u{fffd}').filter(|_| self.transcoded) {
+                Some(at) => Some(Line::Undecodable { number, valid_up_to: at, lossy: text }),
+                None => Some(Line::Text { number, text }),
+            },
+            Err(e) => {
+                let valid_up_to = e.utf8_error().valid_up_to();
+                Some(Line::Undecodable { number, valid_up_to, lossy: String::from_utf8_lossy(e.as_bytes()).into_owned() })
+            }
         }
     }
 }
@@ -121,8 +174,8 @@ mod tests {
             ("blank_lines_count", b"a\n\nb", vec![text(1, "a"), text(2, ""), text(3, "b")]),
             ("empty_input", b"", vec![]),
             ("too_long", b"12345678\nok\n", vec![Line::TooLong { number: 1, bytes: 9 }, text(2, "ok")]),
-            ("invalid_utf8", b"ok\n\xff\xfe\nok\n", vec![text(1, "ok"), Line::NotUtf8 { number: 2, valid_up_to: 0 }, text(3, "ok")]),
-            ("truncated_utf8", "好".as_bytes()[..2].as_ref(), vec![Line::NotUtf8 { number: 1, valid_up_to: 0 }]),
+            ("invalid_utf8", b"ok\n\xff\xfe\nok\n", vec![text(1, "ok"), Line::Undecodable { number: 2, valid_up_to: 0, lossy: "\u{fffd}\u{fffd}".into() }, text(3, "ok")]),
+            ("truncated_utf8", "好".as_bytes()[..2].as_ref(), vec![Line::Undecodable { number: 1, valid_up_to: 0, lossy: "\u{fffd}".into() }]),
         ];
         for (name, input, want) in cases {
             assert_eq!(lines(input, 5), want, "{name}");

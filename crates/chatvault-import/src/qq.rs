@@ -5,7 +5,7 @@
 use chatvault_model::{ConversationKind, MessageKind, SenderRole};
 
 use crate::draft::{self_alias, Draft};
-use crate::lines::Line;
+use crate::lines::Parts;
 use crate::source::Source;
 use crate::time::{naive, LocalTime};
 use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
@@ -106,9 +106,12 @@ impl Importer for Qq {
         let default_conversation = ctx.conversation.clone().unwrap_or_else(|| source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let mut conversation: (String, Option<ConversationKind>) = (default_conversation, None);
         let mut group = String::new();
-        let mut pending: Option<(u64, String, Vec<String>)> = None;
-        let flush = |p: Option<(u64, String, Vec<String>)>, conv: &(String, Option<ConversationKind>), sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some((line, head, mut body)) = p else { return Ok(()) };
+        let mut pending: Option<(u64, String, Vec<String>, Option<String>)> = None;
+        let flush = |p: Option<(u64, String, Vec<String>, Option<String>)>, conv: &(String, Option<ConversationKind>), sink: &mut Sink<'_>| -> Result<(), ImportError> {
+            let Some((line, head, mut body, broken)) = p else { return Ok(()) };
+            if let Some(why) = broken {
+                return sink.reject(&ctx.origin(line), why);
+            }
             while body.last().is_some_and(|l| l.trim().is_empty()) {
                 body.pop();
             }
@@ -152,21 +155,21 @@ impl Importer for Qq {
             }
         };
         for line in lines {
-            let (number, text) = match line {
-                Line::Text { number, text } => (number, text),
-                Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
-                Line::TooLong { number, bytes } => {
-                    sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?;
-                    continue;
-                }
-                Line::NotUtf8 { number, .. } => {
-                    sink.reject(&ctx.origin(number), "invalid text")?;
-                    continue;
-                }
-            };
+            let Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+            // A damaged line still starts a message or belongs to the one above, and the
+            // message it is part of is rejected whole.
             if header(&text).is_some() {
                 flush(pending.take(), &conversation, sink)?;
-                pending = Some((number, text, vec![]));
+                pending = Some((number, text, vec![], damage));
+                continue;
+            }
+            if let Some(why) = damage {
+                match pending.as_mut() {
+                    Some(p) => {
+                        p.3.get_or_insert(why);
+                    }
+                    None => sink.reject(&ctx.origin(number), why)?,
+                }
                 continue;
             }
             let section = is_separator(&text) || text.starts_with("消息分组:") || text.starts_with("消息对象:") || text.starts_with("消息记录（");
@@ -231,7 +234,7 @@ mod tests {
             // Found by `cargo fuzz run qq`: the reason cut a CJK nickname mid-character.
             ("impossible_date_cjk_nick", "2019-02-30 8:43:38 PM 骰娘骰娘骰娘(1)\nx\n".as_bytes(), vec![1]),
             ("text_before_any_message", "hello\n2019-02-03 8:43:38 PM 骰娘(1)\nx\n".as_bytes(), vec![1]),
-            ("invalid_utf8_line", b"2019-02-03 20:43:38 A(1)\nok\n\xff\xfe\xfd\xfc not text\n", vec![]),
+            ("invalid_utf8_line", b"2019-02-03 20:43:38 A(1)\nok\n\xff\xfe\xfd\xfc not text\n", vec![1]),
             ("truncated_header_only", "2019-02-03 20:43:38 A(1)".as_bytes(), vec![]),
         ];
         for (name, input, want) in cases {

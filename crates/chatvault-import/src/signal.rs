@@ -6,7 +6,7 @@
 use chatvault_model::{MessageKind, SenderRole};
 
 use crate::draft::{self_alias, Draft};
-use crate::lines::Line;
+use crate::lines;
 use crate::source::Source;
 use crate::time::{naive, LocalTime};
 use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
@@ -78,12 +78,14 @@ impl Importer for Signal {
             }
         });
         let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
-        let mut pending: Option<(u64, String, String)> = None;
-        let flush = |p: Option<(u64, String, String)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some((line, body, raw)) = p else { return Ok(()) };
+        let mut pending: Option<(u64, Option<String>, String)> = None;
+        let flush = |p: Option<(u64, Option<String>, String)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
+            let Some((line, broken, raw)) = p else { return Ok(()) };
             let origin = ctx.origin(line);
+            if let Some(why) = broken {
+                return sink.reject(&origin, why);
+            }
             let Some((parts, rest)) = header(raw.lines().next().unwrap_or("")) else { return Ok(()) };
-            let _ = body;
             let mut d = Draft::new("signal", format!("chat:{conversation}"));
             d.conversation_title = Some(conversation.clone());
             let (y, mo, day, h, mi, s) = parts;
@@ -135,21 +137,22 @@ impl Importer for Signal {
             }
         };
         for line in lines {
-            match line {
-                Line::Text { number, text } => {
-                    if is_header(&text) {
-                        flush(pending.take(), sink)?;
-                        pending = Some((number, String::new(), text));
-                    } else if let Some(p) = pending.as_mut() {
-                        p.2.push('\n');
-                        p.2.push_str(&text);
-                    } else if !text.trim().is_empty() {
-                        sink.reject(&ctx.origin(number), "text before the first message header")?;
-                    }
+            // A damaged line still starts a message or belongs to the one above, and the
+            // message it is part of is rejected whole.
+            let lines::Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+            if is_header(&text) {
+                flush(pending.take(), sink)?;
+                pending = Some((number, damage, text));
+            } else if let Some(p) = pending.as_mut() {
+                if let Some(why) = damage {
+                    p.1.get_or_insert(why);
                 }
-                Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
-                Line::TooLong { number, bytes } => sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?,
-                Line::NotUtf8 { number, .. } => sink.reject(&ctx.origin(number), "invalid UTF-8")?,
+                p.2.push('\n');
+                p.2.push_str(&text);
+            } else if let Some(why) = damage {
+                sink.reject(&ctx.origin(number), why)?;
+            } else if !text.trim().is_empty() {
+                sink.reject(&ctx.origin(number), "text before the first message header")?;
             }
         }
         flush(pending.take(), sink)

@@ -33,7 +33,39 @@ pub fn sniff_encoding(head: &[u8]) -> &'static Encoding {
         Ok(_) => UTF_8,
         // A multi-byte character cut by the end of the head is still UTF-8.
         Err(e) if e.error_len().is_none() => UTF_8,
-        Err(_) => GB18030,
+        // Not UTF-8: GBK/GB18030 when that decodes the head with fewer errors, else
+        // UTF-8 with a few bad bytes, which are then reported line by line instead of
+        // being decoded into replacement characters.
+        Err(_) if gb18030_errors(head) < utf8_errors(head) => GB18030,
+        Err(_) => UTF_8,
+    }
+}
+
+/// Invalid sequences in `b` read as UTF-8 (a character cut at the end is not one).
+fn utf8_errors(mut b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Err(e) = std::str::from_utf8(b) {
+        let Some(len) = e.error_len() else { break };
+        n += 1;
+        b = &b[e.valid_up_to() + len..];
+    }
+    n
+}
+
+/// Malformed sequences in `b` read as GB18030 (a character cut at the end is not one).
+fn gb18030_errors(b: &[u8]) -> usize {
+    let mut decoder = GB18030.new_decoder_without_bom_handling();
+    let mut out = String::with_capacity(4096);
+    let (mut n, mut at) = (0, 0);
+    loop {
+        out.clear();
+        let (result, read) = decoder.decode_to_string_without_replacement(&b[at..], &mut out, false);
+        at += read;
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return n,
+            encoding_rs::DecoderResult::OutputFull => {}
+            encoding_rs::DecoderResult::Malformed(..) => n += 1,
+        }
     }
 }
 
@@ -63,21 +95,29 @@ pub fn lines(source: &Source) -> std::io::Result<BoundedLines<Box<dyn BufRead + 
     let mut f = std::fs::File::open(&source.path)?;
     let n = crate::source::read_up_to(&mut f, &mut head)?;
     head.truncate(n);
-    Ok(BoundedLines::new(utf8_reader(&head, source.open_file()?), MAX_LINE_BYTES))
+    let lines = BoundedLines::new(utf8_reader(&head, source.open_file()?), MAX_LINE_BYTES);
+    Ok(if sniff_encoding(&head) == UTF_8 { lines } else { lines.transcoded() })
 }
 
 /// Opens a plain file as UTF-8 bytes (for CSV and JSON readers).
 pub fn reader(source: &Source) -> std::io::Result<Box<dyn BufRead + Send>> {
+    reader_and_encoding(source).map(|(r, _)| r)
+}
+
+/// [`reader`], and the encoding it decodes from. A reader that transcodes replaces
+/// undecodable bytes with U+FFFD, so its callers reject records that contain one.
+pub fn reader_and_encoding(source: &Source) -> std::io::Result<(Box<dyn BufRead + Send>, &'static Encoding)> {
     let mut head = vec![0u8; 64 << 10];
     let mut f = std::fs::File::open(&source.path)?;
     let n = crate::source::read_up_to(&mut f, &mut head)?;
     head.truncate(n);
+    let encoding = sniff_encoding(&head);
     let mut r = utf8_reader(&head, source.open_file()?);
     // Drop a UTF-8 BOM so parsers see the first field's real name.
     if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         r.consume(3);
     }
-    Ok(r)
+    Ok((r, encoding))
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl Importer for WeCom {
                     Err(e) => sink.reject(&ctx.origin(number), format!("invalid JSON: {e}"))?,
                 },
                 Line::TooLong { number, bytes } => sink.reject(&ctx.origin(number), format!("line is {bytes} bytes, too long"))?,
-                Line::NotUtf8 { number, .. } => sink.reject(&ctx.origin(number), "invalid UTF-8")?,
+                Line::Undecodable { number, valid_up_to, .. } => sink.reject(&ctx.origin(number), crate::lines::undecodable(valid_up_to))?,
                 Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
             }
         }

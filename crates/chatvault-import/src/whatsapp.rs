@@ -11,7 +11,7 @@ use std::io::BufRead;
 use chatvault_model::{ConversationKind, MessageKind, SenderRole};
 
 use crate::draft::{self_alias, Draft};
-use crate::lines::{BoundedLines, Line, MAX_LINE_BYTES};
+use crate::lines::{BoundedLines, Line, Parts, MAX_LINE_BYTES};
 use crate::source::Source;
 use crate::time::{naive, LocalTime};
 use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
@@ -447,22 +447,25 @@ fn read_chat<R: BufRead>(
     };
     let mut pending: Option<Pending> = None;
     for line in lines {
-        let (number, text) = match line {
-            Line::Text { number, text } => (number, text),
-            other => {
-                let (number, why) = match other {
-                    Line::TooLong { number, bytes } => (number, format!("line is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit")),
-                    Line::NotUtf8 { number, valid_up_to } => (number, format!("invalid text at byte {valid_up_to} of the line")),
-                    Line::IoError { number, error } => return Err(ImportError::fatal(&ctx.origin(number), error)),
-                    Line::Text { .. } => unreachable!("handled above"),
-                };
-                match pending.as_mut() {
-                    Some(p) => p.broken = Some(format!("line {number}: {why}")),
-                    None => sink.reject(&ctx.origin(number), why)?,
+        let Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+        // A damaged line is placed like any other (a header starts a message even with a
+        // bad byte in its text), and the message it belongs to is rejected whole.
+        if let Some(why) = damage {
+            if let Some(h) = parse_header(&text) {
+                if let Some(p) = pending.take() {
+                    chat.flush(p, sink)?;
                 }
+                pending = Some(Pending { line: number, stamp: h.stamp, body: String::new(), raw: String::new(), broken: Some(why) });
                 continue;
             }
-        };
+            match pending.as_mut() {
+                Some(p) => {
+                    p.broken.get_or_insert(why);
+                }
+                None => sink.reject(&ctx.origin(number), why)?,
+            }
+            continue;
+        }
         if let Some(h) = parse_header(&text) {
             if let Some(p) = pending.take() {
                 chat.flush(p, sink)?;
