@@ -11,6 +11,7 @@ use chatvault_model::canonical::CanonicalRecord;
 use chatvault_model::dedup::{content_fingerprint, dedup_key, DedupKey};
 use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
 use chatvault_model::normalize::normalize;
+use chatvault_model::pii::PiiFlags;
 use chatvault_model::NewMessage;
 use chatvault_store::{ConversationRow, DataKeyRow, MessageRow, ParticipantRow, Store, StoreRead, WriteTxn};
 use serde::Serialize;
@@ -60,6 +61,7 @@ pub(crate) struct Prepared {
     commitment: [u8; 32],
     raw_is_canonical: bool,
     normalized: String,
+    pii: PiiFlags,
 }
 
 enum Item {
@@ -118,7 +120,8 @@ fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let commitment = commitment(&salt, &m.text, &refs, &m.raw);
     let raw_is_canonical = canonical_line(&m).as_bytes() == m.raw.as_slice();
     let normalized = normalize(&m.text);
-    Prepared { m, dedup, salt, commitment, raw_is_canonical, normalized }
+    let pii = PiiFlags::of(&m.text);
+    Prepared { m, dedup, salt, commitment, raw_is_canonical, normalized, pii }
 }
 
 impl Archive {
@@ -469,6 +472,7 @@ fn store_one(
         target: m.target.clone(),
         tags: if m.tags.is_empty() { None } else { serde_json::to_string(&m.tags).ok() },
         body: Some(dek.seal(&body, &body_aad(&id))),
+        pii: Some(p.pii.bits()),
     })?;
     let hashes: Vec<[u8; 32]> = frontier.push(leaf_hash(&leaf))?.into_iter().map(|h| h.0).collect();
     tx.put_hashes(first_stored_index(seq), &hashes)?;

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use chatvault_crypto::{DataKey, Kek};
 use chatvault_index::{IndexError, QueryError, SearchIndex};
 use chatvault_ledger::{CheckpointSigner, Frontier, Hash, HashReader, HashReaderError, LedgerError};
+use chatvault_model::pii::PiiFlags;
 use chatvault_model::{ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp};
 use chatvault_store::{
     ConversationRow, MessageRow, ParticipantRow, SqliteStore, Store, StoreError, StoreRead,
@@ -477,6 +478,12 @@ impl Archive {
             target: row.target.clone(),
             attachments: body.map(|b| b.attachments.clone()).unwrap_or_default(),
             tags: row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default(),
+            // Rows archived before the flags were kept have none: derive them.
+            pii: match (row.pii, body) {
+                (Some(bits), _) => PiiFlags::from_bits(bits).kinds().collect(),
+                (None, Some(b)) => PiiFlags::of(&b.text).kinds().collect(),
+                (None, None) => vec![],
+            },
         })
     }
 

@@ -103,6 +103,9 @@ fn every_tampering_is_detected_and_named() {
         ("moved_to_other_conversation", Box::new(move |f| {
             db(f).execute("UPDATE messages SET conversation = (SELECT max(id) FROM conversations WHERE id <> conversation) WHERE seq = ?1", [t]).expect("w");
         }), true),
+        ("pii_flags", Box::new(move |f| {
+            db(f).execute("UPDATE messages SET pii = (pii + 1) % 16 WHERE seq = ?1", [t]).expect("w");
+        }), true),
         ("message_id", Box::new(move |f| flip(&db(f), "messages", "id", "seq", t, 9)), false),
         ("salt_resealed_with_the_key", Box::new(|f| reseal(f, &|b| b.salt[0] ^= 1)), true),
         ("text_resealed_with_the_key", Box::new(|f| reseal(f, &|b| b.text.push('!'))), true),

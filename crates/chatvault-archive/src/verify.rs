@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use chatvault_ledger::{first_stored_index, leaf_hash, stored_hash_count, stored_index_leaves, Frontier, Hash};
 use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
+use chatvault_model::pii::PiiFlags;
 use chatvault_model::{
     ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole, Timestamp,
 };
@@ -57,6 +58,10 @@ impl Archive {
         let conv = self.dir.conversations.get(&row.conversation).cloned().ok_or("its conversation row is missing")?;
         let sender = self.dir.participants.get(&row.sender).cloned().ok_or("its sender row is missing")?;
         let body = self.open_body(row)?.ok_or("its content is missing")?;
+        // The flags are derived from the content, so the content decides.
+        if row.pii.is_some_and(|bits| PiiFlags::from_bits(bits) != PiiFlags::of(&body.text) || bits > 0b1111) {
+            return Err("its PII flags do not match its content".into());
+        }
         let kind = MessageKind::from_code(row.kind).ok_or("its kind is not a known code")?;
         let role = SenderRole::from_code(row.sender_role).ok_or("its sender role is not a known code")?;
         let sent_at = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };

@@ -315,3 +315,34 @@ fn index_catches_up_after_a_lost_commit() {
     assert_eq!(total(&mut a, "您好"), want);
     assert!(a.stats().expect("stats").indexed_messages == 200);
 }
+
+#[test]
+fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
+    use chatvault_model::pii::PiiKind::*;
+    let (d, mut a) = new_archive();
+    let text = [
+        line("c", Some("p1"), "u", "2024-01-01T00:00:00Z", "我的手机 13812345678，邮箱 li@example.com"),
+        line("c", Some("p2"), "u", "2024-01-01T00:00:01Z", "身份证 11010519491231002X"),
+        line("c", Some("p3"), "u", "2024-01-01T00:00:02Z", "好的，谢谢"),
+    ]
+    .join("\n");
+    assert_eq!(import_text(&mut a, "p.jsonl", &text).stored, 3);
+    let flags = |a: &mut Archive| -> Vec<Vec<chatvault_model::pii::PiiKind>> {
+        a.show("wecom:c", 0, 10).expect("show").messages.into_iter().map(|m| m.pii).collect()
+    };
+    let want = vec![vec![Mobile, Email], vec![ResidentId], vec![]];
+    assert_eq!(flags(&mut a), want);
+    a.close().expect("close");
+    drop(a);
+    // An archive written before the flags were kept: schema version 1, no column.
+    let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
+    db.execute_batch("ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
+    drop(db);
+    let mut a = reopen(d.path());
+    assert_eq!(flags(&mut a), want, "derived from the content for rows without flags");
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+    // New rows after the upgrade carry their flags, and verify checks them.
+    assert_eq!(import_text(&mut a, "q.jsonl", &line("c", Some("p4"), "u", "2024-01-01T00:00:03Z", "卡号 4111 1111 1111 1111")).stored, 1);
+    assert_eq!(flags(&mut a)[3], vec![BankCard]);
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+}

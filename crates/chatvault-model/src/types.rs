@@ -271,6 +271,8 @@ pub struct StoredMessage {
     pub target: Option<String>,
     pub attachments: Vec<AttachmentRef>,
     pub tags: Vec<String>,
+    /// The kinds of personal data in the text (resident ID, mobile, bank card, e-mail).
+    pub pii: Vec<crate::pii::PiiKind>,
 }
 
 pub(crate) mod hex_32 {

@@ -76,6 +76,9 @@ pub struct MessageRow {
     /// JSON array of tags, when there are any.
     pub tags: Option<String>,
     pub body: Option<Vec<u8>>,
+    /// The kinds of personal data in the content (`chatvault_model::pii::PiiFlags` bits),
+    /// derived at import; `None` for rows archived before the flags were kept.
+    pub pii: Option<u8>,
 }
 
 impl MessageRow {

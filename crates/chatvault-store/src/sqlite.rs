@@ -12,7 +12,7 @@ use crate::{
     StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -53,6 +53,7 @@ CREATE TABLE messages (
     target TEXT,
     tags TEXT,
     body BLOB,
+    pii INTEGER,
     CHECK ((source_id IS NULL) <> (fingerprint IS NULL))
 );
 CREATE UNIQUE INDEX messages_source ON messages (conversation, source_id) WHERE source_id IS NOT NULL;
@@ -74,7 +75,7 @@ CREATE TABLE attachments (
 "#;
 
 const MESSAGE_COLUMNS: &str = "seq, id, conversation, source_id, fingerprint, sender, sender_name, sender_role, \
-     sent_at, sent_offset, received_at, kind, reply_to, target, tags, body";
+     sent_at, sent_offset, received_at, kind, reply_to, target, tags, body, pii";
 
 pub struct SqliteStore {
     conn: Connection,
@@ -117,6 +118,12 @@ impl SqliteStore {
                     .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
                     .map_err(|e| self.e(e))
             }
+            // Version 2 keeps each message's PII flags; rows archived before it have none
+            // (NULL), and readers derive them from the content instead.
+            1 => self
+                .conn
+                .execute_batch("BEGIN; ALTER TABLE messages ADD COLUMN pii INTEGER; PRAGMA user_version = 2; COMMIT;")
+                .map_err(|e| self.e(e)),
             SCHEMA_VERSION => Ok(()),
             found => Err(StoreError::Schema { path: self.path.display().to_string(), found, known: SCHEMA_VERSION }),
         }
@@ -172,6 +179,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         target: r.get(13)?,
         tags: r.get(14)?,
         body: r.get(15)?,
+        pii: r.get(16)?,
     })
 }
 
@@ -485,7 +493,7 @@ impl WriteTxn for SqliteTxn<'_> {
             .tx
             .prepare_cached(&format!(
                 "INSERT INTO messages ({MESSAGE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))
             .map_err(|e| err(&self.path, e))?;
         st.execute(params![
@@ -505,6 +513,7 @@ impl WriteTxn for SqliteTxn<'_> {
             m.target,
             m.tags,
             m.body,
+            m.pii,
         ])
         .map(drop)
         .map_err(|e| err(&self.path, e))
