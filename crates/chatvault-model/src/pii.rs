@@ -90,6 +90,7 @@ fn is_x(c: char) -> bool {
 }
 
 /// A run of digits with optional single separators, as found in the text.
+#[derive(Default)]
 struct Run {
     /// The digits' values (an ID's final `X` is 10).
     digits: Vec<u8>,
@@ -101,52 +102,57 @@ impl Run {
     fn span(&self, kind: PiiKind, from: usize) -> PiiSpan {
         PiiSpan { kind, range: self.at[from].start..self.at[self.at.len() - 1].end }
     }
+    fn push(&mut self, value: u8, at: usize, c: char) {
+        self.digits.push(value);
+        self.at.push(at..at + c.len_utf8());
+    }
 }
 
-fn runs(text: &str) -> Vec<Run> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut out = vec![];
-    let mut i = 0;
-    while i < chars.len() {
-        if digit(chars[i].1).is_none() {
-            i += 1;
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '\u{a0}')
+}
+
+/// Calls `f` with every run of digits that stands alone (not glued to a Latin letter on
+/// either side), in one pass over the text and with one pair of buffers.
+fn for_each_run(text: &str, f: &mut dyn FnMut(&Run)) {
+    let mut run = Run::default();
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let Some(value) = digit(c) else {
+            prev = Some(c);
             continue;
-        }
+        };
         // A run must not continue a word: `ab13812345678` is an identifier, not a phone.
-        if i > 0 && chars[i - 1].1.is_ascii_alphabetic() {
-            while i < chars.len() && digit(chars[i].1).is_some() {
-                i += 1;
-            }
-            continue;
-        }
-        let mut run = Run { digits: vec![], at: vec![] };
-        while i < chars.len() {
-            let (b, c) = chars[i];
-            if let Some(d) = digit(c) {
-                run.digits.push(d);
-                run.at.push(b..b + c.len_utf8());
-                i += 1;
-            } else if matches!(c, ' ' | '-' | '\u{a0}') && chars.get(i + 1).is_some_and(|n| digit(n.1).is_some()) {
-                i += 1;
-            } else {
+        let glued = prev.is_some_and(|p| p.is_ascii_alphabetic());
+        run.digits.clear();
+        run.at.clear();
+        run.push(value, at, c);
+        let mut last = c;
+        while let Some(&(at, c)) = chars.peek() {
+            if let Some(value) = digit(c) {
+                run.push(value, at, c);
+            } else if !(is_separator(c) && text[at + c.len_utf8()..].chars().next().and_then(digit).is_some()) {
                 break;
             }
+            last = c;
+            chars.next();
         }
         // The ID's checksum character.
         if run.digits.len() == 17 {
-            if let Some(&(b, c)) = chars.get(i).filter(|(_, c)| is_x(*c)) {
-                run.digits.push(10);
-                run.at.push(b..b + c.len_utf8());
-                i += 1;
+            if let Some(&(at, c)) = chars.peek().filter(|(_, c)| is_x(*c)) {
+                run.push(10, at, c);
+                last = c;
+                chars.next();
             }
         }
+        prev = Some(last);
         // Nor may it run on into a word.
-        if chars.get(i).is_some_and(|(_, c)| c.is_ascii_alphabetic()) {
-            continue;
+        let glued = glued || chars.peek().is_some_and(|(_, c)| c.is_ascii_alphabetic());
+        if !glued {
+            f(&run);
         }
-        out.push(run);
     }
-    out
 }
 
 /// GB 11643-1999: region, birth date and the ISO 7064 MOD 11-2 check character.
@@ -245,14 +251,15 @@ pub fn detect(text: &str) -> Vec<PiiSpan> {
     }
     let mut out: Vec<PiiSpan> = vec![];
     emails(text, &mut out);
-    for run in runs(text) {
-        if let Some(span) = classify(&run) {
+    let emails = out.len();
+    for_each_run(text, &mut |run| {
+        if let Some(span) = classify(run) {
             // Digits inside an e-mail address are part of it.
-            if !out.iter().any(|e| e.range.start < span.range.end && span.range.start < e.range.end) {
+            if !out[..emails].iter().any(|e| e.range.start < span.range.end && span.range.start < e.range.end) {
                 out.push(span);
             }
         }
-    }
+    });
     out.sort_by_key(|s| s.range.start);
     out
 }
