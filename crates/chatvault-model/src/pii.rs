@@ -193,7 +193,7 @@ fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn classify(run: &Run) -> Option<PiiSpan> {
@@ -327,7 +327,8 @@ mod tests {
     fn detection_table() {
         use PiiKind::*;
         // (name, text, what is found)
-        let cases: Vec<(&str, &str, Vec<(PiiKind, &str)>)> = vec![
+        type Case<'a> = (&'a str, &'a str, Vec<(PiiKind, &'a str)>);
+        let cases: Vec<Case> = vec![
             ("id", "身份证11010519491231002X请核对", vec![(ResidentId, "11010519491231002X")]),
             ("id_lower_x", "id 11010519491231002x.", vec![(ResidentId, "11010519491231002x")]),
             ("id_digit_check", "110105194912310021", vec![]),
