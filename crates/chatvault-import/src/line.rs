@@ -33,6 +33,11 @@ impl Pending {
         if let Some(why) = damage {
             self.broken.get_or_insert(why);
         }
+        // Memory stays bounded: past the limit the message is rejected, not read.
+        if self.raw.len() + line.len() > chatvault_model::canonical::MAX_TEXT_BYTES * 2 {
+            self.broken.get_or_insert_with(|| "the message is longer than the 1 MiB limit".into());
+            return;
+        }
         for s in [&mut self.text, &mut self.raw] {
             s.push('\n');
             s.push_str(line);

@@ -147,6 +147,11 @@ impl Importer for Signal {
                 if let Some(why) = damage {
                     p.1.get_or_insert(why);
                 }
+                // Memory stays bounded: past the limit the message is rejected, not read.
+                if p.2.len() + text.len() > chatvault_model::canonical::MAX_TEXT_BYTES * 2 {
+                    p.1.get_or_insert_with(|| "the message is longer than the 1 MiB limit".into());
+                    continue;
+                }
                 p.2.push('\n');
                 p.2.push_str(&text);
             } else if let Some(why) = damage {

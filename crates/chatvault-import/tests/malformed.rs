@@ -16,6 +16,11 @@ fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     w.finish().expect("finish").into_inner()
 }
 
+/// 2,200 continuation lines of 1,000 characters: a message over the 1 MiB limit.
+fn long_body(c: &str) -> Vec<u8> {
+    format!("{}\n", c.repeat(1000)).repeat(2200).into_bytes()
+}
+
 fn run(format: &str, file: &str, bytes: &[u8]) -> Result<Vec<Parsed>, String> {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join(file);
@@ -84,6 +89,8 @@ fn malformed_inputs_are_rejected_with_file_line_and_reason() {
         Case { name: "qq_invalid_header", input: ("qq", "q.txt", b"2019-02-03 20:43:38 A(1)\nok\n2019-02-03 20:43:39 \xff(1)\nbad\n2019-02-03 20:43:40 A(1)\nfine\n".to_vec()), rejected: &[(3, "line 3: bytes that are not valid text")], messages: 2 },
         Case { name: "signal_invalid_continuation", input: ("signal", "chat.md", b"[2019-12-24, 12:23] Jane: Hi\nmore \xff\n[2019-12-24, 12:24] Jane: ok\n".to_vec()), rejected: &[(1, "line 2: bytes that are not valid text")], messages: 1 },
         Case { name: "line_invalid_message", input: ("line", "l.txt", b"[LINE] Chat history with Bob\nSaved on: 2018/03/25 19:57\n\n2018/03/25(Sun)\n12:00\tBob\thi\n12:01\tBob\t\xff\n12:02\tBob\tok\n".to_vec()), rejected: &[(6, "line 6: bytes that are not valid text")], messages: 2 },
+        Case { name: "signal_message_over_the_limit", input: ("signal", "chat.md", [&b"[2019-12-24, 12:23] Jane: Hi\n"[..], &long_body("x"), b"[2019-12-24, 12:24] Jane: ok\n"].concat()), rejected: &[(1, "longer than the 1 MiB limit")], messages: 1 },
+        Case { name: "line_message_over_the_limit", input: ("line", "l.txt", [&b"[LINE] Chat history with Bob\nSaved on: 2018/03/25 19:57\n\n2018/03/25(Sun)\n12:00\tBob\thi\n"[..], &long_body("y"), b"12:02\tBob\tok\n"].concat()), rejected: &[(5, "longer than the 1 MiB limit")], messages: 1 },
         Case { name: "jsonl_bad_line", input: ("jsonl", "a.jsonl", b"{\"platform\":\"x\"}\n".to_vec()), rejected: &[(1, "field `conversation_id`")], messages: 0 },
 
     ];
