@@ -41,17 +41,36 @@ pub enum Event<'a> {
     Item(u64, String, Value),
 }
 
-/// Counts the newlines read through it.
+/// The largest single record (one element of a streamed array) that is read, 64 MiB:
+/// as for lines, room for inline attachments, and a bound on memory whatever the input.
+pub const MAX_ELEMENT_BYTES: u64 = 64 << 20;
+
+/// How far the walk has read: newlines, bytes, and where the current element began.
+#[derive(Default)]
+pub struct Position {
+    lines: Cell<u64>,
+    bytes: Cell<u64>,
+    element_from: Cell<Option<u64>>,
+}
+
+/// Counts what is read through it, and stops an element that grows past
+/// [`MAX_ELEMENT_BYTES`] before serde_json buffers it whole.
 pub struct LineCounter<R> {
     inner: R,
-    lines: Rc<Cell<u64>>,
+    at: Rc<Position>,
 }
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let nl = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.lines.set(self.lines.get() + nl);
+        self.at.lines.set(self.at.lines.get() + nl);
+        self.at.bytes.set(self.at.bytes.get() + n as u64);
+        if let Some(from) = self.at.element_from.get() {
+            if self.at.bytes.get() - from > MAX_ELEMENT_BYTES {
+                return Err(std::io::Error::other(format!("a record is larger than the {MAX_ELEMENT_BYTES}-byte limit")));
+            }
+        }
         Ok(n)
     }
 }
@@ -107,7 +126,7 @@ struct Walk<'w, 'c> {
     path: &'w RefCell<Vec<String>>,
     plan: &'w dyn Fn(&[String]) -> Plan,
     on: &'w RefCell<&'c mut Callback<'c>>,
-    lines: &'w Rc<Cell<u64>>,
+    lines: &'w Rc<Position>,
     failed: &'w RefCell<Option<ImportError>>,
 }
 
@@ -221,14 +240,18 @@ impl<'de> Visitor<'de> for Items<'_, '_> {
 
 /// One element, with the line it starts on. serde_json has read the element's first
 /// byte when it hands over, so the newlines counted so far end on that line.
-struct Element<'w>(&'w Rc<Cell<u64>>);
+struct Element<'w>(&'w Rc<Position>);
 
 impl<'de> DeserializeSeed<'de> for Element<'_> {
     type Value = (u64, String, Value);
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(u64, String, Value), D::Error> {
-        let line = self.0.get() + 1;
+        let line = self.0.lines.get() + 1;
+        // serde_json reads the counter byte by byte, so the element is measured exactly.
+        self.0.element_from.set(Some(self.0.bytes.get()));
         // The exact text is kept as the raw record (numbers beyond 64 bits included).
-        let raw = <Box<serde_json::value::RawValue> as serde::Deserialize>::deserialize(d)?;
+        let raw = <Box<serde_json::value::RawValue> as serde::Deserialize>::deserialize(d);
+        self.0.element_from.set(None);
+        let raw = raw?;
         let v = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
         Ok((line, raw.get().to_owned(), v))
     }
@@ -241,10 +264,10 @@ pub fn walk<'c>(
     plan: &dyn Fn(&[String]) -> Plan,
     on: &'c mut Callback<'c>,
 ) -> Result<(), ImportError> {
-    let lines = Rc::new(Cell::new(0));
+    let lines = Rc::new(Position::default());
     // The counter sits above the buffer: serde_json reads it byte by byte, so the count
     // is exact at every point serde_json reaches.
-    let reader = LineCounter { inner: std::io::BufReader::with_capacity(256 << 10, input), lines: lines.clone() };
+    let reader = LineCounter { inner: std::io::BufReader::with_capacity(256 << 10, input), at: lines.clone() };
     let path = RefCell::new(vec![]);
     let failed = RefCell::new(None);
     let on = RefCell::new(on);
@@ -320,6 +343,28 @@ mod tests {
         let err = walk(doc.as_bytes(), "f.json", &plan, &mut on).expect_err("error");
         assert!(matches!(err, ImportError::Fatal { line: 5, .. }), "{err:?}");
         assert_eq!(n, 1, "the first record was still delivered");
+    }
+
+    #[test]
+    fn an_oversized_record_stops_the_walk_with_its_line() {
+        let big = "x".repeat(MAX_ELEMENT_BYTES as usize + 10);
+        let doc = format!("[{{\"a\":1}},\n{{\"a\":\"{big}\"}},\n{{\"a\":3}}]");
+        let mut seen = vec![];
+        let plan = |p: &[String]| if p.is_empty() { Plan::Stream } else { Plan::Skip };
+        let r = walk(doc.as_bytes(), "f.json", &plan, &mut |ev| {
+            if let Event::Item(line, _, _) = ev {
+                seen.push(line);
+            }
+            Ok(())
+        });
+        assert_eq!(seen, vec![1], "the record before it was handed over");
+        match r {
+            Err(ImportError::Fatal { line, reason, .. }) => {
+                assert_eq!(line, 2, "{reason}");
+                assert!(reason.contains("larger than the 67108864-byte limit"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
