@@ -241,7 +241,8 @@ impl Progress {
                 None => ProgressBar::new_spinner(),
             };
             let template = if len.is_some() {
-                format!("{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{bytes}}/{{total_bytes}} {{msg}} ETA {{eta}} ({unit})")
+                // Sized bars measure input bytes; the message counts are in `msg`.
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}, ETA {eta}".to_owned()
             } else {
                 format!("{{spinner}} [{{elapsed_precise}}] {{pos}} {unit} {{msg}}")
             };
