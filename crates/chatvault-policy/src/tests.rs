@@ -234,6 +234,11 @@ fn decisions_are_final_and_revocation_is_once() {
     assert_eq!(rejected.approve("g3", &eve, "ok", NOW + DAY_MS, NOW, &org).expect_err("after rejection").code(), "policy.state");
     let frozen = Subject { frozen: true, ..eve.clone() };
     assert_eq!(filed(&people, "lia").approve("g4", &frozen, "ok", NOW + DAY_MS, NOW, &org).expect_err("frozen").code(), "policy.frozen");
+    // Requests and grants travel as JSON (API, storage): the shapes round-trip.
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!((json["status"].as_str(), json["grant"].as_str(), json["rights"].clone()), (Some("approved"), Some("g1"), serde_json::json!(["view", "export"])));
+    assert_eq!(serde_json::from_value::<Request>(json).expect("back"), r);
+    assert_eq!(serde_json::from_value::<Grant>(serde_json::to_value(&g).expect("json")).expect("back"), g);
     g.revoke("eve", NOW + 1).expect("revoke");
     assert!(!g.is_active(NOW + 2));
     assert_eq!(g.revoke("eve", NOW + 3).expect_err("twice").code(), "policy.state");
