@@ -74,7 +74,6 @@ enum Item {
 /// `false` (storing failed).
 pub type Producer<'a> = dyn FnMut(&mut dyn FnMut(Parsed) -> bool) + Send + 'a;
 
-/// Per-message work that needs no archive state: runs on the parsing thread.
 /// How many times each content fingerprint was seen in this import, so identical
 /// messages (same conversation, sender, instant and content) are told apart by their
 /// ordinal. The fingerprint includes the instant, so only messages near each other in
@@ -106,6 +105,7 @@ impl Ordinals {
     }
 }
 
+/// Per-message work that needs no archive state: runs on the parsing thread.
 fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let dedup = match &m.source_id {
         Some(s) => DedupKey::Source(s.clone()),

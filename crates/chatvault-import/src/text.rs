@@ -76,9 +76,8 @@ pub fn decode_head(head: &[u8]) -> String {
     text.trim_start_matches('\u{feff}').to_owned()
 }
 
-/// A reader that yields UTF-8, whatever the input's encoding.
-pub fn utf8_reader<'a>(head: &[u8], input: impl Read + Send + 'a) -> Box<dyn BufRead + Send + 'a> {
-    let enc = sniff_encoding(head);
+/// A reader that yields UTF-8 from `input` written in `enc`.
+pub fn utf8_reader<'a>(enc: &'static Encoding, input: impl Read + Send + 'a) -> Box<dyn BufRead + Send + 'a> {
     if enc == UTF_8 {
         return Box::new(BufReader::with_capacity(1 << 20, input));
     }
@@ -91,12 +90,9 @@ pub fn utf8_reader<'a>(head: &[u8], input: impl Read + Send + 'a) -> Box<dyn Buf
 
 /// Opens a plain-file source as UTF-8 lines.
 pub fn lines(source: &Source) -> std::io::Result<BoundedLines<Box<dyn BufRead + Send>>> {
-    let mut head = vec![0u8; 64 << 10];
-    let mut f = std::fs::File::open(&source.path)?;
-    let n = crate::source::read_up_to(&mut f, &mut head)?;
-    head.truncate(n);
-    let lines = BoundedLines::new(utf8_reader(&head, source.open_file()?), MAX_LINE_BYTES);
-    Ok(if sniff_encoding(&head) == UTF_8 { lines } else { lines.transcoded() })
+    let (reader, encoding) = reader_and_encoding(source)?;
+    let lines = BoundedLines::new(reader, MAX_LINE_BYTES);
+    Ok(if encoding == UTF_8 { lines } else { lines.transcoded() })
 }
 
 /// Opens a plain file as UTF-8 bytes (for CSV and JSON readers).
@@ -112,7 +108,7 @@ pub fn reader_and_encoding(source: &Source) -> std::io::Result<(Box<dyn BufRead 
     let n = crate::source::read_up_to(&mut f, &mut head)?;
     head.truncate(n);
     let encoding = sniff_encoding(&head);
-    let mut r = utf8_reader(&head, source.open_file()?);
+    let mut r = utf8_reader(encoding, source.open_file()?);
     // Drop a UTF-8 BOM so parsers see the first field's real name.
     if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         r.consume(3);
@@ -146,7 +142,7 @@ mod tests {
         for (name, bytes, enc) in cases {
             assert_eq!(sniff_encoding(&bytes), enc, "{name}");
             let mut out = String::new();
-            utf8_reader(&bytes, &bytes[..]).read_to_string(&mut out).expect(name);
+            utf8_reader(sniff_encoding(&bytes), &bytes[..]).read_to_string(&mut out).expect(name);
             assert_eq!(out.trim_start_matches('\u{feff}'), text, "{name}");
         }
         // A UTF-8 character cut by the end of the head is not mistaken for GBK.

@@ -175,34 +175,20 @@ fn mobile(d: &[u8]) -> bool {
 }
 
 fn luhn(d: &[u8]) -> bool {
-    let sum: u32 = d
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &x)| {
-            let x = x as u32;
-            if i % 2 == 1 {
-                let y = x * 2;
-                if y > 9 {
-                    y - 9
-                } else {
-                    y
-                }
-            } else {
-                x
-            }
-        })
-        .sum();
+    // Every second digit from the right is doubled, and a two-digit result summed.
+    const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    let sum: u32 = d.iter().rev().enumerate().map(|(i, &x)| if i % 2 == 1 { DOUBLED[x as usize] } else { x as u32 }).sum();
     sum.is_multiple_of(10)
 }
 
 fn classify(run: &Run) -> Option<PiiSpan> {
     let d = &run.digits;
-    if d.contains(&10) {
-        return resident_id(d).then(|| run.span(PiiKind::ResidentId, 0));
-    }
     if resident_id(d) {
         return Some(run.span(PiiKind::ResidentId, 0));
+    }
+    // A final `X` (10) belongs to IDs only.
+    if d.contains(&10) {
+        return None;
     }
     if mobile(d) {
         return Some(run.span(PiiKind::Mobile, 0));
