@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::draft::Draft;
 use crate::jsonstream::{id_of, str_of, walk, Event, Plan};
-use crate::lines::{BoundedLines, Line, MAX_LINE_BYTES};
+use crate::lines::Line;
 use crate::source::Source;
 use crate::time::epoch;
 use crate::{text, ImportContext, ImportError, Importer, Probe, Sink};
@@ -65,7 +65,8 @@ impl Importer for WeCom {
                 _ => Ok(()),
             });
         }
-        for line in BoundedLines::new(text::reader(source).map_err(io)?, MAX_LINE_BYTES) {
+        // `text::lines` also flags transcoded lines that hold undecodable bytes.
+        for line in text::lines(source).map_err(io)? {
             match line {
                 Line::Text { text, .. } if text.trim().is_empty() => {}
                 Line::Text { number, text } => match serde_json::from_str::<Value>(&text) {

@@ -91,6 +91,7 @@ fn malformed_inputs_are_rejected_with_file_line_and_reason() {
         Case { name: "line_invalid_message", input: ("line", "l.txt", b"[LINE] Chat history with Bob\nSaved on: 2018/03/25 19:57\n\n2018/03/25(Sun)\n12:00\tBob\thi\n12:01\tBob\t\xff\n12:02\tBob\tok\n".to_vec()), rejected: &[(6, "line 6: bytes that are not valid text")], messages: 2 },
         Case { name: "signal_message_over_the_limit", input: ("signal", "chat.md", [&b"[2019-12-24, 12:23] Jane: Hi\n"[..], &long_body("x"), b"[2019-12-24, 12:24] Jane: ok\n"].concat()), rejected: &[(1, "longer than the 1 MiB limit")], messages: 1 },
         Case { name: "line_message_over_the_limit", input: ("line", "l.txt", [&b"[LINE] Chat history with Bob\nSaved on: 2018/03/25 19:57\n\n2018/03/25(Sun)\n12:00\tBob\thi\n"[..], &long_body("y"), b"12:02\tBob\tok\n"].concat()), rejected: &[(5, "longer than the 1 MiB limit")], messages: 1 },
+        Case { name: "wecom_gbk_bad_byte", input: ("wecom", "w.jsonl", [&encoding_rs::GB18030.encode("{\"msgid\":\"1\",\"action\":\"send\",\"from\":\"a\",\"tolist\":[\"b\"],\"roomid\":\"\",\"msgtime\":1,\"msgtype\":\"text\",\"text\":{\"content\":\"你好\"}}\n").0[..], b"{\"msgid\":\"2\",\"action\":\"send\",\"from\":\"a\",\"tolist\":[\"b\"],\"roomid\":\"\",\"msgtime\":2,\"msgtype\":\"text\",\"text\":{\"content\":\"\x81\x20\"}}\n"].concat()), rejected: &[(2, "not valid text")], messages: 1 },
         Case { name: "jsonl_bad_line", input: ("jsonl", "a.jsonl", b"{\"platform\":\"x\"}\n".to_vec()), rejected: &[(1, "field `conversation_id`")], messages: 0 },
 
     ];
