@@ -172,9 +172,6 @@ impl Probe {
     pub fn text(&self) -> String {
         text::decode_head(&self.head)
     }
-    pub fn has_entry(&self, name: &str) -> bool {
-        self.entries.iter().any(|e| e == name)
-    }
     pub fn entry_head(&self, name: &str) -> Option<&[u8]> {
         self.entry_heads.iter().find(|(n, _)| n == name).map(|(_, h)| h.as_slice())
     }
@@ -291,10 +288,6 @@ pub struct CountingReader<R> {
 }
 
 impl<R: Read> CountingReader<R> {
-    pub fn new(inner: R) -> (Self, Arc<AtomicU64>) {
-        let count = Arc::new(AtomicU64::new(0));
-        (CountingReader { inner, count: count.clone() }, count)
-    }
     pub fn with_counter(inner: R, count: Arc<AtomicU64>) -> Self {
         CountingReader { inner, count }
     }

@@ -134,11 +134,6 @@ impl Source {
         self.zip.is_some()
     }
 
-    /// The input's size in bytes (compressed, for a zip).
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// What progress is measured against: the file's size, or a zip's uncompressed size.
     pub fn progress_total(&self) -> u64 {
         match &self.zip {
