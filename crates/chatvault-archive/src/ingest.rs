@@ -106,6 +106,13 @@ impl Ordinals {
 }
 
 /// Per-message work that needs no archive state: runs on the parsing thread.
+/// Prepares one batch that arrived together (an API call): identical messages in it are
+/// told apart by their ordinal, as within one import.
+pub(crate) fn prepare_batch(messages: Vec<NewMessage>) -> Vec<Prepared> {
+    let mut ordinals = Ordinals::default();
+    messages.into_iter().map(|m| prepare(m, &mut ordinals)).collect()
+}
+
 fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let dedup = match &m.source_id {
         Some(s) => DedupKey::Source(s.clone()),
@@ -200,7 +207,9 @@ impl Archive {
                 if batch.is_empty() {
                     continue;
                 }
-                let (stored, dups) = self.store_batch(&batch)?;
+                let outcome = self.store_batch_each(&batch)?;
+                let stored = outcome.iter().filter(|s| s.is_some()).count() as u64;
+                let dups = outcome.len() as u64 - stored;
                 report.stored += stored;
                 report.duplicates += dups;
                 since_index_commit += stored;
@@ -228,23 +237,25 @@ impl Archive {
         Ok(report)
     }
 
-    /// Stores one batch in one transaction; returns (stored, duplicates).
-    fn store_batch(&mut self, batch: &[Prepared]) -> Result<(u64, u64)> {
+    /// Stores one batch in one transaction; returns, per message in order, its sequence
+    /// number, or `None` for a duplicate.
+    pub(crate) fn store_batch_each(&mut self, batch: &[Prepared]) -> Result<Vec<Option<u64>>> {
         let mut frontier = match self.frontier.take() {
             Some(f) => f,
             None => Frontier::load(self.store.log_size()?, &StoreHashes(&self.store))?,
         };
         let received = now_ms();
         let mut stored_seqs = Vec::with_capacity(batch.len());
-        let mut dups = 0u64;
+        let mut each = Vec::with_capacity(batch.len());
         let outcome = (|| -> Result<()> {
             let mut tx = self.store.write()?;
             for p in batch {
                 let ctx = WriteCtx { kek: &self.kek, dir: &mut self.dir };
-                match store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut self.ulids)? {
-                    Some(seq) => stored_seqs.push((seq, p)),
-                    None => dups += 1,
+                let seq = store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut self.ulids)?;
+                if let Some(seq) = seq {
+                    stored_seqs.push((seq, p));
                 }
+                each.push(seq);
             }
             tx.commit()?;
             Ok(())
@@ -256,7 +267,10 @@ impl Archive {
             return Err(e);
         }
         self.frontier = Some(frontier);
-        let stored = stored_seqs.len() as u64;
+        if !stored_seqs.is_empty() {
+            // New senders may have joined conversations.
+            self.dir.members.clear();
+        }
         for (seq, p) in stored_seqs {
             let m = &p.m;
             let conversation = format!("{}:{}", m.platform, m.conversation_id);
@@ -271,7 +285,7 @@ impl Archive {
                 text: &p.normalized,
             })?;
         }
-        Ok((stored, dups))
+        Ok(each)
     }
 
     /// Brings the index up to the store's log size. Returns how many messages it indexed.

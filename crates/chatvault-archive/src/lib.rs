@@ -19,6 +19,7 @@ mod ingest;
 mod keys;
 mod proof;
 mod search;
+mod services;
 #[cfg(test)]
 mod tamper_tests;
 mod verify;
@@ -44,6 +45,7 @@ pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
 pub use proof::{verify_proof_file, ProofCheck, ProofFile};
 pub use search::{SearchHit, SearchResponse};
+pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
 
 /// Every failure of the archive, each with a stable code (see [`ArchiveError::code`]).
@@ -163,6 +165,8 @@ pub struct Archive {
     dir: Directory,
     /// One monotonic generator, so ids sort in archive order even within a millisecond.
     ulids: ulid::Generator,
+    /// The log size when this process last caught up with the store (see `refresh`).
+    seen_size: u64,
 }
 
 /// Conversations, participants and unwrapped data keys, cached in memory.
@@ -173,6 +177,9 @@ pub(crate) struct Directory {
     pub participants: HashMap<i64, ParticipantRow>,
     pub participant_ids: HashMap<(String, String), i64>,
     pub deks: HashMap<i64, Arc<DataKey>>,
+    /// Who sent messages in each conversation, filled on demand; cleared whenever a
+    /// batch stores messages.
+    pub members: HashMap<i64, Arc<[chatvault_policy::Handle]>>,
 }
 
 impl Directory {
@@ -340,8 +347,10 @@ impl Archive {
             frontier: None,
             dir: Directory::default(),
             ulids: ulid::Generator::new(),
+            seen_size: 0,
         };
         a.load_directory()?;
+        a.seen_size = a.store.log_size()?;
         Ok(a)
     }
 
@@ -621,7 +630,18 @@ impl Archive {
         }
         let sealed = self.store.meta("signing_key")?.ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
         let skey = self.kek.open_secret(&sealed, keys::SIGNING_BINDING).map_err(|_| ArchiveError::Corrupt("signing key".into()))?;
+        let mut secrets = vec![];
+        for key in self.store.meta_keys("secret:")? {
+            let name = &key["secret:".len()..];
+            let binding = services::secret_binding(name);
+            let sealed = self.store.meta(&key)?.ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
+            let plain = self.kek.open_secret(&sealed, &binding).map_err(|_| ArchiveError::Corrupt(format!("secret `{name}` does not decrypt")))?;
+            secrets.push((key.clone(), new.seal_secret(&plain, &binding)));
+        }
         let mut tx = self.store.write()?;
+        for (key, sealed) in &secrets {
+            tx.put_meta(key, sealed)?;
+        }
         for r in &rewrapped {
             tx.put_data_key(r)?;
         }

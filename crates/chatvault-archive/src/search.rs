@@ -44,15 +44,7 @@ pub struct SearchResponse {
 impl Archive {
     pub fn search(&mut self, query: &str, filters: &Filters, limit: usize, offset: usize) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
-        let size = self.store.log_size()?;
-        let mut lag = size.saturating_sub(self.index.indexed_upto()?);
-        if lag > 0 && self.write_lock.is_none() {
-            match self.lock_for_writing() {
-                Ok(()) => lag = 0,
-                Err(ArchiveError::Locked(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let lag = self.catch_up_for_search()?;
         let (total, page) = match self.index.search(&q, filters, limit, offset)? {
             IndexHits::Exact { total, page } => {
                 (total, page.into_iter().map(|(s, _)| self.view_seq(s)).collect::<Result<Vec<_>>>()?)
@@ -101,7 +93,22 @@ impl Archive {
         Ok(kept)
     }
 
-    fn view_seq(&mut self, seq: u64) -> Result<StoredMessage> {
+    /// Indexes what is stored but not yet searchable when no other process is writing;
+    /// returns how many messages remain unsearchable.
+    pub(crate) fn catch_up_for_search(&mut self) -> Result<u64> {
+        let size = self.store.log_size()?;
+        let lag = size.saturating_sub(self.index.indexed_upto()?);
+        if lag > 0 && self.write_lock.is_none() {
+            match self.lock_for_writing() {
+                Ok(()) => return Ok(0),
+                Err(ArchiveError::Locked(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(lag)
+    }
+
+    pub(crate) fn view_seq(&mut self, seq: u64) -> Result<StoredMessage> {
         let row = self
             .store
             .message_by_seq(seq)?
@@ -110,7 +117,7 @@ impl Archive {
     }
 }
 
-fn hit(m: StoredMessage, text: String, snippet: String, highlights: Vec<[usize; 2]>) -> SearchHit {
+pub(crate) fn hit(m: StoredMessage, text: String, snippet: String, highlights: Vec<[usize; 2]>) -> SearchHit {
     SearchHit {
         id: m.id,
         conversation: m.conversation,

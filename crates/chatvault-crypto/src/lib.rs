@@ -144,6 +144,12 @@ impl DataKey {
         Self::from_array(k)
     }
 
+    /// A key from 32 secret bytes (a service secret the archive keeps sealed).
+    pub fn from_secret(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let k: [u8; KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::Truncated(bytes.len()))?;
+        Ok(Self::from_array(k))
+    }
+
     fn from_array(mut k: [u8; KEY_LEN]) -> Self {
         let key = Zeroizing::new(k);
         zeroize::Zeroize::zeroize(&mut k);

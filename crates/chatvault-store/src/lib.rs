@@ -122,6 +122,10 @@ pub struct StoreStats {
 /// Reads. Every method sees committed data only.
 pub trait StoreRead {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The meta keys that start with `prefix`, sorted.
+    fn meta_keys(&self, prefix: &str) -> Result<Vec<String>>;
+    /// The distinct senders (participant row ids) of a conversation.
+    fn conversation_senders(&self, conversation: i64) -> Result<Vec<i64>>;
     /// Number of messages, which is also the next sequence number and the log size.
     fn log_size(&self) -> Result<u64>;
     fn message_by_seq(&self, seq: u64) -> Result<Option<MessageRow>>;
@@ -155,6 +159,8 @@ pub trait Store: StoreRead + Send {
 /// One atomic batch of writes. Dropping it without [`WriteTxn::commit`] rolls it back.
 pub trait WriteTxn {
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    /// Sets a meta value unless the key exists; returns whether it wrote.
+    fn put_meta_if_absent(&mut self, key: &str, value: &[u8]) -> Result<bool>;
     /// Returns the conversation's id, inserting it when new (the first title is kept).
     fn conversation(&mut self, platform: &str, external_id: &str, title: Option<&str>, kind: Option<u8>) -> Result<i64>;
     /// Returns the participant's id, inserting it when new.

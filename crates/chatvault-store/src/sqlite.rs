@@ -213,6 +213,28 @@ impl StoreRead for SqliteStore {
             .map_err(|e| self.e(e))
     }
 
+    fn meta_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("SELECT key FROM meta ORDER BY key").map_err(|e| self.e(e))?;
+        let keys = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        for k in keys {
+            let k = k.map_err(|e| self.e(e))?;
+            if k.starts_with(prefix) {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    fn conversation_senders(&self, conversation: i64) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT sender FROM messages WHERE conversation = ?1")
+            .map_err(|e| self.e(e))?;
+        let ids = st.query_map([conversation], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
+        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
     fn log_size(&self) -> Result<u64> {
         let n: Option<i64> =
             self.conn.query_row("SELECT max(seq) FROM messages", [], |r| r.get(0)).map_err(|e| self.e(e))?;
@@ -421,6 +443,13 @@ impl WriteTxn for SqliteTxn<'_> {
         self.tx
             .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
             .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn put_meta_if_absent(&mut self, key: &str, value: &[u8]) -> Result<bool> {
+        self.tx
+            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map(|n| n == 1)
             .map_err(|e| self.e(e))
     }
 

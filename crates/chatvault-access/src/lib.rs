@@ -1,0 +1,311 @@
+//! Who is who, and what they did: accounts, sessions, API tokens, retrieval requests and
+//! grants, and the audit trail. Everything lives in `access.db` beside the archive's
+//! store, in its own SQLite file, so writing an audit entry never takes the importer's
+//! write lock and a CLI command can audit while the server runs.
+//!
+//! This crate owns:
+//! - accounts ([`users`]): argon2id password hashes, TOTP (RFC 6238) secrets sealed under
+//!   a key the archive keeps, single-use codes, login throttling and lock-out, freezing;
+//! - [`sessions`]: cookie sessions with CSRF tokens and idle/absolute timeouts, and
+//!   hashed, scoped, revocable API tokens;
+//! - [`requests`]: retrieval requests and grants stored as `chatvault-policy` values;
+//! - [`audit`]: an append-only, hash-chained log with signed checkpoints, its verifier,
+//!   its queries and its anomaly flags.
+//!
+//! Invariants:
+//! - No password, TOTP secret, session or token is stored in the clear: passwords as
+//!   argon2id hashes, sessions and tokens as SHA-256 of 256-bit random values, TOTP
+//!   secrets sealed with AES-256-GCM bound to the user name.
+//! - A state change and its audit entry commit in one transaction: there is no freeze,
+//!   approval or grant without its entry, and no entry for a change that rolled back.
+//! - Audit entries hold no message content, no password and no secret.
+//! - Decisions about content belong to `chatvault-policy`; this crate stores their inputs.
+
+pub mod audit;
+pub mod requests;
+pub mod sessions;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chatvault_crypto::DataKey;
+use chatvault_ledger::CheckpointSigner;
+use rusqlite::Connection;
+
+pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, Event, Outcome};
+pub use sessions::{Principal, SessionInfo, TokenScope};
+pub use users::{LoginFailure, User};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    team TEXT,
+    handles TEXT NOT NULL,
+    password TEXT NOT NULL,
+    totp_secret BLOB,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    frozen INTEGER NOT NULL DEFAULT 0,
+    locked INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX login_failures_user ON login_failures (user, at_ms);
+CREATE TABLE sessions (
+    id_hash BLOB PRIMARY KEY,
+    user TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    user TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    source TEXT,
+    created_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+);
+CREATE TABLE requests (id TEXT PRIMARY KEY, requester TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE grants (id TEXT PRIMARY KEY, holder TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE audit (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, body TEXT NOT NULL, hash BLOB NOT NULL);
+CREATE INDEX audit_actor ON audit (actor, time_ms);
+CREATE INDEX audit_action ON audit (action, time_ms);
+CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+";
+
+/// Every failure, each with a stable code ([`AccessError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("this account needs a TOTP code: send `totp` with the 6-digit code from the authenticator app")]
+    TotpRequired,
+    #[error("the TOTP code is wrong, expired or was already used")]
+    TotpInvalid,
+    #[error("too many failed logins: try again in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    #[error("the account {0} is locked after too many failed logins; an admin unlocks it with `chatvault user unfreeze`")]
+    Locked(String),
+    #[error("the account {0} is frozen")]
+    Frozen(String),
+    #[error("not signed in, or the session expired: sign in again")]
+    NoSession,
+    #[error("missing or wrong CSRF token: send the session's token in the X-CSRF-Token header")]
+    Csrf,
+    #[error("the API token is unknown or revoked")]
+    BadToken,
+    #[error("user {0} already exists")]
+    UserExists(String),
+    #[error("no user {0}")]
+    NoUser(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid {what}: {why}")]
+    Invalid { what: String, why: String },
+    #[error(transparent)]
+    Policy(#[from] chatvault_policy::PolicyError),
+    #[error("{path}: {source}")]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("access database {0}: {1}")]
+    Corrupt(PathBuf, String),
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+impl AccessError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccessError::BadCredentials => "auth.invalid",
+            AccessError::TotpRequired => "auth.totp_required",
+            AccessError::TotpInvalid => "auth.totp_invalid",
+            AccessError::Throttled { .. } => "auth.throttled",
+            AccessError::Locked(_) => "auth.locked",
+            AccessError::Frozen(_) => "auth.frozen",
+            AccessError::NoSession => "auth.session",
+            AccessError::Csrf => "auth.csrf",
+            AccessError::BadToken => "auth.token",
+            AccessError::UserExists(_) => "user.exists",
+            AccessError::NoUser(_) => "user.missing",
+            AccessError::NotFound(_) => "not_found",
+            AccessError::Invalid { .. } => "input.invalid",
+            AccessError::Policy(p) => p.code(),
+            AccessError::Db { .. } => "store",
+            AccessError::Corrupt(..) => "access.corrupt",
+            AccessError::Signing(_) => "ledger",
+        }
+    }
+
+    pub(crate) fn invalid(what: &str, why: impl Into<String>) -> Self {
+        AccessError::Invalid { what: what.to_owned(), why: why.into() }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AccessError>;
+
+/// The keys the archive keeps for this crate: one seals TOTP secrets, one signs the
+/// audit log's checkpoints.
+pub struct AccessKeys {
+    pub seal: DataKey,
+    pub audit_signer: CheckpointSigner,
+}
+
+/// Timeouts and thresholds (the server's config sets them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in, whatever its use.
+    pub session_absolute_hours: u32,
+    /// Failed logins in a row before each further attempt waits (doubling each time).
+    pub throttle_after_failures: u32,
+    /// Failed logins within an hour that lock the account.
+    pub lock_after_failures_per_hour: u32,
+    #[serde(flatten)]
+    pub anomalies: audit::AnomalyRules,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            throttle_after_failures: 5,
+            lock_after_failures_per_hour: 100,
+            anomalies: audit::AnomalyRules::default(),
+        }
+    }
+}
+
+/// The clock, replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+/// The access database of one archive.
+pub struct Access {
+    conn: Connection,
+    path: PathBuf,
+    keys: AccessKeys,
+    pub settings: Settings,
+    clock: Clock,
+}
+
+impl Access {
+    /// Opens (creating when absent) `access.db` in the archive's data folder.
+    pub fn open(data_dir: &Path, keys: AccessKeys, settings: Settings) -> Result<Access> {
+        let path = data_dir.join("access.db");
+        let conn = Connection::open(&path).map_err(|e| db(&path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        )
+        .map_err(|e| db(&path, e))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| db(&path, e))?;
+        match version {
+            0 => conn
+                .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                .or_else(|e| {
+                    // Another process created it first.
+                    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|_| db(&path, e))?;
+                    if v == SCHEMA_VERSION { Ok(()) } else { Err(AccessError::Corrupt(path.clone(), "schema creation failed".into())) }
+                })?,
+            SCHEMA_VERSION => {}
+            v => return Err(AccessError::Corrupt(path, format!("schema version {v} is newer than this program ({SCHEMA_VERSION})"))),
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(Access { conn, path, keys, settings, clock: system_clock() })
+    }
+
+    /// Replaces the clock (tests drive time).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The audit log's verifier key (`name+id+base64`).
+    pub fn audit_verifier_key(&self) -> &str {
+        self.keys.audit_signer.verifier_key()
+    }
+
+    pub(crate) fn e(&self, e: rusqlite::Error) -> AccessError {
+        db(&self.path, e)
+    }
+
+    /// Runs `f` in one immediate transaction, committed only when it succeeds.
+    pub(crate) fn in_tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let now = self.now_ms();
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db(&path, e))?;
+        let t = Tx { tx: &tx, path: &path, keys: &self.keys, settings: &self.settings, now };
+        let out = f(&t)?;
+        tx.commit().map_err(|e| db(&path, e))?;
+        Ok(out)
+    }
+}
+
+/// One transaction with what its steps need.
+pub(crate) struct Tx<'a> {
+    pub tx: &'a rusqlite::Transaction<'a>,
+    pub path: &'a Path,
+    pub keys: &'a AccessKeys,
+    pub settings: &'a Settings,
+    pub now: i64,
+}
+
+impl Tx<'_> {
+    pub fn e(&self, e: rusqlite::Error) -> AccessError {
+        db(self.path, e)
+    }
+}
+
+pub(crate) fn db(path: &Path, e: rusqlite::Error) -> AccessError {
+    AccessError::Db { path: path.to_owned(), source: e }
+}
+
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// 256 random bits, URL-safe base64 without padding.
+pub(crate) fn random_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(chatvault_crypto::random_bytes::<32>())
+}
+
+pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! Retrieval requests (电子证据调取申请) and grants, stored as `chatvault-policy` values.
+//! The policy crate validates and decides; this module keeps the records and audits each
+//! step in the same transaction.
+
+use chatvault_policy::{Directory, Grant, Org, Request, Right, RolePolicy, Scope, Status};
+use rusqlite::{params, OptionalExtension};
+
+use crate::audit::{Action, Event, Outcome};
+use crate::{Access, AccessError, Result, Tx};
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new())
+}
+
+impl Tx<'_> {
+    fn request(&self, id: &str) -> Result<Request> {
+        let body: Option<String> = self
+            .tx
+            .query_row("SELECT body FROM requests WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.e(e))?;
+        let body = body.ok_or_else(|| AccessError::NotFound(format!("request {id}")))?;
+        serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.to_owned(), format!("request {id}: {e}")))
+    }
+
+    fn put_request(&self, r: &Request) -> Result<()> {
+        let body = serde_json::to_string(r).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        self.tx
+            .execute("INSERT OR REPLACE INTO requests (id, requester, body) VALUES (?1, ?2, ?3)", params![r.id, r.requester, body])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    fn put_grant(&self, g: &Grant) -> Result<()> {
+        let body = serde_json::to_string(g).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        self.tx
+            .execute("INSERT OR REPLACE INTO grants (id, holder, body) VALUES (?1, ?2, ?3)", params![g.id, g.holder, body])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// The organisation: role rules from the config, teams and handles from the users.
+    pub(crate) fn org(&self, policy: &RolePolicy) -> Result<Org> {
+        let mut directory = Directory::default();
+        let mut st = self.tx.prepare("SELECT name, team, handles FROM users").map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)))
+            .map_err(|e| self.e(e))?;
+        for row in rows {
+            let (name, team, handles) = row.map_err(|e| self.e(e))?;
+            let handles: Vec<chatvault_policy::Handle> = serde_json::from_str(&handles).unwrap_or_default();
+            directory.add_user(&name, team.as_deref(), &handles);
+        }
+        Ok(Org { policy: policy.clone(), directory })
+    }
+}
+
+fn scope_details(r: &Request) -> serde_json::Value {
+    serde_json::json!({
+        "case_number": r.case_number,
+        "conversations": r.scope.conversations,
+        "participants": r.scope.participants,
+        "from_ms": r.scope.from_ms,
+        "to_ms": r.scope.to_ms,
+        "keywords": r.scope.keywords.len(),
+        "rights": r.rights,
+    })
+}
+
+impl Access {
+    pub fn org(&mut self, policy: &RolePolicy) -> Result<Org> {
+        self.in_tx(|t| t.org(policy))
+    }
+
+    /// Files a request for `requester`.
+    pub fn file_request(&mut self, requester: &str, scope: Scope, reason: &str, case_number: &str, rights: &[Right]) -> Result<Request> {
+        self.in_tx(|t| {
+            let subject = t.require_user(requester)?.subject();
+            let r = Request::file(&new_id("req"), &subject, scope, reason, case_number, rights, t.now)?;
+            t.put_request(&r)?;
+            t.append(&Event::new(requester, Action::RequestFile).target(&r.id).details(scope_details(&r)))?;
+            Ok(r)
+        })
+    }
+
+    /// Approves a request: the grant runs until `expires_ms`. A refusal by the policy
+    /// (self-approval, not an approver, already decided) is audited as denied.
+    pub fn approve_request(&mut self, approver: &str, id: &str, comment: &str, expires_ms: i64, policy: &RolePolicy) -> Result<Grant> {
+        let result = self.in_tx(|t| {
+            let subject = t.require_user(approver)?.subject();
+            let org = t.org(policy)?;
+            let mut r = t.request(id)?;
+            match r.approve(&new_id("grant"), &subject, comment, expires_ms, t.now, &org) {
+                Ok(g) => {
+                    t.put_request(&r)?;
+                    t.put_grant(&g)?;
+                    t.append(&Event::new(approver, Action::RequestApprove).target(id).details(serde_json::json!({
+                        "grant": g.id, "requester": r.requester, "expires_ms": expires_ms, "comment": comment,
+                    })))?;
+                    Ok(Ok(g))
+                }
+                Err(e) => {
+                    t.append(&Event::new(approver, Action::RequestApprove).target(id).result(Outcome::Denied).details(serde_json::json!({"reason": e.code()})))?;
+                    Ok(Err(AccessError::Policy(e)))
+                }
+            }
+        })?;
+        result
+    }
+
+    pub fn reject_request(&mut self, decider: &str, id: &str, comment: &str, policy: &RolePolicy) -> Result<Request> {
+        let result = self.in_tx(|t| {
+            let subject = t.require_user(decider)?.subject();
+            let org = t.org(policy)?;
+            let mut r = t.request(id)?;
+            match r.reject(&subject, comment, t.now, &org) {
+                Ok(()) => {
+                    t.put_request(&r)?;
+                    t.append(&Event::new(decider, Action::RequestReject).target(id).details(serde_json::json!({"comment": comment, "requester": r.requester})))?;
+                    Ok(Ok(r))
+                }
+                Err(e) => {
+                    t.append(&Event::new(decider, Action::RequestReject).target(id).result(Outcome::Denied).details(serde_json::json!({"reason": e.code()})))?;
+                    Ok(Err(AccessError::Policy(e)))
+                }
+            }
+        })?;
+        result
+    }
+
+    /// Revokes a grant: its holder or whoever approved it, or anyone whose role may
+    /// approve the holder's requests.
+    pub fn revoke_grant(&mut self, actor: &str, id: &str, policy: &RolePolicy) -> Result<Grant> {
+        self.in_tx(|t| {
+            let body: Option<String> = t.tx.query_row("SELECT body FROM grants WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(|e| t.e(e))?;
+            let body = body.ok_or_else(|| AccessError::NotFound(format!("grant {id}")))?;
+            let mut g: Grant = serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(t.path.to_owned(), format!("grant {id}: {e}")))?;
+            let who = t.require_user(actor)?;
+            let org = t.org(policy)?;
+            let may = actor == g.holder
+                || actor == g.approved_by
+                || match org.policy.rules(who.role).approves {
+                    chatvault_policy::Approves::Everyone => true,
+                    chatvault_policy::Approves::OwnTeam => who.team.is_some() && org.directory.team_of_user(&g.holder) == who.team.as_deref(),
+                    chatvault_policy::Approves::Nobody => false,
+                };
+            if !may {
+                return Err(AccessError::Policy(chatvault_policy::PolicyError::NotApprover { user: actor.to_owned(), requester: g.holder.clone() }));
+            }
+            g.revoke(actor, t.now)?;
+            t.put_grant(&g)?;
+            t.append(&Event::new(actor, Action::GrantRevoke).target(id).details(serde_json::json!({"holder": g.holder})))?;
+            Ok(g)
+        })
+    }
+
+    /// Requests, newest first: all of them, or those filed by `requester`.
+    pub fn requests(&self, requester: Option<&str>) -> Result<Vec<Request>> {
+        self.list("requests", "requester", requester)
+    }
+
+    /// Grants, newest first: all of them, or those held by `holder`.
+    pub fn grants(&self, holder: Option<&str>) -> Result<Vec<Grant>> {
+        self.list("grants", "holder", holder)
+    }
+
+    fn list<T: serde::de::DeserializeOwned>(&self, table: &str, col: &str, who: Option<&str>) -> Result<Vec<T>> {
+        let sql = match who {
+            Some(_) => format!("SELECT id, body FROM {table} WHERE {col} = ?1 ORDER BY id DESC"),
+            None => format!("SELECT id, body FROM {table} WHERE ?1 IS NULL ORDER BY id DESC"),
+        };
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
+        let rows = st.query_map([who], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, body) = row.map_err(|e| self.e(e))?;
+            out.push(serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.clone(), format!("{table} {id}: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    /// Whether a request is still pending (for listing what an approver must decide).
+    pub fn pending(r: &Request) -> bool {
+        r.status == Status::Pending
+    }
+}

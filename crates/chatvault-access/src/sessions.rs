@@ -1,0 +1,223 @@
+//! Cookie sessions (with CSRF tokens and idle/absolute timeouts) and API tokens.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::audit::{Action, Event};
+use crate::users::User;
+use crate::{random_token, sha256, Access, AccessError, Result};
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Search and read, with the user's reach.
+    Read,
+    /// Post messages to the ingest API.
+    Ingest,
+}
+
+impl TokenScope {
+    pub fn parse(s: &str) -> Result<TokenScope> {
+        match s {
+            "read" => Ok(TokenScope::Read),
+            "ingest" => Ok(TokenScope::Ingest),
+            _ => Err(AccessError::invalid("scope", format!("`{s}`: use read or ingest"))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Ingest => "ingest",
+        }
+    }
+}
+
+/// Who is calling, after the session or token checked out.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub via: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Session { csrf: String },
+    Token { id: String, scope: TokenScope, source: Option<String> },
+}
+
+/// A new session: the cookie value and the CSRF token, each shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    #[serde(skip)]
+    pub cookie: String,
+    pub csrf_token: String,
+    pub user: String,
+    pub role: &'static str,
+    pub expires_at: String,
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub scope: TokenScope,
+    pub source: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Token text: `cvt_` then the id, `_`, and 256 random bits.
+const TOKEN_PREFIX: &str = "cvt_";
+
+impl Access {
+    /// Starts a session for a user who just signed in.
+    pub fn create_session(&mut self, user: &User) -> Result<SessionInfo> {
+        let cookie = random_token();
+        let csrf = random_token();
+        let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
+        self.in_tx(|t| {
+            t.tx.execute(
+                "INSERT INTO sessions (id_hash, user, csrf, created_ms, seen_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![sha256(cookie.as_bytes()), user.name, csrf, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            Ok(SessionInfo {
+                cookie: cookie.clone(),
+                csrf_token: csrf.clone(),
+                user: user.name.clone(),
+                role: user.role.as_str(),
+                expires_at: crate::rfc3339(t.now + abs),
+            })
+        })
+    }
+
+    /// The principal behind a session cookie. Refreshes the idle timer; an expired
+    /// session is deleted. The account is re-read on every call, so a freeze or lock
+    /// takes effect on the next request.
+    pub fn session(&mut self, cookie: &str) -> Result<Principal> {
+        let idle = self.settings.session_idle_minutes as i64 * 60_000;
+        let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
+        let hash = sha256(cookie.as_bytes());
+        self.in_tx(|t| {
+            let row: Option<(String, String, i64, i64)> = t
+                .tx
+                .query_row("SELECT user, csrf, created_ms, seen_ms FROM sessions WHERE id_hash = ?1", [&hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+                .map_err(|e| t.e(e))?;
+            let Some((name, csrf, created, seen)) = row else { return Ok(Err(AccessError::NoSession)) };
+            if t.now - seen > idle || t.now - created > abs {
+                t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash]).map_err(|e| t.e(e))?;
+                t.append(&Event::new(&name, Action::SessionExpired))?;
+                return Ok(Err(AccessError::NoSession));
+            }
+            let user = t.require_user(&name)?;
+            if user.frozen || user.locked {
+                t.end_sessions(&name)?;
+                return Ok(Err(AccessError::Frozen(name)));
+            }
+            t.tx.execute("UPDATE sessions SET seen_ms = ?2 WHERE id_hash = ?1", params![&hash, t.now]).map_err(|e| t.e(e))?;
+            Ok(Ok(Principal { user, via: Credential::Session { csrf } }))
+        })?
+    }
+
+    pub fn end_session(&mut self, cookie: &str) -> Result<Option<String>> {
+        let hash = sha256(cookie.as_bytes());
+        self.in_tx(|t| {
+            let user: Option<String> = t
+                .tx
+                .query_row("SELECT user FROM sessions WHERE id_hash = ?1", [&hash], |r| r.get(0))
+                .optional()
+                .map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash]).map_err(|e| t.e(e))?;
+            if let Some(u) = &user {
+                t.append(&Event::new(u, Action::Logout))?;
+            }
+            Ok(user)
+        })
+    }
+
+    /// Creates an API token and returns its text, which is never shown again.
+    pub fn create_token(&mut self, actor: &str, user: &str, scope: TokenScope, source: Option<&str>) -> Result<(TokenInfo, String)> {
+        let id = ulid::Ulid::new().to_string().to_lowercase();
+        let secret = random_token();
+        let text = format!("{TOKEN_PREFIX}{id}_{secret}");
+        self.in_tx(|t| {
+            let u = t.require_user(user)?;
+            if u.frozen {
+                return Err(AccessError::Frozen(user.to_owned()));
+            }
+            t.tx.execute(
+                "INSERT INTO tokens (id, hash, user, scope, source, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, sha256(text.as_bytes()), user, scope.as_str(), source, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            t.append(&Event::new(actor, Action::TokenCreate).target(user).details(serde_json::json!({
+                "token": id, "scope": scope.as_str(), "source": source,
+            })))?;
+            let info = TokenInfo { id: id.clone(), user: user.to_owned(), scope, source: source.map(str::to_owned), created_at: crate::rfc3339(t.now), revoked_at: None };
+            Ok((info, text.clone()))
+        })
+    }
+
+    pub fn revoke_token(&mut self, actor: &str, id: &str) -> Result<()> {
+        self.in_tx(|t| {
+            let n = t
+                .tx
+                .execute("UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL", params![id, t.now])
+                .map_err(|e| t.e(e))?;
+            if n == 0 {
+                return Err(AccessError::NotFound(format!("active token {id}")));
+            }
+            t.append(&Event::new(actor, Action::TokenRevoke).target(id))?;
+            Ok(())
+        })
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, user, scope, source, created_ms, revoked_ms FROM tokens ORDER BY created_ms")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let scope: String = r.get(2)?;
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    scope: TokenScope::parse(&scope).unwrap_or(TokenScope::Read),
+                    source: r.get(3)?,
+                    created_at: crate::rfc3339(r.get(4)?),
+                    revoked_at: r.get::<_, Option<i64>>(5)?.map(crate::rfc3339),
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.map(|r| r.map_err(|e| self.e(e))).collect()
+    }
+
+    /// The principal behind a bearer token.
+    pub fn token(&mut self, text: &str) -> Result<Principal> {
+        if !text.starts_with(TOKEN_PREFIX) {
+            return Err(AccessError::BadToken);
+        }
+        let hash = sha256(text.as_bytes());
+        self.in_tx(|t| {
+            let row: Option<(String, String, String, Option<String>, Option<i64>)> = t
+                .tx
+                .query_row("SELECT id, user, scope, source, revoked_ms FROM tokens WHERE hash = ?1", [&hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+                .map_err(|e| t.e(e))?;
+            let Some((id, name, scope, source, None)) = row else { return Ok(Err(AccessError::BadToken)) };
+            let user = t.require_user(&name)?;
+            if user.frozen || user.locked {
+                return Ok(Err(AccessError::Frozen(name)));
+            }
+            Ok(Ok(Principal { user, via: Credential::Token { id, scope: TokenScope::parse(&scope)?, source } }))
+        })?
+    }
+}

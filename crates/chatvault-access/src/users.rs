@@ -1,0 +1,403 @@
+//! Accounts: argon2id passwords, TOTP (RFC 6238), throttling and lock-out, freezing.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chatvault_policy::{Handle, Role, Subject};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use totp_rs::{Algorithm, Secret, TOTP};
+use zeroize::Zeroizing;
+
+use crate::audit::{Action, Event, Outcome};
+use crate::{Access, AccessError, Result, Tx};
+
+/// Roles that must sign in with a TOTP code.
+pub const TOTP_REQUIRED: [Role; 4] = [Role::Legal, Role::Executive, Role::Auditor, Role::Admin];
+/// The TOTP step, in seconds (RFC 6238's default, which every authenticator app uses).
+const STEP_S: i64 = 30;
+/// Codes of one step before or after the current one are accepted (clock drift).
+const SKEW_STEPS: i64 = 1;
+/// The longest wait between attempts once throttling starts.
+const MAX_DELAY_S: u64 = 15 * 60;
+
+/// An account as listed (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub handles: Vec<Handle>,
+    pub totp: bool,
+    pub frozen: bool,
+    pub locked: bool,
+    pub created_at: String,
+}
+
+impl User {
+    pub fn subject(&self) -> Subject {
+        Subject {
+            user: self.name.clone(),
+            role: self.role,
+            team: self.team.clone(),
+            handles: self.handles.clone(),
+            frozen: self.frozen || self.locked,
+        }
+    }
+}
+
+/// What `user add` and `user reset-totp` hand back once.
+#[derive(Debug, Serialize)]
+pub struct Enrolment {
+    pub user: String,
+    /// Set when the password was generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The `otpauth://` URI for the authenticator app, when TOTP is enrolled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otpauth: Option<String>,
+}
+
+/// Why a sign-in failed, and the audit entry it leaves.
+#[derive(Debug)]
+pub struct LoginFailure {
+    pub error: AccessError,
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccessError::invalid("user name", "use 1 to 64 letters, digits, '.', '_', '-' or '@'"))
+    }
+}
+
+fn validate_password(p: &str) -> Result<()> {
+    if p.chars().count() < 12 {
+        return Err(AccessError::invalid("password", "use at least 12 characters"));
+    }
+    Ok(())
+}
+
+/// A readable random password: 20 characters from a 56-symbol alphabet (about 116 bits).
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn hash_password(p: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccessError::invalid("password", e.to_string()))
+}
+
+fn password_matches(p: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
+}
+
+/// A fixed argon2id hash, checked when the user does not exist so that an unknown name
+/// costs as long as a wrong password (no user enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password("chatvault-dummy-password").unwrap_or_default())
+}
+
+fn totp_for(secret: &[u8], user: &str, issuer: &str) -> Result<TOTP> {
+    TOTP::new(Algorithm::SHA1, 6, SKEW_STEPS as u8, STEP_S as u64, secret.to_vec(), Some(issuer.to_owned()), user.to_owned())
+        .map_err(|e| AccessError::invalid("totp", e.to_string()))
+}
+
+fn totp_aad(user: &str) -> Vec<u8> {
+    format!("chatvault/totp/v1\0{user}").into_bytes()
+}
+
+/// The code an authenticator shows for `secret` at `time_ms` (tests and `demo`).
+pub fn totp_code(otpauth_secret_b32: &str, time_ms: i64) -> Result<String> {
+    let secret = Secret::Encoded(otpauth_secret_b32.to_owned())
+        .to_bytes()
+        .map_err(|e| AccessError::invalid("totp secret", e.to_string()))?;
+    Ok(totp_for(&secret, "x", "chatvault")?.generate((time_ms / 1000) as u64))
+}
+
+/// The base32 secret inside an `otpauth://` URI.
+pub fn otpauth_secret(uri: &str) -> Option<String> {
+    let q = uri.split_once('?')?.1;
+    q.split('&').find_map(|kv| kv.strip_prefix("secret=")).map(str::to_owned)
+}
+
+fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
+    let role: String = r.get(1)?;
+    let handles: String = r.get(3)?;
+    let created: i64 = r.get(8)?;
+    Ok((
+        User {
+            name: r.get(0)?,
+            role: Role::parse(&role).unwrap_or(Role::Agent),
+            team: r.get(2)?,
+            handles: serde_json::from_str(&handles).unwrap_or_default(),
+            totp: r.get::<_, Option<Vec<u8>>>(5)?.is_some(),
+            frozen: r.get::<_, i64>(6)? != 0,
+            locked: r.get::<_, i64>(7)? != 0,
+            created_at: crate::rfc3339(created),
+        },
+        role,
+    ))
+}
+
+const USER_COLS: &str = "name, role, team, handles, password, totp_secret, frozen, locked, created_ms";
+
+/// Parses `PLATFORM:ID`.
+pub fn parse_handle(s: &str) -> Result<Handle> {
+    match s.split_once(':') {
+        Some((p, id)) if !p.is_empty() && !id.is_empty() => Ok(Handle::new(p, id)),
+        _ => Err(AccessError::invalid("handle", format!("`{s}`: write PLATFORM:ID, e.g. wecom:zhangsan"))),
+    }
+}
+
+impl Tx<'_> {
+    pub(crate) fn user(&self, name: &str) -> Result<Option<User>> {
+        let row = self
+            .tx
+            .query_row(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"), [name], row_user)
+            .optional()
+            .map_err(|e| self.e(e))?;
+        match row {
+            Some((u, role)) if Role::parse(&role).is_ok() => Ok(Some(u)),
+            Some((_, role)) => Err(AccessError::Corrupt(self.path.to_owned(), format!("user {name} has unknown role `{role}`"))),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn require_user(&self, name: &str) -> Result<User> {
+        self.user(name)?.ok_or_else(|| AccessError::NoUser(name.to_owned()))
+    }
+
+    fn new_totp_secret(&self, user: &str) -> Result<(Vec<u8>, String)> {
+        let secret = chatvault_crypto::random_bytes::<20>().to_vec();
+        let uri = totp_for(&secret, user, "chatvault")?.get_url();
+        Ok((self.keys.seal.seal(&secret, &totp_aad(user)), uri))
+    }
+
+    /// Ends every session and revokes every token of a user.
+    pub(crate) fn end_sessions(&self, user: &str) -> Result<(u64, u64)> {
+        let s = self.tx.execute("DELETE FROM sessions WHERE user = ?1", [user]).map_err(|e| self.e(e))?;
+        let t = self
+            .tx
+            .execute("UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL", params![user, self.now])
+            .map_err(|e| self.e(e))?;
+        Ok((s as u64, t as u64))
+    }
+}
+
+impl Access {
+    /// Creates an account. Without `password`, one is generated and returned once. TOTP
+    /// is enrolled for the roles that require it, or when `totp` is set.
+    pub fn add_user(
+        &mut self,
+        actor: &str,
+        name: &str,
+        role: Role,
+        team: Option<&str>,
+        handles: &[Handle],
+        password: Option<&str>,
+        totp: bool,
+    ) -> Result<Enrolment> {
+        validate_name(name)?;
+        if let Some(p) = password {
+            validate_password(p)?;
+        }
+        if role == Role::TeamLead && team.is_none() {
+            return Err(AccessError::invalid("team", "a team lead needs --team"));
+        }
+        let generated = password.is_none().then(generate_password);
+        let pw = Zeroizing::new(password.map(str::to_owned).or_else(|| generated.clone()).unwrap_or_default());
+        let hash = hash_password(&pw)?;
+        let enrol = totp || TOTP_REQUIRED.contains(&role);
+        self.in_tx(|t| {
+            if t.user(name)?.is_some() {
+                return Err(AccessError::UserExists(name.to_owned()));
+            }
+            let (sealed, uri) = if enrol { t.new_totp_secret(name).map(|(s, u)| (Some(s), Some(u)))? } else { (None, None) };
+            t.tx.execute(
+                "INSERT INTO users (name, role, team, handles, password, totp_secret, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![name, role.as_str(), team, serde_json::to_string(handles).unwrap_or_default(), hash, sealed, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            t.append(&Event::new(actor, Action::UserAdd).target(name).details(serde_json::json!({
+                "role": role.as_str(), "team": team, "handles": handles, "totp": enrol,
+            })))?;
+            Ok(Enrolment { user: name.to_owned(), password: generated, otpauth: uri })
+        })
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut st = self.conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name")).map_err(|e| self.e(e))?;
+        let rows = st.query_map([], row_user).map_err(|e| self.e(e))?;
+        rows.map(|r| r.map(|(u, _)| u).map_err(|e| self.e(e))).collect()
+    }
+
+    pub fn user(&mut self, name: &str) -> Result<Option<User>> {
+        self.in_tx(|t| t.user(name))
+    }
+
+    /// Freezes an account (熔断): at once, every session ends and every token is revoked.
+    pub fn freeze(&mut self, actor: &str, name: &str, reason: &str) -> Result<(u64, u64)> {
+        self.in_tx(|t| {
+            t.require_user(name)?;
+            t.tx.execute("UPDATE users SET frozen = 1, updated_ms = ?2 WHERE name = ?1", params![name, t.now]).map_err(|e| t.e(e))?;
+            let (s, k) = t.end_sessions(name)?;
+            t.append(&Event::new(actor, Action::UserFreeze).target(name).details(serde_json::json!({
+                "reason": reason, "sessions_ended": s, "tokens_revoked": k,
+            })))?;
+            Ok((s, k))
+        })
+    }
+
+    /// Lifts a freeze and a lock-out.
+    pub fn unfreeze(&mut self, actor: &str, name: &str) -> Result<()> {
+        self.in_tx(|t| {
+            t.require_user(name)?;
+            t.tx.execute("UPDATE users SET frozen = 0, locked = 0, updated_ms = ?2 WHERE name = ?1", params![name, t.now])
+                .map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [name]).map_err(|e| t.e(e))?;
+            t.append(&Event::new(actor, Action::UserUnfreeze).target(name))?;
+            Ok(())
+        })
+    }
+
+    /// A new TOTP secret (the old one stops working); every session ends.
+    pub fn reset_totp(&mut self, actor: &str, name: &str) -> Result<Enrolment> {
+        self.in_tx(|t| {
+            t.require_user(name)?;
+            let (sealed, uri) = t.new_totp_secret(name)?;
+            t.tx.execute(
+                "UPDATE users SET totp_secret = ?2, totp_last_step = 0, updated_ms = ?3 WHERE name = ?1",
+                params![name, sealed, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            t.end_sessions(name)?;
+            t.append(&Event::new(actor, Action::UserResetTotp).target(name))?;
+            Ok(Enrolment { user: name.to_owned(), password: None, otpauth: Some(uri) })
+        })
+    }
+
+    /// Checks a sign-in. Every attempt, success or failure, is audited; failures count
+    /// towards throttling (whether or not the user exists) and lock-out.
+    pub fn check_login(&mut self, username: &str, password: &str, totp: Option<&str>, ip: Option<&str>) -> Result<User> {
+        // The password hash is checked outside the transaction: argon2 takes tens of
+        // milliseconds and must not hold the database's write lock.
+        let stored: Option<(String, Option<Vec<u8>>, i64)> = self
+            .conn
+            .query_row("SELECT password, totp_secret, totp_last_step FROM users WHERE name = ?1", [username], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(|e| self.e(e))?;
+        let wait = self.throttle_wait(username)?;
+        let password_ok = match &stored {
+            Some((h, _, _)) if wait.is_none() => password_matches(password, h),
+            None if wait.is_none() => {
+                password_matches(password, dummy_hash());
+                false
+            }
+            _ => false,
+        };
+        let settings = self.settings.clone();
+        let outcome = self.in_tx(|t| {
+            let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
+                if !matches!(err, AccessError::Throttled { .. }) {
+                    t.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, t.now]).map_err(|e| t.e(e))?;
+                    let hour: i64 = t
+                        .tx
+                        .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, t.now - 3_600_000], |r| r.get(0))
+                        .map_err(|e| t.e(e))?;
+                    if hour >= settings.lock_after_failures_per_hour as i64 {
+                        let n = t.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| t.e(e))?;
+                        if n > 0 {
+                            t.end_sessions(username)?;
+                            t.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
+                        }
+                    }
+                }
+                let mut ev = Event::new(username, Action::LoginFailure).result(Outcome::Denied).details(serde_json::json!({"reason": err.code()}));
+                ev.ip = ip.map(str::to_owned);
+                t.append(&ev)?;
+                Ok(Err(err))
+            };
+            if let Some(retry_after_s) = wait {
+                return fail(t, AccessError::Throttled { retry_after_s });
+            }
+            let Some(user) = t.user(username)? else { return fail(t, AccessError::BadCredentials) };
+            if !password_ok {
+                return fail(t, AccessError::BadCredentials);
+            }
+            if user.locked {
+                return fail(t, AccessError::Locked(user.name.clone()));
+            }
+            if user.frozen {
+                return fail(t, AccessError::Frozen(user.name.clone()));
+            }
+            if let Some((_, Some(sealed), last_step)) = &stored {
+                let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
+                    return fail(t, AccessError::TotpRequired);
+                };
+                let secret = t
+                    .keys
+                    .seal
+                    .open(sealed, &totp_aad(username), "TOTP secret")
+                    .map_err(|_| AccessError::Corrupt(t.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
+                let totp = totp_for(&secret, username, "chatvault")?;
+                let now_step = t.now.div_euclid(1000) / STEP_S;
+                // Single use: a step at or before the last accepted one is refused.
+                let step = (now_step - SKEW_STEPS..=now_step + SKEW_STEPS)
+                    .filter(|s| *s > *last_step)
+                    .find(|s| constant_time_eq(totp.generate((*s * STEP_S) as u64).as_bytes(), code.as_bytes()));
+                let Some(step) = step else { return fail(t, AccessError::TotpInvalid) };
+                let n = t
+                    .tx
+                    .execute("UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2", params![username, step])
+                    .map_err(|e| t.e(e))?;
+                if n == 0 {
+                    return fail(t, AccessError::TotpInvalid);
+                }
+            } else if TOTP_REQUIRED.contains(&user.role) {
+                return fail(t, AccessError::TotpRequired);
+            }
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [username]).map_err(|e| t.e(e))?;
+            let mut ev = Event::new(username, Action::LoginSuccess);
+            ev.ip = ip.map(str::to_owned);
+            t.append(&ev)?;
+            Ok(Ok(user))
+        })?;
+        outcome
+    }
+
+    /// How long a user must wait before the next attempt, if at all: after
+    /// `throttle_after_failures` failures in a row, 1 s, then doubling, up to 15 min.
+    fn throttle_wait(&self, username: &str) -> Result<Option<u64>> {
+        let (n, last): (i64, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
+                params![username, self.now_ms() - 3_600_000],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.e(e))?;
+        let free = self.settings.throttle_after_failures as i64;
+        let (Some(last), true) = (last, n >= free) else { return Ok(None) };
+        let delay_s = 1u64.checked_shl((n - free).min(30) as u32).unwrap_or(MAX_DELAY_S).min(MAX_DELAY_S);
+        let ready = last + delay_s as i64 * 1000;
+        let now = self.now_ms();
+        Ok((now < ready).then(|| ((ready - now) as u64).div_ceil(1000)))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

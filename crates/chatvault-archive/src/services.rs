@@ -1,0 +1,323 @@
+//! What the server needs from the archive beyond importing and searching: named secrets
+//! for other components (the audit log's signing key, the key that seals TOTP secrets),
+//! who takes part in each conversation, reads filtered by a visibility rule decided by
+//! the caller, and ingest of one batch with a result per message.
+//!
+//! The archive does not decide who may see what: `chatvault-policy` does, in the server.
+//! Here a rule is a closure that answers, for one message, hidden, shown masked, or
+//! shown in full; totals count shown messages only, so a count never reveals a hidden one.
+
+use std::sync::Arc;
+
+use chatvault_index::Query;
+use chatvault_ledger::CheckpointSigner;
+use chatvault_model::normalize::normalize;
+use chatvault_model::pii;
+use chatvault_model::{NewMessage, StoredMessage};
+use chatvault_policy::Handle;
+use chatvault_store::{Store, StoreRead};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::ingest::prepare_batch;
+use crate::search::{hit, snippet};
+use crate::{Archive, ArchiveError, ConversationView, Filters, Result, SearchResponse};
+
+/// How one message may be shown to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Hidden,
+    /// Shown with personal data masked (`138****5678`).
+    Masked,
+    Full,
+}
+
+/// The rule a filtered read applies to each message: the message (unmasked) and the
+/// handles of everyone who takes part in its conversation.
+pub type VisibleRule<'a> = dyn FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a;
+
+/// The outcome of one ingested message, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    Stored { id: String },
+    /// Already archived (same source id, or same content, sender and instant).
+    Duplicate,
+}
+
+pub(crate) fn secret_binding(name: &str) -> Vec<u8> {
+    format!("chatvault/secret/{name}").into_bytes()
+}
+
+/// Masks every field of a message that may carry personal data: the text, the sender's
+/// handle and name (WhatsApp handles are phone numbers), and attachment names.
+pub fn mask_message(m: &mut StoredMessage) {
+    if let Some(t) = &m.text {
+        m.text = Some(pii::mask(t));
+    }
+    m.sender = pii::mask(&m.sender);
+    m.sender_name = m.sender_name.as_deref().map(pii::mask);
+    for a in &mut m.attachments {
+        a.name = pii::mask(&a.name);
+    }
+}
+
+impl Archive {
+    /// A named secret for another component, created (with `generate`) at first use and
+    /// kept in the store sealed under the key-encryption key; `keys rotate` re-wraps it.
+    /// Two processes creating it at once agree on the first one written.
+    pub fn service_secret(
+        &mut self,
+        name: &str,
+        generate: &dyn Fn() -> Result<Zeroizing<Vec<u8>>>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let key = format!("secret:{name}");
+        let binding = secret_binding(name);
+        if self.store.meta(&key)?.is_none() {
+            let fresh = generate()?;
+            let sealed = self.kek.seal_secret(&fresh, &binding);
+            let mut tx = self.store.write()?;
+            tx.put_meta_if_absent(&key, &sealed)?;
+            tx.commit()?;
+        }
+        let sealed = self.store.meta(&key)?.ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
+        self.kek
+            .open_secret(&sealed, &binding)
+            .map_err(|_| ArchiveError::Corrupt(format!("secret `{name}` does not decrypt with the archive key")))
+    }
+
+    /// The origin of the audit log's signed checkpoints: distinct from the message log's,
+    /// so a checkpoint of one can never pass for a checkpoint of the other.
+    pub fn audit_origin(&self) -> String {
+        format!("chatvault/{}/audit", self.archive_id)
+    }
+
+    /// The signer of the audit log's checkpoints (its own key, made at first use).
+    pub fn audit_signer(&mut self) -> Result<CheckpointSigner> {
+        let origin = self.audit_origin();
+        let skey = self.service_secret("audit_signing_key", &|| {
+            let (_, skey) = CheckpointSigner::generate(&origin)?;
+            Ok(Zeroizing::new(skey.into_bytes()))
+        })?;
+        let text = std::str::from_utf8(&skey).map_err(|_| ArchiveError::Corrupt("audit signing key is not text".into()))?;
+        Ok(CheckpointSigner::from_private_key(text)?)
+    }
+
+    /// Picks up what another process committed since this one last looked (new
+    /// conversations, participants and index segments). Cheap when nothing changed.
+    pub fn refresh(&mut self) -> Result<()> {
+        let size = self.store.log_size()?;
+        if self.write_lock.is_none() && size != self.seen_size {
+            self.load_directory()?;
+            self.index.refresh()?;
+        }
+        self.seen_size = size;
+        Ok(())
+    }
+
+    /// Everyone who sent a message in a conversation (by its row id), cached.
+    fn members(&mut self, conversation: i64) -> Result<Arc<[Handle]>> {
+        if let Some(m) = self.dir.members.get(&conversation) {
+            return Ok(m.clone());
+        }
+        let mut handles = vec![];
+        for id in self.store.conversation_senders(conversation)? {
+            let p = self.dir.participants.get(&id).ok_or_else(|| ArchiveError::Corrupt(format!("participant row {id} is unknown")))?;
+            handles.push(Handle::new(&p.platform, &p.handle));
+        }
+        handles.sort();
+        let handles: Arc<[Handle]> = handles.into();
+        self.dir.members.insert(conversation, handles.clone());
+        Ok(handles)
+    }
+
+    /// The handles of everyone who takes part in a conversation (`platform:id`).
+    pub fn participants_of(&mut self, conversation: &str) -> Result<Arc<[Handle]>> {
+        let id = self.conversation_id(conversation)?;
+        self.members(id)
+    }
+
+    fn members_of_view(&mut self, m: &StoredMessage) -> Result<Arc<[Handle]>> {
+        let id = self.conversation_id(&m.conversation)?;
+        self.members(id)
+    }
+
+    /// One message and whether the rule shows it. A hidden message is reported as not
+    /// found, exactly as a message that does not exist, so ids cannot be probed.
+    pub fn message_visible(&mut self, id: &str, rule: &mut VisibleRule<'_>) -> Result<(StoredMessage, Visibility)> {
+        let mut m = self.message(id)?;
+        let members = self.members_of_view(&m)?;
+        let v = rule(&m, &members);
+        match v {
+            Visibility::Hidden => return Err(ArchiveError::NotFound(format!("message {id}"))),
+            Visibility::Masked => mask_message(&mut m),
+            Visibility::Full => {}
+        }
+        Ok((m, v))
+    }
+
+    /// Search, keeping only what the rule shows; `total` counts shown messages only.
+    /// Every match is checked, so this costs one decryption per match.
+    pub fn search_visible(
+        &mut self,
+        query: &str,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<SearchResponse> {
+        let q = Query::parse(query)?;
+        let lag = self.catch_up_for_search()?;
+        let (exact, seqs) = self.index.search_all(&q, filters)?;
+        let mut shown = vec![];
+        for seq in seqs {
+            let m = self.view_seq(seq)?;
+            if !exact && !q.matches(&normalize(m.text.as_deref().unwrap_or_default())) {
+                continue;
+            }
+            let members = self.members_of_view(&m)?;
+            match rule(&m, &members) {
+                Visibility::Hidden => {}
+                v => shown.push((m, v)),
+            }
+        }
+        // Newest first, as the unfiltered search orders.
+        shown.sort_by(|a, b| b.0.sent_at_ts.utc_ms.cmp(&a.0.sent_at_ts.utc_ms).then(b.0.seq.cmp(&a.0.seq)));
+        let total = shown.len() as u64;
+        let terms = q.highlight_terms();
+        let hits = shown
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(mut m, v)| {
+                if v == Visibility::Masked {
+                    mask_message(&mut m);
+                }
+                let text = m.text.clone().unwrap_or_default();
+                let (snip, highlights) = snippet(&text, &terms);
+                hit(m, text, snip, highlights)
+            })
+            .collect();
+        Ok(SearchResponse { total, hits, index_lag: (lag > 0).then_some(lag) })
+    }
+
+    /// A conversation's messages that the rule shows, oldest first: `offset`/`limit` page
+    /// over the shown ones, and `total` counts them. With `around`, the page is the
+    /// `limit` shown messages centred on that message (which must itself be shown).
+    pub fn conversation_visible(
+        &mut self,
+        key: &str,
+        offset: u64,
+        limit: u64,
+        around: Option<&str>,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<ConversationView> {
+        let id = self.conversation_id(key)?;
+        let members = self.members(id)?;
+        let count = self.store.conversation_count(id)?;
+        let mut shown = vec![];
+        let mut start = 0;
+        while start < count {
+            let rows = self.store.conversation_messages(id, start, 2048)?;
+            if rows.is_empty() {
+                break;
+            }
+            start += rows.len() as u64;
+            for r in &rows {
+                let m = self.message_view(r)?;
+                match rule(&m, &members) {
+                    Visibility::Hidden => {}
+                    v => shown.push((m, v)),
+                }
+            }
+        }
+        if shown.is_empty() {
+            // Nothing visible: indistinguishable from a conversation that does not exist.
+            return Err(ArchiveError::NotFound(format!("conversation `{key}`")));
+        }
+        let total = shown.len() as u64;
+        let first = match around {
+            None => offset as usize,
+            Some(mid) => {
+                let at = shown
+                    .iter()
+                    .position(|(m, _)| m.id == mid)
+                    .ok_or_else(|| ArchiveError::NotFound(format!("message {mid} in conversation `{key}`")))?;
+                at.saturating_sub(limit as usize / 2)
+            }
+        };
+        let messages = shown
+            .into_iter()
+            .skip(first)
+            .take(limit as usize)
+            .map(|(mut m, v)| {
+                if v == Visibility::Masked {
+                    mask_message(&mut m);
+                }
+                m
+            })
+            .collect();
+        let c = &self.dir.conversations[&id];
+        Ok(ConversationView {
+            conversation: format!("{}:{}", c.platform, c.external_id),
+            title: c.title.clone(),
+            kind: c.kind.and_then(chatvault_model::ConversationKind::from_code),
+            platform: c.platform.clone(),
+            total,
+            messages,
+        })
+    }
+
+    /// Stores one batch of messages in one durable transaction and returns what became
+    /// of each, in input order. Nothing is reported stored before the commit.
+    pub fn ingest(&mut self, messages: Vec<NewMessage>) -> Result<Vec<IngestOutcome>> {
+        self.lock_for_writing()?;
+        let batch = prepare_batch(messages);
+        let seqs = self.store_batch_each(&batch)?;
+        let size = self.store.log_size()?;
+        self.index.commit(size)?;
+        self.checkpoint()?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            out.push(match s {
+                Some(seq) => {
+                    let row = self
+                        .store
+                        .message_by_seq(seq)?
+                        .ok_or_else(|| ArchiveError::Corrupt(format!("message seq {seq} vanished after its commit")))?;
+                    IngestOutcome::Stored { id: ulid::Ulid::from_bytes(row.id).to_string() }
+                }
+                None => IngestOutcome::Duplicate,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Archive {
+    /// An attachment of a message the rule shows: its reference and decrypted bytes.
+    /// `None` bytes when the export referenced media it did not include.
+    pub fn attachment_visible(
+        &mut self,
+        message_id: &str,
+        sha256_hex: &str,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<(chatvault_model::AttachmentRef, Option<Vec<u8>>)> {
+        let (m, _) = self.message_visible(message_id, rule)?;
+        let att = m
+            .attachments
+            .iter()
+            .find(|a| hex::encode(a.sha256) == sha256_hex.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| ArchiveError::NotFound(format!("attachment {sha256_hex} of message {message_id}")))?;
+        let conv = self.conversation_id(&m.conversation)?;
+        let Some(sealed) = self.store.attachment(conv, &att.sha256)? else { return Ok((att, None)) };
+        let c = &self.dir.conversations[&conv];
+        let aad = crate::attachment_aad(&c.platform, &c.external_id, &att.sha256);
+        let dek = self.dek(conv)?;
+        let bytes = dek
+            .open(&sealed, &aad, "attachment")
+            .map_err(|_| ArchiveError::Corrupt(format!("attachment {sha256_hex} does not decrypt")))?;
+        Ok((att, Some(bytes)))
+    }
+}
