@@ -256,6 +256,23 @@ impl Access {
         db(&self.path, e)
     }
 
+    /// Records the digest of the server's effective config; when it differs from the
+    /// last one recorded, audits the change. Returns the previous digest if it changed.
+    pub fn note_config(&mut self, actor: &str, digest: &str) -> Result<Option<Option<String>>> {
+        self.in_tx(|t| {
+            let old: Option<String> = rusqlite::OptionalExtension::optional(
+                t.tx.query_row("SELECT value FROM meta WHERE key = 'config_sha256'", [], |r| r.get(0)),
+            )
+            .map_err(|e| t.e(e))?;
+            if old.as_deref() == Some(digest) {
+                return Ok(None);
+            }
+            t.tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config_sha256', ?1)", [digest]).map_err(|e| t.e(e))?;
+            t.append(&audit::Event::new(actor, audit::Action::ConfigChange).details(serde_json::json!({"old_sha256": old, "new_sha256": digest})))?;
+            Ok(Some(old))
+        })
+    }
+
     /// Runs `f` in one immediate transaction, committed only when it succeeds.
     pub(crate) fn in_tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let now = self.now_ms();

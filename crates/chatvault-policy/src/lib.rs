@@ -24,7 +24,7 @@ use chatvault_model::normalize::normalize;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// A person's role. The names are those of the config and the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 普通客服: the conversations they take part in.

@@ -1,1 +1,251 @@
-pub fn x(){}
+//! `chatvault serve`: the HTTP API over one archive, and the security core every call
+//! passes through.
+//!
+//! This crate owns the routes ([`router`]), the guards that authenticate and authorize
+//! each request ([`guard`]), the JSON error shape ([`error`]), the config ([`config`]),
+//! security headers and body limits, TLS through rustls, and the OpenAPI document.
+//!
+//! It never decides access itself: `chatvault-policy` decides, `chatvault-access` keeps
+//! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
+//! reaches content except through a [`guard::ContentReader`].
+
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use guard::{Shared, State};
+
+/// The OpenAPI 3.1 document served at `/api/v1/openapi.json`; a test checks it against
+/// the routes below in both directions.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route: method, path (axum syntax). [`router`] is built from the same list of
+/// handlers; the OpenAPI test compares this list with the document.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
+    ("GET", "/api/v1/search"),
+    ("GET", "/api/v1/conversations/{id}/messages"),
+    ("GET", "/api/v1/messages/{id}"),
+    ("GET", "/api/v1/messages/{id}/attachments/{sha256}"),
+    ("POST", "/api/v1/messages"),
+    ("GET", "/api/v1/requests"),
+    ("POST", "/api/v1/requests"),
+    ("POST", "/api/v1/requests/{id}/approve"),
+    ("POST", "/api/v1/requests/{id}/reject"),
+    ("GET", "/api/v1/grants"),
+    ("POST", "/api/v1/grants/{id}/revoke"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users/{name}/freeze"),
+    ("POST", "/api/v1/users/{name}/unfreeze"),
+];
+
+/// JSON bodies whose rejections are API errors: 413 beyond the body limit, 400 or 415
+/// otherwise, each naming what was wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) => {
+                let status = r.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "request.too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "request.content_type",
+                    _ => "input.invalid",
+                };
+                Err(ApiError::new(status, code, r.body_text()))
+            }
+        }
+    }
+}
+
+pub fn router(state: State) -> Router {
+    use routes::*;
+    let limit = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/session", post(login).get(whoami).delete(logout))
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/conversations/{id}/messages", get(conversation_messages))
+        .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/messages/{id}/attachments/{sha256}", get(attachment))
+        .route("/api/v1/messages", post(ingest))
+        .route("/api/v1/requests", get(list_requests).post(file_request))
+        .route("/api/v1/requests/{id}/approve", post(approve))
+        .route("/api/v1/requests/{id}/reject", post(reject))
+        .route("/api/v1/grants", get(list_grants))
+        .route("/api/v1/grants/{id}/revoke", post(revoke_grant))
+        .route("/api/v1/audit", get(audit_list))
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/users", get(list_users))
+        .route("/api/v1/users/{name}/freeze", post(freeze_user))
+        .route("/api/v1/users/{name}/unfreeze", post(unfreeze_user))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
+        .with_state(state)
+}
+
+/// Headers on every response: no sniffing, no framing, no referrer, no caching, a
+/// CSP that allows nothing for API responses, and HSTS under TLS.
+async fn security_headers(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    h.insert(header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    h.insert(header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin"));
+    h.insert(header::HeaderName::from_static("permissions-policy"), HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    if state.tls {
+        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+    }
+    r
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("tls {path}: {why}")]
+    Tls { path: String, why: String },
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A rustls server config from PEM files, accepting `min_version` ("1.2" or "1.3") and up.
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path, min_version: &str) -> Result<rustls::ServerConfig, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |p: &std::path::Path, why: String| ServeError::Tls { path: p.display().to_string(), why };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(cert, "no certificate in the file".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+        "1.3" => &[&rustls::version::TLS13],
+        "1.2" => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        other => return Err(bad(cert, format!("--tls-min {other}: use 1.2 or 1.3"))),
+    };
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .map_err(|e| bad(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| bad(key, e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Binds, calls `on_listening` with the bound address (so `--listen 127.0.0.1:0` can be
+/// reported), and serves until Ctrl-C or SIGTERM.
+pub async fn serve(state: State, tls: Option<rustls::ServerConfig>, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let addr = state.config.listen.clone();
+    let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    on_listening(local);
+    match tls {
+        Some(cfg) => {
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
+            axum_server::from_tcp_rustls(listener, rustls).handle(handle).serve(app).await?;
+        }
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Opens what `serve` and the CLI's account commands share: the access database with
+/// the keys the archive keeps for it.
+pub fn open_access(archive: &mut chatvault_archive::Archive, settings: chatvault_access::Settings) -> Result<chatvault_access::Access, OpenError> {
+    let seal = archive.service_secret("access_seal_key", &|| Ok(zeroize::Zeroizing::new(chatvault_crypto::random_bytes::<32>().to_vec())))?;
+    let seal = chatvault_crypto::DataKey::from_secret(&seal).map_err(|e| OpenError::Key(e.to_string()))?;
+    let audit_signer = archive.audit_signer()?;
+    let dir = archive.data_dir().to_owned();
+    Ok(chatvault_access::Access::open(&dir, chatvault_access::AccessKeys { seal, audit_signer }, settings)?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Archive(#[from] chatvault_archive::ArchiveError),
+    #[error(transparent)]
+    Access(#[from] chatvault_access::AccessError),
+    #[error("access seal key: {0}")]
+    Key(String),
+}
+
+impl OpenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpenError::Archive(e) => e.code(),
+            OpenError::Access(e) => e.code(),
+            OpenError::Key(_) => "key.invalid",
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 mod demo;
 mod render;
+mod security;
 mod time_arg;
 
 use std::io::{IsTerminal, Read, Write};
@@ -129,6 +130,38 @@ enum Command {
     Reindex,
     /// Counts, sizes, the latest checkpoint and the key fingerprint.
     Stats,
+    /// Run the HTTP API (see docs/api.md).
+    Serve(security::ServeArgs),
+    /// The server's config file.
+    Config {
+        #[command(subcommand)]
+        command: security::ConfigCommand,
+    },
+    /// Accounts: add, list, freeze (熔断), unfreeze, reset-totp.
+    User {
+        #[command(subcommand)]
+        command: security::UserCommand,
+    },
+    /// API tokens for machines.
+    Token {
+        #[command(subcommand)]
+        command: security::TokenCommand,
+    },
+    /// Retrieval requests (电子证据调取申请).
+    Request {
+        #[command(subcommand)]
+        command: security::RequestCommand,
+    },
+    /// Grants that approved requests created.
+    Grant {
+        #[command(subcommand)]
+        command: security::GrantCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: security::AuditCommand,
+    },
     /// Build a realistic demo archive, search it, verify it, and show what to try next.
     Demo {
         /// Messages to generate.
@@ -203,7 +236,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<ArchiveError>().map_or("error", ArchiveError::code);
+            let code = error_code(&e);
             let message = format!("{e:#}");
             if json {
                 println!("{}", serde_json::json!({"error": {"code": code, "message": message}}));
@@ -213,6 +246,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The stable code of an error, whichever library raised it.
+fn error_code(e: &anyhow::Error) -> &'static str {
+    if let Some(e) = e.downcast_ref::<ArchiveError>() {
+        return e.code();
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_access::AccessError>() {
+        return e.code();
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_server::OpenError>() {
+        return e.code();
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_policy::PolicyError>() {
+        return e.code();
+    }
+    if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
+        return "config.invalid";
+    }
+    if e.downcast_ref::<chatvault_server::ServeError>().is_some() {
+        return "serve";
+    }
+    "error"
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
@@ -494,6 +550,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { messages, dir, corpus } => demo::run(dir, *messages, corpus.as_deref(), cli.json),
+        Command::Serve(args) => security::serve(&cli.data, args),
+        Command::Config { command } => security::config(command),
+        Command::User { command } => security::user(&cli.data, cli.json, command),
+        Command::Token { command } => security::token(&cli.data, cli.json, command),
+        Command::Request { command } => security::request(&cli.data, cli.json, command),
+        Command::Grant { command } => security::grant(&cli.data, cli.json, command),
+        Command::Audit { command } => security::audit(&cli.data, cli.json, command),
     }
 }
 

@@ -1,0 +1,237 @@
+//! The server's config: a TOML file, then `CHATVAULT_*` environment overrides, then
+//! command-line flags. `chatvault config example` prints [`example`], generated from
+//! [`Config::default`], so the example can never drift from the code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chatvault_access::Settings;
+use chatvault_policy::{Role, RolePolicy, RoleRules};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    pub tls: Tls,
+    pub limits: Limits,
+    /// Sessions, sign-in throttling and anomaly rules.
+    pub security: Settings,
+    /// The longest a grant may run, in days.
+    pub max_grant_days: u32,
+    /// Per-role overrides of the defaults in PRODUCT.md; a role not named keeps its default.
+    pub roles: BTreeMap<Role, RoleRules>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain; with `key`, the server speaks HTTPS only.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Lowest TLS version accepted: "1.2" or "1.3".
+    pub min_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, in bytes (ingest batches included).
+    pub max_body_bytes: usize,
+    /// Most messages in one ingest batch.
+    pub max_ingest_messages: usize,
+    /// Most results in one page.
+    pub max_page: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let defaults = RolePolicy::default();
+        Config {
+            listen: "127.0.0.1:8440".into(),
+            tls: Tls::default(),
+            limits: Limits::default(),
+            security: Settings::default(),
+            max_grant_days: defaults.max_grant_days,
+            roles: defaults.roles.into_iter().collect(),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls { cert: None, key: None, min_version: "1.2".into() }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 16 << 20, max_ingest_messages: 1000, max_page: 500 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {why}")]
+    File { path: PathBuf, why: String },
+    #[error("environment variable {var}: {why}")]
+    Env { var: String, why: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Variables that are not config settings (keys, the data folder, the config path).
+const NOT_SETTINGS: &[&str] = &[
+    "CHATVAULT_DATA",
+    "CHATVAULT_KEY",
+    "CHATVAULT_PASSPHRASE",
+    "CHATVAULT_NEW_KEY",
+    "CHATVAULT_NEW_PASSPHRASE",
+    "CHATVAULT_CONFIG",
+    "CHATVAULT_PASSWORD",
+];
+
+impl Config {
+    /// Reads `path` (when given), applies `CHATVAULT_*` overrides from `env`, validates.
+    /// An override names a setting by its path with `__` between levels:
+    /// `CHATVAULT_LISTEN`, `CHATVAULT_TLS__MIN_VERSION`, `CHATVAULT_SECURITY__SESSION_IDLE_MINUTES`.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut tree: toml::Table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::File { path: p.to_owned(), why: e.to_string() })?;
+                text.parse().map_err(|e: toml::de::Error| ConfigError::File { path: p.to_owned(), why: e.to_string() })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CHATVAULT_") && !NOT_SETTINGS.contains(&k.as_str())).collect();
+        vars.sort();
+        let known = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for (var, value) in vars {
+            let rest = &var["CHATVAULT_".len()..];
+            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            if !known.contains_key(&keys[0]) {
+                return Err(ConfigError::Env { var, why: format!("no setting `{}` (see `chatvault config example`)", keys[0]) });
+            }
+            // A value is read as TOML when it parses as one (numbers, booleans, arrays), else as a string.
+            let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+            let v = parsed.unwrap_or(toml::Value::String(value));
+            let mut table = &mut tree;
+            for k in &keys[..keys.len() - 1] {
+                let entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = entry.as_table_mut().ok_or_else(|| ConfigError::Env { var: var.clone(), why: format!("`{k}` is not a section") })?;
+            }
+            table.insert(keys[keys.len() - 1].clone(), v);
+        }
+        let where_ = path.map_or_else(|| "the environment".to_owned(), |p| p.display().to_string());
+        let mut cfg: Config = toml::Value::Table(tree)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::File { path: PathBuf::from(&where_), why: e.to_string() })?;
+        // Roles not named keep their defaults.
+        for (role, rules) in RolePolicy::default().roles {
+            cfg.roles.entry(role).or_insert(rules);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| ConfigError::Invalid(format!("listen: `{}` is not an address such as 127.0.0.1:8440", self.listen)))?;
+        if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
+            return Err(ConfigError::Invalid(format!("tls.min_version: `{}`; use 1.2 or 1.3", self.tls.min_version)));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid("tls: give both `cert` and `key`, or neither".into()));
+        }
+        if self.limits.max_body_bytes < 1024 || self.limits.max_ingest_messages == 0 || self.limits.max_page == 0 {
+            return Err(ConfigError::Invalid("limits: max_body_bytes ≥ 1024, max_ingest_messages and max_page ≥ 1".into()));
+        }
+        if self.max_grant_days == 0 {
+            return Err(ConfigError::Invalid("max_grant_days: at least 1".into()));
+        }
+        if self.security.session_idle_minutes == 0 || self.security.session_absolute_hours == 0 {
+            return Err(ConfigError::Invalid("security: session timeouts must be at least 1".into()));
+        }
+        self.security.anomalies.validate().map_err(|e| ConfigError::Invalid(format!("security: {e}")))?;
+        Ok(())
+    }
+
+    pub fn policy(&self) -> RolePolicy {
+        RolePolicy { roles: self.roles.clone().into_iter().collect(), max_grant_days: self.max_grant_days }
+    }
+
+    /// A stable digest of the effective config, to audit changes between runs.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let roles: Vec<_> = self.roles.iter().map(|(r, v)| (r.as_str(), v)).collect();
+        let canonical = serde_json::json!({
+            "listen": self.listen, "tls": self.tls, "limits": self.limits, "security": self.security,
+            "max_grant_days": self.max_grant_days, "roles": roles,
+        });
+        hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// The example config: every setting at its default.
+pub fn example() -> String {
+    let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+    format!(
+        "# chatvault server config, generated from the code's defaults (`chatvault config example`).\n\
+         # Pass it with `chatvault serve --config FILE`. Any setting can be overridden by an\n\
+         # environment variable: CHATVAULT_ and the path in capitals with `__` between levels,\n\
+         # e.g. CHATVAULT_LISTEN=0.0.0.0:8440 or CHATVAULT_SECURITY__SESSION_IDLE_MINUTES=15.\n\
+         # Role reach: nothing | own | team | all; rights: view, export, pii.view;\n\
+         # approves: nobody | own_team | everyone.\n\n{body}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn example_parses_back_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, example()).unwrap();
+        assert_eq!(Config::load(Some(&p), vec![]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn overrides_and_errors() {
+        let ok = Config::load(None, env(&[("CHATVAULT_LISTEN", "0.0.0.0:9000"), ("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "5"), ("CHATVAULT_DATA", "x")])).unwrap();
+        assert_eq!(ok.listen, "0.0.0.0:9000");
+        assert_eq!(ok.security.session_idle_minutes, 5);
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("unknown variable", &[("CHATVAULT_LISTN", "x")], "CHATVAULT_LISTN"),
+            ("bad address", &[("CHATVAULT_LISTEN", "nowhere")], "listen"),
+            ("bad tls version", &[("CHATVAULT_TLS__MIN_VERSION", "1.1")], "min_version"),
+            ("cert without key", &[("CHATVAULT_TLS__CERT", "/c.pem")], "both"),
+            ("zero idle timeout", &[("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "0")], "timeouts"),
+            ("bad working hours", &[("CHATVAULT_SECURITY__WORKING_HOURS", "18:00-09:00")], "working_hours"),
+            ("wrong type", &[("CHATVAULT_MAX_GRANT_DAYS", "many")], "max_grant_days"),
+        ];
+        for (name, vars, needle) in cases {
+            let e = Config::load(None, env(vars)).expect_err(name).to_string();
+            assert!(e.contains(needle), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_role_override_keeps_the_other_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[roles.agent]\nreach = \"own\"\nwindow_days = 14\nrights = [\"view\"]\napproves = \"nobody\"\n").unwrap();
+        let c = Config::load(Some(&p), vec![]).unwrap();
+        assert_eq!(c.roles[&Role::Agent].window_days, Some(14));
+        assert_eq!(c.roles[&Role::TeamLead], RolePolicy::default().roles[&Role::TeamLead]);
+        std::fs::write(&p, "listen = 3\n").unwrap();
+        let e = Config::load(Some(&p), vec![]).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("listen"), "{e}");
+    }
+}

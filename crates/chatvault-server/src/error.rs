@@ -1,0 +1,91 @@
+//! Every error the API returns: JSON `{"error":{"code","message"}}` with a stable code
+//! and the HTTP status that code always has.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chatvault_access::AccessError;
+use chatvault_archive::ArchiveError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after_s: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "input.invalid", message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+    /// The one answer for content outside the caller's reach, whether it exists or not.
+    pub fn denied() -> ApiError {
+        ApiError::forbidden("access.denied", "outside your reach: your role and your active grants do not cover it (file a retrieval request)")
+    }
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> ApiError {
+        let status = match &e {
+            AccessError::BadCredentials | AccessError::TotpRequired | AccessError::TotpInvalid | AccessError::NoSession | AccessError::BadToken => StatusCode::UNAUTHORIZED,
+            AccessError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AccessError::Locked(_) | AccessError::Frozen(_) | AccessError::Csrf => StatusCode::FORBIDDEN,
+            AccessError::UserExists(_) => StatusCode::CONFLICT,
+            AccessError::NoUser(_) | AccessError::NotFound(_) => StatusCode::NOT_FOUND,
+            AccessError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AccessError::Policy(p) => match p {
+                chatvault_policy::PolicyError::Invalid(_) | chatvault_policy::PolicyError::UnknownRole(_) => StatusCode::BAD_REQUEST,
+                chatvault_policy::PolicyError::State(_) => StatusCode::CONFLICT,
+                _ => StatusCode::FORBIDDEN,
+            },
+            AccessError::Db { .. } | AccessError::Corrupt(..) | AccessError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after_s = match &e {
+            AccessError::Throttled { retry_after_s } => Some(*retry_after_s),
+            _ => None,
+        };
+        ApiError { status, code: e.code(), message: e.to_string(), retry_after_s }
+    }
+}
+
+impl From<ArchiveError> for ApiError {
+    fn from(e: ArchiveError) -> ApiError {
+        let status = match &e {
+            ArchiveError::NotFound(_) => StatusCode::NOT_FOUND,
+            ArchiveError::Invalid { .. } | ArchiveError::Query(_) => StatusCode::BAD_REQUEST,
+            ArchiveError::Locked(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<chatvault_policy::PolicyError> for ApiError {
+    fn from(e: chatvault_policy::PolicyError) -> ApiError {
+        AccessError::Policy(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

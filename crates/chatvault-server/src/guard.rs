@@ -1,0 +1,354 @@
+//! Authentication and authorization as request extractors.
+//!
+//! [`Caller`] is whoever a session cookie or bearer token names (CSRF-checked for
+//! cookie requests that change state). The guards build on it:
+//! - [`ContentReader`]: a caller allowed to read content at all, with its subject, its
+//!   active grants and the organisation loaded. It is the **only** way to reach the
+//!   archive's content: [`State`] keeps the archive private to this module, and every
+//!   read goes through a rule made by [`chatvault_policy::decide`].
+//! - [`Auditor`]: the audit log and integrity proofs.
+//! - [`Admin`]: users and configuration.
+//! - [`Ingestor`]: a bearer token with the ingest scope.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{FromRequestParts, State as AxState};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use chatvault_access::sessions::Credential;
+use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
+use chatvault_archive::{Archive, Visibility};
+use chatvault_model::StoredMessage;
+use chatvault_policy::{decide, Decision, Grant, Handle, MessageFacts, Org, Reach, Right, Role, Subject, Via};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+
+pub const SESSION_COOKIE: &str = "cv_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What every handler shares. The archive is private: only guards hand it out.
+pub struct Shared {
+    archive: Mutex<Archive>,
+    pub access: Mutex<Access>,
+    pub config: Config,
+    pub tls: bool,
+}
+
+pub type State = Arc<Shared>;
+
+impl Shared {
+    pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
+        Shared { archive: Mutex::new(archive), access: Mutex::new(access), config, tls }
+    }
+
+    pub fn access(&self) -> ApiResult<MutexGuard<'_, Access>> {
+        self.access.lock().map_err(|_| ApiError::internal("the access database lock is poisoned"))
+    }
+
+    fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+        let mut a = self.archive.lock().map_err(|_| ApiError::internal("the archive lock is poisoned"))?;
+        a.refresh()?;
+        Ok(a)
+    }
+
+    /// Appends an audit entry; a failure to audit fails the request.
+    pub fn audit(&self, ev: Event) -> ApiResult<()> {
+        self.access()?.audit(ev)?;
+        Ok(())
+    }
+}
+
+/// The client's address as the audit trail records it.
+fn client_ip(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An authenticated caller.
+pub struct Caller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+    /// The session cookie, for logout.
+    pub session: Option<String>,
+}
+
+impl Caller {
+    pub fn name(&self) -> &str {
+        &self.principal.user.name
+    }
+    pub fn role(&self) -> Role {
+        self.principal.user.role
+    }
+    pub fn event(&self, action: Action) -> Event {
+        Event::new(self.name(), action).ip(self.ip.as_deref())
+    }
+    fn token_scope(&self) -> Option<TokenScope> {
+        match &self.principal.via {
+            Credential::Token { scope, .. } => Some(*scope),
+            Credential::Session { .. } => None,
+        }
+    }
+    pub fn token_source(&self) -> Option<&str> {
+        match &self.principal.via {
+            Credential::Token { source, .. } => source.as_deref(),
+            Credential::Session { .. } => None,
+        }
+    }
+}
+
+impl FromRequestParts<State> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Caller> {
+        let ip = client_ip(parts);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|s| s.trim().to_owned());
+        if let Some(token) = bearer {
+            let p = state.access()?.token(&token)?;
+            return Ok(Caller { principal: p, ip, session: None });
+        }
+        let Some(c) = cookie(parts, SESSION_COOKIE) else {
+            return Err(chatvault_access::AccessError::NoSession.into());
+        };
+        let p = state.access()?.session(&c)?;
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let Credential::Session { csrf } = &p.via else { return Err(ApiError::internal("session without CSRF token")) };
+            let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            if !constant_time_eq(sent, csrf.as_bytes()) {
+                let ev = Event::new(&p.user.name, Action::AccessDenied).ip(ip.as_deref()).result(Outcome::Denied).details(serde_json::json!({
+                    "reason": "auth.csrf", "method": parts.method.as_str(), "path": parts.uri.path(),
+                }));
+                state.audit(ev)?;
+                return Err(chatvault_access::AccessError::Csrf.into());
+            }
+        }
+        Ok(Caller { principal: p, ip, session: Some(c) })
+    }
+}
+
+/// A caller who may read content: through the role's default reach or an active grant.
+pub struct ContentReader {
+    pub caller: Caller,
+    pub subject: Subject,
+    pub grants: Vec<Grant>,
+    pub org: Org,
+    pub now_ms: i64,
+    state: State,
+}
+
+impl FromRequestParts<State> for ContentReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<ContentReader> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.token_scope() == Some(TokenScope::Ingest) {
+            return Err(ApiError::forbidden("auth.scope", "this token may only ingest; create one with --scope read to read"));
+        }
+        let subject = caller.principal.user.subject();
+        let policy = state.config.policy();
+        let (org, grants, now_ms) = {
+            let mut acc = state.access()?;
+            let org = acc.org(&policy)?;
+            let now = acc.now_ms();
+            let grants: Vec<Grant> = acc.grants(Some(&subject.user))?.into_iter().filter(|g| g.is_active(now)).collect();
+            (org, grants, now)
+        };
+        let rules = org.policy.rules(subject.role);
+        let has_role_content = rules.reach != Reach::Nothing && rules.rights.contains(&Right::View);
+        if !has_role_content && grants.is_empty() {
+            let ev = caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({
+                "reason": "role has no content and no active grant", "path": parts.uri.path(),
+            }));
+            state.audit(ev)?;
+            return Err(ApiError::forbidden(
+                "access.role",
+                format!("the {} role sees no content without an approved retrieval request", subject.role.as_str()),
+            ));
+        }
+        Ok(ContentReader { caller, subject, grants, org, now_ms, state: state.clone() })
+    }
+}
+
+/// What a content read used, for its audit entry.
+#[derive(Default)]
+pub struct Usage {
+    pub grants: std::collections::BTreeSet<String>,
+    pub by_role: bool,
+    pub masked: u64,
+}
+
+impl ContentReader {
+    /// The archive, for reads through [`Self::rule`].
+    pub fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+        self.state.archive()
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The visibility rule for `right`, recording what each shown message was shown by.
+    /// A token limited to one source sees that platform only.
+    pub fn rule<'a>(&'a self, right: Right, usage: &'a mut Usage) -> impl FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a {
+        let source = self.caller.token_source().map(str::to_owned);
+        move |m: &StoredMessage, members: &[Handle]| {
+            if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
+                return Visibility::Hidden;
+            }
+            let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref() };
+            match decide(&self.subject, right, &facts, self.now_ms, &self.grants, &self.org) {
+                Decision::Allow { via, pii } => {
+                    match via {
+                        Via::Role(_) => usage.by_role = true,
+                        Via::Grant(g) => {
+                            usage.grants.insert(g);
+                        }
+                    }
+                    if pii {
+                        Visibility::Full
+                    } else {
+                        usage.masked += 1;
+                        Visibility::Masked
+                    }
+                }
+                Decision::Deny(_) => Visibility::Hidden,
+            }
+        }
+    }
+
+    /// Whether anything the caller may see could match these bounds: a conversation
+    /// and a time range. A search or listing wholly outside the caller's reach is refused
+    /// (403 and an audit entry) rather than answered empty.
+    pub fn might_reach(&self, archive: &mut Archive, conversation: Option<&str>, from_ms: Option<i64>, to_ms: Option<i64>) -> ApiResult<bool> {
+        let members: Option<Vec<Handle>> = match conversation {
+            Some(c) => match archive.participants_of(c) {
+                Ok(m) => Some(m.to_vec()),
+                Err(chatvault_archive::ArchiveError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let (lo, hi) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
+        let rules = self.org.policy.rules(self.subject.role);
+        let role_ok = rules.rights.contains(&Right::View)
+            && rules.window_days.is_none_or(|d| hi >= self.now_ms - d as i64 * 86_400_000)
+            && match rules.reach {
+                Reach::Nothing => false,
+                Reach::All => true,
+                Reach::Own => members.as_ref().is_none_or(|m| m.iter().any(|h| self.subject.handles.contains(h))),
+                Reach::Team => members.as_ref().is_none_or(|m| {
+                    m.iter().any(|h| self.subject.handles.contains(h) || (self.subject.team.is_some() && self.org.directory.team_of_handle(h) == self.subject.team.as_deref()))
+                }),
+            };
+        let grant_ok = self.grants.iter().any(|g| {
+            let who = match (conversation, &members) {
+                (Some(c), Some(m)) => g.scope.conversations.iter().any(|x| x == c) || m.iter().any(|h| g.scope.participants.contains(h)),
+                _ => true,
+            };
+            who && g.scope.from_ms <= hi && g.scope.to_ms >= lo && g.rights.contains(&Right::View)
+        });
+        Ok(role_ok || grant_ok)
+    }
+
+    /// Audits a refusal and returns the error to send.
+    pub fn deny(&self, target: &str, details: serde_json::Value) -> ApiError {
+        let ev = self.caller.event(Action::AccessDenied).target(target).result(Outcome::Denied).details(details);
+        match self.state.audit(ev) {
+            Ok(()) => ApiError::denied(),
+            Err(e) => e,
+        }
+    }
+
+    /// Audits a content read (and each grant it used).
+    pub fn audit_read(&self, action: Action, target: Option<&str>, mut details: serde_json::Value, usage: &Usage) -> ApiResult<()> {
+        if let Some(o) = details.as_object_mut() {
+            o.insert("via_role".into(), usage.by_role.into());
+            o.insert("grants".into(), usage.grants.iter().cloned().collect::<Vec<_>>().into());
+            o.insert("masked".into(), usage.masked.into());
+        }
+        let mut ev = self.caller.event(action).details(details);
+        if let Some(t) = target {
+            ev = ev.target(t);
+        }
+        let mut acc = self.state.access()?;
+        acc.audit(ev)?;
+        for g in &usage.grants {
+            acc.audit(self.caller.event(Action::GrantUse).target(g).details(serde_json::json!({"for": action.name(), "on": target})))?;
+        }
+        Ok(())
+    }
+}
+
+fn role_guard(caller: &Caller, state: &State, role: Role, path: &str) -> ApiResult<()> {
+    if caller.role() == role && caller.token_scope() != Some(TokenScope::Ingest) {
+        return Ok(());
+    }
+    state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": format!("needs the {} role", role.as_str()), "path": path})))?;
+    Err(ApiError::forbidden("access.role", format!("only the {} role may use this", role.as_str())))
+}
+
+/// The auditor: the audit log and integrity proofs, no content.
+pub struct Auditor(pub Caller);
+
+impl FromRequestParts<State> for Auditor {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Auditor> {
+        let c = Caller::from_request_parts(parts, state).await?;
+        role_guard(&c, state, Role::Auditor, parts.uri.path())?;
+        Ok(Auditor(c))
+    }
+}
+
+/// The administrator: users and configuration, no content.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<State> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Admin> {
+        let c = Caller::from_request_parts(parts, state).await?;
+        role_guard(&c, state, Role::Admin, parts.uri.path())?;
+        Ok(Admin(c))
+    }
+}
+
+/// A machine with an ingest token. It writes; it never reads content.
+pub struct Ingestor {
+    pub caller: Caller,
+    state: State,
+}
+
+impl FromRequestParts<State> for Ingestor {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Ingestor> {
+        let c = Caller::from_request_parts(parts, state).await?;
+        if c.token_scope() != Some(TokenScope::Ingest) {
+            state.audit(c.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": "ingest needs an ingest token", "path": parts.uri.path()})))?;
+            return Err(ApiError::forbidden("auth.scope", "ingest needs a bearer token created with `chatvault token create USER --scope ingest`"));
+        }
+        Ok(Ingestor { caller: c, state: state.clone() })
+    }
+}
+
+impl Ingestor {
+    pub fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+        self.state.archive()
+    }
+}
+
+/// The state, for handlers that touch no content (sign-in, requests, audit).
+pub type AppState = AxState<State>;

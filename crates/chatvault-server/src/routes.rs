@@ -1,0 +1,499 @@
+//! The handlers. Each one that returns content takes a [`ContentReader`]; the others
+//! take the guard of the role they serve, or the bare state for sign-in.
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chatvault_access::audit::AuditFilter;
+use chatvault_access::{Action, Outcome};
+use chatvault_archive::{Filters, IngestOutcome};
+use chatvault_model::canonical::CanonicalRecord;
+use chatvault_model::{pii, Origin};
+use chatvault_policy::{Approves, Handle, Right, Role, Scope};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::guard::{Admin, Auditor, Caller, ContentReader, Ingestor, State, Usage, SESSION_COOKIE};
+use crate::ApiJson;
+
+/// Runs blocking work (argon2, SQLite, decryption) off the async workers when the
+/// runtime has worker threads to spare.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// A time bound: RFC 3339, milliseconds since the epoch, or `YYYY-MM-DD` (UTC; as `to`,
+/// the whole day).
+pub fn parse_time(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let start = d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis();
+        return Ok(if end_of_day { start + 86_400_000 - 1 } else { start });
+    }
+    Err(ApiError::bad_request(format!("{field}: `{s}` is not RFC 3339, YYYY-MM-DD or milliseconds")))
+}
+
+fn time_value(v: &Value, field: &str, end_of_day: bool) -> ApiResult<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+        Value::String(s) => parse_time(s, field, end_of_day),
+        _ => Err(ApiError::bad_request(format!("{field}: give RFC 3339 text or milliseconds"))),
+    }
+}
+
+/// A JSON body that may be left out.
+fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<Option<T>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// The client's address, when the server knows it.
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())))
+    }
+}
+
+// ---- health and sign-in ----
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    username: String,
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+pub async fn login(AxState(state): AxState<State>, ClientIp(ip): ClientIp, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
+    let session = blocking(|| -> ApiResult<_> {
+        let mut acc = state.access()?;
+        let user = acc.check_login(&body.username, &body.password, body.totp.as_deref(), ip.as_deref())?;
+        Ok(acc.create_session(&user)?)
+    })?;
+    let secure = if state.tls { "; Secure" } else { "" };
+    let max_age = state.config.security.session_absolute_hours as u64 * 3600;
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}", session.cookie);
+    let mut r = Json(json!(session)).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    Ok(r)
+}
+
+pub async fn whoami(caller: Caller) -> Json<Value> {
+    let u = &caller.principal.user;
+    let csrf = match &caller.principal.via {
+        chatvault_access::sessions::Credential::Session { csrf } => Some(csrf.clone()),
+        _ => None,
+    };
+    Json(json!({"user": u.name, "role": u.role, "team": u.team, "handles": u.handles, "csrf_token": csrf}))
+}
+
+pub async fn logout(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Response> {
+    if let Some(c) = &caller.session {
+        state.access()?.end_session(c)?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let expire = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}", if state.tls { "; Secure" } else { "" });
+    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expire).map_err(ApiError::internal)?);
+    Ok(r)
+}
+
+// ---- content ----
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    from: Option<String>,
+    to: Option<String>,
+    sender: Option<String>,
+    conversation: Option<String>,
+    platform: Option<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> ApiResult<Json<Value>> {
+    let from_ms = p.from.as_deref().map(|s| parse_time(s, "from", false)).transpose()?;
+    let to_ms = p.to.as_deref().map(|s| parse_time(s, "to", true)).transpose()?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if f > t {
+            return Err(ApiError::bad_request("`from` is after `to`"));
+        }
+    }
+    if let Some(k) = &p.kind {
+        k.parse::<chatvault_model::MessageKind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
+    }
+    let limit = p.limit.unwrap_or(20).min(reader.state().config.limits.max_page);
+    let filters = Filters { from_ms, to_ms, sender: p.sender.clone(), conversation: p.conversation.clone(), platform: p.platform.clone(), kind: p.kind.clone() };
+    // What is audited: the query (personal data masked), the filters and the count.
+    let details = json!({
+        "query": pii::mask(&p.q),
+        "filters": {"from": p.from, "to": p.to, "sender": p.sender.as_deref().map(pii::mask), "conversation": p.conversation, "platform": p.platform, "kind": p.kind},
+    });
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        if !reader.might_reach(&mut a, p.conversation.as_deref(), from_ms, to_ms)? {
+            return Ok(Err(details.clone()));
+        }
+        let mut usage = Usage::default();
+        let r = a.search_visible(&p.q, &filters, limit, p.offset.unwrap_or(0), &mut reader.rule(Right::View, &mut usage))?;
+        Ok(Ok((r, usage)))
+    })?;
+    match result {
+        Err(details) => Err(reader.deny("search", details)),
+        Ok((r, usage)) => {
+            let mut d = details;
+            d["total"] = json!(r.total);
+            reader.audit_read(Action::Search, None, d, &usage)?;
+            Ok(Json(json!(r)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    offset: Option<u64>,
+    limit: Option<u64>,
+    /// A message id: the page is centred on it.
+    around: Option<String>,
+}
+
+pub async fn conversation_messages(reader: ContentReader, Path(id): Path<String>, Query(p): Query<PageParams>) -> ApiResult<Json<Value>> {
+    let limit = p.limit.unwrap_or(50).min(reader.state().config.limits.max_page as u64);
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let mut usage = Usage::default();
+        let v = a.conversation_visible(&id, p.offset.unwrap_or(0), limit, p.around.as_deref(), &mut reader.rule(Right::View, &mut usage));
+        Ok((v, usage))
+    })?;
+    match result {
+        (Ok(v), usage) => {
+            reader.audit_read(Action::View, Some(&v.conversation), json!({"conversation": v.conversation, "shown": v.messages.len(), "total": v.total}), &usage)?;
+            Ok(Json(json!(v)))
+        }
+        (Err(chatvault_archive::ArchiveError::NotFound(_)), _) => Err(reader.deny(&id, json!({"conversation": id}))),
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+pub async fn message(reader: ContentReader, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let mut usage = Usage::default();
+        let v = a.message_visible(&id, &mut reader.rule(Right::View, &mut usage));
+        Ok((v, usage))
+    })?;
+    match result {
+        (Ok((m, _)), usage) => {
+            reader.audit_read(Action::View, Some(&id), json!({"message": id, "conversation": m.conversation}), &usage)?;
+            Ok(Json(json!(m)))
+        }
+        // A message that does not exist and one outside the reach get the same answer.
+        (Err(chatvault_archive::ArchiveError::NotFound(_) | chatvault_archive::ArchiveError::Invalid { .. }), _) => Err(reader.deny(&id, json!({"message": id}))),
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+pub async fn attachment(reader: ContentReader, Path((id, sha)): Path<(String, String)>) -> ApiResult<Response> {
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let mut usage = Usage::default();
+        let v = a.attachment_visible(&id, &sha, &mut reader.rule(Right::Export, &mut usage));
+        Ok((v, usage))
+    })?;
+    match result {
+        (Ok((att, bytes)), usage) => {
+            let Some(bytes) = bytes else {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, "attachment.absent", "the export recorded this attachment by hash only; its bytes were never archived"));
+            };
+            reader.audit_read(Action::Export, Some(&id), json!({"message": id, "attachment": sha, "bytes": bytes.len()}), &usage)?;
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            // Always a download, never rendered: the bytes and the name are untrusted.
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            let safe: String = att.name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            Ok(r)
+        }
+        (Err(chatvault_archive::ArchiveError::NotFound(_) | chatvault_archive::ArchiveError::Invalid { .. }), _) => {
+            Err(reader.deny(&id, json!({"message": id, "attachment": sha, "right": "export"})))
+        }
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+// ---- ingest ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    messages: Vec<Value>,
+}
+
+pub async fn ingest(ing: Ingestor, AxState(state): AxState<State>, ApiJson(body): ApiJson<IngestBody>) -> ApiResult<Json<Value>> {
+    let max = state.config.limits.max_ingest_messages;
+    if body.messages.len() > max {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "ingest.too_large", format!("{} messages in one batch; the limit is {max}", body.messages.len())));
+    }
+    let source = ing.caller.token_source().map(str::to_owned);
+    let mut results: Vec<Option<Value>> = vec![None; body.messages.len()];
+    let mut accepted = vec![];
+    let mut slots = vec![];
+    for (i, v) in body.messages.into_iter().enumerate() {
+        let raw = serde_json::to_vec(&v).unwrap_or_default();
+        let parsed = serde_json::from_value::<CanonicalRecord>(v)
+            .map_err(|e| format!("messages[{i}]: {e}"))
+            .and_then(|rec| {
+                let origin = Origin { file: "api".into(), line: i as u64 + 1 };
+                rec.into_new_message(raw, origin, &mut |_| Err("the API takes attachments inline as `data` (base64), not by `path`".into()))
+                    .map_err(|e| format!("messages[{i}]: {e}"))
+            })
+            .and_then(|m| match &source {
+                Some(s) if s != m.platform.as_str() => Err(format!("messages[{i}]: this token may only ingest platform `{s}`")),
+                _ => Ok(m),
+            });
+        match parsed {
+            Ok(m) => {
+                accepted.push(m);
+                slots.push(i);
+            }
+            Err(reason) => results[i] = Some(json!({"status": "rejected", "reason": reason})),
+        }
+    }
+    let outcomes = blocking(|| -> ApiResult<_> { Ok(ing.archive()?.ingest(accepted)?) })?;
+    let (mut stored, mut dups) = (0u64, 0u64);
+    for (slot, o) in slots.into_iter().zip(outcomes) {
+        results[slot] = Some(match o {
+            IngestOutcome::Stored { id } => {
+                stored += 1;
+                json!({"status": "stored", "id": id})
+            }
+            IngestOutcome::Duplicate => {
+                dups += 1;
+                json!({"status": "duplicate"})
+            }
+        });
+    }
+    let rejected = results.len() as u64 - stored - dups;
+    state.audit(ing.caller.event(Action::Ingest).details(json!({"stored": stored, "duplicates": dups, "rejected": rejected, "source": source})))?;
+    Ok(Json(json!({"results": results})))
+}
+
+// ---- retrieval requests and grants ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeBody {
+    #[serde(default)]
+    conversations: Vec<String>,
+    /// `platform:id` text or `{"platform","id"}`.
+    #[serde(default)]
+    participants: Vec<Value>,
+    from: Value,
+    to: Value,
+    #[serde(default)]
+    keywords: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    scope: ScopeBody,
+    reason: String,
+    case_number: String,
+    rights: Vec<Right>,
+}
+
+fn handle_value(v: &Value) -> ApiResult<Handle> {
+    match v {
+        Value::String(s) => chatvault_access::users::parse_handle(s).map_err(Into::into),
+        Value::Object(_) => serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_request(format!("participants: {e}"))),
+        _ => Err(ApiError::bad_request("participants: give `platform:id` or {\"platform\",\"id\"}")),
+    }
+}
+
+pub async fn file_request(AxState(state): AxState<State>, caller: Caller, ApiJson(body): ApiJson<RequestBody>) -> ApiResult<Json<Value>> {
+    let scope = Scope {
+        conversations: body.scope.conversations,
+        participants: body.scope.participants.iter().map(handle_value).collect::<ApiResult<_>>()?,
+        from_ms: time_value(&body.scope.from, "scope.from", false)?,
+        to_ms: time_value(&body.scope.to, "scope.to", true)?,
+        keywords: body.scope.keywords,
+    };
+    let r = blocking(|| state.access()?.file_request(caller.name(), scope, &body.reason, &body.case_number, &body.rights).map_err(ApiError::from))?;
+    Ok(Json(json!({"id": r.id, "request": r})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    #[serde(default)]
+    comment: String,
+    expires_at: Option<Value>,
+}
+
+pub async fn approve(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Decision>) -> ApiResult<Json<Value>> {
+    let expires = match &body.expires_at {
+        Some(v) => time_value(v, "expires_at", false)?,
+        None => return Err(ApiError::bad_request("expires_at: required (RFC 3339 or milliseconds)")),
+    };
+    let policy = state.config.policy();
+    let g = blocking(|| state.access()?.approve_request(caller.name(), &id, &body.comment, expires, &policy).map_err(ApiError::from))?;
+    Ok(Json(json!({"grant": g})))
+}
+
+pub async fn reject(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let comment = optional_body::<Decision>(&body)?.map(|b| b.comment).unwrap_or_default();
+    let policy = state.config.policy();
+    let r = blocking(|| state.access()?.reject_request(caller.name(), &id, &comment, &policy).map_err(ApiError::from))?;
+    Ok(Json(json!({"request": r})))
+}
+
+/// Whose requests and grants a caller may list: their own; those they may decide; all
+/// for the auditor.
+fn may_list(state: &State, caller: &Caller, owner: &str) -> ApiResult<bool> {
+    if owner == caller.name() || caller.role() == Role::Auditor {
+        return Ok(true);
+    }
+    let policy = state.config.policy();
+    Ok(match policy.rules(caller.role()).approves {
+        Approves::Everyone => true,
+        Approves::OwnTeam => {
+            let org = state.access()?.org(&policy)?;
+            caller.principal.user.team.is_some() && org.directory.team_of_user(owner) == caller.principal.user.team.as_deref()
+        }
+        Approves::Nobody => false,
+    })
+}
+
+pub async fn list_requests(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    let all = state.access()?.requests(None)?;
+    let mut out = vec![];
+    for r in all {
+        if may_list(&state, &caller, &r.requester)? {
+            out.push(r);
+        }
+    }
+    Ok(Json(json!({"requests": out})))
+}
+
+pub async fn list_grants(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    let (all, now) = {
+        let acc = state.access()?;
+        (acc.grants(None)?, acc.now_ms())
+    };
+    let mut out = vec![];
+    for g in all {
+        if may_list(&state, &caller, &g.holder)? {
+            let active = g.is_active(now);
+            let mut v = json!(g);
+            v["active"] = json!(active);
+            out.push(v);
+        }
+    }
+    Ok(Json(json!({"grants": out})))
+}
+
+pub async fn revoke_grant(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let policy = state.config.policy();
+    let g = state.access()?.revoke_grant(caller.name(), &id, &policy)?;
+    Ok(Json(json!({"grant": g})))
+}
+
+// ---- audit ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default)]
+    flagged: bool,
+    limit: Option<usize>,
+}
+
+pub async fn audit_list(AxState(state): AxState<State>, Auditor(caller): Auditor, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
+    let f = AuditFilter {
+        actor: p.actor.clone(),
+        action: p.action.clone(),
+        from_ms: p.from.as_deref().map(|s| parse_time(s, "from", false)).transpose()?,
+        to_ms: p.to.as_deref().map(|s| parse_time(s, "to", true)).transpose()?,
+        flagged: p.flagged,
+        limit: Some(p.limit.unwrap_or(1000).min(10_000)),
+    };
+    let mut acc = state.access()?;
+    let entries = acc.audit_list(&f)?;
+    acc.audit(caller.event(Action::AuditRead).details(json!({"actor": p.actor, "action": p.action, "from": p.from, "to": p.to, "returned": entries.len()})))?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+pub async fn audit_verify(AxState(state): AxState<State>, Auditor(caller): Auditor) -> ApiResult<Json<Value>> {
+    let mut acc = state.access()?;
+    let r = blocking(|| acc.audit_verify())?;
+    acc.audit(caller.event(Action::AuditVerify).result(if r.ok { Outcome::Ok } else { Outcome::Failed }).details(json!({"entries": r.entries})))?;
+    Ok(Json(json!(r)))
+}
+
+// ---- administration ----
+
+pub async fn list_users(AxState(state): AxState<State>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"users": state.access()?.users()?})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeBody {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn freeze_user(AxState(state): AxState<State>, Admin(caller): Admin, Path(name): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let reason = optional_body::<FreezeBody>(&body)?.map(|b| b.reason).unwrap_or_default();
+    let (s, t) = state.access()?.freeze(caller.name(), &name, &reason)?;
+    Ok(Json(json!({"user": name, "frozen": true, "sessions_ended": s, "tokens_revoked": t})))
+}
+
+pub async fn unfreeze_user(AxState(state): AxState<State>, Admin(caller): Admin, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    state.access()?.unfreeze(caller.name(), &name)?;
+    Ok(Json(json!({"user": name, "frozen": false})))
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such API route (see /api/v1/openapi.json)")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "route.method", "this route does not take that method (see /api/v1/openapi.json)")
+}
