@@ -1,1 +1,333 @@
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
+use chatvault_crypto::DataKey;
+use chatvault_ledger::CheckpointSigner;
+use chatvault_policy::{Handle, Right, Role, RolePolicy, Scope};
+
+use super::*;
+use crate::users::{otpauth_secret, totp_code};
+
+/// 2025-12-01 10:00 Beijing time, a Monday inside working hours.
+const T0: i64 = 1_764_554_400_000;
+const PW: &str = "correct horse battery";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    acc: Access,
+    time: Arc<AtomicI64>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let (signer, _) = CheckpointSigner::generate("test/audit").unwrap();
+        let mut acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).unwrap();
+        let time = Arc::new(AtomicI64::new(T0));
+        let t = time.clone();
+        acc.set_clock(Arc::new(move || t.load(Ordering::SeqCst)));
+        Fixture { _dir: dir, acc, time }
+    }
+    fn advance_ms(&self, ms: i64) {
+        self.time.fetch_add(ms, Ordering::SeqCst);
+    }
+    fn now(&self) -> i64 {
+        self.time.load(Ordering::SeqCst)
+    }
+    fn add(&mut self, name: &str, role: Role, team: Option<&str>) -> Option<String> {
+        let e = self.acc.add_user("admin", name, role, team, &[Handle::new("wecom", name)], Some(PW), false).unwrap();
+        e.otpauth.as_deref().and_then(otpauth_secret)
+    }
+    fn sql(&self, sql: &str) {
+        self.acc.conn.execute_batch(sql).unwrap();
+    }
+    fn actions(&self) -> Vec<String> {
+        self.acc.audit_list(&AuditFilter::default()).unwrap().into_iter().map(|e| e.action).collect()
+    }
+}
+
+#[test]
+fn passwords_are_argon2id_and_totp_secrets_are_sealed() {
+    let mut f = Fixture::new();
+    f.add("boss", Role::Executive, None);
+    let (hash, secret): (String, Vec<u8>) =
+        f.acc.conn.query_row("SELECT password, totp_secret FROM users WHERE name = 'boss'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(PW));
+    assert!(secret.len() > 20, "sealed: nonce + ciphertext + tag");
+}
+
+#[test]
+fn totp_is_required_for_privileged_roles_and_accepted_once() {
+    let mut f = Fixture::new();
+    let secret = f.add("lisa", Role::Legal, None).expect("legal is enrolled");
+    let e = f.acc.check_login("lisa", PW, None, None).unwrap_err();
+    assert_eq!(e.code(), "auth.totp_required");
+    let code = totp_code(&secret, f.now()).unwrap();
+    f.acc.check_login("lisa", PW, Some(&code), None).expect("a fresh code works");
+    // Replayed within its validity window: refused.
+    f.advance_ms(1000);
+    let e = f.acc.check_login("lisa", PW, Some(&code), None).unwrap_err();
+    assert_eq!(e.code(), "auth.totp_invalid", "a replayed code is refused");
+    // A code for an earlier step than the last one used: refused too.
+    let old = totp_code(&secret, f.now() - 30_000).unwrap();
+    assert_eq!(f.acc.check_login("lisa", PW, Some(&old), None).unwrap_err().code(), "auth.totp_invalid");
+    f.advance_ms(30_000);
+    let next = totp_code(&secret, f.now()).unwrap();
+    f.acc.check_login("lisa", PW, Some(&next), None).expect("the next step's code works");
+    // A wrong code.
+    f.advance_ms(30_000);
+    assert_eq!(f.acc.check_login("lisa", PW, Some("000000"), None).unwrap_err().code(), "auth.totp_invalid");
+    // reset-totp: the old secret stops working.
+    let new = f.acc.reset_totp("admin", "lisa").unwrap().otpauth.as_deref().and_then(otpauth_secret).unwrap();
+    f.advance_ms(30_000);
+    let stale = totp_code(&secret, f.now()).unwrap();
+    let fresh = totp_code(&new, f.now()).unwrap();
+    if stale != fresh {
+        assert_eq!(f.acc.check_login("lisa", PW, Some(&stale), None).unwrap_err().code(), "auth.totp_invalid");
+    }
+    f.acc.check_login("lisa", PW, Some(&fresh), None).unwrap();
+}
+
+#[test]
+fn brute_force_is_throttled_then_locked() {
+    let mut f = Fixture::new();
+    f.add("alice", Role::Agent, Some("t1"));
+    for i in 0..5 {
+        assert_eq!(f.acc.check_login("alice", "wrong password", None, None).unwrap_err().code(), "auth.invalid", "failure {i}");
+    }
+    // The sixth attempt within a second waits, even with the right password.
+    match f.acc.check_login("alice", PW, None, None).unwrap_err() {
+        AccessError::Throttled { retry_after_s } => assert_eq!(retry_after_s, 1),
+        e => panic!("expected throttling, got {e}"),
+    }
+    f.advance_ms(1000);
+    // The throttled attempt counted: six failures in a row now wait 2 s.
+    assert!(matches!(f.acc.check_login("alice", PW, None, None), Err(AccessError::Throttled { .. })));
+    f.advance_ms(4000);
+    f.acc.check_login("alice", PW, None, None).expect("after the delay the right password works");
+    // Success clears the count; the delay then doubles with each failure in a row.
+    for _ in 0..7 {
+        let _ = f.acc.check_login("alice", "wrong password", None, None);
+        f.advance_ms(1);
+    }
+    match f.acc.check_login("alice", "wrong password", None, None).unwrap_err() {
+        AccessError::Throttled { retry_after_s } => assert!(retry_after_s >= 2, "{retry_after_s}"),
+        e => panic!("expected throttling, got {e}"),
+    }
+    // 100 failures within an hour lock the account; a lock survives the right password.
+    let mut f = Fixture::new();
+    f.add("bob", Role::Agent, Some("t1"));
+    // An attacker who keeps trying during the delays: throttled attempts count too.
+    for _ in 0..99 {
+        let _ = f.acc.check_login("bob", "wrong password", None, None);
+        f.advance_ms(30_000);
+    }
+    assert!(!f.acc.user("bob").unwrap().unwrap().locked, "99 failures do not lock");
+    let _ = f.acc.check_login("bob", "wrong password", None, None);
+    let u = f.acc.user("bob").unwrap().unwrap();
+    assert!(u.locked, "locked after 100 failures in an hour");
+    f.advance_ms(3_600_000);
+    assert_eq!(f.acc.check_login("bob", PW, None, None).unwrap_err().code(), "auth.locked");
+    f.acc.unfreeze("admin", "bob").unwrap();
+    f.acc.check_login("bob", PW, None, None).expect("unlocked");
+    assert!(f.actions().contains(&"user.lock".to_owned()));
+}
+
+#[test]
+fn unknown_users_fail_like_wrong_passwords() {
+    let mut f = Fixture::new();
+    assert_eq!(f.acc.check_login("nobody", "whatever-password", None, None).unwrap_err().code(), "auth.invalid");
+    let e = f.acc.audit_list(&AuditFilter { action: Some("login.failure".into()), ..Default::default() }).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].actor, "nobody");
+}
+
+#[test]
+fn sessions_time_out_and_freezing_ends_them() {
+    let mut f = Fixture::new();
+    f.add("alice", Role::Agent, Some("t1"));
+    let u = f.acc.check_login("alice", PW, None, None).unwrap();
+    let s = f.acc.create_session(&u).unwrap();
+    f.advance_ms(29 * 60_000);
+    f.acc.session(&s.cookie).expect("inside the idle timeout");
+    f.advance_ms(31 * 60_000);
+    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "idle timeout");
+    // Absolute timeout, even when used every few minutes.
+    let s = f.acc.create_session(&u).unwrap();
+    for _ in 0..(13 * 60 / 20) {
+        f.advance_ms(20 * 60_000);
+        if f.acc.session(&s.cookie).is_err() {
+            break;
+        }
+    }
+    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "absolute timeout");
+    // Freeze: sessions and tokens die at once.
+    let s = f.acc.create_session(&u).unwrap();
+    let (_, token) = f.acc.create_token("admin", "alice", TokenScope::Read, None).unwrap();
+    f.acc.session(&s.cookie).unwrap();
+    f.acc.token(&token).unwrap();
+    let (sessions, tokens) = f.acc.freeze("admin", "alice", "leaving").unwrap();
+    assert_eq!((sessions, tokens), (1, 1));
+    assert!(f.acc.session(&s.cookie).is_err());
+    assert_eq!(f.acc.token(&token).unwrap_err().code(), "auth.token");
+    assert_eq!(f.acc.check_login("alice", PW, None, None).unwrap_err().code(), "auth.frozen");
+    assert!(f.actions().contains(&"user.freeze".to_owned()));
+}
+
+#[test]
+fn tokens_are_hashed_and_revocable() {
+    let mut f = Fixture::new();
+    f.add("bot", Role::Agent, Some("t1"));
+    let (info, text) = f.acc.create_token("admin", "bot", TokenScope::Ingest, Some("wecom")).unwrap();
+    let stored: Vec<u8> = f.acc.conn.query_row("SELECT hash FROM tokens", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, sha256(text.as_bytes()));
+    let p = f.acc.token(&text).unwrap();
+    assert_eq!(p.via, sessions::Credential::Token { id: info.id.clone(), scope: TokenScope::Ingest, source: Some("wecom".into()) });
+    for bad in ["", "cvt_", "Bearer x", &text[..text.len() - 1]] {
+        assert_eq!(f.acc.token(bad).unwrap_err().code(), "auth.token", "{bad:?}");
+    }
+    f.acc.revoke_token("admin", &info.id).unwrap();
+    assert_eq!(f.acc.token(&text).unwrap_err().code(), "auth.token");
+    // No secret reaches the audit trail.
+    let all = serde_json::to_string(&f.acc.audit_list(&AuditFilter::default()).unwrap()).unwrap();
+    assert!(!all.contains(&text[20..]), "token text in the audit log");
+    assert!(!all.contains(PW), "password in the audit log");
+}
+
+fn scope() -> Scope {
+    Scope { conversations: vec!["wecom:c1".into()], participants: vec![], from_ms: T0 - 86_400_000, to_ms: T0, keywords: vec![] }
+}
+
+#[test]
+fn requests_grants_and_their_audit_entries() {
+    let mut f = Fixture::new();
+    f.add("lisa", Role::Legal, None);
+    f.add("boss", Role::Executive, None);
+    let policy = RolePolicy::default();
+    let r = f.acc.file_request("lisa", scope(), "litigation hold", "(2026)沪01民初1号", &[Right::View, Right::Export]).unwrap();
+    assert_eq!(f.acc.approve_request("lisa", &r.id, "", T0 + 86_400_000, &policy).unwrap_err().code(), "policy.self_approval");
+    let g = f.acc.approve_request("boss", &r.id, "ok", T0 + 86_400_000, &policy).unwrap();
+    assert_eq!(g.holder, "lisa");
+    assert_eq!(f.acc.approve_request("boss", &r.id, "again", T0 + 86_400_000, &policy).unwrap_err().code(), "policy.state");
+    assert_eq!(f.acc.grants(Some("lisa")).unwrap(), vec![g.clone()]);
+    let g2 = f.acc.revoke_grant("boss", &g.id, &policy).unwrap();
+    assert!(!g2.is_active(f.now()));
+    let actions = f.actions();
+    for a in ["request.file", "request.approve", "grant.revoke"] {
+        assert!(actions.contains(&a.to_owned()), "{a} in {actions:?}");
+    }
+    let denied = f.acc.audit_list(&AuditFilter { action: Some("request.approve".into()), ..Default::default() }).unwrap();
+    assert_eq!(denied.iter().filter(|e| e.result == Outcome::Denied).count(), 2, "self-approval and double approval are audited");
+}
+
+#[test]
+fn audit_verify_detects_each_kind_of_tampering() {
+    let build = || {
+        let mut f = Fixture::new();
+        for i in 0..6 {
+            f.acc.audit(Event::new(&format!("u{i}"), Action::Search).details(serde_json::json!({"total": i}))).unwrap();
+        }
+        f
+    };
+    let f = build();
+    let r = f.acc.audit_verify().unwrap();
+    assert!(r.ok, "{:?}", r.errors);
+    assert_eq!((r.entries, r.unsigned_tail), (6, 0));
+    let cases: &[(&str, &str, &str)] = &[
+        ("edited body", "UPDATE audit SET body = replace(body, '\"total\":3', '\"total\":4') WHERE seq = 3", "edited"),
+        ("deleted entry", "DELETE FROM audit WHERE seq = 2", "missing"),
+        ("reordered entries", "UPDATE audit SET seq = seq + 100 WHERE seq IN (1, 2); UPDATE audit SET seq = 2 WHERE seq = 101; UPDATE audit SET seq = 1 WHERE seq = 102", "entry 1"),
+        ("truncated tail", "DELETE FROM audit WHERE seq >= 4", "truncated"),
+        ("forged checkpoint", "UPDATE audit_checkpoints SET note = replace(note, 'test/audit', 'test/audiT')", "audit checkpoint"),
+        ("checkpoints removed", "DELETE FROM audit_checkpoints", "no signed checkpoint"),
+    ];
+    for (name, sql, needle) in cases {
+        let f = build();
+        f.sql(sql);
+        let r = f.acc.audit_verify().unwrap();
+        assert!(!r.ok, "{name}: not detected");
+        assert!(r.errors.iter().any(|e| e.contains(needle)), "{name}: {:?}", r.errors);
+    }
+    // Rewriting the chain consistently after an edit still fails: the signed head differs.
+    let f = build();
+    let rows: Vec<(i64, String)> = {
+        let mut st = f.acc.conn.prepare("SELECT seq, body FROM audit ORDER BY seq").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+    };
+    let mut prev = [0u8; 32];
+    for (seq, body) in rows {
+        let mut e: AuditEntry = serde_json::from_str(&body).unwrap();
+        if seq == 2 {
+            e.actor = "someone-else".into();
+        }
+        e.prev = hex::encode(prev);
+        let body = serde_json::to_string(&e).unwrap();
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut h, b"chatvault/audit/v1\0");
+        sha2::Digest::update(&mut h, prev);
+        sha2::Digest::update(&mut h, body.as_bytes());
+        prev = sha2::Digest::finalize(h).into();
+        f.acc.conn.execute("UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1", rusqlite::params![seq, body, prev.to_vec()]).unwrap();
+    }
+    let r = f.acc.audit_verify().unwrap();
+    assert!(!r.ok && r.errors.iter().any(|e| e.contains("rewritten")), "{:?}", r.errors);
+}
+
+#[test]
+fn anomaly_flags() {
+    let mut f = Fixture::new();
+    f.add("alice", Role::Agent, Some("t1"));
+    let flags = |f: &Fixture, action: &str| -> Vec<Vec<String>> {
+        f.acc.audit_list(&AuditFilter { action: Some(action.into()), ..Default::default() }).unwrap().into_iter().map(|e| e.flags).collect()
+    };
+    // Exports: the 21st within an hour is flagged.
+    for _ in 0..21 {
+        f.acc.audit(Event::new("alice", Action::Export)).unwrap();
+    }
+    let e = flags(&f, "export");
+    assert!(e[..20].iter().all(Vec::is_empty) && e[20] == ["exports_per_hour"], "{e:?}");
+    // Ten failed logins within ten minutes.
+    for _ in 0..10 {
+        let _ = f.acc.check_login("alice", "wrong password", None, None);
+        f.advance_ms(40_000);
+    }
+    let e = flags(&f, "login.failure");
+    assert!(e[..9].iter().all(|v| !v.contains(&"failed_logins".to_owned())) && e[9].contains(&"failed_logins".to_owned()), "{e:?}");
+    // Outside working hours (08:00–20:00 Asia/Shanghai, Monday to Friday): 23:00.
+    f.time.store(T0 + 13 * 3_600_000, Ordering::SeqCst);
+    f.acc.audit(Event::new("alice", Action::Search)).unwrap();
+    assert_eq!(flags(&f, "search").last().unwrap(), &vec!["off_hours".to_owned()]);
+    // A bulk deletion request.
+    f.acc.audit(Event::new("alice", Action::DeletionRequest).details(serde_json::json!({"messages": 5000}))).unwrap();
+    f.acc.audit(Event::new("alice", Action::DeletionRequest).details(serde_json::json!({"messages": 3}))).unwrap();
+    assert_eq!(flags(&f, "deletion.request"), vec![vec!["bulk_deletion".to_owned()], vec![]]);
+    assert_eq!(f.acc.audit_list(&AuditFilter { flagged: true, ..Default::default() }).unwrap().len(), 4);
+}
+
+#[test]
+fn action_names_and_numbers_are_unique() {
+    let mut names = std::collections::HashSet::new();
+    let mut numbers = std::collections::HashSet::new();
+    for a in Action::ALL {
+        assert!(names.insert(a.name()) && numbers.insert(a.number()), "{a:?}");
+        assert_eq!(Action::parse(a.name()), Some(*a));
+    }
+}
+
+#[test]
+fn audit_list_filters() {
+    let mut f = Fixture::new();
+    f.acc.audit(Event::new("a", Action::LoginSuccess)).unwrap();
+    f.advance_ms(1000);
+    f.acc.audit(Event::new("b", Action::LoginFailure)).unwrap();
+    f.advance_ms(1000);
+    f.acc.audit(Event::new("a", Action::Search)).unwrap();
+    let n = |flt: AuditFilter| f.acc.audit_list(&flt).unwrap().len();
+    assert_eq!(n(AuditFilter { actor: Some("a".into()), ..Default::default() }), 2);
+    assert_eq!(n(AuditFilter { action: Some("login.".into()), ..Default::default() }), 2);
+    assert_eq!(n(AuditFilter { action: Some("login".into()), ..Default::default() }), 0);
+    assert_eq!(n(AuditFilter { from_ms: Some(T0 + 1000), ..Default::default() }), 2);
+    assert_eq!(n(AuditFilter { to_ms: Some(T0 + 999), ..Default::default() }), 1);
+    assert_eq!(n(AuditFilter { limit: Some(1), ..Default::default() }), 1);
+}

@@ -311,18 +311,18 @@ impl Access {
         let settings = self.settings.clone();
         let outcome = self.in_tx(|t| {
             let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
-                if !matches!(err, AccessError::Throttled { .. }) {
-                    t.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, t.now]).map_err(|e| t.e(e))?;
-                    let hour: i64 = t
-                        .tx
-                        .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, t.now - 3_600_000], |r| r.get(0))
-                        .map_err(|e| t.e(e))?;
-                    if hour >= settings.lock_after_failures_per_hour as i64 {
-                        let n = t.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| t.e(e))?;
-                        if n > 0 {
-                            t.end_sessions(username)?;
-                            t.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
-                        }
+                // Every attempt counts, throttled ones too: hammering during the delay
+                // lengthens it and runs towards the lock.
+                t.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, t.now]).map_err(|e| t.e(e))?;
+                let hour: i64 = t
+                    .tx
+                    .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, t.now - 3_600_000], |r| r.get(0))
+                    .map_err(|e| t.e(e))?;
+                if hour >= settings.lock_after_failures_per_hour as i64 {
+                    let n = t.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| t.e(e))?;
+                    if n > 0 {
+                        t.end_sessions(username)?;
+                        t.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
                     }
                 }
                 let mut ev = Event::new(username, Action::LoginFailure).result(Outcome::Denied).details(serde_json::json!({"reason": err.code()}));
