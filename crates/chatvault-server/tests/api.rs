@@ -1,0 +1,502 @@
+//! The API in-process (the real router, a real archive and access database): the
+//! authorization matrix, each named attack, ingest, and the OpenAPI document.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use chatvault_access::users::{otpauth_secret, totp_code};
+use chatvault_access::{AuditFilter, TokenScope};
+use chatvault_archive::{Archive, KeyProvider};
+use chatvault_model::canonical::parse_line;
+use chatvault_model::Origin;
+use chatvault_policy::{Handle, Role};
+use chatvault_server::{router, Config, Shared, State};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const PW: &str = "correct horse battery";
+const DAY: i64 = 86_400_000;
+
+struct World {
+    _dir: tempfile::TempDir,
+    state: State,
+    /// Message ids by label.
+    ids: std::collections::HashMap<&'static str, String>,
+    totp: std::collections::HashMap<String, String>,
+    data: std::path::PathBuf,
+    /// One session per user: a TOTP code is accepted once, so users sign in once.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, Session>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn rfc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+}
+
+/// c1: alice (agent, team t1) and a customer, yesterday, with a phone number and an
+/// attachment; c2: bob (agent, team t2), yesterday; c3: alice, 20 days ago.
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = KeyProvider::default();
+    Archive::init(&data, &keys).unwrap();
+    let mut a = Archive::open(&data, &keys).unwrap();
+    let now = now_ms();
+    let lines = [
+        ("c1_text", json!({"platform":"wecom","conversation_id":"c1","sender_id":"alice","sent_at":rfc(now - DAY),"text":"退款 请拨打 13812345678"})),
+        ("c1_cust", json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 1000),"text":"退款 什么时候到账"})),
+        ("c1_file", json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 2000),"text":"发票","attachments":[{"name":"invoice.pdf","mime":"application/pdf","data":"JVBERi0xLjQK"}]})),
+        ("c2_text", json!({"platform":"wecom","conversation_id":"c2","sender_id":"bob","sent_at":rfc(now - DAY),"text":"退款 另一位客户"})),
+        ("c3_old", json!({"platform":"wecom","conversation_id":"c3","sender_id":"alice","sent_at":rfc(now - 20 * DAY),"text":"退款 旧记录"})),
+    ];
+    let msgs = lines
+        .iter()
+        .map(|(_, v)| parse_line(&v.to_string()).unwrap().into_new_message(v.to_string().into_bytes(), Origin { file: "t".into(), line: 1 }, &mut |_| Err("no".into())).unwrap())
+        .collect();
+    let out = a.ingest(msgs).unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for ((label, _), o) in lines.iter().zip(out) {
+        let chatvault_archive::IngestOutcome::Stored { id } = o else { panic!("{label} not stored") };
+        ids.insert(*label, id);
+    }
+    let cfg = Config::default();
+    let mut acc = chatvault_server::open_access(&mut a, cfg.security.clone()).unwrap();
+    let mut totp = std::collections::HashMap::new();
+    for (name, role, team, handle) in [
+        ("alice", Role::Agent, Some("t1"), Some("alice")),
+        ("bob", Role::Agent, Some("t2"), Some("bob")),
+        ("lead1", Role::TeamLead, Some("t1"), None),
+        ("lisa", Role::Legal, None, None),
+        ("boss", Role::Executive, None, None),
+        ("audi", Role::Auditor, None, None),
+        ("root", Role::Admin, None, None),
+    ] {
+        let handles: Vec<Handle> = handle.map(|h| Handle::new("wecom", h)).into_iter().collect();
+        let e = acc.add_user("setup", name, role, team, &handles, Some(PW), false).unwrap();
+        if let Some(s) = e.otpauth.as_deref().and_then(otpauth_secret) {
+            totp.insert(name.to_owned(), s);
+        }
+    }
+    let state = Arc::new(Shared::new(a, acc, cfg, false));
+    World { _dir: dir, state, ids, totp, data, sessions: Default::default() }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+    raw: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Session {
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+}
+
+impl World {
+    async fn call(&self, s: &Session, method: Method, uri: &str, body: Option<Value>) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(c) = &s.cookie {
+            b = b.header("cookie", format!("cv_session={c}"));
+        }
+        if let Some(c) = &s.csrf {
+            b = b.header("x-csrf-token", c);
+        }
+        if let Some(t) = &s.bearer {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let r = router(self.state.clone()).oneshot(req).await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let raw = axum::body::to_bytes(r.into_body(), 64 << 20).await.unwrap().to_vec();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Resp { status, headers, body, raw }
+    }
+
+    async fn login(&self, user: &str) -> Session {
+        if let Some(s) = self.sessions.lock().unwrap().get(user) {
+            return s.clone();
+        }
+        let code = self.totp.get(user).map(|s| totp_code(s, now_ms()).unwrap());
+        let r = self.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": user, "password": PW, "totp": code}))).await;
+        assert_eq!(r.status, 200, "login {user}: {}", r.body);
+        let set = r.headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        let cookie = set.split(';').next().unwrap().trim_start_matches("cv_session=").to_owned();
+        let s = Session { cookie: Some(cookie), csrf: r.body["csrf_token"].as_str().map(str::to_owned), bearer: None };
+        self.sessions.lock().unwrap().insert(user.to_owned(), s.clone());
+        s
+    }
+
+    fn last_audit(&self, actor: &str) -> chatvault_access::AuditEntry {
+        let acc = self.state.access.lock().unwrap();
+        acc.audit_list(&AuditFilter { actor: Some(actor.into()), ..Default::default() }).unwrap().pop().expect("an audit entry")
+    }
+
+    fn audit_actions(&self, actor: &str) -> Vec<String> {
+        let acc = self.state.access.lock().unwrap();
+        acc.audit_list(&AuditFilter { actor: Some(actor.into()), ..Default::default() }).unwrap().into_iter().map(|e| e.action).collect()
+    }
+
+    /// lisa files a request for c1 (view + export), boss approves it.
+    async fn grant_lisa(&self, rights: &[&str], expires_ms: i64) -> String {
+        let lisa = self.login("lisa").await;
+        let r = self
+            .call(&lisa, Method::POST, "/api/v1/requests", Some(json!({
+                "scope": {"conversations": ["wecom:c1"], "participants": [], "from": rfc(now_ms() - 2 * DAY), "to": rfc(now_ms()), "keywords": []},
+                "reason": "诉讼保全", "case_number": "(2026)沪0101民初123号", "rights": rights,
+            })))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let boss = self.login("boss").await;
+        let r = self.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "同意", "expires_at": expires_ms}))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["grant"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// One content route, in scope and out of scope.
+struct RouteCase {
+    name: &'static str,
+    inside: String,
+    outside: String,
+    /// The audit action a success leaves.
+    action: &'static str,
+}
+
+fn routes(w: &World) -> Vec<RouteCase> {
+    vec![
+        RouteCase { name: "search", inside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1".into(), outside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c2".into(), action: "search" },
+        RouteCase { name: "conversation", inside: "/api/v1/conversations/wecom:c1/messages".into(), outside: "/api/v1/conversations/wecom:c2/messages".into(), action: "view" },
+        RouteCase { name: "message", inside: format!("/api/v1/messages/{}", w.ids["c1_text"]), outside: format!("/api/v1/messages/{}", w.ids["c2_text"]), action: "view" },
+        // Filled in by the test: it needs the attachment's hash.
+        RouteCase { name: "attachment", inside: String::new(), outside: String::new(), action: "export" },
+    ]
+}
+
+async fn attachment_uri(w: &World) -> String {
+    let boss = w.login("boss").await;
+    let r = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_file"]), None).await;
+    let sha = r.body["attachments"][0]["sha256"].as_str().unwrap().to_owned();
+    format!("/api/v1/messages/{}/attachments/{sha}", w.ids["c1_file"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_matrix() {
+    let w = world();
+    let att = attachment_uri(&w).await;
+    // Attachments: inside = c1's file; outside = the same path on c2's message id.
+    let att_out = att.replace(&w.ids["c1_file"], &w.ids["c2_text"]);
+    // (user, grant for lisa?, [search, conversation, message, attachment] × (inside, outside))
+    type Row = (&'static str, bool, [(u16, u16); 4]);
+    let rows: &[Row] = &[
+        ("alice", false, [(200, 403), (200, 403), (200, 403), (403, 403)]),
+        ("bob", false, [(403, 200), (403, 200), (403, 200), (403, 403)]),
+        ("lead1", false, [(200, 403), (200, 403), (200, 403), (403, 403)]),
+        ("lisa", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
+        ("lisa", true, [(200, 403), (200, 403), (200, 403), (200, 403)]),
+        ("boss", false, [(200, 200), (200, 200), (200, 200), (403, 403)]),
+        ("audi", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
+        ("root", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
+    ];
+    let mut cases = routes(&w);
+    cases[3].inside = att.clone();
+    cases[3].outside = att_out;
+    let mut checked = 0;
+    for (user, with_grant, expect) in rows {
+        if *with_grant {
+            w.grant_lisa(&["view", "export"], now_ms() + DAY).await;
+        }
+        let s = w.login(user).await;
+        for (case, (want_in, want_out)) in cases.iter().zip(expect) {
+            for (uri, want, side) in [(&case.inside, want_in, "inside"), (&case.outside, want_out, "outside")] {
+                let r = w.call(&s, Method::GET, uri, None).await;
+                let label = format!("{user}{} {} {side}", if *with_grant { "+grant" } else { "" }, case.name);
+                assert_eq!(r.status.as_u16(), *want, "{label}: {}", r.body);
+                let e = w.last_audit(user);
+                if *want == 200 {
+                    assert_eq!(e.action, if *with_grant { "grant.use" } else { case.action }, "{label}: audit");
+                } else {
+                    assert_eq!(e.action, "access.denied", "{label}: audit");
+                    let code = r.body["error"]["code"].as_str().unwrap();
+                    assert!(code == "access.denied" || code == "access.role", "{label}: {code}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, rows.len() * 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_never_reveal_hidden_messages_and_pii_is_masked() {
+    let w = world();
+    let alice = w.login("alice").await;
+    let r = w.call(&alice, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    // 退款 is in c1 (2), c2 (1, bob's) and c3 (20 days old): alice sees c1's two.
+    assert_eq!(r.body["total"], 2, "{}", r.body);
+    let hits = r.body["hits"].as_array().unwrap();
+    assert!(hits.iter().all(|h| h["conversation"] == "wecom:c1"));
+    let raw = String::from_utf8_lossy(&r.raw);
+    assert!(raw.contains("138****5678") && !raw.contains("13812345678"), "{raw}");
+    let lead = w.login("lead1").await;
+    assert_eq!(w.call(&lead, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await.body["total"], 3, "team lead: c1 and the 20-day-old c3");
+    let boss = w.login("boss").await;
+    assert_eq!(w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await.body["total"], 4);
+    // A grant with pii.view shows the number in full; without it, masked.
+    w.grant_lisa(&["view", "pii.view"], now_ms() + DAY).await;
+    let lisa = w.login("lisa").await;
+    let r = w.call(&lisa, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    assert_eq!(r.body["text"], "退款 请拨打 13812345678");
+    let r = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    assert_eq!(r.body["text"], "退款 请拨打 138****5678");
+    // The audit entry of the search holds no message text.
+    let acc = w.state.access.lock().unwrap();
+    let all = serde_json::to_string(&acc.audit_list(&AuditFilter::default()).unwrap()).unwrap();
+    assert!(!all.contains("请拨打") && !all.contains("13812345678") && !all.contains(PW));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_idor() {
+    let w = world();
+    let alice = w.login("alice").await;
+    let other = w.call(&alice, Method::GET, &format!("/api/v1/messages/{}", w.ids["c2_text"]), None).await;
+    let missing = w.call(&alice, Method::GET, "/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV", None).await;
+    let garbage = w.call(&alice, Method::GET, "/api/v1/messages/..%2F..%2Fetc", None).await;
+    for r in [&other, &missing, &garbage] {
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(other.body, missing.body, "another's message and a missing one look the same");
+    let conv = w.call(&alice, Method::GET, "/api/v1/conversations/wecom:c2/messages?around=x", None).await;
+    assert_eq!(conv.status, 403);
+    // An agent may not read another agent's grants or requests either.
+    w.grant_lisa(&["view"], now_ms() + DAY).await;
+    let r = w.call(&alice, Method::GET, "/api/v1/grants", None).await;
+    assert_eq!(r.body["grants"].as_array().unwrap().len(), 0);
+    assert_eq!(w.audit_actions("alice").iter().filter(|a| *a == "access.denied").count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_expired_and_revoked_grants() {
+    let w = world();
+    let uri = format!("/api/v1/messages/{}", w.ids["c1_text"]);
+    w.grant_lisa(&["view"], now_ms() + 1500).await;
+    let lisa = w.login("lisa").await;
+    assert_eq!(w.call(&lisa, Method::GET, &uri, None).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let r = w.call(&lisa, Method::GET, &uri, None).await;
+    assert_eq!(r.status, 403, "expired grant: {}", r.body);
+    assert_eq!(w.last_audit("lisa").action, "access.denied");
+    let g = w.grant_lisa(&["view"], now_ms() + DAY).await;
+    assert_eq!(w.call(&lisa, Method::GET, &uri, None).await.status, 200);
+    let boss = w.login("boss").await;
+    let r = w.call(&boss, Method::POST, &format!("/api/v1/grants/{g}/revoke"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(w.call(&lisa, Method::GET, &uri, None).await.status, 403, "revoked grant");
+    // Self-approval is impossible, through the API too.
+    let r = w
+        .call(&lisa, Method::POST, "/api/v1/requests", Some(json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": now_ms()}, "reason": "r", "case_number": "c", "rights": ["view"]})))
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = w.call(&lisa, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "", "expires_at": now_ms() + DAY}))).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("policy.self_approval")));
+    // An agent may not approve.
+    let alice = w.login("alice").await;
+    let r = w.call(&alice, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "", "expires_at": now_ms() + DAY}))).await;
+    assert_eq!(r.body["error"]["code"], "policy.not_approver");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_frozen_in_mid_session() {
+    let w = world();
+    let alice = w.login("alice").await;
+    let uri = "/api/v1/search?q=%E9%80%80%E6%AC%BE";
+    assert_eq!(w.call(&alice, Method::GET, uri, None).await.status, 200);
+    let (_, token) = w.state.access.lock().unwrap().create_token("setup", "alice", TokenScope::Read, None).unwrap();
+    let bearer = Session { bearer: Some(token), ..Default::default() };
+    assert_eq!(w.call(&bearer, Method::GET, uri, None).await.status, 200);
+    let root = w.login("root").await;
+    let r = w.call(&root, Method::POST, "/api/v1/users/alice/freeze", Some(json!({"reason": "离职"}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["sessions_ended"], 1);
+    let r = w.call(&alice, Method::GET, uri, None).await;
+    assert_eq!(r.status, 401, "the session is gone: {}", r.body);
+    assert_eq!(w.call(&bearer, Method::GET, uri, None).await.status, 401, "the token is revoked");
+    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": PW}))).await;
+    assert_eq!(r.body["error"]["code"], "auth.frozen");
+    assert!(w.audit_actions("root").contains(&"user.freeze".to_owned()) || w.state.access.lock().unwrap().audit_list(&AuditFilter { action: Some("user.freeze".into()), ..Default::default() }).unwrap().len() == 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_replayed_totp() {
+    let w = world();
+    let code = totp_code(&w.totp["boss"], now_ms()).unwrap();
+    let body = json!({"username": "boss", "password": PW, "totp": code});
+    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(body.clone())).await;
+    assert_eq!(r.status, 200);
+    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(body)).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (401, Some("auth.totp_invalid")));
+    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "boss", "password": PW}))).await;
+    assert_eq!(r.body["error"]["code"], "auth.totp_required");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_brute_force() {
+    let w = world();
+    for i in 0..5 {
+        let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": format!("guess {i}")}))).await;
+        assert_eq!(r.status, 401);
+    }
+    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": PW}))).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(w.audit_actions("alice").iter().filter(|a| *a == "login.failure").count(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_csrf() {
+    let w = world();
+    let lisa = w.login("lisa").await;
+    let body = json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": now_ms()}, "reason": "r", "case_number": "c", "rights": ["view"]});
+    let no_token = Session { csrf: None, ..lisa.clone() };
+    let wrong = Session { csrf: Some("forged".into()), ..lisa.clone() };
+    for (name, s) in [("missing token", &no_token), ("wrong token", &wrong)] {
+        let r = w.call(s, Method::POST, "/api/v1/requests", Some(body.clone())).await;
+        assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("auth.csrf")), "{name}");
+        assert_eq!(w.last_audit("lisa").action, "access.denied", "{name}");
+    }
+    let r = w.call(&no_token, Method::DELETE, "/api/v1/session", None).await;
+    assert_eq!(r.status, 403, "logout needs the token too");
+    assert_eq!(w.call(&lisa, Method::POST, "/api/v1/requests", Some(body)).await.status, 200);
+    assert_eq!(w.state.access.lock().unwrap().requests(None).unwrap().len(), 1, "only the request with the token was filed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_tampered_audit_log() {
+    let w = world();
+    let audi = w.login("audi").await;
+    let r = w.call(&audi, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(r.body["ok"], true, "{}", r.body);
+    let db = rusqlite::Connection::open(w.data.join("access.db")).unwrap();
+    db.execute("UPDATE audit SET body = replace(body, '\"setup\"', '\"nobody\"') WHERE seq = 1", []).unwrap();
+    let r = w.call(&audi, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(r.body["ok"], false);
+    assert!(r.body["errors"][0].as_str().unwrap().contains("entry 1"), "{}", r.body);
+    // Only the auditor reads the log.
+    let boss = w.login("boss").await;
+    assert_eq!(w.call(&boss, Method::GET, "/api/v1/audit", None).await.status, 403);
+    let r = w.call(&audi, Method::GET, "/api/v1/audit?actor=boss&action=login.success", None).await;
+    let e = r.body["entries"].as_array().unwrap();
+    assert_eq!(e.len(), 1);
+    for k in ["seq", "time", "actor", "action", "target", "result"] {
+        assert!(e[0].get(k).is_some() || k == "target", "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_is_idempotent_limited_and_scoped() {
+    let w = world();
+    let (token, read_token, scoped) = {
+        let mut acc = w.state.access.lock().unwrap();
+        (
+            acc.create_token("setup", "alice", TokenScope::Ingest, None).unwrap().1,
+            acc.create_token("setup", "alice", TokenScope::Read, None).unwrap().1,
+            acc.create_token("setup", "alice", TokenScope::Ingest, Some("slack")).unwrap().1,
+        )
+    };
+    let s = Session { bearer: Some(token), ..Default::default() };
+    let msg = |id: &str| json!({"platform":"wecom","conversation_id":"c9","sender_id":"alice","source_id":id,"sent_at":rfc(now_ms()),"text":"新消息"});
+    let batch = json!({"messages": [msg("m1"), msg("m2"), {"platform":"wecom"}]});
+    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(batch.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let res = r.body["results"].as_array().unwrap();
+    assert_eq!(res[0]["status"], "stored");
+    assert!(res[0]["id"].as_str().unwrap().len() == 26);
+    assert_eq!(res[1]["status"], "stored");
+    assert_eq!(res[2]["status"], "rejected");
+    assert!(res[2]["reason"].as_str().unwrap().contains("messages[2]"), "{}", res[2]);
+    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(batch)).await;
+    let res = r.body["results"].as_array().unwrap();
+    assert_eq!((res[0]["status"].as_str(), res[1]["status"].as_str()), (Some("duplicate"), Some("duplicate")), "replay is idempotent");
+    // The stored messages are searchable at once, by someone who may see them.
+    let boss = w.login("boss").await;
+    assert_eq!(w.call(&boss, Method::GET, "/api/v1/search?q=%E6%96%B0%E6%B6%88%E6%81%AF", None).await.body["total"], 2);
+    // Limits: too many messages, too many bytes.
+    let many = json!({"messages": (0..1001).map(|i| msg(&format!("x{i}"))).collect::<Vec<_>>()});
+    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(many)).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (413, Some("ingest.too_large")));
+    let huge = json!({"messages": [{"platform":"wecom","conversation_id":"c9","sender_id":"a","sent_at":rfc(now_ms()),"text":"x".repeat(17 << 20)}]});
+    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(huge)).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (413, Some("request.too_large")));
+    // Scopes: a read token cannot ingest, an ingest token cannot read, a source-bound token
+    // ingests only its source.
+    let r = w.call(&Session { bearer: Some(read_token), ..Default::default() }, Method::POST, "/api/v1/messages", Some(json!({"messages": []}))).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(w.call(&s, Method::GET, "/api/v1/search?q=x", None).await.status, 403);
+    let r = w.call(&Session { bearer: Some(scoped), ..Default::default() }, Method::POST, "/api/v1/messages", Some(json!({"messages": [msg("m3")]}))).await;
+    assert_eq!(r.body["results"][0]["status"], "rejected");
+    // A session cannot ingest.
+    let alice = w.login("alice").await;
+    assert_eq!(w.call(&alice, Method::POST, "/api/v1/messages", Some(json!({"messages": []}))).await.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_json_with_codes_and_headers_are_set() {
+    let w = world();
+    let cases: &[(&str, Method, &str, Option<Value>, u16, &str)] = &[
+        ("unknown route", Method::GET, "/api/v1/nothing", None, 404, "route.unknown"),
+        ("wrong method", Method::PUT, "/api/v1/search", None, 405, "route.method"),
+        ("no session", Method::GET, "/api/v1/search", None, 401, "auth.session"),
+        ("malformed login", Method::POST, "/api/v1/session", Some(json!({"user": "x"})), 422, "input.invalid"),
+        ("wrong password", Method::POST, "/api/v1/session", Some(json!({"username": "bob", "password": "nope"})), 401, "auth.invalid"),
+    ];
+    for (name, m, uri, body, status, code) in cases {
+        let r = w.call(&Session::default(), m.clone(), uri, body.clone()).await;
+        assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (*status, Some(*code)), "{name}: {}", r.body);
+        assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        for h in ["x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy", "cache-control"] {
+            assert!(r.headers.contains_key(h), "{name}: {h}");
+        }
+    }
+    let alice = w.login("alice").await;
+    let r = w.call(&alice, Method::GET, "/api/v1/search?q=a&from=yesterday", None).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (400, Some("input.invalid")));
+    let r = w.call(&alice, Method::GET, "/api/v1/search?q=%22unclosed", None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// Every documented operation is routed, and every route is documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_matches_the_routes() {
+    let w = world();
+    let doc: Value = serde_json::from_str(chatvault_server::OPENAPI).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for m in ops.as_object().unwrap().keys() {
+            documented.insert((m.to_uppercase(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> = chatvault_server::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, routed, "the OpenAPI document and the route list differ");
+    // And the router really answers each one (not the unknown-route or wrong-method fallback).
+    for (m, p) in &documented {
+        let uri = p.replace("{id}", "x").replace("{sha256}", "00").replace("{name}", "alice");
+        let r = w.call(&Session::default(), Method::from_bytes(m.as_bytes()).unwrap(), &uri, None).await;
+        let code = r.body["error"]["code"].as_str().unwrap_or("");
+        assert!(code != "route.unknown" && code != "route.method", "{m} {p}: {}", r.body);
+    }
+    let r = w.call(&Session::default(), Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(r.body["openapi"], "3.1.0");
+}
