@@ -142,6 +142,22 @@ impl Archive {
         self.members(id)
     }
 
+    /// The conversations (`platform:id`) any of these handles sent a message in.
+    pub fn conversations_of(&mut self, handles: &[Handle]) -> Result<Vec<String>> {
+        let mut ids = std::collections::BTreeSet::new();
+        for h in handles {
+            if let Some(pid) = self.dir.participant_ids.get(&(h.platform.clone(), h.id.clone())).copied() {
+                ids.extend(self.store.conversations_of_sender(pid)?);
+            }
+        }
+        ids.into_iter()
+            .map(|id| {
+                let c = self.dir.conversations.get(&id).ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {id} is unknown")))?;
+                Ok(format!("{}:{}", c.platform, c.external_id))
+            })
+            .collect()
+    }
+
     /// One message and whether the rule shows it. A hidden message is reported as not
     /// found, exactly as a message that does not exist, so ids cannot be probed.
     pub fn message_visible(&mut self, id: &str, rule: &mut VisibleRule<'_>) -> Result<(StoredMessage, Visibility)> {
@@ -157,16 +173,46 @@ impl Archive {
     }
 
     /// Search, keeping only what the rule shows; `total` counts shown messages only.
-    /// Every match is checked, so this costs one decryption per match.
+    ///
+    /// With `all_visible` (the caller's reach is everything, as for an executive), the
+    /// index pages and counts as for an unfiltered search, and the rule only masks; should
+    /// it hide a message of the page after all, the search falls back to checking every
+    /// match, which costs one decryption per match (narrow `filters` first).
     pub fn search_visible(
         &mut self,
         query: &str,
         filters: &Filters,
         limit: usize,
         offset: usize,
+        all_visible: bool,
         rule: &mut VisibleRule<'_>,
     ) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
+        if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(SearchResponse { total: 0, hits: vec![], index_lag: None });
+        }
+        if all_visible {
+            let mut r = self.search(query, filters, limit, offset)?;
+            let mut hidden = false;
+            let terms = q.highlight_terms();
+            for h in &mut r.hits {
+                let mut m = self.message(&h.id)?;
+                let members = self.members_of_view(&m)?;
+                match rule(&m, &members) {
+                    Visibility::Hidden => hidden = true,
+                    Visibility::Full => {}
+                    Visibility::Masked => {
+                        mask_message(&mut m);
+                        let text = m.text.clone().unwrap_or_default();
+                        let (snip, highlights) = snippet(&text, &terms);
+                        *h = hit(m, text, snip, highlights);
+                    }
+                }
+            }
+            if !hidden {
+                return Ok(r);
+            }
+        }
         let lag = self.catch_up_for_search()?;
         let (exact, seqs) = self.index.search_all(&q, filters)?;
         let mut shown = vec![];

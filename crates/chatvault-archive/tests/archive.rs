@@ -334,11 +334,16 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     assert_eq!(flags(&mut a), want);
     a.close().expect("close");
     drop(a);
-    // An archive written before the flags were kept: schema version 1, no column.
+    // An archive written before the flags were kept: schema version 1, no column, no sender index.
     let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
-    db.execute_batch("ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
+    db.execute_batch("DROP INDEX messages_sender; ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
     drop(db);
     let mut a = reopen(d.path());
+    let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
+    let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    let idx: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'messages_sender'", [], |r| r.get(0)).expect("index");
+    assert_eq!((v, idx), (3, 1), "migrated 1 -> 2 -> 3");
+    drop(db);
     assert_eq!(flags(&mut a), want, "derived from the content for rows without flags");
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
     // New rows after the upgrade carry their flags, and verify checks them.

@@ -63,6 +63,9 @@ pub struct Filters {
     pub conversation: Option<String>,
     pub platform: Option<String>,
     pub kind: Option<String>,
+    /// Any of these conversations (`platform:external_id`); `None` for no restriction.
+    /// The server narrows a search to what a caller may reach with it.
+    pub conversations: Option<Vec<String>>,
 }
 
 /// What the index found.
@@ -307,6 +310,11 @@ impl SearchIndex {
             if let Some(v) = v {
                 parts.push((Occur::Must, term(field, v)));
             }
+        }
+        if let Some(list) = &filters.conversations {
+            let any: Vec<(Occur, Box<dyn TQuery>)> = list.iter().map(|c| (Occur::Should, term(f.conversation, c))).collect();
+            // An empty list matches nothing: a boolean query of no clauses has no documents.
+            parts.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
         if !parts.iter().any(|(o, _)| *o == Occur::Must) {
             parts.push((Occur::Must, Box::new(AllQuery)));

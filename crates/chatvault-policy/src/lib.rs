@@ -217,6 +217,12 @@ impl Directory {
     pub fn team_of_handle(&self, h: &Handle) -> Option<&str> {
         self.teams.get(h).map(String::as_str)
     }
+    /// Every handle of the team's members.
+    pub fn handles_of_team(&self, team: &str) -> Vec<Handle> {
+        let mut v: Vec<Handle> = self.teams.iter().filter(|(_, t)| t.as_str() == team).map(|(h, _)| h.clone()).collect();
+        v.sort();
+        v
+    }
     pub fn team_of_user(&self, user: &str) -> Option<&str> {
         self.users.get(user).and_then(|t| t.as_deref())
     }

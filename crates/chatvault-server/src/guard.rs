@@ -231,6 +231,64 @@ impl ContentReader {
         }
     }
 
+    /// Narrows a search's filters to a superset of what the caller may see (the
+    /// conversations and the time span its role and grants reach), so the index does the
+    /// bulk of the filtering; [`Self::rule`] still decides each hit. The flag says whether
+    /// the caller sees every match (executive): then the index pages and counts.
+    pub fn narrow(&self, archive: &mut Archive, f: &chatvault_archive::Filters) -> ApiResult<(chatvault_archive::Filters, bool)> {
+        const DAY: i64 = 86_400_000;
+        let rules = self.org.policy.rules(self.subject.role);
+        let role_view = rules.rights.contains(&Right::View) && rules.reach != Reach::Nothing;
+        let source = self.caller.token_source();
+        if role_view && rules.reach == Reach::All && rules.window_days.is_none() && source.is_none() {
+            return Ok((f.clone(), true));
+        }
+        let mut convs: Option<std::collections::BTreeSet<String>> = Some(Default::default());
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let add = |convs: &mut Option<std::collections::BTreeSet<String>>, list: Vec<String>| {
+            if let Some(c) = convs {
+                c.extend(list);
+            }
+        };
+        if role_view {
+            lo = rules.window_days.map_or(i64::MIN, |d| self.now_ms - d as i64 * DAY);
+            hi = i64::MAX;
+            match rules.reach {
+                Reach::All => convs = None,
+                Reach::Own => add(&mut convs, archive.conversations_of(&self.subject.handles)?),
+                Reach::Team => {
+                    let mut handles = self.subject.handles.clone();
+                    if let Some(t) = &self.subject.team {
+                        handles.extend(self.org.directory.handles_of_team(t));
+                    }
+                    add(&mut convs, archive.conversations_of(&handles)?)
+                }
+                Reach::Nothing => {}
+            }
+        }
+        for g in self.grants.iter().filter(|g| g.rights.contains(&Right::View)) {
+            lo = lo.min(g.scope.from_ms);
+            hi = hi.max(g.scope.to_ms);
+            add(&mut convs, g.scope.conversations.clone());
+            add(&mut convs, archive.conversations_of(&g.scope.participants)?);
+        }
+        let mut out = f.clone();
+        out.from_ms = Some(f.from_ms.map_or(lo, |x| x.max(lo)));
+        out.to_ms = Some(f.to_ms.map_or(hi, |x| x.min(hi)));
+        let mut list: Option<Vec<String>> = convs.map(|c| c.into_iter().collect());
+        if let Some(s) = source {
+            match &f.platform {
+                Some(p) if p != s => list = Some(vec![]),
+                _ => out.platform = Some(s.to_owned()),
+            }
+        }
+        if out.from_ms > out.to_ms {
+            list = Some(vec![]);
+        }
+        out.conversations = list;
+        Ok((out, false))
+    }
+
     /// Whether anything the caller may see could match these bounds: a conversation
     /// and a time range. A search or listing wholly outside the caller's reach is refused
     /// (403 and an audit entry) rather than answered empty.

@@ -147,7 +147,7 @@ pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> Api
         k.parse::<chatvault_model::MessageKind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
     }
     let limit = p.limit.unwrap_or(20).min(reader.state().config.limits.max_page);
-    let filters = Filters { from_ms, to_ms, sender: p.sender.clone(), conversation: p.conversation.clone(), platform: p.platform.clone(), kind: p.kind.clone() };
+    let filters = Filters { from_ms, to_ms, sender: p.sender.clone(), conversation: p.conversation.clone(), platform: p.platform.clone(), kind: p.kind.clone(), conversations: None };
     // What is audited: the query (personal data masked), the filters and the count.
     let details = json!({
         "query": pii::mask(&p.q),
@@ -158,8 +158,9 @@ pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> Api
         if !reader.might_reach(&mut a, p.conversation.as_deref(), from_ms, to_ms)? {
             return Ok(Err(details.clone()));
         }
+        let (narrowed, all_visible) = reader.narrow(&mut a, &filters)?;
         let mut usage = Usage::default();
-        let r = a.search_visible(&p.q, &filters, limit, p.offset.unwrap_or(0), &mut reader.rule(Right::View, &mut usage))?;
+        let r = a.search_visible(&p.q, &narrowed, limit, p.offset.unwrap_or(0), all_visible, &mut reader.rule(Right::View, &mut usage))?;
         Ok(Ok((r, usage)))
     })?;
     match result {

@@ -124,6 +124,8 @@ pub trait StoreRead {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The meta keys that start with `prefix`, sorted.
     fn meta_keys(&self, prefix: &str) -> Result<Vec<String>>;
+    /// The conversations (row ids) a participant sent messages in.
+    fn conversations_of_sender(&self, sender: i64) -> Result<Vec<i64>>;
     /// The distinct senders (participant row ids) of a conversation.
     fn conversation_senders(&self, conversation: i64) -> Result<Vec<i64>>;
     /// Number of messages, which is also the next sequence number and the log size.

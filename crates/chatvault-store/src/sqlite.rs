@@ -12,7 +12,7 @@ use crate::{
     StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -59,6 +59,7 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_source ON messages (conversation, source_id) WHERE source_id IS NOT NULL;
 CREATE UNIQUE INDEX messages_fingerprint ON messages (conversation, fingerprint) WHERE fingerprint IS NOT NULL;
 CREATE INDEX messages_time ON messages (conversation, sent_at);
+CREATE INDEX messages_sender ON messages (sender, conversation);
 CREATE TABLE log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE checkpoints (
     size INTEGER PRIMARY KEY,
@@ -111,21 +112,20 @@ impl SqliteStore {
     }
 
     fn migrate(&self) -> Result<()> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.e(e))?;
-        match version {
-            0 => {
-                self.conn
-                    .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
-                    .map_err(|e| self.e(e))
-            }
-            // Version 2 keeps each message's PII flags; rows archived before it have none
-            // (NULL), and readers derive them from the content instead.
-            1 => self
-                .conn
-                .execute_batch("BEGIN; ALTER TABLE messages ADD COLUMN pii INTEGER; PRAGMA user_version = 2; COMMIT;")
-                .map_err(|e| self.e(e)),
-            SCHEMA_VERSION => Ok(()),
-            found => Err(StoreError::Schema { path: self.path.display().to_string(), found, known: SCHEMA_VERSION }),
+        loop {
+            let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.e(e))?;
+            let step = match version {
+                0 => format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"),
+                // Version 2 keeps each message's PII flags; rows archived before it have none
+                // (NULL), and readers derive them from the content instead.
+                1 => "BEGIN; ALTER TABLE messages ADD COLUMN pii INTEGER; PRAGMA user_version = 2; COMMIT;".to_owned(),
+                // Version 3 indexes senders, so the server finds a person's conversations
+                // without scanning every message.
+                2 => "BEGIN; CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, conversation); PRAGMA user_version = 3; COMMIT;".to_owned(),
+                SCHEMA_VERSION => return Ok(()),
+                found => return Err(StoreError::Schema { path: self.path.display().to_string(), found, known: SCHEMA_VERSION }),
+            };
+            self.conn.execute_batch(&step).map_err(|e| self.e(e))?;
         }
     }
 
@@ -224,6 +224,15 @@ impl StoreRead for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn conversations_of_sender(&self, sender: i64) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT conversation FROM messages WHERE sender = ?1")
+            .map_err(|e| self.e(e))?;
+        let ids = st.query_map([sender], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
+        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
     }
 
     fn conversation_senders(&self, conversation: i64) -> Result<Vec<i64>> {

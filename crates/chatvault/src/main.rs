@@ -226,6 +226,7 @@ impl FilterArgs {
             conversation: self.conversation.clone(),
             platform: self.platform.clone(),
             kind: self.kind.clone(),
+            conversations: None,
         })
     }
 }
