@@ -71,10 +71,6 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
     })
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// An authenticated caller.
 pub struct Caller {
     pub principal: Principal,
@@ -111,34 +107,57 @@ impl FromRequestParts<State> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Caller> {
-        let ip = client_ip(parts);
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|s| s.trim().to_owned());
-        if let Some(token) = bearer {
-            let p = state.access()?.token(&token)?;
-            return Ok(Caller { principal: p, ip, session: None });
-        }
-        let Some(c) = cookie(parts, SESSION_COOKIE) else {
-            return Err(chatvault_access::AccessError::NoSession.into());
-        };
-        let p = state.access()?.session(&c)?;
-        if !matches!(parts.method, Method::GET | Method::HEAD) {
-            let Credential::Session { csrf } = &p.via else { return Err(ApiError::internal("session without CSRF token")) };
-            let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-            if !constant_time_eq(sent, csrf.as_bytes()) {
-                let ev = Event::new(&p.user.name, Action::AccessDenied).ip(ip.as_deref()).result(Outcome::Denied).details(serde_json::json!({
-                    "reason": "auth.csrf", "method": parts.method.as_str(), "path": parts.uri.path(),
-                }));
-                state.audit(ev)?;
-                return Err(chatvault_access::AccessError::Csrf.into());
-            }
-        }
-        Ok(Caller { principal: p, ip, session: Some(c) })
+        authenticate(parts, state, false)
     }
+}
+
+/// Checks the session cookie (and its CSRF token on a state change) or the bearer
+/// token. A read token only reads; an ingest token only ingests (`allow_ingest`).
+fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<Caller> {
+    let ip = client_ip(parts);
+    let reading = matches!(parts.method, Method::GET | Method::HEAD);
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|s| s.trim().to_owned());
+    if let Some(token) = bearer {
+        let p = state.access()?.token(&token)?;
+        let caller = Caller { principal: p, ip, session: None };
+        let ok = match caller.token_scope() {
+            Some(TokenScope::Ingest) => allow_ingest,
+            Some(TokenScope::Read) => reading && !allow_ingest,
+            None => false,
+        };
+        if !ok {
+            let ev = caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({
+                "reason": "auth.scope", "method": parts.method.as_str(), "path": parts.uri.path(),
+            }));
+            state.audit(ev)?;
+            return Err(ApiError::forbidden(
+                "auth.scope",
+                "this token's scope does not cover the call: read tokens only read, ingest tokens only post messages; people act through a session",
+            ));
+        }
+        return Ok(caller);
+    }
+    let Some(c) = cookie(parts, SESSION_COOKIE) else {
+        return Err(chatvault_access::AccessError::NoSession.into());
+    };
+    let p = state.access()?.session(&c)?;
+    if !reading {
+        let Credential::Session { csrf } = &p.via else { return Err(ApiError::internal("session without CSRF token")) };
+        let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        if !chatvault_access::users::constant_time_eq(sent, csrf.as_bytes()) {
+            let ev = Event::new(&p.user.name, Action::AccessDenied).ip(ip.as_deref()).result(Outcome::Denied).details(serde_json::json!({
+                "reason": "auth.csrf", "method": parts.method.as_str(), "path": parts.uri.path(),
+            }));
+            state.audit(ev)?;
+            return Err(chatvault_access::AccessError::Csrf.into());
+        }
+    }
+    Ok(Caller { principal: p, ip, session: Some(c) })
 }
 
 /// A caller who may read content: through the role's default reach or an active grant.
@@ -156,9 +175,6 @@ impl FromRequestParts<State> for ContentReader {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<ContentReader> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.token_scope() == Some(TokenScope::Ingest) {
-            return Err(ApiError::forbidden("auth.scope", "this token may only ingest; create one with --scope read to read"));
-        }
         let subject = caller.principal.user.subject();
         let policy = state.config.policy();
         let (org, grants, now_ms) = {
@@ -353,7 +369,7 @@ impl ContentReader {
 }
 
 fn role_guard(caller: &Caller, state: &State, role: Role, path: &str) -> ApiResult<()> {
-    if caller.role() == role && caller.token_scope() != Some(TokenScope::Ingest) {
+    if caller.role() == role {
         return Ok(());
     }
     state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": format!("needs the {} role", role.as_str()), "path": path})))?;
@@ -393,7 +409,7 @@ pub struct Ingestor {
 impl FromRequestParts<State> for Ingestor {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<Ingestor> {
-        let c = Caller::from_request_parts(parts, state).await?;
+        let c = authenticate(parts, state, true)?;
         if c.token_scope() != Some(TokenScope::Ingest) {
             state.audit(c.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": "ingest needs an ingest token", "path": parts.uri.path()})))?;
             return Err(ApiError::forbidden("auth.scope", "ingest needs a bearer token created with `chatvault token create USER --scope ingest`"));

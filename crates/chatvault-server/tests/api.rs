@@ -447,6 +447,14 @@ async fn ingest_is_idempotent_limited_and_scoped() {
     assert_eq!(w.call(&s, Method::GET, "/api/v1/search?q=x", None).await.status, 403);
     let r = w.call(&Session { bearer: Some(scoped), ..Default::default() }, Method::POST, "/api/v1/messages", Some(json!({"messages": [msg("m3")]}))).await;
     assert_eq!(r.body["results"][0]["status"], "rejected");
+    // A read token cannot change anything either.
+    let (_, read2) = w.state.access.lock().unwrap().create_token("setup", "lisa", TokenScope::Read, None).unwrap();
+    let r = w
+        .call(&Session { bearer: Some(read2), ..Default::default() }, Method::POST, "/api/v1/requests", Some(json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": 1}, "reason": "r", "case_number": "c", "rights": ["view"]})))
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("auth.scope")));
+    let r = w.call(&s, Method::GET, "/api/v1/requests", None).await;
+    assert_eq!(r.status, 403, "an ingest token lists nothing");
     // A session cannot ingest.
     let alice = w.login("alice").await;
     assert_eq!(w.call(&alice, Method::POST, "/api/v1/messages", Some(json!({"messages": []}))).await.status, 403);

@@ -185,9 +185,15 @@ fn open_both(data: &std::path::Path, settings: chatvault_access::Settings) -> Re
     Ok((a, acc))
 }
 
-fn open_access(data: &std::path::Path) -> Result<Access> {
-    let cfg = Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?;
-    Ok(open_both(data, cfg.security)?.1)
+/// The config the CLI commands share with `serve`: `CHATVAULT_CONFIG`, then overrides.
+fn load_config() -> Result<Config> {
+    Ok(Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?)
+}
+
+/// The access database with the config's settings.
+fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
+    let cfg = load_config()?;
+    Ok((open_both(data, cfg.security.clone())?.1, cfg))
 }
 
 fn time_arg(s: &str, field: &str, end: bool) -> Result<i64> {
@@ -244,7 +250,7 @@ fn read_password() -> Result<Option<String>> {
 }
 
 pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<ExitCode> {
-    let mut acc = open_access(data)?;
+    let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
         UserCommand::Add { name, role, team, handles, totp } => {
@@ -313,7 +319,7 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
 }
 
 pub fn token(data: &std::path::Path, json: bool, cmd: &TokenCommand) -> Result<ExitCode> {
-    let mut acc = open_access(data)?;
+    let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
         TokenCommand::Create { user, scope, source } => {
@@ -355,8 +361,7 @@ fn parse_rights(s: &str) -> Result<Vec<Right>> {
 }
 
 pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Result<ExitCode> {
-    let cfg = Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?;
-    let mut acc = open_both(data, cfg.security.clone())?.1;
+    let (mut acc, cfg) = open_access(data)?;
     let policy = cfg.policy();
     match cmd {
         RequestCommand::File { user, conversations, participants, from, to, keywords, reason, case_number, rights } => {
@@ -402,8 +407,7 @@ pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Resu
 }
 
 pub fn grant(data: &std::path::Path, json: bool, cmd: &GrantCommand) -> Result<ExitCode> {
-    let cfg = Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?;
-    let mut acc = open_both(data, cfg.security.clone())?.1;
+    let (mut acc, cfg) = open_access(data)?;
     match cmd {
         GrantCommand::List => {
             let now = acc.now_ms();
@@ -426,7 +430,7 @@ pub fn grant(data: &std::path::Path, json: bool, cmd: &GrantCommand) -> Result<E
 }
 
 pub fn audit(data: &std::path::Path, json: bool, cmd: &AuditCommand) -> Result<ExitCode> {
-    let mut acc = open_access(data)?;
+    let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
         AuditCommand::List { actor: who, action, from, to, flagged } => {
