@@ -86,7 +86,7 @@ impl Access {
     /// Approves a request: the grant runs until `expires_ms`. A refusal by the policy
     /// (self-approval, not an approver, already decided) is audited as denied.
     pub fn approve_request(&mut self, approver: &str, id: &str, comment: &str, expires_ms: i64, policy: &RolePolicy) -> Result<Grant> {
-        let result = self.in_tx(|t| {
+        self.in_tx(|t| {
             let subject = t.require_user(approver)?.subject();
             let org = t.org(policy)?;
             let mut r = t.request(id)?;
@@ -104,12 +104,11 @@ impl Access {
                     Ok(Err(AccessError::Policy(e)))
                 }
             }
-        })?;
-        result
+        })?
     }
 
     pub fn reject_request(&mut self, decider: &str, id: &str, comment: &str, policy: &RolePolicy) -> Result<Request> {
-        let result = self.in_tx(|t| {
+        self.in_tx(|t| {
             let subject = t.require_user(decider)?.subject();
             let org = t.org(policy)?;
             let mut r = t.request(id)?;
@@ -124,8 +123,7 @@ impl Access {
                     Ok(Err(AccessError::Policy(e)))
                 }
             }
-        })?;
-        result
+        })?
     }
 
     /// Revokes a grant: its holder or whoever approved it, or anyone whose role may

@@ -205,7 +205,8 @@ impl Access {
         }
         let hash = sha256(text.as_bytes());
         self.in_tx(|t| {
-            let row: Option<(String, String, String, Option<String>, Option<i64>)> = t
+            type TokenRow = (String, String, String, Option<String>, Option<i64>);
+            let row: Option<TokenRow> = t
                 .tx
                 .query_row("SELECT id, user, scope, source, revoked_ms FROM tokens WHERE hash = ?1", [&hash], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

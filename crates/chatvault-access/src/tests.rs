@@ -1,3 +1,6 @@
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -330,4 +333,19 @@ fn audit_list_filters() {
     assert_eq!(n(AuditFilter { from_ms: Some(T0 + 1000), ..Default::default() }), 2);
     assert_eq!(n(AuditFilter { to_ms: Some(T0 + 999), ..Default::default() }), 1);
     assert_eq!(n(AuditFilter { limit: Some(1), ..Default::default() }), 1);
+}
+
+#[test]
+fn changing_a_users_reach_ends_their_sessions_and_is_audited() {
+    let mut f = Fixture::new();
+    f.add("alice", Role::Agent, Some("t1"));
+    let u = f.acc.check_login("alice", PW, None, None).unwrap();
+    let s = f.acc.create_session(&u).unwrap();
+    let u = f.acc.change_user("admin", "alice", Some(Role::TeamLead), None, None).unwrap();
+    assert_eq!((u.role, u.team.as_deref()), (Role::TeamLead, Some("t1")));
+    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "old reach's session ended");
+    let e = f.acc.audit_list(&AuditFilter { action: Some("user.change".into()), ..Default::default() }).unwrap();
+    assert_eq!(e[0].details["role"], serde_json::json!(["agent", "team_lead"]));
+    assert_eq!(f.acc.change_user("admin", "alice", None, Some(None), None).unwrap_err().code(), "input.invalid");
+    assert_eq!(f.acc.change_user("admin", "nobody", None, None, None).unwrap_err().code(), "user.missing");
 }

@@ -198,6 +198,7 @@ impl Tx<'_> {
 impl Access {
     /// Creates an account. Without `password`, one is generated and returned once. TOTP
     /// is enrolled for the roles that require it, or when `totp` is set.
+    #[allow(clippy::too_many_arguments)] // each is one field of the account, named at the call
     pub fn add_user(
         &mut self,
         actor: &str,
@@ -256,6 +257,34 @@ impl Access {
                 "reason": reason, "sessions_ended": s, "tokens_revoked": k,
             })))?;
             Ok((s, k))
+        })
+    }
+
+    /// Changes a user's role, team or handles (each only when given). A change of role or
+    /// team ends the user's sessions, so the new reach applies from the next sign-in.
+    pub fn change_user(&mut self, actor: &str, name: &str, role: Option<Role>, team: Option<Option<&str>>, handles: Option<&[Handle]>) -> Result<User> {
+        self.in_tx(|t| {
+            let old = t.require_user(name)?;
+            let new_role = role.unwrap_or(old.role);
+            let new_team = team.map_or(old.team.clone(), |t| t.map(str::to_owned));
+            let new_handles = handles.map_or(old.handles.clone(), <[Handle]>::to_vec);
+            if new_role == Role::TeamLead && new_team.is_none() {
+                return Err(AccessError::invalid("team", "a team lead needs a team"));
+            }
+            t.tx.execute(
+                "UPDATE users SET role = ?2, team = ?3, handles = ?4, updated_ms = ?5 WHERE name = ?1",
+                params![name, new_role.as_str(), new_team, serde_json::to_string(&new_handles).unwrap_or_default(), t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            let reach_changed = new_role != old.role || new_team != old.team || new_handles != old.handles;
+            let sessions = if reach_changed { t.tx.execute("DELETE FROM sessions WHERE user = ?1", [name]).map_err(|e| t.e(e))? } else { 0 };
+            t.append(&Event::new(actor, Action::UserChange).target(name).details(serde_json::json!({
+                "role": [old.role.as_str(), new_role.as_str()],
+                "team": [old.team, new_team],
+                "handles": [old.handles, new_handles],
+                "sessions_ended": sessions,
+            })))?;
+            t.require_user(name)
         })
     }
 

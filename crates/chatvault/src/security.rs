@@ -65,6 +65,18 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// Change a user's role, team or handles (audited; ends the user's sessions).
+    Set {
+        name: String,
+        #[arg(long)]
+        role: Option<String>,
+        /// A team, or `-` for none.
+        #[arg(long)]
+        team: Option<String>,
+        /// Replace the handles: PLATFORM:ID (repeatable).
+        #[arg(long = "handle")]
+        handles: Vec<String>,
+    },
     /// Freeze an account (熔断): at once, its sessions end and its tokens are revoked.
     Freeze {
         name: String,
@@ -288,6 +300,17 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
                         render::safe(&hs.join(","), true)
                     );
                 }
+            }
+        }
+        UserCommand::Set { name, role, team, handles } => {
+            let role = role.as_deref().map(Role::parse).transpose()?;
+            let team = team.as_deref().map(|t| (t != "-").then_some(t));
+            let handles = handles.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<Vec<_>, _>>()?;
+            let u = acc.change_user(&actor, name, role, team, (!handles.is_empty()).then_some(handles.as_slice()))?;
+            if json {
+                print_json(&u)?;
+            } else {
+                println!("{}: role {}, team {}", render::safe(&u.name, true), u.role.as_str(), render::safe(u.team.as_deref().unwrap_or("-"), true));
             }
         }
         UserCommand::Freeze { name, reason } => {

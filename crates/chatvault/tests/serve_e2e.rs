@@ -2,6 +2,9 @@
 //! retrieval request, the other approves it; a search inside the scope succeeds, one
 //! outside is refused; the audit log shows each step, verifies, and a tampered log fails.
 
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -231,6 +234,8 @@ fn user_commands_and_config() {
         ("team lead without team", &["user", "add", "x", "--role", "team_lead"], Some(PW), 2, "--team"),
         ("generated password", &["user", "add", "ann", "--role", "agent", "--handle", "wecom:ann"], None, 0, "password (shown once)"),
         ("duplicate", &["user", "add", "ann", "--role", "agent"], Some(PW), 2, "user.exists"),
+        ("change role", &["user", "set", "ann", "--role", "team_lead", "--team", "t9"], None, 0, "role team_lead, team t9"),
+        ("lead without team", &["user", "set", "ann", "--team", "-"], None, 2, "a team lead needs a team"),
         ("freeze", &["user", "freeze", "ann", "--reason", "test"], None, 0, "froze ann"),
         ("freeze unknown", &["user", "freeze", "nobody"], None, 2, "user.missing"),
         ("unfreeze", &["user", "unfreeze", "ann"], None, 0, "unfroze ann"),
@@ -248,7 +253,7 @@ fn user_commands_and_config() {
     let (_, out) = run(&data, &["--json", "audit", "list", "--action", "user."], None);
     let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     let actions: Vec<&str> = v["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["user.add", "user.freeze", "user.unfreeze", "user.reset_totp"]);
+    assert_eq!(actions, ["user.add", "user.change", "user.freeze", "user.unfreeze", "user.reset_totp"]);
     // A bad config names the file and the field.
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "listen = \"127.0.0.1:1\"\n[security]\nsession_idle_minutes = \"soon\"\n").unwrap();

@@ -82,7 +82,7 @@ fn main() -> Result<()> {
         }
     }
     let mut by_count: Vec<(String, usize)> = agents.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|x| std::cmp::Reverse(x.1));
     let handle = |s: &str| {
         let (p, id) = s.split_once(':').unwrap_or(("", s));
         Handle::new(p, id)
