@@ -145,6 +145,9 @@ fn key_rotation_keeps_everything_readable() {
     let (d, mut a) = new_archive();
     import_text(&mut a, "g", &generated(300, 3));
     let before = a.search("退款", &Filters::default(), 1000, 0).expect("search").total;
+    // Service secrets (the audit signer, the TOTP seal key) are re-wrapped too.
+    let audit_key = a.audit_signer().expect("audit signer").verifier_key().to_owned();
+    let seal = a.service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![7u8; 32]))).expect("secret").to_vec();
     let (old, new) = a.rotate_key(&KeyProvider::default()).expect("rotate");
     assert_ne!(old, new);
     assert!(d.path().join(format!("keys/retired/kek-{old}")).exists(), "old key retired, not destroyed silently");
@@ -152,6 +155,9 @@ fn key_rotation_keeps_everything_readable() {
     let mut a = reopen(d.path());
     let r = a.verify(&mut |_| {}).expect("verify");
     assert!(r.ok, "{:?}", r.errors);
+    assert_eq!(a.audit_signer().expect("audit signer after rotation").verifier_key(), audit_key);
+    let again = a.service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![9u8; 32]))).expect("secret");
+    assert_eq!(again.to_vec(), seal, "the same secret, not a new one");
     assert_eq!(a.search("退款", &Filters::default(), 1000, 0).expect("search").total, before);
     let conv = a.search("退款", &Filters::default(), 1, 0).expect("search").hits[0].conversation.clone();
     assert!(a.show(&conv, 0, 100).expect("show").messages.iter().all(|m| m.text.is_some()));
