@@ -2,7 +2,7 @@
 //! The policy crate validates and decides; this module keeps the records and audits each
 //! step in the same transaction.
 
-use chatvault_policy::{Directory, Grant, Org, Request, Right, RolePolicy, Scope, Status};
+use chatvault_policy::{Directory, Grant, Org, Request, Right, RolePolicy, Scope};
 use rusqlite::{params, OptionalExtension};
 
 use crate::audit::{Action, Event, Outcome};
@@ -175,10 +175,5 @@ impl Access {
             out.push(serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.clone(), format!("{table} {id}: {e}")))?);
         }
         Ok(out)
-    }
-
-    /// Whether a request is still pending (for listing what an approver must decide).
-    pub fn pending(r: &Request) -> bool {
-        r.status == Status::Pending
     }
 }

@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::{FromRequestParts, State as AxState};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use chatvault_access::sessions::Credential;
@@ -423,6 +423,3 @@ impl Ingestor {
         self.state.archive()
     }
 }
-
-/// The state, for handlers that touch no content (sign-in, requests, audit).
-pub type AppState = AxState<State>;

@@ -339,7 +339,7 @@ async fn attack_frozen_in_mid_session() {
     assert_eq!(w.call(&bearer, Method::GET, uri, None).await.status, 401, "the token is revoked");
     let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": PW}))).await;
     assert_eq!(r.body["error"]["code"], "auth.frozen");
-    assert!(w.audit_actions("root").contains(&"user.freeze".to_owned()) || w.state.access.lock().unwrap().audit_list(&AuditFilter { action: Some("user.freeze".into()), ..Default::default() }).unwrap().len() == 1);
+    assert!(w.audit_actions("root").contains(&"user.freeze".to_owned()), "the freeze is audited under the admin's name");
 }
 
 #[tokio::test(flavor = "multi_thread")]
