@@ -44,6 +44,8 @@ actions! {
     LoginFailure = 1001, "login.failure";
     Logout = 1002, "logout";
     SessionExpired = 1003, "session.expired";
+    TotpEnrolStart = 1004, "totp.enrol_start";
+    TotpEnrolled = 1005, "totp.enrolled";
     Search = 2000, "search";
     View = 2001, "view";
     Export = 2002, "export";
@@ -66,6 +68,7 @@ actions! {
     Ingest = 5000, "ingest";
     AuditRead = 6000, "audit.read";
     AuditVerify = 6001, "audit.verify";
+    IntegrityVerify = 6002, "integrity.verify";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

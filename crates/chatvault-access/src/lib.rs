@@ -37,7 +37,7 @@ pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, Event, Outcome};
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -52,7 +52,8 @@ CREATE TABLE users (
     frozen INTEGER NOT NULL DEFAULT 0,
     locked INTEGER NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    lang TEXT
 ) WITHOUT ROWID;
 CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX login_failures_user ON login_failures (user, at_ms);
@@ -79,7 +80,15 @@ CREATE TABLE audit (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEX
 CREATE INDEX audit_actor ON audit (actor, time_ms);
 CREATE INDEX audit_action ON audit (action, time_ms);
 CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 ";
+
+/// Each step from one schema version to the next, applied in order.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    "ALTER TABLE users ADD COLUMN lang TEXT;
+     CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
+)];
 
 /// Every failure, each with a stable code ([`AccessError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +99,12 @@ pub enum AccessError {
     TotpRequired,
     #[error("the TOTP code is wrong, expired or was already used")]
     TotpInvalid,
+    /// The password was right and the account has a TOTP secret no code has confirmed
+    /// yet: the sign-in continues with enrolment (the web UI shows the QR code).
+    #[error("this account must enrol its authenticator first: sign in through the web UI, or use the otpauth URI `chatvault user add` printed")]
+    TotpEnrol { ticket: String, otpauth: String },
+    #[error("the enrolment expired or is unknown: sign in again")]
+    EnrolmentExpired,
     #[error("too many failed logins: try again in {retry_after_s} s")]
     Throttled { retry_after_s: u64 },
     #[error("the account {0} is locked after too many failed logins; an admin unlocks it with `chatvault user unfreeze`")]
@@ -130,6 +145,8 @@ impl AccessError {
             AccessError::BadCredentials => "auth.invalid",
             AccessError::TotpRequired => "auth.totp_required",
             AccessError::TotpInvalid => "auth.totp_invalid",
+            AccessError::TotpEnrol { .. } => "auth.totp_enrol",
+            AccessError::EnrolmentExpired => "auth.enrolment_expired",
             AccessError::Throttled { .. } => "auth.throttled",
             AccessError::Locked(_) => "auth.locked",
             AccessError::Frozen(_) => "auth.frozen",
@@ -223,6 +240,15 @@ impl Access {
                     let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|_| db(&path, e))?;
                     if v == SCHEMA_VERSION { Ok(()) } else { Err(AccessError::Corrupt(path.clone(), "schema creation failed".into())) }
                 })?,
+            v if v < SCHEMA_VERSION => {
+                for (to, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > v) {
+                    conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;")).or_else(|e| {
+                        // Another process migrated it first.
+                        let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|_| db(&path, e))?;
+                        if now >= *to { Ok(()) } else { Err(AccessError::Corrupt(path.clone(), format!("migration to schema {to} failed"))) }
+                    })?;
+                }
+            }
             SCHEMA_VERSION => {}
             v => return Err(AccessError::Corrupt(path, format!("schema version {v} is newer than this program ({SCHEMA_VERSION})"))),
         }

@@ -65,9 +65,10 @@ fn totp_is_required_for_privileged_roles_and_accepted_once() {
     let mut f = Fixture::new();
     let secret = f.add("lisa", Role::Legal, None).expect("legal is enrolled");
     let e = f.acc.check_login("lisa", PW, None, None).unwrap_err();
-    assert_eq!(e.code(), "auth.totp_required");
+    assert_eq!(e.code(), "auth.totp_enrol", "never confirmed: the sign-in goes on to enrolment");
     let code = totp_code(&secret, f.now()).unwrap();
     f.acc.check_login("lisa", PW, Some(&code), None).expect("a fresh code works");
+    assert_eq!(f.acc.check_login("lisa", PW, None, None).unwrap_err().code(), "auth.totp_required", "confirmed: a code is required");
     // Replayed within its validity window: refused.
     f.advance_ms(1000);
     let e = f.acc.check_login("lisa", PW, Some(&code), None).unwrap_err();
@@ -348,4 +349,63 @@ fn changing_a_users_reach_ends_their_sessions_and_is_audited() {
     assert_eq!(e[0].details["role"], serde_json::json!(["agent", "team_lead"]));
     assert_eq!(f.acc.change_user("admin", "alice", None, Some(None), None).unwrap_err().code(), "input.invalid");
     assert_eq!(f.acc.change_user("admin", "nobody", None, None, None).unwrap_err().code(), "user.missing");
+}
+
+#[test]
+fn enrolment_shows_the_secret_once_and_the_first_code_confirms_it() {
+    let mut f = Fixture::new();
+    let secret = f.add("aud", Role::Auditor, None).unwrap();
+    assert!(f.acc.user("aud").unwrap().unwrap().totp_pending);
+    // A wrong password never reaches enrolment.
+    assert_eq!(f.acc.check_login("aud", "wrong password!!", None, None).unwrap_err().code(), "auth.invalid");
+    let AccessError::TotpEnrol { ticket, otpauth } = f.acc.check_login("aud", PW, None, None).unwrap_err() else { panic!("enrolment") };
+    assert_eq!(otpauth_secret(&otpauth).as_deref(), Some(secret.as_str()), "the QR code carries the stored secret");
+    let right = totp_code(&secret, f.now()).unwrap();
+    // A code ten minutes ahead is outside the accepted window.
+    let wrong = totp_code(&secret, f.now() + 600_000).unwrap();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("unknown ticket", "nope", &right, "auth.enrolment_expired"),
+        ("wrong code", &ticket, &wrong, "auth.totp_invalid"),
+        ("not a code", &ticket, "abc", "auth.totp_invalid"),
+    ];
+    for (name, t, code, want) in cases {
+        assert_eq!(f.acc.finish_enrolment(t, code, None).unwrap_err().code(), *want, "{name}");
+    }
+    let u = f.acc.finish_enrolment(&ticket, &totp_code(&secret, f.now()).unwrap(), Some("127.0.0.1")).unwrap();
+    assert!(!u.totp_pending);
+    // The ticket is single-use, and a confirmed account never shows its secret again.
+    f.advance_ms(30_000);
+    assert_eq!(f.acc.finish_enrolment(&ticket, &totp_code(&secret, f.now()).unwrap(), None).unwrap_err().code(), "auth.enrolment_expired");
+    assert_eq!(f.acc.check_login("aud", PW, None, None).unwrap_err().code(), "auth.totp_required");
+    let acts = f.actions();
+    for a in ["totp.enrol_start", "login.failure", "totp.enrolled", "login.success"] {
+        assert!(acts.iter().any(|x| x == a), "{a} in {acts:?}");
+    }
+    // An enrolment expires after ten minutes; reset-totp makes the account pending again.
+    f.acc.reset_totp("admin", "aud").unwrap();
+    let AccessError::TotpEnrol { ticket, otpauth } = f.acc.check_login("aud", PW, None, None).unwrap_err() else { panic!("enrolment after reset") };
+    f.advance_ms(10 * 60 * 1000 + 1);
+    let s2 = otpauth_secret(&otpauth).unwrap();
+    assert_eq!(f.acc.finish_enrolment(&ticket, &totp_code(&s2, f.now()).unwrap(), None).unwrap_err().code(), "auth.enrolment_expired");
+}
+
+#[test]
+fn a_version_1_database_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let v1 = SCHEMA.replace(",\n    lang TEXT", "").replace("CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);", "");
+        c.execute_batch(&format!("{v1} PRAGMA user_version = 1;")).unwrap();
+        c.execute("INSERT INTO users (name, role, team, handles, password, created_ms, updated_ms) VALUES ('old', 'agent', NULL, '[]', 'x', 0, 0)", []).unwrap();
+    }
+    let (signer, _) = CheckpointSigner::generate("test/audit").unwrap();
+    let mut acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).unwrap();
+    let u = acc.user("old").unwrap().unwrap();
+    assert_eq!(u.lang, None);
+    acc.set_lang("old", "en").unwrap();
+    assert_eq!(acc.user("old").unwrap().unwrap().lang.as_deref(), Some("en"));
+    assert_eq!(acc.set_lang("old", "fr").unwrap_err().code(), "input.invalid");
+    let v: i64 = acc.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, 2);
 }

@@ -9,7 +9,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
 
 use crate::audit::{Action, Event, Outcome};
-use crate::{Access, AccessError, Result, Tx};
+use crate::{sha256, Access, AccessError, Result, Tx};
 
 /// Roles that must sign in with a TOTP code.
 pub const TOTP_REQUIRED: [Role; 4] = [Role::Legal, Role::Executive, Role::Auditor, Role::Admin];
@@ -31,6 +31,10 @@ pub struct User {
     pub frozen: bool,
     pub locked: bool,
     pub created_at: String,
+    /// TOTP is set up but no code has confirmed it yet (enrolment at the next sign-in).
+    pub totp_pending: bool,
+    /// The user's interface language (`zh` or `en`), when they chose one.
+    pub lang: Option<String>,
 }
 
 impl User {
@@ -145,12 +149,16 @@ fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
             frozen: r.get::<_, i64>(6)? != 0,
             locked: r.get::<_, i64>(7)? != 0,
             created_at: crate::rfc3339(created),
+            totp_pending: r.get::<_, Option<Vec<u8>>>(5)?.is_some() && r.get::<_, i64>(9)? == 0,
+            lang: r.get(10)?,
         },
         role,
     ))
 }
 
-const USER_COLS: &str = "name, role, team, handles, password, totp_secret, frozen, locked, created_ms";
+const USER_COLS: &str = "name, role, team, handles, password, totp_secret, frozen, locked, created_ms, totp_last_step, lang";
+/// How long an enrolment (the QR code shown after a right password) stays valid.
+const ENROL_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Parses `PLATFORM:ID`.
 pub fn parse_handle(s: &str) -> Result<Handle> {
@@ -182,6 +190,70 @@ impl Tx<'_> {
         let secret = chatvault_crypto::random_bytes::<20>().to_vec();
         let uri = totp_for(&secret, user, "chatvault")?.get_url();
         Ok((self.keys.seal.seal(&secret, &totp_aad(user)), uri))
+    }
+
+    /// Checks a TOTP code against the sealed secret and records its step, so it is never
+    /// accepted again (nor any earlier one).
+    fn accept_totp(&self, username: &str, sealed: &[u8], last_step: i64, code: &str) -> Result<bool> {
+        let secret = self
+            .keys
+            .seal
+            .open(sealed, &totp_aad(username), "TOTP secret")
+            .map_err(|_| AccessError::Corrupt(self.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
+        let totp = totp_for(&secret, username, "chatvault")?;
+        let now_step = self.now.div_euclid(1000) / STEP_S;
+        let step = (now_step - SKEW_STEPS..=now_step + SKEW_STEPS)
+            .filter(|s| *s > last_step)
+            .find(|s| constant_time_eq(totp.generate((*s * STEP_S) as u64).as_bytes(), code.as_bytes()));
+        let Some(step) = step else { return Ok(false) };
+        let n = self
+            .tx
+            .execute("UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2", params![username, step])
+            .map_err(|e| self.e(e))?;
+        Ok(n > 0)
+    }
+
+    /// Opens an enrolment: a single-use ticket (stored as its SHA-256) that lets the next
+    /// request confirm the authenticator, and the otpauth URI to show as a QR code.
+    fn begin_enrolment(&self, username: &str, sealed: &[u8], ip: Option<&str>) -> Result<AccessError> {
+        let secret = self
+            .keys
+            .seal
+            .open(sealed, &totp_aad(username), "TOTP secret")
+            .map_err(|_| AccessError::Corrupt(self.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
+        let otpauth = totp_for(&secret, username, "chatvault")?.get_url();
+        let ticket = hex::encode(chatvault_crypto::random_bytes::<32>());
+        self.tx.execute("DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2", params![username, self.now]).map_err(|e| self.e(e))?;
+        self.tx
+            .execute(
+                "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
+                params![&sha256(ticket.as_bytes())[..], username, self.now + ENROL_TTL_MS],
+            )
+            .map_err(|e| self.e(e))?;
+        self.append(&Event::new(username, Action::TotpEnrolStart).ip(ip))?;
+        Ok(AccessError::TotpEnrol { ticket, otpauth })
+    }
+
+    /// Records a failed attempt (throttling, lock-out) and its audit entry.
+    fn login_failed(&self, username: &str, ip: Option<&str>, err: &AccessError, lock_after: u32) -> Result<()> {
+        // Every attempt counts, throttled ones too: hammering during the delay
+        // lengthens it and runs towards the lock.
+        self.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, self.now]).map_err(|e| self.e(e))?;
+        let hour: i64 = self
+            .tx
+            .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, self.now - 3_600_000], |r| r.get(0))
+            .map_err(|e| self.e(e))?;
+        if hour >= lock_after as i64 {
+            let n = self.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| self.e(e))?;
+            if n > 0 {
+                self.end_sessions(username)?;
+                self.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
+            }
+        }
+        let mut ev = Event::new(username, Action::LoginFailure).result(Outcome::Denied).details(serde_json::json!({"reason": err.code()}));
+        ev.ip = ip.map(str::to_owned);
+        self.append(&ev)?;
+        Ok(())
     }
 
     /// Ends every session and revokes every token of a user.
@@ -337,26 +409,10 @@ impl Access {
             }
             _ => false,
         };
-        let settings = self.settings.clone();
+        let lock_after = self.settings.lock_after_failures_per_hour;
         let outcome = self.in_tx(|t| {
             let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
-                // Every attempt counts, throttled ones too: hammering during the delay
-                // lengthens it and runs towards the lock.
-                t.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, t.now]).map_err(|e| t.e(e))?;
-                let hour: i64 = t
-                    .tx
-                    .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, t.now - 3_600_000], |r| r.get(0))
-                    .map_err(|e| t.e(e))?;
-                if hour >= settings.lock_after_failures_per_hour as i64 {
-                    let n = t.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| t.e(e))?;
-                    if n > 0 {
-                        t.end_sessions(username)?;
-                        t.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
-                    }
-                }
-                let mut ev = Event::new(username, Action::LoginFailure).result(Outcome::Denied).details(serde_json::json!({"reason": err.code()}));
-                ev.ip = ip.map(str::to_owned);
-                t.append(&ev)?;
+                t.login_failed(username, ip, &err, lock_after)?;
                 Ok(Err(err))
             };
             if let Some(retry_after_s) = wait {
@@ -374,25 +430,13 @@ impl Access {
             }
             if let Some((_, Some(sealed), last_step)) = &stored {
                 let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
+                    if *last_step == 0 {
+                        // Right password, authenticator never confirmed: enrolment.
+                        return Ok(Err(t.begin_enrolment(username, sealed, ip)?));
+                    }
                     return fail(t, AccessError::TotpRequired);
                 };
-                let secret = t
-                    .keys
-                    .seal
-                    .open(sealed, &totp_aad(username), "TOTP secret")
-                    .map_err(|_| AccessError::Corrupt(t.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
-                let totp = totp_for(&secret, username, "chatvault")?;
-                let now_step = t.now.div_euclid(1000) / STEP_S;
-                // Single use: a step at or before the last accepted one is refused.
-                let step = (now_step - SKEW_STEPS..=now_step + SKEW_STEPS)
-                    .filter(|s| *s > *last_step)
-                    .find(|s| constant_time_eq(totp.generate((*s * STEP_S) as u64).as_bytes(), code.as_bytes()));
-                let Some(step) = step else { return fail(t, AccessError::TotpInvalid) };
-                let n = t
-                    .tx
-                    .execute("UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2", params![username, step])
-                    .map_err(|e| t.e(e))?;
-                if n == 0 {
+                if !t.accept_totp(username, sealed, *last_step, code)? {
                     return fail(t, AccessError::TotpInvalid);
                 }
             } else if TOTP_REQUIRED.contains(&user.role) {
@@ -405,6 +449,65 @@ impl Access {
             Ok(Ok(user))
         })?;
         outcome
+    }
+
+    /// Finishes an enrolment that [`Self::check_login`] began: the first code from the
+    /// authenticator confirms it and signs the user in. A wrong code counts as a failed
+    /// sign-in; the enrolment stays open until it expires.
+    pub fn finish_enrolment(&mut self, ticket: &str, code: &str, ip: Option<&str>) -> Result<User> {
+        let hash = sha256(ticket.as_bytes());
+        let lock_after = self.settings.lock_after_failures_per_hour;
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2", params![&hash[..], self.now_ms()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.e(e))?;
+        let Some(username) = found else { return Err(AccessError::EnrolmentExpired) };
+        let wait = self.throttle_wait(&username)?;
+        let outcome = self.in_tx(|t| {
+            let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
+                t.login_failed(&username, ip, &err, lock_after)?;
+                Ok(Err(err))
+            };
+            if let Some(retry_after_s) = wait {
+                return fail(t, AccessError::Throttled { retry_after_s });
+            }
+            let user = t.require_user(&username)?;
+            if user.locked || user.frozen {
+                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+                return fail(t, if user.locked { AccessError::Locked(username.clone()) } else { AccessError::Frozen(username.clone()) });
+            }
+            let (sealed, last_step): (Option<Vec<u8>>, i64) = t
+                .tx
+                .query_row("SELECT totp_secret, totp_last_step FROM users WHERE name = ?1", [&username], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| t.e(e))?;
+            let (Some(sealed), 0) = (sealed, last_step) else {
+                // Enrolled meanwhile (another tab, or the CLI reset it): start again.
+                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+                return Ok(Err(AccessError::EnrolmentExpired));
+            };
+            if !t.accept_totp(&username, &sealed, 0, code.trim())? {
+                return fail(t, AccessError::TotpInvalid);
+            }
+            t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+            t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
+            t.append(&Event::new(&username, Action::LoginSuccess).ip(ip).details(serde_json::json!({"totp_enrolled": true})))?;
+            t.require_user(&username).map(Ok)
+        })?;
+        outcome
+    }
+
+    /// Sets the user's interface language (`zh` or `en`).
+    pub fn set_lang(&mut self, name: &str, lang: &str) -> Result<()> {
+        if !matches!(lang, "zh" | "en") {
+            return Err(AccessError::invalid("lang", "use zh or en"));
+        }
+        self.in_tx(|t| {
+            t.require_user(name)?;
+            t.tx.execute("UPDATE users SET lang = ?2 WHERE name = ?1", params![name, lang]).map_err(|e| t.e(e))?;
+            Ok(())
+        })
     }
 
     /// How long a user must wait before the next attempt, if at all: after

@@ -148,6 +148,8 @@ pub struct ConversationView {
     pub kind: Option<ConversationKind>,
     pub platform: String,
     pub total: u64,
+    /// The position of the page's first message among the shown ones.
+    pub offset: u64,
     pub messages: Vec<StoredMessage>,
 }
 
@@ -527,6 +529,7 @@ impl Archive {
             kind: c.kind.and_then(ConversationKind::from_code),
             platform: c.platform.clone(),
             total,
+            offset,
             messages,
         })
     }

@@ -310,6 +310,7 @@ impl Archive {
             kind: c.kind.and_then(chatvault_model::ConversationKind::from_code),
             platform: c.platform.clone(),
             total,
+            offset: first as u64,
             messages,
         })
     }

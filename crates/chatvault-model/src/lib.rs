@@ -14,6 +14,7 @@
 
 pub mod canonical;
 pub mod dedup;
+pub mod display;
 pub mod leaf;
 pub mod normalize;
 pub mod pii;

@@ -36,7 +36,7 @@ impl ApiError {
 impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> ApiError {
         let status = match &e {
-            AccessError::BadCredentials | AccessError::TotpRequired | AccessError::TotpInvalid | AccessError::NoSession | AccessError::BadToken => StatusCode::UNAUTHORIZED,
+            AccessError::BadCredentials | AccessError::TotpRequired | AccessError::TotpInvalid | AccessError::TotpEnrol { .. } | AccessError::EnrolmentExpired | AccessError::NoSession | AccessError::BadToken => StatusCode::UNAUTHORIZED,
             AccessError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AccessError::Locked(_) | AccessError::Frozen(_) | AccessError::Csrf => StatusCode::FORBIDDEN,
             AccessError::UserExists(_) => StatusCode::CONFLICT,

@@ -52,6 +52,17 @@ impl Shared {
         Ok(a)
     }
 
+    /// The archive's counts and latest checkpoint (no content).
+    pub fn archive_stats(&self) -> ApiResult<chatvault_archive::Stats> {
+        Ok(self.archive()?.stats()?)
+    }
+
+    /// Verifies the whole archive (every message decrypted and re-hashed against the
+    /// signed log). The report names messages by id only.
+    pub fn archive_verify(&self) -> ApiResult<chatvault_archive::VerifyReport> {
+        Ok(self.archive()?.verify(&mut |_| {})?)
+    }
+
     /// Appends an audit entry; a failure to audit fails the request.
     pub fn audit(&self, ev: Event) -> ApiResult<()> {
         self.access()?.audit(ev)?;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod routes;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use axum::Router;
 pub use config::Config;
 pub use error::ApiError;
 pub use guard::{Shared, State};
+pub use rustls::ServerConfig as TlsConfig;
 
 /// The OpenAPI 3.1 document served at `/api/v1/openapi.json`; a test checks it against
 /// the routes below in both directions.
@@ -103,16 +105,29 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/users/{name}/freeze", post(freeze_user))
         .route("/api/v1/users/{name}/unfreeze", post(unfreeze_user))
-        .fallback(not_found)
+        .merge(ui::routes())
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(ui::form_csrf))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 
-/// Headers on every response: no sniffing, no framing, no referrer, no caching, a
-/// CSP that allows nothing for API responses, and HSTS under TLS.
+/// Unknown paths: JSON under `/api/`, an HTML page elsewhere.
+async fn fallback(uri: axum::http::Uri, req: ui::Req) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return routes::not_found().await.into_response();
+    }
+    ui::not_found(req).await
+}
+
+/// Headers on every response: no sniffing, no framing, no referrer, no caching (unless
+/// the handler set its own, as the versioned assets do), a CSP that allows nothing for
+/// API responses and only same-origin scripts and styles for pages, and HSTS under TLS.
 async fn security_headers(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
@@ -121,8 +136,13 @@ async fn security_headers(axum::extract::State(state): axum::extract::State<Stat
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, header::CACHE_CONTROL, "no-store");
-    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let csp = if api { "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" } else { ui::PAGE_CSP };
+        set(h, header::CONTENT_SECURITY_POLICY, csp);
+    }
     h.insert(header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
     h.insert(header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin"));
     h.insert(header::HeaderName::from_static("permissions-policy"), HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));

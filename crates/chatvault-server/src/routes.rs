@@ -20,7 +20,7 @@ use crate::ApiJson;
 
 /// Runs blocking work (argon2, SQLite, decryption) off the async workers when the
 /// runtime has worker threads to spare.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
@@ -53,7 +53,7 @@ fn time_value(v: &Value, field: &str, end_of_day: bool) -> ApiResult<i64> {
 }
 
 /// A JSON body that may be left out.
-fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<Option<T>> {
+pub(crate) fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<Option<T>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -124,18 +124,23 @@ pub async fn logout(AxState(state): AxState<State>, caller: Caller) -> ApiResult
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     #[serde(default)]
-    q: String,
-    from: Option<String>,
-    to: Option<String>,
-    sender: Option<String>,
-    conversation: Option<String>,
-    platform: Option<String>,
-    kind: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    pub q: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub sender: Option<String>,
+    pub conversation: Option<String>,
+    pub platform: Option<String>,
+    pub kind: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(run_search(&reader, &p)?)))
+}
+
+/// A search as the caller may see it, audited: the API's and the web UI's.
+pub fn run_search(reader: &ContentReader, p: &SearchParams) -> ApiResult<chatvault_archive::SearchResponse> {
     let from_ms = p.from.as_deref().map(|s| parse_time(s, "from", false)).transpose()?;
     let to_ms = p.to.as_deref().map(|s| parse_time(s, "to", true)).transpose()?;
     if let (Some(f), Some(t)) = (from_ms, to_ms) {
@@ -169,7 +174,7 @@ pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> Api
             let mut d = details;
             d["total"] = json!(r.total);
             reader.audit_read(Action::Search, None, d, &usage)?;
-            Ok(Json(json!(r)))
+            Ok(r)
         }
     }
 }
@@ -177,26 +182,32 @@ pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> Api
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
-    offset: Option<u64>,
-    limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub limit: Option<u64>,
     /// A message id: the page is centred on it.
-    around: Option<String>,
+    pub around: Option<String>,
 }
 
 pub async fn conversation_messages(reader: ContentReader, Path(id): Path<String>, Query(p): Query<PageParams>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(run_conversation(&reader, &id, &p)?.0)))
+}
+
+/// One page of a conversation as the caller may see it, audited, and how many of its
+/// messages were masked.
+pub fn run_conversation(reader: &ContentReader, id: &str, p: &PageParams) -> ApiResult<(chatvault_archive::ConversationView, u64)> {
     let limit = p.limit.unwrap_or(50).min(reader.state().config.limits.max_page as u64);
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let mut usage = Usage::default();
-        let v = a.conversation_visible(&id, p.offset.unwrap_or(0), limit, p.around.as_deref(), &mut reader.rule(Right::View, &mut usage));
+        let v = a.conversation_visible(id, p.offset.unwrap_or(0), limit, p.around.as_deref(), &mut reader.rule(Right::View, &mut usage));
         Ok((v, usage))
     })?;
     match result {
         (Ok(v), usage) => {
             reader.audit_read(Action::View, Some(&v.conversation), json!({"conversation": v.conversation, "shown": v.messages.len(), "total": v.total}), &usage)?;
-            Ok(Json(json!(v)))
+            Ok((v, usage.masked))
         }
-        (Err(chatvault_archive::ArchiveError::NotFound(_)), _) => Err(reader.deny(&id, json!({"conversation": id}))),
+        (Err(chatvault_archive::ArchiveError::NotFound(_)), _) => Err(reader.deny(id, json!({"conversation": id}))),
         (Err(e), _) => Err(e.into()),
     }
 }
@@ -220,33 +231,105 @@ pub async fn message(reader: ContentReader, Path(id): Path<String>) -> ApiResult
 }
 
 pub async fn attachment(reader: ContentReader, Path((id, sha)): Path<(String, String)>) -> ApiResult<Response> {
+    let (att, bytes) = run_attachment(&reader, &id, &sha, Right::Export)?;
+    Ok(download(&att.name, bytes))
+}
+
+/// An attachment's bytes, read under `right` (export to download, view to preview),
+/// audited.
+pub fn run_attachment(reader: &ContentReader, id: &str, sha: &str, right: Right) -> ApiResult<(chatvault_model::AttachmentRef, Vec<u8>)> {
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let mut usage = Usage::default();
-        let v = a.attachment_visible(&id, &sha, &mut reader.rule(Right::Export, &mut usage));
+        let v = a.attachment_visible(id, sha, &mut reader.rule(right, &mut usage));
         Ok((v, usage))
     })?;
+    let action = if right == Right::Export { Action::Export } else { Action::View };
     match result {
         (Ok((att, bytes)), usage) => {
             let Some(bytes) = bytes else {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "attachment.absent", "the export recorded this attachment by hash only; its bytes were never archived"));
             };
-            reader.audit_read(Action::Export, Some(&id), json!({"message": id, "attachment": sha, "bytes": bytes.len()}), &usage)?;
-            let mut r = bytes.into_response();
-            let h = r.headers_mut();
-            // Always a download, never rendered: the bytes and the name are untrusted.
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-            let safe: String = att.name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            Ok(r)
+            reader.audit_read(action, Some(id), json!({"message": id, "attachment": sha, "bytes": bytes.len()}), &usage)?;
+            Ok((att, bytes))
         }
         (Err(chatvault_archive::ArchiveError::NotFound(_) | chatvault_archive::ArchiveError::Invalid { .. }), _) => {
-            Err(reader.deny(&id, json!({"message": id, "attachment": sha, "right": "export"})))
+            Err(reader.deny(id, json!({"message": id, "attachment": sha, "right": right})))
         }
         (Err(e), _) => Err(e.into()),
     }
+}
+
+/// Bytes as a download, never rendered: the bytes and the name are untrusted.
+pub fn download(name: &str, bytes: Vec<u8>) -> Response {
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// A case timeline: the messages of `conversations` and of every conversation the
+/// `participants` took part in, within the caller's reach, oldest first. Returns the
+/// total and one page. Audited as a search.
+pub fn run_timeline(
+    reader: &ContentReader,
+    participants: &[Handle],
+    conversations: &[String],
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    limit: usize,
+    offset: usize,
+) -> ApiResult<(u64, Vec<chatvault_model::StoredMessage>)> {
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if f > t {
+            return Err(ApiError::bad_request("`from` is after `to`"));
+        }
+    }
+    let details = json!({
+        "timeline": true,
+        "participants": participants.iter().map(|h| pii::mask(&format!("{}:{}", h.platform, h.id))).collect::<Vec<_>>(),
+        "conversations": conversations,
+        "from_ms": from_ms, "to_ms": to_ms,
+    });
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let mut wanted: std::collections::BTreeSet<String> = conversations.iter().cloned().collect();
+        wanted.extend(a.conversations_of(participants)?);
+        let base = Filters { from_ms, to_ms, conversations: Some(wanted.iter().cloned().collect()), ..Filters::default() };
+        let (mut narrowed, all_visible) = reader.narrow(&mut a, &base)?;
+        // `narrow` replaces the conversation list with the caller's reach: intersect.
+        narrowed.conversations = Some(match narrowed.conversations.take() {
+            Some(reach) if !all_visible => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
+            _ => wanted.iter().cloned().collect(),
+        });
+        let mut usage = Usage::default();
+        // The index orders newest first; a timeline reads oldest first, so the page is
+        // taken from the end and reversed.
+        let total = a.search_visible("", &narrowed, 1, 0, all_visible, &mut reader.rule(Right::View, &mut Usage::default()))?.total as usize;
+        let end = total.saturating_sub(offset);
+        let start = end.saturating_sub(limit);
+        if end == 0 {
+            return Ok((total as u64, vec![], usage));
+        }
+        let r = a.search_visible("", &narrowed, end - start, start, all_visible, &mut reader.rule(Right::View, &mut usage))?;
+        let mut msgs = vec![];
+        for h in r.hits.iter().rev() {
+            let mut m = a.message(&h.id)?;
+            // The hit carries the text as the rule showed it (masked or not).
+            m.text = Some(h.text.clone());
+            msgs.push(m);
+        }
+        Ok((total as u64, msgs, usage))
+    })?;
+    let (total, msgs, usage) = result;
+    let mut d = details;
+    d["total"] = json!(total);
+    reader.audit_read(Action::Search, None, d, &usage)?;
+    Ok((total, msgs))
 }
 
 // ---- ingest ----
@@ -393,31 +476,47 @@ fn may_list(state: &State, caller: &Caller, owner: &str) -> ApiResult<bool> {
     })
 }
 
-pub async fn list_requests(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+/// The requests a caller may see (see [`may_list`]), oldest first.
+pub fn visible_requests(state: &State, caller: &Caller) -> ApiResult<Vec<chatvault_policy::Request>> {
     let all = state.access()?.requests(None)?;
     let mut out = vec![];
     for r in all {
-        if may_list(&state, &caller, &r.requester)? {
+        if may_list(state, caller, &r.requester)? {
             out.push(r);
         }
     }
-    Ok(Json(json!({"requests": out})))
+    Ok(out)
 }
 
-pub async fn list_grants(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+/// The grants a caller may see, each with whether it is active now.
+pub fn visible_grants(state: &State, caller: &Caller) -> ApiResult<Vec<(chatvault_policy::Grant, bool)>> {
     let (all, now) = {
         let acc = state.access()?;
         (acc.grants(None)?, acc.now_ms())
     };
     let mut out = vec![];
     for g in all {
-        if may_list(&state, &caller, &g.holder)? {
+        if may_list(state, caller, &g.holder)? {
             let active = g.is_active(now);
-            let mut v = json!(g);
-            v["active"] = json!(active);
-            out.push(v);
+            out.push((g, active));
         }
     }
+    Ok(out)
+}
+
+pub async fn list_requests(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"requests": visible_requests(&state, &caller)?})))
+}
+
+pub async fn list_grants(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    let out: Vec<Value> = visible_grants(&state, &caller)?
+        .into_iter()
+        .map(|(g, active)| {
+            let mut v = json!(g);
+            v["active"] = json!(active);
+            v
+        })
+        .collect();
     Ok(Json(json!({"grants": out})))
 }
 
@@ -432,35 +531,45 @@ pub async fn revoke_grant(AxState(state): AxState<State>, caller: Caller, Path(i
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
-    actor: Option<String>,
-    action: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
     #[serde(default)]
-    flagged: bool,
-    limit: Option<usize>,
+    pub flagged: bool,
+    pub limit: Option<usize>,
 }
 
 pub async fn audit_list(AxState(state): AxState<State>, Auditor(caller): Auditor, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"entries": run_audit_list(&state, &caller, &p)?})))
+}
+
+/// The audit entries matching `p`; reading them is itself audited.
+pub fn run_audit_list(state: &State, caller: &Caller, p: &AuditParams) -> ApiResult<Vec<chatvault_access::AuditEntry>> {
     let f = AuditFilter {
-        actor: p.actor.clone(),
-        action: p.action.clone(),
-        from_ms: p.from.as_deref().map(|s| parse_time(s, "from", false)).transpose()?,
-        to_ms: p.to.as_deref().map(|s| parse_time(s, "to", true)).transpose()?,
+        actor: p.actor.clone().filter(|s| !s.is_empty()),
+        action: p.action.clone().filter(|s| !s.is_empty()),
+        from_ms: p.from.as_deref().filter(|s| !s.is_empty()).map(|s| parse_time(s, "from", false)).transpose()?,
+        to_ms: p.to.as_deref().filter(|s| !s.is_empty()).map(|s| parse_time(s, "to", true)).transpose()?,
         flagged: p.flagged,
         limit: Some(p.limit.unwrap_or(1000).min(10_000)),
     };
     let mut acc = state.access()?;
     let entries = acc.audit_list(&f)?;
     acc.audit(caller.event(Action::AuditRead).details(json!({"actor": p.actor, "action": p.action, "from": p.from, "to": p.to, "returned": entries.len()})))?;
-    Ok(Json(json!({"entries": entries})))
+    Ok(entries)
 }
 
 pub async fn audit_verify(AxState(state): AxState<State>, Auditor(caller): Auditor) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(run_audit_verify(&state, &caller)?)))
+}
+
+/// Verifies the audit chain and its checkpoints; the check is audited with its result.
+pub fn run_audit_verify(state: &State, caller: &Caller) -> ApiResult<chatvault_access::AuditReport> {
     let mut acc = state.access()?;
     let r = blocking(|| acc.audit_verify())?;
     acc.audit(caller.event(Action::AuditVerify).result(if r.ok { Outcome::Ok } else { Outcome::Failed }).details(json!({"entries": r.entries})))?;
-    Ok(Json(json!(r)))
+    Ok(r)
 }
 
 // ---- administration ----

@@ -20,7 +20,53 @@ struct DemoSearch {
     why: &'static str,
 }
 
-pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Result<ExitCode> {
+/// The demo's accounts: one per role, all named `demo-*` and labelled as demo accounts in
+/// the UI. Two agents in different teams show that an agent never reaches another
+/// team's conversations; the legal officer sits in team 1, whose lead approves her
+/// requests.
+const DEMO_USERS: &[(&str, &str, Option<&str>, &str)] = &[
+    ("demo-agent", "agent", Some("售后一组"), "a-1001"),
+    ("demo-agent2", "agent", Some("售后二组"), "a-1002"),
+    ("demo-lead", "team_lead", Some("售后一组"), "a-1003"),
+    ("demo-legal", "legal", Some("售后一组"), ""),
+    ("demo-exec", "executive", None, ""),
+    ("demo-auditor", "auditor", None, ""),
+    ("demo-admin", "admin", None, ""),
+];
+
+/// The platforms the built-in Chinese dialogues use: an agent's handle on each.
+const AGENT_PLATFORMS: &[&str] = &["wecom", "wechat", "dingtalk", "qq"];
+
+#[derive(serde::Serialize)]
+struct DemoLogin {
+    user: String,
+    role: String,
+    team: Option<String>,
+    password: String,
+    /// The role must sign in with TOTP: the first sign-in shows the QR code to scan.
+    totp: bool,
+}
+
+fn create_demo_users(dir: &Path) -> Result<Vec<DemoLogin>> {
+    let (mut acc, _) = crate::security::open_access(dir)?;
+    let mut out = vec![];
+    for (name, role, team, agent) in DEMO_USERS {
+        let role_v = chatvault_policy::Role::parse(role)?;
+        let handles: Vec<chatvault_policy::Handle> =
+            if agent.is_empty() { vec![] } else { AGENT_PLATFORMS.iter().map(|p| chatvault_policy::Handle::new(p, agent)).collect() };
+        let e = acc.add_user("demo", name, role_v, *team, &handles, None, false)?;
+        out.push(DemoLogin {
+            user: name.to_string(),
+            role: role.to_string(),
+            team: team.map(str::to_owned),
+            password: e.password.unwrap_or_default(),
+            totp: e.otpauth.is_some(),
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve: Option<&str>) -> Result<ExitCode> {
     if dir.exists() {
         if !dir.join(MARKER).exists() {
             bail!("{} exists and is not a chatvault demo; choose another --dir", dir.display());
@@ -41,7 +87,10 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
     let jsonl = dir.join("demo-input.jsonl");
     {
         let mut w = BufWriter::new(std::fs::File::create(&jsonl).context("demo input")?);
-        for line in Generator::new(GenOptions { messages, ..GenOptions::default() }, corpus) {
+        // The conversations end about now, so the roles' windows (an agent's 7 days, a
+        // team lead's 30) cover them.
+        let start_ms = chrono::Utc::now().timestamp_millis() - (messages as i64 * 40_000).max(3_600_000);
+        for line in Generator::new(GenOptions { messages, start_ms, ..GenOptions::default() }, corpus) {
             writeln!(w, "{line}").context("demo input")?;
         }
         w.flush().context("demo input")?;
@@ -121,18 +170,20 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
         ));
     }
     archive.close()?;
+    let logins = create_demo_users(dir)?;
     let d = dir.display();
+    let ok = v.ok && proof_ok != Some(false);
     if json {
         crate::print_json(&serde_json::json!({
             "data_dir": dir, "stored": report.stored, "duplicates": report.duplicates,
             "rejected": report.rejected.len(), "conversations": report.conversations,
             "import_seconds": secs, "searches": results, "verify_ok": v.ok, "proof_ok": proof_ok,
-            "key_fingerprint": init.key_fingerprint,
+            "key_fingerprint": init.key_fingerprint, "logins": logins,
         }))?;
     } else {
         println!();
         println!("Try next (the binary is target/release/chatvault; or prefix `cargo run --release --`):");
-        println!("  chatvault --data {d} search '退款' --from 2024-01-01 --to 2024-12-31 --tz Asia/Shanghai");
+        println!("  chatvault --data {d} search '退款' --from 2020-01-01 --tz Asia/Shanghai");
         println!("  chatvault --data {d} search 'refund OR cancel' --platform whatsapp --json");
         if let Some(h) = &sample {
             println!("  chatvault --data {d} show {}", h.conversation);
@@ -143,5 +194,32 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool) -> Re
         println!("  chatvault --data {d} keys rotate && chatvault --data {d} verify");
         println!("  chatvault --data {d} import {d}/demo-input.jsonl    # again: everything is a duplicate");
     }
-    Ok(if v.ok && proof_ok != Some(false) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let Some(listen) = serve.filter(|_| ok) else {
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    };
+    let mut cfg = crate::security::load_config()?;
+    // The default port may be taken on this machine: then any free port.
+    cfg.listen = match std::net::TcpListener::bind(listen) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listen == "127.0.0.1:8080" => "127.0.0.1:0".to_owned(),
+        _ => listen.to_owned(),
+    };
+    cfg.validate()?;
+    let print_logins = move |addr: std::net::SocketAddr| {
+        let url = format!("http://{addr}/");
+        if json {
+            let _ = crate::print_json(&serde_json::json!({"url": url}));
+            return;
+        }
+        println!();
+        println!("7. The web UI is serving at {url}  (Ctrl-C stops it)");
+        println!("   DEMO ACCOUNTS (for this demo archive only; passwords shown once):");
+        for l in &logins {
+            let team = l.team.as_deref().map(|t| format!(", team {t}")).unwrap_or_default();
+            let totp = if l.totp { "  + TOTP: scan the QR code at the first sign-in" } else { "" };
+            println!("   {:<13} {:<26} {}{team}{totp}", l.user, l.password, l.role);
+        }
+        println!("   Try: demo-agent searches 退款; demo-legal files a request for a conversation, demo-lead approves it,");
+        println!("   demo-legal then sees it; demo-auditor sees every step in the audit log and verifies the chain.");
+    };
+    crate::security::run_server(dir, cfg, None, print_logins)
 }

@@ -173,6 +173,12 @@ enum Command {
         /// Generate from a corpus folder (CrossWOZ zips) instead of the built-in dialogues.
         #[arg(long)]
         corpus: Option<PathBuf>,
+        /// Build, check and create the demo accounts, but do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+        /// Where the demo server listens (`127.0.0.1:0` picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
 }
 
@@ -550,7 +556,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { messages, dir, corpus } => demo::run(dir, *messages, corpus.as_deref(), cli.json),
+        Command::Demo { messages, dir, corpus, no_serve, listen } => demo::run(dir, *messages, corpus.as_deref(), cli.json, (!*no_serve).then_some(listen.as_str())),
         Command::Serve(args) => security::serve(&cli.data, args),
         Command::Config { command } => security::config(command),
         Command::User { command } => security::user(&cli.data, cli.json, command),

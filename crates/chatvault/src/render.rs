@@ -3,29 +3,10 @@
 //! every bidirectional override (which could make text read differently from what it is)
 //! is replaced by a visible `\u{…}` escape.
 
-use std::fmt::Write;
-
-/// Whether `c` must not reach a terminal as itself.
-fn dangerous(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
-}
 
 /// `s` made safe for a terminal; newlines become `↵ ` when `one_line`, else stay.
 pub fn safe(s: &str, one_line: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '\n' && !one_line {
-            out.push('\n');
-        } else if c == '\n' {
-            out.push_str("↵ ");
-        } else if dangerous(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    chatvault_model::display::visible(s, one_line)
 }
 
 /// A snippet with its highlights in bold (when `color`), made safe.

@@ -187,7 +187,7 @@ pub enum AuditCommand {
 }
 
 /// Who runs a CLI command, as the audit trail names them.
-fn console_actor() -> String {
+pub fn console_actor() -> String {
     format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()))
 }
 
@@ -198,12 +198,12 @@ fn open_both(data: &std::path::Path, settings: chatvault_access::Settings) -> Re
 }
 
 /// The config the CLI commands share with `serve`: `CHATVAULT_CONFIG`, then overrides.
-fn load_config() -> Result<Config> {
+pub fn load_config() -> Result<Config> {
     Ok(Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?)
 }
 
 /// The access database with the config's settings.
-fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
+pub fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
     let cfg = load_config()?;
     Ok((open_both(data, cfg.security.clone())?.1, cfg))
 }
@@ -229,14 +229,20 @@ pub fn serve(data: &std::path::Path, args: &ServeArgs) -> Result<ExitCode> {
         (Some(c), Some(k)) => Some(chatvault_server::tls_config(c, k, &cfg.tls.min_version)?),
         _ => None,
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    run_server(data, cfg, tls, |addr| {
+        println!("chatvault listening on {scheme}://{addr}");
+    })
+}
+
+/// Opens the archive and the access database and serves the API and the web UI until
+/// Ctrl-C or SIGTERM; `on_listening` gets the bound address.
+pub fn run_server(data: &std::path::Path, cfg: Config, tls: Option<chatvault_server::TlsConfig>, on_listening: impl FnOnce(std::net::SocketAddr)) -> Result<ExitCode> {
     let (archive, mut access) = open_both(data, cfg.security.clone())?;
     access.note_config(&console_actor(), &cfg.digest())?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = std::sync::Arc::new(chatvault_server::Shared::new(archive, access, cfg, tls.is_some()));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    rt.block_on(chatvault_server::serve(state, tls, |addr| {
-        println!("chatvault listening on {scheme}://{addr}");
-    }))?;
+    rt.block_on(chatvault_server::serve(state, tls, on_listening))?;
     Ok(ExitCode::SUCCESS)
 }
 

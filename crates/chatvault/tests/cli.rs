@@ -251,19 +251,22 @@ fn kill_dash_nine_mid_import_loses_nothing_acknowledged() {
 #[test]
 fn demo_runs() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = bin().args(["demo", "--messages", "800", "--json"]).current_dir(dir.path()).output().expect("run");
+    let out = bin().args(["demo", "--messages", "800", "--json", "--no-serve"]).current_dir(dir.path()).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["stored"], 800);
     assert_eq!(v["verify_ok"], true);
     assert_eq!(v["proof_ok"], true);
     assert!(v["searches"][1]["total"].as_u64().unwrap_or(0) > 0, "简单 found: {v}");
+    let logins = v["logins"].as_array().expect("demo accounts");
+    assert_eq!(logins.len(), 7, "one per role, two agents: {v}");
+    assert!(logins.iter().all(|l| l["user"].as_str().is_some_and(|u| u.starts_with("demo-")) && l["password"].as_str().is_some_and(|p| p.len() >= 12)));
     // Running it again replaces the earlier demo.
-    let again = bin().args(["demo", "--messages", "100", "--json"]).current_dir(dir.path()).output().expect("run");
+    let again = bin().args(["demo", "--messages", "100", "--json", "--no-serve"]).current_dir(dir.path()).output().expect("run");
     assert!(again.status.success());
     // But it never replaces a folder that is not a demo.
     std::fs::create_dir(dir.path().join("mine")).expect("mkdir");
-    let refuse = bin().args(["demo", "--dir", "mine"]).current_dir(dir.path()).output().expect("run");
+    let refuse = bin().args(["demo", "--dir", "mine", "--no-serve"]).current_dir(dir.path()).output().expect("run");
     assert_eq!(refuse.status.code(), Some(2));
 }
 

@@ -1,0 +1,348 @@
+//! Every string of the web UI, in Simplified Chinese and English.
+//!
+//! One macro declares each string once with both translations, so a string missing in
+//! either language does not compile. A test checks that no English string holds Chinese
+//! and that no Chinese string was left as its English text.
+
+macro_rules! strings {
+    ($($key:ident: $zh:literal, $en:literal;)*) => {
+        /// The UI's strings in one language.
+        pub struct Strings { $(pub $key: &'static str,)* }
+        pub static ZH: Strings = Strings { $($key: $zh,)* };
+        pub static EN: Strings = Strings { $($key: $en,)* };
+        /// Every (key, zh, en), for the tests.
+        #[cfg(test)]
+        pub const ALL: &[(&str, &str, &str)] = &[$((stringify!($key), $zh, $en),)*];
+    };
+}
+
+strings! {
+    html_lang: "zh-CN", "en";
+    lang_name: "中文", "English";
+    other_lang_name: "English", "中文";
+    other_lang: "en", "zh";
+    switch_lang: "切换语言", "Switch language";
+    skip_to_content: "跳到正文", "Skip to content";
+    product_tagline: "聊天记录存证与检索", "Chat-record archive";
+    nav_search: "检索", "Search";
+    nav_timeline: "案件时间线", "Case timeline";
+    nav_requests: "调取申请", "Requests";
+    nav_audit: "审计日志", "Audit log";
+    nav_users: "用户与角色", "Users and roles";
+    nav_integrity: "完整性", "Integrity";
+    sign_out: "退出登录", "Sign out";
+    signed_in_as: "当前用户", "Signed in as";
+    loading: "加载中…", "Loading…";
+    demo_label: "演示账号", "Demo account";
+    urole_agent: "客服", "Agent";
+    urole_team_lead: "组长", "Team lead";
+    urole_legal: "法务", "Legal";
+    urole_executive: "高管", "Executive";
+    urole_auditor: "审计员", "Auditor";
+    urole_admin: "管理员", "Administrator";
+
+    login_title: "登录", "Sign in";
+    login_heading: "登录 chatvault", "Sign in to chatvault";
+    username: "用户名", "User name";
+    password: "密码", "Password";
+    totp_code: "动态验证码（6 位）", "Authenticator code (6 digits)";
+    totp_hint: "法务、高管、审计和管理员账号必须填写身份验证器中的验证码。", "Legal, executive, auditor and admin accounts must enter the code from their authenticator app.";
+    sign_in: "登录", "Sign in";
+    enrol_title: "绑定身份验证器", "Set up your authenticator";
+    enrol_intro: "此账号需要双因素认证。请用身份验证器（如 Google Authenticator、Microsoft Authenticator、FreeOTP）扫描二维码，然后输入显示的 6 位验证码完成绑定。", "This account needs two-factor sign-in. Scan the QR code with an authenticator app (Google Authenticator, Microsoft Authenticator, FreeOTP…), then enter the 6-digit code it shows.";
+    enrol_manual: "无法扫码？手动输入密钥：", "Cannot scan? Enter this key by hand:";
+    enrol_once: "二维码只在绑定完成前显示；绑定后再也不会显示。", "The QR code is shown only until you confirm it; it is never shown again.";
+    enrol_confirm: "确认并登录", "Confirm and sign in";
+    qr_alt: "身份验证器二维码", "QR code for the authenticator app";
+
+    search_title: "检索", "Search";
+    query: "关键词", "Query";
+    query_placeholder: "如：退款 -退货、\"iphone 13\"、发票 OR invoice", "e.g. 退款 -退货, \"iphone 13\", invoice OR 发票";
+    query_help: "精确子串匹配：空格表示同时包含，OR 表示任一，-词 表示排除，引号内为短语。", "Exact substring match: spaces mean all of, OR means either, -word excludes, quotes make a phrase.";
+    from: "开始日期", "From";
+    to: "结束日期", "To";
+    participant: "参与人", "Participant";
+    participant_placeholder: "平台:ID，如 wecom:a-1001", "platform:id, e.g. wecom:a-1001";
+    conversation: "会话", "Conversation";
+    conversation_placeholder: "平台:会话ID，如 wecom:conv-0000001", "platform:id, e.g. wecom:conv-0000001";
+    platform: "平台", "Platform";
+    kind: "类型", "Kind";
+    any: "全部", "Any";
+    do_search: "检索", "Search";
+    results_count: "条结果", "results";
+    results_shown: "显示第", "showing";
+    no_results: "没有找到匹配的消息。换个关键词，或放宽时间和筛选条件。", "No message matches. Try another keyword, or widen the dates and filters.";
+    search_empty: "输入关键词开始检索；留空则列出可见范围内的全部消息。", "Type a keyword to search; leave it empty to list every message within your reach.";
+    prev_page: "上一页", "Previous";
+    next_page: "下一页", "Next";
+    page: "页", "page";
+    of: "共", "of";
+    open_context: "查看上下文", "Open in context";
+    index_lag: "条消息尚在建立索引，暂时检索不到。", "messages are still being indexed and cannot be found yet.";
+
+    conv_title: "会话", "Conversation";
+    messages_total: "条消息", "messages";
+    earlier: "更早的消息", "Earlier messages";
+    later: "更新的消息", "Later messages";
+    recalled: "已撤回", "Recalled";
+    edited: "已编辑", "Edited";
+    original: "原文", "Original";
+    recalled_at: "撤回于", "recalled at";
+    edited_to: "改为", "edited to";
+    event_recall: "撤回了一条消息", "recalled a message";
+    event_edit: "编辑了一条消息", "edited a message";
+    download: "下载", "Download";
+    attachment_preview: "图片预览", "Image preview";
+    masked_note: "按你的角色，个人信息（手机号、身份证号、银行卡号、邮箱）已打码。", "Personal data (phone, ID, bank card and e-mail numbers) is masked for your role.";
+    role_customer: "客户", "Customer";
+    role_agent: "客服", "Agent";
+    role_system: "系统", "System";
+    role_unknown: "未知", "Unknown";
+    highlighted_hit: "检索命中", "Search hit";
+    empty_conversation: "这个会话里没有你可见的消息。", "No message in this conversation is within your reach.";
+
+    timeline_title: "案件时间线", "Case timeline";
+    timeline_intro: "把多个会话、多个平台中与这些参与人有关的消息按时间合并。", "Messages from several conversations and platforms that involve these participants, merged by time.";
+    participants: "参与人（每行一个 平台:ID）", "Participants (one platform:id per line)";
+    conversations: "会话（每行一个 平台:会话ID）", "Conversations (one platform:id per line)";
+    build_timeline: "生成时间线", "Build timeline";
+    timeline_empty: "填写至少一个参与人或会话。", "Give at least one participant or conversation.";
+    timeline_none: "在你可见的范围内没有这些参与人的消息。", "No message of these participants is within your reach.";
+
+    requests_title: "调取申请", "Retrieval requests";
+    new_request: "新建调取申请", "New retrieval request";
+    scope: "调取范围", "Scope";
+    keywords: "关键词（每行一个，可选）", "Keywords (one per line, optional)";
+    reason: "调取理由", "Reason";
+    case_number: "案号", "Case number";
+    rights: "申请权限", "Rights";
+    right_view: "查看", "View";
+    right_export: "导出与下载附件", "Export and download attachments";
+    right_pii: "查看未打码的个人信息", "See personal data unmasked";
+    file_request: "提交申请", "File request";
+    my_requests: "我的申请", "My requests";
+    inbox: "待我审批", "Approvals inbox";
+    inbox_empty: "没有待你审批的申请。", "No request is waiting for you.";
+    no_requests: "还没有申请。", "No requests yet.";
+    requester: "申请人", "Requester";
+    filed: "提交时间", "Filed";
+    status: "状态", "Status";
+    status_pending: "待审批", "Pending";
+    status_approved: "已批准", "Approved";
+    status_rejected: "已驳回", "Rejected";
+    decided_by: "审批人", "Decided by";
+    comment: "审批意见", "Comment";
+    expires: "有效期至", "Expires";
+    approve: "批准", "Approve";
+    reject: "驳回", "Reject";
+    grants_title: "有效授权", "Active grants";
+    no_grants: "没有有效授权。", "No active grants.";
+    holder: "持有人", "Holder";
+    approved_by: "批准人", "Approved by";
+    revoke: "撤销", "Revoke";
+    request_filed: "申请已提交，等待审批。", "Request filed; it awaits approval.";
+    request_approved: "已批准，授权已生效。", "Approved: the grant is active.";
+    request_rejected: "已驳回。", "Rejected.";
+    grant_revoked: "授权已撤销。", "Grant revoked.";
+    all_requests: "全部申请", "All requests";
+
+    audit_title: "审计日志", "Audit log";
+    actor: "操作人", "Actor";
+    action: "操作", "Action";
+    flagged_only: "只看异常", "Flagged only";
+    filter: "筛选", "Filter";
+    time: "时间", "Time";
+    target: "对象", "Target";
+    result: "结果", "Result";
+    flags: "异常标记", "Flags";
+    details: "详情", "Details";
+    verify_chain: "校验哈希链", "Verify chain";
+    chain_ok: "哈希链完整：所有条目和签名检查点均通过校验。", "The chain is intact: every entry and signed checkpoint verifies.";
+    chain_failed: "哈希链校验失败：", "The chain does not verify:";
+    entries: "条目", "entries";
+    checkpoints: "检查点", "checkpoints";
+    verifier_key: "验证公钥", "Verifier key";
+    no_entries: "没有符合条件的审计条目。", "No audit entry matches.";
+    activity_chart: "操作数随时间（红色为异常）", "Events over time (red: flagged)";
+    shown_newest: "显示最近的条目", "Newest entries shown";
+
+    users_title: "用户与角色", "Users and roles";
+    add_user: "添加用户", "Add user";
+    role: "角色", "Role";
+    team: "团队", "Team";
+    handles: "账号（每行一个 平台:ID）", "Handles (one platform:id per line)";
+    handles_short: "账号", "Handles";
+    password_optional: "密码（留空则自动生成，至少 12 位）", "Password (leave empty to generate; 12 characters or more)";
+    require_totp: "要求双因素认证", "Require TOTP";
+    totp: "双因素", "TOTP";
+    totp_on: "已绑定", "Enrolled";
+    totp_pending_label: "待绑定", "Pending";
+    totp_off: "未启用", "Off";
+    state: "状态", "State";
+    active: "正常", "Active";
+    frozen: "已冻结", "Frozen";
+    locked: "已锁定", "Locked";
+    freeze: "冻结", "Freeze";
+    unfreeze: "解冻", "Unfreeze";
+    reset_totp: "重置双因素", "Reset TOTP";
+    freeze_reason: "冻结原因", "Reason for freezing";
+    created: "创建时间", "Created";
+    user_added: "用户已创建。以下信息只显示这一次：", "User created. This is shown only once:";
+    generated_password: "生成的密码", "Generated password";
+    totp_reset_done: "双因素已重置：该用户下次登录时扫码重新绑定。", "TOTP reset: the user enrols again at the next sign-in.";
+    user_frozen: "已冻结：会话已结束，令牌已撤销。", "Frozen: sessions ended and tokens revoked.";
+    user_unfrozen: "已解冻。", "Unfrozen.";
+    enrol_at_login: "该用户首次登录时会看到二维码并完成绑定。", "The user sees the QR code and enrols at the first sign-in.";
+
+    integrity_title: "完整性", "Integrity";
+    archive_id: "归档 ID", "Archive ID";
+    messages: "消息数", "Messages";
+    latest_checkpoint: "最新签名检查点", "Latest signed checkpoint";
+    tree_size: "日志大小", "Tree size";
+    root_hash: "根哈希", "Root hash";
+    signed_at: "签名时间", "Signed at";
+    key_fingerprint: "签名公钥指纹", "Signing key fingerprint";
+    no_checkpoint: "还没有检查点：归档为空。", "No checkpoint yet: the archive is empty.";
+    last_verify: "最近一次校验", "Last verification";
+    never_verified: "尚未在服务中校验过。", "Not verified through the server yet.";
+    verify_now: "立即校验归档", "Verify the archive now";
+    verify_ok: "校验通过：每条消息都重新解密、重新计算哈希，并与签名检查点一致。", "Verified: every message decrypted, re-hashed and matched against the signed checkpoints.";
+    verify_failed: "校验失败：", "Verification failed:";
+    by: "操作人", "by";
+    audit_chain: "审计哈希链", "Audit chain";
+    unsigned_tail: "条消息尚未进入签名检查点", "messages not yet under a signed checkpoint";
+
+    error_title: "出错了", "Something went wrong";
+    error_code: "错误代码", "Error code";
+    back_home: "返回首页", "Back to the start";
+    sign_in_again: "重新登录", "Sign in again";
+    err_denied: "超出你的可见范围：你的角色和有效授权都不包含它。如需查看，请提交调取申请。", "Outside your reach: neither your role nor an active grant covers it. File a retrieval request to see it.";
+    err_role: "你的角色不能使用此页面。", "Your role cannot use this page.";
+    err_bad_login: "用户名或密码错误。", "Wrong user name or password.";
+    err_totp_required: "请输入身份验证器中的 6 位验证码。", "Enter the 6-digit code from your authenticator app.";
+    err_totp_invalid: "验证码错误、已过期或已被使用。", "The code is wrong, expired or already used.";
+    err_throttled: "失败次数过多，请稍后再试。", "Too many failed attempts: try again later.";
+    err_locked: "账号因多次登录失败被锁定，请联系管理员解锁。", "The account is locked after too many failed sign-ins: ask an admin to unlock it.";
+    err_frozen: "账号已被冻结。", "The account is frozen.";
+    err_session: "未登录或会话已过期，请重新登录。", "Not signed in, or the session expired: sign in again.";
+    err_csrf: "表单已过期（CSRF 校验失败），请刷新页面后重试。", "The form expired (CSRF check failed): reload the page and try again.";
+    err_not_found: "找不到这个页面。", "There is no such page.";
+    err_enrolment: "绑定已过期，请重新登录。", "The enrolment expired: sign in again.";
+    err_input: "输入有误：", "Invalid input:";
+    err_internal: "服务器内部错误。", "Internal server error.";
+}
+
+/// The two languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn strings(self) -> &'static Strings {
+        match self {
+            Lang::Zh => &ZH,
+            Lang::En => &EN,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The first language of an `Accept-Language` header that the UI speaks, by quality.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut langs: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.split(';');
+                let tag = it.next()?.trim().to_ascii_lowercase();
+                let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+                let lang = if tag.starts_with("zh") {
+                    Lang::Zh
+                } else if tag.starts_with("en") {
+                    Lang::En
+                } else {
+                    return None;
+                };
+                (q > 0.0).then_some((q, lang))
+            })
+            .collect();
+        langs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        langs.first().map(|l| l.1)
+    }
+
+    /// The message for an error code, when the UI has its own words for it.
+    pub fn error_text(self, code: &str) -> Option<&'static str> {
+        let t = self.strings();
+        Some(match code {
+            "access.denied" => t.err_denied,
+            "access.role" | "auth.scope" => t.err_role,
+            "auth.invalid" => t.err_bad_login,
+            "auth.totp_required" => t.err_totp_required,
+            "auth.totp_invalid" => t.err_totp_invalid,
+            "auth.throttled" => t.err_throttled,
+            "auth.locked" => t.err_locked,
+            "auth.frozen" => t.err_frozen,
+            "auth.session" => t.err_session,
+            "auth.csrf" => t.err_csrf,
+            "auth.enrolment_expired" => t.err_enrolment,
+            "route.unknown" | "not_found" => t.err_not_found,
+            "internal" => t.err_internal,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_cjk(s: &str) -> bool {
+        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c) || ('\u{ff00}'..='\u{ffef}').contains(&c))
+    }
+
+    #[test]
+    fn every_string_is_translated() {
+        // Strings that are the same in both languages on purpose.
+        let same = ["html_lang"];
+        // The English side may name Chinese on purpose (the language's own name, examples).
+        let en_may_hold_chinese = ["lang_name", "other_lang_name", "query_placeholder"];
+        for (key, zh, en) in ALL {
+            assert!(!zh.is_empty() && !en.is_empty(), "{key} is empty");
+            if !en_may_hold_chinese.contains(key) && *key != "other_lang_name" {
+                assert!(!has_cjk(en), "{key}: the English text holds Chinese: {en}");
+            }
+            if !same.contains(key) && !["other_lang", "lang_name", "other_lang_name"].contains(key) {
+                assert_ne!(zh, en, "{key} is not translated");
+                assert!(has_cjk(zh), "{key}: the Chinese text has no Chinese: {zh}");
+            }
+        }
+    }
+
+    #[test]
+    fn accept_language_picks_by_quality() {
+        let cases = [
+            ("chinese browser", "zh-CN,zh;q=0.9,en;q=0.8", Some(Lang::Zh)),
+            ("english browser", "en-US,en;q=0.9", Some(Lang::En)),
+            ("quality order", "en;q=0.5, zh-TW;q=0.9", Some(Lang::Zh)),
+            ("unsupported first", "fr-FR, en;q=0.7", Some(Lang::En)),
+            ("none supported", "fr, de", None),
+            ("refused", "zh;q=0, en;q=0.1", Some(Lang::En)),
+            ("garbage", ";;;,", None),
+        ];
+        for (name, header, want) in cases {
+            assert_eq!(Lang::from_accept_language(header), want, "{name}");
+        }
+    }
+}
