@@ -150,8 +150,10 @@ async function run() {
   check(dom.title.includes("<script>"), "the hostile title is text");
   check(await agent.page.locator(".msg.recalled").count() >= 1 && await agent.page.locator(".badge.edited").count() >= 1, "a recalled and an edited message are shown with their originals");
   check(await agent.page.locator(".attachment img").count() >= 1, "the image attachment is previewed");
-  const preview = await agent.page.locator(".attachment img").first().evaluate((img) => img.complete && img.naturalWidth > 0);
-  check(preview, "the preview loads");
+  const img = agent.page.locator(".attachment img").first();
+  await img.scrollIntoViewIfNeeded();
+  await agent.page.waitForFunction(() => { const i = document.querySelector(".attachment img"); return i && i.complete; });
+  check(await img.evaluate((i) => i.naturalWidth > 0), "the preview loads (lazily, once scrolled to)");
   check(agent.dialogs.length === 0, `no dialog opened: ${agent.dialogs}`);
   await agent.page.keyboard.press("Tab");
   check(await agent.page.evaluate(() => document.activeElement && document.activeElement.classList.contains("skip")), "keyboard: the first Tab reaches the skip link");

@@ -252,9 +252,10 @@ async fn previews_only_real_raster_images_and_never_svg() {
     let r = w.call(Method::GET, &previews[0].replace("&#38;", "&"), &session, None, &[]).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "HTML bytes labelled image/png are not served inline");
     assert!(r.body.contains("attachment.not_image"));
-    let downloads: Vec<String> = conv.body.split("href=\"/attachment?").skip(1).map(|s| format!("/attachment?{}", s.split('"').next().unwrap().replace("&#38;", "&"))).collect();
-    let r = w.call(Method::GET, &downloads[0], &session, None, &[]).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "an agent has no export right: {}", r.body);
+    assert!(!conv.body.contains("mode=download"), "an agent has no export right: no download link is offered");
+    let download = previews[0].replace("&#38;", "&").replace("mode=preview", "mode=download");
+    let r = w.call(Method::GET, &download, &session, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "and the download itself is refused: {}", r.body);
 }
 
 #[tokio::test]

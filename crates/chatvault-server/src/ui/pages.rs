@@ -448,6 +448,7 @@ struct ConversationPage {
     earlier_href: Option<String>,
     later_href: Option<String>,
     masked: bool,
+    may_export: bool,
 }
 
 const CONV_PAGE: u64 = 50;
@@ -471,8 +472,15 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
         later_href: pager.next.map(page_href),
         pager,
         masked: masked > 0,
+        may_export: may_export(&reader),
     };
     Ok(render(&page))
+}
+
+/// Whether downloads are offered: the role or an active grant carries the export right
+/// (each download is still decided per message).
+fn may_export(reader: &ContentReader) -> bool {
+    reader.org.policy.rules(reader.subject.role).rights.contains(&Right::Export) || reader.grants.iter().any(|g| g.rights.contains(&Right::Export))
 }
 
 #[derive(Deserialize)]
@@ -533,13 +541,14 @@ struct TimelinePage {
     messages: Option<Vec<MsgView>>,
     pager: Option<Pager>,
     error: Option<ErrView>,
+    may_export: bool,
 }
 
 pub async fn timeline_page(req: Req, reader: Result<ContentReader, ApiError>) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let lang = req.lang_for(Some(&reader.caller));
     let ctx = Ctx::for_caller(lang, &reader.caller, "/timeline", lang.strings().timeline_title);
-    Ok(render(&TimelinePage { ctx, participants: String::new(), conversations: String::new(), from: String::new(), to: String::new(), messages: None, pager: None, error: None }))
+    Ok(render(&TimelinePage { ctx, participants: String::new(), conversations: String::new(), from: String::new(), to: String::new(), messages: None, pager: None, error: None, may_export: false }))
 }
 
 pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
@@ -557,6 +566,7 @@ pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, 
         messages: None,
         pager: None,
         error: None,
+        may_export: may_export(&reader),
     };
     let run = || -> Result<_, ApiError> {
         let handles = f.lines("participants").iter().map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from)).collect::<Result<Vec<Handle>, _>>()?;
