@@ -123,7 +123,8 @@ fn main() -> Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     rt.spawn(async move { axum::serve(listener, app).await });
 
-    println!("archive: {} messages (the demo's size), server on {addr}", report.stored);
+    let note = if args.messages == 5000 { " (the demo's size)" } else { "" };
+    println!("archive: {} messages{note}, server on {addr}", report.stored);
     println!("{:<40} {:>9} {:>9}   (ms to the first byte, {} queries × {})", "mode", "p50", "p99", QUERIES.len(), args.rounds);
     println!("{:<40} {:>9.2} {:>9.2}", "baseline Archive::search (in-process)", pct(base.clone(), 0.5), pct(base, 0.99));
     let mut health = vec![];
