@@ -231,6 +231,19 @@ async function run() {
   check((await legal.page.textContent("#results")).includes("access.denied"), "a search out of scope is refused with its code");
   passed.push(step);
 
+  // ---- someone guesses demo-agent2's password: the log flags it ----
+  step = "a password-guessing run";
+  const guesser = await person("demo-agent2");
+  await guesser.page.goto(`${BASE}/login`);
+  const pre = (await guesser.ctx.cookies()).find((c) => c.name === "cv_pre").value;
+  const statuses = [];
+  for (let i = 0; i < 12; i++) {
+    const r = await guesser.page.request.post(`${BASE}/login`, { form: { _csrf: pre, username: "demo-agent2", password: `guess-${i}-wrong-password` } });
+    statuses.push(r.status());
+  }
+  check(statuses.slice(0, 5).every((s) => s === 401) && statuses.slice(5).some((s) => s === 429), `wrong passwords, then throttled: ${statuses}`);
+  passed.push(step);
+
   // ---- the auditor sees all of it ----
   step = "the auditor sees every step in the audit log";
   const auditor = await person("demo-auditor");
@@ -240,7 +253,7 @@ async function run() {
   const has = (actor, action, result) => rows.some((r) => r[2] === actor && r[3] === action && (!result || r[5] === result));
   for (const [actor, action, result] of [
     ["demo-legal", "request.file"], ["demo-lead", "request.approve"], ["demo-legal", "search"], ["demo-legal", "grant.use"],
-    ["demo-legal", "access.denied", "denied"], ["demo-agent", "access.denied", "denied"], ["demo-agent", "search"], ["demo-agent", "view"],
+    ["demo-legal", "access.denied", "拒绝"], ["demo-agent", "access.denied", "拒绝"], ["demo-agent", "search"], ["demo-agent", "view"],
     ["demo-legal", "totp.enrolled"], ["demo-legal", "login.success"],
   ]) {
     check(has(actor, action, result), `the log shows ${actor} ${action}`);
@@ -251,6 +264,10 @@ async function run() {
   check(await auditor.page.locator("#verify-ok").count() === 1, "verify chain: ok");
   await shot(auditor.page, "14-audit");
   await auditor.page.goto(`${BASE}/audit?flagged=1`);
+  const flagged = await auditor.page.locator("table.audit tbody tr.flagged").count();
+  const all = await auditor.page.locator("table.audit tbody tr").count();
+  check(flagged > 0 && flagged === all, `only flagged entries, highlighted (${flagged} of ${all})`);
+  check((await auditor.page.textContent("table.audit tbody tr.flagged .badge.flag")).includes("failed_logins"), "the guessing run is flagged failed_logins");
   await shot(auditor.page, "15-audit-flagged");
   await auditor.page.goto(`${BASE}/integrity`);
   check(Number(await auditor.page.textContent("#tree-size")) > 0, "the latest signed checkpoint is shown");

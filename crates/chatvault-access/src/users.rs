@@ -410,7 +410,7 @@ impl Access {
             _ => false,
         };
         let lock_after = self.settings.lock_after_failures_per_hour;
-        let outcome = self.in_tx(|t| {
+        self.in_tx(|t| {
             let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
                 t.login_failed(username, ip, &err, lock_after)?;
                 Ok(Err(err))
@@ -447,8 +447,7 @@ impl Access {
             ev.ip = ip.map(str::to_owned);
             t.append(&ev)?;
             Ok(Ok(user))
-        })?;
-        outcome
+        })?
     }
 
     /// Finishes an enrolment that [`Self::check_login`] began: the first code from the

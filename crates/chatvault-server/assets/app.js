@@ -19,17 +19,18 @@
       var data;
       try { data = JSON.parse(el.getAttribute("data-chart")); } catch (e) { return; }
       if (!data.hours || data.hours.length === 0) { el.classList.add("chart-empty"); return; }
+      var labels = data.labels || ["ok", "flagged"];
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.setOption({
         animation: false,
         grid: { left: 40, right: 16, top: 24, bottom: 48 },
         tooltip: { trigger: "axis" },
-        legend: { top: 0, data: ["ok", "flagged"] },
+        legend: { top: 0, data: labels },
         xAxis: { type: "category", data: data.hours, axisLabel: { hideOverlap: true } },
         yAxis: { type: "value", minInterval: 1 },
         series: [
-          { name: "ok", type: "bar", stack: "n", data: data.plain, itemStyle: { color: "#4f6bed" } },
-          { name: "flagged", type: "bar", stack: "n", data: data.flagged, itemStyle: { color: "#d4351c" } }
+          { name: labels[0], type: "bar", stack: "n", barMaxWidth: 48, data: data.plain, itemStyle: { color: "#4f6bed" } },
+          { name: labels[1], type: "bar", stack: "n", barMaxWidth: 48, data: data.flagged, itemStyle: { color: "#d4351c" } }
         ]
       });
       window.addEventListener("resize", function () { chart.resize(); });

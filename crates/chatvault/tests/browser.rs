@@ -6,6 +6,9 @@
 //!
 //! Screenshots of every main page land in `e2e/screenshots/`.
 
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -113,6 +113,7 @@ strings! {
     new_request: "新建调取申请", "New retrieval request";
     scope: "调取范围", "Scope";
     keywords: "关键词（每行一个，可选）", "Keywords (one per line, optional)";
+    keywords_short: "关键词", "keywords";
     reason: "调取理由", "Reason";
     case_number: "案号", "Case number";
     rights: "申请权限", "Rights";
@@ -165,6 +166,11 @@ strings! {
     no_entries: "没有符合条件的审计条目。", "No audit entry matches.";
     activity_chart: "操作数随时间（红色为异常）", "Events over time (red: flagged)";
     shown_newest: "显示最近的条目", "Newest entries shown";
+    chart_ok: "正常", "Normal";
+    chart_flagged: "异常", "Flagged";
+    result_ok: "成功", "ok";
+    result_denied: "拒绝", "denied";
+    result_failed: "失败", "failed";
 
     users_title: "用户与角色", "Users and roles";
     add_user: "添加用户", "Add user";

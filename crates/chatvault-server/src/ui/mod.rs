@@ -161,25 +161,36 @@ impl Req {
 }
 
 /// An error shown as a page (or, to htmx, as a fragment), with its code. A missing or
-/// expired session sends the browser to the sign-in page instead.
-pub struct UiError {
-    pub lang: Lang,
-    pub err: ApiError,
-    pub htmx: bool,
-    pub caller: Option<views::UserView>,
-    pub csrf: String,
+/// expired session sends the browser to the sign-in page instead. (Boxed: handlers
+/// return it by value.)
+pub struct UiError(Box<UiErrorParts>);
+
+pub struct UiErrorParts {
+    lang: Lang,
+    err: ApiError,
+    htmx: bool,
+    caller: Option<views::UserView>,
+    csrf: String,
 }
 
 impl UiError {
     pub fn new(req: &Req, err: ApiError) -> UiError {
-        UiError { lang: req.lang, err, htmx: req.htmx, caller: None, csrf: String::new() }
+        UiError(Box::new(UiErrorParts { lang: req.lang, err, htmx: req.htmx, caller: None, csrf: String::new() }))
     }
     pub fn for_caller(req: &Req, caller: &Caller, err: ApiError) -> UiError {
-        UiError { lang: req.lang_for(Some(caller)), err, htmx: req.htmx, caller: Some(views::UserView::of(caller, req.lang_for(Some(caller)))), csrf: views::csrf_of(caller) }
+        let lang = req.lang_for(Some(caller));
+        UiError(Box::new(UiErrorParts { lang, err, htmx: req.htmx, caller: Some(views::UserView::of(caller, lang)), csrf: views::csrf_of(caller) }))
     }
 }
 
 impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let e = *self.0;
+        e.into_response()
+    }
+}
+
+impl IntoResponse for UiErrorParts {
     fn into_response(self) -> Response {
         if self.err.code == "auth.session" {
             if self.htmx {

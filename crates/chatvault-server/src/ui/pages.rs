@@ -618,7 +618,7 @@ pub struct GrantView {
     can_revoke: bool,
 }
 
-fn scope_text(s: &Scope) -> String {
+fn scope_text(t: &super::i18n::Strings, s: &Scope) -> String {
     let mut parts = vec![];
     if !s.conversations.is_empty() {
         parts.push(s.conversations.join(", "));
@@ -628,7 +628,7 @@ fn scope_text(s: &Scope) -> String {
     }
     parts.push(format!("{} – {}", fmt_ms(s.from_ms), fmt_ms(s.to_ms)));
     if !s.keywords.is_empty() {
-        parts.push(format!("{} ×{}", "keywords", s.keywords.len()));
+        parts.push(format!("{} ×{}", t.keywords_short, s.keywords.len()));
     }
     clean(&parts.join(" · "))
 }
@@ -693,7 +693,7 @@ pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Res
             comment: clean(&comment),
             reason: clean(&r.reason),
             case_number: clean(&r.case_number),
-            scope: scope_text(&r.scope),
+            scope: scope_text(t, &r.scope),
             rights: rights_text(t, &r.rights),
         };
         if r.requester == caller.name() {
@@ -711,7 +711,7 @@ pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Res
             id: g.id.clone(),
             holder: clean(&g.holder),
             approved_by: clean(&g.approved_by),
-            scope: scope_text(&g.scope),
+            scope: scope_text(t, &g.scope),
             rights: rights_text(t, &g.rights),
             expires: fmt_ms(g.expires_ms),
             can_revoke: true,
@@ -811,13 +811,14 @@ pub struct EntryView {
     action: String,
     target: String,
     result: &'static str,
+    result_label: &'static str,
     flags: String,
     details: String,
     ip: String,
 }
 
 impl EntryView {
-    fn of(e: &AuditEntry) -> EntryView {
+    fn of(t: &super::i18n::Strings, e: &AuditEntry) -> EntryView {
         EntryView {
             seq: e.seq,
             time: fmt_ms(e.time_ms),
@@ -828,6 +829,11 @@ impl EntryView {
                 Outcome::Ok => "ok",
                 Outcome::Denied => "denied",
                 Outcome::Failed => "failed",
+            },
+            result_label: match e.result {
+                Outcome::Ok => t.result_ok,
+                Outcome::Denied => t.result_denied,
+                Outcome::Failed => t.result_failed,
             },
             flags: clean(&e.flags.join(", ")),
             details: if e.details.is_null() { String::new() } else { clean(&e.details.to_string()) },
@@ -857,7 +863,7 @@ struct AuditForm {
 
 /// Entries per minute, hour or day (whichever fits the span shown), flagged ones apart,
 /// as the chart's JSON (`app.js` draws it).
-fn activity_chart(entries: &[AuditEntry]) -> String {
+fn activity_chart(t: &super::i18n::Strings, entries: &[AuditEntry]) -> String {
     let span = match (entries.first(), entries.last()) {
         (Some(a), Some(b)) => b.time_ms - a.time_ms,
         _ => 0,
@@ -882,7 +888,7 @@ fn activity_chart(entries: &[AuditEntry]) -> String {
     let hours: Vec<String> = by_hour.keys().map(|k| label(*k)).collect();
     let plain: Vec<u64> = by_hour.values().map(|v| v.0).collect();
     let flagged: Vec<u64> = by_hour.values().map(|v| v.1).collect();
-    serde_json::json!({"hours": hours, "plain": plain, "flagged": flagged}).to_string()
+    serde_json::json!({"hours": hours, "plain": plain, "flagged": flagged, "labels": [t.chart_ok, t.chart_flagged]}).to_string()
 }
 
 pub async fn audit_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Query(q): Query<AuditQuery>) -> UiResult<Response> {
@@ -901,8 +907,8 @@ pub async fn audit_page(AxState(state): AxState<State>, req: Req, caller: Result
         limit: Some(500),
     };
     let entries = routes::run_audit_list(&state, &caller, &p).map_err(fail)?;
-    let chart = activity_chart(&entries);
     let t = lang.strings();
+    let chart = activity_chart(t, &entries);
     Ok(render(&AuditPage {
         ctx: Ctx::for_caller(lang, &caller, "/audit", t.audit_title),
         q: AuditForm {
@@ -912,7 +918,7 @@ pub async fn audit_page(AxState(state): AxState<State>, req: Req, caller: Result
             to: clean(q.to.as_deref().unwrap_or("")),
             flagged: p.flagged,
         },
-        entries: entries.iter().rev().map(EntryView::of).collect(),
+        entries: entries.iter().rev().map(|e| EntryView::of(t, e)).collect(),
         chart,
         actions: Action::ALL.iter().map(|a| a.name()).collect(),
     }))
@@ -1100,7 +1106,7 @@ pub async fn integrity_page(AxState(state): AxState<State>, req: Req, caller: Re
     Ok(render(&IntegrityPage {
         ctx: Ctx::for_caller(lang, &caller, "/integrity", t.integrity_title),
         last_ok: last.as_ref().is_some_and(|e| e.result == Outcome::Ok),
-        last: last.as_ref().map(EntryView::of),
+        last: last.as_ref().map(|e| EntryView::of(t, e)),
         stats,
         may_verify: matches!(caller.role(), Role::Auditor | Role::Admin),
         audit_key: clean(&audit_key),

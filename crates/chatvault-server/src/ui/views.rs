@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn segments_split_at_highlights_and_clean_each_piece() {
-        let cases: &[(&str, &str, &[[usize; 2]], &[(&str, bool)])] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [[usize; 2]], &'a [(&'a str, bool)]);
+        let cases: &[Case<'_>] = &[
             ("none", "退款已处理", &[], &[("退款已处理", false)]),
             ("middle", "客户要求退款", &[[4, 6]], &[("客户要求", false), ("退款", true)]),
             ("two", "ab退款cd退款", &[[2, 4], [6, 8]], &[("ab", false), ("退款", true), ("cd", false), ("退款", true)]),
