@@ -75,8 +75,9 @@ fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
-fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+/// A cookie's value from the request headers.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
         (k == name).then(|| v.to_owned())
     })
@@ -153,7 +154,7 @@ fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<C
         }
         return Ok(caller);
     }
-    let Some(c) = cookie(parts, SESSION_COOKIE) else {
+    let Some(c) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Err(chatvault_access::AccessError::NoSession.into());
     };
     let p = state.access()?.session(&c)?;

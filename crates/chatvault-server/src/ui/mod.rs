@@ -21,14 +21,14 @@ mod views;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::guard::{Caller, State};
+use crate::guard::{cookie, Caller, State};
 pub use i18n::Lang;
 
 /// The language cookie: set by the language switch, read before sign-in.
@@ -118,13 +118,6 @@ pub async fn form_csrf(req: Request, next: Next) -> Response {
         parts.headers.insert(crate::guard::CSRF_HEADER, v);
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
-}
-
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
 }
 
 /// What every page needs to know about the request before anyone is signed in: the

@@ -245,15 +245,15 @@ pub async fn login_submit(AxState(state): AxState<State>, req: Req, ClientIp(ip)
         return login_form(&req, f.get("username"), Some(&e));
     }
     let (user, pw, code) = (f.get("username").to_owned(), f.get("password").to_owned(), f.opt("totp"));
-    let outcome = blocking(|| -> Result<_, chatvault_access::AccessError> {
-        let mut acc = state.access.lock().map_err(|_| chatvault_access::AccessError::Signing("lock poisoned".into()))?;
-        let u = acc.check_login(&user, &pw, code.as_deref(), ip.as_deref())?;
-        acc.create_session(&u)
+    let outcome = blocking(|| -> Result<_, ApiError> {
+        let mut acc = state.access()?;
+        Ok(acc.check_login(&user, &pw, code.as_deref(), ip.as_deref()).and_then(|u| acc.create_session(&u)))
     });
     match outcome {
-        Ok(s) => signed_in(&state, &req, s),
-        Err(chatvault_access::AccessError::TotpEnrol { ticket, otpauth }) => enrol_form(&req, &ticket, &otpauth, None),
-        Err(e) => login_form(&req, &user, Some(&e.into())),
+        Ok(Ok(s)) => signed_in(&state, &req, s),
+        Ok(Err(chatvault_access::AccessError::TotpEnrol { ticket, otpauth })) => enrol_form(&req, &ticket, &otpauth, None),
+        Ok(Err(e)) => login_form(&req, &user, Some(&e.into())),
+        Err(e) => login_form(&req, &user, Some(&e)),
     }
 }
 
@@ -264,15 +264,16 @@ pub async fn enrol_submit(AxState(state): AxState<State>, req: Req, ClientIp(ip)
         return login_form(&req, "", Some(&e));
     }
     let code = f.get("code").to_owned();
-    let outcome = blocking(|| -> Result<_, chatvault_access::AccessError> {
-        let mut acc = state.access.lock().map_err(|_| chatvault_access::AccessError::Signing("lock poisoned".into()))?;
-        let u = acc.finish_enrolment(&ticket, &code, ip.as_deref())?;
-        acc.create_session(&u)
+    let outcome = blocking(|| -> Result<_, ApiError> {
+        let mut acc = state.access()?;
+        Ok(acc.finish_enrolment(&ticket, &code, ip.as_deref()).and_then(|u| acc.create_session(&u)))
     });
     match outcome {
-        Ok(s) => signed_in(&state, &req, s),
-        Err(e @ chatvault_access::AccessError::TotpInvalid) | Err(e @ chatvault_access::AccessError::Throttled { .. }) => enrol_form(&req, &ticket, &otpauth, Some(&e.into())),
-        Err(e) => login_form(&req, "", Some(&e.into())),
+        Ok(Ok(s)) => signed_in(&state, &req, s),
+        // The enrolment is still open: show the QR code again with the error.
+        Ok(Err(e @ (chatvault_access::AccessError::TotpInvalid | chatvault_access::AccessError::Throttled { .. }))) => enrol_form(&req, &ticket, &otpauth, Some(&e.into())),
+        Ok(Err(e)) => login_form(&req, "", Some(&e.into())),
+        Err(e) => login_form(&req, "", Some(&e)),
     }
 }
 
