@@ -235,6 +235,13 @@ async fn hostile_content_renders_as_text() {
     assert!(conv.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || conv.body.contains("&lt;script&gt;alert(1)"), "the whole tag is shown as text");
     assert!(conv.body.contains("&#60;b&#62;标题") || conv.body.contains("&lt;b&gt;标题"), "the title is text");
     assert!(conv.body.contains("138****5678"), "an agent sees the phone number masked");
+    // Filters narrow the page: one sender, one kind.
+    let cases = [("sender", "cust", 1), ("sender", "alice", 1), ("sender", "nobody", 0), ("kind", "image", 0)];
+    for (field, value, want) in cases {
+        let r = w.call(Method::POST, "/search", &session, Some(&[("_csrf", &csrf), ("q", "退款"), (field, value)]), &[]).await;
+        let shown = r.body.matches("class=\"hit ").count();
+        assert_eq!(shown, want, "{field}={value}");
+    }
     // No message content in a URL: links carry ids only.
     for href in conv.body.split("href=\"").skip(1).map(|s| s.split('"').next().unwrap()) {
         assert!(!href.contains("退款") && !href.contains("%E9%80%80"), "{href}");

@@ -62,7 +62,7 @@ strings! {
     from: "开始日期", "From";
     to: "结束日期", "To";
     participant: "参与人", "Participant";
-    participant_placeholder: "平台:ID，如 wecom:a-1001", "platform:id, e.g. wecom:a-1001";
+    participant_placeholder: "账号 ID 或昵称，如 a-1001、张伟", "id or display name, e.g. a-1001, Emily Chen";
     conversation: "会话", "Conversation";
     conversation_placeholder: "平台:会话ID，如 wecom:conv-0000001", "platform:id, e.g. wecom:conv-0000001";
     platform: "平台", "Platform";
