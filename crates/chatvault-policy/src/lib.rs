@@ -14,10 +14,15 @@
 //! - [`decide`]: whether a [`Subject`] may exercise a [`Right`] on one message, and why,
 //!   within an [`Org`] (the role rules and who is in which team).
 //!
+//! - [`retention`]: retention policies (most protective wins, locks that only extend),
+//!   tag rules, legal holds with two-person release, and the verdict for one message.
+//!
 //! It never does IO and never reads a clock: callers pass `now`. Storing users, requests
 //! and grants, and auditing each decision, belong to the server.
 
 use std::collections::HashMap;
+
+pub mod retention;
 
 use chatvault_model::normalize::normalize;
 
@@ -514,6 +519,9 @@ pub enum PolicyError {
     State(String),
     #[error("the account {0} is frozen")]
     Frozen(String),
+    /// A locked retention policy would be weakened.
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl PolicyError {
@@ -526,6 +534,7 @@ impl PolicyError {
             PolicyError::NotApprover { .. } => "policy.not_approver",
             PolicyError::State(_) => "policy.state",
             PolicyError::Frozen(_) => "policy.frozen",
+            PolicyError::Locked(_) => "retention.locked",
         }
     }
 }
