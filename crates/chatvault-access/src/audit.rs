@@ -69,6 +69,15 @@ actions! {
     AuditRead = 6000, "audit.read";
     AuditVerify = 6001, "audit.verify";
     IntegrityVerify = 6002, "integrity.verify";
+    RetentionPolicySet = 7000, "retention.policy_set";
+    RetentionPolicyLock = 7001, "retention.policy_lock";
+    RetentionPolicyRemove = 7002, "retention.policy_remove";
+    TagRuleSet = 7003, "retention.tag_rule";
+    TagSet = 7004, "retention.tag";
+    RetentionPlan = 7005, "retention.plan";
+    HoldCreate = 7010, "hold.create";
+    HoldReleaseRequest = 7011, "hold.release_request";
+    HoldRelease = 7012, "hold.release";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,7 @@
 //! - Decisions about content belong to `chatvault-policy`; this crate stores their inputs.
 
 pub mod audit;
+pub mod lifecycle;
 pub mod requests;
 pub mod sessions;
 pub mod users;
@@ -37,7 +38,7 @@ pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, Event, Outcome};
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -81,14 +82,23 @@ CREATE INDEX audit_actor ON audit (actor, time_ms);
 CREATE INDEX audit_action ON audit (action, time_ms);
 CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE lifecycle (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+INSERT INTO lifecycle VALUES ('policy', 'default', '{\"name\":\"default\",\"matcher\":{},\"keep\":180,\"locked\":false}');
 ";
 
 /// Each step from one schema version to the next, applied in order.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    "ALTER TABLE users ADD COLUMN lang TEXT;
-     CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        "ALTER TABLE users ADD COLUMN lang TEXT;
+         CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
+    ),
+    (
+        3,
+        "CREATE TABLE lifecycle (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+         INSERT INTO lifecycle VALUES ('policy', 'default', '{\"name\":\"default\",\"matcher\":{},\"keep\":180,\"locked\":false}');",
+    ),
+];
 
 /// Every failure, each with a stable code ([`AccessError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -352,3 +362,16 @@ pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A fresh access database in a temporary folder.
+    pub fn fixture() -> (tempfile::TempDir, Access) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (signer, _) = CheckpointSigner::generate("test/audit").expect("signer");
+        let acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).expect("open");
+        (dir, acc)
+    }
+}

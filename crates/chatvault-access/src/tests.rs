@@ -395,7 +395,7 @@ fn a_version_1_database_is_migrated() {
     let path = dir.path().join("access.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        let v1 = SCHEMA.replace(",\n    lang TEXT", "").replace("CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);", "");
+        let v1 = SCHEMA.split("CREATE TABLE enrolments").next().unwrap().replace(",\n    lang TEXT", "");
         c.execute_batch(&format!("{v1} PRAGMA user_version = 1;")).unwrap();
         c.execute("INSERT INTO users (name, role, team, handles, password, created_ms, updated_ms) VALUES ('old', 'agent', NULL, '[]', 'x', 0, 0)", []).unwrap();
     }
@@ -407,5 +407,6 @@ fn a_version_1_database_is_migrated() {
     assert_eq!(acc.user("old").unwrap().unwrap().lang.as_deref(), Some("en"));
     assert_eq!(acc.set_lang("old", "fr").unwrap_err().code(), "input.invalid");
     let v: i64 = acc.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(acc.lifecycle().unwrap().policies[0].name, "default", "the migration adds the default policy");
 }
