@@ -18,6 +18,7 @@ mod body;
 mod ingest;
 mod keys;
 mod proof;
+mod retention;
 mod search;
 mod services;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use chatvault_import::{Parsed, Rejection};
 pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
 pub use proof::{verify_proof_file, ProofCheck, ProofFile};
+pub use retention::{PlanEntry, PlanSummary, RetentionRules};
 pub use search::{SearchHit, SearchResponse};
 pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};

@@ -116,7 +116,7 @@ impl Archive {
     }
 
     /// Everyone who sent a message in a conversation (by its row id), cached.
-    fn members(&mut self, conversation: i64) -> Result<Arc<[Handle]>> {
+    pub(crate) fn members(&mut self, conversation: i64) -> Result<Arc<[Handle]>> {
         if let Some(m) = self.dir.members.get(&conversation) {
             return Ok(m.clone());
         }

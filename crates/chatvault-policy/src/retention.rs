@@ -58,6 +58,7 @@ impl Keep {
 impl std::fmt::Display for Keep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Keep::Days(1) => f.write_str("1 day"),
             Keep::Days(d) => write!(f, "{d} days"),
             Keep::Forever => f.write_str("forever"),
         }

@@ -3,6 +3,7 @@
 //! (documented in `docs/cli.md`). It holds no archive logic of its own.
 
 mod demo;
+mod lifecycle;
 mod render;
 mod security;
 mod time_arg;
@@ -161,6 +162,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: security::AuditCommand,
+    },
+    /// Retention policies, tag rules and the dry-run plan.
+    Retention {
+        #[command(subcommand)]
+        command: lifecycle::RetentionCommand,
+    },
+    /// Legal holds: kept whatever the policies say, until a second person approves release.
+    Hold {
+        #[command(subcommand)]
+        command: lifecycle::HoldCommand,
     },
     /// Build a realistic demo archive, search it, verify it, and show what to try next.
     Demo {
@@ -564,6 +575,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Request { command } => security::request(&cli.data, cli.json, command),
         Command::Grant { command } => security::grant(&cli.data, cli.json, command),
         Command::Audit { command } => security::audit(&cli.data, cli.json, command),
+        Command::Retention { command } => lifecycle::retention(&cli.data, cli.json, command),
+        Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
     }
 }
 

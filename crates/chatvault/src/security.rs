@@ -208,7 +208,7 @@ pub fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
     Ok((open_both(data, cfg.security.clone())?.1, cfg))
 }
 
-fn time_arg(s: &str, field: &str, end: bool) -> Result<i64> {
+pub fn time_arg(s: &str, field: &str, end: bool) -> Result<i64> {
     chatvault_server::routes::parse_time(s, field, end).map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 

@@ -1,0 +1,155 @@
+//! Retention through the real binary: policies, tag rules, locks, legal holds and the
+//! dry-run plan over an imported archive.
+
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    /// Exit code, stdout and stderr.
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+        for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+            c.env_remove(k);
+        }
+        c.arg("--data").arg(self.data()).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args, None);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    }
+    fn plan(&self, at: &str) -> Value {
+        serde_json::from_str(&self.ok(&["--json", "retention", "plan", "--at", at])).unwrap()
+    }
+}
+
+/// Three conversations sent on 2026-01-01: an ordinary one, a complaint, and one that a
+/// case will concern.
+fn env() -> Env {
+    let e = Env { dir: tempfile::tempdir().unwrap() };
+    e.ok(&["init"]);
+    let t = "2026-01-01T10:00:00+08:00";
+    let lines = [
+        json!({"platform":"wecom","conversation_id":"plain","source_id":"p1","sender_id":"cust-1","sent_at":t,"text":"请问发票怎么开"}),
+        json!({"platform":"wecom","conversation_id":"angry","source_id":"a1","sender_id":"cust-2","sent_at":t,"text":"我要投诉你们"}),
+        json!({"platform":"qq","conversation_id":"case","source_id":"c1","sender_id":"cust-3","sent_at":t,"text":"你们违约了，我要求赔偿"}),
+        json!({"platform":"qq","conversation_id":"case","source_id":"c2","sender_id":"a-1","sent_at":t,"text":"我们会处理"}),
+    ];
+    let f = e.dir.path().join("m.jsonl");
+    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    e.ok(&["import", f.to_str().unwrap()]);
+    for (u, r) in [("lisa", "legal"), ("boss", "executive"), ("ann", "agent")] {
+        let (code, out, err) = e.run(&["user", "add", u, "--role", r], Some("correct horse battery"));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    e
+}
+
+fn verdicts(plan: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = plan["expired"].as_array().unwrap().iter().map(|e| (e["conversation"].as_str().unwrap().to_owned(), e["policy"].as_str().unwrap().to_owned())).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn policies_tags_holds_and_the_plan() {
+    let e = env();
+    // The default keeps 180 days: by 2026-05-01 nothing is due, by 2026-07-01 everything.
+    assert_eq!(e.plan("2026-05-01")["summary"]["expired"], 0);
+    let p = e.plan("2026-07-01");
+    assert_eq!(p["summary"]["expired"], 4);
+    assert_eq!(p["summary"]["expired_by_policy"]["default"], 4);
+
+    // Complaints (tagged by keyword) are kept a year.
+    e.ok(&["retention", "tag-rule", "complaint", "--keyword", "投诉", "--keyword", "差评"]);
+    e.ok(&["retention", "set", "complaints", "--keep", "365", "--tag", "complaint"]);
+    let p = e.plan("2026-07-01");
+    assert_eq!(verdicts(&p), [("qq:case".to_owned(), "default".to_owned()), ("qq:case".into(), "default".into()), ("wecom:plain".into(), "default".into())]);
+    // A shorter policy never shortens the default.
+    e.ok(&["retention", "set", "qq-short", "--keep", "30", "--platform", "qq"]);
+    assert_eq!(e.plan("2026-03-01")["summary"]["expired"], 0, "30 days on qq does not beat the 180-day default");
+
+    // Locked: extend yes, shorten or remove never, and each refusal is an error with its code.
+    e.ok(&["retention", "lock", "complaints"]);
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        ("shorten a locked policy", &["retention", "set", "complaints", "--keep", "30", "--tag", "complaint"], 2, "retention.locked"),
+        ("change its filters", &["retention", "set", "complaints", "--keep", "400", "--tag", "other"], 2, "retention.locked"),
+        ("remove it", &["retention", "remove", "complaints"], 2, "retention.locked"),
+        ("remove the default", &["retention", "remove", "default"], 2, "policy.invalid"),
+        ("a policy matching everything", &["retention", "set", "all", "--keep", "10"], 2, "policy.invalid"),
+        ("a bad keep", &["retention", "set", "x", "--keep", "1y", "--platform", "qq"], 2, "policy.invalid"),
+        ("extend it", &["retention", "set", "complaints", "--keep", "forever", "--tag", "complaint"], 0, "forever"),
+    ];
+    for (name, args, code, want) in cases {
+        let (c, out, err) = e.run(args, None);
+        assert_eq!(c, *code, "{name}: {out}{err}");
+        assert!(out.contains(want) || err.contains(want), "{name}: {out}{err}");
+    }
+
+    // A legal hold beats every policy until a second person approves its release.
+    let (code, out, err) = e.run(&["--json", "hold", "add", "--as", "ann", "--case-number", "C-1", "--reason", "诉讼", "--conversation", "qq:case"], None);
+    assert_eq!(code, 2, "an agent cannot place a hold: {out}{err}");
+    let h: Value = serde_json::from_str(&e.ok(&["--json", "hold", "add", "--as", "lisa", "--case-number", "（2026）京0105民初123号", "--reason", "诉讼保全", "--participant", "qq:cust-3", "--keyword", "违约"])).unwrap();
+    let id = h["id"].as_str().unwrap().to_owned();
+    let p = e.plan("2030-01-01");
+    assert_eq!(p["summary"]["held"], 1, "the message holding the keyword, from that participant's conversation");
+    assert_eq!(p["summary"]["held_by_hold"][&id], 1);
+    assert_eq!(p["summary"]["expired"], 2, "the other case message and the plain one; the complaint is kept forever");
+    e.ok(&["hold", "release", &id, "--as", "lisa", "--reason", "结案"]);
+    let (code, _, err) = e.run(&["hold", "approve-release", &id, "--as", "lisa"], None);
+    assert!(code == 2 && err.contains("policy.self_approval"), "{err}");
+    assert_eq!(e.plan("2030-01-01")["summary"]["held"], 1, "still held until approved");
+    e.ok(&["hold", "approve-release", &id, "--as", "boss"]);
+    assert_eq!(e.plan("2030-01-01")["summary"]["held"], 0);
+
+    // Hand-set tags: a conversation tagged as a complaint is kept like one.
+    e.ok(&["retention", "tag", "wecom:plain", "complaint"]);
+    assert_eq!(e.plan("2030-01-01")["summary"]["expired"], 2, "only the two case messages are left to expire");
+
+    // Every step is in the audit trail, refusals included.
+    let audit: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list"])).unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    let count = |action: &str, result: &str| entries.iter().filter(|x| x["action"] == action && x["result"] == result).count();
+    // (A keep that does not parse is refused by the CLI before any change is attempted.)
+    assert_eq!(count("retention.policy_set", "denied"), 3, "shorten, filters, everything");
+    assert_eq!(count("retention.policy_remove", "denied"), 2);
+    assert_eq!(count("retention.policy_lock", "ok"), 1);
+    assert_eq!(count("hold.create", "denied"), 1);
+    assert_eq!(count("hold.release", "ok"), 1);
+    assert!(count("retention.plan", "ok") >= 8);
+    let (code, out, _) = e.run(&["audit", "verify"], None);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn the_human_plan_names_what_goes_and_why() {
+    let e = env();
+    let out = e.ok(&["retention", "plan", "--at", "2026-07-01", "--limit", "1"]);
+    assert!(out.contains("a dry run: nothing is deleted"), "{out}");
+    assert!(out.contains("4 due for deletion"), "{out}");
+    assert!(out.contains("DELETE ") && out.contains("policy default"), "{out}");
+    assert!(out.contains("and 3 more due"), "{out}");
+    // The dry run deleted nothing.
+    let stats: Value = serde_json::from_str(&e.ok(&["--json", "stats"])).unwrap();
+    assert_eq!(stats["messages"], 4);
+}
