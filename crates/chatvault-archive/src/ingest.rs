@@ -288,6 +288,23 @@ impl Archive {
         Ok(each)
     }
 
+    /// Adds one stored message to the index (committed by the caller).
+    pub(crate) fn index_row(&mut self, row: &MessageRow) -> Result<()> {
+        let view = self.message_view(row)?;
+        let text = normalize(view.text.as_deref().unwrap_or_default());
+        self.index.add(&IndexDoc {
+            seq: row.seq,
+            sent_at_ms: row.sent_at_ms,
+            platform: view.platform.as_str(),
+            conversation: &view.conversation,
+            sender_handle: &view.sender,
+            sender_name: view.sender_name.as_deref(),
+            kind: view.kind.as_str(),
+            text: &text,
+        })?;
+        Ok(())
+    }
+
     /// Brings the index up to the store's log size. Returns how many messages it indexed.
     pub(crate) fn catch_up_index(&mut self, progress: &mut dyn FnMut(u64)) -> Result<u64> {
         let size = self.store.log_size()?;
@@ -301,24 +318,17 @@ impl Archive {
             return Ok(0);
         }
         let mut done = 0;
+        self.sync_deleted()?;
         while from < size {
             let rows = self.rows_from(from, 4096)?;
             if rows.is_empty() {
                 break;
             }
             for row in &rows {
-                let view = self.message_view(row)?;
-                let text = normalize(view.text.as_deref().unwrap_or_default());
-                self.index.add(&IndexDoc {
-                    seq: row.seq,
-                    sent_at_ms: row.sent_at_ms,
-                    platform: view.platform.as_str(),
-                    conversation: &view.conversation,
-                    sender_handle: &view.sender,
-                    sender_name: view.sender_name.as_deref(),
-                    kind: view.kind.as_str(),
-                    text: &text,
-                })?;
+                // Deleted and purged messages are searchable by no one.
+                if !self.is_deleted(row.seq)? {
+                    self.index_row(row)?;
+                }
             }
             from = rows.last().map_or(size, |r| r.seq + 1);
             done += rows.len() as u64;

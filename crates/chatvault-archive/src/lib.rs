@@ -15,6 +15,7 @@
 //!   rebuilds it from nothing.
 
 mod body;
+mod deletion;
 mod ingest;
 mod keys;
 mod proof;
@@ -46,6 +47,7 @@ pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
 pub use proof::{verify_proof_file, ProofCheck, ProofFile};
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
+pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use search::{SearchHit, SearchResponse};
 pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
@@ -171,6 +173,10 @@ pub struct Archive {
     ulids: ulid::Generator,
     /// The log size when this process last caught up with the store (see `refresh`).
     seen_size: u64,
+    /// Deleted and purged messages by sequence number, and the change counter they were
+    /// read at (`deletion.rs`).
+    deleted: HashMap<u64, chatvault_store::DeletionState>,
+    deleted_gen: Option<Option<u64>>,
 }
 
 /// Conversations, participants and unwrapped data keys, cached in memory.
@@ -352,6 +358,8 @@ impl Archive {
             dir: Directory::default(),
             ulids: ulid::Generator::new(),
             seen_size: 0,
+            deleted: HashMap::new(),
+            deleted_gen: None,
         };
         a.load_directory()?;
         a.seen_size = a.store.log_size()?;
@@ -523,7 +531,13 @@ impl Archive {
         let id = self.conversation_id(key)?;
         let rows = self.store.conversation_messages(id, offset, limit)?;
         let total = self.store.conversation_count(id)?;
-        let messages = rows.iter().map(|r| self.message_view(r)).collect::<Result<Vec<_>>>()?;
+        self.sync_deleted()?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if !self.is_deleted(r.seq)? {
+                messages.push(self.message_view(r)?);
+            }
+        }
         let c = &self.dir.conversations[&id];
         Ok(ConversationView {
             conversation: format!("{}:{}", c.platform, c.external_id),
@@ -537,8 +551,13 @@ impl Archive {
     }
 
     /// One message by its archive id.
+    /// A message that is not deleted (a deleted one is not found, like a missing one).
     pub fn message(&mut self, id: &str) -> Result<StoredMessage> {
         let row = self.message_row(id)?;
+        self.sync_deleted()?;
+        if self.is_deleted(row.seq)? {
+            return Err(ArchiveError::NotFound(format!("message {id}")));
+        }
         self.message_view(&row)
     }
 

@@ -37,8 +37,8 @@ pub struct PlanSummary {
     pub expired: u64,
     pub held: u64,
     pub kept: u64,
-    /// Messages whose content was already purged (their verdict is still computed).
-    pub purged: u64,
+    /// Messages already deleted (recoverable) or purged: not decided again.
+    pub deleted: u64,
     /// Expired messages per policy.
     pub expired_by_policy: std::collections::BTreeMap<String, u64>,
     /// Held messages per hold.
@@ -53,6 +53,7 @@ impl Archive {
     pub fn retention_plan(&mut self, rules: &RetentionRules<'_>, now_ms: i64, each: &mut dyn FnMut(PlanEntry) -> Result<()>) -> Result<PlanSummary> {
         let need_text = !rules.tag_rules.is_empty() || rules.holds.iter().any(|h| h.active() && !h.scope.keywords.is_empty());
         let mut summary = PlanSummary::default();
+        self.sync_deleted()?;
         let mut next = 0u64;
         loop {
             let mut rows: Vec<MessageRow> = Vec::with_capacity(BATCH);
@@ -63,11 +64,12 @@ impl Archive {
             let Some(last) = rows.last() else { break };
             next = last.seq + 1;
             for row in &rows {
-                let entry = self.plan_entry(row, rules, need_text, now_ms)?;
                 summary.messages += 1;
-                if row.body.is_none() {
-                    summary.purged += 1;
+                if self.is_deleted(row.seq)? {
+                    summary.deleted += 1;
+                    continue;
                 }
+                let entry = self.plan_entry(row, rules, need_text, now_ms)?;
                 match &entry.verdict {
                     Verdict::Expired { policy, .. } => {
                         summary.expired += 1;

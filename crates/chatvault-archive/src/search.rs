@@ -45,15 +45,29 @@ impl Archive {
     pub fn search(&mut self, query: &str, filters: &Filters, limit: usize, offset: usize) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
         let lag = self.catch_up_for_search()?;
+        self.sync_deleted()?;
         let (total, page) = match self.index.search(&q, filters, limit, offset)? {
             IndexHits::Exact { total, page } => {
-                (total, page.into_iter().map(|(s, _)| self.view_seq(s)).collect::<Result<Vec<_>>>()?)
+                let mut views = Vec::with_capacity(page.len());
+                let mut stale = 0;
+                for (s, _) in page {
+                    // The index may lag a deletion by a crash; the store decides.
+                    if self.is_deleted(s)? {
+                        stale += 1;
+                        continue;
+                    }
+                    views.push(self.view_seq(s)?);
+                }
+                (total.saturating_sub(stale), views)
             }
             IndexHits::Candidates(mut c) => {
                 c.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
                 let mut total = 0u64;
                 let mut page = vec![];
                 for (seq, _) in c {
+                    if self.is_deleted(seq)? {
+                        continue;
+                    }
                     let view = self.view_seq(seq)?;
                     if q.matches(&normalize(view.text.as_deref().unwrap_or_default())) {
                         // Keep only the page's messages; count the rest.
@@ -80,12 +94,22 @@ impl Archive {
     /// benchmarks that compare whole result sets; callers showing results use [`Self::search`].
     pub fn matching_seqs(&mut self, query: &str, filters: &Filters) -> Result<Vec<u64>> {
         let q = Query::parse(query)?;
+        self.sync_deleted()?;
         let (exact, seqs) = self.index.search_all(&q, filters)?;
         if exact {
-            return Ok(seqs);
+            let mut out = Vec::with_capacity(seqs.len());
+            for s in seqs {
+                if !self.is_deleted(s)? {
+                    out.push(s);
+                }
+            }
+            return Ok(out);
         }
         let mut kept = vec![];
         for seq in seqs {
+            if self.is_deleted(seq)? {
+                continue;
+            }
             if q.matches(&normalize(self.view_seq(seq)?.text.as_deref().unwrap_or_default())) {
                 kept.push(seq);
             }

@@ -214,9 +214,13 @@ impl Archive {
             }
         }
         let lag = self.catch_up_for_search()?;
+        self.sync_deleted()?;
         let (exact, seqs) = self.index.search_all(&q, filters)?;
         let mut shown = vec![];
         for seq in seqs {
+            if self.is_deleted(seq)? {
+                continue;
+            }
             let m = self.view_seq(seq)?;
             if !exact && !q.matches(&normalize(m.text.as_deref().unwrap_or_default())) {
                 continue;
@@ -261,6 +265,7 @@ impl Archive {
         let id = self.conversation_id(key)?;
         let members = self.members(id)?;
         let count = self.store.conversation_count(id)?;
+        self.sync_deleted()?;
         let mut shown = vec![];
         let mut start = 0;
         while start < count {
@@ -270,6 +275,9 @@ impl Archive {
             }
             start += rows.len() as u64;
             for r in &rows {
+                if self.is_deleted(r.seq)? {
+                    continue;
+                }
                 let m = self.message_view(r)?;
                 match rule(&m, &members) {
                     Visibility::Hidden => {}

@@ -342,13 +342,14 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     drop(a);
     // An archive written before the flags were kept: schema version 1, no column, no sender index.
     let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
-    db.execute_batch("DROP INDEX messages_sender; ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
+    db.execute_batch("DROP INDEX messages_sender; DROP TABLE deletions; ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
     drop(db);
     let mut a = reopen(d.path());
     let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
     let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     let idx: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'messages_sender'", [], |r| r.get(0)).expect("index");
-    assert_eq!((v, idx), (3, 1), "migrated 1 -> 2 -> 3");
+    let del: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'deletions'", [], |r| r.get(0)).expect("deletions");
+    assert_eq!((v, idx, del), (4, 1, 1), "migrated 1 -> 2 -> 3 -> 4");
     drop(db);
     assert_eq!(flags(&mut a), want, "derived from the content for rows without flags");
     assert!(a.verify(&mut |_| {}).expect("verify").ok);

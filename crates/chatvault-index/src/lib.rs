@@ -225,6 +225,13 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Removes one message's document (a deletion); takes effect at the next commit.
+    pub fn remove(&mut self, seq: u64) -> Result<()> {
+        let term = tantivy::Term::from_field_u64(self.fields.seq, seq);
+        self.writer()?.delete_term(term);
+        Ok(())
+    }
+
     /// Removes every document (for a rebuild); takes effect at the next commit.
     pub fn clear(&mut self) -> Result<()> {
         self.writer()?.delete_all_documents().map_err(|e| self.t(e))?;

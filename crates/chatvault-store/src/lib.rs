@@ -119,6 +119,30 @@ pub struct StoreStats {
     pub bytes_on_disk: u64,
 }
 
+/// Where a deleted message is in its life: recoverable, or purged for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionState {
+    /// Invisible to everyone and searchable by no one; recoverable until `recover_until_ms`.
+    Deleted,
+    /// The content, attachments and raw record are gone; this row is the tombstone.
+    Purged,
+}
+
+/// A deletion, and after the purge the tombstone: the message row and its Merkle leaf
+/// stay, so the log still verifies and proves what was deleted, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionRow {
+    pub seq: u64,
+    pub state: DeletionState,
+    pub deleted_ms: i64,
+    pub recover_until_ms: i64,
+    pub purged_ms: Option<i64>,
+    /// The message's leaf hash, as the log holds it.
+    pub leaf_hash: [u8; 32],
+    /// JSON: the rule or request, who asked and who approved.
+    pub reason: String,
+}
+
 /// Reads. Every method sees committed data only.
 pub trait StoreRead {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -150,6 +174,10 @@ pub trait StoreRead {
     fn scan_hashes(&self, from: u64, f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>) -> Result<()>;
     fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
+    /// Every deletion and tombstone, by sequence number.
+    fn deletions(&self) -> Result<Vec<DeletionRow>>;
+    /// The sealed bodies of a conversation's messages that are not purged.
+    fn conversation_live_bodies(&self, conversation: i64) -> Result<Vec<(u64, Vec<u8>)>>;
     fn stats(&self) -> Result<StoreStats>;
 }
 
@@ -178,5 +206,13 @@ pub trait WriteTxn {
     /// Stores a sealed attachment unless the conversation already has it.
     fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8]) -> Result<()>;
     fn put_checkpoint(&mut self, cp: &CheckpointRow) -> Result<()>;
+    fn put_deletion(&mut self, d: &DeletionRow) -> Result<()>;
+    /// Removes a recoverable deletion (a recovery); `false` when there was none.
+    fn remove_deletion(&mut self, seq: u64) -> Result<bool>;
+    /// Destroys a message's sealed content (its text, salt, attachment list and raw record).
+    fn clear_body(&mut self, seq: u64) -> Result<()>;
+    fn delete_attachment(&mut self, conversation: i64, sha256: &[u8; 32]) -> Result<()>;
+    /// Crypto-shredding: the conversation's wrapped data key goes.
+    fn delete_data_key(&mut self, conversation: i64) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::{
+use crate::{DeletionRow, DeletionState, 
     CheckpointRow, ConversationRow, DataKeyRow, DedupKey, MessageRow, ParticipantRow, Result, Store,
     StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -73,6 +73,15 @@ CREATE TABLE attachments (
     sealed BLOB NOT NULL,
     PRIMARY KEY (conversation, sha256)
 ) WITHOUT ROWID;
+CREATE TABLE deletions (
+    seq INTEGER PRIMARY KEY REFERENCES messages (seq),
+    state INTEGER NOT NULL,
+    deleted_ms INTEGER NOT NULL,
+    recover_until_ms INTEGER NOT NULL,
+    purged_ms INTEGER,
+    leaf_hash BLOB NOT NULL,
+    reason TEXT NOT NULL
+);
 "#;
 
 const MESSAGE_COLUMNS: &str = "seq, id, conversation, source_id, fingerprint, sender, sender_name, sender_role, \
@@ -122,6 +131,9 @@ impl SqliteStore {
                 // Version 3 indexes senders, so the server finds a person's conversations
                 // without scanning every message.
                 2 => "BEGIN; CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, conversation); PRAGMA user_version = 3; COMMIT;".to_owned(),
+                // Version 4 records deletions: recoverable first, then purged (the row and
+                // its leaf stay, the content goes; the row is the tombstone).
+                3 => format!("BEGIN; {} PRAGMA user_version = 4; COMMIT;", "CREATE TABLE IF NOT EXISTS deletions (     seq INTEGER PRIMARY KEY REFERENCES messages (seq),     state INTEGER NOT NULL,     deleted_ms INTEGER NOT NULL,     recover_until_ms INTEGER NOT NULL,     purged_ms INTEGER,     leaf_hash BLOB NOT NULL,     reason TEXT NOT NULL );"),
                 SCHEMA_VERSION => return Ok(()),
                 found => return Err(StoreError::Schema { path: self.path.display().to_string(), found, known: SCHEMA_VERSION }),
             };
@@ -292,6 +304,40 @@ impl StoreRead for SqliteStore {
             }
         }
         Ok(())
+    }
+
+    fn deletions(&self) -> Result<Vec<DeletionRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason FROM deletions ORDER BY seq")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let hash: Vec<u8> = r.get(5)?;
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, hash, r.get(6)?))
+            })
+            .map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        for row in rows {
+            let (seq, state, deleted_ms, recover_until_ms, purged_ms, hash, reason) = row.map_err(|e| self.e(e))?;
+            let leaf_hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt(format!("deletion of seq {seq}: the leaf hash is not 32 bytes")))?;
+            let state = match state {
+                1 => DeletionState::Deleted,
+                2 => DeletionState::Purged,
+                s => return Err(StoreError::Corrupt(format!("deletion of seq {seq}: unknown state {s}"))),
+            };
+            out.push(DeletionRow { seq: seq as u64, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason });
+        }
+        Ok(out)
+    }
+
+    fn conversation_live_bodies(&self, conversation: i64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT m.seq, m.body FROM messages m LEFT JOIN deletions d ON d.seq = m.seq WHERE m.conversation = ?1 AND m.body IS NOT NULL AND (d.state IS NULL OR d.state = 1)")
+            .map_err(|e| self.e(e))?;
+        let rows = st.query_map([conversation], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.e(e))?;
+        rows.map(|r| r.map_err(|e| self.e(e))).collect()
     }
 
     fn conversations(&self) -> Result<Vec<ConversationRow>> {
@@ -586,6 +632,39 @@ impl WriteTxn for SqliteTxn<'_> {
             )
             .map(drop)
             .map_err(|e| self.e(e))
+    }
+
+    fn put_deletion(&mut self, d: &DeletionRow) -> Result<()> {
+        let state = match d.state {
+            DeletionState::Deleted => 1,
+            DeletionState::Purged => 2,
+        };
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO deletions (seq, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![d.seq as i64, state, d.deleted_ms, d.recover_until_ms, d.purged_ms, &d.leaf_hash[..], d.reason],
+            )
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn remove_deletion(&mut self, seq: u64) -> Result<bool> {
+        self.tx.execute("DELETE FROM deletions WHERE seq = ?1 AND state = 1", [seq as i64]).map(|n| n > 0).map_err(|e| self.e(e))
+    }
+
+    fn clear_body(&mut self, seq: u64) -> Result<()> {
+        self.tx.execute("UPDATE messages SET body = NULL WHERE seq = ?1", [seq as i64]).map(drop).map_err(|e| self.e(e))
+    }
+
+    fn delete_attachment(&mut self, conversation: i64, sha256: &[u8; 32]) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM attachments WHERE conversation = ?1 AND sha256 = ?2", params![conversation, &sha256[..]])
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn delete_data_key(&mut self, conversation: i64) -> Result<()> {
+        self.tx.execute("DELETE FROM data_keys WHERE conversation = ?1", [conversation]).map(drop).map_err(|e| self.e(e))
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

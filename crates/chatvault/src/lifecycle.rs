@@ -212,8 +212,8 @@ fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, 
     }
     println!("retention plan at {at_text} (a dry run: nothing is deleted)");
     println!(
-        "  {} messages: {} due for deletion, {} under legal hold, {} kept ({} already purged)",
-        summary.messages, summary.expired, summary.held, summary.kept, summary.purged
+        "  {} messages: {} due for deletion, {} under legal hold, {} kept ({} already deleted)",
+        summary.messages, summary.expired, summary.held, summary.kept, summary.deleted
     );
     for (p, n) in &summary.expired_by_policy {
         println!("  due under {}: {n}", render::safe(p, true));
