@@ -78,6 +78,11 @@ actions! {
     HoldCreate = 7010, "hold.create";
     HoldReleaseRequest = 7011, "hold.release_request";
     HoldRelease = 7012, "hold.release";
+    DeletionApprove = 7030, "deletion.approve";
+    DeletionReject = 7031, "deletion.reject";
+    DeletionExecute = 7032, "deletion.execute";
+    Purge = 7033, "deletion.purge";
+    RetentionSweep = 7034, "retention.sweep";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! only extends; a hold's release needs a second person); this module keeps the records
 //! and audits every change, and every refused change, in the same transaction.
 
-use chatvault_policy::retention::{HoldScope, Keep, LegalHold, Matcher, RetentionPolicy, TagRule, DEFAULT_POLICY};
+use chatvault_policy::retention::{DeletionKind, DeletionRequest, HoldScope, Keep, LegalHold, Matcher, RetentionPolicy, TagRule, DEFAULT_POLICY};
 use chatvault_policy::Role;
 use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -16,6 +16,12 @@ const POLICY: &str = "policy";
 const TAG_RULE: &str = "tag_rule";
 const TAG: &str = "tag";
 const HOLD: &str = "hold";
+const DELETION: &str = "deletion";
+
+/// Roles that may ask for a manual deletion or recovery.
+const DELETION_REQUESTERS: [Role; 3] = [Role::Legal, Role::Executive, Role::Admin];
+/// Roles that may approve one (never the person who asked).
+const DELETION_APPROVERS: [Role; 2] = [Role::Executive, Role::Admin];
 
 /// A tag set by hand on one message (`target` is its id) or a whole conversation
 /// (`platform:id`).
@@ -75,9 +81,14 @@ impl Tx<'_> {
     }
 
     fn require_hold_role(&self, actor: &str) -> Result<std::result::Result<(), AccessError>> {
+        self.require_role(actor, &HOLD_ROLES, "legal holds are placed and released by legal, executive or admin")
+    }
+
+    fn require_role(&self, actor: &str, roles: &[Role], why: &str) -> Result<std::result::Result<(), AccessError>> {
         match self.user(actor)? {
-            Some(u) if HOLD_ROLES.contains(&u.role) => Ok(Ok(())),
-            Some(u) => Ok(Err(AccessError::invalid("role", format!("{actor} is {}: legal holds are placed and released by legal, executive or admin", u.role.as_str())))),
+            Some(u) if u.frozen || u.locked => Ok(Err(AccessError::Frozen(actor.to_owned()))),
+            Some(u) if roles.contains(&u.role) => Ok(Ok(())),
+            Some(u) => Ok(Err(AccessError::invalid("role", format!("{actor} is {}: {why}", u.role.as_str())))),
             None => Ok(Err(AccessError::NoUser(actor.to_owned()))),
         }
     }
@@ -232,6 +243,50 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Files a manual deletion or recovery of `messages` (legal, executive or admin). A
+    /// request for at least `bulk_deletion_messages` is flagged `bulk_deletion`.
+    pub fn file_deletion(&mut self, actor: &str, kind: DeletionKind, messages: Vec<String>, selector: &str, reason: &str) -> Result<DeletionRequest> {
+        self.in_tx(|t| {
+            if let Err(e) = t.require_role(actor, &DELETION_REQUESTERS, "deletions are requested by legal, executive or admin")? {
+                return t.refuse(actor, Action::DeletionRequest, selector, e);
+            }
+            let id = format!("del-{}", ulid::Ulid::new());
+            let r = DeletionRequest::new(&id, kind, messages, selector, reason, actor, t.now)?;
+            t.put(DELETION, &r.id, &r)?;
+            t.append(&Event::new(actor, Action::DeletionRequest).target(&r.id).details(serde_json::json!({
+                "kind": r.kind, "messages": r.messages.len(), "selector": r.selector, "reason": r.reason,
+            })))?;
+            Ok(Ok(r))
+        })?
+    }
+
+    /// Approves or rejects a deletion request: an executive or admin other than who asked.
+    /// The caller carries out an approved request and records it with [`Self::audit`].
+    pub fn decide_deletion(&mut self, actor: &str, id: &str, approve: bool, comment: &str) -> Result<DeletionRequest> {
+        let action = if approve { Action::DeletionApprove } else { Action::DeletionReject };
+        self.in_tx(|t| {
+            if let Err(e) = t.require_role(actor, &DELETION_APPROVERS, "deletions are approved by an executive or admin")? {
+                return t.refuse(actor, action, id, e);
+            }
+            let Some(mut r) = t.get::<DeletionRequest>(DELETION, id)? else { return Err(AccessError::NotFound(format!("deletion request {id}"))) };
+            let step = if approve { r.approve(actor, t.now) } else { r.reject(actor, comment, t.now) };
+            if let Err(e) = step {
+                return t.refuse(actor, action, id, e.into());
+            }
+            t.put(DELETION, id, &r)?;
+            t.append(&Event::new(actor, action).target(id).details(serde_json::json!({
+                "kind": r.kind, "messages": r.messages.len(), "requested_by": r.requested_by, "comment": comment,
+            })))?;
+            Ok(Ok(r))
+        })?
+    }
+
+    pub fn deletion_requests(&self) -> Result<Vec<DeletionRequest>> {
+        all(self, DELETION)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +338,31 @@ mod tests {
         assert!(!released.active());
         let acts: Vec<String> = acc.audit_list(&crate::AuditFilter { action: Some("hold.".into()), ..Default::default() }).unwrap().into_iter().map(|e| format!("{}:{:?}", e.action, e.result)).collect();
         assert_eq!(acts, ["hold.create:Denied", "hold.create:Ok", "hold.release:Denied", "hold.release_request:Ok", "hold.release:Denied", "hold.release:Ok"]);
+    }
+
+    #[test]
+    fn a_deletion_needs_a_second_person_and_a_big_one_is_flagged() {
+        let (_d, mut acc) = fixture();
+        for (n, r) in [("lisa", Role::Legal), ("boss", Role::Executive), ("root", Role::Admin), ("ann", Role::Agent)] {
+            acc.add_user("setup", n, r, None, &[], Some("correct horse battery"), false).unwrap();
+        }
+        let one = vec!["01A".to_owned()];
+        assert_eq!(acc.file_deletion("ann", DeletionKind::Delete, one.clone(), "message 01A", "r").unwrap_err().code(), "input.invalid");
+        let r = acc.file_deletion("lisa", DeletionKind::Delete, one, "message 01A", "客户依法要求删除").unwrap();
+        let cases: &[(&str, &str, bool, &str)] = &[("an agent", "ann", true, "input.invalid"), ("legal cannot approve", "lisa", true, "input.invalid")];
+        for (name, who, approve, code) in cases {
+            assert_eq!(acc.decide_deletion(who, &r.id, *approve, "").unwrap_err().code(), *code, "{name}");
+        }
+        let d = acc.file_deletion("boss", DeletionKind::Delete, vec!["01B".into()], "message 01B", "r").unwrap();
+        assert_eq!(acc.decide_deletion("boss", &d.id, true, "").unwrap_err().code(), "policy.self_approval");
+        acc.decide_deletion("root", &r.id, true, "同意").unwrap();
+        assert_eq!(acc.decide_deletion("boss", &r.id, false, "").unwrap_err().code(), "policy.state");
+        let many: Vec<String> = (0..1000).map(|i| format!("01M{i:05}")).collect();
+        acc.file_deletion("root", DeletionKind::Delete, many, "conversation wecom:c1", "整会话删除").unwrap();
+        let flagged = acc.audit_list(&crate::AuditFilter { flagged: true, ..Default::default() }).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].flags, ["bulk_deletion"]);
+        assert_eq!(acc.deletion_requests().unwrap().len(), 3);
     }
 
     #[test]

@@ -108,3 +108,29 @@ impl Archive {
         Ok(PlanEntry { id, conversation, sent_at_ms: row.sent_at_ms, tags, verdict })
     }
 }
+
+impl Archive {
+    /// Which of these messages an active legal hold covers (their ids, with the holds).
+    pub fn held_by(&mut self, ids: &[String], holds: &[LegalHold]) -> Result<Vec<(String, Vec<String>)>> {
+        let active: Vec<&LegalHold> = holds.iter().filter(|h| h.active()).collect();
+        if active.is_empty() {
+            return Ok(vec![]);
+        }
+        let need_text = active.iter().any(|h| !h.scope.keywords.is_empty());
+        let mut out = vec![];
+        for id in ids {
+            let row = self.message_row(id)?;
+            let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {} is unknown", row.conversation)))?;
+            let conversation = format!("{}:{}", conv.platform, conv.external_id);
+            let platform = conv.platform.clone();
+            let text = if need_text && row.body.is_some() { self.message_view(&row)?.text.as_deref().map(normalize) } else { None };
+            let members = self.members(row.conversation)?;
+            let meta = MessageMeta { platform: &platform, conversation: &conversation, participants: &members, sent_at_ms: row.sent_at_ms, tags: &[] };
+            let by: Vec<String> = active.iter().filter(|h| h.covers(&meta, text.as_deref())).map(|h| h.id.clone()).collect();
+            if !by.is_empty() {
+                out.push((id.clone(), by));
+            }
+        }
+        Ok(out)
+    }
+}

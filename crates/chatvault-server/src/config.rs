@@ -22,6 +22,43 @@ pub struct Config {
     pub max_grant_days: u32,
     /// Per-role overrides of the defaults in PRODUCT.md; a role not named keeps its default.
     pub roles: BTreeMap<Role, RoleRules>,
+    /// Deletion windows and the sweep schedule.
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Days a deleted message stays recoverable before it is purged.
+    pub recover_days: u32,
+    /// When `serve` sweeps: a cron expression (minute hour day month weekday), in
+    /// `timezone`; empty for no scheduled sweeps. "0 22 * * *" is daily at 22:00.
+    pub sweep_schedule: String,
+    /// The schedule's time zone (IANA name).
+    pub timezone: String,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { recover_days: 30, sweep_schedule: String::new(), timezone: "Asia/Shanghai".into() }
+    }
+}
+
+impl Retention {
+    /// The parsed schedule, when one is set.
+    pub fn schedule(&self) -> Result<Option<croner::Cron>, ConfigError> {
+        if self.sweep_schedule.trim().is_empty() {
+            return Ok(None);
+        }
+        croner::Cron::new(self.sweep_schedule.trim())
+            .parse()
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid(format!("retention.sweep_schedule: `{}`: {e}", self.sweep_schedule)))
+    }
+
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone.parse().map_err(|_| ConfigError::Invalid(format!("retention.timezone: `{}` is not an IANA time zone", self.timezone)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +93,7 @@ impl Default for Config {
             security: Settings::default(),
             max_grant_days: defaults.max_grant_days,
             roles: defaults.roles.into_iter().collect(),
+            retention: Retention::default(),
         }
     }
 }
@@ -154,6 +192,11 @@ impl Config {
             return Err(ConfigError::Invalid("security: session timeouts must be at least 1".into()));
         }
         self.security.anomalies.validate().map_err(|e| ConfigError::Invalid(format!("security: {e}")))?;
+        if self.retention.recover_days > 3650 {
+            return Err(ConfigError::Invalid("retention.recover_days: at most 3650".into()));
+        }
+        self.retention.schedule()?;
+        self.retention.tz()?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod lifecycle;
 pub mod routes;
 pub mod ui;
 

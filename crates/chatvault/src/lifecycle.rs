@@ -49,6 +49,13 @@ pub enum RetentionCommand {
     RemoveTagRule { tag: String },
     /// Tag one message (by id) or a whole conversation (PLATFORM:ID) by hand.
     Tag { target: String, tag: String },
+    /// Delete what the policies say has expired (recoverable for `retention.recover_days`),
+    /// purge deletions past their window, and write a report under DATA/reports/.
+    Sweep {
+        /// Sweep as of this time (RFC 3339 or YYYY-MM-DD); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Dry run: what would be deleted when, and why. Changes nothing.
     Plan {
         /// Decide as of this time (RFC 3339 or YYYY-MM-DD); default now.
@@ -60,6 +67,64 @@ pub enum RetentionCommand {
         /// The most entries to list per section (the counts cover everything).
         #[arg(long, default_value_t = 1000)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeleteCommand {
+    /// Ask for messages to be deleted, as a user (legal, executive or admin). A second
+    /// person approves; then they are invisible and unsearchable, recoverable for
+    /// `retention.recover_days`, and purged after.
+    Request {
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long = "message")]
+        messages: Vec<String>,
+        /// Every message of a conversation (PLATFORM:ID).
+        #[arg(long)]
+        conversation: Option<String>,
+        /// Every message a participant (PLATFORM:ID) sent.
+        #[arg(long)]
+        participant: Option<String>,
+        /// Every message matching a query (the search syntax), with --from/--to.
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask for deleted messages to be recovered (inside their window), as an admin.
+    Recover {
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long = "message", required = true)]
+        messages: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve a request, as a second person (executive or admin), and carry it out.
+    Approve {
+        id: String,
+        #[arg(long = "as")]
+        user: String,
+    },
+    /// Reject a request.
+    Reject {
+        id: String,
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// The requests, and every deletion and tombstone.
+    List,
+    /// Purge the deletions whose recovery window has closed.
+    Purge {
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -163,15 +228,34 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
             println!("tagged {} with {}", render::safe(&t.target, true), render::safe(&t.tag, true));
         }
         RetentionCommand::Plan { at, horizon_days, limit } => return plan(data, json, &mut acc, at.as_deref(), *horizon_days, *limit),
+        RetentionCommand::Sweep { at } => {
+            let now = at_or_now(at.as_deref())?;
+            let recover_days = crate::security::load_config()?.retention.recover_days;
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            let r = chatvault_server::lifecycle::sweep(&mut archive, &mut acc, &actor, now, recover_days)?;
+            archive.close()?;
+            if json {
+                print_json(&r)?;
+            } else {
+                let deleted: u64 = r.deleted.values().sum();
+                println!("swept at {}: {} messages, {} expired, {} held by legal holds", r.at, r.plan.messages, r.plan.expired, r.plan.held);
+                println!("  deleted {deleted} (recoverable for {} days); purged {} whose window closed ({} conversations' keys destroyed)", r.recover_days, r.purge.purged, r.purge.conversations_shredded);
+                println!("  report: {}", r.report_file.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, at: Option<&str>, horizon_days: u32, limit: usize) -> Result<ExitCode> {
-    let now = match at {
+fn at_or_now(at: Option<&str>) -> Result<i64> {
+    Ok(match at {
         Some(s) => time_arg(s, "--at", false)?,
         None => chrono::Utc::now().timestamp_millis(),
-    };
+    })
+}
+
+fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, at: Option<&str>, horizon_days: u32, limit: usize) -> Result<ExitCode> {
+    let now = at_or_now(at)?;
     let life = acc.lifecycle()?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
@@ -285,6 +369,126 @@ pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<Exi
         HoldCommand::ApproveRelease { id, user } => {
             acc.approve_hold_release(user, id)?;
             println!("released {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The message ids a deletion request names, and how they were chosen.
+fn select(archive: &mut Archive, messages: &[String], conversation: Option<&str>, participant: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>) -> Result<(Vec<String>, String)> {
+    let given = [!messages.is_empty(), conversation.is_some(), participant.is_some(), query.is_some()].iter().filter(|x| **x).count();
+    if given != 1 {
+        anyhow::bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --message, --conversation, --participant or --query".into()));
+    }
+    if !messages.is_empty() {
+        for m in messages {
+            archive.message(m)?;
+        }
+        return Ok((messages.to_vec(), format!("messages {}", messages.len())));
+    }
+    let mut f = chatvault_archive::Filters {
+        from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
+        to_ms: to.map(|s| time_arg(s, "--to", true)).transpose()?,
+        ..Default::default()
+    };
+    let (q, selector) = match (conversation, participant, query) {
+        (Some(c), _, _) => {
+            archive.participants_of(c)?;
+            f.conversations = Some(vec![c.to_owned()]);
+            (String::new(), format!("conversation {c}"))
+        }
+        (_, Some(p), _) => {
+            let h = chatvault_access::users::parse_handle(p)?;
+            f.platform = Some(h.platform.clone());
+            f.sender = Some(h.id.clone());
+            (String::new(), format!("participant {p}"))
+        }
+        (_, _, Some(q)) => (q.to_owned(), format!("query {q}")),
+        _ => unreachable!("exactly one selector was checked above"),
+    };
+    let total = archive.search(&q, &f, 1, 0)?.total as usize;
+    let ids = if total == 0 { vec![] } else { archive.search(&q, &f, total, 0)?.hits.into_iter().map(|h| h.id).collect() };
+    Ok((ids, selector))
+}
+
+pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result<ExitCode> {
+    let (mut acc, cfg) = open_access(data)?;
+    let recover_days = cfg.retention.recover_days;
+    match cmd {
+        DeleteCommand::Request { user, messages, conversation, participant, query, from, to, reason } => {
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            let (ids, selector) = select(&mut archive, messages, conversation.as_deref(), participant.as_deref(), query.as_deref(), from.as_deref(), to.as_deref())?;
+            let r = acc.file_deletion(user, chatvault_policy::retention::DeletionKind::Delete, ids, &selector, reason)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("deletion request {}: {} messages ({}); a second person approves with `chatvault delete approve {} --as USER`", r.id, r.messages.len(), render::safe(&r.selector, true), r.id);
+            }
+        }
+        DeleteCommand::Recover { user, messages, reason } => {
+            let r = acc.file_deletion(user, chatvault_policy::retention::DeletionKind::Recover, messages.clone(), &format!("messages {}", messages.len()), reason)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("recovery request {}: {} messages; a second person approves it", r.id, r.messages.len());
+            }
+        }
+        DeleteCommand::Approve { id, user } => {
+            let r = acc.decide_deletion(user, id, true, "")?;
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            let x = chatvault_server::lifecycle::execute(&mut archive, &mut acc, user, &r, chrono::Utc::now().timestamp_millis(), recover_days)?;
+            archive.close()?;
+            if json {
+                print_json(&x)?;
+            } else {
+                let verb = if x.kind == chatvault_policy::retention::DeletionKind::Delete { "deleted" } else { "recovered" };
+                println!("approved {id}: {verb} {} messages", x.done);
+                if !x.held.is_empty() {
+                    println!("  {} kept: a legal hold covers them", x.held.len());
+                }
+                if !x.skipped.is_empty() {
+                    println!("  {} not recoverable (purged, or never deleted)", x.skipped.len());
+                }
+            }
+        }
+        DeleteCommand::Reject { id, user, comment } => {
+            acc.decide_deletion(user, id, false, comment)?;
+            println!("rejected {id}");
+        }
+        DeleteCommand::List => {
+            let requests = acc.deletion_requests()?;
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            let deletions = archive.deletion_list()?;
+            if json {
+                print_json(&serde_json::json!({"requests": requests, "deletions": deletions}))?;
+            } else {
+                for r in &requests {
+                    let status = serde_json::to_value(&r.status).ok().and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned)).unwrap_or_default();
+                    println!("{}  {:?}  {status:<8} {} messages ({}) by {}", r.id, r.kind, r.messages.len(), render::safe(&r.selector, true), render::safe(&r.requested_by, true));
+                }
+                let ts = |ms: i64| chatvault_model::Timestamp::utc(ms).to_rfc3339();
+                for d in &deletions {
+                    let when = match d.purged_ms {
+                        Some(p) => format!("purged {}", ts(p)),
+                        None => format!("recoverable until {}", ts(d.recover_until_ms)),
+                    };
+                    println!("{}  {:<7} {}  deleted {}  {when}  ({})", d.id, d.state, render::safe(&d.conversation, true), ts(d.deleted_ms), render::safe(&d.reason.rule, true));
+                }
+            }
+        }
+        DeleteCommand::Purge { at } => {
+            let now = at_or_now(at.as_deref())?;
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            let p = archive.purge_due(now, &mut |_| {})?;
+            archive.close()?;
+            acc.audit(chatvault_access::Event::new(&console_actor(), Action::Purge).details(serde_json::json!({
+                "purged": p.purged, "attachments_removed": p.attachments_removed, "conversations_shredded": p.conversations_shredded,
+            })))?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!("purged {} messages ({} attachments, {} conversations' keys destroyed)", p.purged, p.attachments_removed, p.conversations_shredded);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

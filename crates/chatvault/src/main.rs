@@ -168,6 +168,11 @@ enum Command {
         #[command(subcommand)]
         command: lifecycle::RetentionCommand,
     },
+    /// Manual deletion and recovery (two people), the deletion list, and purge.
+    Delete {
+        #[command(subcommand)]
+        command: lifecycle::DeleteCommand,
+    },
     /// Legal holds: kept whatever the policies say, until a second person approves release.
     Hold {
         #[command(subcommand)]
@@ -282,6 +287,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     }
     if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
         return "config.invalid";
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_server::lifecycle::LifecycleError>() {
+        return e.code();
     }
     if e.downcast_ref::<chatvault_server::ServeError>().is_some() {
         return "serve";
@@ -577,6 +585,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit { command } => security::audit(&cli.data, cli.json, command),
         Command::Retention { command } => lifecycle::retention(&cli.data, cli.json, command),
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
+        Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
     }
 }
 

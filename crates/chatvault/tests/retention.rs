@@ -153,3 +153,94 @@ fn the_human_plan_names_what_goes_and_why() {
     let stats: Value = serde_json::from_str(&e.ok(&["--json", "stats"])).unwrap();
     assert_eq!(stats["messages"], 4);
 }
+
+#[test]
+fn manual_deletion_needs_two_people_respects_holds_and_recovers() {
+    let e = env();
+    let (code, out, err) = e.run(&["user", "add", "root", "--role", "admin"], Some("correct horse battery"));
+    assert_eq!(code, 0, "{out}{err}");
+    let search = |q: &str| -> u64 {
+        let v: Value = serde_json::from_str(&e.ok(&["--json", "search", q])).unwrap();
+        v["total"].as_u64().unwrap()
+    };
+    assert_eq!(search("我们会处理"), 1);
+    // A hold on the case's keyword message keeps it even from an approved deletion.
+    e.ok(&["hold", "add", "--as", "lisa", "--case-number", "C-9", "--reason", "诉讼", "--conversation", "qq:case", "--keyword", "违约"]);
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("no selector", &["delete", "request", "--as", "lisa", "--reason", "r"], "exactly one of"),
+        ("two selectors", &["delete", "request", "--as", "lisa", "--conversation", "qq:case", "--query", "x", "--reason", "r"], "exactly one of"),
+        ("unknown conversation", &["delete", "request", "--as", "lisa", "--conversation", "qq:nope", "--reason", "r"], "not_found"),
+        ("selects nothing", &["delete", "request", "--as", "lisa", "--query", "不存在的词", "--reason", "r"], "selects no message"),
+        ("an agent", &["delete", "request", "--as", "ann", "--conversation", "qq:case", "--reason", "r"], "input.invalid"),
+    ];
+    for (name, args, want) in cases {
+        let (code, out, err) = e.run(args, None);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "delete", "request", "--as", "lisa", "--conversation", "qq:case", "--reason", "当事人申请删除"])).unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    assert_eq!(r["messages"].as_array().unwrap().len(), 2);
+    let (code, _, err) = e.run(&["delete", "approve", &id, "--as", "lisa"], None);
+    assert!(code == 2 && err.contains("input.invalid"), "legal may not approve: {err}");
+    assert_eq!(search("我们会处理"), 1, "nothing happens before the approval");
+    let x: Value = serde_json::from_str(&e.ok(&["--json", "delete", "approve", &id, "--as", "boss"])).unwrap();
+    assert_eq!(x["done"], 1, "{x}");
+    assert_eq!(x["held"].as_array().unwrap().len(), 1, "the held message stays: {x}");
+    assert_eq!(search("我们会处理"), 0, "deleted: searchable by no one");
+    assert_eq!(search("违约"), 1, "held: still there");
+    let (code, _, err) = e.run(&["delete", "approve", &id, "--as", "root"], None);
+    assert!(code == 2 && err.contains("policy.state"), "decided once: {err}");
+
+    // Recovery, also by two people, inside the window.
+    let list: Value = serde_json::from_str(&e.ok(&["--json", "delete", "list"])).unwrap();
+    let gone = list["deletions"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list["deletions"][0]["state"], "deleted");
+    let rec: Value = serde_json::from_str(&e.ok(&["--json", "delete", "recover", "--as", "root", "--message", &gone, "--reason", "误删"])).unwrap();
+    let rid = rec["id"].as_str().unwrap().to_owned();
+    e.ok(&["delete", "approve", &rid, "--as", "boss"]);
+    assert_eq!(search("我们会处理"), 1, "recovered");
+
+    // Delete again, then purge after the window: the tombstone remains and verify passes.
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "delete", "request", "--as", "root", "--message", &gone, "--reason", "依法删除"])).unwrap();
+    e.ok(&["delete", "approve", r["id"].as_str().unwrap(), "--as", "boss"]);
+    let early: Value = serde_json::from_str(&e.ok(&["--json", "delete", "purge"])).unwrap();
+    assert_eq!(early["purged"], 0, "inside the 30-day window");
+    let later = (chrono::Utc::now() + chrono::Duration::days(31)).to_rfc3339();
+    let p: Value = serde_json::from_str(&e.ok(&["--json", "delete", "purge", "--at", &later])).unwrap();
+    assert_eq!(p["purged"], 1);
+    let v: Value = serde_json::from_str(&e.ok(&["--json", "verify"])).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["purged"], 1);
+    let list: Value = serde_json::from_str(&e.ok(&["--json", "delete", "list"])).unwrap();
+    let t = &list["deletions"][0];
+    assert_eq!((t["state"].as_str(), t["reason"]["approved_by"].as_str()), (Some("purged"), Some("boss")), "{t}");
+    assert!(t["reason"]["rule"].as_str().unwrap().starts_with("request:del-"));
+    let (code, _, err) = e.run(&["--json", "show", "qq:case"], None);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_sweep_deletes_what_expired_keeps_what_is_held_and_writes_a_report() {
+    let e = env();
+    e.ok(&["hold", "add", "--as", "lisa", "--case-number", "C-2", "--reason", "诉讼", "--conversation", "qq:case"]);
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "retention", "sweep", "--at", "2026-07-01"])).unwrap();
+    assert_eq!(r["plan"]["expired"], 2, "{r}");
+    assert_eq!(r["plan"]["held"], 2);
+    assert_eq!(r["deleted"]["default"], 2);
+    assert_eq!(r["purge"]["purged"], 0, "recoverable for 30 days first");
+    let file = r["report_file"].as_str().unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(saved["deleted"]["default"], 2);
+    assert!(file.contains("/reports/sweep-"), "{file}");
+    // A month later the next sweep purges them; the held conversation stays.
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "retention", "sweep", "--at", "2026-08-15"])).unwrap();
+    assert_eq!((r["plan"]["deleted"].as_u64(), r["purge"]["purged"].as_u64()), (Some(2), Some(2)), "{r}");
+    assert_eq!(r["purge"]["conversations_shredded"], 2, "both conversations wholly gone: their keys destroyed");
+    let v: Value = serde_json::from_str(&e.ok(&["--json", "verify"])).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["purged"].as_u64()), (Some(true), Some(2)), "{v}");
+    let s: Value = serde_json::from_str(&e.ok(&["--json", "search", "我们会处理"])).unwrap();
+    assert_eq!(s["total"], 1, "held");
+    let audit: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "retention.sweep"])).unwrap();
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 2);
+}
