@@ -31,8 +31,9 @@ pub struct Config {
 pub struct Retention {
     /// Days a deleted message stays recoverable before it is purged.
     pub recover_days: u32,
-    /// When `serve` sweeps: a cron expression (minute hour day month weekday), in
-    /// `timezone`; empty for no scheduled sweeps. "0 22 * * *" is daily at 22:00.
+    /// When `serve` sweeps: a cron expression (minute hour day month weekday, with an
+    /// optional leading seconds field), in `timezone`; empty for no scheduled sweeps.
+    /// "0 22 * * *" is daily at 22:00.
     pub sweep_schedule: String,
     /// The schedule's time zone (IANA name).
     pub timezone: String,
@@ -51,6 +52,7 @@ impl Retention {
             return Ok(None);
         }
         croner::Cron::new(self.sweep_schedule.trim())
+            .with_seconds_optional()
             .parse()
             .map(Some)
             .map_err(|e| ConfigError::Invalid(format!("retention.sweep_schedule: `{}`: {e}", self.sweep_schedule)))

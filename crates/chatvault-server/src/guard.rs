@@ -63,6 +63,14 @@ impl Shared {
         Ok(self.archive()?.verify(&mut |_| {})?)
     }
 
+    /// A retention sweep (the schedule's, or an admin's), with the archive and the access
+    /// database locked for its duration.
+    pub fn sweep(&self, actor: &str, now_ms: i64) -> Result<crate::lifecycle::SweepReport, crate::lifecycle::LifecycleError> {
+        let mut a = self.archive.lock().map_err(|_| crate::lifecycle::LifecycleError::State("the archive lock is poisoned".into()))?;
+        let mut acc = self.access.lock().map_err(|_| crate::lifecycle::LifecycleError::State("the access database lock is poisoned".into()))?;
+        crate::lifecycle::sweep(&mut a, &mut acc, actor, now_ms, self.config.retention.recover_days)
+    }
+
     /// Appends an audit entry; a failure to audit fails the request.
     pub fn audit(&self, ev: Event) -> ApiResult<()> {
         self.access()?.audit(ev)?;

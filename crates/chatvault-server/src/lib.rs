@@ -165,6 +165,8 @@ pub enum ServeError {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("config: {0}")]
+    Config(String),
 }
 
 /// A rustls server config from PEM files, accepting `min_version` ("1.2" or "1.3") and up.
@@ -199,6 +201,11 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path, min_version: &s
 /// reported), and serves until Ctrl-C or SIGTERM.
 pub async fn serve(state: State, tls: Option<rustls::ServerConfig>, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let addr = state.config.listen.clone();
+    let schedule = state.config.retention.schedule().map_err(|e| ServeError::Config(e.to_string()))?;
+    let tz = state.config.retention.tz().map_err(|e| ServeError::Config(e.to_string()))?;
+    if let Some(cron) = schedule {
+        tokio::spawn(lifecycle::scheduled_sweeps(state.clone(), cron, tz));
+    }
     let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;

@@ -137,3 +137,44 @@ pub fn execute(archive: &mut Archive, access: &mut Access, actor: &str, r: &Dele
     })))?;
     Ok(out)
 }
+
+/// Runs sweeps on `schedule` (in `tz`) until the server stops. Each result is printed;
+/// a failed sweep is printed and audited, and the next one runs on time.
+pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: chrono_tz::Tz) {
+    loop {
+        let now = chrono::Utc::now().with_timezone(&tz);
+        let next = match schedule.find_next_occurrence(&now, false) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("retention schedule: {e}; scheduled sweeps stop");
+                return;
+            }
+        };
+        let wait = (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let s = state.clone();
+        let at = chrono::Utc::now().timestamp_millis();
+        let outcome = tokio::task::spawn_blocking(move || s.sweep(SCHEDULE_ACTOR, at)).await;
+        match outcome {
+            Ok(Ok(r)) => println!(
+                "retention sweep at {}: {} expired, {} deleted, {} purged; report {}",
+                r.at,
+                r.plan.expired,
+                r.deleted.values().sum::<u64>(),
+                r.purge.purged,
+                r.report_file.display()
+            ),
+            Ok(Err(e)) => {
+                eprintln!("retention sweep failed: {e}");
+                let ev = Event::new(SCHEDULE_ACTOR, Action::RetentionSweep).result(Outcome::Failed).details(serde_json::json!({"error": e.to_string(), "code": e.code()}));
+                if let Err(e) = state.audit(ev) {
+                    eprintln!("retention sweep: could not audit the failure: {}", e.message);
+                }
+            }
+            Err(e) => eprintln!("retention sweep task: {e}"),
+        }
+    }
+}
+
+/// Who the audit trail names for scheduled sweeps.
+pub const SCHEDULE_ACTOR: &str = "system:retention-schedule";

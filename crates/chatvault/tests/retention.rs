@@ -244,3 +244,52 @@ fn a_sweep_deletes_what_expired_keeps_what_is_held_and_writes_a_report() {
     let audit: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "retention.sweep"])).unwrap();
     assert_eq!(audit["entries"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn serve_sweeps_on_its_schedule() {
+    let e = env();
+    // Every two seconds, so the test need not wait for 22:00.
+    let cfg = e.dir.path().join("chatvault.toml");
+    std::fs::write(&cfg, "[retention]\nsweep_schedule = \"*/2 * * * * *\"\nrecover_days = 0\n").unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+        c.env_remove(k);
+    }
+    let mut child = c
+        .arg("--data")
+        .arg(e.data())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reports = e.data().join("reports");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut found = vec![];
+    while std::time::Instant::now() < deadline && found.len() < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        found = std::fs::read_dir(&reports).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found.len() >= 2, "two scheduled sweeps wrote reports within 20 s: {found:?}");
+    found.sort();
+    let first: Value = serde_json::from_str(&std::fs::read_to_string(&found[0]).unwrap()).unwrap();
+    assert_eq!(first["by"], "system:retention-schedule");
+    assert_eq!(first["deleted"]["default"], 4, "the 2026-01-01 messages are past 180 days: {first}");
+    assert_eq!(first["purge"]["purged"], 4, "recover_days = 0: purged in the same sweep: {first}");
+    let second: Value = serde_json::from_str(&std::fs::read_to_string(&found[1]).unwrap()).unwrap();
+    assert_eq!(second["plan"]["deleted"], 4, "the next sweep finds them deleted already: {second}");
+    let v: Value = serde_json::from_str(&e.ok(&["--json", "verify"])).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["purged"].as_u64()), (Some(true), Some(4)), "{v}");
+}
+
+#[test]
+fn a_bad_schedule_is_refused_with_its_field() {
+    let e = env();
+    let cfg = e.dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[retention]\nsweep_schedule = \"every night\"\n").unwrap();
+    let (code, _, err) = e.run(&["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("retention.sweep_schedule") && err.contains("every night"), "{err}");
+}
