@@ -205,54 +205,54 @@ impl Archive {
     }
 
     fn purge_batch(&mut self, chunk: &[DeletionRow], now_ms: i64, report: &mut PurgeReport) -> Result<()> {
-        // What the purged messages referenced: (conversation, attachment hash).
-        let mut touched: HashMap<i64, BTreeSet<[u8; 32]>> = HashMap::new();
-        for d in chunk {
-            let Some(row) = self.store.message_by_seq(d.seq)? else { continue };
-            let entry = touched.entry(row.conversation).or_default();
-            if let Ok(Some(body)) = self.open_body(&row) {
-                entry.extend(body.attachments.iter().map(|a| a.sha256));
+        let seqs: Vec<u64> = chunk.iter().map(|d| d.seq).collect();
+        let convs = self.store.conversations_of_seqs(&seqs)?;
+        // The keys to read what live messages still reference, where there are attachments
+        // that might be orphaned (read before the transaction borrows the store).
+        let mut deks = HashMap::new();
+        for &c in &convs {
+            if self.store.attachment_count(c)? > 0 {
+                deks.insert(c, self.dek(c)?);
             }
-        }
-        let purging: BTreeSet<u64> = chunk.iter().map(|d| d.seq).collect();
-        // Per conversation: the attachments live messages still reference, and whether
-        // anything is left at all.
-        let mut keep: HashMap<i64, (bool, BTreeSet<[u8; 32]>)> = HashMap::new();
-        for (&conv, shas) in &touched {
-            let live: Vec<(u64, Vec<u8>)> = self.store.conversation_live_bodies(conv)?.into_iter().filter(|(s, _)| !purging.contains(s)).collect();
-            let mut still = BTreeSet::new();
-            if !shas.is_empty() {
-                for (seq, _) in &live {
-                    if let Some(row) = self.store.message_by_seq(*seq)? {
-                        if let Ok(Some(body)) = self.open_body(&row) {
-                            still.extend(body.attachments.iter().map(|a| a.sha256).filter(|s| shas.contains(s)));
-                        }
-                    }
-                }
-            }
-            keep.insert(conv, (!live.is_empty(), still));
         }
         let gen = self.gen_now()?;
+        let mut shredded = vec![];
+        // One transaction: the contents, the tombstones, the orphaned attachments and the
+        // keys of conversations left empty go together, or not at all.
         let mut txn = self.store.write()?;
         for d in chunk {
             txn.clear_body(d.seq)?;
             txn.put_deletion(&DeletionRow { state: DeletionState::Purged, purged_ms: Some(now_ms), ..d.clone() })?;
             report.purged += 1;
         }
-        for (conv, shas) in &touched {
-            let (anything_left, still) = &keep[conv];
-            for sha in shas.iter().filter(|s| !still.contains(*s)) {
-                txn.delete_attachment(*conv, sha)?;
-                report.attachments_removed += 1;
+        for &conv in &convs {
+            if txn.live_count(conv)? == 0 {
+                report.attachments_removed += txn.delete_attachments(conv)?;
+                txn.delete_data_key(conv)?;
+                shredded.push(conv);
+                continue;
             }
-            if !anything_left {
-                txn.delete_data_key(*conv)?;
-                report.conversations_shredded += 1;
+            let Some(dek) = deks.get(&conv) else { continue };
+            let mut referenced = BTreeSet::new();
+            for (id, sealed) in txn.live_bodies(conv)? {
+                // A body that does not open aborts the purge: nothing is deleted on a guess.
+                let plain = dek
+                    .open(&sealed, &crate::body_aad(&id), "content")
+                    .map_err(|_| ArchiveError::Corrupt(format!("message {}: its content does not decrypt", ulid::Ulid::from_bytes(id))))?;
+                let body = crate::body::Body::decode(&plain).map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(id))))?;
+                referenced.extend(body.attachments.iter().map(|a| a.sha256));
+            }
+            for sha in txn.attachment_shas(conv)? {
+                if !referenced.contains(&sha) {
+                    txn.delete_attachment(conv, &sha)?;
+                    report.attachments_removed += 1;
+                }
             }
         }
         Self::bump_gen(txn.as_mut(), gen)?;
         txn.commit()?;
-        for conv in keep.iter().filter(|(_, (left, _))| !left).map(|(c, _)| *c) {
+        report.conversations_shredded += shredded.len() as u64;
+        for conv in shredded {
             self.dir.deks.remove(&conv);
         }
         Ok(())

@@ -176,8 +176,9 @@ pub trait StoreRead {
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
     /// Every deletion and tombstone, by sequence number.
     fn deletions(&self) -> Result<Vec<DeletionRow>>;
-    /// The sealed bodies of a conversation's messages that are not purged.
-    fn conversation_live_bodies(&self, conversation: i64) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// The conversations these messages belong to.
+    fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>>;
+    fn attachment_count(&self, conversation: i64) -> Result<u64>;
     fn stats(&self) -> Result<StoreStats>;
 }
 
@@ -211,7 +212,14 @@ pub trait WriteTxn {
     fn remove_deletion(&mut self, seq: u64) -> Result<bool>;
     /// Destroys a message's sealed content (its text, salt, attachment list and raw record).
     fn clear_body(&mut self, seq: u64) -> Result<()>;
+    /// Messages of a conversation whose content is not purged (this transaction's changes
+    /// included).
+    fn live_count(&mut self, conversation: i64) -> Result<u64>;
+    /// Their ids and sealed bodies.
+    fn live_bodies(&mut self, conversation: i64) -> Result<Vec<([u8; 16], Vec<u8>)>>;
+    fn attachment_shas(&mut self, conversation: i64) -> Result<Vec<[u8; 32]>>;
     fn delete_attachment(&mut self, conversation: i64, sha256: &[u8; 32]) -> Result<()>;
+    fn delete_attachments(&mut self, conversation: i64) -> Result<u64>;
     /// Crypto-shredding: the conversation's wrapped data key goes.
     fn delete_data_key(&mut self, conversation: i64) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;

@@ -331,13 +331,23 @@ impl StoreRead for SqliteStore {
         Ok(out)
     }
 
-    fn conversation_live_bodies(&self, conversation: i64) -> Result<Vec<(u64, Vec<u8>)>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT m.seq, m.body FROM messages m LEFT JOIN deletions d ON d.seq = m.seq WHERE m.conversation = ?1 AND m.body IS NOT NULL AND (d.state IS NULL OR d.state = 1)")
-            .map_err(|e| self.e(e))?;
-        let rows = st.query_map([conversation], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.e(e))?;
-        rows.map(|r| r.map_err(|e| self.e(e))).collect()
+    fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut st = self.conn.prepare_cached("SELECT conversation FROM messages WHERE seq = ?1").map_err(|e| self.e(e))?;
+        for s in seqs {
+            if let Some(c) = st.query_row([*s as i64], |r| r.get::<_, i64>(0)).optional().map_err(|e| self.e(e))? {
+                out.insert(c);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn attachment_count(&self, conversation: i64) -> Result<u64> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM attachments WHERE conversation = ?1")
+            .and_then(|mut st| st.query_row([conversation], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(|e| self.e(e))
     }
 
     fn conversations(&self) -> Result<Vec<ConversationRow>> {
@@ -640,10 +650,8 @@ impl WriteTxn for SqliteTxn<'_> {
             DeletionState::Purged => 2,
         };
         self.tx
-            .execute(
-                "INSERT OR REPLACE INTO deletions (seq, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![d.seq as i64, state, d.deleted_ms, d.recover_until_ms, d.purged_ms, &d.leaf_hash[..], d.reason],
-            )
+            .prepare_cached("INSERT OR REPLACE INTO deletions (seq, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .and_then(|mut st| st.execute(params![d.seq as i64, state, d.deleted_ms, d.recover_until_ms, d.purged_ms, &d.leaf_hash[..], d.reason]))
             .map(drop)
             .map_err(|e| self.e(e))
     }
@@ -653,7 +661,42 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn clear_body(&mut self, seq: u64) -> Result<()> {
-        self.tx.execute("UPDATE messages SET body = NULL WHERE seq = ?1", [seq as i64]).map(drop).map_err(|e| self.e(e))
+        self.tx
+            .prepare_cached("UPDATE messages SET body = NULL WHERE seq = ?1")
+            .and_then(|mut st| st.execute([seq as i64]))
+            .map(drop)
+            .map_err(|e| self.e(e))
+    }
+
+    fn live_count(&mut self, conversation: i64) -> Result<u64> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM messages WHERE conversation = ?1 AND body IS NOT NULL")
+            .and_then(|mut st| st.query_row([conversation], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(|e| self.e(e))
+    }
+
+    fn live_bodies(&mut self, conversation: i64) -> Result<Vec<([u8; 16], Vec<u8>)>> {
+        let mut st = self.tx.prepare_cached("SELECT id, body FROM messages WHERE conversation = ?1 AND body IS NOT NULL").map_err(|e| self.e(e))?;
+        let rows = st.query_map([conversation], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, body) = row.map_err(|e| self.e(e))?;
+            let id: [u8; 16] = id.try_into().map_err(|_| StoreError::Corrupt("a message id is not 16 bytes".into()))?;
+            out.push((id, body));
+        }
+        Ok(out)
+    }
+
+    fn attachment_shas(&mut self, conversation: i64) -> Result<Vec<[u8; 32]>> {
+        let mut st = self.tx.prepare_cached("SELECT sha256 FROM attachments WHERE conversation = ?1").map_err(|e| self.e(e))?;
+        let rows = st.query_map([conversation], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        for row in rows {
+            let h = row.map_err(|e| self.e(e))?;
+            out.push(h.try_into().map_err(|_| StoreError::Corrupt("an attachment hash is not 32 bytes".into()))?);
+        }
+        Ok(out)
     }
 
     fn delete_attachment(&mut self, conversation: i64, sha256: &[u8; 32]) -> Result<()> {
@@ -661,6 +704,10 @@ impl WriteTxn for SqliteTxn<'_> {
             .execute("DELETE FROM attachments WHERE conversation = ?1 AND sha256 = ?2", params![conversation, &sha256[..]])
             .map(drop)
             .map_err(|e| self.e(e))
+    }
+
+    fn delete_attachments(&mut self, conversation: i64) -> Result<u64> {
+        self.tx.execute("DELETE FROM attachments WHERE conversation = ?1", [conversation]).map(|n| n as u64).map_err(|e| self.e(e))
     }
 
     fn delete_data_key(&mut self, conversation: i64) -> Result<()> {
