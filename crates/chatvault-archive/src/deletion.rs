@@ -27,7 +27,7 @@ use crate::{Archive, ArchiveError, Result};
 /// Meta key counting deletion changes, so other processes know to reload.
 const GEN_KEY: &str = "deletions_gen";
 /// Messages per purge transaction.
-const PURGE_BATCH: usize = 20_000;
+const PURGE_BATCH: usize = 5_000;
 
 /// Why a message was deleted: the rule or request, who asked, who approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -293,3 +293,83 @@ fn a_bad_schedule_is_refused_with_its_field() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("retention.sweep_schedule") && err.contains("every night"), "{err}");
 }
+
+/// kill -9 at any moment of a sweep (deleting, then purging): each message is either
+/// purged wholly (content gone and a tombstone) or not at all, and verify passes.
+#[test]
+fn kill_dash_nine_mid_sweep_leaves_each_message_whole() {
+    let e = Env { dir: tempfile::tempdir().unwrap() };
+    e.ok(&["init"]);
+    let lines: Vec<String> = chatvault_gen::Generator::new(chatvault_gen::GenOptions { messages: 40_000, seed: 5, ..Default::default() }, None).collect();
+    let f = e.dir.path().join("g.jsonl");
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    e.ok(&["import", f.to_str().unwrap()]);
+    e.ok(&["retention", "set", "default", "--keep", "1"]);
+    let check = |round: &str| {
+        let v: Value = serde_json::from_str(&e.ok(&["--json", "verify"])).unwrap();
+        assert_eq!(v["ok"], true, "{round}: {v}");
+        let db = rusqlite::Connection::open(e.data().join("archive.db")).unwrap();
+        let half: i64 = db
+            .query_row(
+                "SELECT count(*) FROM messages m LEFT JOIN deletions d ON d.seq = m.seq WHERE (m.body IS NULL) <> (d.state IS NOT NULL AND d.state = 2)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(half, 0, "{round}: a message is half purged");
+        let purged: i64 = db.query_row("SELECT count(*) FROM deletions WHERE state = 2", [], |r| r.get(0)).unwrap();
+        purged
+    };
+    let run_killed = |args: &[&str], recover_days: &str, delay_ms: u64| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+        for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+            c.env_remove(k);
+        }
+        let mut child = c.env("CHATVAULT_RETENTION__RECOVER_DAYS", recover_days).arg("--data").arg(e.data()).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let deleted = || -> i64 {
+        let db = rusqlite::Connection::open(e.data().join("archive.db")).unwrap();
+        db.query_row("SELECT count(*) FROM deletions", [], |r| r.get(0)).unwrap()
+    };
+    // 1. Kills while a sweep deletes (recoverably: the window is 30 days).
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..30u64 {
+        run_killed(&["retention", "sweep", "--at", "2040-01-01"], "30", 40 + round * 40);
+        assert_eq!(check(&format!("deleting, round {round}")), 0, "nothing purged inside the window");
+        let d = deleted();
+        seen.insert(d);
+        if d == 40_000 {
+            break;
+        }
+    }
+    eprintln!("deletions seen after kills: {seen:?}");
+    assert_eq!(deleted(), 40_000, "the rounds finished deleting");
+    // 2. Kills while purging, at finer steps (every purge batch is one transaction).
+    let mut last = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..40u64 {
+        run_killed(&["delete", "purge", "--at", "2040-03-01"], "30", 30 + round * 15);
+        let purged = check(&format!("purging, round {round}"));
+        assert!(purged >= last, "purges are never undone");
+        last = purged;
+        seen.insert(purged);
+        if purged == 40_000 {
+            break;
+        }
+    }
+    eprintln!("purged counts seen after kills: {seen:?}");
+    // Run to the end: everything purged, verify passes.
+    let out = Command::new(env!("CARGO_BIN_EXE_chatvault"))
+        .env_remove("CHATVAULT_CONFIG")
+        .env("CHATVAULT_RETENTION__RECOVER_DAYS", "0")
+        .arg("--data")
+        .arg(e.data())
+        .args(["retention", "sweep", "--at", "2040-03-01"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(check("finished"), 40_000);
+}
