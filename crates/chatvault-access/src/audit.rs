@@ -83,6 +83,8 @@ actions! {
     DeletionExecute = 7032, "deletion.execute";
     Purge = 7033, "deletion.purge";
     RetentionSweep = 7034, "retention.sweep";
+    Restrict = 7040, "retention.restrict";
+    Unrestrict = 7041, "retention.unrestrict";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! only extends; a hold's release needs a second person); this module keeps the records
 //! and audits every change, and every refused change, in the same transaction.
 
-use chatvault_policy::retention::{DeletionKind, DeletionRequest, HoldScope, Keep, LegalHold, Matcher, RetentionPolicy, TagRule, DEFAULT_POLICY};
+use chatvault_policy::retention::{DeletionKind, DeletionRequest, HoldScope, Keep, LegalHold, Lift, Matcher, Restriction, RetentionPolicy, TagRule, DEFAULT_POLICY};
 use chatvault_policy::Role;
 use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -17,6 +17,7 @@ const TAG_RULE: &str = "tag_rule";
 const TAG: &str = "tag";
 const HOLD: &str = "hold";
 const DELETION: &str = "deletion";
+const RESTRICTION: &str = "restriction";
 
 /// Roles that may ask for a manual deletion or recovery.
 const DELETION_REQUESTERS: [Role; 3] = [Role::Legal, Role::Executive, Role::Admin];
@@ -39,6 +40,7 @@ pub struct Lifecycle {
     pub tag_rules: Vec<TagRule>,
     pub tags: Vec<ManualTag>,
     pub holds: Vec<LegalHold>,
+    pub restrictions: Vec<Restriction>,
 }
 
 impl Lifecycle {
@@ -114,7 +116,12 @@ impl Access {
     pub fn lifecycle(&self) -> Result<Lifecycle> {
         let mut policies: Vec<RetentionPolicy> = all(self, POLICY)?;
         policies.sort_by_key(|p| (p.name != DEFAULT_POLICY, p.name.clone()));
-        Ok(Lifecycle { policies, tag_rules: all(self, TAG_RULE)?, tags: all(self, TAG)?, holds: all(self, HOLD)? })
+        Ok(Lifecycle { policies, tag_rules: all(self, TAG_RULE)?, tags: all(self, TAG)?, holds: all(self, HOLD)?, restrictions: all(self, RESTRICTION)? })
+    }
+
+    /// The restrictions in force (storage-only data), for every content read.
+    pub fn restrictions(&self) -> Result<Vec<Restriction>> {
+        Ok(all::<Restriction>(self, RESTRICTION)?.into_iter().filter(Restriction::active).collect())
     }
 
     /// Creates a policy, or changes an existing one's matcher and keep. A locked policy
@@ -284,6 +291,37 @@ impl Access {
 
     pub fn deletion_requests(&self) -> Result<Vec<DeletionRequest>> {
         all(self, DELETION)
+    }
+
+    /// Puts conversations or participants' data in the storage-only state (legal,
+    /// executive or admin): no read reaches it except a grant with `restricted.view`.
+    pub fn restrict(&mut self, actor: &str, conversations: Vec<String>, participants: Vec<chatvault_policy::Handle>, reason: &str) -> Result<Restriction> {
+        self.in_tx(|t| {
+            if let Err(e) = t.require_hold_role(actor)? {
+                return t.refuse(actor, Action::Restrict, reason, e);
+            }
+            let r = Restriction::new(&format!("restr-{}", ulid::Ulid::new()), conversations, participants, reason, actor, t.now)?;
+            t.put(RESTRICTION, &r.id, &r)?;
+            t.append(&Event::new(actor, Action::Restrict).target(&r.id).details(serde_json::json!({"conversations": r.conversations, "participants": r.participants, "reason": r.reason})))?;
+            Ok(Ok(r))
+        })?
+    }
+
+    /// Lifts a restriction: the data is processed (read) normally again.
+    pub fn lift_restriction(&mut self, actor: &str, id: &str) -> Result<Restriction> {
+        self.in_tx(|t| {
+            if let Err(e) = t.require_hold_role(actor)? {
+                return t.refuse(actor, Action::Unrestrict, id, e);
+            }
+            let Some(mut r) = t.get::<Restriction>(RESTRICTION, id)? else { return Err(AccessError::NotFound(format!("restriction {id}"))) };
+            if !r.active() {
+                return t.refuse(actor, Action::Unrestrict, id, chatvault_policy::PolicyError::State(format!("restriction {id} is already lifted")).into());
+            }
+            r.lifted = Some(Lift { by: actor.to_owned(), at_ms: t.now });
+            t.put(RESTRICTION, id, &r)?;
+            t.append(&Event::new(actor, Action::Unrestrict).target(id))?;
+            Ok(Ok(r))
+        })?
     }
 }
 

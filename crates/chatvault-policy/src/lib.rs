@@ -76,6 +76,10 @@ pub enum Right {
     /// See personal data unmasked.
     #[serde(rename = "pii.view")]
     PiiView,
+    /// Read data in the storage-only state (PIPL Art. 47: kept because the law requires,
+    /// with processing withdrawn). Nothing else reads it, whatever the role.
+    #[serde(rename = "restricted.view")]
+    RestrictedView,
 }
 
 impl Right {
@@ -84,6 +88,7 @@ impl Right {
             Right::View => "view",
             Right::Export => "export",
             Right::PiiView => "pii.view",
+            Right::RestrictedView => "restricted.view",
         }
     }
 }
@@ -122,6 +127,8 @@ pub struct MessageFacts<'a> {
     pub sent_at_ms: i64,
     /// The text, for grants whose scope names keywords; `None` once purged.
     pub text: Option<&'a str>,
+    /// In the storage-only state: only a grant with `restricted.view` reads it.
+    pub restricted: bool,
 }
 
 /// Which conversations a role reaches by default.
@@ -488,9 +495,17 @@ pub fn decide(
         return Decision::Deny("the account is frozen");
     }
     let rules = org.policy.rules(subject.role);
-    let by_role = role_reaches(subject, &rules, m, now_ms, &org.directory);
     let usable = |g: &&Grant| g.holder == subject.user && g.is_active(now_ms) && g.scope.covers(m);
     let covering: Vec<&Grant> = grants.iter().filter(usable).collect();
+    if m.restricted {
+        // Storage only: no role reaches it; a grant must say so, and give the right asked.
+        let pii = covering.iter().any(|g| g.rights.contains(&Right::PiiView) && g.rights.contains(&Right::RestrictedView));
+        return match covering.iter().find(|g| g.rights.contains(&Right::RestrictedView) && g.rights.contains(&right)) {
+            Some(g) => Decision::Allow { via: Via::Grant(g.id.clone()), pii },
+            None => Decision::Deny("storage only (processing withdrawn): only a grant with restricted.view reads it"),
+        };
+    }
+    let by_role = role_reaches(subject, &rules, m, now_ms, &org.directory);
     let pii = (by_role && rules.rights.contains(&Right::PiiView)) || covering.iter().any(|g| g.rights.contains(&Right::PiiView));
     if by_role && rules.rights.contains(&right) {
         return Decision::Allow { via: Via::Role(subject.role), pii };

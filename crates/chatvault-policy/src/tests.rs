@@ -45,7 +45,7 @@ fn msg(conversation: &'static str, with: &[&str], days_ago: i64, text: &'static 
 }
 
 fn facts(m: &Msg) -> MessageFacts<'_> {
-    MessageFacts { conversation: m.conversation, participants: &m.participants, sent_at_ms: NOW - m.days_ago * DAY_MS, text: Some(m.text) }
+    MessageFacts { conversation: m.conversation, participants: &m.participants, sent_at_ms: NOW - m.days_ago * DAY_MS, text: Some(m.text), restricted: false }
 }
 
 fn grant(id: &str, holder: &str, scope: Scope, rights: &[Right]) -> Grant {
@@ -252,4 +252,24 @@ fn roles_and_rights_have_stable_names() {
     assert_eq!(Role::parse("root").expect_err("unknown").code(), "policy.unknown_role");
     let json = serde_json::to_string(&[Right::View, Right::Export, Right::PiiView]).expect("json");
     assert_eq!(json, r#"["view","export","pii.view"]"#);
+}
+
+#[test]
+fn storage_only_data_is_read_by_a_restricted_view_grant_alone() {
+    let (people, o) = people();
+    let m = msg("wecom:c1", &["ann", "cust1"], 1, "退款");
+    let mut f = facts(&m);
+    f.restricted = true;
+    for user in ["eve", "ann", "lee", "lia"] {
+        assert!(!decide(&who(&people, user), Right::View, &f, NOW, &[], &o).allowed(), "{user} by role");
+    }
+    let scope = Scope { conversations: vec!["wecom:c1".into()], participants: vec![], from_ms: 0, to_ms: NOW + DAY_MS, keywords: vec![] };
+    let lia = who(&people, "lia");
+    let plain = grant("g1", "lia", scope.clone(), &[Right::View]);
+    assert!(!decide(&lia, Right::View, &f, NOW, std::slice::from_ref(&plain), &o).allowed(), "a grant that does not say so");
+    let says = grant("g2", "lia", scope, &[Right::View, Right::RestrictedView]);
+    assert!(decide(&lia, Right::View, &f, NOW, std::slice::from_ref(&says), &o).allowed());
+    assert!(!decide(&lia, Right::Export, &f, NOW, &[says], &o).allowed(), "and only the rights it gives");
+    f.restricted = false;
+    assert!(decide(&who(&people, "ann"), Right::View, &f, NOW, &[], &o).allowed(), "unrestricted: the role reads it again");
 }

@@ -187,6 +187,8 @@ pub struct ContentReader {
     pub grants: Vec<Grant>,
     pub org: Org,
     pub now_ms: i64,
+    /// Storage-only data in force: blocked unless a grant has `restricted.view`.
+    pub restrictions: Vec<chatvault_policy::retention::Restriction>,
     state: State,
 }
 
@@ -197,12 +199,12 @@ impl FromRequestParts<State> for ContentReader {
         let caller = Caller::from_request_parts(parts, state).await?;
         let subject = caller.principal.user.subject();
         let policy = state.config.policy();
-        let (org, grants, now_ms) = {
+        let (org, grants, now_ms, restrictions) = {
             let mut acc = state.access()?;
             let org = acc.org(&policy)?;
             let now = acc.now_ms();
             let grants: Vec<Grant> = acc.grants(Some(&subject.user))?.into_iter().filter(|g| g.is_active(now)).collect();
-            (org, grants, now)
+            (org, grants, now, acc.restrictions()?)
         };
         let rules = org.policy.rules(subject.role);
         let has_role_content = rules.reach != Reach::Nothing && rules.rights.contains(&Right::View);
@@ -216,7 +218,7 @@ impl FromRequestParts<State> for ContentReader {
                 format!("the {} role sees no content without an approved retrieval request", subject.role.as_str()),
             ));
         }
-        Ok(ContentReader { caller, subject, grants, org, now_ms, state: state.clone() })
+        Ok(ContentReader { caller, subject, grants, org, now_ms, restrictions, state: state.clone() })
     }
 }
 
@@ -246,7 +248,8 @@ impl ContentReader {
             if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
                 return Visibility::Hidden;
             }
-            let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref() };
+            let restricted = self.restrictions.iter().any(|r| r.covers(&m.conversation, members));
+            let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted };
             match decide(&self.subject, right, &facts, self.now_ms, &self.grants, &self.org) {
                 Decision::Allow { via, pii } => {
                     match via {

@@ -511,3 +511,33 @@ async fn openapi_matches_the_routes() {
     let r = w.call(&Session::default(), Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(r.body["openapi"], "3.1.0");
 }
+
+#[tokio::test]
+async fn storage_only_data_is_blocked_except_by_a_grant_that_says_so() {
+    let w = world();
+    let boss = w.login("boss").await;
+    let total = |r: &Resp| r.body["total"].as_u64().unwrap_or(0);
+    let before = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    assert_eq!(total(&before), 4, "c1 (two), c2 and c3: {}", before.body);
+    w.state.access().unwrap().restrict("lisa", vec!["wecom:c1".into()], vec![], "用户撤回同意（个人信息保护法第四十七条）").unwrap();
+    let after = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    assert_eq!(total(&after), 2, "the executive no longer reads c1: {}", after.body);
+    let alice = w.login("alice").await;
+    let own = w.call(&alice, Method::GET, "/api/v1/conversations/wecom:c1/messages", None).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "nor does its own agent");
+    let msg = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    assert_eq!(msg.status, StatusCode::FORBIDDEN);
+    // A grant with restricted.view reads it; one without does not.
+    let lisa = w.login("lisa").await;
+    let now = now_ms();
+    for (rights, want) in [(json!(["view"]), 0u64), (json!(["view", "restricted.view"]), 2)] {
+        let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "法定留存调取", "case_number": "C-47", "rights": rights});
+        let r = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let s = w.call(&lisa, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1", None).await;
+        assert_eq!(total(&s), want, "rights {rights}: {}", s.body);
+    }
+}

@@ -47,6 +47,25 @@ pub enum RetentionCommand {
     },
     /// Remove a tag rule.
     RemoveTagRule { tag: String },
+    /// Put data in the storage-only state (PIPL Art. 47: kept as the law requires, with
+    /// processing withdrawn), as a user: no read reaches it except a grant with
+    /// `restricted.view`.
+    Restrict {
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long = "conversation")]
+        conversations: Vec<String>,
+        #[arg(long = "participant")]
+        participants: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a restriction.
+    Unrestrict {
+        id: String,
+        #[arg(long = "as")]
+        user: String,
+    },
     /// Tag one message (by id) or a whole conversation (PLATFORM:ID) by hand.
     Tag { target: String, tag: String },
     /// Delete what the policies say has expired (recoverable for `retention.recover_days`),
@@ -179,7 +198,7 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
         RetentionCommand::List => {
             let l = acc.lifecycle()?;
             if json {
-                print_json(&serde_json::json!({"policies": l.policies, "tag_rules": l.tag_rules, "tags": l.tags}))?;
+                print_json(&serde_json::json!({"policies": l.policies, "tag_rules": l.tag_rules, "tags": l.tags, "restrictions": l.restrictions}))?;
             } else {
                 for p in &l.policies {
                     let m = serde_json::to_string(&p.matcher)?;
@@ -190,6 +209,10 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
                 }
                 for t in &l.tags {
                     println!("tag {} on {} (by {})", render::safe(&t.tag, true), render::safe(&t.target, true), render::safe(&t.by, true));
+                }
+                for r in l.restrictions.iter().filter(|r| r.active()) {
+                    let what = r.conversations.iter().cloned().chain(r.participants.iter().map(|h| format!("{}:{}", h.platform, h.id))).collect::<Vec<_>>().join(", ");
+                    println!("storage only {}: {} ({})", r.id, render::safe(&what, true), render::safe(&r.reason, true));
                 }
             }
         }
@@ -222,6 +245,19 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
         RetentionCommand::RemoveTagRule { tag } => {
             acc.remove_tag_rule(&actor, tag)?;
             println!("removed tag rule {}", render::safe(tag, true));
+        }
+        RetentionCommand::Restrict { user, conversations, participants, reason } => {
+            let participants = participants.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?;
+            let r = acc.restrict(user, conversations.clone(), participants, reason)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("restricted {}: storage only; read only through a grant with restricted.view", r.id);
+            }
+        }
+        RetentionCommand::Unrestrict { id, user } => {
+            acc.lift_restriction(user, id)?;
+            println!("lifted {id}");
         }
         RetentionCommand::Tag { target, tag } => {
             let t = acc.tag(&actor, target, tag)?;

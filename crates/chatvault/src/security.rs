@@ -384,7 +384,8 @@ fn parse_rights(s: &str) -> Result<Vec<Right>> {
             "view" => Ok(Right::View),
             "export" => Ok(Right::Export),
             "pii.view" => Ok(Right::PiiView),
-            other => bail!("--rights: `{other}`; use view, export, pii.view"),
+            "restricted.view" => Ok(Right::RestrictedView),
+            other => bail!("--rights: `{other}`; use view, export, pii.view, restricted.view"),
         })
         .collect()
 }

@@ -135,7 +135,7 @@ fn main() -> Result<()> {
             for h in &all.hits {
                 let members = a.participants_of(&h.conversation)?;
                 let m = a.message(&h.id)?;
-                let facts = chatvault_policy::MessageFacts { conversation: &m.conversation, participants: &members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref() };
+                let facts = chatvault_policy::MessageFacts { conversation: &m.conversation, participants: &members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted: false };
                 if chatvault_policy::decide(s, chatvault_policy::Right::View, &facts, now, &grants, &org).allowed() {
                     n += 1;
                 }

@@ -120,6 +120,7 @@ strings! {
     right_view: "查看", "View";
     right_export: "导出与下载附件", "Export and download attachments";
     right_pii: "查看未打码的个人信息", "See personal data unmasked";
+    right_restricted: "读取仅存储状态的数据（已撤回处理同意）", "Read storage-only data (processing withdrawn)";
     file_request: "提交申请", "File request";
     my_requests: "我的申请", "My requests";
     inbox: "待我审批", "Approvals inbox";

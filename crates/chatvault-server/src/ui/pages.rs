@@ -641,6 +641,7 @@ fn rights_text(t: &super::i18n::Strings, rights: &[Right]) -> String {
             Right::View => t.right_view,
             Right::Export => t.right_export,
             Right::PiiView => t.right_pii,
+            Right::RestrictedView => t.right_restricted,
         })
         .collect::<Vec<_>>()
         .join("、")
@@ -756,7 +757,7 @@ pub async fn request_submit(AxState(state): AxState<State>, req: Req, caller: Re
         let rights = f
             .all("right")
             .iter()
-            .map(|r| serde_json::from_value::<Right>(serde_json::Value::String((*r).to_owned())).map_err(|_| ApiError::bad_request(format!("right `{r}`: use view, export or pii.view"))))
+            .map(|r| serde_json::from_value::<Right>(serde_json::Value::String((*r).to_owned())).map_err(|_| ApiError::bad_request(format!("right `{r}`: use view, export, pii.view or restricted.view"))))
             .collect::<Result<Vec<_>, _>>()?;
         blocking(|| state.access()?.file_request(caller.name(), scope, f.get("reason"), f.get("case_number"), &rights).map_err(ApiError::from))?;
         Ok(())
