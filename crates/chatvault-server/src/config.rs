@@ -24,6 +24,27 @@ pub struct Config {
     pub roles: BTreeMap<Role, RoleRules>,
     /// Deletion windows and the sweep schedule.
     pub retention: Retention,
+    /// Backup target, recipients and how long each tier's sets are kept.
+    pub backup: Backup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backup {
+    /// A folder or s3://bucket/prefix; empty: `chatvault backup --to` must say.
+    pub to: String,
+    /// age recipients (age1…) every backup is encrypted to.
+    pub recipients: Vec<String>,
+    /// Days a backup set of each tier is kept by `backup prune` (the seeds' tiers:
+    /// hourly kept 6 months, weekly a year, event-triggered three years). A tier not named
+    /// is kept until pruned by hand.
+    pub keep_days: BTreeMap<String, u32>,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup { to: String::new(), recipients: vec![], keep_days: BTreeMap::from([("hourly".into(), 180), ("weekly".into(), 365), ("event".into(), 1095)]) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +117,7 @@ impl Default for Config {
             max_grant_days: defaults.max_grant_days,
             roles: defaults.roles.into_iter().collect(),
             retention: Retention::default(),
+            backup: Backup::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! arguments, reads files, draws progress bars, and prints results as text or `--json`
 //! (documented in `docs/cli.md`). It holds no archive logic of its own.
 
+mod backup;
 mod demo;
 mod lifecycle;
 mod render;
@@ -168,6 +169,23 @@ enum Command {
         #[command(subcommand)]
         command: lifecycle::RetentionCommand,
     },
+    /// Encrypted incremental backups (age; a folder or S3): run, keygen, list, verify, prune.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data folder, rebuild its index and verify it against the
+    /// backup's signed checkpoint.
+    Restore {
+        /// The backup target: a folder or s3://bucket/prefix.
+        from: String,
+        /// The new data folder (must not exist, or be empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// The age identity file (from `backup keygen` or age-keygen).
+        #[arg(long)]
+        identity: PathBuf,
+        /// A backup id (default: the latest).
+        #[arg(long)]
+        backup: Option<String>,
+    },
     /// Manual deletion and recovery (two people), the deletion list, and purge.
     Delete {
         #[command(subcommand)]
@@ -287,6 +305,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     }
     if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
         return "config.invalid";
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_backup::BackupError>() {
+        return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_server::lifecycle::LifecycleError>() {
         return e.code();
@@ -586,6 +607,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retention { command } => lifecycle::retention(&cli.data, cli.json, command),
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
+        Command::Backup(args) => backup::backup(&cli.data, cli.json, args),
+        Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }
 }
 

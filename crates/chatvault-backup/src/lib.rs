@@ -1,0 +1,628 @@
+//! Encrypted, incremental backups of a chatvault data folder, their verification, and
+//! restore.
+//!
+//! A backup is a set of files (consistent SQLite snapshots of `archive.db` and
+//! `access.db`, taken with SQLite's online backup API, and the key files), cut into 4 MiB
+//! chunks. Each chunk is encrypted with age to X25519 recipients and stored once, named by
+//! the SHA-256 of its plaintext, under `chunks/`. A plaintext manifest under `manifests/`
+//! lists, per file, its chunks with the hashes of plaintext and ciphertext, and records the
+//! archive's signed checkpoint that the backup ends at.
+//!
+//! - **Incremental.** A backup uploads only the chunks its set (the last full backup and the
+//!   incrementals after it) does not already hold. SQLite's backup API copies pages as they
+//!   are, so an archive that grew by appending changes only its last chunks.
+//! - **Auditable without keys.** `verify` checks that every chunk exists and hashes to what
+//!   the manifest says, and that the checkpoint is signed by the archive's key. With the
+//!   age identity it also decrypts every chunk and checks the plaintext.
+//! - **Restorable with the standard age tool.** Every chunk is a plain age file.
+//!
+//! The search index is not backed up: it is derived, and a restore rebuilds it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, PutPayload};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Chunk size: small enough to re-upload cheaply, large enough to keep object counts low.
+pub const CHUNK: usize = 4 << 20;
+pub const FORMAT: &str = "chatvault-backup/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("backup target `{target}`: {why}")]
+    Target { target: String, why: String },
+    #[error("{object}: {why}")]
+    Object { object: String, why: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Key(String),
+    #[error("manifest {id}: {why}")]
+    Manifest { id: String, why: String },
+    #[error("no backup in {0}")]
+    Empty(String),
+}
+
+impl BackupError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackupError::Target { .. } => "backup.target",
+            BackupError::Object { .. } => "backup.object",
+            BackupError::Io { .. } => "io",
+            BackupError::Sqlite { .. } => "store",
+            BackupError::Key(_) => "backup.key",
+            BackupError::Manifest { .. } => "backup.manifest",
+            BackupError::Empty(_) => "backup.empty",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BackupError>;
+
+/// Where backups go: a folder, or `s3://bucket/prefix` (credentials and endpoint from the
+/// usual `AWS_*` variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
+#[derive(Clone)]
+pub struct Target {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjPath,
+    pub display: String,
+}
+
+impl Target {
+    pub fn parse(spec: &str) -> Result<Target> {
+        let bad = |why: String| BackupError::Target { target: spec.to_owned(), why };
+        if let Some(rest) = spec.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("name a bucket: s3://bucket/prefix".into()));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(|e| bad(e.to_string()))?;
+            return Ok(Target { store: Arc::new(s3), prefix: ObjPath::from(prefix.trim_matches('/')), display: spec.to_owned() });
+        }
+        if spec.contains("://") {
+            return Err(bad("use a folder or s3://bucket/prefix".into()));
+        }
+        std::fs::create_dir_all(spec).map_err(|e| bad(e.to_string()))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(spec).map_err(|e| bad(e.to_string()))?;
+        Ok(Target { store: Arc::new(fs), prefix: ObjPath::from(""), display: spec.to_owned() })
+    }
+
+    fn path(&self, rel: &str) -> ObjPath {
+        if self.prefix.as_ref().is_empty() {
+            ObjPath::from(rel)
+        } else {
+            ObjPath::from(format!("{}/{rel}", self.prefix.as_ref()))
+        }
+    }
+
+    fn err(&self, rel: &str, e: impl std::fmt::Display) -> BackupError {
+        BackupError::Object { object: format!("{}/{rel}", self.display.trim_end_matches('/')), why: e.to_string() }
+    }
+
+    async fn get(&self, rel: &str) -> Result<Vec<u8>> {
+        let r = self.store.get(&self.path(rel)).await.map_err(|e| self.err(rel, e))?;
+        Ok(r.bytes().await.map_err(|e| self.err(rel, e))?.to_vec())
+    }
+
+    async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(&self.path(rel), PutPayload::from(bytes)).await.map_err(|e| self.err(rel, e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, rel: &str) -> Result<()> {
+        self.store.delete(&self.path(rel)).await.map_err(|e| self.err(rel, e))
+    }
+
+    async fn exists(&self, rel: &str) -> Result<bool> {
+        match self.store.head(&self.path(rel)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(rel, e)),
+        }
+    }
+
+    /// Every manifest, oldest first (ids are ULIDs).
+    pub async fn manifests(&self) -> Result<Vec<Manifest>> {
+        use futures::StreamExt;
+        let mut names = vec![];
+        let mut list = self.store.list(Some(&self.path("manifests")));
+        while let Some(m) = list.next().await {
+            let m = m.map_err(|e| self.err("manifests", e))?;
+            if let Some(name) = m.location.filename().filter(|n| n.ends_with(".json")) {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        let mut out = vec![];
+        for n in names {
+            let bytes = self.get(&format!("manifests/{n}")).await?;
+            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| BackupError::Manifest { id: n.clone(), why: e.to_string() })?;
+            if m.format != FORMAT {
+                return Err(BackupError::Manifest { id: n, why: format!("format `{}`; this program reads {FORMAT}", m.format) });
+            }
+            out.push(m);
+        }
+        Ok(out)
+    }
+}
+
+/// One chunk of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// SHA-256 of the plaintext: the object's name.
+    pub sha256: String,
+    pub size: u64,
+    /// SHA-256 of the stored (encrypted) object, so a backup is checked without the key.
+    pub object_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the data folder (`archive.db`, `keys/kek`, …).
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// The archive's state a backup ends at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveState {
+    pub archive_id: String,
+    pub verifier_key: String,
+    /// The latest signed checkpoint (C2SP signed note) in the snapshot.
+    pub checkpoint: Option<String>,
+    pub tree_size: u64,
+    /// Hex root of the checkpoint.
+    pub root: Option<String>,
+    pub messages: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub id: String,
+    pub created_at: String,
+    pub created_ms: i64,
+    /// `full` or `incremental`.
+    pub kind: String,
+    /// The full backup this one builds on (itself for a full backup).
+    pub set: String,
+    /// A label for retention of backup sets (`manual`, `hourly`, `weekly`, `event`, …).
+    pub tier: String,
+    pub recipients: Vec<String>,
+    pub archive: ArchiveState,
+    pub files: Vec<FileEntry>,
+    /// Chunks this backup uploaded (the others were already in its set).
+    pub uploaded_chunks: u64,
+    pub uploaded_bytes: u64,
+}
+
+/// Generates an age identity: (the secret `AGE-SECRET-KEY-1…`, its public recipient `age1…`).
+pub fn keygen() -> (zeroize::Zeroizing<String>, String) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    (zeroize::Zeroizing::new(id.to_string().expose_secret().to_owned()), id.to_public().to_string())
+}
+
+pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
+    s.trim().parse().map_err(|e| BackupError::Key(format!("recipient `{}`: {e}", s.trim())))
+}
+
+/// Reads an identity file (`age-keygen` format: comments and one or more keys).
+pub fn read_identities(path: &Path) -> Result<Vec<age::x25519::Identity>> {
+    let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
+    let ids: Vec<age::x25519::Identity> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .map(|l| l.parse().map_err(|e| BackupError::Key(format!("{}: {e}", path.display()))))
+        .collect::<Result<_>>()?;
+    if ids.is_empty() {
+        return Err(BackupError::Key(format!("{}: no AGE-SECRET-KEY line", path.display())));
+    }
+    Ok(ids)
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn encrypt(recipients: &[age::x25519::Recipient], plain: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| BackupError::Key(e.to_string()))?;
+    let mut out = vec![];
+    let mut w = enc.wrap_output(&mut out).map_err(|e| BackupError::Key(e.to_string()))?;
+    w.write_all(plain).and_then(|_| w.finish()).map_err(|e| BackupError::Key(e.to_string()))?;
+    Ok(out)
+}
+
+fn decrypt(identities: &[age::x25519::Identity], object: &str, cipher: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let bad = |why: String| BackupError::Object { object: object.to_owned(), why };
+    let d = age::Decryptor::new_buffered(cipher).map_err(|e| bad(format!("not an age file: {e}")))?;
+    let mut r = d
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(|e| bad(format!("does not decrypt with this identity (the wrong key?): {e}")))?;
+    let mut out = vec![];
+    r.read_to_end(&mut out).map_err(|e| bad(format!("its ciphertext is damaged: {e}")))?;
+    Ok(out)
+}
+
+/// The files of a data folder to back up, snapshotted consistently into `work`.
+pub fn snapshot(data: &Path, work: &Path) -> Result<(Vec<(String, PathBuf)>, ArchiveState)> {
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |source| BackupError::Io { path: p, source }
+    };
+    std::fs::create_dir_all(work).map_err(io(work))?;
+    let mut files = vec![];
+    for db in ["archive.db", "access.db"] {
+        let src = data.join(db);
+        if !src.exists() {
+            continue;
+        }
+        let dst = work.join(db);
+        let sql = |e| BackupError::Sqlite { path: src.display().to_string(), source: e };
+        let from = rusqlite::Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
+        let mut to = rusqlite::Connection::open(&dst).map_err(sql)?;
+        {
+            let b = rusqlite::backup::Backup::new(&from, &mut to).map_err(sql)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None).map_err(sql)?;
+        }
+        // One file, no WAL beside it.
+        to.execute_batch("PRAGMA journal_mode = DELETE;").map_err(sql)?;
+        files.push((db.to_owned(), dst));
+    }
+    if !files.iter().any(|(n, _)| n == "archive.db") {
+        return Err(BackupError::Io { path: data.join("archive.db").display().to_string(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a chatvault data folder") });
+    }
+    for dir in ["keys"] {
+        let base = data.join(dir);
+        if let Ok(rd) = walk(&base) {
+            for p in rd {
+                let rel = p.strip_prefix(data).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                files.push((rel, p));
+            }
+        }
+    }
+    let state = archive_state(&work.join("archive.db"))?;
+    Ok((files, state))
+}
+
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(walk(&p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The archive id, verifier key and latest checkpoint of an `archive.db`.
+pub fn archive_state(db: &Path) -> Result<ArchiveState> {
+    let sql = |e| BackupError::Sqlite { path: db.display().to_string(), source: e };
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
+    let meta = |k: &str| -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, Vec<u8>>(0)).optional().map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned())).map_err(sql)
+    };
+    let cp: Option<(i64, Vec<u8>, String)> = {
+        use rusqlite::OptionalExtension;
+        c.query_row("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional().map_err(sql)?
+    };
+    let messages: i64 = c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).map_err(sql)?;
+    Ok(ArchiveState {
+        archive_id: meta("archive_id")?.unwrap_or_default(),
+        verifier_key: meta("verifier_key")?.unwrap_or_default(),
+        tree_size: cp.as_ref().map_or(0, |c| c.0 as u64),
+        root: cp.as_ref().map(|c| hex::encode(&c.1)),
+        checkpoint: cp.map(|c| c.2),
+        messages: messages as u64,
+    })
+}
+
+/// Options of one backup.
+pub struct BackupOptions<'a> {
+    pub recipients: &'a [String],
+    pub full: bool,
+    pub tier: &'a str,
+    pub now_ms: i64,
+}
+
+/// Backs up a data folder to `target`: a full backup when asked or when the target holds
+/// none, else an incremental one on the latest set.
+pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Result<Manifest> {
+    if o.recipients.is_empty() {
+        return Err(BackupError::Key("no recipient: give --recipient age1… (see `chatvault backup keygen`)".into()));
+    }
+    let recipients: Vec<age::x25519::Recipient> = o.recipients.iter().map(|r| parse_recipient(r)).collect::<Result<_>>()?;
+    let existing = target.manifests().await?;
+    let work = tempdir_in(data)?;
+    let (files, state) = snapshot(data, work.path())?;
+    let latest_set = existing.iter().rev().find(|m| m.kind == "full").map(|m| m.set.clone());
+    let (kind, set_id, id) = {
+        let id = ulid::Ulid::from_parts(o.now_ms as u64, ulid::Ulid::new().random()).to_string();
+        match (&latest_set, o.full) {
+            (Some(s), false) => ("incremental", s.clone(), id),
+            _ => ("full", id.clone(), id),
+        }
+    };
+    // Chunks already in this set need not be uploaded again.
+    let mut have: std::collections::HashMap<String, ChunkRef> = Default::default();
+    if kind == "incremental" {
+        for m in existing.iter().filter(|m| m.set == set_id) {
+            for f in &m.files {
+                for c in &f.chunks {
+                    have.insert(c.sha256.clone(), c.clone());
+                }
+            }
+        }
+    }
+    let mut entries = vec![];
+    let (mut uploaded, mut uploaded_bytes) = (0u64, 0u64);
+    for (name, path) in &files {
+        let bytes = std::fs::read(path).map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
+        let mut chunks = vec![];
+        for piece in bytes.chunks(CHUNK) {
+            let sha = sha_hex(piece);
+            if let Some(c) = have.get(&sha) {
+                chunks.push(c.clone());
+                continue;
+            }
+            let cipher = encrypt(&recipients, piece)?;
+            let c = ChunkRef { sha256: sha.clone(), size: piece.len() as u64, object_sha256: sha_hex(&cipher) };
+            uploaded += 1;
+            uploaded_bytes += cipher.len() as u64;
+            target.put(&format!("chunks/{sha}.age"), cipher).await?;
+            have.insert(sha, c.clone());
+            chunks.push(c);
+        }
+        entries.push(FileEntry { name: name.clone(), size: bytes.len() as u64, sha256: sha_hex(&bytes), chunks });
+    }
+    let created_at = chrono::DateTime::from_timestamp_millis(o.now_ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default();
+    let m = Manifest {
+        format: FORMAT.into(),
+        id: id.clone(),
+        created_at,
+        created_ms: o.now_ms,
+        kind: kind.into(),
+        set: set_id,
+        tier: o.tier.to_owned(),
+        recipients: o.recipients.iter().map(|r| r.trim().to_owned()).collect(),
+        archive: state,
+        files: entries,
+        uploaded_chunks: uploaded,
+        uploaded_bytes,
+    };
+    let json = serde_json::to_vec_pretty(&m).map_err(|e| BackupError::Manifest { id: id.clone(), why: e.to_string() })?;
+    // The manifest last: a backup interrupted before it is not a backup.
+    target.put(&format!("manifests/{id}.json"), json).await?;
+    Ok(m)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A scratch folder beside the data (same file system, same permissions), removed after.
+fn tempdir_in(data: &Path) -> Result<TempDir> {
+    let p = data.join(format!(".backup-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&p).map_err(|source| BackupError::Io { path: p.display().to_string(), source })?;
+    Ok(TempDir(p))
+}
+
+/// One finding of a backup check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub manifest: String,
+    /// The file and the object at fault.
+    pub file: Option<String>,
+    pub object: Option<String>,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub manifests: u64,
+    pub chunks_checked: u64,
+    /// Whether the chunks were decrypted (an identity was given).
+    pub decrypted: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks every manifest: every chunk exists and hashes as recorded (and, with
+/// identities, decrypts to the recorded plaintext), every file's chunks add up to its
+/// hash, and the checkpoint is signed by the archive's key (checked by `check_note`).
+pub async fn verify(target: &Target, identities: Option<&[age::x25519::Identity]>, check_note: &dyn Fn(&str, &str) -> std::result::Result<(), String>) -> Result<VerifyReport> {
+    let manifests = target.manifests().await?;
+    if manifests.is_empty() {
+        return Err(BackupError::Empty(target.display.clone()));
+    }
+    let mut problems = vec![];
+    let mut checked = std::collections::HashMap::<String, std::result::Result<(), String>>::new();
+    for m in &manifests {
+        if let Some(note) = &m.archive.checkpoint {
+            if let Err(e) = check_note(note, &m.archive.verifier_key) {
+                problems.push(Problem { manifest: m.id.clone(), file: None, object: None, what: format!("its checkpoint: {e}") });
+            }
+        }
+        for f in &m.files {
+            let mut whole = Sha256::new();
+            let mut complete = true;
+            for c in &f.chunks {
+                let rel = format!("chunks/{}.age", c.sha256);
+                let outcome = match checked.get(&rel) {
+                    Some(r) if identities.is_none() => r.clone(),
+                    _ => {
+                        let r = check_chunk(target, &rel, c, identities, &mut whole).await;
+                        checked.insert(rel.clone(), r.clone());
+                        r
+                    }
+                };
+                if let Err(what) = outcome {
+                    complete = false;
+                    problems.push(Problem { manifest: m.id.clone(), file: Some(f.name.clone()), object: Some(format!("{}/{rel}", target.display.trim_end_matches('/'))), what });
+                }
+            }
+            if identities.is_some() && complete && hex::encode(whole.finalize()) != f.sha256 {
+                problems.push(Problem { manifest: m.id.clone(), file: Some(f.name.clone()), object: None, what: "its chunks do not add up to the file's hash".into() });
+            }
+        }
+    }
+    Ok(VerifyReport { ok: problems.is_empty(), manifests: manifests.len() as u64, chunks_checked: checked.len() as u64, decrypted: identities.is_some(), problems })
+}
+
+async fn check_chunk(target: &Target, rel: &str, c: &ChunkRef, identities: Option<&[age::x25519::Identity]>, whole: &mut Sha256) -> std::result::Result<(), String> {
+    let cipher = match target.get(rel).await {
+        Ok(b) => b,
+        Err(BackupError::Object { why, .. }) => return Err(format!("missing or unreadable: {why}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    if sha_hex(&cipher) != c.object_sha256 {
+        return Err("the stored object changed: its hash differs from the manifest".into());
+    }
+    if let Some(ids) = identities {
+        let plain = decrypt(ids, rel, &cipher).map_err(|e| e.to_string())?;
+        if sha_hex(&plain) != c.sha256 || plain.len() as u64 != c.size {
+            return Err("decrypts to other bytes than the manifest records".into());
+        }
+        whole.update(&plain);
+    }
+    Ok(())
+}
+
+/// Restores the files of one backup (`id`, or the latest) into `dest`, which must not
+/// exist or be empty. Every chunk is checked before anything is written.
+pub async fn restore(target: &Target, id: Option<&str>, identities: &[age::x25519::Identity], dest: &Path) -> Result<Manifest> {
+    let manifests = target.manifests().await?;
+    let m = match id {
+        Some(id) => manifests.into_iter().find(|m| m.id == id).ok_or_else(|| BackupError::Manifest { id: id.to_owned(), why: "no such backup".into() })?,
+        None => manifests.into_iter().next_back().ok_or_else(|| BackupError::Empty(target.display.clone()))?,
+    };
+    if dest.exists() && std::fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(BackupError::Io { path: dest.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the restore target exists and is not empty") });
+    }
+    let staging = dest.with_extension("restoring");
+    let _ = std::fs::remove_dir_all(&staging);
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |source| BackupError::Io { path: p, source }
+    };
+    for f in &m.files {
+        if f.name.contains("..") || f.name.starts_with('/') {
+            return Err(BackupError::Manifest { id: m.id.clone(), why: format!("file name `{}` leaves the data folder", f.name) });
+        }
+        let mut bytes = Vec::with_capacity(f.size as usize);
+        for c in &f.chunks {
+            let rel = format!("chunks/{}.age", c.sha256);
+            let cipher = target.get(&rel).await?;
+            let object = format!("{}/{rel}", target.display.trim_end_matches('/'));
+            if sha_hex(&cipher) != c.object_sha256 {
+                return Err(BackupError::Object { object, why: "the stored object changed: its hash differs from the manifest".into() });
+            }
+            let plain = decrypt(identities, &object, &cipher)?;
+            if sha_hex(&plain) != c.sha256 {
+                return Err(BackupError::Object { object, why: "decrypts to other bytes than the manifest records".into() });
+            }
+            bytes.extend_from_slice(&plain);
+        }
+        if sha_hex(&bytes) != f.sha256 {
+            return Err(BackupError::Manifest { id: m.id.clone(), why: format!("{}: the chunks do not add up to the file's hash", f.name) });
+        }
+        let out = staging.join(&f.name);
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&out, &bytes).map_err(io(&out))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if f.name.starts_with("keys/") || f.name == "access.db" {
+                let _ = std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dest);
+    std::fs::rename(&staging, dest).map_err(io(dest))?;
+    Ok(m)
+}
+
+/// Removes backup sets older than `keep_days` for their tier (their newest backup's
+/// time counts), then every chunk no remaining manifest references. A purge thus reaches
+/// the backups once every set that holds the purged content has expired. The latest set
+/// is always kept.
+pub async fn prune(target: &Target, keep_days: &std::collections::BTreeMap<String, u32>, now_ms: i64) -> Result<PruneReport> {
+    let manifests = target.manifests().await?;
+    let latest_set = manifests.iter().rev().find(|m| m.kind == "full").map(|m| m.set.clone());
+    let mut newest: std::collections::BTreeMap<String, (i64, String)> = Default::default();
+    for m in &manifests {
+        let e = newest.entry(m.set.clone()).or_insert((m.created_ms, m.tier.clone()));
+        e.0 = e.0.max(m.created_ms);
+    }
+    let expired: std::collections::BTreeSet<String> = newest
+        .iter()
+        .filter(|(set, (t, tier))| Some(*set) != latest_set.as_ref() && keep_days.get(tier).is_some_and(|d| *t + *d as i64 * 86_400_000 <= now_ms))
+        .map(|(s, _)| s.clone())
+        .collect();
+    let mut report = PruneReport::default();
+    let mut live = std::collections::BTreeSet::new();
+    for m in &manifests {
+        if expired.contains(&m.set) {
+            target.delete(&format!("manifests/{}.json", m.id)).await?;
+            report.manifests_removed += 1;
+        } else {
+            live.extend(m.files.iter().flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())));
+        }
+    }
+    let mut all = std::collections::BTreeSet::new();
+    for m in &manifests {
+        all.extend(m.files.iter().flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())));
+    }
+    for sha in all.difference(&live) {
+        let rel = format!("chunks/{sha}.age");
+        if target.exists(&rel).await? {
+            target.delete(&rel).await?;
+            report.chunks_removed += 1;
+        }
+    }
+    report.sets_removed = expired.len() as u64;
+    Ok(report)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PruneReport {
+    pub sets_removed: u64,
+    pub manifests_removed: u64,
+    pub chunks_removed: u64,
+}
