@@ -85,6 +85,8 @@ actions! {
     RetentionSweep = 7034, "retention.sweep";
     Restrict = 7040, "retention.restrict";
     Unrestrict = 7041, "retention.unrestrict";
+    BackupRun = 7050, "backup.run";
+    Restore = 7051, "backup.restore";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

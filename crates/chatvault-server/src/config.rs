@@ -39,11 +39,48 @@ pub struct Backup {
     /// hourly kept 6 months, weekly a year, event-triggered three years). A tier not named
     /// is kept until pruned by hand.
     pub keep_days: BTreeMap<String, u32>,
+    /// Backups `serve` takes on its own: each a cron expression (optional leading seconds
+    /// field, in `retention.timezone`), a tier, and whether it starts a new set. After
+    /// each, expired sets are pruned.
+    pub schedules: Vec<BackupSchedule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSchedule {
+    pub cron: String,
+    pub tier: String,
+    #[serde(default)]
+    pub full: bool,
 }
 
 impl Default for Backup {
     fn default() -> Self {
-        Backup { to: String::new(), recipients: vec![], keep_days: BTreeMap::from([("hourly".into(), 180), ("weekly".into(), 365), ("event".into(), 1095)]) }
+        Backup {
+            to: String::new(),
+            recipients: vec![],
+            keep_days: BTreeMap::from([("hourly".into(), 180), ("weekly".into(), 365), ("event".into(), 1095)]),
+            schedules: vec![],
+        }
+    }
+}
+
+impl Backup {
+    /// The parsed schedules, checked against a target and recipients being set.
+    pub fn parsed_schedules(&self) -> Result<Vec<(croner::Cron, BackupSchedule)>, ConfigError> {
+        if !self.schedules.is_empty() && (self.to.trim().is_empty() || self.recipients.is_empty()) {
+            return Err(ConfigError::Invalid("backup.schedules: set backup.to and backup.recipients too".into()));
+        }
+        self.schedules
+            .iter()
+            .map(|s| {
+                croner::Cron::new(s.cron.trim())
+                    .with_seconds_optional()
+                    .parse()
+                    .map(|c| (c, s.clone()))
+                    .map_err(|e| ConfigError::Invalid(format!("backup.schedules: `{}`: {e}", s.cron)))
+            })
+            .collect()
     }
 }
 
@@ -221,6 +258,7 @@ impl Config {
         }
         self.retention.schedule()?;
         self.retention.tz()?;
+        self.backup.parsed_schedules()?;
         Ok(())
     }
 

@@ -71,6 +71,14 @@ impl Shared {
         crate::lifecycle::sweep(&mut a, &mut acc, actor, now_ms, self.config.retention.recover_days)
     }
 
+    /// Signs the archive's tail (so a backup ends at a signed checkpoint) and returns the
+    /// data folder.
+    pub fn prepare_backup(&self) -> ApiResult<std::path::PathBuf> {
+        let mut a = self.archive()?;
+        a.checkpoint()?;
+        Ok(a.data_dir().to_owned())
+    }
+
     /// Appends an audit entry; a failure to audit fails the request.
     pub fn audit(&self, ev: Event) -> ApiResult<()> {
         self.access()?.audit(ev)?;

@@ -206,6 +206,9 @@ pub async fn serve(state: State, tls: Option<rustls::ServerConfig>, on_listening
     if let Some(cron) = schedule {
         tokio::spawn(lifecycle::scheduled_sweeps(state.clone(), cron, tz));
     }
+    for (cron, spec) in state.config.backup.parsed_schedules().map_err(|e| ServeError::Config(e.to_string()))? {
+        tokio::spawn(lifecycle::scheduled_backups(state.clone(), cron, spec, tz));
+    }
     let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;

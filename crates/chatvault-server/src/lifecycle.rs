@@ -178,3 +178,47 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
 
 /// Who the audit trail names for scheduled sweeps.
 pub const SCHEDULE_ACTOR: &str = "system:retention-schedule";
+
+/// Who the audit trail names for scheduled backups.
+pub const BACKUP_ACTOR: &str = "system:backup-schedule";
+
+/// Takes backups on one schedule until the server stops, pruning expired sets after each.
+/// Each result is printed and audited (`backup.run`); a failure is audited as failed.
+pub async fn scheduled_backups(state: crate::State, schedule: croner::Cron, spec: crate::config::BackupSchedule, tz: chrono_tz::Tz) {
+    loop {
+        let now = chrono::Utc::now().with_timezone(&tz);
+        let Ok(next) = schedule.find_next_occurrence(&now, false) else {
+            eprintln!("backup schedule `{}`: no next time; it stops", spec.cron);
+            return;
+        };
+        tokio::time::sleep((next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+        let outcome = backup_once(&state, &spec.tier, spec.full).await;
+        let ev = match &outcome {
+            Ok((m, p)) => {
+                println!("backup {} ({}, tier {}): {} new chunks; pruned {} expired sets", m.id, m.kind, m.tier, m.uploaded_chunks, p.sets_removed);
+                Event::new(BACKUP_ACTOR, Action::BackupRun).target(&m.id).details(serde_json::json!({
+                    "kind": m.kind, "tier": m.tier, "set": m.set, "tree_size": m.archive.tree_size, "uploaded_chunks": m.uploaded_chunks,
+                    "sets_pruned": p.sets_removed, "chunks_pruned": p.chunks_removed,
+                }))
+            }
+            Err(e) => {
+                eprintln!("scheduled backup failed: {e}");
+                Event::new(BACKUP_ACTOR, Action::BackupRun).result(Outcome::Failed).details(serde_json::json!({"tier": spec.tier, "error": e}))
+            }
+        };
+        if let Err(e) = state.audit(ev) {
+            eprintln!("scheduled backup: could not audit it: {}", e.message);
+        }
+    }
+}
+
+async fn backup_once(state: &crate::State, tier: &str, full: bool) -> std::result::Result<(chatvault_backup::Manifest, chatvault_backup::PruneReport), String> {
+    let s = state.clone();
+    let data = tokio::task::spawn_blocking(move || s.prepare_backup()).await.map_err(|e| e.to_string())?.map_err(|e| e.message)?;
+    let cfg = &state.config.backup;
+    let target = chatvault_backup::Target::parse(&cfg.to).map_err(|e| e.to_string())?;
+    let o = chatvault_backup::BackupOptions { recipients: &cfg.recipients, full, tier, now_ms: chrono::Utc::now().timestamp_millis() };
+    let m = chatvault_backup::backup(&data, &target, &o).await.map_err(|e| e.to_string())?;
+    let p = chatvault_backup::prune(&target, &cfg.keep_days, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+    Ok((m, p))
+}

@@ -154,6 +154,10 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
             let t = Target::parse(&to)?;
             let o = BackupOptions { recipients: &recipients, full: args.full, tier: &args.tier, now_ms: chrono::Utc::now().timestamp_millis() };
             let m = runtime()?.block_on(chatvault_backup::backup(data, &t, &o))?;
+            let (mut acc, _) = crate::security::open_access(data)?;
+            acc.audit(chatvault_access::Event::new(&crate::security::console_actor(), chatvault_access::Action::BackupRun).target(&m.id).details(serde_json::json!({
+                "kind": m.kind, "tier": m.tier, "set": m.set, "to": t.display, "tree_size": m.archive.tree_size, "uploaded_chunks": m.uploaded_chunks,
+            })))?;
             if json {
                 print_json(&m)?;
             } else {
@@ -199,6 +203,12 @@ pub fn restore(json: bool, from: &str, to: &Path, identity: &Path, id: Option<&s
     let v = a.verify(&mut |_| {})?;
     let stats = a.stats()?;
     a.close()?;
+    drop(a);
+    // The restored archive records where it came from.
+    let (mut acc, _) = crate::security::open_access(to)?;
+    acc.audit(chatvault_access::Event::new(&crate::security::console_actor(), chatvault_access::Action::Restore).target(&m.id).details(serde_json::json!({
+        "from": t.display, "created_at": m.created_at, "tree_size": m.archive.tree_size, "verify_ok": v.ok,
+    })))?;
     let root = stats.latest_checkpoint.as_ref().map(|c| c.root.clone());
     let root_ok = root == m.archive.root && stats.latest_checkpoint.as_ref().map_or(0, |c| c.size) == m.archive.tree_size;
     let ok = v.ok && root_ok;

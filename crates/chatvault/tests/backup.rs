@@ -213,3 +213,36 @@ fn s3_backup_restore_with_equal_roots() {
     let list: Value = ok(&w.data, &["backup", "list", "s3://chatvault-backups/site-a"], &env);
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn serve_takes_scheduled_backups() {
+    let w = world();
+    let bk = w.dir.path().join("scheduled");
+    let cfg = w.dir.path().join("chatvault.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[backup]\nto = {:?}\nrecipients = [{:?}]\nschedules = [{{ cron = \"*/2 * * * * *\", tier = \"hourly\" }}]\n",
+            bk.to_str().unwrap(),
+            w.recipient
+        ),
+    )
+    .unwrap();
+    let mut child = cmd(&w.data).args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let count = || std::fs::read_dir(bk.join("manifests")).map(|d| d.count()).unwrap_or(0);
+    while std::time::Instant::now() < deadline && count() < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(count() >= 2, "two scheduled backups within 20 s");
+    let list = ok(&w.data, &["backup", "list", bk.to_str().unwrap()], &[]);
+    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[..2], ["full", "incremental"]);
+    assert!(list.as_array().unwrap().iter().all(|m| m["tier"] == "hourly"));
+    let v = ok(&w.data, &["backup", "verify", bk.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    assert_eq!(v["ok"], true, "{v}");
+    let audit = ok(&w.data, &["audit", "list", "--action", "backup.run"], &[]);
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["actor"] == "system:backup-schedule"), "{audit}");
+}
