@@ -212,7 +212,12 @@ pub async fn scheduled_backups(state: crate::State, schedule: croner::Cron, spec
     }
 }
 
+/// One backup at a time in this server: a prune must not remove the chunks of a backup
+/// whose manifest is not written yet.
+static BACKUP_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn backup_once(state: &crate::State, tier: &str, full: bool) -> std::result::Result<(chatvault_backup::Manifest, chatvault_backup::PruneReport), String> {
+    let _one = BACKUP_LOCK.lock().await;
     let s = state.clone();
     let data = tokio::task::spawn_blocking(move || s.prepare_backup()).await.map_err(|e| e.to_string())?.map_err(|e| e.message)?;
     let cfg = &state.config.backup;
