@@ -326,6 +326,7 @@ impl Access {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests stop at the first broken expectation
 mod tests {
     use super::*;
     use crate::tests_support::fixture;

@@ -1,6 +1,9 @@
 //! Deletion: recoverable first, then purged; the log still verifies and each tombstone
 //! proves what went, when and why.
 
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use chatvault_archive::{DeletionReason, Filters};

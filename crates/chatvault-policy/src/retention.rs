@@ -242,7 +242,7 @@ impl LegalHold {
 
     /// In force until a release is approved.
     pub fn active(&self) -> bool {
-        !self.release.as_ref().is_some_and(|r| r.approved_by.is_some())
+        self.release.as_ref().is_none_or(|r| r.approved_by.is_none())
     }
 
     pub fn request_release(&mut self, by: &str, reason: &str, now_ms: i64) -> Result<(), PolicyError> {
@@ -341,6 +341,7 @@ pub fn tags_for(stored: &[String], manual: &[String], rules: &[TagRule], normali
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::type_complexity)] // tests stop at the first broken expectation; tables are tuples
 mod tests {
     use super::*;
 
@@ -550,6 +551,7 @@ impl DeletionRequest {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod deletion_tests {
     use super::*;
 

@@ -179,11 +179,11 @@ impl Drop for Moto {
 fn moto() -> (Moto, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let child = child.unwrap_or_else(|e| panic!("the S3 test needs moto_server (pip install 'moto[server]'; bash .ci/run installs it): {e}"));
+    let moto = Moto(child.unwrap_or_else(|e| panic!("the S3 test needs moto_server (pip install 'moto[server]'; bash .ci/run installs it): {e}")));
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Moto(child), url);
+            return (moto, url);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
