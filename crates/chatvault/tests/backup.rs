@@ -96,8 +96,13 @@ fn folder_backup_restore_verify_and_failures() {
     let to = bk.to_str().unwrap().to_owned();
     round_trip(&w, &to, &[]);
 
-    // A chunk is a standard age file: the first bytes say so.
-    let chunk = std::fs::read_dir(bk.join("chunks")).unwrap().next().unwrap().unwrap().path();
+    // A chunk of the latest backup (so the restore below needs it) is a standard age file:
+    // the first bytes say so.
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(bk.join("manifests")).unwrap().map(|e| e.unwrap().path()).collect();
+    manifests.sort();
+    let latest: Value = serde_json::from_str(&std::fs::read_to_string(manifests.last().unwrap()).unwrap()).unwrap();
+    let sha = latest["files"][0]["chunks"][0]["sha256"].as_str().unwrap().to_owned();
+    let chunk = bk.join("chunks").join(format!("{sha}.age"));
     assert!(std::fs::read(&chunk).unwrap().starts_with(b"age-encryption.org/v1"));
 
     // The wrong key fails clearly, and writes nothing.
