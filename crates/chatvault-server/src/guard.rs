@@ -230,6 +230,42 @@ impl FromRequestParts<State> for ContentReader {
     }
 }
 
+/// One message's visibility for `subject` exercising `right`: decided by
+/// [`chatvault_policy::decide`] (storage-only data included), recorded in `usage`. The
+/// server's guards and the CLI's exports both read through it.
+#[allow(clippy::too_many_arguments)] // each is one input of the decision, named at the call
+pub fn visibility(
+    subject: &Subject,
+    grants: &[Grant],
+    org: &Org,
+    restrictions: &[chatvault_policy::retention::Restriction],
+    now_ms: i64,
+    right: Right,
+    usage: &mut Usage,
+    m: &StoredMessage,
+    members: &[Handle],
+) -> Visibility {
+    let restricted = restrictions.iter().any(|r| r.covers(&m.conversation, members));
+    let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted };
+    match decide(subject, right, &facts, now_ms, grants, org) {
+        Decision::Allow { via, pii } => {
+            match via {
+                Via::Role(_) => usage.by_role = true,
+                Via::Grant(g) => {
+                    usage.grants.insert(g);
+                }
+            }
+            if pii {
+                Visibility::Full
+            } else {
+                usage.masked += 1;
+                Visibility::Masked
+            }
+        }
+        Decision::Deny(_) => Visibility::Hidden,
+    }
+}
+
 /// What a content read used, for its audit entry.
 #[derive(Default)]
 pub struct Usage {
@@ -256,25 +292,7 @@ impl ContentReader {
             if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
                 return Visibility::Hidden;
             }
-            let restricted = self.restrictions.iter().any(|r| r.covers(&m.conversation, members));
-            let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted };
-            match decide(&self.subject, right, &facts, self.now_ms, &self.grants, &self.org) {
-                Decision::Allow { via, pii } => {
-                    match via {
-                        Via::Role(_) => usage.by_role = true,
-                        Via::Grant(g) => {
-                            usage.grants.insert(g);
-                        }
-                    }
-                    if pii {
-                        Visibility::Full
-                    } else {
-                        usage.masked += 1;
-                        Visibility::Masked
-                    }
-                }
-                Decision::Deny(_) => Visibility::Hidden,
-            }
+            visibility(&self.subject, &self.grants, &self.org, &self.restrictions, self.now_ms, right, usage, m, members)
         }
     }
 
