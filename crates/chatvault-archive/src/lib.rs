@@ -16,6 +16,7 @@
 
 mod body;
 mod deletion;
+mod export;
 mod ingest;
 mod keys;
 mod proof;
@@ -47,6 +48,7 @@ pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
 pub use proof::{verify_proof_file, ProofCheck, ProofFile};
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
+pub use export::{Selection, StreamCounts};
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use search::{SearchHit, SearchResponse};
 pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};

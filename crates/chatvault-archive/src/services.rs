@@ -137,7 +137,7 @@ impl Archive {
         self.members(id)
     }
 
-    fn members_of_view(&mut self, m: &StoredMessage) -> Result<Arc<[Handle]>> {
+    pub(crate) fn members_of_view(&mut self, m: &StoredMessage) -> Result<Arc<[Handle]>> {
         let id = self.conversation_id(&m.conversation)?;
         self.members(id)
     }

@@ -176,6 +176,9 @@ pub trait StoreRead {
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
     /// Every deletion and tombstone, by sequence number.
     fn deletions(&self) -> Result<Vec<DeletionRow>>;
+    /// A conversation's messages in time order after `(sent_at_ms, seq)`, for streaming
+    /// reads in bounded memory (keyset paging: no OFFSET scans).
+    fn conversation_messages_after(&self, conversation: i64, after: Option<(i64, u64)>, limit: u64) -> Result<Vec<MessageRow>>;
     /// The conversations these messages belong to.
     fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>>;
     fn attachment_count(&self, conversation: i64) -> Result<u64>;

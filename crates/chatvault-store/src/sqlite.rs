@@ -331,6 +331,19 @@ impl StoreRead for SqliteStore {
         Ok(out)
     }
 
+    fn conversation_messages_after(&self, conversation: i64, after: Option<(i64, u64)>, limit: u64) -> Result<Vec<MessageRow>> {
+        let (t, s) = after.map_or((i64::MIN, -1i64), |(t, s)| (t, s as i64));
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1 AND (sent_at > ?2 OR (sent_at = ?2 AND seq > ?3)) \
+                 ORDER BY sent_at, seq LIMIT ?4"
+            ))
+            .map_err(|e| self.e(e))?;
+        let rows = st.query_map(params![conversation, t, s, limit as i64], message_from_row).map_err(|e| self.e(e))?;
+        rows.map(|r| r.map_err(|e| self.e(e))).collect()
+    }
+
     fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>> {
         let mut out = std::collections::BTreeSet::new();
         let mut st = self.conn.prepare_cached("SELECT conversation FROM messages WHERE seq = ?1").map_err(|e| self.e(e))?;
