@@ -4,6 +4,7 @@
 
 mod backup;
 mod demo;
+mod export;
 mod lifecycle;
 mod render;
 mod security;
@@ -185,6 +186,25 @@ enum Command {
         /// A backup id (default: the latest).
         #[arg(long)]
         backup: Option<String>,
+    },
+    /// Export a conversation or a query's matches (JSON, CSV or HTML) as a user, under their
+    /// export right (role or approved grant); audited.
+    Export {
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long)]
+        conversation: Option<String>,
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// json, csv or html.
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Manual deletion and recovery (two people), the deletion list, and purge.
     Delete {
@@ -608,6 +628,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
         Command::Backup(args) => backup::backup(&cli.data, cli.json, args),
+        Command::Export { user, conversation, query, from, to, format, out } => {
+            export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format, out)
+        }
         Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }
 }

@@ -1,0 +1,158 @@
+//! Exports through the binary: only under an export right, faithful text, Excel-safe CSV,
+//! script-free HTML, masked personal data, and an audit entry with the file's hash.
+
+// Tests stop at the first broken expectation; unwrap is how they say so.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use sha2::Digest;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+        for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+            c.env_remove(k);
+        }
+        c.arg("--data").arg(self.data()).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args, None);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> abc\u{202E}gnp.exe";
+
+fn env() -> Env {
+    let e = Env { dir: tempfile::tempdir().unwrap() };
+    e.ok(&["init"]);
+    let now = chrono::Utc::now();
+    let at = |d: i64| (now - chrono::Duration::days(d)).to_rfc3339();
+    let lines = [
+        json!({"platform":"wecom","conversation_id":"c1","source_id":"1","sender_id":"cust","sender_name":"王女士","sender_role":"customer","sent_at":at(3),"text":"我要退款，电话 13812345678"}),
+        json!({"platform":"wecom","conversation_id":"c1","source_id":"2","sender_id":"a-1","sender_name":"张伟","sender_role":"agent","sent_at":at(3),"text":"=HYPERLINK(\"http://evil\",\"点我\")"}),
+        json!({"platform":"wecom","conversation_id":"c1","source_id":"3","sender_id":"cust","sender_role":"customer","sent_at":at(2),"text":HOSTILE}),
+        json!({"platform":"wecom","conversation_id":"c2","source_id":"4","sender_id":"cust2","sent_at":at(2),"text":"另一会话的退款"}),
+    ];
+    let f = e.path("m.jsonl");
+    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    e.ok(&["import", f.to_str().unwrap()]);
+    for (u, r) in [("lisa", "legal"), ("boss", "executive")] {
+        let (code, out, err) = e.run(&["user", "add", u, "--role", r], Some("correct horse battery"));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    e
+}
+
+fn grant(e: &Env, rights: &str) {
+    let from = (chrono::Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
+    let to = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "request", "file", "--as", "lisa", "--conversation", "wecom:c1", "--from", &from, "--to", &to, "--reason", "诉讼取证", "--case-number", "C-7", "--rights", rights])).unwrap();
+    let expires = (chrono::Utc::now() + chrono::Duration::days(7)).format("%Y-%m-%d").to_string();
+    e.ok(&["request", "approve", r["id"].as_str().unwrap(), "--as", "boss", "--expires", &expires]);
+}
+
+fn sha_of(p: &Path) -> String {
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+#[test]
+fn exports_need_the_export_right() {
+    let e = env();
+    let out = e.path("x.json");
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("legal without a grant", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
+        ("the executive reads but may not export", &["export", "--as", "boss", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
+        ("an unknown user", &["export", "--as", "nobody", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "user.missing"),
+        ("an unknown format", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "xls", "--out", out.to_str().unwrap()], "use json, csv or html"),
+        ("no selection", &["export", "--as", "lisa", "--format", "json", "--out", out.to_str().unwrap()], "exactly one of"),
+    ];
+    for (name, args, want) in cases {
+        let (code, o, err) = e.run(args, None);
+        assert_eq!(code, 2, "{name}: {o}{err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(!out.exists() && !out.with_extension("partial").exists(), "{name}: no file is left");
+    }
+    // A view-only grant does not export either.
+    grant(&e, "view");
+    let (code, _, err) = e.run(&["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], None);
+    assert!(code == 2 && err.contains("may export none"), "{err}");
+}
+
+#[test]
+fn every_format_is_faithful_and_safe() {
+    let e = env();
+    grant(&e, "view,export");
+    let mut shas = vec![];
+    for fmt in ["json", "csv", "html"] {
+        let out = e.path(&format!("c1.{fmt}"));
+        let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--conversation", "wecom:c1", "--format", fmt, "--out", out.to_str().unwrap()])).unwrap();
+        assert_eq!((r["shown"].as_u64(), r["masked"].as_u64()), (Some(3), Some(3)), "{fmt}: {r}");
+        assert_eq!(r["sha256"].as_str().unwrap(), sha_of(&out), "{fmt}: the reported hash is the file's");
+        shas.push(r["sha256"].as_str().unwrap().to_owned());
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("13812345678") && text.contains("138****5678"), "{fmt}: personal data masked without pii.view");
+        match fmt {
+            "json" => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(v["count"], 3);
+                assert_eq!(v["header"]["exported_by"], "lisa");
+                let texts: Vec<&str> = v["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+                assert_eq!(texts[2], HOSTILE, "JSON carries the text exactly, as data");
+                assert!(texts[1].starts_with("=HYPERLINK"), "JSON is not a spreadsheet: unchanged");
+            }
+            "csv" => {
+                assert!(text.starts_with('\u{FEFF}'), "a UTF-8 BOM for Excel");
+                assert!(text.contains("\"'=HYPERLINK("), "the formula is neutralised: {text}");
+                assert!(text.contains("我要退款"), "Chinese intact");
+                assert_eq!(text.lines().count(), 4, "a header and three rows");
+            }
+            _ => {
+                assert!(!text.to_lowercase().contains("<script") && !text.contains("<img"), "no live markup from content");
+                assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown as text");
+                assert!(text.contains("\\u{202e}"), "the override is visible");
+                assert!(text.contains("Content-Security-Policy") && text.contains("default-src 'none'"), "a CSP that forbids scripts");
+                assert!(!text.contains("http://") || text.contains("http://evil"), "nothing is loaded: the only URL is the message's own text");
+            }
+        }
+    }
+    // Each export is audited with its hash, and the grant's use too.
+    let audit: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "export"])).unwrap();
+    let logged: Vec<String> = audit["entries"].as_array().unwrap().iter().map(|x| x["details"]["sha256"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(logged, shas);
+    let uses: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "grant.use"])).unwrap();
+    assert_eq!(uses["entries"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_query_export_stays_inside_the_grant() {
+    let e = env();
+    grant(&e, "view,export,pii.view");
+    let out = e.path("q.json");
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--query", "退款", "--format", "json", "--out", out.to_str().unwrap()])).unwrap();
+    assert_eq!((r["shown"].as_u64(), r["hidden"].as_u64(), r["masked"].as_u64()), (Some(1), Some(1), Some(0)), "c1's match only; c2's is outside: {r}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(v["messages"][0]["text"].as_str().unwrap().contains("13812345678"), "pii.view: unmasked");
+}
