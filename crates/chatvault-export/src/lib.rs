@@ -6,11 +6,15 @@
 //! - **CSV** starts with a UTF-8 BOM (Excel reads it as UTF-8), and any cell that begins
 //!   with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` so no
 //!   spreadsheet runs it as a formula.
+//! - **PDF** embeds a subset of a CJK system font, so Chinese is drawn and can be
+//!   extracted back as text (see [`pdf`]).
 //! - **HTML** is one self-contained file: every value is escaped and its control and
 //!   bidirectional characters made visible, a CSP in the file forbids every script, and
 //!   nothing is loaded from anywhere.
 
 use std::io::{self, Write};
+
+pub mod pdf;
 
 use chatvault_model::display::visible;
 use chatvault_model::StoredMessage;
@@ -23,6 +27,7 @@ pub enum Format {
     Json,
     Csv,
     Html,
+    Pdf,
 }
 
 impl Format {
@@ -31,6 +36,7 @@ impl Format {
             "json" => Some(Format::Json),
             "csv" => Some(Format::Csv),
             "html" => Some(Format::Html),
+            "pdf" => Some(Format::Pdf),
             _ => None,
         }
     }
@@ -63,6 +69,7 @@ pub fn sink<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Sink + 'w> 
         Format::Json => Box::new(JsonSink { out, first: true }),
         Format::Csv => Box::new(CsvSink { raw: Some(out), out: None }),
         Format::Html => Box::new(HtmlSink { out }),
+        Format::Pdf => Box::new(pdf::PdfSink::new(out)),
     }
 }
 

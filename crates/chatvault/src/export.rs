@@ -17,7 +17,7 @@ use crate::{print_json, render};
 
 #[allow(clippy::too_many_arguments)] // the command's flags, one each
 pub fn export(data: &Path, json: bool, user: &str, conversation: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>, format: &str, out: &Path) -> Result<ExitCode> {
-    let Some(fmt) = Format::parse(format) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{format}`: use json, csv or html"))) };
+    let Some(fmt) = Format::parse(format) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{format}`: use json, csv, html or pdf"))) };
     let (mut acc, cfg) = open_access(data)?;
     let Some(u) = acc.user(user)? else { bail!(chatvault_access::AccessError::NoUser(user.to_owned())) };
     let subject = u.subject();

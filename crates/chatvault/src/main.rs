@@ -200,7 +200,7 @@ enum Command {
         from: Option<String>,
         #[arg(long)]
         to: Option<String>,
-        /// json, csv or html.
+        /// json, csv, html or pdf.
         #[arg(long)]
         format: String,
         #[arg(long)]

@@ -86,7 +86,7 @@ fn exports_need_the_export_right() {
         ("legal without a grant", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
         ("the executive reads but may not export", &["export", "--as", "boss", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
         ("an unknown user", &["export", "--as", "nobody", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "user.missing"),
-        ("an unknown format", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "xls", "--out", out.to_str().unwrap()], "use json, csv or html"),
+        ("an unknown format", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "xls", "--out", out.to_str().unwrap()], "use json, csv, html or pdf"),
         ("no selection", &["export", "--as", "lisa", "--format", "json", "--out", out.to_str().unwrap()], "exactly one of"),
     ];
     for (name, args, want) in cases {
@@ -155,4 +155,37 @@ fn a_query_export_stays_inside_the_grant() {
     assert_eq!((r["shown"].as_u64(), r["hidden"].as_u64(), r["masked"].as_u64()), (Some(1), Some(1), Some(0)), "c1's match only; c2's is outside: {r}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(v["messages"][0]["text"].as_str().unwrap().contains("13812345678"), "pii.view: unmasked");
+}
+
+/// The PDF draws Chinese with an embedded font: rendered to PNG by pdftoppm, and the text
+/// extracted back by pdftotext (poppler-utils; `.ci/run` installs it with fonts-noto-cjk).
+#[test]
+fn the_pdf_holds_chinese_that_renders_and_extracts() {
+    for tool in ["pdftotext", "pdftoppm"] {
+        assert!(Command::new(tool).arg("-v").output().is_ok(), "the PDF test needs {tool}: apt-get install -y poppler-utils (bash .ci/run installs it)");
+    }
+    let e = env();
+    grant(&e, "view,export");
+    let out = e.path("c1.pdf");
+    let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "pdf", "--out", out.to_str().unwrap()])).unwrap();
+    assert_eq!(r["shown"], 3, "{r}");
+    let pdf = std::fs::read(&out).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    let txt = Command::new("pdftotext").args(["-enc", "UTF-8", out.to_str().unwrap(), "-"]).output().unwrap();
+    assert!(txt.status.success(), "{}", String::from_utf8_lossy(&txt.stderr));
+    let text = String::from_utf8_lossy(&txt.stdout);
+    for want in ["我要退款", "王女士", "张伟", "138****5678", "<script>alert(1)</script>", "\\u{202e}"] {
+        assert!(text.contains(want), "pdftotext finds {want:?} in:\n{text}");
+    }
+    assert!(!text.contains("13812345678"));
+    let png = e.path("page");
+    let r = Command::new("pdftoppm").args(["-png", "-r", "60", "-f", "1", "-l", "1", out.to_str().unwrap(), png.to_str().unwrap()]).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rendered = std::fs::read_dir(e.dir.path()).unwrap().filter_map(|x| x.ok()).find(|x| x.file_name().to_string_lossy().starts_with("page") && x.file_name().to_string_lossy().ends_with(".png"));
+    let rendered = rendered.expect("pdftoppm wrote page 1");
+    let bytes = std::fs::read(rendered.path()).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 2000, "a real page image ({} bytes)", bytes.len());
+    if let Ok(dir) = std::env::var("CV_SHOTS") {
+        let _ = std::fs::copy(rendered.path(), Path::new(&dir).join("export-pdf-page1.png"));
+    }
 }
