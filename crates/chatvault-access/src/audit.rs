@@ -232,6 +232,47 @@ fn chain_hash(prev: &[u8; 32], body: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A stretch of the audit chain that verifies on its own (see [`Access::audit_segment`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditSegment {
+    pub from: u64,
+    /// The entries' bodies from `from` to the head, exactly as hashed.
+    pub bodies: Vec<String>,
+    /// The newest signed audit checkpoint (C2SP note over size and head).
+    pub checkpoint: String,
+    pub verifier_key: String,
+}
+
+impl AuditSegment {
+    /// Recomputes the chain from the first entry's `prev` and checks that it ends at the
+    /// signed head, with sequence numbers in order. Returns the entries.
+    pub fn verify(&self) -> std::result::Result<Vec<AuditEntry>, String> {
+        let cp = chatvault_ledger::verify_checkpoint(&self.checkpoint, &self.verifier_key).map_err(|e| format!("the audit checkpoint: {e}"))?;
+        let mut entries = vec![];
+        let mut prev: Option<[u8; 32]> = None;
+        for (i, body) in self.bodies.iter().enumerate() {
+            let e: AuditEntry = serde_json::from_str(body).map_err(|e| format!("audit entry {}: malformed ({e})", self.from + i as u64))?;
+            if e.seq != self.from + i as u64 {
+                return Err(format!("audit entry {}: out of place (its body says {})", self.from + i as u64, e.seq));
+            }
+            let p: [u8; 32] = match prev {
+                Some(p) => p,
+                None => hex::decode(&e.prev).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| format!("audit entry {}: bad prev", e.seq))?,
+            };
+            if hex::encode(p) != e.prev {
+                return Err(format!("audit entry {}: does not follow its predecessor (edited, dropped or reordered)", e.seq));
+            }
+            prev = Some(chain_hash(&p, body));
+            entries.push(e);
+        }
+        let size = self.from + self.bodies.len() as u64;
+        if cp.size != size || prev.map(|p| p == cp.root.0) != Some(true) {
+            return Err(format!("the audit chain does not end at the signed head (checkpoint size {}, chain size {size})", cp.size));
+        }
+        Ok(entries)
+    }
+}
+
 /// Filters for `audit list` and the auditor's API; every one is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuditFilter {
@@ -383,6 +424,23 @@ impl Access {
             out.drain(..skip);
         }
         Ok(out)
+    }
+
+    /// The chain from entry `from` to the head, as stored (the exact bodies the hashes
+    /// cover), and the newest signed audit checkpoint: enough for anyone to recompute the
+    /// chain from `from` and check it ends at a signed head (evidence packages carry it).
+    pub fn audit_segment(&self, from: u64) -> Result<AuditSegment> {
+        let mut st = self.conn.prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq").map_err(|e| self.e(e))?;
+        let bodies = st
+            .query_map([from as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
+            .map_err(|e| self.e(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))?;
+        let checkpoint: String = self
+            .conn
+            .query_row("SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0))
+            .map_err(|e| self.e(e))?;
+        Ok(AuditSegment { from, bodies: bodies.into_iter().map(|(_, b)| b).collect(), checkpoint, verifier_key: self.audit_verifier_key().to_owned() })
     }
 
     /// Checks the whole log: every body hashes to its stored hash, sequence numbers run

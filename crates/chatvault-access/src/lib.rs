@@ -34,7 +34,7 @@ use chatvault_crypto::DataKey;
 use chatvault_ledger::CheckpointSigner;
 use rusqlite::Connection;
 
-pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, Event, Outcome};
+pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, AuditSegment, Event, Outcome};
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
 

@@ -410,3 +410,28 @@ fn a_version_1_database_is_migrated() {
     assert_eq!(v, SCHEMA_VERSION);
     assert_eq!(acc.lifecycle().unwrap().policies[0].name, "default", "the migration adds the default policy");
 }
+
+#[test]
+fn an_audit_segment_verifies_on_its_own_and_names_tampering() {
+    let mut f = Fixture::new();
+    for n in ["a", "b", "c"] {
+        f.add(n, Role::Agent, None);
+    }
+    let seg = f.acc.audit_segment(1).unwrap();
+    let entries = seg.verify().unwrap();
+    assert_eq!(entries.len(), 2, "entries 1 and 2");
+    assert_eq!(f.acc.audit_segment(0).unwrap().verify().unwrap().len(), 3);
+    let cases: Vec<(&str, Box<dyn Fn(&mut AuditSegment)>)> = vec![
+        ("edited", Box::new(|s: &mut AuditSegment| s.bodies[0] = s.bodies[0].replace("\"b\"", "\"x\""))),
+        ("dropped", Box::new(|s: &mut AuditSegment| {
+            s.bodies.remove(0);
+        })),
+        ("reordered", Box::new(|s: &mut AuditSegment| s.bodies.swap(0, 1))),
+        ("another key", Box::new(|s: &mut AuditSegment| s.verifier_key = CheckpointSigner::generate("other/audit").unwrap().0.verifier_key().to_owned())),
+    ];
+    for (name, tamper) in cases {
+        let mut s = f.acc.audit_segment(1).unwrap();
+        tamper(&mut s);
+        assert!(s.verify().is_err(), "{name}");
+    }
+}
