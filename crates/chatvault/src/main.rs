@@ -4,6 +4,7 @@
 
 mod backup;
 mod demo;
+mod evidence;
 mod export;
 mod lifecycle;
 mod render;
@@ -106,8 +107,11 @@ enum Command {
     },
     /// Show one message by its archive id.
     Message { id: String },
-    /// Full integrity check; exits 1 and names the first bad record.
-    Verify,
+    /// Full integrity check; exits 1 and names the first bad record. With a PACKAGE (an
+    /// evidence zip), checks that package offline instead, from the zip alone.
+    Verify {
+        package: Option<PathBuf>,
+    },
     /// Print an inclusion proof for a message (JSON) against the latest signed checkpoint.
     Proof {
         message_id: String,
@@ -200,9 +204,13 @@ enum Command {
         from: Option<String>,
         #[arg(long)]
         to: Option<String>,
-        /// json, csv, html or pdf.
-        #[arg(long)]
-        format: String,
+        /// json, csv, html or pdf (not with --evidence).
+        #[arg(long, required_unless_present = "evidence")]
+        format: Option<String>,
+        /// Write an evidence package (a zip with proofs, custody and hashes) of the
+        /// conversation instead; `chatvault verify PACKAGE` checks it offline.
+        #[arg(long, requires = "conversation", conflicts_with_all = ["format", "query"])]
+        evidence: bool,
         #[arg(long)]
         out: PathBuf,
     },
@@ -501,7 +509,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify => {
+        Command::Verify { package: Some(p) } => evidence::verify(p, cli.json),
+        Command::Verify { package: None } => {
             let mut a = open(&cli)?;
             let r = counted(&cli, &mut a, "messages checked", |a, tick| a.verify(tick))?;
             if cli.json {
@@ -628,8 +637,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
         Command::Backup(args) => backup::backup(&cli.data, cli.json, args),
-        Command::Export { user, conversation, query, from, to, format, out } => {
-            export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format, out)
+        Command::Export { user, conversation: Some(c), evidence: true, out, .. } => evidence::build(&cli.data, cli.json, user, c, out),
+        Command::Export { user, conversation, query, from, to, format, out, .. } => {
+            export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format.as_deref().unwrap_or_default(), out)
         }
         Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }
