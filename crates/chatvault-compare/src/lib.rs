@@ -7,8 +7,8 @@
 //! between messages whose text is unique on both sides and equal. It then matches in three
 //! passes:
 //! 1. the same normalised text within `skew_ms` of the offset-corrected time;
-//! 2. the unmatched rest, pairing similar texts (ratio ≥ `similarity`) within the window;
-//!    these are reported as altered;
+//! 2. the unmatched rest, pairing similar texts (ratio ≥ `similarity`, or ≥ 0.2 for the
+//!    same sender within 5 s) within the window; these are reported as altered;
 //! 3. the matched pairs out of order: those outside the longest increasing run of
 //!    positions are reported as reordered.
 //!
@@ -73,6 +73,11 @@ impl Report {
     }
 }
 
+/// A message by the same sender within this of the other copy's time is "the same slot".
+const SAME_SLOT_MS: i64 = 5_000;
+/// How alike two texts in the same slot must be to count as one message altered.
+const SAME_SLOT_SIMILARITY: f32 = 0.2;
+
 fn norm(s: &str) -> String {
     normalize(s.trim())
 }
@@ -99,18 +104,21 @@ pub fn compare(a: &[Msg], b: &[Msg], o: &Options) -> Report {
             }
         }
     }
-    // 2. Similar text, close in time: altered.
+    // 2. Similar text, close in time: altered. The same sender at (nearly) the same moment
+    // is the same message even when the edit changed most of it.
     let mut altered = vec![];
     for i in 0..a.len() {
         if b_of_a[i].is_some() {
             continue;
         }
+        let same_slot = |j: usize| norm(&a[i].sender) == norm(&b[j].sender) && (b[j].at_ms - (a[i].at_ms + offset)).abs() <= SAME_SLOT_MS;
         let best = (0..b.len())
             .filter(|&j| !used[j] && close(i, j))
-            .map(|j| (j, similar::TextDiff::from_chars(na[i].as_str(), nb[j].as_str()).ratio()))
-            .filter(|(_, r)| *r >= o.similarity)
-            .max_by(|x, y| x.1.total_cmp(&y.1));
-        if let Some((j, ratio)) = best {
+            .map(|j| (j, same_slot(j), similar::TextDiff::from_chars(na[i].as_str(), nb[j].as_str()).ratio()))
+            .filter(|(_, slot, r)| *r >= o.similarity || (*slot && *r >= SAME_SLOT_SIMILARITY))
+            // The same slot first, then the most alike.
+            .max_by(|x, y| x.1.cmp(&y.1).then(x.2.total_cmp(&y.2)));
+        if let Some((j, _, ratio)) = best {
             used[j] = true;
             b_of_a[i] = Some(j);
             altered.push(Altered { a: a[i].clone(), b: b[j].clone(), diff: diff(&a[i].text, &b[j].text), similarity: ratio });

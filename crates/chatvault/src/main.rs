@@ -3,6 +3,7 @@
 //! (documented in `docs/cli.md`). It holds no archive logic of its own.
 
 mod backup;
+mod compare;
 mod demo;
 mod evidence;
 mod export;
@@ -213,6 +214,19 @@ enum Command {
         evidence: bool,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Compare two copies of one conversation: each an export file (any supported format)
+    /// or `archive:PLATFORM:ID`. Names messages missing on either side, altered (with a
+    /// diff) and reordered; exit 1 when they differ.
+    Compare {
+        a: String,
+        b: String,
+        /// The zone of local times in export files without an offset.
+        #[arg(long)]
+        tz: Option<String>,
+        /// How far apart in time two copies of a message may be, after the clock offset.
+        #[arg(long, default_value_t = 120)]
+        skew_seconds: i64,
     },
     /// Manual deletion and recovery (two people), the deletion list, and purge.
     Delete {
@@ -641,6 +655,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export { user, conversation, query, from, to, format, out, .. } => {
             export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format.as_deref().unwrap_or_default(), out)
         }
+        Command::Compare { a, b, tz, skew_seconds } => compare::compare(&cli.data, cli.json, a, b, tz.as_deref(), *skew_seconds),
         Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }
 }
