@@ -46,7 +46,7 @@ pub use chatvault_index::Filters;
 pub use chatvault_import::{Parsed, Rejection};
 pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
-pub use proof::{verify_proof_file, ProofCheck, ProofFile};
+pub use proof::{check_consistency_file, verify_proof_file, ConsistencyFile, ProofCheck, ProofFile};
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
 pub use export::{Selection, StreamCounts};
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};

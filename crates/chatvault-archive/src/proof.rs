@@ -207,3 +207,58 @@ fn open_commitment(c: &ContentOpening) -> std::result::Result<[u8; 32], String> 
     hex::decode_to_slice(&c.raw_sha256, &mut raw).map_err(|_| "content raw_sha256 is malformed")?;
     Ok(commitment_with_raw_hash(&salt, &c.text, &c.attachments, &raw))
 }
+
+pub const CONSISTENCY_FORMAT: &str = "chatvault-consistency-proof/v1";
+
+/// A later signed checkpoint with the proof that its tree extends an earlier one's: what
+/// `verify case.zip --against FILE` checks, offline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyFile {
+    pub format: String,
+    /// The later checkpoint (C2SP signed note).
+    pub checkpoint: String,
+    pub tree_size: u64,
+    pub verifier_key: String,
+    pub key_fingerprint: String,
+    /// The earlier size the proof starts from.
+    pub from_size: u64,
+    /// Base64 hashes of the RFC 6962 consistency proof.
+    pub proof: Vec<String>,
+}
+
+impl Archive {
+    /// The newest checkpoint, with a consistency proof from `from_size` to it.
+    pub fn consistency(&mut self, from_size: u64) -> Result<ConsistencyFile> {
+        let cp = self.store.checkpoints()?.pop().ok_or_else(|| ArchiveError::NotFound("a checkpoint: the archive is empty".into()))?;
+        let proof = if from_size == cp.size { vec![] } else { chatvault_ledger::prove_consistency(cp.size, from_size, &StoreHashes(&self.store))? };
+        Ok(ConsistencyFile {
+            format: CONSISTENCY_FORMAT.into(),
+            checkpoint: cp.note,
+            tree_size: cp.size,
+            verifier_key: self.signer.verifier_key().to_owned(),
+            key_fingerprint: self.key_fingerprint(),
+            from_size,
+            proof: proof.iter().map(|h| B64.encode(h.0)).collect(),
+        })
+    }
+}
+
+/// Checks that `later` extends the earlier checkpoint `(size, note)`, both signed by
+/// `verifier_key`. The error says what does not hold.
+pub fn check_consistency_file(earlier_note: &str, verifier_key: &str, later: &ConsistencyFile) -> std::result::Result<(u64, u64), String> {
+    if later.format != CONSISTENCY_FORMAT {
+        return Err(format!("format `{}`; expected {CONSISTENCY_FORMAT}", later.format));
+    }
+    if later.verifier_key != verifier_key {
+        return Err("the later checkpoint is signed by another key than the package's".into());
+    }
+    let a = verify_checkpoint(earlier_note, verifier_key).map_err(|e| format!("the package's checkpoint: {e}"))?;
+    let b = verify_checkpoint(&later.checkpoint, verifier_key).map_err(|e| format!("the later checkpoint: {e}"))?;
+    if later.from_size != a.size {
+        return Err(format!("the proof starts at size {}, the package's checkpoint is size {}", later.from_size, a.size));
+    }
+    let proof: Vec<Vec<u8>> = later.proof.iter().map(|p| B64.decode(p).map_err(|_| "a proof hash is not base64".to_owned())).collect::<std::result::Result<_, _>>()?;
+    chatvault_ledger::check_consistency(a.size, b.size, &a.root.0, &b.root.0, &proof).map_err(|e| format!("the later tree does not extend the package's: {e}"))?;
+    Ok((a.size, b.size))
+}

@@ -224,6 +224,17 @@ pub struct Report {
     pub tree_size: u64,
     pub key_fingerprint: String,
     pub problems: Vec<Finding>,
+    /// With `--against`: that the later checkpoint extends the package's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+}
+
+fn manifest_of(path: &Path) -> Result<Manifest> {
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let mut z = zip::ZipArchive::new(f)?;
+    let mut b = vec![];
+    z.by_name("manifest.json")?.by_ref().take(64 << 20).read_to_end(&mut b)?;
+    Ok(serde_json::from_slice(&b)?)
 }
 
 /// Checks a package offline, from the zip alone.
@@ -340,11 +351,27 @@ pub fn check(path: &Path) -> Result<Report> {
         tree_size: manifest.tree_size,
         key_fingerprint: manifest.key_fingerprint,
         problems,
+        extends: None,
     })
 }
 
-pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
-    let r = check(path)?;
+pub fn verify(path: &Path, against: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let mut r = check(path)?;
+    if let Some(later) = against {
+        let bytes = std::fs::read(later).with_context(|| later.display().to_string())?;
+        let item = later.display().to_string();
+        match serde_json::from_slice::<chatvault_archive::ConsistencyFile>(&bytes) {
+            Err(e) => r.problems.push(Finding { item, what: format!("not a checkpoint file: {e}") }),
+            Ok(f) => {
+                let m: Manifest = manifest_of(path)?;
+                match chatvault_archive::check_consistency_file(&m.checkpoint, &m.verifier_key, &f) {
+                    Ok((a, b)) => r.extends = Some(format!("the checkpoint of size {b} extends the package's of size {a}")),
+                    Err(e) => r.problems.push(Finding { item, what: e }),
+                }
+            }
+        }
+        r.ok = r.problems.is_empty();
+    }
     if json {
         print_json(&r)?;
     } else {
@@ -357,6 +384,9 @@ pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             r.tree_size,
             r.key_fingerprint
         );
+        if let Some(x) = &r.extends {
+            println!("  {x}");
+        }
         for f in &r.problems {
             println!("  {}: {}", render::safe(&f.item, true), render::safe(&f.what, true));
         }

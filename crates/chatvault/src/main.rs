@@ -112,6 +112,10 @@ enum Command {
     /// evidence zip), checks that package offline instead, from the zip alone.
     Verify {
         package: Option<PathBuf>,
+        /// With a package: a later checkpoint file (`checkpoint --export`); checks that it
+        /// extends the package's checkpoint.
+        #[arg(long, requires = "package")]
+        against: Option<PathBuf>,
     },
     /// Print an inclusion proof for a message (JSON) against the latest signed checkpoint.
     Proof {
@@ -133,7 +137,14 @@ enum Command {
         command: KeysCommand,
     },
     /// Sign a checkpoint over everything stored.
-    Checkpoint,
+    Checkpoint {
+        /// Also write the newest checkpoint with a consistency proof from this earlier size
+        /// (an evidence package's), for `verify PACKAGE --against FILE`.
+        #[arg(long, requires = "from_size")]
+        export: Option<PathBuf>,
+        #[arg(long)]
+        from_size: Option<u64>,
+    },
     /// Rebuild the search index from the store.
     Reindex,
     /// Counts, sizes, the latest checkpoint and the key fingerprint.
@@ -523,8 +534,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { package: Some(p) } => evidence::verify(p, cli.json),
-        Command::Verify { package: None } => {
+        Command::Verify { package: Some(p), against } => evidence::verify(p, against.as_deref(), cli.json),
+        Command::Verify { package: None, .. } => {
             let mut a = open(&cli)?;
             let r = counted(&cli, &mut a, "messages checked", |a, tick| a.verify(tick))?;
             if cli.json {
@@ -595,7 +606,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoint => {
+        Command::Checkpoint { export: Some(out), from_size: Some(n) } => {
+            let mut a = open(&cli)?;
+            a.checkpoint()?;
+            let f = a.consistency(*n)?;
+            a.close()?;
+            std::fs::write(out, serde_json::to_vec_pretty(&f)?).with_context(|| out.display().to_string())?;
+            if cli.json {
+                print_json(&serde_json::json!({"out": out, "tree_size": f.tree_size, "from_size": n}))?;
+            } else {
+                println!("wrote {}: checkpoint of size {} with a consistency proof from size {n}", out.display(), f.tree_size);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { .. } => {
             let mut a = open(&cli)?;
             let c = a.checkpoint()?;
             a.close()?;

@@ -216,3 +216,35 @@ fn a_package_needs_export_and_pii_view() {
     let (code, _, err) = run(&data, &["export", "--as", "lisa", "--query", "赔偿", "--evidence", "--out", out.to_str().unwrap()], None);
     assert_eq!(code, 2, "evidence packages are per conversation: {err}");
 }
+
+#[test]
+fn a_later_checkpoint_is_shown_to_extend_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, zip) = package(dir.path(), "d");
+    let m: Value = serde_json::from_slice(&read_zip(&zip)["manifest.json"]).unwrap();
+    let size = m["tree_size"].as_u64().unwrap();
+    // The archive grows after the package was made.
+    let more = dir.path().join("more.jsonl");
+    std::fs::write(&more, json!({"platform":"wecom","conversation_id":"later","source_id":"9","sender_id":"u","sent_at":chrono::Utc::now().to_rfc3339(),"text":"之后的消息"}).to_string() + "\n").unwrap();
+    ok(&data, &["import", more.to_str().unwrap()]);
+    let later = dir.path().join("later.json");
+    ok(&data, &["checkpoint", "--export", later.to_str().unwrap(), "--from-size", &size.to_string()]);
+    let nowhere = dir.path().join("nowhere");
+    let (code, out, err) = run(&nowhere, &["--json", "verify", zip.to_str().unwrap(), "--against", later.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert!(r["extends"].as_str().unwrap().contains(&format!("extends the package's of size {size}")), "{r}");
+    // A forged later checkpoint (another archive's), or a proof from another size, fails.
+    let (other_data, _) = package(dir.path(), "e");
+    let forged = dir.path().join("forged.json");
+    ok(&other_data, &["checkpoint", "--export", forged.to_str().unwrap(), "--from-size", &size.to_string()]);
+    let mut wrong: Value = serde_json::from_str(&std::fs::read_to_string(&later).unwrap()).unwrap();
+    wrong["from_size"] = (size - 1).into();
+    let wrong_path = dir.path().join("wrong.json");
+    std::fs::write(&wrong_path, wrong.to_string()).unwrap();
+    for (name, f, want) in [("another archive's", &forged, "another key"), ("another starting size", &wrong_path, "starts at size")] {
+        let (code, out, _) = run(&nowhere, &["--json", "verify", zip.to_str().unwrap(), "--against", f.to_str().unwrap()], None);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(out.contains(want), "{name}: {out}");
+    }
+}
