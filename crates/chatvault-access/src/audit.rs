@@ -86,6 +86,7 @@ actions! {
     Restrict = 7040, "retention.restrict";
     Unrestrict = 7041, "retention.unrestrict";
     BackupRun = 7050, "backup.run";
+    IdentityLink = 7060, "identity.link";
     Restore = 7051, "backup.restore";
 }
 

@@ -18,6 +18,7 @@ const TAG: &str = "tag";
 const HOLD: &str = "hold";
 const DELETION: &str = "deletion";
 const RESTRICTION: &str = "restriction";
+const IDENTITY: &str = "identity";
 
 /// Roles that may ask for a manual deletion or recovery.
 const DELETION_REQUESTERS: [Role; 3] = [Role::Legal, Role::Executive, Role::Admin];
@@ -305,6 +306,33 @@ impl Access {
             t.append(&Event::new(actor, Action::Restrict).target(&r.id).details(serde_json::json!({"conversations": r.conversations, "participants": r.participants, "reason": r.reason})))?;
             Ok(Ok(r))
         })?
+    }
+
+    /// Links handles as one person (an explicit identity link), audited.
+    pub fn link_identity(&mut self, actor: &str, handles: Vec<chatvault_policy::Handle>, name: Option<&str>) -> Result<chatvault_policy::retention::IdentityLink> {
+        if handles.len() < 2 {
+            return Err(AccessError::invalid("handles", "a link joins at least two handles"));
+        }
+        self.in_tx(|t| {
+            let l = chatvault_policy::retention::IdentityLink { id: format!("idl-{}", ulid::Ulid::new()), handles, name: name.map(str::to_owned), by: actor.to_owned(), created_ms: t.now };
+            t.put(IDENTITY, &l.id, &l)?;
+            t.append(&Event::new(actor, Action::IdentityLink).target(&l.id).details(serde_json::json!({"handles": l.handles})))?;
+            Ok(l)
+        })
+    }
+
+    pub fn unlink_identity(&mut self, actor: &str, id: &str) -> Result<()> {
+        self.in_tx(|t| {
+            if !t.delete(IDENTITY, id)? {
+                return Err(AccessError::NotFound(format!("identity link {id}")));
+            }
+            t.append(&Event::new(actor, Action::IdentityLink).target(id).details(serde_json::json!({"removed": true})))?;
+            Ok(())
+        })
+    }
+
+    pub fn identity_links(&self) -> Result<Vec<chatvault_policy::retention::IdentityLink>> {
+        all(self, IDENTITY)
     }
 
     /// Lifts a restriction: the data is processed (read) normally again.

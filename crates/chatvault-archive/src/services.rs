@@ -142,6 +142,13 @@ impl Archive {
         self.members(id)
     }
 
+    /// Every participant the archive knows, with the display name it last saw.
+    pub fn known_participants(&self) -> Vec<(Handle, Option<String>)> {
+        let mut v: Vec<(Handle, Option<String>)> = self.dir.participants.values().map(|p| (Handle::new(&p.platform, &p.handle), p.display_name.clone())).collect();
+        v.sort();
+        v
+    }
+
     /// The conversations (`platform:id`) any of these handles sent a message in.
     pub fn conversations_of(&mut self, handles: &[Handle]) -> Result<Vec<String>> {
         let mut ids = std::collections::BTreeSet::new();

@@ -7,6 +7,7 @@ mod compare;
 mod demo;
 mod evidence;
 mod export;
+mod identity;
 mod lifecycle;
 mod render;
 mod security;
@@ -238,6 +239,26 @@ enum Command {
         /// How far apart in time two copies of a message may be, after the clock offset.
         #[arg(long, default_value_t = 120)]
         skew_seconds: i64,
+    },
+    /// Links between one person's handles on different platforms: explicit and suggested.
+    Identity {
+        #[command(subcommand)]
+        command: identity::IdentityCommand,
+    },
+    /// A case timeline: every message of the conversations these participants (and the
+    /// handles linked to them) took part in, across platforms, merged by time.
+    Timeline {
+        #[arg(long = "participant", required = true)]
+        participants: Vec<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Export it (json, csv, html or pdf) to --out instead of printing.
+        #[arg(long, requires = "out")]
+        format: Option<String>,
+        #[arg(long, requires = "format")]
+        out: Option<PathBuf>,
     },
     /// Manual deletion and recovery (two people), the deletion list, and purge.
     Delete {
@@ -679,6 +700,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export { user, conversation, query, from, to, format, out, .. } => {
             export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format.as_deref().unwrap_or_default(), out)
         }
+        Command::Identity { command } => identity::identity(&cli.data, cli.json, command),
+        Command::Timeline { participants, from, to, format, out } => identity::timeline(&cli.data, cli.json, participants, from.as_deref(), to.as_deref(), format.as_deref(), out.as_deref()),
         Command::Compare { a, b, tz, skew_seconds } => compare::compare(&cli.data, cli.json, a, b, tz.as_deref(), *skew_seconds),
         Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }

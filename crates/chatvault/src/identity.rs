@@ -1,0 +1,155 @@
+//! `chatvault identity …` (explicit and suggested links between one person's handles) and
+//! `chatvault timeline` (a case view across conversations and platforms).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chatvault_archive::{Archive, Filters, KeyProvider, Selection, Visibility};
+use chatvault_policy::retention::{suggest_links, Known};
+use chatvault_policy::Handle;
+use clap::Subcommand;
+
+use crate::security::{console_actor, open_access, time_arg};
+use crate::{print_json, render};
+
+#[derive(Subcommand)]
+pub enum IdentityCommand {
+    /// Link handles (PLATFORM:ID, two or more) as one person.
+    Link {
+        #[arg(long = "handle", required = true)]
+        handles: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The explicit links.
+    List,
+    /// Remove a link.
+    Unlink { id: String },
+    /// Suggested links, from the same mobile number, e-mail, id or display name, each with
+    /// its confidence (a heuristic: review before linking).
+    Suggest,
+}
+
+fn handles(list: &[String]) -> Result<Vec<Handle>> {
+    Ok(list.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?)
+}
+
+pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCode> {
+    let (mut acc, _) = open_access(data)?;
+    match cmd {
+        IdentityCommand::Link { handles: h, name } => {
+            let l = acc.link_identity(&console_actor(), handles(h)?, name.as_deref())?;
+            if json {
+                print_json(&l)?;
+            } else {
+                println!("linked {} handles as one person ({})", l.handles.len(), l.id);
+            }
+        }
+        IdentityCommand::List => {
+            let ls = acc.identity_links()?;
+            if json {
+                print_json(&ls)?;
+            } else {
+                for l in ls {
+                    let hs = l.handles.iter().map(|h| format!("{}:{}", h.platform, h.id)).collect::<Vec<_>>().join(" = ");
+                    println!("{}  {}{}", l.id, render::safe(&hs, true), l.name.map(|n| format!("  ({})", render::safe(&n, true))).unwrap_or_default());
+                }
+            }
+        }
+        IdentityCommand::Unlink { id } => {
+            acc.unlink_identity(&console_actor(), id)?;
+            println!("unlinked {id}");
+        }
+        IdentityCommand::Suggest => {
+            let a = Archive::open(data, &KeyProvider::from_env())?;
+            let known: Vec<Known> = a.known_participants().into_iter().map(|(handle, display_name)| Known { handle, display_name }).collect();
+            let s = suggest_links(&known, &acc.identity_links()?);
+            if json {
+                print_json(&s)?;
+            } else {
+                for x in s {
+                    println!("{:.0}%  {}:{} = {}:{}  ({})", x.confidence * 100.0, x.a.platform, render::safe(&x.a.id, true), x.b.platform, render::safe(&x.b.id, true), x.reason);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The handles of a person: those given, and every handle an explicit link joins to them.
+fn expand(given: Vec<Handle>, links: &[chatvault_policy::retention::IdentityLink]) -> Vec<Handle> {
+    let mut out: std::collections::BTreeSet<Handle> = given.into_iter().collect();
+    loop {
+        let before = out.len();
+        let joined: Vec<Handle> = links.iter().filter(|l| l.handles.iter().any(|h| out.contains(h))).flat_map(|l| l.handles.iter().cloned()).collect();
+        out.extend(joined);
+        if out.len() == before {
+            return out.into_iter().collect();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the command's flags, one each
+pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&str>, to: Option<&str>, format: Option<&str>, out: Option<&Path>) -> Result<ExitCode> {
+    let (acc, _) = open_access(data)?;
+    let who = expand(handles(participants)?, &acc.identity_links()?);
+    let mut a = Archive::open(data, &KeyProvider::from_env())?;
+    let conversations = a.conversations_of(&who)?;
+    if conversations.is_empty() {
+        bail!(chatvault_policy::PolicyError::Invalid(format!("no conversation of {}", participants.join(", "))));
+    }
+    let filters = Filters {
+        from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
+        to_ms: to.map(|s| time_arg(s, "--to", true)).transpose()?,
+        conversations: Some(conversations.clone()),
+        ..Default::default()
+    };
+    let mut all = |_: &chatvault_model::StoredMessage, _: &[Handle]| Visibility::Full;
+    let sel = Selection::Query { query: "", filters: &filters };
+    let header = |n: usize| chatvault_export::Header {
+        format: chatvault_export::FORMAT,
+        title: format!("case timeline: {}", participants.join(", ")),
+        selection: format!("{} handles in {} conversations ({n})", who.len(), conversations.len()),
+        exported_by: console_actor(),
+        exported_at: chrono::Utc::now().to_rfc3339(),
+        archive_id: String::new(),
+        key_fingerprint: String::new(),
+        grants: vec![],
+    };
+    if let (Some(fmt), Some(out)) = (format, out) {
+        let Some(f) = chatvault_export::Format::parse(fmt) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{fmt}`: use json, csv, html or pdf"))) };
+        let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
+        let mut sink = chatvault_export::sink(f, Box::new(std::io::BufWriter::new(file)));
+        sink.begin(&header(0))?;
+        let mut n = 0u64;
+        a.stream_visible(&sel, &mut all, &mut |m| {
+            n += 1;
+            sink.message(&m).map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
+        })?;
+        sink.finish(n)?;
+        println!("wrote the timeline of {n} messages to {}", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut msgs = vec![];
+    a.stream_visible(&sel, &mut all, &mut |m| {
+        msgs.push(m);
+        Ok(())
+    })?;
+    if json {
+        print_json(&serde_json::json!({"handles": who, "conversations": conversations, "messages": msgs}))?;
+    } else {
+        println!("{} messages from {} conversations ({} handles)", msgs.len(), conversations.len(), who.len());
+        for m in &msgs {
+            println!(
+                "  {}  {:<10} {}  {}: {}",
+                m.sent_at,
+                m.platform.as_str(),
+                render::safe(&m.conversation, true),
+                render::safe(m.sender_name.as_deref().unwrap_or(&m.sender), true),
+                render::safe(m.text.as_deref().unwrap_or(""), true)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
