@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/session"),
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/conversations/{id}/messages"),
+    ("GET", "/api/v1/conversations/{id}/export"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/attachments/{sha256}"),
     ("POST", "/api/v1/messages"),
@@ -93,6 +94,7 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/session", post(login).get(whoami).delete(logout))
         .route("/api/v1/search", get(search))
         .route("/api/v1/conversations/{id}/messages", get(conversation_messages))
+        .route("/api/v1/conversations/{id}/export", get(export_conversation))
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/messages/{id}/attachments/{sha256}", get(attachment))
         .route("/api/v1/messages", post(ingest))

@@ -541,3 +541,35 @@ async fn storage_only_data_is_blocked_except_by_a_grant_that_says_so() {
         assert_eq!(total(&s), want, "rights {rights}: {}", s.body);
     }
 }
+
+#[tokio::test]
+async fn conversation_exports_need_the_export_right_and_are_audited() {
+    let w = world();
+    let boss = w.login("boss").await;
+    let r = w.call(&boss, Method::GET, "/api/v1/conversations/wecom:c1/export?format=csv", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the executive reads but may not export");
+    let lisa = w.login("lisa").await;
+    let now = now_ms();
+    let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "取证", "case_number": "C-8", "rights": ["view", "export"]});
+    let id = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await.body["id"].as_str().unwrap().to_owned();
+    let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let cases = [("csv", "text/csv; charset=utf-8"), ("json", "application/json"), ("html", "application/octet-stream"), ("pdf", "application/pdf")];
+    for (fmt, mime) in cases {
+        let r = w.call(&lisa, Method::GET, &format!("/api/v1/conversations/wecom:c1/export?format={fmt}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{fmt}: {}", String::from_utf8_lossy(&r.raw));
+        assert_eq!(r.headers["content-type"], mime, "{fmt}");
+        assert!(r.headers["content-disposition"].to_str().unwrap().starts_with("attachment"), "{fmt}: always a download");
+        if fmt == "csv" {
+            let text = String::from_utf8(r.raw.clone()).unwrap();
+            assert!(text.starts_with('\u{FEFF}') && text.contains("138****5678"), "{text}");
+        }
+    }
+    let bad = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=xls", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let out = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c2/export?format=json", None).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN, "outside the grant");
+    let audit = w.state.access().unwrap().audit_list(&AuditFilter { action: Some("export".into()), ..Default::default() }).unwrap();
+    assert_eq!(audit.len(), 4);
+    assert!(audit.iter().all(|e| e.details["sha256"].as_str().is_some_and(|s| s.len() == 64)));
+}

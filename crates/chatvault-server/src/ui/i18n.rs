@@ -92,6 +92,7 @@ strings! {
     event_recall: "撤回了一条消息", "recalled a message";
     event_edit: "编辑了一条消息", "edited a message";
     download: "下载", "Download";
+    export_label: "导出（审计留痕）", "Export (audited)";
     attachment_preview: "图片预览", "Image preview";
     masked_note: "按你的角色，个人信息（手机号、身份证号、银行卡号、邮箱）已打码。", "Personal data (phone, ID, bank card and e-mail numbers) is masked for your role.";
     role_customer: "客户", "Customer";

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/search"),
     ("GET", "/conversation"),
     ("GET", "/attachment"),
+    ("GET", "/export"),
     ("GET", "/timeline"),
     ("POST", "/timeline"),
     ("GET", "/requests"),
@@ -78,6 +79,7 @@ pub fn routes() -> Router<State> {
         .route("/search", get(search_page).post(search_submit))
         .route("/conversation", get(conversation_page))
         .route("/attachment", get(attachment))
+        .route("/export", get(export))
         .route("/timeline", get(timeline_page).post(timeline_submit))
         .route("/requests", get(requests_page).post(request_submit))
         .route("/requests/{id}/approve", post(approve_submit))

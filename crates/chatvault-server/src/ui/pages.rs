@@ -450,6 +450,7 @@ struct ConversationPage {
     later_href: Option<String>,
     masked: bool,
     may_export: bool,
+    export_links: Vec<(&'static str, String)>,
 }
 
 const CONV_PAGE: u64 = 50;
@@ -474,6 +475,7 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
         pager,
         masked: masked > 0,
         may_export: may_export(&reader),
+        export_links: ["json", "csv", "html", "pdf"].iter().map(|f| (*f, format!("/export?{}", views::query(&[("id", &v.conversation), ("format", f)])))).collect(),
     };
     Ok(render(&page))
 }
@@ -482,6 +484,25 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
 /// (each download is still decided per message).
 fn may_export(reader: &ContentReader) -> bool {
     reader.org.policy.rules(reader.subject.role).rights.contains(&Right::Export) || reader.grants.iter().any(|g| g.rights.contains(&Right::Export))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    id: String,
+    format: String,
+}
+
+/// A download of the conversation under the caller's export right (the API's export).
+pub async fn export(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<ExportQuery>) -> UiResult<Response> {
+    let reader = reader_or(&req, reader)?;
+    let (bytes, name, mime) = routes::run_export(&reader, &q.id, &q.format).map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }
 
 #[derive(Deserialize)]
