@@ -345,13 +345,18 @@ pub struct ExportParams {
 
 pub async fn export_conversation(reader: ContentReader, Path(id): Path<String>, Query(p): Query<ExportParams>) -> ApiResult<Response> {
     let (bytes, name, mime) = run_export(&reader, &id, &p.format)?;
+    Ok(export_download(bytes, &name, mime))
+}
+
+/// An export as a download of its type (the name is made safe by [`run_export`]).
+pub fn export_download(bytes: Vec<u8>, name: &str, mime: &'static str) -> Response {
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(r)
+    r
 }
 
 /// A conversation exported under the caller's export right, audited with its hash:

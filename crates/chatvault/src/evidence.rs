@@ -73,12 +73,8 @@ fn hashes(name: &str, bytes: &[u8]) -> FileHash {
 /// `pii.view` over every message (the proofs open the content).
 pub fn build(data: &Path, json: bool, user: &str, conversation: &str, out: &Path) -> Result<ExitCode> {
     let (mut acc, cfg) = open_access(data)?;
-    let Some(u) = acc.user(user)? else { bail!(chatvault_access::AccessError::NoUser(user.to_owned())) };
-    let subject = u.subject();
-    let now = acc.now_ms();
-    let grants: Vec<_> = acc.grants(Some(user))?.into_iter().filter(|g| g.is_active(now)).collect();
-    let org = acc.org(&cfg.policy())?;
-    let restrictions = acc.restrictions()?;
+    let reach = crate::export::UserReach::load(&mut acc, &cfg, user)?;
+    let (now, grants) = (reach.now, &reach.grants);
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     // One checkpoint covers every message: sign the tail first.
     archive.checkpoint()?;
@@ -87,7 +83,7 @@ pub fn build(data: &Path, json: bool, user: &str, conversation: &str, out: &Path
     let mut masked = 0u64;
     {
         let mut rule = |m: &chatvault_model::StoredMessage, members: &[chatvault_policy::Handle]| {
-            let v = chatvault_server::guard::visibility(&subject, &grants, &org, &restrictions, now, Right::Export, &mut usage, m, members);
+            let v = reach.decide(Right::Export, &mut usage, m, members);
             if v == Visibility::Masked {
                 masked += 1;
             }

@@ -15,16 +15,40 @@ use sha2::Digest;
 use crate::security::{open_access, time_arg};
 use crate::{print_json, render};
 
+/// What deciding a user's reads needs, loaded from the access database.
+pub struct UserReach {
+    pub subject: chatvault_policy::Subject,
+    pub now: i64,
+    pub grants: Vec<chatvault_policy::Grant>,
+    pub org: chatvault_policy::Org,
+    pub restrictions: Vec<chatvault_policy::retention::Restriction>,
+}
+
+impl UserReach {
+    pub fn load(acc: &mut chatvault_access::Access, cfg: &chatvault_server::Config, user: &str) -> Result<UserReach> {
+        let Some(u) = acc.user(user)? else { bail!(chatvault_access::AccessError::NoUser(user.to_owned())) };
+        let now = acc.now_ms();
+        Ok(UserReach {
+            subject: u.subject(),
+            now,
+            grants: acc.grants(Some(user))?.into_iter().filter(|g| g.is_active(now)).collect(),
+            org: acc.org(&cfg.policy())?,
+            restrictions: acc.restrictions()?,
+        })
+    }
+
+    /// One message's visibility under `right` (the server's own decision).
+    pub fn decide(&self, right: Right, usage: &mut chatvault_server::guard::Usage, m: &chatvault_model::StoredMessage, members: &[chatvault_policy::Handle]) -> chatvault_archive::Visibility {
+        chatvault_server::guard::visibility(&self.subject, &self.grants, &self.org, &self.restrictions, self.now, right, usage, m, members)
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // the command's flags, one each
 pub fn export(data: &Path, json: bool, user: &str, conversation: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>, format: &str, out: &Path) -> Result<ExitCode> {
     let Some(fmt) = Format::parse(format) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{format}`: use json, csv, html or pdf"))) };
     let (mut acc, cfg) = open_access(data)?;
-    let Some(u) = acc.user(user)? else { bail!(chatvault_access::AccessError::NoUser(user.to_owned())) };
-    let subject = u.subject();
-    let now = acc.now_ms();
-    let grants: Vec<_> = acc.grants(Some(user))?.into_iter().filter(|g| g.is_active(now)).collect();
-    let org = acc.org(&cfg.policy())?;
-    let restrictions = acc.restrictions()?;
+    let reach = UserReach::load(&mut acc, &cfg, user)?;
+    let (now, grants) = (reach.now, &reach.grants);
     let filters = Filters {
         from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
         to_ms: to.map(|s| time_arg(s, "--to", true)).transpose()?,
@@ -54,9 +78,7 @@ pub fn export(data: &Path, json: bool, user: &str, conversation: Option<&str>, q
             key_fingerprint: stats.key_fingerprint.clone(),
             grants: grants.iter().filter(|g| g.rights.contains(&Right::Export)).map(|g| g.id.clone()).collect(),
         })?;
-        let mut rule = |m: &chatvault_model::StoredMessage, members: &[chatvault_policy::Handle]| {
-            chatvault_server::guard::visibility(&subject, &grants, &org, &restrictions, now, Right::Export, &mut usage, m, members)
-        };
+        let mut rule = |m: &chatvault_model::StoredMessage, members: &[chatvault_policy::Handle]| reach.decide(Right::Export, &mut usage, m, members);
         let mut n = 0u64;
         let counts = archive.stream_visible(&sel, &mut rule, &mut |m| {
             n += 1;

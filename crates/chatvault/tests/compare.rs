@@ -5,19 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
-fn run(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
-        c.env_remove(k);
-    }
-    let out = c.arg("--data").arg(data).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+mod common;
+use common::run;
+
 
 const WA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../chatvault-import/tests/fixtures/whatsapp/pustur-website__whatsapp-chat-parser-example.zip");
 

@@ -7,31 +7,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+
+mod common;
+use common::{ok, run_with as run};
 use sha2::Digest;
 
-fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
-        c.env_remove(k);
-    }
-    c.arg("--data").arg(data).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    if let Some(s) = stdin {
-        let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
-fn ok(data: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(data, args, None);
-    assert_eq!(code, 0, "{args:?}: {out}{err}");
-    out
-}
 
 /// An archive with a case conversation, legal holding an approved request with export
 /// and pii.view; returns the data folder and the package written.

@@ -5,25 +5,13 @@
 // Tests stop at the first broken expectation; unwrap is how they say so.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
-fn run(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
-        c.env_remove(k);
-    }
-    let out = c.arg("--data").arg(data).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+mod common;
+use common::{ok, run};
 
-fn ok(data: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(data, args);
-    assert_eq!(code, 0, "{args:?}: {out}{err}");
-    out
-}
+
 
 #[test]
 fn one_person_across_platforms_in_time_order() {

@@ -496,13 +496,7 @@ pub struct ExportQuery {
 pub async fn export(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<ExportQuery>) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let (bytes, name, mime) = routes::run_export(&reader, &q.id, &q.format).map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(r)
+    Ok(routes::export_download(bytes, &name, mime))
 }
 
 #[derive(Deserialize)]
