@@ -237,11 +237,19 @@ fn manifest_of(path: &Path) -> Result<Manifest> {
 pub fn check(path: &Path) -> Result<Report> {
     let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
     let mut z = zip::ZipArchive::new(f).with_context(|| format!("{}: not a zip", path.display()))?;
+    // A package is read whole; one that unpacks to more than this is refused (a zip bomb
+    // does not exhaust memory).
+    const MAX_UNPACKED: u64 = 2 << 30;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut total = 0u64;
     for i in 0..z.len() {
         let mut e = z.by_index(i)?;
         let mut b = vec![];
-        e.by_ref().take(512 << 20).read_to_end(&mut b)?;
+        e.by_ref().take(MAX_UNPACKED - total + 1).read_to_end(&mut b)?;
+        total += b.len() as u64;
+        if total > MAX_UNPACKED {
+            bail!(chatvault_policy::PolicyError::Invalid(format!("{}: unpacks to more than {} GiB: not read", path.display(), MAX_UNPACKED >> 30)));
+        }
         files.insert(e.name().to_owned(), b);
     }
     let mut problems = vec![];
