@@ -440,7 +440,7 @@ fn select(archive: &mut Archive, messages: &[String], conversation: Option<&str>
             (String::new(), format!("participant {p}"))
         }
         (_, _, Some(q)) => (q.to_owned(), format!("query {q}")),
-        _ => bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --message, --conversation, --participant or --query".into())),
+        _ => anyhow::bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --message, --conversation, --participant or --query".into())),
     };
     let total = archive.search(&q, &f, 1, 0)?.total as usize;
     let ids = if total == 0 { vec![] } else { archive.search(&q, &f, total, 0)?.hits.into_iter().map(|h| h.id).collect() };
