@@ -40,6 +40,15 @@ impl Format {
             _ => None,
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Pdf => "pdf",
+        }
+    }
 }
 
 /// What the export is, said at its top.

@@ -628,6 +628,20 @@ pub struct Known {
     pub display_name: Option<String>,
 }
 
+/// The handles of a person: those given, and every handle an explicit link joins to them
+/// (transitively: links that share a handle are one person).
+pub fn expand_linked(given: &[Handle], links: &[IdentityLink]) -> Vec<Handle> {
+    let mut out: std::collections::BTreeSet<Handle> = given.iter().cloned().collect();
+    loop {
+        let before = out.len();
+        let joined: Vec<Handle> = links.iter().filter(|l| l.handles.iter().any(|h| out.contains(h))).flat_map(|l| l.handles.iter().cloned()).collect();
+        out.extend(joined);
+        if out.len() == before {
+            return out.into_iter().collect();
+        }
+    }
+}
+
 /// A suggested link between two handles, with why and how sure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {
@@ -710,5 +724,28 @@ mod identity_tests {
         assert!(s.windows(2).all(|w| w[0].confidence >= w[1].confidence), "most certain first");
         let linked = vec![IdentityLink { id: "l".into(), handles: vec![Handle::new("whatsapp", "+8613800138000"), Handle::new("wecom", "cust-9")], name: None, by: "x".into(), created_ms: 0 }];
         assert_eq!(suggest_links(&known, &linked).iter().filter(|x| x.reason == "the same mobile number").count(), 0, "linked already");
+    }
+
+    #[test]
+    fn links_expand_transitively_and_only_through_shared_handles() {
+        let h = |s: &str| {
+            let (p, id) = s.split_once(':').unwrap();
+            Handle::new(p, id)
+        };
+        let link = |id: &str, hs: &[&str]| IdentityLink { id: id.into(), handles: hs.iter().map(|x| h(x)).collect(), name: None, by: "x".into(), created_ms: 0 };
+        let links = vec![link("1", &["wecom:a", "whatsapp:b"]), link("2", &["whatsapp:b", "qq:c"]), link("3", &["slack:x", "mbox:y"])];
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            ("no link: itself", &["telegram:z"], &["telegram:z"]),
+            ("one hop", &["qq:c"], &["qq:c", "wecom:a", "whatsapp:b"]),
+            ("two hops through a shared handle", &["wecom:a"], &["qq:c", "wecom:a", "whatsapp:b"]),
+            ("two people given", &["wecom:a", "slack:x"], &["mbox:y", "qq:c", "slack:x", "wecom:a", "whatsapp:b"]),
+            ("nothing given", &[], &[]),
+        ];
+        for (name, given, want) in cases {
+            let got = expand_linked(&given.iter().map(|x| h(x)).collect::<Vec<_>>(), &links);
+            let mut want: Vec<Handle> = want.iter().map(|x| h(x)).collect();
+            want.sort();
+            assert_eq!(got, want, "{name}");
+        }
     }
 }

@@ -46,7 +46,7 @@ impl Shared {
         self.access.lock().map_err(|_| ApiError::internal("the access database lock is poisoned"))
     }
 
-    fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+    pub(crate) fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
         let mut a = self.archive.lock().map_err(|_| ApiError::internal("the archive lock is poisoned"))?;
         a.refresh()?;
         Ok(a)

@@ -9,6 +9,7 @@
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
 //! reaches content except through a [`guard::ContentReader`].
 
+pub mod cases;
 pub mod config;
 pub mod error;
 pub mod guard;
@@ -46,6 +47,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/conversations/{id}/messages"),
     ("GET", "/api/v1/conversations/{id}/export"),
+    ("POST", "/api/v1/exports"),
+    ("GET", "/api/v1/identities"),
+    ("POST", "/api/v1/identities"),
+    ("DELETE", "/api/v1/identities/{id}"),
+    ("GET", "/api/v1/identities/suggestions"),
+    ("POST", "/api/v1/timeline"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/attachments/{sha256}"),
     ("POST", "/api/v1/messages"),
@@ -94,7 +101,12 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/session", post(login).get(whoami).delete(logout))
         .route("/api/v1/search", get(search))
         .route("/api/v1/conversations/{id}/messages", get(conversation_messages))
-        .route("/api/v1/conversations/{id}/export", get(export_conversation))
+        .route("/api/v1/conversations/{id}/export", get(cases::export_conversation))
+        .route("/api/v1/exports", post(cases::export))
+        .route("/api/v1/identities", get(cases::list_identities).post(cases::link_identity))
+        .route("/api/v1/identities/{id}", axum::routing::delete(cases::unlink_identity))
+        .route("/api/v1/identities/suggestions", get(cases::identity_suggestions))
+        .route("/api/v1/timeline", post(cases::timeline))
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/messages/{id}/attachments/{sha256}", get(attachment))
         .route("/api/v1/messages", post(ingest))

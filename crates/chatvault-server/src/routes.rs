@@ -13,7 +13,6 @@ use chatvault_model::{pii, Origin};
 use chatvault_policy::{Approves, Handle, Right, Role, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::Digest;
 
 use crate::error::{ApiError, ApiResult};
 use crate::guard::{Admin, Auditor, Caller, ContentReader, Ingestor, State, Usage, SESSION_COOKIE};
@@ -274,8 +273,8 @@ pub fn download(name: &str, bytes: Vec<u8>) -> Response {
 }
 
 /// A case timeline: the messages of `conversations` and of every conversation the
-/// `participants` took part in, within the caller's reach, oldest first. Returns the
-/// total and one page. Audited as a search.
+/// `participants` (and every handle an identity link joins to them) took part in, within
+/// the caller's reach, oldest first. Returns the total and one page. Audited as a search.
 pub fn run_timeline(
     reader: &ContentReader,
     participants: &[Handle],
@@ -296,10 +295,11 @@ pub fn run_timeline(
         "conversations": conversations,
         "from_ms": from_ms, "to_ms": to_ms,
     });
+    let participants = crate::cases::linked(reader.state(), participants)?;
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let mut wanted: std::collections::BTreeSet<String> = conversations.iter().cloned().collect();
-        wanted.extend(a.conversations_of(participants)?);
+        wanted.extend(a.conversations_of(&participants)?);
         let base = Filters { from_ms, to_ms, conversations: Some(wanted.iter().cloned().collect()), ..Filters::default() };
         let (mut narrowed, all_visible) = reader.narrow(&mut a, &base)?;
         // `narrow` replaces the conversation list with the caller's reach: intersect.
@@ -331,91 +331,6 @@ pub fn run_timeline(
     d["total"] = json!(total);
     reader.audit_read(Action::Search, None, d, &usage)?;
     Ok((total, msgs))
-}
-
-/// The most messages one export over HTTP holds (it is built in memory); larger exports
-/// stream from the CLI (`chatvault export`).
-pub const MAX_HTTP_EXPORT: u64 = 100_000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportParams {
-    pub format: String,
-}
-
-pub async fn export_conversation(reader: ContentReader, Path(id): Path<String>, Query(p): Query<ExportParams>) -> ApiResult<Response> {
-    let (bytes, name, mime) = run_export(&reader, &id, &p.format)?;
-    Ok(export_download(bytes, &name, mime))
-}
-
-/// An export as a download of its type (the name is made safe by [`run_export`]).
-pub fn export_download(bytes: Vec<u8>, name: &str, mime: &'static str) -> Response {
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
-}
-
-/// A conversation exported under the caller's export right, audited with its hash:
-/// (bytes, file name, content type).
-pub fn run_export(reader: &ContentReader, id: &str, format: &str) -> ApiResult<(Vec<u8>, String, &'static str)> {
-    let Some(fmt) = chatvault_export::Format::parse(format) else { return Err(ApiError::bad_request("format: use json, csv, html or pdf")) };
-    let mime = match fmt {
-        chatvault_export::Format::Json => "application/json",
-        chatvault_export::Format::Csv => "text/csv; charset=utf-8",
-        chatvault_export::Format::Html => "application/octet-stream",
-        chatvault_export::Format::Pdf => "application/pdf",
-    };
-    let result = blocking(|| -> ApiResult<_> {
-        let mut a = reader.archive()?;
-        let stats = a.stats()?;
-        let mut usage = Usage::default();
-        let mut buf: Vec<u8> = vec![];
-        let counts = {
-            let mut sink = chatvault_export::sink(fmt, Box::new(&mut buf));
-            let header = chatvault_export::Header {
-                format: chatvault_export::FORMAT,
-                title: format!("chatvault export: conversation {id}"),
-                selection: format!("conversation {id}"),
-                exported_by: reader.caller.name().to_owned(),
-                exported_at: chatvault_model::Timestamp::utc(reader.now_ms).to_rfc3339(),
-                archive_id: stats.archive_id,
-                key_fingerprint: stats.key_fingerprint,
-                grants: reader.grants.iter().filter(|g| g.rights.contains(&Right::Export)).map(|g| g.id.clone()).collect(),
-            };
-            sink.begin(&header).map_err(ApiError::internal)?;
-            let mut n = 0u64;
-            let mut rule = reader.rule(Right::Export, &mut usage);
-            let counts = a.stream_visible(&chatvault_archive::Selection::Conversation(id), &mut rule, &mut |m| {
-                n += 1;
-                if n > MAX_HTTP_EXPORT {
-                    return Err(chatvault_archive::ArchiveError::Invalid { what: "export".into(), why: format!("over {MAX_HTTP_EXPORT} messages: use `chatvault export`, which streams") });
-                }
-                sink.message(&m).map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
-            });
-            match counts {
-                Ok(c) => {
-                    sink.finish(n).map_err(ApiError::internal)?;
-                    Ok(c)
-                }
-                Err(e) => Err(e),
-            }
-        };
-        Ok((counts, buf, usage))
-    })?;
-    match result {
-        (Ok(c), buf, usage) if c.shown > 0 => {
-            let sha = hex::encode(sha2::Sha256::digest(&buf));
-            reader.audit_read(Action::Export, Some(id), json!({"conversation": id, "format": format, "shown": c.shown, "hidden": c.hidden, "sha256": sha}), &usage)?;
-            let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-            Ok((buf, format!("{safe}.{format}"), mime))
-        }
-        (Ok(_), _, _) | (Err(chatvault_archive::ArchiveError::NotFound(_)), _, _) => Err(reader.deny(id, json!({"conversation": id, "right": "export"}))),
-        (Err(e), _, _) => Err(e.into()),
-    }
 }
 
 // ---- ingest ----

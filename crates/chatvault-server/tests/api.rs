@@ -573,3 +573,99 @@ async fn conversation_exports_need_the_export_right_and_are_audited() {
     assert_eq!(audit.len(), 4);
     assert!(audit.iter().all(|e| e.details["sha256"].as_str().is_some_and(|s| s.len() == 64)));
 }
+
+/// lisa's request over c1 with `rights`, approved by boss.
+async fn lisa_granted(w: &World, rights: &[&str]) {
+    let (lisa, boss, now) = (w.login("lisa").await, w.login("boss").await, now_ms());
+    let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "诉讼取证", "case_number": "（2026）京0105民初7号", "rights": rights});
+    let id = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await.body["id"].as_str().unwrap().to_owned();
+    let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_packages_over_the_api_verify_offline() {
+    let w = world();
+    let lisa = w.login("lisa").await;
+    // Without pii.view the phone number would be masked: a package is never masked.
+    lisa_granted(&w, &["view", "export"]).await;
+    let r = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=evidence", None).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("evidence.masked")), "{}", r.body);
+    lisa_granted(&w, &["view", "export", "pii.view"]).await;
+    let r = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=evidence", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.raw));
+    assert_eq!(r.headers["content-type"], "application/zip");
+    let report = chatvault_evidence::check("api.zip", std::io::Cursor::new(r.raw.clone())).unwrap();
+    assert!(report.ok && report.messages == 3, "{report:?}");
+    // The custody names the request, its case number and the API as the tool.
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(r.raw)).unwrap();
+    let custody: Value = serde_json::from_reader(z.by_name("custody.json").unwrap()).unwrap();
+    assert!(custody["requests"].as_array().unwrap().iter().any(|q| q["case_number"] == "（2026）京0105民初7号"), "{custody}");
+    assert!(custody["export"]["tool"].as_str().unwrap().contains("HTTP API"), "{custody}");
+    // A query's matches, in the body (never the URL): only what the grant covers.
+    let q = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "退款", "format": "evidence"}))).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    let report = chatvault_evidence::check("q.zip", std::io::Cursor::new(q.raw)).unwrap();
+    assert!(report.ok && report.messages == 2 && report.selection == "query 退款", "c1's two 退款 messages, not c2's or c3's: {report:?}");
+    let csv = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "退款", "from": rfc(now_ms() - 2 * DAY), "format": "csv"}))).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    let text = String::from_utf8(csv.raw).unwrap();
+    assert!(text.contains("什么时候到账") && !text.contains("另一位客户"), "{text}");
+    // Out of reach: refused and audited, never an empty file.
+    let out = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"conversation": "wecom:c2", "format": "evidence"}))).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN, "{}", out.body);
+    let none = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "另一位客户", "format": "json"}))).await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN, "{}", none.body);
+    // Malformed bodies name the field.
+    for (name, body, want) in [
+        ("both", json!({"conversation": "wecom:c1", "query": "x", "format": "json"}), "exactly one"),
+        ("neither", json!({"format": "json"}), "exactly one"),
+        ("bad format", json!({"query": "x", "format": "xls"}), "format"),
+        ("bad time", json!({"query": "x", "from": "yesterday", "format": "json"}), "from"),
+        ("reversed", json!({"query": "x", "from": "2026-02-01", "to": "2026-01-01", "format": "json"}), "after"),
+        ("unknown field", json!({"query": "x", "format": "json", "colour": 1}), "colour"),
+    ] {
+        let r = w.call(&lisa, Method::POST, "/api/v1/exports", Some(body)).await;
+        // 422: well-formed JSON of the wrong shape (axum's rejection, as for every body).
+        let want_status = if name == "unknown field" { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        assert_eq!(r.status, want_status, "{name}: {}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains(want), "{name}: {}", r.body);
+    }
+    let audit = w.state.access().unwrap().audit_list(&AuditFilter { action: Some("export".into()), ..Default::default() }).unwrap();
+    assert_eq!(audit.iter().filter(|e| e.details["evidence"] == true).count(), 2, "{audit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_links_over_the_api_are_for_legal_and_admin_and_the_timeline_follows_them() {
+    let w = world();
+    let (lisa, alice) = (w.login("lisa").await, w.login("alice").await);
+    let r = w.call(&alice, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1", "wecom:bob"]}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "an agent links no one");
+    let r = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1"]}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "one handle is not a link: {}", r.body);
+    let r = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["cust1", "wecom:bob"]}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a handle without its platform: {}", r.body);
+    let link = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1", "wecom:bob"], "name": "王女士"}))).await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    let id = link.body["id"].as_str().unwrap().to_owned();
+    let list = w.call(&lisa, Method::GET, "/api/v1/identities", None).await;
+    assert_eq!(list.body["links"][0]["name"], "王女士");
+    let s = w.call(&w.login("root").await, Method::GET, "/api/v1/identities/suggestions", None).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert!(s.body["suggestions"].is_array());
+    // boss (everything, read only) builds a timeline from cust1: the link brings in bob's c2.
+    let boss = w.login("boss").await;
+    let t = w.call(&boss, Method::POST, "/api/v1/timeline", Some(json!({"participants": ["wecom:cust1"]}))).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let convs: BTreeSet<&str> = t.body["messages"].as_array().unwrap().iter().map(|m| m["conversation"].as_str().unwrap()).collect();
+    assert_eq!(convs, BTreeSet::from(["wecom:c1", "wecom:c2"]), "{}", t.body);
+    assert!(t.body["handles"].as_array().unwrap().iter().any(|h| h["id"] == "bob"));
+    let times: Vec<&str> = t.body["messages"].as_array().unwrap().iter().map(|m| m["sent_at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|x| x[0] <= x[1]), "oldest first: {times:?}");
+    let r = w.call(&lisa, Method::DELETE, &format!("/api/v1/identities/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let t = w.call(&boss, Method::POST, "/api/v1/timeline", Some(json!({"participants": ["wecom:cust1"]}))).await;
+    assert!(t.body["messages"].as_array().unwrap().iter().all(|m| m["conversation"] == "wecom:c1"), "unlinked: {}", t.body);
+    let acts = w.audit_actions("lisa");
+    assert_eq!(acts.iter().filter(|a| *a == "identity.link").count(), 2, "{acts:?}");
+}

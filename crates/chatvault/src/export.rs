@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use chatvault_access::{Action, Event, Outcome};
-use chatvault_archive::{Archive, Filters, KeyProvider, Selection};
+use chatvault_archive::{Archive, Filters, KeyProvider};
 use chatvault_export::{Format, Header};
 use chatvault_policy::Right;
 use sha2::Digest;
@@ -43,22 +43,27 @@ impl UserReach {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the command's flags, one each
-pub fn export(data: &Path, json: bool, user: &str, conversation: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>, format: &str, out: &Path) -> Result<ExitCode> {
+pub use chatvault_server::cases::Chosen;
+
+/// The export's selection from the command's flags: a conversation (whole, or in a time
+/// range) or a query's matches.
+pub fn chosen(conversation: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>) -> Result<Chosen> {
+    let from_ms = from.map(|s| time_arg(s, "--from", false)).transpose()?;
+    let to_ms = to.map(|s| time_arg(s, "--to", true)).transpose()?;
+    let range = format!("{}{}", from.map(|f| format!(" from {f}")).unwrap_or_default(), to.map(|t| format!(" to {t}")).unwrap_or_default());
+    match (conversation, query) {
+        (Some(c), None) => Ok(Chosen::conversation_range(c, from_ms, to_ms, &range)),
+        (None, Some(q)) => Ok(Chosen::query(q, Filters { from_ms, to_ms, ..Default::default() }, &range)),
+        _ => bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --conversation or --query".into())),
+    }
+}
+
+pub fn export(data: &Path, json: bool, user: &str, chosen: &Chosen, format: &str, out: &Path) -> Result<ExitCode> {
     let Some(fmt) = Format::parse(format) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{format}`: use json, csv, html or pdf"))) };
     let (mut acc, cfg) = open_access(data)?;
     let reach = UserReach::load(&mut acc, &cfg, user)?;
     let (now, grants) = (reach.now, &reach.grants);
-    let filters = Filters {
-        from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
-        to_ms: to.map(|s| time_arg(s, "--to", true)).transpose()?,
-        ..Default::default()
-    };
-    let (sel, selection) = match (conversation, query) {
-        (Some(c), None) => (Selection::Conversation(c), format!("conversation {c}")),
-        (None, Some(q)) => (Selection::Query { query: q, filters: &filters }, format!("query {q}{}{}", from.map(|f| format!(" from {f}")).unwrap_or_default(), to.map(|t| format!(" to {t}")).unwrap_or_default())),
-        _ => bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --conversation or --query".into())),
-    };
+    let (sel, selection) = (chosen.selection(&chosen.filters), &chosen.label);
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let stats = archive.stats()?;
     let mut usage = chatvault_server::guard::Usage::default();

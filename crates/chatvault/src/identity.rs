@@ -77,23 +77,10 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// The handles of a person: those given, and every handle an explicit link joins to them.
-fn expand(given: Vec<Handle>, links: &[chatvault_policy::retention::IdentityLink]) -> Vec<Handle> {
-    let mut out: std::collections::BTreeSet<Handle> = given.into_iter().collect();
-    loop {
-        let before = out.len();
-        let joined: Vec<Handle> = links.iter().filter(|l| l.handles.iter().any(|h| out.contains(h))).flat_map(|l| l.handles.iter().cloned()).collect();
-        out.extend(joined);
-        if out.len() == before {
-            return out.into_iter().collect();
-        }
-    }
-}
-
 #[allow(clippy::too_many_arguments)] // the command's flags, one each
 pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&str>, to: Option<&str>, format: Option<&str>, out: Option<&Path>) -> Result<ExitCode> {
     let (acc, _) = open_access(data)?;
-    let who = expand(handles(participants)?, &acc.identity_links()?);
+    let who = chatvault_policy::retention::expand_linked(&handles(participants)?, &acc.identity_links()?);
     let mut a = Archive::open(data, &KeyProvider::from_env())?;
     let conversations = a.conversations_of(&who)?;
     if conversations.is_empty() {

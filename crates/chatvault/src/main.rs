@@ -221,8 +221,8 @@ enum Command {
         #[arg(long, required_unless_present = "evidence")]
         format: Option<String>,
         /// Write an evidence package (a zip with proofs, custody and hashes) of the
-        /// conversation instead; `chatvault verify PACKAGE` checks it offline.
-        #[arg(long, requires = "conversation", conflicts_with_all = ["format", "query"])]
+        /// selection instead; `chatvault verify PACKAGE` checks it offline.
+        #[arg(long, conflicts_with = "format")]
         evidence: bool,
         #[arg(long)]
         out: PathBuf,
@@ -379,6 +379,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     }
     if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
         return "config.invalid";
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_evidence::EvidenceError>() {
+        return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_backup::BackupError>() {
         return e.code();
@@ -696,9 +699,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
         Command::Backup(args) => backup::backup(&cli.data, cli.json, args),
-        Command::Export { user, conversation: Some(c), evidence: true, out, .. } => evidence::build(&cli.data, cli.json, user, c, out),
-        Command::Export { user, conversation, query, from, to, format, out, .. } => {
-            export::export(&cli.data, cli.json, user, conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref(), format.as_deref().unwrap_or_default(), out)
+        Command::Export { user, conversation, query, from, to, format, evidence, out } => {
+            let chosen = export::chosen(conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref())?;
+            if *evidence {
+                evidence::build(&cli.data, cli.json, user, &chosen, out)
+            } else {
+                export::export(&cli.data, cli.json, user, &chosen, format.as_deref().unwrap_or_default(), out)
+            }
         }
         Command::Identity { command } => identity::identity(&cli.data, cli.json, command),
         Command::Timeline { participants, from, to, format, out } => identity::timeline(&cli.data, cli.json, participants, from.as_deref(), to.as_deref(), format.as_deref(), out.as_deref()),

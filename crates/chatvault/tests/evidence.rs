@@ -196,8 +196,35 @@ fn a_package_needs_export_and_pii_view() {
     let (code, _, err) = run(&data, &["export", "--as", "boss", "--conversation", "wecom:case", "--evidence", "--out", out.to_str().unwrap()], None);
     assert!(code == 2 && err.contains("may export none"), "{err}");
     assert!(!out.exists());
-    let (code, _, err) = run(&data, &["export", "--as", "lisa", "--query", "赔偿", "--evidence", "--out", out.to_str().unwrap()], None);
-    assert_eq!(code, 2, "evidence packages are per conversation: {err}");
+    // A conversation that does not exist is refused like one out of reach.
+    let (code, out_json, err) = run(&data, &["--json", "export", "--as", "lisa", "--conversation", "nowhere:x", "--evidence", "--out", out.to_str().unwrap()], None);
+    assert!(code == 2 && out_json.contains("access.denied"), "{out_json}{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_query_selection_makes_a_package_of_its_matches_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = package(dir.path(), "q");
+    let out = dir.path().join("q.zip");
+    let v: Value = serde_json::from_str(&ok(&data, &["--json", "export", "--as", "lisa", "--query", "赔偿", "--evidence", "--out", out.to_str().unwrap()])).unwrap();
+    assert_eq!(v["messages"], 2, "the two messages with 赔偿: {v}");
+    let (code, r) = verify(&data, &out);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["selection"], "query 赔偿");
+    let files = read_zip(&out);
+    let msgs: Value = serde_json::from_slice(&files["messages.json"]).unwrap();
+    assert!(msgs["messages"].as_array().unwrap().iter().all(|m| m["text"].as_str().unwrap().contains("赔偿")), "{msgs}");
+    // No attachment: the file message does not match.
+    assert!(!files.keys().any(|k| k.starts_with("attachments/")), "{:?}", files.keys().collect::<Vec<_>>());
+    // The export entry names the query.
+    let audit = ok(&data, &["--json", "audit", "list", "--action", "export"]);
+    assert!(audit.contains("query 赔偿") && audit.contains("\"evidence\":true"), "{audit}");
+    // A query nobody matches: refused, nothing written.
+    let none = dir.path().join("none.zip");
+    let (code, _, err) = run(&data, &["export", "--as", "lisa", "--query", "不存在的词", "--evidence", "--out", none.to_str().unwrap()], None);
+    assert!(code == 2 && err.contains("may export none"), "{err}");
+    assert!(!none.exists());
 }
 
 #[test]

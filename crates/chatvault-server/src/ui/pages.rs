@@ -495,8 +495,9 @@ pub struct ExportQuery {
 /// A download of the conversation under the caller's export right (the API's export).
 pub async fn export(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<ExportQuery>) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
-    let (bytes, name, mime) = routes::run_export(&reader, &q.id, &q.format).map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
-    Ok(routes::export_download(bytes, &name, mime))
+    let fail = |e| UiError::for_caller(&req, &reader.caller, e);
+    let kind = crate::cases::ExportKind::parse(&q.format).map_err(fail)?;
+    Ok(crate::cases::run_export(&reader, &crate::cases::Chosen::conversation(&q.id), kind).map_err(fail)?.into_response())
 }
 
 #[derive(Deserialize)]

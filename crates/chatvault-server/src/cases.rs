@@ -1,0 +1,482 @@
+//! Case work over HTTP: exports of a conversation or a query's matches (JSON, CSV, HTML,
+//! PDF, or an evidence package), and the identity links a case timeline follows.
+//!
+//! Every export is decided per message under the `export` right (role or grant), built
+//! in memory up to [`MAX_HTTP_EXPORT`] messages, and audited with its SHA-256; larger
+//! exports stream from the CLI. Queries travel in POST bodies, never in URLs.
+
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chatvault_access::{Action, Outcome};
+use chatvault_archive::{Filters, Selection};
+use chatvault_policy::{Handle, Right, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use crate::error::{ApiError, ApiResult};
+use crate::guard::{Caller, ContentReader, Usage};
+use crate::routes::{blocking, parse_time};
+use crate::ApiJson;
+
+/// The most messages one export over HTTP holds (it is built in memory); larger exports
+/// stream from the CLI (`chatvault export`).
+pub const MAX_HTTP_EXPORT: u64 = 100_000;
+
+/// What an export holds: one whole conversation, or a query's matches (the search
+/// syntax; empty for every message) under filters.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub conversation: Option<String>,
+    pub query: String,
+    pub filters: Filters,
+    /// How the export, its file and its audit entry name it.
+    pub label: String,
+}
+
+impl Chosen {
+    pub fn conversation(id: &str) -> Chosen {
+        Chosen { conversation: Some(id.to_owned()), query: String::new(), filters: Filters::default(), label: format!("conversation {id}") }
+    }
+
+    /// A query's matches; `range` is how the label shows the filters.
+    pub fn query(query: &str, filters: Filters, range: &str) -> Chosen {
+        let label = if query.trim().is_empty() { format!("messages{range}") } else { format!("query {query}{range}") };
+        Chosen { conversation: None, query: query.to_owned(), filters, label }
+    }
+
+    /// One conversation, or a part of it in a time range (then read through the index).
+    pub fn conversation_range(id: &str, from_ms: Option<i64>, to_ms: Option<i64>, range: &str) -> Chosen {
+        if from_ms.is_none() && to_ms.is_none() {
+            return Chosen::conversation(id);
+        }
+        let filters = Filters { from_ms, to_ms, conversations: Some(vec![id.to_owned()]), ..Filters::default() };
+        Chosen { conversation: None, query: String::new(), filters, label: format!("conversation {id}{range}") }
+    }
+
+    pub fn selection<'a>(&'a self, filters: &'a Filters) -> Selection<'a> {
+        match &self.conversation {
+            Some(c) => Selection::Conversation(c),
+            None => Selection::Query { query: &self.query, filters },
+        }
+    }
+
+    /// A file name made only of safe characters.
+    fn file_stem(&self) -> String {
+        let base = self.conversation.clone().unwrap_or_else(|| if self.query.is_empty() { "messages".into() } else { "query".into() });
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    }
+}
+
+/// The formats an export is written in: the four of `chatvault_export`, and `evidence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Plain(chatvault_export::Format),
+    Evidence,
+}
+
+impl ExportKind {
+    pub fn parse(s: &str) -> ApiResult<ExportKind> {
+        if s == "evidence" {
+            return Ok(ExportKind::Evidence);
+        }
+        chatvault_export::Format::parse(s).map(ExportKind::Plain).ok_or_else(|| ApiError::bad_request("format: use json, csv, html, pdf or evidence"))
+    }
+
+    fn mime_and_ext(self) -> (&'static str, &'static str) {
+        match self {
+            ExportKind::Plain(chatvault_export::Format::Json) => ("application/json", "json"),
+            ExportKind::Plain(chatvault_export::Format::Csv) => ("text/csv; charset=utf-8", "csv"),
+            // Never rendered by the browser from here: it is downloaded and opened as a file.
+            ExportKind::Plain(chatvault_export::Format::Html) => ("application/octet-stream", "html"),
+            ExportKind::Plain(chatvault_export::Format::Pdf) => ("application/pdf", "pdf"),
+            ExportKind::Evidence => ("application/zip", "evidence.zip"),
+        }
+    }
+}
+
+/// A finished export: its bytes, its file name and its content type.
+pub struct Download {
+    pub bytes: Vec<u8>,
+    pub name: String,
+    pub mime: &'static str,
+}
+
+impl IntoResponse for Download {
+    fn into_response(self) -> Response {
+        let mut r = self.bytes.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.mime));
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", self.name)) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        r
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    pub format: String,
+}
+
+pub async fn export_conversation(reader: ContentReader, Path(id): Path<String>, Query(p): Query<ExportParams>) -> ApiResult<Download> {
+    run_export(&reader, &Chosen::conversation(&id), ExportKind::parse(&p.format)?)
+}
+
+/// `POST /api/v1/exports`: a conversation (whole or in a range) or a query's matches.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    #[serde(default)]
+    pub conversation: Option<String>,
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub from: Option<Value>,
+    #[serde(default)]
+    pub to: Option<Value>,
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// For a query: only these conversations.
+    #[serde(default)]
+    pub conversations: Option<Vec<String>>,
+    /// A case timeline's export: every conversation these handles (and those linked to
+    /// them) took part in, beside `conversations`; the query defaults to every message.
+    #[serde(default)]
+    pub participants: Option<Vec<String>>,
+    pub format: String,
+}
+
+fn time_of(v: &Option<Value>, field: &str, end: bool) -> ApiResult<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => parse_time(s, field, end).map(Some),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+        Some(_) => Err(ApiError::bad_request(format!("{field}: give RFC 3339 text, YYYY-MM-DD or milliseconds"))),
+    }
+}
+
+impl ExportBody {
+    /// Turns `participants` into the conversations they took part in (links followed).
+    pub fn resolve_participants(&mut self, reader: &ContentReader) -> ApiResult<()> {
+        let Some(ps) = self.participants.take().filter(|p| !p.is_empty()) else { return Ok(()) };
+        let given = ps.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+        let handles = linked(reader.state(), &given)?;
+        let convs = blocking(|| -> ApiResult<_> { Ok(reader.archive()?.conversations_of(&handles)?) })?;
+        let mut all = self.conversations.take().unwrap_or_default();
+        all.extend(convs);
+        all.sort();
+        all.dedup();
+        self.conversations = Some(all);
+        if self.query.is_none() && self.conversation.is_none() {
+            self.query = Some(String::new());
+        }
+        Ok(())
+    }
+
+    pub fn chosen(&self) -> ApiResult<Chosen> {
+        let (from_ms, to_ms) = (time_of(&self.from, "from", false)?, time_of(&self.to, "to", true)?);
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
+            if f > t {
+                return Err(ApiError::bad_request("`from` is after `to`"));
+            }
+        }
+        let show = |v: &Option<Value>| match v {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let (f, t) = (show(&self.from), show(&self.to));
+        let range = format!("{}{}", if f.is_empty() { String::new() } else { format!(" from {f}") }, if t.is_empty() { String::new() } else { format!(" to {t}") });
+        let conversation = self.conversation.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        match (conversation, self.query.as_deref()) {
+            (Some(c), None) if self.platform.is_none() && self.conversations.is_none() => Ok(Chosen::conversation_range(c, from_ms, to_ms, &range)),
+            (Some(_), None) => Err(ApiError::bad_request("platform and conversations narrow a query; a conversation is given alone")),
+            (None, Some(q)) => {
+                let filters = Filters { from_ms, to_ms, platform: self.platform.clone().filter(|p| !p.is_empty()), conversations: self.conversations.clone(), ..Filters::default() };
+                Ok(Chosen::query(q, filters, &range))
+            }
+            _ => Err(ApiError::bad_request("give exactly one of `conversation` or `query`")),
+        }
+    }
+}
+
+pub async fn export(reader: ContentReader, ApiJson(mut body): ApiJson<ExportBody>) -> ApiResult<Download> {
+    body.resolve_participants(&reader)?;
+    let chosen = body.chosen()?;
+    run_export(&reader, &chosen, ExportKind::parse(&body.format)?)
+}
+
+/// An export under the caller's export right, audited with its hash. The API and the UI
+/// both answer through it.
+pub fn run_export(reader: &ContentReader, chosen: &Chosen, kind: ExportKind) -> ApiResult<Download> {
+    let (mime, ext) = kind.mime_and_ext();
+    let name = format!("{}.{ext}", chosen.file_stem());
+    let bytes = match kind {
+        ExportKind::Plain(fmt) => run_plain(reader, chosen, fmt)?,
+        ExportKind::Evidence => run_evidence(reader, chosen)?,
+    };
+    Ok(Download { bytes, name, mime })
+}
+
+/// The filters a query export reads through: narrowed to the caller's reach, so the index
+/// does the bulk of the filtering (the rule still decides every message). `None` when the
+/// caller can reach nothing the query could match.
+fn narrowed(reader: &ContentReader, a: &mut chatvault_archive::Archive, chosen: &Chosen) -> ApiResult<Option<Filters>> {
+    if chosen.conversation.is_some() {
+        return Ok(Some(Filters::default()));
+    }
+    let (mut n, all_visible) = reader.narrow(a, &chosen.filters)?;
+    // `narrow` replaces the conversation list with the caller's reach: intersect with the
+    // one asked for.
+    if let Some(wanted) = &chosen.filters.conversations {
+        n.conversations = Some(match n.conversations.take() {
+            Some(reach) if !all_visible => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
+            _ => wanted.clone(),
+        });
+    }
+    Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) { None } else { Some(n) })
+}
+
+fn header(reader: &ContentReader, chosen: &Chosen, title: String, grants: Vec<String>) -> chatvault_export::Header {
+    chatvault_export::Header {
+        format: chatvault_export::FORMAT,
+        title,
+        selection: chosen.label.clone(),
+        exported_by: reader.caller.name().to_owned(),
+        exported_at: chatvault_model::Timestamp::utc(reader.now_ms).to_rfc3339(),
+        archive_id: String::new(),
+        key_fingerprint: String::new(),
+        grants,
+    }
+}
+
+fn run_plain(reader: &ContentReader, chosen: &Chosen, fmt: chatvault_export::Format) -> ApiResult<Vec<u8>> {
+    let result = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let Some(filters) = narrowed(reader, &mut a, chosen)? else { return Ok(None) };
+        let stats = a.stats()?;
+        let mut usage = Usage::default();
+        let mut buf: Vec<u8> = vec![];
+        let counts = {
+            let mut h = header(reader, chosen, format!("chatvault export: {}", chosen.label), reader.grants.iter().filter(|g| g.rights.contains(&Right::Export)).map(|g| g.id.clone()).collect());
+            h.archive_id = stats.archive_id;
+            h.key_fingerprint = stats.key_fingerprint;
+            let mut sink = chatvault_export::sink(fmt, Box::new(&mut buf));
+            sink.begin(&h).map_err(ApiError::internal)?;
+            let mut n = 0u64;
+            let mut rule = reader.rule(Right::Export, &mut usage);
+            let counts = a.stream_visible(&chosen.selection(&filters), &mut rule, &mut |m| {
+                n += 1;
+                if n > MAX_HTTP_EXPORT {
+                    return Err(chatvault_archive::ArchiveError::Invalid { what: "export".into(), why: format!("over {MAX_HTTP_EXPORT} messages: use `chatvault export`, which streams") });
+                }
+                sink.message(&m).map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
+            });
+            if counts.is_ok() {
+                sink.finish(n).map_err(ApiError::internal)?;
+            }
+            counts
+        };
+        Ok(Some((counts, buf, usage)))
+    })?;
+    let target = chosen.conversation.as_deref().unwrap_or(&chosen.label);
+    match result {
+        Some((Ok(c), buf, usage)) if c.shown > 0 => {
+            let sha = hex::encode(sha2::Sha256::digest(&buf));
+            reader.audit_read(
+                Action::Export,
+                Some(target),
+                json!({"selection": chosen.label, "conversation": chosen.conversation, "format": fmt.name(), "shown": c.shown, "hidden": c.hidden, "sha256": sha}),
+                &usage,
+            )?;
+            Ok(buf)
+        }
+        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => Err(reader.deny(target, json!({"selection": chosen.label, "right": "export"}))),
+        Some((Err(e), _, _)) => Err(e.into()),
+    }
+}
+
+fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
+    let user = reader.caller.name().to_owned();
+    let target = chosen.conversation.as_deref().unwrap_or(&chosen.label).to_owned();
+    let mut usage = Usage::default();
+    // The archive's lock for collecting and proving, then the access database's for custody.
+    let contents = blocking(|| -> ApiResult<_> {
+        let mut a = reader.archive()?;
+        let Some(filters) = narrowed(reader, &mut a, chosen)? else { return Ok(Err(chatvault_evidence::EvidenceError::NothingVisible { user: user.clone(), selection: chosen.label.clone(), hidden: 0 })) };
+        let collected = {
+            let mut rule = reader.rule(Right::Export, &mut usage);
+            chatvault_evidence::collect(&mut a, &user, &chosen.label, &chosen.selection(&filters), &mut rule, MAX_HTTP_EXPORT)
+        };
+        let messages = match collected {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let h = header(reader, chosen, format!("证据包 Evidence: {}", chosen.label), usage.grants.iter().cloned().collect());
+        Ok(chatvault_evidence::contents(&mut a, &messages, h))
+    })?;
+    let contents = match contents {
+        Ok(c) => c,
+        Err(e @ (chatvault_evidence::EvidenceError::NothingVisible { .. } | chatvault_evidence::EvidenceError::Masked { .. })) => {
+            let err = reader.deny(&target, json!({"selection": chosen.label, "right": "export", "evidence": true, "why": e.to_string()}));
+            return Err(if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) { ApiError::forbidden("evidence.masked", e.to_string()) } else { err });
+        }
+        Err(e) => return Err(evidence_error(e)),
+    };
+    let at = chatvault_model::Timestamp::utc(reader.now_ms).to_rfc3339();
+    let step = chatvault_evidence::ExportStep {
+        by: user.clone(),
+        at: at.clone(),
+        host: reader.caller.ip.clone().unwrap_or_default(),
+        tool: format!("chatvault {} (HTTP API)", env!("CARGO_PKG_VERSION")),
+        selection: chosen.label.clone(),
+    };
+    let custody = blocking(|| -> ApiResult<_> {
+        let mut acc = reader.state().access()?;
+        chatvault_evidence::custody(&mut acc, &reader.grants, &usage.grants, &step).map_err(evidence_error)
+    })?;
+    let built = chatvault_evidence::package(contents, custody, &at).map_err(evidence_error)?;
+    reader.audit_read(
+        Action::Export,
+        Some(&target),
+        json!({"evidence": true, "selection": chosen.label, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
+        &usage,
+    )?;
+    Ok(built.zip)
+}
+
+fn evidence_error(e: chatvault_evidence::EvidenceError) -> ApiError {
+    use chatvault_evidence::EvidenceError as E;
+    match e {
+        E::Archive(e) => e.into(),
+        E::Access(e) => e.into(),
+        E::TooMany { .. } => ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "evidence.too_large", e.to_string()),
+        other => ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, other.code(), other.to_string()),
+    }
+}
+
+// ---- identity links ----
+
+/// The handles of the people `given` names: those, and every handle an explicit identity
+/// link joins to them.
+pub fn linked(state: &crate::guard::State, given: &[Handle]) -> ApiResult<Vec<Handle>> {
+    if given.is_empty() {
+        return Ok(vec![]);
+    }
+    let links = blocking(|| -> ApiResult<_> { Ok(state.access()?.identity_links()?) })?;
+    Ok(chatvault_policy::retention::expand_linked(given, &links))
+}
+
+/// Who manages identity links: legal (who builds cases) and the administrator. They join
+/// people's handles across platforms, so every change is audited.
+pub struct CaseWorker {
+    pub caller: Caller,
+    state: crate::guard::State,
+}
+
+impl axum::extract::FromRequestParts<crate::guard::State> for CaseWorker {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &crate::guard::State) -> ApiResult<CaseWorker> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if matches!(caller.role(), Role::Legal | Role::Admin) {
+            return Ok(CaseWorker { caller, state: state.clone() });
+        }
+        state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(json!({"reason": "identity links are for legal and admin", "path": parts.uri.path()})))?;
+        Err(ApiError::forbidden("access.role", "only the legal and admin roles manage identity links"))
+    }
+}
+
+pub async fn list_identities(w: CaseWorker) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"links": w.links()?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    pub handles: Vec<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+pub async fn link_identity(w: CaseWorker, ApiJson(body): ApiJson<LinkBody>) -> ApiResult<Json<Value>> {
+    let link = w.link(&body.handles, body.name.as_deref())?;
+    Ok(Json(json!(link)))
+}
+
+impl CaseWorker {
+    pub fn links(&self) -> ApiResult<Vec<chatvault_policy::retention::IdentityLink>> {
+        blocking(|| -> ApiResult<_> { Ok(self.state.access()?.identity_links()?) })
+    }
+
+    /// Links handles (`platform:id`, two or more) as one person; audited.
+    pub fn link(&self, handles: &[String], name: Option<&str>) -> ApiResult<chatvault_policy::retention::IdentityLink> {
+        let hs = handles.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        blocking(|| -> ApiResult<_> { Ok(self.state.access()?.link_identity(self.caller.name(), hs, name)?) })
+    }
+
+    /// Removes a link; audited.
+    pub fn unlink(&self, id: &str) -> ApiResult<()> {
+        blocking(|| -> ApiResult<_> { Ok(self.state.access()?.unlink_identity(self.caller.name(), id)?) })
+    }
+
+    /// Suggested links (the same mobile number, e-mail, id or display name), most certain
+    /// first, each with its confidence and reason. The handles are shown whole: linking
+    /// needs them exactly, and these roles already name handles in requests and links.
+    /// The listing is audited.
+    pub fn suggestions(&self) -> ApiResult<Vec<chatvault_policy::retention::Suggestion>> {
+        let known: Vec<chatvault_policy::retention::Known> = blocking(|| -> ApiResult<_> {
+            let a = self.state.archive()?;
+            Ok(a.known_participants().into_iter().map(|(handle, display_name)| chatvault_policy::retention::Known { handle, display_name }).collect())
+        })?;
+        let s = chatvault_policy::retention::suggest_links(&known, &self.links()?);
+        self.state.audit(self.caller.event(Action::Search).details(json!({"identity_suggestions": s.len()})))?;
+        Ok(s)
+    }
+}
+
+pub async fn unlink_identity(w: CaseWorker, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    w.unlink(&id)?;
+    Ok(Json(json!({"unlinked": id})))
+}
+
+pub async fn identity_suggestions(w: CaseWorker) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"suggestions": w.suggestions()?})))
+}
+
+// ---- the case timeline ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineBody {
+    #[serde(default)]
+    pub participants: Vec<String>,
+    #[serde(default)]
+    pub conversations: Vec<String>,
+    #[serde(default)]
+    pub from: Option<Value>,
+    #[serde(default)]
+    pub to: Option<Value>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// `POST /api/v1/timeline`: the case view across conversations and platforms, following
+/// identity links; the handles it followed are returned with it.
+pub async fn timeline(reader: ContentReader, ApiJson(b): ApiJson<TimelineBody>) -> ApiResult<Json<Value>> {
+    if b.participants.is_empty() && b.conversations.is_empty() {
+        return Err(ApiError::bad_request("give participants (platform:id) or conversations"));
+    }
+    let given = b.participants.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+    let handles = linked(reader.state(), &given)?;
+    let limit = b.limit.unwrap_or(200).clamp(1, 1000);
+    let (total, messages) = crate::routes::run_timeline(&reader, &given, &b.conversations, time_of(&b.from, "from", false)?, time_of(&b.to, "to", true)?, limit, b.offset.unwrap_or(0))?;
+    Ok(Json(json!({"handles": handles, "total": total, "messages": messages})))
+}
