@@ -198,6 +198,9 @@ async function run() {
   await legal.page.fill("#new-request textarea[name=conversations]", "wecom:case-xss");
   await legal.page.fill("#new-request input[name=reason]", "劳动仲裁取证");
   await legal.page.fill("#new-request input[name=case_number]", "京劳仲字[2026]第88号");
+  // Export and PII view too: legal takes an evidence package of it below.
+  await legal.page.check("#new-request input[value=export]");
+  await legal.page.check("#new-request input[value='pii.view']");
   await legal.page.click("#new-request button[type=submit]");
   await legal.page.waitForLoadState("networkidle");
   check((await legal.page.textContent(".alert.good")).length > 0, "a notice confirms the request");
@@ -229,6 +232,33 @@ async function run() {
   check(out.status() === 403, "out of scope: refused");
   await search(legal.page, "退款", { conversation: "wecom:other-team" });
   check((await legal.page.textContent("#results")).includes("access.denied"), "a search out of scope is refused with its code");
+  passed.push(step);
+
+  step = "legal downloads an evidence package of the conversation";
+  await legal.page.goto(`${BASE}/conversation?id=wecom%3Acase-xss`);
+  const [dl] = await Promise.all([legal.page.waitForEvent("download"), legal.page.locator("p.exports a", { hasText: "证据包" }).click()]);
+  check(dl.suggestedFilename().endsWith(".evidence.zip"), `a zip download: ${dl.suggestedFilename()}`);
+  await dl.saveAs(process.env.CV_EVIDENCE);
+  check(fs.readFileSync(process.env.CV_EVIDENCE).subarray(0, 2).toString() === "PK", "a zip file");
+  // And of the search results, by the results' export form (the query in the body).
+  await search(legal.page, "退款");
+  await legal.page.selectOption("#results form.export-form select[name=format]", "csv");
+  const [csv] = await Promise.all([legal.page.waitForEvent("download"), legal.page.click("#results form.export-form button")]);
+  const csvPath = process.env.CV_EVIDENCE.replace(/\.zip$/, ".csv");
+  await csv.saveAs(csvPath);
+  const csvText = fs.readFileSync(csvPath, "utf8");
+  check(csvText.startsWith("\uFEFF") && csvText.includes("退款") && !csvText.includes("第二个订单"), "the CSV holds the results in scope only");
+  passed.push(step);
+
+  step = "legal links one person's handles across platforms";
+  await legal.page.goto(`${BASE}/identities`);
+  await legal.page.fill("#link-form textarea[name=handles]", "wecom:cust-9\nwhatsapp:+8613800138000");
+  await legal.page.fill("#link-form input[name=name]", "王女士");
+  await legal.page.click("#link-form button[type=submit]");
+  await legal.page.waitForLoadState("networkidle");
+  check(legal.page.url().includes("done=link"), `linked (${legal.page.url()})`);
+  check((await legal.page.textContent("ul.links")).includes("whatsapp:+8613800138000"), "the link is listed");
+  await shot(legal.page, "13b-identities");
   passed.push(step);
 
   // ---- someone guesses demo-agent2's password: the log flags it ----
@@ -303,7 +333,8 @@ async function run() {
   const exec = await person("demo-exec");
   await login(exec, { enrol: true });
   await exec.page.goto(`${BASE}/timeline`);
-  await exec.page.fill("textarea[name=participants]", "wecom:cust-9\nwhatsapp:+8613800138000");
+  // One handle: the identity link legal made brings in the WhatsApp conversation.
+  await exec.page.fill("textarea[name=participants]", "wecom:cust-9");
   await exec.page.click("form.timeline-form button[type=submit]");
   await exec.page.waitForLoadState("networkidle");
   const tconvs = new Set(await exec.page.locator(".timeline .msg .conv").allTextContents());
@@ -311,6 +342,7 @@ async function run() {
   const times = await exec.page.locator(".timeline .msg .when").allTextContents();
   const sorted = [...times].map((t) => Date.parse(t.replace(" ", "T").replace(/ ([+-]\d\d:\d\d)$/, "$1")));
   check(sorted.every((t, i) => i === 0 || sorted[i - 1] <= t), "merged by time, oldest first");
+  check((await exec.page.textContent("p.linked")).includes("whatsapp:+8613800138000"), "the linked handle is named");
   await shot(exec.page, "18-timeline");
   passed.push(step);
 

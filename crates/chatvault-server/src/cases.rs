@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatvault_access::{Action, Outcome};
 use chatvault_archive::{Filters, Selection};
+use chatvault_model::pii;
 use chatvault_policy::{Handle, Right, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -61,6 +62,12 @@ impl Chosen {
             Some(c) => Selection::Conversation(c),
             None => Selection::Query { query: &self.query, filters },
         }
+    }
+
+    /// What the export's audit entry targets: the conversation, or the label with its
+    /// personal data masked.
+    pub fn audit_target(&self) -> String {
+        self.conversation.clone().unwrap_or_else(|| pii::mask(&self.label))
     }
 
     /// A file name made only of safe characters.
@@ -140,6 +147,12 @@ pub struct ExportBody {
     pub to: Option<Value>,
     #[serde(default)]
     pub platform: Option<String>,
+    /// For a query: a sender's handle or display name, as the search filter.
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// For a query: a message kind (text, image, file, …).
+    #[serde(default)]
+    pub kind: Option<String>,
     /// For a query: only these conversations.
     #[serde(default)]
     pub conversations: Option<Vec<String>>,
@@ -194,10 +207,14 @@ impl ExportBody {
         let range = format!("{}{}", if f.is_empty() { String::new() } else { format!(" from {f}") }, if t.is_empty() { String::new() } else { format!(" to {t}") });
         let conversation = self.conversation.as_deref().map(str::trim).filter(|c| !c.is_empty());
         match (conversation, self.query.as_deref()) {
-            (Some(c), None) if self.platform.is_none() && self.conversations.is_none() => Ok(Chosen::conversation_range(c, from_ms, to_ms, &range)),
-            (Some(_), None) => Err(ApiError::bad_request("platform and conversations narrow a query; a conversation is given alone")),
+            (Some(c), None) if self.platform.is_none() && self.conversations.is_none() && self.sender.is_none() && self.kind.is_none() => Ok(Chosen::conversation_range(c, from_ms, to_ms, &range)),
+            (Some(_), None) => Err(ApiError::bad_request("platform, sender, kind and conversations narrow a query; a conversation is given alone")),
             (None, Some(q)) => {
-                let filters = Filters { from_ms, to_ms, platform: self.platform.clone().filter(|p| !p.is_empty()), conversations: self.conversations.clone(), ..Filters::default() };
+                let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned);
+                if let Some(k) = some(&self.kind) {
+                    k.parse::<chatvault_model::MessageKind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
+                }
+                let filters = Filters { from_ms, to_ms, platform: some(&self.platform), sender: some(&self.sender), kind: some(&self.kind), conversations: self.conversations.clone(), ..Filters::default() };
                 Ok(Chosen::query(q, filters, &range))
             }
             _ => Err(ApiError::bad_request("give exactly one of `conversation` or `query`")),
@@ -284,26 +301,28 @@ fn run_plain(reader: &ContentReader, chosen: &Chosen, fmt: chatvault_export::For
         };
         Ok(Some((counts, buf, usage)))
     })?;
-    let target = chosen.conversation.as_deref().unwrap_or(&chosen.label);
+    // Audit entries name a query with its personal data masked, as searches are audited.
+    let (target, label) = (chosen.audit_target(), pii::mask(&chosen.label));
+    let target = target.as_str();
     match result {
         Some((Ok(c), buf, usage)) if c.shown > 0 => {
             let sha = hex::encode(sha2::Sha256::digest(&buf));
             reader.audit_read(
                 Action::Export,
                 Some(target),
-                json!({"selection": chosen.label, "conversation": chosen.conversation, "format": fmt.name(), "shown": c.shown, "hidden": c.hidden, "sha256": sha}),
+                json!({"selection": label, "conversation": chosen.conversation, "format": fmt.name(), "shown": c.shown, "hidden": c.hidden, "sha256": sha}),
                 &usage,
             )?;
             Ok(buf)
         }
-        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => Err(reader.deny(target, json!({"selection": chosen.label, "right": "export"}))),
+        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => Err(reader.deny(target, json!({"selection": label, "right": "export"}))),
         Some((Err(e), _, _)) => Err(e.into()),
     }
 }
 
 fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
     let user = reader.caller.name().to_owned();
-    let target = chosen.conversation.as_deref().unwrap_or(&chosen.label).to_owned();
+    let (target, label) = (chosen.audit_target(), pii::mask(&chosen.label));
     let mut usage = Usage::default();
     // The archive's lock for collecting and proving, then the access database's for custody.
     let contents = blocking(|| -> ApiResult<_> {
@@ -323,7 +342,7 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
     let contents = match contents {
         Ok(c) => c,
         Err(e @ (chatvault_evidence::EvidenceError::NothingVisible { .. } | chatvault_evidence::EvidenceError::Masked { .. })) => {
-            let err = reader.deny(&target, json!({"selection": chosen.label, "right": "export", "evidence": true, "why": e.to_string()}));
+            let err = reader.deny(&target, json!({"selection": label, "right": "export", "evidence": true, "why": pii::mask(&e.to_string())}));
             return Err(if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) { ApiError::forbidden("evidence.masked", e.to_string()) } else { err });
         }
         Err(e) => return Err(evidence_error(e)),
@@ -344,7 +363,7 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
     reader.audit_read(
         Action::Export,
         Some(&target),
-        json!({"evidence": true, "selection": chosen.label, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
+        json!({"evidence": true, "selection": label, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
         &usage,
     )?;
     Ok(built.zip)

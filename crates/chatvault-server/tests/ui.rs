@@ -50,6 +50,7 @@ fn world() -> World {
     let mut acc = chatvault_server::open_access(&mut a, cfg.security.clone()).unwrap();
     acc.add_user("setup", "alice", Role::Agent, Some("t1"), &[Handle::new("wecom", "alice")], Some(PW), false).unwrap();
     acc.add_user("setup", "bob", Role::Agent, Some("t2"), &[Handle::new("wecom", "bob")], Some(PW), false).unwrap();
+    acc.add_user("setup", "lead1", Role::TeamLead, Some("t1"), &[], Some(PW), false).unwrap();
     let e = acc.add_user("setup", "root", Role::Admin, None, &[], Some(PW), false).unwrap();
     let root_secret = e.otpauth.as_deref().and_then(otpauth_secret).unwrap();
     let state = Arc::new(Shared::new(a, acc, cfg, false));
@@ -317,6 +318,93 @@ async fn unknown_pages_are_html_and_unknown_api_routes_stay_json() {
     let r = w.call(Method::GET, "/api/v1/nope", "", None, &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body.starts_with("{\"error\""), "{}", r.body);
+}
+
+impl World {
+    /// Signs root (admin, TOTP) in through enrolment; returns the session and CSRF token.
+    async fn sign_in_root(&self) -> (String, String) {
+        let (cookie, pre) = self.pre().await;
+        let r = self.call(Method::POST, "/login", &cookie, Some(&[("_csrf", &pre), ("username", "root"), ("password", PW)]), &[]).await;
+        let field = |name: &str| r.body.split(&format!("name=\"{name}\" value=\"")).nth(1).unwrap().split('"').next().unwrap().replace("&#38;", "&");
+        let (ticket, otpauth) = (field("ticket"), field("otpauth"));
+        let code = totp_code(&self.root_secret, chrono::Utc::now().timestamp_millis()).unwrap();
+        let ok = self.call(Method::POST, "/login/enrol", &cookie, Some(&[("_csrf", &pre), ("ticket", &ticket), ("otpauth", &otpauth), ("code", &code)]), &[]).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let c = format!("cv_session={}", ok.cookie("cv_session").unwrap());
+        let page = self.call(Method::GET, "/admin/users", &c, None, &[]).await;
+        (c, page.csrf())
+    }
+}
+
+#[tokio::test]
+async fn exports_of_search_results_go_by_form_under_the_export_right() {
+    let w = world();
+    let (alice, csrf) = w.sign_in("alice").await;
+    // An agent has no export right: no export form, and a forged post is refused.
+    let r = w.call(Method::POST, "/search", &alice, Some(&[("_csrf", &csrf), ("q", "退款")]), &[]).await;
+    assert!(!r.body.contains("action=\"/export\""), "no export form without the right");
+    let r = w.call(Method::POST, "/export", &alice, Some(&[("_csrf", &csrf), ("q", "退款"), ("format", "csv")]), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // alice asks for export over c1; her team lead approves.
+    let f = [("_csrf", csrf.as_str()), ("conversations", "wecom:c1"), ("from", "2020-01-01"), ("to", "2030-01-01"), ("reason", "投诉复核"), ("case_number", "c-9"), ("right", "view"), ("right", "export")];
+    assert_eq!(w.call(Method::POST, "/requests", &alice, Some(&f), &[]).await.status, StatusCode::SEE_OTHER);
+    let id = w.state.access().unwrap().requests(None).unwrap()[0].id.clone();
+    let (lead, lead_csrf) = w.sign_in("lead1").await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
+    let a = w.call(Method::POST, &format!("/requests/{id}/approve"), &lead, Some(&[("_csrf", &lead_csrf), ("comment", "同意"), ("expires", &expires)]), &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let r = w.call(Method::POST, "/search", &alice, Some(&[("_csrf", &csrf), ("q", "退款")]), &[]).await;
+    assert!(r.body.contains("action=\"/export\"") && r.body.contains("name=\"q\" value=\"退款\""), "the form repeats the search in hidden fields");
+    let cases: &[(&str, &[(&str, &str)], StatusCode, &str)] = &[
+        ("csv of the query", &[("q", "退款"), ("format", "csv")], StatusCode::OK, "text/csv; charset=utf-8"),
+        ("json with a sender filter", &[("q", "退款"), ("sender", "cust"), ("format", "json")], StatusCode::OK, "application/json"),
+        ("evidence needs pii.view", &[("q", "退款"), ("format", "evidence")], StatusCode::FORBIDDEN, ""),
+        ("another team's conversation", &[("q", "退款"), ("conversation", "wecom:c2"), ("format", "csv")], StatusCode::FORBIDDEN, ""),
+        ("an unknown format", &[("q", "退款"), ("format", "xls")], StatusCode::BAD_REQUEST, ""),
+        ("a bad kind", &[("q", "退款"), ("kind", "hologram"), ("format", "csv")], StatusCode::BAD_REQUEST, ""),
+    ];
+    for (name, fields, status, mime) in cases {
+        let mut f = vec![("_csrf", csrf.as_str())];
+        f.extend_from_slice(fields);
+        let r = w.call(Method::POST, "/export", &alice, Some(&f), &[]).await;
+        assert_eq!(r.status, *status, "{name}: {}", r.body);
+        if r.status == StatusCode::OK {
+            assert_eq!(r.headers[header::CONTENT_TYPE], *mime, "{name}");
+            assert!(r.headers[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"), "{name}");
+            assert!(!r.body.contains("另一组"), "{name}: only what the grant covers");
+        } else {
+            assert!(r.body.contains("<html") && r.body.contains("code"), "{name}: an error page with its code");
+        }
+    }
+    let csv = w.call(Method::POST, "/export", &alice, Some(&[("_csrf", &csrf), ("q", "退款"), ("format", "csv")]), &[]).await;
+    assert!(csv.body.contains("138****5678"), "masked without pii.view: {}", csv.body);
+    let audit = w.state.access().unwrap().audit_list(&chatvault_access::AuditFilter { action: Some("export".into()), ..Default::default() }).unwrap();
+    assert_eq!(audit.len(), 3, "each download audited: {audit:?}");
+}
+
+#[tokio::test]
+async fn identity_links_are_managed_on_their_page_by_admin_and_legal_only() {
+    let w = world();
+    let (alice, _) = w.sign_in("alice").await;
+    let r = w.call(Method::GET, "/identities", &alice, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("access.role"), "{}", r.body);
+    let (root, csrf) = w.sign_in_root().await;
+    let page = w.call(Method::GET, "/identities", &root, None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("href=\"/identities\""), "in the navigation");
+    let bad = w.call(Method::POST, "/identities", &root, Some(&[("_csrf", &csrf), ("handles", "wecom:cust")]), &[]).await;
+    assert_eq!(bad.status, StatusCode::OK, "the form comes back with the error");
+    assert!(bad.body.contains("input.invalid") && bad.body.contains("wecom:cust"), "{}", bad.body);
+    let ok = w.call(Method::POST, "/identities", &root, Some(&[("_csrf", &csrf), ("handles", "wecom:cust\nwecom:bob"), ("name", "<b>王女士</b>")]), &[]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let page = w.call(Method::GET, "/identities?done=link", &root, None, &[]).await;
+    assert!(page.body.contains("wecom:cust") && page.body.contains("wecom:bob"), "{}", page.body);
+    assert!(!page.body.contains("<b>王女士") && page.body.contains("王女士"), "the name is text");
+    let id = w.state.access().unwrap().identity_links().unwrap()[0].id.clone();
+    let un = w.call(Method::POST, &format!("/identities/{id}/unlink"), &root, Some(&[("_csrf", &csrf)]), &[]).await;
+    assert_eq!(un.status, StatusCode::SEE_OTHER);
+    assert!(w.state.access().unwrap().identity_links().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     };
     let messages = match collected {
         Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
-            acc.audit(Event::new(user, Action::AccessDenied).target(&chosen.label).result(Outcome::Denied).details(serde_json::json!({"reason": "evidence export", "why": e.to_string()})))?;
+            acc.audit(Event::new(user, Action::AccessDenied).target(&chosen.audit_target()).result(Outcome::Denied).details(serde_json::json!({"reason": "evidence export", "why": chatvault_model::pii::mask(&e.to_string())})))?;
             return Err(e.into());
         }
         other => other?,
@@ -60,7 +60,7 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     let partial = out.with_extension("partial");
     std::fs::write(&partial, &built.zip).with_context(|| partial.display().to_string())?;
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    audit_package(&mut acc, user, &chosen.label, &built, &usage.grants)?;
+    audit_package(&mut acc, user, &chosen.audit_target(), &built, &usage.grants)?;
     if json {
         print_json(&serde_json::json!({"out": out, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}))?;
     } else {

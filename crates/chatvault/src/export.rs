@@ -63,7 +63,9 @@ pub fn export(data: &Path, json: bool, user: &str, chosen: &Chosen, format: &str
     let (mut acc, cfg) = open_access(data)?;
     let reach = UserReach::load(&mut acc, &cfg, user)?;
     let (now, grants) = (reach.now, &reach.grants);
-    let (sel, selection) = (chosen.selection(&chosen.filters), &chosen.label);
+    let sel = chosen.selection(&chosen.filters);
+    // Audit entries name a query with its personal data masked, as searches are audited.
+    let (selection, audited) = (&chosen.label, chosen.audit_target());
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let stats = archive.stats()?;
     let mut usage = chatvault_server::guard::Usage::default();
@@ -97,8 +99,8 @@ pub fn export(data: &Path, json: bool, user: &str, chosen: &Chosen, format: &str
         other => {
             let _ = std::fs::remove_file(&partial);
             let counts = other?;
-            acc.audit(Event::new(user, Action::AccessDenied).target(&selection).result(Outcome::Denied).details(serde_json::json!({
-                "reason": "export", "selection": selection, "hidden": counts.hidden,
+            acc.audit(Event::new(user, Action::AccessDenied).target(&audited).result(Outcome::Denied).details(serde_json::json!({
+                "reason": "export", "selection": audited, "hidden": counts.hidden,
             })))?;
             bail!(chatvault_access::AccessError::Policy(chatvault_policy::PolicyError::Invalid(format!(
                 "{user} may export none of it ({} messages match; the export right comes from an approved request with `export`)",
@@ -109,12 +111,12 @@ pub fn export(data: &Path, json: bool, user: &str, chosen: &Chosen, format: &str
     hasher.inner.flush().with_context(|| partial.display().to_string())?;
     let sha = hex::encode(hasher.sha.finalize());
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    acc.audit(Event::new(user, Action::Export).target(&selection).details(serde_json::json!({
-        "format": format, "selection": selection, "shown": counts.shown, "masked": counts.masked, "hidden": counts.hidden,
+    acc.audit(Event::new(user, Action::Export).target(&audited).details(serde_json::json!({
+        "format": format, "selection": audited, "shown": counts.shown, "masked": counts.masked, "hidden": counts.hidden,
         "grants": usage.grants.iter().collect::<Vec<_>>(), "via_role": usage.by_role, "file": out.file_name().map(|f| f.to_string_lossy().into_owned()), "sha256": sha,
     })))?;
     for g in &usage.grants {
-        acc.audit(Event::new(user, Action::GrantUse).target(g).details(serde_json::json!({"for": "export", "on": selection})))?;
+        acc.audit(Event::new(user, Action::GrantUse).target(g).details(serde_json::json!({"for": "export", "on": audited})))?;
     }
     if json {
         print_json(&serde_json::json!({"out": out, "format": format, "shown": counts.shown, "masked": counts.masked, "hidden": counts.hidden, "sha256": sha}))?;

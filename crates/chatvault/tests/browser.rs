@@ -104,15 +104,20 @@ fn web_ui_in_chromium() {
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
 
     let shots = repo().join("e2e/screenshots");
+    let evidence = dir.path().join("from-the-browser.zip");
     let status = Command::new("node")
         .arg(repo().join("e2e/ui.test.mjs"))
         .current_dir(repo().join("e2e"))
         .env("CV_URL", &url)
         .env("CV_LOGINS", logins.to_string())
         .env("CV_SHOTS", &shots)
+        .env("CV_EVIDENCE", &evidence)
         .env("CV_CHROMIUM", &chromium)
         .status()
         .expect("node");
     drop(server);
     assert!(status.success(), "the browser test failed (see its output above); screenshots in {}", shots.display());
+    // The package legal downloaded in the browser verifies offline.
+    let v = Command::new(env!("CARGO_BIN_EXE_chatvault")).args(["verify"]).arg(&evidence).output().expect("verify");
+    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
 }

@@ -14,6 +14,7 @@
 //!   URL holds ids, dates and page numbers only.
 
 pub mod assets;
+mod cases;
 pub mod i18n;
 mod pages;
 mod views;
@@ -51,6 +52,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/conversation"),
     ("GET", "/attachment"),
     ("GET", "/export"),
+    ("POST", "/export"),
+    ("GET", "/identities"),
+    ("POST", "/identities"),
+    ("POST", "/identities/{id}/unlink"),
     ("GET", "/timeline"),
     ("POST", "/timeline"),
     ("GET", "/requests"),
@@ -79,7 +84,9 @@ pub fn routes() -> Router<State> {
         .route("/search", get(search_page).post(search_submit))
         .route("/conversation", get(conversation_page))
         .route("/attachment", get(attachment))
-        .route("/export", get(export))
+        .route("/export", get(export).post(cases::export_submit))
+        .route("/identities", get(cases::identities_page).post(cases::link_submit))
+        .route("/identities/{id}/unlink", post(cases::unlink_submit))
         .route("/timeline", get(timeline_page).post(timeline_submit))
         .route("/requests", get(requests_page).post(request_submit))
         .route("/requests/{id}/approve", post(approve_submit))

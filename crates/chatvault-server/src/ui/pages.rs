@@ -17,9 +17,9 @@ use crate::error::ApiError;
 use crate::guard::{Caller, ContentReader, State, SESSION_COOKIE};
 use crate::routes::{self, blocking, parse_time, ClientIp, PageParams, SearchParams};
 
-type UiResult<T> = Result<T, UiError>;
+pub(super) type UiResult<T> = Result<T, UiError>;
 
-fn render(t: &impl Template) -> Response {
+pub(super) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}")).into_response(),
@@ -30,22 +30,22 @@ fn render(t: &impl Template) -> Response {
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("")
     }
-    fn opt(&self, name: &str) -> Option<String> {
+    pub(super) fn opt(&self, name: &str) -> Option<String> {
         Some(self.get(name).to_owned()).filter(|s| !s.is_empty())
     }
     fn all(&self, name: &str) -> Vec<&str> {
         self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
     /// A text area's lines, trimmed, blanks dropped.
-    fn lines(&self, name: &str) -> Vec<String> {
+    pub(super) fn lines(&self, name: &str) -> Vec<String> {
         self.get(name).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
     }
 }
 
-fn form(Form(v): Form<Vec<(String, String)>>) -> Fields {
+pub(super) fn form(Form(v): Form<Vec<(String, String)>>) -> Fields {
     Fields(v)
 }
 
@@ -77,11 +77,11 @@ fn see_other(to: &str) -> Response {
 }
 
 /// A caller, or the error page (the sign-in page when there is no session).
-fn caller_or(req: &Req, c: Result<Caller, ApiError>) -> UiResult<Caller> {
+pub(super) fn caller_or(req: &Req, c: Result<Caller, ApiError>) -> UiResult<Caller> {
     c.map_err(|e| UiError::new(req, e))
 }
 
-fn reader_or(req: &Req, r: Result<ContentReader, ApiError>) -> UiResult<ContentReader> {
+pub(super) fn reader_or(req: &Req, r: Result<ContentReader, ApiError>) -> UiResult<ContentReader> {
     r.map_err(|e| UiError::new(req, e))
 }
 
@@ -93,7 +93,7 @@ pub struct ErrView {
 }
 
 impl ErrView {
-    fn of(lang: Lang, e: &ApiError) -> ErrView {
+    pub(super) fn of(lang: Lang, e: &ApiError) -> ErrView {
         let message = match lang.error_text(e.code) {
             Some(m) => m.to_owned(),
             None if e.code == "input.invalid" => format!("{} {}", lang.strings().err_input, clean(&e.message)),
@@ -366,6 +366,9 @@ pub struct ResultsView {
     hits: Vec<HitView>,
     pager: Pager,
     lag: Option<u64>,
+    may_export: bool,
+    /// The search again, as the export form's hidden fields.
+    export_fields: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]
@@ -421,6 +424,8 @@ pub async fn search_submit(req: Req, reader: Result<ContentReader, ApiError>, f:
         hits: r.hits.iter().map(|h| HitView::of(t, h)).collect(),
         pager: Pager::new(r.total, offset, r.hits.len(), PER_PAGE),
         lag: r.index_lag,
+        may_export: may_export(&reader),
+        export_fields: ["q", "from", "to", "sender", "conversation", "platform", "kind"].into_iter().map(|k| (k, f.get(k).to_owned())).filter(|(_, v)| !v.is_empty()).collect(),
     };
     let ctx = Ctx::for_caller(lang, &reader.caller, "/search", t.search_title);
     let form = SearchForm::of(&f);
@@ -475,7 +480,10 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
         pager,
         masked: masked > 0,
         may_export: may_export(&reader),
-        export_links: ["json", "csv", "html", "pdf"].iter().map(|f| (*f, format!("/export?{}", views::query(&[("id", &v.conversation), ("format", f)])))).collect(),
+        export_links: [("json", "json"), ("csv", "csv"), ("html", "html"), ("pdf", "pdf"), ("evidence", t.format_evidence)]
+            .iter()
+            .map(|(f, label)| (*label, format!("/export?{}", views::query(&[("id", &v.conversation), ("format", f)]))))
+            .collect(),
     };
     Ok(render(&page))
 }
@@ -559,13 +567,16 @@ struct TimelinePage {
     pager: Option<Pager>,
     error: Option<ErrView>,
     may_export: bool,
+    /// Handles the timeline took in through identity links.
+    linked: Vec<String>,
+    export_fields: Vec<(&'static str, String)>,
 }
 
 pub async fn timeline_page(req: Req, reader: Result<ContentReader, ApiError>) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let lang = req.lang_for(Some(&reader.caller));
     let ctx = Ctx::for_caller(lang, &reader.caller, "/timeline", lang.strings().timeline_title);
-    Ok(render(&TimelinePage { ctx, participants: String::new(), conversations: String::new(), from: String::new(), to: String::new(), messages: None, pager: None, error: None, may_export: false }))
+    Ok(render(&TimelinePage { ctx, participants: String::new(), conversations: String::new(), from: String::new(), to: String::new(), messages: None, pager: None, error: None, may_export: false, linked: vec![], export_fields: vec![] }))
 }
 
 pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
@@ -584,19 +595,24 @@ pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, 
         pager: None,
         error: None,
         may_export: may_export(&reader),
+        linked: vec![],
+        export_fields: ["participants", "conversations", "from", "to"].into_iter().map(|k| (k, f.get(k).to_owned())).filter(|(_, v)| !v.is_empty()).collect(),
     };
     let run = || -> Result<_, ApiError> {
         let handles = f.lines("participants").iter().map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from)).collect::<Result<Vec<Handle>, _>>()?;
+        let linked: Vec<String> = crate::cases::linked(reader.state(), &handles)?.into_iter().filter(|h| !handles.contains(h)).map(|h| clean(&format!("{}:{}", h.platform, h.id))).collect();
         let from = f.opt("from").map(|s| parse_time(&s, "from", false)).transpose()?;
         let to = f.opt("to").map(|s| parse_time(&s, "to", true)).transpose()?;
-        routes::run_timeline(&reader, &handles, &f.lines("conversations"), from, to, PER_PAGE as usize * 2, offset as usize)
+        let (total, msgs) = routes::run_timeline(&reader, &handles, &f.lines("conversations"), from, to, PER_PAGE as usize * 2, offset as usize)?;
+        Ok((total, msgs, linked))
     };
     if page.participants.trim().is_empty() && page.conversations.trim().is_empty() {
         page.error = Some(ErrView { code: "input.invalid".into(), message: t.timeline_empty.into() });
         return Ok(render(&page));
     }
     match run() {
-        Ok((total, msgs)) => {
+        Ok((total, msgs, linked)) => {
+            page.linked = linked;
             page.pager = Some(Pager::new(total, offset, msgs.len(), PER_PAGE * 2));
             page.messages = Some(views::thread(t, &msgs, None));
         }
@@ -681,7 +697,7 @@ struct RequestsPage {
 
 #[derive(Deserialize)]
 pub struct Done {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Query(d): Query<Done>) -> UiResult<Response> {

@@ -120,6 +120,9 @@ impl Ctx {
             if u.role == Role::Admin {
                 add("/admin/users", t.nav_users);
             }
+            if matches!(u.role, Role::Legal | Role::Admin) {
+                add("/identities", t.nav_identities);
+            }
             add("/integrity", t.nav_integrity);
         }
         Ctx {
