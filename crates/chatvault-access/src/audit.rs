@@ -88,6 +88,8 @@ actions! {
     BackupRun = 7050, "backup.run";
     IdentityLink = 7060, "identity.link";
     Restore = 7051, "backup.restore";
+    ReportView = 8000, "report.view";
+    AlertAck = 8001, "alert.ack";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

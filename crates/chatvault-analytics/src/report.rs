@@ -418,7 +418,16 @@ impl Components {
     }
 }
 
-fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>]) -> Components {
+/// A conversation's resolution as of the report: a pending one whose silence period has
+/// since run out is resolved by silence (the cache decided it when it was summarised).
+pub fn resolution_at(c: &crate::cache::ConvRow, cx: &Context<'_>) -> Resolution {
+    match c.content.resolution {
+        Resolution::Pending if cx.as_of_ms - c.end_ms >= cx.settings.resolution.silence_hours as i64 * 3_600_000 => Resolution::Silence,
+        r => r,
+    }
+}
+
+fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>], resolution: Resolution) -> Components {
     let decided: Vec<&&Judged<'_>> = judged.iter().filter(|j| j.verdict != Verdict::Pending).collect();
     let speed = if decided.is_empty() { 1.0 } else { decided.iter().filter(|j| j.verdict == Verdict::Met).count() as f64 / decided.len() as f64 };
     let scripts = match (c.content.greeting, c.content.closing) {
@@ -427,7 +436,7 @@ fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>]) -> Components {
     };
     let agent_risk = c.content.risks.iter().any(|r| r.side == Some(Side::Agent));
     let professionalism = (scripts - if agent_risk { 0.5 } else { 0.0 }).max(0.0);
-    let resolution = match c.content.resolution {
+    let resolution = match resolution {
         Resolution::Confirmed | Resolution::NoCustomer => 1.0,
         Resolution::Silence => 0.75,
         Resolution::Pending => 0.5,
@@ -442,7 +451,7 @@ fn quality_scores(w: &Window, cx: &Context<'_>) -> HashMap<usize, f64> {
     for j in &js {
         by_conv.entry(j.row.conv).or_default().push(j);
     }
-    kept(w, cx).into_iter().map(|(i, c)| (i, components(c, by_conv.get(&i).map_or(&[][..], |v| v)).score(cx.settings))).collect()
+    kept(w, cx).into_iter().map(|(i, c)| (i, components(c, by_conv.get(&i).map_or(&[][..], |v| v), resolution_at(c, cx)).score(cx.settings))).collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -481,8 +490,9 @@ pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
     let mut lines = vec![];
     let mut resolution: BTreeMap<String, u64> = BTreeMap::new();
     for (i, c) in kept(w, cx) {
-        let comp = components(c, by_conv.get(&i).map_or(&[][..], |v| v));
-        *resolution.entry(c.content.resolution.as_str().to_owned()).or_default() += 1;
+        let r = resolution_at(c, cx);
+        let comp = components(c, by_conv.get(&i).map_or(&[][..], |v| v), r);
+        *resolution.entry(r.as_str().to_owned()).or_default() += 1;
         lines.push(QualityLine {
             conversation: c.key.clone(),
             platform: c.platform.clone(),
@@ -490,7 +500,7 @@ pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
             start_ms: c.start_ms,
             score: comp.score(cx.settings),
             components: comp,
-            resolution: c.content.resolution,
+            resolution: r,
             sentiment: c.content.sentiment(),
         });
     }

@@ -106,7 +106,7 @@ impl Archive {
         Ok(next)
     }
 
-    fn gen_now(&self) -> Result<Option<u64>> {
+    pub(crate) fn gen_now(&self) -> Result<Option<u64>> {
         Ok(self.store.meta(GEN_KEY)?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or_default())))
     }
 

@@ -14,6 +14,7 @@
 //! - The index is derived: it is caught up from the store when it lags, and `reindex`
 //!   rebuilds it from nothing.
 
+mod analytics;
 mod body;
 mod deletion;
 mod export;

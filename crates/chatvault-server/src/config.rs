@@ -26,6 +26,8 @@ pub struct Config {
     pub retention: Retention,
     /// Backup target, recipients and how long each tier's sets are kept.
     pub backup: Backup,
+    /// Service quality: business hours, SLA thresholds, lexicons, weights, alert tiers.
+    pub analytics: chatvault_analytics::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +157,7 @@ impl Default for Config {
             roles: defaults.roles.into_iter().collect(),
             retention: Retention::default(),
             backup: Backup::default(),
+            analytics: chatvault_analytics::Settings::default(),
         }
     }
 }
@@ -236,6 +239,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.analytics.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.listen.parse::<std::net::SocketAddr>().map_err(|_| ConfigError::Invalid(format!("listen: `{}` is not an address such as 127.0.0.1:8440", self.listen)))?;
         if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
             return Err(ConfigError::Invalid(format!("tls.min_version: `{}`; use 1.2 or 1.3", self.tls.min_version)));

@@ -9,6 +9,7 @@
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
 //! reaches content except through a [`guard::ContentReader`].
 
+pub mod analytics;
 pub mod cases;
 pub mod config;
 pub mod error;
@@ -53,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/identities/{id}"),
     ("GET", "/api/v1/identities/suggestions"),
     ("POST", "/api/v1/timeline"),
+    ("GET", "/api/v1/reports/{kind}"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/attachments/{sha256}"),
     ("POST", "/api/v1/messages"),
@@ -107,6 +109,7 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/identities/{id}", axum::routing::delete(cases::unlink_identity))
         .route("/api/v1/identities/suggestions", get(cases::identity_suggestions))
         .route("/api/v1/timeline", post(cases::timeline))
+        .route("/api/v1/reports/{kind}", get(analytics::report_route))
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/messages/{id}/attachments/{sha256}", get(attachment))
         .route("/api/v1/messages", post(ingest))

@@ -181,6 +181,8 @@ pub trait StoreRead {
     fn conversation_messages_after(&self, conversation: i64, after: Option<(i64, u64)>, limit: u64) -> Result<Vec<MessageRow>>;
     /// The conversations these messages belong to.
     fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>>;
+    /// The conversations with a message at `seq` or later (for derived caches).
+    fn conversations_from_seq(&self, seq: u64) -> Result<Vec<i64>>;
     fn attachment_count(&self, conversation: i64) -> Result<u64>;
     fn stats(&self) -> Result<StoreStats>;
 }

@@ -355,6 +355,12 @@ impl StoreRead for SqliteStore {
         Ok(out.into_iter().collect())
     }
 
+    fn conversations_from_seq(&self, seq: u64) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached("SELECT DISTINCT conversation FROM messages WHERE seq >= ?1").map_err(|e| self.e(e))?;
+        let rows = st.query_map([seq as i64], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+    }
+
     fn attachment_count(&self, conversation: i64) -> Result<u64> {
         self.conn
             .prepare_cached("SELECT count(*) FROM attachments WHERE conversation = ?1")

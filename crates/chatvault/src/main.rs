@@ -6,6 +6,7 @@ mod backup;
 mod compare;
 mod demo;
 mod evidence;
+mod report;
 mod export;
 mod identity;
 mod lifecycle;
@@ -177,6 +178,8 @@ enum Command {
         #[command(subcommand)]
         command: security::GrantCommand,
     },
+    /// Service-quality reports: sla, agents, hours, topics, quality (docs/metrics.md).
+    Report(report::ReportArgs),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -379,6 +382,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     }
     if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
         return "config.invalid";
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_analytics::AnalyticsError>() {
+        return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_evidence::EvidenceError>() {
         return e.code();
@@ -695,6 +701,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Request { command } => security::request(&cli.data, cli.json, command),
         Command::Grant { command } => security::grant(&cli.data, cli.json, command),
         Command::Audit { command } => security::audit(&cli.data, cli.json, command),
+        Command::Report(args) => report::report(&cli.data, cli.json, args),
         Command::Retention { command } => lifecycle::retention(&cli.data, cli.json, command),
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),

@@ -33,3 +33,14 @@ pub fn ok(data: &Path, args: &[&str]) -> String {
     assert_eq!(code, 0, "{args:?}: {out}{err}");
     out
 }
+
+/// Like [`run_with`], with extra environment variables (a config file, say).
+pub fn run_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().copied()).arg("--data").arg(data).args(args);
+    let out = c.output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
