@@ -66,8 +66,8 @@ impl Distribution {
 struct Judged<'w> {
     row: &'w RespRow,
     /// The agent it is credited to: who answered, or (unanswered) who spoke last.
-    agent: Option<&'w str>,
-    team: String,
+    agent: Option<u32>,
+    team: &'w str,
     threshold_ms: i64,
     /// Response time, or (unanswered) time waited so far.
     ms: i64,
@@ -83,21 +83,41 @@ enum Verdict {
     Pending,
 }
 
-fn judge<'w>(w: &'w Window, cx: &Context<'_>) -> Vec<Judged<'w>> {
-    let mut out = vec![];
+/// Each agent's team, looked up once per report, not once per response.
+struct Teams {
+    of_agent: Vec<String>,
+    unassigned: String,
+}
+
+impl Teams {
+    fn new(w: &Window, cx: &Context<'_>) -> Teams {
+        Teams { of_agent: w.agents.iter().map(|a| (cx.team_of)(a).unwrap_or_else(|| UNASSIGNED.to_owned())).collect(), unassigned: UNASSIGNED.to_owned() }
+    }
+
+    fn of(&self, agent: Option<u32>) -> &str {
+        agent.map_or(self.unassigned.as_str(), |a| self.of_agent[a as usize].as_str())
+    }
+}
+
+fn judge<'w>(w: &'w Window, teams: &'w Teams, cx: &Context<'_>) -> Vec<Judged<'w>> {
+    let mut out = Vec::with_capacity(w.responses.len());
+    // Thresholds by (platform, team), looked up once each.
+    let mut thresholds: HashMap<(&str, &str), i64> = HashMap::new();
     for row in &w.responses {
-        let conv = &w.conversations[row.conv];
-        let agent = row.response.agent.as_deref().or(conv.last_agent.as_deref());
-        let team = agent.and_then(|a| (cx.team_of)(a)).unwrap_or_else(|| UNASSIGNED.to_owned());
+        let conv = &w.conversations[row.conv as usize];
+        let agent = row.agent.or(conv.last_agent);
+        let team = teams.of(agent);
         if cx.team.is_some_and(|t| t != team) {
             continue;
         }
-        let threshold_ms = cx.settings.threshold_seconds(&conv.platform, Some(team.as_str()).filter(|t| *t != UNASSIGNED)) as i64 * 1000;
-        let (ms, answered) = match (row.response.millis(), cx.business_hours) {
+        let threshold_ms = *thresholds
+            .entry((conv.platform.as_str(), team))
+            .or_insert_with(|| cx.settings.threshold_seconds(&conv.platform, Some(team).filter(|t| *t != UNASSIGNED)) as i64 * 1000);
+        let (ms, answered) = match (row.millis(), cx.business_hours) {
             (Some(raw), false) => (raw, true),
             (Some(_), true) => (row.business_ms.unwrap_or(0), true),
-            (None, false) => ((cx.as_of_ms - row.response.start_ms).max(0), false),
-            (None, true) => (cx.calendar.business_ms(row.response.start_ms, cx.as_of_ms), false),
+            (None, false) => ((cx.as_of_ms - row.start_ms).max(0), false),
+            (None, true) => (cx.calendar.business_ms(row.start_ms, cx.as_of_ms), false),
         };
         let verdict = if ms > threshold_ms {
             Verdict::Breached
@@ -153,52 +173,75 @@ pub struct SlaReport {
     pub overall: SlaLine,
     pub teams: Vec<SlaLine>,
     pub agents: Vec<SlaLine>,
-    /// Every breach, longest wait first.
+    pub breaches_total: u64,
+    /// The [`LIST_LIMIT`] longest waits, longest first.
     pub breaches: Vec<Breach>,
 }
 
-fn group<'a, 'w>(js: &'a [Judged<'w>], key: impl Fn(&Judged<'w>) -> String) -> BTreeMap<String, Vec<&'a Judged<'w>>> {
-    let mut m: BTreeMap<String, Vec<&Judged<'_>>> = BTreeMap::new();
+/// The longest lists a report carries (breaches, lowest-scoring conversations): the
+/// counts are always whole; `--team`, `--platform` and the dates narrow the lists.
+pub const LIST_LIMIT: usize = 1000;
+
+/// The indexes of the `n` greatest by `key`, greatest first, without sorting them all.
+fn top_n<T>(items: &[T], n: usize, key: impl Fn(&T) -> f64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..items.len()).collect();
+    let by = |a: &usize, b: &usize| key(&items[*b]).total_cmp(&key(&items[*a])).then(a.cmp(b));
+    if idx.len() > n {
+        idx.select_nth_unstable_by(n, by);
+        idx.truncate(n);
+    }
+    idx.sort_by(by);
+    idx
+}
+
+fn group<'a, 'w, K: Ord>(js: &'a [Judged<'w>], key: impl Fn(&Judged<'w>) -> K) -> BTreeMap<K, Vec<&'a Judged<'w>>> {
+    let mut m: BTreeMap<K, Vec<&Judged<'_>>> = BTreeMap::new();
     for j in js {
         m.entry(key(j)).or_default().push(j);
     }
     m
 }
 
+fn agent_name<'w>(w: &'w Window, a: Option<u32>) -> &'w str {
+    a.map_or(UNASSIGNED, |a| w.agent(a))
+}
+
 pub fn sla(w: &Window, cx: &Context<'_>) -> SlaReport {
-    let js = judge(w, cx);
-    let answered = |first: Option<bool>| -> Vec<i64> { js.iter().filter(|j| j.answered && first.is_none_or(|f| j.row.response.first == f)).map(|j| j.ms).collect() };
+    let teams = Teams::new(w, cx);
+    let js = judge(w, &teams, cx);
+    let answered = |first: Option<bool>| -> Vec<i64> { js.iter().filter(|j| j.answered && first.is_none_or(|f| j.row.first == f)).map(|j| j.ms).collect() };
     let all: Vec<&Judged<'_>> = js.iter().collect();
-    let mut breaches: Vec<Breach> = js
-        .iter()
-        .filter(|j| j.verdict == Verdict::Breached)
-        .map(|j| {
-            let c = &w.conversations[j.row.conv];
+    let breached: Vec<&Judged<'_>> = js.iter().filter(|j| j.verdict == Verdict::Breached).collect();
+    let breaches: Vec<Breach> = top_n(&breached, LIST_LIMIT, |j| j.ms as f64)
+        .into_iter()
+        .map(|i| {
+            let j = breached[i];
+            let c = &w.conversations[j.row.conv as usize];
             Breach {
                 conversation: c.key.clone(),
                 platform: c.platform.clone(),
-                agent: j.agent.map(str::to_owned),
-                team: j.team.clone(),
-                start_ms: j.row.response.start_ms,
+                agent: j.agent.map(|a| w.agent(a).to_owned()),
+                team: j.team.to_owned(),
+                start_ms: j.row.start_ms,
                 waited_s: j.ms as f64 / 1000.0,
                 threshold_s: j.threshold_ms as f64 / 1000.0,
                 answered: j.answered,
             }
         })
         .collect();
-    breaches.sort_by(|a, b| b.waited_s.total_cmp(&a.waited_s).then(a.conversation.cmp(&b.conversation)));
-    let convs: std::collections::BTreeSet<usize> = js.iter().map(|j| j.row.conv).collect();
-    let unanswered = convs.iter().filter(|c| js.iter().any(|j| j.row.conv == **c && !j.answered)).count() as u64;
+    let convs: std::collections::HashSet<u32> = js.iter().map(|j| j.row.conv).collect();
+    let unanswered: std::collections::HashSet<u32> = js.iter().filter(|j| !j.answered).map(|j| j.row.conv).collect();
     SlaReport {
         business_hours: cx.business_hours,
         conversations: convs.len() as u64,
         frt: Distribution::of(&mut answered(Some(true))),
         response: Distribution::of(&mut answered(None)),
         next_response: Distribution::of(&mut answered(Some(false))),
-        unanswered_conversations: unanswered,
+        unanswered_conversations: unanswered.len() as u64,
         overall: sla_line("all", &all),
-        teams: group(&js, |j| j.team.clone()).iter().map(|(k, v)| sla_line(k, v)).collect(),
-        agents: group(&js, |j| j.agent.unwrap_or(UNASSIGNED).to_owned()).iter().map(|(k, v)| sla_line(k, v)).collect(),
+        teams: group(&js, |j| j.team).iter().map(|(k, v)| sla_line(k, v)).collect(),
+        agents: group(&js, |j| agent_name(w, j.agent)).iter().map(|(k, v)| sla_line(k, v)).collect(),
+        breaches_total: breached.len() as u64,
         breaches,
     }
 }
@@ -236,31 +279,34 @@ pub struct AgentsReport {
 }
 
 pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
-    let js: Vec<Judged<'_>> = judge(w, cx).into_iter().filter(|j| j.agent.is_some()).collect();
-    let scores = quality_scores(w, cx);
+    let teams = Teams::new(w, cx);
+    let js: Vec<Judged<'_>> = judge(w, &teams, cx).into_iter().filter(|j| j.agent.is_some()).collect();
+    let scores = quality_scores(w, &teams, cx);
     let new_ms = cx.settings.new_agent_days as i64 * 86_400_000;
+    let first_of = |a: u32| w.agent_first_ms.get(a as usize).copied().flatten();
     // "New" is decided at each response: fewer than N days after the agent's first message.
-    let is_new = |j: &Judged<'_>| j.agent.and_then(|a| w.agent_first_ms.get(a)).is_some_and(|f| j.row.response.start_ms - f < new_ms);
+    let is_new = |j: &Judged<'_>| j.agent.and_then(first_of).is_some_and(|f| j.row.start_ms - f < new_ms);
     let mut ranking = vec![];
-    for (agent, list) in group(&js, |j| j.agent.unwrap_or_default().to_owned()) {
+    for (agent, list) in group(&js, |j| j.agent.unwrap_or(u32::MAX)) {
         let mut ms: Vec<i64> = list.iter().filter(|j| j.answered).map(|j| j.ms).collect();
-        let mut frt: Vec<i64> = list.iter().filter(|j| j.answered && j.row.response.first).map(|j| j.ms).collect();
+        let mut frt: Vec<i64> = list.iter().filter(|j| j.answered && j.row.first).map(|j| j.ms).collect();
         let d = Distribution::of(&mut ms);
-        let convs: std::collections::BTreeSet<usize> = list.iter().map(|j| j.row.conv).collect();
+        let convs: std::collections::BTreeSet<u32> = list.iter().map(|j| j.row.conv).collect();
         let q: Vec<f64> = convs.iter().filter_map(|c| scores.get(c)).copied().collect();
-        let first = w.agent_first_ms.get(&agent).copied().unwrap_or(0);
+        let first = first_of(agent).unwrap_or(0);
+        let name = w.agent(agent);
         ranking.push(AgentLine {
-            team: list[0].team.clone(),
+            team: list[0].team.to_owned(),
             new: cx.as_of_ms - first < new_ms,
             first_message_ms: first,
             responses: d.count,
             median_s: d.median_s,
             p90_s: d.p90_s,
             frt_median_s: Distribution::of(&mut frt).median_s,
-            sla: sla_line(&agent, &list),
+            sla: sla_line(name, &list),
             conversations: convs.len() as u64,
             mean_quality: (!q.is_empty()).then(|| q.iter().sum::<f64>() / q.len() as f64),
-            agent,
+            agent: name.to_owned(),
         });
     }
     ranking.sort_by(|a, b| {
@@ -268,7 +314,7 @@ pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
     });
     let cohort = |new: bool| {
         let list: Vec<&Judged<'_>> = js.iter().filter(|j| is_new(j) == new).collect();
-        let agents: std::collections::BTreeSet<&str> = list.iter().filter_map(|j| j.agent).collect();
+        let agents: std::collections::BTreeSet<u32> = list.iter().filter_map(|j| j.agent).collect();
         let mut ms: Vec<i64> = list.iter().filter(|j| j.answered).map(|j| j.ms).collect();
         Cohort { agents: agents.len() as u64, response: Distribution::of(&mut ms), sla: sla_line(if new { "new" } else { "experienced" }, &list) }
     };
@@ -296,11 +342,12 @@ pub struct HoursReport {
 }
 
 pub fn hours(w: &Window, cx: &Context<'_>) -> HoursReport {
-    let js = judge(w, cx);
+    let teams = Teams::new(w, cx);
+    let js = judge(w, &teams, cx);
     let mut cells: Vec<Vec<i64>> = vec![vec![]; 7 * 24];
     let mut by_hour: Vec<Vec<i64>> = vec![vec![]; 24];
     for j in js.iter().filter(|j| j.answered) {
-        let (d, h) = cx.calendar.weekday_hour(j.row.response.start_ms);
+        let (d, h) = cx.calendar.weekday_hour(j.row.start_ms);
         cells[d * 24 + h].push(j.ms);
         by_hour[h].push(j.ms);
     }
@@ -315,12 +362,8 @@ pub fn hours(w: &Window, cx: &Context<'_>) -> HoursReport {
 }
 
 /// The conversations of the window the team filter keeps (by the last agent's team).
-fn kept<'w>(w: &'w Window, cx: &Context<'_>) -> Vec<(usize, &'w crate::cache::ConvRow)> {
-    w.conversations
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| cx.team.is_none_or(|t| c.last_agent.as_deref().and_then(|a| (cx.team_of)(a)).unwrap_or_else(|| UNASSIGNED.to_owned()) == t))
-        .collect()
+fn kept<'w>(w: &'w Window, teams: &Teams, cx: &Context<'_>) -> Vec<(u32, &'w crate::cache::ConvRow)> {
+    w.conversations.iter().enumerate().filter(|(_, c)| cx.team.is_none_or(|t| teams.of(c.last_agent) == t)).map(|(i, c)| (i as u32, c)).collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -363,7 +406,8 @@ fn top(m: HashMap<&str, u64>, n: usize) -> Vec<Count> {
 }
 
 pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
-    let convs = kept(w, cx);
+    let teams = Teams::new(w, cx);
+    let convs = kept(w, &teams, cx);
     let (mut topics, mut keywords, mut risk_words): (HashMap<&str, u64>, HashMap<&str, u64>, HashMap<&str, u64>) = Default::default();
     let mut risk_hits = vec![];
     let (mut with_agent, mut greet, mut close, mut both) = (0u64, 0u64, 0u64, 0u64);
@@ -445,13 +489,18 @@ fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>], resolution: Res
     Components { speed, professionalism, resolution, emotion: (c.content.sentiment() + 1.0) / 2.0 }
 }
 
-fn quality_scores(w: &Window, cx: &Context<'_>) -> HashMap<usize, f64> {
-    let js = judge(w, cx);
-    let mut by_conv: HashMap<usize, Vec<&Judged<'_>>> = HashMap::new();
-    for j in &js {
+fn by_conversation<'a, 'w>(js: &'a [Judged<'w>]) -> HashMap<u32, Vec<&'a Judged<'w>>> {
+    let mut by_conv: HashMap<u32, Vec<&Judged<'_>>> = HashMap::new();
+    for j in js {
         by_conv.entry(j.row.conv).or_default().push(j);
     }
-    kept(w, cx).into_iter().map(|(i, c)| (i, components(c, by_conv.get(&i).map_or(&[][..], |v| v), resolution_at(c, cx)).score(cx.settings))).collect()
+    by_conv
+}
+
+fn quality_scores(w: &Window, teams: &Teams, cx: &Context<'_>) -> HashMap<u32, f64> {
+    let js = judge(w, teams, cx);
+    let by_conv = by_conversation(&js);
+    kept(w, teams, cx).into_iter().map(|(i, c)| (i, components(c, by_conv.get(&i).map_or(&[][..], |v| v), resolution_at(c, cx)).score(cx.settings))).collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -477,48 +526,82 @@ pub struct QualityReport {
     pub weights: crate::settings::Weights,
     /// Scores in tens: [0,10), [10,20), … [90,100].
     pub score_histogram: Vec<u64>,
-    /// Every conversation, worst first.
+    /// The [`LIST_LIMIT`] lowest-scoring conversations, worst first.
     pub conversations_by_score: Vec<QualityLine>,
 }
 
 pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
-    let js = judge(w, cx);
-    let mut by_conv: HashMap<usize, Vec<&Judged<'_>>> = HashMap::new();
-    for j in &js {
-        by_conv.entry(j.row.conv).or_default().push(j);
-    }
-    let mut lines = vec![];
+    let teams = Teams::new(w, cx);
+    let js = judge(w, &teams, cx);
+    let by_conv = by_conversation(&js);
+    // Scores first (no strings), then lines for the lowest only.
+    let mut scored: Vec<(&crate::cache::ConvRow, f64, Components, Resolution)> = vec![];
     let mut resolution: BTreeMap<String, u64> = BTreeMap::new();
-    for (i, c) in kept(w, cx) {
+    for (i, c) in kept(w, &teams, cx) {
         let r = resolution_at(c, cx);
         let comp = components(c, by_conv.get(&i).map_or(&[][..], |v| v), r);
         *resolution.entry(r.as_str().to_owned()).or_default() += 1;
-        lines.push(QualityLine {
-            conversation: c.key.clone(),
-            platform: c.platform.clone(),
-            agent: c.last_agent.clone(),
-            start_ms: c.start_ms,
-            score: comp.score(cx.settings),
-            components: comp,
-            resolution: r,
-            sentiment: c.content.sentiment(),
-        });
+        scored.push((c, comp.score(cx.settings), comp, r));
     }
-    lines.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.conversation.cmp(&b.conversation)));
-    let n = lines.len();
-    let with_customer: Vec<&QualityLine> = lines.iter().filter(|l| l.resolution != Resolution::NoCustomer).collect();
+    let n = scored.len();
+    let with_customer: Vec<&(&crate::cache::ConvRow, f64, Components, Resolution)> = scored.iter().filter(|l| l.3 != Resolution::NoCustomer).collect();
     let mut hist = vec![0u64; 10];
-    for l in &lines {
-        hist[((l.score / 10.0) as usize).min(9)] += 1;
+    for l in &scored {
+        hist[((l.1 / 10.0) as usize).min(9)] += 1;
     }
+    let lowest = top_n(&scored, LIST_LIMIT, |l| -l.1);
+    let lines = lowest
+        .into_iter()
+        .map(|i| {
+            let (c, score, comp, r) = &scored[i];
+            QualityLine {
+                conversation: c.key.clone(),
+                platform: c.platform.clone(),
+                agent: c.last_agent.map(|a| w.agent(a).to_owned()),
+                start_ms: c.start_ms,
+                score: *score,
+                components: comp.clone(),
+                resolution: *r,
+                sentiment: c.content.sentiment(),
+            }
+        })
+        .collect();
     QualityReport {
         conversations: n as u64,
-        mean_score: (n > 0).then(|| lines.iter().map(|l| l.score).sum::<f64>() / n as f64),
-        resolved_ratio: (!with_customer.is_empty()).then(|| with_customer.iter().filter(|l| l.resolution.resolved()).count() as f64 / with_customer.len() as f64),
-        mean_sentiment: (!with_customer.is_empty()).then(|| with_customer.iter().map(|l| l.sentiment).sum::<f64>() / with_customer.len() as f64),
+        mean_score: (n > 0).then(|| scored.iter().map(|l| l.1).sum::<f64>() / n as f64),
+        resolved_ratio: (!with_customer.is_empty()).then(|| with_customer.iter().filter(|l| l.3.resolved()).count() as f64 / with_customer.len() as f64),
+        mean_sentiment: (!with_customer.is_empty()).then(|| with_customer.iter().map(|l| l.0.content.sentiment()).sum::<f64>() / with_customer.len() as f64),
         resolution,
         weights: cx.settings.weights.clone(),
         score_histogram: hist,
         conversations_by_score: lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/metrics.md, "Quality score": the worked example, and the bounds.
+    #[test]
+    fn the_documented_quality_score() {
+        let s = Settings::default();
+        let cases = [
+            ("the worked example", Components { speed: 1.0, professionalism: 0.5, resolution: 1.0, emotion: 0.75 }, 82.5),
+            ("everything best", Components { speed: 1.0, professionalism: 1.0, resolution: 1.0, emotion: 1.0 }, 100.0),
+            ("everything worst", Components { speed: 0.0, professionalism: 0.0, resolution: 0.0, emotion: 0.0 }, 0.0),
+        ];
+        for (name, c, want) in cases {
+            assert!((c.score(&s) - want).abs() < 1e-9, "{name}: {}", c.score(&s));
+        }
+    }
+
+    #[test]
+    fn distributions_bucket_each_value_once() {
+        let mut v = vec![0, 9_999, 10_000, 59_000, 60_000, 3_600_000, 20_000_000];
+        let d = Distribution::of(&mut v);
+        let h: Vec<u64> = d.histogram.iter().map(|x| x.1).collect();
+        assert_eq!(h, vec![2, 1, 1, 1, 0, 0, 0, 1, 1]);
+        assert_eq!((d.count, d.median_s), (7, Some(59.0)));
     }
 }

@@ -153,7 +153,8 @@ pub fn run_report(archive: &mut Archive, settings: &chatvault_analytics::Setting
     sync(archive, settings, now_ms)?;
     let cache = Cache::open(&cache_path(archive.data_dir())).map_err(|e| e.to_string())?;
     let (from, to) = (p.from_ms.unwrap_or(i64::MIN), p.to_ms.unwrap_or(i64::MAX));
-    let window = cache.window(from, to, p.platform.as_deref()).map_err(|e| e.to_string())?;
+    let load = chatvault_analytics::cache::Load { terms: kind == Kind::Topics, risks: matches!(kind, Kind::Topics | Kind::Quality | Kind::Agents) };
+    let window = cache.window(from, to, p.platform.as_deref(), load).map_err(|e| e.to_string())?;
     let calendar = settings.calendar().map_err(|e| e.to_string())?;
     let cx = Context { settings, calendar: &calendar, team_of: directory, team: p.team.as_deref(), business_hours: p.business_hours, as_of_ms: now_ms.min(to) };
     let body = match kind {

@@ -669,3 +669,27 @@ async fn identity_links_over_the_api_are_for_legal_and_admin_and_the_timeline_fo
     let acts = w.audit_actions("lisa");
     assert_eq!(acts.iter().filter(|a| *a == "identity.link").count(), 2, "{acts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_are_for_team_leads_of_their_team_and_executives() {
+    let w = world();
+    let (alice, lead, boss) = (w.login("alice").await, w.login("lead1").await, w.login("boss").await);
+    let r = w.call(&alice, Method::GET, "/api/v1/reports/sla", None).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("access.role")), "an agent reads no reports");
+    let r = w.call(&lead, Method::GET, "/api/v1/reports/sla", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["team"], "t1", "a team lead's report is their team's");
+    let r = w.call(&lead, Method::GET, "/api/v1/reports/sla?team=t2", None).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("access.team")));
+    for kind in ["sla", "agents", "hours", "topics", "quality"] {
+        let r = w.call(&boss, Method::GET, &format!("/api/v1/reports/{kind}?from=2020-01-01&team=t2&business_hours=true"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{kind}: {}", r.body);
+        assert_eq!((r.body["report"].as_str(), r.body["team"].as_str()), (Some(kind), Some("t2")));
+    }
+    for (name, uri) in [("kind", "/api/v1/reports/speed"), ("date", "/api/v1/reports/sla?from=yesterday"), ("reversed", "/api/v1/reports/sla?from=2026-02-01&to=2026-01-01")] {
+        let r = w.call(&boss, Method::GET, uri, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+    }
+    assert!(w.audit_actions("boss").iter().filter(|a| *a == "report.view").count() == 5);
+    assert!(w.data.join("analytics.db").exists(), "the cache sits in the data folder");
+}

@@ -178,7 +178,10 @@ fn every_report_equals_the_injected_truth() {
     }
     assert_eq!(sla["teams"].as_array().unwrap().len(), 2);
     let total_breached: u64 = want.values().map(|x| x.1).sum();
-    assert_eq!(sla["breaches"].as_array().unwrap().len() as u64, total_breached);
+    assert_eq!(sla["breaches_total"].as_u64().unwrap(), total_breached);
+    assert_eq!(sla["breaches"].as_array().unwrap().len() as u64, total_breached, "all listed: fewer than the list limit");
+    let waits: Vec<f64> = sla["breaches"].as_array().unwrap().iter().map(|b| b["waited_s"].as_f64().unwrap()).collect();
+    assert!(waits.windows(2).all(|w| w[0] >= w[1]), "longest wait first");
     assert_eq!(sla["unanswered_conversations"], convs.iter().filter(|c| c.d2.is_none()).count());
     let b = &sla["breaches"].as_array().unwrap().iter().find(|b| b["answered"] == true).unwrap();
     let c = convs.iter().find(|c| c.key == b["conversation"]).unwrap();
