@@ -165,9 +165,11 @@ impl Window {
     }
 }
 
-/// What a window loads beside the figures: keywords are read only for the topics report.
+/// What a window loads beside the figures: topics and keywords are read only for the
+/// topics report, risk hits only where a report uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Load {
+    /// Topics and keywords.
     pub terms: bool,
     pub risks: bool,
 }
@@ -250,7 +252,7 @@ impl Cache {
         let sql = if load.terms {
             "SELECT id, key, platform, start_ms, agents, packed, topics, terms FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
         } else {
-            "SELECT id, key, platform, start_ms, agents, packed, topics, '' FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
+            "SELECT id, key, platform, start_ms, agents, packed, '', '' FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
         };
         let mut st = self.conn.prepare_cached(sql).map_err(|x| self.e(x))?;
         let mut rows = st.query(params![from_ms, to_ms, platform]).map_err(|x| self.e(x))?;
@@ -265,11 +267,15 @@ impl Cache {
             local.clear();
             let names = r.get_ref(4).map_err(|x| self.e(x))?.as_str().map_err(|x| AnalyticsError::Cache { path: self.path.display().to_string(), why: x.to_string() })?;
             for a in names.split('\n').filter(|a| !a.is_empty()) {
-                let next = w.agents.len() as u32;
-                let id = *agent_ids.entry(a.to_owned()).or_insert_with(|| {
-                    w.agents.push(a.to_owned());
-                    next
-                });
+                let id = match agent_ids.get(a) {
+                    Some(id) => *id,
+                    None => {
+                        let id = w.agents.len() as u32;
+                        w.agents.push(a.to_owned());
+                        agent_ids.insert(a.to_owned(), id);
+                        id
+                    }
+                };
                 local.push(id);
             }
             let agent = |i: u8| (i != 255).then(|| local.get(i as usize).copied()).flatten();

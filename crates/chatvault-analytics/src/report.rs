@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::cache::{RespRow, Window};
+use crate::cache::Window;
 use crate::content::Resolution;
-use crate::metrics::{quantile, Side};
+use crate::metrics::Side;
 use crate::{Calendar, Settings};
 
 /// What a report needs besides the window.
@@ -42,37 +42,44 @@ pub struct Distribution {
 }
 
 impl Distribution {
+    /// The distribution of `ms` (reordered: quantiles are selected, not sorted for).
     pub fn of(ms: &mut [i64]) -> Distribution {
-        ms.sort_unstable();
         let s = |v: Option<i64>| v.map(|x| x as f64 / 1000.0);
-        let mut histogram: Vec<(String, u64)> = BUCKETS.iter().map(|(_, l)| (l.to_string(), 0)).collect();
+        let mut counts = [0u64; 9];
         for x in ms.iter() {
-            let i = BUCKETS.iter().rposition(|(lo, _)| x / 1000 >= *lo).unwrap_or(0);
-            histogram[i].1 += 1;
+            counts[BUCKETS.iter().rposition(|(lo, _)| x / 1000 >= *lo).unwrap_or(0)] += 1;
         }
+        let q = quantiles(ms, &[0.5, 0.9, 0.99]);
         Distribution {
             count: ms.len() as u64,
-            median_s: s(quantile(ms, 0.5)),
-            p90_s: s(quantile(ms, 0.9)),
-            p99_s: s(quantile(ms, 0.99)),
+            median_s: s(q[0]),
+            p90_s: s(q[1]),
+            p99_s: s(q[2]),
             mean_s: (!ms.is_empty()).then(|| ms.iter().map(|x| *x as f64).sum::<f64>() / ms.len() as f64 / 1000.0),
-            histogram,
+            histogram: BUCKETS.iter().zip(counts).map(|((_, l), c)| (l.to_string(), c)).collect(),
         }
     }
 }
 
-/// One response judged against its SLA threshold.
-#[derive(Debug, Clone)]
-struct Judged<'w> {
-    row: &'w RespRow,
-    /// The agent it is credited to: who answered, or (unanswered) who spoke last.
-    agent: Option<u32>,
-    team: &'w str,
-    threshold_ms: i64,
-    /// Response time, or (unanswered) time waited so far.
-    ms: i64,
-    answered: bool,
-    verdict: Verdict,
+/// Nearest-rank quantiles (as [`crate::metrics::quantile`]) of unsorted values, for
+/// rising `qs`: each is an O(n) selection in what is right of the one before.
+pub fn quantiles(v: &mut [i64], qs: &[f64]) -> Vec<Option<i64>> {
+    let n = v.len();
+    let mut out = vec![];
+    let mut lo = 0;
+    for q in qs {
+        if n == 0 {
+            out.push(None);
+            continue;
+        }
+        let k = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+        if k >= lo {
+            v[lo..].select_nth_unstable(k - lo);
+            lo = k;
+        }
+        out.push(Some(v[k]));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,36 +90,92 @@ enum Verdict {
     Pending,
 }
 
-/// Each agent's team, looked up once per report, not once per response.
+const NO_AGENT: u32 = u32::MAX;
+
+/// One response judged against its SLA threshold (small: there are millions).
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    conv: u32,
+    /// The agent it is credited to: who answered, or (unanswered) who spoke last.
+    agent: u32,
+    team: u16,
+    first: bool,
+    answered: bool,
+    verdict: Verdict,
+    start_ms: i64,
+    threshold_ms: i64,
+    /// Response time, or (unanswered) time waited so far.
+    ms: i64,
+}
+
+/// Teams, interned: each agent's team is looked up once per report.
 struct Teams {
-    of_agent: Vec<String>,
-    unassigned: String,
+    names: Vec<String>,
+    of_agent: Vec<u16>,
+    unassigned: u16,
+    /// The team filter: `Some(None)` when the team asked for has no one in the window.
+    filter: Option<Option<u16>>,
 }
 
 impl Teams {
     fn new(w: &Window, cx: &Context<'_>) -> Teams {
-        Teams { of_agent: w.agents.iter().map(|a| (cx.team_of)(a).unwrap_or_else(|| UNASSIGNED.to_owned())).collect(), unassigned: UNASSIGNED.to_owned() }
+        let mut names: Vec<String> = vec![UNASSIGNED.to_owned()];
+        let mut of_agent = Vec::with_capacity(w.agents.len());
+        for a in &w.agents {
+            let t = (cx.team_of)(a).unwrap_or_else(|| UNASSIGNED.to_owned());
+            let i = names.iter().position(|n| *n == t).unwrap_or_else(|| {
+                names.push(t);
+                names.len() - 1
+            });
+            of_agent.push(i as u16);
+        }
+        let filter = cx.team.map(|t| names.iter().position(|n| n == t).map(|i| i as u16));
+        Teams { names, of_agent, unassigned: 0, filter }
     }
 
-    fn of(&self, agent: Option<u32>) -> &str {
-        agent.map_or(self.unassigned.as_str(), |a| self.of_agent[a as usize].as_str())
+    fn of(&self, agent: u32) -> u16 {
+        if agent == NO_AGENT {
+            self.unassigned
+        } else {
+            self.of_agent[agent as usize]
+        }
+    }
+
+    fn keeps(&self, team: u16) -> bool {
+        self.filter.is_none_or(|f| f == Some(team))
+    }
+
+    fn name(&self, team: u16) -> &str {
+        &self.names[team as usize]
     }
 }
 
-fn judge<'w>(w: &'w Window, teams: &'w Teams, cx: &Context<'_>) -> Vec<Judged<'w>> {
+fn judge(w: &Window, teams: &Teams, cx: &Context<'_>) -> Vec<Judged> {
     let mut out = Vec::with_capacity(w.responses.len());
-    // Thresholds by (platform, team), looked up once each.
-    let mut thresholds: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut platforms: Vec<&str> = vec![];
+    let mut conv_platform: Vec<u16> = Vec::with_capacity(w.conversations.len());
+    for c in &w.conversations {
+        let i = platforms.iter().position(|p| *p == c.platform).unwrap_or_else(|| {
+            platforms.push(&c.platform);
+            platforms.len() - 1
+        });
+        conv_platform.push(i as u16);
+    }
+    // Thresholds by (platform, team), computed once each.
+    let nt = teams.names.len();
+    let mut thresholds: Vec<Option<i64>> = vec![None; platforms.len() * nt];
     for row in &w.responses {
         let conv = &w.conversations[row.conv as usize];
-        let agent = row.agent.or(conv.last_agent);
+        let agent = row.agent.or(conv.last_agent).unwrap_or(NO_AGENT);
         let team = teams.of(agent);
-        if cx.team.is_some_and(|t| t != team) {
+        if !teams.keeps(team) {
             continue;
         }
-        let threshold_ms = *thresholds
-            .entry((conv.platform.as_str(), team))
-            .or_insert_with(|| cx.settings.threshold_seconds(&conv.platform, Some(team).filter(|t| *t != UNASSIGNED)) as i64 * 1000);
+        let p = conv_platform[row.conv as usize] as usize;
+        let threshold_ms = *thresholds[p * nt + team as usize].get_or_insert_with(|| {
+            let t = (team != teams.unassigned).then(|| teams.name(team));
+            cx.settings.threshold_seconds(platforms[p], t) as i64 * 1000
+        });
         let (ms, answered) = match (row.millis(), cx.business_hours) {
             (Some(raw), false) => (raw, true),
             (Some(_), true) => (row.business_ms.unwrap_or(0), true),
@@ -126,9 +189,25 @@ fn judge<'w>(w: &'w Window, teams: &'w Teams, cx: &Context<'_>) -> Vec<Judged<'w
         } else {
             Verdict::Pending
         };
-        out.push(Judged { row, agent, team, threshold_ms, ms, answered, verdict });
+        out.push(Judged { conv: row.conv, agent, team, first: row.first, answered, verdict, start_ms: row.start_ms, threshold_ms, ms });
     }
     out
+}
+
+/// The judged responses of each conversation: `js` is in conversation order, so each
+/// conversation's are one run.
+fn runs(js: &[Judged], conversations: usize) -> Vec<(u32, u32)> {
+    let mut r = vec![(0u32, 0u32); conversations];
+    let mut i = 0;
+    while i < js.len() {
+        let c = js[i].conv;
+        let start = i;
+        while i < js.len() && js[i].conv == c {
+            i += 1;
+        }
+        r[c as usize] = (start as u32, i as u32);
+    }
+    r
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -141,10 +220,37 @@ pub struct SlaLine {
     pub met_ratio: Option<f64>,
 }
 
-fn sla_line(name: &str, js: &[&Judged<'_>]) -> SlaLine {
-    let count = |v: Verdict| js.iter().filter(|j| j.verdict == v).count() as u64;
-    let (met, breached, pending) = (count(Verdict::Met), count(Verdict::Breached), count(Verdict::Pending));
-    SlaLine { name: name.to_owned(), met, breached, pending, met_ratio: (met + breached > 0).then(|| met as f64 / (met + breached) as f64) }
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    met: u64,
+    breached: u64,
+    pending: u64,
+}
+
+impl Tally {
+    fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::Met => self.met += 1,
+            Verdict::Breached => self.breached += 1,
+            Verdict::Pending => self.pending += 1,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.met + self.breached + self.pending > 0
+    }
+
+    fn line(&self, name: &str) -> SlaLine {
+        let (met, breached) = (self.met, self.breached);
+        SlaLine { name: name.to_owned(), met, breached, pending: self.pending, met_ratio: (met + breached > 0).then(|| met as f64 / (met + breached) as f64) }
+    }
+}
+
+/// Lines by name, for the tallies that saw anything.
+fn lines<'a>(tallies: &[Tally], name: impl Fn(usize) -> &'a str) -> Vec<SlaLine> {
+    let mut v: Vec<SlaLine> = tallies.iter().enumerate().filter(|(_, t)| t.any()).map(|(i, t)| t.line(name(i))).collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -178,8 +284,9 @@ pub struct SlaReport {
     pub breaches: Vec<Breach>,
 }
 
-/// The longest lists a report carries (breaches, lowest-scoring conversations): the
-/// counts are always whole; `--team`, `--platform` and the dates narrow the lists.
+/// The longest lists a report carries (breaches, lowest-scoring conversations, risk
+/// hits): the counts are always whole; `--team`, `--platform` and the dates narrow the
+/// lists.
 pub const LIST_LIMIT: usize = 1000;
 
 /// The indexes of the `n` greatest by `key`, greatest first, without sorting them all.
@@ -194,53 +301,57 @@ fn top_n<T>(items: &[T], n: usize, key: impl Fn(&T) -> f64) -> Vec<usize> {
     idx
 }
 
-fn group<'a, 'w, K: Ord>(js: &'a [Judged<'w>], key: impl Fn(&Judged<'w>) -> K) -> BTreeMap<K, Vec<&'a Judged<'w>>> {
-    let mut m: BTreeMap<K, Vec<&Judged<'_>>> = BTreeMap::new();
-    for j in js {
-        m.entry(key(j)).or_default().push(j);
-    }
-    m
-}
-
-fn agent_name<'w>(w: &'w Window, a: Option<u32>) -> &'w str {
-    a.map_or(UNASSIGNED, |a| w.agent(a))
-}
-
 pub fn sla(w: &Window, cx: &Context<'_>) -> SlaReport {
     let teams = Teams::new(w, cx);
     let js = judge(w, &teams, cx);
-    let answered = |first: Option<bool>| -> Vec<i64> { js.iter().filter(|j| j.answered && first.is_none_or(|f| j.row.first == f)).map(|j| j.ms).collect() };
-    let all: Vec<&Judged<'_>> = js.iter().collect();
-    let breached: Vec<&Judged<'_>> = js.iter().filter(|j| j.verdict == Verdict::Breached).collect();
-    let breaches: Vec<Breach> = top_n(&breached, LIST_LIMIT, |j| j.ms as f64)
+    let (mut frt, mut next) = (vec![], vec![]);
+    let mut overall = Tally::default();
+    let mut by_team = vec![Tally::default(); teams.names.len()];
+    let mut by_agent = vec![Tally::default(); w.agents.len() + 1];
+    let (mut seen, mut open) = (vec![false; w.conversations.len()], vec![false; w.conversations.len()]);
+    let mut breached = vec![];
+    for (i, j) in js.iter().enumerate() {
+        overall.add(j.verdict);
+        by_team[j.team as usize].add(j.verdict);
+        by_agent[if j.agent == NO_AGENT { w.agents.len() } else { j.agent as usize }].add(j.verdict);
+        seen[j.conv as usize] = true;
+        if j.answered {
+            if j.first { &mut frt } else { &mut next }.push(j.ms);
+        } else {
+            open[j.conv as usize] = true;
+        }
+        if j.verdict == Verdict::Breached {
+            breached.push(i);
+        }
+    }
+    let breaches = top_n(&breached, LIST_LIMIT, |i| js[*i].ms as f64)
         .into_iter()
-        .map(|i| {
-            let j = breached[i];
-            let c = &w.conversations[j.row.conv as usize];
+        .map(|k| {
+            let j = &js[breached[k]];
+            let c = &w.conversations[j.conv as usize];
             Breach {
                 conversation: c.key.clone(),
                 platform: c.platform.clone(),
-                agent: j.agent.map(|a| w.agent(a).to_owned()),
-                team: j.team.to_owned(),
-                start_ms: j.row.start_ms,
+                agent: (j.agent != NO_AGENT).then(|| w.agent(j.agent).to_owned()),
+                team: teams.name(j.team).to_owned(),
+                start_ms: j.start_ms,
                 waited_s: j.ms as f64 / 1000.0,
                 threshold_s: j.threshold_ms as f64 / 1000.0,
                 answered: j.answered,
             }
         })
         .collect();
-    let convs: std::collections::HashSet<u32> = js.iter().map(|j| j.row.conv).collect();
-    let unanswered: std::collections::HashSet<u32> = js.iter().filter(|j| !j.answered).map(|j| j.row.conv).collect();
+    let mut all: Vec<i64> = frt.iter().chain(&next).copied().collect();
     SlaReport {
         business_hours: cx.business_hours,
-        conversations: convs.len() as u64,
-        frt: Distribution::of(&mut answered(Some(true))),
-        response: Distribution::of(&mut answered(None)),
-        next_response: Distribution::of(&mut answered(Some(false))),
-        unanswered_conversations: unanswered.len() as u64,
-        overall: sla_line("all", &all),
-        teams: group(&js, |j| j.team).iter().map(|(k, v)| sla_line(k, v)).collect(),
-        agents: group(&js, |j| agent_name(w, j.agent)).iter().map(|(k, v)| sla_line(k, v)).collect(),
+        conversations: seen.iter().filter(|x| **x).count() as u64,
+        frt: Distribution::of(&mut frt),
+        response: Distribution::of(&mut all),
+        next_response: Distribution::of(&mut next),
+        unanswered_conversations: open.iter().filter(|x| **x).count() as u64,
+        overall: overall.line("all"),
+        teams: lines(&by_team, |i| teams.name(i as u16)),
+        agents: lines(&by_agent, |i| if i == w.agents.len() { UNASSIGNED } else { w.agent(i as u32) }),
         breaches_total: breached.len() as u64,
         breaches,
     }
@@ -278,47 +389,89 @@ pub struct AgentsReport {
     pub experienced: Cohort,
 }
 
+#[derive(Default)]
+struct AgentAcc {
+    ms: Vec<i64>,
+    frt: Vec<i64>,
+    tally: Tally,
+    conversations: u64,
+    last_conv: Option<u32>,
+    quality_sum: f64,
+    quality_n: u64,
+    team: u16,
+}
+
 pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
     let teams = Teams::new(w, cx);
-    let js: Vec<Judged<'_>> = judge(w, &teams, cx).into_iter().filter(|j| j.agent.is_some()).collect();
-    let scores = quality_scores(w, &teams, cx);
+    let js = judge(w, &teams, cx);
+    let scores = conversation_scores(w, &teams, &js, cx);
     let new_ms = cx.settings.new_agent_days as i64 * 86_400_000;
     let first_of = |a: u32| w.agent_first_ms.get(a as usize).copied().flatten();
-    // "New" is decided at each response: fewer than N days after the agent's first message.
-    let is_new = |j: &Judged<'_>| j.agent.and_then(first_of).is_some_and(|f| j.row.start_ms - f < new_ms);
+    let mut acc: Vec<AgentAcc> = (0..w.agents.len()).map(|_| AgentAcc::default()).collect();
+    // Cohorts are decided at each response: new when fewer than N days after the agent's
+    // first message.
+    let (mut new_ms_list, mut old_ms_list) = (vec![], vec![]);
+    let (mut new_tally, mut old_tally) = (Tally::default(), Tally::default());
+    let (mut new_agents, mut old_agents) = (vec![false; w.agents.len()], vec![false; w.agents.len()]);
+    for j in js.iter().filter(|j| j.agent != NO_AGENT) {
+        let a = &mut acc[j.agent as usize];
+        a.team = j.team;
+        a.tally.add(j.verdict);
+        if j.answered {
+            a.ms.push(j.ms);
+            if j.first {
+                a.frt.push(j.ms);
+            }
+        }
+        if a.last_conv != Some(j.conv) {
+            a.last_conv = Some(j.conv);
+            a.conversations += 1;
+            if let Some(s) = scores[j.conv as usize] {
+                a.quality_sum += s;
+                a.quality_n += 1;
+            }
+        }
+        let is_new = first_of(j.agent).is_some_and(|f| j.start_ms - f < new_ms);
+        let (list, tally, agents) = if is_new { (&mut new_ms_list, &mut new_tally, &mut new_agents) } else { (&mut old_ms_list, &mut old_tally, &mut old_agents) };
+        tally.add(j.verdict);
+        agents[j.agent as usize] = true;
+        if j.answered {
+            list.push(j.ms);
+        }
+    }
     let mut ranking = vec![];
-    for (agent, list) in group(&js, |j| j.agent.unwrap_or(u32::MAX)) {
-        let mut ms: Vec<i64> = list.iter().filter(|j| j.answered).map(|j| j.ms).collect();
-        let mut frt: Vec<i64> = list.iter().filter(|j| j.answered && j.row.first).map(|j| j.ms).collect();
-        let d = Distribution::of(&mut ms);
-        let convs: std::collections::BTreeSet<u32> = list.iter().map(|j| j.row.conv).collect();
-        let q: Vec<f64> = convs.iter().filter_map(|c| scores.get(c)).copied().collect();
-        let first = first_of(agent).unwrap_or(0);
-        let name = w.agent(agent);
+    for (i, mut a) in acc.into_iter().enumerate() {
+        if !a.tally.any() {
+            continue;
+        }
+        let d = Distribution::of(&mut a.ms);
+        let first = first_of(i as u32).unwrap_or(0);
+        let name = w.agent(i as u32);
         ranking.push(AgentLine {
-            team: list[0].team.to_owned(),
+            team: teams.name(a.team).to_owned(),
             new: cx.as_of_ms - first < new_ms,
             first_message_ms: first,
             responses: d.count,
             median_s: d.median_s,
             p90_s: d.p90_s,
-            frt_median_s: Distribution::of(&mut frt).median_s,
-            sla: sla_line(name, &list),
-            conversations: convs.len() as u64,
-            mean_quality: (!q.is_empty()).then(|| q.iter().sum::<f64>() / q.len() as f64),
+            frt_median_s: quantiles(&mut a.frt, &[0.5])[0].map(|x| x as f64 / 1000.0),
+            sla: a.tally.line(name),
+            conversations: a.conversations,
+            mean_quality: (a.quality_n > 0).then(|| a.quality_sum / a.quality_n as f64),
             agent: name.to_owned(),
         });
     }
     ranking.sort_by(|a, b| {
         b.sla.met_ratio.unwrap_or(-1.0).total_cmp(&a.sla.met_ratio.unwrap_or(-1.0)).then(a.median_s.unwrap_or(f64::MAX).total_cmp(&b.median_s.unwrap_or(f64::MAX))).then(a.agent.cmp(&b.agent))
     });
-    let cohort = |new: bool| {
-        let list: Vec<&Judged<'_>> = js.iter().filter(|j| is_new(j) == new).collect();
-        let agents: std::collections::BTreeSet<u32> = list.iter().filter_map(|j| j.agent).collect();
-        let mut ms: Vec<i64> = list.iter().filter(|j| j.answered).map(|j| j.ms).collect();
-        Cohort { agents: agents.len() as u64, response: Distribution::of(&mut ms), sla: sla_line(if new { "new" } else { "experienced" }, &list) }
-    };
-    AgentsReport { business_hours: cx.business_hours, new_agent_days: cx.settings.new_agent_days, new: cohort(true), experienced: cohort(false), ranking }
+    let cohort = |list: &mut Vec<i64>, tally: &Tally, agents: &[bool], name: &str| Cohort { agents: agents.iter().filter(|x| **x).count() as u64, response: Distribution::of(list), sla: tally.line(name) };
+    AgentsReport {
+        business_hours: cx.business_hours,
+        new_agent_days: cx.settings.new_agent_days,
+        new: cohort(&mut new_ms_list, &new_tally, &new_agents, "new"),
+        experienced: cohort(&mut old_ms_list, &old_tally, &old_agents, "experienced"),
+        ranking,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -335,7 +488,7 @@ pub struct HoursReport {
     pub timezone: String,
     /// 7 × 24 cells, Monday 00 first; a response is placed by when its customer turn began.
     pub heatmap: Vec<HourCell>,
-    /// By hour of day over all weekdays: (hour, responses, median seconds).
+    /// By hour of day over all weekdays (weekday 7).
     pub by_hour: Vec<HourCell>,
     /// The hour with the slowest median (at least 5 responses).
     pub slowest_hour: Option<usize>,
@@ -345,25 +498,31 @@ pub fn hours(w: &Window, cx: &Context<'_>) -> HoursReport {
     let teams = Teams::new(w, cx);
     let js = judge(w, &teams, cx);
     let mut cells: Vec<Vec<i64>> = vec![vec![]; 7 * 24];
-    let mut by_hour: Vec<Vec<i64>> = vec![vec![]; 24];
+    // The zone's offset changes rarely: convert through a cache of whole hours.
+    let mut last: Option<(i64, (usize, usize))> = None;
     for j in js.iter().filter(|j| j.answered) {
-        let (d, h) = cx.calendar.weekday_hour(j.row.start_ms);
+        let hour = j.start_ms.div_euclid(3_600_000);
+        let (d, h) = match last {
+            Some((k, v)) if k == hour => v,
+            _ => {
+                let v = cx.calendar.weekday_hour(j.start_ms);
+                last = Some((hour, v));
+                v
+            }
+        };
         cells[d * 24 + h].push(j.ms);
-        by_hour[h].push(j.ms);
     }
-    let cell = |weekday: usize, hour: usize, v: &mut Vec<i64>| {
-        v.sort_unstable();
-        HourCell { weekday, hour, responses: v.len() as u64, median_s: quantile(v, 0.5).map(|x| x as f64 / 1000.0) }
-    };
+    let cell = |weekday: usize, hour: usize, v: &mut [i64]| HourCell { weekday, hour, responses: v.len() as u64, median_s: quantiles(v, &[0.5])[0].map(|x| x as f64 / 1000.0) };
+    let mut by_hour_ms: Vec<Vec<i64>> = (0..24).map(|h| (0..7).flat_map(|d| cells[d * 24 + h].iter().copied()).collect()).collect();
     let heatmap: Vec<HourCell> = cells.iter_mut().enumerate().map(|(i, v)| cell(i / 24, i % 24, v)).collect();
-    let by_hour: Vec<HourCell> = by_hour.iter_mut().enumerate().map(|(h, v)| cell(7, h, v)).collect();
+    let by_hour: Vec<HourCell> = by_hour_ms.iter_mut().enumerate().map(|(h, v)| cell(7, h, v)).collect();
     let slowest_hour = by_hour.iter().filter(|c| c.responses >= 5).max_by(|a, b| a.median_s.unwrap_or(0.0).total_cmp(&b.median_s.unwrap_or(0.0))).map(|c| c.hour);
     HoursReport { business_hours: cx.business_hours, timezone: cx.settings.timezone.clone(), heatmap, by_hour, slowest_hour }
 }
 
-/// The conversations of the window the team filter keeps (by the last agent's team).
-fn kept<'w>(w: &'w Window, teams: &Teams, cx: &Context<'_>) -> Vec<(u32, &'w crate::cache::ConvRow)> {
-    w.conversations.iter().enumerate().filter(|(_, c)| cx.team.is_none_or(|t| teams.of(c.last_agent) == t)).map(|(i, c)| (i as u32, c)).collect()
+/// Whether the team filter keeps a conversation (by its last agent's team).
+fn keeps(teams: &Teams, c: &crate::cache::ConvRow) -> bool {
+    teams.keeps(teams.of(c.last_agent.unwrap_or(NO_AGENT)))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -393,8 +552,10 @@ pub struct TopicsReport {
     pub greeting_ratio: Option<f64>,
     pub closing_ratio: Option<f64>,
     pub both_ratio: Option<f64>,
-    /// Risk words by hits, most first, and every hit.
+    /// Risk words by hits, most first.
     pub risk_words: Vec<Count>,
+    pub risk_hits_total: u64,
+    /// The newest [`LIST_LIMIT`] hits, newest first.
     pub risk_hits: Vec<RiskLine>,
 }
 
@@ -407,11 +568,11 @@ fn top(m: HashMap<&str, u64>, n: usize) -> Vec<Count> {
 
 pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
     let teams = Teams::new(w, cx);
-    let convs = kept(w, &teams, cx);
     let (mut topics, mut keywords, mut risk_words): (HashMap<&str, u64>, HashMap<&str, u64>, HashMap<&str, u64>) = Default::default();
-    let mut risk_hits = vec![];
-    let (mut with_agent, mut greet, mut close, mut both) = (0u64, 0u64, 0u64, 0u64);
-    for (_, c) in &convs {
+    let mut hits: Vec<(&crate::cache::ConvRow, &crate::content::RiskHit)> = vec![];
+    let (mut n, mut with_agent, mut greet, mut close, mut both) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    for c in w.conversations.iter().filter(|c| keeps(&teams, c)) {
+        n += 1;
         for t in &c.content.topics {
             *topics.entry(t).or_default() += 1;
         }
@@ -420,7 +581,7 @@ pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
         }
         for r in &c.content.risks {
             *risk_words.entry(&r.word).or_default() += 1;
-            risk_hits.push(RiskLine { conversation: c.key.clone(), message: r.message.clone(), word: r.word.clone(), side: r.side, sent_ms: r.sent_ms });
+            hits.push((c, r));
         }
         if let (Some(g), Some(cl)) = (c.content.greeting, c.content.closing) {
             with_agent += 1;
@@ -429,10 +590,16 @@ pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
             both += u64::from(g && cl);
         }
     }
-    let ratio = |n: u64| (with_agent > 0).then(|| n as f64 / with_agent as f64);
-    risk_hits.sort_by(|a, b| a.sent_ms.cmp(&b.sent_ms).then(a.message.cmp(&b.message)));
+    let ratio = |k: u64| (with_agent > 0).then(|| k as f64 / with_agent as f64);
+    let risk_hits = top_n(&hits, LIST_LIMIT, |(_, r)| r.sent_ms as f64)
+        .into_iter()
+        .map(|i| {
+            let (c, r) = hits[i];
+            RiskLine { conversation: c.key.clone(), message: r.message.clone(), word: r.word.clone(), side: r.side, sent_ms: r.sent_ms }
+        })
+        .collect();
     TopicsReport {
-        conversations: convs.len() as u64,
+        conversations: n,
         topics: top(topics, usize::MAX),
         keywords: top(keywords, 30),
         with_agent,
@@ -440,6 +607,7 @@ pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
         closing_ratio: ratio(close),
         both_ratio: ratio(both),
         risk_words: top(risk_words, usize::MAX),
+        risk_hits_total: hits.len() as u64,
         risk_hits,
     }
 }
@@ -471,9 +639,19 @@ pub fn resolution_at(c: &crate::cache::ConvRow, cx: &Context<'_>) -> Resolution 
     }
 }
 
-fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>], resolution: Resolution) -> Components {
-    let decided: Vec<&&Judged<'_>> = judged.iter().filter(|j| j.verdict != Verdict::Pending).collect();
-    let speed = if decided.is_empty() { 1.0 } else { decided.iter().filter(|j| j.verdict == Verdict::Met).count() as f64 / decided.len() as f64 };
+fn components(c: &crate::cache::ConvRow, judged: &[Judged], resolution: Resolution) -> Components {
+    let (mut met, mut decided) = (0u32, 0u32);
+    for j in judged {
+        match j.verdict {
+            Verdict::Met => {
+                met += 1;
+                decided += 1;
+            }
+            Verdict::Breached => decided += 1,
+            Verdict::Pending => {}
+        }
+    }
+    let speed = if decided == 0 { 1.0 } else { met as f64 / decided as f64 };
     let scripts = match (c.content.greeting, c.content.closing) {
         (Some(g), Some(cl)) => (f64::from(u8::from(g)) + f64::from(u8::from(cl))) / 2.0,
         _ => 1.0,
@@ -489,18 +667,14 @@ fn components(c: &crate::cache::ConvRow, judged: &[&Judged<'_>], resolution: Res
     Components { speed, professionalism, resolution, emotion: (c.content.sentiment() + 1.0) / 2.0 }
 }
 
-fn by_conversation<'a, 'w>(js: &'a [Judged<'w>]) -> HashMap<u32, Vec<&'a Judged<'w>>> {
-    let mut by_conv: HashMap<u32, Vec<&Judged<'_>>> = HashMap::new();
-    for j in js {
-        by_conv.entry(j.row.conv).or_default().push(j);
-    }
-    by_conv
-}
-
-fn quality_scores(w: &Window, teams: &Teams, cx: &Context<'_>) -> HashMap<u32, f64> {
-    let js = judge(w, teams, cx);
-    let by_conv = by_conversation(&js);
-    kept(w, teams, cx).into_iter().map(|(i, c)| (i, components(c, by_conv.get(&i).map_or(&[][..], |v| v), resolution_at(c, cx)).score(cx.settings))).collect()
+/// Each conversation's score (`None` where the team filter leaves it out).
+fn conversation_scores(w: &Window, teams: &Teams, js: &[Judged], cx: &Context<'_>) -> Vec<Option<f64>> {
+    let r = runs(js, w.conversations.len());
+    w.conversations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| keeps(teams, c).then(|| components(c, &js[r[i].0 as usize..r[i].1 as usize], resolution_at(c, cx)).score(cx.settings)))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -519,7 +693,8 @@ pub struct QualityLine {
 pub struct QualityReport {
     pub conversations: u64,
     pub mean_score: Option<f64>,
-    /// Conversations with a customer, and the share resolved (confirmed or by silence).
+    /// Conversations by resolution, and the share of those with a customer resolved
+    /// (confirmed or by silence).
     pub resolution: BTreeMap<String, u64>,
     pub resolved_ratio: Option<f64>,
     pub mean_sentiment: Option<f64>,
@@ -533,35 +708,38 @@ pub struct QualityReport {
 pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
     let teams = Teams::new(w, cx);
     let js = judge(w, &teams, cx);
-    let by_conv = by_conversation(&js);
+    let r = runs(&js, w.conversations.len());
     // Scores first (no strings), then lines for the lowest only.
-    let mut scored: Vec<(&crate::cache::ConvRow, f64, Components, Resolution)> = vec![];
+    let mut scored: Vec<(u32, f64, Resolution)> = vec![];
     let mut resolution: BTreeMap<String, u64> = BTreeMap::new();
-    for (i, c) in kept(w, &teams, cx) {
-        let r = resolution_at(c, cx);
-        let comp = components(c, by_conv.get(&i).map_or(&[][..], |v| v), r);
-        *resolution.entry(r.as_str().to_owned()).or_default() += 1;
-        scored.push((c, comp.score(cx.settings), comp, r));
+    let (mut with_customer, mut resolved, mut sentiment) = (0u64, 0u64, 0.0f64);
+    let mut hist = vec![0u64; 10];
+    for (i, c) in w.conversations.iter().enumerate().filter(|(_, c)| keeps(&teams, c)) {
+        let res = resolution_at(c, cx);
+        let score = components(c, &js[r[i].0 as usize..r[i].1 as usize], res).score(cx.settings);
+        *resolution.entry(res.as_str().to_owned()).or_default() += 1;
+        if res != Resolution::NoCustomer {
+            with_customer += 1;
+            resolved += u64::from(res.resolved());
+            sentiment += c.content.sentiment();
+        }
+        hist[((score / 10.0) as usize).min(9)] += 1;
+        scored.push((i as u32, score, res));
     }
     let n = scored.len();
-    let with_customer: Vec<&(&crate::cache::ConvRow, f64, Components, Resolution)> = scored.iter().filter(|l| l.3 != Resolution::NoCustomer).collect();
-    let mut hist = vec![0u64; 10];
-    for l in &scored {
-        hist[((l.1 / 10.0) as usize).min(9)] += 1;
-    }
-    let lowest = top_n(&scored, LIST_LIMIT, |l| -l.1);
-    let lines = lowest
+    let lines = top_n(&scored, LIST_LIMIT, |l| -l.1)
         .into_iter()
-        .map(|i| {
-            let (c, score, comp, r) = &scored[i];
+        .map(|k| {
+            let (i, score, res) = scored[k];
+            let c = &w.conversations[i as usize];
             QualityLine {
                 conversation: c.key.clone(),
                 platform: c.platform.clone(),
                 agent: c.last_agent.map(|a| w.agent(a).to_owned()),
                 start_ms: c.start_ms,
-                score: *score,
-                components: comp.clone(),
-                resolution: *r,
+                score,
+                components: components(c, &js[r[i as usize].0 as usize..r[i as usize].1 as usize], res),
+                resolution: res,
                 sentiment: c.content.sentiment(),
             }
         })
@@ -569,8 +747,8 @@ pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
     QualityReport {
         conversations: n as u64,
         mean_score: (n > 0).then(|| scored.iter().map(|l| l.1).sum::<f64>() / n as f64),
-        resolved_ratio: (!with_customer.is_empty()).then(|| with_customer.iter().filter(|l| l.3.resolved()).count() as f64 / with_customer.len() as f64),
-        mean_sentiment: (!with_customer.is_empty()).then(|| with_customer.iter().map(|l| l.0.content.sentiment()).sum::<f64>() / with_customer.len() as f64),
+        resolved_ratio: (with_customer > 0).then(|| resolved as f64 / with_customer as f64),
+        mean_sentiment: (with_customer > 0).then(|| sentiment / with_customer as f64),
         resolution,
         weights: cx.settings.weights.clone(),
         score_histogram: hist,
@@ -593,6 +771,17 @@ mod tests {
         ];
         for (name, c, want) in cases {
             assert!((c.score(&s) - want).abs() < 1e-9, "{name}: {}", c.score(&s));
+        }
+    }
+
+    #[test]
+    fn selected_quantiles_equal_sorted_ones() {
+        let cases: &[(&str, Vec<i64>)] = &[("ten", (1..=10).rev().collect()), ("one", vec![7]), ("repeats", vec![3, 1, 3, 3, 2, 9, 9, 0]), ("none", vec![])];
+        for (name, v) in cases {
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            let want: Vec<Option<i64>> = [0.5, 0.9, 0.99].iter().map(|q| crate::metrics::quantile(&sorted, *q)).collect();
+            assert_eq!(quantiles(&mut v.clone(), &[0.5, 0.9, 0.99]), want, "{name}");
         }
     }
 
