@@ -113,7 +113,14 @@ pub struct Event {
 
 impl Event {
     pub fn new(actor: &str, action: Action) -> Event {
-        Event { actor: actor.to_owned(), action, target: None, result: Outcome::Ok, details: serde_json::Value::Null, ip: None }
+        Event {
+            actor: actor.to_owned(),
+            action,
+            target: None,
+            result: Outcome::Ok,
+            details: serde_json::Value::Null,
+            ip: None,
+        }
     }
     pub fn target(mut self, t: &str) -> Event {
         self.target = Some(t.to_owned());
@@ -192,9 +199,17 @@ impl AnomalyRules {
         self.hours()?;
         self.working_timezone
             .parse::<chrono_tz::Tz>()
-            .map_err(|_| AccessError::invalid("working_timezone", format!("`{}` is not an IANA zone", self.working_timezone)))?;
+            .map_err(|_| {
+                AccessError::invalid(
+                    "working_timezone",
+                    format!("`{}` is not an IANA zone", self.working_timezone),
+                )
+            })?;
         if self.working_days.iter().any(|d| !(1..=7).contains(d)) {
-            return Err(AccessError::invalid("working_days", "days are 1 (Monday) to 7 (Sunday)"));
+            return Err(AccessError::invalid(
+                "working_days",
+                "days are 1 (Monday) to 7 (Sunday)",
+            ));
         }
         Ok(())
     }
@@ -203,7 +218,12 @@ impl AnomalyRules {
         if self.working_hours.trim().is_empty() {
             return Ok(None);
         }
-        let bad = || AccessError::invalid("working_hours", format!("`{}`: write HH:MM-HH:MM", self.working_hours));
+        let bad = || {
+            AccessError::invalid(
+                "working_hours",
+                format!("`{}`: write HH:MM-HH:MM", self.working_hours),
+            )
+        };
         let (a, b) = self.working_hours.split_once('-').ok_or_else(bad)?;
         let min = |s: &str| -> Option<u32> {
             let (h, m) = s.trim().split_once(':')?;
@@ -218,8 +238,14 @@ impl AnomalyRules {
     }
 
     fn off_hours(&self, ms: i64) -> bool {
-        let (Ok(Some((a, b))), Ok(tz)) = (self.hours(), self.working_timezone.parse::<chrono_tz::Tz>()) else { return false };
-        let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else { return false };
+        let (Ok(Some((a, b))), Ok(tz)) =
+            (self.hours(), self.working_timezone.parse::<chrono_tz::Tz>())
+        else {
+            return false;
+        };
+        let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+            return false;
+        };
         let local = t.with_timezone(&tz);
         let minute = local.hour() * 60 + local.minute();
         let day = local.weekday().number_from_monday() as u8;
@@ -250,17 +276,26 @@ impl AuditSegment {
     /// Recomputes the chain from the first entry's `prev` and checks that it ends at the
     /// signed head, with sequence numbers in order. Returns the entries.
     pub fn verify(&self) -> std::result::Result<Vec<AuditEntry>, String> {
-        let cp = chatvault_ledger::verify_checkpoint(&self.checkpoint, &self.verifier_key).map_err(|e| format!("the audit checkpoint: {e}"))?;
+        let cp = chatvault_ledger::verify_checkpoint(&self.checkpoint, &self.verifier_key)
+            .map_err(|e| format!("the audit checkpoint: {e}"))?;
         let mut entries = vec![];
         let mut prev: Option<[u8; 32]> = None;
         for (i, body) in self.bodies.iter().enumerate() {
-            let e: AuditEntry = serde_json::from_str(body).map_err(|e| format!("audit entry {}: malformed ({e})", self.from + i as u64))?;
+            let e: AuditEntry = serde_json::from_str(body)
+                .map_err(|e| format!("audit entry {}: malformed ({e})", self.from + i as u64))?;
             if e.seq != self.from + i as u64 {
-                return Err(format!("audit entry {}: out of place (its body says {})", self.from + i as u64, e.seq));
+                return Err(format!(
+                    "audit entry {}: out of place (its body says {})",
+                    self.from + i as u64,
+                    e.seq
+                ));
             }
             let p: [u8; 32] = match prev {
                 Some(p) => p,
-                None => hex::decode(&e.prev).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| format!("audit entry {}: bad prev", e.seq))?,
+                None => hex::decode(&e.prev)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| format!("audit entry {}: bad prev", e.seq))?,
             };
             if hex::encode(p) != e.prev {
                 return Err(format!("audit entry {}: does not follow its predecessor (edited, dropped or reordered)", e.seq));
@@ -304,21 +339,30 @@ pub struct AuditReport {
 
 impl Tx<'_> {
     fn head(&self) -> Result<(u64, [u8; 32])> {
-        let row: Option<(i64, Vec<u8>)> = rusqlite::OptionalExtension::optional(
-            self.tx.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))),
-        )
+        let row: Option<(i64, Vec<u8>)> = rusqlite::OptionalExtension::optional(self.tx.query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ))
         .map_err(|e| self.e(e))?;
         match row {
             None => Ok((0, [0; 32])),
             Some((seq, hash)) => {
-                let h: [u8; 32] = hash.try_into().map_err(|_| AccessError::Corrupt(self.path.to_owned(), format!("audit entry {seq} has a malformed hash")))?;
+                let h: [u8; 32] = hash.try_into().map_err(|_| {
+                    AccessError::Corrupt(
+                        self.path.to_owned(),
+                        format!("audit entry {seq} has a malformed hash"),
+                    )
+                })?;
                 Ok((seq as u64 + 1, h))
             }
         }
     }
 
     fn count_since(&self, sql: &str, who: &str, since: i64) -> Result<i64> {
-        self.tx.query_row(sql, params![who, since], |r| r.get(0)).map_err(|e| self.e(e))
+        self.tx
+            .query_row(sql, params![who, since], |r| r.get(0))
+            .map_err(|e| self.e(e))
     }
 
     fn flags(&self, ev: &Event) -> Result<Vec<String>> {
@@ -338,14 +382,25 @@ impl Tx<'_> {
                 }
             }
             Action::DeletionRequest => {
-                let n = ev.details.get("messages").and_then(|v| v.as_u64()).unwrap_or(0);
+                let n = ev
+                    .details
+                    .get("messages")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0);
                 if n >= rules.bulk_deletion_messages {
                     flags.push("bulk_deletion".to_owned());
                 }
             }
             _ => {}
         }
-        let content = matches!(ev.action, Action::Search | Action::View | Action::Export | Action::GrantUse | Action::LoginSuccess);
+        let content = matches!(
+            ev.action,
+            Action::Search
+                | Action::View
+                | Action::Export
+                | Action::GrantUse
+                | Action::LoginSuccess
+        );
         if content && rules.off_hours(self.now) {
             flags.push("off_hours".to_owned());
         }
@@ -369,7 +424,8 @@ impl Tx<'_> {
             flags: self.flags(ev)?,
             prev: hex::encode(prev),
         };
-        let body = serde_json::to_string(&entry).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        let body = serde_json::to_string(&entry)
+            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
         let hash = chain_hash(&prev, &body);
         self.tx
             .execute(
@@ -383,10 +439,20 @@ impl Tx<'_> {
             .audit_signer
             .sign(size, Hash(hash), &entry.time)
             .map_err(|e| AccessError::Signing(e.to_string()))?;
-        self.tx.execute("INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)", params![size as i64, cp.note]).map_err(|e| self.e(e))?;
+        self.tx
+            .execute(
+                "INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)",
+                params![size as i64, cp.note],
+            )
+            .map_err(|e| self.e(e))?;
         // Keep the latest checkpoint and one per KEEP_EVERY entries.
         if seq > 0 && seq % KEEP_EVERY != 0 {
-            self.tx.execute("DELETE FROM audit_checkpoints WHERE size = ?1", [seq as i64]).map_err(|e| self.e(e))?;
+            self.tx
+                .execute(
+                    "DELETE FROM audit_checkpoints WHERE size = ?1",
+                    [seq as i64],
+                )
+                .map_err(|e| self.e(e))?;
         }
         Ok(seq)
     }
@@ -407,12 +473,16 @@ impl Access {
             )
             .map_err(|e| self.e(e))?;
         let rows = st
-            .query_map(params![f.actor, f.from_ms, f.to_ms], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![f.actor, f.from_ms, f.to_ms], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for row in rows {
             let (seq, body) = row.map_err(|e| self.e(e))?;
-            let e: AuditEntry = serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.clone(), format!("audit entry {seq}: {e}")))?;
+            let e: AuditEntry = serde_json::from_str(&body).map_err(|e| {
+                AccessError::Corrupt(self.path.clone(), format!("audit entry {seq}: {e}"))
+            })?;
             let action_ok = match f.action.as_deref() {
                 None => true,
                 Some(a) if a.ends_with('.') => e.action.starts_with(a),
@@ -433,17 +503,31 @@ impl Access {
     /// cover), and the newest signed audit checkpoint: enough for anyone to recompute the
     /// chain from `from` and check it ends at a signed head (evidence packages carry it).
     pub fn audit_segment(&self, from: u64) -> Result<AuditSegment> {
-        let mut st = self.conn.prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq").map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq")
+            .map_err(|e| self.e(e))?;
         let bodies = st
-            .query_map([from as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
+            .query_map([from as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
             .map_err(|e| self.e(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.e(e))?;
         let checkpoint: String = self
             .conn
-            .query_row("SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.e(e))?;
-        Ok(AuditSegment { from, bodies: bodies.into_iter().map(|(_, b)| b).collect(), checkpoint, verifier_key: self.audit_verifier_key().to_owned() })
+        Ok(AuditSegment {
+            from,
+            bodies: bodies.into_iter().map(|(_, b)| b).collect(),
+            checkpoint,
+            verifier_key: self.audit_verifier_key().to_owned(),
+        })
     }
 
     /// Checks the whole log: every body hashes to its stored hash, sequence numbers run
@@ -454,7 +538,10 @@ impl Access {
         let mut heads: Vec<[u8; 32]> = vec![];
         let mut prev = [0u8; 32];
         {
-            let mut st = self.conn.prepare("SELECT seq, body, hash FROM audit ORDER BY seq").map_err(|e| self.e(e))?;
+            let mut st = self
+                .conn
+                .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+                .map_err(|e| self.e(e))?;
             let mut rows = st.query([]).map_err(|e| self.e(e))?;
             let mut expect = 0u64;
             while let Some(r) = rows.next().map_err(|e| self.e(e))? {
@@ -463,7 +550,9 @@ impl Access {
                 let stored: Vec<u8> = r.get(2).map_err(|e| self.e(e))?;
                 let seq = seq as u64;
                 if seq != expect {
-                    errors.push(format!("entries {expect}..{seq} are missing (deleted or reordered)"));
+                    errors.push(format!(
+                        "entries {expect}..{seq} are missing (deleted or reordered)"
+                    ));
                 }
                 match serde_json::from_str::<AuditEntry>(&body) {
                     Ok(e) if e.seq != seq => errors.push(format!("entry {seq}: its body says seq {} (moved)", e.seq)),
@@ -473,14 +562,19 @@ impl Access {
                 }
                 let h = chain_hash(&prev, &body);
                 if stored != h {
-                    errors.push(format!("entry {seq}: its content does not match its hash (edited)"));
+                    errors.push(format!(
+                        "entry {seq}: its content does not match its hash (edited)"
+                    ));
                 }
                 prev = stored.try_into().unwrap_or(h);
                 heads.push(prev);
                 expect = seq + 1;
             }
         }
-        let mut st = self.conn.prepare("SELECT size, note FROM audit_checkpoints ORDER BY size").map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT size, note FROM audit_checkpoints ORDER BY size")
+            .map_err(|e| self.e(e))?;
         let cps = st
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| self.e(e))?

@@ -175,7 +175,10 @@ impl AccessError {
     }
 
     pub(crate) fn invalid(what: &str, why: impl Into<String>) -> Self {
-        AccessError::Invalid { what: what.to_owned(), why: why.into() }
+        AccessError::Invalid {
+            what: what.to_owned(),
+            why: why.into(),
+        }
     }
 }
 
@@ -241,33 +244,69 @@ impl Access {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
         )
         .map_err(|e| db(&path, e))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| db(&path, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| db(&path, e))?;
         match version {
             0 => conn
-                .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
                 .or_else(|e| {
                     // Another process created it first.
-                    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|_| db(&path, e))?;
-                    if v == SCHEMA_VERSION { Ok(()) } else { Err(AccessError::Corrupt(path.clone(), "schema creation failed".into())) }
+                    let v: i64 = conn
+                        .query_row("PRAGMA user_version", [], |r| r.get(0))
+                        .map_err(|_| db(&path, e))?;
+                    if v == SCHEMA_VERSION {
+                        Ok(())
+                    } else {
+                        Err(AccessError::Corrupt(
+                            path.clone(),
+                            "schema creation failed".into(),
+                        ))
+                    }
                 })?,
             v if v < SCHEMA_VERSION => {
                 for (to, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > v) {
-                    conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;")).or_else(|e| {
+                    conn.execute_batch(&format!(
+                        "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;"
+                    ))
+                    .or_else(|e| {
                         // Another process migrated it first.
-                        let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|_| db(&path, e))?;
-                        if now >= *to { Ok(()) } else { Err(AccessError::Corrupt(path.clone(), format!("migration to schema {to} failed"))) }
+                        let now: i64 = conn
+                            .query_row("PRAGMA user_version", [], |r| r.get(0))
+                            .map_err(|_| db(&path, e))?;
+                        if now >= *to {
+                            Ok(())
+                        } else {
+                            Err(AccessError::Corrupt(
+                                path.clone(),
+                                format!("migration to schema {to} failed"),
+                            ))
+                        }
                     })?;
                 }
             }
             SCHEMA_VERSION => {}
-            v => return Err(AccessError::Corrupt(path, format!("schema version {v} is newer than this program ({SCHEMA_VERSION})"))),
+            v => {
+                return Err(AccessError::Corrupt(
+                    path,
+                    format!("schema version {v} is newer than this program ({SCHEMA_VERSION})"),
+                ))
+            }
         }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
-        Ok(Access { conn, path, keys, settings, clock: system_clock() })
+        Ok(Access {
+            conn,
+            path,
+            keys,
+            settings,
+            clock: system_clock(),
+        })
     }
 
     /// Replaces the clock (tests drive time).
@@ -296,15 +335,24 @@ impl Access {
     /// last one recorded, audits the change. Returns the previous digest if it changed.
     pub fn note_config(&mut self, actor: &str, digest: &str) -> Result<Option<Option<String>>> {
         self.in_tx(|t| {
-            let old: Option<String> = rusqlite::OptionalExtension::optional(
-                t.tx.query_row("SELECT value FROM meta WHERE key = 'config_sha256'", [], |r| r.get(0)),
-            )
+            let old: Option<String> = rusqlite::OptionalExtension::optional(t.tx.query_row(
+                "SELECT value FROM meta WHERE key = 'config_sha256'",
+                [],
+                |r| r.get(0),
+            ))
             .map_err(|e| t.e(e))?;
             if old.as_deref() == Some(digest) {
                 return Ok(None);
             }
-            t.tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config_sha256', ?1)", [digest]).map_err(|e| t.e(e))?;
-            t.append(&audit::Event::new(actor, audit::Action::ConfigChange).details(serde_json::json!({"old_sha256": old, "new_sha256": digest})))?;
+            t.tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('config_sha256', ?1)",
+                [digest],
+            )
+            .map_err(|e| t.e(e))?;
+            t.append(
+                &audit::Event::new(actor, audit::Action::ConfigChange)
+                    .details(serde_json::json!({"old_sha256": old, "new_sha256": digest})),
+            )?;
             Ok(Some(old))
         })
     }
@@ -317,7 +365,13 @@ impl Access {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| db(&path, e))?;
-        let t = Tx { tx: &tx, path: &path, keys: &self.keys, settings: &self.settings, now };
+        let t = Tx {
+            tx: &tx,
+            path: &path,
+            keys: &self.keys,
+            settings: &self.settings,
+            now,
+        };
         let out = f(&t)?;
         tx.commit().map_err(|e| db(&path, e))?;
         Ok(out)
@@ -340,7 +394,10 @@ impl Tx<'_> {
 }
 
 pub(crate) fn db(path: &Path, e: rusqlite::Error) -> AccessError {
-    AccessError::Db { path: path.to_owned(), source: e }
+    AccessError::Db {
+        path: path.to_owned(),
+        source: e,
+    }
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {
@@ -371,7 +428,15 @@ pub(crate) mod tests_support {
     pub fn fixture() -> (tempfile::TempDir, Access) {
         let dir = tempfile::tempdir().expect("tmp");
         let (signer, _) = CheckpointSigner::generate("test/audit").expect("signer");
-        let acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).expect("open");
+        let acc = Access::open(
+            dir.path(),
+            AccessKeys {
+                seal: DataKey::generate(),
+                audit_signer: signer,
+            },
+            Settings::default(),
+        )
+        .expect("open");
         (dir, acc)
     }
 }

@@ -3,7 +3,10 @@
 //! only extends; a hold's release needs a second person); this module keeps the records
 //! and audits every change, and every refused change, in the same transaction.
 
-use chatvault_policy::retention::{DeletionKind, DeletionRequest, HoldScope, Keep, LegalHold, Lift, Matcher, Restriction, RetentionPolicy, TagRule, DEFAULT_POLICY};
+use chatvault_policy::retention::{
+    DeletionKind, DeletionRequest, HoldScope, Keep, LegalHold, Lift, Matcher, Restriction,
+    RetentionPolicy, TagRule, DEFAULT_POLICY,
+};
 use chatvault_policy::Role;
 use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -47,7 +50,12 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// The hand-set tags of a message: on it, or on its conversation.
     pub fn manual_tags(&self, message_id: &str, conversation: &str) -> Vec<String> {
-        let mut out: Vec<String> = self.tags.iter().filter(|t| t.target == message_id || t.target == conversation).map(|t| t.tag.clone()).collect();
+        let mut out: Vec<String> = self
+            .tags
+            .iter()
+            .filter(|t| t.target == message_id || t.target == conversation)
+            .map(|t| t.tag.clone())
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -61,49 +69,105 @@ impl Tx<'_> {
     fn get<T: DeserializeOwned>(&self, kind: &str, key: &str) -> Result<Option<T>> {
         let body: Option<String> = self
             .tx
-            .query_row("SELECT body FROM lifecycle WHERE kind = ?1 AND key = ?2", params![kind, key], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM lifecycle WHERE kind = ?1 AND key = ?2",
+                params![kind, key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.e(e))?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| AccessError::Corrupt(self.path.to_owned(), format!("{kind} {key}: {e}")))).transpose()
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|e| {
+                AccessError::Corrupt(self.path.to_owned(), format!("{kind} {key}: {e}"))
+            })
+        })
+        .transpose()
     }
 
     fn put<T: Serialize>(&self, kind: &str, key: &str, v: &T) -> Result<()> {
-        let body = serde_json::to_string(v).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        self.tx.execute("INSERT OR REPLACE INTO lifecycle (kind, key, body) VALUES (?1, ?2, ?3)", params![kind, key, body]).map_err(|e| self.e(e))?;
+        let body = serde_json::to_string(v)
+            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO lifecycle (kind, key, body) VALUES (?1, ?2, ?3)",
+                params![kind, key, body],
+            )
+            .map_err(|e| self.e(e))?;
         Ok(())
     }
 
     fn delete(&self, kind: &str, key: &str) -> Result<bool> {
-        Ok(self.tx.execute("DELETE FROM lifecycle WHERE kind = ?1 AND key = ?2", params![kind, key]).map_err(|e| self.e(e))? > 0)
+        Ok(self
+            .tx
+            .execute(
+                "DELETE FROM lifecycle WHERE kind = ?1 AND key = ?2",
+                params![kind, key],
+            )
+            .map_err(|e| self.e(e))?
+            > 0)
     }
 
     /// A refusal, audited as denied, then returned.
-    fn refuse<T>(&self, actor: &str, action: Action, target: &str, e: AccessError) -> Result<std::result::Result<T, AccessError>> {
-        self.append(&Event::new(actor, action).target(target).result(Outcome::Denied).details(serde_json::json!({"reason": e.code(), "why": e.to_string()})))?;
+    fn refuse<T>(
+        &self,
+        actor: &str,
+        action: Action,
+        target: &str,
+        e: AccessError,
+    ) -> Result<std::result::Result<T, AccessError>> {
+        self.append(
+            &Event::new(actor, action)
+                .target(target)
+                .result(Outcome::Denied)
+                .details(serde_json::json!({"reason": e.code(), "why": e.to_string()})),
+        )?;
         Ok(Err(e))
     }
 
     fn require_hold_role(&self, actor: &str) -> Result<std::result::Result<(), AccessError>> {
-        self.require_role(actor, &HOLD_ROLES, "legal holds are placed and released by legal, executive or admin")
+        self.require_role(
+            actor,
+            &HOLD_ROLES,
+            "legal holds are placed and released by legal, executive or admin",
+        )
     }
 
-    fn require_role(&self, actor: &str, roles: &[Role], why: &str) -> Result<std::result::Result<(), AccessError>> {
+    fn require_role(
+        &self,
+        actor: &str,
+        roles: &[Role],
+        why: &str,
+    ) -> Result<std::result::Result<(), AccessError>> {
         match self.user(actor)? {
             Some(u) if u.frozen || u.locked => Ok(Err(AccessError::Frozen(actor.to_owned()))),
             Some(u) if roles.contains(&u.role) => Ok(Ok(())),
-            Some(u) => Ok(Err(AccessError::invalid("role", format!("{actor} is {}: {why}", u.role.as_str())))),
+            Some(u) => Ok(Err(AccessError::invalid(
+                "role",
+                format!("{actor} is {}: {why}", u.role.as_str()),
+            ))),
             None => Ok(Err(AccessError::NoUser(actor.to_owned()))),
         }
     }
 }
 
 fn all<T: DeserializeOwned>(acc: &Access, kind: &str) -> Result<Vec<T>> {
-    let mut st = acc.conn.prepare("SELECT key, body FROM lifecycle WHERE kind = ?1 ORDER BY key").map_err(|e| acc.e(e))?;
-    let rows = st.query_map([kind], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| acc.e(e))?;
+    let mut st = acc
+        .conn
+        .prepare("SELECT key, body FROM lifecycle WHERE kind = ?1 ORDER BY key")
+        .map_err(|e| acc.e(e))?;
+    let rows = st
+        .query_map([kind], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(|e| acc.e(e))?;
     let mut out = vec![];
     for row in rows {
         let (key, body) = row.map_err(|e| acc.e(e))?;
-        out.push(serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(acc.path.clone(), format!("{kind} {key}: {e}")))?);
+        out.push(
+            serde_json::from_str(&body).map_err(|e| {
+                AccessError::Corrupt(acc.path.clone(), format!("{kind} {key}: {e}"))
+            })?,
+        );
     }
     Ok(out)
 }
@@ -117,17 +181,32 @@ impl Access {
     pub fn lifecycle(&self) -> Result<Lifecycle> {
         let mut policies: Vec<RetentionPolicy> = all(self, POLICY)?;
         policies.sort_by_key(|p| (p.name != DEFAULT_POLICY, p.name.clone()));
-        Ok(Lifecycle { policies, tag_rules: all(self, TAG_RULE)?, tags: all(self, TAG)?, holds: all(self, HOLD)?, restrictions: all(self, RESTRICTION)? })
+        Ok(Lifecycle {
+            policies,
+            tag_rules: all(self, TAG_RULE)?,
+            tags: all(self, TAG)?,
+            holds: all(self, HOLD)?,
+            restrictions: all(self, RESTRICTION)?,
+        })
     }
 
     /// The restrictions in force (storage-only data), for every content read.
     pub fn restrictions(&self) -> Result<Vec<Restriction>> {
-        Ok(all::<Restriction>(self, RESTRICTION)?.into_iter().filter(Restriction::active).collect())
+        Ok(all::<Restriction>(self, RESTRICTION)?
+            .into_iter()
+            .filter(Restriction::active)
+            .collect())
     }
 
     /// Creates a policy, or changes an existing one's matcher and keep. A locked policy
     /// keeps its matcher and only extends; a refusal is audited.
-    pub fn set_policy(&mut self, actor: &str, name: &str, matcher: Matcher, keep: Keep) -> Result<RetentionPolicy> {
+    pub fn set_policy(
+        &mut self,
+        actor: &str,
+        name: &str,
+        matcher: Matcher,
+        keep: Keep,
+    ) -> Result<RetentionPolicy> {
         self.in_tx(|t| {
             let new = match RetentionPolicy::new(name, matcher, keep) {
                 Ok(p) => p,
@@ -156,31 +235,52 @@ impl Access {
     /// Locks a policy: from now on it may only be extended, and never removed.
     pub fn lock_policy(&mut self, actor: &str, name: &str) -> Result<RetentionPolicy> {
         self.in_tx(|t| {
-            let Some(mut p) = t.get::<RetentionPolicy>(POLICY, name)? else { return Err(AccessError::NotFound(format!("retention policy {name}"))) };
+            let Some(mut p) = t.get::<RetentionPolicy>(POLICY, name)? else {
+                return Err(AccessError::NotFound(format!("retention policy {name}")));
+            };
             p.locked = true;
             t.put(POLICY, name, &p)?;
-            t.append(&Event::new(actor, Action::RetentionPolicyLock).target(name).details(serde_json::json!({"keep": keep_json(p.keep)})))?;
+            t.append(
+                &Event::new(actor, Action::RetentionPolicyLock)
+                    .target(name)
+                    .details(serde_json::json!({"keep": keep_json(p.keep)})),
+            )?;
             Ok(p)
         })
     }
 
     pub fn remove_policy(&mut self, actor: &str, name: &str) -> Result<()> {
         self.in_tx(|t| {
-            let Some(p) = t.get::<RetentionPolicy>(POLICY, name)? else { return Err(AccessError::NotFound(format!("retention policy {name}"))) };
+            let Some(p) = t.get::<RetentionPolicy>(POLICY, name)? else {
+                return Err(AccessError::NotFound(format!("retention policy {name}")));
+            };
             if let Err(e) = p.check_removal() {
                 return t.refuse(actor, Action::RetentionPolicyRemove, name, e.into());
             }
             t.delete(POLICY, name)?;
-            t.append(&Event::new(actor, Action::RetentionPolicyRemove).target(name).details(serde_json::json!({"keep": keep_json(p.keep)})))?;
+            t.append(
+                &Event::new(actor, Action::RetentionPolicyRemove)
+                    .target(name)
+                    .details(serde_json::json!({"keep": keep_json(p.keep)})),
+            )?;
             Ok(Ok(()))
         })?
     }
 
-    pub fn set_tag_rule(&mut self, actor: &str, tag: &str, keywords: Vec<String>) -> Result<TagRule> {
+    pub fn set_tag_rule(
+        &mut self,
+        actor: &str,
+        tag: &str,
+        keywords: Vec<String>,
+    ) -> Result<TagRule> {
         self.in_tx(|t| {
             let rule = TagRule::new(tag, keywords)?;
             t.put(TAG_RULE, &rule.tag, &rule)?;
-            t.append(&Event::new(actor, Action::TagRuleSet).target(&rule.tag).details(serde_json::json!({"keywords": rule.keywords.len()})))?;
+            t.append(
+                &Event::new(actor, Action::TagRuleSet)
+                    .target(&rule.tag)
+                    .details(serde_json::json!({"keywords": rule.keywords.len()})),
+            )?;
             Ok(rule)
         })
     }
@@ -190,7 +290,11 @@ impl Access {
             if !t.delete(TAG_RULE, tag)? {
                 return Err(AccessError::NotFound(format!("tag rule {tag}")));
             }
-            t.append(&Event::new(actor, Action::TagRuleSet).target(tag).details(serde_json::json!({"removed": true})))?;
+            t.append(
+                &Event::new(actor, Action::TagRuleSet)
+                    .target(tag)
+                    .details(serde_json::json!({"removed": true})),
+            )?;
             Ok(())
         })
     }
@@ -198,18 +302,35 @@ impl Access {
     /// Tags a message (by id) or a conversation (`platform:id`) by hand.
     pub fn tag(&mut self, actor: &str, target: &str, tag: &str) -> Result<ManualTag> {
         if target.trim().is_empty() || tag.trim().is_empty() || tag.len() > 64 {
-            return Err(AccessError::invalid("tag", "give a message id or platform:conversation and a tag of 1 to 64 characters"));
+            return Err(AccessError::invalid(
+                "tag",
+                "give a message id or platform:conversation and a tag of 1 to 64 characters",
+            ));
         }
         self.in_tx(|t| {
-            let m = ManualTag { target: target.trim().to_owned(), tag: tag.trim().to_owned(), by: actor.to_owned() };
+            let m = ManualTag {
+                target: target.trim().to_owned(),
+                tag: tag.trim().to_owned(),
+                by: actor.to_owned(),
+            };
             t.put(TAG, &format!("{}\u{0}{}", m.target, m.tag), &m)?;
-            t.append(&Event::new(actor, Action::TagSet).target(&m.target).details(serde_json::json!({"tag": m.tag})))?;
+            t.append(
+                &Event::new(actor, Action::TagSet)
+                    .target(&m.target)
+                    .details(serde_json::json!({"tag": m.tag})),
+            )?;
             Ok(m)
         })
     }
 
     /// Places a legal hold (legal, executive or admin).
-    pub fn add_hold(&mut self, actor: &str, case_number: &str, reason: &str, scope: HoldScope) -> Result<LegalHold> {
+    pub fn add_hold(
+        &mut self,
+        actor: &str,
+        case_number: &str,
+        reason: &str,
+        scope: HoldScope,
+    ) -> Result<LegalHold> {
         self.in_tx(|t| {
             if let Err(e) = t.require_hold_role(actor)? {
                 return t.refuse(actor, Action::HoldCreate, case_number, e);
@@ -226,26 +347,47 @@ impl Access {
     }
 
     /// Asks for a hold's release; it stays in force until someone else approves.
-    pub fn request_hold_release(&mut self, actor: &str, id: &str, reason: &str) -> Result<LegalHold> {
-        self.hold_step(actor, id, Action::HoldReleaseRequest, |h, now| h.request_release(actor, reason, now))
+    pub fn request_hold_release(
+        &mut self,
+        actor: &str,
+        id: &str,
+        reason: &str,
+    ) -> Result<LegalHold> {
+        self.hold_step(actor, id, Action::HoldReleaseRequest, |h, now| {
+            h.request_release(actor, reason, now)
+        })
     }
 
     /// Approves a requested release: a second person, with a hold role.
     pub fn approve_hold_release(&mut self, actor: &str, id: &str) -> Result<LegalHold> {
-        self.hold_step(actor, id, Action::HoldRelease, |h, now| h.approve_release(actor, now))
+        self.hold_step(actor, id, Action::HoldRelease, |h, now| {
+            h.approve_release(actor, now)
+        })
     }
 
-    fn hold_step(&mut self, actor: &str, id: &str, action: Action, step: impl FnOnce(&mut LegalHold, i64) -> std::result::Result<(), chatvault_policy::PolicyError>) -> Result<LegalHold> {
+    fn hold_step(
+        &mut self,
+        actor: &str,
+        id: &str,
+        action: Action,
+        step: impl FnOnce(&mut LegalHold, i64) -> std::result::Result<(), chatvault_policy::PolicyError>,
+    ) -> Result<LegalHold> {
         self.in_tx(|t| {
             if let Err(e) = t.require_hold_role(actor)? {
                 return t.refuse(actor, action, id, e);
             }
-            let Some(mut h) = t.get::<LegalHold>(HOLD, id)? else { return Err(AccessError::NotFound(format!("legal hold {id}"))) };
+            let Some(mut h) = t.get::<LegalHold>(HOLD, id)? else {
+                return Err(AccessError::NotFound(format!("legal hold {id}")));
+            };
             if let Err(e) = step(&mut h, t.now) {
                 return t.refuse(actor, action, id, e.into());
             }
             t.put(HOLD, id, &h)?;
-            t.append(&Event::new(actor, action).target(id).details(serde_json::json!({"case_number": h.case_number, "release": h.release})))?;
+            t.append(
+                &Event::new(actor, action).target(id).details(
+                    serde_json::json!({"case_number": h.case_number, "release": h.release}),
+                ),
+            )?;
             Ok(Ok(h))
         })?
     }
@@ -254,7 +396,14 @@ impl Access {
 impl Access {
     /// Files a manual deletion or recovery of `messages` (legal, executive or admin). A
     /// request for at least `bulk_deletion_messages` is flagged `bulk_deletion`.
-    pub fn file_deletion(&mut self, actor: &str, kind: DeletionKind, messages: Vec<String>, selector: &str, reason: &str) -> Result<DeletionRequest> {
+    pub fn file_deletion(
+        &mut self,
+        actor: &str,
+        kind: DeletionKind,
+        messages: Vec<String>,
+        selector: &str,
+        reason: &str,
+    ) -> Result<DeletionRequest> {
         self.in_tx(|t| {
             if let Err(e) = t.require_role(actor, &DELETION_REQUESTERS, "deletions are requested by legal, executive or admin")? {
                 return t.refuse(actor, Action::DeletionRequest, selector, e);
@@ -271,8 +420,18 @@ impl Access {
 
     /// Approves or rejects a deletion request: an executive or admin other than who asked.
     /// The caller carries out an approved request and records it with [`Self::audit`].
-    pub fn decide_deletion(&mut self, actor: &str, id: &str, approve: bool, comment: &str) -> Result<DeletionRequest> {
-        let action = if approve { Action::DeletionApprove } else { Action::DeletionReject };
+    pub fn decide_deletion(
+        &mut self,
+        actor: &str,
+        id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<DeletionRequest> {
+        let action = if approve {
+            Action::DeletionApprove
+        } else {
+            Action::DeletionReject
+        };
         self.in_tx(|t| {
             if let Err(e) = t.require_role(actor, &DELETION_APPROVERS, "deletions are approved by an executive or admin")? {
                 return t.refuse(actor, action, id, e);
@@ -296,7 +455,13 @@ impl Access {
 
     /// Puts conversations or participants' data in the storage-only state (legal,
     /// executive or admin): no read reaches it except a grant with `restricted.view`.
-    pub fn restrict(&mut self, actor: &str, conversations: Vec<String>, participants: Vec<chatvault_policy::Handle>, reason: &str) -> Result<Restriction> {
+    pub fn restrict(
+        &mut self,
+        actor: &str,
+        conversations: Vec<String>,
+        participants: Vec<chatvault_policy::Handle>,
+        reason: &str,
+    ) -> Result<Restriction> {
         self.in_tx(|t| {
             if let Err(e) = t.require_hold_role(actor)? {
                 return t.refuse(actor, Action::Restrict, reason, e);
@@ -309,14 +474,32 @@ impl Access {
     }
 
     /// Links handles as one person (an explicit identity link), audited.
-    pub fn link_identity(&mut self, actor: &str, handles: Vec<chatvault_policy::Handle>, name: Option<&str>) -> Result<chatvault_policy::retention::IdentityLink> {
+    pub fn link_identity(
+        &mut self,
+        actor: &str,
+        handles: Vec<chatvault_policy::Handle>,
+        name: Option<&str>,
+    ) -> Result<chatvault_policy::retention::IdentityLink> {
         if handles.len() < 2 {
-            return Err(AccessError::invalid("handles", "a link joins at least two handles"));
+            return Err(AccessError::invalid(
+                "handles",
+                "a link joins at least two handles",
+            ));
         }
         self.in_tx(|t| {
-            let l = chatvault_policy::retention::IdentityLink { id: format!("idl-{}", ulid::Ulid::new()), handles, name: name.map(str::to_owned), by: actor.to_owned(), created_ms: t.now };
+            let l = chatvault_policy::retention::IdentityLink {
+                id: format!("idl-{}", ulid::Ulid::new()),
+                handles,
+                name: name.map(str::to_owned),
+                by: actor.to_owned(),
+                created_ms: t.now,
+            };
             t.put(IDENTITY, &l.id, &l)?;
-            t.append(&Event::new(actor, Action::IdentityLink).target(&l.id).details(serde_json::json!({"handles": l.handles})))?;
+            t.append(
+                &Event::new(actor, Action::IdentityLink)
+                    .target(&l.id)
+                    .details(serde_json::json!({"handles": l.handles})),
+            )?;
             Ok(l)
         })
     }
@@ -326,7 +509,11 @@ impl Access {
             if !t.delete(IDENTITY, id)? {
                 return Err(AccessError::NotFound(format!("identity link {id}")));
             }
-            t.append(&Event::new(actor, Action::IdentityLink).target(id).details(serde_json::json!({"removed": true})))?;
+            t.append(
+                &Event::new(actor, Action::IdentityLink)
+                    .target(id)
+                    .details(serde_json::json!({"removed": true})),
+            )?;
             Ok(())
         })
     }
@@ -341,11 +528,24 @@ impl Access {
             if let Err(e) = t.require_hold_role(actor)? {
                 return t.refuse(actor, Action::Unrestrict, id, e);
             }
-            let Some(mut r) = t.get::<Restriction>(RESTRICTION, id)? else { return Err(AccessError::NotFound(format!("restriction {id}"))) };
+            let Some(mut r) = t.get::<Restriction>(RESTRICTION, id)? else {
+                return Err(AccessError::NotFound(format!("restriction {id}")));
+            };
             if !r.active() {
-                return t.refuse(actor, Action::Unrestrict, id, chatvault_policy::PolicyError::State(format!("restriction {id} is already lifted")).into());
+                return t.refuse(
+                    actor,
+                    Action::Unrestrict,
+                    id,
+                    chatvault_policy::PolicyError::State(format!(
+                        "restriction {id} is already lifted"
+                    ))
+                    .into(),
+                );
             }
-            r.lifted = Some(Lift { by: actor.to_owned(), at_ms: t.now });
+            r.lifted = Some(Lift {
+                by: actor.to_owned(),
+                at_ms: t.now,
+            });
             t.put(RESTRICTION, id, &r)?;
             t.append(&Event::new(actor, Action::Unrestrict).target(id))?;
             Ok(Ok(r))
@@ -365,68 +565,226 @@ mod tests {
         let (_d, mut acc) = fixture();
         let l = acc.lifecycle().unwrap();
         assert_eq!(l.policies.len(), 1);
-        assert_eq!((l.policies[0].name.as_str(), l.policies[0].keep), (DEFAULT_POLICY, Keep::Days(180)));
-        let complaints = Matcher { tags: vec!["complaint".into()], ..Default::default() };
-        acc.set_policy("admin", "complaints", complaints.clone(), Keep::Days(365)).unwrap();
+        assert_eq!(
+            (l.policies[0].name.as_str(), l.policies[0].keep),
+            (DEFAULT_POLICY, Keep::Days(180))
+        );
+        let complaints = Matcher {
+            tags: vec!["complaint".into()],
+            ..Default::default()
+        };
+        acc.set_policy("admin", "complaints", complaints.clone(), Keep::Days(365))
+            .unwrap();
         acc.lock_policy("admin", "complaints").unwrap();
         let cases: &[(&str, Matcher, Keep, Option<&str>)] = &[
-            ("shorten", complaints.clone(), Keep::Days(30), Some("retention.locked")),
-            ("change filters", Matcher { tags: vec!["other".into()], ..Default::default() }, Keep::Days(400), Some("retention.locked")),
+            (
+                "shorten",
+                complaints.clone(),
+                Keep::Days(30),
+                Some("retention.locked"),
+            ),
+            (
+                "change filters",
+                Matcher {
+                    tags: vec!["other".into()],
+                    ..Default::default()
+                },
+                Keep::Days(400),
+                Some("retention.locked"),
+            ),
             ("extend", complaints.clone(), Keep::Days(400), None),
             ("forever", complaints.clone(), Keep::Forever, None),
-            ("back to days", complaints.clone(), Keep::Days(73000), Some("retention.locked")),
+            (
+                "back to days",
+                complaints.clone(),
+                Keep::Days(73000),
+                Some("retention.locked"),
+            ),
         ];
         for (name, m, keep, err) in cases {
             let r = acc.set_policy("admin", "complaints", m.clone(), *keep);
             assert_eq!(r.as_ref().err().map(|e| e.code()), *err, "{name}");
         }
-        assert_eq!(acc.remove_policy("admin", "complaints").unwrap_err().code(), "retention.locked");
-        assert_eq!(acc.remove_policy("admin", DEFAULT_POLICY).unwrap_err().code(), "policy.invalid");
-        let denied = acc.audit_list(&crate::AuditFilter { action: Some("retention.".into()), ..Default::default() }).unwrap();
-        assert_eq!(denied.iter().filter(|e| e.result == Outcome::Denied).count(), 5, "every refusal is audited");
+        assert_eq!(
+            acc.remove_policy("admin", "complaints").unwrap_err().code(),
+            "retention.locked"
+        );
+        assert_eq!(
+            acc.remove_policy("admin", DEFAULT_POLICY)
+                .unwrap_err()
+                .code(),
+            "policy.invalid"
+        );
+        let denied = acc
+            .audit_list(&crate::AuditFilter {
+                action: Some("retention.".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            denied
+                .iter()
+                .filter(|e| e.result == Outcome::Denied)
+                .count(),
+            5,
+            "every refusal is audited"
+        );
         assert_eq!(acc.lifecycle().unwrap().policies[1].keep, Keep::Forever);
     }
 
     #[test]
     fn holds_need_a_hold_role_and_a_second_person_to_release() {
         let (_d, mut acc) = fixture();
-        for (n, r) in [("lisa", Role::Legal), ("boss", Role::Executive), ("ann", Role::Agent)] {
-            acc.add_user("setup", n, r, None, &[], Some("correct horse battery"), false).unwrap();
+        for (n, r) in [
+            ("lisa", Role::Legal),
+            ("boss", Role::Executive),
+            ("ann", Role::Agent),
+        ] {
+            acc.add_user(
+                "setup",
+                n,
+                r,
+                None,
+                &[],
+                Some("correct horse battery"),
+                false,
+            )
+            .unwrap();
         }
-        let scope = HoldScope { participants: vec![Handle::new("wecom", "cust-1")], ..Default::default() };
-        assert_eq!(acc.add_hold("ann", "C-1", "诉讼", scope.clone()).unwrap_err().code(), "input.invalid", "an agent cannot place a hold");
+        let scope = HoldScope {
+            participants: vec![Handle::new("wecom", "cust-1")],
+            ..Default::default()
+        };
+        assert_eq!(
+            acc.add_hold("ann", "C-1", "诉讼", scope.clone())
+                .unwrap_err()
+                .code(),
+            "input.invalid",
+            "an agent cannot place a hold"
+        );
         let h = acc.add_hold("lisa", "C-1", "诉讼", scope).unwrap();
         assert!(h.active());
-        assert_eq!(acc.approve_hold_release("boss", &h.id).unwrap_err().code(), "policy.state", "nothing requested yet");
+        assert_eq!(
+            acc.approve_hold_release("boss", &h.id).unwrap_err().code(),
+            "policy.state",
+            "nothing requested yet"
+        );
         acc.request_hold_release("lisa", &h.id, "结案").unwrap();
-        assert_eq!(acc.approve_hold_release("lisa", &h.id).unwrap_err().code(), "policy.self_approval");
+        assert_eq!(
+            acc.approve_hold_release("lisa", &h.id).unwrap_err().code(),
+            "policy.self_approval"
+        );
         assert!(acc.lifecycle().unwrap().holds[0].active(), "still in force");
         let released = acc.approve_hold_release("boss", &h.id).unwrap();
         assert!(!released.active());
-        let acts: Vec<String> = acc.audit_list(&crate::AuditFilter { action: Some("hold.".into()), ..Default::default() }).unwrap().into_iter().map(|e| format!("{}:{:?}", e.action, e.result)).collect();
-        assert_eq!(acts, ["hold.create:Denied", "hold.create:Ok", "hold.release:Denied", "hold.release_request:Ok", "hold.release:Denied", "hold.release:Ok"]);
+        let acts: Vec<String> = acc
+            .audit_list(&crate::AuditFilter {
+                action: Some("hold.".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{}:{:?}", e.action, e.result))
+            .collect();
+        assert_eq!(
+            acts,
+            [
+                "hold.create:Denied",
+                "hold.create:Ok",
+                "hold.release:Denied",
+                "hold.release_request:Ok",
+                "hold.release:Denied",
+                "hold.release:Ok"
+            ]
+        );
     }
 
     #[test]
     fn a_deletion_needs_a_second_person_and_a_big_one_is_flagged() {
         let (_d, mut acc) = fixture();
-        for (n, r) in [("lisa", Role::Legal), ("boss", Role::Executive), ("root", Role::Admin), ("ann", Role::Agent)] {
-            acc.add_user("setup", n, r, None, &[], Some("correct horse battery"), false).unwrap();
+        for (n, r) in [
+            ("lisa", Role::Legal),
+            ("boss", Role::Executive),
+            ("root", Role::Admin),
+            ("ann", Role::Agent),
+        ] {
+            acc.add_user(
+                "setup",
+                n,
+                r,
+                None,
+                &[],
+                Some("correct horse battery"),
+                false,
+            )
+            .unwrap();
         }
         let one = vec!["01A".to_owned()];
-        assert_eq!(acc.file_deletion("ann", DeletionKind::Delete, one.clone(), "message 01A", "r").unwrap_err().code(), "input.invalid");
-        let r = acc.file_deletion("lisa", DeletionKind::Delete, one, "message 01A", "客户依法要求删除").unwrap();
-        let cases: &[(&str, &str, bool, &str)] = &[("an agent", "ann", true, "input.invalid"), ("legal cannot approve", "lisa", true, "input.invalid")];
+        assert_eq!(
+            acc.file_deletion("ann", DeletionKind::Delete, one.clone(), "message 01A", "r")
+                .unwrap_err()
+                .code(),
+            "input.invalid"
+        );
+        let r = acc
+            .file_deletion(
+                "lisa",
+                DeletionKind::Delete,
+                one,
+                "message 01A",
+                "客户依法要求删除",
+            )
+            .unwrap();
+        let cases: &[(&str, &str, bool, &str)] = &[
+            ("an agent", "ann", true, "input.invalid"),
+            ("legal cannot approve", "lisa", true, "input.invalid"),
+        ];
         for (name, who, approve, code) in cases {
-            assert_eq!(acc.decide_deletion(who, &r.id, *approve, "").unwrap_err().code(), *code, "{name}");
+            assert_eq!(
+                acc.decide_deletion(who, &r.id, *approve, "")
+                    .unwrap_err()
+                    .code(),
+                *code,
+                "{name}"
+            );
         }
-        let d = acc.file_deletion("boss", DeletionKind::Delete, vec!["01B".into()], "message 01B", "r").unwrap();
-        assert_eq!(acc.decide_deletion("boss", &d.id, true, "").unwrap_err().code(), "policy.self_approval");
+        let d = acc
+            .file_deletion(
+                "boss",
+                DeletionKind::Delete,
+                vec!["01B".into()],
+                "message 01B",
+                "r",
+            )
+            .unwrap();
+        assert_eq!(
+            acc.decide_deletion("boss", &d.id, true, "")
+                .unwrap_err()
+                .code(),
+            "policy.self_approval"
+        );
         acc.decide_deletion("root", &r.id, true, "同意").unwrap();
-        assert_eq!(acc.decide_deletion("boss", &r.id, false, "").unwrap_err().code(), "policy.state");
+        assert_eq!(
+            acc.decide_deletion("boss", &r.id, false, "")
+                .unwrap_err()
+                .code(),
+            "policy.state"
+        );
         let many: Vec<String> = (0..1000).map(|i| format!("01M{i:05}")).collect();
-        acc.file_deletion("root", DeletionKind::Delete, many, "conversation wecom:c1", "整会话删除").unwrap();
-        let flagged = acc.audit_list(&crate::AuditFilter { flagged: true, ..Default::default() }).unwrap();
+        acc.file_deletion(
+            "root",
+            DeletionKind::Delete,
+            many,
+            "conversation wecom:c1",
+            "整会话删除",
+        )
+        .unwrap();
+        let flagged = acc
+            .audit_list(&crate::AuditFilter {
+                flagged: true,
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(flagged.len(), 1);
         assert_eq!(flagged[0].flags, ["bulk_deletion"]);
         assert_eq!(acc.deletion_requests().unwrap().len(), 3);
@@ -435,15 +793,26 @@ mod tests {
     #[test]
     fn tags_and_tag_rules() {
         let (_d, mut acc) = fixture();
-        acc.set_tag_rule("admin", "complaint", vec!["投诉".into(), "差评".into()]).unwrap();
+        acc.set_tag_rule("admin", "complaint", vec!["投诉".into(), "差评".into()])
+            .unwrap();
         acc.tag("admin", "wecom:c1", "transaction").unwrap();
         acc.tag("admin", "01ABC", "vip").unwrap();
         let l = acc.lifecycle().unwrap();
         assert_eq!(l.tag_rules.len(), 1);
         assert_eq!(l.manual_tags("01ABC", "wecom:c1"), ["transaction", "vip"]);
         assert_eq!(l.manual_tags("01XYZ", "wecom:c2"), Vec::<String>::new());
-        assert_eq!(acc.set_tag_rule("admin", "empty", vec![]).unwrap_err().code(), "policy.invalid");
+        assert_eq!(
+            acc.set_tag_rule("admin", "empty", vec![])
+                .unwrap_err()
+                .code(),
+            "policy.invalid"
+        );
         acc.remove_tag_rule("admin", "complaint").unwrap();
-        assert_eq!(acc.remove_tag_rule("admin", "complaint").unwrap_err().code(), "not_found");
+        assert_eq!(
+            acc.remove_tag_rule("admin", "complaint")
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
     }
 }

@@ -16,25 +16,36 @@ impl Tx<'_> {
     fn request(&self, id: &str) -> Result<Request> {
         let body: Option<String> = self
             .tx
-            .query_row("SELECT body FROM requests WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT body FROM requests WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.e(e))?;
         let body = body.ok_or_else(|| AccessError::NotFound(format!("request {id}")))?;
-        serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.to_owned(), format!("request {id}: {e}")))
+        serde_json::from_str(&body)
+            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), format!("request {id}: {e}")))
     }
 
     fn put_request(&self, r: &Request) -> Result<()> {
-        let body = serde_json::to_string(r).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        let body = serde_json::to_string(r)
+            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
         self.tx
-            .execute("INSERT OR REPLACE INTO requests (id, requester, body) VALUES (?1, ?2, ?3)", params![r.id, r.requester, body])
+            .execute(
+                "INSERT OR REPLACE INTO requests (id, requester, body) VALUES (?1, ?2, ?3)",
+                params![r.id, r.requester, body],
+            )
             .map_err(|e| self.e(e))?;
         Ok(())
     }
 
     fn put_grant(&self, g: &Grant) -> Result<()> {
-        let body = serde_json::to_string(g).map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
+        let body = serde_json::to_string(g)
+            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
         self.tx
-            .execute("INSERT OR REPLACE INTO grants (id, holder, body) VALUES (?1, ?2, ?3)", params![g.id, g.holder, body])
+            .execute(
+                "INSERT OR REPLACE INTO grants (id, holder, body) VALUES (?1, ?2, ?3)",
+                params![g.id, g.holder, body],
+            )
             .map_err(|e| self.e(e))?;
         Ok(())
     }
@@ -42,16 +53,29 @@ impl Tx<'_> {
     /// The organisation: role rules from the config, teams and handles from the users.
     pub(crate) fn org(&self, policy: &RolePolicy) -> Result<Org> {
         let mut directory = Directory::default();
-        let mut st = self.tx.prepare("SELECT name, team, handles FROM users").map_err(|e| self.e(e))?;
+        let mut st = self
+            .tx
+            .prepare("SELECT name, team, handles FROM users")
+            .map_err(|e| self.e(e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(|e| self.e(e))?;
         for row in rows {
             let (name, team, handles) = row.map_err(|e| self.e(e))?;
-            let handles: Vec<chatvault_policy::Handle> = serde_json::from_str(&handles).unwrap_or_default();
+            let handles: Vec<chatvault_policy::Handle> =
+                serde_json::from_str(&handles).unwrap_or_default();
             directory.add_user(&name, team.as_deref(), &handles);
         }
-        Ok(Org { policy: policy.clone(), directory })
+        Ok(Org {
+            policy: policy.clone(),
+            directory,
+        })
     }
 }
 
@@ -73,19 +97,45 @@ impl Access {
     }
 
     /// Files a request for `requester`.
-    pub fn file_request(&mut self, requester: &str, scope: Scope, reason: &str, case_number: &str, rights: &[Right]) -> Result<Request> {
+    pub fn file_request(
+        &mut self,
+        requester: &str,
+        scope: Scope,
+        reason: &str,
+        case_number: &str,
+        rights: &[Right],
+    ) -> Result<Request> {
         self.in_tx(|t| {
             let subject = t.require_user(requester)?.subject();
-            let r = Request::file(&new_id("req"), &subject, scope, reason, case_number, rights, t.now)?;
+            let r = Request::file(
+                &new_id("req"),
+                &subject,
+                scope,
+                reason,
+                case_number,
+                rights,
+                t.now,
+            )?;
             t.put_request(&r)?;
-            t.append(&Event::new(requester, Action::RequestFile).target(&r.id).details(scope_details(&r)))?;
+            t.append(
+                &Event::new(requester, Action::RequestFile)
+                    .target(&r.id)
+                    .details(scope_details(&r)),
+            )?;
             Ok(r)
         })
     }
 
     /// Approves a request: the grant runs until `expires_ms`. A refusal by the policy
     /// (self-approval, not an approver, already decided) is audited as denied.
-    pub fn approve_request(&mut self, approver: &str, id: &str, comment: &str, expires_ms: i64, policy: &RolePolicy) -> Result<Grant> {
+    pub fn approve_request(
+        &mut self,
+        approver: &str,
+        id: &str,
+        comment: &str,
+        expires_ms: i64,
+        policy: &RolePolicy,
+    ) -> Result<Grant> {
         self.in_tx(|t| {
             let subject = t.require_user(approver)?.subject();
             let org = t.org(policy)?;
@@ -107,7 +157,13 @@ impl Access {
         })?
     }
 
-    pub fn reject_request(&mut self, decider: &str, id: &str, comment: &str, policy: &RolePolicy) -> Result<Request> {
+    pub fn reject_request(
+        &mut self,
+        decider: &str,
+        id: &str,
+        comment: &str,
+        policy: &RolePolicy,
+    ) -> Result<Request> {
         self.in_tx(|t| {
             let subject = t.require_user(decider)?.subject();
             let org = t.org(policy)?;
@@ -115,11 +171,22 @@ impl Access {
             match r.reject(&subject, comment, t.now, &org) {
                 Ok(()) => {
                     t.put_request(&r)?;
-                    t.append(&Event::new(decider, Action::RequestReject).target(id).details(serde_json::json!({"comment": comment, "requester": r.requester})))?;
+                    t.append(
+                        &Event::new(decider, Action::RequestReject)
+                            .target(id)
+                            .details(
+                                serde_json::json!({"comment": comment, "requester": r.requester}),
+                            ),
+                    )?;
                     Ok(Ok(r))
                 }
                 Err(e) => {
-                    t.append(&Event::new(decider, Action::RequestReject).target(id).result(Outcome::Denied).details(serde_json::json!({"reason": e.code()})))?;
+                    t.append(
+                        &Event::new(decider, Action::RequestReject)
+                            .target(id)
+                            .result(Outcome::Denied)
+                            .details(serde_json::json!({"reason": e.code()})),
+                    )?;
                     Ok(Err(AccessError::Policy(e)))
                 }
             }
@@ -130,24 +197,40 @@ impl Access {
     /// approve the holder's requests.
     pub fn revoke_grant(&mut self, actor: &str, id: &str, policy: &RolePolicy) -> Result<Grant> {
         self.in_tx(|t| {
-            let body: Option<String> = t.tx.query_row("SELECT body FROM grants WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(|e| t.e(e))?;
+            let body: Option<String> =
+                t.tx.query_row("SELECT body FROM grants WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| t.e(e))?;
             let body = body.ok_or_else(|| AccessError::NotFound(format!("grant {id}")))?;
-            let mut g: Grant = serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(t.path.to_owned(), format!("grant {id}: {e}")))?;
+            let mut g: Grant = serde_json::from_str(&body)
+                .map_err(|e| AccessError::Corrupt(t.path.to_owned(), format!("grant {id}: {e}")))?;
             let who = t.require_user(actor)?;
             let org = t.org(policy)?;
             let may = actor == g.holder
                 || actor == g.approved_by
                 || match org.policy.rules(who.role).approves {
                     chatvault_policy::Approves::Everyone => true,
-                    chatvault_policy::Approves::OwnTeam => who.team.is_some() && org.directory.team_of_user(&g.holder) == who.team.as_deref(),
+                    chatvault_policy::Approves::OwnTeam => {
+                        who.team.is_some()
+                            && org.directory.team_of_user(&g.holder) == who.team.as_deref()
+                    }
                     chatvault_policy::Approves::Nobody => false,
                 };
             if !may {
-                return Err(AccessError::Policy(chatvault_policy::PolicyError::NotApprover { user: actor.to_owned(), requester: g.holder.clone() }));
+                return Err(AccessError::Policy(
+                    chatvault_policy::PolicyError::NotApprover {
+                        user: actor.to_owned(),
+                        requester: g.holder.clone(),
+                    },
+                ));
             }
             g.revoke(actor, t.now)?;
             t.put_grant(&g)?;
-            t.append(&Event::new(actor, Action::GrantRevoke).target(id).details(serde_json::json!({"holder": g.holder})))?;
+            t.append(
+                &Event::new(actor, Action::GrantRevoke)
+                    .target(id)
+                    .details(serde_json::json!({"holder": g.holder})),
+            )?;
             Ok(g)
         })
     }
@@ -162,17 +245,28 @@ impl Access {
         self.list("grants", "holder", holder)
     }
 
-    fn list<T: serde::de::DeserializeOwned>(&self, table: &str, col: &str, who: Option<&str>) -> Result<Vec<T>> {
+    fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        col: &str,
+        who: Option<&str>,
+    ) -> Result<Vec<T>> {
         let sql = match who {
             Some(_) => format!("SELECT id, body FROM {table} WHERE {col} = ?1 ORDER BY id DESC"),
             None => format!("SELECT id, body FROM {table} WHERE ?1 IS NULL ORDER BY id DESC"),
         };
         let mut st = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
-        let rows = st.query_map([who], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([who], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for row in rows {
             let (id, body) = row.map_err(|e| self.e(e))?;
-            out.push(serde_json::from_str(&body).map_err(|e| AccessError::Corrupt(self.path.clone(), format!("{table} {id}: {e}")))?);
+            out.push(serde_json::from_str(&body).map_err(|e| {
+                AccessError::Corrupt(self.path.clone(), format!("{table} {id}: {e}"))
+            })?);
         }
         Ok(out)
     }

@@ -22,7 +22,10 @@ impl TokenScope {
         match s {
             "read" => Ok(TokenScope::Read),
             "ingest" => Ok(TokenScope::Ingest),
-            _ => Err(AccessError::invalid("scope", format!("`{s}`: use read or ingest"))),
+            _ => Err(AccessError::invalid(
+                "scope",
+                format!("`{s}`: use read or ingest"),
+            )),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -42,8 +45,14 @@ pub struct Principal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    Session { csrf: String },
-    Token { id: String, scope: TokenScope, source: Option<String> },
+    Session {
+        csrf: String,
+    },
+    Token {
+        id: String,
+        scope: TokenScope,
+        source: Option<String>,
+    },
 }
 
 /// A new session: the cookie value and the CSRF token, each shown once.
@@ -101,16 +110,20 @@ impl Access {
         let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
         let hash = sha256(cookie.as_bytes());
         self.in_tx(|t| {
-            let row: Option<(String, String, i64, i64)> = t
-                .tx
-                .query_row("SELECT user, csrf, created_ms, seen_ms FROM sessions WHERE id_hash = ?1", [&hash], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+            let row: Option<(String, String, i64, i64)> =
+                t.tx.query_row(
+                    "SELECT user, csrf, created_ms, seen_ms FROM sessions WHERE id_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
                 .optional()
                 .map_err(|e| t.e(e))?;
-            let Some((name, csrf, created, seen)) = row else { return Ok(Err(AccessError::NoSession)) };
+            let Some((name, csrf, created, seen)) = row else {
+                return Ok(Err(AccessError::NoSession));
+            };
             if t.now - seen > idle || t.now - created > abs {
-                t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash]).map_err(|e| t.e(e))?;
+                t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash])
+                    .map_err(|e| t.e(e))?;
                 t.append(&Event::new(&name, Action::SessionExpired))?;
                 return Ok(Err(AccessError::NoSession));
             }
@@ -119,20 +132,31 @@ impl Access {
                 t.end_sessions(&name)?;
                 return Ok(Err(AccessError::Frozen(name)));
             }
-            t.tx.execute("UPDATE sessions SET seen_ms = ?2 WHERE id_hash = ?1", params![&hash, t.now]).map_err(|e| t.e(e))?;
-            Ok(Ok(Principal { user, via: Credential::Session { csrf } }))
+            t.tx.execute(
+                "UPDATE sessions SET seen_ms = ?2 WHERE id_hash = ?1",
+                params![&hash, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            Ok(Ok(Principal {
+                user,
+                via: Credential::Session { csrf },
+            }))
         })?
     }
 
     pub fn end_session(&mut self, cookie: &str) -> Result<Option<String>> {
         let hash = sha256(cookie.as_bytes());
         self.in_tx(|t| {
-            let user: Option<String> = t
-                .tx
-                .query_row("SELECT user FROM sessions WHERE id_hash = ?1", [&hash], |r| r.get(0))
+            let user: Option<String> =
+                t.tx.query_row(
+                    "SELECT user FROM sessions WHERE id_hash = ?1",
+                    [&hash],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash]).map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash])
+                .map_err(|e| t.e(e))?;
             if let Some(u) = &user {
                 t.append(&Event::new(u, Action::Logout))?;
             }
@@ -141,7 +165,13 @@ impl Access {
     }
 
     /// Creates an API token and returns its text, which is never shown again.
-    pub fn create_token(&mut self, actor: &str, user: &str, scope: TokenScope, source: Option<&str>) -> Result<(TokenInfo, String)> {
+    pub fn create_token(
+        &mut self,
+        actor: &str,
+        user: &str,
+        scope: TokenScope,
+        source: Option<&str>,
+    ) -> Result<(TokenInfo, String)> {
         let id = ulid::Ulid::new().to_string().to_lowercase();
         let secret = random_token();
         let text = format!("{TOKEN_PREFIX}{id}_{secret}");
@@ -165,9 +195,11 @@ impl Access {
 
     pub fn revoke_token(&mut self, actor: &str, id: &str) -> Result<()> {
         self.in_tx(|t| {
-            let n = t
-                .tx
-                .execute("UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL", params![id, t.now])
+            let n =
+                t.tx.execute(
+                    "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                    params![id, t.now],
+                )
                 .map_err(|e| t.e(e))?;
             if n == 0 {
                 return Err(AccessError::NotFound(format!("active token {id}")));
@@ -206,19 +238,29 @@ impl Access {
         let hash = sha256(text.as_bytes());
         self.in_tx(|t| {
             type TokenRow = (String, String, String, Option<String>, Option<i64>);
-            let row: Option<TokenRow> = t
-                .tx
-                .query_row("SELECT id, user, scope, source, revoked_ms FROM tokens WHERE hash = ?1", [&hash], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
+            let row: Option<TokenRow> =
+                t.tx.query_row(
+                    "SELECT id, user, scope, source, revoked_ms FROM tokens WHERE hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
                 .optional()
                 .map_err(|e| t.e(e))?;
-            let Some((id, name, scope, source, None)) = row else { return Ok(Err(AccessError::BadToken)) };
+            let Some((id, name, scope, source, None)) = row else {
+                return Ok(Err(AccessError::BadToken));
+            };
             let user = t.require_user(&name)?;
             if user.frozen || user.locked {
                 return Ok(Err(AccessError::Frozen(name)));
             }
-            Ok(Ok(Principal { user, via: Credential::Token { id, scope: TokenScope::parse(&scope)?, source } }))
+            Ok(Ok(Principal {
+                user,
+                via: Credential::Token {
+                    id,
+                    scope: TokenScope::parse(&scope)?,
+                    source,
+                },
+            }))
         })?
     }
 }

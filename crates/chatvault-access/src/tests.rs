@@ -25,11 +25,23 @@ impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let (signer, _) = CheckpointSigner::generate("test/audit").unwrap();
-        let mut acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).unwrap();
+        let mut acc = Access::open(
+            dir.path(),
+            AccessKeys {
+                seal: DataKey::generate(),
+                audit_signer: signer,
+            },
+            Settings::default(),
+        )
+        .unwrap();
         let time = Arc::new(AtomicI64::new(T0));
         let t = time.clone();
         acc.set_clock(Arc::new(move || t.load(Ordering::SeqCst)));
-        Fixture { _dir: dir, acc, time }
+        Fixture {
+            _dir: dir,
+            acc,
+            time,
+        }
     }
     fn advance_ms(&self, ms: i64) {
         self.time.fetch_add(ms, Ordering::SeqCst);
@@ -38,14 +50,30 @@ impl Fixture {
         self.time.load(Ordering::SeqCst)
     }
     fn add(&mut self, name: &str, role: Role, team: Option<&str>) -> Option<String> {
-        let e = self.acc.add_user("admin", name, role, team, &[Handle::new("wecom", name)], Some(PW), false).unwrap();
+        let e = self
+            .acc
+            .add_user(
+                "admin",
+                name,
+                role,
+                team,
+                &[Handle::new("wecom", name)],
+                Some(PW),
+                false,
+            )
+            .unwrap();
         e.otpauth.as_deref().and_then(otpauth_secret)
     }
     fn sql(&self, sql: &str) {
         self.acc.conn.execute_batch(sql).unwrap();
     }
     fn actions(&self) -> Vec<String> {
-        self.acc.audit_list(&AuditFilter::default()).unwrap().into_iter().map(|e| e.action).collect()
+        self.acc
+            .audit_list(&AuditFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
     }
 }
 
@@ -53,8 +81,15 @@ impl Fixture {
 fn passwords_are_argon2id_and_totp_secrets_are_sealed() {
     let mut f = Fixture::new();
     f.add("boss", Role::Executive, None);
-    let (hash, secret): (String, Vec<u8>) =
-        f.acc.conn.query_row("SELECT password, totp_secret FROM users WHERE name = 'boss'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (hash, secret): (String, Vec<u8>) = f
+        .acc
+        .conn
+        .query_row(
+            "SELECT password, totp_secret FROM users WHERE name = 'boss'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PW));
     assert!(secret.len() > 20, "sealed: nonce + ciphertext + tag");
@@ -65,30 +100,73 @@ fn totp_is_required_for_privileged_roles_and_accepted_once() {
     let mut f = Fixture::new();
     let secret = f.add("lisa", Role::Legal, None).expect("legal is enrolled");
     let e = f.acc.check_login("lisa", PW, None, None).unwrap_err();
-    assert_eq!(e.code(), "auth.totp_enrol", "never confirmed: the sign-in goes on to enrolment");
+    assert_eq!(
+        e.code(),
+        "auth.totp_enrol",
+        "never confirmed: the sign-in goes on to enrolment"
+    );
     let code = totp_code(&secret, f.now()).unwrap();
-    f.acc.check_login("lisa", PW, Some(&code), None).expect("a fresh code works");
-    assert_eq!(f.acc.check_login("lisa", PW, None, None).unwrap_err().code(), "auth.totp_required", "confirmed: a code is required");
+    f.acc
+        .check_login("lisa", PW, Some(&code), None)
+        .expect("a fresh code works");
+    assert_eq!(
+        f.acc
+            .check_login("lisa", PW, None, None)
+            .unwrap_err()
+            .code(),
+        "auth.totp_required",
+        "confirmed: a code is required"
+    );
     // Replayed within its validity window: refused.
     f.advance_ms(1000);
-    let e = f.acc.check_login("lisa", PW, Some(&code), None).unwrap_err();
+    let e = f
+        .acc
+        .check_login("lisa", PW, Some(&code), None)
+        .unwrap_err();
     assert_eq!(e.code(), "auth.totp_invalid", "a replayed code is refused");
     // A code for an earlier step than the last one used: refused too.
     let old = totp_code(&secret, f.now() - 30_000).unwrap();
-    assert_eq!(f.acc.check_login("lisa", PW, Some(&old), None).unwrap_err().code(), "auth.totp_invalid");
+    assert_eq!(
+        f.acc
+            .check_login("lisa", PW, Some(&old), None)
+            .unwrap_err()
+            .code(),
+        "auth.totp_invalid"
+    );
     f.advance_ms(30_000);
     let next = totp_code(&secret, f.now()).unwrap();
-    f.acc.check_login("lisa", PW, Some(&next), None).expect("the next step's code works");
+    f.acc
+        .check_login("lisa", PW, Some(&next), None)
+        .expect("the next step's code works");
     // A wrong code.
     f.advance_ms(30_000);
-    assert_eq!(f.acc.check_login("lisa", PW, Some("000000"), None).unwrap_err().code(), "auth.totp_invalid");
+    assert_eq!(
+        f.acc
+            .check_login("lisa", PW, Some("000000"), None)
+            .unwrap_err()
+            .code(),
+        "auth.totp_invalid"
+    );
     // reset-totp: the old secret stops working.
-    let new = f.acc.reset_totp("admin", "lisa").unwrap().otpauth.as_deref().and_then(otpauth_secret).unwrap();
+    let new = f
+        .acc
+        .reset_totp("admin", "lisa")
+        .unwrap()
+        .otpauth
+        .as_deref()
+        .and_then(otpauth_secret)
+        .unwrap();
     f.advance_ms(30_000);
     let stale = totp_code(&secret, f.now()).unwrap();
     let fresh = totp_code(&new, f.now()).unwrap();
     if stale != fresh {
-        assert_eq!(f.acc.check_login("lisa", PW, Some(&stale), None).unwrap_err().code(), "auth.totp_invalid");
+        assert_eq!(
+            f.acc
+                .check_login("lisa", PW, Some(&stale), None)
+                .unwrap_err()
+                .code(),
+            "auth.totp_invalid"
+        );
     }
     f.acc.check_login("lisa", PW, Some(&fresh), None).unwrap();
 }
@@ -98,7 +176,14 @@ fn brute_force_is_throttled_then_locked() {
     let mut f = Fixture::new();
     f.add("alice", Role::Agent, Some("t1"));
     for i in 0..5 {
-        assert_eq!(f.acc.check_login("alice", "wrong password", None, None).unwrap_err().code(), "auth.invalid", "failure {i}");
+        assert_eq!(
+            f.acc
+                .check_login("alice", "wrong password", None, None)
+                .unwrap_err()
+                .code(),
+            "auth.invalid",
+            "failure {i}"
+        );
     }
     // The sixth attempt within a second waits, even with the right password.
     match f.acc.check_login("alice", PW, None, None).unwrap_err() {
@@ -107,15 +192,24 @@ fn brute_force_is_throttled_then_locked() {
     }
     f.advance_ms(1000);
     // The throttled attempt counted: six failures in a row now wait 2 s.
-    assert!(matches!(f.acc.check_login("alice", PW, None, None), Err(AccessError::Throttled { .. })));
+    assert!(matches!(
+        f.acc.check_login("alice", PW, None, None),
+        Err(AccessError::Throttled { .. })
+    ));
     f.advance_ms(4000);
-    f.acc.check_login("alice", PW, None, None).expect("after the delay the right password works");
+    f.acc
+        .check_login("alice", PW, None, None)
+        .expect("after the delay the right password works");
     // Success clears the count; the delay then doubles with each failure in a row.
     for _ in 0..7 {
         let _ = f.acc.check_login("alice", "wrong password", None, None);
         f.advance_ms(1);
     }
-    match f.acc.check_login("alice", "wrong password", None, None).unwrap_err() {
+    match f
+        .acc
+        .check_login("alice", "wrong password", None, None)
+        .unwrap_err()
+    {
         AccessError::Throttled { retry_after_s } => assert!(retry_after_s >= 2, "{retry_after_s}"),
         e => panic!("expected throttling, got {e}"),
     }
@@ -127,12 +221,18 @@ fn brute_force_is_throttled_then_locked() {
         let _ = f.acc.check_login("bob", "wrong password", None, None);
         f.advance_ms(30_000);
     }
-    assert!(!f.acc.user("bob").unwrap().unwrap().locked, "99 failures do not lock");
+    assert!(
+        !f.acc.user("bob").unwrap().unwrap().locked,
+        "99 failures do not lock"
+    );
     let _ = f.acc.check_login("bob", "wrong password", None, None);
     let u = f.acc.user("bob").unwrap().unwrap();
     assert!(u.locked, "locked after 100 failures in an hour");
     f.advance_ms(3_600_000);
-    assert_eq!(f.acc.check_login("bob", PW, None, None).unwrap_err().code(), "auth.locked");
+    assert_eq!(
+        f.acc.check_login("bob", PW, None, None).unwrap_err().code(),
+        "auth.locked"
+    );
     f.acc.unfreeze("admin", "bob").unwrap();
     f.acc.check_login("bob", PW, None, None).expect("unlocked");
     assert!(f.actions().contains(&"user.lock".to_owned()));
@@ -141,8 +241,20 @@ fn brute_force_is_throttled_then_locked() {
 #[test]
 fn unknown_users_fail_like_wrong_passwords() {
     let mut f = Fixture::new();
-    assert_eq!(f.acc.check_login("nobody", "whatever-password", None, None).unwrap_err().code(), "auth.invalid");
-    let e = f.acc.audit_list(&AuditFilter { action: Some("login.failure".into()), ..Default::default() }).unwrap();
+    assert_eq!(
+        f.acc
+            .check_login("nobody", "whatever-password", None, None)
+            .unwrap_err()
+            .code(),
+        "auth.invalid"
+    );
+    let e = f
+        .acc
+        .audit_list(&AuditFilter {
+            action: Some("login.failure".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].actor, "nobody");
 }
@@ -156,7 +268,11 @@ fn sessions_time_out_and_freezing_ends_them() {
     f.advance_ms(29 * 60_000);
     f.acc.session(&s.cookie).expect("inside the idle timeout");
     f.advance_ms(31 * 60_000);
-    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "idle timeout");
+    assert_eq!(
+        f.acc.session(&s.cookie).unwrap_err().code(),
+        "auth.session",
+        "idle timeout"
+    );
     // Absolute timeout, even when used every few minutes.
     let s = f.acc.create_session(&u).unwrap();
     for _ in 0..(13 * 60 / 20) {
@@ -165,17 +281,30 @@ fn sessions_time_out_and_freezing_ends_them() {
             break;
         }
     }
-    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "absolute timeout");
+    assert_eq!(
+        f.acc.session(&s.cookie).unwrap_err().code(),
+        "auth.session",
+        "absolute timeout"
+    );
     // Freeze: sessions and tokens die at once.
     let s = f.acc.create_session(&u).unwrap();
-    let (_, token) = f.acc.create_token("admin", "alice", TokenScope::Read, None).unwrap();
+    let (_, token) = f
+        .acc
+        .create_token("admin", "alice", TokenScope::Read, None)
+        .unwrap();
     f.acc.session(&s.cookie).unwrap();
     f.acc.token(&token).unwrap();
     let (sessions, tokens) = f.acc.freeze("admin", "alice", "leaving").unwrap();
     assert_eq!((sessions, tokens), (1, 1));
     assert!(f.acc.session(&s.cookie).is_err());
     assert_eq!(f.acc.token(&token).unwrap_err().code(), "auth.token");
-    assert_eq!(f.acc.check_login("alice", PW, None, None).unwrap_err().code(), "auth.frozen");
+    assert_eq!(
+        f.acc
+            .check_login("alice", PW, None, None)
+            .unwrap_err()
+            .code(),
+        "auth.frozen"
+    );
     assert!(f.actions().contains(&"user.freeze".to_owned()));
 }
 
@@ -183,13 +312,31 @@ fn sessions_time_out_and_freezing_ends_them() {
 fn tokens_are_hashed_and_revocable() {
     let mut f = Fixture::new();
     f.add("bot", Role::Agent, Some("t1"));
-    let (info, text) = f.acc.create_token("admin", "bot", TokenScope::Ingest, Some("wecom")).unwrap();
-    let stored: Vec<u8> = f.acc.conn.query_row("SELECT hash FROM tokens", [], |r| r.get(0)).unwrap();
+    let (info, text) = f
+        .acc
+        .create_token("admin", "bot", TokenScope::Ingest, Some("wecom"))
+        .unwrap();
+    let stored: Vec<u8> = f
+        .acc
+        .conn
+        .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(stored, sha256(text.as_bytes()));
     let p = f.acc.token(&text).unwrap();
-    assert_eq!(p.via, sessions::Credential::Token { id: info.id.clone(), scope: TokenScope::Ingest, source: Some("wecom".into()) });
+    assert_eq!(
+        p.via,
+        sessions::Credential::Token {
+            id: info.id.clone(),
+            scope: TokenScope::Ingest,
+            source: Some("wecom".into())
+        }
+    );
     for bad in ["", "cvt_", "Bearer x", &text[..text.len() - 1]] {
-        assert_eq!(f.acc.token(bad).unwrap_err().code(), "auth.token", "{bad:?}");
+        assert_eq!(
+            f.acc.token(bad).unwrap_err().code(),
+            "auth.token",
+            "{bad:?}"
+        );
     }
     f.acc.revoke_token("admin", &info.id).unwrap();
     assert_eq!(f.acc.token(&text).unwrap_err().code(), "auth.token");
@@ -200,7 +347,13 @@ fn tokens_are_hashed_and_revocable() {
 }
 
 fn scope() -> Scope {
-    Scope { conversations: vec!["wecom:c1".into()], participants: vec![], from_ms: T0 - 86_400_000, to_ms: T0, keywords: vec![] }
+    Scope {
+        conversations: vec!["wecom:c1".into()],
+        participants: vec![],
+        from_ms: T0 - 86_400_000,
+        to_ms: T0,
+        keywords: vec![],
+    }
 }
 
 #[test]
@@ -209,11 +362,35 @@ fn requests_grants_and_their_audit_entries() {
     f.add("lisa", Role::Legal, None);
     f.add("boss", Role::Executive, None);
     let policy = RolePolicy::default();
-    let r = f.acc.file_request("lisa", scope(), "litigation hold", "(2026)沪01民初1号", &[Right::View, Right::Export]).unwrap();
-    assert_eq!(f.acc.approve_request("lisa", &r.id, "", T0 + 86_400_000, &policy).unwrap_err().code(), "policy.self_approval");
-    let g = f.acc.approve_request("boss", &r.id, "ok", T0 + 86_400_000, &policy).unwrap();
+    let r = f
+        .acc
+        .file_request(
+            "lisa",
+            scope(),
+            "litigation hold",
+            "(2026)沪01民初1号",
+            &[Right::View, Right::Export],
+        )
+        .unwrap();
+    assert_eq!(
+        f.acc
+            .approve_request("lisa", &r.id, "", T0 + 86_400_000, &policy)
+            .unwrap_err()
+            .code(),
+        "policy.self_approval"
+    );
+    let g = f
+        .acc
+        .approve_request("boss", &r.id, "ok", T0 + 86_400_000, &policy)
+        .unwrap();
     assert_eq!(g.holder, "lisa");
-    assert_eq!(f.acc.approve_request("boss", &r.id, "again", T0 + 86_400_000, &policy).unwrap_err().code(), "policy.state");
+    assert_eq!(
+        f.acc
+            .approve_request("boss", &r.id, "again", T0 + 86_400_000, &policy)
+            .unwrap_err()
+            .code(),
+        "policy.state"
+    );
     assert_eq!(f.acc.grants(Some("lisa")).unwrap(), vec![g.clone()]);
     let g2 = f.acc.revoke_grant("boss", &g.id, &policy).unwrap();
     assert!(!g2.is_active(f.now()));
@@ -221,8 +398,21 @@ fn requests_grants_and_their_audit_entries() {
     for a in ["request.file", "request.approve", "grant.revoke"] {
         assert!(actions.contains(&a.to_owned()), "{a} in {actions:?}");
     }
-    let denied = f.acc.audit_list(&AuditFilter { action: Some("request.approve".into()), ..Default::default() }).unwrap();
-    assert_eq!(denied.iter().filter(|e| e.result == Outcome::Denied).count(), 2, "self-approval and double approval are audited");
+    let denied = f
+        .acc
+        .audit_list(&AuditFilter {
+            action: Some("request.approve".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        denied
+            .iter()
+            .filter(|e| e.result == Outcome::Denied)
+            .count(),
+        2,
+        "self-approval and double approval are audited"
+    );
 }
 
 #[test]
@@ -230,7 +420,12 @@ fn audit_verify_detects_each_kind_of_tampering() {
     let build = || {
         let mut f = Fixture::new();
         for i in 0..6 {
-            f.acc.audit(Event::new(&format!("u{i}"), Action::Search).details(serde_json::json!({"total": i}))).unwrap();
+            f.acc
+                .audit(
+                    Event::new(&format!("u{i}"), Action::Search)
+                        .details(serde_json::json!({"total": i})),
+                )
+                .unwrap();
         }
         f
     };
@@ -251,13 +446,24 @@ fn audit_verify_detects_each_kind_of_tampering() {
         f.sql(sql);
         let r = f.acc.audit_verify().unwrap();
         assert!(!r.ok, "{name}: not detected");
-        assert!(r.errors.iter().any(|e| e.contains(needle)), "{name}: {:?}", r.errors);
+        assert!(
+            r.errors.iter().any(|e| e.contains(needle)),
+            "{name}: {:?}",
+            r.errors
+        );
     }
     // Rewriting the chain consistently after an edit still fails: the signed head differs.
     let f = build();
     let rows: Vec<(i64, String)> = {
-        let mut st = f.acc.conn.prepare("SELECT seq, body FROM audit ORDER BY seq").unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+        let mut st = f
+            .acc
+            .conn
+            .prepare("SELECT seq, body FROM audit ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
     };
     let mut prev = [0u8; 32];
     for (seq, body) in rows {
@@ -272,10 +478,20 @@ fn audit_verify_detects_each_kind_of_tampering() {
         sha2::Digest::update(&mut h, prev);
         sha2::Digest::update(&mut h, body.as_bytes());
         prev = sha2::Digest::finalize(h).into();
-        f.acc.conn.execute("UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1", rusqlite::params![seq, body, prev.to_vec()]).unwrap();
+        f.acc
+            .conn
+            .execute(
+                "UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1",
+                rusqlite::params![seq, body, prev.to_vec()],
+            )
+            .unwrap();
     }
     let r = f.acc.audit_verify().unwrap();
-    assert!(!r.ok && r.errors.iter().any(|e| e.contains("rewritten")), "{:?}", r.errors);
+    assert!(
+        !r.ok && r.errors.iter().any(|e| e.contains("rewritten")),
+        "{:?}",
+        r.errors
+    );
 }
 
 #[test]
@@ -283,30 +499,72 @@ fn anomaly_flags() {
     let mut f = Fixture::new();
     f.add("alice", Role::Agent, Some("t1"));
     let flags = |f: &Fixture, action: &str| -> Vec<Vec<String>> {
-        f.acc.audit_list(&AuditFilter { action: Some(action.into()), ..Default::default() }).unwrap().into_iter().map(|e| e.flags).collect()
+        f.acc
+            .audit_list(&AuditFilter {
+                action: Some(action.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.flags)
+            .collect()
     };
     // Exports: the 21st within an hour is flagged.
     for _ in 0..21 {
         f.acc.audit(Event::new("alice", Action::Export)).unwrap();
     }
     let e = flags(&f, "export");
-    assert!(e[..20].iter().all(Vec::is_empty) && e[20] == ["exports_per_hour"], "{e:?}");
+    assert!(
+        e[..20].iter().all(Vec::is_empty) && e[20] == ["exports_per_hour"],
+        "{e:?}"
+    );
     // Ten failed logins within ten minutes.
     for _ in 0..10 {
         let _ = f.acc.check_login("alice", "wrong password", None, None);
         f.advance_ms(40_000);
     }
     let e = flags(&f, "login.failure");
-    assert!(e[..9].iter().all(|v| !v.contains(&"failed_logins".to_owned())) && e[9].contains(&"failed_logins".to_owned()), "{e:?}");
+    assert!(
+        e[..9]
+            .iter()
+            .all(|v| !v.contains(&"failed_logins".to_owned()))
+            && e[9].contains(&"failed_logins".to_owned()),
+        "{e:?}"
+    );
     // Outside working hours (08:00–20:00 Asia/Shanghai, Monday to Friday): 23:00.
     f.time.store(T0 + 13 * 3_600_000, Ordering::SeqCst);
     f.acc.audit(Event::new("alice", Action::Search)).unwrap();
-    assert_eq!(flags(&f, "search").last().unwrap(), &vec!["off_hours".to_owned()]);
+    assert_eq!(
+        flags(&f, "search").last().unwrap(),
+        &vec!["off_hours".to_owned()]
+    );
     // A bulk deletion request.
-    f.acc.audit(Event::new("alice", Action::DeletionRequest).details(serde_json::json!({"messages": 5000}))).unwrap();
-    f.acc.audit(Event::new("alice", Action::DeletionRequest).details(serde_json::json!({"messages": 3}))).unwrap();
-    assert_eq!(flags(&f, "deletion.request"), vec![vec!["bulk_deletion".to_owned()], vec![]]);
-    assert_eq!(f.acc.audit_list(&AuditFilter { flagged: true, ..Default::default() }).unwrap().len(), 4);
+    f.acc
+        .audit(
+            Event::new("alice", Action::DeletionRequest)
+                .details(serde_json::json!({"messages": 5000})),
+        )
+        .unwrap();
+    f.acc
+        .audit(
+            Event::new("alice", Action::DeletionRequest)
+                .details(serde_json::json!({"messages": 3})),
+        )
+        .unwrap();
+    assert_eq!(
+        flags(&f, "deletion.request"),
+        vec![vec!["bulk_deletion".to_owned()], vec![]]
+    );
+    assert_eq!(
+        f.acc
+            .audit_list(&AuditFilter {
+                flagged: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[test]
@@ -314,7 +572,10 @@ fn action_names_and_numbers_are_unique() {
     let mut names = std::collections::HashSet::new();
     let mut numbers = std::collections::HashSet::new();
     for a in Action::ALL {
-        assert!(names.insert(a.name()) && numbers.insert(a.number()), "{a:?}");
+        assert!(
+            names.insert(a.name()) && numbers.insert(a.number()),
+            "{a:?}"
+        );
         assert_eq!(Action::parse(a.name()), Some(*a));
     }
 }
@@ -328,12 +589,48 @@ fn audit_list_filters() {
     f.advance_ms(1000);
     f.acc.audit(Event::new("a", Action::Search)).unwrap();
     let n = |flt: AuditFilter| f.acc.audit_list(&flt).unwrap().len();
-    assert_eq!(n(AuditFilter { actor: Some("a".into()), ..Default::default() }), 2);
-    assert_eq!(n(AuditFilter { action: Some("login.".into()), ..Default::default() }), 2);
-    assert_eq!(n(AuditFilter { action: Some("login".into()), ..Default::default() }), 0);
-    assert_eq!(n(AuditFilter { from_ms: Some(T0 + 1000), ..Default::default() }), 2);
-    assert_eq!(n(AuditFilter { to_ms: Some(T0 + 999), ..Default::default() }), 1);
-    assert_eq!(n(AuditFilter { limit: Some(1), ..Default::default() }), 1);
+    assert_eq!(
+        n(AuditFilter {
+            actor: Some("a".into()),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        n(AuditFilter {
+            action: Some("login.".into()),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        n(AuditFilter {
+            action: Some("login".into()),
+            ..Default::default()
+        }),
+        0
+    );
+    assert_eq!(
+        n(AuditFilter {
+            from_ms: Some(T0 + 1000),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        n(AuditFilter {
+            to_ms: Some(T0 + 999),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        n(AuditFilter {
+            limit: Some(1),
+            ..Default::default()
+        }),
+        1
+    );
 }
 
 #[test]
@@ -342,13 +639,41 @@ fn changing_a_users_reach_ends_their_sessions_and_is_audited() {
     f.add("alice", Role::Agent, Some("t1"));
     let u = f.acc.check_login("alice", PW, None, None).unwrap();
     let s = f.acc.create_session(&u).unwrap();
-    let u = f.acc.change_user("admin", "alice", Some(Role::TeamLead), None, None).unwrap();
+    let u = f
+        .acc
+        .change_user("admin", "alice", Some(Role::TeamLead), None, None)
+        .unwrap();
     assert_eq!((u.role, u.team.as_deref()), (Role::TeamLead, Some("t1")));
-    assert_eq!(f.acc.session(&s.cookie).unwrap_err().code(), "auth.session", "old reach's session ended");
-    let e = f.acc.audit_list(&AuditFilter { action: Some("user.change".into()), ..Default::default() }).unwrap();
-    assert_eq!(e[0].details["role"], serde_json::json!(["agent", "team_lead"]));
-    assert_eq!(f.acc.change_user("admin", "alice", None, Some(None), None).unwrap_err().code(), "input.invalid");
-    assert_eq!(f.acc.change_user("admin", "nobody", None, None, None).unwrap_err().code(), "user.missing");
+    assert_eq!(
+        f.acc.session(&s.cookie).unwrap_err().code(),
+        "auth.session",
+        "old reach's session ended"
+    );
+    let e = f
+        .acc
+        .audit_list(&AuditFilter {
+            action: Some("user.change".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        e[0].details["role"],
+        serde_json::json!(["agent", "team_lead"])
+    );
+    assert_eq!(
+        f.acc
+            .change_user("admin", "alice", None, Some(None), None)
+            .unwrap_err()
+            .code(),
+        "input.invalid"
+    );
+    assert_eq!(
+        f.acc
+            .change_user("admin", "nobody", None, None, None)
+            .unwrap_err()
+            .code(),
+        "user.missing"
+    );
 }
 
 #[test]
@@ -357,9 +682,23 @@ fn enrolment_shows_the_secret_once_and_the_first_code_confirms_it() {
     let secret = f.add("aud", Role::Auditor, None).unwrap();
     assert!(f.acc.user("aud").unwrap().unwrap().totp_pending);
     // A wrong password never reaches enrolment.
-    assert_eq!(f.acc.check_login("aud", "wrong password!!", None, None).unwrap_err().code(), "auth.invalid");
-    let AccessError::TotpEnrol { ticket, otpauth } = f.acc.check_login("aud", PW, None, None).unwrap_err() else { panic!("enrolment") };
-    assert_eq!(otpauth_secret(&otpauth).as_deref(), Some(secret.as_str()), "the QR code carries the stored secret");
+    assert_eq!(
+        f.acc
+            .check_login("aud", "wrong password!!", None, None)
+            .unwrap_err()
+            .code(),
+        "auth.invalid"
+    );
+    let AccessError::TotpEnrol { ticket, otpauth } =
+        f.acc.check_login("aud", PW, None, None).unwrap_err()
+    else {
+        panic!("enrolment")
+    };
+    assert_eq!(
+        otpauth_secret(&otpauth).as_deref(),
+        Some(secret.as_str()),
+        "the QR code carries the stored secret"
+    );
     let right = totp_code(&secret, f.now()).unwrap();
     // A code ten minutes ahead is outside the accepted window.
     let wrong = totp_code(&secret, f.now() + 600_000).unwrap();
@@ -369,24 +708,59 @@ fn enrolment_shows_the_secret_once_and_the_first_code_confirms_it() {
         ("not a code", &ticket, "abc", "auth.totp_invalid"),
     ];
     for (name, t, code, want) in cases {
-        assert_eq!(f.acc.finish_enrolment(t, code, None).unwrap_err().code(), *want, "{name}");
+        assert_eq!(
+            f.acc.finish_enrolment(t, code, None).unwrap_err().code(),
+            *want,
+            "{name}"
+        );
     }
-    let u = f.acc.finish_enrolment(&ticket, &totp_code(&secret, f.now()).unwrap(), Some("127.0.0.1")).unwrap();
+    let u = f
+        .acc
+        .finish_enrolment(
+            &ticket,
+            &totp_code(&secret, f.now()).unwrap(),
+            Some("127.0.0.1"),
+        )
+        .unwrap();
     assert!(!u.totp_pending);
     // The ticket is single-use, and a confirmed account never shows its secret again.
     f.advance_ms(30_000);
-    assert_eq!(f.acc.finish_enrolment(&ticket, &totp_code(&secret, f.now()).unwrap(), None).unwrap_err().code(), "auth.enrolment_expired");
-    assert_eq!(f.acc.check_login("aud", PW, None, None).unwrap_err().code(), "auth.totp_required");
+    assert_eq!(
+        f.acc
+            .finish_enrolment(&ticket, &totp_code(&secret, f.now()).unwrap(), None)
+            .unwrap_err()
+            .code(),
+        "auth.enrolment_expired"
+    );
+    assert_eq!(
+        f.acc.check_login("aud", PW, None, None).unwrap_err().code(),
+        "auth.totp_required"
+    );
     let acts = f.actions();
-    for a in ["totp.enrol_start", "login.failure", "totp.enrolled", "login.success"] {
+    for a in [
+        "totp.enrol_start",
+        "login.failure",
+        "totp.enrolled",
+        "login.success",
+    ] {
         assert!(acts.iter().any(|x| x == a), "{a} in {acts:?}");
     }
     // An enrolment expires after ten minutes; reset-totp makes the account pending again.
     f.acc.reset_totp("admin", "aud").unwrap();
-    let AccessError::TotpEnrol { ticket, otpauth } = f.acc.check_login("aud", PW, None, None).unwrap_err() else { panic!("enrolment after reset") };
+    let AccessError::TotpEnrol { ticket, otpauth } =
+        f.acc.check_login("aud", PW, None, None).unwrap_err()
+    else {
+        panic!("enrolment after reset")
+    };
     f.advance_ms(10 * 60 * 1000 + 1);
     let s2 = otpauth_secret(&otpauth).unwrap();
-    assert_eq!(f.acc.finish_enrolment(&ticket, &totp_code(&s2, f.now()).unwrap(), None).unwrap_err().code(), "auth.enrolment_expired");
+    assert_eq!(
+        f.acc
+            .finish_enrolment(&ticket, &totp_code(&s2, f.now()).unwrap(), None)
+            .unwrap_err()
+            .code(),
+        "auth.enrolment_expired"
+    );
 }
 
 #[test]
@@ -395,20 +769,46 @@ fn a_version_1_database_is_migrated() {
     let path = dir.path().join("access.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        let v1 = SCHEMA.split("CREATE TABLE enrolments").next().unwrap().replace(",\n    lang TEXT", "");
-        c.execute_batch(&format!("{v1} PRAGMA user_version = 1;")).unwrap();
+        let v1 = SCHEMA
+            .split("CREATE TABLE enrolments")
+            .next()
+            .unwrap()
+            .replace(",\n    lang TEXT", "");
+        c.execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
+            .unwrap();
         c.execute("INSERT INTO users (name, role, team, handles, password, created_ms, updated_ms) VALUES ('old', 'agent', NULL, '[]', 'x', 0, 0)", []).unwrap();
     }
     let (signer, _) = CheckpointSigner::generate("test/audit").unwrap();
-    let mut acc = Access::open(dir.path(), AccessKeys { seal: DataKey::generate(), audit_signer: signer }, Settings::default()).unwrap();
+    let mut acc = Access::open(
+        dir.path(),
+        AccessKeys {
+            seal: DataKey::generate(),
+            audit_signer: signer,
+        },
+        Settings::default(),
+    )
+    .unwrap();
     let u = acc.user("old").unwrap().unwrap();
     assert_eq!(u.lang, None);
     acc.set_lang("old", "en").unwrap();
-    assert_eq!(acc.user("old").unwrap().unwrap().lang.as_deref(), Some("en"));
-    assert_eq!(acc.set_lang("old", "fr").unwrap_err().code(), "input.invalid");
-    let v: i64 = acc.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        acc.user("old").unwrap().unwrap().lang.as_deref(),
+        Some("en")
+    );
+    assert_eq!(
+        acc.set_lang("old", "fr").unwrap_err().code(),
+        "input.invalid"
+    );
+    let v: i64 = acc
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(acc.lifecycle().unwrap().policies[0].name, "default", "the migration adds the default policy");
+    assert_eq!(
+        acc.lifecycle().unwrap().policies[0].name,
+        "default",
+        "the migration adds the default policy"
+    );
 }
 
 #[test]
@@ -422,12 +822,30 @@ fn an_audit_segment_verifies_on_its_own_and_names_tampering() {
     assert_eq!(entries.len(), 2, "entries 1 and 2");
     assert_eq!(f.acc.audit_segment(0).unwrap().verify().unwrap().len(), 3);
     let cases: Vec<(&str, Box<dyn Fn(&mut AuditSegment)>)> = vec![
-        ("edited", Box::new(|s: &mut AuditSegment| s.bodies[0] = s.bodies[0].replace("\"b\"", "\"x\""))),
-        ("dropped", Box::new(|s: &mut AuditSegment| {
-            s.bodies.remove(0);
-        })),
-        ("reordered", Box::new(|s: &mut AuditSegment| s.bodies.swap(0, 1))),
-        ("another key", Box::new(|s: &mut AuditSegment| s.verifier_key = CheckpointSigner::generate("other/audit").unwrap().0.verifier_key().to_owned())),
+        (
+            "edited",
+            Box::new(|s: &mut AuditSegment| s.bodies[0] = s.bodies[0].replace("\"b\"", "\"x\"")),
+        ),
+        (
+            "dropped",
+            Box::new(|s: &mut AuditSegment| {
+                s.bodies.remove(0);
+            }),
+        ),
+        (
+            "reordered",
+            Box::new(|s: &mut AuditSegment| s.bodies.swap(0, 1)),
+        ),
+        (
+            "another key",
+            Box::new(|s: &mut AuditSegment| {
+                s.verifier_key = CheckpointSigner::generate("other/audit")
+                    .unwrap()
+                    .0
+                    .verifier_key()
+                    .to_owned()
+            }),
+        ),
     ];
     for (name, tamper) in cases {
         let mut s = f.acc.audit_segment(1).unwrap();

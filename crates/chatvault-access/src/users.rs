@@ -1,6 +1,8 @@
 //! Accounts: argon2id passwords, TOTP (RFC 6238), throttling and lock-out, freezing.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use chatvault_policy::{Handle, Role, Subject};
 use rusqlite::{params, OptionalExtension};
@@ -70,17 +72,25 @@ pub struct LoginFailure {
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if ok {
         Ok(())
     } else {
-        Err(AccessError::invalid("user name", "use 1 to 64 letters, digits, '.', '_', '-' or '@'"))
+        Err(AccessError::invalid(
+            "user name",
+            "use 1 to 64 letters, digits, '.', '_', '-' or '@'",
+        ))
     }
 }
 
 fn validate_password(p: &str) -> Result<()> {
     if p.chars().count() < 12 {
-        return Err(AccessError::invalid("password", "use at least 12 characters"));
+        return Err(AccessError::invalid(
+            "password",
+            "use at least 12 characters",
+        ));
     }
     Ok(())
 }
@@ -90,7 +100,9 @@ pub fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn hash_password(p: &str) -> Result<String> {
@@ -102,7 +114,8 @@ fn hash_password(p: &str) -> Result<String> {
 }
 
 fn password_matches(p: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
+    PasswordHash::new(stored)
+        .is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
 }
 
 /// A fixed argon2id hash, checked when the user does not exist so that an unknown name
@@ -113,8 +126,16 @@ fn dummy_hash() -> &'static str {
 }
 
 fn totp_for(secret: &[u8], user: &str, issuer: &str) -> Result<TOTP> {
-    TOTP::new(Algorithm::SHA1, 6, SKEW_STEPS as u8, STEP_S as u64, secret.to_vec(), Some(issuer.to_owned()), user.to_owned())
-        .map_err(|e| AccessError::invalid("totp", e.to_string()))
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        SKEW_STEPS as u8,
+        STEP_S as u64,
+        secret.to_vec(),
+        Some(issuer.to_owned()),
+        user.to_owned(),
+    )
+    .map_err(|e| AccessError::invalid("totp", e.to_string()))
 }
 
 fn totp_aad(user: &str) -> Vec<u8> {
@@ -132,7 +153,9 @@ pub fn totp_code(otpauth_secret_b32: &str, time_ms: i64) -> Result<String> {
 /// The base32 secret inside an `otpauth://` URI.
 pub fn otpauth_secret(uri: &str) -> Option<String> {
     let q = uri.split_once('?')?.1;
-    q.split('&').find_map(|kv| kv.strip_prefix("secret=")).map(str::to_owned)
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .map(str::to_owned)
 }
 
 fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
@@ -164,7 +187,10 @@ const ENROL_TTL_MS: i64 = 10 * 60 * 1000;
 pub fn parse_handle(s: &str) -> Result<Handle> {
     match s.split_once(':') {
         Some((p, id)) if !p.is_empty() && !id.is_empty() => Ok(Handle::new(p, id)),
-        _ => Err(AccessError::invalid("handle", format!("`{s}`: write PLATFORM:ID, e.g. wecom:zhangsan"))),
+        _ => Err(AccessError::invalid(
+            "handle",
+            format!("`{s}`: write PLATFORM:ID, e.g. wecom:zhangsan"),
+        )),
     }
 }
 
@@ -172,18 +198,26 @@ impl Tx<'_> {
     pub(crate) fn user(&self, name: &str) -> Result<Option<User>> {
         let row = self
             .tx
-            .query_row(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"), [name], row_user)
+            .query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE name = ?1"),
+                [name],
+                row_user,
+            )
             .optional()
             .map_err(|e| self.e(e))?;
         match row {
             Some((u, role)) if Role::parse(&role).is_ok() => Ok(Some(u)),
-            Some((_, role)) => Err(AccessError::Corrupt(self.path.to_owned(), format!("user {name} has unknown role `{role}`"))),
+            Some((_, role)) => Err(AccessError::Corrupt(
+                self.path.to_owned(),
+                format!("user {name} has unknown role `{role}`"),
+            )),
             None => Ok(None),
         }
     }
 
     pub(crate) fn require_user(&self, name: &str) -> Result<User> {
-        self.user(name)?.ok_or_else(|| AccessError::NoUser(name.to_owned()))
+        self.user(name)?
+            .ok_or_else(|| AccessError::NoUser(name.to_owned()))
     }
 
     fn new_totp_secret(&self, user: &str) -> Result<(Vec<u8>, String)> {
@@ -194,40 +228,78 @@ impl Tx<'_> {
 
     /// Checks a TOTP code against the sealed secret and records its step, so it is never
     /// accepted again (nor any earlier one).
-    fn accept_totp(&self, username: &str, sealed: &[u8], last_step: i64, code: &str) -> Result<bool> {
+    fn accept_totp(
+        &self,
+        username: &str,
+        sealed: &[u8],
+        last_step: i64,
+        code: &str,
+    ) -> Result<bool> {
         let secret = self
             .keys
             .seal
             .open(sealed, &totp_aad(username), "TOTP secret")
-            .map_err(|_| AccessError::Corrupt(self.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
+            .map_err(|_| {
+                AccessError::Corrupt(
+                    self.path.to_owned(),
+                    format!("the TOTP secret of {username} does not decrypt"),
+                )
+            })?;
         let totp = totp_for(&secret, username, "chatvault")?;
         let now_step = self.now.div_euclid(1000) / STEP_S;
         let step = (now_step - SKEW_STEPS..=now_step + SKEW_STEPS)
             .filter(|s| *s > last_step)
-            .find(|s| constant_time_eq(totp.generate((*s * STEP_S) as u64).as_bytes(), code.as_bytes()));
+            .find(|s| {
+                constant_time_eq(
+                    totp.generate((*s * STEP_S) as u64).as_bytes(),
+                    code.as_bytes(),
+                )
+            });
         let Some(step) = step else { return Ok(false) };
         let n = self
             .tx
-            .execute("UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2", params![username, step])
+            .execute(
+                "UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2",
+                params![username, step],
+            )
             .map_err(|e| self.e(e))?;
         Ok(n > 0)
     }
 
     /// Opens an enrolment: a single-use ticket (stored as its SHA-256) that lets the next
     /// request confirm the authenticator, and the otpauth URI to show as a QR code.
-    fn begin_enrolment(&self, username: &str, sealed: &[u8], ip: Option<&str>) -> Result<AccessError> {
+    fn begin_enrolment(
+        &self,
+        username: &str,
+        sealed: &[u8],
+        ip: Option<&str>,
+    ) -> Result<AccessError> {
         let secret = self
             .keys
             .seal
             .open(sealed, &totp_aad(username), "TOTP secret")
-            .map_err(|_| AccessError::Corrupt(self.path.to_owned(), format!("the TOTP secret of {username} does not decrypt")))?;
+            .map_err(|_| {
+                AccessError::Corrupt(
+                    self.path.to_owned(),
+                    format!("the TOTP secret of {username} does not decrypt"),
+                )
+            })?;
         let otpauth = totp_for(&secret, username, "chatvault")?.get_url();
         let ticket = hex::encode(chatvault_crypto::random_bytes::<32>());
-        self.tx.execute("DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2", params![username, self.now]).map_err(|e| self.e(e))?;
+        self.tx
+            .execute(
+                "DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2",
+                params![username, self.now],
+            )
+            .map_err(|e| self.e(e))?;
         self.tx
             .execute(
                 "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
-                params![&sha256(ticket.as_bytes())[..], username, self.now + ENROL_TTL_MS],
+                params![
+                    &sha256(ticket.as_bytes())[..],
+                    username,
+                    self.now + ENROL_TTL_MS
+                ],
             )
             .map_err(|e| self.e(e))?;
         self.append(&Event::new(username, Action::TotpEnrolStart).ip(ip))?;
@@ -235,22 +307,49 @@ impl Tx<'_> {
     }
 
     /// Records a failed attempt (throttling, lock-out) and its audit entry.
-    fn login_failed(&self, username: &str, ip: Option<&str>, err: &AccessError, lock_after: u32) -> Result<()> {
+    fn login_failed(
+        &self,
+        username: &str,
+        ip: Option<&str>,
+        err: &AccessError,
+        lock_after: u32,
+    ) -> Result<()> {
         // Every attempt counts, throttled ones too: hammering during the delay
         // lengthens it and runs towards the lock.
-        self.tx.execute("INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)", params![username, self.now]).map_err(|e| self.e(e))?;
+        self.tx
+            .execute(
+                "INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)",
+                params![username, self.now],
+            )
+            .map_err(|e| self.e(e))?;
         let hour: i64 = self
             .tx
-            .query_row("SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2", params![username, self.now - 3_600_000], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
+                params![username, self.now - 3_600_000],
+                |r| r.get(0),
+            )
             .map_err(|e| self.e(e))?;
         if hour >= lock_after as i64 {
-            let n = self.tx.execute("UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0", [username]).map_err(|e| self.e(e))?;
+            let n = self
+                .tx
+                .execute(
+                    "UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0",
+                    [username],
+                )
+                .map_err(|e| self.e(e))?;
             if n > 0 {
                 self.end_sessions(username)?;
-                self.append(&Event::new("system", Action::UserLock).target(username).details(serde_json::json!({"failures_in_hour": hour})))?;
+                self.append(
+                    &Event::new("system", Action::UserLock)
+                        .target(username)
+                        .details(serde_json::json!({"failures_in_hour": hour})),
+                )?;
             }
         }
-        let mut ev = Event::new(username, Action::LoginFailure).result(Outcome::Denied).details(serde_json::json!({"reason": err.code()}));
+        let mut ev = Event::new(username, Action::LoginFailure)
+            .result(Outcome::Denied)
+            .details(serde_json::json!({"reason": err.code()}));
         ev.ip = ip.map(str::to_owned);
         self.append(&ev)?;
         Ok(())
@@ -258,10 +357,16 @@ impl Tx<'_> {
 
     /// Ends every session and revokes every token of a user.
     pub(crate) fn end_sessions(&self, user: &str) -> Result<(u64, u64)> {
-        let s = self.tx.execute("DELETE FROM sessions WHERE user = ?1", [user]).map_err(|e| self.e(e))?;
+        let s = self
+            .tx
+            .execute("DELETE FROM sessions WHERE user = ?1", [user])
+            .map_err(|e| self.e(e))?;
         let t = self
             .tx
-            .execute("UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL", params![user, self.now])
+            .execute(
+                "UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL",
+                params![user, self.now],
+            )
             .map_err(|e| self.e(e))?;
         Ok((s as u64, t as u64))
     }
@@ -289,7 +394,12 @@ impl Access {
             return Err(AccessError::invalid("team", "a team lead needs --team"));
         }
         let generated = password.is_none().then(generate_password);
-        let pw = Zeroizing::new(password.map(str::to_owned).or_else(|| generated.clone()).unwrap_or_default());
+        let pw = Zeroizing::new(
+            password
+                .map(str::to_owned)
+                .or_else(|| generated.clone())
+                .unwrap_or_default(),
+        );
         let hash = hash_password(&pw)?;
         let enrol = totp || TOTP_REQUIRED.contains(&role);
         self.in_tx(|t| {
@@ -310,9 +420,13 @@ impl Access {
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut st = self.conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name")).map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))
+            .map_err(|e| self.e(e))?;
         let rows = st.query_map([], row_user).map_err(|e| self.e(e))?;
-        rows.map(|r| r.map(|(u, _)| u).map_err(|e| self.e(e))).collect()
+        rows.map(|r| r.map(|(u, _)| u).map_err(|e| self.e(e)))
+            .collect()
     }
 
     pub fn user(&mut self, name: &str) -> Result<Option<User>> {
@@ -323,18 +437,31 @@ impl Access {
     pub fn freeze(&mut self, actor: &str, name: &str, reason: &str) -> Result<(u64, u64)> {
         self.in_tx(|t| {
             t.require_user(name)?;
-            t.tx.execute("UPDATE users SET frozen = 1, updated_ms = ?2 WHERE name = ?1", params![name, t.now]).map_err(|e| t.e(e))?;
+            t.tx.execute(
+                "UPDATE users SET frozen = 1, updated_ms = ?2 WHERE name = ?1",
+                params![name, t.now],
+            )
+            .map_err(|e| t.e(e))?;
             let (s, k) = t.end_sessions(name)?;
-            t.append(&Event::new(actor, Action::UserFreeze).target(name).details(serde_json::json!({
-                "reason": reason, "sessions_ended": s, "tokens_revoked": k,
-            })))?;
+            t.append(&Event::new(actor, Action::UserFreeze).target(name).details(
+                serde_json::json!({
+                    "reason": reason, "sessions_ended": s, "tokens_revoked": k,
+                }),
+            ))?;
             Ok((s, k))
         })
     }
 
     /// Changes a user's role, team or handles (each only when given). A change of role or
     /// team ends the user's sessions, so the new reach applies from the next sign-in.
-    pub fn change_user(&mut self, actor: &str, name: &str, role: Option<Role>, team: Option<Option<&str>>, handles: Option<&[Handle]>) -> Result<User> {
+    pub fn change_user(
+        &mut self,
+        actor: &str,
+        name: &str,
+        role: Option<Role>,
+        team: Option<Option<&str>>,
+        handles: Option<&[Handle]>,
+    ) -> Result<User> {
         self.in_tx(|t| {
             let old = t.require_user(name)?;
             let new_role = role.unwrap_or(old.role);
@@ -364,9 +491,13 @@ impl Access {
     pub fn unfreeze(&mut self, actor: &str, name: &str) -> Result<()> {
         self.in_tx(|t| {
             t.require_user(name)?;
-            t.tx.execute("UPDATE users SET frozen = 0, locked = 0, updated_ms = ?2 WHERE name = ?1", params![name, t.now])
+            t.tx.execute(
+                "UPDATE users SET frozen = 0, locked = 0, updated_ms = ?2 WHERE name = ?1",
+                params![name, t.now],
+            )
+            .map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [name])
                 .map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [name]).map_err(|e| t.e(e))?;
             t.append(&Event::new(actor, Action::UserUnfreeze).target(name))?;
             Ok(())
         })
@@ -390,14 +521,22 @@ impl Access {
 
     /// Checks a sign-in. Every attempt, success or failure, is audited; failures count
     /// towards throttling (whether or not the user exists) and lock-out.
-    pub fn check_login(&mut self, username: &str, password: &str, totp: Option<&str>, ip: Option<&str>) -> Result<User> {
+    pub fn check_login(
+        &mut self,
+        username: &str,
+        password: &str,
+        totp: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<User> {
         // The password hash is checked outside the transaction: argon2 takes tens of
         // milliseconds and must not hold the database's write lock.
         let stored: Option<(String, Option<Vec<u8>>, i64)> = self
             .conn
-            .query_row("SELECT password, totp_secret, totp_last_step FROM users WHERE name = ?1", [username], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT password, totp_secret, totp_last_step FROM users WHERE name = ?1",
+                [username],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.e(e))?;
         let wait = self.throttle_wait(username)?;
@@ -411,14 +550,17 @@ impl Access {
         };
         let lock_after = self.settings.lock_after_failures_per_hour;
         self.in_tx(|t| {
-            let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
-                t.login_failed(username, ip, &err, lock_after)?;
-                Ok(Err(err))
-            };
+            let fail =
+                |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
+                    t.login_failed(username, ip, &err, lock_after)?;
+                    Ok(Err(err))
+                };
             if let Some(retry_after_s) = wait {
                 return fail(t, AccessError::Throttled { retry_after_s });
             }
-            let Some(user) = t.user(username)? else { return fail(t, AccessError::BadCredentials) };
+            let Some(user) = t.user(username)? else {
+                return fail(t, AccessError::BadCredentials);
+            };
             if !password_ok {
                 return fail(t, AccessError::BadCredentials);
             }
@@ -442,7 +584,8 @@ impl Access {
             } else if TOTP_REQUIRED.contains(&user.role) {
                 return fail(t, AccessError::TotpRequired);
             }
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [username]).map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [username])
+                .map_err(|e| t.e(e))?;
             let mut ev = Event::new(username, Action::LoginSuccess);
             ev.ip = ip.map(str::to_owned);
             t.append(&ev)?;
@@ -458,40 +601,65 @@ impl Access {
         let lock_after = self.settings.lock_after_failures_per_hour;
         let found: Option<String> = self
             .conn
-            .query_row("SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2", params![&hash[..], self.now_ms()], |r| r.get(0))
+            .query_row(
+                "SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2",
+                params![&hash[..], self.now_ms()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.e(e))?;
-        let Some(username) = found else { return Err(AccessError::EnrolmentExpired) };
+        let Some(username) = found else {
+            return Err(AccessError::EnrolmentExpired);
+        };
         let wait = self.throttle_wait(&username)?;
         let outcome = self.in_tx(|t| {
-            let fail = |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
-                t.login_failed(&username, ip, &err, lock_after)?;
-                Ok(Err(err))
-            };
+            let fail =
+                |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
+                    t.login_failed(&username, ip, &err, lock_after)?;
+                    Ok(Err(err))
+                };
             if let Some(retry_after_s) = wait {
                 return fail(t, AccessError::Throttled { retry_after_s });
             }
             let user = t.require_user(&username)?;
             if user.locked || user.frozen {
-                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
-                return fail(t, if user.locked { AccessError::Locked(username.clone()) } else { AccessError::Frozen(username.clone()) });
+                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
+                    .map_err(|e| t.e(e))?;
+                return fail(
+                    t,
+                    if user.locked {
+                        AccessError::Locked(username.clone())
+                    } else {
+                        AccessError::Frozen(username.clone())
+                    },
+                );
             }
-            let (sealed, last_step): (Option<Vec<u8>>, i64) = t
-                .tx
-                .query_row("SELECT totp_secret, totp_last_step FROM users WHERE name = ?1", [&username], |r| Ok((r.get(0)?, r.get(1)?)))
+            let (sealed, last_step): (Option<Vec<u8>>, i64) =
+                t.tx.query_row(
+                    "SELECT totp_secret, totp_last_step FROM users WHERE name = ?1",
+                    [&username],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .map_err(|e| t.e(e))?;
             let (Some(sealed), 0) = (sealed, last_step) else {
                 // Enrolled meanwhile (another tab, or the CLI reset it): start again.
-                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
+                    .map_err(|e| t.e(e))?;
                 return Ok(Err(AccessError::EnrolmentExpired));
             };
             if !t.accept_totp(&username, &sealed, 0, code.trim())? {
                 return fail(t, AccessError::TotpInvalid);
             }
-            t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [&username]).map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
+                .map_err(|e| t.e(e))?;
+            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [&username])
+                .map_err(|e| t.e(e))?;
             t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
-            t.append(&Event::new(&username, Action::LoginSuccess).ip(ip).details(serde_json::json!({"totp_enrolled": true})))?;
+            t.append(
+                &Event::new(&username, Action::LoginSuccess)
+                    .ip(ip)
+                    .details(serde_json::json!({"totp_enrolled": true})),
+            )?;
             t.require_user(&username).map(Ok)
         })?;
         outcome
@@ -504,7 +672,11 @@ impl Access {
         }
         self.in_tx(|t| {
             t.require_user(name)?;
-            t.tx.execute("UPDATE users SET lang = ?2 WHERE name = ?1", params![name, lang]).map_err(|e| t.e(e))?;
+            t.tx.execute(
+                "UPDATE users SET lang = ?2 WHERE name = ?1",
+                params![name, lang],
+            )
+            .map_err(|e| t.e(e))?;
             Ok(())
         })
     }
@@ -521,8 +693,13 @@ impl Access {
             )
             .map_err(|e| self.e(e))?;
         let free = self.settings.throttle_after_failures as i64;
-        let (Some(last), true) = (last, n >= free) else { return Ok(None) };
-        let delay_s = 1u64.checked_shl((n - free).min(30) as u32).unwrap_or(MAX_DELAY_S).min(MAX_DELAY_S);
+        let (Some(last), true) = (last, n >= free) else {
+            return Ok(None);
+        };
+        let delay_s = 1u64
+            .checked_shl((n - free).min(30) as u32)
+            .unwrap_or(MAX_DELAY_S)
+            .min(MAX_DELAY_S);
         let ready = last + delay_s as i64 * 1000;
         let now = self.now_ms();
         Ok((now < ready).then(|| ((ready - now) as u64).div_ceil(1000)))

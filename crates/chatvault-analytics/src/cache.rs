@@ -58,12 +58,23 @@ fn untri(b: u8) -> Option<bool> {
     }
 }
 
-const RESOLUTIONS: [Resolution; 5] = [Resolution::Confirmed, Resolution::Silence, Resolution::Pending, Resolution::Unresolved, Resolution::NoCustomer];
+const RESOLUTIONS: [Resolution; 5] = [
+    Resolution::Confirmed,
+    Resolution::Silence,
+    Resolution::Pending,
+    Resolution::Unresolved,
+    Resolution::NoCustomer,
+];
 
 /// The agents a conversation names (responses and the last agent), at most 255.
 fn agent_list(s: &Summary) -> Vec<&str> {
     let mut v: Vec<&str> = vec![];
-    for a in s.responses.iter().filter_map(|r| r.agent.as_deref()).chain(s.last_agent.as_deref()) {
+    for a in s
+        .responses
+        .iter()
+        .filter_map(|r| r.agent.as_deref())
+        .chain(s.last_agent.as_deref())
+    {
         if !v.contains(&a) && v.len() < 255 {
             v.push(a);
         }
@@ -72,15 +83,26 @@ fn agent_list(s: &Summary) -> Vec<&str> {
 }
 
 fn pack(s: &Summary, agents: &[&str]) -> Vec<u8> {
-    let idx = |a: Option<&str>| a.and_then(|a| agents.iter().position(|x| *x == a)).map_or(255u8, |i| i as u8);
+    let idx = |a: Option<&str>| {
+        a.and_then(|a| agents.iter().position(|x| *x == a))
+            .map_or(255u8, |i| i as u8)
+    };
     let c = &s.content;
     let mut b = Vec::with_capacity(HEAD + RESP * s.responses.len());
     b.extend_from_slice(&s.end_ms.to_le_bytes());
     b.extend_from_slice(&(s.messages as u32).to_le_bytes());
     b.extend_from_slice(&c.positive.to_le_bytes());
     b.extend_from_slice(&c.negative.to_le_bytes());
-    let res = RESOLUTIONS.iter().position(|r| *r == c.resolution).unwrap_or(4) as u8;
-    b.extend_from_slice(&[tri(c.greeting), tri(c.closing), res, idx(s.last_agent.as_deref())]);
+    let res = RESOLUTIONS
+        .iter()
+        .position(|r| *r == c.resolution)
+        .unwrap_or(4) as u8;
+    b.extend_from_slice(&[
+        tri(c.greeting),
+        tri(c.closing),
+        res,
+        idx(s.last_agent.as_deref()),
+    ]);
     for (r, biz) in s.responses.iter().zip(&s.business_ms) {
         b.extend_from_slice(&r.start_ms.to_le_bytes());
         b.extend_from_slice(&r.reply_ms.unwrap_or(NONE).to_le_bytes());
@@ -176,48 +198,88 @@ pub struct Load {
 
 impl Cache {
     pub fn open(path: &Path) -> Result<Cache> {
-        let e = |why: String| AnalyticsError::Cache { path: path.display().to_string(), why };
+        let e = |why: String| AnalyticsError::Cache {
+            path: path.display().to_string(),
+            why,
+        };
         let conn = Connection::open(path).map_err(|x| e(x.to_string()))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;").map_err(|x| e(x.to_string()))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(|x| e(x.to_string()))?;
         conn.execute_batch(SCHEMA).map_err(|x| e(x.to_string()))?;
-        let version: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| r.get(0)).optional().map_err(|x| e(x.to_string()))?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|x| e(x.to_string()))?;
         if version.as_deref() != Some(VERSION) {
             // Another layout: derived data, so drop it; the next sync rebuilds everything.
             conn.execute_batch("DROP TABLE IF EXISTS conversations; DROP TABLE IF EXISTS responses; DROP TABLE IF EXISTS risks; DROP TABLE IF EXISTS agents; DROP TABLE IF EXISTS agent_first; DELETE FROM meta;")
                 .map_err(|x| e(x.to_string()))?;
             conn.execute_batch(SCHEMA).map_err(|x| e(x.to_string()))?;
-            conn.execute("INSERT INTO meta VALUES ('version', ?1)", [VERSION]).map_err(|x| e(x.to_string()))?;
+            conn.execute("INSERT INTO meta VALUES ('version', ?1)", [VERSION])
+                .map_err(|x| e(x.to_string()))?;
         }
-        Ok(Cache { conn, path: path.to_owned() })
+        Ok(Cache {
+            conn,
+            path: path.to_owned(),
+        })
     }
 
     fn e(&self, x: rusqlite::Error) -> AnalyticsError {
-        AnalyticsError::Cache { path: self.path.display().to_string(), why: x.to_string() }
+        AnalyticsError::Cache {
+            path: self.path.display().to_string(),
+            why: x.to_string(),
+        }
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(|x| self.e(x))
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|x| self.e(x))
     }
 
     /// Replaces the summaries of these conversations and sets the meta values, in one
     /// transaction: a crash leaves the cache as it was, and the next sync redoes it.
-    pub fn store(&mut self, summaries: &[Summary], meta: &[(&str, String)], clear_first: bool) -> Result<()> {
+    pub fn store(
+        &mut self,
+        summaries: &[Summary],
+        meta: &[(&str, String)],
+        clear_first: bool,
+    ) -> Result<()> {
         let path = self.path.display().to_string();
-        let e = |x: rusqlite::Error| AnalyticsError::Cache { path: path.clone(), why: x.to_string() };
+        let e = |x: rusqlite::Error| AnalyticsError::Cache {
+            path: path.clone(),
+            why: x.to_string(),
+        };
         let tx = self.conn.transaction().map_err(e)?;
         if clear_first {
-            tx.execute_batch("DELETE FROM conversations; DELETE FROM risks; DELETE FROM agents;").map_err(e)?;
+            tx.execute_batch("DELETE FROM conversations; DELETE FROM risks; DELETE FROM agents;")
+                .map_err(e)?;
         }
         {
-            let mut find = tx.prepare_cached("SELECT id FROM conversations WHERE key = ?1").map_err(e)?;
-            let mut del = tx.prepare_cached("DELETE FROM conversations WHERE id = ?1").map_err(e)?;
-            let mut del_k = tx.prepare_cached("DELETE FROM risks WHERE conv = ?1").map_err(e)?;
+            let mut find = tx
+                .prepare_cached("SELECT id FROM conversations WHERE key = ?1")
+                .map_err(e)?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM conversations WHERE id = ?1")
+                .map_err(e)?;
+            let mut del_k = tx
+                .prepare_cached("DELETE FROM risks WHERE conv = ?1")
+                .map_err(e)?;
             let mut ins = tx.prepare_cached("INSERT INTO conversations(key, platform, start_ms, agents, packed, topics, terms) VALUES (?1,?2,?3,?4,?5,?6,?7)").map_err(e)?;
-            let mut ins_k = tx.prepare_cached("INSERT INTO risks VALUES (?1,?2,?3,?4,?5)").map_err(e)?;
+            let mut ins_k = tx
+                .prepare_cached("INSERT INTO risks VALUES (?1,?2,?3,?4,?5)")
+                .map_err(e)?;
             let mut ins_a = tx.prepare_cached("INSERT INTO agents VALUES (?1,?2) ON CONFLICT(agent) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms)").map_err(e)?;
             for s in summaries {
                 if !clear_first {
-                    if let Some(id) = find.query_row([&s.conversation], |r| r.get::<_, i64>(0)).optional().map_err(e)? {
+                    if let Some(id) = find
+                        .query_row([&s.conversation], |r| r.get::<_, i64>(0))
+                        .optional()
+                        .map_err(e)?
+                    {
                         del.execute([id]).map_err(e)?;
                         del_k.execute([id]).map_err(e)?;
                     }
@@ -227,10 +289,21 @@ impl Cache {
                 }
                 let c = &s.content;
                 let agents = agent_list(s);
-                ins.execute(params![s.conversation, s.platform, s.start_ms, agents.join("\n"), pack(s, &agents), c.topics.join("\n"), c.terms.join("\n")]).map_err(e)?;
+                ins.execute(params![
+                    s.conversation,
+                    s.platform,
+                    s.start_ms,
+                    agents.join("\n"),
+                    pack(s, &agents),
+                    c.topics.join("\n"),
+                    c.terms.join("\n")
+                ])
+                .map_err(e)?;
                 let id = tx.last_insert_rowid();
                 for k in &c.risks {
-                    ins_k.execute(params![id, k.message, k.word, side_str(k.side), k.sent_ms]).map_err(e)?;
+                    ins_k
+                        .execute(params![id, k.message, k.word, side_str(k.side), k.sent_ms])
+                        .map_err(e)?;
                 }
                 for (a, t) in &s.agent_first_ms {
                     ins_a.execute(params![a, t]).map_err(e)?;
@@ -245,9 +318,16 @@ impl Cache {
 
     /// The conversations that started in `[from, to]` (optionally on one platform), with
     /// their responses, and (as `load` says) their keywords and risk hits.
-    pub fn window(&self, from_ms: i64, to_ms: i64, platform: Option<&str>, load: Load) -> Result<Window> {
+    pub fn window(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        platform: Option<&str>,
+        load: Load,
+    ) -> Result<Window> {
         let mut w = Window::default();
-        let mut agent_ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut agent_ids: std::collections::HashMap<String, u32> =
+            std::collections::HashMap::new();
         let mut ids = std::collections::HashMap::new();
         let sql = if load.terms {
             "SELECT id, key, platform, start_ms, agents, packed, topics, terms FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
@@ -255,17 +335,34 @@ impl Cache {
             "SELECT id, key, platform, start_ms, agents, packed, '', '' FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
         };
         let mut st = self.conn.prepare_cached(sql).map_err(|x| self.e(x))?;
-        let mut rows = st.query(params![from_ms, to_ms, platform]).map_err(|x| self.e(x))?;
-        let corrupt = |key: &str| AnalyticsError::Cache { path: self.path.display().to_string(), why: format!("{key}: a malformed summary (delete the file to rebuild it)") };
+        let mut rows = st
+            .query(params![from_ms, to_ms, platform])
+            .map_err(|x| self.e(x))?;
+        let corrupt = |key: &str| AnalyticsError::Cache {
+            path: self.path.display().to_string(),
+            why: format!("{key}: a malformed summary (delete the file to rebuild it)"),
+        };
         let mut local: Vec<u32> = vec![];
         while let Some(r) = rows.next().map_err(|x| self.e(x))? {
             let key: String = r.get(1).map_err(|x| self.e(x))?;
-            let b = r.get_ref(5).map_err(|x| self.e(x))?.as_blob().map_err(|x| AnalyticsError::Cache { path: self.path.display().to_string(), why: x.to_string() })?;
+            let b = r
+                .get_ref(5)
+                .map_err(|x| self.e(x))?
+                .as_blob()
+                .map_err(|x| AnalyticsError::Cache {
+                    path: self.path.display().to_string(),
+                    why: x.to_string(),
+                })?;
             if b.len() < HEAD || (b.len() - HEAD) % RESP != 0 {
                 return Err(corrupt(&key));
             }
             local.clear();
-            let names = r.get_ref(4).map_err(|x| self.e(x))?.as_str().map_err(|x| AnalyticsError::Cache { path: self.path.display().to_string(), why: x.to_string() })?;
+            let names = r.get_ref(4).map_err(|x| self.e(x))?.as_str().map_err(|x| {
+                AnalyticsError::Cache {
+                    path: self.path.display().to_string(),
+                    why: x.to_string(),
+                }
+            })?;
             for a in names.split('\n').filter(|a| !a.is_empty()) {
                 let id = match agent_ids.get(a) {
                     Some(id) => *id,
@@ -283,9 +380,22 @@ impl Cache {
             for k in 0..(b.len() - HEAD) / RESP {
                 let o = HEAD + k * RESP;
                 let opt = |v: i64| (v != NONE).then_some(v);
-                w.responses.push(RespRow { conv, start_ms: i64_at(b, o), reply_ms: opt(i64_at(b, o + 8)), business_ms: opt(i64_at(b, o + 16)), agent: agent(b[o + 24]), first: b[o + 25] == 1 });
+                w.responses.push(RespRow {
+                    conv,
+                    start_ms: i64_at(b, o),
+                    reply_ms: opt(i64_at(b, o + 8)),
+                    business_ms: opt(i64_at(b, o + 16)),
+                    agent: agent(b[o + 24]),
+                    first: b[o + 25] == 1,
+                });
             }
-            let split = |s: &str| if s.is_empty() { vec![] } else { s.split('\n').map(str::to_owned).collect() };
+            let split = |s: &str| {
+                if s.is_empty() {
+                    vec![]
+                } else {
+                    s.split('\n').map(str::to_owned).collect()
+                }
+            };
             let topics: String = r.get(6).map_err(|x| self.e(x))?;
             let terms: String = r.get(7).map_err(|x| self.e(x))?;
             let content = Content {
@@ -296,7 +406,10 @@ impl Cache {
                 risks: vec![],
                 positive: u32_at(b, 12),
                 negative: u32_at(b, 16),
-                resolution: RESOLUTIONS.get(b[22] as usize).copied().unwrap_or(Resolution::NoCustomer),
+                resolution: RESOLUTIONS
+                    .get(b[22] as usize)
+                    .copied()
+                    .unwrap_or(Resolution::NoCustomer),
             };
             ids.insert(r.get::<_, i64>(0).map_err(|x| self.e(x))?, conv as usize);
             w.conversations.push(ConvRow {
@@ -314,10 +427,20 @@ impl Cache {
         }
         if load.risks {
             let lo = w.conversations[0].start_ms;
-            let mut st = self.conn.prepare_cached("SELECT conv, message, word, side, sent_ms FROM risks WHERE sent_ms >= ?1").map_err(|x| self.e(x))?;
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT conv, message, word, side, sent_ms FROM risks WHERE sent_ms >= ?1",
+                )
+                .map_err(|x| self.e(x))?;
             let mut rows = st.query([lo]).map_err(|x| self.e(x))?;
             while let Some(r) = rows.next().map_err(|x| self.e(x))? {
-                let Some(conv) = ids.get(&r.get::<_, i64>(0).map_err(|x| self.e(x))?).copied() else { continue };
+                let Some(conv) = ids
+                    .get(&r.get::<_, i64>(0).map_err(|x| self.e(x))?)
+                    .copied()
+                else {
+                    continue;
+                };
                 w.conversations[conv].content.risks.push(RiskHit {
                     message: r.get(1).map_err(|x| self.e(x))?,
                     word: r.get(2).map_err(|x| self.e(x))?,
@@ -326,9 +449,17 @@ impl Cache {
                 });
             }
         }
-        let mut first = self.conn.prepare_cached("SELECT first_ms FROM agents WHERE agent = ?1").map_err(|x| self.e(x))?;
+        let mut first = self
+            .conn
+            .prepare_cached("SELECT first_ms FROM agents WHERE agent = ?1")
+            .map_err(|x| self.e(x))?;
         for a in &w.agents {
-            w.agent_first_ms.push(first.query_row([a], |r| r.get(0)).optional().map_err(|x| self.e(x))?);
+            w.agent_first_ms.push(
+                first
+                    .query_row([a], |r| r.get(0))
+                    .optional()
+                    .map_err(|x| self.e(x))?,
+            );
         }
         Ok(w)
     }

@@ -25,13 +25,20 @@ pub struct Lexicons {
 }
 
 fn lower(v: &[String]) -> Vec<String> {
-    v.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()
+    v.iter()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 impl Lexicons {
     pub fn new(s: &Settings) -> Lexicons {
         Lexicons {
-            topics: s.topics.iter().map(|(k, v)| (k.clone(), lower(v))).collect(),
+            topics: s
+                .topics
+                .iter()
+                .map(|(k, v)| (k.clone(), lower(v)))
+                .collect(),
             greeting: lower(&s.scripts.greeting),
             closing: lower(&s.scripts.closing),
             risk: lower(&s.risk_words),
@@ -51,7 +58,12 @@ fn any_in(text: &str, words: &[String]) -> bool {
 /// they cover is not matched again, so `不满意` (negative) is not also `满意` (positive).
 pub fn sentiment_hits(text: &str, lex: &Lexicons) -> (u32, u32) {
     let t = text.to_lowercase();
-    let mut entries: Vec<(&str, bool)> = lex.positive.iter().map(|w| (w.as_str(), true)).chain(lex.negative.iter().map(|w| (w.as_str(), false))).collect();
+    let mut entries: Vec<(&str, bool)> = lex
+        .positive
+        .iter()
+        .map(|w| (w.as_str(), true))
+        .chain(lex.negative.iter().map(|w| (w.as_str(), false)))
+        .collect();
     entries.sort_by_key(|(w, _)| std::cmp::Reverse(w.len()));
     let mut covered = vec![false; t.len()];
     let (mut pos, mut neg) = (0, 0);
@@ -160,8 +172,10 @@ fn jieba() -> &'static jieba_rs::Jieba {
 
 /// Words that say nothing about what a conversation is about.
 const STOP: &[&str] = &[
-    "我们", "你们", "他们", "这个", "那个", "什么", "怎么", "可以", "一下", "没有", "就是", "还是", "已经", "现在", "请问", "您好", "你好", "谢谢", "好的", "不是", "一个", "因为", "所以", "如果", "但是",
-    "the", "and", "for", "you", "are", "this", "that", "with", "have", "not", "can", "was", "but", "please", "thanks",
+    "我们", "你们", "他们", "这个", "那个", "什么", "怎么", "可以", "一下", "没有", "就是", "还是",
+    "已经", "现在", "请问", "您好", "你好", "谢谢", "好的", "不是", "一个", "因为", "所以", "如果",
+    "但是", "the", "and", "for", "you", "are", "this", "that", "with", "have", "not", "can", "was",
+    "but", "please", "thanks",
 ];
 
 /// The keywords of a text: jieba's segmentation, keeping words of two or more Chinese
@@ -173,7 +187,10 @@ pub fn keywords(text: &str) -> Vec<String> {
         .into_iter()
         .map(str::trim)
         .filter(|w| {
-            let cjk = w.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count();
+            let cjk = w
+                .chars()
+                .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+                .count();
             let alpha = w.chars().all(|c| c.is_ascii_alphabetic());
             (cjk >= 2 && cjk == w.chars().count() || alpha && w.len() >= 3) && !STOP.contains(w)
         })
@@ -188,7 +205,11 @@ pub fn analyse(msgs: &[Msg<'_>], lex: &Lexicons, as_of_ms: i64, with_terms: bool
     let mut terms = BTreeSet::new();
     let mut risks = vec![];
     let (mut positive, mut negative) = (0, 0);
-    let (mut first_agent, mut last_agent, mut last_customer): (Option<String>, Option<String>, Option<String>) = (None, None, None);
+    let (mut first_agent, mut last_agent, mut last_customer): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = (None, None, None);
     for m in msgs {
         let t = m.text.to_lowercase();
         for (k, words) in &lex.topics {
@@ -197,7 +218,12 @@ pub fn analyse(msgs: &[Msg<'_>], lex: &Lexicons, as_of_ms: i64, with_terms: bool
             }
         }
         for w in lex.risk.iter().filter(|w| t.contains(w.as_str())) {
-            risks.push(RiskHit { message: m.id.to_owned(), word: w.clone(), side: m.side, sent_ms: m.sent_ms });
+            risks.push(RiskHit {
+                message: m.id.to_owned(),
+                word: w.clone(),
+                side: m.side,
+                sent_ms: m.sent_ms,
+            });
         }
         match m.side {
             Some(Side::Customer) => {
@@ -219,7 +245,11 @@ pub fn analyse(msgs: &[Msg<'_>], lex: &Lexicons, as_of_ms: i64, with_terms: bool
         }
     }
     let last_side = msgs.iter().rev().find_map(|m| m.side);
-    let last_ms = msgs.iter().rev().find(|m| m.side.is_some()).map_or(0, |m| m.sent_ms);
+    let last_ms = msgs
+        .iter()
+        .rev()
+        .find(|m| m.side.is_some())
+        .map_or(0, |m| m.sent_ms);
     let resolution = match (&last_customer, last_side) {
         (None, _) => Resolution::NoCustomer,
         (Some(c), _) if any_in(c, &lex.confirm) => Resolution::Confirmed,
@@ -249,7 +279,19 @@ mod tests {
     }
 
     fn m(side: &str, sec: i64, text: &'static str) -> Msg<'static> {
-        Msg { id: "m", sent_ms: sec * 1000, side: if side == "c" { Some(Side::Customer) } else if side == "a" { Some(Side::Agent) } else { None }, sender: "x", text }
+        Msg {
+            id: "m",
+            sent_ms: sec * 1000,
+            side: if side == "c" {
+                Some(Side::Customer)
+            } else if side == "a" {
+                Some(Side::Agent)
+            } else {
+                None
+            },
+            sender: "x",
+            text,
+        }
     }
 
     #[test]
@@ -272,15 +314,62 @@ mod tests {
     fn the_documented_resolution_examples() {
         let day = 86_400;
         let cases: Vec<(&str, Vec<Msg<'static>>, i64, Resolution)> = vec![
-            ("the customer confirms", vec![m("c", 0, "怎么退货"), m("a", 10, "您好，已为您登记"), m("c", 20, "好的谢谢")], 30, Resolution::Confirmed),
-            ("confirmed, then the agent says goodbye", vec![m("c", 0, "怎么退货"), m("a", 10, "已登记"), m("c", 20, "解决了"), m("a", 30, "祝您生活愉快")], 40, Resolution::Confirmed),
-            ("the agent answered, a day of silence", vec![m("c", 0, "怎么退货"), m("a", 10, "已登记")], 10 + day, Resolution::Silence),
-            ("the agent answered an hour ago", vec![m("c", 0, "怎么退货"), m("a", 10, "已登记")], 10 + 3600, Resolution::Pending),
-            ("the customer is still waiting", vec![m("c", 0, "怎么退货"), m("a", 10, "已登记"), m("c", 20, "还没到账")], 10 * day, Resolution::Unresolved),
-            ("no customer", vec![m("a", 0, "活动通知")], day, Resolution::NoCustomer),
+            (
+                "the customer confirms",
+                vec![
+                    m("c", 0, "怎么退货"),
+                    m("a", 10, "您好，已为您登记"),
+                    m("c", 20, "好的谢谢"),
+                ],
+                30,
+                Resolution::Confirmed,
+            ),
+            (
+                "confirmed, then the agent says goodbye",
+                vec![
+                    m("c", 0, "怎么退货"),
+                    m("a", 10, "已登记"),
+                    m("c", 20, "解决了"),
+                    m("a", 30, "祝您生活愉快"),
+                ],
+                40,
+                Resolution::Confirmed,
+            ),
+            (
+                "the agent answered, a day of silence",
+                vec![m("c", 0, "怎么退货"), m("a", 10, "已登记")],
+                10 + day,
+                Resolution::Silence,
+            ),
+            (
+                "the agent answered an hour ago",
+                vec![m("c", 0, "怎么退货"), m("a", 10, "已登记")],
+                10 + 3600,
+                Resolution::Pending,
+            ),
+            (
+                "the customer is still waiting",
+                vec![
+                    m("c", 0, "怎么退货"),
+                    m("a", 10, "已登记"),
+                    m("c", 20, "还没到账"),
+                ],
+                10 * day,
+                Resolution::Unresolved,
+            ),
+            (
+                "no customer",
+                vec![m("a", 0, "活动通知")],
+                day,
+                Resolution::NoCustomer,
+            ),
         ];
         for (name, msgs, as_of, want) in cases {
-            assert_eq!(analyse(&msgs, &lex(), as_of * 1000, false).resolution, want, "{name}");
+            assert_eq!(
+                analyse(&msgs, &lex(), as_of * 1000, false).resolution,
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -299,18 +388,42 @@ mod tests {
         let words: Vec<&str> = c.risks.iter().map(|r| r.word.as_str()).collect();
         assert_eq!(words, vec!["投诉", "赔偿"]);
         assert!(c.risks.iter().all(|r| r.side == Some(Side::Customer)));
-        assert!(c.terms.contains(&"快递".to_string()) && c.terms.contains(&"赔偿".to_string()), "{:?}", c.terms);
-        assert!(!c.terms.iter().any(|t| t == "物流"), "keywords are the customer's words only: {:?}", c.terms);
+        assert!(
+            c.terms.contains(&"快递".to_string()) && c.terms.contains(&"赔偿".to_string()),
+            "{:?}",
+            c.terms
+        );
+        assert!(
+            !c.terms.iter().any(|t| t == "物流"),
+            "keywords are the customer's words only: {:?}",
+            c.terms
+        );
         let none = analyse(&[m("c", 0, "在吗")], &lex(), 0, false);
-        assert_eq!((none.greeting, none.closing), (None, None), "no agent message: no script verdict");
+        assert_eq!(
+            (none.greeting, none.closing),
+            (None, None),
+            "no agent message: no script verdict"
+        );
         let rude = analyse(&[m("c", 0, "在吗"), m("a", 1, "滚")], &lex(), 0, false);
-        assert_eq!((rude.greeting, rude.risks[0].side), (Some(false), Some(Side::Agent)));
+        assert_eq!(
+            (rude.greeting, rude.risks[0].side),
+            (Some(false), Some(Side::Agent))
+        );
     }
 
     #[test]
     fn keywords_keep_content_words() {
         let k = keywords("我的快递还没有到，订单号12345，please check the delivery");
-        assert!(k.contains(&"快递".to_string()) && k.contains(&"delivery".to_string()) && k.contains(&"check".to_string()), "{k:?}");
-        assert!(!k.iter().any(|w| w == "没有" || w == "12345" || w == "the" || w == "我"), "{k:?}");
+        assert!(
+            k.contains(&"快递".to_string())
+                && k.contains(&"delivery".to_string())
+                && k.contains(&"check".to_string()),
+            "{k:?}"
+        );
+        assert!(
+            !k.iter()
+                .any(|w| w == "没有" || w == "12345" || w == "the" || w == "我"),
+            "{k:?}"
+        );
     }
 }

@@ -63,10 +63,20 @@ pub struct Summary {
 }
 
 /// Summarises one conversation from its messages in order (sent time, then arrival).
-pub fn summarise(conversation: &str, platform: &str, msgs: &[Msg<'_>], cal: &Calendar, lex: &Lexicons, as_of_ms: i64) -> Summary {
+pub fn summarise(
+    conversation: &str,
+    platform: &str,
+    msgs: &[Msg<'_>],
+    cal: &Calendar,
+    lex: &Lexicons,
+    as_of_ms: i64,
+) -> Summary {
     let turns = metrics::turns(msgs);
     let responses = metrics::responses(&turns);
-    let business_ms = responses.iter().map(|r| r.reply_ms.map(|to| cal.business_ms(r.start_ms, to))).collect();
+    let business_ms = responses
+        .iter()
+        .map(|r| r.reply_ms.map(|to| cal.business_ms(r.start_ms, to)))
+        .collect();
     let mut agent_first_ms: Vec<(String, i64)> = vec![];
     for m in msgs.iter().filter(|m| m.side == Some(Side::Agent)) {
         if !agent_first_ms.iter().any(|(a, _)| a == m.sender) {
@@ -80,7 +90,11 @@ pub fn summarise(conversation: &str, platform: &str, msgs: &[Msg<'_>], cal: &Cal
         end_ms: msgs.last().map_or(0, |m| m.sent_ms),
         messages: msgs.len() as u64,
         business_ms,
-        last_agent: turns.iter().rev().find(|t| t.side == Side::Agent).map(|t| t.sender.clone()),
+        last_agent: turns
+            .iter()
+            .rev()
+            .find(|t| t.side == Side::Agent)
+            .map(|t| t.sender.clone()),
         agent_first_ms,
         content: content::analyse(msgs, lex, as_of_ms, true),
         responses,

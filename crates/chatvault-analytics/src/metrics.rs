@@ -44,7 +44,13 @@ pub fn turns(msgs: &[Msg<'_>]) -> Vec<Turn> {
                 t.end_ms = m.sent_ms;
                 t.messages += 1;
             }
-            _ => out.push(Turn { side, start_ms: m.sent_ms, end_ms: m.sent_ms, messages: 1, sender: m.sender.to_owned() }),
+            _ => out.push(Turn {
+                side,
+                start_ms: m.sent_ms,
+                end_ms: m.sent_ms,
+                messages: 1,
+                sender: m.sender.to_owned(),
+            }),
         }
     }
     out
@@ -79,7 +85,12 @@ pub fn responses(turns: &[Turn]) -> Vec<Response> {
             continue;
         }
         let reply = turns.get(i + 1).filter(|n| n.side == Side::Agent);
-        out.push(Response { start_ms: t.start_ms, reply_ms: reply.map(|r| r.start_ms), agent: reply.map(|r| r.sender.clone()), first: out.is_empty() });
+        out.push(Response {
+            start_ms: t.start_ms,
+            reply_ms: reply.map(|r| r.start_ms),
+            agent: reply.map(|r| r.sender.clone()),
+            first: out.is_empty(),
+        });
     }
     out
 }
@@ -136,12 +147,29 @@ mod tests {
             unanswered: bool,
         }
         let cases = [
-            Case { name: "example 1: one question, one answer", msgs: &[("c", 0), ("a", 20)], turns: 2, responses: &[(0, Some(20), Some("a"), true)], unanswered: false },
+            Case {
+                name: "example 1: one question, one answer",
+                msgs: &[("c", 0), ("a", 20)],
+                turns: 2,
+                responses: &[(0, Some(20), Some("a"), true)],
+                unanswered: false,
+            },
             Case {
                 name: "example 2: a turn is timed from its first message",
-                msgs: &[("c", 0), ("c", 10), ("c", 25), ("a", 40), ("a", 45), ("c", 100), ("b", 190)],
+                msgs: &[
+                    ("c", 0),
+                    ("c", 10),
+                    ("c", 25),
+                    ("a", 40),
+                    ("a", 45),
+                    ("c", 100),
+                    ("b", 190),
+                ],
                 turns: 4,
-                responses: &[(0, Some(40), Some("a"), true), (100, Some(90), Some("b"), false)],
+                responses: &[
+                    (0, Some(40), Some("a"), true),
+                    (100, Some(90), Some("b"), false),
+                ],
                 unanswered: false,
             },
             Case {
@@ -165,21 +193,46 @@ mod tests {
                 responses: &[(0, Some(30), Some("a"), true), (100, None, None, false)],
                 unanswered: true,
             },
-            Case { name: "example 6: no customer at all", msgs: &[("a", 0), ("a", 9)], turns: 1, responses: &[], unanswered: false },
+            Case {
+                name: "example 6: no customer at all",
+                msgs: &[("a", 0), ("a", 9)],
+                turns: 1,
+                responses: &[],
+                unanswered: false,
+            },
             Case {
                 name: "example 7: a reply stamped before its question counts as 0",
                 msgs: &[("c", 100), ("a", 100), ("c", 200), ("a", 199)],
                 turns: 4,
-                responses: &[(100, Some(0), Some("a"), true), (200, Some(0), Some("a"), false)],
+                responses: &[
+                    (100, Some(0), Some("a"), true),
+                    (200, Some(0), Some("a"), false),
+                ],
                 unanswered: false,
             },
-            Case { name: "empty", msgs: &[], turns: 0, responses: &[], unanswered: false },
+            Case {
+                name: "empty",
+                msgs: &[],
+                turns: 0,
+                responses: &[],
+                unanswered: false,
+            },
         ];
         for c in cases {
             let t = turns(&conv(c.msgs));
             assert_eq!(t.len(), c.turns, "{}: turns", c.name);
             let r = responses(&t);
-            let got: Vec<(i64, Option<i64>, Option<&str>, bool)> = r.iter().map(|x| (x.start_ms / S, x.millis().map(|m| m / S), x.agent.as_deref(), x.first)).collect();
+            let got: Vec<(i64, Option<i64>, Option<&str>, bool)> = r
+                .iter()
+                .map(|x| {
+                    (
+                        x.start_ms / S,
+                        x.millis().map(|m| m / S),
+                        x.agent.as_deref(),
+                        x.first,
+                    )
+                })
+                .collect();
             assert_eq!(got, c.responses, "{}: responses", c.name);
             assert_eq!(unanswered(&t), c.unanswered, "{}: unanswered", c.name);
         }

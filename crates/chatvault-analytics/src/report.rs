@@ -28,7 +28,17 @@ pub struct Context<'a> {
 pub const UNASSIGNED: &str = "(unassigned)";
 
 /// Histogram buckets of response times, in seconds: `[lo, hi)`; the last is open.
-pub const BUCKETS: &[(i64, &str)] = &[(0, "0–10 s"), (10, "10–30 s"), (30, "30–60 s"), (60, "1–2 min"), (120, "2–5 min"), (300, "5–15 min"), (900, "15–60 min"), (3600, "1–4 h"), (14400, "≥ 4 h")];
+pub const BUCKETS: &[(i64, &str)] = &[
+    (0, "0–10 s"),
+    (10, "10–30 s"),
+    (30, "30–60 s"),
+    (60, "1–2 min"),
+    (120, "2–5 min"),
+    (300, "5–15 min"),
+    (900, "15–60 min"),
+    (3600, "1–4 h"),
+    (14400, "≥ 4 h"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Distribution {
@@ -47,7 +57,10 @@ impl Distribution {
         let s = |v: Option<i64>| v.map(|x| x as f64 / 1000.0);
         let mut counts = [0u64; 9];
         for x in ms.iter() {
-            counts[BUCKETS.iter().rposition(|(lo, _)| x / 1000 >= *lo).unwrap_or(0)] += 1;
+            counts[BUCKETS
+                .iter()
+                .rposition(|(lo, _)| x / 1000 >= *lo)
+                .unwrap_or(0)] += 1;
         }
         let q = quantiles(ms, &[0.5, 0.9, 0.99]);
         Distribution {
@@ -55,8 +68,13 @@ impl Distribution {
             median_s: s(q[0]),
             p90_s: s(q[1]),
             p99_s: s(q[2]),
-            mean_s: (!ms.is_empty()).then(|| ms.iter().map(|x| *x as f64).sum::<f64>() / ms.len() as f64 / 1000.0),
-            histogram: BUCKETS.iter().zip(counts).map(|((_, l), c)| (l.to_string(), c)).collect(),
+            mean_s: (!ms.is_empty())
+                .then(|| ms.iter().map(|x| *x as f64).sum::<f64>() / ms.len() as f64 / 1000.0),
+            histogram: BUCKETS
+                .iter()
+                .zip(counts)
+                .map(|((_, l), c)| (l.to_string(), c))
+                .collect(),
         }
     }
 }
@@ -129,8 +147,15 @@ impl Teams {
             });
             of_agent.push(i as u16);
         }
-        let filter = cx.team.map(|t| names.iter().position(|n| n == t).map(|i| i as u16));
-        Teams { names, of_agent, unassigned: 0, filter }
+        let filter = cx
+            .team
+            .map(|t| names.iter().position(|n| n == t).map(|i| i as u16));
+        Teams {
+            names,
+            of_agent,
+            unassigned: 0,
+            filter,
+        }
     }
 
     fn of(&self, agent: u32) -> u16 {
@@ -155,10 +180,13 @@ fn judge(w: &Window, teams: &Teams, cx: &Context<'_>) -> Vec<Judged> {
     let mut platforms: Vec<&str> = vec![];
     let mut conv_platform: Vec<u16> = Vec::with_capacity(w.conversations.len());
     for c in &w.conversations {
-        let i = platforms.iter().position(|p| *p == c.platform).unwrap_or_else(|| {
-            platforms.push(&c.platform);
-            platforms.len() - 1
-        });
+        let i = platforms
+            .iter()
+            .position(|p| *p == c.platform)
+            .unwrap_or_else(|| {
+                platforms.push(&c.platform);
+                platforms.len() - 1
+            });
         conv_platform.push(i as u16);
     }
     // Thresholds by (platform, team), computed once each.
@@ -189,7 +217,17 @@ fn judge(w: &Window, teams: &Teams, cx: &Context<'_>) -> Vec<Judged> {
         } else {
             Verdict::Pending
         };
-        out.push(Judged { conv: row.conv, agent, team, first: row.first, answered, verdict, start_ms: row.start_ms, threshold_ms, ms });
+        out.push(Judged {
+            conv: row.conv,
+            agent,
+            team,
+            first: row.first,
+            answered,
+            verdict,
+            start_ms: row.start_ms,
+            threshold_ms,
+            ms,
+        });
     }
     out
 }
@@ -242,13 +280,24 @@ impl Tally {
 
     fn line(&self, name: &str) -> SlaLine {
         let (met, breached) = (self.met, self.breached);
-        SlaLine { name: name.to_owned(), met, breached, pending: self.pending, met_ratio: (met + breached > 0).then(|| met as f64 / (met + breached) as f64) }
+        SlaLine {
+            name: name.to_owned(),
+            met,
+            breached,
+            pending: self.pending,
+            met_ratio: (met + breached > 0).then(|| met as f64 / (met + breached) as f64),
+        }
     }
 }
 
 /// Lines by name, for the tallies that saw anything.
 fn lines<'a>(tallies: &[Tally], name: impl Fn(usize) -> &'a str) -> Vec<SlaLine> {
-    let mut v: Vec<SlaLine> = tallies.iter().enumerate().filter(|(_, t)| t.any()).map(|(i, t)| t.line(name(i))).collect();
+    let mut v: Vec<SlaLine> = tallies
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.any())
+        .map(|(i, t)| t.line(name(i)))
+        .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
 }
@@ -308,12 +357,20 @@ pub fn sla(w: &Window, cx: &Context<'_>) -> SlaReport {
     let mut overall = Tally::default();
     let mut by_team = vec![Tally::default(); teams.names.len()];
     let mut by_agent = vec![Tally::default(); w.agents.len() + 1];
-    let (mut seen, mut open) = (vec![false; w.conversations.len()], vec![false; w.conversations.len()]);
+    let (mut seen, mut open) = (
+        vec![false; w.conversations.len()],
+        vec![false; w.conversations.len()],
+    );
     let mut breached = vec![];
     for (i, j) in js.iter().enumerate() {
         overall.add(j.verdict);
         by_team[j.team as usize].add(j.verdict);
-        by_agent[if j.agent == NO_AGENT { w.agents.len() } else { j.agent as usize }].add(j.verdict);
+        by_agent[if j.agent == NO_AGENT {
+            w.agents.len()
+        } else {
+            j.agent as usize
+        }]
+        .add(j.verdict);
         seen[j.conv as usize] = true;
         if j.answered {
             if j.first { &mut frt } else { &mut next }.push(j.ms);
@@ -351,7 +408,13 @@ pub fn sla(w: &Window, cx: &Context<'_>) -> SlaReport {
         unanswered_conversations: open.iter().filter(|x| **x).count() as u64,
         overall: overall.line("all"),
         teams: lines(&by_team, |i| teams.name(i as u16)),
-        agents: lines(&by_agent, |i| if i == w.agents.len() { UNASSIGNED } else { w.agent(i as u32) }),
+        agents: lines(&by_agent, |i| {
+            if i == w.agents.len() {
+                UNASSIGNED
+            } else {
+                w.agent(i as u32)
+            }
+        }),
         breaches_total: breached.len() as u64,
         breaches,
     }
@@ -412,7 +475,8 @@ pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
     // first message.
     let (mut new_ms_list, mut old_ms_list) = (vec![], vec![]);
     let (mut new_tally, mut old_tally) = (Tally::default(), Tally::default());
-    let (mut new_agents, mut old_agents) = (vec![false; w.agents.len()], vec![false; w.agents.len()]);
+    let (mut new_agents, mut old_agents) =
+        (vec![false; w.agents.len()], vec![false; w.agents.len()]);
     for j in js.iter().filter(|j| j.agent != NO_AGENT) {
         let a = &mut acc[j.agent as usize];
         a.team = j.team;
@@ -432,7 +496,11 @@ pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
             }
         }
         let is_new = first_of(j.agent).is_some_and(|f| j.start_ms - f < new_ms);
-        let (list, tally, agents) = if is_new { (&mut new_ms_list, &mut new_tally, &mut new_agents) } else { (&mut old_ms_list, &mut old_tally, &mut old_agents) };
+        let (list, tally, agents) = if is_new {
+            (&mut new_ms_list, &mut new_tally, &mut new_agents)
+        } else {
+            (&mut old_ms_list, &mut old_tally, &mut old_agents)
+        };
         tally.add(j.verdict);
         agents[j.agent as usize] = true;
         if j.answered {
@@ -462,9 +530,22 @@ pub fn agents(w: &Window, cx: &Context<'_>) -> AgentsReport {
         });
     }
     ranking.sort_by(|a, b| {
-        b.sla.met_ratio.unwrap_or(-1.0).total_cmp(&a.sla.met_ratio.unwrap_or(-1.0)).then(a.median_s.unwrap_or(f64::MAX).total_cmp(&b.median_s.unwrap_or(f64::MAX))).then(a.agent.cmp(&b.agent))
+        b.sla
+            .met_ratio
+            .unwrap_or(-1.0)
+            .total_cmp(&a.sla.met_ratio.unwrap_or(-1.0))
+            .then(
+                a.median_s
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.median_s.unwrap_or(f64::MAX)),
+            )
+            .then(a.agent.cmp(&b.agent))
     });
-    let cohort = |list: &mut Vec<i64>, tally: &Tally, agents: &[bool], name: &str| Cohort { agents: agents.iter().filter(|x| **x).count() as u64, response: Distribution::of(list), sla: tally.line(name) };
+    let cohort = |list: &mut Vec<i64>, tally: &Tally, agents: &[bool], name: &str| Cohort {
+        agents: agents.iter().filter(|x| **x).count() as u64,
+        response: Distribution::of(list),
+        sla: tally.line(name),
+    };
     AgentsReport {
         business_hours: cx.business_hours,
         new_agent_days: cx.settings.new_agent_days,
@@ -512,12 +593,45 @@ pub fn hours(w: &Window, cx: &Context<'_>) -> HoursReport {
         };
         cells[d * 24 + h].push(j.ms);
     }
-    let cell = |weekday: usize, hour: usize, v: &mut [i64]| HourCell { weekday, hour, responses: v.len() as u64, median_s: quantiles(v, &[0.5])[0].map(|x| x as f64 / 1000.0) };
-    let mut by_hour_ms: Vec<Vec<i64>> = (0..24).map(|h| (0..7).flat_map(|d| cells[d * 24 + h].iter().copied()).collect()).collect();
-    let heatmap: Vec<HourCell> = cells.iter_mut().enumerate().map(|(i, v)| cell(i / 24, i % 24, v)).collect();
-    let by_hour: Vec<HourCell> = by_hour_ms.iter_mut().enumerate().map(|(h, v)| cell(7, h, v)).collect();
-    let slowest_hour = by_hour.iter().filter(|c| c.responses >= 5).max_by(|a, b| a.median_s.unwrap_or(0.0).total_cmp(&b.median_s.unwrap_or(0.0))).map(|c| c.hour);
-    HoursReport { business_hours: cx.business_hours, timezone: cx.settings.timezone.clone(), heatmap, by_hour, slowest_hour }
+    let cell = |weekday: usize, hour: usize, v: &mut [i64]| HourCell {
+        weekday,
+        hour,
+        responses: v.len() as u64,
+        median_s: quantiles(v, &[0.5])[0].map(|x| x as f64 / 1000.0),
+    };
+    let mut by_hour_ms: Vec<Vec<i64>> = (0..24)
+        .map(|h| {
+            (0..7)
+                .flat_map(|d| cells[d * 24 + h].iter().copied())
+                .collect()
+        })
+        .collect();
+    let heatmap: Vec<HourCell> = cells
+        .iter_mut()
+        .enumerate()
+        .map(|(i, v)| cell(i / 24, i % 24, v))
+        .collect();
+    let by_hour: Vec<HourCell> = by_hour_ms
+        .iter_mut()
+        .enumerate()
+        .map(|(h, v)| cell(7, h, v))
+        .collect();
+    let slowest_hour = by_hour
+        .iter()
+        .filter(|c| c.responses >= 5)
+        .max_by(|a, b| {
+            a.median_s
+                .unwrap_or(0.0)
+                .total_cmp(&b.median_s.unwrap_or(0.0))
+        })
+        .map(|c| c.hour);
+    HoursReport {
+        business_hours: cx.business_hours,
+        timezone: cx.settings.timezone.clone(),
+        heatmap,
+        by_hour,
+        slowest_hour,
+    }
 }
 
 /// Whether the team filter keeps a conversation (by its last agent's team).
@@ -560,15 +674,29 @@ pub struct TopicsReport {
 }
 
 fn top(m: HashMap<&str, u64>, n: usize) -> Vec<Count> {
-    let mut v: Vec<Count> = m.into_iter().map(|(k, c)| Count { name: k.to_owned(), conversations: c }).collect();
-    v.sort_by(|a, b| b.conversations.cmp(&a.conversations).then(a.name.cmp(&b.name)));
+    let mut v: Vec<Count> = m
+        .into_iter()
+        .map(|(k, c)| Count {
+            name: k.to_owned(),
+            conversations: c,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.conversations
+            .cmp(&a.conversations)
+            .then(a.name.cmp(&b.name))
+    });
     v.truncate(n);
     v
 }
 
 pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
     let teams = Teams::new(w, cx);
-    let (mut topics, mut keywords, mut risk_words): (HashMap<&str, u64>, HashMap<&str, u64>, HashMap<&str, u64>) = Default::default();
+    let (mut topics, mut keywords, mut risk_words): (
+        HashMap<&str, u64>,
+        HashMap<&str, u64>,
+        HashMap<&str, u64>,
+    ) = Default::default();
     let mut hits: Vec<(&crate::cache::ConvRow, &crate::content::RiskHit)> = vec![];
     let (mut n, mut with_agent, mut greet, mut close, mut both) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for c in w.conversations.iter().filter(|c| keeps(&teams, c)) {
@@ -595,7 +723,13 @@ pub fn topics(w: &Window, cx: &Context<'_>) -> TopicsReport {
         .into_iter()
         .map(|i| {
             let (c, r) = hits[i];
-            RiskLine { conversation: c.key.clone(), message: r.message.clone(), word: r.word.clone(), side: r.side, sent_ms: r.sent_ms }
+            RiskLine {
+                conversation: c.key.clone(),
+                message: r.message.clone(),
+                word: r.word.clone(),
+                side: r.side,
+                sent_ms: r.sent_ms,
+            }
         })
         .collect();
     TopicsReport {
@@ -626,7 +760,12 @@ impl Components {
     pub fn score(&self, s: &Settings) -> f64 {
         let w = &s.weights;
         let total = w.speed + w.professionalism + w.resolution + w.emotion;
-        100.0 * (w.speed * self.speed + w.professionalism * self.professionalism + w.resolution * self.resolution + w.emotion * self.emotion) / total
+        100.0
+            * (w.speed * self.speed
+                + w.professionalism * self.professionalism
+                + w.resolution * self.resolution
+                + w.emotion * self.emotion)
+            / total
     }
 }
 
@@ -634,7 +773,12 @@ impl Components {
 /// since run out is resolved by silence (the cache decided it when it was summarised).
 pub fn resolution_at(c: &crate::cache::ConvRow, cx: &Context<'_>) -> Resolution {
     match c.content.resolution {
-        Resolution::Pending if cx.as_of_ms - c.end_ms >= cx.settings.resolution.silence_hours as i64 * 3_600_000 => Resolution::Silence,
+        Resolution::Pending
+            if cx.as_of_ms - c.end_ms
+                >= cx.settings.resolution.silence_hours as i64 * 3_600_000 =>
+        {
+            Resolution::Silence
+        }
         r => r,
     }
 }
@@ -651,7 +795,11 @@ fn components(c: &crate::cache::ConvRow, judged: &[Judged], resolution: Resoluti
             Verdict::Pending => {}
         }
     }
-    let speed = if decided == 0 { 1.0 } else { met as f64 / decided as f64 };
+    let speed = if decided == 0 {
+        1.0
+    } else {
+        met as f64 / decided as f64
+    };
     let scripts = match (c.content.greeting, c.content.closing) {
         (Some(g), Some(cl)) => (f64::from(u8::from(g)) + f64::from(u8::from(cl))) / 2.0,
         _ => 1.0,
@@ -664,16 +812,35 @@ fn components(c: &crate::cache::ConvRow, judged: &[Judged], resolution: Resoluti
         Resolution::Pending => 0.5,
         Resolution::Unresolved => 0.0,
     };
-    Components { speed, professionalism, resolution, emotion: (c.content.sentiment() + 1.0) / 2.0 }
+    Components {
+        speed,
+        professionalism,
+        resolution,
+        emotion: (c.content.sentiment() + 1.0) / 2.0,
+    }
 }
 
 /// Each conversation's score (`None` where the team filter leaves it out).
-fn conversation_scores(w: &Window, teams: &Teams, js: &[Judged], cx: &Context<'_>) -> Vec<Option<f64>> {
+fn conversation_scores(
+    w: &Window,
+    teams: &Teams,
+    js: &[Judged],
+    cx: &Context<'_>,
+) -> Vec<Option<f64>> {
     let r = runs(js, w.conversations.len());
     w.conversations
         .iter()
         .enumerate()
-        .map(|(i, c)| keeps(teams, c).then(|| components(c, &js[r[i].0 as usize..r[i].1 as usize], resolution_at(c, cx)).score(cx.settings)))
+        .map(|(i, c)| {
+            keeps(teams, c).then(|| {
+                components(
+                    c,
+                    &js[r[i].0 as usize..r[i].1 as usize],
+                    resolution_at(c, cx),
+                )
+                .score(cx.settings)
+            })
+        })
         .collect()
 }
 
@@ -714,7 +881,12 @@ pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
     let mut resolution: BTreeMap<String, u64> = BTreeMap::new();
     let (mut with_customer, mut resolved, mut sentiment) = (0u64, 0u64, 0.0f64);
     let mut hist = vec![0u64; 10];
-    for (i, c) in w.conversations.iter().enumerate().filter(|(_, c)| keeps(&teams, c)) {
+    for (i, c) in w
+        .conversations
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| keeps(&teams, c))
+    {
         let res = resolution_at(c, cx);
         let score = components(c, &js[r[i].0 as usize..r[i].1 as usize], res).score(cx.settings);
         *resolution.entry(res.as_str().to_owned()).or_default() += 1;
@@ -738,7 +910,11 @@ pub fn quality(w: &Window, cx: &Context<'_>) -> QualityReport {
                 agent: c.last_agent.map(|a| w.agent(a).to_owned()),
                 start_ms: c.start_ms,
                 score,
-                components: components(c, &js[r[i as usize].0 as usize..r[i as usize].1 as usize], res),
+                components: components(
+                    c,
+                    &js[r[i as usize].0 as usize..r[i as usize].1 as usize],
+                    res,
+                ),
                 resolution: res,
                 sentiment: c.content.sentiment(),
             }
@@ -765,9 +941,36 @@ mod tests {
     fn the_documented_quality_score() {
         let s = Settings::default();
         let cases = [
-            ("the worked example", Components { speed: 1.0, professionalism: 0.5, resolution: 1.0, emotion: 0.75 }, 82.5),
-            ("everything best", Components { speed: 1.0, professionalism: 1.0, resolution: 1.0, emotion: 1.0 }, 100.0),
-            ("everything worst", Components { speed: 0.0, professionalism: 0.0, resolution: 0.0, emotion: 0.0 }, 0.0),
+            (
+                "the worked example",
+                Components {
+                    speed: 1.0,
+                    professionalism: 0.5,
+                    resolution: 1.0,
+                    emotion: 0.75,
+                },
+                82.5,
+            ),
+            (
+                "everything best",
+                Components {
+                    speed: 1.0,
+                    professionalism: 1.0,
+                    resolution: 1.0,
+                    emotion: 1.0,
+                },
+                100.0,
+            ),
+            (
+                "everything worst",
+                Components {
+                    speed: 0.0,
+                    professionalism: 0.0,
+                    resolution: 0.0,
+                    emotion: 0.0,
+                },
+                0.0,
+            ),
         ];
         for (name, c, want) in cases {
             assert!((c.score(&s) - want).abs() < 1e-9, "{name}: {}", c.score(&s));
@@ -776,11 +979,19 @@ mod tests {
 
     #[test]
     fn selected_quantiles_equal_sorted_ones() {
-        let cases: &[(&str, Vec<i64>)] = &[("ten", (1..=10).rev().collect()), ("one", vec![7]), ("repeats", vec![3, 1, 3, 3, 2, 9, 9, 0]), ("none", vec![])];
+        let cases: &[(&str, Vec<i64>)] = &[
+            ("ten", (1..=10).rev().collect()),
+            ("one", vec![7]),
+            ("repeats", vec![3, 1, 3, 3, 2, 9, 9, 0]),
+            ("none", vec![]),
+        ];
         for (name, v) in cases {
             let mut sorted = v.clone();
             sorted.sort_unstable();
-            let want: Vec<Option<i64>> = [0.5, 0.9, 0.99].iter().map(|q| crate::metrics::quantile(&sorted, *q)).collect();
+            let want: Vec<Option<i64>> = [0.5, 0.9, 0.99]
+                .iter()
+                .map(|q| crate::metrics::quantile(&sorted, *q))
+                .collect();
             assert_eq!(quantiles(&mut v.clone(), &[0.5, 0.9, 0.99]), want, "{name}");
         }
     }

@@ -117,15 +117,26 @@ impl Default for Settings {
             topics: [
                 topic("退货", &["退货", "退回", "return"]),
                 topic("退款", &["退款", "退钱", "refund"]),
-                topic("物流", &["物流", "快递", "发货", "到货", "配送", "delivery", "shipping"]),
+                topic(
+                    "物流",
+                    &[
+                        "物流", "快递", "发货", "到货", "配送", "delivery", "shipping",
+                    ],
+                ),
                 topic("售后", &["售后", "维修", "保修", "换货", "warranty"]),
                 topic("发票", &["发票", "invoice"]),
-                topic("账户", &["账户", "账号", "密码", "登录", "account", "password"]),
+                topic(
+                    "账户",
+                    &["账户", "账号", "密码", "登录", "account", "password"],
+                ),
             ]
             .into_iter()
             .collect(),
             scripts: Scripts::default(),
-            risk_words: strings(&["违约", "赔偿", "投诉", "起诉", "律师", "12315", "曝光", "骗子", "垃圾", "滚", "lawyer", "sue"]),
+            risk_words: strings(&[
+                "违约", "赔偿", "投诉", "起诉", "律师", "12315", "曝光", "骗子", "垃圾", "滚",
+                "lawyer", "sue",
+            ]),
             sentiment: SentimentLexicon::default(),
             weights: Weights::default(),
             alerts: Alerts::default(),
@@ -135,20 +146,42 @@ impl Default for Settings {
 
 impl Default for BusinessHours {
     fn default() -> BusinessHours {
-        BusinessHours { days: strings(&["mon", "tue", "wed", "thu", "fri"]), open: "09:00".into(), close: "18:00".into(), holidays: vec![] }
+        BusinessHours {
+            days: strings(&["mon", "tue", "wed", "thu", "fri"]),
+            open: "09:00".into(),
+            close: "18:00".into(),
+            holidays: vec![],
+        }
     }
 }
 
 impl Default for Sla {
     fn default() -> Sla {
-        Sla { default_seconds: 30, teams: [("sales".to_owned(), 60)].into_iter().collect(), platforms: BTreeMap::new() }
+        Sla {
+            default_seconds: 30,
+            teams: [("sales".to_owned(), 60)].into_iter().collect(),
+            platforms: BTreeMap::new(),
+        }
     }
 }
 
 impl Default for ResolutionRule {
     fn default() -> ResolutionRule {
         ResolutionRule {
-            confirm_phrases: strings(&["解决了", "好的谢谢", "好的，谢谢", "谢谢", "可以了", "没问题了", "收到了", "明白了", "thanks", "thank you", "solved", "resolved"]),
+            confirm_phrases: strings(&[
+                "解决了",
+                "好的谢谢",
+                "好的，谢谢",
+                "谢谢",
+                "可以了",
+                "没问题了",
+                "收到了",
+                "明白了",
+                "thanks",
+                "thank you",
+                "solved",
+                "resolved",
+            ]),
             silence_hours: 24,
         }
     }
@@ -156,22 +189,64 @@ impl Default for ResolutionRule {
 
 impl Default for Scripts {
     fn default() -> Scripts {
-        Scripts { greeting: strings(&["您好", "你好", "欢迎", "hello", "hi "]), closing: strings(&["感谢", "谢谢", "再见", "祝您", "还有什么", "thank", "bye"]) }
+        Scripts {
+            greeting: strings(&["您好", "你好", "欢迎", "hello", "hi "]),
+            closing: strings(&["感谢", "谢谢", "再见", "祝您", "还有什么", "thank", "bye"]),
+        }
     }
 }
 
 impl Default for SentimentLexicon {
     fn default() -> SentimentLexicon {
         SentimentLexicon {
-            positive: strings(&["谢谢", "感谢", "满意", "好评", "不错", "很好", "太好了", "辛苦", "解决了", "点赞", "thanks", "great", "good", "perfect"]),
-            negative: strings(&["不满意", "差评", "太差", "失望", "生气", "垃圾", "骗子", "投诉", "退款", "不好", "不行", "慢", "怎么还", "还没", "angry", "terrible", "bad", "worst"]),
+            positive: strings(&[
+                "谢谢",
+                "感谢",
+                "满意",
+                "好评",
+                "不错",
+                "很好",
+                "太好了",
+                "辛苦",
+                "解决了",
+                "点赞",
+                "thanks",
+                "great",
+                "good",
+                "perfect",
+            ]),
+            negative: strings(&[
+                "不满意",
+                "差评",
+                "太差",
+                "失望",
+                "生气",
+                "垃圾",
+                "骗子",
+                "投诉",
+                "退款",
+                "不好",
+                "不行",
+                "慢",
+                "怎么还",
+                "还没",
+                "angry",
+                "terrible",
+                "bad",
+                "worst",
+            ]),
         }
     }
 }
 
 impl Default for Weights {
     fn default() -> Weights {
-        Weights { speed: 0.3, professionalism: 0.25, resolution: 0.25, emotion: 0.2 }
+        Weights {
+            speed: 0.3,
+            professionalism: 0.25,
+            resolution: 0.25,
+            emotion: 0.2,
+        }
     }
 }
 
@@ -199,28 +274,49 @@ impl Settings {
     pub fn validate(&self) -> Result<(), AnalyticsError> {
         self.calendar()?;
         let w = &self.weights;
-        if [w.speed, w.professionalism, w.resolution, w.emotion].iter().any(|x| !x.is_finite() || *x < 0.0) || w.speed + w.professionalism + w.resolution + w.emotion <= 0.0 {
-            return Err(AnalyticsError::Config("analytics.weights: each weight is 0 or more, and they may not all be 0".into()));
+        if [w.speed, w.professionalism, w.resolution, w.emotion]
+            .iter()
+            .any(|x| !x.is_finite() || *x < 0.0)
+            || w.speed + w.professionalism + w.resolution + w.emotion <= 0.0
+        {
+            return Err(AnalyticsError::Config(
+                "analytics.weights: each weight is 0 or more, and they may not all be 0".into(),
+            ));
         }
         let a = &self.alerts;
-        if !(a.blue_seconds <= a.yellow_seconds && a.yellow_seconds <= a.red_seconds) || a.blue_seconds == 0 {
+        if !(a.blue_seconds <= a.yellow_seconds && a.yellow_seconds <= a.red_seconds)
+            || a.blue_seconds == 0
+        {
             return Err(AnalyticsError::Config("analytics.alerts: the tiers must rise: 0 < blue_seconds ≤ yellow_seconds ≤ red_seconds".into()));
         }
         if self.sla.default_seconds == 0 {
-            return Err(AnalyticsError::Config("analytics.sla.default_seconds: must be more than 0".into()));
+            return Err(AnalyticsError::Config(
+                "analytics.sla.default_seconds: must be more than 0".into(),
+            ));
         }
         Ok(())
     }
 
     /// The SLA threshold in seconds for a response on `platform` by an agent of `team`.
     pub fn threshold_seconds(&self, platform: &str, team: Option<&str>) -> u32 {
-        team.and_then(|t| self.sla.teams.get(t)).or_else(|| self.sla.platforms.get(platform)).copied().unwrap_or(self.sla.default_seconds)
+        team.and_then(|t| self.sla.teams.get(t))
+            .or_else(|| self.sla.platforms.get(platform))
+            .copied()
+            .unwrap_or(self.sla.default_seconds)
     }
 
     /// A fingerprint of everything the cached per-conversation results depend on: when
     /// it changes, the cache is rebuilt.
     pub fn content_fingerprint(&self) -> String {
-        let v = serde_json::json!([self.topics, self.scripts, self.risk_words, self.sentiment, self.resolution.confirm_phrases, self.timezone, self.business_hours]);
+        let v = serde_json::json!([
+            self.topics,
+            self.scripts,
+            self.risk_words,
+            self.sentiment,
+            self.resolution.confirm_phrases,
+            self.timezone,
+            self.business_hours
+        ]);
         v.to_string()
     }
 }

@@ -15,14 +15,27 @@ impl Archive {
     /// later, and the log's size now (the next `from_seq`).
     pub fn conversations_from_seq(&mut self, from_seq: u64) -> Result<(Vec<String>, u64)> {
         let size = self.store.log_size()?;
-        let ids = if from_seq >= size { vec![] } else { self.store.conversations_from_seq(from_seq)? };
-        let keys = ids.iter().filter_map(|id| self.dir.conversations.get(id)).map(|c| format!("{}:{}", c.platform, c.external_id)).collect();
+        let ids = if from_seq >= size {
+            vec![]
+        } else {
+            self.store.conversations_from_seq(from_seq)?
+        };
+        let keys = ids
+            .iter()
+            .filter_map(|id| self.dir.conversations.get(id))
+            .map(|c| format!("{}:{}", c.platform, c.external_id))
+            .collect();
         Ok((keys, size))
     }
 
     /// Every conversation (`platform:id`).
     pub fn conversation_keys(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.dir.conversations.values().map(|c| format!("{}:{}", c.platform, c.external_id)).collect();
+        let mut v: Vec<String> = self
+            .dir
+            .conversations
+            .values()
+            .map(|c| format!("{}:{}", c.platform, c.external_id))
+            .collect();
         v.sort();
         v
     }

@@ -19,7 +19,10 @@ use chatvault_model::AttachmentRef;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Raw {
-    Canonical { conversation_title: Option<String>, conversation_kind: Option<u8> },
+    Canonical {
+        conversation_title: Option<String>,
+        conversation_kind: Option<u8>,
+    },
     Verbatim(Vec<u8>),
 }
 
@@ -45,7 +48,10 @@ impl Body {
             out.extend_from_slice(&a.size.to_be_bytes());
         }
         match &self.raw {
-            Raw::Canonical { conversation_title, conversation_kind } => {
+            Raw::Canonical {
+                conversation_title,
+                conversation_kind,
+            } => {
                 out.push(0);
                 put_opt(&mut out, conversation_title.as_deref().map(str::as_bytes));
                 match conversation_kind {
@@ -75,7 +81,12 @@ impl Body {
             let name = r.string()?;
             let mime = r.string()?;
             let size = u64::from_be_bytes(r.arr()?);
-            attachments.push(AttachmentRef { sha256, name, mime, size });
+            attachments.push(AttachmentRef {
+                sha256,
+                name,
+                mime,
+                size,
+            });
         }
         let raw = match r.u8()? {
             0 => {
@@ -85,13 +96,21 @@ impl Body {
                     1 => Some(r.u8()?),
                     t => return Err(format!("bad kind tag {t}")),
                 };
-                Raw::Canonical { conversation_title, conversation_kind }
+                Raw::Canonical {
+                    conversation_title,
+                    conversation_kind,
+                }
             }
             1 => Raw::Verbatim(r.lp()?.to_vec()),
             t => return Err(format!("bad raw tag {t}")),
         };
         r.finish()?;
-        Ok(Body { salt, text, attachments, raw })
+        Ok(Body {
+            salt,
+            text,
+            attachments,
+            raw,
+        })
     }
 }
 
@@ -102,14 +121,35 @@ mod tests {
     #[test]
     fn round_trips() {
         let cases = vec![
-            Body { salt: [1; 16], text: "退款".into(), attachments: vec![], raw: Raw::Verbatim(b"{}".to_vec()) },
+            Body {
+                salt: [1; 16],
+                text: "退款".into(),
+                attachments: vec![],
+                raw: Raw::Verbatim(b"{}".to_vec()),
+            },
             Body {
                 salt: [2; 16],
                 text: String::new(),
-                attachments: vec![AttachmentRef { sha256: [3; 32], name: "a.jpg".into(), mime: "image/jpeg".into(), size: 9 }],
-                raw: Raw::Canonical { conversation_title: Some("客户".into()), conversation_kind: Some(1) },
+                attachments: vec![AttachmentRef {
+                    sha256: [3; 32],
+                    name: "a.jpg".into(),
+                    mime: "image/jpeg".into(),
+                    size: 9,
+                }],
+                raw: Raw::Canonical {
+                    conversation_title: Some("客户".into()),
+                    conversation_kind: Some(1),
+                },
             },
-            Body { salt: [0; 16], text: "x".into(), attachments: vec![], raw: Raw::Canonical { conversation_title: None, conversation_kind: None } },
+            Body {
+                salt: [0; 16],
+                text: "x".into(),
+                attachments: vec![],
+                raw: Raw::Canonical {
+                    conversation_title: None,
+                    conversation_kind: None,
+                },
+            },
         ];
         for b in cases {
             let enc = b.encode();

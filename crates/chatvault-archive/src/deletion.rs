@@ -82,7 +82,12 @@ impl Archive {
     pub(crate) fn sync_deleted(&mut self) -> Result<()> {
         let gen = self.gen_now()?;
         if self.deleted_gen != Some(gen) {
-            self.deleted = self.store.deletions()?.into_iter().map(|d| (d.seq, d.state)).collect();
+            self.deleted = self
+                .store
+                .deletions()?
+                .into_iter()
+                .map(|d| (d.seq, d.state))
+                .collect();
             self.deleted_gen = Some(gen);
         }
         Ok(())
@@ -107,22 +112,35 @@ impl Archive {
     }
 
     pub(crate) fn gen_now(&self) -> Result<Option<u64>> {
-        Ok(self.store.meta(GEN_KEY)?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or_default())))
+        Ok(self
+            .store
+            .meta(GEN_KEY)?
+            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or_default())))
     }
 
     /// Deletes messages (recoverable until `now_ms + recover_days`). Ids that are already
     /// deleted are left alone; an unknown id is an error and nothing is deleted.
-    pub fn delete_messages(&mut self, ids: &[String], reason: &DeletionReason, now_ms: i64, recover_days: u32) -> Result<DeleteReport> {
+    pub fn delete_messages(
+        &mut self,
+        ids: &[String],
+        reason: &DeletionReason,
+        now_ms: i64,
+        recover_days: u32,
+    ) -> Result<DeleteReport> {
         self.lock_for_writing()?;
         let mut rows: Vec<MessageRow> = vec![];
         for id in ids {
             rows.push(self.message_row(id)?);
         }
-        let reason_json = serde_json::to_string(reason).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        let reason_json =
+            serde_json::to_string(reason).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         self.sync_deleted()?;
         let deleted = self.deleted()?.clone();
         let mut report = DeleteReport::default();
-        let fresh: Vec<&MessageRow> = rows.iter().filter(|r| !deleted.contains_key(&r.seq)).collect();
+        let fresh: Vec<&MessageRow> = rows
+            .iter()
+            .filter(|r| !deleted.contains_key(&r.seq))
+            .collect();
         report.already = (rows.len() - fresh.len()) as u64;
         let indexes: Vec<u64> = fresh.iter().map(|r| first_stored_index(r.seq)).collect();
         let hashes = self.store.read_hashes(&indexes)?;
@@ -161,13 +179,20 @@ impl Archive {
     /// searchable again.
     pub fn recover_messages(&mut self, ids: &[String], now_ms: i64) -> Result<RecoverReport> {
         self.lock_for_writing()?;
-        let all: HashMap<u64, DeletionRow> = self.store.deletions()?.into_iter().map(|d| (d.seq, d)).collect();
+        let all: HashMap<u64, DeletionRow> = self
+            .store
+            .deletions()?
+            .into_iter()
+            .map(|d| (d.seq, d))
+            .collect();
         let mut report = RecoverReport::default();
         let mut back = vec![];
         for id in ids {
             let row = self.message_row(id)?;
             match all.get(&row.seq) {
-                Some(d) if d.state == DeletionState::Deleted && d.recover_until_ms > now_ms => back.push(row),
+                Some(d) if d.state == DeletionState::Deleted && d.recover_until_ms > now_ms => {
+                    back.push(row)
+                }
                 _ => report.not_recoverable.push(id.clone()),
             }
         }
@@ -194,7 +219,12 @@ impl Archive {
     /// Purges every deletion whose window closed by `now_ms`. Crash-safe per batch.
     pub fn purge_due(&mut self, now_ms: i64, progress: &mut dyn FnMut(u64)) -> Result<PurgeReport> {
         self.lock_for_writing()?;
-        let due: Vec<DeletionRow> = self.store.deletions()?.into_iter().filter(|d| d.state == DeletionState::Deleted && d.recover_until_ms <= now_ms).collect();
+        let due: Vec<DeletionRow> = self
+            .store
+            .deletions()?
+            .into_iter()
+            .filter(|d| d.state == DeletionState::Deleted && d.recover_until_ms <= now_ms)
+            .collect();
         let mut report = PurgeReport::default();
         for chunk in due.chunks(PURGE_BATCH) {
             self.purge_batch(chunk, now_ms, &mut report)?;
@@ -204,7 +234,12 @@ impl Archive {
         Ok(report)
     }
 
-    fn purge_batch(&mut self, chunk: &[DeletionRow], now_ms: i64, report: &mut PurgeReport) -> Result<()> {
+    fn purge_batch(
+        &mut self,
+        chunk: &[DeletionRow],
+        now_ms: i64,
+        report: &mut PurgeReport,
+    ) -> Result<()> {
         let seqs: Vec<u64> = chunk.iter().map(|d| d.seq).collect();
         let convs = self.store.conversations_of_seqs(&seqs)?;
         // The keys to read what live messages still reference, where there are attachments
@@ -222,7 +257,11 @@ impl Archive {
         let mut txn = self.store.write()?;
         for d in chunk {
             txn.clear_body(d.seq)?;
-            txn.put_deletion(&DeletionRow { state: DeletionState::Purged, purged_ms: Some(now_ms), ..d.clone() })?;
+            txn.put_deletion(&DeletionRow {
+                state: DeletionState::Purged,
+                purged_ms: Some(now_ms),
+                ..d.clone()
+            })?;
             report.purged += 1;
         }
         for &conv in &convs {
@@ -238,8 +277,15 @@ impl Archive {
                 // A body that does not open aborts the purge: nothing is deleted on a guess.
                 let plain = dek
                     .open(&sealed, &crate::body_aad(&id), "content")
-                    .map_err(|_| ArchiveError::Corrupt(format!("message {}: its content does not decrypt", ulid::Ulid::from_bytes(id))))?;
-                let body = crate::body::Body::decode(&plain).map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(id))))?;
+                    .map_err(|_| {
+                        ArchiveError::Corrupt(format!(
+                            "message {}: its content does not decrypt",
+                            ulid::Ulid::from_bytes(id)
+                        ))
+                    })?;
+                let body = crate::body::Body::decode(&plain).map_err(|e| {
+                    ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(id)))
+                })?;
                 referenced.extend(body.attachments.iter().map(|a| a.sha256));
             }
             for sha in txn.attachment_shas(conv)? {
@@ -262,9 +308,17 @@ impl Archive {
     pub fn deletion_list(&mut self) -> Result<Vec<DeletionInfo>> {
         let mut out = vec![];
         for d in self.store.deletions()? {
-            let Some(row) = self.store.message_by_seq(d.seq)? else { continue };
-            let conv = self.dir.conversations.get(&row.conversation).map(|c| format!("{}:{}", c.platform, c.external_id)).unwrap_or_default();
-            let reason: DeletionReason = serde_json::from_str(&d.reason).map_err(|e| ArchiveError::Corrupt(format!("deletion of seq {}: {e}", d.seq)))?;
+            let Some(row) = self.store.message_by_seq(d.seq)? else {
+                continue;
+            };
+            let conv = self
+                .dir
+                .conversations
+                .get(&row.conversation)
+                .map(|c| format!("{}:{}", c.platform, c.external_id))
+                .unwrap_or_default();
+            let reason: DeletionReason = serde_json::from_str(&d.reason)
+                .map_err(|e| ArchiveError::Corrupt(format!("deletion of seq {}: {e}", d.seq)))?;
             out.push(DeletionInfo {
                 id: ulid::Ulid::from_bytes(row.id).to_string(),
                 conversation: conv,

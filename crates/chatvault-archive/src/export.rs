@@ -14,7 +14,10 @@ pub enum Selection<'a> {
     /// One conversation, `platform:id`.
     Conversation(&'a str),
     /// Every message matching a query (the search syntax) and filters.
-    Query { query: &'a str, filters: &'a Filters },
+    Query {
+        query: &'a str,
+        filters: &'a Filters,
+    },
 }
 
 /// Counts of one streamed export.
@@ -32,10 +35,19 @@ impl Archive {
     /// Calls `each` with every message of the selection the rule shows (masked when it
     /// says so), oldest first. A conversation is read page by page; a query's matches are
     /// ordered by time from their rows (no decryption) first, then read one by one.
-    pub fn stream_visible(&mut self, sel: &Selection<'_>, rule: &mut VisibleRule<'_>, each: &mut dyn FnMut(StoredMessage) -> Result<()>) -> Result<StreamCounts> {
+    pub fn stream_visible(
+        &mut self,
+        sel: &Selection<'_>,
+        rule: &mut VisibleRule<'_>,
+        each: &mut dyn FnMut(StoredMessage) -> Result<()>,
+    ) -> Result<StreamCounts> {
         self.sync_deleted()?;
         let mut counts = StreamCounts::default();
-        let mut emit = |a: &mut Archive, mut m: StoredMessage, counts: &mut StreamCounts, rule: &mut VisibleRule<'_>| -> Result<()> {
+        let mut emit = |a: &mut Archive,
+                        mut m: StoredMessage,
+                        counts: &mut StreamCounts,
+                        rule: &mut VisibleRule<'_>|
+         -> Result<()> {
             let members = a.members_of_view(&m)?;
             match rule(&m, &members) {
                 Visibility::Hidden => counts.hidden += 1,
@@ -72,7 +84,11 @@ impl Archive {
                 let seqs = self.matching_seqs(query, filters)?;
                 let mut order: Vec<(i64, u64)> = Vec::with_capacity(seqs.len());
                 for s in seqs {
-                    let row = self.store.message_by_seq(s)?.ok_or_else(|| ArchiveError::Corrupt(format!("the index names message seq {s}, which the store lacks")))?;
+                    let row = self.store.message_by_seq(s)?.ok_or_else(|| {
+                        ArchiveError::Corrupt(format!(
+                            "the index names message seq {s}, which the store lacks"
+                        ))
+                    })?;
                     order.push((row.sent_at_ms, s));
                 }
                 order.sort_unstable();

@@ -13,11 +13,16 @@ use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
 use chatvault_model::normalize::normalize;
 use chatvault_model::pii::PiiFlags;
 use chatvault_model::NewMessage;
-use chatvault_store::{ConversationRow, DataKeyRow, MessageRow, ParticipantRow, Store, StoreRead, WriteTxn};
+use chatvault_store::{
+    ConversationRow, DataKeyRow, MessageRow, ParticipantRow, Store, StoreRead, WriteTxn,
+};
 use serde::Serialize;
 
 use crate::body::{Body, Raw};
-use crate::{attachment_aad, body_aad, dek_binding, now_ms, Archive, ArchiveError, Directory, Result, StoreHashes};
+use crate::{
+    attachment_aad, body_aad, dek_binding, now_ms, Archive, ArchiveError, Directory, Result,
+    StoreHashes,
+};
 
 /// Messages per store transaction.
 const BATCH: usize = 2048;
@@ -110,7 +115,10 @@ impl Ordinals {
 /// told apart by their ordinal, as within one import.
 pub(crate) fn prepare_batch(messages: Vec<NewMessage>) -> Vec<Prepared> {
     let mut ordinals = Ordinals::default();
-    messages.into_iter().map(|m| prepare(m, &mut ordinals)).collect()
+    messages
+        .into_iter()
+        .map(|m| prepare(m, &mut ordinals))
+        .collect()
 }
 
 fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
@@ -128,7 +136,15 @@ fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let raw_is_canonical = canonical_line(&m).as_bytes() == m.raw.as_slice();
     let normalized = normalize(&m.text);
     let pii = PiiFlags::of(&m.text);
-    Prepared { m, dedup, salt, commitment, raw_is_canonical, normalized, pii }
+    Prepared {
+        m,
+        dedup,
+        salt,
+        commitment,
+        raw_is_canonical,
+        normalized,
+        pii,
+    }
 }
 
 impl Archive {
@@ -154,7 +170,11 @@ impl Archive {
     }
 
     /// Imports what `produce` pushes; see [`Archive::import`].
-    pub fn import_from(&mut self, produce: &mut Producer<'_>, on_commit: &mut dyn FnMut(ImportProgress)) -> Result<ImportReport> {
+    pub fn import_from(
+        &mut self,
+        produce: &mut Producer<'_>,
+        on_commit: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
         self.lock_for_writing()?;
         let mut report = ImportReport::default();
         let mut conversations: HashSet<(String, String)> = HashSet::new();
@@ -250,8 +270,18 @@ impl Archive {
         let outcome = (|| -> Result<()> {
             let mut tx = self.store.write()?;
             for p in batch {
-                let ctx = WriteCtx { kek: &self.kek, dir: &mut self.dir };
-                let seq = store_one(tx.as_mut(), ctx, p, received, &mut frontier, &mut self.ulids)?;
+                let ctx = WriteCtx {
+                    kek: &self.kek,
+                    dir: &mut self.dir,
+                };
+                let seq = store_one(
+                    tx.as_mut(),
+                    ctx,
+                    p,
+                    received,
+                    &mut frontier,
+                    &mut self.ulids,
+                )?;
                 if let Some(seq) = seq {
                     stored_seqs.push((seq, p));
                 }
@@ -396,7 +426,12 @@ fn store_one(
         Some(id) => *id,
         None => {
             let kind = m.conversation_kind.map(|k| k.code());
-            let id = tx.conversation(platform, &m.conversation_id, m.conversation_title.as_deref(), kind)?;
+            let id = tx.conversation(
+                platform,
+                &m.conversation_id,
+                m.conversation_title.as_deref(),
+                kind,
+            )?;
             dir.add_conversation(ConversationRow {
                 id,
                 platform: platform.to_owned(),
@@ -416,7 +451,10 @@ fn store_one(
             let binding = dek_binding(platform, &m.conversation_id);
             let dek = match tx.data_key(conv_id)? {
                 Some(row) => ctx.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
-                    ArchiveError::Corrupt(format!("the data key of {platform}:{} does not unwrap", m.conversation_id))
+                    ArchiveError::Corrupt(format!(
+                        "the data key of {platform}:{} does not unwrap",
+                        m.conversation_id
+                    ))
                 })?,
                 None => {
                     let dek = DataKey::generate();
@@ -447,7 +485,10 @@ fn store_one(
             id
         }
     };
-    let id = ulids.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_bytes();
+    let id = ulids
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_bytes();
     let raw = if p.raw_is_canonical {
         Raw::Canonical {
             conversation_title: m.conversation_title.clone(),
@@ -473,7 +514,13 @@ fn store_one(
     };
     let leaf = leaf_bytes(&fields, &p.commitment);
     let refs = m.attachments.iter().map(|a| a.reference.clone()).collect();
-    let body = Body { salt: p.salt, text: m.text.clone(), attachments: refs, raw }.encode();
+    let body = Body {
+        salt: p.salt,
+        text: m.text.clone(),
+        attachments: refs,
+        raw,
+    }
+    .encode();
     let seq = frontier.size();
     let fingerprint = match &p.dedup {
         DedupKey::Fingerprint(f) => Some(*f),
@@ -494,11 +541,19 @@ fn store_one(
         kind: m.kind.code(),
         reply_to: m.reply_to.clone(),
         target: m.target.clone(),
-        tags: if m.tags.is_empty() { None } else { serde_json::to_string(&m.tags).ok() },
+        tags: if m.tags.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&m.tags).ok()
+        },
         body: Some(dek.seal(&body, &body_aad(&id))),
         pii: Some(p.pii.bits()),
     })?;
-    let hashes: Vec<[u8; 32]> = frontier.push(leaf_hash(&leaf))?.into_iter().map(|h| h.0).collect();
+    let hashes: Vec<[u8; 32]> = frontier
+        .push(leaf_hash(&leaf))?
+        .into_iter()
+        .map(|h| h.0)
+        .collect();
     tx.put_hashes(first_stored_index(seq), &hashes)?;
     for a in &m.attachments {
         if let Some(bytes) = &a.bytes {
@@ -516,7 +571,10 @@ mod ordinal_tests {
     #[test]
     fn ordinals_count_identical_messages_and_stay_bounded() {
         let mut o = Ordinals::default();
-        assert_eq!((o.next([1; 32], 0), o.next([1; 32], 0), o.next([2; 32], 0)), (0, 1, 0));
+        assert_eq!(
+            (o.next([1; 32], 0), o.next([1; 32], 0), o.next([2; 32], 0)),
+            (0, 1, 0)
+        );
         // A long export: one distinct message a minute for a year.
         for i in 0..525_600i64 {
             let mut fp = [0u8; 32];

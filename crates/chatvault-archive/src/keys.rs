@@ -41,7 +41,12 @@ pub struct KeyProvider {
 impl KeyProvider {
     /// Reads the `CHATVAULT_*` key variables.
     pub fn from_env() -> Self {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Zeroizing::new);
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Zeroizing::new)
+        };
         KeyProvider {
             env_key: get("CHATVAULT_KEY"),
             passphrase: get("CHATVAULT_PASSPHRASE"),
@@ -84,7 +89,9 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(root: &Path) -> Self {
-        Layout { root: root.to_owned() }
+        Layout {
+            root: root.to_owned(),
+        }
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("archive.db")
@@ -110,7 +117,10 @@ impl Layout {
 }
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> ArchiveError {
-    ArchiveError::Io { path: path.to_owned(), source }
+    ArchiveError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes a secret file with mode 0600, durably, without ever leaving it world-readable.
@@ -123,7 +133,9 @@ pub(crate) fn write_secret_file(path: &Path, text: &str) -> Result<(), ArchiveEr
     f.write_all(text.as_bytes()).map_err(|e| io_err(path, e))?;
     f.sync_all().map_err(|e| io_err(path, e))?;
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(dir, e))?;
     }
     Ok(())
 }
@@ -145,7 +157,9 @@ pub(crate) fn kek_from_text(text: &str, var: &str) -> Result<Kek, ArchiveError> 
 
 pub(crate) fn kek_from_passphrase(pass: &str, salt: &[u8]) -> Result<Kek, ArchiveError> {
     if pass.chars().count() < 12 {
-        return Err(ArchiveError::Key("the passphrase must have at least 12 characters".into()));
+        return Err(ArchiveError::Key(
+            "the passphrase must have at least 12 characters".into(),
+        ));
     }
     Kek::from_passphrase(pass.as_bytes(), salt).map_err(|e| ArchiveError::Key(e.to_string()))
 }

@@ -34,23 +34,29 @@ use std::sync::Arc;
 
 use chatvault_crypto::{DataKey, Kek};
 use chatvault_index::{IndexError, QueryError, SearchIndex};
-use chatvault_ledger::{CheckpointSigner, Frontier, Hash, HashReader, HashReaderError, LedgerError};
+use chatvault_ledger::{
+    CheckpointSigner, Frontier, Hash, HashReader, HashReaderError, LedgerError,
+};
 use chatvault_model::pii::PiiFlags;
-use chatvault_model::{ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp};
+use chatvault_model::{
+    ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp,
+};
 use chatvault_store::{
     ConversationRow, MessageRow, ParticipantRow, SqliteStore, Store, StoreError, StoreRead,
 };
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-pub use chatvault_index::Filters;
 pub use chatvault_import::{Parsed, Rejection};
+pub use chatvault_index::Filters;
+pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
+pub use export::{Selection, StreamCounts};
 pub use ingest::{ImportProgress, ImportReport};
 pub use keys::{KeyProvider, KeySourceKind, Layout};
-pub use proof::{check_consistency_file, verify_proof_file, ConsistencyFile, ProofCheck, ProofFile};
+pub use proof::{
+    check_consistency_file, verify_proof_file, ConsistencyFile, ProofCheck, ProofFile,
+};
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
-pub use export::{Selection, StreamCounts};
-pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use search::{SearchHit, SearchResponse};
 pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
@@ -197,11 +203,13 @@ pub(crate) struct Directory {
 
 impl Directory {
     pub fn add_conversation(&mut self, c: ConversationRow) {
-        self.conversation_ids.insert((c.platform.clone(), c.external_id.clone()), c.id);
+        self.conversation_ids
+            .insert((c.platform.clone(), c.external_id.clone()), c.id);
         self.conversations.insert(c.id, c);
     }
     pub fn add_participant(&mut self, p: ParticipantRow) {
-        self.participant_ids.insert((p.platform.clone(), p.handle.clone()), p.id);
+        self.participant_ids
+            .insert((p.platform.clone(), p.handle.clone()), p.id);
         self.participants.insert(p.id, p);
     }
 }
@@ -238,17 +246,26 @@ impl Archive {
         {
             use std::os::unix::fs::PermissionsExt;
             for d in [dir.to_owned(), layout.keys()] {
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).map_err(|e| keys::io_err(&d, e))?;
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| keys::io_err(&d, e))?;
             }
         }
         let archive_id = ulid::Ulid::new().to_string();
         let mut salt = None;
         let (kek, source, key_file) = if let Some(text) = &keys.env_key {
-            (keys::kek_from_text(text, "CHATVAULT_KEY")?, KeySourceKind::Env, None)
+            (
+                keys::kek_from_text(text, "CHATVAULT_KEY")?,
+                KeySourceKind::Env,
+                None,
+            )
         } else if let Some(pass) = &keys.passphrase {
             let s: [u8; 16] = chatvault_crypto::random_bytes();
             salt = Some(s);
-            (keys::kek_from_passphrase(pass, &s)?, KeySourceKind::Passphrase, None)
+            (
+                keys::kek_from_passphrase(pass, &s)?,
+                KeySourceKind::Passphrase,
+                None,
+            )
         } else {
             let kek = Kek::generate();
             if layout.key_file().exists() {
@@ -268,11 +285,17 @@ impl Archive {
             tx.put_meta("created_at", now_rfc3339().as_bytes())?;
             tx.put_meta("kek_source", source.as_str().as_bytes())?;
             tx.put_meta("kek_id", kek.id().as_bytes())?;
-            tx.put_meta("kek_check", &kek.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING))?;
+            tx.put_meta(
+                "kek_check",
+                &kek.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING),
+            )?;
             if let Some(s) = salt {
                 tx.put_meta("kek_salt", &s)?;
             }
-            tx.put_meta("signing_key", &kek.seal_secret(skey.as_bytes(), keys::SIGNING_BINDING))?;
+            tx.put_meta(
+                "signing_key",
+                &kek.seal_secret(skey.as_bytes(), keys::SIGNING_BINDING),
+            )?;
             tx.put_meta("verifier_key", signer.verifier_key().as_bytes())?;
             tx.commit()?;
         }
@@ -296,15 +319,23 @@ impl Archive {
         }
         let store = SqliteStore::open(&layout.db())?;
         let meta_str = |k: &str| -> Result<String> {
-            let v = store.meta(k)?.ok_or_else(|| ArchiveError::Corrupt(format!("metadata `{k}` is missing")))?;
-            String::from_utf8(v).map_err(|_| ArchiveError::Corrupt(format!("metadata `{k}` is not text")))
+            let v = store
+                .meta(k)?
+                .ok_or_else(|| ArchiveError::Corrupt(format!("metadata `{k}` is missing")))?;
+            String::from_utf8(v)
+                .map_err(|_| ArchiveError::Corrupt(format!("metadata `{k}` is not text")))
         };
         let archive_id = meta_str("archive_id")?;
         let expected_id = meta_str("kek_id")?;
         let source = KeySourceKind::parse(&meta_str("kek_source")?)
             .ok_or_else(|| ArchiveError::Corrupt("unknown key source".into()))?;
-        let check = store.meta("kek_check")?.ok_or_else(|| ArchiveError::Corrupt("key check is missing".into()))?;
-        let opens = |k: &Kek| k.open_secret(&check, keys::CHECK_BINDING).is_ok_and(|p| p.as_slice() == keys::CHECK_PLAINTEXT);
+        let check = store
+            .meta("kek_check")?
+            .ok_or_else(|| ArchiveError::Corrupt("key check is missing".into()))?;
+        let opens = |k: &Kek| {
+            k.open_secret(&check, keys::CHECK_BINDING)
+                .is_ok_and(|p| p.as_slice() == keys::CHECK_PLAINTEXT)
+        };
         let kek = match source {
             KeySourceKind::Env => {
                 let text = keys.env_key.as_ref().ok_or_else(|| {
@@ -314,9 +345,13 @@ impl Archive {
             }
             KeySourceKind::Passphrase => {
                 let pass = keys.passphrase.as_ref().ok_or_else(|| {
-                    ArchiveError::Key("this archive is opened with a passphrase: set CHATVAULT_PASSPHRASE".into())
+                    ArchiveError::Key(
+                        "this archive is opened with a passphrase: set CHATVAULT_PASSPHRASE".into(),
+                    )
                 })?;
-                let salt = store.meta("kek_salt")?.ok_or_else(|| ArchiveError::Corrupt("passphrase salt is missing".into()))?;
+                let salt = store
+                    .meta("kek_salt")?
+                    .ok_or_else(|| ArchiveError::Corrupt("passphrase salt is missing".into()))?;
                 keys::kek_from_passphrase(pass, &salt)?
             }
             KeySourceKind::File => {
@@ -342,11 +377,16 @@ impl Archive {
                 kek.id()
             )));
         }
-        let sealed = store.meta("signing_key")?.ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
+        let sealed = store
+            .meta("signing_key")?
+            .ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
         let skey = kek
             .open_secret(&sealed, keys::SIGNING_BINDING)
             .map_err(|_| ArchiveError::Corrupt("the signing key does not decrypt".into()))?;
-        let skey = Zeroizing::new(String::from_utf8(skey.to_vec()).map_err(|_| ArchiveError::Corrupt("signing key".into()))?);
+        let skey = Zeroizing::new(
+            String::from_utf8(skey.to_vec())
+                .map_err(|_| ArchiveError::Corrupt("signing key".into()))?,
+        );
         let signer = CheckpointSigner::from_private_key(&skey)?;
         let index = SearchIndex::open(&layout.index())?;
         let mut a = Archive {
@@ -372,8 +412,11 @@ impl Archive {
     fn finish_file_rotation(layout: &Layout) -> Result<()> {
         let old = layout.key_file();
         if old.exists() {
-            std::fs::create_dir_all(layout.retired()).map_err(|e| keys::io_err(&layout.retired(), e))?;
-            let id = keys::read_key_file(&old).map(|k| k.id().to_owned()).unwrap_or_else(|_| "unreadable".into());
+            std::fs::create_dir_all(layout.retired())
+                .map_err(|e| keys::io_err(&layout.retired(), e))?;
+            let id = keys::read_key_file(&old)
+                .map(|k| k.id().to_owned())
+                .unwrap_or_else(|_| "unreadable".into());
             let dest = layout.retired().join(format!("kek-{id}"));
             std::fs::rename(&old, &dest).map_err(|e| keys::io_err(&old, e))?;
         }
@@ -424,7 +467,9 @@ impl Archive {
             .map_err(|e| keys::io_err(&path, e))?;
         match f.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(ArchiveError::Locked(self.layout.root.clone())),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ArchiveError::Locked(self.layout.root.clone()))
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(keys::io_err(&path, e)),
         }
         self.write_lock = Some(f);
@@ -441,18 +486,21 @@ impl Archive {
         if let Some(k) = self.dir.deks.get(&conversation) {
             return Ok(k.clone());
         }
-        let conv = self
-            .dir
-            .conversations
-            .get(&conversation)
-            .ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {conversation} is unknown")))?;
+        let conv = self.dir.conversations.get(&conversation).ok_or_else(|| {
+            ArchiveError::Corrupt(format!("conversation row {conversation} is unknown"))
+        })?;
         let binding = dek_binding(&conv.platform, &conv.external_id);
-        let row = self
-            .store
-            .data_key(conversation)?
-            .ok_or_else(|| ArchiveError::Corrupt(format!("conversation {}:{} has no data key", conv.platform, conv.external_id)))?;
+        let row = self.store.data_key(conversation)?.ok_or_else(|| {
+            ArchiveError::Corrupt(format!(
+                "conversation {}:{} has no data key",
+                conv.platform, conv.external_id
+            ))
+        })?;
         let dek = self.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
-            ArchiveError::Corrupt(format!("the data key of conversation {}:{} does not unwrap", conv.platform, conv.external_id))
+            ArchiveError::Corrupt(format!(
+                "the data key of conversation {}:{} does not unwrap",
+                conv.platform, conv.external_id
+            ))
         })?;
         let dek = Arc::new(dek);
         self.dir.deks.insert(conversation, dek.clone());
@@ -461,15 +509,20 @@ impl Archive {
 
     /// Decrypts a message row into the public view.
     pub fn message_view(&mut self, row: &MessageRow) -> Result<StoredMessage> {
-        let body = self
-            .open_body(row)
-            .map_err(|e| ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(row.id))))?;
+        let body = self.open_body(row).map_err(|e| {
+            ArchiveError::Corrupt(format!("message {}: {e}", ulid::Ulid::from_bytes(row.id)))
+        })?;
         self.view_with_body(row, body.as_ref())
     }
 
     /// Decrypts a row's sealed content; `None` once purged. The error says what does not hold.
-    pub(crate) fn open_body(&mut self, row: &MessageRow) -> std::result::Result<Option<body::Body>, String> {
-        let Some(sealed) = &row.body else { return Ok(None) };
+    pub(crate) fn open_body(
+        &mut self,
+        row: &MessageRow,
+    ) -> std::result::Result<Option<body::Body>, String> {
+        let Some(sealed) = &row.body else {
+            return Ok(None);
+        };
         let dek = self.dek(row.conversation).map_err(|e| match e {
             ArchiveError::Corrupt(what) => format!("{what} (key wrap changed)"),
             other => other.to_string(),
@@ -477,17 +530,35 @@ impl Archive {
         let plain = dek
             .open(sealed, &body_aad(&row.id), "content")
             .map_err(|_| "its content does not decrypt: the ciphertext, or its binding to this message id, changed")?;
-        body::Body::decode(&plain).map(Some).map_err(|e| format!("its content is malformed: {e}"))
+        body::Body::decode(&plain)
+            .map(Some)
+            .map_err(|e| format!("its content is malformed: {e}"))
     }
 
-    pub(crate) fn view_with_body(&self, row: &MessageRow, body: Option<&body::Body>) -> Result<StoredMessage> {
-        let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt("unknown conversation".into()))?;
-        let sender = self.dir.participants.get(&row.sender).ok_or_else(|| ArchiveError::Corrupt("unknown sender".into()))?;
-        let sent = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };
+    pub(crate) fn view_with_body(
+        &self,
+        row: &MessageRow,
+        body: Option<&body::Body>,
+    ) -> Result<StoredMessage> {
+        let conv = self
+            .dir
+            .conversations
+            .get(&row.conversation)
+            .ok_or_else(|| ArchiveError::Corrupt("unknown conversation".into()))?;
+        let sender = self
+            .dir
+            .participants
+            .get(&row.sender)
+            .ok_or_else(|| ArchiveError::Corrupt("unknown sender".into()))?;
+        let sent = Timestamp {
+            utc_ms: row.sent_at_ms,
+            offset_s: row.sent_offset_s,
+        };
         Ok(StoredMessage {
             id: ulid::Ulid::from_bytes(row.id).to_string(),
             seq: row.seq,
-            platform: Platform::new(&conv.platform).map_err(|e| ArchiveError::Corrupt(e.to_string()))?,
+            platform: Platform::new(&conv.platform)
+                .map_err(|e| ArchiveError::Corrupt(e.to_string()))?,
             conversation: format!("{}:{}", conv.platform, conv.external_id),
             source_id: row.source_id.clone(),
             sender: sender.handle.clone(),
@@ -501,7 +572,11 @@ impl Archive {
             reply_to: row.reply_to.clone(),
             target: row.target.clone(),
             attachments: body.map(|b| b.attachments.clone()).unwrap_or_default(),
-            tags: row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default(),
+            tags: row
+                .tags
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default(),
             // Rows archived before the flags were kept have none: derive them.
             pii: match (row.pii, body) {
                 (Some(bits), _) => PiiFlags::from_bits(bits).kinds().collect(),
@@ -514,11 +589,21 @@ impl Archive {
     /// Resolves `platform:external_id` (or a bare external id when it is unique).
     pub fn conversation_id(&self, key: &str) -> Result<i64> {
         if let Some((p, ext)) = key.split_once(':') {
-            if let Some(id) = self.dir.conversation_ids.get(&(p.to_owned(), ext.to_owned())) {
+            if let Some(id) = self
+                .dir
+                .conversation_ids
+                .get(&(p.to_owned(), ext.to_owned()))
+            {
                 return Ok(*id);
             }
         }
-        let matches: Vec<i64> = self.dir.conversations.values().filter(|c| c.external_id == key).map(|c| c.id).collect();
+        let matches: Vec<i64> = self
+            .dir
+            .conversations
+            .values()
+            .filter(|c| c.external_id == key)
+            .map(|c| c.id)
+            .collect();
         match matches.as_slice() {
             [one] => Ok(*one),
             [] => Err(ArchiveError::NotFound(format!("conversation `{key}`"))),
@@ -565,9 +650,13 @@ impl Archive {
     }
 
     pub(crate) fn message_row(&self, id: &str) -> Result<MessageRow> {
-        let ulid = ulid::Ulid::from_string(id)
-            .map_err(|_| ArchiveError::Invalid { what: "message id".into(), why: format!("`{id}` is not a ULID") })?;
-        self.store.message_by_id(&ulid.to_bytes())?.ok_or_else(|| ArchiveError::NotFound(format!("message {id}")))
+        let ulid = ulid::Ulid::from_string(id).map_err(|_| ArchiveError::Invalid {
+            what: "message id".into(),
+            why: format!("`{id}` is not a ULID"),
+        })?;
+        self.store
+            .message_by_id(&ulid.to_bytes())?
+            .ok_or_else(|| ArchiveError::NotFound(format!("message {id}")))
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -575,7 +664,9 @@ impl Archive {
         let latest = self.store.checkpoints()?.last().map(|c| CheckpointSummary {
             size: c.size,
             root: hex::encode(c.root),
-            time: chatvault_ledger::verify_checkpoint(&c.note, self.signer.verifier_key()).map(|v| v.time).unwrap_or_default(),
+            time: chatvault_ledger::verify_checkpoint(&c.note, self.signer.verifier_key())
+                .map(|v| v.time)
+                .unwrap_or_default(),
         });
         Ok(Stats {
             archive_id: self.archive_id.clone(),
@@ -598,7 +689,12 @@ impl Archive {
     pub fn checkpoint(&mut self) -> Result<Option<CheckpointSummary>> {
         self.lock_for_writing()?;
         let size = self.store.log_size()?;
-        let latest = self.store.checkpoints()?.last().map(|c| c.size).unwrap_or(0);
+        let latest = self
+            .store
+            .checkpoints()?
+            .last()
+            .map(|c| c.size)
+            .unwrap_or(0);
         if size == 0 || latest >= size {
             return Ok(None);
         }
@@ -606,17 +702,28 @@ impl Archive {
         let time = now_rfc3339();
         let cp = self.signer.sign(size, root, &time)?;
         let mut tx = self.store.write()?;
-        tx.put_checkpoint(&chatvault_store::CheckpointRow { size, root: root.0, note: cp.note, created_at_ms: now_ms() })?;
+        tx.put_checkpoint(&chatvault_store::CheckpointRow {
+            size,
+            root: root.0,
+            note: cp.note,
+            created_at_ms: now_ms(),
+        })?;
         tx.commit()?;
-        Ok(Some(CheckpointSummary { size, root: hex::encode(root.0), time }))
+        Ok(Some(CheckpointSummary {
+            size,
+            root: hex::encode(root.0),
+            time,
+        }))
     }
 
     /// Replaces the key-encryption key: every data key and the signing key are re-wrapped
     /// in one transaction. Returns (old id, new id).
     pub fn rotate_key(&mut self, keys: &KeyProvider) -> Result<(String, String)> {
         self.lock_for_writing()?;
-        let source = KeySourceKind::parse(&String::from_utf8_lossy(&self.store.meta("kek_source")?.unwrap_or_default()))
-            .ok_or_else(|| ArchiveError::Corrupt("unknown key source".into()))?;
+        let source = KeySourceKind::parse(&String::from_utf8_lossy(
+            &self.store.meta("kek_source")?.unwrap_or_default(),
+        ))
+        .ok_or_else(|| ArchiveError::Corrupt("unknown key source".into()))?;
         let mut salt = None;
         let new = match source {
             KeySourceKind::File => Kek::generate(),
@@ -648,21 +755,44 @@ impl Archive {
         // Unwrap everything with the old key before writing anything.
         let mut rewrapped = vec![];
         for row in self.store.data_keys()? {
-            let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt("data key of unknown conversation".into()))?;
+            let conv = self
+                .dir
+                .conversations
+                .get(&row.conversation)
+                .ok_or_else(|| ArchiveError::Corrupt("data key of unknown conversation".into()))?;
             let binding = dek_binding(&conv.platform, &conv.external_id);
             let dek = self.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
-                ArchiveError::Corrupt(format!("the data key of {}:{} does not unwrap", conv.platform, conv.external_id))
+                ArchiveError::Corrupt(format!(
+                    "the data key of {}:{} does not unwrap",
+                    conv.platform, conv.external_id
+                ))
             })?;
-            rewrapped.push(chatvault_store::DataKeyRow { conversation: row.conversation, kek_id: new.id().to_owned(), wrapped: new.wrap(&dek, &binding) });
+            rewrapped.push(chatvault_store::DataKeyRow {
+                conversation: row.conversation,
+                kek_id: new.id().to_owned(),
+                wrapped: new.wrap(&dek, &binding),
+            });
         }
-        let sealed = self.store.meta("signing_key")?.ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
-        let skey = self.kek.open_secret(&sealed, keys::SIGNING_BINDING).map_err(|_| ArchiveError::Corrupt("signing key".into()))?;
+        let sealed = self
+            .store
+            .meta("signing_key")?
+            .ok_or_else(|| ArchiveError::Corrupt("signing key is missing".into()))?;
+        let skey = self
+            .kek
+            .open_secret(&sealed, keys::SIGNING_BINDING)
+            .map_err(|_| ArchiveError::Corrupt("signing key".into()))?;
         let mut secrets = vec![];
         for key in self.store.meta_keys("secret:")? {
             let name = &key["secret:".len()..];
             let binding = services::secret_binding(name);
-            let sealed = self.store.meta(&key)?.ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
-            let plain = self.kek.open_secret(&sealed, &binding).map_err(|_| ArchiveError::Corrupt(format!("secret `{name}` does not decrypt")))?;
+            let sealed = self
+                .store
+                .meta(&key)?
+                .ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
+            let plain = self
+                .kek
+                .open_secret(&sealed, &binding)
+                .map_err(|_| ArchiveError::Corrupt(format!("secret `{name}` does not decrypt")))?;
             secrets.push((key.clone(), new.seal_secret(&plain, &binding)));
         }
         let mut tx = self.store.write()?;
@@ -672,8 +802,14 @@ impl Archive {
         for r in &rewrapped {
             tx.put_data_key(r)?;
         }
-        tx.put_meta("signing_key", &new.seal_secret(&skey, keys::SIGNING_BINDING))?;
-        tx.put_meta("kek_check", &new.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING))?;
+        tx.put_meta(
+            "signing_key",
+            &new.seal_secret(&skey, keys::SIGNING_BINDING),
+        )?;
+        tx.put_meta(
+            "kek_check",
+            &new.seal_secret(keys::CHECK_PLAINTEXT, keys::CHECK_BINDING),
+        )?;
         tx.put_meta("kek_id", new.id().as_bytes())?;
         if let Some(s) = salt {
             tx.put_meta("kek_salt", &s)?;
@@ -704,5 +840,11 @@ pub(crate) fn body_aad(id: &[u8; 16]) -> Vec<u8> {
 
 /// What a sealed attachment is bound to: its conversation and hash.
 pub(crate) fn attachment_aad(platform: &str, external_id: &str, sha256: &[u8; 32]) -> Vec<u8> {
-    [b"chatvault/attachment/v1\0".as_slice(), &dek_binding(platform, external_id), b"\0", sha256].concat()
+    [
+        b"chatvault/attachment/v1\0".as_slice(),
+        &dek_binding(platform, external_id),
+        b"\0",
+        sha256,
+    ]
+    .concat()
 }

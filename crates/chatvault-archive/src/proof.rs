@@ -8,7 +8,9 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chatvault_ledger::{check_inclusion, key_fingerprint, leaf_hash, prove_inclusion, verify_checkpoint};
+use chatvault_ledger::{
+    check_inclusion, key_fingerprint, leaf_hash, prove_inclusion, verify_checkpoint,
+};
 use chatvault_model::leaf::{commitment_with_raw_hash, decode_leaf, DecodedLeaf, SALT_LEN};
 use chatvault_model::AttachmentRef;
 use chatvault_store::StoreRead;
@@ -70,7 +72,11 @@ impl Archive {
     /// when the newest does not cover the message yet).
     pub fn proof(&mut self, message_id: &str, with_content: bool) -> Result<ProofFile> {
         let row = self.message_row(message_id)?;
-        let covered = self.store.checkpoints()?.last().is_some_and(|c| c.size > row.seq);
+        let covered = self
+            .store
+            .checkpoints()?
+            .last()
+            .is_some_and(|c| c.size > row.seq);
         if !covered {
             self.checkpoint()?;
         }
@@ -79,11 +85,17 @@ impl Archive {
             .checkpoints()?
             .pop()
             .ok_or_else(|| ArchiveError::Corrupt("no checkpoint after signing one".into()))?;
-        let opened = self.open_row(&row).map_err(|e| ArchiveError::Corrupt(format!("message {message_id}: {e}")))?;
+        let opened = self
+            .open_row(&row)
+            .map_err(|e| ArchiveError::Corrupt(format!("message {message_id}: {e}")))?;
         let lh = leaf_hash(&opened.leaf);
-        let stored = self.store.read_hashes(&[chatvault_ledger::first_stored_index(row.seq)])?;
+        let stored = self
+            .store
+            .read_hashes(&[chatvault_ledger::first_stored_index(row.seq)])?;
         if stored.first() != Some(&lh.0) {
-            return Err(ArchiveError::Corrupt(format!("message {message_id} differs from its log leaf")));
+            return Err(ArchiveError::Corrupt(format!(
+                "message {message_id} differs from its log leaf"
+            )));
         }
         let path = prove_inclusion(cp.size, row.seq, &StoreHashes(&self.store))?;
         let content = with_content.then(|| ContentOpening {
@@ -143,7 +155,10 @@ pub fn verify_proof_file(json: &[u8], expect_key: Option<&str>) -> ProofCheck {
     }
     if let Some(want) = expect_key {
         if want.trim() != fp {
-            errors.push(format!("the proof is signed by key {fp}, not by the expected {}", want.trim()));
+            errors.push(format!(
+                "the proof is signed by key {fp}, not by the expected {}",
+                want.trim()
+            ));
         }
     }
     let cp = match verify_checkpoint(&p.checkpoint, &p.verifier_key) {
@@ -153,9 +168,15 @@ pub fn verify_proof_file(json: &[u8], expect_key: Option<&str>) -> ProofCheck {
             None
         }
     };
-    let leaf = B64.decode(&p.leaf).map_err(|_| "leaf is not base64".to_string());
+    let leaf = B64
+        .decode(&p.leaf)
+        .map_err(|_| "leaf is not base64".to_string());
     let claimed = B64.decode(&p.leaf_hash).unwrap_or_default();
-    let path: Vec<Vec<u8>> = p.proof.iter().map(|s| B64.decode(s).unwrap_or_default()).collect();
+    let path: Vec<Vec<u8>> = p
+        .proof
+        .iter()
+        .map(|s| B64.decode(s).unwrap_or_default())
+        .collect();
     match &leaf {
         Ok(bytes) => {
             let lh = leaf_hash(bytes);
@@ -165,7 +186,10 @@ pub fn verify_proof_file(json: &[u8], expect_key: Option<&str>) -> ProofCheck {
             match decode_leaf(bytes) {
                 Ok(d) => {
                     if d.id != p.message_id {
-                        errors.push(format!("the leaf is message {}, not {}", d.id, p.message_id));
+                        errors.push(format!(
+                            "the leaf is message {}, not {}",
+                            d.id, p.message_id
+                        ));
                     }
                     if let Some(c) = &p.content {
                         match open_commitment(c) {
@@ -173,7 +197,8 @@ pub fn verify_proof_file(json: &[u8], expect_key: Option<&str>) -> ProofCheck {
                                 check.content_checked = true;
                                 check.text = Some(c.text.clone());
                             }
-                            Ok(_) => errors.push("the content does not match the leaf's commitment".into()),
+                            Ok(_) => errors
+                                .push("the content does not match the leaf's commitment".into()),
                             Err(e) => errors.push(e),
                         }
                     }
@@ -183,9 +208,13 @@ pub fn verify_proof_file(json: &[u8], expect_key: Option<&str>) -> ProofCheck {
             }
             if let Some(cp) = &cp {
                 if cp.size != p.tree_size {
-                    errors.push(format!("the checkpoint is for size {}, the proof for size {}", cp.size, p.tree_size));
+                    errors.push(format!(
+                        "the checkpoint is for size {}, the proof for size {}",
+                        cp.size, p.tree_size
+                    ));
                 }
-                if let Err(e) = check_inclusion(p.leaf_index, p.tree_size, &cp.root.0, &lh.0, &path) {
+                if let Err(e) = check_inclusion(p.leaf_index, p.tree_size, &cp.root.0, &lh.0, &path)
+                {
                     errors.push(e.to_string());
                 }
                 check.checkpoint_time = Some(cp.time.clone());
@@ -205,7 +234,12 @@ fn open_commitment(c: &ContentOpening) -> std::result::Result<[u8; 32], String> 
         .ok_or("content salt is malformed")?;
     let mut raw = [0u8; 32];
     hex::decode_to_slice(&c.raw_sha256, &mut raw).map_err(|_| "content raw_sha256 is malformed")?;
-    Ok(commitment_with_raw_hash(&salt, &c.text, &c.attachments, &raw))
+    Ok(commitment_with_raw_hash(
+        &salt,
+        &c.text,
+        &c.attachments,
+        &raw,
+    ))
 }
 
 pub const CONSISTENCY_FORMAT: &str = "chatvault-consistency-proof/v1";
@@ -230,8 +264,15 @@ pub struct ConsistencyFile {
 impl Archive {
     /// The newest checkpoint, with a consistency proof from `from_size` to it.
     pub fn consistency(&mut self, from_size: u64) -> Result<ConsistencyFile> {
-        let cp = self.store.checkpoints()?.pop().ok_or_else(|| ArchiveError::NotFound("a checkpoint: the archive is empty".into()))?;
-        let proof = if from_size == cp.size { vec![] } else { chatvault_ledger::prove_consistency(cp.size, from_size, &StoreHashes(&self.store))? };
+        let cp =
+            self.store.checkpoints()?.pop().ok_or_else(|| {
+                ArchiveError::NotFound("a checkpoint: the archive is empty".into())
+            })?;
+        let proof = if from_size == cp.size {
+            vec![]
+        } else {
+            chatvault_ledger::prove_consistency(cp.size, from_size, &StoreHashes(&self.store))?
+        };
         Ok(ConsistencyFile {
             format: CONSISTENCY_FORMAT.into(),
             checkpoint: cp.note,
@@ -246,19 +287,39 @@ impl Archive {
 
 /// Checks that `later` extends the earlier checkpoint `(size, note)`, both signed by
 /// `verifier_key`. The error says what does not hold.
-pub fn check_consistency_file(earlier_note: &str, verifier_key: &str, later: &ConsistencyFile) -> std::result::Result<(u64, u64), String> {
+pub fn check_consistency_file(
+    earlier_note: &str,
+    verifier_key: &str,
+    later: &ConsistencyFile,
+) -> std::result::Result<(u64, u64), String> {
     if later.format != CONSISTENCY_FORMAT {
-        return Err(format!("format `{}`; expected {CONSISTENCY_FORMAT}", later.format));
+        return Err(format!(
+            "format `{}`; expected {CONSISTENCY_FORMAT}",
+            later.format
+        ));
     }
     if later.verifier_key != verifier_key {
         return Err("the later checkpoint is signed by another key than the package's".into());
     }
-    let a = verify_checkpoint(earlier_note, verifier_key).map_err(|e| format!("the package's checkpoint: {e}"))?;
-    let b = verify_checkpoint(&later.checkpoint, verifier_key).map_err(|e| format!("the later checkpoint: {e}"))?;
+    let a = verify_checkpoint(earlier_note, verifier_key)
+        .map_err(|e| format!("the package's checkpoint: {e}"))?;
+    let b = verify_checkpoint(&later.checkpoint, verifier_key)
+        .map_err(|e| format!("the later checkpoint: {e}"))?;
     if later.from_size != a.size {
-        return Err(format!("the proof starts at size {}, the package's checkpoint is size {}", later.from_size, a.size));
+        return Err(format!(
+            "the proof starts at size {}, the package's checkpoint is size {}",
+            later.from_size, a.size
+        ));
     }
-    let proof: Vec<Vec<u8>> = later.proof.iter().map(|p| B64.decode(p).map_err(|_| "a proof hash is not base64".to_owned())).collect::<std::result::Result<_, _>>()?;
-    chatvault_ledger::check_consistency(a.size, b.size, &a.root.0, &b.root.0, &proof).map_err(|e| format!("the later tree does not extend the package's: {e}"))?;
+    let proof: Vec<Vec<u8>> = later
+        .proof
+        .iter()
+        .map(|p| {
+            B64.decode(p)
+                .map_err(|_| "a proof hash is not base64".to_owned())
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    chatvault_ledger::check_consistency(a.size, b.size, &a.root.0, &b.root.0, &proof)
+        .map_err(|e| format!("the later tree does not extend the package's: {e}"))?;
     Ok((a.size, b.size))
 }

@@ -3,7 +3,9 @@
 //! dry run: it changes nothing.
 
 use chatvault_model::normalize::normalize;
-use chatvault_policy::retention::{evaluate, tags_for, LegalHold, MessageMeta, RetentionPolicy, TagRule, Verdict};
+use chatvault_policy::retention::{
+    evaluate, tags_for, LegalHold, MessageMeta, RetentionPolicy, TagRule, Verdict,
+};
 use chatvault_store::{MessageRow, StoreRead};
 use serde::Serialize;
 
@@ -50,8 +52,17 @@ const BATCH: usize = 4096;
 impl Archive {
     /// Decides every message at `now_ms`, oldest first, calling `each` with its entry.
     /// Content is decrypted only when a tag rule or a hold's keywords need it.
-    pub fn retention_plan(&mut self, rules: &RetentionRules<'_>, now_ms: i64, each: &mut dyn FnMut(PlanEntry) -> Result<()>) -> Result<PlanSummary> {
-        let need_text = !rules.tag_rules.is_empty() || rules.holds.iter().any(|h| h.active() && !h.scope.keywords.is_empty());
+    pub fn retention_plan(
+        &mut self,
+        rules: &RetentionRules<'_>,
+        now_ms: i64,
+        each: &mut dyn FnMut(PlanEntry) -> Result<()>,
+    ) -> Result<PlanSummary> {
+        let need_text = !rules.tag_rules.is_empty()
+            || rules
+                .holds
+                .iter()
+                .any(|h| h.active() && !h.scope.keywords.is_empty());
         let mut summary = PlanSummary::default();
         self.sync_deleted()?;
         let mut next = 0u64;
@@ -89,8 +100,20 @@ impl Archive {
         Ok(summary)
     }
 
-    fn plan_entry(&mut self, row: &MessageRow, rules: &RetentionRules<'_>, need_text: bool, now_ms: i64) -> Result<PlanEntry> {
-        let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {} is unknown", row.conversation)))?;
+    fn plan_entry(
+        &mut self,
+        row: &MessageRow,
+        rules: &RetentionRules<'_>,
+        need_text: bool,
+        now_ms: i64,
+    ) -> Result<PlanEntry> {
+        let conv = self
+            .dir
+            .conversations
+            .get(&row.conversation)
+            .ok_or_else(|| {
+                ArchiveError::Corrupt(format!("conversation row {} is unknown", row.conversation))
+            })?;
         let conversation = format!("{}:{}", conv.platform, conv.external_id);
         let platform = conv.platform.clone();
         let id = ulid::Ulid::from_bytes(row.id).to_string();
@@ -100,18 +123,43 @@ impl Archive {
         } else {
             None
         };
-        let stored: Vec<String> = row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
-        let tags = tags_for(&stored, &(rules.manual_tags)(&id, &conversation), rules.tag_rules, text.as_deref());
+        let stored: Vec<String> = row
+            .tags
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        let tags = tags_for(
+            &stored,
+            &(rules.manual_tags)(&id, &conversation),
+            rules.tag_rules,
+            text.as_deref(),
+        );
         let members = self.members(row.conversation)?;
-        let meta = MessageMeta { platform: &platform, conversation: &conversation, participants: &members, sent_at_ms: row.sent_at_ms, tags: &tags };
+        let meta = MessageMeta {
+            platform: &platform,
+            conversation: &conversation,
+            participants: &members,
+            sent_at_ms: row.sent_at_ms,
+            tags: &tags,
+        };
         let verdict = evaluate(&meta, text.as_deref(), rules.policies, rules.holds, now_ms);
-        Ok(PlanEntry { id, conversation, sent_at_ms: row.sent_at_ms, tags, verdict })
+        Ok(PlanEntry {
+            id,
+            conversation,
+            sent_at_ms: row.sent_at_ms,
+            tags,
+            verdict,
+        })
     }
 }
 
 impl Archive {
     /// Which of these messages an active legal hold covers (their ids, with the holds).
-    pub fn held_by(&mut self, ids: &[String], holds: &[LegalHold]) -> Result<Vec<(String, Vec<String>)>> {
+    pub fn held_by(
+        &mut self,
+        ids: &[String],
+        holds: &[LegalHold],
+    ) -> Result<Vec<(String, Vec<String>)>> {
         let active: Vec<&LegalHold> = holds.iter().filter(|h| h.active()).collect();
         if active.is_empty() {
             return Ok(vec![]);
@@ -120,13 +168,36 @@ impl Archive {
         let mut out = vec![];
         for id in ids {
             let row = self.message_row(id)?;
-            let conv = self.dir.conversations.get(&row.conversation).ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {} is unknown", row.conversation)))?;
+            let conv = self
+                .dir
+                .conversations
+                .get(&row.conversation)
+                .ok_or_else(|| {
+                    ArchiveError::Corrupt(format!(
+                        "conversation row {} is unknown",
+                        row.conversation
+                    ))
+                })?;
             let conversation = format!("{}:{}", conv.platform, conv.external_id);
             let platform = conv.platform.clone();
-            let text = if need_text && row.body.is_some() { self.message_view(&row)?.text.as_deref().map(normalize) } else { None };
+            let text = if need_text && row.body.is_some() {
+                self.message_view(&row)?.text.as_deref().map(normalize)
+            } else {
+                None
+            };
             let members = self.members(row.conversation)?;
-            let meta = MessageMeta { platform: &platform, conversation: &conversation, participants: &members, sent_at_ms: row.sent_at_ms, tags: &[] };
-            let by: Vec<String> = active.iter().filter(|h| h.covers(&meta, text.as_deref())).map(|h| h.id.clone()).collect();
+            let meta = MessageMeta {
+                platform: &platform,
+                conversation: &conversation,
+                participants: &members,
+                sent_at_ms: row.sent_at_ms,
+                tags: &[],
+            };
+            let by: Vec<String> = active
+                .iter()
+                .filter(|h| h.covers(&meta, text.as_deref()))
+                .map(|h| h.id.clone())
+                .collect();
             if !by.is_empty() {
                 out.push((id.clone(), by));
             }

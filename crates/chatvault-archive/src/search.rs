@@ -42,7 +42,13 @@ pub struct SearchResponse {
 }
 
 impl Archive {
-    pub fn search(&mut self, query: &str, filters: &Filters, limit: usize, offset: usize) -> Result<SearchResponse> {
+    pub fn search(
+        &mut self,
+        query: &str,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
         let lag = self.catch_up_for_search()?;
         self.sync_deleted()?;
@@ -87,7 +93,11 @@ impl Archive {
             let (snippet, highlights) = snippet(&text, &terms);
             hits.push(hit(m, text, snippet, highlights));
         }
-        Ok(SearchResponse { total, hits, index_lag: (lag > 0).then_some(lag) })
+        Ok(SearchResponse {
+            total,
+            hits,
+            index_lag: (lag > 0).then_some(lag),
+        })
     }
 
     /// The sequence numbers of every message matching a query (unordered). For checks and
@@ -110,7 +120,9 @@ impl Archive {
             if self.is_deleted(seq)? {
                 continue;
             }
-            if q.matches(&normalize(self.view_seq(seq)?.text.as_deref().unwrap_or_default())) {
+            if q.matches(&normalize(
+                self.view_seq(seq)?.text.as_deref().unwrap_or_default(),
+            )) {
                 kept.push(seq);
             }
         }
@@ -133,15 +145,21 @@ impl Archive {
     }
 
     pub(crate) fn view_seq(&mut self, seq: u64) -> Result<StoredMessage> {
-        let row = self
-            .store
-            .message_by_seq(seq)?
-            .ok_or_else(|| ArchiveError::Corrupt(format!("the index names message seq {seq}, which the store lacks")))?;
+        let row = self.store.message_by_seq(seq)?.ok_or_else(|| {
+            ArchiveError::Corrupt(format!(
+                "the index names message seq {seq}, which the store lacks"
+            ))
+        })?;
         self.message_view(&row)
     }
 }
 
-pub(crate) fn hit(m: StoredMessage, text: String, snippet: String, highlights: Vec<[usize; 2]>) -> SearchHit {
+pub(crate) fn hit(
+    m: StoredMessage,
+    text: String,
+    snippet: String,
+    highlights: Vec<[usize; 2]>,
+) -> SearchHit {
     SearchHit {
         id: m.id,
         conversation: m.conversation,
@@ -171,14 +189,24 @@ pub fn snippet(text: &str, terms: &[&str]) -> (String, Vec<[usize; 2]>) {
             }
         }
         if n.exact {
-            (text, found.into_iter().filter_map(|(a, b)| n.original_range(a, b)).collect())
+            (
+                text,
+                found
+                    .into_iter()
+                    .filter_map(|(a, b)| n.original_range(a, b))
+                    .collect(),
+            )
         } else {
             (&n.text, found)
         }
     };
     ranges.sort_unstable();
     // Byte offset of each character, plus the end.
-    let starts: Vec<usize> = shown.char_indices().map(|(i, _)| i).chain([shown.len()]).collect();
+    let starts: Vec<usize> = shown
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([shown.len()])
+        .collect();
     let char_at = |byte: usize| starts.partition_point(|&s| s < byte);
     let total_chars = starts.len() - 1;
     let first = ranges.first().map_or(0, |r| char_at(r.0));
@@ -227,9 +255,24 @@ mod tests {
         let long = format!("{}退款{}", "前".repeat(50), "后".repeat(200));
         let cases: Vec<(&str, &str, Vec<&str>, String)> = vec![
             ("simple", "我要退款", vec!["退款"], "我要[退款]".into()),
-            ("two_terms_merge", "安装简单", vec!["安装", "简单"], "[安装简单]".into()),
-            ("fullwidth_original_is_shown", "ＡＢＣ退款", vec!["abc"], "[ＡＢＣ]退款".into()),
-            ("case", "Refund please", vec!["refund"], "[Refund] please".into()),
+            (
+                "two_terms_merge",
+                "安装简单",
+                vec!["安装", "简单"],
+                "[安装简单]".into(),
+            ),
+            (
+                "fullwidth_original_is_shown",
+                "ＡＢＣ退款",
+                vec!["abc"],
+                "[ＡＢＣ]退款".into(),
+            ),
+            (
+                "case",
+                "Refund please",
+                vec!["refund"],
+                "[Refund] please".into(),
+            ),
             ("no_terms", "hello", vec![], "hello".into()),
             ("repeated", "退款退款", vec!["退款"], "[退款退款]".into()),
             (

@@ -40,7 +40,9 @@ pub type VisibleRule<'a> = dyn FnMut(&StoredMessage, &[Handle]) -> Visibility + 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum IngestOutcome {
-    Stored { id: String },
+    Stored {
+        id: String,
+    },
     /// Already archived (same source id, or same content, sender and instant).
     Duplicate,
 }
@@ -80,10 +82,15 @@ impl Archive {
             tx.put_meta_if_absent(&key, &sealed)?;
             tx.commit()?;
         }
-        let sealed = self.store.meta(&key)?.ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
-        self.kek
-            .open_secret(&sealed, &binding)
-            .map_err(|_| ArchiveError::Corrupt(format!("secret `{name}` does not decrypt with the archive key")))
+        let sealed = self
+            .store
+            .meta(&key)?
+            .ok_or_else(|| ArchiveError::Corrupt(format!("secret `{name}` vanished")))?;
+        self.kek.open_secret(&sealed, &binding).map_err(|_| {
+            ArchiveError::Corrupt(format!(
+                "secret `{name}` does not decrypt with the archive key"
+            ))
+        })
     }
 
     /// The origin of the audit log's signed checkpoints: distinct from the message log's,
@@ -99,7 +106,8 @@ impl Archive {
             let (_, skey) = CheckpointSigner::generate(&origin)?;
             Ok(Zeroizing::new(skey.into_bytes()))
         })?;
-        let text = std::str::from_utf8(&skey).map_err(|_| ArchiveError::Corrupt("audit signing key is not text".into()))?;
+        let text = std::str::from_utf8(&skey)
+            .map_err(|_| ArchiveError::Corrupt("audit signing key is not text".into()))?;
         Ok(CheckpointSigner::from_private_key(text)?)
     }
 
@@ -122,7 +130,10 @@ impl Archive {
         }
         let mut handles = vec![];
         for id in self.store.conversation_senders(conversation)? {
-            let p = self.dir.participants.get(&id).ok_or_else(|| ArchiveError::Corrupt(format!("participant row {id} is unknown")))?;
+            let p =
+                self.dir.participants.get(&id).ok_or_else(|| {
+                    ArchiveError::Corrupt(format!("participant row {id} is unknown"))
+                })?;
             handles.push(Handle::new(&p.platform, &p.handle));
         }
         handles.sort();
@@ -144,7 +155,12 @@ impl Archive {
 
     /// Every participant the archive knows, with the display name it last saw.
     pub fn known_participants(&self) -> Vec<(Handle, Option<String>)> {
-        let mut v: Vec<(Handle, Option<String>)> = self.dir.participants.values().map(|p| (Handle::new(&p.platform, &p.handle), p.display_name.clone())).collect();
+        let mut v: Vec<(Handle, Option<String>)> = self
+            .dir
+            .participants
+            .values()
+            .map(|p| (Handle::new(&p.platform, &p.handle), p.display_name.clone()))
+            .collect();
         v.sort();
         v
     }
@@ -153,13 +169,20 @@ impl Archive {
     pub fn conversations_of(&mut self, handles: &[Handle]) -> Result<Vec<String>> {
         let mut ids = std::collections::BTreeSet::new();
         for h in handles {
-            if let Some(pid) = self.dir.participant_ids.get(&(h.platform.clone(), h.id.clone())).copied() {
+            if let Some(pid) = self
+                .dir
+                .participant_ids
+                .get(&(h.platform.clone(), h.id.clone()))
+                .copied()
+            {
                 ids.extend(self.store.conversations_of_sender(pid)?);
             }
         }
         ids.into_iter()
             .map(|id| {
-                let c = self.dir.conversations.get(&id).ok_or_else(|| ArchiveError::Corrupt(format!("conversation row {id} is unknown")))?;
+                let c = self.dir.conversations.get(&id).ok_or_else(|| {
+                    ArchiveError::Corrupt(format!("conversation row {id} is unknown"))
+                })?;
                 Ok(format!("{}:{}", c.platform, c.external_id))
             })
             .collect()
@@ -167,7 +190,11 @@ impl Archive {
 
     /// One message and whether the rule shows it. A hidden message is reported as not
     /// found, exactly as a message that does not exist, so ids cannot be probed.
-    pub fn message_visible(&mut self, id: &str, rule: &mut VisibleRule<'_>) -> Result<(StoredMessage, Visibility)> {
+    pub fn message_visible(
+        &mut self,
+        id: &str,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<(StoredMessage, Visibility)> {
         let mut m = self.message(id)?;
         let members = self.members_of_view(&m)?;
         let v = rule(&m, &members);
@@ -196,7 +223,11 @@ impl Archive {
     ) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
         if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(SearchResponse { total: 0, hits: vec![], index_lag: None });
+            return Ok(SearchResponse {
+                total: 0,
+                hits: vec![],
+                index_lag: None,
+            });
         }
         if all_visible {
             let mut r = self.search(query, filters, limit, offset)?;
@@ -239,7 +270,12 @@ impl Archive {
             }
         }
         // Newest first, as the unfiltered search orders.
-        shown.sort_by(|a, b| b.0.sent_at_ts.utc_ms.cmp(&a.0.sent_at_ts.utc_ms).then(b.0.seq.cmp(&a.0.seq)));
+        shown.sort_by(|a, b| {
+            b.0.sent_at_ts
+                .utc_ms
+                .cmp(&a.0.sent_at_ts.utc_ms)
+                .then(b.0.seq.cmp(&a.0.seq))
+        });
         let total = shown.len() as u64;
         let terms = q.highlight_terms();
         let hits = shown
@@ -255,7 +291,11 @@ impl Archive {
                 hit(m, text, snip, highlights)
             })
             .collect();
-        Ok(SearchResponse { total, hits, index_lag: (lag > 0).then_some(lag) })
+        Ok(SearchResponse {
+            total,
+            hits,
+            index_lag: (lag > 0).then_some(lag),
+        })
     }
 
     /// A conversation's messages that the rule shows, oldest first: `offset`/`limit` page
@@ -300,10 +340,9 @@ impl Archive {
         let first = match around {
             None => offset as usize,
             Some(mid) => {
-                let at = shown
-                    .iter()
-                    .position(|(m, _)| m.id == mid)
-                    .ok_or_else(|| ArchiveError::NotFound(format!("message {mid} in conversation `{key}`")))?;
+                let at = shown.iter().position(|(m, _)| m.id == mid).ok_or_else(|| {
+                    ArchiveError::NotFound(format!("message {mid} in conversation `{key}`"))
+                })?;
                 at.saturating_sub(limit as usize / 2)
             }
         };
@@ -322,7 +361,9 @@ impl Archive {
         Ok(ConversationView {
             conversation: format!("{}:{}", c.platform, c.external_id),
             title: c.title.clone(),
-            kind: c.kind.and_then(chatvault_model::ConversationKind::from_code),
+            kind: c
+                .kind
+                .and_then(chatvault_model::ConversationKind::from_code),
             platform: c.platform.clone(),
             total,
             offset: first as u64,
@@ -343,11 +384,14 @@ impl Archive {
         for s in seqs {
             out.push(match s {
                 Some(seq) => {
-                    let row = self
-                        .store
-                        .message_by_seq(seq)?
-                        .ok_or_else(|| ArchiveError::Corrupt(format!("message seq {seq} vanished after its commit")))?;
-                    IngestOutcome::Stored { id: ulid::Ulid::from_bytes(row.id).to_string() }
+                    let row = self.store.message_by_seq(seq)?.ok_or_else(|| {
+                        ArchiveError::Corrupt(format!(
+                            "message seq {seq} vanished after its commit"
+                        ))
+                    })?;
+                    IngestOutcome::Stored {
+                        id: ulid::Ulid::from_bytes(row.id).to_string(),
+                    }
                 }
                 None => IngestOutcome::Duplicate,
             });
@@ -371,15 +415,19 @@ impl Archive {
             .iter()
             .find(|a| hex::encode(a.sha256) == sha256_hex.to_ascii_lowercase())
             .cloned()
-            .ok_or_else(|| ArchiveError::NotFound(format!("attachment {sha256_hex} of message {message_id}")))?;
+            .ok_or_else(|| {
+                ArchiveError::NotFound(format!("attachment {sha256_hex} of message {message_id}"))
+            })?;
         let conv = self.conversation_id(&m.conversation)?;
-        let Some(sealed) = self.store.attachment(conv, &att.sha256)? else { return Ok((att, None)) };
+        let Some(sealed) = self.store.attachment(conv, &att.sha256)? else {
+            return Ok((att, None));
+        };
         let c = &self.dir.conversations[&conv];
         let aad = crate::attachment_aad(&c.platform, &c.external_id, &att.sha256);
         let dek = self.dek(conv)?;
-        let bytes = dek
-            .open(&sealed, &aad, "attachment")
-            .map_err(|_| ArchiveError::Corrupt(format!("attachment {sha256_hex} does not decrypt")))?;
+        let bytes = dek.open(&sealed, &aad, "attachment").map_err(|_| {
+            ArchiveError::Corrupt(format!("attachment {sha256_hex} does not decrypt"))
+        })?;
         Ok((att, Some(bytes)))
     }
 }

@@ -19,17 +19,34 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tmp");
     Archive::init(dir.path(), &KeyProvider::default()).expect("init");
     let mut a = Archive::open(dir.path(), &KeyProvider::default()).expect("open");
-    let opts = chatvault_gen::GenOptions { messages: 60, seed: 21, ..Default::default() };
-    let mut text: String = chatvault_gen::Generator::new(opts, None).collect::<Vec<_>>().join("\n");
+    let opts = chatvault_gen::GenOptions {
+        messages: 60,
+        seed: 21,
+        ..Default::default()
+    };
+    let mut text: String = chatvault_gen::Generator::new(opts, None)
+        .collect::<Vec<_>>()
+        .join("\n");
     // One message with an attachment, placed at the target's seq + 1.
     text.push('\n');
     text.push_str(r#"{"platform":"wecom","conversation_id":"att","sender_id":"u","sent_at":"2024-01-01T00:00:00Z","source_id":"att-1","attachments":[{"name":"a.txt","mime":"text/plain","data":"aGVsbG8gd29ybGQ="}]}"#);
-    let ctx = ImportContext { file_label: "t".into(), base_dir: None, ..ImportContext::default() };
+    let ctx = ImportContext {
+        file_label: "t".into(),
+        base_dir: None,
+        ..ImportContext::default()
+    };
     let mut recs = CanonicalJsonl.open(Box::new(text.as_bytes()), ctx);
     assert_eq!(a.import(&mut recs, &mut |_| {}).expect("import").stored, 61);
-    let row = a.store.message_by_seq(TARGET).expect("row").expect("exists");
+    let row = a
+        .store
+        .message_by_seq(TARGET)
+        .expect("row")
+        .expect("exists");
     a.close().expect("close");
-    Fixture { target_id: ulid::Ulid::from_bytes(row.id).to_string(), dir }
+    Fixture {
+        target_id: ulid::Ulid::from_bytes(row.id).to_string(),
+        dir,
+    }
 }
 
 fn db(f: &Fixture) -> Connection {
@@ -38,18 +55,30 @@ fn db(f: &Fixture) -> Connection {
 
 fn flip(conn: &Connection, table: &str, column: &str, key: &str, key_value: i64, at: usize) {
     let v: Vec<u8> = conn
-        .query_row(&format!("SELECT {column} FROM {table} WHERE {key} = ?1"), [key_value], |r| r.get(0))
+        .query_row(
+            &format!("SELECT {column} FROM {table} WHERE {key} = ?1"),
+            [key_value],
+            |r| r.get(0),
+        )
         .expect("read");
     let mut v = v;
     let i = at.min(v.len() - 1);
     v[i] ^= 0x01;
-    conn.execute(&format!("UPDATE {table} SET {column} = ?1 WHERE {key} = ?2"), params![v, key_value]).expect("write");
+    conn.execute(
+        &format!("UPDATE {table} SET {column} = ?1 WHERE {key} = ?2"),
+        params![v, key_value],
+    )
+    .expect("write");
 }
 
 /// Re-encrypts the target's content after `change`, as an attacker holding the key could.
 fn reseal(f: &Fixture, change: &dyn Fn(&mut Body)) {
     let mut a = Archive::open(f.dir.path(), &KeyProvider::default()).expect("open");
-    let row = a.store.message_by_seq(TARGET).expect("row").expect("exists");
+    let row = a
+        .store
+        .message_by_seq(TARGET)
+        .expect("row")
+        .expect("exists");
     let dek = a.dek(row.conversation).expect("dek");
     let aad = body_aad(&row.id);
     let sealed = row.body.as_ref().expect("body");
@@ -57,7 +86,12 @@ fn reseal(f: &Fixture, change: &dyn Fn(&mut Body)) {
     change(&mut body);
     let resealed = dek.seal(&body.encode(), &aad);
     drop(a);
-    db(f).execute("UPDATE messages SET body = ?1 WHERE seq = ?2", params![resealed, TARGET as i64]).expect("write");
+    db(f)
+        .execute(
+            "UPDATE messages SET body = ?1 WHERE seq = ?2",
+            params![resealed, TARGET as i64],
+        )
+        .expect("write");
 }
 
 #[test]
@@ -66,98 +100,273 @@ fn every_tampering_is_detected_and_named() {
     let t = TARGET as i64;
     // (name, change, whether the target message must be named)
     let cases: Vec<(&str, Tamper, bool)> = vec![
-        ("body_ciphertext_byte", Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, 30)), true),
-        ("body_nonce_byte", Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, 0)), true),
-        ("body_tag_byte", Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, usize::MAX)), true),
-        ("body_swapped_between_rows", Box::new(move |f| {
-            let c = db(f);
-            c.execute("UPDATE messages SET body = (SELECT body FROM messages WHERE seq = ?1 + 1) WHERE seq = ?1", [t]).expect("swap");
-        }), true),
-        ("sender_name", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET sender_name = coalesce(sender_name, '') || 'x' WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("sender_row", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET sender = (SELECT max(id) FROM participants WHERE id <> sender) WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("sender_role", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET sender_role = (sender_role + 1) % 4 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("sent_at_one_ms", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET sent_at = sent_at + 1 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("sent_offset", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET sent_offset = coalesce(sent_offset, 0) + 3600 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("received_at", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET received_at = received_at - 1 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("kind", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET kind = (kind + 1) % 11 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("source_id", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET source_id = source_id || 'x' WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("reply_to", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET reply_to = 'forged' WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("moved_to_other_conversation", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET conversation = (SELECT max(id) FROM conversations WHERE id <> conversation) WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("pii_flags", Box::new(move |f| {
-            db(f).execute("UPDATE messages SET pii = (pii + 1) % 16 WHERE seq = ?1", [t]).expect("w");
-        }), true),
-        ("message_id", Box::new(move |f| flip(&db(f), "messages", "id", "seq", t, 9)), false),
-        ("salt_resealed_with_the_key", Box::new(|f| reseal(f, &|b| b.salt[0] ^= 1)), true),
-        ("text_resealed_with_the_key", Box::new(|f| reseal(f, &|b| b.text.push('!'))), true),
-        ("leaf_hash_in_log", Box::new(move |f| {
-            let idx = chatvault_ledger::first_stored_index(TARGET) as i64;
-            flip(&db(f), "log_hashes", "hash", "idx", idx, 3);
-        }), true),
-        ("key_wrap_byte", Box::new(move |f| {
-            let c = db(f);
-            let conv: i64 = c.query_row("SELECT conversation FROM messages WHERE seq = ?1", [t], |r| r.get(0)).expect("conv");
-            flip(&c, "data_keys", "wrapped", "conversation", conv, 20);
-        }), true),
-        ("participant_handle", Box::new(move |f| {
-            db(f).execute("UPDATE participants SET handle = handle || 'x' WHERE id = (SELECT sender FROM messages WHERE seq = ?1)", [t]).expect("w");
-        }), true),
-        ("conversation_external_id", Box::new(move |f| {
-            db(f).execute("UPDATE conversations SET external_id = external_id || 'x' WHERE id = (SELECT conversation FROM messages WHERE seq = ?1)", [t]).expect("w");
-        }), true),
-        ("attachment_bytes", Box::new(|f| {
-            let c = db(f);
-            let sealed: Vec<u8> = c.query_row("SELECT sealed FROM attachments", [], |r| r.get(0)).expect("att");
-            let mut s = sealed;
-            s[20] ^= 1;
-            c.execute("UPDATE attachments SET sealed = ?1", [s]).expect("w");
-        }), false),
-        ("checkpoint_note_byte", Box::new(|f| {
-            let c = db(f);
-            let note: String = c.query_row("SELECT note FROM checkpoints", [], |r| r.get(0)).expect("note");
-            c.execute("UPDATE checkpoints SET note = ?1", [note.replacen('\n', "\n ", 1)]).expect("w");
-        }), false),
-        ("checkpoint_root_column", Box::new(|f| {
-            let c = db(f);
-            let size: i64 = c.query_row("SELECT size FROM checkpoints", [], |r| r.get(0)).expect("size");
-            flip(&c, "checkpoints", "root", "size", size, 0);
-        }), false),
-        ("message_deleted", Box::new(move |f| {
-            db(f).execute("DELETE FROM messages WHERE seq = ?1", [t]).expect("w");
-        }), false),
-        ("last_message_and_its_hashes_deleted", Box::new(|f| {
-            let c = db(f);
-            c.execute("DELETE FROM messages WHERE seq = (SELECT max(seq) FROM messages)", []).expect("w");
-            let keep = chatvault_ledger::stored_hash_count(60) as i64;
-            c.execute("DELETE FROM log_hashes WHERE idx >= ?1", [keep]).expect("w");
-        }), false),
-        ("history_rewritten_consistently", Box::new(move |f| {
-            // Change a sender name AND recompute every log hash to match: only the signed
-            // checkpoint can catch this one.
-            let c = db(f);
-            c.execute("UPDATE messages SET sender_name = 'forger' WHERE seq = ?1", [t]).expect("w");
-            drop(c);
-            rewrite_log(f);
-        }), false),
+        (
+            "body_ciphertext_byte",
+            Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, 30)),
+            true,
+        ),
+        (
+            "body_nonce_byte",
+            Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, 0)),
+            true,
+        ),
+        (
+            "body_tag_byte",
+            Box::new(move |f| flip(&db(f), "messages", "body", "seq", t, usize::MAX)),
+            true,
+        ),
+        (
+            "body_swapped_between_rows",
+            Box::new(move |f| {
+                let c = db(f);
+                c.execute("UPDATE messages SET body = (SELECT body FROM messages WHERE seq = ?1 + 1) WHERE seq = ?1", [t]).expect("swap");
+            }),
+            true,
+        ),
+        (
+            "sender_name",
+            Box::new(move |f| {
+                db(f).execute("UPDATE messages SET sender_name = coalesce(sender_name, '') || 'x' WHERE seq = ?1", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "sender_row",
+            Box::new(move |f| {
+                db(f).execute("UPDATE messages SET sender = (SELECT max(id) FROM participants WHERE id <> sender) WHERE seq = ?1", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "sender_role",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET sender_role = (sender_role + 1) % 4 WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "sent_at_one_ms",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET sent_at = sent_at + 1 WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "sent_offset",
+            Box::new(move |f| {
+                db(f).execute("UPDATE messages SET sent_offset = coalesce(sent_offset, 0) + 3600 WHERE seq = ?1", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "received_at",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET received_at = received_at - 1 WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "kind",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET kind = (kind + 1) % 11 WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "source_id",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET source_id = source_id || 'x' WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "reply_to",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET reply_to = 'forged' WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "moved_to_other_conversation",
+            Box::new(move |f| {
+                db(f).execute("UPDATE messages SET conversation = (SELECT max(id) FROM conversations WHERE id <> conversation) WHERE seq = ?1", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "pii_flags",
+            Box::new(move |f| {
+                db(f)
+                    .execute(
+                        "UPDATE messages SET pii = (pii + 1) % 16 WHERE seq = ?1",
+                        [t],
+                    )
+                    .expect("w");
+            }),
+            true,
+        ),
+        (
+            "message_id",
+            Box::new(move |f| flip(&db(f), "messages", "id", "seq", t, 9)),
+            false,
+        ),
+        (
+            "salt_resealed_with_the_key",
+            Box::new(|f| reseal(f, &|b| b.salt[0] ^= 1)),
+            true,
+        ),
+        (
+            "text_resealed_with_the_key",
+            Box::new(|f| reseal(f, &|b| b.text.push('!'))),
+            true,
+        ),
+        (
+            "leaf_hash_in_log",
+            Box::new(move |f| {
+                let idx = chatvault_ledger::first_stored_index(TARGET) as i64;
+                flip(&db(f), "log_hashes", "hash", "idx", idx, 3);
+            }),
+            true,
+        ),
+        (
+            "key_wrap_byte",
+            Box::new(move |f| {
+                let c = db(f);
+                let conv: i64 = c
+                    .query_row(
+                        "SELECT conversation FROM messages WHERE seq = ?1",
+                        [t],
+                        |r| r.get(0),
+                    )
+                    .expect("conv");
+                flip(&c, "data_keys", "wrapped", "conversation", conv, 20);
+            }),
+            true,
+        ),
+        (
+            "participant_handle",
+            Box::new(move |f| {
+                db(f).execute("UPDATE participants SET handle = handle || 'x' WHERE id = (SELECT sender FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "conversation_external_id",
+            Box::new(move |f| {
+                db(f).execute("UPDATE conversations SET external_id = external_id || 'x' WHERE id = (SELECT conversation FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            true,
+        ),
+        (
+            "attachment_bytes",
+            Box::new(|f| {
+                let c = db(f);
+                let sealed: Vec<u8> = c
+                    .query_row("SELECT sealed FROM attachments", [], |r| r.get(0))
+                    .expect("att");
+                let mut s = sealed;
+                s[20] ^= 1;
+                c.execute("UPDATE attachments SET sealed = ?1", [s])
+                    .expect("w");
+            }),
+            false,
+        ),
+        (
+            "checkpoint_note_byte",
+            Box::new(|f| {
+                let c = db(f);
+                let note: String = c
+                    .query_row("SELECT note FROM checkpoints", [], |r| r.get(0))
+                    .expect("note");
+                c.execute(
+                    "UPDATE checkpoints SET note = ?1",
+                    [note.replacen('\n', "\n ", 1)],
+                )
+                .expect("w");
+            }),
+            false,
+        ),
+        (
+            "checkpoint_root_column",
+            Box::new(|f| {
+                let c = db(f);
+                let size: i64 = c
+                    .query_row("SELECT size FROM checkpoints", [], |r| r.get(0))
+                    .expect("size");
+                flip(&c, "checkpoints", "root", "size", size, 0);
+            }),
+            false,
+        ),
+        (
+            "message_deleted",
+            Box::new(move |f| {
+                db(f)
+                    .execute("DELETE FROM messages WHERE seq = ?1", [t])
+                    .expect("w");
+            }),
+            false,
+        ),
+        (
+            "last_message_and_its_hashes_deleted",
+            Box::new(|f| {
+                let c = db(f);
+                c.execute(
+                    "DELETE FROM messages WHERE seq = (SELECT max(seq) FROM messages)",
+                    [],
+                )
+                .expect("w");
+                let keep = chatvault_ledger::stored_hash_count(60) as i64;
+                c.execute("DELETE FROM log_hashes WHERE idx >= ?1", [keep])
+                    .expect("w");
+            }),
+            false,
+        ),
+        (
+            "history_rewritten_consistently",
+            Box::new(move |f| {
+                // Change a sender name AND recompute every log hash to match: only the signed
+                // checkpoint can catch this one.
+                let c = db(f);
+                c.execute(
+                    "UPDATE messages SET sender_name = 'forger' WHERE seq = ?1",
+                    [t],
+                )
+                .expect("w");
+                drop(c);
+                rewrite_log(f);
+            }),
+            false,
+        ),
     ];
     for (name, change, names_target) in cases {
         let f = fixture();
@@ -166,11 +375,15 @@ fn every_tampering_is_detected_and_named() {
             Ok(a) => a,
             Err(e) => panic!("{name}: the archive should open and let verify report, got {e}"),
         };
-        let r = a.verify(&mut |_| {}).unwrap_or_else(|e| panic!("{name}: verify errored instead of reporting: {e}"));
+        let r = a
+            .verify(&mut |_| {})
+            .unwrap_or_else(|e| panic!("{name}: verify errored instead of reporting: {e}"));
         assert!(!r.ok, "{name}: tampering went unnoticed");
         if names_target {
             assert!(
-                r.errors.iter().any(|e| e.message_id.as_deref() == Some(f.target_id.as_str())),
+                r.errors
+                    .iter()
+                    .any(|e| e.message_id.as_deref() == Some(f.target_id.as_str())),
                 "{name}: target {} not named in {:?}",
                 f.target_id,
                 r.errors
@@ -188,12 +401,20 @@ fn rewrite_log(f: &Fixture) {
     for seq in 0..n {
         let row = a.store.message_by_seq(seq).expect("row").expect("exists");
         let opened = a.open_row(&row).expect("opens");
-        all.extend(frontier.push(chatvault_ledger::leaf_hash(&opened.leaf)).expect("push"));
+        all.extend(
+            frontier
+                .push(chatvault_ledger::leaf_hash(&opened.leaf))
+                .expect("push"),
+        );
     }
     drop(a);
     let c = db(f);
     for (i, h) in all.iter().enumerate() {
-        c.execute("UPDATE log_hashes SET hash = ?1 WHERE idx = ?2", params![&h.0[..], i as i64]).expect("w");
+        c.execute(
+            "UPDATE log_hashes SET hash = ?1 WHERE idx = ?2",
+            params![&h.0[..], i as i64],
+        )
+        .expect("w");
     }
 }
 

@@ -10,11 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use chatvault_ledger::{first_stored_index, leaf_hash, stored_hash_count, stored_index_leaves, Frontier, Hash};
+use chatvault_ledger::{
+    first_stored_index, leaf_hash, stored_hash_count, stored_index_leaves, Frontier, Hash,
+};
 use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
 use chatvault_model::pii::PiiFlags;
 use chatvault_model::{
-    ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole, Timestamp,
+    ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole,
+    Timestamp,
 };
 use chatvault_store::{MessageRow, StoreRead};
 use serde::Serialize;
@@ -46,7 +49,10 @@ pub struct VerifyReport {
 }
 
 fn issue(message_id: Option<String>, what: impl Into<String>) -> VerifyIssue {
-    VerifyIssue { message_id, what: what.into() }
+    VerifyIssue {
+        message_id,
+        what: what.into(),
+    }
 }
 
 /// A message's decrypted content and the leaf it must hash to.
@@ -59,35 +65,73 @@ pub(crate) struct Opened {
 impl Archive {
     /// Decrypts a row and rebuilds its leaf. The error says what does not hold.
     pub(crate) fn open_row(&mut self, row: &MessageRow) -> std::result::Result<Opened, String> {
-        let conv = self.dir.conversations.get(&row.conversation).cloned().ok_or("its conversation row is missing")?;
-        let sender = self.dir.participants.get(&row.sender).cloned().ok_or("its sender row is missing")?;
+        let conv = self
+            .dir
+            .conversations
+            .get(&row.conversation)
+            .cloned()
+            .ok_or("its conversation row is missing")?;
+        let sender = self
+            .dir
+            .participants
+            .get(&row.sender)
+            .cloned()
+            .ok_or("its sender row is missing")?;
         let body = self.open_body(row)?.ok_or("its content is missing")?;
         // The flags are derived from the content, so the content decides.
-        if row.pii.is_some_and(|bits| bits != PiiFlags::of(&body.text).bits()) {
+        if row
+            .pii
+            .is_some_and(|bits| bits != PiiFlags::of(&body.text).bits())
+        {
             return Err("its PII flags do not match its content".into());
         }
         let kind = MessageKind::from_code(row.kind).ok_or("its kind is not a known code")?;
-        let role = SenderRole::from_code(row.sender_role).ok_or("its sender role is not a known code")?;
-        let sent_at = Timestamp { utc_ms: row.sent_at_ms, offset_s: row.sent_offset_s };
+        let role =
+            SenderRole::from_code(row.sender_role).ok_or("its sender role is not a known code")?;
+        let sent_at = Timestamp {
+            utc_ms: row.sent_at_ms,
+            offset_s: row.sent_offset_s,
+        };
         let raw = match &body.raw {
             Raw::Verbatim(b) => b.clone(),
-            Raw::Canonical { conversation_title, conversation_kind } => {
+            Raw::Canonical {
+                conversation_title,
+                conversation_kind,
+            } => {
                 let m = NewMessage {
                     platform: Platform::new(&conv.platform).map_err(|e| e.to_string())?,
                     conversation_id: conv.external_id.clone(),
                     conversation_title: conversation_title.clone(),
                     conversation_kind: conversation_kind.and_then(ConversationKind::from_code),
                     source_id: row.source_id.clone(),
-                    sender: Sender { id: sender.handle.clone(), name: row.sender_name.clone(), role },
+                    sender: Sender {
+                        id: sender.handle.clone(),
+                        name: row.sender_name.clone(),
+                        role,
+                    },
                     sent_at,
                     kind,
                     text: body.text.clone(),
                     reply_to: row.reply_to.clone(),
                     target: row.target.clone(),
-                    attachments: body.attachments.iter().map(|r| NewAttachment { reference: r.clone(), bytes: None }).collect(),
-                    tags: row.tags.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default(),
+                    attachments: body
+                        .attachments
+                        .iter()
+                        .map(|r| NewAttachment {
+                            reference: r.clone(),
+                            bytes: None,
+                        })
+                        .collect(),
+                    tags: row
+                        .tags
+                        .as_deref()
+                        .and_then(|t| serde_json::from_str(t).ok())
+                        .unwrap_or_default(),
                     raw: vec![],
-                    origin: Origin { file: String::new(), line: 0 },
+                    origin: Origin {
+                        file: String::new(),
+                        line: 0,
+                    },
                 };
                 canonical_line(&m).into_bytes()
             }
@@ -108,22 +152,31 @@ impl Archive {
             reply_to: row.reply_to.as_deref(),
             target: row.target.as_deref(),
         };
-        let leaf = leaf_bytes(&fields, &commitment(&body.salt, &body.text, &body.attachments, &raw));
+        let leaf = leaf_bytes(
+            &fields,
+            &commitment(&body.salt, &body.text, &body.attachments, &raw),
+        );
         Ok(Opened { body, raw, leaf })
     }
 
     /// Checks every stored attachment of a message against its hash.
     fn check_attachments(&mut self, row: &MessageRow, body: &Body) -> Vec<String> {
         let mut out = vec![];
-        let Some(conv) = self.dir.conversations.get(&row.conversation).cloned() else { return out };
-        let Ok(dek) = self.dek(row.conversation) else { return out };
+        let Some(conv) = self.dir.conversations.get(&row.conversation).cloned() else {
+            return out;
+        };
+        let Ok(dek) = self.dek(row.conversation) else {
+            return out;
+        };
         for a in &body.attachments {
             match self.store.attachment(row.conversation, &a.sha256) {
                 Ok(Some(sealed)) => {
                     let aad = attachment_aad(&conv.platform, &conv.external_id, &a.sha256);
                     match dek.open(&sealed, &aad, "attachment") {
                         Ok(bytes) if Sha256::digest(&bytes).as_slice() == a.sha256 => {}
-                        Ok(_) => out.push(format!("attachment `{}` does not match its hash", a.name)),
+                        Ok(_) => {
+                            out.push(format!("attachment `{}` does not match its hash", a.name))
+                        }
                         Err(_) => out.push(format!("attachment `{}` does not decrypt", a.name)),
                     }
                 }
@@ -140,9 +193,15 @@ impl Archive {
         for e in self.store.integrity_check()? {
             errors.push(issue(None, format!("database: {e}")));
         }
-        let meta_key = self.store.meta("verifier_key")?.map(|v| String::from_utf8_lossy(&v).into_owned());
+        let meta_key = self
+            .store
+            .meta("verifier_key")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
         if meta_key.as_deref() != Some(self.signer.verifier_key()) {
-            errors.push(issue(None, "the stored verifier key differs from the archive's signing key"));
+            errors.push(issue(
+                None,
+                "the stored verifier key differs from the archive's signing key",
+            ));
         }
         let checkpoints = self.store.checkpoints()?;
         let mut signed: BTreeMap<u64, Hash> = BTreeMap::new();
@@ -151,11 +210,22 @@ impl Archive {
                 Ok(v) if v.size == cp.size && v.root.0 == cp.root => {
                     signed.insert(v.size, v.root);
                 }
-                Ok(_) => errors.push(issue(None, format!("checkpoint at size {}: its row differs from its signed note", cp.size))),
+                Ok(_) => errors.push(issue(
+                    None,
+                    format!(
+                        "checkpoint at size {}: its row differs from its signed note",
+                        cp.size
+                    ),
+                )),
                 Err(e) => errors.push(issue(None, format!("checkpoint at size {}: {e}", cp.size))),
             }
         }
-        let tombstones: std::collections::HashMap<u64, chatvault_store::DeletionRow> = self.store.deletions()?.into_iter().map(|d| (d.seq, d)).collect();
+        let tombstones: std::collections::HashMap<u64, chatvault_store::DeletionRow> = self
+            .store
+            .deletions()?
+            .into_iter()
+            .map(|d| (d.seq, d))
+            .collect();
         let (mut deleted, mut purged) = (0u64, 0u64);
         let mut frontier = Frontier::new();
         'scan: loop {
@@ -167,18 +237,25 @@ impl Archive {
                 let n = frontier.size();
                 let id = ulid::Ulid::from_bytes(row.id).to_string();
                 if row.seq != n {
-                    errors.push(issue(None, format!("message seq {n} is missing: the log has a gap before {id}")));
+                    errors.push(issue(
+                        None,
+                        format!("message seq {n} is missing: the log has a gap before {id}"),
+                    ));
                     break 'scan;
                 }
                 let tomb = tombstones.get(&row.seq);
-                let purged_row = tomb.is_some_and(|t| t.state == chatvault_store::DeletionState::Purged);
+                let purged_row =
+                    tomb.is_some_and(|t| t.state == chatvault_store::DeletionState::Purged);
                 match tomb.map(|t| t.state) {
                     Some(chatvault_store::DeletionState::Purged) => purged += 1,
                     Some(chatvault_store::DeletionState::Deleted) => deleted += 1,
                     None => {}
                 }
                 if purged_row && row.body.is_some() {
-                    errors.push(issue(Some(id.clone()), "its tombstone says purged, but its content is still stored"));
+                    errors.push(issue(
+                        Some(id.clone()),
+                        "its tombstone says purged, but its content is still stored",
+                    ));
                 }
                 let recomputed = match self.open_row(&row) {
                     // A purged message has no content to rebuild its leaf from: its
@@ -191,7 +268,12 @@ impl Archive {
                         Some(leaf_hash(&o.leaf))
                     }
                     Err(what) => {
-                        let what = if row.body.is_none() && tomb.is_none() { "its content is missing and no tombstone records its deletion".to_owned() } else { what };
+                        let what = if row.body.is_none() && tomb.is_none() {
+                            "its content is missing and no tombstone records its deletion"
+                                .to_owned()
+                        } else {
+                            what
+                        };
                         errors.push(issue(Some(id.clone()), what));
                         None
                     }
@@ -202,18 +284,27 @@ impl Archive {
                 let stored = match self.store.read_hashes(&indexes) {
                     Ok(s) => s,
                     Err(e) => {
-                        errors.push(issue(Some(id), format!("its log hashes cannot be read: {e}")));
+                        errors.push(issue(
+                            Some(id),
+                            format!("its log hashes cannot be read: {e}"),
+                        ));
                         break 'scan;
                     }
                 };
                 if let Some(h) = recomputed {
                     if h.0 != stored[0] {
-                        errors.push(issue(Some(id.clone()), "its metadata or content changed: the leaf hash differs from the log"));
+                        errors.push(issue(
+                            Some(id.clone()),
+                            "its metadata or content changed: the leaf hash differs from the log",
+                        ));
                     }
                 }
                 if let Some(t) = tomb {
                     if t.leaf_hash != stored[0] {
-                        errors.push(issue(Some(id.clone()), "its deletion record names another leaf than the log holds"));
+                        errors.push(issue(
+                            Some(id.clone()),
+                            "its deletion record names another leaf than the log holds",
+                        ));
                     }
                 }
 
@@ -221,7 +312,13 @@ impl Archive {
                 for (i, h) in new.iter().enumerate().skip(1) {
                     if h.0 != stored[i] {
                         let (a, b) = stored_index_leaves(first + i as u64);
-                        errors.push(issue(None, format!("log node {} (messages {a}..={b}) differs from its recomputed hash", first + i as u64)));
+                        errors.push(issue(
+                            None,
+                            format!(
+                                "log node {} (messages {a}..={b}) differs from its recomputed hash",
+                                first + i as u64
+                            ),
+                        ));
                     }
                 }
                 if let Some(root) = signed.get(&frontier.size()) {
@@ -243,7 +340,12 @@ impl Archive {
             Ok(true)
         })?;
         if extra > 0 {
-            errors.push(issue(None, format!("the log has {extra} hashes beyond its {size} messages: messages were removed")));
+            errors.push(issue(
+                None,
+                format!(
+                    "the log has {extra} hashes beyond its {size} messages: messages were removed"
+                ),
+            ));
         }
         let latest = signed.keys().next_back().copied().unwrap_or(0);
         Ok(VerifyReport {

@@ -26,7 +26,11 @@ fn import_accounts_for_every_record() {
     assert_eq!(r.conversations, 1);
     assert_eq!(r.rejected[0].line, 2);
     assert_eq!(r.rejected[1].line, 5);
-    assert!(r.rejected[1].reason.contains("sent_at"), "{}", r.rejected[1].reason);
+    assert!(
+        r.rejected[1].reason.contains("sent_at"),
+        "{}",
+        r.rejected[1].reason
+    );
     assert!(r.rejected.iter().all(|x| x.file == "in.jsonl"));
 }
 
@@ -41,12 +45,32 @@ fn dedup_table() {
     let same_id_other_conv = line("d", Some("m1"), "u", "2024-01-01T00:00:00Z", "a");
     let cases: Vec<(&str, Vec<&str>, Vec<&str>, u64)> = vec![
         ("same_file_twice", vec![&a1, &a2], vec![&a1, &a2], 0),
-        ("overlapping_newer_export", vec![&a1, &a2], vec![&a2, &a3], 1),
-        ("id_less_identical_pair_is_two_messages", vec![], vec![&ok, &ok], 2),
+        (
+            "overlapping_newer_export",
+            vec![&a1, &a2],
+            vec![&a2, &a3],
+            1,
+        ),
+        (
+            "id_less_identical_pair_is_two_messages",
+            vec![],
+            vec![&ok, &ok],
+            2,
+        ),
         ("id_less_reimport", vec![&ok, &ok], vec![&ok, &ok], 0),
         ("id_less_export_grew", vec![&ok], vec![&ok, &ok], 1),
-        ("same_id_in_another_conversation", vec![&a1], vec![&same_id_other_conv], 1),
-        ("same_content_in_another_conversation", vec![&ok], vec![&ok_other_conv], 1),
+        (
+            "same_id_in_another_conversation",
+            vec![&a1],
+            vec![&same_id_other_conv],
+            1,
+        ),
+        (
+            "same_content_in_another_conversation",
+            vec![&ok],
+            vec![&ok_other_conv],
+            1,
+        ),
     ];
     for (name, first, second, want) in cases {
         let (_d, mut a) = new_archive();
@@ -55,7 +79,11 @@ fn dedup_table() {
         }
         let r = import_text(&mut a, "b.jsonl", &second.join("\n"));
         assert_eq!(r.stored, want, "{name}");
-        assert_eq!(r.stored + r.duplicates, second.len() as u64, "{name}: every record accounted for");
+        assert_eq!(
+            r.stored + r.duplicates,
+            second.len() as u64,
+            "{name}: every record accounted for"
+        );
         assert!(a.verify(&mut |_| {}).expect("verify").ok, "{name}: verify");
     }
 }
@@ -76,12 +104,22 @@ fn no_plaintext_reaches_the_store_files() {
     assert_eq!(import_text(&mut a, "s.jsonl", &text).stored, 2);
     a.close().expect("close");
     drop(a);
-    let needles: Vec<&[u8]> = vec![secret.as_bytes(), "只应加密".as_bytes(), b"SECRET-SENTENCE", raw_only.as_bytes(), b"SECRET-ATTACHMENT"];
+    let needles: Vec<&[u8]> = vec![
+        secret.as_bytes(),
+        "只应加密".as_bytes(),
+        b"SECRET-SENTENCE",
+        raw_only.as_bytes(),
+        b"SECRET-ATTACHMENT",
+    ];
     let files = store_files(d.path());
     assert!(files.iter().any(|(n, _)| n.ends_with("archive.db")));
     for (name, bytes) in &files {
         for n in &needles {
-            assert!(!bytes.windows(n.len()).any(|w| w == *n), "{name} contains plaintext {:?}", String::from_utf8_lossy(n));
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == *n),
+                "{name} contains plaintext {:?}",
+                String::from_utf8_lossy(n)
+            );
         }
     }
     // The index is the one place text may live; it must find the sentence.
@@ -98,15 +136,30 @@ fn wrong_and_missing_keys_fail_clearly() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key_file).expect("meta").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "key file mode");
     }
-    std::fs::write(&key_file, format!("chatvault-kek-v1:{}\n", "A".repeat(43) + "=")).expect("write");
-    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("wrong key must fail");
+    std::fs::write(
+        &key_file,
+        format!("chatvault-kek-v1:{}\n", "A".repeat(43) + "="),
+    )
+    .expect("write");
+    let err = Archive::open(d.path(), &KeyProvider::default())
+        .err()
+        .expect("wrong key must fail");
     assert!(matches!(err, ArchiveError::Key(_)), "{err}");
-    assert!(err.to_string().contains("does not open this archive"), "{err}");
+    assert!(
+        err.to_string().contains("does not open this archive"),
+        "{err}"
+    );
     std::fs::remove_file(&key_file).expect("rm");
-    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("missing key must fail");
+    let err = Archive::open(d.path(), &KeyProvider::default())
+        .err()
+        .expect("missing key must fail");
     assert!(err.to_string().contains("missing"), "{err}");
     std::fs::write(&key_file, good).expect("restore");
     assert!(Archive::open(d.path(), &KeyProvider::default()).is_ok());
@@ -115,52 +168,126 @@ fn wrong_and_missing_keys_fail_clearly() {
 #[test]
 fn env_key_and_passphrase_archives() {
     let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-    let env = KeyProvider { env_key: z(key), ..Default::default() };
+    let env = KeyProvider {
+        env_key: z(key),
+        ..Default::default()
+    };
     let d = tempfile::tempdir().expect("tmp");
     let r = Archive::init(d.path(), &env).expect("init");
     assert_eq!(r.key_source, "env");
-    assert!(!d.path().join("keys/kek").exists(), "no key file for an env key");
-    let err = Archive::open(d.path(), &KeyProvider::default()).err().expect("needs the env key");
+    assert!(
+        !d.path().join("keys/kek").exists(),
+        "no key file for an env key"
+    );
+    let err = Archive::open(d.path(), &KeyProvider::default())
+        .err()
+        .expect("needs the env key");
     assert!(err.to_string().contains("CHATVAULT_KEY"), "{err}");
     let mut a = Archive::open(d.path(), &env).expect("open");
-    import_text(&mut a, "x", &line("c", Some("1"), "u", "2024-01-01T00:00:00Z", "hi"));
-    let rotated = KeyProvider { env_key: z(key), new_env_key: z(&"ab".repeat(32)), ..Default::default() };
+    import_text(
+        &mut a,
+        "x",
+        &line("c", Some("1"), "u", "2024-01-01T00:00:00Z", "hi"),
+    );
+    let rotated = KeyProvider {
+        env_key: z(key),
+        new_env_key: z(&"ab".repeat(32)),
+        ..Default::default()
+    };
     a.rotate_key(&rotated).expect("rotate");
     drop(a);
-    let mut a = Archive::open(d.path(), &KeyProvider { env_key: z(&"ab".repeat(32)), ..Default::default() }).expect("new key opens");
+    let mut a = Archive::open(
+        d.path(),
+        &KeyProvider {
+            env_key: z(&"ab".repeat(32)),
+            ..Default::default()
+        },
+    )
+    .expect("new key opens");
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
     assert!(Archive::open(d.path(), &env).is_err(), "old key retired");
 
     let d = tempfile::tempdir().expect("tmp");
-    let pass = KeyProvider { passphrase: z("correct horse battery staple"), ..Default::default() };
+    let pass = KeyProvider {
+        passphrase: z("correct horse battery staple"),
+        ..Default::default()
+    };
     Archive::init(d.path(), &pass).expect("init");
-    assert!(Archive::open(d.path(), &KeyProvider { passphrase: z("wrong horse battery staple"), ..Default::default() }).is_err());
+    assert!(Archive::open(
+        d.path(),
+        &KeyProvider {
+            passphrase: z("wrong horse battery staple"),
+            ..Default::default()
+        }
+    )
+    .is_err());
     assert!(Archive::open(d.path(), &pass).is_ok());
-    let short = KeyProvider { passphrase: z("short"), ..Default::default() };
-    assert!(Archive::init(tempfile::tempdir().expect("tmp").path(), &short).is_err(), "short passphrase refused");
+    let short = KeyProvider {
+        passphrase: z("short"),
+        ..Default::default()
+    };
+    assert!(
+        Archive::init(tempfile::tempdir().expect("tmp").path(), &short).is_err(),
+        "short passphrase refused"
+    );
 }
 
 #[test]
 fn key_rotation_keeps_everything_readable() {
     let (d, mut a) = new_archive();
     import_text(&mut a, "g", &generated(300, 3));
-    let before = a.search("退款", &Filters::default(), 1000, 0).expect("search").total;
+    let before = a
+        .search("退款", &Filters::default(), 1000, 0)
+        .expect("search")
+        .total;
     // Service secrets (the audit signer, the TOTP seal key) are re-wrapped too.
-    let audit_key = a.audit_signer().expect("audit signer").verifier_key().to_owned();
-    let seal = a.service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![7u8; 32]))).expect("secret").to_vec();
+    let audit_key = a
+        .audit_signer()
+        .expect("audit signer")
+        .verifier_key()
+        .to_owned();
+    let seal = a
+        .service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![7u8; 32])))
+        .expect("secret")
+        .to_vec();
     let (old, new) = a.rotate_key(&KeyProvider::default()).expect("rotate");
     assert_ne!(old, new);
-    assert!(d.path().join(format!("keys/retired/kek-{old}")).exists(), "old key retired, not destroyed silently");
+    assert!(
+        d.path().join(format!("keys/retired/kek-{old}")).exists(),
+        "old key retired, not destroyed silently"
+    );
     drop(a);
     let mut a = reopen(d.path());
     let r = a.verify(&mut |_| {}).expect("verify");
     assert!(r.ok, "{:?}", r.errors);
-    assert_eq!(a.audit_signer().expect("audit signer after rotation").verifier_key(), audit_key);
-    let again = a.service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![9u8; 32]))).expect("secret");
+    assert_eq!(
+        a.audit_signer()
+            .expect("audit signer after rotation")
+            .verifier_key(),
+        audit_key
+    );
+    let again = a
+        .service_secret("seal", &|| Ok(zeroize::Zeroizing::new(vec![9u8; 32])))
+        .expect("secret");
     assert_eq!(again.to_vec(), seal, "the same secret, not a new one");
-    assert_eq!(a.search("退款", &Filters::default(), 1000, 0).expect("search").total, before);
-    let conv = a.search("退款", &Filters::default(), 1, 0).expect("search").hits[0].conversation.clone();
-    assert!(a.show(&conv, 0, 100).expect("show").messages.iter().all(|m| m.text.is_some()));
+    assert_eq!(
+        a.search("退款", &Filters::default(), 1000, 0)
+            .expect("search")
+            .total,
+        before
+    );
+    let conv = a
+        .search("退款", &Filters::default(), 1, 0)
+        .expect("search")
+        .hits[0]
+        .conversation
+        .clone();
+    assert!(a
+        .show(&conv, 0, 100)
+        .expect("show")
+        .messages
+        .iter()
+        .all(|m| m.text.is_some()));
     // New imports after rotation use the new key too.
     import_text(&mut a, "g2", &generated(50, 4));
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
@@ -175,7 +302,12 @@ fn an_interrupted_file_rotation_completes_on_open() {
     // Simulate a crash after the database switched keys but before the files were renamed:
     // the current key sits in kek.new and an old key in kek.
     let keys = d.path().join("keys");
-    let retired = std::fs::read_dir(keys.join("retired")).expect("retired").next().expect("one").expect("entry").path();
+    let retired = std::fs::read_dir(keys.join("retired"))
+        .expect("retired")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
     std::fs::rename(keys.join("kek"), keys.join("kek.new")).expect("mv");
     std::fs::copy(&retired, keys.join("kek")).expect("cp");
     let mut a = reopen(d.path());
@@ -188,7 +320,18 @@ fn reindex_equals_a_fresh_index() {
     let (d, mut a) = new_archive();
     import_text(&mut a, "g", &generated(800, 9));
     import_text(&mut a, "g2", &generated(400, 10));
-    let queries = ["退款", "简单", "处理", "单", "发票 OR invoice", "退款 -退货", "\"iphone 13\"", "SO", "👍", "您好 感谢"];
+    let queries = [
+        "退款",
+        "简单",
+        "处理",
+        "单",
+        "发票 OR invoice",
+        "退款 -退货",
+        "\"iphone 13\"",
+        "SO",
+        "👍",
+        "您好 感谢",
+    ];
     let run = |a: &mut Archive| -> Vec<(u64, Vec<String>)> {
         queries
             .iter()
@@ -200,30 +343,57 @@ fn reindex_equals_a_fresh_index() {
     };
     let incremental = run(&mut a);
     a.reindex(&mut |_| {}).expect("reindex");
-    assert_eq!(run(&mut a), incremental, "reindex differs from the incremental index");
+    assert_eq!(
+        run(&mut a),
+        incremental,
+        "reindex differs from the incremental index"
+    );
     drop(a);
     std::fs::remove_dir_all(d.path().join("index")).expect("rm index");
     let mut a = reopen(d.path());
-    assert_eq!(run(&mut a), incremental, "an index rebuilt from nothing differs");
+    assert_eq!(
+        run(&mut a),
+        incremental,
+        "an index rebuilt from nothing differs"
+    );
 }
 
 #[test]
 fn search_filters_and_hit_shape() {
     let (_d, mut a) = new_archive();
     let text = [
-        line("c1", Some("1"), "张三", "2024-01-31T23:59:59+08:00", "退款申请"),
-        line("c1", Some("2"), "李四", "2024-02-01T00:00:00+08:00", "已退款"),
-        line("c2", Some("3"), "张三", "2024-02-15T12:00:00+08:00", "退款到账"),
+        line(
+            "c1",
+            Some("1"),
+            "张三",
+            "2024-01-31T23:59:59+08:00",
+            "退款申请",
+        ),
+        line(
+            "c1",
+            Some("2"),
+            "李四",
+            "2024-02-01T00:00:00+08:00",
+            "已退款",
+        ),
+        line(
+            "c2",
+            Some("3"),
+            "张三",
+            "2024-02-15T12:00:00+08:00",
+            "退款到账",
+        ),
     ]
     .join("\n");
     import_text(&mut a, "f", &text);
-    let f = |from: Option<i64>, to: Option<i64>, sender: Option<&str>, conv: Option<&str>| Filters {
-        from_ms: from,
-        to_ms: to,
-        sender: sender.map(str::to_owned),
-        conversation: conv.map(str::to_owned),
-        ..Filters::default()
-    };
+    let f =
+        |from: Option<i64>, to: Option<i64>, sender: Option<&str>, conv: Option<&str>| Filters {
+            from_ms: from,
+            to_ms: to,
+            sender: sender.map(str::to_owned),
+            conversation: conv.map(str::to_owned),
+            ..Filters::default()
+        };
     let feb1 = 1_706_716_800_000; // 2024-02-01T00:00:00+08:00
     let cases = [
         ("all", f(None, None, None, None), 3),
@@ -235,7 +405,11 @@ fn search_filters_and_hit_shape() {
         ("unknown_sender", f(None, None, Some("王五"), None), 0),
     ];
     for (name, filters, want) in cases {
-        assert_eq!(a.search("退款", &filters, 10, 0).expect("search").total, want, "{name}");
+        assert_eq!(
+            a.search("退款", &filters, 10, 0).expect("search").total,
+            want,
+            "{name}"
+        );
     }
     let r = a.search("退款", &Filters::default(), 1, 0).expect("search");
     assert_eq!(r.total, 3, "total ignores the limit");
@@ -254,7 +428,12 @@ fn search_filters_and_hit_shape() {
 fn proofs_verify_offline_and_tampering_is_named() {
     let (_d, mut a) = new_archive();
     import_text(&mut a, "g", &generated(100, 12));
-    let id = a.search("", &Filters::default(), 1, 0).expect("search").hits[0].id.clone();
+    let id = a
+        .search("", &Filters::default(), 1, 0)
+        .expect("search")
+        .hits[0]
+        .id
+        .clone();
     let p = a.proof(&id, true).expect("proof");
     let fp = a.key_fingerprint();
     let good = serde_json::to_vec(&p).expect("json");
@@ -269,28 +448,55 @@ fn proofs_verify_offline_and_tampering_is_named() {
     };
     let other_signer = other_archive_key();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("text_changed", edit(&|v| v["content"]["text"] = "我不要退款".into())),
-        ("salt_changed", edit(&|v| v["content"]["salt"] = "AAAAAAAAAAAAAAAAAAAAAA==".into())),
-        ("leaf_index_changed", edit(&|v| v["leaf_index"] = (v["leaf_index"].as_u64().unwrap_or(0) ^ 1).into())),
-        ("tree_size_changed", edit(&|v| v["tree_size"] = (v["tree_size"].as_u64().unwrap_or(0) + 1).into())),
-        ("proof_hash_dropped", edit(&|v| {
-            if let Some(a) = v["proof"].as_array_mut() {
-                a.pop();
-            }
-        })),
-        ("leaf_bytes_changed", edit(&|v| {
-            let s = v["leaf"].as_str().unwrap_or_default().to_owned();
-            v["leaf"] = format!("{}A{}", &s[..20], &s[21..]).into();
-        })),
-        ("checkpoint_root_changed", edit(&|v| {
-            let s = v["checkpoint"].as_str().unwrap_or_default().to_owned();
-            let mut lines: Vec<&str> = s.split('\n').collect();
-            let fake = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
-            lines[2] = &fake;
-            v["checkpoint"] = lines.join("\n").into();
-        })),
-        ("key_swapped", edit(&|v| v["verifier_key"] = other_signer.clone().into())),
-        ("message_id_changed", edit(&|v| v["message_id"] = "01ARZ3NDEKTSV4RRFFQ69G5FAV".into())),
+        (
+            "text_changed",
+            edit(&|v| v["content"]["text"] = "我不要退款".into()),
+        ),
+        (
+            "salt_changed",
+            edit(&|v| v["content"]["salt"] = "AAAAAAAAAAAAAAAAAAAAAA==".into()),
+        ),
+        (
+            "leaf_index_changed",
+            edit(&|v| v["leaf_index"] = (v["leaf_index"].as_u64().unwrap_or(0) ^ 1).into()),
+        ),
+        (
+            "tree_size_changed",
+            edit(&|v| v["tree_size"] = (v["tree_size"].as_u64().unwrap_or(0) + 1).into()),
+        ),
+        (
+            "proof_hash_dropped",
+            edit(&|v| {
+                if let Some(a) = v["proof"].as_array_mut() {
+                    a.pop();
+                }
+            }),
+        ),
+        (
+            "leaf_bytes_changed",
+            edit(&|v| {
+                let s = v["leaf"].as_str().unwrap_or_default().to_owned();
+                v["leaf"] = format!("{}A{}", &s[..20], &s[21..]).into();
+            }),
+        ),
+        (
+            "checkpoint_root_changed",
+            edit(&|v| {
+                let s = v["checkpoint"].as_str().unwrap_or_default().to_owned();
+                let mut lines: Vec<&str> = s.split('\n').collect();
+                let fake = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+                lines[2] = &fake;
+                v["checkpoint"] = lines.join("\n").into();
+            }),
+        ),
+        (
+            "key_swapped",
+            edit(&|v| v["verifier_key"] = other_signer.clone().into()),
+        ),
+        (
+            "message_id_changed",
+            edit(&|v| v["message_id"] = "01ARZ3NDEKTSV4RRFFQ69G5FAV".into()),
+        ),
         ("not_json", b"{".to_vec()),
     ];
     for (name, bytes) in cases {
@@ -305,7 +511,9 @@ fn proofs_verify_offline_and_tampering_is_named() {
 /// The checkpoint key of another archive.
 fn other_archive_key() -> String {
     let d = tempfile::tempdir().expect("tmp");
-    Archive::init(d.path(), &KeyProvider::default()).expect("init").verifier_key
+    Archive::init(d.path(), &KeyProvider::default())
+        .expect("init")
+        .verifier_key
 }
 
 #[test]
@@ -327,14 +535,31 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     use chatvault_model::pii::PiiKind::*;
     let (d, mut a) = new_archive();
     let text = [
-        line("c", Some("p1"), "u", "2024-01-01T00:00:00Z", "我的手机 13812345678，邮箱 li@example.com"),
-        line("c", Some("p2"), "u", "2024-01-01T00:00:01Z", "身份证 11010519491231002X"),
+        line(
+            "c",
+            Some("p1"),
+            "u",
+            "2024-01-01T00:00:00Z",
+            "我的手机 13812345678，邮箱 li@example.com",
+        ),
+        line(
+            "c",
+            Some("p2"),
+            "u",
+            "2024-01-01T00:00:01Z",
+            "身份证 11010519491231002X",
+        ),
         line("c", Some("p3"), "u", "2024-01-01T00:00:02Z", "好的，谢谢"),
     ]
     .join("\n");
     assert_eq!(import_text(&mut a, "p.jsonl", &text).stored, 3);
     let flags = |a: &mut Archive| -> Vec<Vec<chatvault_model::pii::PiiKind>> {
-        a.show("wecom:c", 0, 10).expect("show").messages.into_iter().map(|m| m.pii).collect()
+        a.show("wecom:c", 0, 10)
+            .expect("show")
+            .messages
+            .into_iter()
+            .map(|m| m.pii)
+            .collect()
     };
     let want = vec![vec![Mobile, Email], vec![ResidentId], vec![]];
     assert_eq!(flags(&mut a), want);
@@ -346,15 +571,47 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     drop(db);
     let mut a = reopen(d.path());
     let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
-    let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    let idx: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'messages_sender'", [], |r| r.get(0)).expect("index");
-    let del: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'deletions'", [], |r| r.get(0)).expect("deletions");
+    let v: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    let idx: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'messages_sender'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("index");
+    let del: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'deletions'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("deletions");
     assert_eq!((v, idx, del), (4, 1, 1), "migrated 1 -> 2 -> 3 -> 4");
     drop(db);
-    assert_eq!(flags(&mut a), want, "derived from the content for rows without flags");
+    assert_eq!(
+        flags(&mut a),
+        want,
+        "derived from the content for rows without flags"
+    );
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
     // New rows after the upgrade carry their flags, and verify checks them.
-    assert_eq!(import_text(&mut a, "q.jsonl", &line("c", Some("p4"), "u", "2024-01-01T00:00:03Z", "卡号 4111 1111 1111 1111")).stored, 1);
+    assert_eq!(
+        import_text(
+            &mut a,
+            "q.jsonl",
+            &line(
+                "c",
+                Some("p4"),
+                "u",
+                "2024-01-01T00:00:03Z",
+                "卡号 4111 1111 1111 1111"
+            )
+        )
+        .stored,
+        1
+    );
     assert_eq!(flags(&mut a)[3], vec![BankCard]);
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
 }

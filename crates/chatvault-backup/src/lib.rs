@@ -84,21 +84,36 @@ pub struct Target {
 
 impl Target {
     pub fn parse(spec: &str) -> Result<Target> {
-        let bad = |why: String| BackupError::Target { target: spec.to_owned(), why };
+        let bad = |why: String| BackupError::Target {
+            target: spec.to_owned(),
+            why,
+        };
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(bad("name a bucket: s3://bucket/prefix".into()));
             }
-            let s3 = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(|e| bad(e.to_string()))?;
-            return Ok(Target { store: Arc::new(s3), prefix: ObjPath::from(prefix.trim_matches('/')), display: spec.to_owned() });
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(Target {
+                store: Arc::new(s3),
+                prefix: ObjPath::from(prefix.trim_matches('/')),
+                display: spec.to_owned(),
+            });
         }
         if spec.contains("://") {
             return Err(bad("use a folder or s3://bucket/prefix".into()));
         }
         std::fs::create_dir_all(spec).map_err(|e| bad(e.to_string()))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(spec).map_err(|e| bad(e.to_string()))?;
-        Ok(Target { store: Arc::new(fs), prefix: ObjPath::from(""), display: spec.to_owned() })
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(spec)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Target {
+            store: Arc::new(fs),
+            prefix: ObjPath::from(""),
+            display: spec.to_owned(),
+        })
     }
 
     fn path(&self, rel: &str) -> ObjPath {
@@ -110,21 +125,34 @@ impl Target {
     }
 
     fn err(&self, rel: &str, e: impl std::fmt::Display) -> BackupError {
-        BackupError::Object { object: format!("{}/{rel}", self.display.trim_end_matches('/')), why: e.to_string() }
+        BackupError::Object {
+            object: format!("{}/{rel}", self.display.trim_end_matches('/')),
+            why: e.to_string(),
+        }
     }
 
     async fn get(&self, rel: &str) -> Result<Vec<u8>> {
-        let r = self.store.get(&self.path(rel)).await.map_err(|e| self.err(rel, e))?;
+        let r = self
+            .store
+            .get(&self.path(rel))
+            .await
+            .map_err(|e| self.err(rel, e))?;
         Ok(r.bytes().await.map_err(|e| self.err(rel, e))?.to_vec())
     }
 
     async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(&self.path(rel), PutPayload::from(bytes)).await.map_err(|e| self.err(rel, e))?;
+        self.store
+            .put(&self.path(rel), PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.err(rel, e))?;
         Ok(())
     }
 
     async fn delete(&self, rel: &str) -> Result<()> {
-        self.store.delete(&self.path(rel)).await.map_err(|e| self.err(rel, e))
+        self.store
+            .delete(&self.path(rel))
+            .await
+            .map_err(|e| self.err(rel, e))
     }
 
     async fn exists(&self, rel: &str) -> Result<bool> {
@@ -150,9 +178,16 @@ impl Target {
         let mut out = vec![];
         for n in names {
             let bytes = self.get(&format!("manifests/{n}")).await?;
-            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| BackupError::Manifest { id: n.clone(), why: e.to_string() })?;
+            let m: Manifest =
+                serde_json::from_slice(&bytes).map_err(|e| BackupError::Manifest {
+                    id: n.clone(),
+                    why: e.to_string(),
+                })?;
             if m.format != FORMAT {
-                return Err(BackupError::Manifest { id: n, why: format!("format `{}`; this program reads {FORMAT}", m.format) });
+                return Err(BackupError::Manifest {
+                    id: n,
+                    why: format!("format `{}`; this program reads {FORMAT}", m.format),
+                });
             }
             out.push(m);
         }
@@ -216,24 +251,38 @@ pub struct Manifest {
 pub fn keygen() -> (zeroize::Zeroizing<String>, String) {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
-    (zeroize::Zeroizing::new(id.to_string().expose_secret().to_owned()), id.to_public().to_string())
+    (
+        zeroize::Zeroizing::new(id.to_string().expose_secret().to_owned()),
+        id.to_public().to_string(),
+    )
 }
 
 pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
-    s.trim().parse().map_err(|e| BackupError::Key(format!("recipient `{}`: {e}", s.trim())))
+    s.trim()
+        .parse()
+        .map_err(|e| BackupError::Key(format!("recipient `{}`: {e}", s.trim())))
 }
 
 /// Reads an identity file (`age-keygen` format: comments and one or more keys).
 pub fn read_identities(path: &Path) -> Result<Vec<age::x25519::Identity>> {
-    let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let ids: Vec<age::x25519::Identity> = text
         .lines()
         .map(str::trim)
         .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .map(|l| l.parse().map_err(|e| BackupError::Key(format!("{}: {e}", path.display()))))
+        .map(|l| {
+            l.parse()
+                .map_err(|e| BackupError::Key(format!("{}: {e}", path.display())))
+        })
         .collect::<Result<_>>()?;
     if ids.is_empty() {
-        return Err(BackupError::Key(format!("{}: no AGE-SECRET-KEY line", path.display())));
+        return Err(BackupError::Key(format!(
+            "{}: no AGE-SECRET-KEY line",
+            path.display()
+        )));
     }
     Ok(ids)
 }
@@ -244,22 +293,36 @@ fn sha_hex(b: &[u8]) -> String {
 
 fn encrypt(recipients: &[age::x25519::Recipient], plain: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
-    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| BackupError::Key(e.to_string()))?;
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(|e| BackupError::Key(e.to_string()))?;
     let mut out = vec![];
-    let mut w = enc.wrap_output(&mut out).map_err(|e| BackupError::Key(e.to_string()))?;
-    w.write_all(plain).and_then(|_| w.finish()).map_err(|e| BackupError::Key(e.to_string()))?;
+    let mut w = enc
+        .wrap_output(&mut out)
+        .map_err(|e| BackupError::Key(e.to_string()))?;
+    w.write_all(plain)
+        .and_then(|_| w.finish())
+        .map_err(|e| BackupError::Key(e.to_string()))?;
     Ok(out)
 }
 
 fn decrypt(identities: &[age::x25519::Identity], object: &str, cipher: &[u8]) -> Result<Vec<u8>> {
     use std::io::Read;
-    let bad = |why: String| BackupError::Object { object: object.to_owned(), why };
-    let d = age::Decryptor::new_buffered(cipher).map_err(|e| bad(format!("not an age file: {e}")))?;
+    let bad = |why: String| BackupError::Object {
+        object: object.to_owned(),
+        why,
+    };
+    let d =
+        age::Decryptor::new_buffered(cipher).map_err(|e| bad(format!("not an age file: {e}")))?;
     let mut r = d
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-        .map_err(|e| bad(format!("does not decrypt with this identity (the wrong key?): {e}")))?;
+        .map_err(|e| {
+            bad(format!(
+                "does not decrypt with this identity (the wrong key?): {e}"
+            ))
+        })?;
     let mut out = vec![];
-    r.read_to_end(&mut out).map_err(|e| bad(format!("its ciphertext is damaged: {e}")))?;
+    r.read_to_end(&mut out)
+        .map_err(|e| bad(format!("its ciphertext is damaged: {e}")))?;
     Ok(out)
 }
 
@@ -277,25 +340,42 @@ pub fn snapshot(data: &Path, work: &Path) -> Result<(Vec<(String, PathBuf)>, Arc
             continue;
         }
         let dst = work.join(db);
-        let sql = |e| BackupError::Sqlite { path: src.display().to_string(), source: e };
-        let from = rusqlite::Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
+        let sql = |e| BackupError::Sqlite {
+            path: src.display().to_string(),
+            source: e,
+        };
+        let from =
+            rusqlite::Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(sql)?;
         let mut to = rusqlite::Connection::open(&dst).map_err(sql)?;
         {
             let b = rusqlite::backup::Backup::new(&from, &mut to).map_err(sql)?;
-            b.run_to_completion(1024, std::time::Duration::from_millis(0), None).map_err(sql)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
+                .map_err(sql)?;
         }
         // One file, no WAL beside it.
-        to.execute_batch("PRAGMA journal_mode = DELETE;").map_err(sql)?;
+        to.execute_batch("PRAGMA journal_mode = DELETE;")
+            .map_err(sql)?;
         files.push((db.to_owned(), dst));
     }
     if !files.iter().any(|(n, _)| n == "archive.db") {
-        return Err(BackupError::Io { path: data.join("archive.db").display().to_string(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a chatvault data folder") });
+        return Err(BackupError::Io {
+            path: data.join("archive.db").display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a chatvault data folder",
+            ),
+        });
     }
     for dir in ["keys"] {
         let base = data.join(dir);
         if let Ok(rd) = walk(&base) {
             for p in rd {
-                let rel = p.strip_prefix(data).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(data)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 files.push((rel, p));
             }
         }
@@ -320,17 +400,34 @@ fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The archive id, verifier key and latest checkpoint of an `archive.db`.
 pub fn archive_state(db: &Path) -> Result<ArchiveState> {
-    let sql = |e| BackupError::Sqlite { path: db.display().to_string(), source: e };
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
+    let sql = |e| BackupError::Sqlite {
+        path: db.display().to_string(),
+        source: e,
+    };
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sql)?;
     let meta = |k: &str| -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
-        c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, Vec<u8>>(0)).optional().map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned())).map_err(sql)
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()
+        .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        .map_err(sql)
     };
     let cp: Option<(i64, Vec<u8>, String)> = {
         use rusqlite::OptionalExtension;
-        c.query_row("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional().map_err(sql)?
+        c.query_row(
+            "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(sql)?
     };
-    let messages: i64 = c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).map_err(sql)?;
+    let messages: i64 = c
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .map_err(sql)?;
     Ok(ArchiveState {
         archive_id: meta("archive_id")?.unwrap_or_default(),
         verifier_key: meta("verifier_key")?.unwrap_or_default(),
@@ -353,13 +450,23 @@ pub struct BackupOptions<'a> {
 /// none, else an incremental one on the latest set.
 pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Result<Manifest> {
     if o.recipients.is_empty() {
-        return Err(BackupError::Key("no recipient: give --recipient age1… (see `chatvault backup keygen`)".into()));
+        return Err(BackupError::Key(
+            "no recipient: give --recipient age1… (see `chatvault backup keygen`)".into(),
+        ));
     }
-    let recipients: Vec<age::x25519::Recipient> = o.recipients.iter().map(|r| parse_recipient(r)).collect::<Result<_>>()?;
+    let recipients: Vec<age::x25519::Recipient> = o
+        .recipients
+        .iter()
+        .map(|r| parse_recipient(r))
+        .collect::<Result<_>>()?;
     let existing = target.manifests().await?;
     let work = tempdir_in(data)?;
     let (files, state) = snapshot(data, work.path())?;
-    let latest_set = existing.iter().rev().find(|m| m.kind == "full").map(|m| m.set.clone());
+    let latest_set = existing
+        .iter()
+        .rev()
+        .find(|m| m.kind == "full")
+        .map(|m| m.set.clone());
     let (kind, set_id, id) = {
         let id = ulid::Ulid::from_parts(o.now_ms as u64, ulid::Ulid::new().random()).to_string();
         match (&latest_set, o.full) {
@@ -381,7 +488,10 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
     let mut entries = vec![];
     let (mut uploaded, mut uploaded_bytes) = (0u64, 0u64);
     for (name, path) in &files {
-        let bytes = std::fs::read(path).map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| BackupError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut chunks = vec![];
         for piece in bytes.chunks(CHUNK) {
             let sha = sha_hex(piece);
@@ -390,16 +500,27 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
                 continue;
             }
             let cipher = encrypt(&recipients, piece)?;
-            let c = ChunkRef { sha256: sha.clone(), size: piece.len() as u64, object_sha256: sha_hex(&cipher) };
+            let c = ChunkRef {
+                sha256: sha.clone(),
+                size: piece.len() as u64,
+                object_sha256: sha_hex(&cipher),
+            };
             uploaded += 1;
             uploaded_bytes += cipher.len() as u64;
             target.put(&format!("chunks/{sha}.age"), cipher).await?;
             have.insert(sha, c.clone());
             chunks.push(c);
         }
-        entries.push(FileEntry { name: name.clone(), size: bytes.len() as u64, sha256: sha_hex(&bytes), chunks });
+        entries.push(FileEntry {
+            name: name.clone(),
+            size: bytes.len() as u64,
+            sha256: sha_hex(&bytes),
+            chunks,
+        });
     }
-    let created_at = chrono::DateTime::from_timestamp_millis(o.now_ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default();
+    let created_at = chrono::DateTime::from_timestamp_millis(o.now_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
     let m = Manifest {
         format: FORMAT.into(),
         id: id.clone(),
@@ -414,7 +535,10 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
         uploaded_chunks: uploaded,
         uploaded_bytes,
     };
-    let json = serde_json::to_vec_pretty(&m).map_err(|e| BackupError::Manifest { id: id.clone(), why: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&m).map_err(|e| BackupError::Manifest {
+        id: id.clone(),
+        why: e.to_string(),
+    })?;
     // The manifest last: a backup interrupted before it is not a backup.
     target.put(&format!("manifests/{id}.json"), json).await?;
     Ok(m)
@@ -437,7 +561,10 @@ impl Drop for TempDir {
 /// A scratch folder beside the data (same file system, same permissions), removed after.
 fn tempdir_in(data: &Path) -> Result<TempDir> {
     let p = data.join(format!(".backup-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&p).map_err(|source| BackupError::Io { path: p.display().to_string(), source })?;
+    std::fs::create_dir_all(&p).map_err(|source| BackupError::Io {
+        path: p.display().to_string(),
+        source,
+    })?;
     Ok(TempDir(p))
 }
 
@@ -464,7 +591,11 @@ pub struct VerifyReport {
 /// Checks every manifest: every chunk exists and hashes as recorded (and, with
 /// identities, decrypts to the recorded plaintext), every file's chunks add up to its
 /// hash, and the checkpoint is signed by the archive's key (checked by `check_note`).
-pub async fn verify(target: &Target, identities: Option<&[age::x25519::Identity]>, check_note: &dyn Fn(&str, &str) -> std::result::Result<(), String>) -> Result<VerifyReport> {
+pub async fn verify(
+    target: &Target,
+    identities: Option<&[age::x25519::Identity]>,
+    check_note: &dyn Fn(&str, &str) -> std::result::Result<(), String>,
+) -> Result<VerifyReport> {
     let manifests = target.manifests().await?;
     if manifests.is_empty() {
         return Err(BackupError::Empty(target.display.clone()));
@@ -474,7 +605,12 @@ pub async fn verify(target: &Target, identities: Option<&[age::x25519::Identity]
     for m in &manifests {
         if let Some(note) = &m.archive.checkpoint {
             if let Err(e) = check_note(note, &m.archive.verifier_key) {
-                problems.push(Problem { manifest: m.id.clone(), file: None, object: None, what: format!("its checkpoint: {e}") });
+                problems.push(Problem {
+                    manifest: m.id.clone(),
+                    file: None,
+                    object: None,
+                    what: format!("its checkpoint: {e}"),
+                });
             }
         }
         for f in &m.files {
@@ -492,21 +628,45 @@ pub async fn verify(target: &Target, identities: Option<&[age::x25519::Identity]
                 };
                 if let Err(what) = outcome {
                     complete = false;
-                    problems.push(Problem { manifest: m.id.clone(), file: Some(f.name.clone()), object: Some(format!("{}/{rel}", target.display.trim_end_matches('/'))), what });
+                    problems.push(Problem {
+                        manifest: m.id.clone(),
+                        file: Some(f.name.clone()),
+                        object: Some(format!("{}/{rel}", target.display.trim_end_matches('/'))),
+                        what,
+                    });
                 }
             }
             if identities.is_some() && complete && hex::encode(whole.finalize()) != f.sha256 {
-                problems.push(Problem { manifest: m.id.clone(), file: Some(f.name.clone()), object: None, what: "its chunks do not add up to the file's hash".into() });
+                problems.push(Problem {
+                    manifest: m.id.clone(),
+                    file: Some(f.name.clone()),
+                    object: None,
+                    what: "its chunks do not add up to the file's hash".into(),
+                });
             }
         }
     }
-    Ok(VerifyReport { ok: problems.is_empty(), manifests: manifests.len() as u64, chunks_checked: checked.len() as u64, decrypted: identities.is_some(), problems })
+    Ok(VerifyReport {
+        ok: problems.is_empty(),
+        manifests: manifests.len() as u64,
+        chunks_checked: checked.len() as u64,
+        decrypted: identities.is_some(),
+        problems,
+    })
 }
 
-async fn check_chunk(target: &Target, rel: &str, c: &ChunkRef, identities: Option<&[age::x25519::Identity]>, whole: &mut Sha256) -> std::result::Result<(), String> {
+async fn check_chunk(
+    target: &Target,
+    rel: &str,
+    c: &ChunkRef,
+    identities: Option<&[age::x25519::Identity]>,
+    whole: &mut Sha256,
+) -> std::result::Result<(), String> {
     let cipher = match target.get(rel).await {
         Ok(b) => b,
-        Err(BackupError::Object { why, .. }) => return Err(format!("missing or unreadable: {why}")),
+        Err(BackupError::Object { why, .. }) => {
+            return Err(format!("missing or unreadable: {why}"))
+        }
         Err(e) => return Err(e.to_string()),
     };
     if sha_hex(&cipher) != c.object_sha256 {
@@ -524,14 +684,40 @@ async fn check_chunk(target: &Target, rel: &str, c: &ChunkRef, identities: Optio
 
 /// Restores the files of one backup (`id`, or the latest) into `dest`, which must not
 /// exist or be empty. Every chunk is checked before anything is written.
-pub async fn restore(target: &Target, id: Option<&str>, identities: &[age::x25519::Identity], dest: &Path) -> Result<Manifest> {
+pub async fn restore(
+    target: &Target,
+    id: Option<&str>,
+    identities: &[age::x25519::Identity],
+    dest: &Path,
+) -> Result<Manifest> {
     let manifests = target.manifests().await?;
     let m = match id {
-        Some(id) => manifests.into_iter().find(|m| m.id == id).ok_or_else(|| BackupError::Manifest { id: id.to_owned(), why: "no such backup".into() })?,
-        None => manifests.into_iter().next_back().ok_or_else(|| BackupError::Empty(target.display.clone()))?,
+        Some(id) => {
+            manifests
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or_else(|| BackupError::Manifest {
+                    id: id.to_owned(),
+                    why: "no such backup".into(),
+                })?
+        }
+        None => manifests
+            .into_iter()
+            .next_back()
+            .ok_or_else(|| BackupError::Empty(target.display.clone()))?,
     };
-    if dest.exists() && std::fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(BackupError::Io { path: dest.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the restore target exists and is not empty") });
+    if dest.exists()
+        && std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(BackupError::Io {
+            path: dest.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the restore target exists and is not empty",
+            ),
+        });
     }
     let staging = dest.with_extension("restoring");
     let _ = std::fs::remove_dir_all(&staging);
@@ -541,7 +727,10 @@ pub async fn restore(target: &Target, id: Option<&str>, identities: &[age::x2551
     };
     for f in &m.files {
         if f.name.contains("..") || f.name.starts_with('/') {
-            return Err(BackupError::Manifest { id: m.id.clone(), why: format!("file name `{}` leaves the data folder", f.name) });
+            return Err(BackupError::Manifest {
+                id: m.id.clone(),
+                why: format!("file name `{}` leaves the data folder", f.name),
+            });
         }
         let mut bytes = Vec::with_capacity(f.size as usize);
         for c in &f.chunks {
@@ -549,16 +738,25 @@ pub async fn restore(target: &Target, id: Option<&str>, identities: &[age::x2551
             let cipher = target.get(&rel).await?;
             let object = format!("{}/{rel}", target.display.trim_end_matches('/'));
             if sha_hex(&cipher) != c.object_sha256 {
-                return Err(BackupError::Object { object, why: "the stored object changed: its hash differs from the manifest".into() });
+                return Err(BackupError::Object {
+                    object,
+                    why: "the stored object changed: its hash differs from the manifest".into(),
+                });
             }
             let plain = decrypt(identities, &object, &cipher)?;
             if sha_hex(&plain) != c.sha256 {
-                return Err(BackupError::Object { object, why: "decrypts to other bytes than the manifest records".into() });
+                return Err(BackupError::Object {
+                    object,
+                    why: "decrypts to other bytes than the manifest records".into(),
+                });
             }
             bytes.extend_from_slice(&plain);
         }
         if sha_hex(&bytes) != f.sha256 {
-            return Err(BackupError::Manifest { id: m.id.clone(), why: format!("{}: the chunks do not add up to the file's hash", f.name) });
+            return Err(BackupError::Manifest {
+                id: m.id.clone(),
+                why: format!("{}: the chunks do not add up to the file's hash", f.name),
+            });
         }
         let out = staging.join(&f.name);
         if let Some(parent) = out.parent() {
@@ -582,17 +780,32 @@ pub async fn restore(target: &Target, id: Option<&str>, identities: &[age::x2551
 /// time counts), then every chunk no remaining manifest references. A purge thus reaches
 /// the backups once every set that holds the purged content has expired. The latest set
 /// is always kept.
-pub async fn prune(target: &Target, keep_days: &std::collections::BTreeMap<String, u32>, now_ms: i64) -> Result<PruneReport> {
+pub async fn prune(
+    target: &Target,
+    keep_days: &std::collections::BTreeMap<String, u32>,
+    now_ms: i64,
+) -> Result<PruneReport> {
     let manifests = target.manifests().await?;
-    let latest_set = manifests.iter().rev().find(|m| m.kind == "full").map(|m| m.set.clone());
+    let latest_set = manifests
+        .iter()
+        .rev()
+        .find(|m| m.kind == "full")
+        .map(|m| m.set.clone());
     let mut newest: std::collections::BTreeMap<String, (i64, String)> = Default::default();
     for m in &manifests {
-        let e = newest.entry(m.set.clone()).or_insert((m.created_ms, m.tier.clone()));
+        let e = newest
+            .entry(m.set.clone())
+            .or_insert((m.created_ms, m.tier.clone()));
         e.0 = e.0.max(m.created_ms);
     }
     let expired: std::collections::BTreeSet<String> = newest
         .iter()
-        .filter(|(set, (t, tier))| Some(*set) != latest_set.as_ref() && keep_days.get(tier).is_some_and(|d| *t + *d as i64 * 86_400_000 <= now_ms))
+        .filter(|(set, (t, tier))| {
+            Some(*set) != latest_set.as_ref()
+                && keep_days
+                    .get(tier)
+                    .is_some_and(|d| *t + *d as i64 * 86_400_000 <= now_ms)
+        })
         .map(|(s, _)| s.clone())
         .collect();
     let mut report = PruneReport::default();
@@ -602,12 +815,20 @@ pub async fn prune(target: &Target, keep_days: &std::collections::BTreeMap<Strin
             target.delete(&format!("manifests/{}.json", m.id)).await?;
             report.manifests_removed += 1;
         } else {
-            live.extend(m.files.iter().flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())));
+            live.extend(
+                m.files
+                    .iter()
+                    .flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())),
+            );
         }
     }
     let mut all = std::collections::BTreeSet::new();
     for m in &manifests {
-        all.extend(m.files.iter().flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())));
+        all.extend(
+            m.files
+                .iter()
+                .flat_map(|f| f.chunks.iter().map(|c| c.sha256.clone())),
+        );
     }
     for sha in all.difference(&live) {
         let rel = format!("chunks/{sha}.age");

@@ -68,8 +68,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
@@ -132,7 +140,10 @@ fn main() -> Result<()> {
     let n = args.messages;
 
     // 1. The input.
-    let corpus = corpus_dir.as_deref().map(chatvault_gen::load_corpus).transpose()?;
+    let corpus = corpus_dir
+        .as_deref()
+        .map(chatvault_gen::load_corpus)
+        .transpose()?;
     let source = match (&corpus, &corpus_dir) {
         (Some(c), Some(d)) => format!("{} CrossWOZ dialogues from {}", c.len(), d.display()),
         _ => "the built-in generator".to_owned(),
@@ -142,7 +153,14 @@ fn main() -> Result<()> {
     let reuse = args.reuse && raw.exists() && data.exists();
     if !reuse {
         let mut w = BufWriter::new(std::fs::File::create(&raw)?);
-        for l in Generator::new(GenOptions { messages: n, seed: 1, ..Default::default() }, corpus) {
+        for l in Generator::new(
+            GenOptions {
+                messages: n,
+                seed: 1,
+                ..Default::default()
+            },
+            corpus,
+        ) {
             writeln!(w, "{l}")?;
         }
         w.flush()?;
@@ -155,7 +173,10 @@ fn main() -> Result<()> {
         std::fs::remove_dir_all(&data)?;
     }
     if reuse {
-        println!("reusing the archive in {} (import not measured)", data.display());
+        println!(
+            "reusing the archive in {} (import not measured)",
+            data.display()
+        );
     } else {
         Archive::init(&data, &KeyProvider::default())?;
     }
@@ -163,11 +184,26 @@ fn main() -> Result<()> {
     archive.set_index_budget(args.index_threads, 256 << 20);
     let t = Instant::now();
     if !reuse {
-        let ctx = ImportContext { file_label: raw.display().to_string(), base_dir: None, ..ImportContext::default() };
-        let mut records = CanonicalJsonl.open(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&raw)?)), ctx);
+        let ctx = ImportContext {
+            file_label: raw.display().to_string(),
+            base_dir: None,
+            ..ImportContext::default()
+        };
+        let mut records = CanonicalJsonl.open(
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(&raw)?,
+            )),
+            ctx,
+        );
         let report = archive.import(&mut records, &mut |_| {})?;
         if report.stored != n as u64 {
-            bail!("stored {} of {n} (duplicates {}, rejected {})", report.stored, report.duplicates, report.rejected.len());
+            bail!(
+                "stored {} of {n} (duplicates {}, rejected {})",
+                report.stored,
+                report.duplicates,
+                report.rejected.len()
+            );
         }
     }
     let import_s = t.elapsed().as_secs_f64();
@@ -189,10 +225,18 @@ fn main() -> Result<()> {
         texts.push(normalize(v["text"].as_str().unwrap_or_default()));
     }
     let mut rng = StdRng::seed_from_u64(42);
-    let queries: Vec<(&str, Vec<String>)> = CLASSES.iter().map(|c| (*c, pick_queries(&texts, c, args.queries, &mut rng))).collect();
+    let queries: Vec<(&str, Vec<String>)> = CLASSES
+        .iter()
+        .map(|c| (*c, pick_queries(&texts, c, args.queries, &mut rng)))
+        .collect();
     let truth = |q: &str| -> Vec<u64> {
         let f = memchr::memmem::Finder::new(q.as_bytes());
-        texts.iter().enumerate().filter(|(_, t)| f.find(t.as_bytes()).is_some()).map(|(i, _)| i as u64).collect()
+        texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| f.find(t.as_bytes()).is_some())
+            .map(|(i, _)| i as u64)
+            .collect()
     };
 
     // 4. chatvault search: latency of the user-facing call (index, store, decrypt, snippet).
@@ -205,7 +249,10 @@ fn main() -> Result<()> {
     }
     let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
     let mut all_ms = vec![];
-    println!("{:<8} {:>6} {:>10} {:>10} {:>12}", "class", "n", "p50 ms", "p99 ms", "mean hits");
+    println!(
+        "{:<8} {:>6} {:>10} {:>10} {:>12}",
+        "class", "n", "p50 ms", "p99 ms", "mean hits"
+    );
     for (class, qs) in &queries {
         let mut ms = vec![];
         let mut hits = 0u64;
@@ -217,24 +264,40 @@ fn main() -> Result<()> {
             let got: HashSet<u64> = archive.matching_seqs(q, &none)?.into_iter().collect();
             let want: HashSet<u64> = truth(q).into_iter().collect();
             if r.total != want.len() as u64 {
-                println!("  total mismatch for {q:?}: {} vs truth {}", r.total, want.len());
+                println!(
+                    "  total mismatch for {q:?}: {} vs truth {}",
+                    r.total,
+                    want.len()
+                );
             }
             tp += got.intersection(&want).count() as u64;
             fp += got.difference(&want).count() as u64;
             fn_ += want.difference(&got).count() as u64;
         }
         ms.sort_by(f64::total_cmp);
-        println!("{class:<8} {:>6} {:>10.3} {:>10.3} {:>12.0}", qs.len(), percentile(&ms, 0.5), percentile(&ms, 0.99), hits as f64 / qs.len().max(1) as f64);
+        println!(
+            "{class:<8} {:>6} {:>10.3} {:>10.3} {:>12.0}",
+            qs.len(),
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            hits as f64 / qs.len().max(1) as f64
+        );
         all_ms.extend(ms);
     }
     all_ms.sort_by(f64::total_cmp);
     let recall = tp as f64 / (tp + fn_).max(1) as f64;
     let precision = tp as f64 / (tp + fp).max(1) as f64;
-    println!("chatvault: p50 {:.3} ms, p99 {:.3} ms, recall {recall:.6}, precision {precision:.6}", percentile(&all_ms, 0.5), percentile(&all_ms, 0.99));
+    println!(
+        "chatvault: p50 {:.3} ms, p99 {:.3} ms, recall {recall:.6}, precision {precision:.6}",
+        percentile(&all_ms, 0.5),
+        percentile(&all_ms, 0.99)
+    );
     drop(archive);
 
     if recall < 1.0 || precision < 1.0 {
-        bail!("search is not exact: recall {recall}, precision {precision} against substring truth");
+        bail!(
+            "search is not exact: recall {recall}, precision {precision} against substring truth"
+        );
     }
     if args.no_baselines {
         return Ok(());
@@ -266,16 +329,30 @@ fn main() -> Result<()> {
             // which is what a user of FTS5 trigram gets.
             let t = Instant::now();
             let (count_sql, page_sql, param) = if q.chars().count() >= 3 {
-                ("SELECT count(*) FROM t WHERE t MATCH ?1", "SELECT rowid FROM t WHERE t MATCH ?1 ORDER BY rowid DESC LIMIT 20", format!("\"{}\"", q.replace('"', "\"\"")))
+                (
+                    "SELECT count(*) FROM t WHERE t MATCH ?1",
+                    "SELECT rowid FROM t WHERE t MATCH ?1 ORDER BY rowid DESC LIMIT 20",
+                    format!("\"{}\"", q.replace('"', "\"\"")),
+                )
             } else {
-                ("SELECT count(*) FROM t WHERE body LIKE ?1", "SELECT rowid FROM t WHERE body LIKE ?1 ORDER BY rowid DESC LIMIT 20", format!("%{q}%"))
+                (
+                    "SELECT count(*) FROM t WHERE body LIKE ?1",
+                    "SELECT rowid FROM t WHERE body LIKE ?1 ORDER BY rowid DESC LIMIT 20",
+                    format!("%{q}%"),
+                )
             };
             let _count: i64 = fts.query_row(count_sql, [&param], |r| r.get(0))?;
             let mut st = fts.prepare_cached(page_sql)?;
-            let _page: Vec<i64> = st.query_map([&param], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let _page: Vec<i64> = st
+                .query_map([&param], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             fts_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-            let mut st = fts.prepare_cached(&page_sql.replace(" ORDER BY rowid DESC LIMIT 20", ""))?;
-            let got: HashSet<u64> = st.query_map([&param], |r| r.get::<_, i64>(0))?.map(|r| r.map(|x| x as u64)).collect::<rusqlite::Result<_>>()?;
+            let mut st =
+                fts.prepare_cached(&page_sql.replace(" ORDER BY rowid DESC LIMIT 20", ""))?;
+            let got: HashSet<u64> = st
+                .query_map([&param], |r| r.get::<_, i64>(0))?
+                .map(|r| r.map(|x| x as u64))
+                .collect::<rusqlite::Result<_>>()?;
             let want: HashSet<u64> = truth(q).into_iter().collect();
             ftp += got.intersection(&want).count() as u64;
             ffn += want.difference(&got).count() as u64;
@@ -297,9 +374,13 @@ fn main() -> Result<()> {
         for (_, qs) in &queries {
             for q in qs.iter().take(4) {
                 let t = Instant::now();
-                let out = std::process::Command::new("rg").args(["-F", "-c", "--", q]).arg(&raw).output().context(
-                    "running `rg`: install ripgrep (apt-get install ripgrep) or pass --no-rg",
-                )?;
+                let out = std::process::Command::new("rg")
+                    .args(["-F", "-c", "--", q])
+                    .arg(&raw)
+                    .output()
+                    .context(
+                        "running `rg`: install ripgrep (apt-get install ripgrep) or pass --no-rg",
+                    )?;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
                 if !(out.status.success() || out.status.code() == Some(1)) {
                     bail!("rg failed: {}", String::from_utf8_lossy(&out.stderr));

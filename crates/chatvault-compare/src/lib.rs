@@ -37,7 +37,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { skew_ms: 120_000, similarity: 0.5 }
+        Options {
+            skew_ms: 120_000,
+            similarity: 0.5,
+        }
     }
 }
 
@@ -69,7 +72,10 @@ pub struct Report {
 
 impl Report {
     pub fn identical(&self) -> bool {
-        self.missing_from_a.is_empty() && self.missing_from_b.is_empty() && self.altered.is_empty() && self.reordered.is_empty()
+        self.missing_from_a.is_empty()
+            && self.missing_from_b.is_empty()
+            && self.altered.is_empty()
+            && self.reordered.is_empty()
     }
 }
 
@@ -97,7 +103,11 @@ pub fn compare(a: &[Msg], b: &[Msg], o: &Options) -> Report {
     }
     for i in 0..a.len() {
         if let Some(js) = by_text.get(na[i].as_str()) {
-            let best = js.iter().copied().filter(|&j| !used[j] && close(i, j)).min_by_key(|&j| (b[j].at_ms - (a[i].at_ms + offset)).abs());
+            let best = js
+                .iter()
+                .copied()
+                .filter(|&j| !used[j] && close(i, j))
+                .min_by_key(|&j| (b[j].at_ms - (a[i].at_ms + offset)).abs());
             if let Some(j) = best {
                 used[j] = true;
                 b_of_a[i] = Some(j);
@@ -111,25 +121,54 @@ pub fn compare(a: &[Msg], b: &[Msg], o: &Options) -> Report {
         if b_of_a[i].is_some() {
             continue;
         }
-        let same_slot = |j: usize| norm(&a[i].sender) == norm(&b[j].sender) && (b[j].at_ms - (a[i].at_ms + offset)).abs() <= SAME_SLOT_MS;
+        let same_slot = |j: usize| {
+            norm(&a[i].sender) == norm(&b[j].sender)
+                && (b[j].at_ms - (a[i].at_ms + offset)).abs() <= SAME_SLOT_MS
+        };
         let best = (0..b.len())
             .filter(|&j| !used[j] && close(i, j))
-            .map(|j| (j, same_slot(j), similar::TextDiff::from_chars(na[i].as_str(), nb[j].as_str()).ratio()))
+            .map(|j| {
+                (
+                    j,
+                    same_slot(j),
+                    similar::TextDiff::from_chars(na[i].as_str(), nb[j].as_str()).ratio(),
+                )
+            })
             .filter(|(_, slot, r)| *r >= o.similarity || (*slot && *r >= SAME_SLOT_SIMILARITY))
             // The same slot first, then the most alike.
             .max_by(|x, y| x.1.cmp(&y.1).then(x.2.total_cmp(&y.2)));
         if let Some((j, _, ratio)) = best {
             used[j] = true;
             b_of_a[i] = Some(j);
-            altered.push(Altered { a: a[i].clone(), b: b[j].clone(), diff: diff(&a[i].text, &b[j].text), similarity: ratio });
+            altered.push(Altered {
+                a: a[i].clone(),
+                b: b[j].clone(),
+                diff: diff(&a[i].text, &b[j].text),
+                similarity: ratio,
+            });
         }
     }
     // 3. Order: pairs outside the longest increasing run of B positions moved.
-    let pairs: Vec<(usize, usize)> = b_of_a.iter().enumerate().filter_map(|(i, j)| j.map(|j| (i, j))).collect();
+    let pairs: Vec<(usize, usize)> = b_of_a
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| j.map(|j| (i, j)))
+        .collect();
     let keep = lis(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
-    let reordered: Vec<(Msg, Msg)> = pairs.iter().enumerate().filter(|(k, _)| !keep.contains(k)).map(|(_, &(i, j))| (a[i].clone(), b[j].clone())).collect();
-    let missing_from_b: Vec<Msg> = (0..a.len()).filter(|&i| b_of_a[i].is_none()).map(|i| a[i].clone()).collect();
-    let missing_from_a: Vec<Msg> = (0..b.len()).filter(|&j| !used[j]).map(|j| b[j].clone()).collect();
+    let reordered: Vec<(Msg, Msg)> = pairs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !keep.contains(k))
+        .map(|(_, &(i, j))| (a[i].clone(), b[j].clone()))
+        .collect();
+    let missing_from_b: Vec<Msg> = (0..a.len())
+        .filter(|&i| b_of_a[i].is_none())
+        .map(|i| a[i].clone())
+        .collect();
+    let missing_from_a: Vec<Msg> = (0..b.len())
+        .filter(|&j| !used[j])
+        .map(|j| b[j].clone())
+        .collect();
     let mut r = Report {
         offset_ms: offset,
         a_messages: a.len(),
@@ -172,7 +211,11 @@ fn estimate_offset(a: &[Msg], b: &[Msg], na: &[String], nb: &[String]) -> i64 {
     let mut d: Vec<i64> = ca
         .iter()
         .filter(|(t, (n, _))| *n == 1 && t.chars().count() >= 2)
-        .filter_map(|(t, (_, i))| cb.get(t).filter(|(n, _)| *n == 1).map(|(_, j)| b[*j].at_ms - a[*i].at_ms))
+        .filter_map(|(t, (_, i))| {
+            cb.get(t)
+                .filter(|(n, _)| *n == 1)
+                .map(|(_, j)| b[*j].at_ms - a[*i].at_ms)
+        })
         .collect();
     if d.is_empty() {
         return 0;
@@ -232,7 +275,12 @@ mod tests {
     use super::*;
 
     fn m(key: &str, at_s: i64, text: &str) -> Msg {
-        Msg { key: key.into(), sender: "x".into(), at_ms: at_s * 1000, text: text.into() }
+        Msg {
+            key: key.into(),
+            sender: "x".into(),
+            at_ms: at_s * 1000,
+            text: text.into(),
+        }
     }
 
     fn side(lines: &[(&str, i64, &str)]) -> Vec<Msg> {
@@ -252,25 +300,76 @@ mod tests {
     fn copies_are_aligned_across_clock_offsets() {
         // Eight hours apart (a time zone) and a few seconds of skew.
         let a = side(BASE);
-        let b: Vec<Msg> = BASE.iter().map(|(k, t, x)| m(k, t + 8 * 3600 + (*t % 7), x)).collect();
+        let b: Vec<Msg> = BASE
+            .iter()
+            .map(|(k, t, x)| m(k, t + 8 * 3600 + (*t % 7), x))
+            .collect();
         let r = compare(&a, &b, &Options::default());
         assert!(r.identical(), "{r:?}");
         assert_eq!(r.matched, 6);
-        assert!((r.offset_ms - 8 * 3600 * 1000).abs() < 10_000, "{}", r.offset_ms);
+        assert!(
+            (r.offset_ms - 8 * 3600 * 1000).abs() < 10_000,
+            "{}",
+            r.offset_ms
+        );
     }
 
     #[test]
     fn each_difference_is_named() {
         let a = side(BASE);
         let cases: Vec<(&str, Vec<Msg>, (usize, usize, usize, usize), &str)> = vec![
-            ("deleted on B", side(&[BASE[0], BASE[1], BASE[3], BASE[4], BASE[5]]), (1, 0, 0, 0), "3"),
-            ("added on B", side(&[BASE[0], BASE[1], BASE[2], ("x", 75, "其实我改主意了"), BASE[3], BASE[4], BASE[5]]), (0, 1, 0, 0), "x"),
-            ("edited on B", side(&[BASE[0], BASE[1], BASE[2], ("4", 90, "已经帮您取消订单"), BASE[4], BASE[5]]), (0, 0, 1, 0), "4"),
-            ("two swapped on B", side(&[BASE[0], BASE[1], BASE[3], BASE[2], BASE[4], BASE[5]]), (0, 0, 0, 1), ""),
+            (
+                "deleted on B",
+                side(&[BASE[0], BASE[1], BASE[3], BASE[4], BASE[5]]),
+                (1, 0, 0, 0),
+                "3",
+            ),
+            (
+                "added on B",
+                side(&[
+                    BASE[0],
+                    BASE[1],
+                    BASE[2],
+                    ("x", 75, "其实我改主意了"),
+                    BASE[3],
+                    BASE[4],
+                    BASE[5],
+                ]),
+                (0, 1, 0, 0),
+                "x",
+            ),
+            (
+                "edited on B",
+                side(&[
+                    BASE[0],
+                    BASE[1],
+                    BASE[2],
+                    ("4", 90, "已经帮您取消订单"),
+                    BASE[4],
+                    BASE[5],
+                ]),
+                (0, 0, 1, 0),
+                "4",
+            ),
+            (
+                "two swapped on B",
+                side(&[BASE[0], BASE[1], BASE[3], BASE[2], BASE[4], BASE[5]]),
+                (0, 0, 0, 1),
+                "",
+            ),
         ];
         for (name, b, (only_a, only_b, alt, reord), key) in cases {
             let r = compare(&a, &b, &Options::default());
-            assert_eq!((r.missing_from_b.len(), r.missing_from_a.len(), r.altered.len(), r.reordered.len()), (only_a, only_b, alt, reord), "{name}: {r:?}");
+            assert_eq!(
+                (
+                    r.missing_from_b.len(),
+                    r.missing_from_a.len(),
+                    r.altered.len(),
+                    r.reordered.len()
+                ),
+                (only_a, only_b, alt, reord),
+                "{name}: {r:?}"
+            );
             if only_a > 0 {
                 assert_eq!(r.missing_from_b[0].key, key, "{name}");
             }
@@ -279,9 +378,17 @@ mod tests {
             }
             if alt > 0 {
                 assert_eq!(r.altered[0].a.key, key, "{name}");
-                assert!(r.altered[0].diff.contains("[-催促物流-]") && r.altered[0].diff.contains("{+取消订单+}"), "{name}: {}", r.altered[0].diff);
+                assert!(
+                    r.altered[0].diff.contains("[-催促物流-]")
+                        && r.altered[0].diff.contains("{+取消订单+}"),
+                    "{name}: {}",
+                    r.altered[0].diff
+                );
             }
-            assert!(!r.identical() && r.verdict.starts_with("the copies differ"), "{name}");
+            assert!(
+                !r.identical() && r.verdict.starts_with("the copies differ"),
+                "{name}"
+            );
         }
     }
 
@@ -290,7 +397,11 @@ mod tests {
         let a = side(&[("1", 0, "好的"), ("2", 10, "订单 A-1")]);
         let b = side(&[("1", 0, "好的"), ("2", 10, "订单 A-1"), ("3", 5000, "好的")]);
         let r = compare(&a, &b, &Options::default());
-        assert_eq!(r.missing_from_a.len(), 1, "the later 好的 is another message");
+        assert_eq!(
+            r.missing_from_a.len(),
+            1,
+            "the later 好的 is another message"
+        );
         assert_eq!(r.missing_from_a[0].key, "3");
     }
 

@@ -50,7 +50,9 @@ impl Kek {
 
     fn from_bytes(key: Zeroizing<[u8; KEY_LEN]>) -> Self {
         // The id names a key without revealing it: a domain-separated hash, 8 bytes.
-        let digest = Sha256::new_with_prefix(b"chatvault/kek-id/v1\0").chain_update(key.as_ref()).finalize();
+        let digest = Sha256::new_with_prefix(b"chatvault/kek-id/v1\0")
+            .chain_update(key.as_ref())
+            .finalize();
         let id = hex::encode(&digest[..8]);
         Kek { key, id }
     }
@@ -67,10 +69,9 @@ impl Kek {
                 .map_err(|_| CryptoError::BadKey("expected base64 or 64 hex digits".into()))?
         };
         let bytes = Zeroizing::new(bytes);
-        let arr: [u8; KEY_LEN] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::BadKey(format!("expected {KEY_LEN} bytes, got {}", bytes.len())))?;
+        let arr: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+            CryptoError::BadKey(format!("expected {KEY_LEN} bytes, got {}", bytes.len()))
+        })?;
         Ok(Self::from_bytes(Zeroizing::new(arr)))
     }
 
@@ -78,9 +79,12 @@ impl Kek {
     pub fn from_passphrase(passphrase: &[u8], salt: &[u8]) -> Result<Self, CryptoError> {
         let params = argon2::Params::new(64 * 1024, 3, 1, Some(KEY_LEN))
             .map_err(|e| CryptoError::BadKey(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut k = Zeroizing::new([0u8; KEY_LEN]);
-        argon.hash_password_into(passphrase, salt, k.as_mut()).map_err(|e| CryptoError::BadKey(e.to_string()))?;
+        argon
+            .hash_password_into(passphrase, salt, k.as_mut())
+            .map_err(|e| CryptoError::BadKey(e.to_string()))?;
         Ok(Self::from_bytes(k))
     }
 
@@ -107,9 +111,16 @@ impl Kek {
     }
 
     pub fn unwrap(&self, wrapped: &[u8], binding: &[u8]) -> Result<DataKey, CryptoError> {
-        let bytes = Zeroizing::new(open_with(&self.cipher(), wrapped, &wrap_aad(binding), "data key wrap")?);
-        let arr: [u8; KEY_LEN] =
-            bytes.as_slice().try_into().map_err(|_| CryptoError::BadKey("wrapped data key has the wrong length".into()))?;
+        let bytes = Zeroizing::new(open_with(
+            &self.cipher(),
+            wrapped,
+            &wrap_aad(binding),
+            "data key wrap",
+        )?);
+        let arr: [u8; KEY_LEN] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::BadKey("wrapped data key has the wrong length".into()))?;
         Ok(DataKey::from_array(arr))
     }
 
@@ -118,7 +129,11 @@ impl Kek {
         seal_with(&self.cipher(), secret, &secret_aad(binding))
     }
 
-    pub fn open_secret(&self, sealed: &[u8], binding: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open_secret(
+        &self,
+        sealed: &[u8],
+        binding: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         open_with(&self.cipher(), sealed, &secret_aad(binding), "secret").map(Zeroizing::new)
     }
 }
@@ -146,7 +161,9 @@ impl DataKey {
 
     /// A key from 32 secret bytes (a service secret the archive keeps sealed).
     pub fn from_secret(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let k: [u8; KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::Truncated(bytes.len()))?;
+        let k: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::Truncated(bytes.len()))?;
         Ok(Self::from_array(k))
     }
 
@@ -163,7 +180,12 @@ impl DataKey {
     }
 
     /// Decrypts what [`Self::seal`] made with the same `aad`; `what` names it in errors.
-    pub fn open(&self, sealed: &[u8], aad: &[u8], what: &'static str) -> Result<Vec<u8>, CryptoError> {
+    pub fn open(
+        &self,
+        sealed: &[u8],
+        aad: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.cipher, sealed, aad, what)
     }
 }
@@ -174,19 +196,34 @@ fn seal_with(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     // for far more than the 2^32 messages one data key will ever seal.
     rand::thread_rng().fill_bytes(&mut nonce);
     // Encryption with a valid key and in-memory buffers cannot fail.
-    let ct = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad }).unwrap_or_default();
+    let ct = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
     out
 }
 
-fn open_with(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8], what: &'static str) -> Result<Vec<u8>, CryptoError> {
+fn open_with(
+    cipher: &Aes256Gcm,
+    sealed: &[u8],
+    aad: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, CryptoError> {
     if sealed.len() < OVERHEAD {
         return Err(CryptoError::Truncated(sealed.len()));
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| CryptoError::Open(what))
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| CryptoError::Open(what))
 }
 
 /// Random bytes from the thread CSPRNG (salts).
@@ -205,7 +242,10 @@ mod tests {
         let dek = DataKey::generate();
         let sealed = dek.seal("退款申请 ✓".as_bytes(), b"msg-1");
         assert_eq!(sealed.len(), "退款申请 ✓".len() + OVERHEAD);
-        assert_eq!(dek.open(&sealed, b"msg-1", "body").expect("opens"), "退款申请 ✓".as_bytes());
+        assert_eq!(
+            dek.open(&sealed, b"msg-1", "body").expect("opens"),
+            "退款申请 ✓".as_bytes()
+        );
     }
 
     #[test]
@@ -239,9 +279,19 @@ mod tests {
         let dek = DataKey::generate();
         let wrapped = kek.wrap(&dek, b"conv-1");
         let back = kek.unwrap(&wrapped, b"conv-1").expect("unwraps");
-        assert_eq!(back.open(&dek.seal(b"x", b"a"), b"a", "t").expect("same key"), b"x");
-        assert!(Kek::generate().unwrap(&wrapped, b"conv-1").is_err(), "wrong KEK");
-        assert!(kek.unwrap(&wrapped, b"conv-2").is_err(), "wrap moved to another conversation");
+        assert_eq!(
+            back.open(&dek.seal(b"x", b"a"), b"a", "t")
+                .expect("same key"),
+            b"x"
+        );
+        assert!(
+            Kek::generate().unwrap(&wrapped, b"conv-1").is_err(),
+            "wrong KEK"
+        );
+        assert!(
+            kek.unwrap(&wrapped, b"conv-2").is_err(),
+            "wrap moved to another conversation"
+        );
     }
 
     #[test]
@@ -251,7 +301,12 @@ mod tests {
         assert_eq!(again.id(), kek.id());
         let hex_key = "00".repeat(32);
         assert!(Kek::parse(&hex_key).is_ok());
-        for (name, bad) in [("short", "AAAA"), ("not_base64", "!!!"), ("long_hex", &"00".repeat(33)), ("empty", "")] {
+        for (name, bad) in [
+            ("short", "AAAA"),
+            ("not_base64", "!!!"),
+            ("long_hex", &"00".repeat(33)),
+            ("empty", ""),
+        ] {
             assert!(Kek::parse(bad).is_err(), "{name}");
         }
     }
@@ -269,7 +324,10 @@ mod tests {
     fn secrets_are_bound() {
         let kek = Kek::generate();
         let s = kek.seal_secret(b"signing key", b"signer");
-        assert_eq!(kek.open_secret(&s, b"signer").expect("opens").as_slice(), b"signing key");
+        assert_eq!(
+            kek.open_secret(&s, b"signer").expect("opens").as_slice(),
+            b"signing key"
+        );
         assert!(kek.open_secret(&s, b"other").is_err());
     }
 }

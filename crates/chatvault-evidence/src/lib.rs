@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek, Write};
 
-use chatvault_archive::{Archive, Selection, VisibleRule, Visibility};
+use chatvault_archive::{Archive, Selection, Visibility, VisibleRule};
 use chatvault_model::StoredMessage;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -45,7 +45,11 @@ pub enum EvidenceError {
     Access(#[from] chatvault_access::AccessError),
     /// The caller may export none of the selection.
     #[error("{user} may export none of {selection} ({hidden} messages match; a package needs an approved request with export and pii.view)")]
-    NothingVisible { user: String, selection: String, hidden: u64 },
+    NothingVisible {
+        user: String,
+        selection: String,
+        hidden: u64,
+    },
     /// Some messages would be masked: a package opens the content, so it needs pii.view.
     #[error("{masked} messages would be masked for {user}: an evidence package opens the content, so it needs pii.view")]
     Masked { user: String, masked: u64 },
@@ -76,7 +80,10 @@ impl EvidenceError {
 pub type Result<T, E = EvidenceError> = std::result::Result<T, E>;
 
 fn write_err(what: &str) -> impl Fn(std::fmt::Arguments<'_>) -> EvidenceError + '_ {
-    move |why| EvidenceError::Write { what: what.to_owned(), why: why.to_string() }
+    move |why| EvidenceError::Write {
+        what: what.to_owned(),
+        why: why.to_string(),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,31 +120,64 @@ pub struct Manifest {
 }
 
 fn hashes(name: &str, bytes: &[u8]) -> FileHash {
-    FileHash { name: name.to_owned(), size: bytes.len() as u64, sha256: hex::encode(sha2::Sha256::digest(bytes)), sm3: hex::encode(sm3::Sm3::digest(bytes)) }
+    FileHash {
+        name: name.to_owned(),
+        size: bytes.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        sm3: hex::encode(sm3::Sm3::digest(bytes)),
+    }
 }
 
 /// Step 1: every message of the selection that `rule` shows, oldest first. Refuses when it
 /// shows none ([`EvidenceError::NothingVisible`]; the caller audits the refusal), when it
 /// would mask any, or when there are more than `max`.
-pub fn collect(archive: &mut Archive, user: &str, label: &str, sel: &Selection<'_>, rule: &mut VisibleRule<'_>, max: u64) -> Result<Vec<StoredMessage>> {
+pub fn collect(
+    archive: &mut Archive,
+    user: &str,
+    label: &str,
+    sel: &Selection<'_>,
+    rule: &mut VisibleRule<'_>,
+    max: u64,
+) -> Result<Vec<StoredMessage>> {
     let mut messages = vec![];
     let counts = archive.stream_visible(sel, rule, &mut |m| {
         if messages.len() as u64 >= max {
-            return Err(chatvault_archive::ArchiveError::Invalid { what: label.to_owned(), why: format!("over {max} messages") });
+            return Err(chatvault_archive::ArchiveError::Invalid {
+                what: label.to_owned(),
+                why: format!("over {max} messages"),
+            });
         }
         messages.push(m);
         Ok(())
     });
     let counts = match counts {
-        Err(chatvault_archive::ArchiveError::Invalid { what, .. }) if what == label => return Err(EvidenceError::TooMany { selection: label.to_owned(), max }),
-        Err(chatvault_archive::ArchiveError::NotFound(_)) => return Err(EvidenceError::NothingVisible { user: user.to_owned(), selection: label.to_owned(), hidden: 0 }),
+        Err(chatvault_archive::ArchiveError::Invalid { what, .. }) if what == label => {
+            return Err(EvidenceError::TooMany {
+                selection: label.to_owned(),
+                max,
+            })
+        }
+        Err(chatvault_archive::ArchiveError::NotFound(_)) => {
+            return Err(EvidenceError::NothingVisible {
+                user: user.to_owned(),
+                selection: label.to_owned(),
+                hidden: 0,
+            })
+        }
         other => other?,
     };
     if counts.shown == 0 {
-        return Err(EvidenceError::NothingVisible { user: user.to_owned(), selection: label.to_owned(), hidden: counts.hidden });
+        return Err(EvidenceError::NothingVisible {
+            user: user.to_owned(),
+            selection: label.to_owned(),
+            hidden: counts.hidden,
+        });
     }
     if counts.masked > 0 {
-        return Err(EvidenceError::Masked { user: user.to_owned(), masked: counts.masked });
+        return Err(EvidenceError::Masked {
+            user: user.to_owned(),
+            masked: counts.masked,
+        });
     }
     Ok(messages)
 }
@@ -164,7 +204,11 @@ impl Contents {
 /// Step 2: signs a checkpoint over the log so far, then proves every message against it,
 /// reads the attachments and renders the messages (`header` names the selection, the
 /// exporter and the grants; the archive's id and key fingerprint are filled in here).
-pub fn contents(archive: &mut Archive, messages: &[StoredMessage], mut header: chatvault_export::Header) -> Result<Contents> {
+pub fn contents(
+    archive: &mut Archive,
+    messages: &[StoredMessage],
+    mut header: chatvault_export::Header,
+) -> Result<Contents> {
     // One checkpoint covers every message: sign the tail first.
     archive.checkpoint()?;
     let stats = archive.stats()?;
@@ -179,13 +223,25 @@ pub fn contents(archive: &mut Archive, messages: &[StoredMessage], mut header: c
         match &checkpoint {
             None => checkpoint = Some((p.checkpoint.clone(), p.tree_size)),
             Some((c, _)) if *c != p.checkpoint => {
-                return Err(chatvault_archive::ArchiveError::Corrupt("the archive signed a new checkpoint while the package was built; run it again".into()).into())
+                return Err(chatvault_archive::ArchiveError::Corrupt(
+                    "the archive signed a new checkpoint while the package was built; run it again"
+                        .into(),
+                )
+                .into())
             }
             _ => {}
         }
         let name = format!("proofs/{}.json", m.id);
-        entries.push(MessageEntry { id: m.id.clone(), leaf_index: p.leaf_index, leaf_hash: p.leaf_hash.clone(), proof: name.clone() });
-        files.push((name, serde_json::to_vec_pretty(&p).map_err(|e| write_err("a proof")(format_args!("{e}")))?));
+        entries.push(MessageEntry {
+            id: m.id.clone(),
+            leaf_index: p.leaf_index,
+            leaf_hash: p.leaf_hash.clone(),
+            proof: name.clone(),
+        });
+        files.push((
+            name,
+            serde_json::to_vec_pretty(&p).map_err(|e| write_err("a proof")(format_args!("{e}")))?,
+        ));
         for a in &m.attachments {
             let sha = hex::encode(a.sha256);
             if !seen_attachments.insert(sha.clone()) {
@@ -200,7 +256,10 @@ pub fn contents(archive: &mut Archive, messages: &[StoredMessage], mut header: c
         }
     }
     let (checkpoint, tree_size) = checkpoint.unwrap_or_default();
-    for (fmt, name) in [(chatvault_export::Format::Json, "messages.json"), (chatvault_export::Format::Pdf, "messages.pdf")] {
+    for (fmt, name) in [
+        (chatvault_export::Format::Json, "messages.json"),
+        (chatvault_export::Format::Pdf, "messages.pdf"),
+    ] {
         let mut buf = vec![];
         let e = write_err(name);
         {
@@ -209,7 +268,8 @@ pub fn contents(archive: &mut Archive, messages: &[StoredMessage], mut header: c
             for m in messages {
                 sink.message(m).map_err(|x| e(format_args!("{x}")))?;
             }
-            sink.finish(messages.len() as u64).map_err(|x| e(format_args!("{x}")))?;
+            sink.finish(messages.len() as u64)
+                .map_err(|x| e(format_args!("{x}")))?;
         }
         files.push((name.to_owned(), buf));
     }
@@ -238,13 +298,37 @@ pub struct ExportStep {
 
 /// Step 3: `custody.json`: the requests behind the grants used, those grants, the export
 /// step, and the audit chain from the first entry about any of them to the signed head.
-pub fn custody(acc: &mut chatvault_access::Access, grants: &[chatvault_policy::Grant], used: &BTreeSet<String>, export: &ExportStep) -> Result<Vec<u8>> {
-    let used_grants: Vec<_> = grants.iter().filter(|g| used.contains(&g.id)).cloned().collect();
-    let requests: Vec<_> = acc.requests(None)?.into_iter().filter(|r| used_grants.iter().any(|g| g.request == r.id)).collect();
-    let targets: BTreeSet<String> = requests.iter().map(|r| r.id.clone()).chain(used_grants.iter().map(|g| g.id.clone())).collect();
+pub fn custody(
+    acc: &mut chatvault_access::Access,
+    grants: &[chatvault_policy::Grant],
+    used: &BTreeSet<String>,
+    export: &ExportStep,
+) -> Result<Vec<u8>> {
+    let used_grants: Vec<_> = grants
+        .iter()
+        .filter(|g| used.contains(&g.id))
+        .cloned()
+        .collect();
+    let requests: Vec<_> = acc
+        .requests(None)?
+        .into_iter()
+        .filter(|r| used_grants.iter().any(|g| g.request == r.id))
+        .collect();
+    let targets: BTreeSet<String> = requests
+        .iter()
+        .map(|r| r.id.clone())
+        .chain(used_grants.iter().map(|g| g.id.clone()))
+        .collect();
     let all = acc.audit_list(&chatvault_access::AuditFilter::default())?;
-    let matching: Vec<u64> = all.iter().filter(|e| e.target.as_ref().is_some_and(|t| targets.contains(t))).map(|e| e.seq).collect();
-    let first = matching.first().copied().unwrap_or_else(|| all.last().map_or(0, |e| e.seq));
+    let matching: Vec<u64> = all
+        .iter()
+        .filter(|e| e.target.as_ref().is_some_and(|t| targets.contains(t)))
+        .map(|e| e.seq)
+        .collect();
+    let first = matching
+        .first()
+        .copied()
+        .unwrap_or_else(|| all.last().map_or(0, |e| e.seq));
     let segment = acc.audit_segment(first)?;
     let custody = serde_json::json!({
         "requests": requests,
@@ -282,18 +366,35 @@ pub fn package(c: Contents, custody: Vec<u8>, created_at: &str) -> Result<Built>
         files: files.iter().map(|(n, b)| hashes(n, b)).collect(),
         messages: c.entries,
     };
-    let (messages, nfiles, tree_size) = (manifest.messages.len() as u64, manifest.files.len() as u64, manifest.tree_size);
-    files.push(("manifest.json".into(), serde_json::to_vec_pretty(&manifest).map_err(|e| write_err("manifest.json")(format_args!("{e}")))?));
+    let (messages, nfiles, tree_size) = (
+        manifest.messages.len() as u64,
+        manifest.files.len() as u64,
+        manifest.tree_size,
+    );
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| write_err("manifest.json")(format_args!("{e}")))?,
+    ));
     let e = write_err("the package");
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in &files {
-        z.start_file(name.as_str(), opts).map_err(|x| e(format_args!("{name}: {x}")))?;
-        z.write_all(bytes).map_err(|x| e(format_args!("{name}: {x}")))?;
+        z.start_file(name.as_str(), opts)
+            .map_err(|x| e(format_args!("{name}: {x}")))?;
+        z.write_all(bytes)
+            .map_err(|x| e(format_args!("{name}: {x}")))?;
     }
     let zip = z.finish().map_err(|x| e(format_args!("{x}")))?.into_inner();
     let sha256 = hex::encode(sha2::Sha256::digest(&zip));
-    Ok(Built { zip, messages, files: nfiles, tree_size, sha256 })
+    Ok(Built {
+        zip,
+        messages,
+        files: nfiles,
+        tree_size,
+        sha256,
+    })
 }
 
 /// One finding of a package check.
@@ -324,64 +425,119 @@ pub struct Report {
 
 /// Checks a package offline, from the zip alone. `name` is how errors name it.
 pub fn check(name: &str, zip_file: impl Read + Seek) -> Result<Report> {
-    let mut z = zip::ZipArchive::new(zip_file).map_err(|e| EvidenceError::NotAPackage(format!("{name}: not a zip: {e}")))?;
+    let mut z = zip::ZipArchive::new(zip_file)
+        .map_err(|e| EvidenceError::NotAPackage(format!("{name}: not a zip: {e}")))?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut total = 0u64;
     for i in 0..z.len() {
-        let mut e = z.by_index(i).map_err(|e| EvidenceError::NotAPackage(format!("{name}: entry {i}: {e}")))?;
+        let mut e = z
+            .by_index(i)
+            .map_err(|e| EvidenceError::NotAPackage(format!("{name}: entry {i}: {e}")))?;
         let mut b = vec![];
-        e.by_ref().take(MAX_UNPACKED - total + 1).read_to_end(&mut b).map_err(|x| EvidenceError::NotAPackage(format!("{name}: {}: {x}", e.name())))?;
+        e.by_ref()
+            .take(MAX_UNPACKED - total + 1)
+            .read_to_end(&mut b)
+            .map_err(|x| EvidenceError::NotAPackage(format!("{name}: {}: {x}", e.name())))?;
         total += b.len() as u64;
         if total > MAX_UNPACKED {
-            return Err(EvidenceError::NotAPackage(format!("{name}: unpacks to more than {} GiB: not read", MAX_UNPACKED >> 30)));
+            return Err(EvidenceError::NotAPackage(format!(
+                "{name}: unpacks to more than {} GiB: not read",
+                MAX_UNPACKED >> 30
+            )));
         }
         files.insert(e.name().to_owned(), b);
     }
     let mut problems = vec![];
-    let mut p = |item: &str, what: String| problems.push(Finding { item: item.to_owned(), what });
-    let Some(mb) = files.get("manifest.json") else { return Err(EvidenceError::NotAPackage(format!("{name}: no manifest.json: not an evidence package"))) };
-    let manifest: Manifest = serde_json::from_slice(mb).map_err(|e| EvidenceError::NotAPackage(format!("{name}: manifest.json: {e}")))?;
+    let mut p = |item: &str, what: String| {
+        problems.push(Finding {
+            item: item.to_owned(),
+            what,
+        })
+    };
+    let Some(mb) = files.get("manifest.json") else {
+        return Err(EvidenceError::NotAPackage(format!(
+            "{name}: no manifest.json: not an evidence package"
+        )));
+    };
+    let manifest: Manifest = serde_json::from_slice(mb)
+        .map_err(|e| EvidenceError::NotAPackage(format!("{name}: manifest.json: {e}")))?;
     if manifest.format != FORMAT {
-        p("manifest.json", format!("format `{}`; this program reads {FORMAT}", manifest.format));
+        p(
+            "manifest.json",
+            format!("format `{}`; this program reads {FORMAT}", manifest.format),
+        );
     }
     // Every file against its hashes; nothing added, nothing dropped.
     let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     for fh in &manifest.files {
         match files.get(&fh.name) {
-            None => p(&fh.name, "dropped: listed in the manifest, missing from the package".into()),
+            None => p(
+                &fh.name,
+                "dropped: listed in the manifest, missing from the package".into(),
+            ),
             Some(b) => {
                 let h = hashes(&fh.name, b);
                 if h.sha256 != fh.sha256 || h.sm3 != fh.sm3 {
-                    p(&fh.name, "changed: its SHA-256/SM3 differ from the manifest".into());
+                    p(
+                        &fh.name,
+                        "changed: its SHA-256/SM3 differ from the manifest".into(),
+                    );
                 }
             }
         }
     }
-    for n in files.keys().filter(|n| *n != "manifest.json" && !listed.contains(n.as_str())) {
+    for n in files
+        .keys()
+        .filter(|n| *n != "manifest.json" && !listed.contains(n.as_str()))
+    {
         p(n, "added: in the package but not in the manifest".into());
     }
     // The checkpoint the manifest names is the archive's, and every proof is against it.
     match chatvault_ledger::verify_checkpoint(&manifest.checkpoint, &manifest.verifier_key) {
         Ok(c) if c.size == manifest.tree_size => {}
-        Ok(c) => p("manifest.json", format!("the checkpoint is for size {}, the manifest says {}", c.size, manifest.tree_size)),
-        Err(e) => p("manifest.json", format!("the checkpoint does not verify with the archive's key: {e}")),
+        Ok(c) => p(
+            "manifest.json",
+            format!(
+                "the checkpoint is for size {}, the manifest says {}",
+                c.size, manifest.tree_size
+            ),
+        ),
+        Err(e) => p(
+            "manifest.json",
+            format!("the checkpoint does not verify with the archive's key: {e}"),
+        ),
     }
     let mut proven: Vec<(String, String)> = vec![];
     for m in &manifest.messages {
         let Some(b) = files.get(&m.proof) else {
-            p(&format!("message {}", m.id), "dropped: its proof file is missing".into());
+            p(
+                &format!("message {}", m.id),
+                "dropped: its proof file is missing".into(),
+            );
             continue;
         };
         let c = chatvault_archive::verify_proof_file(b, Some(&manifest.key_fingerprint));
         if !c.ok {
-            p(&format!("message {}", m.id), format!("its proof fails: {}", c.errors.join("; ")));
+            p(
+                &format!("message {}", m.id),
+                format!("its proof fails: {}", c.errors.join("; ")),
+            );
         }
         let pf: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
         if pf["checkpoint"].as_str() != Some(manifest.checkpoint.as_str()) {
-            p(&format!("message {}", m.id), "its proof is against another checkpoint than the manifest's".into());
+            p(
+                &format!("message {}", m.id),
+                "its proof is against another checkpoint than the manifest's".into(),
+            );
         }
-        if pf["message_id"].as_str() != Some(m.id.as_str()) || pf["leaf_hash"].as_str() != Some(m.leaf_hash.as_str()) || pf["leaf_index"].as_u64() != Some(m.leaf_index) {
-            p(&format!("message {}", m.id), "the manifest's leaf, index or id differs from its proof".into());
+        if pf["message_id"].as_str() != Some(m.id.as_str())
+            || pf["leaf_hash"].as_str() != Some(m.leaf_hash.as_str())
+            || pf["leaf_index"].as_u64() != Some(m.leaf_index)
+        {
+            p(
+                &format!("message {}", m.id),
+                "the manifest's leaf, index or id differs from its proof".into(),
+            );
         }
         proven.push((m.id.clone(), c.text.unwrap_or_default()));
     }
@@ -390,27 +546,64 @@ pub fn check(name: &str, zip_file: impl Read + Seek) -> Result<Report> {
         let v: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
         let shown: Vec<(String, String)> = v["messages"]
             .as_array()
-            .map(|a| a.iter().map(|m| (m["id"].as_str().unwrap_or("").to_owned(), m["text"].as_str().unwrap_or("").to_owned())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|m| {
+                        (
+                            m["id"].as_str().unwrap_or("").to_owned(),
+                            m["text"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let proven_ids: BTreeSet<&str> = proven.iter().map(|x| x.0.as_str()).collect();
         let shown_ids: BTreeSet<&str> = shown.iter().map(|x| x.0.as_str()).collect();
         for id in proven_ids.difference(&shown_ids) {
-            p(&format!("message {id}"), "dropped from messages.json".into());
+            p(
+                &format!("message {id}"),
+                "dropped from messages.json".into(),
+            );
         }
         for id in shown_ids.difference(&proven_ids) {
-            p(&format!("message {id}"), "added to messages.json without a proof".into());
+            p(
+                &format!("message {id}"),
+                "added to messages.json without a proof".into(),
+            );
         }
-        let text: BTreeMap<&str, &str> = proven.iter().map(|(i, t)| (i.as_str(), t.as_str())).collect();
+        let text: BTreeMap<&str, &str> = proven
+            .iter()
+            .map(|(i, t)| (i.as_str(), t.as_str()))
+            .collect();
         for (id, t) in &shown {
             if text.get(id.as_str()).is_some_and(|want| want != t) {
-                p(&format!("message {id}"), "its text in messages.json differs from the proven content".into());
+                p(
+                    &format!("message {id}"),
+                    "its text in messages.json differs from the proven content".into(),
+                );
             }
         }
-        let order: Vec<&str> = shown.iter().map(|x| x.0.as_str()).filter(|i| proven_ids.contains(i)).collect();
-        let want: Vec<&str> = proven.iter().map(|x| x.0.as_str()).filter(|i| shown_ids.contains(i)).collect();
+        let order: Vec<&str> = shown
+            .iter()
+            .map(|x| x.0.as_str())
+            .filter(|i| proven_ids.contains(i))
+            .collect();
+        let want: Vec<&str> = proven
+            .iter()
+            .map(|x| x.0.as_str())
+            .filter(|i| shown_ids.contains(i))
+            .collect();
         if order != want {
-            let first = order.iter().zip(&want).find(|(a, b)| a != b).map(|(a, _)| a.to_string()).unwrap_or_default();
-            p(&format!("message {first}"), "swapped: messages.json is not in the proven order".into());
+            let first = order
+                .iter()
+                .zip(&want)
+                .find(|(a, b)| a != b)
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default();
+            p(
+                &format!("message {first}"),
+                "swapped: messages.json is not in the proven order".into(),
+            );
         }
     }
     // Attachments: each named by its hash.
@@ -420,8 +613,13 @@ pub fn check(name: &str, zip_file: impl Read + Seek) -> Result<Report> {
         }
     }
     // Custody: the audit chain stretch ends at a signed audit head.
-    match files.get("custody.json").map(|b| serde_json::from_slice::<serde_json::Value>(b)) {
-        Some(Ok(c)) => match serde_json::from_value::<chatvault_access::AuditSegment>(c["audit_segment"].clone()) {
+    match files
+        .get("custody.json")
+        .map(|b| serde_json::from_slice::<serde_json::Value>(b))
+    {
+        Some(Ok(c)) => match serde_json::from_value::<chatvault_access::AuditSegment>(
+            c["audit_segment"].clone(),
+        ) {
             Ok(seg) => {
                 if let Err(e) = seg.verify() {
                     p("custody.json", e);
@@ -451,10 +649,24 @@ impl Report {
     /// package's. `item` names that file in a finding.
     pub fn check_against(&mut self, item: &str, later: &[u8]) {
         match serde_json::from_slice::<chatvault_archive::ConsistencyFile>(later) {
-            Err(e) => self.problems.push(Finding { item: item.to_owned(), what: format!("not a checkpoint file: {e}") }),
-            Ok(f) => match chatvault_archive::check_consistency_file(&self.checkpoint, &self.verifier_key, &f) {
-                Ok((a, b)) => self.extends = Some(format!("the checkpoint of size {b} extends the package's of size {a}")),
-                Err(e) => self.problems.push(Finding { item: item.to_owned(), what: e }),
+            Err(e) => self.problems.push(Finding {
+                item: item.to_owned(),
+                what: format!("not a checkpoint file: {e}"),
+            }),
+            Ok(f) => match chatvault_archive::check_consistency_file(
+                &self.checkpoint,
+                &self.verifier_key,
+                &f,
+            ) {
+                Ok((a, b)) => {
+                    self.extends = Some(format!(
+                        "the checkpoint of size {b} extends the package's of size {a}"
+                    ))
+                }
+                Err(e) => self.problems.push(Finding {
+                    item: item.to_owned(),
+                    what: e,
+                }),
             },
         }
         self.ok = self.problems.is_empty();

@@ -76,7 +76,10 @@ pub trait Sink {
 pub fn sink<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Sink + 'w> {
     match format {
         Format::Json => Box::new(JsonSink { out, first: true }),
-        Format::Csv => Box::new(CsvSink { raw: Some(out), out: None }),
+        Format::Csv => Box::new(CsvSink {
+            raw: Some(out),
+            out: None,
+        }),
         Format::Html => Box::new(HtmlSink { out }),
         Format::Pdf => Box::new(pdf::PdfSink::new(out)),
     }
@@ -89,7 +92,11 @@ struct JsonSink<'w> {
 
 impl Sink for JsonSink<'_> {
     fn begin(&mut self, h: &Header) -> io::Result<()> {
-        write!(self.out, "{{\"header\":{},\"messages\":[", serde_json::to_string(h)?)
+        write!(
+            self.out,
+            "{{\"header\":{},\"messages\":[",
+            serde_json::to_string(h)?
+        )
     }
     fn message(&mut self, m: &StoredMessage) -> io::Result<()> {
         if !std::mem::take(&mut self.first) {
@@ -114,7 +121,20 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
-pub const CSV_COLUMNS: [&str; 12] = ["id", "sent_at", "platform", "conversation", "sender", "sender_name", "sender_role", "kind", "text", "reply_to", "target", "attachments"];
+pub const CSV_COLUMNS: [&str; 12] = [
+    "id",
+    "sent_at",
+    "platform",
+    "conversation",
+    "sender",
+    "sender_name",
+    "sender_role",
+    "kind",
+    "text",
+    "reply_to",
+    "target",
+    "attachments",
+];
 
 struct CsvSink<'w> {
     /// The file until the BOM is written; then the CSV writer over it.
@@ -124,7 +144,9 @@ struct CsvSink<'w> {
 
 impl<'w> CsvSink<'w> {
     fn w(&mut self) -> io::Result<&mut csv::Writer<Box<dyn Write + 'w>>> {
-        self.out.as_mut().ok_or_else(|| io::Error::other("CSV export: begin was not called"))
+        self.out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("CSV export: begin was not called"))
     }
 }
 
@@ -134,14 +156,22 @@ fn csv_err(e: csv::Error) -> io::Error {
 
 impl Sink for CsvSink<'_> {
     fn begin(&mut self, _h: &Header) -> io::Result<()> {
-        let mut raw = self.raw.take().ok_or_else(|| io::Error::other("CSV export: begun twice"))?;
+        let mut raw = self
+            .raw
+            .take()
+            .ok_or_else(|| io::Error::other("CSV export: begun twice"))?;
         // The BOM makes Excel read the file as UTF-8 (Chinese included).
         raw.write_all("\u{FEFF}".as_bytes())?;
         self.out = Some(csv::WriterBuilder::new().from_writer(raw));
         self.w()?.write_record(CSV_COLUMNS).map_err(csv_err)
     }
     fn message(&mut self, m: &StoredMessage) -> io::Result<()> {
-        let atts = m.attachments.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join("; ");
+        let atts = m
+            .attachments
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         let cells = [
             m.id.as_str(),
             m.sent_at.as_str(),
@@ -156,7 +186,9 @@ impl Sink for CsvSink<'_> {
             m.target.as_deref().unwrap_or(""),
             atts.as_str(),
         ];
-        self.w()?.write_record(cells.iter().map(|c| csv_cell(c))).map_err(csv_err)
+        self.w()?
+            .write_record(cells.iter().map(|c| csv_cell(c)))
+            .map_err(csv_err)
     }
     fn finish(&mut self, _count: u64) -> io::Result<()> {
         self.w()?.flush()
@@ -211,7 +243,11 @@ impl Sink for HtmlSink<'_> {
         ] {
             write!(self.out, "<tr><td>{k}</td><td>{}</td></tr>", html(v))?;
         }
-        write!(self.out, "<tr><td>grants</td><td>{}</td></tr></table>\n<div class=\"msgs\">\n", html(&h.grants.join(", ")))
+        write!(
+            self.out,
+            "<tr><td>grants</td><td>{}</td></tr></table>\n<div class=\"msgs\">\n",
+            html(&h.grants.join(", "))
+        )
     }
     fn message(&mut self, m: &StoredMessage) -> io::Result<()> {
         let who = m.sender_name.as_deref().unwrap_or(&m.sender);
@@ -228,12 +264,21 @@ impl Sink for HtmlSink<'_> {
             html(m.text.as_deref().unwrap_or(""))
         )?;
         for a in &m.attachments {
-            write!(self.out, "<div class=\"a\">{} · {} · {} bytes</div>", html(&a.name), html(&a.mime), a.size)?;
+            write!(
+                self.out,
+                "<div class=\"a\">{} · {} · {} bytes</div>",
+                html(&a.name),
+                html(&a.mime),
+                a.size
+            )?;
         }
         self.out.write_all(b"</div>\n")
     }
     fn finish(&mut self, count: u64) -> io::Result<()> {
-        write!(self.out, "</div>\n<p class=\"t\">{count} messages</p></body></html>\n")?;
+        write!(
+            self.out,
+            "</div>\n<p class=\"t\">{count} messages</p></body></html>\n"
+        )?;
         self.out.flush()
     }
 }
@@ -265,7 +310,11 @@ mod tests {
     #[test]
     fn html_escapes_and_shows_deceptive_characters() {
         let cases = [
-            ("script", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+            (
+                "script",
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
             ("attribute", "\" onerror='x'", "&quot; onerror=&#39;x&#39;"),
             ("entity", "a&b", "a&amp;b"),
             ("rtl", "abc\u{202E}gnp.exe", "abc\\u{202e}gnp.exe"),

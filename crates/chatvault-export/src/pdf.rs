@@ -25,7 +25,16 @@ const SMALL: f32 = 8.0;
 const TITLE: f32 = 14.0;
 
 /// Font families tried, in order, for Chinese text.
-const FAMILIES: &[&str] = &["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "AR PL UMing CN", "Noto Sans CJK JP"];
+const FAMILIES: &[&str] = &[
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Noto Serif CJK SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "AR PL UMing CN",
+    "Noto Sans CJK JP",
+];
 
 /// The bytes and face index of a CJK font: `CHATVAULT_PDF_FONT` (a file, optionally
 /// `FILE#INDEX`), else the first of [`FAMILIES`] installed.
@@ -35,13 +44,17 @@ pub fn find_font() -> io::Result<(Vec<u8>, u32)> {
             Some((p, i)) => (p.to_owned(), i.parse().unwrap_or(0)),
             None => (spec.clone(), 0),
         };
-        let bytes = std::fs::read(&path).map_err(|e| io::Error::new(e.kind(), format!("CHATVAULT_PDF_FONT {path}: {e}")))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("CHATVAULT_PDF_FONT {path}: {e}")))?;
         return Ok((bytes, index));
     }
     let mut db = fontdb::Database::new();
     db.load_system_fonts();
     for fam in FAMILIES {
-        let q = fontdb::Query { families: &[fontdb::Family::Name(fam)], ..Default::default() };
+        let q = fontdb::Query {
+            families: &[fontdb::Family::Name(fam)],
+            ..Default::default()
+        };
         if let Some(id) = db.query(&q) {
             if let Some((src, index)) = db.face_source(id) {
                 let bytes = match src {
@@ -108,7 +121,12 @@ impl<'w> PdfSink<'w> {
     fn push(&mut self, text: &str, size: f32, indent: f32, gap: f32) {
         let mut first = true;
         for l in wrap(&visible(text, false), size, W - 2.0 * MARGIN - indent) {
-            self.lines.push(Line { text: l, size, indent, gap: if first { gap } else { 0.0 } });
+            self.lines.push(Line {
+                text: l,
+                size,
+                indent,
+                gap: if first { gap } else { 0.0 },
+            });
             first = false;
         }
     }
@@ -117,7 +135,13 @@ impl<'w> PdfSink<'w> {
 impl Sink for PdfSink<'_> {
     fn begin(&mut self, h: &Header) -> io::Result<()> {
         self.push(&h.title, TITLE, 0.0, 0.0);
-        for (k, v) in [("selection", &h.selection), ("exported by", &h.exported_by), ("exported at", &h.exported_at), ("archive", &h.archive_id), ("signing key", &h.key_fingerprint)] {
+        for (k, v) in [
+            ("selection", &h.selection),
+            ("exported by", &h.exported_by),
+            ("exported at", &h.exported_at),
+            ("archive", &h.archive_id),
+            ("signing key", &h.key_fingerprint),
+        ] {
             self.push(&format!("{k}: {v}"), SMALL, 0.0, 2.0);
         }
         self.push(&format!("grants: {}", h.grants.join(", ")), SMALL, 0.0, 2.0);
@@ -126,10 +150,26 @@ impl Sink for PdfSink<'_> {
 
     fn message(&mut self, m: &StoredMessage) -> io::Result<()> {
         let who = m.sender_name.as_deref().unwrap_or(&m.sender);
-        self.push(&format!("{who} ({}) · {} · {} · {}", m.sender_role.as_str(), m.sent_at, m.conversation, m.kind.as_str()), SMALL, 0.0, 10.0);
+        self.push(
+            &format!(
+                "{who} ({}) · {} · {} · {}",
+                m.sender_role.as_str(),
+                m.sent_at,
+                m.conversation,
+                m.kind.as_str()
+            ),
+            SMALL,
+            0.0,
+            10.0,
+        );
         self.push(m.text.as_deref().unwrap_or(""), BODY, 8.0, 2.0);
         for a in &m.attachments {
-            self.push(&format!("[{} · {} · {} bytes]", a.name, a.mime, a.size), SMALL, 8.0, 1.0);
+            self.push(
+                &format!("[{} · {} · {} bytes]", a.name, a.mime, a.size),
+                SMALL,
+                8.0,
+                1.0,
+            );
         }
         self.push(&format!("id {}", m.id), SMALL - 1.0, 8.0, 1.0);
         Ok(())
@@ -138,7 +178,8 @@ impl Sink for PdfSink<'_> {
     fn finish(&mut self, count: u64) -> io::Result<()> {
         self.push(&format!("{count} messages"), SMALL, 0.0, 12.0);
         let (bytes, index) = find_font()?;
-        let font = Font::new(Arc::new(bytes).into(), index).ok_or_else(|| io::Error::other("the PDF font does not load"))?;
+        let font = Font::new(Arc::new(bytes).into(), index)
+            .ok_or_else(|| io::Error::other("the PDF font does not load"))?;
         let mut doc = Document::new();
         let settings = || PageSettings::from_wh(W, H).ok_or_else(|| io::Error::other("page size"));
         let mut i = 0;
@@ -156,15 +197,31 @@ impl Sink for PdfSink<'_> {
                 }
                 y += step;
                 if !l.text.is_empty() {
-                    surface.draw_text(Point::from_xy(MARGIN + l.indent, y), font.clone(), l.size, &l.text, false, TextDirection::Auto);
+                    surface.draw_text(
+                        Point::from_xy(MARGIN + l.indent, y),
+                        font.clone(),
+                        l.size,
+                        &l.text,
+                        false,
+                        TextDirection::Auto,
+                    );
                 }
                 i += 1;
             }
-            surface.draw_text(Point::from_xy(W - MARGIN - 30.0, H - MARGIN / 2.0), font.clone(), SMALL - 1.0, &format!("{page_no}"), false, TextDirection::Auto);
+            surface.draw_text(
+                Point::from_xy(W - MARGIN - 30.0, H - MARGIN / 2.0),
+                font.clone(),
+                SMALL - 1.0,
+                &format!("{page_no}"),
+                false,
+                TextDirection::Auto,
+            );
             surface.finish();
             page.finish();
         }
-        let pdf = doc.finish().map_err(|e| io::Error::other(format!("PDF: {e:?}")))?;
+        let pdf = doc
+            .finish()
+            .map_err(|e| io::Error::other(format!("PDF: {e:?}")))?;
         self.out.write_all(&pdf)?;
         self.out.flush()
     }
@@ -176,7 +233,13 @@ mod tests {
 
     #[test]
     fn lines_fit_the_width() {
-        let cases = [("short", "你好", 1), ("chinese wraps at 10 ems", "一二三四五六七八九十一二三", 2), ("latin is narrower", "abcdefghijklnopqr", 1), ("newlines kept", "a\nb", 2), ("empty", "", 1)];
+        let cases = [
+            ("short", "你好", 1),
+            ("chinese wraps at 10 ems", "一二三四五六七八九十一二三", 2),
+            ("latin is narrower", "abcdefghijklnopqr", 1),
+            ("newlines kept", "a\nb", 2),
+            ("empty", "", 1),
+        ];
         for (name, text, lines) in cases {
             assert_eq!(wrap(text, 10.0, 100.0).len(), lines, "{name}");
         }

@@ -57,7 +57,9 @@ impl Row<'_> {
     }
     /// The row written back as one CSV line: the raw record kept with the message.
     pub fn raw(&self) -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(vec![]);
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(vec![]);
         let _ = w.write_record(self.record);
         w.into_inner().unwrap_or_default()
     }
@@ -73,8 +75,15 @@ pub(crate) fn for_each_row(
 ) -> Result<(), ImportError> {
     let io = |e: std::io::Error| ImportError::fatal(&ctx.origin(0), e.to_string());
     let (inner, encoding) = text::reader_and_encoding(source).map_err(io)?;
-    let input = RecordBound { inner, quoted: false, since_end: 0 };
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(input);
+    let input = RecordBound {
+        inner,
+        quoted: false,
+        since_end: 0,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(input);
     let mut headers: Vec<String> = vec![];
     let mut record = csv::StringRecord::new();
     loop {
@@ -83,7 +92,10 @@ pub(crate) fn for_each_row(
             Ok(true) => {
                 let line = record.position().map_or(0, |p| p.line());
                 if headers.is_empty() {
-                    headers = record.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_owned()).collect();
+                    headers = record
+                        .iter()
+                        .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
+                        .collect();
                     continue;
                 }
                 if record.iter().all(|f| f.trim().is_empty()) {
@@ -91,16 +103,34 @@ pub(crate) fn for_each_row(
                 }
                 // The transcoder turned bytes it could not decode into U+FFFD.
                 if encoding != encoding_rs::UTF_8 && record.iter().any(|f| f.contains('\u{fffd}')) {
-                    sink.reject(&ctx.origin(line), format!("the row holds bytes that are not valid {} text", encoding.name()))?;
+                    sink.reject(
+                        &ctx.origin(line),
+                        format!(
+                            "the row holds bytes that are not valid {} text",
+                            encoding.name()
+                        ),
+                    )?;
                     continue;
                 }
-                f(&Row { line, headers: &headers, record: &record }, sink)?;
+                f(
+                    &Row {
+                        line,
+                        headers: &headers,
+                        record: &record,
+                    },
+                    sink,
+                )?;
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 match e.kind() {
-                    csv::ErrorKind::Io(_) => return Err(ImportError::fatal(&ctx.origin(line), e.to_string())),
-                    csv::ErrorKind::Utf8 { .. } => sink.reject(&ctx.origin(line), "the row holds bytes that are not valid UTF-8 text")?,
+                    csv::ErrorKind::Io(_) => {
+                        return Err(ImportError::fatal(&ctx.origin(line), e.to_string()))
+                    }
+                    csv::ErrorKind::Utf8 { .. } => sink.reject(
+                        &ctx.origin(line),
+                        "the row holds bytes that are not valid UTF-8 text",
+                    )?,
                     _ => sink.reject(&ctx.origin(line), e.to_string())?,
                 }
             }
@@ -114,17 +144,31 @@ pub struct CsvMap {
     fields: HashMap<String, String>,
 }
 
-const MAP_KEYS: &[&str] = &["time", "sender", "text", "conversation", "id", "sender_name", "reply_to", "kind"];
+const MAP_KEYS: &[&str] = &[
+    "time",
+    "sender",
+    "text",
+    "conversation",
+    "id",
+    "sender_name",
+    "reply_to",
+    "kind",
+];
 
 impl CsvMap {
     /// Parses `time=CreateTime,sender=NickName,text=StrContent`.
     pub fn parse(spec: &str) -> Result<CsvMap, String> {
         let mut fields = HashMap::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').ok_or_else(|| format!("`{part}` is not KEY=COLUMN"))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not KEY=COLUMN"))?;
             let (k, v) = (k.trim(), v.trim());
             if !MAP_KEYS.contains(&k) {
-                return Err(format!("unknown key `{k}`; keys are {}", MAP_KEYS.join(", ")));
+                return Err(format!(
+                    "unknown key `{k}`; keys are {}",
+                    MAP_KEYS.join(", ")
+                ));
             }
             if v.is_empty() {
                 return Err(format!("`{k}` names no column"));
@@ -159,7 +203,10 @@ impl Importer for GenericCsv {
 
     fn sniff(&self, probe: &Probe) -> u8 {
         let lower = probe.file_name.to_ascii_lowercase();
-        (!probe.is_zip && lower.ends_with(".csv") && probe.text().lines().next().is_some_and(|l| l.contains(','))) as u8 * 10
+        (!probe.is_zip
+            && lower.ends_with(".csv")
+            && probe.text().lines().next().is_some_and(|l| l.contains(','))) as u8
+            * 10
     }
 
     fn check(&self, ctx: &ImportContext) -> Result<(), String> {
@@ -169,22 +216,43 @@ impl Importer for GenericCsv {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let map = ctx.csv_map.clone().ok_or_else(|| ImportError::fatal(&ctx.origin(0), "no --map given"))?;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let map = ctx
+            .csv_map
+            .clone()
+            .ok_or_else(|| ImportError::fatal(&ctx.origin(0), "no --map given"))?;
         let platform = ctx.platform.as_ref().map_or("csv", |p| p.as_str());
         let default_conversation = ctx.conversation.clone().unwrap_or_else(|| {
-            source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "csv".into())
+            source
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "csv".into())
         });
         let mut checked = false;
         for_each_row(source, ctx, sink, &mut |row, sink| {
             let origin = ctx.origin(row.line);
             if !checked {
                 checked = true;
-                let missing: Vec<&str> = map.fields.values().filter(|c| !row.headers.contains(c)).map(String::as_str).collect();
+                let missing: Vec<&str> = map
+                    .fields
+                    .values()
+                    .filter(|c| !row.headers.contains(c))
+                    .map(String::as_str)
+                    .collect();
                 if !missing.is_empty() {
                     return Err(ImportError::fatal(
                         &ctx.origin(1),
-                        format!("--map names columns the header does not have: {} (the header has: {})", missing.join(", "), row.headers.join(", ")),
+                        format!(
+                            "--map names columns the header does not have: {} (the header has: {})",
+                            missing.join(", "),
+                            row.headers.join(", ")
+                        ),
                     ));
                 }
             }
@@ -204,15 +272,26 @@ fn csv_row(
     ctx: &ImportContext,
     origin: &Origin,
 ) -> Result<chatvault_model::NewMessage, String> {
-    let get = |key: &str| map.column(key).and_then(|c| row.get(c)).map(str::trim).filter(|v| !v.is_empty());
+    let get = |key: &str| {
+        map.column(key)
+            .and_then(|c| row.get(c))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
     let conversation = get("conversation").unwrap_or(default_conversation);
     let mut d = Draft::new(platform, conversation);
     let time = get("time").ok_or("the time column is empty")?;
-    d.sent_at = Some(parse_any(time, &ctx.tz).ok_or_else(|| format!("time `{time}` is not a date-time, epoch seconds or epoch milliseconds"))?);
+    d.sent_at = Some(parse_any(time, &ctx.tz).ok_or_else(|| {
+        format!("time `{time}` is not a date-time, epoch seconds or epoch milliseconds")
+    })?);
     let sender = get("sender").ok_or("the sender column is empty")?;
     d.sender_id = crate::draft::self_alias(ctx, sender).unwrap_or_else(|| sender.to_owned());
     d.sender_name = get("sender_name").map(str::to_owned);
-    d.text = map.column("text").and_then(|c| row.get(c)).unwrap_or("").to_owned();
+    d.text = map
+        .column("text")
+        .and_then(|c| row.get(c))
+        .unwrap_or("")
+        .to_owned();
     d.source_id = get("id").map(str::to_owned);
     d.reply_to = get("reply_to").map(str::to_owned);
     if let Some(k) = get("kind") {
@@ -230,8 +309,16 @@ mod tests {
     #[test]
     fn map_parsing_table() {
         let cases = [
-            ("ok", "time=CreateTime,sender=NickName,text=StrContent", true),
-            ("all_keys", "time=t,sender=s,text=x,conversation=c,id=i,sender_name=n,reply_to=r,kind=k", true),
+            (
+                "ok",
+                "time=CreateTime,sender=NickName,text=StrContent",
+                true,
+            ),
+            (
+                "all_keys",
+                "time=t,sender=s,text=x,conversation=c,id=i,sender_name=n,reply_to=r,kind=k",
+                true,
+            ),
             ("missing_text", "time=t,sender=s", false),
             ("unknown_key", "time=t,sender=s,text=x,colour=c", false),
             ("no_equals", "time,sender=s,text=x", false),
@@ -246,13 +333,27 @@ mod tests {
     #[test]
     fn generic_csv_rows() {
         let mut c = ctx("x.csv");
-        c.csv_map = Some(CsvMap::parse("time=CreateTime,sender=NickName,text=StrContent,id=MsgId").expect("map"));
+        c.csv_map = Some(
+            CsvMap::parse("time=CreateTime,sender=NickName,text=StrContent,id=MsgId").expect("map"),
+        );
         c.tz = "Asia/Shanghai".parse().expect("tz");
         let input = "MsgId,CreateTime,NickName,StrContent\n1,2024-10-04 11:42:05,张三,\"你好\n第二行\"\n2,1728013325,李四,\"说 \"\"引号\"\"\"\n3,not a time,王五,x\n4,2024-10-04 11:42,,x\n";
         let out = run_bytes(&GenericCsv, "x.csv", input.as_bytes(), &c);
-        let rejected: Vec<u64> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r.line) } else { None }).collect();
+        let rejected: Vec<u64> = out
+            .iter()
+            .filter_map(|p| {
+                if let Parsed::Rejected(r) = p {
+                    Some(r.line)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(rejected, vec![5, 6]);
-        let m: Vec<_> = out.into_iter().filter(|p| matches!(p, Parsed::Message(_))).collect();
+        let m: Vec<_> = out
+            .into_iter()
+            .filter(|p| matches!(p, Parsed::Message(_)))
+            .collect();
         let m = messages(m);
         assert_eq!(m[0].text, "你好\n第二行");
         assert_eq!(m[0].sent_at.utc_ms, 1_728_013_325_000);
@@ -262,12 +363,19 @@ mod tests {
         // A missing column is named.
         c.csv_map = Some(CsvMap::parse("time=Nope,sender=NickName,text=StrContent").expect("map"));
         let out = run_bytes(&GenericCsv, "x.csv", input.as_bytes(), &c);
-        assert!(matches!(&out[0], Parsed::Rejected(r) if r.reason.contains("Nope")), "{out:?}");
+        assert!(
+            matches!(&out[0], Parsed::Rejected(r) if r.reason.contains("Nope")),
+            "{out:?}"
+        );
     }
 
     #[test]
     fn unclosed_quote_is_bounded() {
-        let mut r = RecordBound { inner: std::io::repeat(b'x').take(MAX_RECORD_BYTES + 10), quoted: false, since_end: 0 };
+        let mut r = RecordBound {
+            inner: std::io::repeat(b'x').take(MAX_RECORD_BYTES + 10),
+            quoted: false,
+            since_end: 0,
+        };
         let mut sink = std::io::sink();
         assert!(std::io::copy(&mut r, &mut sink).is_err());
     }

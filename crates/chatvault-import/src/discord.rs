@@ -36,7 +36,14 @@ impl Importer for Discord {
         }
         let t = probe.text();
         let t = t.trim_start();
-        let keys = ["\"guild\"", "\"channel\"", "\"messages\"", "\"dateRange\"", "\"timestampEdited\"", "\"author\""];
+        let keys = [
+            "\"guild\"",
+            "\"channel\"",
+            "\"messages\"",
+            "\"dateRange\"",
+            "\"timestampEdited\"",
+            "\"author\"",
+        ];
         let n = keys.iter().filter(|k| t.contains(*k)).count();
         if t.starts_with('{') && t.contains("\"guild\"") && n >= 4 {
             90
@@ -45,8 +52,14 @@ impl Importer for Discord {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let input = text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let input =
+            text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let (mut guild, mut channel) = (Value::Null, Value::Null);
         let mut on = |ev: Event<'_>| -> Result<(), ImportError> {
             match ev {
@@ -78,7 +91,11 @@ fn message(
     sink: &mut Sink<'_>,
     origin: &chatvault_model::Origin,
 ) -> Result<Result<Draft, String>, ImportError> {
-    let Some(channel_id) = id_of(channel, "id") else { return Ok(Err("the file has no `channel.id` before its messages".into())) };
+    let Some(channel_id) = id_of(channel, "id") else {
+        return Ok(Err(
+            "the file has no `channel.id` before its messages".into()
+        ));
+    };
     let mut d = Draft::new("discord", channel_id);
     let ctype = str_of(channel, "type").unwrap_or("");
     let cname = str_of(channel, "name").unwrap_or("");
@@ -87,18 +104,30 @@ fn message(
         (Some(g), None) if !ctype.starts_with("Direct") => format!("{g} / {cname}"),
         _ => cname.to_owned(),
     });
-    d.conversation_kind = Some(if ctype == "DirectTextChat" { ConversationKind::Direct } else { ConversationKind::Group });
-    let Some(id) = id_of(v, "id") else { return Ok(Err("message has no `id`".into())) };
+    d.conversation_kind = Some(if ctype == "DirectTextChat" {
+        ConversationKind::Direct
+    } else {
+        ConversationKind::Group
+    });
+    let Some(id) = id_of(v, "id") else {
+        return Ok(Err("message has no `id`".into()));
+    };
     d.source_id = Some(id);
-    let Some(ts) = str_of(v, "timestamp") else { return Ok(Err("message has no `timestamp`".into())) };
+    let Some(ts) = str_of(v, "timestamp") else {
+        return Ok(Err("message has no `timestamp`".into()));
+    };
     match Timestamp::parse_rfc3339(ts) {
         Ok(t) => d.sent_at = Some(t),
         Err(e) => return Ok(Err(format!("field `timestamp`: {e}"))),
     }
     let author = v.get("author").unwrap_or(&Value::Null);
-    let Some(author_id) = id_of(author, "id") else { return Ok(Err("message has no `author.id`".into())) };
+    let Some(author_id) = id_of(author, "id") else {
+        return Ok(Err("message has no `author.id`".into()));
+    };
     d.sender_id = author_id;
-    d.sender_name = str_of(author, "nickname").or_else(|| str_of(author, "name")).map(str::to_owned);
+    d.sender_name = str_of(author, "nickname")
+        .or_else(|| str_of(author, "name"))
+        .map(str::to_owned);
     if author.get("isBot").and_then(Value::as_bool) == Some(true) {
         d.tag("bot");
     }
@@ -118,10 +147,18 @@ fn message(
     if v.get("isPinned").and_then(Value::as_bool) == Some(true) {
         d.tag("pinned");
     }
-    if v.get("reactions").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+    if v.get("reactions")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+    {
         d.tag("reactions");
     }
-    for a in v.get("attachments").and_then(Value::as_array).into_iter().flatten() {
+    for a in v
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let url = str_of(a, "url").unwrap_or("");
         let name = str_of(a, "fileName").unwrap_or(url);
         if d.kind == MessageKind::Text {

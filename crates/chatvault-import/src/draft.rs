@@ -2,8 +2,8 @@
 
 use chatvault_model::canonical::{MAX_ATTACHMENTS, MAX_ID_BYTES, MAX_TEXT_BYTES};
 use chatvault_model::{
-    AttachmentRef, ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole,
-    Timestamp,
+    AttachmentRef, ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform,
+    Sender, SenderRole, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -59,7 +59,10 @@ impl Draft {
             mime: mime_for(name).to_owned(),
             size: bytes.len() as u64,
         };
-        self.attachments.push(NewAttachment { reference, bytes: Some(bytes) });
+        self.attachments.push(NewAttachment {
+            reference,
+            bytes: Some(bytes),
+        });
     }
 
     pub fn tag(&mut self, t: &str) {
@@ -74,20 +77,33 @@ impl Draft {
         let platform = Platform::new(&self.platform).map_err(|e| e.to_string())?;
         check_id("conversation", &self.conversation_id)?;
         check_id("sender", &self.sender_id)?;
-        for (what, v) in [("message id", &self.source_id), ("reply id", &self.reply_to), ("target id", &self.target)] {
+        for (what, v) in [
+            ("message id", &self.source_id),
+            ("reply id", &self.reply_to),
+            ("target id", &self.target),
+        ] {
             if let Some(v) = v {
                 check_id(what, v)?;
             }
         }
         let sent_at = self.sent_at.ok_or("no timestamp")?;
         if self.text.len() > MAX_TEXT_BYTES {
-            return Err(format!("text is {} bytes, over the {MAX_TEXT_BYTES}-byte limit", self.text.len()));
+            return Err(format!(
+                "text is {} bytes, over the {MAX_TEXT_BYTES}-byte limit",
+                self.text.len()
+            ));
         }
         if self.attachments.len() > MAX_ATTACHMENTS {
-            return Err(format!("{} attachments, over the limit of {MAX_ATTACHMENTS}", self.attachments.len()));
+            return Err(format!(
+                "{} attachments, over the limit of {MAX_ATTACHMENTS}",
+                self.attachments.len()
+            ));
         }
         if matches!(self.kind, MessageKind::Recall | MessageKind::Edit) && self.target.is_none() {
-            return Err(format!("a {} event needs the id of the message it changes", self.kind));
+            return Err(format!(
+                "a {} event needs the id of the message it changes",
+                self.kind
+            ));
         }
         Ok(NewMessage {
             platform,
@@ -95,7 +111,11 @@ impl Draft {
             conversation_title: self.conversation_title.map(|t| truncate(&t, 512)),
             conversation_kind: self.conversation_kind,
             source_id: self.source_id,
-            sender: Sender { id: self.sender_id, name: self.sender_name.map(|n| truncate(&n, 512)), role: self.role },
+            sender: Sender {
+                id: self.sender_id,
+                name: self.sender_name.map(|n| truncate(&n, 512)),
+                role: self.role,
+            },
             sent_at,
             kind: self.kind,
             text: self.text,
@@ -111,8 +131,13 @@ impl Draft {
 
 /// Applies `--self`: exports write the owner as "You", "我" or "Me".
 pub fn self_alias(ctx: &ImportContext, name: &str) -> Option<String> {
-    const ALIASES: &[&str] = &["You", "you", "我", "Me", "me", "您", "Du", "Tú", "Vous", "Você"];
-    ctx.self_name.as_ref().filter(|_| ALIASES.contains(&name)).cloned()
+    const ALIASES: &[&str] = &[
+        "You", "you", "我", "Me", "me", "您", "Du", "Tú", "Vous", "Você",
+    ];
+    ctx.self_name
+        .as_ref()
+        .filter(|_| ALIASES.contains(&name))
+        .cloned()
 }
 
 fn check_id(what: &str, v: &str) -> Result<(), String> {

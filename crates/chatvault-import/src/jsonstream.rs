@@ -68,7 +68,9 @@ impl<R: Read> Read for LineCounter<R> {
         self.at.bytes.set(self.at.bytes.get() + n as u64);
         if let Some(from) = self.at.element_from.get() {
             if self.at.bytes.get() - from > MAX_ELEMENT_BYTES {
-                return Err(std::io::Error::other(format!("a record is larger than the {MAX_ELEMENT_BYTES}-byte limit")));
+                return Err(std::io::Error::other(format!(
+                    "a record is larger than the {MAX_ELEMENT_BYTES}-byte limit"
+                )));
             }
         }
         Ok(n)
@@ -86,7 +88,12 @@ pub struct FixHexEscapes<R> {
 
 impl<R: Read> FixHexEscapes<R> {
     pub fn new(inner: R) -> Self {
-        FixHexEscapes { inner, in_string: false, escaped: false, pending: Vec::new() }
+        FixHexEscapes {
+            inner,
+            in_string: false,
+            escaped: false,
+            pending: Vec::new(),
+        }
     }
 }
 
@@ -132,7 +139,13 @@ struct Walk<'w, 'c> {
 
 impl Walk<'_, '_> {
     fn copy(&self) -> Self {
-        Walk { path: self.path, plan: self.plan, on: self.on, lines: self.lines, failed: self.failed }
+        Walk {
+            path: self.path,
+            plan: self.plan,
+            on: self.on,
+            lines: self.lines,
+            failed: self.failed,
+        }
     }
     fn emit<E: serde::de::Error>(&self, ev: Event<'_>) -> Result<(), E> {
         let r = (self.on.borrow_mut())(ev);
@@ -244,7 +257,10 @@ struct Element<'w>(&'w Rc<Position>);
 
 impl<'de> DeserializeSeed<'de> for Element<'_> {
     type Value = (u64, String, Value);
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(u64, String, Value), D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<(u64, String, Value), D::Error> {
         let line = self.0.lines.get() + 1;
         // serde_json reads the counter byte by byte, so the element is measured exactly.
         self.0.element_from.set(Some(self.0.bytes.get()));
@@ -267,11 +283,20 @@ pub fn walk<'c>(
     let lines = Rc::new(Position::default());
     // The counter sits above the buffer: serde_json reads it byte by byte, so the count
     // is exact at every point serde_json reaches.
-    let reader = LineCounter { inner: std::io::BufReader::with_capacity(256 << 10, input), at: lines.clone() };
+    let reader = LineCounter {
+        inner: std::io::BufReader::with_capacity(256 << 10, input),
+        at: lines.clone(),
+    };
     let path = RefCell::new(vec![]);
     let failed = RefCell::new(None);
     let on = RefCell::new(on);
-    let walker = Walk { path: &path, plan, on: &on, lines: &lines, failed: &failed };
+    let walker = Walk {
+        path: &path,
+        plan,
+        on: &on,
+        lines: &lines,
+        failed: &failed,
+    };
     let mut de = serde_json::Deserializer::from_reader(reader);
     let result = match plan(&[]) {
         Plan::Stream => Items(walker).deserialize(&mut de),
@@ -334,7 +359,13 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_line() {
         let doc = "{\n \"messages\": [\n  {\"id\": 1},\n  {\"id\": \n";
-        let plan = |p: &[String]| if p.is_empty() { Plan::Descend } else { Plan::Stream };
+        let plan = |p: &[String]| {
+            if p.is_empty() {
+                Plan::Descend
+            } else {
+                Plan::Stream
+            }
+        };
         let mut n = 0;
         let mut on = |_: Event<'_>| {
             n += 1;
@@ -350,7 +381,13 @@ mod tests {
         let big = "x".repeat(MAX_ELEMENT_BYTES as usize + 10);
         let doc = format!("[{{\"a\":1}},\n{{\"a\":\"{big}\"}},\n{{\"a\":3}}]");
         let mut seen = vec![];
-        let plan = |p: &[String]| if p.is_empty() { Plan::Stream } else { Plan::Skip };
+        let plan = |p: &[String]| {
+            if p.is_empty() {
+                Plan::Stream
+            } else {
+                Plan::Skip
+            }
+        };
         let r = walk(doc.as_bytes(), "f.json", &plan, &mut |ev| {
             if let Event::Item(line, _, _) = ev {
                 seen.push(line);
@@ -361,7 +398,10 @@ mod tests {
         match r {
             Err(ImportError::Fatal { line, reason, .. }) => {
                 assert_eq!(line, 2, "{reason}");
-                assert!(reason.contains("larger than the 67108864-byte limit"), "{reason}");
+                assert!(
+                    reason.contains("larger than the 67108864-byte limit"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -370,7 +410,9 @@ mod tests {
     #[test]
     fn hex_escapes_are_repaired() {
         let mut out = String::new();
-        FixHexEscapes::new(&br#"{"a":"x\x0Cy","b":"\\x41","c":"\"\x1b"}"#[..]).read_to_string(&mut out).expect("read");
+        FixHexEscapes::new(&br#"{"a":"x\x0Cy","b":"\\x41","c":"\"\x1b"}"#[..])
+            .read_to_string(&mut out)
+            .expect("read");
         assert_eq!(out, r#"{"a":"x\u000Cy","b":"\\x41","c":"\"\u001b"}"#);
         let v: Value = serde_json::from_str(&out).expect("valid JSON");
         assert_eq!(v["a"], "x\u{c}y");

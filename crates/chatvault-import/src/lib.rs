@@ -12,8 +12,8 @@
 //! what is a duplicate, and how it is protected.
 
 mod csvmap;
-mod draft;
 mod discord;
+mod draft;
 mod jsonl;
 mod jsonstream;
 mod line;
@@ -53,7 +53,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(origin: &Origin, reason: impl Into<String>) -> Self {
-        Rejection { file: origin.file.clone(), line: origin.line, reason: reason.into() }
+        Rejection {
+            file: origin.file.clone(),
+            line: origin.line,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -102,7 +106,10 @@ impl Default for ImportContext {
 
 impl ImportContext {
     pub fn origin(&self, line: u64) -> Origin {
-        Origin { file: self.file_label.clone(), line }
+        Origin {
+            file: self.file_label.clone(),
+            line,
+        }
     }
 }
 
@@ -129,7 +136,11 @@ impl<'a> Sink<'a> {
     pub fn message(&mut self, m: NewMessage) -> Result<(), ImportError> {
         self.push(Parsed::Message(Box::new(m)))
     }
-    pub fn reject(&mut self, origin: &Origin, reason: impl Into<String>) -> Result<(), ImportError> {
+    pub fn reject(
+        &mut self,
+        origin: &Origin,
+        reason: impl Into<String>,
+    ) -> Result<(), ImportError> {
         self.push(Parsed::Rejected(Rejection::new(origin, reason)))
     }
     pub fn warn(&mut self, origin: &Origin, reason: impl Into<String>) -> Result<(), ImportError> {
@@ -145,12 +156,20 @@ pub enum ImportError {
     /// The rest of the input could not be read (a syntax error in a JSON document, an
     /// unreadable zip entry). Records pushed before it stand.
     #[error("{file}:{line}: {reason}")]
-    Fatal { file: String, line: u64, reason: String },
+    Fatal {
+        file: String,
+        line: u64,
+        reason: String,
+    },
 }
 
 impl ImportError {
     pub fn fatal(origin: &Origin, reason: impl Into<String>) -> Self {
-        ImportError::Fatal { file: origin.file.clone(), line: origin.line, reason: reason.into() }
+        ImportError::Fatal {
+            file: origin.file.clone(),
+            line: origin.line,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -173,7 +192,10 @@ impl Probe {
         text::decode_head(&self.head)
     }
     pub fn entry_head(&self, name: &str) -> Option<&[u8]> {
-        self.entry_heads.iter().find(|(n, _)| n == name).map(|(_, h)| h.as_slice())
+        self.entry_heads
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, h)| h.as_slice())
     }
 }
 
@@ -190,7 +212,12 @@ pub trait Importer: Sync {
         Ok(())
     }
     /// Reads `source`, pushing every record into `sink`.
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError>;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError>;
 }
 
 /// Every importer, in the order `--format` lists them.
@@ -225,26 +252,51 @@ pub enum DetectError {
 }
 
 fn known() -> String {
-    IMPORTERS.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+    IMPORTERS
+        .iter()
+        .map(|i| i.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The importer named `name`.
 pub fn by_name(name: &str) -> Result<&'static dyn Importer, DetectError> {
-    IMPORTERS.iter().copied().find(|i| i.name() == name).ok_or_else(|| DetectError::UnknownFormat(name.into(), known()))
+    IMPORTERS
+        .iter()
+        .copied()
+        .find(|i| i.name() == name)
+        .ok_or_else(|| DetectError::UnknownFormat(name.into(), known()))
 }
 
 /// Picks the importer for an input by content. When the best score is shared, the error
 /// lists the candidates.
 pub fn detect(probe: &Probe) -> Result<&'static dyn Importer, DetectError> {
-    let scored: Vec<(u8, &'static dyn Importer)> =
-        IMPORTERS.iter().map(|i| (i.sniff(probe), *i)).filter(|(s, _)| *s > 0).collect();
+    let scored: Vec<(u8, &'static dyn Importer)> = IMPORTERS
+        .iter()
+        .map(|i| (i.sniff(probe), *i))
+        .filter(|(s, _)| *s > 0)
+        .collect();
     let Some(best) = scored.iter().map(|(s, _)| *s).max() else {
-        if let Some(inner) = probe.entries.iter().find(|e| e.to_ascii_lowercase().ends_with(".zip")) {
-            return Err(DetectError::NestedZip { file: probe.file_name.clone(), inner: inner.clone() });
+        if let Some(inner) = probe
+            .entries
+            .iter()
+            .find(|e| e.to_ascii_lowercase().ends_with(".zip"))
+        {
+            return Err(DetectError::NestedZip {
+                file: probe.file_name.clone(),
+                inner: inner.clone(),
+            });
         }
-        return Err(DetectError::Unrecognised { file: probe.file_name.clone(), known: known() });
+        return Err(DetectError::Unrecognised {
+            file: probe.file_name.clone(),
+            known: known(),
+        });
     };
-    let top: Vec<_> = scored.iter().filter(|(s, _)| *s == best).map(|(_, i)| *i).collect();
+    let top: Vec<_> = scored
+        .iter()
+        .filter(|(s, _)| *s == best)
+        .map(|(_, i)| *i)
+        .collect();
     match top.as_slice() {
         [one] => Ok(*one),
         many => Err(DetectError::Ambiguous {
@@ -256,7 +308,12 @@ pub fn detect(probe: &Probe) -> Result<&'static dyn Importer, DetectError> {
 
 /// Runs `importer` over `source`, turning a fatal error into one last rejection so the
 /// caller's report still accounts for it.
-pub fn run(importer: &dyn Importer, source: &Source, ctx: &ImportContext, push: &mut dyn FnMut(Parsed) -> bool) -> bool {
+pub fn run(
+    importer: &dyn Importer,
+    source: &Source,
+    ctx: &ImportContext,
+    push: &mut dyn FnMut(Parsed) -> bool,
+) -> bool {
     let mut sink = Sink::new(push);
     match importer.import(source, ctx, &mut sink) {
         Ok(()) => true,
@@ -307,7 +364,12 @@ pub(crate) mod testutil {
     use super::*;
 
     /// Writes `bytes` to a file named `name` in a fresh folder and imports it.
-    pub fn run_bytes(importer: &dyn Importer, name: &str, bytes: &[u8], ctx: &ImportContext) -> Vec<Parsed> {
+    pub fn run_bytes(
+        importer: &dyn Importer,
+        name: &str,
+        bytes: &[u8],
+        ctx: &ImportContext,
+    ) -> Vec<Parsed> {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).expect("write");
@@ -327,7 +389,10 @@ pub(crate) mod testutil {
     }
 
     pub fn ctx(label: &str) -> ImportContext {
-        ImportContext { file_label: label.into(), ..ImportContext::default() }
+        ImportContext {
+            file_label: label.into(),
+            ..ImportContext::default()
+        }
     }
 }
 
@@ -336,7 +401,11 @@ mod tests {
     use super::*;
 
     fn probe(head: &[u8], file: &str) -> Probe {
-        Probe { file_name: file.into(), head: head.to_vec(), ..Probe::default() }
+        Probe {
+            file_name: file.into(),
+            head: head.to_vec(),
+            ..Probe::default()
+        }
     }
 
     #[test]
@@ -372,9 +441,20 @@ mod tests {
             other => panic!("{:?}", other.map(|i| i.name())),
         }
         // A zip holding only another zip is refused with that reason.
-        let nested = Probe { file_name: "x.zip".into(), is_zip: true, entries: vec!["inner.zip".into()], ..Probe::default() };
-        assert!(matches!(detect(&nested), Err(DetectError::NestedZip { .. })));
-        assert!(matches!(by_name("nope"), Err(DetectError::UnknownFormat(..))));
+        let nested = Probe {
+            file_name: "x.zip".into(),
+            is_zip: true,
+            entries: vec!["inner.zip".into()],
+            ..Probe::default()
+        };
+        assert!(matches!(
+            detect(&nested),
+            Err(DetectError::NestedZip { .. })
+        ));
+        assert!(matches!(
+            by_name("nope"),
+            Err(DetectError::UnknownFormat(..))
+        ));
         assert_eq!(by_name("jsonl").map(|i| i.name()), Ok("jsonl"));
     }
 
@@ -396,13 +476,21 @@ pub mod fuzz {
 
     pub fn run(format: &str, bytes: &[u8]) {
         static N: AtomicU64 = AtomicU64::new(0);
-        let dir = if std::path::Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
         let ext = match format {
             "whatsapp" | "slack" => "zip",
             "csv" | "wechat-pywxdump" | "wechat-memotrace" => "csv",
             _ => "txt",
         };
-        let path = dir.join(format!("chatvault-fuzz-{}-{}.{ext}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let path = dir.join(format!(
+            "chatvault-fuzz-{}-{}.{ext}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         if std::fs::write(&path, bytes).is_err() {
             return;
         }

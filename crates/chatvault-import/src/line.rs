@@ -35,7 +35,8 @@ impl Pending {
         }
         // Memory stays bounded: past the limit the message is rejected, not read.
         if self.raw.len() + line.len() > chatvault_model::canonical::MAX_TEXT_BYTES * 2 {
-            self.broken.get_or_insert_with(|| "the message is longer than the 1 MiB limit".into());
+            self.broken
+                .get_or_insert_with(|| "the message is longer than the 1 MiB limit".into());
             return;
         }
         for s in [&mut self.text, &mut self.raw] {
@@ -46,7 +47,10 @@ impl Pending {
 }
 
 fn chat_header(line: &str) -> Option<(String, bool)> {
-    let rest = line.trim_start_matches('\u{feff}').strip_prefix("[LINE]")?.trim();
+    let rest = line
+        .trim_start_matches('\u{feff}')
+        .strip_prefix("[LINE]")?
+        .trim();
     let patterns: [(&str, &str, bool); 6] = [
         ("Chat history with ", "", false),
         ("Chat history in ", "", true),
@@ -73,7 +77,10 @@ fn date_line(line: &str) -> Option<(i32, u32, u32)> {
     }
     let t = line.trim();
     let nums = |s: &str, sep: &[char]| -> Option<Vec<u32>> {
-        let v: Vec<u32> = s.split(sep).map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        let v: Vec<u32> = s
+            .split(sep)
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
         (v.len() == 3).then_some(v)
     };
     // Year first, then an optional weekday.
@@ -130,22 +137,55 @@ impl Importer for LineTxt {
         (!probe.is_zip && t.trim_start().starts_with("[LINE]")) as u8 * 95
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let lines =
+            text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let mut chat: Option<(String, bool)> = None;
         let mut date: Option<Date> = None;
         let mut pending: Option<Pending> = None;
-        let flush = |p: Option<Pending>, date: Option<Date>, chat: &Option<(String, bool)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some(Pending { line, hm: (h, m), sender, text, raw, broken, .. }) = p else { return Ok(()) };
+        let flush = |p: Option<Pending>,
+                     date: Option<Date>,
+                     chat: &Option<(String, bool)>,
+                     sink: &mut Sink<'_>|
+         -> Result<(), ImportError> {
+            let Some(Pending {
+                line,
+                hm: (h, m),
+                sender,
+                text,
+                raw,
+                broken,
+                ..
+            }) = p
+            else {
+                return Ok(());
+            };
             let origin = ctx.origin(line);
             if let Some(why) = broken {
                 return sink.reject(&origin, why);
             }
-            let Some((y, mo, d)) = date else { return sink.reject(&origin, "a message before any date line") };
-            let name = ctx.conversation.clone().or_else(|| chat.as_ref().map(|c| c.0.clone())).unwrap_or_else(|| "LINE".into());
+            let Some((y, mo, d)) = date else {
+                return sink.reject(&origin, "a message before any date line");
+            };
+            let name = ctx
+                .conversation
+                .clone()
+                .or_else(|| chat.as_ref().map(|c| c.0.clone()))
+                .unwrap_or_else(|| "LINE".into());
             let mut dr = Draft::new("line", format!("chat:{name}"));
             dr.conversation_title = Some(name);
-            dr.conversation_kind = chat.as_ref().map(|c| if c.1 { ConversationKind::Group } else { ConversationKind::Direct });
+            dr.conversation_kind = chat.as_ref().map(|c| {
+                if c.1 {
+                    ConversationKind::Group
+                } else {
+                    ConversationKind::Direct
+                }
+            });
             let Some(at) = naive(y, mo, d, h, m, 0).and_then(|t| ctx.tz.instant(t)) else {
                 return sink.reject(&origin, format!("no such time: {y}-{mo}-{d} {h}:{m:02}"));
             };
@@ -164,10 +204,13 @@ impl Importer for LineTxt {
                 _ => text,
             };
             dr.kind = match text.as_str() {
-                "[Sticker]" | "[貼圖]" | "[贴图]" | "[スタンプ]" | "[Photo]" | "[照片]" | "[写真]" => MessageKind::Image,
+                "[Sticker]" | "[貼圖]" | "[贴图]" | "[スタンプ]" | "[Photo]" | "[照片]"
+                | "[写真]" => MessageKind::Image,
                 "[Video]" | "[影片]" | "[视频]" | "[動画]" => MessageKind::Video,
                 "[File]" | "[檔案]" | "[文件]" | "[ファイル]" => MessageKind::File,
-                "[Voice message]" | "[語音訊息]" | "[语音信息]" | "[ボイスメッセージ]" => MessageKind::Voice,
+                "[Voice message]" | "[語音訊息]" | "[语音信息]" | "[ボイスメッセージ]" => {
+                    MessageKind::Voice
+                }
                 _ => dr.kind,
             };
             dr.text = text;
@@ -179,7 +222,13 @@ impl Importer for LineTxt {
         for line in lines {
             // A damaged line is placed like any other (a message of its own, or part of
             // the one above), and the message it belongs to is rejected whole.
-            let Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+            let Parts {
+                number,
+                text,
+                damage,
+            } = line
+                .into_parts()
+                .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
             // Inside a quoted multi-line message, every line belongs to it.
             if let Some(p) = pending.as_mut().filter(|p| p.open) {
                 p.push(&text, damage);
@@ -195,7 +244,12 @@ impl Importer for LineTxt {
                     continue;
                 }
             }
-            if number <= 3 && (text.starts_with("Saved on:") || text.starts_with("儲存日期") || text.starts_with("保存日期") || text.starts_with("保存日時")) {
+            if number <= 3
+                && (text.starts_with("Saved on:")
+                    || text.starts_with("儲存日期")
+                    || text.starts_with("保存日期")
+                    || text.starts_with("保存日時"))
+            {
                 continue;
             }
             if let Some(d) = date_line(&text) {
@@ -215,8 +269,19 @@ impl Importer for LineTxt {
                     Some(body) => (sender.to_owned(), body.to_owned()),
                     None => (String::new(), sender.to_owned()),
                 };
-                let open = body.starts_with('"') && (body.len() == 1 || !body.ends_with('"') || body.ends_with("\"\"") && !body.ends_with("\"\"\""));
-                pending = Some(Pending { line: number, hm, sender, text: body, raw: text.clone(), open, broken: damage });
+                let open = body.starts_with('"')
+                    && (body.len() == 1
+                        || !body.ends_with('"')
+                        || body.ends_with("\"\"") && !body.ends_with("\"\"\""));
+                pending = Some(Pending {
+                    line: number,
+                    hm,
+                    sender,
+                    text: body,
+                    raw: text.clone(),
+                    open,
+                    broken: damage,
+                });
                 continue;
             }
             match (pending.as_mut(), damage) {
@@ -239,11 +304,26 @@ mod tests {
 
     #[test]
     fn parts_table() {
-        assert_eq!(chat_header("[LINE] Chat history with Bob"), Some(("Bob".into(), false)));
-        assert_eq!(chat_header("[LINE] Chat history in 同學會"), Some(("同學會".into(), true)));
-        assert_eq!(chat_header("[LINE] 與小明的聊天記錄"), Some(("小明".into(), false)));
-        assert_eq!(chat_header("[LINE] 与小明的聊天记录"), Some(("小明".into(), false)));
-        assert_eq!(chat_header("[LINE] 山田とのトーク履歴"), Some(("山田".into(), false)));
+        assert_eq!(
+            chat_header("[LINE] Chat history with Bob"),
+            Some(("Bob".into(), false))
+        );
+        assert_eq!(
+            chat_header("[LINE] Chat history in 同學會"),
+            Some(("同學會".into(), true))
+        );
+        assert_eq!(
+            chat_header("[LINE] 與小明的聊天記錄"),
+            Some(("小明".into(), false))
+        );
+        assert_eq!(
+            chat_header("[LINE] 与小明的聊天记录"),
+            Some(("小明".into(), false))
+        );
+        assert_eq!(
+            chat_header("[LINE] 山田とのトーク履歴"),
+            Some(("山田".into(), false))
+        );
         let dates = [
             ("2015/12/25 Fri", Some((2015, 12, 25))),
             ("2025.12.10 Wednesday", Some((2025, 12, 10))),
@@ -257,7 +337,15 @@ mod tests {
         for (l, want) in dates {
             assert_eq!(date_line(l), want, "{l}");
         }
-        let times = [("13:05", Some((13, 5))), ("上午9:15", Some((9, 15))), ("午後1:02", Some((13, 2))), ("04:35PM", Some((16, 35))), ("12:10AM", Some((0, 10))), ("25:00", None), ("x", None)];
+        let times = [
+            ("13:05", Some((13, 5))),
+            ("上午9:15", Some((9, 15))),
+            ("午後1:02", Some((13, 2))),
+            ("04:35PM", Some((16, 35))),
+            ("12:10AM", Some((0, 10))),
+            ("25:00", None),
+            ("x", None),
+        ];
         for (t, want) in times {
             assert_eq!(time_of(t), want, "{t}");
         }
@@ -275,7 +363,15 @@ mod tests {
         assert_eq!(m[1].text, "first\nsecond \"quoted\"\nthird");
         assert_eq!(m[2].kind, MessageKind::System);
         assert_eq!(m[3].kind, MessageKind::Image);
-        let out = run_bytes(&LineTxt, "line.txt", b"[LINE] Chat history with A\n13:05\tAnn\thello\n", &c);
-        assert!(matches!(&out[..], [Parsed::Rejected(r)] if r.reason.contains("date")), "{out:?}");
+        let out = run_bytes(
+            &LineTxt,
+            "line.txt",
+            b"[LINE] Chat history with A\n13:05\tAnn\thello\n",
+            &c,
+        );
+        assert!(
+            matches!(&out[..], [Parsed::Rejected(r)] if r.reason.contains("date")),
+            "{out:?}"
+        );
     }
 }

@@ -8,19 +8,34 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// The reason given for a [`Line::Undecodable`].
 pub fn undecodable(valid_up_to: usize) -> String {
-    format!("bytes that are not valid text in the file's encoding, at byte {valid_up_to} of the line")
+    format!(
+        "bytes that are not valid text in the file's encoding, at byte {valid_up_to} of the line"
+    )
 }
 
 /// One line, or why it could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
-    Text { number: u64, text: String },
-    TooLong { number: u64, bytes: u64 },
+    Text {
+        number: u64,
+        text: String,
+    },
+    TooLong {
+        number: u64,
+        bytes: u64,
+    },
     /// Bytes that are not text: invalid UTF-8, or (in a transcoded input) bytes the
     /// source encoding cannot decode.
     /// `lossy` is the line with those bytes replaced by U+FFFD.
-    Undecodable { number: u64, valid_up_to: usize, lossy: String },
-    IoError { number: u64, error: String },
+    Undecodable {
+        number: u64,
+        valid_up_to: usize,
+        lossy: String,
+    },
+    IoError {
+        number: u64,
+        error: String,
+    },
 }
 
 /// Iterates over the lines of a reader: `\n` or `\r\n` endings, a leading UTF-8 BOM
@@ -36,7 +51,14 @@ pub struct BoundedLines<R> {
 
 impl<R: BufRead> BoundedLines<R> {
     pub fn new(input: R, max: usize) -> Self {
-        BoundedLines { input, max, number: 0, buf: Vec::new(), done: false, transcoded: false }
+        BoundedLines {
+            input,
+            max,
+            number: 0,
+            buf: Vec::new(),
+            done: false,
+            transcoded: false,
+        }
     }
 }
 
@@ -55,14 +77,26 @@ impl Line {
     /// The line as [`Parts`], or the read error that ends the input.
     pub fn into_parts(self) -> Result<Parts, (u64, String)> {
         match self {
-            Line::Text { number, text } => Ok(Parts { number, text, damage: None }),
-            Line::Undecodable { number, valid_up_to, lossy } => {
-                Ok(Parts { number, text: lossy, damage: Some(format!("line {number}: {}", undecodable(valid_up_to))) })
-            }
+            Line::Text { number, text } => Ok(Parts {
+                number,
+                text,
+                damage: None,
+            }),
+            Line::Undecodable {
+                number,
+                valid_up_to,
+                lossy,
+            } => Ok(Parts {
+                number,
+                text: lossy,
+                damage: Some(format!("line {number}: {}", undecodable(valid_up_to))),
+            }),
             Line::TooLong { number, bytes } => Ok(Parts {
                 number,
                 text: String::new(),
-                damage: Some(format!("line {number} is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit")),
+                damage: Some(format!(
+                    "line {number} is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit"
+                )),
             }),
             Line::IoError { number, error } => Err((number, error)),
         }
@@ -94,7 +128,10 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.done = true;
-                    return Some(Line::IoError { number: self.number + 1, error: e.to_string() });
+                    return Some(Line::IoError {
+                        number: self.number + 1,
+                        error: e.to_string(),
+                    });
                 }
             };
             if chunk.is_empty() {
@@ -125,7 +162,10 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
         self.number += 1;
         let number = self.number;
         if too_long {
-            return Some(Line::TooLong { number, bytes: total });
+            return Some(Line::TooLong {
+                number,
+                bytes: total,
+            });
         }
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
@@ -138,16 +178,27 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
             bytes.drain(..3);
         }
         if bytes.len() > self.max {
-            return Some(Line::TooLong { number, bytes: total });
+            return Some(Line::TooLong {
+                number,
+                bytes: total,
+            });
         }
         match String::from_utf8(bytes) {
             Ok(text) => match text.find('\u{fffd}').filter(|_| self.transcoded) {
-                Some(at) => Some(Line::Undecodable { number, valid_up_to: at, lossy: text }),
+                Some(at) => Some(Line::Undecodable {
+                    number,
+                    valid_up_to: at,
+                    lossy: text,
+                }),
                 None => Some(Line::Text { number, text }),
             },
             Err(e) => {
                 let valid_up_to = e.utf8_error().valid_up_to();
-                Some(Line::Undecodable { number, valid_up_to, lossy: String::from_utf8_lossy(e.as_bytes()).into_owned() })
+                Some(Line::Undecodable {
+                    number,
+                    valid_up_to,
+                    lossy: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                })
             }
         }
     }
@@ -162,20 +213,61 @@ mod tests {
     }
 
     fn text(number: u64, t: &str) -> Line {
-        Line::Text { number, text: t.into() }
+        Line::Text {
+            number,
+            text: t.into(),
+        }
     }
 
     #[test]
     fn line_table() {
         let cases: Vec<(&str, &[u8], Vec<Line>)> = vec![
             ("lf", b"a\nb\n", vec![text(1, "a"), text(2, "b")]),
-            ("crlf_mixed", b"a\r\nb\nc", vec![text(1, "a"), text(2, "b"), text(3, "c")]),
+            (
+                "crlf_mixed",
+                b"a\r\nb\nc",
+                vec![text(1, "a"), text(2, "b"), text(3, "c")],
+            ),
             ("bom", b"\xEF\xBB\xBFa\n", vec![text(1, "a")]),
-            ("blank_lines_count", b"a\n\nb", vec![text(1, "a"), text(2, ""), text(3, "b")]),
+            (
+                "blank_lines_count",
+                b"a\n\nb",
+                vec![text(1, "a"), text(2, ""), text(3, "b")],
+            ),
             ("empty_input", b"", vec![]),
-            ("too_long", b"12345678\nok\n", vec![Line::TooLong { number: 1, bytes: 9 }, text(2, "ok")]),
-            ("invalid_utf8", b"ok\n\xff\xfe\nok\n", vec![text(1, "ok"), Line::Undecodable { number: 2, valid_up_to: 0, lossy: "\u{fffd}\u{fffd}".into() }, text(3, "ok")]),
-            ("truncated_utf8", "好".as_bytes()[..2].as_ref(), vec![Line::Undecodable { number: 1, valid_up_to: 0, lossy: "\u{fffd}".into() }]),
+            (
+                "too_long",
+                b"12345678\nok\n",
+                vec![
+                    Line::TooLong {
+                        number: 1,
+                        bytes: 9,
+                    },
+                    text(2, "ok"),
+                ],
+            ),
+            (
+                "invalid_utf8",
+                b"ok\n\xff\xfe\nok\n",
+                vec![
+                    text(1, "ok"),
+                    Line::Undecodable {
+                        number: 2,
+                        valid_up_to: 0,
+                        lossy: "\u{fffd}\u{fffd}".into(),
+                    },
+                    text(3, "ok"),
+                ],
+            ),
+            (
+                "truncated_utf8",
+                "好".as_bytes()[..2].as_ref(),
+                vec![Line::Undecodable {
+                    number: 1,
+                    valid_up_to: 0,
+                    lossy: "\u{fffd}".into(),
+                }],
+            ),
         ];
         for (name, input, want) in cases {
             assert_eq!(lines(input, 5), want, "{name}");
@@ -188,7 +280,13 @@ mod tests {
         let mut input = vec![b'x'; 10 << 20];
         input.extend_from_slice(b"\nafter\n");
         let mut it = BoundedLines::new(std::io::BufReader::with_capacity(8192, &input[..]), 1024);
-        assert_eq!(it.next(), Some(Line::TooLong { number: 1, bytes: (10 << 20) + 1 }));
+        assert_eq!(
+            it.next(),
+            Some(Line::TooLong {
+                number: 1,
+                bytes: (10 << 20) + 1
+            })
+        );
         assert!(it.buf.capacity() <= 8192 + 1024 + 2);
         assert_eq!(it.next(), Some(text(2, "after")));
     }

@@ -25,7 +25,12 @@ const MAX_MAIL_BYTES: usize = 64 << 20;
 const MAX_THREAD_IDS: usize = 2_000_000;
 
 fn is_separator(line: &[u8], after_blank: bool) -> bool {
-    after_blank && line.starts_with(b"From ") && line.len() > 5 && line[5] != b' ' && line[5] != b'\n' && line[5] != b'\r'
+    after_blank
+        && line.starts_with(b"From ")
+        && line.len() > 5
+        && line[5] != b' '
+        && line[5] != b'\n'
+        && line[5] != b'\r'
 }
 
 impl Importer for Mbox {
@@ -41,8 +46,17 @@ impl Importer for Mbox {
         if probe.is_zip || !probe.head.starts_with(b"From ") {
             return 0;
         }
-        let t = String::from_utf8_lossy(&probe.head[..probe.head.len().min(8192)]).to_ascii_lowercase();
-        let headers = ["\nfrom:", "\ndate:", "\nsubject:", "\nmessage-id:", "\nto:", "\nmime-version:", "\nreceived:"];
+        let t =
+            String::from_utf8_lossy(&probe.head[..probe.head.len().min(8192)]).to_ascii_lowercase();
+        let headers = [
+            "\nfrom:",
+            "\ndate:",
+            "\nsubject:",
+            "\nmessage-id:",
+            "\nto:",
+            "\nmime-version:",
+            "\nreceived:",
+        ];
         if headers.iter().filter(|h| t.contains(*h)).count() >= 2 {
             95
         } else {
@@ -50,8 +64,15 @@ impl Importer for Mbox {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let mut input = source.reader().map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let mut input = source
+            .reader()
+            .map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let mut threads = Threads::default();
         let mut mail: Vec<u8> = Vec::new();
         let mut start_line = 0u64;
@@ -62,14 +83,23 @@ impl Importer for Mbox {
         let mut after_blank = true;
         loop {
             line.clear();
-            let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES).map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
+            let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES)
+                .map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
             if n == 0 {
                 break;
             }
             number += 1;
             if is_separator(&line, after_blank) {
                 if start_line > 0 {
-                    one(&mail, too_big, &envelope, start_line, &mut threads, ctx, sink)?;
+                    one(
+                        &mail,
+                        too_big,
+                        &envelope,
+                        start_line,
+                        &mut threads,
+                        ctx,
+                        sink,
+                    )?;
                 } else if !mail.iter().all(u8::is_ascii_whitespace) {
                     sink.reject(&ctx.origin(1), "text before the first `From ` line")?;
                 }
@@ -101,7 +131,15 @@ impl Importer for Mbox {
             mail.extend_from_slice(unquoted);
         }
         if start_line > 0 {
-            one(&mail, too_big, &envelope, start_line, &mut threads, ctx, sink)?;
+            one(
+                &mail,
+                too_big,
+                &envelope,
+                start_line,
+                &mut threads,
+                ctx,
+                sink,
+            )?;
         } else if !mail.iter().all(u8::is_ascii_whitespace) {
             sink.reject(&ctx.origin(1), "no `From ` separator line: not an mbox")?;
         }
@@ -136,10 +174,28 @@ struct Threads {
 }
 
 fn subject_key(subject: &str) -> String {
-    const PREFIXES: &[&str] =
-        &["re:", "fwd:", "fw:", "aw:", "wg:", "回复:", "回复：", "答复:", "答复：", "转发:", "转发：", "回覆:", "回覆：", "轉寄:", "轉寄："];
+    const PREFIXES: &[&str] = &[
+        "re:",
+        "fwd:",
+        "fw:",
+        "aw:",
+        "wg:",
+        "回复:",
+        "回复：",
+        "答复:",
+        "答复：",
+        "转发:",
+        "转发：",
+        "回覆:",
+        "回覆：",
+        "轉寄:",
+        "轉寄：",
+    ];
     let mut s = subject.trim();
-    while let Some(p) = PREFIXES.iter().find(|p| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))) {
+    while let Some(p) = PREFIXES
+        .iter()
+        .find(|p| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))
+    {
         s = s[p.len()..].trim_start();
     }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -161,7 +217,9 @@ fn envelope_date(envelope: &str, ctx: &ImportContext) -> Option<Timestamp> {
     if n < 6 {
         return None;
     }
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mo = months.iter().position(|m| *m == parts[n - 4])? as u32 + 1;
     let d: u32 = parts[n - 3].parse().ok()?;
     let mut t = parts[n - 2].split(':').map(|x| x.parse::<u32>().ok());
@@ -181,9 +239,16 @@ fn one(
 ) -> Result<(), ImportError> {
     let origin = ctx.origin(line);
     // The blank line before the next `From ` belongs to the separator, not the e-mail.
-    let raw = raw.strip_suffix(b"\r\n").or_else(|| raw.strip_suffix(b"\n")).filter(|r| r.ends_with(b"\n")).unwrap_or(raw);
+    let raw = raw
+        .strip_suffix(b"\r\n")
+        .or_else(|| raw.strip_suffix(b"\n"))
+        .filter(|r| r.ends_with(b"\n"))
+        .unwrap_or(raw);
     if too_big {
-        return sink.reject(&origin, format!("the e-mail is larger than {MAX_MAIL_BYTES} bytes"));
+        return sink.reject(
+            &origin,
+            format!("the e-mail is larger than {MAX_MAIL_BYTES} bytes"),
+        );
     }
     let Some(msg) = MessageParser::default().parse(raw) else {
         return sink.reject(&origin, "not an RFC 5322 message");
@@ -195,9 +260,16 @@ fn one(
     let own_id = msg.message_id().map(str::to_owned);
     let refs = ids(msg.references());
     let in_reply = ids(msg.in_reply_to());
-    let linked = refs.iter().chain(&in_reply).find_map(|r| threads.by_id.get(r).cloned());
+    let linked = refs
+        .iter()
+        .chain(&in_reply)
+        .find_map(|r| threads.by_id.get(r).cloned());
     let conversation = linked
-        .or_else(|| refs.first().or(in_reply.first()).map(|r| format!("thread:{r}")))
+        .or_else(|| {
+            refs.first()
+                .or(in_reply.first())
+                .map(|r| format!("thread:{r}"))
+        })
         .unwrap_or_else(|| format!("subject:{}", subject_key(&subject)));
     if let Some(id) = &own_id {
         if threads.by_id.len() < MAX_THREAD_IDS {
@@ -210,8 +282,12 @@ fn one(
     d.reply_to = in_reply.first().cloned();
     d.sent_at = match msg.date() {
         Some(dt) => {
-            let offset = (i32::from(dt.tz_hour) * 3600 + i32::from(dt.tz_minute) * 60) * if dt.tz_before_gmt { -1 } else { 1 };
-            crate::time::epoch(dt.to_timestamp(), false).map(|t| Timestamp { offset_s: Some(offset), ..t })
+            let offset = (i32::from(dt.tz_hour) * 3600 + i32::from(dt.tz_minute) * 60)
+                * if dt.tz_before_gmt { -1 } else { 1 };
+            crate::time::epoch(dt.to_timestamp(), false).map(|t| Timestamp {
+                offset_s: Some(offset),
+                ..t
+            })
         }
         None => envelope_date(envelope, ctx),
     };
@@ -219,10 +295,17 @@ fn one(
         return sink.reject(&origin, "no readable `Date:` header or envelope date");
     }
     let from = msg.from().and_then(|a| a.first());
-    d.sender_id = from.and_then(|a| a.address()).map(str::to_lowercase).unwrap_or_else(|| "unknown".into());
+    d.sender_id = from
+        .and_then(|a| a.address())
+        .map(str::to_lowercase)
+        .unwrap_or_else(|| "unknown".into());
     d.sender_name = from.and_then(|a| a.name()).map(str::to_owned);
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
-    d.text = if subject.is_empty() { body } else { format!("{subject}\n\n{body}") };
+    d.text = if subject.is_empty() {
+        body
+    } else {
+        format!("{subject}\n\n{body}")
+    };
     for part in msg.attachments() {
         let name = part.attachment_name().unwrap_or("attachment").to_owned();
         d.attach(&name, part.contents().to_vec());
@@ -255,19 +338,42 @@ From: d@x\nSubject: no date header\n\nbody\n\n\
 From e@x garbage\n\
 From: e@x\nSubject: nothing\n\nbody\n";
         let out = run_bytes(&Mbox, "a.mbox", mbox.as_bytes(), &ctx("a.mbox"));
-        let rejected: Vec<u64> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r.line) } else { None }).collect();
+        let rejected: Vec<u64> = out
+            .iter()
+            .filter_map(|p| {
+                if let Parsed::Rejected(r) = p {
+                    Some(r.line)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(rejected, vec![34], "{out:?}");
-        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        let m = messages(
+            out.into_iter()
+                .filter(|p| !matches!(p, Parsed::Rejected(_)))
+                .collect(),
+        );
         assert_eq!(m.len(), 4);
         assert_eq!(m[0].sender.name.as_deref(), Some("张三"));
         assert_eq!(m[0].sender.id, "a@x.cn");
         assert_eq!(m[0].text, "会议\n\n正文\nFrom the quoted line\n");
         assert_eq!(m[0].sent_at.to_rfc3339(), "1996-06-03T12:50:27+08:00");
         assert_eq!(m[0].conversation_id, "subject:会议");
-        assert_eq!(m[1].conversation_id, "subject:会议", "a reply joins its root's thread");
+        assert_eq!(
+            m[1].conversation_id, "subject:会议",
+            "a reply joins its root's thread"
+        );
         assert_eq!(m[1].reply_to.as_deref(), Some("root@x"));
-        assert_eq!(m[2].conversation_id, "subject:会议", "no references: grouped by subject");
-        assert_eq!(m[3].sent_at.to_rfc3339(), "1996-06-03T15:00:00Z", "envelope date in --tz");
+        assert_eq!(
+            m[2].conversation_id, "subject:会议",
+            "no references: grouped by subject"
+        );
+        assert_eq!(
+            m[3].sent_at.to_rfc3339(),
+            "1996-06-03T15:00:00Z",
+            "envelope date in --tz"
+        );
     }
 
     #[test]

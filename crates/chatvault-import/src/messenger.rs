@@ -49,17 +49,30 @@ impl Importer for Messenger {
         if !t.trim_start().starts_with('{') {
             return 0;
         }
-        match (t.contains("\"sender_name\""), t.contains("\"timestamp_ms\"")) {
+        match (
+            t.contains("\"sender_name\""),
+            t.contains("\"timestamp_ms\""),
+        ) {
             (true, true) => 90,
             _ => 0,
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let open = || text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()));
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let open =
+            || text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()));
         let mut thread = serde_json::Map::new();
         let head_plan = |p: &[String]| match p {
-            [k] if ["title", "thread_path", "thread_type", "participants"].contains(&k.as_str()) => Plan::Keep,
+            [k] if ["title", "thread_path", "thread_type", "participants"]
+                .contains(&k.as_str()) =>
+            {
+                Plan::Keep
+            }
             _ => Plan::Skip,
         };
         walk(open()?, &ctx.file_label, &head_plan, &mut |ev| {
@@ -70,31 +83,65 @@ impl Importer for Messenger {
         })?;
         let thread = Value::Object(thread);
         let path_lower = source.path.to_string_lossy().to_lowercase();
-        let platform = if path_lower.contains("instagram") { "instagram" } else { "messenger" };
-        let folder = source.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+        let platform = if path_lower.contains("instagram") {
+            "instagram"
+        } else {
+            "messenger"
+        };
+        let folder = source
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
         let conversation = ctx
             .conversation
             .clone()
             .or_else(|| str_of(&thread, "thread_path").map(str::to_owned))
             .or_else(|| folder.filter(|_| source.file_name().starts_with("message_")))
-            .or_else(|| source.path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .or_else(|| {
+                source
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| "thread".into());
         let title = fixed(&thread, "title");
-        let participants = thread.get("participants").and_then(Value::as_array).map_or(0, Vec::len);
+        let participants = thread
+            .get("participants")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         let plan = |p: &[String]| match p {
             [k] if k == "messages" => Plan::Stream,
             _ => Plan::Skip,
         };
         let mut on = |ev: Event<'_>| -> Result<(), ImportError> {
-            let Event::Item(line, raw, v) = ev else { return Ok(()) };
+            let Event::Item(line, raw, v) = ev else {
+                return Ok(());
+            };
             let origin = ctx.origin(line);
             let mut d = Draft::new(platform, conversation.clone());
             d.conversation_title = title.clone();
-            d.conversation_kind = (participants > 0).then_some(if participants > 2 { ConversationKind::Group } else { ConversationKind::Direct });
+            d.conversation_kind = (participants > 0).then_some(if participants > 2 {
+                ConversationKind::Group
+            } else {
+                ConversationKind::Direct
+            });
             let outcome = (|| -> Result<Draft, String> {
-                let ms = v.get("timestamp_ms").and_then(Value::as_i64).ok_or("no `timestamp_ms`")?;
-                d.sent_at = Some(epoch(ms, true).map(|t| Timestamp { offset_s: None, ..t }).ok_or("`timestamp_ms` is out of range")?);
-                let sender = fixed(&v, "sender_name").filter(|s| !s.is_empty()).ok_or("no `sender_name`")?;
+                let ms = v
+                    .get("timestamp_ms")
+                    .and_then(Value::as_i64)
+                    .ok_or("no `timestamp_ms`")?;
+                d.sent_at = Some(
+                    epoch(ms, true)
+                        .map(|t| Timestamp {
+                            offset_s: None,
+                            ..t
+                        })
+                        .ok_or("`timestamp_ms` is out of range")?,
+                );
+                let sender = fixed(&v, "sender_name")
+                    .filter(|s| !s.is_empty())
+                    .ok_or("no `sender_name`")?;
                 d.sender_id = crate::draft::self_alias(ctx, &sender).unwrap_or(sender);
                 d.sender_name = Some(d.sender_id.clone());
                 d.text = fixed(&v, "content").unwrap_or_default();
@@ -108,7 +155,10 @@ impl Importer for Messenger {
                 d.kind = MessageKind::Other;
                 d.tag("deleted");
             }
-            if v.get("reactions").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+            if v.get("reactions")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+            {
                 d.tag("reactions");
             }
             if let Some(link) = v.get("share").and_then(|s| str_of(s, "link")) {
@@ -156,7 +206,10 @@ fn load_from_export(ctx: &ImportContext, uri: &str) -> Result<Vec<u8>, String> {
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return Err(format!("media `{uri}` is a link, not a file in the export"));
     }
-    let base = ctx.base_dir.as_deref().ok_or("media files are not read for this input")?;
+    let base = ctx
+        .base_dir
+        .as_deref()
+        .ok_or("media files are not read for this input")?;
     for root in base.ancestors().take(6) {
         if root.join(uri).is_file() {
             return crate::jsonl::load_attachment(Some(root), uri);

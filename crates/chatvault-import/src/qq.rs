@@ -25,7 +25,11 @@ fn header(line: &str) -> Option<Header<'_>> {
     if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' {
         return None;
     }
-    let num = |s: &str| s.parse::<u32>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|_| s.bytes().all(|c| c.is_ascii_digit()))
+    };
     let (y, mo, d) = (num(&line[0..4])?, num(&line[5..7])?, num(&line[8..10])?);
     let rest = &line[11..];
     let (pre, rest) = match ["上午", "下午"].iter().find(|m| rest.starts_with(**m)) {
@@ -57,18 +61,28 @@ fn header(line: &str) -> Option<Header<'_>> {
     if sender.is_empty() {
         return None;
     }
-    let (name, id) = if let Some(inner) = sender.strip_suffix(')').and_then(|s| s.rsplit_once('(')) {
+    let (name, id) = if let Some(inner) = sender.strip_suffix(')').and_then(|s| s.rsplit_once('('))
+    {
         if !inner.1.is_empty() && inner.1.bytes().all(|c| c.is_ascii_digit()) {
             (inner.0, Some(inner.1))
         } else {
             (sender, None)
         }
-    } else if let Some(inner) = sender.strip_suffix('>').and_then(|s| s.rsplit_once('<')).filter(|(_, e)| e.contains('@')) {
+    } else if let Some(inner) = sender
+        .strip_suffix('>')
+        .and_then(|s| s.rsplit_once('<'))
+        .filter(|(_, e)| e.contains('@'))
+    {
         (inner.0, Some(inner.1))
     } else {
         (sender, None)
     };
-    Some(Header { date: (y as i32, mo, d), time: (h, mi, s), name, id })
+    Some(Header {
+        date: (y as i32, mo, d),
+        time: (h, mi, s),
+        name,
+        id,
+    })
 }
 
 fn is_separator(line: &str) -> bool {
@@ -89,11 +103,19 @@ impl Importer for Qq {
             return 0;
         }
         let t = probe.text();
-        if t.starts_with("消息记录") || t.contains("消息对象:") || t.contains("消息分组:") {
+        if t.starts_with("消息记录") || t.contains("消息对象:") || t.contains("消息分组:")
+        {
             return 95;
         }
-        let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(10).collect();
-        let headers = lines.iter().filter(|l| header(l).is_some_and(|h| h.id.is_some())).count();
+        let lines: Vec<&str> = t
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(10)
+            .collect();
+        let headers = lines
+            .iter()
+            .filter(|l| header(l).is_some_and(|h| h.id.is_some()))
+            .count();
         if headers >= 1 && lines.first().is_some_and(|l| header(l).is_some()) {
             60
         } else {
@@ -101,14 +123,31 @@ impl Importer for Qq {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
-        let default_conversation = ctx.conversation.clone().unwrap_or_else(|| source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let lines =
+            text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let default_conversation = ctx.conversation.clone().unwrap_or_else(|| {
+            source
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
         let mut conversation: (String, Option<ConversationKind>) = (default_conversation, None);
         let mut group = String::new();
         let mut pending: Option<(u64, String, Vec<String>, Option<String>)> = None;
-        let flush = |p: Option<(u64, String, Vec<String>, Option<String>)>, conv: &(String, Option<ConversationKind>), sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some((line, head, mut body, broken)) = p else { return Ok(()) };
+        let flush = |p: Option<(u64, String, Vec<String>, Option<String>)>,
+                     conv: &(String, Option<ConversationKind>),
+                     sink: &mut Sink<'_>|
+         -> Result<(), ImportError> {
+            let Some((line, head, mut body, broken)) = p else {
+                return Ok(());
+            };
             if let Some(why) = broken {
                 return sink.reject(&ctx.origin(line), why);
             }
@@ -116,13 +155,23 @@ impl Importer for Qq {
                 body.pop();
             }
             let origin = ctx.origin(line);
-            let Some(h) = header(&head) else { return Ok(()) };
+            let Some(h) = header(&head) else {
+                return Ok(());
+            };
             let mut d = Draft::new("qq", conv.0.clone());
             d.conversation_title = Some(conv.0.clone());
             d.conversation_kind = conv.1;
             let (y, mo, day) = h.date;
-            let Some(at) = naive(y, mo, day, h.time.0, h.time.1, h.time.2).and_then(|t| ctx.tz.instant(t)) else {
-                return sink.reject(&origin, format!("no such time: {}", head.chars().take(30).collect::<String>()));
+            let Some(at) =
+                naive(y, mo, day, h.time.0, h.time.1, h.time.2).and_then(|t| ctx.tz.instant(t))
+            else {
+                return sink.reject(
+                    &origin,
+                    format!(
+                        "no such time: {}",
+                        head.chars().take(30).collect::<String>()
+                    ),
+                );
             };
             d.sent_at = Some(at);
             let name = self_alias(ctx, h.name).unwrap_or_else(|| h.name.to_owned());
@@ -155,7 +204,13 @@ impl Importer for Qq {
             }
         };
         for line in lines {
-            let Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+            let Parts {
+                number,
+                text,
+                damage,
+            } = line
+                .into_parts()
+                .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
             // A damaged line still starts a message or belongs to the one above, and the
             // message it is part of is rejected whole.
             if header(&text).is_some() {
@@ -172,21 +227,30 @@ impl Importer for Qq {
                 }
                 continue;
             }
-            let section = is_separator(&text) || text.starts_with("消息分组:") || text.starts_with("消息对象:") || text.starts_with("消息记录（");
+            let section = is_separator(&text)
+                || text.starts_with("消息分组:")
+                || text.starts_with("消息对象:")
+                || text.starts_with("消息记录（");
             if section {
                 flush(pending.take(), &conversation, sink)?;
                 if let Some(g) = text.strip_prefix("消息分组:") {
                     group = g.trim().to_owned();
                 }
                 if let Some(o) = text.strip_prefix("消息对象:") {
-                    let kind = if group.contains("群") || group.contains("讨论组") { ConversationKind::Group } else { ConversationKind::Direct };
+                    let kind = if group.contains("群") || group.contains("讨论组") {
+                        ConversationKind::Group
+                    } else {
+                        ConversationKind::Direct
+                    };
                     conversation = (o.trim().to_owned(), Some(kind));
                 }
                 continue;
             }
             match pending.as_mut() {
                 Some(p) => {
-                    if p.2.iter().map(String::len).sum::<usize>() > chatvault_model::canonical::MAX_TEXT_BYTES {
+                    if p.2.iter().map(String::len).sum::<usize>()
+                        > chatvault_model::canonical::MAX_TEXT_BYTES
+                    {
                         continue;
                     }
                     p.2.push(text);
@@ -207,13 +271,41 @@ mod tests {
     fn header_table() {
         type Want<'a> = Option<((u32, u32, u32), &'a str, Option<&'a str>)>;
         let cases: Vec<(&str, &str, Want)> = vec![
-            ("qq_number_24h", "2019-09-23 20:43:38 骰娘-Roll100(87200175)", Some(((20, 43, 38), "骰娘-Roll100", Some("87200175")))),
-            ("qq_number_12h", "2019-09-23 8:43:38 PM 暗夜(28084825)", Some(((20, 43, 38), "暗夜", Some("28084825")))),
-            ("midnight_12h", "2020-03-04 12:12:29 AM 礼(852649)", Some(((0, 12, 29), "礼", Some("852649")))),
-            ("email", "2020-03-04 12:13:41 AM 围观<indo@qq.com>", Some(((0, 13, 41), "围观", Some("indo@qq.com")))),
-            ("no_id", "2020-03-04 09:13:41 小明", Some(((9, 13, 41), "小明", None))),
-            ("parens_in_nick", "2020-03-04 09:13:41 小明(大号)(12345)", Some(((9, 13, 41), "小明(大号)", Some("12345")))),
-            ("chinese_pm", "2020-03-04 下午1:13:41 小明(1)", Some(((13, 13, 41), "小明", Some("1")))),
+            (
+                "qq_number_24h",
+                "2019-09-23 20:43:38 骰娘-Roll100(87200175)",
+                Some(((20, 43, 38), "骰娘-Roll100", Some("87200175"))),
+            ),
+            (
+                "qq_number_12h",
+                "2019-09-23 8:43:38 PM 暗夜(28084825)",
+                Some(((20, 43, 38), "暗夜", Some("28084825"))),
+            ),
+            (
+                "midnight_12h",
+                "2020-03-04 12:12:29 AM 礼(852649)",
+                Some(((0, 12, 29), "礼", Some("852649"))),
+            ),
+            (
+                "email",
+                "2020-03-04 12:13:41 AM 围观<indo@qq.com>",
+                Some(((0, 13, 41), "围观", Some("indo@qq.com"))),
+            ),
+            (
+                "no_id",
+                "2020-03-04 09:13:41 小明",
+                Some(((9, 13, 41), "小明", None)),
+            ),
+            (
+                "parens_in_nick",
+                "2020-03-04 09:13:41 小明(大号)(12345)",
+                Some(((9, 13, 41), "小明(大号)", Some("12345"))),
+            ),
+            (
+                "chinese_pm",
+                "2020-03-04 下午1:13:41 小明(1)",
+                Some(((13, 13, 41), "小明", Some("1"))),
+            ),
             ("not_header_text", "今天 12:00 开会", None),
             ("not_header_no_sender", "2020-03-04 09:13:41 ", None),
             ("not_header_bad_minute", "2020-03-04 09:63:41 小明", None),
@@ -232,14 +324,39 @@ mod tests {
         // (name, input, rejected lines)
         let cases: Vec<(&str, &[u8], Vec<u64>)> = vec![
             // Found by `cargo fuzz run qq`: the reason cut a CJK nickname mid-character.
-            ("impossible_date_cjk_nick", "2019-02-30 8:43:38 PM 骰娘骰娘骰娘(1)\nx\n".as_bytes(), vec![1]),
-            ("text_before_any_message", "hello\n2019-02-03 8:43:38 PM 骰娘(1)\nx\n".as_bytes(), vec![1]),
-            ("invalid_utf8_line", b"2019-02-03 20:43:38 A(1)\nok\n\xff\xfe\xfd\xfc not text\n", vec![1]),
-            ("truncated_header_only", "2019-02-03 20:43:38 A(1)".as_bytes(), vec![]),
+            (
+                "impossible_date_cjk_nick",
+                "2019-02-30 8:43:38 PM 骰娘骰娘骰娘(1)\nx\n".as_bytes(),
+                vec![1],
+            ),
+            (
+                "text_before_any_message",
+                "hello\n2019-02-03 8:43:38 PM 骰娘(1)\nx\n".as_bytes(),
+                vec![1],
+            ),
+            (
+                "invalid_utf8_line",
+                b"2019-02-03 20:43:38 A(1)\nok\n\xff\xfe\xfd\xfc not text\n",
+                vec![1],
+            ),
+            (
+                "truncated_header_only",
+                "2019-02-03 20:43:38 A(1)".as_bytes(),
+                vec![],
+            ),
         ];
         for (name, input, want) in cases {
             let out = run_bytes(&Qq, "qq.txt", input, &ctx("qq.txt"));
-            let rejected: Vec<u64> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r.line) } else { None }).collect();
+            let rejected: Vec<u64> = out
+                .iter()
+                .filter_map(|p| {
+                    if let Parsed::Rejected(r) = p {
+                        Some(r.line)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             assert_eq!(rejected, want, "{name}: {out:?}");
         }
     }

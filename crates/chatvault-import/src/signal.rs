@@ -24,9 +24,17 @@ fn header(line: &str) -> Option<(Parts, &str)> {
     if b.len() < 16 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| stamp.get(r).filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
+    let num = |r: std::ops::Range<usize>| {
+        stamp
+            .get(r)
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?
+            .parse::<u32>()
+            .ok()
+    };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let time = stamp[10..].strip_prefix(", ").or_else(|| stamp[10..].strip_prefix(' '))?;
+    let time = stamp[10..]
+        .strip_prefix(", ")
+        .or_else(|| stamp[10..].strip_prefix(' '))?;
     let mut t = time.split(':');
     let h = t.next()?.parse::<u32>().ok()?;
     let mi = t.next()?.parse::<u32>().ok()?;
@@ -34,7 +42,10 @@ fn header(line: &str) -> Option<(Parts, &str)> {
     if t.next().is_some() {
         return None;
     }
-    Some(((y as i32, mo, d, h, mi, s), rest.strip_prefix(' ').unwrap_or(rest)))
+    Some((
+        (y as i32, mo, d, h, mi, s),
+        rest.strip_prefix(' ').unwrap_or(rest),
+    ))
 }
 
 pub(crate) fn is_header(line: &str) -> bool {
@@ -59,7 +70,8 @@ impl Importer for Signal {
         if !lines.first().is_some_and(|l| is_header(l)) {
             return 0;
         }
-        let markers = text.contains("\n(- ") || text.contains("](./") || probe.file_name.ends_with(".md");
+        let markers =
+            text.contains("\n(- ") || text.contains("](./") || probe.file_name.ends_with(".md");
         if markers {
             80
         } else {
@@ -67,30 +79,53 @@ impl Importer for Signal {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
         let conversation = ctx.conversation.clone().unwrap_or_else(|| {
-            let parent = source.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-            let stem = source.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let parent = source
+                .path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            let stem = source
+                .path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if stem == "chat" {
                 parent.unwrap_or(stem)
             } else {
                 stem
             }
         });
-        let lines = text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let lines =
+            text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let mut pending: Option<(u64, Option<String>, String)> = None;
-        let flush = |p: Option<(u64, Option<String>, String)>, sink: &mut Sink<'_>| -> Result<(), ImportError> {
-            let Some((line, broken, raw)) = p else { return Ok(()) };
+        let flush = |p: Option<(u64, Option<String>, String)>,
+                     sink: &mut Sink<'_>|
+         -> Result<(), ImportError> {
+            let Some((line, broken, raw)) = p else {
+                return Ok(());
+            };
             let origin = ctx.origin(line);
             if let Some(why) = broken {
                 return sink.reject(&origin, why);
             }
-            let Some((parts, rest)) = header(raw.lines().next().unwrap_or("")) else { return Ok(()) };
+            let Some((parts, rest)) = header(raw.lines().next().unwrap_or("")) else {
+                return Ok(());
+            };
             let mut d = Draft::new("signal", format!("chat:{conversation}"));
             d.conversation_title = Some(conversation.clone());
             let (y, mo, day, h, mi, s) = parts;
             let Some(at) = naive(y, mo, day, h, mi, s).and_then(|t| ctx.tz.instant(t)) else {
-                return sink.reject(&origin, format!("no such time: {}", &raw[..raw.find(']').unwrap_or(0) + 1]));
+                return sink.reject(
+                    &origin,
+                    format!("no such time: {}", &raw[..raw.find(']').unwrap_or(0) + 1]),
+                );
             };
             d.sent_at = Some(at);
             let mut text_lines: Vec<&str> = vec![];
@@ -123,9 +158,16 @@ impl Importer for Signal {
                 d.tag("deleted");
             } else if let Some(i) = d.text.find("![") {
                 let link = &d.text[i..];
-                if let Some(path) = link.split_once("](").and_then(|(_, r)| r.split_once(')')).map(|(p, _)| p.to_owned()) {
+                if let Some(path) = link
+                    .split_once("](")
+                    .and_then(|(_, r)| r.split_once(')'))
+                    .map(|(p, _)| p.to_owned())
+                {
                     d.kind = crate::draft::kind_for_mime(crate::draft::mime_for(&path));
-                    match crate::jsonl::load_attachment(ctx.base_dir.as_deref(), path.trim_start_matches("./")) {
+                    match crate::jsonl::load_attachment(
+                        ctx.base_dir.as_deref(),
+                        path.trim_start_matches("./"),
+                    ) {
                         Ok(bytes) => d.attach(&path, bytes),
                         Err(e) => sink.warn(&origin, format!("attachment not imported: {e}"))?,
                     }
@@ -139,7 +181,13 @@ impl Importer for Signal {
         for line in lines {
             // A damaged line still starts a message or belongs to the one above, and the
             // message it is part of is rejected whole.
-            let lines::Parts { number, text, damage } = line.into_parts().map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
+            let lines::Parts {
+                number,
+                text,
+                damage,
+            } = line
+                .into_parts()
+                .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
             if is_header(&text) {
                 flush(pending.take(), sink)?;
                 pending = Some((number, damage, text));
@@ -181,8 +229,16 @@ mod tests {
         assert_eq!(m[1].tags, vec!["deleted".to_owned()]);
         assert_eq!(m[2].sender.id, "Me Myself");
         assert_eq!(m[2].sent_at.to_rfc3339(), "2024-01-02T10:02:00Z");
-        let bad = run_bytes(&Signal, "chat.md", b"preamble\n[2024-02-30 10:00:00] A: x\n", &c);
-        assert!(bad.iter().all(|p| matches!(p, crate::Parsed::Rejected(_))), "{bad:?}");
+        let bad = run_bytes(
+            &Signal,
+            "chat.md",
+            b"preamble\n[2024-02-30 10:00:00] A: x\n",
+            &c,
+        );
+        assert!(
+            bad.iter().all(|p| matches!(p, crate::Parsed::Rejected(_))),
+            "{bad:?}"
+        );
         assert_eq!(bad.len(), 2);
     }
 }

@@ -50,7 +50,15 @@ impl Workspace {
     fn load(source: &Source, ctx: &ImportContext) -> Result<Workspace, ImportError> {
         let mut ws = Workspace::default();
         let names: Vec<String> = source.entries().iter().map(|e| e.name.clone()).collect();
-        let top = |file: &str| names.iter().find(|n| n.as_str() == file || n.ends_with(&format!("/{file}")) && n.matches('/').count() == 1).cloned();
+        let top = |file: &str| {
+            names
+                .iter()
+                .find(|n| {
+                    n.as_str() == file
+                        || n.ends_with(&format!("/{file}")) && n.matches('/').count() == 1
+                })
+                .cloned()
+        };
         if let Some(entry) = top("users.json") {
             let label = format!("{}!{entry}", ctx.file_label);
             source
@@ -59,12 +67,17 @@ impl Workspace {
                         if let Event::Item(_, _, u) = ev {
                             if let Some(id) = id_of(&u, "id") {
                                 let profile = u.get("profile").unwrap_or(&Value::Null);
-                                let name = [str_of(profile, "display_name"), str_of(&u, "real_name"), str_of(profile, "real_name"), str_of(&u, "name")]
-                                    .into_iter()
-                                    .flatten()
-                                    .find(|n| !n.is_empty())
-                                    .unwrap_or(&id)
-                                    .to_owned();
+                                let name = [
+                                    str_of(profile, "display_name"),
+                                    str_of(&u, "real_name"),
+                                    str_of(profile, "real_name"),
+                                    str_of(&u, "name"),
+                                ]
+                                .into_iter()
+                                .flatten()
+                                .find(|n| !n.is_empty())
+                                .unwrap_or(&id)
+                                .to_owned();
                                 ws.users.insert(id, name);
                             }
                         }
@@ -79,18 +92,38 @@ impl Workspace {
             source
                 .with_entry(&entry, |r| {
                     walk(r, &label, &root_stream, &mut |ev| {
-                        let Event::Item(_, _, c) = ev else { return Ok(()) };
-                        let Some(id) = id_of(&c, "id") else { return Ok(()) };
+                        let Event::Item(_, _, c) = ev else {
+                            return Ok(());
+                        };
+                        let Some(id) = id_of(&c, "id") else {
+                            return Ok(());
+                        };
                         let name = str_of(&c, "name").map(str::to_owned);
                         // Channel and group folders are named after the channel; DM folders after the id.
-                        let folder = if *file == "dms.json" { id.clone() } else { name.clone().unwrap_or_else(|| id.clone()) };
+                        let folder = if *file == "dms.json" {
+                            id.clone()
+                        } else {
+                            name.clone().unwrap_or_else(|| id.clone())
+                        };
                         let title = match (&name, c.get("members").and_then(Value::as_array)) {
                             (Some(n), _) => n.clone(),
-                            (None, Some(m)) => m.iter().filter_map(Value::as_str).map(|u| ws.users.get(u).cloned().unwrap_or_else(|| u.to_owned())).collect::<Vec<_>>().join(", "),
+                            (None, Some(m)) => m
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(|u| ws.users.get(u).cloned().unwrap_or_else(|| u.to_owned()))
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             (None, None) => id.clone(),
                         };
                         ws.channel_names.insert(id.clone(), title.clone());
-                        ws.by_folder.insert(folder, Conversation { id, name: title, kind: *kind });
+                        ws.by_folder.insert(
+                            folder,
+                            Conversation {
+                                id,
+                                name: title,
+                                kind: *kind,
+                            },
+                        );
                         Ok(())
                     })
                 })
@@ -117,9 +150,21 @@ impl Workspace {
                 None => (inner, None),
             };
             let rendered = if let Some(user) = target.strip_prefix('@') {
-                format!("@{}", label.map(str::to_owned).or_else(|| self.users.get(user).cloned()).unwrap_or_else(|| user.to_owned()))
+                format!(
+                    "@{}",
+                    label
+                        .map(str::to_owned)
+                        .or_else(|| self.users.get(user).cloned())
+                        .unwrap_or_else(|| user.to_owned())
+                )
             } else if let Some(ch) = target.strip_prefix('#') {
-                format!("#{}", label.map(str::to_owned).or_else(|| self.channel_names.get(ch).cloned()).unwrap_or_else(|| ch.to_owned()))
+                format!(
+                    "#{}",
+                    label
+                        .map(str::to_owned)
+                        .or_else(|| self.channel_names.get(ch).cloned())
+                        .unwrap_or_else(|| ch.to_owned())
+                )
             } else if let Some(special) = target.strip_prefix('!') {
                 match label {
                     Some(l) => l.to_owned(),
@@ -135,7 +180,9 @@ impl Workspace {
             rest = &after[j + 1..];
         }
         out.push_str(rest);
-        out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        out.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
     }
 }
 
@@ -167,8 +214,26 @@ impl Importer for Slack {
         if !probe.is_zip {
             return 0;
         }
-        let lists = probe.entries.iter().filter(|e| ["channels.json", "users.json", "groups.json", "dms.json", "mpims.json"].iter().any(|l| e.ends_with(l))).count();
-        let days = probe.entries.iter().filter(|e| is_day_file(e).is_some()).count();
+        let lists = probe
+            .entries
+            .iter()
+            .filter(|e| {
+                [
+                    "channels.json",
+                    "users.json",
+                    "groups.json",
+                    "dms.json",
+                    "mpims.json",
+                ]
+                .iter()
+                .any(|l| e.ends_with(l))
+            })
+            .count();
+        let days = probe
+            .entries
+            .iter()
+            .filter(|e| is_day_file(e).is_some())
+            .count();
         match (lists, days) {
             (l, d) if l >= 2 && d >= 1 => 95,
             (l, _) if l >= 2 => 60,
@@ -176,27 +241,46 @@ impl Importer for Slack {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
         let ws = Workspace::load(source, ctx)?;
         let mut days: Vec<(String, String, String)> = source
             .entries()
             .iter()
-            .filter_map(|e| is_day_file(&e.name).map(|(folder, day)| (folder.to_owned(), day.to_owned(), e.name.clone())))
+            .filter_map(|e| {
+                is_day_file(&e.name)
+                    .map(|(folder, day)| (folder.to_owned(), day.to_owned(), e.name.clone()))
+            })
             .collect();
         days.sort();
         for (folder, _, entry) in days {
-            let conv = ws.by_folder.get(&folder).cloned().unwrap_or_else(|| Conversation {
-                id: format!("folder:{folder}"),
-                name: folder.clone(),
-                kind: ConversationKind::Group,
-            });
+            let conv = ws
+                .by_folder
+                .get(&folder)
+                .cloned()
+                .unwrap_or_else(|| Conversation {
+                    id: format!("folder:{folder}"),
+                    name: folder.clone(),
+                    kind: ConversationKind::Group,
+                });
             let label = format!("{}!{entry}", ctx.file_label);
-            let entry_ctx = ImportContext { file_label: label.clone(), ..ctx.clone() };
+            let entry_ctx = ImportContext {
+                file_label: label.clone(),
+                ..ctx.clone()
+            };
             let result = source.with_entry(&entry, |r| {
                 walk(r, &label, &root_stream, &mut |ev| {
-                    let Event::Item(line, raw, v) = ev else { return Ok(()) };
+                    let Event::Item(line, raw, v) = ev else {
+                        return Ok(());
+                    };
                     let origin = entry_ctx.origin(line);
-                    match message(&ws, &conv, &v).and_then(|d| d.finish(raw.into_bytes(), origin.clone())) {
+                    match message(&ws, &conv, &v)
+                        .and_then(|d| d.finish(raw.into_bytes(), origin.clone()))
+                    {
                         Ok(m) => sink.message(m),
                         Err(e) => sink.reject(&origin, e),
                     }
@@ -216,15 +300,20 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
     d.conversation_title = Some(conv.name.clone());
     d.conversation_kind = Some(conv.kind);
     let ts = str_of(v, "ts").ok_or("field `ts`: missing")?;
-    d.sent_at = Some(parse_ts(ts).ok_or_else(|| format!("field `ts`: `{ts}` is not a Slack timestamp"))?);
+    d.sent_at =
+        Some(parse_ts(ts).ok_or_else(|| format!("field `ts`: `{ts}` is not a Slack timestamp"))?);
     d.source_id = Some(ts.to_owned());
     if let Some(parent) = str_of(v, "thread_ts").filter(|t| *t != ts) {
         d.reply_to = Some(parent.to_owned());
     }
     let subtype = str_of(v, "subtype").unwrap_or("");
-    let user = str_of(v, "user").or_else(|| str_of(v, "bot_id")).or_else(|| str_of(v, "username"));
+    let user = str_of(v, "user")
+        .or_else(|| str_of(v, "bot_id"))
+        .or_else(|| str_of(v, "username"));
     d.sender_id = user.unwrap_or("unknown").to_owned();
-    d.sender_name = str_of(v, "user").and_then(|u| ws.users.get(u).cloned()).or_else(|| str_of(v, "username").map(str::to_owned));
+    d.sender_name = str_of(v, "user")
+        .and_then(|u| ws.users.get(u).cloned())
+        .or_else(|| str_of(v, "username").map(str::to_owned));
     let mut text = ws.resolve(str_of(v, "text").unwrap_or(""));
     if text.is_empty() {
         let fallbacks: Vec<String> = v
@@ -239,7 +328,8 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
     }
     d.text = text;
     match subtype {
-        "" | "thread_broadcast" | "me_message" | "file_share" | "file_comment" | "message_replied" => {}
+        "" | "thread_broadcast" | "me_message" | "file_share" | "file_comment"
+        | "message_replied" => {}
         "bot_message" => d.tag("bot"),
         "tombstone" => {
             d.kind = MessageKind::Other;
@@ -254,11 +344,22 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
     if v.get("edited").is_some() {
         d.tag("edited");
     }
-    if v.get("reactions").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+    if v.get("reactions")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+    {
         d.tag("reactions");
     }
-    let files: Vec<&Value> = v.get("files").and_then(Value::as_array).map(|f| f.iter().collect()).unwrap_or_default();
-    let files = if files.is_empty() { v.get("file").into_iter().collect() } else { files };
+    let files: Vec<&Value> = v
+        .get("files")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().collect())
+        .unwrap_or_default();
+    let files = if files.is_empty() {
+        v.get("file").into_iter().collect()
+    } else {
+        files
+    };
     for f in files {
         if d.kind == MessageKind::Text {
             d.kind = kind_for_mime(str_of(f, "mimetype").unwrap_or(""));
@@ -266,7 +367,10 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
         // Slack exports link to files (url_private) but do not contain them.
         d.tag("media-remote");
         if d.text.is_empty() {
-            d.text = str_of(f, "title").or_else(|| str_of(f, "name")).unwrap_or("").to_owned();
+            d.text = str_of(f, "title")
+                .or_else(|| str_of(f, "name"))
+                .unwrap_or("")
+                .to_owned();
         }
     }
     Ok(d)
@@ -292,7 +396,11 @@ mod tests {
             ("special", "<!here> <!subteam^S1|@ops>", "@here @ops"),
             ("escapes", "a &lt;b&gt; &amp;amp;", "a <b> &amp;"),
             ("unclosed", "a < b", "a < b"),
-            ("cjk", "<@U1> 你好 <https://例子.cn|链接>", "@Ann 你好 链接 (https://例子.cn)"),
+            (
+                "cjk",
+                "<@U1> 你好 <https://例子.cn|链接>",
+                "@Ann 你好 链接 (https://例子.cn)",
+            ),
         ];
         for (name, input, want) in cases {
             assert_eq!(ws.resolve(input), want, "{name}");
@@ -301,9 +409,18 @@ mod tests {
 
     #[test]
     fn ts_table() {
-        assert_eq!(parse_ts("1458980525.000012").map(|t| t.utc_ms), Some(1_458_980_525_000));
-        assert_eq!(parse_ts("1458980525.123456").map(|t| t.utc_ms), Some(1_458_980_525_123));
-        assert_eq!(parse_ts("1458980525").map(|t| t.utc_ms), Some(1_458_980_525_000));
+        assert_eq!(
+            parse_ts("1458980525.000012").map(|t| t.utc_ms),
+            Some(1_458_980_525_000)
+        );
+        assert_eq!(
+            parse_ts("1458980525.123456").map(|t| t.utc_ms),
+            Some(1_458_980_525_123)
+        );
+        assert_eq!(
+            parse_ts("1458980525").map(|t| t.utc_ms),
+            Some(1_458_980_525_000)
+        );
         assert_eq!(parse_ts("soon"), None);
         assert_eq!(parse_ts("-5.0"), None);
     }

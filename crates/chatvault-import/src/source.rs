@@ -80,7 +80,9 @@ impl Seek for SharedFile {
             SeekFrom::End(d) => self.len.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = next.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start"))?;
+        self.pos = next.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")
+        })?;
         Ok(self.pos)
     }
 }
@@ -111,7 +113,10 @@ impl Source {
     /// Opens `path`; a zip is validated against `limits` here.
     pub fn open(path: &Path, limits: &Limits) -> Result<Source, SourceError> {
         let label = path.display().to_string();
-        let err = |reason: String| SourceError { file: label.clone(), reason };
+        let err = |reason: String| SourceError {
+            file: label.clone(),
+            reason,
+        };
         let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot open: {e}")))?;
         if meta.is_dir() {
             return Err(err("is a folder: pass the export file inside it (result.json, message_1.json, _chat.txt, …) or the export's zip".into()));
@@ -120,10 +125,21 @@ impl Source {
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut f, &mut magic).map_err(|e| err(format!("cannot read: {e}")))?;
         let size = meta.len();
-        let mut source = Source { label: label.clone(), path: path.to_owned(), size, zip: None, read: Arc::default() };
+        let mut source = Source {
+            label: label.clone(),
+            path: path.to_owned(),
+            size,
+            zip: None,
+            read: Arc::default(),
+        };
         if &magic[..n] == ZIP_MAGIC || (n == 4 && &magic == b"PK\x05\x06") {
-            let shared = SharedFile { file: Arc::new(f), pos: 0, len: size };
-            let archive = zip::ZipArchive::new(shared).map_err(|e| err(format!("not a readable zip: {e}")))?;
+            let shared = SharedFile {
+                file: Arc::new(f),
+                pos: 0,
+                len: size,
+            };
+            let archive = zip::ZipArchive::new(shared)
+                .map_err(|e| err(format!("not a readable zip: {e}")))?;
             let entries = validate(&archive, limits).map_err(err)?;
             source.zip = Some((archive, entries));
         }
@@ -150,11 +166,17 @@ impl Source {
     /// Opens the plain file from its start, counting what is read for progress.
     pub fn open_file(&self) -> std::io::Result<crate::CountingReader<File>> {
         self.read.store(0, Ordering::Relaxed);
-        Ok(crate::CountingReader::with_counter(File::open(&self.path)?, self.read.clone()))
+        Ok(crate::CountingReader::with_counter(
+            File::open(&self.path)?,
+            self.read.clone(),
+        ))
     }
 
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// The zip's entries (files only), in archive order; empty for a plain file.
@@ -165,9 +187,15 @@ impl Source {
     /// Reads a plain file from the start.
     pub fn reader(&self) -> std::io::Result<Box<dyn BufRead + Send>> {
         if self.zip.is_some() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "this importer reads plain files, not zips"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "this importer reads plain files, not zips",
+            ));
         }
-        Ok(Box::new(BufReader::with_capacity(1 << 20, self.open_file()?)))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            self.open_file()?,
+        )))
     }
 
     /// Runs `f` on a reader over one zip entry. The reader stops with an error if the
@@ -181,22 +209,37 @@ impl Source {
             .zip
             .as_ref()
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a zip"))?;
-        let entry = entries
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no entry `{name}` in the zip")))?;
+        let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no entry `{name}` in the zip"),
+            )
+        })?;
         let mut archive = archive.clone();
-        let file = archive.by_index(entry.index).map_err(std::io::Error::other)?;
-        let bounded = Bounded { inner: file, left: entry.size, name: entry.name.clone(), read: self.read.clone() };
+        let file = archive
+            .by_index(entry.index)
+            .map_err(std::io::Error::other)?;
+        let bounded = Bounded {
+            inner: file,
+            left: entry.size,
+            name: entry.name.clone(),
+            read: self.read.clone(),
+        };
         let mut reader = BufReader::with_capacity(256 << 10, bounded);
         Ok(f(&mut reader))
     }
 
     /// Reads a whole zip entry of at most `max` bytes.
     pub fn read_entry(&self, name: &str, max: u64) -> std::io::Result<Vec<u8>> {
-        let size = self.entries().iter().find(|e| e.name == name).map(|e| e.size);
+        let size = self
+            .entries()
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.size);
         if let Some(s) = size.filter(|s| *s > max) {
-            return Err(std::io::Error::other(format!("`{name}` is {s} bytes, over the {max}-byte limit")));
+            return Err(std::io::Error::other(format!(
+                "`{name}` is {s} bytes, over the {max}-byte limit"
+            )));
         }
         self.with_entry(name, |r| {
             let mut out = Vec::with_capacity(size.unwrap_or(0) as usize);
@@ -207,7 +250,11 @@ impl Source {
     /// What detection sees: the head of a plain file, or a zip's names and the heads of
     /// its top-level text and JSON entries.
     pub fn probe(&self) -> std::io::Result<Probe> {
-        let mut probe = Probe { file_name: self.file_name(), is_zip: self.is_zip(), ..Probe::default() };
+        let mut probe = Probe {
+            file_name: self.file_name(),
+            is_zip: self.is_zip(),
+            ..Probe::default()
+        };
         if self.zip.is_none() {
             let mut f = File::open(&self.path)?;
             let mut head = vec![0u8; HEAD_BYTES];
@@ -245,28 +292,41 @@ impl Source {
 
 fn validate(archive: &zip::ZipArchive<SharedFile>, limits: &Limits) -> Result<Vec<Entry>, String> {
     if archive.len() > limits.max_entries {
-        return Err(format!("the zip has {} entries, over the limit of {}", archive.len(), limits.max_entries));
+        return Err(format!(
+            "the zip has {} entries, over the limit of {}",
+            archive.len(),
+            limits.max_entries
+        ));
     }
     let mut archive = archive.clone();
     let mut entries = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     for i in 0..archive.len() {
-        let f = archive.by_index_raw(i).map_err(|e| format!("entry {i}: {e}"))?;
+        let f = archive
+            .by_index_raw(i)
+            .map_err(|e| format!("entry {i}: {e}"))?;
         let name = f.name().to_owned();
         let shown: String = name.chars().take(200).collect();
         check_entry_name(&name).map_err(|why| format!("entry `{shown}` refused: {why}"))?;
         if f.is_symlink() {
-            return Err(format!("entry `{shown}` refused: symbolic links are not allowed"));
+            return Err(format!(
+                "entry `{shown}` refused: symbolic links are not allowed"
+            ));
         }
         if f.encrypted() {
-            return Err(format!("entry `{shown}` is encrypted; decrypt the zip first"));
+            return Err(format!(
+                "entry `{shown}` is encrypted; decrypt the zip first"
+            ));
         }
         if f.is_dir() {
             continue;
         }
         let (size, packed) = (f.size(), f.compressed_size());
         if size > limits.max_entry_bytes {
-            return Err(format!("entry `{shown}` declares {size} bytes, over the {}-byte limit", limits.max_entry_bytes));
+            return Err(format!(
+                "entry `{shown}` declares {size} bytes, over the {}-byte limit",
+                limits.max_entry_bytes
+            ));
         }
         if size > limits.ratio_floor && size / packed.max(1) > limits.max_ratio {
             return Err(format!(
@@ -277,9 +337,16 @@ fn validate(archive: &zip::ZipArchive<SharedFile>, limits: &Limits) -> Result<Ve
         }
         total = total.saturating_add(size);
         if total > limits.max_total_bytes {
-            return Err(format!("the entries add up to more than {} bytes uncompressed", limits.max_total_bytes));
+            return Err(format!(
+                "the entries add up to more than {} bytes uncompressed",
+                limits.max_total_bytes
+            ));
         }
-        entries.push(Entry { name, size, index: i });
+        entries.push(Entry {
+            name,
+            size,
+            index: i,
+        });
     }
     Ok(entries)
 }
@@ -316,10 +383,15 @@ struct Bounded<R> {
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = buf.len().min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.left {
-            return Err(std::io::Error::other(format!("`{}` inflates beyond its declared size", self.name)));
+            return Err(std::io::Error::other(format!(
+                "`{}` inflates beyond its declared size",
+                self.name
+            )));
         }
         self.left -= n as u64;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
@@ -351,7 +423,8 @@ pub(crate) mod tests {
         let f = File::create(path).expect("create");
         let mut w = zip::ZipWriter::new(f);
         for (name, bytes, link) in entries {
-            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
             if *link {
                 w.add_symlink(*name, "/etc/passwd", opts).expect("symlink");
             } else {
@@ -369,9 +442,17 @@ pub(crate) mod tests {
         type Entries<'a> = Vec<(&'a str, &'a [u8], bool)>;
         let cases: Vec<(&str, Entries, &str)> = vec![
             ("zip_slip", vec![("../evil.txt", b"x", false)], "outside"),
-            ("zip_slip_nested", vec![("a/../../evil.txt", b"x", false)], "outside"),
+            (
+                "zip_slip_nested",
+                vec![("a/../../evil.txt", b"x", false)],
+                "outside",
+            ),
             ("absolute", vec![("/etc/cron.d/x", b"x", false)], "absolute"),
-            ("windows_absolute", vec![("C:\\x.txt", b"x", false)], "absolute"),
+            (
+                "windows_absolute",
+                vec![("C:\\x.txt", b"x", false)],
+                "absolute",
+            ),
             ("symlink", vec![("_chat.txt", b"", true)], "symbolic"),
             ("bomb_ratio", vec![("_chat.txt", &zeros, false)], "zip bomb"),
         ];
@@ -385,12 +466,27 @@ pub(crate) mod tests {
         }
         // Size limits.
         let p = dir.path().join("big.zip");
-        write_zip(&p, &[("a.txt", &[b'a'; 5000], false), ("b.txt", &[b'b'; 5000], false)]);
-        let tight = Limits { max_entry_bytes: 4000, ..Limits::default() };
+        write_zip(
+            &p,
+            &[
+                ("a.txt", &[b'a'; 5000], false),
+                ("b.txt", &[b'b'; 5000], false),
+            ],
+        );
+        let tight = Limits {
+            max_entry_bytes: 4000,
+            ..Limits::default()
+        };
         assert!(Source::open(&p, &tight).is_err());
-        let tight = Limits { max_total_bytes: 8000, ..Limits::default() };
+        let tight = Limits {
+            max_total_bytes: 8000,
+            ..Limits::default()
+        };
         assert!(Source::open(&p, &tight).is_err());
-        let tight = Limits { max_entries: 1, ..Limits::default() };
+        let tight = Limits {
+            max_entries: 1,
+            ..Limits::default()
+        };
         assert!(Source::open(&p, &tight).is_err());
         let ok = Source::open(&p, &Limits::default()).expect("ok");
         assert_eq!(ok.read_entry("b.txt", 10_000).expect("read").len(), 5000);

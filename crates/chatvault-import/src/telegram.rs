@@ -52,9 +52,19 @@ impl Importer for Telegram {
         if !t.starts_with('{') {
             return 0;
         }
-        let chat_types = ["\"personal_chat\"", "\"private_group\"", "\"private_supergroup\"", "\"public_supergroup\"", "\"bot_chat\"", "\"saved_messages\"", "\"private_channel\"", "\"public_channel\""];
+        let chat_types = [
+            "\"personal_chat\"",
+            "\"private_group\"",
+            "\"private_supergroup\"",
+            "\"public_supergroup\"",
+            "\"bot_chat\"",
+            "\"saved_messages\"",
+            "\"private_channel\"",
+            "\"public_channel\"",
+        ];
         let single = chat_types.iter().any(|k| t.contains(k)) && t.contains("\"messages\"");
-        let account = t.contains("\"personal_information\"") || (t.contains("\"chats\"") && t.contains("\"list\""));
+        let account = t.contains("\"personal_information\"")
+            || (t.contains("\"chats\"") && t.contains("\"list\""));
         let message = t.contains("\"date_unixtime\"") || t.contains("\"text_entities\"");
         match (single || account, message) {
             (true, _) => 90,
@@ -63,8 +73,14 @@ impl Importer for Telegram {
         }
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let input = text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let input =
+            text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let mut chat = Chat::default();
         let mut on = |ev: Event<'_>| -> Result<(), ImportError> {
             match ev {
@@ -123,22 +139,41 @@ fn flatten_text(v: Option<&Value>) -> String {
 fn sent_at(v: &Value, ctx: &ImportContext) -> Result<Timestamp, String> {
     let local = str_of(v, "date").and_then(parse_local);
     if let Some(unix) = id_of(v, "date_unixtime") {
-        let secs: i64 = unix.parse().map_err(|_| format!("date_unixtime `{unix}` is not a number"))?;
-        let mut t = epoch(secs, false).ok_or_else(|| format!("date_unixtime `{unix}` is out of range"))?;
+        let secs: i64 = unix
+            .parse()
+            .map_err(|_| format!("date_unixtime `{unix}` is not a number"))?;
+        let mut t =
+            epoch(secs, false).ok_or_else(|| format!("date_unixtime `{unix}` is out of range"))?;
         // `date` is the exporting machine's wall clock: the difference is its offset.
-        t.offset_s = local.map(|l| (l.and_utc().timestamp() - secs) as i32).filter(|o| o.abs() <= 14 * 3600 && o % 60 == 0);
+        t.offset_s = local
+            .map(|l| (l.and_utc().timestamp() - secs) as i32)
+            .filter(|o| o.abs() <= 14 * 3600 && o % 60 == 0);
         return Ok(t);
     }
     let local = local.ok_or("no `date` or `date_unixtime`")?;
-    ctx.tz.instant(local).ok_or_else(|| "`date` is out of range".into())
+    ctx.tz
+        .instant(local)
+        .ok_or_else(|| "`date` is out of range".into())
 }
 
 const NOT_INCLUDED: char = '(';
 
-fn message(chat: &Chat, v: &Value, ctx: &ImportContext, sink: &mut Sink<'_>, origin: &chatvault_model::Origin) -> Result<Draft, MsgError> {
-    let conversation = chat.id.clone().or_else(|| chat.name.clone()).ok_or(MsgError::Reject("the chat has no id or name".into()))?;
+fn message(
+    chat: &Chat,
+    v: &Value,
+    ctx: &ImportContext,
+    sink: &mut Sink<'_>,
+    origin: &chatvault_model::Origin,
+) -> Result<Draft, MsgError> {
+    let conversation = chat
+        .id
+        .clone()
+        .or_else(|| chat.name.clone())
+        .ok_or(MsgError::Reject("the chat has no id or name".into()))?;
     let mut d = Draft::new("telegram", conversation);
-    d.conversation_title = chat.name.clone().or_else(|| (chat.kind.as_deref() == Some("saved_messages")).then(|| "Saved Messages".into()));
+    d.conversation_title = chat.name.clone().or_else(|| {
+        (chat.kind.as_deref() == Some("saved_messages")).then(|| "Saved Messages".into())
+    });
     d.conversation_kind = chat.kind.as_deref().map(|k| match k {
         "personal_chat" | "bot_chat" | "saved_messages" => ConversationKind::Direct,
         _ => ConversationKind::Group,
@@ -146,9 +181,17 @@ fn message(chat: &Chat, v: &Value, ctx: &ImportContext, sink: &mut Sink<'_>, ori
     d.source_id = Some(id_of(v, "id").ok_or(MsgError::Reject("message has no `id`".into()))?);
     d.sent_at = Some(sent_at(v, ctx).map_err(MsgError::Reject)?);
     let service = str_of(v, "type") == Some("service");
-    let (id_key, name_key) = if service { ("actor_id", "actor") } else { ("from_id", "from") };
-    d.sender_id = id_of(v, id_key).or_else(|| str_of(v, name_key).map(str::to_owned)).unwrap_or_else(|| "unknown".into());
-    d.sender_name = str_of(v, name_key).map(str::to_owned).or_else(|| str_of(v, "author").map(str::to_owned));
+    let (id_key, name_key) = if service {
+        ("actor_id", "actor")
+    } else {
+        ("from_id", "from")
+    };
+    d.sender_id = id_of(v, id_key)
+        .or_else(|| str_of(v, name_key).map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    d.sender_name = str_of(v, name_key)
+        .map(str::to_owned)
+        .or_else(|| str_of(v, "author").map(str::to_owned));
     d.text = flatten_text(v.get("text"));
     d.reply_to = id_of(v, "reply_to_message_id");
     if v.get("edited").is_some() || v.get("edited_unixtime").is_some() {
@@ -191,7 +234,10 @@ fn message(chat: &Chat, v: &Value, ctx: &ImportContext, sink: &mut Sink<'_>, ori
         d.kind = MessageKind::Other;
         d.tag("poll");
         if d.text.is_empty() {
-            d.text = v["poll"].get("question").map(|q| flatten_text(Some(q))).unwrap_or_default();
+            d.text = v["poll"]
+                .get("question")
+                .map(|q| flatten_text(Some(q)))
+                .unwrap_or_default();
         }
     }
     if v.get("location_information").is_some() {
@@ -257,10 +303,23 @@ mod tests {
         let mut c = ctx("result.json");
         c.tz = "Asia/Shanghai".parse().expect("tz");
         let out = run_bytes(&Telegram, "result.json", doc.as_bytes(), &c);
-        let rejected: Vec<_> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some((r.line, r.reason.clone())) } else { None }).collect();
+        let rejected: Vec<_> = out
+            .iter()
+            .filter_map(|p| {
+                if let Parsed::Rejected(r) = p {
+                    Some((r.line, r.reason.clone()))
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(rejected.len(), 1, "{rejected:?}");
         assert_eq!(rejected[0].0, 14);
-        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        let m = messages(
+            out.into_iter()
+                .filter(|p| !matches!(p, Parsed::Rejected(_)))
+                .collect(),
+        );
         assert_eq!(m.len(), 4);
         assert_eq!(m[0].text, "看 https://t.me\u{c}");
         assert_eq!(m[0].sent_at.to_rfc3339(), "2024-01-02T10:00:00+08:00");
@@ -269,8 +328,14 @@ mod tests {
         assert_eq!(m[1].reply_to.as_deref(), Some("1"));
         assert_eq!(m[1].tags, vec!["edited".to_owned()]);
         assert_eq!(m[1].sent_at.to_rfc3339(), "2024-01-02T10:01:00+08:00");
-        assert_eq!((m[2].kind, m[2].text.as_str()), (MessageKind::System, "invite members: 王五"));
-        assert_eq!((m[3].kind, m[3].conversation_title.as_deref()), (MessageKind::Image, Some("Saved Messages")));
+        assert_eq!(
+            (m[2].kind, m[2].text.as_str()),
+            (MessageKind::System, "invite members: 王五")
+        );
+        assert_eq!(
+            (m[3].kind, m[3].conversation_title.as_deref()),
+            (MessageKind::Image, Some("Saved Messages"))
+        );
         assert_eq!(m[3].tags, vec!["media-omitted".to_owned()]);
     }
 
@@ -284,9 +349,17 @@ mod tests {
             ("not_json", "hello", 1),
         ];
         for (name, doc, n) in cases {
-            let out = run_bytes(&Telegram, "result.json", doc.as_bytes(), &ctx("result.json"));
+            let out = run_bytes(
+                &Telegram,
+                "result.json",
+                doc.as_bytes(),
+                &ctx("result.json"),
+            );
             assert_eq!(out.len(), n, "{name}: {out:?}");
-            assert!(matches!(out.last(), Some(Parsed::Rejected(_))), "{name}: {out:?}");
+            assert!(
+                matches!(out.last(), Some(Parsed::Rejected(_))),
+                "{name}: {out:?}"
+            );
         }
     }
 }

@@ -19,7 +19,12 @@ pub fn sniff_encoding(head: &[u8]) -> &'static Encoding {
     // UTF-16 without a BOM: ASCII-range text has a zero in every other byte.
     let sample = &head[..head.len().min(4096) & !1];
     if sample.len() >= 8 {
-        let zeros_odd = sample.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+        let zeros_odd = sample
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count();
         let zeros_even = sample.iter().step_by(2).filter(|&&b| b == 0).count();
         let half = sample.len() / 2;
         if zeros_odd * 3 > half && zeros_even * 10 < half {
@@ -59,7 +64,8 @@ fn gb18030_errors(b: &[u8]) -> usize {
     let (mut n, mut at) = (0, 0);
     loop {
         out.clear();
-        let (result, read) = decoder.decode_to_string_without_replacement(&b[at..], &mut out, false);
+        let (result, read) =
+            decoder.decode_to_string_without_replacement(&b[at..], &mut out, false);
         at += read;
         match result {
             encoding_rs::DecoderResult::InputEmpty => return n,
@@ -77,7 +83,10 @@ pub fn decode_head(head: &[u8]) -> String {
 }
 
 /// A reader that yields UTF-8 from `input` written in `enc`.
-pub fn utf8_reader<'a>(enc: &'static Encoding, input: impl Read + Send + 'a) -> Box<dyn BufRead + Send + 'a> {
+pub fn utf8_reader<'a>(
+    enc: &'static Encoding,
+    input: impl Read + Send + 'a,
+) -> Box<dyn BufRead + Send + 'a> {
     if enc == UTF_8 {
         return Box::new(BufReader::with_capacity(1 << 20, input));
     }
@@ -92,7 +101,11 @@ pub fn utf8_reader<'a>(enc: &'static Encoding, input: impl Read + Send + 'a) -> 
 pub fn lines(source: &Source) -> std::io::Result<BoundedLines<Box<dyn BufRead + Send>>> {
     let (reader, encoding) = reader_and_encoding(source)?;
     let lines = BoundedLines::new(reader, MAX_LINE_BYTES);
-    Ok(if encoding == UTF_8 { lines } else { lines.transcoded() })
+    Ok(if encoding == UTF_8 {
+        lines
+    } else {
+        lines.transcoded()
+    })
 }
 
 /// Opens a plain file as UTF-8 bytes (for CSV and JSON readers).
@@ -102,7 +115,9 @@ pub fn reader(source: &Source) -> std::io::Result<Box<dyn BufRead + Send>> {
 
 /// [`reader`], and the encoding it decodes from. A reader that transcodes replaces
 /// undecodable bytes with U+FFFD, so its callers reject records that contain one.
-pub fn reader_and_encoding(source: &Source) -> std::io::Result<(Box<dyn BufRead + Send>, &'static Encoding)> {
+pub fn reader_and_encoding(
+    source: &Source,
+) -> std::io::Result<(Box<dyn BufRead + Send>, &'static Encoding)> {
     let mut head = vec![0u8; 64 << 10];
     let mut f = std::fs::File::open(&source.path)?;
     let n = crate::source::read_up_to(&mut f, &mut head)?;
@@ -142,7 +157,9 @@ mod tests {
         for (name, bytes, enc) in cases {
             assert_eq!(sniff_encoding(&bytes), enc, "{name}");
             let mut out = String::new();
-            utf8_reader(sniff_encoding(&bytes), &bytes[..]).read_to_string(&mut out).expect(name);
+            utf8_reader(sniff_encoding(&bytes), &bytes[..])
+                .read_to_string(&mut out)
+                .expect(name);
             assert_eq!(out.trim_start_matches('\u{feff}'), text, "{name}");
         }
         // A UTF-8 character cut by the end of the head is not mistaken for GBK.

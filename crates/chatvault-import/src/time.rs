@@ -17,9 +17,15 @@ pub fn machine_zone() -> (Tz, String) {
     match iana_time_zone::get_timezone() {
         Ok(name) => match name.parse::<Tz>() {
             Ok(z) => (z, format!("{name} (the machine's zone)")),
-            Err(_) => (chrono_tz::UTC, format!("UTC (the machine's zone `{name}` is unknown to the zone database)")),
+            Err(_) => (
+                chrono_tz::UTC,
+                format!("UTC (the machine's zone `{name}` is unknown to the zone database)"),
+            ),
         },
-        Err(e) => (chrono_tz::UTC, format!("UTC (the machine's zone could not be read: {e})")),
+        Err(e) => (
+            chrono_tz::UTC,
+            format!("UTC (the machine's zone could not be read: {e})"),
+        ),
     }
 }
 
@@ -35,15 +41,20 @@ impl LocalTime for Tz {
         let dt = match self.from_local_datetime(&t) {
             LocalResult::Single(d) => d,
             LocalResult::Ambiguous(a, _) => a,
-            LocalResult::None => match self.from_local_datetime(&(t + chrono::Duration::hours(1))) {
-                LocalResult::Single(d) | LocalResult::Ambiguous(d, _) => d,
-                LocalResult::None => return None,
-            },
+            LocalResult::None => {
+                match self.from_local_datetime(&(t + chrono::Duration::hours(1))) {
+                    LocalResult::Single(d) | LocalResult::Ambiguous(d, _) => d,
+                    LocalResult::None => return None,
+                }
+            }
         };
         let utc_ms = dt.timestamp_millis();
         (MIN_UTC_MS..=MAX_UTC_MS)
             .contains(&utc_ms)
-            .then(|| Timestamp { utc_ms, offset_s: Some(dt.offset().fix().local_minus_utc()) })
+            .then(|| Timestamp {
+                utc_ms,
+                offset_s: Some(dt.offset().fix().local_minus_utc()),
+            })
     }
 }
 
@@ -54,8 +65,17 @@ pub fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<NaiveDa
 
 /// Epoch seconds or milliseconds (told apart by magnitude) as an instant in UTC.
 pub fn epoch(value: i64, millis: bool) -> Option<Timestamp> {
-    let ms = if millis { Some(value) } else { value.checked_mul(1000) }?;
-    (MIN_UTC_MS..=MAX_UTC_MS).contains(&ms).then_some(Timestamp { utc_ms: ms, offset_s: Some(0) })
+    let ms = if millis {
+        Some(value)
+    } else {
+        value.checked_mul(1000)
+    }?;
+    (MIN_UTC_MS..=MAX_UTC_MS)
+        .contains(&ms)
+        .then_some(Timestamp {
+            utc_ms: ms,
+            offset_s: Some(0),
+        })
 }
 
 /// Parses the local date-time shapes that exports and spreadsheets write:
@@ -112,15 +132,60 @@ mod tests {
         let shanghai: Tz = "Asia/Shanghai".parse().expect("tz");
         let berlin: Tz = "Europe/Berlin".parse().expect("tz");
         let cases: Vec<(&str, &str, Tz, Option<&str>)> = vec![
-            ("seconds", "2024-10-04 11:42:05", shanghai, Some("2024-10-04T03:42:05Z")),
-            ("excel_resaved", "2024/10/4 11:42", shanghai, Some("2024-10-04T03:42:00Z")),
-            ("iso_t", "2024-10-04T11:42:05", chrono_tz::UTC, Some("2024-10-04T11:42:05Z")),
-            ("fraction", "2024-10-04 11:42:05.25", chrono_tz::UTC, Some("2024-10-04T11:42:05.250Z")),
-            ("rfc3339", "2024-10-04T11:42:05+08:00", chrono_tz::UTC, Some("2024-10-04T03:42:05Z")),
-            ("epoch_s", "1652135033", chrono_tz::UTC, Some("2022-05-09T22:23:53Z")),
-            ("epoch_ms", "1547087894783", chrono_tz::UTC, Some("2019-01-10T02:38:14.783Z")),
-            ("dst_gap_moves_forward", "2024-03-31 02:30:00", berlin, Some("2024-03-31T01:30:00Z")),
-            ("dst_fold_takes_earlier", "2024-10-27 02:30:00", berlin, Some("2024-10-27T00:30:00Z")),
+            (
+                "seconds",
+                "2024-10-04 11:42:05",
+                shanghai,
+                Some("2024-10-04T03:42:05Z"),
+            ),
+            (
+                "excel_resaved",
+                "2024/10/4 11:42",
+                shanghai,
+                Some("2024-10-04T03:42:00Z"),
+            ),
+            (
+                "iso_t",
+                "2024-10-04T11:42:05",
+                chrono_tz::UTC,
+                Some("2024-10-04T11:42:05Z"),
+            ),
+            (
+                "fraction",
+                "2024-10-04 11:42:05.25",
+                chrono_tz::UTC,
+                Some("2024-10-04T11:42:05.250Z"),
+            ),
+            (
+                "rfc3339",
+                "2024-10-04T11:42:05+08:00",
+                chrono_tz::UTC,
+                Some("2024-10-04T03:42:05Z"),
+            ),
+            (
+                "epoch_s",
+                "1652135033",
+                chrono_tz::UTC,
+                Some("2022-05-09T22:23:53Z"),
+            ),
+            (
+                "epoch_ms",
+                "1547087894783",
+                chrono_tz::UTC,
+                Some("2019-01-10T02:38:14.783Z"),
+            ),
+            (
+                "dst_gap_moves_forward",
+                "2024-03-31 02:30:00",
+                berlin,
+                Some("2024-03-31T01:30:00Z"),
+            ),
+            (
+                "dst_fold_takes_earlier",
+                "2024-10-27 02:30:00",
+                berlin,
+                Some("2024-10-27T00:30:00Z"),
+            ),
             ("bad_month", "2024-13-04 11:42", chrono_tz::UTC, None),
             ("words", "yesterday", chrono_tz::UTC, None),
             ("empty", "", chrono_tz::UTC, None),

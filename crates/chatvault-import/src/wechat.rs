@@ -52,7 +52,10 @@ fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
     let v = xml[start..end].trim();
-    let v = v.strip_prefix("<![CDATA[").and_then(|v| v.strip_suffix("]]>")).unwrap_or(v);
+    let v = v
+        .strip_prefix("<![CDATA[")
+        .and_then(|v| v.strip_suffix("]]>"))
+        .unwrap_or(v);
     (!v.is_empty()).then_some(v)
 }
 
@@ -66,7 +69,10 @@ fn revoke(d: &mut Draft, content: &str) {
         d.tag("recall");
     }
     d.role = SenderRole::System;
-    d.text = xml_tag(content, "replacemsg").or_else(|| xml_tag(content, "revokemsg")).unwrap_or(content).to_owned();
+    d.text = xml_tag(content, "replacemsg")
+        .or_else(|| xml_tag(content, "revokemsg"))
+        .unwrap_or(content)
+        .to_owned();
 }
 
 fn is_revoke(content: &str) -> bool {
@@ -87,7 +93,12 @@ fn type_name_kind(name: &str) -> MessageKind {
     }
 }
 
-fn finish(d: Draft, row: &Row<'_>, origin: &Origin, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+fn finish(
+    d: Draft,
+    row: &Row<'_>,
+    origin: &Origin,
+    sink: &mut Sink<'_>,
+) -> Result<(), ImportError> {
     match d.finish(row.raw(), origin.clone()) {
         Ok(m) => sink.message(m),
         Err(e) => sink.reject(origin, e),
@@ -105,10 +116,16 @@ impl Importer for PyWxDump {
 
     fn sniff(&self, probe: &Probe) -> u8 {
         let l = first_line(probe);
-        (!probe.is_zip && l.starts_with("id,MsgSvrID,type_name,is_sender,talker,room_name,")) as u8 * 95
+        (!probe.is_zip && l.starts_with("id,MsgSvrID,type_name,is_sender,talker,room_name,")) as u8
+            * 95
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
         for_each_row(source, ctx, sink, &mut |row, sink| {
             let origin = ctx.origin(row.line);
             let get = |k: &str| row.get(k).map(str::trim).unwrap_or("");
@@ -118,15 +135,26 @@ impl Importer for PyWxDump {
                 return sink.reject(&origin, "no `room_name` or `talker`");
             }
             let mut d = Draft::new("wechat", room);
-            d.conversation_kind = Some(if room.ends_with("@chatroom") { ConversationKind::Group } else { ConversationKind::Direct });
+            d.conversation_kind = Some(if room.ends_with("@chatroom") {
+                ConversationKind::Group
+            } else {
+                ConversationKind::Direct
+            });
             d.source_id = Some(get("MsgSvrID").to_owned()).filter(|s| !s.is_empty() && s != "0");
             let time = get("CreateTime");
             let Some(at) = parse_any(time, &ctx.tz) else {
-                return sink.reject(&origin, format!("field `CreateTime`: `{time}` is not a date-time"));
+                return sink.reject(
+                    &origin,
+                    format!("field `CreateTime`: `{time}` is not a date-time"),
+                );
             };
             d.sent_at = Some(at);
             let mine = get("is_sender") == "1";
-            d.sender_id = if mine { me(ctx) } else { get("talker").to_owned() };
+            d.sender_id = if mine {
+                me(ctx)
+            } else {
+                get("talker").to_owned()
+            };
             if d.sender_id.is_empty() {
                 d.sender_id = room.to_owned();
             }
@@ -136,7 +164,10 @@ impl Importer for PyWxDump {
                 None => {
                     let content = get("content");
                     match serde_json::from_str::<Value>(content) {
-                        Ok(v) => (str_of(&v, "msg").unwrap_or("").to_owned(), str_of(&v, "src").unwrap_or("").to_owned()),
+                        Ok(v) => (
+                            str_of(&v, "msg").unwrap_or("").to_owned(),
+                            str_of(&v, "src").unwrap_or("").to_owned(),
+                        ),
                         Err(_) => (content.to_owned(), String::new()),
                     }
                 }
@@ -177,34 +208,56 @@ impl Importer for MemoTrace {
 
     fn sniff(&self, probe: &Probe) -> u8 {
         let l = first_line(probe);
-        (!probe.is_zip && l.starts_with("localId,TalkerId,Type,SubType,IsSender,CreateTime,")) as u8 * 95
+        (!probe.is_zip && l.starts_with("localId,TalkerId,Type,SubType,IsSender,CreateTime,")) as u8
+            * 95
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let title = source.path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let title = source
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
         for_each_row(source, ctx, sink, &mut |row, sink| {
             let origin = ctx.origin(row.line);
             // Columns by position: ≤ 0.2.6 wrote 9 values under a header that did not
             // always match them (WeChatMsg#160, #174), so the header is not trusted.
             let n = row.record.len();
             if n != 12 && n != 9 {
-                return sink.reject(&origin, format!("{n} columns; MemoTrace rows have 12 (or 9 before 0.2.7)"));
+                return sink.reject(
+                    &origin,
+                    format!("{n} columns; MemoTrace rows have 12 (or 9 before 0.2.7)"),
+                );
             }
             let f = |i: usize| row.record.get(i).map(str::trim).unwrap_or("");
             let talker = f(1);
             if talker.is_empty() {
                 return sink.reject(&origin, "column 2 (TalkerId) is empty");
             }
-            let conversation = ctx.conversation.clone().unwrap_or_else(|| format!("talker:{talker}"));
+            let conversation = ctx
+                .conversation
+                .clone()
+                .unwrap_or_else(|| format!("talker:{talker}"));
             let mut d = Draft::new("wechat", conversation);
             d.conversation_title = title.clone();
             d.source_id = Some(format!("local:{}", f(0))).filter(|_| !f(0).is_empty());
             let Ok(secs) = f(5).parse::<i64>() else {
-                return sink.reject(&origin, format!("column 6 (CreateTime): `{}` is not epoch seconds", f(5)));
+                return sink.reject(
+                    &origin,
+                    format!("column 6 (CreateTime): `{}` is not epoch seconds", f(5)),
+                );
             };
-            let Some(mut at) = epoch(secs, false) else { return sink.reject(&origin, "column 6 (CreateTime) is out of range") };
+            let Some(mut at) = epoch(secs, false) else {
+                return sink.reject(&origin, "column 6 (CreateTime) is out of range");
+            };
             // StrTime is CreateTime in the exporting machine's zone: the difference is its offset.
-            at.offset_s = parse_local(f(8)).map(|l| (l.and_utc().timestamp() - secs) as i32).filter(|o| o.abs() <= 14 * 3600);
+            at.offset_s = parse_local(f(8))
+                .map(|l| (l.and_utc().timestamp() - secs) as i32)
+                .filter(|o| o.abs() <= 14 * 3600);
             d.sent_at = Some(at);
             let mine = f(4) == "1";
             d.sender_id = if mine {
@@ -217,7 +270,10 @@ impl Importer for MemoTrace {
             if n == 12 && !mine {
                 d.sender_name = Some(f(10).to_owned()).filter(|s| !s.is_empty());
             }
-            let (t, sub) = (f(2).parse::<i64>().unwrap_or(-1), f(3).parse::<i64>().unwrap_or(0));
+            let (t, sub) = (
+                f(2).parse::<i64>().unwrap_or(-1),
+                f(3).parse::<i64>().unwrap_or(0),
+            );
             d.kind = kind_of_type(t, sub);
             let content = f(7);
             d.text = match d.kind {
@@ -225,7 +281,16 @@ impl Importer for MemoTrace {
                 MessageKind::Image => "[图片]".into(),
                 MessageKind::Voice => "[语音]".into(),
                 MessageKind::Video => "[视频]".into(),
-                _ => xml_tag(content, "title").map_or_else(|| if content.starts_with('<') { String::new() } else { content.to_owned() }, str::to_owned),
+                _ => xml_tag(content, "title").map_or_else(
+                    || {
+                        if content.starts_with('<') {
+                            String::new()
+                        } else {
+                            content.to_owned()
+                        }
+                    },
+                    str::to_owned,
+                ),
             };
             if t == 49 && sub == 57 {
                 d.tag("quote");
@@ -253,17 +318,40 @@ impl Importer for Chatlog {
     fn sniff(&self, probe: &Probe) -> u8 {
         let t = probe.text();
         let t = t.trim_start();
-        let keys = ["\"talkerName\"", "\"senderName\"", "\"isChatRoom\"", "\"isSelf\"", "\"seq\""];
-        (!probe.is_zip && t.starts_with('[') && keys.iter().filter(|k| t.contains(*k)).count() >= 4) as u8 * 90
+        let keys = [
+            "\"talkerName\"",
+            "\"senderName\"",
+            "\"isChatRoom\"",
+            "\"isSelf\"",
+            "\"seq\"",
+        ];
+        (!probe.is_zip && t.starts_with('[') && keys.iter().filter(|k| t.contains(*k)).count() >= 4)
+            as u8
+            * 90
     }
 
-    fn import(&self, source: &Source, ctx: &ImportContext, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-        let input = text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
-        let plan = |p: &[String]| if p.is_empty() { Plan::Stream } else { Plan::Skip };
+    fn import(
+        &self,
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), ImportError> {
+        let input =
+            text::reader(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
+        let plan = |p: &[String]| {
+            if p.is_empty() {
+                Plan::Stream
+            } else {
+                Plan::Skip
+            }
+        };
         walk(input, &ctx.file_label, &plan, &mut |ev| {
-            let Event::Item(line, raw, v) = ev else { return Ok(()) };
+            let Event::Item(line, raw, v) = ev else {
+                return Ok(());
+            };
             let origin = ctx.origin(line);
-            match chatlog_message(&v, ctx).and_then(|d| d.finish(raw.into_bytes(), origin.clone())) {
+            match chatlog_message(&v, ctx).and_then(|d| d.finish(raw.into_bytes(), origin.clone()))
+            {
                 Ok(m) => sink.message(m),
                 Err(e) => sink.reject(&origin, e),
             }
@@ -272,21 +360,36 @@ impl Importer for Chatlog {
 }
 
 fn chatlog_message(v: &Value, ctx: &ImportContext) -> Result<Draft, String> {
-    let talker = str_of(v, "talker").filter(|t| !t.is_empty()).ok_or("field `talker`: missing")?;
+    let talker = str_of(v, "talker")
+        .filter(|t| !t.is_empty())
+        .ok_or("field `talker`: missing")?;
     let mut d = Draft::new("wechat", talker);
     d.conversation_title = str_of(v, "talkerName").map(str::to_owned);
-    let group = v.get("isChatRoom").and_then(Value::as_bool).unwrap_or(talker.ends_with("@chatroom"));
-    d.conversation_kind = Some(if group { ConversationKind::Group } else { ConversationKind::Direct });
+    let group = v
+        .get("isChatRoom")
+        .and_then(Value::as_bool)
+        .unwrap_or(talker.ends_with("@chatroom"));
+    d.conversation_kind = Some(if group {
+        ConversationKind::Group
+    } else {
+        ConversationKind::Direct
+    });
     d.source_id = id_of(v, "seq").map(|s| format!("seq:{s}"));
     let time = str_of(v, "time").ok_or("field `time`: missing")?;
     d.sent_at = Some(Timestamp::parse_rfc3339(time).map_err(|e| format!("field `time`: {e}"))?);
     let mine = v.get("isSelf").and_then(Value::as_bool) == Some(true);
     let sender = str_of(v, "sender").unwrap_or("");
-    d.sender_id = if mine && sender.is_empty() { me(ctx) } else { sender.to_owned() };
+    d.sender_id = if mine && sender.is_empty() {
+        me(ctx)
+    } else {
+        sender.to_owned()
+    };
     if d.sender_id.is_empty() {
         d.sender_id = talker.to_owned();
     }
-    d.sender_name = str_of(v, "senderName").map(str::to_owned).filter(|s| !s.is_empty());
+    d.sender_name = str_of(v, "senderName")
+        .map(str::to_owned)
+        .filter(|s| !s.is_empty());
     if let Some(n) = d.sender_name.as_deref().and_then(|n| self_alias(ctx, n)) {
         d.sender_name = Some(n);
     }
@@ -298,7 +401,11 @@ fn chatlog_message(v: &Value, ctx: &ImportContext) -> Result<Draft, String> {
     if let Some(refer) = contents.get("refer") {
         d.reply_to = id_of(refer, "seq").map(|s| format!("seq:{s}"));
     }
-    d.text = if content.is_empty() { str_of(contents, "title").unwrap_or("").to_owned() } else { content.clone() };
+    d.text = if content.is_empty() {
+        str_of(contents, "title").unwrap_or("").to_owned()
+    } else {
+        content.clone()
+    };
     if d.kind == MessageKind::System || sender == "系统消息" {
         d.kind = MessageKind::System;
         d.role = SenderRole::System;
@@ -326,14 +433,30 @@ mod tests {
         c.tz = "Asia/Shanghai".parse().expect("tz");
         c.self_name = Some("本人".into());
         let out = run_bytes(&PyWxDump, "old.csv", csv.as_bytes(), &c);
-        assert!(matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5 && r.reason.contains("CreateTime")), "{out:?}");
-        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        assert!(
+            matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5 && r.reason.contains("CreateTime")),
+            "{out:?}"
+        );
+        let m = messages(
+            out.into_iter()
+                .filter(|p| !matches!(p, Parsed::Rejected(_)))
+                .collect(),
+        );
         assert_eq!(m.len(), 3);
-        assert_eq!((m[0].text.as_str(), m[0].source_id.as_deref()), ("你好", Some("111")));
+        assert_eq!(
+            (m[0].text.as_str(), m[0].source_id.as_deref()),
+            ("你好", Some("111"))
+        );
         assert_eq!(m[0].sent_at.to_rfc3339(), "2024-10-04T11:42:05+08:00");
-        assert_eq!((m[1].kind, m[1].sender.id.as_str(), m[1].text.as_str()), (MessageKind::System, "本人", "你撤回了一条消息"));
+        assert_eq!(
+            (m[1].kind, m[1].sender.id.as_str(), m[1].text.as_str()),
+            (MessageKind::System, "本人", "你撤回了一条消息")
+        );
         assert_eq!(m[1].tags, vec!["recall".to_owned()]);
-        assert_eq!((m[2].kind, m[2].target.as_deref()), (MessageKind::Recall, Some("111")));
+        assert_eq!(
+            (m[2].kind, m[2].target.as_deref()),
+            (MessageKind::Recall, Some("111"))
+        );
     }
 
     #[test]
@@ -344,10 +467,20 @@ mod tests {
             3,7,10000,0,0,1728013445,2,\"\"\"小王\"\" 撤回了一条消息\",2024-10-04 11:44:05,,,\n\
             4,7,1,0,0,1728013445,2\n";
         let out = run_bytes(&MemoTrace, "小王.csv", csv.as_bytes(), &ctx("小王.csv"));
-        assert!(matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5), "{out:?}");
-        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        assert!(
+            matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5),
+            "{out:?}"
+        );
+        let m = messages(
+            out.into_iter()
+                .filter(|p| !matches!(p, Parsed::Rejected(_)))
+                .collect(),
+        );
         assert_eq!(m.len(), 3);
-        assert_eq!((m[0].sender.id.as_str(), m[0].sender.name.as_deref()), ("wxid_w", Some("小王")));
+        assert_eq!(
+            (m[0].sender.id.as_str(), m[0].sender.name.as_deref()),
+            ("wxid_w", Some("小王"))
+        );
         assert_eq!(m[0].sent_at.to_rfc3339(), "2024-10-04T11:42:05+08:00");
         assert_eq!(m[1].sender.id, "我");
         assert_eq!(m[2].kind, MessageKind::System);
@@ -364,10 +497,20 @@ mod tests {
  {"seq":1,"talker":"123@chatroom","type":1,"content":"no time"}
 ]"#;
         let out = run_bytes(&Chatlog, "a.json", doc.as_bytes(), &ctx("a.json"));
-        assert!(matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5 && r.reason.contains("time")), "{out:?}");
-        let m = messages(out.into_iter().filter(|p| !matches!(p, Parsed::Rejected(_))).collect());
+        assert!(
+            matches!(out.last(), Some(Parsed::Rejected(r)) if r.line == 5 && r.reason.contains("time")),
+            "{out:?}"
+        );
+        let m = messages(
+            out.into_iter()
+                .filter(|p| !matches!(p, Parsed::Rejected(_)))
+                .collect(),
+        );
         assert_eq!(m.len(), 3);
-        assert_eq!((m[0].conversation_id.as_str(), m[0].conversation_kind), ("123@chatroom", Some(ConversationKind::Group)));
+        assert_eq!(
+            (m[0].conversation_id.as_str(), m[0].conversation_kind),
+            ("123@chatroom", Some(ConversationKind::Group))
+        );
         assert_eq!(m[1].reply_to.as_deref(), Some("seq:1728013325000"));
         assert_eq!(m[2].kind, MessageKind::System);
     }

@@ -23,13 +23,55 @@ fn project_fixtures_import_exactly() {
             count: 52,
             conversations: 1,
             spots: vec![
-                spot(0, "system", "2019-06-20T13:58:47Z", K::System, "end-to-end encryption"),
+                spot(
+                    0,
+                    "system",
+                    "2019-06-20T13:58:47Z",
+                    K::System,
+                    "end-to-end encryption",
+                ),
                 spot(4, "John", "2019-06-20T13:58:53Z", K::Text, "Hey"),
-                Spot { attachments: 1, ..spot(15, "Loris", "2019-06-20T14:00:15Z", K::Image, "00000001-PHOTO-2019-06-20-16-00-15.jpg") },
-                spot(23, "Emily", "2019-06-20T14:03:07Z", K::Text, "Come on...\ndon't be so mysterious and show us!"),
-                Spot { attachments: 1, ..spot(29, "Loris", "2019-06-20T14:04:37Z", K::File, "whatsapp-chat-parser-example.zip") },
-                spot(45, "Loris", "2019-06-20T14:30:44Z", K::Other, "OPTION: Saturday 17 evening (3 votes)"),
-                spot(51, "Loris", "2019-06-20T14:45:28Z", K::Text, "- https://github.com/Pustur/whatsapp-chat-parser-website"),
+                Spot {
+                    attachments: 1,
+                    ..spot(
+                        15,
+                        "Loris",
+                        "2019-06-20T14:00:15Z",
+                        K::Image,
+                        "00000001-PHOTO-2019-06-20-16-00-15.jpg",
+                    )
+                },
+                spot(
+                    23,
+                    "Emily",
+                    "2019-06-20T14:03:07Z",
+                    K::Text,
+                    "Come on...\ndon't be so mysterious and show us!",
+                ),
+                Spot {
+                    attachments: 1,
+                    ..spot(
+                        29,
+                        "Loris",
+                        "2019-06-20T14:04:37Z",
+                        K::File,
+                        "whatsapp-chat-parser-example.zip",
+                    )
+                },
+                spot(
+                    45,
+                    "Loris",
+                    "2019-06-20T14:30:44Z",
+                    K::Other,
+                    "OPTION: Saturday 17 evening (3 votes)",
+                ),
+                spot(
+                    51,
+                    "Loris",
+                    "2019-06-20T14:45:28Z",
+                    K::Text,
+                    "- https://github.com/Pustur/whatsapp-chat-parser-website",
+                ),
             ],
         },
         Case {
@@ -39,8 +81,20 @@ fn project_fixtures_import_exactly() {
             count: 158,
             conversations: 2,
             spots: vec![
-                spot(0, "hamza", "2016-01-15T05:55:18Z", K::System, "has joined the channel"),
-                spot(4, "hamza", "2016-01-15T05:55:52Z", K::Text, "@abilinski: Created an issue"),
+                spot(
+                    0,
+                    "hamza",
+                    "2016-01-15T05:55:18Z",
+                    K::System,
+                    "has joined the channel",
+                ),
+                spot(
+                    4,
+                    "hamza",
+                    "2016-01-15T05:55:52Z",
+                    K::Text,
+                    "@abilinski: Created an issue",
+                ),
             ],
         },
         Case {
@@ -50,7 +104,13 @@ fn project_fixtures_import_exactly() {
             count: 11,
             conversations: 10,
             spots: vec![
-                spot(0, "XuJinSheng", "2019-01-10T02:38:14.783Z", K::Text, "这是一条引用/回复消息"),
+                spot(
+                    0,
+                    "XuJinSheng",
+                    "2019-01-10T02:38:14.783Z",
+                    K::Text,
+                    "这是一条引用/回复消息",
+                ),
                 spot(1, "XuJinSheng", "1970-01-01T00:00:00Z", K::Image, "[图片]"),
                 spot(2, "kenshin", "2020-10-28T09:00:15.723Z", K::Recall, "撤回"),
             ],
@@ -74,7 +134,10 @@ fn project_fixtures_import_exactly() {
             format: "qq",
             count: 3,
             conversations: 1,
-            spots: vec![spot(0, "礼", "2020-03-03T16:12:29Z", K::Text, "1"), spot(2, "围观", "2020-03-03T16:13:41Z", K::Text, "3")],
+            spots: vec![
+                spot(0, "礼", "2020-03-03T16:12:29Z", K::Text, "1"),
+                spot(2, "围观", "2020-03-03T16:13:41Z", K::Text, "3"),
+            ],
         },
         Case {
             path: "messenger_instagram/chat-miner__instagram_testlog.json",
@@ -84,8 +147,20 @@ fn project_fixtures_import_exactly() {
             conversations: 1,
             spots: vec![
                 spot(0, "John Doe", "2022-02-28T05:25:43.621Z", K::Text, ""),
-                spot(9, "❤️", "2020-01-18T14:53:00Z", K::Text, "Testing username only emoji: ❤️"),
-                spot(10, "J❤️hn Doe", "2020-01-18T14:53:00Z", K::Text, "J❤️hn Doe"),
+                spot(
+                    9,
+                    "❤️",
+                    "2020-01-18T14:53:00Z",
+                    K::Text,
+                    "Testing username only emoji: ❤️",
+                ),
+                spot(
+                    10,
+                    "J❤️hn Doe",
+                    "2020-01-18T14:53:00Z",
+                    K::Text,
+                    "J❤️hn Doe",
+                ),
             ],
         },
         Case {
@@ -94,7 +169,22 @@ fn project_fixtures_import_exactly() {
             format: "messenger",
             count: 2,
             conversations: 1,
-            spots: vec![spot(0, "John Doe", "2020-01-17T20:49:00Z", K::Text, "Hello Jane!"), spot(1, "Jane Doe", "2019-12-24T11:23:00Z", K::Text, "Hello John!")],
+            spots: vec![
+                spot(
+                    0,
+                    "John Doe",
+                    "2020-01-17T20:49:00Z",
+                    K::Text,
+                    "Hello Jane!",
+                ),
+                spot(
+                    1,
+                    "Jane Doe",
+                    "2019-12-24T11:23:00Z",
+                    K::Text,
+                    "Hello John!",
+                ),
+            ],
         },
         Case {
             path: "signal/chat-miner__signal_test_export.txt",
@@ -102,7 +192,22 @@ fn project_fixtures_import_exactly() {
             format: "signal",
             count: 2,
             conversations: 1,
-            spots: vec![spot(0, "Jane Doe", "2019-12-24T11:23:00Z", K::Text, "Hello John!"), spot(1, "John Doe", "2020-01-17T20:49:00Z", K::Text, "Hello\nJane!")],
+            spots: vec![
+                spot(
+                    0,
+                    "Jane Doe",
+                    "2019-12-24T11:23:00Z",
+                    K::Text,
+                    "Hello John!",
+                ),
+                spot(
+                    1,
+                    "John Doe",
+                    "2020-01-17T20:49:00Z",
+                    K::Text,
+                    "Hello\nJane!",
+                ),
+            ],
         },
         Case {
             path: "mbox/mimekit__issue1189.mbox",
@@ -111,8 +216,17 @@ fn project_fixtures_import_exactly() {
             count: 4,
             conversations: 4,
             spots: vec![
-                spot(0, "Sender", "2025-09-26T17:18:40Z", K::Text, "Body of message 1."),
-                Spot { attachments: 1, ..spot(1, "Sender", "2025-09-26T17:19:25Z", K::Text, "Message 2") },
+                spot(
+                    0,
+                    "Sender",
+                    "2025-09-26T17:18:40Z",
+                    K::Text,
+                    "Body of message 1.",
+                ),
+                Spot {
+                    attachments: 1,
+                    ..spot(1, "Sender", "2025-09-26T17:19:25Z", K::Text, "Message 2")
+                },
             ],
         },
     ];

@@ -13,7 +13,11 @@ fn keys(dir: &Path, name: &str, bytes: &[u8]) -> BTreeSet<(String, String)> {
     std::fs::write(&path, bytes).expect("write");
     let source = Source::open(&path, &Limits::default()).expect("open");
     let importer = detect(&source.probe().expect("probe")).expect("detect");
-    let ctx = ImportContext { file_label: name.into(), tz: "Asia/Shanghai".parse().expect("tz"), ..ImportContext::default() };
+    let ctx = ImportContext {
+        file_label: name.into(),
+        tz: "Asia/Shanghai".parse().expect("tz"),
+        ..ImportContext::default()
+    };
     collect(importer, &source, &ctx)
         .into_iter()
         .map(|p| match p {
@@ -55,10 +59,17 @@ fn conversations_link_across_formats_only_by_platform_ids() {
     assert_eq!(memotrace, one(&("wechat", "talker:7")));
     // Chats named 张三 on WhatsApp, Signal and QQ: three platforms, three conversations,
     // none linked to the WeChat one by the name.
-    let whatsapp = keys(d, "WhatsApp Chat with 张三.txt", "13/02/2024, 10:00 - 张三: 你好\n".as_bytes());
+    let whatsapp = keys(
+        d,
+        "WhatsApp Chat with 张三.txt",
+        "13/02/2024, 10:00 - 张三: 你好\n".as_bytes(),
+    );
     let signal = keys(d, "张三.md", "[2024-01-02, 10:00] 张三: 你好\n".as_bytes());
     let qq = keys(d, "张三.txt", "消息记录（此消息记录为文本格式，不支持重新导入）\n\n2024-01-02 10:00:00 张三(10001)\n你好\n".as_bytes());
-    let all: Vec<_> = [&pywxdump, &memotrace, &whatsapp, &signal, &qq].into_iter().flatten().collect();
+    let all: Vec<_> = [&pywxdump, &memotrace, &whatsapp, &signal, &qq]
+        .into_iter()
+        .flatten()
+        .collect();
     let distinct: BTreeSet<_> = all.iter().collect();
     assert_eq!(distinct.len(), all.len(), "{all:?}");
 }

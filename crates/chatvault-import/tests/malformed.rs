@@ -10,7 +10,8 @@ use chatvault_import::{by_name, collect, CsvMap, ImportContext, Limits, Parsed, 
 fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, bytes) in entries {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).expect("entry");
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("entry");
         w.write_all(bytes).expect("write");
     }
     w.finish().expect("finish").into_inner()
@@ -97,16 +98,42 @@ fn malformed_inputs_are_rejected_with_file_line_and_reason() {
     ];
     for case in cases {
         let (format, file, bytes) = &case.input;
-        let out = run(format, file, bytes).unwrap_or_else(|e| panic!("{}: refused: {e}", case.name));
-        let rejected: Vec<_> = out.iter().filter_map(|p| if let Parsed::Rejected(r) = p { Some(r) } else { None }).collect();
-        let messages = out.iter().filter(|p| matches!(p, Parsed::Message(_))).count();
-        assert_eq!(rejected.len(), case.rejected.len(), "{}: {out:?}", case.name);
+        let out =
+            run(format, file, bytes).unwrap_or_else(|e| panic!("{}: refused: {e}", case.name));
+        let rejected: Vec<_> = out
+            .iter()
+            .filter_map(|p| {
+                if let Parsed::Rejected(r) = p {
+                    Some(r)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let messages = out
+            .iter()
+            .filter(|p| matches!(p, Parsed::Message(_)))
+            .count();
+        assert_eq!(
+            rejected.len(),
+            case.rejected.len(),
+            "{}: {out:?}",
+            case.name
+        );
         for (r, (line, reason)) in rejected.iter().zip(case.rejected) {
-            assert!(r.file.starts_with(file), "{}: names the file: {r:?}", case.name);
+            assert!(
+                r.file.starts_with(file),
+                "{}: names the file: {r:?}",
+                case.name
+            );
             assert_eq!(r.line, *line, "{}: line: {r:?}", case.name);
             // The reason, read as the report prints it: `file:line reason`.
             let said = format!("{}:{} {}", r.file, r.line, r.reason);
-            assert!(said.contains(reason), "{}: {said:?} lacks {reason:?}", case.name);
+            assert!(
+                said.contains(reason),
+                "{}: {said:?} lacks {reason:?}",
+                case.name
+            );
         }
         assert_eq!(messages, case.messages, "{}: {out:?}", case.name);
         // Nothing with replacement characters gets through as a message.

@@ -16,12 +16,20 @@ struct Msg {
     text: String,
 }
 
-const SENDERS: &[&str] = &["张三", "Li Si", "Ann-Marie", "王 五", "😀 Emoji", "Jean d'Arc"];
+const SENDERS: &[&str] = &[
+    "张三",
+    "Li Si",
+    "Ann-Marie",
+    "王 五",
+    "😀 Emoji",
+    "Jean d'Arc",
+];
 
 /// Text lines a line-based export can carry: they start with a letter (not a digit or
 /// bracket that could look like a header), have no tabs or quotes, and are not empty.
 fn plain_line() -> impl Strategy<Value = String> {
-    "[a-zA-Z你好世界中文测试]{1}[a-zA-Z0-9 你好世界中文测试，。!?:😀é]{0,30}".prop_map(|s| s.trim_end().to_owned())
+    "[a-zA-Z你好世界中文测试]{1}[a-zA-Z0-9 你好世界中文测试，。!?:😀é]{0,30}"
+        .prop_map(|s| s.trim_end().to_owned())
 }
 
 fn plain_text() -> impl Strategy<Value = String> {
@@ -34,11 +42,14 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 fn messages(text: impl Strategy<Value = String>, seconds: bool) -> impl Strategy<Value = Vec<Msg>> {
-    let one = (0..SENDERS.len(), 946_684_800i64..1_900_000_000, text).prop_map(move |(s, at, text)| Msg {
-        sender: SENDERS[s].to_owned(),
-        at: if seconds { at } else { at - at % 60 },
-        text,
-    });
+    let one =
+        (0..SENDERS.len(), 946_684_800i64..1_900_000_000, text).prop_map(move |(s, at, text)| {
+            Msg {
+                sender: SENDERS[s].to_owned(),
+                at: if seconds { at } else { at - at % 60 },
+                text,
+            }
+        });
     prop::collection::vec(one, 1..12)
 }
 
@@ -49,16 +60,30 @@ fn dt(at: i64) -> DateTime<Utc> {
 fn import(format: &str, name: &str, bytes: &[u8]) -> Vec<Msg> {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join(name);
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(bytes)).expect("write");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("write");
     let source = Source::open(&path, &Limits::default()).expect("open");
-    let mut ctx = ImportContext { file_label: name.into(), ..ImportContext::default() };
-    ctx.csv_map = Some(chatvault_import::CsvMap::parse("time=time,sender=sender,text=text").expect("map"));
+    let mut ctx = ImportContext {
+        file_label: name.into(),
+        ..ImportContext::default()
+    };
+    ctx.csv_map =
+        Some(chatvault_import::CsvMap::parse("time=time,sender=sender,text=text").expect("map"));
     let probe = source.probe().expect("probe");
-    assert_eq!(chatvault_import::detect(&probe).map(|i| i.name()).ok(), Some(format), "detected by content");
+    assert_eq!(
+        chatvault_import::detect(&probe).map(|i| i.name()).ok(),
+        Some(format),
+        "detected by content"
+    );
     collect(by_name(format).expect("format"), &source, &ctx)
         .into_iter()
         .filter_map(|p| match p {
-            Parsed::Message(m) => Some(Msg { sender: m.sender.name.unwrap_or(m.sender.id), at: m.sent_at.utc_ms / 1000, text: m.text }),
+            Parsed::Message(m) => Some(Msg {
+                sender: m.sender.name.unwrap_or(m.sender.id),
+                at: m.sent_at.utc_ms / 1000,
+                text: m.text,
+            }),
             Parsed::Warning(_) => None,
             Parsed::Rejected(r) => panic!("{format}: rejected line {}: {}", r.line, r.reason),
         })
@@ -79,7 +104,12 @@ fn whatsapp_android(ms: &[Msg]) -> String {
     // Day first, with a day above 12 so the order is certain.
     let mut out = "13/01/2000, 00:00 - Messages and calls are end-to-end encrypted.\r\n".to_owned();
     for m in ms {
-        out.push_str(&format!("{} - {}: {}\n", dt(m.at).format("%d/%m/%Y, %H:%M"), m.sender, m.text));
+        out.push_str(&format!(
+            "{} - {}: {}\n",
+            dt(m.at).format("%d/%m/%Y, %H:%M"),
+            m.sender,
+            m.text
+        ));
     }
     out
 }
@@ -88,8 +118,20 @@ fn whatsapp_ios(ms: &[Msg]) -> String {
     let mut out = String::new();
     for m in ms {
         let t = dt(m.at);
-        let h12 = t.format("%I").to_string().trim_start_matches('0').to_owned();
-        out.push_str(&format!("[{}, {}:{}\u{202f}{}] {}: {}\r\n", t.format("%-m/%-d/%y"), h12, t.format("%M:%S"), t.format("%p"), m.sender, m.text.replace('\n', "\r\n")));
+        let h12 = t
+            .format("%I")
+            .to_string()
+            .trim_start_matches('0')
+            .to_owned();
+        out.push_str(&format!(
+            "[{}, {}:{}\u{202f}{}] {}: {}\r\n",
+            t.format("%-m/%-d/%y"),
+            h12,
+            t.format("%M:%S"),
+            t.format("%p"),
+            m.sender,
+            m.text.replace('\n', "\r\n")
+        ));
     }
     out + "[12/31/20, 11:59:59\u{202f}PM] x: y\r\n"
 }
@@ -97,7 +139,12 @@ fn whatsapp_ios(ms: &[Msg]) -> String {
 fn qq(ms: &[Msg]) -> String {
     let mut out = "消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n================================================================\r\n消息分组:我的好友\r\n================================================================\r\n消息对象:测试\r\n================================================================\r\n\r\n".to_owned();
     for m in ms {
-        out.push_str(&format!("{} {}(10001)\r\n{}\r\n\r\n", dt(m.at).format("%Y-%m-%d %-H:%M:%S"), m.sender, m.text.replace('\n', "\r\n")));
+        out.push_str(&format!(
+            "{} {}(10001)\r\n{}\r\n\r\n",
+            dt(m.at).format("%Y-%m-%d %-H:%M:%S"),
+            m.sender,
+            m.text.replace('\n', "\r\n")
+        ));
     }
     out
 }
@@ -111,14 +158,32 @@ fn line(ms: &[Msg]) -> String {
             out.push_str(&format!("{d}\n"));
             day = d;
         }
-        let text = if m.text.contains('\n') { format!("\"{}\"", m.text) } else { m.text.clone() };
-        out.push_str(&format!("{}\t{}\t{}\n", dt(m.at).format("%H:%M"), m.sender, text));
+        let text = if m.text.contains('\n') {
+            format!("\"{}\"", m.text)
+        } else {
+            m.text.clone()
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\n",
+            dt(m.at).format("%H:%M"),
+            m.sender,
+            text
+        ));
     }
     out
 }
 
 fn signal(ms: &[Msg]) -> String {
-    ms.iter().map(|m| format!("[{}] {}: {}\n", dt(m.at).format("%Y-%m-%d %H:%M:%S"), m.sender, m.text)).collect()
+    ms.iter()
+        .map(|m| {
+            format!(
+                "[{}] {}: {}\n",
+                dt(m.at).format("%Y-%m-%d %H:%M:%S"),
+                m.sender,
+                m.text
+            )
+        })
+        .collect()
 }
 
 fn telegram(ms: &[Msg]) -> String {
@@ -127,7 +192,10 @@ fn telegram(ms: &[Msg]) -> String {
         .enumerate()
         .map(|(i, m)| json!({"id": i + 1, "type": "message", "date": dt(m.at).format("%Y-%m-%dT%H:%M:%S").to_string(), "date_unixtime": m.at.to_string(), "from": m.sender, "from_id": format!("user{}", m.sender.len()), "text": m.text, "text_entities": []}))
         .collect();
-    serde_json::to_string_pretty(&json!({"name": "测试", "type": "personal_chat", "id": 1, "messages": messages})).expect("json")
+    serde_json::to_string_pretty(
+        &json!({"name": "测试", "type": "personal_chat", "id": 1, "messages": messages}),
+    )
+    .expect("json")
 }
 
 fn discord(ms: &[Msg]) -> String {
@@ -161,7 +229,12 @@ fn csv(ms: &[Msg]) -> String {
     let mut w = ::csv::Writer::from_writer(vec![]);
     w.write_record(["time", "sender", "text"]).expect("csv");
     for m in ms {
-        w.write_record([dt(m.at).format("%Y-%m-%d %H:%M:%S").to_string(), m.sender.clone(), m.text.clone()]).expect("csv");
+        w.write_record([
+            dt(m.at).format("%Y-%m-%d %H:%M:%S").to_string(),
+            m.sender.clone(),
+            m.text.clone(),
+        ])
+        .expect("csv");
     }
     String::from_utf8(w.into_inner().expect("csv")).expect("utf8")
 }

@@ -14,7 +14,11 @@ fn shared() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
     let fixtures = root.join("fixtures");
-    assert!(fixtures.is_dir(), "{} is missing: clone the project beside ../shared or set CHATVAULT_SHARED", fixtures.display());
+    assert!(
+        fixtures.is_dir(),
+        "{} is missing: clone the project beside ../shared or set CHATVAULT_SHARED",
+        fixtures.display()
+    );
     fixtures
 }
 
@@ -85,17 +89,44 @@ fn shared_fixtures_import_exactly() {
         check(&root, case);
     }
     // Replies: the Discord messages that answer others point at them.
-    let general = root.join("discord/dcef__Example guild - Text Channels - general [1012224565567721552].json");
+    let general = root
+        .join("discord/dcef__Example guild - Text Channels - general [1012224565567721552].json");
     let out = common::import(&general, "UTC");
-    let reply = out.messages.iter().find(|m| m.source_id.as_deref() == Some("1060926395313827840")).expect("reply");
+    let reply = out
+        .messages
+        .iter()
+        .find(|m| m.source_id.as_deref() == Some("1060926395313827840"))
+        .expect("reply");
     assert_eq!(reply.reply_to.as_deref(), Some("1060926346089476176"));
-    let edited = out.messages.iter().find(|m| m.source_id.as_deref() == Some("1060926487911485582")).expect("edited");
+    let edited = out
+        .messages
+        .iter()
+        .find(|m| m.source_id.as_deref() == Some("1060926487911485582"))
+        .expect("edited");
     assert!(edited.tags.contains(&"edited".to_owned()));
-    assert!(out.warnings > 0, "media files were not exported beside the JSON: warned, not rejected");
+    assert!(
+        out.warnings > 0,
+        "media files were not exported beside the JSON: warned, not rejected"
+    );
     // WeChat revocations and the quoted reply.
-    let wx = common::import(&root.join("wechat/weclone__test_person__test_0_730.csv"), "Asia/Shanghai");
-    let revokes = wx.messages.iter().filter(|m| m.tags.contains(&"recall".to_owned())).count();
+    let wx = common::import(
+        &root.join("wechat/weclone__test_person__test_0_730.csv"),
+        "Asia/Shanghai",
+    );
+    let revokes = wx
+        .messages
+        .iter()
+        .filter(|m| m.tags.contains(&"recall".to_owned()))
+        .count();
     assert_eq!(revokes, 2);
-    let quote = wx.messages.iter().find(|m| m.source_id.as_deref() == Some("1244017411047763227")).expect("quote");
-    assert!(quote.text.contains("（我们两个人骑）\n\n[引用]"), "{:?}", quote.text);
+    let quote = wx
+        .messages
+        .iter()
+        .find(|m| m.source_id.as_deref() == Some("1244017411047763227"))
+        .expect("quote");
+    assert!(
+        quote.text.contains("（我们两个人骑）\n\n[引用]"),
+        "{:?}",
+        quote.text
+    );
 }

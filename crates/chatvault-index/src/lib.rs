@@ -15,11 +15,17 @@ use std::ops::Bound;
 use std::path::Path;
 
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery,
 };
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STRING,
+};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
 
 pub use query::{Clause, Query, QueryError};
 use tokenizer::{keyword_bigrams, BigramTokenizer, UnigramTokenizer, BIGRAM, UNIGRAM};
@@ -93,7 +99,10 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let gram = |tok: &str, opt| {
         TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer(tok).set_index_option(opt).set_fieldnorms(false),
+            TextFieldIndexing::default()
+                .set_tokenizer(tok)
+                .set_index_option(opt)
+                .set_fieldnorms(false),
         )
     };
     let uni = b.add_text_field("uni", gram(UNIGRAM, IndexRecordOption::Basic));
@@ -104,14 +113,29 @@ fn schema() -> (Schema, Fields) {
     let conversation = b.add_text_field("conversation", STRING);
     let sender = b.add_text_field("sender", STRING);
     let kind = b.add_text_field("kind", STRING);
-    (b.build(), Fields { uni, bi, seq, sent_at, platform, conversation, sender, kind })
+    (
+        b.build(),
+        Fields {
+            uni,
+            bi,
+            seq,
+            sent_at,
+            platform,
+            conversation,
+            sender,
+            kind,
+        },
+    )
 }
 
 /// The `seq` and `sent_at` columns of each segment of one searcher generation. Opening a
 /// column decodes its block index, so it is done once per generation, not per hit.
 struct Columns {
     generation: u64,
-    per_segment: Vec<(tantivy::columnar::Column<u64>, tantivy::columnar::Column<i64>)>,
+    per_segment: Vec<(
+        tantivy::columnar::Column<u64>,
+        tantivy::columnar::Column<i64>,
+    )>,
 }
 
 pub struct SearchIndex {
@@ -137,8 +161,14 @@ impl SearchIndex {
     /// Opens the index in `dir`, creating it when absent.
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.display().to_string();
-        let t = |source| IndexError::Tantivy { path: path.clone(), source };
-        std::fs::create_dir_all(dir).map_err(|e| IndexError::Other { path: path.clone(), what: e.to_string() })?;
+        let t = |source| IndexError::Tantivy {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::Other {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Other {
             path: path.clone(),
@@ -153,7 +183,11 @@ impl SearchIndex {
         }
         index.tokenizers().register(UNIGRAM, UnigramTokenizer);
         index.tokenizers().register(BIGRAM, BigramTokenizer);
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(t)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(t)?;
         let upto = Self::load_upto(&index).map_err(t)?;
         Ok(SearchIndex {
             columns: std::sync::Mutex::new(None),
@@ -175,23 +209,35 @@ impl SearchIndex {
     }
 
     fn t(&self, source: tantivy::TantivyError) -> IndexError {
-        IndexError::Tantivy { path: self.path.clone(), source }
+        IndexError::Tantivy {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn writer(&mut self) -> Result<&mut IndexWriter> {
         if self.writer.is_none() {
             let w = self
                 .index
-                .writer_with_num_threads(self.writer_threads, self.writer_memory * self.writer_threads)
+                .writer_with_num_threads(
+                    self.writer_threads,
+                    self.writer_memory * self.writer_threads,
+                )
                 .map_err(|e| self.t(e))?;
             self.writer = Some(w);
         }
-        self.writer.as_mut().ok_or_else(|| IndexError::Other { path: self.path.clone(), what: "no writer".into() })
+        self.writer.as_mut().ok_or_else(|| IndexError::Other {
+            path: self.path.clone(),
+            what: "no writer".into(),
+        })
     }
 
     fn load_upto(index: &Index) -> tantivy::Result<u64> {
         let metas = index.load_metas()?;
-        Ok(metas.payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok()).map_or(0, |p| p.upto))
+        Ok(metas
+            .payload
+            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+            .map_or(0, |p| p.upto))
     }
 
     /// Re-reads the latest commit (another process may have committed since open).
@@ -218,7 +264,10 @@ impl SearchIndex {
         doc.add_text(f.conversation, d.conversation);
         doc.add_text(f.sender, format!("h:{}", d.sender_handle));
         if let Some(n) = d.sender_name {
-            doc.add_text(f.sender, format!("n:{}", chatvault_model::normalize::normalize(n)));
+            doc.add_text(
+                f.sender,
+                format!("n:{}", chatvault_model::normalize::normalize(n)),
+            );
         }
         doc.add_text(f.kind, d.kind);
         self.writer()?.add_document(doc).map_err(|e| self.t(e))?;
@@ -234,7 +283,9 @@ impl SearchIndex {
 
     /// Removes every document (for a rebuild); takes effect at the next commit.
     pub fn clear(&mut self) -> Result<()> {
-        self.writer()?.delete_all_documents().map_err(|e| self.t(e))?;
+        self.writer()?
+            .delete_all_documents()
+            .map_err(|e| self.t(e))?;
         Ok(())
     }
 
@@ -243,7 +294,10 @@ impl SearchIndex {
     pub fn commit(&mut self, upto: u64) -> Result<()> {
         let payload = serde_json::to_string(&Payload { upto }).unwrap_or_default();
         let w = self.writer()?;
-        let mut prepared = w.prepare_commit().map_err(|e| IndexError::Tantivy { path: String::new(), source: e })?;
+        let mut prepared = w.prepare_commit().map_err(|e| IndexError::Tantivy {
+            path: String::new(),
+            source: e,
+        })?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(|e| self.t(e))?;
         self.upto = upto;
@@ -267,15 +321,27 @@ impl SearchIndex {
         if k.chars().any(char::is_whitespace) {
             let words: Vec<&str> = k.split_whitespace().collect();
             // Found through its words; the caller checks the whole phrase.
-            let parts = words.iter().map(|w| (Occur::Must, self.keyword_query(w))).collect();
+            let parts = words
+                .iter()
+                .map(|w| (Occur::Must, self.keyword_query(w)))
+                .collect();
             return Box::new(BooleanQuery::new(parts));
         }
         let n = k.chars().count();
         match n {
-            1 => Box::new(TermQuery::new(Term::from_field_text(self.fields.uni, k), IndexRecordOption::Basic)),
-            2 => Box::new(TermQuery::new(Term::from_field_text(self.fields.bi, k), IndexRecordOption::Basic)),
+            1 => Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.uni, k),
+                IndexRecordOption::Basic,
+            )),
+            2 => Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.bi, k),
+                IndexRecordOption::Basic,
+            )),
             _ => Box::new(PhraseQuery::new_with_offset(
-                keyword_bigrams(k).into_iter().map(|(o, g)| (o, Term::from_field_text(self.fields.bi, &g))).collect(),
+                keyword_bigrams(k)
+                    .into_iter()
+                    .map(|(o, g)| (o, Term::from_field_text(self.fields.bi, &g)))
+                    .collect(),
             )),
         }
     }
@@ -289,7 +355,9 @@ impl SearchIndex {
             let clause: Box<dyn TQuery> = if any.len() == 1 {
                 any.into_iter().next().unwrap_or_else(|| Box::new(AllQuery))
             } else {
-                Box::new(BooleanQuery::new(any.into_iter().map(|q| (Occur::Should, q)).collect()))
+                Box::new(BooleanQuery::new(
+                    any.into_iter().map(|q| (Occur::Should, q)).collect(),
+                ))
             };
             if c.negated {
                 // Excluding a phrase by its words would drop true hits: leave it to the check.
@@ -301,25 +369,48 @@ impl SearchIndex {
             }
         }
         let term = |field, text: &str| -> Box<dyn TQuery> {
-            Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::Basic,
+            ))
         };
         if filters.from_ms.is_some() || filters.to_ms.is_some() {
-            let lo = filters.from_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.sent_at, v)));
-            let hi = filters.to_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.sent_at, v)));
+            let lo = filters.from_ms.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(f.sent_at, v))
+            });
+            let hi = filters.to_ms.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(f.sent_at, v))
+            });
             parts.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
         if let Some(s) = &filters.sender {
             let by_handle = term(f.sender, &format!("h:{s}"));
-            let by_name = term(f.sender, &format!("n:{}", chatvault_model::normalize::normalize(s)));
-            parts.push((Occur::Must, Box::new(BooleanQuery::new(vec![(Occur::Should, by_handle), (Occur::Should, by_name)]))));
+            let by_name = term(
+                f.sender,
+                &format!("n:{}", chatvault_model::normalize::normalize(s)),
+            );
+            parts.push((
+                Occur::Must,
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, by_handle),
+                    (Occur::Should, by_name),
+                ])),
+            ));
         }
-        for (field, v) in [(f.conversation, &filters.conversation), (f.platform, &filters.platform), (f.kind, &filters.kind)] {
+        for (field, v) in [
+            (f.conversation, &filters.conversation),
+            (f.platform, &filters.platform),
+            (f.kind, &filters.kind),
+        ] {
             if let Some(v) = v {
                 parts.push((Occur::Must, term(field, v)));
             }
         }
         if let Some(list) = &filters.conversations {
-            let any: Vec<(Occur, Box<dyn TQuery>)> = list.iter().map(|c| (Occur::Should, term(f.conversation, c))).collect();
+            let any: Vec<(Occur, Box<dyn TQuery>)> = list
+                .iter()
+                .map(|c| (Occur::Should, term(f.conversation, c)))
+                .collect();
             // An empty list matches nothing: a boolean query of no clauses has no documents.
             parts.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
@@ -328,14 +419,19 @@ impl SearchIndex {
         }
         if parts.len() == 1 {
             // A single clause needs no boolean wrapper.
-            return parts.pop().map_or_else(|| Box::new(AllQuery) as Box<dyn TQuery>, |(_, q)| q);
+            return parts
+                .pop()
+                .map_or_else(|| Box::new(AllQuery) as Box<dyn TQuery>, |(_, q)| q);
         }
         Box::new(BooleanQuery::new(parts))
     }
 
     fn columns(&self, searcher: &Searcher) -> Result<std::sync::Arc<Columns>> {
         let generation = searcher.generation().generation_id();
-        let mut cache = self.columns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .columns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = cache.as_ref().filter(|c| c.generation == generation) {
             return Ok(c.clone());
         }
@@ -344,10 +440,16 @@ impl SearchIndex {
             .iter()
             .map(|r| {
                 let ff = r.fast_fields();
-                Ok((ff.u64("seq").map_err(|e| self.t(e))?, ff.i64("sent_at").map_err(|e| self.t(e))?))
+                Ok((
+                    ff.u64("seq").map_err(|e| self.t(e))?,
+                    ff.i64("sent_at").map_err(|e| self.t(e))?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let c = std::sync::Arc::new(Columns { generation, per_segment });
+        let c = std::sync::Arc::new(Columns {
+            generation,
+            per_segment,
+        });
         *cache = Some(c.clone());
         Ok(c)
     }
@@ -360,26 +462,48 @@ impl SearchIndex {
             .unwrap_or((None, None));
         match (seq, at) {
             (Some(s), Some(a)) => Ok((s, a)),
-            _ => Err(IndexError::Other { path: self.path.clone(), what: format!("document {addr:?} has no seq") }),
+            _ => Err(IndexError::Other {
+                path: self.path.clone(),
+                what: format!("document {addr:?} has no seq"),
+            }),
         }
     }
 
     /// Runs a query. With an exact query, returns the total and one page, newest first.
-    pub fn search(&self, q: &Query, filters: &Filters, limit: usize, offset: usize) -> Result<IndexHits> {
+    pub fn search(
+        &self,
+        q: &Query,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<IndexHits> {
         let searcher = self.reader.searcher();
         let tq = self.build(q, filters);
         if q.index_is_exact() {
             // One pass counts every match and keeps the newest page (by the sent_at column).
-            let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("sent_at", Order::Desc);
+            let top = TopDocs::with_limit(limit.max(1))
+                .and_offset(offset)
+                .order_by_fast_field::<i64>("sent_at", Order::Desc);
             let (total, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
             let page = if limit == 0 { vec![] } else { docs };
             let cols = self.columns(&searcher)?;
-            let page = page.into_iter().map(|(_, a)| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
-            Ok(IndexHits::Exact { total: total as u64, page })
+            let page = page
+                .into_iter()
+                .map(|(_, a)| self.seq_and_time(&cols, a))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(IndexHits::Exact {
+                total: total as u64,
+                page,
+            })
         } else {
-            let docs = searcher.search(&tq, &DocSetCollector).map_err(|e| self.t(e))?;
+            let docs = searcher
+                .search(&tq, &DocSetCollector)
+                .map_err(|e| self.t(e))?;
             let cols = self.columns(&searcher)?;
-            let all = docs.into_iter().map(|a| self.seq_and_time(&cols, a)).collect::<Result<Vec<_>>>()?;
+            let all = docs
+                .into_iter()
+                .map(|a| self.seq_and_time(&cols, a))
+                .collect::<Result<Vec<_>>>()?;
             Ok(IndexHits::Candidates(all))
         }
     }
@@ -387,17 +511,23 @@ impl SearchIndex {
     /// Every match of a query, unordered: exact (`true`) or candidates to check (`false`).
     pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
         let searcher = self.reader.searcher();
-        let docs = searcher.search(&self.build(q, filters), &DocSetCollector).map_err(|e| self.t(e))?;
+        let docs = searcher
+            .search(&self.build(q, filters), &DocSetCollector)
+            .map_err(|e| self.t(e))?;
         let cols = self.columns(&searcher)?;
-        let seqs = docs.into_iter().map(|a| self.seq_and_time(&cols, a).map(|x| x.0)).collect::<Result<Vec<_>>>()?;
+        let seqs = docs
+            .into_iter()
+            .map(|a| self.seq_and_time(&cols, a).map(|x| x.0))
+            .collect::<Result<Vec<_>>>()?;
         Ok((q.index_is_exact(), seqs))
     }
-
 }
 
 /// Sums the sizes of the files under `dir` (the index's footprint).
 pub fn dir_size(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_size(&e.path()),

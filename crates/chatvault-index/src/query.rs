@@ -60,7 +60,10 @@ fn lex(input: &str) -> Result<Vec<Tok>, QueryError> {
                 Some(c2) if !c2.is_whitespace() => negated = true,
                 // A lone '-' is a keyword.
                 _ => {
-                    out.push(Tok::Word { text: "-".into(), negated: false });
+                    out.push(Tok::Word {
+                        text: "-".into(),
+                        negated: false,
+                    });
                     continue;
                 }
             }
@@ -103,7 +106,8 @@ impl Query {
         for (i, t) in toks.iter().enumerate() {
             match t {
                 Tok::Or => {
-                    let has_left = matches!(toks.get(i.wrapping_sub(1)), Some(Tok::Word { .. })) && i > 0;
+                    let has_left =
+                        matches!(toks.get(i.wrapping_sub(1)), Some(Tok::Word { .. })) && i > 0;
                     let has_right = matches!(toks.get(i + 1), Some(Tok::Word { .. }));
                     if !has_left || !has_right {
                         return Err(QueryError::DanglingOr);
@@ -124,7 +128,10 @@ impl Query {
                         last.any.push(k);
                         pending_or = false;
                     } else {
-                        clauses.push(Clause { negated: *negated, any: vec![k] });
+                        clauses.push(Clause {
+                            negated: *negated,
+                            any: vec![k],
+                        });
                     }
                 }
             }
@@ -143,18 +150,26 @@ impl Query {
 
     /// The positive keywords, for highlighting.
     pub fn highlight_terms(&self) -> Vec<&str> {
-        self.clauses.iter().filter(|c| !c.negated).flat_map(|c| c.any.iter().map(String::as_str)).collect()
+        self.clauses
+            .iter()
+            .filter(|c| !c.negated)
+            .flat_map(|c| c.any.iter().map(String::as_str))
+            .collect()
     }
 
     /// Whether the index alone decides this query exactly. Keywords with whitespace
     /// inside are found through their words and then checked against the text.
     pub fn index_is_exact(&self) -> bool {
-        self.clauses.iter().all(|c| c.any.iter().all(|k| !k.chars().any(char::is_whitespace)))
+        self.clauses
+            .iter()
+            .all(|c| c.any.iter().all(|k| !k.chars().any(char::is_whitespace)))
     }
 
     /// The definition of a match, on already-normalised text.
     pub fn matches(&self, normalized_text: &str) -> bool {
-        self.clauses.iter().all(|c| c.any.iter().any(|k| normalized_text.contains(k.as_str())) != c.negated)
+        self.clauses
+            .iter()
+            .all(|c| c.any.iter().any(|k| normalized_text.contains(k.as_str())) != c.negated)
     }
 }
 
@@ -163,27 +178,60 @@ mod tests {
     use super::*;
 
     fn c(neg: bool, any: &[&str]) -> Clause {
-        Clause { negated: neg, any: any.iter().map(|s| s.to_string()).collect() }
+        Clause {
+            negated: neg,
+            any: any.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn parse_table() {
         let cases: Vec<(&str, &str, Vec<Clause>)> = vec![
             ("single", "退款", vec![c(false, &["退款"])]),
-            ("and", "退款 发票", vec![c(false, &["退款"]), c(false, &["发票"])]),
-            ("or", "退款 发票 OR 收据", vec![c(false, &["退款"]), c(false, &["发票", "收据"])]),
+            (
+                "and",
+                "退款 发票",
+                vec![c(false, &["退款"]), c(false, &["发票"])],
+            ),
+            (
+                "or",
+                "退款 发票 OR 收据",
+                vec![c(false, &["退款"]), c(false, &["发票", "收据"])],
+            ),
             ("or_chain", "a OR b OR c", vec![c(false, &["a", "b", "c"])]),
-            ("exclude", "退款 -测试", vec![c(false, &["退款"]), c(true, &["测试"])]),
-            ("phrase", "\"hello world\" x", vec![c(false, &["hello world"]), c(false, &["x"])]),
+            (
+                "exclude",
+                "退款 -测试",
+                vec![c(false, &["退款"]), c(true, &["测试"])],
+            ),
+            (
+                "phrase",
+                "\"hello world\" x",
+                vec![c(false, &["hello world"]), c(false, &["x"])],
+            ),
             ("negated_phrase", "-\"a b\"", vec![c(true, &["a b"])]),
             ("normalised", "ＲＥＦＵＮＤ", vec![c(false, &["refund"])]),
-            ("lowercase_or_is_a_word", "a or b", vec![c(false, &["a"]), c(false, &["or"]), c(false, &["b"])]),
-            ("lone_dash", "a - b", vec![c(false, &["a"]), c(false, &["-"]), c(false, &["b"])]),
+            (
+                "lowercase_or_is_a_word",
+                "a or b",
+                vec![c(false, &["a"]), c(false, &["or"]), c(false, &["b"])],
+            ),
+            (
+                "lone_dash",
+                "a - b",
+                vec![c(false, &["a"]), c(false, &["-"]), c(false, &["b"])],
+            ),
             ("empty", "   ", vec![]),
             ("empty_phrase_dropped", "\"\" a", vec![c(false, &["a"])]),
         ];
         for (name, q, want) in cases {
-            assert_eq!(Query::parse(q).unwrap_or_else(|e| panic!("{name}: {e}")).clauses, want, "{name}");
+            assert_eq!(
+                Query::parse(q)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .clauses,
+                want,
+                "{name}"
+            );
         }
     }
 

@@ -40,7 +40,14 @@ impl<'a> GramStream<'a> {
     fn new(text: &'a str, bigram: bool) -> Self {
         let mut chars = text.char_indices();
         let next = chars.next();
-        GramStream { text, chars, next, position: 0, bigram, token: Token::default() }
+        GramStream {
+            text,
+            chars,
+            next,
+            position: 0,
+            bigram,
+            token: Token::default(),
+        }
     }
 }
 
@@ -107,7 +114,10 @@ pub fn keyword_bigrams(keyword: &str) -> Vec<(usize, String)> {
     if n % 2 == 1 {
         offsets.push(n - 2);
     }
-    offsets.into_iter().map(|o| (o, chars[o..o + 2].iter().collect())).collect()
+    offsets
+        .into_iter()
+        .map(|o| (o, chars[o..o + 2].iter().collect()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -138,7 +148,12 @@ mod tests {
 
     #[test]
     fn keyword_bigram_offsets() {
-        let k = |s: &str| keyword_bigrams(s).into_iter().map(|(o, t)| format!("{o}:{t}")).collect::<Vec<_>>();
+        let k = |s: &str| {
+            keyword_bigrams(s)
+                .into_iter()
+                .map(|(o, t)| format!("{o}:{t}"))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(k("简单"), vec!["0:简单"]);
         assert_eq!(k("待处理"), vec!["0:待处", "1:处理"]);
         assert_eq!(k("安装简单"), vec!["0:安装", "2:简单"]);

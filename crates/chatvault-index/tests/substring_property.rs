@@ -9,8 +9,8 @@ use proptest::prelude::*;
 /// A small alphabet, so that random keywords hit often: CJK, Latin in both widths and
 /// cases, digits, emoji (with a modifier), punctuation and spaces.
 const ALPHABET: &[&str] = &[
-    "安", "装", "简", "单", "待", "处", "理", "退", "款", "a", "b", "A", "Ｂ", "1", "２", "👍", "🏽", "😀", "，",
-    "!", " ", " ", "\u{3000}",
+    "安", "装", "简", "单", "待", "处", "理", "退", "款", "a", "b", "A", "Ｂ", "1", "２", "👍",
+    "🏽", "😀", "，", "!", " ", " ", "\u{3000}",
 ];
 
 fn text() -> impl Strategy<Value = String> {
@@ -23,14 +23,19 @@ fn keyword() -> impl Strategy<Value = String> {
 
 /// Search through the index, finishing candidate sets with the definition, as the archive does.
 fn index_hits(idx: &SearchIndex, q: &Query, texts: &[String]) -> BTreeSet<u64> {
-    match idx.search(q, &Filters::default(), 10_000, 0).expect("search") {
+    match idx
+        .search(q, &Filters::default(), 10_000, 0)
+        .expect("search")
+    {
         IndexHits::Exact { total, page } => {
             assert_eq!(total as usize, page.len());
             page.into_iter().map(|(s, _)| s).collect()
         }
-        IndexHits::Candidates(c) => {
-            c.into_iter().map(|(s, _)| s).filter(|&s| q.matches(&normalize(&texts[s as usize]))).collect()
-        }
+        IndexHits::Candidates(c) => c
+            .into_iter()
+            .map(|(s, _)| s)
+            .filter(|&s| q.matches(&normalize(&texts[s as usize])))
+            .collect(),
     }
 }
 
@@ -98,13 +103,28 @@ proptest! {
 
 #[test]
 fn known_misses_of_other_engines_hit_here() {
-    let texts: Vec<String> = ["安装简单，三分钟搞定", "订单待处理中", "简 单", "处理完毕"].iter().map(|s| s.to_string()).collect();
+    let texts: Vec<String> = ["安装简单，三分钟搞定", "订单待处理中", "简 单", "处理完毕"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let (_dir, idx) = build(&texts);
     let hits = |q: &str| index_hits(&idx, &Query::parse(q).expect("parse"), &texts);
-    assert_eq!(hits("简单"), BTreeSet::from([0]), "简单 inside 安装简单, not across a space");
+    assert_eq!(
+        hits("简单"),
+        BTreeSet::from([0]),
+        "简单 inside 安装简单, not across a space"
+    );
     assert_eq!(hits("处理"), BTreeSet::from([1, 3]), "处理 inside 待处理");
-    assert_eq!(hits("单"), BTreeSet::from([0, 1, 2]), "one character, also inside 订单");
-    assert_eq!(hits("\"简 单\""), BTreeSet::from([2]), "a phrase with a space");
+    assert_eq!(
+        hits("单"),
+        BTreeSet::from([0, 1, 2]),
+        "one character, also inside 订单"
+    );
+    assert_eq!(
+        hits("\"简 单\""),
+        BTreeSet::from([2]),
+        "a phrase with a space"
+    );
 }
 
 #[test]
@@ -112,15 +132,32 @@ fn filters_narrow_and_total_counts_everything() {
     let texts: Vec<String> = (0..30).map(|i| format!("退款 {i}")).collect();
     let (_dir, idx) = build(&texts);
     let q = Query::parse("退款").expect("parse");
-    let IndexHits::Exact { total, page } = idx.search(&q, &Filters::default(), 5, 0).expect("search") else {
+    let IndexHits::Exact { total, page } =
+        idx.search(&q, &Filters::default(), 5, 0).expect("search")
+    else {
         panic!("exact expected")
     };
     assert_eq!(total, 30, "total ignores the limit");
-    assert_eq!(page.iter().map(|p| p.0).collect::<Vec<_>>(), vec![29, 28, 27, 26, 25], "newest first");
-    let f = Filters { from_ms: Some(10), to_ms: Some(12), ..Filters::default() };
-    let IndexHits::Exact { total, .. } = idx.search(&q, &f, 5, 0).expect("search") else { panic!() };
+    assert_eq!(
+        page.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![29, 28, 27, 26, 25],
+        "newest first"
+    );
+    let f = Filters {
+        from_ms: Some(10),
+        to_ms: Some(12),
+        ..Filters::default()
+    };
+    let IndexHits::Exact { total, .. } = idx.search(&q, &f, 5, 0).expect("search") else {
+        panic!()
+    };
     assert_eq!(total, 3, "time range is inclusive at both ends");
-    let f = Filters { platform: Some("other".into()), ..Filters::default() };
-    let IndexHits::Exact { total, .. } = idx.search(&q, &f, 5, 0).expect("search") else { panic!() };
+    let f = Filters {
+        platform: Some("other".into()),
+        ..Filters::default()
+    };
+    let IndexHits::Exact { total, .. } = idx.search(&q, &f, 5, 0).expect("search") else {
+        panic!()
+    };
     assert_eq!(total, 0);
 }

@@ -21,8 +21,8 @@ use std::fmt;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-pub use tlog_tiles::{Error as HashReaderError, Hash, HashReader};
 use tlog_tiles::{split_stored_hash_index, stored_hash_index};
+pub use tlog_tiles::{Error as HashReaderError, Hash, HashReader};
 
 pub const HASH_LEN: usize = 32;
 
@@ -43,7 +43,9 @@ fn invalid(msg: impl Into<String>) -> LedgerError {
 impl From<tlog_tiles::Error> for LedgerError {
     fn from(e: tlog_tiles::Error) -> Self {
         match e {
-            tlog_tiles::Error::InvalidProof | tlog_tiles::Error::InvalidInput(_) => invalid(e.to_string()),
+            tlog_tiles::Error::InvalidProof | tlog_tiles::Error::InvalidInput(_) => {
+                invalid(e.to_string())
+            }
             other => LedgerError::Store(other.to_string()),
         }
     }
@@ -93,19 +95,26 @@ pub fn prove_inclusion(t: u64, n: u64, r: &impl HashReader) -> Result<Vec<Hash>,
 /// A consistency proof that the tree of size `t` extends the tree of size `n`.
 pub fn prove_consistency(t: u64, n: u64, r: &impl HashReader) -> Result<Vec<Hash>, LedgerError> {
     if n == 0 || n > t {
-        return Err(invalid(format!("no consistency proof from size {n} to size {t}")));
+        return Err(invalid(format!(
+            "no consistency proof from size {n} to size {t}"
+        )));
     }
     Ok(tlog_tiles::prove_tree(t, n, r)?)
 }
 
 fn to_hash(bytes: &[u8], what: &str) -> Result<Hash, LedgerError> {
-    let arr: [u8; HASH_LEN] =
-        bytes.try_into().map_err(|_| invalid(format!("{what} is {} bytes, not {HASH_LEN}", bytes.len())))?;
+    let arr: [u8; HASH_LEN] = bytes
+        .try_into()
+        .map_err(|_| invalid(format!("{what} is {} bytes, not {HASH_LEN}", bytes.len())))?;
     Ok(Hash(arr))
 }
 
 fn to_hashes(proof: &[Vec<u8>]) -> Result<Vec<Hash>, LedgerError> {
-    proof.iter().enumerate().map(|(i, p)| to_hash(p, &format!("proof[{i}]"))).collect()
+    proof
+        .iter()
+        .enumerate()
+        .map(|(i, p)| to_hash(p, &format!("proof[{i}]")))
+        .collect()
 }
 
 /// Checks that `leaf_hash` is leaf `index` of the tree of size `size` with `root`.
@@ -118,7 +127,9 @@ pub fn check_inclusion(
     proof: &[Vec<u8>],
 ) -> Result<(), LedgerError> {
     if index >= size {
-        return Err(invalid(format!("leaf index {index} is not below tree size {size}")));
+        return Err(invalid(format!(
+            "leaf index {index} is not below tree size {size}"
+        )));
     }
     // A proof never has more than one hash per level of a 64-bit tree.
     if proof.len() > 64 {
@@ -126,8 +137,11 @@ pub fn check_inclusion(
     }
     let root = to_hash(root, "root")?;
     let leaf = to_hash(leaf_hash, "leaf hash")?;
-    tlog_tiles::check_record(&to_hashes(proof)?, size, root, index, leaf)
-        .map_err(|_| invalid(format!("leaf {index} is not in the tree of size {size} with this root")))
+    tlog_tiles::check_record(&to_hashes(proof)?, size, root, index, leaf).map_err(|_| {
+        invalid(format!(
+            "leaf {index} is not in the tree of size {size} with this root"
+        ))
+    })
 }
 
 /// Checks that the tree (`size2`, `root2`) extends the tree (`size1`, `root1`).
@@ -139,7 +153,9 @@ pub fn check_consistency(
     proof: &[Vec<u8>],
 ) -> Result<(), LedgerError> {
     if size1 == 0 {
-        return Err(invalid("a consistency proof from the empty tree proves nothing"));
+        return Err(invalid(
+            "a consistency proof from the empty tree proves nothing",
+        ));
     }
     if size1 > size2 {
         return Err(invalid(format!("size {size1} is larger than size {size2}")));
@@ -158,8 +174,11 @@ pub fn check_consistency(
     }
     let r1 = to_hash(root1, "root1")?;
     let r2 = to_hash(root2, "root2")?;
-    tlog_tiles::check_tree(&to_hashes(proof)?, size2, r2, size1, r1)
-        .map_err(|_| invalid(format!("tree of size {size2} does not extend the tree of size {size1}")))
+    tlog_tiles::check_tree(&to_hashes(proof)?, size2, r2, size1, r1).map_err(|_| {
+        invalid(format!(
+            "tree of size {size2} does not extend the tree of size {size1}"
+        ))
+    })
 }
 
 /// The right edge of a log: for each level, the newest complete subtree. That is all a
@@ -187,7 +206,9 @@ impl Frontier {
         while level < 64 && (size >> level) > 0 {
             let index = stored_hash_index(level, (size >> level) - 1);
             let h = r.read_hashes(&[index])?;
-            let h = *h.first().ok_or_else(|| LedgerError::Store(format!("stored hash {index} missing")))?;
+            let h = *h
+                .first()
+                .ok_or_else(|| LedgerError::Store(format!("stored hash {index} missing")))?;
             levels.push(Some((index, h)));
             level += 1;
         }
@@ -279,7 +300,10 @@ impl CheckpointSigner {
             .map_err(|_| LedgerError::Checkpoint("signing key is not Ed25519".into()))?;
         let name = signed_note::Signer::name(&signer).to_owned();
         let verifier_key = signed_note::new_ed25519_verifier_key(&name, &sk.verifying_key());
-        Ok(CheckpointSigner { signer, verifier_key })
+        Ok(CheckpointSigner {
+            signer,
+            verifier_key,
+        })
     }
 
     /// The public verifier key (`name+id+base64`), which [`verify_checkpoint`] takes.
@@ -287,21 +311,38 @@ impl CheckpointSigner {
         &self.verifier_key
     }
 
-    pub fn sign(&self, size: u64, root: Hash, time_rfc3339: &str) -> Result<Checkpoint, LedgerError> {
+    pub fn sign(
+        &self,
+        size: u64,
+        root: Hash,
+        time_rfc3339: &str,
+    ) -> Result<Checkpoint, LedgerError> {
         let origin = signed_note::Signer::name(&self.signer).to_owned();
-        let cp = tlog_tiles::Checkpoint::new(&origin, size, root, &format!("time {time_rfc3339}\n"))
-            .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
+        let cp =
+            tlog_tiles::Checkpoint::new(&origin, size, root, &format!("time {time_rfc3339}\n"))
+                .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
         let mut note = signed_note::Note::new(&cp.to_bytes(), &[])
             .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
-        note.add_sigs(&[&self.signer]).map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
-        let note = String::from_utf8(note.to_bytes()).map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
-        Ok(Checkpoint { origin, size, root, time: time_rfc3339.to_owned(), note })
+        note.add_sigs(&[&self.signer])
+            .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
+        let note = String::from_utf8(note.to_bytes())
+            .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
+        Ok(Checkpoint {
+            origin,
+            size,
+            root,
+            time: time_rfc3339.to_owned(),
+            note,
+        })
     }
 }
 
 /// The fingerprint that pins a verifier key: `sha256:` and the hex SHA-256 of the key text.
 pub fn key_fingerprint(verifier_key: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(verifier_key.trim().as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(verifier_key.trim().as_bytes()))
+    )
 }
 
 /// Parses a signed checkpoint and checks its signature against `verifier_key`.
@@ -309,22 +350,38 @@ pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, L
     let bad = |what: String| LedgerError::Checkpoint(what);
     let verifier = signed_note::StandardVerifier::new(verifier_key.trim())
         .map_err(|e| bad(format!("verifier key: {e}")))?;
-    let parsed = signed_note::Note::from_bytes(note.as_bytes()).map_err(|e| bad(format!("malformed note: {e}")))?;
+    let parsed = signed_note::Note::from_bytes(note.as_bytes())
+        .map_err(|e| bad(format!("malformed note: {e}")))?;
     let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
-    parsed.verify(&list).map_err(|e| bad(format!("signature does not verify: {e}")))?;
-    let cp = tlog_tiles::Checkpoint::from_bytes(parsed.text()).map_err(|e| bad(format!("body: {e}")))?;
+    parsed
+        .verify(&list)
+        .map_err(|e| bad(format!("signature does not verify: {e}")))?;
+    let cp =
+        tlog_tiles::Checkpoint::from_bytes(parsed.text()).map_err(|e| bad(format!("body: {e}")))?;
     let time = cp
         .extension()
         .lines()
         .find_map(|l| l.strip_prefix("time "))
         .ok_or_else(|| bad("no `time` line".into()))?
         .to_owned();
-    Ok(Checkpoint { origin: cp.origin().to_owned(), size: cp.size(), root: *cp.hash(), time, note: note.to_owned() })
+    Ok(Checkpoint {
+        origin: cp.origin().to_owned(),
+        size: cp.size(),
+        root: *cp.hash(),
+        time,
+        note: note.to_owned(),
+    })
 }
 
 impl fmt::Display for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "size {} root {} at {}", self.size, hex::encode(self.root.0), self.time)
+        write!(
+            f,
+            "size {} root {} at {}",
+            self.size,
+            hex::encode(self.root.0),
+            self.time
+        )
     }
 }
 
@@ -335,7 +392,14 @@ mod tests {
     struct VecReader(Vec<Hash>);
     impl HashReader for VecReader {
         fn read_hashes(&self, idx: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-            idx.iter().map(|&i| self.0.get(i as usize).copied().ok_or(tlog_tiles::Error::IndexesNotInTree)).collect()
+            idx.iter()
+                .map(|&i| {
+                    self.0
+                        .get(i as usize)
+                        .copied()
+                        .ok_or(tlog_tiles::Error::IndexesNotInTree)
+                })
+                .collect()
         }
     }
 
@@ -356,7 +420,10 @@ mod tests {
     #[test]
     fn frontier_matches_the_full_store() {
         let (store, f) = build(37);
-        assert_eq!(f.root().expect("root"), tree_root(37, &store).expect("root"));
+        assert_eq!(
+            f.root().expect("root"),
+            tree_root(37, &store).expect("root")
+        );
         assert_eq!(store.0.len() as u64, stored_hash_count(37));
     }
 
@@ -367,7 +434,14 @@ mod tests {
         assert_eq!(loaded.root().expect("root"), f.root().expect("root"));
         let h = leaf_hash(b"next");
         assert_eq!(loaded.push(h).expect("push"), f.push(h).expect("push"));
-        assert_eq!(Frontier::load(0, &store).expect("empty").root().expect("root").0, tlog_tiles::EMPTY_HASH.0);
+        assert_eq!(
+            Frontier::load(0, &store)
+                .expect("empty")
+                .root()
+                .expect("root")
+                .0,
+            tlog_tiles::EMPTY_HASH.0
+        );
     }
 
     #[test]
@@ -376,16 +450,22 @@ mod tests {
         for t in 1..=21u64 {
             let root = tree_root(t, &store).expect("root");
             for n in 0..t {
-                let p: Vec<Vec<u8>> =
-                    prove_inclusion(t, n, &store).expect("proof").iter().map(|h| h.0.to_vec()).collect();
+                let p: Vec<Vec<u8>> = prove_inclusion(t, n, &store)
+                    .expect("proof")
+                    .iter()
+                    .map(|h| h.0.to_vec())
+                    .collect();
                 let leaf = leaf_hash(format!("leaf {n}").as_bytes());
                 check_inclusion(n, t, &root.0, &leaf.0, &p).expect("inclusion verifies");
                 assert!(check_inclusion(n, t, &root.0, &leaf_hash(b"other").0, &p).is_err());
             }
             for n in 1..=t {
                 let old = tree_root(n, &store).expect("root");
-                let p: Vec<Vec<u8>> =
-                    prove_consistency(t, n, &store).expect("proof").iter().map(|h| h.0.to_vec()).collect();
+                let p: Vec<Vec<u8>> = prove_consistency(t, n, &store)
+                    .expect("proof")
+                    .iter()
+                    .map(|h| h.0.to_vec())
+                    .collect();
                 check_consistency(n, t, &old.0, &root.0, &p).expect("consistency verifies");
             }
         }
@@ -396,13 +476,21 @@ mod tests {
         let (signer, skey) = CheckpointSigner::generate("chatvault/test").expect("key");
         let again = CheckpointSigner::from_private_key(&skey).expect("reload");
         assert_eq!(again.verifier_key(), signer.verifier_key());
-        let cp = signer.sign(5, leaf_hash(b"x"), "2024-03-01T00:00:00Z").expect("sign");
+        let cp = signer
+            .sign(5, leaf_hash(b"x"), "2024-03-01T00:00:00Z")
+            .expect("sign");
         let back = verify_checkpoint(&cp.note, signer.verifier_key()).expect("verifies");
         assert_eq!(back, cp);
         let (other, _) = CheckpointSigner::generate("chatvault/test").expect("key");
-        assert!(verify_checkpoint(&cp.note, other.verifier_key()).is_err(), "other key");
+        assert!(
+            verify_checkpoint(&cp.note, other.verifier_key()).is_err(),
+            "other key"
+        );
         let tampered = cp.note.replacen("\n5\n", "\n6\n", 1);
-        assert!(verify_checkpoint(&tampered, signer.verifier_key()).is_err(), "size changed");
+        assert!(
+            verify_checkpoint(&tampered, signer.verifier_key()).is_err(),
+            "size changed"
+        );
         assert!(verify_checkpoint("garbage", signer.verifier_key()).is_err());
     }
 }

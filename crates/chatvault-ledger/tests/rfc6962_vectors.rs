@@ -10,11 +10,15 @@ use serde_json::Value;
 
 fn b64(v: &Value) -> Vec<u8> {
     let s = v.as_str().unwrap_or_default();
-    base64::engine::general_purpose::STANDARD.decode(s).expect("vector base64")
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("vector base64")
 }
 
 fn proof(v: &Value) -> Vec<Vec<u8>> {
-    v.as_array().map(|a| a.iter().map(b64).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(b64).collect())
+        .unwrap_or_default()
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -72,6 +76,10 @@ fn every_vector_behaves() {
     assert!(ok >= 10 && rejected >= 100, "ok={ok} rejected={rejected}");
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/rfc6962");
     if shared.is_dir() {
-        assert_eq!(run(&shared), (ok, rejected), "the shared vectors differ from the project's copy");
+        assert_eq!(
+            run(&shared),
+            (ok, rejected),
+            "the shared vectors differ from the project's copy"
+        );
     }
 }

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentRef, ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender,
-    SenderRole, Timestamp,
+    AttachmentRef, ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform,
+    Sender, SenderRole, Timestamp,
 };
 
 /// Longest text the archive accepts in one message (1 MiB).
@@ -29,10 +29,16 @@ pub struct RecordError {
 
 impl RecordError {
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
-        RecordError { field: Some(field.to_owned()), reason: reason.into() }
+        RecordError {
+            field: Some(field.to_owned()),
+            reason: reason.into(),
+        }
     }
     pub fn record(reason: impl Into<String>) -> Self {
-        RecordError { field: None, reason: reason.into() }
+        RecordError {
+            field: None,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -100,7 +106,11 @@ pub fn parse_line(line: &str) -> Result<CanonicalRecord, RecordError> {
         let msg = e.inner().to_string();
         // serde_json says "... at line 1 column N"; the line number is ours to give.
         let msg = match msg.rfind(" at line ") {
-            Some(i) => format!("{}{}", &msg[..i], msg[i..].replacen(" at line 1 column", " at column", 1)),
+            Some(i) => format!(
+                "{}{}",
+                &msg[..i],
+                msg[i..].replacen(" at line 1 column", " at column", 1)
+            ),
             None => msg,
         };
         let named = msg
@@ -118,7 +128,10 @@ fn check_id(field: &str, v: &str) -> Result<(), RecordError> {
         return Err(RecordError::field(field, "must not be empty"));
     }
     if v.len() > MAX_ID_BYTES {
-        return Err(RecordError::field(field, format!("longer than {MAX_ID_BYTES} bytes")));
+        return Err(RecordError::field(
+            field,
+            format!("longer than {MAX_ID_BYTES} bytes"),
+        ));
     }
     if v.chars().any(char::is_control) {
         return Err(RecordError::field(field, "contains a control character"));
@@ -134,7 +147,12 @@ fn parse_enum<T: std::str::FromStr<Err = crate::InvalidValue>>(
     field: &str,
     v: &Option<String>,
 ) -> Result<Option<T>, RecordError> {
-    v.as_deref().map(|s| s.parse::<T>().map_err(|e| RecordError::field(field, e.to_string()))).transpose()
+    v.as_deref()
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| RecordError::field(field, e.to_string()))
+        })
+        .transpose()
 }
 
 impl CanonicalRecord {
@@ -146,33 +164,45 @@ impl CanonicalRecord {
         origin: Origin,
         load: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
     ) -> Result<NewMessage, RecordError> {
-        let platform = Platform::new(&self.platform).map_err(|e| RecordError::field("platform", e.to_string()))?;
+        let platform = Platform::new(&self.platform)
+            .map_err(|e| RecordError::field("platform", e.to_string()))?;
         check_id("conversation_id", &self.conversation_id)?;
         check_id("sender_id", &self.sender_id)?;
         check_opt_id("source_id", &self.source_id)?;
         check_opt_id("reply_to", &self.reply_to)?;
         check_opt_id("target", &self.target)?;
-        let sent_at =
-            Timestamp::parse_rfc3339(&self.sent_at).map_err(|e| RecordError::field("sent_at", e.to_string()))?;
+        let sent_at = Timestamp::parse_rfc3339(&self.sent_at)
+            .map_err(|e| RecordError::field("sent_at", e.to_string()))?;
         let kind = parse_enum::<MessageKind>("kind", &self.kind)?.unwrap_or(MessageKind::Text);
-        let role = parse_enum::<SenderRole>("sender_role", &self.sender_role)?.unwrap_or(SenderRole::Unknown);
-        let conversation_kind = parse_enum::<ConversationKind>("conversation_kind", &self.conversation_kind)?;
+        let role = parse_enum::<SenderRole>("sender_role", &self.sender_role)?
+            .unwrap_or(SenderRole::Unknown);
+        let conversation_kind =
+            parse_enum::<ConversationKind>("conversation_kind", &self.conversation_kind)?;
         if self.text.is_none() && self.attachments.is_none() {
             return Err(RecordError::record("needs `text` or `attachments`"));
         }
         let text = self.text.unwrap_or_default();
         if text.len() > MAX_TEXT_BYTES {
-            return Err(RecordError::field("text", format!("longer than {MAX_TEXT_BYTES} bytes")));
+            return Err(RecordError::field(
+                "text",
+                format!("longer than {MAX_TEXT_BYTES} bytes"),
+            ));
         }
         if matches!(kind, MessageKind::Recall | MessageKind::Edit) && self.target.is_none() {
-            return Err(RecordError::field("target", format!("required for kind `{kind}`: the original's source id")));
+            return Err(RecordError::field(
+                "target",
+                format!("required for kind `{kind}`: the original's source id"),
+            ));
         }
         for (i, t) in self.tags.iter().enumerate() {
             check_id(&format!("tags[{i}]"), t)?;
         }
         let attachments = self.attachments.unwrap_or_default();
         if attachments.len() > MAX_ATTACHMENTS {
-            return Err(RecordError::field("attachments", format!("more than {MAX_ATTACHMENTS}")));
+            return Err(RecordError::field(
+                "attachments",
+                format!("more than {MAX_ATTACHMENTS}"),
+            ));
         }
         let attachments = attachments
             .into_iter()
@@ -185,7 +215,11 @@ impl CanonicalRecord {
             conversation_title: self.conversation_title,
             conversation_kind,
             source_id: self.source_id,
-            sender: Sender { id: self.sender_id, name: self.sender_name, role },
+            sender: Sender {
+                id: self.sender_id,
+                name: self.sender_name,
+                role,
+            },
             sent_at,
             kind,
             text,
@@ -247,7 +281,10 @@ impl CanonicalAttachment {
     ) -> Result<NewAttachment, RecordError> {
         use sha2::{Digest, Sha256};
         if self.name.is_empty() || self.name.len() > MAX_ID_BYTES {
-            return Err(RecordError::field(&format!("{field}.name"), "must be 1 to 512 bytes"));
+            return Err(RecordError::field(
+                &format!("{field}.name"),
+                "must be 1 to 512 bytes",
+            ));
         }
         let bytes = match (&self.data, &self.path) {
             (Some(_), Some(_)) => {
@@ -256,16 +293,23 @@ impl CanonicalAttachment {
             (Some(d), None) => Some(
                 base64::engine::general_purpose::STANDARD
                     .decode(d)
-                    .map_err(|e| RecordError::field(&format!("{field}.data"), format!("not base64: {e}")))?,
+                    .map_err(|e| {
+                        RecordError::field(&format!("{field}.data"), format!("not base64: {e}"))
+                    })?,
             ),
-            (None, Some(p)) => Some(load(p).map_err(|e| RecordError::field(&format!("{field}.path"), e))?),
+            (None, Some(p)) => {
+                Some(load(p).map_err(|e| RecordError::field(&format!("{field}.path"), e))?)
+            }
             (None, None) => None,
         };
         let declared = match &self.sha256 {
             Some(h) => {
                 let mut out = [0u8; 32];
                 hex::decode_to_slice(h, &mut out).map_err(|_| {
-                    RecordError::field(&format!("{field}.sha256"), "must be 64 hexadecimal characters")
+                    RecordError::field(
+                        &format!("{field}.sha256"),
+                        "must be 64 hexadecimal characters",
+                    )
                 })?;
                 Some(out)
             }
@@ -275,20 +319,39 @@ impl CanonicalAttachment {
             (Some(b), declared) => {
                 let actual: [u8; 32] = Sha256::digest(b).into();
                 if declared.is_some_and(|d| d != actual) {
-                    return Err(RecordError::field(&format!("{field}.sha256"), "does not match the attachment's bytes"));
+                    return Err(RecordError::field(
+                        &format!("{field}.sha256"),
+                        "does not match the attachment's bytes",
+                    ));
                 }
                 if self.size.is_some_and(|s| s != b.len() as u64) {
-                    return Err(RecordError::field(&format!("{field}.size"), "does not match the attachment's bytes"));
+                    return Err(RecordError::field(
+                        &format!("{field}.size"),
+                        "does not match the attachment's bytes",
+                    ));
                 }
                 (actual, b.len() as u64)
             }
             (None, Some(d)) => (d, self.size.unwrap_or(0)),
             (None, None) => {
-                return Err(RecordError::field(field, "needs `sha256`, `data` or `path`"));
+                return Err(RecordError::field(
+                    field,
+                    "needs `sha256`, `data` or `path`",
+                ));
             }
         };
-        let mime = self.mime.unwrap_or_else(|| "application/octet-stream".to_owned());
-        Ok(NewAttachment { reference: AttachmentRef { sha256, name: self.name, mime, size }, bytes })
+        let mime = self
+            .mime
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        Ok(NewAttachment {
+            reference: AttachmentRef {
+                sha256,
+                name: self.name,
+                mime,
+                size,
+            },
+            bytes,
+        })
     }
 }
 
@@ -299,8 +362,13 @@ mod tests {
     const GOOD: &str = r#"{"platform":"wecom","conversation_id":"c-1","conversation_title":"客户 王女士","conversation_kind":"direct","source_id":"m-1","sender_id":"u-7","sender_name":"张三","sender_role":"agent","sent_at":"2024-03-01T09:15:02+08:00","kind":"text","text":"您好，请问有什么可以帮您？","reply_to":null,"attachments":[]}"#;
 
     fn check(line: &str) -> Result<NewMessage, RecordError> {
-        let origin = Origin { file: "t.jsonl".into(), line: 1 };
-        parse_line(line)?.into_new_message(line.as_bytes().to_vec(), origin, &mut |p| Err(format!("no file {p}")))
+        let origin = Origin {
+            file: "t.jsonl".into(),
+            line: 1,
+        };
+        parse_line(line)?.into_new_message(line.as_bytes().to_vec(), origin, &mut |p| {
+            Err(format!("no file {p}"))
+        })
     }
 
     #[test]
@@ -343,23 +411,82 @@ mod tests {
             ("missing_platform", without("platform"), Some("platform")),
             ("missing_sender", without("sender_id"), Some("sender_id")),
             ("missing_sent_at", without("sent_at"), Some("sent_at")),
-            ("bad_platform", with("platform", r#""We Com""#), Some("platform")),
-            ("empty_conversation", with("conversation_id", r#""""#), Some("conversation_id")),
-            ("control_in_sender", with("sender_id", r#""a\u0007b""#), Some("sender_id")),
-            ("bad_time", with("sent_at", r#""2024-03-01 09:15""#), Some("sent_at")),
-            ("time_as_number", with("sent_at", "1709255702"), Some("sent_at")),
+            (
+                "bad_platform",
+                with("platform", r#""We Com""#),
+                Some("platform"),
+            ),
+            (
+                "empty_conversation",
+                with("conversation_id", r#""""#),
+                Some("conversation_id"),
+            ),
+            (
+                "control_in_sender",
+                with("sender_id", r#""a\u0007b""#),
+                Some("sender_id"),
+            ),
+            (
+                "bad_time",
+                with("sent_at", r#""2024-03-01 09:15""#),
+                Some("sent_at"),
+            ),
+            (
+                "time_as_number",
+                with("sent_at", "1709255702"),
+                Some("sent_at"),
+            ),
             ("bad_kind", with("kind", r#""sticker""#), Some("kind")),
-            ("bad_role", with("sender_role", r#""boss""#), Some("sender_role")),
-            ("bad_conv_kind", with("conversation_kind", r#""channel""#), Some("conversation_kind")),
+            (
+                "bad_role",
+                with("sender_role", r#""boss""#),
+                Some("sender_role"),
+            ),
+            (
+                "bad_conv_kind",
+                with("conversation_kind", r#""channel""#),
+                Some("conversation_kind"),
+            ),
             ("unknown_field", with("sent_ad", r#""x""#), Some("sent_ad")),
             ("text_not_string", with("text", "42"), Some("text")),
-            ("attachment_size_not_number", with("attachments", r#"[{"name":"a","size":"x"}]"#), Some("attachments[0].size")),
-            ("recall_without_target", with("kind", r#""recall""#), Some("target")),
-            ("bad_attachment_hash", with("attachments", r#"[{"name":"a.jpg","sha256":"zz"}]"#), Some("attachments[0].sha256")),
-            ("attachment_no_bytes_no_hash", with("attachments", r#"[{"name":"a.jpg"}]"#), Some("attachments[0]")),
-            ("attachment_bad_base64", with("attachments", r#"[{"name":"a","data":"!!"}]"#), Some("attachments[0].data")),
-            ("attachment_missing_file", with("attachments", r#"[{"name":"a","path":"x.jpg"}]"#), Some("attachments[0].path")),
-            ("attachment_hash_mismatch", with("attachments", r#"[{"name":"a","data":"aGk=","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}]"#), Some("attachments[0].sha256")),
+            (
+                "attachment_size_not_number",
+                with("attachments", r#"[{"name":"a","size":"x"}]"#),
+                Some("attachments[0].size"),
+            ),
+            (
+                "recall_without_target",
+                with("kind", r#""recall""#),
+                Some("target"),
+            ),
+            (
+                "bad_attachment_hash",
+                with("attachments", r#"[{"name":"a.jpg","sha256":"zz"}]"#),
+                Some("attachments[0].sha256"),
+            ),
+            (
+                "attachment_no_bytes_no_hash",
+                with("attachments", r#"[{"name":"a.jpg"}]"#),
+                Some("attachments[0]"),
+            ),
+            (
+                "attachment_bad_base64",
+                with("attachments", r#"[{"name":"a","data":"!!"}]"#),
+                Some("attachments[0].data"),
+            ),
+            (
+                "attachment_missing_file",
+                with("attachments", r#"[{"name":"a","path":"x.jpg"}]"#),
+                Some("attachments[0].path"),
+            ),
+            (
+                "attachment_hash_mismatch",
+                with(
+                    "attachments",
+                    r#"[{"name":"a","data":"aGk=","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}]"#,
+                ),
+                Some("attachments[0].sha256"),
+            ),
         ];
         let mut no_text = serde_json::from_str::<serde_json::Value>(GOOD).expect("json");
         no_text.as_object_mut().expect("obj").remove("text");
@@ -392,6 +519,9 @@ mod tests {
         let m = check(GOOD).expect("valid");
         let line = CanonicalRecord::from_message(&m).to_line();
         let again = check(&line).expect("valid again");
-        assert_eq!(CanonicalRecord::from_message(&again), CanonicalRecord::from_message(&m));
+        assert_eq!(
+            CanonicalRecord::from_message(&again),
+            CanonicalRecord::from_message(&m)
+        );
     }
 }

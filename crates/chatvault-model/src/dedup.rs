@@ -21,7 +21,12 @@ pub enum DedupKey {
 pub fn content_fingerprint(m: &NewMessage) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"chatvault/fingerprint/v1\0");
-    for part in [m.platform.as_str(), &m.conversation_id, &m.sender.id, &m.text] {
+    for part in [
+        m.platform.as_str(),
+        &m.conversation_id,
+        &m.sender.id,
+        &m.text,
+    ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -61,7 +66,11 @@ mod tests {
             conversation_title: None,
             conversation_kind: None,
             source_id: source.map(str::to_owned),
-            sender: Sender { id: sender.into(), name: None, role: SenderRole::Unknown },
+            sender: Sender {
+                id: sender.into(),
+                name: None,
+                role: SenderRole::Unknown,
+            },
             sent_at: Timestamp::utc(ms),
             kind: MessageKind::Text,
             text: text.into(),
@@ -70,7 +79,10 @@ mod tests {
             attachments: vec![],
             tags: vec![],
             raw: vec![],
-            origin: Origin { file: "f".into(), line: 1 },
+            origin: Origin {
+                file: "f".into(),
+                line: 1,
+            },
         }
     }
 
@@ -83,13 +95,48 @@ mod tests {
         let base = msg(None, "a", 1000, "ok");
         // (name, left, right, same?)
         let cases: Vec<(&str, DedupKey, DedupKey, bool)> = vec![
-            ("same_record_same_key", key(&base, 0), key(&base.clone(), 0), true),
-            ("second_identical_record_differs", key(&base, 0), key(&base, 1), false),
-            ("other_sender", key(&base, 0), key(&msg(None, "b", 1000, "ok"), 0), false),
-            ("other_time", key(&base, 0), key(&msg(None, "a", 1001, "ok"), 0), false),
-            ("other_text", key(&base, 0), key(&msg(None, "a", 1000, "ok!"), 0), false),
-            ("source_id_wins_over_content", key(&msg(Some("m1"), "a", 1, "x"), 0), key(&msg(Some("m1"), "b", 2, "y"), 5), true),
-            ("different_source_ids", key(&msg(Some("m1"), "a", 1, "x"), 0), key(&msg(Some("m2"), "a", 1, "x"), 0), false),
+            (
+                "same_record_same_key",
+                key(&base, 0),
+                key(&base.clone(), 0),
+                true,
+            ),
+            (
+                "second_identical_record_differs",
+                key(&base, 0),
+                key(&base, 1),
+                false,
+            ),
+            (
+                "other_sender",
+                key(&base, 0),
+                key(&msg(None, "b", 1000, "ok"), 0),
+                false,
+            ),
+            (
+                "other_time",
+                key(&base, 0),
+                key(&msg(None, "a", 1001, "ok"), 0),
+                false,
+            ),
+            (
+                "other_text",
+                key(&base, 0),
+                key(&msg(None, "a", 1000, "ok!"), 0),
+                false,
+            ),
+            (
+                "source_id_wins_over_content",
+                key(&msg(Some("m1"), "a", 1, "x"), 0),
+                key(&msg(Some("m1"), "b", 2, "y"), 5),
+                true,
+            ),
+            (
+                "different_source_ids",
+                key(&msg(Some("m1"), "a", 1, "x"), 0),
+                key(&msg(Some("m2"), "a", 1, "x"), 0),
+                false,
+            ),
         ];
         for (name, a, b, same) in cases {
             assert_eq!(a == b, same, "{name}");

@@ -8,7 +8,8 @@ use std::fmt::Write;
 
 /// Whether `c` must not reach a reader as itself.
 pub fn deceptive(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
 /// `s` with every deceptive character escaped; newlines become `↵ ` when `one_line`,
@@ -36,8 +37,18 @@ mod tests {
     fn deceptive_characters_become_visible() {
         let cases = [
             ("plain", "退款 refund", false, "退款 refund"),
-            ("rtl override", "abc\u{202E}gnp.exe", true, "abc\\u{202e}gnp.exe"),
-            ("isolate", "a\u{2067}b\u{2069}", true, "a\\u{2067}b\\u{2069}"),
+            (
+                "rtl override",
+                "abc\u{202E}gnp.exe",
+                true,
+                "abc\\u{202e}gnp.exe",
+            ),
+            (
+                "isolate",
+                "a\u{2067}b\u{2069}",
+                true,
+                "a\\u{2067}b\\u{2069}",
+            ),
             ("escape sequence", "\u{1b}[2Jx", true, "\\u{1b}[2Jx"),
             ("newline kept", "a\nb", false, "a\nb"),
             ("newline folded", "a\nb", true, "a↵ b"),

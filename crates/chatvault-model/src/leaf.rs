@@ -51,7 +51,12 @@ pub struct LeafFields<'a> {
 use crate::wire::{put_lp as lp, put_opt as opt, Reader};
 
 /// The hiding commitment to a message's content.
-pub fn commitment(salt: &[u8; SALT_LEN], text: &str, attachments: &[AttachmentRef], raw: &[u8]) -> [u8; 32] {
+pub fn commitment(
+    salt: &[u8; SALT_LEN],
+    text: &str,
+    attachments: &[AttachmentRef],
+    raw: &[u8],
+) -> [u8; 32] {
     commitment_with_raw_hash(salt, text, attachments, &Sha256::digest(raw).into())
 }
 
@@ -178,7 +183,11 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<DecodedLeaf, String> {
         sender_id,
         sender_name,
         sender_role,
-        sent_at: Timestamp { utc_ms: sent_ms, offset_s }.to_rfc3339(),
+        sent_at: Timestamp {
+            utc_ms: sent_ms,
+            offset_s,
+        }
+        .to_rfc3339(),
         received_at: Timestamp::utc(received_ms).to_rfc3339(),
         kind,
         reply_to,
@@ -201,7 +210,10 @@ mod tests {
             sender_id: "u-7",
             sender_name: Some("张三"),
             sender_role: SenderRole::Agent,
-            sent_at: Timestamp { utc_ms: 1_709_255_702_000, offset_s: Some(28_800) },
+            sent_at: Timestamp {
+                utc_ms: 1_709_255_702_000,
+                offset_s: Some(28_800),
+            },
             received_at_ms: 1_709_255_703_000,
             kind: MessageKind::Text,
             reply_to: None,
@@ -216,20 +228,143 @@ mod tests {
         let c = [1u8; 32];
         let base = leaf_bytes(&fields(&d), &c);
         let variants: Vec<(&str, Vec<u8>)> = vec![
-            ("id", leaf_bytes(&LeafFields { id: [8; 16], ..fields(&d) }, &c)),
-            ("platform", leaf_bytes(&LeafFields { platform: "wechat", ..fields(&d) }, &c)),
-            ("conversation", leaf_bytes(&LeafFields { conversation_id: "c-2", ..fields(&d) }, &c)),
-            ("source_id", leaf_bytes(&LeafFields { source_id: None, ..fields(&d) }, &c)),
+            (
+                "id",
+                leaf_bytes(
+                    &LeafFields {
+                        id: [8; 16],
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "platform",
+                leaf_bytes(
+                    &LeafFields {
+                        platform: "wechat",
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "conversation",
+                leaf_bytes(
+                    &LeafFields {
+                        conversation_id: "c-2",
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "source_id",
+                leaf_bytes(
+                    &LeafFields {
+                        source_id: None,
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
             ("dedup", leaf_bytes(&fields(&d2), &c)),
-            ("sender", leaf_bytes(&LeafFields { sender_id: "u-8", ..fields(&d) }, &c)),
-            ("sender_name", leaf_bytes(&LeafFields { sender_name: Some("李四"), ..fields(&d) }, &c)),
-            ("role", leaf_bytes(&LeafFields { sender_role: SenderRole::Customer, ..fields(&d) }, &c)),
-            ("sent_at", leaf_bytes(&LeafFields { sent_at: Timestamp { utc_ms: 1, offset_s: Some(28_800) }, ..fields(&d) }, &c)),
-            ("offset", leaf_bytes(&LeafFields { sent_at: Timestamp { utc_ms: 1_709_255_702_000, offset_s: None }, ..fields(&d) }, &c)),
-            ("received", leaf_bytes(&LeafFields { received_at_ms: 0, ..fields(&d) }, &c)),
-            ("kind", leaf_bytes(&LeafFields { kind: MessageKind::Image, ..fields(&d) }, &c)),
-            ("reply_to", leaf_bytes(&LeafFields { reply_to: Some("m-0"), ..fields(&d) }, &c)),
-            ("target", leaf_bytes(&LeafFields { target: Some("m-0"), ..fields(&d) }, &c)),
+            (
+                "sender",
+                leaf_bytes(
+                    &LeafFields {
+                        sender_id: "u-8",
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "sender_name",
+                leaf_bytes(
+                    &LeafFields {
+                        sender_name: Some("李四"),
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "role",
+                leaf_bytes(
+                    &LeafFields {
+                        sender_role: SenderRole::Customer,
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "sent_at",
+                leaf_bytes(
+                    &LeafFields {
+                        sent_at: Timestamp {
+                            utc_ms: 1,
+                            offset_s: Some(28_800),
+                        },
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "offset",
+                leaf_bytes(
+                    &LeafFields {
+                        sent_at: Timestamp {
+                            utc_ms: 1_709_255_702_000,
+                            offset_s: None,
+                        },
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "received",
+                leaf_bytes(
+                    &LeafFields {
+                        received_at_ms: 0,
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "kind",
+                leaf_bytes(
+                    &LeafFields {
+                        kind: MessageKind::Image,
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "reply_to",
+                leaf_bytes(
+                    &LeafFields {
+                        reply_to: Some("m-0"),
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
+            (
+                "target",
+                leaf_bytes(
+                    &LeafFields {
+                        target: Some("m-0"),
+                        ..fields(&d)
+                    },
+                    &c,
+                ),
+            ),
             ("commitment", leaf_bytes(&fields(&d), &[2u8; 32])),
         ];
         for (name, v) in variants {

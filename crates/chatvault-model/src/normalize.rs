@@ -64,7 +64,11 @@ impl Normalized {
         }
         map.push(original.len());
         let exact = pieces == whole;
-        Normalized { text: whole, map, exact }
+        Normalized {
+            text: whole,
+            map,
+            exact,
+        }
     }
 
     /// The original byte range that produced the normalised byte range `start..end`.

@@ -15,7 +15,9 @@
 use std::ops::Range;
 
 /// What kind of personal data a span holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
     /// 居民身份证号码: 18 characters, the last a checksum digit or `X`.
@@ -28,7 +30,12 @@ pub enum PiiKind {
 }
 
 impl PiiKind {
-    pub const ALL: [PiiKind; 4] = [PiiKind::ResidentId, PiiKind::Mobile, PiiKind::BankCard, PiiKind::Email];
+    pub const ALL: [PiiKind; 4] = [
+        PiiKind::ResidentId,
+        PiiKind::Mobile,
+        PiiKind::BankCard,
+        PiiKind::Email,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,7 +107,10 @@ struct Run {
 
 impl Run {
     fn span(&self, kind: PiiKind, from: usize) -> PiiSpan {
-        PiiSpan { kind, range: self.at[from].start..self.at[self.at.len() - 1].end }
+        PiiSpan {
+            kind,
+            range: self.at[from].start..self.at[self.at.len() - 1].end,
+        }
     }
     fn push(&mut self, value: u8, at: usize, c: char) {
         self.digits.push(value);
@@ -132,7 +142,13 @@ fn for_each_run(text: &str, f: &mut dyn FnMut(&Run)) {
         while let Some(&(at, c)) = chars.peek() {
             if let Some(value) = digit(c) {
                 run.push(value, at, c);
-            } else if !(is_separator(c) && text[at + c.len_utf8()..].chars().next().and_then(digit).is_some()) {
+            } else if !(is_separator(c)
+                && text[at + c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .and_then(digit)
+                    .is_some())
+            {
                 break;
             }
             last = c;
@@ -166,7 +182,11 @@ fn resident_id(d: &[u8]) -> bool {
     let (year, month, day) = (n(6..10), n(10..12), n(12..14));
     let valid_date = (1900..=2099).contains(&year)
         && chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_some();
-    let sum: u32 = d[..17].iter().zip(WEIGHTS).map(|(&x, w)| x as u32 * w).sum();
+    let sum: u32 = d[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&x, w)| x as u32 * w)
+        .sum();
     valid_date && d[17] == CHECK[(sum % 11) as usize]
 }
 
@@ -177,7 +197,18 @@ fn mobile(d: &[u8]) -> bool {
 fn luhn(d: &[u8]) -> bool {
     // Every second digit from the right is doubled, and a two-digit result summed.
     const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
-    let sum: u32 = d.iter().rev().enumerate().map(|(i, &x)| if i % 2 == 1 { DOUBLED[x as usize] } else { x as u32 }).sum();
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 2 == 1 {
+                DOUBLED[x as usize]
+            } else {
+                x as u32
+            }
+        })
+        .sum();
     sum.is_multiple_of(10)
 }
 
@@ -212,20 +243,37 @@ fn is_domain(c: char) -> bool {
 
 fn emails(text: &str, out: &mut Vec<PiiSpan>) {
     for (at, _) in text.match_indices('@') {
-        let local_start = text[..at].char_indices().rev().take_while(|(_, c)| is_local(*c)).last().map(|(i, _)| i);
+        let local_start = text[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_local(*c))
+            .last()
+            .map(|(i, _)| i);
         let Some(start) = local_start else { continue };
         let local = &text[start..at];
-        let domain_len = text[at + 1..].chars().take_while(|c| is_domain(*c)).map(char::len_utf8).sum::<usize>();
+        let domain_len = text[at + 1..]
+            .chars()
+            .take_while(|c| is_domain(*c))
+            .map(char::len_utf8)
+            .sum::<usize>();
         let domain = text[at + 1..at + 1 + domain_len].trim_end_matches(['.', '-']);
         let labels: Vec<&str> = domain.split('.').collect();
-        let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
-        let labels_ok = labels.len() >= 2 && labels.iter().all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        let tld_ok = labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+        let labels_ok = labels.len() >= 2
+            && labels
+                .iter()
+                .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
         let local = local.trim_start_matches('.');
         if local.is_empty() || local.ends_with('.') || !tld_ok || !labels_ok {
             continue;
         }
         let start = at - local.len();
-        out.push(PiiSpan { kind: PiiKind::Email, range: start..at + 1 + domain.len() });
+        out.push(PiiSpan {
+            kind: PiiKind::Email,
+            range: start..at + 1 + domain.len(),
+        });
     }
 }
 
@@ -241,7 +289,10 @@ pub fn detect(text: &str) -> Vec<PiiSpan> {
     for_each_run(text, &mut |run| {
         if let Some(span) = classify(run) {
             // Digits inside an e-mail address are part of it.
-            if !out[..emails].iter().any(|e| e.range.start < span.range.end && span.range.start < e.range.end) {
+            if !out[..emails]
+                .iter()
+                .any(|e| e.range.start < span.range.end && span.range.start < e.range.end)
+            {
                 out.push(span);
             }
         }
@@ -283,7 +334,10 @@ pub fn mask_spans(text: &str, spans: &[PiiSpan]) -> String {
             out.push('@');
             out.push_str(domain);
         } else {
-            let len = part.chars().filter(|c| digit(*c).is_some() || is_x(*c)).count();
+            let len = part
+                .chars()
+                .filter(|c| digit(*c).is_some() || is_x(*c))
+                .count();
             let mut index = 0;
             for c in part.chars() {
                 if digit(c).is_some() || is_x(c) {
@@ -306,7 +360,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn found(text: &str) -> Vec<(PiiKind, &str)> {
-        detect(text).into_iter().map(|s| (s.kind, &text[s.range])).collect()
+        detect(text)
+            .into_iter()
+            .map(|s| (s.kind, &text[s.range]))
+            .collect()
     }
 
     #[test]
@@ -315,30 +372,82 @@ mod tests {
         // (name, text, what is found)
         type Case<'a> = (&'a str, &'a str, Vec<(PiiKind, &'a str)>);
         let cases: Vec<Case> = vec![
-            ("id", "身份证11010519491231002X请核对", vec![(ResidentId, "11010519491231002X")]),
-            ("id_lower_x", "id 11010519491231002x.", vec![(ResidentId, "11010519491231002x")]),
+            (
+                "id",
+                "身份证11010519491231002X请核对",
+                vec![(ResidentId, "11010519491231002X")],
+            ),
+            (
+                "id_lower_x",
+                "id 11010519491231002x.",
+                vec![(ResidentId, "11010519491231002x")],
+            ),
             ("id_digit_check", "110105194912310021", vec![]),
             ("id_bad_checksum", "110105194912310025", vec![]),
             ("id_bad_date", "110105194902310028", vec![]),
-            ("id_full_width", "１１０１０５１９４９１２３１００２Ｘ", vec![(ResidentId, "１１０１０５１９４９１２３１００２Ｘ")]),
-            ("mobile", "电话13812345678，谢谢", vec![(Mobile, "13812345678")]),
-            ("mobile_dashes", "call 138-1234-5678 now", vec![(Mobile, "138-1234-5678")]),
-            ("mobile_spaces_plus86", "+86 138 1234 5678", vec![(Mobile, "138 1234 5678")]),
-            ("mobile_86_prefix", "8613812345678", vec![(Mobile, "13812345678")]),
+            (
+                "id_full_width",
+                "１１０１０５１９４９１２３１００２Ｘ",
+                vec![(ResidentId, "１１０１０５１９４９１２３１００２Ｘ")],
+            ),
+            (
+                "mobile",
+                "电话13812345678，谢谢",
+                vec![(Mobile, "13812345678")],
+            ),
+            (
+                "mobile_dashes",
+                "call 138-1234-5678 now",
+                vec![(Mobile, "138-1234-5678")],
+            ),
+            (
+                "mobile_spaces_plus86",
+                "+86 138 1234 5678",
+                vec![(Mobile, "138 1234 5678")],
+            ),
+            (
+                "mobile_86_prefix",
+                "8613812345678",
+                vec![(Mobile, "13812345678")],
+            ),
             ("not_mobile_prefix_12", "12812345678", vec![]),
-            ("not_mobile_inside_longer", "订单号 2024013812345678901", vec![]),
+            (
+                "not_mobile_inside_longer",
+                "订单号 2024013812345678901",
+                vec![],
+            ),
             ("not_mobile_inside_word", "sku13812345678", vec![]),
             ("not_mobile_word_after", "13812345678abc", vec![]),
-            ("bank_card", "卡号6222021234567890128", vec![(BankCard, "6222021234567890128")]),
-            ("bank_card_groups", "4111 1111 1111 1111", vec![(BankCard, "4111 1111 1111 1111")]),
+            (
+                "bank_card",
+                "卡号6222021234567890128",
+                vec![(BankCard, "6222021234567890128")],
+            ),
+            (
+                "bank_card_groups",
+                "4111 1111 1111 1111",
+                vec![(BankCard, "4111 1111 1111 1111")],
+            ),
             ("not_bank_card_luhn", "4111 1111 1111 1112", vec![]),
             ("not_bank_card_short", "411111111111", vec![]),
-            ("email", "写信给 zhang.san+cs@example.com.cn。", vec![(Email, "zhang.san+cs@example.com.cn")]),
-            ("email_digits_not_phone", "13812345678@qq.com", vec![(Email, "13812345678@qq.com")]),
+            (
+                "email",
+                "写信给 zhang.san+cs@example.com.cn。",
+                vec![(Email, "zhang.san+cs@example.com.cn")],
+            ),
+            (
+                "email_digits_not_phone",
+                "13812345678@qq.com",
+                vec![(Email, "13812345678@qq.com")],
+            ),
             ("not_email_no_tld", "user@localhost", vec![]),
             ("not_email_at_sign", "@张三 你好", vec![]),
             ("not_email_trailing_dot", "a@b.", vec![]),
-            ("two_kinds", "13812345678 / a@b.cn", vec![(Mobile, "13812345678"), (Email, "a@b.cn")]),
+            (
+                "two_kinds",
+                "13812345678 / a@b.cn",
+                vec![(Mobile, "13812345678"), (Email, "a@b.cn")],
+            ),
             ("plain", "您好，请问有什么可以帮您？", vec![]),
             ("money", "退款 199.00 元，订单 20240101", vec![]),
         ];
@@ -352,7 +461,11 @@ mod tests {
         let cases = [
             ("mobile", "电话13812345678", "电话138****5678"),
             ("mobile_dashes", "138-1234-5678", "138-****-5678"),
-            ("not_id_runs_into_word", "110105194912310025X", "110105194912310025X"),
+            (
+                "not_id_runs_into_word",
+                "110105194912310025X",
+                "110105194912310025X",
+            ),
             ("id_masked", "11010519491231002X", "110105********002X"),
             ("card", "4111 1111 1111 1111", "4111 **** **** 1111"),
             ("email", "zhang@example.com", "z****@example.com"),
@@ -366,9 +479,16 @@ mod tests {
     #[test]
     fn flags() {
         let f = PiiFlags::of("13812345678 a@b.cn");
-        assert!(f.contains(PiiKind::Mobile) && f.contains(PiiKind::Email) && !f.contains(PiiKind::BankCard));
+        assert!(
+            f.contains(PiiKind::Mobile)
+                && f.contains(PiiKind::Email)
+                && !f.contains(PiiKind::BankCard)
+        );
         assert_eq!(PiiFlags::from_bits(f.bits()), f);
-        assert_eq!(f.kinds().map(PiiKind::as_str).collect::<Vec<_>>(), ["mobile", "email"]);
+        assert_eq!(
+            f.kinds().map(PiiKind::as_str).collect::<Vec<_>>(),
+            ["mobile", "email"]
+        );
         assert!(PiiFlags::of("你好").is_empty());
     }
 
@@ -376,7 +496,11 @@ mod tests {
     fn make_id(region: u32, y: u32, m: u32, d: u32, seq: u32) -> String {
         const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
         let body = format!("{region:06}{y:04}{m:02}{d:02}{seq:03}");
-        let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| (b - b'0') as u32 * w).sum();
+        let sum: u32 = body
+            .bytes()
+            .zip(WEIGHTS)
+            .map(|(b, w)| (b - b'0') as u32 * w)
+            .sum();
         let check = "10X98765432".as_bytes()[(sum % 11) as usize] as char;
         format!("{body}{check}")
     }

@@ -78,7 +78,9 @@ impl Platform {
     pub fn new(name: &str) -> Result<Self, InvalidValue> {
         let ok = !name.is_empty()
             && name.len() <= 32
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
         if ok {
             Ok(Platform(name.to_owned()))
         } else {
@@ -135,7 +137,10 @@ impl FromStr for ConversationKey {
         if id.is_empty() {
             return Err(bad());
         }
-        Ok(ConversationKey { platform: Platform::new(p).map_err(|_| bad())?, external_id: id.to_owned() })
+        Ok(ConversationKey {
+            platform: Platform::new(p).map_err(|_| bad())?,
+            external_id: id.to_owned(),
+        })
     }
 }
 
@@ -153,25 +158,43 @@ pub const MAX_UTC_MS: i64 = 253_402_300_799_999;
 
 impl Timestamp {
     pub fn utc(utc_ms: i64) -> Self {
-        Timestamp { utc_ms, offset_s: None }
+        Timestamp {
+            utc_ms,
+            offset_s: None,
+        }
     }
 
     /// Parses RFC 3339 (`2024-03-01T09:15:02+08:00`, `...Z`); the offset is kept.
     pub fn parse_rfc3339(s: &str) -> Result<Self, InvalidValue> {
-        let bad = |expected| InvalidValue { what: "timestamp", value: s.chars().take(60).collect(), expected };
-        let dt = DateTime::parse_from_rfc3339(s).map_err(|_| bad("RFC 3339, e.g. 2024-03-01T09:15:02+08:00"))?;
+        let bad = |expected| InvalidValue {
+            what: "timestamp",
+            value: s.chars().take(60).collect(),
+            expected,
+        };
+        let dt = DateTime::parse_from_rfc3339(s)
+            .map_err(|_| bad("RFC 3339, e.g. 2024-03-01T09:15:02+08:00"))?;
         let utc_ms = dt.timestamp_millis();
         if !(MIN_UTC_MS..=MAX_UTC_MS).contains(&utc_ms) {
             return Err(bad("a time between 1970 and 9999"));
         }
-        Ok(Timestamp { utc_ms, offset_s: Some(dt.offset().local_minus_utc()) })
+        Ok(Timestamp {
+            utc_ms,
+            offset_s: Some(dt.offset().local_minus_utc()),
+        })
     }
 
     /// RFC 3339 in the source's offset when known, else in UTC (`Z`), with milliseconds
     /// only when they are not zero.
     pub fn to_rfc3339(&self) -> String {
-        let utc = Utc.timestamp_millis_opt(self.utc_ms).single().unwrap_or_default();
-        let fmt = if self.utc_ms % 1000 == 0 { SecondsFormat::Secs } else { SecondsFormat::Millis };
+        let utc = Utc
+            .timestamp_millis_opt(self.utc_ms)
+            .single()
+            .unwrap_or_default();
+        let fmt = if self.utc_ms % 1000 == 0 {
+            SecondsFormat::Secs
+        } else {
+            SecondsFormat::Millis
+        };
         match self.offset_s.and_then(FixedOffset::east_opt) {
             Some(off) => utc.with_timezone(&off).to_rfc3339_opts(fmt, true),
             None => utc.to_rfc3339_opts(fmt, true),
@@ -237,7 +260,10 @@ pub struct NewMessage {
 
 impl NewMessage {
     pub fn conversation_key(&self) -> ConversationKey {
-        ConversationKey { platform: self.platform.clone(), external_id: self.conversation_id.clone() }
+        ConversationKey {
+            platform: self.platform.clone(),
+            external_id: self.conversation_id.clone(),
+        }
     }
 }
 
@@ -296,10 +322,25 @@ mod tests {
     #[test]
     fn timestamps_round_trip_with_their_offset() {
         let cases = [
-            ("beijing", "2024-03-01T09:15:02+08:00", 1_709_255_702_000, Some(8 * 3600)),
+            (
+                "beijing",
+                "2024-03-01T09:15:02+08:00",
+                1_709_255_702_000,
+                Some(8 * 3600),
+            ),
             ("utc_z", "2024-03-01T01:15:02Z", 1_709_255_702_000, Some(0)),
-            ("millis", "2024-03-01T01:15:02.250Z", 1_709_255_702_250, Some(0)),
-            ("negative_offset", "2024-02-29T20:15:02-05:00", 1_709_255_702_000, Some(-5 * 3600)),
+            (
+                "millis",
+                "2024-03-01T01:15:02.250Z",
+                1_709_255_702_250,
+                Some(0),
+            ),
+            (
+                "negative_offset",
+                "2024-02-29T20:15:02-05:00",
+                1_709_255_702_000,
+                Some(-5 * 3600),
+            ),
         ];
         for (name, text, ms, off) in cases {
             let t = Timestamp::parse_rfc3339(text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -320,7 +361,10 @@ mod tests {
             ("words", "yesterday"),
         ];
         for (name, text) in cases {
-            assert!(Timestamp::parse_rfc3339(text).is_err(), "{name} should be rejected");
+            assert!(
+                Timestamp::parse_rfc3339(text).is_err(),
+                "{name} should be rejected"
+            );
         }
     }
 

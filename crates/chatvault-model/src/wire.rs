@@ -40,7 +40,9 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     pub fn arr<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        self.take(N)?.try_into().map_err(|_| format!("{} is truncated", self.what))
+        self.take(N)?
+            .try_into()
+            .map_err(|_| format!("{} is truncated", self.what))
     }
     pub fn length(&mut self) -> Result<usize, String> {
         Ok(u32::from_be_bytes(self.arr()?) as usize)
@@ -50,7 +52,8 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
     pub fn string(&mut self) -> Result<String, String> {
-        String::from_utf8(self.lp()?.to_vec()).map_err(|_| format!("{} has a field that is not UTF-8", self.what))
+        String::from_utf8(self.lp()?.to_vec())
+            .map_err(|_| format!("{} has a field that is not UTF-8", self.what))
     }
     pub fn opt_string(&mut self) -> Result<Option<String>, String> {
         match self.u8()? {

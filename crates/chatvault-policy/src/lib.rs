@@ -29,7 +29,9 @@ use chatvault_model::normalize::normalize;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// A person's role. The names are those of the config and the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 普通客服: the conversations they take part in.
@@ -47,7 +49,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Agent, Role::TeamLead, Role::Legal, Role::Executive, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 6] = [
+        Role::Agent,
+        Role::TeamLead,
+        Role::Legal,
+        Role::Executive,
+        Role::Auditor,
+        Role::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,12 +70,17 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Result<Role, PolicyError> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| PolicyError::UnknownRole(s.to_owned()))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| PolicyError::UnknownRole(s.to_owned()))
     }
 }
 
 /// What may be done with a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Right {
     #[serde(rename = "view")]
     View,
@@ -94,7 +108,9 @@ impl Right {
 }
 
 /// A platform account: how a person is recognised in conversations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Handle {
     pub platform: String,
     pub id: String,
@@ -102,7 +118,10 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(platform: &str, id: &str) -> Handle {
-        Handle { platform: platform.to_owned(), id: id.to_owned() }
+        Handle {
+            platform: platform.to_owned(),
+            id: id.to_owned(),
+        }
     }
 }
 
@@ -180,26 +199,54 @@ impl Default for RolePolicy {
     /// grant covers, auditors and admins no content. No role sees personal data unmasked
     /// by default; a grant with `pii.view` does.
     fn default() -> Self {
-        let rules = |reach, window_days, rights: &[Right], approves| RoleRules { reach, window_days, rights: rights.to_vec(), approves };
+        let rules = |reach, window_days, rights: &[Right], approves| RoleRules {
+            reach,
+            window_days,
+            rights: rights.to_vec(),
+            approves,
+        };
         let roles = HashMap::from([
-            (Role::Agent, rules(Reach::Own, Some(7), &[Right::View], Approves::Nobody)),
-            (Role::TeamLead, rules(Reach::Team, Some(30), &[Right::View], Approves::OwnTeam)),
-            (Role::Legal, rules(Reach::Nothing, None, &[], Approves::Nobody)),
-            (Role::Executive, rules(Reach::All, None, &[Right::View], Approves::Everyone)),
-            (Role::Auditor, rules(Reach::Nothing, None, &[], Approves::Nobody)),
-            (Role::Admin, rules(Reach::Nothing, None, &[], Approves::Nobody)),
+            (
+                Role::Agent,
+                rules(Reach::Own, Some(7), &[Right::View], Approves::Nobody),
+            ),
+            (
+                Role::TeamLead,
+                rules(Reach::Team, Some(30), &[Right::View], Approves::OwnTeam),
+            ),
+            (
+                Role::Legal,
+                rules(Reach::Nothing, None, &[], Approves::Nobody),
+            ),
+            (
+                Role::Executive,
+                rules(Reach::All, None, &[Right::View], Approves::Everyone),
+            ),
+            (
+                Role::Auditor,
+                rules(Reach::Nothing, None, &[], Approves::Nobody),
+            ),
+            (
+                Role::Admin,
+                rules(Reach::Nothing, None, &[], Approves::Nobody),
+            ),
         ]);
-        RolePolicy { roles, max_grant_days: 90 }
+        RolePolicy {
+            roles,
+            max_grant_days: 90,
+        }
     }
 }
 
 impl RolePolicy {
     /// A role missing from a deployment's config reaches nothing (deny by default).
     pub fn rules(&self, role: Role) -> RoleRules {
-        self.roles
-            .get(&role)
-            .cloned()
-            .unwrap_or(RoleRules { reach: Reach::Nothing, window_days: None, rights: vec![], approves: Approves::Nobody })
+        self.roles.get(&role).cloned().unwrap_or(RoleRules {
+            reach: Reach::Nothing,
+            window_days: None,
+            rights: vec![],
+            approves: Approves::Nobody,
+        })
     }
 }
 
@@ -231,7 +278,12 @@ impl Directory {
     }
     /// Every handle of the team's members.
     pub fn handles_of_team(&self, team: &str) -> Vec<Handle> {
-        let mut v: Vec<Handle> = self.teams.iter().filter(|(_, t)| t.as_str() == team).map(|(h, _)| h.clone()).collect();
+        let mut v: Vec<Handle> = self
+            .teams
+            .iter()
+            .filter(|(_, t)| t.as_str() == team)
+            .map(|(h, _)| h.clone())
+            .collect();
         v.sort();
         v
     }
@@ -260,7 +312,9 @@ pub struct Scope {
 impl Scope {
     fn validate(&self) -> Result<(), PolicyError> {
         if self.conversations.is_empty() && self.participants.is_empty() {
-            return Err(PolicyError::Invalid("scope: name at least one conversation or participant".into()));
+            return Err(PolicyError::Invalid(
+                "scope: name at least one conversation or participant".into(),
+            ));
         }
         if self.from_ms > self.to_ms {
             return Err(PolicyError::Invalid("scope: `from` is after `to`".into()));
@@ -312,9 +366,15 @@ impl Grant {
 
     pub fn revoke(&mut self, by: &str, now_ms: i64) -> Result<(), PolicyError> {
         if self.revoked.is_some() {
-            return Err(PolicyError::State(format!("grant {} is already revoked", self.id)));
+            return Err(PolicyError::State(format!(
+                "grant {} is already revoked",
+                self.id
+            )));
         }
-        self.revoked = Some(Revocation { by: by.to_owned(), at_ms: now_ms });
+        self.revoked = Some(Revocation {
+            by: by.to_owned(),
+            at_ms: now_ms,
+        });
         Ok(())
     }
 }
@@ -324,8 +384,17 @@ impl Grant {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     Pending,
-    Approved { by: String, at_ms: i64, comment: String, grant: String },
-    Rejected { by: String, at_ms: i64, comment: String },
+    Approved {
+        by: String,
+        at_ms: i64,
+        comment: String,
+        grant: String,
+    },
+    Rejected {
+        by: String,
+        at_ms: i64,
+        comment: String,
+    },
 }
 
 /// A retrieval request (电子证据调取申请).
@@ -368,7 +437,9 @@ impl Request {
         rights.sort();
         rights.dedup();
         if !rights.contains(&Right::View) {
-            return Err(PolicyError::Invalid("rights: `view` is required (export and pii.view build on it)".into()));
+            return Err(PolicyError::Invalid(
+                "rights: `view` is required (export and pii.view build on it)".into(),
+            ));
         }
         Ok(Request {
             id: id.to_owned(),
@@ -390,17 +461,24 @@ impl Request {
             return Err(PolicyError::SelfApproval);
         }
         if self.status != Status::Pending {
-            return Err(PolicyError::State(format!("request {} was already decided", self.id)));
+            return Err(PolicyError::State(format!(
+                "request {} was already decided",
+                self.id
+            )));
         }
         let allowed = match org.policy.rules(decider.role).approves {
             Approves::Nobody => false,
             Approves::Everyone => true,
             Approves::OwnTeam => {
-                decider.team.is_some() && org.directory.team_of_user(&self.requester) == decider.team.as_deref()
+                decider.team.is_some()
+                    && org.directory.team_of_user(&self.requester) == decider.team.as_deref()
             }
         };
         if !allowed {
-            return Err(PolicyError::NotApprover { user: decider.user.clone(), requester: self.requester.clone() });
+            return Err(PolicyError::NotApprover {
+                user: decider.user.clone(),
+                requester: self.requester.clone(),
+            });
         }
         Ok(())
     }
@@ -417,12 +495,22 @@ impl Request {
     ) -> Result<Grant, PolicyError> {
         self.check_decider(approver, org)?;
         if expires_ms <= now_ms {
-            return Err(PolicyError::Invalid("expires_at: must be in the future".into()));
+            return Err(PolicyError::Invalid(
+                "expires_at: must be in the future".into(),
+            ));
         }
         if expires_ms - now_ms > org.policy.max_grant_days as i64 * DAY_MS {
-            return Err(PolicyError::Invalid(format!("expires_at: a grant runs at most {} days", org.policy.max_grant_days)));
+            return Err(PolicyError::Invalid(format!(
+                "expires_at: a grant runs at most {} days",
+                org.policy.max_grant_days
+            )));
         }
-        self.status = Status::Approved { by: approver.user.clone(), at_ms: now_ms, comment: comment.to_owned(), grant: grant_id.to_owned() };
+        self.status = Status::Approved {
+            by: approver.user.clone(),
+            at_ms: now_ms,
+            comment: comment.to_owned(),
+            grant: grant_id.to_owned(),
+        };
         Ok(Grant {
             id: grant_id.to_owned(),
             request: self.id.clone(),
@@ -436,9 +524,19 @@ impl Request {
         })
     }
 
-    pub fn reject(&mut self, decider: &Subject, comment: &str, now_ms: i64, org: &Org) -> Result<(), PolicyError> {
+    pub fn reject(
+        &mut self,
+        decider: &Subject,
+        comment: &str,
+        now_ms: i64,
+        org: &Org,
+    ) -> Result<(), PolicyError> {
         self.check_decider(decider, org)?;
-        self.status = Status::Rejected { by: decider.user.clone(), at_ms: now_ms, comment: comment.to_owned() };
+        self.status = Status::Rejected {
+            by: decider.user.clone(),
+            at_ms: now_ms,
+            comment: comment.to_owned(),
+        };
         Ok(())
     }
 }
@@ -467,14 +565,24 @@ impl Decision {
     }
 }
 
-fn role_reaches(s: &Subject, rules: &RoleRules, m: &MessageFacts<'_>, now_ms: i64, directory: &Directory) -> bool {
-    let in_window = rules.window_days.is_none_or(|d| m.sent_at_ms >= now_ms - d as i64 * DAY_MS);
+fn role_reaches(
+    s: &Subject,
+    rules: &RoleRules,
+    m: &MessageFacts<'_>,
+    now_ms: i64,
+    directory: &Directory,
+) -> bool {
+    let in_window = rules
+        .window_days
+        .is_none_or(|d| m.sent_at_ms >= now_ms - d as i64 * DAY_MS);
     let in_reach = match rules.reach {
         Reach::Nothing => false,
         Reach::All => true,
         Reach::Own => m.participants.iter().any(|p| s.handles.contains(p)),
         Reach::Team => s.team.as_deref().is_some_and(|team| {
-            m.participants.iter().any(|p| s.handles.contains(p) || directory.team_of_handle(p) == Some(team))
+            m.participants
+                .iter()
+                .any(|p| s.handles.contains(p) || directory.team_of_handle(p) == Some(team))
         }),
     };
     in_window && in_reach
@@ -499,19 +607,36 @@ pub fn decide(
     let covering: Vec<&Grant> = grants.iter().filter(usable).collect();
     if m.restricted {
         // Storage only: no role reaches it; a grant must say so, and give the right asked.
-        let pii = covering.iter().any(|g| g.rights.contains(&Right::PiiView) && g.rights.contains(&Right::RestrictedView));
-        return match covering.iter().find(|g| g.rights.contains(&Right::RestrictedView) && g.rights.contains(&right)) {
-            Some(g) => Decision::Allow { via: Via::Grant(g.id.clone()), pii },
-            None => Decision::Deny("storage only (processing withdrawn): only a grant with restricted.view reads it"),
+        let pii = covering.iter().any(|g| {
+            g.rights.contains(&Right::PiiView) && g.rights.contains(&Right::RestrictedView)
+        });
+        return match covering
+            .iter()
+            .find(|g| g.rights.contains(&Right::RestrictedView) && g.rights.contains(&right))
+        {
+            Some(g) => Decision::Allow {
+                via: Via::Grant(g.id.clone()),
+                pii,
+            },
+            None => Decision::Deny(
+                "storage only (processing withdrawn): only a grant with restricted.view reads it",
+            ),
         };
     }
     let by_role = role_reaches(subject, &rules, m, now_ms, &org.directory);
-    let pii = (by_role && rules.rights.contains(&Right::PiiView)) || covering.iter().any(|g| g.rights.contains(&Right::PiiView));
+    let pii = (by_role && rules.rights.contains(&Right::PiiView))
+        || covering.iter().any(|g| g.rights.contains(&Right::PiiView));
     if by_role && rules.rights.contains(&right) {
-        return Decision::Allow { via: Via::Role(subject.role), pii };
+        return Decision::Allow {
+            via: Via::Role(subject.role),
+            pii,
+        };
     }
     if let Some(g) = covering.iter().find(|g| g.rights.contains(&right)) {
-        return Decision::Allow { via: Via::Grant(g.id.clone()), pii };
+        return Decision::Allow {
+            via: Via::Grant(g.id.clone()),
+            pii,
+        };
     }
     Decision::Deny(if by_role || !covering.is_empty() {
         "the role and the grants that reach this message do not give this right"

@@ -42,7 +42,9 @@ impl Keep {
         let n = s.strip_suffix('d').unwrap_or(s);
         match n.parse::<u32>() {
             Ok(d) if d > 0 && d <= 365 * 200 => Ok(Keep::Days(d)),
-            _ => Err(PolicyError::Invalid(format!("keep `{s}`: give a number of days (1 to 73000) or `forever`"))),
+            _ => Err(PolicyError::Invalid(format!(
+                "keep `{s}`: give a number of days (1 to 73000) or `forever`"
+            ))),
         }
     }
 
@@ -77,9 +79,15 @@ impl Serialize for Keep {
 impl<'de> Deserialize<'de> for Keep {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Keep, D::Error> {
         match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).map(Keep::Days).ok_or_else(|| serde::de::Error::custom("keep: days must be a positive integer")),
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Keep::Days)
+                .ok_or_else(|| serde::de::Error::custom("keep: days must be a positive integer")),
             serde_json::Value::String(s) => Keep::parse(&s).map_err(serde::de::Error::custom),
-            _ => Err(serde::de::Error::custom("keep: a number of days or \"forever\"")),
+            _ => Err(serde::de::Error::custom(
+                "keep: a number of days or \"forever\"",
+            )),
         }
     }
 }
@@ -102,13 +110,18 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn is_everything(&self) -> bool {
-        self.platforms.is_empty() && self.conversations.is_empty() && self.participants.is_empty() && self.tags.is_empty()
+        self.platforms.is_empty()
+            && self.conversations.is_empty()
+            && self.participants.is_empty()
+            && self.tags.is_empty()
     }
 
     pub fn matches(&self, m: &MessageMeta<'_>) -> bool {
         (self.platforms.is_empty() || self.platforms.iter().any(|p| p == m.platform))
-            && (self.conversations.is_empty() || self.conversations.iter().any(|c| c == m.conversation))
-            && (self.participants.is_empty() || m.participants.iter().any(|h| self.participants.contains(h)))
+            && (self.conversations.is_empty()
+                || self.conversations.iter().any(|c| c == m.conversation))
+            && (self.participants.is_empty()
+                || m.participants.iter().any(|h| self.participants.contains(h)))
             && (self.tags.is_empty() || m.tags.iter().any(|t| self.tags.contains(t)))
     }
 }
@@ -124,34 +137,58 @@ pub struct RetentionPolicy {
 
 impl RetentionPolicy {
     pub fn new(name: &str, matcher: Matcher, keep: Keep) -> Result<RetentionPolicy, PolicyError> {
-        let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
-            return Err(PolicyError::Invalid(format!("policy name `{name}`: use 1 to 64 letters, digits, '-', '_' or '.'")));
+            return Err(PolicyError::Invalid(format!(
+                "policy name `{name}`: use 1 to 64 letters, digits, '-', '_' or '.'"
+            )));
         }
         if name == DEFAULT_POLICY && !matcher.is_everything() {
-            return Err(PolicyError::Invalid("the default policy matches every message; it takes no filters".into()));
+            return Err(PolicyError::Invalid(
+                "the default policy matches every message; it takes no filters".into(),
+            ));
         }
         if name != DEFAULT_POLICY && matcher.is_everything() {
-            return Err(PolicyError::Invalid(format!("policy `{name}` matches every message: give a platform, conversation, participant or tag (or change `default`)")))
+            return Err(PolicyError::Invalid(format!("policy `{name}` matches every message: give a platform, conversation, participant or tag (or change `default`)")));
         }
-        Ok(RetentionPolicy { name: name.to_owned(), matcher, keep, locked: false })
+        Ok(RetentionPolicy {
+            name: name.to_owned(),
+            matcher,
+            keep,
+            locked: false,
+        })
     }
 
     /// The policy after a change of keep: a locked policy may only be extended.
     pub fn change(&self, keep: Keep) -> Result<RetentionPolicy, PolicyError> {
         if self.locked && keep < self.keep {
-            return Err(PolicyError::Locked(format!("policy `{}` is locked at {}: it can only be extended, never shortened", self.name, self.keep)));
+            return Err(PolicyError::Locked(format!(
+                "policy `{}` is locked at {}: it can only be extended, never shortened",
+                self.name, self.keep
+            )));
         }
-        Ok(RetentionPolicy { keep, ..self.clone() })
+        Ok(RetentionPolicy {
+            keep,
+            ..self.clone()
+        })
     }
 
     /// Whether the policy may be removed (never when locked, never the default).
     pub fn check_removal(&self) -> Result<(), PolicyError> {
         if self.locked {
-            return Err(PolicyError::Locked(format!("policy `{}` is locked: it cannot be removed", self.name)));
+            return Err(PolicyError::Locked(format!(
+                "policy `{}` is locked: it cannot be removed",
+                self.name
+            )));
         }
         if self.name == DEFAULT_POLICY {
-            return Err(PolicyError::Invalid("the default policy cannot be removed (change its keep instead)".into()));
+            return Err(PolicyError::Invalid(
+                "the default policy cannot be removed (change its keep instead)".into(),
+            ));
         }
         Ok(())
     }
@@ -170,15 +207,26 @@ impl TagRule {
         if tag.trim().is_empty() || tag.len() > 64 {
             return Err(PolicyError::Invalid("tag: 1 to 64 characters".into()));
         }
-        let keywords: Vec<String> = keywords.into_iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+        let keywords: Vec<String> = keywords
+            .into_iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
         if keywords.is_empty() {
-            return Err(PolicyError::Invalid(format!("tag rule `{tag}`: give at least one keyword")));
+            return Err(PolicyError::Invalid(format!(
+                "tag rule `{tag}`: give at least one keyword"
+            )));
         }
-        Ok(TagRule { tag: tag.trim().to_owned(), keywords })
+        Ok(TagRule {
+            tag: tag.trim().to_owned(),
+            keywords,
+        })
     }
 
     pub fn applies(&self, normalized_text: &str) -> bool {
-        self.keywords.iter().any(|k| normalized_text.contains(normalize(k).as_str()))
+        self.keywords
+            .iter()
+            .any(|k| normalized_text.contains(normalize(k).as_str()))
     }
 }
 
@@ -225,44 +273,90 @@ pub struct LegalHold {
 }
 
 impl LegalHold {
-    pub fn new(id: &str, case_number: &str, reason: &str, scope: HoldScope, by: &str, now_ms: i64) -> Result<LegalHold, PolicyError> {
+    pub fn new(
+        id: &str,
+        case_number: &str,
+        reason: &str,
+        scope: HoldScope,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<LegalHold, PolicyError> {
         if case_number.trim().is_empty() || reason.trim().is_empty() {
-            return Err(PolicyError::Invalid("a legal hold needs a case number and a reason".into()));
+            return Err(PolicyError::Invalid(
+                "a legal hold needs a case number and a reason".into(),
+            ));
         }
-        if scope.conversations.is_empty() && scope.participants.is_empty() && scope.keywords.is_empty() {
-            return Err(PolicyError::Invalid("a legal hold needs conversations, participants or keywords".into()));
+        if scope.conversations.is_empty()
+            && scope.participants.is_empty()
+            && scope.keywords.is_empty()
+        {
+            return Err(PolicyError::Invalid(
+                "a legal hold needs conversations, participants or keywords".into(),
+            ));
         }
         if let (Some(f), Some(t)) = (scope.from_ms, scope.to_ms) {
             if f > t {
-                return Err(PolicyError::Invalid("the hold's `from` is after its `to`".into()));
+                return Err(PolicyError::Invalid(
+                    "the hold's `from` is after its `to`".into(),
+                ));
             }
         }
-        Ok(LegalHold { id: id.to_owned(), case_number: case_number.trim().to_owned(), reason: reason.trim().to_owned(), scope, created_by: by.to_owned(), created_ms: now_ms, release: None })
+        Ok(LegalHold {
+            id: id.to_owned(),
+            case_number: case_number.trim().to_owned(),
+            reason: reason.trim().to_owned(),
+            scope,
+            created_by: by.to_owned(),
+            created_ms: now_ms,
+            release: None,
+        })
     }
 
     /// In force until a release is approved.
     pub fn active(&self) -> bool {
-        self.release.as_ref().is_none_or(|r| r.approved_by.is_none())
+        self.release
+            .as_ref()
+            .is_none_or(|r| r.approved_by.is_none())
     }
 
-    pub fn request_release(&mut self, by: &str, reason: &str, now_ms: i64) -> Result<(), PolicyError> {
+    pub fn request_release(
+        &mut self,
+        by: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), PolicyError> {
         if !self.active() {
-            return Err(PolicyError::State(format!("hold {} is already released", self.id)));
+            return Err(PolicyError::State(format!(
+                "hold {} is already released",
+                self.id
+            )));
         }
         if reason.trim().is_empty() {
             return Err(PolicyError::Invalid("a release needs a reason".into()));
         }
-        self.release = Some(Release { requested_by: by.to_owned(), requested_ms: now_ms, reason: reason.trim().to_owned(), approved_by: None, approved_ms: None });
+        self.release = Some(Release {
+            requested_by: by.to_owned(),
+            requested_ms: now_ms,
+            reason: reason.trim().to_owned(),
+            approved_by: None,
+            approved_ms: None,
+        });
         Ok(())
     }
 
     /// Approves the pending release: by someone other than who asked for it.
     pub fn approve_release(&mut self, by: &str, now_ms: i64) -> Result<(), PolicyError> {
         let Some(r) = self.release.as_mut() else {
-            return Err(PolicyError::State(format!("hold {} has no release to approve: request one first", self.id)));
+            return Err(PolicyError::State(format!(
+                "hold {} has no release to approve: request one first",
+                self.id
+            )));
         };
         if r.approved_by.is_some() {
-            return Err(PolicyError::State(format!("hold {} is already released", self.id)));
+            return Err(PolicyError::State(format!(
+                "hold {} is already released",
+                self.id
+            )));
         }
         if r.requested_by == by {
             return Err(PolicyError::SelfApproval);
@@ -278,8 +372,11 @@ impl LegalHold {
         let who = (s.conversations.is_empty() && s.participants.is_empty())
             || s.conversations.iter().any(|c| c == m.conversation)
             || m.participants.iter().any(|h| s.participants.contains(h));
-        let when = s.from_ms.is_none_or(|f| m.sent_at_ms >= f) && s.to_ms.is_none_or(|t| m.sent_at_ms <= t);
-        let what = s.keywords.is_empty() || normalized_text.is_some_and(|t| s.keywords.iter().any(|k| t.contains(normalize(k).as_str())));
+        let when = s.from_ms.is_none_or(|f| m.sent_at_ms >= f)
+            && s.to_ms.is_none_or(|t| m.sent_at_ms <= t);
+        let what = s.keywords.is_empty()
+            || normalized_text
+                .is_some_and(|t| s.keywords.iter().any(|k| t.contains(normalize(k).as_str())));
         self.active() && who && when && what
     }
 }
@@ -302,35 +399,63 @@ pub enum Verdict {
     /// A legal hold keeps it, whatever the policies say.
     Held { holds: Vec<String>, policy: String },
     /// Kept by `policy` until `until_ms` (`None`: forever).
-    Keep { policy: String, until_ms: Option<i64> },
+    Keep {
+        policy: String,
+        until_ms: Option<i64>,
+    },
     /// `policy`'s keep ran out at `since_ms`: due for deletion.
     Expired { policy: String, since_ms: i64 },
 }
 
 /// The decision for one message: holds first, then the most protective matching policy
 /// (the default always matches). `policies` must hold the default.
-pub fn evaluate(m: &MessageMeta<'_>, normalized_text: Option<&str>, policies: &[RetentionPolicy], holds: &[LegalHold], now_ms: i64) -> Verdict {
+pub fn evaluate(
+    m: &MessageMeta<'_>,
+    normalized_text: Option<&str>,
+    policies: &[RetentionPolicy],
+    holds: &[LegalHold],
+    now_ms: i64,
+) -> Verdict {
     let winner = policies
         .iter()
         .filter(|p| p.name == DEFAULT_POLICY || p.matcher.matches(m))
-        .max_by(|a, b| a.keep.cmp(&b.keep).then_with(|| (b.name == DEFAULT_POLICY).cmp(&(a.name == DEFAULT_POLICY))));
+        .max_by(|a, b| {
+            a.keep
+                .cmp(&b.keep)
+                .then_with(|| (b.name == DEFAULT_POLICY).cmp(&(a.name == DEFAULT_POLICY)))
+        });
     let (policy, keep) = match winner {
         Some(p) => (p.name.clone(), p.keep),
         // No default configured: keep (deny deletion by default).
         None => (DEFAULT_POLICY.to_owned(), Keep::Forever),
     };
-    let holding: Vec<String> = holds.iter().filter(|h| h.covers(m, normalized_text)).map(|h| h.id.clone()).collect();
+    let holding: Vec<String> = holds
+        .iter()
+        .filter(|h| h.covers(m, normalized_text))
+        .map(|h| h.id.clone())
+        .collect();
     if !holding.is_empty() {
-        return Verdict::Held { holds: holding, policy };
+        return Verdict::Held {
+            holds: holding,
+            policy,
+        };
     }
     match keep.until(m.sent_at_ms) {
-        Some(until) if until <= now_ms => Verdict::Expired { policy, since_ms: until },
+        Some(until) if until <= now_ms => Verdict::Expired {
+            policy,
+            since_ms: until,
+        },
         until_ms => Verdict::Keep { policy, until_ms },
     }
 }
 
 /// The tags that apply to a message: its own, then those of the rules its text matches.
-pub fn tags_for(stored: &[String], manual: &[String], rules: &[TagRule], normalized_text: Option<&str>) -> Vec<String> {
+pub fn tags_for(
+    stored: &[String],
+    manual: &[String],
+    rules: &[TagRule],
+    normalized_text: Option<&str>,
+) -> Vec<String> {
     let mut out: Vec<String> = stored.iter().chain(manual).cloned().collect();
     if let Some(t) = normalized_text {
         out.extend(rules.iter().filter(|r| r.applies(t)).map(|r| r.tag.clone()));
@@ -354,10 +479,38 @@ mod tests {
     fn policies() -> Vec<RetentionPolicy> {
         vec![
             policy(DEFAULT_POLICY, Matcher::default(), Keep::Days(180)),
-            policy("complaints", Matcher { tags: vec!["complaint".into()], ..Default::default() }, Keep::Days(365)),
-            policy("transactions", Matcher { tags: vec!["transaction".into()], ..Default::default() }, Keep::Days(730)),
-            policy("wecom-short", Matcher { platforms: vec!["wecom".into()], ..Default::default() }, Keep::Days(30)),
-            policy("vip", Matcher { participants: vec![Handle::new("wecom", "vip-1")], ..Default::default() }, Keep::Forever),
+            policy(
+                "complaints",
+                Matcher {
+                    tags: vec!["complaint".into()],
+                    ..Default::default()
+                },
+                Keep::Days(365),
+            ),
+            policy(
+                "transactions",
+                Matcher {
+                    tags: vec!["transaction".into()],
+                    ..Default::default()
+                },
+                Keep::Days(730),
+            ),
+            policy(
+                "wecom-short",
+                Matcher {
+                    platforms: vec!["wecom".into()],
+                    ..Default::default()
+                },
+                Keep::Days(30),
+            ),
+            policy(
+                "vip",
+                Matcher {
+                    participants: vec![Handle::new("wecom", "vip-1")],
+                    ..Default::default()
+                },
+                Keep::Forever,
+            ),
         ]
     }
 
@@ -368,20 +521,84 @@ mod tests {
         let day = |d: i64| NOW - d * DAY_MS;
         let cases: &[(&str, &str, &[Handle], i64, &[&str], &str, bool)] = &[
             // name, platform, participants, sent, tags, winning policy, expired
-            ("default keeps 180 days", "qq", &none, day(100), &[], "default", false),
-            ("default expired", "qq", &none, day(181), &[], "default", true),
-            ("a shorter rule never shortens the default", "wecom", &none, day(100), &[], "default", false),
-            ("complaint a year", "qq", &none, day(300), &["complaint"], "complaints", false),
-            ("complaint past a year", "qq", &none, day(366), &["complaint"], "complaints", true),
-            ("transaction beats complaint", "qq", &none, day(500), &["complaint", "transaction"], "transactions", false),
-            ("forever beats every day count", "wecom", &vip, day(5000), &["transaction"], "vip", false),
+            (
+                "default keeps 180 days",
+                "qq",
+                &none,
+                day(100),
+                &[],
+                "default",
+                false,
+            ),
+            (
+                "default expired",
+                "qq",
+                &none,
+                day(181),
+                &[],
+                "default",
+                true,
+            ),
+            (
+                "a shorter rule never shortens the default",
+                "wecom",
+                &none,
+                day(100),
+                &[],
+                "default",
+                false,
+            ),
+            (
+                "complaint a year",
+                "qq",
+                &none,
+                day(300),
+                &["complaint"],
+                "complaints",
+                false,
+            ),
+            (
+                "complaint past a year",
+                "qq",
+                &none,
+                day(366),
+                &["complaint"],
+                "complaints",
+                true,
+            ),
+            (
+                "transaction beats complaint",
+                "qq",
+                &none,
+                day(500),
+                &["complaint", "transaction"],
+                "transactions",
+                false,
+            ),
+            (
+                "forever beats every day count",
+                "wecom",
+                &vip,
+                day(5000),
+                &["transaction"],
+                "vip",
+                false,
+            ),
         ];
         for (name, platform, parts, sent, tags, want, expired) in cases {
             let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-            let m = MessageMeta { platform, conversation: "qq:c1", participants: parts, sent_at_ms: *sent, tags: &tags };
+            let m = MessageMeta {
+                platform,
+                conversation: "qq:c1",
+                participants: parts,
+                sent_at_ms: *sent,
+                tags: &tags,
+            };
             let v = evaluate(&m, None, &policies(), &[], NOW);
             match (&v, expired) {
-                (Verdict::Expired { policy, .. }, true) | (Verdict::Keep { policy, .. }, false) => assert_eq!(policy, want, "{name}: {v:?}"),
+                (Verdict::Expired { policy, .. }, true) | (Verdict::Keep { policy, .. }, false) => {
+                    assert_eq!(policy, want, "{name}: {v:?}")
+                }
                 _ => panic!("{name}: {v:?}"),
             }
         }
@@ -390,15 +607,44 @@ mod tests {
     #[test]
     fn a_hold_beats_every_policy_until_its_release_is_approved() {
         let none: Vec<Handle> = vec![];
-        let m = MessageMeta { platform: "qq", conversation: "qq:c1", participants: &none, sent_at_ms: NOW - 1000 * DAY_MS, tags: &[] };
-        let scope = HoldScope { conversations: vec!["qq:c1".into()], ..Default::default() };
-        let mut hold = LegalHold::new("hold-1", "（2026）京01民初1号", "诉讼", scope, "lisa", NOW).unwrap();
-        assert!(matches!(evaluate(&m, None, &policies(), std::slice::from_ref(&hold), NOW), Verdict::Held { .. }));
+        let m = MessageMeta {
+            platform: "qq",
+            conversation: "qq:c1",
+            participants: &none,
+            sent_at_ms: NOW - 1000 * DAY_MS,
+            tags: &[],
+        };
+        let scope = HoldScope {
+            conversations: vec!["qq:c1".into()],
+            ..Default::default()
+        };
+        let mut hold =
+            LegalHold::new("hold-1", "（2026）京01民初1号", "诉讼", scope, "lisa", NOW).unwrap();
+        assert!(matches!(
+            evaluate(&m, None, &policies(), std::slice::from_ref(&hold), NOW),
+            Verdict::Held { .. }
+        ));
         hold.request_release("lisa", "结案", NOW).unwrap();
-        assert!(matches!(evaluate(&m, None, &policies(), std::slice::from_ref(&hold), NOW), Verdict::Held { .. }), "a requested release is not yet a release");
-        assert_eq!(hold.approve_release("lisa", NOW).unwrap_err().code(), "policy.self_approval", "two people");
+        assert!(
+            matches!(
+                evaluate(&m, None, &policies(), std::slice::from_ref(&hold), NOW),
+                Verdict::Held { .. }
+            ),
+            "a requested release is not yet a release"
+        );
+        assert_eq!(
+            hold.approve_release("lisa", NOW).unwrap_err().code(),
+            "policy.self_approval",
+            "two people"
+        );
         hold.approve_release("boss", NOW).unwrap();
-        assert!(matches!(evaluate(&m, None, &policies(), &[hold], NOW), Verdict::Expired { .. }), "released: the policy applies again");
+        assert!(
+            matches!(
+                evaluate(&m, None, &policies(), &[hold], NOW),
+                Verdict::Expired { .. }
+            ),
+            "released: the policy applies again"
+        );
     }
 
     #[test]
@@ -410,50 +656,195 @@ mod tests {
             s
         };
         let cases: Vec<(&str, HoldScope, Option<&str>, bool)> = vec![
-            ("by conversation", base(&|s| s.conversations = vec!["qq:c1".into()]), None, true),
-            ("other conversation", base(&|s| s.conversations = vec!["qq:c2".into()]), None, false),
-            ("by participant", base(&|s| s.participants = vec![Handle::new("qq", "cust-1")]), None, true),
-            ("inside the time range", base(&|s| { s.conversations = vec!["qq:c1".into()]; s.from_ms = Some(NOW - 10); s.to_ms = Some(NOW + 10) }), None, true),
-            ("before the time range", base(&|s| { s.conversations = vec!["qq:c1".into()]; s.from_ms = Some(NOW + 1) }), None, false),
-            ("keyword present", base(&|s| { s.conversations = vec!["qq:c1".into()]; s.keywords = vec!["违约".into()] }), Some("对方违约了"), true),
-            ("keyword absent", base(&|s| { s.conversations = vec!["qq:c1".into()]; s.keywords = vec!["违约".into()] }), Some("你好"), false),
-            ("keyword, content purged", base(&|s| { s.conversations = vec!["qq:c1".into()]; s.keywords = vec!["违约".into()] }), None, false),
-            ("keywords alone, anywhere", base(&|s| s.keywords = vec!["赔偿".into()]), Some("要求赔偿"), true),
+            (
+                "by conversation",
+                base(&|s| s.conversations = vec!["qq:c1".into()]),
+                None,
+                true,
+            ),
+            (
+                "other conversation",
+                base(&|s| s.conversations = vec!["qq:c2".into()]),
+                None,
+                false,
+            ),
+            (
+                "by participant",
+                base(&|s| s.participants = vec![Handle::new("qq", "cust-1")]),
+                None,
+                true,
+            ),
+            (
+                "inside the time range",
+                base(&|s| {
+                    s.conversations = vec!["qq:c1".into()];
+                    s.from_ms = Some(NOW - 10);
+                    s.to_ms = Some(NOW + 10)
+                }),
+                None,
+                true,
+            ),
+            (
+                "before the time range",
+                base(&|s| {
+                    s.conversations = vec!["qq:c1".into()];
+                    s.from_ms = Some(NOW + 1)
+                }),
+                None,
+                false,
+            ),
+            (
+                "keyword present",
+                base(&|s| {
+                    s.conversations = vec!["qq:c1".into()];
+                    s.keywords = vec!["违约".into()]
+                }),
+                Some("对方违约了"),
+                true,
+            ),
+            (
+                "keyword absent",
+                base(&|s| {
+                    s.conversations = vec!["qq:c1".into()];
+                    s.keywords = vec!["违约".into()]
+                }),
+                Some("你好"),
+                false,
+            ),
+            (
+                "keyword, content purged",
+                base(&|s| {
+                    s.conversations = vec!["qq:c1".into()];
+                    s.keywords = vec!["违约".into()]
+                }),
+                None,
+                false,
+            ),
+            (
+                "keywords alone, anywhere",
+                base(&|s| s.keywords = vec!["赔偿".into()]),
+                Some("要求赔偿"),
+                true,
+            ),
         ];
         for (name, scope, text, want) in cases {
-            let h = LegalHold { id: "h".into(), case_number: "c".into(), reason: "r".into(), scope, created_by: "x".into(), created_ms: 0, release: None };
-            let m = MessageMeta { platform: "qq", conversation: "qq:c1", participants: &parts, sent_at_ms: NOW, tags: &[] };
+            let h = LegalHold {
+                id: "h".into(),
+                case_number: "c".into(),
+                reason: "r".into(),
+                scope,
+                created_by: "x".into(),
+                created_ms: 0,
+                release: None,
+            };
+            let m = MessageMeta {
+                platform: "qq",
+                conversation: "qq:c1",
+                participants: &parts,
+                sent_at_ms: NOW,
+                tags: &[],
+            };
             assert_eq!(h.covers(&m, text), want, "{name}");
         }
     }
 
     #[test]
     fn a_locked_policy_can_only_be_extended() {
-        let mut p = policy("complaints", Matcher { tags: vec!["complaint".into()], ..Default::default() }, Keep::Days(365));
+        let mut p = policy(
+            "complaints",
+            Matcher {
+                tags: vec!["complaint".into()],
+                ..Default::default()
+            },
+            Keep::Days(365),
+        );
         p.locked = true;
-        let cases = [("shorten", Keep::Days(30), false), ("same", Keep::Days(365), true), ("extend", Keep::Days(400), true), ("forever", Keep::Forever, true)];
+        let cases = [
+            ("shorten", Keep::Days(30), false),
+            ("same", Keep::Days(365), true),
+            ("extend", Keep::Days(400), true),
+            ("forever", Keep::Forever, true),
+        ];
         for (name, keep, ok) in cases {
             assert_eq!(p.change(keep).is_ok(), ok, "{name}");
         }
-        assert_eq!(p.change(Keep::Days(1)).unwrap_err().code(), "retention.locked");
+        assert_eq!(
+            p.change(Keep::Days(1)).unwrap_err().code(),
+            "retention.locked"
+        );
         assert_eq!(p.check_removal().unwrap_err().code(), "retention.locked");
-        let forever = RetentionPolicy { keep: Keep::Forever, ..p.clone() };
-        assert!(forever.change(Keep::Days(73000)).is_err(), "forever cannot become a number of days");
+        let forever = RetentionPolicy {
+            keep: Keep::Forever,
+            ..p.clone()
+        };
+        assert!(
+            forever.change(Keep::Days(73000)).is_err(),
+            "forever cannot become a number of days"
+        );
         p.locked = false;
-        assert!(p.change(Keep::Days(1)).is_ok() && p.check_removal().is_ok(), "unlocked: anything");
+        assert!(
+            p.change(Keep::Days(1)).is_ok() && p.check_removal().is_ok(),
+            "unlocked: anything"
+        );
     }
 
     #[test]
     fn policy_and_keep_validation() {
-        let cases: &[(&str, bool)] = &[("365", true), ("365d", true), ("forever", true), ("FOREVER", true), ("0", false), ("-1", false), ("1y", false), ("", false), ("99999999", false)];
+        let cases: &[(&str, bool)] = &[
+            ("365", true),
+            ("365d", true),
+            ("forever", true),
+            ("FOREVER", true),
+            ("0", false),
+            ("-1", false),
+            ("1y", false),
+            ("", false),
+            ("99999999", false),
+        ];
         for (s, ok) in cases {
             assert_eq!(Keep::parse(s).is_ok(), *ok, "{s}");
         }
-        assert!(RetentionPolicy::new("default", Matcher { platforms: vec!["qq".into()], ..Default::default() }, Keep::Days(1)).is_err());
-        assert!(RetentionPolicy::new("all", Matcher::default(), Keep::Days(1)).is_err(), "only the default matches everything");
-        assert!(RetentionPolicy::new("bad name!", Matcher { platforms: vec!["qq".into()], ..Default::default() }, Keep::Days(1)).is_err());
-        assert!(LegalHold::new("h", "", "r", HoldScope { keywords: vec!["x".into()], ..Default::default() }, "a", 0).is_err(), "case number required");
-        assert!(LegalHold::new("h", "c", "r", HoldScope::default(), "a", 0).is_err(), "a scope is required");
+        assert!(RetentionPolicy::new(
+            "default",
+            Matcher {
+                platforms: vec!["qq".into()],
+                ..Default::default()
+            },
+            Keep::Days(1)
+        )
+        .is_err());
+        assert!(
+            RetentionPolicy::new("all", Matcher::default(), Keep::Days(1)).is_err(),
+            "only the default matches everything"
+        );
+        assert!(RetentionPolicy::new(
+            "bad name!",
+            Matcher {
+                platforms: vec!["qq".into()],
+                ..Default::default()
+            },
+            Keep::Days(1)
+        )
+        .is_err());
+        assert!(
+            LegalHold::new(
+                "h",
+                "",
+                "r",
+                HoldScope {
+                    keywords: vec!["x".into()],
+                    ..Default::default()
+                },
+                "a",
+                0
+            )
+            .is_err(),
+            "case number required"
+        );
+        assert!(
+            LegalHold::new("h", "c", "r", HoldScope::default(), "a", 0).is_err(),
+            "a scope is required"
+        );
         let k: Keep = serde_json::from_str("\"forever\"").unwrap();
         assert_eq!(k, Keep::Forever);
         assert_eq!(serde_json::to_string(&Keep::Days(30)).unwrap(), "30");
@@ -461,11 +852,30 @@ mod tests {
 
     #[test]
     fn tag_rules_tag_by_keyword_after_normalisation() {
-        let rules = vec![TagRule::new("complaint", vec!["投诉".into(), "差评".into()]).unwrap(), TagRule::new("transaction", vec!["ORDER".into()]).unwrap()];
+        let rules = vec![
+            TagRule::new("complaint", vec!["投诉".into(), "差评".into()]).unwrap(),
+            TagRule::new("transaction", vec!["ORDER".into()]).unwrap(),
+        ];
         let t = |s: &str| normalize(s);
-        assert_eq!(tags_for(&[], &[], &rules, Some(&t("我要投诉"))), vec!["complaint"]);
-        assert_eq!(tags_for(&[], &[], &rules, Some(&t("order 123"))), vec!["transaction"], "case-insensitive like search");
-        assert_eq!(tags_for(&["vip".into()], &["complaint".into()], &rules, Some(&t("给你差评"))), vec!["complaint", "vip"], "deduplicated");
+        assert_eq!(
+            tags_for(&[], &[], &rules, Some(&t("我要投诉"))),
+            vec!["complaint"]
+        );
+        assert_eq!(
+            tags_for(&[], &[], &rules, Some(&t("order 123"))),
+            vec!["transaction"],
+            "case-insensitive like search"
+        );
+        assert_eq!(
+            tags_for(
+                &["vip".into()],
+                &["complaint".into()],
+                &rules,
+                Some(&t("给你差评"))
+            ),
+            vec!["complaint", "vip"],
+            "deduplicated"
+        );
         assert!(tags_for(&[], &[], &rules, None).is_empty());
         assert!(TagRule::new("x", vec![" ".into()]).is_err());
     }
@@ -485,8 +895,15 @@ pub enum DeletionKind {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum DeletionStatus {
     Pending,
-    Approved { by: String, at_ms: i64 },
-    Rejected { by: String, at_ms: i64, comment: String },
+    Approved {
+        by: String,
+        at_ms: i64,
+    },
+    Rejected {
+        by: String,
+        at_ms: i64,
+        comment: String,
+    },
 }
 
 /// A manual deletion (or recovery), which a second person must approve (四眼原则).
@@ -507,9 +924,19 @@ pub struct DeletionRequest {
 }
 
 impl DeletionRequest {
-    pub fn new(id: &str, kind: DeletionKind, messages: Vec<String>, selector: &str, reason: &str, by: &str, now_ms: i64) -> Result<DeletionRequest, PolicyError> {
+    pub fn new(
+        id: &str,
+        kind: DeletionKind,
+        messages: Vec<String>,
+        selector: &str,
+        reason: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<DeletionRequest, PolicyError> {
         if messages.is_empty() {
-            return Err(PolicyError::Invalid(format!("`{selector}` selects no message")));
+            return Err(PolicyError::Invalid(format!(
+                "`{selector}` selects no message"
+            )));
         }
         if reason.trim().is_empty() {
             return Err(PolicyError::Invalid("a deletion needs a reason".into()));
@@ -529,19 +956,29 @@ impl DeletionRequest {
     /// Approval by a second person.
     pub fn approve(&mut self, by: &str, now_ms: i64) -> Result<(), PolicyError> {
         self.decide(by)?;
-        self.status = DeletionStatus::Approved { by: by.to_owned(), at_ms: now_ms };
+        self.status = DeletionStatus::Approved {
+            by: by.to_owned(),
+            at_ms: now_ms,
+        };
         Ok(())
     }
 
     pub fn reject(&mut self, by: &str, comment: &str, now_ms: i64) -> Result<(), PolicyError> {
         self.decide(by)?;
-        self.status = DeletionStatus::Rejected { by: by.to_owned(), at_ms: now_ms, comment: comment.to_owned() };
+        self.status = DeletionStatus::Rejected {
+            by: by.to_owned(),
+            at_ms: now_ms,
+            comment: comment.to_owned(),
+        };
         Ok(())
     }
 
     fn decide(&self, by: &str) -> Result<(), PolicyError> {
         if self.status != DeletionStatus::Pending {
-            return Err(PolicyError::State(format!("deletion request {} is already decided", self.id)));
+            return Err(PolicyError::State(format!(
+                "deletion request {} is already decided",
+                self.id
+            )));
         }
         if by == self.requested_by {
             return Err(PolicyError::SelfApproval);
@@ -557,13 +994,45 @@ mod deletion_tests {
 
     #[test]
     fn two_people_decide_a_deletion() {
-        let mut r = DeletionRequest::new("del-1", DeletionKind::Delete, vec!["01A".into()], "message 01A", "客户要求删除", "root", 0).unwrap();
-        assert_eq!(r.approve("root", 1).unwrap_err().code(), "policy.self_approval");
+        let mut r = DeletionRequest::new(
+            "del-1",
+            DeletionKind::Delete,
+            vec!["01A".into()],
+            "message 01A",
+            "客户要求删除",
+            "root",
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            r.approve("root", 1).unwrap_err().code(),
+            "policy.self_approval"
+        );
         r.approve("boss", 1).unwrap();
-        assert_eq!(r.approve("other", 2).unwrap_err().code(), "policy.state", "decided once");
+        assert_eq!(
+            r.approve("other", 2).unwrap_err().code(),
+            "policy.state",
+            "decided once"
+        );
         assert_eq!(r.reject("other", "", 2).unwrap_err().code(), "policy.state");
-        assert!(DeletionRequest::new("d", DeletionKind::Delete, vec![], "query x", "r", "a", 0).is_err(), "selects nothing");
-        assert!(DeletionRequest::new("d", DeletionKind::Recover, vec!["01A".into()], "m", " ", "a", 0).is_err(), "no reason");
+        assert!(
+            DeletionRequest::new("d", DeletionKind::Delete, vec![], "query x", "r", "a", 0)
+                .is_err(),
+            "selects nothing"
+        );
+        assert!(
+            DeletionRequest::new(
+                "d",
+                DeletionKind::Recover,
+                vec!["01A".into()],
+                "m",
+                " ",
+                "a",
+                0
+            )
+            .is_err(),
+            "no reason"
+        );
     }
 }
 
@@ -590,14 +1059,33 @@ pub struct Lift {
 }
 
 impl Restriction {
-    pub fn new(id: &str, conversations: Vec<String>, participants: Vec<Handle>, reason: &str, by: &str, now_ms: i64) -> Result<Restriction, PolicyError> {
+    pub fn new(
+        id: &str,
+        conversations: Vec<String>,
+        participants: Vec<Handle>,
+        reason: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Restriction, PolicyError> {
         if conversations.is_empty() && participants.is_empty() {
-            return Err(PolicyError::Invalid("a restriction names conversations or participants".into()));
+            return Err(PolicyError::Invalid(
+                "a restriction names conversations or participants".into(),
+            ));
         }
         if reason.trim().is_empty() {
-            return Err(PolicyError::Invalid("a restriction needs a reason (the withdrawal it records)".into()));
+            return Err(PolicyError::Invalid(
+                "a restriction needs a reason (the withdrawal it records)".into(),
+            ));
         }
-        Ok(Restriction { id: id.to_owned(), conversations, participants, reason: reason.trim().to_owned(), by: by.to_owned(), created_ms: now_ms, lifted: None })
+        Ok(Restriction {
+            id: id.to_owned(),
+            conversations,
+            participants,
+            reason: reason.trim().to_owned(),
+            by: by.to_owned(),
+            created_ms: now_ms,
+            lifted: None,
+        })
     }
 
     pub fn active(&self) -> bool {
@@ -606,7 +1094,9 @@ impl Restriction {
 
     /// Whether a message of `conversation` (with these participants) is storage-only.
     pub fn covers(&self, conversation: &str, participants: &[Handle]) -> bool {
-        self.active() && (self.conversations.iter().any(|c| c == conversation) || participants.iter().any(|h| self.participants.contains(h)))
+        self.active()
+            && (self.conversations.iter().any(|c| c == conversation)
+                || participants.iter().any(|h| self.participants.contains(h)))
     }
 }
 
@@ -634,7 +1124,11 @@ pub fn expand_linked(given: &[Handle], links: &[IdentityLink]) -> Vec<Handle> {
     let mut out: std::collections::BTreeSet<Handle> = given.iter().cloned().collect();
     loop {
         let before = out.len();
-        let joined: Vec<Handle> = links.iter().filter(|l| l.handles.iter().any(|h| out.contains(h))).flat_map(|l| l.handles.iter().cloned()).collect();
+        let joined: Vec<Handle> = links
+            .iter()
+            .filter(|l| l.handles.iter().any(|h| out.contains(h)))
+            .flat_map(|l| l.handles.iter().cloned())
+            .collect();
         out.extend(joined);
         if out.len() == before {
             return out.into_iter().collect();
@@ -655,7 +1149,11 @@ pub struct Suggestion {
 /// The digits of a mainland mobile number in `s` (`+86 138 0013 8000` → `13800138000`).
 fn mobile(s: &str) -> Option<String> {
     let d: String = s.chars().filter(char::is_ascii_digit).collect();
-    let d = d.strip_prefix("86").filter(|r| r.len() == 11).map(str::to_owned).unwrap_or(d);
+    let d = d
+        .strip_prefix("86")
+        .filter(|r| r.len() == 11)
+        .map(str::to_owned)
+        .unwrap_or(d);
     (d.len() == 11 && d.starts_with('1')).then_some(d)
 }
 
@@ -668,28 +1166,53 @@ fn email(s: &str) -> Option<String> {
 /// the same e-mail address (0.9), the same id (0.6), the same display name (0.5).
 /// Handles already linked are left out. Confidence is a heuristic the UI shows as such.
 pub fn suggest_links(known: &[Known], linked: &[IdentityLink]) -> Vec<Suggestion> {
-    let together = |a: &Handle, b: &Handle| linked.iter().any(|l| l.handles.contains(a) && l.handles.contains(b));
+    let together = |a: &Handle, b: &Handle| {
+        linked
+            .iter()
+            .any(|l| l.handles.contains(a) && l.handles.contains(b))
+    };
     let mut out = vec![];
     for (i, x) in known.iter().enumerate() {
         for y in &known[i + 1..] {
             if x.handle.platform == y.handle.platform || together(&x.handle, &y.handle) {
                 continue;
             }
-            let names = |k: &Known| [Some(k.handle.id.clone()), k.display_name.clone()].into_iter().flatten().collect::<Vec<_>>();
+            let names = |k: &Known| {
+                [Some(k.handle.id.clone()), k.display_name.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+            };
             let (nx, ny) = (names(x), names(y));
-            let any = |f: &dyn Fn(&str) -> Option<String>| nx.iter().filter_map(|s| f(s)).any(|v| ny.iter().filter_map(|s| f(s)).any(|w| w == v));
+            let any = |f: &dyn Fn(&str) -> Option<String>| {
+                nx.iter()
+                    .filter_map(|s| f(s))
+                    .any(|v| ny.iter().filter_map(|s| f(s)).any(|w| w == v))
+            };
             let (reason, confidence) = if any(&mobile) {
                 ("the same mobile number", 0.9)
             } else if any(&email) {
                 ("the same e-mail address", 0.9)
             } else if x.handle.id == y.handle.id && x.handle.id.chars().count() >= 3 {
                 ("the same id", 0.6)
-            } else if x.display_name.as_deref().map(normalize).filter(|n| n.chars().count() >= 2) == y.display_name.as_deref().map(normalize) && x.display_name.is_some() {
+            } else if x
+                .display_name
+                .as_deref()
+                .map(normalize)
+                .filter(|n| n.chars().count() >= 2)
+                == y.display_name.as_deref().map(normalize)
+                && x.display_name.is_some()
+            {
                 ("the same display name", 0.5)
             } else {
                 continue;
             };
-            out.push(Suggestion { a: x.handle.clone(), b: y.handle.clone(), reason, confidence });
+            out.push(Suggestion {
+                a: x.handle.clone(),
+                b: y.handle.clone(),
+                reason,
+                confidence,
+            });
         }
     }
     out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
@@ -703,7 +1226,10 @@ mod identity_tests {
 
     #[test]
     fn suggestions_by_phone_email_id_and_name() {
-        let k = |p: &str, id: &str, name: Option<&str>| Known { handle: Handle::new(p, id), display_name: name.map(str::to_owned) };
+        let k = |p: &str, id: &str, name: Option<&str>| Known {
+            handle: Handle::new(p, id),
+            display_name: name.map(str::to_owned),
+        };
         let known = vec![
             k("whatsapp", "+8613800138000", Some("Wang")),
             k("wecom", "cust-9", Some("王女士 138 0013 8000")),
@@ -715,15 +1241,47 @@ mod identity_tests {
             k("wecom", "other", Some("Wang")),
         ];
         let s = suggest_links(&known, &[]);
-        let find = |a: &str, b: &str| s.iter().find(|x| (x.a.id == a && x.b.id == b) || (x.a.id == b && x.b.id == a)).map(|x| (x.reason, x.confidence));
-        assert_eq!(find("+8613800138000", "cust-9"), Some(("the same mobile number", 0.9)));
-        assert_eq!(find("li@example.com", "LI@example.com"), Some(("the same e-mail address", 0.9)));
+        let find = |a: &str, b: &str| {
+            s.iter()
+                .find(|x| (x.a.id == a && x.b.id == b) || (x.a.id == b && x.b.id == a))
+                .map(|x| (x.reason, x.confidence))
+        };
+        assert_eq!(
+            find("+8613800138000", "cust-9"),
+            Some(("the same mobile number", 0.9))
+        );
+        assert_eq!(
+            find("li@example.com", "LI@example.com"),
+            Some(("the same e-mail address", 0.9))
+        );
         assert_eq!(find("zhang", "zhang"), Some(("the same id", 0.6)));
         assert_eq!(find("zhang", "x"), Some(("the same display name", 0.5)));
-        assert_eq!(find("+8613800138000", "other"), Some(("the same display name", 0.5)));
-        assert!(s.windows(2).all(|w| w[0].confidence >= w[1].confidence), "most certain first");
-        let linked = vec![IdentityLink { id: "l".into(), handles: vec![Handle::new("whatsapp", "+8613800138000"), Handle::new("wecom", "cust-9")], name: None, by: "x".into(), created_ms: 0 }];
-        assert_eq!(suggest_links(&known, &linked).iter().filter(|x| x.reason == "the same mobile number").count(), 0, "linked already");
+        assert_eq!(
+            find("+8613800138000", "other"),
+            Some(("the same display name", 0.5))
+        );
+        assert!(
+            s.windows(2).all(|w| w[0].confidence >= w[1].confidence),
+            "most certain first"
+        );
+        let linked = vec![IdentityLink {
+            id: "l".into(),
+            handles: vec![
+                Handle::new("whatsapp", "+8613800138000"),
+                Handle::new("wecom", "cust-9"),
+            ],
+            name: None,
+            by: "x".into(),
+            created_ms: 0,
+        }];
+        assert_eq!(
+            suggest_links(&known, &linked)
+                .iter()
+                .filter(|x| x.reason == "the same mobile number")
+                .count(),
+            0,
+            "linked already"
+        );
     }
 
     #[test]
@@ -732,13 +1290,31 @@ mod identity_tests {
             let (p, id) = s.split_once(':').unwrap();
             Handle::new(p, id)
         };
-        let link = |id: &str, hs: &[&str]| IdentityLink { id: id.into(), handles: hs.iter().map(|x| h(x)).collect(), name: None, by: "x".into(), created_ms: 0 };
-        let links = vec![link("1", &["wecom:a", "whatsapp:b"]), link("2", &["whatsapp:b", "qq:c"]), link("3", &["slack:x", "mbox:y"])];
+        let link = |id: &str, hs: &[&str]| IdentityLink {
+            id: id.into(),
+            handles: hs.iter().map(|x| h(x)).collect(),
+            name: None,
+            by: "x".into(),
+            created_ms: 0,
+        };
+        let links = vec![
+            link("1", &["wecom:a", "whatsapp:b"]),
+            link("2", &["whatsapp:b", "qq:c"]),
+            link("3", &["slack:x", "mbox:y"]),
+        ];
         let cases: &[(&str, &[&str], &[&str])] = &[
             ("no link: itself", &["telegram:z"], &["telegram:z"]),
             ("one hop", &["qq:c"], &["qq:c", "wecom:a", "whatsapp:b"]),
-            ("two hops through a shared handle", &["wecom:a"], &["qq:c", "wecom:a", "whatsapp:b"]),
-            ("two people given", &["wecom:a", "slack:x"], &["mbox:y", "qq:c", "slack:x", "wecom:a", "whatsapp:b"]),
+            (
+                "two hops through a shared handle",
+                &["wecom:a"],
+                &["qq:c", "wecom:a", "whatsapp:b"],
+            ),
+            (
+                "two people given",
+                &["wecom:a", "slack:x"],
+                &["mbox:y", "qq:c", "slack:x", "wecom:a", "whatsapp:b"],
+            ),
             ("nothing given", &[], &[]),
         ];
         for (name, given, want) in cases {

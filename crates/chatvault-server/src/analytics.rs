@@ -44,16 +44,44 @@ fn fail(e: impl std::fmt::Display) -> ApiError {
 /// summarised again; everything is, when the lexicons, the calendar or the deletion state
 /// changed (deleted messages must leave the figures). Crash-safe: the high-water mark is
 /// written with the last batch, so an interrupted sync is redone.
-pub fn sync(archive: &mut Archive, settings: &chatvault_analytics::Settings, now_ms: i64) -> Result<SyncReport, String> {
+pub fn sync(
+    archive: &mut Archive,
+    settings: &chatvault_analytics::Settings,
+    now_ms: i64,
+) -> Result<SyncReport, String> {
     let mut cache = Cache::open(&cache_path(archive.data_dir())).map_err(|e| e.to_string())?;
     let fingerprint = settings.content_fingerprint();
-    let generation = archive.deletion_generation().map_err(|e| e.to_string())?.to_string();
-    let rebuild = cache.meta("fingerprint").map_err(|e| e.to_string())?.as_deref() != Some(fingerprint.as_str())
-        || cache.meta("deletion_generation").map_err(|e| e.to_string())?.as_deref() != Some(generation.as_str());
-    let from_seq: u64 = if rebuild { 0 } else { cache.meta("next_seq").map_err(|e| e.to_string())?.and_then(|s| s.parse().ok()).unwrap_or(0) };
-    let (keys, next_seq) = archive.conversations_from_seq(from_seq).map_err(|e| e.to_string())?;
+    let generation = archive
+        .deletion_generation()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let rebuild = cache
+        .meta("fingerprint")
+        .map_err(|e| e.to_string())?
+        .as_deref()
+        != Some(fingerprint.as_str())
+        || cache
+            .meta("deletion_generation")
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            != Some(generation.as_str());
+    let from_seq: u64 = if rebuild {
+        0
+    } else {
+        cache
+            .meta("next_seq")
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let (keys, next_seq) = archive
+        .conversations_from_seq(from_seq)
+        .map_err(|e| e.to_string())?;
     if keys.is_empty() && !rebuild {
-        return Ok(SyncReport { conversations: 0, rebuilt: false });
+        return Ok(SyncReport {
+            conversations: 0,
+            rebuilt: false,
+        });
     }
     let calendar = settings.calendar().map_err(|e| e.to_string())?;
     let lex = Lexicons::new(settings);
@@ -72,7 +100,10 @@ pub fn sync(archive: &mut Archive, settings: &chatvault_analytics::Settings, now
             })
             .map_err(|e| format!("{key}: {e}"))?;
         // Agents are named by handle (`platform:id`), as the directory of users knows them.
-        let senders: Vec<String> = msgs.iter().map(|m| format!("{}:{}", m.platform.as_str(), m.sender)).collect();
+        let senders: Vec<String> = msgs
+            .iter()
+            .map(|m| format!("{}:{}", m.platform.as_str(), m.sender))
+            .collect();
         let view: Vec<Msg<'_>> = msgs
             .iter()
             .zip(&senders)
@@ -90,19 +121,44 @@ pub fn sync(archive: &mut Archive, settings: &chatvault_analytics::Settings, now
             })
             .collect();
         let platform = key.split_once(':').map_or("", |(p, _)| p);
-        batch.push(chatvault_analytics::summarise(key, platform, &view, &calendar, &lex, now_ms));
+        batch.push(chatvault_analytics::summarise(
+            key, platform, &view, &calendar, &lex, now_ms,
+        ));
         if batch.len() == BATCH || i + 1 == total {
             let last = i + 1 == total;
-            let meta: Vec<(&str, String)> = if last { vec![("fingerprint", fingerprint.clone()), ("deletion_generation", generation.clone()), ("next_seq", next_seq.to_string())] } else { vec![] };
-            cache.store(&batch, &meta, first).map_err(|e| e.to_string())?;
+            let meta: Vec<(&str, String)> = if last {
+                vec![
+                    ("fingerprint", fingerprint.clone()),
+                    ("deletion_generation", generation.clone()),
+                    ("next_seq", next_seq.to_string()),
+                ]
+            } else {
+                vec![]
+            };
+            cache
+                .store(&batch, &meta, first)
+                .map_err(|e| e.to_string())?;
             first = false;
             batch.clear();
         }
     }
     if total == 0 {
-        cache.store(&[], &[("fingerprint", fingerprint), ("deletion_generation", generation), ("next_seq", next_seq.to_string())], true).map_err(|e| e.to_string())?;
+        cache
+            .store(
+                &[],
+                &[
+                    ("fingerprint", fingerprint),
+                    ("deletion_generation", generation),
+                    ("next_seq", next_seq.to_string()),
+                ],
+                true,
+            )
+            .map_err(|e| e.to_string())?;
     }
-    Ok(SyncReport { conversations: total as u64, rebuilt: rebuild })
+    Ok(SyncReport {
+        conversations: total as u64,
+        rebuilt: rebuild,
+    })
 }
 
 /// The five reports.
@@ -149,14 +205,33 @@ pub struct Params {
 }
 
 /// Syncs the cache and runs one report. `directory`: an agent handle's team.
-pub fn run_report(archive: &mut Archive, settings: &chatvault_analytics::Settings, directory: &dyn Fn(&str) -> Option<String>, kind: Kind, p: &Params, now_ms: i64) -> Result<Value, String> {
+pub fn run_report(
+    archive: &mut Archive,
+    settings: &chatvault_analytics::Settings,
+    directory: &dyn Fn(&str) -> Option<String>,
+    kind: Kind,
+    p: &Params,
+    now_ms: i64,
+) -> Result<Value, String> {
     sync(archive, settings, now_ms)?;
     let cache = Cache::open(&cache_path(archive.data_dir())).map_err(|e| e.to_string())?;
     let (from, to) = (p.from_ms.unwrap_or(i64::MIN), p.to_ms.unwrap_or(i64::MAX));
-    let load = chatvault_analytics::cache::Load { terms: kind == Kind::Topics, risks: matches!(kind, Kind::Topics | Kind::Quality | Kind::Agents) };
-    let window = cache.window(from, to, p.platform.as_deref(), load).map_err(|e| e.to_string())?;
+    let load = chatvault_analytics::cache::Load {
+        terms: kind == Kind::Topics,
+        risks: matches!(kind, Kind::Topics | Kind::Quality | Kind::Agents),
+    };
+    let window = cache
+        .window(from, to, p.platform.as_deref(), load)
+        .map_err(|e| e.to_string())?;
     let calendar = settings.calendar().map_err(|e| e.to_string())?;
-    let cx = Context { settings, calendar: &calendar, team_of: directory, team: p.team.as_deref(), business_hours: p.business_hours, as_of_ms: now_ms.min(to) };
+    let cx = Context {
+        settings,
+        calendar: &calendar,
+        team_of: directory,
+        team: p.team.as_deref(),
+        business_hours: p.business_hours,
+        as_of_ms: now_ms.min(to),
+    };
     let body = match kind {
         Kind::Sla => serde_json::to_value(report::sla(&window, &cx)),
         Kind::Agents => serde_json::to_value(report::agents(&window, &cx)),
@@ -165,14 +240,18 @@ pub fn run_report(archive: &mut Archive, settings: &chatvault_analytics::Setting
         Kind::Quality => serde_json::to_value(report::quality(&window, &cx)),
     }
     .map_err(|e| e.to_string())?;
-    Ok(json!({"report": kind.name(), "from_ms": p.from_ms, "to_ms": p.to_ms, "team": p.team, "platform": p.platform, "business_hours": p.business_hours, "as_of_ms": cx.as_of_ms, "data": body}))
+    Ok(
+        json!({"report": kind.name(), "from_ms": p.from_ms, "to_ms": p.to_ms, "team": p.team, "platform": p.platform, "business_hours": p.business_hours, "as_of_ms": cx.as_of_ms, "data": body}),
+    )
 }
 
 /// A team directory from the access database: handle → team of the user holding it.
 pub fn directory(org: &chatvault_policy::Org) -> impl Fn(&str) -> Option<String> + '_ {
     move |agent: &str| {
         let (p, id) = agent.split_once(':')?;
-        org.directory.team_of_handle(&Handle::new(p, id)).map(str::to_owned)
+        org.directory
+            .team_of_handle(&Handle::new(p, id))
+            .map(str::to_owned)
     }
 }
 
@@ -184,13 +263,22 @@ pub struct Manager {
 
 impl axum::extract::FromRequestParts<State> for Manager {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &State) -> ApiResult<Manager> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &State,
+    ) -> ApiResult<Manager> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if matches!(caller.role(), Role::TeamLead | Role::Executive) {
-            return Ok(Manager { caller, state: state.clone() });
+            return Ok(Manager {
+                caller,
+                state: state.clone(),
+            });
         }
         state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(json!({"reason": "reports are for team leads and executives", "path": parts.uri.path()})))?;
-        Err(ApiError::forbidden("access.role", "only the team_lead and executive roles read service reports"))
+        Err(ApiError::forbidden(
+            "access.role",
+            "only the team_lead and executive roles read service reports",
+        ))
     }
 }
 
@@ -211,10 +299,23 @@ impl Manager {
 
     /// Runs a report for this caller: a team lead's is always their own team's.
     pub fn report(&self, kind: &str, q: &ReportQuery) -> ApiResult<Value> {
-        let Some(kind) = Kind::parse(kind) else { return Err(ApiError::bad_request("report: use sla, agents, hours, topics or quality")) };
-        let nonempty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-        let from_ms = nonempty(&q.from).map(|s| parse_time(&s, "from", false)).transpose()?;
-        let to_ms = nonempty(&q.to).map(|s| parse_time(&s, "to", true)).transpose()?;
+        let Some(kind) = Kind::parse(kind) else {
+            return Err(ApiError::bad_request(
+                "report: use sla, agents, hours, topics or quality",
+            ));
+        };
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let from_ms = nonempty(&q.from)
+            .map(|s| parse_time(&s, "from", false))
+            .transpose()?;
+        let to_ms = nonempty(&q.to)
+            .map(|s| parse_time(&s, "to", true))
+            .transpose()?;
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f > t {
                 return Err(ApiError::bad_request("`from` is after `to`"));
@@ -224,23 +325,44 @@ impl Manager {
         if self.caller.role() == Role::TeamLead {
             let own = self.caller.principal.user.team.clone();
             if team.is_some() && team != own {
-                return Err(ApiError::forbidden("access.team", "a team lead reads their own team's reports"));
+                return Err(ApiError::forbidden(
+                    "access.team",
+                    "a team lead reads their own team's reports",
+                ));
             }
             team = Some(own.unwrap_or_else(|| report::UNASSIGNED.to_owned()));
         }
-        let p = Params { from_ms, to_ms, team, platform: nonempty(&q.platform), business_hours: q.business_hours.unwrap_or(false) };
+        let p = Params {
+            from_ms,
+            to_ms,
+            team,
+            platform: nonempty(&q.platform),
+            business_hours: q.business_hours.unwrap_or(false),
+        };
         let policy = self.state.config.policy();
         let org = blocking(|| -> ApiResult<_> { Ok(self.state.access()?.org(&policy)?) })?;
         let now = chrono::Utc::now().timestamp_millis();
         let v = blocking(|| -> ApiResult<_> {
             let mut a = self.state.archive()?;
-            run_report(&mut a, &self.state.config.analytics, &directory(&org), kind, &p, now).map_err(fail)
+            run_report(
+                &mut a,
+                &self.state.config.analytics,
+                &directory(&org),
+                kind,
+                &p,
+                now,
+            )
+            .map_err(fail)
         })?;
         self.state.audit(self.caller.event(Action::ReportView).target(kind.name()).details(json!({"team": p.team, "from_ms": p.from_ms, "to_ms": p.to_ms, "platform": p.platform, "business_hours": p.business_hours})))?;
         Ok(v)
     }
 }
 
-pub async fn report_route(m: Manager, AxPath(kind): AxPath<String>, Query(q): Query<ReportQuery>) -> ApiResult<Json<Value>> {
+pub async fn report_route(
+    m: Manager,
+    AxPath(kind): AxPath<String>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(m.report(&kind, &q)?))
 }

@@ -39,41 +39,89 @@ pub struct Chosen {
 
 impl Chosen {
     pub fn conversation(id: &str) -> Chosen {
-        Chosen { conversation: Some(id.to_owned()), query: String::new(), filters: Filters::default(), label: format!("conversation {id}") }
+        Chosen {
+            conversation: Some(id.to_owned()),
+            query: String::new(),
+            filters: Filters::default(),
+            label: format!("conversation {id}"),
+        }
     }
 
     /// A query's matches; `range` is how the label shows the filters.
     pub fn query(query: &str, filters: Filters, range: &str) -> Chosen {
-        let label = if query.trim().is_empty() { format!("messages{range}") } else { format!("query {query}{range}") };
-        Chosen { conversation: None, query: query.to_owned(), filters, label }
+        let label = if query.trim().is_empty() {
+            format!("messages{range}")
+        } else {
+            format!("query {query}{range}")
+        };
+        Chosen {
+            conversation: None,
+            query: query.to_owned(),
+            filters,
+            label,
+        }
     }
 
     /// One conversation, or a part of it in a time range (then read through the index).
-    pub fn conversation_range(id: &str, from_ms: Option<i64>, to_ms: Option<i64>, range: &str) -> Chosen {
+    pub fn conversation_range(
+        id: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        range: &str,
+    ) -> Chosen {
         if from_ms.is_none() && to_ms.is_none() {
             return Chosen::conversation(id);
         }
-        let filters = Filters { from_ms, to_ms, conversations: Some(vec![id.to_owned()]), ..Filters::default() };
-        Chosen { conversation: None, query: String::new(), filters, label: format!("conversation {id}{range}") }
+        let filters = Filters {
+            from_ms,
+            to_ms,
+            conversations: Some(vec![id.to_owned()]),
+            ..Filters::default()
+        };
+        Chosen {
+            conversation: None,
+            query: String::new(),
+            filters,
+            label: format!("conversation {id}{range}"),
+        }
     }
 
     pub fn selection<'a>(&'a self, filters: &'a Filters) -> Selection<'a> {
         match &self.conversation {
             Some(c) => Selection::Conversation(c),
-            None => Selection::Query { query: &self.query, filters },
+            None => Selection::Query {
+                query: &self.query,
+                filters,
+            },
         }
     }
 
     /// What the export's audit entry targets: the conversation, or the label with its
     /// personal data masked.
     pub fn audit_target(&self) -> String {
-        self.conversation.clone().unwrap_or_else(|| pii::mask(&self.label))
+        self.conversation
+            .clone()
+            .unwrap_or_else(|| pii::mask(&self.label))
     }
 
     /// A file name made only of safe characters.
     fn file_stem(&self) -> String {
-        let base = self.conversation.clone().unwrap_or_else(|| if self.query.is_empty() { "messages".into() } else { "query".into() });
-        base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+        let base = self.conversation.clone().unwrap_or_else(|| {
+            if self.query.is_empty() {
+                "messages".into()
+            } else {
+                "query".into()
+            }
+        });
+        base.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     }
 }
 
@@ -89,7 +137,9 @@ impl ExportKind {
         if s == "evidence" {
             return Ok(ExportKind::Evidence);
         }
-        chatvault_export::Format::parse(s).map(ExportKind::Plain).ok_or_else(|| ApiError::bad_request("format: use json, csv, html, pdf or evidence"))
+        chatvault_export::Format::parse(s)
+            .map(ExportKind::Plain)
+            .ok_or_else(|| ApiError::bad_request("format: use json, csv, html, pdf or evidence"))
     }
 
     fn mime_and_ext(self) -> (&'static str, &'static str) {
@@ -97,7 +147,9 @@ impl ExportKind {
             ExportKind::Plain(chatvault_export::Format::Json) => ("application/json", "json"),
             ExportKind::Plain(chatvault_export::Format::Csv) => ("text/csv; charset=utf-8", "csv"),
             // Never rendered by the browser from here: it is downloaded and opened as a file.
-            ExportKind::Plain(chatvault_export::Format::Html) => ("application/octet-stream", "html"),
+            ExportKind::Plain(chatvault_export::Format::Html) => {
+                ("application/octet-stream", "html")
+            }
             ExportKind::Plain(chatvault_export::Format::Pdf) => ("application/pdf", "pdf"),
             ExportKind::Evidence => ("application/zip", "evidence.zip"),
         }
@@ -129,8 +181,16 @@ pub struct ExportParams {
     pub format: String,
 }
 
-pub async fn export_conversation(reader: ContentReader, Path(id): Path<String>, Query(p): Query<ExportParams>) -> ApiResult<Download> {
-    run_export(&reader, &Chosen::conversation(&id), ExportKind::parse(&p.format)?)
+pub async fn export_conversation(
+    reader: ContentReader,
+    Path(id): Path<String>,
+    Query(p): Query<ExportParams>,
+) -> ApiResult<Download> {
+    run_export(
+        &reader,
+        &Chosen::conversation(&id),
+        ExportKind::parse(&p.format)?,
+    )
 }
 
 /// `POST /api/v1/exports`: a conversation (whole or in a range) or a query's matches.
@@ -168,18 +228,29 @@ fn time_of(v: &Option<Value>, field: &str, end: bool) -> ApiResult<Option<i64>> 
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => parse_time(s, field, end).map(Some),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
-        Some(_) => Err(ApiError::bad_request(format!("{field}: give RFC 3339 text, YYYY-MM-DD or milliseconds"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{field}: give RFC 3339 text, YYYY-MM-DD or milliseconds"
+        ))),
     }
 }
 
 impl ExportBody {
     /// Turns `participants` into the conversations they took part in (links followed).
     pub fn resolve_participants(&mut self, reader: &ContentReader) -> ApiResult<()> {
-        let Some(ps) = self.participants.take().filter(|p| !p.is_empty()) else { return Ok(()) };
-        let given = ps.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+        let Some(ps) = self.participants.take().filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        let given = ps
+            .iter()
+            .map(|h| chatvault_access::users::parse_handle(h.trim()))
+            .collect::<Result<Vec<Handle>, _>>()?;
         let handles = linked(reader.state(), &given)?;
-        let convs = blocking(|| -> ApiResult<_> { Ok(reader.archive()?.conversations_of(&handles)?) })?;
+        let convs =
+            blocking(|| -> ApiResult<_> { Ok(reader.archive()?.conversations_of(&handles)?) })?;
         let mut all = self.conversations.take().unwrap_or_default();
         all.extend(convs);
         all.sort();
@@ -192,7 +263,10 @@ impl ExportBody {
     }
 
     pub fn chosen(&self) -> ApiResult<Chosen> {
-        let (from_ms, to_ms) = (time_of(&self.from, "from", false)?, time_of(&self.to, "to", true)?);
+        let (from_ms, to_ms) = (
+            time_of(&self.from, "from", false)?,
+            time_of(&self.to, "to", true)?,
+        );
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f > t {
                 return Err(ApiError::bad_request("`from` is after `to`"));
@@ -204,8 +278,24 @@ impl ExportBody {
             _ => String::new(),
         };
         let (f, t) = (show(&self.from), show(&self.to));
-        let range = format!("{}{}", if f.is_empty() { String::new() } else { format!(" from {f}") }, if t.is_empty() { String::new() } else { format!(" to {t}") });
-        let conversation = self.conversation.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let range = format!(
+            "{}{}",
+            if f.is_empty() {
+                String::new()
+            } else {
+                format!(" from {f}")
+            },
+            if t.is_empty() {
+                String::new()
+            } else {
+                format!(" to {t}")
+            }
+        );
+        let conversation = self
+            .conversation
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         match (conversation, self.query.as_deref()) {
             (Some(c), None) if self.platform.is_none() && self.conversations.is_none() && self.sender.is_none() && self.kind.is_none() => Ok(Chosen::conversation_range(c, from_ms, to_ms, &range)),
             (Some(_), None) => Err(ApiError::bad_request("platform, sender, kind and conversations narrow a query; a conversation is given alone")),
@@ -222,7 +312,10 @@ impl ExportBody {
     }
 }
 
-pub async fn export(reader: ContentReader, ApiJson(mut body): ApiJson<ExportBody>) -> ApiResult<Download> {
+pub async fn export(
+    reader: ContentReader,
+    ApiJson(mut body): ApiJson<ExportBody>,
+) -> ApiResult<Download> {
     body.resolve_participants(&reader)?;
     let chosen = body.chosen()?;
     run_export(&reader, &chosen, ExportKind::parse(&body.format)?)
@@ -230,7 +323,11 @@ pub async fn export(reader: ContentReader, ApiJson(mut body): ApiJson<ExportBody
 
 /// An export under the caller's export right, audited with its hash. The API and the UI
 /// both answer through it.
-pub fn run_export(reader: &ContentReader, chosen: &Chosen, kind: ExportKind) -> ApiResult<Download> {
+pub fn run_export(
+    reader: &ContentReader,
+    chosen: &Chosen,
+    kind: ExportKind,
+) -> ApiResult<Download> {
     let (mime, ext) = kind.mime_and_ext();
     let name = format!("{}.{ext}", chosen.file_stem());
     let bytes = match kind {
@@ -243,7 +340,11 @@ pub fn run_export(reader: &ContentReader, chosen: &Chosen, kind: ExportKind) -> 
 /// The filters a query export reads through: narrowed to the caller's reach, so the index
 /// does the bulk of the filtering (the rule still decides every message). `None` when the
 /// caller can reach nothing the query could match.
-fn narrowed(reader: &ContentReader, a: &mut chatvault_archive::Archive, chosen: &Chosen) -> ApiResult<Option<Filters>> {
+fn narrowed(
+    reader: &ContentReader,
+    a: &mut chatvault_archive::Archive,
+    chosen: &Chosen,
+) -> ApiResult<Option<Filters>> {
     if chosen.conversation.is_some() {
         return Ok(Some(Filters::default()));
     }
@@ -252,14 +353,25 @@ fn narrowed(reader: &ContentReader, a: &mut chatvault_archive::Archive, chosen: 
     // one asked for.
     if let Some(wanted) = &chosen.filters.conversations {
         n.conversations = Some(match n.conversations.take() {
-            Some(reach) if !all_visible => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
+            Some(reach) if !all_visible => {
+                reach.into_iter().filter(|c| wanted.contains(c)).collect()
+            }
             _ => wanted.clone(),
         });
     }
-    Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) { None } else { Some(n) })
+    Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) {
+        None
+    } else {
+        Some(n)
+    })
 }
 
-fn header(reader: &ContentReader, chosen: &Chosen, title: String, grants: Vec<String>) -> chatvault_export::Header {
+fn header(
+    reader: &ContentReader,
+    chosen: &Chosen,
+    title: String,
+    grants: Vec<String>,
+) -> chatvault_export::Header {
     chatvault_export::Header {
         format: chatvault_export::FORMAT,
         title,
@@ -272,15 +384,31 @@ fn header(reader: &ContentReader, chosen: &Chosen, title: String, grants: Vec<St
     }
 }
 
-fn run_plain(reader: &ContentReader, chosen: &Chosen, fmt: chatvault_export::Format) -> ApiResult<Vec<u8>> {
+fn run_plain(
+    reader: &ContentReader,
+    chosen: &Chosen,
+    fmt: chatvault_export::Format,
+) -> ApiResult<Vec<u8>> {
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
-        let Some(filters) = narrowed(reader, &mut a, chosen)? else { return Ok(None) };
+        let Some(filters) = narrowed(reader, &mut a, chosen)? else {
+            return Ok(None);
+        };
         let stats = a.stats()?;
         let mut usage = Usage::default();
         let mut buf: Vec<u8> = vec![];
         let counts = {
-            let mut h = header(reader, chosen, format!("chatvault export: {}", chosen.label), reader.grants.iter().filter(|g| g.rights.contains(&Right::Export)).map(|g| g.id.clone()).collect());
+            let mut h = header(
+                reader,
+                chosen,
+                format!("chatvault export: {}", chosen.label),
+                reader
+                    .grants
+                    .iter()
+                    .filter(|g| g.rights.contains(&Right::Export))
+                    .map(|g| g.id.clone())
+                    .collect(),
+            );
             h.archive_id = stats.archive_id;
             h.key_fingerprint = stats.key_fingerprint;
             let mut sink = chatvault_export::sink(fmt, Box::new(&mut buf));
@@ -315,7 +443,9 @@ fn run_plain(reader: &ContentReader, chosen: &Chosen, fmt: chatvault_export::For
             )?;
             Ok(buf)
         }
-        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => Err(reader.deny(target, json!({"selection": label, "right": "export"}))),
+        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => {
+            Err(reader.deny(target, json!({"selection": label, "right": "export"})))
+        }
         Some((Err(e), _, _)) => Err(e.into()),
     }
 }
@@ -327,23 +457,50 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
     // The archive's lock for collecting and proving, then the access database's for custody.
     let contents = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
-        let Some(filters) = narrowed(reader, &mut a, chosen)? else { return Ok(Err(chatvault_evidence::EvidenceError::NothingVisible { user: user.clone(), selection: chosen.label.clone(), hidden: 0 })) };
+        let Some(filters) = narrowed(reader, &mut a, chosen)? else {
+            return Ok(Err(chatvault_evidence::EvidenceError::NothingVisible {
+                user: user.clone(),
+                selection: chosen.label.clone(),
+                hidden: 0,
+            }));
+        };
         let collected = {
             let mut rule = reader.rule(Right::Export, &mut usage);
-            chatvault_evidence::collect(&mut a, &user, &chosen.label, &chosen.selection(&filters), &mut rule, MAX_HTTP_EXPORT)
+            chatvault_evidence::collect(
+                &mut a,
+                &user,
+                &chosen.label,
+                &chosen.selection(&filters),
+                &mut rule,
+                MAX_HTTP_EXPORT,
+            )
         };
         let messages = match collected {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let h = header(reader, chosen, format!("证据包 Evidence: {}", chosen.label), usage.grants.iter().cloned().collect());
+        let h = header(
+            reader,
+            chosen,
+            format!("证据包 Evidence: {}", chosen.label),
+            usage.grants.iter().cloned().collect(),
+        );
         Ok(chatvault_evidence::contents(&mut a, &messages, h))
     })?;
     let contents = match contents {
         Ok(c) => c,
-        Err(e @ (chatvault_evidence::EvidenceError::NothingVisible { .. } | chatvault_evidence::EvidenceError::Masked { .. })) => {
+        Err(
+            e @ (chatvault_evidence::EvidenceError::NothingVisible { .. }
+            | chatvault_evidence::EvidenceError::Masked { .. }),
+        ) => {
             let err = reader.deny(&target, json!({"selection": label, "right": "export", "evidence": true, "why": pii::mask(&e.to_string())}));
-            return Err(if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) { ApiError::forbidden("evidence.masked", e.to_string()) } else { err });
+            return Err(
+                if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) {
+                    ApiError::forbidden("evidence.masked", e.to_string())
+                } else {
+                    err
+                },
+            );
         }
         Err(e) => return Err(evidence_error(e)),
     };
@@ -357,7 +514,8 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
     };
     let custody = blocking(|| -> ApiResult<_> {
         let mut acc = reader.state().access()?;
-        chatvault_evidence::custody(&mut acc, &reader.grants, &usage.grants, &step).map_err(evidence_error)
+        chatvault_evidence::custody(&mut acc, &reader.grants, &usage.grants, &step)
+            .map_err(evidence_error)
     })?;
     let built = chatvault_evidence::package(contents, custody, &at).map_err(evidence_error)?;
     reader.audit_read(
@@ -374,8 +532,16 @@ fn evidence_error(e: chatvault_evidence::EvidenceError) -> ApiError {
     match e {
         E::Archive(e) => e.into(),
         E::Access(e) => e.into(),
-        E::TooMany { .. } => ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "evidence.too_large", e.to_string()),
-        other => ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, other.code(), other.to_string()),
+        E::TooMany { .. } => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "evidence.too_large",
+            e.to_string(),
+        ),
+        other => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            other.code(),
+            other.to_string(),
+        ),
     }
 }
 
@@ -400,13 +566,22 @@ pub struct CaseWorker {
 
 impl axum::extract::FromRequestParts<crate::guard::State> for CaseWorker {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &crate::guard::State) -> ApiResult<CaseWorker> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::guard::State,
+    ) -> ApiResult<CaseWorker> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if matches!(caller.role(), Role::Legal | Role::Admin) {
-            return Ok(CaseWorker { caller, state: state.clone() });
+            return Ok(CaseWorker {
+                caller,
+                state: state.clone(),
+            });
         }
         state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(json!({"reason": "identity links are for legal and admin", "path": parts.uri.path()})))?;
-        Err(ApiError::forbidden("access.role", "only the legal and admin roles manage identity links"))
+        Err(ApiError::forbidden(
+            "access.role",
+            "only the legal and admin roles manage identity links",
+        ))
     }
 }
 
@@ -422,7 +597,10 @@ pub struct LinkBody {
     pub name: Option<String>,
 }
 
-pub async fn link_identity(w: CaseWorker, ApiJson(body): ApiJson<LinkBody>) -> ApiResult<Json<Value>> {
+pub async fn link_identity(
+    w: CaseWorker,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> ApiResult<Json<Value>> {
     let link = w.link(&body.handles, body.name.as_deref())?;
     Ok(Json(json!(link)))
 }
@@ -433,15 +611,32 @@ impl CaseWorker {
     }
 
     /// Links handles (`platform:id`, two or more) as one person; audited.
-    pub fn link(&self, handles: &[String], name: Option<&str>) -> ApiResult<chatvault_policy::retention::IdentityLink> {
-        let hs = handles.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+    pub fn link(
+        &self,
+        handles: &[String],
+        name: Option<&str>,
+    ) -> ApiResult<chatvault_policy::retention::IdentityLink> {
+        let hs = handles
+            .iter()
+            .map(|h| chatvault_access::users::parse_handle(h.trim()))
+            .collect::<Result<Vec<Handle>, _>>()?;
         let name = name.map(str::trim).filter(|n| !n.is_empty());
-        blocking(|| -> ApiResult<_> { Ok(self.state.access()?.link_identity(self.caller.name(), hs, name)?) })
+        blocking(|| -> ApiResult<_> {
+            Ok(self
+                .state
+                .access()?
+                .link_identity(self.caller.name(), hs, name)?)
+        })
     }
 
     /// Removes a link; audited.
     pub fn unlink(&self, id: &str) -> ApiResult<()> {
-        blocking(|| -> ApiResult<_> { Ok(self.state.access()?.unlink_identity(self.caller.name(), id)?) })
+        blocking(|| -> ApiResult<_> {
+            Ok(self
+                .state
+                .access()?
+                .unlink_identity(self.caller.name(), id)?)
+        })
     }
 
     /// Suggested links (the same mobile number, e-mail, id or display name), most certain
@@ -451,10 +646,22 @@ impl CaseWorker {
     pub fn suggestions(&self) -> ApiResult<Vec<chatvault_policy::retention::Suggestion>> {
         let known: Vec<chatvault_policy::retention::Known> = blocking(|| -> ApiResult<_> {
             let a = self.state.archive()?;
-            Ok(a.known_participants().into_iter().map(|(handle, display_name)| chatvault_policy::retention::Known { handle, display_name }).collect())
+            Ok(a.known_participants()
+                .into_iter()
+                .map(
+                    |(handle, display_name)| chatvault_policy::retention::Known {
+                        handle,
+                        display_name,
+                    },
+                )
+                .collect())
         })?;
         let s = chatvault_policy::retention::suggest_links(&known, &self.links()?);
-        self.state.audit(self.caller.event(Action::Search).details(json!({"identity_suggestions": s.len()})))?;
+        self.state.audit(
+            self.caller
+                .event(Action::Search)
+                .details(json!({"identity_suggestions": s.len()})),
+        )?;
         Ok(s)
     }
 }
@@ -489,13 +696,32 @@ pub struct TimelineBody {
 
 /// `POST /api/v1/timeline`: the case view across conversations and platforms, following
 /// identity links; the handles it followed are returned with it.
-pub async fn timeline(reader: ContentReader, ApiJson(b): ApiJson<TimelineBody>) -> ApiResult<Json<Value>> {
+pub async fn timeline(
+    reader: ContentReader,
+    ApiJson(b): ApiJson<TimelineBody>,
+) -> ApiResult<Json<Value>> {
     if b.participants.is_empty() && b.conversations.is_empty() {
-        return Err(ApiError::bad_request("give participants (platform:id) or conversations"));
+        return Err(ApiError::bad_request(
+            "give participants (platform:id) or conversations",
+        ));
     }
-    let given = b.participants.iter().map(|h| chatvault_access::users::parse_handle(h.trim())).collect::<Result<Vec<Handle>, _>>()?;
+    let given = b
+        .participants
+        .iter()
+        .map(|h| chatvault_access::users::parse_handle(h.trim()))
+        .collect::<Result<Vec<Handle>, _>>()?;
     let handles = linked(reader.state(), &given)?;
     let limit = b.limit.unwrap_or(200).clamp(1, 1000);
-    let (total, messages) = crate::routes::run_timeline(&reader, &given, &b.conversations, time_of(&b.from, "from", false)?, time_of(&b.to, "to", true)?, limit, b.offset.unwrap_or(0))?;
-    Ok(Json(json!({"handles": handles, "total": total, "messages": messages})))
+    let (total, messages) = crate::routes::run_timeline(
+        &reader,
+        &given,
+        &b.conversations,
+        time_of(&b.from, "from", false)?,
+        time_of(&b.to, "to", true)?,
+        limit,
+        b.offset.unwrap_or(0),
+    )?;
+    Ok(Json(
+        json!({"handles": handles, "total": total, "messages": messages}),
+    ))
 }

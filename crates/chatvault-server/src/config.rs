@@ -61,7 +61,11 @@ impl Default for Backup {
         Backup {
             to: String::new(),
             recipients: vec![],
-            keep_days: BTreeMap::from([("hourly".into(), 180), ("weekly".into(), 365), ("event".into(), 1095)]),
+            keep_days: BTreeMap::from([
+                ("hourly".into(), 180),
+                ("weekly".into(), 365),
+                ("event".into(), 1095),
+            ]),
             schedules: vec![],
         }
     }
@@ -71,7 +75,9 @@ impl Backup {
     /// The parsed schedules, checked against a target and recipients being set.
     pub fn parsed_schedules(&self) -> Result<Vec<(croner::Cron, BackupSchedule)>, ConfigError> {
         if !self.schedules.is_empty() && (self.to.trim().is_empty() || self.recipients.is_empty()) {
-            return Err(ConfigError::Invalid("backup.schedules: set backup.to and backup.recipients too".into()));
+            return Err(ConfigError::Invalid(
+                "backup.schedules: set backup.to and backup.recipients too".into(),
+            ));
         }
         self.schedules
             .iter()
@@ -80,7 +86,9 @@ impl Backup {
                     .with_seconds_optional()
                     .parse()
                     .map(|c| (c, s.clone()))
-                    .map_err(|e| ConfigError::Invalid(format!("backup.schedules: `{}`: {e}", s.cron)))
+                    .map_err(|e| {
+                        ConfigError::Invalid(format!("backup.schedules: `{}`: {e}", s.cron))
+                    })
             })
             .collect()
     }
@@ -101,7 +109,11 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { recover_days: 30, sweep_schedule: String::new(), timezone: "Asia/Shanghai".into() }
+        Retention {
+            recover_days: 30,
+            sweep_schedule: String::new(),
+            timezone: "Asia/Shanghai".into(),
+        }
     }
 }
 
@@ -115,11 +127,21 @@ impl Retention {
             .with_seconds_optional()
             .parse()
             .map(Some)
-            .map_err(|e| ConfigError::Invalid(format!("retention.sweep_schedule: `{}`: {e}", self.sweep_schedule)))
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "retention.sweep_schedule: `{}`: {e}",
+                    self.sweep_schedule
+                ))
+            })
     }
 
     pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
-        self.timezone.parse().map_err(|_| ConfigError::Invalid(format!("retention.timezone: `{}` is not an IANA time zone", self.timezone)))
+        self.timezone.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "retention.timezone: `{}` is not an IANA time zone",
+                self.timezone
+            ))
+        })
     }
 }
 
@@ -164,13 +186,21 @@ impl Default for Config {
 
 impl Default for Tls {
     fn default() -> Self {
-        Tls { cert: None, key: None, min_version: "1.2".into() }
+        Tls {
+            cert: None,
+            key: None,
+            min_version: "1.2".into(),
+        }
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 16 << 20, max_ingest_messages: 1000, max_page: 500 }
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_ingest_messages: 1000,
+            max_page: 500,
+        }
     }
 }
 
@@ -199,37 +229,66 @@ impl Config {
     /// Reads `path` (when given), applies `CHATVAULT_*` overrides from `env`, validates.
     /// An override names a setting by its path with `__` between levels:
     /// `CHATVAULT_LISTEN`, `CHATVAULT_TLS__MIN_VERSION`, `CHATVAULT_SECURITY__SESSION_IDLE_MINUTES`.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut tree: toml::Table = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::File { path: p.to_owned(), why: e.to_string() })?;
-                text.parse().map_err(|e: toml::de::Error| ConfigError::File { path: p.to_owned(), why: e.to_string() })?
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::File {
+                    path: p.to_owned(),
+                    why: e.to_string(),
+                })?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::File {
+                        path: p.to_owned(),
+                        why: e.to_string(),
+                    })?
             }
             None => toml::Table::new(),
         };
-        let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CHATVAULT_") && !NOT_SETTINGS.contains(&k.as_str())).collect();
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("CHATVAULT_") && !NOT_SETTINGS.contains(&k.as_str()))
+            .collect();
         vars.sort();
-        let known = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let known = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for (var, value) in vars {
             let rest = &var["CHATVAULT_".len()..];
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             if !known.contains_key(&keys[0]) {
-                return Err(ConfigError::Env { var, why: format!("no setting `{}` (see `chatvault config example`)", keys[0]) });
+                return Err(ConfigError::Env {
+                    var,
+                    why: format!("no setting `{}` (see `chatvault config example`)", keys[0]),
+                });
             }
             // A value is read as TOML when it parses as one (numbers, booleans, arrays), else as a string.
-            let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"));
             let v = parsed.unwrap_or(toml::Value::String(value));
             let mut table = &mut tree;
             for k in &keys[..keys.len() - 1] {
-                let entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                table = entry.as_table_mut().ok_or_else(|| ConfigError::Env { var: var.clone(), why: format!("`{k}` is not a section") })?;
+                let entry = table
+                    .entry(k.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+                    var: var.clone(),
+                    why: format!("`{k}` is not a section"),
+                })?;
             }
             table.insert(keys[keys.len() - 1].clone(), v);
         }
         let where_ = path.map_or_else(|| "the environment".to_owned(), |p| p.display().to_string());
-        let mut cfg: Config = toml::Value::Table(tree)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::File { path: PathBuf::from(&where_), why: e.to_string() })?;
+        let mut cfg: Config =
+            toml::Value::Table(tree)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: PathBuf::from(&where_),
+                    why: e.to_string(),
+                })?;
         // Roles not named keep their defaults.
         for (role, rules) in RolePolicy::default().roles {
             cfg.roles.entry(role).or_insert(rules);
@@ -239,26 +298,50 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.analytics.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        self.listen.parse::<std::net::SocketAddr>().map_err(|_| ConfigError::Invalid(format!("listen: `{}` is not an address such as 127.0.0.1:8440", self.listen)))?;
+        self.analytics
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen: `{}` is not an address such as 127.0.0.1:8440",
+                self.listen
+            ))
+        })?;
         if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
-            return Err(ConfigError::Invalid(format!("tls.min_version: `{}`; use 1.2 or 1.3", self.tls.min_version)));
+            return Err(ConfigError::Invalid(format!(
+                "tls.min_version: `{}`; use 1.2 or 1.3",
+                self.tls.min_version
+            )));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(ConfigError::Invalid("tls: give both `cert` and `key`, or neither".into()));
+            return Err(ConfigError::Invalid(
+                "tls: give both `cert` and `key`, or neither".into(),
+            ));
         }
-        if self.limits.max_body_bytes < 1024 || self.limits.max_ingest_messages == 0 || self.limits.max_page == 0 {
-            return Err(ConfigError::Invalid("limits: max_body_bytes ≥ 1024, max_ingest_messages and max_page ≥ 1".into()));
+        if self.limits.max_body_bytes < 1024
+            || self.limits.max_ingest_messages == 0
+            || self.limits.max_page == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits: max_body_bytes ≥ 1024, max_ingest_messages and max_page ≥ 1".into(),
+            ));
         }
         if self.max_grant_days == 0 {
             return Err(ConfigError::Invalid("max_grant_days: at least 1".into()));
         }
         if self.security.session_idle_minutes == 0 || self.security.session_absolute_hours == 0 {
-            return Err(ConfigError::Invalid("security: session timeouts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "security: session timeouts must be at least 1".into(),
+            ));
         }
-        self.security.anomalies.validate().map_err(|e| ConfigError::Invalid(format!("security: {e}")))?;
+        self.security
+            .anomalies
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("security: {e}")))?;
         if self.retention.recover_days > 3650 {
-            return Err(ConfigError::Invalid("retention.recover_days: at most 3650".into()));
+            return Err(ConfigError::Invalid(
+                "retention.recover_days: at most 3650".into(),
+            ));
         }
         self.retention.schedule()?;
         self.retention.tz()?;
@@ -267,7 +350,10 @@ impl Config {
     }
 
     pub fn policy(&self) -> RolePolicy {
-        RolePolicy { roles: self.roles.clone().into_iter().collect(), max_grant_days: self.max_grant_days }
+        RolePolicy {
+            roles: self.roles.clone().into_iter().collect(),
+            max_grant_days: self.max_grant_days,
+        }
     }
 
     /// A stable digest of the effective config, to audit changes between runs.
@@ -301,7 +387,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -314,17 +403,49 @@ mod tests {
 
     #[test]
     fn overrides_and_errors() {
-        let ok = Config::load(None, env(&[("CHATVAULT_LISTEN", "0.0.0.0:9000"), ("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "5"), ("CHATVAULT_DATA", "x")])).unwrap();
+        let ok = Config::load(
+            None,
+            env(&[
+                ("CHATVAULT_LISTEN", "0.0.0.0:9000"),
+                ("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "5"),
+                ("CHATVAULT_DATA", "x"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(ok.listen, "0.0.0.0:9000");
         assert_eq!(ok.security.session_idle_minutes, 5);
         let cases: &[(&str, &[(&str, &str)], &str)] = &[
-            ("unknown variable", &[("CHATVAULT_LISTN", "x")], "CHATVAULT_LISTN"),
+            (
+                "unknown variable",
+                &[("CHATVAULT_LISTN", "x")],
+                "CHATVAULT_LISTN",
+            ),
             ("bad address", &[("CHATVAULT_LISTEN", "nowhere")], "listen"),
-            ("bad tls version", &[("CHATVAULT_TLS__MIN_VERSION", "1.1")], "min_version"),
-            ("cert without key", &[("CHATVAULT_TLS__CERT", "/c.pem")], "both"),
-            ("zero idle timeout", &[("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "0")], "timeouts"),
-            ("bad working hours", &[("CHATVAULT_SECURITY__WORKING_HOURS", "18:00-09:00")], "working_hours"),
-            ("wrong type", &[("CHATVAULT_MAX_GRANT_DAYS", "many")], "max_grant_days"),
+            (
+                "bad tls version",
+                &[("CHATVAULT_TLS__MIN_VERSION", "1.1")],
+                "min_version",
+            ),
+            (
+                "cert without key",
+                &[("CHATVAULT_TLS__CERT", "/c.pem")],
+                "both",
+            ),
+            (
+                "zero idle timeout",
+                &[("CHATVAULT_SECURITY__SESSION_IDLE_MINUTES", "0")],
+                "timeouts",
+            ),
+            (
+                "bad working hours",
+                &[("CHATVAULT_SECURITY__WORKING_HOURS", "18:00-09:00")],
+                "working_hours",
+            ),
+            (
+                "wrong type",
+                &[("CHATVAULT_MAX_GRANT_DAYS", "many")],
+                "max_grant_days",
+            ),
         ];
         for (name, vars, needle) in cases {
             let e = Config::load(None, env(vars)).expect_err(name).to_string();
@@ -339,7 +460,10 @@ mod tests {
         std::fs::write(&p, "[roles.agent]\nreach = \"own\"\nwindow_days = 14\nrights = [\"view\"]\napproves = \"nobody\"\n").unwrap();
         let c = Config::load(Some(&p), vec![]).unwrap();
         assert_eq!(c.roles[&Role::Agent].window_days, Some(14));
-        assert_eq!(c.roles[&Role::TeamLead], RolePolicy::default().roles[&Role::TeamLead]);
+        assert_eq!(
+            c.roles[&Role::TeamLead],
+            RolePolicy::default().roles[&Role::TeamLead]
+        );
         std::fs::write(&p, "listen = 3\n").unwrap();
         let e = Config::load(Some(&p), vec![]).unwrap_err().to_string();
         assert!(e.contains("c.toml") && e.contains("listen"), "{e}");

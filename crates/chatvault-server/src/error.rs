@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after_s: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "input.invalid", message)
@@ -36,24 +41,40 @@ impl ApiError {
 impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> ApiError {
         let status = match &e {
-            AccessError::BadCredentials | AccessError::TotpRequired | AccessError::TotpInvalid | AccessError::TotpEnrol { .. } | AccessError::EnrolmentExpired | AccessError::NoSession | AccessError::BadToken => StatusCode::UNAUTHORIZED,
+            AccessError::BadCredentials
+            | AccessError::TotpRequired
+            | AccessError::TotpInvalid
+            | AccessError::TotpEnrol { .. }
+            | AccessError::EnrolmentExpired
+            | AccessError::NoSession
+            | AccessError::BadToken => StatusCode::UNAUTHORIZED,
             AccessError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AccessError::Locked(_) | AccessError::Frozen(_) | AccessError::Csrf => StatusCode::FORBIDDEN,
+            AccessError::Locked(_) | AccessError::Frozen(_) | AccessError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             AccessError::UserExists(_) => StatusCode::CONFLICT,
             AccessError::NoUser(_) | AccessError::NotFound(_) => StatusCode::NOT_FOUND,
             AccessError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AccessError::Policy(p) => match p {
-                chatvault_policy::PolicyError::Invalid(_) | chatvault_policy::PolicyError::UnknownRole(_) => StatusCode::BAD_REQUEST,
+                chatvault_policy::PolicyError::Invalid(_)
+                | chatvault_policy::PolicyError::UnknownRole(_) => StatusCode::BAD_REQUEST,
                 chatvault_policy::PolicyError::State(_) => StatusCode::CONFLICT,
                 _ => StatusCode::FORBIDDEN,
             },
-            AccessError::Db { .. } | AccessError::Corrupt(..) | AccessError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AccessError::Db { .. } | AccessError::Corrupt(..) | AccessError::Signing(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         let retry_after_s = match &e {
             AccessError::Throttled { retry_after_s } => Some(*retry_after_s),
             _ => None,
         };
-        ApiError { status, code: e.code(), message: e.to_string(), retry_after_s }
+        ApiError {
+            status,
+            code: e.code(),
+            message: e.to_string(),
+            retry_after_s,
+        }
     }
 }
 

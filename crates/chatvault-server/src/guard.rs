@@ -19,7 +19,9 @@ use chatvault_access::sessions::Credential;
 use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
 use chatvault_archive::{Archive, Visibility};
 use chatvault_model::StoredMessage;
-use chatvault_policy::{decide, Decision, Grant, Handle, MessageFacts, Org, Reach, Right, Role, Subject, Via};
+use chatvault_policy::{
+    decide, Decision, Grant, Handle, MessageFacts, Org, Reach, Right, Role, Subject, Via,
+};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
@@ -39,15 +41,25 @@ pub type State = Arc<Shared>;
 
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
-        Shared { archive: Mutex::new(archive), access: Mutex::new(access), config, tls }
+        Shared {
+            archive: Mutex::new(archive),
+            access: Mutex::new(access),
+            config,
+            tls,
+        }
     }
 
     pub fn access(&self) -> ApiResult<MutexGuard<'_, Access>> {
-        self.access.lock().map_err(|_| ApiError::internal("the access database lock is poisoned"))
+        self.access
+            .lock()
+            .map_err(|_| ApiError::internal("the access database lock is poisoned"))
     }
 
     pub(crate) fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
-        let mut a = self.archive.lock().map_err(|_| ApiError::internal("the archive lock is poisoned"))?;
+        let mut a = self
+            .archive
+            .lock()
+            .map_err(|_| ApiError::internal("the archive lock is poisoned"))?;
         a.refresh()?;
         Ok(a)
     }
@@ -65,10 +77,24 @@ impl Shared {
 
     /// A retention sweep (the schedule's, or an admin's), with the archive and the access
     /// database locked for its duration.
-    pub fn sweep(&self, actor: &str, now_ms: i64) -> Result<crate::lifecycle::SweepReport, crate::lifecycle::LifecycleError> {
-        let mut a = self.archive.lock().map_err(|_| crate::lifecycle::LifecycleError::State("the archive lock is poisoned".into()))?;
-        let mut acc = self.access.lock().map_err(|_| crate::lifecycle::LifecycleError::State("the access database lock is poisoned".into()))?;
-        crate::lifecycle::sweep(&mut a, &mut acc, actor, now_ms, self.config.retention.recover_days)
+    pub fn sweep(
+        &self,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<crate::lifecycle::SweepReport, crate::lifecycle::LifecycleError> {
+        let mut a = self.archive.lock().map_err(|_| {
+            crate::lifecycle::LifecycleError::State("the archive lock is poisoned".into())
+        })?;
+        let mut acc = self.access.lock().map_err(|_| {
+            crate::lifecycle::LifecycleError::State("the access database lock is poisoned".into())
+        })?;
+        crate::lifecycle::sweep(
+            &mut a,
+            &mut acc,
+            actor,
+            now_ms,
+            self.config.retention.recover_days,
+        )
     }
 
     /// Signs the archive's tail (so a backup ends at a signed checkpoint) and returns the
@@ -88,15 +114,23 @@ impl Shared {
 
 /// The client's address as the audit trail records it.
 fn client_ip(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// A cookie's value from the request headers.
 pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
 }
 
 /// An authenticated caller.
@@ -152,7 +186,11 @@ fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<C
         .map(|s| s.trim().to_owned());
     if let Some(token) = bearer {
         let p = state.access()?.token(&token)?;
-        let caller = Caller { principal: p, ip, session: None };
+        let caller = Caller {
+            principal: p,
+            ip,
+            session: None,
+        };
         let ok = match caller.token_scope() {
             Some(TokenScope::Ingest) => allow_ingest,
             Some(TokenScope::Read) => reading && !allow_ingest,
@@ -175,8 +213,14 @@ fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<C
     };
     let p = state.access()?.session(&c)?;
     if !reading {
-        let Credential::Session { csrf } = &p.via else { return Err(ApiError::internal("session without CSRF token")) };
-        let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        let Credential::Session { csrf } = &p.via else {
+            return Err(ApiError::internal("session without CSRF token"));
+        };
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         if !chatvault_access::users::constant_time_eq(sent, csrf.as_bytes()) {
             let ev = Event::new(&p.user.name, Action::AccessDenied).ip(ip.as_deref()).result(Outcome::Denied).details(serde_json::json!({
                 "reason": "auth.csrf", "method": parts.method.as_str(), "path": parts.uri.path(),
@@ -185,7 +229,11 @@ fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<C
             return Err(chatvault_access::AccessError::Csrf.into());
         }
     }
-    Ok(Caller { principal: p, ip, session: Some(c) })
+    Ok(Caller {
+        principal: p,
+        ip,
+        session: Some(c),
+    })
 }
 
 /// A caller who may read content: through the role's default reach or an active grant.
@@ -211,22 +259,40 @@ impl FromRequestParts<State> for ContentReader {
             let mut acc = state.access()?;
             let org = acc.org(&policy)?;
             let now = acc.now_ms();
-            let grants: Vec<Grant> = acc.grants(Some(&subject.user))?.into_iter().filter(|g| g.is_active(now)).collect();
+            let grants: Vec<Grant> = acc
+                .grants(Some(&subject.user))?
+                .into_iter()
+                .filter(|g| g.is_active(now))
+                .collect();
             (org, grants, now, acc.restrictions()?)
         };
         let rules = org.policy.rules(subject.role);
         let has_role_content = rules.reach != Reach::Nothing && rules.rights.contains(&Right::View);
         if !has_role_content && grants.is_empty() {
-            let ev = caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({
-                "reason": "role has no content and no active grant", "path": parts.uri.path(),
-            }));
+            let ev = caller
+                .event(Action::AccessDenied)
+                .result(Outcome::Denied)
+                .details(serde_json::json!({
+                    "reason": "role has no content and no active grant", "path": parts.uri.path(),
+                }));
             state.audit(ev)?;
             return Err(ApiError::forbidden(
                 "access.role",
-                format!("the {} role sees no content without an approved retrieval request", subject.role.as_str()),
+                format!(
+                    "the {} role sees no content without an approved retrieval request",
+                    subject.role.as_str()
+                ),
             ));
         }
-        Ok(ContentReader { caller, subject, grants, org, now_ms, restrictions, state: state.clone() })
+        Ok(ContentReader {
+            caller,
+            subject,
+            grants,
+            org,
+            now_ms,
+            restrictions,
+            state: state.clone(),
+        })
     }
 }
 
@@ -245,8 +311,16 @@ pub fn visibility(
     m: &StoredMessage,
     members: &[Handle],
 ) -> Visibility {
-    let restricted = restrictions.iter().any(|r| r.covers(&m.conversation, members));
-    let facts = MessageFacts { conversation: &m.conversation, participants: members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted };
+    let restricted = restrictions
+        .iter()
+        .any(|r| r.covers(&m.conversation, members));
+    let facts = MessageFacts {
+        conversation: &m.conversation,
+        participants: members,
+        sent_at_ms: m.sent_at_ts.utc_ms,
+        text: m.text.as_deref(),
+        restricted,
+    };
     match decide(subject, right, &facts, now_ms, grants, org) {
         Decision::Allow { via, pii } => {
             match via {
@@ -286,13 +360,27 @@ impl ContentReader {
 
     /// The visibility rule for `right`, recording what each shown message was shown by.
     /// A token limited to one source sees that platform only.
-    pub fn rule<'a>(&'a self, right: Right, usage: &'a mut Usage) -> impl FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a {
+    pub fn rule<'a>(
+        &'a self,
+        right: Right,
+        usage: &'a mut Usage,
+    ) -> impl FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a {
         let source = self.caller.token_source().map(str::to_owned);
         move |m: &StoredMessage, members: &[Handle]| {
             if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
                 return Visibility::Hidden;
             }
-            visibility(&self.subject, &self.grants, &self.org, &self.restrictions, self.now_ms, right, usage, m, members)
+            visibility(
+                &self.subject,
+                &self.grants,
+                &self.org,
+                &self.restrictions,
+                self.now_ms,
+                right,
+                usage,
+                m,
+                members,
+            )
         }
     }
 
@@ -300,12 +388,17 @@ impl ContentReader {
     /// conversations and the time span its role and grants reach), so the index does the
     /// bulk of the filtering; [`Self::rule`] still decides each hit. The flag says whether
     /// the caller sees every match (executive): then the index pages and counts.
-    pub fn narrow(&self, archive: &mut Archive, f: &chatvault_archive::Filters) -> ApiResult<(chatvault_archive::Filters, bool)> {
+    pub fn narrow(
+        &self,
+        archive: &mut Archive,
+        f: &chatvault_archive::Filters,
+    ) -> ApiResult<(chatvault_archive::Filters, bool)> {
         const DAY: i64 = 86_400_000;
         let rules = self.org.policy.rules(self.subject.role);
         let role_view = rules.rights.contains(&Right::View) && rules.reach != Reach::Nothing;
         let source = self.caller.token_source();
-        if role_view && rules.reach == Reach::All && rules.window_days.is_none() && source.is_none() {
+        if role_view && rules.reach == Reach::All && rules.window_days.is_none() && source.is_none()
+        {
             return Ok((f.clone(), true));
         }
         let mut convs: Option<std::collections::BTreeSet<String>> = Some(Default::default());
@@ -316,7 +409,9 @@ impl ContentReader {
             }
         };
         if role_view {
-            lo = rules.window_days.map_or(i64::MIN, |d| self.now_ms - d as i64 * DAY);
+            lo = rules
+                .window_days
+                .map_or(i64::MIN, |d| self.now_ms - d as i64 * DAY);
             hi = i64::MAX;
             match rules.reach {
                 Reach::All => convs = None,
@@ -331,7 +426,11 @@ impl ContentReader {
                 Reach::Nothing => {}
             }
         }
-        for g in self.grants.iter().filter(|g| g.rights.contains(&Right::View)) {
+        for g in self
+            .grants
+            .iter()
+            .filter(|g| g.rights.contains(&Right::View))
+        {
             lo = lo.min(g.scope.from_ms);
             hi = hi.max(g.scope.to_ms);
             add(&mut convs, g.scope.conversations.clone());
@@ -357,7 +456,13 @@ impl ContentReader {
     /// Whether anything the caller may see could match these bounds: a conversation
     /// and a time range. A search or listing wholly outside the caller's reach is refused
     /// (403 and an audit entry) rather than answered empty.
-    pub fn might_reach(&self, archive: &mut Archive, conversation: Option<&str>, from_ms: Option<i64>, to_ms: Option<i64>) -> ApiResult<bool> {
+    pub fn might_reach(
+        &self,
+        archive: &mut Archive,
+        conversation: Option<&str>,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> ApiResult<bool> {
         let members: Option<Vec<Handle>> = match conversation {
             Some(c) => match archive.participants_of(c) {
                 Ok(m) => Some(m.to_vec()),
@@ -369,18 +474,30 @@ impl ContentReader {
         let (lo, hi) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
         let rules = self.org.policy.rules(self.subject.role);
         let role_ok = rules.rights.contains(&Right::View)
-            && rules.window_days.is_none_or(|d| hi >= self.now_ms - d as i64 * 86_400_000)
+            && rules
+                .window_days
+                .is_none_or(|d| hi >= self.now_ms - d as i64 * 86_400_000)
             && match rules.reach {
                 Reach::Nothing => false,
                 Reach::All => true,
-                Reach::Own => members.as_ref().is_none_or(|m| m.iter().any(|h| self.subject.handles.contains(h))),
+                Reach::Own => members
+                    .as_ref()
+                    .is_none_or(|m| m.iter().any(|h| self.subject.handles.contains(h))),
                 Reach::Team => members.as_ref().is_none_or(|m| {
-                    m.iter().any(|h| self.subject.handles.contains(h) || (self.subject.team.is_some() && self.org.directory.team_of_handle(h) == self.subject.team.as_deref()))
+                    m.iter().any(|h| {
+                        self.subject.handles.contains(h)
+                            || (self.subject.team.is_some()
+                                && self.org.directory.team_of_handle(h)
+                                    == self.subject.team.as_deref())
+                    })
                 }),
             };
         let grant_ok = self.grants.iter().any(|g| {
             let who = match (conversation, &members) {
-                (Some(c), Some(m)) => g.scope.conversations.iter().any(|x| x == c) || m.iter().any(|h| g.scope.participants.contains(h)),
+                (Some(c), Some(m)) => {
+                    g.scope.conversations.iter().any(|x| x == c)
+                        || m.iter().any(|h| g.scope.participants.contains(h))
+                }
                 _ => true,
             };
             who && g.scope.from_ms <= hi && g.scope.to_ms >= lo && g.rights.contains(&Right::View)
@@ -390,7 +507,12 @@ impl ContentReader {
 
     /// Audits a refusal and returns the error to send.
     pub fn deny(&self, target: &str, details: serde_json::Value) -> ApiError {
-        let ev = self.caller.event(Action::AccessDenied).target(target).result(Outcome::Denied).details(details);
+        let ev = self
+            .caller
+            .event(Action::AccessDenied)
+            .target(target)
+            .result(Outcome::Denied)
+            .details(details);
         match self.state.audit(ev) {
             Ok(()) => ApiError::denied(),
             Err(e) => e,
@@ -398,10 +520,19 @@ impl ContentReader {
     }
 
     /// Audits a content read (and each grant it used).
-    pub fn audit_read(&self, action: Action, target: Option<&str>, mut details: serde_json::Value, usage: &Usage) -> ApiResult<()> {
+    pub fn audit_read(
+        &self,
+        action: Action,
+        target: Option<&str>,
+        mut details: serde_json::Value,
+        usage: &Usage,
+    ) -> ApiResult<()> {
         if let Some(o) = details.as_object_mut() {
             o.insert("via_role".into(), usage.by_role.into());
-            o.insert("grants".into(), usage.grants.iter().cloned().collect::<Vec<_>>().into());
+            o.insert(
+                "grants".into(),
+                usage.grants.iter().cloned().collect::<Vec<_>>().into(),
+            );
             o.insert("masked".into(), usage.masked.into());
         }
         let mut ev = self.caller.event(action).details(details);
@@ -411,7 +542,12 @@ impl ContentReader {
         let mut acc = self.state.access()?;
         acc.audit(ev)?;
         for g in &usage.grants {
-            acc.audit(self.caller.event(Action::GrantUse).target(g).details(serde_json::json!({"for": action.name(), "on": target})))?;
+            acc.audit(
+                self.caller
+                    .event(Action::GrantUse)
+                    .target(g)
+                    .details(serde_json::json!({"for": action.name(), "on": target})),
+            )?;
         }
         Ok(())
     }
@@ -422,7 +558,10 @@ fn role_guard(caller: &Caller, state: &State, role: Role, path: &str) -> ApiResu
         return Ok(());
     }
     state.audit(caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": format!("needs the {} role", role.as_str()), "path": path})))?;
-    Err(ApiError::forbidden("access.role", format!("only the {} role may use this", role.as_str())))
+    Err(ApiError::forbidden(
+        "access.role",
+        format!("only the {} role may use this", role.as_str()),
+    ))
 }
 
 /// The auditor: the audit log and integrity proofs, no content.
@@ -463,7 +602,10 @@ impl FromRequestParts<State> for Ingestor {
             state.audit(c.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": "ingest needs an ingest token", "path": parts.uri.path()})))?;
             return Err(ApiError::forbidden("auth.scope", "ingest needs a bearer token created with `chatvault token create USER --scope ingest`"));
         }
-        Ok(Ingestor { caller: c, state: state.clone() })
+        Ok(Ingestor {
+            caller: c,
+            state: state.clone(),
+        })
     }
 }
 

@@ -102,16 +102,34 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(login).get(whoami).delete(logout))
         .route("/api/v1/search", get(search))
-        .route("/api/v1/conversations/{id}/messages", get(conversation_messages))
-        .route("/api/v1/conversations/{id}/export", get(cases::export_conversation))
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            get(conversation_messages),
+        )
+        .route(
+            "/api/v1/conversations/{id}/export",
+            get(cases::export_conversation),
+        )
         .route("/api/v1/exports", post(cases::export))
-        .route("/api/v1/identities", get(cases::list_identities).post(cases::link_identity))
-        .route("/api/v1/identities/{id}", axum::routing::delete(cases::unlink_identity))
-        .route("/api/v1/identities/suggestions", get(cases::identity_suggestions))
+        .route(
+            "/api/v1/identities",
+            get(cases::list_identities).post(cases::link_identity),
+        )
+        .route(
+            "/api/v1/identities/{id}",
+            axum::routing::delete(cases::unlink_identity),
+        )
+        .route(
+            "/api/v1/identities/suggestions",
+            get(cases::identity_suggestions),
+        )
         .route("/api/v1/timeline", post(cases::timeline))
         .route("/api/v1/reports/{kind}", get(analytics::report_route))
         .route("/api/v1/messages/{id}", get(message))
-        .route("/api/v1/messages/{id}/attachments/{sha256}", get(attachment))
+        .route(
+            "/api/v1/messages/{id}/attachments/{sha256}",
+            get(attachment),
+        )
         .route("/api/v1/messages", post(ingest))
         .route("/api/v1/requests", get(list_requests).post(file_request))
         .route("/api/v1/requests/{id}/approve", post(approve))
@@ -128,7 +146,10 @@ pub fn router(state: State) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(ui::form_csrf))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -144,7 +165,11 @@ async fn fallback(uri: axum::http::Uri, req: ui::Req) -> Response {
 /// Headers on every response: no sniffing, no framing, no referrer, no caching (unless
 /// the handler set its own, as the versioned assets do), a CSP that allows nothing for
 /// API responses and only same-origin scripts and styles for pages, and HSTS under TLS.
-async fn security_headers(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request,
+    next: Next,
+) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut r = next.run(req).await;
     let h = r.headers_mut();
@@ -158,14 +183,31 @@ async fn security_headers(axum::extract::State(state): axum::extract::State<Stat
         set(h, header::CACHE_CONTROL, "no-store");
     }
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        let csp = if api { "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" } else { ui::PAGE_CSP };
+        let csp = if api {
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        } else {
+            ui::PAGE_CSP
+        };
         set(h, header::CONTENT_SECURITY_POLICY, csp);
     }
-    h.insert(header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
-    h.insert(header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin"));
-    h.insert(header::HeaderName::from_static("permissions-policy"), HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     if state.tls {
-        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
     }
     r
 }
@@ -187,10 +229,17 @@ pub enum ServeError {
 }
 
 /// A rustls server config from PEM files, accepting `min_version` ("1.2" or "1.3") and up.
-pub fn tls_config(cert: &std::path::Path, key: &std::path::Path, min_version: &str) -> Result<rustls::ServerConfig, ServeError> {
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    min_version: &str,
+) -> Result<rustls::ServerConfig, ServeError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |p: &std::path::Path, why: String| ServeError::Tls { path: p.display().to_string(), why };
+    let bad = |p: &std::path::Path, why: String| ServeError::Tls {
+        path: p.display().to_string(),
+        why,
+    };
     let certs = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -204,29 +253,51 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path, min_version: &s
         "1.2" => &[&rustls::version::TLS13, &rustls::version::TLS12],
         other => return Err(bad(cert, format!("--tls-min {other}: use 1.2 or 1.3"))),
     };
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .map_err(|e| bad(cert, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| bad(key, e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .map_err(|e| bad(cert, e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key_der)
+    .map_err(|e| bad(key, e.to_string()))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
 
 /// Binds, calls `on_listening` with the bound address (so `--listen 127.0.0.1:0` can be
 /// reported), and serves until Ctrl-C or SIGTERM.
-pub async fn serve(state: State, tls: Option<rustls::ServerConfig>, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+pub async fn serve(
+    state: State,
+    tls: Option<rustls::ServerConfig>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
     let addr = state.config.listen.clone();
-    let schedule = state.config.retention.schedule().map_err(|e| ServeError::Config(e.to_string()))?;
-    let tz = state.config.retention.tz().map_err(|e| ServeError::Config(e.to_string()))?;
+    let schedule = state
+        .config
+        .retention
+        .schedule()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let tz = state
+        .config
+        .retention
+        .tz()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     if let Some(cron) = schedule {
         tokio::spawn(lifecycle::scheduled_sweeps(state.clone(), cron, tz));
     }
-    for (cron, spec) in state.config.backup.parsed_schedules().map_err(|e| ServeError::Config(e.to_string()))? {
+    for (cron, spec) in state
+        .config
+        .backup
+        .parsed_schedules()
+        .map_err(|e| ServeError::Config(e.to_string()))?
+    {
         tokio::spawn(lifecycle::scheduled_backups(state.clone(), cron, spec, tz));
     }
-    let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
+    let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen {
+        addr: addr.clone(),
+        source,
+    })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -240,11 +311,16 @@ pub async fn serve(state: State, tls: Option<rustls::ServerConfig>, on_listening
                 h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
             });
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
-            axum_server::from_tcp_rustls(listener, rustls).handle(handle).serve(app).await?;
+            axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
+                .serve(app)
+                .await?;
         }
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
     }
     Ok(())
@@ -270,12 +346,24 @@ async fn shutdown_signal() {
 
 /// Opens what `serve` and the CLI's account commands share: the access database with
 /// the keys the archive keeps for it.
-pub fn open_access(archive: &mut chatvault_archive::Archive, settings: chatvault_access::Settings) -> Result<chatvault_access::Access, OpenError> {
-    let seal = archive.service_secret("access_seal_key", &|| Ok(zeroize::Zeroizing::new(chatvault_crypto::random_bytes::<32>().to_vec())))?;
-    let seal = chatvault_crypto::DataKey::from_secret(&seal).map_err(|e| OpenError::Key(e.to_string()))?;
+pub fn open_access(
+    archive: &mut chatvault_archive::Archive,
+    settings: chatvault_access::Settings,
+) -> Result<chatvault_access::Access, OpenError> {
+    let seal = archive.service_secret("access_seal_key", &|| {
+        Ok(zeroize::Zeroizing::new(
+            chatvault_crypto::random_bytes::<32>().to_vec(),
+        ))
+    })?;
+    let seal =
+        chatvault_crypto::DataKey::from_secret(&seal).map_err(|e| OpenError::Key(e.to_string()))?;
     let audit_signer = archive.audit_signer()?;
     let dir = archive.data_dir().to_owned();
-    Ok(chatvault_access::Access::open(&dir, chatvault_access::AccessKeys { seal, audit_signer }, settings)?)
+    Ok(chatvault_access::Access::open(
+        &dir,
+        chatvault_access::AccessKeys { seal, audit_signer },
+        settings,
+    )?)
 }
 
 #[derive(Debug, thiserror::Error)]

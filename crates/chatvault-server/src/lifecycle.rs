@@ -57,10 +57,21 @@ const SWEEP_BATCH: usize = 10_000;
 
 /// Sweeps: deletes every message whose policy expired (holds kept), purges deletions past
 /// their window, writes `DATA/reports/sweep-<time>.json` and audits `retention.sweep`.
-pub fn sweep(archive: &mut Archive, access: &mut Access, actor: &str, now_ms: i64, recover_days: u32) -> Result<SweepReport> {
+pub fn sweep(
+    archive: &mut Archive,
+    access: &mut Access,
+    actor: &str,
+    now_ms: i64,
+    recover_days: u32,
+) -> Result<SweepReport> {
     let life = access.lifecycle()?;
     let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
-    let rules = RetentionRules { policies: &life.policies, tag_rules: &life.tag_rules, holds: &life.holds, manual_tags: &manual };
+    let rules = RetentionRules {
+        policies: &life.policies,
+        tag_rules: &life.tag_rules,
+        holds: &life.holds,
+        manual_tags: &manual,
+    };
     let mut due: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let plan = archive.retention_plan(&rules, now_ms, &mut |e| {
         if let Verdict::Expired { policy, .. } = e.verdict {
@@ -70,22 +81,43 @@ pub fn sweep(archive: &mut Archive, access: &mut Access, actor: &str, now_ms: i6
     })?;
     let mut deleted = std::collections::BTreeMap::new();
     for (policy, ids) in &due {
-        let reason = DeletionReason { rule: format!("policy:{policy}"), requested_by: actor.to_owned(), approved_by: None };
+        let reason = DeletionReason {
+            rule: format!("policy:{policy}"),
+            requested_by: actor.to_owned(),
+            approved_by: None,
+        };
         let mut n = 0;
         for chunk in ids.chunks(SWEEP_BATCH) {
-            n += archive.delete_messages(chunk, &reason, now_ms, recover_days)?.deleted;
+            n += archive
+                .delete_messages(chunk, &reason, now_ms, recover_days)?
+                .deleted;
         }
         deleted.insert(policy.clone(), n);
     }
     let purge = archive.purge_due(now_ms, &mut |_| {})?;
     let at = chatvault_model::Timestamp::utc(now_ms).to_rfc3339();
     let dir = archive.data_dir().join("reports");
-    let stamp = chrono::DateTime::from_timestamp_millis(now_ms).map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string()).unwrap_or_default();
+    let stamp = chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
+        .unwrap_or_default();
     let file = dir.join(format!("sweep-{stamp}.json"));
-    let report = SweepReport { at_ms: now_ms, at, by: actor.to_owned(), plan, deleted, recover_days, purge, report_file: file.clone() };
-    let io = |source| LifecycleError::Report { path: file.display().to_string(), source };
+    let report = SweepReport {
+        at_ms: now_ms,
+        at,
+        by: actor.to_owned(),
+        plan,
+        deleted,
+        recover_days,
+        purge,
+        report_file: file.clone(),
+    };
+    let io = |source| LifecycleError::Report {
+        path: file.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(&dir).map_err(io)?;
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| LifecycleError::State(e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&report).map_err(|e| LifecycleError::State(e.to_string()))?;
     std::fs::write(&file, json).map_err(io)?;
     access.audit(Event::new(actor, Action::RetentionSweep).details(serde_json::json!({
         "at_ms": now_ms, "messages": report.plan.messages, "expired": report.plan.expired, "held": report.plan.held,
@@ -112,23 +144,59 @@ pub struct Execution {
 
 /// Carries out an approved deletion or recovery request and audits `deletion.execute`.
 /// Messages under an active legal hold are never deleted.
-pub fn execute(archive: &mut Archive, access: &mut Access, actor: &str, r: &DeletionRequest, now_ms: i64, recover_days: u32) -> Result<Execution> {
+pub fn execute(
+    archive: &mut Archive,
+    access: &mut Access,
+    actor: &str,
+    r: &DeletionRequest,
+    now_ms: i64,
+    recover_days: u32,
+) -> Result<Execution> {
     let DeletionStatus::Approved { by, .. } = &r.status else {
-        return Err(LifecycleError::State(format!("deletion request {} is not approved", r.id)));
+        return Err(LifecycleError::State(format!(
+            "deletion request {} is not approved",
+            r.id
+        )));
     };
     let out = match r.kind {
         DeletionKind::Delete => {
             let holds = access.lifecycle()?.holds;
             let held = archive.held_by(&r.messages, &holds)?;
-            let keep: std::collections::BTreeSet<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
-            let ids: Vec<String> = r.messages.iter().filter(|m| !keep.contains(m.as_str())).cloned().collect();
-            let reason = DeletionReason { rule: format!("request:{}", r.id), requested_by: r.requested_by.clone(), approved_by: Some(by.clone()) };
-            let d = if ids.is_empty() { Default::default() } else { archive.delete_messages(&ids, &reason, now_ms, recover_days)? };
-            Execution { request: r.id.clone(), kind: r.kind, done: d.deleted, skipped: vec![], held }
+            let keep: std::collections::BTreeSet<&str> =
+                held.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<String> = r
+                .messages
+                .iter()
+                .filter(|m| !keep.contains(m.as_str()))
+                .cloned()
+                .collect();
+            let reason = DeletionReason {
+                rule: format!("request:{}", r.id),
+                requested_by: r.requested_by.clone(),
+                approved_by: Some(by.clone()),
+            };
+            let d = if ids.is_empty() {
+                Default::default()
+            } else {
+                archive.delete_messages(&ids, &reason, now_ms, recover_days)?
+            };
+            Execution {
+                request: r.id.clone(),
+                kind: r.kind,
+                done: d.deleted,
+                skipped: vec![],
+                held,
+            }
         }
         DeletionKind::Recover => {
             let rec = archive.recover_messages(&r.messages, now_ms)?;
-            Execution { request: r.id.clone(), kind: r.kind, done: rec.recovered, skipped: rec.not_recoverable, held: vec![] }
+            Execution {
+                request: r.id.clone(),
+                kind: r.kind,
+                done: rec.recovered,
+                skipped: rec.not_recoverable,
+                held: vec![],
+            }
         }
     };
     // What was held back or skipped is in the details; the step itself succeeded.
@@ -150,7 +218,9 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
                 return;
             }
         };
-        let wait = (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default();
+        let wait = (next.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
         tokio::time::sleep(wait).await;
         let s = state.clone();
         let at = chrono::Utc::now().timestamp_millis();
@@ -166,9 +236,14 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
             ),
             Ok(Err(e)) => {
                 eprintln!("retention sweep failed: {e}");
-                let ev = Event::new(SCHEDULE_ACTOR, Action::RetentionSweep).result(Outcome::Failed).details(serde_json::json!({"error": e.to_string(), "code": e.code()}));
+                let ev = Event::new(SCHEDULE_ACTOR, Action::RetentionSweep)
+                    .result(Outcome::Failed)
+                    .details(serde_json::json!({"error": e.to_string(), "code": e.code()}));
                 if let Err(e) = state.audit(ev) {
-                    eprintln!("retention sweep: could not audit the failure: {}", e.message);
+                    eprintln!(
+                        "retention sweep: could not audit the failure: {}",
+                        e.message
+                    );
                 }
             }
             Err(e) => eprintln!("retention sweep task: {e}"),
@@ -184,18 +259,31 @@ pub const BACKUP_ACTOR: &str = "system:backup-schedule";
 
 /// Takes backups on one schedule until the server stops, pruning expired sets after each.
 /// Each result is printed and audited (`backup.run`); a failure is audited as failed.
-pub async fn scheduled_backups(state: crate::State, schedule: croner::Cron, spec: crate::config::BackupSchedule, tz: chrono_tz::Tz) {
+pub async fn scheduled_backups(
+    state: crate::State,
+    schedule: croner::Cron,
+    spec: crate::config::BackupSchedule,
+    tz: chrono_tz::Tz,
+) {
     loop {
         let now = chrono::Utc::now().with_timezone(&tz);
         let Ok(next) = schedule.find_next_occurrence(&now, false) else {
             eprintln!("backup schedule `{}`: no next time; it stops", spec.cron);
             return;
         };
-        tokio::time::sleep((next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+        tokio::time::sleep(
+            (next.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default(),
+        )
+        .await;
         let outcome = backup_once(&state, &spec.tier, spec.full).await;
         let ev = match &outcome {
             Ok((m, p)) => {
-                println!("backup {} ({}, tier {}): {} new chunks; pruned {} expired sets", m.id, m.kind, m.tier, m.uploaded_chunks, p.sets_removed);
+                println!(
+                    "backup {} ({}, tier {}): {} new chunks; pruned {} expired sets",
+                    m.id, m.kind, m.tier, m.uploaded_chunks, p.sets_removed
+                );
                 Event::new(BACKUP_ACTOR, Action::BackupRun).target(&m.id).details(serde_json::json!({
                     "kind": m.kind, "tier": m.tier, "set": m.set, "tree_size": m.archive.tree_size, "uploaded_chunks": m.uploaded_chunks,
                     "sets_pruned": p.sets_removed, "chunks_pruned": p.chunks_removed,
@@ -203,7 +291,9 @@ pub async fn scheduled_backups(state: crate::State, schedule: croner::Cron, spec
             }
             Err(e) => {
                 eprintln!("scheduled backup failed: {e}");
-                Event::new(BACKUP_ACTOR, Action::BackupRun).result(Outcome::Failed).details(serde_json::json!({"tier": spec.tier, "error": e}))
+                Event::new(BACKUP_ACTOR, Action::BackupRun)
+                    .result(Outcome::Failed)
+                    .details(serde_json::json!({"tier": spec.tier, "error": e}))
             }
         };
         if let Err(e) = state.audit(ev) {
@@ -216,14 +306,34 @@ pub async fn scheduled_backups(state: crate::State, schedule: croner::Cron, spec
 /// whose manifest is not written yet.
 static BACKUP_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn backup_once(state: &crate::State, tier: &str, full: bool) -> std::result::Result<(chatvault_backup::Manifest, chatvault_backup::PruneReport), String> {
+async fn backup_once(
+    state: &crate::State,
+    tier: &str,
+    full: bool,
+) -> std::result::Result<(chatvault_backup::Manifest, chatvault_backup::PruneReport), String> {
     let _one = BACKUP_LOCK.lock().await;
     let s = state.clone();
-    let data = tokio::task::spawn_blocking(move || s.prepare_backup()).await.map_err(|e| e.to_string())?.map_err(|e| e.message)?;
+    let data = tokio::task::spawn_blocking(move || s.prepare_backup())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.message)?;
     let cfg = &state.config.backup;
     let target = chatvault_backup::Target::parse(&cfg.to).map_err(|e| e.to_string())?;
-    let o = chatvault_backup::BackupOptions { recipients: &cfg.recipients, full, tier, now_ms: chrono::Utc::now().timestamp_millis() };
-    let m = chatvault_backup::backup(&data, &target, &o).await.map_err(|e| e.to_string())?;
-    let p = chatvault_backup::prune(&target, &cfg.keep_days, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+    let o = chatvault_backup::BackupOptions {
+        recipients: &cfg.recipients,
+        full,
+        tier,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let m = chatvault_backup::backup(&data, &target, &o)
+        .await
+        .map_err(|e| e.to_string())?;
+    let p = chatvault_backup::prune(
+        &target,
+        &cfg.keep_days,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok((m, p))
 }

@@ -38,17 +38,30 @@ pub fn parse_time(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let start = d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis();
-        return Ok(if end_of_day { start + 86_400_000 - 1 } else { start });
+        let start = d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis();
+        return Ok(if end_of_day {
+            start + 86_400_000 - 1
+        } else {
+            start
+        });
     }
-    Err(ApiError::bad_request(format!("{field}: `{s}` is not RFC 3339, YYYY-MM-DD or milliseconds")))
+    Err(ApiError::bad_request(format!(
+        "{field}: `{s}` is not RFC 3339, YYYY-MM-DD or milliseconds"
+    )))
 }
 
 fn time_value(v: &Value, field: &str, end_of_day: bool) -> ApiResult<i64> {
     match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
         Value::String(s) => parse_time(s, field, end_of_day),
-        _ => Err(ApiError::bad_request(format!("{field}: give RFC 3339 text or milliseconds"))),
+        _ => Err(ApiError::bad_request(format!(
+            "{field}: give RFC 3339 text or milliseconds"
+        ))),
     }
 }
 
@@ -57,7 +70,9 @@ pub(crate) fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Api
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(bytes).map(Some).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
 /// The client's address, when the server knows it.
@@ -65,8 +80,16 @@ pub struct ClientIp(pub Option<String>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())))
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
     }
 }
 
@@ -85,17 +108,32 @@ pub struct Login {
     totp: Option<String>,
 }
 
-pub async fn login(AxState(state): AxState<State>, ClientIp(ip): ClientIp, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
+pub async fn login(
+    AxState(state): AxState<State>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<Login>,
+) -> ApiResult<Response> {
     let session = blocking(|| -> ApiResult<_> {
         let mut acc = state.access()?;
-        let user = acc.check_login(&body.username, &body.password, body.totp.as_deref(), ip.as_deref())?;
+        let user = acc.check_login(
+            &body.username,
+            &body.password,
+            body.totp.as_deref(),
+            ip.as_deref(),
+        )?;
         Ok(acc.create_session(&user)?)
     })?;
     let secure = if state.tls { "; Secure" } else { "" };
     let max_age = state.config.security.session_absolute_hours as u64 * 3600;
-    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}", session.cookie);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+        session.cookie
+    );
     let mut r = Json(json!(session)).into_response();
-    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
     Ok(r)
 }
 
@@ -105,7 +143,9 @@ pub async fn whoami(caller: Caller) -> Json<Value> {
         chatvault_access::sessions::Credential::Session { csrf } => Some(csrf.clone()),
         _ => None,
     };
-    Json(json!({"user": u.name, "role": u.role, "team": u.team, "handles": u.handles, "csrf_token": csrf}))
+    Json(
+        json!({"user": u.name, "role": u.role, "team": u.team, "handles": u.handles, "csrf_token": csrf}),
+    )
 }
 
 pub async fn logout(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Response> {
@@ -113,8 +153,14 @@ pub async fn logout(AxState(state): AxState<State>, caller: Caller) -> ApiResult
         state.access()?.end_session(c)?;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    let expire = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}", if state.tls { "; Secure" } else { "" });
-    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expire).map_err(ApiError::internal)?);
+    let expire = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if state.tls { "; Secure" } else { "" }
+    );
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&expire).map_err(ApiError::internal)?,
+    );
     Ok(r)
 }
 
@@ -135,24 +181,49 @@ pub struct SearchParams {
     pub offset: Option<usize>,
 }
 
-pub async fn search(reader: ContentReader, Query(p): Query<SearchParams>) -> ApiResult<Json<Value>> {
+pub async fn search(
+    reader: ContentReader,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!(run_search(&reader, &p)?)))
 }
 
 /// A search as the caller may see it, audited: the API's and the web UI's.
-pub fn run_search(reader: &ContentReader, p: &SearchParams) -> ApiResult<chatvault_archive::SearchResponse> {
-    let from_ms = p.from.as_deref().map(|s| parse_time(s, "from", false)).transpose()?;
-    let to_ms = p.to.as_deref().map(|s| parse_time(s, "to", true)).transpose()?;
+pub fn run_search(
+    reader: &ContentReader,
+    p: &SearchParams,
+) -> ApiResult<chatvault_archive::SearchResponse> {
+    let from_ms = p
+        .from
+        .as_deref()
+        .map(|s| parse_time(s, "from", false))
+        .transpose()?;
+    let to_ms =
+        p.to.as_deref()
+            .map(|s| parse_time(s, "to", true))
+            .transpose()?;
     if let (Some(f), Some(t)) = (from_ms, to_ms) {
         if f > t {
             return Err(ApiError::bad_request("`from` is after `to`"));
         }
     }
     if let Some(k) = &p.kind {
-        k.parse::<chatvault_model::MessageKind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
+        k.parse::<chatvault_model::MessageKind>()
+            .map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
     }
-    let limit = p.limit.unwrap_or(20).min(reader.state().config.limits.max_page);
-    let filters = Filters { from_ms, to_ms, sender: p.sender.clone(), conversation: p.conversation.clone(), platform: p.platform.clone(), kind: p.kind.clone(), conversations: None };
+    let limit = p
+        .limit
+        .unwrap_or(20)
+        .min(reader.state().config.limits.max_page);
+    let filters = Filters {
+        from_ms,
+        to_ms,
+        sender: p.sender.clone(),
+        conversation: p.conversation.clone(),
+        platform: p.platform.clone(),
+        kind: p.kind.clone(),
+        conversations: None,
+    };
     // What is audited: the query (personal data masked), the filters and the count.
     let details = json!({
         "query": pii::mask(&p.q),
@@ -165,7 +236,14 @@ pub fn run_search(reader: &ContentReader, p: &SearchParams) -> ApiResult<chatvau
         }
         let (narrowed, all_visible) = reader.narrow(&mut a, &filters)?;
         let mut usage = Usage::default();
-        let r = a.search_visible(&p.q, &narrowed, limit, p.offset.unwrap_or(0), all_visible, &mut reader.rule(Right::View, &mut usage))?;
+        let r = a.search_visible(
+            &p.q,
+            &narrowed,
+            limit,
+            p.offset.unwrap_or(0),
+            all_visible,
+            &mut reader.rule(Right::View, &mut usage),
+        )?;
         Ok(Ok((r, usage)))
     })?;
     match result {
@@ -188,18 +266,35 @@ pub struct PageParams {
     pub around: Option<String>,
 }
 
-pub async fn conversation_messages(reader: ContentReader, Path(id): Path<String>, Query(p): Query<PageParams>) -> ApiResult<Json<Value>> {
+pub async fn conversation_messages(
+    reader: ContentReader,
+    Path(id): Path<String>,
+    Query(p): Query<PageParams>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!(run_conversation(&reader, &id, &p)?.0)))
 }
 
 /// One page of a conversation as the caller may see it, audited, and how many of its
 /// messages were masked.
-pub fn run_conversation(reader: &ContentReader, id: &str, p: &PageParams) -> ApiResult<(chatvault_archive::ConversationView, u64)> {
-    let limit = p.limit.unwrap_or(50).min(reader.state().config.limits.max_page as u64);
+pub fn run_conversation(
+    reader: &ContentReader,
+    id: &str,
+    p: &PageParams,
+) -> ApiResult<(chatvault_archive::ConversationView, u64)> {
+    let limit = p
+        .limit
+        .unwrap_or(50)
+        .min(reader.state().config.limits.max_page as u64);
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let mut usage = Usage::default();
-        let v = a.conversation_visible(id, p.offset.unwrap_or(0), limit, p.around.as_deref(), &mut reader.rule(Right::View, &mut usage));
+        let v = a.conversation_visible(
+            id,
+            p.offset.unwrap_or(0),
+            limit,
+            p.around.as_deref(),
+            &mut reader.rule(Right::View, &mut usage),
+        );
         Ok((v, usage))
     })?;
     match result {
@@ -207,7 +302,9 @@ pub fn run_conversation(reader: &ContentReader, id: &str, p: &PageParams) -> Api
             reader.audit_read(Action::View, Some(&v.conversation), json!({"conversation": v.conversation, "shown": v.messages.len(), "total": v.total}), &usage)?;
             Ok((v, usage.masked))
         }
-        (Err(chatvault_archive::ArchiveError::NotFound(_)), _) => Err(reader.deny(id, json!({"conversation": id}))),
+        (Err(chatvault_archive::ArchiveError::NotFound(_)), _) => {
+            Err(reader.deny(id, json!({"conversation": id})))
+        }
         (Err(e), _) => Err(e.into()),
     }
 }
@@ -221,41 +318,76 @@ pub async fn message(reader: ContentReader, Path(id): Path<String>) -> ApiResult
     })?;
     match result {
         (Ok((m, _)), usage) => {
-            reader.audit_read(Action::View, Some(&id), json!({"message": id, "conversation": m.conversation}), &usage)?;
+            reader.audit_read(
+                Action::View,
+                Some(&id),
+                json!({"message": id, "conversation": m.conversation}),
+                &usage,
+            )?;
             Ok(Json(json!(m)))
         }
         // A message that does not exist and one outside the reach get the same answer.
-        (Err(chatvault_archive::ArchiveError::NotFound(_) | chatvault_archive::ArchiveError::Invalid { .. }), _) => Err(reader.deny(&id, json!({"message": id}))),
+        (
+            Err(
+                chatvault_archive::ArchiveError::NotFound(_)
+                | chatvault_archive::ArchiveError::Invalid { .. },
+            ),
+            _,
+        ) => Err(reader.deny(&id, json!({"message": id}))),
         (Err(e), _) => Err(e.into()),
     }
 }
 
-pub async fn attachment(reader: ContentReader, Path((id, sha)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn attachment(
+    reader: ContentReader,
+    Path((id, sha)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let (att, bytes) = run_attachment(&reader, &id, &sha, Right::Export)?;
     Ok(download(&att.name, bytes))
 }
 
 /// An attachment's bytes, read under `right` (export to download, view to preview),
 /// audited.
-pub fn run_attachment(reader: &ContentReader, id: &str, sha: &str, right: Right) -> ApiResult<(chatvault_model::AttachmentRef, Vec<u8>)> {
+pub fn run_attachment(
+    reader: &ContentReader,
+    id: &str,
+    sha: &str,
+    right: Right,
+) -> ApiResult<(chatvault_model::AttachmentRef, Vec<u8>)> {
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let mut usage = Usage::default();
         let v = a.attachment_visible(id, sha, &mut reader.rule(right, &mut usage));
         Ok((v, usage))
     })?;
-    let action = if right == Right::Export { Action::Export } else { Action::View };
+    let action = if right == Right::Export {
+        Action::Export
+    } else {
+        Action::View
+    };
     match result {
         (Ok((att, bytes)), usage) => {
             let Some(bytes) = bytes else {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "attachment.absent", "the export recorded this attachment by hash only; its bytes were never archived"));
             };
-            reader.audit_read(action, Some(id), json!({"message": id, "attachment": sha, "bytes": bytes.len()}), &usage)?;
+            reader.audit_read(
+                action,
+                Some(id),
+                json!({"message": id, "attachment": sha, "bytes": bytes.len()}),
+                &usage,
+            )?;
             Ok((att, bytes))
         }
-        (Err(chatvault_archive::ArchiveError::NotFound(_) | chatvault_archive::ArchiveError::Invalid { .. }), _) => {
-            Err(reader.deny(id, json!({"message": id, "attachment": sha, "right": right})))
-        }
+        (
+            Err(
+                chatvault_archive::ArchiveError::NotFound(_)
+                | chatvault_archive::ArchiveError::Invalid { .. },
+            ),
+            _,
+        ) => Err(reader.deny(
+            id,
+            json!({"message": id, "attachment": sha, "right": right}),
+        )),
         (Err(e), _) => Err(e.into()),
     }
 }
@@ -264,8 +396,20 @@ pub fn run_attachment(reader: &ContentReader, id: &str, sha: &str, right: Right)
 pub fn download(name: &str, bytes: Vec<u8>) -> Response {
     let mut r = bytes.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -298,25 +442,49 @@ pub fn run_timeline(
     let participants = crate::cases::linked(reader.state(), participants)?;
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
-        let mut wanted: std::collections::BTreeSet<String> = conversations.iter().cloned().collect();
+        let mut wanted: std::collections::BTreeSet<String> =
+            conversations.iter().cloned().collect();
         wanted.extend(a.conversations_of(&participants)?);
-        let base = Filters { from_ms, to_ms, conversations: Some(wanted.iter().cloned().collect()), ..Filters::default() };
+        let base = Filters {
+            from_ms,
+            to_ms,
+            conversations: Some(wanted.iter().cloned().collect()),
+            ..Filters::default()
+        };
         let (mut narrowed, all_visible) = reader.narrow(&mut a, &base)?;
         // `narrow` replaces the conversation list with the caller's reach: intersect.
         narrowed.conversations = Some(match narrowed.conversations.take() {
-            Some(reach) if !all_visible => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
+            Some(reach) if !all_visible => {
+                reach.into_iter().filter(|c| wanted.contains(c)).collect()
+            }
             _ => wanted.iter().cloned().collect(),
         });
         let mut usage = Usage::default();
         // The index orders newest first; a timeline reads oldest first, so the page is
         // taken from the end and reversed.
-        let total = a.search_visible("", &narrowed, 1, 0, all_visible, &mut reader.rule(Right::View, &mut Usage::default()))?.total as usize;
+        let total = a
+            .search_visible(
+                "",
+                &narrowed,
+                1,
+                0,
+                all_visible,
+                &mut reader.rule(Right::View, &mut Usage::default()),
+            )?
+            .total as usize;
         let end = total.saturating_sub(offset);
         let start = end.saturating_sub(limit);
         if end == 0 {
             return Ok((total as u64, vec![], usage));
         }
-        let r = a.search_visible("", &narrowed, end - start, start, all_visible, &mut reader.rule(Right::View, &mut usage))?;
+        let r = a.search_visible(
+            "",
+            &narrowed,
+            end - start,
+            start,
+            all_visible,
+            &mut reader.rule(Right::View, &mut usage),
+        )?;
         let mut msgs = vec![];
         for h in r.hits.iter().rev() {
             let mut m = a.message(&h.id)?;
@@ -341,10 +509,21 @@ pub struct IngestBody {
     messages: Vec<Value>,
 }
 
-pub async fn ingest(ing: Ingestor, AxState(state): AxState<State>, ApiJson(body): ApiJson<IngestBody>) -> ApiResult<Json<Value>> {
+pub async fn ingest(
+    ing: Ingestor,
+    AxState(state): AxState<State>,
+    ApiJson(body): ApiJson<IngestBody>,
+) -> ApiResult<Json<Value>> {
     let max = state.config.limits.max_ingest_messages;
     if body.messages.len() > max {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "ingest.too_large", format!("{} messages in one batch; the limit is {max}", body.messages.len())));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ingest.too_large",
+            format!(
+                "{} messages in one batch; the limit is {max}",
+                body.messages.len()
+            ),
+        ));
     }
     let source = ing.caller.token_source().map(str::to_owned);
     let mut results: Vec<Option<Value>> = vec![None; body.messages.len()];
@@ -355,12 +534,19 @@ pub async fn ingest(ing: Ingestor, AxState(state): AxState<State>, ApiJson(body)
         let parsed = serde_json::from_value::<CanonicalRecord>(v)
             .map_err(|e| format!("messages[{i}]: {e}"))
             .and_then(|rec| {
-                let origin = Origin { file: "api".into(), line: i as u64 + 1 };
-                rec.into_new_message(raw, origin, &mut |_| Err("the API takes attachments inline as `data` (base64), not by `path`".into()))
-                    .map_err(|e| format!("messages[{i}]: {e}"))
+                let origin = Origin {
+                    file: "api".into(),
+                    line: i as u64 + 1,
+                };
+                rec.into_new_message(raw, origin, &mut |_| {
+                    Err("the API takes attachments inline as `data` (base64), not by `path`".into())
+                })
+                .map_err(|e| format!("messages[{i}]: {e}"))
             })
             .and_then(|m| match &source {
-                Some(s) if s != m.platform.as_str() => Err(format!("messages[{i}]: this token may only ingest platform `{s}`")),
+                Some(s) if s != m.platform.as_str() => Err(format!(
+                    "messages[{i}]: this token may only ingest platform `{s}`"
+                )),
                 _ => Ok(m),
             });
         match parsed {
@@ -386,7 +572,9 @@ pub async fn ingest(ing: Ingestor, AxState(state): AxState<State>, ApiJson(body)
         });
     }
     let rejected = results.len() as u64 - stored - dups;
-    state.audit(ing.caller.event(Action::Ingest).details(json!({"stored": stored, "duplicates": dups, "rejected": rejected, "source": source})))?;
+    state.audit(ing.caller.event(Action::Ingest).details(
+        json!({"stored": stored, "duplicates": dups, "rejected": rejected, "source": source}),
+    ))?;
     Ok(Json(json!({"results": results})))
 }
 
@@ -418,20 +606,43 @@ pub struct RequestBody {
 fn handle_value(v: &Value) -> ApiResult<Handle> {
     match v {
         Value::String(s) => chatvault_access::users::parse_handle(s).map_err(Into::into),
-        Value::Object(_) => serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_request(format!("participants: {e}"))),
-        _ => Err(ApiError::bad_request("participants: give `platform:id` or {\"platform\",\"id\"}")),
+        Value::Object(_) => serde_json::from_value(v.clone())
+            .map_err(|e| ApiError::bad_request(format!("participants: {e}"))),
+        _ => Err(ApiError::bad_request(
+            "participants: give `platform:id` or {\"platform\",\"id\"}",
+        )),
     }
 }
 
-pub async fn file_request(AxState(state): AxState<State>, caller: Caller, ApiJson(body): ApiJson<RequestBody>) -> ApiResult<Json<Value>> {
+pub async fn file_request(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RequestBody>,
+) -> ApiResult<Json<Value>> {
     let scope = Scope {
         conversations: body.scope.conversations,
-        participants: body.scope.participants.iter().map(handle_value).collect::<ApiResult<_>>()?,
+        participants: body
+            .scope
+            .participants
+            .iter()
+            .map(handle_value)
+            .collect::<ApiResult<_>>()?,
         from_ms: time_value(&body.scope.from, "scope.from", false)?,
         to_ms: time_value(&body.scope.to, "scope.to", true)?,
         keywords: body.scope.keywords,
     };
-    let r = blocking(|| state.access()?.file_request(caller.name(), scope, &body.reason, &body.case_number, &body.rights).map_err(ApiError::from))?;
+    let r = blocking(|| {
+        state
+            .access()?
+            .file_request(
+                caller.name(),
+                scope,
+                &body.reason,
+                &body.case_number,
+                &body.rights,
+            )
+            .map_err(ApiError::from)
+    })?;
     Ok(Json(json!({"id": r.id, "request": r})))
 }
 
@@ -443,20 +654,46 @@ pub struct Decision {
     expires_at: Option<Value>,
 }
 
-pub async fn approve(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Decision>) -> ApiResult<Json<Value>> {
+pub async fn approve(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Decision>,
+) -> ApiResult<Json<Value>> {
     let expires = match &body.expires_at {
         Some(v) => time_value(v, "expires_at", false)?,
-        None => return Err(ApiError::bad_request("expires_at: required (RFC 3339 or milliseconds)")),
+        None => {
+            return Err(ApiError::bad_request(
+                "expires_at: required (RFC 3339 or milliseconds)",
+            ))
+        }
     };
     let policy = state.config.policy();
-    let g = blocking(|| state.access()?.approve_request(caller.name(), &id, &body.comment, expires, &policy).map_err(ApiError::from))?;
+    let g = blocking(|| {
+        state
+            .access()?
+            .approve_request(caller.name(), &id, &body.comment, expires, &policy)
+            .map_err(ApiError::from)
+    })?;
     Ok(Json(json!({"grant": g})))
 }
 
-pub async fn reject(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
-    let comment = optional_body::<Decision>(&body)?.map(|b| b.comment).unwrap_or_default();
+pub async fn reject(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let comment = optional_body::<Decision>(&body)?
+        .map(|b| b.comment)
+        .unwrap_or_default();
     let policy = state.config.policy();
-    let r = blocking(|| state.access()?.reject_request(caller.name(), &id, &comment, &policy).map_err(ApiError::from))?;
+    let r = blocking(|| {
+        state
+            .access()?
+            .reject_request(caller.name(), &id, &comment, &policy)
+            .map_err(ApiError::from)
+    })?;
     Ok(Json(json!({"request": r})))
 }
 
@@ -471,14 +708,18 @@ fn may_list(state: &State, caller: &Caller, owner: &str) -> ApiResult<bool> {
         Approves::Everyone => true,
         Approves::OwnTeam => {
             let org = state.access()?.org(&policy)?;
-            caller.principal.user.team.is_some() && org.directory.team_of_user(owner) == caller.principal.user.team.as_deref()
+            caller.principal.user.team.is_some()
+                && org.directory.team_of_user(owner) == caller.principal.user.team.as_deref()
         }
         Approves::Nobody => false,
     })
 }
 
 /// The requests a caller may see (see [`may_list`]), oldest first.
-pub fn visible_requests(state: &State, caller: &Caller) -> ApiResult<Vec<chatvault_policy::Request>> {
+pub fn visible_requests(
+    state: &State,
+    caller: &Caller,
+) -> ApiResult<Vec<chatvault_policy::Request>> {
     let all = state.access()?.requests(None)?;
     let mut out = vec![];
     for r in all {
@@ -490,7 +731,10 @@ pub fn visible_requests(state: &State, caller: &Caller) -> ApiResult<Vec<chatvau
 }
 
 /// The grants a caller may see, each with whether it is active now.
-pub fn visible_grants(state: &State, caller: &Caller) -> ApiResult<Vec<(chatvault_policy::Grant, bool)>> {
+pub fn visible_grants(
+    state: &State,
+    caller: &Caller,
+) -> ApiResult<Vec<(chatvault_policy::Grant, bool)>> {
     let (all, now) = {
         let acc = state.access()?;
         (acc.grants(None)?, acc.now_ms())
@@ -505,8 +749,13 @@ pub fn visible_grants(state: &State, caller: &Caller) -> ApiResult<Vec<(chatvaul
     Ok(out)
 }
 
-pub async fn list_requests(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"requests": visible_requests(&state, &caller)?})))
+pub async fn list_requests(
+    AxState(state): AxState<State>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({"requests": visible_requests(&state, &caller)?}),
+    ))
 }
 
 pub async fn list_grants(AxState(state): AxState<State>, caller: Caller) -> ApiResult<Json<Value>> {
@@ -521,7 +770,11 @@ pub async fn list_grants(AxState(state): AxState<State>, caller: Caller) -> ApiR
     Ok(Json(json!({"grants": out})))
 }
 
-pub async fn revoke_grant(AxState(state): AxState<State>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn revoke_grant(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let policy = state.config.policy();
     let g = state.access()?.revoke_grant(caller.name(), &id, &policy)?;
     Ok(Json(json!({"grant": g})))
@@ -541,17 +794,37 @@ pub struct AuditParams {
     pub limit: Option<usize>,
 }
 
-pub async fn audit_list(AxState(state): AxState<State>, Auditor(caller): Auditor, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"entries": run_audit_list(&state, &caller, &p)?})))
+pub async fn audit_list(
+    AxState(state): AxState<State>,
+    Auditor(caller): Auditor,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({"entries": run_audit_list(&state, &caller, &p)?}),
+    ))
 }
 
 /// The audit entries matching `p`; reading them is itself audited.
-pub fn run_audit_list(state: &State, caller: &Caller, p: &AuditParams) -> ApiResult<Vec<chatvault_access::AuditEntry>> {
+pub fn run_audit_list(
+    state: &State,
+    caller: &Caller,
+    p: &AuditParams,
+) -> ApiResult<Vec<chatvault_access::AuditEntry>> {
     let f = AuditFilter {
         actor: p.actor.clone().filter(|s| !s.is_empty()),
         action: p.action.clone().filter(|s| !s.is_empty()),
-        from_ms: p.from.as_deref().filter(|s| !s.is_empty()).map(|s| parse_time(s, "from", false)).transpose()?,
-        to_ms: p.to.as_deref().filter(|s| !s.is_empty()).map(|s| parse_time(s, "to", true)).transpose()?,
+        from_ms: p
+            .from
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_time(s, "from", false))
+            .transpose()?,
+        to_ms: p
+            .to
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_time(s, "to", true))
+            .transpose()?,
         flagged: p.flagged,
         limit: Some(p.limit.unwrap_or(1000).min(10_000)),
     };
@@ -561,15 +834,26 @@ pub fn run_audit_list(state: &State, caller: &Caller, p: &AuditParams) -> ApiRes
     Ok(entries)
 }
 
-pub async fn audit_verify(AxState(state): AxState<State>, Auditor(caller): Auditor) -> ApiResult<Json<Value>> {
+pub async fn audit_verify(
+    AxState(state): AxState<State>,
+    Auditor(caller): Auditor,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!(run_audit_verify(&state, &caller)?)))
 }
 
 /// Verifies the audit chain and its checkpoints; the check is audited with its result.
-pub fn run_audit_verify(state: &State, caller: &Caller) -> ApiResult<chatvault_access::AuditReport> {
+pub fn run_audit_verify(
+    state: &State,
+    caller: &Caller,
+) -> ApiResult<chatvault_access::AuditReport> {
     let mut acc = state.access()?;
     let r = blocking(|| acc.audit_verify())?;
-    acc.audit(caller.event(Action::AuditVerify).result(if r.ok { Outcome::Ok } else { Outcome::Failed }).details(json!({"entries": r.entries})))?;
+    acc.audit(
+        caller
+            .event(Action::AuditVerify)
+            .result(if r.ok { Outcome::Ok } else { Outcome::Failed })
+            .details(json!({"entries": r.entries})),
+    )?;
     Ok(r)
 }
 
@@ -586,13 +870,26 @@ pub struct FreezeBody {
     reason: String,
 }
 
-pub async fn freeze_user(AxState(state): AxState<State>, Admin(caller): Admin, Path(name): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
-    let reason = optional_body::<FreezeBody>(&body)?.map(|b| b.reason).unwrap_or_default();
+pub async fn freeze_user(
+    AxState(state): AxState<State>,
+    Admin(caller): Admin,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let reason = optional_body::<FreezeBody>(&body)?
+        .map(|b| b.reason)
+        .unwrap_or_default();
     let (s, t) = state.access()?.freeze(caller.name(), &name, &reason)?;
-    Ok(Json(json!({"user": name, "frozen": true, "sessions_ended": s, "tokens_revoked": t})))
+    Ok(Json(
+        json!({"user": name, "frozen": true, "sessions_ended": s, "tokens_revoked": t}),
+    ))
 }
 
-pub async fn unfreeze_user(AxState(state): AxState<State>, Admin(caller): Admin, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn unfreeze_user(
+    AxState(state): AxState<State>,
+    Admin(caller): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     state.access()?.unfreeze(caller.name(), &name)?;
     Ok(Json(json!({"user": name, "frozen": false})))
 }
@@ -602,9 +899,17 @@ pub async fn openapi() -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such API route (see /api/v1/openapi.json)")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route.unknown",
+        "no such API route (see /api/v1/openapi.json)",
+    )
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "route.method", "this route does not take that method (see /api/v1/openapi.json)")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method",
+        "this route does not take that method (see /api/v1/openapi.json)",
+    )
 }

@@ -38,7 +38,9 @@ fn now_ms() -> i64 {
 }
 
 fn rfc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339()
 }
 
 /// c1: alice (agent, team t1) and a customer, yesterday, with a phone number and an
@@ -51,20 +53,49 @@ fn world() -> World {
     let mut a = Archive::open(&data, &keys).unwrap();
     let now = now_ms();
     let lines = [
-        ("c1_text", json!({"platform":"wecom","conversation_id":"c1","sender_id":"alice","sent_at":rfc(now - DAY),"text":"退款 请拨打 13812345678"})),
-        ("c1_cust", json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 1000),"text":"退款 什么时候到账"})),
-        ("c1_file", json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 2000),"text":"发票","attachments":[{"name":"invoice.pdf","mime":"application/pdf","data":"JVBERi0xLjQK"}]})),
-        ("c2_text", json!({"platform":"wecom","conversation_id":"c2","sender_id":"bob","sent_at":rfc(now - DAY),"text":"退款 另一位客户"})),
-        ("c3_old", json!({"platform":"wecom","conversation_id":"c3","sender_id":"alice","sent_at":rfc(now - 20 * DAY),"text":"退款 旧记录"})),
+        (
+            "c1_text",
+            json!({"platform":"wecom","conversation_id":"c1","sender_id":"alice","sent_at":rfc(now - DAY),"text":"退款 请拨打 13812345678"}),
+        ),
+        (
+            "c1_cust",
+            json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 1000),"text":"退款 什么时候到账"}),
+        ),
+        (
+            "c1_file",
+            json!({"platform":"wecom","conversation_id":"c1","sender_id":"cust1","sent_at":rfc(now - DAY + 2000),"text":"发票","attachments":[{"name":"invoice.pdf","mime":"application/pdf","data":"JVBERi0xLjQK"}]}),
+        ),
+        (
+            "c2_text",
+            json!({"platform":"wecom","conversation_id":"c2","sender_id":"bob","sent_at":rfc(now - DAY),"text":"退款 另一位客户"}),
+        ),
+        (
+            "c3_old",
+            json!({"platform":"wecom","conversation_id":"c3","sender_id":"alice","sent_at":rfc(now - 20 * DAY),"text":"退款 旧记录"}),
+        ),
     ];
     let msgs = lines
         .iter()
-        .map(|(_, v)| parse_line(&v.to_string()).unwrap().into_new_message(v.to_string().into_bytes(), Origin { file: "t".into(), line: 1 }, &mut |_| Err("no".into())).unwrap())
+        .map(|(_, v)| {
+            parse_line(&v.to_string())
+                .unwrap()
+                .into_new_message(
+                    v.to_string().into_bytes(),
+                    Origin {
+                        file: "t".into(),
+                        line: 1,
+                    },
+                    &mut |_| Err("no".into()),
+                )
+                .unwrap()
+        })
         .collect();
     let out = a.ingest(msgs).unwrap();
     let mut ids = std::collections::HashMap::new();
     for ((label, _), o) in lines.iter().zip(out) {
-        let chatvault_archive::IngestOutcome::Stored { id } = o else { panic!("{label} not stored") };
+        let chatvault_archive::IngestOutcome::Stored { id } = o else {
+            panic!("{label} not stored")
+        };
         ids.insert(*label, id);
     }
     let cfg = Config::default();
@@ -79,14 +110,26 @@ fn world() -> World {
         ("audi", Role::Auditor, None, None),
         ("root", Role::Admin, None, None),
     ] {
-        let handles: Vec<Handle> = handle.map(|h| Handle::new("wecom", h)).into_iter().collect();
-        let e = acc.add_user("setup", name, role, team, &handles, Some(PW), false).unwrap();
+        let handles: Vec<Handle> = handle
+            .map(|h| Handle::new("wecom", h))
+            .into_iter()
+            .collect();
+        let e = acc
+            .add_user("setup", name, role, team, &handles, Some(PW), false)
+            .unwrap();
         if let Some(s) = e.otpauth.as_deref().and_then(otpauth_secret) {
             totp.insert(name.to_owned(), s);
         }
     }
     let state = Arc::new(Shared::new(a, acc, cfg, false));
-    World { _dir: dir, state, ids, totp, data, sessions: Default::default() }
+    World {
+        _dir: dir,
+        state,
+        ids,
+        totp,
+        data,
+        sessions: Default::default(),
+    }
 }
 
 struct Resp {
@@ -116,15 +159,26 @@ impl World {
             b = b.header("authorization", format!("Bearer {t}"));
         }
         let req = match body {
-            Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())).unwrap(),
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
         let r = router(self.state.clone()).oneshot(req).await.unwrap();
         let status = r.status();
         let headers = r.headers().clone();
-        let raw = axum::body::to_bytes(r.into_body(), 64 << 20).await.unwrap().to_vec();
+        let raw = axum::body::to_bytes(r.into_body(), 64 << 20)
+            .await
+            .unwrap()
+            .to_vec();
         let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Resp { status, headers, body, raw }
+        Resp {
+            status,
+            headers,
+            body,
+            raw,
+        }
     }
 
     async fn login(&self, user: &str) -> Session {
@@ -132,24 +186,59 @@ impl World {
             return s.clone();
         }
         let code = self.totp.get(user).map(|s| totp_code(s, now_ms()).unwrap());
-        let r = self.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": user, "password": PW, "totp": code}))).await;
+        let r = self
+            .call(
+                &Session::default(),
+                Method::POST,
+                "/api/v1/session",
+                Some(json!({"username": user, "password": PW, "totp": code})),
+            )
+            .await;
         assert_eq!(r.status, 200, "login {user}: {}", r.body);
         let set = r.headers["set-cookie"].to_str().unwrap().to_owned();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
-        let cookie = set.split(';').next().unwrap().trim_start_matches("cv_session=").to_owned();
-        let s = Session { cookie: Some(cookie), csrf: r.body["csrf_token"].as_str().map(str::to_owned), bearer: None };
-        self.sessions.lock().unwrap().insert(user.to_owned(), s.clone());
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let cookie = set
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("cv_session=")
+            .to_owned();
+        let s = Session {
+            cookie: Some(cookie),
+            csrf: r.body["csrf_token"].as_str().map(str::to_owned),
+            bearer: None,
+        };
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), s.clone());
         s
     }
 
     fn last_audit(&self, actor: &str) -> chatvault_access::AuditEntry {
         let acc = self.state.access.lock().unwrap();
-        acc.audit_list(&AuditFilter { actor: Some(actor.into()), ..Default::default() }).unwrap().pop().expect("an audit entry")
+        acc.audit_list(&AuditFilter {
+            actor: Some(actor.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .pop()
+        .expect("an audit entry")
     }
 
     fn audit_actions(&self, actor: &str) -> Vec<String> {
         let acc = self.state.access.lock().unwrap();
-        acc.audit_list(&AuditFilter { actor: Some(actor.into()), ..Default::default() }).unwrap().into_iter().map(|e| e.action).collect()
+        acc.audit_list(&AuditFilter {
+            actor: Some(actor.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
     }
 
     /// lisa files a request for c1 (view + export), boss approves it.
@@ -164,7 +253,14 @@ impl World {
         assert_eq!(r.status, 200, "{}", r.body);
         let id = r.body["id"].as_str().unwrap().to_owned();
         let boss = self.login("boss").await;
-        let r = self.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "同意", "expires_at": expires_ms}))).await;
+        let r = self
+            .call(
+                &boss,
+                Method::POST,
+                &format!("/api/v1/requests/{id}/approve"),
+                Some(json!({"comment": "同意", "expires_at": expires_ms})),
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.body["grant"]["id"].as_str().unwrap().to_owned()
     }
@@ -181,18 +277,48 @@ struct RouteCase {
 
 fn routes(w: &World) -> Vec<RouteCase> {
     vec![
-        RouteCase { name: "search", inside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1".into(), outside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c2".into(), action: "search" },
-        RouteCase { name: "conversation", inside: "/api/v1/conversations/wecom:c1/messages".into(), outside: "/api/v1/conversations/wecom:c2/messages".into(), action: "view" },
-        RouteCase { name: "message", inside: format!("/api/v1/messages/{}", w.ids["c1_text"]), outside: format!("/api/v1/messages/{}", w.ids["c2_text"]), action: "view" },
+        RouteCase {
+            name: "search",
+            inside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1".into(),
+            outside: "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c2".into(),
+            action: "search",
+        },
+        RouteCase {
+            name: "conversation",
+            inside: "/api/v1/conversations/wecom:c1/messages".into(),
+            outside: "/api/v1/conversations/wecom:c2/messages".into(),
+            action: "view",
+        },
+        RouteCase {
+            name: "message",
+            inside: format!("/api/v1/messages/{}", w.ids["c1_text"]),
+            outside: format!("/api/v1/messages/{}", w.ids["c2_text"]),
+            action: "view",
+        },
         // Filled in by the test: it needs the attachment's hash.
-        RouteCase { name: "attachment", inside: String::new(), outside: String::new(), action: "export" },
+        RouteCase {
+            name: "attachment",
+            inside: String::new(),
+            outside: String::new(),
+            action: "export",
+        },
     ]
 }
 
 async fn attachment_uri(w: &World) -> String {
     let boss = w.login("boss").await;
-    let r = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_file"]), None).await;
-    let sha = r.body["attachments"][0]["sha256"].as_str().unwrap().to_owned();
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            &format!("/api/v1/messages/{}", w.ids["c1_file"]),
+            None,
+        )
+        .await;
+    let sha = r.body["attachments"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     format!("/api/v1/messages/{}/attachments/{sha}", w.ids["c1_file"])
 }
 
@@ -205,14 +331,46 @@ async fn authorization_matrix() {
     // (user, grant for lisa?, [search, conversation, message, attachment] × (inside, outside))
     type Row = (&'static str, bool, [(u16, u16); 4]);
     let rows: &[Row] = &[
-        ("alice", false, [(200, 403), (200, 403), (200, 403), (403, 403)]),
-        ("bob", false, [(403, 200), (403, 200), (403, 200), (403, 403)]),
-        ("lead1", false, [(200, 403), (200, 403), (200, 403), (403, 403)]),
-        ("lisa", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
-        ("lisa", true, [(200, 403), (200, 403), (200, 403), (200, 403)]),
-        ("boss", false, [(200, 200), (200, 200), (200, 200), (403, 403)]),
-        ("audi", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
-        ("root", false, [(403, 403), (403, 403), (403, 403), (403, 403)]),
+        (
+            "alice",
+            false,
+            [(200, 403), (200, 403), (200, 403), (403, 403)],
+        ),
+        (
+            "bob",
+            false,
+            [(403, 200), (403, 200), (403, 200), (403, 403)],
+        ),
+        (
+            "lead1",
+            false,
+            [(200, 403), (200, 403), (200, 403), (403, 403)],
+        ),
+        (
+            "lisa",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403)],
+        ),
+        (
+            "lisa",
+            true,
+            [(200, 403), (200, 403), (200, 403), (200, 403)],
+        ),
+        (
+            "boss",
+            false,
+            [(200, 200), (200, 200), (200, 200), (403, 403)],
+        ),
+        (
+            "audi",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403)],
+        ),
+        (
+            "root",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403)],
+        ),
     ];
     let mut cases = routes(&w);
     cases[3].inside = att.clone();
@@ -224,17 +382,35 @@ async fn authorization_matrix() {
         }
         let s = w.login(user).await;
         for (case, (want_in, want_out)) in cases.iter().zip(expect) {
-            for (uri, want, side) in [(&case.inside, want_in, "inside"), (&case.outside, want_out, "outside")] {
+            for (uri, want, side) in [
+                (&case.inside, want_in, "inside"),
+                (&case.outside, want_out, "outside"),
+            ] {
                 let r = w.call(&s, Method::GET, uri, None).await;
-                let label = format!("{user}{} {} {side}", if *with_grant { "+grant" } else { "" }, case.name);
+                let label = format!(
+                    "{user}{} {} {side}",
+                    if *with_grant { "+grant" } else { "" },
+                    case.name
+                );
                 assert_eq!(r.status.as_u16(), *want, "{label}: {}", r.body);
                 let e = w.last_audit(user);
                 if *want == 200 {
-                    assert_eq!(e.action, if *with_grant { "grant.use" } else { case.action }, "{label}: audit");
+                    assert_eq!(
+                        e.action,
+                        if *with_grant {
+                            "grant.use"
+                        } else {
+                            case.action
+                        },
+                        "{label}: audit"
+                    );
                 } else {
                     assert_eq!(e.action, "access.denied", "{label}: audit");
                     let code = r.body["error"]["code"].as_str().unwrap();
-                    assert!(code == "access.denied" || code == "access.role", "{label}: {code}");
+                    assert!(
+                        code == "access.denied" || code == "access.role",
+                        "{label}: {code}"
+                    );
                 }
                 checked += 1;
             }
@@ -247,23 +423,68 @@ async fn authorization_matrix() {
 async fn counts_never_reveal_hidden_messages_and_pii_is_masked() {
     let w = world();
     let alice = w.login("alice").await;
-    let r = w.call(&alice, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    let r = w
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None,
+        )
+        .await;
     // 退款 is in c1 (2), c2 (1, bob's) and c3 (20 days old): alice sees c1's two.
     assert_eq!(r.body["total"], 2, "{}", r.body);
     let hits = r.body["hits"].as_array().unwrap();
     assert!(hits.iter().all(|h| h["conversation"] == "wecom:c1"));
     let raw = String::from_utf8_lossy(&r.raw);
-    assert!(raw.contains("138****5678") && !raw.contains("13812345678"), "{raw}");
+    assert!(
+        raw.contains("138****5678") && !raw.contains("13812345678"),
+        "{raw}"
+    );
     let lead = w.login("lead1").await;
-    assert_eq!(w.call(&lead, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await.body["total"], 3, "team lead: c1 and the 20-day-old c3");
+    assert_eq!(
+        w.call(
+            &lead,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None
+        )
+        .await
+        .body["total"],
+        3,
+        "team lead: c1 and the 20-day-old c3"
+    );
     let boss = w.login("boss").await;
-    assert_eq!(w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await.body["total"], 4);
+    assert_eq!(
+        w.call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None
+        )
+        .await
+        .body["total"],
+        4
+    );
     // A grant with pii.view shows the number in full; without it, masked.
     w.grant_lisa(&["view", "pii.view"], now_ms() + DAY).await;
     let lisa = w.login("lisa").await;
-    let r = w.call(&lisa, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    let r = w
+        .call(
+            &lisa,
+            Method::GET,
+            &format!("/api/v1/messages/{}", w.ids["c1_text"]),
+            None,
+        )
+        .await;
     assert_eq!(r.body["text"], "退款 请拨打 13812345678");
-    let r = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            &format!("/api/v1/messages/{}", w.ids["c1_text"]),
+            None,
+        )
+        .await;
     assert_eq!(r.body["text"], "退款 请拨打 138****5678");
     // The audit entry of the search holds no message text.
     let acc = w.state.access.lock().unwrap();
@@ -275,20 +496,52 @@ async fn counts_never_reveal_hidden_messages_and_pii_is_masked() {
 async fn attack_idor() {
     let w = world();
     let alice = w.login("alice").await;
-    let other = w.call(&alice, Method::GET, &format!("/api/v1/messages/{}", w.ids["c2_text"]), None).await;
-    let missing = w.call(&alice, Method::GET, "/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV", None).await;
-    let garbage = w.call(&alice, Method::GET, "/api/v1/messages/..%2F..%2Fetc", None).await;
+    let other = w
+        .call(
+            &alice,
+            Method::GET,
+            &format!("/api/v1/messages/{}", w.ids["c2_text"]),
+            None,
+        )
+        .await;
+    let missing = w
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            None,
+        )
+        .await;
+    let garbage = w
+        .call(&alice, Method::GET, "/api/v1/messages/..%2F..%2Fetc", None)
+        .await;
     for r in [&other, &missing, &garbage] {
         assert_eq!(r.status, 403);
     }
-    assert_eq!(other.body, missing.body, "another's message and a missing one look the same");
-    let conv = w.call(&alice, Method::GET, "/api/v1/conversations/wecom:c2/messages?around=x", None).await;
+    assert_eq!(
+        other.body, missing.body,
+        "another's message and a missing one look the same"
+    );
+    let conv = w
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/conversations/wecom:c2/messages?around=x",
+            None,
+        )
+        .await;
     assert_eq!(conv.status, 403);
     // An agent may not read another agent's grants or requests either.
     w.grant_lisa(&["view"], now_ms() + DAY).await;
     let r = w.call(&alice, Method::GET, "/api/v1/grants", None).await;
     assert_eq!(r.body["grants"].as_array().unwrap().len(), 0);
-    assert_eq!(w.audit_actions("alice").iter().filter(|a| *a == "access.denied").count(), 4);
+    assert_eq!(
+        w.audit_actions("alice")
+            .iter()
+            .filter(|a| *a == "access.denied")
+            .count(),
+        4
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -305,19 +558,47 @@ async fn attack_expired_and_revoked_grants() {
     let g = w.grant_lisa(&["view"], now_ms() + DAY).await;
     assert_eq!(w.call(&lisa, Method::GET, &uri, None).await.status, 200);
     let boss = w.login("boss").await;
-    let r = w.call(&boss, Method::POST, &format!("/api/v1/grants/{g}/revoke"), None).await;
+    let r = w
+        .call(
+            &boss,
+            Method::POST,
+            &format!("/api/v1/grants/{g}/revoke"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(w.call(&lisa, Method::GET, &uri, None).await.status, 403, "revoked grant");
+    assert_eq!(
+        w.call(&lisa, Method::GET, &uri, None).await.status,
+        403,
+        "revoked grant"
+    );
     // Self-approval is impossible, through the API too.
     let r = w
         .call(&lisa, Method::POST, "/api/v1/requests", Some(json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": now_ms()}, "reason": "r", "case_number": "c", "rights": ["view"]})))
         .await;
     let id = r.body["id"].as_str().unwrap().to_owned();
-    let r = w.call(&lisa, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "", "expires_at": now_ms() + DAY}))).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("policy.self_approval")));
+    let r = w
+        .call(
+            &lisa,
+            Method::POST,
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"comment": "", "expires_at": now_ms() + DAY})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (403, Some("policy.self_approval"))
+    );
     // An agent may not approve.
     let alice = w.login("alice").await;
-    let r = w.call(&alice, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"comment": "", "expires_at": now_ms() + DAY}))).await;
+    let r = w
+        .call(
+            &alice,
+            Method::POST,
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"comment": "", "expires_at": now_ms() + DAY})),
+        )
+        .await;
     assert_eq!(r.body["error"]["code"], "policy.not_approver");
 }
 
@@ -327,19 +608,49 @@ async fn attack_frozen_in_mid_session() {
     let alice = w.login("alice").await;
     let uri = "/api/v1/search?q=%E9%80%80%E6%AC%BE";
     assert_eq!(w.call(&alice, Method::GET, uri, None).await.status, 200);
-    let (_, token) = w.state.access.lock().unwrap().create_token("setup", "alice", TokenScope::Read, None).unwrap();
-    let bearer = Session { bearer: Some(token), ..Default::default() };
+    let (_, token) = w
+        .state
+        .access
+        .lock()
+        .unwrap()
+        .create_token("setup", "alice", TokenScope::Read, None)
+        .unwrap();
+    let bearer = Session {
+        bearer: Some(token),
+        ..Default::default()
+    };
     assert_eq!(w.call(&bearer, Method::GET, uri, None).await.status, 200);
     let root = w.login("root").await;
-    let r = w.call(&root, Method::POST, "/api/v1/users/alice/freeze", Some(json!({"reason": "离职"}))).await;
+    let r = w
+        .call(
+            &root,
+            Method::POST,
+            "/api/v1/users/alice/freeze",
+            Some(json!({"reason": "离职"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["sessions_ended"], 1);
     let r = w.call(&alice, Method::GET, uri, None).await;
     assert_eq!(r.status, 401, "the session is gone: {}", r.body);
-    assert_eq!(w.call(&bearer, Method::GET, uri, None).await.status, 401, "the token is revoked");
-    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": PW}))).await;
+    assert_eq!(
+        w.call(&bearer, Method::GET, uri, None).await.status,
+        401,
+        "the token is revoked"
+    );
+    let r = w
+        .call(
+            &Session::default(),
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "alice", "password": PW})),
+        )
+        .await;
     assert_eq!(r.body["error"]["code"], "auth.frozen");
-    assert!(w.audit_actions("root").contains(&"user.freeze".to_owned()), "the freeze is audited under the admin's name");
+    assert!(
+        w.audit_actions("root").contains(&"user.freeze".to_owned()),
+        "the freeze is audited under the admin's name"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -347,11 +658,35 @@ async fn attack_replayed_totp() {
     let w = world();
     let code = totp_code(&w.totp["boss"], now_ms()).unwrap();
     let body = json!({"username": "boss", "password": PW, "totp": code});
-    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(body.clone())).await;
+    let r = w
+        .call(
+            &Session::default(),
+            Method::POST,
+            "/api/v1/session",
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(body)).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (401, Some("auth.totp_invalid")));
-    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "boss", "password": PW}))).await;
+    let r = w
+        .call(
+            &Session::default(),
+            Method::POST,
+            "/api/v1/session",
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (401, Some("auth.totp_invalid"))
+    );
+    let r = w
+        .call(
+            &Session::default(),
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "boss", "password": PW})),
+        )
+        .await;
     assert_eq!(r.body["error"]["code"], "auth.totp_required");
 }
 
@@ -359,13 +694,33 @@ async fn attack_replayed_totp() {
 async fn attack_brute_force() {
     let w = world();
     for i in 0..5 {
-        let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": format!("guess {i}")}))).await;
+        let r = w
+            .call(
+                &Session::default(),
+                Method::POST,
+                "/api/v1/session",
+                Some(json!({"username": "alice", "password": format!("guess {i}")})),
+            )
+            .await;
         assert_eq!(r.status, 401);
     }
-    let r = w.call(&Session::default(), Method::POST, "/api/v1/session", Some(json!({"username": "alice", "password": PW}))).await;
+    let r = w
+        .call(
+            &Session::default(),
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "alice", "password": PW})),
+        )
+        .await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.headers.contains_key("retry-after"));
-    assert_eq!(w.audit_actions("alice").iter().filter(|a| *a == "login.failure").count(), 6);
+    assert_eq!(
+        w.audit_actions("alice")
+            .iter()
+            .filter(|a| *a == "login.failure")
+            .count(),
+        6
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,34 +728,81 @@ async fn attack_csrf() {
     let w = world();
     let lisa = w.login("lisa").await;
     let body = json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": now_ms()}, "reason": "r", "case_number": "c", "rights": ["view"]});
-    let no_token = Session { csrf: None, ..lisa.clone() };
-    let wrong = Session { csrf: Some("forged".into()), ..lisa.clone() };
+    let no_token = Session {
+        csrf: None,
+        ..lisa.clone()
+    };
+    let wrong = Session {
+        csrf: Some("forged".into()),
+        ..lisa.clone()
+    };
     for (name, s) in [("missing token", &no_token), ("wrong token", &wrong)] {
-        let r = w.call(s, Method::POST, "/api/v1/requests", Some(body.clone())).await;
-        assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("auth.csrf")), "{name}");
+        let r = w
+            .call(s, Method::POST, "/api/v1/requests", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["error"]["code"].as_str()),
+            (403, Some("auth.csrf")),
+            "{name}"
+        );
         assert_eq!(w.last_audit("lisa").action, "access.denied", "{name}");
     }
-    let r = w.call(&no_token, Method::DELETE, "/api/v1/session", None).await;
+    let r = w
+        .call(&no_token, Method::DELETE, "/api/v1/session", None)
+        .await;
     assert_eq!(r.status, 403, "logout needs the token too");
-    assert_eq!(w.call(&lisa, Method::POST, "/api/v1/requests", Some(body)).await.status, 200);
-    assert_eq!(w.state.access.lock().unwrap().requests(None).unwrap().len(), 1, "only the request with the token was filed");
+    assert_eq!(
+        w.call(&lisa, Method::POST, "/api/v1/requests", Some(body))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        w.state.access.lock().unwrap().requests(None).unwrap().len(),
+        1,
+        "only the request with the token was filed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn attack_tampered_audit_log() {
     let w = world();
     let audi = w.login("audi").await;
-    let r = w.call(&audi, Method::GET, "/api/v1/audit/verify", None).await;
+    let r = w
+        .call(&audi, Method::GET, "/api/v1/audit/verify", None)
+        .await;
     assert_eq!(r.body["ok"], true, "{}", r.body);
     let db = rusqlite::Connection::open(w.data.join("access.db")).unwrap();
-    db.execute("UPDATE audit SET body = replace(body, '\"setup\"', '\"nobody\"') WHERE seq = 1", []).unwrap();
-    let r = w.call(&audi, Method::GET, "/api/v1/audit/verify", None).await;
+    db.execute(
+        "UPDATE audit SET body = replace(body, '\"setup\"', '\"nobody\"') WHERE seq = 1",
+        [],
+    )
+    .unwrap();
+    let r = w
+        .call(&audi, Method::GET, "/api/v1/audit/verify", None)
+        .await;
     assert_eq!(r.body["ok"], false);
-    assert!(r.body["errors"][0].as_str().unwrap().contains("entry 1"), "{}", r.body);
+    assert!(
+        r.body["errors"][0].as_str().unwrap().contains("entry 1"),
+        "{}",
+        r.body
+    );
     // Only the auditor reads the log.
     let boss = w.login("boss").await;
-    assert_eq!(w.call(&boss, Method::GET, "/api/v1/audit", None).await.status, 403);
-    let r = w.call(&audi, Method::GET, "/api/v1/audit?actor=boss&action=login.success", None).await;
+    assert_eq!(
+        w.call(&boss, Method::GET, "/api/v1/audit", None)
+            .await
+            .status,
+        403
+    );
+    let r = w
+        .call(
+            &audi,
+            Method::GET,
+            "/api/v1/audit?actor=boss&action=login.success",
+            None,
+        )
+        .await;
     let e = r.body["entries"].as_array().unwrap();
     assert_eq!(e.len(), 1);
     for k in ["seq", "time", "actor", "action", "target", "result"] {
@@ -414,77 +816,227 @@ async fn ingest_is_idempotent_limited_and_scoped() {
     let (token, read_token, scoped) = {
         let mut acc = w.state.access.lock().unwrap();
         (
-            acc.create_token("setup", "alice", TokenScope::Ingest, None).unwrap().1,
-            acc.create_token("setup", "alice", TokenScope::Read, None).unwrap().1,
-            acc.create_token("setup", "alice", TokenScope::Ingest, Some("slack")).unwrap().1,
+            acc.create_token("setup", "alice", TokenScope::Ingest, None)
+                .unwrap()
+                .1,
+            acc.create_token("setup", "alice", TokenScope::Read, None)
+                .unwrap()
+                .1,
+            acc.create_token("setup", "alice", TokenScope::Ingest, Some("slack"))
+                .unwrap()
+                .1,
         )
     };
-    let s = Session { bearer: Some(token), ..Default::default() };
+    let s = Session {
+        bearer: Some(token),
+        ..Default::default()
+    };
     let msg = |id: &str| json!({"platform":"wecom","conversation_id":"c9","sender_id":"alice","source_id":id,"sent_at":rfc(now_ms()),"text":"新消息"});
     let batch = json!({"messages": [msg("m1"), msg("m2"), {"platform":"wecom"}]});
-    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(batch.clone())).await;
+    let r = w
+        .call(&s, Method::POST, "/api/v1/messages", Some(batch.clone()))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let res = r.body["results"].as_array().unwrap();
     assert_eq!(res[0]["status"], "stored");
     assert!(res[0]["id"].as_str().unwrap().len() == 26);
     assert_eq!(res[1]["status"], "stored");
     assert_eq!(res[2]["status"], "rejected");
-    assert!(res[2]["reason"].as_str().unwrap().contains("messages[2]"), "{}", res[2]);
-    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(batch)).await;
+    assert!(
+        res[2]["reason"].as_str().unwrap().contains("messages[2]"),
+        "{}",
+        res[2]
+    );
+    let r = w
+        .call(&s, Method::POST, "/api/v1/messages", Some(batch))
+        .await;
     let res = r.body["results"].as_array().unwrap();
-    assert_eq!((res[0]["status"].as_str(), res[1]["status"].as_str()), (Some("duplicate"), Some("duplicate")), "replay is idempotent");
+    assert_eq!(
+        (res[0]["status"].as_str(), res[1]["status"].as_str()),
+        (Some("duplicate"), Some("duplicate")),
+        "replay is idempotent"
+    );
     // The stored messages are searchable at once, by someone who may see them.
     let boss = w.login("boss").await;
-    assert_eq!(w.call(&boss, Method::GET, "/api/v1/search?q=%E6%96%B0%E6%B6%88%E6%81%AF", None).await.body["total"], 2);
+    assert_eq!(
+        w.call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E6%96%B0%E6%B6%88%E6%81%AF",
+            None
+        )
+        .await
+        .body["total"],
+        2
+    );
     // Limits: too many messages, too many bytes.
     let many = json!({"messages": (0..1001).map(|i| msg(&format!("x{i}"))).collect::<Vec<_>>()});
-    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(many)).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (413, Some("ingest.too_large")));
+    let r = w
+        .call(&s, Method::POST, "/api/v1/messages", Some(many))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (413, Some("ingest.too_large"))
+    );
     let huge = json!({"messages": [{"platform":"wecom","conversation_id":"c9","sender_id":"a","sent_at":rfc(now_ms()),"text":"x".repeat(17 << 20)}]});
-    let r = w.call(&s, Method::POST, "/api/v1/messages", Some(huge)).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (413, Some("request.too_large")));
+    let r = w
+        .call(&s, Method::POST, "/api/v1/messages", Some(huge))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (413, Some("request.too_large"))
+    );
     // Scopes: a read token cannot ingest, an ingest token cannot read, a source-bound token
     // ingests only its source.
-    let r = w.call(&Session { bearer: Some(read_token), ..Default::default() }, Method::POST, "/api/v1/messages", Some(json!({"messages": []}))).await;
+    let r = w
+        .call(
+            &Session {
+                bearer: Some(read_token),
+                ..Default::default()
+            },
+            Method::POST,
+            "/api/v1/messages",
+            Some(json!({"messages": []})),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    assert_eq!(w.call(&s, Method::GET, "/api/v1/search?q=x", None).await.status, 403);
-    let r = w.call(&Session { bearer: Some(scoped), ..Default::default() }, Method::POST, "/api/v1/messages", Some(json!({"messages": [msg("m3")]}))).await;
+    assert_eq!(
+        w.call(&s, Method::GET, "/api/v1/search?q=x", None)
+            .await
+            .status,
+        403
+    );
+    let r = w
+        .call(
+            &Session {
+                bearer: Some(scoped),
+                ..Default::default()
+            },
+            Method::POST,
+            "/api/v1/messages",
+            Some(json!({"messages": [msg("m3")]})),
+        )
+        .await;
     assert_eq!(r.body["results"][0]["status"], "rejected");
     // A read token cannot change anything either.
-    let (_, read2) = w.state.access.lock().unwrap().create_token("setup", "lisa", TokenScope::Read, None).unwrap();
+    let (_, read2) = w
+        .state
+        .access
+        .lock()
+        .unwrap()
+        .create_token("setup", "lisa", TokenScope::Read, None)
+        .unwrap();
     let r = w
         .call(&Session { bearer: Some(read2), ..Default::default() }, Method::POST, "/api/v1/requests", Some(json!({"scope": {"conversations": ["wecom:c1"], "from": 0, "to": 1}, "reason": "r", "case_number": "c", "rights": ["view"]})))
         .await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("auth.scope")));
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (403, Some("auth.scope"))
+    );
     let r = w.call(&s, Method::GET, "/api/v1/requests", None).await;
     assert_eq!(r.status, 403, "an ingest token lists nothing");
     // A session cannot ingest.
     let alice = w.login("alice").await;
-    assert_eq!(w.call(&alice, Method::POST, "/api/v1/messages", Some(json!({"messages": []}))).await.status, 403);
+    assert_eq!(
+        w.call(
+            &alice,
+            Method::POST,
+            "/api/v1/messages",
+            Some(json!({"messages": []}))
+        )
+        .await
+        .status,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_are_json_with_codes_and_headers_are_set() {
     let w = world();
     let cases: &[(&str, Method, &str, Option<Value>, u16, &str)] = &[
-        ("unknown route", Method::GET, "/api/v1/nothing", None, 404, "route.unknown"),
-        ("wrong method", Method::PUT, "/api/v1/search", None, 405, "route.method"),
-        ("no session", Method::GET, "/api/v1/search", None, 401, "auth.session"),
-        ("malformed login", Method::POST, "/api/v1/session", Some(json!({"user": "x"})), 422, "input.invalid"),
-        ("wrong password", Method::POST, "/api/v1/session", Some(json!({"username": "bob", "password": "nope"})), 401, "auth.invalid"),
+        (
+            "unknown route",
+            Method::GET,
+            "/api/v1/nothing",
+            None,
+            404,
+            "route.unknown",
+        ),
+        (
+            "wrong method",
+            Method::PUT,
+            "/api/v1/search",
+            None,
+            405,
+            "route.method",
+        ),
+        (
+            "no session",
+            Method::GET,
+            "/api/v1/search",
+            None,
+            401,
+            "auth.session",
+        ),
+        (
+            "malformed login",
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"user": "x"})),
+            422,
+            "input.invalid",
+        ),
+        (
+            "wrong password",
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "bob", "password": "nope"})),
+            401,
+            "auth.invalid",
+        ),
     ];
     for (name, m, uri, body, status, code) in cases {
-        let r = w.call(&Session::default(), m.clone(), uri, body.clone()).await;
-        assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (*status, Some(*code)), "{name}: {}", r.body);
-        assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
-        for h in ["x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy", "cache-control"] {
+        let r = w
+            .call(&Session::default(), m.clone(), uri, body.clone())
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "{name}: {}",
+            r.body
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
+        for h in [
+            "x-content-type-options",
+            "x-frame-options",
+            "content-security-policy",
+            "referrer-policy",
+            "cache-control",
+        ] {
             assert!(r.headers.contains_key(h), "{name}: {h}");
         }
     }
     let alice = w.login("alice").await;
-    let r = w.call(&alice, Method::GET, "/api/v1/search?q=a&from=yesterday", None).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (400, Some("input.invalid")));
-    let r = w.call(&alice, Method::GET, "/api/v1/search?q=%22unclosed", None).await;
+    let r = w
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/search?q=a&from=yesterday",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (400, Some("input.invalid"))
+    );
+    let r = w
+        .call(&alice, Method::GET, "/api/v1/search?q=%22unclosed", None)
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
@@ -499,16 +1051,43 @@ async fn openapi_matches_the_routes() {
             documented.insert((m.to_uppercase(), path.clone()));
         }
     }
-    let routed: BTreeSet<(String, String)> = chatvault_server::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
-    assert_eq!(documented, routed, "the OpenAPI document and the route list differ");
+    let routed: BTreeSet<(String, String)> = chatvault_server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, routed,
+        "the OpenAPI document and the route list differ"
+    );
     // And the router really answers each one (not the unknown-route or wrong-method fallback).
     for (m, p) in &documented {
-        let uri = p.replace("{id}", "x").replace("{sha256}", "00").replace("{name}", "alice");
-        let r = w.call(&Session::default(), Method::from_bytes(m.as_bytes()).unwrap(), &uri, None).await;
+        let uri = p
+            .replace("{id}", "x")
+            .replace("{sha256}", "00")
+            .replace("{name}", "alice");
+        let r = w
+            .call(
+                &Session::default(),
+                Method::from_bytes(m.as_bytes()).unwrap(),
+                &uri,
+                None,
+            )
+            .await;
         let code = r.body["error"]["code"].as_str().unwrap_or("");
-        assert!(code != "route.unknown" && code != "route.method", "{m} {p}: {}", r.body);
+        assert!(
+            code != "route.unknown" && code != "route.method",
+            "{m} {p}: {}",
+            r.body
+        );
     }
-    let r = w.call(&Session::default(), Method::GET, "/api/v1/openapi.json", None).await;
+    let r = w
+        .call(
+            &Session::default(),
+            Method::GET,
+            "/api/v1/openapi.json",
+            None,
+        )
+        .await;
     assert_eq!(r.body["openapi"], "3.1.0");
 }
 
@@ -517,27 +1096,88 @@ async fn storage_only_data_is_blocked_except_by_a_grant_that_says_so() {
     let w = world();
     let boss = w.login("boss").await;
     let total = |r: &Resp| r.body["total"].as_u64().unwrap_or(0);
-    let before = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    let before = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None,
+        )
+        .await;
     assert_eq!(total(&before), 4, "c1 (two), c2 and c3: {}", before.body);
-    w.state.access().unwrap().restrict("lisa", vec!["wecom:c1".into()], vec![], "用户撤回同意（个人信息保护法第四十七条）").unwrap();
-    let after = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
-    assert_eq!(total(&after), 2, "the executive no longer reads c1: {}", after.body);
+    w.state
+        .access()
+        .unwrap()
+        .restrict(
+            "lisa",
+            vec!["wecom:c1".into()],
+            vec![],
+            "用户撤回同意（个人信息保护法第四十七条）",
+        )
+        .unwrap();
+    let after = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None,
+        )
+        .await;
+    assert_eq!(
+        total(&after),
+        2,
+        "the executive no longer reads c1: {}",
+        after.body
+    );
     let alice = w.login("alice").await;
-    let own = w.call(&alice, Method::GET, "/api/v1/conversations/wecom:c1/messages", None).await;
+    let own = w
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/conversations/wecom:c1/messages",
+            None,
+        )
+        .await;
     assert_eq!(own.status, StatusCode::FORBIDDEN, "nor does its own agent");
-    let msg = w.call(&boss, Method::GET, &format!("/api/v1/messages/{}", w.ids["c1_text"]), None).await;
+    let msg = w
+        .call(
+            &boss,
+            Method::GET,
+            &format!("/api/v1/messages/{}", w.ids["c1_text"]),
+            None,
+        )
+        .await;
     assert_eq!(msg.status, StatusCode::FORBIDDEN);
     // A grant with restricted.view reads it; one without does not.
     let lisa = w.login("lisa").await;
     let now = now_ms();
-    for (rights, want) in [(json!(["view"]), 0u64), (json!(["view", "restricted.view"]), 2)] {
+    for (rights, want) in [
+        (json!(["view"]), 0u64),
+        (json!(["view", "restricted.view"]), 2),
+    ] {
         let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "法定留存调取", "case_number": "C-47", "rights": rights});
-        let r = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await;
+        let r = w
+            .call(&lisa, Method::POST, "/api/v1/requests", Some(req))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let id = r.body["id"].as_str().unwrap().to_owned();
-        let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+        let a = w
+            .call(
+                &boss,
+                Method::POST,
+                &format!("/api/v1/requests/{id}/approve"),
+                Some(json!({"expires_at": now + DAY})),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        let s = w.call(&lisa, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1", None).await;
+        let s = w
+            .call(
+                &lisa,
+                Method::GET,
+                "/api/v1/search?q=%E9%80%80%E6%AC%BE&conversation=wecom:c1",
+                None,
+            )
+            .await;
         assert_eq!(total(&s), want, "rights {rights}: {}", s.body);
     }
 }
@@ -546,40 +1186,127 @@ async fn storage_only_data_is_blocked_except_by_a_grant_that_says_so() {
 async fn conversation_exports_need_the_export_right_and_are_audited() {
     let w = world();
     let boss = w.login("boss").await;
-    let r = w.call(&boss, Method::GET, "/api/v1/conversations/wecom:c1/export?format=csv", None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "the executive reads but may not export");
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/conversations/wecom:c1/export?format=csv",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the executive reads but may not export"
+    );
     let lisa = w.login("lisa").await;
     let now = now_ms();
     let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "取证", "case_number": "C-8", "rights": ["view", "export"]});
-    let id = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await.body["id"].as_str().unwrap().to_owned();
-    let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+    let id = w
+        .call(&lisa, Method::POST, "/api/v1/requests", Some(req))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = w
+        .call(
+            &boss,
+            Method::POST,
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"expires_at": now + DAY})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let cases = [("csv", "text/csv; charset=utf-8"), ("json", "application/json"), ("html", "application/octet-stream"), ("pdf", "application/pdf")];
+    let cases = [
+        ("csv", "text/csv; charset=utf-8"),
+        ("json", "application/json"),
+        ("html", "application/octet-stream"),
+        ("pdf", "application/pdf"),
+    ];
     for (fmt, mime) in cases {
-        let r = w.call(&lisa, Method::GET, &format!("/api/v1/conversations/wecom:c1/export?format={fmt}"), None).await;
-        assert_eq!(r.status, StatusCode::OK, "{fmt}: {}", String::from_utf8_lossy(&r.raw));
+        let r = w
+            .call(
+                &lisa,
+                Method::GET,
+                &format!("/api/v1/conversations/wecom:c1/export?format={fmt}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{fmt}: {}",
+            String::from_utf8_lossy(&r.raw)
+        );
         assert_eq!(r.headers["content-type"], mime, "{fmt}");
-        assert!(r.headers["content-disposition"].to_str().unwrap().starts_with("attachment"), "{fmt}: always a download");
+        assert!(
+            r.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
+            "{fmt}: always a download"
+        );
         if fmt == "csv" {
             let text = String::from_utf8(r.raw.clone()).unwrap();
-            assert!(text.starts_with('\u{FEFF}') && text.contains("138****5678"), "{text}");
+            assert!(
+                text.starts_with('\u{FEFF}') && text.contains("138****5678"),
+                "{text}"
+            );
         }
     }
-    let bad = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=xls", None).await;
+    let bad = w
+        .call(
+            &lisa,
+            Method::GET,
+            "/api/v1/conversations/wecom:c1/export?format=xls",
+            None,
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let out = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c2/export?format=json", None).await;
+    let out = w
+        .call(
+            &lisa,
+            Method::GET,
+            "/api/v1/conversations/wecom:c2/export?format=json",
+            None,
+        )
+        .await;
     assert_eq!(out.status, StatusCode::FORBIDDEN, "outside the grant");
-    let audit = w.state.access().unwrap().audit_list(&AuditFilter { action: Some("export".into()), ..Default::default() }).unwrap();
+    let audit = w
+        .state
+        .access()
+        .unwrap()
+        .audit_list(&AuditFilter {
+            action: Some("export".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(audit.len(), 4);
-    assert!(audit.iter().all(|e| e.details["sha256"].as_str().is_some_and(|s| s.len() == 64)));
+    assert!(audit
+        .iter()
+        .all(|e| e.details["sha256"].as_str().is_some_and(|s| s.len() == 64)));
 }
 
 /// lisa's request over c1 with `rights`, approved by boss.
 async fn lisa_granted(w: &World, rights: &[&str]) {
     let (lisa, boss, now) = (w.login("lisa").await, w.login("boss").await, now_ms());
     let req = json!({"scope": {"conversations": ["wecom:c1"], "from": now - 30 * DAY, "to": now}, "reason": "诉讼取证", "case_number": "（2026）京0105民初7号", "rights": rights});
-    let id = w.call(&lisa, Method::POST, "/api/v1/requests", Some(req)).await.body["id"].as_str().unwrap().to_owned();
-    let a = w.call(&boss, Method::POST, &format!("/api/v1/requests/{id}/approve"), Some(json!({"expires_at": now + DAY}))).await;
+    let id = w
+        .call(&lisa, Method::POST, "/api/v1/requests", Some(req))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = w
+        .call(
+            &boss,
+            Method::POST,
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"expires_at": now + DAY})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
 
@@ -589,107 +1316,366 @@ async fn evidence_packages_over_the_api_verify_offline() {
     let lisa = w.login("lisa").await;
     // Without pii.view the phone number would be masked: a package is never masked.
     lisa_granted(&w, &["view", "export"]).await;
-    let r = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=evidence", None).await;
-    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("evidence.masked")), "{}", r.body);
+    let r = w
+        .call(
+            &lisa,
+            Method::GET,
+            "/api/v1/conversations/wecom:c1/export?format=evidence",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("evidence.masked")),
+        "{}",
+        r.body
+    );
     lisa_granted(&w, &["view", "export", "pii.view"]).await;
-    let r = w.call(&lisa, Method::GET, "/api/v1/conversations/wecom:c1/export?format=evidence", None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.raw));
+    let r = w
+        .call(
+            &lisa,
+            Method::GET,
+            "/api/v1/conversations/wecom:c1/export?format=evidence",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.raw)
+    );
     assert_eq!(r.headers["content-type"], "application/zip");
     let report = chatvault_evidence::check("api.zip", std::io::Cursor::new(r.raw.clone())).unwrap();
     assert!(report.ok && report.messages == 3, "{report:?}");
     // The custody names the request, its case number and the API as the tool.
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(r.raw)).unwrap();
     let custody: Value = serde_json::from_reader(z.by_name("custody.json").unwrap()).unwrap();
-    assert!(custody["requests"].as_array().unwrap().iter().any(|q| q["case_number"] == "（2026）京0105民初7号"), "{custody}");
-    assert!(custody["export"]["tool"].as_str().unwrap().contains("HTTP API"), "{custody}");
+    assert!(
+        custody["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["case_number"] == "（2026）京0105民初7号"),
+        "{custody}"
+    );
+    assert!(
+        custody["export"]["tool"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP API"),
+        "{custody}"
+    );
     // A query's matches, in the body (never the URL): only what the grant covers.
-    let q = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "退款", "format": "evidence"}))).await;
+    let q = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/exports",
+            Some(json!({"query": "退款", "format": "evidence"})),
+        )
+        .await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.body);
     let report = chatvault_evidence::check("q.zip", std::io::Cursor::new(q.raw)).unwrap();
-    assert!(report.ok && report.messages == 2 && report.selection == "query 退款", "c1's two 退款 messages, not c2's or c3's: {report:?}");
-    let csv = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "退款", "from": rfc(now_ms() - 2 * DAY), "format": "csv"}))).await;
+    assert!(
+        report.ok && report.messages == 2 && report.selection == "query 退款",
+        "c1's two 退款 messages, not c2's or c3's: {report:?}"
+    );
+    let csv = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/exports",
+            Some(json!({"query": "退款", "from": rfc(now_ms() - 2 * DAY), "format": "csv"})),
+        )
+        .await;
     assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
     let text = String::from_utf8(csv.raw).unwrap();
-    assert!(text.contains("什么时候到账") && !text.contains("另一位客户"), "{text}");
+    assert!(
+        text.contains("什么时候到账") && !text.contains("另一位客户"),
+        "{text}"
+    );
     // Out of reach: refused and audited, never an empty file.
-    let out = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"conversation": "wecom:c2", "format": "evidence"}))).await;
+    let out = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/exports",
+            Some(json!({"conversation": "wecom:c2", "format": "evidence"})),
+        )
+        .await;
     assert_eq!(out.status, StatusCode::FORBIDDEN, "{}", out.body);
-    let none = w.call(&lisa, Method::POST, "/api/v1/exports", Some(json!({"query": "另一位客户", "format": "json"}))).await;
+    let none = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/exports",
+            Some(json!({"query": "另一位客户", "format": "json"})),
+        )
+        .await;
     assert_eq!(none.status, StatusCode::FORBIDDEN, "{}", none.body);
     // Malformed bodies name the field.
     for (name, body, want) in [
-        ("both", json!({"conversation": "wecom:c1", "query": "x", "format": "json"}), "exactly one"),
+        (
+            "both",
+            json!({"conversation": "wecom:c1", "query": "x", "format": "json"}),
+            "exactly one",
+        ),
         ("neither", json!({"format": "json"}), "exactly one"),
-        ("bad format", json!({"query": "x", "format": "xls"}), "format"),
-        ("bad time", json!({"query": "x", "from": "yesterday", "format": "json"}), "from"),
-        ("reversed", json!({"query": "x", "from": "2026-02-01", "to": "2026-01-01", "format": "json"}), "after"),
-        ("unknown field", json!({"query": "x", "format": "json", "colour": 1}), "colour"),
+        (
+            "bad format",
+            json!({"query": "x", "format": "xls"}),
+            "format",
+        ),
+        (
+            "bad time",
+            json!({"query": "x", "from": "yesterday", "format": "json"}),
+            "from",
+        ),
+        (
+            "reversed",
+            json!({"query": "x", "from": "2026-02-01", "to": "2026-01-01", "format": "json"}),
+            "after",
+        ),
+        (
+            "unknown field",
+            json!({"query": "x", "format": "json", "colour": 1}),
+            "colour",
+        ),
     ] {
-        let r = w.call(&lisa, Method::POST, "/api/v1/exports", Some(body)).await;
+        let r = w
+            .call(&lisa, Method::POST, "/api/v1/exports", Some(body))
+            .await;
         // 422: well-formed JSON of the wrong shape (axum's rejection, as for every body).
-        let want_status = if name == "unknown field" { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        let want_status = if name == "unknown field" {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         assert_eq!(r.status, want_status, "{name}: {}", r.body);
-        assert!(r.body["error"]["message"].as_str().unwrap().contains(want), "{name}: {}", r.body);
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains(want),
+            "{name}: {}",
+            r.body
+        );
     }
-    let audit = w.state.access().unwrap().audit_list(&AuditFilter { action: Some("export".into()), ..Default::default() }).unwrap();
-    assert_eq!(audit.iter().filter(|e| e.details["evidence"] == true).count(), 2, "{audit:?}");
+    let audit = w
+        .state
+        .access()
+        .unwrap()
+        .audit_list(&AuditFilter {
+            action: Some("export".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.details["evidence"] == true)
+            .count(),
+        2,
+        "{audit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identity_links_over_the_api_are_for_legal_and_admin_and_the_timeline_follows_them() {
     let w = world();
     let (lisa, alice) = (w.login("lisa").await, w.login("alice").await);
-    let r = w.call(&alice, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1", "wecom:bob"]}))).await;
+    let r = w
+        .call(
+            &alice,
+            Method::POST,
+            "/api/v1/identities",
+            Some(json!({"handles": ["wecom:cust1", "wecom:bob"]})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "an agent links no one");
-    let r = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1"]}))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "one handle is not a link: {}", r.body);
-    let r = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["cust1", "wecom:bob"]}))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a handle without its platform: {}", r.body);
-    let link = w.call(&lisa, Method::POST, "/api/v1/identities", Some(json!({"handles": ["wecom:cust1", "wecom:bob"], "name": "王女士"}))).await;
+    let r = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/identities",
+            Some(json!({"handles": ["wecom:cust1"]})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "one handle is not a link: {}",
+        r.body
+    );
+    let r = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/identities",
+            Some(json!({"handles": ["cust1", "wecom:bob"]})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a handle without its platform: {}",
+        r.body
+    );
+    let link = w
+        .call(
+            &lisa,
+            Method::POST,
+            "/api/v1/identities",
+            Some(json!({"handles": ["wecom:cust1", "wecom:bob"], "name": "王女士"})),
+        )
+        .await;
     assert_eq!(link.status, StatusCode::OK, "{}", link.body);
     let id = link.body["id"].as_str().unwrap().to_owned();
     let list = w.call(&lisa, Method::GET, "/api/v1/identities", None).await;
     assert_eq!(list.body["links"][0]["name"], "王女士");
-    let s = w.call(&w.login("root").await, Method::GET, "/api/v1/identities/suggestions", None).await;
+    let s = w
+        .call(
+            &w.login("root").await,
+            Method::GET,
+            "/api/v1/identities/suggestions",
+            None,
+        )
+        .await;
     assert_eq!(s.status, StatusCode::OK, "{}", s.body);
     assert!(s.body["suggestions"].is_array());
     // boss (everything, read only) builds a timeline from cust1: the link brings in bob's c2.
     let boss = w.login("boss").await;
-    let t = w.call(&boss, Method::POST, "/api/v1/timeline", Some(json!({"participants": ["wecom:cust1"]}))).await;
+    let t = w
+        .call(
+            &boss,
+            Method::POST,
+            "/api/v1/timeline",
+            Some(json!({"participants": ["wecom:cust1"]})),
+        )
+        .await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.body);
-    let convs: BTreeSet<&str> = t.body["messages"].as_array().unwrap().iter().map(|m| m["conversation"].as_str().unwrap()).collect();
-    assert_eq!(convs, BTreeSet::from(["wecom:c1", "wecom:c2"]), "{}", t.body);
-    assert!(t.body["handles"].as_array().unwrap().iter().any(|h| h["id"] == "bob"));
-    let times: Vec<&str> = t.body["messages"].as_array().unwrap().iter().map(|m| m["sent_at"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|x| x[0] <= x[1]), "oldest first: {times:?}");
-    let r = w.call(&lisa, Method::DELETE, &format!("/api/v1/identities/{id}"), None).await;
+    let convs: BTreeSet<&str> = t.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["conversation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        convs,
+        BTreeSet::from(["wecom:c1", "wecom:c2"]),
+        "{}",
+        t.body
+    );
+    assert!(t.body["handles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["id"] == "bob"));
+    let times: Vec<&str> = t.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sent_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|x| x[0] <= x[1]),
+        "oldest first: {times:?}"
+    );
+    let r = w
+        .call(
+            &lisa,
+            Method::DELETE,
+            &format!("/api/v1/identities/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let t = w.call(&boss, Method::POST, "/api/v1/timeline", Some(json!({"participants": ["wecom:cust1"]}))).await;
-    assert!(t.body["messages"].as_array().unwrap().iter().all(|m| m["conversation"] == "wecom:c1"), "unlinked: {}", t.body);
+    let t = w
+        .call(
+            &boss,
+            Method::POST,
+            "/api/v1/timeline",
+            Some(json!({"participants": ["wecom:cust1"]})),
+        )
+        .await;
+    assert!(
+        t.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["conversation"] == "wecom:c1"),
+        "unlinked: {}",
+        t.body
+    );
     let acts = w.audit_actions("lisa");
-    assert_eq!(acts.iter().filter(|a| *a == "identity.link").count(), 2, "{acts:?}");
+    assert_eq!(
+        acts.iter().filter(|a| *a == "identity.link").count(),
+        2,
+        "{acts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_are_for_team_leads_of_their_team_and_executives() {
     let w = world();
-    let (alice, lead, boss) = (w.login("alice").await, w.login("lead1").await, w.login("boss").await);
-    let r = w.call(&alice, Method::GET, "/api/v1/reports/sla", None).await;
-    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("access.role")), "an agent reads no reports");
-    let r = w.call(&lead, Method::GET, "/api/v1/reports/sla", None).await;
+    let (alice, lead, boss) = (
+        w.login("alice").await,
+        w.login("lead1").await,
+        w.login("boss").await,
+    );
+    let r = w
+        .call(&alice, Method::GET, "/api/v1/reports/sla", None)
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("access.role")),
+        "an agent reads no reports"
+    );
+    let r = w
+        .call(&lead, Method::GET, "/api/v1/reports/sla", None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["team"], "t1", "a team lead's report is their team's");
-    let r = w.call(&lead, Method::GET, "/api/v1/reports/sla?team=t2", None).await;
-    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("access.team")));
+    let r = w
+        .call(&lead, Method::GET, "/api/v1/reports/sla?team=t2", None)
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("access.team"))
+    );
     for kind in ["sla", "agents", "hours", "topics", "quality"] {
-        let r = w.call(&boss, Method::GET, &format!("/api/v1/reports/{kind}?from=2020-01-01&team=t2&business_hours=true"), None).await;
+        let r = w
+            .call(
+                &boss,
+                Method::GET,
+                &format!("/api/v1/reports/{kind}?from=2020-01-01&team=t2&business_hours=true"),
+                None,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{kind}: {}", r.body);
-        assert_eq!((r.body["report"].as_str(), r.body["team"].as_str()), (Some(kind), Some("t2")));
+        assert_eq!(
+            (r.body["report"].as_str(), r.body["team"].as_str()),
+            (Some(kind), Some("t2"))
+        );
     }
-    for (name, uri) in [("kind", "/api/v1/reports/speed"), ("date", "/api/v1/reports/sla?from=yesterday"), ("reversed", "/api/v1/reports/sla?from=2026-02-01&to=2026-01-01")] {
+    for (name, uri) in [
+        ("kind", "/api/v1/reports/speed"),
+        ("date", "/api/v1/reports/sla?from=yesterday"),
+        (
+            "reversed",
+            "/api/v1/reports/sla?from=2026-02-01&to=2026-01-01",
+        ),
+    ] {
         let r = w.call(&boss, Method::GET, uri, None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
     }
-    assert!(w.audit_actions("boss").iter().filter(|a| *a == "report.view").count() == 5);
-    assert!(w.data.join("analytics.db").exists(), "the cache sits in the data folder");
+    assert!(
+        w.audit_actions("boss")
+            .iter()
+            .filter(|a| *a == "report.view")
+            .count()
+            == 5
+    );
+    assert!(
+        w.data.join("analytics.db").exists(),
+        "the cache sits in the data folder"
+    );
 }

@@ -29,7 +29,11 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("database {path} has schema version {found}; this chatvault knows version {known}")]
-    Schema { path: String, found: i64, known: i64 },
+    Schema {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
 }
@@ -86,7 +90,10 @@ impl MessageRow {
         match (&self.source_id, self.fingerprint) {
             (Some(s), None) => Ok(DedupKey::Source(s.clone())),
             (None, Some(f)) => Ok(DedupKey::Fingerprint(f)),
-            _ => Err(StoreError::Corrupt(format!("message seq {} has neither or both dedup keys", self.seq))),
+            _ => Err(StoreError::Corrupt(format!(
+                "message seq {} has neither or both dedup keys",
+                self.seq
+            ))),
         }
     }
 }
@@ -157,9 +164,18 @@ pub trait StoreRead {
     fn message_by_seq(&self, seq: u64) -> Result<Option<MessageRow>>;
     fn message_by_id(&self, id: &[u8; 16]) -> Result<Option<MessageRow>>;
     /// Messages of a conversation ordered by `sent_at`, then seq.
-    fn conversation_messages(&self, conversation: i64, offset: u64, limit: u64) -> Result<Vec<MessageRow>>;
+    fn conversation_messages(
+        &self,
+        conversation: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>>;
     /// Calls `f` for each message from `from_seq` in seq order until it returns false.
-    fn scan_messages(&self, from_seq: u64, f: &mut dyn FnMut(MessageRow) -> Result<bool>) -> Result<()>;
+    fn scan_messages(
+        &self,
+        from_seq: u64,
+        f: &mut dyn FnMut(MessageRow) -> Result<bool>,
+    ) -> Result<()>;
     fn conversations(&self) -> Result<Vec<ConversationRow>>;
     fn participants(&self) -> Result<Vec<ParticipantRow>>;
     fn data_keys(&self) -> Result<Vec<DataKeyRow>>;
@@ -171,14 +187,23 @@ pub trait StoreRead {
     /// Log hashes at the given stored-hash indexes; an absent one is an error.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
     /// Calls `f` for each stored hash from `from` in index order until it returns false.
-    fn scan_hashes(&self, from: u64, f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>) -> Result<()>;
+    fn scan_hashes(
+        &self,
+        from: u64,
+        f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>,
+    ) -> Result<()>;
     fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
     /// Every deletion and tombstone, by sequence number.
     fn deletions(&self) -> Result<Vec<DeletionRow>>;
     /// A conversation's messages in time order after `(sent_at_ms, seq)`, for streaming
     /// reads in bounded memory (keyset paging: no OFFSET scans).
-    fn conversation_messages_after(&self, conversation: i64, after: Option<(i64, u64)>, limit: u64) -> Result<Vec<MessageRow>>;
+    fn conversation_messages_after(
+        &self,
+        conversation: i64,
+        after: Option<(i64, u64)>,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>>;
     /// The conversations these messages belong to.
     fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>>;
     /// The conversations with a message at `seq` or later (for derived caches).
@@ -198,9 +223,20 @@ pub trait WriteTxn {
     /// Sets a meta value unless the key exists; returns whether it wrote.
     fn put_meta_if_absent(&mut self, key: &str, value: &[u8]) -> Result<bool>;
     /// Returns the conversation's id, inserting it when new (the first title is kept).
-    fn conversation(&mut self, platform: &str, external_id: &str, title: Option<&str>, kind: Option<u8>) -> Result<i64>;
+    fn conversation(
+        &mut self,
+        platform: &str,
+        external_id: &str,
+        title: Option<&str>,
+        kind: Option<u8>,
+    ) -> Result<i64>;
     /// Returns the participant's id, inserting it when new.
-    fn participant(&mut self, platform: &str, handle: &str, display_name: Option<&str>) -> Result<i64>;
+    fn participant(
+        &mut self,
+        platform: &str,
+        handle: &str,
+        display_name: Option<&str>,
+    ) -> Result<i64>;
     /// Stores or replaces (on key rotation) a conversation's wrapped data key.
     fn put_data_key(&mut self, key: &DataKeyRow) -> Result<()>;
     fn data_key(&mut self, conversation: i64) -> Result<Option<DataKeyRow>>;
@@ -210,7 +246,8 @@ pub trait WriteTxn {
     /// Appends log hashes at consecutive indexes from `first`.
     fn put_hashes(&mut self, first: u64, hashes: &[[u8; 32]]) -> Result<()>;
     /// Stores a sealed attachment unless the conversation already has it.
-    fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8]) -> Result<()>;
+    fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8])
+        -> Result<()>;
     fn put_checkpoint(&mut self, cp: &CheckpointRow) -> Result<()>;
     fn put_deletion(&mut self, d: &DeletionRow) -> Result<()>;
     /// Removes a recoverable deletion (a recovery); `false` when there was none.

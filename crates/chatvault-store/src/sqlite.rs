@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::{DeletionRow, DeletionState, 
-    CheckpointRow, ConversationRow, DataKeyRow, DedupKey, MessageRow, ParticipantRow, Result, Store,
-    StoreError, StoreRead, StoreStats, WriteTxn,
+use crate::{
+    CheckpointRow, ConversationRow, DataKeyRow, DedupKey, DeletionRow, DeletionState, MessageRow,
+    ParticipantRow, Result, Store, StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
 const SCHEMA_VERSION: i64 = 4;
@@ -84,7 +84,8 @@ CREATE TABLE deletions (
 );
 "#;
 
-const MESSAGE_COLUMNS: &str = "seq, id, conversation, source_id, fingerprint, sender, sender_name, sender_role, \
+const MESSAGE_COLUMNS: &str =
+    "seq, id, conversation, source_id, fingerprint, sender, sender_name, sender_role, \
      sent_at, sent_offset, received_at, kind, reply_to, target, tags, body, pii";
 
 pub struct SqliteStore {
@@ -96,7 +97,10 @@ impl SqliteStore {
     /// Opens (creating when absent) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(|e| err(path, e))?;
-        let store = SqliteStore { conn, path: path.to_owned() };
+        let store = SqliteStore {
+            conn,
+            path: path.to_owned(),
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -122,7 +126,10 @@ impl SqliteStore {
 
     fn migrate(&self) -> Result<()> {
         loop {
-            let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.e(e))?;
+            let version: i64 = self
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| self.e(e))?;
             let step = match version {
                 0 => format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"),
                 // Version 2 keeps each message's PII flags; rows archived before it have none
@@ -144,16 +151,32 @@ impl SqliteStore {
     /// Runs SQLite's own `PRAGMA integrity_check` and `foreign_key_check`.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
         let mut out = vec![];
-        let mut st = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.e(e))?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.e(e))?;
         for r in rows {
             let r = r.map_err(|e| self.e(e))?;
             if r != "ok" {
                 out.push(r);
             }
         }
-        let mut st = self.conn.prepare("PRAGMA foreign_key_check").map_err(|e| self.e(e))?;
-        let rows = st.query_map([], |r| Ok(format!("foreign key: {} row {:?}", r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))).map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("PRAGMA foreign_key_check")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(format!(
+                    "foreign key: {} row {:?}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?
+                ))
+            })
+            .map_err(|e| self.e(e))?;
         for r in rows {
             out.push(r.map_err(|e| self.e(e))?);
         }
@@ -162,15 +185,22 @@ impl SqliteStore {
 }
 
 fn err(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite { path: path.display().to_string(), source }
+    StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn blob16(v: Vec<u8>, what: &str) -> rusqlite::Result<[u8; 16]> {
-    v.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob))
+    v.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob)
+    })
 }
 
 fn blob32(v: Vec<u8>, what: &str) -> rusqlite::Result<[u8; 32]> {
-    v.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob))
+    v.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob)
+    })
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -179,7 +209,10 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         id: blob16(r.get(1)?, "id")?,
         conversation: r.get(2)?,
         source_id: r.get(3)?,
-        fingerprint: r.get::<_, Option<Vec<u8>>>(4)?.map(|v| blob16(v, "fingerprint")).transpose()?,
+        fingerprint: r
+            .get::<_, Option<Vec<u8>>>(4)?
+            .map(|v| blob16(v, "fingerprint"))
+            .transpose()?,
         sender: r.get(5)?,
         sender_name: r.get(6)?,
         sender_role: r.get(7)?,
@@ -196,23 +229,36 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
 }
 
 fn data_key_on(conn: &Connection, path: &Path, conversation: i64) -> Result<Option<DataKeyRow>> {
-    conn.prepare_cached("SELECT conversation, kek_id, wrapped FROM data_keys WHERE conversation = ?1")
-        .and_then(|mut st| {
-            st.query_row([conversation], |r| Ok(DataKeyRow { conversation: r.get(0)?, kek_id: r.get(1)?, wrapped: r.get(2)? }))
-                .optional()
+    conn.prepare_cached(
+        "SELECT conversation, kek_id, wrapped FROM data_keys WHERE conversation = ?1",
+    )
+    .and_then(|mut st| {
+        st.query_row([conversation], |r| {
+            Ok(DataKeyRow {
+                conversation: r.get(0)?,
+                kek_id: r.get(1)?,
+                wrapped: r.get(2)?,
+            })
         })
-        .map_err(|e| err(path, e))
+        .optional()
+    })
+    .map_err(|e| err(path, e))
 }
 
 fn read_hashes_on(conn: &Connection, path: &Path, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-    let mut st = conn.prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1").map_err(|e| err(path, e))?;
+    let mut st = conn
+        .prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1")
+        .map_err(|e| err(path, e))?;
     indexes
         .iter()
         .map(|&i| {
-            let h: Option<Vec<u8>> =
-                st.query_row([i as i64], |r| r.get(0)).optional().map_err(|e| err(path, e))?;
+            let h: Option<Vec<u8>> = st
+                .query_row([i as i64], |r| r.get(0))
+                .optional()
+                .map_err(|e| err(path, e))?;
             let h = h.ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))?;
-            h.try_into().map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
+            h.try_into()
+                .map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
         })
         .collect()
 }
@@ -226,8 +272,13 @@ impl StoreRead for SqliteStore {
     }
 
     fn meta_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT key FROM meta ORDER BY key").map_err(|e| self.e(e))?;
-        let keys = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT key FROM meta ORDER BY key")
+            .map_err(|e| self.e(e))?;
+        let keys = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for k in keys {
             let k = k.map_err(|e| self.e(e))?;
@@ -243,8 +294,11 @@ impl StoreRead for SqliteStore {
             .conn
             .prepare_cached("SELECT DISTINCT conversation FROM messages WHERE sender = ?1")
             .map_err(|e| self.e(e))?;
-        let ids = st.query_map([sender], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
-        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        let ids = st
+            .query_map([sender], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.e(e))?;
+        ids.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn conversation_senders(&self, conversation: i64) -> Result<Vec<i64>> {
@@ -252,33 +306,51 @@ impl StoreRead for SqliteStore {
             .conn
             .prepare_cached("SELECT DISTINCT sender FROM messages WHERE conversation = ?1")
             .map_err(|e| self.e(e))?;
-        let ids = st.query_map([conversation], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
-        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        let ids = st
+            .query_map([conversation], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.e(e))?;
+        ids.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn log_size(&self) -> Result<u64> {
-        let n: Option<i64> =
-            self.conn.query_row("SELECT max(seq) FROM messages", [], |r| r.get(0)).map_err(|e| self.e(e))?;
+        let n: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM messages", [], |r| r.get(0))
+            .map_err(|e| self.e(e))?;
         Ok(n.map_or(0, |n| n as u64 + 1))
     }
 
     fn message_by_seq(&self, seq: u64) -> Result<Option<MessageRow>> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq = ?1"
+            ))
             .map_err(|e| self.e(e))?;
-        st.query_row([seq as i64], message_from_row).optional().map_err(|e| self.e(e))
+        st.query_row([seq as i64], message_from_row)
+            .optional()
+            .map_err(|e| self.e(e))
     }
 
     fn message_by_id(&self, id: &[u8; 16]) -> Result<Option<MessageRow>> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+            ))
             .map_err(|e| self.e(e))?;
-        st.query_row([&id[..]], message_from_row).optional().map_err(|e| self.e(e))
+        st.query_row([&id[..]], message_from_row)
+            .optional()
+            .map_err(|e| self.e(e))
     }
 
-    fn conversation_messages(&self, conversation: i64, offset: u64, limit: u64) -> Result<Vec<MessageRow>> {
+    fn conversation_messages(
+        &self,
+        conversation: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>> {
         let mut st = self
             .conn
             .prepare_cached(&format!(
@@ -287,15 +359,29 @@ impl StoreRead for SqliteStore {
             ))
             .map_err(|e| self.e(e))?;
         let rows = st
-            .query_map(params![conversation, limit.min(i64::MAX as u64) as i64, offset as i64], message_from_row)
+            .query_map(
+                params![
+                    conversation,
+                    limit.min(i64::MAX as u64) as i64,
+                    offset as i64
+                ],
+                message_from_row,
+            )
             .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
-    fn scan_messages(&self, from_seq: u64, f: &mut dyn FnMut(MessageRow) -> Result<bool>) -> Result<()> {
+    fn scan_messages(
+        &self,
+        from_seq: u64,
+        f: &mut dyn FnMut(MessageRow) -> Result<bool>,
+    ) -> Result<()> {
         let mut st = self
             .conn
-            .prepare(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"))
+            .prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"
+            ))
             .map_err(|e| self.e(e))?;
         let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
         while let Some(r) = rows.next().map_err(|e| self.e(e))? {
@@ -314,24 +400,54 @@ impl StoreRead for SqliteStore {
         let rows = st
             .query_map([], |r| {
                 let hash: Vec<u8> = r.get(5)?;
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, hash, r.get(6)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    hash,
+                    r.get(6)?,
+                ))
             })
             .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for row in rows {
-            let (seq, state, deleted_ms, recover_until_ms, purged_ms, hash, reason) = row.map_err(|e| self.e(e))?;
-            let leaf_hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt(format!("deletion of seq {seq}: the leaf hash is not 32 bytes")))?;
+            let (seq, state, deleted_ms, recover_until_ms, purged_ms, hash, reason) =
+                row.map_err(|e| self.e(e))?;
+            let leaf_hash: [u8; 32] = hash.try_into().map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "deletion of seq {seq}: the leaf hash is not 32 bytes"
+                ))
+            })?;
             let state = match state {
                 1 => DeletionState::Deleted,
                 2 => DeletionState::Purged,
-                s => return Err(StoreError::Corrupt(format!("deletion of seq {seq}: unknown state {s}"))),
+                s => {
+                    return Err(StoreError::Corrupt(format!(
+                        "deletion of seq {seq}: unknown state {s}"
+                    )))
+                }
             };
-            out.push(DeletionRow { seq: seq as u64, state, deleted_ms, recover_until_ms, purged_ms, leaf_hash, reason });
+            out.push(DeletionRow {
+                seq: seq as u64,
+                state,
+                deleted_ms,
+                recover_until_ms,
+                purged_ms,
+                leaf_hash,
+                reason,
+            });
         }
         Ok(out)
     }
 
-    fn conversation_messages_after(&self, conversation: i64, after: Option<(i64, u64)>, limit: u64) -> Result<Vec<MessageRow>> {
+    fn conversation_messages_after(
+        &self,
+        conversation: i64,
+        after: Option<(i64, u64)>,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>> {
         let (t, s) = after.map_or((i64::MIN, -1i64), |(t, s)| (t, s as i64));
         let mut st = self
             .conn
@@ -340,15 +456,24 @@ impl StoreRead for SqliteStore {
                  ORDER BY sent_at, seq LIMIT ?4"
             ))
             .map_err(|e| self.e(e))?;
-        let rows = st.query_map(params![conversation, t, s, limit as i64], message_from_row).map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map(params![conversation, t, s, limit as i64], message_from_row)
+            .map_err(|e| self.e(e))?;
         rows.map(|r| r.map_err(|e| self.e(e))).collect()
     }
 
     fn conversations_of_seqs(&self, seqs: &[u64]) -> Result<Vec<i64>> {
         let mut out = std::collections::BTreeSet::new();
-        let mut st = self.conn.prepare_cached("SELECT conversation FROM messages WHERE seq = ?1").map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT conversation FROM messages WHERE seq = ?1")
+            .map_err(|e| self.e(e))?;
         for s in seqs {
-            if let Some(c) = st.query_row([*s as i64], |r| r.get::<_, i64>(0)).optional().map_err(|e| self.e(e))? {
+            if let Some(c) = st
+                .query_row([*s as i64], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(|e| self.e(e))?
+            {
                 out.insert(c);
             }
         }
@@ -356,9 +481,15 @@ impl StoreRead for SqliteStore {
     }
 
     fn conversations_from_seq(&self, seq: u64) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare_cached("SELECT DISTINCT conversation FROM messages WHERE seq >= ?1").map_err(|e| self.e(e))?;
-        let rows = st.query_map([seq as i64], |r| r.get::<_, i64>(0)).map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT conversation FROM messages WHERE seq >= ?1")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([seq as i64], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn attachment_count(&self, conversation: i64) -> Result<u64> {
@@ -370,8 +501,10 @@ impl StoreRead for SqliteStore {
     }
 
     fn conversations(&self) -> Result<Vec<ConversationRow>> {
-        let mut st =
-            self.conn.prepare("SELECT id, platform, external_id, title, kind FROM conversations").map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, platform, external_id, title, kind FROM conversations")
+            .map_err(|e| self.e(e))?;
         let rows = st
             .query_map([], |r| {
                 Ok(ConversationRow {
@@ -383,26 +516,45 @@ impl StoreRead for SqliteStore {
                 })
             })
             .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn participants(&self) -> Result<Vec<ParticipantRow>> {
-        let mut st =
-            self.conn.prepare("SELECT id, platform, handle, display_name FROM participants").map_err(|e| self.e(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, platform, handle, display_name FROM participants")
+            .map_err(|e| self.e(e))?;
         let rows = st
             .query_map([], |r| {
-                Ok(ParticipantRow { id: r.get(0)?, platform: r.get(1)?, handle: r.get(2)?, display_name: r.get(3)? })
+                Ok(ParticipantRow {
+                    id: r.get(0)?,
+                    platform: r.get(1)?,
+                    handle: r.get(2)?,
+                    display_name: r.get(3)?,
+                })
             })
             .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn data_keys(&self) -> Result<Vec<DataKeyRow>> {
-        let mut st = self.conn.prepare("SELECT conversation, kek_id, wrapped FROM data_keys").map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| Ok(DataKeyRow { conversation: r.get(0)?, kek_id: r.get(1)?, wrapped: r.get(2)? }))
+        let mut st = self
+            .conn
+            .prepare("SELECT conversation, kek_id, wrapped FROM data_keys")
             .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        let rows = st
+            .query_map([], |r| {
+                Ok(DataKeyRow {
+                    conversation: r.get(0)?,
+                    kek_id: r.get(1)?,
+                    wrapped: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn data_key(&self, conversation: i64) -> Result<Option<DataKeyRow>> {
@@ -411,7 +563,11 @@ impl StoreRead for SqliteStore {
 
     fn conversation_count(&self, conversation: i64) -> Result<u64> {
         self.conn
-            .query_row("SELECT count(*) FROM messages WHERE conversation = ?1", [conversation], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM messages WHERE conversation = ?1",
+                [conversation],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(|e| self.e(e))
     }
@@ -424,22 +580,35 @@ impl StoreRead for SqliteStore {
                  GROUP BY c.platform ORDER BY n DESC, c.platform",
             )
             .map_err(|e| self.e(e))?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
         read_hashes_on(&self.conn, &self.path, indexes)
     }
 
-    fn scan_hashes(&self, from: u64, f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>) -> Result<()> {
-        let mut st =
-            self.conn.prepare("SELECT idx, hash FROM log_hashes WHERE idx >= ?1 ORDER BY idx").map_err(|e| self.e(e))?;
+    fn scan_hashes(
+        &self,
+        from: u64,
+        f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>,
+    ) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare("SELECT idx, hash FROM log_hashes WHERE idx >= ?1 ORDER BY idx")
+            .map_err(|e| self.e(e))?;
         let mut rows = st.query([from as i64]).map_err(|e| self.e(e))?;
         while let Some(r) = rows.next().map_err(|e| self.e(e))? {
             let idx: i64 = r.get(0).map_err(|e| self.e(e))?;
             let h: Vec<u8> = r.get(1).map_err(|e| self.e(e))?;
-            let h = h.try_into().map_err(|_| StoreError::Corrupt(format!("log hash {idx} is not 32 bytes")))?;
+            let h = h
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("log hash {idx} is not 32 bytes")))?;
             if !f(idx as u64, h)? {
                 break;
             }
@@ -462,7 +631,8 @@ impl StoreRead for SqliteStore {
                 })
             })
             .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.e(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
     }
 
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>> {
@@ -479,7 +649,9 @@ impl StoreRead for SqliteStore {
     fn stats(&self) -> Result<StoreStats> {
         let count = |table: &str| -> Result<u64> {
             self.conn
-                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map(|n| n as u64)
                 .map_err(|e| self.e(e))
         };
@@ -525,24 +697,40 @@ impl SqliteTxn<'_> {
 impl WriteTxn for SqliteTxn<'_> {
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.tx
-            .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
             .map(drop)
             .map_err(|e| self.e(e))
     }
 
     fn put_meta_if_absent(&mut self, key: &str, value: &[u8]) -> Result<bool> {
         self.tx
-            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
             .map(|n| n == 1)
             .map_err(|e| self.e(e))
     }
 
-    fn conversation(&mut self, platform: &str, external_id: &str, title: Option<&str>, kind: Option<u8>) -> Result<i64> {
+    fn conversation(
+        &mut self,
+        platform: &str,
+        external_id: &str,
+        title: Option<&str>,
+        kind: Option<u8>,
+    ) -> Result<i64> {
         let mut st = self
             .tx
             .prepare_cached("SELECT id FROM conversations WHERE platform = ?1 AND external_id = ?2")
             .map_err(|e| err(&self.path, e))?;
-        if let Some(id) = st.query_row(params![platform, external_id], |r| r.get(0)).optional().map_err(|e| err(&self.path, e))? {
+        if let Some(id) = st
+            .query_row(params![platform, external_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| err(&self.path, e))?
+        {
             return Ok(id);
         }
         drop(st);
@@ -555,12 +743,21 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
-    fn participant(&mut self, platform: &str, handle: &str, display_name: Option<&str>) -> Result<i64> {
+    fn participant(
+        &mut self,
+        platform: &str,
+        handle: &str,
+        display_name: Option<&str>,
+    ) -> Result<i64> {
         let mut st = self
             .tx
             .prepare_cached("SELECT id FROM participants WHERE platform = ?1 AND handle = ?2")
             .map_err(|e| err(&self.path, e))?;
-        if let Some(id) = st.query_row(params![platform, handle], |r| r.get(0)).optional().map_err(|e| err(&self.path, e))? {
+        if let Some(id) = st
+            .query_row(params![platform, handle], |r| r.get(0))
+            .optional()
+            .map_err(|e| err(&self.path, e))?
+        {
             return Ok(id);
         }
         drop(st);
@@ -595,7 +792,9 @@ impl WriteTxn for SqliteTxn<'_> {
                 .and_then(|mut st| st.exists(params![conversation, s])),
             DedupKey::Fingerprint(f) => self
                 .tx
-                .prepare_cached("SELECT 1 FROM messages WHERE conversation = ?1 AND fingerprint = ?2")
+                .prepare_cached(
+                    "SELECT 1 FROM messages WHERE conversation = ?1 AND fingerprint = ?2",
+                )
                 .and_then(|mut st| st.exists(params![conversation, &f[..]])),
         };
         r.map_err(|e| self.e(e))
@@ -638,12 +837,18 @@ impl WriteTxn for SqliteTxn<'_> {
             .prepare_cached("INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)")
             .map_err(|e| err(&self.path, e))?;
         for (i, h) in hashes.iter().enumerate() {
-            st.execute(params![(first + i as u64) as i64, &h[..]]).map_err(|e| err(&self.path, e))?;
+            st.execute(params![(first + i as u64) as i64, &h[..]])
+                .map_err(|e| err(&self.path, e))?;
         }
         Ok(())
     }
 
-    fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8]) -> Result<()> {
+    fn put_attachment(
+        &mut self,
+        conversation: i64,
+        sha256: &[u8; 32],
+        sealed: &[u8],
+    ) -> Result<()> {
         self.tx
             .execute(
                 "INSERT OR IGNORE INTO attachments (conversation, sha256, sealed) VALUES (?1, ?2, ?3)",
@@ -676,7 +881,13 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn remove_deletion(&mut self, seq: u64) -> Result<bool> {
-        self.tx.execute("DELETE FROM deletions WHERE seq = ?1 AND state = 1", [seq as i64]).map(|n| n > 0).map_err(|e| self.e(e))
+        self.tx
+            .execute(
+                "DELETE FROM deletions WHERE seq = ?1 AND state = 1",
+                [seq as i64],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.e(e))
     }
 
     fn clear_body(&mut self, seq: u64) -> Result<()> {
@@ -689,48 +900,85 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn live_count(&mut self, conversation: i64) -> Result<u64> {
         self.tx
-            .prepare_cached("SELECT count(*) FROM messages WHERE conversation = ?1 AND body IS NOT NULL")
+            .prepare_cached(
+                "SELECT count(*) FROM messages WHERE conversation = ?1 AND body IS NOT NULL",
+            )
             .and_then(|mut st| st.query_row([conversation], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
             .map_err(|e| self.e(e))
     }
 
     fn live_bodies(&mut self, conversation: i64) -> Result<Vec<([u8; 16], Vec<u8>)>> {
-        let mut st = self.tx.prepare_cached("SELECT id, body FROM messages WHERE conversation = ?1 AND body IS NOT NULL").map_err(|e| self.e(e))?;
-        let rows = st.query_map([conversation], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.e(e))?;
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "SELECT id, body FROM messages WHERE conversation = ?1 AND body IS NOT NULL",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([conversation], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for row in rows {
             let (id, body) = row.map_err(|e| self.e(e))?;
-            let id: [u8; 16] = id.try_into().map_err(|_| StoreError::Corrupt("a message id is not 16 bytes".into()))?;
+            let id: [u8; 16] = id
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a message id is not 16 bytes".into()))?;
             out.push((id, body));
         }
         Ok(out)
     }
 
     fn attachment_shas(&mut self, conversation: i64) -> Result<Vec<[u8; 32]>> {
-        let mut st = self.tx.prepare_cached("SELECT sha256 FROM attachments WHERE conversation = ?1").map_err(|e| self.e(e))?;
-        let rows = st.query_map([conversation], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| self.e(e))?;
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT sha256 FROM attachments WHERE conversation = ?1")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([conversation], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| self.e(e))?;
         let mut out = vec![];
         for row in rows {
             let h = row.map_err(|e| self.e(e))?;
-            out.push(h.try_into().map_err(|_| StoreError::Corrupt("an attachment hash is not 32 bytes".into()))?);
+            out.push(
+                h.try_into().map_err(|_| {
+                    StoreError::Corrupt("an attachment hash is not 32 bytes".into())
+                })?,
+            );
         }
         Ok(out)
     }
 
     fn delete_attachment(&mut self, conversation: i64, sha256: &[u8; 32]) -> Result<()> {
         self.tx
-            .execute("DELETE FROM attachments WHERE conversation = ?1 AND sha256 = ?2", params![conversation, &sha256[..]])
+            .execute(
+                "DELETE FROM attachments WHERE conversation = ?1 AND sha256 = ?2",
+                params![conversation, &sha256[..]],
+            )
             .map(drop)
             .map_err(|e| self.e(e))
     }
 
     fn delete_attachments(&mut self, conversation: i64) -> Result<u64> {
-        self.tx.execute("DELETE FROM attachments WHERE conversation = ?1", [conversation]).map(|n| n as u64).map_err(|e| self.e(e))
+        self.tx
+            .execute(
+                "DELETE FROM attachments WHERE conversation = ?1",
+                [conversation],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.e(e))
     }
 
     fn delete_data_key(&mut self, conversation: i64) -> Result<()> {
-        self.tx.execute("DELETE FROM data_keys WHERE conversation = ?1", [conversation]).map(drop).map_err(|e| self.e(e))
+        self.tx
+            .execute(
+                "DELETE FROM data_keys WHERE conversation = ?1",
+                [conversation],
+            )
+            .map(drop)
+            .map_err(|e| self.e(e))
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

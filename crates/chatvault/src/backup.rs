@@ -61,7 +61,10 @@ pub enum BackupCommand {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn now_or(at: Option<&str>) -> Result<i64> {
@@ -76,15 +79,25 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
     match &args.command {
         Some(BackupCommand::Keygen { out }) => {
             if out.exists() {
-                bail!(chatvault_backup::BackupError::Key(format!("{} exists: not overwriting an identity", out.display())));
+                bail!(chatvault_backup::BackupError::Key(format!(
+                    "{} exists: not overwriting an identity",
+                    out.display()
+                )));
             }
             let (secret, recipient) = chatvault_backup::keygen();
-            let text = format!("# created: {}\n# public key: {recipient}\n{}\n", chrono::Utc::now().to_rfc3339(), secret.as_str());
+            let text = format!(
+                "# created: {}\n# public key: {recipient}\n{}\n",
+                chrono::Utc::now().to_rfc3339(),
+                secret.as_str()
+            );
             write_secret(out, text.as_bytes())?;
             if json {
                 print_json(&serde_json::json!({"identity": out, "recipient": recipient}))?;
             } else {
-                println!("identity written to {} (mode 0600; keep it offline: it decrypts every backup)", out.display());
+                println!(
+                    "identity written to {} (mode 0600; keep it offline: it decrypts every backup)",
+                    out.display()
+                );
                 println!("recipient: {recipient}");
             }
             Ok(ExitCode::SUCCESS)
@@ -106,8 +119,15 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
         }
         Some(BackupCommand::Verify { from, identity }) => {
             let t = Target::parse(from)?;
-            let ids = identity.as_deref().map(chatvault_backup::read_identities).transpose()?;
-            let check = |note: &str, key: &str| chatvault_ledger::verify_checkpoint(note, key).map(drop).map_err(|e| e.to_string());
+            let ids = identity
+                .as_deref()
+                .map(chatvault_backup::read_identities)
+                .transpose()?;
+            let check = |note: &str, key: &str| {
+                chatvault_ledger::verify_checkpoint(note, key)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
             let r = runtime()?.block_on(chatvault_backup::verify(&t, ids.as_deref(), &check))?;
             if json {
                 print_json(&r)?;
@@ -117,42 +137,88 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
                     if r.ok { "ok" } else { "FAILED" },
                     r.manifests,
                     r.chunks_checked,
-                    if r.decrypted { ", each decrypted and re-hashed" } else { " against their hashes (give --identity to decrypt them too)" }
+                    if r.decrypted {
+                        ", each decrypted and re-hashed"
+                    } else {
+                        " against their hashes (give --identity to decrypt them too)"
+                    }
                 );
                 for p in &r.problems {
-                    println!("  backup {}: {}{}: {}", p.manifest, p.file.as_deref().map(|f| format!("{f}, ")).unwrap_or_default(), p.object.as_deref().unwrap_or("manifest"), render::safe(&p.what, true));
+                    println!(
+                        "  backup {}: {}{}: {}",
+                        p.manifest,
+                        p.file
+                            .as_deref()
+                            .map(|f| format!("{f}, "))
+                            .unwrap_or_default(),
+                        p.object.as_deref().unwrap_or("manifest"),
+                        render::safe(&p.what, true)
+                    );
                 }
             }
-            Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if r.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Some(BackupCommand::Prune { from, keep, at }) => {
             let t = Target::parse(from)?;
             let mut days = cfg.backup.keep_days.clone();
             for k in keep {
-                let Some((tier, d)) = k.split_once('=') else { bail!(chatvault_backup::BackupError::Key(format!("--keep `{k}`: write TIER=DAYS"))) };
-                let d: u32 = d.trim().parse().map_err(|_| chatvault_backup::BackupError::Key(format!("--keep `{k}`: DAYS is a number")))?;
+                let Some((tier, d)) = k.split_once('=') else {
+                    bail!(chatvault_backup::BackupError::Key(format!(
+                        "--keep `{k}`: write TIER=DAYS"
+                    )))
+                };
+                let d: u32 = d.trim().parse().map_err(|_| {
+                    chatvault_backup::BackupError::Key(format!("--keep `{k}`: DAYS is a number"))
+                })?;
                 days.insert(tier.trim().to_owned(), d);
             }
-            let r = runtime()?.block_on(chatvault_backup::prune(&t, &days, now_or(at.as_deref())?))?;
+            let r =
+                runtime()?.block_on(chatvault_backup::prune(&t, &days, now_or(at.as_deref())?))?;
             if json {
                 print_json(&r)?;
             } else {
-                println!("removed {} expired sets ({} backups) and {} chunks no backup needs", r.sets_removed, r.manifests_removed, r.chunks_removed);
+                println!(
+                    "removed {} expired sets ({} backups) and {} chunks no backup needs",
+                    r.sets_removed, r.manifests_removed, r.chunks_removed
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let to = args.to.clone().or_else(|| (!cfg.backup.to.is_empty()).then(|| cfg.backup.to.clone()));
-            let Some(to) = to else { bail!(chatvault_backup::BackupError::Target { target: String::new(), why: "give --to DIR or s3://bucket/prefix (or backup.to in the config)".into() }) };
-            let recipients = if args.recipients.is_empty() { cfg.backup.recipients.clone() } else { args.recipients.clone() };
+            let to = args
+                .to
+                .clone()
+                .or_else(|| (!cfg.backup.to.is_empty()).then(|| cfg.backup.to.clone()));
+            let Some(to) = to else {
+                bail!(chatvault_backup::BackupError::Target {
+                    target: String::new(),
+                    why: "give --to DIR or s3://bucket/prefix (or backup.to in the config)".into()
+                })
+            };
+            let recipients = if args.recipients.is_empty() {
+                cfg.backup.recipients.clone()
+            } else {
+                args.recipients.clone()
+            };
             // Sign the tail first, so the backup ends at a signed checkpoint; a running server
             // that holds the write lock signs at its own pace.
-            match Archive::open(data, &KeyProvider::from_env()).and_then(|mut a| a.checkpoint().map(drop)) {
+            match Archive::open(data, &KeyProvider::from_env())
+                .and_then(|mut a| a.checkpoint().map(drop))
+            {
                 Ok(()) | Err(chatvault_archive::ArchiveError::Locked(_)) => {}
                 Err(e) => return Err(e.into()),
             }
             let t = Target::parse(&to)?;
-            let o = BackupOptions { recipients: &recipients, full: args.full, tier: &args.tier, now_ms: chrono::Utc::now().timestamp_millis() };
+            let o = BackupOptions {
+                recipients: &recipients,
+                full: args.full,
+                tier: &args.tier,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+            };
             let m = runtime()?.block_on(chatvault_backup::backup(data, &t, &o))?;
             let (mut acc, _) = crate::security::open_access(data)?;
             acc.audit(chatvault_access::Event::new(&crate::security::console_actor(), chatvault_access::Action::BackupRun).target(&m.id).details(serde_json::json!({
@@ -188,13 +254,22 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(path).with_context(|| format!("{}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("{}", path.display()))?;
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("{}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("{}", path.display()))?;
     Ok(())
 }
 
 /// `chatvault restore FROM --to NEWDIR --identity FILE [--backup ID]`.
-pub fn restore(json: bool, from: &str, to: &Path, identity: &Path, id: Option<&str>) -> Result<ExitCode> {
+pub fn restore(
+    json: bool,
+    from: &str,
+    to: &Path,
+    identity: &Path,
+    id: Option<&str>,
+) -> Result<ExitCode> {
     let t = Target::parse(from)?;
     let ids = chatvault_backup::read_identities(identity)?;
     let m = runtime()?.block_on(chatvault_backup::restore(&t, id, &ids, to))?;
@@ -210,7 +285,8 @@ pub fn restore(json: bool, from: &str, to: &Path, identity: &Path, id: Option<&s
         "from": t.display, "created_at": m.created_at, "tree_size": m.archive.tree_size, "verify_ok": v.ok,
     })))?;
     let root = stats.latest_checkpoint.as_ref().map(|c| c.root.clone());
-    let root_ok = root == m.archive.root && stats.latest_checkpoint.as_ref().map_or(0, |c| c.size) == m.archive.tree_size;
+    let root_ok = root == m.archive.root
+        && stats.latest_checkpoint.as_ref().map_or(0, |c| c.size) == m.archive.tree_size;
     let ok = v.ok && root_ok;
     if json {
         print_json(&serde_json::json!({
@@ -218,7 +294,13 @@ pub fn restore(json: bool, from: &str, to: &Path, identity: &Path, id: Option<&s
             "verify_ok": v.ok, "root": root, "backup_root": m.archive.root, "tree_size": m.archive.tree_size, "root_matches": root_ok, "errors": v.errors,
         }))?;
     } else {
-        println!("restored backup {} ({}) into {}: {} messages, index rebuilt", m.id, m.created_at, to.display(), stats.messages);
+        println!(
+            "restored backup {} ({}) into {}: {} messages, index rebuilt",
+            m.id,
+            m.created_at,
+            to.display(),
+            stats.messages
+        );
         println!("verify: {}", if v.ok { "ok" } else { "FAILED" });
         println!(
             "Merkle root {} the backup's signed checkpoint ({} at size {})",
@@ -227,5 +309,9 @@ pub fn restore(json: bool, from: &str, to: &Path, identity: &Path, id: Option<&s
             m.archive.tree_size
         );
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -52,8 +52,14 @@ fn create_demo_users(dir: &Path) -> Result<Vec<DemoLogin>> {
     let mut out = vec![];
     for (name, role, team, agent) in DEMO_USERS {
         let role_v = chatvault_policy::Role::parse(role)?;
-        let handles: Vec<chatvault_policy::Handle> =
-            if agent.is_empty() { vec![] } else { AGENT_PLATFORMS.iter().map(|p| chatvault_policy::Handle::new(p, agent)).collect() };
+        let handles: Vec<chatvault_policy::Handle> = if agent.is_empty() {
+            vec![]
+        } else {
+            AGENT_PLATFORMS
+                .iter()
+                .map(|p| chatvault_policy::Handle::new(p, agent))
+                .collect()
+        };
         let e = acc.add_user("demo", name, role_v, *team, &handles, None, false)?;
         out.push(DemoLogin {
             user: name.to_string(),
@@ -66,12 +72,22 @@ fn create_demo_users(dir: &Path) -> Result<Vec<DemoLogin>> {
     Ok(out)
 }
 
-pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve: Option<&str>) -> Result<ExitCode> {
+pub fn run(
+    dir: &Path,
+    messages: usize,
+    corpus: Option<&Path>,
+    json: bool,
+    serve: Option<&str>,
+) -> Result<ExitCode> {
     if dir.exists() {
         if !dir.join(MARKER).exists() {
-            bail!("{} exists and is not a chatvault demo; choose another --dir", dir.display());
+            bail!(
+                "{} exists and is not a chatvault demo; choose another --dir",
+                dir.display()
+            );
         }
-        std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove the old demo in {}", dir.display()))?;
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot remove the old demo in {}", dir.display()))?;
     }
     let say = |s: String| {
         if !json {
@@ -79,18 +95,38 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
         }
     };
     let init = Archive::init(dir, &KeyProvider::default())?;
-    std::fs::write(dir.join(MARKER), b"made by `chatvault demo`; safe to delete\n").context("demo marker")?;
-    say(format!("1. Created an archive in {} (key file {}, mode 0600)", dir.display(), dir.join("keys/kek").display()));
+    std::fs::write(
+        dir.join(MARKER),
+        b"made by `chatvault demo`; safe to delete\n",
+    )
+    .context("demo marker")?;
+    say(format!(
+        "1. Created an archive in {} (key file {}, mode 0600)",
+        dir.display(),
+        dir.join("keys/kek").display()
+    ));
 
     let corpus = corpus.map(chatvault_gen::load_corpus).transpose()?;
-    let source = if corpus.is_some() { "CrossWOZ dialogues" } else { "built-in customer-service dialogues" };
+    let source = if corpus.is_some() {
+        "CrossWOZ dialogues"
+    } else {
+        "built-in customer-service dialogues"
+    };
     let jsonl = dir.join("demo-input.jsonl");
     {
         let mut w = BufWriter::new(std::fs::File::create(&jsonl).context("demo input")?);
         // The conversations end about now, so the roles' windows (an agent's 7 days, a
         // team lead's 30) cover them.
-        let start_ms = chrono::Utc::now().timestamp_millis() - (messages as i64 * 40_000).max(3_600_000);
-        for line in Generator::new(GenOptions { messages, start_ms, ..GenOptions::default() }, corpus) {
+        let start_ms =
+            chrono::Utc::now().timestamp_millis() - (messages as i64 * 40_000).max(3_600_000);
+        for line in Generator::new(
+            GenOptions {
+                messages,
+                start_ms,
+                ..GenOptions::default()
+            },
+            corpus,
+        ) {
             writeln!(w, "{line}").context("demo input")?;
         }
         w.flush().context("demo input")?;
@@ -104,7 +140,11 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
     let mut archive = Archive::open(dir, &KeyProvider::default())?;
     let started = Instant::now();
     let file = std::fs::File::open(&jsonl).context("demo input")?;
-    let ctx = ImportContext { file_label: jsonl.display().to_string(), base_dir: Some(dir.to_owned()), ..ImportContext::default() };
+    let ctx = ImportContext {
+        file_label: jsonl.display().to_string(),
+        base_dir: Some(dir.to_owned()),
+        ..ImportContext::default()
+    };
     let mut records = chatvault_import::CanonicalJsonl.open(Box::new(BufReader::new(file)), ctx);
     let report = archive.import(&mut records, &mut |_| {})?;
     let secs = started.elapsed().as_secs_f64();
@@ -120,12 +160,42 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
     ));
 
     let searches = [
-        DemoSearch { query: "退款", filters: Filters::default(), why: "a keyword" },
-        DemoSearch { query: "简单", filters: Filters::default(), why: "inside 安装简单: engines that segment words miss it" },
-        DemoSearch { query: "处理", filters: Filters::default(), why: "inside 待处理" },
-        DemoSearch { query: "发票 OR invoice", filters: Filters::default(), why: "either language" },
-        DemoSearch { query: "退款 -退货", filters: Filters { sender: Some("张伟".into()), ..Filters::default() }, why: "excluding a word, one agent" },
-        DemoSearch { query: "\"iphone 13\"", filters: Filters { platform: Some("whatsapp".into()), ..Filters::default() }, why: "a phrase with a space, any case, one platform" },
+        DemoSearch {
+            query: "退款",
+            filters: Filters::default(),
+            why: "a keyword",
+        },
+        DemoSearch {
+            query: "简单",
+            filters: Filters::default(),
+            why: "inside 安装简单: engines that segment words miss it",
+        },
+        DemoSearch {
+            query: "处理",
+            filters: Filters::default(),
+            why: "inside 待处理",
+        },
+        DemoSearch {
+            query: "发票 OR invoice",
+            filters: Filters::default(),
+            why: "either language",
+        },
+        DemoSearch {
+            query: "退款 -退货",
+            filters: Filters {
+                sender: Some("张伟".into()),
+                ..Filters::default()
+            },
+            why: "excluding a word, one agent",
+        },
+        DemoSearch {
+            query: "\"iphone 13\"",
+            filters: Filters {
+                platform: Some("whatsapp".into()),
+                ..Filters::default()
+            },
+            why: "a phrase with a space, any case, one platform",
+        },
     ];
     say("4. Searches (exact substring semantics; newest first):".into());
     let color = std::io::stdout().is_terminal();
@@ -139,9 +209,17 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
             (_, Some(p)) => format!(" --platform {p}"),
             _ => String::new(),
         };
-        say(format!("   chatvault search '{}'{filt}   → {} matches in {ms:.1} ms  ({})", s.query, r.total, s.why));
+        say(format!(
+            "   chatvault search '{}'{filt}   → {} matches in {ms:.1} ms  ({})",
+            s.query, r.total, s.why
+        ));
         for h in &r.hits {
-            say(format!("      {} {}: {}", h.sent_at, render::safe(&h.sender, true), render::highlighted(&h.snippet, &h.highlights, color)));
+            say(format!(
+                "      {} {}: {}",
+                h.sent_at,
+                render::safe(&h.sender, true),
+                render::highlighted(&h.snippet, &h.highlights, color)
+            ));
         }
         results.push(serde_json::json!({"query": s.query, "total": r.total}));
     }
@@ -153,13 +231,20 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
         init.key_fingerprint,
         if v.ok { "ok" } else { "FAILED" }
     ));
-    let sample = archive.search("退款", &Filters::default(), 1, 0)?.hits.into_iter().next();
+    let sample = archive
+        .search("退款", &Filters::default(), 1, 0)?
+        .hits
+        .into_iter()
+        .next();
     let mut proof_ok = None;
     if let Some(h) = &sample {
         let proof = archive.proof(&h.id, true)?;
         let path = dir.join("proof.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&proof)?).context("proof file")?;
-        let c = chatvault_archive::verify_proof_file(&std::fs::read(&path).context("proof file")?, Some(&init.key_fingerprint));
+        let c = chatvault_archive::verify_proof_file(
+            &std::fs::read(&path).context("proof file")?,
+            Some(&init.key_fingerprint),
+        );
         proof_ok = Some(c.ok);
         say(format!(
             "6. Proved message {} offline: {} (inclusion in a log of {} entries, content opened) → {}",
@@ -190,17 +275,26 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
         }
         println!("  chatvault --data {d} stats");
         println!("  chatvault --data {d} verify");
-        println!("  chatvault verify-proof {d}/proof.json --expect-key {}", init.key_fingerprint);
+        println!(
+            "  chatvault verify-proof {d}/proof.json --expect-key {}",
+            init.key_fingerprint
+        );
         println!("  chatvault --data {d} keys rotate && chatvault --data {d} verify");
         println!("  chatvault --data {d} import {d}/demo-input.jsonl    # again: everything is a duplicate");
     }
     let Some(listen) = serve.filter(|_| ok) else {
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     };
     let mut cfg = crate::security::load_config()?;
     // The default port may be taken on this machine: then any free port.
     cfg.listen = match std::net::TcpListener::bind(listen) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listen == "127.0.0.1:8080" => "127.0.0.1:0".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listen == "127.0.0.1:8080" => {
+            "127.0.0.1:0".to_owned()
+        }
         _ => listen.to_owned(),
     };
     cfg.validate()?;
@@ -214,9 +308,20 @@ pub fn run(dir: &Path, messages: usize, corpus: Option<&Path>, json: bool, serve
         println!("7. The web UI is serving at {url}  (Ctrl-C stops it)");
         println!("   DEMO ACCOUNTS (for this demo archive only; passwords shown once):");
         for l in &logins {
-            let team = l.team.as_deref().map(|t| format!(", team {t}")).unwrap_or_default();
-            let totp = if l.totp { "  + TOTP: scan the QR code at the first sign-in" } else { "" };
-            println!("   {:<13} {:<26} {}{team}{totp}", l.user, l.password, l.role);
+            let team = l
+                .team
+                .as_deref()
+                .map(|t| format!(", team {t}"))
+                .unwrap_or_default();
+            let totp = if l.totp {
+                "  + TOTP: scan the QR code at the first sign-in"
+            } else {
+                ""
+            };
+            println!(
+                "   {:<13} {:<26} {}{team}{totp}",
+                l.user, l.password, l.role
+            );
         }
         println!("   Try: demo-agent searches 退款; demo-legal files a request for a conversation, demo-lead approves it,");
         println!("   demo-legal then sees it; demo-auditor sees every step in the audit log and verifies the chain.");

@@ -25,8 +25,18 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     let mut usage = chatvault_server::guard::Usage::default();
     let sel = chosen.selection(&chosen.filters);
     let collected = {
-        let mut rule = |m: &chatvault_model::StoredMessage, members: &[chatvault_policy::Handle]| reach.decide(Right::Export, &mut usage, m, members);
-        chatvault_evidence::collect(&mut archive, user, &chosen.label, &sel, &mut rule, MAX_MESSAGES)
+        let mut rule = |m: &chatvault_model::StoredMessage,
+                        members: &[chatvault_policy::Handle]| {
+            reach.decide(Right::Export, &mut usage, m, members)
+        };
+        chatvault_evidence::collect(
+            &mut archive,
+            user,
+            &chosen.label,
+            &sel,
+            &mut rule,
+            MAX_MESSAGES,
+        )
     };
     let messages = match collected {
         Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
@@ -50,7 +60,9 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     let step = chatvault_evidence::ExportStep {
         by: user.to_owned(),
         at: at.clone(),
-        host: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default(),
+        host: std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default(),
         tool: format!("chatvault {} (CLI)", env!("CARGO_PKG_VERSION")),
         selection: chosen.label.clone(),
     };
@@ -60,22 +72,47 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     let partial = out.with_extension("partial");
     std::fs::write(&partial, &built.zip).with_context(|| partial.display().to_string())?;
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    audit_package(&mut acc, user, &chosen.audit_target(), &built, &usage.grants)?;
+    audit_package(
+        &mut acc,
+        user,
+        &chosen.audit_target(),
+        &built,
+        &usage.grants,
+    )?;
     if json {
-        print_json(&serde_json::json!({"out": out, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}))?;
+        print_json(
+            &serde_json::json!({"out": out, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
+        )?;
     } else {
-        println!("evidence package {}: {} messages, {} files, proofs against checkpoint {}; sha256 {}", out.display(), built.messages, built.files, built.tree_size, built.sha256);
+        println!(
+            "evidence package {}: {} messages, {} files, proofs against checkpoint {}; sha256 {}",
+            out.display(),
+            built.messages,
+            built.files,
+            built.tree_size,
+            built.sha256
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The export entry for a package, and one grant-use entry per grant it used.
-fn audit_package(acc: &mut chatvault_access::Access, user: &str, label: &str, built: &chatvault_evidence::Built, grants: &std::collections::BTreeSet<String>) -> Result<()> {
+fn audit_package(
+    acc: &mut chatvault_access::Access,
+    user: &str,
+    label: &str,
+    built: &chatvault_evidence::Built,
+    grants: &std::collections::BTreeSet<String>,
+) -> Result<()> {
     acc.audit(Event::new(user, Action::Export).target(label).details(serde_json::json!({
         "evidence": true, "selection": label, "messages": built.messages, "files": built.files, "grants": grants, "sha256": built.sha256, "tree_size": built.tree_size,
     })))?;
     for g in grants {
-        acc.audit(Event::new(user, Action::GrantUse).target(g).details(serde_json::json!({"for": "evidence", "on": label})))?;
+        acc.audit(
+            Event::new(user, Action::GrantUse)
+                .target(g)
+                .details(serde_json::json!({"for": "evidence", "on": label})),
+        )?;
     }
     Ok(())
 }
@@ -106,8 +143,16 @@ pub fn verify(path: &Path, against: Option<&Path>, json: bool) -> Result<ExitCod
             println!("  {x}");
         }
         for f in &r.problems {
-            println!("  {}: {}", render::safe(&f.item, true), render::safe(&f.what, true));
+            println!(
+                "  {}: {}",
+                render::safe(&f.item, true),
+                render::safe(&f.what, true)
+            );
         }
     }
-    Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if r.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

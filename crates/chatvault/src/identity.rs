@@ -32,7 +32,10 @@ pub enum IdentityCommand {
 }
 
 fn handles(list: &[String]) -> Result<Vec<Handle>> {
-    Ok(list.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?)
+    Ok(list
+        .iter()
+        .map(|h| chatvault_access::users::parse_handle(h))
+        .collect::<Result<_, _>>()?)
 }
 
 pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCode> {
@@ -43,7 +46,11 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
             if json {
                 print_json(&l)?;
             } else {
-                println!("linked {} handles as one person ({})", l.handles.len(), l.id);
+                println!(
+                    "linked {} handles as one person ({})",
+                    l.handles.len(),
+                    l.id
+                );
             }
         }
         IdentityCommand::List => {
@@ -52,8 +59,20 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
                 print_json(&ls)?;
             } else {
                 for l in ls {
-                    let hs = l.handles.iter().map(|h| format!("{}:{}", h.platform, h.id)).collect::<Vec<_>>().join(" = ");
-                    println!("{}  {}{}", l.id, render::safe(&hs, true), l.name.map(|n| format!("  ({})", render::safe(&n, true))).unwrap_or_default());
+                    let hs = l
+                        .handles
+                        .iter()
+                        .map(|h| format!("{}:{}", h.platform, h.id))
+                        .collect::<Vec<_>>()
+                        .join(" = ");
+                    println!(
+                        "{}  {}{}",
+                        l.id,
+                        render::safe(&hs, true),
+                        l.name
+                            .map(|n| format!("  ({})", render::safe(&n, true)))
+                            .unwrap_or_default()
+                    );
                 }
             }
         }
@@ -63,13 +82,28 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
         }
         IdentityCommand::Suggest => {
             let a = Archive::open(data, &KeyProvider::from_env())?;
-            let known: Vec<Known> = a.known_participants().into_iter().map(|(handle, display_name)| Known { handle, display_name }).collect();
+            let known: Vec<Known> = a
+                .known_participants()
+                .into_iter()
+                .map(|(handle, display_name)| Known {
+                    handle,
+                    display_name,
+                })
+                .collect();
             let s = suggest_links(&known, &acc.identity_links()?);
             if json {
                 print_json(&s)?;
             } else {
                 for x in s {
-                    println!("{:.0}%  {}:{} = {}:{}  ({})", x.confidence * 100.0, x.a.platform, render::safe(&x.a.id, true), x.b.platform, render::safe(&x.b.id, true), x.reason);
+                    println!(
+                        "{:.0}%  {}:{} = {}:{}  ({})",
+                        x.confidence * 100.0,
+                        x.a.platform,
+                        render::safe(&x.a.id, true),
+                        x.b.platform,
+                        render::safe(&x.b.id, true),
+                        x.reason
+                    );
                 }
             }
         }
@@ -78,13 +112,25 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
 }
 
 #[allow(clippy::too_many_arguments)] // the command's flags, one each
-pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&str>, to: Option<&str>, format: Option<&str>, out: Option<&Path>) -> Result<ExitCode> {
+pub fn timeline(
+    data: &Path,
+    json: bool,
+    participants: &[String],
+    from: Option<&str>,
+    to: Option<&str>,
+    format: Option<&str>,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
     let (acc, _) = open_access(data)?;
-    let who = chatvault_policy::retention::expand_linked(&handles(participants)?, &acc.identity_links()?);
+    let who =
+        chatvault_policy::retention::expand_linked(&handles(participants)?, &acc.identity_links()?);
     let mut a = Archive::open(data, &KeyProvider::from_env())?;
     let conversations = a.conversations_of(&who)?;
     if conversations.is_empty() {
-        bail!(chatvault_policy::PolicyError::Invalid(format!("no conversation of {}", participants.join(", "))));
+        bail!(chatvault_policy::PolicyError::Invalid(format!(
+            "no conversation of {}",
+            participants.join(", ")
+        )));
     }
     let filters = Filters {
         from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
@@ -93,11 +139,18 @@ pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&
         ..Default::default()
     };
     let mut all = |_: &chatvault_model::StoredMessage, _: &[Handle]| Visibility::Full;
-    let sel = Selection::Query { query: "", filters: &filters };
+    let sel = Selection::Query {
+        query: "",
+        filters: &filters,
+    };
     let header = |n: usize| chatvault_export::Header {
         format: chatvault_export::FORMAT,
         title: format!("case timeline: {}", participants.join(", ")),
-        selection: format!("{} handles in {} conversations ({n})", who.len(), conversations.len()),
+        selection: format!(
+            "{} handles in {} conversations ({n})",
+            who.len(),
+            conversations.len()
+        ),
         exported_by: console_actor(),
         exported_at: chrono::Utc::now().to_rfc3339(),
         archive_id: String::new(),
@@ -105,14 +158,19 @@ pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&
         grants: vec![],
     };
     if let (Some(fmt), Some(out)) = (format, out) {
-        let Some(f) = chatvault_export::Format::parse(fmt) else { bail!(chatvault_policy::PolicyError::Invalid(format!("--format `{fmt}`: use json, csv, html or pdf"))) };
+        let Some(f) = chatvault_export::Format::parse(fmt) else {
+            bail!(chatvault_policy::PolicyError::Invalid(format!(
+                "--format `{fmt}`: use json, csv, html or pdf"
+            )))
+        };
         let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
         let mut sink = chatvault_export::sink(f, Box::new(std::io::BufWriter::new(file)));
         sink.begin(&header(0))?;
         let mut n = 0u64;
         a.stream_visible(&sel, &mut all, &mut |m| {
             n += 1;
-            sink.message(&m).map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
+            sink.message(&m)
+                .map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
         })?;
         sink.finish(n)?;
         println!("wrote the timeline of {n} messages to {}", out.display());
@@ -124,9 +182,16 @@ pub fn timeline(data: &Path, json: bool, participants: &[String], from: Option<&
         Ok(())
     })?;
     if json {
-        print_json(&serde_json::json!({"handles": who, "conversations": conversations, "messages": msgs}))?;
+        print_json(
+            &serde_json::json!({"handles": who, "conversations": conversations, "messages": msgs}),
+        )?;
     } else {
-        println!("{} messages from {} conversations ({} handles)", msgs.len(), conversations.len(), who.len());
+        println!(
+            "{} messages from {} conversations ({} handles)",
+            msgs.len(),
+            conversations.len(),
+            who.len()
+        );
         for m in &msgs {
             println!(
                 "  {}  {:<10} {}  {}: {}",

@@ -198,41 +198,92 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
         RetentionCommand::List => {
             let l = acc.lifecycle()?;
             if json {
-                print_json(&serde_json::json!({"policies": l.policies, "tag_rules": l.tag_rules, "tags": l.tags, "restrictions": l.restrictions}))?;
+                print_json(
+                    &serde_json::json!({"policies": l.policies, "tag_rules": l.tag_rules, "tags": l.tags, "restrictions": l.restrictions}),
+                )?;
             } else {
                 for p in &l.policies {
                     let m = serde_json::to_string(&p.matcher)?;
-                    println!("{:<20} keep {:<12} {}{}", render::safe(&p.name, true), keep_text(p.keep), if p.locked { "LOCKED " } else { "" }, render::safe(&m, true));
+                    println!(
+                        "{:<20} keep {:<12} {}{}",
+                        render::safe(&p.name, true),
+                        keep_text(p.keep),
+                        if p.locked { "LOCKED " } else { "" },
+                        render::safe(&m, true)
+                    );
                 }
                 for r in &l.tag_rules {
-                    println!("tag rule {}: {}", render::safe(&r.tag, true), render::safe(&r.keywords.join(", "), true));
+                    println!(
+                        "tag rule {}: {}",
+                        render::safe(&r.tag, true),
+                        render::safe(&r.keywords.join(", "), true)
+                    );
                 }
                 for t in &l.tags {
-                    println!("tag {} on {} (by {})", render::safe(&t.tag, true), render::safe(&t.target, true), render::safe(&t.by, true));
+                    println!(
+                        "tag {} on {} (by {})",
+                        render::safe(&t.tag, true),
+                        render::safe(&t.target, true),
+                        render::safe(&t.by, true)
+                    );
                 }
                 for r in l.restrictions.iter().filter(|r| r.active()) {
-                    let what = r.conversations.iter().cloned().chain(r.participants.iter().map(|h| format!("{}:{}", h.platform, h.id))).collect::<Vec<_>>().join(", ");
-                    println!("storage only {}: {} ({})", r.id, render::safe(&what, true), render::safe(&r.reason, true));
+                    let what = r
+                        .conversations
+                        .iter()
+                        .cloned()
+                        .chain(
+                            r.participants
+                                .iter()
+                                .map(|h| format!("{}:{}", h.platform, h.id)),
+                        )
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    println!(
+                        "storage only {}: {} ({})",
+                        r.id,
+                        render::safe(&what, true),
+                        render::safe(&r.reason, true)
+                    );
                 }
             }
         }
-        RetentionCommand::Set { name, keep, platforms, conversations, participants, tags } => {
+        RetentionCommand::Set {
+            name,
+            keep,
+            platforms,
+            conversations,
+            participants,
+            tags,
+        } => {
             let matcher = Matcher {
                 platforms: platforms.clone(),
                 conversations: conversations.clone(),
-                participants: participants.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?,
+                participants: participants
+                    .iter()
+                    .map(|h| chatvault_access::users::parse_handle(h))
+                    .collect::<Result<_, _>>()?,
                 tags: tags.clone(),
             };
             let p = acc.set_policy(&actor, name, matcher, Keep::parse(keep)?)?;
             if json {
                 print_json(&p)?;
             } else {
-                println!("policy {}: keep {}{}", render::safe(&p.name, true), keep_text(p.keep), if p.locked { " (locked)" } else { "" });
+                println!(
+                    "policy {}: keep {}{}",
+                    render::safe(&p.name, true),
+                    keep_text(p.keep),
+                    if p.locked { " (locked)" } else { "" }
+                );
             }
         }
         RetentionCommand::Lock { name } => {
             let p = acc.lock_policy(&actor, name)?;
-            println!("locked {}: keep {}; it can only be extended from now on", render::safe(&p.name, true), keep_text(p.keep));
+            println!(
+                "locked {}: keep {}; it can only be extended from now on",
+                render::safe(&p.name, true),
+                keep_text(p.keep)
+            );
         }
         RetentionCommand::Remove { name } => {
             acc.remove_policy(&actor, name)?;
@@ -240,19 +291,34 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
         }
         RetentionCommand::TagRule { tag, keywords } => {
             let r = acc.set_tag_rule(&actor, tag, keywords.clone())?;
-            println!("tag rule {}: {} keywords", render::safe(&r.tag, true), r.keywords.len());
+            println!(
+                "tag rule {}: {} keywords",
+                render::safe(&r.tag, true),
+                r.keywords.len()
+            );
         }
         RetentionCommand::RemoveTagRule { tag } => {
             acc.remove_tag_rule(&actor, tag)?;
             println!("removed tag rule {}", render::safe(tag, true));
         }
-        RetentionCommand::Restrict { user, conversations, participants, reason } => {
-            let participants = participants.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?;
+        RetentionCommand::Restrict {
+            user,
+            conversations,
+            participants,
+            reason,
+        } => {
+            let participants = participants
+                .iter()
+                .map(|h| chatvault_access::users::parse_handle(h))
+                .collect::<Result<_, _>>()?;
             let r = acc.restrict(user, conversations.clone(), participants, reason)?;
             if json {
                 print_json(&r)?;
             } else {
-                println!("restricted {}: storage only; read only through a grant with restricted.view", r.id);
+                println!(
+                    "restricted {}: storage only; read only through a grant with restricted.view",
+                    r.id
+                );
             }
         }
         RetentionCommand::Unrestrict { id, user } => {
@@ -261,20 +327,37 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
         }
         RetentionCommand::Tag { target, tag } => {
             let t = acc.tag(&actor, target, tag)?;
-            println!("tagged {} with {}", render::safe(&t.target, true), render::safe(&t.tag, true));
+            println!(
+                "tagged {} with {}",
+                render::safe(&t.target, true),
+                render::safe(&t.tag, true)
+            );
         }
-        RetentionCommand::Plan { at, horizon_days, limit } => return plan(data, json, &mut acc, at.as_deref(), *horizon_days, *limit),
+        RetentionCommand::Plan {
+            at,
+            horizon_days,
+            limit,
+        } => return plan(data, json, &mut acc, at.as_deref(), *horizon_days, *limit),
         RetentionCommand::Sweep { at } => {
             let now = at_or_now(at.as_deref())?;
             let recover_days = crate::security::load_config()?.retention.recover_days;
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let r = chatvault_server::lifecycle::sweep(&mut archive, &mut acc, &actor, now, recover_days)?;
+            let r = chatvault_server::lifecycle::sweep(
+                &mut archive,
+                &mut acc,
+                &actor,
+                now,
+                recover_days,
+            )?;
             archive.close()?;
             if json {
                 print_json(&r)?;
             } else {
                 let deleted: u64 = r.deleted.values().sum();
-                println!("swept at {}: {} messages, {} expired, {} held by legal holds", r.at, r.plan.messages, r.plan.expired, r.plan.held);
+                println!(
+                    "swept at {}: {} messages, {} expired, {} held by legal holds",
+                    r.at, r.plan.messages, r.plan.expired, r.plan.held
+                );
                 println!("  deleted {deleted} (recoverable for {} days); purged {} whose window closed ({} conversations' keys destroyed)", r.recover_days, r.purge.purged, r.purge.conversations_shredded);
                 println!("  report: {}", r.report_file.display());
             }
@@ -290,12 +373,24 @@ fn at_or_now(at: Option<&str>) -> Result<i64> {
     })
 }
 
-fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, at: Option<&str>, horizon_days: u32, limit: usize) -> Result<ExitCode> {
+fn plan(
+    data: &std::path::Path,
+    json: bool,
+    acc: &mut chatvault_access::Access,
+    at: Option<&str>,
+    horizon_days: u32,
+    limit: usize,
+) -> Result<ExitCode> {
     let now = at_or_now(at)?;
     let life = acc.lifecycle()?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
-    let rules = RetentionRules { policies: &life.policies, tag_rules: &life.tag_rules, holds: &life.holds, manual_tags: &manual };
+    let rules = RetentionRules {
+        policies: &life.policies,
+        tag_rules: &life.tag_rules,
+        holds: &life.holds,
+        manual_tags: &manual,
+    };
     let horizon = now + horizon_days as i64 * 86_400_000;
     let (mut expired, mut upcoming): (Vec<PlanEntry>, Vec<PlanEntry>) = (vec![], vec![]);
     let (mut more_expired, mut more_upcoming) = (0u64, 0u64);
@@ -303,7 +398,9 @@ fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, 
         match &e.verdict {
             Verdict::Expired { .. } if expired.len() < limit => expired.push(e),
             Verdict::Expired { .. } => more_expired += 1,
-            Verdict::Keep { until_ms: Some(u), .. } if *u <= horizon => {
+            Verdict::Keep {
+                until_ms: Some(u), ..
+            } if *u <= horizon => {
                 if upcoming.len() < limit {
                     upcoming.push(e)
                 } else {
@@ -344,15 +441,32 @@ fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, 
     let ts = |ms: i64| chatvault_model::Timestamp::utc(ms).to_rfc3339();
     for e in &expired {
         if let Verdict::Expired { policy, since_ms } = &e.verdict {
-            println!("  DELETE {} {} sent {} (policy {}, expired {})", e.id, render::safe(&e.conversation, true), ts(e.sent_at_ms), render::safe(policy, true), ts(*since_ms));
+            println!(
+                "  DELETE {} {} sent {} (policy {}, expired {})",
+                e.id,
+                render::safe(&e.conversation, true),
+                ts(e.sent_at_ms),
+                render::safe(policy, true),
+                ts(*since_ms)
+            );
         }
     }
     if more_expired > 0 {
         println!("  … and {more_expired} more due (raise --limit, or --json)");
     }
     for e in &upcoming {
-        if let Verdict::Keep { policy, until_ms: Some(u) } = &e.verdict {
-            println!("  due {} {} {} (policy {})", ts(*u), e.id, render::safe(&e.conversation, true), render::safe(policy, true));
+        if let Verdict::Keep {
+            policy,
+            until_ms: Some(u),
+        } = &e.verdict
+        {
+            println!(
+                "  due {} {} {} (policy {})",
+                ts(*u),
+                e.id,
+                render::safe(&e.conversation, true),
+                render::safe(policy, true)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -361,18 +475,38 @@ fn plan(data: &std::path::Path, json: bool, acc: &mut chatvault_access::Access, 
 pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<ExitCode> {
     let (mut acc, _) = open_access(data)?;
     match cmd {
-        HoldCommand::Add { user, case_number, reason, conversations, participants, from, to, keywords } => {
+        HoldCommand::Add {
+            user,
+            case_number,
+            reason,
+            conversations,
+            participants,
+            from,
+            to,
+            keywords,
+        } => {
             let scope = HoldScope {
                 conversations: conversations.clone(),
-                participants: participants.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?,
-                from_ms: from.as_deref().map(|s| time_arg(s, "--from", false)).transpose()?,
-                to_ms: to.as_deref().map(|s| time_arg(s, "--to", true)).transpose()?,
+                participants: participants
+                    .iter()
+                    .map(|h| chatvault_access::users::parse_handle(h))
+                    .collect::<Result<_, _>>()?,
+                from_ms: from
+                    .as_deref()
+                    .map(|s| time_arg(s, "--from", false))
+                    .transpose()?,
+                to_ms: to
+                    .as_deref()
+                    .map(|s| time_arg(s, "--to", true))
+                    .transpose()?,
                 keywords: keywords.clone(),
             };
             // A hold naming a conversation the archive does not have is most likely a typo.
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
             for c in conversations {
-                if let Err(chatvault_archive::ArchiveError::NotFound(_)) = archive.participants_of(c) {
+                if let Err(chatvault_archive::ArchiveError::NotFound(_)) =
+                    archive.participants_of(c)
+                {
                     eprintln!("warning: the archive has no conversation {} (yet); the hold covers it once it arrives", render::safe(c, true));
                 }
             }
@@ -380,7 +514,11 @@ pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<Exi
             if json {
                 print_json(&h)?;
             } else {
-                println!("placed hold {} for case {}", h.id, render::safe(&h.case_number, true));
+                println!(
+                    "placed hold {} for case {}",
+                    h.id,
+                    render::safe(&h.case_number, true)
+                );
             }
         }
         HoldCommand::List => {
@@ -391,10 +529,22 @@ pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<Exi
                 for h in holds {
                     let state = match &h.release {
                         None => "in force".to_owned(),
-                        Some(r) if r.approved_by.is_none() => format!("in force, release requested by {}", render::safe(&r.requested_by, true)),
-                        Some(r) => format!("released (asked by {}, approved by {})", render::safe(&r.requested_by, true), render::safe(r.approved_by.as_deref().unwrap_or(""), true)),
+                        Some(r) if r.approved_by.is_none() => format!(
+                            "in force, release requested by {}",
+                            render::safe(&r.requested_by, true)
+                        ),
+                        Some(r) => format!(
+                            "released (asked by {}, approved by {})",
+                            render::safe(&r.requested_by, true),
+                            render::safe(r.approved_by.as_deref().unwrap_or(""), true)
+                        ),
                     };
-                    println!("{}  case {}  by {}  {state}", h.id, render::safe(&h.case_number, true), render::safe(&h.created_by, true));
+                    println!(
+                        "{}  case {}  by {}  {state}",
+                        h.id,
+                        render::safe(&h.case_number, true),
+                        render::safe(&h.created_by, true)
+                    );
                 }
             }
         }
@@ -411,10 +561,28 @@ pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<Exi
 }
 
 /// The message ids a deletion request names, and how they were chosen.
-fn select(archive: &mut Archive, messages: &[String], conversation: Option<&str>, participant: Option<&str>, query: Option<&str>, from: Option<&str>, to: Option<&str>) -> Result<(Vec<String>, String)> {
-    let given = [!messages.is_empty(), conversation.is_some(), participant.is_some(), query.is_some()].iter().filter(|x| **x).count();
+fn select(
+    archive: &mut Archive,
+    messages: &[String],
+    conversation: Option<&str>,
+    participant: Option<&str>,
+    query: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Vec<String>, String)> {
+    let given = [
+        !messages.is_empty(),
+        conversation.is_some(),
+        participant.is_some(),
+        query.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if given != 1 {
-        anyhow::bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --message, --conversation, --participant or --query".into()));
+        anyhow::bail!(chatvault_policy::PolicyError::Invalid(
+            "give exactly one of --message, --conversation, --participant or --query".into()
+        ));
     }
     if !messages.is_empty() {
         for m in messages {
@@ -440,10 +608,21 @@ fn select(archive: &mut Archive, messages: &[String], conversation: Option<&str>
             (String::new(), format!("participant {p}"))
         }
         (_, _, Some(q)) => (q.to_owned(), format!("query {q}")),
-        _ => anyhow::bail!(chatvault_policy::PolicyError::Invalid("give exactly one of --message, --conversation, --participant or --query".into())),
+        _ => anyhow::bail!(chatvault_policy::PolicyError::Invalid(
+            "give exactly one of --message, --conversation, --participant or --query".into()
+        )),
     };
     let total = archive.search(&q, &f, 1, 0)?.total as usize;
-    let ids = if total == 0 { vec![] } else { archive.search(&q, &f, total, 0)?.hits.into_iter().map(|h| h.id).collect() };
+    let ids = if total == 0 {
+        vec![]
+    } else {
+        archive
+            .search(&q, &f, total, 0)?
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
     Ok((ids, selector))
 }
 
@@ -451,39 +630,90 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
     let (mut acc, cfg) = open_access(data)?;
     let recover_days = cfg.retention.recover_days;
     match cmd {
-        DeleteCommand::Request { user, messages, conversation, participant, query, from, to, reason } => {
+        DeleteCommand::Request {
+            user,
+            messages,
+            conversation,
+            participant,
+            query,
+            from,
+            to,
+            reason,
+        } => {
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let (ids, selector) = select(&mut archive, messages, conversation.as_deref(), participant.as_deref(), query.as_deref(), from.as_deref(), to.as_deref())?;
-            let r = acc.file_deletion(user, chatvault_policy::retention::DeletionKind::Delete, ids, &selector, reason)?;
+            let (ids, selector) = select(
+                &mut archive,
+                messages,
+                conversation.as_deref(),
+                participant.as_deref(),
+                query.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+            )?;
+            let r = acc.file_deletion(
+                user,
+                chatvault_policy::retention::DeletionKind::Delete,
+                ids,
+                &selector,
+                reason,
+            )?;
             if json {
                 print_json(&r)?;
             } else {
                 println!("deletion request {}: {} messages ({}); a second person approves with `chatvault delete approve {} --as USER`", r.id, r.messages.len(), render::safe(&r.selector, true), r.id);
             }
         }
-        DeleteCommand::Recover { user, messages, reason } => {
-            let r = acc.file_deletion(user, chatvault_policy::retention::DeletionKind::Recover, messages.clone(), &format!("messages {}", messages.len()), reason)?;
+        DeleteCommand::Recover {
+            user,
+            messages,
+            reason,
+        } => {
+            let r = acc.file_deletion(
+                user,
+                chatvault_policy::retention::DeletionKind::Recover,
+                messages.clone(),
+                &format!("messages {}", messages.len()),
+                reason,
+            )?;
             if json {
                 print_json(&r)?;
             } else {
-                println!("recovery request {}: {} messages; a second person approves it", r.id, r.messages.len());
+                println!(
+                    "recovery request {}: {} messages; a second person approves it",
+                    r.id,
+                    r.messages.len()
+                );
             }
         }
         DeleteCommand::Approve { id, user } => {
             let r = acc.decide_deletion(user, id, true, "")?;
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let x = chatvault_server::lifecycle::execute(&mut archive, &mut acc, user, &r, chrono::Utc::now().timestamp_millis(), recover_days)?;
+            let x = chatvault_server::lifecycle::execute(
+                &mut archive,
+                &mut acc,
+                user,
+                &r,
+                chrono::Utc::now().timestamp_millis(),
+                recover_days,
+            )?;
             archive.close()?;
             if json {
                 print_json(&x)?;
             } else {
-                let verb = if x.kind == chatvault_policy::retention::DeletionKind::Delete { "deleted" } else { "recovered" };
+                let verb = if x.kind == chatvault_policy::retention::DeletionKind::Delete {
+                    "deleted"
+                } else {
+                    "recovered"
+                };
                 println!("approved {id}: {verb} {} messages", x.done);
                 if !x.held.is_empty() {
                     println!("  {} kept: a legal hold covers them", x.held.len());
                 }
                 if !x.skipped.is_empty() {
-                    println!("  {} not recoverable (purged, or never deleted)", x.skipped.len());
+                    println!(
+                        "  {} not recoverable (purged, or never deleted)",
+                        x.skipped.len()
+                    );
                 }
             }
         }
@@ -499,8 +729,18 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
                 print_json(&serde_json::json!({"requests": requests, "deletions": deletions}))?;
             } else {
                 for r in &requests {
-                    let status = serde_json::to_value(&r.status).ok().and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned)).unwrap_or_default();
-                    println!("{}  {:?}  {status:<8} {} messages ({}) by {}", r.id, r.kind, r.messages.len(), render::safe(&r.selector, true), render::safe(&r.requested_by, true));
+                    let status = serde_json::to_value(&r.status)
+                        .ok()
+                        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+                        .unwrap_or_default();
+                    println!(
+                        "{}  {:?}  {status:<8} {} messages ({}) by {}",
+                        r.id,
+                        r.kind,
+                        r.messages.len(),
+                        render::safe(&r.selector, true),
+                        render::safe(&r.requested_by, true)
+                    );
                 }
                 let ts = |ms: i64| chatvault_model::Timestamp::utc(ms).to_rfc3339();
                 for d in &deletions {
@@ -508,7 +748,14 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
                         Some(p) => format!("purged {}", ts(p)),
                         None => format!("recoverable until {}", ts(d.recover_until_ms)),
                     };
-                    println!("{}  {:<7} {}  deleted {}  {when}  ({})", d.id, d.state, render::safe(&d.conversation, true), ts(d.deleted_ms), render::safe(&d.reason.rule, true));
+                    println!(
+                        "{}  {:<7} {}  deleted {}  {when}  ({})",
+                        d.id,
+                        d.state,
+                        render::safe(&d.conversation, true),
+                        ts(d.deleted_ms),
+                        render::safe(&d.reason.rule, true)
+                    );
                 }
             }
         }
@@ -523,7 +770,10 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
             if json {
                 print_json(&p)?;
             } else {
-                println!("purged {} messages ({} attachments, {} conversations' keys destroyed)", p.purged, p.attachments_removed, p.conversations_shredded);
+                println!(
+                    "purged {} messages ({} attachments, {} conversations' keys destroyed)",
+                    p.purged, p.attachments_removed, p.conversations_shredded
+                );
             }
         }
     }

@@ -6,11 +6,11 @@ mod backup;
 mod compare;
 mod demo;
 mod evidence;
-mod report;
 mod export;
 mod identity;
 mod lifecycle;
 mod render;
+mod report;
 mod security;
 mod time_arg;
 
@@ -28,10 +28,19 @@ use serde::Serialize;
 use time_arg::{parse_bound, End, Zone};
 
 #[derive(Parser)]
-#[command(name = "chatvault", version, about = "Encrypted, tamper-evident chat-record archive with exact Chinese search")]
+#[command(
+    name = "chatvault",
+    version,
+    about = "Encrypted, tamper-evident chat-record archive with exact Chinese search"
+)]
 struct Cli {
     /// The data folder.
-    #[arg(long, global = true, env = "CHATVAULT_DATA", default_value = "chatvault-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHATVAULT_DATA",
+        default_value = "chatvault-data"
+    )]
     data: PathBuf,
     /// Print machine-readable JSON (see docs/cli.md).
     #[arg(long, global = true)]
@@ -326,15 +335,24 @@ struct FilterArgs {
 impl FilterArgs {
     fn to_filters(&self) -> Result<Filters> {
         let zone = Zone::parse(&self.tz)?;
-        let from_ms = self.from.as_deref().map(|s| parse_bound(s, zone, End::From, "--from")).transpose()?;
-        let to_ms = self.to.as_deref().map(|s| parse_bound(s, zone, End::To, "--to")).transpose()?;
+        let from_ms = self
+            .from
+            .as_deref()
+            .map(|s| parse_bound(s, zone, End::From, "--from"))
+            .transpose()?;
+        let to_ms = self
+            .to
+            .as_deref()
+            .map(|s| parse_bound(s, zone, End::To, "--to"))
+            .transpose()?;
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f > t {
                 bail!("--from is after --to");
             }
         }
         if let Some(k) = &self.kind {
-            k.parse::<chatvault_model::MessageKind>().map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+            k.parse::<chatvault_model::MessageKind>()
+                .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
         }
         Ok(Filters {
             from_ms,
@@ -357,7 +375,10 @@ fn main() -> ExitCode {
             let code = error_code(&e);
             let message = format!("{e:#}");
             if json {
-                println!("{}", serde_json::json!({"error": {"code": code, "message": message}}));
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"code": code, "message": message}})
+                );
             } else {
                 eprintln!("error[{code}]: {}", render::safe(&message, false));
             }
@@ -380,7 +401,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     if let Some(e) = e.downcast_ref::<chatvault_policy::PolicyError>() {
         return e.code();
     }
-    if e.downcast_ref::<chatvault_server::config::ConfigError>().is_some() {
+    if e.downcast_ref::<chatvault_server::config::ConfigError>()
+        .is_some()
+    {
         return "config.invalid";
     }
     if let Some(e) = e.downcast_ref::<chatvault_analytics::AnalyticsError>() {
@@ -428,15 +451,22 @@ impl Progress {
             };
             let template = if len.is_some() {
                 // Sized bars measure input bytes; the message counts are in `msg`.
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}, ETA {eta}".to_owned()
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}, ETA {eta}"
+                    .to_owned()
             } else {
                 format!("{{spinner}} [{{elapsed_precise}}] {{pos}} {unit} {{msg}}")
             };
-            b.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.set_style(
+                ProgressStyle::with_template(&template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Progress { bar, json: mode == ProgressMode::Json }
+        Progress {
+            bar,
+            json: mode == ProgressMode::Json,
+        }
     }
 }
 
@@ -474,7 +504,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&r)?;
             } else {
-                println!("created archive {} in {}", r.archive_id, r.data_dir.display());
+                println!(
+                    "created archive {} in {}",
+                    r.archive_id,
+                    r.data_dir.display()
+                );
                 match &r.key_file {
                     Some(p) => println!("key file: {} (mode 0600; back it up: without it the archive cannot be read)", p.display()),
                     None => println!("key: from {}", if r.key_source == "env" { "CHATVAULT_KEY" } else { "CHATVAULT_PASSPHRASE" }),
@@ -499,7 +533,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Search { query, filters, limit, offset } => {
+        Command::Search {
+            query,
+            filters,
+            limit,
+            offset,
+        } => {
             let f = filters.to_filters()?;
             let mut a = open(&cli)?;
             let r = a.search(query, &f, *limit, *offset)?;
@@ -518,15 +557,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         h.sender_role,
                         h.id
                     );
-                    println!("    {}", render::highlighted(&h.snippet, &h.highlights, color));
+                    println!(
+                        "    {}",
+                        render::highlighted(&h.snippet, &h.highlights, color)
+                    );
                 }
                 if let Some(lag) = r.index_lag {
-                    println!("({lag} messages are stored but not yet searchable: an import is running)");
+                    println!(
+                        "({lag} messages are stored but not yet searchable: an import is running)"
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { conversation, offset, limit } => {
+        Command::Show {
+            conversation,
+            offset,
+            limit,
+        } => {
             let mut a = open(&cli)?;
             let v = a.show(conversation, *offset, *limit)?;
             if cli.json {
@@ -542,12 +590,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let who = m.sender_name.as_deref().unwrap_or(&m.sender);
                     let tag = match m.kind {
                         chatvault_model::MessageKind::Text => String::new(),
-                        k => format!("[{k}{}] ", m.target.as_deref().map(|t| format!(" of {}", render::safe(t, true))).unwrap_or_default()),
+                        k => format!(
+                            "[{k}{}] ",
+                            m.target
+                                .as_deref()
+                                .map(|t| format!(" of {}", render::safe(t, true)))
+                                .unwrap_or_default()
+                        ),
                     };
                     let text = m.text.as_deref().unwrap_or("(content purged)");
-                    println!("{}  {} ({}): {}{}", m.sent_at, render::safe(who, true), m.sender_role, tag, render::safe(text, true));
+                    println!(
+                        "{}  {} ({}): {}{}",
+                        m.sent_at,
+                        render::safe(who, true),
+                        m.sender_role,
+                        tag,
+                        render::safe(text, true)
+                    );
                     for att in &m.attachments {
-                        println!("    attachment {} ({}, {} bytes, sha256 {})", render::safe(&att.name, true), render::safe(&att.mime, true), att.size, hex::encode(att.sha256));
+                        println!(
+                            "    attachment {} ({}, {} bytes, sha256 {})",
+                            render::safe(&att.name, true),
+                            render::safe(&att.mime, true),
+                            att.size,
+                            hex::encode(att.sha256)
+                        );
                     }
                 }
             }
@@ -559,22 +626,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&m)?;
             } else {
-                println!("{} {} {} ({}) {}", m.id, m.sent_at, render::safe(&m.sender, true), m.sender_role, render::safe(&m.conversation, true));
-                println!("{}", render::safe(m.text.as_deref().unwrap_or("(content purged)"), false));
+                println!(
+                    "{} {} {} ({}) {}",
+                    m.id,
+                    m.sent_at,
+                    render::safe(&m.sender, true),
+                    m.sender_role,
+                    render::safe(&m.conversation, true)
+                );
+                println!(
+                    "{}",
+                    render::safe(m.text.as_deref().unwrap_or("(content purged)"), false)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { package: Some(p), against } => evidence::verify(p, against.as_deref(), cli.json),
+        Command::Verify {
+            package: Some(p),
+            against,
+        } => evidence::verify(p, against.as_deref(), cli.json),
         Command::Verify { package: None, .. } => {
             let mut a = open(&cli)?;
             let r = counted(&cli, &mut a, "messages checked", |a, tick| a.verify(tick))?;
             if cli.json {
                 print_json(&r)?;
             } else if r.ok {
-                println!("ok: {} messages, {} checkpoints verified{}", r.messages, r.checkpoints,
-                    if r.unsigned_tail > 0 { format!(" ({} messages after the newest checkpoint)", r.unsigned_tail) } else { String::new() });
+                println!(
+                    "ok: {} messages, {} checkpoints verified{}",
+                    r.messages,
+                    r.checkpoints,
+                    if r.unsigned_tail > 0 {
+                        format!(
+                            " ({} messages after the newest checkpoint)",
+                            r.unsigned_tail
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
             } else {
-                println!("FAILED: {} problem(s) in {} messages", r.errors.len(), r.messages);
+                println!(
+                    "FAILED: {} problem(s) in {} messages",
+                    r.errors.len(),
+                    r.messages
+                );
                 for e in &r.errors {
                     match &e.message_id {
                         Some(id) => println!("  message {id}: {}", render::safe(&e.what, true)),
@@ -582,9 +677,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if r.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Command::Proof { message_id, with_content } => {
+        Command::Proof {
+            message_id,
+            with_content,
+        } => {
             let mut a = open(&cli)?;
             let p = a.proof(message_id, *with_content)?;
             a.close()?;
@@ -602,13 +704,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&c)?;
             } else if c.ok {
-                println!("ok: message {} is entry {} of the log of {} entries", c.message_id, c.leaf_index, c.tree_size);
+                println!(
+                    "ok: message {} is entry {} of the log of {} entries",
+                    c.message_id, c.leaf_index, c.tree_size
+                );
                 if let Some(t) = &c.checkpoint_time {
                     println!("signed checkpoint of {t}, key {}", c.key_fingerprint);
                 }
                 if let Some(l) = &c.leaf {
-                    println!("{}:{}  {} ({})  {}  {}", render::safe(&l.platform, true), render::safe(&l.conversation_id, true),
-                        render::safe(l.sender_name.as_deref().unwrap_or(&l.sender_id), true), l.sender_role, l.sent_at, l.kind);
+                    println!(
+                        "{}:{}  {} ({})  {}  {}",
+                        render::safe(&l.platform, true),
+                        render::safe(&l.conversation_id, true),
+                        render::safe(l.sender_name.as_deref().unwrap_or(&l.sender_id), true),
+                        l.sender_role,
+                        l.sent_at,
+                        l.kind
+                    );
                 }
                 match &c.text {
                     Some(t) => println!("content proven: {}", render::safe(t, true)),
@@ -623,9 +735,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("  {}", render::safe(e, true));
                 }
             }
-            Ok(if c.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if c.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Command::Keys { command: KeysCommand::Rotate } => {
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
             let mut a = open(&cli)?;
             let (old, new) = a.rotate_key(&KeyProvider::from_env())?;
             a.close()?;
@@ -636,16 +754,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoint { export: Some(out), from_size: Some(n) } => {
+        Command::Checkpoint {
+            export: Some(out),
+            from_size: Some(n),
+        } => {
             let mut a = open(&cli)?;
             a.checkpoint()?;
             let f = a.consistency(*n)?;
             a.close()?;
-            std::fs::write(out, serde_json::to_vec_pretty(&f)?).with_context(|| out.display().to_string())?;
+            std::fs::write(out, serde_json::to_vec_pretty(&f)?)
+                .with_context(|| out.display().to_string())?;
             if cli.json {
-                print_json(&serde_json::json!({"out": out, "tree_size": f.tree_size, "from_size": n}))?;
+                print_json(
+                    &serde_json::json!({"out": out, "tree_size": f.tree_size, "from_size": n}),
+                )?;
             } else {
-                println!("wrote {}: checkpoint of size {} with a consistency proof from size {n}", out.display(), f.tree_size);
+                println!(
+                    "wrote {}: checkpoint of size {} with a consistency proof from size {n}",
+                    out.display(),
+                    f.tree_size
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -657,7 +785,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&serde_json::json!({"signed": c}))?;
             } else {
                 match c {
-                    Some(c) => println!("signed checkpoint: size {} root {} at {}", c.size, c.root, c.time),
+                    Some(c) => println!(
+                        "signed checkpoint: size {} root {} at {}",
+                        c.size, c.root, c.time
+                    ),
                     None => println!("the latest checkpoint already covers every message"),
                 }
             }
@@ -680,20 +811,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&s)?;
             } else {
                 println!("archive {}", s.archive_id);
-                println!("messages {}  conversations {}  participants {}  attachments {}", s.messages, s.conversations, s.participants, s.attachments);
+                println!(
+                    "messages {}  conversations {}  participants {}  attachments {}",
+                    s.messages, s.conversations, s.participants, s.attachments
+                );
                 for (p, n) in &s.by_platform {
                     println!("  {p}: {n}");
                 }
-                println!("store {} bytes, index {} bytes ({} messages indexed)", s.store_bytes, s.index_bytes, s.indexed_messages);
+                println!(
+                    "store {} bytes, index {} bytes ({} messages indexed)",
+                    s.store_bytes, s.index_bytes, s.indexed_messages
+                );
                 match &s.latest_checkpoint {
-                    Some(c) => println!("latest checkpoint: size {} root {} at {}", c.size, c.root, c.time),
+                    Some(c) => println!(
+                        "latest checkpoint: size {} root {} at {}",
+                        c.size, c.root, c.time
+                    ),
                     None => println!("no checkpoint yet"),
                 }
-                println!("key id {}  checkpoint key fingerprint {}", s.key_id, s.key_fingerprint);
+                println!(
+                    "key id {}  checkpoint key fingerprint {}",
+                    s.key_id, s.key_fingerprint
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { messages, dir, corpus, no_serve, listen } => demo::run(dir, *messages, corpus.as_deref(), cli.json, (!*no_serve).then_some(listen.as_str())),
+        Command::Demo {
+            messages,
+            dir,
+            corpus,
+            no_serve,
+            listen,
+        } => demo::run(
+            dir,
+            *messages,
+            corpus.as_deref(),
+            cli.json,
+            (!*no_serve).then_some(listen.as_str()),
+        ),
         Command::Serve(args) => security::serve(&cli.data, args),
         Command::Config { command } => security::config(command),
         Command::User { command } => security::user(&cli.data, cli.json, command),
@@ -706,18 +861,63 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hold { command } => lifecycle::hold(&cli.data, cli.json, command),
         Command::Delete { command } => lifecycle::delete(&cli.data, cli.json, command),
         Command::Backup(args) => backup::backup(&cli.data, cli.json, args),
-        Command::Export { user, conversation, query, from, to, format, evidence, out } => {
-            let chosen = export::chosen(conversation.as_deref(), query.as_deref(), from.as_deref(), to.as_deref())?;
+        Command::Export {
+            user,
+            conversation,
+            query,
+            from,
+            to,
+            format,
+            evidence,
+            out,
+        } => {
+            let chosen = export::chosen(
+                conversation.as_deref(),
+                query.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+            )?;
             if *evidence {
                 evidence::build(&cli.data, cli.json, user, &chosen, out)
             } else {
-                export::export(&cli.data, cli.json, user, &chosen, format.as_deref().unwrap_or_default(), out)
+                export::export(
+                    &cli.data,
+                    cli.json,
+                    user,
+                    &chosen,
+                    format.as_deref().unwrap_or_default(),
+                    out,
+                )
             }
         }
         Command::Identity { command } => identity::identity(&cli.data, cli.json, command),
-        Command::Timeline { participants, from, to, format, out } => identity::timeline(&cli.data, cli.json, participants, from.as_deref(), to.as_deref(), format.as_deref(), out.as_deref()),
-        Command::Compare { a, b, tz, skew_seconds } => compare::compare(&cli.data, cli.json, a, b, tz.as_deref(), *skew_seconds),
-        Command::Restore { from, to, identity, backup: id } => backup::restore(cli.json, from, to, identity, id.as_deref()),
+        Command::Timeline {
+            participants,
+            from,
+            to,
+            format,
+            out,
+        } => identity::timeline(
+            &cli.data,
+            cli.json,
+            participants,
+            from.as_deref(),
+            to.as_deref(),
+            format.as_deref(),
+            out.as_deref(),
+        ),
+        Command::Compare {
+            a,
+            b,
+            tz,
+            skew_seconds,
+        } => compare::compare(&cli.data, cli.json, a, b, tz.as_deref(), *skew_seconds),
+        Command::Restore {
+            from,
+            to,
+            identity,
+            backup: id,
+        } => backup::restore(cli.json, from, to, identity, id.as_deref()),
     }
 }
 
@@ -737,7 +937,9 @@ fn prepare_inputs(files: &[PathBuf], format: Option<&str>) -> Result<Vec<Input>>
             let importer = match forced {
                 Some(i) => i,
                 None => {
-                    let mut probe = source.probe().with_context(|| format!("cannot read {}", path.display()))?;
+                    let mut probe = source
+                        .probe()
+                        .with_context(|| format!("cannot read {}", path.display()))?;
                     // Errors name the input as the user typed it.
                     probe.file_name = source.label.clone();
                     chatvault_import::detect(&probe)?
@@ -761,8 +963,11 @@ struct ImportOutput<'a> {
 fn import_context(options: &ImportArgs) -> Result<(ImportContext, String)> {
     let (tz, tz_note) = match &options.tz {
         Some(name) => (
-            name.parse::<chrono_tz::Tz>()
-                .map_err(|_| anyhow::anyhow!("--tz: unknown zone `{name}`; use an IANA name such as Asia/Shanghai or UTC"))?,
+            name.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow::anyhow!(
+                    "--tz: unknown zone `{name}`; use an IANA name such as Asia/Shanghai or UTC"
+                )
+            })?,
             format!("{name} (from --tz)"),
         ),
         None => chatvault_import::machine_zone(),
@@ -773,8 +978,12 @@ fn import_context(options: &ImportArgs) -> Result<(ImportContext, String)> {
         .map(chatvault_model::Platform::new)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
-    let csv_map =
-        options.map.as_deref().map(chatvault_import::CsvMap::parse).transpose().map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+    let csv_map = options
+        .map
+        .as_deref()
+        .map(chatvault_import::CsvMap::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
     let ctx = ImportContext {
         tz,
         self_name: options.self_name.clone(),
@@ -791,7 +1000,9 @@ fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode
     let (base_ctx, tz_note) = import_context(options)?;
     let inputs = prepare_inputs(files, options.format.as_deref())?;
     for i in &inputs {
-        i.importer.check(&base_ctx).map_err(|e| anyhow::anyhow!("{}: {e}", i.source.label))?;
+        i.importer
+            .check(&base_ctx)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", i.source.label))?;
     }
     let mut archive = open(cli)?;
     let total: u64 = inputs.iter().map(|i| i.source.progress_total()).sum();
@@ -816,7 +1027,11 @@ fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode
     };
     let read = || {
         let k = current.load(Ordering::Relaxed);
-        inputs[..k].iter().map(|i| i.source.progress_total()).sum::<u64>() + inputs.get(k).map_or(0, |i| i.source.progress())
+        inputs[..k]
+            .iter()
+            .map(|i| i.source.progress_total())
+            .sum::<u64>()
+            + inputs.get(k).map_or(0, |i| i.source.progress())
     };
     let started = std::time::Instant::now();
     let report = archive.import_from(&mut produce, &mut |p: ImportProgress| {
@@ -835,12 +1050,23 @@ fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode
         b.finish_and_clear();
     }
     if cli.json {
-        let inputs = inputs.iter().map(|i| serde_json::json!({"file": i.source.label, "format": i.importer.name()})).collect();
-        print_json(&ImportOutput { report: &report, timezone: tz_note, inputs })?;
+        let inputs = inputs
+            .iter()
+            .map(|i| serde_json::json!({"file": i.source.label, "format": i.importer.name()}))
+            .collect();
+        print_json(&ImportOutput {
+            report: &report,
+            timezone: tz_note,
+            inputs,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     for i in &inputs {
-        println!("{}: {}", render::safe(&i.source.label, true), i.importer.name());
+        println!(
+            "{}: {}",
+            render::safe(&i.source.label, true),
+            i.importer.name()
+        );
     }
     println!(
         "stored {}, duplicates {}, rejected {}, conversations {} ({:.1} s); local times read in {}",
@@ -852,16 +1078,32 @@ fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode
         tz_note
     );
     for r in report.rejected.iter().take(50) {
-        println!("  rejected {}:{}: {}", render::safe(&r.file, true), r.line, render::safe(&r.reason, true));
+        println!(
+            "  rejected {}:{}: {}",
+            render::safe(&r.file, true),
+            r.line,
+            render::safe(&r.reason, true)
+        );
     }
     if report.rejected_count > 50 {
-        println!("  … and {} more (use --json for the list)", report.rejected_count - 50);
+        println!(
+            "  … and {} more (use --json for the list)",
+            report.rejected_count - 50
+        );
     }
     for r in report.warnings.iter().take(20) {
-        println!("  warning {}:{}: {}", render::safe(&r.file, true), r.line, render::safe(&r.reason, true));
+        println!(
+            "  warning {}:{}: {}",
+            render::safe(&r.file, true),
+            r.line,
+            render::safe(&r.reason, true)
+        );
     }
     if report.warning_count > 20 {
-        println!("  … and {} more warnings (use --json for the list)", report.warning_count - 20);
+        println!(
+            "  … and {} more warnings (use --json for the list)",
+            report.warning_count - 20
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,6 @@
 //! every bidirectional override (which could make text read differently from what it is)
 //! is replaced by a visible `\u{…}` escape.
 
-
 /// `s` made safe for a terminal; newlines become `↵ ` when `one_line`, else stay.
 pub fn safe(s: &str, one_line: bool) -> String {
     chatvault_model::display::visible(s, one_line)
@@ -48,7 +47,10 @@ mod tests {
 
     #[test]
     fn highlights_wrap_the_right_characters() {
-        assert_eq!(highlighted("我要退款", &[[2, 4]], true), "我要\x1b[1;33m退款\x1b[0m");
+        assert_eq!(
+            highlighted("我要退款", &[[2, 4]], true),
+            "我要\x1b[1;33m退款\x1b[0m"
+        );
         assert_eq!(highlighted("我要退款", &[[2, 4]], false), "我要退款");
     }
 }

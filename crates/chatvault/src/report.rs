@@ -38,24 +38,47 @@ pub struct ReportArgs {
 }
 
 pub fn report(data: &Path, json_flag: bool, a: &ReportArgs) -> Result<ExitCode> {
-    let Some(kind) = Kind::parse(&a.kind) else { bail!(chatvault_policy::PolicyError::Invalid(format!("report `{}`: use sla, agents, hours, topics or quality", a.kind))) };
+    let Some(kind) = Kind::parse(&a.kind) else {
+        bail!(chatvault_policy::PolicyError::Invalid(format!(
+            "report `{}`: use sla, agents, hours, topics or quality",
+            a.kind
+        )))
+    };
     let (mut acc, cfg) = open_access(data)?;
     let p = Params {
-        from_ms: a.from.as_deref().map(|s| time_arg(s, "--from", false)).transpose()?,
-        to_ms: a.to.as_deref().map(|s| time_arg(s, "--to", true)).transpose()?,
+        from_ms: a
+            .from
+            .as_deref()
+            .map(|s| time_arg(s, "--from", false))
+            .transpose()?,
+        to_ms: a
+            .to
+            .as_deref()
+            .map(|s| time_arg(s, "--to", true))
+            .transpose()?,
         team: a.team.clone(),
         platform: a.platform.clone(),
         business_hours: a.business_hours,
     };
     if let (Some(f), Some(t)) = (p.from_ms, p.to_ms) {
         if f > t {
-            bail!(chatvault_policy::PolicyError::Invalid("--from is after --to".into()));
+            bail!(chatvault_policy::PolicyError::Invalid(
+                "--from is after --to".into()
+            ));
         }
     }
     let org = acc.org(&cfg.policy())?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let now = chrono::Utc::now().timestamp_millis();
-    let v = run_report(&mut archive, &cfg.analytics, &directory(&org), kind, &p, now).map_err(|e| anyhow::anyhow!(chatvault_analytics::AnalyticsError::Invalid(e)))?;
+    let v = run_report(
+        &mut archive,
+        &cfg.analytics,
+        &directory(&org),
+        kind,
+        &p,
+        now,
+    )
+    .map_err(|e| anyhow::anyhow!(chatvault_analytics::AnalyticsError::Invalid(e)))?;
     acc.audit(chatvault_access::Event::new(&crate::security::console_actor(), chatvault_access::Action::ReportView).target(kind.name()).details(serde_json::json!({"team": p.team, "from_ms": p.from_ms, "to_ms": p.to_ms, "business_hours": p.business_hours})))?;
     if a.json || json_flag {
         print_json(&v)?;
@@ -77,14 +100,24 @@ pub fn report(data: &Path, json_flag: bool, a: &ReportArgs) -> Result<ExitCode> 
 fn f(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.2}") }),
+        Value::Number(n) => n.as_f64().map_or_else(
+            || n.to_string(),
+            |x| {
+                if x.fract() == 0.0 {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.2}")
+                }
+            },
+        ),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{:.1}%", x * 100.0))
+    v.as_f64()
+        .map_or("-".into(), |x| format!("{:.1}%", x * 100.0))
 }
 
 /// The main table of each report, for CSV.
@@ -93,21 +126,79 @@ fn table(kind: Kind, d: &Value) -> (Vec<&'static str>, Vec<Vec<String>>) {
     match kind {
         Kind::Sla => {
             let mut rows = vec![];
-            for (scope, list) in [("all", vec![d["overall"].clone()]), ("team", arr("teams")), ("agent", arr("agents"))] {
+            for (scope, list) in [
+                ("all", vec![d["overall"].clone()]),
+                ("team", arr("teams")),
+                ("agent", arr("agents")),
+            ] {
                 for l in list {
-                    rows.push(vec![scope.into(), f(&l["name"]), f(&l["met"]), f(&l["breached"]), f(&l["pending"]), f(&l["met_ratio"])]);
+                    rows.push(vec![
+                        scope.into(),
+                        f(&l["name"]),
+                        f(&l["met"]),
+                        f(&l["breached"]),
+                        f(&l["pending"]),
+                        f(&l["met_ratio"]),
+                    ]);
                 }
             }
-            (vec!["scope", "name", "met", "breached", "pending", "met_ratio"], rows)
+            (
+                vec!["scope", "name", "met", "breached", "pending", "met_ratio"],
+                rows,
+            )
         }
         Kind::Agents => (
-            vec!["agent", "team", "new", "responses", "median_s", "p90_s", "frt_median_s", "sla_met_ratio", "conversations", "mean_quality"],
-            arr("ranking").iter().map(|l| vec![f(&l["agent"]), f(&l["team"]), f(&l["new"]), f(&l["responses"]), f(&l["median_s"]), f(&l["p90_s"]), f(&l["frt_median_s"]), f(&l["sla"]["met_ratio"]), f(&l["conversations"]), f(&l["mean_quality"])]).collect(),
+            vec![
+                "agent",
+                "team",
+                "new",
+                "responses",
+                "median_s",
+                "p90_s",
+                "frt_median_s",
+                "sla_met_ratio",
+                "conversations",
+                "mean_quality",
+            ],
+            arr("ranking")
+                .iter()
+                .map(|l| {
+                    vec![
+                        f(&l["agent"]),
+                        f(&l["team"]),
+                        f(&l["new"]),
+                        f(&l["responses"]),
+                        f(&l["median_s"]),
+                        f(&l["p90_s"]),
+                        f(&l["frt_median_s"]),
+                        f(&l["sla"]["met_ratio"]),
+                        f(&l["conversations"]),
+                        f(&l["mean_quality"]),
+                    ]
+                })
+                .collect(),
         ),
-        Kind::Hours => (vec!["weekday", "hour", "responses", "median_s"], arr("heatmap").iter().map(|c| vec![f(&c["weekday"]), f(&c["hour"]), f(&c["responses"]), f(&c["median_s"])]).collect()),
+        Kind::Hours => (
+            vec!["weekday", "hour", "responses", "median_s"],
+            arr("heatmap")
+                .iter()
+                .map(|c| {
+                    vec![
+                        f(&c["weekday"]),
+                        f(&c["hour"]),
+                        f(&c["responses"]),
+                        f(&c["median_s"]),
+                    ]
+                })
+                .collect(),
+        ),
         Kind::Topics => {
             let mut rows = vec![];
-            for (what, k) in [("topic", "topics"), ("keyword", "keywords"), ("risk_word", "risk_words")] {
+            for (what, k) in [
+                ("topic", "topics"),
+                ("keyword", "keywords"),
+                ("risk_word", "risk_words"),
+            ] {
                 for c in arr(k) {
                     rows.push(vec![what.into(), f(&c["name"]), f(&c["conversations"])]);
                 }
@@ -115,12 +206,34 @@ fn table(kind: Kind, d: &Value) -> (Vec<&'static str>, Vec<Vec<String>>) {
             (vec!["kind", "name", "count"], rows)
         }
         Kind::Quality => (
-            vec!["conversation", "platform", "agent", "score", "speed", "professionalism", "resolution", "emotion", "resolution_state", "sentiment"],
+            vec![
+                "conversation",
+                "platform",
+                "agent",
+                "score",
+                "speed",
+                "professionalism",
+                "resolution",
+                "emotion",
+                "resolution_state",
+                "sentiment",
+            ],
             arr("conversations_by_score")
                 .iter()
                 .map(|l| {
                     let c = &l["components"];
-                    vec![f(&l["conversation"]), f(&l["platform"]), f(&l["agent"]), f(&l["score"]), f(&c["speed"]), f(&c["professionalism"]), f(&c["resolution"]), f(&c["emotion"]), f(&l["resolution"]), f(&l["sentiment"])]
+                    vec![
+                        f(&l["conversation"]),
+                        f(&l["platform"]),
+                        f(&l["agent"]),
+                        f(&l["score"]),
+                        f(&c["speed"]),
+                        f(&c["professionalism"]),
+                        f(&c["resolution"]),
+                        f(&c["emotion"]),
+                        f(&l["resolution"]),
+                        f(&l["sentiment"]),
+                    ]
                 })
                 .collect(),
         ),
@@ -128,34 +241,89 @@ fn table(kind: Kind, d: &Value) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 fn dist(name: &str, d: &Value) {
-    println!("  {name:<16} n={:<7} median {}s  p90 {}s  p99 {}s", f(&d["count"]), f(&d["median_s"]), f(&d["p90_s"]), f(&d["p99_s"]));
+    println!(
+        "  {name:<16} n={:<7} median {}s  p90 {}s  p99 {}s",
+        f(&d["count"]),
+        f(&d["median_s"]),
+        f(&d["p90_s"]),
+        f(&d["p99_s"])
+    );
 }
 
 fn text(kind: Kind, d: &Value) {
     let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
     match kind {
         Kind::Sla => {
-            println!("{} conversations, {} unanswered{}", f(&d["conversations"]), f(&d["unanswered_conversations"]), if d["business_hours"] == true { " (business hours)" } else { "" });
+            println!(
+                "{} conversations, {} unanswered{}",
+                f(&d["conversations"]),
+                f(&d["unanswered_conversations"]),
+                if d["business_hours"] == true {
+                    " (business hours)"
+                } else {
+                    ""
+                }
+            );
             dist("first response", &d["frt"]);
             dist("next responses", &d["next_response"]);
             dist("all responses", &d["response"]);
             println!("  histogram: {}", arr_hist(&d["response"]["histogram"]));
             let o = &d["overall"];
-            println!("SLA met {} ({} met, {} breached, {} pending)", pct(&o["met_ratio"]), f(&o["met"]), f(&o["breached"]), f(&o["pending"]));
+            println!(
+                "SLA met {} ({} met, {} breached, {} pending)",
+                pct(&o["met_ratio"]),
+                f(&o["met"]),
+                f(&o["breached"]),
+                f(&o["pending"])
+            );
             for t in arr("teams") {
-                println!("  team {:<20} {}  ({} / {})", safe(&f(&t["name"]), true), pct(&t["met_ratio"]), f(&t["met"]), f(&t["breached"]));
+                println!(
+                    "  team {:<20} {}  ({} / {})",
+                    safe(&f(&t["name"]), true),
+                    pct(&t["met_ratio"]),
+                    f(&t["met"]),
+                    f(&t["breached"])
+                );
             }
             let b = arr("breaches");
-            println!("{} breaches{}", b.len(), if b.len() > 20 { ", the 20 longest:" } else { ":" });
+            println!(
+                "{} breaches{}",
+                b.len(),
+                if b.len() > 20 {
+                    ", the 20 longest:"
+                } else {
+                    ":"
+                }
+            );
             for x in b.iter().take(20) {
-                println!("  {}  {}  waited {}s (threshold {}s){}", safe(&f(&x["conversation"]), true), safe(&f(&x["agent"]), true), f(&x["waited_s"]), f(&x["threshold_s"]), if x["answered"] == false { ", unanswered" } else { "" });
+                println!(
+                    "  {}  {}  waited {}s (threshold {}s){}",
+                    safe(&f(&x["conversation"]), true),
+                    safe(&f(&x["agent"]), true),
+                    f(&x["waited_s"]),
+                    f(&x["threshold_s"]),
+                    if x["answered"] == false {
+                        ", unanswered"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
         Kind::Agents => {
             for (name, c) in [("new", &d["new"]), ("experienced", &d["experienced"])] {
-                println!("{name:<12} {} agents, median {}s, p90 {}s, SLA met {}", f(&c["agents"]), f(&c["response"]["median_s"]), f(&c["response"]["p90_s"]), pct(&c["sla"]["met_ratio"]));
+                println!(
+                    "{name:<12} {} agents, median {}s, p90 {}s, SLA met {}",
+                    f(&c["agents"]),
+                    f(&c["response"]["median_s"]),
+                    f(&c["response"]["p90_s"]),
+                    pct(&c["sla"]["met_ratio"])
+                );
             }
-            println!("{:<28} {:<14} {:>9} {:>9} {:>9} {:>8} {:>8}", "agent", "team", "responses", "median s", "p90 s", "SLA", "quality");
+            println!(
+                "{:<28} {:<14} {:>9} {:>9} {:>9} {:>8} {:>8}",
+                "agent", "team", "responses", "median s", "p90 s", "SLA", "quality"
+            );
             for l in arr("ranking") {
                 println!(
                     "{:<28} {:<14} {:>9} {:>9} {:>9} {:>8} {:>8}{}",
@@ -172,8 +340,16 @@ fn text(kind: Kind, d: &Value) {
         }
         Kind::Hours => {
             println!("median response by hour ({}):", f(&d["timezone"]));
-            for c in arr("by_hour").iter().filter(|c| c["responses"].as_u64().unwrap_or(0) > 0) {
-                println!("  {:02}:00  n={:<7} median {}s", c["hour"].as_u64().unwrap_or(0), f(&c["responses"]), f(&c["median_s"]));
+            for c in arr("by_hour")
+                .iter()
+                .filter(|c| c["responses"].as_u64().unwrap_or(0) > 0)
+            {
+                println!(
+                    "  {:02}:00  n={:<7} median {}s",
+                    c["hour"].as_u64().unwrap_or(0),
+                    f(&c["responses"]),
+                    f(&c["median_s"])
+                );
             }
             if let Some(h) = d["slowest_hour"].as_u64() {
                 println!("slowest hour: {h:02}:00–{:02}:00", h + 1);
@@ -183,23 +359,52 @@ fn text(kind: Kind, d: &Value) {
             println!("{} conversations", f(&d["conversations"]));
             println!("topics:   {}", counts(&arr("topics")));
             println!("keywords: {}", counts(&arr("keywords")));
-            println!("scripts:  greeting {}, closing {}, both {} (of {} with an agent)", pct(&d["greeting_ratio"]), pct(&d["closing_ratio"]), pct(&d["both_ratio"]), f(&d["with_agent"]));
+            println!(
+                "scripts:  greeting {}, closing {}, both {} (of {} with an agent)",
+                pct(&d["greeting_ratio"]),
+                pct(&d["closing_ratio"]),
+                pct(&d["both_ratio"]),
+                f(&d["with_agent"])
+            );
             println!("risk words: {}", counts(&arr("risk_words")));
         }
         Kind::Quality => {
-            println!("{} conversations, mean score {}, resolved {}, mean sentiment {}", f(&d["conversations"]), f(&d["mean_score"]), pct(&d["resolved_ratio"]), f(&d["mean_sentiment"]));
+            println!(
+                "{} conversations, mean score {}, resolved {}, mean sentiment {}",
+                f(&d["conversations"]),
+                f(&d["mean_score"]),
+                pct(&d["resolved_ratio"]),
+                f(&d["mean_sentiment"])
+            );
             println!("the 10 lowest:");
             for l in arr("conversations_by_score").iter().take(10) {
-                println!("  {:>5}  {}  {}  {}", f(&l["score"]), safe(&f(&l["conversation"]), true), safe(&f(&l["agent"]), true), f(&l["resolution"]));
+                println!(
+                    "  {:>5}  {}  {}  {}",
+                    f(&l["score"]),
+                    safe(&f(&l["conversation"]), true),
+                    safe(&f(&l["agent"]), true),
+                    f(&l["resolution"])
+                );
             }
         }
     }
 }
 
 fn counts(list: &[Value]) -> String {
-    list.iter().take(15).map(|c| format!("{} {}", safe(&f(&c["name"]), true), f(&c["conversations"]))).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .take(15)
+        .map(|c| format!("{} {}", safe(&f(&c["name"]), true), f(&c["conversations"])))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn arr_hist(h: &Value) -> String {
-    h.as_array().map(|a| a.iter().map(|b| format!("{} {}", f(&b[0]), f(&b[1]))).collect::<Vec<_>>().join(" | ")).unwrap_or_default()
+    h.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| format!("{} {}", f(&b[0]), f(&b[1])))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .unwrap_or_default()
 }

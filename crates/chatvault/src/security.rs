@@ -102,7 +102,9 @@ pub enum TokenCommand {
         source: Option<String>,
     },
     List,
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,10 +190,18 @@ pub enum AuditCommand {
 
 /// Who runs a CLI command, as the audit trail names them.
 pub fn console_actor() -> String {
-    format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()))
+    format!(
+        "cli:{}",
+        std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into())
+    )
 }
 
-fn open_both(data: &std::path::Path, settings: chatvault_access::Settings) -> Result<(Archive, Access)> {
+fn open_both(
+    data: &std::path::Path,
+    settings: chatvault_access::Settings,
+) -> Result<(Archive, Access)> {
     let mut a = Archive::open(data, &KeyProvider::from_env())?;
     let acc = chatvault_server::open_access(&mut a, settings)?;
     Ok((a, acc))
@@ -199,7 +209,12 @@ fn open_both(data: &std::path::Path, settings: chatvault_access::Settings) -> Re
 
 /// The config the CLI commands share with `serve`: `CHATVAULT_CONFIG`, then overrides.
 pub fn load_config() -> Result<Config> {
-    Ok(Config::load(std::env::var_os("CHATVAULT_CONFIG").map(PathBuf::from).as_deref(), std::env::vars())?)
+    Ok(Config::load(
+        std::env::var_os("CHATVAULT_CONFIG")
+            .map(PathBuf::from)
+            .as_deref(),
+        std::env::vars(),
+    )?)
 }
 
 /// The access database with the config's settings.
@@ -209,7 +224,8 @@ pub fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
 }
 
 pub fn time_arg(s: &str, field: &str, end: bool) -> Result<i64> {
-    chatvault_server::routes::parse_time(s, field, end).map_err(|e| anyhow::anyhow!("{}", e.message))
+    chatvault_server::routes::parse_time(s, field, end)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 
 pub fn serve(data: &std::path::Path, args: &ServeArgs) -> Result<ExitCode> {
@@ -237,11 +253,24 @@ pub fn serve(data: &std::path::Path, args: &ServeArgs) -> Result<ExitCode> {
 
 /// Opens the archive and the access database and serves the API and the web UI until
 /// Ctrl-C or SIGTERM; `on_listening` gets the bound address.
-pub fn run_server(data: &std::path::Path, cfg: Config, tls: Option<chatvault_server::TlsConfig>, on_listening: impl FnOnce(std::net::SocketAddr)) -> Result<ExitCode> {
+pub fn run_server(
+    data: &std::path::Path,
+    cfg: Config,
+    tls: Option<chatvault_server::TlsConfig>,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<ExitCode> {
     let (archive, mut access) = open_both(data, cfg.security.clone())?;
     access.note_config(&console_actor(), &cfg.digest())?;
-    let state = std::sync::Arc::new(chatvault_server::Shared::new(archive, access, cfg, tls.is_some()));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let state = std::sync::Arc::new(chatvault_server::Shared::new(
+        archive,
+        access,
+        cfg,
+        tls.is_some(),
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     rt.block_on(chatvault_server::serve(state, tls, on_listening))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -262,7 +291,10 @@ fn read_password() -> Result<Option<String>> {
         return Ok(None);
     }
     let mut s = String::new();
-    std::io::stdin().take(4096).read_to_string(&mut s).context("reading the password from stdin")?;
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut s)
+        .context("reading the password from stdin")?;
     let p = s.trim_end_matches(['\r', '\n']).to_owned();
     Ok((!p.is_empty()).then_some(p))
 }
@@ -271,11 +303,28 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
     let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
-        UserCommand::Add { name, role, team, handles, totp } => {
+        UserCommand::Add {
+            name,
+            role,
+            team,
+            handles,
+            totp,
+        } => {
             let role = Role::parse(role)?;
-            let handles = handles.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<Vec<_>, _>>()?;
+            let handles = handles
+                .iter()
+                .map(|h| chatvault_access::users::parse_handle(h))
+                .collect::<Result<Vec<_>, _>>()?;
             let password = read_password()?;
-            let e = acc.add_user(&actor, name, role, team.as_deref(), &handles, password.as_deref(), *totp)?;
+            let e = acc.add_user(
+                &actor,
+                name,
+                role,
+                team.as_deref(),
+                &handles,
+                password.as_deref(),
+                *totp,
+            )?;
             if json {
                 print_json(&e)?;
             } else {
@@ -284,7 +333,9 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
                     println!("password (shown once): {p}");
                 }
                 if let Some(u) = &e.otpauth {
-                    println!("TOTP enrolment (shown once; scan or paste into an authenticator app): {u}");
+                    println!(
+                        "TOTP enrolment (shown once; scan or paste into an authenticator app): {u}"
+                    );
                 }
             }
         }
@@ -294,7 +345,11 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
                 print_json(&users)?;
             } else {
                 for u in users {
-                    let hs: Vec<String> = u.handles.iter().map(|h| format!("{}:{}", h.platform, h.id)).collect();
+                    let hs: Vec<String> = u
+                        .handles
+                        .iter()
+                        .map(|h| format!("{}:{}", h.platform, h.id))
+                        .collect();
                     println!(
                         "{:<16} {:<10} team={:<10} totp={} {}{} handles={}",
                         render::safe(&u.name, true),
@@ -308,21 +363,42 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
                 }
             }
         }
-        UserCommand::Set { name, role, team, handles } => {
+        UserCommand::Set {
+            name,
+            role,
+            team,
+            handles,
+        } => {
             let role = role.as_deref().map(Role::parse).transpose()?;
             let team = team.as_deref().map(|t| (t != "-").then_some(t));
-            let handles = handles.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<Vec<_>, _>>()?;
-            let u = acc.change_user(&actor, name, role, team, (!handles.is_empty()).then_some(handles.as_slice()))?;
+            let handles = handles
+                .iter()
+                .map(|h| chatvault_access::users::parse_handle(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let u = acc.change_user(
+                &actor,
+                name,
+                role,
+                team,
+                (!handles.is_empty()).then_some(handles.as_slice()),
+            )?;
             if json {
                 print_json(&u)?;
             } else {
-                println!("{}: role {}, team {}", render::safe(&u.name, true), u.role.as_str(), render::safe(u.team.as_deref().unwrap_or("-"), true));
+                println!(
+                    "{}: role {}, team {}",
+                    render::safe(&u.name, true),
+                    u.role.as_str(),
+                    render::safe(u.team.as_deref().unwrap_or("-"), true)
+                );
             }
         }
         UserCommand::Freeze { name, reason } => {
             let (s, t) = acc.freeze(&actor, name, reason)?;
             if json {
-                print_json(&serde_json::json!({"user": name, "frozen": true, "sessions_ended": s, "tokens_revoked": t}))?;
+                print_json(
+                    &serde_json::json!({"user": name, "frozen": true, "sessions_ended": s, "tokens_revoked": t}),
+                )?;
             } else {
                 println!("froze {name}: {s} session(s) ended, {t} token(s) revoked");
             }
@@ -351,13 +427,21 @@ pub fn token(data: &std::path::Path, json: bool, cmd: &TokenCommand) -> Result<E
     let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
-        TokenCommand::Create { user, scope, source } => {
-            let (info, text) = acc.create_token(&actor, user, TokenScope::parse(scope)?, source.as_deref())?;
+        TokenCommand::Create {
+            user,
+            scope,
+            source,
+        } => {
+            let (info, text) =
+                acc.create_token(&actor, user, TokenScope::parse(scope)?, source.as_deref())?;
             if json {
                 print_json(&serde_json::json!({"token": text, "info": info}))?;
             } else {
                 println!("{text}");
-                eprintln!("token {} for {user} ({scope}); this is the only time it is shown", info.id);
+                eprintln!(
+                    "token {} for {user} ({scope}); this is the only time it is shown",
+                    info.id
+                );
             }
         }
         TokenCommand::List => {
@@ -366,7 +450,16 @@ pub fn token(data: &std::path::Path, json: bool, cmd: &TokenCommand) -> Result<E
                 print_json(&t)?;
             } else {
                 for t in t {
-                    println!("{}  {}  {}  {}  {}", t.id, render::safe(&t.user, true), t.scope.as_str(), t.source.as_deref().unwrap_or("-"), t.revoked_at.as_deref().map_or("active".to_owned(), |r| format!("revoked {r}")));
+                    println!(
+                        "{}  {}  {}  {}  {}",
+                        t.id,
+                        render::safe(&t.user, true),
+                        t.scope.as_str(),
+                        t.source.as_deref().unwrap_or("-"),
+                        t.revoked_at
+                            .as_deref()
+                            .map_or("active".to_owned(), |r| format!("revoked {r}"))
+                    );
                 }
             }
         }
@@ -394,10 +487,23 @@ pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Resu
     let (mut acc, cfg) = open_access(data)?;
     let policy = cfg.policy();
     match cmd {
-        RequestCommand::File { user, conversations, participants, from, to, keywords, reason, case_number, rights } => {
+        RequestCommand::File {
+            user,
+            conversations,
+            participants,
+            from,
+            to,
+            keywords,
+            reason,
+            case_number,
+            rights,
+        } => {
             let scope = Scope {
                 conversations: conversations.clone(),
-                participants: participants.iter().map(|h| chatvault_access::users::parse_handle(h)).collect::<Result<_, _>>()?,
+                participants: participants
+                    .iter()
+                    .map(|h| chatvault_access::users::parse_handle(h))
+                    .collect::<Result<_, _>>()?,
                 from_ms: time_arg(from, "--from", false)?,
                 to_ms: time_arg(to, "--to", true)?,
                 keywords: keywords.clone(),
@@ -415,17 +521,43 @@ pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Resu
                 print_json(&rs)?;
             } else {
                 for r in rs {
-                    let status = serde_json::to_value(&r.status).ok().and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned)).unwrap_or_default();
-                    println!("{}  {:<8}  by {}  case {}  {}", r.id, status, render::safe(&r.requester, true), render::safe(&r.case_number, true), render::safe(&r.reason, true));
+                    let status = serde_json::to_value(&r.status)
+                        .ok()
+                        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+                        .unwrap_or_default();
+                    println!(
+                        "{}  {:<8}  by {}  case {}  {}",
+                        r.id,
+                        status,
+                        render::safe(&r.requester, true),
+                        render::safe(&r.case_number, true),
+                        render::safe(&r.reason, true)
+                    );
                 }
             }
         }
-        RequestCommand::Approve { id, user, comment, expires } => {
-            let g = acc.approve_request(user, id, comment, time_arg(expires, "--expires", false)?, &policy)?;
+        RequestCommand::Approve {
+            id,
+            user,
+            comment,
+            expires,
+        } => {
+            let g = acc.approve_request(
+                user,
+                id,
+                comment,
+                time_arg(expires, "--expires", false)?,
+                &policy,
+            )?;
             if json {
                 print_json(&g)?;
             } else {
-                println!("approved {id}: grant {} for {} until {}", g.id, render::safe(&g.holder, true), chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339());
+                println!(
+                    "approved {id}: grant {} for {} until {}",
+                    g.id,
+                    render::safe(&g.holder, true),
+                    chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339()
+                );
             }
         }
         RequestCommand::Reject { id, user, comment } => {
@@ -446,8 +578,21 @@ pub fn grant(data: &std::path::Path, json: bool, cmd: &GrantCommand) -> Result<E
                 print_json(&gs)?;
             } else {
                 for g in gs {
-                    let state = if g.revoked.is_some() { "revoked" } else if g.is_active(now) { "active" } else { "expired" };
-                    println!("{}  {:<7}  holder {}  approved by {}  until {}", g.id, state, render::safe(&g.holder, true), render::safe(&g.approved_by, true), chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339());
+                    let state = if g.revoked.is_some() {
+                        "revoked"
+                    } else if g.is_active(now) {
+                        "active"
+                    } else {
+                        "expired"
+                    };
+                    println!(
+                        "{}  {:<7}  holder {}  approved by {}  until {}",
+                        g.id,
+                        state,
+                        render::safe(&g.holder, true),
+                        render::safe(&g.approved_by, true),
+                        chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339()
+                    );
                 }
             }
         }
@@ -463,17 +608,32 @@ pub fn audit(data: &std::path::Path, json: bool, cmd: &AuditCommand) -> Result<E
     let (mut acc, _) = open_access(data)?;
     let actor = console_actor();
     match cmd {
-        AuditCommand::List { actor: who, action, from, to, flagged } => {
+        AuditCommand::List {
+            actor: who,
+            action,
+            from,
+            to,
+            flagged,
+        } => {
             let f = AuditFilter {
                 actor: who.clone(),
                 action: action.clone(),
-                from_ms: from.as_deref().map(|s| time_arg(s, "--from", false)).transpose()?,
-                to_ms: to.as_deref().map(|s| time_arg(s, "--to", true)).transpose()?,
+                from_ms: from
+                    .as_deref()
+                    .map(|s| time_arg(s, "--from", false))
+                    .transpose()?,
+                to_ms: to
+                    .as_deref()
+                    .map(|s| time_arg(s, "--to", true))
+                    .transpose()?,
                 flagged: *flagged,
                 limit: None,
             };
             let entries = acc.audit_list(&f)?;
-            acc.audit(chatvault_access::Event::new(&actor, chatvault_access::Action::AuditRead).details(serde_json::json!({"returned": entries.len(), "via": "cli"})))?;
+            acc.audit(
+                chatvault_access::Event::new(&actor, chatvault_access::Action::AuditRead)
+                    .details(serde_json::json!({"returned": entries.len(), "via": "cli"})),
+            )?;
             if json {
                 print_json(&serde_json::json!({"entries": entries}))?;
             } else {
@@ -484,9 +644,16 @@ pub fn audit(data: &std::path::Path, json: bool, cmd: &AuditCommand) -> Result<E
                         e.time,
                         render::safe(&e.actor, true),
                         e.action,
-                        serde_json::to_value(e.result).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                        serde_json::to_value(e.result)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
                         render::safe(e.target.as_deref().unwrap_or(""), true),
-                        if e.flags.is_empty() { String::new() } else { format!("  FLAGS {}", e.flags.join(",")) }
+                        if e.flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  FLAGS {}", e.flags.join(","))
+                        }
                     );
                 }
             }
@@ -497,14 +664,25 @@ pub fn audit(data: &std::path::Path, json: bool, cmd: &AuditCommand) -> Result<E
             if json {
                 print_json(&r)?;
             } else if r.ok {
-                println!("ok: {} audit entries, {} signed checkpoints verified", r.entries, r.checkpoints);
+                println!(
+                    "ok: {} audit entries, {} signed checkpoints verified",
+                    r.entries, r.checkpoints
+                );
             } else {
-                println!("FAILED: {} problem(s) in {} audit entries", r.errors.len(), r.entries);
+                println!(
+                    "FAILED: {} problem(s) in {} audit entries",
+                    r.errors.len(),
+                    r.entries
+                );
                 for e in &r.errors {
                     println!("  {}", render::safe(e, true));
                 }
             }
-            Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if r.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

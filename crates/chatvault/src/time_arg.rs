@@ -64,7 +64,9 @@ pub fn parse_bound(s: &str, zone: Zone, end: End, flag: &str) -> Result<i64> {
             .ok_or_else(bad)?;
         (t, Duration::minutes(1))
     };
-    let start = zone.resolve(naive).ok_or_else(|| anyhow!("{flag} `{s}` does not exist in that time zone"))?;
+    let start = zone
+        .resolve(naive)
+        .ok_or_else(|| anyhow!("{flag} `{s}` does not exist in that time zone"))?;
     Ok(match end {
         End::From => start,
         End::To => start + span.num_milliseconds() - 1,
@@ -81,11 +83,41 @@ mod tests {
         let utc = Zone::parse("UTC").expect("zone");
         let plus8 = Zone::parse("+08:00").expect("zone");
         let cases: Vec<(&str, &str, Zone, End, i64)> = vec![
-            ("rfc3339_ignores_zone", "2024-03-01T09:15:02+08:00", utc, End::From, 1_709_255_702_000),
-            ("date_from_shanghai", "2024-03-01", sh, End::From, 1_709_222_400_000),
-            ("date_to_is_whole_day", "2024-03-01", sh, End::To, 1_709_308_799_999),
-            ("minute_from", "2024-03-01 09:15", plus8, End::From, 1_709_255_700_000),
-            ("minute_to_is_whole_minute", "2024-03-01T09:15", plus8, End::To, 1_709_255_759_999),
+            (
+                "rfc3339_ignores_zone",
+                "2024-03-01T09:15:02+08:00",
+                utc,
+                End::From,
+                1_709_255_702_000,
+            ),
+            (
+                "date_from_shanghai",
+                "2024-03-01",
+                sh,
+                End::From,
+                1_709_222_400_000,
+            ),
+            (
+                "date_to_is_whole_day",
+                "2024-03-01",
+                sh,
+                End::To,
+                1_709_308_799_999,
+            ),
+            (
+                "minute_from",
+                "2024-03-01 09:15",
+                plus8,
+                End::From,
+                1_709_255_700_000,
+            ),
+            (
+                "minute_to_is_whole_minute",
+                "2024-03-01T09:15",
+                plus8,
+                End::To,
+                1_709_255_759_999,
+            ),
             ("utc_date", "2024-03-01", utc, End::From, 1_709_251_200_000),
         ];
         for (name, s, z, e, want) in cases {
@@ -96,7 +128,12 @@ mod tests {
     #[test]
     fn malformed_bounds() {
         let z = Zone::parse("UTC").expect("zone");
-        for (name, s) in [("words", "yesterday"), ("month_13", "2024-13-01"), ("seconds_without_zone", "2024-03-01 09:15:02x"), ("empty", "")] {
+        for (name, s) in [
+            ("words", "yesterday"),
+            ("month_13", "2024-13-01"),
+            ("seconds_without_zone", "2024-03-01 09:15:02x"),
+            ("empty", ""),
+        ] {
             assert!(parse_bound(s, z, End::From, "--from").is_err(), "{name}");
         }
         for bad in ["Mars/Olympus", "+25:00", ""] {

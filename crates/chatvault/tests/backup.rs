@@ -12,7 +12,12 @@ use serde_json::{json, Value};
 
 fn cmd(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+    for k in [
+        "CHATVAULT_KEY",
+        "CHATVAULT_PASSPHRASE",
+        "CHATVAULT_DATA",
+        "CHATVAULT_CONFIG",
+    ] {
         c.env_remove(k);
     }
     c.arg("--data").arg(data);
@@ -26,7 +31,11 @@ fn run(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String
         c.env(k, v);
     }
     let out = c.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn ok(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
@@ -39,7 +48,14 @@ fn ok(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
 
 fn import(data: &Path, dir: &Path, name: &str, lines: &[Value]) {
     let f = dir.join(name);
-    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &f,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     ok(data, &["import", f.to_str().unwrap()], &[]);
 }
 
@@ -58,35 +74,105 @@ fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     ok(&data, &["init"], &[]);
-    let many: Vec<Value> = (0..300).map(|i| msg("c1", i, &format!("第{i}条 退款 订单"))).collect();
+    let many: Vec<Value> = (0..300)
+        .map(|i| msg("c1", i, &format!("第{i}条 退款 订单")))
+        .collect();
     import(&data, dir.path(), "a.jsonl", &many);
     let identity = dir.path().join("backup.key");
-    let k = ok(&data, &["backup", "keygen", "--out", identity.to_str().unwrap()], &[]);
+    let k = ok(
+        &data,
+        &["backup", "keygen", "--out", identity.to_str().unwrap()],
+        &[],
+    );
     let recipient = k["recipient"].as_str().unwrap().to_owned();
-    World { dir, data, identity, recipient }
+    World {
+        dir,
+        data,
+        identity,
+        recipient,
+    }
 }
 
 /// Full, then incremental; restore each; the roots equal the backups' checkpoints.
 fn round_trip(w: &World, to: &str, env: &[(&str, &str)]) {
-    let full = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], env);
+    let full = ok(
+        &w.data,
+        &["backup", "--to", to, "--recipient", &w.recipient],
+        env,
+    );
     assert_eq!(full["kind"], "full", "{full}");
-    import(&w.data, w.dir.path(), "b.jsonl", &[msg("c2", 0, "新的会话")]);
-    let inc = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], env);
-    assert_eq!((inc["kind"].as_str(), inc["set"].as_str()), (Some("incremental"), full["id"].as_str()), "{inc}");
-    assert!(inc["uploaded_chunks"].as_u64().unwrap() <= full["uploaded_chunks"].as_u64().unwrap(), "only what changed");
+    import(
+        &w.data,
+        w.dir.path(),
+        "b.jsonl",
+        &[msg("c2", 0, "新的会话")],
+    );
+    let inc = ok(
+        &w.data,
+        &["backup", "--to", to, "--recipient", &w.recipient],
+        env,
+    );
+    assert_eq!(
+        (inc["kind"].as_str(), inc["set"].as_str()),
+        (Some("incremental"), full["id"].as_str()),
+        "{inc}"
+    );
+    assert!(
+        inc["uploaded_chunks"].as_u64().unwrap() <= full["uploaded_chunks"].as_u64().unwrap(),
+        "only what changed"
+    );
     assert_eq!(inc["archive"]["tree_size"], 301);
     for (backup, size) in [(&full, 300u64), (&inc, 301)] {
         let dest = w.dir.path().join(format!("restored-{}-{size}", to.len()));
-        let r = ok(&w.data, &["restore", to, "--to", dest.to_str().unwrap(), "--identity", w.identity.to_str().unwrap(), "--backup", backup["id"].as_str().unwrap()], env);
-        assert_eq!((r["verify_ok"].as_bool(), r["root_matches"].as_bool(), r["tree_size"].as_u64()), (Some(true), Some(true), Some(size)), "{r}");
+        let r = ok(
+            &w.data,
+            &[
+                "restore",
+                to,
+                "--to",
+                dest.to_str().unwrap(),
+                "--identity",
+                w.identity.to_str().unwrap(),
+                "--backup",
+                backup["id"].as_str().unwrap(),
+            ],
+            env,
+        );
+        assert_eq!(
+            (
+                r["verify_ok"].as_bool(),
+                r["root_matches"].as_bool(),
+                r["tree_size"].as_u64()
+            ),
+            (Some(true), Some(true), Some(size)),
+            "{r}"
+        );
         assert_eq!(r["root"], backup["archive"]["root"]);
         let s = ok(&dest, &["search", "退款"], &[]);
         assert_eq!(s["total"], 300, "the restored archive searches: {s}");
     }
     let v = ok(&w.data, &["backup", "verify", to], env);
-    assert_eq!((v["ok"].as_bool(), v["decrypted"].as_bool()), (Some(true), Some(false)), "audited without the key: {v}");
-    let v = ok(&w.data, &["backup", "verify", to, "--identity", w.identity.to_str().unwrap()], env);
-    assert_eq!((v["ok"].as_bool(), v["decrypted"].as_bool()), (Some(true), Some(true)), "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["decrypted"].as_bool()),
+        (Some(true), Some(false)),
+        "audited without the key: {v}"
+    );
+    let v = ok(
+        &w.data,
+        &[
+            "backup",
+            "verify",
+            to,
+            "--identity",
+            w.identity.to_str().unwrap(),
+        ],
+        env,
+    );
+    assert_eq!(
+        (v["ok"].as_bool(), v["decrypted"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
 }
 
 #[test]
@@ -98,30 +184,80 @@ fn folder_backup_restore_verify_and_failures() {
 
     // A chunk of the latest backup (so the restore below needs it) is a standard age file:
     // the first bytes say so.
-    let mut manifests: Vec<PathBuf> = std::fs::read_dir(bk.join("manifests")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(bk.join("manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     manifests.sort();
-    let latest: Value = serde_json::from_str(&std::fs::read_to_string(manifests.last().unwrap()).unwrap()).unwrap();
-    let sha = latest["files"][0]["chunks"][0]["sha256"].as_str().unwrap().to_owned();
+    let latest: Value =
+        serde_json::from_str(&std::fs::read_to_string(manifests.last().unwrap()).unwrap()).unwrap();
+    let sha = latest["files"][0]["chunks"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let chunk = bk.join("chunks").join(format!("{sha}.age"));
-    assert!(std::fs::read(&chunk).unwrap().starts_with(b"age-encryption.org/v1"));
+    assert!(std::fs::read(&chunk)
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1"));
 
     // The wrong key fails clearly, and writes nothing.
     let other = w.dir.path().join("other.key");
-    ok(&w.data, &["backup", "keygen", "--out", other.to_str().unwrap()], &[]);
+    ok(
+        &w.data,
+        &["backup", "keygen", "--out", other.to_str().unwrap()],
+        &[],
+    );
     let dest = w.dir.path().join("wrong-key");
-    let (code, _, err) = run(&w.data, &["restore", &to, "--to", dest.to_str().unwrap(), "--identity", other.to_str().unwrap()], &[]);
+    let (code, _, err) = run(
+        &w.data,
+        &[
+            "restore",
+            &to,
+            "--to",
+            dest.to_str().unwrap(),
+            "--identity",
+            other.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not decrypt with this identity (the wrong key?)"), "{err}");
+    assert!(
+        err.contains("does not decrypt with this identity (the wrong key?)"),
+        "{err}"
+    );
     assert!(!dest.exists(), "nothing restored");
 
     // Bad inputs.
     let nothing = w.dir.path().join("nothing");
     let cases: &[(&str, &[&str], &str)] = &[
         ("no recipient", &["backup", "--to", &to], "no recipient"),
-        ("a bad recipient", &["backup", "--to", &to, "--recipient", "age1nope"], "backup.key"),
-        ("an unknown scheme", &["backup", "--to", "ftp://x/y", "--recipient", &w.recipient], "use a folder or s3://"),
-        ("an empty target", &["backup", "verify", nothing.to_str().unwrap()], "backup.empty"),
-        ("restore onto data", &["restore", &to, "--to", w.data.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], "not empty"),
+        (
+            "a bad recipient",
+            &["backup", "--to", &to, "--recipient", "age1nope"],
+            "backup.key",
+        ),
+        (
+            "an unknown scheme",
+            &["backup", "--to", "ftp://x/y", "--recipient", &w.recipient],
+            "use a folder or s3://",
+        ),
+        (
+            "an empty target",
+            &["backup", "verify", nothing.to_str().unwrap()],
+            "backup.empty",
+        ),
+        (
+            "restore onto data",
+            &[
+                "restore",
+                &to,
+                "--to",
+                w.data.to_str().unwrap(),
+                "--identity",
+                w.identity.to_str().unwrap(),
+            ],
+            "not empty",
+        ),
     ];
     for (name, args, want) in cases {
         let (code, out, err) = run(&w.data, args, &[]);
@@ -137,8 +273,22 @@ fn folder_backup_restore_verify_and_failures() {
     let name = chunk.file_name().unwrap().to_str().unwrap().to_owned();
     let (code, out, _) = run(&w.data, &["backup", "verify", &to], &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&name) && out.contains("the stored object changed"), "{out}");
-    let (code, _, err) = run(&w.data, &["restore", &to, "--to", w.dir.path().join("r2").to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    assert!(
+        out.contains(&name) && out.contains("the stored object changed"),
+        "{out}"
+    );
+    let (code, _, err) = run(
+        &w.data,
+        &[
+            "restore",
+            &to,
+            "--to",
+            w.dir.path().join("r2").to_str().unwrap(),
+            "--identity",
+            w.identity.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(code == 2 && err.contains(&name), "{err}");
 }
 
@@ -147,24 +297,83 @@ fn a_purge_reaches_the_backups_when_their_sets_expire() {
     let w = world();
     let bk = w.dir.path().join("bk");
     let to = bk.to_str().unwrap().to_owned();
-    let old = ok(&w.data, &["backup", "--to", &to, "--recipient", &w.recipient, "--tier", "hourly"], &[]);
+    let old = ok(
+        &w.data,
+        &[
+            "backup",
+            "--to",
+            &to,
+            "--recipient",
+            &w.recipient,
+            "--tier",
+            "hourly",
+        ],
+        &[],
+    );
     // Everything expires and is purged.
-    ok(&w.data, &["retention", "set", "default", "--keep", "1"], &[]);
-    ok(&w.data, &["retention", "sweep", "--at", "2030-01-01"], &[("CHATVAULT_RETENTION__RECOVER_DAYS", "0")]);
-    let newer = ok(&w.data, &["backup", "--to", &to, "--recipient", &w.recipient, "--full", "--tier", "hourly"], &[]);
+    ok(
+        &w.data,
+        &["retention", "set", "default", "--keep", "1"],
+        &[],
+    );
+    ok(
+        &w.data,
+        &["retention", "sweep", "--at", "2030-01-01"],
+        &[("CHATVAULT_RETENTION__RECOVER_DAYS", "0")],
+    );
+    let newer = ok(
+        &w.data,
+        &[
+            "backup",
+            "--to",
+            &to,
+            "--recipient",
+            &w.recipient,
+            "--full",
+            "--tier",
+            "hourly",
+        ],
+        &[],
+    );
     assert_ne!(old["set"], newer["set"]);
     // Within 180 days both sets stay; after, the old set and its chunks go.
-    let p = ok(&w.data, &["backup", "prune", &to, "--at", "2026-12-31"], &[]);
+    let p = ok(
+        &w.data,
+        &["backup", "prune", &to, "--at", "2026-12-31"],
+        &[],
+    );
     assert_eq!(p["sets_removed"], 0, "{p}");
     let later = (chrono::Utc::now() + chrono::Duration::days(200)).to_rfc3339();
     let p = ok(&w.data, &["backup", "prune", &to, "--at", &later], &[]);
-    assert_eq!((p["sets_removed"].as_u64(), p["manifests_removed"].as_u64()), (Some(1), Some(1)), "{p}");
-    assert!(p["chunks_removed"].as_u64().unwrap() >= 1, "the chunks holding the purged content: {p}");
+    assert_eq!(
+        (p["sets_removed"].as_u64(), p["manifests_removed"].as_u64()),
+        (Some(1), Some(1)),
+        "{p}"
+    );
+    assert!(
+        p["chunks_removed"].as_u64().unwrap() >= 1,
+        "the chunks holding the purged content: {p}"
+    );
     let list: Value = ok(&w.data, &["backup", "list", &to], &[]);
-    assert_eq!(list.as_array().unwrap().len(), 1, "the latest set always stays");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the latest set always stays"
+    );
     // What is left restores to the purged archive: tombstones, no content.
     let dest = w.dir.path().join("after");
-    let r = ok(&w.data, &["restore", &to, "--to", dest.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    let r = ok(
+        &w.data,
+        &[
+            "restore",
+            &to,
+            "--to",
+            dest.to_str().unwrap(),
+            "--identity",
+            w.identity.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(r["verify_ok"], true, "{r}");
     assert_eq!(ok(&dest, &["search", "退款"], &[])["total"], 0);
     let v = ok(&dest, &["verify"], &[]);
@@ -182,8 +391,16 @@ impl Drop for Moto {
 }
 
 fn moto() -> (Moto, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
     let moto = Moto(child.unwrap_or_else(|e| panic!("the S3 test needs moto_server (pip install 'moto[server]'; bash .ci/run installs it): {e}")));
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
@@ -215,7 +432,11 @@ fn s3_backup_restore_with_equal_roots() {
     ];
     let w = world();
     round_trip(&w, "s3://chatvault-backups/site-a", &env);
-    let list: Value = ok(&w.data, &["backup", "list", "s3://chatvault-backups/site-a"], &env);
+    let list: Value = ok(
+        &w.data,
+        &["backup", "list", "s3://chatvault-backups/site-a"],
+        &env,
+    );
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
 
@@ -233,9 +454,24 @@ fn serve_takes_scheduled_backups() {
         ),
     )
     .unwrap();
-    let mut child = cmd(&w.data).args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd(&w.data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let count = || std::fs::read_dir(bk.join("manifests")).map(|d| d.count()).unwrap_or(0);
+    let count = || {
+        std::fs::read_dir(bk.join("manifests"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     while std::time::Instant::now() < deadline && count() < 2 {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
@@ -243,11 +479,37 @@ fn serve_takes_scheduled_backups() {
     let _ = child.wait();
     assert!(count() >= 2, "two scheduled backups within 20 s");
     let list = ok(&w.data, &["backup", "list", bk.to_str().unwrap()], &[]);
-    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(&kinds[..2], ["full", "incremental"]);
-    assert!(list.as_array().unwrap().iter().all(|m| m["tier"] == "hourly"));
-    let v = ok(&w.data, &["backup", "verify", bk.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["tier"] == "hourly"));
+    let v = ok(
+        &w.data,
+        &[
+            "backup",
+            "verify",
+            bk.to_str().unwrap(),
+            "--identity",
+            w.identity.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(v["ok"], true, "{v}");
     let audit = ok(&w.data, &["audit", "list", "--action", "backup.run"], &[]);
-    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["actor"] == "system:backup-schedule"), "{audit}");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "system:backup-schedule"),
+        "{audit}"
+    );
 }

@@ -20,16 +20,27 @@ fn bin() -> Command {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// What the browser test needs beyond cargo, each with how to get it.
 fn missing_tools(chromium: &Path) -> Vec<String> {
     let mut missing = vec![];
     if !chromium.exists() {
-        missing.push(format!("Chromium at {} (apt-get install -y chromium, or set CV_CHROMIUM)", chromium.display()));
+        missing.push(format!(
+            "Chromium at {} (apt-get install -y chromium, or set CV_CHROMIUM)",
+            chromium.display()
+        ));
     }
-    if Command::new("node").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
+    if Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         missing.push("Node.js (apt-get install -y nodejs)".into());
     }
     if !repo().join("e2e/node_modules/playwright-core").exists() {
@@ -67,31 +78,77 @@ fn hostile_fixture(path: &Path) {
         json!({"platform":"whatsapp","conversation_id":"case-wa","conversation_title":"Wang (WhatsApp)","source_id":"w1","sender_id":"+8613800138000","sender_name":"Wang","sender_role":"customer","sent_at":at(100),"text":"Where is my refund? 退款还没到"}),
         json!({"platform":"whatsapp","conversation_id":"case-wa","source_id":"w2","sender_id":"a-2001","sender_name":"Emily Chen","sender_role":"agent","sent_at":at(99),"text":"Checking the invoice now."}),
     ];
-    std::fs::write(path, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).expect("fixture");
+    std::fs::write(
+        path,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .expect("fixture");
 }
 
 #[test]
 fn web_ui_in_chromium() {
-    let chromium = PathBuf::from(std::env::var("CV_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    let chromium =
+        PathBuf::from(std::env::var("CV_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
     let missing = missing_tools(&chromium);
-    assert!(missing.is_empty(), "the browser test cannot run; missing: {} (bash .ci/run installs them)", missing.join("; "));
+    assert!(
+        missing.is_empty(),
+        "the browser test cannot run; missing: {} (bash .ci/run installs them)",
+        missing.join("; ")
+    );
 
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("demo");
-    let out = bin().args(["demo", "--dir", data.to_str().unwrap(), "--messages", "1500", "--json", "--no-serve"]).output().expect("demo");
-    assert!(out.status.success(), "demo: {}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args([
+            "demo",
+            "--dir",
+            data.to_str().unwrap(),
+            "--messages",
+            "1500",
+            "--json",
+            "--no-serve",
+        ])
+        .output()
+        .expect("demo");
+    assert!(
+        out.status.success(),
+        "demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("demo json");
     let logins = report["logins"].clone();
 
     let fixture = dir.path().join("hostile.jsonl");
     hostile_fixture(&fixture);
-    let imp = bin().args(["--data", data.to_str().unwrap(), "import", fixture.to_str().unwrap(), "--json"]).output().expect("import");
-    assert!(imp.status.success(), "import: {}", String::from_utf8_lossy(&imp.stderr));
+    let imp = bin()
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "import",
+            fixture.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .expect("import");
+    assert!(
+        imp.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
     let r: Value = serde_json::from_slice(&imp.stdout).expect("import json");
     assert_eq!(r["stored"], 10, "{r}");
 
     let mut child = bin()
-        .args(["--data", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -99,7 +156,9 @@ fn web_ui_in_chromium() {
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
     let url = line.trim().rsplit(' ').next().expect("url").to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
 
@@ -116,8 +175,21 @@ fn web_ui_in_chromium() {
         .status()
         .expect("node");
     drop(server);
-    assert!(status.success(), "the browser test failed (see its output above); screenshots in {}", shots.display());
+    assert!(
+        status.success(),
+        "the browser test failed (see its output above); screenshots in {}",
+        shots.display()
+    );
     // The package legal downloaded in the browser verifies offline.
-    let v = Command::new(env!("CARGO_BIN_EXE_chatvault")).args(["verify"]).arg(&evidence).output().expect("verify");
-    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+    let v = Command::new(env!("CARGO_BIN_EXE_chatvault"))
+        .args(["verify"])
+        .arg(&evidence)
+        .output()
+        .expect("verify");
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
 }

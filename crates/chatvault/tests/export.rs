@@ -20,10 +20,20 @@ impl Env {
     }
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-        for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+        for k in [
+            "CHATVAULT_KEY",
+            "CHATVAULT_PASSPHRASE",
+            "CHATVAULT_DATA",
+            "CHATVAULT_CONFIG",
+        ] {
             c.env_remove(k);
         }
-        c.arg("--data").arg(self.data()).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.arg("--data")
+            .arg(self.data())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         if let Some(s) = stdin {
             use std::io::Write;
@@ -31,7 +41,11 @@ impl Env {
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
     fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.run(args, None);
@@ -46,7 +60,9 @@ impl Env {
 const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> abc\u{202E}gnp.exe";
 
 fn env() -> Env {
-    let e = Env { dir: tempfile::tempdir().unwrap() };
+    let e = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
     e.ok(&["init"]);
     let now = chrono::Utc::now();
     let at = |d: i64| (now - chrono::Duration::days(d)).to_rfc3339();
@@ -57,21 +73,64 @@ fn env() -> Env {
         json!({"platform":"wecom","conversation_id":"c2","source_id":"4","sender_id":"cust2","sent_at":at(2),"text":"另一会话的退款"}),
     ];
     let f = e.path("m.jsonl");
-    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &f,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     e.ok(&["import", f.to_str().unwrap()]);
     for (u, r) in [("lisa", "legal"), ("boss", "executive")] {
-        let (code, out, err) = e.run(&["user", "add", u, "--role", r], Some("correct horse battery"));
+        let (code, out, err) = e.run(
+            &["user", "add", u, "--role", r],
+            Some("correct horse battery"),
+        );
         assert_eq!(code, 0, "{out}{err}");
     }
     e
 }
 
 fn grant(e: &Env, rights: &str) {
-    let from = (chrono::Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
-    let to = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
-    let r: Value = serde_json::from_str(&e.ok(&["--json", "request", "file", "--as", "lisa", "--conversation", "wecom:c1", "--from", &from, "--to", &to, "--reason", "诉讼取证", "--case-number", "C-7", "--rights", rights])).unwrap();
-    let expires = (chrono::Utc::now() + chrono::Duration::days(7)).format("%Y-%m-%d").to_string();
-    e.ok(&["request", "approve", r["id"].as_str().unwrap(), "--as", "boss", "--expires", &expires]);
+    let from = (chrono::Utc::now() - chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let to = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let r: Value = serde_json::from_str(&e.ok(&[
+        "--json",
+        "request",
+        "file",
+        "--as",
+        "lisa",
+        "--conversation",
+        "wecom:c1",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--reason",
+        "诉讼取证",
+        "--case-number",
+        "C-7",
+        "--rights",
+        rights,
+    ]))
+    .unwrap();
+    let expires = (chrono::Utc::now() + chrono::Duration::days(7))
+        .format("%Y-%m-%d")
+        .to_string();
+    e.ok(&[
+        "request",
+        "approve",
+        r["id"].as_str().unwrap(),
+        "--as",
+        "boss",
+        "--expires",
+        &expires,
+    ]);
 }
 
 fn sha_of(p: &Path) -> String {
@@ -83,21 +142,105 @@ fn exports_need_the_export_right() {
     let e = env();
     let out = e.path("x.json");
     let cases: &[(&str, &[&str], &str)] = &[
-        ("legal without a grant", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
-        ("the executive reads but may not export", &["export", "--as", "boss", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "may export none"),
-        ("an unknown user", &["export", "--as", "nobody", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], "user.missing"),
-        ("an unknown format", &["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "xls", "--out", out.to_str().unwrap()], "use json, csv, html or pdf"),
-        ("no selection", &["export", "--as", "lisa", "--format", "json", "--out", out.to_str().unwrap()], "exactly one of"),
+        (
+            "legal without a grant",
+            &[
+                "export",
+                "--as",
+                "lisa",
+                "--conversation",
+                "wecom:c1",
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "may export none",
+        ),
+        (
+            "the executive reads but may not export",
+            &[
+                "export",
+                "--as",
+                "boss",
+                "--conversation",
+                "wecom:c1",
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "may export none",
+        ),
+        (
+            "an unknown user",
+            &[
+                "export",
+                "--as",
+                "nobody",
+                "--conversation",
+                "wecom:c1",
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "user.missing",
+        ),
+        (
+            "an unknown format",
+            &[
+                "export",
+                "--as",
+                "lisa",
+                "--conversation",
+                "wecom:c1",
+                "--format",
+                "xls",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "use json, csv, html or pdf",
+        ),
+        (
+            "no selection",
+            &[
+                "export",
+                "--as",
+                "lisa",
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "exactly one of",
+        ),
     ];
     for (name, args, want) in cases {
         let (code, o, err) = e.run(args, None);
         assert_eq!(code, 2, "{name}: {o}{err}");
         assert!(err.contains(want), "{name}: {err}");
-        assert!(!out.exists() && !out.with_extension("partial").exists(), "{name}: no file is left");
+        assert!(
+            !out.exists() && !out.with_extension("partial").exists(),
+            "{name}: no file is left"
+        );
     }
     // A view-only grant does not export either.
     grant(&e, "view");
-    let (code, _, err) = e.run(&["export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "json", "--out", out.to_str().unwrap()], None);
+    let (code, _, err) = e.run(
+        &[
+            "export",
+            "--as",
+            "lisa",
+            "--conversation",
+            "wecom:c1",
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(code == 2 && err.contains("may export none"), "{err}");
 }
 
@@ -108,41 +251,94 @@ fn every_format_is_faithful_and_safe() {
     let mut shas = vec![];
     for fmt in ["json", "csv", "html"] {
         let out = e.path(&format!("c1.{fmt}"));
-        let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--conversation", "wecom:c1", "--format", fmt, "--out", out.to_str().unwrap()])).unwrap();
-        assert_eq!((r["shown"].as_u64(), r["masked"].as_u64()), (Some(3), Some(3)), "{fmt}: {r}");
-        assert_eq!(r["sha256"].as_str().unwrap(), sha_of(&out), "{fmt}: the reported hash is the file's");
+        let r: Value = serde_json::from_str(&e.ok(&[
+            "--json",
+            "export",
+            "--as",
+            "lisa",
+            "--conversation",
+            "wecom:c1",
+            "--format",
+            fmt,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r["shown"].as_u64(), r["masked"].as_u64()),
+            (Some(3), Some(3)),
+            "{fmt}: {r}"
+        );
+        assert_eq!(
+            r["sha256"].as_str().unwrap(),
+            sha_of(&out),
+            "{fmt}: the reported hash is the file's"
+        );
         shas.push(r["sha256"].as_str().unwrap().to_owned());
         let text = std::fs::read_to_string(&out).unwrap();
-        assert!(!text.contains("13812345678") && text.contains("138****5678"), "{fmt}: personal data masked without pii.view");
+        assert!(
+            !text.contains("13812345678") && text.contains("138****5678"),
+            "{fmt}: personal data masked without pii.view"
+        );
         match fmt {
             "json" => {
                 let v: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(v["count"], 3);
                 assert_eq!(v["header"]["exported_by"], "lisa");
-                let texts: Vec<&str> = v["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+                let texts: Vec<&str> = v["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["text"].as_str().unwrap())
+                    .collect();
                 assert_eq!(texts[2], HOSTILE, "JSON carries the text exactly, as data");
-                assert!(texts[1].starts_with("=HYPERLINK"), "JSON is not a spreadsheet: unchanged");
+                assert!(
+                    texts[1].starts_with("=HYPERLINK"),
+                    "JSON is not a spreadsheet: unchanged"
+                );
             }
             "csv" => {
                 assert!(text.starts_with('\u{FEFF}'), "a UTF-8 BOM for Excel");
-                assert!(text.contains("\"'=HYPERLINK("), "the formula is neutralised: {text}");
+                assert!(
+                    text.contains("\"'=HYPERLINK("),
+                    "the formula is neutralised: {text}"
+                );
                 assert!(text.contains("我要退款"), "Chinese intact");
                 assert_eq!(text.lines().count(), 4, "a header and three rows");
             }
             _ => {
-                assert!(!text.to_lowercase().contains("<script") && !text.contains("<img"), "no live markup from content");
-                assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown as text");
+                assert!(
+                    !text.to_lowercase().contains("<script") && !text.contains("<img"),
+                    "no live markup from content"
+                );
+                assert!(
+                    text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                    "shown as text"
+                );
                 assert!(text.contains("\\u{202e}"), "the override is visible");
-                assert!(text.contains("Content-Security-Policy") && text.contains("default-src 'none'"), "a CSP that forbids scripts");
-                assert!(!text.contains("http://") || text.contains("http://evil"), "nothing is loaded: the only URL is the message's own text");
+                assert!(
+                    text.contains("Content-Security-Policy") && text.contains("default-src 'none'"),
+                    "a CSP that forbids scripts"
+                );
+                assert!(
+                    !text.contains("http://") || text.contains("http://evil"),
+                    "nothing is loaded: the only URL is the message's own text"
+                );
             }
         }
     }
     // Each export is audited with its hash, and the grant's use too.
-    let audit: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "export"])).unwrap();
-    let logged: Vec<String> = audit["entries"].as_array().unwrap().iter().map(|x| x["details"]["sha256"].as_str().unwrap().to_owned()).collect();
+    let audit: Value =
+        serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "export"])).unwrap();
+    let logged: Vec<String> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["details"]["sha256"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(logged, shas);
-    let uses: Value = serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "grant.use"])).unwrap();
+    let uses: Value =
+        serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "grant.use"])).unwrap();
     assert_eq!(uses["entries"].as_array().unwrap().len(), 3);
 }
 
@@ -151,10 +347,36 @@ fn a_query_export_stays_inside_the_grant() {
     let e = env();
     grant(&e, "view,export,pii.view");
     let out = e.path("q.json");
-    let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--query", "退款", "--format", "json", "--out", out.to_str().unwrap()])).unwrap();
-    assert_eq!((r["shown"].as_u64(), r["hidden"].as_u64(), r["masked"].as_u64()), (Some(1), Some(1), Some(0)), "c1's match only; c2's is outside: {r}");
+    let r: Value = serde_json::from_str(&e.ok(&[
+        "--json",
+        "export",
+        "--as",
+        "lisa",
+        "--query",
+        "退款",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            r["shown"].as_u64(),
+            r["hidden"].as_u64(),
+            r["masked"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "c1's match only; c2's is outside: {r}"
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert!(v["messages"][0]["text"].as_str().unwrap().contains("13812345678"), "pii.view: unmasked");
+    assert!(
+        v["messages"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("13812345678"),
+        "pii.view: unmasked"
+    );
 }
 
 /// The PDF draws Chinese with an embedded font: rendered to PNG by pdftoppm, and the text
@@ -167,25 +389,77 @@ fn the_pdf_holds_chinese_that_renders_and_extracts() {
     let e = env();
     grant(&e, "view,export");
     let out = e.path("c1.pdf");
-    let r: Value = serde_json::from_str(&e.ok(&["--json", "export", "--as", "lisa", "--conversation", "wecom:c1", "--format", "pdf", "--out", out.to_str().unwrap()])).unwrap();
+    let r: Value = serde_json::from_str(&e.ok(&[
+        "--json",
+        "export",
+        "--as",
+        "lisa",
+        "--conversation",
+        "wecom:c1",
+        "--format",
+        "pdf",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .unwrap();
     assert_eq!(r["shown"], 3, "{r}");
     let pdf = std::fs::read(&out).unwrap();
     assert!(pdf.starts_with(b"%PDF-"), "a PDF");
-    let txt = Command::new("pdftotext").args(["-enc", "UTF-8", out.to_str().unwrap(), "-"]).output().unwrap();
-    assert!(txt.status.success(), "{}", String::from_utf8_lossy(&txt.stderr));
+    let txt = Command::new("pdftotext")
+        .args(["-enc", "UTF-8", out.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        txt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&txt.stderr)
+    );
     let text = String::from_utf8_lossy(&txt.stdout);
-    for want in ["我要退款", "王女士", "张伟", "138****5678", "<script>alert(1)</script>", "\\u{202e}"] {
+    for want in [
+        "我要退款",
+        "王女士",
+        "张伟",
+        "138****5678",
+        "<script>alert(1)</script>",
+        "\\u{202e}",
+    ] {
         assert!(text.contains(want), "pdftotext finds {want:?} in:\n{text}");
     }
     assert!(!text.contains("13812345678"));
     let png = e.path("page");
-    let r = Command::new("pdftoppm").args(["-png", "-r", "60", "-f", "1", "-l", "1", out.to_str().unwrap(), png.to_str().unwrap()]).output().unwrap();
+    let r = Command::new("pdftoppm")
+        .args([
+            "-png",
+            "-r",
+            "60",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            out.to_str().unwrap(),
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let rendered = std::fs::read_dir(e.dir.path()).unwrap().filter_map(|x| x.ok()).find(|x| x.file_name().to_string_lossy().starts_with("page") && x.file_name().to_string_lossy().ends_with(".png"));
+    let rendered = std::fs::read_dir(e.dir.path())
+        .unwrap()
+        .filter_map(|x| x.ok())
+        .find(|x| {
+            x.file_name().to_string_lossy().starts_with("page")
+                && x.file_name().to_string_lossy().ends_with(".png")
+        });
     let rendered = rendered.expect("pdftoppm wrote page 1");
     let bytes = std::fs::read(rendered.path()).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 2000, "a real page image ({} bytes)", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 2000,
+        "a real page image ({} bytes)",
+        bytes.len()
+    );
     if let Ok(dir) = std::env::var("CV_SHOTS") {
-        let _ = std::fs::copy(rendered.path(), Path::new(&dir).join("export-pdf-page1.png"));
+        let _ = std::fs::copy(
+            rendered.path(),
+            Path::new(&dir).join("export-pdf-page1.png"),
+        );
     }
 }

@@ -19,7 +19,11 @@ pub fn reopen(dir: &Path) -> Archive {
 
 /// Imports JSONL text as if it were the file `name`.
 pub fn import_text(a: &mut Archive, name: &str, text: &str) -> ImportReport {
-    let ctx = ImportContext { file_label: name.into(), base_dir: None, ..ImportContext::default() };
+    let ctx = ImportContext {
+        file_label: name.into(),
+        base_dir: None,
+        ..ImportContext::default()
+    };
     let mut records = CanonicalJsonl.open(Box::new(text.as_bytes()), ctx);
     a.import(&mut records, &mut |_| {}).expect("import")
 }
@@ -36,12 +40,20 @@ pub fn line(conv: &str, source: Option<&str>, sender: &str, at: &str, text: &str
 }
 
 pub fn total(a: &mut Archive, q: &str) -> u64 {
-    a.search(q, &Filters::default(), 10, 0).expect("search").total
+    a.search(q, &Filters::default(), 10, 0)
+        .expect("search")
+        .total
 }
 
 pub fn generated(n: usize, seed: u64) -> String {
-    let opts = chatvault_gen::GenOptions { messages: n, seed, ..Default::default() };
-    let mut s = chatvault_gen::Generator::new(opts, None).collect::<Vec<_>>().join("\n");
+    let opts = chatvault_gen::GenOptions {
+        messages: n,
+        seed,
+        ..Default::default()
+    };
+    let mut s = chatvault_gen::Generator::new(opts, None)
+        .collect::<Vec<_>>()
+        .join("\n");
     s.push('\n');
     s
 }

@@ -34,7 +34,9 @@ struct Args {
     ingests: usize,
 }
 
-const QUERIES: &[&str] = &["退款", "订单", "发票", "快递", "您好", "谢谢", "地址", "电话", "refund", "order"];
+const QUERIES: &[&str] = &[
+    "退款", "订单", "发票", "快递", "您好", "谢谢", "地址", "电话", "refund", "order",
+];
 const DAY: i64 = 86_400_000;
 
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
@@ -48,7 +50,9 @@ struct Client {
 
 impl Client {
     async fn get(&self, cookie: &str, uri: &str) -> Result<serde_json::Value> {
-        let req = Request::get(uri).header("cookie", format!("cv_session={cookie}")).body(Body::empty())?;
+        let req = Request::get(uri)
+            .header("cookie", format!("cv_session={cookie}"))
+            .body(Body::empty())?;
         let r = router(self.state.clone()).oneshot(req).await?;
         let status = r.status();
         let bytes = axum::body::to_bytes(r.into_body(), 64 << 20).await?;
@@ -58,8 +62,16 @@ impl Client {
         }
         Ok(v)
     }
-    async fn post(&self, bearer: &str, uri: &str, body: serde_json::Value) -> Result<serde_json::Value> {
-        let req = Request::post(uri).header("authorization", format!("Bearer {bearer}")).header("content-type", "application/json").body(Body::from(body.to_string()))?;
+    async fn post(
+        &self,
+        bearer: &str,
+        uri: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let req = Request::post(uri)
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))?;
         let r = router(self.state.clone()).oneshot(req).await?;
         let bytes = axum::body::to_bytes(r.into_body(), 64 << 20).await?;
         Ok(serde_json::from_slice(&bytes)?)
@@ -73,12 +85,27 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let now = chrono::Utc::now().timestamp_millis();
     // Spread the messages over the last ~60 days, so the 7- and 30-day windows matter.
-    let lines: Vec<String> = Generator::new(GenOptions { messages: args.messages, seed: 3, start_ms: now - 60 * DAY, ..Default::default() }, None).collect();
+    let lines: Vec<String> = Generator::new(
+        GenOptions {
+            messages: args.messages,
+            seed: 3,
+            start_ms: now - 60 * DAY,
+            ..Default::default()
+        },
+        None,
+    )
+    .collect();
     let mut agents: std::collections::BTreeMap<String, usize> = Default::default();
     for l in &lines {
         let v: serde_json::Value = serde_json::from_str(l)?;
         if v["sender_role"] == "agent" {
-            *agents.entry(format!("{}:{}", v["platform"].as_str().unwrap_or(""), v["sender_id"].as_str().unwrap_or(""))).or_default() += 1;
+            *agents
+                .entry(format!(
+                    "{}:{}",
+                    v["platform"].as_str().unwrap_or(""),
+                    v["sender_id"].as_str().unwrap_or("")
+                ))
+                .or_default() += 1;
         }
     }
     let mut by_count: Vec<(String, usize)> = agents.into_iter().collect();
@@ -88,42 +115,91 @@ fn main() -> Result<()> {
         Handle::new(p, id)
     };
     let agent = handle(&by_count[0].0);
-    let teammate = handle(&by_count.get(1).map_or(by_count[0].0.clone(), |x| x.0.clone()));
+    let teammate = handle(
+        &by_count
+            .get(1)
+            .map_or(by_count[0].0.clone(), |x| x.0.clone()),
+    );
 
     Archive::init(&data, &KeyProvider::default())?;
     let mut a = Archive::open(&data, &KeyProvider::default())?;
     let raw = work.join("raw.jsonl");
     std::fs::write(&raw, lines.join("\n") + "\n")?;
-    let ctx = chatvault_import::ImportContext { file_label: raw.display().to_string(), ..Default::default() };
-    let mut records = chatvault_import::CanonicalJsonl.open(Box::new(std::io::BufReader::new(std::fs::File::open(&raw)?)), ctx);
+    let ctx = chatvault_import::ImportContext {
+        file_label: raw.display().to_string(),
+        ..Default::default()
+    };
+    let mut records = chatvault_import::CanonicalJsonl.open(
+        Box::new(std::io::BufReader::new(std::fs::File::open(&raw)?)),
+        ctx,
+    );
     let report = a.import(&mut records, &mut |_| {})?;
-    println!("archive: {} messages over 60 days, agent {}:{} ({} messages sent)", report.stored, agent.platform, agent.id, by_count[0].1);
+    println!(
+        "archive: {} messages over 60 days, agent {}:{} ({} messages sent)",
+        report.stored, agent.platform, agent.id, by_count[0].1
+    );
 
     let cfg = Config::default();
     let mut acc = chatvault_server::open_access(&mut a, cfg.security.clone())?;
     let pw = Some("benchmark-password-1");
     acc.add_user("bench", "exec", Role::Executive, None, &[], pw, false)?;
-    acc.add_user("bench", "agent", Role::Agent, Some("t1"), std::slice::from_ref(&agent), pw, false)?;
-    acc.add_user("bench", "mate", Role::Agent, Some("t1"), std::slice::from_ref(&teammate), pw, false)?;
+    acc.add_user(
+        "bench",
+        "agent",
+        Role::Agent,
+        Some("t1"),
+        std::slice::from_ref(&agent),
+        pw,
+        false,
+    )?;
+    acc.add_user(
+        "bench",
+        "mate",
+        Role::Agent,
+        Some("t1"),
+        std::slice::from_ref(&teammate),
+        pw,
+        false,
+    )?;
     acc.add_user("bench", "lead", Role::TeamLead, Some("t1"), &[], pw, false)?;
     acc.add_user("bench", "legal", Role::Legal, None, &[], pw, false)?;
     // The legal officer's grant: five of the agent's conversations, all time.
-    let convs: Vec<String> = a.conversations_of(std::slice::from_ref(&agent))?.into_iter().take(5).collect();
-    let scope = chatvault_policy::Scope { conversations: convs, participants: vec![], from_ms: 0, to_ms: now + DAY, keywords: vec![] };
-    let r = acc.file_request("legal", scope, "bench", "bench-1", &[chatvault_policy::Right::View])?;
+    let convs: Vec<String> = a
+        .conversations_of(std::slice::from_ref(&agent))?
+        .into_iter()
+        .take(5)
+        .collect();
+    let scope = chatvault_policy::Scope {
+        conversations: convs,
+        participants: vec![],
+        from_ms: 0,
+        to_ms: now + DAY,
+        keywords: vec![],
+    };
+    let r = acc.file_request(
+        "legal",
+        scope,
+        "bench",
+        "bench-1",
+        &[chatvault_policy::Right::View],
+    )?;
     acc.approve_request("exec", &r.id, "", now + DAY, &cfg.policy())?;
     let mut cookies = std::collections::HashMap::new();
     for u in ["exec", "agent", "lead", "legal"] {
         let user = acc.user(u)?.ok_or_else(|| anyhow::anyhow!("no user {u}"))?;
         cookies.insert(u, acc.create_session(&user)?.cookie);
     }
-    let (_, ingest_token) = acc.create_token("bench", "agent", chatvault_access::TokenScope::Ingest, None)?;
+    let (_, ingest_token) =
+        acc.create_token("bench", "agent", chatvault_access::TokenScope::Ingest, None)?;
 
     // Truth per role: the baseline's every match, decided directly by the policy.
     let org = acc.org(&cfg.policy())?;
     let grants = acc.grants(Some("legal"))?;
     let mut subject = |u: &str| acc.user(u).ok().flatten().map(|x| x.subject());
-    let subjects: Vec<(&str, chatvault_policy::Subject)> = ["exec", "agent", "lead", "legal"].iter().filter_map(|u| subject(u).map(|s| (*u, s))).collect();
+    let subjects: Vec<(&str, chatvault_policy::Subject)> = ["exec", "agent", "lead", "legal"]
+        .iter()
+        .filter_map(|u| subject(u).map(|s| (*u, s)))
+        .collect();
     let mut truth: std::collections::HashMap<(&str, &str), u64> = Default::default();
     // Decisions are made at the time of the search (the grant starts at its approval).
     let now = chrono::Utc::now().timestamp_millis();
@@ -135,8 +211,23 @@ fn main() -> Result<()> {
             for h in &all.hits {
                 let members = a.participants_of(&h.conversation)?;
                 let m = a.message(&h.id)?;
-                let facts = chatvault_policy::MessageFacts { conversation: &m.conversation, participants: &members, sent_at_ms: m.sent_at_ts.utc_ms, text: m.text.as_deref(), restricted: false };
-                if chatvault_policy::decide(s, chatvault_policy::Right::View, &facts, now, &grants, &org).allowed() {
+                let facts = chatvault_policy::MessageFacts {
+                    conversation: &m.conversation,
+                    participants: &members,
+                    sent_at_ms: m.sent_at_ts.utc_ms,
+                    text: m.text.as_deref(),
+                    restricted: false,
+                };
+                if chatvault_policy::decide(
+                    s,
+                    chatvault_policy::Right::View,
+                    &facts,
+                    now,
+                    &grants,
+                    &org,
+                )
+                .allowed()
+                {
                     n += 1;
                 }
             }
@@ -155,9 +246,23 @@ fn main() -> Result<()> {
     }
     let state = Arc::new(Shared::new(a, acc, cfg, false));
     let client = Client { state };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    println!("{:<34} {:>9} {:>9}   (ms per query, {} queries × 3)", "mode", "p50", "p99", QUERIES.len());
-    println!("{:<34} {:>9.2} {:>9.2}", "baseline Archive::search (CLI)", pct(base.clone(), 0.5), pct(base, 0.99));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "{:<34} {:>9} {:>9}   (ms per query, {} queries × 3)",
+        "mode",
+        "p50",
+        "p99",
+        QUERIES.len()
+    );
+    println!(
+        "{:<34} {:>9.2} {:>9.2}",
+        "baseline Archive::search (CLI)",
+        pct(base.clone(), 0.5),
+        pct(base, 0.99)
+    );
     for user in ["exec", "agent", "lead", "legal"] {
         let mut times = vec![];
         for _ in 0..3 {
@@ -172,7 +277,12 @@ fn main() -> Result<()> {
                 }
             }
         }
-        println!("{:<34} {:>9.2} {:>9.2}", format!("API search as {user}"), pct(times.clone(), 0.5), pct(times, 0.99));
+        println!(
+            "{:<34} {:>9.2} {:>9.2}",
+            format!("API search as {user}"),
+            pct(times.clone(), 0.5),
+            pct(times, 0.99)
+        );
     }
     // Ingest: receipt to searchable.
     let mut lat = vec![];
@@ -191,7 +301,13 @@ fn main() -> Result<()> {
         }
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("{:<34} {:>9.2} {:>9.2}   (ms, {} single-message batches; goal p99 ≤ 1000)", "ingest → searchable", pct(lat.clone(), 0.5), pct(lat, 0.99), args.ingests);
+    println!(
+        "{:<34} {:>9.2} {:>9.2}   (ms, {} single-message batches; goal p99 ≤ 1000)",
+        "ingest → searchable",
+        pct(lat.clone(), 0.5),
+        pct(lat, 0.99),
+        args.ingests
+    );
     println!("result counts: every mode equals the policy applied to every baseline match");
     drop(client);
     std::fs::remove_dir_all(&work)?;
@@ -199,5 +315,13 @@ fn main() -> Result<()> {
 }
 
 fn percent(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

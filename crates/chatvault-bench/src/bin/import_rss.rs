@@ -35,7 +35,13 @@ struct Args {
 
 fn write_export(path: &Path, format: &str, bytes: u64) -> Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let generator = Generator::new(GenOptions { messages: usize::MAX, ..GenOptions::default() }, None);
+    let generator = Generator::new(
+        GenOptions {
+            messages: usize::MAX,
+            ..GenOptions::default()
+        },
+        None,
+    );
     let mut written = 0u64;
     let mut n = 0u64;
     if format == "telegram" {
@@ -55,7 +61,11 @@ fn write_export(path: &Path, format: &str, bytes: u64) -> Result<u64> {
                 "from": sender, "from_id": format!("user{}", sender.len()),
                 "text": text, "text_entities": [{"type": "plain", "text": text}],
             });
-            format!("{}  {}", if n == 0 { "" } else { ",\n" }, serde_json::to_string_pretty(&m)?)
+            format!(
+                "{}  {}",
+                if n == 0 { "" } else { ",\n" },
+                serde_json::to_string_pretty(&m)?
+            )
         } else {
             format!("{} - {}: {}\n", at.format("%d/%m/%Y, %H:%M"), sender, text)
         };
@@ -98,15 +108,26 @@ struct Memory {
 fn sample(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     };
-    Some(Memory { hwm_kib: field("VmHWM:")?, anon_kib: field("RssAnon:")?, file_kib: field("RssFile:")? })
+    Some(Memory {
+        hwm_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:")?,
+        file_kib: field("RssFile:")?,
+    })
 }
 
 fn import(bin: &Path, work: &Path, export: &Path, messages: u64) -> Result<Run> {
     let data = work.join("archive");
     let _ = std::fs::remove_dir_all(&data);
-    let init = Command::new(bin).arg("--data").arg(&data).arg("init").output()?;
+    let init = Command::new(bin)
+        .arg("--data")
+        .arg(&data)
+        .arg("init")
+        .output()?;
     if !init.status.success() {
         bail!("init failed: {}", String::from_utf8_lossy(&init.stderr));
     }
@@ -116,7 +137,14 @@ fn import(bin: &Path, work: &Path, export: &Path, messages: u64) -> Result<Run> 
     let mut child = Command::new(bin)
         .arg("--data")
         .arg(&data)
-        .args(["--progress", "none", "import", "--tz", "Asia/Shanghai", "--json"])
+        .args([
+            "--progress",
+            "none",
+            "import",
+            "--tz",
+            "Asia/Shanghai",
+            "--json",
+        ])
         .arg(export)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -145,8 +173,12 @@ fn import(bin: &Path, work: &Path, export: &Path, messages: u64) -> Result<Run> 
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let seconds = started.elapsed().as_secs_f64();
-    let stdout = stdout.join().map_err(|_| anyhow::anyhow!("stdout reader"))?;
-    let stderr = stderr.join().map_err(|_| anyhow::anyhow!("stderr reader"))?;
+    let stdout = stdout
+        .join()
+        .map_err(|_| anyhow::anyhow!("stdout reader"))?;
+    let stderr = stderr
+        .join()
+        .map_err(|_| anyhow::anyhow!("stderr reader"))?;
     if !status.success() {
         bail!("import failed: {}", String::from_utf8_lossy(&stderr));
     }
@@ -172,14 +204,21 @@ fn main() -> Result<()> {
     }
     let bin = std::env::current_exe()?.with_file_name("chatvault");
     if !bin.is_file() {
-        bail!("{} is missing: run `cargo build --release` first", bin.display());
+        bail!(
+            "{} is missing: run `cargo build --release` first",
+            bin.display()
+        );
     }
     let work = match &args.work {
         Some(w) => w.clone(),
         None => std::env::temp_dir().join(format!("chatvault-import-rss-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work)?;
-    let ext = if args.format == "telegram" { "json" } else { "txt" };
+    let ext = if args.format == "telegram" {
+        "json"
+    } else {
+        "txt"
+    };
     let mut rows = vec![];
     for (label, bytes) in [("small (baseline)", args.bytes / 10), ("large", args.bytes)] {
         let export = work.join(format!("export-{bytes}.{ext}"));
@@ -188,7 +227,12 @@ fn main() -> Result<()> {
         // WhatsApp has no ids: identical lines in the same minute are one message counted
         // twice by content, so stored + duplicates is what must add up.
         if run.stored + run.duplicates != run.messages {
-            bail!("{label}: {} stored + {} duplicates of {} messages", run.stored, run.duplicates, run.messages);
+            bail!(
+                "{label}: {} stored + {} duplicates of {} messages",
+                run.stored,
+                run.duplicates,
+                run.messages
+            );
         }
         let _ = std::fs::remove_file(&export);
         println!(

@@ -32,7 +32,30 @@ struct Args {
 const AGENTS: usize = 200;
 const TOPICS: [&str; 6] = ["退货", "退款", "物流", "售后", "发票", "账户"];
 const TERMS: [&str; 24] = [
-    "快递", "订单", "发货", "退款", "到账", "发票", "地址", "电话", "会员", "优惠券", "尺码", "颜色", "质量", "破损", "客服", "物流", "多久", "安装", "保修", "换货", "密码", "登录", "积分", "价格",
+    "快递",
+    "订单",
+    "发货",
+    "退款",
+    "到账",
+    "发票",
+    "地址",
+    "电话",
+    "会员",
+    "优惠券",
+    "尺码",
+    "颜色",
+    "质量",
+    "破损",
+    "客服",
+    "物流",
+    "多久",
+    "安装",
+    "保修",
+    "换货",
+    "密码",
+    "登录",
+    "积分",
+    "价格",
 ];
 
 fn summaries(n_conv: u64, seed: u64, from: u64) -> Vec<Summary> {
@@ -46,13 +69,26 @@ fn summaries(n_conv: u64, seed: u64, from: u64) -> Vec<Summary> {
             let mut responses = vec![];
             let mut business = vec![];
             for k in 0..5 {
-                let delay = if rng.gen_bool(0.1) { rng.gen_range(60_000..3_600_000) } else { rng.gen_range(2_000..90_000) };
+                let delay = if rng.gen_bool(0.1) {
+                    rng.gen_range(60_000..3_600_000)
+                } else {
+                    rng.gen_range(2_000..90_000)
+                };
                 let answered = k < 4 || rng.gen_bool(0.8);
-                responses.push(Response { start_ms: t, reply_ms: answered.then_some(t + delay), agent: answered.then(|| agent.clone()), first: k == 0 });
+                responses.push(Response {
+                    start_ms: t,
+                    reply_ms: answered.then_some(t + delay),
+                    agent: answered.then(|| agent.clone()),
+                    first: k == 0,
+                });
                 business.push(answered.then_some(delay / 2));
                 t += delay + rng.gen_range(10_000..120_000);
             }
-            let terms: Vec<String> = (0..6).map(|_| TERMS[rng.gen_range(0..TERMS.len())].to_owned()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let terms: Vec<String> = (0..6)
+                .map(|_| TERMS[rng.gen_range(0..TERMS.len())].to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             Summary {
                 conversation: format!("wecom:conv-{i:08}"),
                 platform: "wecom".into(),
@@ -71,7 +107,11 @@ fn summaries(n_conv: u64, seed: u64, from: u64) -> Vec<Summary> {
                     risks: vec![],
                     positive: rng.gen_range(0..3),
                     negative: rng.gen_range(0..3),
-                    resolution: [Resolution::Confirmed, Resolution::Silence, Resolution::Unresolved][rng.gen_range(0..3)],
+                    resolution: [
+                        Resolution::Confirmed,
+                        Resolution::Silence,
+                        Resolution::Unresolved,
+                    ][rng.gen_range(0..3)],
                 },
             }
         })
@@ -87,7 +127,11 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, f64, T
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(f64::total_cmp);
-    Ok((ms[0], ms[ms.len() / 2], last.unwrap_or_else(|| unreachable!("runs ≥ 1"))))
+    Ok((
+        ms[0],
+        ms[ms.len() / 2],
+        last.unwrap_or_else(|| unreachable!("runs ≥ 1")),
+    ))
 }
 
 fn main() -> Result<()> {
@@ -98,7 +142,9 @@ fn main() -> Result<()> {
     let n_conv = a.messages / 10;
     let base_path = a.dir.join(format!("baseline-{}.db", a.messages));
     let mut cache = Cache::open(&path)?;
-    if cache.meta("bench_messages")?.as_deref() != Some(a.messages.to_string().as_str()) || !base_path.exists() {
+    if cache.meta("bench_messages")?.as_deref() != Some(a.messages.to_string().as_str())
+        || !base_path.exists()
+    {
         let t = Instant::now();
         let _ = std::fs::remove_file(&base_path);
         let mut base = rusqlite::Connection::open(&base_path)?;
@@ -108,7 +154,11 @@ fn main() -> Result<()> {
         while done < n_conv {
             let n = chunk.min(n_conv - done);
             let last = done + n == n_conv;
-            let meta = if last { vec![("bench_messages", a.messages.to_string())] } else { vec![] };
+            let meta = if last {
+                vec![("bench_messages", a.messages.to_string())]
+            } else {
+                vec![]
+            };
             let batch = summaries(n, done, done);
             cache.store(&batch, &meta, done == 0)?;
             let tx = base.transaction()?;
@@ -116,49 +166,91 @@ fn main() -> Result<()> {
                 let mut ins = tx.prepare("INSERT INTO responses VALUES (?1, ?2, ?3, ?4, ?5)")?;
                 for (i, s) in batch.iter().enumerate() {
                     for r in &s.responses {
-                        ins.execute(rusqlite::params![(done as usize + i) as i64, r.start_ms, r.reply_ms, r.agent, r.first])?;
+                        ins.execute(rusqlite::params![
+                            (done as usize + i) as i64,
+                            r.start_ms,
+                            r.reply_ms,
+                            r.agent,
+                            r.first
+                        ])?;
                     }
                 }
             }
             tx.commit()?;
             done += n;
         }
-        eprintln!("built {} conversations ({} messages) in {:.1} s", n_conv, a.messages, t.elapsed().as_secs_f64());
+        eprintln!(
+            "built {} conversations ({} messages) in {:.1} s",
+            n_conv,
+            a.messages,
+            t.elapsed().as_secs_f64()
+        );
     }
     drop(cache);
     let settings = Settings::default();
     let cal = settings.calendar()?;
-    let team = |agent: &str| Some(if agent.ends_with('0') { "sales".to_owned() } else { "service".to_owned() });
-    let cx = Context { settings: &settings, calendar: &cal, team_of: &team, team: None, business_hours: false, as_of_ms: i64::MAX / 2 };
+    let team = |agent: &str| {
+        Some(if agent.ends_with('0') {
+            "sales".to_owned()
+        } else {
+            "service".to_owned()
+        })
+    };
+    let cx = Context {
+        settings: &settings,
+        calendar: &cal,
+        team_of: &team,
+        team: None,
+        business_hours: false,
+        as_of_ms: i64::MAX / 2,
+    };
 
     // The baseline: SQLite alone, over the same file, for the FRT median and the share of
     // answered responses within 30 s (no teams, no unanswered waits, no distributions).
     let conn = rusqlite::Connection::open(&base_path)?;
     let (b_best, b_med, (frt_med, sla)) = time(a.runs, || {
-        let n: i64 = conn.query_row("SELECT count(*) FROM responses WHERE first = 1 AND reply_ms IS NOT NULL", [], |r| r.get(0))?;
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM responses WHERE first = 1 AND reply_ms IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
         let med: i64 = conn.query_row("SELECT reply_ms - start_ms FROM responses WHERE first = 1 AND reply_ms IS NOT NULL ORDER BY 1 LIMIT 1 OFFSET ?1", [(n + 1) / 2 - 1], |r| r.get(0))?;
-        let sla: f64 = conn.query_row("SELECT avg(reply_ms - start_ms <= 30000) FROM responses WHERE reply_ms IS NOT NULL", [], |r| r.get(0))?;
+        let sla: f64 = conn.query_row(
+            "SELECT avg(reply_ms - start_ms <= 30000) FROM responses WHERE reply_ms IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
         Ok((med, sla))
     })?;
     let mut out = serde_json::json!({"messages": a.messages, "conversations": n_conv, "runs": a.runs,
         "baseline_sqlite_frt_median_and_sla_ms": {"best": b_best, "median": b_med}, "baseline_frt_median_s": frt_med as f64 / 1000.0, "baseline_answered_within_30s": sla});
     let c = Cache::open(&path)?;
     use chatvault_analytics::cache::Load;
-    let load = |name: &str| Load { terms: name == "topics", risks: matches!(name, "topics" | "quality" | "agents") };
-    let (l_best, l_med, w) = time(a.runs, || Ok(c.window(i64::MIN, i64::MAX, None, load("sla"))?))?;
-    out["load_window_ms"] = serde_json::json!({"best": l_best, "median": l_med, "responses": w.responses.len()});
+    let load = |name: &str| Load {
+        terms: name == "topics",
+        risks: matches!(name, "topics" | "quality" | "agents"),
+    };
+    let (l_best, l_med, w) = time(a.runs, || {
+        Ok(c.window(i64::MIN, i64::MAX, None, load("sla"))?)
+    })?;
+    out["load_window_ms"] =
+        serde_json::json!({"best": l_best, "median": l_med, "responses": w.responses.len()});
     for name in ["sla", "agents", "hours", "topics", "quality"] {
         let (best, med, check) = time(a.runs, || {
             let w = c.window(i64::MIN, i64::MAX, None, load(name))?;
             Ok(match name {
                 "sla" => report::sla(&w, &cx).frt.median_s,
-                "agents" => report::agents(&w, &cx).ranking.first().and_then(|l| l.median_s),
+                "agents" => report::agents(&w, &cx)
+                    .ranking
+                    .first()
+                    .and_then(|l| l.median_s),
                 "hours" => report::hours(&w, &cx).by_hour[0].median_s,
                 "topics" => Some(report::topics(&w, &cx).conversations as f64),
                 _ => report::quality(&w, &cx).mean_score,
             })
         })?;
-        out[format!("report_{name}_ms")] = serde_json::json!({"best": best, "median": med, "check": check});
+        out[format!("report_{name}_ms")] =
+            serde_json::json!({"best": best, "median": med, "check": check});
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -54,7 +54,10 @@ fn request(addr: SocketAddr, raw: &str) -> Result<(f64, u16, String)> {
     all.extend(rest);
     let text = String::from_utf8_lossy(&all).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
     Ok((ttfb, status, body))
 }
 
@@ -76,7 +79,12 @@ fn shown_total(body: &str) -> Option<u64> {
     if body.contains("class=\"empty\"") && !body.contains("<strong>") {
         return Some(0);
     }
-    body.split("<p class=\"count\"><strong>").nth(1)?.split('<').next()?.parse().ok()
+    body.split("<p class=\"count\"><strong>")
+        .nth(1)?
+        .split('<')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn main() -> Result<()> {
@@ -86,13 +94,27 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let now = chrono::Utc::now().timestamp_millis();
     let start_ms = now - (args.messages as i64 * 40_000).max(3_600_000);
-    let lines: Vec<String> = Generator::new(GenOptions { messages: args.messages, start_ms, ..Default::default() }, None).collect();
+    let lines: Vec<String> = Generator::new(
+        GenOptions {
+            messages: args.messages,
+            start_ms,
+            ..Default::default()
+        },
+        None,
+    )
+    .collect();
     Archive::init(&data, &KeyProvider::default())?;
     let mut a = Archive::open(&data, &KeyProvider::default())?;
     let raw = work.join("raw.jsonl");
     std::fs::write(&raw, lines.join("\n") + "\n")?;
-    let ctx = chatvault_import::ImportContext { file_label: raw.display().to_string(), ..Default::default() };
-    let mut records = chatvault_import::CanonicalJsonl.open(Box::new(std::io::BufReader::new(std::fs::File::open(&raw)?)), ctx);
+    let ctx = chatvault_import::ImportContext {
+        file_label: raw.display().to_string(),
+        ..Default::default()
+    };
+    let mut records = chatvault_import::CanonicalJsonl.open(
+        Box::new(std::io::BufReader::new(std::fs::File::open(&raw)?)),
+        ctx,
+    );
     let report = a.import(&mut records, &mut |_| {})?;
 
     let mut base = vec![];
@@ -107,7 +129,10 @@ fn main() -> Result<()> {
     let cfg = Config::default();
     let mut acc = chatvault_server::open_access(&mut a, cfg.security.clone())?;
     let pw = Some("benchmark-password-1");
-    let agent: Vec<Handle> = ["wecom", "wechat", "dingtalk", "qq"].iter().map(|p| Handle::new(p, "a-1001")).collect();
+    let agent: Vec<Handle> = ["wecom", "wechat", "dingtalk", "qq"]
+        .iter()
+        .map(|p| Handle::new(p, "a-1001"))
+        .collect();
     acc.add_user("bench", "agent", Role::Agent, Some("t1"), &agent, pw, false)?;
     acc.add_user("bench", "exec", Role::Executive, None, &[], pw, false)?;
     let mut sessions = std::collections::HashMap::new();
@@ -117,16 +142,38 @@ fn main() -> Result<()> {
         sessions.insert(u, (format!("cv_session={}", s.cookie), s.csrf_token));
     }
     let state = Arc::new(Shared::new(a, acc, cfg, false));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     rt.spawn(async move { axum::serve(listener, app).await });
 
-    let note = if args.messages == 5000 { " (the demo's size)" } else { "" };
-    println!("archive: {} messages{note}, server on {addr}", report.stored);
-    println!("{:<40} {:>9} {:>9}   (ms to the first byte, {} queries × {})", "mode", "p50", "p99", QUERIES.len(), args.rounds);
-    println!("{:<40} {:>9.2} {:>9.2}", "baseline Archive::search (in-process)", pct(base.clone(), 0.5), pct(base, 0.99));
+    let note = if args.messages == 5000 {
+        " (the demo's size)"
+    } else {
+        ""
+    };
+    println!(
+        "archive: {} messages{note}, server on {addr}",
+        report.stored
+    );
+    println!(
+        "{:<40} {:>9} {:>9}   (ms to the first byte, {} queries × {})",
+        "mode",
+        "p50",
+        "p99",
+        QUERIES.len(),
+        args.rounds
+    );
+    println!(
+        "{:<40} {:>9.2} {:>9.2}",
+        "baseline Archive::search (in-process)",
+        pct(base.clone(), 0.5),
+        pct(base, 0.99)
+    );
     let mut health = vec![];
     for _ in 0..args.rounds * QUERIES.len() {
         let (t, status, _) = request(addr, &get("/api/v1/health", ""))?;
@@ -135,7 +182,12 @@ fn main() -> Result<()> {
         }
         health.push(t);
     }
-    println!("{:<40} {:>9.2} {:>9.2}", "baseline GET /api/v1/health (HTTP)", pct(health.clone(), 0.5), pct(health, 0.99));
+    println!(
+        "{:<40} {:>9.2} {:>9.2}",
+        "baseline GET /api/v1/health (HTTP)",
+        pct(health.clone(), 0.5),
+        pct(health, 0.99)
+    );
     let mut worst: f64 = 0.0;
     for user in ["agent", "exec"] {
         let (cookie, csrf) = &sessions[user];
@@ -148,30 +200,63 @@ fn main() -> Result<()> {
             empty.push(t);
         }
         worst = worst.max(pct(empty.clone(), 0.99));
-        println!("{:<40} {:>9.2} {:>9.2}", format!("GET /search as {user}"), pct(empty.clone(), 0.5), pct(empty, 0.99));
+        println!(
+            "{:<40} {:>9.2} {:>9.2}",
+            format!("GET /search as {user}"),
+            pct(empty.clone(), 0.5),
+            pct(empty, 0.99)
+        );
         for htmx in [true, false] {
             let mut times = vec![];
             for _ in 0..args.rounds {
                 for q in QUERIES {
-                    let (t, status, body) = request(addr, &post("/search", cookie, &[("_csrf", csrf), ("q", q)], htmx)?)?;
+                    let (t, status, body) = request(
+                        addr,
+                        &post("/search", cookie, &[("_csrf", csrf), ("q", q)], htmx)?,
+                    )?;
                     if status != 200 {
                         bail!("POST /search {q} as {user}: {status} {body}");
                     }
                     // The page's count must be the API's for the same user and query.
-                    let api = request(addr, &get(&format!("/api/v1/search?{}", serde_urlencoded::to_string([("q", *q), ("limit", "1")])?), cookie))?;
+                    let api = request(
+                        addr,
+                        &get(
+                            &format!(
+                                "/api/v1/search?{}",
+                                serde_urlencoded::to_string([("q", *q), ("limit", "1")])?
+                            ),
+                            cookie,
+                        ),
+                    )?;
                     let v: serde_json::Value = serde_json::from_str(&api.2)?;
                     if shown_total(&body) != v["total"].as_u64() {
-                        bail!("{user} `{q}`: the page shows {:?} results, the API {}", shown_total(&body), v["total"]);
+                        bail!(
+                            "{user} `{q}`: the page shows {:?} results, the API {}",
+                            shown_total(&body),
+                            v["total"]
+                        );
                     }
                     times.push(t);
                 }
             }
             worst = worst.max(pct(times.clone(), 0.99));
-            let what = if htmx { "POST /search (htmx fragment)" } else { "POST /search (full page)" };
-            println!("{:<40} {:>9.2} {:>9.2}", format!("{what} as {user}"), pct(times.clone(), 0.5), pct(times, 0.99));
+            let what = if htmx {
+                "POST /search (htmx fragment)"
+            } else {
+                "POST /search (full page)"
+            };
+            println!(
+                "{:<40} {:>9.2} {:>9.2}",
+                format!("{what} as {user}"),
+                pct(times.clone(), 0.5),
+                pct(times, 0.99)
+            );
         }
     }
-    println!("goal: the search page's first byte within 100 ms: worst p99 {worst:.2} ms → {}", if worst <= 100.0 { "met" } else { "MISSED" });
+    println!(
+        "goal: the search page's first byte within 100 ms: worst p99 {worst:.2} ms → {}",
+        if worst <= 100.0 { "met" } else { "MISSED" }
+    );
     std::fs::remove_dir_all(&work)?;
     if worst > 100.0 {
         bail!("the search page's p99 time to first byte is {worst:.2} ms, over 100 ms");

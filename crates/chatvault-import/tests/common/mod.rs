@@ -23,11 +23,18 @@ pub fn import(path: &Path, tz: &str) -> Outcome {
         tz: tz.parse().expect("tz"),
         ..ImportContext::default()
     };
-    let mut out = Outcome { format: importer.name(), messages: vec![], rejected: vec![], warnings: 0 };
+    let mut out = Outcome {
+        format: importer.name(),
+        messages: vec![],
+        rejected: vec![],
+        warnings: 0,
+    };
     for p in collect(importer, &source, &ctx) {
         match p {
             Parsed::Message(m) => out.messages.push(*m),
-            Parsed::Rejected(r) => out.rejected.push(format!("{}:{}: {}", r.file, r.line, r.reason)),
+            Parsed::Rejected(r) => out
+                .rejected
+                .push(format!("{}:{}: {}", r.file, r.line, r.reason)),
             Parsed::Warning(_) => out.warnings += 1,
         }
     }
@@ -60,25 +67,71 @@ pub fn check(root: &Path, case: &Case) {
     let out = import(&path, case.tz);
     let name = case.path;
     assert_eq!(out.format, case.format, "{name}: detected format");
-    assert!(out.rejected.is_empty(), "{name}: rejected {:?}", out.rejected);
+    assert!(
+        out.rejected.is_empty(),
+        "{name}: rejected {:?}",
+        out.rejected
+    );
     assert_eq!(out.messages.len(), case.count, "{name}: message count");
-    let mut conversations: Vec<_> = out.messages.iter().map(|m| m.conversation_id.clone()).collect();
+    let mut conversations: Vec<_> = out
+        .messages
+        .iter()
+        .map(|m| m.conversation_id.clone())
+        .collect();
     conversations.sort();
     conversations.dedup();
-    assert_eq!(conversations.len(), case.conversations, "{name}: conversations {conversations:?}");
+    assert_eq!(
+        conversations.len(),
+        case.conversations,
+        "{name}: conversations {conversations:?}"
+    );
     for s in &case.spots {
         let m = &out.messages[s.index];
         let utc = chatvault_model::Timestamp::utc(m.sent_at.utc_ms).to_rfc3339();
-        assert_eq!(m.sender.name.as_deref().unwrap_or(&m.sender.id), s.sender, "{name}[{}] sender", s.index);
+        assert_eq!(
+            m.sender.name.as_deref().unwrap_or(&m.sender.id),
+            s.sender,
+            "{name}[{}] sender",
+            s.index
+        );
         assert_eq!(utc, s.utc, "{name}[{}] time", s.index);
         assert_eq!(m.kind, s.kind, "{name}[{}] kind", s.index);
-        assert!(m.text.contains(s.text_contains), "{name}[{}] text {:?}", s.index, m.text);
-        assert_eq!(m.reply_to.as_deref(), s.reply_to, "{name}[{}] reply", s.index);
-        assert_eq!(m.attachments.len(), s.attachments, "{name}[{}] attachments", s.index);
+        assert!(
+            m.text.contains(s.text_contains),
+            "{name}[{}] text {:?}",
+            s.index,
+            m.text
+        );
+        assert_eq!(
+            m.reply_to.as_deref(),
+            s.reply_to,
+            "{name}[{}] reply",
+            s.index
+        );
+        assert_eq!(
+            m.attachments.len(),
+            s.attachments,
+            "{name}[{}] attachments",
+            s.index
+        );
         assert!(!m.raw.is_empty(), "{name}[{}] raw record kept", s.index);
     }
 }
 
-pub fn spot(index: usize, sender: &'static str, utc: &'static str, kind: MessageKind, text_contains: &'static str) -> Spot {
-    Spot { index, sender, utc, kind, text_contains, reply_to: None, attachments: 0 }
+pub fn spot(
+    index: usize,
+    sender: &'static str,
+    utc: &'static str,
+    kind: MessageKind,
+    text_contains: &'static str,
+) -> Spot {
+    Spot {
+        index,
+        sender,
+        utc,
+        kind,
+        text_contains,
+        reply_to: None,
+        attachments: 0,
+    }
 }

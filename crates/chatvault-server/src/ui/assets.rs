@@ -13,11 +13,31 @@ pub const APP_CSS: &str = concat!("app-", env!("CARGO_PKG_VERSION"), ".css");
 pub const APP_JS: &str = concat!("app-", env!("CARGO_PKG_VERSION"), ".js");
 
 const FILES: &[(&str, &str, &[u8])] = &[
-    (HTMX, "text/javascript; charset=utf-8", include_bytes!("../../assets/vendor/htmx-2.0.11.min.js")),
-    (ECHARTS, "text/javascript; charset=utf-8", include_bytes!("../../assets/vendor/echarts-5.6.0.min.js")),
-    (APP_CSS, "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
-    (APP_JS, "text/javascript; charset=utf-8", include_bytes!("../../assets/app.js")),
-    ("favicon.svg", "image/svg+xml", include_bytes!("../../assets/favicon.svg")),
+    (
+        HTMX,
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/htmx-2.0.11.min.js"),
+    ),
+    (
+        ECHARTS,
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/echarts-5.6.0.min.js"),
+    ),
+    (
+        APP_CSS,
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/app.css"),
+    ),
+    (
+        APP_JS,
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/favicon.svg"),
+    ),
 ];
 
 pub async fn serve(Path(name): Path<String>) -> Response {
@@ -26,7 +46,10 @@ pub async fn serve(Path(name): Path<String>) -> Response {
             let mut r = bytes.into_response();
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            );
             r
         }
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),

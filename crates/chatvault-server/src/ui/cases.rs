@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde_json::Value;
 
+use super::pages::UiResult;
 use super::pages::{caller_or, form, reader_or, render, Done, ErrView};
 use super::views::{clean, fmt_ms, Ctx};
-use super::pages::UiResult;
 use super::{Lang, Req, UiError};
 use crate::cases::{run_export, CaseWorker, ExportBody, ExportKind};
 use crate::error::ApiError;
@@ -18,7 +18,11 @@ use crate::guard::{Caller, ContentReader};
 
 /// `POST /export`: the selection travels in the form body (a query and the search
 /// filters, or a timeline's participants and conversations), never in the URL.
-pub async fn export_submit(req: Req, reader: Result<ContentReader, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn export_submit(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let f = form(f);
     let fail = |e| UiError::for_caller(&req, &reader.caller, e);
@@ -40,7 +44,9 @@ pub async fn export_submit(req: Req, reader: Result<ContentReader, ApiError>, f:
     let kind = ExportKind::parse(&body.format).map_err(fail)?;
     body.resolve_participants(&reader).map_err(fail)?;
     let chosen = body.chosen().map_err(fail)?;
-    Ok(run_export(&reader, &chosen, kind).map_err(fail)?.into_response())
+    Ok(run_export(&reader, &chosen, kind)
+        .map_err(fail)?
+        .into_response())
 }
 
 // ---- identity links ----
@@ -80,7 +86,11 @@ struct IdentitiesPage {
 
 /// The identity pages take the API's guard (legal and admin); a missing session still
 /// redirects to sign-in.
-fn worker_or(req: &Req, w: Result<CaseWorker, ApiError>, caller: Result<Caller, ApiError>) -> UiResult<CaseWorker> {
+fn worker_or(
+    req: &Req,
+    w: Result<CaseWorker, ApiError>,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<CaseWorker> {
     match w {
         Ok(w) => Ok(w),
         Err(e) => {
@@ -100,7 +110,14 @@ fn reason_text(lang: Lang, reason: &str) -> &'static str {
     }
 }
 
-fn identities_view(req: &Req, w: &CaseWorker, notice: Option<&'static str>, error: Option<ErrView>, handles: String, name: String) -> UiResult<Response> {
+fn identities_view(
+    req: &Req,
+    w: &CaseWorker,
+    notice: Option<&'static str>,
+    error: Option<ErrView>,
+    handles: String,
+    name: String,
+) -> UiResult<Response> {
     let lang = req.lang_for(Some(&w.caller));
     let t = lang.strings();
     let fail = |e| UiError::for_caller(req, &w.caller, e);
@@ -109,7 +126,11 @@ fn identities_view(req: &Req, w: &CaseWorker, notice: Option<&'static str>, erro
         .map_err(fail)?
         .into_iter()
         .map(|l| LinkView {
-            handles: l.handles.iter().map(|h| clean(&format!("{}:{}", h.platform, h.id))).collect(),
+            handles: l
+                .handles
+                .iter()
+                .map(|h| clean(&format!("{}:{}", h.platform, h.id)))
+                .collect(),
             name: clean(&l.name.unwrap_or_default()),
             by: l.by,
             created: clean(&fmt_ms(l.created_ms)),
@@ -128,15 +149,35 @@ fn identities_view(req: &Req, w: &CaseWorker, notice: Option<&'static str>, erro
                 b: format!("{}:{}", s.b.platform, s.b.id),
                 reason: reason_text(lang, s.reason),
                 percent,
-                level: if percent >= 80 { "good" } else if percent >= 60 { "warn" } else { "muted" },
+                level: if percent >= 80 {
+                    "good"
+                } else if percent >= 60 {
+                    "warn"
+                } else {
+                    "muted"
+                },
             }
         })
         .collect();
     let ctx = Ctx::for_caller(lang, &w.caller, "/identities", t.identities_title);
-    Ok(render(&IdentitiesPage { ctx, links, suggestions, more, notice, error, handles, name }))
+    Ok(render(&IdentitiesPage {
+        ctx,
+        links,
+        suggestions,
+        more,
+        notice,
+        error,
+        handles,
+        name,
+    }))
 }
 
-pub async fn identities_page(req: Req, w: Result<CaseWorker, ApiError>, caller: Result<Caller, ApiError>, Query(d): Query<Done>) -> UiResult<Response> {
+pub async fn identities_page(
+    req: Req,
+    w: Result<CaseWorker, ApiError>,
+    caller: Result<Caller, ApiError>,
+    Query(d): Query<Done>,
+) -> UiResult<Response> {
     let w = worker_or(&req, w, caller)?;
     let t = req.lang_for(Some(&w.caller)).strings();
     let notice = match d.done.as_deref() {
@@ -148,7 +189,12 @@ pub async fn identities_page(req: Req, w: Result<CaseWorker, ApiError>, caller: 
 }
 
 /// Links the handles of the text area, or the pair of a suggestion (`a`, `b`).
-pub async fn link_submit(req: Req, w: Result<CaseWorker, ApiError>, caller: Result<Caller, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn link_submit(
+    req: Req,
+    w: Result<CaseWorker, ApiError>,
+    caller: Result<Caller, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let w = worker_or(&req, w, caller)?;
     let f = form(f);
     let mut handles = f.lines("handles");
@@ -159,14 +205,27 @@ pub async fn link_submit(req: Req, w: Result<CaseWorker, ApiError>, caller: Resu
         // The form comes back with what was typed and the error, not a bare error page.
         Err(e) if e.status.is_client_error() && e.code != "access.denied" => {
             let lang = req.lang_for(Some(&w.caller));
-            identities_view(&req, &w, None, Some(ErrView::of(lang, &e)), f.get("handles").to_owned(), f.get("name").to_owned())
+            identities_view(
+                &req,
+                &w,
+                None,
+                Some(ErrView::of(lang, &e)),
+                f.get("handles").to_owned(),
+                f.get("name").to_owned(),
+            )
         }
         Err(e) => Err(UiError::for_caller(&req, &w.caller, e)),
     }
 }
 
-pub async fn unlink_submit(req: Req, w: Result<CaseWorker, ApiError>, caller: Result<Caller, ApiError>, Path(id): Path<String>) -> UiResult<Response> {
+pub async fn unlink_submit(
+    req: Req,
+    w: Result<CaseWorker, ApiError>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+) -> UiResult<Response> {
     let w = worker_or(&req, w, caller)?;
-    w.unlink(&id).map_err(|e| UiError::for_caller(&req, &w.caller, e))?;
+    w.unlink(&id)
+        .map_err(|e| UiError::for_caller(&req, &w.caller, e))?;
     Ok(Redirect::to("/identities?done=unlink").into_response())
 }

@@ -302,7 +302,13 @@ impl Lang {
             .filter_map(|part| {
                 let mut it = part.split(';');
                 let tag = it.next()?.trim().to_ascii_lowercase();
-                let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+                let q = it
+                    .find_map(|p| {
+                        p.trim()
+                            .strip_prefix("q=")
+                            .and_then(|q| q.parse::<f32>().ok())
+                    })
+                    .unwrap_or(1.0);
                 let lang = if tag.starts_with("zh") {
                     Lang::Zh
                 } else if tag.starts_with("en") {
@@ -344,7 +350,11 @@ mod tests {
     use super::*;
 
     fn has_cjk(s: &str) -> bool {
-        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c) || ('\u{ff00}'..='\u{ffef}').contains(&c))
+        s.chars().any(|c| {
+            ('\u{4e00}'..='\u{9fff}').contains(&c)
+                || ('\u{3000}'..='\u{303f}').contains(&c)
+                || ('\u{ff00}'..='\u{ffef}').contains(&c)
+        })
     }
 
     #[test]
@@ -358,7 +368,8 @@ mod tests {
             if !en_may_hold_chinese.contains(key) && *key != "other_lang_name" {
                 assert!(!has_cjk(en), "{key}: the English text holds Chinese: {en}");
             }
-            if !same.contains(key) && !["other_lang", "lang_name", "other_lang_name"].contains(key) {
+            if !same.contains(key) && !["other_lang", "lang_name", "other_lang_name"].contains(key)
+            {
                 assert_ne!(zh, en, "{key} is not translated");
                 assert!(has_cjk(zh), "{key}: the Chinese text has no Chinese: {zh}");
             }

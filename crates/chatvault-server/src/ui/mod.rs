@@ -85,7 +85,10 @@ pub fn routes() -> Router<State> {
         .route("/conversation", get(conversation_page))
         .route("/attachment", get(attachment))
         .route("/export", get(export).post(cases::export_submit))
-        .route("/identities", get(cases::identities_page).post(cases::link_submit))
+        .route(
+            "/identities",
+            get(cases::identities_page).post(cases::link_submit),
+        )
         .route("/identities/{id}/unlink", post(cases::unlink_submit))
         .route("/timeline", get(timeline_page).post(timeline_submit))
         .route("/requests", get(requests_page).post(request_submit))
@@ -111,22 +114,39 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 pub async fn form_csrf(req: Request, next: Next) -> Response {
     let is_form = req.method() == Method::POST
         && !req.uri().path().starts_with("/api/")
-        && req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form || req.headers().contains_key(crate::guard::CSRF_HEADER) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
-        Err(_) => return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the form is too large").into_response(),
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "the form is too large",
+            )
+            .into_response()
+        }
     };
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
-        .and_then(|fields| fields.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v)
+        });
     if let Some(v) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
         parts.headers.insert(crate::guard::CSRF_HEADER, v);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// What every page needs to know about the request before anyone is signed in: the
@@ -144,11 +164,18 @@ impl FromRequestParts<State> for Req {
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Req, Self::Rejection> {
         let lang = cookie(&parts.headers, LANG_COOKIE)
             .and_then(|c| Lang::parse(&c))
-            .or_else(|| parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
             .unwrap_or(Lang::Zh);
         Ok(Req {
             lang,
-            pre: cookie(&parts.headers, PRE_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())),
+            pre: cookie(&parts.headers, PRE_COOKIE)
+                .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())),
             htmx: parts.headers.contains_key("hx-request"),
             tls: state.tls,
         })
@@ -158,7 +185,10 @@ impl FromRequestParts<State> for Req {
 impl Req {
     /// The language for a signed-in user: their setting, else the request's.
     pub fn lang_for(&self, caller: Option<&Caller>) -> Lang {
-        caller.and_then(|c| c.principal.user.lang.as_deref()).and_then(Lang::parse).unwrap_or(self.lang)
+        caller
+            .and_then(|c| c.principal.user.lang.as_deref())
+            .and_then(Lang::parse)
+            .unwrap_or(self.lang)
     }
 }
 
@@ -177,11 +207,23 @@ pub struct UiErrorParts {
 
 impl UiError {
     pub fn new(req: &Req, err: ApiError) -> UiError {
-        UiError(Box::new(UiErrorParts { lang: req.lang, err, htmx: req.htmx, caller: None, csrf: String::new() }))
+        UiError(Box::new(UiErrorParts {
+            lang: req.lang,
+            err,
+            htmx: req.htmx,
+            caller: None,
+            csrf: String::new(),
+        }))
     }
     pub fn for_caller(req: &Req, caller: &Caller, err: ApiError) -> UiError {
         let lang = req.lang_for(Some(caller));
-        UiError(Box::new(UiErrorParts { lang, err, htmx: req.htmx, caller: Some(views::UserView::of(caller, lang)), csrf: views::csrf_of(caller) }))
+        UiError(Box::new(UiErrorParts {
+            lang,
+            err,
+            htmx: req.htmx,
+            caller: Some(views::UserView::of(caller, lang)),
+            csrf: views::csrf_of(caller),
+        }))
     }
 }
 
@@ -198,13 +240,15 @@ impl IntoResponse for UiErrorParts {
             if self.htmx {
                 // htmx follows HX-Redirect with a full navigation.
                 let mut r = StatusCode::UNAUTHORIZED.into_response();
-                r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/login"));
+                r.headers_mut()
+                    .insert("hx-redirect", HeaderValue::from_static("/login"));
                 return r;
             }
             return Redirect::to("/login").into_response();
         }
         let status = self.err.status;
-        let mut r = pages::error_page(self.lang, self.caller, self.csrf, &self.err, self.htmx).into_response();
+        let mut r = pages::error_page(self.lang, self.caller, self.csrf, &self.err, self.htmx)
+            .into_response();
         *r.status_mut() = status;
         if let Some(s) = self.err.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
@@ -217,5 +261,9 @@ impl IntoResponse for UiErrorParts {
 
 /// The HTML 404 for paths outside the API.
 pub async fn not_found(req: Req) -> Response {
-    UiError::new(&req, ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such page")).into_response()
+    UiError::new(
+        &req,
+        ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such page"),
+    )
+    .into_response()
 }

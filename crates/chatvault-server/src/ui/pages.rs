@@ -31,17 +31,30 @@ pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
     pub(super) fn get(&self, name: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("")
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
     }
     pub(super) fn opt(&self, name: &str) -> Option<String> {
         Some(self.get(name).to_owned()).filter(|s| !s.is_empty())
     }
     fn all(&self, name: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     /// A text area's lines, trimmed, blanks dropped.
     pub(super) fn lines(&self, name: &str) -> Vec<String> {
-        self.get(name).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        self.get(name)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -52,7 +65,14 @@ pub(super) fn form(Form(v): Form<Vec<(String, String)>>) -> Fields {
 /// The pre-session CSRF check: the form's token must equal the cookie's.
 fn check_pre(req: &Req, f: &Fields) -> Result<(), ApiError> {
     match &req.pre {
-        Some(p) if chatvault_access::users::constant_time_eq(p.as_bytes(), f.get(CSRF_FIELD).as_bytes()) => Ok(()),
+        Some(p)
+            if chatvault_access::users::constant_time_eq(
+                p.as_bytes(),
+                f.get(CSRF_FIELD).as_bytes(),
+            ) =>
+        {
+            Ok(())
+        }
         _ => Err(chatvault_access::AccessError::Csrf.into()),
     }
 }
@@ -96,10 +116,15 @@ impl ErrView {
     pub(super) fn of(lang: Lang, e: &ApiError) -> ErrView {
         let message = match lang.error_text(e.code) {
             Some(m) => m.to_owned(),
-            None if e.code == "input.invalid" => format!("{} {}", lang.strings().err_input, clean(&e.message)),
+            None if e.code == "input.invalid" => {
+                format!("{} {}", lang.strings().err_input, clean(&e.message))
+            }
             None => clean(&e.message),
         };
-        ErrView { code: e.code.to_owned(), message }
+        ErrView {
+            code: e.code.to_owned(),
+            message,
+        }
     }
 }
 
@@ -118,13 +143,23 @@ struct ErrorFragment {
     error: ErrView,
 }
 
-pub fn error_page(lang: Lang, user: Option<UserView>, csrf: String, e: &ApiError, htmx: bool) -> Response {
+pub fn error_page(
+    lang: Lang,
+    user: Option<UserView>,
+    csrf: String,
+    e: &ApiError,
+    htmx: bool,
+) -> Response {
     let ctx = Ctx::new(lang, user, csrf, "", lang.strings().error_title);
     let error = ErrView::of(lang, e);
     if htmx {
         render(&ErrorFragment { ctx, error })
     } else {
-        render(&ErrorPage { ctx, status: e.status.as_u16(), error })
+        render(&ErrorPage {
+            ctx,
+            status: e.status.as_u16(),
+            error,
+        })
     }
 }
 
@@ -179,7 +214,8 @@ fn pre_token(req: &Req) -> (String, Option<String>) {
 fn login_form(req: &Req, username: &str, error: Option<&ApiError>) -> Response {
     let (pre, set) = pre_token(req);
     let t = req.lang.strings();
-    let totp_focus = error.is_some_and(|e| matches!(e.code, "auth.totp_required" | "auth.totp_invalid"));
+    let totp_focus =
+        error.is_some_and(|e| matches!(e.code, "auth.totp_required" | "auth.totp_invalid"));
     let mut r = render(&LoginPage {
         ctx: Ctx::new(req.lang, None, pre, "/login", t.login_title),
         username: clean(username),
@@ -205,7 +241,11 @@ pub async fn login_page(req: Req, caller: Result<Caller, ApiError>) -> Response 
 /// The QR code of an otpauth URI, as SVG markup drawn by the `qrcode` crate.
 fn qr_svg(uri: &str) -> String {
     match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build(),
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(220, 220)
+            .quiet_zone(true)
+            .build(),
         Err(_) => String::new(),
     }
 }
@@ -214,9 +254,19 @@ fn enrol_form(req: &Req, ticket: &str, otpauth: &str, error: Option<&ApiError>) 
     let (pre, set) = pre_token(req);
     let secret = chatvault_access::users::otpauth_secret(otpauth).unwrap_or_default();
     // Only an otpauth URI is drawn (the hidden field comes back from the browser).
-    let qr = if otpauth.starts_with("otpauth://totp/") { qr_svg(otpauth) } else { String::new() };
+    let qr = if otpauth.starts_with("otpauth://totp/") {
+        qr_svg(otpauth)
+    } else {
+        String::new()
+    };
     let mut r = render(&EnrolPage {
-        ctx: Ctx::new(req.lang, None, pre, "/login", req.lang.strings().enrol_title),
+        ctx: Ctx::new(
+            req.lang,
+            None,
+            pre,
+            "/login",
+            req.lang.strings().enrol_title,
+        ),
         ticket: ticket.to_owned(),
         otpauth: otpauth.to_owned(),
         secret: clean(&secret),
@@ -235,29 +285,54 @@ fn enrol_form(req: &Req, ticket: &str, otpauth: &str, error: Option<&ApiError>) 
 fn signed_in(state: &State, req: &Req, session: chatvault_access::SessionInfo) -> Response {
     let mut r = see_other("/");
     let max_age = state.config.security.session_absolute_hours as u64 * 3600;
-    set_cookie(&mut r, format!("{SESSION_COOKIE}={}{}; Max-Age={max_age}", session.cookie, cookie_attrs(req.tls)));
+    set_cookie(
+        &mut r,
+        format!(
+            "{SESSION_COOKIE}={}{}; Max-Age={max_age}",
+            session.cookie,
+            cookie_attrs(req.tls)
+        ),
+    );
     r
 }
 
-pub async fn login_submit(AxState(state): AxState<State>, req: Req, ClientIp(ip): ClientIp, f: Form<Vec<(String, String)>>) -> Response {
+pub async fn login_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    ClientIp(ip): ClientIp,
+    f: Form<Vec<(String, String)>>,
+) -> Response {
     let f = form(f);
     if let Err(e) = check_pre(&req, &f) {
         return login_form(&req, f.get("username"), Some(&e));
     }
-    let (user, pw, code) = (f.get("username").to_owned(), f.get("password").to_owned(), f.opt("totp"));
+    let (user, pw, code) = (
+        f.get("username").to_owned(),
+        f.get("password").to_owned(),
+        f.opt("totp"),
+    );
     let outcome = blocking(|| -> Result<_, ApiError> {
         let mut acc = state.access()?;
-        Ok(acc.check_login(&user, &pw, code.as_deref(), ip.as_deref()).and_then(|u| acc.create_session(&u)))
+        Ok(acc
+            .check_login(&user, &pw, code.as_deref(), ip.as_deref())
+            .and_then(|u| acc.create_session(&u)))
     });
     match outcome {
         Ok(Ok(s)) => signed_in(&state, &req, s),
-        Ok(Err(chatvault_access::AccessError::TotpEnrol { ticket, otpauth })) => enrol_form(&req, &ticket, &otpauth, None),
+        Ok(Err(chatvault_access::AccessError::TotpEnrol { ticket, otpauth })) => {
+            enrol_form(&req, &ticket, &otpauth, None)
+        }
         Ok(Err(e)) => login_form(&req, &user, Some(&e.into())),
         Err(e) => login_form(&req, &user, Some(&e)),
     }
 }
 
-pub async fn enrol_submit(AxState(state): AxState<State>, req: Req, ClientIp(ip): ClientIp, f: Form<Vec<(String, String)>>) -> Response {
+pub async fn enrol_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    ClientIp(ip): ClientIp,
+    f: Form<Vec<(String, String)>>,
+) -> Response {
     let f = form(f);
     let (ticket, otpauth) = (f.get("ticket").to_owned(), f.get("otpauth").to_owned());
     if let Err(e) = check_pre(&req, &f) {
@@ -266,24 +341,40 @@ pub async fn enrol_submit(AxState(state): AxState<State>, req: Req, ClientIp(ip)
     let code = f.get("code").to_owned();
     let outcome = blocking(|| -> Result<_, ApiError> {
         let mut acc = state.access()?;
-        Ok(acc.finish_enrolment(&ticket, &code, ip.as_deref()).and_then(|u| acc.create_session(&u)))
+        Ok(acc
+            .finish_enrolment(&ticket, &code, ip.as_deref())
+            .and_then(|u| acc.create_session(&u)))
     });
     match outcome {
         Ok(Ok(s)) => signed_in(&state, &req, s),
         // The enrolment is still open: show the QR code again with the error.
-        Ok(Err(e @ (chatvault_access::AccessError::TotpInvalid | chatvault_access::AccessError::Throttled { .. }))) => enrol_form(&req, &ticket, &otpauth, Some(&e.into())),
+        Ok(Err(
+            e @ (chatvault_access::AccessError::TotpInvalid
+            | chatvault_access::AccessError::Throttled { .. }),
+        )) => enrol_form(&req, &ticket, &otpauth, Some(&e.into())),
         Ok(Err(e)) => login_form(&req, "", Some(&e.into())),
         Err(e) => login_form(&req, "", Some(&e)),
     }
 }
 
-pub async fn logout(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>) -> UiResult<Response> {
+pub async fn logout(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     if let Some(c) = &caller.session {
-        state.access().map_err(|e| UiError::new(&req, e))?.end_session(c).map_err(|e| UiError::new(&req, e.into()))?;
+        state
+            .access()
+            .map_err(|e| UiError::new(&req, e))?
+            .end_session(c)
+            .map_err(|e| UiError::new(&req, e.into()))?;
     }
     let mut r = see_other("/login");
-    set_cookie(&mut r, format!("{SESSION_COOKIE}={}; Max-Age=0", cookie_attrs(req.tls)));
+    set_cookie(
+        &mut r,
+        format!("{SESSION_COOKIE}={}; Max-Age=0", cookie_attrs(req.tls)),
+    );
     Ok(r)
 }
 
@@ -296,26 +387,59 @@ fn local_path(p: &str) -> &str {
     }
 }
 
-pub async fn set_lang(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn set_lang(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let f = form(f);
     let Some(lang) = Lang::parse(f.get("lang")) else {
-        return Err(UiError::new(&req, ApiError::bad_request("lang: use zh or en")));
+        return Err(UiError::new(
+            &req,
+            ApiError::bad_request("lang: use zh or en"),
+        ));
     };
     match caller {
         Ok(c) => {
-            state.access().map_err(|e| UiError::new(&req, e))?.set_lang(c.name(), lang.code()).map_err(|e| UiError::new(&req, e.into()))?;
+            state
+                .access()
+                .map_err(|e| UiError::new(&req, e))?
+                .set_lang(c.name(), lang.code())
+                .map_err(|e| UiError::new(&req, e.into()))?;
         }
         // Not signed in: the pre-session token guards the form.
         Err(_) => check_pre(&req, &f).map_err(|e| UiError::new(&req, e))?,
     }
     let mut r = see_other(local_path(f.get("back")));
-    set_cookie(&mut r, format!("{LANG_COOKIE}={}{}; Max-Age=31536000", lang.code(), cookie_attrs(req.tls)));
+    set_cookie(
+        &mut r,
+        format!(
+            "{LANG_COOKIE}={}{}; Max-Age=31536000",
+            lang.code(),
+            cookie_attrs(req.tls)
+        ),
+    );
     Ok(r)
 }
 
 // ---- search ----
 
-pub const PLATFORMS: &[&str] = &["wecom", "wechat", "dingtalk", "qq", "whatsapp", "telegram", "slack", "discord", "signal", "messenger", "instagram", "line", "email"];
+pub const PLATFORMS: &[&str] = &[
+    "wecom",
+    "wechat",
+    "dingtalk",
+    "qq",
+    "whatsapp",
+    "telegram",
+    "slack",
+    "discord",
+    "signal",
+    "messenger",
+    "instagram",
+    "line",
+    "email",
+];
 
 #[derive(Default)]
 pub struct SearchForm {
@@ -392,17 +516,30 @@ struct SearchResults {
 const PER_PAGE: u64 = 20;
 
 fn kinds() -> Vec<&'static str> {
-    chatvault_model::MessageKind::ALL.iter().map(|k| k.as_str()).collect()
+    chatvault_model::MessageKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect()
 }
 
 pub async fn search_page(req: Req, reader: Result<ContentReader, ApiError>) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let lang = req.lang_for(Some(&reader.caller));
     let ctx = Ctx::for_caller(lang, &reader.caller, "/search", lang.strings().search_title);
-    Ok(render(&SearchPage { ctx, form: SearchForm::default(), results: None, platforms: PLATFORMS, kinds: kinds() }))
+    Ok(render(&SearchPage {
+        ctx,
+        form: SearchForm::default(),
+        results: None,
+        platforms: PLATFORMS,
+        kinds: kinds(),
+    }))
 }
 
-pub async fn search_submit(req: Req, reader: Result<ContentReader, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn search_submit(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let f = form(f);
     let lang = req.lang_for(Some(&reader.caller));
@@ -418,18 +555,41 @@ pub async fn search_submit(req: Req, reader: Result<ContentReader, ApiError>, f:
         limit: Some(PER_PAGE as usize),
         offset: Some(offset as usize),
     };
-    let r = routes::run_search(&reader, &p).map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
+    let r = routes::run_search(&reader, &p)
+        .map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
     let t = lang.strings();
     let results = ResultsView {
         hits: r.hits.iter().map(|h| HitView::of(t, h)).collect(),
         pager: Pager::new(r.total, offset, r.hits.len(), PER_PAGE),
         lag: r.index_lag,
         may_export: may_export(&reader),
-        export_fields: ["q", "from", "to", "sender", "conversation", "platform", "kind"].into_iter().map(|k| (k, f.get(k).to_owned())).filter(|(_, v)| !v.is_empty()).collect(),
+        export_fields: [
+            "q",
+            "from",
+            "to",
+            "sender",
+            "conversation",
+            "platform",
+            "kind",
+        ]
+        .into_iter()
+        .map(|k| (k, f.get(k).to_owned()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect(),
     };
     let ctx = Ctx::for_caller(lang, &reader.caller, "/search", t.search_title);
     let form = SearchForm::of(&f);
-    Ok(if req.htmx { render(&SearchResults { ctx, form, results }) } else { render(&SearchPage { ctx, form, results: Some(results), platforms: PLATFORMS, kinds: kinds() }) })
+    Ok(if req.htmx {
+        render(&SearchResults { ctx, form, results })
+    } else {
+        render(&SearchPage {
+            ctx,
+            form,
+            results: Some(results),
+            platforms: PLATFORMS,
+            kinds: kinds(),
+        })
+    })
 }
 
 // ---- conversation ----
@@ -460,14 +620,28 @@ struct ConversationPage {
 
 const CONV_PAGE: u64 = 50;
 
-pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<ConvQuery>) -> UiResult<Response> {
+pub async fn conversation_page(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    Query(q): Query<ConvQuery>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let lang = req.lang_for(Some(&reader.caller));
-    let p = PageParams { offset: q.offset, limit: Some(CONV_PAGE), around: q.around.clone() };
-    let (v, masked) = routes::run_conversation(&reader, &q.id, &p).map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
+    let p = PageParams {
+        offset: q.offset,
+        limit: Some(CONV_PAGE),
+        around: q.around.clone(),
+    };
+    let (v, masked) = routes::run_conversation(&reader, &q.id, &p)
+        .map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
     let t = lang.strings();
     let pager = Pager::new(v.total, v.offset, v.messages.len(), CONV_PAGE);
-    let page_href = |o: u64| format!("/conversation?{}", views::query(&[("id", &v.conversation), ("offset", &o.to_string())]));
+    let page_href = |o: u64| {
+        format!(
+            "/conversation?{}",
+            views::query(&[("id", &v.conversation), ("offset", &o.to_string())])
+        )
+    };
     let page = ConversationPage {
         ctx: Ctx::for_caller(lang, &reader.caller, "/search", t.conv_title),
         key: clean(&v.conversation),
@@ -480,10 +654,24 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
         pager,
         masked: masked > 0,
         may_export: may_export(&reader),
-        export_links: [("json", "json"), ("csv", "csv"), ("html", "html"), ("pdf", "pdf"), ("evidence", t.format_evidence)]
-            .iter()
-            .map(|(f, label)| (*label, format!("/export?{}", views::query(&[("id", &v.conversation), ("format", f)]))))
-            .collect(),
+        export_links: [
+            ("json", "json"),
+            ("csv", "csv"),
+            ("html", "html"),
+            ("pdf", "pdf"),
+            ("evidence", t.format_evidence),
+        ]
+        .iter()
+        .map(|(f, label)| {
+            (
+                *label,
+                format!(
+                    "/export?{}",
+                    views::query(&[("id", &v.conversation), ("format", f)])
+                ),
+            )
+        })
+        .collect(),
     };
     Ok(render(&page))
 }
@@ -491,7 +679,16 @@ pub async fn conversation_page(req: Req, reader: Result<ContentReader, ApiError>
 /// Whether downloads are offered: the role or an active grant carries the export right
 /// (each download is still decided per message).
 fn may_export(reader: &ContentReader) -> bool {
-    reader.org.policy.rules(reader.subject.role).rights.contains(&Right::Export) || reader.grants.iter().any(|g| g.rights.contains(&Right::Export))
+    reader
+        .org
+        .policy
+        .rules(reader.subject.role)
+        .rights
+        .contains(&Right::Export)
+        || reader
+            .grants
+            .iter()
+            .any(|g| g.rights.contains(&Right::Export))
 }
 
 #[derive(Deserialize)]
@@ -501,11 +698,19 @@ pub struct ExportQuery {
 }
 
 /// A download of the conversation under the caller's export right (the API's export).
-pub async fn export(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<ExportQuery>) -> UiResult<Response> {
+pub async fn export(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    Query(q): Query<ExportQuery>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let fail = |e| UiError::for_caller(&req, &reader.caller, e);
     let kind = crate::cases::ExportKind::parse(&q.format).map_err(fail)?;
-    Ok(crate::cases::run_export(&reader, &crate::cases::Chosen::conversation(&q.id), kind).map_err(fail)?.into_response())
+    Ok(
+        crate::cases::run_export(&reader, &crate::cases::Chosen::conversation(&q.id), kind)
+            .map_err(fail)?
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -527,26 +732,43 @@ fn image_matches(mime: &str, bytes: &[u8]) -> bool {
     }
 }
 
-pub async fn attachment(req: Req, reader: Result<ContentReader, ApiError>, Query(q): Query<AttQuery>) -> UiResult<Response> {
+pub async fn attachment(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    Query(q): Query<AttQuery>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let fail = |e| UiError::for_caller(&req, &reader.caller, e);
     match q.mode.as_str() {
         "preview" => {
-            let (att, bytes) = routes::run_attachment(&reader, &q.message, &q.sha256, Right::View).map_err(fail)?;
+            let (att, bytes) = routes::run_attachment(&reader, &q.message, &q.sha256, Right::View)
+                .map_err(fail)?;
             if !views::previewable(&att.mime) || !image_matches(&att.mime, &bytes) {
-                return Err(fail(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "attachment.not_image", "this attachment is not an image the browser may show")));
+                return Err(fail(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "attachment.not_image",
+                    "this attachment is not an image the browser may show",
+                )));
             }
             let mut r = bytes.into_response();
             let h = r.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&att.mime) {
                 h.insert(header::CONTENT_TYPE, v);
             }
-            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; sandbox"),
+            );
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("inline"),
+            );
             Ok(r)
         }
         "download" => {
-            let (att, bytes) = routes::run_attachment(&reader, &q.message, &q.sha256, Right::Export).map_err(fail)?;
+            let (att, bytes) =
+                routes::run_attachment(&reader, &q.message, &q.sha256, Right::Export)
+                    .map_err(fail)?;
             Ok(routes::download(&att.name, bytes))
         }
         _ => Err(fail(ApiError::bad_request("mode: use preview or download"))),
@@ -572,14 +794,38 @@ struct TimelinePage {
     export_fields: Vec<(&'static str, String)>,
 }
 
-pub async fn timeline_page(req: Req, reader: Result<ContentReader, ApiError>) -> UiResult<Response> {
+pub async fn timeline_page(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let lang = req.lang_for(Some(&reader.caller));
-    let ctx = Ctx::for_caller(lang, &reader.caller, "/timeline", lang.strings().timeline_title);
-    Ok(render(&TimelinePage { ctx, participants: String::new(), conversations: String::new(), from: String::new(), to: String::new(), messages: None, pager: None, error: None, may_export: false, linked: vec![], export_fields: vec![] }))
+    let ctx = Ctx::for_caller(
+        lang,
+        &reader.caller,
+        "/timeline",
+        lang.strings().timeline_title,
+    );
+    Ok(render(&TimelinePage {
+        ctx,
+        participants: String::new(),
+        conversations: String::new(),
+        from: String::new(),
+        to: String::new(),
+        messages: None,
+        pager: None,
+        error: None,
+        may_export: false,
+        linked: vec![],
+        export_fields: vec![],
+    }))
 }
 
-pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn timeline_submit(
+    req: Req,
+    reader: Result<ContentReader, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let reader = reader_or(&req, reader)?;
     let f = form(f);
     let lang = req.lang_for(Some(&reader.caller));
@@ -596,18 +842,47 @@ pub async fn timeline_submit(req: Req, reader: Result<ContentReader, ApiError>, 
         error: None,
         may_export: may_export(&reader),
         linked: vec![],
-        export_fields: ["participants", "conversations", "from", "to"].into_iter().map(|k| (k, f.get(k).to_owned())).filter(|(_, v)| !v.is_empty()).collect(),
+        export_fields: ["participants", "conversations", "from", "to"]
+            .into_iter()
+            .map(|k| (k, f.get(k).to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
     };
     let run = || -> Result<_, ApiError> {
-        let handles = f.lines("participants").iter().map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from)).collect::<Result<Vec<Handle>, _>>()?;
-        let linked: Vec<String> = crate::cases::linked(reader.state(), &handles)?.into_iter().filter(|h| !handles.contains(h)).map(|h| clean(&format!("{}:{}", h.platform, h.id))).collect();
-        let from = f.opt("from").map(|s| parse_time(&s, "from", false)).transpose()?;
-        let to = f.opt("to").map(|s| parse_time(&s, "to", true)).transpose()?;
-        let (total, msgs) = routes::run_timeline(&reader, &handles, &f.lines("conversations"), from, to, PER_PAGE as usize * 2, offset as usize)?;
+        let handles = f
+            .lines("participants")
+            .iter()
+            .map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from))
+            .collect::<Result<Vec<Handle>, _>>()?;
+        let linked: Vec<String> = crate::cases::linked(reader.state(), &handles)?
+            .into_iter()
+            .filter(|h| !handles.contains(h))
+            .map(|h| clean(&format!("{}:{}", h.platform, h.id)))
+            .collect();
+        let from = f
+            .opt("from")
+            .map(|s| parse_time(&s, "from", false))
+            .transpose()?;
+        let to = f
+            .opt("to")
+            .map(|s| parse_time(&s, "to", true))
+            .transpose()?;
+        let (total, msgs) = routes::run_timeline(
+            &reader,
+            &handles,
+            &f.lines("conversations"),
+            from,
+            to,
+            PER_PAGE as usize * 2,
+            offset as usize,
+        )?;
         Ok((total, msgs, linked))
     };
     if page.participants.trim().is_empty() && page.conversations.trim().is_empty() {
-        page.error = Some(ErrView { code: "input.invalid".into(), message: t.timeline_empty.into() });
+        page.error = Some(ErrView {
+            code: "input.invalid".into(),
+            message: t.timeline_empty.into(),
+        });
         return Ok(render(&page));
     }
     match run() {
@@ -657,7 +932,13 @@ fn scope_text(t: &super::i18n::Strings, s: &Scope) -> String {
         parts.push(s.conversations.join(", "));
     }
     if !s.participants.is_empty() {
-        parts.push(s.participants.iter().map(|h| format!("{}:{}", h.platform, h.id)).collect::<Vec<_>>().join(", "));
+        parts.push(
+            s.participants
+                .iter()
+                .map(|h| format!("{}:{}", h.platform, h.id))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     parts.push(format!("{} – {}", fmt_ms(s.from_ms), fmt_ms(s.to_ms)));
     if !s.keywords.is_empty() {
@@ -700,7 +981,12 @@ pub struct Done {
     pub(super) done: Option<String>,
 }
 
-pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Query(d): Query<Done>) -> UiResult<Response> {
+pub async fn requests_page(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Query(d): Query<Done>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
     let t = lang.strings();
@@ -713,10 +999,15 @@ pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Res
     for r in requests.iter().rev() {
         let (status, class, by, comment) = match &r.status {
             Status::Pending => (t.status_pending, "pending", String::new(), String::new()),
-            Status::Approved { by, comment, .. } => (t.status_approved, "approved", by.clone(), comment.clone()),
-            Status::Rejected { by, comment, .. } => (t.status_rejected, "rejected", by.clone(), comment.clone()),
+            Status::Approved { by, comment, .. } => {
+                (t.status_approved, "approved", by.clone(), comment.clone())
+            }
+            Status::Rejected { by, comment, .. } => {
+                (t.status_rejected, "rejected", by.clone(), comment.clone())
+            }
         };
-        let can_decide = approver && matches!(r.status, Status::Pending) && r.requester != caller.name();
+        let can_decide =
+            approver && matches!(r.status, Status::Pending) && r.requester != caller.name();
         let v = RequestView {
             id: r.id.clone(),
             requester: clean(&r.requester),
@@ -759,7 +1050,11 @@ pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Res
         _ => None,
     };
     let now = chrono::Utc::now();
-    let day = |d: i64| (now + chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+    let day = |d: i64| {
+        (now + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
     Ok(render(&RequestsPage {
         ctx: Ctx::for_caller(lang, &caller, "/requests", t.requests_title),
         mine,
@@ -775,54 +1070,112 @@ pub async fn requests_page(AxState(state): AxState<State>, req: Req, caller: Res
     }))
 }
 
-pub async fn request_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn request_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let f = form(f);
     let run = || -> Result<(), ApiError> {
         let scope = Scope {
             conversations: f.lines("conversations"),
-            participants: f.lines("participants").iter().map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from)).collect::<Result<_, _>>()?,
+            participants: f
+                .lines("participants")
+                .iter()
+                .map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from))
+                .collect::<Result<_, _>>()?,
             from_ms: parse_time(f.get("from"), "scope.from", false)?,
             to_ms: parse_time(f.get("to"), "scope.to", true)?,
             keywords: f.lines("keywords"),
         };
-        let rights = f
-            .all("right")
-            .iter()
-            .map(|r| serde_json::from_value::<Right>(serde_json::Value::String((*r).to_owned())).map_err(|_| ApiError::bad_request(format!("right `{r}`: use view, export, pii.view or restricted.view"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        blocking(|| state.access()?.file_request(caller.name(), scope, f.get("reason"), f.get("case_number"), &rights).map_err(ApiError::from))?;
+        let rights =
+            f.all("right")
+                .iter()
+                .map(|r| {
+                    serde_json::from_value::<Right>(serde_json::Value::String((*r).to_owned()))
+                        .map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "right `{r}`: use view, export, pii.view or restricted.view"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+        blocking(|| {
+            state
+                .access()?
+                .file_request(
+                    caller.name(),
+                    scope,
+                    f.get("reason"),
+                    f.get("case_number"),
+                    &rights,
+                )
+                .map_err(ApiError::from)
+        })?;
         Ok(())
     };
     run().map_err(|e| UiError::for_caller(&req, &caller, e))?;
     Ok(see_other("/requests?done=filed"))
 }
 
-pub async fn approve_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Path(id): Path<String>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn approve_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let f = form(f);
     let run = || -> Result<(), ApiError> {
         let expires = parse_time(f.get("expires"), "expires", true)?;
         let policy = state.config.policy();
-        blocking(|| state.access()?.approve_request(caller.name(), &id, f.get("comment"), expires, &policy).map_err(ApiError::from))?;
+        blocking(|| {
+            state
+                .access()?
+                .approve_request(caller.name(), &id, f.get("comment"), expires, &policy)
+                .map_err(ApiError::from)
+        })?;
         Ok(())
     };
     run().map_err(|e| UiError::for_caller(&req, &caller, e))?;
     Ok(see_other("/requests?done=approved"))
 }
 
-pub async fn reject_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Path(id): Path<String>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn reject_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let f = form(f);
     let policy = state.config.policy();
-    blocking(|| state.access()?.reject_request(caller.name(), &id, f.get("comment"), &policy).map_err(ApiError::from)).map_err(|e| UiError::for_caller(&req, &caller, e))?;
+    blocking(|| {
+        state
+            .access()?
+            .reject_request(caller.name(), &id, f.get("comment"), &policy)
+            .map_err(ApiError::from)
+    })
+    .map_err(|e| UiError::for_caller(&req, &caller, e))?;
     Ok(see_other("/requests?done=rejected"))
 }
 
-pub async fn revoke_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Path(id): Path<String>) -> UiResult<Response> {
+pub async fn revoke_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let policy = state.config.policy();
-    let r = state.access().and_then(|mut a| a.revoke_grant(caller.name(), &id, &policy).map_err(ApiError::from));
+    let r = state.access().and_then(|mut a| {
+        a.revoke_grant(caller.name(), &id, &policy)
+            .map_err(ApiError::from)
+    });
     r.map_err(|e| UiError::for_caller(&req, &caller, e))?;
     Ok(see_other("/requests?done=revoked"))
 }
@@ -870,7 +1223,11 @@ impl EntryView {
                 Outcome::Failed => t.result_failed,
             },
             flags: clean(&e.flags.join(", ")),
-            details: if e.details.is_null() { String::new() } else { clean(&e.details.to_string()) },
+            details: if e.details.is_null() {
+                String::new()
+            } else {
+                clean(&e.details.to_string())
+            },
             ip: clean(e.ip.as_deref().unwrap_or("")),
         }
     }
@@ -918,14 +1275,23 @@ fn activity_chart(t: &super::i18n::Strings, entries: &[AuditEntry]) -> String {
             slot.1 += 1;
         }
     }
-    let label = |k: i64| chrono::DateTime::from_timestamp_millis(k * bucket).map(|t| t.format(fmt).to_string()).unwrap_or_default();
+    let label = |k: i64| {
+        chrono::DateTime::from_timestamp_millis(k * bucket)
+            .map(|t| t.format(fmt).to_string())
+            .unwrap_or_default()
+    };
     let hours: Vec<String> = by_hour.keys().map(|k| label(*k)).collect();
     let plain: Vec<u64> = by_hour.values().map(|v| v.0).collect();
     let flagged: Vec<u64> = by_hour.values().map(|v| v.1).collect();
     serde_json::json!({"hours": hours, "plain": plain, "flagged": flagged, "labels": [t.chart_ok, t.chart_flagged]}).to_string()
 }
 
-pub async fn audit_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Query(q): Query<AuditQuery>) -> UiResult<Response> {
+pub async fn audit_page(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Query(q): Query<AuditQuery>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
     let fail = |e| UiError::for_caller(&req, &caller, e);
@@ -962,7 +1328,10 @@ pub async fn audit_page(AxState(state): AxState<State>, req: Req, caller: Result
 fn role_denied(state: &State, caller: &Caller, role: Role, path: &str) -> ApiError {
     let ev = caller.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": format!("needs the {} role", role.as_str()), "path": path}));
     match state.audit(ev) {
-        Ok(()) => ApiError::forbidden("access.role", format!("only the {} role may use this", role.as_str())),
+        Ok(()) => ApiError::forbidden(
+            "access.role",
+            format!("only the {} role may use this", role.as_str()),
+        ),
         Err(e) => e,
     }
 }
@@ -977,17 +1346,35 @@ struct VerifyResult {
     errors: Vec<String>,
 }
 
-pub async fn audit_verify_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>) -> UiResult<Response> {
+pub async fn audit_verify_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
     let fail = |e| UiError::for_caller(&req, &caller, e);
     if caller.role() != Role::Auditor {
-        return Err(fail(role_denied(&state, &caller, Role::Auditor, "/audit/verify")));
+        return Err(fail(role_denied(
+            &state,
+            &caller,
+            Role::Auditor,
+            "/audit/verify",
+        )));
     }
     let r = routes::run_audit_verify(&state, &caller).map_err(fail)?;
     let t = lang.strings();
-    let summary = format!("{} {} · {} {} · {}: {}", r.entries, t.entries, r.checkpoints, t.checkpoints, t.verifier_key, r.verifier_key);
-    Ok(render(&VerifyResult { ok: r.ok, ok_text: t.chain_ok, fail_text: t.chain_failed, summary: clean(&summary), errors: r.errors.iter().map(|e| clean(e)).collect() }))
+    let summary = format!(
+        "{} {} · {} {} · {}: {}",
+        r.entries, t.entries, r.checkpoints, t.checkpoints, t.verifier_key, r.verifier_key
+    );
+    Ok(render(&VerifyResult {
+        ok: r.ok,
+        ok_text: t.chain_ok,
+        fail_text: t.chain_failed,
+        summary: clean(&summary),
+        errors: r.errors.iter().map(|e| clean(e)).collect(),
+    }))
 }
 
 // ---- users ----
@@ -1020,7 +1407,13 @@ struct UsersPage {
     notice: Option<&'static str>,
 }
 
-fn users_view(state: &State, req: &Req, caller: &Caller, created: Option<Created>, notice: Option<&'static str>) -> Result<Response, ApiError> {
+fn users_view(
+    state: &State,
+    req: &Req,
+    caller: &Caller,
+    created: Option<Created>,
+    notice: Option<&'static str>,
+) -> Result<Response, ApiError> {
     let lang = req.lang_for(Some(caller));
     let t = lang.strings();
     let users = state.access()?.users()?;
@@ -1030,7 +1423,13 @@ fn users_view(state: &State, req: &Req, caller: &Caller, created: Option<Created
             name: clean(&u.name),
             role: views::role_label(t, u.role),
             team: clean(u.team.as_deref().unwrap_or("")),
-            handles: clean(&u.handles.iter().map(|h| format!("{}:{}", h.platform, h.id)).collect::<Vec<_>>().join(" ")),
+            handles: clean(
+                &u.handles
+                    .iter()
+                    .map(|h| format!("{}:{}", h.platform, h.id))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
             totp: if u.totp_pending {
                 t.totp_pending_label
             } else if u.totp {
@@ -1050,11 +1449,32 @@ fn users_view(state: &State, req: &Req, caller: &Caller, created: Option<Created
             created: clean(&u.created_at),
         })
         .collect();
-    let roles = [Role::Agent, Role::TeamLead, Role::Legal, Role::Executive, Role::Auditor, Role::Admin].iter().map(|r| (r.as_str(), views::role_label(t, *r))).collect();
-    Ok(render(&UsersPage { ctx: Ctx::for_caller(lang, caller, "/admin/users", t.users_title), users: rows, roles, created, notice }))
+    let roles = [
+        Role::Agent,
+        Role::TeamLead,
+        Role::Legal,
+        Role::Executive,
+        Role::Auditor,
+        Role::Admin,
+    ]
+    .iter()
+    .map(|r| (r.as_str(), views::role_label(t, *r)))
+    .collect();
+    Ok(render(&UsersPage {
+        ctx: Ctx::for_caller(lang, caller, "/admin/users", t.users_title),
+        users: rows,
+        roles,
+        created,
+        notice,
+    }))
 }
 
-fn admin_or(state: &State, req: &Req, caller: Result<Caller, ApiError>, path: &str) -> UiResult<Caller> {
+fn admin_or(
+    state: &State,
+    req: &Req,
+    caller: Result<Caller, ApiError>,
+    path: &str,
+) -> UiResult<Caller> {
     let caller = caller_or(req, caller)?;
     if caller.role() != Role::Admin {
         let e = role_denied(state, &caller, Role::Admin, path);
@@ -1063,7 +1483,12 @@ fn admin_or(state: &State, req: &Req, caller: Result<Caller, ApiError>, path: &s
     Ok(caller)
 }
 
-pub async fn users_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Query(d): Query<Done>) -> UiResult<Response> {
+pub async fn users_page(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Query(d): Query<Done>,
+) -> UiResult<Response> {
     let caller = admin_or(&state, &req, caller, "/admin/users")?;
     let t = req.lang_for(Some(&caller)).strings();
     let notice = match d.done.as_deref() {
@@ -1072,27 +1497,58 @@ pub async fn users_page(AxState(state): AxState<State>, req: Req, caller: Result
         Some("reset-totp") => Some(t.totp_reset_done),
         _ => None,
     };
-    users_view(&state, &req, &caller, None, notice).map_err(|e| UiError::for_caller(&req, &caller, e))
+    users_view(&state, &req, &caller, None, notice)
+        .map_err(|e| UiError::for_caller(&req, &caller, e))
 }
 
-pub async fn user_add_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn user_add_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let caller = admin_or(&state, &req, caller, "/admin/users")?;
     let f = form(f);
     let run = || -> Result<Response, ApiError> {
         let role = Role::parse(f.get("role"))?;
-        let handles = f.lines("handles").iter().map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from)).collect::<Result<Vec<Handle>, _>>()?;
+        let handles = f
+            .lines("handles")
+            .iter()
+            .map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from))
+            .collect::<Result<Vec<Handle>, _>>()?;
         let password = f.opt("password");
         let team = f.opt("team");
         let e = blocking(|| {
-            state.access()?.add_user(caller.name(), f.get("name"), role, team.as_deref(), &handles, password.as_deref(), !f.get("totp").is_empty()).map_err(ApiError::from)
+            state
+                .access()?
+                .add_user(
+                    caller.name(),
+                    f.get("name"),
+                    role,
+                    team.as_deref(),
+                    &handles,
+                    password.as_deref(),
+                    !f.get("totp").is_empty(),
+                )
+                .map_err(ApiError::from)
         })?;
-        let created = Created { name: clean(&e.user), password: e.password.clone(), pending_totp: e.otpauth.is_some() };
+        let created = Created {
+            name: clean(&e.user),
+            password: e.password.clone(),
+            pending_totp: e.otpauth.is_some(),
+        };
         users_view(&state, &req, &caller, Some(created), None)
     };
     run().map_err(|e| UiError::for_caller(&req, &caller, e))
 }
 
-pub async fn user_op_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>, Path((name, op)): Path<(String, String)>, f: Form<Vec<(String, String)>>) -> UiResult<Response> {
+pub async fn user_op_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+    Path((name, op)): Path<(String, String)>,
+    f: Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
     let caller = admin_or(&state, &req, caller, "/admin/users")?;
     let f = form(f);
     let run = || -> Result<(), ApiError> {
@@ -1105,12 +1561,21 @@ pub async fn user_op_submit(AxState(state): AxState<State>, req: Req, caller: Re
             "reset-totp" => {
                 acc.reset_totp(caller.name(), &name)?;
             }
-            _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such user operation")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "route.unknown",
+                    "no such user operation",
+                ))
+            }
         }
         Ok(())
     };
     run().map_err(|e| UiError::for_caller(&req, &caller, e))?;
-    Ok(see_other(&format!("/admin/users?{}", views::query(&[("done", &op)]))))
+    Ok(see_other(&format!(
+        "/admin/users?{}",
+        views::query(&[("done", &op)])
+    )))
 }
 
 // ---- integrity ----
@@ -1126,15 +1591,26 @@ struct IntegrityPage {
     audit_key: String,
 }
 
-pub async fn integrity_page(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>) -> UiResult<Response> {
+pub async fn integrity_page(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
     let fail = |e| UiError::for_caller(&req, &caller, e);
     let stats = state.archive_stats().map_err(fail)?;
     let (last, audit_key) = {
         let acc = state.access().map_err(fail)?;
-        let f = chatvault_access::AuditFilter { action: Some(Action::IntegrityVerify.name().into()), limit: Some(1), ..Default::default() };
-        (acc.audit_list(&f).map_err(|e| fail(e.into()))?.pop(), acc.audit_verifier_key().to_owned())
+        let f = chatvault_access::AuditFilter {
+            action: Some(Action::IntegrityVerify.name().into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        (
+            acc.audit_list(&f).map_err(|e| fail(e.into()))?.pop(),
+            acc.audit_verifier_key().to_owned(),
+        )
     };
     let t = lang.strings();
     Ok(render(&IntegrityPage {
@@ -1147,12 +1623,21 @@ pub async fn integrity_page(AxState(state): AxState<State>, req: Req, caller: Re
     }))
 }
 
-pub async fn integrity_verify_submit(AxState(state): AxState<State>, req: Req, caller: Result<Caller, ApiError>) -> UiResult<Response> {
+pub async fn integrity_verify_submit(
+    AxState(state): AxState<State>,
+    req: Req,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
     let fail = |e| UiError::for_caller(&req, &caller, e);
     if !matches!(caller.role(), Role::Auditor | Role::Admin) {
-        return Err(fail(role_denied(&state, &caller, Role::Auditor, "/integrity/verify")));
+        return Err(fail(role_denied(
+            &state,
+            &caller,
+            Role::Auditor,
+            "/integrity/verify",
+        )));
     }
     let r = blocking(|| state.archive_verify()).map_err(fail)?;
     let t = lang.strings();
@@ -1161,8 +1646,21 @@ pub async fn integrity_verify_submit(AxState(state): AxState<State>, req: Req, c
             "messages": r.messages, "checkpoints": r.checkpoints, "errors": r.errors.len(), "unsigned_tail": r.unsigned_tail,
         })))
         .map_err(fail)?;
-    let summary = format!("{} {} · {} {} · {} {}", r.messages, t.messages, r.checkpoints, t.checkpoints, r.unsigned_tail, t.unsigned_tail);
-    let errors = r.errors.iter().take(50).map(|e| clean(&format!("{e:?}"))).collect();
-    Ok(render(&VerifyResult { ok: r.ok, ok_text: t.verify_ok, fail_text: t.verify_failed, summary, errors }))
+    let summary = format!(
+        "{} {} · {} {} · {} {}",
+        r.messages, t.messages, r.checkpoints, t.checkpoints, r.unsigned_tail, t.unsigned_tail
+    );
+    let errors = r
+        .errors
+        .iter()
+        .take(50)
+        .map(|e| clean(&format!("{e:?}")))
+        .collect();
+    Ok(render(&VerifyResult {
+        ok: r.ok,
+        ok_text: t.verify_ok,
+        fail_text: t.verify_failed,
+        summary,
+        errors,
+    }))
 }
-

@@ -25,7 +25,9 @@ pub fn fmt_time(rfc3339: &str) -> String {
 }
 
 pub fn fmt_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// A query string from pairs, percent-encoded.
@@ -35,7 +37,10 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 pub fn conversation_href(conv: &str, around: Option<&str>) -> String {
     match around {
-        Some(id) => format!("/conversation?{}#m-{id}", query(&[("id", conv), ("around", id)])),
+        Some(id) => format!(
+            "/conversation?{}#m-{id}",
+            query(&[("id", conv), ("around", id)])
+        ),
         None => format!("/conversation?{}", query(&[("id", conv)])),
     }
 }
@@ -77,7 +82,12 @@ pub struct UserView {
 impl UserView {
     pub fn of(c: &Caller, lang: Lang) -> UserView {
         let name = c.name().to_owned();
-        UserView { demo: name.starts_with("demo-"), role: c.role(), role_label: role_label(lang.strings(), c.role()), name }
+        UserView {
+            demo: name.starts_with("demo-"),
+            role: c.role(),
+            role_label: role_label(lang.strings(), c.role()),
+            name,
+        }
     }
 }
 
@@ -106,7 +116,13 @@ impl Ctx {
         let mut nav = vec![];
         if let Some(u) = &user {
             let content = !matches!(u.role, Role::Auditor | Role::Admin);
-            let mut add = |href: &'static str, label: &'static str| nav.push(Nav { href, label, active: href == active });
+            let mut add = |href: &'static str, label: &'static str| {
+                nav.push(Nav {
+                    href,
+                    label,
+                    active: href == active,
+                })
+            };
             if content {
                 add("/search", t.nav_search);
                 add("/timeline", t.nav_timeline);
@@ -138,7 +154,13 @@ impl Ctx {
     }
 
     pub fn for_caller(lang: Lang, caller: &Caller, active: &str, title: &str) -> Ctx {
-        Ctx::new(lang, Some(UserView::of(caller, lang)), csrf_of(caller), active, title)
+        Ctx::new(
+            lang,
+            Some(UserView::of(caller, lang)),
+            csrf_of(caller),
+            active,
+            title,
+        )
     }
 }
 
@@ -159,13 +181,22 @@ pub fn segments(text: &str, ranges: &[[usize; 2]]) -> Vec<Seg> {
             continue;
         }
         if s > at {
-            out.push(Seg { text: clean(&chars[at..s].iter().collect::<String>()), hit: false });
+            out.push(Seg {
+                text: clean(&chars[at..s].iter().collect::<String>()),
+                hit: false,
+            });
         }
-        out.push(Seg { text: clean(&chars[s..e].iter().collect::<String>()), hit: true });
+        out.push(Seg {
+            text: clean(&chars[s..e].iter().collect::<String>()),
+            hit: true,
+        });
         at = e;
     }
     if at < chars.len() {
-        out.push(Seg { text: clean(&chars[at..].iter().collect::<String>()), hit: false });
+        out.push(Seg {
+            text: clean(&chars[at..].iter().collect::<String>()),
+            hit: false,
+        });
     }
     out
 }
@@ -212,7 +243,10 @@ pub struct AttView {
 
 /// Raster images a browser may show from the archive; never SVG (it can hold script).
 pub fn previewable(mime: &str) -> bool {
-    matches!(mime, "image/png" | "image/jpeg" | "image/gif" | "image/webp")
+    matches!(
+        mime,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
 }
 
 pub struct EventView {
@@ -256,7 +290,12 @@ impl MsgView {
             .iter()
             .map(|a| {
                 let sha = hex::encode(a.sha256);
-                let q = |mode: &str| format!("/attachment?{}", query(&[("message", &m.id), ("sha256", &sha), ("mode", mode)]));
+                let q = |mode: &str| {
+                    format!(
+                        "/attachment?{}",
+                        query(&[("message", &m.id), ("sha256", &sha), ("mode", mode)])
+                    )
+                };
                 AttView {
                     name: clean(&a.name),
                     mime: clean(&a.mime),
@@ -293,16 +332,31 @@ impl MsgView {
 /// are attached to their originals (same conversation, by source id) when both are on
 /// the page; the event's own line is then not shown again.
 pub fn thread(t: &Strings, msgs: &[StoredMessage], focus: Option<&str>) -> Vec<MsgView> {
-    let mut views: Vec<MsgView> = msgs.iter().map(|m| MsgView::of(t, m, focus == Some(m.id.as_str()))).collect();
+    let mut views: Vec<MsgView> = msgs
+        .iter()
+        .map(|m| MsgView::of(t, m, focus == Some(m.id.as_str())))
+        .collect();
     for (i, m) in msgs.iter().enumerate() {
-        let (Some(target), Some(label)) = (m.target.as_deref(), views[i].event) else { continue };
-        let Some(j) = msgs.iter().position(|o| o.conversation == m.conversation && o.source_id.as_deref() == Some(target) && o.target.is_none()) else { continue };
+        let (Some(target), Some(label)) = (m.target.as_deref(), views[i].event) else {
+            continue;
+        };
+        let Some(j) = msgs.iter().position(|o| {
+            o.conversation == m.conversation
+                && o.source_id.as_deref() == Some(target)
+                && o.target.is_none()
+        }) else {
+            continue;
+        };
         let (time, text) = (views[i].time.clone(), views[i].text.clone());
         views[i].target_anchor = Some(format!("m-{}", msgs[j].id));
         let orig = &mut views[j];
         if m.kind == MessageKind::Recall {
             orig.recalled = true;
-            orig.later.push(EventView { label, time, text: String::new() });
+            orig.later.push(EventView {
+                label,
+                time,
+                text: String::new(),
+            });
         } else {
             orig.edited = true;
             orig.later.push(EventView { label, time, text });
@@ -328,14 +382,42 @@ mod tests {
         type Case<'a> = (&'a str, &'a str, &'a [[usize; 2]], &'a [(&'a str, bool)]);
         let cases: &[Case<'_>] = &[
             ("none", "退款已处理", &[], &[("退款已处理", false)]),
-            ("middle", "客户要求退款", &[[4, 6]], &[("客户要求", false), ("退款", true)]),
-            ("two", "ab退款cd退款", &[[2, 4], [6, 8]], &[("ab", false), ("退款", true), ("cd", false), ("退款", true)]),
-            ("out of range", "abc", &[[2, 9]], &[("ab", false), ("c", true)]),
-            ("overlap ignored", "abcdef", &[[1, 3], [2, 4]], &[("a", false), ("bc", true), ("def", false)]),
-            ("rtl inside", "x\u{202E}yz", &[[0, 1]], &[("x", true), ("\\u{202e}yz", false)]),
+            (
+                "middle",
+                "客户要求退款",
+                &[[4, 6]],
+                &[("客户要求", false), ("退款", true)],
+            ),
+            (
+                "two",
+                "ab退款cd退款",
+                &[[2, 4], [6, 8]],
+                &[("ab", false), ("退款", true), ("cd", false), ("退款", true)],
+            ),
+            (
+                "out of range",
+                "abc",
+                &[[2, 9]],
+                &[("ab", false), ("c", true)],
+            ),
+            (
+                "overlap ignored",
+                "abcdef",
+                &[[1, 3], [2, 4]],
+                &[("a", false), ("bc", true), ("def", false)],
+            ),
+            (
+                "rtl inside",
+                "x\u{202E}yz",
+                &[[0, 1]],
+                &[("x", true), ("\\u{202e}yz", false)],
+            ),
         ];
         for (name, text, ranges, want) in cases {
-            let got: Vec<(String, bool)> = segments(text, ranges).into_iter().map(|s| (s.text, s.hit)).collect();
+            let got: Vec<(String, bool)> = segments(text, ranges)
+                .into_iter()
+                .map(|s| (s.text, s.hit))
+                .collect();
             let want: Vec<(String, bool)> = want.iter().map(|(s, h)| (s.to_string(), *h)).collect();
             assert_eq!(got, want, "{name}");
         }
@@ -343,13 +425,25 @@ mod tests {
 
     #[test]
     fn links_carry_ids_only_and_are_encoded() {
-        assert_eq!(conversation_href("wecom:conv 1/x", None), "/conversation?id=wecom%3Aconv+1%2Fx");
-        assert_eq!(conversation_href("qq:c", Some("01J")), "/conversation?id=qq%3Ac&around=01J#m-01J");
+        assert_eq!(
+            conversation_href("wecom:conv 1/x", None),
+            "/conversation?id=wecom%3Aconv+1%2Fx"
+        );
+        assert_eq!(
+            conversation_href("qq:c", Some("01J")),
+            "/conversation?id=qq%3Ac&around=01J#m-01J"
+        );
     }
 
     #[test]
     fn only_raster_images_are_previewed() {
-        for (mime, want) in [("image/png", true), ("image/jpeg", true), ("image/svg+xml", false), ("text/html", false), ("image/webp", true)] {
+        for (mime, want) in [
+            ("image/png", true),
+            ("image/jpeg", true),
+            ("image/svg+xml", false),
+            ("text/html", false),
+            ("image/webp", true),
+        ] {
             assert_eq!(previewable(mime), want, "{mime}");
         }
     }

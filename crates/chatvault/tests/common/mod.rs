@@ -9,10 +9,20 @@ use std::process::{Command, Stdio};
 /// `stdin` is written to its input (a password). Returns the exit code, stdout and stderr.
 pub fn run_with(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+    for k in [
+        "CHATVAULT_KEY",
+        "CHATVAULT_PASSPHRASE",
+        "CHATVAULT_DATA",
+        "CHATVAULT_CONFIG",
+    ] {
         c.env_remove(k);
     }
-    c.arg("--data").arg(data).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     if let Some(s) = stdin {
         // A command that fails before reading may have closed its input already.
@@ -20,7 +30,11 @@ pub fn run_with(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn run(data: &Path, args: &[&str]) -> (i32, String, String) {
@@ -37,10 +51,22 @@ pub fn ok(data: &Path, args: &[&str]) -> String {
 /// Like [`run_with`], with extra environment variables (a config file, say).
 pub fn run_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+    for k in [
+        "CHATVAULT_KEY",
+        "CHATVAULT_PASSPHRASE",
+        "CHATVAULT_DATA",
+        "CHATVAULT_CONFIG",
+    ] {
         c.env_remove(k);
     }
-    c.envs(env.iter().copied()).arg("--data").arg(data).args(args);
+    c.envs(env.iter().copied())
+        .arg("--data")
+        .arg(data)
+        .args(args);
     let out = c.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
