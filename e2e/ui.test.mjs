@@ -6,6 +6,8 @@
 //   CV_LOGINS  the demo accounts, as `chatvault demo --json` printed them
 //   CV_SHOTS   where to save a screenshot of each main page
 //   CV_CHROMIUM the browser (default /usr/bin/chromium)
+//   CV_INGEST  an ingest token (source wecom); the server's SLA alert tiers are 1 s
+//              (blue), 3 s (yellow) and 1 h (red)
 // Every check throws on failure; the process exits non-zero with the step's name.
 
 import crypto from "node:crypto";
@@ -221,6 +223,55 @@ async function run() {
   check(lead.page.url().includes("done=approved"), "approved");
   check((await lead.page.textContent("#grants")).includes("demo-legal"), "the active grant is listed with its expiry");
   await shot(lead.page, "12-grants");
+  passed.push(step);
+
+  step = "the team lead reads the service-quality dashboard of their team";
+  await lead.page.goto(`${BASE}/dashboard`);
+  for (const id of ["gauge-chart", "hist-chart", "heat-chart", "topics-chart"]) {
+    await lead.page.waitForSelector(`#${id}[data-drawn="1"] canvas`, { timeout: 10000 });
+  }
+  const teams = new Set(await lead.page.locator("#ranking tbody tr td:nth-child(2)").allTextContents());
+  check(teams.size === 1 && teams.has("售后一组"), `only the lead's team: ${[...teams]}`);
+  check((await lead.page.locator("#breaches tbody tr").count()) > 0, "breaches are listed");
+  const drill = await lead.page.locator("#breaches tbody tr a").first().getAttribute("href");
+  check(drill.startsWith("/conversation?id="), `a breach drills down to its conversation: ${drill}`);
+  await shot(lead.page, "12b-dashboard");
+  const [rcsv] = await Promise.all([lead.page.waitForEvent("download"), lead.page.locator("a", { hasText: "agents.csv" }).click()]);
+  check(rcsv.suggestedFilename() === "report-agents.csv", rcsv.suggestedFilename());
+  const otherTeam = await lead.page.goto(`${BASE}/dashboard?team=${encodeURIComponent("售后二组")}`);
+  check(otherTeam.status() === 403, "another team's dashboard is refused");
+  passed.push(step);
+
+  step = "the team lead sees a live alert come, escalate, be acknowledged and resolve";
+  const ingest = async (msgs) => {
+    const r = await fetch(`${BASE}/api/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${process.env.CV_INGEST}`, "content-type": "application/json" }, body: JSON.stringify({ messages: msgs }) });
+    check(r.status === 200, `ingest: ${r.status}`);
+  };
+  const live = (sender, role, text, ms = Date.now()) => ({ platform: "wecom", conversation_id: "live-1", sender_id: sender, sender_role: role, sent_at: new Date(ms).toISOString(), text });
+  await lead.page.goto(`${BASE}/alerts`);
+  await lead.page.waitForSelector("#feed-state[data-connected]", { timeout: 10000 });
+  check((await lead.page.locator("#open-alerts").count()) === 0, "no alert before the customer writes");
+  await ingest([live("a-1001", "agent", "您好，这里是售后一组", Date.now() - 60000)]);
+  await ingest([live("cust-live", "customer", "<b>我的快递</b>还没到")]);
+  // No reload by the test: the SSE feed brings the alert in, then its escalation.
+  await lead.page.waitForSelector("#open-alerts tr[data-tier=blue], #open-alerts tr[data-tier=yellow]", { timeout: 10000 });
+  await lead.page.waitForSelector("#open-alerts tr[data-tier=yellow]", { timeout: 10000 });
+  const row = lead.page.locator("#open-alerts tr[data-tier=yellow]");
+  check((await row.textContent()).includes("wecom:live-1"), "the alert names its conversation");
+  check((await row.textContent()).includes("蓝色 → 客服 · 黄色 → 组长"), `the escalation steps: ${await row.textContent()}`);
+  check((await lead.page.locator("#sources").textContent()).includes("wecom"), "capture latency of the wecom source");
+  await shot(lead.page, "12c-alerts");
+  await row.locator("button", { hasText: "确认" }).click();
+  await lead.page.waitForSelector("#open-alerts tr[data-tier=yellow] .badge.ok", { timeout: 10000 });
+  check((await lead.page.locator("#open-alerts tr[data-tier=yellow]").textContent()).includes("demo-lead"), "acknowledged by the team lead");
+  await lead.page.waitForSelector("#feed-state[data-connected]", { timeout: 10000 });
+  await ingest([live("a-1001", "agent", "抱歉久等，已催件")]);
+  await lead.page.waitForSelector("#resolved-alerts tr", { timeout: 10000 });
+  check((await lead.page.locator("#open-alerts").count()) === 0, "nothing open once the agent answered");
+  check((await lead.page.locator("#resolved-alerts").textContent()).includes("已回复"), "resolved by the answer");
+  check(!(await lead.page.content()).includes("<b>我的快递"), "no message text on the alert page");
+  await shot(lead.page, "12d-alerts-resolved");
+  await lead.page.goto(`${BASE}/requests`);
   passed.push(step);
 
   step = "legal sees the results in scope, and is refused out of scope";

@@ -2,7 +2,7 @@
 //! system: turns and response times (`metrics`), business hours (`calendar`), content
 //! (`content`: topics, keywords, scripts, risk words, sentiment, resolution), one summary
 //! per conversation (`summarise`), the derived cache that keeps those summaries
-//! (`cache`), and the reports over them (`report`). Definitions: `docs/metrics.md`.
+//! (`cache`), the reports over them (`report`), and the live SLA monitor (`monitor`). Definitions: `docs/metrics.md`.
 //!
 //! The crate reads no archive: the caller streams each conversation's messages in, in
 //! order. Summaries hold no message text, only what was derived from it (topics,
@@ -12,6 +12,7 @@ pub mod cache;
 pub mod calendar;
 pub mod content;
 pub mod metrics;
+pub mod monitor;
 pub mod report;
 pub mod settings;
 

@@ -91,6 +91,8 @@ pub struct Weights {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Alerts {
+    /// The live monitor runs while serving (default); `false` turns it off.
+    pub enabled: bool,
     /// Seconds a customer turn waits before each tier: blue, yellow, red.
     pub blue_seconds: u32,
     pub yellow_seconds: u32,
@@ -101,6 +103,8 @@ pub struct Alerts {
     pub webhooks: Vec<String>,
     /// The HMAC key of the webhooks (or the env `CHATVAULT_WEBHOOK_SECRET`).
     pub webhook_secret: String,
+    /// Tries per webhook delivery, with backoff doubling from 1 s (capped at 60 s).
+    pub webhook_attempts: u32,
     /// A live source that sends nothing for this long raises a stalled-source alert.
     pub stalled_source_seconds: u32,
 }
@@ -253,12 +257,14 @@ impl Default for Weights {
 impl Default for Alerts {
     fn default() -> Alerts {
         Alerts {
+            enabled: true,
             blue_seconds: 30,
             yellow_seconds: 300,
             red_seconds: 7200,
             chain: strings(&["agent", "team_lead", "manager"]),
             webhooks: vec![],
             webhook_secret: String::new(),
+            webhook_attempts: 6,
             stalled_source_seconds: 600,
         }
     }
@@ -289,6 +295,30 @@ impl Settings {
         {
             return Err(AnalyticsError::Config("analytics.alerts: the tiers must rise: 0 < blue_seconds ≤ yellow_seconds ≤ red_seconds".into()));
         }
+        if a.chain.is_empty() || a.chain.iter().any(|c| c.trim().is_empty()) {
+            return Err(AnalyticsError::Config(
+                "analytics.alerts.chain: name at least one role, and no empty ones".into(),
+            ));
+        }
+        if let Some(u) = a
+            .webhooks
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(AnalyticsError::Config(format!(
+                "analytics.alerts.webhooks: `{u}` is not an http:// or https:// address"
+            )));
+        }
+        if a.webhook_attempts == 0 || a.webhook_attempts > 20 {
+            return Err(AnalyticsError::Config(
+                "analytics.alerts.webhook_attempts: from 1 to 20".into(),
+            ));
+        }
+        if a.stalled_source_seconds == 0 {
+            return Err(AnalyticsError::Config(
+                "analytics.alerts.stalled_source_seconds: must be more than 0".into(),
+            ));
+        }
         if self.sla.default_seconds == 0 {
             return Err(AnalyticsError::Config(
                 "analytics.sla.default_seconds: must be more than 0".into(),
@@ -318,5 +348,110 @@ impl Settings {
             self.business_hours
         ]);
         v.to_string()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let alerts = |f: &dyn Fn(&mut Alerts)| {
+            let mut s = Settings::default();
+            f(&mut s.alerts);
+            s
+        };
+        let cases: Vec<(&str, Settings, Option<&str>)> = vec![
+            ("the defaults", Settings::default(), None),
+            (
+                "tiers that fall",
+                alerts(&|a| a.yellow_seconds = 10),
+                Some("analytics.alerts: the tiers must rise"),
+            ),
+            (
+                "a zero blue tier",
+                alerts(&|a| a.blue_seconds = 0),
+                Some("analytics.alerts: the tiers must rise"),
+            ),
+            (
+                "an empty chain",
+                alerts(&|a| a.chain.clear()),
+                Some("analytics.alerts.chain"),
+            ),
+            (
+                "a blank chain entry",
+                alerts(&|a| a.chain.push(" ".into())),
+                Some("analytics.alerts.chain"),
+            ),
+            (
+                "a webhook that is no http address",
+                alerts(&|a| a.webhooks = vec!["ftp://x/hook".into()]),
+                Some("analytics.alerts.webhooks: `ftp://x/hook`"),
+            ),
+            (
+                "no webhook attempts",
+                alerts(&|a| a.webhook_attempts = 0),
+                Some("analytics.alerts.webhook_attempts"),
+            ),
+            (
+                "too many webhook attempts",
+                alerts(&|a| a.webhook_attempts = 21),
+                Some("analytics.alerts.webhook_attempts"),
+            ),
+            (
+                "a zero stall time",
+                alerts(&|a| a.stalled_source_seconds = 0),
+                Some("analytics.alerts.stalled_source_seconds"),
+            ),
+            (
+                "negative weights",
+                Settings {
+                    weights: Weights {
+                        speed: -1.0,
+                        ..Weights::default()
+                    },
+                    ..Settings::default()
+                },
+                Some("analytics.weights"),
+            ),
+            (
+                "a bad time zone",
+                Settings {
+                    timezone: "Mars/Olympus".into(),
+                    ..Settings::default()
+                },
+                Some("Mars/Olympus"),
+            ),
+        ];
+        for (name, s, want) in cases {
+            match (s.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_config_file_section_parses_and_unknown_keys_are_refused() {
+        let s: Settings = toml::from_str(
+            "[alerts]\nblue_seconds = 2\nwebhooks = [\"https://hooks.example/cv\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.alerts.blue_seconds,
+                s.alerts.yellow_seconds,
+                s.alerts.webhooks.len(),
+                s.alerts.enabled
+            ),
+            (2, 300, 1, true)
+        );
+        let e = toml::from_str::<Settings>("[alerts]\nblue = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `blue`"), "{e}");
     }
 }

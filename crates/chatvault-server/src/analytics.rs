@@ -213,12 +213,26 @@ pub fn run_report(
     p: &Params,
     now_ms: i64,
 ) -> Result<Value, String> {
+    Ok(run_reports(archive, settings, directory, &[kind], p, now_ms)?.remove(0))
+}
+
+/// Syncs the cache once and runs several reports over one window (the dashboard).
+pub fn run_reports(
+    archive: &mut Archive,
+    settings: &chatvault_analytics::Settings,
+    directory: &dyn Fn(&str) -> Option<String>,
+    kinds: &[Kind],
+    p: &Params,
+    now_ms: i64,
+) -> Result<Vec<Value>, String> {
     sync(archive, settings, now_ms)?;
     let cache = Cache::open(&cache_path(archive.data_dir())).map_err(|e| e.to_string())?;
     let (from, to) = (p.from_ms.unwrap_or(i64::MIN), p.to_ms.unwrap_or(i64::MAX));
     let load = chatvault_analytics::cache::Load {
-        terms: kind == Kind::Topics,
-        risks: matches!(kind, Kind::Topics | Kind::Quality | Kind::Agents),
+        terms: kinds.contains(&Kind::Topics),
+        risks: kinds
+            .iter()
+            .any(|k| matches!(k, Kind::Topics | Kind::Quality | Kind::Agents)),
     };
     let window = cache
         .window(from, to, p.platform.as_deref(), load)
@@ -232,17 +246,20 @@ pub fn run_report(
         business_hours: p.business_hours,
         as_of_ms: now_ms.min(to),
     };
-    let body = match kind {
-        Kind::Sla => serde_json::to_value(report::sla(&window, &cx)),
-        Kind::Agents => serde_json::to_value(report::agents(&window, &cx)),
-        Kind::Hours => serde_json::to_value(report::hours(&window, &cx)),
-        Kind::Topics => serde_json::to_value(report::topics(&window, &cx)),
-        Kind::Quality => serde_json::to_value(report::quality(&window, &cx)),
-    }
-    .map_err(|e| e.to_string())?;
-    Ok(
-        json!({"report": kind.name(), "from_ms": p.from_ms, "to_ms": p.to_ms, "team": p.team, "platform": p.platform, "business_hours": p.business_hours, "as_of_ms": cx.as_of_ms, "data": body}),
-    )
+    kinds
+        .iter()
+        .map(|kind| {
+            let body = match kind {
+                Kind::Sla => serde_json::to_value(report::sla(&window, &cx)),
+                Kind::Agents => serde_json::to_value(report::agents(&window, &cx)),
+                Kind::Hours => serde_json::to_value(report::hours(&window, &cx)),
+                Kind::Topics => serde_json::to_value(report::topics(&window, &cx)),
+                Kind::Quality => serde_json::to_value(report::quality(&window, &cx)),
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(json!({"report": kind.name(), "from_ms": p.from_ms, "to_ms": p.to_ms, "team": p.team, "platform": p.platform, "business_hours": p.business_hours, "as_of_ms": cx.as_of_ms, "data": body}))
+        })
+        .collect()
 }
 
 /// A team directory from the access database: handle → team of the user holding it.
@@ -297,13 +314,8 @@ impl Manager {
         &self.state
     }
 
-    /// Runs a report for this caller: a team lead's is always their own team's.
-    pub fn report(&self, kind: &str, q: &ReportQuery) -> ApiResult<Value> {
-        let Some(kind) = Kind::parse(kind) else {
-            return Err(ApiError::bad_request(
-                "report: use sla, agents, hours, topics or quality",
-            ));
-        };
+    /// A report's parameters for this caller: a team lead's are always their own team's.
+    pub fn params(&self, q: &ReportQuery) -> ApiResult<Params> {
         let nonempty = |s: &Option<String>| {
             s.as_deref()
                 .map(str::trim)
@@ -332,30 +344,50 @@ impl Manager {
             }
             team = Some(own.unwrap_or_else(|| report::UNASSIGNED.to_owned()));
         }
-        let p = Params {
+        Ok(Params {
             from_ms,
             to_ms,
             team,
             platform: nonempty(&q.platform),
             business_hours: q.business_hours.unwrap_or(false),
-        };
+        })
+    }
+
+    /// Runs reports for this caller, audited once as `report.view` (target: the report,
+    /// or `dashboard` for several).
+    pub fn reports(&self, kinds: &[Kind], p: &Params) -> ApiResult<Vec<Value>> {
         let policy = self.state.config.policy();
         let org = blocking(|| -> ApiResult<_> { Ok(self.state.access()?.org(&policy)?) })?;
         let now = chrono::Utc::now().timestamp_millis();
         let v = blocking(|| -> ApiResult<_> {
             let mut a = self.state.archive()?;
-            run_report(
+            run_reports(
                 &mut a,
                 &self.state.config.analytics,
                 &directory(&org),
-                kind,
-                &p,
+                kinds,
+                p,
                 now,
             )
             .map_err(fail)
         })?;
-        self.state.audit(self.caller.event(Action::ReportView).target(kind.name()).details(json!({"team": p.team, "from_ms": p.from_ms, "to_ms": p.to_ms, "platform": p.platform, "business_hours": p.business_hours})))?;
+        let target = if kinds.len() == 1 {
+            kinds[0].name()
+        } else {
+            "dashboard"
+        };
+        self.state.audit(self.caller.event(Action::ReportView).target(target).details(json!({"team": p.team, "from_ms": p.from_ms, "to_ms": p.to_ms, "platform": p.platform, "business_hours": p.business_hours})))?;
         Ok(v)
+    }
+
+    pub fn report(&self, kind: &str, q: &ReportQuery) -> ApiResult<Value> {
+        let Some(kind) = Kind::parse(kind) else {
+            return Err(ApiError::bad_request(
+                "report: use sla, agents, hours, topics or quality",
+            ));
+        };
+        let p = self.params(q)?;
+        Ok(self.reports(&[kind], &p)?.remove(0))
     }
 }
 
@@ -365,4 +397,162 @@ pub async fn report_route(
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(m.report(&kind, &q)?))
+}
+
+/// A report value as a table cell.
+pub fn f(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::Number(n) => n.as_f64().map_or_else(
+            || n.to_string(),
+            |x| {
+                if x.fract() == 0.0 {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.2}")
+                }
+            },
+        ),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A ratio as a percentage.
+pub fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or("-".into(), |x| format!("{:.1}%", x * 100.0))
+}
+
+/// The main table of each report, for CSV.
+pub fn table(kind: Kind, d: &Value) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
+    match kind {
+        Kind::Sla => {
+            let mut rows = vec![];
+            for (scope, list) in [
+                ("all", vec![d["overall"].clone()]),
+                ("team", arr("teams")),
+                ("agent", arr("agents")),
+            ] {
+                for l in list {
+                    rows.push(vec![
+                        scope.into(),
+                        f(&l["name"]),
+                        f(&l["met"]),
+                        f(&l["breached"]),
+                        f(&l["pending"]),
+                        f(&l["met_ratio"]),
+                    ]);
+                }
+            }
+            (
+                vec!["scope", "name", "met", "breached", "pending", "met_ratio"],
+                rows,
+            )
+        }
+        Kind::Agents => (
+            vec![
+                "agent",
+                "team",
+                "new",
+                "responses",
+                "median_s",
+                "p90_s",
+                "frt_median_s",
+                "sla_met_ratio",
+                "conversations",
+                "mean_quality",
+            ],
+            arr("ranking")
+                .iter()
+                .map(|l| {
+                    vec![
+                        f(&l["agent"]),
+                        f(&l["team"]),
+                        f(&l["new"]),
+                        f(&l["responses"]),
+                        f(&l["median_s"]),
+                        f(&l["p90_s"]),
+                        f(&l["frt_median_s"]),
+                        f(&l["sla"]["met_ratio"]),
+                        f(&l["conversations"]),
+                        f(&l["mean_quality"]),
+                    ]
+                })
+                .collect(),
+        ),
+        Kind::Hours => (
+            vec!["weekday", "hour", "responses", "median_s"],
+            arr("heatmap")
+                .iter()
+                .map(|c| {
+                    vec![
+                        f(&c["weekday"]),
+                        f(&c["hour"]),
+                        f(&c["responses"]),
+                        f(&c["median_s"]),
+                    ]
+                })
+                .collect(),
+        ),
+        Kind::Topics => {
+            let mut rows = vec![];
+            for (what, k) in [
+                ("topic", "topics"),
+                ("keyword", "keywords"),
+                ("risk_word", "risk_words"),
+            ] {
+                for c in arr(k) {
+                    rows.push(vec![what.into(), f(&c["name"]), f(&c["conversations"])]);
+                }
+            }
+            (vec!["kind", "name", "count"], rows)
+        }
+        Kind::Quality => (
+            vec![
+                "conversation",
+                "platform",
+                "agent",
+                "score",
+                "speed",
+                "professionalism",
+                "resolution",
+                "emotion",
+                "resolution_state",
+                "sentiment",
+            ],
+            arr("conversations_by_score")
+                .iter()
+                .map(|l| {
+                    let c = &l["components"];
+                    vec![
+                        f(&l["conversation"]),
+                        f(&l["platform"]),
+                        f(&l["agent"]),
+                        f(&l["score"]),
+                        f(&c["speed"]),
+                        f(&c["professionalism"]),
+                        f(&c["resolution"]),
+                        f(&c["emotion"]),
+                        f(&l["resolution"]),
+                        f(&l["sentiment"]),
+                    ]
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// A report's main table as CSV: UTF-8 with a BOM, every cell Excel-safe (agent handles
+/// and conversation ids come from the sources, so they are untrusted).
+pub fn csv(kind: Kind, data: &Value) -> Result<Vec<u8>, String> {
+    let (head, rows) = table(kind, data);
+    let mut w = ::csv::Writer::from_writer(Vec::from("\u{FEFF}".as_bytes()));
+    w.write_record(head).map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record(r.iter().map(|c| chatvault_export::csv_cell(c)))
+            .map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
 }

@@ -35,17 +35,22 @@ pub struct Shared {
     pub access: Mutex<Access>,
     pub config: Config,
     pub tls: bool,
+    /// The live SLA monitor and its deliveries.
+    pub live: crate::alerts::Live,
 }
 
 pub type State = Arc<Shared>;
 
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
+        let log = archive.data_dir().join("alerts-webhooks.jsonl");
+        let live = crate::alerts::Live::new(&config.analytics.alerts, Some(log));
         Shared {
             archive: Mutex::new(archive),
             access: Mutex::new(access),
             config,
             tls,
+            live,
         }
     }
 

@@ -9,6 +9,25 @@
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
 //! reaches content except through a [`guard::ContentReader`].
 
+/// A line of the server's log on stdout. Unlike `println!`, a closed output (the process
+/// that started the server stopped reading) never panics a background task: the line is
+/// dropped. A message is never the content of a chat message.
+macro_rules! log_out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// [`log_out!`] on stderr.
+macro_rules! log_err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+pub mod alerts;
 pub mod analytics;
 pub mod cases;
 pub mod config;
@@ -55,6 +74,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/identities/suggestions"),
     ("POST", "/api/v1/timeline"),
     ("GET", "/api/v1/reports/{kind}"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/{id}/ack"),
+    ("GET", "/api/v1/alerts/stream"),
+    ("GET", "/api/v1/alerts/deliveries"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/attachments/{sha256}"),
     ("POST", "/api/v1/messages"),
@@ -125,6 +148,10 @@ pub fn router(state: State) -> Router {
         )
         .route("/api/v1/timeline", post(cases::timeline))
         .route("/api/v1/reports/{kind}", get(analytics::report_route))
+        .route("/api/v1/alerts", get(alerts::list_route))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack_route))
+        .route("/api/v1/alerts/stream", get(alerts::stream_route))
+        .route("/api/v1/alerts/deliveries", get(alerts::deliveries_route))
         .route("/api/v1/messages/{id}", get(message))
         .route(
             "/api/v1/messages/{id}/attachments/{sha256}",
@@ -294,6 +321,7 @@ pub async fn serve(
     {
         tokio::spawn(lifecycle::scheduled_backups(state.clone(), cron, spec, tz));
     }
+    alerts::start(&state).map_err(ServeError::Config)?;
     let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen {
         addr: addr.clone(),
         source,

@@ -214,7 +214,7 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
         let next = match schedule.find_next_occurrence(&now, false) {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("retention schedule: {e}; scheduled sweeps stop");
+                log_err!("retention schedule: {e}; scheduled sweeps stop");
                 return;
             }
         };
@@ -226,7 +226,7 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
         let at = chrono::Utc::now().timestamp_millis();
         let outcome = tokio::task::spawn_blocking(move || s.sweep(SCHEDULE_ACTOR, at)).await;
         match outcome {
-            Ok(Ok(r)) => println!(
+            Ok(Ok(r)) => log_out!(
                 "retention sweep at {}: {} expired, {} deleted, {} purged; report {}",
                 r.at,
                 r.plan.expired,
@@ -235,18 +235,18 @@ pub async fn scheduled_sweeps(state: crate::State, schedule: croner::Cron, tz: c
                 r.report_file.display()
             ),
             Ok(Err(e)) => {
-                eprintln!("retention sweep failed: {e}");
+                log_err!("retention sweep failed: {e}");
                 let ev = Event::new(SCHEDULE_ACTOR, Action::RetentionSweep)
                     .result(Outcome::Failed)
                     .details(serde_json::json!({"error": e.to_string(), "code": e.code()}));
                 if let Err(e) = state.audit(ev) {
-                    eprintln!(
+                    log_err!(
                         "retention sweep: could not audit the failure: {}",
                         e.message
                     );
                 }
             }
-            Err(e) => eprintln!("retention sweep task: {e}"),
+            Err(e) => log_err!("retention sweep task: {e}"),
         }
     }
 }
@@ -268,7 +268,7 @@ pub async fn scheduled_backups(
     loop {
         let now = chrono::Utc::now().with_timezone(&tz);
         let Ok(next) = schedule.find_next_occurrence(&now, false) else {
-            eprintln!("backup schedule `{}`: no next time; it stops", spec.cron);
+            log_err!("backup schedule `{}`: no next time; it stops", spec.cron);
             return;
         };
         tokio::time::sleep(
@@ -280,9 +280,13 @@ pub async fn scheduled_backups(
         let outcome = backup_once(&state, &spec.tier, spec.full).await;
         let ev = match &outcome {
             Ok((m, p)) => {
-                println!(
+                log_out!(
                     "backup {} ({}, tier {}): {} new chunks; pruned {} expired sets",
-                    m.id, m.kind, m.tier, m.uploaded_chunks, p.sets_removed
+                    m.id,
+                    m.kind,
+                    m.tier,
+                    m.uploaded_chunks,
+                    p.sets_removed
                 );
                 Event::new(BACKUP_ACTOR, Action::BackupRun).target(&m.id).details(serde_json::json!({
                     "kind": m.kind, "tier": m.tier, "set": m.set, "tree_size": m.archive.tree_size, "uploaded_chunks": m.uploaded_chunks,
@@ -290,14 +294,14 @@ pub async fn scheduled_backups(
                 }))
             }
             Err(e) => {
-                eprintln!("scheduled backup failed: {e}");
+                log_err!("scheduled backup failed: {e}");
                 Event::new(BACKUP_ACTOR, Action::BackupRun)
                     .result(Outcome::Failed)
                     .details(serde_json::json!({"tier": spec.tier, "error": e}))
             }
         };
         if let Err(e) = state.audit(ev) {
-            eprintln!("scheduled backup: could not audit it: {}", e.message);
+            log_err!("scheduled backup: could not audit it: {}", e.message);
         }
     }
 }

@@ -557,7 +557,31 @@ pub async fn ingest(
             Err(reason) => results[i] = Some(json!({"status": "rejected", "reason": reason})),
         }
     }
+    // What the monitor needs of each message, kept before the archive takes them.
+    let seen: Vec<_> = if state.live.enabled() {
+        accepted.iter().map(crate::alerts::facts).collect()
+    } else {
+        vec![]
+    };
     let outcomes = blocking(|| -> ApiResult<_> { Ok(ing.archive()?.ingest(accepted)?) })?;
+    let received_ms = chrono::Utc::now().timestamp_millis();
+    let observed: Vec<chatvault_analytics::monitor::Observed<'_>> = seen
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
+        .map(|((conversation, platform, side, sender, sent_ms), _)| {
+            chatvault_analytics::monitor::Observed {
+                conversation,
+                platform,
+                source: source.as_deref().unwrap_or(platform),
+                side: *side,
+                sender,
+                sent_ms: *sent_ms,
+                received_ms,
+            }
+        })
+        .collect();
+    state.live.observe(&observed)?;
     let (mut stored, mut dups) = (0u64, 0u64);
     for (slot, o) in slots.into_iter().zip(outcomes) {
         results[slot] = Some(match o {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use chatvault_archive::{Archive, KeyProvider};
-use chatvault_server::analytics::{directory, run_report, Kind, Params};
+use chatvault_server::analytics::{directory, f, pct, run_report, Kind, Params};
 use serde_json::Value;
 
 use crate::print_json;
@@ -83,161 +83,14 @@ pub fn report(data: &Path, json_flag: bool, a: &ReportArgs) -> Result<ExitCode> 
     if a.json || json_flag {
         print_json(&v)?;
     } else if a.csv {
-        let (head, rows) = table(kind, &v["data"]);
-        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-        print!("\u{FEFF}");
-        w.write_record(head)?;
-        for r in rows {
-            w.write_record(r.iter().map(|c| chatvault_export::csv_cell(c)))?;
-        }
-        w.flush()?;
+        use std::io::Write;
+        std::io::stdout().lock().write_all(
+            &chatvault_server::analytics::csv(kind, &v["data"]).map_err(anyhow::Error::msg)?,
+        )?;
     } else {
         text(kind, &v["data"]);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn f(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::Number(n) => n.as_f64().map_or_else(
-            || n.to_string(),
-            |x| {
-                if x.fract() == 0.0 {
-                    format!("{x:.0}")
-                } else {
-                    format!("{x:.2}")
-                }
-            },
-        ),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map_or("-".into(), |x| format!("{:.1}%", x * 100.0))
-}
-
-/// The main table of each report, for CSV.
-fn table(kind: Kind, d: &Value) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
-    match kind {
-        Kind::Sla => {
-            let mut rows = vec![];
-            for (scope, list) in [
-                ("all", vec![d["overall"].clone()]),
-                ("team", arr("teams")),
-                ("agent", arr("agents")),
-            ] {
-                for l in list {
-                    rows.push(vec![
-                        scope.into(),
-                        f(&l["name"]),
-                        f(&l["met"]),
-                        f(&l["breached"]),
-                        f(&l["pending"]),
-                        f(&l["met_ratio"]),
-                    ]);
-                }
-            }
-            (
-                vec!["scope", "name", "met", "breached", "pending", "met_ratio"],
-                rows,
-            )
-        }
-        Kind::Agents => (
-            vec![
-                "agent",
-                "team",
-                "new",
-                "responses",
-                "median_s",
-                "p90_s",
-                "frt_median_s",
-                "sla_met_ratio",
-                "conversations",
-                "mean_quality",
-            ],
-            arr("ranking")
-                .iter()
-                .map(|l| {
-                    vec![
-                        f(&l["agent"]),
-                        f(&l["team"]),
-                        f(&l["new"]),
-                        f(&l["responses"]),
-                        f(&l["median_s"]),
-                        f(&l["p90_s"]),
-                        f(&l["frt_median_s"]),
-                        f(&l["sla"]["met_ratio"]),
-                        f(&l["conversations"]),
-                        f(&l["mean_quality"]),
-                    ]
-                })
-                .collect(),
-        ),
-        Kind::Hours => (
-            vec!["weekday", "hour", "responses", "median_s"],
-            arr("heatmap")
-                .iter()
-                .map(|c| {
-                    vec![
-                        f(&c["weekday"]),
-                        f(&c["hour"]),
-                        f(&c["responses"]),
-                        f(&c["median_s"]),
-                    ]
-                })
-                .collect(),
-        ),
-        Kind::Topics => {
-            let mut rows = vec![];
-            for (what, k) in [
-                ("topic", "topics"),
-                ("keyword", "keywords"),
-                ("risk_word", "risk_words"),
-            ] {
-                for c in arr(k) {
-                    rows.push(vec![what.into(), f(&c["name"]), f(&c["conversations"])]);
-                }
-            }
-            (vec!["kind", "name", "count"], rows)
-        }
-        Kind::Quality => (
-            vec![
-                "conversation",
-                "platform",
-                "agent",
-                "score",
-                "speed",
-                "professionalism",
-                "resolution",
-                "emotion",
-                "resolution_state",
-                "sentiment",
-            ],
-            arr("conversations_by_score")
-                .iter()
-                .map(|l| {
-                    let c = &l["components"];
-                    vec![
-                        f(&l["conversation"]),
-                        f(&l["platform"]),
-                        f(&l["agent"]),
-                        f(&l["score"]),
-                        f(&c["speed"]),
-                        f(&c["professionalism"]),
-                        f(&c["resolution"]),
-                        f(&c["emotion"]),
-                        f(&l["resolution"]),
-                        f(&l["sentiment"]),
-                    ]
-                })
-                .collect(),
-        ),
-    }
 }
 
 fn dist(name: &str, d: &Value) {

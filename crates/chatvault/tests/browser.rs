@@ -141,6 +141,33 @@ fn web_ui_in_chromium() {
     let r: Value = serde_json::from_slice(&imp.stdout).expect("import json");
     assert_eq!(r["stored"], 10, "{r}");
 
+    // An ingest token and short alert tiers, for the live-alert step.
+    let tok = bin()
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "token",
+            "create",
+            "demo-admin",
+            "--scope",
+            "ingest",
+            "--source",
+            "wecom",
+        ])
+        .output()
+        .expect("token");
+    assert!(
+        tok.status.success(),
+        "token: {}",
+        String::from_utf8_lossy(&tok.stderr)
+    );
+    let ingest_token = String::from_utf8_lossy(&tok.stdout).trim().to_owned();
+    let cfg = dir.path().join("chatvault.toml");
+    std::fs::write(
+        &cfg,
+        "[analytics.alerts]\nblue_seconds = 1\nyellow_seconds = 3\nred_seconds = 3600\n",
+    )
+    .expect("config");
     let mut child = bin()
         .args([
             "--data",
@@ -148,6 +175,8 @@ fn web_ui_in_chromium() {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--config",
+            cfg.to_str().unwrap(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -171,6 +200,7 @@ fn web_ui_in_chromium() {
         .env("CV_LOGINS", logins.to_string())
         .env("CV_SHOTS", &shots)
         .env("CV_EVIDENCE", &evidence)
+        .env("CV_INGEST", &ingest_token)
         .env("CV_CHROMIUM", &chromium)
         .status()
         .expect("node");

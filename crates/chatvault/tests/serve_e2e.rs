@@ -5,12 +5,14 @@
 // Tests stop at the first broken expectation; unwrap is how they say so.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+
+mod common;
+use common::{http, Server};
 
 const PW: &str = "e2e-password-long";
 
@@ -48,119 +50,12 @@ fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
     )
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(data: &Path) -> Server {
-    let mut child = bin(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
-    assert!(line.contains("listening on http://"), "{line}");
-    Server { child, addr }
-}
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Value,
-}
-
-/// One HTTP/1.1 request over a fresh connection: a client this small is enough here,
-/// and keeps an HTTP client crate out of the build.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    csrf: Option<&str>,
-    body: Option<&Value>,
-) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        payload.len()
-    );
-    if body.is_some() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    if let Some(c) = cookie {
-        req.push_str(&format!("Cookie: {c}\r\n"));
-    }
-    if let Some(t) = csrf {
-        req.push_str(&format!("X-CSRF-Token: {t}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&payload);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = vec![];
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    // The server answers Connection: close requests with a plain or chunked body.
-    let body_text = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut r = rest;
-        while let Some((size, tail)) = r.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            r = &tail[n + 2..];
-        }
-        out
-    } else {
-        rest.to_owned()
-    };
-    Reply {
-        status,
-        headers: head.to_owned(),
-        body: serde_json::from_str(&body_text).unwrap_or(Value::Null),
-    }
+    common::start(data, &[])
 }
 
 fn login(addr: &str, user: &str, totp: Option<String>) -> (String, String) {
-    let r = http(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        None,
-        Some(&json!({"username": user, "password": PW, "totp": totp})),
-    );
-    assert_eq!(r.status, 200, "login {user}: {:?}", r.body);
-    let cookie = r
-        .headers
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    (cookie, r.body["csrf_token"].as_str().unwrap().to_owned())
+    common::login(addr, user, PW, totp)
 }
 
 #[test]

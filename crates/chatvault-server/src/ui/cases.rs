@@ -9,7 +9,7 @@ use axum::Form;
 use serde_json::Value;
 
 use super::pages::UiResult;
-use super::pages::{caller_or, form, reader_or, render, Done, ErrView};
+use super::pages::{form, guard_or, reader_or, render, Done, ErrView};
 use super::views::{clean, fmt_ms, Ctx};
 use super::{Lang, Req, UiError};
 use crate::cases::{run_export, CaseWorker, ExportBody, ExportKind};
@@ -86,19 +86,6 @@ struct IdentitiesPage {
 
 /// The identity pages take the API's guard (legal and admin); a missing session still
 /// redirects to sign-in.
-fn worker_or(
-    req: &Req,
-    w: Result<CaseWorker, ApiError>,
-    caller: Result<Caller, ApiError>,
-) -> UiResult<CaseWorker> {
-    match w {
-        Ok(w) => Ok(w),
-        Err(e) => {
-            let caller = caller_or(req, caller)?;
-            Err(UiError::for_caller(req, &caller, e))
-        }
-    }
-}
 
 fn reason_text(lang: Lang, reason: &str) -> &'static str {
     let t = lang.strings();
@@ -178,7 +165,7 @@ pub async fn identities_page(
     caller: Result<Caller, ApiError>,
     Query(d): Query<Done>,
 ) -> UiResult<Response> {
-    let w = worker_or(&req, w, caller)?;
+    let w = guard_or(&req, w, caller)?;
     let t = req.lang_for(Some(&w.caller)).strings();
     let notice = match d.done.as_deref() {
         Some("link") => Some(t.link_done),
@@ -195,7 +182,7 @@ pub async fn link_submit(
     caller: Result<Caller, ApiError>,
     f: Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    let w = worker_or(&req, w, caller)?;
+    let w = guard_or(&req, w, caller)?;
     let f = form(f);
     let mut handles = f.lines("handles");
     handles.extend(f.opt("a"));
@@ -224,7 +211,7 @@ pub async fn unlink_submit(
     caller: Result<Caller, ApiError>,
     Path(id): Path<String>,
 ) -> UiResult<Response> {
-    let w = worker_or(&req, w, caller)?;
+    let w = guard_or(&req, w, caller)?;
     w.unlink(&id)
         .map_err(|e| UiError::for_caller(&req, &w.caller, e))?;
     Ok(Redirect::to("/identities?done=unlink").into_response())

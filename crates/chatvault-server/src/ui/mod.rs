@@ -13,8 +13,10 @@
 //! - Queries and other text typed into forms travel in POST bodies, never in URLs: a
 //!   URL holds ids, dates and page numbers only.
 
+mod alerts;
 pub mod assets;
 mod cases;
+mod dashboard;
 pub mod i18n;
 mod pages;
 mod views;
@@ -56,6 +58,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/identities"),
     ("POST", "/identities"),
     ("POST", "/identities/{id}/unlink"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/export"),
+    ("GET", "/alerts"),
+    ("GET", "/alerts/list"),
+    ("POST", "/alerts/{id}/ack"),
     ("GET", "/timeline"),
     ("POST", "/timeline"),
     ("GET", "/requests"),
@@ -90,6 +97,11 @@ pub fn routes() -> Router<State> {
             get(cases::identities_page).post(cases::link_submit),
         )
         .route("/identities/{id}/unlink", post(cases::unlink_submit))
+        .route("/dashboard", get(dashboard::dashboard_page))
+        .route("/dashboard/export", get(dashboard::dashboard_export))
+        .route("/alerts", get(alerts::alerts_page))
+        .route("/alerts/list", get(alerts::alerts_fragment))
+        .route("/alerts/{id}/ack", post(alerts::ack_submit))
         .route("/timeline", get(timeline_page).post(timeline_submit))
         .route("/requests", get(requests_page).post(request_submit))
         .route("/requests/{id}/approve", post(approve_submit))

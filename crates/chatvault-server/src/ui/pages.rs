@@ -101,6 +101,22 @@ pub(super) fn caller_or(req: &Req, c: Result<Caller, ApiError>) -> UiResult<Call
     c.map_err(|e| UiError::new(req, e))
 }
 
+/// A guard's result for a page: its error shown as a page for the signed-in caller
+/// (with their language and menu), or as the sign-in page when nobody is signed in.
+pub(super) fn guard_or<G>(
+    req: &Req,
+    g: Result<G, ApiError>,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<G> {
+    match g {
+        Ok(g) => Ok(g),
+        Err(e) => {
+            let caller = caller_or(req, caller)?;
+            Err(UiError::for_caller(req, &caller, e))
+        }
+    }
+}
+
 pub(super) fn reader_or(req: &Req, r: Result<ContentReader, ApiError>) -> UiResult<ContentReader> {
     r.map_err(|e| UiError::new(req, e))
 }

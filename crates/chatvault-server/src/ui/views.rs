@@ -139,6 +139,12 @@ impl Ctx {
             if matches!(u.role, Role::Legal | Role::Admin) {
                 add("/identities", t.nav_identities);
             }
+            if matches!(u.role, Role::TeamLead | Role::Executive) {
+                add("/dashboard", t.nav_dashboard);
+            }
+            if !matches!(u.role, Role::Legal | Role::Auditor) {
+                add("/alerts", t.nav_alerts);
+            }
             add("/integrity", t.nav_integrity);
         }
         Ctx {

@@ -1,9 +1,12 @@
 //! Running the real binary, for the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
 
 /// `chatvault --data DATA ARGS…`, with none of the caller's key or config variables;
 /// `stdin` is written to its input (a password). Returns the exit code, stdout and stderr.
@@ -69,4 +72,150 @@ pub fn run_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `chatvault serve` on a free port, with `extra` arguments (a config, say); returns
+/// once it listens.
+pub fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
+    for k in [
+        "CHATVAULT_KEY",
+        "CHATVAULT_PASSPHRASE",
+        "CHATVAULT_DATA",
+        "CHATVAULT_CONFIG",
+    ] {
+        c.env_remove(k);
+    }
+    let mut child = c
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    assert!(line.contains("listening on http://"), "{line}");
+    Server { child, addr }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: Value,
+}
+
+/// One HTTP/1.1 request over a fresh connection: a client this small is enough here,
+/// and keeps an HTTP client crate out of the build.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
+    let mut headers = vec![];
+    if let Some(c) = cookie {
+        headers.push(format!("Cookie: {c}"));
+    }
+    if let Some(t) = csrf {
+        headers.push(format!("X-CSRF-Token: {t}"));
+    }
+    request(addr, method, path, &headers, body)
+}
+
+/// [`http`] with any header lines (`Authorization: Bearer …`).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&Value>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        payload.len()
+    );
+    if body.is_some() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = vec![];
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    // The server answers Connection: close requests with a plain or chunked body.
+    let body_text = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((size, tail)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    Reply {
+        status,
+        headers: head.to_owned(),
+        body: serde_json::from_str(&body_text).unwrap_or(Value::Null),
+    }
+}
+
+/// Signs in; returns the session cookie (`name=value`) and the CSRF token.
+pub fn login(addr: &str, user: &str, password: &str, totp: Option<String>) -> (String, String) {
+    let r = http(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        Some(&serde_json::json!({"username": user, "password": password, "totp": totp})),
+    );
+    assert_eq!(r.status, 200, "login {user}: {:?}", r.body);
+    let cookie = r
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (cookie, r.body["csrf_token"].as_str().unwrap().to_owned())
 }

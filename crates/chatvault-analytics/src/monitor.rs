@@ -1,0 +1,952 @@
+//! The live SLA monitor: which customer turns are waiting for an answer right now, the
+//! alerts they raise as they wait (blue, yellow, red), who each tier goes to, and how
+//! fast each live source delivers its messages. The rules are in `docs/metrics.md`
+//! ("Live SLA monitor").
+//!
+//! It is a pure state machine: the server feeds it every stored message
+//! ([`Monitor::observe`]) and the time ([`Monitor::tick`]), and takes the events it
+//! produced ([`Monitor::drain`]) to deliver them (webhooks, the live feed). It reads no
+//! clock, no archive and no network, so every rule is a table test below.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::metrics::{quantile, Side};
+use crate::settings::Alerts;
+
+/// How many capture delays each source keeps for its p50 and p99.
+pub const LATENCY_WINDOW: usize = 4096;
+/// How many resolved alerts stay listed after they resolve.
+pub const KEEP_RESOLVED: usize = 1000;
+/// A conversation's last agent is forgotten this long after they last wrote.
+const FORGET_AGENT_MS: i64 = 30 * 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Blue,
+    Yellow,
+    Red,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Blue, Tier::Yellow, Tier::Red];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Blue => "blue",
+            Tier::Yellow => "yellow",
+            Tier::Red => "red",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A customer turn waits for an agent.
+    Unanswered,
+    /// A live source has sent nothing for `stalled_source_seconds`.
+    SourceStalled,
+}
+
+/// One step of an alert's escalation: the tier it reached, whom it went to, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub tier: Tier,
+    /// A role of the chain (`agent`, `team_lead`, `manager`, or whatever the config names).
+    pub notify: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ack {
+    pub by: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolved {
+    pub at_ms: i64,
+    /// `answered` (an agent replied), `source_resumed` (the stalled source sent again).
+    pub reason: &'static str,
+    /// The agent who answered.
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub id: u64,
+    pub kind: AlertKind,
+    /// `platform:conversation` (unanswered turns).
+    pub conversation: Option<String>,
+    pub platform: String,
+    /// The source (stalled sources; for turns, the source the customer's message came by).
+    pub source: Option<String>,
+    /// The customer who is waiting (`platform:id`).
+    pub customer: Option<String>,
+    /// The agent who last wrote in the conversation: the first link of the chain.
+    pub agent: Option<String>,
+    /// That agent's team, when the directory knows it.
+    pub team: Option<String>,
+    /// Unanswered: when the customer turn started. Stalled: the source's last message.
+    pub since_ms: i64,
+    pub tier: Tier,
+    pub notify: String,
+    pub raised_ms: i64,
+    pub steps: Vec<Step>,
+    pub ack: Option<Ack>,
+    pub resolved: Option<Resolved>,
+}
+
+impl Alert {
+    pub fn is_open(&self) -> bool {
+        self.resolved.is_none()
+    }
+}
+
+/// What changed, for the webhooks and the live feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// `alert.raised`, `alert.escalated`, `alert.acknowledged`, `alert.resolved`.
+    pub event: &'static str,
+    pub at_ms: i64,
+    pub alert: Alert,
+}
+
+/// One stored message as the monitor sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed<'a> {
+    /// `platform:conversation`.
+    pub conversation: &'a str,
+    pub platform: &'a str,
+    /// The live source it came by (an ingest token's source, or its platform).
+    pub source: &'a str,
+    pub side: Option<Side>,
+    /// `platform:id`.
+    pub sender: &'a str,
+    pub sent_ms: i64,
+    pub received_ms: i64,
+}
+
+/// One live source's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub messages: u64,
+    pub last_received_ms: i64,
+    /// Capture delay (`received_at − sent_at`, never negative) over the last
+    /// [`LATENCY_WINDOW`] messages.
+    pub p50_ms: Option<i64>,
+    pub p99_ms: Option<i64>,
+    pub stalled: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MonitorError {
+    #[error("no alert {0}")]
+    NotFound(u64),
+    #[error("alert {0} is already resolved")]
+    Resolved(u64),
+    #[error("alert {id} was already acknowledged by {by}")]
+    Acked { id: u64, by: String },
+}
+
+impl MonitorError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            MonitorError::NotFound(_) => "alert.not_found",
+            MonitorError::Resolved(_) | MonitorError::Acked { .. } => "alert.state",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OpenTurn {
+    start_ms: i64,
+    customer: String,
+    platform: String,
+    source: String,
+    alert: Option<u64>,
+}
+
+#[derive(Debug)]
+struct SourceStats {
+    messages: u64,
+    last_ms: i64,
+    delays: VecDeque<i64>,
+    stalled: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Monitor {
+    tiers_ms: [i64; 3],
+    chain: Vec<String>,
+    stalled_ms: i64,
+    /// Open customer turns by conversation.
+    open: HashMap<String, OpenTurn>,
+    /// Each conversation's last agent and when they last wrote.
+    last_agent: HashMap<String, (String, i64)>,
+    alerts: BTreeMap<u64, Alert>,
+    resolved: VecDeque<u64>,
+    sources: BTreeMap<String, SourceStats>,
+    next_id: u64,
+    events: Vec<Event>,
+    last_prune_ms: i64,
+}
+
+impl Monitor {
+    pub fn new(cfg: &Alerts) -> Monitor {
+        let s = |x: u32| i64::from(x) * 1000;
+        Monitor {
+            tiers_ms: [
+                s(cfg.blue_seconds),
+                s(cfg.yellow_seconds),
+                s(cfg.red_seconds),
+            ],
+            chain: if cfg.chain.is_empty() {
+                vec!["agent".into()]
+            } else {
+                cfg.chain.clone()
+            },
+            stalled_ms: s(cfg.stalled_source_seconds),
+            open: HashMap::new(),
+            last_agent: HashMap::new(),
+            alerts: BTreeMap::new(),
+            resolved: VecDeque::new(),
+            sources: BTreeMap::new(),
+            next_id: 1,
+            events: vec![],
+            last_prune_ms: i64::MIN,
+        }
+    }
+
+    /// Whom a tier goes to: the chain's entry for it, or its last entry when the chain is
+    /// shorter than the tiers.
+    pub fn notify(&self, tier: Tier) -> &str {
+        &self.chain[tier.index().min(self.chain.len() - 1)]
+    }
+
+    /// The highest tier a turn waiting `waited_ms` has reached.
+    pub fn tier_for(&self, waited_ms: i64) -> Option<Tier> {
+        Tier::ALL
+            .into_iter()
+            .rev()
+            .find(|t| waited_ms >= self.tiers_ms[t.index()])
+    }
+
+    /// A message the archive stored (duplicates are not observed).
+    ///
+    /// A customer message opens a turn unless one is open; an agent message sent at or
+    /// after the open turn's start answers it and resolves its alert. A customer message
+    /// received more than the red tier after it was sent is history arriving late (a
+    /// backfill), not a live wait: it opens no turn.
+    pub fn observe(&mut self, m: &Observed<'_>) {
+        let delay = m.received_ms.saturating_sub(m.sent_ms).max(0);
+        let src = self
+            .sources
+            .entry(m.source.to_owned())
+            .or_insert_with(|| SourceStats {
+                messages: 0,
+                last_ms: m.received_ms,
+                delays: VecDeque::new(),
+                stalled: None,
+            });
+        src.messages += 1;
+        src.last_ms = src.last_ms.max(m.received_ms);
+        if src.delays.len() == LATENCY_WINDOW {
+            src.delays.pop_front();
+        }
+        src.delays.push_back(delay);
+        if let Some(id) = src.stalled.take() {
+            self.resolve(id, m.received_ms, "source_resumed", None);
+        }
+        match m.side {
+            Some(Side::Customer) => {
+                if let Some(t) = self.open.get_mut(m.conversation) {
+                    t.start_ms = t.start_ms.min(m.sent_ms);
+                    return;
+                }
+                let answered_later = self
+                    .last_agent
+                    .get(m.conversation)
+                    .is_some_and(|(_, at)| *at >= m.sent_ms);
+                if delay > self.tiers_ms[Tier::Red.index()] || answered_later {
+                    return;
+                }
+                self.open.insert(
+                    m.conversation.to_owned(),
+                    OpenTurn {
+                        start_ms: m.sent_ms,
+                        customer: m.sender.to_owned(),
+                        platform: m.platform.to_owned(),
+                        source: m.source.to_owned(),
+                        alert: None,
+                    },
+                );
+            }
+            Some(Side::Agent) => {
+                let e = self
+                    .last_agent
+                    .entry(m.conversation.to_owned())
+                    .or_insert_with(|| (m.sender.to_owned(), m.sent_ms));
+                if m.sent_ms >= e.1 {
+                    *e = (m.sender.to_owned(), m.sent_ms);
+                }
+                if self
+                    .open
+                    .get(m.conversation)
+                    .is_some_and(|t| m.sent_ms >= t.start_ms)
+                {
+                    if let Some(id) = self.open.remove(m.conversation).and_then(|t| t.alert) {
+                        self.resolve(id, m.received_ms, "answered", Some(m.sender.to_owned()));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Raises and escalates what `now_ms` calls for. `team_of` names an agent's team.
+    pub fn tick(&mut self, now_ms: i64, team_of: &dyn Fn(&str) -> Option<String>) {
+        let mut due: Vec<(String, Tier)> = self
+            .open
+            .iter()
+            .filter_map(|(c, t)| {
+                let tier = self.tier_for(now_ms.saturating_sub(t.start_ms))?;
+                let current = t.alert.and_then(|id| self.alerts.get(&id));
+                match current {
+                    None => Some((c.clone(), tier)),
+                    Some(a) if a.ack.is_none() && a.tier < tier => Some((c.clone(), tier)),
+                    Some(_) => None,
+                }
+            })
+            .collect();
+        // Oldest waits first, so events come out in a stable order.
+        due.sort_by_key(|(c, _)| (self.open[c].start_ms, c.clone()));
+        for (c, tier) in due {
+            let notify = self.notify(tier).to_owned();
+            let step = Step {
+                tier,
+                notify: notify.clone(),
+                at_ms: now_ms,
+            };
+            let existing = self.open[&c].alert;
+            match existing {
+                Some(id) => {
+                    if let Some(a) = self.alerts.get_mut(&id) {
+                        a.tier = tier;
+                        a.notify = notify;
+                        a.steps.push(step);
+                        let alert = a.clone();
+                        self.events.push(Event {
+                            event: "alert.escalated",
+                            at_ms: now_ms,
+                            alert,
+                        });
+                    }
+                }
+                None => {
+                    let id = self.take_id();
+                    let t = &self.open[&c];
+                    let agent = self.last_agent.get(&c).map(|(a, _)| a.clone());
+                    let team = agent.as_deref().and_then(team_of);
+                    let alert = Alert {
+                        id,
+                        kind: AlertKind::Unanswered,
+                        conversation: Some(c.clone()),
+                        platform: t.platform.clone(),
+                        source: Some(t.source.clone()),
+                        customer: Some(t.customer.clone()),
+                        agent,
+                        team,
+                        since_ms: t.start_ms,
+                        tier,
+                        notify,
+                        raised_ms: now_ms,
+                        steps: vec![step],
+                        ack: None,
+                        resolved: None,
+                    };
+                    if let Some(t) = self.open.get_mut(&c) {
+                        t.alert = Some(id);
+                    }
+                    self.raise(alert);
+                }
+            }
+        }
+        let stalled: Vec<(String, i64)> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| {
+                s.stalled.is_none() && now_ms.saturating_sub(s.last_ms) >= self.stalled_ms
+            })
+            .map(|(n, s)| (n.clone(), s.last_ms))
+            .collect();
+        for (name, last) in stalled {
+            let id = self.take_id();
+            let notify = self.chain.last().cloned().unwrap_or_default();
+            let platform = name
+                .split_once(':')
+                .map_or(name.as_str(), |(p, _)| p)
+                .to_owned();
+            let alert = Alert {
+                id,
+                kind: AlertKind::SourceStalled,
+                conversation: None,
+                platform,
+                source: Some(name.clone()),
+                customer: None,
+                agent: None,
+                team: None,
+                since_ms: last,
+                tier: Tier::Red,
+                notify: notify.clone(),
+                raised_ms: now_ms,
+                steps: vec![Step {
+                    tier: Tier::Red,
+                    notify,
+                    at_ms: now_ms,
+                }],
+                ack: None,
+                resolved: None,
+            };
+            if let Some(s) = self.sources.get_mut(&name) {
+                s.stalled = Some(id);
+            }
+            self.raise(alert);
+        }
+        if now_ms.saturating_sub(self.last_prune_ms) >= 60_000 {
+            self.last_prune_ms = now_ms;
+            self.last_agent
+                .retain(|_, (_, at)| now_ms.saturating_sub(*at) < FORGET_AGENT_MS);
+        }
+    }
+
+    /// Someone takes an alert on: it records who and when, and it escalates no further.
+    /// It stays open until the turn is answered.
+    pub fn ack(&mut self, id: u64, by: &str, now_ms: i64) -> Result<Alert, MonitorError> {
+        let a = self.alerts.get_mut(&id).ok_or(MonitorError::NotFound(id))?;
+        if !a.is_open() {
+            return Err(MonitorError::Resolved(id));
+        }
+        if let Some(k) = &a.ack {
+            return Err(MonitorError::Acked {
+                id,
+                by: k.by.clone(),
+            });
+        }
+        a.ack = Some(Ack {
+            by: by.to_owned(),
+            at_ms: now_ms,
+        });
+        let alert = a.clone();
+        self.events.push(Event {
+            event: "alert.acknowledged",
+            at_ms: now_ms,
+            alert: alert.clone(),
+        });
+        Ok(alert)
+    }
+
+    /// The events since the last drain, oldest first.
+    pub fn drain(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Alert> {
+        self.alerts.get(&id)
+    }
+
+    /// Open alerts (oldest first), then the last [`KEEP_RESOLVED`] resolved ones (newest
+    /// first).
+    pub fn alerts(&self) -> Vec<&Alert> {
+        let mut out: Vec<&Alert> = self.alerts.values().filter(|a| a.is_open()).collect();
+        out.extend(
+            self.resolved
+                .iter()
+                .rev()
+                .filter_map(|id| self.alerts.get(id)),
+        );
+        out
+    }
+
+    /// How many customer turns are waiting now.
+    pub fn waiting(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn sources(&self, now_ms: i64) -> Vec<SourceStatus> {
+        self.sources
+            .iter()
+            .map(|(name, s)| {
+                let mut d: Vec<i64> = s.delays.iter().copied().collect();
+                d.sort_unstable();
+                SourceStatus {
+                    source: name.clone(),
+                    messages: s.messages,
+                    last_received_ms: s.last_ms,
+                    p50_ms: quantile(&d, 0.5),
+                    p99_ms: quantile(&d, 0.99),
+                    stalled: s.stalled.is_some()
+                        || now_ms.saturating_sub(s.last_ms) >= self.stalled_ms,
+                }
+            })
+            .collect()
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn raise(&mut self, alert: Alert) {
+        let at_ms = alert.raised_ms;
+        self.events.push(Event {
+            event: "alert.raised",
+            at_ms,
+            alert: alert.clone(),
+        });
+        self.alerts.insert(alert.id, alert);
+    }
+
+    fn resolve(&mut self, id: u64, at_ms: i64, reason: &'static str, by: Option<String>) {
+        let Some(a) = self.alerts.get_mut(&id) else {
+            return;
+        };
+        a.resolved = Some(Resolved { at_ms, reason, by });
+        let alert = a.clone();
+        self.events.push(Event {
+            event: "alert.resolved",
+            at_ms,
+            alert,
+        });
+        self.resolved.push_back(id);
+        while self.resolved.len() > KEEP_RESOLVED {
+            if let Some(old) = self.resolved.pop_front() {
+                self.alerts.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1000;
+
+    fn cfg() -> Alerts {
+        Alerts {
+            blue_seconds: 30,
+            yellow_seconds: 300,
+            red_seconds: 7200,
+            stalled_source_seconds: 100_000,
+            ..Alerts::default()
+        }
+    }
+
+    fn msg<'a>(
+        conv: &'a str,
+        side: Side,
+        sender: &'a str,
+        sent: i64,
+        received: i64,
+    ) -> Observed<'a> {
+        Observed {
+            conversation: conv,
+            platform: "wecom",
+            source: "wecom",
+            side: Some(side),
+            sender,
+            sent_ms: sent,
+            received_ms: received,
+        }
+    }
+
+    fn team(agent: &str) -> Option<String> {
+        (agent == "wecom:a1").then(|| "service".to_owned())
+    }
+
+    fn events(m: &mut Monitor) -> Vec<(&'static str, u64, Tier, String)> {
+        m.drain()
+            .into_iter()
+            .map(|e| (e.event, e.alert.id, e.alert.tier, e.alert.notify))
+            .collect()
+    }
+
+    #[test]
+    fn tiers_and_chain() {
+        let m = Monitor::new(&cfg());
+        let cases = [
+            ("just under blue", 29_999, None),
+            ("blue at 30 s", 30 * S, Some(Tier::Blue)),
+            ("still blue", 299 * S, Some(Tier::Blue)),
+            ("yellow at 5 min", 300 * S, Some(Tier::Yellow)),
+            ("red at 2 h", 7200 * S, Some(Tier::Red)),
+        ];
+        for (name, waited, want) in cases {
+            assert_eq!(m.tier_for(waited), want, "{name}");
+        }
+        assert_eq!(
+            (
+                m.notify(Tier::Blue),
+                m.notify(Tier::Yellow),
+                m.notify(Tier::Red)
+            ),
+            ("agent", "team_lead", "manager")
+        );
+        let short = Monitor::new(&Alerts {
+            chain: vec!["team_lead".into()],
+            ..cfg()
+        });
+        assert_eq!(
+            short.notify(Tier::Red),
+            "team_lead",
+            "a short chain ends with its last entry"
+        );
+    }
+
+    #[test]
+    fn an_unanswered_turn_escalates_then_is_acknowledged_then_resolves() {
+        let mut m = Monitor::new(&cfg());
+        m.observe(&msg("wecom:c1", Side::Agent, "wecom:a1", 0, 0));
+        m.observe(&msg("wecom:c1", Side::Customer, "wecom:u1", 10 * S, 10 * S));
+        m.observe(&msg("wecom:c1", Side::Customer, "wecom:u1", 20 * S, 20 * S));
+        m.tick(39_999, &team);
+        assert_eq!(
+            events(&mut m),
+            vec![],
+            "the turn started at 10 s: nothing before 40 s"
+        );
+        m.tick(40 * S, &team);
+        let raised = m.get(1).unwrap().clone();
+        assert_eq!(
+            (
+                raised.agent.as_deref(),
+                raised.team.as_deref(),
+                raised.customer.as_deref(),
+                raised.since_ms
+            ),
+            (Some("wecom:a1"), Some("service"), Some("wecom:u1"), 10 * S)
+        );
+        assert_eq!(
+            events(&mut m),
+            vec![("alert.raised", 1, Tier::Blue, "agent".into())]
+        );
+        m.tick(41 * S, &team);
+        assert_eq!(events(&mut m), vec![], "raised once");
+        m.tick(310 * S, &team);
+        assert_eq!(
+            events(&mut m),
+            vec![("alert.escalated", 1, Tier::Yellow, "team_lead".into())]
+        );
+        let a = m.ack(1, "lead", 320 * S).unwrap();
+        assert_eq!(
+            a.ack,
+            Some(Ack {
+                by: "lead".into(),
+                at_ms: 320 * S
+            })
+        );
+        assert_eq!(
+            m.ack(1, "other", 321 * S),
+            Err(MonitorError::Acked {
+                id: 1,
+                by: "lead".into()
+            })
+        );
+        m.tick(8000 * S, &team);
+        assert_eq!(
+            events(&mut m),
+            vec![("alert.acknowledged", 1, Tier::Yellow, "team_lead".into())],
+            "an acknowledged alert escalates no further"
+        );
+        m.observe(&msg(
+            "wecom:c1",
+            Side::Agent,
+            "wecom:a2",
+            8001 * S,
+            8001 * S,
+        ));
+        let ev = m.drain();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].event, ev[0].alert.resolved.clone()),
+            (
+                "alert.resolved",
+                Some(Resolved {
+                    at_ms: 8001 * S,
+                    reason: "answered",
+                    by: Some("wecom:a2".into())
+                })
+            )
+        );
+        assert_eq!(m.waiting(), 0);
+        assert_eq!(m.ack(1, "lead", 8002 * S), Err(MonitorError::Resolved(1)));
+        assert_eq!(m.ack(9, "lead", 0), Err(MonitorError::NotFound(9)));
+        let steps: Vec<Tier> = m.get(1).unwrap().steps.iter().map(|s| s.tier).collect();
+        assert_eq!(steps, vec![Tier::Blue, Tier::Yellow]);
+    }
+
+    #[test]
+    fn named_cases() {
+        struct Case {
+            name: &'static str,
+            msgs: Vec<Observed<'static>>,
+            now: i64,
+            want: Vec<(&'static str, Tier)>,
+            waiting: usize,
+        }
+        let c = |side, sender, sent, received| msg("wecom:c1", side, sender, sent, received);
+        let cases = [
+            Case {
+                name: "answered in time: no alert",
+                msgs: vec![
+                    c(Side::Customer, "wecom:u1", 0, 0),
+                    c(Side::Agent, "wecom:a1", 20 * S, 20 * S),
+                ],
+                now: 100 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "answered late but before the tick: no alert",
+                msgs: vec![
+                    c(Side::Customer, "wecom:u1", 0, 0),
+                    c(Side::Agent, "wecom:a1", 50 * S, 50 * S),
+                ],
+                now: 100 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "a first customer message, no agent yet",
+                msgs: vec![c(Side::Customer, "wecom:u1", 0, 0)],
+                now: 30 * S,
+                want: vec![("alert.raised", Tier::Blue)],
+                waiting: 1,
+            },
+            Case {
+                name: "a long wait raises at its tier at once",
+                msgs: vec![c(Side::Customer, "wecom:u1", 0, 0)],
+                now: 400 * S,
+                want: vec![("alert.raised", Tier::Yellow)],
+                waiting: 1,
+            },
+            Case {
+                name: "backfill older than the red tier opens no turn",
+                msgs: vec![c(Side::Customer, "wecom:u1", 0, 7201 * S)],
+                now: 8000 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "a late customer message already answered opens no turn",
+                msgs: vec![
+                    c(Side::Agent, "wecom:a1", 100 * S, 100 * S),
+                    c(Side::Customer, "wecom:u1", 50 * S, 101 * S),
+                ],
+                now: 200 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "an agent message older than the turn does not answer it",
+                msgs: vec![
+                    c(Side::Customer, "wecom:u1", 100 * S, 100 * S),
+                    c(Side::Agent, "wecom:a1", 90 * S, 101 * S),
+                ],
+                now: 130 * S,
+                want: vec![("alert.raised", Tier::Blue)],
+                waiting: 1,
+            },
+            Case {
+                name: "system messages are no side",
+                msgs: vec![
+                    c(Side::Customer, "wecom:u1", 0, 0),
+                    Observed {
+                        side: None,
+                        ..c(Side::Agent, "wecom:sys", 10 * S, 10 * S)
+                    },
+                ],
+                now: 30 * S,
+                want: vec![("alert.raised", Tier::Blue)],
+                waiting: 1,
+            },
+        ];
+        for case in cases {
+            let mut m = Monitor::new(&cfg());
+            for o in &case.msgs {
+                m.observe(o);
+            }
+            m.tick(case.now, &team);
+            let got: Vec<(&str, Tier)> = m
+                .drain()
+                .into_iter()
+                .map(|e| (e.event, e.alert.tier))
+                .collect();
+            assert_eq!(got, case.want, "{}", case.name);
+            assert_eq!(m.waiting(), case.waiting, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn capture_latency_and_stalled_sources() {
+        let mut m = Monitor::new(&Alerts {
+            stalled_source_seconds: 600,
+            ..cfg()
+        });
+        for i in 0..100 {
+            m.observe(&Observed {
+                side: None,
+                ..msg("wecom:c1", Side::Agent, "wecom:x", i * S, i * S + i * 10)
+            });
+        }
+        m.observe(&Observed {
+            side: None,
+            source: "slack",
+            ..msg("slack:c", Side::Agent, "slack:x", 5 * S, 4 * S)
+        });
+        let s = m.sources(100 * S);
+        assert_eq!(
+            (
+                s[0].source.as_str(),
+                s[0].p50_ms,
+                s[0].p99_ms,
+                s[0].messages,
+                s[0].stalled
+            ),
+            ("slack", Some(0), Some(0), 1, false),
+            "a clock ahead of the archive counts as no delay"
+        );
+        assert_eq!(
+            (
+                s[1].source.as_str(),
+                s[1].p50_ms,
+                s[1].p99_ms,
+                s[1].messages
+            ),
+            ("wecom", Some(490), Some(980), 100)
+        );
+        m.drain();
+        m.tick(99 * S + 990 + 600 * S - 1, &team);
+        assert_eq!(
+            m.drain().len(),
+            1,
+            "slack stalled first (last message at 4 s)"
+        );
+        m.tick(99 * S + 990 + 600 * S, &team);
+        let ev = m.drain();
+        assert_eq!(
+            (
+                ev.len(),
+                ev[0].alert.kind,
+                ev[0].alert.source.as_deref(),
+                ev[0].alert.notify.as_str()
+            ),
+            (1, AlertKind::SourceStalled, Some("wecom"), "manager")
+        );
+        m.tick(800 * S, &team);
+        assert_eq!(m.drain(), vec![], "stalled once");
+        m.observe(&Observed {
+            side: None,
+            ..msg("wecom:c1", Side::Agent, "wecom:x", 801 * S, 801 * S)
+        });
+        let ev = m.drain();
+        assert_eq!(
+            (ev[0].event, ev[0].alert.resolved.as_ref().map(|r| r.reason)),
+            ("alert.resolved", Some("source_resumed"))
+        );
+        assert!(m
+            .sources(801 * S)
+            .iter()
+            .any(|s| s.source == "wecom" && !s.stalled));
+    }
+
+    #[test]
+    fn the_latency_window_is_bounded_and_resolved_alerts_are_capped() {
+        let mut m = Monitor::new(&cfg());
+        for i in 0..(LATENCY_WINDOW as i64 + 10) {
+            m.observe(&Observed {
+                side: None,
+                ..msg(
+                    "wecom:c",
+                    Side::Agent,
+                    "wecom:x",
+                    0,
+                    if i < 10 { 1_000_000 } else { 1 },
+                )
+            });
+        }
+        assert_eq!(
+            m.sources(0)[0].p99_ms,
+            Some(1),
+            "the ten old slow ones left the window"
+        );
+        for i in 0..(KEEP_RESOLVED as i64 + 5) {
+            let conv = format!("wecom:c{i}");
+            m.observe(&msg(&conv, Side::Customer, "wecom:u", i, i));
+            m.tick(i + 30 * S, &team);
+            m.observe(&msg(&conv, Side::Agent, "wecom:a1", i + 31 * S, i + 31 * S));
+        }
+        assert_eq!(m.alerts().len(), KEEP_RESOLVED);
+        assert!(m.get(1).is_none() && m.get(KEEP_RESOLVED as u64 + 5).is_some());
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives in whatever order: each alert's events go raised, then
+        /// escalations to ever higher tiers, then at most one acknowledgement, then at most
+        /// one resolution (nothing escalates once acknowledged); and an open unanswered
+        /// alert always has its turn still waiting.
+        #[test]
+        fn alert_lifecycles_are_well_formed(ops in proptest::collection::vec((0u8..4, 0u8..3, 0i64..400, 0i64..50), 1..120)) {
+            let mut m = Monitor::new(&cfg());
+            let mut now = 0i64;
+            let mut history: std::collections::HashMap<u64, Vec<Event>> = Default::default();
+            for (op, conv, dt, skew) in ops {
+                now += dt * S / 4;
+                let c = format!("wecom:c{conv}");
+                match op {
+                    0 | 1 => {
+                        let side = if op == 0 { Side::Customer } else { Side::Agent };
+                        let sender = if op == 0 { "wecom:u" } else { "wecom:a1" };
+                        m.observe(&Observed { conversation: &c, platform: "wecom", source: "wecom", side: Some(side), sender, sent_ms: now - skew * S, received_ms: now });
+                    }
+                    2 => m.tick(now, &team),
+                    _ => {
+                        if let Some(id) = m.alerts().first().map(|a| a.id) {
+                            let _ = m.ack(id, "lead", now);
+                        }
+                    }
+                }
+                for e in m.drain() {
+                    history.entry(e.alert.id).or_default().push(e);
+                }
+            }
+            for (id, evs) in &history {
+                proptest::prop_assert_eq!(evs[0].event, "alert.raised", "alert {} starts raised", id);
+                let mut tier = evs[0].alert.tier;
+                let mut stage = 0;
+                for e in &evs[1..] {
+                    let s = match e.event { "alert.escalated" => 0, "alert.acknowledged" => 1, "alert.resolved" => 2, other => panic!("{other}") };
+                    proptest::prop_assert!(s >= stage && !(s == stage && s > 0), "alert {}: {:?}", id, evs.iter().map(|e| e.event).collect::<Vec<_>>());
+                    proptest::prop_assert!(e.alert.tier >= tier);
+                    tier = e.alert.tier;
+                    stage = s;
+                }
+            }
+            for a in m.alerts().into_iter().filter(|a| a.is_open() && a.kind == AlertKind::Unanswered) {
+                let c = a.conversation.clone().unwrap_or_default();
+                proptest::prop_assert!(m.open.get(&c).is_some_and(|t| t.alert == Some(a.id)), "open alert {} has its waiting turn", a.id);
+            }
+        }
+    }
+}
