@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{quantile, Side};
 use crate::settings::Alerts;
@@ -22,7 +22,7 @@ pub const KEEP_RESOLVED: usize = 1000;
 /// A conversation's last agent is forgotten this long after they last wrote.
 const FORGET_AGENT_MS: i64 = 30 * 86_400_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Blue,
@@ -46,7 +46,7 @@ impl Tier {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A customer turn waits for an agent.
@@ -56,7 +56,7 @@ pub enum AlertKind {
 }
 
 /// One step of an alert's escalation: the tier it reached, whom it went to, when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub tier: Tier,
     /// A role of the chain (`agent`, `team_lead`, `manager`, or whatever the config names).
@@ -64,22 +64,31 @@ pub struct Step {
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub by: String,
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Why an alert resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// An agent replied.
+    Answered,
+    /// The stalled source sent again.
+    SourceResumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
     pub at_ms: i64,
-    /// `answered` (an agent replied), `source_resumed` (the stalled source sent again).
-    pub reason: &'static str,
+    pub reason: Reason,
     /// The agent who answered.
     pub by: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: u64,
     pub kind: AlertKind,
@@ -166,6 +175,46 @@ impl MonitorError {
     }
 }
 
+/// The format of [`Snapshot`]; a file of another version is refused, not guessed at.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// How many conversations' last agents a snapshot keeps (the most recent).
+pub const KEEP_AGENTS: usize = 100_000;
+
+/// The monitor's state as `alerts-state.json` keeps it across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub version: u32,
+    pub taken_ms: i64,
+    pub next_id: u64,
+    pub open: Vec<SnapTurn>,
+    /// (conversation, agent, when they last wrote).
+    pub last_agent: Vec<(String, String, i64)>,
+    pub alerts: Vec<Alert>,
+    pub resolved: Vec<u64>,
+    pub sources: Vec<SnapSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapTurn {
+    pub conversation: String,
+    pub start_ms: i64,
+    pub customer: String,
+    pub platform: String,
+    pub source: String,
+    pub alert: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapSource {
+    pub source: String,
+    pub messages: u64,
+    pub last_ms: i64,
+    pub stalled: Option<u64>,
+}
+
 #[derive(Debug)]
 struct OpenTurn {
     start_ms: i64,
@@ -198,6 +247,8 @@ pub struct Monitor {
     next_id: u64,
     events: Vec<Event>,
     last_prune_ms: i64,
+    /// Something worth a new snapshot happened since the last one.
+    changed: bool,
 }
 
 impl Monitor {
@@ -223,6 +274,7 @@ impl Monitor {
             next_id: 1,
             events: vec![],
             last_prune_ms: i64::MIN,
+            changed: false,
         }
     }
 
@@ -247,6 +299,7 @@ impl Monitor {
     /// received more than the red tier after it was sent is history arriving late (a
     /// backfill), not a live wait: it opens no turn.
     pub fn observe(&mut self, m: &Observed<'_>) {
+        self.changed = true;
         let delay = m.received_ms.saturating_sub(m.sent_ms).max(0);
         let src = self
             .sources
@@ -264,7 +317,7 @@ impl Monitor {
         }
         src.delays.push_back(delay);
         if let Some(id) = src.stalled.take() {
-            self.resolve(id, m.received_ms, "source_resumed", None);
+            self.resolve(id, m.received_ms, Reason::SourceResumed, None);
         }
         match m.side {
             Some(Side::Customer) => {
@@ -304,7 +357,12 @@ impl Monitor {
                     .is_some_and(|t| m.sent_ms >= t.start_ms)
                 {
                     if let Some(id) = self.open.remove(m.conversation).and_then(|t| t.alert) {
-                        self.resolve(id, m.received_ms, "answered", Some(m.sender.to_owned()));
+                        self.resolve(
+                            id,
+                            m.received_ms,
+                            Reason::Answered,
+                            Some(m.sender.to_owned()),
+                        );
                     }
                 }
             }
@@ -344,7 +402,7 @@ impl Monitor {
                         a.notify = notify;
                         a.steps.push(step);
                         let alert = a.clone();
-                        self.events.push(Event {
+                        self.emit(Event {
                             event: "alert.escalated",
                             at_ms: now_ms,
                             alert,
@@ -446,12 +504,115 @@ impl Monitor {
             at_ms: now_ms,
         });
         let alert = a.clone();
-        self.events.push(Event {
+        self.emit(Event {
             event: "alert.acknowledged",
             at_ms: now_ms,
             alert: alert.clone(),
         });
         Ok(alert)
+    }
+
+    /// What survives a restart, when something changed since the last call: open turns,
+    /// alerts (open and the kept resolved ones), each conversation's last agent (the
+    /// latest [`KEEP_AGENTS`]), and each source's count and last message. Capture delays
+    /// are not kept: the window refills.
+    pub fn snapshot(&mut self, now_ms: i64) -> Option<Snapshot> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        let mut open: Vec<SnapTurn> = self
+            .open
+            .iter()
+            .map(|(c, t)| SnapTurn {
+                conversation: c.clone(),
+                start_ms: t.start_ms,
+                customer: t.customer.clone(),
+                platform: t.platform.clone(),
+                source: t.source.clone(),
+                alert: t.alert,
+            })
+            .collect();
+        open.sort_by(|a, b| a.conversation.cmp(&b.conversation));
+        let mut last_agent: Vec<(String, String, i64)> = self
+            .last_agent
+            .iter()
+            .map(|(c, (a, at))| (c.clone(), a.clone(), *at))
+            .collect();
+        last_agent.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        last_agent.truncate(KEEP_AGENTS);
+        Some(Snapshot {
+            version: SNAPSHOT_VERSION,
+            taken_ms: now_ms,
+            next_id: self.next_id,
+            open,
+            last_agent,
+            alerts: self.alerts.values().cloned().collect(),
+            resolved: self.resolved.iter().copied().collect(),
+            sources: self
+                .sources
+                .iter()
+                .map(|(n, s)| SnapSource {
+                    source: n.clone(),
+                    messages: s.messages,
+                    last_ms: s.last_ms,
+                    stalled: s.stalled,
+                })
+                .collect(),
+        })
+    }
+
+    /// A monitor that goes on from a snapshot, under the current config.
+    pub fn restore(cfg: &Alerts, snap: Snapshot) -> Result<Monitor, String> {
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "version {} (this build reads {SNAPSHOT_VERSION})",
+                snap.version
+            ));
+        }
+        let mut m = Monitor::new(cfg);
+        m.alerts = snap.alerts.into_iter().map(|a| (a.id, a)).collect();
+        let max_id = m.alerts.keys().next_back().copied().unwrap_or(0);
+        m.next_id = snap.next_id.max(max_id + 1);
+        m.resolved = snap
+            .resolved
+            .into_iter()
+            .filter(|id| m.alerts.get(id).is_some_and(|a| !a.is_open()))
+            .collect();
+        for t in snap.open {
+            let alert = t
+                .alert
+                .filter(|id| m.alerts.get(id).is_some_and(Alert::is_open));
+            m.open.insert(
+                t.conversation,
+                OpenTurn {
+                    start_ms: t.start_ms,
+                    customer: t.customer,
+                    platform: t.platform,
+                    source: t.source,
+                    alert,
+                },
+            );
+        }
+        m.last_agent = snap
+            .last_agent
+            .into_iter()
+            .map(|(c, a, at)| (c, (a, at)))
+            .collect();
+        for s in snap.sources {
+            let stalled = s
+                .stalled
+                .filter(|id| m.alerts.get(id).is_some_and(Alert::is_open));
+            m.sources.insert(
+                s.source,
+                SourceStats {
+                    messages: s.messages,
+                    last_ms: s.last_ms,
+                    delays: VecDeque::new(),
+                    stalled,
+                },
+            );
+        }
+        Ok(m)
     }
 
     /// The events since the last drain, oldest first.
@@ -500,6 +661,11 @@ impl Monitor {
             .collect()
     }
 
+    fn emit(&mut self, e: Event) {
+        self.changed = true;
+        self.events.push(e);
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -508,7 +674,7 @@ impl Monitor {
 
     fn raise(&mut self, alert: Alert) {
         let at_ms = alert.raised_ms;
-        self.events.push(Event {
+        self.emit(Event {
             event: "alert.raised",
             at_ms,
             alert: alert.clone(),
@@ -516,13 +682,13 @@ impl Monitor {
         self.alerts.insert(alert.id, alert);
     }
 
-    fn resolve(&mut self, id: u64, at_ms: i64, reason: &'static str, by: Option<String>) {
+    fn resolve(&mut self, id: u64, at_ms: i64, reason: Reason, by: Option<String>) {
         let Some(a) = self.alerts.get_mut(&id) else {
             return;
         };
         a.resolved = Some(Resolved { at_ms, reason, by });
         let alert = a.clone();
-        self.events.push(Event {
+        self.emit(Event {
             event: "alert.resolved",
             at_ms,
             alert,
@@ -684,7 +850,7 @@ mod tests {
                 "alert.resolved",
                 Some(Resolved {
                     at_ms: 8001 * S,
-                    reason: "answered",
+                    reason: Reason::Answered,
                     by: Some("wecom:a2".into())
                 })
             )
@@ -863,7 +1029,7 @@ mod tests {
         let ev = m.drain();
         assert_eq!(
             (ev[0].event, ev[0].alert.resolved.as_ref().map(|r| r.reason)),
-            ("alert.resolved", Some("source_resumed"))
+            ("alert.resolved", Some(Reason::SourceResumed))
         );
         assert!(m
             .sources(801 * S)
@@ -899,6 +1065,42 @@ mod tests {
         }
         assert_eq!(m.alerts().len(), KEEP_RESOLVED);
         assert!(m.get(1).is_none() && m.get(KEEP_RESOLVED as u64 + 5).is_some());
+    }
+
+    #[test]
+    fn a_snapshot_restores_open_turns_and_alerts() {
+        let mut m = Monitor::new(&cfg());
+        assert!(m.snapshot(0).is_none(), "nothing happened: no snapshot");
+        m.observe(&msg("wecom:c1", Side::Agent, "wecom:a1", 0, 0));
+        m.observe(&msg("wecom:c1", Side::Customer, "wecom:u1", 10 * S, 10 * S));
+        m.observe(&msg("wecom:c2", Side::Customer, "wecom:u2", 10 * S, 10 * S));
+        m.tick(40 * S, &team);
+        m.ack(1, "lead", 41 * S).unwrap();
+        m.observe(&msg("wecom:c2", Side::Agent, "wecom:a1", 45 * S, 45 * S));
+        m.drain();
+        let snap = m.snapshot(50 * S).unwrap();
+        assert!(m.snapshot(51 * S).is_none(), "unchanged since");
+        let text = serde_json::to_string(&snap).unwrap();
+        let mut r = Monitor::restore(&cfg(), serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!((r.waiting(), r.alerts().len()), (1, 2));
+        assert_eq!(
+            r.get(1).unwrap().ack.as_ref().map(|a| a.by.as_str()),
+            Some("lead")
+        );
+        assert!(r.get(2).unwrap().resolved.is_some());
+        // It goes on: the acknowledged alert resolves when answered; new ids do not clash.
+        r.observe(&msg("wecom:c1", Side::Agent, "wecom:a1", 60 * S, 60 * S));
+        assert_eq!(r.drain()[0].event, "alert.resolved");
+        r.observe(&msg("wecom:c3", Side::Customer, "wecom:u3", 60 * S, 60 * S));
+        r.tick(100 * S, &team);
+        assert_eq!(r.drain()[0].alert.id, 3);
+        let bad = Snapshot {
+            version: 99,
+            ..snap
+        };
+        assert!(Monitor::restore(&cfg(), bad)
+            .unwrap_err()
+            .contains("version 99"));
     }
 
     proptest::proptest! {

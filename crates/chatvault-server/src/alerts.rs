@@ -17,7 +17,7 @@ use axum::extract::{Path as AxPath, State as AxState};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use chatvault_access::{Action, Outcome, User};
-use chatvault_analytics::monitor::{Alert, AlertKind, Event, Monitor, Observed, SourceStatus};
+use chatvault_analytics::monitor::{Alert, AlertKind, Monitor, Observed, Snapshot, SourceStatus};
 use chatvault_analytics::settings::Alerts;
 use chatvault_policy::Role;
 use hmac::{Hmac, Mac};
@@ -36,6 +36,8 @@ pub const TICK: Duration = Duration::from_millis(200);
 const KEEP_DELIVERIES: usize = 1000;
 /// The user list (for recipients and teams) is read again this often.
 const USERS_EVERY: Duration = Duration::from_secs(5);
+/// The state is saved (when it changed) every this many ticks: 2 s.
+const SAVE_EVERY_TICKS: u64 = 10;
 /// A live feed re-checks its session this often, and ends when it is gone.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -75,12 +77,18 @@ pub struct Live {
     feed: broadcast::Sender<Arc<Outgoing>>,
     deliveries: Mutex<VecDeque<Delivery>>,
     log: Option<PathBuf>,
+    /// Where the monitor's state is kept across restarts (`alerts-state.json`).
+    state_file: Option<PathBuf>,
     users: Mutex<Vec<User>>,
 }
 
 impl Live {
-    pub fn new(cfg: &Alerts, log: Option<PathBuf>) -> Live {
+    /// `data`: the data folder, which holds the webhook log and the saved state.
+    pub fn new(cfg: &Alerts, data: Option<&std::path::Path>) -> Live {
+        let log = data.map(|d| d.join("alerts-webhooks.jsonl"));
+        let state_file = data.map(|d| d.join("alerts-state.json"));
         Live {
+            state_file,
             enabled: cfg.enabled,
             monitor: Mutex::new(Monitor::new(cfg)),
             feed: broadcast::channel(1024).0,
@@ -274,6 +282,22 @@ pub fn start(state: &State) -> Result<(), String> {
         return Ok(());
     }
     let secret = webhook_secret(cfg)?;
+    if let Some(p) = state.live.state_file.as_deref().filter(|p| p.exists()) {
+        let bad = |why: String| {
+            format!(
+                "{}: {why} (move the file away to start with no open alerts)",
+                p.display()
+            )
+        };
+        let text = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+        let snap: Snapshot = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+        let m = Monitor::restore(cfg, snap).map_err(bad)?;
+        *state
+            .live
+            .monitor
+            .lock()
+            .map_err(|_| "the monitor lock is poisoned".to_owned())? = m;
+    }
     let mut queues = vec![];
     if let Some(secret) = secret {
         let client = reqwest::Client::builder()
@@ -304,8 +328,10 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut users_at: Option<tokio::time::Instant> = None;
     let mut seq: u64 = 0;
+    let mut n: u64 = 0;
     loop {
         every.tick().await;
+        n += 1;
         if users_at.is_none_or(|t| t.elapsed() >= USERS_EVERY) {
             let s = state.clone();
             if let Ok(Ok(list)) =
@@ -325,16 +351,28 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
                 .and_then(|u| u.team.clone())
         };
         let now = chrono::Utc::now().timestamp_millis();
-        let events: Vec<Event> = match state.live.monitor() {
+        let (events, snapshot) = match state.live.monitor() {
             Ok(mut m) => {
                 m.tick(now, &team_of);
-                m.drain()
+                let snap = if n % SAVE_EVERY_TICKS == 0 {
+                    m.snapshot(now)
+                } else {
+                    None
+                };
+                (m.drain(), snap)
             }
             Err(e) => {
                 log_err!("alerts: {}", e.message);
                 return;
             }
         };
+        if let (Some(snap), Some(path)) = (snapshot, state.live.state_file.clone()) {
+            match tokio::task::spawn_blocking(move || save(&path, &snap)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log_err!("alerts: {e}"),
+                Err(e) => log_err!("alerts: saving the state: {e}"),
+            }
+        }
         for e in events {
             seq += 1;
             let out = Arc::new(Outgoing {
@@ -352,6 +390,18 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
             }
         }
     }
+}
+
+/// Writes the state whole or not at all: a temporary file, synced, renamed over the old.
+fn save(path: &std::path::Path, snap: &Snapshot) -> Result<(), String> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::to_vec(snap).map_err(|e| e.to_string())?;
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(&body).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 /// Backoff before attempt `n + 1` (n from 1): 1 s, 2 s, 4 s, … at most 60 s.

@@ -147,7 +147,7 @@ fn row(lang: Lang, a: &Alert, now_ms: i64) -> AlertRow {
             .as_ref()
             .map(|k| format!("{} · {}", clean(&k.by), at(k.at_ms))),
         resolved: a.resolved.as_ref().map(|r| {
-            let why = if r.reason == "answered" {
+            let why = if r.reason == chatvault_analytics::monitor::Reason::Answered {
                 t.resolved_answered
             } else {
                 t.resolved_resumed
