@@ -1140,3 +1140,119 @@ async fn a_privileged_user_enrols_totp_through_the_form() {
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     assert!(again.body.contains("auth.totp_required") && !again.body.contains("<svg"));
 }
+
+#[tokio::test]
+async fn the_alert_feed_shows_each_caller_their_alerts_and_acknowledges_by_form() {
+    use chatvault_analytics::monitor::Observed;
+    use chatvault_analytics::Side;
+    let w = world();
+    let now = chrono::Utc::now().timestamp_millis();
+    let conv = "wecom:<script>alert(1)</script>";
+    let seen = |side, sender: &'static str, at: i64| Observed {
+        conversation: conv,
+        platform: "wecom",
+        source: "wecom",
+        side: Some(side),
+        sender,
+        sent_ms: at,
+        received_ms: at,
+    };
+    w.state
+        .live
+        .observe(&[
+            seen(Side::Agent, "wecom:alice", now - 120_000),
+            seen(Side::Customer, "wecom:cust", now - 60_000),
+        ])
+        .unwrap();
+    w.state.live.monitor().unwrap().tick(now, &|a: &str| {
+        (a == "wecom:alice").then(|| "t1".to_owned())
+    });
+
+    // The agent it names and their team lead see it; another team's agent does not.
+    let (alice, _) = w.sign_in("alice").await;
+    let page = w.call(Method::GET, "/alerts", &alice, None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"alert-1\""), "{}", page.body);
+    assert!(
+        !page.body.contains("<script>alert(1)") && page.body.contains("&#60;script&#62;"),
+        "a hostile conversation id is text: {}",
+        page.body
+            .lines()
+            .filter(|l| l.contains("script"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        !page.body.contains("id=\"sources\""),
+        "agents see no source table"
+    );
+    let (bob, _) = w.sign_in("bob").await;
+    let page = w.call(Method::GET, "/alerts", &bob, None, &[]).await;
+    assert!(
+        !page.body.contains("id=\"alert-1\""),
+        "another team's agent"
+    );
+    let (lead, csrf) = w.sign_in("lead1").await;
+    let page = w.call(Method::GET, "/alerts", &lead, None, &[]).await;
+    assert!(page.body.contains("id=\"alert-1\"") && page.body.contains("id=\"sources\""));
+    assert!(page
+        .body
+        .contains("data-alert-stream=\"/api/v1/alerts/stream\""));
+
+    // Acknowledged by form: the list fragment then shows who.
+    let no_token = w
+        .call(Method::POST, "/alerts/1/ack", &lead, Some(&[]), &[])
+        .await;
+    assert_eq!(
+        no_token.status,
+        StatusCode::FORBIDDEN,
+        "the form needs its CSRF token"
+    );
+    let ack = w
+        .call(
+            Method::POST,
+            "/alerts/1/ack",
+            &lead,
+            Some(&[("_csrf", &csrf)]),
+            &[],
+        )
+        .await;
+    assert_eq!(ack.status, StatusCode::SEE_OTHER, "{}", ack.body);
+    let list = w.call(Method::GET, "/alerts/list", &lead, None, &[]).await;
+    assert!(
+        list.body.contains("lead1") && !list.body.contains("<html"),
+        "{}",
+        list.body
+    );
+    let again = w
+        .call(
+            Method::POST,
+            "/alerts/1/ack",
+            &lead,
+            Some(&[("_csrf", &csrf)]),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("alert.state"), "{}", again.body);
+    let (root, root_csrf) = w.sign_in_root().await;
+    let page = w.call(Method::GET, "/alerts", &root, None, &[]).await;
+    assert!(
+        !page.body.contains("id=\"alert-1\""),
+        "admins see stalled sources only"
+    );
+    let r = w
+        .call(
+            Method::POST,
+            "/alerts/1/ack",
+            &root,
+            Some(&[("_csrf", &root_csrf)]),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "an alert one does not see is not found"
+    );
+}

@@ -194,17 +194,25 @@ fn list(lang: Lang, w: &Watcher) -> Result<AlertsList, ApiError> {
     })
 }
 
+fn listing(
+    req: &Req,
+    w: Result<Watcher, ApiError>,
+    caller: Result<Caller, ApiError>,
+) -> UiResult<(Lang, Watcher, AlertsList)> {
+    let w = guard_or(req, w, caller)?;
+    let lang = req.lang_for(Some(&w.caller));
+    let list = list(lang, &w).map_err(|e| UiError::for_caller(req, &w.caller, e))?;
+    Ok((lang, w, list))
+}
+
 pub async fn alerts_page(
     req: Req,
     w: Result<Watcher, ApiError>,
     caller: Result<Caller, ApiError>,
 ) -> UiResult<Response> {
-    let w = guard_or(&req, w, caller)?;
-    let lang = req.lang_for(Some(&w.caller));
-    let t = lang.strings();
-    let list = list(lang, &w).map_err(|e| UiError::for_caller(&req, &w.caller, e))?;
+    let (lang, w, list) = listing(&req, w, caller)?;
     Ok(render(&AlertsPage {
-        ctx: Ctx::for_caller(lang, &w.caller, "/alerts", t.alerts_title),
+        ctx: Ctx::for_caller(lang, &w.caller, "/alerts", lang.strings().alerts_title),
         list,
     }))
 }
@@ -215,9 +223,7 @@ pub async fn alerts_fragment(
     w: Result<Watcher, ApiError>,
     caller: Result<Caller, ApiError>,
 ) -> UiResult<Response> {
-    let w = guard_or(&req, w, caller)?;
-    let lang = req.lang_for(Some(&w.caller));
-    let list = list(lang, &w).map_err(|e| UiError::for_caller(&req, &w.caller, e))?;
+    let (_, _, list) = listing(&req, w, caller)?;
     Ok(render(&AlertsFragment { list }))
 }
 

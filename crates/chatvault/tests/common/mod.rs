@@ -8,9 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-/// `chatvault --data DATA ARGS…`, with none of the caller's key or config variables;
-/// `stdin` is written to its input (a password). Returns the exit code, stdout and stderr.
-pub fn run_with(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+/// The binary, with none of the caller's key, data or config variables.
+pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
     for k in [
         "CHATVAULT_KEY",
@@ -20,6 +19,13 @@ pub fn run_with(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String
     ] {
         c.env_remove(k);
     }
+    c
+}
+
+/// `chatvault --data DATA ARGS…`, with none of the caller's key or config variables;
+/// `stdin` is written to its input (a password). Returns the exit code, stdout and stderr.
+pub fn run_with(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut c = command();
     c.arg("--data")
         .arg(data)
         .args(args)
@@ -53,15 +59,7 @@ pub fn ok(data: &Path, args: &[&str]) -> String {
 
 /// Like [`run_with`], with extra environment variables (a config file, say).
 pub fn run_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in [
-        "CHATVAULT_KEY",
-        "CHATVAULT_PASSPHRASE",
-        "CHATVAULT_DATA",
-        "CHATVAULT_CONFIG",
-    ] {
-        c.env_remove(k);
-    }
+    let mut c = command();
     c.envs(env.iter().copied())
         .arg("--data")
         .arg(data)
@@ -89,15 +87,7 @@ impl Drop for Server {
 /// `chatvault serve` on a free port, with `extra` arguments (a config, say); returns
 /// once it listens.
 pub fn start(data: &Path, extra: &[&str]) -> Server {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-    for k in [
-        "CHATVAULT_KEY",
-        "CHATVAULT_PASSPHRASE",
-        "CHATVAULT_DATA",
-        "CHATVAULT_CONFIG",
-    ] {
-        c.env_remove(k);
-    }
+    let mut c = command();
     let mut child = c
         .arg("--data")
         .arg(data)
