@@ -5,8 +5,8 @@
 //! with an ingest token), in batches, the batches alternating between the two so that
 //! a noisy machine slows both alike:
 //! - baseline: `[analytics.alerts] enabled = false`;
-//! - monitored: the monitor on, its 200 ms tick running (raising alerts for the turns
-//!   left open) and an SSE subscriber-free feed.
+//! - monitored: the monitor on with tiers of 1 s and 2 s, its 200 ms tick running and
+//!   raising and escalating alerts for the turns left waiting.
 //!
 //! It prints the median and total batch times of each and the overhead, and also the
 //! monitor's own work measured directly (observe plus tick, summed) as a share of the
@@ -43,6 +43,9 @@ fn side(work: &std::path::Path, enabled: bool) -> Result<Side> {
     let mut archive = Archive::open(&data, &KeyProvider::default())?;
     let mut config = Config::default();
     config.analytics.alerts.enabled = enabled;
+    // Short tiers, so the tick raises and escalates alerts while the ingest runs.
+    config.analytics.alerts.blue_seconds = 1;
+    config.analytics.alerts.yellow_seconds = 2;
     let mut access = chatvault_server::open_access(&mut archive, config.security.clone())?;
     access.add_user(
         "bench",
@@ -189,13 +192,13 @@ async fn run(args: Args) -> Result<()> {
     let (bt, lt): (Duration, Duration) = (base.times.iter().sum(), live.times.iter().sum());
     let (bm, lm) = (median(&base.times), median(&live.times));
     let overhead = (lt.as_secs_f64() / bt.as_secs_f64() - 1.0) * 100.0;
-    let alerts = live
+    let (alerts, waiting) = live
         .state
         .live
         .monitor()
-        .map(|m| m.alerts().len())
-        .unwrap_or(0);
-    println!("monitor-bench: {} messages in batches of {} ({:.1} s wall), {alerts} alerts raised by the live side", lines.len(), args.batch, wall.as_secs_f64());
+        .map(|m| (m.alerts().len(), m.waiting()))
+        .unwrap_or_default();
+    println!("monitor-bench: {} messages in batches of {} ({:.1} s wall); the live side raised {alerts} alerts and has {waiting} customers waiting", lines.len(), args.batch, wall.as_secs_f64());
     println!(
         "  baseline (monitor off):  median batch {:>8.2} ms   total {:>8.2} s",
         bm.as_secs_f64() * 1e3,
