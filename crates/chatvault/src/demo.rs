@@ -325,6 +325,8 @@ pub fn run(
         }
         println!("   Try: demo-agent searches 退款; demo-legal files a request for a conversation, demo-lead approves it,");
         println!("   demo-legal then sees it; demo-auditor sees every step in the audit log and verifies the chain.");
+        println!("   demo-lead reads the service-quality dashboard (/dashboard) and watches live SLA alerts (/alerts) for");
+        println!("   messages posted to /api/v1/messages with an ingest token (`token create demo-admin --scope ingest`).");
     };
     crate::security::run_server(dir, cfg, None, print_logins)
 }
