@@ -50,6 +50,15 @@ impl Lexicons {
     }
 }
 
+impl Lexicons {
+    /// The text holds a confirmation phrase (`[analytics.resolution] confirm_phrases`):
+    /// from a customer, it closes what they asked (the resolution rule, and the live
+    /// monitor's).
+    pub fn confirms(&self, text: &str) -> bool {
+        any_in(&text.to_lowercase(), &self.confirm)
+    }
+}
+
 fn any_in(text: &str, words: &[String]) -> bool {
     words.iter().any(|w| text.contains(w.as_str()))
 }

@@ -78,6 +78,8 @@ pub enum Reason {
     Answered,
     /// The stalled source sent again.
     SourceResumed,
+    /// The customer confirmed (a confirmation phrase): nothing is left to answer.
+    CustomerConfirmed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,9 @@ pub struct Observed<'a> {
     pub sender: &'a str,
     pub sent_ms: i64,
     pub received_ms: i64,
+    /// A customer message holding a confirmation phrase (谢谢, 解决了, …): it asks for
+    /// nothing, so it opens no turn and closes a waiting one.
+    pub confirms: bool,
 }
 
 /// One live source's figures.
@@ -295,7 +300,8 @@ impl Monitor {
     /// A message the archive stored (duplicates are not observed).
     ///
     /// A customer message opens a turn unless one is open; an agent message sent at or
-    /// after the open turn's start answers it and resolves its alert. A customer message
+    /// after the open turn's start answers it and resolves its alert, and so does the
+    /// customer's own confirmation. A customer message
     /// received more than the red tier after it was sent is history arriving late (a
     /// backfill), not a live wait: it opens no turn.
     pub fn observe(&mut self, m: &Observed<'_>) {
@@ -320,6 +326,22 @@ impl Monitor {
             self.resolve(id, m.received_ms, Reason::SourceResumed, None);
         }
         match m.side {
+            Some(Side::Customer) if m.confirms => {
+                if self
+                    .open
+                    .get(m.conversation)
+                    .is_some_and(|t| m.sent_ms >= t.start_ms)
+                {
+                    if let Some(id) = self.open.remove(m.conversation).and_then(|t| t.alert) {
+                        self.resolve(
+                            id,
+                            m.received_ms,
+                            Reason::CustomerConfirmed,
+                            Some(m.sender.to_owned()),
+                        );
+                    }
+                }
+            }
             Some(Side::Customer) => {
                 if let Some(t) = self.open.get_mut(m.conversation) {
                     t.start_ms = t.start_ms.min(m.sent_ms);
@@ -734,6 +756,7 @@ mod tests {
             sender,
             sent_ms: sent,
             received_ms: received,
+            confirms: false,
         }
     }
 
@@ -863,6 +886,31 @@ mod tests {
     }
 
     #[test]
+    fn the_customers_confirmation_resolves_a_raised_alert() {
+        let mut m = Monitor::new(&cfg());
+        m.observe(&msg("wecom:c1", Side::Customer, "wecom:u1", 0, 0));
+        m.tick(30 * S, &team);
+        m.observe(&Observed {
+            confirms: true,
+            ..msg("wecom:c1", Side::Customer, "wecom:u1", 40 * S, 40 * S)
+        });
+        let ev = m.drain();
+        assert_eq!(
+            ev.iter().map(|e| e.event).collect::<Vec<_>>(),
+            ["alert.raised", "alert.resolved"]
+        );
+        assert_eq!(
+            ev[1].alert.resolved,
+            Some(Resolved {
+                at_ms: 40 * S,
+                reason: Reason::CustomerConfirmed,
+                by: Some("wecom:u1".into())
+            })
+        );
+        assert_eq!(m.waiting(), 0);
+    }
+
+    #[test]
     fn named_cases() {
         struct Case {
             name: &'static str,
@@ -932,6 +980,45 @@ mod tests {
                 ],
                 now: 130 * S,
                 want: vec![("alert.raised", Tier::Blue)],
+                waiting: 1,
+            },
+            Case {
+                name: "a customer's confirmation opens no turn",
+                msgs: vec![
+                    c(Side::Agent, "wecom:a1", 0, 0),
+                    Observed {
+                        confirms: true,
+                        ..c(Side::Customer, "wecom:u1", 10 * S, 10 * S)
+                    },
+                ],
+                now: 100 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "a confirmation closes the waiting turn before its alert",
+                msgs: vec![
+                    c(Side::Customer, "wecom:u1", 0, 0),
+                    Observed {
+                        confirms: true,
+                        ..c(Side::Customer, "wecom:u1", 10 * S, 10 * S)
+                    },
+                ],
+                now: 100 * S,
+                want: vec![],
+                waiting: 0,
+            },
+            Case {
+                name: "a new question after a confirmation waits from itself",
+                msgs: vec![
+                    Observed {
+                        confirms: true,
+                        ..c(Side::Customer, "wecom:u1", 0, 0)
+                    },
+                    c(Side::Customer, "wecom:u1", 50 * S, 50 * S),
+                ],
+                now: 79 * S,
+                want: vec![],
                 waiting: 1,
             },
             Case {
@@ -1120,7 +1207,7 @@ mod tests {
                     0 | 1 => {
                         let side = if op == 0 { Side::Customer } else { Side::Agent };
                         let sender = if op == 0 { "wecom:u" } else { "wecom:a1" };
-                        m.observe(&Observed { conversation: &c, platform: "wecom", source: "wecom", side: Some(side), sender, sent_ms: now - skew * S, received_ms: now });
+                        m.observe(&Observed { conversation: &c, platform: "wecom", source: "wecom", side: Some(side), sender, sent_ms: now - skew * S, received_ms: now, confirms: op == 0 && skew % 7 == 0 });
                     }
                     2 => m.tick(now, &team),
                     _ => {

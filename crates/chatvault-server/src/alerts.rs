@@ -77,6 +77,8 @@ pub struct Live {
     feed: broadcast::Sender<Arc<Outgoing>>,
     deliveries: Mutex<VecDeque<Delivery>>,
     log: Option<PathBuf>,
+    /// For customers' confirmation phrases.
+    lexicons: chatvault_analytics::Lexicons,
     /// Where the monitor's state is kept across restarts (`alerts-state.json`).
     state_file: Option<PathBuf>,
     users: Mutex<Vec<User>>,
@@ -84,10 +86,12 @@ pub struct Live {
 
 impl Live {
     /// `data`: the data folder, which holds the webhook log and the saved state.
-    pub fn new(cfg: &Alerts, data: Option<&std::path::Path>) -> Live {
+    pub fn new(settings: &chatvault_analytics::Settings, data: Option<&std::path::Path>) -> Live {
+        let cfg = &settings.alerts;
         let log = data.map(|d| d.join("alerts-webhooks.jsonl"));
         let state_file = data.map(|d| d.join("alerts-state.json"));
         Live {
+            lexicons: chatvault_analytics::Lexicons::new(settings),
             state_file,
             enabled: cfg.enabled,
             monitor: Mutex::new(Monitor::new(cfg)),
@@ -240,32 +244,56 @@ fn may_watch(role: Role) -> bool {
     !matches!(role, Role::Legal | Role::Auditor)
 }
 
-/// A new message as the monitor sees it: conversation key, platform, side, sender
-/// handle, sent time. Recalls and edits are no turn; system messages are no side.
-pub fn facts(
-    m: &chatvault_model::NewMessage,
-) -> (
-    String,
-    String,
-    Option<chatvault_analytics::Side>,
-    String,
-    i64,
-) {
-    use chatvault_model::{MessageKind, SenderRole};
-    let side = match (m.kind, m.sender.role) {
-        (MessageKind::System | MessageKind::Recall | MessageKind::Edit, _) => None,
-        (_, SenderRole::Customer) => Some(chatvault_analytics::Side::Customer),
-        (_, SenderRole::Agent) => Some(chatvault_analytics::Side::Agent),
-        _ => None,
-    };
-    let platform = m.platform.as_str().to_owned();
-    (
-        m.conversation_key().to_string(),
-        platform.clone(),
-        side,
-        format!("{platform}:{}", m.sender.id),
-        m.sent_at.utc_ms,
-    )
+/// What the monitor needs of a new message, taken before the archive takes the message.
+pub struct Facts {
+    /// `platform:conversation`.
+    pub conversation: String,
+    pub platform: String,
+    pub side: Option<chatvault_analytics::Side>,
+    /// `platform:id`.
+    pub sender: String,
+    pub sent_ms: i64,
+    /// A customer's confirmation phrase (the text itself is not kept).
+    pub confirms: bool,
+}
+
+impl Facts {
+    pub fn observed<'a>(&'a self, source: Option<&'a str>, received_ms: i64) -> Observed<'a> {
+        Observed {
+            conversation: &self.conversation,
+            platform: &self.platform,
+            source: source.unwrap_or(&self.platform),
+            side: self.side,
+            sender: &self.sender,
+            sent_ms: self.sent_ms,
+            received_ms,
+            confirms: self.confirms,
+        }
+    }
+}
+
+impl Live {
+    /// A new message as the monitor sees it. Recalls and edits are no turn; system
+    /// messages are no side.
+    pub fn facts(&self, m: &chatvault_model::NewMessage) -> Facts {
+        use chatvault_analytics::Side;
+        use chatvault_model::{MessageKind, SenderRole};
+        let side = match (m.kind, m.sender.role) {
+            (MessageKind::System | MessageKind::Recall | MessageKind::Edit, _) => None,
+            (_, SenderRole::Customer) => Some(Side::Customer),
+            (_, SenderRole::Agent) => Some(Side::Agent),
+            _ => None,
+        };
+        let platform = m.platform.as_str().to_owned();
+        Facts {
+            conversation: m.conversation_key().to_string(),
+            sender: format!("{platform}:{}", m.sender.id),
+            platform,
+            confirms: side == Some(Side::Customer) && self.lexicons.confirms(&m.text),
+            side,
+            sent_ms: m.sent_at.utc_ms,
+        }
+    }
 }
 
 fn rfc3339(ms: i64) -> String {

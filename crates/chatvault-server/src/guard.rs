@@ -43,7 +43,7 @@ pub type State = Arc<Shared>;
 
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
-        let live = crate::alerts::Live::new(&config.analytics.alerts, Some(archive.data_dir()));
+        let live = crate::alerts::Live::new(&config.analytics, Some(archive.data_dir()));
         Shared {
             archive: Mutex::new(archive),
             access: Mutex::new(access),

@@ -559,27 +559,17 @@ pub async fn ingest(
     }
     // What the monitor needs of each message, kept before the archive takes them.
     let seen: Vec<_> = if state.live.enabled() {
-        accepted.iter().map(crate::alerts::facts).collect()
+        accepted.iter().map(|m| state.live.facts(m)).collect()
     } else {
         vec![]
     };
     let outcomes = blocking(|| -> ApiResult<_> { Ok(ing.archive()?.ingest(accepted)?) })?;
     let received_ms = chrono::Utc::now().timestamp_millis();
-    let observed: Vec<chatvault_analytics::monitor::Observed<'_>> = seen
+    let observed: Vec<_> = seen
         .iter()
         .zip(&outcomes)
         .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-        .map(|((conversation, platform, side, sender, sent_ms), _)| {
-            chatvault_analytics::monitor::Observed {
-                conversation,
-                platform,
-                source: source.as_deref().unwrap_or(platform),
-                side: *side,
-                sender,
-                sent_ms: *sent_ms,
-                received_ms,
-            }
-        })
+        .map(|(f, _)| f.observed(source.as_deref(), received_ms))
         .collect();
     state.live.observe(&observed)?;
     let (mut stored, mut dups) = (0u64, 0u64);

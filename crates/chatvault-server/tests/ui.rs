@@ -1156,6 +1156,7 @@ async fn the_alert_feed_shows_each_caller_their_alerts_and_acknowledges_by_form(
         sender,
         sent_ms: at,
         received_ms: at,
+        confirms: false,
     };
     w.state
         .live

@@ -238,6 +238,16 @@ fn an_unanswered_customer_is_alerted_escalated_acknowledged_and_resolved() {
             "您好，请问有什么可以帮您？"
         )]),
     );
+    // In another conversation the customer only says thanks: nothing to answer, so it
+    // opens no wait (the `waiting` counts below would show it).
+    let other = |sender: &str, role: &str, sent_ms: i64, text: &str| json!({"platform": "wecom", "conversation_id": "c-43", "sender_id": sender, "sender_role": role, "sent_at": rfc(sent_ms), "text": text});
+    ingest(
+        &addr,
+        json!([
+            other("amy", "agent", now - 30_000, "已为您办理退货"),
+            other("cust-2", "customer", now, "好的，谢谢！")
+        ]),
+    );
     let asked = chrono::Utc::now().timestamp_millis();
     ingest(
         &addr,
@@ -321,8 +331,8 @@ fn an_unanswered_customer_is_alerted_escalated_acknowledged_and_resolved() {
     );
     let src = &r.body["sources"][0];
     assert_eq!(src["source"], "wecom");
-    // Two messages: the customer's, posted as sent, and the agent's, posted a minute late.
-    assert_eq!(src["messages"], 2, "{src}");
+    // Four messages: the customers', posted as sent, and the agents', posted 30 s and a minute late.
+    assert_eq!(src["messages"], 4, "{src}");
     assert!(
         src["p50_ms"].as_i64().unwrap() < 2000 && src["p99_ms"].as_i64().unwrap() >= 60_000,
         "{src}"
@@ -472,6 +482,13 @@ fn an_unanswered_customer_is_alerted_escalated_acknowledged_and_resolved() {
     );
     let r = http(&addr, "GET", "/api/v1/alerts", Some(&tom), None, None);
     assert_eq!(r.body["waiting"], 0);
+    others.extend(hooks.try_iter());
+    assert!(
+        others
+            .iter()
+            .all(|h| h.body["alert"]["conversation"] == "wecom:c-42"),
+        "no alert for the customer who said thanks"
+    );
     let file = std::fs::read_to_string(data.join("alerts-webhooks.jsonl")).unwrap();
     assert_eq!(
         file.lines().count(),

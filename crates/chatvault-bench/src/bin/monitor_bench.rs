@@ -10,7 +10,8 @@
 //!
 //! It prints the median and total batch times of each and the overhead, and also the
 //! monitor's own work measured directly (observe plus tick, summed) as a share of the
-//! monitored ingest time. Every message must be stored in both archives.
+//! monitored ingest time (with the server's confirmation-phrase check of each customer
+//! message). Every message must be stored in both archives.
 
 use std::time::{Duration, Instant};
 
@@ -167,13 +168,17 @@ async fn run(args: Args) -> Result<()> {
                 ),
                 side,
                 format!("wecom:{}", v["sender_id"].as_str().unwrap_or_default()),
+                v["text"].as_str().unwrap_or_default().to_owned(),
             )
         })
         .collect();
+    let lex = chatvault_analytics::Lexicons::new(&chatvault_analytics::Settings::default());
     let t = Instant::now();
     let start = chrono::Utc::now().timestamp_millis();
-    for (i, (conv, side, sender)) in facts.iter().enumerate() {
+    for (i, (conv, side, sender, text)) in facts.iter().enumerate() {
         let at = start + i as i64;
+        // The server's part too: the customer's confirmation-phrase check.
+        let confirms = *side == Some(chatvault_analytics::Side::Customer) && lex.confirms(text);
         m.observe(&chatvault_analytics::monitor::Observed {
             conversation: conv,
             platform: "wecom",
@@ -182,6 +187,7 @@ async fn run(args: Args) -> Result<()> {
             sender,
             sent_ms: at,
             received_ms: at + 5,
+            confirms,
         });
         if i % args.batch == 0 {
             m.tick(at + 60_000, &|_| None);

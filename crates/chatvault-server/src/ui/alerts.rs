@@ -147,10 +147,11 @@ fn row(lang: Lang, a: &Alert, now_ms: i64) -> AlertRow {
             .as_ref()
             .map(|k| format!("{} · {}", clean(&k.by), at(k.at_ms))),
         resolved: a.resolved.as_ref().map(|r| {
-            let why = if r.reason == chatvault_analytics::monitor::Reason::Answered {
-                t.resolved_answered
-            } else {
-                t.resolved_resumed
+            use chatvault_analytics::monitor::Reason;
+            let why = match r.reason {
+                Reason::Answered => t.resolved_answered,
+                Reason::SourceResumed => t.resolved_resumed,
+                Reason::CustomerConfirmed => t.resolved_confirmed,
             };
             format!(
                 "{} · {why}{}",

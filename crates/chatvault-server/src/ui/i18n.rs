@@ -62,6 +62,7 @@ strings! {
     chain_manager: "主管", "Manager";
     resolved_answered: "已回复", "answered";
     resolved_resumed: "来源恢复", "source resumed";
+    resolved_confirmed: "客户已确认", "customer confirmed";
     sign_out: "退出登录", "Sign out";
     signed_in_as: "当前用户", "Signed in as";
     loading: "加载中…", "Loading…";
