@@ -571,7 +571,10 @@ pub async fn ingest(
         .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
         .map(|(f, _)| f.observed(source.as_deref(), received_ms))
         .collect();
-    state.live.observe(&observed)?;
+    // The batch is stored: a monitor failure must not turn its receipt into an error.
+    if let Err(e) = state.live.observe(&observed) {
+        log_err!("alerts: {}", e.message);
+    }
     let (mut stored, mut dups) = (0u64, 0u64);
     for (slot, o) in slots.into_iter().zip(outcomes) {
         results[slot] = Some(match o {
