@@ -560,8 +560,12 @@ impl Monitor {
             .iter()
             .map(|(c, (a, at))| (c.clone(), a.clone(), *at))
             .collect();
-        last_agent.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-        last_agent.truncate(KEEP_AGENTS);
+        // Only a snapshot over the cap needs an order (the latest kept): a partial select,
+        // not a sort, every 2 s under the monitor's lock.
+        if last_agent.len() > KEEP_AGENTS {
+            last_agent.select_nth_unstable_by(KEEP_AGENTS, |a, b| b.2.cmp(&a.2));
+            last_agent.truncate(KEEP_AGENTS);
+        }
         Some(Snapshot {
             version: SNAPSHOT_VERSION,
             taken_ms: now_ms,

@@ -116,7 +116,19 @@ pub struct Handle {
     pub id: String,
 }
 
+/// `platform:id`, as handles are written everywhere (the CLI, the API, the UI).
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.platform, self.id)
+    }
+}
+
 impl Handle {
+    /// Whether `key` (`platform:id`) names this handle, without building its text.
+    pub fn is(&self, key: &str) -> bool {
+        key.split_once(':') == Some((self.platform.as_str(), self.id.as_str()))
+    }
+
     pub fn new(platform: &str, id: &str) -> Handle {
         Handle {
             platform: platform.to_owned(),

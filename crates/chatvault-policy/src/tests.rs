@@ -736,3 +736,19 @@ fn storage_only_data_is_read_by_a_restricted_view_grant_alone() {
         "unrestricted: the role reads it again"
     );
 }
+
+#[test]
+fn handles_are_written_and_matched_as_platform_colon_id() {
+    let h = Handle::new("wecom", "zhang:san");
+    assert_eq!(h.to_string(), "wecom:zhang:san");
+    let cases = [
+        ("the same", "wecom:zhang:san", true),
+        ("another id", "wecom:zhang", false),
+        ("another platform", "qq:zhang:san", false),
+        ("no colon", "wecomzhang:san", false),
+        ("empty", "", false),
+    ];
+    for (name, key, want) in cases {
+        assert_eq!(h.is(key), want, "{name}");
+    }
+}

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::{Path as AxPath, State as AxState};
+use axum::extract::Path as AxPath;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use chatvault_access::{Action, Outcome, User};
@@ -81,7 +81,6 @@ pub struct Live {
     lexicons: chatvault_analytics::Lexicons,
     /// Where the monitor's state is kept across restarts (`alerts-state.json`).
     state_file: Option<PathBuf>,
-    users: Mutex<Vec<User>>,
 }
 
 impl Live {
@@ -98,7 +97,6 @@ impl Live {
             feed: broadcast::channel(1024).0,
             deliveries: Mutex::new(VecDeque::new()),
             log,
-            users: Mutex::new(vec![]),
         }
     }
 
@@ -161,10 +159,6 @@ impl Live {
             q.push_back(d);
         }
     }
-
-    fn users(&self) -> Vec<User> {
-        self.users.lock().map(|u| u.clone()).unwrap_or_default()
-    }
 }
 
 /// The webhook key: the config's, else `CHATVAULT_WEBHOOK_SECRET`. Webhooks without one
@@ -208,7 +202,7 @@ fn recipients(a: &Alert, users: &[User]) -> Vec<String> {
     };
     match a.notify.as_str() {
         "agent" => match &a.agent {
-            Some(h) => pick(&|u| u.handles.iter().any(|x| handle(x) == *h)),
+            Some(h) => pick(&|u| u.handles.iter().any(|x| x.is(h))),
             None => vec![],
         },
         "team_lead" => {
@@ -217,10 +211,6 @@ fn recipients(a: &Alert, users: &[User]) -> Vec<String> {
         "manager" | "executive" => pick(&|u| u.role == Role::Executive),
         other => pick(&|u| u.role.as_str() == other),
     }
-}
-
-fn handle(h: &chatvault_policy::Handle) -> String {
-    format!("{}:{}", h.platform, h.id)
 }
 
 /// Whether `caller` sees alert `a`.
@@ -234,7 +224,7 @@ pub fn sees(caller: &Caller, a: &Alert) -> bool {
             a.kind == AlertKind::Unanswered
                 && a.agent
                     .as_ref()
-                    .is_some_and(|h| u.handles.iter().any(|x| handle(x) == *h))
+                    .is_some_and(|h| u.handles.iter().any(|x| x.is(h)))
         }
         Role::Legal | Role::Auditor => false,
     }
@@ -354,6 +344,9 @@ pub fn start(state: &State) -> Result<(), String> {
 async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<Outgoing>>>) {
     let mut every = tokio::time::interval(TICK);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The users (for recipients) and their teams, read again every USERS_EVERY.
+    let mut users: Vec<User> = vec![];
+    let mut directory = chatvault_policy::Directory::default();
     let mut users_at: Option<tokio::time::Instant> = None;
     let mut seq: u64 = 0;
     let mut n: u64 = 0;
@@ -365,18 +358,17 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
             if let Ok(Ok(list)) =
                 tokio::task::spawn_blocking(move || s.access().and_then(|a| Ok(a.users()?))).await
             {
-                if let Ok(mut u) = state.live.users.lock() {
-                    *u = list;
+                directory = chatvault_policy::Directory::default();
+                for u in &list {
+                    directory.add_user(&u.name, u.team.as_deref(), &u.handles);
                 }
+                users = list;
             }
             users_at = Some(tokio::time::Instant::now());
         }
-        let users = state.live.users();
         let team_of = |agent: &str| {
-            users
-                .iter()
-                .find(|u| u.handles.iter().any(|h| handle(h) == agent))
-                .and_then(|u| u.team.clone())
+            let h = chatvault_access::users::parse_handle(agent).ok()?;
+            directory.team_of_handle(&h).map(str::to_owned)
         };
         let now = chrono::Utc::now().timestamp_millis();
         let (events, snapshot) = match state.live.monitor() {
@@ -620,7 +612,6 @@ pub async fn deliveries_route(w: Watcher) -> ApiResult<Json<Value>> {
 /// ends when the session does.
 pub async fn stream_route(
     w: Watcher,
-    AxState(state): AxState<State>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>> {
     let Some(cookie) = w.caller.session.clone() else {
         return Err(ApiError::forbidden(
@@ -628,8 +619,8 @@ pub async fn stream_route(
             "the live feed is for signed-in people; services take the webhooks",
         ));
     };
+    let Watcher { caller, state } = w;
     let rx = state.live.feed.subscribe();
-    let caller = w.caller;
     let checked = tokio::time::Instant::now();
     let stream = futures::stream::unfold(
         (rx, caller, checked, state, cookie, false),

@@ -62,7 +62,7 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
                     let hs = l
                         .handles
                         .iter()
-                        .map(|h| format!("{}:{}", h.platform, h.id))
+                        .map(|h| h.to_string())
                         .collect::<Vec<_>>()
                         .join(" = ");
                     println!(

@@ -232,11 +232,7 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
                         .conversations
                         .iter()
                         .cloned()
-                        .chain(
-                            r.participants
-                                .iter()
-                                .map(|h| format!("{}:{}", h.platform, h.id)),
-                        )
+                        .chain(r.participants.iter().map(|h| h.to_string()))
                         .collect::<Vec<_>>()
                         .join(", ");
                     println!(

@@ -345,11 +345,7 @@ pub fn user(data: &std::path::Path, json: bool, cmd: &UserCommand) -> Result<Exi
                 print_json(&users)?;
             } else {
                 for u in users {
-                    let hs: Vec<String> = u
-                        .handles
-                        .iter()
-                        .map(|h| format!("{}:{}", h.platform, h.id))
-                        .collect();
+                    let hs: Vec<String> = u.handles.iter().map(|h| h.to_string()).collect();
                     println!(
                         "{:<16} {:<10} team={:<10} totp={} {}{} handles={}",
                         render::safe(&u.name, true),

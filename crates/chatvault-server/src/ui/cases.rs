@@ -113,11 +113,7 @@ fn identities_view(
         .map_err(fail)?
         .into_iter()
         .map(|l| LinkView {
-            handles: l
-                .handles
-                .iter()
-                .map(|h| clean(&format!("{}:{}", h.platform, h.id)))
-                .collect(),
+            handles: l.handles.iter().map(|h| clean(&h.to_string())).collect(),
             name: clean(&l.name.unwrap_or_default()),
             by: l.by,
             created: clean(&fmt_ms(l.created_ms)),
@@ -132,8 +128,8 @@ fn identities_view(
         .map(|s| {
             let percent = (s.confidence * 100.0).round() as u32;
             SuggestionView {
-                a: format!("{}:{}", s.a.platform, s.a.id),
-                b: format!("{}:{}", s.b.platform, s.b.id),
+                a: s.a.to_string(),
+                b: s.b.to_string(),
                 reason: reason_text(lang, s.reason),
                 percent,
                 level: if percent >= 80 {

@@ -873,7 +873,7 @@ pub async fn timeline_submit(
         let linked: Vec<String> = crate::cases::linked(reader.state(), &handles)?
             .into_iter()
             .filter(|h| !handles.contains(h))
-            .map(|h| clean(&format!("{}:{}", h.platform, h.id)))
+            .map(|h| clean(&h.to_string()))
             .collect();
         let from = f
             .opt("from")
@@ -951,7 +951,7 @@ fn scope_text(t: &super::i18n::Strings, s: &Scope) -> String {
         parts.push(
             s.participants
                 .iter()
-                .map(|h| format!("{}:{}", h.platform, h.id))
+                .map(|h| h.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
         );
@@ -1442,7 +1442,7 @@ fn users_view(
             handles: clean(
                 &u.handles
                     .iter()
-                    .map(|h| format!("{}:{}", h.platform, h.id))
+                    .map(|h| h.to_string())
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
