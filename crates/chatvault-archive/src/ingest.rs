@@ -44,6 +44,10 @@ pub struct ImportReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Rejection>,
     pub warning_count: u64,
+    /// Lines that look like a record header of the file's own format but were not read
+    /// as one (each is also counted among the rejections or the warnings, marked
+    /// `header_like`): never taken silently as text of the record above them.
+    pub header_like: u64,
     /// Distinct conversations among the accepted records.
     pub conversations: u64,
 }
@@ -211,12 +215,14 @@ impl Archive {
                     match it {
                         Item::Message(p) => batch.push(*p),
                         Item::Rejected(r) => {
+                            report.header_like += u64::from(r.header_like);
                             report.rejected_count += 1;
                             if report.rejected.len() < MAX_DETAILED {
                                 report.rejected.push(r);
                             }
                         }
                         Item::Warning(r) => {
+                            report.header_like += u64::from(r.header_like);
                             report.warning_count += 1;
                             if report.warnings.len() < MAX_DETAILED {
                                 report.warnings.push(r);

@@ -49,6 +49,11 @@ pub struct Rejection {
     pub file: String,
     pub line: u64,
     pub reason: String,
+    /// The line looks like a record header of the file's own format (a date and time at
+    /// the start, in the file's style; an mbox `From ` line) but was not read as one. It
+    /// is reported rather than taken silently as text of the record above it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub header_like: bool,
 }
 
 impl Rejection {
@@ -57,6 +62,7 @@ impl Rejection {
             file: origin.file.clone(),
             line: origin.line,
             reason: reason.into(),
+            header_like: false,
         }
     }
 }
@@ -145,6 +151,30 @@ impl<'a> Sink<'a> {
     }
     pub fn warn(&mut self, origin: &Origin, reason: impl Into<String>) -> Result<(), ImportError> {
         self.push(Parsed::Warning(Rejection::new(origin, reason)))
+    }
+    /// Reports a line that looks like a record header but is kept as text of the record
+    /// above it (a warning that counts as header-like).
+    pub fn warn_header_like(
+        &mut self,
+        origin: &Origin,
+        reason: impl Into<String>,
+    ) -> Result<(), ImportError> {
+        self.push(Parsed::Warning(Rejection {
+            header_like: true,
+            ..Rejection::new(origin, reason)
+        }))
+    }
+    /// Rejects a record that starts at a line which looks like a record header but could
+    /// not be read as one (a rejection that counts as header-like).
+    pub fn reject_header_like(
+        &mut self,
+        origin: &Origin,
+        reason: impl Into<String>,
+    ) -> Result<(), ImportError> {
+        self.push(Parsed::Rejected(Rejection {
+            header_like: true,
+            ..Rejection::new(origin, reason)
+        }))
     }
 }
 
@@ -323,6 +353,7 @@ pub fn run(
                 file,
                 line,
                 reason: format!("{reason}; the rest of the file could not be read"),
+                header_like: false,
             }))
             .is_ok(),
     }

@@ -16,7 +16,8 @@ pub struct LineTxt;
 /// whether a quoted multi-line text is still open.
 struct Pending {
     line: u64,
-    hm: (u32, u32),
+    /// `None` for a line with a header's shape whose time cannot be read.
+    hm: Option<(u32, u32)>,
     sender: String,
     text: String,
     raw: String,
@@ -69,35 +70,73 @@ fn chat_header(line: &str) -> Option<(String, bool)> {
     Some((rest.to_owned(), false))
 }
 
+/// How a line reads as a date line.
+#[derive(Debug, PartialEq, Eq)]
+enum DateRead {
+    Date(Date),
+    /// A date line's shape with a date that does not exist: why.
+    Invalid(String),
+    Text,
+}
+
 /// A date line: `2015/12/25 Fri`, `2025.12.10 Wednesday`, `Sun, 26/04/2026`,
 /// `2022/9/2（週五）`, `2026/1/30(金)`.
-fn date_line(line: &str) -> Option<(i32, u32, u32)> {
+fn read_date(line: &str) -> DateRead {
     if line.contains('\t') {
-        return None;
+        return DateRead::Text;
     }
     let t = line.trim();
     let nums = |s: &str, sep: &[char]| -> Option<Vec<u32>> {
         let v: Vec<u32> = s
             .split(sep)
-            .map(|p| p.parse().ok())
+            .map(|p| {
+                (!p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse().ok())
+                    .flatten()
+            })
             .collect::<Option<_>>()?;
         (v.len() == 3).then_some(v)
     };
-    // Year first, then an optional weekday.
-    let first = t.split([' ', '（', '(']).next()?;
+    let check = |y: u32, m: u32, d: u32| -> DateRead {
+        if chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_some() {
+            DateRead::Date((y as i32, m, d))
+        } else {
+            DateRead::Invalid(format!("no such date: {y:04}-{m:02}-{d:02}"))
+        }
+    };
+    // Year first, then an optional weekday (a word, not more numbers).
+    let mut words = t.splitn(2, [' ', '（', '(']);
+    let first = words.next().unwrap_or("");
+    let rest = words.next().unwrap_or("");
     if let Some(v) = nums(first, &['/', '.', '-']) {
-        if v[0] >= 1970 && (1..=12).contains(&v[1]) && (1..=31).contains(&v[2]) {
-            return Some((v[0] as i32, v[1], v[2]));
+        let weekday = !rest.starts_with(|c: char| c.is_ascii_digit()) && rest.chars().count() <= 12;
+        if first.split(['/', '.', '-']).next().is_some_and(|y| y.len() == 4) && weekday {
+            return check(v[0], v[1], v[2]);
         }
     }
     // Weekday first, then DD/MM/YYYY.
-    let (_, date) = t.split_once(", ")?;
-    let v = nums(date.trim(), &['/', '.'])?;
-    (v[2] >= 1970 && (1..=12).contains(&v[1])).then_some((v[2] as i32, v[1], v[0]))
+    if let Some((day, date)) = t.split_once(", ") {
+        if day.chars().count() <= 12 && !day.contains(|c: char| c.is_ascii_digit()) {
+            if let Some(v) = nums(date.trim(), &['/', '.']) {
+                if date.trim().rsplit(['/', '.']).next().is_some_and(|y| y.len() == 4) {
+                    return check(v[2], v[1], v[0]);
+                }
+            }
+        }
+    }
+    DateRead::Text
 }
 
-/// `13:05`, `上午9:15`, `午後1:02`, `04:35PM` → 24-hour (h, m).
-fn time_of(s: &str) -> Option<(u32, u32)> {
+fn date_line(line: &str) -> Option<Date> {
+    match read_date(line) {
+        DateRead::Date(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// `13:05`, `上午9:15`, `午後1:02`, `04:35PM` → 24-hour (h, m); an error when the shape is
+/// a time's and the values are not.
+fn read_time(s: &str) -> Option<Result<(u32, u32), String>> {
     let s = s.trim();
     let (pm, s) = if let Some(r) = s.strip_prefix("上午").or_else(|| s.strip_prefix("午前")) {
         (Some(false), r)
@@ -111,16 +150,27 @@ fn time_of(s: &str) -> Option<(u32, u32)> {
         (None, s)
     };
     let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    let digits = |p: &str| {
+        (!p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    let (h, m) = (digits(h)?, digits(m)?);
     if m > 59 {
-        return None;
+        return Some(Err(format!("minute {m}")));
     }
-    match pm {
-        Some(_) if !(1..=12).contains(&h) => None,
-        Some(true) => Some((h % 12 + 12, m)),
-        Some(false) => Some((h % 12, m)),
-        None => (h <= 23).then_some((h, m)),
-    }
+    // Hours 0 to 12 with a marker; a p.m. marker also comes with 24-hour times.
+    Some(match pm {
+        Some(false) if h > 12 => Err(format!("hour {h} with an a.m. marker")),
+        _ if h > 23 => Err(format!("hour {h}")),
+        Some(true) => Ok((h % 12 + 12, m)),
+        Some(false) => Ok((h % 12, m)),
+        None => Ok((h, m)),
+    })
+}
+
+fn time_of(s: &str) -> Option<(u32, u32)> {
+    read_time(s)?.ok()
 }
 
 impl Importer for LineTxt {
@@ -133,8 +183,33 @@ impl Importer for LineTxt {
     }
 
     fn sniff(&self, probe: &Probe) -> u8 {
+        if probe.is_zip {
+            return 0;
+        }
         let t = probe.text();
-        (!probe.is_zip && t.trim_start().starts_with("[LINE]")) as u8 * 95
+        if t.trim_start().starts_with("[LINE]") {
+            return 95;
+        }
+        // No `[LINE]` title (cut off, or another tool's header): date lines and
+        // `TIME<TAB>Sender<TAB>Text` lines further in decide.
+        let lines: Vec<&str> = t
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(60)
+            .collect();
+        let dates = lines.iter().filter(|l| date_line(l).is_some()).count();
+        let messages = lines
+            .iter()
+            .filter(|l| {
+                let mut cols = l.splitn(3, '\t');
+                cols.next().and_then(time_of).is_some() && cols.next().is_some()
+            })
+            .count();
+        if dates >= 1 && messages >= 2 {
+            60
+        } else {
+            0
+        }
     }
 
     fn import(
@@ -146,16 +221,17 @@ impl Importer for LineTxt {
         let lines =
             text::lines(source).map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))?;
         let mut chat: Option<(String, bool)> = None;
-        let mut date: Option<Date> = None;
+        // The date of the messages that follow, or why they have none.
+        let mut date: Result<Date, String> = Err("a message before any date line".into());
         let mut pending: Option<Pending> = None;
         let flush = |p: Option<Pending>,
-                     date: Option<Date>,
+                     date: &Result<Date, String>,
                      chat: &Option<(String, bool)>,
                      sink: &mut Sink<'_>|
          -> Result<(), ImportError> {
             let Some(Pending {
                 line,
-                hm: (h, m),
+                hm,
                 sender,
                 text,
                 raw,
@@ -166,11 +242,16 @@ impl Importer for LineTxt {
                 return Ok(());
             };
             let origin = ctx.origin(line);
+            let Some((h, m)) = hm else {
+                let why = broken.unwrap_or_default();
+                return sink.reject_header_like(&origin, why);
+            };
             if let Some(why) = broken {
                 return sink.reject(&origin, why);
             }
-            let Some((y, mo, d)) = date else {
-                return sink.reject(&origin, "a message before any date line");
+            let (y, mo, d) = match date {
+                Ok(d) => *d,
+                Err(why) => return sink.reject(&origin, why.clone()),
             };
             let name = ctx
                 .conversation
@@ -187,7 +268,7 @@ impl Importer for LineTxt {
                 }
             });
             let Some(at) = naive(y, mo, d, h, m, 0).and_then(|t| ctx.tz.instant(t)) else {
-                return sink.reject(&origin, format!("no such time: {y}-{mo}-{d} {h}:{m:02}"));
+                return sink.reject(&origin, crate::time::why_no_time(y, mo, d, h, m, 0));
             };
             dr.sent_at = Some(at);
             if sender.is_empty() {
@@ -229,14 +310,35 @@ impl Importer for LineTxt {
             } = line
                 .into_parts()
                 .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
-            // Inside a quoted multi-line message, every line belongs to it.
+            let mut cols = text.splitn(3, '\t');
+            let (t, s, rest) = (cols.next().unwrap_or(""), cols.next(), cols.next());
+            // A message header: a time, a tab, and the rest (`read_time` is `None` when
+            // the first column is not a time's shape at all).
+            let header = s.and_then(|_| read_time(t));
+            let dated = read_date(&text);
+            // Inside a quoted multi-line message, every line belongs to it, except a
+            // message header or a date line: the quote was never closed (a message that
+            // merely starts with `"`), and is ended there, with a warning.
             if let Some(p) = pending.as_mut().filter(|p| p.open) {
-                p.push(&text, damage);
-                let quotes = text.chars().rev().take_while(|c| *c == '"').count();
-                if quotes % 2 == 1 {
-                    p.open = false;
+                let breaks = matches!(header, Some(Ok(_))) || matches!(dated, DateRead::Date(_));
+                if !breaks {
+                    if header.is_some() || matches!(dated, DateRead::Invalid(_)) {
+                        sink.warn_header_like(
+                            &ctx.origin(number),
+                            format!("line {number} looks like a message header or date line but is not one: kept as quoted text of the message at line {}", p.line),
+                        )?;
+                    }
+                    p.push(&text, damage);
+                    let quotes = text.chars().rev().take_while(|c| *c == '"').count();
+                    if quotes % 2 == 1 {
+                        p.open = false;
+                    }
+                    continue;
                 }
-                continue;
+                sink.warn_header_like(
+                    &ctx.origin(number),
+                    format!("line {number} is a message header or date line inside the quoted text of the message at line {}, whose quote was never closed: read as a new record, the quote taken as text", p.line),
+                )?;
             }
             if number <= 2 && chat.is_none() && damage.is_none() {
                 if let Some(c) = chat_header(&text) {
@@ -252,47 +354,92 @@ impl Importer for LineTxt {
             {
                 continue;
             }
-            if let Some(d) = date_line(&text) {
-                flush(pending.take(), date, &chat, sink)?;
-                if let Some(why) = damage {
-                    // The date itself was read; the damage is in the weekday.
-                    sink.warn(&ctx.origin(number), why)?;
+            match dated {
+                DateRead::Date(d) => {
+                    flush(pending.take(), &date, &chat, sink)?;
+                    if let Some(why) = damage {
+                        // The date itself was read; the damage is in the weekday.
+                        sink.warn(&ctx.origin(number), why)?;
+                    }
+                    date = Ok(d);
+                    continue;
                 }
-                date = Some(d);
-                continue;
+                DateRead::Invalid(why) => {
+                    // The messages under a date line that cannot be read have no date:
+                    // each is rejected, naming this line.
+                    flush(pending.take(), &date, &chat, sink)?;
+                    sink.reject_header_like(
+                        &ctx.origin(number),
+                        format!("line {number} has the shape of a date line but is not a date ({why})"),
+                    )?;
+                    date = Err(format!("the message is under the unreadable date line {number}"));
+                    continue;
+                }
+                DateRead::Text => {}
             }
-            let mut cols = text.splitn(3, '\t');
-            let (t, s, rest) = (cols.next().unwrap_or(""), cols.next(), cols.next());
-            if let (Some(hm), Some(sender)) = (time_of(t), s) {
-                flush(pending.take(), date, &chat, sink)?;
-                let (sender, body) = match rest {
-                    Some(body) => (sender.to_owned(), body.to_owned()),
-                    None => (String::new(), sender.to_owned()),
-                };
-                let open = body.starts_with('"')
-                    && (body.len() == 1
-                        || !body.ends_with('"')
-                        || body.ends_with("\"\"") && !body.ends_with("\"\"\""));
-                pending = Some(Pending {
-                    line: number,
-                    hm,
-                    sender,
-                    text: body,
-                    raw: text.clone(),
-                    open,
-                    broken: damage,
-                });
-                continue;
+            match (header, s) {
+                (Some(Ok(hm)), Some(sender)) => {
+                    flush(pending.take(), &date, &chat, sink)?;
+                    let (sender, body) = match rest {
+                        Some(body) => (sender.to_owned(), body.to_owned()),
+                        None => (String::new(), sender.to_owned()),
+                    };
+                    let open = body.starts_with('"')
+                        && (body.len() == 1
+                            || !body.ends_with('"')
+                            || body.ends_with("\"\"") && !body.ends_with("\"\"\""));
+                    pending = Some(Pending {
+                        line: number,
+                        hm: Some(hm),
+                        sender,
+                        text: body,
+                        raw: text.clone(),
+                        open,
+                        broken: damage,
+                    });
+                    continue;
+                }
+                (Some(Err(why)), Some(_)) => {
+                    // The shape of a header with a time no clock shows: the message it
+                    // starts is rejected.
+                    flush(pending.take(), &date, &chat, sink)?;
+                    pending = Some(Pending {
+                        line: number,
+                        hm: None,
+                        sender: String::new(),
+                        text: String::new(),
+                        raw: text.clone(),
+                        open: false,
+                        broken: Some(format!(
+                            "line {number} has the shape of a message header but cannot be one ({why})"
+                        )),
+                    });
+                    continue;
+                }
+                _ => {}
             }
+            // A time at the start with spaces where the tabs should be: kept as text of
+            // the message above, and reported.
+            let spaced = text
+                .split_once([' ', '\u{a0}'])
+                .is_some_and(|(t, r)| time_of(t).is_some() && !r.trim().is_empty());
             match (pending.as_mut(), damage) {
-                (Some(p), damage) if !text.is_empty() || damage.is_some() => p.push(&text, damage),
+                (Some(p), damage) if !text.is_empty() || damage.is_some() => {
+                    if spaced && damage.is_none() {
+                        sink.warn_header_like(
+                            &ctx.origin(number),
+                            format!("line {number} starts with a time like a message header but has no tab after it: kept as text of the message at line {}", p.line),
+                        )?;
+                    }
+                    p.push(&text, damage)
+                }
                 (Some(_), _) => {}
                 (None, Some(why)) => sink.reject(&ctx.origin(number), why)?,
                 (None, None) if text.trim().is_empty() => {}
                 (None, None) => sink.reject(&ctx.origin(number), "text outside any message")?,
             }
         }
-        flush(pending.take(), date, &chat, sink)
+        flush(pending.take(), &date, &chat, sink)
     }
 }
 

@@ -24,13 +24,44 @@ const MAX_MAIL_BYTES: usize = 64 << 20;
 /// Message-ids remembered for threading.
 const MAX_THREAD_IDS: usize = 2_000_000;
 
+/// A `From ` line that starts a new e-mail: after a blank line (mboxo, mboxrd), or
+/// anywhere when it carries an envelope's date (`From - Mon Jan  1 00:00:00 2001` from
+/// Netscape and Thunderbird, which write no blank line before it; `From bob at
+/// example.com  Wed …` from pipermail; Gmail's `From 1844…@xxx Fri Sep 26 … 2025`).
 fn is_separator(line: &[u8], after_blank: bool) -> bool {
-    after_blank
-        && line.starts_with(b"From ")
-        && line.len() > 5
-        && line[5] != b' '
-        && line[5] != b'\n'
-        && line[5] != b'\r'
+    if !line.starts_with(b"From ") || line.len() <= 5 {
+        return false;
+    }
+    let loose = after_blank && line[5] != b' ' && line[5] != b'\n' && line[5] != b'\r';
+    loose || is_envelope(&line[5..])
+}
+
+/// What follows `From `: a sender, then an asctime date: a month name, a time and a year.
+fn is_envelope(rest: &[u8]) -> bool {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let Ok(rest) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    if words.len() < 5 || words.len() > 12 {
+        return false;
+    }
+    let is_time = |w: &str| {
+        let parts: Vec<&str> = w.split(':').collect();
+        (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .enumerate()
+                .all(|(i, p)| (if i == 0 { 1..=2 } else { 2..=2 }).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let month = words.iter().position(|w| MONTHS.contains(w));
+    let time = words.iter().position(|w| is_time(w));
+    let year = words
+        .iter()
+        .rposition(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()));
+    matches!((month, time, year), (Some(m), Some(t), Some(y)) if m >= 1 && m < t && t < y)
 }
 
 impl Importer for Mbox {
@@ -109,6 +140,14 @@ impl Importer for Mbox {
                 envelope = String::from_utf8_lossy(&line).trim_end().to_owned();
                 after_blank = false;
                 continue;
+            }
+            if line.starts_with(b"From ") && start_line > 0 {
+                // Not a separator (no blank line before it, no envelope date): an
+                // unquoted body line in an mboxo file. It stays in the e-mail, reported.
+                sink.warn_header_like(
+                    &ctx.origin(number),
+                    format!("line {number} starts with `From ` but does not start an e-mail (no blank line before it and no envelope date): kept as text of the e-mail at line {start_line}"),
+                )?;
             }
             after_blank = line == b"\n" || line == b"\r\n";
             if too_big {

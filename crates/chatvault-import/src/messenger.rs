@@ -32,6 +32,87 @@ fn fixed(v: &Value, key: &str) -> Option<String> {
     str_of(v, key).map(fix_mojibake)
 }
 
+/// What a file's content says about which of Meta's apps wrote it. The two share one
+/// format; the folder a file sits in says nothing (users move files), so only content
+/// counts: links and media paths into one app's domains, and fields only one app writes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Evidence {
+    instagram: u64,
+    messenger: u64,
+}
+
+impl Evidence {
+    /// Counts the tells in one JSON value (the thread, or a message).
+    fn add(&mut self, v: &Value) {
+        match v {
+            Value::String(s) => {
+                let s = s.to_ascii_lowercase();
+                if ["instagram.com/", "ig.me/", "your_instagram_activity/", "cdninstagram.com"]
+                    .iter()
+                    .any(|t| s.contains(t))
+                {
+                    self.instagram += 1;
+                }
+                if ["facebook.com/", "fb.me/", "m.me/", "your_facebook_activity/", "fbcdn.net", "messenger.com/"]
+                    .iter()
+                    .any(|t| s.contains(t))
+                {
+                    self.messenger += 1;
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match k.as_str() {
+                        // Instagram's shares name the post's owner; Messenger has calls
+                        // and (older exports) typed messages.
+                        "original_content_owner" => self.instagram += 1,
+                        "call_duration" => self.messenger += 1,
+                        "type" if matches!(v.as_str(), Some("Generic" | "Share" | "Call" | "Subscribe" | "Unsubscribe")) => {
+                            self.messenger += 1
+                        }
+                        _ => {}
+                    }
+                    self.add(v);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| self.add(i)),
+            _ => {}
+        }
+    }
+}
+
+/// The platform: the one the user named (`--platform messenger|instagram`), else the
+/// one the content points to (read by `scan` only when the thread alone does not
+/// decide), else messenger with a warning that says so.
+fn platform(
+    ctx: &ImportContext,
+    thread: &Value,
+    scan: impl FnOnce() -> Result<Evidence, ImportError>,
+) -> Result<(&'static str, Option<String>), ImportError> {
+    match ctx.platform.as_ref().map(|p| p.as_str()) {
+        Some("instagram") => return Ok(("instagram", None)),
+        Some("messenger") => return Ok(("messenger", None)),
+        _ => {}
+    }
+    let mut evidence = Evidence::default();
+    evidence.add(thread);
+    if evidence.instagram == evidence.messenger {
+        evidence = scan()?;
+        evidence.add(thread);
+    }
+    Ok(match evidence.instagram.cmp(&evidence.messenger) {
+        std::cmp::Ordering::Greater => ("instagram", None),
+        std::cmp::Ordering::Less => ("messenger", None),
+        std::cmp::Ordering::Equal => (
+            "messenger",
+            Some(format!(
+                "nothing in the file tells Facebook Messenger from Instagram ({} Instagram and {} Messenger links or fields): stored as messenger; name the app with --platform instagram if it was Instagram",
+                evidence.instagram, evidence.messenger
+            )),
+        ),
+    })
+}
+
 impl Importer for Messenger {
     fn name(&self) -> &'static str {
         "messenger"
@@ -82,12 +163,23 @@ impl Importer for Messenger {
             Ok(())
         })?;
         let thread = Value::Object(thread);
-        let path_lower = source.path.to_string_lossy().to_lowercase();
-        let platform = if path_lower.contains("instagram") {
-            "instagram"
-        } else {
-            "messenger"
-        };
+        let (platform, note) = platform(ctx, &thread, || {
+            let mut evidence = Evidence::default();
+            let plan = |p: &[String]| match p {
+                [k] if k == "messages" => Plan::Stream,
+                _ => Plan::Skip,
+            };
+            walk(open()?, &ctx.file_label, &plan, &mut |ev| {
+                if let Event::Item(_, _, v) = ev {
+                    evidence.add(&v);
+                }
+                Ok(())
+            })?;
+            Ok(evidence)
+        })?;
+        if let Some(note) = note {
+            sink.warn(&ctx.origin(1), note)?;
+        }
         let folder = source
             .path
             .parent()
@@ -137,7 +229,7 @@ impl Importer for Messenger {
                             offset_s: None,
                             ..t
                         })
-                        .ok_or("`timestamp_ms` is out of range")?,
+                        .ok_or_else(|| crate::time::why_no_epoch("timestamp_ms", ms, true))?,
                 );
                 let sender = fixed(&v, "sender_name")
                     .filter(|s| !s.is_empty())

@@ -20,46 +20,91 @@ struct Header<'a> {
     id: Option<&'a str>,
 }
 
-fn header(line: &str) -> Option<Header<'_>> {
-    let b = line.as_bytes();
-    if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' {
-        return None;
-    }
-    let num = |s: &str| {
-        s.parse::<u32>()
-            .ok()
-            .filter(|_| s.bytes().all(|c| c.is_ascii_digit()))
+/// How a line reads: a message header, or something that looks like one without being one.
+#[derive(Debug, PartialEq, Eq)]
+enum Read<'a> {
+    Header(Header<'a>),
+    /// A date, a time and a sender in a header's shape, with values no header has: the
+    /// message it starts is rejected with this reason.
+    Invalid(String),
+    /// A date and a time at the start, but not the rest of a header: kept as text of the
+    /// message above, and reported.
+    Like(String),
+    Text,
+}
+
+/// `YYYY-M[M]-D[D] [上午|下午]H:MM:SS[ AM|PM] Nick[(QQ号)|<email>]`.
+fn read(line: &str) -> Read<'_> {
+    let digits = |s: &str, widths: std::ops::RangeInclusive<usize>| {
+        (widths.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
     };
-    let (y, mo, d) = (num(&line[0..4])?, num(&line[5..7])?, num(&line[8..10])?);
-    let rest = &line[11..];
+    let Some((date, rest)) = line.split_once(' ') else {
+        return Read::Text;
+    };
+    let mut d = date.split('-');
+    let (Some(y), Some(mo), Some(day), None) = (
+        d.next().and_then(|p| digits(p, 4..=4)),
+        d.next().and_then(|p| digits(p, 1..=2)),
+        d.next().and_then(|p| digits(p, 1..=2)),
+        d.next(),
+    ) else {
+        return Read::Text;
+    };
     let (pre, rest) = match ["上午", "下午"].iter().find(|m| rest.starts_with(**m)) {
         Some(m) => (Some(*m == "下午"), rest[m.len()..].trim_start()),
         None => (None, rest),
     };
-    let (time, rest) = rest.split_once(' ')?;
-    let mut t = time.split(':');
-    let (h, mi, s) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
-    if t.next().is_some() || mi > 59 || s > 59 {
-        return None;
-    }
+    let (time, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let t: Vec<Option<u32>> = time.split(':').map(|p| digits(p, 1..=2)).collect();
+    let (h, mi, s) = match t[..] {
+        [Some(h), Some(mi), Some(s)] => (h, mi, s),
+        [Some(_), Some(_)] => return Read::Like("the time has no seconds".into()),
+        _ => return Read::Text,
+    };
     let (pm, rest) = match pre {
         Some(p) => (Some(p), rest),
         None => match rest.split_once(' ') {
             Some(("AM", r)) => (Some(false), r),
             Some(("PM", r)) => (Some(true), r),
+            _ if matches!(rest.trim_end(), "AM" | "PM") => (Some(rest.trim_end() == "PM"), ""),
             _ => (None, rest),
         },
     };
-    let h = match pm {
-        Some(_) if !(1..=12).contains(&h) => return None,
-        Some(true) => h % 12 + 12,
-        Some(false) => h % 12,
-        None if h > 23 => return None,
-        None => h,
-    };
     let sender = rest.trim_end();
     if sender.is_empty() {
-        return None;
+        return Read::Like("no sender after the time".into());
+    }
+    let mut problems: Vec<String> = vec![];
+    // A p.m. marker also comes with 24-hour times (13 PM) in some exports.
+    let h = match pm {
+        Some(false) if h > 12 => {
+            problems.push(format!("hour {h} with an AM marker"));
+            h
+        }
+        _ if h > 23 => {
+            problems.push(format!("hour {h}"));
+            h
+        }
+        Some(true) => h % 12 + 12,
+        Some(false) => h % 12,
+        None => h,
+    };
+    if mi > 59 {
+        problems.push(format!("minute {mi}"));
+    }
+    if s > 59 {
+        problems.push(format!("second {s}"));
+    }
+    if !(1..=12).contains(&mo) {
+        problems.push(format!("month {mo}"));
+    }
+    if !(1..=31).contains(&day) {
+        problems.push(format!("day {day}"));
+    }
+    if !problems.is_empty() {
+        return Read::Invalid(problems.join(", "));
     }
     let (name, id) = if let Some(inner) = sender.strip_suffix(')').and_then(|s| s.rsplit_once('('))
     {
@@ -77,12 +122,30 @@ fn header(line: &str) -> Option<Header<'_>> {
     } else {
         (sender, None)
     };
-    Some(Header {
-        date: (y as i32, mo, d),
+    Read::Header(Header {
+        date: (y as i32, mo, day),
         time: (h, mi, s),
         name,
         id,
     })
+}
+
+fn header(line: &str) -> Option<Header<'_>> {
+    match read(line) {
+        Read::Header(h) => Some(h),
+        _ => None,
+    }
+}
+
+/// A message being read: its header line, the lines after it, and why it cannot be
+/// stored, if it cannot.
+struct Pending {
+    line: u64,
+    head: String,
+    body: Vec<String>,
+    broken: Option<String>,
+    /// The message starts at a line that looks like a header but could not be read.
+    header_like: bool,
 }
 
 fn is_separator(line: &str) -> bool {
@@ -117,7 +180,18 @@ impl Importer for Qq {
             .filter(|l| header(l).is_some_and(|h| h.id.is_some()))
             .count();
         if headers >= 1 && lines.first().is_some_and(|l| header(l).is_some()) {
-            60
+            return 60;
+        }
+        // A file whose first lines are something else (a title, a note, a cut-off
+        // export): QQ headers further in decide.
+        let further = t
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(60)
+            .filter(|l| header(l).is_some_and(|h| h.id.is_some()))
+            .count();
+        if further >= 2 {
+            55
         } else {
             0
         }
@@ -140,24 +214,36 @@ impl Importer for Qq {
         });
         let mut conversation: (String, Option<ConversationKind>) = (default_conversation, None);
         let mut group = String::new();
-        let mut pending: Option<(u64, String, Vec<String>, Option<String>)> = None;
-        let flush = |p: Option<(u64, String, Vec<String>, Option<String>)>,
+        let mut pending: Option<Pending> = None;
+        let flush = |p: Option<Pending>,
                      conv: &(String, Option<ConversationKind>),
                      sink: &mut Sink<'_>|
          -> Result<(), ImportError> {
-            let Some((line, head, mut body, broken)) = p else {
+            let Some(Pending {
+                line,
+                head,
+                mut body,
+                broken,
+                header_like,
+            }) = p
+            else {
                 return Ok(());
             };
-            if let Some(why) = broken {
-                return sink.reject(&ctx.origin(line), why);
-            }
+            let origin = ctx.origin(line);
+            let h = match (header(&head), broken) {
+                (Some(h), None) => h,
+                (_, broken) => {
+                    let why = broken.unwrap_or_else(|| format!("line {line} is not a message header"));
+                    return if header_like {
+                        sink.reject_header_like(&origin, why)
+                    } else {
+                        sink.reject(&origin, why)
+                    };
+                }
+            };
             while body.last().is_some_and(|l| l.trim().is_empty()) {
                 body.pop();
             }
-            let origin = ctx.origin(line);
-            let Some(h) = header(&head) else {
-                return Ok(());
-            };
             let mut d = Draft::new("qq", conv.0.clone());
             d.conversation_title = Some(conv.0.clone());
             d.conversation_kind = conv.1;
@@ -167,10 +253,7 @@ impl Importer for Qq {
             else {
                 return sink.reject(
                     &origin,
-                    format!(
-                        "no such time: {}",
-                        head.chars().take(30).collect::<String>()
-                    ),
+                    crate::time::why_no_time(y, mo, day, h.time.0, h.time.1, h.time.2),
                 );
             };
             d.sent_at = Some(at);
@@ -211,17 +294,32 @@ impl Importer for Qq {
             } = line
                 .into_parts()
                 .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
-            // A damaged line still starts a message or belongs to the one above, and the
+            // A header starts a message; so does a line with a header's whole shape whose
+            // values cannot be read, and that message is rejected with the reason. A
+            // damaged line still starts a message or belongs to the one above, and the
             // message it is part of is rejected whole.
-            if header(&text).is_some() {
+            let read = read(&text);
+            let invalid = match &read {
+                Read::Invalid(why) => Some(format!(
+                    "line {number} has the shape of a message header but cannot be one ({why})"
+                )),
+                _ => None,
+            };
+            if matches!(read, Read::Header(_)) || invalid.is_some() {
                 flush(pending.take(), &conversation, sink)?;
-                pending = Some((number, text, vec![], damage));
+                pending = Some(Pending {
+                    line: number,
+                    header_like: invalid.is_some(),
+                    broken: invalid.or(damage),
+                    head: text,
+                    body: vec![],
+                });
                 continue;
             }
             if let Some(why) = damage {
                 match pending.as_mut() {
                     Some(p) => {
-                        p.3.get_or_insert(why);
+                        p.broken.get_or_insert(why);
                     }
                     None => sink.reject(&ctx.origin(number), why)?,
                 }
@@ -248,12 +346,24 @@ impl Importer for Qq {
             }
             match pending.as_mut() {
                 Some(p) => {
-                    if p.2.iter().map(String::len).sum::<usize>()
+                    if let Read::Like(why) = &read {
+                        sink.warn_header_like(
+                            &ctx.origin(number),
+                            format!(
+                                "line {number} starts with a date and time like a message header but is not one ({why}): kept as text of the message at line {}",
+                                p.line
+                            ),
+                        )?;
+                    }
+                    if p.body.iter().map(String::len).sum::<usize>()
                         > chatvault_model::canonical::MAX_TEXT_BYTES
                     {
+                        p.broken.get_or_insert_with(|| {
+                            "the message is longer than the 1 MiB limit".into()
+                        });
                         continue;
                     }
-                    p.2.push(text);
+                    p.body.push(text);
                 }
                 None if text.trim().is_empty() => {}
                 None => sink.reject(&ctx.origin(number), "text outside any message")?,
@@ -309,7 +419,13 @@ mod tests {
             ("not_header_text", "今天 12:00 开会", None),
             ("not_header_no_sender", "2020-03-04 09:13:41 ", None),
             ("not_header_bad_minute", "2020-03-04 09:63:41 小明", None),
-            ("not_header_pm_13", "2020-03-04 13:13:41 PM 小明", None),
+            (
+                "pm_24_hour",
+                "2020-03-04 13:13:41 PM 小明",
+                Some(((13, 13, 41), "小明", None)),
+            ),
+            ("not_header_am_13", "2020-03-04 13:13:41 AM 小明", None),
+            ("not_header_hour_25", "2020-03-04 25:13:41 小明", None),
         ];
         for (name, line, want) in cases {
             let got = header(line).map(|h| (h.time, h.name, h.id));

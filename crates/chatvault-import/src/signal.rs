@@ -52,6 +52,12 @@ pub(crate) fn is_header(line: &str) -> bool {
     header(line).is_some()
 }
 
+/// A line that starts like a header (`[` and a four-digit year and `-`) without being one.
+fn looks_like_header(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 6 && b[0] == b'[' && b[1..5].iter().all(u8::is_ascii_digit) && b[5] == b'-'
+}
+
 impl Importer for Signal {
     fn name(&self) -> &'static str {
         "signal"
@@ -67,7 +73,10 @@ impl Importer for Signal {
         }
         let text = probe.text();
         let lines: Vec<&str> = text.lines().take(20).collect();
-        if !lines.first().is_some_and(|l| is_header(l)) {
+        let headers = lines.iter().filter(|l| is_header(l)).count();
+        // The first line is a header, or (a file that starts with something else)
+        // headers further in decide.
+        if !(lines.first().is_some_and(|l| is_header(l)) || headers >= 2) {
             return 0;
         }
         let markers =
@@ -122,10 +131,7 @@ impl Importer for Signal {
             d.conversation_title = Some(conversation.clone());
             let (y, mo, day, h, mi, s) = parts;
             let Some(at) = naive(y, mo, day, h, mi, s).and_then(|t| ctx.tz.instant(t)) else {
-                return sink.reject(
-                    &origin,
-                    format!("no such time: {}", &raw[..raw.find(']').unwrap_or(0) + 1]),
-                );
+                return sink.reject(&origin, crate::time::why_no_time(y, mo, day, h, mi, s));
             };
             d.sent_at = Some(at);
             let mut text_lines: Vec<&str> = vec![];
@@ -194,6 +200,14 @@ impl Importer for Signal {
             } else if let Some(p) = pending.as_mut() {
                 if let Some(why) = damage {
                     p.1.get_or_insert(why);
+                } else if looks_like_header(&text) {
+                    sink.warn_header_like(
+                        &ctx.origin(number),
+                        format!(
+                            "line {number} starts like a message header (`[YYYY-MM-DD HH:MM:SS]`) but is not one: kept as text of the message at line {}",
+                            p.0
+                        ),
+                    )?;
                 }
                 // Memory stays bounded: past the limit the message is rejected, not read.
                 if p.2.len() + text.len() > chatvault_model::canonical::MAX_TEXT_BYTES * 2 {

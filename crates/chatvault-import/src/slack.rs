@@ -132,6 +132,29 @@ impl Workspace {
         Ok(ws)
     }
 
+    /// Names for the users `users.json` lacks (a partial export, a deleted account),
+    /// from the `user_profile` that messages carry, read in a first pass over the day
+    /// files so that a mention before the person's first message is named too. A day
+    /// file that cannot be read is skipped here; the import pass reports it.
+    fn learn_profiles(&mut self, source: &Source, days: &[(String, String, String)]) {
+        for (_, _, entry) in days {
+            let users = &mut self.users;
+            let _ = source.with_entry(entry, |r| {
+                walk(r, entry, &root_stream, &mut |ev| {
+                    let Event::Item(_, _, v) = ev else {
+                        return Ok(());
+                    };
+                    if let (Some(user), Some(name)) = (str_of(&v, "user"), profile_name(&v)) {
+                        if !users.contains_key(user) {
+                            users.insert(user.to_owned(), name.to_owned());
+                        }
+                    }
+                    Ok(())
+                })
+            });
+        }
+    }
+
     /// Slack mrkdwn to readable text: mentions become names, links their labels.
     fn resolve(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
@@ -186,12 +209,27 @@ impl Workspace {
     }
 }
 
+/// The name in a message's `user_profile`: display name, real name, then user name.
+fn profile_name(v: &Value) -> Option<&str> {
+    let profile = v.get("user_profile")?;
+    ["display_name", "real_name", "name"]
+        .into_iter()
+        .filter_map(|k| str_of(profile, k))
+        .find(|n| !n.trim().is_empty())
+}
+
 /// `ts` ("1458980525.000012") as an instant; the string itself stays the message id.
 fn parse_ts(ts: &str) -> Option<Timestamp> {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
-    let secs: i64 = secs.parse().ok()?;
+    let negative = secs.starts_with('-');
+    let digits = secs.strip_prefix('-').unwrap_or(secs);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = digits.parse().ok()?;
     let micros: i64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
-    crate::time::epoch(secs.checked_mul(1000)? + micros / 1000, true)
+    let ms = secs.checked_mul(1000)?.checked_add(micros / 1000)?;
+    crate::time::epoch(if negative { -ms } else { ms }, true)
 }
 
 fn is_day_file(name: &str) -> Option<(&str, &str)> {
@@ -247,7 +285,7 @@ impl Importer for Slack {
         ctx: &ImportContext,
         sink: &mut Sink<'_>,
     ) -> Result<(), ImportError> {
-        let ws = Workspace::load(source, ctx)?;
+        let mut ws = Workspace::load(source, ctx)?;
         let mut days: Vec<(String, String, String)> = source
             .entries()
             .iter()
@@ -257,6 +295,7 @@ impl Importer for Slack {
             })
             .collect();
         days.sort();
+        ws.learn_profiles(source, &days);
         for (folder, _, entry) in days {
             let conv = ws
                 .by_folder
@@ -313,6 +352,7 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
     d.sender_id = user.unwrap_or("unknown").to_owned();
     d.sender_name = str_of(v, "user")
         .and_then(|u| ws.users.get(u).cloned())
+        .or_else(|| profile_name(v).map(str::to_owned))
         .or_else(|| str_of(v, "username").map(str::to_owned));
     let mut text = ws.resolve(str_of(v, "text").unwrap_or(""));
     if text.is_empty() {
@@ -422,6 +462,8 @@ mod tests {
             Some(1_458_980_525_000)
         );
         assert_eq!(parse_ts("soon"), None);
-        assert_eq!(parse_ts("-5.0"), None);
+        // Before 1970 is an instant like any other.
+        assert_eq!(parse_ts("-5.5").map(|t| t.utc_ms), Some(-5_500));
+        assert_eq!(parse_ts("-.5"), None);
     }
 }

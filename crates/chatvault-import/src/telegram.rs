@@ -18,6 +18,8 @@ struct Chat {
     id: Option<String>,
     name: Option<String>,
     kind: Option<String>,
+    /// The chat's place in a full-account export's list, for a chat with no id or name.
+    index: Option<String>,
 }
 
 fn plan(path: &[String]) -> Plan {
@@ -65,7 +67,10 @@ impl Importer for Telegram {
         let single = chat_types.iter().any(|k| t.contains(k)) && t.contains("\"messages\"");
         let account = t.contains("\"personal_information\"")
             || (t.contains("\"chats\"") && t.contains("\"list\""));
-        let message = t.contains("\"date_unixtime\"") || t.contains("\"text_entities\"");
+        // Old Desktop versions write neither `date_unixtime` nor `text_entities`.
+        let message = t.contains("\"date_unixtime\"")
+            || t.contains("\"text_entities\"")
+            || (t.contains("\"from_id\"") && t.contains("\"date\""));
         match (single || account, message) {
             (true, _) => 90,
             (false, true) => 60,
@@ -84,7 +89,12 @@ impl Importer for Telegram {
         let mut chat = Chat::default();
         let mut on = |ev: Event<'_>| -> Result<(), ImportError> {
             match ev {
-                Event::Enter(p) if p.len() == 3 => chat = Chat::default(),
+                Event::Enter(p) if p.len() == 3 => {
+                    chat = Chat {
+                        index: Some(format!("{}.{}", p[0], p[2])),
+                        ..Chat::default()
+                    }
+                }
                 Event::Value(p, v) => match p.last().map(String::as_str) {
                     Some("id") => chat.id = id_of(&serde_json::json!({"id": v}), "id"),
                     Some("name") => chat.name = v.as_str().map(str::to_owned),
@@ -142,18 +152,27 @@ fn sent_at(v: &Value, ctx: &ImportContext) -> Result<Timestamp, String> {
         let secs: i64 = unix
             .parse()
             .map_err(|_| format!("date_unixtime `{unix}` is not a number"))?;
-        let mut t =
-            epoch(secs, false).ok_or_else(|| format!("date_unixtime `{unix}` is out of range"))?;
+        let mut t = epoch(secs, false)
+            .ok_or_else(|| crate::time::why_no_epoch("date_unixtime", secs, false))?;
         // `date` is the exporting machine's wall clock: the difference is its offset.
         t.offset_s = local
             .map(|l| (l.and_utc().timestamp() - secs) as i32)
             .filter(|o| o.abs() <= 14 * 3600 && o % 60 == 0);
         return Ok(t);
     }
-    let local = local.ok_or("no `date` or `date_unixtime`")?;
+    let local = match (local, str_of(v, "date")) {
+        (Some(l), _) => l,
+        (None, Some(d)) => {
+            return Err(format!(
+                "field `date`: `{}` is not a date and time that exists (YYYY-MM-DDTHH:MM:SS)",
+                d.chars().take(40).collect::<String>()
+            ))
+        }
+        (None, None) => return Err("no `date` or `date_unixtime`".into()),
+    };
     ctx.tz
         .instant(local)
-        .ok_or_else(|| "`date` is out of range".into())
+        .ok_or_else(|| "field `date`: outside the years 0001 to 9999".into())
 }
 
 const NOT_INCLUDED: char = '(';
@@ -165,11 +184,24 @@ fn message(
     sink: &mut Sink<'_>,
     origin: &chatvault_model::Origin,
 ) -> Result<Draft, MsgError> {
+    if !v.is_object() {
+        return Err(MsgError::Reject("the message is not a JSON object".into()));
+    }
+    // Trimmed exports and old Desktop versions may leave out the chat's id and name:
+    // the chat is then named by the file (and its place in the list), so a second
+    // import of the same file finds the same conversation.
     let conversation = chat
         .id
         .clone()
         .or_else(|| chat.name.clone())
-        .ok_or(MsgError::Reject("the chat has no id or name".into()))?;
+        .or_else(|| ctx.conversation.clone())
+        .unwrap_or_else(|| {
+            let file = ctx.file_label.rsplit(['/', '\\']).next().unwrap_or("");
+            match &chat.index {
+                Some(i) => format!("file:{file}#{i}"),
+                None => format!("file:{file}"),
+            }
+        });
     let mut d = Draft::new("telegram", conversation);
     d.conversation_title = chat.name.clone().or_else(|| {
         (chat.kind.as_deref() == Some("saved_messages")).then(|| "Saved Messages".into())
@@ -178,7 +210,9 @@ fn message(
         "personal_chat" | "bot_chat" | "saved_messages" => ConversationKind::Direct,
         _ => ConversationKind::Group,
     });
-    d.source_id = Some(id_of(v, "id").ok_or(MsgError::Reject("message has no `id`".into()))?);
+    // A message without `id` (trimmed exports) is kept: the archive recognises a second
+    // copy by its content, as for every source without ids.
+    d.source_id = id_of(v, "id");
     d.sent_at = Some(sent_at(v, ctx).map_err(MsgError::Reject)?);
     let service = str_of(v, "type") == Some("service");
     let (id_key, name_key) = if service {
@@ -339,13 +373,99 @@ mod tests {
         assert_eq!(m[3].tags, vec!["media-omitted".to_owned()]);
     }
 
+    /// Trimmed exports and old Desktop versions: messages without `id`, chats without
+    /// `id` or `name`, no `date_unixtime`, times before 1970. Each message is imported;
+    /// a message is rejected only without a date, naming the field.
+    #[test]
+    fn trimmed_and_old_exports() {
+        type Case<'a> = (&'a str, &'a str, Vec<(&'a str, Option<&'a str>, &'a str)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "message_without_id",
+                r#"{"name":"Bob","type":"personal_chat","id":7,"messages":[{"type":"message","date":"2020-01-02T10:00:00","from":"Bob","text":"hi"},{"id":2,"type":"message","date":"2020-01-02T10:01:00","from":"Ann","text":"yo"}]}"#,
+                vec![("7", None, "2020-01-02T10:00:00Z"), ("7", Some("2"), "2020-01-02T10:01:00Z")],
+                vec![],
+            ),
+            (
+                "chat_without_id_or_name",
+                r#"{"type":"personal_chat","messages":[{"id":1,"type":"message","date":"2020-01-02T10:00:00","from":"Bob","text":"hi"}]}"#,
+                vec![("file:result.json", Some("1"), "2020-01-02T10:00:00Z")],
+                vec![],
+            ),
+            (
+                "chat_with_name_only",
+                r#"{"name":"Bob","messages":[{"id":1,"date":"2020-01-02T10:00:00","from":"Bob","text":"hi"}]}"#,
+                vec![("Bob", Some("1"), "2020-01-02T10:00:00Z")],
+                vec![],
+            ),
+            (
+                "account_chats_without_ids",
+                r#"{"chats":{"list":[{"messages":[{"date":"2020-01-02T10:00:00","from":"A","text":"x"}]},{"messages":[{"date":"2020-01-03T10:00:00","from":"B","text":"y"},{"from":"B","text":"no date"}]}]}}"#,
+                vec![
+                    ("file:result.json#chats.0", None, "2020-01-02T10:00:00Z"),
+                    ("file:result.json#chats.1", None, "2020-01-03T10:00:00Z"),
+                ],
+                vec!["no `date` or `date_unixtime`"],
+            ),
+            (
+                "before_1970",
+                r#"{"name":"Old","type":"personal_chat","id":1,"messages":[{"id":1,"type":"message","date":"1969-07-20T20:17:40","date_unixtime":"-14182940","from":"A","text":"x"}]}"#,
+                vec![("1", Some("1"), "1969-07-20T20:17:40Z")],
+                vec![],
+            ),
+        ];
+        for (name, doc, want, rejected) in cases {
+            let out = run_bytes(&Telegram, "result.json", doc.as_bytes(), &ctx("result.json"));
+            let got: Vec<(String, Option<String>, String)> = out
+                .iter()
+                .filter_map(|p| match p {
+                    Parsed::Message(m) => Some((
+                        m.conversation_id.clone(),
+                        m.source_id.clone(),
+                        chatvault_model::Timestamp::utc(m.sent_at.utc_ms).to_rfc3339(),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let want: Vec<(String, Option<String>, String)> = want
+                .into_iter()
+                .map(|(c, s, t)| (c.to_owned(), s.map(str::to_owned), t.to_owned()))
+                .collect();
+            assert_eq!(got, want, "{name}");
+            let reasons: Vec<&str> = out
+                .iter()
+                .filter_map(|p| match p {
+                    Parsed::Rejected(r) => Some(r.reason.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(reasons.len(), rejected.len(), "{name}: {reasons:?}");
+            for (r, w) in reasons.iter().zip(&rejected) {
+                assert!(r.contains(w), "{name}: {r}");
+            }
+        }
+        // A date that cannot exist names the field and why.
+        let out = run_bytes(
+            &Telegram,
+            "result.json",
+            br#"{"name":"a","id":1,"messages":[{"id":1,"date":"2023-02-30T10:00:00","text":"a"}]}"#,
+            &ctx("result.json"),
+        );
+        assert!(
+            matches!(&out[..], [Parsed::Rejected(r)] if r.reason.contains("field `date`")),
+            "{out:?}"
+        );
+    }
+
     #[test]
     fn malformed_documents() {
         let cases: Vec<(&str, &str, usize)> = vec![
             ("truncated", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[{\"id\":1,\"type\":\"message\",\"date_unixtime\":\"1\",\"from_id\":\"u\",\"text\":\"a\"},{\"id\":", 2),
             ("messages_not_array", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":{}}", 1),
             ("bad_unixtime", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[{\"id\":1,\"date_unixtime\":\"soon\",\"text\":\"a\"}]}", 1),
-            ("no_id", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[{\"date_unixtime\":\"1\",\"text\":\"a\"}]}", 1),
+            ("no_date", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[{\"id\":1,\"text\":\"a\"}]}", 1),
+            ("impossible_date", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[{\"id\":1,\"date\":\"2023-02-30T10:00:00\",\"text\":\"a\"}]}", 1),
+            ("message_not_object", "{\"name\":\"a\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[7]}", 1),
             ("not_json", "hello", 1),
         ];
         for (name, doc, n) in cases {

@@ -63,6 +63,41 @@ pub fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<NaiveDa
     NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_opt(h, mi, s)
 }
 
+/// Why a local date and time do not exist, naming the part that is wrong: `month 13`,
+/// `day 30 (February 2023 has 28 days)`, `hour 24`, or the year range.
+pub fn why_no_time(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> String {
+    let when = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+    let why = if !(1..=9999).contains(&y) {
+        format!("year {y} (the archive keeps the years 0001 to 9999)")
+    } else if !(1..=12).contains(&mo) {
+        format!("month {mo}")
+    } else if NaiveDate::from_ymd_opt(y, mo, d).is_none() {
+        let days = (28..=31)
+            .rev()
+            .find(|n| NaiveDate::from_ymd_opt(y, mo, *n).is_some())
+            .unwrap_or(28);
+        let month = NaiveDate::from_ymd_opt(y, mo, 1)
+            .map(|m| m.format("%B %Y").to_string())
+            .unwrap_or_default();
+        format!("day {d} ({month} has {days} days)")
+    } else if h > 23 {
+        format!("hour {h}")
+    } else if mi > 59 {
+        format!("minute {mi}")
+    } else if s > 59 {
+        format!("second {s}")
+    } else {
+        "the time is outside the years 0001 to 9999 in UTC".into()
+    };
+    format!("no such time: {when}: {why}")
+}
+
+/// Why an epoch value is not an instant the archive keeps.
+pub fn why_no_epoch(field: &str, value: i64, millis: bool) -> String {
+    let unit = if millis { "milliseconds" } else { "seconds" };
+    format!("field `{field}`: {value} {unit} since 1970 is outside the years 0001 to 9999")
+}
+
 /// Epoch seconds or milliseconds (told apart by magnitude) as an instant in UTC.
 pub fn epoch(value: i64, millis: bool) -> Option<Timestamp> {
     let ms = if millis {
@@ -126,6 +161,33 @@ pub fn parse_any(s: &str, tz: &Tz) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_times_name_the_part() {
+        let cases = [
+            ("month_13", (2024, 13, 1, 0, 0, 0), "month 13"),
+            ("feb_30", (2023, 2, 30, 0, 0, 0), "day 30 (February 2023 has 28 days)"),
+            ("leap_feb_30", (2024, 2, 30, 0, 0, 0), "day 30 (February 2024 has 29 days)"),
+            ("day_0", (2024, 4, 0, 0, 0, 0), "day 0 (April 2024 has 30 days)"),
+            ("hour_24", (2024, 4, 1, 24, 0, 0), "hour 24"),
+            ("minute_60", (2024, 4, 1, 23, 60, 0), "minute 60"),
+            ("second_61", (2024, 4, 1, 23, 59, 61), "second 61"),
+            ("year_0", (0, 4, 1, 0, 0, 0), "year 0"),
+        ];
+        for (name, (y, mo, d, h, mi, s), want) in cases {
+            let got = why_no_time(y, mo, d, h, mi, s);
+            assert!(got.contains(want), "{name}: {got}");
+            let instant = naive(y, mo, d, h, mi, s).and_then(|t| chrono_tz::UTC.instant(t));
+            assert!(instant.is_none(), "{name}");
+        }
+        // Before 1970 is an ordinary instant.
+        let t = chrono_tz::UTC
+            .instant(naive(1969, 7, 20, 20, 17, 40).expect("time"))
+            .expect("instant");
+        assert_eq!(t.utc_ms, -14_182_940_000);
+        assert_eq!(epoch(-14_182_940, false).map(|t| t.utc_ms), Some(-14_182_940_000));
+        assert!(why_no_epoch("msgtime", i64::MAX, true).contains("field `msgtime`"));
+    }
 
     #[test]
     fn local_times_table() {

@@ -252,7 +252,10 @@ impl Importer for MemoTrace {
                 );
             };
             let Some(mut at) = epoch(secs, false) else {
-                return sink.reject(&origin, "column 6 (CreateTime) is out of range");
+                return sink.reject(
+                    &origin,
+                    format!("column 6 (CreateTime): {secs} seconds since 1970 is outside the years 0001 to 9999"),
+                );
             };
             // StrTime is CreateTime in the exporting machine's zone: the difference is its offset.
             at.offset_s = parse_local(f(8))

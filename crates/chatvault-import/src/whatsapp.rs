@@ -23,11 +23,15 @@ const MAX_MEDIA_BYTES: u64 = 2 << 30;
 
 const SPACES: &[char] = &[' ', '\u{202f}', '\u{a0}', '\u{2009}'];
 const MARKS: &[char] = &['\u{200e}', '\u{200f}', '\u{feff}', '\u{202a}', '\u{202c}'];
+/// Day-period markers, longest first where one starts another. German phones write the
+/// period of the day (`3:00 nachm.`, `9:00 abends`); Chinese ones `凌晨`, `中午`, `晚上`.
 const AM: &[&str] = &[
-    "AM", "am", "a. m.", "a.m.", "a. m", "a.m", "上午", "午前", "오전", "vorm.", "ص",
+    "AM", "am", "A.M.", "A. M.", "a. m.", "a.m.", "a. m", "a.m", "上午", "凌晨", "早上", "午前",
+    "오전", "vorm.", "vormittags", "morgens", "nachts", "ص",
 ];
 const PM: &[&str] = &[
-    "PM", "pm", "p. m.", "p.m.", "p. m", "p.m", "下午", "午後", "오후", "nachm.", "م",
+    "PM", "pm", "P.M.", "P. M.", "p. m.", "p.m.", "p. m", "p.m", "下午", "中午", "晚上", "午後",
+    "오후", "nachm.", "nachmittags", "mittags", "abends", "م",
 ];
 
 /// A header's date and time, before the date order is known.
@@ -44,7 +48,23 @@ struct Stamp {
 #[derive(Debug, PartialEq, Eq)]
 struct Header<'a> {
     stamp: Stamp,
+    style: Style,
     rest: &'a str,
+}
+
+/// What separates a header's time from the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// `[DATE, TIME] Sender: text` (iOS).
+    Bracket,
+    /// `DATE, TIME - Sender: text` (Android).
+    Dash,
+    /// `DATE, TIME: Sender: text` (old exports).
+    Colon,
+    /// `DATE TIME Sender: text` (some locales). Colon and bare headers are taken as
+    /// headers only in a file written that way: elsewhere such a line is a body line
+    /// that starts with a date (and is reported).
+    Bare,
 }
 
 fn number(s: &str, max_width: usize) -> Option<(u32, usize, &str)> {
@@ -55,49 +75,115 @@ fn number(s: &str, max_width: usize) -> Option<(u32, usize, &str)> {
     Some((s[..width].parse().ok()?, width, &s[width..]))
 }
 
+/// An a.m./p.m. marker at the start of `s`. The spaces inside a marker (`a. m.`) may be
+/// any of [`SPACES`]: phones write U+00A0 or U+202F there as well as before it.
 fn marker(s: &str) -> Option<(bool, &str)> {
     for (list, pm) in [(AM, false), (PM, true)] {
-        if let Some(m) = list.iter().find(|m| s.starts_with(**m)) {
-            return Some((pm, &s[m.len()..]));
+        for m in list.iter() {
+            if let Some(rest) = strip_marker(s, m) {
+                return Some((pm, rest));
+            }
         }
     }
     None
+}
+
+/// `s` without the marker `m` at its start, where a space in `m` matches any of [`SPACES`].
+fn strip_marker<'a>(s: &'a str, m: &str) -> Option<&'a str> {
+    let mut rest = s;
+    for want in m.chars() {
+        let got = rest.chars().next()?;
+        let same = if want == ' ' {
+            SPACES.contains(&got)
+        } else {
+            got == want
+        };
+        if !same {
+            return None;
+        }
+        rest = &rest[got.len_utf8()..];
+    }
+    Some(rest)
 }
 
 fn skip_spaces(s: &str) -> &str {
     s.trim_start_matches(SPACES)
 }
 
+/// How the start of a line reads as a header's date and time.
+#[derive(Debug, PartialEq, Eq)]
+enum StampRead<'a> {
+    /// A date and a time, and what follows them.
+    Stamp(Stamp, &'a str),
+    /// A date and a time in a header's shape whose values no header has (hour 25, an
+    /// a.m. hour of 14, month 0): why, and what follows.
+    Invalid(String, &'a str),
+    /// The line does not start with a date and a time.
+    No,
+}
+
 /// `DATE[,] [marker]TIME[.][ marker]` at the start of `s`.
-fn parse_stamp(s: &str) -> Option<(Stamp, &str)> {
-    let (a, wa, s) = number(s, 4)?;
-    let sep = s.chars().next().filter(|c| "/.-".contains(*c))?;
-    let (b, _, s) = number(&s[1..], 2)?;
-    let s = s.strip_prefix(sep)?;
-    let (c, wc, s) = number(s, 4)?;
+fn parse_stamp(s: &str) -> StampRead<'_> {
+    use StampRead::No;
+    let Some((a, wa, s)) = number(s, 4) else {
+        return No;
+    };
+    let Some(sep) = s.chars().next().filter(|c| "/.-".contains(*c)) else {
+        return No;
+    };
+    // `13. 6. 2018.`: a space may follow each separator.
+    fn after_sep(s: &str, sep: char) -> Option<&str> {
+        let s = s.strip_prefix(sep)?;
+        Some(s.strip_prefix(' ').unwrap_or(s))
+    }
+    let Some((b, _, s)) = after_sep(s, sep).and_then(|s| number(s, 2)) else {
+        return No;
+    };
+    let Some((c, wc, s)) = after_sep(s, sep).and_then(|s| number(s, 4)) else {
+        return No;
+    };
     // A year is 2 or 4 digits, and only at one end.
     if (wa == 4 && wc == 4) || wa == 3 || wc == 3 {
-        return None;
+        return No;
     }
     let s = s.strip_prefix('.').unwrap_or(s);
-    let s = s.strip_prefix(',').unwrap_or(s);
+    let s = s
+        .strip_prefix(',')
+        .or_else(|| s.strip_prefix('\u{60c}'))
+        .unwrap_or(s);
     let after_date = skip_spaces(s);
     if after_date.len() == s.len() {
-        return None;
+        return No;
     }
+    // Finnish: `13.6.2018 klo 21.25.15`.
+    let after_date = after_date
+        .strip_prefix("klo")
+        .map(skip_spaces)
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(after_date);
     let (pre, s) = match marker(after_date) {
         Some((pm, rest)) => (Some(pm), skip_spaces(rest)),
         None => (None, after_date),
     };
-    let (h, _, s) = number(s, 2)?;
-    let s = s.strip_prefix(':')?;
-    let (m, wm, s) = number(s, 2)?;
-    let (sec, s) = match s.strip_prefix(':') {
-        Some(r) => {
-            let (sec, w, r) = number(r, 2)?;
-            (w == 2).then_some(())?;
-            (sec, r)
-        }
+    let Some((h, _, s)) = number(s, 2) else {
+        return No;
+    };
+    // `21:25` or, in some locales, `21.25`.
+    let Some(tsep) = s.chars().next().filter(|c| *c == ':' || *c == '.') else {
+        return No;
+    };
+    let Some((m, wm, s)) = number(&s[1..], 2) else {
+        return No;
+    };
+    let mut problems: Vec<String> = vec![];
+    let (sec, s) = match s.strip_prefix(tsep).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())) {
+        Some(r) => match number(r, 2) {
+            Some((sec, 2, r)) => (sec, r),
+            _ => {
+                problems.push("the seconds are not two digits".into());
+                (0, r.trim_start_matches(|c: char| c.is_ascii_digit()))
+            }
+        },
         None => (0, s),
     };
     let s = s
@@ -114,23 +200,37 @@ fn parse_stamp(s: &str) -> Option<(Stamp, &str)> {
             }
         }
     };
-    let hour_ok = match pm {
-        Some(_) => (1..=12).contains(&h),
-        None => h <= 23,
-    };
     let year_first = wa == 4;
-    // Day and month are never 0; a two-digit year may be (2000).
-    if wm != 2
-        || m > 59
-        || sec > 59
-        || !hour_ok
-        || b == 0
-        || (a == 0 && !year_first)
-        || (c == 0 && year_first)
-    {
-        return None;
+    // Hours 0 to 12 with a marker (some locales write midnight as 00 a.m.); a p.m.
+    // marker also comes with 24-hour times (13 to 23 p.m.) in some exports.
+    match pm {
+        Some(false) if h > 12 => problems.push(format!("hour {h} with an a.m. marker")),
+        _ if h > 23 => problems.push(format!("hour {h}")),
+        _ => {}
     }
-    Some((
+    if wm != 2 {
+        problems.push("the minutes are not two digits".into());
+    }
+    if m > 59 {
+        problems.push(format!("minute {m}"));
+    }
+    if sec > 59 {
+        problems.push(format!("second {sec}"));
+    }
+    // Day and month are never 0 nor above 31; a two-digit year may be 0 (2000).
+    let (x, y) = if year_first { (b, c) } else { (a, b) };
+    for v in [x, y] {
+        if v == 0 || v > 31 {
+            problems.push(format!("a day or month of {v}"));
+        }
+    }
+    if x > 12 && y > 12 {
+        problems.push(format!("no month in {x} and {y}"));
+    }
+    if !problems.is_empty() {
+        return StampRead::Invalid(problems.join(", "), s);
+    }
+    StampRead::Stamp(
         Stamp {
             parts: [a, b, c],
             year_first,
@@ -140,22 +240,117 @@ fn parse_stamp(s: &str) -> Option<(Stamp, &str)> {
             pm,
         },
         s,
-    ))
+    )
+}
+
+/// How a line reads: a header, or something that looks like one without being one.
+#[derive(Debug, PartialEq, Eq)]
+enum Read<'a> {
+    Header(Header<'a>),
+    /// The whole shape of a header (date, time, then ` - ` or `]`) with values no header
+    /// has: the record it starts is rejected with this reason.
+    Invalid(String),
+    /// A date and a time at the start, but not the rest of a header: kept as text of the
+    /// message above, and reported.
+    Like(String),
+    Text,
+}
+
+fn read_header(line: &str) -> Read<'_> {
+    let s = line.trim_start_matches(MARKS);
+    let (inner, bracket) = match s.strip_prefix('[') {
+        Some(inner) => (inner, true),
+        None => (s, false),
+    };
+    // What follows the stamp in a header: `] ` (iOS), ` - ` (Android), `: ` (old
+    // exports), or only a space (some locales): the style, and where the rest starts.
+    let after = |rest: &str| -> Option<(Style, usize)> {
+        let t = rest.trim_start_matches(SPACES);
+        let (style, t) = if bracket {
+            (Style::Bracket, t.strip_prefix(']')?)
+        } else if let Some(t) = t.strip_prefix('-').or_else(|| t.strip_prefix('–')) {
+            (Style::Dash, t)
+        } else if let Some(t) = t.strip_prefix(':').filter(|t| t.starts_with(SPACES)) {
+            (Style::Colon, t)
+        } else if t.len() < rest.len() && !t.is_empty() {
+            (Style::Bare, t)
+        } else {
+            return None;
+        };
+        let t = t.strip_prefix(SPACES).unwrap_or(t);
+        Some((style, rest.len() - t.len()))
+    };
+    let what = if bracket { "`]`" } else { "` - `" };
+    match parse_stamp(inner) {
+        StampRead::No => Read::Text,
+        StampRead::Stamp(stamp, rest) => match after(rest) {
+            Some((style, n)) => Read::Header(Header {
+                stamp,
+                style,
+                rest: &rest[n..],
+            }),
+            None => Read::Like(format!("no {what} after the time")),
+        },
+        StampRead::Invalid(why, rest) => match after(rest) {
+            Some((Style::Bracket | Style::Dash, _)) => Read::Invalid(why),
+            _ => Read::Like(why),
+        },
+    }
 }
 
 fn parse_header(line: &str) -> Option<Header<'_>> {
-    let s = line.trim_start_matches(MARKS);
-    if let Some(inner) = s.strip_prefix('[') {
-        let (stamp, rest) = parse_stamp(inner)?;
-        let rest = rest.trim_start_matches(SPACES).strip_prefix(']')?;
-        let rest = rest.strip_prefix(SPACES).unwrap_or(rest);
-        return Some(Header { stamp, rest });
+    match read_header(line) {
+        Read::Header(h) => Some(h),
+        _ => None,
     }
-    let (stamp, rest) = parse_stamp(s)?;
-    let rest = skip_spaces(rest);
-    let rest = rest.strip_prefix('-').or_else(|| rest.strip_prefix('–'))?;
-    let rest = rest.strip_prefix(SPACES).unwrap_or(rest);
-    Some(Header { stamp, rest })
+}
+
+/// The date a WhatsApp media file name carries: Android `IMG-20200319-WA0011.jpg`
+/// (`VID-`, `PTT-`, `AUD-`, `DOC-`, `STK-`), iOS `00000001-PHOTO-2019-06-20-16-00-15.jpg`.
+fn media_date(text: &str) -> Option<(u32, u32, u32)> {
+    let date = |y: &str, m: &str, d: &str| -> Option<(u32, u32, u32)> {
+        let all = [y, m, d];
+        if !all.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        let (y, m, d) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+        ((1990..=2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d))
+            .then_some((y, m, d))
+    };
+    // Android: three capitals, `-`, eight digits, `-WA`.
+    for (i, _) in text.match_indices("-WA") {
+        if i >= 12 {
+            let Some(head) = text.get(i - 12..i) else {
+                continue;
+            };
+            if !head.is_ascii() {
+                continue;
+            }
+            let (kind, digits) = head.split_at(4);
+            if kind[..3].bytes().all(|b| b.is_ascii_uppercase())
+                && kind.ends_with('-')
+            {
+                if let Some(d) = date(&digits[..4], &digits[4..6], &digits[6..]) {
+                    return Some(d);
+                }
+            }
+        }
+    }
+    // iOS: `-KIND-YYYY-MM-DD-HH-MM-SS`.
+    for kind in [
+        "-PHOTO-", "-VIDEO-", "-AUDIO-", "-STICKER-", "-GIF-", "-DOCUMENT-",
+    ] {
+        if let Some(i) = text.find(kind) {
+            let rest = &text[i + kind.len()..];
+            if let (Some(y), Some(m), Some(d)) = (rest.get(0..4), rest.get(5..7), rest.get(8..10))
+            {
+                if let Some(found) = date(y, m, d) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The day/month/year order of a file's dates.
@@ -168,9 +363,16 @@ enum Order {
 }
 
 impl Order {
-    fn ymd(self, p: [u32; 3]) -> (u32, u32, u32) {
+    /// The year, month and day of `p`. A stamp whose year stands at the other end from
+    /// the file's order is read year-month-day, or day-month-year.
+    fn ymd(self, p: [u32; 3], year_first: bool) -> (u32, u32, u32) {
         let year = |y: u32| if y < 100 { 2000 + y } else { y };
-        match self {
+        let order = match (self, year_first) {
+            (Order::Dmy | Order::Mdy, true) => Order::Ymd,
+            (Order::Ymd | Order::Ydm, false) => Order::Dmy,
+            (o, _) => o,
+        };
+        match order {
             Order::Dmy => (year(p[2]), p[1], p[0]),
             Order::Mdy => (year(p[2]), p[0], p[1]),
             Order::Ymd => (p[0], p[1], p[2]),
@@ -184,88 +386,168 @@ impl Order {
 struct Survey {
     headers: u64,
     year_first: u64,
-    max: [u32; 3],
-    /// Times the timestamp goes backwards when read as day-month and as month-day.
+    /// Headers whose day can only be the first of the two day/month fields (it is above
+    /// 12), and those where it can only be the second.
+    day_first: u64,
+    day_second: u64,
+    /// Media file names whose date agrees with the header read day-first, and month-first.
+    media: [u64; 2],
+    /// Times the timestamp goes backwards when read day-first, and month-first.
     backwards: [u64; 2],
     last: [Option<(u32, u32, u32, u32)>; 2],
     senders: HashSet<String>,
+    /// Everyone who wrote `Name: text`, for bodies glued to the colon (`Name:.`).
+    known: HashSet<String>,
+    /// Headers in the iOS or Android style, and in the colon and bare styles.
+    canonical: u64,
+    colon: u64,
+    bare: u64,
     group_hint: bool,
     english_ampm: bool,
 }
+
+/// Distinct senders remembered for glued bodies: memory stays bounded.
+const MAX_KNOWN_SENDERS: usize = 10_000;
 
 impl Survey {
     fn add(&mut self, h: &Header) {
         let st = h.stamp;
         self.headers += 1;
+        match h.style {
+            Style::Bracket | Style::Dash => self.canonical += 1,
+            Style::Colon => self.colon += 1,
+            Style::Bare => self.bare += 1,
+        }
         if st.year_first {
             self.year_first += 1;
         }
-        let (x, y) = if st.year_first {
-            (st.parts[1], st.parts[2])
+        // The two fields that are day and month, in the order written, and the year.
+        let (x, y, year) = if st.year_first {
+            (st.parts[1], st.parts[2], st.parts[0])
         } else {
-            (st.parts[0], st.parts[1])
+            let c = st.parts[2];
+            (st.parts[0], st.parts[1], if c < 100 { 2000 + c } else { c })
         };
-        self.max[0] = self.max[0].max(x);
-        self.max[1] = self.max[1].max(y);
+        if x > 12 {
+            self.day_first += 1;
+        }
+        if y > 12 {
+            self.day_second += 1;
+        }
         let minutes = st.h * 60 + st.m;
+        // Reading 0 takes the first field as the day, reading 1 the second.
         for (i, (mo, d)) in [(y, x), (x, y)].into_iter().enumerate() {
-            let year = if st.year_first {
-                st.parts[0]
-            } else {
-                st.parts[2]
-            };
             let key = (year, mo, d, minutes);
             if self.last[i].is_some_and(|l| key < l) {
                 self.backwards[i] += 1;
             }
             self.last[i] = Some(key);
         }
+        if x != y {
+            if let Some((my, mm, md)) = media_date(h.rest) {
+                if my == year && (mm, md) == (y, x) {
+                    self.media[0] += 1;
+                } else if my == year && (mm, md) == (x, y) {
+                    self.media[1] += 1;
+                }
+            }
+        }
         if st.pm.is_some() {
             self.english_ampm = true;
         }
-        match split_sender(h.rest) {
-            Some((sender, _)) if self.senders.len() < 3 => {
-                self.senders.insert(sender.to_owned());
+        match split_sender(h.rest, None) {
+            Some((sender, _)) => {
+                if self.senders.len() < 3 {
+                    self.senders.insert(sender.to_owned());
+                }
+                if self.known.len() < MAX_KNOWN_SENDERS && !self.known.contains(sender) {
+                    self.known.insert(sender.to_owned());
+                }
             }
             None if h.rest.contains("group") || h.rest.contains("群") => self.group_hint = true,
-            _ => {}
+            None => {}
         }
     }
 
+    /// Whether a header of `style` starts a message in this file: iOS and Android
+    /// headers always do; colon and bare ones only where most headers are written so.
+    fn accepts(&self, style: Style) -> bool {
+        match style {
+            Style::Bracket | Style::Dash => true,
+            Style::Colon => self.colon > self.canonical + self.bare,
+            Style::Bare => self.bare > self.canonical + self.colon,
+        }
+    }
+
+    /// The file's date order, decided by the evidence it carries, strongest first: a
+    /// field above 12 (it can only be the day), the dates in media file names, then the
+    /// order of the lines (mostly forward under the right reading). A warning states the
+    /// choice when nothing decides it.
     fn order(&self) -> Result<(Order, Option<String>), String> {
         if self.headers == 0 {
             return Err("no WhatsApp message header (`DATE, TIME - Sender: text` or `[DATE, TIME] Sender: text`) was found".into());
         }
-        let [x, y] = [self.max[0], self.max[1]];
         let year_first = self.year_first * 2 > self.headers;
-        match (year_first, x > 12, y > 12) {
-            (_, true, true) => Err(format!("the dates are inconsistent: both of the first two fields exceed 12 (up to {x} and {y})")),
-            (true, true, false) => Ok((Order::Ydm, None)),
-            (true, _, _) => Ok((Order::Ymd, None)),
-            (false, true, false) => Ok((Order::Dmy, None)),
-            (false, false, true) => Ok((Order::Mdy, None)),
-            (false, false, false) => {
-                // No day above 12 anywhere: take the order under which the chat runs forward.
-                let [dm, md] = self.backwards;
-                let order = if md < dm || (md == dm && self.english_ampm) { Order::Mdy } else { Order::Dmy };
-                let name = if order == Order::Mdy { "month/day" } else { "day/month" };
-                Ok((order, Some(format!(
-                    "no day above 12 in any date: read as {name} (the chat runs backwards {} times read day/month, {} times month/day)",
-                    dm, md
-                ))))
-            }
+        let orders = if year_first {
+            [Order::Ydm, Order::Ymd]
+        } else {
+            [Order::Dmy, Order::Mdy]
+        };
+        // Reading 0 is day-first, 1 month-first. The lines that disagree with the
+        // majority are rejected one by one as dates that do not exist.
+        if self.day_first != self.day_second {
+            let i = usize::from(self.day_second > self.day_first);
+            return Ok((orders[i], None));
         }
+        // Year-first files are year-month-day unless a day above 12 says otherwise.
+        if year_first {
+            return Ok((Order::Ymd, None));
+        }
+        let [m0, m1] = self.media;
+        if m0 != m1 {
+            return Ok((orders[usize::from(m1 > m0)], None));
+        }
+        let [dm, md] = self.backwards;
+        if dm.min(md) * 2 < dm.max(md) {
+            return Ok((orders[usize::from(md < dm)], None));
+        }
+        let i = usize::from(self.english_ampm);
+        let name = if i == 1 { "month/day" } else { "day/month" };
+        Ok((
+            orders[i],
+            Some(format!(
+                "no day above 12 in any date and nothing else decides the order: read as {name} (no media file name carries a date; the chat runs backwards {dm} times read day/month, {md} times month/day)"
+            )),
+        ))
     }
 }
 
 /// `Sender: text`, when the line has a sender.
-fn split_sender(rest: &str) -> Option<(&str, &str)> {
-    let (sender, text) = rest.split_once(": ")?;
-    let sender = sender.trim_matches(MARKS);
-    if sender.is_empty() || sender.chars().count() > 100 || is_system_phrase(sender) {
+///
+/// Besides `Name: text`, a body may be glued to the colon: `Name:.` (a single
+/// punctuation mark), `Name:` (the text starts on the next line), `Name:\u{200e}…`, or
+/// `Name:text` from someone `known` to have written `Name: text` elsewhere in the file.
+fn split_sender<'a>(rest: &'a str, known: Option<&HashSet<String>>) -> Option<(&'a str, &'a str)> {
+    let ok = |sender: &str| {
+        !sender.is_empty() && sender.chars().count() <= 100 && !is_system_phrase(sender)
+    };
+    if let Some((sender, text)) = rest.split_once(": ") {
+        let sender = sender.trim_matches(MARKS);
+        if ok(sender) {
+            return Some((sender, text));
+        }
         return None;
     }
-    Some((sender, text))
+    let (sender, text) = rest.split_once(':')?;
+    let sender = sender.trim_matches(MARKS);
+    let glued = text.trim_end().chars().count() <= 3
+        && text
+            .trim_end()
+            .chars()
+            .all(|c| c.is_ascii_punctuation() || ('\u{2000}'..='\u{206f}').contains(&c));
+    let marked = text.starts_with(MARKS);
+    let named = known.is_some_and(|k| k.contains(sender));
+    (ok(sender) && (glued || marked || named)).then_some((sender, text))
 }
 
 const SYSTEM_PHRASES: &[&str] = &[
@@ -459,13 +741,23 @@ fn chat_entry(entries: &[String]) -> Option<&String> {
 }
 
 fn sniff_text(text: &str) -> u8 {
-    let lines: Vec<&str> = text.lines().take(20).collect();
-    let headers = lines.iter().filter(|l| parse_header(l).is_some()).count();
+    // Past the first lines too: a file may start with a note or a cut-off message.
+    let lines: Vec<&str> = text.lines().take(60).collect();
+    let (mut canonical, mut loose) = (0, 0);
+    for l in &lines {
+        match parse_header(l) {
+            Some(h) if matches!(h.style, Style::Bracket | Style::Dash) => canonical += 1,
+            // Colon and bare headers count only with a `Name: text` after them.
+            Some(h) if split_sender(h.rest, None).is_some() => loose += 1,
+            _ => {}
+        }
+    }
     let signal_like = lines.iter().filter(|l| crate::signal::is_header(l)).count();
-    match headers {
-        0 => 0,
-        _ if signal_like >= headers => 0,
-        n if n >= 2 || lines.len() == 1 => 80,
+    match (canonical, loose) {
+        (0, l) if l >= 2 => 45,
+        (0, _) => 0,
+        (c, _) if signal_like >= c => 0,
+        (c, _) if c >= 2 || lines.len() == 1 => 80,
         _ => 40,
     }
 }
@@ -560,10 +852,13 @@ fn survey<R: BufRead>(lines: BoundedLines<R>) -> Survey {
 /// A message being read: its header line and the lines after it.
 struct Pending {
     line: u64,
-    stamp: Stamp,
+    /// `None` for a line with a header's shape whose values cannot be read.
+    stamp: Option<Stamp>,
     body: String,
     raw: String,
     broken: Option<String>,
+    /// The record starts at a line that looks like a header but could not be read.
+    header_like: bool,
 }
 
 struct Chat<'a> {
@@ -574,11 +869,12 @@ struct Chat<'a> {
     conversation: String,
     title: String,
     kind: ConversationKind,
+    known: HashSet<String>,
 }
 
 fn read_chat<R: BufRead>(
     lines: BoundedLines<R>,
-    survey: Survey,
+    mut survey: Survey,
     media: Option<&HashMap<String, String>>,
     source: &Source,
     ctx: &ImportContext,
@@ -606,6 +902,7 @@ fn read_chat<R: BufRead>(
         } else {
             ConversationKind::Direct
         },
+        known: std::mem::take(&mut survey.known),
     };
     let mut pending: Option<Pending> = None;
     for line in lines {
@@ -616,22 +913,50 @@ fn read_chat<R: BufRead>(
         } = line
             .into_parts()
             .map_err(|(n, e)| ImportError::fatal(&ctx.origin(n), e))?;
-        // A damaged line is placed like any other (a header starts a message even with a
-        // bad byte in its text), and the message it belongs to is rejected whole.
-        if let Some(why) = damage {
-            if let Some(h) = parse_header(&text) {
-                if let Some(p) = pending.take() {
-                    chat.flush(p, sink)?;
-                }
-                pending = Some(Pending {
-                    line: number,
-                    stamp: h.stamp,
-                    body: String::new(),
-                    raw: String::new(),
-                    broken: Some(why),
-                });
-                continue;
+        // A header starts a message; so does a line with a header's whole shape whose
+        // values cannot be read, and that message is rejected with the reason. A damaged
+        // line is placed like any other (a header starts a message even with a bad byte
+        // in its text), and the message it belongs to is rejected whole.
+        let mut read = read_header(&text);
+        if let Read::Header(h) = &read {
+            if !survey.accepts(h.style) {
+                read = Read::Like(format!(
+                    "written {} while most of this file's headers are not",
+                    match h.style {
+                        Style::Colon => "`DATE, TIME: Sender`",
+                        _ => "`DATE TIME Sender` with no ` - `",
+                    }
+                ));
             }
+        }
+        let start = match &read {
+            Read::Header(h) => Some(Pending {
+                line: number,
+                stamp: Some(h.stamp),
+                body: h.rest.to_owned(),
+                raw: text.clone(),
+                broken: damage.clone(),
+                header_like: false,
+            }),
+            Read::Invalid(why) => Some(Pending {
+                line: number,
+                stamp: None,
+                body: String::new(),
+                raw: String::new(),
+                broken: Some(format!(
+                    "line {number} has the shape of a message header but cannot be one ({why})"
+                )),
+                header_like: true,
+            }),
+            Read::Like(_) | Read::Text => None,
+        };
+        if let Some(next) = start {
+            if let Some(p) = pending.replace(next) {
+                chat.flush(p, sink)?;
+            }
+            continue;
+        }
+        if let Some(why) = damage {
             match pending.as_mut() {
                 Some(p) => {
                     p.broken.get_or_insert(why);
@@ -640,21 +965,20 @@ fn read_chat<R: BufRead>(
             }
             continue;
         }
-        if let Some(h) = parse_header(&text) {
-            if let Some(p) = pending.take() {
-                chat.flush(p, sink)?;
-            }
-            pending = Some(Pending {
-                line: number,
-                stamp: h.stamp,
-                body: h.rest.to_owned(),
-                raw: text.clone(),
-                broken: None,
-            });
-            continue;
-        }
         match pending.as_mut() {
             Some(p) => {
+                if let Read::Like(why) = &read {
+                    sink.warn_header_like(
+                        &ctx.origin(number),
+                        format!(
+                            "line {number} starts with a date and time like a message header but is not one ({why}): kept as text of the message at line {}",
+                            p.line
+                        ),
+                    )?;
+                }
+                if p.broken.is_some() {
+                    continue;
+                }
                 if p.raw.len() + text.len() > chatvault_model::canonical::MAX_TEXT_BYTES * 2 {
                     p.broken
                         .get_or_insert_with(|| "the message is longer than the 1 MiB limit".into());
@@ -678,11 +1002,15 @@ fn read_chat<R: BufRead>(
 impl Chat<'_> {
     fn flush(&self, p: Pending, sink: &mut Sink<'_>) -> Result<(), ImportError> {
         let origin = self.ctx.origin(p.line);
-        if let Some(why) = p.broken {
-            return sink.reject(&origin, why);
-        }
-        let st = p.stamp;
-        let (y, mo, d) = self.order.ymd(st.parts);
+        let (Some(st), None) = (p.stamp, &p.broken) else {
+            let why = p.broken.unwrap_or_default();
+            return if p.header_like {
+                sink.reject_header_like(&origin, why)
+            } else {
+                sink.reject(&origin, why)
+            };
+        };
+        let (y, mo, d) = self.order.ymd(st.parts, st.year_first);
         let h = match st.pm {
             Some(true) => st.h % 12 + 12,
             Some(false) => st.h % 12,
@@ -694,8 +1022,9 @@ impl Chat<'_> {
             return sink.reject(
                 &origin,
                 format!(
-                    "no such date: {y:04}-{mo:02}-{d:02} {h:02}:{:02} (read in {:?} order)",
-                    st.m, self.order
+                    "{} (the file's dates read in {:?} order)",
+                    crate::time::why_no_time(y as i32, mo, d, h, st.m, st.s),
+                    self.order
                 ),
             );
         };
@@ -704,7 +1033,7 @@ impl Chat<'_> {
         draft.conversation_kind = Some(self.kind);
         draft.sent_at = Some(sent_at);
         let body = p.body.as_str();
-        let (sender, text) = match split_sender(body) {
+        let (sender, text) = match split_sender(body, Some(&self.known)) {
             Some((s, t))
                 if !(t.contains("end-to-end encrypted")
                     || t.starts_with('\u{200e}') && is_system_phrase(t)) =>
@@ -850,9 +1179,65 @@ mod tests {
                 Some(([12, 31, 23], 9, 5, 0, Some(true), "Bob: hi")),
             ),
             (
-                "android_spanish_am",
+                "android_spanish_nbsp_inside_marker",
                 "31/12/23, 9:05\u{a0}a.\u{a0}m. - Bob: hola",
-                None,
+                Some(([31, 12, 23], 9, 5, 0, Some(false), "Bob: hola")),
+            ),
+            (
+                "ios_spanish_nnbsp_inside_marker",
+                "[11/05/26, 7:16:03\u{202f}a.\u{202f}m.] Alejandra: Buenos dias",
+                Some(([11, 5, 26], 7, 16, 3, Some(false), "Alejandra: Buenos dias")),
+            ),
+            (
+                "nnbsp_before_nbsp_inside",
+                "21/05/2025, 4:13\u{202f}p.\u{a0}m. - A: x",
+                Some(([21, 5, 2025], 4, 13, 0, Some(true), "A: x")),
+            ),
+            (
+                "pm_on_a_24_hour_time",
+                "[11/10/22 13:37:00 p.m.] John-John Doe: Lorem",
+                Some(([11, 10, 22], 13, 37, 0, Some(true), "John-John Doe: Lorem")),
+            ),
+            (
+                "hour_00_in_12_hour_file",
+                "06/20/2020, 00:08 a. m. - +12 345 578 created group \"G\"",
+                Some(([6, 20, 2020], 0, 8, 0, Some(false), "+12 345 578 created group \"G\"")),
+            ),
+            ("am_on_a_24_hour_time", "06/08/2016, 14:23 a.m. - A: x", None),
+            (
+                "dotted_time",
+                "03-06-2018, 01.55 PM - a: m",
+                Some(([3, 6, 2018], 1, 55, 0, Some(true), "a: m")),
+            ),
+            (
+                "finnish_klo",
+                "13.6.2018 klo 21.25.15 - a: m",
+                Some(([13, 6, 2018], 21, 25, 15, None, "a: m")),
+            ),
+            (
+                "korean_pm_before_time",
+                "24/8/21 PM 1:28 - kEn: hi",
+                Some(([24, 8, 21], 1, 28, 0, Some(true), "kEn: hi")),
+            ),
+            (
+                "german_abends",
+                "01.03.24, 9:00 abends - Nelson: d",
+                Some(([1, 3, 24], 9, 0, 0, Some(true), "Nelson: d")),
+            ),
+            (
+                "arabic_comma_and_pm",
+                "2/1/21\u{60c} 10:00\u{a0}\u{645} - A: x",
+                Some(([2, 1, 21], 10, 0, 0, Some(true), "A: x")),
+            ),
+            (
+                "chinese_evening",
+                "2021/1/2 晚上9:05 - B: y",
+                Some(([2021, 1, 2], 9, 5, 0, Some(true), "B: y")),
+            ),
+            (
+                "colon_style",
+                "05.02.17, 01:35:57: Nachrichten sind geschützt.",
+                Some(([5, 2, 17], 1, 35, 57, None, "Nachrichten sind geschützt.")),
             ),
             (
                 "android_spanish_am_spaces",
@@ -874,10 +1259,14 @@ mod tests {
                 "[2023/1/15 下午3:45:12] 王: 好",
                 Some(([2023, 1, 15], 3, 45, 12, Some(true), "王: 好")),
             ),
-            ("ios_korean", "[2023. 1. 15. 오후 3:45:12] 김: 네", None),
+            (
+                "ios_korean",
+                "[2023. 1. 15. 오후 3:45:12] 김: 네",
+                Some(([2023, 1, 15], 3, 45, 12, Some(true), "김: 네")),
+            ),
             ("not_header_text", "don't be so mysterious", None),
             ("not_header_bad_hour", "06.08.2016, 25:23 - A: x", None),
-            ("not_header_pm_hour_13", "06.08.2016, 13:23 PM - A: x", None),
+            ("not_header_am_hour_13", "06.08.2016, 13:23 AM - A: x", None),
             ("not_header_no_dash", "06.08.2016, 13:23 A: x", None),
             (
                 "not_header_year_both_ends",
@@ -887,7 +1276,8 @@ mod tests {
             ("continuation_with_time", "12:30 we meet", None),
         ];
         for (name, line, want) in cases {
-            let got = parse_header(line).map(|h| {
+            // A bare header (no ` - ` after the time) is a header only in a bare file.
+            let got = parse_header(line).filter(|h| h.style != Style::Bare).map(|h| {
                 (
                     h.stamp.parts,
                     h.stamp.h,
@@ -960,15 +1350,57 @@ mod tests {
                 Ok(Order::Dmy),
             ),
             (
-                "inconsistent",
-                vec!["25/02/20, 10:00 - A: x", "02/25/20, 10:00 - A: x"],
-                Err(()),
+                "majority_of_days_above_12_wins",
+                vec![
+                    "25/02/20, 10:00 - A: x",
+                    "26/02/20, 10:00 - A: x",
+                    "02/27/20, 10:00 - A: x",
+                ],
+                Ok(Order::Dmy),
+            ),
+            (
+                "media_names_decide_day_month",
+                vec![
+                    "03/04/20, 10:00 - A: IMG-20200403-WA0001.jpg (file attached)",
+                    "04/04/20, 10:00 - A: x",
+                ],
+                Ok(Order::Dmy),
+            ),
+            (
+                "media_names_decide_month_day",
+                vec![
+                    "03/04/20, 10:00 - A: x",
+                    "03/05/20, 10:00 - A: VID-20200305-WA0002.mp4 (file attached)",
+                ],
+                Ok(Order::Mdy),
+            ),
+            (
+                "ios_media_names_decide",
+                vec!["[05.06.19, 16:00:15] L: \u{200e}<attached: 00000001-PHOTO-2019-06-05-16-00-15.jpg>"],
+                Ok(Order::Dmy),
+            ),
+            (
+                "lines_run_forward_month_day",
+                vec![
+                    "01/11/20, 10:00 - A: x",
+                    "01/12/20, 10:00 - A: x",
+                    "02/01/20, 10:00 - A: x",
+                    "02/03/20, 10:00 - A: x",
+                    "03/01/20, 10:00 - A: x",
+                ],
+                Ok(Order::Mdy),
             ),
         ];
         for (name, lines, want) in cases {
             let got = survey_of(&lines).order().map(|(o, _)| o).map_err(|_| ());
             assert_eq!(got, want, "{name}");
         }
+        // Evidence decides quietly; only a file nothing decides gets the warning.
+        let decided = survey_of(&["03/04/20, 10:00 - A: PTT-20200403-WA0001.opus (file attached)"]);
+        assert_eq!(decided.order().expect("order").1, None);
+        let undecided = survey_of(&["02/01/20, 10:00 - A: x", "02/02/20, 10:00 - A: x"]);
+        let (_, note) = undecided.order().expect("order");
+        assert!(note.is_some_and(|n| n.contains("read as day/month")));
         assert!(Survey::default().order().is_err(), "no header at all");
     }
 

@@ -152,8 +152,10 @@ pub struct Timestamp {
     pub offset_s: Option<i32>,
 }
 
-/// Earliest and latest instants the archive accepts (1970-01-01 to 9999-12-31).
-pub const MIN_UTC_MS: i64 = 0;
+/// Earliest and latest instants the archive accepts (0001-01-01 to 9999-12-31, the
+/// years RFC 3339 can write). Times before 1970 are ordinary instants: old e-mail,
+/// scanned records, a phone whose clock was reset.
+pub const MIN_UTC_MS: i64 = -62_135_596_800_000;
 pub const MAX_UTC_MS: i64 = 253_402_300_799_999;
 
 impl Timestamp {
@@ -175,7 +177,7 @@ impl Timestamp {
             .map_err(|_| bad("RFC 3339, e.g. 2024-03-01T09:15:02+08:00"))?;
         let utc_ms = dt.timestamp_millis();
         if !(MIN_UTC_MS..=MAX_UTC_MS).contains(&utc_ms) {
-            return Err(bad("a time between 1970 and 9999"));
+            return Err(bad("a time between the years 0001 and 9999"));
         }
         Ok(Timestamp {
             utc_ms,
@@ -329,6 +331,14 @@ mod tests {
                 Some(8 * 3600),
             ),
             ("utc_z", "2024-03-01T01:15:02Z", 1_709_255_702_000, Some(0)),
+            ("before_1970", "1969-12-31T23:59:59Z", -1000, Some(0)),
+            (
+                "before_1970_millis",
+                "1912-04-15T02:20:00.500+01:00",
+                -1_821_307_199_500,
+                Some(3600),
+            ),
+            ("first_year", "0001-01-01T00:00:00Z", -62_135_596_800_000, Some(0)),
             (
                 "millis",
                 "2024-03-01T01:15:02.250Z",
@@ -357,7 +367,9 @@ mod tests {
             ("no_offset", "2024-03-01T09:15:02"),
             ("date_only", "2024-03-01"),
             ("bad_month", "2024-13-01T00:00:00Z"),
-            ("before_1970", "1969-12-31T23:59:59Z"),
+            ("feb_30", "2024-02-30T00:00:00Z"),
+            ("hour_24", "2024-02-01T24:00:01Z"),
+            ("year_0_before_range", "0000-12-31T23:59:59Z"),
             ("words", "yesterday"),
         ];
         for (name, text) in cases {

@@ -1077,6 +1077,12 @@ fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode
         started.elapsed().as_secs_f64(),
         tz_note
     );
+    if report.header_like > 0 {
+        println!(
+            "  {} line(s) look like a message header but were not read as one: each is listed below (rejected, or kept as text with a warning)",
+            report.header_like
+        );
+    }
     for r in report.rejected.iter().take(50) {
         println!(
             "  rejected {}:{}: {}",
