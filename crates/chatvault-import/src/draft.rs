@@ -176,25 +176,43 @@ pub fn clean_name(path: &str) -> String {
 /// A MIME type from the file extension; attachments are opaque to the archive.
 pub fn mime_for(name: &str) -> &'static str {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "heic" => "image/heic",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        "opus" => "audio/opus",
-        "ogg" => "audio/ogg",
-        "amr" => "audio/amr",
-        "pdf" => "application/pdf",
-        "zip" => "application/zip",
-        "txt" => "text/plain",
-        "vcf" => "text/vcard",
-        _ => "application/octet-stream",
-    }
+    TYPES
+        .iter()
+        .find(|(e, _)| *e == ext)
+        .map_or("application/octet-stream", |(_, m)| m)
+}
+
+/// File name extensions and the MIME types they stand for.
+const TYPES: &[(&str, &str)] = &[
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("png", "image/png"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("heic", "image/heic"),
+    ("mp4", "video/mp4"),
+    ("mov", "video/quicktime"),
+    ("mp3", "audio/mpeg"),
+    ("m4a", "audio/mp4"),
+    ("opus", "audio/opus"),
+    ("ogg", "audio/ogg"),
+    ("amr", "audio/amr"),
+    ("pdf", "application/pdf"),
+    ("zip", "application/zip"),
+    ("txt", "text/plain"),
+    ("vcf", "text/vcard"),
+    ("html", "text/html"),
+    ("eml", "message/rfc822"),
+];
+
+/// The extension (with its dot) for a MIME type, or none: names an unnamed part.
+pub fn extension_for(mime: &str) -> String {
+    let mime = mime.to_ascii_lowercase();
+    TYPES
+        .iter()
+        .find(|(_, m)| *m == mime)
+        .map(|(e, _)| format!(".{e}"))
+        .unwrap_or_default()
 }
 
 /// The message kind an attachment's MIME type suggests.

@@ -267,6 +267,18 @@ fn envelope_date(envelope: &str, ctx: &ImportContext) -> Option<Timestamp> {
     ctx.tz.instant(naive(y, mo, d, h, mi, s)?)
 }
 
+/// `eric at example.com (Eric Windisch)` → (`eric@example.com`, `Eric Windisch`).
+fn pipermail_address(s: &str) -> Option<(String, Option<String>)> {
+    let (address, name) = match s.split_once(" (") {
+        Some((a, n)) => (a.trim(), n.strip_suffix(')').map(|n| n.trim().to_owned())),
+        None => (s.trim(), None),
+    };
+    let (local, domain) = address.split_once(" at ")?;
+    let ok = |p: &str| !p.is_empty() && !p.contains(char::is_whitespace);
+    (ok(local) && ok(domain) && domain.contains('.'))
+        .then(|| (format!("{local}@{domain}").to_lowercase(), name.filter(|n| !n.is_empty())))
+}
+
 fn one(
     raw: &[u8],
     too_big: bool,
@@ -334,21 +346,68 @@ fn one(
         return sink.reject(&origin, "no readable `Date:` header or envelope date");
     }
     let from = msg.from().and_then(|a| a.first());
-    d.sender_id = from
-        .and_then(|a| a.address())
-        .map(str::to_lowercase)
-        .unwrap_or_else(|| "unknown".into());
-    d.sender_name = from.and_then(|a| a.name()).map(str::to_owned);
-    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    match from.and_then(|a| a.address()) {
+        Some(address) => {
+            d.sender_id = address.to_lowercase();
+            d.sender_name = from.and_then(|a| a.name()).map(str::to_owned);
+        }
+        None => {
+            // Pipermail hides addresses as `eric at example.com (Eric Windisch)`.
+            let raw = from.and_then(|a| a.name()).unwrap_or("");
+            match pipermail_address(raw) {
+                Some((address, name)) => {
+                    d.sender_id = address;
+                    d.sender_name = name;
+                }
+                None => {
+                    d.sender_id = "unknown".into();
+                    d.sender_name = Some(raw.to_owned()).filter(|n| !n.is_empty());
+                }
+            }
+        }
+    }
+    // Every text part is the body, however deep it is nested (an introduction, then a
+    // multipart/mixed holding the forwarded text and its files): not only the first.
+    let mut texts: Vec<String> = (0..msg.text_body.len())
+        .filter_map(|i| msg.body_text(i))
+        .map(|t| t.into_owned())
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    let mut unnamed = 0;
+    for part in msg.attachments() {
+        // A plain-text part that is neither named nor marked as an attachment is text
+        // that the MIME structure placed among the files: it is read as text.
+        let marked = part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+        let plain = part
+            .content_type()
+            .is_some_and(|c| c.ctype().eq_ignore_ascii_case("text") && c.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain")));
+        if plain && !marked && part.attachment_name().is_none() {
+            if let Some(t) = part.text_contents() {
+                texts.push(t.to_owned());
+                continue;
+            }
+        }
+        let name = match part.attachment_name() {
+            Some(n) => n.to_owned(),
+            None => {
+                unnamed += 1;
+                let mime = part
+                    .content_type()
+                    .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+                    .unwrap_or_default();
+                format!("attachment-{unnamed}{}", crate::draft::extension_for(&mime))
+            }
+        };
+        d.attach(&name, part.contents().to_vec());
+    }
+    let body = texts.join("\n\n");
     d.text = if subject.is_empty() {
         body
     } else {
         format!("{subject}\n\n{body}")
     };
-    for part in msg.attachments() {
-        let name = part.attachment_name().unwrap_or("attachment").to_owned();
-        d.attach(&name, part.contents().to_vec());
-    }
     if d.text.trim().is_empty() && !d.attachments.is_empty() {
         d.kind = MessageKind::File;
     }

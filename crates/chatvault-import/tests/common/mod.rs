@@ -135,3 +135,28 @@ pub fn spot(
         attachments: 0,
     }
 }
+
+/// How many e-mails Python's `mailbox.mbox` (an independent reader, in every Python 3)
+/// finds in `path`. Fails, naming what is missing, where python3 is not installed.
+pub fn python_mbox_count(path: &Path) -> usize {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import mailbox, sys; print(len(mailbox.mbox(sys.argv[1], create=False)))",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed to count e-mails with an independent reader (Python's mailbox module): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "python3 mailbox failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a count")
+}
