@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses part of these helpers
 //! Shared by the fixture suites: import a file the way `chatvault import` does (open,
 //! check, detect by content) and check the outcome.
 
