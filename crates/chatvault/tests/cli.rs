@@ -566,3 +566,65 @@ fn self_name_and_machine_zone() {
     assert_eq!(hits["hits"][0]["sender_id"], "李雷");
     assert_eq!(hits["hits"][0]["sent_at"], "2024-01-02T10:00:01+09:00");
 }
+
+/// `chatvault … | head -c 100`: the reader closes the pipe early. Every command ends
+/// quietly: exit 0, no panic, no backtrace, nothing on stderr.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let e = Env::new();
+    let mut jsonl = String::new();
+    for i in 0..3000 {
+        jsonl.push_str(&GOOD.replace("\"m-1\"", &format!("\"m-{i}\"")).replace("您好", &format!("您好 {i}")));
+        jsonl.push('\n');
+    }
+    let file = e.write("many.jsonl", &jsonl);
+    assert!(e.run(&["import", s(&file)]).status.success());
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("search_text", vec!["search", "您好", "--limit", "3000"]),
+        ("search_json", vec!["search", "您好", "--limit", "3000", "--json"]),
+        ("show", vec!["show", "wecom:c-1", "--limit", "3000"]),
+        ("show_json", vec!["show", "wecom:c-1", "--limit", "3000", "--json"]),
+    ];
+    for (name, args) in cases {
+        let mut child = bin()
+            .arg("--data")
+            .arg(e.data())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = [0u8; 100];
+        let mut out = child.stdout.take().expect("stdout");
+        std::io::Read::read_exact(&mut out, &mut first).expect("the first 100 bytes");
+        drop(out);
+        let done = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert!(
+            done.status.success(),
+            "{name}: exit {:?}, stderr: {stderr}",
+            done.status.code()
+        );
+        assert!(stderr.is_empty(), "{name}: stderr: {stderr}");
+    }
+}
+
+/// A WhatsApp line that looks like a header but cannot be one is reported, and the
+/// import report counts it.
+#[test]
+fn header_like_lines_are_counted_in_the_import_report() {
+    let e = Env::new();
+    let chat = e.write(
+        "WhatsApp Chat with Ann.txt",
+        "13/01/2024, 10:00 - Ann: first\n13/01/2024, 25:61 - Ann: an hour no clock shows\n13/01/2024, 10:02 - Bob: second\n13/01/2024, 10:03 Bob: no dash\n",
+    );
+    let (code, v) = e.json(&["import", s(&chat), "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stored"], 2, "{v}");
+    assert_eq!(v["header_like"], 2, "{v}");
+    assert_eq!(v["rejected"][0]["line"], 2, "{v}");
+    assert_eq!(v["rejected"][0]["header_like"], true, "{v}");
+    assert_eq!(v["warnings"][0]["line"], 4, "{v}");
+    let text = String::from_utf8_lossy(&e.run(&["import", s(&chat)]).stdout).into_owned();
+    assert!(text.contains("2 line(s) look like a message header"), "{text}");
+}
