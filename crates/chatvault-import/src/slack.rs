@@ -59,7 +59,10 @@ impl Workspace {
                 })
                 .cloned()
         };
-        if let Some(entry) = top("users.json") {
+        // Slackbot writes as a user no users.json lists.
+        ws.users.insert("USLACKBOT".into(), "Slackbot".into());
+        // Enterprise Grid exports name their users in org_users.json.
+        for entry in ["users.json", "org_users.json"].into_iter().filter_map(top) {
             let label = format!("{}!{entry}", ctx.file_label);
             source
                 .with_entry(&entry, |r| {
