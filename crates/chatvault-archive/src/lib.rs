@@ -166,6 +166,12 @@ pub struct ConversationView {
     pub messages: Vec<StoredMessage>,
 }
 
+/// The largest page offset any caller can ask for: far past the end of any archive (a
+/// page there is empty), and far from any overflow in the arithmetic that pages.
+pub const MAX_OFFSET: u64 = 1 << 40;
+/// The most messages one page holds, whoever asks (the server's own limit is lower).
+pub const MAX_PAGE: u64 = 100_000;
+
 pub struct Archive {
     layout: Layout,
     store: SqliteStore,
@@ -453,6 +459,22 @@ impl Archive {
         chatvault_ledger::key_fingerprint(self.signer.verifier_key())
     }
 
+    /// Brings what this process holds in memory back in line with the store, after a
+    /// panic while the archive was in use (a request that failed half-way): index
+    /// changes not yet committed are dropped, the directory and the log frontier are
+    /// read again, and the index catches up from the store. What was committed stands;
+    /// what was not never happened.
+    pub fn resync(&mut self) -> Result<()> {
+        self.index.discard_uncommitted()?;
+        self.load_directory()?;
+        self.frontier = None;
+        self.seen_size = self.store.log_size()?;
+        if self.write_lock.is_some() {
+            self.catch_up_index(&mut |_| {})?;
+        }
+        Ok(())
+    }
+
     /// Takes the write lock (released when the archive is dropped or the process dies).
     pub(crate) fn lock_for_writing(&mut self) -> Result<()> {
         if self.write_lock.is_some() {
@@ -616,6 +638,7 @@ impl Archive {
 
     /// One page of a conversation, oldest first.
     pub fn show(&mut self, key: &str, offset: u64, limit: u64) -> Result<ConversationView> {
+        let (offset, limit) = (offset.min(MAX_OFFSET), limit.min(MAX_PAGE));
         let id = self.conversation_id(key)?;
         let rows = self.store.conversation_messages(id, offset, limit)?;
         let total = self.store.conversation_count(id)?;

@@ -50,6 +50,8 @@ impl Archive {
         offset: usize,
     ) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
+        let offset = offset.min(crate::MAX_OFFSET as usize);
+        let limit = limit.min(crate::MAX_PAGE as usize);
         let lag = self.catch_up_for_search()?;
         self.sync_deleted()?;
         let (total, page) = match self.index.search(&q, filters, limit, offset)? {

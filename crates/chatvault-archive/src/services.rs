@@ -219,9 +219,16 @@ impl Archive {
         limit: usize,
         offset: usize,
         all_visible: bool,
+        pii_visible: bool,
         rule: &mut VisibleRule<'_>,
     ) -> Result<SearchResponse> {
         let q = Query::parse(query)?;
+        // For a reader who may not see personal data, a keyword that could fall inside
+        // it is matched against the masked text: text hidden by the mask never matches,
+        // so neither the hits, the count nor the snippets confirm it.
+        let pii_check = !pii_visible && q.could_match_personal_data();
+        let offset = offset.min(crate::MAX_OFFSET as usize);
+        let limit = limit.min(crate::MAX_PAGE as usize);
         if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
             return Ok(SearchResponse {
                 total: 0,
@@ -229,7 +236,7 @@ impl Archive {
                 index_lag: None,
             });
         }
-        if all_visible {
+        if all_visible && !pii_check {
             let mut r = self.search(query, filters, limit, offset)?;
             let mut hidden = false;
             let terms = q.highlight_terms();
@@ -253,20 +260,36 @@ impl Archive {
         }
         let lag = self.catch_up_for_search()?;
         self.sync_deleted()?;
-        let (exact, seqs) = self.index.search_all(&q, filters)?;
+        // A negated keyword found only inside masked data must not hide a message either:
+        // the index then looks for the positive keywords alone, and each candidate is
+        // matched whole against the text its reader sees.
+        let (exact, seqs) = if pii_check && q.clauses.iter().any(|c| c.negated) {
+            let (_, seqs) = self.index.search_all(&q.positive(), filters)?;
+            (false, seqs)
+        } else {
+            self.index.search_all(&q, filters)?
+        };
         let mut shown = vec![];
         for seq in seqs {
             if self.is_deleted(seq)? {
                 continue;
             }
             let m = self.view_seq(seq)?;
-            if !exact && !q.matches(&normalize(m.text.as_deref().unwrap_or_default())) {
+            let raw = m.text.as_deref().unwrap_or_default();
+            if !exact && !pii_check && !q.matches(&normalize(raw)) {
                 continue;
             }
             let members = self.members_of_view(&m)?;
-            match rule(&m, &members) {
-                Visibility::Hidden => {}
-                v => shown.push((m, v)),
+            let v = rule(&m, &members);
+            let matched = match v {
+                Visibility::Hidden => false,
+                Visibility::Masked if pii_check => {
+                    q.matches(&normalize(&chatvault_model::pii::mask(raw)))
+                }
+                _ => exact || q.matches(&normalize(raw)),
+            };
+            if matched {
+                shown.push((m, v));
             }
         }
         // Newest first, as the unfiltered search orders.
@@ -309,6 +332,7 @@ impl Archive {
         around: Option<&str>,
         rule: &mut VisibleRule<'_>,
     ) -> Result<ConversationView> {
+        let (offset, limit) = (offset.min(crate::MAX_OFFSET), limit.min(crate::MAX_PAGE));
         let id = self.conversation_id(key)?;
         let members = self.members(id)?;
         let count = self.store.conversation_count(id)?;

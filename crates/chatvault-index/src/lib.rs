@@ -274,6 +274,18 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Drops what was added since the last commit (after a panic mid-batch, say): the
+    /// next catch-up adds it again from the store.
+    pub fn discard_uncommitted(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            w.rollback().map_err(|e| IndexError::Tantivy {
+                path: String::new(),
+                source: e,
+            })?;
+        }
+        self.refresh()
+    }
+
     /// Removes one message's document (a deletion); takes effect at the next commit.
     pub fn remove(&mut self, seq: u64) -> Result<()> {
         let term = tantivy::Term::from_field_u64(self.fields.seq, seq);
@@ -480,12 +492,24 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let tq = self.build(q, filters);
         if q.index_is_exact() {
+            // The collector reserves room for `offset + limit` documents: both are bounded
+            // by the documents there are, so a page far past the end is empty, never a
+            // huge allocation (nor an overflow).
+            let docs_there = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+            let offset = offset.min(docs_there);
+            let limit = limit.min(docs_there - offset);
+            if limit == 0 {
+                let total = searcher.search(&tq, &Count).map_err(|e| self.t(e))?;
+                return Ok(IndexHits::Exact {
+                    total: total as u64,
+                    page: vec![],
+                });
+            }
             // One pass counts every match and keeps the newest page (by the sent_at column).
-            let top = TopDocs::with_limit(limit.max(1))
+            let top = TopDocs::with_limit(limit)
                 .and_offset(offset)
                 .order_by_fast_field::<i64>("sent_at", Order::Desc);
-            let (total, docs) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
-            let page = if limit == 0 { vec![] } else { docs };
+            let (total, page) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
             let cols = self.columns(&searcher)?;
             let page = page
                 .into_iter()

@@ -99,6 +99,24 @@ fn lex(input: &str) -> Result<Vec<Tok>, QueryError> {
 }
 
 impl Query {
+    /// Whether a keyword could match inside personal data (digits, Latin letters and the
+    /// characters of e-mail addresses and number groups): such a query is checked against
+    /// the masked text for a reader who may not see personal data, so neither a hit nor a
+    /// count reveals what the mask hides. A keyword of CJK text alone cannot.
+    pub fn could_match_personal_data(&self) -> bool {
+        self.clauses.iter().flat_map(|c| &c.any).any(|k| {
+            k.chars()
+                .any(|c| c.is_ascii_alphanumeric() || "@._%+-* ".contains(c))
+        })
+    }
+
+    /// The query without its negated clauses (a superset of its matches).
+    pub fn positive(&self) -> Query {
+        Query {
+            clauses: self.clauses.iter().filter(|c| !c.negated).cloned().collect(),
+        }
+    }
+
     pub fn parse(input: &str) -> Result<Query, QueryError> {
         let toks = lex(input)?;
         let mut clauses: Vec<Clause> = vec![];

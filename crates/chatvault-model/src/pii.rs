@@ -328,8 +328,10 @@ pub fn mask_spans(text: &str, spans: &[PiiSpan]) -> String {
         let part = &text[span.range.clone()];
         if span.kind == PiiKind::Email {
             let (local, domain) = part.split_once('@').unwrap_or((part, ""));
+            // The first character is kept, unless it is the whole local part.
+            let keep_first = local.chars().nth(1).is_some();
             for (i, c) in local.chars().enumerate() {
-                out.push(if i == 0 { c } else { '*' });
+                out.push(if i == 0 && keep_first { c } else { '*' });
             }
             out.push('@');
             out.push_str(domain);
@@ -469,6 +471,8 @@ mod tests {
             ("id_masked", "11010519491231002X", "110105********002X"),
             ("card", "4111 1111 1111 1111", "4111 **** **** 1111"),
             ("email", "zhang@example.com", "z****@example.com"),
+            ("email_one_character_local_part", "a@b.com", "*@b.com"),
+            ("email_two_characters", "ab@b.com", "a*@b.com"),
             ("plain", "没有个人信息", "没有个人信息"),
         ];
         for (name, text, want) in cases {

@@ -5,9 +5,10 @@
 //! risk words hit with the ids of the messages that hold them. Team leads see their own
 //! team; executives see every team. Each report is audited.
 
+use crate::ApiQuery;
 use std::path::{Path, PathBuf};
 
-use axum::extract::{Path as AxPath, Query};
+use axum::extract::Path as AxPath;
 use axum::Json;
 use chatvault_access::{Action, Outcome};
 use chatvault_analytics::cache::Cache;
@@ -394,7 +395,7 @@ impl Manager {
 pub async fn report_route(
     m: Manager,
     AxPath(kind): AxPath<String>,
-    Query(q): Query<ReportQuery>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(m.report(&kind, &q)?))
 }

@@ -5,7 +5,8 @@
 //! in memory up to [`MAX_HTTP_EXPORT`] messages, and audited with its SHA-256; larger
 //! exports stream from the CLI. Queries travel in POST bodies, never in URLs.
 
-use axum::extract::{Path, Query};
+use crate::ApiQuery;
+use axum::extract::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -184,7 +185,7 @@ pub struct ExportParams {
 pub async fn export_conversation(
     reader: ContentReader,
     Path(id): Path<String>,
-    Query(p): Query<ExportParams>,
+    ApiQuery(p): ApiQuery<ExportParams>,
 ) -> ApiResult<Download> {
     run_export(
         &reader,

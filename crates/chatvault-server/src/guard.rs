@@ -41,6 +41,25 @@ pub struct Shared {
 
 pub type State = Arc<Shared>;
 
+/// Locks `m`. A panic in one request must not leave the shared state unusable for the
+/// next: a lock poisoned by a panicking holder is taken back, `fix` brings the value in
+/// line with what is stored (or reports why it cannot), and the poison is cleared.
+pub(crate) fn recover<'a, T, E>(
+    m: &'a Mutex<T>,
+    fix: impl FnOnce(&mut T) -> Result<(), E>,
+) -> Result<MutexGuard<'a, T>, E> {
+    match m.lock() {
+        Ok(g) => Ok(g),
+        Err(poisoned) => {
+            let mut g = poisoned.into_inner();
+            fix(&mut g)?;
+            m.clear_poison();
+            log_err!("recovered a lock poisoned by a panicking request");
+            Ok(g)
+        }
+    }
+}
+
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
         let live = crate::alerts::Live::new(&config.analytics, Some(archive.data_dir()));
@@ -54,18 +73,20 @@ impl Shared {
     }
 
     pub fn access(&self) -> ApiResult<MutexGuard<'_, Access>> {
-        self.access
-            .lock()
-            .map_err(|_| ApiError::internal("the access database lock is poisoned"))
+        // The access database rolls back whatever a panicking request left open.
+        Ok(recover(&self.access, |_| Ok::<(), ApiError>(()))?)
     }
 
     pub(crate) fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
-        let mut a = self
-            .archive
-            .lock()
-            .map_err(|_| ApiError::internal("the archive lock is poisoned"))?;
+        let mut a = recover(&self.archive, |a| a.resync().map_err(ApiError::from))?;
         a.refresh()?;
         Ok(a)
+    }
+
+    /// The archive's lock as it is, poisoned or not: for the test that poisons it.
+    #[doc(hidden)]
+    pub fn archive_for_tests(&self) -> MutexGuard<'_, Archive> {
+        self.archive.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The archive's counts and latest checkpoint (no content).
@@ -86,12 +107,9 @@ impl Shared {
         actor: &str,
         now_ms: i64,
     ) -> Result<crate::lifecycle::SweepReport, crate::lifecycle::LifecycleError> {
-        let mut a = self.archive.lock().map_err(|_| {
-            crate::lifecycle::LifecycleError::State("the archive lock is poisoned".into())
-        })?;
-        let mut acc = self.access.lock().map_err(|_| {
-            crate::lifecycle::LifecycleError::State("the access database lock is poisoned".into())
-        })?;
+        let state = |e: ApiError| crate::lifecycle::LifecycleError::State(e.message);
+        let mut a = self.archive().map_err(state)?;
+        let mut acc = self.access().map_err(state)?;
         crate::lifecycle::sweep(
             &mut a,
             &mut acc,
@@ -360,6 +378,19 @@ impl ContentReader {
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// Whether every message this caller may see is shown with its personal data: the
+    /// role has `pii.view` and so does each of the caller's grants. Otherwise searches
+    /// match the masked text (see `Archive::search_visible`).
+    pub fn sees_all_personal_data(&self) -> bool {
+        let rules = self.org.policy.rules(self.subject.role);
+        rules.rights.contains(&Right::PiiView)
+            && self
+                .grants
+                .iter()
+                .filter(|g| g.holder == self.subject.user)
+                .all(|g| g.rights.contains(&Right::PiiView))
     }
 
     /// The visibility rule for `right`, recording what each shown message was shown by.

@@ -94,6 +94,30 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/{name}/unfreeze"),
 ];
 
+/// Query strings whose rejections are the documented JSON error (400 `input.invalid`,
+/// naming the parameter), not axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "input.invalid",
+                r.body_text(),
+            )),
+        }
+    }
+}
+
 /// JSON bodies whose rejections are API errors: 413 beyond the body limit, 400 or 415
 /// otherwise, each naming what was wrong.
 pub struct ApiJson<T>(pub T);
@@ -176,6 +200,16 @@ pub fn router(state: State) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers,
+        ))
+        // A panic in one request answers that request with a 500 (JSON, no detail) and
+        // leaves the server serving; locks it poisoned are taken back by the next caller
+        // (`guard::recover`).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                log_err!("a request panicked; answered 500");
+                ApiError::internal("the request failed inside the server").into_response()
+            },
         ))
         .with_state(state)
 }

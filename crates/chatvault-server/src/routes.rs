@@ -1,7 +1,8 @@
 //! The handlers. Each one that returns content takes a [`ContentReader`]; the others
 //! take the guard of the role they serve, or the bare state for sign-in.
 
-use axum::extract::{Path, Query, State as AxState};
+use crate::ApiQuery;
+use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,6 +31,17 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// A time bound: RFC 3339, milliseconds since the epoch, or `YYYY-MM-DD` (UTC; as `to`,
 /// the whole day).
 pub fn parse_time(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
+    let ms = parse_time_unbounded(s, field, end_of_day)?;
+    // Bounded like every number a caller sends: the years the archive keeps.
+    if !(chatvault_model::MIN_UTC_MS..=chatvault_model::MAX_UTC_MS).contains(&ms) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: {ms} is outside the years 0001 to 9999"
+        )));
+    }
+    Ok(ms)
+}
+
+fn parse_time_unbounded(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
     let s = s.trim();
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
@@ -55,9 +67,10 @@ pub fn parse_time(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
 
 fn time_value(v: &Value, field: &str, end_of_day: bool) -> ApiResult<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+        Value::Number(n) => match n.as_i64() {
+            Some(ms) => parse_time(&ms.to_string(), field, end_of_day),
+            None => Err(ApiError::bad_request(format!("{field}: not an integer"))),
+        },
         Value::String(s) => parse_time(s, field, end_of_day),
         _ => Err(ApiError::bad_request(format!(
             "{field}: give RFC 3339 text or milliseconds"
@@ -183,7 +196,7 @@ pub struct SearchParams {
 
 pub async fn search(
     reader: ContentReader,
-    Query(p): Query<SearchParams>,
+    ApiQuery(p): ApiQuery<SearchParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(json!(run_search(&reader, &p)?)))
 }
@@ -242,6 +255,7 @@ pub fn run_search(
             limit,
             p.offset.unwrap_or(0),
             all_visible,
+            reader.sees_all_personal_data(),
             &mut reader.rule(Right::View, &mut usage),
         )?;
         Ok(Ok((r, usage)))
@@ -269,7 +283,7 @@ pub struct PageParams {
 pub async fn conversation_messages(
     reader: ContentReader,
     Path(id): Path<String>,
-    Query(p): Query<PageParams>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(json!(run_conversation(&reader, &id, &p)?.0)))
 }
@@ -469,6 +483,7 @@ pub fn run_timeline(
                 1,
                 0,
                 all_visible,
+                reader.sees_all_personal_data(),
                 &mut reader.rule(Right::View, &mut Usage::default()),
             )?
             .total as usize;
@@ -483,6 +498,7 @@ pub fn run_timeline(
             end - start,
             start,
             all_visible,
+            reader.sees_all_personal_data(),
             &mut reader.rule(Right::View, &mut usage),
         )?;
         let mut msgs = vec![];
@@ -814,7 +830,7 @@ pub struct AuditParams {
 pub async fn audit_list(
     AxState(state): AxState<State>,
     Auditor(caller): Auditor,
-    Query(p): Query<AuditParams>,
+    ApiQuery(p): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({"entries": run_audit_list(&state, &caller, &p)?}),

@@ -1679,3 +1679,185 @@ async fn reports_are_for_team_leads_of_their_team_and_executives() {
         "the cache sits in the data folder"
     );
 }
+
+/// Every numeric parameter of every route, at the extremes (and past them), from each
+/// role that reaches the most: no answer is a server error, every refusal is the
+/// documented JSON error, and afterwards reads and ingest still work. A page far past
+/// the end is an empty page.
+#[tokio::test(flavor = "multi_thread")]
+async fn extreme_numbers_on_every_route_leave_the_server_working() {
+    let w = world();
+    const EXTREMES: &[&str] = &[
+        "0",
+        "-1",
+        "1",
+        "4294967296",
+        "9007199254740993",
+        "1152921504606846976",
+        "4611686018427387904",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "1e308",
+        "NaN",
+        "abc",
+        "",
+    ];
+    let doc: Value = serde_json::from_str(chatvault_server::OPENAPI).unwrap();
+    let numeric = ["limit", "offset", "from", "to", "around"];
+    let mut requests: Vec<(Method, String, Option<Value>)> = vec![];
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let Some(get) = ops.get("get") else { continue };
+        let base = path
+            .replace("{id}", "wecom:c1")
+            .replace("{kind}", "sla")
+            .replace("{sha256}", "00");
+        for p in get["parameters"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap();
+            if p["in"] != "query" || !numeric.contains(&name) {
+                continue;
+            }
+            for v in EXTREMES {
+                let q = if path.contains("search") { "q=%E9%80%80%E6%AC%BE&" } else { "" };
+                requests.push((Method::GET, format!("{base}?{q}{name}={v}"), None));
+            }
+        }
+    }
+    for v in EXTREMES {
+        requests.push((Method::POST, format!("/api/v1/alerts/{v}/ack"), None));
+        let n: Value = serde_json::from_str(v).unwrap_or(Value::String((*v).into()));
+        for field in ["limit", "offset", "from", "to"] {
+            let mut body = json!({"participants": ["wecom:alice"], "conversations": ["wecom:c1"]});
+            body[field] = n.clone();
+            requests.push((Method::POST, "/api/v1/timeline".into(), Some(body)));
+        }
+        requests.push((
+            Method::POST,
+            "/api/v1/exports".into(),
+            Some(json!({"format": "jsonl", "query": "退款", "from": n.clone(), "to": n.clone()})),
+        ));
+    }
+    assert!(requests.len() > 150, "{} requests", requests.len());
+    for user in ["boss", "root", "audi", "alice", "lead1"] {
+        let s = w.login(user).await;
+        for (m, uri, body) in &requests {
+            let r = w.call(&s, m.clone(), uri, body.clone()).await;
+            assert!(
+                r.status.as_u16() < 500,
+                "{user} {m} {uri} {body:?}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.raw)
+            );
+            if r.status.is_client_error() {
+                assert!(
+                    r.body["error"]["code"].is_string(),
+                    "{user} {m} {uri}: a refusal is the JSON error: {}",
+                    String::from_utf8_lossy(&r.raw)
+                );
+            }
+        }
+    }
+    // Far past the end: an empty page with the whole count.
+    let boss = w.login("boss").await;
+    let r = w
+        .call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE&offset=1000000000", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["hits"].as_array().map(Vec::len), Some(0));
+    assert_eq!(r.body["total"], 4);
+    // Still serving: reads and ingest work.
+    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 4);
+    let token = {
+        let mut acc = w.state.access.lock().unwrap();
+        acc.create_token("setup", "alice", TokenScope::Ingest, None)
+            .unwrap()
+            .1
+    };
+    let ingest = Session {
+        bearer: Some(token),
+        ..Session::default()
+    };
+    let r = w
+        .call(
+            &ingest,
+            Method::POST,
+            "/api/v1/messages",
+            Some(json!({"messages": [{"platform":"wecom","conversation_id":"c9","sender_id":"alice","sent_at":rfc(now_ms()),"text":"之后还能写入"}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E4%B9%8B%E5%90%8E%E8%BF%98%E8%83%BD", None).await;
+    assert_eq!(r.body["total"], 1, "{}", r.body);
+}
+
+/// A panic inside one request answers that request with a 500 and leaves the archive
+/// usable for the next: the lock it held is taken back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_request_does_not_poison_the_next() {
+    let w = world();
+    let state = w.state.clone();
+    let poisoned = std::thread::spawn(move || {
+        let _held = state.archive_for_tests();
+        panic!("a request fails half-way");
+    })
+    .join();
+    assert!(poisoned.is_err());
+    let boss = w.login("boss").await;
+    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 4);
+}
+
+/// A reader without `pii.view` cannot recover masked digits by searching: text inside a
+/// masked span never matches, so hits, counts and snippets agree with what is shown.
+/// The executive (all reach, masked) and the agent (own conversations) alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn searches_never_confirm_masked_personal_data() {
+    let w = world();
+    // (query, hits an unmasked reader would get, hits a masked reader gets)
+    let cases: &[(&str, u64)] = &[
+        ("138", 1),         // shown: 138****5678
+        ("5678", 1),        // shown
+        ("1381", 0),        // the first hidden digit
+        ("13812", 0),
+        ("2345", 0),
+        ("13812345678", 0),
+        ("退款 -1234", 2),  // a negation inside the mask hides nothing
+        ("退款 -请拨打", 1),
+    ];
+    for user in ["alice", "boss"] {
+        let s = w.login(user).await;
+        for (q, want) in cases {
+            let uri = format!("/api/v1/search?q={}&conversation=wecom:c1", urlencode(q));
+            let r = w.call(&s, Method::GET, &uri, None).await;
+            assert_eq!(r.status, 200, "{user} {q}: {}", r.body);
+            assert_eq!(r.body["total"], *want, "{user} `{q}`: {}", r.body);
+            assert_eq!(
+                r.body["hits"].as_array().map(|h| h.len() as u64),
+                Some(*want),
+                "{user} `{q}`"
+            );
+            assert!(!String::from_utf8_lossy(&r.raw).contains("1234"), "{user} `{q}`");
+        }
+    }
+    // With pii.view (a grant), the full number is found.
+    w.grant_lisa(&["view", "pii.view"], now_ms() + DAY).await;
+    let lisa = w.login("lisa").await;
+    let r = w
+        .call(&lisa, Method::GET, "/api/v1/search?q=13812345678", None)
+        .await;
+    assert_eq!(r.body["total"], 1, "{}", r.body);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

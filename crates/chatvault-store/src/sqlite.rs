@@ -363,7 +363,7 @@ impl StoreRead for SqliteStore {
                 params![
                     conversation,
                     limit.min(i64::MAX as u64) as i64,
-                    offset as i64
+                    offset.min(i64::MAX as u64) as i64
                 ],
                 message_from_row,
             )

@@ -492,6 +492,7 @@ pub struct Pager {
 
 impl Pager {
     fn new(total: u64, offset: u64, shown: usize, per_page: u64) -> Pager {
+        let offset = offset.min(chatvault_archive::MAX_OFFSET);
         Pager {
             total,
             first: if shown == 0 { 0 } else { offset + 1 },
@@ -559,7 +560,11 @@ pub async fn search_submit(
     let reader = reader_or(&req, reader)?;
     let f = form(f);
     let lang = req.lang_for(Some(&reader.caller));
-    let offset: u64 = f.get("offset").parse().unwrap_or(0);
+    let offset: u64 = f
+        .get("offset")
+        .parse::<u64>()
+        .unwrap_or(0)
+        .min(chatvault_archive::MAX_OFFSET);
     let p = SearchParams {
         q: f.get("q").to_owned(),
         from: f.opt("from"),
@@ -846,7 +851,11 @@ pub async fn timeline_submit(
     let f = form(f);
     let lang = req.lang_for(Some(&reader.caller));
     let t = lang.strings();
-    let offset: u64 = f.get("offset").parse().unwrap_or(0);
+    let offset: u64 = f
+        .get("offset")
+        .parse::<u64>()
+        .unwrap_or(0)
+        .min(chatvault_archive::MAX_OFFSET);
     let mut page = TimelinePage {
         ctx: Ctx::for_caller(lang, &reader.caller, "/timeline", t.timeline_title),
         participants: f.get("participants").to_owned(),
