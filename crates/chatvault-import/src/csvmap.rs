@@ -112,6 +112,22 @@ pub(crate) fn for_each_row(
                     )?;
                     continue;
                 }
+                // A quote left open swallows the rows after it into one field: a line
+                // inside a field that reads as a whole row of this file is reported.
+                let mut at = line;
+                for field in record.iter() {
+                    for (k, inner) in field.split('\n').enumerate() {
+                        if k > 0 {
+                            at += 1;
+                            if looks_like_a_row(inner, headers.len()) {
+                                sink.warn_header_like(
+                                    &ctx.origin(at),
+                                    format!("line {at} is inside a quoted field of the row at line {line} but reads as a row of its own (a quote left open?): kept as text of that field"),
+                                )?;
+                            }
+                        }
+                    }
+                }
                 f(
                     &Row {
                         line,
@@ -135,6 +151,30 @@ pub(crate) fn for_each_row(
                 }
             }
         }
+    }
+}
+
+/// Whether `line`, read alone, is a CSV row with `width` fields (and more than one).
+fn looks_like_a_row(line: &str, width: usize) -> bool {
+    if width < 2 || !line.contains(',') {
+        return false;
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    matches!(r.read_record(&mut rec), Ok(true)) && rec.len() == width
+}
+
+impl Row<'_> {
+    /// Why the row cannot be read by its header: it has more or fewer fields (an
+    /// unquoted comma in a text cuts it; a short row has no text to give).
+    pub fn width_error(&self) -> Option<String> {
+        let (n, want) = (self.record.len(), self.headers.len());
+        (n != want).then(|| {
+            format!("the row has {n} fields and the header {want} (an unquoted comma, or a missing column?)")
+        })
     }
 }
 
@@ -236,6 +276,9 @@ impl Importer for GenericCsv {
         });
         let mut checked = false;
         for_each_row(source, ctx, sink, &mut |row, sink| {
+            if let Some(why) = row.width_error() {
+                return sink.reject(&ctx.origin(row.line), why);
+            }
             let origin = ctx.origin(row.line);
             if !checked {
                 checked = true;

@@ -52,6 +52,27 @@ pub(crate) fn is_header(line: &str) -> bool {
     header(line).is_some()
 }
 
+/// The local files a message links to (`[name](./path)` or `![name](../path)`);
+/// web links are text, not attachments.
+fn attachment_links(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = text;
+    while let Some(i) = rest.find("](") {
+        let after = &rest[i + 2..];
+        let Some(end) = after.find(')') else { break };
+        let path = &after[..end];
+        let before = &rest[..i];
+        if before.contains('[')
+            && (path.starts_with("./") || path.starts_with("../"))
+            && !path.contains(char::is_whitespace)
+        {
+            out.push(path.to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
 /// A line that starts like a header (`[` and a four-digit year and `-`) without being one.
 fn looks_like_header(line: &str) -> bool {
     let b = line.as_bytes();
@@ -162,19 +183,19 @@ impl Importer for Signal {
             if d.text.trim() == "(This message was deleted)" {
                 d.kind = MessageKind::Other;
                 d.tag("deleted");
-            } else if let Some(i) = d.text.find("![") {
-                let link = &d.text[i..];
-                if let Some(path) = link
-                    .split_once("](")
-                    .and_then(|(_, r)| r.split_once(')'))
-                    .map(|(p, _)| p.to_owned())
-                {
-                    d.kind = crate::draft::kind_for_mime(crate::draft::mime_for(&path));
+            } else {
+                // Every attachment link: `![name](./path)` for images, `[name](./path)`
+                // for voice, video, files and stickers, several on one line.
+                let paths = attachment_links(&d.text);
+                for (i, path) in paths.iter().enumerate() {
+                    if i == 0 {
+                        d.kind = crate::draft::kind_for_mime(crate::draft::mime_for(path));
+                    }
                     match crate::jsonl::load_attachment(
                         ctx.base_dir.as_deref(),
                         path.trim_start_matches("./"),
                     ) {
-                        Ok(bytes) => d.attach(&path, bytes),
+                        Ok(bytes) => d.attach(path, bytes),
                         Err(e) => sink.warn(&origin, format!("attachment not imported: {e}"))?,
                     }
                 }
@@ -230,6 +251,32 @@ impl Importer for Signal {
 mod tests {
     use super::*;
     use crate::testutil::{ctx, messages, run_bytes};
+
+    #[test]
+    fn every_attachment_link_is_read() {
+        let cases: &[(&str, &str, Vec<&str>)] = &[
+            ("image", "![a.jpg](./media/a.jpg)", vec!["./media/a.jpg"]),
+            ("voice_without_bang", "[voice.m4a](./media/voice.m4a)  ", vec!["./media/voice.m4a"]),
+            (
+                "several_on_one_line",
+                "![a.jpg](./media/a.jpg)  [b.pdf](./media/b.pdf)  ",
+                vec!["./media/a.jpg", "./media/b.pdf"],
+            ),
+            ("sticker", "[( 😀 )](../exported_stickers/1.webp)", vec!["../exported_stickers/1.webp"]),
+            ("web_link_is_text", "see [docs](https://example.com)", vec![]),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(attachment_links(text), *want, "{name}");
+        }
+        // A link whose file is missing is warned about, never dropped silently.
+        let out = run_bytes(
+            &Signal,
+            "chat.md",
+            "[2024-01-02 10:00:01] Ann: [b.pdf](./media/b.pdf)\n".as_bytes(),
+            &ctx("chat.md"),
+        );
+        assert!(out.iter().any(|p| matches!(p, crate::Parsed::Warning(w) if w.reason.contains("attachment not imported"))));
+    }
 
     #[test]
     fn signal_table() {

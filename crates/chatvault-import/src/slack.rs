@@ -47,8 +47,15 @@ fn root_stream(p: &[String]) -> Plan {
 }
 
 impl Workspace {
-    fn load(source: &Source, ctx: &ImportContext) -> Result<Workspace, ImportError> {
+    /// The workspace's names. A list file that cannot be read is reported as a warning
+    /// and the import goes on: its people and channels are shown by their ids.
+    fn load(
+        source: &Source,
+        ctx: &ImportContext,
+        sink: &mut Sink<'_>,
+    ) -> Result<Workspace, ImportError> {
         let mut ws = Workspace::default();
+        let mut ws_errors: Vec<String> = vec![];
         let names: Vec<String> = source.entries().iter().map(|e| e.name.clone()).collect();
         let top = |file: &str| {
             names
@@ -87,7 +94,9 @@ impl Workspace {
                         Ok(())
                     })
                 })
-                .map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))??;
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| ws_errors.push(format!("`{entry}`: {e}")));
         }
         for (file, kind) in LISTS {
             let Some(entry) = top(file) else { continue };
@@ -130,7 +139,15 @@ impl Workspace {
                         Ok(())
                     })
                 })
-                .map_err(|e| ImportError::fatal(&ctx.origin(0), e.to_string()))??;
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| ws_errors.push(format!("`{entry}`: {e}")));
+        }
+        for e in ws_errors {
+            sink.warn(
+                &ctx.origin(0),
+                format!("{e}; the names it holds are shown as ids"),
+            )?;
         }
         Ok(ws)
     }
@@ -288,7 +305,7 @@ impl Importer for Slack {
         ctx: &ImportContext,
         sink: &mut Sink<'_>,
     ) -> Result<(), ImportError> {
-        let mut ws = Workspace::load(source, ctx)?;
+        let mut ws = Workspace::load(source, ctx, sink)?;
         let mut days: Vec<(String, String, String)> = source
             .entries()
             .iter()
@@ -328,14 +345,55 @@ impl Importer for Slack {
                     }
                 })
             });
-            match result {
-                Ok(r) => r?,
-                Err(e) => return Err(ImportError::fatal(&entry_ctx.origin(0), e.to_string())),
+            // A day file that cannot be read is rejected where it fails; the other day
+            // files, channels and DMs are read all the same.
+            let failed = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(ImportError::Stopped)) => return Err(ImportError::Stopped),
+                Ok(Err(ImportError::Fatal { line, reason, .. })) => Some((line, reason)),
+                Err(e) => Some((0, e.to_string())),
+            };
+            if let Some((line, reason)) = failed {
+                sink.reject(
+                    &entry_ctx.origin(line),
+                    format!("{reason}; the rest of this day file could not be read"),
+                )?;
+            }
+        }
+        // Every other JSON file is named: nothing in the zip is passed over unsaid.
+        for e in source.entries() {
+            let name = e.name.as_str();
+            let base = name.rsplit('/').next().unwrap_or(name);
+            if name.ends_with(".json")
+                && is_day_file(name).is_none()
+                && !KNOWN_FILES.contains(&base)
+                && !name.starts_with("__MACOSX/")
+            {
+                sink.warn(
+                    &ctx.origin(0),
+                    format!("`{name}` is neither a day file (CHANNEL/YYYY-MM-DD.json) nor a list chatvault reads: not imported"),
+                )?;
             }
         }
         Ok(())
     }
 }
+
+/// The workspace files besides day files: those read for names, and those that hold no
+/// messages.
+const KNOWN_FILES: &[&str] = &[
+    "users.json",
+    "org_users.json",
+    "channels.json",
+    "groups.json",
+    "dms.json",
+    "mpims.json",
+    "integration_logs.json",
+    "canvases.json",
+    "huddles.json",
+    "lists.json",
+    "file_conversations.json",
+];
 
 fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, String> {
     let mut d = Draft::new("slack", conv.id.clone());

@@ -127,6 +127,9 @@ impl Importer for PyWxDump {
         sink: &mut Sink<'_>,
     ) -> Result<(), ImportError> {
         for_each_row(source, ctx, sink, &mut |row, sink| {
+            if let Some(why) = row.width_error() {
+                return sink.reject(&ctx.origin(row.line), why);
+            }
             let origin = ctx.origin(row.line);
             let get = |k: &str| row.get(k).map(str::trim).unwrap_or("");
             let room = get("room_name");
@@ -163,12 +166,13 @@ impl Importer for PyWxDump {
                 Some(m) => (m.to_owned(), get("src").to_owned()),
                 None => {
                     let content = get("content");
+                    // Content that is not `{"msg": text, …}` is kept as the text itself.
                     match serde_json::from_str::<Value>(content) {
-                        Ok(v) => (
+                        Ok(v) if str_of(&v, "msg").is_some() => (
                             str_of(&v, "msg").unwrap_or("").to_owned(),
                             str_of(&v, "src").unwrap_or("").to_owned(),
                         ),
-                        Err(_) => (content.to_owned(), String::new()),
+                        _ => (content.to_owned(), String::new()),
                     }
                 }
             };
@@ -189,7 +193,10 @@ impl Importer for PyWxDump {
                 let rel = src.replace('\\', "/");
                 match crate::jsonl::load_attachment(ctx.base_dir.as_deref(), &rel) {
                     Ok(bytes) => d.attach(&rel, bytes),
-                    Err(_) => d.tag("media-not-in-export"),
+                    Err(e) => {
+                        d.tag("media-not-in-export");
+                        sink.warn(&origin, format!("media not imported: {e}"))?;
+                    }
                 }
             }
             finish(d, row, &origin, sink)
