@@ -76,6 +76,8 @@ enum DateRead {
     Date(Date),
     /// A date line's shape with a date that does not exist: why.
     Invalid(String),
+    /// A year and a separator at the start, in no shape this reader knows.
+    Like,
     Text,
 }
 
@@ -104,12 +106,34 @@ fn read_date(line: &str) -> DateRead {
             DateRead::Invalid(format!("no such date: {y:04}-{m:02}-{d:02}"))
         }
     };
+    // `2024年1月1日 星期一`, `2026年1月30日(金)`.
+    if let Some((y, rest)) = t.split_once('年') {
+        if let Some((m, rest)) = rest.split_once('月') {
+            if let Some((d, rest)) = rest.split_once('日') {
+                let all = [y, m, d].map(str::trim);
+                if let Some(v) = nums(&all.join("/"), &['/']) {
+                    if all[0].len() == 4 && rest.chars().count() <= 20 && !rest.contains(|c: char| c.is_ascii_digit()) {
+                        return check(v[0], v[1], v[2]);
+                    }
+                }
+            }
+        }
+    }
+    // Korean `2026. 1. 30. 금요일`: spaces after the dots.
+    let collapsed;
+    let t = if t.len() > 5 && t.as_bytes()[4] == b'.' && t.contains(". ") {
+        collapsed = t.replacen(". ", ".", 2);
+        collapsed.as_str()
+    } else {
+        t
+    };
     // Year first, then an optional weekday (a word, not more numbers).
     let mut words = t.splitn(2, [' ', '（', '(']);
     let first = words.next().unwrap_or("");
     let rest = words.next().unwrap_or("");
+    let first = first.strip_suffix('.').unwrap_or(first);
     if let Some(v) = nums(first, &['/', '.', '-']) {
-        let weekday = !rest.starts_with(|c: char| c.is_ascii_digit()) && rest.chars().count() <= 12;
+        let weekday = !rest.starts_with(|c: char| c.is_ascii_digit()) && rest.chars().count() <= 20;
         if first.split(['/', '.', '-']).next().is_some_and(|y| y.len() == 4) && weekday {
             return check(v[0], v[1], v[2]);
         }
@@ -123,6 +147,12 @@ fn read_date(line: &str) -> DateRead {
                 }
             }
         }
+    }
+    // A year and a separator at the start, and nothing read: a date line in a shape
+    // this reader does not know. It is reported where it stands, never taken silently.
+    let b = t.as_bytes();
+    if b.len() >= 6 && b[..4].iter().all(u8::is_ascii_digit) && (matches!(b[4], b'/' | b'.' | b'-') || t[4..].starts_with('年')) {
+        return DateRead::Like;
     }
     DateRead::Text
 }
@@ -322,7 +352,7 @@ impl Importer for LineTxt {
             if let Some(p) = pending.as_mut().filter(|p| p.open) {
                 let breaks = matches!(header, Some(Ok(_))) || matches!(dated, DateRead::Date(_));
                 if !breaks {
-                    if header.is_some() || matches!(dated, DateRead::Invalid(_)) {
+                    if header.is_some() || matches!(dated, DateRead::Invalid(_) | DateRead::Like) {
                         sink.warn_header_like(
                             &ctx.origin(number),
                             format!("line {number} looks like a message header or date line but is not one: kept as quoted text of the message at line {}", p.line),
@@ -375,7 +405,7 @@ impl Importer for LineTxt {
                     date = Err(format!("the message is under the unreadable date line {number}"));
                     continue;
                 }
-                DateRead::Text => {}
+                DateRead::Text | DateRead::Like => {}
             }
             match (header, s) {
                 (Some(Ok(hm)), Some(sender)) => {
@@ -423,12 +453,18 @@ impl Importer for LineTxt {
             let spaced = text
                 .split_once([' ', '\u{a0}'])
                 .is_some_and(|(t, r)| time_of(t).is_some() && !r.trim().is_empty());
+            let unknown_date = matches!(dated, DateRead::Like);
             match (pending.as_mut(), damage) {
                 (Some(p), damage) if !text.is_empty() || damage.is_some() => {
-                    if spaced && damage.is_none() {
+                    if (spaced || unknown_date) && damage.is_none() {
+                        let what = if spaced {
+                            "starts with a time like a message header but has no tab after it"
+                        } else {
+                            "starts like a date line in a shape this reader does not know (the dates after it stay those of the line before)"
+                        };
                         sink.warn_header_like(
                             &ctx.origin(number),
-                            format!("line {number} starts with a time like a message header but has no tab after it: kept as text of the message at line {}", p.line),
+                            format!("line {number} {what}: kept as text of the message at line {}", p.line),
                         )?;
                     }
                     p.push(&text, damage)
@@ -472,6 +508,9 @@ mod tests {
             Some(("山田".into(), false))
         );
         let dates = [
+            ("2024年1月1日 星期一", Some((2024, 1, 1))),
+            ("2026年1月30日(金)", Some((2026, 1, 30))),
+            ("2026. 1. 30. 금요일", Some((2026, 1, 30))),
             ("2015/12/25 Fri", Some((2015, 12, 25))),
             ("2025.12.10 Wednesday", Some((2025, 12, 10))),
             ("Sun, 26/04/2026", Some((2026, 4, 26))),

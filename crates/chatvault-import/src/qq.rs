@@ -214,6 +214,8 @@ impl Importer for Qq {
         });
         let mut conversation: (String, Option<ConversationKind>) = (default_conversation, None);
         let mut group = String::new();
+        // The line before was blank, or a section line.
+        let mut after_break = true;
         let mut pending: Option<Pending> = None;
         let flush = |p: Option<Pending>,
                      conv: &(String, Option<ConversationKind>),
@@ -306,6 +308,7 @@ impl Importer for Qq {
                 _ => None,
             };
             if matches!(read, Read::Header(_)) || invalid.is_some() {
+                after_break = false;
                 flush(pending.take(), &conversation, sink)?;
                 pending = Some(Pending {
                     line: number,
@@ -325,10 +328,22 @@ impl Importer for Qq {
                 }
                 continue;
             }
-            let section = is_separator(&text)
+            let section_like = is_separator(&text)
                 || text.starts_with("消息分组:")
                 || text.starts_with("消息对象:")
-                || text.starts_with("消息记录（");
+                || (text.starts_with("消息记录（") && number <= 3);
+            // Sections start after a message's closing blank line (or another section
+            // line); the same words inside a message's text are text, and reported.
+            let section = section_like && (pending.is_none() || after_break);
+            after_break = text.trim().is_empty() || section;
+            if section_like && !section {
+                if let Some(p) = pending.as_ref() {
+                    sink.warn_header_like(
+                        &ctx.origin(number),
+                        format!("line {number} looks like a section line but stands inside the message at line {} (no blank line before it): kept as its text", p.line),
+                    )?;
+                }
+            }
             if section {
                 flush(pending.take(), &conversation, sink)?;
                 if let Some(g) = text.strip_prefix("消息分组:") {
@@ -431,6 +446,27 @@ mod tests {
             let got = header(line).map(|h| (h.time, h.name, h.id));
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn section_words_inside_a_message_are_its_text() {
+        use crate::testutil::{ctx, run_bytes};
+        use crate::Parsed;
+        let input = "消息记录（此消息记录为文本格式，不支持重新导入）\n\n================================================================\n消息分组:我的好友\n================================================================\n消息对象:小明\n================================================================\n\n2020-03-04 09:13:41 小明(1)\n请转给\n消息对象:老王\n================================================================\n谢谢\n\n2020-03-04 09:14:00 我(2)\n好\n\n================================================================\n消息分组:我的群聊\n================================================================\n消息对象:同学群\n================================================================\n\n2020-03-04 09:15:00 小红(3)\n大家好\n";
+        let out = run_bytes(&Qq, "qq.txt", input.as_bytes(), &ctx("qq.txt"));
+        let m: Vec<_> = out
+            .iter()
+            .filter_map(|p| if let Parsed::Message(m) = p { Some(m) } else { None })
+            .collect();
+        assert_eq!(m.len(), 3, "{out:?}");
+        assert_eq!(m[0].text, "请转给\n消息对象:老王\n================================================================\n谢谢");
+        assert_eq!(m[1].conversation_id, "小明", "a body line moves no one to another conversation");
+        assert_eq!(m[2].conversation_id, "同学群");
+        let warned: Vec<u64> = out
+            .iter()
+            .filter_map(|p| if let Parsed::Warning(w) = p { Some(w.line) } else { None })
+            .collect();
+        assert_eq!(warned, vec![11, 12]);
     }
 
     #[test]
