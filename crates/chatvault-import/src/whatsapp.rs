@@ -798,38 +798,55 @@ impl Importer for WhatsApp {
                 survey,
                 None,
                 source,
+                "",
                 ctx,
                 sink,
             );
         }
         let names: Vec<String> = source.entries().iter().map(|e| e.name.clone()).collect();
-        let entry = chat_entry(&names)
+        let first = chat_entry(&names)
             .ok_or_else(|| ImportError::fatal(&start, "no chat text (_chat.txt) in the zip"))?
             .clone();
+        // Several exports zipped together: every chat text in the zip is read, each its
+        // own conversation, named after its file.
+        let mut entries = vec![first.clone()];
+        entries.extend(
+            names
+                .iter()
+                .filter(|n| **n != first && !n.contains('/'))
+                .filter(|n| n.to_ascii_lowercase().ends_with(".txt") && n.contains("WhatsApp"))
+                .cloned(),
+        );
         let media: HashMap<String, String> = names
             .iter()
-            .filter(|n| !n.starts_with("__MACOSX/") && **n != entry)
+            .filter(|n| !n.starts_with("__MACOSX/") && !entries.contains(n))
             .map(|n| (n.rsplit('/').next().unwrap_or(n).to_owned(), n.clone()))
             .collect();
-        let entry_ctx = ImportContext {
-            file_label: format!("{}!{}", ctx.file_label, entry),
-            ..ctx.clone()
-        };
-        let survey = source
-            .with_entry(&entry, |r| survey(entry_lines(r)))
-            .map_err(io)?;
-        source
-            .with_entry(&entry, |r| {
-                read_chat(
-                    entry_lines(r),
-                    survey,
-                    Some(&media),
-                    source,
-                    &entry_ctx,
-                    sink,
-                )
-            })
-            .map_err(io)?
+        let several = entries.len() > 1;
+        for entry in &entries {
+            let entry_ctx = ImportContext {
+                file_label: format!("{}!{}", ctx.file_label, entry),
+                ..ctx.clone()
+            };
+            let survey = source
+                .with_entry(entry, |r| survey(entry_lines(r)))
+                .map_err(io)?;
+            let title = if several { entry.as_str() } else { "" };
+            source
+                .with_entry(entry, |r| {
+                    read_chat(
+                        entry_lines(r),
+                        survey,
+                        Some(&media),
+                        source,
+                        title,
+                        &entry_ctx,
+                        sink,
+                    )
+                })
+                .map_err(io)??;
+        }
+        Ok(())
     }
 }
 
@@ -877,6 +894,8 @@ fn read_chat<R: BufRead>(
     mut survey: Survey,
     media: Option<&HashMap<String, String>>,
     source: &Source,
+    // The file the chat is named after; empty for the input's own name.
+    named_by: &str,
     ctx: &ImportContext,
     sink: &mut Sink<'_>,
 ) -> Result<(), ImportError> {
@@ -886,7 +905,12 @@ fn read_chat<R: BufRead>(
     if let Some(note) = note {
         sink.warn(&ctx.origin(1), note)?;
     }
-    let title = chat_name(&source.file_name());
+    let own_name = source.file_name();
+    let title = chat_name(if named_by.is_empty() {
+        &own_name
+    } else {
+        named_by
+    });
     let chat = Chat {
         ctx,
         source,

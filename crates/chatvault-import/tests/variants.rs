@@ -31,6 +31,7 @@ fn import_as(name: &str, bytes: &[u8], format: Option<&str>, platform: Option<&s
         file_label: name.into(),
         base_dir: path.parent().map(Path::to_owned),
         platform: platform.map(|p| chatvault_model::Platform::new(p).expect("platform")),
+        csv_map: chatvault_import::CsvMap::parse("time=time,sender=sender,text=text").ok(),
         ..ImportContext::default()
     };
     let mut out = Out {
@@ -358,4 +359,40 @@ fn slack_names_users_missing_from_users_json() {
     assert_eq!(m[1].sender.id, "U2");
     assert_eq!(m[1].sender.name.as_deref(), Some("Kim Jae"), "empty display name: the real name");
     assert_eq!(m[2].sender.name, None, "no name anywhere: the id alone, as the export has it");
+}
+
+/// Two WhatsApp exports zipped together: both chats are read, each its own conversation.
+#[test]
+fn whatsapp_zip_with_two_chats_reads_both() {
+    let bytes = zip(&[
+        ("WhatsApp Chat with Ann.txt", "06.08.2016, 13:23 - Ann: Hey\n"),
+        ("WhatsApp Chat with Bob.txt", "06.08.2016, 13:24 - Bob: Hi\n06.08.2016, 13:25 - Bob: there\n"),
+        ("notes.txt", "a document sent in the chat"),
+    ]);
+    let out = import_as("chats.zip", &bytes, None, None);
+    assert_eq!(out.format, "whatsapp");
+    let convs: Vec<&str> = out.messages.iter().map(|m| m.conversation_id.as_str()).collect();
+    assert_eq!(convs, vec!["chat:Ann", "chat:Bob", "chat:Bob"]);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
+/// Lines that would be swallowed into a neighbour are reported where they stand.
+#[test]
+fn swallowed_lines_are_reported() {
+    // LINE: a date line in a shape the reader does not know.
+    let out = import(
+        "line.txt",
+        "[LINE] Chat history with Bob\nSaved on: 2024/01/03 09:00\n\n2024/01/01 Mon\n10:00\tBob\thi\n2024.01.02 — Tuesday, the second day\n10:05\tBob\tnext\n",
+    );
+    assert_eq!(out.messages.len(), 2);
+    assert_eq!(out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(), vec![6], "{:?}", out.warnings);
+    // CSV: a quote left open swallows the next row into the field.
+    let out = import_as(
+        "a.csv",
+        b"time,sender,text\n2024-01-01 10:00,bob,\"hi\n2024-01-01 10:01,ann,bye\"\n2024-01-01 10:02,bob,ok\n",
+        Some("csv"),
+        None,
+    );
+    assert_eq!(out.messages.len(), 2, "{:?} {:?}", out.rejected, out.warnings);
+    assert_eq!(out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(), vec![3], "{:?}", out.warnings);
 }
