@@ -36,6 +36,12 @@ fn is_separator(line: &[u8], after_blank: bool) -> bool {
     loose || is_envelope(&line[5..])
 }
 
+/// A header field's first line: a name of printable ASCII, then `:`.
+fn is_header_field(line: &[u8]) -> bool {
+    let name = line.iter().take_while(|&&b| b != b':').count();
+    name > 0 && name < line.len() && line[..name].iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
 /// What follows `From `: a sender, then an asctime date: a month name, a time and a year.
 fn is_envelope(rest: &[u8]) -> bool {
     const MONTHS: [&str; 12] = [
@@ -112,15 +118,41 @@ impl Importer for Mbox {
         let mut line = Vec::new();
         let mut number = 0u64;
         let mut after_blank = true;
+        // One line read ahead, to tell a separator from an unquoted body line.
+        let mut held: Option<Vec<u8>> = None;
         loop {
-            line.clear();
-            let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES)
-                .map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
-            if n == 0 {
-                break;
+            match held.take() {
+                Some(h) => line = h,
+                None => {
+                    line.clear();
+                    let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES).map_err(|e| {
+                        ImportError::fatal(&ctx.origin(number + 1), e.to_string())
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                }
             }
             number += 1;
-            if is_separator(&line, after_blank) {
+            // A `From ` line after a blank line but with no envelope date (mboxo) starts
+            // an e-mail only when a header line follows it, as Thunderbird reads it;
+            // otherwise it is an unquoted body line (`From here on…`).
+            let loose = after_blank
+                && start_line > 0
+                && line.starts_with(b"From ")
+                && !is_envelope(&line[5.min(line.len())..]);
+            let mut headed = true;
+            if loose {
+                let mut next = Vec::new();
+                let n = read_line(&mut input, &mut next, MAX_MAIL_BYTES).map_err(|e| {
+                    ImportError::fatal(&ctx.origin(number + 1), e.to_string())
+                })?;
+                headed = n > 0 && is_header_field(&next);
+                if n > 0 {
+                    held = Some(next);
+                }
+            }
+            if headed && is_separator(&line, after_blank) {
                 if start_line > 0 {
                     one(
                         &mail,
@@ -146,7 +178,7 @@ impl Importer for Mbox {
                 // unquoted body line in an mboxo file. It stays in the e-mail, reported.
                 sink.warn_header_like(
                     &ctx.origin(number),
-                    format!("line {number} starts with `From ` but does not start an e-mail (no blank line before it and no envelope date): kept as text of the e-mail at line {start_line}"),
+                    format!("line {number} starts with `From ` but does not start an e-mail (no envelope date, and no header line after it): kept as text of the e-mail at line {start_line}"),
                 )?;
             }
             after_blank = line == b"\n" || line == b"\r\n";

@@ -110,6 +110,18 @@ fn from_lines_are_separators_or_reported() {
             vec![7],
         ),
         (
+            "unquoted_from_after_a_blank_line",
+            "From a@x Mon Jun  3 12:50:27 1996\nFrom: a@x\nSubject: s\nDate: Mon, 3 Jun 1996 12:50:27 +0800\n\nhello\n\nFrom here on we disagree.\nbye\n",
+            1,
+            vec![8],
+        ),
+        (
+            "mboxo_separator_without_date_then_headers",
+            "From a@x Mon Jun  3 12:50:27 1996\nFrom: a@x\nSubject: s\nDate: Mon, 3 Jun 1996 12:50:27 +0800\n\nhello\n\nFrom bob\nFrom: b@x\nSubject: t\nDate: Mon, 3 Jun 1996 13:00:00 +0800\n\nsecond\n",
+            2,
+            vec![],
+        ),
+        (
             "envelope_after_body_line",
             "From a@x Mon Jun  3 12:50:27 1996\nFrom: a@x\nSubject: s\nDate: Mon, 3 Jun 1996 12:50:27 +0800\n\nhello\nFrom b@x Mon Jun  3 13:00:00 1996\nFrom: b@x\nSubject: t\nDate: Mon, 3 Jun 1996 13:00:00 +0800\n\nsecond\n",
             2,
