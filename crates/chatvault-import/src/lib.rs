@@ -344,7 +344,28 @@ pub fn run(
     ctx: &ImportContext,
     push: &mut dyn FnMut(Parsed) -> bool,
 ) -> bool {
-    let mut sink = Sink::new(push);
+    // A file decoded from UTF-16 or GB18030 turns bytes it cannot decode into U+FFFD.
+    // Line readers reject such lines themselves; a record of any other reader (JSON)
+    // that still holds one is rejected here, so no reader can pass it on as text.
+    let transcoded = (!source.is_zip())
+        .then(|| source.probe().ok())
+        .flatten()
+        .map(|p| text::sniff_encoding(&p.head))
+        .filter(|e| *e != encoding_rs::UTF_8);
+    let mut checked = |p: Parsed| -> bool {
+        match (p, transcoded) {
+            (Parsed::Message(m), Some(enc))
+                if String::from_utf8_lossy(&m.raw).contains('\u{fffd}') =>
+            {
+                push(Parsed::Rejected(Rejection::new(
+                    &m.origin,
+                    format!("the record holds bytes that are not valid {} text", enc.name()),
+                )))
+            }
+            (p, _) => push(p),
+        }
+    };
+    let mut sink = Sink::new(&mut checked);
     match importer.import(source, ctx, &mut sink) {
         Ok(()) => true,
         Err(ImportError::Stopped) => false,

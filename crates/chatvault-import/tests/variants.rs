@@ -396,3 +396,25 @@ fn swallowed_lines_are_reported() {
     assert_eq!(out.messages.len(), 2, "{:?} {:?}", out.rejected, out.warnings);
     assert_eq!(out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(), vec![3], "{:?}", out.warnings);
 }
+
+/// A JSON export in UTF-16 with bytes that do not decode: that record is rejected with
+/// its line, the others are read (no U+FFFD ever passes as text).
+#[test]
+fn undecodable_bytes_in_a_transcoded_json_export_are_rejected() {
+    let doc = "{\"name\":\"A\",\"type\":\"personal_chat\",\"id\":1,\"messages\":[\n{\"id\":1,\"type\":\"message\",\"date_unixtime\":\"1600000000\",\"from\":\"A\",\"text\":\"ok\"},\n{\"id\":2,\"type\":\"message\",\"date_unixtime\":\"1600000001\",\"from\":\"A\",\"text\":\"XX\"}\n]}";
+    let mut bytes = vec![0xFF, 0xFE];
+    for u in doc.encode_utf16() {
+        bytes.extend_from_slice(&u.to_le_bytes());
+    }
+    // Turn the `XX` into a lone surrogate and an `X`.
+    let xx: Vec<u8> = "XX".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let at = bytes.windows(4).position(|w| w == xx.as_slice()).expect("XX");
+    bytes[at] = 0x00;
+    bytes[at + 1] = 0xD8;
+    let out = import_as("result.json", &bytes, None, None);
+    assert_eq!(out.format, "telegram");
+    assert_eq!(out.messages.len(), 1);
+    assert_eq!(out.rejected.len(), 1, "{:?}", out.rejected);
+    assert_eq!(out.rejected[0].0, 3);
+    assert!(out.rejected[0].1.contains("not valid UTF-16"), "{:?}", out.rejected);
+}
