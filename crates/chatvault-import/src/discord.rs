@@ -131,7 +131,10 @@ fn message(
     if author.get("isBot").and_then(Value::as_bool) == Some(true) {
         d.tag("bot");
     }
-    d.text = str_of(v, "content").unwrap_or("").to_owned();
+    d.text = match crate::jsonstream::text_of(v, "content") {
+        Ok(t) => t.unwrap_or("").to_owned(),
+        Err(e) => return Ok(Err(e)),
+    };
     let mtype = str_of(v, "type").unwrap_or("Default");
     if !matches!(mtype, "Default" | "Reply") {
         d.kind = MessageKind::System;

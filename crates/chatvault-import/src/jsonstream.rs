@@ -322,6 +322,25 @@ pub fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// A text field: absent or null is none, a string is the text, and anything else (a
+/// number, an object) is an error naming the field, so a schema change never turns
+/// into a message with its text silently left out.
+pub fn text_of<'v>(v: &'v Value, key: &str) -> Result<Option<&'v str>, String> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!(
+            "field `{key}`: {} where text was expected",
+            match other {
+                Value::Bool(_) => "true or false",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "a list",
+                _ => "an object",
+            }
+        )),
+    }
+}
+
 /// An id that may be written as a string or a number (ids beyond 2^53 must be strings).
 pub fn id_of(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {

@@ -236,7 +236,9 @@ impl Importer for Messenger {
                     .ok_or("no `sender_name`")?;
                 d.sender_id = crate::draft::self_alias(ctx, &sender).unwrap_or(sender);
                 d.sender_name = Some(d.sender_id.clone());
-                d.text = fixed(&v, "content").unwrap_or_default();
+                d.text = crate::jsonstream::text_of(&v, "content")?
+                    .map(fix_mojibake)
+                    .unwrap_or_default();
                 Ok(d.clone())
             })();
             let mut d = match outcome {

@@ -415,7 +415,7 @@ fn message(ws: &Workspace, conv: &Conversation, v: &Value) -> Result<Draft, Stri
         .and_then(|u| ws.users.get(u).cloned())
         .or_else(|| profile_name(v).map(str::to_owned))
         .or_else(|| str_of(v, "username").map(str::to_owned));
-    let mut text = ws.resolve(str_of(v, "text").unwrap_or(""));
+    let mut text = ws.resolve(crate::jsonstream::text_of(v, "text")?.unwrap_or(""));
     if text.is_empty() {
         let fallbacks: Vec<String> = v
             .get("attachments")

@@ -226,6 +226,14 @@ fn message(
     d.sender_name = str_of(v, name_key)
         .map(str::to_owned)
         .or_else(|| str_of(v, "author").map(str::to_owned));
+    if !matches!(
+        v.get("text"),
+        None | Some(Value::Null | Value::String(_) | Value::Array(_))
+    ) {
+        return Err(MsgError::Reject(
+            "field `text`: neither text nor a list of text parts".into(),
+        ));
+    }
     d.text = flatten_text(v.get("text"));
     d.reply_to = id_of(v, "reply_to_message_id");
     if v.get("edited").is_some() || v.get("edited_unixtime").is_some() {

@@ -199,9 +199,19 @@ fn draft(v: &Value) -> Result<Draft, String> {
         return Ok(d);
     }
     let s = |k: &str| str_of(body, k).unwrap_or("").to_owned();
+    // The text of a text message: `{content: …}`, never a bare value.
+    let content = || -> Result<String, String> {
+        if !body.is_object() {
+            return Err(format!("field `{body_key}`: not an object with `content`"));
+        }
+        Ok(crate::jsonstream::text_of(body, "content")
+            .map_err(|e| format!("{body_key}.{e}"))?
+            .unwrap_or("")
+            .to_owned())
+    };
     let (kind, text) = match msgtype {
-        "text" => (MessageKind::Text, s("content")),
-        "markdown" => (MessageKind::Text, s("content")),
+        "text" => (MessageKind::Text, content()?),
+        "markdown" => (MessageKind::Text, content()?),
         "image" => (MessageKind::Image, "[图片]".into()),
         "voice" => (
             MessageKind::Voice,
