@@ -140,6 +140,16 @@ impl Source {
             };
             let archive = zip::ZipArchive::new(shared)
                 .map_err(|e| err(format!("not a readable zip: {e}")))?;
+            // The zip reader keeps one entry per name: two entries of one name would
+            // leave one never read. The directory's own count tells.
+            if let Some(listed) = listed_entries(&f_for_count(path).map_err(&err)?) {
+                if listed as usize > archive.len() {
+                    return Err(err(format!(
+                        "the zip lists {listed} entries but only {} distinct names: entries share a name, and one of each would never be read; extract the zip and import its files separately",
+                        archive.len()
+                    )));
+                }
+            }
             let entries = validate(&archive, limits).map_err(err)?;
             source.zip = Some((archive, entries));
         }
@@ -288,6 +298,31 @@ impl Source {
         }
         Ok(probe)
     }
+}
+
+fn f_for_count(path: &Path) -> Result<File, String> {
+    File::open(path).map_err(|e| format!("cannot open: {e}"))
+}
+
+/// The entry count the zip's end-of-central-directory record declares (`None` for
+/// ZIP64, where that field says 0xFFFF, or when the record is not found).
+fn listed_entries(f: &File) -> Option<u64> {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata().ok()?.len();
+    let tail = len.min(22 + 65_535);
+    let mut buf = vec![0u8; tail as usize];
+    #[cfg(unix)]
+    f.read_exact_at(&mut buf, len - tail).ok()?;
+    #[cfg(not(unix))]
+    {
+        let mut g = f;
+        g.seek(SeekFrom::Start(len - tail)).ok()?;
+        g.read_exact(&mut buf).ok()?;
+    }
+    let at = buf.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let total = u16::from_le_bytes([*buf.get(at + 10)?, *buf.get(at + 11)?]);
+    (total != 0xFFFF).then_some(u64::from(total))
 }
 
 fn validate(archive: &zip::ZipArchive<SharedFile>, limits: &Limits) -> Result<Vec<Entry>, String> {
@@ -491,6 +526,29 @@ pub(crate) mod tests {
         let ok = Source::open(&p, &Limits::default()).expect("ok");
         assert_eq!(ok.read_entry("b.txt", 10_000).expect("read").len(), 5000);
         assert!(ok.read_entry("b.txt", 100).is_err());
+    }
+
+    #[test]
+    fn duplicate_entry_names_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("dup.zip");
+        write_zip(&p, &[("_chat.txt", b"one", false), ("_chbt.txt", b"two", false)]);
+        // The zip writer refuses duplicates: rename the second entry in place.
+        let bytes = std::fs::read(&p).expect("read");
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(b"_chbt.txt") {
+                out.extend_from_slice(b"_chat.txt");
+                i += 9;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        std::fs::write(&p, out).expect("write");
+        let e = Source::open(&p, &Limits::default()).err().expect("refused");
+        assert!(e.reason.contains("lists 2 entries but only 1 distinct names"), "{e}");
     }
 
     #[test]
