@@ -540,7 +540,7 @@ impl Access {
         {
             let mut st = self
                 .conn
-                .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+                .prepare("SELECT seq, body, hash, time_ms, actor, action FROM audit ORDER BY seq")
                 .map_err(|e| self.e(e))?;
             let mut rows = st.query([]).map_err(|e| self.e(e))?;
             let mut expect = 0u64;
@@ -548,7 +548,23 @@ impl Access {
                 let seq: i64 = r.get(0).map_err(|e| self.e(e))?;
                 let body: String = r.get(1).map_err(|e| self.e(e))?;
                 let stored: Vec<u8> = r.get(2).map_err(|e| self.e(e))?;
+                // The columns the auditor filters on are copies of the hashed body: each
+                // must say what the body says.
+                let time_ms: i64 = r.get(3).map_err(|e| self.e(e))?;
+                let actor: String = r.get(4).map_err(|e| self.e(e))?;
+                let action: String = r.get(5).map_err(|e| self.e(e))?;
                 let seq = seq as u64;
+                if let Ok(e) = serde_json::from_str::<AuditEntry>(&body) {
+                    for (column, stored_value, signed) in [
+                        ("time_ms", time_ms.to_string(), e.time_ms.to_string()),
+                        ("actor", actor.clone(), e.actor.clone()),
+                        ("action", action.clone(), e.action.clone()),
+                    ] {
+                        if stored_value != signed {
+                            errors.push(format!("entry {seq}: its `{column}` column says {stored_value:?} but the hashed entry says {signed:?} (edited: filters by {column} would miss or misplace it)"));
+                        }
+                    }
+                }
                 if seq != expect {
                     errors.push(format!(
                         "entries {expect}..{seq} are missing (deleted or reordered)"

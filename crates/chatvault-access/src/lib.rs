@@ -38,7 +38,7 @@ pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, AuditSegment, Even
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -56,8 +56,9 @@ CREATE TABLE users (
     updated_ms INTEGER NOT NULL,
     lang TEXT
 ) WITHOUT ROWID;
-CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT '');
 CREATE INDEX login_failures_user ON login_failures (user, at_ms);
+CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
 CREATE TABLE sessions (
     id_hash BLOB PRIMARY KEY,
     user TEXT NOT NULL,
@@ -97,6 +98,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         "CREATE TABLE lifecycle (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
          INSERT INTO lifecycle VALUES ('policy', 'default', '{\"name\":\"default\",\"matcher\":{},\"keep\":180,\"locked\":false}');",
+    ),
+    (
+        4,
+        "ALTER TABLE login_failures ADD COLUMN ip TEXT NOT NULL DEFAULT '';
+         CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);",
     ),
 ];
 
@@ -199,9 +205,12 @@ pub struct Settings {
     pub session_idle_minutes: u32,
     /// A session ends this many hours after sign-in, whatever its use.
     pub session_absolute_hours: u32,
-    /// Failed logins in a row before each further attempt waits (doubling each time).
+    /// Failed sign-ins for one account from one address before each further attempt
+    /// from there waits (1 s, doubling, up to 15 min). From one address across all
+    /// accounts the allowance is 4×, and for one account across all addresses 10×.
     pub throttle_after_failures: u32,
-    /// Failed logins within an hour that lock the account.
+    /// Failed sign-ins within an hour whose password was checked that lock the account.
+    /// Attempts refused by the throttle do not count, so no stranger can reach it.
     pub lock_after_failures_per_hour: u32,
     #[serde(flatten)]
     pub anomalies: audit::AnomalyRules,

@@ -314,14 +314,17 @@ impl Tx<'_> {
         err: &AccessError,
         lock_after: u32,
     ) -> Result<()> {
-        // Every attempt counts, throttled ones too: hammering during the delay
-        // lengthens it and runs towards the lock.
-        self.tx
-            .execute(
-                "INSERT INTO login_failures (user, at_ms) VALUES (?1, ?2)",
-                params![username, self.now],
-            )
-            .map_err(|e| self.e(e))?;
+        // Only attempts whose password was checked count: a throttled attempt is
+        // audited, but neither lengthens the wait nor runs towards the lock, so a
+        // stranger hammering an account cannot lock out its owner (OWASP ASVS 2.2.1).
+        if !matches!(err, AccessError::Throttled { .. }) {
+            self.tx
+                .execute(
+                    "INSERT INTO login_failures (user, at_ms, ip) VALUES (?1, ?2, ?3)",
+                    params![username, self.now, ip.unwrap_or("")],
+                )
+                .map_err(|e| self.e(e))?;
+        }
         let hour: i64 = self
             .tx
             .query_row(
@@ -539,7 +542,7 @@ impl Access {
             )
             .optional()
             .map_err(|e| self.e(e))?;
-        let wait = self.throttle_wait(username)?;
+        let wait = self.throttle_wait(username, ip)?;
         let password_ok = match &stored {
             Some((h, _, _)) if wait.is_none() => password_matches(password, h),
             None if wait.is_none() => {
@@ -584,8 +587,13 @@ impl Access {
             } else if TOTP_REQUIRED.contains(&user.role) {
                 return fail(t, AccessError::TotpRequired);
             }
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [username])
-                .map_err(|e| t.e(e))?;
+            // Success clears this address's count for the account; failures from other
+            // addresses (an attack elsewhere) still count.
+            t.tx.execute(
+                "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
+                params![username, ip.unwrap_or("")],
+            )
+            .map_err(|e| t.e(e))?;
             let mut ev = Event::new(username, Action::LoginSuccess);
             ev.ip = ip.map(str::to_owned);
             t.append(&ev)?;
@@ -611,7 +619,7 @@ impl Access {
         let Some(username) = found else {
             return Err(AccessError::EnrolmentExpired);
         };
-        let wait = self.throttle_wait(&username)?;
+        let wait = self.throttle_wait(&username, ip)?;
         let outcome = self.in_tx(|t| {
             let fail =
                 |t: &Tx<'_>, err: AccessError| -> Result<std::result::Result<User, AccessError>> {
@@ -652,8 +660,11 @@ impl Access {
             }
             t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
                 .map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [&username])
-                .map_err(|e| t.e(e))?;
+            t.tx.execute(
+                "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
+                params![&username, ip.unwrap_or("")],
+            )
+            .map_err(|e| t.e(e))?;
             t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
             t.append(
                 &Event::new(&username, Action::LoginSuccess)
@@ -681,28 +692,59 @@ impl Access {
         })
     }
 
-    /// How long a user must wait before the next attempt, if at all: after
-    /// `throttle_after_failures` failures in a row, 1 s, then doubling, up to 15 min.
-    fn throttle_wait(&self, username: &str) -> Result<Option<u64>> {
-        let (n, last): (i64, Option<i64>) = self
-            .conn
-            .query_row(
-                "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
-                params![username, self.now_ms() - 3_600_000],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.e(e))?;
-        let free = self.settings.throttle_after_failures as i64;
-        let (Some(last), true) = (last, n >= free) else {
-            return Ok(None);
+    /// How long the next attempt must wait, if at all: the longest of three waits, each
+    /// 1 s after its allowance of failures within the hour, doubling, up to 15 min:
+    /// - this account from this address (`throttle_after_failures`): a guesser is slowed
+    ///   while the owner, signing in from elsewhere, is not;
+    /// - this address across accounts (4×): one address spraying many accounts;
+    /// - this account across addresses (10×): a guess spread over many addresses.
+    fn throttle_wait(&self, username: &str, ip: Option<&str>) -> Result<Option<u64>> {
+        let ip = ip.unwrap_or("");
+        let since = self.now_ms() - 3_600_000;
+        let free = i64::from(self.settings.throttle_after_failures);
+        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<(i64, Option<i64>)> {
+            self.conn
+                .query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.e(e))
         };
-        let delay_s = 1u64
-            .checked_shl((n - free).min(30) as u32)
-            .unwrap_or(MAX_DELAY_S)
-            .min(MAX_DELAY_S);
-        let ready = last + delay_s as i64 * 1000;
+        let mut waits = vec![
+            (
+                count(
+                    "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ip = ?2 AND at_ms > ?3",
+                    &[&username, &ip, &since],
+                )?,
+                free,
+            ),
+            (
+                count(
+                    "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
+                    &[&username, &since],
+                )?,
+                free * 10,
+            ),
+        ];
+        if !ip.is_empty() {
+            waits.push((
+                count(
+                    "SELECT count(*), max(at_ms) FROM login_failures WHERE ip = ?1 AND at_ms > ?2",
+                    &[&ip, &since],
+                )?,
+                free * 4,
+            ));
+        }
         let now = self.now_ms();
-        Ok((now < ready).then(|| ((ready - now) as u64).div_ceil(1000)))
+        Ok(waits
+            .into_iter()
+            .filter_map(|((n, last), free)| {
+                let last = last.filter(|_| n >= free)?;
+                let delay_s = 1u64
+                    .checked_shl((n - free).min(30) as u32)
+                    .unwrap_or(MAX_DELAY_S)
+                    .min(MAX_DELAY_S);
+                let ready = last + delay_s as i64 * 1000;
+                (now < ready).then(|| ((ready - now) as u64).div_ceil(1000))
+            })
+            .max())
     }
 }
 
