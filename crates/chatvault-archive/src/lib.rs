@@ -455,6 +455,12 @@ impl Archive {
         self.signer.verifier_key()
     }
 
+    /// Signs a statement with the archive's key (a backup manifest's digest): a signed
+    /// note that [`chatvault_ledger::verify_text`] checks against [`Self::verifier_key`].
+    pub fn sign_statement(&self, text: &str) -> Result<String> {
+        Ok(self.signer.sign_text(text)?)
+    }
+
     pub fn key_fingerprint(&self) -> String {
         chatvault_ledger::key_fingerprint(self.signer.verifier_key())
     }

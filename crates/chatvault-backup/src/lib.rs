@@ -54,6 +54,10 @@ pub enum BackupError {
     Manifest { id: String, why: String },
     #[error("no backup in {0}")]
     Empty(String),
+    /// The backup is not the archive's own: unsigned, signed by another key, or its
+    /// signature does not cover what it now says.
+    #[error("manifest {id}: {why}")]
+    Foreign { id: String, why: String },
 }
 
 impl BackupError {
@@ -66,6 +70,7 @@ impl BackupError {
             BackupError::Key(_) => "backup.key",
             BackupError::Manifest { .. } => "backup.manifest",
             BackupError::Empty(_) => "backup.empty",
+            BackupError::Foreign { .. } => "backup.foreign",
         }
     }
 }
@@ -245,6 +250,56 @@ pub struct Manifest {
     /// Chunks this backup uploaded (the others were already in its set).
     pub uploaded_chunks: u64,
     pub uploaded_bytes: u64,
+    /// The newest signed checkpoint of the audit chain in the backed-up `access.db`: the
+    /// users, grants and audit trail restored are those this head signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
+    /// A signed note by the archive's key over [`manifest_statement`]: the file list and
+    /// hashes, the checkpoint and the audit head cannot change, nor come from another
+    /// archive, without it failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// What a manifest's signature signs: its id and the SHA-256 of the manifest as JSON
+/// without its signature.
+pub fn manifest_statement(m: &Manifest) -> String {
+    let unsigned = Manifest {
+        signature: None,
+        ..m.clone()
+    };
+    let json = serde_json::to_vec(&unsigned).unwrap_or_default();
+    format!("{FORMAT} manifest\n{}\nsha256:{}\n", m.id, sha_hex(&json))
+}
+
+/// The key fingerprint (`sha256:…`) of the archive that made a manifest.
+pub fn manifest_key(m: &Manifest) -> String {
+    chatvault_ledger::key_fingerprint(&m.archive.verifier_key)
+}
+
+/// Checks a manifest's signature: present, made by the key the manifest names, over
+/// what the manifest says now.
+pub fn check_signature(m: &Manifest) -> std::result::Result<(), String> {
+    let Some(sig) = &m.signature else {
+        return Err("it is not signed (written by a version before signatures, or by someone without the archive's key)".into());
+    };
+    let text = chatvault_ledger::verify_text(sig, &m.archive.verifier_key)
+        .map_err(|e| format!("its signature is not the archive key's: {e}"))?;
+    if text != manifest_statement(m) {
+        return Err("it was changed after it was signed (its files, hashes, checkpoint or audit head differ from what the archive signed)".into());
+    }
+    Ok(())
+}
+
+/// The archive a target's backups belong to: the key `expect` names, or else the key
+/// of the target's first validly signed backup.
+fn target_key(manifests: &[Manifest], expect: Option<&str>) -> Option<String> {
+    expect.map(|k| k.trim().to_owned()).or_else(|| {
+        manifests
+            .iter()
+            .find(|m| check_signature(m).is_ok())
+            .map(manifest_key)
+    })
 }
 
 /// Generates an age identity: (the secret `AGE-SECRET-KEY-1…`, its public recipient `age1…`).
@@ -384,6 +439,27 @@ pub fn snapshot(data: &Path, work: &Path) -> Result<(Vec<(String, PathBuf)>, Arc
     Ok((files, state))
 }
 
+/// The newest signed audit checkpoint of an `access.db`.
+pub fn audit_head(db: &Path) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    if !db.exists() {
+        return Ok(None);
+    }
+    let sql = |e| BackupError::Sqlite {
+        path: db.display().to_string(),
+        source: e,
+    };
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sql)?;
+    c.query_row(
+        "SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map_err(sql)
+}
+
 fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = vec![];
     for e in std::fs::read_dir(dir)? {
@@ -438,12 +514,17 @@ pub fn archive_state(db: &Path) -> Result<ArchiveState> {
     })
 }
 
+/// Signs a manifest's statement with the archive's key.
+pub type Sign<'a> = &'a (dyn Fn(&str) -> std::result::Result<String, String> + Sync);
+
 /// Options of one backup.
 pub struct BackupOptions<'a> {
     pub recipients: &'a [String],
     pub full: bool,
     pub tier: &'a str,
     pub now_ms: i64,
+    /// The archive's signature over the manifest (`Archive::sign_statement`).
+    pub sign: Sign<'a>,
 }
 
 /// Backs up a data folder to `target`: a full backup when asked or when the target holds
@@ -521,7 +602,7 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
     let created_at = chrono::DateTime::from_timestamp_millis(o.now_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
-    let m = Manifest {
+    let mut m = Manifest {
         format: FORMAT.into(),
         id: id.clone(),
         created_at,
@@ -534,7 +615,13 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
         files: entries,
         uploaded_chunks: uploaded,
         uploaded_bytes,
+        audit_head: audit_head(&work.path().join("access.db"))?,
+        signature: None,
     };
+    m.signature = Some((o.sign)(&manifest_statement(&m)).map_err(|why| BackupError::Manifest {
+        id: id.clone(),
+        why: format!("signing it with the archive's key: {why}"),
+    })?);
     let json = serde_json::to_vec_pretty(&m).map_err(|e| BackupError::Manifest {
         id: id.clone(),
         why: e.to_string(),
@@ -595,12 +682,33 @@ pub async fn verify(
     target: &Target,
     identities: Option<&[age::x25519::Identity]>,
     check_note: &dyn Fn(&str, &str) -> std::result::Result<(), String>,
+    expect_key: Option<&str>,
 ) -> Result<VerifyReport> {
     let manifests = target.manifests().await?;
     if manifests.is_empty() {
         return Err(BackupError::Empty(target.display.clone()));
     }
     let mut problems = vec![];
+    // Without any key: every manifest is signed by the key it names, and every key is
+    // the target's archive's (pinned, or that of its first backup).
+    let key = target_key(&manifests, expect_key);
+    for m in &manifests {
+        let problem = |what: String| Problem {
+            manifest: m.id.clone(),
+            file: None,
+            object: None,
+            what,
+        };
+        if let Err(e) = check_signature(m) {
+            problems.push(problem(e));
+        }
+        let mine = manifest_key(m);
+        if let Some(k) = key.as_deref().filter(|k| *k != mine) {
+            problems.push(problem(format!(
+                "it belongs to another archive (key {mine}), not this target's ({k}): a foreign backup was put here"
+            )));
+        }
+    }
     let mut checked = std::collections::HashMap::<String, std::result::Result<(), String>>::new();
     for m in &manifests {
         if let Some(note) = &m.archive.checkpoint {
@@ -689,8 +797,10 @@ pub async fn restore(
     id: Option<&str>,
     identities: &[age::x25519::Identity],
     dest: &Path,
+    expect_key: Option<&str>,
 ) -> Result<Manifest> {
     let manifests = target.manifests().await?;
+    let key = target_key(&manifests, expect_key);
     let m = match id {
         Some(id) => {
             manifests
@@ -706,6 +816,29 @@ pub async fn restore(
             .next_back()
             .ok_or_else(|| BackupError::Empty(target.display.clone()))?,
     };
+    // Only the archive's own, unchanged backup is restored: signed by its key, and that
+    // key the pinned one (or the target's first backup's).
+    check_signature(&m).map_err(|why| BackupError::Foreign {
+        id: m.id.clone(),
+        why,
+    })?;
+    let mine = manifest_key(&m);
+    match key {
+        Some(k) if k != mine => {
+            return Err(BackupError::Foreign {
+                id: m.id.clone(),
+                why: format!(
+                    "it belongs to the archive with key {mine}, not {k}{}",
+                    if expect_key.is_some() {
+                        " (--expect-key)"
+                    } else {
+                        " (this target's first backup): pass --expect-key to restore it knowingly"
+                    }
+                ),
+            })
+        }
+        _ => {}
+    }
     if dest.exists()
         && std::fs::read_dir(dest)
             .map(|mut d| d.next().is_some())
@@ -770,6 +903,19 @@ pub async fn restore(
                 let _ = std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600));
             }
         }
+    }
+    // What was written is what was signed: the archive's identity and the audit head.
+    let restored = archive_state(&staging.join("archive.db"))?;
+    let head = audit_head(&staging.join("access.db"))?;
+    if restored.verifier_key != m.archive.verifier_key
+        || restored.archive_id != m.archive.archive_id
+        || head != m.audit_head
+    {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(BackupError::Foreign {
+            id: m.id.clone(),
+            why: "the restored files are not those the manifest signs (archive key, id or audit head differ)".into(),
+        });
     }
     let _ = std::fs::remove_dir(dest);
     std::fs::rename(&staging, dest).map_err(io(dest))?;

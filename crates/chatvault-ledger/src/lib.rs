@@ -311,6 +311,16 @@ impl CheckpointSigner {
         &self.verifier_key
     }
 
+    /// Signs a statement other than a checkpoint (a backup manifest's digest, say) as a
+    /// C2SP signed note: `text` (lines ending in `\n`) and the signature line.
+    pub fn sign_text(&self, text: &str) -> Result<String, LedgerError> {
+        let mut note = signed_note::Note::new(text.as_bytes(), &[])
+            .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
+        note.add_sigs(&[&self.signer])
+            .map_err(|e| LedgerError::Checkpoint(e.to_string()))?;
+        String::from_utf8(note.to_bytes()).map_err(|e| LedgerError::Checkpoint(e.to_string()))
+    }
+
     pub fn sign(
         &self,
         size: u64,
@@ -343,6 +353,21 @@ pub fn key_fingerprint(verifier_key: &str) -> String {
         "sha256:{}",
         hex::encode(Sha256::digest(verifier_key.trim().as_bytes()))
     )
+}
+
+/// Checks a signed note made by [`CheckpointSigner::sign_text`] against `verifier_key`
+/// and returns the text it signs.
+pub fn verify_text(note: &str, verifier_key: &str) -> Result<String, LedgerError> {
+    let bad = |what: String| LedgerError::Checkpoint(what);
+    let verifier = signed_note::StandardVerifier::new(verifier_key.trim())
+        .map_err(|e| bad(format!("verifier key: {e}")))?;
+    let parsed = signed_note::Note::from_bytes(note.as_bytes())
+        .map_err(|e| bad(format!("malformed note: {e}")))?;
+    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    parsed
+        .verify(&list)
+        .map_err(|e| bad(format!("signature does not verify: {e}")))?;
+    String::from_utf8(parsed.text().to_vec()).map_err(|e| bad(e.to_string()))
 }
 
 /// Parses a signed checkpoint and checks its signature against `verifier_key`.

@@ -323,11 +323,20 @@ async fn backup_once(
         .map_err(|e| e.message)?;
     let cfg = &state.config.backup;
     let target = chatvault_backup::Target::parse(&cfg.to).map_err(|e| e.to_string())?;
+    let signer = state.clone();
+    let sign = move |text: &str| -> std::result::Result<String, String> {
+        signer
+            .archive()
+            .map_err(|e| e.message)?
+            .sign_statement(text)
+            .map_err(|e| e.to_string())
+    };
     let o = chatvault_backup::BackupOptions {
         recipients: &cfg.recipients,
         full,
         tier,
         now_ms: chrono::Utc::now().timestamp_millis(),
+        sign: &sign,
     };
     let m = chatvault_backup::backup(&data, &target, &o)
         .await

@@ -40,12 +40,17 @@ pub enum BackupCommand {
     },
     /// List the backups in a target.
     List { from: String },
-    /// Check a backup target without restoring: every chunk against its hash and every
-    /// checkpoint's signature; with --identity, every chunk decrypted too.
+    /// Check a backup target without restoring: every manifest's signature by the
+    /// archive's key, every chunk against its hash and every checkpoint's signature; with
+    /// --identity, every chunk decrypted too.
     Verify {
         from: String,
         #[arg(long)]
         identity: Option<PathBuf>,
+        /// The archive the backups must belong to (`sha256:…`, as `chatvault stats`
+        /// prints it); default: the archive of the target's first backup.
+        #[arg(long)]
+        expect_key: Option<String>,
     },
     /// Remove backup sets older than their tier's days (the latest set always stays), and
     /// the chunks nothing references any more.
@@ -117,7 +122,11 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(BackupCommand::Verify { from, identity }) => {
+        Some(BackupCommand::Verify {
+            from,
+            identity,
+            expect_key,
+        }) => {
             let t = Target::parse(from)?;
             let ids = identity
                 .as_deref()
@@ -128,7 +137,12 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
                     .map(drop)
                     .map_err(|e| e.to_string())
             };
-            let r = runtime()?.block_on(chatvault_backup::verify(&t, ids.as_deref(), &check))?;
+            let r = runtime()?.block_on(chatvault_backup::verify(
+                &t,
+                ids.as_deref(),
+                &check,
+                expect_key.as_deref(),
+            ))?;
             if json {
                 print_json(&r)?;
             } else {
@@ -205,19 +219,28 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
                 args.recipients.clone()
             };
             // Sign the tail first, so the backup ends at a signed checkpoint; a running server
-            // that holds the write lock signs at its own pace.
-            match Archive::open(data, &KeyProvider::from_env())
-                .and_then(|mut a| a.checkpoint().map(drop))
-            {
-                Ok(()) | Err(chatvault_archive::ArchiveError::Locked(_)) => {}
+            // that holds the write lock signs at its own pace. The archive's key signs the
+            // manifest.
+            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
+            match archive.checkpoint() {
+                Ok(_) | Err(chatvault_archive::ArchiveError::Locked(_)) => {}
                 Err(e) => return Err(e.into()),
             }
+            let archive = std::sync::Mutex::new(archive);
+            let sign = |text: &str| -> std::result::Result<String, String> {
+                archive
+                    .lock()
+                    .map_err(|_| "the archive lock is poisoned".to_owned())?
+                    .sign_statement(text)
+                    .map_err(|e| e.to_string())
+            };
             let t = Target::parse(&to)?;
             let o = BackupOptions {
                 recipients: &recipients,
                 full: args.full,
                 tier: &args.tier,
                 now_ms: chrono::Utc::now().timestamp_millis(),
+                sign: &sign,
             };
             let m = runtime()?.block_on(chatvault_backup::backup(data, &t, &o))?;
             let (mut acc, _) = crate::security::open_access(data)?;
@@ -269,10 +292,11 @@ pub fn restore(
     to: &Path,
     identity: &Path,
     id: Option<&str>,
+    expect_key: Option<&str>,
 ) -> Result<ExitCode> {
     let t = Target::parse(from)?;
     let ids = chatvault_backup::read_identities(identity)?;
-    let m = runtime()?.block_on(chatvault_backup::restore(&t, id, &ids, to))?;
+    let m = runtime()?.block_on(chatvault_backup::restore(&t, id, &ids, to, expect_key))?;
     let mut a = Archive::open(to, &KeyProvider::from_env())?;
     let indexed = a.reindex(&mut |_| {})?;
     let v = a.verify(&mut |_| {})?;

@@ -215,6 +215,10 @@ enum Command {
         /// A backup id (default: the latest).
         #[arg(long)]
         backup: Option<String>,
+        /// The archive the backup must belong to (`sha256:…`); default: the archive of the
+        /// target's first backup. A backup of any other archive is refused.
+        #[arg(long)]
+        expect_key: Option<String>,
     },
     /// Export a conversation or a query's matches (JSON, CSV or HTML) as a user, under their
     /// export right (role or approved grant); audited.
@@ -947,7 +951,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             to,
             identity,
             backup: id,
-        } => backup::restore(cli.json, from, to, identity, id.as_deref()),
+            expect_key,
+        } => backup::restore(
+            cli.json,
+            from,
+            to,
+            identity,
+            id.as_deref(),
+            expect_key.as_deref(),
+        ),
     }
 }
 

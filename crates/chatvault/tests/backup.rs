@@ -513,3 +513,110 @@ fn serve_takes_scheduled_backups() {
         "{audit}"
     );
 }
+
+fn manifests_in(bk: &Path) -> Vec<(PathBuf, Value)> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(bk.join("manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v.into_iter()
+        .map(|p| {
+            let m = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p, m)
+        })
+        .collect()
+}
+
+fn copy_chunks(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from.join("chunks")).unwrap() {
+        let p = e.unwrap().path();
+        let dst = to.join("chunks").join(p.file_name().unwrap());
+        if !dst.exists() {
+            std::fs::copy(&p, &dst).unwrap();
+        }
+    }
+}
+
+/// An attacker who can write to the backup target and knows the public recipient can
+/// neither splice another archive's `access.db` (users, grants, audit) into a backup nor
+/// pass off another archive's backup: manifests are signed by the archive's key, verify
+/// names what was swapped without any key, and restore refuses unless told which archive.
+#[test]
+fn spliced_and_foreign_backups_are_refused() {
+    let a = world();
+    ok(&a.data, &["user", "add", "owner", "--role", "admin"], &[]);
+    let bk = a.dir.path().join("bk");
+    let to = bk.to_str().unwrap().to_owned();
+    ok(&a.data, &["backup", "--to", &to, "--recipient", &a.recipient], &[]);
+    // Another archive, with its own users, backed up to the attacker's folder with the
+    // victim's (public) recipient.
+    let b = world();
+    ok(&b.data, &["user", "add", "intruder", "--role", "team_lead", "--team", "t1"], &[]);
+    let bk_b = b.dir.path().join("bk-b");
+    ok(&b.data, &["backup", "--to", bk_b.to_str().unwrap(), "--recipient", &a.recipient], &[]);
+    let (a_path, a_manifest) = manifests_in(&bk).pop().unwrap();
+    let (_, b_manifest) = manifests_in(&bk_b).pop().unwrap();
+    let key_of = |m: &Value| chatvault_ledger::key_fingerprint(m["archive"]["verifier_key"].as_str().unwrap());
+    let (key_a, key_b) = (key_of(&a_manifest), key_of(&b_manifest));
+    assert_ne!(key_a, key_b);
+    let restore = |dest: &str, extra: &[&str]| {
+        let dest = a.dir.path().join(dest);
+        let mut args = vec!["restore", &to, "--to", dest.to_str().unwrap(), "--identity", a.identity.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = run(&a.data, &args, &[]);
+        (out, dest)
+    };
+
+    // 1. access.db spliced in from the other archive: the manifest no longer says what
+    //    was signed.
+    copy_chunks(&bk_b, &bk);
+    let mut spliced = a_manifest.clone();
+    let files = spliced["files"].as_array_mut().unwrap();
+    let i = files.iter().position(|f| f["name"] == "access.db").unwrap();
+    files[i] = b_manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "access.db")
+        .unwrap()
+        .clone();
+    std::fs::write(&a_path, serde_json::to_vec_pretty(&spliced).unwrap()).unwrap();
+    let (code, out, _) = run(&a.data, &["backup", "verify", &to], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("changed after it was signed"), "{out}");
+    let ((code, _, err), dest) = restore("spliced", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("backup.foreign") && err.contains("changed after it was signed"), "{err}");
+    assert!(!dest.exists(), "nothing restored");
+    // Unsigned (the signature removed) is refused too.
+    let mut unsigned = a_manifest.clone();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    std::fs::write(&a_path, serde_json::to_vec_pretty(&unsigned).unwrap()).unwrap();
+    let ((code, _, err), _) = restore("unsigned", &[]);
+    assert!(code == 2 && err.contains("not signed"), "{err}");
+    std::fs::write(&a_path, serde_json::to_vec_pretty(&a_manifest).unwrap()).unwrap();
+
+    // 2. The other archive's whole backup put into the target: the latest is now
+    //    foreign, and refused by default.
+    let b_name = format!("{}.json", b_manifest["id"].as_str().unwrap());
+    std::fs::write(bk.join("manifests").join(&b_name), serde_json::to_vec_pretty(&b_manifest).unwrap()).unwrap();
+    let (code, out, _) = run(&a.data, &["backup", "verify", &to], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("belongs to another archive") && out.contains(&key_b), "{out}");
+    let ((code, _, err), dest) = restore("foreign", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("backup.foreign") && err.contains("--expect-key"), "{err}");
+    assert!(!dest.exists());
+    let ((code, _, err), _) = restore("foreign-pinned", &["--expect-key", &key_a]);
+    assert!(code == 2 && err.contains(&key_b), "pinned to A, B's backup is refused: {err}");
+    // The archive's own backup restores, pinned or by default.
+    let a_id = a_manifest["id"].as_str().unwrap();
+    let ((code, out, err), dest) = restore("own", &["--backup", a_id, "--expect-key", &key_a]);
+    assert_eq!(code, 0, "{out}{err}");
+    let users = ok(&dest, &["user", "list"], &[]);
+    assert!(!users.to_string().contains("intruder"), "{users}");
+    // Knowingly: the other archive's backup, by its key.
+    let ((code, out, err), _) = restore("knowingly", &["--expect-key", &key_b]);
+    assert_eq!(code, 0, "{out}{err}");
+}
