@@ -1,8 +1,10 @@
 //! A message's sealed content: what is encrypted under the conversation's data key.
 //!
 //! ```text
-//! body = 0x01 || salt[16] || lp(text) || u16 n || n × (sha256[32] || lp(name) || lp(mime) || u64 size)
-//!        || raw
+//! body = version || salt[16] || lp(text) || u16 n || n × (sha256[32] || lp(name) || lp(mime) || u64 size)
+//!        || raw || (version 2) sealed
+//! sealed = opt(conversation_title) || u16 n || n × u8 stored   -- what the directory shows,
+//!          sealed with the content so a changed title or a deleted attachment row is named
 //! raw  = 0x00 || opt(conversation_title) || opt(u8 conversation_kind)   -- "canonical"
 //!      | 0x01 || lp(bytes)                                               -- "verbatim"
 //! ```
@@ -32,12 +34,24 @@ pub struct Body {
     pub text: String,
     pub attachments: Vec<AttachmentRef>,
     pub raw: Raw,
+    /// Written since version 2 of the body (`None` in older archives).
+    pub sealed: Option<Sealed>,
+}
+
+/// Facts the directory shows beside the content, sealed with it under the conversation's
+/// data key: `verify` compares the directory with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The conversation's title as this message gave it.
+    pub conversation_title: Option<String>,
+    /// Per attachment: whether its bytes were stored (an export without media stores none).
+    pub stored: Vec<bool>,
 }
 
 impl Body {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.text.len());
-        out.push(1);
+        out.push(if self.sealed.is_some() { 2 } else { 1 });
         out.extend_from_slice(&self.salt);
         lp(&mut out, self.text.as_bytes());
         out.extend_from_slice(&(self.attachments.len() as u16).to_be_bytes());
@@ -64,12 +78,18 @@ impl Body {
                 lp(&mut out, b);
             }
         }
+        if let Some(s) = &self.sealed {
+            put_opt(&mut out, s.conversation_title.as_deref().map(str::as_bytes));
+            out.extend_from_slice(&(s.stored.len() as u16).to_be_bytes());
+            out.extend(s.stored.iter().map(|b| u8::from(*b)));
+        }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Body, String> {
         let mut r = Reader::new(bytes, "content");
-        if r.u8()? != 1 {
+        let version = r.u8()?;
+        if version != 1 && version != 2 {
             return Err("unknown content version".into());
         }
         let salt = r.arr()?;
@@ -104,12 +124,27 @@ impl Body {
             1 => Raw::Verbatim(r.lp()?.to_vec()),
             t => return Err(format!("bad raw tag {t}")),
         };
+        let sealed = if version == 2 {
+            let conversation_title = r.opt_string()?;
+            let n = u16::from_be_bytes(r.arr()?);
+            let mut stored = Vec::with_capacity(usize::from(n));
+            for _ in 0..n {
+                stored.push(r.u8()? != 0);
+            }
+            Some(Sealed {
+                conversation_title,
+                stored,
+            })
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Body {
             salt,
             text,
             attachments,
             raw,
+            sealed,
         })
     }
 }
@@ -126,6 +161,17 @@ mod tests {
                 text: "退款".into(),
                 attachments: vec![],
                 raw: Raw::Verbatim(b"{}".to_vec()),
+                sealed: None,
+            },
+            Body {
+                salt: [4; 16],
+                text: "v2".into(),
+                attachments: vec![],
+                raw: Raw::Verbatim(b"{}".to_vec()),
+                sealed: Some(Sealed {
+                    conversation_title: Some("客户 王女士".into()),
+                    stored: vec![],
+                }),
             },
             Body {
                 salt: [2; 16],
@@ -140,6 +186,7 @@ mod tests {
                     conversation_title: Some("客户".into()),
                     conversation_kind: Some(1),
                 },
+                sealed: None,
             },
             Body {
                 salt: [0; 16],
@@ -149,6 +196,7 @@ mod tests {
                     conversation_title: None,
                     conversation_kind: None,
                 },
+                sealed: None,
             },
         ];
         for b in cases {

@@ -525,6 +525,10 @@ fn store_one(
         text: m.text.clone(),
         attachments: refs,
         raw,
+        sealed: Some(crate::body::Sealed {
+            conversation_title: m.conversation_title.clone(),
+            stored: m.attachments.iter().map(|a| a.bytes.is_some()).collect(),
+        }),
     }
     .encode();
     let seq = frontier.size();

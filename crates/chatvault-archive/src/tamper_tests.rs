@@ -302,6 +302,37 @@ fn every_tampering_is_detected_and_named() {
             false,
         ),
         (
+            "conversation_title",
+            Box::new(move |f| {
+                db(f).execute("UPDATE conversations SET title = 'forged title' WHERE id = (SELECT conversation FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            false,
+        ),
+        (
+            "participant_display_name",
+            Box::new(move |f| {
+                db(f).execute("UPDATE participants SET display_name = 'Someone Else' WHERE id = (SELECT sender FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            false,
+        ),
+        (
+            "attachment_row_deleted",
+            Box::new(|f| {
+                db(f).execute("DELETE FROM attachments", []).expect("w");
+            }),
+            false,
+        ),
+        (
+            "unreadable_row_among_others",
+            Box::new(move |f| {
+                // A text where a number must be: the row cannot be read; the messages
+                // after it are still checked.
+                db(f).execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t]).expect("w");
+                db(f).execute("UPDATE messages SET reply_to = 'forged' WHERE seq = ?1", [t + 5]).expect("w");
+            }),
+            false,
+        ),
+        (
             "checkpoint_note_byte",
             Box::new(|f| {
                 let c = db(f);
@@ -425,4 +456,56 @@ fn an_untouched_archive_verifies() {
     let r = a.verify(&mut |_| {}).expect("verify");
     assert!(r.ok, "{:?}", r.errors);
     assert_eq!((r.messages, r.checkpoints, r.unsigned_tail), (61, 1, 0));
+}
+
+/// What people read beside the content (a conversation's title, a participant's name,
+/// whether an attachment was stored) is checked by `verify`, and a row that cannot be
+/// read does not stop it: every problem is named, then it ends.
+#[test]
+fn metadata_people_read_is_checked_and_every_problem_named() {
+    let t = TARGET as i64;
+    type Change = Box<dyn Fn(&Fixture)>;
+    let cases: Vec<(&str, Change, Vec<&str>)> = vec![
+        (
+            "conversation_title",
+            Box::new(move |f| {
+                db(f).execute("UPDATE conversations SET title = 'forged title' WHERE id = (SELECT conversation FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            vec!["its title \"forged title\" is not the one its first message gave"],
+        ),
+        (
+            "participant_display_name",
+            Box::new(move |f| {
+                db(f).execute("UPDATE participants SET display_name = 'Someone Else' WHERE id = (SELECT sender FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            vec!["its display name \"Someone Else\" is not the name its first message gave"],
+        ),
+        (
+            "attachment_row_deleted",
+            Box::new(|f| {
+                db(f).execute("DELETE FROM attachments", []).expect("w");
+            }),
+            vec!["attachment `a.txt` is missing"],
+        ),
+        (
+            "unreadable_row_then_a_changed_one",
+            Box::new(move |f| {
+                db(f).execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t]).expect("w");
+                db(f).execute("UPDATE messages SET reply_to = 'forged' WHERE seq = ?1", [t + 5]).expect("w");
+            }),
+            vec!["message seq 17 cannot be read", "the leaf hash differs from the log"],
+        ),
+    ];
+    for (name, change, needles) in cases {
+        let f = fixture();
+        change(&f);
+        let mut a = Archive::open(f.dir.path(), &KeyProvider::default()).expect("open");
+        let r = a
+            .verify(&mut |_| {})
+            .unwrap_or_else(|e| panic!("{name}: verify stopped instead of reporting: {e}"));
+        assert!(!r.ok, "{name}: unnoticed");
+        for n in needles {
+            assert!(r.errors.iter().any(|e| e.what.contains(n)), "{name}: {n:?} not in {:?}", r.errors);
+        }
+    }
 }

@@ -168,7 +168,12 @@ impl Archive {
         let Ok(dek) = self.dek(row.conversation) else {
             return out;
         };
-        for a in &body.attachments {
+        for (i, a) in body.attachments.iter().enumerate() {
+            let was_stored = body
+                .sealed
+                .as_ref()
+                .and_then(|s| s.stored.get(i).copied())
+                .unwrap_or(false);
             match self.store.attachment(row.conversation, &a.sha256) {
                 Ok(Some(sealed)) => {
                     let aad = attachment_aad(&conv.platform, &conv.external_id, &a.sha256);
@@ -180,6 +185,11 @@ impl Archive {
                         Err(_) => out.push(format!("attachment `{}` does not decrypt", a.name)),
                     }
                 }
+                // Its bytes were stored with the message: the row is gone.
+                Ok(None) if was_stored => out.push(format!(
+                    "attachment `{}` is missing: its bytes were stored with the message, and their row was deleted",
+                    a.name
+                )),
                 Ok(None) => {} // recorded by hash only: the export had no media
                 Err(e) => out.push(format!("attachment `{}`: {e}", a.name)),
             }
@@ -228,13 +238,49 @@ impl Archive {
             .collect();
         let (mut deleted, mut purged) = (0u64, 0u64);
         let mut frontier = Frontier::new();
+        // Each participant's display name is the name its first message gave (a committed
+        // leaf field): a changed name in the directory is named.
+        let mut first_names: std::collections::HashMap<i64, Option<String>> = Default::default();
+        // Likewise each conversation's title: the one its first message gave, sealed in
+        // that message's content (not known for messages stored before version 2).
+        let mut first_titles: std::collections::HashMap<i64, Option<Option<String>>> =
+            Default::default();
         'scan: loop {
-            let rows = self.rows_from(frontier.size(), 4096)?;
+            let mut rows = Vec::with_capacity(4096);
+            self.store
+                .scan_messages_lenient(frontier.size(), &mut |r| {
+                    rows.push(r);
+                    Ok(rows.len() < 4096)
+                })?;
             if rows.is_empty() {
                 break;
             }
             for row in rows {
                 let n = frontier.size();
+                let row = match row {
+                    Ok(row) => row,
+                    Err((seq, why)) => {
+                        // Unreadable: named, and the log's own leaf stands in for it so
+                        // the scan goes on to every other message.
+                        errors.push(issue(
+                            None,
+                            format!("message seq {seq} cannot be read from the store: {why}"),
+                        ));
+                        if seq != n {
+                            break 'scan;
+                        }
+                        match self.store.read_hashes(&[first_stored_index(n)]) {
+                            Ok(h) => {
+                                frontier.push(Hash(h[0]))?;
+                                continue;
+                            }
+                            Err(_) => break 'scan,
+                        }
+                    }
+                };
+                first_names
+                    .entry(row.sender)
+                    .or_insert_with(|| row.sender_name.clone());
                 let id = ulid::Ulid::from_bytes(row.id).to_string();
                 if row.seq != n {
                     errors.push(issue(
@@ -265,6 +311,14 @@ impl Archive {
                         for e in self.check_attachments(&row, &o.body) {
                             errors.push(issue(Some(id.clone()), e));
                         }
+                        let title = match (&o.body.raw, &o.body.sealed) {
+                            (crate::body::Raw::Canonical { conversation_title, .. }, _) => {
+                                Some(conversation_title.clone())
+                            }
+                            (_, Some(s)) => Some(s.conversation_title.clone()),
+                            _ => None,
+                        };
+                        first_titles.entry(row.conversation).or_insert(title);
                         Some(leaf_hash(&o.leaf))
                     }
                     Err(what) => {
@@ -328,6 +382,32 @@ impl Archive {
                 }
             }
             progress(frontier.size());
+        }
+        for c in self.store.conversations()? {
+            if let Some(Some(title)) = first_titles.get(&c.id) {
+                if c.title != *title {
+                    errors.push(issue(
+                        None,
+                        format!(
+                            "conversation {}:{}: its title {:?} is not the one its first message gave ({:?})",
+                            c.platform, c.external_id, c.title.as_deref().unwrap_or(""), title.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+        }
+        for p in self.store.participants()? {
+            if let Some(first) = first_names.get(&p.id) {
+                if p.display_name.is_some() && p.display_name != *first {
+                    errors.push(issue(
+                        None,
+                        format!(
+                            "participant {}:{}: its display name {:?} is not the name its first message gave ({:?})",
+                            p.platform, p.handle, p.display_name.as_deref().unwrap_or(""), first.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
         }
         let size = frontier.size();
         for s in signed.keys().filter(|&&s| s > size) {

@@ -176,6 +176,14 @@ pub trait StoreRead {
         from_seq: u64,
         f: &mut dyn FnMut(MessageRow) -> Result<bool>,
     ) -> Result<()>;
+    /// Like [`Self::scan_messages`], but a row that cannot be read (a column of the wrong
+    /// type, a damaged value) is handed over as its seq and why, and the scan goes on:
+    /// for `verify`, which names every problem instead of stopping at the first.
+    fn scan_messages_lenient(
+        &self,
+        from_seq: u64,
+        f: &mut dyn FnMut(std::result::Result<MessageRow, (u64, String)>) -> Result<bool>,
+    ) -> Result<()>;
     fn conversations(&self) -> Result<Vec<ConversationRow>>;
     fn participants(&self) -> Result<Vec<ParticipantRow>>;
     fn data_keys(&self) -> Result<Vec<DataKeyRow>>;

@@ -392,6 +392,30 @@ impl StoreRead for SqliteStore {
         Ok(())
     }
 
+    fn scan_messages_lenient(
+        &self,
+        from_seq: u64,
+        f: &mut dyn FnMut(std::result::Result<MessageRow, (u64, String)>) -> Result<bool>,
+    ) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.e(e))?;
+        let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            let row = message_from_row(r).map_err(|e| {
+                let seq = r.get::<_, i64>(0).map_or(u64::MAX, |s| s as u64);
+                (seq, e.to_string())
+            });
+            if !f(row)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn deletions(&self) -> Result<Vec<DeletionRow>> {
         let mut st = self
             .conn
