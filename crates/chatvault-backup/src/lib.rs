@@ -2,8 +2,9 @@
 //! restore.
 //!
 //! A backup is a set of files (consistent SQLite snapshots of `archive.db` and
-//! `access.db`, taken with SQLite's online backup API, and the key files), cut into 4 MiB
-//! chunks. Each chunk is encrypted with age to X25519 recipients and stored once, named by
+//! `access.db`, taken with SQLite's online backup API, and the key files), cut into chunks
+//! of 16 to 256 KiB (64 KiB on average) where the content says (FastCDC), so a change
+//! re-uploads only the chunks around the pages it touched, wherever they are. Each chunk is encrypted with age to X25519 recipients and stored once, named by
 //! the SHA-256 of its plaintext, under `chunks/`. A plaintext manifest under `manifests/`
 //! lists, per file, its chunks with the hashes of plaintext and ciphertext, and records the
 //! archive's signed checkpoint that the backup ends at.
@@ -26,8 +27,18 @@ use object_store::{ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Chunk size: small enough to re-upload cheaply, large enough to keep object counts low.
-pub const CHUNK: usize = 4 << 20;
+/// Chunk sizes (minimum, average, maximum): small enough that a one-message change (a few
+/// SQLite pages spread over the file) re-uploads little, large enough to keep the object
+/// count of a large archive moderate.
+pub const CHUNK_MIN: usize = 16 << 10;
+pub const CHUNK_AVG: usize = 64 << 10;
+pub const CHUNK_MAX: usize = 256 << 10;
+
+/// The content-defined pieces of `bytes`.
+pub fn pieces(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    fastcdc::v2020::FastCDC::new(bytes, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX)
+        .map(move |c| &bytes[c.offset..c.offset + c.length])
+}
 pub const FORMAT: &str = "chatvault-backup/v1";
 
 #[derive(Debug, thiserror::Error)]
@@ -574,7 +585,7 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
             source,
         })?;
         let mut chunks = vec![];
-        for piece in bytes.chunks(CHUNK) {
+        for piece in pieces(&bytes) {
             let sha = sha_hex(piece);
             if let Some(c) = have.get(&sha) {
                 chunks.push(c.clone());

@@ -620,3 +620,36 @@ fn spliced_and_foreign_backups_are_refused() {
     let ((code, out, err), _) = restore("knowingly", &["--expect-key", &key_b]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// One message added to a 20,000-message archive: the incremental backup uploads the
+/// chunks around the SQLite pages it touched, not the file again (content-defined
+/// chunking). The figures are printed for docs/backup.md.
+#[test]
+fn one_new_message_uploads_little() {
+    let w = world();
+    let opts = chatvault_gen::GenOptions {
+        messages: 20_000,
+        seed: 5,
+        ..Default::default()
+    };
+    let lines: Vec<Value> = chatvault_gen::Generator::new(opts, None)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    import(&w.data, w.dir.path(), "big.jsonl", &lines);
+    let bk = w.dir.path().join("bk");
+    let to = bk.to_str().unwrap();
+    let full = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], &[]);
+    import(&w.data, w.dir.path(), "one.jsonl", &[msg("c9", 0, "只多了一条消息")]);
+    let inc = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], &[]);
+    let db_size = std::fs::metadata(w.data.join("archive.db")).unwrap().len();
+    let (f, i) = (full["uploaded_bytes"].as_u64().unwrap(), inc["uploaded_bytes"].as_u64().unwrap());
+    eprintln!(
+        "backup after one message: archive.db {db_size} bytes; full upload {f} bytes in {} chunks; incremental {i} bytes in {} chunks ({:.1} %)",
+        full["uploaded_chunks"], inc["uploaded_chunks"], i as f64 * 100.0 / f as f64
+    );
+    assert!(i * 10 < f, "one message re-uploaded {i} of {f} bytes");
+    // And it restores to the same root.
+    let dest = w.dir.path().join("restored");
+    let r = ok(&w.data, &["restore", to, "--to", dest.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    assert_eq!(r["root_matches"], true, "{r}");
+}
