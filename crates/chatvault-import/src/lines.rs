@@ -62,6 +62,19 @@ impl<R: BufRead> BoundedLines<R> {
     }
 }
 
+/// How a line reads against a line format's record header.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HeaderRead<H> {
+    Header(H),
+    /// The whole shape of a header (a date, a time, and what follows them in the
+    /// format) with values no header has: the record it starts is rejected with why.
+    Invalid(String),
+    /// A date and a time at the start, in the file's style, but not the rest of a
+    /// header: kept as text of the record above, and reported.
+    Like(String),
+    Text,
+}
+
 /// A line as a record parser sees it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parts {

@@ -21,17 +21,7 @@ struct Header<'a> {
 }
 
 /// How a line reads: a message header, or something that looks like one without being one.
-#[derive(Debug, PartialEq, Eq)]
-enum Read<'a> {
-    Header(Header<'a>),
-    /// A date, a time and a sender in a header's shape, with values no header has: the
-    /// message it starts is rejected with this reason.
-    Invalid(String),
-    /// A date and a time at the start, but not the rest of a header: kept as text of the
-    /// message above, and reported.
-    Like(String),
-    Text,
-}
+type Read<'a> = crate::lines::HeaderRead<Header<'a>>;
 
 /// `YYYY-M[M]-D[D] [上午|下午]H:MM:SS[ AM|PM] Nick[(QQ号)|<email>]`.
 fn read(line: &str) -> Read<'_> {

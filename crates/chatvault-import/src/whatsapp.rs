@@ -244,17 +244,7 @@ fn parse_stamp(s: &str) -> StampRead<'_> {
 }
 
 /// How a line reads: a header, or something that looks like one without being one.
-#[derive(Debug, PartialEq, Eq)]
-enum Read<'a> {
-    Header(Header<'a>),
-    /// The whole shape of a header (date, time, then ` - ` or `]`) with values no header
-    /// has: the record it starts is rejected with this reason.
-    Invalid(String),
-    /// A date and a time at the start, but not the rest of a header: kept as text of the
-    /// message above, and reported.
-    Like(String),
-    Text,
-}
+type Read<'a> = crate::lines::HeaderRead<Header<'a>>;
 
 fn read_header(line: &str) -> Read<'_> {
     let s = line.trim_start_matches(MARKS);

@@ -358,6 +358,12 @@ pub fn key_fingerprint(verifier_key: &str) -> String {
 /// Checks a signed note made by [`CheckpointSigner::sign_text`] against `verifier_key`
 /// and returns the text it signs.
 pub fn verify_text(note: &str, verifier_key: &str) -> Result<String, LedgerError> {
+    let parsed = verified_note(note, verifier_key)?;
+    String::from_utf8(parsed.text().to_vec()).map_err(|e| LedgerError::Checkpoint(e.to_string()))
+}
+
+/// A signed note whose signature by `verifier_key` has been checked.
+fn verified_note(note: &str, verifier_key: &str) -> Result<signed_note::Note, LedgerError> {
     let bad = |what: String| LedgerError::Checkpoint(what);
     let verifier = signed_note::StandardVerifier::new(verifier_key.trim())
         .map_err(|e| bad(format!("verifier key: {e}")))?;
@@ -367,20 +373,13 @@ pub fn verify_text(note: &str, verifier_key: &str) -> Result<String, LedgerError
     parsed
         .verify(&list)
         .map_err(|e| bad(format!("signature does not verify: {e}")))?;
-    String::from_utf8(parsed.text().to_vec()).map_err(|e| bad(e.to_string()))
+    Ok(parsed)
 }
 
 /// Parses a signed checkpoint and checks its signature against `verifier_key`.
 pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, LedgerError> {
     let bad = |what: String| LedgerError::Checkpoint(what);
-    let verifier = signed_note::StandardVerifier::new(verifier_key.trim())
-        .map_err(|e| bad(format!("verifier key: {e}")))?;
-    let parsed = signed_note::Note::from_bytes(note.as_bytes())
-        .map_err(|e| bad(format!("malformed note: {e}")))?;
-    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
-    parsed
-        .verify(&list)
-        .map_err(|e| bad(format!("signature does not verify: {e}")))?;
+    let parsed = verified_note(note, verifier_key)?;
     let cp =
         tlog_tiles::Checkpoint::from_bytes(parsed.text()).map_err(|e| bad(format!("body: {e}")))?;
     let time = cp

@@ -263,6 +263,25 @@ fn read_hashes_on(conn: &Connection, path: &Path, indexes: &[u64]) -> Result<Vec
         .collect()
 }
 
+impl SqliteStore {
+    /// Calls `f` with each message row from `from_seq` in seq order until it returns false.
+    fn scan_rows(&self, from_seq: u64, f: &mut dyn FnMut(&Row<'_>) -> Result<bool>) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.e(e))?;
+        let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            if !f(r)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl StoreRead for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.conn
@@ -377,19 +396,7 @@ impl StoreRead for SqliteStore {
         from_seq: u64,
         f: &mut dyn FnMut(MessageRow) -> Result<bool>,
     ) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.e(e))?;
-        let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
-            if !f(message_from_row(r).map_err(|e| self.e(e))?)? {
-                break;
-            }
-        }
-        Ok(())
+        self.scan_rows(from_seq, &mut |r| f(message_from_row(r).map_err(|e| self.e(e))?))
     }
 
     fn scan_messages_lenient(
@@ -397,23 +404,12 @@ impl StoreRead for SqliteStore {
         from_seq: u64,
         f: &mut dyn FnMut(std::result::Result<MessageRow, (u64, String)>) -> Result<bool>,
     ) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq >= ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.e(e))?;
-        let mut rows = st.query([from_seq as i64]).map_err(|e| self.e(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
-            let row = message_from_row(r).map_err(|e| {
+        self.scan_rows(from_seq, &mut |r| {
+            f(message_from_row(r).map_err(|e| {
                 let seq = r.get::<_, i64>(0).map_or(u64::MAX, |s| s as u64);
                 (seq, e.to_string())
-            });
-            if !f(row)? {
-                break;
-            }
-        }
-        Ok(())
+            }))
+        })
     }
 
     fn deletions(&self) -> Result<Vec<DeletionRow>> {
