@@ -723,7 +723,17 @@ impl Access {
                 free * 10,
             ),
         ];
-        if !ip.is_empty() {
+        // The address's count slows an address trying many accounts; it does not delay
+        // the first attempt of someone else behind the same address (an office's NAT, a
+        // proxy), only attempts on unknown names or on an account it already failed.
+        let pair_failed = waits[0].0 .0 > 0;
+        let known = self
+            .conn
+            .query_row("SELECT 1 FROM users WHERE name = ?1", [username], |_| Ok(()))
+            .optional()
+            .map_err(|e| self.e(e))?
+            .is_some();
+        if !ip.is_empty() && (pair_failed || !known) {
             waits.push((
                 count(
                     "SELECT count(*), max(at_ms) FROM login_failures WHERE ip = ?1 AND at_ms > ?2",

@@ -205,6 +205,8 @@ impl Target {
                     why: format!("format `{}`; this program reads {FORMAT}", m.format),
                 });
             }
+            let mut m = m;
+            m.object_name = Some(n);
             out.push(m);
         }
         Ok(out)
@@ -270,6 +272,9 @@ pub struct Manifest {
     /// archive, without it failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The object name it was read from (not part of the manifest).
+    #[serde(skip)]
+    pub object_name: Option<String>,
 }
 
 /// What a manifest's signature signs: its id and the SHA-256 of the manifest as JSON
@@ -277,6 +282,7 @@ pub struct Manifest {
 pub fn manifest_statement(m: &Manifest) -> String {
     let unsigned = Manifest {
         signature: None,
+        object_name: None,
         ..m.clone()
     };
     let json = serde_json::to_vec(&unsigned).unwrap_or_default();
@@ -302,15 +308,30 @@ pub fn check_signature(m: &Manifest) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The archive a target's backups belong to: the key `expect` names, or else the key
-/// of the target's first validly signed backup.
-fn target_key(manifests: &[Manifest], expect: Option<&str>) -> Option<String> {
-    expect.map(|k| k.trim().to_owned()).or_else(|| {
-        manifests
-            .iter()
-            .find(|m| check_signature(m).is_ok())
-            .map(manifest_key)
-    })
+/// The archive a target's backups belong to: the key `expect` names, or else the one key
+/// every validly signed backup there shares. A target holding backups signed by several
+/// keys has no default: someone put another archive's backups there, and which one is
+/// meant must be said (`--expect-key`). `Err` lists the keys.
+fn target_key(manifests: &[Manifest], expect: Option<&str>) -> std::result::Result<Option<String>, String> {
+    if let Some(k) = expect {
+        return Ok(Some(k.trim().to_owned()));
+    }
+    let mut keys: Vec<String> = manifests
+        .iter()
+        .filter(|m| check_signature(m).is_ok())
+        .map(manifest_key)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    match keys.len() {
+        0 => Ok(None),
+        1 => Ok(keys.pop()),
+        _ => Err(format!(
+            "the target holds backups of {} archives ({}): say which with --expect-key",
+            keys.len(),
+            keys.join(", ")
+        )),
+    }
 }
 
 /// Generates an age identity: (the secret `AGE-SECRET-KEY-1…`, its public recipient `age1…`).
@@ -628,6 +649,7 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
         uploaded_bytes,
         audit_head: audit_head(&work.path().join("access.db"))?,
         signature: None,
+        object_name: None,
     };
     m.signature = Some((o.sign)(&manifest_statement(&m)).map_err(|why| BackupError::Manifest {
         id: id.clone(),
@@ -700,9 +722,20 @@ pub async fn verify(
         return Err(BackupError::Empty(target.display.clone()));
     }
     let mut problems = vec![];
-    // Without any key: every manifest is signed by the key it names, and every key is
-    // the target's archive's (pinned, or that of its first backup).
-    let key = target_key(&manifests, expect_key);
+    // Without any key: every manifest is signed by the key it names, under the name of
+    // its id, and every key is the target's archive's (pinned, or the one they share).
+    let key = match target_key(&manifests, expect_key) {
+        Ok(k) => k,
+        Err(why) => {
+            problems.push(Problem {
+                manifest: String::new(),
+                file: None,
+                object: None,
+                what: why,
+            });
+            None
+        }
+    };
     for m in &manifests {
         let problem = |what: String| Problem {
             manifest: m.id.clone(),
@@ -717,6 +750,12 @@ pub async fn verify(
         if let Some(k) = key.as_deref().filter(|k| *k != mine) {
             problems.push(problem(format!(
                 "it belongs to another archive (key {mine}), not this target's ({k}): a foreign backup was put here"
+            )));
+        }
+        if m.object_name.as_deref().is_some_and(|n| n != format!("{}.json", m.id)) {
+            problems.push(problem(format!(
+                "it is stored as `{}`, not under its own id: a manifest was copied or renamed",
+                m.object_name.as_deref().unwrap_or_default()
             )));
         }
     }
@@ -809,46 +848,67 @@ pub async fn restore(
     identities: &[age::x25519::Identity],
     dest: &Path,
     expect_key: Option<&str>,
+    allow_unsigned: bool,
 ) -> Result<Manifest> {
     let manifests = target.manifests().await?;
-    let key = target_key(&manifests, expect_key);
+    let foreign = |id: &str, why: String| BackupError::Foreign {
+        id: id.to_owned(),
+        why,
+    };
+    let key = target_key(&manifests, expect_key).map_err(|why| foreign("(all)", why))?;
+    // The latest is chosen among the pinned archive's signed backups, by what they
+    // signed (their time), never by a file name someone could choose.
     let m = match id {
-        Some(id) => {
-            manifests
-                .into_iter()
-                .find(|m| m.id == id)
-                .ok_or_else(|| BackupError::Manifest {
-                    id: id.to_owned(),
-                    why: "no such backup".into(),
-                })?
-        }
-        None => manifests
+        Some(id) => manifests
             .into_iter()
-            .next_back()
+            .find(|m| m.id == id)
+            .ok_or_else(|| BackupError::Manifest {
+                id: id.to_owned(),
+                why: "no such backup".into(),
+            })?,
+        None => manifests
+            .iter()
+            .filter(|m| {
+                check_signature(m).is_ok()
+                    && key.as_deref().is_none_or(|k| manifest_key(m) == k)
+                    && m.object_name.as_deref().is_none_or(|n| n == format!("{}.json", m.id))
+            })
+            .max_by_key(|m| (m.created_ms, m.archive.tree_size))
+            .cloned()
+            // None qualifies: the newest, so that the checks below say why it does not.
+            .or_else(|| manifests.last().cloned())
             .ok_or_else(|| BackupError::Empty(target.display.clone()))?,
     };
+    if m.object_name.as_deref().is_some_and(|n| n != format!("{}.json", m.id)) {
+        return Err(foreign(
+            &m.id,
+            format!(
+                "it is stored as `{}`, not under its own id: a manifest was copied or renamed",
+                m.object_name.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     // Only the archive's own, unchanged backup is restored: signed by its key, and that
-    // key the pinned one (or the target's first backup's).
-    check_signature(&m).map_err(|why| BackupError::Foreign {
-        id: m.id.clone(),
-        why,
-    })?;
+    // key the pinned one (or the one the target's backups share). A backup made before
+    // manifests were signed is restored only when asked for (`--allow-unsigned`).
+    match check_signature(&m) {
+        Ok(()) => {}
+        Err(_) if allow_unsigned && m.signature.is_none() => {}
+        Err(why) => return Err(foreign(&m.id, why)),
+    }
     let mine = manifest_key(&m);
-    match key {
-        Some(k) if k != mine => {
-            return Err(BackupError::Foreign {
-                id: m.id.clone(),
-                why: format!(
-                    "it belongs to the archive with key {mine}, not {k}{}",
-                    if expect_key.is_some() {
-                        " (--expect-key)"
-                    } else {
-                        " (this target's first backup): pass --expect-key to restore it knowingly"
-                    }
-                ),
-            })
-        }
-        _ => {}
+    if let Some(k) = key.filter(|k| *k != mine) {
+        return Err(foreign(
+            &m.id,
+            format!(
+                "it belongs to the archive with key {mine}, not {k}{}",
+                if expect_key.is_some() {
+                    " (--expect-key)"
+                } else {
+                    " (the archive of this target's other backups): pass --expect-key to restore it knowingly"
+                }
+            ),
+        ));
     }
     if dest.exists()
         && std::fs::read_dir(dest)
@@ -920,7 +980,7 @@ pub async fn restore(
     let head = audit_head(&staging.join("access.db"))?;
     if restored.verifier_key != m.archive.verifier_key
         || restored.archive_id != m.archive.archive_id
-        || head != m.audit_head
+        || (m.signature.is_some() && head != m.audit_head)
     {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(BackupError::Foreign {

@@ -347,7 +347,13 @@ pub fn run(
     // A file decoded from UTF-16 or GB18030 turns bytes it cannot decode into U+FFFD.
     // Line readers reject such lines themselves; a record of any other reader (JSON)
     // that still holds one is rejected here, so no reader can pass it on as text.
-    let transcoded = (!source.is_zip())
+    // (mbox and canonical JSONL read raw bytes, line readers report such lines
+    // themselves: only the JSON readers that transcode are checked here.)
+    let json_reader = matches!(
+        importer.name(),
+        "telegram" | "discord" | "messenger" | "wecom" | "wechat-chatlog"
+    );
+    let transcoded = (json_reader && !source.is_zip())
         .then(|| source.probe().ok())
         .flatten()
         .map(|p| text::sniff_encoding(&p.head))

@@ -797,16 +797,23 @@ impl Importer for WhatsApp {
         let first = chat_entry(&names)
             .ok_or_else(|| ImportError::fatal(&start, "no chat text (_chat.txt) in the zip"))?
             .clone();
-        // Several exports zipped together: every chat text in the zip is read, each its
-        // own conversation, named after its file.
+        // Several Android exports zipped together (no iOS `_chat.txt`, which is one
+        // chat whose zip may carry a forwarded chat as a document): every top-level
+        // `WhatsApp…txt` that holds WhatsApp headers is read, each its own conversation,
+        // named after its file. Any other text file stays media.
         let mut entries = vec![first.clone()];
-        entries.extend(
-            names
-                .iter()
-                .filter(|n| **n != first && !n.contains('/'))
-                .filter(|n| n.to_ascii_lowercase().ends_with(".txt") && n.contains("WhatsApp"))
-                .cloned(),
-        );
+        if first != "_chat.txt" {
+            for n in names.iter().filter(|n| **n != first && !n.contains('/')) {
+                if n.to_ascii_lowercase().ends_with(".txt")
+                    && n.contains("WhatsApp")
+                    && source
+                        .with_entry(n, |r| survey(entry_lines(r)).headers > 0)
+                        .unwrap_or(false)
+                {
+                    entries.push(n.clone());
+                }
+            }
+        }
         let media: HashMap<String, String> = names
             .iter()
             .filter(|n| !n.starts_with("__MACOSX/") && !entries.contains(n))

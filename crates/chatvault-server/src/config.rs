@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address and port to listen on.
     pub listen: String,
+    /// Reverse proxies in front of the server (their addresses, e.g. `127.0.0.1`): from
+    /// a request they pass on, the client's address is read from `X-Forwarded-For`, so
+    /// sign-in throttling and the audit log see each client, not the proxy. From any other
+    /// address the header is ignored.
+    pub trusted_proxies: Vec<String>,
     pub tls: Tls,
     pub limits: Limits,
     /// Sessions, sign-in throttling and anomaly rules.
@@ -172,6 +177,7 @@ impl Default for Config {
         let defaults = RolePolicy::default();
         Config {
             listen: "127.0.0.1:8440".into(),
+            trusted_proxies: vec![],
             tls: Tls::default(),
             limits: Limits::default(),
             security: Settings::default(),
@@ -307,6 +313,13 @@ impl Config {
                 self.listen
             ))
         })?;
+        for p in &self.trusted_proxies {
+            p.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "trusted_proxies: `{p}` is not an IP address such as 127.0.0.1"
+                ))
+            })?;
+        }
         if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
             return Err(ConfigError::Invalid(format!(
                 "tls.min_version: `{}`; use 1.2 or 1.3",
@@ -361,7 +374,7 @@ impl Config {
         use sha2::Digest;
         let roles: Vec<_> = self.roles.iter().map(|(r, v)| (r.as_str(), v)).collect();
         let canonical = serde_json::json!({
-            "listen": self.listen, "tls": self.tls, "limits": self.limits, "security": self.security,
+            "listen": self.listen, "trusted_proxies": self.trusted_proxies, "tls": self.tls, "limits": self.limits, "security": self.security,
             "max_grant_days": self.max_grant_days, "roles": roles,
         });
         hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))

@@ -135,11 +135,34 @@ impl Shared {
 }
 
 /// The client's address as the audit trail records it.
-fn client_ip(parts: &Parts) -> Option<String> {
-    parts
+/// The client's address: the connection's peer, or, when that peer is a configured
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not one.
+pub(crate) fn client_ip(parts: &Parts, trusted: &[String]) -> Option<String> {
+    let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.ip())?;
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|t| t.trim().parse::<std::net::IpAddr>().ok() == Some(*ip));
+    if !is_trusted(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .copied()
+            .unwrap_or(peer)
+            .to_string(),
+    )
 }
 
 /// A cookie's value from the request headers.
@@ -198,7 +221,7 @@ impl FromRequestParts<State> for Caller {
 /// Checks the session cookie (and its CSRF token on a state change) or the bearer
 /// token. A read token only reads; an ingest token only ingests (`allow_ingest`).
 fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<Caller> {
-    let ip = client_ip(parts);
+    let ip = client_ip(parts, &state.config.trusted_proxies);
     let reading = matches!(parts.method, Method::GET | Method::HEAD);
     let bearer = parts
         .headers

@@ -91,18 +91,16 @@ pub(crate) fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Api
 /// The client's address, when the server knows it.
 pub struct ClientIp(pub Option<String>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+impl axum::extract::FromRequestParts<crate::State> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &crate::State,
     ) -> Result<ClientIp, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
+        Ok(ClientIp(crate::guard::client_ip(
+            parts,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 

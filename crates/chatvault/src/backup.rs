@@ -221,12 +221,15 @@ pub fn backup(data: &Path, json: bool, args: &BackupArgs) -> Result<ExitCode> {
             // Sign the tail first, so the backup ends at a signed checkpoint; a running server
             // that holds the write lock signs at its own pace. The archive's key signs the
             // manifest.
-            let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            match archive.checkpoint() {
-                Ok(_) | Err(chatvault_archive::ArchiveError::Locked(_)) => {}
+            match Archive::open(data, &KeyProvider::from_env())
+                .and_then(|mut a| a.checkpoint().map(drop))
+            {
+                Ok(()) | Err(chatvault_archive::ArchiveError::Locked(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            let archive = std::sync::Mutex::new(archive);
+            // A fresh handle, which takes no write lock: imports and a server go on during
+            // the upload.
+            let archive = std::sync::Mutex::new(Archive::open(data, &KeyProvider::from_env())?);
             let sign = |text: &str| -> std::result::Result<String, String> {
                 archive
                     .lock()
@@ -293,10 +296,18 @@ pub fn restore(
     identity: &Path,
     id: Option<&str>,
     expect_key: Option<&str>,
+    allow_unsigned: bool,
 ) -> Result<ExitCode> {
     let t = Target::parse(from)?;
     let ids = chatvault_backup::read_identities(identity)?;
-    let m = runtime()?.block_on(chatvault_backup::restore(&t, id, &ids, to, expect_key))?;
+    let m = runtime()?.block_on(chatvault_backup::restore(
+        &t,
+        id,
+        &ids,
+        to,
+        expect_key,
+        allow_unsigned,
+    ))?;
     let mut a = Archive::open(to, &KeyProvider::from_env())?;
     let indexed = a.reindex(&mut |_| {})?;
     let v = a.verify(&mut |_| {})?;

@@ -219,6 +219,10 @@ enum Command {
         /// target's first backup. A backup of any other archive is refused.
         #[arg(long)]
         expect_key: Option<String>,
+        /// Restore a backup made before manifests were signed (nothing then proves it is
+        /// this archive's, or unchanged: check it with `backup verify --identity`).
+        #[arg(long)]
+        allow_unsigned: bool,
     },
     /// Export a conversation or a query's matches (JSON, CSV or HTML) as a user, under their
     /// export right (role or approved grant); audited.
@@ -952,6 +956,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             identity,
             backup: id,
             expect_key,
+            allow_unsigned,
         } => backup::restore(
             cli.json,
             from,
@@ -959,6 +964,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             identity,
             id.as_deref(),
             expect_key.as_deref(),
+            *allow_unsigned,
         ),
     }
 }

@@ -603,13 +603,20 @@ fn spliced_and_foreign_backups_are_refused() {
     std::fs::write(bk.join("manifests").join(&b_name), serde_json::to_vec_pretty(&b_manifest).unwrap()).unwrap();
     let (code, out, _) = run(&a.data, &["backup", "verify", &to], &[]);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds backups of 2 archives") && out.contains(&key_b), "{out}");
+    let (code, out, _) = run(&a.data, &["backup", "verify", &to, "--expect-key", &key_a], &[]);
+    assert_eq!(code, 1, "{out}");
     assert!(out.contains("belongs to another archive") && out.contains(&key_b), "{out}");
     let ((code, _, err), dest) = restore("foreign", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("backup.foreign") && err.contains("--expect-key"), "{err}");
     assert!(!dest.exists());
-    let ((code, _, err), _) = restore("foreign-pinned", &["--expect-key", &key_a]);
+    let b_id = b_manifest["id"].as_str().unwrap();
+    let ((code, _, err), _) = restore("foreign-pinned", &["--backup", b_id, "--expect-key", &key_a]);
     assert!(code == 2 && err.contains(&key_b), "pinned to A, B's backup is refused: {err}");
+    // Pinned to A, the latest is A's own, whatever else the target holds.
+    let ((code, out, err), _) = restore("pinned-latest", &["--expect-key", &key_a]);
+    assert_eq!(code, 0, "{out}{err}");
     // The archive's own backup restores, pinned or by default.
     let a_id = a_manifest["id"].as_str().unwrap();
     let ((code, out, err), dest) = restore("own", &["--backup", a_id, "--expect-key", &key_a]);
@@ -618,6 +625,28 @@ fn spliced_and_foreign_backups_are_refused() {
     assert!(!users.to_string().contains("intruder"), "{users}");
     // Knowingly: the other archive's backup, by its key.
     let ((code, out, err), _) = restore("knowingly", &["--expect-key", &key_b]);
+    assert_eq!(code, 0, "{out}{err}");
+    // 3. An older genuine manifest copied under a later name (a rollback of users,
+    //    grants and audit): refused, the name is not its id.
+    std::fs::remove_file(bk.join("manifests").join(&b_name)).unwrap();
+    let later = bk.join("manifests").join("7ZZZZZZZZZZZZZZZZZZZZZZZZZ.json");
+    std::fs::copy(&a_path, &later).unwrap();
+    let ((code, _, err), _) = restore("renamed", &["--backup", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"]);
+    assert!(code == 2, "{err}");
+    let (code, out, _) = run(&a.data, &["backup", "verify", &to], &[]);
+    assert!(code == 1 && out.contains("not under its own id"), "{out}");
+    // The latest is chosen by what was signed, not by the file name.
+    let ((code, out, err), _) = restore("latest-by-signed-time", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::remove_file(&later).unwrap();
+    // 4. A backup made before signatures: refused, unless asked for knowingly.
+    let mut legacy = a_manifest.clone();
+    legacy.as_object_mut().unwrap().remove("signature");
+    legacy.as_object_mut().unwrap().remove("audit_head");
+    std::fs::write(&a_path, serde_json::to_vec_pretty(&legacy).unwrap()).unwrap();
+    let ((code, _, err), _) = restore("legacy", &[]);
+    assert!(code == 2 && err.contains("not signed"), "{err}");
+    let ((code, out, err), _) = restore("legacy-allowed", &["--backup", a_id, "--allow-unsigned"]);
     assert_eq!(code, 0, "{out}{err}");
 }
 
