@@ -227,6 +227,20 @@ impl Archive {
         // it is matched against the masked text: text hidden by the mask never matches,
         // so neither the hits, the count nor the snippets confirm it.
         let pii_check = !pii_visible && q.could_match_personal_data();
+        // A sender filter that is itself personal data (a phone number as a handle, an
+        // e-mail address) would confirm what the mask hides: it is for readers with
+        // pii.view only.
+        if !pii_visible
+            && filters
+                .sender
+                .as_deref()
+                .is_some_and(|s| !chatvault_model::pii::detect(s).is_empty())
+        {
+            return Err(crate::ArchiveError::Invalid {
+                what: "sender".into(),
+                why: "filtering by personal data (a phone number, an e-mail address) needs pii.view".into(),
+            });
+        }
         let offset = offset.min(crate::MAX_OFFSET as usize);
         let limit = limit.min(crate::MAX_PAGE as usize);
         if filters.conversations.as_ref().is_some_and(Vec::is_empty) {

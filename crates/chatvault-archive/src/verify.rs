@@ -303,6 +303,11 @@ impl Archive {
                         "its tombstone says purged, but its content is still stored",
                     ));
                 }
+                // A first message whose content cannot be opened (purged) leaves the
+                // title unknown: a later message did not set it.
+                if row.body.is_none() {
+                    first_titles.entry(row.conversation).or_insert(None);
+                }
                 let recomputed = match self.open_row(&row) {
                     // A purged message has no content to rebuild its leaf from: its
                     // tombstone stands in for it, checked against the log below.
@@ -318,6 +323,7 @@ impl Archive {
                             (_, Some(s)) => Some(s.conversation_title.clone()),
                             _ => None,
                         };
+                        // Only the conversation's first message set its title.
                         first_titles.entry(row.conversation).or_insert(title);
                         Some(leaf_hash(&o.leaf))
                     }

@@ -172,7 +172,9 @@ impl Row<'_> {
     /// unquoted comma in a text cuts it; a short row has no text to give).
     pub fn width_error(&self) -> Option<String> {
         let (n, want) = (self.record.len(), self.headers.len());
-        (n != want).then(|| {
+        // Trailing empty fields (a spreadsheet's trailing commas) hold nothing.
+        let extra_empty = n > want && self.record.iter().skip(want).all(|f| f.trim().is_empty());
+        (n != want && !extra_empty).then(|| {
             format!("the row has {n} fields and the header {want} (an unquoted comma, or a missing column?)")
         })
     }

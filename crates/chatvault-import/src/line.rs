@@ -112,7 +112,12 @@ fn read_date(line: &str) -> DateRead {
             if let Some((d, rest)) = rest.split_once('日') {
                 let all = [y, m, d].map(str::trim);
                 if let Some(v) = nums(&all.join("/"), &['/']) {
-                    if all[0].len() == 4 && rest.chars().count() <= 20 && !rest.contains(|c: char| c.is_ascii_digit()) {
+                    // Then nothing, or a weekday: `星期一`, `周一`, `(金)`, `（週五）`, `Monday`.
+                    let rest = rest.trim();
+                    let weekday = rest.is_empty()
+                        || ["星期", "周", "週", "(", "（", "礼拜"].iter().any(|p| rest.starts_with(p))
+                        || rest.chars().all(|c| c.is_ascii_alphabetic());
+                    if all[0].len() == 4 && weekday && rest.chars().count() <= 12 {
                         return check(v[0], v[1], v[2]);
                     }
                 }
@@ -511,6 +516,7 @@ mod tests {
             ("2024年1月1日 星期一", Some((2024, 1, 1))),
             ("2026年1月30日(金)", Some((2026, 1, 30))),
             ("2026. 1. 30. 금요일", Some((2026, 1, 30))),
+            ("2024年1月1日に会いましょう", None),
             ("2015/12/25 Fri", Some((2015, 12, 25))),
             ("2025.12.10 Wednesday", Some((2025, 12, 10))),
             ("Sun, 26/04/2026", Some((2026, 4, 26))),

@@ -18,8 +18,9 @@ struct Chat {
     id: Option<String>,
     name: Option<String>,
     kind: Option<String>,
-    /// The chat's place in a full-account export's list, for a chat with no id or name.
-    index: Option<String>,
+    /// For a chat with no id or name: a key from its first message's content, the same
+    /// whichever file or path the export is imported from.
+    anonymous: Option<String>,
 }
 
 fn plan(path: &[String]) -> Plan {
@@ -89,12 +90,7 @@ impl Importer for Telegram {
         let mut chat = Chat::default();
         let mut on = |ev: Event<'_>| -> Result<(), ImportError> {
             match ev {
-                Event::Enter(p) if p.len() == 3 => {
-                    chat = Chat {
-                        index: Some(format!("{}.{}", p[0], p[2])),
-                        ..Chat::default()
-                    }
-                }
+                Event::Enter(p) if p.len() == 3 => chat = Chat::default(),
                 Event::Value(p, v) => match p.last().map(String::as_str) {
                     Some("id") => chat.id = id_of(&serde_json::json!({"id": v}), "id"),
                     Some("name") => chat.name = v.as_str().map(str::to_owned),
@@ -103,6 +99,11 @@ impl Importer for Telegram {
                 },
                 Event::Item(line, raw, v) => {
                     let origin = ctx.origin(line);
+                    if chat.id.is_none() && chat.name.is_none() && chat.anonymous.is_none() {
+                        use sha2::Digest;
+                        let h = sha2::Sha256::digest(raw.as_bytes());
+                        chat.anonymous = Some(format!("anon:{}", hex::encode(&h[..8])));
+                    }
                     match message(&chat, &v, ctx, sink, &origin) {
                         Ok(d) => match d.finish(raw.into_bytes(), origin.clone()) {
                             Ok(m) => sink.message(m)?,
@@ -195,13 +196,8 @@ fn message(
         .clone()
         .or_else(|| chat.name.clone())
         .or_else(|| ctx.conversation.clone())
-        .unwrap_or_else(|| {
-            let file = ctx.file_label.rsplit(['/', '\\']).next().unwrap_or("");
-            match &chat.index {
-                Some(i) => format!("file:{file}#{i}"),
-                None => format!("file:{file}"),
-            }
-        });
+        .or_else(|| chat.anonymous.clone())
+        .unwrap_or_default();
     let mut d = Draft::new("telegram", conversation);
     d.conversation_title = chat.name.clone().or_else(|| {
         (chat.kind.as_deref() == Some("saved_messages")).then(|| "Saved Messages".into())
@@ -397,7 +393,7 @@ mod tests {
             (
                 "chat_without_id_or_name",
                 r#"{"type":"personal_chat","messages":[{"id":1,"type":"message","date":"2020-01-02T10:00:00","from":"Bob","text":"hi"}]}"#,
-                vec![("file:result.json", Some("1"), "2020-01-02T10:00:00Z")],
+                vec![("anon:", Some("1"), "2020-01-02T10:00:00Z")],
                 vec![],
             ),
             (
@@ -410,8 +406,8 @@ mod tests {
                 "account_chats_without_ids",
                 r#"{"chats":{"list":[{"messages":[{"date":"2020-01-02T10:00:00","from":"A","text":"x"}]},{"messages":[{"date":"2020-01-03T10:00:00","from":"B","text":"y"},{"from":"B","text":"no date"}]}]}}"#,
                 vec![
-                    ("file:result.json#chats.0", None, "2020-01-02T10:00:00Z"),
-                    ("file:result.json#chats.1", None, "2020-01-03T10:00:00Z"),
+                    ("anon:", None, "2020-01-02T10:00:00Z"),
+                    ("anon:", None, "2020-01-03T10:00:00Z"),
                 ],
                 vec!["no `date` or `date_unixtime`"],
             ),
@@ -428,7 +424,11 @@ mod tests {
                 .iter()
                 .filter_map(|p| match p {
                     Parsed::Message(m) => Some((
-                        m.conversation_id.clone(),
+                        if m.conversation_id.starts_with("anon:") {
+                            "anon:".to_owned()
+                        } else {
+                            m.conversation_id.clone()
+                        },
                         m.source_id.clone(),
                         chatvault_model::Timestamp::utc(m.sent_at.utc_ms).to_rfc3339(),
                     )),
@@ -452,6 +452,21 @@ mod tests {
                 assert!(r.contains(w), "{name}: {r}");
             }
         }
+        // Two chats without ids are two conversations, the same on every import.
+        let doc = br#"{"chats":{"list":[{"messages":[{"date":"2020-01-02T10:00:00","from":"A","text":"x"}]},{"messages":[{"date":"2020-01-03T10:00:00","from":"B","text":"y"}]}]}}"#;
+        let ids = |label: &str| -> Vec<String> {
+            run_bytes(&Telegram, "result.json", doc, &ctx(label))
+                .into_iter()
+                .filter_map(|p| match p {
+                    Parsed::Message(m) => Some(m.conversation_id),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (first, again) = (ids("result.json"), ids("other/result.json"));
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(first, again, "the key does not depend on the file's name or place");
         // A date that cannot exist names the field and why.
         let out = run_bytes(
             &Telegram,

@@ -1844,6 +1844,15 @@ async fn searches_never_confirm_masked_personal_data() {
             assert!(!String::from_utf8_lossy(&r.raw).contains("1234"), "{user} `{q}`");
         }
     }
+    // Nor can the sender filter confirm personal data used as a handle.
+    for user in ["alice", "boss"] {
+        let s = w.login(user).await;
+        let r = w
+            .call(&s, Method::GET, "/api/v1/search?q=&sender=13812345678", None)
+            .await;
+        assert_eq!(r.status, 400, "{user}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "input.invalid");
+    }
     // With pii.view (a grant), the full number is found.
     w.grant_lisa(&["view", "pii.view"], now_ms() + DAY).await;
     let lisa = w.login("lisa").await;
