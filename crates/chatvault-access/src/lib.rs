@@ -59,6 +59,7 @@ CREATE TABLE users (
 CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT '');
 CREATE INDEX login_failures_user ON login_failures (user, at_ms);
 CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
+CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;
 CREATE TABLE sessions (
     id_hash BLOB PRIMARY KEY,
     user TEXT NOT NULL,
@@ -102,7 +103,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         "ALTER TABLE login_failures ADD COLUMN ip TEXT NOT NULL DEFAULT '';
-         CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);",
+         CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
+         CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;",
     ),
 ];
 

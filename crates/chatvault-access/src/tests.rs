@@ -240,6 +240,22 @@ fn brute_force_is_throttled_then_locked() {
     assert!(!f.acc.user("bob").unwrap().unwrap().locked);
     f.acc.check_login("bob", PW, None, B).expect("the owner signs in");
 
+    // A guess spread over many addresses slows new addresses, but the owner, from an
+    // address they signed in from before, is never held up.
+    let mut f = Fixture::new();
+    f.add("erin", Role::Agent, Some("t1"));
+    f.acc.check_login("erin", PW, None, B).expect("erin signs in from home");
+    for i in 0..80 {
+        let ip = format!("10.9.{}.{}", i / 250, i % 250);
+        let _ = f.acc.check_login("erin", "x", None, Some(&ip));
+    }
+    assert_eq!(
+        f.acc.check_login("erin", PW, None, Some("10.200.0.1")).unwrap_err().code(),
+        "auth.throttled",
+        "a new address waits"
+    );
+    f.acc.check_login("erin", PW, None, B).expect("home is not held up");
+
     // One address spraying many accounts is slowed after 4× the allowance.
     let mut f = Fixture::new();
     for i in 0..21 {
@@ -820,7 +836,8 @@ fn a_version_1_database_is_migrated() {
             .replace(",\n    lang TEXT", "")
             // Schema 4 added the address of failed sign-ins.
             .replace(", ip TEXT NOT NULL DEFAULT ''", "")
-            .replace("CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);", "");
+            .replace("CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);", "")
+            .replace("CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;", "");
         c.execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
             .unwrap();
         c.execute("INSERT INTO users (name, role, team, handles, password, created_ms, updated_ms) VALUES ('old', 'agent', NULL, '[]', 'x', 0, 0)", []).unwrap();

@@ -306,6 +306,21 @@ impl Tx<'_> {
         Ok(AccessError::TotpEnrol { ticket, otpauth })
     }
 
+    /// Remembers that `user` signed in from `ip`: from there, a guess spread over other
+    /// addresses does not hold the owner up.
+    fn remember_address(&self, user: &str, ip: Option<&str>) -> Result<()> {
+        let Some(ip) = ip.filter(|i| !i.is_empty()) else {
+            return Ok(());
+        };
+        self.tx
+            .execute(
+                "INSERT INTO known_addresses (user, ip, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (user, ip) DO UPDATE SET last_ms = excluded.last_ms",
+                params![user, ip, self.now],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
     /// Records a failed attempt (throttling, lock-out) and its audit entry.
     fn login_failed(
         &self,
@@ -594,6 +609,7 @@ impl Access {
                 params![username, ip.unwrap_or("")],
             )
             .map_err(|e| t.e(e))?;
+            t.remember_address(username, ip)?;
             let mut ev = Event::new(username, Action::LoginSuccess);
             ev.ip = ip.map(str::to_owned);
             t.append(&ev)?;
@@ -665,6 +681,7 @@ impl Access {
                 params![&username, ip.unwrap_or("")],
             )
             .map_err(|e| t.e(e))?;
+            t.remember_address(&username, ip)?;
             t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
             t.append(
                 &Event::new(&username, Action::LoginSuccess)
@@ -707,22 +724,35 @@ impl Access {
                 .query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(|e| self.e(e))
         };
-        let mut waits = vec![
-            (
-                count(
-                    "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ip = ?2 AND at_ms > ?3",
-                    &[&username, &ip, &since],
-                )?,
-                free,
-            ),
-            (
+        let mut waits = vec![(
+            count(
+                "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ip = ?2 AND at_ms > ?3",
+                &[&username, &ip, &since],
+            )?,
+            free,
+        )];
+        // From an address the account signed in from within 30 days, only that pair's
+        // own failures count: an attack elsewhere never holds the owner up there.
+        let known_address = !ip.is_empty()
+            && self
+                .conn
+                .query_row(
+                    "SELECT 1 FROM known_addresses WHERE user = ?1 AND ip = ?2 AND last_ms > ?3",
+                    params![username, ip, self.now_ms() - 30 * 86_400_000],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(|e| self.e(e))?
+                .is_some();
+        if !known_address {
+            waits.push((
                 count(
                     "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
                     &[&username, &since],
                 )?,
                 free * 10,
-            ),
-        ];
+            ));
+        }
         // The address's count slows an address trying many accounts; it does not delay
         // the first attempt of someone else behind the same address (an office's NAT, a
         // proxy), only attempts on unknown names or on an account it already failed.
@@ -733,7 +763,7 @@ impl Access {
             .optional()
             .map_err(|e| self.e(e))?
             .is_some();
-        if !ip.is_empty() && (pair_failed || !known) {
+        if !ip.is_empty() && !known_address && (pair_failed || !known) {
             waits.push((
                 count(
                     "SELECT count(*), max(at_ms) FROM login_failures WHERE ip = ?1 AND at_ms > ?2",

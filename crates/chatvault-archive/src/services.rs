@@ -284,13 +284,17 @@ impl Archive {
             self.index.search_all(&q, filters)?
         };
         let mut shown = vec![];
+        // A candidate whose text lacks a positive keyword matches neither as stored nor
+        // masked (a mask only hides): it is passed over before the rule is asked, so the
+        // audit's usage counts only what could be shown.
+        let positive = if pii_check { q.positive() } else { q.clone() };
         for seq in seqs {
             if self.is_deleted(seq)? {
                 continue;
             }
             let m = self.view_seq(seq)?;
             let raw = m.text.as_deref().unwrap_or_default();
-            if !exact && !pii_check && !q.matches(&normalize(raw)) {
+            if !exact && !positive.matches(&normalize(raw)) {
                 continue;
             }
             let members = self.members_of_view(&m)?;

@@ -320,7 +320,15 @@ fn listed_entries(f: &File) -> Option<u64> {
         g.seek(SeekFrom::Start(len - tail)).ok()?;
         g.read_exact(&mut buf).ok()?;
     }
-    let at = buf.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    // The record whose comment runs exactly to the end of the file (a comment may
+    // itself contain the signature).
+    let at = (0..buf.len().saturating_sub(21)).rev().find(|&at| {
+        buf[at..].starts_with(b"PK\x05\x06")
+            && buf
+                .get(at + 20..at + 22)
+                .map(|c| at + 22 + usize::from(u16::from_le_bytes([c[0], c[1]])) == buf.len())
+                .unwrap_or(false)
+    })?;
     let total = u16::from_le_bytes([*buf.get(at + 10)?, *buf.get(at + 11)?]);
     (total != 0xFFFF).then_some(u64::from(total))
 }

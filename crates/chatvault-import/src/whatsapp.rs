@@ -498,7 +498,7 @@ impl Survey {
             return Ok((orders[usize::from(m1 > m0)], None));
         }
         let [dm, md] = self.backwards;
-        if dm.min(md) * 2 < dm.max(md) {
+        if dm != md {
             return Ok((orders[usize::from(md < dm)], None));
         }
         let i = usize::from(self.english_ampm);

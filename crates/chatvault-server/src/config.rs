@@ -313,6 +313,19 @@ impl Config {
                 self.listen
             ))
         })?;
+        // Under the throttle a stranger gets at most about 10 × the allowance plus a dozen
+        // checked attempts per hour on one account; the lock must lie beyond that, or a
+        // stranger could lock an owner out.
+        let (t, l) = (
+            self.security.throttle_after_failures,
+            self.security.lock_after_failures_per_hour,
+        );
+        if u64::from(l) <= 10 * u64::from(t) + 12 {
+            return Err(ConfigError::Invalid(format!(
+                "security.lock_after_failures_per_hour ({l}) must exceed 10 × throttle_after_failures + 12 ({}), or a stranger could lock an account",
+                10 * u64::from(t) + 12
+            )));
+        }
         for p in &self.trusted_proxies {
             p.trim().parse::<std::net::IpAddr>().map_err(|_| {
                 ConfigError::Invalid(format!(
