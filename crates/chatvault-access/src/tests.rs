@@ -197,7 +197,9 @@ fn brute_force_is_throttled_then_locked() {
         e => panic!("expected throttling, got {e}"),
     }
     // ...while the owner, from another address, signs in at once.
-    f.acc.check_login("alice", PW, None, B).expect("the owner is not locked out");
+    f.acc
+        .check_login("alice", PW, None, B)
+        .expect("the owner is not locked out");
     // A throttled attempt does not count: after the delay the right password works.
     f.advance_ms(1000);
     f.acc
@@ -209,7 +211,10 @@ fn brute_force_is_throttled_then_locked() {
     }
     f.advance_ms(1000);
     assert_eq!(
-        f.acc.check_login("alice", "wrong password", None, A).unwrap_err().code(),
+        f.acc
+            .check_login("alice", "wrong password", None, A)
+            .unwrap_err()
+            .code(),
         "auth.invalid",
         "after the wait the password is checked again"
     );
@@ -230,37 +235,55 @@ fn brute_force_is_throttled_then_locked() {
         let _ = f.acc.check_login("bob", "wrong password", None, A);
         f.advance_ms(1);
     }
-    assert!(!f.acc.user("bob").unwrap().unwrap().locked, "no lock from throttled attempts");
-    f.acc.check_login("bob", PW, None, B).expect("the owner signs in");
+    assert!(
+        !f.acc.user("bob").unwrap().unwrap().locked,
+        "no lock from throttled attempts"
+    );
+    f.acc
+        .check_login("bob", PW, None, B)
+        .expect("the owner signs in");
     // Nor for a whole hour of patient guessing from one address.
     for _ in 0..3600 {
         let _ = f.acc.check_login("bob", "wrong password", None, A);
         f.advance_ms(1000);
     }
     assert!(!f.acc.user("bob").unwrap().unwrap().locked);
-    f.acc.check_login("bob", PW, None, B).expect("the owner signs in");
+    f.acc
+        .check_login("bob", PW, None, B)
+        .expect("the owner signs in");
 
     // A guess spread over many addresses slows new addresses, but the owner, from an
     // address they signed in from before, is never held up.
     let mut f = Fixture::new();
     f.add("erin", Role::Agent, Some("t1"));
-    f.acc.check_login("erin", PW, None, B).expect("erin signs in from home");
+    f.acc
+        .check_login("erin", PW, None, B)
+        .expect("erin signs in from home");
     for i in 0..80 {
         let ip = format!("10.9.{}.{}", i / 250, i % 250);
         let _ = f.acc.check_login("erin", "x", None, Some(&ip));
     }
     assert_eq!(
-        f.acc.check_login("erin", PW, None, Some("10.200.0.1")).unwrap_err().code(),
+        f.acc
+            .check_login("erin", PW, None, Some("10.200.0.1"))
+            .unwrap_err()
+            .code(),
         "auth.throttled",
         "a new address waits"
     );
-    f.acc.check_login("erin", PW, None, B).expect("home is not held up");
+    f.acc
+        .check_login("erin", PW, None, B)
+        .expect("home is not held up");
 
     // One address spraying many accounts is slowed after 4× the allowance.
     let mut f = Fixture::new();
     for i in 0..21 {
         let r = f.acc.check_login(&format!("user{i}"), "x", None, A);
-        let want = if i < 20 { "auth.invalid" } else { "auth.throttled" };
+        let want = if i < 20 {
+            "auth.invalid"
+        } else {
+            "auth.throttled"
+        };
         assert_eq!(r.unwrap_err().code(), want, "attempt {i}");
     }
     // One account guessed from many addresses is slowed after 10× the allowance.
@@ -269,7 +292,11 @@ fn brute_force_is_throttled_then_locked() {
     for i in 0..51 {
         let ip = format!("10.0.{}.{}", i / 250, i % 250);
         let r = f.acc.check_login("carol", "x", None, Some(&ip));
-        let want = if i < 50 { "auth.invalid" } else { "auth.throttled" };
+        let want = if i < 50 {
+            "auth.invalid"
+        } else {
+            "auth.throttled"
+        };
         assert_eq!(r.unwrap_err().code(), want, "attempt {i}");
     }
 

@@ -759,7 +759,11 @@ impl Access {
         let pair_failed = waits[0].0 .0 > 0;
         let known = self
             .conn
-            .query_row("SELECT 1 FROM users WHERE name = ?1", [username], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM users WHERE name = ?1",
+                [username],
+                |_| Ok(()),
+            )
             .optional()
             .map_err(|e| self.e(e))?
             .is_some();

@@ -238,7 +238,9 @@ impl Archive {
         {
             return Err(crate::ArchiveError::Invalid {
                 what: "sender".into(),
-                why: "filtering by personal data (a phone number, an e-mail address) needs pii.view".into(),
+                why:
+                    "filtering by personal data (a phone number, an e-mail address) needs pii.view"
+                        .into(),
             });
         }
         let offset = offset.min(crate::MAX_OFFSET as usize);

@@ -327,8 +327,15 @@ fn every_tampering_is_detected_and_named() {
             Box::new(move |f| {
                 // A text where a number must be: the row cannot be read; the messages
                 // after it are still checked.
-                db(f).execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t]).expect("w");
-                db(f).execute("UPDATE messages SET reply_to = 'forged' WHERE seq = ?1", [t + 5]).expect("w");
+                db(f)
+                    .execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t])
+                    .expect("w");
+                db(f)
+                    .execute(
+                        "UPDATE messages SET reply_to = 'forged' WHERE seq = ?1",
+                        [t + 5],
+                    )
+                    .expect("w");
             }),
             false,
         ),
@@ -490,10 +497,20 @@ fn metadata_people_read_is_checked_and_every_problem_named() {
         (
             "unreadable_row_then_a_changed_one",
             Box::new(move |f| {
-                db(f).execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t]).expect("w");
-                db(f).execute("UPDATE messages SET reply_to = 'forged' WHERE seq = ?1", [t + 5]).expect("w");
+                db(f)
+                    .execute("UPDATE messages SET sent_at = 'soon' WHERE seq = ?1", [t])
+                    .expect("w");
+                db(f)
+                    .execute(
+                        "UPDATE messages SET reply_to = 'forged' WHERE seq = ?1",
+                        [t + 5],
+                    )
+                    .expect("w");
             }),
-            vec!["message seq 17 cannot be read", "the leaf hash differs from the log"],
+            vec![
+                "message seq 17 cannot be read",
+                "the leaf hash differs from the log",
+            ],
         ),
     ];
     for (name, change, needles) in cases {
@@ -505,7 +522,11 @@ fn metadata_people_read_is_checked_and_every_problem_named() {
             .unwrap_or_else(|e| panic!("{name}: verify stopped instead of reporting: {e}"));
         assert!(!r.ok, "{name}: unnoticed");
         for n in needles {
-            assert!(r.errors.iter().any(|e| e.what.contains(n)), "{name}: {n:?} not in {:?}", r.errors);
+            assert!(
+                r.errors.iter().any(|e| e.what.contains(n)),
+                "{name}: {n:?} not in {:?}",
+                r.errors
+            );
         }
     }
 }

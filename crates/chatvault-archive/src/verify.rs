@@ -317,9 +317,12 @@ impl Archive {
                             errors.push(issue(Some(id.clone()), e));
                         }
                         let title = match (&o.body.raw, &o.body.sealed) {
-                            (crate::body::Raw::Canonical { conversation_title, .. }, _) => {
-                                Some(conversation_title.clone())
-                            }
+                            (
+                                crate::body::Raw::Canonical {
+                                    conversation_title, ..
+                                },
+                                _,
+                            ) => Some(conversation_title.clone()),
                             (_, Some(s)) => Some(s.conversation_title.clone()),
                             _ => None,
                         };

@@ -312,7 +312,10 @@ pub fn check_signature(m: &Manifest) -> std::result::Result<(), String> {
 /// every validly signed backup there shares. A target holding backups signed by several
 /// keys has no default: someone put another archive's backups there, and which one is
 /// meant must be said (`--expect-key`). `Err` lists the keys.
-fn target_key(manifests: &[Manifest], expect: Option<&str>) -> std::result::Result<Option<String>, String> {
+fn target_key(
+    manifests: &[Manifest],
+    expect: Option<&str>,
+) -> std::result::Result<Option<String>, String> {
     if let Some(k) = expect {
         return Ok(Some(k.trim().to_owned()));
     }
@@ -651,10 +654,12 @@ pub async fn backup(data: &Path, target: &Target, o: &BackupOptions<'_>) -> Resu
         signature: None,
         object_name: None,
     };
-    m.signature = Some((o.sign)(&manifest_statement(&m)).map_err(|why| BackupError::Manifest {
-        id: id.clone(),
-        why: format!("signing it with the archive's key: {why}"),
-    })?);
+    m.signature = Some(
+        (o.sign)(&manifest_statement(&m)).map_err(|why| BackupError::Manifest {
+            id: id.clone(),
+            why: format!("signing it with the archive's key: {why}"),
+        })?,
+    );
     let json = serde_json::to_vec_pretty(&m).map_err(|e| BackupError::Manifest {
         id: id.clone(),
         why: e.to_string(),
@@ -752,7 +757,10 @@ pub async fn verify(
                 "it belongs to another archive (key {mine}), not this target's ({k}): a foreign backup was put here"
             )));
         }
-        if m.object_name.as_deref().is_some_and(|n| n != format!("{}.json", m.id)) {
+        if m.object_name
+            .as_deref()
+            .is_some_and(|n| n != format!("{}.json", m.id))
+        {
             problems.push(problem(format!(
                 "it is stored as `{}`, not under its own id: a manifest was copied or renamed",
                 m.object_name.as_deref().unwrap_or_default()
@@ -859,19 +867,23 @@ pub async fn restore(
     // The latest is chosen among the pinned archive's signed backups, by what they
     // signed (their time), never by a file name someone could choose.
     let m = match id {
-        Some(id) => manifests
-            .into_iter()
-            .find(|m| m.id == id)
-            .ok_or_else(|| BackupError::Manifest {
-                id: id.to_owned(),
-                why: "no such backup".into(),
-            })?,
+        Some(id) => {
+            manifests
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or_else(|| BackupError::Manifest {
+                    id: id.to_owned(),
+                    why: "no such backup".into(),
+                })?
+        }
         None => manifests
             .iter()
             .filter(|m| {
                 check_signature(m).is_ok()
                     && key.as_deref().is_none_or(|k| manifest_key(m) == k)
-                    && m.object_name.as_deref().is_none_or(|n| n == format!("{}.json", m.id))
+                    && m.object_name
+                        .as_deref()
+                        .is_none_or(|n| n == format!("{}.json", m.id))
             })
             .max_by_key(|m| (m.created_ms, m.archive.tree_size))
             .cloned()
@@ -879,7 +891,10 @@ pub async fn restore(
             .or_else(|| manifests.last().cloned())
             .ok_or_else(|| BackupError::Empty(target.display.clone()))?,
     };
-    if m.object_name.as_deref().is_some_and(|n| n != format!("{}.json", m.id)) {
+    if m.object_name
+        .as_deref()
+        .is_some_and(|n| n != format!("{}.json", m.id))
+    {
         return Err(foreign(
             &m.id,
             format!(

@@ -365,7 +365,10 @@ pub fn run(
             {
                 push(Parsed::Rejected(Rejection::new(
                     &m.origin,
-                    format!("the record holds bytes that are not valid {} text", enc.name()),
+                    format!(
+                        "the record holds bytes that are not valid {} text",
+                        enc.name()
+                    ),
                 )))
             }
             (p, _) => push(p),

@@ -115,7 +115,9 @@ fn read_date(line: &str) -> DateRead {
                     // Then nothing, or a weekday: `星期一`, `周一`, `(金)`, `（週五）`, `Monday`.
                     let rest = rest.trim();
                     let weekday = rest.is_empty()
-                        || ["星期", "周", "週", "(", "（", "礼拜"].iter().any(|p| rest.starts_with(p))
+                        || ["星期", "周", "週", "(", "（", "礼拜"]
+                            .iter()
+                            .any(|p| rest.starts_with(p))
                         || rest.chars().all(|c| c.is_ascii_alphabetic());
                     if all[0].len() == 4 && weekday && rest.chars().count() <= 12 {
                         return check(v[0], v[1], v[2]);
@@ -139,7 +141,12 @@ fn read_date(line: &str) -> DateRead {
     let first = first.strip_suffix('.').unwrap_or(first);
     if let Some(v) = nums(first, &['/', '.', '-']) {
         let weekday = !rest.starts_with(|c: char| c.is_ascii_digit()) && rest.chars().count() <= 20;
-        if first.split(['/', '.', '-']).next().is_some_and(|y| y.len() == 4) && weekday {
+        if first
+            .split(['/', '.', '-'])
+            .next()
+            .is_some_and(|y| y.len() == 4)
+            && weekday
+        {
             return check(v[0], v[1], v[2]);
         }
     }
@@ -147,7 +154,12 @@ fn read_date(line: &str) -> DateRead {
     if let Some((day, date)) = t.split_once(", ") {
         if day.chars().count() <= 12 && !day.contains(|c: char| c.is_ascii_digit()) {
             if let Some(v) = nums(date.trim(), &['/', '.']) {
-                if date.trim().rsplit(['/', '.']).next().is_some_and(|y| y.len() == 4) {
+                if date
+                    .trim()
+                    .rsplit(['/', '.'])
+                    .next()
+                    .is_some_and(|y| y.len() == 4)
+                {
                     return check(v[2], v[1], v[0]);
                 }
             }
@@ -156,7 +168,10 @@ fn read_date(line: &str) -> DateRead {
     // A year and a separator at the start, and nothing read: a date line in a shape
     // this reader does not know. It is reported where it stands, never taken silently.
     let b = t.as_bytes();
-    if b.len() >= 6 && b[..4].iter().all(u8::is_ascii_digit) && (matches!(b[4], b'/' | b'.' | b'-') || t[4..].starts_with('年')) {
+    if b.len() >= 6
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && (matches!(b[4], b'/' | b'.' | b'-') || t[4..].starts_with('年'))
+    {
         return DateRead::Like;
     }
     DateRead::Text
@@ -405,9 +420,13 @@ impl Importer for LineTxt {
                     flush(pending.take(), &date, &chat, sink)?;
                     sink.reject_header_like(
                         &ctx.origin(number),
-                        format!("line {number} has the shape of a date line but is not a date ({why})"),
+                        format!(
+                            "line {number} has the shape of a date line but is not a date ({why})"
+                        ),
                     )?;
-                    date = Err(format!("the message is under the unreadable date line {number}"));
+                    date = Err(format!(
+                        "the message is under the unreadable date line {number}"
+                    ));
                     continue;
                 }
                 DateRead::Text | DateRead::Like => {}
@@ -469,7 +488,10 @@ impl Importer for LineTxt {
                         };
                         sink.warn_header_like(
                             &ctx.origin(number),
-                            format!("line {number} {what}: kept as text of the message at line {}", p.line),
+                            format!(
+                                "line {number} {what}: kept as text of the message at line {}",
+                                p.line
+                            ),
                         )?;
                     }
                     p.push(&text, damage)

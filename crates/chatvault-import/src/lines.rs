@@ -75,6 +75,28 @@ pub(crate) enum HeaderRead<H> {
     Text,
 }
 
+impl<H> HeaderRead<H> {
+    /// For a [`HeaderRead::Like`] line kept as text of the record at `record_line`: the
+    /// warning that says so.
+    pub(crate) fn warn_if_like(
+        &self,
+        sink: &mut crate::Sink<'_>,
+        ctx: &crate::ImportContext,
+        number: u64,
+        record_line: u64,
+    ) -> Result<(), crate::ImportError> {
+        match self {
+            HeaderRead::Like(why) => sink.warn_header_like(
+                &ctx.origin(number),
+                format!(
+                    "line {number} starts with a date and time like a message header but is not one ({why}): kept as text of the message at line {record_line}"
+                ),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A line as a record parser sees it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parts {

@@ -57,10 +57,10 @@ fn is_envelope(rest: &[u8]) -> bool {
     let is_time = |w: &str| {
         let parts: Vec<&str> = w.split(':').collect();
         (2..=3).contains(&parts.len())
-            && parts
-                .iter()
-                .enumerate()
-                .all(|(i, p)| (if i == 0 { 1..=2 } else { 2..=2 }).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts.iter().enumerate().all(|(i, p)| {
+                (if i == 0 { 1..=2 } else { 2..=2 }).contains(&p.len())
+                    && p.bytes().all(|b| b.is_ascii_digit())
+            })
     };
     let month = words.iter().position(|w| MONTHS.contains(w));
     let time = words.iter().position(|w| is_time(w));
@@ -125,9 +125,8 @@ impl Importer for Mbox {
                 Some(h) => line = h,
                 None => {
                     line.clear();
-                    let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES).map_err(|e| {
-                        ImportError::fatal(&ctx.origin(number + 1), e.to_string())
-                    })?;
+                    let n = read_line(&mut input, &mut line, MAX_MAIL_BYTES)
+                        .map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
                     if n == 0 {
                         break;
                     }
@@ -144,9 +143,8 @@ impl Importer for Mbox {
             let mut headed = true;
             if loose {
                 let mut next = Vec::new();
-                let n = read_line(&mut input, &mut next, MAX_MAIL_BYTES).map_err(|e| {
-                    ImportError::fatal(&ctx.origin(number + 1), e.to_string())
-                })?;
+                let n = read_line(&mut input, &mut next, MAX_MAIL_BYTES)
+                    .map_err(|e| ImportError::fatal(&ctx.origin(number + 1), e.to_string()))?;
                 headed = n > 0 && is_header_field(&next);
                 if n > 0 {
                     held = Some(next);
@@ -307,8 +305,12 @@ fn pipermail_address(s: &str) -> Option<(String, Option<String>)> {
     };
     let (local, domain) = address.split_once(" at ")?;
     let ok = |p: &str| !p.is_empty() && !p.contains(char::is_whitespace);
-    (ok(local) && ok(domain) && domain.contains('.'))
-        .then(|| (format!("{local}@{domain}").to_lowercase(), name.filter(|n| !n.is_empty())))
+    (ok(local) && ok(domain) && domain.contains('.')).then(|| {
+        (
+            format!("{local}@{domain}").to_lowercase(),
+            name.filter(|n| !n.is_empty()),
+        )
+    })
 }
 
 fn one(
@@ -412,9 +414,10 @@ fn one(
         let marked = part
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
-        let plain = part
-            .content_type()
-            .is_some_and(|c| c.ctype().eq_ignore_ascii_case("text") && c.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain")));
+        let plain = part.content_type().is_some_and(|c| {
+            c.ctype().eq_ignore_ascii_case("text")
+                && c.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+        });
         if plain && !marked && part.attachment_name().is_none() {
             if let Some(t) = part.text_contents() {
                 texts.push(t.to_owned());

@@ -47,15 +47,27 @@ impl Evidence {
         match v {
             Value::String(s) => {
                 let s = s.to_ascii_lowercase();
-                if ["instagram.com/", "ig.me/", "your_instagram_activity/", "cdninstagram.com"]
-                    .iter()
-                    .any(|t| s.contains(t))
+                if [
+                    "instagram.com/",
+                    "ig.me/",
+                    "your_instagram_activity/",
+                    "cdninstagram.com",
+                ]
+                .iter()
+                .any(|t| s.contains(t))
                 {
                     self.instagram += 1;
                 }
-                if ["facebook.com/", "fb.me/", "m.me/", "your_facebook_activity/", "fbcdn.net", "messenger.com/"]
-                    .iter()
-                    .any(|t| s.contains(t))
+                if [
+                    "facebook.com/",
+                    "fb.me/",
+                    "m.me/",
+                    "your_facebook_activity/",
+                    "fbcdn.net",
+                    "messenger.com/",
+                ]
+                .iter()
+                .any(|t| s.contains(t))
                 {
                     self.messenger += 1;
                 }
@@ -67,7 +79,12 @@ impl Evidence {
                         // and (older exports) typed messages.
                         "original_content_owner" => self.instagram += 1,
                         "call_duration" => self.messenger += 1,
-                        "type" if matches!(v.as_str(), Some("Generic" | "Share" | "Call" | "Subscribe" | "Unsubscribe")) => {
+                        "type"
+                            if matches!(
+                                v.as_str(),
+                                Some("Generic" | "Share" | "Call" | "Subscribe" | "Unsubscribe")
+                            ) =>
+                        {
                             self.messenger += 1
                         }
                         _ => {}

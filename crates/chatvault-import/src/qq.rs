@@ -225,7 +225,8 @@ impl Importer for Qq {
             let h = match (header(&head), broken) {
                 (Some(h), None) => h,
                 (_, broken) => {
-                    let why = broken.unwrap_or_else(|| format!("line {line} is not a message header"));
+                    let why =
+                        broken.unwrap_or_else(|| format!("line {line} is not a message header"));
                     return if header_like {
                         sink.reject_header_like(&origin, why)
                     } else {
@@ -351,15 +352,7 @@ impl Importer for Qq {
             }
             match pending.as_mut() {
                 Some(p) => {
-                    if let Read::Like(why) = &read {
-                        sink.warn_header_like(
-                            &ctx.origin(number),
-                            format!(
-                                "line {number} starts with a date and time like a message header but is not one ({why}): kept as text of the message at line {}",
-                                p.line
-                            ),
-                        )?;
-                    }
+                    read.warn_if_like(sink, ctx, number, p.line)?;
                     if p.body.iter().map(String::len).sum::<usize>()
                         > chatvault_model::canonical::MAX_TEXT_BYTES
                     {
@@ -446,15 +439,30 @@ mod tests {
         let out = run_bytes(&Qq, "qq.txt", input.as_bytes(), &ctx("qq.txt"));
         let m: Vec<_> = out
             .iter()
-            .filter_map(|p| if let Parsed::Message(m) = p { Some(m) } else { None })
+            .filter_map(|p| {
+                if let Parsed::Message(m) = p {
+                    Some(m)
+                } else {
+                    None
+                }
+            })
             .collect();
         assert_eq!(m.len(), 3, "{out:?}");
         assert_eq!(m[0].text, "请转给\n消息对象:老王\n================================================================\n谢谢");
-        assert_eq!(m[1].conversation_id, "小明", "a body line moves no one to another conversation");
+        assert_eq!(
+            m[1].conversation_id, "小明",
+            "a body line moves no one to another conversation"
+        );
         assert_eq!(m[2].conversation_id, "同学群");
         let warned: Vec<u64> = out
             .iter()
-            .filter_map(|p| if let Parsed::Warning(w) = p { Some(w.line) } else { None })
+            .filter_map(|p| {
+                if let Parsed::Warning(w) = p {
+                    Some(w.line)
+                } else {
+                    None
+                }
+            })
             .collect();
         assert_eq!(warned, vec![11, 12]);
     }

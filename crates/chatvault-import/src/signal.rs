@@ -256,14 +256,26 @@ mod tests {
     fn every_attachment_link_is_read() {
         let cases: &[(&str, &str, Vec<&str>)] = &[
             ("image", "![a.jpg](./media/a.jpg)", vec!["./media/a.jpg"]),
-            ("voice_without_bang", "[voice.m4a](./media/voice.m4a)  ", vec!["./media/voice.m4a"]),
+            (
+                "voice_without_bang",
+                "[voice.m4a](./media/voice.m4a)  ",
+                vec!["./media/voice.m4a"],
+            ),
             (
                 "several_on_one_line",
                 "![a.jpg](./media/a.jpg)  [b.pdf](./media/b.pdf)  ",
                 vec!["./media/a.jpg", "./media/b.pdf"],
             ),
-            ("sticker", "[( 😀 )](../exported_stickers/1.webp)", vec!["../exported_stickers/1.webp"]),
-            ("web_link_is_text", "see [docs](https://example.com)", vec![]),
+            (
+                "sticker",
+                "[( 😀 )](../exported_stickers/1.webp)",
+                vec!["../exported_stickers/1.webp"],
+            ),
+            (
+                "web_link_is_text",
+                "see [docs](https://example.com)",
+                vec![],
+            ),
         ];
         for (name, text, want) in cases {
             assert_eq!(attachment_links(text), *want, "{name}");

@@ -540,7 +540,10 @@ pub(crate) mod tests {
     fn duplicate_entry_names_are_refused() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("dup.zip");
-        write_zip(&p, &[("_chat.txt", b"one", false), ("_chbt.txt", b"two", false)]);
+        write_zip(
+            &p,
+            &[("_chat.txt", b"one", false), ("_chbt.txt", b"two", false)],
+        );
         // The zip writer refuses duplicates: rename the second entry in place.
         let bytes = std::fs::read(&p).expect("read");
         let mut out = Vec::with_capacity(bytes.len());
@@ -556,7 +559,11 @@ pub(crate) mod tests {
         }
         std::fs::write(&p, out).expect("write");
         let e = Source::open(&p, &Limits::default()).err().expect("refused");
-        assert!(e.reason.contains("lists 2 entries but only 1 distinct names"), "{e}");
+        assert!(
+            e.reason
+                .contains("lists 2 entries but only 1 distinct names"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -382,12 +382,20 @@ mod tests {
     /// a message is rejected only without a date, naming the field.
     #[test]
     fn trimmed_and_old_exports() {
-        type Case<'a> = (&'a str, &'a str, Vec<(&'a str, Option<&'a str>, &'a str)>, Vec<&'a str>);
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Vec<(&'a str, Option<&'a str>, &'a str)>,
+            Vec<&'a str>,
+        );
         let cases: Vec<Case> = vec![
             (
                 "message_without_id",
                 r#"{"name":"Bob","type":"personal_chat","id":7,"messages":[{"type":"message","date":"2020-01-02T10:00:00","from":"Bob","text":"hi"},{"id":2,"type":"message","date":"2020-01-02T10:01:00","from":"Ann","text":"yo"}]}"#,
-                vec![("7", None, "2020-01-02T10:00:00Z"), ("7", Some("2"), "2020-01-02T10:01:00Z")],
+                vec![
+                    ("7", None, "2020-01-02T10:00:00Z"),
+                    ("7", Some("2"), "2020-01-02T10:01:00Z"),
+                ],
                 vec![],
             ),
             (
@@ -419,7 +427,12 @@ mod tests {
             ),
         ];
         for (name, doc, want, rejected) in cases {
-            let out = run_bytes(&Telegram, "result.json", doc.as_bytes(), &ctx("result.json"));
+            let out = run_bytes(
+                &Telegram,
+                "result.json",
+                doc.as_bytes(),
+                &ctx("result.json"),
+            );
             let got: Vec<(String, Option<String>, String)> = out
                 .iter()
                 .filter_map(|p| match p {
@@ -466,7 +479,10 @@ mod tests {
         let (first, again) = (ids("result.json"), ids("other/result.json"));
         assert_eq!(first.len(), 2);
         assert_ne!(first[0], first[1]);
-        assert_eq!(first, again, "the key does not depend on the file's name or place");
+        assert_eq!(
+            first, again,
+            "the key does not depend on the file's name or place"
+        );
         // A date that cannot exist names the field and why.
         let out = run_bytes(
             &Telegram,

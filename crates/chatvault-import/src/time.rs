@@ -166,9 +166,21 @@ mod tests {
     fn impossible_times_name_the_part() {
         let cases = [
             ("month_13", (2024, 13, 1, 0, 0, 0), "month 13"),
-            ("feb_30", (2023, 2, 30, 0, 0, 0), "day 30 (February 2023 has 28 days)"),
-            ("leap_feb_30", (2024, 2, 30, 0, 0, 0), "day 30 (February 2024 has 29 days)"),
-            ("day_0", (2024, 4, 0, 0, 0, 0), "day 0 (April 2024 has 30 days)"),
+            (
+                "feb_30",
+                (2023, 2, 30, 0, 0, 0),
+                "day 30 (February 2023 has 28 days)",
+            ),
+            (
+                "leap_feb_30",
+                (2024, 2, 30, 0, 0, 0),
+                "day 30 (February 2024 has 29 days)",
+            ),
+            (
+                "day_0",
+                (2024, 4, 0, 0, 0, 0),
+                "day 0 (April 2024 has 30 days)",
+            ),
             ("hour_24", (2024, 4, 1, 24, 0, 0), "hour 24"),
             ("minute_60", (2024, 4, 1, 23, 60, 0), "minute 60"),
             ("second_61", (2024, 4, 1, 23, 59, 61), "second 61"),
@@ -185,7 +197,10 @@ mod tests {
             .instant(naive(1969, 7, 20, 20, 17, 40).expect("time"))
             .expect("instant");
         assert_eq!(t.utc_ms, -14_182_940_000);
-        assert_eq!(epoch(-14_182_940, false).map(|t| t.utc_ms), Some(-14_182_940_000));
+        assert_eq!(
+            epoch(-14_182_940, false).map(|t| t.utc_ms),
+            Some(-14_182_940_000)
+        );
         assert!(why_no_epoch("msgtime", i64::MAX, true).contains("field `msgtime`"));
     }
 

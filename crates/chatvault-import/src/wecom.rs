@@ -181,7 +181,8 @@ fn draft(v: &Value) -> Result<Draft, String> {
         .get("msgtime")
         .and_then(Value::as_i64)
         .ok_or("field `msgtime`: missing or not a number")?;
-    d.sent_at = Some(epoch(ms, true).ok_or_else(|| crate::time::why_no_epoch("msgtime", ms, true))?);
+    d.sent_at =
+        Some(epoch(ms, true).ok_or_else(|| crate::time::why_no_epoch("msgtime", ms, true))?);
     d.role = role(&from);
     d.sender_id = from;
     let msgtype = str_of(v, "msgtype").ok_or("field `msgtype`: missing")?;

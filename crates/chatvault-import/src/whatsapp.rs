@@ -26,12 +26,44 @@ const MARKS: &[char] = &['\u{200e}', '\u{200f}', '\u{feff}', '\u{202a}', '\u{202
 /// Day-period markers, longest first where one starts another. German phones write the
 /// period of the day (`3:00 nachm.`, `9:00 abends`); Chinese ones `凌晨`, `中午`, `晚上`.
 const AM: &[&str] = &[
-    "AM", "am", "A.M.", "A. M.", "a. m.", "a.m.", "a. m", "a.m", "上午", "凌晨", "早上", "午前",
-    "오전", "vorm.", "vormittags", "morgens", "nachts", "ص",
+    "AM",
+    "am",
+    "A.M.",
+    "A. M.",
+    "a. m.",
+    "a.m.",
+    "a. m",
+    "a.m",
+    "上午",
+    "凌晨",
+    "早上",
+    "午前",
+    "오전",
+    "vorm.",
+    "vormittags",
+    "morgens",
+    "nachts",
+    "ص",
 ];
 const PM: &[&str] = &[
-    "PM", "pm", "P.M.", "P. M.", "p. m.", "p.m.", "p. m", "p.m", "下午", "中午", "晚上", "午後",
-    "오후", "nachm.", "nachmittags", "mittags", "abends", "م",
+    "PM",
+    "pm",
+    "P.M.",
+    "P. M.",
+    "p. m.",
+    "p.m.",
+    "p. m",
+    "p.m",
+    "下午",
+    "中午",
+    "晚上",
+    "午後",
+    "오후",
+    "nachm.",
+    "nachmittags",
+    "mittags",
+    "abends",
+    "م",
 ];
 
 /// A header's date and time, before the date order is known.
@@ -176,7 +208,10 @@ fn parse_stamp(s: &str) -> StampRead<'_> {
         return No;
     };
     let mut problems: Vec<String> = vec![];
-    let (sec, s) = match s.strip_prefix(tsep).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())) {
+    let (sec, s) = match s
+        .strip_prefix(tsep)
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    {
         Some(r) => match number(r, 2) {
             Some((sec, 2, r)) => (sec, r),
             _ => {
@@ -317,9 +352,7 @@ fn media_date(text: &str) -> Option<(u32, u32, u32)> {
                 continue;
             }
             let (kind, digits) = head.split_at(4);
-            if kind[..3].bytes().all(|b| b.is_ascii_uppercase())
-                && kind.ends_with('-')
-            {
+            if kind[..3].bytes().all(|b| b.is_ascii_uppercase()) && kind.ends_with('-') {
                 if let Some(d) = date(&digits[..4], &digits[4..6], &digits[6..]) {
                     return Some(d);
                 }
@@ -328,12 +361,16 @@ fn media_date(text: &str) -> Option<(u32, u32, u32)> {
     }
     // iOS: `-KIND-YYYY-MM-DD-HH-MM-SS`.
     for kind in [
-        "-PHOTO-", "-VIDEO-", "-AUDIO-", "-STICKER-", "-GIF-", "-DOCUMENT-",
+        "-PHOTO-",
+        "-VIDEO-",
+        "-AUDIO-",
+        "-STICKER-",
+        "-GIF-",
+        "-DOCUMENT-",
     ] {
         if let Some(i) = text.find(kind) {
             let rest = &text[i + kind.len()..];
-            if let (Some(y), Some(m), Some(d)) = (rest.get(0..4), rest.get(5..7), rest.get(8..10))
-            {
+            if let (Some(y), Some(m), Some(d)) = (rest.get(0..4), rest.get(5..7), rest.get(8..10)) {
                 if let Some(found) = date(y, m, d) {
                     return Some(found);
                 }
@@ -988,15 +1025,7 @@ fn read_chat<R: BufRead>(
         }
         match pending.as_mut() {
             Some(p) => {
-                if let Read::Like(why) = &read {
-                    sink.warn_header_like(
-                        &ctx.origin(number),
-                        format!(
-                            "line {number} starts with a date and time like a message header but is not one ({why}): kept as text of the message at line {}",
-                            p.line
-                        ),
-                    )?;
-                }
+                read.warn_if_like(sink, ctx, number, p.line)?;
                 if p.broken.is_some() {
                     continue;
                 }
@@ -1222,9 +1251,20 @@ mod tests {
             (
                 "hour_00_in_12_hour_file",
                 "06/20/2020, 00:08 a. m. - +12 345 578 created group \"G\"",
-                Some(([6, 20, 2020], 0, 8, 0, Some(false), "+12 345 578 created group \"G\"")),
+                Some((
+                    [6, 20, 2020],
+                    0,
+                    8,
+                    0,
+                    Some(false),
+                    "+12 345 578 created group \"G\"",
+                )),
             ),
-            ("am_on_a_24_hour_time", "06/08/2016, 14:23 a.m. - A: x", None),
+            (
+                "am_on_a_24_hour_time",
+                "06/08/2016, 14:23 a.m. - A: x",
+                None,
+            ),
             (
                 "dotted_time",
                 "03-06-2018, 01.55 PM - a: m",
@@ -1298,16 +1338,18 @@ mod tests {
         ];
         for (name, line, want) in cases {
             // A bare header (no ` - ` after the time) is a header only in a bare file.
-            let got = parse_header(line).filter(|h| h.style != Style::Bare).map(|h| {
-                (
-                    h.stamp.parts,
-                    h.stamp.h,
-                    h.stamp.m,
-                    h.stamp.s,
-                    h.stamp.pm,
-                    h.rest,
-                )
-            });
+            let got = parse_header(line)
+                .filter(|h| h.style != Style::Bare)
+                .map(|h| {
+                    (
+                        h.stamp.parts,
+                        h.stamp.h,
+                        h.stamp.m,
+                        h.stamp.s,
+                        h.stamp.pm,
+                        h.rest,
+                    )
+                });
             assert_eq!(got, want, "{name}");
         }
     }

@@ -46,11 +46,12 @@ fn body() -> impl Strategy<Value = Vec<Body>> {
 }
 
 fn messages() -> impl Strategy<Value = Vec<Msg>> {
-    let one = (0..SENDERS.len(), 946_684_800i64..1_900_000_000, body()).prop_map(|(s, at, body)| Msg {
-        sender: SENDERS[s],
-        at,
-        body,
-    });
+    let one =
+        (0..SENDERS.len(), 946_684_800i64..1_900_000_000, body()).prop_map(|(s, at, body)| Msg {
+            sender: SENDERS[s],
+            at,
+            body,
+        });
     prop::collection::vec(one, 1..8).prop_map(|mut ms| {
         ms.sort_by_key(|m| m.at);
         ms
@@ -120,7 +121,12 @@ fn first_line(m: &Msg) -> String {
 /// Header-like lines for WhatsApp: every shape the writer knows, valid and not.
 fn whatsapp_like(v: usize, m: &Msg) -> String {
     let t = dt(m.at + 60);
-    let (d, mo, y, y2) = (t.format("%d"), t.format("%m"), t.format("%Y"), t.format("%y"));
+    let (d, mo, y, y2) = (
+        t.format("%d"),
+        t.format("%m"),
+        t.format("%Y"),
+        t.format("%y"),
+    );
     let (hh, mm, ss) = (t.format("%H"), t.format("%M"), t.format("%S"));
     let h12 = t.format("%-I");
     let variants = [
@@ -147,7 +153,12 @@ fn whatsapp_android(ms: &[Msg]) -> Written {
     // A day above 12 so the order is certain.
     w.header("13/01/2000, 00:00 - Messages and calls are end-to-end encrypted.".into());
     for m in ms {
-        w.header(format!("{} - {}: {}", dt(m.at).format("%d/%m/%Y, %H:%M"), m.sender, first_line(m)));
+        w.header(format!(
+            "{} - {}: {}",
+            dt(m.at).format("%d/%m/%Y, %H:%M"),
+            m.sender,
+            first_line(m)
+        ));
         bodies(&mut w, m, "", &whatsapp_like);
     }
     w
@@ -155,7 +166,9 @@ fn whatsapp_android(ms: &[Msg]) -> Written {
 
 fn whatsapp_ios(ms: &[Msg]) -> Written {
     let mut w = Written::default();
-    w.header("[13/01/00, 00:00:00] Group: \u{200e}Messages and calls are end-to-end encrypted.".into());
+    w.header(
+        "[13/01/00, 00:00:00] Group: \u{200e}Messages and calls are end-to-end encrypted.".into(),
+    );
     for m in ms {
         let t = dt(m.at);
         w.header(format!(
@@ -204,7 +217,11 @@ fn qq(ms: &[Msg]) -> Written {
         w.push(l.into());
     }
     for m in ms {
-        w.header(format!("{} {}(10001)", dt(m.at).format("%Y-%m-%d %-H:%M:%S"), m.sender));
+        w.header(format!(
+            "{} {}(10001)",
+            dt(m.at).format("%Y-%m-%d %-H:%M:%S"),
+            m.sender
+        ));
         w.push(first_line(m));
         bodies(&mut w, m, "", &qq_like);
         w.push(String::new());
@@ -243,7 +260,12 @@ fn line(ms: &[Msg]) -> Written {
         } else {
             first_line(m)
         };
-        w.header(format!("{}\t{}\t{}", dt(m.at).format("%H:%M"), m.sender, first));
+        w.header(format!(
+            "{}\t{}\t{}",
+            dt(m.at).format("%H:%M"),
+            m.sender,
+            first
+        ));
         bodies(&mut w, m, "", &line_like);
         if multi {
             let last = w.lines.last_mut().expect("a line");
@@ -268,7 +290,12 @@ fn signal_like(v: usize, m: &Msg) -> String {
 fn signal(ms: &[Msg]) -> Written {
     let mut w = Written::default();
     for m in ms {
-        w.header(format!("[{}] {}: {}", dt(m.at).format("%Y-%m-%d %H:%M:%S"), m.sender, first_line(m)));
+        w.header(format!(
+            "[{}] {}: {}",
+            dt(m.at).format("%Y-%m-%d %H:%M:%S"),
+            m.sender,
+            first_line(m)
+        ));
         bodies(&mut w, m, "", &signal_like);
     }
     w
@@ -289,7 +316,10 @@ fn mbox(ms: &[Msg]) -> Written {
     let mut w = Written::default();
     for (i, m) in ms.iter().enumerate() {
         let t = dt(m.at);
-        w.header(format!("From a@example.com {}", t.format("%a %b %e %H:%M:%S %Y")));
+        w.header(format!(
+            "From a@example.com {}",
+            t.format("%a %b %e %H:%M:%S %Y")
+        ));
         w.push("From: a@example.com".into());
         w.push(format!("Subject: message {i}"));
         w.push(format!("Message-ID: <m{i}@example.com>"));

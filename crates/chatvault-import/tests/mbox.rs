@@ -22,7 +22,12 @@ fn every_mbox_fixture_counts_as_pythons_mailbox_does() {
         }
         let out = common::import(&path, "UTC");
         assert_eq!(out.format, "mbox", "{}", path.display());
-        assert!(out.rejected.is_empty(), "{}: {:?}", path.display(), out.rejected);
+        assert!(
+            out.rejected.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            out.rejected
+        );
         assert_eq!(
             out.messages.len(),
             common::python_mbox_count(&path),
@@ -60,11 +65,21 @@ fn netscape_separators_without_a_blank_line_start_new_messages() {
     let out = common::import(&fixtures().join("netscape-no-blank-line.mbox"), "UTC");
     let m = &out.messages;
     assert_eq!(m.len(), 3, "never merged into the e-mail above");
-    assert!(m[0].text.trim_end().ends_with("The build server is back."), "{:?}", m[0].text);
+    assert!(
+        m[0].text.trim_end().ends_with("The build server is back."),
+        "{:?}",
+        m[0].text
+    );
     assert!(!m[0].text.contains("Thanks"));
     assert_eq!(m[1].sender.id, "ann@example.com");
-    assert!(m[1].text.contains("From what I can see"), "mboxrd unquoting");
-    assert_eq!(m[1].conversation_id, m[0].conversation_id, "threaded by In-Reply-To");
+    assert!(
+        m[1].text.contains("From what I can see"),
+        "mboxrd unquoting"
+    );
+    assert_eq!(
+        m[1].conversation_id, m[0].conversation_id,
+        "threaded by In-Reply-To"
+    );
     assert_eq!(m[2].sender.name.as_deref(), Some("张三"));
     assert!(m[2].text.contains("明天开会"));
 }
@@ -75,7 +90,9 @@ fn pipermail_archives_keep_working() {
     let m = &out.messages;
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].sent_at.utc_ms, 1_344_537_557_000);
-    assert!(m[0].text.starts_with("[dev] Making the RPC backend a required configuration parameter"));
+    assert!(m[0]
+        .text
+        .starts_with("[dev] Making the RPC backend a required configuration parameter"));
     assert_eq!(m[1].reply_to.as_deref(), Some("A1@example.com"));
     assert_eq!(m[1].conversation_id, m[0].conversation_id);
     // Pipermail writes `name at example.com (Name)`: the sender keeps a readable handle.
@@ -89,10 +106,26 @@ fn every_text_part_is_the_body_however_deeply_nested() {
     let out = common::import(&fixtures().join("nested-multipart.mbox"), "UTC");
     let m = &out.messages;
     assert_eq!(m.len(), 2);
-    assert!(m[0].text.contains("See the forwarded thread below."), "{:?}", m[0].text);
-    assert!(m[0].text.contains("合同第三条需要修改。"), "the nested text part is searchable: {:?}", m[0].text);
-    let names: Vec<&str> = m[0].attachments.iter().map(|a| a.reference.name.as_str()).collect();
-    assert_eq!(names, vec!["contract.pdf", "attachment-1.png"], "no text part among the files");
+    assert!(
+        m[0].text.contains("See the forwarded thread below."),
+        "{:?}",
+        m[0].text
+    );
+    assert!(
+        m[0].text.contains("合同第三条需要修改。"),
+        "the nested text part is searchable: {:?}",
+        m[0].text
+    );
+    let names: Vec<&str> = m[0]
+        .attachments
+        .iter()
+        .map(|a| a.reference.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["contract.pdf", "attachment-1.png"],
+        "no text part among the files"
+    );
     assert!(m[1].text.contains("deep text"), "{:?}", m[1].text);
     assert!(m[1].attachments.is_empty());
 }

@@ -92,8 +92,18 @@ fn shared_fixtures_import_exactly() {
     for entry in std::fs::read_dir(root.join("mbox")).expect("mbox folder") {
         let path = entry.expect("entry").path();
         let out = common::import(&path, "UTC");
-        assert!(out.rejected.is_empty(), "{}: {:?}", path.display(), out.rejected);
-        assert_eq!(out.messages.len(), common::python_mbox_count(&path), "{}", path.display());
+        assert!(
+            out.rejected.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            out.rejected
+        );
+        assert_eq!(
+            out.messages.len(),
+            common::python_mbox_count(&path),
+            "{}",
+            path.display()
+        );
     }
     // Replies: the Discord messages that answer others point at them.
     let general = root

@@ -280,7 +280,12 @@ fn run_cases(cases: Vec<Case>) {
                 (who, utc(m), m.text.clone())
             })
             .collect();
-        assert_eq!(got.len(), want.len(), "{name}: {got:?} rejected {:?}", out.rejected);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{name}: {got:?} rejected {:?}",
+            out.rejected
+        );
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g.0, w.0, "{name}: sender of {g:?}");
             assert_eq!(g.1, w.1, "{name}: time of {g:?}");
@@ -290,7 +295,9 @@ fn run_cases(cases: Vec<Case>) {
         assert_eq!(lines, rejected, "{name}: rejected {:?}", out.rejected);
         if name.starts_with("days_all_below_13") {
             assert!(
-                !out.warnings.iter().any(|w| w.1.contains("day/month") || w.1.contains("month/day")),
+                !out.warnings
+                    .iter()
+                    .any(|w| w.1.contains("day/month") || w.1.contains("month/day")),
                 "{name}: decided, so no warning about the order: {:?}",
                 out.warnings
             );
@@ -304,14 +311,50 @@ fn run_cases(cases: Vec<Case>) {
 fn messenger_and_instagram_by_content_not_folder() {
     let messenger = r#"{"participants":[{"name":"A"},{"name":"B"}],"messages":[{"sender_name":"A","timestamp_ms":1600000000000,"content":"see https://www.facebook.com/events/1","type":"Share","share":{"link":"https://www.facebook.com/events/1"}},{"sender_name":"B","timestamp_ms":1599999999000,"call_duration":30,"content":"B called you."}],"title":"A","thread_path":"inbox/a_1"}"#;
     let instagram = r#"{"participants":[{"name":"a"},{"name":"b"}],"messages":[{"sender_name":"a","timestamp_ms":1600000000000,"content":"look","share":{"link":"https://www.instagram.com/p/Cm/","original_content_owner":"someone"}}],"title":"a","thread_path":"inbox/a_1","joinable_mode":{"mode":1,"link":"https://ig.me/j/x/"}}"#;
-    let neither = r#"{"messages":[{"sender_name":"a","timestamp_ms":1600000000000,"content":"hi"}]}"#;
+    let neither =
+        r#"{"messages":[{"sender_name":"a","timestamp_ms":1600000000000,"content":"hi"}]}"#;
     type PCase<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a str, bool);
     let cases: Vec<PCase> = vec![
-        ("messenger_in_an_instagram_folder", "instagram/inbox/a_1/message_1.json", messenger, None, "messenger", false),
-        ("instagram_in_a_facebook_folder", "facebook/messages/inbox/a_1/message_1.json", instagram, None, "instagram", false),
-        ("instagram_anywhere", "message_1.json", instagram, None, "instagram", false),
-        ("nothing_decides", "instagram/message_1.json", neither, None, "messenger", true),
-        ("the_user_names_it", "message_1.json", neither, Some("instagram"), "instagram", false),
+        (
+            "messenger_in_an_instagram_folder",
+            "instagram/inbox/a_1/message_1.json",
+            messenger,
+            None,
+            "messenger",
+            false,
+        ),
+        (
+            "instagram_in_a_facebook_folder",
+            "facebook/messages/inbox/a_1/message_1.json",
+            instagram,
+            None,
+            "instagram",
+            false,
+        ),
+        (
+            "instagram_anywhere",
+            "message_1.json",
+            instagram,
+            None,
+            "instagram",
+            false,
+        ),
+        (
+            "nothing_decides",
+            "instagram/message_1.json",
+            neither,
+            None,
+            "messenger",
+            true,
+        ),
+        (
+            "the_user_names_it",
+            "message_1.json",
+            neither,
+            Some("instagram"),
+            "instagram",
+            false,
+        ),
     ];
     for (name, file, json, platform, want, warned) in cases {
         let out = import_as(file, json.as_bytes(), None, platform);
@@ -320,7 +363,12 @@ fn messenger_and_instagram_by_content_not_folder() {
         for m in &out.messages {
             assert_eq!(m.platform.as_str(), want, "{name}");
         }
-        assert_eq!(!out.warnings.is_empty(), warned, "{name}: {:?}", out.warnings);
+        assert_eq!(
+            !out.warnings.is_empty(),
+            warned,
+            "{name}: {:?}",
+            out.warnings
+        );
     }
 }
 
@@ -340,7 +388,10 @@ fn zip(entries: &[(&str, &str)]) -> Vec<u8> {
 #[test]
 fn slack_names_users_missing_from_users_json() {
     let bytes = zip(&[
-        ("users.json", r#"[{"id":"U1","name":"ann","profile":{"display_name":"Ann"}}]"#),
+        (
+            "users.json",
+            r#"[{"id":"U1","name":"ann","profile":{"display_name":"Ann"}}]"#,
+        ),
         ("channels.json", r#"[{"id":"C1","name":"general"}]"#),
         (
             "general/2020-01-01.json",
@@ -355,23 +406,43 @@ fn slack_names_users_missing_from_users_json() {
     assert_eq!(out.format, "slack");
     let m = &out.messages;
     assert_eq!(m.len(), 3);
-    assert_eq!(m[0].text, "hi @Kim Jae", "named in a mention before their first message");
+    assert_eq!(
+        m[0].text, "hi @Kim Jae",
+        "named in a mention before their first message"
+    );
     assert_eq!(m[1].sender.id, "U2");
-    assert_eq!(m[1].sender.name.as_deref(), Some("Kim Jae"), "empty display name: the real name");
-    assert_eq!(m[2].sender.name, None, "no name anywhere: the id alone, as the export has it");
+    assert_eq!(
+        m[1].sender.name.as_deref(),
+        Some("Kim Jae"),
+        "empty display name: the real name"
+    );
+    assert_eq!(
+        m[2].sender.name, None,
+        "no name anywhere: the id alone, as the export has it"
+    );
 }
 
 /// Two WhatsApp exports zipped together: both chats are read, each its own conversation.
 #[test]
 fn whatsapp_zip_with_two_chats_reads_both() {
     let bytes = zip(&[
-        ("WhatsApp Chat with Ann.txt", "06.08.2016, 13:23 - Ann: Hey\n"),
-        ("WhatsApp Chat with Bob.txt", "06.08.2016, 13:24 - Bob: Hi\n06.08.2016, 13:25 - Bob: there\n"),
+        (
+            "WhatsApp Chat with Ann.txt",
+            "06.08.2016, 13:23 - Ann: Hey\n",
+        ),
+        (
+            "WhatsApp Chat with Bob.txt",
+            "06.08.2016, 13:24 - Bob: Hi\n06.08.2016, 13:25 - Bob: there\n",
+        ),
         ("notes.txt", "a document sent in the chat"),
     ]);
     let out = import_as("chats.zip", &bytes, None, None);
     assert_eq!(out.format, "whatsapp");
-    let convs: Vec<&str> = out.messages.iter().map(|m| m.conversation_id.as_str()).collect();
+    let convs: Vec<&str> = out
+        .messages
+        .iter()
+        .map(|m| m.conversation_id.as_str())
+        .collect();
     assert_eq!(convs, vec!["chat:Ann", "chat:Bob", "chat:Bob"]);
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }
@@ -385,7 +456,12 @@ fn swallowed_lines_are_reported() {
         "[LINE] Chat history with Bob\nSaved on: 2024/01/03 09:00\n\n2024/01/01 Mon\n10:00\tBob\thi\n2024.01.02 — Tuesday, the second day\n10:05\tBob\tnext\n",
     );
     assert_eq!(out.messages.len(), 2);
-    assert_eq!(out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(), vec![6], "{:?}", out.warnings);
+    assert_eq!(
+        out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(),
+        vec![6],
+        "{:?}",
+        out.warnings
+    );
     // CSV: a quote left open swallows the next row into the field.
     let out = import_as(
         "a.csv",
@@ -393,8 +469,19 @@ fn swallowed_lines_are_reported() {
         Some("csv"),
         None,
     );
-    assert_eq!(out.messages.len(), 2, "{:?} {:?}", out.rejected, out.warnings);
-    assert_eq!(out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(), vec![3], "{:?}", out.warnings);
+    assert_eq!(
+        out.messages.len(),
+        2,
+        "{:?} {:?}",
+        out.rejected,
+        out.warnings
+    );
+    assert_eq!(
+        out.warnings.iter().map(|w| w.0).collect::<Vec<_>>(),
+        vec![3],
+        "{:?}",
+        out.warnings
+    );
 }
 
 /// A JSON export in UTF-16 with bytes that do not decode: that record is rejected with
@@ -408,7 +495,10 @@ fn undecodable_bytes_in_a_transcoded_json_export_are_rejected() {
     }
     // Turn the `XX` into a lone surrogate and an `X`.
     let xx: Vec<u8> = "XX".encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let at = bytes.windows(4).position(|w| w == xx.as_slice()).expect("XX");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == xx.as_slice())
+        .expect("XX");
     bytes[at] = 0x00;
     bytes[at + 1] = 0xD8;
     let out = import_as("result.json", &bytes, None, None);
@@ -416,5 +506,9 @@ fn undecodable_bytes_in_a_transcoded_json_export_are_rejected() {
     assert_eq!(out.messages.len(), 1);
     assert_eq!(out.rejected.len(), 1, "{:?}", out.rejected);
     assert_eq!(out.rejected[0].0, 3);
-    assert!(out.rejected[0].1.contains("not valid UTF-16"), "{:?}", out.rejected);
+    assert!(
+        out.rejected[0].1.contains("not valid UTF-16"),
+        "{:?}",
+        out.rejected
+    );
 }

@@ -113,7 +113,12 @@ impl Query {
     /// The query without its negated clauses (a superset of its matches).
     pub fn positive(&self) -> Query {
         Query {
-            clauses: self.clauses.iter().filter(|c| !c.negated).cloned().collect(),
+            clauses: self
+                .clauses
+                .iter()
+                .filter(|c| !c.negated)
+                .cloned()
+                .collect(),
         }
     }
 

@@ -142,7 +142,11 @@ pub(crate) fn client_ip(parts: &Parts, trusted: &[String]) -> Option<String> {
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())?;
-    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|t| t.trim().parse::<std::net::IpAddr>().ok() == Some(*ip));
+    let is_trusted = |ip: &std::net::IpAddr| {
+        trusted
+            .iter()
+            .any(|t| t.trim().parse::<std::net::IpAddr>().ok() == Some(*ip))
+    };
     if !is_trusted(&peer) {
         return Some(peer.to_string());
     }

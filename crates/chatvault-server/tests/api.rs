@@ -1720,7 +1720,11 @@ async fn extreme_numbers_on_every_route_leave_the_server_working() {
                 continue;
             }
             for v in EXTREMES {
-                let q = if path.contains("search") { "q=%E9%80%80%E6%AC%BE&" } else { "" };
+                let q = if path.contains("search") {
+                    "q=%E9%80%80%E6%AC%BE&"
+                } else {
+                    ""
+                };
                 requests.push((Method::GET, format!("{base}?{q}{name}={v}"), None));
             }
         }
@@ -1762,13 +1766,25 @@ async fn extreme_numbers_on_every_route_leave_the_server_working() {
     // Far past the end: an empty page with the whole count.
     let boss = w.login("boss").await;
     let r = w
-        .call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE&offset=1000000000", None)
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE&offset=1000000000",
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["hits"].as_array().map(Vec::len), Some(0));
     assert_eq!(r.body["total"], 4);
     // Still serving: reads and ingest work.
-    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["total"], 4);
     let token = {
@@ -1790,7 +1806,14 @@ async fn extreme_numbers_on_every_route_leave_the_server_working() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E4%B9%8B%E5%90%8E%E8%BF%98%E8%83%BD", None).await;
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E4%B9%8B%E5%90%8E%E8%BF%98%E8%83%BD",
+            None,
+        )
+        .await;
     assert_eq!(r.body["total"], 1, "{}", r.body);
 }
 
@@ -1807,7 +1830,14 @@ async fn a_panicking_request_does_not_poison_the_next() {
     .join();
     assert!(poisoned.is_err());
     let boss = w.login("boss").await;
-    let r = w.call(&boss, Method::GET, "/api/v1/search?q=%E9%80%80%E6%AC%BE", None).await;
+    let r = w
+        .call(
+            &boss,
+            Method::GET,
+            "/api/v1/search?q=%E9%80%80%E6%AC%BE",
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["total"], 4);
 }
@@ -1820,13 +1850,13 @@ async fn searches_never_confirm_masked_personal_data() {
     let w = world();
     // (query, hits an unmasked reader would get, hits a masked reader gets)
     let cases: &[(&str, u64)] = &[
-        ("138", 1),         // shown: 138****5678
-        ("5678", 1),        // shown
-        ("1381", 0),        // the first hidden digit
+        ("138", 1),  // shown: 138****5678
+        ("5678", 1), // shown
+        ("1381", 0), // the first hidden digit
         ("13812", 0),
         ("2345", 0),
         ("13812345678", 0),
-        ("退款 -1234", 2),  // a negation inside the mask hides nothing
+        ("退款 -1234", 2), // a negation inside the mask hides nothing
         ("退款 -请拨打", 1),
     ];
     for user in ["alice", "boss"] {
@@ -1841,14 +1871,22 @@ async fn searches_never_confirm_masked_personal_data() {
                 Some(*want),
                 "{user} `{q}`"
             );
-            assert!(!String::from_utf8_lossy(&r.raw).contains("1234"), "{user} `{q}`");
+            assert!(
+                !String::from_utf8_lossy(&r.raw).contains("1234"),
+                "{user} `{q}`"
+            );
         }
     }
     // Nor can the sender filter confirm personal data used as a handle.
     for user in ["alice", "boss"] {
         let s = w.login(user).await;
         let r = w
-            .call(&s, Method::GET, "/api/v1/search?q=&sender=13812345678", None)
+            .call(
+                &s,
+                Method::GET,
+                "/api/v1/search?q=&sender=13812345678",
+                None,
+            )
             .await;
         assert_eq!(r.status, 400, "{user}: {}", r.body);
         assert_eq!(r.body["error"]["code"], "input.invalid");

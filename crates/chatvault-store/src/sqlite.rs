@@ -396,7 +396,9 @@ impl StoreRead for SqliteStore {
         from_seq: u64,
         f: &mut dyn FnMut(MessageRow) -> Result<bool>,
     ) -> Result<()> {
-        self.scan_rows(from_seq, &mut |r| f(message_from_row(r).map_err(|e| self.e(e))?))
+        self.scan_rows(from_seq, &mut |r| {
+            f(message_from_row(r).map_err(|e| self.e(e))?)
+        })
     }
 
     fn scan_messages_lenient(

@@ -548,21 +548,56 @@ fn spliced_and_foreign_backups_are_refused() {
     ok(&a.data, &["user", "add", "owner", "--role", "admin"], &[]);
     let bk = a.dir.path().join("bk");
     let to = bk.to_str().unwrap().to_owned();
-    ok(&a.data, &["backup", "--to", &to, "--recipient", &a.recipient], &[]);
+    ok(
+        &a.data,
+        &["backup", "--to", &to, "--recipient", &a.recipient],
+        &[],
+    );
     // Another archive, with its own users, backed up to the attacker's folder with the
     // victim's (public) recipient.
     let b = world();
-    ok(&b.data, &["user", "add", "intruder", "--role", "team_lead", "--team", "t1"], &[]);
+    ok(
+        &b.data,
+        &[
+            "user",
+            "add",
+            "intruder",
+            "--role",
+            "team_lead",
+            "--team",
+            "t1",
+        ],
+        &[],
+    );
     let bk_b = b.dir.path().join("bk-b");
-    ok(&b.data, &["backup", "--to", bk_b.to_str().unwrap(), "--recipient", &a.recipient], &[]);
+    ok(
+        &b.data,
+        &[
+            "backup",
+            "--to",
+            bk_b.to_str().unwrap(),
+            "--recipient",
+            &a.recipient,
+        ],
+        &[],
+    );
     let (a_path, a_manifest) = manifests_in(&bk).pop().unwrap();
     let (_, b_manifest) = manifests_in(&bk_b).pop().unwrap();
-    let key_of = |m: &Value| chatvault_ledger::key_fingerprint(m["archive"]["verifier_key"].as_str().unwrap());
+    let key_of = |m: &Value| {
+        chatvault_ledger::key_fingerprint(m["archive"]["verifier_key"].as_str().unwrap())
+    };
     let (key_a, key_b) = (key_of(&a_manifest), key_of(&b_manifest));
     assert_ne!(key_a, key_b);
     let restore = |dest: &str, extra: &[&str]| {
         let dest = a.dir.path().join(dest);
-        let mut args = vec!["restore", &to, "--to", dest.to_str().unwrap(), "--identity", a.identity.to_str().unwrap()];
+        let mut args = vec![
+            "restore",
+            &to,
+            "--to",
+            dest.to_str().unwrap(),
+            "--identity",
+            a.identity.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let out = run(&a.data, &args, &[]);
         (out, dest)
@@ -587,7 +622,10 @@ fn spliced_and_foreign_backups_are_refused() {
     assert!(out.contains("changed after it was signed"), "{out}");
     let ((code, _, err), dest) = restore("spliced", &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("backup.foreign") && err.contains("changed after it was signed"), "{err}");
+    assert!(
+        err.contains("backup.foreign") && err.contains("changed after it was signed"),
+        "{err}"
+    );
     assert!(!dest.exists(), "nothing restored");
     // Unsigned (the signature removed) is refused too.
     let mut unsigned = a_manifest.clone();
@@ -600,20 +638,43 @@ fn spliced_and_foreign_backups_are_refused() {
     // 2. The other archive's whole backup put into the target: the latest is now
     //    foreign, and refused by default.
     let b_name = format!("{}.json", b_manifest["id"].as_str().unwrap());
-    std::fs::write(bk.join("manifests").join(&b_name), serde_json::to_vec_pretty(&b_manifest).unwrap()).unwrap();
+    std::fs::write(
+        bk.join("manifests").join(&b_name),
+        serde_json::to_vec_pretty(&b_manifest).unwrap(),
+    )
+    .unwrap();
     let (code, out, _) = run(&a.data, &["backup", "verify", &to], &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("holds backups of 2 archives") && out.contains(&key_b), "{out}");
-    let (code, out, _) = run(&a.data, &["backup", "verify", &to, "--expect-key", &key_a], &[]);
+    assert!(
+        out.contains("holds backups of 2 archives") && out.contains(&key_b),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &a.data,
+        &["backup", "verify", &to, "--expect-key", &key_a],
+        &[],
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("belongs to another archive") && out.contains(&key_b), "{out}");
+    assert!(
+        out.contains("belongs to another archive") && out.contains(&key_b),
+        "{out}"
+    );
     let ((code, _, err), dest) = restore("foreign", &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("backup.foreign") && err.contains("--expect-key"), "{err}");
+    assert!(
+        err.contains("backup.foreign") && err.contains("--expect-key"),
+        "{err}"
+    );
     assert!(!dest.exists());
     let b_id = b_manifest["id"].as_str().unwrap();
-    let ((code, _, err), _) = restore("foreign-pinned", &["--backup", b_id, "--expect-key", &key_a]);
-    assert!(code == 2 && err.contains(&key_b), "pinned to A, B's backup is refused: {err}");
+    let ((code, _, err), _) = restore(
+        "foreign-pinned",
+        &["--backup", b_id, "--expect-key", &key_a],
+    );
+    assert!(
+        code == 2 && err.contains(&key_b),
+        "pinned to A, B's backup is refused: {err}"
+    );
     // Pinned to A, the latest is A's own, whatever else the target holds.
     let ((code, out, err), _) = restore("pinned-latest", &["--expect-key", &key_a]);
     assert_eq!(code, 0, "{out}{err}");
@@ -667,11 +728,27 @@ fn one_new_message_uploads_little() {
     import(&w.data, w.dir.path(), "big.jsonl", &lines);
     let bk = w.dir.path().join("bk");
     let to = bk.to_str().unwrap();
-    let full = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], &[]);
-    import(&w.data, w.dir.path(), "one.jsonl", &[msg("c9", 0, "只多了一条消息")]);
-    let inc = ok(&w.data, &["backup", "--to", to, "--recipient", &w.recipient], &[]);
+    let full = ok(
+        &w.data,
+        &["backup", "--to", to, "--recipient", &w.recipient],
+        &[],
+    );
+    import(
+        &w.data,
+        w.dir.path(),
+        "one.jsonl",
+        &[msg("c9", 0, "只多了一条消息")],
+    );
+    let inc = ok(
+        &w.data,
+        &["backup", "--to", to, "--recipient", &w.recipient],
+        &[],
+    );
     let db_size = std::fs::metadata(w.data.join("archive.db")).unwrap().len();
-    let (f, i) = (full["uploaded_bytes"].as_u64().unwrap(), inc["uploaded_bytes"].as_u64().unwrap());
+    let (f, i) = (
+        full["uploaded_bytes"].as_u64().unwrap(),
+        inc["uploaded_bytes"].as_u64().unwrap(),
+    );
     eprintln!(
         "backup after one message: archive.db {db_size} bytes; full upload {f} bytes in {} chunks; incremental {i} bytes in {} chunks ({:.1} %)",
         full["uploaded_chunks"], inc["uploaded_chunks"], i as f64 * 100.0 / f as f64
@@ -679,6 +756,17 @@ fn one_new_message_uploads_little() {
     assert!(i * 10 < f, "one message re-uploaded {i} of {f} bytes");
     // And it restores to the same root.
     let dest = w.dir.path().join("restored");
-    let r = ok(&w.data, &["restore", to, "--to", dest.to_str().unwrap(), "--identity", w.identity.to_str().unwrap()], &[]);
+    let r = ok(
+        &w.data,
+        &[
+            "restore",
+            to,
+            "--to",
+            dest.to_str().unwrap(),
+            "--identity",
+            w.identity.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(r["root_matches"], true, "{r}");
 }

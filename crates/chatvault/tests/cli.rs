@@ -574,16 +574,26 @@ fn a_closed_stdout_ends_quietly() {
     let e = Env::new();
     let mut jsonl = String::new();
     for i in 0..3000 {
-        jsonl.push_str(&GOOD.replace("\"m-1\"", &format!("\"m-{i}\"")).replace("您好", &format!("您好 {i}")));
+        jsonl.push_str(
+            &GOOD
+                .replace("\"m-1\"", &format!("\"m-{i}\""))
+                .replace("您好", &format!("您好 {i}")),
+        );
         jsonl.push('\n');
     }
     let file = e.write("many.jsonl", &jsonl);
     assert!(e.run(&["import", s(&file)]).status.success());
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("search_text", vec!["search", "您好", "--limit", "3000"]),
-        ("search_json", vec!["search", "您好", "--limit", "3000", "--json"]),
+        (
+            "search_json",
+            vec!["search", "您好", "--limit", "3000", "--json"],
+        ),
         ("show", vec!["show", "wecom:c-1", "--limit", "3000"]),
-        ("show_json", vec!["show", "wecom:c-1", "--limit", "3000", "--json"]),
+        (
+            "show_json",
+            vec!["show", "wecom:c-1", "--limit", "3000", "--json"],
+        ),
     ];
     for (name, args) in cases {
         let mut child = bin()
@@ -626,5 +636,8 @@ fn header_like_lines_are_counted_in_the_import_report() {
     assert_eq!(v["rejected"][0]["header_like"], true, "{v}");
     assert_eq!(v["warnings"][0]["line"], 4, "{v}");
     let text = String::from_utf8_lossy(&e.run(&["import", s(&chat)]).stdout).into_owned();
-    assert!(text.contains("2 line(s) look like a message header"), "{text}");
+    assert!(
+        text.contains("2 line(s) look like a message header"),
+        "{text}"
+    );
 }

@@ -37,10 +37,21 @@ fn world(data: &Path, dir: &Path) -> Vec<(&'static str, String)> {
         json!({"platform":"whatsapp","conversation_id":"w1","sender_id":"+8613800138000","sent_at":at(2),"text":"hello"}),
     ];
     let f = dir.join("m.jsonl");
-    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &f,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     ok(data, &["import", f.to_str().unwrap()]);
     let users: [(&str, &str, &[&str]); 6] = [
-        ("alice", "agent", &["--team", "t1", "--handle", "wecom:alice"]),
+        (
+            "alice",
+            "agent",
+            &["--team", "t1", "--handle", "wecom:alice"],
+        ),
         ("lead", "team_lead", &["--team", "t1"]),
         ("lisa", "legal", &[]),
         ("boss", "executive", &[]),
@@ -53,7 +64,11 @@ fn world(data: &Path, dir: &Path) -> Vec<(&'static str, String)> {
         args.extend_from_slice(extra);
         let (code, out, err) = run_with(data, &args, Some("schemathesis-password"));
         assert_eq!(code, 0, "{out}{err}");
-        let v: Value = serde_json::from_str(&ok(data, &["--json", "token", "create", user, "--scope", "read"])).unwrap();
+        let v: Value = serde_json::from_str(&ok(
+            data,
+            &["--json", "token", "create", user, "--scope", "read"],
+        ))
+        .unwrap();
         tokens.push((role_name(role), v["token"].as_str().unwrap().to_owned()));
     }
     tokens
@@ -114,7 +129,18 @@ fn every_operation_matches_its_document_for_every_role() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        eprintln!("--- schemathesis as {role}: exit {:?}\n{}", out.status.code(), text.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "--- schemathesis as {role}: exit {:?}\n{}",
+            out.status.code(),
+            text.lines()
+                .rev()
+                .take(6)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         if !out.status.success() {
             failures.push(format!("as {role}:\n{text}"));
         }

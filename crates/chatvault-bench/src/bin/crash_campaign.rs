@@ -39,7 +39,13 @@ struct Args {
 }
 
 const WRITERS: &[&str] = &[
-    "import", "checkpoint", "keys-rotate", "reindex", "sweep", "backup", "restore",
+    "import",
+    "checkpoint",
+    "keys-rotate",
+    "reindex",
+    "sweep",
+    "backup",
+    "restore",
 ];
 
 #[derive(Default, Clone, Copy)]
@@ -64,7 +70,12 @@ struct World {
 impl World {
     fn cmd(&self, data: &Path) -> Command {
         let mut c = Command::new(&self.bin);
-        for k in ["CHATVAULT_KEY", "CHATVAULT_PASSPHRASE", "CHATVAULT_DATA", "CHATVAULT_CONFIG"] {
+        for k in [
+            "CHATVAULT_KEY",
+            "CHATVAULT_PASSPHRASE",
+            "CHATVAULT_DATA",
+            "CHATVAULT_CONFIG",
+        ] {
             c.env_remove(k);
         }
         c.arg("--data").arg(data);
@@ -151,7 +162,15 @@ fn main() -> Result<()> {
     if code != 0 {
         bail!("user add: {out}");
     }
-    let (_, k) = w.json(&data, &["backup", "keygen", "--out", w.identity.to_str().unwrap_or("")])?;
+    let (_, k) = w.json(
+        &data,
+        &[
+            "backup",
+            "keygen",
+            "--out",
+            w.identity.to_str().unwrap_or(""),
+        ],
+    )?;
     w.recipient = k["recipient"].as_str().unwrap_or_default().to_owned();
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut tallies = vec![Tally::default(); WRITERS.len()];
@@ -184,7 +203,10 @@ fn main() -> Result<()> {
     }
     // Last: the whole export again stores nothing twice and loses nothing.
     let (code, r) = w.json(&data, &["import", w.export.to_str().unwrap_or("")])?;
-    let (stored, dups) = (r["stored"].as_u64().unwrap_or(0), r["duplicates"].as_u64().unwrap_or(0));
+    let (stored, dups) = (
+        r["stored"].as_u64().unwrap_or(0),
+        r["duplicates"].as_u64().unwrap_or(0),
+    );
     let (_, st) = w.json(&data, &["stats"])?;
     if code != 0 || stored + dups != w.total {
         failures.push(format!(
@@ -249,7 +271,10 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
     };
     if writer == "restore" && !w.backups.join("manifests").is_dir() {
         // Nothing to restore yet: take a backup first (not a kill round's subject).
-        w.run(&w.data, &["backup", "--to", backups, "--recipient", &w.recipient])?;
+        w.run(
+            &w.data,
+            &["backup", "--to", backups, "--recipient", &w.recipient],
+        )?;
     }
     let mut child = w
         .cmd(&w.data)
@@ -295,12 +320,19 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
     if code != 0 {
         bail!("stats after the kill: exit {code}: {st}");
     }
-    let log = st["log_size"].as_u64().or(st["messages"].as_u64()).unwrap_or(0);
+    let log = st["log_size"]
+        .as_u64()
+        .or(st["messages"].as_u64())
+        .unwrap_or(0);
     if log < acknowledged {
         bail!("{log} in the log < {acknowledged} acknowledged");
     }
     if st["messages"].as_u64().unwrap_or(0) > w.total {
-        bail!("{} messages > the {} written: stored twice", st["messages"], w.total);
+        bail!(
+            "{} messages > the {} written: stored twice",
+            st["messages"],
+            w.total
+        );
     }
     let (code, v) = w.json(&w.data, &["verify"])?;
     if code != 0 {
