@@ -408,7 +408,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// `println!` panics when standard output is a closed pipe. That is no failure of the
 /// command: its reader has what it wanted (`| head`). The process ends quietly, with no
-/// backtrace, whichever thread was printing; every other panic is reported as before.
+/// backtrace; every other panic is reported as before.
 fn quiet_on_closed_stdout() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -418,7 +418,12 @@ fn quiet_on_closed_stdout() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+        // Only the command's own (main) thread: a server thread is never ended this way.
+        let main_thread = std::thread::current().name() == Some("main");
+        if main_thread
+            && message.starts_with("failed printing to stdout")
+            && message.contains("Broken pipe")
+        {
             std::process::exit(0);
         }
         report(info)
