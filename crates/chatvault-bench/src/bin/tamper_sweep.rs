@@ -1,0 +1,274 @@
+//! Tamper sweep: change one stored value at a time, in every column of every table of
+//! `archive.db` and `access.db`, and check that each change is either detected (`verify`
+//! or `audit verify` fails) or harmless (everything a person reads is unchanged: stats,
+//! every message as search returns it, the users, the audit log).
+//!
+//! ```text
+//! cargo build --release -p chatvault -p chatvault-bench --bin chatvault --bin tamper-sweep
+//! target/release/tamper-sweep [--rows 2]
+//! ```
+//!
+//! Prints one line per table (changes, detected, harmless, undetected) and the columns
+//! whose change went unnoticed; exits 1 when there is any.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rusqlite::types::Value as Sql;
+
+#[derive(Parser)]
+struct Args {
+    /// Rows changed per column (the first and the last).
+    #[arg(long, default_value_t = 2)]
+    rows: usize,
+    /// The chatvault binary (default: beside this one).
+    #[arg(long)]
+    chatvault: Option<PathBuf>,
+}
+
+fn run(bin: &Path, data: &Path, args: &[&str]) -> Result<(i32, String)> {
+    let mut c = Command::new(bin);
+    for k in [
+        "CHATVAULT_KEY",
+        "CHATVAULT_PASSPHRASE",
+        "CHATVAULT_DATA",
+        "CHATVAULT_CONFIG",
+    ] {
+        c.env_remove(k);
+    }
+    let out = c
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("run chatvault")?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+/// What a person reads: the counts, every message, the users and the audit log.
+fn snapshot(bin: &Path, data: &Path) -> Result<String> {
+    let mut all = String::new();
+    for args in [
+        &["--json", "stats"][..],
+        &["--json", "search", "", "--limit", "100000"],
+        &["--json", "user", "list"],
+        &["--json", "audit", "list"],
+    ] {
+        let (_, out) = run(bin, data, args)?;
+        all.push_str(&out);
+    }
+    Ok(all)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dst)?;
+        } else {
+            std::fs::copy(e.path(), &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Another value of the same type: a byte flipped, a character changed, one added.
+fn changed(v: &Sql) -> Option<Sql> {
+    match v {
+        Sql::Integer(i) => Some(Sql::Integer(i.wrapping_add(1))),
+        Sql::Real(r) => Some(Sql::Real(r + 1.0)),
+        Sql::Text(t) if t.is_empty() => Some(Sql::Text("x".into())),
+        Sql::Text(t) => {
+            let mut c: Vec<char> = t.chars().collect();
+            let i = c.len() / 2;
+            c[i] = if c[i] == 'x' { 'y' } else { 'x' };
+            Some(Sql::Text(c.into_iter().collect()))
+        }
+        Sql::Blob(b) if b.is_empty() => Some(Sql::Blob(vec![1])),
+        Sql::Blob(b) => {
+            let mut b = b.clone();
+            let i = b.len() / 2;
+            b[i] ^= 0x01;
+            Some(Sql::Blob(b))
+        }
+        Sql::Null => None,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    changes: usize,
+    detected: usize,
+    harmless: usize,
+    undetected: Vec<String>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = match &args.chatvault {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no folder")?
+            .join("chatvault"),
+    };
+    if !bin.exists() {
+        bail!("{} is missing: build it first", bin.display());
+    }
+    let tmp = tempfile::tempdir()?;
+    let base = tmp.path().join("base");
+    let export = tmp.path().join("m.jsonl");
+    {
+        let mut lines: Vec<String> = chatvault_gen::Generator::new(
+            chatvault_gen::GenOptions {
+                messages: 300,
+                seed: 3,
+                ..Default::default()
+            },
+            None,
+        )
+        .collect();
+        lines.push(r#"{"platform":"wecom","conversation_id":"att","conversation_title":"附件","sender_id":"u","sender_name":"Ann","sent_at":"2024-01-01T00:00:00Z","source_id":"att-1","text":"file","attachments":[{"name":"a.txt","mime":"text/plain","data":"aGVsbG8="}]}"#.into());
+        std::fs::write(&export, lines.join("\n") + "\n")?;
+    }
+    for a in [
+        &["init"][..],
+        &["import", export.to_str().unwrap_or("")],
+        &["user", "add", "admin1", "--role", "admin"],
+        &[
+            "user", "add", "agent1", "--role", "agent", "--team", "t1", "--handle", "wecom:u",
+        ],
+        &["token", "create", "agent1", "--scope", "read"],
+        &["checkpoint"],
+    ] {
+        let (code, out) = run(&bin, &base, a)?;
+        if code != 0 {
+            bail!("{a:?}: {out}");
+        }
+    }
+    let before = snapshot(&bin, &base)?;
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut trial = 0usize;
+    for db in ["archive.db", "access.db"] {
+        let conn = rusqlite::Connection::open(base.join(db))?;
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for table in tables {
+            // Columns, and the primary key that addresses a row (else the rowid).
+            let cols: Vec<(String, bool)> = conn
+                .prepare(&format!("PRAGMA table_info(\"{table}\")"))?
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)? > 0))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let pk: Vec<String> = cols.iter().filter(|c| c.1).map(|c| c.0.clone()).collect();
+            let key: Vec<String> = if pk.is_empty() {
+                vec!["rowid".into()]
+            } else {
+                pk
+            };
+            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })?;
+            let offsets: Vec<i64> = if n == 0 {
+                vec![]
+            } else {
+                let mut o = vec![0, n - 1];
+                o.truncate(args.rows.max(1));
+                o.dedup();
+                o
+            };
+            for (col, _) in &cols {
+                for off in &offsets {
+                    let select = format!(
+                        "SELECT {}, \"{col}\" FROM \"{table}\" LIMIT 1 OFFSET {off}",
+                        key.iter()
+                            .map(|k| format!("\"{k}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    let row: Vec<Sql> = conn.query_row(&select, [], |r| {
+                        (0..=key.len()).map(|i| r.get::<_, Sql>(i)).collect()
+                    })?;
+                    let Some(new) = changed(&row[key.len()]) else {
+                        continue;
+                    };
+                    trial += 1;
+                    let dir = tmp.path().join(format!("t{trial}"));
+                    copy_dir(&base, &dir)?;
+                    {
+                        let c = rusqlite::Connection::open(dir.join(db))?;
+                        let cond = key
+                            .iter()
+                            .enumerate()
+                            .map(|(i, k)| format!("\"{k}\" IS ?{}", i + 2))
+                            .collect::<Vec<_>>()
+                            .join(" AND ");
+                        let mut params: Vec<Sql> = vec![new];
+                        params.extend(row[..key.len()].iter().cloned());
+                        let sql = format!("UPDATE \"{table}\" SET \"{col}\" = ?1 WHERE {cond}");
+                        if c.execute(&sql, rusqlite::params_from_iter(params)).is_err() {
+                            // A constraint refused it: nothing changed.
+                            let _ = std::fs::remove_dir_all(&dir);
+                            continue;
+                        }
+                    }
+                    let t = tallies.entry(format!("{db} {table}")).or_default();
+                    t.changes += 1;
+                    let (v, _) = run(&bin, &dir, &["--json", "verify"])?;
+                    let (a, _) = run(&bin, &dir, &["--json", "audit", "verify"])?;
+                    if v != 0 || a != 0 {
+                        t.detected += 1;
+                    } else if snapshot(&bin, &dir)? == before {
+                        t.harmless += 1;
+                    } else {
+                        t.undetected.push(col.clone());
+                    }
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+    }
+    println!(
+        "{:<36} {:>7} {:>8} {:>8} {:>10}",
+        "table", "changes", "detected", "harmless", "undetected"
+    );
+    let mut undetected = 0;
+    for (name, t) in &tallies {
+        let mut cols = t.undetected.clone();
+        cols.dedup();
+        undetected += t.undetected.len();
+        println!(
+            "{name:<36} {:>7} {:>8} {:>8} {:>10}{}",
+            t.changes,
+            t.detected,
+            t.harmless,
+            t.undetected.len(),
+            if cols.is_empty() {
+                String::new()
+            } else {
+                format!("   ({})", cols.join(", "))
+            }
+        );
+    }
+    if undetected > 0 {
+        eprintln!("{undetected} changes went unnoticed and changed what a person reads");
+        std::process::exit(1);
+    }
+    Ok(())
+}
