@@ -133,6 +133,7 @@ impl Source {
             read: Arc::default(),
         };
         if &magic[..n] == ZIP_MAGIC || (n == 4 && &magic == b"PK\x05\x06") {
+            let listed = listed_entries(&f);
             let shared = SharedFile {
                 file: Arc::new(f),
                 pos: 0,
@@ -142,7 +143,7 @@ impl Source {
                 .map_err(|e| err(format!("not a readable zip: {e}")))?;
             // The zip reader keeps one entry per name: two entries of one name would
             // leave one never read. The directory's own count tells.
-            if let Some(listed) = listed_entries(&f_for_count(path).map_err(&err)?) {
+            if let Some(listed) = listed {
                 if listed as usize > archive.len() {
                     return Err(err(format!(
                         "the zip lists {listed} entries but only {} distinct names: entries share a name, and one of each would never be read; extract the zip and import its files separately",
@@ -298,10 +299,6 @@ impl Source {
         }
         Ok(probe)
     }
-}
-
-fn f_for_count(path: &Path) -> Result<File, String> {
-    File::open(path).map_err(|e| format!("cannot open: {e}"))
 }
 
 /// The entry count the zip's end-of-central-directory record declares (`None` for

@@ -97,11 +97,9 @@ impl Written {
 }
 
 /// Writes each message's body, with `like` making the header-like lines.
-fn bodies(w: &mut Written, m: &Msg, first: &str, like: &dyn Fn(usize, &Msg) -> String) {
-    let mut lines = m.body.iter();
-    let _ = lines.next();
-    let _ = first;
-    for b in lines {
+fn bodies(w: &mut Written, m: &Msg, like: &dyn Fn(usize, &Msg) -> String) {
+    // The first body line is written with the header.
+    for b in m.body.iter().skip(1) {
         match b {
             Body::Plain(p) => {
                 w.push(p.clone());
@@ -159,7 +157,7 @@ fn whatsapp_android(ms: &[Msg]) -> Written {
             m.sender,
             first_line(m)
         ));
-        bodies(&mut w, m, "", &whatsapp_like);
+        bodies(&mut w, m, &whatsapp_like);
     }
     w
 }
@@ -180,7 +178,7 @@ fn whatsapp_ios(ms: &[Msg]) -> Written {
             m.sender,
             first_line(m)
         ));
-        bodies(&mut w, m, "", &whatsapp_like);
+        bodies(&mut w, m, &whatsapp_like);
     }
     w
 }
@@ -223,7 +221,7 @@ fn qq(ms: &[Msg]) -> Written {
             m.sender
         ));
         w.push(first_line(m));
-        bodies(&mut w, m, "", &qq_like);
+        bodies(&mut w, m, &qq_like);
         w.push(String::new());
     }
     w
@@ -266,7 +264,7 @@ fn line(ms: &[Msg]) -> Written {
             m.sender,
             first
         ));
-        bodies(&mut w, m, "", &line_like);
+        bodies(&mut w, m, &line_like);
         if multi {
             let last = w.lines.last_mut().expect("a line");
             last.push('"');
@@ -296,7 +294,7 @@ fn signal(ms: &[Msg]) -> Written {
             m.sender,
             first_line(m)
         ));
-        bodies(&mut w, m, "", &signal_like);
+        bodies(&mut w, m, &signal_like);
     }
     w
 }
@@ -326,7 +324,7 @@ fn mbox(ms: &[Msg]) -> Written {
         w.push(format!("Date: {}", t.format("%a, %d %b %Y %H:%M:%S +0000")));
         w.push(String::new());
         w.push(first_line(m));
-        bodies(&mut w, m, "", &mbox_like);
+        bodies(&mut w, m, &mbox_like);
         w.push(String::new());
     }
     w

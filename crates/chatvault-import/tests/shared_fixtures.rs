@@ -89,22 +89,7 @@ fn shared_fixtures_import_exactly() {
         check(&root, case);
     }
     // Every mbox in the shared folder: the same count as Python's mailbox module.
-    for entry in std::fs::read_dir(root.join("mbox")).expect("mbox folder") {
-        let path = entry.expect("entry").path();
-        let out = common::import(&path, "UTC");
-        assert!(
-            out.rejected.is_empty(),
-            "{}: {:?}",
-            path.display(),
-            out.rejected
-        );
-        assert_eq!(
-            out.messages.len(),
-            common::python_mbox_count(&path),
-            "{}",
-            path.display()
-        );
-    }
+    assert!(common::check_mbox_counts(&root.join("mbox")) >= 1);
     // Replies: the Discord messages that answer others point at them.
     let general = root
         .join("discord/dcef__Example guild - Text Channels - general [1012224565567721552].json");

@@ -19,6 +19,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+#[path = "../runner.rs"]
+mod runner;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -69,64 +72,21 @@ struct World {
 
 impl World {
     fn cmd(&self, data: &Path) -> Command {
-        let mut c = Command::new(&self.bin);
-        for k in [
-            "CHATVAULT_KEY",
-            "CHATVAULT_PASSPHRASE",
-            "CHATVAULT_DATA",
-            "CHATVAULT_CONFIG",
-        ] {
-            c.env_remove(k);
-        }
-        c.arg("--data").arg(data);
-        c
+        runner::command(&self.bin, data)
     }
 
     fn run(&self, data: &Path, args: &[&str]) -> Result<(i32, String)> {
-        let out = self
-            .cmd(data)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running {}", self.bin.display()))?;
-        Ok((
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        ))
+        runner::run(&self.bin, data, args)
     }
 
     fn json(&self, data: &Path, args: &[&str]) -> Result<(i32, Value)> {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        let (code, out) = self.run(data, &full)?;
-        let v = out
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or(Value::Null);
-        Ok((code, v))
+        runner::json(&self.bin, data, args)
     }
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match &args.chatvault {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no folder")?
-            .join("chatvault"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} is missing: build it first (cargo build --release -p chatvault)",
-            bin.display()
-        );
-    }
+    let bin = runner::chatvault_binary(args.chatvault.as_deref())?;
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().to_owned();
     let data = dir.join("data");

@@ -13,9 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+
+#[path = "../runner.rs"]
+mod runner;
 use clap::Parser;
 use rusqlite::types::Value as Sql;
 
@@ -29,32 +31,7 @@ struct Args {
     chatvault: Option<PathBuf>,
 }
 
-fn run(bin: &Path, data: &Path, args: &[&str]) -> Result<(i32, String)> {
-    let mut c = Command::new(bin);
-    for k in [
-        "CHATVAULT_KEY",
-        "CHATVAULT_PASSPHRASE",
-        "CHATVAULT_DATA",
-        "CHATVAULT_CONFIG",
-    ] {
-        c.env_remove(k);
-    }
-    let out = c
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("run chatvault")?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
-}
+use runner::run;
 
 /// What a person reads: the counts, every message, the users and the audit log.
 fn snapshot(bin: &Path, data: &Path) -> Result<String> {
@@ -118,16 +95,7 @@ struct Tally {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match &args.chatvault {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no folder")?
-            .join("chatvault"),
-    };
-    if !bin.exists() {
-        bail!("{} is missing: build it first", bin.display());
-    }
+    let bin = runner::chatvault_binary(args.chatvault.as_deref())?;
     let tmp = tempfile::tempdir()?;
     let base = tmp.path().join("base");
     let export = tmp.path().join("m.jsonl");

@@ -161,3 +161,31 @@ pub fn python_mbox_count(path: &Path) -> usize {
         .parse()
         .expect("a count")
 }
+
+/// Imports every `.mbox` in `dir` and checks it: detected as mbox, nothing rejected, and
+/// as many e-mails as Python's `mailbox` finds. Returns how many files were checked.
+pub fn check_mbox_counts(dir: &Path) -> usize {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("mbox folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("mbox") {
+            continue;
+        }
+        let out = import(&path, "UTC");
+        assert_eq!(out.format, "mbox", "{}", path.display());
+        assert!(
+            out.rejected.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            out.rejected
+        );
+        assert_eq!(
+            out.messages.len(),
+            python_mbox_count(&path),
+            "{}: e-mails found here and by Python's mailbox",
+            path.display()
+        );
+        checked += 1;
+    }
+    checked
+}
