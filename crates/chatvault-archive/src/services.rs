@@ -289,14 +289,17 @@ impl Archive {
         // A candidate whose text lacks a positive keyword matches neither as stored nor
         // masked (a mask only hides): it is passed over before the rule is asked, so the
         // audit's usage counts only what could be shown.
-        let positive = if pii_check { q.positive() } else { q.clone() };
+        let positive = pii_check.then(|| q.positive());
         for seq in seqs {
             if self.is_deleted(seq)? {
                 continue;
             }
             let m = self.view_seq(seq)?;
             let raw = m.text.as_deref().unwrap_or_default();
-            if !exact && !positive.matches(&normalize(raw)) {
+            let stored = normalize(raw);
+            // Without the masked check, this is the whole query: a candidate past it
+            // matches as stored.
+            if !exact && !positive.as_ref().unwrap_or(&q).matches(&stored) {
                 continue;
             }
             let members = self.members_of_view(&m)?;
@@ -306,7 +309,7 @@ impl Archive {
                 Visibility::Masked if pii_check => {
                     q.matches(&normalize(&chatvault_model::pii::mask(raw)))
                 }
-                _ => exact || q.matches(&normalize(raw)),
+                _ => exact || !pii_check || q.matches(&stored),
             };
             if matched {
                 shown.push((m, v));

@@ -26,6 +26,10 @@ impl Importer for Discord {
         "discord"
     }
 
+    fn transcodes(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> &'static str {
         "DiscordChatExporter JSON (guild channels, DMs, groups, threads)"
     }

@@ -237,6 +237,13 @@ pub trait Importer: Sync {
     /// How sure (0 = not at all, 100 = certain) this importer is that the probed input
     /// is its format. Judged by content; the file name only breaks ties.
     fn sniff(&self, probe: &Probe) -> u8;
+    /// Whether this importer reads the file through the transcoding reader and hands its
+    /// records over as parsed values (the JSON formats): a record that still holds a
+    /// U+FFFD from an undecodable byte is then rejected by [`run`]. Line readers report
+    /// such lines themselves; mbox and canonical JSONL read raw bytes.
+    fn transcodes(&self) -> bool {
+        false
+    }
     /// Whether the options suffice for this format (checked before anything is written).
     fn check(&self, _ctx: &ImportContext) -> Result<(), String> {
         Ok(())
@@ -344,16 +351,9 @@ pub fn run(
     ctx: &ImportContext,
     push: &mut dyn FnMut(Parsed) -> bool,
 ) -> bool {
-    // A file decoded from UTF-16 or GB18030 turns bytes it cannot decode into U+FFFD.
-    // Line readers reject such lines themselves; a record of any other reader (JSON)
-    // that still holds one is rejected here, so no reader can pass it on as text.
-    // (mbox and canonical JSONL read raw bytes, line readers report such lines
-    // themselves: only the JSON readers that transcode are checked here.)
-    let json_reader = matches!(
-        importer.name(),
-        "telegram" | "discord" | "messenger" | "wecom" | "wechat-chatlog"
-    );
-    let transcoded = (json_reader && !source.is_zip())
+    // A file decoded from UTF-16 or GB18030 turns bytes it cannot decode into U+FFFD:
+    // a record of a transcoding reader that still holds one is rejected here.
+    let transcoded = (importer.transcodes() && !source.is_zip())
         .then(|| source.probe().ok())
         .flatten()
         .map(|p| text::sniff_encoding(&p.head))

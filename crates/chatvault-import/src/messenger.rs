@@ -135,6 +135,10 @@ impl Importer for Messenger {
         "messenger"
     }
 
+    fn transcodes(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> &'static str {
         "Facebook Messenger / Instagram message_N.json (mojibake repaired)"
     }

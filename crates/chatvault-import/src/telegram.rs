@@ -42,6 +42,10 @@ impl Importer for Telegram {
         "telegram"
     }
 
+    fn transcodes(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> &'static str {
         "Telegram Desktop result.json (one chat or the whole account)"
     }

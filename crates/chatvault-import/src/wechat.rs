@@ -321,6 +321,10 @@ impl Importer for Chatlog {
         "wechat-chatlog"
     }
 
+    fn transcodes(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> &'static str {
         "WeChat JSON from sjzar/chatlog (/api/v1/chatlog?format=json)"
     }

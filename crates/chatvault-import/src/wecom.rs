@@ -23,6 +23,10 @@ impl Importer for WeCom {
         "wecom"
     }
 
+    fn transcodes(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> &'static str {
         "WeCom 会话内容存档 decrypted messages (JSON lines or a JSON array)"
     }
