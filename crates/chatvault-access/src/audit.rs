@@ -90,6 +90,8 @@ actions! {
     Restore = 7051, "backup.restore";
     ReportView = 8000, "report.view";
     AlertAck = 8001, "alert.ack";
+    StateSeal = 6003, "access.seal";
+    UserLang = 4006, "user.lang";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,14 @@ pub struct AuditEntry {
     /// Anomaly flags raised when the entry was written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+    /// The access database's bound tables after this entry's change, when it changed
+    /// one (see [`crate::state`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::state::StateMap>,
+    /// Bound tables that, when this entry's change was made, no longer matched the
+    /// state signed before: edited outside chatvault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub altered: Vec<String>,
     /// Hex hash of the previous entry.
     pub prev: String,
 }
@@ -407,8 +417,54 @@ impl Tx<'_> {
         Ok(flags)
     }
 
-    /// Appends one entry and signs a checkpoint over the new head, in this transaction.
+    /// Appends one entry to this transaction; it is written, and a checkpoint signed
+    /// over the new head, when the transaction commits ([`Tx::flush`]). Returns its
+    /// sequence number.
     pub(crate) fn append(&self, ev: &Event) -> Result<u64> {
+        let flags = self.flags(ev)?;
+        let (head, _) = self.head()?;
+        let mut pending = self.pending.borrow_mut();
+        pending.push((ev.clone(), flags));
+        Ok(head + pending.len() as u64 - 1)
+    }
+
+    /// Writes the transaction's entries. The last one carries the bound tables' new
+    /// digests when the transaction changed any; a change with no entry of its own
+    /// gets an `access.seal` entry, so no change to a bound table goes unsigned.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let state = self.next_state()?;
+        let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            if state.is_none() {
+                return Ok(());
+            }
+            pending.push((Event::new("chatvault", Action::StateSeal), vec![]));
+        }
+        let last = pending.len() - 1;
+        let (state, altered) = match state {
+            Some((map, altered)) => (Some(map), altered),
+            None => (None, vec![]),
+        };
+        for (i, (ev, flags)) in pending.into_iter().enumerate() {
+            let seq = if i == last {
+                self.write_entry(&ev, flags, state.clone(), altered.clone())?
+            } else {
+                self.write_entry(&ev, flags, None, vec![])?
+            };
+            if i == last && state.is_some() {
+                self.set_state_pointer(seq)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_entry(
+        &self,
+        ev: &Event,
+        flags: Vec<String>,
+        state: Option<crate::state::StateMap>,
+        altered: Vec<String>,
+    ) -> Result<u64> {
         let (seq, prev) = self.head()?;
         let entry = AuditEntry {
             seq,
@@ -421,7 +477,9 @@ impl Tx<'_> {
             result: ev.result,
             details: ev.details.clone(),
             ip: ev.ip.clone(),
-            flags: self.flags(ev)?,
+            flags,
+            state,
+            altered,
             prev: hex::encode(prev),
         };
         let body = serde_json::to_string(&entry)
@@ -537,6 +595,7 @@ impl Access {
         let mut errors = vec![];
         let mut heads: Vec<[u8; 32]> = vec![];
         let mut prev = [0u8; 32];
+        let mut signed_state: Option<(u64, crate::state::StateMap)> = None;
         {
             let mut st = self
                 .conn
@@ -569,6 +628,14 @@ impl Access {
                     errors.push(format!(
                         "entries {expect}..{seq} are missing (deleted or reordered)"
                     ));
+                }
+                if let Ok(e) = serde_json::from_str::<AuditEntry>(&body) {
+                    for t in &e.altered {
+                        errors.push(crate::state::altered_problem(seq, t));
+                    }
+                    if let Some(m) = e.state {
+                        signed_state = Some((seq, m));
+                    }
                 }
                 match serde_json::from_str::<AuditEntry>(&body) {
                     Ok(e) if e.seq != seq => errors.push(format!("entry {seq}: its body says seq {} (moved)", e.seq)),
@@ -613,6 +680,12 @@ impl Access {
         if cps.is_empty() && !heads.is_empty() {
             errors.push("the audit log has entries but no signed checkpoint".into());
         }
+        errors.extend(crate::state::state_problems(
+            &self.conn,
+            signed_state.as_ref().map(|(s, m)| (*s, m)),
+            &self.path,
+        )?);
+        errors.extend(self.forged_sessions()?);
         Ok(AuditReport {
             ok: errors.is_empty(),
             entries: heads.len() as u64,

@@ -25,6 +25,7 @@ pub mod audit;
 pub mod lifecycle;
 pub mod requests;
 pub mod sessions;
+pub mod state;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, AuditSegment, Even
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -65,7 +66,8 @@ CREATE TABLE sessions (
     user TEXT NOT NULL,
     csrf TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    seen_ms INTEGER NOT NULL
+    seen_ms INTEGER NOT NULL,
+    tag BLOB
 );
 CREATE INDEX sessions_user ON sessions (user);
 CREATE TABLE tokens (
@@ -105,6 +107,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE login_failures ADD COLUMN ip TEXT NOT NULL DEFAULT '';
          CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
          CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;",
+    ),
+    (
+        // Sessions carry a tag ([`state::session_aad`]); those from before have none
+        // and end (their users sign in again). The bound tables get their first
+        // signed map when the database is opened ([`Access::seal_baseline`]).
+        5,
+        "ALTER TABLE sessions ADD COLUMN tag BLOB;
+         DELETE FROM sessions;",
     ),
 ];
 
@@ -311,12 +321,51 @@ impl Access {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
-        Ok(Access {
+        state::install_triggers(&conn).map_err(|e| db(&path, e))?;
+        let mut acc = Access {
             conn,
             path,
             keys,
             settings,
             clock: system_clock(),
+        };
+        acc.seal_baseline()?;
+        Ok(acc)
+    }
+
+    /// Gives a database whose audit chain binds no state yet (new, or from before
+    /// schema 5) its first signed map of the bound tables. Never again after that: a
+    /// database that has a map is only ever compared with it, so an edited file is
+    /// named by `audit verify`, not sealed as it stands.
+    fn seal_baseline(&mut self) -> Result<()> {
+        let pointer: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'state_seq'",
+            [],
+            |r| r.get(0),
+        ))
+        .map_err(|e| self.e(e))?;
+        if pointer.is_some() {
+            return Ok(());
+        }
+        // Without the pointer, look for any entry that carries a map before sealing.
+        let sealed: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit WHERE body LIKE '%,\"state\":{%')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.e(e))?;
+        if sealed {
+            return Ok(());
+        }
+        self.in_tx(|t| {
+            t.mark_all_dirty()?;
+            t.append(
+                &audit::Event::new("chatvault", audit::Action::StateSeal)
+                    .details(serde_json::json!({"reason": "first signed state of access.db"})),
+            )?;
+            Ok(())
         })
     }
 
@@ -382,8 +431,10 @@ impl Access {
             keys: &self.keys,
             settings: &self.settings,
             now,
+            pending: Default::default(),
         };
         let out = f(&t)?;
+        t.flush()?;
         tx.commit().map_err(|e| db(&path, e))?;
         Ok(out)
     }
@@ -396,6 +447,8 @@ pub(crate) struct Tx<'a> {
     pub keys: &'a AccessKeys,
     pub settings: &'a Settings,
     pub now: i64,
+    /// Audit entries appended in this transaction, written by [`Tx::flush`].
+    pub pending: std::cell::RefCell<Vec<(audit::Event, Vec<String>)>>,
 }
 
 impl Tx<'_> {

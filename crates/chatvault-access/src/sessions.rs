@@ -87,9 +87,14 @@ impl Access {
         let csrf = random_token();
         let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
         self.in_tx(|t| {
+            let id_hash = sha256(cookie.as_bytes());
+            let tag = t.keys.seal.seal(
+                b"",
+                &crate::state::session_aad(&id_hash, &user.name, &csrf, t.now),
+            );
             t.tx.execute(
-                "INSERT INTO sessions (id_hash, user, csrf, created_ms, seen_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![sha256(cookie.as_bytes()), user.name, csrf, t.now],
+                "INSERT INTO sessions (id_hash, user, csrf, created_ms, seen_ms, tag) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                params![id_hash, user.name, csrf, t.now, tag],
             )
             .map_err(|e| t.e(e))?;
             Ok(SessionInfo {
@@ -110,17 +115,22 @@ impl Access {
         let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
         let hash = sha256(cookie.as_bytes());
         self.in_tx(|t| {
-            let row: Option<(String, String, i64, i64)> =
+            type SessionRow = (String, String, i64, i64, Option<Vec<u8>>);
+            let row: Option<SessionRow> =
                 t.tx.query_row(
-                    "SELECT user, csrf, created_ms, seen_ms FROM sessions WHERE id_hash = ?1",
+                    "SELECT user, csrf, created_ms, seen_ms, tag FROM sessions WHERE id_hash = ?1",
                     [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()
                 .map_err(|e| t.e(e))?;
-            let Some((name, csrf, created, seen)) = row else {
+            let Some((name, csrf, created, seen, tag)) = row else {
                 return Ok(Err(AccessError::NoSession));
             };
+            // A row chatvault did not write (or one edited since) is no session.
+            if !session_tag_ok(&t.keys.seal, &hash, &name, &csrf, created, tag.as_deref()) {
+                return Ok(Err(AccessError::NoSession));
+            }
             if t.now - seen > idle || t.now - created > abs {
                 t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash])
                     .map_err(|e| t.e(e))?;
@@ -262,5 +272,47 @@ impl Access {
                 },
             }))
         })?
+    }
+}
+
+/// Whether a session row's tag was made by this archive's sealing key over its fields.
+fn session_tag_ok(
+    key: &chatvault_crypto::DataKey,
+    id_hash: &[u8],
+    user: &str,
+    csrf: &str,
+    created_ms: i64,
+    tag: Option<&[u8]>,
+) -> bool {
+    tag.is_some_and(|tag| {
+        key.open(
+            tag,
+            &crate::state::session_aad(id_hash, user, csrf, created_ms),
+            "session",
+        )
+        .is_ok()
+    })
+}
+
+impl Access {
+    /// Session rows whose tag does not verify: written or edited outside chatvault.
+    pub(crate) fn forged_sessions(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id_hash, user, csrf, created_ms, tag FROM sessions ORDER BY created_ms")
+            .map_err(|e| self.e(e))?;
+        let mut rows = st.query([]).map_err(|e| self.e(e))?;
+        let mut out = vec![];
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            let id_hash: Vec<u8> = r.get(0).map_err(|e| self.e(e))?;
+            let user: String = r.get(1).map_err(|e| self.e(e))?;
+            let csrf: String = r.get(2).map_err(|e| self.e(e))?;
+            let created: i64 = r.get(3).map_err(|e| self.e(e))?;
+            let tag: Option<Vec<u8>> = r.get(4).map_err(|e| self.e(e))?;
+            if !session_tag_ok(&self.keys.seal, &id_hash, &user, &csrf, created, tag.as_deref()) {
+                out.push(format!("access.db `sessions`: a session of {user:?} was not written by chatvault or was edited since (it is refused)"));
+            }
+        }
+        Ok(out)
     }
 }

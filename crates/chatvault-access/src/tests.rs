@@ -516,9 +516,10 @@ fn audit_verify_detects_each_kind_of_tampering() {
     let f = build();
     let r = f.acc.audit_verify().unwrap();
     assert!(r.ok, "{:?}", r.errors);
-    assert_eq!((r.entries, r.unsigned_tail), (6, 0));
+    // Six searches after the entry that first signs the access state.
+    assert_eq!((r.entries, r.unsigned_tail), (7, 0));
     let cases: &[(&str, &str, &str)] = &[
-        ("edited body", "UPDATE audit SET body = replace(body, '\"total\":3', '\"total\":4') WHERE seq = 3", "edited"),
+        ("edited body", "UPDATE audit SET body = replace(body, '\"total\":3', '\"total\":4') WHERE seq = 4", "edited"),
         ("deleted entry", "DELETE FROM audit WHERE seq = 2", "missing"),
         ("reordered entries", "UPDATE audit SET seq = seq + 100 WHERE seq IN (1, 2); UPDATE audit SET seq = 2 WHERE seq = 101; UPDATE audit SET seq = 1 WHERE seq = 102", "entry 1"),
         ("truncated tail", "DELETE FROM audit WHERE seq >= 4", "truncated"),
@@ -700,12 +701,14 @@ fn audit_list_filters() {
     assert_eq!(
         n(AuditFilter {
             from_ms: Some(T0 + 1000),
+            to_ms: Some(T0 + 2000),
             ..Default::default()
         }),
         2
     );
     assert_eq!(
         n(AuditFilter {
+            from_ms: Some(T0),
             to_ms: Some(T0 + 999),
             ..Default::default()
         }),
@@ -861,6 +864,8 @@ fn a_version_1_database_is_migrated() {
             .next()
             .unwrap()
             .replace(",\n    lang TEXT", "")
+            // Schema 5 added the sessions' tags.
+            .replace(",\n    tag BLOB", "")
             // Schema 4 added the address of failed sign-ins.
             .replace(", ip TEXT NOT NULL DEFAULT ''", "")
             .replace("CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);", "")
@@ -908,10 +913,11 @@ fn an_audit_segment_verifies_on_its_own_and_names_tampering() {
     for n in ["a", "b", "c"] {
         f.add(n, Role::Agent, None);
     }
-    let seg = f.acc.audit_segment(1).unwrap();
+    // Entry 0 first signs the access state; 1, 2 and 3 add a, b and c.
+    let seg = f.acc.audit_segment(2).unwrap();
     let entries = seg.verify().unwrap();
-    assert_eq!(entries.len(), 2, "entries 1 and 2");
-    assert_eq!(f.acc.audit_segment(0).unwrap().verify().unwrap().len(), 3);
+    assert_eq!(entries.len(), 2, "entries 2 and 3");
+    assert_eq!(f.acc.audit_segment(0).unwrap().verify().unwrap().len(), 4);
     let cases: Vec<(&str, Box<dyn Fn(&mut AuditSegment)>)> = vec![
         (
             "edited",
@@ -939,8 +945,113 @@ fn an_audit_segment_verifies_on_its_own_and_names_tampering() {
         ),
     ];
     for (name, tamper) in cases {
-        let mut s = f.acc.audit_segment(1).unwrap();
+        let mut s = f.acc.audit_segment(2).unwrap();
         tamper(&mut s);
         assert!(s.verify().is_err(), "{name}");
     }
+}
+
+/// Accounts, tokens, requests, grants, retention rules and sessions are bound: an edit
+/// made to the file outside chatvault is named by `audit verify`, and a session row
+/// chatvault did not write is no session.
+#[test]
+fn the_access_state_is_bound_to_the_signed_audit_chain() {
+    let build = || {
+        let mut f = Fixture::new();
+        f.add("lisa", Role::Legal, None);
+        f.add("boss", Role::Executive, None);
+        f.add("amy", Role::Agent, Some("t1"));
+        let policy = RolePolicy::default();
+        let r = f
+            .acc
+            .file_request("lisa", scope(), "case", "(2026)1", &[Right::View])
+            .unwrap();
+        f.acc
+            .approve_request("boss", &r.id, "ok", T0 + 86_400_000, &policy)
+            .unwrap();
+        let (info, _) = f
+            .acc
+            .create_token("admin", "amy", TokenScope::Read, None)
+            .unwrap();
+        f.acc.revoke_token("admin", &info.id).unwrap();
+        f.acc
+            .add_hold(
+                "boss",
+                "(2026)2",
+                "litigation",
+                chatvault_policy::retention::HoldScope {
+                    conversations: vec!["wecom:c1".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        f.acc.set_lang("amy", "en").unwrap();
+        let amy = f.acc.user("amy").unwrap().unwrap();
+        let session = f.acc.create_session(&amy).unwrap();
+        assert!(f.acc.session(&session.cookie).is_ok());
+        f
+    };
+    let f = build();
+    let r = f.acc.audit_verify().unwrap();
+    assert!(r.ok, "every change through chatvault keeps it whole: {:?}", r.errors);
+    // Another connection, as an attacker with the file would write it: without the
+    // triggers this connection has.
+    let outside = |f: &Fixture, sql: &str| {
+        let c = rusqlite::Connection::open(f.acc.path()).unwrap();
+        c.execute_batch(sql).unwrap();
+    };
+    let cases: &[(&str, &str, &str)] = &[
+        ("role raised", "UPDATE users SET role = 'executive' WHERE name = 'amy'", "`users`"),
+        ("team moved", "UPDATE users SET team = 't2' WHERE name = 'amy'", "`users`"),
+        ("password replaced", "UPDATE users SET password = (SELECT password FROM users WHERE name = 'boss') WHERE name = 'amy'", "`users`"),
+        ("account injected", "INSERT INTO users (name, role, team, handles, password, created_ms, updated_ms) SELECT 'eve', 'admin', NULL, '[]', password, 0, 0 FROM users WHERE name = 'amy'", "`users`"),
+        ("TOTP step moved", "UPDATE users SET totp_last_step = 5", "`users`"),
+        ("account frozen", "UPDATE users SET frozen = 1 WHERE name = 'amy'", "`users`"),
+        ("token revived", "UPDATE tokens SET revoked_ms = NULL", "`tokens`"),
+        ("token handed to another", "UPDATE tokens SET user = 'boss'", "`tokens`"),
+        ("grant widened", "UPDATE grants SET body = replace(body, 'wecom:c1', 'wecom:c2')", "`grants`"),
+        ("grant removed", "DELETE FROM grants", "`grants`"),
+        ("request edited", "UPDATE requests SET body = replace(body, 'case', 'cast')", "`requests`"),
+        ("hold dropped", "DELETE FROM lifecycle WHERE kind <> 'policy'", "`lifecycle`"),
+        ("policy shortened", "UPDATE lifecycle SET body = replace(body, '180', '1') WHERE kind = 'policy'", "`lifecycle`"),
+        ("config digest edited", "INSERT INTO meta (key, value) VALUES ('config_sha256', 'x')", "`meta`"),
+        ("session forged", "INSERT INTO sessions (id_hash, user, csrf, created_ms, seen_ms) VALUES (x'00', 'boss', 'c', 0, 0)", "`sessions`"),
+        ("session handed to another", "UPDATE sessions SET user = 'boss'", "`sessions`"),
+    ];
+    for (name, sql, needle) in cases {
+        let mut f = build();
+        outside(&f, sql);
+        let r = f.acc.audit_verify().unwrap();
+        assert!(!r.ok, "{name}: not detected");
+        assert!(
+            r.errors.iter().any(|e| e.contains(needle)),
+            "{name}: {:?}",
+            r.errors
+        );
+        // A later change through chatvault does not make the edit legitimate.
+        f.add("later", Role::Agent, None);
+        let r = f.acc.audit_verify().unwrap();
+        assert!(
+            r.errors.iter().any(|e| e.contains(needle)),
+            "{name}, after a later change: {:?}",
+            r.errors
+        );
+    }
+    // A session row edited outside is refused, not just reported.
+    let mut f = Fixture::new();
+    f.add("amy", Role::Agent, None);
+    let amy = f.acc.user("amy").unwrap().unwrap();
+    let s = f.acc.create_session(&amy).unwrap();
+    outside(&f, "UPDATE sessions SET created_ms = created_ms + 1");
+    assert_eq!(
+        f.acc.session(&s.cookie).unwrap_err().code(),
+        AccessError::NoSession.code()
+    );
+    // Moving the pointer to an older map does not reseal: the next change carries the
+    // older digests forward, and verify names what no longer matches.
+    let mut f = build();
+    outside(&f, "UPDATE meta SET value = '0' WHERE key = 'state_seq'");
+    f.add("later", Role::Agent, None);
+    let r = f.acc.audit_verify().unwrap();
+    assert!(!r.ok, "an old map carried forward is detected");
 }

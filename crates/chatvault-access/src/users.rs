@@ -705,6 +705,11 @@ impl Access {
                 params![name, lang],
             )
             .map_err(|e| t.e(e))?;
+            t.append(
+                &Event::new(name, Action::UserLang)
+                    .target(name)
+                    .details(serde_json::json!({"lang": lang})),
+            )?;
             Ok(())
         })
     }

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! body = version || salt[16] || lp(text) || u16 n || n × (sha256[32] || lp(name) || lp(mime) || u64 size)
-//!        || raw || (version 2) sealed
+//!        || raw || (version 2, 3) sealed
 //! sealed = opt(conversation_title) || u16 n || n × u8 stored   -- what the directory shows,
-//!          sealed with the content so a changed title or a deleted attachment row is named
+//!          || (version 3) opt(u8 conversation_kind)              sealed with the content so a
+//!                                                                changed title or kind, or a
+//!                                                                deleted attachment row, is named
 //! raw  = 0x00 || opt(conversation_title) || opt(u8 conversation_kind)   -- "canonical"
 //!      | 0x01 || lp(bytes)                                               -- "verbatim"
 //! ```
@@ -46,12 +48,21 @@ pub struct Sealed {
     pub conversation_title: Option<String>,
     /// Per attachment: whether its bytes were stored (an export without media stores none).
     pub stored: Vec<bool>,
+    /// The conversation's kind as this message gave it (version 3; `None` in version 2).
+    pub conversation_kind: Option<Option<u8>>,
 }
 
 impl Body {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.text.len());
-        out.push(if self.sealed.is_some() { 2 } else { 1 });
+        out.push(match &self.sealed {
+            None => 1,
+            Some(Sealed {
+                conversation_kind: None,
+                ..
+            }) => 2,
+            Some(_) => 3,
+        });
         out.extend_from_slice(&self.salt);
         lp(&mut out, self.text.as_bytes());
         out.extend_from_slice(&(self.attachments.len() as u16).to_be_bytes());
@@ -82,6 +93,12 @@ impl Body {
             put_opt(&mut out, s.conversation_title.as_deref().map(str::as_bytes));
             out.extend_from_slice(&(s.stored.len() as u16).to_be_bytes());
             out.extend(s.stored.iter().map(|b| u8::from(*b)));
+            if let Some(kind) = s.conversation_kind {
+                match kind {
+                    None => out.push(0),
+                    Some(k) => out.extend_from_slice(&[1, k]),
+                }
+            }
         }
         out
     }
@@ -89,7 +106,7 @@ impl Body {
     pub fn decode(bytes: &[u8]) -> Result<Body, String> {
         let mut r = Reader::new(bytes, "content");
         let version = r.u8()?;
-        if version != 1 && version != 2 {
+        if !(1..=3).contains(&version) {
             return Err("unknown content version".into());
         }
         let salt = r.arr()?;
@@ -124,16 +141,26 @@ impl Body {
             1 => Raw::Verbatim(r.lp()?.to_vec()),
             t => return Err(format!("bad raw tag {t}")),
         };
-        let sealed = if version == 2 {
+        let sealed = if version >= 2 {
             let conversation_title = r.opt_string()?;
             let n = u16::from_be_bytes(r.arr()?);
             let mut stored = Vec::with_capacity(usize::from(n));
             for _ in 0..n {
                 stored.push(r.u8()? != 0);
             }
+            let conversation_kind = if version == 3 {
+                Some(match r.u8()? {
+                    0 => None,
+                    1 => Some(r.u8()?),
+                    t => return Err(format!("bad kind tag {t}")),
+                })
+            } else {
+                None
+            };
             Some(Sealed {
                 conversation_title,
                 stored,
+                conversation_kind,
             })
         } else {
             None
@@ -171,6 +198,29 @@ mod tests {
                 sealed: Some(Sealed {
                     conversation_title: Some("客户 王女士".into()),
                     stored: vec![],
+                    conversation_kind: None,
+                }),
+            },
+            Body {
+                salt: [5; 16],
+                text: "v3".into(),
+                attachments: vec![],
+                raw: Raw::Verbatim(b"{}".to_vec()),
+                sealed: Some(Sealed {
+                    conversation_title: None,
+                    stored: vec![true],
+                    conversation_kind: Some(Some(2)),
+                }),
+            },
+            Body {
+                salt: [6; 16],
+                text: "v3, no kind".into(),
+                attachments: vec![],
+                raw: Raw::Verbatim(b"{}".to_vec()),
+                sealed: Some(Sealed {
+                    conversation_title: None,
+                    stored: vec![],
+                    conversation_kind: Some(None),
                 }),
             },
             Body {

@@ -528,6 +528,7 @@ fn store_one(
         sealed: Some(crate::body::Sealed {
             conversation_title: m.conversation_title.clone(),
             stored: m.attachments.iter().map(|a| a.bytes.is_some()).collect(),
+            conversation_kind: Some(m.conversation_kind.map(|k| k.code())),
         }),
     }
     .encode();

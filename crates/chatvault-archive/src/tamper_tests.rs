@@ -495,6 +495,34 @@ fn metadata_people_read_is_checked_and_every_problem_named() {
             vec!["attachment `a.txt` is missing"],
         ),
         (
+            "conversation_kind",
+            Box::new(move |f| {
+                db(f).execute("UPDATE conversations SET kind = coalesce(kind, 0) + 1 WHERE id = (SELECT conversation FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            vec!["is not the one its first message gave"],
+        ),
+        (
+            "participant_platform",
+            Box::new(move |f| {
+                db(f).execute("UPDATE participants SET platform = 'other' WHERE id = (SELECT sender FROM messages WHERE seq = ?1)", [t]).expect("w");
+            }),
+            vec!["its platform is not the one of the conversation it wrote in"],
+        ),
+        (
+            "data_key_label",
+            Box::new(|f| {
+                db(f).execute("UPDATE data_keys SET kek_id = 'k-other'", []).expect("w");
+            }),
+            vec!["its data key is labelled as wrapped by key \"k-other\""],
+        ),
+        (
+            "archive_id",
+            Box::new(|f| {
+                db(f).execute("UPDATE meta SET value = CAST('01ANOTHERARCHIVE' AS BLOB) WHERE key = 'archive_id'", []).expect("w");
+            }),
+            vec!["is not the one the signing key names"],
+        ),
+        (
             "unreadable_row_then_a_changed_one",
             Box::new(move |f| {
                 db(f)

@@ -213,6 +213,29 @@ impl Archive {
                 "the stored verifier key differs from the archive's signing key",
             ));
         }
+        // The archive's id is the signing key's name (`chatvault/ID`): the one that shows in
+        // `stats` and names backups must be that one.
+        let origin = self.signer.verifier_key().split('+').next().unwrap_or("");
+        if origin != format!("chatvault/{}", self.archive_id) {
+            errors.push(issue(
+                None,
+                format!(
+                    "the stored archive id {:?} is not the one the signing key names ({origin:?})",
+                    self.archive_id
+                ),
+            ));
+        }
+        for k in self.store.data_keys()? {
+            if k.kek_id != self.kek.id() {
+                errors.push(issue(
+                    None,
+                    format!(
+                        "conversation {}: its data key is labelled as wrapped by key {:?}, but the archive's key is {:?}",
+                        k.conversation, k.kek_id, self.kek.id()
+                    ),
+                ));
+            }
+        }
         let checkpoints = self.store.checkpoints()?;
         let mut signed: BTreeMap<u64, Hash> = BTreeMap::new();
         for cp in &checkpoints {
@@ -245,6 +268,11 @@ impl Archive {
         // that message's content (not known for messages stored before version 2).
         let mut first_titles: std::collections::HashMap<i64, Option<Option<String>>> =
             Default::default();
+        // And its kind (sealed from content version 3, or in a canonical raw record).
+        let mut first_kinds: std::collections::HashMap<i64, Option<Option<u8>>> =
+            Default::default();
+        // Each participant belongs to the platform of the conversation it first wrote in.
+        let mut first_conversation: std::collections::HashMap<i64, i64> = Default::default();
         'scan: loop {
             let mut rows = Vec::with_capacity(4096);
             self.store
@@ -281,6 +309,9 @@ impl Archive {
                 first_names
                     .entry(row.sender)
                     .or_insert_with(|| row.sender_name.clone());
+                first_conversation
+                    .entry(row.sender)
+                    .or_insert(row.conversation);
                 let id = ulid::Ulid::from_bytes(row.id).to_string();
                 if row.seq != n {
                     errors.push(issue(
@@ -307,6 +338,7 @@ impl Archive {
                 // title unknown: a later message did not set it.
                 if row.body.is_none() {
                     first_titles.entry(row.conversation).or_insert(None);
+                    first_kinds.entry(row.conversation).or_insert(None);
                 }
                 let recomputed = match self.open_row(&row) {
                     // A purged message has no content to rebuild its leaf from: its
@@ -326,8 +358,19 @@ impl Archive {
                             (_, Some(s)) => Some(s.conversation_title.clone()),
                             _ => None,
                         };
-                        // Only the conversation's first message set its title.
+                        let kind = match (&o.body.raw, &o.body.sealed) {
+                            (
+                                crate::body::Raw::Canonical {
+                                    conversation_kind, ..
+                                },
+                                _,
+                            ) => Some(*conversation_kind),
+                            (_, Some(s)) => s.conversation_kind,
+                            _ => None,
+                        };
+                        // Only the conversation's first message set its title and kind.
                         first_titles.entry(row.conversation).or_insert(title);
+                        first_kinds.entry(row.conversation).or_insert(kind);
                         Some(leaf_hash(&o.leaf))
                     }
                     Err(what) => {
@@ -392,7 +435,23 @@ impl Archive {
             }
             progress(frontier.size());
         }
-        for c in self.store.conversations()? {
+        let conversations = self.store.conversations()?;
+        let platform_of: std::collections::HashMap<i64, &str> = conversations
+            .iter()
+            .map(|c| (c.id, c.platform.as_str()))
+            .collect();
+        for c in &conversations {
+            if let Some(Some(kind)) = first_kinds.get(&c.id) {
+                if c.kind != *kind {
+                    errors.push(issue(
+                        None,
+                        format!(
+                            "conversation {}:{}: its kind {:?} is not the one its first message gave ({:?})",
+                            c.platform, c.external_id, c.kind.and_then(ConversationKind::from_code), kind.and_then(ConversationKind::from_code)
+                        ),
+                    ));
+                }
+            }
             if let Some(Some(title)) = first_titles.get(&c.id) {
                 if c.title != *title {
                     errors.push(issue(
@@ -406,6 +465,16 @@ impl Archive {
             }
         }
         for p in self.store.participants()? {
+            let platform = first_conversation.get(&p.id).and_then(|c| platform_of.get(c));
+            if let Some(platform) = platform.filter(|pl| **pl != p.platform) {
+                errors.push(issue(
+                    None,
+                    format!(
+                        "participant {}:{}: its platform is not the one of the conversation it wrote in ({platform})",
+                        p.platform, p.handle
+                    ),
+                ));
+            }
             if let Some(first) = first_names.get(&p.id) {
                 if p.display_name.is_some() && p.display_name != *first {
                     errors.push(issue(

@@ -26,6 +26,9 @@ struct Args {
     /// Rows changed per column (the first and the last).
     #[arg(long, default_value_t = 2)]
     rows: usize,
+    /// Print what changed for each undetected change.
+    #[arg(long)]
+    show: bool,
     /// The chatvault binary (default: beside this one).
     #[arg(long)]
     chatvault: Option<PathBuf>,
@@ -33,19 +36,37 @@ struct Args {
 
 use runner::run;
 
-/// What a person reads: the counts, every message, the users and the audit log.
-fn snapshot(bin: &Path, data: &Path) -> Result<String> {
+/// What a person reads: the counts, every message, the users and the audit log as it
+/// stood before the trial (the checks themselves add entries).
+fn snapshot(bin: &Path, data: &Path, audit_entries: usize) -> Result<String> {
     let mut all = String::new();
     for args in [
         &["--json", "stats"][..],
         &["--json", "search", "", "--limit", "100000"],
         &["--json", "user", "list"],
-        &["--json", "audit", "list"],
+        &["--json", "token", "list"],
+        &["--json", "request", "list"],
+        &["--json", "grant", "list"],
+        &["--json", "hold", "list"],
+        &["--json", "retention", "list"],
     ] {
         let (_, out) = run(bin, data, args)?;
         all.push_str(&out);
     }
+    let (_, out) = run(bin, data, &["--json", "audit", "list"])?;
+    let mut v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    if let Some(e) = v.get_mut("entries").and_then(|e| e.as_array_mut()) {
+        e.truncate(audit_entries);
+    }
+    all.push_str(&v.to_string());
     Ok(all)
+}
+
+/// The number of entries the audit log holds.
+fn audit_len(bin: &Path, data: &Path) -> Result<usize> {
+    let (_, out) = run(bin, data, &["--json", "audit", "list"])?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    Ok(v["entries"].as_array().map_or(0, |a| a.len()))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -120,6 +141,13 @@ fn main() -> Result<()> {
             "user", "add", "agent1", "--role", "agent", "--team", "t1", "--handle", "wecom:u",
         ],
         &["token", "create", "agent1", "--scope", "read"],
+        &["user", "add", "lisa", "--role", "legal"],
+        &["user", "add", "boss", "--role", "executive"],
+        &[
+            "hold", "add", "--as", "boss", "--case-number", "(2026)1", "--reason", "case",
+            "--conversation", "wecom:att",
+        ],
+        &["retention", "set", "short", "--keep", "30", "--platform", "wecom"],
         &["checkpoint"],
     ] {
         let (code, out) = run(&bin, &base, a)?;
@@ -127,7 +155,35 @@ fn main() -> Result<()> {
             bail!("{a:?}: {out}");
         }
     }
-    let before = snapshot(&bin, &base)?;
+    // A request and the grant its approval makes.
+    let (code, out) = run(
+        &bin,
+        &base,
+        &[
+            "--json", "request", "file", "--as", "lisa", "--conversation", "wecom:att",
+            "--from", "2023-01-01", "--to", "2025-01-01",
+            "--reason", "case", "--case-number", "(2026)1",
+        ],
+    )?;
+    let id = serde_json::from_str::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned));
+    let Some(id) = id.filter(|_| code == 0) else {
+        bail!("request file: {out}");
+    };
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (code, out) = run(
+        &bin,
+        &base,
+        &["request", "approve", "--as", "boss", "--expires", &expires, &id],
+    )?;
+    if code != 0 {
+        bail!("request approve: {out}");
+    }
+    let entries = audit_len(&bin, &base)?;
+    let before = snapshot(&bin, &base, entries)?;
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut trial = 0usize;
     for db in ["archive.db", "access.db"] {
@@ -202,10 +258,22 @@ fn main() -> Result<()> {
                     let (a, _) = run(&bin, &dir, &["--json", "audit", "verify"])?;
                     if v != 0 || a != 0 {
                         t.detected += 1;
-                    } else if snapshot(&bin, &dir)? == before {
-                        t.harmless += 1;
                     } else {
-                        t.undetected.push(col.clone());
+                        let after = snapshot(&bin, &dir, entries)?;
+                        if after == before {
+                            t.harmless += 1;
+                        } else {
+                            t.undetected.push(col.clone());
+                            if args.show {
+                                let diff = before
+                                    .lines()
+                                    .zip(after.lines())
+                                    .find(|(a, b)| a != b)
+                                    .map(|(a, b)| format!("- {a}\n+ {b}"))
+                                    .unwrap_or_else(|| "(one is longer)".into());
+                                eprintln!("{db} {table}.{col} row {off}: undetected\n{diff}");
+                            }
+                        }
                     }
                     let _ = std::fs::remove_dir_all(&dir);
                 }
