@@ -21,3 +21,29 @@ cp_to line
 cp_to mbox $f/mbox/*
 cp_to csv
 cp_to jsonl
+
+# The checkers: a proof, a backup manifest and an evidence package made by the real binary
+# (CHATVAULT=path/to/chatvault, default: the release build), and query texts.
+bin=${CHATVAULT:-${CARGO_TARGET_DIR:-../target}/release/chatvault}
+mkdir -p corpus/query corpus/proof corpus/manifest corpus/evidence
+i=0; for q in '退款' '"发票 退款"' 'a OR b' '-订单 发票' 'refund OR 退款 -"客服"' '"' 'OR'; do printf '%s' "$q" > "corpus/query/$i"; i=$((i+1)); done
+if [ -x "$bin" ]; then
+  t=$(mktemp -d)
+  "$bin" --data "$t/d" init >/dev/null
+  cat > "$t/m.jsonl" <<'JSONL'
+{"platform":"wecom","conversation_id":"c1","conversation_title":"售后","sender_id":"u1","sender_name":"王女士","sent_at":"2024-03-01T09:00:00+08:00","source_id":"1","text":"我要退款，订单 123"}
+{"platform":"wecom","conversation_id":"c1","sender_id":"agent","sender_name":"客服","sender_role":"agent","sent_at":"2024-03-01T09:01:00+08:00","source_id":"2","text":"您好，发票已开"}
+JSONL
+  "$bin" --data "$t/d" import "$t/m.jsonl" >/dev/null || true
+  "$bin" --data "$t/d" user add lisa --role legal >/dev/null
+  id=$("$bin" --data "$t/d" --json search '' --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])' 2>/dev/null || true)
+  [ -n "$id" ] && "$bin" --data "$t/d" proof "$id" > corpus/proof/proof.json
+  conv=$("$bin" --data "$t/d" --json search '' --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["conversation"])' 2>/dev/null || true)
+  [ -n "$conv" ] && "$bin" --data "$t/d" export --as lisa --evidence --conversation "$conv" --out corpus/evidence/package.zip >/dev/null 2>&1 || true
+  rec=$("$bin" --data "$t/d" --json backup keygen --out "$t/k" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recipient"])')
+  "$bin" --data "$t/d" backup --to "$t/b" --recipient "$rec" >/dev/null
+  cp "$t"/b/manifests/* corpus/manifest/ 2>/dev/null || true
+  rm -rf "$t"
+else
+  echo "no chatvault binary at $bin: the proof, manifest and evidence corpora start empty" >&2
+fi

@@ -49,6 +49,7 @@ use zeroize::Zeroizing;
 
 pub use chatvault_import::{Parsed, Rejection};
 pub use chatvault_index::Filters;
+pub use chatvault_store::is_storage_full;
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use export::{Selection, StreamCounts};
 pub use ingest::{ImportProgress, ImportReport};
@@ -97,6 +98,9 @@ pub enum ArchiveError {
 impl ArchiveError {
     /// A stable, documented code for scripts and the API (`docs/cli.md`).
     pub fn code(&self) -> &'static str {
+        if is_storage_full(self) {
+            return "storage.full";
+        }
         match self {
             ArchiveError::NotAnArchive(_) => "archive.missing",
             ArchiveError::AlreadyExists(_) => "archive.exists",

@@ -236,6 +236,15 @@ impl Archive {
                 ));
             }
         }
+        // The search index is derived data, but a damaged one answers searches wrongly.
+        match self.index.damaged_files() {
+            Ok(bad) => {
+                for f in bad {
+                    errors.push(issue(None, format!("search index file {f} fails its checksum (damaged on disk): run `chatvault reindex`")));
+                }
+            }
+            Err(e) => errors.push(issue(None, format!("the search index cannot be checked ({e}): run `chatvault reindex`"))),
+        }
         let checkpoints = self.store.checkpoints()?;
         let mut signed: BTreeMap<u64, Hash> = BTreeMap::new();
         for cp in &checkpoints {

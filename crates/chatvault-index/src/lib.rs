@@ -329,6 +329,25 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// The index files whose stored checksum (tantivy's per-file footer) no longer
+    /// matches their bytes: damaged on disk. The index is derived data; `reindex` rebuilds it.
+    /// A file that a concurrent merge removed between listing and reading is not damage:
+    /// the check is tried again on the newer list.
+    pub fn damaged_files(&self) -> Result<Vec<String>> {
+        let mut tries = 0;
+        let found = loop {
+            tries += 1;
+            match self.index.validate_checksum() {
+                Ok(found) => break found,
+                Err(_) if tries < 3 => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(self.t(e)),
+            }
+        };
+        let mut bad: Vec<String> = found.into_iter().map(|p| p.display().to_string()).collect();
+        bad.sort();
+        Ok(bad)
+    }
+
     fn keyword_query(&self, k: &str) -> Box<dyn TQuery> {
         if k.chars().any(char::is_whitespace) {
             let words: Vec<&str> = k.split_whitespace().collect();

@@ -23,6 +23,15 @@ impl ApiError {
             retry_after_s: None,
         }
     }
+    /// The disk is full: 507, `storage.full`. The request is not acknowledged; a retry
+    /// once space returns answers any message it did store as a duplicate.
+    pub fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage.full",
+            format!("the disk is full ({e}): the request is not acknowledged; retry it once space returns (messages it did store are then answered as duplicates)"),
+        )
+    }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "input.invalid", message)
     }
@@ -40,6 +49,9 @@ impl ApiError {
 
 impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> ApiError {
+        if chatvault_archive::is_storage_full(&e) {
+            return ApiError::storage_full(&e);
+        }
         let status = match &e {
             AccessError::BadCredentials
             | AccessError::TotpRequired
@@ -80,6 +92,9 @@ impl From<AccessError> for ApiError {
 
 impl From<ArchiveError> for ApiError {
     fn from(e: ArchiveError) -> ApiError {
+        if chatvault_archive::is_storage_full(&e) {
+            return ApiError::storage_full(&e);
+        }
         let status = match &e {
             ArchiveError::NotFound(_) => StatusCode::NOT_FOUND,
             ArchiveError::Invalid { .. } | ArchiveError::Query(_) => StatusCode::BAD_REQUEST,

@@ -20,6 +20,40 @@ mod sqlite;
 pub use chatvault_model::dedup::DedupKey;
 pub use sqlite::SqliteStore;
 
+/// Whether an error, or anything in its chain of causes, says the disk is full: SQLite's
+/// `SQLITE_FULL`, an I/O error `ENOSPC`/`EDQUOT` (or `StorageFull`), or a library that
+/// kept only the message of one (tantivy, the backup writer). The front ends answer
+/// these with the stable code `storage.full`.
+pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(28) | Some(122))
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            {
+                return true;
+            }
+        }
+        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
+            if sq.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                return true;
+            }
+        }
+        let text = c.to_string();
+        if text.contains("No space left on device")
+            || text.contains("database or disk is full")
+            || text.contains("Disk quota exceeded")
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}")]

@@ -384,7 +384,10 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = error_code(&e);
-            let message = format!("{e:#}");
+            let mut message = format!("{e:#}");
+            if code == "storage.full" {
+                message.push_str(" — the disk is full: nothing beyond what was reported as committed was acknowledged; free space and run the command again");
+            }
             if json {
                 println!(
                     "{}",
@@ -432,6 +435,9 @@ fn quiet_on_closed_stdout() {
 
 /// The stable code of an error, whichever library raised it.
 fn error_code(e: &anyhow::Error) -> &'static str {
+    if e.chain().any(chatvault_archive::is_storage_full) {
+        return "storage.full";
+    }
     if let Some(e) = e.downcast_ref::<ArchiveError>() {
         return e.code();
     }

@@ -162,7 +162,7 @@ fn main() -> Result<()> {
         &[
             "--json", "request", "file", "--as", "lisa", "--conversation", "wecom:att",
             "--from", "2023-01-01", "--to", "2025-01-01",
-            "--reason", "case", "--case-number", "(2026)1",
+            "--reason", "case", "--case-number", "(2026)1", "--rights", "view,export,pii.view",
         ],
     )?;
     let id = serde_json::from_str::<serde_json::Value>(&out)
@@ -280,6 +280,7 @@ fn main() -> Result<()> {
             }
         }
     }
+    sweep_files(&bin, &base, tmp.path(), &before, entries, &mut tallies, args.show)?;
     println!(
         "{:<36} {:>7} {:>8} {:>8} {:>10}",
         "table", "changes", "detected", "harmless", "undetected"
@@ -305,6 +306,171 @@ fn main() -> Result<()> {
     if undetected > 0 {
         eprintln!("{undetected} changes went unnoticed and changed what a person reads");
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+
+/// Every file under `dir` (recursively), sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Flips one bit at `at` (a fraction of the file's length) in a copy's file.
+fn flip(path: &Path, at: f64) -> Result<bool> {
+    let mut b = std::fs::read(path)?;
+    if b.is_empty() {
+        return Ok(false);
+    }
+    let i = ((b.len() - 1) as f64 * at) as usize;
+    b[i] ^= 0x01;
+    std::fs::write(path, b)?;
+    Ok(true)
+}
+
+/// The entries of a zip and their bytes, or None when it cannot be read.
+fn zip_entries(path: &Path) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).ok()?).ok()?;
+    let mut out = vec![];
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).ok()?;
+        let mut b = vec![];
+        std::io::Read::read_to_end(&mut f, &mut b).ok()?;
+        out.push((f.name().to_owned(), b));
+    }
+    Some(out)
+}
+
+/// The files beside the databases: the search index, a backup target and an evidence
+/// package. A flipped bit in each file (its start, middle and end) must be detected
+/// (`verify`, `backup verify --identity`, `verify PACKAGE`) or harmless (what a person
+/// reads is unchanged: the same search answers, the same package entries).
+fn sweep_files(
+    bin: &Path,
+    base: &Path,
+    tmp: &Path,
+    before: &str,
+    entries: usize,
+    tallies: &mut BTreeMap<String, Tally>,
+    show: bool,
+) -> Result<()> {
+    const AT: [f64; 3] = [0.0, 0.5, 1.0];
+    // The index.
+    for file in files(&base.join("index")) {
+        let rel = file.strip_prefix(base)?.to_owned();
+        if rel.to_string_lossy().ends_with(".lock") {
+            continue;
+        }
+        for at in AT {
+            let dir = tmp.join("files-trial");
+            let _ = std::fs::remove_dir_all(&dir);
+            copy_dir(base, &dir)?;
+            if !flip(&dir.join(&rel), at)? {
+                continue;
+            }
+            let t = tallies.entry("files index/".into()).or_default();
+            t.changes += 1;
+            let (v, _) = run(bin, &dir, &["--json", "verify"])?;
+            if v != 0 {
+                t.detected += 1;
+            } else if snapshot(bin, &dir, entries)? == before {
+                t.harmless += 1;
+            } else {
+                t.undetected.push(rel.display().to_string());
+                if show {
+                    eprintln!("index {} at {at}: undetected", rel.display());
+                }
+            }
+        }
+    }
+    // A backup target.
+    let key = tmp.join("backup.key");
+    let (_, out) = run(bin, base, &["--json", "backup", "keygen", "--out", key.to_str().unwrap_or("")])?;
+    let recipient = serde_json::from_str::<serde_json::Value>(&out)?["recipient"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let target = tmp.join("backups");
+    let (code, out) = run(bin, base, &["backup", "--to", target.to_str().unwrap_or(""), "--recipient", &recipient])?;
+    if code != 0 {
+        bail!("backup: {out}");
+    }
+    for file in files(&target) {
+        let rel = file.strip_prefix(&target)?.to_owned();
+        for at in AT {
+            let copy = tmp.join("backup-trial");
+            let _ = std::fs::remove_dir_all(&copy);
+            copy_dir(&target, &copy)?;
+            if !flip(&copy.join(&rel), at)? {
+                continue;
+            }
+            let t = tallies.entry("files backup/".into()).or_default();
+            t.changes += 1;
+            let (v, _) = run(
+                bin,
+                base,
+                &["--json", "backup", "verify", copy.to_str().unwrap_or(""), "--identity", key.to_str().unwrap_or("")],
+            )?;
+            if v != 0 {
+                t.detected += 1;
+            } else {
+                // Passing verify must mean the restore gives the same archive.
+                let restored = tmp.join("restored-trial");
+                let _ = std::fs::remove_dir_all(&restored);
+                let (r, _) = run(
+                    bin,
+                    base,
+                    &["restore", copy.to_str().unwrap_or(""), "--to", restored.to_str().unwrap_or(""), "--identity", key.to_str().unwrap_or("")],
+                )?;
+                if r != 0 {
+                    t.undetected.push(format!("{} (verify passed, restore failed)", rel.display()));
+                } else {
+                    t.harmless += 1;
+                }
+            }
+        }
+    }
+    // An evidence package (lisa holds a grant on the conversation).
+    let pkg = tmp.join("package.zip");
+    let (code, out) = run(
+        bin,
+        base,
+        &["export", "--as", "lisa", "--evidence", "--conversation", "wecom:att", "--out", pkg.to_str().unwrap_or("")],
+    )?;
+    if code != 0 {
+        bail!("export --evidence: {out}");
+    }
+    let original = zip_entries(&pkg).unwrap_or_default();
+    let len = std::fs::metadata(&pkg)?.len().max(1);
+    // Every 97th byte, and the last ones (the zip's central directory).
+    let mut positions: Vec<f64> = (0..len).step_by(97).map(|i| i as f64 / len as f64).collect();
+    positions.extend([0.999, 1.0]);
+    for at in positions {
+        let copy = tmp.join("package-trial.zip");
+        std::fs::copy(&pkg, &copy)?;
+        flip(&copy, at)?;
+        let t = tallies.entry("files evidence.zip".into()).or_default();
+        t.changes += 1;
+        let (v, _) = run(bin, base, &["--json", "verify", copy.to_str().unwrap_or("")])?;
+        if v != 0 {
+            t.detected += 1;
+        } else if zip_entries(&copy).as_ref() == Some(&original) {
+            t.harmless += 1;
+        } else {
+            t.undetected.push(format!("byte {:.0}", at * (len - 1) as f64));
+        }
     }
     Ok(())
 }

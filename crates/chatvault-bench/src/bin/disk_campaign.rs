@@ -1,0 +1,386 @@
+//! Full disk: run each writer of the real binary on a small tmpfs that fills up during
+//! its run, and check that it fails with a clear `storage.full` error, acknowledges
+//! nothing it did not store, leaves an archive that verifies, and finishes the job once
+//! space returns.
+//!
+//! ```text
+//! cargo build --release -p chatvault -p chatvault-bench --bin chatvault --bin disk-campaign
+//! target/release/disk-campaign --trials 60      # as root: it mounts tmpfs
+//! ```
+//!
+//! Each trial copies a prepared archive onto a fresh tmpfs whose free space is drawn at
+//! random between nothing and what the writer needs (measured by one run with room), runs
+//! the writer, then grows the tmpfs (`mount -o remount,size=…`, space returning) and
+//! checks. Writers: import (acknowledged = its last `committed` progress event), reindex,
+//! checkpoint, key rotation, a retention sweep and a backup onto the same disk. Prints one
+//! line per writer: tried, filled (failed for want of space), clear (`storage.full`),
+//! held, failed; exits 1 on any failure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+#[path = "../runner.rs"]
+mod runner;
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Args {
+    /// Trials in all, spread over the writers.
+    #[arg(long, default_value_t = 60)]
+    trials: usize,
+    /// Messages in the generated export.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    #[arg(long, default_value_t = 11)]
+    seed: u64,
+    /// The chatvault binary (default: beside this one).
+    #[arg(long)]
+    chatvault: Option<PathBuf>,
+}
+
+const WRITERS: &[&str] = &[
+    "import",
+    "reindex",
+    "checkpoint",
+    "keys-rotate",
+    "sweep",
+    "backup",
+];
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    tried: usize,
+    filled: usize,
+    clear: usize,
+    held: usize,
+    failed: usize,
+}
+
+/// A tmpfs mounted for one trial, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, bytes: u64) -> Result<Tmpfs> {
+        std::fs::create_dir_all(at)?;
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(at)
+            .status()
+            .context("running mount")?;
+        if !status.success() {
+            bail!(
+                "cannot mount a tmpfs at {} (the campaign needs root, or CAP_SYS_ADMIN, to make a small disk)",
+                at.display()
+            );
+        }
+        Ok(Tmpfs(at.to_owned()))
+    }
+
+    /// Space returns: the same disk, bigger.
+    fn grow(&self, bytes: u64) -> Result<()> {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(&self.0)
+            .status()?;
+        if !status.success() {
+            bail!("cannot grow the tmpfs at {}", self.0.display());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn du(path: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => n += du(&e.path()),
+                Ok(_) => n += e.metadata().map(|m| m.len()).unwrap_or(0),
+                Err(_) => {}
+            }
+        }
+    }
+    n
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dst)?;
+        } else {
+            std::fs::copy(e.path(), &dst)?;
+        }
+    }
+    Ok(())
+}
+
+struct World {
+    bin: PathBuf,
+    dir: PathBuf,
+    base: PathBuf,
+    export: PathBuf,
+    total: u64,
+    recipient: String,
+}
+
+impl World {
+    fn args(&self, writer: &str, disk: &Path, sweep_at: &str) -> Vec<String> {
+        let export = self.export.to_string_lossy().into_owned();
+        let backups = disk.join("backups").to_string_lossy().into_owned();
+        let v: Vec<&str> = match writer {
+            "import" => vec!["import", &export, "--json", "--progress", "json"],
+            "reindex" => vec!["reindex"],
+            "checkpoint" => vec!["checkpoint"],
+            "keys-rotate" => vec!["keys", "rotate"],
+            "sweep" => vec!["retention", "sweep", "--at", sweep_at],
+            "backup" => vec!["backup", "--to", &backups, "--recipient", &self.recipient],
+            _ => vec![],
+        };
+        v.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Runs a writer to its end: exit code, everything it printed, and the log size of
+    /// its last `committed` event (what it acknowledged).
+    fn writer(&self, data: &Path, args: &[String]) -> Result<(i32, String, u64)> {
+        let mut child = runner::command(&self.bin, data)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let reader = std::thread::spawn(move || {
+            let mut ack = 0u64;
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["event"] == "committed" {
+                        ack = v["log_size"].as_u64().unwrap_or(ack);
+                        continue;
+                    }
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            (ack, text)
+        });
+        let mut stdout = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            std::io::Read::read_to_string(&mut o, &mut stdout)?;
+        }
+        let status = child.wait()?;
+        let (ack, err) = reader.join().unwrap_or_default();
+        Ok((status.code().unwrap_or(-1), format!("{stdout}{err}"), ack))
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = runner::chatvault_binary(args.chatvault.as_deref())?;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().to_owned();
+    let base = dir.join("base");
+    let export = dir.join("export.jsonl");
+    let half = dir.join("half.jsonl");
+    {
+        let lines: Vec<String> = chatvault_gen::Generator::new(
+            chatvault_gen::GenOptions {
+                messages: args.messages,
+                seed: args.seed,
+                ..Default::default()
+            },
+            None,
+        )
+        .collect();
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&export)?);
+        for l in &lines {
+            writeln!(w, "{l}")?;
+        }
+        let mut h = std::io::BufWriter::new(std::fs::File::create(&half)?);
+        for l in &lines[..lines.len() / 2] {
+            writeln!(h, "{l}")?;
+        }
+    }
+    let mut w = World {
+        bin,
+        dir: dir.clone(),
+        base: base.clone(),
+        export,
+        total: args.messages as u64,
+        recipient: String::new(),
+    };
+    for a in [
+        &["init"][..],
+        &["user", "add", "admin", "--role", "admin"],
+        &["import", half.to_str().unwrap_or("")],
+    ] {
+        let (code, out) = runner::run(&w.bin, &base, a)?;
+        if code != 0 {
+            bail!("{a:?}: {out}");
+        }
+    }
+    let (_, k) = runner::json(
+        &w.bin,
+        &base,
+        &[
+            "backup",
+            "keygen",
+            "--out",
+            dir.join("backup.key").to_str().unwrap_or(""),
+        ],
+    )?;
+    w.recipient = k["recipient"].as_str().unwrap_or_default().to_owned();
+    let sweep_at = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
+    let base_bytes = du(&base);
+
+    // What each writer needs: one run with room, on a copy.
+    let mut need = vec![0u64; WRITERS.len()];
+    for (i, writer) in WRITERS.iter().enumerate() {
+        let room = dir.join(format!("room-{writer}"));
+        let data = room.join("data");
+        copy_dir(&base, &data)?;
+        let (code, out, _) = w.writer(&data, &w.args(writer, &room, &sweep_at))?;
+        if code != 0 {
+            bail!("{writer} with room to spare: exit {code}: {out}");
+        }
+        need[i] = du(&room).saturating_sub(base_bytes).max(64 * 1024);
+        let _ = std::fs::remove_dir_all(&room);
+    }
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let mut tallies = vec![Tally::default(); WRITERS.len()];
+    let mut failures: Vec<String> = vec![];
+    let started = Instant::now();
+    for trial in 0..args.trials {
+        let which = trial % WRITERS.len();
+        let writer = WRITERS[which];
+        // Free space from nothing to a little more than the writer needs (some trials
+        // must pass: the campaign checks that a writer with room is not refused).
+        let free = rng.gen_range(0..=need[which] + need[which] / 5);
+        let t = &mut tallies[which];
+        t.tried += 1;
+        match one_trial(&w, writer, trial, base_bytes + 256 * 1024 + free, &sweep_at) {
+            Ok(filled) => {
+                t.held += 1;
+                t.filled += usize::from(filled);
+                t.clear += usize::from(filled);
+            }
+            Err(e) => {
+                t.failed += 1;
+                failures.push(format!("trial {trial} ({writer}, {free} bytes free): {e:#}"));
+            }
+        }
+    }
+    println!("writer        tried  filled  clear  held  failed");
+    for (name, t) in WRITERS.iter().zip(&tallies) {
+        println!(
+            "{name:<12} {:>6} {:>7} {:>6} {:>5} {:>7}",
+            t.tried, t.filled, t.clear, t.held, t.failed
+        );
+    }
+    let sum = tallies.iter().fold(Tally::default(), |a, t| Tally {
+        tried: a.tried + t.tried,
+        filled: a.filled + t.filled,
+        clear: a.clear + t.clear,
+        held: a.held + t.held,
+        failed: a.failed + t.failed,
+    });
+    println!(
+        "all          {:>6} {:>7} {:>6} {:>5} {:>7}   ({:.0} s)",
+        sum.tried,
+        sum.filled,
+        sum.clear,
+        sum.held,
+        sum.failed,
+        started.elapsed().as_secs_f64()
+    );
+    for f in &failures {
+        eprintln!("FAILED {f}");
+    }
+    if !failures.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// One writer on a disk of `size` bytes. Returns whether it ran out of space (and said
+/// so clearly); any broken invariant is an error.
+fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -> Result<bool> {
+    let disk = Tmpfs::mount(&w.dir.join(format!("disk-{trial}")), size)?;
+    let data = disk.0.join("data");
+    copy_dir(&w.base, &data).context("copying the archive onto the small disk")?;
+    let args = w.args(writer, &disk.0, sweep_at);
+    let (code, out, acknowledged) = w.writer(&data, &args)?;
+    let filled = code != 0;
+    if filled && !out.contains("storage.full") {
+        bail!("it failed without a clear storage.full error: exit {code}: {}", tail(&out));
+    }
+    if code == 101 || out.contains("panicked") {
+        bail!("it panicked: {}", tail(&out));
+    }
+    // Space returns.
+    disk.grow(size * 4 + (256 << 20))?;
+    let (code, st) = runner::json(&w.bin, &data, &["stats"])?;
+    if code != 0 {
+        bail!("stats after the full disk: exit {code}: {st}");
+    }
+    let log = st["log_size"].as_u64().or(st["messages"].as_u64()).unwrap_or(0);
+    if log < acknowledged {
+        bail!("{log} in the log < {acknowledged} acknowledged");
+    }
+    if st["messages"].as_u64().unwrap_or(0) > w.total {
+        bail!("{} messages > the {} written: stored twice", st["messages"], w.total);
+    }
+    for check in [&["verify"][..], &["audit", "verify"]] {
+        let (code, v) = runner::json(&w.bin, &data, check)?;
+        if code != 0 {
+            bail!("{check:?} after the full disk: exit {code}: {v}");
+        }
+    }
+    let backups = disk.0.join("backups");
+    if backups.join("manifests").is_dir() {
+        let (code, v) =
+            runner::json(&w.bin, &data, &["backup", "verify", backups.to_str().unwrap_or("")])?;
+        if code != 0 {
+            bail!("backup verify after the full disk: exit {code}: {v}");
+        }
+    }
+    // The same job, with room, finishes.
+    let (code, out, _) = w.writer(&data, &args)?;
+    if code != 0 {
+        bail!("run again with room: exit {code}: {}", tail(&out));
+    }
+    if writer == "import" {
+        let (_, st) = runner::json(&w.bin, &data, &["stats"])?;
+        if st["messages"].as_u64() != Some(w.total) {
+            bail!("after the import with room: {} messages of {}", st["messages"], w.total);
+        }
+    }
+    let (code, v) = runner::json(&w.bin, &data, &["verify"])?;
+    if code != 0 {
+        bail!("verify after the run with room: exit {code}: {v}");
+    }
+    Ok(filled)
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(6)..].join(" | ")
+}

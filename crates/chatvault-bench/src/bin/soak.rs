@@ -1,0 +1,335 @@
+//! Soak: the real server under steady live ingest, with searches and reports beside it,
+//! for a long time. Memory must stay flat, p99 latencies must not drift, and every
+//! acknowledged message must be in the archive at the end.
+//!
+//! ```text
+//! cargo build --release -p chatvault -p chatvault-bench --bin chatvault --bin soak
+//! target/release/soak --minutes 30 --rate 2000
+//! ```
+//!
+//! One thread posts batches to `POST /api/v1/messages` at `--rate` messages a second
+//! (an ingest token); one searches (`GET /api/v1/search`, an executive's token, the
+//! common keywords of the generated text) and one asks for a report
+//! (`GET /api/v1/reports/sla`) every few seconds. The server's resident memory is read
+//! from /proc. Prints one line per window (default 5 minutes): messages acknowledged,
+//! ingest, search and report p50/p99, and RSS; then the checks. Exits 1 when a message
+//! acknowledged is missing, the rate was not reached, RSS grew by more than half (and
+//! 64 MiB) from the first window to the last, or a p99 in the last window is more than
+//! three times the first's.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+#[path = "../runner.rs"]
+mod runner;
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+struct Args {
+    /// How long to run.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Messages per second posted.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Messages per batch.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+    /// Length of a reporting window, in seconds.
+    #[arg(long, default_value_t = 300)]
+    window: u64,
+    /// The chatvault binary (default: beside this one).
+    #[arg(long)]
+    chatvault: Option<PathBuf>,
+}
+
+/// One HTTP/1.1 request on a fresh connection: (ms, status, body). A client this small
+/// is enough here and keeps an HTTP client crate out of the build.
+fn request(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> Result<(f64, u16, String)> {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: soak\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    Ok((ms, status, body))
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Window {
+    ingest: Vec<f64>,
+    search: Vec<f64>,
+    report: Vec<f64>,
+    acked: u64,
+    rss: Vec<u64>,
+    errors: Vec<String>,
+}
+
+fn token(bin: &std::path::Path, data: &std::path::Path, args: &[&str]) -> Result<String> {
+    let (code, out) = runner::run(bin, data, args)?;
+    if code != 0 {
+        bail!("{args:?}: {out}");
+    }
+    out.split_whitespace()
+        .find(|w| w.starts_with("cvt_"))
+        .map(str::to_owned)
+        .context("no token printed")
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = runner::chatvault_binary(args.chatvault.as_deref())?;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    for a in [
+        &["init"][..],
+        &["user", "add", "ops", "--role", "admin"],
+        &["user", "add", "boss", "--role", "executive"],
+    ] {
+        let (code, out) = runner::run(&bin, &data, a)?;
+        if code != 0 {
+            bail!("{a:?}: {out}");
+        }
+    }
+    let ingest_token = token(&bin, &data, &["token", "create", "ops", "--scope", "ingest"])?;
+    let read_token = token(&bin, &data, &["token", "create", "boss", "--scope", "read"])?;
+    let mut server = runner::command(&bin, &data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .filter(|_| line.contains("listening on http://"))
+        .with_context(|| format!("the server did not say where it listens: {line:?}"))?
+        .to_owned();
+    let pid = server.id();
+
+    let total = Duration::from_secs_f64(args.minutes * 60.0);
+    let window = Duration::from_secs(args.window.max(1));
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let windows: Arc<Mutex<Vec<Window>>> = Arc::new(Mutex::new(vec![]));
+    let at = {
+        let windows = windows.clone();
+        move |f: &mut dyn FnMut(&mut Window)| {
+            let i = (started.elapsed().as_secs_f64() / window.as_secs_f64()) as usize;
+            let mut w = windows.lock().unwrap_or_else(|p| p.into_inner());
+            while w.len() <= i {
+                w.push(Window::default());
+            }
+            f(&mut w[i]);
+        }
+    };
+    let acked_total = Arc::new(AtomicU64::new(0));
+
+    // Ingest: one batch every batch/rate seconds, on schedule (a slow answer is caught up).
+    let ingest = {
+        let (stop, at, acked_total, addr, token) =
+            (stop.clone(), at.clone(), acked_total.clone(), addr.clone(), ingest_token.clone());
+        let (rate, batch) = (args.rate.max(1), args.batch.max(1));
+        std::thread::spawn(move || {
+            let mut gen = chatvault_gen::Generator::new(
+                chatvault_gen::GenOptions {
+                    messages: usize::MAX / 2,
+                    seed: 5,
+                    ..Default::default()
+                },
+                None,
+            );
+            let period = Duration::from_secs_f64(batch as f64 / rate as f64);
+            let mut next = Instant::now();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let msgs: Vec<Value> = (&mut gen)
+                    .take(batch)
+                    .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+                    .map(|mut v| {
+                        // Every message unique: the generator repeats its texts.
+                        n += 1;
+                        v["source_id"] = json!(format!("soak-{n}"));
+                        v
+                    })
+                    .collect();
+                let body = json!({ "messages": msgs }).to_string();
+                match request(&addr, "POST", "/api/v1/messages", &token, Some(&body)) {
+                    Ok((ms, 200, b)) => {
+                        let stored = serde_json::from_str::<Value>(&b)
+                            .ok()
+                            .and_then(|v| {
+                                v["results"].as_array().map(|r| {
+                                    r.iter()
+                                        .filter(|x| x["status"] == "stored" || x["status"] == "duplicate")
+                                        .count() as u64
+                                })
+                            })
+                            .unwrap_or(0);
+                        acked_total.fetch_add(stored, Ordering::SeqCst);
+                        at(&mut |w| {
+                            w.ingest.push(ms);
+                            w.acked += stored;
+                        });
+                    }
+                    Ok((_, s, b)) => at(&mut |w| w.errors.push(format!("ingest {s}: {}", &b[..b.len().min(200)]))),
+                    Err(e) => at(&mut |w| w.errors.push(format!("ingest: {e}"))),
+                }
+                next += period;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
+            }
+        })
+    };
+    let reader = |path_of: fn(usize) -> String, every: Duration, report: bool| {
+        let (stop, at, addr, token) = (stop.clone(), at.clone(), addr.clone(), read_token.clone());
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let path = path_of(i);
+                i += 1;
+                match request(&addr, "GET", &path, &token, None) {
+                    Ok((ms, 200, _)) => at(&mut |w| {
+                        if report {
+                            w.report.push(ms)
+                        } else {
+                            w.search.push(ms)
+                        }
+                    }),
+                    Ok((_, s, b)) => at(&mut |w| w.errors.push(format!("{path} {s}: {}", &b[..b.len().min(200)]))),
+                    Err(e) => at(&mut |w| w.errors.push(format!("{path}: {e}"))),
+                }
+                std::thread::sleep(every);
+            }
+        })
+    };
+    const QUERIES: &[&str] = &["%E9%80%80%E6%AC%BE", "%E8%AE%A2%E5%8D%95", "%E7%9A%84", "refund", "%E5%8F%91%E7%A5%A8%20%E9%80%80%E6%AC%BE"];
+    let search = reader(
+        |i| format!("/api/v1/search?q={}&limit=20", QUERIES[i % QUERIES.len()]),
+        Duration::from_millis(100),
+        false,
+    );
+    let report = reader(|_| "/api/v1/reports/sla".to_owned(), Duration::from_secs(5), true);
+    while started.elapsed() < total {
+        std::thread::sleep(Duration::from_secs(1));
+        let r = rss_kib(pid);
+        at(&mut |w| w.rss.push(r));
+        if let Ok(Some(s)) = server.try_wait() {
+            bail!("the server ended during the soak: {s}");
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in [ingest, search, report] {
+        let _ = t.join();
+    }
+    // Every acknowledged message is there.
+    let (_, _, body) = request(&addr, "GET", "/api/v1/stats", &read_token, None)?;
+    let stats: Value = serde_json::from_str(&body).unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stored = stats["messages"].as_u64().unwrap_or(0);
+    let acked = acked_total.load(Ordering::SeqCst);
+
+    let mut windows = std::mem::take(&mut *windows.lock().unwrap_or_else(|p| p.into_inner()));
+    // A last window shorter than a fifth of a window is folded out of the drift check.
+    println!("window   acked  msg/s  ingest p50/p99 ms  search p50/p99 ms  report p50/p99 ms  RSS MiB  errors");
+    let mut rows = vec![];
+    for (i, w) in windows.iter_mut().enumerate() {
+        let secs = window.as_secs_f64().min(total.as_secs_f64() - i as f64 * window.as_secs_f64());
+        let row = (
+            pct(&mut w.ingest, 0.5),
+            pct(&mut w.ingest, 0.99),
+            pct(&mut w.search, 0.5),
+            pct(&mut w.search, 0.99),
+            pct(&mut w.report, 0.5),
+            pct(&mut w.report, 0.99),
+            w.rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+        );
+        println!(
+            "{:>5}  {:>7} {:>6.0}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>7.1}  {:>6}",
+            i + 1,
+            w.acked,
+            w.acked as f64 / secs.max(1.0),
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6,
+            w.errors.len()
+        );
+        for e in w.errors.iter().take(3) {
+            eprintln!("  window {}: {e}", i + 1);
+        }
+        if secs >= window.as_secs_f64() / 5.0 {
+            rows.push((row, w.acked as f64 / secs.max(1.0), w.errors.len()));
+        }
+    }
+    let mut failures = vec![];
+    if stored < acked {
+        failures.push(format!("{stored} messages stored < {acked} acknowledged"));
+    }
+    println!("acknowledged {acked}, stored {stored}, in {:.0} s", started.elapsed().as_secs_f64());
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        let (f, l) = (first.0, last.0);
+        if l.6 > f.6 * 1.5 && l.6 - f.6 > 64.0 {
+            failures.push(format!("RSS grew from {:.0} MiB to {:.0} MiB", f.6, l.6));
+        }
+        for (what, a, b) in [("ingest", f.1, l.1), ("search", f.3, l.3), ("report", f.5, l.5)] {
+            if b > a * 3.0 && b - a > 50.0 {
+                failures.push(format!("{what} p99 drifted from {a:.1} ms to {b:.1} ms"));
+            }
+        }
+    }
+    for (i, r) in rows.iter().enumerate() {
+        if r.1 < args.rate as f64 * 0.95 {
+            failures.push(format!("window {}: {:.0} msg/s < the {} asked", i + 1, r.1, args.rate));
+        }
+        if r.2 > 0 {
+            failures.push(format!("window {}: {} failed requests", i + 1, r.2));
+        }
+    }
+    for f in &failures {
+        eprintln!("FAILED {f}");
+    }
+    if !failures.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
