@@ -49,7 +49,7 @@ use zeroize::Zeroizing;
 
 pub use chatvault_import::{Parsed, Rejection};
 pub use chatvault_index::Filters;
-pub use chatvault_store::is_storage_full;
+pub use chatvault_store::{is_storage_full, is_storage_full_under};
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use export::{Selection, StreamCounts};
 pub use ingest::{ImportProgress, ImportReport};

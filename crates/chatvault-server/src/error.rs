@@ -14,6 +14,21 @@ pub struct ApiError {
     pub retry_after_s: Option<u64>,
 }
 
+/// The data folder this process serves: a plain I/O error from SQLite there is a full
+/// disk when the disk has no space left ([`chatvault_archive::is_storage_full_under`]).
+static DATA_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+pub(crate) fn set_data_dir(dir: &std::path::Path) {
+    let _ = DATA_DIR.set(dir.to_owned());
+}
+
+fn storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    match DATA_DIR.get() {
+        Some(dir) => chatvault_archive::is_storage_full_under(e, dir),
+        None => chatvault_archive::is_storage_full(e),
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
@@ -49,7 +64,7 @@ impl ApiError {
 
 impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> ApiError {
-        if chatvault_archive::is_storage_full(&e) {
+        if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
         let status = match &e {
@@ -92,7 +107,7 @@ impl From<AccessError> for ApiError {
 
 impl From<ArchiveError> for ApiError {
     fn from(e: ArchiveError) -> ApiError {
-        if chatvault_archive::is_storage_full(&e) {
+        if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
         let status = match &e {

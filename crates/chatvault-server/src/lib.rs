@@ -333,6 +333,9 @@ pub async fn serve(
     tls: Option<rustls::ServerConfig>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
+    if let Some(dir) = state.access.lock().ok().and_then(|a| a.path().parent().map(|p| p.to_owned())) {
+        error::set_data_dir(&dir);
+    }
     let addr = state.config.listen.clone();
     let schedule = state
         .config

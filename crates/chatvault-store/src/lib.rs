@@ -20,6 +20,31 @@ mod sqlite;
 pub use chatvault_model::dedup::DedupKey;
 pub use sqlite::SqliteStore;
 
+/// Whether an error from writing under `dir` comes from a full disk: one that says so
+/// ([`is_storage_full`]), or an I/O error from SQLite while the disk holding `dir` has
+/// (almost) no space left. SQLite reports a write that ran out of space in its shared
+/// memory or journal as a plain I/O error (`SQLITE_IOERR_SHMSIZE`, `…_WRITE`), without
+/// the cause, so the space left is asked of the file system.
+pub fn is_storage_full_under(e: &(dyn std::error::Error + 'static), dir: &std::path::Path) -> bool {
+    if is_storage_full(e) {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut io = false;
+    while let Some(c) = cur {
+        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
+            io |= sq.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure);
+        }
+        io |= c.downcast_ref::<std::io::Error>().is_some();
+        cur = c.source();
+    }
+    // The folder itself, else the nearest one that exists.
+    let probe = dir.ancestors().find(|p| p.exists());
+    io && probe
+        .and_then(|p| fs4::available_space(p).ok())
+        .is_some_and(|free| free < 1 << 20)
+}
+
 /// Whether an error, or anything in its chain of causes, says the disk is full: SQLite's
 /// `SQLITE_FULL`, an I/O error `ENOSPC`/`EDQUOT` (or `StorageFull`), or a library that
 /// kept only the message of one (tantivy, the backup writer). The front ends answer

@@ -378,12 +378,17 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     let json = cli.json;
+    let data = cli.data.clone();
     match run(cli) {
         Ok(code) => code,
         // The reader went away (`chatvault search … | head`): stop quietly, as ripgrep does.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = error_code(&e);
+            let code = if e.chain().any(|c| chatvault_archive::is_storage_full_under(c, &data)) {
+                "storage.full"
+            } else {
+                error_code(&e)
+            };
             let mut message = format!("{e:#}");
             if code == "storage.full" {
                 message.push_str(" — the disk is full: nothing beyond what was reported as committed was acknowledged; free space and run the command again");
@@ -435,9 +440,6 @@ fn quiet_on_closed_stdout() {
 
 /// The stable code of an error, whichever library raised it.
 fn error_code(e: &anyhow::Error) -> &'static str {
-    if e.chain().any(chatvault_archive::is_storage_full) {
-        return "storage.full";
-    }
     if let Some(e) = e.downcast_ref::<ArchiveError>() {
         return e.code();
     }

@@ -12,7 +12,8 @@
 //! random between nothing and what the writer needs (measured by one run with room), runs
 //! the writer, then grows the tmpfs (`mount -o remount,size=…`, space returning) and
 //! checks. Writers: import (acknowledged = its last `committed` progress event), reindex,
-//! checkpoint, key rotation, a retention sweep and a backup onto the same disk. Prints one
+//! key rotation, a retention sweep, a backup onto the same disk and a restore onto it
+//! (from a backup elsewhere). Prints one
 //! line per writer: tried, filled (failed for want of space), clear (`storage.full`),
 //! held, failed; exits 1 on any failure.
 
@@ -47,10 +48,10 @@ struct Args {
 const WRITERS: &[&str] = &[
     "import",
     "reindex",
-    "checkpoint",
     "keys-rotate",
     "sweep",
     "backup",
+    "restore",
 ];
 
 #[derive(Default, Clone, Copy)]
@@ -109,7 +110,8 @@ fn du(path: &Path) -> u64 {
         for e in rd.flatten() {
             match e.file_type() {
                 Ok(t) if t.is_dir() => n += du(&e.path()),
-                Ok(_) => n += e.metadata().map(|m| m.len()).unwrap_or(0),
+                // tmpfs counts whole pages.
+                Ok(_) => n += e.metadata().map(|m| m.len().div_ceil(4096) * 4096).unwrap_or(0),
                 Err(_) => {}
             }
         }
@@ -138,6 +140,9 @@ struct World {
     export: PathBuf,
     total: u64,
     recipient: String,
+    /// A backup of the base archive, off the small disk, and its key (for `restore`).
+    backups: PathBuf,
+    identity: PathBuf,
 }
 
 impl World {
@@ -151,6 +156,16 @@ impl World {
             "keys-rotate" => vec!["keys", "rotate"],
             "sweep" => vec!["retention", "sweep", "--at", sweep_at],
             "backup" => vec!["backup", "--to", &backups, "--recipient", &self.recipient],
+            "restore" => {
+                return vec![
+                    "restore".into(),
+                    self.backups.to_string_lossy().into_owned(),
+                    "--to".into(),
+                    disk.join("restored").to_string_lossy().into_owned(),
+                    "--identity".into(),
+                    self.identity.to_string_lossy().into_owned(),
+                ]
+            }
             _ => vec![],
         };
         v.into_iter().map(str::to_owned).collect()
@@ -225,6 +240,8 @@ fn main() -> Result<()> {
         export,
         total: args.messages as u64,
         recipient: String::new(),
+        backups: dir.join("base-backups"),
+        identity: dir.join("backup.key"),
     };
     for a in [
         &["init"][..],
@@ -247,6 +264,14 @@ fn main() -> Result<()> {
         ],
     )?;
     w.recipient = k["recipient"].as_str().unwrap_or_default().to_owned();
+    let (code, out) = runner::run(
+        &w.bin,
+        &base,
+        &["backup", "--to", w.backups.to_str().unwrap_or(""), "--recipient", &w.recipient],
+    )?;
+    if code != 0 {
+        bail!("the base backup: {out}");
+    }
     let sweep_at = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
     let base_bytes = du(&base);
 
@@ -260,7 +285,11 @@ fn main() -> Result<()> {
         if code != 0 {
             bail!("{writer} with room to spare: exit {code}: {out}");
         }
-        need[i] = du(&room).saturating_sub(base_bytes).max(64 * 1024);
+        // Net growth understates a writer that replaces what it wrote (reindex, key
+        // rotation): its peak is higher, so the draw reaches half the archive's size.
+        need[i] = du(&room)
+            .saturating_sub(base_bytes)
+            .max(base_bytes / 2);
         let _ = std::fs::remove_dir_all(&room);
     }
 
@@ -271,12 +300,18 @@ fn main() -> Result<()> {
     for trial in 0..args.trials {
         let which = trial % WRITERS.len();
         let writer = WRITERS[which];
-        // Free space from nothing to a little more than the writer needs (some trials
-        // must pass: the campaign checks that a writer with room is not refused).
-        let free = rng.gen_range(0..=need[which] + need[which] / 5);
+        // Free space from nothing to a little more than the writer needs, drawn evenly on
+        // a log scale (most trials fill early, some late, some pass: the campaign also
+        // checks that a writer with room is not refused).
+        let top = (need[which] + need[which] / 5).max(8192) as f64;
+        let free = if rng.gen_bool(0.1) {
+            0
+        } else {
+            rng.gen_range(4096f64.ln()..=top.ln()).exp() as u64
+        };
         let t = &mut tallies[which];
         t.tried += 1;
-        match one_trial(&w, writer, trial, base_bytes + 256 * 1024 + free, &sweep_at) {
+        match one_trial(&w, writer, trial, base_bytes + 2 * 4096 + free, &sweep_at) {
             Ok(filled) => {
                 t.held += 1;
                 t.filled += usize::from(filled);
@@ -362,6 +397,16 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
             bail!("backup verify after the full disk: exit {code}: {v}");
         }
     }
+    if writer == "restore" {
+        let restored = disk.0.join("restored");
+        if restored.exists() {
+            let (code, v) = runner::json(&w.bin, &restored, &["verify"])?;
+            if code != 0 {
+                bail!("a restore that ran out of space left a folder that does not verify: {v}");
+            }
+            std::fs::remove_dir_all(&restored)?;
+        }
+    }
     // The same job, with room, finishes.
     let (code, out, _) = w.writer(&data, &args)?;
     if code != 0 {
@@ -373,7 +418,8 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
             bail!("after the import with room: {} messages of {}", st["messages"], w.total);
         }
     }
-    let (code, v) = runner::json(&w.bin, &data, &["verify"])?;
+    let checked = if writer == "restore" { disk.0.join("restored") } else { data };
+    let (code, v) = runner::json(&w.bin, &checked, &["verify"])?;
     if code != 0 {
         bail!("verify after the run with room: exit {code}: {v}");
     }
