@@ -39,7 +39,11 @@ JSONL
   id=$("$bin" --data "$t/d" --json search '' --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])' 2>/dev/null || true)
   [ -n "$id" ] && "$bin" --data "$t/d" proof "$id" > corpus/proof/proof.json
   conv=$("$bin" --data "$t/d" --json search '' --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["conversation"])' 2>/dev/null || true)
-  [ -n "$conv" ] && "$bin" --data "$t/d" export --as lisa --evidence --conversation "$conv" --out corpus/evidence/package.zip >/dev/null 2>&1 || true
+  "$bin" --data "$t/d" user add boss --role executive >/dev/null
+  req=$("$bin" --data "$t/d" --json request file --as lisa --conversation "$conv" --from 2024-01-01 --to 2025-01-01 \
+        --reason seed --case-number 1 --rights view,export,pii.view | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  "$bin" --data "$t/d" request approve --as boss --expires "$(date -u -d '+30 days' +%F)" "$req" >/dev/null
+  "$bin" --data "$t/d" export --as lisa --evidence --conversation "$conv" --out corpus/evidence/package.zip >/dev/null
   rec=$("$bin" --data "$t/d" --json backup keygen --out "$t/k" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recipient"])')
   "$bin" --data "$t/d" backup --to "$t/b" --recipient "$rec" >/dev/null
   cp "$t"/b/manifests/* corpus/manifest/ 2>/dev/null || true

@@ -360,6 +360,16 @@ impl Access {
             return Ok(());
         }
         self.in_tx(|t| {
+            // Another process may have sealed it since the look above.
+            let now: Option<String> = rusqlite::OptionalExtension::optional(t.tx.query_row(
+                "SELECT value FROM meta WHERE key = 'state_seq'",
+                [],
+                |r| r.get(0),
+            ))
+            .map_err(|e| t.e(e))?;
+            if now.is_some() {
+                return Ok(());
+            }
             t.mark_all_dirty()?;
             t.append(
                 &audit::Event::new("chatvault", audit::Action::StateSeal)

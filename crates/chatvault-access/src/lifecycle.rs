@@ -449,6 +449,25 @@ impl Access {
         })?
     }
 
+    /// The requests a `deletion.execute` entry records as carried out (their ids).
+    pub fn executed_deletions(&self) -> Result<std::collections::HashSet<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT body FROM audit WHERE action = 'deletion.execute'")
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.e(e))?;
+        let mut out = std::collections::HashSet::new();
+        for body in rows {
+            let body = body.map_err(|e| self.e(e))?;
+            if let Ok(e) = serde_json::from_str::<crate::AuditEntry>(&body) {
+                out.extend(e.target);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn deletion_requests(&self) -> Result<Vec<DeletionRequest>> {
         all(self, DELETION)
     }

@@ -64,6 +64,7 @@ pub fn sweep(
     now_ms: i64,
     recover_days: u32,
 ) -> Result<SweepReport> {
+    complete_approved(archive, access, actor, now_ms, recover_days)?;
     let life = access.lifecycle()?;
     let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
     let rules = RetentionRules {
@@ -203,6 +204,28 @@ pub fn execute(
     access.audit(Event::new(actor, Action::DeletionExecute).target(&r.id).result(Outcome::Ok).details(serde_json::json!({
         "kind": r.kind, "done": out.done, "skipped": out.skipped.len(), "held": out.held.len(), "approved_by": by,
     })))?;
+    Ok(out)
+}
+
+/// Carries out the approved requests that were never carried out. Approval commits in
+/// `access.db` and the deletion in `archive.db`, so a crash between the two leaves an
+/// approved request undone; every writer that handles deletions (`delete`, the sweep,
+/// `serve` at start) finishes such requests first. Carrying one out twice is harmless:
+/// messages already deleted are counted as such.
+pub fn complete_approved(
+    archive: &mut Archive,
+    access: &mut Access,
+    actor: &str,
+    now_ms: i64,
+    recover_days: u32,
+) -> Result<Vec<Execution>> {
+    let done = access.executed_deletions()?;
+    let mut out = vec![];
+    for r in access.deletion_requests()? {
+        if matches!(r.status, DeletionStatus::Approved { .. }) && !done.contains(&r.id) {
+            out.push(execute(archive, access, actor, &r, now_ms, recover_days)?);
+        }
+    }
     Ok(out)
 }
 

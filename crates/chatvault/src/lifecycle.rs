@@ -625,6 +625,38 @@ fn select(
 pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result<ExitCode> {
     let (mut acc, cfg) = open_access(data)?;
     let recover_days = cfg.retention.recover_days;
+    // An approval a crash cut off before its deletion ran is carried out first (or by
+    // the server's next sweep, when it holds the archive now).
+    let executed = acc.executed_deletions()?;
+    let cut_off = acc.deletion_requests()?.iter().any(|r| {
+        matches!(
+            r.status,
+            chatvault_policy::retention::DeletionStatus::Approved { .. }
+        ) && !executed.contains(&r.id)
+    });
+    if cut_off {
+        let done = Archive::open(data, &KeyProvider::from_env())
+            .map_err(anyhow::Error::from)
+            .and_then(|mut archive| {
+                let x = chatvault_server::lifecycle::complete_approved(
+                    &mut archive,
+                    &mut acc,
+                    "chatvault",
+                    chrono::Utc::now().timestamp_millis(),
+                    recover_days,
+                )?;
+                archive.close()?;
+                Ok(x)
+            });
+        match done {
+            Ok(xs) => {
+                for x in xs {
+                    eprintln!("carried out deletion request {} (approved, then cut off before it ran): {} messages", x.request, x.done);
+                }
+            }
+            Err(e) => eprintln!("warning: an approved deletion request was cut off before it ran and cannot be carried out now ({e:#}); the next `delete` command or sweep does it"),
+        }
+    }
     match cmd {
         DeleteCommand::Request {
             user,

@@ -8,7 +8,9 @@
 //!
 //! Writers: import (acknowledged = the log size of its last `committed` progress event),
 //! checkpoint, key rotation, reindex, a retention sweep (which deletes and purges), a
-//! backup to a folder, and a restore. Each round kills one writer after a random delay
+//! backup to a folder, a restore, a deletion approval (`delete approve`), and live ingest
+//! (`serve` killed while batches arrive over HTTP; acknowledged = the messages its 200
+//! answers said were stored). Each round kills one writer after a random delay
 //! (or lets it finish, when it is faster), then checks. Prints one line per writer:
 //! tried, killed mid-run, held, failed; exits 1 on any failure. The test suite runs a
 //! short pass (`tests/crash_campaign.rs`).
@@ -49,6 +51,8 @@ const WRITERS: &[&str] = &[
     "sweep",
     "backup",
     "restore",
+    "deletion",
+    "ingest",
 ];
 
 #[derive(Default, Clone, Copy)]
@@ -68,6 +72,11 @@ struct World {
     backups: PathBuf,
     identity: PathBuf,
     recipient: String,
+    /// Live ingest: the token, messages sent beside the export (live, and those the
+    /// deletion rounds import: at most stored) and acknowledged live (at least stored).
+    ingest_token: String,
+    live_sent: std::cell::Cell<u64>,
+    live_acked: std::cell::Cell<u64>,
 }
 
 impl World {
@@ -111,6 +120,9 @@ fn main() -> Result<()> {
         backups: dir.join("backups"),
         identity: dir.join("backup.key"),
         recipient: String::new(),
+        ingest_token: String::new(),
+        live_sent: Default::default(),
+        live_acked: Default::default(),
         dir,
     };
     let (code, out) = w.run(&data, &["init"])?;
@@ -118,10 +130,22 @@ fn main() -> Result<()> {
         bail!("init: {out}");
     }
     // An account, so the access database and its audit chain exist from the start.
-    let (code, out) = w.run(&data, &["user", "add", "admin", "--role", "admin"])?;
-    if code != 0 {
-        bail!("user add: {out}");
+    for a in [
+        &["user", "add", "admin", "--role", "admin"][..],
+        &["user", "add", "lisa", "--role", "legal"],
+        &["user", "add", "boss", "--role", "executive"],
+    ] {
+        let (code, out) = w.run(&data, a)?;
+        if code != 0 {
+            bail!("{a:?}: {out}");
+        }
     }
+    w.ingest_token = runner::token(
+        &w.bin,
+        &data,
+        &["token", "create", "admin", "--scope", "ingest"],
+    )?;
+
     let (_, k) = w.json(
         &data,
         &[
@@ -227,6 +251,38 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
             "--identity",
             w.identity.to_str().unwrap_or(""),
         ],
+        "deletion" => {
+            // Messages of its own to delete (sweeps delete the export's), then a request:
+            // the kill lands in its approval.
+            let file = w.dir.join(format!("del-{round}.jsonl"));
+            let now = chrono::Utc::now().to_rfc3339();
+            let lines: Vec<String> = (0..5)
+                .map(|i| {
+                    serde_json::json!({
+                        "platform": "wecom", "conversation_id": format!("del-{round}"),
+                        "sender_id": "u1", "sent_at": now,
+                        "source_id": format!("del-{round}-{i}"), "text": format!("待删除 {i}"),
+                    })
+                    .to_string()
+                })
+                .collect();
+            std::fs::write(&file, lines.join("\n") + "\n")?;
+            let (code, out) = w.run(&w.data, &["import", file.to_str().unwrap_or("")])?;
+            if code != 0 {
+                bail!("importing the messages to delete: {out}");
+            }
+            w.live_sent.set(w.live_sent.get() + 5);
+            let conv = format!("wecom:del-{round}");
+            let (code, r) = w.json(
+                &w.data,
+                &["delete", "request", "--as", "lisa", "--conversation", &conv, "--reason", "campaign"],
+            )?;
+            let Some(id) = r["id"].as_str().filter(|_| code == 0) else {
+                bail!("delete request: exit {code}: {r}");
+            };
+            return deletion_round(w, id.to_owned(), delay);
+        }
+        "ingest" => return ingest_round(w, delay, round),
         other => bail!("unknown writer {other}"),
     };
     if writer == "restore" && !w.backups.join("manifests").is_dir() {
@@ -258,24 +314,27 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
             }
         }
     });
-    let deadline = Instant::now() + delay;
-    let mut killed = false;
-    loop {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            child.kill()?; // SIGKILL
-            child.wait()?;
-            killed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let killed = kill_after(&mut child, delay)?;
     let _ = reader.join();
     let acknowledged = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
 
-    // Every acknowledged record is there, nothing twice.
+    check_after(w, acknowledged)?;
+    // A killed restore leaves nothing, or a whole archive that verifies.
+    if restored.exists() {
+        let (code, v) = w.json(&restored, &["verify"])?;
+        if code != 0 {
+            bail!("the restored archive: verify exit {code}: {v}");
+        }
+        let _ = std::fs::remove_dir_all(&restored);
+    }
+    let _ = std::fs::remove_dir_all(restored.with_extension("restoring"));
+    Ok(killed)
+}
+
+/// What must hold after every kill: the log holds what was acknowledged, nothing twice,
+/// and `verify`, `audit verify` and `backup verify` pass.
+fn check_after(w: &World, acknowledged: u64) -> Result<()> {
+    let backups = w.backups.to_str().unwrap_or("");
     let (code, st) = w.json(&w.data, &["stats"])?;
     if code != 0 {
         bail!("stats after the kill: exit {code}: {st}");
@@ -287,11 +346,11 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
     if log < acknowledged {
         bail!("{log} in the log < {acknowledged} acknowledged");
     }
-    if st["messages"].as_u64().unwrap_or(0) > w.total {
+    if st["messages"].as_u64().unwrap_or(0) > w.total + w.live_sent.get() {
         bail!(
             "{} messages > the {} written: stored twice",
             st["messages"],
-            w.total
+            w.total + w.live_sent.get()
         );
     }
     let (code, v) = w.json(&w.data, &["verify"])?;
@@ -308,14 +367,118 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
             bail!("backup verify: exit {code}: {v}");
         }
     }
-    // A killed restore leaves nothing, or a whole archive that verifies.
-    if restored.exists() {
-        let (code, v) = w.json(&restored, &["verify"])?;
-        if code != 0 {
-            bail!("the restored archive: verify exit {code}: {v}");
-        }
-        let _ = std::fs::remove_dir_all(&restored);
+    Ok(())
+}
+
+/// Kills `delete approve` mid-run. Afterwards the request is pending, or approved and
+/// (once the next `delete` command has carried out what a kill cut off) every message it
+/// names that no hold covers is deleted.
+fn deletion_round(w: &World, id: String, delay: Duration) -> Result<bool> {
+    let mut child = w
+        .cmd(&w.data)
+        .args(["delete", "approve", "--as", "boss", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let killed = kill_after(&mut child, delay)?;
+    check_after(w, 0)?;
+    let (code, list) = w.json(&w.data, &["delete", "list"])?;
+    if code != 0 {
+        bail!("delete list: exit {code}: {list}");
     }
-    let _ = std::fs::remove_dir_all(restored.with_extension("restoring"));
+    let req = list["requests"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    if req["status"] == "approved" {
+        let deleted: std::collections::HashSet<&str> = list["deletions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d["id"].as_str()).collect())
+            .unwrap_or_default();
+        let missing = req["messages"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|x| x.as_str()).filter(|x| !deleted.contains(x)).count())
+            .unwrap_or(0);
+        if missing > 0 {
+            bail!("request {id} is approved but {missing} of its messages are not deleted");
+        }
+    } else if req["status"] != "pending" {
+        bail!("request {id} after the kill: {req}");
+    }
     Ok(killed)
+}
+
+/// Kills `serve` while batches arrive over HTTP. Every message a 200 answer acknowledged
+/// must be in the archive afterwards.
+fn ingest_round(w: &World, delay: Duration, round: usize) -> Result<bool> {
+    let (mut server, addr) = runner::serve(&w.bin, &w.data)?;
+    let token = w.ingest_token.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let poster = std::thread::spawn(move || {
+        let (mut sent, mut acked) = (0u64, 0u64);
+        let mut batch = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            let msgs: Vec<Value> = (0..50)
+                .map(|i| {
+                    serde_json::json!({
+                        "platform": "wecom", "conversation_id": "live", "sender_id": "u1",
+                        "sent_at": "2026-01-01T00:00:00Z",
+                        "source_id": format!("live-{round}-{batch}-{i}"),
+                        "text": format!("在线消息 {round} {batch} {i}"),
+                    })
+                })
+                .collect();
+            batch += 1;
+            sent += msgs.len() as u64;
+            let body = serde_json::json!({ "messages": msgs }).to_string();
+            match runner::http(&addr, "POST", "/api/v1/messages", &token, Some(&body)) {
+                Ok((_, 200, b)) => {
+                    acked += serde_json::from_str::<Value>(&b)
+                        .ok()
+                        .and_then(|v| {
+                            v["results"].as_array().map(|r| {
+                                r.iter().filter(|x| x["status"] == "stored").count() as u64
+                            })
+                        })
+                        .unwrap_or(0);
+                }
+                _ => break,
+            }
+        }
+        (sent, acked)
+    });
+    let killed = kill_after(&mut server, delay)?;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (sent, acked) = poster.join().unwrap_or_default();
+    w.live_sent.set(w.live_sent.get() + sent);
+    w.live_acked.set(w.live_acked.get() + acked);
+    check_after(w, 0)?;
+    let (code, c) = w.json(&w.data, &["show", "wecom:live", "--limit", "1"])?;
+    let have = c["total"].as_u64().unwrap_or(0);
+    if w.live_acked.get() > 0 && (code != 0 || have < w.live_acked.get()) {
+        bail!(
+            "{have} live messages stored < {} acknowledged (exit {code})",
+            w.live_acked.get()
+        );
+    }
+    Ok(killed)
+}
+
+/// Waits for `child` until `delay`, then SIGKILLs it. Returns whether it was killed.
+fn kill_after(child: &mut std::process::Child, delay: Duration) -> Result<bool> {
+    let deadline = Instant::now() + delay;
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(false);
+        }
+        if Instant::now() >= deadline {
+            child.kill()?; // SIGKILL
+            child.wait()?;
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

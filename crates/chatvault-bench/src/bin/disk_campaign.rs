@@ -111,7 +111,12 @@ fn du(path: &Path) -> u64 {
             match e.file_type() {
                 Ok(t) if t.is_dir() => n += du(&e.path()),
                 // tmpfs counts whole pages.
-                Ok(_) => n += e.metadata().map(|m| m.len().div_ceil(4096) * 4096).unwrap_or(0),
+                Ok(_) => {
+                    n += e
+                        .metadata()
+                        .map(|m| m.len().div_ceil(4096) * 4096)
+                        .unwrap_or(0)
+                }
                 Err(_) => {}
             }
         }
@@ -267,7 +272,13 @@ fn main() -> Result<()> {
     let (code, out) = runner::run(
         &w.bin,
         &base,
-        &["backup", "--to", w.backups.to_str().unwrap_or(""), "--recipient", &w.recipient],
+        &[
+            "backup",
+            "--to",
+            w.backups.to_str().unwrap_or(""),
+            "--recipient",
+            &w.recipient,
+        ],
     )?;
     if code != 0 {
         bail!("the base backup: {out}");
@@ -287,9 +298,7 @@ fn main() -> Result<()> {
         }
         // Net growth understates a writer that replaces what it wrote (reindex, key
         // rotation): its peak is higher, so the draw reaches half the archive's size.
-        need[i] = du(&room)
-            .saturating_sub(base_bytes)
-            .max(base_bytes / 2);
+        need[i] = du(&room).saturating_sub(base_bytes).max(base_bytes / 2);
         let _ = std::fs::remove_dir_all(&room);
     }
 
@@ -319,7 +328,9 @@ fn main() -> Result<()> {
             }
             Err(e) => {
                 t.failed += 1;
-                failures.push(format!("trial {trial} ({writer}, {free} bytes free): {e:#}"));
+                failures.push(format!(
+                    "trial {trial} ({writer}, {free} bytes free): {e:#}"
+                ));
             }
         }
     }
@@ -365,7 +376,10 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
     let (code, out, acknowledged) = w.writer(&data, &args)?;
     let filled = code != 0;
     if filled && !out.contains("storage.full") {
-        bail!("it failed without a clear storage.full error: exit {code}: {}", tail(&out));
+        bail!(
+            "it failed without a clear storage.full error: exit {code}: {}",
+            tail(&out)
+        );
     }
     if code == 101 || out.contains("panicked") {
         bail!("it panicked: {}", tail(&out));
@@ -376,12 +390,19 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
     if code != 0 {
         bail!("stats after the full disk: exit {code}: {st}");
     }
-    let log = st["log_size"].as_u64().or(st["messages"].as_u64()).unwrap_or(0);
+    let log = st["log_size"]
+        .as_u64()
+        .or(st["messages"].as_u64())
+        .unwrap_or(0);
     if log < acknowledged {
         bail!("{log} in the log < {acknowledged} acknowledged");
     }
     if st["messages"].as_u64().unwrap_or(0) > w.total {
-        bail!("{} messages > the {} written: stored twice", st["messages"], w.total);
+        bail!(
+            "{} messages > the {} written: stored twice",
+            st["messages"],
+            w.total
+        );
     }
     for check in [&["verify"][..], &["audit", "verify"]] {
         let (code, v) = runner::json(&w.bin, &data, check)?;
@@ -391,8 +412,11 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
     }
     let backups = disk.0.join("backups");
     if backups.join("manifests").is_dir() {
-        let (code, v) =
-            runner::json(&w.bin, &data, &["backup", "verify", backups.to_str().unwrap_or("")])?;
+        let (code, v) = runner::json(
+            &w.bin,
+            &data,
+            &["backup", "verify", backups.to_str().unwrap_or("")],
+        )?;
         if code != 0 {
             bail!("backup verify after the full disk: exit {code}: {v}");
         }
@@ -415,10 +439,18 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
     if writer == "import" {
         let (_, st) = runner::json(&w.bin, &data, &["stats"])?;
         if st["messages"].as_u64() != Some(w.total) {
-            bail!("after the import with room: {} messages of {}", st["messages"], w.total);
+            bail!(
+                "after the import with room: {} messages of {}",
+                st["messages"],
+                w.total
+            );
         }
     }
-    let checked = if writer == "restore" { disk.0.join("restored") } else { data };
+    let checked = if writer == "restore" {
+        disk.0.join("restored")
+    } else {
+        data
+    };
     let (code, v) = runner::json(&w.bin, &checked, &["verify"])?;
     if code != 0 {
         bail!("verify after the run with room: exit {code}: {v}");

@@ -17,15 +17,12 @@
 //! 64 MiB) from the first window to the last, or a p99 in the last window is more than
 //! three times the first's.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 #[path = "../runner.rs"]
 mod runner;
@@ -49,27 +46,6 @@ struct Args {
     /// The chatvault binary (default: beside this one).
     #[arg(long)]
     chatvault: Option<PathBuf>,
-}
-
-/// One HTTP/1.1 request on a fresh connection: (ms, status, body). A client this small
-/// is enough here and keeps an HTTP client crate out of the build.
-fn request(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> Result<(f64, u16, String)> {
-    let t = Instant::now();
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: soak\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut all = Vec::new();
-    s.read_to_end(&mut all)?;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let text = String::from_utf8_lossy(&all).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
-    Ok((ms, status, body))
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -102,17 +78,6 @@ struct Window {
     errors: Vec<String>,
 }
 
-fn token(bin: &std::path::Path, data: &std::path::Path, args: &[&str]) -> Result<String> {
-    let (code, out) = runner::run(bin, data, args)?;
-    if code != 0 {
-        bail!("{args:?}: {out}");
-    }
-    out.split_whitespace()
-        .find(|w| w.starts_with("cvt_"))
-        .map(str::to_owned)
-        .context("no token printed")
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let bin = runner::chatvault_binary(args.chatvault.as_deref())?;
@@ -128,22 +93,10 @@ fn main() -> Result<()> {
             bail!("{a:?}: {out}");
         }
     }
-    let ingest_token = token(&bin, &data, &["token", "create", "ops", "--scope", "ingest"])?;
-    let read_token = token(&bin, &data, &["token", "create", "boss", "--scope", "read"])?;
-    let mut server = runner::command(&bin, &data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .filter(|_| line.contains("listening on http://"))
-        .with_context(|| format!("the server did not say where it listens: {line:?}"))?
-        .to_owned();
+    let ingest_token =
+        runner::token(&bin, &data, &["token", "create", "ops", "--scope", "ingest"])?;
+    let read_token = runner::token(&bin, &data, &["token", "create", "boss", "--scope", "read"])?;
+    let (mut server, addr) = runner::serve(&bin, &data)?;
     let pid = server.id();
 
     let total = Duration::from_secs_f64(args.minutes * 60.0);
@@ -166,8 +119,13 @@ fn main() -> Result<()> {
 
     // Ingest: one batch every batch/rate seconds, on schedule (a slow answer is caught up).
     let ingest = {
-        let (stop, at, acked_total, addr, token) =
-            (stop.clone(), at.clone(), acked_total.clone(), addr.clone(), ingest_token.clone());
+        let (stop, at, acked_total, addr, token) = (
+            stop.clone(),
+            at.clone(),
+            acked_total.clone(),
+            addr.clone(),
+            ingest_token.clone(),
+        );
         let (rate, batch) = (args.rate.max(1), args.batch.max(1));
         std::thread::spawn(move || {
             let mut gen = chatvault_gen::Generator::new(
@@ -193,14 +151,16 @@ fn main() -> Result<()> {
                     })
                     .collect();
                 let body = json!({ "messages": msgs }).to_string();
-                match request(&addr, "POST", "/api/v1/messages", &token, Some(&body)) {
+                match runner::http(&addr, "POST", "/api/v1/messages", &token, Some(&body)) {
                     Ok((ms, 200, b)) => {
                         let stored = serde_json::from_str::<Value>(&b)
                             .ok()
                             .and_then(|v| {
                                 v["results"].as_array().map(|r| {
                                     r.iter()
-                                        .filter(|x| x["status"] == "stored" || x["status"] == "duplicate")
+                                        .filter(|x| {
+                                            x["status"] == "stored" || x["status"] == "duplicate"
+                                        })
                                         .count() as u64
                                 })
                             })
@@ -211,7 +171,10 @@ fn main() -> Result<()> {
                             w.acked += stored;
                         });
                     }
-                    Ok((_, s, b)) => at(&mut |w| w.errors.push(format!("ingest {s}: {}", &b[..b.len().min(200)]))),
+                    Ok((_, s, b)) => at(&mut |w| {
+                        w.errors
+                            .push(format!("ingest {s}: {}", &b[..b.len().min(200)]))
+                    }),
                     Err(e) => at(&mut |w| w.errors.push(format!("ingest: {e}"))),
                 }
                 next += period;
@@ -229,7 +192,7 @@ fn main() -> Result<()> {
             while !stop.load(Ordering::SeqCst) {
                 let path = path_of(i);
                 i += 1;
-                match request(&addr, "GET", &path, &token, None) {
+                match runner::http(&addr, "GET", &path, &token, None) {
                     Ok((ms, 200, _)) => at(&mut |w| {
                         if report {
                             w.report.push(ms)
@@ -237,20 +200,33 @@ fn main() -> Result<()> {
                             w.search.push(ms)
                         }
                     }),
-                    Ok((_, s, b)) => at(&mut |w| w.errors.push(format!("{path} {s}: {}", &b[..b.len().min(200)]))),
+                    Ok((_, s, b)) => at(&mut |w| {
+                        w.errors
+                            .push(format!("{path} {s}: {}", &b[..b.len().min(200)]))
+                    }),
                     Err(e) => at(&mut |w| w.errors.push(format!("{path}: {e}"))),
                 }
                 std::thread::sleep(every);
             }
         })
     };
-    const QUERIES: &[&str] = &["%E9%80%80%E6%AC%BE", "%E8%AE%A2%E5%8D%95", "%E7%9A%84", "refund", "%E5%8F%91%E7%A5%A8%20%E9%80%80%E6%AC%BE"];
+    const QUERIES: &[&str] = &[
+        "%E9%80%80%E6%AC%BE",
+        "%E8%AE%A2%E5%8D%95",
+        "%E7%9A%84",
+        "refund",
+        "%E5%8F%91%E7%A5%A8%20%E9%80%80%E6%AC%BE",
+    ];
     let search = reader(
         |i| format!("/api/v1/search?q={}&limit=20", QUERIES[i % QUERIES.len()]),
         Duration::from_millis(100),
         false,
     );
-    let report = reader(|_| "/api/v1/reports/sla".to_owned(), Duration::from_secs(5), true);
+    let report = reader(
+        |_| "/api/v1/reports/sla".to_owned(),
+        Duration::from_secs(5),
+        true,
+    );
     while started.elapsed() < total {
         std::thread::sleep(Duration::from_secs(1));
         let r = rss_kib(pid);
@@ -264,7 +240,7 @@ fn main() -> Result<()> {
         let _ = t.join();
     }
     // Every acknowledged message is there.
-    let (_, _, body) = request(&addr, "GET", "/api/v1/stats", &read_token, None)?;
+    let (_, _, body) = runner::http(&addr, "GET", "/api/v1/stats", &read_token, None)?;
     let stats: Value = serde_json::from_str(&body).unwrap_or_default();
     let _ = server.kill();
     let _ = server.wait();
@@ -276,7 +252,9 @@ fn main() -> Result<()> {
     println!("window   acked  msg/s  ingest p50/p99 ms  search p50/p99 ms  report p50/p99 ms  RSS MiB  errors");
     let mut rows = vec![];
     for (i, w) in windows.iter_mut().enumerate() {
-        let secs = window.as_secs_f64().min(total.as_secs_f64() - i as f64 * window.as_secs_f64());
+        let secs = window
+            .as_secs_f64()
+            .min(total.as_secs_f64() - i as f64 * window.as_secs_f64());
         let row = (
             pct(&mut w.ingest, 0.5),
             pct(&mut w.ingest, 0.99),
@@ -305,13 +283,20 @@ fn main() -> Result<()> {
     if stored < acked {
         failures.push(format!("{stored} messages stored < {acked} acknowledged"));
     }
-    println!("acknowledged {acked}, stored {stored}, in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "acknowledged {acked}, stored {stored}, in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
         let (f, l) = (first.0, last.0);
         if l.6 > f.6 * 1.5 && l.6 - f.6 > 64.0 {
             failures.push(format!("RSS grew from {:.0} MiB to {:.0} MiB", f.6, l.6));
         }
-        for (what, a, b) in [("ingest", f.1, l.1), ("search", f.3, l.3), ("report", f.5, l.5)] {
+        for (what, a, b) in [
+            ("ingest", f.1, l.1),
+            ("search", f.3, l.3),
+            ("report", f.5, l.5),
+        ] {
             if b > a * 3.0 && b - a > 50.0 {
                 failures.push(format!("{what} p99 drifted from {a:.1} ms to {b:.1} ms"));
             }
@@ -319,7 +304,12 @@ fn main() -> Result<()> {
     }
     for (i, r) in rows.iter().enumerate() {
         if r.1 < args.rate as f64 * 0.95 {
-            failures.push(format!("window {}: {:.0} msg/s < the {} asked", i + 1, r.1, args.rate));
+            failures.push(format!(
+                "window {}: {:.0} msg/s < the {} asked",
+                i + 1,
+                r.1,
+                args.rate
+            ));
         }
         if r.2 > 0 {
             failures.push(format!("window {}: {} failed requests", i + 1, r.2));

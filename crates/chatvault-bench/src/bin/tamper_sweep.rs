@@ -144,10 +144,26 @@ fn main() -> Result<()> {
         &["user", "add", "lisa", "--role", "legal"],
         &["user", "add", "boss", "--role", "executive"],
         &[
-            "hold", "add", "--as", "boss", "--case-number", "(2026)1", "--reason", "case",
-            "--conversation", "wecom:att",
+            "hold",
+            "add",
+            "--as",
+            "boss",
+            "--case-number",
+            "(2026)1",
+            "--reason",
+            "case",
+            "--conversation",
+            "wecom:att",
         ],
-        &["retention", "set", "short", "--keep", "30", "--platform", "wecom"],
+        &[
+            "retention",
+            "set",
+            "short",
+            "--keep",
+            "30",
+            "--platform",
+            "wecom",
+        ],
         &["checkpoint"],
     ] {
         let (code, out) = run(&bin, &base, a)?;
@@ -160,9 +176,23 @@ fn main() -> Result<()> {
         &bin,
         &base,
         &[
-            "--json", "request", "file", "--as", "lisa", "--conversation", "wecom:att",
-            "--from", "2023-01-01", "--to", "2025-01-01",
-            "--reason", "case", "--case-number", "(2026)1", "--rights", "view,export,pii.view",
+            "--json",
+            "request",
+            "file",
+            "--as",
+            "lisa",
+            "--conversation",
+            "wecom:att",
+            "--from",
+            "2023-01-01",
+            "--to",
+            "2025-01-01",
+            "--reason",
+            "case",
+            "--case-number",
+            "(2026)1",
+            "--rights",
+            "view,export,pii.view",
         ],
     )?;
     let id = serde_json::from_str::<serde_json::Value>(&out)
@@ -177,7 +207,15 @@ fn main() -> Result<()> {
     let (code, out) = run(
         &bin,
         &base,
-        &["request", "approve", "--as", "boss", "--expires", &expires, &id],
+        &[
+            "request",
+            "approve",
+            "--as",
+            "boss",
+            "--expires",
+            &expires,
+            &id,
+        ],
     )?;
     if code != 0 {
         bail!("request approve: {out}");
@@ -280,7 +318,15 @@ fn main() -> Result<()> {
             }
         }
     }
-    sweep_files(&bin, &base, tmp.path(), &before, entries, &mut tallies, args.show)?;
+    sweep_files(
+        &bin,
+        &base,
+        tmp.path(),
+        &before,
+        entries,
+        &mut tallies,
+        args.show,
+    )?;
     println!(
         "{:<36} {:>7} {:>8} {:>8} {:>10}",
         "table", "changes", "detected", "harmless", "undetected"
@@ -309,7 +355,6 @@ fn main() -> Result<()> {
     }
     Ok(())
 }
-
 
 /// Every file under `dir` (recursively), sorted.
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -397,13 +442,33 @@ fn sweep_files(
     }
     // A backup target.
     let key = tmp.join("backup.key");
-    let (_, out) = run(bin, base, &["--json", "backup", "keygen", "--out", key.to_str().unwrap_or("")])?;
+    let (_, out) = run(
+        bin,
+        base,
+        &[
+            "--json",
+            "backup",
+            "keygen",
+            "--out",
+            key.to_str().unwrap_or(""),
+        ],
+    )?;
     let recipient = serde_json::from_str::<serde_json::Value>(&out)?["recipient"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let target = tmp.join("backups");
-    let (code, out) = run(bin, base, &["backup", "--to", target.to_str().unwrap_or(""), "--recipient", &recipient])?;
+    let (code, out) = run(
+        bin,
+        base,
+        &[
+            "backup",
+            "--to",
+            target.to_str().unwrap_or(""),
+            "--recipient",
+            &recipient,
+        ],
+    )?;
     if code != 0 {
         bail!("backup: {out}");
     }
@@ -421,7 +486,14 @@ fn sweep_files(
             let (v, _) = run(
                 bin,
                 base,
-                &["--json", "backup", "verify", copy.to_str().unwrap_or(""), "--identity", key.to_str().unwrap_or("")],
+                &[
+                    "--json",
+                    "backup",
+                    "verify",
+                    copy.to_str().unwrap_or(""),
+                    "--identity",
+                    key.to_str().unwrap_or(""),
+                ],
             )?;
             if v != 0 {
                 t.detected += 1;
@@ -432,10 +504,18 @@ fn sweep_files(
                 let (r, _) = run(
                     bin,
                     base,
-                    &["restore", copy.to_str().unwrap_or(""), "--to", restored.to_str().unwrap_or(""), "--identity", key.to_str().unwrap_or("")],
+                    &[
+                        "restore",
+                        copy.to_str().unwrap_or(""),
+                        "--to",
+                        restored.to_str().unwrap_or(""),
+                        "--identity",
+                        key.to_str().unwrap_or(""),
+                    ],
                 )?;
                 if r != 0 {
-                    t.undetected.push(format!("{} (verify passed, restore failed)", rel.display()));
+                    t.undetected
+                        .push(format!("{} (verify passed, restore failed)", rel.display()));
                 } else {
                     t.harmless += 1;
                 }
@@ -447,7 +527,16 @@ fn sweep_files(
     let (code, out) = run(
         bin,
         base,
-        &["export", "--as", "lisa", "--evidence", "--conversation", "wecom:att", "--out", pkg.to_str().unwrap_or("")],
+        &[
+            "export",
+            "--as",
+            "lisa",
+            "--evidence",
+            "--conversation",
+            "wecom:att",
+            "--out",
+            pkg.to_str().unwrap_or(""),
+        ],
     )?;
     if code != 0 {
         bail!("export --evidence: {out}");
@@ -455,7 +544,10 @@ fn sweep_files(
     let original = zip_entries(&pkg).unwrap_or_default();
     let len = std::fs::metadata(&pkg)?.len().max(1);
     // Every 97th byte, and the last ones (the zip's central directory).
-    let mut positions: Vec<f64> = (0..len).step_by(97).map(|i| i as f64 / len as f64).collect();
+    let mut positions: Vec<f64> = (0..len)
+        .step_by(97)
+        .map(|i| i as f64 / len as f64)
+        .collect();
     positions.extend([0.999, 1.0]);
     for at in positions {
         let copy = tmp.join("package-trial.zip");
@@ -463,13 +555,18 @@ fn sweep_files(
         flip(&copy, at)?;
         let t = tallies.entry("files evidence.zip".into()).or_default();
         t.changes += 1;
-        let (v, _) = run(bin, base, &["--json", "verify", copy.to_str().unwrap_or("")])?;
+        let (v, _) = run(
+            bin,
+            base,
+            &["--json", "verify", copy.to_str().unwrap_or("")],
+        )?;
         if v != 0 {
             t.detected += 1;
         } else if zip_entries(&copy).as_ref() == Some(&original) {
             t.harmless += 1;
         } else {
-            t.undetected.push(format!("byte {:.0}", at * (len - 1) as f64));
+            t.undetected
+                .push(format!("byte {:.0}", at * (len - 1) as f64));
         }
     }
     Ok(())
