@@ -263,7 +263,7 @@ impl AnomalyRules {
     }
 }
 
-fn chain_hash(prev: &[u8; 32], body: &str) -> [u8; 32] {
+pub(crate) fn chain_hash(prev: &[u8; 32], body: &str) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
     h.update(DOMAIN);
     h.update(prev);
@@ -440,22 +440,44 @@ impl Tx<'_> {
             }
             pending.push((Event::new("chatvault", Action::StateSeal), vec![]));
         }
-        let last = pending.len() - 1;
-        let (state, altered) = match state {
+        let (state, mut altered) = match state {
             Some((map, altered)) => (Some(map), altered),
             None => (None, vec![]),
         };
+        // Every append signs its head, so a head no checkpoint signs was appended
+        // outside chatvault: the next entry would sign it, so it records that for good.
+        let (seq, prev) = self.head()?;
+        if !self.head_is_signed(seq, prev)? {
+            altered.push("audit".to_owned());
+        }
+        let last = pending.len() - 1;
         for (i, (ev, flags)) in pending.into_iter().enumerate() {
-            let seq = if i == last {
-                self.write_entry(&ev, flags, state.clone(), altered.clone())?
+            if i == last {
+                self.write_entry(&ev, flags, state.clone(), altered.clone())?;
             } else {
-                self.write_entry(&ev, flags, None, vec![])?
-            };
-            if i == last && state.is_some() {
-                self.set_state_pointer(seq)?;
+                self.write_entry(&ev, flags, None, vec![])?;
             }
         }
         Ok(())
+    }
+
+    /// Whether the newest checkpoint signs the chain's head (`size` entries ending in
+    /// `head`) with this archive's audit key.
+    fn head_is_signed(&self, size: u64, head: [u8; 32]) -> Result<bool> {
+        if size == 0 {
+            return Ok(true);
+        }
+        let note: Option<String> = rusqlite::OptionalExtension::optional(self.tx.query_row(
+            "SELECT note FROM audit_checkpoints WHERE size = ?1",
+            [size as i64],
+            |r| r.get(0),
+        ))
+        .map_err(|e| self.e(e))?;
+        Ok(note
+            .and_then(|n| {
+                chatvault_ledger::verify_checkpoint(&n, self.keys.audit_signer.verifier_key()).ok()
+            })
+            .is_some_and(|cp| cp.size == size && cp.root.0 == head))
     }
 
     fn write_entry(
@@ -592,6 +614,8 @@ impl Access {
     /// without gaps, each entry names its predecessor's hash, and every kept checkpoint
     /// is signed by the audit key over the chain's head at its size.
     pub fn audit_verify(&self) -> Result<AuditReport> {
+        // One snapshot: a server committing meanwhile must not look like tampering.
+        let _snapshot = self.conn.unchecked_transaction().map_err(|e| self.e(e))?;
         let mut errors = vec![];
         let mut heads: Vec<[u8; 32]> = vec![];
         let mut prev = [0u8; 32];
@@ -679,6 +703,10 @@ impl Access {
         }
         if cps.is_empty() && !heads.is_empty() {
             errors.push("the audit log has entries but no signed checkpoint".into());
+        }
+        let unsigned = (heads.len() as u64).saturating_sub(newest);
+        if unsigned > 0 && !cps.is_empty() {
+            errors.push(format!("{unsigned} entries after the newest signed checkpoint: every append signs one, so they were appended outside chatvault"));
         }
         errors.extend(crate::state::state_problems(
             &self.conn,

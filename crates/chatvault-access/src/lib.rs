@@ -338,36 +338,15 @@ impl Access {
     /// database that has a map is only ever compared with it, so an edited file is
     /// named by `audit verify`, not sealed as it stands.
     fn seal_baseline(&mut self) -> Result<()> {
-        let pointer: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
-            "SELECT value FROM meta WHERE key = 'state_seq'",
-            [],
-            |r| r.get(0),
-        ))
-        .map_err(|e| self.e(e))?;
-        if pointer.is_some() {
-            return Ok(());
-        }
-        // Without the pointer, look for any entry that carries a map before sealing.
-        let sealed: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM audit WHERE body LIKE '%,\"state\":{%')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.e(e))?;
-        if sealed {
+        if state::newest_state(&self.conn)
+            .map_err(|e| self.e(e))?
+            .is_some()
+        {
             return Ok(());
         }
         self.in_tx(|t| {
             // Another process may have sealed it since the look above.
-            let now: Option<String> = rusqlite::OptionalExtension::optional(t.tx.query_row(
-                "SELECT value FROM meta WHERE key = 'state_seq'",
-                [],
-                |r| r.get(0),
-            ))
-            .map_err(|e| t.e(e))?;
-            if now.is_some() {
+            if state::newest_state(t.tx).map_err(|e| t.e(e))?.is_some() {
                 return Ok(());
             }
             t.mark_all_dirty()?;

@@ -449,8 +449,9 @@ impl Access {
         })?
     }
 
-    /// The requests a `deletion.execute` entry records as carried out (their ids).
-    pub fn executed_deletions(&self) -> Result<std::collections::HashSet<String>> {
+    /// The requests a `deletion.execute` entry records as carried out: each id with the
+    /// time of its (newest) execution.
+    pub fn executed_deletions(&self) -> Result<std::collections::HashMap<String, i64>> {
         let mut st = self
             .conn
             .prepare("SELECT body FROM audit WHERE action = 'deletion.execute'")
@@ -458,11 +459,13 @@ impl Access {
         let rows = st
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| self.e(e))?;
-        let mut out = std::collections::HashSet::new();
+        let mut out = std::collections::HashMap::new();
         for body in rows {
             let body = body.map_err(|e| self.e(e))?;
             if let Ok(e) = serde_json::from_str::<crate::AuditEntry>(&body) {
-                out.extend(e.target);
+                if let Some(t) = e.target {
+                    out.insert(t, e.time_ms);
+                }
             }
         }
         Ok(out)

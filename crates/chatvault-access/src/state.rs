@@ -47,11 +47,7 @@ pub(crate) const SEALED: &[(&str, &str, &str)] = &[
     ("requests", "id, requester, body", "ORDER BY id"),
     ("grants", "id, holder, body", "ORDER BY id"),
     ("lifecycle", "kind, key, body", "ORDER BY kind, key"),
-    (
-        "meta",
-        "key, value",
-        "WHERE key <> 'state_seq' ORDER BY key",
-    ),
+    ("meta", "key, value", "ORDER BY key"),
 ];
 
 /// The signed digests, table by table (hex SHA-256).
@@ -71,16 +67,10 @@ pub(crate) fn install_triggers(conn: &Connection) -> rusqlite::Result<()> {
         sql.push_str(&format!(
             "CREATE TEMP TABLE IF NOT EXISTS pre_{table} AS SELECT {cols} FROM main.{table} WHERE 0;"
         ));
-        for (op, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
-            // `meta`'s pointer to the newest map is not itself bound.
-            let own = if *table == "meta" {
-                format!("{row}.key <> 'state_seq' AND ")
-            } else {
-                String::new()
-            };
+        for op in ["INSERT", "UPDATE", "DELETE"] {
             sql.push_str(&format!(
                 "CREATE TEMP TRIGGER IF NOT EXISTS sealed_{table}_{op} BEFORE {op} ON main.{table} \
-                 WHEN {own}NOT EXISTS (SELECT 1 FROM temp.sealed_dirty WHERE tbl = '{table}') \
+                 WHEN NOT EXISTS (SELECT 1 FROM temp.sealed_dirty WHERE tbl = '{table}') \
                  BEGIN INSERT INTO temp.sealed_dirty (tbl) VALUES ('{table}'); \
                  INSERT INTO temp.pre_{table} SELECT {cols} FROM main.{table} {rows}; END;"
             ));
@@ -118,8 +108,13 @@ fn digest_of(conn: &Connection, table: &str, from: &str) -> rusqlite::Result<Str
                     h.update([2u8]);
                     h.update(v.to_be_bytes());
                 }
-                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                rusqlite::types::ValueRef::Text(b) => {
                     h.update([3u8]);
+                    h.update((b.len() as u64).to_be_bytes());
+                    h.update(b);
+                }
+                rusqlite::types::ValueRef::Blob(b) => {
+                    h.update([4u8]);
                     h.update((b.len() as u64).to_be_bytes());
                     h.update(b);
                 }
@@ -162,22 +157,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The newest signed map, found through `meta.state_seq`. A pointer that leads
-    /// nowhere gives an empty map: the next map then lacks the tables this transaction
-    /// did not change, and `audit verify` names them.
-    pub(crate) fn latest_state(&self) -> Result<StateMap> {
-        let body: Option<String> = rusqlite::OptionalExtension::optional(self.tx.query_row(
-            "SELECT body FROM audit WHERE seq = (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'state_seq')",
-            [],
-            |r| r.get(0),
-        ))
-        .map_err(|e| self.e(e))?;
-        Ok(body
-            .and_then(|b| serde_json::from_str::<crate::AuditEntry>(&b).ok())
-            .and_then(|e| e.state)
-            .unwrap_or_default())
-    }
-
     /// The map after this transaction: the previous one with each changed table's new
     /// digest (`None` when no bound table changed), and the changed tables that did not
     /// match the signed map before this transaction touched them: edited outside
@@ -187,7 +166,11 @@ impl Tx<'_> {
         if dirty.is_empty() {
             return Ok(None);
         }
-        let mut map = self.latest_state()?;
+        let mut map = newest_state(self.tx)
+            .map_err(|e| self.e(e))?
+            .map(|(_, m)| m)
+            .unwrap_or_default();
+        let first = map.is_empty();
         let mut altered = vec![];
         for table in dirty {
             let before = digest_of(self.tx, &table, &format!("temp.pre_{table}"))
@@ -195,7 +178,9 @@ impl Tx<'_> {
             self.tx
                 .execute(&format!("DELETE FROM temp.pre_{table}"), [])
                 .map_err(|e| self.e(e))?;
-            if map.get(&table).is_some_and(|signed| *signed != before) {
+            // A table the newest map lacks was never signed: only the first map may
+            // add tables.
+            if map.get(&table).map_or(!first, |signed| *signed != before) {
                 altered.push(table.clone());
             }
             let d = table_digest(self.tx, &table).map_err(|e| self.e(e))?;
@@ -203,15 +188,27 @@ impl Tx<'_> {
         }
         Ok(Some((map, altered)))
     }
+}
 
-    pub(crate) fn set_state_pointer(&self, seq: u64) -> Result<()> {
-        self.tx
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('state_seq', ?1)",
-                [seq.to_string()],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(())
+/// The newest map the chain signs: the last entry that carries one. Read from the
+/// chain itself (backwards from the head, so it costs the entries since the last change),
+/// never from a pointer a file edit could move.
+pub(crate) fn newest_state(conn: &Connection) -> rusqlite::Result<Option<(u64, StateMap)>> {
+    let mut below = i64::MAX;
+    loop {
+        let row: Option<(i64, String)> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT seq, body FROM audit WHERE seq < ?1 AND body LIKE '%\"state\":{%' ORDER BY seq DESC LIMIT 1",
+            [below],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ))?;
+        let Some((seq, body)) = row else {
+            return Ok(None);
+        };
+        // The text may also sit inside `details`: only the entry's own map counts.
+        if let Ok(crate::AuditEntry { state: Some(m), .. }) = serde_json::from_str(&body) {
+            return Ok(Some((seq as u64, m)));
+        }
+        below = seq;
     }
 }
 
@@ -259,6 +256,7 @@ fn what_it_holds(table: &str) -> &'static str {
         "requests" => "a retrieval request was changed outside chatvault",
         "grants" => "a grant was added, widened or removed outside chatvault",
         "lifecycle" => "a retention policy, tag rule, hold, deletion or restriction was changed outside chatvault",
+        "audit" => "entries were appended to the audit log outside chatvault, with no signed checkpoint",
         _ => "edited outside chatvault",
     }
 }

@@ -1047,11 +1047,48 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
         f.acc.session(&s.cookie).unwrap_err().code(),
         AccessError::NoSession.code()
     );
-    // Moving the pointer to an older map does not reseal: the next change carries the
-    // older digests forward, and verify names what no longer matches.
+    // An edit blessed by a forged entry: the attacker raises a role, then appends a
+    // correctly chained entry whose map holds the edited table's digest. No checkpoint
+    // signs it: verify says so, and the next real change (which would sign over it)
+    // records it for good.
     let mut f = build();
-    outside(&f, "UPDATE meta SET value = '0' WHERE key = 'state_seq'");
+    outside(&f, "UPDATE users SET role = 'executive' WHERE name = 'amy'");
+    {
+        let c = rusqlite::Connection::open(f.acc.path()).unwrap();
+        let (seq, prev, body): (i64, Vec<u8>, String) = c
+            .query_row(
+                "SELECT seq, hash, body FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        let mut e: AuditEntry = serde_json::from_str(&body).unwrap();
+        let mut map = crate::state::newest_state(&c).unwrap().unwrap().1;
+        map.insert("users".into(), crate::state::table_digest(&c, "users").unwrap());
+        let prev: [u8; 32] = prev.try_into().unwrap();
+        e.seq = seq as u64 + 1;
+        e.prev = hex::encode(prev);
+        e.action = "user.change".into();
+        e.state = Some(map);
+        let forged = serde_json::to_string(&e).unwrap();
+        let hash = crate::audit::chain_hash(&prev, &forged);
+        c.execute(
+            "INSERT INTO audit (seq, time_ms, actor, action, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![e.seq as i64, e.time_ms, e.actor, e.action, forged, hash.to_vec()],
+        )
+        .unwrap();
+    }
+    let r = f.acc.audit_verify().unwrap();
+    assert!(
+        r.errors.iter().any(|e| e.contains("after the newest signed checkpoint")),
+        "a forged unsigned entry: {:?}",
+        r.errors
+    );
     f.add("later", Role::Agent, None);
     let r = f.acc.audit_verify().unwrap();
-    assert!(!r.ok, "an old map carried forward is detected");
+    assert!(
+        r.errors.iter().any(|e| e.contains("`audit`")),
+        "a forged entry signed over by a later change: {:?}",
+        r.errors
+    );
 }

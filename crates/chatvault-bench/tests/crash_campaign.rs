@@ -3,17 +3,13 @@
 //! live ingest) against the real binary, every invariant checked after each. The full campaign is
 //! `cargo run --release -p chatvault-bench --bin crash-campaign -- --kills 1000`.
 
+mod common;
+
 #[test]
 fn every_writer_survives_sigkill() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crash-campaign"))
-        .args(["--kills", "27", "--messages", "2000", "--seed", "11"])
-        .output()
-        .expect("run crash-campaign");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let text = common::campaign(
+        env!("CARGO_BIN_EXE_crash-campaign"),
+        &["--kills", "27", "--messages", "2000", "--seed", "11"],
     );
-    assert!(out.status.success(), "{text}");
     assert!(text.contains("all              27"), "{text}");
 }

@@ -3,17 +3,13 @@
 //! mounts tmpfs, so it needs root (CI runs as root) and fails saying so otherwise. The
 //! full campaign is `disk-campaign --trials 600`.
 
+mod common;
+
 #[test]
 fn every_writer_fails_clearly_on_a_full_disk_and_recovers() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_disk-campaign"))
-        .args(["--trials", "18", "--messages", "2000", "--seed", "5"])
-        .output()
-        .expect("run disk-campaign");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let text = common::campaign(
+        env!("CARGO_BIN_EXE_disk-campaign"),
+        &["--trials", "18", "--messages", "2000", "--seed", "5"],
     );
-    assert!(out.status.success(), "{text}");
     assert!(text.contains("all              18"), "{text}");
 }

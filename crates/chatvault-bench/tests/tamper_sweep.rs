@@ -2,17 +2,11 @@
 //! databases, and flipped bits in the search index, a backup target and an evidence
 //! package. Each must be detected or harmless (`tamper-sweep` exits 1 otherwise).
 
+mod common;
+
 #[test]
 fn every_stored_byte_is_covered() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tamper-sweep"))
-        .output()
-        .expect("run tamper-sweep");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let text = common::campaign(env!("CARGO_BIN_EXE_tamper-sweep"), &[]);
     for table in [
         "access.db users",
         "access.db grants",

@@ -64,7 +64,12 @@ pub fn sweep(
     now_ms: i64,
     recover_days: u32,
 ) -> Result<SweepReport> {
-    complete_approved(archive, access, actor, now_ms, recover_days)?;
+    // Cut-off approvals first; one that cannot be carried out does not stop the sweep.
+    for c in complete_approved(archive, access, actor, now_ms, recover_days)? {
+        if let Err(why) = c.outcome {
+            log_err!("deletion request {}: {why}", c.request);
+        }
+    }
     let life = access.lifecycle()?;
     let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
     let rules = RetentionRules {
@@ -207,24 +212,50 @@ pub fn execute(
     Ok(out)
 }
 
+/// An approved request that a crash cut off before it was carried out.
+#[derive(Debug)]
+pub struct CutOff {
+    pub request: String,
+    /// Carried out now, or why not.
+    pub outcome: std::result::Result<Execution, String>,
+}
+
 /// Carries out the approved requests that were never carried out. Approval commits in
 /// `access.db` and the deletion in `archive.db`, so a crash between the two leaves an
-/// approved request undone; every writer that handles deletions (`delete`, the sweep,
-/// `serve` at start) finishes such requests first. Carrying one out twice is harmless:
-/// messages already deleted are counted as such.
+/// approved request undone; every `delete` command and every sweep finishes such
+/// requests first, oldest approval first. Carrying one out again is harmless (messages
+/// already deleted count as such), but one approved before a later request was carried
+/// out is not redone, since it could undo that one (a recovery after a deletion): it is
+/// reported for a person to decide. One that fails is reported; the others go on.
 pub fn complete_approved(
     archive: &mut Archive,
     access: &mut Access,
     actor: &str,
     now_ms: i64,
     recover_days: u32,
-) -> Result<Vec<Execution>> {
+) -> Result<Vec<CutOff>> {
     let done = access.executed_deletions()?;
+    let newest_execution = done.values().copied().max().unwrap_or(i64::MIN);
+    let mut cut: Vec<(i64, DeletionRequest)> = access
+        .deletion_requests()?
+        .into_iter()
+        .filter_map(|r| match r.status {
+            DeletionStatus::Approved { at_ms, .. } if !done.contains_key(&r.id) => Some((at_ms, r)),
+            _ => None,
+        })
+        .collect();
+    cut.sort_by_key(|(at, _)| *at);
     let mut out = vec![];
-    for r in access.deletion_requests()? {
-        if matches!(r.status, DeletionStatus::Approved { .. }) && !done.contains(&r.id) {
-            out.push(execute(archive, access, actor, &r, now_ms, recover_days)?);
-        }
+    for (at_ms, r) in cut {
+        let outcome = if at_ms < newest_execution {
+            Err("approved before a later request was carried out: carrying it out now could undo that one; decide by hand (reject it and file it again)".to_owned())
+        } else {
+            execute(archive, access, actor, &r, now_ms, recover_days).map_err(|e| e.to_string())
+        };
+        out.push(CutOff {
+            request: r.id.clone(),
+            outcome,
+        });
     }
     Ok(out)
 }

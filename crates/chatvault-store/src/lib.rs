@@ -21,7 +21,7 @@ pub use chatvault_model::dedup::DedupKey;
 pub use sqlite::SqliteStore;
 
 /// Whether an error from writing under `dir` comes from a full disk: one that says so
-/// ([`is_storage_full`]), or an I/O error from SQLite while the disk holding `dir` has
+/// ([`is_storage_full`]), or SQLite's plain I/O error while the disk holding `dir` has
 /// (almost) no space left. SQLite reports a write that ran out of space in its shared
 /// memory or journal as a plain I/O error (`SQLITE_IOERR_SHMSIZE`, `…_WRITE`), without
 /// the cause, so the space left is asked of the file system.
@@ -35,7 +35,6 @@ pub fn is_storage_full_under(e: &(dyn std::error::Error + 'static), dir: &std::p
         if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
             io |= sq.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure);
         }
-        io |= c.downcast_ref::<std::io::Error>().is_some();
         cur = c.source();
     }
     // The folder itself, else the nearest one that exists.
@@ -67,10 +66,12 @@ pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
                 return true;
             }
         }
+        // Only the operating system's own wording (with its error number), which
+        // tantivy and the backup writer keep when they drop the typed error: a name or
+        // other text a caller sent cannot pass for it.
         let text = c.to_string();
-        if text.contains("No space left on device")
-            || text.contains("database or disk is full")
-            || text.contains("Disk quota exceeded")
+        if text.contains("No space left on device (os error 28)")
+            || text.contains("Disk quota exceeded (os error 122)")
         {
             return true;
         }

@@ -632,7 +632,7 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
         matches!(
             r.status,
             chatvault_policy::retention::DeletionStatus::Approved { .. }
-        ) && !executed.contains(&r.id)
+        ) && !executed.contains_key(&r.id)
     });
     if cut_off {
         let done = Archive::open(data, &KeyProvider::from_env())
@@ -649,9 +649,12 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
                 Ok(x)
             });
         match done {
-            Ok(xs) => {
-                for x in xs {
-                    eprintln!("carried out deletion request {} (approved, then cut off before it ran): {} messages", x.request, x.done);
+            Ok(cut) => {
+                for c in cut {
+                    match c.outcome {
+                        Ok(x) => eprintln!("carried out deletion request {} (approved, then cut off before it ran): {} messages", c.request, x.done),
+                        Err(why) => eprintln!("warning: deletion request {} was approved but never carried out: {why}", c.request),
+                    }
                 }
             }
             Err(e) => eprintln!("warning: an approved deletion request was cut off before it ran and cannot be carried out now ({e:#}); the next `delete` command or sweep does it"),

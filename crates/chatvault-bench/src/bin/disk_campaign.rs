@@ -8,14 +8,13 @@
 //! target/release/disk-campaign --trials 60      # as root: it mounts tmpfs
 //! ```
 //!
-//! Each trial copies a prepared archive onto a fresh tmpfs whose free space is drawn at
-//! random between nothing and what the writer needs (measured by one run with room), runs
-//! the writer, then grows the tmpfs (`mount -o remount,size=…`, space returning) and
-//! checks. Writers: import (acknowledged = its last `committed` progress event), reindex,
-//! key rotation, a retention sweep, a backup onto the same disk and a restore onto it
-//! (from a backup elsewhere). Prints one
-//! line per writer: tried, filled (failed for want of space), clear (`storage.full`),
-//! held, failed; exits 1 on any failure.
+//! Each trial copies a prepared archive onto a fresh tmpfs whose free space is drawn
+//! on a log scale between nothing and what the writer needs (measured by one run with
+//! room), runs the writer, then grows the tmpfs (`mount -o remount,size=…`, space
+//! returning) and checks. Writers: import (acknowledged = its last `committed` progress
+//! event), reindex, key rotation, a retention sweep, a backup onto the same disk and a
+//! restore onto it (from a backup elsewhere). Prints one line per writer: tried, filled
+//! (ran out of space and said `storage.full`), held, failed; exits 1 on any failure.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -57,8 +56,8 @@ const WRITERS: &[&str] = &[
 #[derive(Default, Clone, Copy)]
 struct Tally {
     tried: usize,
+    /// Ran out of space, and said `storage.full` (an unclear failure fails the trial).
     filled: usize,
-    clear: usize,
     held: usize,
     failed: usize,
 }
@@ -122,20 +121,6 @@ fn du(path: &Path) -> u64 {
         }
     }
     n
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let dst = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &dst)?;
-        } else {
-            std::fs::copy(e.path(), &dst)?;
-        }
-    }
-    Ok(())
 }
 
 struct World {
@@ -291,7 +276,7 @@ fn main() -> Result<()> {
     for (i, writer) in WRITERS.iter().enumerate() {
         let room = dir.join(format!("room-{writer}"));
         let data = room.join("data");
-        copy_dir(&base, &data)?;
+        runner::copy_dir(&base, &data)?;
         let (code, out, _) = w.writer(&data, &w.args(writer, &room, &sweep_at))?;
         if code != 0 {
             bail!("{writer} with room to spare: exit {code}: {out}");
@@ -324,7 +309,6 @@ fn main() -> Result<()> {
             Ok(filled) => {
                 t.held += 1;
                 t.filled += usize::from(filled);
-                t.clear += usize::from(filled);
             }
             Err(e) => {
                 t.failed += 1;
@@ -334,25 +318,23 @@ fn main() -> Result<()> {
             }
         }
     }
-    println!("writer        tried  filled  clear  held  failed");
+    println!("writer        tried  filled  held  failed");
     for (name, t) in WRITERS.iter().zip(&tallies) {
         println!(
-            "{name:<12} {:>6} {:>7} {:>6} {:>5} {:>7}",
-            t.tried, t.filled, t.clear, t.held, t.failed
+            "{name:<12} {:>6} {:>7} {:>5} {:>7}",
+            t.tried, t.filled, t.held, t.failed
         );
     }
     let sum = tallies.iter().fold(Tally::default(), |a, t| Tally {
         tried: a.tried + t.tried,
         filled: a.filled + t.filled,
-        clear: a.clear + t.clear,
         held: a.held + t.held,
         failed: a.failed + t.failed,
     });
     println!(
-        "all          {:>6} {:>7} {:>6} {:>5} {:>7}   ({:.0} s)",
+        "all          {:>6} {:>7} {:>5} {:>7}   ({:.0} s)",
         sum.tried,
         sum.filled,
-        sum.clear,
         sum.held,
         sum.failed,
         started.elapsed().as_secs_f64()
@@ -371,7 +353,7 @@ fn main() -> Result<()> {
 fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -> Result<bool> {
     let disk = Tmpfs::mount(&w.dir.join(format!("disk-{trial}")), size)?;
     let data = disk.0.join("data");
-    copy_dir(&w.base, &data).context("copying the archive onto the small disk")?;
+    runner::copy_dir(&w.base, &data).context("copying the archive onto the small disk")?;
     let args = w.args(writer, &disk.0, sweep_at);
     let (code, out, acknowledged) = w.writer(&data, &args)?;
     let filled = code != 0;

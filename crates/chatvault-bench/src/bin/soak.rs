@@ -13,9 +13,9 @@
 //! (`GET /api/v1/reports/sla`) every few seconds. The server's resident memory is read
 //! from /proc. Prints one line per window (default 5 minutes): messages acknowledged,
 //! ingest, search and report p50/p99, and RSS; then the checks. Exits 1 when a message
-//! acknowledged is missing, the rate was not reached, RSS grew by more than half (and
-//! 64 MiB) from the first window to the last, or a p99 in the last window is more than
-//! three times the first's.
+//! acknowledged is missing, a request failed, the rate was not reached, RSS grew by more
+//! than half (and 64 MiB) from the second window to the last, or the ingest or search
+//! p99 in the last window is more than three times the second's (the first warms up).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -239,11 +239,13 @@ fn main() -> Result<()> {
     for t in [ingest, search, report] {
         let _ = t.join();
     }
-    // Every acknowledged message is there.
-    let (_, _, body) = runner::http(&addr, "GET", "/api/v1/stats", &read_token, None)?;
-    let stats: Value = serde_json::from_str(&body).unwrap_or_default();
+    // Every acknowledged message is there: counted by the CLI once the server is gone.
     let _ = server.kill();
     let _ = server.wait();
+    let (code, stats) = runner::json(&bin, &data, &["stats"])?;
+    if code != 0 {
+        bail!("stats after the soak: exit {code}: {stats}");
+    }
     let stored = stats["messages"].as_u64().unwrap_or(0);
     let acked = acked_total.load(Ordering::SeqCst);
 
@@ -251,6 +253,7 @@ fn main() -> Result<()> {
     // A last window shorter than a fifth of a window is folded out of the drift check.
     println!("window   acked  msg/s  ingest p50/p99 ms  search p50/p99 ms  report p50/p99 ms  RSS MiB  errors");
     let mut rows = vec![];
+    let mut failures = vec![];
     for (i, w) in windows.iter_mut().enumerate() {
         let secs = window
             .as_secs_f64()
@@ -275,11 +278,13 @@ fn main() -> Result<()> {
         for e in w.errors.iter().take(3) {
             eprintln!("  window {}: {e}", i + 1);
         }
+        if !w.errors.is_empty() {
+            failures.push(format!("window {}: {} failed requests", i + 1, w.errors.len()));
+        }
         if secs >= window.as_secs_f64() / 5.0 {
-            rows.push((row, w.acked as f64 / secs.max(1.0), w.errors.len()));
+            rows.push((row, w.acked as f64 / secs.max(1.0)));
         }
     }
-    let mut failures = vec![];
     if stored < acked {
         failures.push(format!("{stored} messages stored < {acked} acknowledged"));
     }
@@ -287,16 +292,15 @@ fn main() -> Result<()> {
         "acknowledged {acked}, stored {stored}, in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+    // Drift: the last full window against the second (the first warms up). The SLA
+    // report reads the whole archive, which grows 30-fold over a soak: its time is
+    // printed, not held to the first window's.
+    if let (Some(first), Some(last)) = (rows.get(1).or(rows.first()), rows.last()) {
         let (f, l) = (first.0, last.0);
         if l.6 > f.6 * 1.5 && l.6 - f.6 > 64.0 {
             failures.push(format!("RSS grew from {:.0} MiB to {:.0} MiB", f.6, l.6));
         }
-        for (what, a, b) in [
-            ("ingest", f.1, l.1),
-            ("search", f.3, l.3),
-            ("report", f.5, l.5),
-        ] {
+        for (what, a, b) in [("ingest", f.1, l.1), ("search", f.3, l.3)] {
             if b > a * 3.0 && b - a > 50.0 {
                 failures.push(format!("{what} p99 drifted from {a:.1} ms to {b:.1} ms"));
             }
@@ -310,9 +314,6 @@ fn main() -> Result<()> {
                 r.1,
                 args.rate
             ));
-        }
-        if r.2 > 0 {
-            failures.push(format!("window {}: {} failed requests", i + 1, r.2));
         }
     }
     for f in &failures {

@@ -69,20 +69,6 @@ fn audit_len(bin: &Path, data: &Path) -> Result<usize> {
     Ok(v["entries"].as_array().map_or(0, |a| a.len()))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let dst = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &dst)?;
-        } else {
-            std::fs::copy(e.path(), &dst)?;
-        }
-    }
-    Ok(())
-}
-
 /// Another value of the same type: a byte flipped, a character changed, one added.
 fn changed(v: &Sql) -> Option<Sql> {
     match v {
@@ -272,7 +258,7 @@ fn main() -> Result<()> {
                     };
                     trial += 1;
                     let dir = tmp.path().join(format!("t{trial}"));
-                    copy_dir(&base, &dir)?;
+                    runner::copy_dir(&base, &dir)?;
                     {
                         let c = rusqlite::Connection::open(dir.join(db))?;
                         let cond = key
@@ -421,7 +407,7 @@ fn sweep_files(
         for at in AT {
             let dir = tmp.join("files-trial");
             let _ = std::fs::remove_dir_all(&dir);
-            copy_dir(base, &dir)?;
+            runner::copy_dir(base, &dir)?;
             if !flip(&dir.join(&rel), at)? {
                 continue;
             }
@@ -477,7 +463,7 @@ fn sweep_files(
         for at in AT {
             let copy = tmp.join("backup-trial");
             let _ = std::fs::remove_dir_all(&copy);
-            copy_dir(&target, &copy)?;
+            runner::copy_dir(&target, &copy)?;
             if !flip(&copy.join(&rel), at)? {
                 continue;
             }
