@@ -136,9 +136,13 @@ impl Tx<'_> {
             .map_err(|e| self.e(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.e(e))?;
-        self.tx
-            .execute("DELETE FROM temp.sealed_dirty", [])
-            .map_err(|e| self.e(e))?;
+        // Most transactions change no bound table (every session lookup is one): they
+        // only read here.
+        if !dirty.is_empty() {
+            self.tx
+                .execute("DELETE FROM temp.sealed_dirty", [])
+                .map_err(|e| self.e(e))?;
+        }
         Ok(dirty)
     }
 
@@ -173,8 +177,8 @@ impl Tx<'_> {
         let first = map.is_empty();
         let mut altered = vec![];
         for table in dirty {
-            let before = digest_of(self.tx, &table, &format!("temp.pre_{table}"))
-                .map_err(|e| self.e(e))?;
+            let before =
+                digest_of(self.tx, &table, &format!("temp.pre_{table}")).map_err(|e| self.e(e))?;
             self.tx
                 .execute(&format!("DELETE FROM temp.pre_{table}"), [])
                 .map_err(|e| self.e(e))?;

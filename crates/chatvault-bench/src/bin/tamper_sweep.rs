@@ -428,21 +428,12 @@ fn sweep_files(
     }
     // A backup target.
     let key = tmp.join("backup.key");
-    let (_, out) = run(
+    let (_, k) = runner::json(
         bin,
         base,
-        &[
-            "--json",
-            "backup",
-            "keygen",
-            "--out",
-            key.to_str().unwrap_or(""),
-        ],
+        &["backup", "keygen", "--out", key.to_str().unwrap_or("")],
     )?;
-    let recipient = serde_json::from_str::<serde_json::Value>(&out)?["recipient"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let recipient = k["recipient"].as_str().unwrap_or_default().to_owned();
     let target = tmp.join("backups");
     let (code, out) = run(
         bin,
