@@ -299,7 +299,7 @@ impl Archive {
         txn.commit()?;
         report.conversations_shredded += shredded.len() as u64;
         for conv in shredded {
-            self.dir.deks.remove(&conv);
+            self.dir.deks.pop(&conv);
         }
         Ok(())
     }

@@ -473,7 +473,7 @@ fn store_one(
                 }
             };
             let dek = Arc::new(dek);
-            dir.deks.insert(conv_id, dek.clone());
+            dir.deks.put(conv_id, dek.clone());
             dek
         }
     };

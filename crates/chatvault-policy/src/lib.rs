@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 
+pub mod reach;
 pub mod retention;
 
 use chatvault_model::normalize::normalize;
@@ -339,8 +340,11 @@ impl Scope {
 
     /// Whether one message falls inside the scope.
     pub fn covers(&self, m: &MessageFacts<'_>) -> bool {
-        let who = self.conversations.iter().any(|c| c == m.conversation)
-            || m.participants.iter().any(|p| self.participants.contains(p));
+        let who = reach::WhoRef::Listed(&self.conversations, &self.participants).takes_part(
+            m.conversation,
+            m.participants,
+            &Directory::default(),
+        );
         let when = (self.from_ms..=self.to_ms).contains(&m.sent_at_ms);
         let what = self.keywords.is_empty()
             || m.text.is_some_and(|t| {
@@ -577,29 +581,6 @@ impl Decision {
     }
 }
 
-fn role_reaches(
-    s: &Subject,
-    rules: &RoleRules,
-    m: &MessageFacts<'_>,
-    now_ms: i64,
-    directory: &Directory,
-) -> bool {
-    let in_window = rules
-        .window_days
-        .is_none_or(|d| m.sent_at_ms >= now_ms - d as i64 * DAY_MS);
-    let in_reach = match rules.reach {
-        Reach::Nothing => false,
-        Reach::All => true,
-        Reach::Own => m.participants.iter().any(|p| s.handles.contains(p)),
-        Reach::Team => s.team.as_deref().is_some_and(|team| {
-            m.participants
-                .iter()
-                .any(|p| s.handles.contains(p) || directory.team_of_handle(p) == Some(team))
-        }),
-    };
-    in_window && in_reach
-}
-
 /// Whether `subject` may exercise `right` on one message now. Denied unless the role's
 /// default reach or an active grant held by the subject allows it; a frozen account is
 /// refused everything. `pii` in the answer says whether personal data may be shown.
@@ -635,7 +616,7 @@ pub fn decide(
             ),
         };
     }
-    let by_role = role_reaches(subject, &rules, m, now_ms, &org.directory);
+    let by_role = reach::role_reaches(subject, &rules, m, now_ms, &org.directory);
     let pii = (by_role && rules.rights.contains(&Right::PiiView))
         || covering.iter().any(|g| g.rights.contains(&Right::PiiView));
     if by_role && rules.rights.contains(&right) {

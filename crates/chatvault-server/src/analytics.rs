@@ -227,7 +227,21 @@ pub fn run_reports(
     now_ms: i64,
 ) -> Result<Vec<Value>, String> {
     sync(archive, settings, now_ms)?;
-    let cache = Cache::open(&cache_path(archive.data_dir())).map_err(|e| e.to_string())?;
+    reports_from_cache(archive.data_dir(), settings, directory, kinds, p, now_ms)
+}
+
+/// Runs reports over the cache as the last [`sync`] left it. Reads `analytics.db` only,
+/// so the server runs it without holding the archive: a report over a large archive
+/// takes seconds, and ingest must not wait for it.
+pub fn reports_from_cache(
+    data_dir: &Path,
+    settings: &chatvault_analytics::Settings,
+    directory: &dyn Fn(&str) -> Option<String>,
+    kinds: &[Kind],
+    p: &Params,
+    now_ms: i64,
+) -> Result<Vec<Value>, String> {
+    let cache = Cache::open(&cache_path(data_dir)).map_err(|e| e.to_string())?;
     let (from, to) = (p.from_ms.unwrap_or(i64::MIN), p.to_ms.unwrap_or(i64::MAX));
     let load = chatvault_analytics::cache::Load {
         terms: kinds.contains(&Kind::Topics),
@@ -324,10 +338,10 @@ impl Manager {
                 .map(str::to_owned)
         };
         let from_ms = nonempty(&q.from)
-            .map(|s| parse_time(&s, "from", false))
+            .map(|s| parse_time(&s, "from", false, self.state.zone))
             .transpose()?;
         let to_ms = nonempty(&q.to)
-            .map(|s| parse_time(&s, "to", true))
+            .map(|s| parse_time(&s, "to", true, self.state.zone))
             .transpose()?;
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f > t {
@@ -361,9 +375,14 @@ impl Manager {
         let org = blocking(|| -> ApiResult<_> { Ok(self.state.access()?.org(&policy)?) })?;
         let now = chrono::Utc::now().timestamp_millis();
         let v = blocking(|| -> ApiResult<_> {
-            let mut a = self.state.archive()?;
-            run_reports(
-                &mut a,
+            // The archive is held for the sync only; the reports read the cache.
+            let data_dir = {
+                let mut a = self.state.archive()?;
+                sync(&mut a, &self.state.config.analytics, now).map_err(fail)?;
+                a.data_dir().to_owned()
+            };
+            reports_from_cache(
+                &data_dir,
                 &self.state.config.analytics,
                 &directory(&org),
                 kinds,

@@ -21,6 +21,7 @@ use sha2::Digest;
 use crate::error::{ApiError, ApiResult};
 use crate::guard::{Caller, ContentReader, Usage};
 use crate::routes::{blocking, parse_time};
+use chatvault_app::time::Zone;
 use crate::ApiJson;
 
 /// The most messages one export over HTTP holds (it is built in memory); larger exports
@@ -224,15 +225,17 @@ pub struct ExportBody {
     pub format: String,
 }
 
-fn time_of(v: &Option<Value>, field: &str, end: bool) -> ApiResult<Option<i64>> {
+fn time_of(v: &Option<Value>, field: &str, end: bool, zone: Zone) -> ApiResult<Option<i64>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => parse_time(s, field, end).map(Some),
+        Some(Value::String(s)) => parse_time(s, field, end, zone).map(Some),
+        // Milliseconds, bounded like a written time.
         Some(Value::Number(n)) => n
             .as_i64()
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer"))),
+            .ok_or_else(|| ApiError::bad_request(format!("{field}: not an integer")))
+            .and_then(|ms| parse_time(&ms.to_string(), field, end, zone))
+            .map(Some),
         Some(_) => Err(ApiError::bad_request(format!(
             "{field}: give RFC 3339 text, YYYY-MM-DD or milliseconds"
         ))),
@@ -263,10 +266,11 @@ impl ExportBody {
         Ok(())
     }
 
-    pub fn chosen(&self) -> ApiResult<Chosen> {
+    /// The selection, its times read in `zone` (the deployment's).
+    pub fn chosen(&self, zone: Zone) -> ApiResult<Chosen> {
         let (from_ms, to_ms) = (
-            time_of(&self.from, "from", false)?,
-            time_of(&self.to, "to", true)?,
+            time_of(&self.from, "from", false, zone)?,
+            time_of(&self.to, "to", true, zone)?,
         );
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f > t {
@@ -318,7 +322,7 @@ pub async fn export(
     ApiJson(mut body): ApiJson<ExportBody>,
 ) -> ApiResult<Download> {
     body.resolve_participants(&reader)?;
-    let chosen = body.chosen()?;
+    let chosen = body.chosen(reader.state().zone)?;
     run_export(&reader, &chosen, ExportKind::parse(&body.format)?)
 }
 
@@ -607,6 +611,10 @@ pub async fn link_identity(
 }
 
 impl CaseWorker {
+    pub fn state(&self) -> &crate::guard::State {
+        &self.state
+    }
+
     pub fn links(&self) -> ApiResult<Vec<chatvault_policy::retention::IdentityLink>> {
         blocking(|| -> ApiResult<_> { Ok(self.state.access()?.identity_links()?) })
     }
@@ -717,8 +725,8 @@ pub async fn timeline(
         &reader,
         &given,
         &b.conversations,
-        time_of(&b.from, "from", false)?,
-        time_of(&b.to, "to", true)?,
+        time_of(&b.from, "from", false, reader.state().zone)?,
+        time_of(&b.to, "to", true, reader.state().zone)?,
         limit,
         b.offset.unwrap_or(0),
     )?;

@@ -23,6 +23,7 @@ use chatvault_policy::{
     decide, Decision, Grant, Handle, MessageFacts, Org, Reach, Right, Role, Subject, Via,
 };
 
+use chatvault_policy::reach::{Part, Who};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 
@@ -34,6 +35,9 @@ pub struct Shared {
     archive: Mutex<Archive>,
     pub access: Mutex<Access>,
     pub config: Config,
+    /// The deployment's zone (`[server] timezone`): times given without one are read in
+    /// it, and times shown to people are shown in it.
+    pub zone: chatvault_app::time::Zone,
     pub tls: bool,
     /// The live SLA monitor and its deliveries.
     pub live: crate::alerts::Live,
@@ -66,6 +70,7 @@ impl Shared {
         Shared {
             archive: Mutex::new(archive),
             access: Mutex::new(access),
+            zone: config.zone().unwrap_or_else(|_| chatvault_app::time::Zone::machine()),
             config,
             tls,
             live,
@@ -455,48 +460,32 @@ impl ContentReader {
         archive: &mut Archive,
         f: &chatvault_archive::Filters,
     ) -> ApiResult<(chatvault_archive::Filters, bool)> {
-        const DAY: i64 = 86_400_000;
-        let rules = self.org.policy.rules(self.subject.role);
-        let role_view = rules.rights.contains(&Right::View) && rules.reach != Reach::Nothing;
+        let parts = self.reach(Right::View);
         let source = self.caller.token_source();
-        if role_view && rules.reach == Reach::All && rules.window_days.is_none() && source.is_none()
-        {
+        let unbounded = |p: &Part| {
+            p.who == Who::Everyone && p.from_ms == i64::MIN && p.to_ms == i64::MAX
+        };
+        if source.is_none() && parts.iter().any(unbounded) {
             return Ok((f.clone(), true));
         }
-        let mut convs: Option<std::collections::BTreeSet<String>> = Some(Default::default());
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        let add = |convs: &mut Option<std::collections::BTreeSet<String>>, list: Vec<String>| {
-            if let Some(c) = convs {
-                c.extend(list);
-            }
-        };
-        if role_view {
-            lo = rules
-                .window_days
-                .map_or(i64::MIN, |d| self.now_ms - d as i64 * DAY);
-            hi = i64::MAX;
-            match rules.reach {
-                Reach::All => convs = None,
-                Reach::Own => add(&mut convs, archive.conversations_of(&self.subject.handles)?),
-                Reach::Team => {
-                    let mut handles = self.subject.handles.clone();
-                    if let Some(t) = &self.subject.team {
-                        handles.extend(self.org.directory.handles_of_team(t));
-                    }
-                    add(&mut convs, archive.conversations_of(&handles)?)
-                }
-                Reach::Nothing => {}
+        let mut convs: Option<std::collections::BTreeSet<String>> = Some(Default::default());
+        let mut handles: Vec<Handle> = vec![];
+        for p in &parts {
+            lo = lo.min(p.from_ms);
+            hi = hi.max(p.to_ms);
+            let b = p.bounds(&self.org.directory);
+            if b.everyone {
+                convs = None;
+            } else if let Some(c) = &mut convs {
+                c.extend(b.conversations);
+                handles.extend(b.handles);
             }
         }
-        for g in self
-            .grants
-            .iter()
-            .filter(|g| g.rights.contains(&Right::View))
-        {
-            lo = lo.min(g.scope.from_ms);
-            hi = hi.max(g.scope.to_ms);
-            add(&mut convs, g.scope.conversations.clone());
-            add(&mut convs, archive.conversations_of(&g.scope.participants)?);
+        if let Some(c) = &mut convs {
+            handles.sort();
+            handles.dedup();
+            c.extend(archive.conversations_of(&handles)?);
         }
         let mut out = f.clone();
         out.from_ms = Some(f.from_ms.map_or(lo, |x| x.max(lo)));
@@ -513,6 +502,12 @@ impl ContentReader {
         }
         out.conversations = list;
         Ok((out, false))
+    }
+
+    /// What this caller's role and grants reach with `right`: the one rule
+    /// ([`chatvault_policy::reach`]) that `decide` judges each message by.
+    fn reach(&self, right: Right) -> Vec<Part> {
+        chatvault_policy::reach::reach(&self.subject, right, self.now_ms, &self.grants, &self.org)
     }
 
     /// Whether anything the caller may see could match these bounds: a conversation
@@ -534,37 +529,11 @@ impl ContentReader {
             None => None,
         };
         let (lo, hi) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
-        let rules = self.org.policy.rules(self.subject.role);
-        let role_ok = rules.rights.contains(&Right::View)
-            && rules
-                .window_days
-                .is_none_or(|d| hi >= self.now_ms - d as i64 * 86_400_000)
-            && match rules.reach {
-                Reach::Nothing => false,
-                Reach::All => true,
-                Reach::Own => members
-                    .as_ref()
-                    .is_none_or(|m| m.iter().any(|h| self.subject.handles.contains(h))),
-                Reach::Team => members.as_ref().is_none_or(|m| {
-                    m.iter().any(|h| {
-                        self.subject.handles.contains(h)
-                            || (self.subject.team.is_some()
-                                && self.org.directory.team_of_handle(h)
-                                    == self.subject.team.as_deref())
-                    })
-                }),
-            };
-        let grant_ok = self.grants.iter().any(|g| {
-            let who = match (conversation, &members) {
-                (Some(c), Some(m)) => {
-                    g.scope.conversations.iter().any(|x| x == c)
-                        || m.iter().any(|h| g.scope.participants.contains(h))
-                }
-                _ => true,
-            };
-            who && g.scope.from_ms <= hi && g.scope.to_ms >= lo && g.rights.contains(&Right::View)
-        });
-        Ok(role_ok || grant_ok)
+        let within = conversation.zip(members.as_deref());
+        Ok(self
+            .reach(Right::View)
+            .iter()
+            .any(|p| p.might_reach(within, lo, hi, &self.org.directory)))
     }
 
     /// Audits a refusal and returns the error to send.

@@ -30,7 +30,8 @@ macro_rules! log_err {
 pub mod alerts;
 pub mod analytics;
 pub mod cases;
-pub mod config;
+/// The config lives in the application layer; re-exported under its old path.
+pub use chatvault_app::config;
 pub mod error;
 pub mod guard;
 pub mod lifecycle;

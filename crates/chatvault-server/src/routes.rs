@@ -1,6 +1,7 @@
 //! The handlers. Each one that returns content takes a [`ContentReader`]; the others
 //! take the guard of the role they serve, or the bare state for sign-in.
 
+use chatvault_app::time::{parse_bound, End, Zone};
 use crate::ApiQuery;
 use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -30,48 +31,20 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// A time bound: RFC 3339, milliseconds since the epoch, or `YYYY-MM-DD` (UTC; as `to`,
 /// the whole day).
-pub fn parse_time(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
-    let ms = parse_time_unbounded(s, field, end_of_day)?;
-    // Bounded like every number a caller sends: the years the archive keeps.
-    if !(chatvault_model::MIN_UTC_MS..=chatvault_model::MAX_UTC_MS).contains(&ms) {
-        return Err(ApiError::bad_request(format!(
-            "{field}: {ms} is outside the years 0001 to 9999"
-        )));
-    }
-    Ok(ms)
+/// A time from a caller: [`chatvault_app::time`]'s one parser, in the deployment's zone
+/// when the value names none; `end_of_day`: a date or minute means its last millisecond.
+pub fn parse_time(s: &str, field: &str, end_of_day: bool, zone: Zone) -> ApiResult<i64> {
+    let end = if end_of_day { End::To } else { End::From };
+    parse_bound(s, zone, end, field).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn parse_time_unbounded(s: &str, field: &str, end_of_day: bool) -> ApiResult<i64> {
-    let s = s.trim();
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let start = d
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_millis();
-        return Ok(if end_of_day {
-            start + 86_400_000 - 1
-        } else {
-            start
-        });
-    }
-    Err(ApiError::bad_request(format!(
-        "{field}: `{s}` is not RFC 3339, YYYY-MM-DD or milliseconds"
-    )))
-}
-
-fn time_value(v: &Value, field: &str, end_of_day: bool) -> ApiResult<i64> {
+fn time_value(v: &Value, field: &str, end_of_day: bool, zone: Zone) -> ApiResult<i64> {
     match v {
         Value::Number(n) => match n.as_i64() {
-            Some(ms) => parse_time(&ms.to_string(), field, end_of_day),
+            Some(ms) => parse_time(&ms.to_string(), field, end_of_day, zone),
             None => Err(ApiError::bad_request(format!("{field}: not an integer"))),
         },
-        Value::String(s) => parse_time(s, field, end_of_day),
+        Value::String(s) => parse_time(s, field, end_of_day, zone),
         _ => Err(ApiError::bad_request(format!(
             "{field}: give RFC 3339 text or milliseconds"
         ))),
@@ -207,11 +180,11 @@ pub fn run_search(
     let from_ms = p
         .from
         .as_deref()
-        .map(|s| parse_time(s, "from", false))
+        .map(|s| parse_time(s, "from", false, reader.state().zone))
         .transpose()?;
     let to_ms =
         p.to.as_deref()
-            .map(|s| parse_time(s, "to", true))
+            .map(|s| parse_time(s, "to", true, reader.state().zone))
             .transpose()?;
     if let (Some(f), Some(t)) = (from_ms, to_ms) {
         if f > t {
@@ -501,10 +474,14 @@ pub fn run_timeline(
         )?;
         let mut msgs = vec![];
         for h in r.hits.iter().rev() {
-            let mut m = a.message(&h.id)?;
-            // The hit carries the text as the rule showed it (masked or not).
-            m.text = Some(h.text.clone());
-            msgs.push(m);
+            // Each message is read again through the caller's rule, which masks every
+            // field that may carry personal data (sender, name, attachments), not only
+            // the text the hit carries. (The uses were counted by the search above.)
+            match a.message_visible(&h.id, &mut reader.rule(Right::View, &mut Usage::default())) {
+                Ok((m, _)) => msgs.push(m),
+                Err(chatvault_archive::ArchiveError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok((total as u64, msgs, usage))
     })?;
@@ -658,8 +635,8 @@ pub async fn file_request(
             .iter()
             .map(handle_value)
             .collect::<ApiResult<_>>()?,
-        from_ms: time_value(&body.scope.from, "scope.from", false)?,
-        to_ms: time_value(&body.scope.to, "scope.to", true)?,
+        from_ms: time_value(&body.scope.from, "scope.from", false, state.zone)?,
+        to_ms: time_value(&body.scope.to, "scope.to", true, state.zone)?,
         keywords: body.scope.keywords,
     };
     let r = blocking(|| {
@@ -692,7 +669,8 @@ pub async fn approve(
     ApiJson(body): ApiJson<Decision>,
 ) -> ApiResult<Json<Value>> {
     let expires = match &body.expires_at {
-        Some(v) => time_value(v, "expires_at", false)?,
+        // A date means the end of that day: the same in the API, the UI and the CLI.
+        Some(v) => time_value(v, "expires_at", true, state.zone)?,
         None => {
             return Err(ApiError::bad_request(
                 "expires_at: required (RFC 3339 or milliseconds)",
@@ -848,13 +826,13 @@ pub fn run_audit_list(
             .from
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| parse_time(s, "from", false))
+            .map(|s| parse_time(s, "from", false, state.zone))
             .transpose()?,
         to_ms: p
             .to
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| parse_time(s, "to", true))
+            .map(|s| parse_time(s, "to", true, state.zone))
             .transpose()?,
         flagged: p.flagged,
         limit: Some(p.limit.unwrap_or(1000).min(10_000)),

@@ -1613,6 +1613,55 @@ async fn identity_links_over_the_api_are_for_legal_and_admin_and_the_timeline_fo
     );
 }
 
+/// Regression (issue 16): the timeline re-read each hit unfiltered and copied back only
+/// the masked text, so an agent without `pii.view` saw a customer's phone number as the
+/// sender and in the sender's name, masked in `/search`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeline_masks_senders_as_search_does() {
+    let w = world();
+    let line = json!({"platform":"wecom","conversation_id":"c1","sender_id":"13812345678","sender_name":"王女士 13812345678","sender_role":"customer","sent_at":rfc(now_ms() - DAY + 3000),"text":"退款 还没到"});
+    let m = parse_line(&line.to_string())
+        .unwrap()
+        .into_new_message(
+            line.to_string().into_bytes(),
+            Origin {
+                file: "t".into(),
+                line: 1,
+            },
+            &mut |_| Err("no".into()),
+        )
+        .unwrap();
+    w.state.archive_for_tests().ingest(vec![m]).unwrap();
+    let alice = w.login("alice").await;
+    let t = w
+        .call(
+            &alice,
+            Method::POST,
+            "/api/v1/timeline",
+            Some(json!({"participants": ["wecom:cust1"]})),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let shown = t.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"].as_str().is_some_and(|x| x.contains("还没到")))
+        .unwrap_or_else(|| panic!("the customer's message is in alice's timeline: {}", t.body))
+        .clone();
+    assert_eq!(
+        (shown["sender"].as_str(), shown["sender_name"].as_str()),
+        (Some("138****5678"), Some("王女士 138****5678")),
+        "{shown}"
+    );
+    assert!(!t.body.to_string().contains("13812345678"), "{}", t.body);
+    let s = w
+        .call(&alice, Method::GET, "/api/v1/search?q=%E8%BF%98%E6%B2%A1%E5%88%B0", None)
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert!(!s.body.to_string().contains("13812345678"), "{}", s.body);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_are_for_team_leads_of_their_team_and_executives() {
     let w = world();

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use chatvault_archive::{Archive, Filters, KeyProvider, Selection, Visibility};
 use chatvault_policy::retention::{suggest_links, Known};
 use chatvault_policy::Handle;
@@ -111,19 +111,21 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)] // the command's flags, one each
+/// `chatvault timeline`: printed for the console, or (`export`: format, file, user)
+/// exported as that user, through `chatvault export`'s own path: their export right,
+/// their masking, an audit entry.
 pub fn timeline(
     data: &Path,
     json: bool,
     participants: &[String],
     from: Option<&str>,
     to: Option<&str>,
-    format: Option<&str>,
-    out: Option<&Path>,
+    export: Option<(&str, &Path, &str)>,
 ) -> Result<ExitCode> {
     let (acc, _) = open_access(data)?;
     let who =
         chatvault_policy::retention::expand_linked(&handles(participants)?, &acc.identity_links()?);
+    drop(acc);
     let mut a = Archive::open(data, &KeyProvider::from_env())?;
     let conversations = a.conversations_of(&who)?;
     if conversations.is_empty() {
@@ -138,44 +140,22 @@ pub fn timeline(
         conversations: Some(conversations.clone()),
         ..Default::default()
     };
+    if let Some((format, out, user)) = export {
+        drop(a);
+        let range = format!(
+            "{}{}",
+            from.map(|f| format!(" from {f}")).unwrap_or_default(),
+            to.map(|t| format!(" to {t}")).unwrap_or_default()
+        );
+        let mut chosen = crate::export::Chosen::query("", filters, &range);
+        chosen.label = format!("case timeline: {}{range}", participants.join(", "));
+        return crate::export::export(data, json, user, &chosen, format, out);
+    }
     let mut all = |_: &chatvault_model::StoredMessage, _: &[Handle]| Visibility::Full;
     let sel = Selection::Query {
         query: "",
         filters: &filters,
     };
-    let header = |n: usize| chatvault_export::Header {
-        format: chatvault_export::FORMAT,
-        title: format!("case timeline: {}", participants.join(", ")),
-        selection: format!(
-            "{} handles in {} conversations ({n})",
-            who.len(),
-            conversations.len()
-        ),
-        exported_by: console_actor(),
-        exported_at: chrono::Utc::now().to_rfc3339(),
-        archive_id: String::new(),
-        key_fingerprint: String::new(),
-        grants: vec![],
-    };
-    if let (Some(fmt), Some(out)) = (format, out) {
-        let Some(f) = chatvault_export::Format::parse(fmt) else {
-            bail!(chatvault_policy::PolicyError::Invalid(format!(
-                "--format `{fmt}`: use json, csv, html or pdf"
-            )))
-        };
-        let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
-        let mut sink = chatvault_export::sink(f, Box::new(std::io::BufWriter::new(file)));
-        sink.begin(&header(0))?;
-        let mut n = 0u64;
-        a.stream_visible(&sel, &mut all, &mut |m| {
-            n += 1;
-            sink.message(&m)
-                .map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
-        })?;
-        sink.finish(n)?;
-        println!("wrote the timeline of {n} messages to {}", out.display());
-        return Ok(ExitCode::SUCCESS);
-    }
     let mut msgs = vec![];
     a.stream_visible(&sel, &mut all, &mut |m| {
         msgs.push(m);

@@ -119,7 +119,8 @@ pub enum RequestCommand {
         /// PLATFORM:ID of a participant (repeatable).
         #[arg(long = "participant")]
         participants: Vec<String>,
-        /// RFC 3339 or YYYY-MM-DD (UTC).
+        /// RFC 3339, YYYY-MM-DD or `YYYY-MM-DD HH:MM`, in the deployment's zone when
+        /// none is given (`[server] timezone`).
         #[arg(long)]
         from: String,
         #[arg(long)]
@@ -143,7 +144,8 @@ pub enum RequestCommand {
         user: String,
         #[arg(long, default_value = "")]
         comment: String,
-        /// When the grant ends: RFC 3339 or YYYY-MM-DD.
+        /// When the grant ends: RFC 3339, or a date (the end of that day) in the
+        /// deployment's zone.
         #[arg(long)]
         expires: String,
     },
@@ -223,9 +225,14 @@ pub fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
     Ok((open_both(data, cfg.security.clone())?.1, cfg))
 }
 
+/// A time flag in the deployment's zone; `end`: a date or minute means its last millisecond.
 pub fn time_arg(s: &str, field: &str, end: bool) -> Result<i64> {
-    chatvault_server::routes::parse_time(s, field, end)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+    let end = if end {
+        crate::time_arg::End::To
+    } else {
+        crate::time_arg::End::From
+    };
+    crate::time_arg::parse(s, field, end, None)
 }
 
 pub fn serve(data: &std::path::Path, args: &ServeArgs) -> Result<ExitCode> {
@@ -542,7 +549,8 @@ pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Resu
                 user,
                 id,
                 comment,
-                time_arg(expires, "--expires", false)?,
+                // A date means the end of that day: the same in the API and the UI.
+                time_arg(expires, "--expires", true)?,
                 &policy,
             )?;
             if json {

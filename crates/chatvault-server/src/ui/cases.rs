@@ -43,7 +43,7 @@ pub async fn export_submit(
     };
     let kind = ExportKind::parse(&body.format).map_err(fail)?;
     body.resolve_participants(&reader).map_err(fail)?;
-    let chosen = body.chosen().map_err(fail)?;
+    let chosen = body.chosen(reader.state().zone).map_err(fail)?;
     Ok(run_export(&reader, &chosen, kind)
         .map_err(fail)?
         .into_response())
@@ -116,7 +116,7 @@ fn identities_view(
             handles: l.handles.iter().map(|h| clean(&h.to_string())).collect(),
             name: clean(&l.name.unwrap_or_default()),
             by: l.by,
-            created: clean(&fmt_ms(l.created_ms)),
+            created: clean(&fmt_ms(l.created_ms, w.state().zone)),
             id: l.id,
         })
         .collect();

@@ -237,7 +237,10 @@ pub async fn dashboard_page(
                 conversation: clean(&conv),
                 agent: clean(&f(&b["agent"])),
                 team: clean(&f(&b["team"])),
-                start: b["start_ms"].as_i64().map(fmt_ms).unwrap_or_default(),
+                start: b["start_ms"]
+                    .as_i64()
+                    .map(|ms| fmt_ms(ms, m.state().zone))
+                    .unwrap_or_default(),
                 waited: secs(&b["waited_s"]),
                 threshold: secs(&b["threshold_s"]),
                 unanswered: b["answered"] == false,

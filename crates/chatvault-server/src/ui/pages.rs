@@ -12,6 +12,7 @@ use chatvault_policy::{Approves, Handle, Right, Role, Scope, Status};
 use serde::Deserialize;
 
 use super::views::{self, clean, fmt_ms, Ctx, HitView, MsgView, UserView};
+use chatvault_app::time::Zone;
 use super::{Lang, Req, UiError, CSRF_FIELD, LANG_COOKIE, PRE_COOKIE};
 use crate::error::ApiError;
 use crate::guard::{Caller, ContentReader, State, SESSION_COOKIE};
@@ -580,7 +581,7 @@ pub async fn search_submit(
         .map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
     let t = lang.strings();
     let results = ResultsView {
-        hits: r.hits.iter().map(|h| HitView::of(t, h)).collect(),
+        hits: r.hits.iter().map(|h| HitView::of(t, reader.state().zone, h)).collect(),
         pager: Pager::new(r.total, offset, r.hits.len(), PER_PAGE),
         lag: r.index_lag,
         may_export: may_export(&reader),
@@ -669,7 +670,7 @@ pub async fn conversation_page(
         title: clean(v.title.as_deref().unwrap_or(&v.conversation)),
         platform: v.platform.clone(),
         total: v.total,
-        messages: views::thread(t, &v.messages, q.around.as_deref()),
+        messages: views::thread(t, reader.state().zone, &v.messages, q.around.as_deref()),
         earlier_href: pager.prev.map(page_href),
         later_href: pager.next.map(page_href),
         pager,
@@ -886,11 +887,11 @@ pub async fn timeline_submit(
             .collect();
         let from = f
             .opt("from")
-            .map(|s| parse_time(&s, "from", false))
+            .map(|s| parse_time(&s, "from", false, reader.state().zone))
             .transpose()?;
         let to = f
             .opt("to")
-            .map(|s| parse_time(&s, "to", true))
+            .map(|s| parse_time(&s, "to", true, reader.state().zone))
             .transpose()?;
         let (total, msgs) = routes::run_timeline(
             &reader,
@@ -914,7 +915,7 @@ pub async fn timeline_submit(
         Ok((total, msgs, linked)) => {
             page.linked = linked;
             page.pager = Some(Pager::new(total, offset, msgs.len(), PER_PAGE * 2));
-            page.messages = Some(views::thread(t, &msgs, None));
+            page.messages = Some(views::thread(t, reader.state().zone, &msgs, None));
         }
         Err(e) if e.code == "access.denied" => {
             page.pager = Some(Pager::new(0, 0, 0, PER_PAGE * 2));
@@ -951,7 +952,7 @@ pub struct GrantView {
     can_revoke: bool,
 }
 
-fn scope_text(t: &super::i18n::Strings, s: &Scope) -> String {
+fn scope_text(t: &super::i18n::Strings, zone: Zone, s: &Scope) -> String {
     let mut parts = vec![];
     if !s.conversations.is_empty() {
         parts.push(s.conversations.join(", "));
@@ -965,7 +966,7 @@ fn scope_text(t: &super::i18n::Strings, s: &Scope) -> String {
                 .join(", "),
         );
     }
-    parts.push(format!("{} – {}", fmt_ms(s.from_ms), fmt_ms(s.to_ms)));
+    parts.push(format!("{} – {}", fmt_ms(s.from_ms, zone), fmt_ms(s.to_ms, zone)));
     if !s.keywords.is_empty() {
         parts.push(format!("{} ×{}", t.keywords_short, s.keywords.len()));
     }
@@ -1036,14 +1037,14 @@ pub async fn requests_page(
         let v = RequestView {
             id: r.id.clone(),
             requester: clean(&r.requester),
-            filed: fmt_ms(r.filed_ms),
+            filed: fmt_ms(r.filed_ms, state.zone),
             status,
             status_class: class,
             decided_by: clean(&by),
             comment: clean(&comment),
             reason: clean(&r.reason),
             case_number: clean(&r.case_number),
-            scope: scope_text(t, &r.scope),
+            scope: scope_text(t, state.zone, &r.scope),
             rights: rights_text(t, &r.rights),
         };
         if r.requester == caller.name() {
@@ -1061,9 +1062,9 @@ pub async fn requests_page(
             id: g.id.clone(),
             holder: clean(&g.holder),
             approved_by: clean(&g.approved_by),
-            scope: scope_text(t, &g.scope),
+            scope: scope_text(t, state.zone, &g.scope),
             rights: rights_text(t, &g.rights),
-            expires: fmt_ms(g.expires_ms),
+            expires: fmt_ms(g.expires_ms, state.zone),
             can_revoke: true,
         })
         .collect();
@@ -1111,8 +1112,8 @@ pub async fn request_submit(
                 .iter()
                 .map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from))
                 .collect::<Result<_, _>>()?,
-            from_ms: parse_time(f.get("from"), "scope.from", false)?,
-            to_ms: parse_time(f.get("to"), "scope.to", true)?,
+            from_ms: parse_time(f.get("from"), "scope.from", false, state.zone)?,
+            to_ms: parse_time(f.get("to"), "scope.to", true, state.zone)?,
             keywords: f.lines("keywords"),
         };
         let rights =
@@ -1155,7 +1156,7 @@ pub async fn approve_submit(
     let caller = caller_or(&req, caller)?;
     let f = form(f);
     let run = || -> Result<(), ApiError> {
-        let expires = parse_time(f.get("expires"), "expires", true)?;
+        let expires = parse_time(f.get("expires"), "expires", true, state.zone)?;
         let policy = state.config.policy();
         blocking(|| {
             state
@@ -1230,10 +1231,10 @@ pub struct EntryView {
 }
 
 impl EntryView {
-    fn of(t: &super::i18n::Strings, e: &AuditEntry) -> EntryView {
+    fn of(t: &super::i18n::Strings, zone: Zone, e: &AuditEntry) -> EntryView {
         EntryView {
             seq: e.seq,
-            time: fmt_ms(e.time_ms),
+            time: fmt_ms(e.time_ms, zone),
             actor: clean(&e.actor),
             action: clean(&e.action),
             target: clean(e.target.as_deref().unwrap_or("")),
@@ -1343,7 +1344,7 @@ pub async fn audit_page(
             to: clean(q.to.as_deref().unwrap_or("")),
             flagged: p.flagged,
         },
-        entries: entries.iter().rev().map(|e| EntryView::of(t, e)).collect(),
+        entries: entries.iter().rev().map(|e| EntryView::of(t, state.zone, e)).collect(),
         chart,
         actions: Action::ALL.iter().map(|a| a.name()).collect(),
     }))
@@ -1641,7 +1642,7 @@ pub async fn integrity_page(
     Ok(render(&IntegrityPage {
         ctx: Ctx::for_caller(lang, &caller, "/integrity", t.integrity_title),
         last_ok: last.as_ref().is_some_and(|e| e.result == Outcome::Ok),
-        last: last.as_ref().map(|e| EntryView::of(t, e)),
+        last: last.as_ref().map(|e| EntryView::of(t, state.zone, e)),
         stats,
         may_verify: matches!(caller.role(), Role::Auditor | Role::Admin),
         audit_key: clean(&audit_key),

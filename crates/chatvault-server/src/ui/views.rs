@@ -2,6 +2,7 @@
 //! untrusted string passes through [`clean`] (deceptive characters made visible) before
 //! askama escapes it for HTML.
 
+use chatvault_app::time::Zone;
 use chatvault_access::sessions::Credential;
 use chatvault_archive::SearchHit;
 use chatvault_model::{MessageKind, SenderRole, StoredMessage};
@@ -17,17 +18,20 @@ pub fn clean(s: &str) -> String {
 }
 
 /// `2024-03-01T09:15:02+08:00` as `2024-03-01 09:15:02 +08:00`.
-pub fn fmt_time(rfc3339: &str) -> String {
+/// A message's time, shown in the deployment's zone with its offset.
+pub fn fmt_time(rfc3339: &str, zone: Zone) -> String {
     match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Ok(t) => zone.format(t.timestamp_millis(), "%Y-%m-%d %H:%M:%S %:z"),
         Err(_) => clean(rfc3339),
     }
 }
 
-pub fn fmt_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+/// An instant (ms since the epoch), to the minute, in the deployment's zone with its offset.
+pub fn fmt_ms(ms: i64, zone: Zone) -> String {
+    if chrono::DateTime::from_timestamp_millis(ms).is_none() {
+        return String::new();
+    }
+    zone.minute(ms)
 }
 
 /// A query string from pairs, percent-encoded.
@@ -222,7 +226,7 @@ pub struct HitView {
 }
 
 impl HitView {
-    pub fn of(t: &Strings, h: &SearchHit) -> HitView {
+    pub fn of(t: &Strings, zone: Zone, h: &SearchHit) -> HitView {
         HitView {
             id: h.id.clone(),
             conversation: clean(&h.conversation),
@@ -232,7 +236,7 @@ impl HitView {
             sender_id: clean(&h.sender_id),
             role_class: h.sender_role.as_str(),
             role_label: sender_role_label(t, h.sender_role),
-            time: fmt_time(&h.sent_at),
+            time: fmt_time(&h.sent_at, zone),
             kind: h.kind.as_str(),
             segs: segments(&h.snippet, &h.highlights),
         }
@@ -285,7 +289,7 @@ pub struct MsgView {
 }
 
 impl MsgView {
-    pub fn of(t: &Strings, m: &StoredMessage, focus: bool) -> MsgView {
+    pub fn of(t: &Strings, zone: Zone, m: &StoredMessage, focus: bool) -> MsgView {
         let event = match m.kind {
             MessageKind::Recall => Some(t.event_recall),
             MessageKind::Edit => Some(t.event_edit),
@@ -317,7 +321,7 @@ impl MsgView {
             sender_id: clean(&m.sender),
             role_class: m.sender_role.as_str(),
             role_label: sender_role_label(t, m.sender_role),
-            time: fmt_time(&m.sent_at),
+            time: fmt_time(&m.sent_at, zone),
             kind: m.kind.as_str(),
             text: clean(m.text.as_deref().unwrap_or_default()),
             event,
@@ -337,10 +341,15 @@ impl MsgView {
 /// Messages in time order (one conversation's page, or a timeline's): recalls and edits
 /// are attached to their originals (same conversation, by source id) when both are on
 /// the page; the event's own line is then not shown again.
-pub fn thread(t: &Strings, msgs: &[StoredMessage], focus: Option<&str>) -> Vec<MsgView> {
+pub fn thread(
+    t: &Strings,
+    zone: Zone,
+    msgs: &[StoredMessage],
+    focus: Option<&str>,
+) -> Vec<MsgView> {
     let mut views: Vec<MsgView> = msgs
         .iter()
-        .map(|m| MsgView::of(t, m, focus == Some(m.id.as_str())))
+        .map(|m| MsgView::of(t, zone, m, focus == Some(m.id.as_str())))
         .collect();
     for (i, m) in msgs.iter().enumerate() {
         let (Some(target), Some(label)) = (m.target.as_deref(), views[i].event) else {

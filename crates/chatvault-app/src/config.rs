@@ -33,6 +33,17 @@ pub struct Config {
     pub backup: Backup,
     /// Service quality: business hours, SLA thresholds, lexicons, weights, alert tiers.
     pub analytics: chatvault_analytics::Settings,
+    /// The deployment: its time zone.
+    pub server: Server,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// The zone of times given without one (`2024-02-01`, `2024-02-01 18:30`) on the
+    /// command line, in the API and in the web UI, and of times shown to people: an IANA
+    /// name (`Asia/Shanghai`), `UTC` or an offset (`+08:00`). Empty: this machine's zone.
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +197,7 @@ impl Default for Config {
             retention: Retention::default(),
             backup: Backup::default(),
             analytics: chatvault_analytics::Settings::default(),
+            server: Server::default(),
         }
     }
 }
@@ -303,7 +315,17 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The deployment's time zone (`[server] timezone`; empty: this machine's).
+    pub fn zone(&self) -> Result<crate::time::Zone, ConfigError> {
+        if self.server.timezone.trim().is_empty() {
+            return Ok(crate::time::Zone::machine());
+        }
+        crate::time::Zone::parse(&self.server.timezone, "server.timezone")
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.zone()?;
         self.analytics
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
