@@ -484,6 +484,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     if e.downcast_ref::<chatvault_server::ServeError>().is_some() {
         return "serve";
     }
+    if e.downcast_ref::<chatvault_app::time::TimeError>().is_some() {
+        return "input.invalid";
+    }
     "error"
 }
 

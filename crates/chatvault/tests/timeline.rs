@@ -214,6 +214,17 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
         t
     };
     let want = vec!["退款 早".to_owned()];
+    // A time that does not parse is named, with its flag, as malformed input.
+    for args in [
+        &["search", "退款", "--from", "yesterday"][..],
+        &["export", "--as", "x", "--query", "退款", "--to", "2024-13-01", "--format", "json", "--out", "x.json"],
+    ] {
+        let (code, _, err) = run_env(&data, args, &env);
+        assert!(
+            code != 0 && err.contains("error[input.invalid]") && err.contains("` is not RFC 3339"),
+            "{args:?}: {err}"
+        );
+    }
 
     // The CLI's search.
     let s: Value =
