@@ -139,7 +139,8 @@ pub fn parse_bound(s: &str, zone: Zone, end: End, field: &str) -> Result<i64, Ti
 }
 
 fn parse_unbounded(t: &str, zone: Zone, end: End, field: &str) -> Result<i64, TimeError> {
-    if !t.is_empty() && t.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) {
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return t
             .parse::<i64>()
             .map_err(|_| error(field, t, "is outside the years 0001 to 9999"));
@@ -208,6 +209,9 @@ mod tests {
             ("huge_milliseconds", "9223372036854775807", "UTC", End::From, Err("outside the years")),
             ("too_many_digits", "99999999999999999999999", "UTC", End::From, Err("outside the years")),
             ("year_zero", "0000-01-01", "UTC", End::From, Err("outside the years")),
+            ("negative_milliseconds", "-86400000", "UTC", End::From, Ok(-86_400_000)),
+            ("two_minus_signs", "--5", "UTC", End::From, Err("is not RFC 3339")),
+            ("lone_minus", "-", "UTC", End::From, Err("is not RFC 3339")),
         ];
         for (name, input, z, end, want) in cases {
             let got = parse_bound(input, zone(z), end, "--from");

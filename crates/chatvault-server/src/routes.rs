@@ -29,8 +29,6 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// A time bound: RFC 3339, milliseconds since the epoch, or `YYYY-MM-DD` (UTC; as `to`,
-/// the whole day).
 /// A time from a caller: [`chatvault_app::time`]'s one parser, in the deployment's zone
 /// when the value names none; `end_of_day`: a date or minute means its last millisecond.
 pub fn parse_time(s: &str, field: &str, end_of_day: bool, zone: Zone) -> ApiResult<i64> {
