@@ -89,34 +89,34 @@ impl Zone {
         }
     }
 
+    /// An instant in this zone, with the offset in force then.
+    fn local(&self, ms: i64) -> Option<DateTime<chrono::FixedOffset>> {
+        let utc = DateTime::from_timestamp_millis(ms)?;
+        Some(match self {
+            Zone::Local => utc.with_timezone(&chrono::Local).fixed_offset(),
+            Zone::Named(tz) => utc.with_timezone(tz).fixed_offset(),
+            Zone::Fixed(off) => utc.with_timezone(off),
+        })
+    }
+
     /// An instant as RFC 3339 in this zone (`2024-03-01T09:15:02+08:00`).
     pub fn rfc3339(&self, ms: i64) -> String {
-        let Some(utc) = DateTime::from_timestamp_millis(ms) else {
-            return ms.to_string();
-        };
-        match self {
-            Zone::Local => utc.with_timezone(&chrono::Local).to_rfc3339(),
-            Zone::Named(tz) => utc.with_timezone(tz).to_rfc3339(),
-            Zone::Fixed(off) => utc.with_timezone(off).to_rfc3339(),
-        }
+        self.local(ms)
+            .map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
     }
 
     /// An instant as a person reads it, to the minute, with the zone's offset
-    /// (`2024-03-01 09:15 +08:00`).
+    /// (`2024-03-01 09:15 +08:00`); empty for an instant chrono cannot hold.
     pub fn minute(&self, ms: i64) -> String {
         self.format(ms, "%Y-%m-%d %H:%M %:z")
     }
 
-    /// An instant in this zone with a chrono format string.
+    /// An instant in this zone with a chrono format string; empty for an instant chrono
+    /// cannot hold.
     pub fn format(&self, ms: i64, fmt: &str) -> String {
-        let Some(utc) = DateTime::from_timestamp_millis(ms) else {
-            return ms.to_string();
-        };
-        match self {
-            Zone::Local => utc.with_timezone(&chrono::Local).format(fmt).to_string(),
-            Zone::Named(tz) => utc.with_timezone(tz).format(fmt).to_string(),
-            Zone::Fixed(off) => utc.with_timezone(off).format(fmt).to_string(),
-        }
+        self.local(ms)
+            .map(|t| t.format(fmt).to_string())
+            .unwrap_or_default()
     }
 }
 

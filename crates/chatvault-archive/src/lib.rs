@@ -198,9 +198,9 @@ pub struct Archive {
     deleted_gen: Option<Option<u64>>,
 }
 
-/// How many unwrapped data keys are kept. A key with its AES-GCM state is about 1 KiB;
-/// kept for every conversation, they grew a 30-minute soak (436,000 conversations) by
-/// about half a gigabyte. Unwrapping one again costs microseconds.
+/// How many unwrapped data keys are kept. A key with its AES-GCM state is roughly 1 KiB;
+/// kept for every conversation, they were most of a 30-minute soak's memory growth
+/// (436,000 conversations; docs/campaigns.md). One evicted is unwrapped again.
 const DEK_CACHE: usize = 8192;
 
 /// Conversations, participants and unwrapped data keys, cached in memory.

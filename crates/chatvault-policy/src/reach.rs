@@ -5,7 +5,7 @@
 //! says who (conversations, or the handles taking part) and when; keywords, rights and
 //! the storage-only state stay with `decide`, so the bounds are a superset of what it shows.
 
-use crate::{Directory, Grant, Handle, MessageFacts, Org, Reach, Right, RoleRules, Subject, Via};
+use crate::{Directory, Grant, Handle, MessageFacts, Org, Reach, Right, RoleRules, Subject};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -26,7 +26,6 @@ pub enum Who {
 /// One way a subject reaches messages: its role's default reach, or one grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
-    pub via: Via,
     pub who: Who,
     /// Inclusive bounds on `sent_at`, in ms since the epoch.
     pub from_ms: i64,
@@ -188,7 +187,6 @@ pub(crate) fn role_reaches(
 
 fn role_part(subject: &Subject, rules: &RoleRules, now_ms: i64) -> Option<Part> {
     Some(Part {
-        via: Via::Role(subject.role),
         who: role_who(subject, rules)?.to_owned(),
         from_ms: role_from_ms(rules, now_ms),
         to_ms: i64::MAX,
@@ -198,7 +196,6 @@ fn role_part(subject: &Subject, rules: &RoleRules, now_ms: i64) -> Option<Part> 
 /// A grant's scope as a part (its keywords stay with `decide`).
 pub(crate) fn grant_part(g: &Grant) -> Part {
     Part {
-        via: Via::Grant(g.id.clone()),
         who: Who::Listed {
             conversations: g.scope.conversations.clone(),
             handles: g.scope.participants.clone(),
