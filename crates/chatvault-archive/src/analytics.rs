@@ -20,23 +20,24 @@ impl Archive {
         } else {
             self.store.conversations_from_seq(from_seq)?
         };
-        let keys = ids
-            .iter()
-            .filter_map(|id| self.dir.conversations.get(id))
-            .map(|c| format!("{}:{}", c.platform, c.external_id))
-            .collect();
+        let mut keys = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.conversation_row(id)? {
+                keys.push(format!("{}:{}", c.platform, c.external_id));
+            }
+        }
         Ok((keys, size))
     }
 
     /// Every conversation (`platform:id`).
-    pub fn conversation_keys(&self) -> Vec<String> {
+    pub fn conversation_keys(&self) -> Result<Vec<String>> {
         let mut v: Vec<String> = self
-            .dir
-            .conversations
-            .values()
+            .store
+            .conversations()?
+            .into_iter()
             .map(|c| format!("{}:{}", c.platform, c.external_id))
             .collect();
         v.sort();
-        v
+        Ok(v)
     }
 }

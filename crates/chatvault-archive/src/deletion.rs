@@ -312,9 +312,7 @@ impl Archive {
                 continue;
             };
             let conv = self
-                .dir
-                .conversations
-                .get(&row.conversation)
+                .conversation_row(row.conversation)?
                 .map(|c| format!("{}:{}", c.platform, c.external_id))
                 .unwrap_or_default();
             let reason: DeletionReason = serde_json::from_str(&d.reason)

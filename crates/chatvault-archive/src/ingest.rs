@@ -14,7 +14,7 @@ use chatvault_model::normalize::normalize;
 use chatvault_model::pii::PiiFlags;
 use chatvault_model::NewMessage;
 use chatvault_store::{
-    ConversationRow, DataKeyRow, MessageRow, ParticipantRow, Store, StoreRead, WriteTxn,
+    DataKeyRow, MessageRow, Store, StoreRead, WriteTxn,
 };
 use serde::Serialize;
 
@@ -427,10 +427,11 @@ fn store_one(
     let m = &p.m;
     let platform = m.platform.as_str();
     let dir = ctx.dir;
-    let conv_key = (platform.to_owned(), m.conversation_id.clone());
-    let conv_id = match dir.conversation_ids.get(&conv_key) {
-        Some(id) => *id,
+    let conv_id = match dir.cached_conversation_id(platform, &m.conversation_id) {
+        Some(id) => id,
         None => {
+            // Found or inserted (a new one keeps this title); only the id is cached,
+            // the row is read from the store when it is needed.
             let kind = m.conversation_kind.map(|k| k.code());
             let id = tx.conversation(
                 platform,
@@ -438,13 +439,7 @@ fn store_one(
                 m.conversation_title.as_deref(),
                 kind,
             )?;
-            dir.add_conversation(ConversationRow {
-                id,
-                platform: platform.to_owned(),
-                external_id: m.conversation_id.clone(),
-                title: m.conversation_title.clone(),
-                kind,
-            });
+            dir.remember_conversation_id(platform, &m.conversation_id, id);
             id
         }
     };
@@ -477,17 +472,11 @@ fn store_one(
             dek
         }
     };
-    let part_key = (platform.to_owned(), m.sender.id.clone());
-    let sender_id = match dir.participant_ids.get(&part_key) {
-        Some(id) => *id,
+    let sender_id = match dir.cached_participant_id(platform, &m.sender.id) {
+        Some(id) => id,
         None => {
             let id = tx.participant(platform, &m.sender.id, m.sender.name.as_deref())?;
-            dir.add_participant(ParticipantRow {
-                id,
-                platform: platform.to_owned(),
-                handle: m.sender.id.clone(),
-                display_name: m.sender.name.clone(),
-            });
+            dir.remember_participant_id(platform, &m.sender.id, id);
             id
         }
     };

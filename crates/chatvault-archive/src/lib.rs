@@ -17,6 +17,8 @@
 mod analytics;
 mod body;
 mod deletion;
+mod directory;
+use directory::Directory;
 mod export;
 mod ingest;
 mod keys;
@@ -42,7 +44,7 @@ use chatvault_model::{
     ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp,
 };
 use chatvault_store::{
-    ConversationRow, MessageRow, ParticipantRow, SqliteStore, Store, StoreError, StoreRead,
+    MessageRow, SqliteStore, Store, StoreError, StoreRead,
 };
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -58,7 +60,7 @@ pub use proof::{
     check_consistency_file, verify_proof_file, ConsistencyFile, ProofCheck, ProofFile,
 };
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
-pub use search::{SearchHit, SearchResponse};
+pub use search::{SearchFound, SearchHit, SearchPlan, SearchResponse};
 pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
 
@@ -196,56 +198,6 @@ pub struct Archive {
     /// read at (`deletion.rs`).
     deleted: HashMap<u64, chatvault_store::DeletionState>,
     deleted_gen: Option<Option<u64>>,
-}
-
-/// How many unwrapped data keys are kept. A key with its AES-GCM state is roughly 1 KiB;
-/// kept for every conversation, they were most of a 30-minute soak's memory growth
-/// (436,000 conversations; docs/campaigns.md). One evicted is unwrapped again.
-const DEK_CACHE: usize = 8192;
-
-/// Conversations, participants and unwrapped data keys, cached in memory.
-pub(crate) struct Directory {
-    pub conversations: HashMap<i64, ConversationRow>,
-    pub conversation_ids: HashMap<(String, String), i64>,
-    pub participants: HashMap<i64, ParticipantRow>,
-    pub participant_ids: HashMap<(String, String), i64>,
-    /// The most recently used data keys, unwrapped.
-    pub deks: lru::LruCache<i64, Arc<DataKey>>,
-    /// Who sent messages in each conversation, filled on demand; cleared whenever a
-    /// batch stores messages.
-    pub members: HashMap<i64, Arc<[chatvault_policy::Handle]>>,
-}
-
-impl Default for Directory {
-    fn default() -> Self {
-        Directory::with_dek_capacity(DEK_CACHE)
-    }
-}
-
-impl Directory {
-    fn with_dek_capacity(n: usize) -> Directory {
-        Directory {
-            conversations: HashMap::new(),
-            conversation_ids: HashMap::new(),
-            participants: HashMap::new(),
-            participant_ids: HashMap::new(),
-            deks: lru::LruCache::new(
-                std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN),
-            ),
-            members: HashMap::new(),
-        }
-    }
-
-    pub fn add_conversation(&mut self, c: ConversationRow) {
-        self.conversation_ids
-            .insert((c.platform.clone(), c.external_id.clone()), c.id);
-        self.conversations.insert(c.id, c);
-    }
-    pub fn add_participant(&mut self, p: ParticipantRow) {
-        self.participant_ids
-            .insert((p.platform.clone(), p.handle.clone()), p.id);
-        self.participants.insert(p.id, p);
-    }
 }
 
 fn now_ms() -> i64 {
@@ -458,19 +410,6 @@ impl Archive {
         Ok(())
     }
 
-    /// (Re)loads conversations and participants into memory; forgets cached data keys.
-    pub(crate) fn load_directory(&mut self) -> Result<()> {
-        let mut dir = Directory::with_dek_capacity(self.dir.deks.cap().get());
-        for c in self.store.conversations()? {
-            dir.add_conversation(c);
-        }
-        for p in self.store.participants()? {
-            dir.add_participant(p);
-        }
-        self.dir = dir;
-        Ok(())
-    }
-
     pub fn archive_id(&self) -> &str {
         &self.archive_id
     }
@@ -542,9 +481,7 @@ impl Archive {
         if let Some(k) = self.dir.deks.get(&conversation) {
             return Ok(k.clone());
         }
-        let conv = self.dir.conversations.get(&conversation).ok_or_else(|| {
-            ArchiveError::Corrupt(format!("conversation row {conversation} is unknown"))
-        })?;
+        let conv = self.conversation(conversation)?;
         let binding = dek_binding(&conv.platform, &conv.external_id);
         let row = self.store.data_key(conversation)?.ok_or_else(|| {
             ArchiveError::Corrupt(format!(
@@ -597,14 +534,10 @@ impl Archive {
         body: Option<&body::Body>,
     ) -> Result<StoredMessage> {
         let conv = self
-            .dir
-            .conversations
-            .get(&row.conversation)
+            .conversation_row(row.conversation)?
             .ok_or_else(|| ArchiveError::Corrupt("unknown conversation".into()))?;
         let sender = self
-            .dir
-            .participants
-            .get(&row.sender)
+            .participant_row(row.sender)?
             .ok_or_else(|| ArchiveError::Corrupt("unknown sender".into()))?;
         let sent = Timestamp {
             utc_ms: row.sent_at_ms,
@@ -645,21 +578,11 @@ impl Archive {
     /// Resolves `platform:external_id` (or a bare external id when it is unique).
     pub fn conversation_id(&self, key: &str) -> Result<i64> {
         if let Some((p, ext)) = key.split_once(':') {
-            if let Some(id) = self
-                .dir
-                .conversation_ids
-                .get(&(p.to_owned(), ext.to_owned()))
-            {
-                return Ok(*id);
+            if let Some(id) = self.conversation_by_key(p, ext)? {
+                return Ok(id);
             }
         }
-        let matches: Vec<i64> = self
-            .dir
-            .conversations
-            .values()
-            .filter(|c| c.external_id == key)
-            .map(|c| c.id)
-            .collect();
+        let matches = self.conversations_by_external_id(key)?;
         match matches.as_slice() {
             [one] => Ok(*one),
             [] => Err(ArchiveError::NotFound(format!("conversation `{key}`"))),
@@ -683,7 +606,7 @@ impl Archive {
                 messages.push(self.message_view(r)?);
             }
         }
-        let c = &self.dir.conversations[&id];
+        let c = self.conversation(id)?;
         Ok(ConversationView {
             conversation: format!("{}:{}", c.platform, c.external_id),
             title: c.title.clone(),
@@ -813,9 +736,7 @@ impl Archive {
         let mut rewrapped = vec![];
         for row in self.store.data_keys()? {
             let conv = self
-                .dir
-                .conversations
-                .get(&row.conversation)
+                .conversation_row(row.conversation)?
                 .ok_or_else(|| ArchiveError::Corrupt("data key of unknown conversation".into()))?;
             let binding = dek_binding(&conv.platform, &conv.external_id);
             let dek = self.kek.unwrap(&row.wrapped, &binding).map_err(|_| {
@@ -910,19 +831,21 @@ pub(crate) fn attachment_aad(platform: &str, external_id: &str, sha256: &[u8; 32
 mod dek_cache_tests {
     use super::*;
 
-    /// The unwrapped data keys are a bounded cache: with room for 4, 12 conversations are
-    /// written and read back whole, and verify holds.
+    /// The unwrapped data keys, conversations and participants are bounded caches over
+    /// the store: with room for 4 of each, 12 conversations of 7 senders are written and
+    /// read back whole (sender, conversation and text), and verify holds.
     #[test]
-    fn data_keys_are_evicted_and_unwrapped_again() {
+    fn data_keys_and_rows_are_evicted_and_read_again() {
         let dir = tempfile::tempdir().expect("tmp");
         Archive::init(dir.path(), &KeyProvider::default()).expect("init");
         let mut a = Archive::open(dir.path(), &KeyProvider::default()).expect("open");
-        a.dir = Directory::with_dek_capacity(4);
+        a.dir = Directory::with_capacity(4, 4);
         let text: String = (0..24)
             .map(|i| {
                 format!(
-                    r#"{{"platform":"wecom","conversation_id":"c{}","sender_id":"u","sent_at":"2024-01-01T00:00:{:02}Z","source_id":"{i}","text":"第{i}条"}}"#,
+                    r#"{{"platform":"wecom","conversation_id":"c{}","sender_id":"u{}","sent_at":"2024-01-01T00:00:{:02}Z","source_id":"{i}","text":"第{i}条"}}"#,
                     i % 12,
+                    i % 7,
                     i
                 ) + "\n"
             })
@@ -948,8 +871,14 @@ mod dek_cache_tests {
                 .expect("read");
             let texts: Vec<String> = v.messages.iter().filter_map(|m| m.text.clone()).collect();
             assert_eq!(texts, [format!("第{i}条"), format!("第{}条", i + 12)]);
+            let senders: Vec<&str> = v.messages.iter().map(|m| m.sender.as_str()).collect();
+            assert_eq!(senders, [format!("u{}", i % 7), format!("u{}", (i + 12) % 7)]);
+            assert_eq!(v.conversation, format!("wecom:c{i}"));
+            let members = a.participants_of(&format!("c{i}")).expect("members");
+            assert_eq!(members.len(), if i % 7 == (i + 12) % 7 { 1 } else { 2 });
         }
         assert!(a.dir.deks.len() <= 4);
+        assert!(a.dir.cached_rows() <= 8, "{}", a.dir.cached_rows());
         let report = a.verify(&mut |_| {}).expect("verify");
         assert!(report.ok, "{report:?}");
     }

@@ -9,7 +9,7 @@ use chatvault_policy::retention::{
 use chatvault_store::{MessageRow, StoreRead};
 use serde::Serialize;
 
-use crate::{Archive, ArchiveError, Result};
+use crate::{Archive, Result};
 
 /// The rules a plan applies. `manual_tags(message id, conversation)` gives the tags set
 /// by hand.
@@ -107,13 +107,7 @@ impl Archive {
         need_text: bool,
         now_ms: i64,
     ) -> Result<PlanEntry> {
-        let conv = self
-            .dir
-            .conversations
-            .get(&row.conversation)
-            .ok_or_else(|| {
-                ArchiveError::Corrupt(format!("conversation row {} is unknown", row.conversation))
-            })?;
+        let conv = self.conversation(row.conversation)?;
         let conversation = format!("{}:{}", conv.platform, conv.external_id);
         let platform = conv.platform.clone();
         let id = ulid::Ulid::from_bytes(row.id).to_string();
@@ -168,16 +162,7 @@ impl Archive {
         let mut out = vec![];
         for id in ids {
             let row = self.message_row(id)?;
-            let conv = self
-                .dir
-                .conversations
-                .get(&row.conversation)
-                .ok_or_else(|| {
-                    ArchiveError::Corrupt(format!(
-                        "conversation row {} is unknown",
-                        row.conversation
-                    ))
-                })?;
+            let conv = self.conversation(row.conversation)?;
             let conversation = format!("{}:{}", conv.platform, conv.external_id);
             let platform = conv.platform.clone();
             let text = if need_text && row.body.is_some() {

@@ -1,6 +1,6 @@
 //! Search: the index finds, the store supplies, snippets show where.
 
-use chatvault_index::{Filters, IndexHits, Query};
+use chatvault_index::{Filters, IndexHits, Query, Snapshot};
 use chatvault_model::normalize::{normalize, Normalized};
 use chatvault_model::{MessageKind, SenderRole, StoredMessage};
 use chatvault_store::StoreRead;
@@ -41,7 +41,75 @@ pub struct SearchResponse {
     pub index_lag: Option<u64>,
 }
 
+/// A search between its two holds of the archive. [`Archive::plan_search`] (or
+/// `plan_visible`) takes it under the archive's lock; [`SearchPlan::run`] asks the index
+/// without any lock, on the generation the plan saw; `finish_search` (or
+/// `finish_visible`) reads and judges the page under the lock again. Counting a common
+/// keyword's matches grows with the archive, so ingest must not wait for it.
+pub struct SearchPlan {
+    pub(crate) q: Query,
+    pub(crate) filters: Filters,
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
+    pub(crate) lag: u64,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) ask: Ask,
+    /// Whether the finish asks a visibility rule about each message.
+    pub(crate) ruled: bool,
+    /// A keyword that could fall inside personal data is matched against masked text.
+    pub(crate) pii_check: bool,
+}
+
+/// What a plan asks the index.
+pub(crate) enum Ask {
+    /// Nothing can match (an empty conversation list).
+    Nothing,
+    /// One page, newest first, and the count.
+    Page,
+    /// Every match, for the rule to judge; `positive_only` drops negated keywords (they
+    /// are checked against the text the reader sees).
+    All { positive_only: bool },
+}
+
+/// A plan with the index's answer, ready to finish under the archive's lock.
+pub struct SearchFound {
+    pub(crate) plan: SearchPlan,
+    pub(crate) found: Found,
+}
+
+pub(crate) enum Found {
+    Nothing,
+    Page(IndexHits),
+    All { exact: bool, seqs: Vec<u64> },
+}
+
+impl SearchPlan {
+    /// Runs the index query. Holds no lock of the archive's: call it after releasing one.
+    pub fn run(self) -> Result<SearchFound> {
+        let found = match self.ask {
+            Ask::Nothing => Found::Nothing,
+            Ask::Page => Found::Page(self.snapshot.search(
+                &self.q,
+                &self.filters,
+                self.limit,
+                self.offset,
+            )?),
+            Ask::All { positive_only } => {
+                let (exact, seqs) = if positive_only {
+                    let (_, seqs) = self.snapshot.search_all(&self.q.positive(), &self.filters)?;
+                    (false, seqs)
+                } else {
+                    self.snapshot.search_all(&self.q, &self.filters)?
+                };
+                Found::All { exact, seqs }
+            }
+        };
+        Ok(SearchFound { plan: self, found })
+    }
+}
+
 impl Archive {
+    /// Search with no visibility rule (the CLI, which holds the archive's key).
     pub fn search(
         &mut self,
         query: &str,
@@ -49,12 +117,64 @@ impl Archive {
         limit: usize,
         offset: usize,
     ) -> Result<SearchResponse> {
+        let plan = self.plan_search(query, filters, limit, offset)?;
+        let found = plan.run()?;
+        self.finish_search(found)
+    }
+
+    /// The first step of [`Self::search`], under the archive's lock.
+    pub fn plan_search(
+        &mut self,
+        query: &str,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SearchPlan> {
         let q = Query::parse(query)?;
-        let offset = offset.min(crate::MAX_OFFSET as usize);
-        let limit = limit.min(crate::MAX_PAGE as usize);
+        self.plan(q, filters, limit, offset, Ask::Page, false, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn plan(
+        &mut self,
+        q: Query,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+        ask: Ask,
+        ruled: bool,
+        pii_check: bool,
+    ) -> Result<SearchPlan> {
         let lag = self.catch_up_for_search()?;
         self.sync_deleted()?;
-        let (total, page) = match self.index.search(&q, filters, limit, offset)? {
+        Ok(SearchPlan {
+            q,
+            filters: filters.clone(),
+            limit: limit.min(crate::MAX_PAGE as usize),
+            offset: offset.min(crate::MAX_OFFSET as usize),
+            lag,
+            snapshot: self.index.snapshot(),
+            ask,
+            ruled,
+            pii_check,
+        })
+    }
+
+    /// The last step of [`Self::search`], under the archive's lock.
+    pub fn finish_search(&mut self, found: SearchFound) -> Result<SearchResponse> {
+        self.finish_visible(found, &mut |_, _| crate::Visibility::Full)
+    }
+
+    /// Reads one page the index found, newest first, and the count: deleted messages
+    /// (the index may lag a deletion) are left out of both; candidates are checked.
+    pub(crate) fn read_page(
+        &mut self,
+        q: &Query,
+        hits: IndexHits,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(u64, Vec<StoredMessage>)> {
+        Ok(match hits {
             IndexHits::Exact { total, page } => {
                 let mut views = Vec::with_capacity(page.len());
                 let mut stale = 0;
@@ -87,18 +207,6 @@ impl Archive {
                 }
                 (total, page)
             }
-        };
-        let terms = q.highlight_terms();
-        let mut hits = Vec::with_capacity(page.len());
-        for m in page {
-            let text = m.text.clone().unwrap_or_default();
-            let (snippet, highlights) = snippet(&text, &terms);
-            hits.push(hit(m, text, snippet, highlights));
-        }
-        Ok(SearchResponse {
-            total,
-            hits,
-            index_lag: (lag > 0).then_some(lag),
         })
     }
 

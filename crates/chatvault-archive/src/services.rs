@@ -20,7 +20,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::ingest::prepare_batch;
-use crate::search::{hit, snippet};
+use crate::search::{hit, snippet, Ask, Found, SearchFound, SearchPlan};
 use crate::{Archive, ArchiveError, ConversationView, Filters, Result, SearchResponse};
 
 /// How one message may be shown to the caller.
@@ -130,15 +130,14 @@ impl Archive {
         }
         let mut handles = vec![];
         for id in self.store.conversation_senders(conversation)? {
-            let p =
-                self.dir.participants.get(&id).ok_or_else(|| {
-                    ArchiveError::Corrupt(format!("participant row {id} is unknown"))
-                })?;
+            let p = self.participant_row(id)?.ok_or_else(|| {
+                ArchiveError::Corrupt(format!("participant row {id} is unknown"))
+            })?;
             handles.push(Handle::new(&p.platform, &p.handle));
         }
         handles.sort();
         let handles: Arc<[Handle]> = handles.into();
-        self.dir.members.insert(conversation, handles.clone());
+        self.dir.members.put(conversation, handles.clone());
         Ok(handles)
     }
 
@@ -154,35 +153,28 @@ impl Archive {
     }
 
     /// Every participant the archive knows, with the display name it last saw.
-    pub fn known_participants(&self) -> Vec<(Handle, Option<String>)> {
+    pub fn known_participants(&self) -> Result<Vec<(Handle, Option<String>)>> {
         let mut v: Vec<(Handle, Option<String>)> = self
-            .dir
-            .participants
-            .values()
-            .map(|p| (Handle::new(&p.platform, &p.handle), p.display_name.clone()))
+            .store
+            .participants()?
+            .into_iter()
+            .map(|p| (Handle::new(&p.platform, &p.handle), p.display_name))
             .collect();
         v.sort();
-        v
+        Ok(v)
     }
 
     /// The conversations (`platform:id`) any of these handles sent a message in.
     pub fn conversations_of(&mut self, handles: &[Handle]) -> Result<Vec<String>> {
         let mut ids = std::collections::BTreeSet::new();
         for h in handles {
-            if let Some(pid) = self
-                .dir
-                .participant_ids
-                .get(&(h.platform.clone(), h.id.clone()))
-                .copied()
-            {
+            if let Some(pid) = self.participant_by_key(&h.platform, &h.id)? {
                 ids.extend(self.store.conversations_of_sender(pid)?);
             }
         }
         ids.into_iter()
             .map(|id| {
-                let c = self.dir.conversations.get(&id).ok_or_else(|| {
-                    ArchiveError::Corrupt(format!("conversation row {id} is unknown"))
-                })?;
+                let c = self.conversation(id)?;
                 Ok(format!("{}:{}", c.platform, c.external_id))
             })
             .collect()
@@ -212,6 +204,10 @@ impl Archive {
     /// index pages and counts as for an unfiltered search, and the rule only masks; should
     /// it hide a message of the page after all, the search falls back to checking every
     /// match, which costs one decryption per match (narrow `filters` first).
+    ///
+    /// The server runs the three steps apart ([`Self::plan_visible`], then
+    /// [`SearchPlan::run`] without the archive's lock, then [`Self::finish_visible`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn search_visible(
         &mut self,
         query: &str,
@@ -222,6 +218,21 @@ impl Archive {
         pii_visible: bool,
         rule: &mut VisibleRule<'_>,
     ) -> Result<SearchResponse> {
+        let plan = self.plan_visible(query, filters, limit, offset, all_visible, pii_visible)?;
+        let found = plan.run()?;
+        self.finish_visible(found, rule)
+    }
+
+    /// The first step of [`Self::search_visible`], under the archive's lock.
+    pub fn plan_visible(
+        &mut self,
+        query: &str,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+        all_visible: bool,
+        pii_visible: bool,
+    ) -> Result<SearchPlan> {
         let q = Query::parse(query)?;
         // For a reader who may not see personal data, a keyword that could fall inside
         // it is matched against the masked text: text hidden by the mask never matches,
@@ -243,48 +254,79 @@ impl Archive {
                         .into(),
             });
         }
-        let offset = offset.min(crate::MAX_OFFSET as usize);
-        let limit = limit.min(crate::MAX_PAGE as usize);
-        if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(SearchResponse {
-                total: 0,
-                hits: vec![],
-                index_lag: None,
-            });
-        }
-        if all_visible && !pii_check {
-            let mut r = self.search(query, filters, limit, offset)?;
-            let mut hidden = false;
-            let terms = q.highlight_terms();
-            for h in &mut r.hits {
-                let mut m = self.message(&h.id)?;
-                let members = self.members_of_view(&m)?;
-                match rule(&m, &members) {
-                    Visibility::Hidden => hidden = true,
-                    Visibility::Full => {}
-                    Visibility::Masked => {
-                        mask_message(&mut m);
-                        let text = m.text.clone().unwrap_or_default();
-                        let (snip, highlights) = snippet(&text, &terms);
-                        *h = hit(m, text, snip, highlights);
-                    }
-                }
-            }
-            if !hidden {
-                return Ok(r);
-            }
-        }
-        let lag = self.catch_up_for_search()?;
-        self.sync_deleted()?;
-        // A negated keyword found only inside masked data must not hide a message either:
-        // the index then looks for the positive keywords alone, and each candidate is
-        // matched whole against the text its reader sees.
-        let (exact, seqs) = if pii_check && q.clauses.iter().any(|c| c.negated) {
-            let (_, seqs) = self.index.search_all(&q.positive(), filters)?;
-            (false, seqs)
+        let ask = if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
+            Ask::Nothing
+        } else if all_visible && !pii_check {
+            Ask::Page
         } else {
-            self.index.search_all(&q, filters)?
+            // A negated keyword found only inside masked data must not hide a message
+            // either: the index then looks for the positive keywords alone, and each
+            // candidate is matched whole against the text its reader sees.
+            Ask::All {
+                positive_only: pii_check && q.clauses.iter().any(|c| c.negated),
+            }
         };
+        self.plan(q, filters, limit, offset, ask, true, pii_check)
+    }
+
+    /// The last step of [`Self::search_visible`], under the archive's lock: reads the
+    /// page (or every match) the index found and asks the rule about each message.
+    pub fn finish_visible(
+        &mut self,
+        found: SearchFound,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<SearchResponse> {
+        // Deletions made while the index was asked are seen here.
+        self.sync_deleted()?;
+        let SearchFound { plan, found } = found;
+        let index_lag = (plan.lag > 0).then_some(plan.lag);
+        let terms = plan.q.highlight_terms();
+        let (exact, seqs) = match found {
+            Found::Nothing => {
+                return Ok(SearchResponse {
+                    total: 0,
+                    hits: vec![],
+                    index_lag: None,
+                })
+            }
+            Found::Page(page) => {
+                let (total, page) = self.read_page(&plan.q, page, plan.limit, plan.offset)?;
+                let mut hits = Vec::with_capacity(page.len());
+                let mut hidden = false;
+                for mut m in page {
+                    let v = if plan.ruled {
+                        let members = self.members_of_view(&m)?;
+                        rule(&m, &members)
+                    } else {
+                        Visibility::Full
+                    };
+                    match v {
+                        Visibility::Hidden => {
+                            hidden = true;
+                            break;
+                        }
+                        Visibility::Masked => mask_message(&mut m),
+                        Visibility::Full => {}
+                    }
+                    let text = m.text.clone().unwrap_or_default();
+                    let (snip, highlights) = snippet(&text, &terms);
+                    hits.push(hit(m, text, snip, highlights));
+                }
+                if !hidden {
+                    return Ok(SearchResponse {
+                        total,
+                        hits,
+                        index_lag,
+                    });
+                }
+                // The rule hid a message of the page: the index's count and order are
+                // not the caller's, so every match is judged (rare: the caller's reach
+                // was everything).
+                plan.snapshot.search_all(&plan.q, &plan.filters)?
+            }
+            Found::All { exact, seqs } => (exact, seqs),
+        };
+        let (q, pii_check) = (&plan.q, plan.pii_check);
         let mut shown = vec![];
         // A candidate whose text lacks a positive keyword matches neither as stored nor
         // masked (a mask only hides): it is passed over before the rule is asked, so the
@@ -323,11 +365,10 @@ impl Archive {
                 .then(b.0.seq.cmp(&a.0.seq))
         });
         let total = shown.len() as u64;
-        let terms = q.highlight_terms();
         let hits = shown
             .into_iter()
-            .skip(offset)
-            .take(limit)
+            .skip(plan.offset)
+            .take(plan.limit)
             .map(|(mut m, v)| {
                 if v == Visibility::Masked {
                     mask_message(&mut m);
@@ -340,7 +381,7 @@ impl Archive {
         Ok(SearchResponse {
             total,
             hits,
-            index_lag: (lag > 0).then_some(lag),
+            index_lag,
         })
     }
 
@@ -404,7 +445,7 @@ impl Archive {
                 m
             })
             .collect();
-        let c = &self.dir.conversations[&id];
+        let c = self.conversation(id)?;
         Ok(ConversationView {
             conversation: format!("{}:{}", c.platform, c.external_id),
             title: c.title.clone(),
@@ -469,7 +510,7 @@ impl Archive {
         let Some(sealed) = self.store.attachment(conv, &att.sha256)? else {
             return Ok((att, None));
         };
-        let c = &self.dir.conversations[&conv];
+        let c = self.conversation(conv)?;
         let aad = crate::attachment_aad(&c.platform, &c.external_id, &att.sha256);
         let dek = self.dek(conv)?;
         let bytes = dek.open(&sealed, &aad, "attachment").map_err(|_| {

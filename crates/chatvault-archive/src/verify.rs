@@ -66,16 +66,12 @@ impl Archive {
     /// Decrypts a row and rebuilds its leaf. The error says what does not hold.
     pub(crate) fn open_row(&mut self, row: &MessageRow) -> std::result::Result<Opened, String> {
         let conv = self
-            .dir
-            .conversations
-            .get(&row.conversation)
-            .cloned()
+            .conversation_row(row.conversation)
+            .map_err(|e| e.to_string())?
             .ok_or("its conversation row is missing")?;
         let sender = self
-            .dir
-            .participants
-            .get(&row.sender)
-            .cloned()
+            .participant_row(row.sender)
+            .map_err(|e| e.to_string())?
             .ok_or("its sender row is missing")?;
         let body = self.open_body(row)?.ok_or("its content is missing")?;
         // The flags are derived from the content, so the content decides.
@@ -162,7 +158,7 @@ impl Archive {
     /// Checks every stored attachment of a message against its hash.
     fn check_attachments(&mut self, row: &MessageRow, body: &Body) -> Vec<String> {
         let mut out = vec![];
-        let Some(conv) = self.dir.conversations.get(&row.conversation).cloned() else {
+        let Ok(Some(conv)) = self.conversation_row(row.conversation) else {
             return out;
         };
         let Ok(dek) = self.dek(row.conversation) else {

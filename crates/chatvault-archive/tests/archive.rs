@@ -424,6 +424,68 @@ fn search_filters_and_hit_shape() {
     assert_eq!(page2.hits[0].text, "已退款");
 }
 
+/// The server asks the index without the archive's lock: a search planned before an
+/// ingest and a deletion finishes after them on the generation it planned, and never
+/// shows (nor counts) the message deleted meanwhile.
+#[test]
+fn a_search_planned_before_writes_finishes_after_them() {
+    let (_d, mut a) = new_archive();
+    let text = [
+        line("c1", Some("1"), "u1", "2024-02-01T10:00:00+08:00", "退款一"),
+        line("c1", Some("2"), "u1", "2024-02-02T10:00:00+08:00", "退款二"),
+        line("c2", Some("3"), "u2", "2024-02-03T10:00:00+08:00", "退款三"),
+    ]
+    .join("\n");
+    import_text(&mut a, "f", &text);
+    let newest = a.search("退款", &Filters::default(), 1, 0).expect("search");
+    let newest_id = newest.hits[0].id.clone();
+    for visible in [false, true] {
+        let plan = if visible {
+            a.plan_visible("退款", &Filters::default(), 10, 0, true, true)
+        } else {
+            a.plan_search("退款", &Filters::default(), 10, 0)
+        }
+        .expect("plan");
+        if !visible {
+            // Written while the plan is out: one more match, one match deleted.
+            import_text(
+                &mut a,
+                "g",
+                &line("c3", Some("4"), "u3", "2024-02-04T10:00:00+08:00", "退款四"),
+            );
+            a.delete_messages(
+                std::slice::from_ref(&newest_id),
+                &chatvault_archive::DeletionReason {
+                    rule: "request:1".into(),
+                    requested_by: "test".into(),
+                    approved_by: None,
+                },
+                0,
+                30,
+            )
+            .expect("delete");
+        }
+        let found = plan.run().expect("run");
+        let r = if visible {
+            a.finish_visible(found, &mut |_, _| chatvault_archive::Visibility::Full)
+        } else {
+            a.finish_search(found)
+        }
+        .expect("finish");
+        let texts: Vec<&str> = r.hits.iter().map(|h| h.text.as_str()).collect();
+        if visible {
+            // Planned after the writes: sees the new message, not the deleted one.
+            assert_eq!(texts, ["退款四", "退款二", "退款一"], "planned after");
+            assert_eq!(r.total, 3);
+        } else {
+            // The planned generation lacks the new message; the deletion is seen.
+            assert_eq!(texts, ["退款二", "退款一"], "planned before");
+            assert_eq!(r.total, 2);
+        }
+    }
+    assert_eq!(total(&mut a, "退款"), 3);
+}
+
 #[test]
 fn proofs_verify_offline_and_tampering_is_named() {
     let (_d, mut a) = new_archive();

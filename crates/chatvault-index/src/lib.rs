@@ -139,7 +139,8 @@ struct Columns {
 }
 
 pub struct SearchIndex {
-    columns: std::sync::Mutex<Option<std::sync::Arc<Columns>>>,
+    /// Shared with the snapshots, which fill it.
+    columns: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Columns>>>>,
     /// The last commit's payload, as this process knows it (read at open, set on commit).
     upto: u64,
     index: Index,
@@ -190,7 +191,7 @@ impl SearchIndex {
             .map_err(t)?;
         let upto = Self::load_upto(&index).map_err(t)?;
         Ok(SearchIndex {
-            columns: std::sync::Mutex::new(None),
+            columns: Default::default(),
             upto,
             index,
             reader,
@@ -347,6 +348,53 @@ impl SearchIndex {
         bad.sort();
         Ok(bad)
     }
+
+    /// The current generation, to search without holding the index (or the archive that
+    /// owns it): tantivy keeps the generation's files while a snapshot lives.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            searcher: self.reader.searcher(),
+            fields: self.fields,
+            path: self.path.clone(),
+            columns: self.columns.clone(),
+        }
+    }
+
+    /// Runs a query on the current generation; see [`Snapshot::search`].
+    pub fn search(
+        &self,
+        q: &Query,
+        filters: &Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<IndexHits> {
+        self.snapshot().search(q, filters, limit, offset)
+    }
+
+    /// Every match on the current generation; see [`Snapshot::search_all`].
+    pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
+        self.snapshot().search_all(q, filters)
+    }
+}
+
+/// One generation of the index. A search runs its query on a snapshot, so the archive's
+/// lock is not held while tantivy walks the postings (counting a common keyword's matches
+/// grows with the archive; ingest must not wait for it).
+pub struct Snapshot {
+    searcher: Searcher,
+    fields: Fields,
+    path: String,
+    columns: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Columns>>>>,
+}
+
+impl Snapshot {
+    fn t(&self, source: tantivy::TantivyError) -> IndexError {
+        IndexError::Tantivy {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
 
     fn keyword_query(&self, k: &str) -> Box<dyn TQuery> {
         if k.chars().any(char::is_whitespace) {
@@ -508,7 +556,7 @@ impl SearchIndex {
         limit: usize,
         offset: usize,
     ) -> Result<IndexHits> {
-        let searcher = self.reader.searcher();
+        let searcher = &self.searcher;
         let tq = self.build(q, filters);
         if q.index_is_exact() {
             // The collector reserves room for `offset + limit` documents: both are bounded
@@ -529,7 +577,7 @@ impl SearchIndex {
                 .and_offset(offset)
                 .order_by_fast_field::<i64>("sent_at", Order::Desc);
             let (total, page) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
-            let cols = self.columns(&searcher)?;
+            let cols = self.columns(searcher)?;
             let page = page
                 .into_iter()
                 .map(|(_, a)| self.seq_and_time(&cols, a))
@@ -542,7 +590,7 @@ impl SearchIndex {
             let docs = searcher
                 .search(&tq, &DocSetCollector)
                 .map_err(|e| self.t(e))?;
-            let cols = self.columns(&searcher)?;
+            let cols = self.columns(searcher)?;
             let all = docs
                 .into_iter()
                 .map(|a| self.seq_and_time(&cols, a))
@@ -553,11 +601,11 @@ impl SearchIndex {
 
     /// Every match of a query, unordered: exact (`true`) or candidates to check (`false`).
     pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
-        let searcher = self.reader.searcher();
+        let searcher = &self.searcher;
         let docs = searcher
             .search(&self.build(q, filters), &DocSetCollector)
             .map_err(|e| self.t(e))?;
-        let cols = self.columns(&searcher)?;
+        let cols = self.columns(searcher)?;
         let seqs = docs
             .into_iter()
             .map(|a| self.seq_and_time(&cols, a).map(|x| x.0))

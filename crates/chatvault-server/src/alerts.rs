@@ -562,12 +562,7 @@ impl Watcher {
                 Ok(a)
             }
             Err(e) => {
-                let status = if e.code() == "alert.not_found" {
-                    axum::http::StatusCode::NOT_FOUND
-                } else {
-                    axum::http::StatusCode::CONFLICT
-                };
-                Err(ApiError::new(status, e.code(), e.to_string()))
+                Err(ApiError::new(e.code(), e.to_string()))
             }
         }
     }
@@ -579,9 +574,7 @@ pub async fn list_route(w: Watcher) -> ApiResult<Json<Listing>> {
 
 pub async fn ack_route(w: Watcher, AxPath(id): AxPath<String>) -> ApiResult<Json<Value>> {
     let Ok(id) = id.parse::<u64>() else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "alert.not_found",
+        return Err(ApiError::new("alert.not_found",
             format!("no alert {id}"),
         ));
     };

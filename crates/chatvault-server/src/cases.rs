@@ -11,16 +11,15 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatvault_access::{Action, Outcome};
-use chatvault_archive::{Filters, Selection};
-use chatvault_model::pii;
+use chatvault_archive::Filters;
 use chatvault_policy::{Handle, Right, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::Digest;
 
 use crate::error::{ApiError, ApiResult};
-use crate::guard::{Caller, ContentReader, Usage};
+use crate::guard::{Caller, ContentReader};
 use crate::routes::{blocking, parse_time};
+use chatvault_app::exports;
 use chatvault_app::time::Zone;
 use crate::ApiJson;
 
@@ -28,104 +27,7 @@ use crate::ApiJson;
 /// stream from the CLI (`chatvault export`).
 pub const MAX_HTTP_EXPORT: u64 = 100_000;
 
-/// What an export holds: one whole conversation, or a query's matches (the search
-/// syntax; empty for every message) under filters.
-#[derive(Debug, Clone)]
-pub struct Chosen {
-    pub conversation: Option<String>,
-    pub query: String,
-    pub filters: Filters,
-    /// How the export, its file and its audit entry name it.
-    pub label: String,
-}
-
-impl Chosen {
-    pub fn conversation(id: &str) -> Chosen {
-        Chosen {
-            conversation: Some(id.to_owned()),
-            query: String::new(),
-            filters: Filters::default(),
-            label: format!("conversation {id}"),
-        }
-    }
-
-    /// A query's matches; `range` is how the label shows the filters.
-    pub fn query(query: &str, filters: Filters, range: &str) -> Chosen {
-        let label = if query.trim().is_empty() {
-            format!("messages{range}")
-        } else {
-            format!("query {query}{range}")
-        };
-        Chosen {
-            conversation: None,
-            query: query.to_owned(),
-            filters,
-            label,
-        }
-    }
-
-    /// One conversation, or a part of it in a time range (then read through the index).
-    pub fn conversation_range(
-        id: &str,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
-        range: &str,
-    ) -> Chosen {
-        if from_ms.is_none() && to_ms.is_none() {
-            return Chosen::conversation(id);
-        }
-        let filters = Filters {
-            from_ms,
-            to_ms,
-            conversations: Some(vec![id.to_owned()]),
-            ..Filters::default()
-        };
-        Chosen {
-            conversation: None,
-            query: String::new(),
-            filters,
-            label: format!("conversation {id}{range}"),
-        }
-    }
-
-    pub fn selection<'a>(&'a self, filters: &'a Filters) -> Selection<'a> {
-        match &self.conversation {
-            Some(c) => Selection::Conversation(c),
-            None => Selection::Query {
-                query: &self.query,
-                filters,
-            },
-        }
-    }
-
-    /// What the export's audit entry targets: the conversation, or the label with its
-    /// personal data masked.
-    pub fn audit_target(&self) -> String {
-        self.conversation
-            .clone()
-            .unwrap_or_else(|| pii::mask(&self.label))
-    }
-
-    /// A file name made only of safe characters.
-    fn file_stem(&self) -> String {
-        let base = self.conversation.clone().unwrap_or_else(|| {
-            if self.query.is_empty() {
-                "messages".into()
-            } else {
-                "query".into()
-            }
-        });
-        base.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    }
-}
+pub use chatvault_app::exports::Chosen;
 
 /// The formats an export is written in: the four of `chatvault_export`, and `evidence`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,8 +238,8 @@ pub fn run_export(
     let (mime, ext) = kind.mime_and_ext();
     let name = format!("{}.{ext}", chosen.file_stem());
     let bytes = match kind {
-        ExportKind::Plain(fmt) => run_plain(reader, chosen, fmt)?,
-        ExportKind::Evidence => run_evidence(reader, chosen)?,
+        ExportKind::Plain(fmt) => run_plain(reader, chosen, fmt, &name)?,
+        ExportKind::Evidence => run_evidence(reader, chosen, &name)?,
     };
     Ok(Download { bytes, name, mime })
 }
@@ -371,96 +273,64 @@ fn narrowed(
     })
 }
 
-fn header(
-    reader: &ContentReader,
-    chosen: &Chosen,
-    title: String,
-    grants: Vec<String>,
-) -> chatvault_export::Header {
-    chatvault_export::Header {
-        format: chatvault_export::FORMAT,
-        title,
-        selection: chosen.label.clone(),
-        exported_by: reader.caller.name().to_owned(),
-        exported_at: chatvault_model::Timestamp::utc(reader.now_ms).to_rfc3339(),
-        archive_id: String::new(),
-        key_fingerprint: String::new(),
-        grants,
-    }
-}
-
 fn run_plain(
     reader: &ContentReader,
     chosen: &Chosen,
     fmt: chatvault_export::Format,
+    file: &str,
 ) -> ApiResult<Vec<u8>> {
+    let user = reader.caller.name().to_owned();
+    let target = chosen.audit_target();
     let result = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let Some(filters) = narrowed(reader, &mut a, chosen)? else {
-            return Ok(None);
+            return Ok(Err(exports::ExportError::NothingVisible {
+                user: user.clone(),
+                hidden: 0,
+            }));
         };
-        let stats = a.stats()?;
-        let mut usage = Usage::default();
         let mut buf: Vec<u8> = vec![];
-        let counts = {
-            let mut h = header(
-                reader,
-                chosen,
-                format!("chatvault export: {}", chosen.label),
-                reader
-                    .grants
-                    .iter()
-                    .filter(|g| g.rights.contains(&Right::Export))
-                    .map(|g| g.id.clone())
-                    .collect(),
-            );
-            h.archive_id = stats.archive_id;
-            h.key_fingerprint = stats.key_fingerprint;
-            let mut sink = chatvault_export::sink(fmt, Box::new(&mut buf));
-            sink.begin(&h).map_err(ApiError::internal)?;
-            let mut n = 0u64;
-            let mut rule = reader.rule(Right::Export, &mut usage);
-            let counts = a.stream_visible(&chosen.selection(&filters), &mut rule, &mut |m| {
-                n += 1;
-                if n > MAX_HTTP_EXPORT {
-                    return Err(chatvault_archive::ArchiveError::Invalid { what: "export".into(), why: format!("over {MAX_HTTP_EXPORT} messages: use `chatvault export`, which streams") });
-                }
-                sink.message(&m).map_err(|e| chatvault_archive::ArchiveError::Corrupt(e.to_string()))
-            });
-            if counts.is_ok() {
-                sink.finish(n).map_err(ApiError::internal)?;
-            }
-            counts
-        };
-        Ok(Some((counts, buf, usage)))
+        let written = exports::write_plain(
+            &mut a,
+            &user,
+            reader.now_ms,
+            chosen,
+            &filters,
+            fmt,
+            exports::export_grants(&reader.grants),
+            &reader.decider(Right::Export),
+            Some(MAX_HTTP_EXPORT),
+            &mut buf,
+        );
+        Ok(written.map(|w| (w, buf)))
     })?;
-    // Audit entries name a query with its personal data masked, as searches are audited.
-    let (target, label) = (chosen.audit_target(), pii::mask(&chosen.label));
-    let target = target.as_str();
     match result {
-        Some((Ok(c), buf, usage)) if c.shown > 0 => {
-            let sha = hex::encode(sha2::Sha256::digest(&buf));
+        Ok((w, buf)) => {
             reader.audit_read(
                 Action::Export,
-                Some(target),
-                json!({"selection": label, "conversation": chosen.conversation, "format": fmt.name(), "shown": c.shown, "hidden": c.hidden, "sha256": sha}),
-                &usage,
+                Some(&target),
+                exports::plain_details(chosen, fmt, file, &w),
+                &w.usage,
             )?;
             Ok(buf)
         }
-        None | Some((Ok(_) | Err(chatvault_archive::ArchiveError::NotFound(_)), _, _)) => {
-            Err(reader.deny(target, json!({"selection": label, "right": "export"})))
-        }
-        Some((Err(e), _, _)) => Err(e.into()),
+        Err(e @ exports::ExportError::NothingVisible { .. }) => Err(reader.deny(
+            &target,
+            exports::denied_details(chosen, false, &e.to_string()),
+        )),
+        Err(exports::ExportError::Archive(e)) => Err(e.into()),
+        Err(e @ exports::ExportError::TooMany { .. }) => Err(ApiError::new(e.code(),
+            e.to_string(),
+        )),
+        Err(e @ exports::ExportError::Write(_)) => Err(ApiError::internal(e)),
     }
 }
 
-fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
+fn run_evidence(reader: &ContentReader, chosen: &Chosen, file: &str) -> ApiResult<Vec<u8>> {
     let user = reader.caller.name().to_owned();
-    let (target, label) = (chosen.audit_target(), pii::mask(&chosen.label));
-    let mut usage = Usage::default();
+    let target = chosen.audit_target();
     // The archive's lock for collecting and proving, then the access database's for custody.
-    let contents = blocking(|| -> ApiResult<_> {
+    let gathered = blocking(|| -> ApiResult<_> {
         let mut a = reader.archive()?;
         let Some(filters) = narrowed(reader, &mut a, chosen)? else {
             return Ok(Err(chatvault_evidence::EvidenceError::NothingVisible {
@@ -469,36 +339,23 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
                 hidden: 0,
             }));
         };
-        let collected = {
-            let mut rule = reader.rule(Right::Export, &mut usage);
-            chatvault_evidence::collect(
-                &mut a,
-                &user,
-                &chosen.label,
-                &chosen.selection(&filters),
-                &mut rule,
-                MAX_HTTP_EXPORT,
-            )
-        };
-        let messages = match collected {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
-        let h = header(
-            reader,
+        Ok(exports::evidence_contents(
+            &mut a,
+            &user,
+            reader.now_ms,
             chosen,
-            format!("证据包 Evidence: {}", chosen.label),
-            usage.grants.iter().cloned().collect(),
-        );
-        Ok(chatvault_evidence::contents(&mut a, &messages, h))
+            &filters,
+            &reader.decider(Right::Export),
+            MAX_HTTP_EXPORT,
+        ))
     })?;
-    let contents = match contents {
-        Ok(c) => c,
+    let gathered = match gathered {
+        Ok(g) => g,
         Err(
             e @ (chatvault_evidence::EvidenceError::NothingVisible { .. }
             | chatvault_evidence::EvidenceError::Masked { .. }),
         ) => {
-            let err = reader.deny(&target, json!({"selection": label, "right": "export", "evidence": true, "why": pii::mask(&e.to_string())}));
+            let err = reader.deny(&target, exports::denied_details(chosen, true, &e.to_string()));
             return Err(
                 if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) {
                     ApiError::forbidden("evidence.masked", e.to_string())
@@ -509,24 +366,27 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen) -> ApiResult<Vec<u8>> {
         }
         Err(e) => return Err(evidence_error(e)),
     };
-    let at = chatvault_model::Timestamp::utc(reader.now_ms).to_rfc3339();
-    let step = chatvault_evidence::ExportStep {
-        by: user.clone(),
-        at: at.clone(),
+    let origin = exports::Origin {
         host: reader.caller.ip.clone().unwrap_or_default(),
-        tool: format!("chatvault {} (HTTP API)", env!("CARGO_PKG_VERSION")),
-        selection: chosen.label.clone(),
+        front_end: "HTTP API",
     };
-    let custody = blocking(|| -> ApiResult<_> {
+    let (built, usage) = blocking(|| -> ApiResult<_> {
         let mut acc = reader.state().access()?;
-        chatvault_evidence::custody(&mut acc, &reader.grants, &usage.grants, &step)
-            .map_err(evidence_error)
+        exports::evidence_package(
+            &mut acc,
+            &user,
+            reader.now_ms,
+            chosen,
+            &reader.grants,
+            gathered,
+            &origin,
+        )
+        .map_err(evidence_error)
     })?;
-    let built = chatvault_evidence::package(contents, custody, &at).map_err(evidence_error)?;
     reader.audit_read(
         Action::Export,
         Some(&target),
-        json!({"evidence": true, "selection": label, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
+        exports::evidence_details(chosen, file, &built),
         &usage,
     )?;
     Ok(built.zip)
@@ -537,14 +397,10 @@ fn evidence_error(e: chatvault_evidence::EvidenceError) -> ApiError {
     match e {
         E::Archive(e) => e.into(),
         E::Access(e) => e.into(),
-        E::TooMany { .. } => ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "evidence.too_large",
+        E::TooMany { .. } => ApiError::new("evidence.too_large",
             e.to_string(),
         ),
-        other => ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            other.code(),
+        other => ApiError::new(other.code(),
             other.to_string(),
         ),
     }
@@ -655,7 +511,7 @@ impl CaseWorker {
     pub fn suggestions(&self) -> ApiResult<Vec<chatvault_policy::retention::Suggestion>> {
         let known: Vec<chatvault_policy::retention::Known> = blocking(|| -> ApiResult<_> {
             let a = self.state.archive()?;
-            Ok(a.known_participants()
+            Ok(a.known_participants()?
                 .into_iter()
                 .map(
                     |(handle, display_name)| chatvault_policy::retention::Known {

@@ -30,9 +30,11 @@ fn storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error with its code; the status is the code's, from the one table
+    /// (`chatvault_app::errors`).
+    pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
             retry_after_s: None,
@@ -41,24 +43,24 @@ impl ApiError {
     /// The disk is full: 507, `storage.full`. The request is not acknowledged; a retry
     /// once space returns answers any message it did store as a duplicate.
     pub fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "storage.full",
+        ApiError::new("storage.full",
             format!("the disk is full ({e}): the request is not acknowledged; retry it once space returns (messages it did store are then answered as duplicates)"),
         )
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "input.invalid", message)
+        ApiError::new("input.invalid", message)
     }
+    /// An error whose code is one of the table's 403s.
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, code, message)
+        debug_assert_eq!(chatvault_app::errors::status(code), 403, "{code}");
+        ApiError::new(code, message)
     }
     /// The one answer for content outside the caller's reach, whether it exists or not.
     pub fn denied() -> ApiError {
         ApiError::forbidden("access.denied", "outside your reach: your role and your active grants do not cover it (file a retrieval request)")
     }
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        ApiError::new("internal", e.to_string())
     }
 }
 
@@ -67,40 +69,13 @@ impl From<AccessError> for ApiError {
         if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
-        let status = match &e {
-            AccessError::BadCredentials
-            | AccessError::TotpRequired
-            | AccessError::TotpInvalid
-            | AccessError::TotpEnrol { .. }
-            | AccessError::EnrolmentExpired
-            | AccessError::NoSession
-            | AccessError::BadToken => StatusCode::UNAUTHORIZED,
-            AccessError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AccessError::Locked(_) | AccessError::Frozen(_) | AccessError::Csrf => {
-                StatusCode::FORBIDDEN
-            }
-            AccessError::UserExists(_) => StatusCode::CONFLICT,
-            AccessError::NoUser(_) | AccessError::NotFound(_) => StatusCode::NOT_FOUND,
-            AccessError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            AccessError::Policy(p) => match p {
-                chatvault_policy::PolicyError::Invalid(_)
-                | chatvault_policy::PolicyError::UnknownRole(_) => StatusCode::BAD_REQUEST,
-                chatvault_policy::PolicyError::State(_) => StatusCode::CONFLICT,
-                _ => StatusCode::FORBIDDEN,
-            },
-            AccessError::Db { .. } | AccessError::Corrupt(..) | AccessError::Signing(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
         let retry_after_s = match &e {
             AccessError::Throttled { retry_after_s } => Some(*retry_after_s),
             _ => None,
         };
         ApiError {
-            status,
-            code: e.code(),
-            message: e.to_string(),
             retry_after_s,
+            ..ApiError::new(e.code(), e.to_string())
         }
     }
 }
@@ -110,13 +85,7 @@ impl From<ArchiveError> for ApiError {
         if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
-        let status = match &e {
-            ArchiveError::NotFound(_) => StatusCode::NOT_FOUND,
-            ArchiveError::Invalid { .. } | ArchiveError::Query(_) => StatusCode::BAD_REQUEST,
-            ArchiveError::Locked(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
@@ -140,3 +109,8 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+fn status_of(code: &str) -> StatusCode {
+    StatusCode::from_u16(chatvault_app::errors::status(code))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}

@@ -20,7 +20,7 @@ use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
 use chatvault_archive::{Archive, Visibility};
 use chatvault_model::StoredMessage;
 use chatvault_policy::{
-    decide, Decision, Grant, Handle, MessageFacts, Org, Reach, Right, Role, Subject, Via,
+    Grant, Handle, Org, Reach, Right, Role, Subject,
 };
 
 use chatvault_policy::reach::{Part, Who};
@@ -350,57 +350,7 @@ impl FromRequestParts<State> for ContentReader {
     }
 }
 
-/// One message's visibility for `subject` exercising `right`: decided by
-/// [`chatvault_policy::decide`] (storage-only data included), recorded in `usage`. The
-/// server's guards and the CLI's exports both read through it.
-#[allow(clippy::too_many_arguments)] // each is one input of the decision, named at the call
-pub fn visibility(
-    subject: &Subject,
-    grants: &[Grant],
-    org: &Org,
-    restrictions: &[chatvault_policy::retention::Restriction],
-    now_ms: i64,
-    right: Right,
-    usage: &mut Usage,
-    m: &StoredMessage,
-    members: &[Handle],
-) -> Visibility {
-    let restricted = restrictions
-        .iter()
-        .any(|r| r.covers(&m.conversation, members));
-    let facts = MessageFacts {
-        conversation: &m.conversation,
-        participants: members,
-        sent_at_ms: m.sent_at_ts.utc_ms,
-        text: m.text.as_deref(),
-        restricted,
-    };
-    match decide(subject, right, &facts, now_ms, grants, org) {
-        Decision::Allow { via, pii } => {
-            match via {
-                Via::Role(_) => usage.by_role = true,
-                Via::Grant(g) => {
-                    usage.grants.insert(g);
-                }
-            }
-            if pii {
-                Visibility::Full
-            } else {
-                usage.masked += 1;
-                Visibility::Masked
-            }
-        }
-        Decision::Deny(_) => Visibility::Hidden,
-    }
-}
-
-/// What a content read used, for its audit entry.
-#[derive(Default)]
-pub struct Usage {
-    pub grants: std::collections::BTreeSet<String>,
-    pub by_role: bool,
-    pub masked: u64,
-}
+pub use chatvault_app::reach::{visibility, Usage};
 
 impl ContentReader {
     /// The archive, for reads through [`Self::rule`].
@@ -432,8 +382,18 @@ impl ContentReader {
         right: Right,
         usage: &'a mut Usage,
     ) -> impl FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a {
+        let decide = self.decider(right);
+        move |m: &StoredMessage, members: &[Handle]| decide(m, members, usage)
+    }
+
+    /// The caller's decision on one message under `right`, recording what it used in the
+    /// usage it is given (the shape the application layer's exports take).
+    pub fn decider(
+        &self,
+        right: Right,
+    ) -> impl Fn(&StoredMessage, &[Handle], &mut Usage) -> Visibility + '_ {
         let source = self.caller.token_source().map(str::to_owned);
-        move |m: &StoredMessage, members: &[Handle]| {
+        move |m: &StoredMessage, members: &[Handle], usage: &mut Usage| {
             if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
                 return Visibility::Hidden;
             }
@@ -555,30 +515,19 @@ impl ContentReader {
         &self,
         action: Action,
         target: Option<&str>,
-        mut details: serde_json::Value,
+        details: serde_json::Value,
         usage: &Usage,
     ) -> ApiResult<()> {
-        if let Some(o) = details.as_object_mut() {
-            o.insert("via_role".into(), usage.by_role.into());
-            o.insert(
-                "grants".into(),
-                usage.grants.iter().cloned().collect::<Vec<_>>().into(),
-            );
-            o.insert("masked".into(), usage.masked.into());
-        }
-        let mut ev = self.caller.event(action).details(details);
-        if let Some(t) = target {
-            ev = ev.target(t);
-        }
+        let events = chatvault_app::reach::read_events(
+            &|a| self.caller.event(a),
+            action,
+            target,
+            details,
+            usage,
+        );
         let mut acc = self.state.access()?;
-        acc.audit(ev)?;
-        for g in &usage.grants {
-            acc.audit(
-                self.caller
-                    .event(Action::GrantUse)
-                    .target(g)
-                    .details(serde_json::json!({"for": action.name(), "on": target})),
-            )?;
+        for ev in events {
+            acc.audit(ev)?;
         }
         Ok(())
     }

@@ -110,17 +110,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     ) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(r) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "input.invalid",
+            Err(r) => Err(ApiError::new("input.invalid",
                 r.body_text(),
             )),
         }
     }
 }
 
-/// JSON bodies whose rejections are API errors: 413 beyond the body limit, 400 or 415
-/// otherwise, each naming what was wrong.
+/// JSON bodies whose rejections are API errors: 413 beyond the body limit, 415 for a body
+/// that is not JSON, 400 otherwise, each naming what was wrong.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -130,13 +128,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(r) => {
-                let status = r.status();
-                let code = match status {
+                // Each code has one status: a body of the wrong shape (axum's 422) is
+                // `input.invalid`, 400, like every other malformed input.
+                let code = match r.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => "request.too_large",
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "request.content_type",
                     _ => "input.invalid",
                 };
-                Err(ApiError::new(status, code, r.body_text()))
+                Err(ApiError::new(code, r.body_text()))
             }
         }
     }

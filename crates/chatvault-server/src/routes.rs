@@ -212,21 +212,28 @@ pub fn run_search(
         "filters": {"from": p.from, "to": p.to, "sender": p.sender.as_deref().map(pii::mask), "conversation": p.conversation, "platform": p.platform, "kind": p.kind},
     });
     let result = blocking(|| -> ApiResult<_> {
-        let mut a = reader.archive()?;
-        if !reader.might_reach(&mut a, p.conversation.as_deref(), from_ms, to_ms)? {
-            return Ok(Err(details.clone()));
-        }
-        let (narrowed, all_visible) = reader.narrow(&mut a, &filters)?;
+        // The archive's lock is held to plan and to read the page, not while the index
+        // counts: ingest and other readers go on meanwhile.
+        let plan = {
+            let mut a = reader.archive()?;
+            if !reader.might_reach(&mut a, p.conversation.as_deref(), from_ms, to_ms)? {
+                return Ok(Err(details.clone()));
+            }
+            let (narrowed, all_visible) = reader.narrow(&mut a, &filters)?;
+            a.plan_visible(
+                &p.q,
+                &narrowed,
+                limit,
+                p.offset.unwrap_or(0),
+                all_visible,
+                reader.sees_all_personal_data(),
+            )?
+        };
+        let found = plan.run()?;
         let mut usage = Usage::default();
-        let r = a.search_visible(
-            &p.q,
-            &narrowed,
-            limit,
-            p.offset.unwrap_or(0),
-            all_visible,
-            reader.sees_all_personal_data(),
-            &mut reader.rule(Right::View, &mut usage),
-        )?;
+        let r = reader
+            .archive()?
+            .finish_visible(found, &mut reader.rule(Right::View, &mut usage))?;
         Ok(Ok((r, usage)))
     })?;
     match result {
@@ -351,7 +358,7 @@ pub fn run_attachment(
     match result {
         (Ok((att, bytes)), usage) => {
             let Some(bytes) = bytes else {
-                return Err(ApiError::new(StatusCode::NOT_FOUND, "attachment.absent", "the export recorded this attachment by hash only; its bytes were never archived"));
+                return Err(ApiError::new("attachment.absent", "the export recorded this attachment by hash only; its bytes were never archived"));
             };
             reader.audit_read(
                 action,
@@ -505,9 +512,7 @@ pub async fn ingest(
 ) -> ApiResult<Json<Value>> {
     let max = state.config.limits.max_ingest_messages;
     if body.messages.len() > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "ingest.too_large",
+        return Err(ApiError::new("ingest.too_large",
             format!(
                 "{} messages in one batch; the limit is {max}",
                 body.messages.len()
@@ -906,17 +911,13 @@ pub async fn openapi() -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route.unknown",
+    ApiError::new("route.unknown",
         "no such API route (see /api/v1/openapi.json)",
     )
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "route.method",
+    ApiError::new("route.method",
         "this route does not take that method (see /api/v1/openapi.json)",
     )
 }

@@ -246,6 +246,17 @@ pub trait StoreRead {
     ) -> Result<()>;
     fn conversations(&self) -> Result<Vec<ConversationRow>>;
     fn participants(&self) -> Result<Vec<ParticipantRow>>;
+    /// One conversation by its row id.
+    fn conversation_row(&self, id: i64) -> Result<Option<ConversationRow>>;
+    /// One conversation by its platform and external id.
+    fn conversation_by_key(&self, platform: &str, external_id: &str)
+        -> Result<Option<ConversationRow>>;
+    /// Every conversation with this external id, whatever its platform.
+    fn conversations_by_external_id(&self, external_id: &str) -> Result<Vec<ConversationRow>>;
+    /// One participant by its row id.
+    fn participant_row(&self, id: i64) -> Result<Option<ParticipantRow>>;
+    /// One participant by its platform and handle.
+    fn participant_by_key(&self, platform: &str, handle: &str) -> Result<Option<ParticipantRow>>;
     fn data_keys(&self) -> Result<Vec<DataKeyRow>>;
     fn data_key(&self, conversation: i64) -> Result<Option<DataKeyRow>>;
     /// How many messages a conversation has.

@@ -106,6 +106,57 @@ impl SqliteStore {
         Ok(store)
     }
 
+    fn conversations_where(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ConversationRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id, platform, external_id, title, kind FROM conversations {filter}"
+            ))
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map(params, |r| {
+                Ok(ConversationRow {
+                    id: r.get(0)?,
+                    platform: r.get(1)?,
+                    external_id: r.get(2)?,
+                    title: r.get(3)?,
+                    kind: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
+    }
+
+    fn participants_where(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ParticipantRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id, platform, handle, display_name FROM participants {filter}"
+            ))
+            .map_err(|e| self.e(e))?;
+        let rows = st
+            .query_map(params, |r| {
+                Ok(ParticipantRow {
+                    id: r.get(0)?,
+                    platform: r.get(1)?,
+                    handle: r.get(2)?,
+                    display_name: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.e(e))
+    }
+
     fn e(&self, e: rusqlite::Error) -> StoreError {
         err(&self.path, e)
     }
@@ -523,42 +574,39 @@ impl StoreRead for SqliteStore {
     }
 
     fn conversations(&self) -> Result<Vec<ConversationRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, platform, external_id, title, kind FROM conversations")
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(ConversationRow {
-                    id: r.get(0)?,
-                    platform: r.get(1)?,
-                    external_id: r.get(2)?,
-                    title: r.get(3)?,
-                    kind: r.get(4)?,
-                })
-            })
-            .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.e(e))
+        self.conversations_where("", &[])
     }
 
     fn participants(&self) -> Result<Vec<ParticipantRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, platform, handle, display_name FROM participants")
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(ParticipantRow {
-                    id: r.get(0)?,
-                    platform: r.get(1)?,
-                    handle: r.get(2)?,
-                    display_name: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.e(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.e(e))
+        self.participants_where("", &[])
+    }
+
+    fn conversation_row(&self, id: i64) -> Result<Option<ConversationRow>> {
+        Ok(self.conversations_where("WHERE id = ?1", &[&id])?.pop())
+    }
+
+    fn conversation_by_key(
+        &self,
+        platform: &str,
+        external_id: &str,
+    ) -> Result<Option<ConversationRow>> {
+        Ok(self
+            .conversations_where("WHERE platform = ?1 AND external_id = ?2", &[&platform, &external_id])?
+            .pop())
+    }
+
+    fn conversations_by_external_id(&self, external_id: &str) -> Result<Vec<ConversationRow>> {
+        self.conversations_where("WHERE external_id = ?1", &[&external_id])
+    }
+
+    fn participant_row(&self, id: i64) -> Result<Option<ParticipantRow>> {
+        Ok(self.participants_where("WHERE id = ?1", &[&id])?.pop())
+    }
+
+    fn participant_by_key(&self, platform: &str, handle: &str) -> Result<Option<ParticipantRow>> {
+        Ok(self
+            .participants_where("WHERE platform = ?1 AND handle = ?2", &[&platform, &handle])?
+            .pop())
     }
 
     fn data_keys(&self) -> Result<Vec<DataKeyRow>> {

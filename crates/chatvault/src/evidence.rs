@@ -9,7 +9,9 @@ use chatvault_archive::{Archive, KeyProvider};
 use chatvault_evidence::EvidenceError;
 use chatvault_policy::Right;
 
-use crate::export::{Chosen, UserReach};
+use chatvault_app::exports;
+
+use crate::export::{load_reach, Chosen};
 use crate::security::open_access;
 use crate::{print_json, render};
 
@@ -20,65 +22,66 @@ pub const MAX_MESSAGES: u64 = 200_000;
 /// must hold `export` and `pii.view` over every message (the proofs open the content).
 pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -> Result<ExitCode> {
     let (mut acc, cfg) = open_access(data)?;
-    let reach = UserReach::load(&mut acc, &cfg, user)?;
+    let reach = load_reach(&mut acc, &cfg, user)?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-    let mut usage = chatvault_server::guard::Usage::default();
-    let sel = chosen.selection(&chosen.filters);
-    let collected = {
-        let mut rule = |m: &chatvault_model::StoredMessage,
-                        members: &[chatvault_policy::Handle]| {
-            reach.decide(Right::Export, &mut usage, m, members)
-        };
-        chatvault_evidence::collect(
-            &mut archive,
-            user,
-            &chosen.label,
-            &sel,
-            &mut rule,
-            MAX_MESSAGES,
-        )
+    let target = chosen.audit_target();
+    let decide = |m: &chatvault_model::StoredMessage,
+                  members: &[chatvault_policy::Handle],
+                  usage: &mut chatvault_app::reach::Usage| {
+        reach.decide(Right::Export, usage, m, members)
     };
-    let messages = match collected {
+    let gathered = match exports::evidence_contents(
+        &mut archive,
+        user,
+        reach.now,
+        chosen,
+        &chosen.filters,
+        &decide,
+        MAX_MESSAGES,
+    ) {
         Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
-            acc.audit(Event::new(user, Action::AccessDenied).target(&chosen.audit_target()).result(Outcome::Denied).details(serde_json::json!({"reason": "evidence export", "why": chatvault_model::pii::mask(&e.to_string())})))?;
+            acc.audit(
+                Event::new(user, Action::AccessDenied)
+                    .target(&target)
+                    .result(Outcome::Denied)
+                    .details(exports::denied_details(chosen, true, &e.to_string())),
+            )?;
             return Err(e.into());
         }
         other => other?,
     };
-    let at = chatvault_model::Timestamp::utc(reach.now).to_rfc3339();
-    let header = chatvault_export::Header {
-        format: chatvault_export::FORMAT,
-        title: format!("证据包 Evidence: {}", chosen.label),
-        selection: chosen.label.clone(),
-        exported_by: user.to_owned(),
-        exported_at: at.clone(),
-        archive_id: String::new(),
-        key_fingerprint: String::new(),
-        grants: usage.grants.iter().cloned().collect(),
-    };
-    let contents = chatvault_evidence::contents(&mut archive, &messages, header)?;
-    let step = chatvault_evidence::ExportStep {
-        by: user.to_owned(),
-        at: at.clone(),
+    let origin = exports::Origin {
         host: std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default(),
-        tool: format!("chatvault {} (CLI)", env!("CARGO_PKG_VERSION")),
-        selection: chosen.label.clone(),
+        front_end: "CLI",
     };
-    let custody = chatvault_evidence::custody(&mut acc, &reach.grants, &usage.grants, &step)?;
-    let built = chatvault_evidence::package(contents, custody, &at)?;
+    let (built, usage) = exports::evidence_package(
+        &mut acc,
+        user,
+        reach.now,
+        chosen,
+        &reach.grants,
+        gathered,
+        &origin,
+    )?;
     // Written beside the target and renamed: no half package under its name.
     let partial = out.with_extension("partial");
     std::fs::write(&partial, &built.zip).with_context(|| partial.display().to_string())?;
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    audit_package(
-        &mut acc,
-        user,
-        &chosen.audit_target(),
-        &built,
-        &usage.grants,
-    )?;
+    let name = out
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for ev in chatvault_app::reach::read_events(
+        &|a| Event::new(user, a),
+        Action::Export,
+        Some(&target),
+        exports::evidence_details(chosen, &name, &built),
+        &usage,
+    ) {
+        acc.audit(ev)?;
+    }
     if json {
         print_json(
             &serde_json::json!({"out": out, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),
@@ -94,27 +97,6 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The export entry for a package, and one grant-use entry per grant it used.
-fn audit_package(
-    acc: &mut chatvault_access::Access,
-    user: &str,
-    label: &str,
-    built: &chatvault_evidence::Built,
-    grants: &std::collections::BTreeSet<String>,
-) -> Result<()> {
-    acc.audit(Event::new(user, Action::Export).target(label).details(serde_json::json!({
-        "evidence": true, "selection": label, "messages": built.messages, "files": built.files, "grants": grants, "sha256": built.sha256, "tree_size": built.tree_size,
-    })))?;
-    for g in grants {
-        acc.audit(
-            Event::new(user, Action::GrantUse)
-                .target(g)
-                .details(serde_json::json!({"for": "evidence", "on": label})),
-        )?;
-    }
-    Ok(())
 }
 
 pub fn verify(path: &Path, against: Option<&Path>, json: bool) -> Result<ExitCode> {

@@ -83,7 +83,7 @@ pub fn identity(data: &Path, json: bool, cmd: &IdentityCommand) -> Result<ExitCo
         IdentityCommand::Suggest => {
             let a = Archive::open(data, &KeyProvider::from_env())?;
             let known: Vec<Known> = a
-                .known_participants()
+                .known_participants()?
                 .into_iter()
                 .map(|(handle, display_name)| Known {
                     handle,

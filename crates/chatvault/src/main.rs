@@ -413,7 +413,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error[{code}]: {}", render::safe(&message, false));
             }
-            ExitCode::from(2)
+            ExitCode::from(chatvault_app::errors::exit(code))
         }
     }
 }
@@ -473,6 +473,9 @@ fn error_code(e: &anyhow::Error) -> &'static str {
         return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_evidence::EvidenceError>() {
+        return e.code();
+    }
+    if let Some(e) = e.downcast_ref::<chatvault_app::exports::ExportError>() {
         return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_backup::BackupError>() {

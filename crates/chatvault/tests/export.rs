@@ -10,8 +10,14 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 use sha2::Digest;
 
+mod common;
+
+const PW: &str = "correct horse battery";
+
 struct Env {
     dir: tempfile::TempDir,
+    /// Each user's TOTP secret (legal and executive enrol at creation).
+    totp: std::collections::HashMap<String, String>,
 }
 
 impl Env {
@@ -60,8 +66,9 @@ impl Env {
 const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> abc\u{202E}gnp.exe";
 
 fn env() -> Env {
-    let e = Env {
+    let mut e = Env {
         dir: tempfile::tempdir().unwrap(),
+        totp: Default::default(),
     };
     e.ok(&["init"]);
     let now = chrono::Utc::now();
@@ -83,13 +90,26 @@ fn env() -> Env {
     .unwrap();
     e.ok(&["import", f.to_str().unwrap()]);
     for (u, r) in [("lisa", "legal"), ("boss", "executive")] {
-        let (code, out, err) = e.run(
-            &["user", "add", u, "--role", r],
-            Some("correct horse battery"),
-        );
+        let (code, out, err) = e.run(&["--json", "user", "add", u, "--role", r], Some(PW));
         assert_eq!(code, 0, "{out}{err}");
+        let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        let uri = v["otpauth"].as_str().expect("TOTP enrolled");
+        e.totp.insert(
+            u.to_owned(),
+            chatvault_access::users::otpauth_secret(uri).unwrap(),
+        );
     }
     e
+}
+
+/// Signs `user` in to a running server: its session cookie and CSRF token.
+fn sign_in(e: &Env, addr: &str, user: &str) -> (String, String) {
+    let code = chatvault_access::users::totp_code(
+        &e.totp[user],
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .unwrap();
+    common::login(addr, user, PW, Some(code))
 }
 
 fn grant(e: &Env, rights: &str) {
@@ -340,6 +360,83 @@ fn every_format_is_faithful_and_safe() {
     let uses: Value =
         serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", "grant.use"])).unwrap();
     assert_eq!(uses["entries"].as_array().unwrap().len(), 3);
+}
+
+/// The CLI and the API build exports and evidence packages through one function of the
+/// application layer, so each records the same audit details, refusals included. (They
+/// differed: the CLI's plain export recorded `masked` and `file`, the API's
+/// `conversation`; the CLI's package named the query unmasked.)
+#[test]
+fn the_cli_and_the_api_audit_an_export_alike() {
+    let e = env();
+    grant(&e, "view,export,pii.view");
+    let conv = "wecom:c1";
+    let out = |n: &str| e.path(n).to_str().unwrap().to_owned();
+    e.ok(&["export", "--as", "lisa", "--conversation", conv, "--format", "json", "--out", &out("c.json")]);
+    e.ok(&["export", "--as", "lisa", "--conversation", conv, "--evidence", "--out", &out("c.zip")]);
+    let (code, _, err) = e.run(
+        &["export", "--as", "boss", "--conversation", conv, "--format", "csv", "--out", &out("b.csv")],
+        None,
+    );
+    assert!(code == 2 && err.contains("may export none"), "{err}");
+    let server = common::start(&e.data(), &[]);
+    let addr = server.addr.clone();
+    let (lisa, lisa_csrf) = sign_in(&e, &addr, "lisa");
+    for format in ["json", "evidence"] {
+        let r = common::http(
+            &addr,
+            "POST",
+            "/api/v1/exports",
+            Some(&lisa),
+            Some(&lisa_csrf),
+            Some(&json!({"conversation": conv, "format": format})),
+        );
+        assert_eq!(r.status, 200, "{format}: {:?}", r.body);
+    }
+    let (boss, boss_csrf) = sign_in(&e, &addr, "boss");
+    let r = common::http(
+        &addr,
+        "POST",
+        "/api/v1/exports",
+        Some(&boss),
+        Some(&boss_csrf),
+        Some(&json!({"conversation": conv, "format": "csv"})),
+    );
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    drop(server);
+    // Oldest first: the CLI's entry, then the API's, of each kind.
+    let entries = |action: &str| -> Vec<Value> {
+        let v: Value =
+            serde_json::from_str(&e.ok(&["--json", "audit", "list", "--action", action])).unwrap();
+        let mut list = v["entries"].as_array().unwrap().clone();
+        list.sort_by_key(|x| x["seq"].as_u64());
+        list
+    };
+    let exports = entries("export");
+    let denied: Vec<Value> = entries("access.denied")
+        .into_iter()
+        .filter(|d| d["details"]["right"] == "export")
+        .collect();
+    let cases = [
+        ("plain", exports[0].clone(), exports[2].clone()),
+        ("evidence", exports[1].clone(), exports[3].clone()),
+        ("refused", denied[0].clone(), denied[1].clone()),
+    ];
+    assert_eq!(exports.len(), 4, "{exports:#?}");
+    assert_eq!(denied.len(), 2, "{denied:#?}");
+    for (name, cli, api) in cases {
+        let (c, a) = (&cli["details"], &api["details"]);
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(c), keys(a), "{name}: the same fields\nCLI {c}\nAPI {a}");
+        for (k, v) in c.as_object().unwrap() {
+            // The file's name and bytes differ (the export time is inside).
+            if ["sha256", "file"].contains(&k.as_str()) {
+                continue;
+            }
+            assert_eq!(v, &a[k], "{name}: `{k}`\nCLI {c}\nAPI {a}");
+        }
+        assert_eq!(cli["target"], api["target"], "{name}");
+    }
 }
 
 #[test]

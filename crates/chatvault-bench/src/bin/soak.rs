@@ -14,10 +14,12 @@
 //! every 5 seconds. (A report over the whole archive grows with it, by design; its cost at
 //! 10M messages is `report-bench`'s to measure.) The server's resident memory is read
 //! from /proc. Prints one line per window (default 5 minutes): messages acknowledged,
-//! ingest, search and report p50/p99, and RSS; then the checks. Exits 1 when a message
-//! acknowledged is missing, a request failed, the rate was not reached, RSS grew by more
-//! than half (and 64 MiB) from the second window to the last, or the ingest or search
-//! p99 in the last window is more than three times the second's (the first warms up).
+//! ingest, search and report p50/p99, and resident memory (anonymous, and file-backed:
+//! the mmapped index's page cache); then the checks. Exits 1 when a message acknowledged
+//! is missing, a request failed, the rate was not reached, anonymous memory grew by more
+//! than a quarter (and 64 MiB) from the second window to the last, or the ingest or
+//! search p99 in the last window is more than three times the second's (the first warms
+//! up).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,16 +60,20 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
+/// The server's resident memory in KiB: anonymous (its heap and stacks) and file-backed
+/// (pages of the mmapped index and databases: the kernel's page cache, dropped under
+/// memory pressure, and bounded by the files' size).
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
 }
 
 #[derive(Default)]
@@ -76,7 +82,7 @@ struct Window {
     search: Vec<f64>,
     report: Vec<f64>,
     acked: u64,
-    rss: Vec<u64>,
+    rss: Vec<(u64, u64)>,
     errors: Vec<String>,
 }
 
@@ -271,7 +277,7 @@ fn main() -> Result<()> {
 
     let mut windows = std::mem::take(&mut *windows.lock().unwrap_or_else(|p| p.into_inner()));
     // A last window shorter than a fifth of a window is folded out of the drift check.
-    println!("window   acked  msg/s  ingest p50/p99 ms  search p50/p99 ms  report p50/p99 ms  RSS MiB  errors");
+    println!("window   acked  msg/s  ingest p50/p99 ms  search p50/p99 ms  report p50/p99 ms  RSS anon / file MiB  errors");
     let mut rows = vec![];
     let mut failures = vec![];
     for (i, w) in windows.iter_mut().enumerate() {
@@ -285,14 +291,15 @@ fn main() -> Result<()> {
             pct(&mut w.search, 0.99),
             pct(&mut w.report, 0.5),
             pct(&mut w.report, 0.99),
-            w.rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+            w.rss.iter().map(|r| r.0).max().unwrap_or(0) as f64 / 1024.0,
+            w.rss.iter().map(|r| r.1).max().unwrap_or(0) as f64 / 1024.0,
         );
         println!(
-            "{:>5}  {:>7} {:>6.0}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>7.1}  {:>6}",
+            "{:>5}  {:>7} {:>6.0}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>7.1} / {:>7.1}  {:>8.1} / {:>7.1}  {:>6}",
             i + 1,
             w.acked,
             w.acked as f64 / secs.max(1.0),
-            row.0, row.1, row.2, row.3, row.4, row.5, row.6,
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7,
             w.errors.len()
         );
         for e in w.errors.iter().take(3) {
@@ -318,8 +325,13 @@ fn main() -> Result<()> {
     // time is printed, not held to the second window's.
     if let (Some(first), Some(last)) = (rows.get(1).or(rows.first()), rows.last()) {
         let (f, l) = (first.0, last.0);
-        if l.6 > f.6 * 1.5 && l.6 - f.6 > 64.0 {
-            failures.push(format!("RSS grew from {:.0} MiB to {:.0} MiB", f.6, l.6));
+        // The heap must stay flat. File-backed pages grow with the index the searches
+        // touch (page cache, bounded by the files): printed, not held.
+        if l.6 > f.6 * 1.25 && l.6 - f.6 > 64.0 {
+            failures.push(format!(
+                "anonymous RSS grew from {:.0} MiB to {:.0} MiB",
+                f.6, l.6
+            ));
         }
         for (what, a, b) in [("ingest", f.1, l.1), ("search", f.3, l.3)] {
             if b > a * 3.0 && b - a > 50.0 {

@@ -237,9 +237,7 @@ pub async fn ack_submit(
     let w = guard_or(&req, w, caller)?;
     let fail = |e| UiError::for_caller(&req, &w.caller, e);
     let id = id.parse::<u64>().map_err(|_| {
-        fail(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "alert.not_found",
+        fail(ApiError::new("alert.not_found",
             format!("no alert {id}"),
         ))
     })?;

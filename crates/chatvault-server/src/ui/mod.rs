@@ -138,9 +138,7 @@ pub async fn form_csrf(req: Request, next: Next) -> Response {
     let bytes = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
+            return ApiError::new("request.too_large",
                 "the form is too large",
             )
             .into_response()
@@ -275,7 +273,7 @@ impl IntoResponse for UiErrorParts {
 pub async fn not_found(req: Req) -> Response {
     UiError::new(
         &req,
-        ApiError::new(StatusCode::NOT_FOUND, "route.unknown", "no such page"),
+        ApiError::new("route.unknown", "no such page"),
     )
     .into_response()
 }

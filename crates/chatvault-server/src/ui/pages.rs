@@ -766,9 +766,7 @@ pub async fn attachment(
             let (att, bytes) = routes::run_attachment(&reader, &q.message, &q.sha256, Right::View)
                 .map_err(fail)?;
             if !views::previewable(&att.mime) || !image_matches(&att.mime, &bytes) {
-                return Err(fail(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "attachment.not_image",
+                return Err(fail(ApiError::new("attachment.not_image",
                     "this attachment is not an image the browser may show",
                 )));
             }
@@ -1588,9 +1586,7 @@ pub async fn user_op_submit(
                 acc.reset_totp(caller.name(), &name)?;
             }
             _ => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "route.unknown",
+                return Err(ApiError::new("route.unknown",
                     "no such user operation",
                 ))
             }
