@@ -80,6 +80,8 @@ pub enum Reason {
     SourceResumed,
     /// The customer confirmed (a confirmation phrase): nothing is left to answer.
     CustomerConfirmed,
+    /// Unanswered for `forget_turn_seconds`: the live monitor stopped watching the turn.
+    Expired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +244,8 @@ pub struct Monitor {
     tiers_ms: [i64; 3],
     chain: Vec<String>,
     stalled_ms: i64,
+    /// How long an unanswered turn is watched.
+    forget_ms: i64,
     /// Open customer turns by conversation.
     open: HashMap<String, OpenTurn>,
     /// Each conversation's last agent and when they last wrote.
@@ -271,6 +275,7 @@ impl Monitor {
                 cfg.chain.clone()
             },
             stalled_ms: s(cfg.stalled_source_seconds),
+            forget_ms: s(cfg.forget_turn_seconds),
             open: HashMap::new(),
             last_agent: HashMap::new(),
             alerts: BTreeMap::new(),
@@ -343,8 +348,11 @@ impl Monitor {
                 }
             }
             Some(Side::Customer) => {
+                // A message stamped after it was received (a source's clock runs fast)
+                // waits from when it was received.
+                let start_ms = m.sent_ms.min(m.received_ms);
                 if let Some(t) = self.open.get_mut(m.conversation) {
-                    t.start_ms = t.start_ms.min(m.sent_ms);
+                    t.start_ms = t.start_ms.min(start_ms);
                     return;
                 }
                 let answered_later = self
@@ -357,7 +365,7 @@ impl Monitor {
                 self.open.insert(
                     m.conversation.to_owned(),
                     OpenTurn {
-                        start_ms: m.sent_ms,
+                        start_ms,
                         customer: m.sender.to_owned(),
                         platform: m.platform.to_owned(),
                         source: m.source.to_owned(),
@@ -505,6 +513,23 @@ impl Monitor {
             self.last_prune_ms = now_ms;
             self.last_agent
                 .retain(|_, (_, at)| now_ms.saturating_sub(*at) < FORGET_AGENT_MS);
+            // Turns unanswered past the horizon leave the monitor, so what it watches
+            // (and each tick and snapshot walks) does not grow with the archive.
+            let mut expired: Vec<(String, i64)> = self
+                .open
+                .iter()
+                .filter(|(_, t)| now_ms.saturating_sub(t.start_ms) > self.forget_ms)
+                .map(|(c, t)| (c.clone(), t.start_ms))
+                .collect();
+            expired.sort_by_key(|(c, at)| (*at, c.clone()));
+            for (c, _) in expired {
+                if let Some(t) = self.open.remove(&c) {
+                    self.changed = true;
+                    if let Some(id) = t.alert {
+                        self.resolve(id, now_ms, Reason::Expired, None);
+                    }
+                }
+            }
         }
     }
 
@@ -1053,6 +1078,49 @@ mod tests {
             assert_eq!(got, case.want, "{}", case.name);
             assert_eq!(m.waiting(), case.waiting, "{}", case.name);
         }
+    }
+
+    /// A turn nobody answers leaves the monitor after `forget_turn_seconds`, its alert
+    /// resolved as expired, so what the monitor holds does not grow with every
+    /// conversation whose customer spoke last. A message stamped in the future (a fast
+    /// clock) waits from when it was received.
+    #[test]
+    fn unanswered_turns_expire_and_future_stamps_wait_from_receipt() {
+        let mut m = Monitor::new(&Alerts {
+            forget_turn_seconds: 10_000,
+            ..cfg()
+        });
+        for i in 0..50 {
+            let c = format!("wecom:c{i}");
+            m.observe(&msg(&c, Side::Customer, "wecom:u", 0, 0));
+        }
+        // Stamped an hour ahead of its receipt.
+        m.observe(&msg("wecom:late", Side::Customer, "wecom:u", 9_000 * S, 5_400 * S));
+        m.tick(7_300 * S, &team);
+        assert_eq!(m.waiting(), 51);
+        let tiers: Vec<Tier> = m.drain().iter().map(|e| e.alert.tier).collect();
+        assert_eq!(
+            (tiers.iter().filter(|t| **t == Tier::Red).count(), tiers.len()),
+            (50, 51),
+            "the 50 old turns are red; the future-stamped one has waited 1,900 s (yellow)"
+        );
+        m.tick(10_001 * S, &team);
+        assert_eq!(m.waiting(), 1, "only the turn received at 5,400 s is still watched");
+        let ev = m.drain();
+        let expired = ev
+            .iter()
+            .filter(|e| {
+                e.event == "alert.resolved"
+                    && e.alert.resolved.as_ref().map(|r| r.reason) == Some(Reason::Expired)
+            })
+            .count();
+        assert_eq!(expired, 50, "{ev:?}");
+        assert!(m.snapshot(10_001 * S).is_some_and(|s| s.open.len() == 1));
+        // Its wait counts from receipt: red at 5,400 + 7,200 s, gone after 5,400 + 10,000 s.
+        m.tick(12_600 * S, &team);
+        assert!(m.drain().iter().any(|e| e.alert.tier == Tier::Red));
+        m.tick(15_401 * S, &team);
+        assert_eq!(m.waiting(), 0);
     }
 
     #[test]

@@ -37,13 +37,25 @@ pub struct Config {
     pub server: Server,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Server {
     /// The zone of times given without one (`2024-02-01`, `2024-02-01 18:30`) on the
     /// command line, in the API and in the web UI, and of times shown to people: an IANA
     /// name (`Asia/Shanghai`), `UTC` or an offset (`+08:00`). Empty: this machine's zone.
     pub timezone: String,
+    /// A request that waits for the archive, or holds it, this many milliseconds or
+    /// longer is logged (to standard error) with the code that took it.
+    pub slow_lock_ms: u64,
+}
+
+impl Default for Server {
+    fn default() -> Server {
+        Server {
+            timezone: String::new(),
+            slow_lock_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

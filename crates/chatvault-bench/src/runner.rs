@@ -105,11 +105,13 @@ pub fn http(
 /// `chatvault serve` on a free port: the child and the address it listens on.
 pub fn serve(bin: &Path, data: &Path) -> Result<(std::process::Child, String)> {
     use std::io::BufRead;
+    // What the server logs (slow locks, recovered panics) is kept beside the data folder.
+    let log = std::fs::File::create(data.with_extension("server.log"))?;
     let mut child = command(bin, data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()?;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;

@@ -64,6 +64,47 @@ pub(crate) fn recover<'a, T, E>(
     }
 }
 
+/// The archive, held: one request at a time. A hold or a wait longer than
+/// `[server] slow_lock_ms` (default 1000) is logged with the code that took the lock, so
+/// an operator sees which work keeps ingest waiting.
+pub struct ArchiveGuard<'a> {
+    guard: MutexGuard<'a, Archive>,
+    at: &'static std::panic::Location<'static>,
+    asked: std::time::Instant,
+    held: std::time::Instant,
+    slow_ms: u64,
+}
+
+impl std::ops::Deref for ArchiveGuard<'_> {
+    type Target = Archive;
+    fn deref(&self) -> &Archive {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ArchiveGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Archive {
+        &mut self.guard
+    }
+}
+
+impl Drop for ArchiveGuard<'_> {
+    fn drop(&mut self) {
+        let slow = u128::from(self.slow_ms);
+        let (waited, held) = (
+            self.held.duration_since(self.asked).as_millis(),
+            self.held.elapsed().as_millis(),
+        );
+        if waited >= slow || held >= slow {
+            log_err!(
+                "slow archive lock: {}:{} waited {waited} ms, held {held} ms",
+                self.at.file(),
+                self.at.line()
+            );
+        }
+    }
+}
+
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
         let live = crate::alerts::Live::new(&config.analytics, Some(archive.data_dir()));
@@ -82,10 +123,19 @@ impl Shared {
         Ok(recover(&self.access, |_| Ok::<(), ApiError>(()))?)
     }
 
-    pub(crate) fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+    #[track_caller]
+    pub(crate) fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
+        let at = std::panic::Location::caller();
+        let asked = std::time::Instant::now();
         let mut a = recover(&self.archive, |a| a.resync().map_err(ApiError::from))?;
         a.refresh()?;
-        Ok(a)
+        Ok(ArchiveGuard {
+            guard: a,
+            at,
+            asked,
+            held: std::time::Instant::now(),
+            slow_ms: self.config.server.slow_lock_ms,
+        })
     }
 
     /// The archive's lock as it is, poisoned or not: for the test that poisons it.
@@ -354,7 +404,8 @@ pub use chatvault_app::reach::{visibility, Usage};
 
 impl ContentReader {
     /// The archive, for reads through [`Self::rule`].
-    pub fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+    #[track_caller]
+    pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
         self.state.archive()
     }
 
@@ -590,7 +641,8 @@ impl FromRequestParts<State> for Ingestor {
 }
 
 impl Ingestor {
-    pub fn archive(&self) -> ApiResult<MutexGuard<'_, Archive>> {
+    #[track_caller]
+    pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
         self.state.archive()
     }
 }

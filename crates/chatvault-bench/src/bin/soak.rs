@@ -349,6 +349,7 @@ fn main() -> Result<()> {
             ));
         }
     }
+    slow_locks(&data.with_extension("server.log"));
     for f in &failures {
         eprintln!("FAILED {f}");
     }
@@ -356,4 +357,33 @@ fn main() -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// What the server logged about slow holds of the archive's lock
+/// (`CHATVAULT_SERVER__SLOW_LOCK_MS`, default 1000): how often each place took it slowly,
+/// and its longest hold and wait.
+fn slow_locks(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut by: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+    for l in text.lines() {
+        let Some(rest) = l.strip_prefix("slow archive lock: ") else {
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let (Some(at), Some(_), Some(waited), Some(_), Some(_), Some(held)) =
+            (w.next(), w.next(), w.next(), w.next(), w.next(), w.next())
+        else {
+            continue;
+        };
+        let e = by.entry(at.to_owned()).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(waited.parse().unwrap_or(0));
+        e.2 = e.2.max(held.trim_end_matches(',').parse().unwrap_or(0));
+    }
+    if by.is_empty() {
+        println!("no slow archive lock logged");
+    }
+    for (at, (n, waited, held)) in by {
+        println!("slow archive lock at {at}: {n} times, longest wait {waited} ms, longest hold {held} ms");
+    }
 }

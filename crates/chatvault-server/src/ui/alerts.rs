@@ -152,6 +152,7 @@ fn row(lang: Lang, a: &Alert, now_ms: i64) -> AlertRow {
                 Reason::Answered => t.resolved_answered,
                 Reason::SourceResumed => t.resolved_resumed,
                 Reason::CustomerConfirmed => t.resolved_confirmed,
+                Reason::Expired => t.resolved_expired,
             };
             format!(
                 "{} · {why}{}",

@@ -63,6 +63,7 @@ strings! {
     resolved_answered: "已回复", "answered";
     resolved_resumed: "来源恢复", "source resumed";
     resolved_confirmed: "客户已确认", "customer confirmed";
+    resolved_expired: "超过监控时限", "no longer watched";
     sign_out: "退出登录", "Sign out";
     signed_in_as: "当前用户", "Signed in as";
     loading: "加载中…", "Loading…";
