@@ -4,14 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chatvault_access::{Action, Event, Outcome};
 use chatvault_archive::{Archive, KeyProvider};
 use chatvault_evidence::EvidenceError;
 use chatvault_policy::Right;
 
 use chatvault_app::exports;
 
-use crate::export::{load_reach, Chosen};
+use crate::export::{audit_export, audit_refusal, file_name, load_reach, Chosen};
 use crate::security::open_access;
 use crate::{print_json, render};
 
@@ -40,12 +39,7 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
         MAX_MESSAGES,
     ) {
         Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
-            acc.audit(
-                Event::new(user, Action::AccessDenied)
-                    .target(&target)
-                    .result(Outcome::Denied)
-                    .details(exports::denied_details(chosen, true, &e.to_string())),
-            )?;
+            audit_refusal(&mut acc, user, &target, chosen, true, &e.to_string())?;
             return Err(e.into());
         }
         other => other?,
@@ -69,19 +63,8 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
     let partial = out.with_extension("partial");
     std::fs::write(&partial, &built.zip).with_context(|| partial.display().to_string())?;
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    let name = out
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for ev in chatvault_app::reach::read_events(
-        &|a| Event::new(user, a),
-        Action::Export,
-        Some(&target),
-        exports::evidence_details(chosen, &name, &built),
-        &usage,
-    ) {
-        acc.audit(ev)?;
-    }
+    let details = exports::evidence_details(chosen, &file_name(out), &built);
+    audit_export(&mut acc, user, &target, details, &usage)?;
     if json {
         print_json(
             &serde_json::json!({"out": out, "messages": built.messages, "files": built.files, "sha256": built.sha256, "tree_size": built.tree_size}),

@@ -108,31 +108,15 @@ pub fn export(
             drop(w);
             let _ = std::fs::remove_file(&partial);
             if matches!(e, exports::ExportError::NothingVisible { .. }) {
-                acc.audit(
-                    Event::new(user, Action::AccessDenied)
-                        .target(&target)
-                        .result(Outcome::Denied)
-                        .details(exports::denied_details(chosen, false, &e.to_string())),
-                )?;
+                audit_refusal(&mut acc, user, &target, chosen, false, &e.to_string())?;
             }
             return Err(e.into());
         }
     };
     drop(w);
     std::fs::rename(&partial, out).with_context(|| out.display().to_string())?;
-    let name = out
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for ev in chatvault_app::reach::read_events(
-        &|a| Event::new(user, a),
-        Action::Export,
-        Some(&target),
-        exports::plain_details(chosen, fmt, &name, &written),
-        &written.usage,
-    ) {
-        acc.audit(ev)?;
-    }
+    let details = exports::plain_details(chosen, fmt, &file_name(out), &written);
+    audit_export(&mut acc, user, &target, details, &written.usage)?;
     let (counts, sha) = (&written.counts, &written.sha256);
     if json {
         print_json(
@@ -149,4 +133,50 @@ pub fn export(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name an export's audit entry gives its file.
+pub fn file_name(out: &Path) -> String {
+    out.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Audits an export made from the console: the read (the same details the API records)
+/// and each grant it used.
+pub fn audit_export(
+    acc: &mut chatvault_access::Access,
+    user: &str,
+    target: &str,
+    details: serde_json::Value,
+    usage: &chatvault_app::reach::Usage,
+) -> Result<()> {
+    for ev in chatvault_app::reach::read_events(
+        &|a| Event::new(user, a),
+        Action::Export,
+        Some(target),
+        details,
+        usage,
+    ) {
+        acc.audit(ev)?;
+    }
+    Ok(())
+}
+
+/// Audits a refused export (plain or evidence) as `access.denied`.
+pub fn audit_refusal(
+    acc: &mut chatvault_access::Access,
+    user: &str,
+    target: &str,
+    chosen: &Chosen,
+    evidence: bool,
+    why: &str,
+) -> Result<()> {
+    acc.audit(
+        Event::new(user, Action::AccessDenied)
+            .target(target)
+            .result(Outcome::Denied)
+            .details(exports::denied_details(chosen, evidence, why)),
+    )?;
+    Ok(())
 }
