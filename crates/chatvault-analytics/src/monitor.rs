@@ -275,7 +275,7 @@ impl Monitor {
                 cfg.chain.clone()
             },
             stalled_ms: s(cfg.stalled_source_seconds),
-            forget_ms: s(cfg.forget_turn_seconds),
+            forget_ms: s(cfg.forget_turn_seconds).max(2 * s(cfg.red_seconds)),
             open: HashMap::new(),
             last_agent: HashMap::new(),
             alerts: BTreeMap::new(),
@@ -1088,6 +1088,7 @@ mod tests {
     fn unanswered_turns_expire_and_future_stamps_wait_from_receipt() {
         let mut m = Monitor::new(&Alerts {
             forget_turn_seconds: 10_000,
+            red_seconds: 5_000,
             ..cfg()
         });
         for i in 0..50 {
@@ -1116,7 +1117,7 @@ mod tests {
             .count();
         assert_eq!(expired, 50, "{ev:?}");
         assert!(m.snapshot(10_001 * S).is_some_and(|s| s.open.len() == 1));
-        // Its wait counts from receipt: red at 5,400 + 7,200 s, gone after 5,400 + 10,000 s.
+        // Its wait counts from receipt: red by 5,400 + 7,200 s, gone after 5,400 + 10,000 s.
         m.tick(12_600 * S, &team);
         assert!(m.drain().iter().any(|e| e.alert.tier == Tier::Red));
         m.tick(15_401 * S, &team);

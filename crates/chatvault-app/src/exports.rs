@@ -125,9 +125,10 @@ impl Chosen {
 pub enum ExportError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    /// The caller may export none of the selection.
-    #[error("{user} may export none of it ({hidden} messages match; the export right comes from an approved request with `export`)")]
-    NothingVisible { user: String, hidden: u64 },
+    /// The caller may export none of the selection; `why` says how much matched, or that
+    /// the selection lies outside the caller's reach.
+    #[error("{user} may export none of it ({why}; the export right comes from an approved request with `export`)")]
+    NothingVisible { user: String, why: String },
     #[error("over {max} messages: use `chatvault export`, which streams")]
     TooMany { max: u64 },
     #[error("writing the export: {0}")]
@@ -219,8 +220,6 @@ pub fn write_plain(
                     max: max.unwrap_or_default(),
                 })
             }
-            // A conversation the caller cannot see is one that does not exist.
-            Err(ArchiveError::NotFound(_)) => StreamCounts::default(),
             other => other?,
         };
         if counts.shown > 0 {
@@ -231,7 +230,7 @@ pub fn write_plain(
     if counts.shown == 0 {
         return Err(ExportError::NothingVisible {
             user: user.to_owned(),
-            hidden: counts.hidden,
+            why: format!("{} messages match", counts.hidden),
         });
     }
     hashing.inner.flush().map_err(ExportError::Write)?;

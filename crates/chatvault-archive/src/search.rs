@@ -52,6 +52,8 @@ pub struct SearchPlan {
     pub(crate) limit: usize,
     pub(crate) offset: usize,
     pub(crate) lag: u64,
+    /// The deletions' change counter when the plan was made.
+    pub(crate) gen: Option<u64>,
     pub(crate) snapshot: Snapshot,
     pub(crate) ask: Ask,
     /// Whether the finish asks a visibility rule about each message.
@@ -153,6 +155,7 @@ impl Archive {
             limit: limit.min(crate::MAX_PAGE as usize),
             offset: offset.min(crate::MAX_OFFSET as usize),
             lag,
+            gen: self.gen_now()?,
             snapshot: self.index.snapshot(),
             ask,
             ruled,

@@ -290,7 +290,21 @@ impl Archive {
                 })
             }
             Found::Page(page) => {
-                let (total, page) = self.read_page(&plan.q, page, plan.limit, plan.offset)?;
+                // A deletion since the plan may have taken a match off another page: the
+                // index's count is then redone without the deleted (rare, under the lock).
+                let recount = matches!(page, chatvault_index::IndexHits::Exact { .. })
+                    && self.gen_now()? != plan.gen;
+                let (mut total, page) =
+                    self.read_page(&plan.q, page, plan.limit, plan.offset)?;
+                if recount {
+                    let (_, seqs) = plan.snapshot.search_all(&plan.q, &plan.filters)?;
+                    total = 0;
+                    for s in seqs {
+                        if !self.is_deleted(s)? {
+                            total += 1;
+                        }
+                    }
+                }
                 let mut hits = Vec::with_capacity(page.len());
                 let mut hidden = false;
                 for mut m in page {

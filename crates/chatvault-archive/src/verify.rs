@@ -158,8 +158,14 @@ impl Archive {
     /// Checks every stored attachment of a message against its hash.
     fn check_attachments(&mut self, row: &MessageRow, body: &Body) -> Vec<String> {
         let mut out = vec![];
-        let Ok(Some(conv)) = self.conversation_row(row.conversation) else {
-            return out;
+        let conv = match self.conversation_row(row.conversation) {
+            Ok(Some(c)) => c,
+            // A missing row is named where the message's leaf is rebuilt.
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(format!("its conversation row does not read: {e}"));
+                return out;
+            }
         };
         let Ok(dek) = self.dek(row.conversation) else {
             return out;

@@ -426,7 +426,7 @@ fn search_filters_and_hit_shape() {
 
 /// The server asks the index without the archive's lock: a search planned before an
 /// ingest and a deletion finishes after them on the generation it planned, and never
-/// shows (nor counts) the message deleted meanwhile.
+/// shows, nor counts, the message deleted meanwhile, on its page or on another.
 #[test]
 fn a_search_planned_before_writes_finishes_after_them() {
     let (_d, mut a) = new_archive();
@@ -437,13 +437,14 @@ fn a_search_planned_before_writes_finishes_after_them() {
     ]
     .join("\n");
     import_text(&mut a, "f", &text);
-    let newest = a.search("退款", &Filters::default(), 1, 0).expect("search");
-    let newest_id = newest.hits[0].id.clone();
+    let oldest = a.search("退款", &Filters::default(), 1, 2).expect("search");
+    let oldest_id = oldest.hits[0].id.clone();
     for visible in [false, true] {
         let plan = if visible {
             a.plan_visible("退款", &Filters::default(), 10, 0, true, true)
         } else {
-            a.plan_search("退款", &Filters::default(), 10, 0)
+            // One message a page: the deleted one is on another page.
+            a.plan_search("退款", &Filters::default(), 1, 0)
         }
         .expect("plan");
         if !visible {
@@ -454,7 +455,7 @@ fn a_search_planned_before_writes_finishes_after_them() {
                 &line("c3", Some("4"), "u3", "2024-02-04T10:00:00+08:00", "退款四"),
             );
             a.delete_messages(
-                std::slice::from_ref(&newest_id),
+                std::slice::from_ref(&oldest_id),
                 &chatvault_archive::DeletionReason {
                     rule: "request:1".into(),
                     requested_by: "test".into(),
@@ -475,12 +476,12 @@ fn a_search_planned_before_writes_finishes_after_them() {
         let texts: Vec<&str> = r.hits.iter().map(|h| h.text.as_str()).collect();
         if visible {
             // Planned after the writes: sees the new message, not the deleted one.
-            assert_eq!(texts, ["退款四", "退款二", "退款一"], "planned after");
+            assert_eq!(texts, ["退款四", "退款三", "退款二"], "planned after");
             assert_eq!(r.total, 3);
         } else {
-            // The planned generation lacks the new message; the deletion is seen.
-            assert_eq!(texts, ["退款二", "退款一"], "planned before");
-            assert_eq!(r.total, 2);
+            // The planned generation lacks the new message; the deletion is not counted.
+            assert_eq!(texts, ["退款三"], "planned before");
+            assert_eq!(r.total, 2, "the deleted message was on another page");
         }
     }
     assert_eq!(total(&mut a, "退款"), 3);

@@ -286,7 +286,7 @@ fn run_plain(
         let Some(filters) = narrowed(reader, &mut a, chosen)? else {
             return Ok(Err(exports::ExportError::NothingVisible {
                 user: user.clone(),
-                hidden: 0,
+                why: "the selection is outside their reach".into(),
             }));
         };
         let mut buf: Vec<u8> = vec![];
@@ -318,6 +318,10 @@ fn run_plain(
             &target,
             exports::denied_details(chosen, false, &e.to_string()),
         )),
+        // Over HTTP, a conversation the caller cannot see is one that does not exist.
+        Err(exports::ExportError::Archive(chatvault_archive::ArchiveError::NotFound(w))) => {
+            Err(reader.deny(&target, exports::denied_details(chosen, false, &format!("not found: {w}"))))
+        }
         Err(exports::ExportError::Archive(e)) => Err(e.into()),
         Err(e @ exports::ExportError::TooMany { .. }) => Err(ApiError::new(e.code(),
             e.to_string(),
