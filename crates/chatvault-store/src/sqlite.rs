@@ -97,10 +97,6 @@ impl SqliteStore {
     /// Opens (creating when absent) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(|e| err(path, e))?;
-        // The store prepares about 30 distinct statements, and ingest, search and a
-        // report's sync each cycle through many of them: rusqlite's default cache of 16
-        // would evict and prepare them again all the time.
-        conn.set_prepared_statement_cache_capacity(64);
         let store = SqliteStore {
             conn,
             path: path.to_owned(),
