@@ -52,8 +52,8 @@ pub struct SearchPlan {
     pub(crate) limit: usize,
     pub(crate) offset: usize,
     pub(crate) lag: u64,
-    /// The deletions' change counter when the plan was made.
-    pub(crate) gen: Option<u64>,
+    /// The deletions' change counter when the plan was made (as its `sync_deleted` read it).
+    pub(crate) gen: Option<Option<u64>>,
     pub(crate) snapshot: Snapshot,
     pub(crate) ask: Ask,
     /// Whether the finish asks a visibility rule about each message.
@@ -155,7 +155,7 @@ impl Archive {
             limit: limit.min(crate::MAX_PAGE as usize),
             offset: offset.min(crate::MAX_OFFSET as usize),
             lag,
-            gen: self.gen_now()?,
+            gen: self.deleted_gen,
             snapshot: self.index.snapshot(),
             ask,
             ruled,

@@ -293,7 +293,7 @@ impl Archive {
                 // A deletion since the plan may have taken a match off another page: the
                 // index's count is then redone without the deleted (rare, under the lock).
                 let recount = matches!(page, chatvault_index::IndexHits::Exact { .. })
-                    && self.gen_now()? != plan.gen;
+                    && self.deleted_gen != plan.gen;
                 let (mut total, page) =
                     self.read_page(&plan.q, page, plan.limit, plan.offset)?;
                 if recount {

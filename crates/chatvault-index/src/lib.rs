@@ -44,6 +44,13 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, IndexError>;
 
+fn tantivy_error(path: &str, source: tantivy::TantivyError) -> IndexError {
+    IndexError::Tantivy {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// One message as the index sees it.
 pub struct IndexDoc<'a> {
     pub seq: u64,
@@ -210,10 +217,7 @@ impl SearchIndex {
     }
 
     fn t(&self, source: tantivy::TantivyError) -> IndexError {
-        IndexError::Tantivy {
-            path: self.path.clone(),
-            source,
-        }
+        tantivy_error(&self.path, source)
     }
 
     fn writer(&mut self) -> Result<&mut IndexWriter> {
@@ -389,10 +393,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     fn t(&self, source: tantivy::TantivyError) -> IndexError {
-        IndexError::Tantivy {
-            path: self.path.clone(),
-            source,
-        }
+        tantivy_error(&self.path, source)
     }
 
 
