@@ -71,6 +71,9 @@ pub(crate) struct Prepared {
     raw_is_canonical: bool,
     normalized: String,
     pii: PiiFlags,
+    /// The normalised text with its personal data masked, for the index's masked view
+    /// (only when it holds some).
+    masked: Option<String>,
 }
 
 enum Item {
@@ -140,6 +143,7 @@ fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
     let raw_is_canonical = canonical_line(&m).as_bytes() == m.raw.as_slice();
     let normalized = normalize(&m.text);
     let pii = PiiFlags::of(&m.text);
+    let masked = masked_text(&m.text, pii);
     Prepared {
         m,
         dedup,
@@ -148,7 +152,14 @@ fn prepare(m: NewMessage, ordinals: &mut Ordinals) -> Prepared {
         raw_is_canonical,
         normalized,
         pii,
+        masked,
     }
+}
+
+/// What a reader without `pii.view` reads of a text, normalised as the index holds it;
+/// `None` when the text holds no personal data.
+fn masked_text(text: &str, pii: PiiFlags) -> Option<String> {
+    (!pii.is_empty()).then(|| normalize(&chatvault_model::pii::mask(text)))
 }
 
 impl Archive {
@@ -303,9 +314,19 @@ impl Archive {
             return Err(e);
         }
         self.frontier = Some(frontier);
-        if !stored_seqs.is_empty() {
-            // New senders may have joined conversations.
-            self.dir.members.clear();
+        // New senders may have joined the conversations this batch wrote to: their member
+        // lists are read again when next asked for (the others stay cached, so a live
+        // archive's searches do not read every member list anew after each batch).
+        for (_, p) in &stored_seqs {
+            match self
+                .dir
+                .cached_conversation_id(p.m.platform.as_str(), &p.m.conversation_id)
+            {
+                Some(id) => {
+                    self.dir.members.pop(&id);
+                }
+                None => self.dir.members.clear(),
+            }
         }
         for (seq, p) in stored_seqs {
             let m = &p.m;
@@ -319,6 +340,7 @@ impl Archive {
                 sender_name: m.sender.name.as_deref(),
                 kind: m.kind.as_str(),
                 text: &p.normalized,
+                masked: p.masked.as_deref(),
             })?;
         }
         Ok(each)
@@ -327,7 +349,9 @@ impl Archive {
     /// Adds one stored message to the index (committed by the caller).
     pub(crate) fn index_row(&mut self, row: &MessageRow) -> Result<()> {
         let view = self.message_view(row)?;
-        let text = normalize(view.text.as_deref().unwrap_or_default());
+        let raw = view.text.as_deref().unwrap_or_default();
+        let text = normalize(raw);
+        let masked = masked_text(raw, PiiFlags::of(raw));
         self.index.add(&IndexDoc {
             seq: row.seq,
             sent_at_ms: row.sent_at_ms,
@@ -337,6 +361,7 @@ impl Archive {
             sender_name: view.sender_name.as_deref(),
             kind: view.kind.as_str(),
             text: &text,
+            masked: masked.as_deref(),
         })?;
         Ok(())
     }

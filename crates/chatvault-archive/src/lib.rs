@@ -61,7 +61,7 @@ pub use proof::{
 };
 pub use retention::{PlanEntry, PlanSummary, RetentionRules};
 pub use search::{SearchFound, SearchHit, SearchPlan, SearchResponse};
-pub use services::{mask_message, IngestOutcome, Visibility, VisibleRule};
+pub use services::{mask_message, IngestOutcome, PersonalData, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
 
 /// Every failure of the archive, each with a stable code (see [`ArchiveError::code`]).
@@ -374,7 +374,7 @@ impl Archive {
                 .map_err(|_| ArchiveError::Corrupt("signing key".into()))?,
         );
         let signer = CheckpointSigner::from_private_key(&skey)?;
-        let index = SearchIndex::open(&layout.index())?;
+        let index = open_index(&layout)?;
         let mut a = Archive {
             layout,
             store,
@@ -641,7 +641,7 @@ impl Archive {
 
     pub fn stats(&self) -> Result<Stats> {
         let s = self.store.stats()?;
-        let latest = self.store.checkpoints()?.last().map(|c| CheckpointSummary {
+        let latest = self.store.latest_checkpoint()?.map(|c| CheckpointSummary {
             size: c.size,
             root: hex::encode(c.root),
             time: chatvault_ledger::verify_checkpoint(&c.note, self.signer.verifier_key())
@@ -671,8 +671,7 @@ impl Archive {
         let size = self.store.log_size()?;
         let latest = self
             .store
-            .checkpoints()?
-            .last()
+            .latest_checkpoint()?
             .map(|c| c.size)
             .unwrap_or(0);
         if size == 0 || latest >= size {
@@ -803,6 +802,34 @@ impl Archive {
 }
 
 /// What a conversation's wrapped data key is bound to.
+/// Opens the search index. One built by another version (its fields differ) is derived
+/// data: when no other process writes the archive, it is deleted here and rebuilt from
+/// the store when this process first takes the write lock (a search takes it too).
+/// While another process writes, the error stands, naming `chatvault reindex`.
+fn open_index(layout: &Layout) -> Result<SearchIndex> {
+    match SearchIndex::open(&layout.index()) {
+        Err(IndexError::OtherVersion { path }) => {
+            let lock = layout.lock();
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock)
+                .map_err(|e| keys::io_err(&lock, e))?;
+            if f.try_lock().is_err() {
+                return Err(IndexError::OtherVersion { path }.into());
+            }
+            eprintln!("[archive] the search index at {path} was built by another version of chatvault: rebuilding it from the store");
+            std::fs::remove_dir_all(layout.index()).map_err(|e| keys::io_err(&layout.index(), e))?;
+            let index = SearchIndex::open(&layout.index())?;
+            // The lock is released when `f` is dropped; the rebuild takes it again.
+            drop(f);
+            Ok(index)
+        }
+        other => Ok(other?),
+    }
+}
+
 pub(crate) fn dek_binding(platform: &str, external_id: &str) -> Vec<u8> {
     let mut b = Vec::with_capacity(platform.len() + external_id.len() + 1);
     b.extend_from_slice(platform.as_bytes());

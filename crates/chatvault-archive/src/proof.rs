@@ -74,16 +74,14 @@ impl Archive {
         let row = self.message_row(message_id)?;
         let covered = self
             .store
-            .checkpoints()?
-            .last()
+            .latest_checkpoint()?
             .is_some_and(|c| c.size > row.seq);
         if !covered {
             self.checkpoint()?;
         }
         let cp = self
             .store
-            .checkpoints()?
-            .pop()
+            .latest_checkpoint()?
             .ok_or_else(|| ArchiveError::Corrupt("no checkpoint after signing one".into()))?;
         let opened = self
             .open_row(&row)
@@ -265,7 +263,7 @@ impl Archive {
     /// The newest checkpoint, with a consistency proof from `from_size` to it.
     pub fn consistency(&mut self, from_size: u64) -> Result<ConsistencyFile> {
         let cp =
-            self.store.checkpoints()?.pop().ok_or_else(|| {
+            self.store.latest_checkpoint()?.ok_or_else(|| {
                 ArchiveError::NotFound("a checkpoint: the archive is empty".into())
             })?;
         let proof = if from_size == cp.size {

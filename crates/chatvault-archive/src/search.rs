@@ -1,6 +1,6 @@
 //! Search: the index finds, the store supplies, snippets show where.
 
-use chatvault_index::{Filters, IndexHits, Query, Snapshot};
+use chatvault_index::{Filters, IndexHits, Query, Snapshot, TextView};
 use chatvault_model::normalize::{normalize, Normalized};
 use chatvault_model::{MessageKind, SenderRole, StoredMessage};
 use chatvault_store::StoreRead;
@@ -60,6 +60,9 @@ pub struct SearchPlan {
     pub(crate) ruled: bool,
     /// A keyword that could fall inside personal data is matched against masked text.
     pub(crate) pii_check: bool,
+    /// The text the index matches: as stored, or masked (a reader who sees no personal
+    /// data anywhere).
+    pub(crate) view: TextView,
 }
 
 /// What a plan asks the index.
@@ -93,15 +96,18 @@ impl SearchPlan {
             Ask::Page => Found::Page(self.snapshot.search(
                 &self.q,
                 &self.filters,
+                self.view,
                 self.limit,
                 self.offset,
             )?),
             Ask::All { positive_only } => {
                 let (exact, seqs) = if positive_only {
-                    let (_, seqs) = self.snapshot.search_all(&self.q.positive(), &self.filters)?;
+                    let (_, seqs) =
+                        self.snapshot
+                            .search_all(&self.q.positive(), &self.filters, self.view)?;
                     (false, seqs)
                 } else {
-                    self.snapshot.search_all(&self.q, &self.filters)?
+                    self.snapshot.search_all(&self.q, &self.filters, self.view)?
                 };
                 Found::All { exact, seqs }
             }
@@ -133,7 +139,7 @@ impl Archive {
         offset: usize,
     ) -> Result<SearchPlan> {
         let q = Query::parse(query)?;
-        self.plan(q, filters, limit, offset, Ask::Page, false, false)
+        self.plan(q, filters, limit, offset, Ask::Page, false, false, TextView::Stored)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -146,6 +152,7 @@ impl Archive {
         ask: Ask,
         ruled: bool,
         pii_check: bool,
+        view: TextView,
     ) -> Result<SearchPlan> {
         let lag = self.catch_up_for_search()?;
         self.sync_deleted()?;
@@ -160,6 +167,7 @@ impl Archive {
             ask,
             ruled,
             pii_check,
+            view,
         })
     }
 
@@ -169,10 +177,12 @@ impl Archive {
     }
 
     /// Reads one page the index found, newest first, and the count: deleted messages
-    /// (the index may lag a deletion) are left out of both; candidates are checked.
+    /// (the index may lag a deletion) are left out of both; candidates are checked
+    /// against the text as `view` reads it.
     pub(crate) fn read_page(
         &mut self,
         q: &Query,
+        view: TextView,
         hits: IndexHits,
         limit: usize,
         offset: usize,
@@ -199,11 +209,16 @@ impl Archive {
                     if self.is_deleted(seq)? {
                         continue;
                     }
-                    let view = self.view_seq(seq)?;
-                    if q.matches(&normalize(view.text.as_deref().unwrap_or_default())) {
+                    let m = self.view_seq(seq)?;
+                    let raw = m.text.as_deref().unwrap_or_default();
+                    let read = match view {
+                        TextView::Stored => normalize(raw),
+                        TextView::Masked => normalize(&chatvault_model::pii::mask(raw)),
+                    };
+                    if q.matches(&read) {
                         // Keep only the page's messages; count the rest.
                         if total >= offset as u64 && page.len() < limit {
-                            page.push(view);
+                            page.push(m);
                         }
                         total += 1;
                     }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use chatvault_index::Query;
+use chatvault_index::{Query, TextView};
 use chatvault_ledger::CheckpointSigner;
 use chatvault_model::normalize::normalize;
 use chatvault_model::pii;
@@ -53,6 +53,17 @@ pub(crate) fn secret_binding(name: &str) -> Vec<u8> {
 
 /// Masks every field of a message that may carry personal data: the text, the sender's
 /// handle and name (WhatsApp handles are phone numbers), and attachment names.
+/// How much personal data a searching reader sees unmasked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalData {
+    /// Everywhere it reaches (`pii.view` from its role and from each of its grants).
+    Shown,
+    /// Nowhere: it reads every message masked.
+    Masked,
+    /// In what some grants cover, masked elsewhere.
+    Mixed,
+}
+
 pub fn mask_message(m: &mut StoredMessage) {
     if let Some(t) = &m.text {
         m.text = Some(pii::mask(t));
@@ -215,10 +226,10 @@ impl Archive {
         limit: usize,
         offset: usize,
         all_visible: bool,
-        pii_visible: bool,
+        personal: PersonalData,
         rule: &mut VisibleRule<'_>,
     ) -> Result<SearchResponse> {
-        let plan = self.plan_visible(query, filters, limit, offset, all_visible, pii_visible)?;
+        let plan = self.plan_visible(query, filters, limit, offset, all_visible, personal)?;
         let found = plan.run()?;
         self.finish_visible(found, rule)
     }
@@ -231,13 +242,22 @@ impl Archive {
         limit: usize,
         offset: usize,
         all_visible: bool,
-        pii_visible: bool,
+        personal: PersonalData,
     ) -> Result<SearchPlan> {
         let q = Query::parse(query)?;
+        let pii_visible = personal == PersonalData::Shown;
         // For a reader who may not see personal data, a keyword that could fall inside
         // it is matched against the masked text: text hidden by the mask never matches,
-        // so neither the hits, the count nor the snippets confirm it.
+        // so neither the hits, the count nor the snippets confirm it. A reader who sees
+        // it nowhere asks the index's masked view, which counts and pages exactly; one
+        // who sees it in some conversations only has each candidate matched against the
+        // text it sees.
         let pii_check = !pii_visible && q.could_match_personal_data();
+        let view = if pii_check && personal == PersonalData::Masked {
+            TextView::Masked
+        } else {
+            TextView::Stored
+        };
         // A sender filter that is itself personal data (a phone number as a handle, an
         // e-mail address) would confirm what the mask hides: it is for readers with
         // pii.view only.
@@ -256,17 +276,19 @@ impl Archive {
         }
         let ask = if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
             Ask::Nothing
-        } else if all_visible && !pii_check {
+        } else if all_visible && (!pii_check || view == TextView::Masked) {
             Ask::Page
         } else {
             // A negated keyword found only inside masked data must not hide a message
             // either: the index then looks for the positive keywords alone, and each
             // candidate is matched whole against the text its reader sees.
             Ask::All {
-                positive_only: pii_check && q.clauses.iter().any(|c| c.negated),
+                positive_only: pii_check
+                    && view == TextView::Stored
+                    && q.clauses.iter().any(|c| c.negated),
             }
         };
-        self.plan(q, filters, limit, offset, ask, true, pii_check)
+        self.plan(q, filters, limit, offset, ask, true, pii_check, view)
     }
 
     /// The last step of [`Self::search_visible`], under the archive's lock: reads the
@@ -295,9 +317,11 @@ impl Archive {
                 let recount = matches!(page, chatvault_index::IndexHits::Exact { .. })
                     && self.deleted_gen != plan.gen;
                 let (mut total, page) =
-                    self.read_page(&plan.q, page, plan.limit, plan.offset)?;
+                    self.read_page(&plan.q, plan.view, page, plan.limit, plan.offset)?;
                 if recount {
-                    let (_, seqs) = plan.snapshot.search_all(&plan.q, &plan.filters)?;
+                    let (_, seqs) = plan
+                        .snapshot
+                        .search_all(&plan.q, &plan.filters, plan.view)?;
                     total = 0;
                     for s in seqs {
                         if !self.is_deleted(s)? {
@@ -336,7 +360,8 @@ impl Archive {
                 // The rule hid a message of the page: the index's count and order are
                 // not the caller's, so every match is judged (rare: the caller's reach
                 // was everything).
-                plan.snapshot.search_all(&plan.q, &plan.filters)?
+                plan.snapshot
+                    .search_all(&plan.q, &plan.filters, plan.view)?
             }
             Found::All { exact, seqs } => (exact, seqs),
         };
@@ -354,8 +379,12 @@ impl Archive {
             let raw = m.text.as_deref().unwrap_or_default();
             let stored = normalize(raw);
             // Without the masked check, this is the whole query: a candidate past it
-            // matches as stored.
-            if !exact && !positive.as_ref().unwrap_or(&q).matches(&stored) {
+            // matches as stored. (The masked view's candidates are checked as masked.)
+            let read = match plan.view {
+                TextView::Stored => std::borrow::Cow::Borrowed(&stored),
+                TextView::Masked => std::borrow::Cow::Owned(normalize(&pii::mask(raw))),
+            };
+            if !exact && !positive.as_ref().unwrap_or(&q).matches(&read) {
                 continue;
             }
             let members = self.members_of_view(&m)?;

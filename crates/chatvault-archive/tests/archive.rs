@@ -441,7 +441,7 @@ fn a_search_planned_before_writes_finishes_after_them() {
     let oldest_id = oldest.hits[0].id.clone();
     for visible in [false, true] {
         let plan = if visible {
-            a.plan_visible("退款", &Filters::default(), 10, 0, true, true)
+            a.plan_visible("退款", &Filters::default(), 10, 0, true, chatvault_archive::PersonalData::Shown)
         } else {
             // One message a page: the deleted one is on another page.
             a.plan_search("退款", &Filters::default(), 1, 0)

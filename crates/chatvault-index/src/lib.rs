@@ -40,6 +40,10 @@ pub enum IndexError {
     },
     #[error("search index {path}: {what}")]
     Other { path: String, what: String },
+    /// The index was built with another layout (an older version): it is derived data,
+    /// to be deleted and rebuilt from the store.
+    #[error("search index {path}: built by another version of chatvault; run `chatvault reindex`")]
+    OtherVersion { path: String },
 }
 
 pub type Result<T> = std::result::Result<T, IndexError>;
@@ -63,6 +67,21 @@ pub struct IndexDoc<'a> {
     pub kind: &'a str,
     /// Already normalised.
     pub text: &'a str,
+    /// The text as a reader without `pii.view` sees it (personal data masked), already
+    /// normalised; `None` when the text holds no personal data (it reads the same).
+    pub masked: Option<&'a str>,
+}
+
+/// Which text a query matches: as stored, or as a reader without `pii.view` sees it.
+/// Text hidden by the mask must not match for that reader, or the hit count would
+/// confirm a phone number digit by digit; the masked view is indexed (for the messages
+/// that hold personal data), so such a reader's search pages and counts in the index
+/// instead of reading every match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextView {
+    #[default]
+    Stored,
+    Masked,
 }
 
 /// Filters that narrow a search. Times are UTC milliseconds, both ends inclusive.
@@ -94,6 +113,11 @@ pub enum IndexHits {
 struct Fields {
     uni: Field,
     bi: Field,
+    /// The masked text's grams, for the messages that hold personal data.
+    masked_uni: Field,
+    masked_bi: Field,
+    /// `1` on the messages that hold personal data.
+    pii: Field,
     seq: Field,
     sent_at: Field,
     platform: Field,
@@ -114,6 +138,12 @@ fn schema() -> (Schema, Fields) {
     };
     let uni = b.add_text_field("uni", gram(UNIGRAM, IndexRecordOption::Basic));
     let bi = b.add_text_field("bi", gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions));
+    let masked_uni = b.add_text_field("masked_uni", gram(UNIGRAM, IndexRecordOption::Basic));
+    let masked_bi = b.add_text_field(
+        "masked_bi",
+        gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions),
+    );
+    let pii = b.add_text_field("pii", STRING);
     let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
     let sent_at = b.add_i64_field("sent_at", NumericOptions::default() | INDEXED | FAST);
     let platform = b.add_text_field("platform", STRING);
@@ -125,6 +155,9 @@ fn schema() -> (Schema, Fields) {
         Fields {
             uni,
             bi,
+            masked_uni,
+            masked_bi,
+            pii,
             seq,
             sent_at,
             platform,
@@ -159,6 +192,9 @@ pub struct SearchIndex {
     writer_threads: usize,
 }
 
+/// The `pii` field's one term.
+const PII: &str = "1";
+
 /// The payload tantivy keeps with each commit: how much of the log is indexed.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Payload {
@@ -184,10 +220,7 @@ impl SearchIndex {
         })?;
         let index = Index::open_or_create(mmap, schema.clone()).map_err(t)?;
         if index.schema() != schema {
-            return Err(IndexError::Other {
-                path,
-                what: "the index was built by another version; run `chatvault reindex`".into(),
-            });
+            return Err(IndexError::OtherVersion { path });
         }
         index.tokenizers().register(UNIGRAM, UnigramTokenizer);
         index.tokenizers().register(BIGRAM, BigramTokenizer);
@@ -263,6 +296,11 @@ impl SearchIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.uni, d.text);
         doc.add_text(f.bi, d.text);
+        if let Some(m) = d.masked.filter(|m| *m != d.text) {
+            doc.add_text(f.masked_uni, m);
+            doc.add_text(f.masked_bi, m);
+            doc.add_text(f.pii, PII);
+        }
         doc.add_u64(f.seq, d.seq);
         doc.add_i64(f.sent_at, d.sent_at_ms);
         doc.add_text(f.platform, d.platform);
@@ -372,12 +410,13 @@ impl SearchIndex {
         limit: usize,
         offset: usize,
     ) -> Result<IndexHits> {
-        self.snapshot().search(q, filters, limit, offset)
+        self.snapshot()
+            .search(q, filters, TextView::Stored, limit, offset)
     }
 
     /// Every match on the current generation; see [`Snapshot::search_all`].
     pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
-        self.snapshot().search_all(q, filters)
+        self.snapshot().search_all(q, filters, TextView::Stored)
     }
 }
 
@@ -397,41 +436,69 @@ impl Snapshot {
     }
 
 
-    fn keyword_query(&self, k: &str) -> Box<dyn TQuery> {
+    /// One keyword in one pair of gram fields (the stored text's, or the masked text's).
+    fn keyword_in(&self, k: &str, uni: Field, bi: Field) -> Box<dyn TQuery> {
         if k.chars().any(char::is_whitespace) {
             let words: Vec<&str> = k.split_whitespace().collect();
             // Found through its words; the caller checks the whole phrase.
             let parts = words
                 .iter()
-                .map(|w| (Occur::Must, self.keyword_query(w)))
+                .map(|w| (Occur::Must, self.keyword_in(w, uni, bi)))
                 .collect();
             return Box::new(BooleanQuery::new(parts));
         }
         let n = k.chars().count();
         match n {
             1 => Box::new(TermQuery::new(
-                Term::from_field_text(self.fields.uni, k),
+                Term::from_field_text(uni, k),
                 IndexRecordOption::Basic,
             )),
             2 => Box::new(TermQuery::new(
-                Term::from_field_text(self.fields.bi, k),
+                Term::from_field_text(bi, k),
                 IndexRecordOption::Basic,
             )),
             _ => Box::new(PhraseQuery::new_with_offset(
                 keyword_bigrams(k)
                     .into_iter()
-                    .map(|(o, g)| (o, Term::from_field_text(self.fields.bi, &g)))
+                    .map(|(o, g)| (o, Term::from_field_text(bi, &g)))
                     .collect(),
             )),
         }
     }
 
-    fn build(&self, q: &Query, filters: &Filters) -> Box<dyn TQuery> {
+    /// One keyword as `view` reads the text. In the masked view, a message with personal
+    /// data matches through its masked grams and any other through its text (the same).
+    fn keyword_query(&self, k: &str, view: TextView) -> Box<dyn TQuery> {
+        let f = self.fields;
+        let stored = self.keyword_in(k, f.uni, f.bi);
+        if view == TextView::Stored {
+            return stored;
+        }
+        let pii = || -> Box<dyn TQuery> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.pii, PII),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let plain: Box<dyn TQuery> =
+            Box::new(BooleanQuery::new(vec![(Occur::Must, stored), (Occur::MustNot, pii())]));
+        let masked: Box<dyn TQuery> = Box::new(BooleanQuery::new(vec![
+            (Occur::Must, self.keyword_in(k, f.masked_uni, f.masked_bi)),
+            (Occur::Must, pii()),
+        ]));
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, plain),
+            (Occur::Should, masked),
+        ]))
+    }
+
+    fn build(&self, q: &Query, filters: &Filters, view: TextView) -> Box<dyn TQuery> {
         let f = self.fields;
         let exact = q.index_is_exact();
         let mut parts: Vec<(Occur, Box<dyn TQuery>)> = vec![];
         for c in &q.clauses {
-            let any: Vec<Box<dyn TQuery>> = c.any.iter().map(|k| self.keyword_query(k)).collect();
+            let any: Vec<Box<dyn TQuery>> =
+                c.any.iter().map(|k| self.keyword_query(k, view)).collect();
             let clause: Box<dyn TQuery> = if any.len() == 1 {
                 any.into_iter().next().unwrap_or_else(|| Box::new(AllQuery))
             } else {
@@ -549,16 +616,18 @@ impl Snapshot {
         }
     }
 
-    /// Runs a query. With an exact query, returns the total and one page, newest first.
+    /// Runs a query on the text as `view` reads it. With an exact query, returns the
+    /// total and one page, newest first.
     pub fn search(
         &self,
         q: &Query,
         filters: &Filters,
+        view: TextView,
         limit: usize,
         offset: usize,
     ) -> Result<IndexHits> {
         let searcher = &self.searcher;
-        let tq = self.build(q, filters);
+        let tq = self.build(q, filters, view);
         if q.index_is_exact() {
             // The collector reserves room for `offset + limit` documents: both are bounded
             // by the documents there are, so a page far past the end is empty, never a
@@ -601,10 +670,15 @@ impl Snapshot {
     }
 
     /// Every match of a query, unordered: exact (`true`) or candidates to check (`false`).
-    pub fn search_all(&self, q: &Query, filters: &Filters) -> Result<(bool, Vec<u64>)> {
+    pub fn search_all(
+        &self,
+        q: &Query,
+        filters: &Filters,
+        view: TextView,
+    ) -> Result<(bool, Vec<u64>)> {
         let searcher = &self.searcher;
         let docs = searcher
-            .search(&self.build(q, filters), &DocSetCollector)
+            .search(&self.build(q, filters, view), &DocSetCollector)
             .map_err(|e| self.t(e))?;
         let cols = self.columns(searcher)?;
         let seqs = docs

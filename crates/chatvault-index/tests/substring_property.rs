@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use chatvault_index::{Filters, IndexDoc, IndexHits, Query, SearchIndex};
+use chatvault_index::{Filters, IndexDoc, IndexHits, Query, SearchIndex, TextView};
 use chatvault_model::normalize::normalize;
 use proptest::prelude::*;
 
@@ -23,8 +23,21 @@ fn keyword() -> impl Strategy<Value = String> {
 
 /// Search through the index, finishing candidate sets with the definition, as the archive does.
 fn index_hits(idx: &SearchIndex, q: &Query, texts: &[String]) -> BTreeSet<u64> {
+    view_hits(idx, q, texts, TextView::Stored)
+}
+
+/// The text as `view` reads it, normalised.
+fn read(t: &str, view: TextView) -> String {
+    match view {
+        TextView::Stored => normalize(t),
+        TextView::Masked => normalize(&chatvault_model::pii::mask(t)),
+    }
+}
+
+fn view_hits(idx: &SearchIndex, q: &Query, texts: &[String], view: TextView) -> BTreeSet<u64> {
     match idx
-        .search(q, &Filters::default(), 10_000, 0)
+        .snapshot()
+        .search(q, &Filters::default(), view, 10_000, 0)
         .expect("search")
     {
         IndexHits::Exact { total, page } => {
@@ -34,7 +47,7 @@ fn index_hits(idx: &SearchIndex, q: &Query, texts: &[String]) -> BTreeSet<u64> {
         IndexHits::Candidates(c) => c
             .into_iter()
             .map(|(s, _)| s)
-            .filter(|&s| q.matches(&normalize(&texts[s as usize])))
+            .filter(|&s| q.matches(&read(&texts[s as usize], view)))
             .collect(),
     }
 }
@@ -44,6 +57,7 @@ fn build(texts: &[String]) -> (tempfile::TempDir, SearchIndex) {
     let mut idx = SearchIndex::open(dir.path()).expect("open");
     for (i, t) in texts.iter().enumerate() {
         let n = normalize(t);
+        let masked = read(t, TextView::Masked);
         idx.add(&IndexDoc {
             seq: i as u64,
             sent_at_ms: i as i64,
@@ -53,6 +67,7 @@ fn build(texts: &[String]) -> (tempfile::TempDir, SearchIndex) {
             sender_name: None,
             kind: "text",
             text: &n,
+            masked: (masked != n).then_some(masked.as_str()),
         })
         .expect("add");
     }
@@ -99,6 +114,85 @@ proptest! {
             prop_assert_eq!(index_hits(&idx, &parsed, &texts), truth, "query {:?}", q);
         }
     }
+}
+
+/// Pieces of text with personal data (phone numbers, an e-mail address, a resident ID,
+/// a bank card) among words, digits and spaces, so that keywords fall inside, across
+/// and beside masked spans.
+const PERSONAL: &[&str] = &[
+    "13812345678", "王女士", "退款", "a@b.com", "电话", "1", "8", "5678", " ", "订单",
+    "110101199003077777", "6222021234567890123", "*", "138", "@",
+];
+
+fn personal_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(PERSONAL), 0..8).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The masked view matches exactly what a reader without `pii.view` reads: text
+    /// hidden by the mask never matches, and the stored view is unchanged beside it.
+    #[test]
+    fn masked_view_equals_naive_scan_of_masked_text(
+        texts in prop::collection::vec(personal_text(), 1..30),
+        picks in prop::collection::vec((0usize..30, 0usize..40, 1usize..8, any::<bool>()), 1..16),
+        words in prop::collection::vec((prop::sample::select(PERSONAL), prop::sample::select(PERSONAL), 0u8..4), 1..8),
+    ) {
+        let (_dir, idx) = build(&texts);
+        let mut qs: Vec<String> = vec![];
+        // Substrings of the stored and of the masked texts...
+        for (ti, start, len, masked) in picks {
+            let t = &texts[ti % texts.len()];
+            let t = if masked { chatvault_model::pii::mask(t) } else { t.clone() };
+            let chars: Vec<char> = t.chars().collect();
+            if chars.is_empty() { continue; }
+            let s = start % chars.len();
+            let k: String = chars[s..(s + len).min(chars.len())].iter().collect();
+            if k.trim().is_empty() || k.contains('"') { continue; }
+            qs.push(format!("\"{k}\""));
+        }
+        // ...and the pieces themselves, combined.
+        for (a, b, op) in words {
+            if a.trim().is_empty() || b.trim().is_empty() { continue; }
+            qs.push(match op {
+                0 => a.to_owned(),
+                1 => format!("{a} -{b}"),
+                2 => format!("{a} OR {b}"),
+                _ => format!("\"{a} {b}\""),
+            });
+        }
+        for q in qs {
+            let Ok(parsed) = Query::parse(&q) else { continue };
+            if parsed.is_empty() { continue; }
+            for view in [TextView::Stored, TextView::Masked] {
+                let truth: BTreeSet<u64> = texts.iter().enumerate()
+                    .filter(|(_, t)| parsed.matches(&read(t, view)))
+                    .map(|(i, _)| i as u64).collect();
+                prop_assert_eq!(view_hits(&idx, &parsed, &texts, view), truth, "query {:?} in {:?}", q, view);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_masked_phone_number_is_not_found_by_its_hidden_digits() {
+    let texts: Vec<String> = ["电话13812345678", "订单5678", "no personal data"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (_dir, idx) = build(&texts);
+    let hits = |q: &str, view| view_hits(&idx, &Query::parse(q).expect("parse"), &texts, view);
+    assert_eq!(hits("1234", TextView::Stored), BTreeSet::from([0]));
+    assert_eq!(hits("1234", TextView::Masked), BTreeSet::new(), "hidden digits");
+    assert_eq!(hits("5678", TextView::Masked), BTreeSet::from([0, 1]), "shown digits");
+    assert_eq!(hits("电话", TextView::Masked), BTreeSet::from([0]), "beside the mask");
+    assert_eq!(hits("data", TextView::Masked), BTreeSet::from([2]), "no personal data");
+    assert_eq!(
+        hits("5678 -1234", TextView::Masked),
+        BTreeSet::from([0, 1]),
+        "a hidden keyword excludes nothing"
+    );
 }
 
 #[test]

@@ -413,17 +413,26 @@ impl ContentReader {
         &self.state
     }
 
-    /// Whether every message this caller may see is shown with its personal data: the
-    /// role has `pii.view` and so does each of the caller's grants. Otherwise searches
-    /// match the masked text (see `Archive::search_visible`).
-    pub fn sees_all_personal_data(&self) -> bool {
-        let rules = self.org.policy.rules(self.subject.role);
-        rules.rights.contains(&Right::PiiView)
-            && self
-                .grants
-                .iter()
-                .filter(|g| g.holder == self.subject.user)
-                .all(|g| g.rights.contains(&Right::PiiView))
+    /// How much of the personal data this caller may see is shown: everywhere (the role
+    /// has `pii.view` and so does each of the caller's grants), nowhere (neither the role
+    /// nor any grant has it), or in part. Unless shown everywhere, searches match the
+    /// masked text (see `Archive::plan_visible`).
+    pub fn personal_data(&self) -> chatvault_archive::PersonalData {
+        use chatvault_archive::PersonalData;
+        let by_role = self
+            .org
+            .policy
+            .rules(self.subject.role)
+            .rights
+            .contains(&Right::PiiView);
+        let own = || self.grants.iter().filter(|g| g.holder == self.subject.user);
+        if by_role && own().all(|g| g.rights.contains(&Right::PiiView)) {
+            PersonalData::Shown
+        } else if !by_role && !own().any(|g| g.rights.contains(&Right::PiiView)) {
+            PersonalData::Masked
+        } else {
+            PersonalData::Mixed
+        }
     }
 
     /// The visibility rule for `right`, recording what each shown message was shown by.

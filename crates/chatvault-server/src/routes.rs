@@ -226,7 +226,7 @@ pub fn run_search(
                 limit,
                 p.offset.unwrap_or(0),
                 all_visible,
-                reader.sees_all_personal_data(),
+                reader.personal_data(),
             )?
         };
         let found = plan.run()?;
@@ -459,7 +459,7 @@ pub fn run_timeline(
                 1,
                 0,
                 all_visible,
-                reader.sees_all_personal_data(),
+                reader.personal_data(),
                 &mut reader.rule(Right::View, &mut Usage::default()),
             )?
             .total as usize;
@@ -474,7 +474,7 @@ pub fn run_timeline(
             end - start,
             start,
             all_visible,
-            reader.sees_all_personal_data(),
+            reader.personal_data(),
             &mut reader.rule(Right::View, &mut usage),
         )?;
         let mut msgs = vec![];

@@ -272,6 +272,9 @@ pub trait StoreRead {
         f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>,
     ) -> Result<()>;
     fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
+    /// The newest checkpoint (one row: a live archive signs one per batch, so reading
+    /// them all for the newest grew with the archive's age).
+    fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>>;
     fn attachment(&self, conversation: i64, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>>;
     /// Every deletion and tombstone, by sequence number.
     fn deletions(&self) -> Result<Vec<DeletionRow>>;
