@@ -262,8 +262,11 @@ impl Access {
         let path = data_dir.join("access.db");
         let conn = Connection::open(&path).map_err(|e| db(&path, e))?;
         // Cached statements stay compiled (see chatvault-store's `configure`).
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-            .map_err(|e| db(&path, e))?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(|e| db(&path, e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
         )

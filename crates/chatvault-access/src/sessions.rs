@@ -299,7 +299,9 @@ impl Access {
     pub(crate) fn forged_sessions(&self) -> Result<Vec<String>> {
         let mut st = self
             .conn
-            .prepare("SELECT id_hash, user, csrf, created_ms, tag FROM sessions ORDER BY created_ms")
+            .prepare(
+                "SELECT id_hash, user, csrf, created_ms, tag FROM sessions ORDER BY created_ms",
+            )
             .map_err(|e| self.e(e))?;
         let mut rows = st.query([]).map_err(|e| self.e(e))?;
         let mut out = vec![];
@@ -309,7 +311,14 @@ impl Access {
             let csrf: String = r.get(2).map_err(|e| self.e(e))?;
             let created: i64 = r.get(3).map_err(|e| self.e(e))?;
             let tag: Option<Vec<u8>> = r.get(4).map_err(|e| self.e(e))?;
-            if !session_tag_ok(&self.keys.seal, &id_hash, &user, &csrf, created, tag.as_deref()) {
+            if !session_tag_ok(
+                &self.keys.seal,
+                &id_hash,
+                &user,
+                &csrf,
+                created,
+                tag.as_deref(),
+            ) {
                 out.push(format!("access.db `sessions`: a session of {user:?} was not written by chatvault or was edited since (it is refused)"));
             }
         }

@@ -993,7 +993,11 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
     };
     let f = build();
     let r = f.acc.audit_verify().unwrap();
-    assert!(r.ok, "every change through chatvault keeps it whole: {:?}", r.errors);
+    assert!(
+        r.ok,
+        "every change through chatvault keeps it whole: {:?}",
+        r.errors
+    );
     // Another connection, as an attacker with the file would write it: without the
     // triggers this connection has.
     let outside = |f: &Fixture, sql: &str| {
@@ -1064,7 +1068,10 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
             .unwrap();
         let mut e: AuditEntry = serde_json::from_str(&body).unwrap();
         let mut map = crate::state::newest_state(&c).unwrap().unwrap().1;
-        map.insert("users".into(), crate::state::table_digest(&c, "users").unwrap());
+        map.insert(
+            "users".into(),
+            crate::state::table_digest(&c, "users").unwrap(),
+        );
         let prev: [u8; 32] = prev.try_into().unwrap();
         e.seq = seq as u64 + 1;
         e.prev = hex::encode(prev);
@@ -1080,7 +1087,9 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
     }
     let r = f.acc.audit_verify().unwrap();
     assert!(
-        r.errors.iter().any(|e| e.contains("after the newest signed checkpoint")),
+        r.errors
+            .iter()
+            .any(|e| e.contains("after the newest signed checkpoint")),
         "a forged unsigned entry: {:?}",
         r.errors
     );

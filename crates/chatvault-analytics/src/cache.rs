@@ -204,8 +204,11 @@ impl Cache {
         };
         let conn = Connection::open(path).map_err(|x| e(x.to_string()))?;
         // Cached statements stay compiled (see chatvault-store's `configure`).
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-            .map_err(|x| e(x.to_string()))?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(|x| e(x.to_string()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|x| e(x.to_string()))?;
         conn.execute_batch(SCHEMA).map_err(|x| e(x.to_string()))?;

@@ -1096,17 +1096,30 @@ mod tests {
             m.observe(&msg(&c, Side::Customer, "wecom:u", 0, 0));
         }
         // Stamped an hour ahead of its receipt.
-        m.observe(&msg("wecom:late", Side::Customer, "wecom:u", 9_000 * S, 5_400 * S));
+        m.observe(&msg(
+            "wecom:late",
+            Side::Customer,
+            "wecom:u",
+            9_000 * S,
+            5_400 * S,
+        ));
         m.tick(7_300 * S, &team);
         assert_eq!(m.waiting(), 51);
         let tiers: Vec<Tier> = m.drain().iter().map(|e| e.alert.tier).collect();
         assert_eq!(
-            (tiers.iter().filter(|t| **t == Tier::Red).count(), tiers.len()),
+            (
+                tiers.iter().filter(|t| **t == Tier::Red).count(),
+                tiers.len()
+            ),
             (50, 51),
             "the 50 old turns are red; the future-stamped one has waited 1,900 s (yellow)"
         );
         m.tick(10_001 * S, &team);
-        assert_eq!(m.waiting(), 1, "only the turn received at 5,400 s is still watched");
+        assert_eq!(
+            m.waiting(),
+            1,
+            "only the turn received at 5,400 s is still watched"
+        );
         let ev = m.drain();
         let expired = ev
             .iter()

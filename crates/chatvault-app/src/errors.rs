@@ -21,10 +21,7 @@ pub struct Code {
 impl Code {
     /// The code's anchor in `docs/api.md` (`#error-input-invalid`).
     pub fn anchor(&self) -> String {
-        format!(
-            "error-{}",
-            self.name.replace(['.', '_'], "-")
-        )
+        format!("error-{}", self.name.replace(['.', '_'], "-"))
     }
 }
 
@@ -101,6 +98,7 @@ pub const CODES: &[Code] = &[
     code("serve", 500, "the server could not start"),
     code("error", 500, "any other failure"),
     code("archive.locked", 503, "another process is writing (an import): try again when it ends"),
+    code("storage.io", 503, "the disk holding the data folder failed a write or a flush (an I/O error): nothing was acknowledged; check the disk, then retry, and messages it did store answer as duplicates"),
     code("storage.full", 507, "the disk holding the data folder is full: nothing was acknowledged; retry once space returns, and messages it did store answer as duplicates"),
 ];
 
@@ -135,8 +133,9 @@ mod tests {
     /// `docs/api.md`'s error table is this table: each code once, under its status.
     #[test]
     fn the_docs_list_every_code_with_its_status() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
-            .expect("docs/api.md");
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .expect("docs/api.md");
         let section = doc
             .split("## Errors")
             .nth(1)
@@ -148,15 +147,28 @@ mod tests {
         for line in section.lines().filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let name = cells[1].trim_matches('`');
-            let status: u16 = cells[2].parse().unwrap_or_else(|_| panic!("status of {name}: {line}"));
+            let status: u16 = cells[2]
+                .parse()
+                .unwrap_or_else(|_| panic!("status of {name}: {line}"));
             documented.push((name.to_owned(), status));
         }
-        let want: Vec<(String, u16)> = CODES.iter().map(|c| (c.name.to_owned(), c.status)).collect();
+        let want: Vec<(String, u16)> = CODES
+            .iter()
+            .map(|c| (c.name.to_owned(), c.status))
+            .collect();
         let missing: Vec<_> = want.iter().filter(|w| !documented.contains(w)).collect();
         let extra: Vec<_> = documented.iter().filter(|d| !want.contains(d)).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "docs/api.md lacks {missing:?}; lists {extra:?} that the table does not");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "docs/api.md lacks {missing:?}; lists {extra:?} that the table does not"
+        );
         for c in CODES {
-            assert!(doc.contains(&format!("id=\"{}\"", c.anchor())), "no anchor {} for {}", c.anchor(), c.name);
+            assert!(
+                doc.contains(&format!("id=\"{}\"", c.anchor())),
+                "no anchor {} for {}",
+                c.anchor(),
+                c.name
+            );
         }
     }
 
@@ -202,14 +214,20 @@ mod tests {
             let start = s.find('"')? + 1;
             let end = start + s[start..].find('"')?;
             let l = &s[start..end];
-            (!l.is_empty() && l.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'))
-                .then(|| l.to_owned())
+            (!l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'))
+            .then(|| l.to_owned())
         };
         for (i, _) in text.match_indices("fn code(&self)") {
             let body = &text[i..];
             let body = &body[..body.find("\n    }\n").unwrap_or(body.len())];
             for line in body.lines() {
-                if let Some(arm) = line.split("=>").nth(1).or_else(|| line.trim().strip_prefix("return ")) {
+                if let Some(arm) = line
+                    .split("=>")
+                    .nth(1)
+                    .or_else(|| line.trim().strip_prefix("return "))
+                {
                     if let Some(l) = literal(arm) {
                         out.push(l);
                     }

@@ -191,26 +191,140 @@ mod tests {
     #[test]
     fn bounds_table() {
         let cases: Vec<(&str, &str, &str, End, Result<i64, &str>)> = vec![
-            ("rfc3339_keeps_its_offset", "2024-03-01T09:15:02+08:00", "UTC", End::From, Ok(1_709_255_702_000)),
-            ("rfc3339_to_is_exact", "2024-03-01T09:15:02+08:00", "UTC", End::To, Ok(1_709_255_702_000)),
-            ("date_from_shanghai", "2024-03-01", "Asia/Shanghai", End::From, Ok(1_709_222_400_000)),
-            ("date_to_is_whole_day", "2024-03-01", "Asia/Shanghai", End::To, Ok(1_709_308_799_999)),
-            ("date_from_utc", "2024-03-01", "UTC", End::From, Ok(1_709_251_200_000)),
-            ("minute_from", "2024-03-01 09:15", "+08:00", End::From, Ok(1_709_255_700_000)),
-            ("minute_to_is_whole_minute", "2024-03-01T09:15", "+08:00", End::To, Ok(1_709_255_759_999)),
-            ("second_to_is_whole_second", "2024-03-01 09:15:02", "+08:00", End::To, Ok(1_709_255_702_999)),
-            ("milliseconds_are_exact", "1709255702000", "Asia/Shanghai", End::To, Ok(1_709_255_702_000)),
-            ("spaces_around", "  2024-03-01 ", "UTC", End::From, Ok(1_709_251_200_000)),
-            ("dst_gap_does_not_exist", "2024-03-10 02:30", "America/New_York", End::From, Err("does not exist in the time zone America/New_York")),
-            ("dst_repeat_takes_earlier", "2024-11-03 01:30", "America/New_York", End::From, Ok(1_730_611_800_000)),
-            ("garbage", "yesterday", "UTC", End::From, Err("is not RFC 3339")),
+            (
+                "rfc3339_keeps_its_offset",
+                "2024-03-01T09:15:02+08:00",
+                "UTC",
+                End::From,
+                Ok(1_709_255_702_000),
+            ),
+            (
+                "rfc3339_to_is_exact",
+                "2024-03-01T09:15:02+08:00",
+                "UTC",
+                End::To,
+                Ok(1_709_255_702_000),
+            ),
+            (
+                "date_from_shanghai",
+                "2024-03-01",
+                "Asia/Shanghai",
+                End::From,
+                Ok(1_709_222_400_000),
+            ),
+            (
+                "date_to_is_whole_day",
+                "2024-03-01",
+                "Asia/Shanghai",
+                End::To,
+                Ok(1_709_308_799_999),
+            ),
+            (
+                "date_from_utc",
+                "2024-03-01",
+                "UTC",
+                End::From,
+                Ok(1_709_251_200_000),
+            ),
+            (
+                "minute_from",
+                "2024-03-01 09:15",
+                "+08:00",
+                End::From,
+                Ok(1_709_255_700_000),
+            ),
+            (
+                "minute_to_is_whole_minute",
+                "2024-03-01T09:15",
+                "+08:00",
+                End::To,
+                Ok(1_709_255_759_999),
+            ),
+            (
+                "second_to_is_whole_second",
+                "2024-03-01 09:15:02",
+                "+08:00",
+                End::To,
+                Ok(1_709_255_702_999),
+            ),
+            (
+                "milliseconds_are_exact",
+                "1709255702000",
+                "Asia/Shanghai",
+                End::To,
+                Ok(1_709_255_702_000),
+            ),
+            (
+                "spaces_around",
+                "  2024-03-01 ",
+                "UTC",
+                End::From,
+                Ok(1_709_251_200_000),
+            ),
+            (
+                "dst_gap_does_not_exist",
+                "2024-03-10 02:30",
+                "America/New_York",
+                End::From,
+                Err("does not exist in the time zone America/New_York"),
+            ),
+            (
+                "dst_repeat_takes_earlier",
+                "2024-11-03 01:30",
+                "America/New_York",
+                End::From,
+                Ok(1_730_611_800_000),
+            ),
+            (
+                "garbage",
+                "yesterday",
+                "UTC",
+                End::From,
+                Err("is not RFC 3339"),
+            ),
             ("empty", "", "UTC", End::From, Err("is not RFC 3339")),
-            ("month_13", "2024-13-01", "UTC", End::From, Err("is not RFC 3339")),
-            ("huge_milliseconds", "9223372036854775807", "UTC", End::From, Err("outside the years")),
-            ("too_many_digits", "99999999999999999999999", "UTC", End::From, Err("outside the years")),
-            ("year_zero", "0000-01-01", "UTC", End::From, Err("outside the years")),
-            ("negative_milliseconds", "-86400000", "UTC", End::From, Ok(-86_400_000)),
-            ("two_minus_signs", "--5", "UTC", End::From, Err("is not RFC 3339")),
+            (
+                "month_13",
+                "2024-13-01",
+                "UTC",
+                End::From,
+                Err("is not RFC 3339"),
+            ),
+            (
+                "huge_milliseconds",
+                "9223372036854775807",
+                "UTC",
+                End::From,
+                Err("outside the years"),
+            ),
+            (
+                "too_many_digits",
+                "99999999999999999999999",
+                "UTC",
+                End::From,
+                Err("outside the years"),
+            ),
+            (
+                "year_zero",
+                "0000-01-01",
+                "UTC",
+                End::From,
+                Err("outside the years"),
+            ),
+            (
+                "negative_milliseconds",
+                "-86400000",
+                "UTC",
+                End::From,
+                Ok(-86_400_000),
+            ),
+            (
+                "two_minus_signs",
+                "--5",
+                "UTC",
+                End::From,
+                Err("is not RFC 3339"),
+            ),
             ("lone_minus", "-", "UTC", End::From, Err("is not RFC 3339")),
         ];
         for (name, input, z, end, want) in cases {
@@ -261,7 +375,10 @@ mod tests {
         let sh = zone("Asia/Shanghai");
         assert_eq!(sh.rfc3339(1_709_255_702_000), "2024-03-01T09:15:02+08:00");
         assert_eq!(sh.minute(1_709_255_702_000), "2024-03-01 09:15 +08:00");
-        assert_eq!(zone("UTC").minute(1_709_255_702_000), "2024-03-01 01:15 +00:00");
+        assert_eq!(
+            zone("UTC").minute(1_709_255_702_000),
+            "2024-03-01 01:15 +00:00"
+        );
     }
 
     proptest::proptest! {

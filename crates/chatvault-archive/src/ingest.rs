@@ -13,9 +13,7 @@ use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
 use chatvault_model::normalize::normalize;
 use chatvault_model::pii::PiiFlags;
 use chatvault_model::NewMessage;
-use chatvault_store::{
-    DataKeyRow, MessageRow, Store, StoreRead, WriteTxn,
-};
+use chatvault_store::{DataKeyRow, MessageRow, Store, StoreRead, WriteTxn};
 use serde::Serialize;
 
 use crate::body::{Body, Raw};

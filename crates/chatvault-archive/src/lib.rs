@@ -43,15 +43,13 @@ use chatvault_model::pii::PiiFlags;
 use chatvault_model::{
     ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp,
 };
-use chatvault_store::{
-    MessageRow, SqliteStore, Store, StoreError, StoreRead,
-};
+use chatvault_store::{MessageRow, SqliteStore, Store, StoreError, StoreRead};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use chatvault_import::{Parsed, Rejection};
 pub use chatvault_index::Filters;
-pub use chatvault_store::{is_storage_full, is_storage_full_under};
+pub use chatvault_store::{is_storage_failure, is_storage_full, is_storage_full_under};
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use export::{Selection, StreamCounts};
 pub use ingest::{ImportProgress, ImportReport};
@@ -102,6 +100,9 @@ impl ArchiveError {
     pub fn code(&self) -> &'static str {
         if is_storage_full(self) {
             return "storage.full";
+        }
+        if is_storage_failure(self) {
+            return "storage.io";
         }
         match self {
             ArchiveError::NotAnArchive(_) => "archive.missing",
@@ -669,11 +670,7 @@ impl Archive {
     pub fn checkpoint(&mut self) -> Result<Option<CheckpointSummary>> {
         self.lock_for_writing()?;
         let size = self.store.log_size()?;
-        let latest = self
-            .store
-            .latest_checkpoint()?
-            .map(|c| c.size)
-            .unwrap_or(0);
+        let latest = self.store.latest_checkpoint()?.map(|c| c.size).unwrap_or(0);
         if size == 0 || latest >= size {
             return Ok(None);
         }
@@ -820,7 +817,8 @@ fn open_index(layout: &Layout) -> Result<SearchIndex> {
                 return Err(IndexError::OtherVersion { path }.into());
             }
             eprintln!("[archive] the search index at {path} was built by another version of chatvault: rebuilding it from the store");
-            std::fs::remove_dir_all(layout.index()).map_err(|e| keys::io_err(&layout.index(), e))?;
+            std::fs::remove_dir_all(layout.index())
+                .map_err(|e| keys::io_err(&layout.index(), e))?;
             let index = SearchIndex::open(&layout.index())?;
             // The lock is released when `f` is dropped; the rebuild takes it again.
             drop(f);
@@ -899,7 +897,10 @@ mod dek_cache_tests {
             let texts: Vec<String> = v.messages.iter().filter_map(|m| m.text.clone()).collect();
             assert_eq!(texts, [format!("第{i}条"), format!("第{}条", i + 12)]);
             let senders: Vec<&str> = v.messages.iter().map(|m| m.sender.as_str()).collect();
-            assert_eq!(senders, [format!("u{}", i % 7), format!("u{}", (i + 12) % 7)]);
+            assert_eq!(
+                senders,
+                [format!("u{}", i % 7), format!("u{}", (i + 12) % 7)]
+            );
             assert_eq!(v.conversation, format!("wecom:c{i}"));
             let members = a.participants_of(&format!("c{i}")).expect("members");
             assert_eq!(members.len(), if i % 7 == (i + 12) % 7 { 1 } else { 2 });
@@ -910,4 +911,3 @@ mod dek_cache_tests {
         assert!(report.ok, "{report:?}");
     }
 }
-

@@ -262,10 +262,10 @@ pub struct ConsistencyFile {
 impl Archive {
     /// The newest checkpoint, with a consistency proof from `from_size` to it.
     pub fn consistency(&mut self, from_size: u64) -> Result<ConsistencyFile> {
-        let cp =
-            self.store.latest_checkpoint()?.ok_or_else(|| {
-                ArchiveError::NotFound("a checkpoint: the archive is empty".into())
-            })?;
+        let cp = self
+            .store
+            .latest_checkpoint()?
+            .ok_or_else(|| ArchiveError::NotFound("a checkpoint: the archive is empty".into()))?;
         let proof = if from_size == cp.size {
             vec![]
         } else {

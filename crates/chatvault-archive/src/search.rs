@@ -107,7 +107,8 @@ impl SearchPlan {
                             .search_all(&self.q.positive(), &self.filters, self.view)?;
                     (false, seqs)
                 } else {
-                    self.snapshot.search_all(&self.q, &self.filters, self.view)?
+                    self.snapshot
+                        .search_all(&self.q, &self.filters, self.view)?
                 };
                 Found::All { exact, seqs }
             }
@@ -139,7 +140,16 @@ impl Archive {
         offset: usize,
     ) -> Result<SearchPlan> {
         let q = Query::parse(query)?;
-        self.plan(q, filters, limit, offset, Ask::Page, false, false, TextView::Stored)
+        self.plan(
+            q,
+            filters,
+            limit,
+            offset,
+            Ask::Page,
+            false,
+            false,
+            TextView::Stored,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

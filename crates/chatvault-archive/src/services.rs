@@ -51,8 +51,6 @@ pub(crate) fn secret_binding(name: &str) -> Vec<u8> {
     format!("chatvault/secret/{name}").into_bytes()
 }
 
-/// Masks every field of a message that may carry personal data: the text, the sender's
-/// handle and name (WhatsApp handles are phone numbers), and attachment names.
 /// How much personal data a searching reader sees unmasked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersonalData {
@@ -64,6 +62,8 @@ pub enum PersonalData {
     Mixed,
 }
 
+/// Masks every field of a message that may carry personal data: the text, the sender's
+/// handle and name (WhatsApp handles are phone numbers), and attachment names.
 pub fn mask_message(m: &mut StoredMessage) {
     if let Some(t) = &m.text {
         m.text = Some(pii::mask(t));
@@ -141,9 +141,9 @@ impl Archive {
         }
         let mut handles = vec![];
         for id in self.store.conversation_senders(conversation)? {
-            let p = self.participant_row(id)?.ok_or_else(|| {
-                ArchiveError::Corrupt(format!("participant row {id} is unknown"))
-            })?;
+            let p = self
+                .participant_row(id)?
+                .ok_or_else(|| ArchiveError::Corrupt(format!("participant row {id} is unknown")))?;
             handles.push(Handle::new(&p.platform, &p.handle));
         }
         handles.sort();

@@ -511,7 +511,9 @@ fn metadata_people_read_is_checked_and_every_problem_named() {
         (
             "data_key_label",
             Box::new(|f| {
-                db(f).execute("UPDATE data_keys SET kek_id = 'k-other'", []).expect("w");
+                db(f)
+                    .execute("UPDATE data_keys SET kek_id = 'k-other'", [])
+                    .expect("w");
             }),
             vec!["its data key is labelled as wrapped by key \"k-other\""],
         ),

@@ -245,7 +245,10 @@ impl Archive {
                     errors.push(issue(None, format!("search index file {f} fails its checksum (damaged on disk): run `chatvault reindex`")));
                 }
             }
-            Err(e) => errors.push(issue(None, format!("the search index cannot be checked ({e}): run `chatvault reindex`"))),
+            Err(e) => errors.push(issue(
+                None,
+                format!("the search index cannot be checked ({e}): run `chatvault reindex`"),
+            )),
         }
         let checkpoints = self.store.checkpoints()?;
         let mut signed: BTreeMap<u64, Hash> = BTreeMap::new();
@@ -476,7 +479,9 @@ impl Archive {
             }
         }
         for p in self.store.participants()? {
-            let platform = first_conversation.get(&p.id).and_then(|c| platform_of.get(c));
+            let platform = first_conversation
+                .get(&p.id)
+                .and_then(|c| platform_of.get(c));
             if let Some(platform) = platform.filter(|pl| **pl != p.platform) {
                 errors.push(issue(
                     None,

@@ -356,6 +356,23 @@ fn reindex_equals_a_fresh_index() {
         incremental,
         "an index rebuilt from nothing differs"
     );
+    // An index of another version's layout (here: one field fewer in its schema) is
+    // derived data: opening the archive rebuilds it, when no other process writes.
+    drop(a);
+    let meta_path = d.path().join("index").join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).expect("meta")).expect("json");
+    let fields = meta["schema"].as_array_mut().expect("schema");
+    let before = fields.len();
+    fields.retain(|f| f["name"] != "pii");
+    assert_eq!(fields.len(), before - 1, "the schema has a `pii` field");
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).expect("json")).expect("write");
+    let mut a = reopen(d.path());
+    assert_eq!(
+        run(&mut a),
+        incremental,
+        "an index of another layout, rebuilt on open, differs"
+    );
 }
 
 #[test]
@@ -441,7 +458,14 @@ fn a_search_planned_before_writes_finishes_after_them() {
     let oldest_id = oldest.hits[0].id.clone();
     for visible in [false, true] {
         let plan = if visible {
-            a.plan_visible("退款", &Filters::default(), 10, 0, true, chatvault_archive::PersonalData::Shown)
+            a.plan_visible(
+                "退款",
+                &Filters::default(),
+                10,
+                0,
+                true,
+                chatvault_archive::PersonalData::Shown,
+            )
         } else {
             // One message a page: the deleted one is on another page.
             a.plan_search("退款", &Filters::default(), 1, 0)

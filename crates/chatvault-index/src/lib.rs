@@ -218,7 +218,13 @@ impl SearchIndex {
             path: path.clone(),
             what: e.to_string(),
         })?;
-        let index = Index::open_or_create(mmap, schema.clone()).map_err(t)?;
+        // tantivy compares the schema itself: one of another layout is another version's.
+        let index = match Index::open_or_create(mmap, schema.clone()) {
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                return Err(IndexError::OtherVersion { path })
+            }
+            other => other.map_err(t)?,
+        };
         if index.schema() != schema {
             return Err(IndexError::OtherVersion { path });
         }
@@ -321,10 +327,7 @@ impl SearchIndex {
     /// next catch-up adds it again from the store.
     pub fn discard_uncommitted(&mut self) -> Result<()> {
         if let Some(w) = self.writer.as_mut() {
-            w.rollback().map_err(|e| IndexError::Tantivy {
-                path: String::new(),
-                source: e,
-            })?;
+            w.rollback().map_err(|e| tantivy_error(&self.path, e))?;
         }
         self.refresh()
     }
@@ -348,11 +351,9 @@ impl SearchIndex {
     /// log entries are indexed.
     pub fn commit(&mut self, upto: u64) -> Result<()> {
         let payload = serde_json::to_string(&Payload { upto }).unwrap_or_default();
+        let path = self.path.clone();
         let w = self.writer()?;
-        let mut prepared = w.prepare_commit().map_err(|e| IndexError::Tantivy {
-            path: String::new(),
-            source: e,
-        })?;
+        let mut prepared = w.prepare_commit().map_err(|e| tantivy_error(&path, e))?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(|e| self.t(e))?;
         self.upto = upto;
@@ -435,7 +436,6 @@ impl Snapshot {
         tantivy_error(&self.path, source)
     }
 
-
     /// One keyword in one pair of gram fields (the stored text's, or the masked text's).
     fn keyword_in(&self, k: &str, uni: Field, bi: Field) -> Box<dyn TQuery> {
         if k.chars().any(char::is_whitespace) {
@@ -480,8 +480,10 @@ impl Snapshot {
                 IndexRecordOption::Basic,
             ))
         };
-        let plain: Box<dyn TQuery> =
-            Box::new(BooleanQuery::new(vec![(Occur::Must, stored), (Occur::MustNot, pii())]));
+        let plain: Box<dyn TQuery> = Box::new(BooleanQuery::new(vec![
+            (Occur::Must, stored),
+            (Occur::MustNot, pii()),
+        ]));
         let masked: Box<dyn TQuery> = Box::new(BooleanQuery::new(vec![
             (Occur::Must, self.keyword_in(k, f.masked_uni, f.masked_bi)),
             (Occur::Must, pii()),

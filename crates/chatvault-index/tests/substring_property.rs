@@ -120,8 +120,21 @@ proptest! {
 /// a bank card) among words, digits and spaces, so that keywords fall inside, across
 /// and beside masked spans.
 const PERSONAL: &[&str] = &[
-    "13812345678", "王女士", "退款", "a@b.com", "电话", "1", "8", "5678", " ", "订单",
-    "110101199003077777", "6222021234567890123", "*", "138", "@",
+    "13812345678",
+    "王女士",
+    "退款",
+    "a@b.com",
+    "电话",
+    "1",
+    "8",
+    "5678",
+    " ",
+    "订单",
+    "110101199003077777",
+    "6222021234567890123",
+    "*",
+    "138",
+    "@",
 ];
 
 fn personal_text() -> impl Strategy<Value = String> {
@@ -184,10 +197,26 @@ fn a_masked_phone_number_is_not_found_by_its_hidden_digits() {
     let (_dir, idx) = build(&texts);
     let hits = |q: &str, view| view_hits(&idx, &Query::parse(q).expect("parse"), &texts, view);
     assert_eq!(hits("1234", TextView::Stored), BTreeSet::from([0]));
-    assert_eq!(hits("1234", TextView::Masked), BTreeSet::new(), "hidden digits");
-    assert_eq!(hits("5678", TextView::Masked), BTreeSet::from([0, 1]), "shown digits");
-    assert_eq!(hits("电话", TextView::Masked), BTreeSet::from([0]), "beside the mask");
-    assert_eq!(hits("data", TextView::Masked), BTreeSet::from([2]), "no personal data");
+    assert_eq!(
+        hits("1234", TextView::Masked),
+        BTreeSet::new(),
+        "hidden digits"
+    );
+    assert_eq!(
+        hits("5678", TextView::Masked),
+        BTreeSet::from([0, 1]),
+        "shown digits"
+    );
+    assert_eq!(
+        hits("电话", TextView::Masked),
+        BTreeSet::from([0]),
+        "beside the mask"
+    );
+    assert_eq!(
+        hits("data", TextView::Masked),
+        BTreeSet::from([2]),
+        "no personal data"
+    );
     assert_eq!(
         hits("5678 -1234", TextView::Masked),
         BTreeSet::from([0, 1]),

@@ -182,7 +182,8 @@ pub(crate) fn role_reaches(
     dir: &Directory,
 ) -> bool {
     m.sent_at_ms >= role_from_ms(rules, now_ms)
-        && role_who(subject, rules).is_some_and(|w| w.takes_part(m.conversation, m.participants, dir))
+        && role_who(subject, rules)
+            .is_some_and(|w| w.takes_part(m.conversation, m.participants, dir))
 }
 
 fn role_part(subject: &Subject, rules: &RoleRules, now_ms: i64) -> Option<Part> {
@@ -247,7 +248,10 @@ mod tests {
     }
 
     fn handles(mask: u8) -> Vec<Handle> {
-        (0..6).filter(|i| mask & (1 << i) != 0).map(handle).collect()
+        (0..6)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(handle)
+            .collect()
     }
 
     fn org() -> Org {
@@ -262,12 +266,17 @@ mod tests {
     }
 
     fn rights(mask: u8) -> Vec<Right> {
-        [Right::View, Right::Export, Right::PiiView, Right::RestrictedView]
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, r)| r)
-            .collect()
+        [
+            Right::View,
+            Right::Export,
+            Right::PiiView,
+            Right::RestrictedView,
+        ]
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, r)| r)
+        .collect()
     }
 
     prop_compose! {

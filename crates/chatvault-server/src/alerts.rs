@@ -561,9 +561,7 @@ impl Watcher {
                 self.state.audit(self.caller.event(Action::AlertAck).target(&id.to_string()).details(json!({"conversation": a.conversation, "source": a.source, "tier": a.tier, "kind": a.kind})))?;
                 Ok(a)
             }
-            Err(e) => {
-                Err(ApiError::new(e.code(), e.to_string()))
-            }
+            Err(e) => Err(ApiError::new(e.code(), e.to_string())),
         }
     }
 }
@@ -574,9 +572,7 @@ pub async fn list_route(w: Watcher) -> ApiResult<Json<Listing>> {
 
 pub async fn ack_route(w: Watcher, AxPath(id): AxPath<String>) -> ApiResult<Json<Value>> {
     let Ok(id) = id.parse::<u64>() else {
-        return Err(ApiError::new("alert.not_found",
-            format!("no alert {id}"),
-        ));
+        return Err(ApiError::new("alert.not_found", format!("no alert {id}")));
     };
     let a = blocking(|| w.ack(id))?;
     Ok(Json(json!({"alert": a})))

@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::guard::{Caller, ContentReader};
 use crate::routes::{blocking, parse_time};
+use crate::ApiJson;
 use chatvault_app::exports;
 use chatvault_app::time::Zone;
-use crate::ApiJson;
 
 /// The most messages one export over HTTP holds (it is built in memory); larger exports
 /// stream from the CLI (`chatvault export`).
@@ -320,12 +320,15 @@ fn run_plain(
         )),
         // Over HTTP, a conversation the caller cannot see is one that does not exist.
         Err(exports::ExportError::Archive(chatvault_archive::ArchiveError::NotFound(w))) => {
-            Err(reader.deny(&target, exports::denied_details(chosen, false, &format!("not found: {w}"))))
+            Err(reader.deny(
+                &target,
+                exports::denied_details(chosen, false, &format!("not found: {w}")),
+            ))
         }
         Err(exports::ExportError::Archive(e)) => Err(e.into()),
-        Err(e @ exports::ExportError::TooMany { .. }) => Err(ApiError::new(e.code(),
-            e.to_string(),
-        )),
+        Err(e @ exports::ExportError::TooMany { .. }) => {
+            Err(ApiError::new(e.code(), e.to_string()))
+        }
         Err(e @ exports::ExportError::Write(_)) => Err(ApiError::internal(e)),
     }
 }
@@ -359,7 +362,10 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen, file: &str) -> ApiResul
             e @ (chatvault_evidence::EvidenceError::NothingVisible { .. }
             | chatvault_evidence::EvidenceError::Masked { .. }),
         ) => {
-            let err = reader.deny(&target, exports::denied_details(chosen, true, &e.to_string()));
+            let err = reader.deny(
+                &target,
+                exports::denied_details(chosen, true, &e.to_string()),
+            );
             return Err(
                 if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) {
                     ApiError::forbidden("evidence.masked", e.to_string())
@@ -401,12 +407,8 @@ fn evidence_error(e: chatvault_evidence::EvidenceError) -> ApiError {
     match e {
         E::Archive(e) => e.into(),
         E::Access(e) => e.into(),
-        E::TooMany { .. } => ApiError::new("evidence.too_large",
-            e.to_string(),
-        ),
-        other => ApiError::new(other.code(),
-            other.to_string(),
-        ),
+        E::TooMany { .. } => ApiError::new("evidence.too_large", e.to_string()),
+        other => ApiError::new(other.code(), other.to_string()),
     }
 }
 

@@ -85,6 +85,11 @@ impl From<ArchiveError> for ApiError {
         if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
+        if chatvault_archive::is_storage_failure(&e) {
+            return ApiError::new("storage.io",
+                format!("the disk failed a write ({e}): the request is not acknowledged; retry it once the disk is sound (messages it did store are then answered as duplicates)"),
+            );
+        }
         ApiError::new(e.code(), e.to_string())
     }
 }

@@ -19,13 +19,11 @@ use chatvault_access::sessions::Credential;
 use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
 use chatvault_archive::{Archive, Visibility};
 use chatvault_model::StoredMessage;
-use chatvault_policy::{
-    Grant, Handle, Org, Reach, Right, Role, Subject,
-};
+use chatvault_policy::{Grant, Handle, Org, Reach, Right, Role, Subject};
 
-use chatvault_policy::reach::{Part, Who};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use chatvault_policy::reach::{Part, Who};
 
 pub const SESSION_COOKIE: &str = "cv_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -111,7 +109,9 @@ impl Shared {
         Shared {
             archive: Mutex::new(archive),
             access: Mutex::new(access),
-            zone: config.zone().unwrap_or_else(|_| chatvault_app::time::Zone::machine()),
+            zone: config
+                .zone()
+                .unwrap_or_else(|_| chatvault_app::time::Zone::machine()),
             config,
             tls,
             live,
@@ -482,9 +482,8 @@ impl ContentReader {
     ) -> ApiResult<(chatvault_archive::Filters, bool)> {
         let parts = self.reach(Right::View);
         let source = self.caller.token_source();
-        let unbounded = |p: &Part| {
-            p.who == Who::Everyone && p.from_ms == i64::MIN && p.to_ms == i64::MAX
-        };
+        let unbounded =
+            |p: &Part| p.who == Who::Everyone && p.from_ms == i64::MIN && p.to_ms == i64::MAX;
         if source.is_none() && parts.iter().any(unbounded) {
             return Ok((f.clone(), true));
         }

@@ -110,9 +110,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     ) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(r) => Err(ApiError::new("input.invalid",
-                r.body_text(),
-            )),
+            Err(r) => Err(ApiError::new("input.invalid", r.body_text())),
         }
     }
 }
@@ -333,7 +331,12 @@ pub async fn serve(
     tls: Option<rustls::ServerConfig>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    if let Some(dir) = state.access.lock().ok().and_then(|a| a.path().parent().map(|p| p.to_owned())) {
+    if let Some(dir) = state
+        .access
+        .lock()
+        .ok()
+        .and_then(|a| a.path().parent().map(|p| p.to_owned()))
+    {
         error::set_data_dir(&dir);
     }
     let addr = state.config.listen.clone();

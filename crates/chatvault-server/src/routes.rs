@@ -1,7 +1,6 @@
 //! The handlers. Each one that returns content takes a [`ContentReader`]; the others
 //! take the guard of the role they serve, or the bare state for sign-in.
 
-use chatvault_app::time::{parse_bound, End, Zone};
 use crate::ApiQuery;
 use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -9,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatvault_access::audit::AuditFilter;
 use chatvault_access::{Action, Outcome};
+use chatvault_app::time::{parse_bound, End, Zone};
 use chatvault_archive::{Filters, IngestOutcome};
 use chatvault_model::canonical::CanonicalRecord;
 use chatvault_model::{pii, Origin};
@@ -512,7 +512,8 @@ pub async fn ingest(
 ) -> ApiResult<Json<Value>> {
     let max = state.config.limits.max_ingest_messages;
     if body.messages.len() > max {
-        return Err(ApiError::new("ingest.too_large",
+        return Err(ApiError::new(
+            "ingest.too_large",
             format!(
                 "{} messages in one batch; the limit is {max}",
                 body.messages.len()
@@ -911,13 +912,15 @@ pub async fn openapi() -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new("route.unknown",
+    ApiError::new(
+        "route.unknown",
         "no such API route (see /api/v1/openapi.json)",
     )
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new("route.method",
+    ApiError::new(
+        "route.method",
         "this route does not take that method (see /api/v1/openapi.json)",
     )
 }

@@ -1651,7 +1651,12 @@ async fn the_timeline_masks_senders_as_search_does() {
     );
     assert!(!t.body.to_string().contains("13812345678"), "{}", t.body);
     let s = w
-        .call(&alice, Method::GET, "/api/v1/search?q=%E8%BF%98%E6%B2%A1%E5%88%B0", None)
+        .call(
+            &alice,
+            Method::GET,
+            "/api/v1/search?q=%E8%BF%98%E6%B2%A1%E5%88%B0",
+            None,
+        )
         .await;
     assert_eq!(s.status, StatusCode::OK, "{}", s.body);
     assert!(!s.body.to_string().contains("13812345678"), "{}", s.body);

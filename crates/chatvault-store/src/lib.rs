@@ -44,6 +44,38 @@ pub fn is_storage_full_under(e: &(dyn std::error::Error + 'static), dir: &std::p
         .is_some_and(|free| free < 1 << 20)
 }
 
+/// Whether an error, or anything in its chain of causes, is the disk failing a read, a
+/// write or a flush (`EIO`; SQLite's `SQLITE_IOERR_*`, a failed `fsync` among them) and
+/// not a full disk ([`is_storage_full`] is asked first). The front ends answer these with
+/// `storage.io`: nothing beyond what was reported committed is acknowledged.
+pub fn is_storage_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.raw_os_error() == Some(5) {
+                return true;
+            }
+        }
+        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
+            if sq.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure) {
+                return true;
+            }
+        }
+        // What tantivy keeps when it drops the type: the operating system's wording, or
+        // its debug form (`Os { code: 5, … }`); and a writer thread that died, whose
+        // cause tantivy does not keep ("io::Error most likely", it says).
+        let text = c.to_string();
+        if text.contains("Input/output error (os error 5)")
+            || text.contains("Os { code: 5,")
+            || text.contains("An index writer was killed")
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 /// Whether an error, or anything in its chain of causes, says the disk is full: SQLite's
 /// `SQLITE_FULL`, an I/O error `ENOSPC`/`EDQUOT` (or `StorageFull`), or a library that
 /// kept only the message of one (tantivy, the backup writer). The front ends answer
@@ -249,8 +281,11 @@ pub trait StoreRead {
     /// One conversation by its row id.
     fn conversation_row(&self, id: i64) -> Result<Option<ConversationRow>>;
     /// One conversation by its platform and external id.
-    fn conversation_by_key(&self, platform: &str, external_id: &str)
-        -> Result<Option<ConversationRow>>;
+    fn conversation_by_key(
+        &self,
+        platform: &str,
+        external_id: &str,
+    ) -> Result<Option<ConversationRow>>;
     /// Every conversation with this external id, whatever its platform.
     fn conversations_by_external_id(&self, external_id: &str) -> Result<Vec<ConversationRow>>;
     /// One participant by its row id.

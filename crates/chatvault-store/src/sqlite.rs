@@ -189,7 +189,10 @@ impl SqliteStore {
         // each time a statement goes back: every cached read was compiled anew (a
         // profile of the soak found `sqlite3Reprepare` at 6–8% of the server's time).
         self.conn
-            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )
             .map_err(|e| self.e(e))?;
         self.conn
             .execute_batch(
@@ -620,7 +623,10 @@ impl StoreRead for SqliteStore {
         external_id: &str,
     ) -> Result<Option<ConversationRow>> {
         Ok(self
-            .conversations_where("WHERE platform = ?1 AND external_id = ?2", &[&platform, &external_id])?
+            .conversations_where(
+                "WHERE platform = ?1 AND external_id = ?2",
+                &[&platform, &external_id],
+            )?
             .pop())
     }
 

@@ -396,14 +396,22 @@ fn main() -> ExitCode {
         // The reader went away (`chatvault search … | head`): stop quietly, as ripgrep does.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.chain().any(|c| chatvault_archive::is_storage_full_under(c, &data)) {
+            let code = if e
+                .chain()
+                .any(|c| chatvault_archive::is_storage_full_under(c, &data))
+            {
                 "storage.full"
+            } else if e.chain().any(|c| chatvault_archive::is_storage_failure(c)) {
+                "storage.io"
             } else {
                 error_code(&e)
             };
             let mut message = format!("{e:#}");
             if code == "storage.full" {
                 message.push_str(" — the disk is full: nothing beyond what was reported as committed was acknowledged; free space and run the command again");
+            }
+            if code == "storage.io" {
+                message.push_str(" — the disk failed a write: nothing beyond what was reported as committed was acknowledged; check the disk, then run the command again");
             }
             if json {
                 println!(

@@ -104,11 +104,9 @@ fn env() -> Env {
 
 /// Signs `user` in to a running server: its session cookie and CSRF token.
 fn sign_in(e: &Env, addr: &str, user: &str) -> (String, String) {
-    let code = chatvault_access::users::totp_code(
-        &e.totp[user],
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .unwrap();
+    let code =
+        chatvault_access::users::totp_code(&e.totp[user], chrono::Utc::now().timestamp_millis())
+            .unwrap();
     common::login(addr, user, PW, Some(code))
 }
 
@@ -372,10 +370,39 @@ fn the_cli_and_the_api_audit_an_export_alike() {
     grant(&e, "view,export,pii.view");
     let conv = "wecom:c1";
     let out = |n: &str| e.path(n).to_str().unwrap().to_owned();
-    e.ok(&["export", "--as", "lisa", "--conversation", conv, "--format", "json", "--out", &out("c.json")]);
-    e.ok(&["export", "--as", "lisa", "--conversation", conv, "--evidence", "--out", &out("c.zip")]);
+    e.ok(&[
+        "export",
+        "--as",
+        "lisa",
+        "--conversation",
+        conv,
+        "--format",
+        "json",
+        "--out",
+        &out("c.json"),
+    ]);
+    e.ok(&[
+        "export",
+        "--as",
+        "lisa",
+        "--conversation",
+        conv,
+        "--evidence",
+        "--out",
+        &out("c.zip"),
+    ]);
     let (code, _, err) = e.run(
-        &["export", "--as", "boss", "--conversation", conv, "--format", "csv", "--out", &out("b.csv")],
+        &[
+            "export",
+            "--as",
+            "boss",
+            "--conversation",
+            conv,
+            "--format",
+            "csv",
+            "--out",
+            &out("b.csv"),
+        ],
         None,
     );
     assert!(code == 2 && err.contains("may export none"), "{err}");
@@ -427,7 +454,11 @@ fn the_cli_and_the_api_audit_an_export_alike() {
     for (name, cli, api) in cases {
         let (c, a) = (&cli["details"], &api["details"]);
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-        assert_eq!(keys(c), keys(a), "{name}: the same fields\nCLI {c}\nAPI {a}");
+        assert_eq!(
+            keys(c),
+            keys(a),
+            "{name}: the same fields\nCLI {c}\nAPI {a}"
+        );
         for (k, v) in c.as_object().unwrap() {
             // The file's name and bytes differ (the export time is inside).
             if ["sha256", "file"].contains(&k.as_str()) {

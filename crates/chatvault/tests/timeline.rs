@@ -117,13 +117,32 @@ fn one_person_across_platforms_in_time_order() {
     let (code, _, err) = run(&data, &export);
     assert!(code != 0 && !out.exists(), "no grant, no export: {err}");
     let (code, _, err) = run(&data, &export[..export.len() - 2]);
-    assert!(code == 2 && err.contains("--as"), "an export names its user: {err}");
+    assert!(
+        code == 2 && err.contains("--as"),
+        "an export names its user: {err}"
+    );
     let r: Value = serde_json::from_str(&ok(
         &data,
         &[
-            "--json", "request", "file", "--as", "lisa", "--conversation", "wecom:w1",
-            "--conversation", "whatsapp:wa1", "--from", "2026-02-01", "--to", "2026-04-01",
-            "--reason", "诉讼取证", "--case-number", "C-9", "--rights", "view,export",
+            "--json",
+            "request",
+            "file",
+            "--as",
+            "lisa",
+            "--conversation",
+            "wecom:w1",
+            "--conversation",
+            "whatsapp:wa1",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-04-01",
+            "--reason",
+            "诉讼取证",
+            "--case-number",
+            "C-9",
+            "--rights",
+            "view,export",
         ],
     ))
     .unwrap();
@@ -136,7 +155,9 @@ fn one_person_across_platforms_in_time_order() {
             "--as",
             "boss",
             "--expires",
-            &(chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
+            &(chrono::Utc::now() + chrono::Duration::days(30))
+                .format("%Y-%m-%d")
+                .to_string(),
         ],
     );
     ok(&data, &export);
@@ -161,7 +182,8 @@ fn one_person_across_platforms_in_time_order() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["action"] == "export" && e["target"].as_str().unwrap_or("").contains("case timeline")),
+            .any(|e| e["action"] == "export"
+                && e["target"].as_str().unwrap_or("").contains("case timeline")),
         "the timeline export is audited: {audit}"
     );
     let list: Value = serde_json::from_str(&ok(&data, &["--json", "identity", "list"])).unwrap();
@@ -200,7 +222,14 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
         json!({"platform":"wecom","conversation_id":"c1","source_id":"2","sender_id":"cust","sent_at":"2024-03-01T17:30:00Z","text":"退款 晚"}),
     ];
     let f = dir.path().join("m.jsonl");
-    std::fs::write(&f, lines.iter().map(|v| v.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &f,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     ok(&data, &["import", f.to_str().unwrap()]);
     let day = ["--from", "2024-03-01", "--to", "2024-03-01"];
     let texts = |v: &Value, key: &str| -> Vec<String> {
@@ -217,7 +246,19 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
     // A time that does not parse is named, with its flag, as malformed input.
     for args in [
         &["search", "退款", "--from", "yesterday"][..],
-        &["export", "--as", "x", "--query", "退款", "--to", "2024-13-01", "--format", "json", "--out", "x.json"],
+        &[
+            "export",
+            "--as",
+            "x",
+            "--query",
+            "退款",
+            "--to",
+            "2024-13-01",
+            "--format",
+            "json",
+            "--out",
+            "x.json",
+        ],
     ] {
         let (code, _, err) = run_env(&data, args, &env);
         assert!(
@@ -242,9 +283,24 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
     }
     let r: Value = serde_json::from_str(&ok_env(
         &[
-            &["--json", "request", "file", "--as", "lisa", "--conversation", "wecom:c1"][..],
+            &[
+                "--json",
+                "request",
+                "file",
+                "--as",
+                "lisa",
+                "--conversation",
+                "wecom:c1",
+            ][..],
             &day,
-            &["--reason", "诉讼取证", "--case-number", "C-1", "--rights", "view,export"],
+            &[
+                "--reason",
+                "诉讼取证",
+                "--case-number",
+                "C-1",
+                "--rights",
+                "view,export",
+            ],
         ]
         .concat(),
     ))
@@ -280,7 +336,9 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
     let out = dir.path().join("day.json");
     ok_env(
         &[
-            &["export", "--as", "lisa", "--query", "退款", "--format", "json", "--out"][..],
+            &[
+                "export", "--as", "lisa", "--query", "退款", "--format", "json", "--out",
+            ][..],
             &[out.to_str().unwrap()],
             &day,
         ]
@@ -291,7 +349,10 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
 
     // The API, served with the same config.
     let token = ok_env(&["token", "create", "boss", "--scope", "read"]);
-    let token = token.split_whitespace().find(|w| w.starts_with("cvt_")).unwrap();
+    let token = token
+        .split_whitespace()
+        .find(|w| w.starts_with("cvt_"))
+        .unwrap();
     let server = start(&data, &["--config", cfg.to_str().unwrap()]);
     let r = request(
         &server.addr,

@@ -275,7 +275,16 @@ fn one_round(w: &World, writer: &str, delay: Duration, round: usize) -> Result<b
             let conv = format!("wecom:del-{round}");
             let (code, r) = w.json(
                 &w.data,
-                &["delete", "request", "--as", "lisa", "--conversation", &conv, "--reason", "campaign"],
+                &[
+                    "delete",
+                    "request",
+                    "--as",
+                    "lisa",
+                    "--conversation",
+                    &conv,
+                    "--reason",
+                    "campaign",
+                ],
             )?;
             let Some(id) = r["id"].as_str().filter(|_| code == 0) else {
                 bail!("delete request: exit {code}: {r}");
@@ -399,7 +408,12 @@ fn deletion_round(w: &World, id: String, delay: Duration) -> Result<bool> {
             .unwrap_or_default();
         let missing = req["messages"]
             .as_array()
-            .map(|m| m.iter().filter_map(|x| x.as_str()).filter(|x| !deleted.contains(x)).count())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|x| x.as_str())
+                    .filter(|x| !deleted.contains(x))
+                    .count()
+            })
             .unwrap_or(0);
         if missing > 0 {
             bail!("request {id} is approved but {missing} of its messages are not deleted");

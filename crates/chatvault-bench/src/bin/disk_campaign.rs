@@ -15,6 +15,13 @@
 //! event), reindex, key rotation, a retention sweep, a backup onto the same disk and a
 //! restore onto it (from a backup elsewhere). Prints one line per writer: tried, filled
 //! (ran out of space and said `storage.full`), held, failed; exits 1 on any failure.
+//!
+//! With `--fault fsync`, the disk does not fill: its flushes fail. A small library
+//! loaded with `LD_PRELOAD` (`src/shim/failfsync.c`, built here with `cc`) makes the
+//! k-th `fsync`/`fdatasync` of the writer and every later one fail with `EIO`, k drawn
+//! between the first flush and one past the last (counted in the run with room). The
+//! writer must stop with `storage.io`, acknowledge nothing it did not store, and leave
+//! an archive that verifies and finishes the job once the disk is sound. No root needed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +49,33 @@ struct Args {
     /// The chatvault binary (default: beside this one).
     #[arg(long)]
     chatvault: Option<PathBuf>,
+    /// What goes wrong: the disk fills up (`space`, needs root for tmpfs), or its flushes
+    /// fail (`fsync`).
+    #[arg(long, default_value = "space")]
+    fault: Fault,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fault {
+    Space,
+    Fsync,
+}
+
+impl Fault {
+    /// The code a writer that met the fault must give.
+    fn code(self) -> &'static str {
+        match self {
+            Fault::Space => "storage.full",
+            Fault::Fsync => "storage.io",
+        }
+    }
+}
+
+/// One trial's fault: a disk of this many bytes, or the flush that fails first.
+#[derive(Clone, Copy)]
+enum Trial {
+    Space { size: u64 },
+    Fsync { at: u64 },
 }
 
 const WRITERS: &[&str] = &[
@@ -133,6 +167,8 @@ struct World {
     /// A backup of the base archive, off the small disk, and its key (for `restore`).
     backups: PathBuf,
     identity: PathBuf,
+    /// The failing-flush library (`--fault fsync`).
+    shim: Option<PathBuf>,
 }
 
 impl World {
@@ -164,8 +200,19 @@ impl World {
     /// Runs a writer to its end: exit code, everything it printed, and the log size of
     /// its last `committed` event (what it acknowledged).
     fn writer(&self, data: &Path, args: &[String]) -> Result<(i32, String, u64)> {
+        self.writer_with(data, args, &[])
+    }
+
+    /// [`Self::writer`] with more environment (the failing-flush library's).
+    fn writer_with(
+        &self,
+        data: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> Result<(i32, String, u64)> {
         let mut child = runner::command(&self.bin, data)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -232,7 +279,24 @@ fn main() -> Result<()> {
         recipient: String::new(),
         backups: dir.join("base-backups"),
         identity: dir.join("backup.key"),
+        shim: None,
     };
+    if args.fault == Fault::Fsync {
+        let src = dir.join("failfsync.c");
+        let so = dir.join("failfsync.so");
+        std::fs::write(&src, include_str!("../shim/failfsync.c"))?;
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .arg("-ldl")
+            .status()
+            .context("running cc (the fsync fault needs a C compiler: apt-get install gcc)")?;
+        if !status.success() {
+            bail!("cc could not build the failing-flush library");
+        }
+        w.shim = Some(so);
+    }
     for a in [
         &["init"][..],
         &["user", "add", "admin", "--role", "admin"],
@@ -271,19 +335,38 @@ fn main() -> Result<()> {
     let sweep_at = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
     let base_bytes = du(&base);
 
-    // What each writer needs: one run with room, on a copy.
+    // What each writer needs: one run with room, on a copy (its growth, and how many
+    // flushes it makes).
     let mut need = vec![0u64; WRITERS.len()];
+    let mut flushes = vec![0u64; WRITERS.len()];
     for (i, writer) in WRITERS.iter().enumerate() {
         let room = dir.join(format!("room-{writer}"));
         let data = room.join("data");
         runner::copy_dir(&base, &data)?;
-        let (code, out, _) = w.writer(&data, &w.args(writer, &room, &sweep_at))?;
+        let count = dir.join(format!("flushes-{writer}"));
+        let env: Vec<(&str, String)> = match &w.shim {
+            Some(so) => vec![
+                ("LD_PRELOAD", so.to_string_lossy().into_owned()),
+                ("FAILFSYNC_COUNT", count.to_string_lossy().into_owned()),
+            ],
+            None => vec![],
+        };
+        let (code, out, _) = w.writer_with(&data, &w.args(writer, &room, &sweep_at), &env)?;
         if code != 0 {
             bail!("{writer} with room to spare: exit {code}: {out}");
         }
         // Net growth understates a writer that replaces what it wrote (reindex, key
         // rotation): its peak is higher, so the draw reaches half the archive's size.
         need[i] = du(&room).saturating_sub(base_bytes).max(base_bytes / 2);
+        if w.shim.is_some() {
+            flushes[i] = std::fs::read_to_string(&count)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .context("the failing-flush library did not count the writer's flushes")?;
+            if flushes[i] == 0 {
+                bail!("{writer} made no fsync: nothing to fail");
+            }
+        }
         let _ = std::fs::remove_dir_all(&room);
     }
 
@@ -298,27 +381,47 @@ fn main() -> Result<()> {
         // a log scale (most trials fill early, some late, some pass: the campaign also
         // checks that a writer with room is not refused).
         let top = (need[which] + need[which] / 5).max(8192) as f64;
-        let free = if rng.gen_bool(0.1) {
-            0
-        } else {
-            rng.gen_range(4096f64.ln()..=top.ln()).exp() as u64
+        let (fault, what) = match args.fault {
+            Fault::Space => {
+                let free = if rng.gen_bool(0.1) {
+                    0
+                } else {
+                    rng.gen_range(4096f64.ln()..=top.ln()).exp() as u64
+                };
+                (
+                    Trial::Space {
+                        size: base_bytes + 2 * 4096 + free,
+                    },
+                    format!("{free} bytes free"),
+                )
+            }
+            Fault::Fsync => {
+                // One past the last flush: the writer must then succeed.
+                let at = rng.gen_range(1..=flushes[which] + 1);
+                (
+                    Trial::Fsync { at },
+                    format!("flush {at} of {} failing", flushes[which]),
+                )
+            }
         };
         let t = &mut tallies[which];
         t.tried += 1;
-        match one_trial(&w, writer, trial, base_bytes + 2 * 4096 + free, &sweep_at) {
+        match one_trial(&w, writer, trial, fault, &sweep_at) {
             Ok(filled) => {
                 t.held += 1;
                 t.filled += usize::from(filled);
             }
             Err(e) => {
                 t.failed += 1;
-                failures.push(format!(
-                    "trial {trial} ({writer}, {free} bytes free): {e:#}"
-                ));
+                failures.push(format!("trial {trial} ({writer}, {what}): {e:#}"));
             }
         }
     }
-    println!("writer        tried  filled  held  failed");
+    let met = match args.fault {
+        Fault::Space => "filled",
+        Fault::Fsync => "   hit",
+    };
+    println!("writer        tried  {met}  held  failed");
     for (name, t) in WRITERS.iter().zip(&tallies) {
         println!(
             "{name:<12} {:>6} {:>7} {:>5} {:>7}",
@@ -348,26 +451,67 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// One writer on a disk of `size` bytes. Returns whether it ran out of space (and said
-/// so clearly); any broken invariant is an error.
-fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -> Result<bool> {
-    let disk = Tmpfs::mount(&w.dir.join(format!("disk-{trial}")), size)?;
-    let data = disk.0.join("data");
-    runner::copy_dir(&w.base, &data).context("copying the archive onto the small disk")?;
-    let args = w.args(writer, &disk.0, sweep_at);
-    let (code, out, acknowledged) = w.writer(&data, &args)?;
-    let filled = code != 0;
-    if filled && !out.contains("storage.full") {
+/// The folder a trial's writer works in: on a small tmpfs, or a plain folder.
+struct Disk {
+    root: PathBuf,
+    tmpfs: Option<Tmpfs>,
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        if self.tmpfs.is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// One writer meeting one fault. Returns whether it met it (and said so clearly); any
+/// broken invariant is an error.
+fn one_trial(w: &World, writer: &str, trial: usize, fault: Trial, sweep_at: &str) -> Result<bool> {
+    let root = w.dir.join(format!("disk-{trial}"));
+    let (disk, env, expected) = match fault {
+        Trial::Space { size } => (
+            Disk {
+                root: root.clone(),
+                tmpfs: Some(Tmpfs::mount(&root, size)?),
+            },
+            vec![],
+            Fault::Space.code(),
+        ),
+        Trial::Fsync { at } => {
+            std::fs::create_dir_all(&root)?;
+            let so = w.shim.as_ref().context("no failing-flush library")?;
+            (
+                Disk { root, tmpfs: None },
+                vec![
+                    ("LD_PRELOAD", so.to_string_lossy().into_owned()),
+                    ("FAILFSYNC_AT", at.to_string()),
+                ],
+                Fault::Fsync.code(),
+            )
+        }
+    };
+    let data = disk.root.join("data");
+    runner::copy_dir(&w.base, &data).context("copying the archive onto the trial's disk")?;
+    let args = w.args(writer, &disk.root, sweep_at);
+    let (code, out, acknowledged) = w.writer_with(&data, &args, &env)?;
+    let met = code != 0;
+    if met && !out.contains(expected) {
         bail!(
-            "it failed without a clear storage.full error: exit {code}: {}",
+            "it failed without a clear {expected} error: exit {code}: {}",
             tail(&out)
         );
     }
-    if code == 101 || out.contains("panicked") {
+    // A Rust panic prints "thread … panicked at"; tantivy's own message for a dead writer
+    // thread says "…or panicked." without one.
+    if code == 101 || out.contains("panicked at") {
         bail!("it panicked: {}", tail(&out));
     }
-    // Space returns.
-    disk.grow(size * 4 + (256 << 20))?;
+    // Space returns; a failing disk is replaced by a sound one (the rest runs without
+    // the failing-flush library).
+    if let (Some(t), Trial::Space { size }) = (&disk.tmpfs, fault) {
+        t.grow(size * 4 + (256 << 20))?;
+    }
     let (code, st) = runner::json(&w.bin, &data, &["stats"])?;
     if code != 0 {
         bail!("stats after the full disk: exit {code}: {st}");
@@ -392,7 +536,7 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
             bail!("{check:?} after the full disk: exit {code}: {v}");
         }
     }
-    let backups = disk.0.join("backups");
+    let backups = disk.root.join("backups");
     if backups.join("manifests").is_dir() {
         let (code, v) = runner::json(
             &w.bin,
@@ -404,7 +548,7 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
         }
     }
     if writer == "restore" {
-        let restored = disk.0.join("restored");
+        let restored = disk.root.join("restored");
         if restored.exists() {
             let (code, v) = runner::json(&w.bin, &restored, &["verify"])?;
             if code != 0 {
@@ -429,7 +573,7 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
         }
     }
     let checked = if writer == "restore" {
-        disk.0.join("restored")
+        disk.root.join("restored")
     } else {
         data
     };
@@ -437,7 +581,7 @@ fn one_trial(w: &World, writer: &str, trial: usize, size: u64, sweep_at: &str) -
     if code != 0 {
         bail!("verify after the run with room: exit {code}: {v}");
     }
-    Ok(filled)
+    Ok(met)
 }
 
 fn tail(s: &str) -> String {

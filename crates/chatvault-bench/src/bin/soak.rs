@@ -101,8 +101,11 @@ fn main() -> Result<()> {
             bail!("{a:?}: {out}");
         }
     }
-    let ingest_token =
-        runner::token(&bin, &data, &["token", "create", "ops", "--scope", "ingest"])?;
+    let ingest_token = runner::token(
+        &bin,
+        &data,
+        &["token", "create", "ops", "--scope", "ingest"],
+    )?;
     let read_token = runner::token(&bin, &data, &["token", "create", "boss", "--scope", "read"])?;
     let (mut server, addr) = runner::serve(&bin, &data)?;
     let pid = server.id();
@@ -244,10 +247,7 @@ fn main() -> Result<()> {
         reader(
             Box::new(move |_| {
                 let to = newest_ms.load(Ordering::SeqCst);
-                format!(
-                    "/api/v1/reports/sla?from={}&to={to}",
-                    to - 30 * 86_400_000
-                )
+                format!("/api/v1/reports/sla?from={}&to={to}", to - 30 * 86_400_000)
             }),
             Duration::from_secs(5),
             true,
@@ -306,7 +306,11 @@ fn main() -> Result<()> {
             eprintln!("  window {}: {e}", i + 1);
         }
         if !w.errors.is_empty() {
-            failures.push(format!("window {}: {} failed requests", i + 1, w.errors.len()));
+            failures.push(format!(
+                "window {}: {} failed requests",
+                i + 1,
+                w.errors.len()
+            ));
         }
         if secs >= window.as_secs_f64() / 5.0 {
             rows.push((row, w.acked as f64 / secs.max(1.0)));

@@ -237,11 +237,9 @@ pub async fn ack_submit(
 ) -> UiResult<Response> {
     let w = guard_or(&req, w, caller)?;
     let fail = |e| UiError::for_caller(&req, &w.caller, e);
-    let id = id.parse::<u64>().map_err(|_| {
-        fail(ApiError::new("alert.not_found",
-            format!("no alert {id}"),
-        ))
-    })?;
+    let id = id
+        .parse::<u64>()
+        .map_err(|_| fail(ApiError::new("alert.not_found", format!("no alert {id}"))))?;
     crate::routes::blocking(|| w.ack(id)).map_err(fail)?;
     Ok(Redirect::to("/alerts").into_response())
 }

@@ -138,10 +138,7 @@ pub async fn form_csrf(req: Request, next: Next) -> Response {
     let bytes = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new("request.too_large",
-                "the form is too large",
-            )
-            .into_response()
+            return ApiError::new("request.too_large", "the form is too large").into_response()
         }
     };
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
@@ -271,9 +268,5 @@ impl IntoResponse for UiErrorParts {
 
 /// The HTML 404 for paths outside the API.
 pub async fn not_found(req: Req) -> Response {
-    UiError::new(
-        &req,
-        ApiError::new("route.unknown", "no such page"),
-    )
-    .into_response()
+    UiError::new(&req, ApiError::new("route.unknown", "no such page")).into_response()
 }

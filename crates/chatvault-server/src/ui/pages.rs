@@ -12,11 +12,11 @@ use chatvault_policy::{Approves, Handle, Right, Role, Scope, Status};
 use serde::Deserialize;
 
 use super::views::{self, clean, fmt_ms, Ctx, HitView, MsgView, UserView};
-use chatvault_app::time::Zone;
 use super::{Lang, Req, UiError, CSRF_FIELD, LANG_COOKIE, PRE_COOKIE};
 use crate::error::ApiError;
 use crate::guard::{Caller, ContentReader, State, SESSION_COOKIE};
 use crate::routes::{self, blocking, parse_time, ClientIp, PageParams, SearchParams};
+use chatvault_app::time::Zone;
 
 pub(super) type UiResult<T> = Result<T, UiError>;
 
@@ -581,7 +581,11 @@ pub async fn search_submit(
         .map_err(|e| UiError::for_caller(&req, &reader.caller, e))?;
     let t = lang.strings();
     let results = ResultsView {
-        hits: r.hits.iter().map(|h| HitView::of(t, reader.state().zone, h)).collect(),
+        hits: r
+            .hits
+            .iter()
+            .map(|h| HitView::of(t, reader.state().zone, h))
+            .collect(),
         pager: Pager::new(r.total, offset, r.hits.len(), PER_PAGE),
         lag: r.index_lag,
         may_export: may_export(&reader),
@@ -766,7 +770,8 @@ pub async fn attachment(
             let (att, bytes) = routes::run_attachment(&reader, &q.message, &q.sha256, Right::View)
                 .map_err(fail)?;
             if !views::previewable(&att.mime) || !image_matches(&att.mime, &bytes) {
-                return Err(fail(ApiError::new("attachment.not_image",
+                return Err(fail(ApiError::new(
+                    "attachment.not_image",
                     "this attachment is not an image the browser may show",
                 )));
             }
@@ -964,7 +969,11 @@ fn scope_text(t: &super::i18n::Strings, zone: Zone, s: &Scope) -> String {
                 .join(", "),
         );
     }
-    parts.push(format!("{} – {}", fmt_ms(s.from_ms, zone), fmt_ms(s.to_ms, zone)));
+    parts.push(format!(
+        "{} – {}",
+        fmt_ms(s.from_ms, zone),
+        fmt_ms(s.to_ms, zone)
+    ));
     if !s.keywords.is_empty() {
         parts.push(format!("{} ×{}", t.keywords_short, s.keywords.len()));
     }
@@ -1342,7 +1351,11 @@ pub async fn audit_page(
             to: clean(q.to.as_deref().unwrap_or("")),
             flagged: p.flagged,
         },
-        entries: entries.iter().rev().map(|e| EntryView::of(t, state.zone, e)).collect(),
+        entries: entries
+            .iter()
+            .rev()
+            .map(|e| EntryView::of(t, state.zone, e))
+            .collect(),
         chart,
         actions: Action::ALL.iter().map(|a| a.name()).collect(),
     }))
@@ -1585,11 +1598,7 @@ pub async fn user_op_submit(
             "reset-totp" => {
                 acc.reset_totp(caller.name(), &name)?;
             }
-            _ => {
-                return Err(ApiError::new("route.unknown",
-                    "no such user operation",
-                ))
-            }
+            _ => return Err(ApiError::new("route.unknown", "no such user operation")),
         }
         Ok(())
     };

@@ -2,8 +2,8 @@
 //! untrusted string passes through [`clean`] (deceptive characters made visible) before
 //! askama escapes it for HTML.
 
-use chatvault_app::time::Zone;
 use chatvault_access::sessions::Credential;
+use chatvault_app::time::Zone;
 use chatvault_archive::SearchHit;
 use chatvault_model::{MessageKind, SenderRole, StoredMessage};
 use chatvault_policy::Role;
