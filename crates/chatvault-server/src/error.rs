@@ -47,6 +47,13 @@ impl ApiError {
             format!("the disk is full ({e}): the request is not acknowledged; retry it once space returns (messages it did store are then answered as duplicates)"),
         )
     }
+    /// The disk failed a write or a flush: 503, `storage.io`. The request is not
+    /// acknowledged; a retry answers any message it did store as a duplicate.
+    pub fn storage_failure(e: &dyn std::fmt::Display) -> ApiError {
+        ApiError::new("storage.io",
+            format!("the disk failed a write ({e}): the request is not acknowledged; retry it once the disk is sound (messages it did store are then answered as duplicates)"),
+        )
+    }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new("input.invalid", message)
     }
@@ -69,6 +76,9 @@ impl From<AccessError> for ApiError {
         if storage_full(&e) {
             return ApiError::storage_full(&e);
         }
+        if chatvault_archive::is_storage_failure(&e) {
+            return ApiError::storage_failure(&e);
+        }
         let retry_after_s = match &e {
             AccessError::Throttled { retry_after_s } => Some(*retry_after_s),
             _ => None,
@@ -86,9 +96,7 @@ impl From<ArchiveError> for ApiError {
             return ApiError::storage_full(&e);
         }
         if chatvault_archive::is_storage_failure(&e) {
-            return ApiError::new("storage.io",
-                format!("the disk failed a write ({e}): the request is not acknowledged; retry it once the disk is sound (messages it did store are then answered as duplicates)"),
-            );
+            return ApiError::storage_failure(&e);
         }
         ApiError::new(e.code(), e.to_string())
     }
