@@ -454,19 +454,15 @@ impl Archive {
         if self.write_lock.is_some() {
             return Ok(());
         }
-        let path = self.layout.lock();
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| keys::io_err(&path, e))?;
+        let f = open_lock_file(&self.layout)?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(ArchiveError::Locked(self.layout.root.clone()))
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(keys::io_err(&path, e)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(keys::io_err(&self.layout.lock(), e))
+            }
         }
         self.write_lock = Some(f);
         // Another process may have written since this one opened.
@@ -799,6 +795,17 @@ impl Archive {
 }
 
 /// What a conversation's wrapped data key is bound to.
+/// The archive's write-lock file, opened (created when absent) but not locked.
+fn open_lock_file(layout: &Layout) -> Result<std::fs::File> {
+    let path = layout.lock();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| keys::io_err(&path, e))
+}
+
 /// Opens the search index. One built by another version (its fields differ) is derived
 /// data: when no other process writes the archive, it is deleted here and rebuilt from
 /// the store when this process first takes the write lock (a search takes it too).
@@ -806,13 +813,7 @@ impl Archive {
 fn open_index(layout: &Layout) -> Result<SearchIndex> {
     match SearchIndex::open(&layout.index()) {
         Err(IndexError::OtherVersion { path }) => {
-            let lock = layout.lock();
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock)
-                .map_err(|e| keys::io_err(&lock, e))?;
+            let f = open_lock_file(layout)?;
             if f.try_lock().is_err() {
                 return Err(IndexError::OtherVersion { path }.into());
             }
