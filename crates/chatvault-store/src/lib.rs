@@ -29,14 +29,7 @@ pub fn is_storage_full_under(e: &(dyn std::error::Error + 'static), dir: &std::p
     if is_storage_full(e) {
         return true;
     }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut io = false;
-    while let Some(c) = cur {
-        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
-            io |= sq.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure);
-        }
-        cur = c.source();
-    }
+    let io = causes(e).any(|c| sqlite_code(c) == Some(rusqlite::ErrorCode::SystemIoFailure));
     // The folder itself, else the nearest one that exists.
     let probe = dir.ancestors().find(|p| p.exists());
     io && probe
@@ -49,31 +42,35 @@ pub fn is_storage_full_under(e: &(dyn std::error::Error + 'static), dir: &std::p
 /// not a full disk ([`is_storage_full`] is asked first). The front ends answer these with
 /// `storage.io`: nothing beyond what was reported committed is acknowledged.
 pub fn is_storage_failure(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if io.raw_os_error() == Some(5) {
-                return true;
-            }
-        }
-        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
-            if sq.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure) {
-                return true;
-            }
-        }
+    causes(e).any(|c| {
         // What tantivy keeps when it drops the type: the operating system's wording, or
         // its debug form (`Os { code: 5, … }`); and a writer thread that died, whose
         // cause tantivy does not keep ("io::Error most likely", it says).
         let text = c.to_string();
-        if text.contains("Input/output error (os error 5)")
-            || text.contains("Os { code: 5,")
-            || text.contains("An index writer was killed")
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(5))
+            || sqlite_code(c) == Some(rusqlite::ErrorCode::SystemIoFailure)
+            || [
+                "Input/output error (os error 5)",
+                "Os { code: 5,",
+                "An index writer was killed",
+            ]
+            .iter()
+            .any(|w| text.contains(w))
+    })
+}
+
+/// An error and its chain of causes.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |c| c.source())
+}
+
+/// SQLite's primary code, when the error is SQLite's.
+fn sqlite_code(c: &(dyn std::error::Error + 'static)) -> Option<rusqlite::ErrorCode> {
+    c.downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
 }
 
 /// Whether an error, or anything in its chain of causes, says the disk is full: SQLite's
@@ -81,35 +78,25 @@ pub fn is_storage_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 /// kept only the message of one (tantivy, the backup writer). The front ends answer
 /// these with the stable code `storage.full`.
 pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if matches!(io.raw_os_error(), Some(28) | Some(122))
-                || matches!(
-                    io.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                )
-            {
-                return true;
-            }
-        }
-        if let Some(sq) = c.downcast_ref::<rusqlite::Error>() {
-            if sq.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-                return true;
-            }
-        }
+    causes(e).any(|c| {
         // Only the operating system's own wording (with its error number), which
         // tantivy and the backup writer keep when they drop the typed error: a name or
         // other text a caller sent cannot pass for it.
         let text = c.to_string();
-        if text.contains("No space left on device (os error 28)")
-            || text.contains("Disk quota exceeded (os error 122)")
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(io.raw_os_error(), Some(28) | Some(122))
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+        }) || sqlite_code(c) == Some(rusqlite::ErrorCode::DiskFull)
+            || [
+                "No space left on device (os error 28)",
+                "Disk quota exceeded (os error 122)",
+            ]
+            .iter()
+            .any(|w| text.contains(w))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,14 +28,7 @@ fn package(dir: &Path, tag: &str) -> (PathBuf, PathBuf) {
             "attachments":[{"name":"合同.pdf","mime":"application/pdf","data":"JVBERi0xLjQKJcfsj6IK"}]}),
     ];
     let f = dir.join(format!("{tag}.jsonl"));
-    std::fs::write(
-        &f,
-        lines
-            .iter()
-            .map(|v| v.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    common::write_jsonl(&f, &lines);
     ok(&data, &["import", f.to_str().unwrap()]);
     for (u, r) in [("lisa", "legal"), ("boss", "executive")] {
         let (code, out, err) = run(

@@ -80,14 +80,7 @@ fn env() -> Env {
         json!({"platform":"wecom","conversation_id":"c2","source_id":"4","sender_id":"cust2","sent_at":at(2),"text":"另一会话的退款"}),
     ];
     let f = e.path("m.jsonl");
-    std::fs::write(
-        &f,
-        lines
-            .iter()
-            .map(|v| v.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    common::write_jsonl(&f, &lines);
     e.ok(&["import", f.to_str().unwrap()]);
     for (u, r) in [("lisa", "legal"), ("boss", "executive")] {
         let (code, out, err) = e.run(&["--json", "user", "add", u, "--role", r], Some(PW));

@@ -37,14 +37,7 @@ fn world(data: &Path, dir: &Path) -> Vec<(&'static str, String)> {
         json!({"platform":"whatsapp","conversation_id":"w1","sender_id":"+8613800138000","sent_at":at(2),"text":"hello"}),
     ];
     let f = dir.join("m.jsonl");
-    std::fs::write(
-        &f,
-        lines
-            .iter()
-            .map(|v| v.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    common::write_jsonl(&f, &lines);
     ok(data, &["import", f.to_str().unwrap()]);
     let users: [(&str, &str, &[&str]); 6] = [
         (

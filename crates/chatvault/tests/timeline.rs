@@ -22,14 +22,7 @@ fn one_person_across_platforms_in_time_order() {
         json!({"platform":"qq","conversation_id":"q1","source_id":"4","sender_id":"someone","sent_at":"2026-03-01T11:00:00+08:00","text":"无关的会话"}),
     ];
     let f = dir.path().join("m.jsonl");
-    std::fs::write(
-        &f,
-        lines
-            .iter()
-            .map(|v| v.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    common::write_jsonl(&f, &lines);
     ok(&data, &["import", f.to_str().unwrap()]);
 
     // Suggested: the phone number in the WeCom name is the WhatsApp id.
@@ -222,14 +215,7 @@ fn a_date_means_one_day_in_the_deployment_zone_everywhere() {
         json!({"platform":"wecom","conversation_id":"c1","source_id":"2","sender_id":"cust","sent_at":"2024-03-01T17:30:00Z","text":"退款 晚"}),
     ];
     let f = dir.path().join("m.jsonl");
-    std::fs::write(
-        &f,
-        lines
-            .iter()
-            .map(|v| v.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    common::write_jsonl(&f, &lines);
     ok(&data, &["import", f.to_str().unwrap()]);
     let day = ["--from", "2024-03-01", "--to", "2024-03-01"];
     let texts = |v: &Value, key: &str| -> Vec<String> {

@@ -8,6 +8,12 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+/// Writes records as a JSONL export, one per line (for `chatvault import`).
+pub fn write_jsonl(path: &Path, records: &[Value]) {
+    let text: String = records.iter().map(|v| v.to_string() + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
 /// The binary, with none of the caller's key, data or config variables.
 pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
