@@ -380,20 +380,21 @@ impl Archive {
             let stored = normalize(raw);
             // Without the masked check, this is the whole query: a candidate past it
             // matches as stored. (The masked view's candidates are checked as masked.)
+            // The masked text, made once for both checks that read it.
+            let masked = std::cell::OnceCell::new();
+            let masked = || masked.get_or_init(|| normalize(&pii::mask(raw)));
             let read = match plan.view {
-                TextView::Stored => std::borrow::Cow::Borrowed(&stored),
-                TextView::Masked => std::borrow::Cow::Owned(normalize(&pii::mask(raw))),
+                TextView::Stored => &stored,
+                TextView::Masked => masked(),
             };
-            if !exact && !positive.as_ref().unwrap_or(&q).matches(&read) {
+            if !exact && !positive.as_ref().unwrap_or(&q).matches(read) {
                 continue;
             }
             let members = self.members_of_view(&m)?;
             let v = rule(&m, &members);
             let matched = match v {
                 Visibility::Hidden => false,
-                Visibility::Masked if pii_check => {
-                    q.matches(&normalize(&chatvault_model::pii::mask(raw)))
-                }
+                Visibility::Masked if pii_check => q.matches(masked()),
                 _ => exact || !pii_check || q.matches(&stored),
             };
             if matched {
