@@ -246,6 +246,8 @@ pub struct Monitor {
     stalled_ms: i64,
     /// How long an unanswered turn is watched.
     forget_ms: i64,
+    /// How many unanswered turns are watched at once (the longest-waiting leave first).
+    max_open: usize,
     /// Open customer turns by conversation.
     open: HashMap<String, OpenTurn>,
     /// Each conversation's last agent and when they last wrote.
@@ -276,6 +278,7 @@ impl Monitor {
             },
             stalled_ms: s(cfg.stalled_source_seconds),
             forget_ms: s(cfg.forget_turn_seconds).max(2 * s(cfg.red_seconds)),
+            max_open: usize::try_from(cfg.max_open_turns.max(1)).unwrap_or(usize::MAX),
             open: HashMap::new(),
             last_agent: HashMap::new(),
             alerts: BTreeMap::new(),
@@ -402,6 +405,20 @@ impl Monitor {
 
     /// Raises and escalates what `now_ms` calls for. `team_of` names an agent's team.
     pub fn tick(&mut self, now_ms: i64, team_of: &dyn Fn(&str) -> Option<String>) {
+        // Past the cap, the longest-waiting turns leave first (checked every tick, so
+        // the excess is never more than one tick's arrivals).
+        if self.open.len() > self.max_open {
+            let excess = self.open.len() - self.max_open;
+            let mut by_wait: Vec<(i64, &String)> =
+                self.open.iter().map(|(c, t)| (t.start_ms, c)).collect();
+            by_wait.select_nth_unstable(excess - 1);
+            let mut oldest: Vec<(String, i64)> = by_wait[..excess]
+                .iter()
+                .map(|(at, c)| ((*c).clone(), *at))
+                .collect();
+            oldest.sort_by_key(|(c, at)| (*at, c.clone()));
+            self.forget(oldest, now_ms);
+        }
         let mut due: Vec<(String, Tier)> = self
             .open
             .iter()
@@ -522,12 +539,25 @@ impl Monitor {
                 .map(|(c, t)| (c.clone(), t.start_ms))
                 .collect();
             expired.sort_by_key(|(c, at)| (*at, c.clone()));
-            for (c, _) in expired {
-                if let Some(t) = self.open.remove(&c) {
-                    self.changed = true;
-                    if let Some(id) = t.alert {
-                        self.resolve(id, now_ms, Reason::Expired, None);
-                    }
+            self.forget(expired, now_ms);
+            // Each conversation's last agent is only asked whether an answer came after a
+            // late customer message: the latest are kept, as the snapshot keeps them.
+            if self.last_agent.len() > KEEP_AGENTS + KEEP_AGENTS / 4 {
+                let mut ats: Vec<i64> = self.last_agent.values().map(|(_, at)| *at).collect();
+                let (_, nth, _) = ats.select_nth_unstable_by(KEEP_AGENTS, |a, b| b.cmp(a));
+                let cut = *nth;
+                self.last_agent.retain(|_, (_, at)| *at > cut);
+            }
+        }
+    }
+
+    /// Stops watching these turns (oldest first), resolving their alerts as expired.
+    fn forget(&mut self, turns: Vec<(String, i64)>, now_ms: i64) {
+        for (c, _) in turns {
+            if let Some(t) = self.open.remove(&c) {
+                self.changed = true;
+                if let Some(id) = t.alert {
+                    self.resolve(id, now_ms, Reason::Expired, None);
                 }
             }
         }
@@ -1078,6 +1108,66 @@ mod tests {
             assert_eq!(got, case.want, "{}", case.name);
             assert_eq!(m.waiting(), case.waiting, "{}", case.name);
         }
+    }
+
+    /// Past `max_open_turns`, the longest-waiting turns leave the monitor (their alerts
+    /// resolved as expired), and the conversations' last agents are held to the latest
+    /// [`KEEP_AGENTS`]: what the monitor holds is bounded whatever the traffic.
+    #[test]
+    fn the_watched_turns_and_last_agents_are_capped() {
+        let mut m = Monitor::new(&Alerts {
+            max_open_turns: 3,
+            ..cfg()
+        });
+        for i in 0..5 {
+            let c = format!("wecom:c{i}");
+            m.observe(&msg(&c, Side::Customer, "wecom:u", i * S, i * S));
+        }
+        m.tick(100 * S, &team);
+        assert_eq!(m.waiting(), 3);
+        let raised: Vec<String> = m
+            .drain()
+            .into_iter()
+            .map(|e| format!("{} {}", e.event, e.alert.conversation.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            raised,
+            [
+                "alert.raised wecom:c2",
+                "alert.raised wecom:c3",
+                "alert.raised wecom:c4"
+            ],
+            "c0 and c1 waited longest and left before any alert"
+        );
+        m.observe(&msg("wecom:c5", Side::Customer, "wecom:u", 101 * S, 101 * S));
+        m.tick(102 * S, &team);
+        let ev = m.drain();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(
+            (
+                ev[0].event,
+                ev[0].alert.conversation.as_deref(),
+                ev[0].alert.resolved.as_ref().map(|r| r.reason)
+            ),
+            ("alert.resolved", Some("wecom:c2"), Some(Reason::Expired))
+        );
+        let open: Vec<String> = m
+            .snapshot(102 * S)
+            .map(|s| s.open.into_iter().map(|t| t.conversation).collect())
+            .unwrap_or_default();
+        assert_eq!(open, ["wecom:c3", "wecom:c4", "wecom:c5"]);
+
+        // Last agents: pruned to the latest KEEP_AGENTS once they pass it by a quarter.
+        let n = KEEP_AGENTS + KEEP_AGENTS / 4 + 10;
+        for i in 0..n {
+            let c = format!("wecom:a{i}");
+            m.observe(&msg(&c, Side::Agent, "wecom:a1", 200 * S + i as i64, 200 * S));
+        }
+        assert_eq!(m.last_agent.len(), n);
+        m.tick(300 * S, &team);
+        assert_eq!(m.last_agent.len(), KEEP_AGENTS);
+        assert!(m.last_agent.contains_key(&format!("wecom:a{}", n - 1)));
+        assert!(!m.last_agent.contains_key(&format!("wecom:a{}", n - KEEP_AGENTS - 1)));
     }
 
     /// A turn nobody answers leaves the monitor after `forget_turn_seconds`, its alert

@@ -112,6 +112,13 @@ pub struct Alerts {
     /// alert resolves as `expired` (the SLA report still counts it). Without a limit,
     /// every conversation whose customer spoke last stays watched forever.
     pub forget_turn_seconds: u32,
+    /// The most unanswered turns watched at once. Past it, the longest-waiting turns
+    /// leave the monitor as if forgotten (their alerts resolve as `expired`; the SLA
+    /// report still counts them), so the monitor's memory and each saved state stay
+    /// bounded whatever the traffic: 2,000 messages a second with a third of the
+    /// conversations ending on the customer would otherwise keep about 14 million turns
+    /// for the three default days.
+    pub max_open_turns: u32,
 }
 
 impl Default for Settings {
@@ -259,6 +266,9 @@ impl Default for Weights {
     }
 }
 
+/// The largest `max_open_turns` taken: a million turns is some 800 MB of monitor state.
+pub const MAX_OPEN_TURNS: u32 = 1_000_000;
+
 impl Default for Alerts {
     fn default() -> Alerts {
         Alerts {
@@ -272,6 +282,7 @@ impl Default for Alerts {
             webhook_attempts: 6,
             stalled_source_seconds: 600,
             forget_turn_seconds: 3 * 86_400,
+            max_open_turns: 20_000,
         }
     }
 }
@@ -300,6 +311,12 @@ impl Settings {
             || a.blue_seconds == 0
         {
             return Err(AnalyticsError::Config("analytics.alerts: the tiers must rise: 0 < blue_seconds ≤ yellow_seconds ≤ red_seconds".into()));
+        }
+        if !(1..=MAX_OPEN_TURNS).contains(&a.max_open_turns) {
+            return Err(AnalyticsError::Config(format!(
+                "analytics.alerts.max_open_turns: from 1 to {MAX_OPEN_TURNS}, not {}",
+                a.max_open_turns
+            )));
         }
         if a.chain.is_empty() || a.chain.iter().any(|c| c.trim().is_empty()) {
             return Err(AnalyticsError::Config(
@@ -380,6 +397,16 @@ mod tests {
                 "a zero blue tier",
                 alerts(&|a| a.blue_seconds = 0),
                 Some("analytics.alerts: the tiers must rise"),
+            ),
+            (
+                "no open turn watched",
+                alerts(&|a| a.max_open_turns = 0),
+                Some("analytics.alerts.max_open_turns: from 1 to 1000000, not 0"),
+            ),
+            (
+                "more open turns than the largest taken",
+                alerts(&|a| a.max_open_turns = u32::MAX),
+                Some("analytics.alerts.max_open_turns"),
             ),
             (
                 "an empty chain",

@@ -36,8 +36,11 @@ pub const TICK: Duration = Duration::from_millis(200);
 const KEEP_DELIVERIES: usize = 1000;
 /// The user list (for recipients and teams) is read again this often.
 const USERS_EVERY: Duration = Duration::from_secs(5);
-/// The state is saved (when it changed) every this many ticks: 2 s.
-const SAVE_EVERY_TICKS: u64 = 10;
+/// The state is saved (when it changed) at most this often...
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// ...and, when a save takes long (a large state), no more than this share of the time:
+/// the next waits this many times as long as the last took.
+const SAVE_COST_FACTOR: u32 = 10;
 /// A live feed re-checks its session this often, and ends when it is gone.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -343,10 +346,9 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
     let mut directory = chatvault_policy::Directory::default();
     let mut users_at: Option<tokio::time::Instant> = None;
     let mut seq: u64 = 0;
-    let mut n: u64 = 0;
+    let mut next_save = tokio::time::Instant::now() + SAVE_EVERY;
     loop {
         every.tick().await;
-        n += 1;
         if users_at.is_none_or(|t| t.elapsed() >= USERS_EVERY) {
             let s = state.clone();
             if let Ok(Ok(list)) =
@@ -368,7 +370,7 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
         let (events, snapshot) = match state.live.monitor() {
             Ok(mut m) => {
                 m.tick(now, &team_of);
-                let snap = if n % SAVE_EVERY_TICKS == 0 {
+                let snap = if tokio::time::Instant::now() >= next_save {
                     m.snapshot(now)
                 } else {
                     None
@@ -381,11 +383,13 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
             }
         };
         if let (Some(snap), Some(path)) = (snapshot, state.live.state_file.clone()) {
+            let started = tokio::time::Instant::now();
             match tokio::task::spawn_blocking(move || save(&path, &snap)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => log_err!("alerts: {e}"),
                 Err(e) => log_err!("alerts: saving the state: {e}"),
             }
+            next_save = started + SAVE_EVERY.max(started.elapsed() * SAVE_COST_FACTOR);
         }
         for e in events {
             seq += 1;
@@ -411,9 +415,15 @@ fn save(path: &std::path::Path, snap: &Snapshot) -> Result<(), String> {
     use std::io::Write;
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let tmp = path.with_extension("json.tmp");
-    let body = serde_json::to_vec(snap).map_err(|e| e.to_string())?;
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(&body).map_err(fail)?;
+    // Streamed through a buffer: a large state is never held a second time as one
+    // JSON string (a soak found 16–64 MB strings made every two seconds).
+    let mut w = std::io::BufWriter::with_capacity(
+        1 << 16,
+        std::fs::File::create(&tmp).map_err(fail)?,
+    );
+    serde_json::to_writer(&mut w, snap).map_err(|e| format!("{}: {e}", path.display()))?;
+    w.flush().map_err(fail)?;
+    let f = w.into_inner().map_err(|e| fail(e.into_error()))?;
     f.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
 }

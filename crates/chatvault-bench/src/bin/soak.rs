@@ -8,11 +8,13 @@
 //! ```
 //!
 //! One thread posts batches to `POST /api/v1/messages` at `--rate` messages a second
-//! (an ingest token); one searches (`GET /api/v1/search`, an executive's token, the
-//! common keywords of the generated text) and one asks for the SLA report of the last 30
-//! days of message time (`GET /api/v1/reports/sla?from=…&to=…`, a manager's dashboard)
-//! every 5 seconds. (A report over the whole archive grows with it, by design; its cost at
-//! 10M messages is `report-bench`'s to measure.) The server's resident memory is read
+//! (an ingest token), the generated conversations stamped as sent now, as live capture
+//! sends them (so the alert monitor watches their unanswered turns); one searches
+//! (`GET /api/v1/search`, an executive's token, the common keywords of the generated
+//! text) and one asks for the SLA report of the last minute of messages
+//! (`GET /api/v1/reports/sla?from=…&to=…`, a manager's live dashboard) every 5 seconds.
+//! (A report over the whole archive grows with it, by design; its cost at 10M messages
+//! is `report-bench`'s to measure.) The server's resident memory is read
 //! from /proc. Prints one line per window (default 5 minutes): messages acknowledged,
 //! ingest, search and report p50/p99, and resident memory (anonymous, and file-backed:
 //! the mmapped index's page cache); then the checks. Exits 1 when a message acknowledged
@@ -50,6 +52,12 @@ struct Args {
     /// The chatvault binary (default: beside this one).
     #[arg(long)]
     chatvault: Option<PathBuf>,
+    /// Writes a line every 10 seconds to this file (CSV): where the server's memory is
+    /// (its main heap, other anonymous mappings), its threads, the CPU time its index
+    /// merge threads have used, the index's segments, and the size of the alert monitor's
+    /// saved state. For finding what memory grows with.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -74,6 +82,82 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("RssAnon:"), field("RssFile:"))
+}
+
+/// One line of `--trace`: memory by kind of mapping, threads, merge CPU, segments, and the
+/// size of the alert monitor's saved state.
+fn trace_line(pid: u32, data: &std::path::Path) -> String {
+    let index = data.join("index");
+    // Resident KiB of the main heap (`[heap]`: glibc's main arena) and of the other
+    // anonymous mappings (thread arenas, stacks, large allocations).
+    let (mut heap, mut anon, mut anon_maps) = (0u64, 0u64, 0u64);
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut kind = 0u8; // 1 heap, 2 other anonymous, 0 file-backed
+    for l in smaps.lines() {
+        let mut w = l.split_whitespace();
+        let first = w.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let rest: Vec<&str> = w.collect();
+            let inode = rest.get(3).copied().unwrap_or("0");
+            let name = rest.get(4).copied().unwrap_or("");
+            kind = if name == "[heap]" {
+                1
+            } else if inode == "0" && (name.is_empty() || name.starts_with('[')) {
+                anon_maps += 1;
+                2
+            } else {
+                0
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = w.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            match kind {
+                1 => heap += kib,
+                2 => anon += kib,
+                _ => {}
+            }
+        }
+    }
+    // Threads, and the CPU seconds of tantivy's merge threads (named merge_thread_N).
+    let (mut threads, mut merge_ticks) = (0u64, 0u64);
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            threads += 1;
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            if stat[open + 1..close].starts_with("merge_thread") {
+                let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+                let tick = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+                merge_ticks += tick(11) + tick(12); // utime, stime
+            }
+        }
+    }
+    let meta: Value = std::fs::read_to_string(index.join("meta.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    let docs: Vec<u64> = meta["segments"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["max_doc"].as_u64()).collect())
+        .unwrap_or_default();
+    let (anon_rss, file_rss) = rss_kib(pid);
+    // The alert monitor's saved state: what it watches.
+    let monitor_kib = std::fs::metadata(data.join("alerts-state.json")).map_or(0, |m| m.len() / 1024);
+    format!(
+        "{},{},{},{},{},{},{:.1},{},{},{},{}",
+        anon_rss / 1024,
+        file_rss / 1024,
+        heap / 1024,
+        anon / 1024,
+        anon_maps,
+        threads,
+        merge_ticks as f64 / 100.0,
+        docs.len(),
+        docs.iter().max().copied().unwrap_or(0),
+        docs.iter().sum::<u64>(),
+        monitor_kib
+    )
 }
 
 #[derive(Default)]
@@ -154,19 +238,22 @@ fn main() -> Result<()> {
             let mut next = Instant::now();
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
+                // Live messages: sent now, a millisecond apart in the generator's order.
+                // (The generator's own clock runs years ahead in minutes: its messages
+                // would cross the wall clock mid-run, turning history into live turns
+                // for the alert monitor halfway through.)
+                let now_ms = chrono::Utc::now().timestamp_millis();
                 let msgs: Vec<Value> = (&mut gen)
                     .take(batch)
                     .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
-                    .map(|mut v| {
+                    .enumerate()
+                    .map(|(i, mut v)| {
                         // Every message unique: the generator repeats its texts.
                         n += 1;
                         v["source_id"] = json!(format!("soak-{n}"));
-                        if let Some(t) = v["sent_at"]
-                            .as_str()
-                            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                        {
-                            newest_ms.fetch_max(t.timestamp_millis(), Ordering::SeqCst);
-                        }
+                        let at = now_ms + i as i64;
+                        v["sent_at"] = json!(chatvault_model::Timestamp::utc(at).to_rfc3339());
+                        newest_ms.fetch_max(at, Ordering::SeqCst);
                         v
                     })
                     .collect();
@@ -247,16 +334,37 @@ fn main() -> Result<()> {
         reader(
             Box::new(move |_| {
                 let to = newest_ms.load(Ordering::SeqCst);
-                format!("/api/v1/reports/sla?from={}&to={to}", to - 30 * 86_400_000)
+                format!("/api/v1/reports/sla?from={}&to={to}", to - 60_000)
             }),
             Duration::from_secs(5),
             true,
         )
     };
+    let mut trace = match &args.trace {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)?;
+            use std::io::Write;
+            writeln!(f, "secs,acked,anon_mib,file_mib,heap_mib,other_anon_mib,anon_maps,threads,merge_cpu_s,segments,largest_segment_docs,index_docs,monitor_state_kib")?;
+            Some(f)
+        }
+        None => None,
+    };
+    let mut traced = Instant::now();
     while started.elapsed() < total {
         std::thread::sleep(Duration::from_secs(1));
         let r = rss_kib(pid);
         at(&mut |w| w.rss.push(r));
+        if let Some(f) = trace.as_mut().filter(|_| traced.elapsed() >= Duration::from_secs(10)) {
+            use std::io::Write;
+            traced = Instant::now();
+            writeln!(
+                f,
+                "{:.0},{},{}",
+                started.elapsed().as_secs_f64(),
+                acked_total.load(Ordering::SeqCst),
+                trace_line(pid, &data)
+            )?;
+        }
         if let Ok(Some(s)) = server.try_wait() {
             bail!("the server ended during the soak: {s}");
         }
