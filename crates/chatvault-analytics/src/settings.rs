@@ -116,7 +116,7 @@ pub struct Alerts {
     /// leave the monitor as if forgotten (their alerts resolve as `expired`; the SLA
     /// report still counts them), so the monitor's memory and each saved state stay
     /// bounded whatever the traffic: 2,000 messages a second with a third of the
-    /// conversations ending on the customer would otherwise keep about 14 million turns
+    /// conversations ending on the customer would otherwise keep about 20 million turns
     /// for the three default days.
     pub max_open_turns: u32,
 }
