@@ -266,7 +266,8 @@ impl Default for Weights {
     }
 }
 
-/// The largest `max_open_turns` taken: a million turns is some 800 MB of monitor state.
+/// The largest `max_open_turns` taken. (Not measured at this size: 20,000 turns with
+/// their alerts and 100,000 last agents saved as 14.4 MB of JSON in the soak.)
 pub const MAX_OPEN_TURNS: u32 = 1_000_000;
 
 impl Default for Alerts {
