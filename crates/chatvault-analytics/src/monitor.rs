@@ -1139,7 +1139,13 @@ mod tests {
             ],
             "c0 and c1 waited longest and left before any alert"
         );
-        m.observe(&msg("wecom:c5", Side::Customer, "wecom:u", 101 * S, 101 * S));
+        m.observe(&msg(
+            "wecom:c5",
+            Side::Customer,
+            "wecom:u",
+            101 * S,
+            101 * S,
+        ));
         m.tick(102 * S, &team);
         let ev = m.drain();
         assert_eq!(ev.len(), 1, "{ev:?}");
@@ -1161,13 +1167,21 @@ mod tests {
         let n = KEEP_AGENTS + KEEP_AGENTS / 4 + 10;
         for i in 0..n {
             let c = format!("wecom:a{i}");
-            m.observe(&msg(&c, Side::Agent, "wecom:a1", 200 * S + i as i64, 200 * S));
+            m.observe(&msg(
+                &c,
+                Side::Agent,
+                "wecom:a1",
+                200 * S + i as i64,
+                200 * S,
+            ));
         }
         assert_eq!(m.last_agent.len(), n);
         m.tick(300 * S, &team);
         assert_eq!(m.last_agent.len(), KEEP_AGENTS);
         assert!(m.last_agent.contains_key(&format!("wecom:a{}", n - 1)));
-        assert!(!m.last_agent.contains_key(&format!("wecom:a{}", n - KEEP_AGENTS - 1)));
+        assert!(!m
+            .last_agent
+            .contains_key(&format!("wecom:a{}", n - KEEP_AGENTS - 1)));
     }
 
     /// A turn nobody answers leaves the monitor after `forget_turn_seconds`, its alert

@@ -1,5 +1,6 @@
-//! The live SLA monitor while serving: every message the ingest API stores is observed
-//! by a [`Monitor`]; a tick every 200 ms raises and escalates alerts; each event goes to
+//! The live SLA monitor while serving: every message ingest stores is observed by the
+//! application's monitor (`chatvault_app::live`); a tick every 200 ms here raises and
+//! escalates alerts; each event goes to
 //! the live feed (SSE) and to the configured webhooks, signed with HMAC-SHA256 and
 //! retried with backoff, every attempt logged.
 //!
@@ -10,14 +11,14 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::Path as AxPath;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use chatvault_access::{Action, Outcome, User};
-use chatvault_analytics::monitor::{Alert, AlertKind, Monitor, Observed, Snapshot, SourceStatus};
+use chatvault_analytics::monitor::{Alert, AlertKind, SourceStatus};
 use chatvault_analytics::settings::Alerts;
 use chatvault_policy::Role;
 use hmac::{Hmac, Mac};
@@ -36,11 +37,7 @@ pub const TICK: Duration = Duration::from_millis(200);
 const KEEP_DELIVERIES: usize = 1000;
 /// The user list (for recipients and teams) is read again this often.
 const USERS_EVERY: Duration = Duration::from_secs(5);
-/// The state is saved (when it changed) at most this often...
-const SAVE_EVERY: Duration = Duration::from_secs(2);
-/// ...and, when a save takes long (a large state), no more than this share of the time:
-/// the next waits this many times as long as the last took.
-const SAVE_COST_FACTOR: u32 = 10;
+use chatvault_app::live::{SAVE_COST_FACTOR, SAVE_EVERY};
 /// A live feed re-checks its session this often, and ends when it is gone.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -73,55 +70,22 @@ pub struct Delivery {
     pub retry_in_ms: Option<u64>,
 }
 
-/// The monitor and what delivers its events; one per server.
+/// What delivers the monitor's events; one per server. The monitor itself is the
+/// application's ([`chatvault_app::live::LiveMonitor`], `state.monitor`).
 pub struct Live {
-    enabled: bool,
-    monitor: Mutex<Monitor>,
     feed: broadcast::Sender<Arc<Outgoing>>,
     deliveries: Mutex<VecDeque<Delivery>>,
     log: Option<PathBuf>,
-    /// For customers' confirmation phrases.
-    lexicons: chatvault_analytics::Lexicons,
-    /// Where the monitor's state is kept across restarts (`alerts-state.json`).
-    state_file: Option<PathBuf>,
 }
 
 impl Live {
-    /// `data`: the data folder, which holds the webhook log and the saved state.
-    pub fn new(settings: &chatvault_analytics::Settings, data: Option<&std::path::Path>) -> Live {
-        let cfg = &settings.alerts;
-        let log = data.map(|d| d.join("alerts-webhooks.jsonl"));
-        let state_file = data.map(|d| d.join("alerts-state.json"));
+    /// `data`: the data folder, which holds the webhook log.
+    pub fn new(data: Option<&std::path::Path>) -> Live {
         Live {
-            lexicons: chatvault_analytics::Lexicons::new(settings),
-            state_file,
-            enabled: cfg.enabled,
-            monitor: Mutex::new(Monitor::new(cfg)),
             feed: broadcast::channel(1024).0,
             deliveries: Mutex::new(VecDeque::new()),
-            log,
+            log: data.map(|d| d.join("alerts-webhooks.jsonl")),
         }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    pub fn monitor(&self) -> ApiResult<MutexGuard<'_, Monitor>> {
-        // The monitor's state is rebuilt as events arrive: a panic leaves nothing to fix.
-        crate::guard::recover(&self.monitor, |_| Ok::<(), ApiError>(()))
-    }
-
-    /// Feeds stored messages in (the ingest route).
-    pub fn observe(&self, msgs: &[Observed<'_>]) -> ApiResult<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let mut m = self.monitor()?;
-        for o in msgs {
-            m.observe(o);
-        }
-        Ok(())
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
@@ -235,58 +199,6 @@ fn may_watch(role: Role) -> bool {
     !matches!(role, Role::Legal | Role::Auditor)
 }
 
-/// What the monitor needs of a new message, taken before the archive takes the message.
-pub struct Facts {
-    /// `platform:conversation`.
-    pub conversation: String,
-    pub platform: String,
-    pub side: Option<chatvault_analytics::Side>,
-    /// `platform:id`.
-    pub sender: String,
-    pub sent_ms: i64,
-    /// A customer's confirmation phrase (the text itself is not kept).
-    pub confirms: bool,
-}
-
-impl Facts {
-    pub fn observed<'a>(&'a self, source: Option<&'a str>, received_ms: i64) -> Observed<'a> {
-        Observed {
-            conversation: &self.conversation,
-            platform: &self.platform,
-            source: source.unwrap_or(&self.platform),
-            side: self.side,
-            sender: &self.sender,
-            sent_ms: self.sent_ms,
-            received_ms,
-            confirms: self.confirms,
-        }
-    }
-}
-
-impl Live {
-    /// A new message as the monitor sees it. Recalls and edits are no turn; system
-    /// messages are no side.
-    pub fn facts(&self, m: &chatvault_model::NewMessage) -> Facts {
-        use chatvault_analytics::Side;
-        use chatvault_model::{MessageKind, SenderRole};
-        let side = match (m.kind, m.sender.role) {
-            (MessageKind::System | MessageKind::Recall | MessageKind::Edit, _) => None,
-            (_, SenderRole::Customer) => Some(Side::Customer),
-            (_, SenderRole::Agent) => Some(Side::Agent),
-            _ => None,
-        };
-        let platform = m.platform.as_str().to_owned();
-        Facts {
-            conversation: m.conversation_key().to_string(),
-            sender: format!("{platform}:{}", m.sender.id),
-            platform,
-            confirms: side == Some(Side::Customer) && self.lexicons.confirms(&m.text),
-            side,
-            sent_ms: m.sent_at.utc_ms,
-        }
-    }
-}
-
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -301,18 +213,7 @@ pub fn start(state: &State) -> Result<(), String> {
         return Ok(());
     }
     let secret = webhook_secret(cfg)?;
-    if let Some(p) = state.live.state_file.as_deref().filter(|p| p.exists()) {
-        let bad = |why: String| {
-            format!(
-                "{}: {why} (move the file away to start with no open alerts)",
-                p.display()
-            )
-        };
-        let text = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
-        let snap: Snapshot = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-        let m = Monitor::restore(cfg, snap).map_err(bad)?;
-        *crate::guard::recover(&state.live.monitor, |_| Ok::<(), String>(()))? = m;
-    }
+    state.monitor.restore()?;
     let mut queues = vec![];
     if let Some(secret) = secret {
         let client = reqwest::Client::builder()
@@ -367,7 +268,7 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
             directory.team_of_handle(&h).map(str::to_owned)
         };
         let now = chrono::Utc::now().timestamp_millis();
-        let (events, snapshot) = match state.live.monitor() {
+        let (events, snapshot) = match state.monitor.monitor() {
             Ok(mut m) => {
                 m.tick(now, &team_of);
                 let snap = if tokio::time::Instant::now() >= next_save {
@@ -382,9 +283,12 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
                 return;
             }
         };
-        if let (Some(snap), Some(path)) = (snapshot, state.live.state_file.clone()) {
+        if let (Some(snap), Some(path)) =
+            (snapshot, state.monitor.state_file().map(ToOwned::to_owned))
+        {
             let started = tokio::time::Instant::now();
-            match tokio::task::spawn_blocking(move || save(&path, &snap)).await {
+            match tokio::task::spawn_blocking(move || chatvault_app::live::save(&path, &snap)).await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => log_err!("alerts: {e}"),
                 Err(e) => log_err!("alerts: saving the state: {e}"),
@@ -408,24 +312,6 @@ async fn ticks(state: State, queues: Vec<tokio::sync::mpsc::UnboundedSender<Arc<
             }
         }
     }
-}
-
-/// Writes the state whole or not at all: a temporary file, synced, renamed over the old.
-fn save(path: &std::path::Path, snap: &Snapshot) -> Result<(), String> {
-    use std::io::Write;
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    let tmp = path.with_extension("json.tmp");
-    // Streamed through a buffer: a large state is never held a second time as one
-    // JSON string (a soak found 16–64 MB strings made every two seconds).
-    let mut w = std::io::BufWriter::with_capacity(
-        1 << 16,
-        std::fs::File::create(&tmp).map_err(fail)?,
-    );
-    serde_json::to_writer(&mut w, snap).map_err(|e| format!("{}: {e}", path.display()))?;
-    w.flush().map_err(fail)?;
-    let f = w.into_inner().map_err(|e| fail(e.into_error()))?;
-    f.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 /// Backoff before attempt `n + 1` (n from 1): 1 s, 2 s, 4 s, … at most 60 s.
@@ -535,7 +421,7 @@ impl Watcher {
     /// The alerts this caller sees, open ones first; the waiting count; the sources.
     pub fn list(&self) -> ApiResult<Listing> {
         let now = chrono::Utc::now().timestamp_millis();
-        let m = self.state.live.monitor()?;
+        let m = self.state.monitor.monitor()?;
         let alerts: Vec<Alert> = m
             .alerts()
             .into_iter()
@@ -548,7 +434,7 @@ impl Watcher {
             m.sources(now)
         };
         Ok(Listing {
-            enabled: self.state.live.enabled,
+            enabled: self.state.monitor.enabled(),
             now_ms: now,
             waiting: m.waiting() as u64,
             alerts,
@@ -560,7 +446,7 @@ impl Watcher {
     pub fn ack(&self, id: u64) -> ApiResult<Alert> {
         let now = chrono::Utc::now().timestamp_millis();
         let r = {
-            let mut m = self.state.live.monitor()?;
+            let mut m = self.state.monitor.monitor()?;
             match m.get(id) {
                 Some(a) if sees(&self.caller, a) => m.ack(id, self.caller.name(), now),
                 _ => Err(chatvault_analytics::monitor::MonitorError::NotFound(id)),

@@ -10,13 +10,14 @@
 //! - [`Admin`]: users and configuration.
 //! - [`Ingestor`]: a bearer token with the ingest scope.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use chatvault_access::sessions::Credential;
 use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
+use chatvault_app::App;
 use chatvault_archive::{Archive, Visibility};
 use chatvault_model::StoredMessage;
 use chatvault_policy::{Grant, Handle, Org, Reach, Right, Role, Subject};
@@ -28,164 +29,35 @@ use chatvault_policy::reach::{Part, Who};
 pub const SESSION_COOKIE: &str = "cv_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// What every handler shares. The archive is private: only guards hand it out.
+/// What every handler shares: the application ([`App`], by `Deref`), whether it is
+/// served over TLS, and the live feed and webhook deliveries of its alerts.
 pub struct Shared {
-    archive: Mutex<Archive>,
-    pub access: Mutex<Access>,
-    pub config: Config,
-    /// The deployment's zone (`[server] timezone`): times given without one are read in
-    /// it, and times shown to people are shown in it.
-    pub zone: chatvault_app::time::Zone,
+    pub app: App,
     pub tls: bool,
-    /// The live SLA monitor and its deliveries.
+    /// The live SLA alerts' feed and deliveries (the monitor itself is the app's).
     pub live: crate::alerts::Live,
 }
 
 pub type State = Arc<Shared>;
 
-/// Locks `m`. A panic in one request must not leave the shared state unusable for the
-/// next: a lock poisoned by a panicking holder is taken back, `fix` brings the value in
-/// line with what is stored (or reports why it cannot), and the poison is cleared.
-pub(crate) fn recover<'a, T, E>(
-    m: &'a Mutex<T>,
-    fix: impl FnOnce(&mut T) -> Result<(), E>,
-) -> Result<MutexGuard<'a, T>, E> {
-    match m.lock() {
-        Ok(g) => Ok(g),
-        Err(poisoned) => {
-            let mut g = poisoned.into_inner();
-            fix(&mut g)?;
-            m.clear_poison();
-            log_err!("recovered a lock poisoned by a panicking request");
-            Ok(g)
-        }
-    }
-}
+pub(crate) use chatvault_app::service::recover;
+pub use chatvault_app::service::ArchiveGuard;
 
-/// The archive, held: one request at a time. A hold or a wait longer than
-/// `[server] slow_lock_ms` (default 1000) is logged with the code that took the lock, so
-/// an operator sees which work keeps ingest waiting.
-pub struct ArchiveGuard<'a> {
-    guard: MutexGuard<'a, Archive>,
-    at: &'static std::panic::Location<'static>,
-    asked: std::time::Instant,
-    held: std::time::Instant,
-    slow_ms: u64,
-}
-
-impl std::ops::Deref for ArchiveGuard<'_> {
-    type Target = Archive;
-    fn deref(&self) -> &Archive {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for ArchiveGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Archive {
-        &mut self.guard
-    }
-}
-
-impl Drop for ArchiveGuard<'_> {
-    fn drop(&mut self) {
-        let slow = u128::from(self.slow_ms);
-        let (waited, held) = (
-            self.held.duration_since(self.asked).as_millis(),
-            self.held.elapsed().as_millis(),
-        );
-        if waited >= slow || held >= slow {
-            log_err!(
-                "slow archive lock: {}:{} waited {waited} ms, held {held} ms",
-                self.at.file(),
-                self.at.line()
-            );
-        }
+impl std::ops::Deref for Shared {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
 impl Shared {
     pub fn new(archive: Archive, access: Access, config: Config, tls: bool) -> Shared {
-        let live = crate::alerts::Live::new(&config.analytics, Some(archive.data_dir()));
+        let live = crate::alerts::Live::new(Some(archive.data_dir()));
         Shared {
-            archive: Mutex::new(archive),
-            access: Mutex::new(access),
-            zone: config
-                .zone()
-                .unwrap_or_else(|_| chatvault_app::time::Zone::machine()),
-            config,
+            app: App::new(archive, access, config),
             tls,
             live,
         }
-    }
-
-    pub fn access(&self) -> ApiResult<MutexGuard<'_, Access>> {
-        // The access database rolls back whatever a panicking request left open.
-        Ok(recover(&self.access, |_| Ok::<(), ApiError>(()))?)
-    }
-
-    #[track_caller]
-    pub(crate) fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
-        let at = std::panic::Location::caller();
-        let asked = std::time::Instant::now();
-        let mut a = recover(&self.archive, |a| a.resync().map_err(ApiError::from))?;
-        a.refresh()?;
-        Ok(ArchiveGuard {
-            guard: a,
-            at,
-            asked,
-            held: std::time::Instant::now(),
-            slow_ms: self.config.server.slow_lock_ms,
-        })
-    }
-
-    /// The archive's lock as it is, poisoned or not: for the test that poisons it.
-    #[doc(hidden)]
-    pub fn archive_for_tests(&self) -> MutexGuard<'_, Archive> {
-        self.archive.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The archive's counts and latest checkpoint (no content).
-    pub fn archive_stats(&self) -> ApiResult<chatvault_archive::Stats> {
-        Ok(self.archive()?.stats()?)
-    }
-
-    /// Verifies the whole archive (every message decrypted and re-hashed against the
-    /// signed log). The report names messages by id only.
-    pub fn archive_verify(&self) -> ApiResult<chatvault_archive::VerifyReport> {
-        Ok(self.archive()?.verify(&mut |_| {})?)
-    }
-
-    /// A retention sweep (the schedule's, or an admin's), with the archive and the access
-    /// database locked for its duration.
-    pub fn sweep(
-        &self,
-        actor: &str,
-        now_ms: i64,
-    ) -> Result<crate::lifecycle::SweepReport, crate::lifecycle::LifecycleError> {
-        let state = |e: ApiError| crate::lifecycle::LifecycleError::State(e.message);
-        let mut a = self.archive().map_err(state)?;
-        let mut acc = self.access().map_err(state)?;
-        crate::lifecycle::sweep(
-            &mut a,
-            &mut acc,
-            actor,
-            now_ms,
-            self.config.retention.recover_days,
-        )
-    }
-
-    /// Signs the archive's tail (so a backup ends at a signed checkpoint) and returns the
-    /// data folder.
-    pub fn prepare_backup(&self) -> ApiResult<std::path::PathBuf> {
-        let mut a = self.archive()?;
-        a.checkpoint()?;
-        Ok(a.data_dir().to_owned())
-    }
-
-    /// Appends an audit entry; a failure to audit fails the request.
-    pub fn audit(&self, ev: Event) -> ApiResult<()> {
-        self.access()?.audit(ev)?;
-        Ok(())
     }
 }
 
@@ -406,7 +278,7 @@ impl ContentReader {
     /// The archive, for reads through [`Self::rule`].
     #[track_caller]
     pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
-        self.state.archive()
+        Ok(self.state.archive()?)
     }
 
     pub fn state(&self) -> &State {
@@ -565,7 +437,7 @@ impl ContentReader {
             .details(details);
         match self.state.audit(ev) {
             Ok(()) => ApiError::denied(),
-            Err(e) => e,
+            Err(e) => e.into(),
         }
     }
 
@@ -651,6 +523,6 @@ impl FromRequestParts<State> for Ingestor {
 impl Ingestor {
     #[track_caller]
     pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
-        self.state.archive()
+        Ok(self.state.archive()?)
     }
 }

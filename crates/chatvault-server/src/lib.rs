@@ -9,23 +9,9 @@
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
 //! reaches content except through a [`guard::ContentReader`].
 
-/// A line of the server's log on stdout. Unlike `println!`, a closed output (the process
-/// that started the server stopped reading) never panics a background task: the line is
-/// dropped. A message is never the content of a chat message.
-macro_rules! log_out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// [`log_out!`] on stderr.
-macro_rules! log_err {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
+// `log_out!` and `log_err!`: lines of the log that never panic on a closed output.
+#[macro_use]
+extern crate chatvault_app;
 
 pub mod alerts;
 pub mod analytics;
@@ -337,7 +323,7 @@ pub async fn serve(
         .ok()
         .and_then(|a| a.path().parent().map(|p| p.to_owned()))
     {
-        error::set_data_dir(&dir);
+        chatvault_app::error::set_data_dir(&dir);
     }
     let addr = state.config.listen.clone();
     let schedule = state
@@ -412,44 +398,5 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Opens what `serve` and the CLI's account commands share: the access database with
-/// the keys the archive keeps for it.
-pub fn open_access(
-    archive: &mut chatvault_archive::Archive,
-    settings: chatvault_access::Settings,
-) -> Result<chatvault_access::Access, OpenError> {
-    let seal = archive.service_secret("access_seal_key", &|| {
-        Ok(zeroize::Zeroizing::new(
-            chatvault_crypto::random_bytes::<32>().to_vec(),
-        ))
-    })?;
-    let seal =
-        chatvault_crypto::DataKey::from_secret(&seal).map_err(|e| OpenError::Key(e.to_string()))?;
-    let audit_signer = archive.audit_signer()?;
-    let dir = archive.data_dir().to_owned();
-    Ok(chatvault_access::Access::open(
-        &dir,
-        chatvault_access::AccessKeys { seal, audit_signer },
-        settings,
-    )?)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(transparent)]
-    Archive(#[from] chatvault_archive::ArchiveError),
-    #[error(transparent)]
-    Access(#[from] chatvault_access::AccessError),
-    #[error("access seal key: {0}")]
-    Key(String),
-}
-
-impl OpenError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            OpenError::Archive(e) => e.code(),
-            OpenError::Access(e) => e.code(),
-            OpenError::Key(_) => "key.invalid",
-        }
-    }
-}
+/// Opening the access database with the archive's keys is the application layer's.
+pub use chatvault_app::service::{open_access, OpenError};

@@ -9,9 +9,8 @@ use axum::Json;
 use chatvault_access::audit::AuditFilter;
 use chatvault_access::{Action, Outcome};
 use chatvault_app::time::{parse_bound, End, Zone};
-use chatvault_archive::{Filters, IngestOutcome};
-use chatvault_model::canonical::CanonicalRecord;
-use chatvault_model::{pii, Origin};
+use chatvault_archive::Filters;
+use chatvault_model::pii;
 use chatvault_policy::{Approves, Handle, Right, Role, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -510,84 +509,14 @@ pub async fn ingest(
     AxState(state): AxState<State>,
     ApiJson(body): ApiJson<IngestBody>,
 ) -> ApiResult<Json<Value>> {
-    let max = state.config.limits.max_ingest_messages;
-    if body.messages.len() > max {
-        return Err(ApiError::new(
-            "ingest.too_large",
-            format!(
-                "{} messages in one batch; the limit is {max}",
-                body.messages.len()
-            ),
-        ));
-    }
-    let source = ing.caller.token_source().map(str::to_owned);
-    let mut results: Vec<Option<Value>> = vec![None; body.messages.len()];
-    let mut accepted = vec![];
-    let mut slots = vec![];
-    for (i, v) in body.messages.into_iter().enumerate() {
-        let raw = serde_json::to_vec(&v).unwrap_or_default();
-        let parsed = serde_json::from_value::<CanonicalRecord>(v)
-            .map_err(|e| format!("messages[{i}]: {e}"))
-            .and_then(|rec| {
-                let origin = Origin {
-                    file: "api".into(),
-                    line: i as u64 + 1,
-                };
-                rec.into_new_message(raw, origin, &mut |_| {
-                    Err("the API takes attachments inline as `data` (base64), not by `path`".into())
-                })
-                .map_err(|e| format!("messages[{i}]: {e}"))
-            })
-            .and_then(|m| match &source {
-                Some(s) if s != m.platform.as_str() => Err(format!(
-                    "messages[{i}]: this token may only ingest platform `{s}`"
-                )),
-                _ => Ok(m),
-            });
-        match parsed {
-            Ok(m) => {
-                accepted.push(m);
-                slots.push(i);
-            }
-            Err(reason) => results[i] = Some(json!({"status": "rejected", "reason": reason})),
-        }
-    }
-    // What the monitor needs of each message, kept before the archive takes them.
-    let seen: Vec<_> = if state.live.enabled() {
-        accepted.iter().map(|m| state.live.facts(m)).collect()
-    } else {
-        vec![]
-    };
-    let outcomes = blocking(|| -> ApiResult<_> { Ok(ing.archive()?.ingest(accepted)?) })?;
-    let received_ms = chrono::Utc::now().timestamp_millis();
-    let observed: Vec<_> = seen
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-        .map(|(f, _)| f.observed(source.as_deref(), received_ms))
-        .collect();
-    // The batch is stored: a monitor failure must not turn its receipt into an error.
-    if let Err(e) = state.live.observe(&observed) {
-        log_err!("alerts: {}", e.message);
-    }
-    let (mut stored, mut dups) = (0u64, 0u64);
-    for (slot, o) in slots.into_iter().zip(outcomes) {
-        results[slot] = Some(match o {
-            IngestOutcome::Stored { id } => {
-                stored += 1;
-                json!({"status": "stored", "id": id})
-            }
-            IngestOutcome::Duplicate => {
-                dups += 1;
-                json!({"status": "duplicate"})
-            }
-        });
-    }
-    let rejected = results.len() as u64 - stored - dups;
-    state.audit(ing.caller.event(Action::Ingest).details(
-        json!({"stored": stored, "duplicates": dups, "rejected": rejected, "source": source}),
-    ))?;
-    Ok(Json(json!({"results": results})))
+    let sender = chatvault_app::ingest::Sender::new(
+        ing.caller.name(),
+        ing.caller.ip.as_deref(),
+        ing.caller.token_source(),
+    );
+    let items = chatvault_app::ingest::parse_canonical(body.messages, "api");
+    let receipt = blocking(|| chatvault_app::ingest::ingest(&state, sender, items))?;
+    Ok(Json(json!(receipt)))
 }
 
 // ---- retrieval requests and grants ----

@@ -1159,13 +1159,13 @@ async fn the_alert_feed_shows_each_caller_their_alerts_and_acknowledges_by_form(
         confirms: false,
     };
     w.state
-        .live
+        .monitor
         .observe(&[
             seen(Side::Agent, "wecom:alice", now - 120_000),
             seen(Side::Customer, "wecom:cust", now - 60_000),
         ])
         .unwrap();
-    w.state.live.monitor().unwrap().tick(now, &|a: &str| {
+    w.state.monitor.monitor().unwrap().tick(now, &|a: &str| {
         (a == "wecom:alice").then(|| "t1".to_owned())
     });
 

@@ -20,7 +20,7 @@ pub use chatvault_app::reach::UserReach;
 /// Loads what deciding `user`'s reads needs.
 pub fn load_reach(
     acc: &mut chatvault_access::Access,
-    cfg: &chatvault_server::Config,
+    cfg: &chatvault_app::Config,
     user: &str,
 ) -> Result<UserReach> {
     Ok(UserReach::load(acc, &cfg.policy(), user)?)

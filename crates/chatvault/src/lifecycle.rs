@@ -338,13 +338,8 @@ pub fn retention(data: &std::path::Path, json: bool, cmd: &RetentionCommand) -> 
             let now = at_or_now(at.as_deref())?;
             let recover_days = crate::security::load_config()?.retention.recover_days;
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let r = chatvault_server::lifecycle::sweep(
-                &mut archive,
-                &mut acc,
-                &actor,
-                now,
-                recover_days,
-            )?;
+            let r =
+                chatvault_app::lifecycle::sweep(&mut archive, &mut acc, &actor, now, recover_days)?;
             archive.close()?;
             if json {
                 print_json(&r)?;
@@ -638,7 +633,7 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
         let done = Archive::open(data, &KeyProvider::from_env())
             .map_err(anyhow::Error::from)
             .and_then(|mut archive| {
-                let x = chatvault_server::lifecycle::complete_approved(
+                let x = chatvault_app::lifecycle::complete_approved(
                     &mut archive,
                     &mut acc,
                     "chatvault",
@@ -719,7 +714,7 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
         DeleteCommand::Approve { id, user } => {
             let r = acc.decide_deletion(user, id, true, "")?;
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let x = chatvault_server::lifecycle::execute(
+            let x = chatvault_app::lifecycle::execute(
                 &mut archive,
                 &mut acc,
                 user,

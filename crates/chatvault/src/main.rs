@@ -466,13 +466,13 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     if let Some(e) = e.downcast_ref::<chatvault_access::AccessError>() {
         return e.code();
     }
-    if let Some(e) = e.downcast_ref::<chatvault_server::OpenError>() {
+    if let Some(e) = e.downcast_ref::<chatvault_app::service::OpenError>() {
         return e.code();
     }
     if let Some(e) = e.downcast_ref::<chatvault_policy::PolicyError>() {
         return e.code();
     }
-    if e.downcast_ref::<chatvault_server::config::ConfigError>()
+    if e.downcast_ref::<chatvault_app::config::ConfigError>()
         .is_some()
     {
         return "config.invalid";
@@ -489,7 +489,7 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     if let Some(e) = e.downcast_ref::<chatvault_backup::BackupError>() {
         return e.code();
     }
-    if let Some(e) = e.downcast_ref::<chatvault_server::lifecycle::LifecycleError>() {
+    if let Some(e) = e.downcast_ref::<chatvault_app::lifecycle::LifecycleError>() {
         return e.code();
     }
     if e.downcast_ref::<chatvault_server::ServeError>().is_some() {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use chatvault_app::reports::{directory, f, pct, run_report, Kind, Params};
 use chatvault_archive::{Archive, KeyProvider};
-use chatvault_server::analytics::{directory, f, pct, run_report, Kind, Params};
 use serde_json::Value;
 
 use crate::print_json;
@@ -85,7 +85,7 @@ pub fn report(data: &Path, json_flag: bool, a: &ReportArgs) -> Result<ExitCode> 
     } else if a.csv {
         use std::io::Write;
         std::io::stdout().lock().write_all(
-            &chatvault_server::analytics::csv(kind, &v["data"]).map_err(anyhow::Error::msg)?,
+            &chatvault_app::reports::csv(kind, &v["data"]).map_err(anyhow::Error::msg)?,
         )?;
     } else {
         text(kind, &v["data"]);

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chatvault_access::audit::AuditFilter;
 use chatvault_access::{Access, TokenScope};
+use chatvault_app::Config;
 use chatvault_archive::{Archive, KeyProvider};
 use chatvault_policy::{Right, Role, Scope};
-use chatvault_server::Config;
 use clap::Subcommand;
 
 use crate::{print_json, render};
@@ -205,7 +205,7 @@ fn open_both(
     settings: chatvault_access::Settings,
 ) -> Result<(Archive, Access)> {
     let mut a = Archive::open(data, &KeyProvider::from_env())?;
-    let acc = chatvault_server::open_access(&mut a, settings)?;
+    let acc = chatvault_app::service::open_access(&mut a, settings)?;
     Ok((a, acc))
 }
 
@@ -284,7 +284,7 @@ pub fn run_server(
 
 pub fn config(cmd: &ConfigCommand) -> Result<ExitCode> {
     match cmd {
-        ConfigCommand::Example => print!("{}", chatvault_server::config::example()),
+        ConfigCommand::Example => print!("{}", chatvault_app::config::example()),
         ConfigCommand::Show { config } => {
             let cfg = Config::load(config.as_deref(), std::env::vars())?;
             print!("{}", toml::to_string_pretty(&cfg)?);

@@ -200,7 +200,7 @@ async fn run(args: Args) -> Result<()> {
     let overhead = (lt.as_secs_f64() / bt.as_secs_f64() - 1.0) * 100.0;
     let (alerts, waiting) = live
         .state
-        .live
+        .monitor
         .monitor()
         .map(|m| (m.alerts().len(), m.waiting()))
         .unwrap_or_default();

@@ -143,7 +143,8 @@ fn trace_line(pid: u32, data: &std::path::Path) -> String {
         .unwrap_or_default();
     let (anon_rss, file_rss) = rss_kib(pid);
     // The alert monitor's saved state: what it watches.
-    let monitor_kib = std::fs::metadata(data.join("alerts-state.json")).map_or(0, |m| m.len() / 1024);
+    let monitor_kib =
+        std::fs::metadata(data.join("alerts-state.json")).map_or(0, |m| m.len() / 1024);
     format!(
         "{},{},{},{},{},{},{:.1},{},{},{},{}",
         anon_rss / 1024,
@@ -354,7 +355,10 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_secs(1));
         let r = rss_kib(pid);
         at(&mut |w| w.rss.push(r));
-        if let Some(f) = trace.as_mut().filter(|_| traced.elapsed() >= Duration::from_secs(10)) {
+        if let Some(f) = trace
+            .as_mut()
+            .filter(|_| traced.elapsed() >= Duration::from_secs(10))
+        {
             use std::io::Write;
             traced = Instant::now();
             writeln!(

@@ -213,20 +213,20 @@ pub struct UiErrorParts {
 }
 
 impl UiError {
-    pub fn new(req: &Req, err: ApiError) -> UiError {
+    pub fn new(req: &Req, err: impl Into<ApiError>) -> UiError {
         UiError(Box::new(UiErrorParts {
             lang: req.lang,
-            err,
+            err: err.into(),
             htmx: req.htmx,
             caller: None,
             csrf: String::new(),
         }))
     }
-    pub fn for_caller(req: &Req, caller: &Caller, err: ApiError) -> UiError {
+    pub fn for_caller(req: &Req, caller: &Caller, err: impl Into<ApiError>) -> UiError {
         let lang = req.lang_for(Some(caller));
         UiError(Box::new(UiErrorParts {
             lang,
-            err,
+            err: err.into(),
             htmx: req.htmx,
             caller: Some(views::UserView::of(caller, lang)),
             csrf: views::csrf_of(caller),

@@ -385,7 +385,7 @@ pub async fn logout(
             .access()
             .map_err(|e| UiError::new(&req, e))?
             .end_session(c)
-            .map_err(|e| UiError::new(&req, e.into()))?;
+            .map_err(|e| UiError::new(&req, e))?;
     }
     let mut r = see_other("/login");
     set_cookie(
@@ -423,7 +423,7 @@ pub async fn set_lang(
                 .access()
                 .map_err(|e| UiError::new(&req, e))?
                 .set_lang(c.name(), lang.code())
-                .map_err(|e| UiError::new(&req, e.into()))?;
+                .map_err(|e| UiError::new(&req, e))?;
         }
         // Not signed in: the pre-session token guards the form.
         Err(_) => check_pre(&req, &f).map_err(|e| UiError::new(&req, e))?,
@@ -1205,7 +1205,7 @@ pub async fn revoke_submit(
 ) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let policy = state.config.policy();
-    let r = state.access().and_then(|mut a| {
+    let r = state.access().map_err(ApiError::from).and_then(|mut a| {
         a.revoke_grant(caller.name(), &id, &policy)
             .map_err(ApiError::from)
     });
@@ -1369,7 +1369,7 @@ fn role_denied(state: &State, caller: &Caller, role: Role, path: &str) -> ApiErr
             "access.role",
             format!("only the {} role may use this", role.as_str()),
         ),
-        Err(e) => e,
+        Err(e) => e.into(),
     }
 }
 
@@ -1629,7 +1629,7 @@ pub async fn integrity_page(
 ) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let lang = req.lang_for(Some(&caller));
-    let fail = |e| UiError::for_caller(&req, &caller, e);
+    let fail = |e: chatvault_app::Error| UiError::for_caller(&req, &caller, e);
     let stats = state.archive_stats().map_err(fail)?;
     let (last, audit_key) = {
         let acc = state.access().map_err(fail)?;
@@ -1670,13 +1670,13 @@ pub async fn integrity_verify_submit(
             "/integrity/verify",
         )));
     }
-    let r = blocking(|| state.archive_verify()).map_err(fail)?;
+    let r = blocking(|| state.archive_verify()).map_err(|e| fail(e.into()))?;
     let t = lang.strings();
     state
         .audit(caller.event(Action::IntegrityVerify).result(if r.ok { Outcome::Ok } else { Outcome::Failed }).details(serde_json::json!({
             "messages": r.messages, "checkpoints": r.checkpoints, "errors": r.errors.len(), "unsigned_tail": r.unsigned_tail,
         })))
-        .map_err(fail)?;
+        .map_err(|e| fail(e.into()))?;
     let summary = format!(
         "{} {} · {} {} · {} {}",
         r.messages, t.messages, r.checkpoints, t.checkpoints, r.unsigned_tail, t.unsigned_tail
