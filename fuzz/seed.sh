@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Seeds each target's corpus with the fixtures of its format.
 set -euo pipefail
+# CHATVAULT may be given relative to where this is run from.
+[ -n "${CHATVAULT:-}" ] && CHATVAULT=$(realpath "$CHATVAULT")
 cd "$(dirname "$0")"
 f=../crates/chatvault-import/tests/fixtures
 s=../../shared/fixtures
@@ -19,8 +21,19 @@ cp_to messenger $f/messenger_instagram/*
 cp_to signal $f/signal/*
 cp_to line
 cp_to mbox $f/mbox/*
-cp_to csv
+cp_to csv $s/wechat/*.csv
 cp_to jsonl
+
+# Formats with no fixture file: a small valid file each, written here, so the fuzzer
+# starts from the format's structure rather than finding it byte by byte.
+seed() { mkdir -p "corpus/$1"; printf '%s' "$3" > "corpus/$1/$2"; }
+seed line chat.txt $'[LINE] Chat history with 测试\nSaved on: 2024/03/02 10:00\n\n2024/03/01 Fri\n09:00\t王女士\t我要退款\n09:01\t客服\t"您好\n请稍等"\n'
+seed csv chat.csv $'time,sender,text\n2024-03-01 09:00:00,王女士,我要退款\n2024-03-01 09:01:00,客服,"您好, ""请稍等"""\n'
+seed jsonl chat.jsonl '{"platform":"wecom","conversation_id":"c1","sender_id":"u1","sender_name":"王女士","sent_at":"2024-03-01T09:00:00+08:00","source_id":"1","text":"我要退款","attachments":[{"name":"a.txt","mime":"text/plain","data":"aGk="}]}
+{"platform":"wecom","conversation_id":"c1","sender_id":"agent","sender_role":"agent","sent_at":"2024-03-01T09:01:00+08:00","source_id":"2","kind":"text","text":"您好"}
+'
+seed wechat_memotrace chat.csv $'localId,TalkerId,Type,SubType,IsSender,CreateTime,Status,StrContent,StrTime,Remark,NickName,Sender\n1,2,1,0,0,1709254800,2,我要退款,2024-03-01 09:00:00,,王女士,wxid_a\n2,2,1,0,1,1709254860,2,您好,2024-03-01 09:01:00,,客服,wxid_b\n'
+seed wechat_chatlog chat.json '[{"seq":1,"time":"2024-03-01T09:00:00+08:00","talker":"wxid_a","talkerName":"王女士","isChatRoom":false,"sender":"wxid_a","senderName":"王女士","isSelf":false,"type":1,"subType":0,"content":"我要退款"},{"seq":2,"time":"2024-03-01T09:01:00+08:00","talker":"wxid_a","sender":"wxid_b","senderName":"客服","isSelf":true,"type":1,"subType":0,"content":"您好"}]'
 
 # The checkers: a proof, a backup manifest and an evidence package made by the real binary
 # (CHATVAULT=path/to/chatvault, default: the release build), and query texts.
