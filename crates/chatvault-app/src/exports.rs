@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::reach::Usage;
+use crate::time::Zone;
 
 /// A caller's decision on one message, recording what it used: the front end's rule
 /// (the server's adds the token's platform restriction) with the usage kept here.
@@ -178,6 +179,7 @@ pub fn write_plain(
     grants: Vec<String>,
     decide: &Decide<'_>,
     max: Option<u64>,
+    zone: Zone,
     out: &mut dyn Write,
 ) -> Result<Written, ExportError> {
     let stats = archive.stats()?;
@@ -186,10 +188,11 @@ pub fn write_plain(
         title: format!("chatvault export: {}", chosen.label),
         selection: chosen.label.clone(),
         exported_by: user.to_owned(),
-        exported_at: chatvault_model::Timestamp::utc(now_ms).to_rfc3339(),
+        exported_at: zone.rfc3339(now_ms),
         archive_id: stats.archive_id,
         key_fingerprint: stats.key_fingerprint,
         grants,
+        time_zone: zone.name(),
     };
     let mut hashing = HashingWriter {
         inner: out,
@@ -197,7 +200,8 @@ pub fn write_plain(
     };
     let mut usage = Usage::default();
     let counts = {
-        let mut sink = chatvault_export::sink(fmt, Box::new(&mut hashing));
+        let show = move |t: &str| zone.show(t);
+        let mut sink = chatvault_export::sink_shown(fmt, Box::new(&mut hashing), Box::new(show));
         sink.begin(&header).map_err(ExportError::Write)?;
         let mut n = 0u64;
         let mut rule = |m: &StoredMessage, members: &[Handle]| decide(m, members, &mut usage);
@@ -284,6 +288,7 @@ pub fn evidence_contents(
     filters: &Filters,
     decide: &Decide<'_>,
     max: u64,
+    zone: Zone,
 ) -> Result<Gathered, EvidenceError> {
     let mut usage = Usage::default();
     let messages = {
@@ -302,12 +307,14 @@ pub fn evidence_contents(
         title: format!("证据包 Evidence: {}", chosen.label),
         selection: chosen.label.clone(),
         exported_by: user.to_owned(),
-        exported_at: chatvault_model::Timestamp::utc(now_ms).to_rfc3339(),
+        exported_at: zone.rfc3339(now_ms),
         archive_id: String::new(),
         key_fingerprint: String::new(),
         grants: usage.grants.iter().cloned().collect(),
+        time_zone: zone.name(),
     };
-    let contents = chatvault_evidence::contents(archive, &messages, header)?;
+    let show = move |t: &str| zone.show(t);
+    let contents = chatvault_evidence::contents(archive, &messages, header, &show)?;
     Ok(Gathered { contents, usage })
 }
 

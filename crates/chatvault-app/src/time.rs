@@ -111,6 +111,23 @@ impl Zone {
         self.format(ms, "%Y-%m-%d %H:%M %:z")
     }
 
+    /// A message's time (RFC 3339, with the offset its source wrote) as a person reads it
+    /// here: in this zone, to the second, with the zone's offset then
+    /// (`2024-03-01 09:15:02 +08:00`). A value that is not RFC 3339 comes back as it is.
+    pub fn show(&self, rfc3339: &str) -> String {
+        match DateTime::parse_from_rfc3339(rfc3339) {
+            Ok(t) => {
+                let s = self.format(t.timestamp_millis(), "%Y-%m-%d %H:%M:%S %:z");
+                if s.is_empty() {
+                    rfc3339.to_owned()
+                } else {
+                    s
+                }
+            }
+            Err(_) => rfc3339.to_owned(),
+        }
+    }
+
     /// An instant in this zone with a chrono format string; empty for an instant chrono
     /// cannot hold.
     pub fn format(&self, ms: i64, fmt: &str) -> String {
@@ -186,6 +203,53 @@ mod tests {
 
     fn zone(s: &str) -> Zone {
         Zone::parse(s, "zone").expect("zone")
+    }
+
+    #[test]
+    fn shown_in_the_zone_table() {
+        let cases = [
+            (
+                "same_zone",
+                "2024-03-01T09:15:02+08:00",
+                "Asia/Shanghai",
+                "2024-03-01 09:15:02 +08:00",
+            ),
+            (
+                "from_utc",
+                "2024-03-01T01:15:02Z",
+                "Asia/Shanghai",
+                "2024-03-01 09:15:02 +08:00",
+            ),
+            (
+                "to_utc_crosses_the_day",
+                "2024-03-01T07:15:02+08:00",
+                "UTC",
+                "2024-02-29 23:15:02 +00:00",
+            ),
+            (
+                "dst_offset_of_that_day",
+                "2024-07-01T12:00:00Z",
+                "Europe/Berlin",
+                "2024-07-01 14:00:00 +02:00",
+            ),
+            (
+                "fixed_offset",
+                "2024-03-01T01:15:02Z",
+                "-05:00",
+                "2024-02-29 20:15:02 -05:00",
+            ),
+            (
+                "millis_dropped",
+                "2024-03-01T01:15:02.999Z",
+                "UTC",
+                "2024-03-01 01:15:02 +00:00",
+            ),
+            ("not_rfc3339_kept", "yesterday", "UTC", "yesterday"),
+            ("empty_kept", "", "UTC", ""),
+        ];
+        for (name, given, z, want) in cases {
+            assert_eq!(zone(z).show(given), want, "{name}");
+        }
     }
 
     #[test]

@@ -204,10 +204,14 @@ impl Contents {
 /// Step 2: signs a checkpoint over the log so far, then proves every message against it,
 /// reads the attachments and renders the messages (`header` names the selection, the
 /// exporter and the grants; the archive's id and key fingerprint are filled in here).
+/// `messages.pdf`, which people read, shows times through `show_time` (the deployment's
+/// zone, named by the header); `messages.json`, which the proofs bind, keeps them as
+/// each source wrote them.
 pub fn contents(
     archive: &mut Archive,
     messages: &[StoredMessage],
     mut header: chatvault_export::Header,
+    show_time: &dyn Fn(&str) -> String,
 ) -> Result<Contents> {
     // One checkpoint covers every message: sign the tail first.
     archive.checkpoint()?;
@@ -263,7 +267,8 @@ pub fn contents(
         let mut buf = vec![];
         let e = write_err(name);
         {
-            let mut sink = chatvault_export::sink(fmt, Box::new(&mut buf));
+            let mut sink =
+                chatvault_export::sink_shown(fmt, Box::new(&mut buf), Box::new(show_time));
             sink.begin(&header).map_err(|x| e(format_args!("{x}")))?;
             for m in messages {
                 sink.message(m).map_err(|x| e(format_args!("{x}")))?;

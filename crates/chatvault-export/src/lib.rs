@@ -64,6 +64,10 @@ pub struct Header {
     pub key_fingerprint: String,
     /// The grants the export was made under.
     pub grants: Vec<String>,
+    /// The zone the times of a format for people (CSV, HTML, PDF) are shown in
+    /// (`Asia/Shanghai`); see [`sink_shown`]. Empty: as each source wrote them.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
 }
 
 /// A format, fed one message at a time.
@@ -73,6 +77,41 @@ pub trait Sink {
     fn finish(&mut self, count: u64) -> io::Result<()>;
 }
 
+/// A sink whose formats for people (CSV, HTML, PDF) show each message's time through
+/// `show` (in the deployment's zone, named by the header's `time_zone`). JSON is data:
+/// it keeps each time as its source wrote it, offset included.
+pub fn sink_shown<'w>(
+    format: Format,
+    out: Box<dyn Write + 'w>,
+    show: Box<dyn Fn(&str) -> String + 'w>,
+) -> Box<dyn Sink + 'w> {
+    let inner = sink(format, out);
+    match format {
+        Format::Json => inner,
+        Format::Csv | Format::Html | Format::Pdf => Box::new(ShownTimes { inner, show }),
+    }
+}
+
+struct ShownTimes<'w> {
+    inner: Box<dyn Sink + 'w>,
+    show: Box<dyn Fn(&str) -> String + 'w>,
+}
+
+impl Sink for ShownTimes<'_> {
+    fn begin(&mut self, h: &Header) -> io::Result<()> {
+        self.inner.begin(h)
+    }
+    fn message(&mut self, m: &StoredMessage) -> io::Result<()> {
+        let mut shown = m.clone();
+        shown.sent_at = (self.show)(&m.sent_at);
+        self.inner.message(&shown)
+    }
+    fn finish(&mut self, count: u64) -> io::Result<()> {
+        self.inner.finish(count)
+    }
+}
+
+/// A sink that writes each message's time as its source wrote it.
 pub fn sink<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Sink + 'w> {
     match format {
         Format::Json => Box::new(JsonSink { out, first: true }),
@@ -238,9 +277,13 @@ impl Sink for HtmlSink<'_> {
             ("selection", h.selection.as_str()),
             ("exported by", h.exported_by.as_str()),
             ("exported at", h.exported_at.as_str()),
+            ("times in", h.time_zone.as_str()),
             ("archive", h.archive_id.as_str()),
             ("signing key", h.key_fingerprint.as_str()),
         ] {
+            if k == "times in" && v.is_empty() {
+                continue;
+            }
             write!(self.out, "<tr><td>{k}</td><td>{}</td></tr>", html(v))?;
         }
         write!(

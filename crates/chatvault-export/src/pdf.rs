@@ -139,9 +139,13 @@ impl Sink for PdfSink<'_> {
             ("selection", &h.selection),
             ("exported by", &h.exported_by),
             ("exported at", &h.exported_at),
+            ("times in", &h.time_zone),
             ("archive", &h.archive_id),
             ("signing key", &h.key_fingerprint),
         ] {
+            if k == "times in" && v.is_empty() {
+                continue;
+            }
             self.push(&format!("{k}: {v}"), SMALL, 0.0, 2.0);
         }
         self.push(&format!("grants: {}", h.grants.join(", ")), SMALL, 0.0, 2.0);

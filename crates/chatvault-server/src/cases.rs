@@ -300,6 +300,7 @@ fn run_plain(
             exports::export_grants(&reader.grants),
             &reader.decider(Right::Export),
             Some(MAX_HTTP_EXPORT),
+            reader.state().zone,
             &mut buf,
         );
         Ok(written.map(|w| (w, buf)))
@@ -354,6 +355,7 @@ fn run_evidence(reader: &ContentReader, chosen: &Chosen, file: &str) -> ApiResul
             &filters,
             &reader.decider(Right::Export),
             MAX_HTTP_EXPORT,
+            reader.state().zone,
         ))
     })?;
     let gathered = match gathered {

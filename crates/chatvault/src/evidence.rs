@@ -21,6 +21,7 @@ pub const MAX_MESSAGES: u64 = 200_000;
 /// must hold `export` and `pii.view` over every message (the proofs open the content).
 pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -> Result<ExitCode> {
     let (mut acc, cfg) = open_access(data)?;
+    let zone = cfg.zone()?;
     let reach = load_reach(&mut acc, &cfg, user)?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
     let target = chosen.audit_target();
@@ -37,6 +38,7 @@ pub fn build(data: &Path, json: bool, user: &str, chosen: &Chosen, out: &Path) -
         &chosen.filters,
         &decide,
         MAX_MESSAGES,
+        zone,
     ) {
         Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
             audit_refusal(&mut acc, user, &target, chosen, true, &e.to_string())?;

@@ -74,6 +74,7 @@ pub fn export(
         )))
     };
     let (mut acc, cfg) = open_access(data)?;
+    let zone = cfg.zone()?;
     let reach = load_reach(&mut acc, &cfg, user)?;
     let target = chosen.audit_target();
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
@@ -96,6 +97,7 @@ pub fn export(
         exports::export_grants(&reach.grants),
         &decide,
         None,
+        zone,
         &mut w,
     )
     .and_then(|written| {

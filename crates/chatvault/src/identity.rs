@@ -172,10 +172,11 @@ pub fn timeline(
             conversations.len(),
             who.len()
         );
+        let zone = crate::time_arg::deployment_zone()?;
         for m in &msgs {
             println!(
                 "  {}  {:<10} {}  {}: {}",
-                m.sent_at,
+                render::safe(&zone.show(&m.sent_at), true),
                 m.platform.as_str(),
                 render::safe(&m.conversation, true),
                 render::safe(m.sender_name.as_deref().unwrap_or(&m.sender), true),

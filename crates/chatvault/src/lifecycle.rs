@@ -418,7 +418,11 @@ fn plan(
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("retention plan at {at_text} (a dry run: nothing is deleted)");
+    let zone = crate::time_arg::deployment_zone()?;
+    println!(
+        "retention plan at {} (a dry run: nothing is deleted)",
+        zone.rfc3339(now)
+    );
     println!(
         "  {} messages: {} due for deletion, {} under legal hold, {} kept ({} already deleted)",
         summary.messages, summary.expired, summary.held, summary.kept, summary.deleted
@@ -429,7 +433,7 @@ fn plan(
     for (h, n) in &summary.held_by_hold {
         println!("  held by {h}: {n}");
     }
-    let ts = |ms: i64| chatvault_model::Timestamp::utc(ms).to_rfc3339();
+    let ts = |ms: i64| zone.rfc3339(ms);
     for e in &expired {
         if let Verdict::Expired { policy, since_ms } = &e.verdict {
             println!(
@@ -768,7 +772,8 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
                         render::safe(&r.requested_by, true)
                     );
                 }
-                let ts = |ms: i64| chatvault_model::Timestamp::utc(ms).to_rfc3339();
+                let zone = crate::time_arg::deployment_zone()?;
+                let ts = |ms: i64| zone.rfc3339(ms);
                 for d in &deletions {
                     let when = match d.purged_ms {
                         Some(p) => format!("purged {}", ts(p)),

@@ -25,6 +25,14 @@ impl Env {
         self.dir.path().join("data")
     }
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        self.run_env(args, stdin, &[])
+    }
+    fn run_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
         for k in [
             "CHATVAULT_KEY",
@@ -34,6 +42,7 @@ impl Env {
         ] {
             c.env_remove(k);
         }
+        c.envs(env.iter().copied());
         c.arg("--data")
             .arg(self.data())
             .args(args)
@@ -583,4 +592,97 @@ fn the_pdf_holds_chinese_that_renders_and_extracts() {
             Path::new(&dir).join("export-pdf-page1.png"),
         );
     }
+}
+
+/// Times people read are shown in the deployment's zone, with its offset: the CLI's text
+/// and the CSV, HTML and PDF exports. JSON keeps each time as its source wrote it.
+#[test]
+fn times_are_shown_in_the_deployment_zone() {
+    let e = env();
+    grant(&e, "view,export");
+    let cfg = e.path("chatvault.toml");
+    std::fs::write(&cfg, "[server]\ntimezone = \"+05:30\"\n").unwrap();
+    let env = [("CHATVAULT_CONFIG", cfg.to_str().unwrap())];
+    let export = |fmt: &str| {
+        let out = e.path(&format!("tz.{fmt}"));
+        let (code, o, err) = e.run_env(
+            &[
+                "export",
+                "--as",
+                "lisa",
+                "--conversation",
+                "wecom:c1",
+                "--format",
+                fmt,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+            &env,
+        );
+        assert_eq!(code, 0, "{fmt}: {o}{err}");
+        out
+    };
+    // JSON: the times as their source wrote them (the import gave UTC), and the zone named.
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(export("json")).unwrap()).unwrap();
+    assert_eq!(v["header"]["time_zone"], "+05:30");
+    let zone = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    let mut shown = std::collections::HashMap::new();
+    for m in v["messages"].as_array().unwrap() {
+        let sent = m["sent_at"].as_str().unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(sent).unwrap();
+        assert_eq!(
+            t.offset().local_minus_utc(),
+            0,
+            "JSON kept the source's offset: {sent}"
+        );
+        shown.insert(
+            m["id"].as_str().unwrap().to_owned(),
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S +05:30")
+                .to_string(),
+        );
+    }
+    assert!(
+        v["header"]["exported_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+05:30"),
+        "{}",
+        v["header"]
+    );
+    // CSV: each row's time in the zone.
+    let csv_text = std::fs::read_to_string(export("csv")).unwrap();
+    let mut r = csv::Reader::from_reader(csv_text.trim_start_matches('\u{FEFF}').as_bytes());
+    let mut rows = 0;
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        assert_eq!(rec[1], shown[&rec[0]], "CSV time of {}", &rec[0]);
+        rows += 1;
+    }
+    assert_eq!(rows, 3);
+    // HTML: the zone named in the header, each time shown in it.
+    let html = std::fs::read_to_string(export("html")).unwrap();
+    assert!(html.contains("<td>times in</td><td>+05:30</td>"), "{html}");
+    for t in shown.values() {
+        assert!(html.contains(t.as_str()), "HTML lacks {t}");
+    }
+    // The CLI's text: search and show print the same times.
+    let (code, out, err) = e.run_env(&["search", "退款"], None, &env);
+    assert_eq!(code, 0, "{out}{err}");
+    let first = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        shown.values().any(|t| first.starts_with(t.as_str())),
+        "search shows times in the zone: {out}"
+    );
+    let (code, out, err) = e.run_env(&["show", "wecom:c1"], None, &env);
+    assert_eq!(code, 0, "{out}{err}");
+    for t in shown.values() {
+        assert!(out.contains(t.as_str()), "show lacks {t}: {out}");
+    }
+    // Another zone labels the same instants with its own offset.
+    std::fs::write(&cfg, "[server]\ntimezone = \"UTC\"\n").unwrap();
+    let (code, out, err) = e.run_env(&["show", "wecom:c1"], None, &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("+00:00") && !out.contains("+05:30"), "{out}");
 }

@@ -86,6 +86,7 @@ fn main() -> Result<()> {
             archive_id: String::new(),
             key_fingerprint: String::new(),
             grants: vec![],
+            time_zone: String::new(),
         })?;
         let mut all =
             |_: &chatvault_model::StoredMessage, _: &[chatvault_policy::Handle]| Visibility::Full;

@@ -17,13 +17,10 @@ pub fn clean(s: &str) -> String {
     chatvault_model::display::visible(s, false)
 }
 
-/// `2024-03-01T09:15:02+08:00` as `2024-03-01 09:15:02 +08:00`.
-/// A message's time, shown in the deployment's zone with its offset.
+/// A message's time, shown in the deployment's zone with its offset
+/// (`2024-03-01 09:15:02 +08:00`; [`Zone::show`]).
 pub fn fmt_time(rfc3339: &str, zone: Zone) -> String {
-    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => zone.format(t.timestamp_millis(), "%Y-%m-%d %H:%M:%S %:z"),
-        Err(_) => clean(rfc3339),
-    }
+    clean(&zone.show(rfc3339))
 }
 
 /// An instant (ms since the epoch), to the minute, in the deployment's zone with its offset.
