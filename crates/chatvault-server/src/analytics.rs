@@ -74,46 +74,44 @@ impl Manager {
         let to_ms = nonempty(&q.to)
             .map(|s| parse_time(&s, "to", true, self.state.zone))
             .transpose()?;
-        if let (Some(f), Some(t)) = (from_ms, to_ms) {
-            if f > t {
-                return Err(ApiError::bad_request("`from` is after `to`"));
-            }
-        }
-        let mut team = nonempty(&q.team);
+        let mut p = Params::checked(
+            from_ms,
+            to_ms,
+            nonempty(&q.team),
+            nonempty(&q.platform),
+            q.business_hours.unwrap_or(false),
+        )?;
         if self.caller.role() == Role::TeamLead {
             let own = self.caller.principal.user.team.clone();
-            if team.is_some() && team != own {
+            if p.team.is_some() && p.team != own {
                 return Err(ApiError::forbidden(
                     "access.team",
                     "a team lead reads their own team's reports",
                 ));
             }
-            team = Some(own.unwrap_or_else(|| report::UNASSIGNED.to_owned()));
+            p.team = Some(own.unwrap_or_else(|| report::UNASSIGNED.to_owned()));
         }
-        Ok(Params {
-            from_ms,
-            to_ms,
-            team,
-            platform: nonempty(&q.platform),
-            business_hours: q.business_hours.unwrap_or(false),
-        })
+        Ok(p)
     }
 
     /// Runs reports for this caller, audited once as `report.view` (target: the report,
     /// or `dashboard` for several).
-    pub fn reports(&self, kinds: &[Kind], p: &Params) -> ApiResult<Vec<Value>> {
+    pub fn reports(&self, kinds: &[Kind], p: &Params) -> ApiResult<Vec<Report>> {
         let event = self.caller.event(Action::ReportView);
         Ok(blocking(|| for_manager(&self.state, event, kinds, p))?)
     }
 
-    pub fn report(&self, kind: &str, q: &ReportQuery) -> ApiResult<Value> {
+    pub fn report(&self, kind: &str, q: &ReportQuery) -> ApiResult<Report> {
         let Some(kind) = Kind::parse(kind) else {
-            return Err(ApiError::bad_request(
-                "report: use sla, agents, hours, topics or quality",
-            ));
+            return Err(ApiError::bad_request(format!(
+                "report: use {}",
+                Kind::names()
+            )));
         };
         let p = self.params(q)?;
-        Ok(self.reports(&[kind], &p)?.remove(0))
+        let mut r = self.reports(&[kind], &p)?;
+        r.pop()
+            .ok_or_else(|| ApiError::internal("the report did not run"))
     }
 }
 
@@ -122,5 +120,5 @@ pub async fn report_route(
     AxPath(kind): AxPath<String>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(m.report(&kind, &q)?))
+    Ok(Json(m.report(&kind, &q)?.json()?))
 }

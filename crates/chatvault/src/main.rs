@@ -1,13 +1,19 @@
-//! `chatvault`: the command line. A thin layer over `chatvault-archive`: it parses
-//! arguments, reads files, draws progress bars, and prints results as text or `--json`
-//! (documented in `docs/cli.md`). It holds no archive logic of its own.
+//! `chatvault`: the command line, a front end over the application layer
+//! (`chatvault-app`) and the archive: it parses arguments, reads files, draws progress
+//! bars, and prints results as text or `--json` (documented in `docs/cli.md`). Use cases
+//! shared with the server (exports, evidence, reports, sweeps, deletions) are the app's;
+//! the commands an operator runs on the archive alone (import, search, show, verify,
+//! reindex, proofs) call `chatvault-archive` directly. It imports the server only to
+//! `serve`.
 
 mod backup;
 mod compare;
 mod demo;
 mod evidence;
+mod exit;
 mod export;
 mod identity;
+mod import;
 mod lifecycle;
 mod render;
 mod report;
@@ -20,8 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use chatvault_archive::{Archive, ArchiveError, Filters, ImportProgress, KeyProvider};
-use chatvault_import::ImportContext;
+use chatvault_archive::{Archive, Filters, KeyProvider};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -387,14 +392,14 @@ impl FilterArgs {
 }
 
 fn main() -> ExitCode {
-    quiet_on_closed_stdout();
+    exit::quiet_on_closed_stdout();
     let cli = Cli::parse();
     let json = cli.json;
     let data = cli.data.clone();
     match run(cli) {
         Ok(code) => code,
         // The reader went away (`chatvault search … | head`): stop quietly, as ripgrep does.
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = if e
                 .chain()
@@ -404,7 +409,7 @@ fn main() -> ExitCode {
             } else if e.chain().any(|c| chatvault_archive::is_storage_failure(c)) {
                 "storage.io"
             } else {
-                error_code(&e)
+                exit::error_code(&e)
             };
             let mut message = format!("{e:#}");
             if code == "storage.full" {
@@ -424,81 +429,6 @@ fn main() -> ExitCode {
             ExitCode::from(chatvault_app::errors::exit(code))
         }
     }
-}
-
-/// Whether an error comes from writing to a pipe whose reader has closed it.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// `println!` panics when standard output is a closed pipe. That is no failure of the
-/// command: its reader has what it wanted (`| head`). The process ends quietly, with no
-/// backtrace; every other panic is reported as before.
-fn quiet_on_closed_stdout() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        // Only the command's own (main) thread: a server thread is never ended this way.
-        let main_thread = std::thread::current().name() == Some("main");
-        if main_thread
-            && message.starts_with("failed printing to stdout")
-            && message.contains("Broken pipe")
-        {
-            std::process::exit(0);
-        }
-        report(info)
-    }));
-}
-
-/// The stable code of an error, whichever library raised it.
-fn error_code(e: &anyhow::Error) -> &'static str {
-    if let Some(e) = e.downcast_ref::<ArchiveError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_access::AccessError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_app::service::OpenError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_policy::PolicyError>() {
-        return e.code();
-    }
-    if e.downcast_ref::<chatvault_app::config::ConfigError>()
-        .is_some()
-    {
-        return "config.invalid";
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_analytics::AnalyticsError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_evidence::EvidenceError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_app::exports::ExportError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_backup::BackupError>() {
-        return e.code();
-    }
-    if let Some(e) = e.downcast_ref::<chatvault_app::lifecycle::LifecycleError>() {
-        return e.code();
-    }
-    if e.downcast_ref::<chatvault_server::ServeError>().is_some() {
-        return "serve";
-    }
-    if e.downcast_ref::<chatvault_app::time::TimeError>().is_some() {
-        return "input.invalid";
-    }
-    "error"
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
@@ -595,7 +525,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { files, options } => import(&cli, files, options),
+        Command::Import { files, options } => import::import(&cli, files, options),
         Command::Formats => {
             if cli.json {
                 let list: Vec<_> = chatvault_import::IMPORTERS
@@ -624,11 +554,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&r)?;
             } else {
                 let color = std::io::stdout().is_terminal();
+                let zone = time_arg::deployment_zone()?;
                 println!("{} match{}", r.total, if r.total == 1 { "" } else { "es" });
                 for h in &r.hits {
                     println!(
                         "{}  {}  {} ({})  {}",
-                        h.sent_at,
+                        render::safe(&zone.show(&h.sent_at), true),
                         render::safe(&h.conversation, true),
                         render::safe(&h.sender, true),
                         h.sender_role,
@@ -657,6 +588,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&v)?;
             } else {
+                let zone = time_arg::deployment_zone()?;
                 println!(
                     "{} — {} ({} messages)",
                     render::safe(&v.conversation, true),
@@ -678,7 +610,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let text = m.text.as_deref().unwrap_or("(content purged)");
                     println!(
                         "{}  {} ({}): {}{}",
-                        m.sent_at,
+                        render::safe(&zone.show(&m.sent_at), true),
                         render::safe(who, true),
                         m.sender_role,
                         tag,
@@ -703,10 +635,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&m)?;
             } else {
+                let zone = time_arg::deployment_zone()?;
                 println!(
                     "{} {} {} ({}) {}",
                     m.id,
-                    m.sent_at,
+                    render::safe(&zone.show(&m.sent_at), true),
                     render::safe(&m.sender, true),
                     m.sender_role,
                     render::safe(&m.conversation, true)
@@ -1009,197 +942,4 @@ fn run(cli: Cli) -> Result<ExitCode> {
             *allow_unsigned,
         ),
     }
-}
-
-/// An input, opened, checked and matched to its importer before anything is written.
-struct Input {
-    source: chatvault_import::Source,
-    importer: &'static dyn chatvault_import::Importer,
-}
-
-fn prepare_inputs(files: &[PathBuf], format: Option<&str>) -> Result<Vec<Input>> {
-    let forced = format.map(chatvault_import::by_name).transpose()?;
-    let limits = chatvault_import::Limits::default();
-    files
-        .iter()
-        .map(|path| {
-            let source = chatvault_import::Source::open(path, &limits)?;
-            let importer = match forced {
-                Some(i) => i,
-                None => {
-                    let mut probe = source
-                        .probe()
-                        .with_context(|| format!("cannot read {}", path.display()))?;
-                    // Errors name the input as the user typed it.
-                    probe.file_name = source.label.clone();
-                    chatvault_import::detect(&probe)?
-                }
-            };
-            Ok(Input { source, importer })
-        })
-        .collect()
-}
-
-/// The import report as printed: the archive's report, plus how the inputs were read.
-#[derive(Serialize)]
-struct ImportOutput<'a> {
-    #[serde(flatten)]
-    report: &'a chatvault_archive::ImportReport,
-    /// The zone used for local times without an offset.
-    timezone: String,
-    inputs: Vec<serde_json::Value>,
-}
-
-fn import_context(options: &ImportArgs) -> Result<(ImportContext, String)> {
-    let (tz, tz_note) = match &options.tz {
-        Some(name) => (
-            name.parse::<chrono_tz::Tz>().map_err(|_| {
-                anyhow::anyhow!(
-                    "--tz: unknown zone `{name}`; use an IANA name such as Asia/Shanghai or UTC"
-                )
-            })?,
-            format!("{name} (from --tz)"),
-        ),
-        None => chatvault_import::machine_zone(),
-    };
-    let platform = options
-        .platform
-        .as_deref()
-        .map(chatvault_model::Platform::new)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
-    let csv_map = options
-        .map
-        .as_deref()
-        .map(chatvault_import::CsvMap::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
-    let ctx = ImportContext {
-        tz,
-        self_name: options.self_name.clone(),
-        conversation: options.conversation.clone(),
-        platform,
-        csv_map,
-        ..ImportContext::default()
-    };
-    Ok((ctx, tz_note))
-}
-
-fn import(cli: &Cli, files: &[PathBuf], options: &ImportArgs) -> Result<ExitCode> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (base_ctx, tz_note) = import_context(options)?;
-    let inputs = prepare_inputs(files, options.format.as_deref())?;
-    for i in &inputs {
-        i.importer
-            .check(&base_ctx)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", i.source.label))?;
-    }
-    let mut archive = open(cli)?;
-    let total: u64 = inputs.iter().map(|i| i.source.progress_total()).sum();
-    let progress = Progress::new(cli.progress, cli.json, Some(total), "messages");
-    let current = AtomicUsize::new(0);
-    let mut produce = |push: &mut dyn FnMut(chatvault_import::Parsed) -> bool| {
-        for (k, input) in inputs.iter().enumerate() {
-            current.store(k, Ordering::Relaxed);
-            let ctx = ImportContext {
-                file_label: input.source.label.clone(),
-                // Attachment paths are relative to the file's folder ("." for a bare file name).
-                base_dir: Some(match input.source.path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-                    _ => PathBuf::from("."),
-                }),
-                ..base_ctx.clone()
-            };
-            if !chatvault_import::run(input.importer, &input.source, &ctx, push) {
-                return;
-            }
-        }
-    };
-    let read = || {
-        let k = current.load(Ordering::Relaxed);
-        inputs[..k]
-            .iter()
-            .map(|i| i.source.progress_total())
-            .sum::<u64>()
-            + inputs.get(k).map_or(0, |i| i.source.progress())
-    };
-    let started = std::time::Instant::now();
-    let report = archive.import_from(&mut produce, &mut |p: ImportProgress| {
-        if let Some(b) = &progress.bar {
-            b.set_position(read());
-            let rate = p.stored as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            b.set_message(format!("{} stored, {} duplicates, {} rejected, {:.0} msg/s", p.stored, p.duplicates, p.rejected, rate));
-        }
-        if progress.json {
-            // Emitted only after a durable commit: everything counted here survives a crash.
-            eprintln!("{}", serde_json::json!({"event": "committed", "stored": p.stored, "duplicates": p.duplicates, "rejected": p.rejected, "log_size": p.log_size}));
-        }
-    })?;
-    archive.close()?;
-    if let Some(b) = progress.bar {
-        b.finish_and_clear();
-    }
-    if cli.json {
-        let inputs = inputs
-            .iter()
-            .map(|i| serde_json::json!({"file": i.source.label, "format": i.importer.name()}))
-            .collect();
-        print_json(&ImportOutput {
-            report: &report,
-            timezone: tz_note,
-            inputs,
-        })?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    for i in &inputs {
-        println!(
-            "{}: {}",
-            render::safe(&i.source.label, true),
-            i.importer.name()
-        );
-    }
-    println!(
-        "stored {}, duplicates {}, rejected {}, conversations {} ({:.1} s); local times read in {}",
-        report.stored,
-        report.duplicates,
-        report.rejected_count,
-        report.conversations,
-        started.elapsed().as_secs_f64(),
-        tz_note
-    );
-    if report.header_like > 0 {
-        println!(
-            "  {} line(s) look like a message header but were not read as one: each is listed below (rejected, or kept as text with a warning)",
-            report.header_like
-        );
-    }
-    for r in report.rejected.iter().take(50) {
-        println!(
-            "  rejected {}:{}: {}",
-            render::safe(&r.file, true),
-            r.line,
-            render::safe(&r.reason, true)
-        );
-    }
-    if report.rejected_count > 50 {
-        println!(
-            "  … and {} more (use --json for the list)",
-            report.rejected_count - 50
-        );
-    }
-    for r in report.warnings.iter().take(20) {
-        println!(
-            "  warning {}:{}: {}",
-            render::safe(&r.file, true),
-            r.line,
-            render::safe(&r.reason, true)
-        );
-    }
-    if report.warning_count > 20 {
-        println!(
-            "  … and {} more warnings (use --json for the list)",
-            report.warning_count - 20
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

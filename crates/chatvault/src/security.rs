@@ -219,6 +219,14 @@ pub fn load_config() -> Result<Config> {
     )?)
 }
 
+/// The application over the archive in `data`, as `serve` holds it: the archive, its
+/// access database and the config, for commands that run a use case of the app.
+pub fn open_app(data: &std::path::Path) -> Result<chatvault_app::App> {
+    let cfg = load_config()?;
+    let (a, acc) = open_both(data, cfg.security.clone())?;
+    Ok(chatvault_app::App::new(a, acc, cfg))
+}
+
 /// The access database with the config's settings.
 pub fn open_access(data: &std::path::Path) -> Result<(Access, Config)> {
     let cfg = load_config()?;
@@ -560,7 +568,7 @@ pub fn request(data: &std::path::Path, json: bool, cmd: &RequestCommand) -> Resu
                     "approved {id}: grant {} for {} until {}",
                     g.id,
                     render::safe(&g.holder, true),
-                    chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339()
+                    cfg.zone()?.rfc3339(g.expires_ms)
                 );
             }
         }
@@ -595,7 +603,7 @@ pub fn grant(data: &std::path::Path, json: bool, cmd: &GrantCommand) -> Result<E
                         state,
                         render::safe(&g.holder, true),
                         render::safe(&g.approved_by, true),
-                        chatvault_model::Timestamp::utc(g.expires_ms).to_rfc3339()
+                        cfg.zone()?.rfc3339(g.expires_ms)
                     );
                 }
             }

@@ -6,12 +6,15 @@ use askama::Template;
 use axum::extract::Query;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use chatvault_analytics::report::{
+    AgentsReport, Cohort, HoursReport, QualityReport, SlaReport, TopicsReport,
+};
+use serde_json::json;
 
 use super::pages::{guard_or, render, UiResult, PLATFORMS};
 use super::views::{clean, fmt_ms, Ctx};
 use super::{Req, UiError};
-use crate::analytics::{f, pct, Kind, Manager, ReportQuery};
+use crate::analytics::{csv, pct, Kind, Manager, Report, ReportQuery};
 use crate::error::ApiError;
 use crate::guard::Caller;
 
@@ -107,8 +110,8 @@ struct DashboardPage {
     csv_links: Vec<(&'static str, String)>,
 }
 
-fn secs(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| {
+fn secs(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| {
         if x >= 100.0 {
             format!("{x:.0}")
         } else {
@@ -129,135 +132,105 @@ pub async fn dashboard_page(
     let fail = |e| UiError::for_caller(&req, &m.caller, e);
     let p = m.params(&q.report_query()).map_err(fail)?;
     let kinds = [
-        Kind::Sla,
-        Kind::Agents,
-        Kind::Hours,
-        Kind::Topics,
-        Kind::Quality,
+        Kind::SLA,
+        Kind::AGENTS,
+        Kind::HOURS,
+        Kind::TOPICS,
+        Kind::QUALITY,
     ];
     let r = m.reports(&kinds, &p).map_err(fail)?;
-    let (sla, agents, hours, topics, quality) = (
-        &r[0]["data"],
-        &r[1]["data"],
-        &r[2]["data"],
-        &r[3]["data"],
-        &r[4]["data"],
-    );
+    fn typed<'a, T: 'static>(r: &'a [Report], i: usize) -> Result<&'a T, ApiError> {
+        r.get(i)
+            .and_then(|r| r.data::<T>())
+            .ok_or_else(|| ApiError::internal("a dashboard report did not run"))
+    }
+    let sla: &SlaReport = typed(&r, 0).map_err(fail)?;
+    let agents: &AgentsReport = typed(&r, 1).map_err(fail)?;
+    let hours: &HoursReport = typed(&r, 2).map_err(fail)?;
+    let topics: &TopicsReport = typed(&r, 3).map_err(fail)?;
+    let quality: &QualityReport = typed(&r, 4).map_err(fail)?;
+    let one = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.1}"));
     let kpis = vec![
-        (t.kpi_conversations, f(&sla["conversations"])),
-        (t.kpi_sla, pct(&sla["overall"]["met_ratio"])),
-        (
-            t.kpi_frt_median,
-            format!("{} s", secs(&sla["frt"]["median_s"])),
-        ),
-        (t.kpi_frt_p90, format!("{} s", secs(&sla["frt"]["p90_s"]))),
-        (t.kpi_unanswered, f(&sla["unanswered_conversations"])),
-        (
-            t.kpi_quality,
-            quality["mean_score"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.1}")),
-        ),
+        (t.kpi_conversations, sla.conversations.to_string()),
+        (t.kpi_sla, pct(sla.overall.met_ratio)),
+        (t.kpi_frt_median, format!("{} s", secs(sla.frt.median_s))),
+        (t.kpi_frt_p90, format!("{} s", secs(sla.frt.p90_s))),
+        (t.kpi_unanswered, sla.unanswered_conversations.to_string()),
+        (t.kpi_quality, one(quality.mean_score)),
     ];
-    let hist = sla["response"]["histogram"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let frt_hist = sla["frt"]["histogram"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let (hist, frt_hist) = (&sla.response.histogram, &sla.frt.histogram);
     let hist_chart = json!({
         "kind": "histogram",
-        "labels": hist.iter().map(|b| b[0].clone()).collect::<Vec<_>>(),
-        "series": [{"name": t.series_frt, "data": frt_hist.iter().map(|b| b[1].clone()).collect::<Vec<_>>()},
-                   {"name": t.series_all, "data": hist.iter().map(|b| b[1].clone()).collect::<Vec<_>>()}],
+        "labels": hist.iter().map(|b| &b.0).collect::<Vec<_>>(),
+        "series": [{"name": t.series_frt, "data": frt_hist.iter().map(|b| b.1).collect::<Vec<_>>()},
+                   {"name": t.series_all, "data": hist.iter().map(|b| b.1).collect::<Vec<_>>()}],
     })
     .to_string();
-    let cells: Vec<Value> = hours["heatmap"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let cells: Vec<_> = hours
+        .heatmap
         .iter()
-        .filter(|c| c["responses"].as_u64().unwrap_or(0) > 0)
-        .map(|c| json!([c["hour"], c["weekday"], c["median_s"]]))
+        .filter(|c| c.responses > 0)
+        .map(|c| json!([c.hour, c.weekday, c.median_s]))
         .collect();
     let heat_chart = json!({"kind": "heatmap", "days": t.weekdays.split(',').collect::<Vec<_>>(), "cells": cells}).to_string();
-    let gauge_chart = json!({"kind": "gauge", "name": t.kpi_sla, "value": sla["overall"]["met_ratio"].as_f64().map(|x| (x * 1000.0).round() / 10.0)}).to_string();
-    let top: Vec<Value> = topics["topics"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .take(10)
-        .collect();
-    let topics_chart = json!({"kind": "bars", "labels": top.iter().map(|c| c["name"].clone()).collect::<Vec<_>>(), "data": top.iter().map(|c| c["conversations"].clone()).collect::<Vec<_>>()}).to_string();
-    let agents_rows = agents["ranking"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let gauge_chart = json!({"kind": "gauge", "name": t.kpi_sla, "value": sla.overall.met_ratio.map(|x| (x * 1000.0).round() / 10.0)}).to_string();
+    let top = &topics.topics[..topics.topics.len().min(10)];
+    let topics_chart = json!({"kind": "bars", "labels": top.iter().map(|c| &c.name).collect::<Vec<_>>(), "data": top.iter().map(|c| c.conversations).collect::<Vec<_>>()}).to_string();
+    let agents_rows = agents
+        .ranking
         .iter()
         .take(50)
         .map(|l| AgentRow {
-            agent: clean(&f(&l["agent"])),
-            team: clean(&f(&l["team"])),
-            new: l["new"] == true,
-            responses: f(&l["responses"]),
-            median: secs(&l["median_s"]),
-            p90: secs(&l["p90_s"]),
-            sla: pct(&l["sla"]["met_ratio"]),
-            quality: l["mean_quality"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.1}")),
+            agent: clean(&l.agent),
+            team: clean(&l.team),
+            new: l.new,
+            responses: l.responses.to_string(),
+            median: secs(l.median_s),
+            p90: secs(l.p90_s),
+            sla: pct(l.sla.met_ratio),
+            quality: one(l.mean_quality),
         })
         .collect();
-    let cohort = |name: &'static str, c: &Value| {
+    let cohort = |name: &'static str, c: &Cohort| {
         (
             name,
-            f(&c["agents"]),
-            secs(&c["response"]["median_s"]),
-            secs(&c["response"]["p90_s"]),
-            pct(&c["sla"]["met_ratio"]),
+            c.agents.to_string(),
+            secs(c.response.median_s),
+            secs(c.response.p90_s),
+            pct(c.sla.met_ratio),
         )
     };
     let cohorts = vec![
-        cohort(t.cohort_new, &agents["new"]),
-        cohort(t.cohort_experienced, &agents["experienced"]),
+        cohort(t.cohort_new, &agents.new),
+        cohort(t.cohort_experienced, &agents.experienced),
     ];
-    let breaches = sla["breaches"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let breaches = sla
+        .breaches
         .iter()
         .take(20)
-        .map(|b| {
-            let conv = f(&b["conversation"]);
-            BreachRow {
-                href: format!("/conversation?{}", super::views::query(&[("id", &conv)])),
-                conversation: clean(&conv),
-                agent: clean(&f(&b["agent"])),
-                team: clean(&f(&b["team"])),
-                start: b["start_ms"]
-                    .as_i64()
-                    .map(|ms| fmt_ms(ms, m.state().zone))
-                    .unwrap_or_default(),
-                waited: secs(&b["waited_s"]),
-                threshold: secs(&b["threshold_s"]),
-                unanswered: b["answered"] == false,
-            }
+        .map(|b| BreachRow {
+            href: format!(
+                "/conversation?{}",
+                super::views::query(&[("id", &b.conversation)])
+            ),
+            conversation: clean(&b.conversation),
+            agent: clean(b.agent.as_deref().unwrap_or("-")),
+            team: clean(&b.team),
+            start: fmt_ms(b.start_ms, m.state().zone),
+            waited: secs(Some(b.waited_s)),
+            threshold: secs(Some(b.threshold_s)),
+            unanswered: !b.answered,
         })
         .collect();
     let scripts = vec![
-        (t.script_greeting, pct(&topics["greeting_ratio"])),
-        (t.script_closing, pct(&topics["closing_ratio"])),
-        (t.script_both, pct(&topics["both_ratio"])),
+        (t.script_greeting, pct(topics.greeting_ratio)),
+        (t.script_closing, pct(topics.closing_ratio)),
+        (t.script_both, pct(topics.both_ratio)),
     ];
-    let risks = topics["risk_words"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let risks = topics
+        .risk_words
         .iter()
-        .map(|c| (clean(&f(&c["name"])), f(&c["conversations"])))
+        .map(|c| (clean(&c.name), c.conversations.to_string()))
         .collect();
     let csv_links = kinds
         .iter()
@@ -277,7 +250,7 @@ pub async fn dashboard_page(
         business_hours: p.business_hours,
         may_pick_team: m.caller.role() == chatvault_policy::Role::Executive,
         platforms: PLATFORMS,
-        empty: sla["conversations"].as_u64().unwrap_or(0) == 0,
+        empty: sla.conversations == 0,
         kpis,
         hist_chart,
         heat_chart,
@@ -286,7 +259,7 @@ pub async fn dashboard_page(
         agents: agents_rows,
         cohorts,
         breaches,
-        breaches_total: f(&sla["breaches_total"]),
+        breaches_total: sla.breaches_total.to_string(),
         scripts,
         risks,
         csv_links,
@@ -304,14 +277,18 @@ pub async fn dashboard_export(
     let m = guard_or(&req, m, caller)?;
     let fail = |e| UiError::for_caller(&req, &m.caller, e);
     let kind = q.kind.as_deref().and_then(Kind::parse).ok_or_else(|| {
-        fail(ApiError::bad_request(
-            "kind: use sla, agents, hours, topics or quality",
-        ))
+        fail(ApiError::bad_request(format!(
+            "kind: use {}",
+            Kind::names()
+        )))
     })?;
     let p = m.params(&q.report_query()).map_err(fail)?;
     let v = m.reports(&[kind], &p).map_err(fail)?;
-    let bytes =
-        crate::analytics::csv(kind, &v[0]["data"]).map_err(|e| fail(ApiError::internal(e)))?;
+    let table = v
+        .first()
+        .map(|r| r.data.table())
+        .ok_or_else(|| fail(ApiError::internal("the report did not run")))?;
+    let bytes = csv(&table).map_err(|e| fail(ApiError::internal(e)))?;
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(

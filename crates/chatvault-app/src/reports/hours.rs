@@ -1,0 +1,42 @@
+//! `hours`: the median response by weekday and hour (when the customer's turn began),
+//! and the slowest hour.
+
+use chatvault_analytics::cache::Load;
+use chatvault_analytics::report::{self, HoursReport};
+
+use super::{opt, Data, Def, Table};
+
+pub const DEF: Def = Def {
+    name: "hours",
+    load: Load {
+        terms: false,
+        risks: false,
+    },
+    run: |w, cx| Box::new(report::hours(w, cx)),
+};
+
+impl Data for HoursReport {
+    fn json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn table(&self) -> Table {
+        Table {
+            columns: vec!["weekday", "hour", "responses", "median_s"],
+            rows: self
+                .heatmap
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.weekday.to_string(),
+                        c.hour.to_string(),
+                        c.responses.to_string(),
+                        opt(c.median_s),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `topics`: dictionary topics, the customers' keywords, the agents' scripts and the risk
+//! words, by conversations.
+
+use chatvault_analytics::cache::Load;
+use chatvault_analytics::report::{self, TopicsReport};
+
+use super::{Data, Def, Table};
+
+pub const DEF: Def = Def {
+    name: "topics",
+    load: Load {
+        terms: true,
+        risks: true,
+    },
+    run: |w, cx| Box::new(report::topics(w, cx)),
+};
+
+impl Data for TopicsReport {
+    fn json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn table(&self) -> Table {
+        let mut rows = vec![];
+        for (what, list) in [
+            ("topic", &self.topics),
+            ("keyword", &self.keywords),
+            ("risk_word", &self.risk_words),
+        ] {
+            for c in list {
+                rows.push(vec![
+                    what.into(),
+                    c.name.clone(),
+                    c.conversations.to_string(),
+                ]);
+            }
+        }
+        Table {
+            columns: vec!["kind", "name", "count"],
+            rows,
+        }
+    }
+}
