@@ -12,9 +12,11 @@
 //! - **Atomic batches.** Everything written through one [`WriteTxn`] becomes durable together
 //!   at [`WriteTxn::commit`], or not at all.
 //!
-//! [`SqliteStore`] is the embedded default. A PostgreSQL store will implement the same
-//! traits in its own crate, with its own migrations.
+//! [`SqliteStore`] is the embedded default; its schema and upgrade steps are the files in
+//! `migrations/`. A PostgreSQL store will implement the same traits in its own crate, with
+//! its own migrations, and pass the same [`conformance`] suite.
 
+pub mod conformance;
 mod sqlite;
 
 pub use chatvault_model::dedup::DedupKey;

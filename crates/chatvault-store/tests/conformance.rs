@@ -1,0 +1,116 @@
+//! The SQLite store against the conformance suite every store passes
+//! (`chatvault_store::conformance`), and its schema upgrades from each older version.
+
+use std::path::PathBuf;
+
+use chatvault_store::conformance::Backend;
+use chatvault_store::{SqliteStore, Store, StoreRead};
+
+struct Sqlite {
+    dir: tempfile::TempDir,
+    n: u32,
+    last: Option<PathBuf>,
+}
+
+impl Sqlite {
+    fn new() -> Sqlite {
+        Sqlite {
+            dir: tempfile::tempdir().expect("tempdir"),
+            n: 0,
+            last: None,
+        }
+    }
+}
+
+impl Backend for Sqlite {
+    fn fresh(&mut self) -> Box<dyn Store> {
+        self.n += 1;
+        let p = self.dir.path().join(format!("archive-{}.db", self.n));
+        self.last = Some(p.clone());
+        Box::new(SqliteStore::open(&p).expect("open"))
+    }
+    fn another(&mut self) -> Box<dyn Store> {
+        let p = self.last.clone().expect("fresh first");
+        Box::new(SqliteStore::open(&p).expect("open again"))
+    }
+}
+
+chatvault_store::conformance_tests!(Sqlite::new);
+
+/// The schema at version 1: version 4's without the PII flags, the sender index and the
+/// deletions table.
+fn schema_v1() -> String {
+    let v4 = include_str!("../migrations/schema_v4.sql");
+    let cut = v4.find("CREATE TABLE deletions").expect("deletions table");
+    v4[..cut].replace("    pii INTEGER,\n", "").replace(
+        "CREATE INDEX messages_sender ON messages (sender, conversation);\n",
+        "",
+    )
+}
+
+#[test]
+fn older_archives_are_upgraded_step_by_step() {
+    for from in 1..=3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("archive.db");
+        {
+            let c = rusqlite::Connection::open(&p).expect("open");
+            c.execute_batch(&schema_v1()).expect("v1 schema");
+            c.execute_batch(
+                "INSERT INTO conversations (id, platform, external_id) VALUES (1, 'wecom', 'c1');
+                 INSERT INTO participants (id, platform, handle) VALUES (1, 'wecom', 'u1');
+                 INSERT INTO messages (seq, id, conversation, source_id, sender, sender_role, sent_at, received_at, kind, body)
+                   VALUES (0, x'00000000000000000000000000000001', 1, 's0', 1, 1, 1000, 1001, 0, x'AA');
+                 INSERT INTO log_hashes (idx, hash) VALUES (0, zeroblob(32));",
+            )
+            .expect("a v1 row");
+            // Bring it to `from` with the same steps the store runs.
+            for (step, sql) in [
+                (1, include_str!("../migrations/v1_to_v2.sql")),
+                (2, include_str!("../migrations/v2_to_v3.sql")),
+            ] {
+                if step < from {
+                    c.execute_batch(sql).expect("step");
+                }
+            }
+            c.execute_batch(&format!("PRAGMA user_version = {from};"))
+                .expect("version");
+        }
+        let s = SqliteStore::open(&p).unwrap_or_else(|e| panic!("from v{from}: {e}"));
+        let m = s
+            .message_by_seq(0)
+            .expect("read")
+            .expect("the row survives");
+        assert_eq!(m.body, Some(vec![0xAA]), "from v{from}");
+        assert_eq!(
+            m.pii, None,
+            "from v{from}: rows before v2 have no PII flags"
+        );
+        assert!(s.deletions().expect("deletions").is_empty(), "from v{from}");
+        assert!(
+            s.integrity_check().expect("check").is_empty(),
+            "from v{from}"
+        );
+        let c = rusqlite::Connection::open(&p).expect("open");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, 4, "from v{from}");
+    }
+}
+
+#[test]
+fn a_newer_archive_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("archive.db");
+    rusqlite::Connection::open(&p)
+        .expect("open")
+        .execute_batch("PRAGMA user_version = 99;")
+        .expect("version");
+    let e = SqliteStore::open(&p).err().expect("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("schema version 99") && text.contains("archive.db"),
+        "{text}"
+    );
+}
