@@ -22,7 +22,10 @@
 
 use std::collections::HashMap;
 
+pub mod deletion;
+pub mod identity;
 pub mod reach;
+pub mod restriction;
 pub mod retention;
 
 use chatvault_model::normalize::normalize;
