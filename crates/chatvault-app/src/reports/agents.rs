@@ -4,7 +4,7 @@
 use chatvault_analytics::cache::Load;
 use chatvault_analytics::report::{self, AgentsReport};
 
-use super::{opt, Data, Def, Table};
+use super::{opt, Def, MainTable, Table};
 
 pub const DEF: Def = Def {
     name: "agents",
@@ -15,13 +15,7 @@ pub const DEF: Def = Def {
     run: |w, cx| Box::new(report::agents(w, cx)),
 };
 
-impl Data for AgentsReport {
-    fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+impl MainTable for AgentsReport {
     fn table(&self) -> Table {
         Table {
             columns: vec![

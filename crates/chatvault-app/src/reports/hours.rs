@@ -4,7 +4,7 @@
 use chatvault_analytics::cache::Load;
 use chatvault_analytics::report::{self, HoursReport};
 
-use super::{opt, Data, Def, Table};
+use super::{opt, Def, MainTable, Table};
 
 pub const DEF: Def = Def {
     name: "hours",
@@ -15,13 +15,7 @@ pub const DEF: Def = Def {
     run: |w, cx| Box::new(report::hours(w, cx)),
 };
 
-impl Data for HoursReport {
-    fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+impl MainTable for HoursReport {
     fn table(&self) -> Table {
         Table {
             columns: vec!["weekday", "hour", "responses", "median_s"],

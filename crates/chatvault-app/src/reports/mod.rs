@@ -4,7 +4,8 @@
 //! caller), and a report's main table as CSV.
 //!
 //! Each kind is one module: its [`Def`] (name, what it loads from the cache, how it
-//! runs) and its typed result, which implements [`Data`] (its JSON and its main table).
+//! runs) and its typed result's [`MainTable`]; with serde, that makes it [`Data`] (its
+//! JSON, its table, and its type for the front ends that render its fields).
 //! The front ends render that typed result: the API and `--json` its JSON, `--csv` its
 //! table, the CLI's text and the dashboard its fields. Adding a report means one module
 //! here and one entry in [`REGISTRY`]; every front end then serves it (the CLI prints
@@ -241,6 +242,24 @@ pub trait Data: std::any::Any + Send + Sync {
     fn table(&self) -> Table;
     /// For a front end that renders this kind's fields ([`Report::data`]).
     fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What a kind's module writes for its result type: the main table. The rest of
+/// [`Data`] comes from serde and the type itself.
+pub trait MainTable {
+    fn table(&self) -> Table;
+}
+
+impl<T: MainTable + serde::Serialize + std::any::Any + Send + Sync> Data for T {
+    fn json(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(self)
+    }
+    fn table(&self) -> Table {
+        MainTable::table(self)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// A report's main table: column names and rows of cells.

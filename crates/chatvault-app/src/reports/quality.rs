@@ -4,7 +4,7 @@
 use chatvault_analytics::cache::Load;
 use chatvault_analytics::report::{self, QualityReport};
 
-use super::{num, opt_text, Data, Def, Table};
+use super::{num, opt_text, Def, MainTable, Table};
 
 pub const DEF: Def = Def {
     name: "quality",
@@ -15,13 +15,7 @@ pub const DEF: Def = Def {
     run: |w, cx| Box::new(report::quality(w, cx)),
 };
 
-impl Data for QualityReport {
-    fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+impl MainTable for QualityReport {
     fn table(&self) -> Table {
         Table {
             columns: vec![

@@ -4,7 +4,7 @@
 use chatvault_analytics::cache::Load;
 use chatvault_analytics::report::{self, SlaReport};
 
-use super::{opt, Data, Def, Table};
+use super::{opt, Def, MainTable, Table};
 
 pub const DEF: Def = Def {
     name: "sla",
@@ -15,13 +15,7 @@ pub const DEF: Def = Def {
     run: |w, cx| Box::new(report::sla(w, cx)),
 };
 
-impl Data for SlaReport {
-    fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+impl MainTable for SlaReport {
     fn table(&self) -> Table {
         let mut rows = vec![];
         for (scope, list) in [

@@ -4,7 +4,7 @@
 use chatvault_analytics::cache::Load;
 use chatvault_analytics::report::{self, TopicsReport};
 
-use super::{Data, Def, Table};
+use super::{Def, MainTable, Table};
 
 pub const DEF: Def = Def {
     name: "topics",
@@ -15,13 +15,7 @@ pub const DEF: Def = Def {
     run: |w, cx| Box::new(report::topics(w, cx)),
 };
 
-impl Data for TopicsReport {
-    fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+impl MainTable for TopicsReport {
     fn table(&self) -> Table {
         let mut rows = vec![];
         for (what, list) in [
