@@ -15,6 +15,8 @@
 # flags) and no sanitizer: the code under test is safe Rust, and what is looked for is
 # panics, overflows, hangs and runaway memory (libFuzzer's -rss_limit_mb).
 set -euo pipefail
+# Stopping the campaign stops its fuzzers too (they run under xargs, in this group).
+trap 'trap - INT TERM; kill 0' INT TERM
 cd "$(dirname "$0")"
 secs=${1:-120}
 shift || true
