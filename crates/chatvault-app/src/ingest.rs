@@ -80,17 +80,31 @@ pub fn parse_canonical(records: Vec<Value>, label: &str) -> Vec<Candidate> {
         .collect()
 }
 
+/// Refuses a batch of more than `[limits] max_ingest_messages` items, before anything of
+/// it is read.
+pub fn check_size(app: &App, n: usize) -> Result<()> {
+    let max = app.config.limits.max_ingest_messages;
+    if n > max {
+        return Err(Error::new(
+            "ingest.too_large",
+            format!("{n} messages in one batch; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The API's form: a batch of canonical records, bounded before any is parsed, then
+/// [`ingest`]ed.
+pub fn ingest_canonical(app: &App, sender: Sender, records: Vec<Value>) -> Result<Receipt> {
+    check_size(app, records.len())?;
+    ingest(app, sender, parse_canonical(records, "api"))
+}
+
 /// Stores a batch for `sender`: bounds its size, holds each message to the sender's
 /// platform, stores and indexes the rest in one transaction, feeds what was stored to
 /// the live monitor, and audits `ingest` with the counts.
 pub fn ingest(app: &App, sender: Sender, items: Vec<Candidate>) -> Result<Receipt> {
-    let max = app.config.limits.max_ingest_messages;
-    if items.len() > max {
-        return Err(Error::new(
-            "ingest.too_large",
-            format!("{} messages in one batch; the limit is {max}", items.len()),
-        ));
-    }
+    check_size(app, items.len())?;
     let source = sender.source;
     let mut results: Vec<Option<ItemOutcome>> = vec![None; items.len()];
     let mut accepted = vec![];

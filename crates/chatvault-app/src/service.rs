@@ -89,6 +89,8 @@ impl Drop for ArchiveGuard<'_> {
 
 impl App {
     pub fn new(archive: Archive, access: Access, config: Config) -> App {
+        // Storage errors are judged by this folder's disk (a full disk is `storage.full`).
+        crate::error::set_data_dir(archive.data_dir());
         let monitor = LiveMonitor::new(&config.analytics, Some(archive.data_dir()));
         App {
             archive: Mutex::new(archive),

@@ -119,3 +119,25 @@ fn a_batch_past_the_limit_stores_nothing() {
     assert_eq!(e.code, "ingest.too_large");
     assert_eq!(app.archive_stats().unwrap().messages, 0);
 }
+
+#[test]
+fn the_api_form_is_bounded_before_anything_is_parsed() {
+    let mut cfg = Config::default();
+    cfg.limits.max_ingest_messages = 2;
+    let (_d, app) = app(cfg);
+    // Three records that would each be rejected: the batch is refused whole, unread.
+    let e = chatvault_app::ingest::ingest_canonical(
+        &app,
+        Sender::new("bot", None, None),
+        vec![json!(1), json!(2), json!(3)],
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "ingest.too_large");
+    let r = chatvault_app::ingest::ingest_canonical(
+        &app,
+        Sender::new("bot", None, None),
+        vec![msg("c1", "u", "1", "x"), json!("bad")],
+    )
+    .unwrap();
+    assert_eq!((r.stored, r.rejected), (1, 1));
+}

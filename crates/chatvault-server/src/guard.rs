@@ -3,9 +3,10 @@
 //! [`Caller`] is whoever a session cookie or bearer token names (CSRF-checked for
 //! cookie requests that change state). The guards build on it:
 //! - [`ContentReader`]: a caller allowed to read content at all, with its subject, its
-//!   active grants and the organisation loaded. It is the **only** way to reach the
-//!   archive's content: [`State`] keeps the archive private to this module, and every
-//!   read goes through a rule made by [`chatvault_policy::decide`].
+//!   active grants and the organisation loaded. Handlers read content only through it:
+//!   every read goes through a rule made by [`chatvault_policy::decide`]. (The archive
+//!   itself is the application's, `App::archive`, which use cases that store or derive
+//!   also take; that handlers do not is held by review, until issue 16's reader types.)
 //! - [`Auditor`]: the audit log and integrity proofs.
 //! - [`Admin`]: users and configuration.
 //! - [`Ingestor`]: a bearer token with the ingest scope.

@@ -2,8 +2,10 @@
 //! passes through.
 //!
 //! This crate owns the routes ([`router`]), the guards that authenticate and authorize
-//! each request ([`guard`]), the JSON error shape ([`error`]), the config ([`config`]),
-//! security headers and body limits, TLS through rustls, and the OpenAPI document.
+//! each request ([`guard`]), the JSON error shape ([`error`]), security headers and body
+//! limits, TLS through rustls, the OpenAPI document, the web UI, the schedules and the
+//! delivery of alerts. The use cases, the config and the time rules are the application
+//! layer's (`chatvault-app`).
 //!
 //! It never decides access itself: `chatvault-policy` decides, `chatvault-access` keeps
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never

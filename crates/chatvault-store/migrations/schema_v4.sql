@@ -1,6 +1,6 @@
 -- The whole schema at version 4, for a new archive (user_version 0).
 -- Each step after it upgrades an existing archive by one version; see migrate() in
--- src/sqlite.rs. A step never rewrites message rows or log hashes.
+-- src/sqlite/mod.rs. A step never rewrites message rows or log hashes.
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE conversations (
     id INTEGER PRIMARY KEY,

@@ -96,7 +96,40 @@ fn older_archives_are_upgraded_step_by_step() {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(v, 4, "from v{from}");
+        // The upgraded schema is a new archive's: the same tables, columns and indexes.
+        let fresh_path = dir.path().join("fresh.db");
+        drop(SqliteStore::open(&fresh_path).expect("fresh"));
+        let fresh = rusqlite::Connection::open(&fresh_path).expect("open fresh");
+        assert_eq!(shape(&c), shape(&fresh), "from v{from}");
     }
+}
+
+/// Every table's columns and every index, by name.
+fn shape(c: &rusqlite::Connection) -> Vec<String> {
+    let mut out = vec![];
+    let mut st = c
+        .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+        .expect("schema");
+    let items: Vec<(String, String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    for (kind, name, table) in items {
+        out.push(format!("{kind} {name} on {table}"));
+        if kind == "table" {
+            let mut cols = c
+                .prepare(&format!("PRAGMA table_info({name})"))
+                .expect("columns");
+            let names: Vec<String> = cols
+                .query_map([], |r| r.get::<_, String>(1))
+                .expect("columns")
+                .map(|r| r.expect("column"))
+                .collect();
+            out.push(format!("  {name}: {}", names.join(", ")));
+        }
+    }
+    out
 }
 
 #[test]

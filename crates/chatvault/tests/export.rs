@@ -34,13 +34,12 @@ impl Env {
         env: &[(&str, &str)],
     ) -> (i32, String, String) {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-        for k in [
-            "CHATVAULT_KEY",
-            "CHATVAULT_PASSPHRASE",
-            "CHATVAULT_DATA",
-            "CHATVAULT_CONFIG",
-        ] {
-            c.env_remove(k);
+        // Nothing of this machine's chatvault settings reaches the test
+        // (`CHATVAULT_SERVER__TIMEZONE` would override the config a test writes).
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("CHATVAULT_") {
+                c.env_remove(k);
+            }
         }
         c.envs(env.iter().copied());
         c.arg("--data")
@@ -623,7 +622,8 @@ fn times_are_shown_in_the_deployment_zone() {
         assert_eq!(code, 0, "{fmt}: {o}{err}");
         out
     };
-    // JSON: the times as their source wrote them (the import gave UTC), and the zone named.
+    // JSON: each time as stored (the import gave UTC: offset 0, not the zone's), and the
+    // zone named.
     let v: Value = serde_json::from_str(&std::fs::read_to_string(export("json")).unwrap()).unwrap();
     assert_eq!(v["header"]["time_zone"], "+05:30");
     let zone = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
@@ -666,6 +666,20 @@ fn times_are_shown_in_the_deployment_zone() {
     assert!(html.contains("<td>times in</td><td>+05:30</td>"), "{html}");
     for t in shown.values() {
         assert!(html.contains(t.as_str()), "HTML lacks {t}");
+    }
+    // PDF: the same, as its text extracts (poppler's pdftotext).
+    let pdf = export("pdf");
+    let txt = e.path("tz.txt");
+    let status = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg(&txt)
+        .status()
+        .expect("pdftotext (poppler-utils) is needed to read the PDF back");
+    assert!(status.success());
+    let text = std::fs::read_to_string(&txt).unwrap();
+    assert!(text.contains("times in: +05:30"), "{text}");
+    for t in shown.values() {
+        assert!(text.contains(t.as_str()), "PDF lacks {t}: {text}");
     }
     // The CLI's text: search and show print the same times.
     let (code, out, err) = e.run_env(&["search", "退款"], None, &env);

@@ -8,8 +8,9 @@
 //! JSON, its table, and its type for the front ends that render its fields).
 //! The front ends render that typed result: the API and `--json` its JSON, `--csv` its
 //! table, the CLI's text and the dashboard its fields. Adding a report means one module
-//! here and one entry in [`REGISTRY`]; every front end then serves it (the CLI prints
-//! the table of a kind it has no text for).
+//! here and one entry in [`REGISTRY`]: the API, `chatvault report` (its table as text)
+//! and the CSV downloads then serve it; the dashboard shows the panels it was drawn for
+//! (a new kind gets a panel when one is drawn for it).
 //!
 //! A report shows no message content: figures, conversation ids, agent handles, and the
 //! risk words hit with the ids of the messages that hold them. Team leads see their own

@@ -18,7 +18,7 @@ pub async fn ingest(
         ing.caller.ip.as_deref(),
         ing.caller.token_source(),
     );
-    let items = chatvault_app::ingest::parse_canonical(body.messages, "api");
-    let receipt = blocking(|| chatvault_app::ingest::ingest(&state, sender, items))?;
+    let receipt =
+        blocking(|| chatvault_app::ingest::ingest_canonical(&state, sender, body.messages))?;
     Ok(Json(json!(receipt)))
 }
