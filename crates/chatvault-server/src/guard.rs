@@ -503,7 +503,6 @@ impl FromRequestParts<State> for Admin {
 /// A machine with an ingest token. It writes; it never reads content.
 pub struct Ingestor {
     pub caller: Caller,
-    state: State,
 }
 
 impl FromRequestParts<State> for Ingestor {
@@ -514,16 +513,6 @@ impl FromRequestParts<State> for Ingestor {
             state.audit(c.event(Action::AccessDenied).result(Outcome::Denied).details(serde_json::json!({"reason": "ingest needs an ingest token", "path": parts.uri.path()})))?;
             return Err(ApiError::forbidden("auth.scope", "ingest needs a bearer token created with `chatvault token create USER --scope ingest`"));
         }
-        Ok(Ingestor {
-            caller: c,
-            state: state.clone(),
-        })
-    }
-}
-
-impl Ingestor {
-    #[track_caller]
-    pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
-        Ok(self.state.archive()?)
+        Ok(Ingestor { caller: c })
     }
 }
