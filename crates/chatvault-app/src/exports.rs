@@ -386,3 +386,161 @@ impl Write for HashingWriter<'_> {
         self.inner.flush()
     }
 }
+
+/// An evidence error as the use case reports it.
+pub fn evidence_error(e: EvidenceError) -> crate::Error {
+    use EvidenceError as E;
+    match e {
+        E::Archive(e) => e.into(),
+        E::Access(e) => e.into(),
+        E::TooMany { .. } => crate::Error::new("evidence.too_large", e.to_string()),
+        other => crate::Error::new(other.code(), other.to_string()),
+    }
+}
+
+impl crate::App {
+    /// A plain export by the reader `r` under its export right, up to `max` messages,
+    /// written to `out` and audited with its hash (`file` names it in the entry). What
+    /// the caller cannot see, a conversation that does not exist included, is refused
+    /// as outside its reach, and the refusal audited.
+    pub fn export_plain(
+        &self,
+        r: &crate::read::Reader,
+        chosen: &Chosen,
+        fmt: Format,
+        file: &str,
+        max: Option<u64>,
+        out: &mut dyn Write,
+    ) -> crate::Result<Written> {
+        let target = chosen.audit_target();
+        let written = {
+            let mut a = self.archive()?;
+            match self.narrowed(r, &mut a, chosen)? {
+                None => Err(ExportError::NothingVisible {
+                    user: r.name().to_owned(),
+                    why: "the selection is outside their reach".into(),
+                }),
+                Some(filters) => write_plain(
+                    &mut a,
+                    r.name(),
+                    r.now_ms,
+                    chosen,
+                    &filters,
+                    fmt,
+                    export_grants(&r.grants),
+                    &r.decider(Right::Export),
+                    max,
+                    self.zone,
+                    out,
+                ),
+            }
+        };
+        match written {
+            Ok(w) => {
+                self.audit_read(
+                    r,
+                    chatvault_access::Action::Export,
+                    Some(&target),
+                    plain_details(chosen, fmt, file, &w),
+                    &w.usage,
+                )?;
+                Ok(w)
+            }
+            Err(e @ ExportError::NothingVisible { .. }) => {
+                Err(self.deny(r, &target, denied_details(chosen, false, &e.to_string())))
+            }
+            // A conversation the caller cannot see is one that does not exist.
+            Err(ExportError::Archive(ArchiveError::NotFound(w))) => Err(self.deny(
+                r,
+                &target,
+                denied_details(chosen, false, &format!("not found: {w}")),
+            )),
+            Err(ExportError::Archive(e)) => Err(e.into()),
+            Err(e @ ExportError::TooMany { .. }) => Err(crate::Error::new(e.code(), e.to_string())),
+            Err(e @ ExportError::Write(_)) => Err(crate::Error::internal(e)),
+        }
+    }
+
+    /// An evidence package by the reader `r` (its messages under the export right and
+    /// `pii.view`), up to `max` messages, its custody recorded and the export audited.
+    pub fn evidence_for(
+        &self,
+        r: &crate::read::Reader,
+        chosen: &Chosen,
+        file: &str,
+        max: u64,
+        origin: &Origin,
+    ) -> crate::Result<Built> {
+        let target = chosen.audit_target();
+        // The archive's lock for collecting and proving, then the access database's for
+        // custody.
+        let gathered = {
+            let mut a = self.archive()?;
+            match self.narrowed(r, &mut a, chosen)? {
+                None => Err(EvidenceError::NothingVisible {
+                    user: r.name().to_owned(),
+                    selection: chosen.label.clone(),
+                    hidden: 0,
+                }),
+                Some(filters) => evidence_contents(
+                    &mut a,
+                    r.name(),
+                    r.now_ms,
+                    chosen,
+                    &filters,
+                    &r.decider(Right::Export),
+                    max,
+                    self.zone,
+                ),
+            }
+        };
+        let gathered = match gathered {
+            Ok(g) => g,
+            Err(e @ (EvidenceError::NothingVisible { .. } | EvidenceError::Masked { .. })) => {
+                let err = self.deny(r, &target, denied_details(chosen, true, &e.to_string()));
+                return Err(if matches!(e, EvidenceError::Masked { .. }) {
+                    crate::Error::forbidden("evidence.masked", e.to_string())
+                } else {
+                    err
+                });
+            }
+            Err(e) => return Err(evidence_error(e)),
+        };
+        let (built, usage) = {
+            let mut acc = self.access()?;
+            evidence_package(
+                &mut acc,
+                r.name(),
+                r.now_ms,
+                chosen,
+                &r.grants,
+                gathered,
+                origin,
+            )
+            .map_err(evidence_error)?
+        };
+        self.audit_read(
+            r,
+            chatvault_access::Action::Export,
+            Some(&target),
+            evidence_details(chosen, file, &built),
+            &usage,
+        )?;
+        Ok(built)
+    }
+
+    /// The filters an export reads through: narrowed to the caller's reach, so the
+    /// index does the bulk of the filtering (the rule still decides every message).
+    /// `None` when the caller can reach nothing the selection could hold.
+    fn narrowed(
+        &self,
+        r: &crate::read::Reader,
+        a: &mut Archive,
+        chosen: &Chosen,
+    ) -> crate::Result<Option<Filters>> {
+        if chosen.conversation.is_some() {
+            return Ok(Some(Filters::default()));
+        }
+        Ok(r.narrow_within(a, &chosen.filters)?.map(|(f, _)| f))
+    }
+}

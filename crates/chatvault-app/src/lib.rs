@@ -6,6 +6,8 @@
 //! - [`time`]: the one reader of times people type, and how times are shown.
 //! - [`reach`]: a user's decision inputs, the per-message rule, and a read's audit
 //!   entries.
+//! - [`read`]: content reads for a caller ([`read::Reader`]): search, conversation,
+//!   message, attachment, case timeline; each returns `Visible` values only.
 //! - [`exports`]: plain exports and evidence packages, with their audit details.
 //! - [`errors`]: the one table of error codes, with each one's HTTP and exit status;
 //!   [`error`]: the error every use case returns, carrying one of those codes.
@@ -44,6 +46,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod live;
 pub mod reach;
+pub mod read;
 pub mod reports;
 pub mod service;
 pub mod time;

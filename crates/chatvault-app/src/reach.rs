@@ -82,17 +82,26 @@ impl UserReach {
         let Some(u) = acc.user(user)? else {
             return Err(AccessError::NoUser(user.to_owned()));
         };
+        UserReach::of(acc, policy, u.subject())
+    }
+
+    /// The decision inputs of `subject`, a user already looked up (a signed-in caller).
+    pub fn of(
+        acc: &mut Access,
+        policy: &chatvault_policy::RolePolicy,
+        subject: Subject,
+    ) -> Result<UserReach, AccessError> {
         let now = acc.now_ms();
         Ok(UserReach {
-            subject: u.subject(),
-            now,
             grants: acc
-                .grants(Some(user))?
+                .grants(Some(&subject.user))?
                 .into_iter()
                 .filter(|g| g.is_active(now))
                 .collect(),
             org: acc.org(policy)?,
             restrictions: acc.restrictions()?,
+            subject,
+            now,
         })
     }
 

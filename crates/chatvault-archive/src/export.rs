@@ -39,7 +39,7 @@ impl Archive {
         &mut self,
         sel: &Selection<'_>,
         rule: &mut VisibleRule<'_>,
-        each: &mut dyn FnMut(StoredMessage) -> Result<()>,
+        each: &mut dyn FnMut(crate::Visible<StoredMessage>) -> Result<()>,
     ) -> Result<StreamCounts> {
         self.sync_deleted()?;
         let mut counts = StreamCounts::default();
@@ -57,7 +57,7 @@ impl Archive {
                         counts.masked += 1;
                     }
                     counts.shown += 1;
-                    each(m)?;
+                    each(crate::Visible::new(m))?;
                 }
             }
             Ok(())

@@ -29,6 +29,7 @@ mod services;
 #[cfg(test)]
 mod tamper_tests;
 mod verify;
+mod visible;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,7 @@ pub use retention::{PlanEntry, PlanSummary, RetentionRules};
 pub use search::{SearchFound, SearchHit, SearchPlan, SearchResponse};
 pub use services::{mask_message, IngestOutcome, PersonalData, Visibility, VisibleRule};
 pub use verify::{VerifyIssue, VerifyReport};
+pub use visible::Visible;
 
 /// Every failure of the archive, each with a stable code (see [`ArchiveError::code`]).
 #[derive(Debug, thiserror::Error)]

@@ -183,7 +183,7 @@ impl Archive {
 
     /// The last step of [`Self::search`], under the archive's lock.
     pub fn finish_search(&mut self, found: SearchFound) -> Result<SearchResponse> {
-        self.finish_visible(found, &mut |_, _| crate::Visibility::Full)
+        self.finish_rule(found, &mut |_, _| crate::Visibility::Full)
     }
 
     /// Reads one page the index found, newest first, and the count: deleted messages

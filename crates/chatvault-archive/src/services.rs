@@ -197,7 +197,7 @@ impl Archive {
         &mut self,
         id: &str,
         rule: &mut VisibleRule<'_>,
-    ) -> Result<(StoredMessage, Visibility)> {
+    ) -> Result<(crate::Visible<StoredMessage>, Visibility)> {
         let mut m = self.message(id)?;
         let members = self.members_of_view(&m)?;
         let v = rule(&m, &members);
@@ -206,7 +206,7 @@ impl Archive {
             Visibility::Masked => mask_message(&mut m),
             Visibility::Full => {}
         }
-        Ok((m, v))
+        Ok((crate::Visible::new(m), v))
     }
 
     /// Search, keeping only what the rule shows; `total` counts shown messages only.
@@ -228,7 +228,7 @@ impl Archive {
         all_visible: bool,
         personal: PersonalData,
         rule: &mut VisibleRule<'_>,
-    ) -> Result<SearchResponse> {
+    ) -> Result<crate::Visible<SearchResponse>> {
         let plan = self.plan_visible(query, filters, limit, offset, all_visible, personal)?;
         let found = plan.run()?;
         self.finish_visible(found, rule)
@@ -294,6 +294,14 @@ impl Archive {
     /// The last step of [`Self::search_visible`], under the archive's lock: reads the
     /// page (or every match) the index found and asks the rule about each message.
     pub fn finish_visible(
+        &mut self,
+        found: SearchFound,
+        rule: &mut VisibleRule<'_>,
+    ) -> Result<crate::Visible<SearchResponse>> {
+        self.finish_rule(found, rule).map(crate::Visible::new)
+    }
+
+    pub(crate) fn finish_rule(
         &mut self,
         found: SearchFound,
         rule: &mut VisibleRule<'_>,
@@ -439,7 +447,7 @@ impl Archive {
         limit: u64,
         around: Option<&str>,
         rule: &mut VisibleRule<'_>,
-    ) -> Result<ConversationView> {
+    ) -> Result<crate::Visible<ConversationView>> {
         let (offset, limit) = (offset.min(crate::MAX_OFFSET), limit.min(crate::MAX_PAGE));
         let id = self.conversation_id(key)?;
         let members = self.members(id)?;
@@ -490,7 +498,7 @@ impl Archive {
             })
             .collect();
         let c = self.conversation(id)?;
-        Ok(ConversationView {
+        Ok(crate::Visible::new(ConversationView {
             conversation: format!("{}:{}", c.platform, c.external_id),
             title: c.title.clone(),
             kind: c
@@ -500,7 +508,7 @@ impl Archive {
             total,
             offset: first as u64,
             messages,
-        })
+        }))
     }
 
     /// Stores one batch of messages in one durable transaction and returns what became
@@ -540,7 +548,7 @@ impl Archive {
         message_id: &str,
         sha256_hex: &str,
         rule: &mut VisibleRule<'_>,
-    ) -> Result<(chatvault_model::AttachmentRef, Option<Vec<u8>>)> {
+    ) -> Result<(crate::Visible<chatvault_model::AttachmentRef>, Option<Vec<u8>>)> {
         let (m, _) = self.message_visible(message_id, rule)?;
         let att = m
             .attachments
@@ -552,7 +560,7 @@ impl Archive {
             })?;
         let conv = self.conversation_id(&m.conversation)?;
         let Some(sealed) = self.store.attachment(conv, &att.sha256)? else {
-            return Ok((att, None));
+            return Ok((crate::Visible::new(att), None));
         };
         let c = self.conversation(conv)?;
         let aad = crate::attachment_aad(&c.platform, &c.external_id, &att.sha256);
@@ -560,6 +568,6 @@ impl Archive {
         let bytes = dek.open(&sealed, &aad, "attachment").map_err(|_| {
             ArchiveError::Corrupt(format!("attachment {sha256_hex} does not decrypt"))
         })?;
-        Ok((att, Some(bytes)))
+        Ok((crate::Visible::new(att), Some(bytes)))
     }
 }

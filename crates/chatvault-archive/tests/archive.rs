@@ -493,6 +493,7 @@ fn a_search_planned_before_writes_finishes_after_them() {
         let found = plan.run().expect("run");
         let r = if visible {
             a.finish_visible(found, &mut |_, _| chatvault_archive::Visibility::Full)
+                .map(chatvault_archive::Visible::into_inner)
         } else {
             a.finish_search(found)
         }

@@ -147,7 +147,7 @@ pub fn collect(
                 why: format!("over {max} messages"),
             });
         }
-        messages.push(m);
+        messages.push(m.into_inner());
         Ok(())
     });
     let counts = match counts {

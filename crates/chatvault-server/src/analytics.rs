@@ -84,6 +84,14 @@ impl Manager {
         if self.caller.role() == Role::TeamLead {
             let own = self.caller.principal.user.team.clone();
             if p.team.is_some() && p.team != own {
+                // A refusal is audited as every other one is.
+                self.state.audit(
+                    self.caller
+                        .event(Action::AccessDenied)
+                        .target(p.team.as_deref().unwrap_or_default())
+                        .result(Outcome::Denied)
+                        .details(json!({"reason": "a team lead reads their own team's reports", "team": p.team})),
+                )?;
                 return Err(ApiError::forbidden(
                     "access.team",
                     "a team lead reads their own team's reports",

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatvault_access::{Action, Outcome};
 use chatvault_archive::Filters;
-use chatvault_policy::{Handle, Right, Role};
+use chatvault_policy::{Handle, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -154,9 +154,7 @@ impl ExportBody {
             .iter()
             .map(|h| chatvault_access::users::parse_handle(h.trim()))
             .collect::<Result<Vec<Handle>, _>>()?;
-        let handles = linked(reader.state(), &given)?;
-        let convs =
-            blocking(|| -> ApiResult<_> { Ok(reader.archive()?.conversations_of(&handles)?) })?;
+        let convs = blocking(|| reader.state().conversations_of_people(&given))?;
         let mut all = self.conversations.take().unwrap_or_default();
         all.extend(convs);
         all.sort();
@@ -237,194 +235,27 @@ pub fn run_export(
 ) -> ApiResult<Download> {
     let (mime, ext) = kind.mime_and_ext();
     let name = format!("{}.{ext}", chosen.file_stem());
-    let bytes = match kind {
-        ExportKind::Plain(fmt) => run_plain(reader, chosen, fmt, &name)?,
-        ExportKind::Evidence => run_evidence(reader, chosen, &name)?,
-    };
+    let state = reader.state();
+    let bytes = blocking(|| -> chatvault_app::Result<Vec<u8>> {
+        match kind {
+            ExportKind::Plain(fmt) => {
+                let mut buf = vec![];
+                state.export_plain(reader, chosen, fmt, &name, Some(MAX_HTTP_EXPORT), &mut buf)?;
+                Ok(buf)
+            }
+            ExportKind::Evidence => {
+                let origin = exports::Origin {
+                    host: reader.caller.ip.clone().unwrap_or_default(),
+                    front_end: "HTTP API",
+                };
+                Ok(state.evidence_for(reader, chosen, &name, MAX_HTTP_EXPORT, &origin)?.zip)
+            }
+        }
+    })?;
     Ok(Download { bytes, name, mime })
 }
 
-/// The filters a query export reads through: narrowed to the caller's reach, so the index
-/// does the bulk of the filtering (the rule still decides every message). `None` when the
-/// caller can reach nothing the query could match.
-fn narrowed(
-    reader: &ContentReader,
-    a: &mut chatvault_archive::Archive,
-    chosen: &Chosen,
-) -> ApiResult<Option<Filters>> {
-    if chosen.conversation.is_some() {
-        return Ok(Some(Filters::default()));
-    }
-    let (mut n, all_visible) = reader.narrow(a, &chosen.filters)?;
-    // `narrow` replaces the conversation list with the caller's reach: intersect with the
-    // one asked for.
-    if let Some(wanted) = &chosen.filters.conversations {
-        n.conversations = Some(match n.conversations.take() {
-            Some(reach) if !all_visible => {
-                reach.into_iter().filter(|c| wanted.contains(c)).collect()
-            }
-            _ => wanted.clone(),
-        });
-    }
-    Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) {
-        None
-    } else {
-        Some(n)
-    })
-}
-
-fn run_plain(
-    reader: &ContentReader,
-    chosen: &Chosen,
-    fmt: chatvault_export::Format,
-    file: &str,
-) -> ApiResult<Vec<u8>> {
-    let user = reader.caller.name().to_owned();
-    let target = chosen.audit_target();
-    let result = blocking(|| -> ApiResult<_> {
-        let mut a = reader.archive()?;
-        let Some(filters) = narrowed(reader, &mut a, chosen)? else {
-            return Ok(Err(exports::ExportError::NothingVisible {
-                user: user.clone(),
-                why: "the selection is outside their reach".into(),
-            }));
-        };
-        let mut buf: Vec<u8> = vec![];
-        let written = exports::write_plain(
-            &mut a,
-            &user,
-            reader.now_ms,
-            chosen,
-            &filters,
-            fmt,
-            exports::export_grants(&reader.grants),
-            &reader.decider(Right::Export),
-            Some(MAX_HTTP_EXPORT),
-            reader.state().zone,
-            &mut buf,
-        );
-        Ok(written.map(|w| (w, buf)))
-    })?;
-    match result {
-        Ok((w, buf)) => {
-            reader.audit_read(
-                Action::Export,
-                Some(&target),
-                exports::plain_details(chosen, fmt, file, &w),
-                &w.usage,
-            )?;
-            Ok(buf)
-        }
-        Err(e @ exports::ExportError::NothingVisible { .. }) => Err(reader.deny(
-            &target,
-            exports::denied_details(chosen, false, &e.to_string()),
-        )),
-        // Over HTTP, a conversation the caller cannot see is one that does not exist.
-        Err(exports::ExportError::Archive(chatvault_archive::ArchiveError::NotFound(w))) => {
-            Err(reader.deny(
-                &target,
-                exports::denied_details(chosen, false, &format!("not found: {w}")),
-            ))
-        }
-        Err(exports::ExportError::Archive(e)) => Err(e.into()),
-        Err(e @ exports::ExportError::TooMany { .. }) => {
-            Err(ApiError::new(e.code(), e.to_string()))
-        }
-        Err(e @ exports::ExportError::Write(_)) => Err(ApiError::internal(e)),
-    }
-}
-
-fn run_evidence(reader: &ContentReader, chosen: &Chosen, file: &str) -> ApiResult<Vec<u8>> {
-    let user = reader.caller.name().to_owned();
-    let target = chosen.audit_target();
-    // The archive's lock for collecting and proving, then the access database's for custody.
-    let gathered = blocking(|| -> ApiResult<_> {
-        let mut a = reader.archive()?;
-        let Some(filters) = narrowed(reader, &mut a, chosen)? else {
-            return Ok(Err(chatvault_evidence::EvidenceError::NothingVisible {
-                user: user.clone(),
-                selection: chosen.label.clone(),
-                hidden: 0,
-            }));
-        };
-        Ok(exports::evidence_contents(
-            &mut a,
-            &user,
-            reader.now_ms,
-            chosen,
-            &filters,
-            &reader.decider(Right::Export),
-            MAX_HTTP_EXPORT,
-            reader.state().zone,
-        ))
-    })?;
-    let gathered = match gathered {
-        Ok(g) => g,
-        Err(
-            e @ (chatvault_evidence::EvidenceError::NothingVisible { .. }
-            | chatvault_evidence::EvidenceError::Masked { .. }),
-        ) => {
-            let err = reader.deny(
-                &target,
-                exports::denied_details(chosen, true, &e.to_string()),
-            );
-            return Err(
-                if matches!(e, chatvault_evidence::EvidenceError::Masked { .. }) {
-                    ApiError::forbidden("evidence.masked", e.to_string())
-                } else {
-                    err
-                },
-            );
-        }
-        Err(e) => return Err(evidence_error(e)),
-    };
-    let origin = exports::Origin {
-        host: reader.caller.ip.clone().unwrap_or_default(),
-        front_end: "HTTP API",
-    };
-    let (built, usage) = blocking(|| -> ApiResult<_> {
-        let mut acc = reader.state().access()?;
-        exports::evidence_package(
-            &mut acc,
-            &user,
-            reader.now_ms,
-            chosen,
-            &reader.grants,
-            gathered,
-            &origin,
-        )
-        .map_err(evidence_error)
-    })?;
-    reader.audit_read(
-        Action::Export,
-        Some(&target),
-        exports::evidence_details(chosen, file, &built),
-        &usage,
-    )?;
-    Ok(built.zip)
-}
-
-fn evidence_error(e: chatvault_evidence::EvidenceError) -> ApiError {
-    use chatvault_evidence::EvidenceError as E;
-    match e {
-        E::Archive(e) => e.into(),
-        E::Access(e) => e.into(),
-        E::TooMany { .. } => ApiError::new("evidence.too_large", e.to_string()),
-        other => ApiError::new(other.code(), other.to_string()),
-    }
-}
-
 // ---- identity links ----
-
-/// The handles of the people `given` names: those, and every handle an explicit identity
-/// link joins to them.
-pub fn linked(state: &crate::guard::State, given: &[Handle]) -> ApiResult<Vec<Handle>> {
-    if given.is_empty() {
-        return Ok(vec![]);
-    }
-    let links = blocking(|| -> ApiResult<_> { Ok(state.access()?.identity_links()?) })?;
-    Ok(chatvault_policy::retention::expand_linked(given, &links))
-}
 
 /// Who manages identity links: legal (who builds cases) and the administrator. They join
 /// people's handles across platforms, so every change is audited.
@@ -583,17 +414,16 @@ pub async fn timeline(
         .iter()
         .map(|h| chatvault_access::users::parse_handle(h.trim()))
         .collect::<Result<Vec<Handle>, _>>()?;
-    let handles = linked(reader.state(), &given)?;
-    let limit = b.limit.unwrap_or(200).clamp(1, 1000);
-    let (total, messages) = crate::routes::run_timeline(
-        &reader,
-        &given,
-        &b.conversations,
-        time_of(&b.from, "from", false, reader.state().zone)?,
-        time_of(&b.to, "to", true, reader.state().zone)?,
-        limit,
-        b.offset.unwrap_or(0),
-    )?;
+    let handles = blocking(|| reader.state().linked(&given))?;
+    let ask = crate::routes::TimelineAsk {
+        participants: given,
+        conversations: b.conversations.clone(),
+        from_ms: time_of(&b.from, "from", false, reader.state().zone)?,
+        to_ms: time_of(&b.to, "to", true, reader.state().zone)?,
+        limit: b.limit.unwrap_or(200).clamp(1, 1000),
+        offset: b.offset.unwrap_or(0),
+    };
+    let (total, messages) = crate::routes::run_timeline(&reader, &ask)?;
     Ok(Json(
         json!({"handles": handles, "total": total, "messages": messages}),
     ))

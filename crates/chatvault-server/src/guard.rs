@@ -2,11 +2,11 @@
 //!
 //! [`Caller`] is whoever a session cookie or bearer token names (CSRF-checked for
 //! cookie requests that change state). The guards build on it:
-//! - [`ContentReader`]: a caller allowed to read content at all, with its subject, its
-//!   active grants and the organisation loaded. Handlers read content only through it:
-//!   every read goes through a rule made by [`chatvault_policy::decide`]. (The archive
-//!   itself is the application's, `App::archive`, which use cases that store or derive
-//!   also take; that handlers do not is held by review, until issue 16's reader types.)
+//! - [`ContentReader`]: a caller allowed to read content at all: the application's
+//!   `Reader` (its subject, active grants and the organisation) for this request.
+//!   Handlers read content only through the application's read use cases, which take
+//!   it and return `Visible` values: every message goes through a rule made by
+//!   [`chatvault_policy::decide`].
 //! - [`Auditor`]: the audit log and integrity proofs.
 //! - [`Admin`]: users and configuration.
 //! - [`Ingestor`]: a bearer token with the ingest scope.
@@ -19,13 +19,11 @@ use axum::http::{header, Method};
 use chatvault_access::sessions::Credential;
 use chatvault_access::{Access, Action, Event, Outcome, Principal, TokenScope};
 use chatvault_app::App;
-use chatvault_archive::{Archive, Visibility};
-use chatvault_model::StoredMessage;
-use chatvault_policy::{Grant, Handle, Org, Reach, Right, Role, Subject};
+use chatvault_archive::Archive;
+use chatvault_policy::Role;
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use chatvault_policy::reach::{Part, Who};
 
 pub const SESSION_COOKIE: &str = "cv_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -214,14 +212,12 @@ fn authenticate(parts: &Parts, state: &State, allow_ingest: bool) -> ApiResult<C
 }
 
 /// A caller who may read content: through the role's default reach or an active grant.
+/// It derefs to the application's [`Reader`], which holds the caller's decision inputs
+/// and no archive: handlers read content only through the use cases that take it
+/// (`App::search`, `App::message`, …), and those hand back `Visible` values only.
 pub struct ContentReader {
     pub caller: Caller,
-    pub subject: Subject,
-    pub grants: Vec<Grant>,
-    pub org: Org,
-    pub now_ms: i64,
-    /// Storage-only data in force: blocked unless a grant has `restricted.view`.
-    pub restrictions: Vec<chatvault_policy::retention::Restriction>,
+    pub read: Reader,
     state: State,
 }
 
@@ -230,238 +226,38 @@ impl FromRequestParts<State> for ContentReader {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> ApiResult<ContentReader> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let subject = caller.principal.user.subject();
-        let policy = state.config.policy();
-        let (org, grants, now_ms, restrictions) = {
-            let mut acc = state.access()?;
-            let org = acc.org(&policy)?;
-            let now = acc.now_ms();
-            let grants: Vec<Grant> = acc
-                .grants(Some(&subject.user))?
-                .into_iter()
-                .filter(|g| g.is_active(now))
-                .collect();
-            (org, grants, now, acc.restrictions()?)
-        };
-        let rules = org.policy.rules(subject.role);
-        let has_role_content = rules.reach != Reach::Nothing && rules.rights.contains(&Right::View);
-        if !has_role_content && grants.is_empty() {
-            let ev = caller
-                .event(Action::AccessDenied)
-                .result(Outcome::Denied)
-                .details(serde_json::json!({
-                    "reason": "role has no content and no active grant", "path": parts.uri.path(),
-                }));
-            state.audit(ev)?;
-            return Err(ApiError::forbidden(
-                "access.role",
-                format!(
-                    "the {} role sees no content without an approved retrieval request",
-                    subject.role.as_str()
-                ),
-            ));
-        }
+        let read = state.reader(
+            &caller.principal.user,
+            caller.token_source().map(str::to_owned),
+            caller.ip.clone(),
+            parts.uri.path(),
+        )?;
         Ok(ContentReader {
             caller,
-            subject,
-            grants,
-            org,
-            now_ms,
-            restrictions,
+            read,
             state: state.clone(),
         })
     }
 }
 
-pub use chatvault_app::reach::{visibility, Usage};
+pub use chatvault_app::reach::Usage;
+use chatvault_app::read::Reader;
+
+impl std::ops::Deref for ContentReader {
+    type Target = Reader;
+    fn deref(&self) -> &Reader {
+        &self.read
+    }
+}
 
 impl ContentReader {
-    /// The archive, for reads through [`Self::rule`].
-    #[track_caller]
-    pub fn archive(&self) -> ApiResult<ArchiveGuard<'_>> {
-        Ok(self.state.archive()?)
-    }
-
     pub fn state(&self) -> &State {
         &self.state
     }
 
-    /// How much of the personal data this caller may see is shown: everywhere (the role
-    /// has `pii.view` and so does each of the caller's grants), nowhere (neither the role
-    /// nor any grant has it), or in part. Unless shown everywhere, searches match the
-    /// masked text (see `Archive::plan_visible`).
-    pub fn personal_data(&self) -> chatvault_archive::PersonalData {
-        use chatvault_archive::PersonalData;
-        let by_role = self
-            .org
-            .policy
-            .rules(self.subject.role)
-            .rights
-            .contains(&Right::PiiView);
-        let own = || self.grants.iter().filter(|g| g.holder == self.subject.user);
-        if by_role && own().all(|g| g.rights.contains(&Right::PiiView)) {
-            PersonalData::Shown
-        } else if !by_role && !own().any(|g| g.rights.contains(&Right::PiiView)) {
-            PersonalData::Masked
-        } else {
-            PersonalData::Mixed
-        }
-    }
-
-    /// The visibility rule for `right`, recording what each shown message was shown by.
-    /// A token limited to one source sees that platform only.
-    pub fn rule<'a>(
-        &'a self,
-        right: Right,
-        usage: &'a mut Usage,
-    ) -> impl FnMut(&StoredMessage, &[Handle]) -> Visibility + 'a {
-        let decide = self.decider(right);
-        move |m: &StoredMessage, members: &[Handle]| decide(m, members, usage)
-    }
-
-    /// The caller's decision on one message under `right`, recording what it used in the
-    /// usage it is given (the shape the application layer's exports take).
-    pub fn decider(
-        &self,
-        right: Right,
-    ) -> impl Fn(&StoredMessage, &[Handle], &mut Usage) -> Visibility + '_ {
-        let source = self.caller.token_source().map(str::to_owned);
-        move |m: &StoredMessage, members: &[Handle], usage: &mut Usage| {
-            if source.as_deref().is_some_and(|s| s != m.platform.as_str()) {
-                return Visibility::Hidden;
-            }
-            visibility(
-                &self.subject,
-                &self.grants,
-                &self.org,
-                &self.restrictions,
-                self.now_ms,
-                right,
-                usage,
-                m,
-                members,
-            )
-        }
-    }
-
-    /// Narrows a search's filters to a superset of what the caller may see (the
-    /// conversations and the time span its role and grants reach), so the index does the
-    /// bulk of the filtering; [`Self::rule`] still decides each hit. The flag says whether
-    /// the caller sees every match (executive): then the index pages and counts.
-    pub fn narrow(
-        &self,
-        archive: &mut Archive,
-        f: &chatvault_archive::Filters,
-    ) -> ApiResult<(chatvault_archive::Filters, bool)> {
-        let parts = self.reach(Right::View);
-        let source = self.caller.token_source();
-        let unbounded =
-            |p: &Part| p.who == Who::Everyone && p.from_ms == i64::MIN && p.to_ms == i64::MAX;
-        if source.is_none() && parts.iter().any(unbounded) {
-            return Ok((f.clone(), true));
-        }
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        let mut convs: Option<std::collections::BTreeSet<String>> = Some(Default::default());
-        let mut handles: Vec<Handle> = vec![];
-        for p in &parts {
-            lo = lo.min(p.from_ms);
-            hi = hi.max(p.to_ms);
-            let b = p.bounds(&self.org.directory);
-            if b.everyone {
-                convs = None;
-            } else if let Some(c) = &mut convs {
-                c.extend(b.conversations);
-                handles.extend(b.handles);
-            }
-        }
-        if let Some(c) = &mut convs {
-            handles.sort();
-            handles.dedup();
-            c.extend(archive.conversations_of(&handles)?);
-        }
-        let mut out = f.clone();
-        out.from_ms = Some(f.from_ms.map_or(lo, |x| x.max(lo)));
-        out.to_ms = Some(f.to_ms.map_or(hi, |x| x.min(hi)));
-        let mut list: Option<Vec<String>> = convs.map(|c| c.into_iter().collect());
-        if let Some(s) = source {
-            match &f.platform {
-                Some(p) if p != s => list = Some(vec![]),
-                _ => out.platform = Some(s.to_owned()),
-            }
-        }
-        if out.from_ms > out.to_ms {
-            list = Some(vec![]);
-        }
-        out.conversations = list;
-        Ok((out, false))
-    }
-
-    /// What this caller's role and grants reach with `right`: the one rule
-    /// ([`chatvault_policy::reach`]) that `decide` judges each message by.
-    fn reach(&self, right: Right) -> Vec<Part> {
-        chatvault_policy::reach::reach(&self.subject, right, self.now_ms, &self.grants, &self.org)
-    }
-
-    /// Whether anything the caller may see could match these bounds: a conversation
-    /// and a time range. A search or listing wholly outside the caller's reach is refused
-    /// (403 and an audit entry) rather than answered empty.
-    pub fn might_reach(
-        &self,
-        archive: &mut Archive,
-        conversation: Option<&str>,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
-    ) -> ApiResult<bool> {
-        let members: Option<Vec<Handle>> = match conversation {
-            Some(c) => match archive.participants_of(c) {
-                Ok(m) => Some(m.to_vec()),
-                Err(chatvault_archive::ArchiveError::NotFound(_)) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            },
-            None => None,
-        };
-        let (lo, hi) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
-        let within = conversation.zip(members.as_deref());
-        Ok(self
-            .reach(Right::View)
-            .iter()
-            .any(|p| p.might_reach(within, lo, hi, &self.org.directory)))
-    }
-
     /// Audits a refusal and returns the error to send.
     pub fn deny(&self, target: &str, details: serde_json::Value) -> ApiError {
-        let ev = self
-            .caller
-            .event(Action::AccessDenied)
-            .target(target)
-            .result(Outcome::Denied)
-            .details(details);
-        match self.state.audit(ev) {
-            Ok(()) => ApiError::denied(),
-            Err(e) => e.into(),
-        }
-    }
-
-    /// Audits a content read (and each grant it used).
-    pub fn audit_read(
-        &self,
-        action: Action,
-        target: Option<&str>,
-        details: serde_json::Value,
-        usage: &Usage,
-    ) -> ApiResult<()> {
-        let events = chatvault_app::reach::read_events(
-            &|a| self.caller.event(a),
-            action,
-            target,
-            details,
-            usage,
-        );
-        let mut acc = self.state.access()?;
-        for ev in events {
-            acc.audit(ev)?;
-        }
-        Ok(())
+        self.state.deny(&self.read, target, details).into()
     }
 }
 

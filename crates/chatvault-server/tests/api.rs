@@ -419,6 +419,90 @@ async fn authorization_matrix() {
     assert_eq!(checked, rows.len() * 8);
 }
 
+/// The content routes beyond the four reads, in the same matrix: the case timeline, a
+/// plain export, an evidence package, a report and the alert list. Each is called for a
+/// selection inside the caller's reach and one outside it (c1 is alice's and team t1's,
+/// c2 bob's and team t2's); lisa's grant covers c1 with view, export and pii.view.
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_matrix_of_every_other_content_route() {
+    let w = world();
+    type Call = (Method, &'static str, Option<Value>);
+    let conv = |c: &str| json!({"conversations": [format!("wecom:{c}")]});
+    let export = |c: &str, f: &str| json!({"conversation": format!("wecom:{c}"), "format": f});
+    let cases: Vec<(&str, Call, Call)> = vec![
+        (
+            "timeline",
+            (Method::POST, "/api/v1/timeline", Some(conv("c1"))),
+            (Method::POST, "/api/v1/timeline", Some(conv("c2"))),
+        ),
+        (
+            "export",
+            (Method::POST, "/api/v1/exports", Some(export("c1", "json"))),
+            (Method::POST, "/api/v1/exports", Some(export("c2", "json"))),
+        ),
+        (
+            "evidence",
+            (Method::POST, "/api/v1/exports", Some(export("c1", "evidence"))),
+            (Method::POST, "/api/v1/exports", Some(export("c2", "evidence"))),
+        ),
+        (
+            "report",
+            (Method::GET, "/api/v1/reports/sla?team=t1", None),
+            (Method::GET, "/api/v1/reports/sla?team=t2", None),
+        ),
+        (
+            "alerts",
+            (Method::GET, "/api/v1/alerts", None),
+            (Method::GET, "/api/v1/alerts", None),
+        ),
+    ];
+    // (user, with lisa's grant, per case (inside, outside)); alerts have no outside of
+    // their own (the list is cut to the caller's teams), so both columns are one call.
+    type Row = (&'static str, bool, [(u16, u16); 5]);
+    let rows: &[Row] = &[
+        ("alice", false, [(200, 403), (403, 403), (403, 403), (403, 403), (200, 200)]),
+        ("bob", false, [(403, 200), (403, 403), (403, 403), (403, 403), (200, 200)]),
+        ("lead1", false, [(200, 403), (403, 403), (403, 403), (200, 403), (200, 200)]),
+        ("lisa", false, [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)]),
+        ("lisa", true, [(200, 403), (200, 403), (200, 403), (403, 403), (403, 403)]),
+        ("boss", false, [(200, 200), (403, 403), (403, 403), (200, 200), (200, 200)]),
+        ("audi", false, [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)]),
+        ("root", false, [(403, 403), (403, 403), (403, 403), (403, 403), (200, 200)]),
+    ];
+    let mut checked = 0;
+    for (user, with_grant, expect) in rows {
+        if *with_grant {
+            w.grant_lisa(&["view", "export", "pii.view"], now_ms() + DAY).await;
+        }
+        let s = w.login(user).await;
+        for ((name, inside, outside), (want_in, want_out)) in cases.iter().zip(expect) {
+            for ((method, uri, body), want, side) in
+                [(inside, want_in, "inside"), (outside, want_out, "outside")]
+            {
+                let r = w.call(&s, method.clone(), uri, body.clone()).await;
+                let label = format!(
+                    "{user}{} {name} {side}",
+                    if *with_grant { "+grant" } else { "" }
+                );
+                assert_eq!(r.status.as_u16(), *want, "{label}: {}", r.body);
+                if *want == 200 {
+                    if *name == "timeline" {
+                        assert!(r.body["total"].as_u64().unwrap() > 0, "{label}: {}", r.body);
+                    }
+                } else {
+                    let code = r.body["error"]["code"].as_str().unwrap_or_default();
+                    assert!(code.starts_with("access.") || code == "evidence.masked", "{label}: {code}");
+                    // Every refusal is audited as one (a report's as `report.view`).
+                    let e = w.last_audit(user);
+                    assert_eq!(e.result, chatvault_access::Outcome::Denied, "{label}: audit {}", e.action);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, rows.len() * 10);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn counts_never_reveal_hidden_messages_and_pii_is_masked() {
     let w = world();

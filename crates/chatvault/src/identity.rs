@@ -158,7 +158,7 @@ pub fn timeline(
     };
     let mut msgs = vec![];
     a.stream_visible(&sel, &mut all, &mut |m| {
-        msgs.push(m);
+        msgs.push(m.into_inner());
         Ok(())
     })?;
     if json {

@@ -97,7 +97,7 @@ pub fn sync(
         archive
             .stream_visible(&Selection::Conversation(key), &mut all, &mut |m| {
                 if !matches!(m.kind, MessageKind::Recall | MessageKind::Edit) {
-                    msgs.push(m);
+                    msgs.push(m.into_inner());
                 }
                 Ok(())
             })

@@ -106,7 +106,7 @@ fn main() -> Result<()> {
     let mut all =
         |_: &chatvault_model::StoredMessage, _: &[chatvault_policy::Handle]| Visibility::Full;
     a.stream_visible(&Selection::Conversation("wecom:big"), &mut all, &mut |m| {
-        held.push(m);
+        held.push(m.into_inner());
         Ok(())
     })?;
     let collect_s = t.elapsed().as_secs_f64();

@@ -9,14 +9,12 @@ use axum::Json;
 use chatvault_access::audit::AuditFilter;
 use chatvault_access::{Action, Outcome};
 use chatvault_app::time::{parse_bound, End, Zone};
-use chatvault_archive::Filters;
-use chatvault_model::pii;
 use chatvault_policy::{Approves, Handle, Right, Role, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::guard::{Admin, Auditor, Caller, ContentReader, Ingestor, State, Usage, SESSION_COOKIE};
+use crate::guard::{Admin, Auditor, Caller, ContentReader, Ingestor, State, SESSION_COOKIE};
 use crate::ApiJson;
 
 /// Runs blocking work (argon2, SQLite, decryption) off the async workers when the

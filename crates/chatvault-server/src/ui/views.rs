@@ -338,7 +338,7 @@ impl MsgView {
 pub fn thread(
     t: &Strings,
     zone: Zone,
-    msgs: &[StoredMessage],
+    msgs: &[&StoredMessage],
     focus: Option<&str>,
 ) -> Vec<MsgView> {
     let mut views: Vec<MsgView> = msgs

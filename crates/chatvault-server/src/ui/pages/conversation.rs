@@ -56,7 +56,7 @@ pub async fn conversation_page(
         title: clean(v.title.as_deref().unwrap_or(&v.conversation)),
         platform: v.platform.clone(),
         total: v.total,
-        messages: views::thread(t, reader.state().zone, &v.messages, q.around.as_deref()),
+        messages: views::thread(t, reader.state().zone, &v.messages.iter().collect::<Vec<_>>(), q.around.as_deref()),
         earlier_href: pager.prev.map(page_href),
         later_href: pager.next.map(page_href),
         pager,
@@ -87,16 +87,7 @@ pub async fn conversation_page(
 /// Whether downloads are offered: the role or an active grant carries the export right
 /// (each download is still decided per message).
 pub(super) fn may_export(reader: &ContentReader) -> bool {
-    reader
-        .org
-        .policy
-        .rules(reader.subject.role)
-        .rights
-        .contains(&Right::Export)
-        || reader
-            .grants
-            .iter()
-            .any(|g| g.rights.contains(&Right::Export))
+    reader.may(Right::Export)
 }
 
 #[derive(Deserialize)]

@@ -83,7 +83,7 @@ pub async fn timeline_submit(
             .iter()
             .map(|h| chatvault_access::users::parse_handle(h).map_err(ApiError::from))
             .collect::<Result<Vec<Handle>, _>>()?;
-        let linked: Vec<String> = crate::cases::linked(reader.state(), &handles)?
+        let linked: Vec<String> = crate::routes::blocking(|| reader.state().linked(&handles))?
             .into_iter()
             .filter(|h| !handles.contains(h))
             .map(|h| clean(&h.to_string()))
@@ -96,15 +96,15 @@ pub async fn timeline_submit(
             .opt("to")
             .map(|s| parse_time(&s, "to", true, reader.state().zone))
             .transpose()?;
-        let (total, msgs) = routes::run_timeline(
-            &reader,
-            &handles,
-            &f.lines("conversations"),
-            from,
-            to,
-            PER_PAGE as usize * 2,
-            offset as usize,
-        )?;
+        let ask = routes::TimelineAsk {
+            participants: handles,
+            conversations: f.lines("conversations"),
+            from_ms: from,
+            to_ms: to,
+            limit: PER_PAGE as usize * 2,
+            offset: offset as usize,
+        };
+        let (total, msgs) = routes::run_timeline(&reader, &ask)?;
         Ok((total, msgs, linked))
     };
     if page.participants.trim().is_empty() && page.conversations.trim().is_empty() {
@@ -118,7 +118,7 @@ pub async fn timeline_submit(
         Ok((total, msgs, linked)) => {
             page.linked = linked;
             page.pager = Some(Pager::new(total, offset, msgs.len(), PER_PAGE * 2));
-            page.messages = Some(views::thread(t, reader.state().zone, &msgs, None));
+            page.messages = Some(views::thread(t, reader.state().zone, &msgs.iter().map(|m| &**m).collect::<Vec<_>>(), None));
         }
         Err(e) if e.code == "access.denied" => {
             page.pager = Some(Pager::new(0, 0, 0, PER_PAGE * 2));
