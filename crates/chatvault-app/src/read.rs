@@ -1,12 +1,14 @@
 //! Content reads for a caller: search, a conversation, a message, an attachment and the
 //! case timeline, each decided message by message by [`chatvault_policy::decide`] and
-//! audited. The API, the web UI and the CLI's reads as a named user call these.
+//! audited. The API and the web UI call these.
 //!
-//! A [`Reader`] is what one caller may read. It holds the caller's decision inputs and
-//! no archive: every read below takes the archive from [`App`] and hands back
-//! [`Visible`] values, which only the archive's rule-applying reads make. A use case that
-//! read a message through the unfiltered [`chatvault_archive::Archive::message`] and
-//! returned it would not compile.
+//! A [`Reader`] is what one caller may read; only [`App::reader`] makes one, for a
+//! signed-in user. It holds the caller's decision inputs and no archive: every read below
+//! takes the archive from [`App`] and hands back [`Visible`] values, which only the
+//! archive's rule-applying reads make. A use case that read a message through the
+//! unfiltered [`chatvault_archive::Archive::message`] and returned it would not compile.
+//! (`Visible` proves that a rule-applying read made the value; that the rule is the
+//! caller's is what the functions here do, and what the authorization matrix tests.)
 
 use std::collections::BTreeSet;
 
@@ -27,13 +29,13 @@ use crate::{App, Error, Result};
 /// What one caller may read: the inputs of every decision on its reads, and who it is
 /// for the audit trail. It holds no archive.
 pub struct Reader {
-    pub subject: Subject,
+    pub(crate) subject: Subject,
     /// The caller's active grants.
-    pub grants: Vec<Grant>,
-    pub org: Org,
-    pub now_ms: i64,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) org: Org,
+    pub(crate) now_ms: i64,
     /// Storage-only data in force: blocked unless a grant has `restricted.view`.
-    pub restrictions: Vec<chatvault_policy::retention::Restriction>,
+    pub(crate) restrictions: Vec<chatvault_policy::retention::Restriction>,
     /// A token limited to one source sees that platform only.
     source: Option<String>,
     /// The client's address, for the audit trail.
@@ -43,7 +45,7 @@ pub struct Reader {
 impl Reader {
     /// A reader for `user`'s decision inputs; `source` limits it to one platform (a
     /// token's), `ip` is recorded with each read.
-    pub fn new(reach: UserReach, source: Option<String>, ip: Option<String>) -> Reader {
+    pub(crate) fn new(reach: UserReach, source: Option<String>, ip: Option<String>) -> Reader {
         Reader {
             subject: reach.subject,
             grants: reach.grants,
@@ -198,8 +200,9 @@ impl Reader {
         Ok((out, false))
     }
 
-    /// [`Self::narrow`] for a selection that names its own conversations: the caller's
-    /// reach intersected with them. `None` when nothing the caller may see is left.
+    /// [`Self::narrow`] for a selection that may name its own conversations: the caller's
+    /// reach intersected with them. `None` when no conversation is left (none the caller
+    /// reaches, or none named).
     pub(crate) fn narrow_within(
         &self,
         archive: &mut chatvault_archive::Archive,
@@ -558,11 +561,18 @@ impl App {
             conversations: Some(wanted.into_iter().collect()),
             ..Filters::default()
         };
-        // A selection wholly outside the caller's reach is refused, as a search of a
-        // conversation outside it is: nothing says whether it exists.
+        let asked_for_some = base.conversations.as_ref().is_some_and(|c| !c.is_empty());
         let Some((narrowed, all_visible)) = r.narrow_within(&mut a, &base)? else {
             drop(a);
-            return Err(self.deny(r, "timeline", details));
+            // A selection wholly outside the caller's reach is refused, as a search of a
+            // conversation outside it is: nothing says whether it exists. One that holds
+            // no conversation at all (people who never wrote) is answered empty.
+            if asked_for_some {
+                return Err(self.deny(r, "timeline", details));
+            }
+            details["total"] = json!(0);
+            self.audit_read(r, Action::Search, None, details, &Usage::default())?;
+            return Ok((0, vec![]));
         };
         // The index orders newest first; a timeline reads oldest first, so the page is
         // taken from the end and reversed.

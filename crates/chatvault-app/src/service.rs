@@ -108,9 +108,10 @@ impl App {
         recover(&self.access, |_| Ok::<(), Error>(()))
     }
 
-    /// The archive, held. Content read through it for a caller goes through the caller's
-    /// rule (the server's `ContentReader`); use cases that store (ingest, sweeps) take it
-    /// directly.
+    /// The archive, held. Content read for a caller goes through the read use cases
+    /// ([`crate::read`]) and the caller's rule; use cases that store or derive (ingest,
+    /// sweeps, the reports' sync) take it directly. That nothing else answers a caller
+    /// from it is held by review.
     #[track_caller]
     pub fn archive(&self) -> Result<ArchiveGuard<'_>> {
         let at = std::panic::Location::caller();

@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chatvault_ledger::first_stored_index;
-use chatvault_store::{DeletionRow, DeletionState, MessageRow, Store, StoreRead};
+use chatvault_store::{DeletionRow, DeletionState, MessageRow};
 use serde::{Deserialize, Serialize};
 
 use crate::{Archive, ArchiveError, Result};

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chatvault_crypto::DataKey;
 use chatvault_policy::Handle;
-use chatvault_store::{ConversationRow, ParticipantRow, StoreRead};
+use chatvault_store::{ConversationRow, ParticipantRow};
 use lru::LruCache;
 
 use crate::{Archive, ArchiveError, Result};

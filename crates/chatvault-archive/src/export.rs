@@ -4,7 +4,6 @@
 use chatvault_index::{Filters, Query};
 use chatvault_model::normalize::normalize;
 use chatvault_model::StoredMessage;
-use chatvault_store::StoreRead;
 
 use crate::services::{mask_message, Visibility, VisibleRule};
 use crate::{Archive, ArchiveError, Result};

@@ -13,7 +13,7 @@ use chatvault_model::leaf::{commitment, leaf_bytes, LeafFields};
 use chatvault_model::normalize::normalize;
 use chatvault_model::pii::PiiFlags;
 use chatvault_model::NewMessage;
-use chatvault_store::{DataKeyRow, MessageRow, Store, StoreRead, WriteTxn};
+use chatvault_store::{DataKeyRow, MessageRow, WriteTxn};
 use serde::Serialize;
 
 use crate::body::{Body, Raw};
@@ -277,7 +277,7 @@ impl Archive {
     pub(crate) fn store_batch_each(&mut self, batch: &[Prepared]) -> Result<Vec<Option<u64>>> {
         let mut frontier = match self.frontier.take() {
             Some(f) => f,
-            None => Frontier::load(self.store.log_size()?, &StoreHashes(&self.store))?,
+            None => Frontier::load(self.store.log_size()?, &StoreHashes(&*self.store))?,
         };
         let received = now_ms();
         let mut stored_seqs = Vec::with_capacity(batch.len());

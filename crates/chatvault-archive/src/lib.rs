@@ -44,13 +44,19 @@ use chatvault_model::pii::PiiFlags;
 use chatvault_model::{
     ConversationKind, MessageKind, Platform, SenderRole, StoredMessage, Timestamp,
 };
-use chatvault_store::{MessageRow, SqliteStore, Store, StoreError, StoreRead};
+use chatvault_store::{MessageRow, Store, StoreError, StoreRead};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use chatvault_import::{Parsed, Rejection};
 pub use chatvault_index::Filters;
-pub use chatvault_store::{is_storage_failure, is_storage_full, is_storage_full_under};
+pub use chatvault_store_sqlite::{is_storage_failure, is_storage_full, is_storage_full_under};
+
+/// Opens the archive's store: the one place that chooses the backend (the embedded
+/// SQLite file in the data folder).
+fn open_store(layout: &Layout) -> std::result::Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(chatvault_store_sqlite::SqliteStore::open(&layout.db())?))
+}
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use export::{Selection, StreamCounts};
 pub use ingest::{ImportProgress, ImportReport};
@@ -183,7 +189,8 @@ pub const MAX_PAGE: u64 = 100_000;
 
 pub struct Archive {
     layout: Layout,
-    store: SqliteStore,
+    /// The store behind the traits; SQLite ([`open_store`]) is the embedded default.
+    store: Box<dyn Store>,
     index: SearchIndex,
     kek: Kek,
     signer: CheckpointSigner,
@@ -266,7 +273,7 @@ impl Archive {
         let origin = format!("chatvault/{archive_id}");
         let (signer, skey) = CheckpointSigner::generate(&origin)?;
         let skey = Zeroizing::new(skey);
-        let mut store = SqliteStore::open(&layout.db())?;
+        let mut store = open_store(&layout)?;
         {
             let mut tx = store.write()?;
             tx.put_meta("format", b"chatvault-archive-v1")?;
@@ -306,7 +313,7 @@ impl Archive {
         if !layout.db().exists() {
             return Err(ArchiveError::NotAnArchive(dir.to_owned()));
         }
-        let store = SqliteStore::open(&layout.db())?;
+        let store = open_store(&layout)?;
         let meta_str = |k: &str| -> Result<String> {
             let v = store
                 .meta(k)?
@@ -672,7 +679,7 @@ impl Archive {
         if size == 0 || latest >= size {
             return Ok(None);
         }
-        let root = chatvault_ledger::tree_root(size, &StoreHashes(&self.store))?;
+        let root = chatvault_ledger::tree_root(size, &StoreHashes(&*self.store))?;
         let time = now_rfc3339();
         let cp = self.signer.sign(size, root, &time)?;
         let mut tx = self.store.write()?;

@@ -13,7 +13,6 @@ use chatvault_ledger::{
 };
 use chatvault_model::leaf::{commitment_with_raw_hash, decode_leaf, DecodedLeaf, SALT_LEN};
 use chatvault_model::AttachmentRef;
-use chatvault_store::StoreRead;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -95,7 +94,7 @@ impl Archive {
                 "message {message_id} differs from its log leaf"
             )));
         }
-        let path = prove_inclusion(cp.size, row.seq, &StoreHashes(&self.store))?;
+        let path = prove_inclusion(cp.size, row.seq, &StoreHashes(&*self.store))?;
         let content = with_content.then(|| ContentOpening {
             text: opened.body.text.clone(),
             salt: B64.encode(opened.body.salt),
@@ -269,7 +268,7 @@ impl Archive {
         let proof = if from_size == cp.size {
             vec![]
         } else {
-            chatvault_ledger::prove_consistency(cp.size, from_size, &StoreHashes(&self.store))?
+            chatvault_ledger::prove_consistency(cp.size, from_size, &StoreHashes(&*self.store))?
         };
         Ok(ConsistencyFile {
             format: CONSISTENCY_FORMAT.into(),

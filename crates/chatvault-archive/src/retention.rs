@@ -6,7 +6,7 @@ use chatvault_model::normalize::normalize;
 use chatvault_policy::retention::{
     evaluate, tags_for, LegalHold, MessageMeta, RetentionPolicy, TagRule, Verdict,
 };
-use chatvault_store::{MessageRow, StoreRead};
+use chatvault_store::MessageRow;
 use serde::Serialize;
 
 use crate::{Archive, Result};

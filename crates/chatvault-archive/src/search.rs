@@ -3,7 +3,6 @@
 use chatvault_index::{Filters, IndexHits, Query, Snapshot, TextView};
 use chatvault_model::normalize::{normalize, Normalized};
 use chatvault_model::{MessageKind, SenderRole, StoredMessage};
-use chatvault_store::StoreRead;
 use serde::Serialize;
 
 use crate::{Archive, ArchiveError, Result};

@@ -15,7 +15,6 @@ use chatvault_model::normalize::normalize;
 use chatvault_model::pii;
 use chatvault_model::{NewMessage, StoredMessage};
 use chatvault_policy::Handle;
-use chatvault_store::{Store, StoreRead};
 use serde::Serialize;
 use zeroize::Zeroizing;
 

@@ -2,7 +2,6 @@
 //! one message is concerned, name that message.
 
 use chatvault_import::{CanonicalJsonl, ImportContext};
-use chatvault_store::StoreRead;
 use rusqlite::{params, Connection};
 
 use crate::body::Body;

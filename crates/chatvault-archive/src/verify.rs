@@ -19,7 +19,7 @@ use chatvault_model::{
     ConversationKind, MessageKind, NewAttachment, NewMessage, Origin, Platform, Sender, SenderRole,
     Timestamp,
 };
-use chatvault_store::{MessageRow, StoreRead};
+use chatvault_store::MessageRow;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -1,10 +1,11 @@
 //! [`Visible`]: a value read for a caller through the caller's rule.
 //!
-//! Only this crate makes one, and only in the `*_visible` reads, after the rule has
-//! hidden what the caller may not see and masked what it may see only masked. A use case
-//! that answers a caller returns `Visible<…>`, so an answer assembled from the
-//! unfiltered reads ([`crate::Archive::message`], [`crate::Archive::search`]) does not
-//! compile: reading a message again "to fill in a field" cannot skip the mask.
+//! Only this crate makes one, and only in the `*_visible` reads, after the rule they were
+//! given has hidden what it hides and masked what it masks. The use cases that answer a
+//! caller (`chatvault_app::read`) return `Visible<…>` and pass the caller's own rule, so
+//! an answer assembled from the unfiltered reads ([`crate::Archive::message`],
+//! [`crate::Archive::search`]) does not compile there: reading a message again "to fill
+//! in a field" cannot skip the mask.
 
 use serde::Serialize;
 

@@ -40,7 +40,6 @@ pub struct Shared {
 pub type State = Arc<Shared>;
 
 pub(crate) use chatvault_app::service::recover;
-pub use chatvault_app::service::ArchiveGuard;
 
 impl std::ops::Deref for Shared {
     type Target = App;
@@ -253,11 +252,6 @@ impl std::ops::Deref for ContentReader {
 impl ContentReader {
     pub fn state(&self) -> &State {
         &self.state
-    }
-
-    /// Audits a refusal and returns the error to send.
-    pub fn deny(&self, target: &str, details: serde_json::Value) -> ApiError {
-        self.state.deny(&self.read, target, details).into()
     }
 }
 

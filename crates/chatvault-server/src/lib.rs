@@ -9,7 +9,8 @@
 //!
 //! It never decides access itself: `chatvault-policy` decides, `chatvault-access` keeps
 //! accounts and the audit trail, `chatvault-archive` stores and reads. And it never
-//! reaches content except through a [`guard::ContentReader`].
+//! reaches content for a caller except through the application's read use cases, which
+//! take a [`guard::ContentReader`].
 
 // `log_out!` and `log_err!`: lines of the log that never panic on a closed output.
 #[macro_use]

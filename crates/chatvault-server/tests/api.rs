@@ -492,7 +492,7 @@ async fn authorization_matrix_of_every_other_content_route() {
                 } else {
                     let code = r.body["error"]["code"].as_str().unwrap_or_default();
                     assert!(code.starts_with("access.") || code == "evidence.masked", "{label}: {code}");
-                    // Every refusal is audited as one (a report's as `report.view`).
+                    // Every refusal is audited as one.
                     let e = w.last_audit(user);
                     assert_eq!(e.result, chatvault_access::Outcome::Denied, "{label}: audit {}", e.action);
                 }

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use chatvault_store::conformance::Backend;
-use chatvault_store::{SqliteStore, Store, StoreRead};
+use chatvault_store::{Store, StoreRead};
+use chatvault_store_sqlite::SqliteStore;
 
 struct Sqlite {
     dir: tempfile::TempDir,

@@ -3,6 +3,10 @@
 use super::*;
 
 impl StoreRead for SqliteStore {
+    fn integrity_check(&self) -> Result<Vec<String>> {
+        self.pragma_checks()
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

@@ -1,4 +1,8 @@
-//! The embedded store: one SQLite file in the data folder.
+//! `chatvault-store-sqlite`: the embedded store, one SQLite file in the data folder,
+//! implementing `chatvault-store`'s traits. Its schema and upgrade steps are the files in
+//! `migrations/`; `tests/conformance.rs` runs the suite every store passes against it.
+//! It also says which SQLite errors are a full or failing disk ([`is_storage_full`],
+//! [`is_storage_failure`]), for every crate whose errors carry SQLite's.
 //!
 //! WAL journal with `synchronous=FULL` (a committed batch survives power loss), foreign
 //! keys on, and `secure_delete` on so that purged content is overwritten, not just unlinked.
@@ -7,20 +11,23 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::{
+use chatvault_store::{
     CheckpointRow, ConversationRow, DataKeyRow, DedupKey, DeletionRow, DeletionState, MessageRow,
     ParticipantRow, Result, Store, StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
+mod errors;
+pub use errors::{is_storage_failure, is_storage_full, is_storage_full_under};
+
 const SCHEMA_VERSION: i64 = 4;
 
 /// The schema for a new archive, and each upgrade step, as files (`migrations/`).
-const SCHEMA: &str = include_str!("../../migrations/schema_v4.sql");
+const SCHEMA: &str = include_str!("../migrations/schema_v4.sql");
 /// `(from version, step)`: each step takes an archive from its version to the next.
 const STEPS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/v1_to_v2.sql")),
-    (2, include_str!("../../migrations/v2_to_v3.sql")),
-    (3, include_str!("../../migrations/v3_to_v4.sql")),
+    (1, include_str!("../migrations/v1_to_v2.sql")),
+    (2, include_str!("../migrations/v2_to_v3.sql")),
+    (3, include_str!("../migrations/v3_to_v4.sql")),
 ];
 
 const MESSAGE_COLUMNS: &str =
@@ -173,7 +180,7 @@ impl SqliteStore {
     }
 
     /// Runs SQLite's own `PRAGMA integrity_check` and `foreign_key_check`.
-    pub fn integrity_check(&self) -> Result<Vec<String>> {
+    fn pragma_checks(&self) -> Result<Vec<String>> {
         let mut out = vec![];
         let mut st = self
             .conn
@@ -209,9 +216,9 @@ impl SqliteStore {
 }
 
 fn err(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite {
+    StoreError::Backend {
         path: path.display().to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
