@@ -547,7 +547,8 @@ impl Access {
     /// Entries matching a filter, oldest first.
     pub fn audit_list(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut st = self
-            .conn
+            .db
+            .conn()
             .prepare(
                 "SELECT seq, body FROM audit WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR time_ms >= ?2) AND (?3 IS NULL OR time_ms <= ?3) ORDER BY seq",
             )
@@ -584,7 +585,8 @@ impl Access {
     /// chain from `from` and check it ends at a signed head (evidence packages carry it).
     pub fn audit_segment(&self, from: u64) -> Result<AuditSegment> {
         let mut st = self
-            .conn
+            .db
+            .conn()
             .prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq")
             .map_err(|e| self.e(e))?;
         let bodies = st
@@ -595,7 +597,8 @@ impl Access {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.e(e))?;
         let checkpoint: String = self
-            .conn
+            .db
+            .conn()
             .query_row(
                 "SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
                 [],
@@ -615,14 +618,15 @@ impl Access {
     /// is signed by the audit key over the chain's head at its size.
     pub fn audit_verify(&self) -> Result<AuditReport> {
         // One snapshot: a server committing meanwhile must not look like tampering.
-        let _snapshot = self.conn.unchecked_transaction().map_err(|e| self.e(e))?;
+        let _snapshot = self.db.conn().unchecked_transaction().map_err(|e| self.e(e))?;
         let mut errors = vec![];
         let mut heads: Vec<[u8; 32]> = vec![];
         let mut prev = [0u8; 32];
         let mut signed_state: Option<(u64, crate::state::StateMap)> = None;
         {
             let mut st = self
-                .conn
+                .db
+                .conn()
                 .prepare("SELECT seq, body, hash, time_ms, actor, action FROM audit ORDER BY seq")
                 .map_err(|e| self.e(e))?;
             let mut rows = st.query([]).map_err(|e| self.e(e))?;
@@ -679,7 +683,8 @@ impl Access {
             }
         }
         let mut st = self
-            .conn
+            .db
+            .conn()
             .prepare("SELECT size, note FROM audit_checkpoints ORDER BY size")
             .map_err(|e| self.e(e))?;
         let cps = st
@@ -709,7 +714,7 @@ impl Access {
             errors.push(format!("{unsigned} entries after the newest signed checkpoint: every append signs one, so they were appended outside chatvault"));
         }
         errors.extend(crate::state::state_problems(
-            &self.conn,
+            &self.db.conn(),
             signed_state.as_ref().map(|(s, m)| (*s, m)),
             &self.path,
         )?);

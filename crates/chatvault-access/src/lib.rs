@@ -33,90 +33,10 @@ use std::sync::Arc;
 
 use chatvault_crypto::DataKey;
 use chatvault_ledger::CheckpointSigner;
-use rusqlite::Connection;
 
 pub use audit::{Action, AuditEntry, AuditFilter, AuditReport, AuditSegment, Event, Outcome};
 pub use sessions::{Principal, SessionInfo, TokenScope};
 pub use users::{LoginFailure, User};
-
-const SCHEMA_VERSION: i64 = 5;
-
-const SCHEMA: &str = "
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE users (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    team TEXT,
-    handles TEXT NOT NULL,
-    password TEXT NOT NULL,
-    totp_secret BLOB,
-    totp_last_step INTEGER NOT NULL DEFAULT 0,
-    frozen INTEGER NOT NULL DEFAULT 0,
-    locked INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    lang TEXT
-) WITHOUT ROWID;
-CREATE TABLE login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT '');
-CREATE INDEX login_failures_user ON login_failures (user, at_ms);
-CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
-CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;
-CREATE TABLE sessions (
-    id_hash BLOB PRIMARY KEY,
-    user TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    seen_ms INTEGER NOT NULL,
-    tag BLOB
-);
-CREATE INDEX sessions_user ON sessions (user);
-CREATE TABLE tokens (
-    id TEXT PRIMARY KEY,
-    hash BLOB NOT NULL UNIQUE,
-    user TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    source TEXT,
-    created_ms INTEGER NOT NULL,
-    revoked_ms INTEGER
-);
-CREATE TABLE requests (id TEXT PRIMARY KEY, requester TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE grants (id TEXT PRIMARY KEY, holder TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE audit (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, body TEXT NOT NULL, hash BLOB NOT NULL);
-CREATE INDEX audit_actor ON audit (actor, time_ms);
-CREATE INDEX audit_action ON audit (action, time_ms);
-CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);
-CREATE TABLE lifecycle (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
-INSERT INTO lifecycle VALUES ('policy', 'default', '{\"name\":\"default\",\"matcher\":{},\"keep\":180,\"locked\":false}');
-";
-
-/// Each step from one schema version to the next, applied in order.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        2,
-        "ALTER TABLE users ADD COLUMN lang TEXT;
-         CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
-    ),
-    (
-        3,
-        "CREATE TABLE lifecycle (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
-         INSERT INTO lifecycle VALUES ('policy', 'default', '{\"name\":\"default\",\"matcher\":{},\"keep\":180,\"locked\":false}');",
-    ),
-    (
-        4,
-        "ALTER TABLE login_failures ADD COLUMN ip TEXT NOT NULL DEFAULT '';
-         CREATE INDEX login_failures_ip ON login_failures (ip, at_ms);
-         CREATE TABLE known_addresses (user TEXT NOT NULL, ip TEXT NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY (user, ip)) WITHOUT ROWID;",
-    ),
-    (
-        // Sessions carry a tag ([`state::session_aad`]); those from before have none
-        // and end (their users sign in again). The bound tables get their first
-        // signed map when the database is opened ([`Access::seal_baseline`]).
-        5,
-        "ALTER TABLE sessions ADD COLUMN tag BLOB;
-         DELETE FROM sessions;",
-    ),
-];
 
 /// Every failure, each with a stable code ([`AccessError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +81,9 @@ pub enum AccessError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The store's own error (its cause is the backend's, SQLite's here).
+    #[error("{0}: {cause}", cause = std::error::Error::source(.0).map(ToString::to_string).unwrap_or_default())]
+    Store(#[from] chatvault_store::StoreError),
     #[error("access database {0}: {1}")]
     Corrupt(PathBuf, String),
     #[error("signing: {0}")]
@@ -186,7 +109,7 @@ impl AccessError {
             AccessError::NotFound(_) => "not_found",
             AccessError::Invalid { .. } => "input.invalid",
             AccessError::Policy(p) => p.code(),
-            AccessError::Db { .. } => "store",
+            AccessError::Db { .. } | AccessError::Store(_) => "store",
             AccessError::Corrupt(..) => "access.corrupt",
             AccessError::Signing(_) => "ledger",
         }
@@ -249,7 +172,9 @@ pub fn system_clock() -> Clock {
 
 /// The access database of one archive.
 pub struct Access {
-    conn: Connection,
+    /// The store. Requests, grants, lifecycle records, sessions and tokens go through
+    /// its `AccessOps`; the rest still through its connection (issue 16 moves them).
+    db: chatvault_store_sqlite::access::SqliteAccessDb,
     path: PathBuf,
     keys: AccessKeys,
     pub settings: Settings,
@@ -260,76 +185,11 @@ impl Access {
     /// Opens (creating when absent) `access.db` in the archive's data folder.
     pub fn open(data_dir: &Path, keys: AccessKeys, settings: Settings) -> Result<Access> {
         let path = data_dir.join("access.db");
-        let conn = Connection::open(&path).map_err(|e| db(&path, e))?;
-        // Cached statements stay compiled (see chatvault-store's `configure`).
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )
-        .map_err(|e| db(&path, e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-        )
-        .map_err(|e| db(&path, e))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| db(&path, e))?;
-        match version {
-            0 => conn
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .or_else(|e| {
-                    // Another process created it first.
-                    let v: i64 = conn
-                        .query_row("PRAGMA user_version", [], |r| r.get(0))
-                        .map_err(|_| db(&path, e))?;
-                    if v == SCHEMA_VERSION {
-                        Ok(())
-                    } else {
-                        Err(AccessError::Corrupt(
-                            path.clone(),
-                            "schema creation failed".into(),
-                        ))
-                    }
-                })?,
-            v if v < SCHEMA_VERSION => {
-                for (to, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > v) {
-                    conn.execute_batch(&format!(
-                        "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;"
-                    ))
-                    .or_else(|e| {
-                        // Another process migrated it first.
-                        let now: i64 = conn
-                            .query_row("PRAGMA user_version", [], |r| r.get(0))
-                            .map_err(|_| db(&path, e))?;
-                        if now >= *to {
-                            Ok(())
-                        } else {
-                            Err(AccessError::Corrupt(
-                                path.clone(),
-                                format!("migration to schema {to} failed"),
-                            ))
-                        }
-                    })?;
-                }
-            }
-            SCHEMA_VERSION => {}
-            v => {
-                return Err(AccessError::Corrupt(
-                    path,
-                    format!("schema version {v} is newer than this program ({SCHEMA_VERSION})"),
-                ))
-            }
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
-        state::install_triggers(&conn).map_err(|e| db(&path, e))?;
+        // Opened, created or upgraded by the store (its schema and steps are files there).
+        let db = chatvault_store_sqlite::access::SqliteAccessDb::open(&path)?;
+        state::install_triggers(db.conn()).map_err(|e| crate::db(&path, e))?;
         let mut acc = Access {
-            conn,
+            db,
             path,
             keys,
             settings,
@@ -344,7 +204,7 @@ impl Access {
     /// database that has a map is only ever compared with it, so an edited file is
     /// named by `audit verify`, not sealed as it stands.
     fn seal_baseline(&mut self) -> Result<()> {
-        if state::newest_state(&self.conn)
+        if state::newest_state(self.db.conn())
             .map_err(|e| self.e(e))?
             .is_some()
         {
@@ -386,6 +246,17 @@ impl Access {
         db(&self.path, e)
     }
 
+    /// The store's operations for reads outside a transaction.
+    pub(crate) fn ops(&self) -> Box<dyn chatvault_store::access::AccessOps + '_> {
+        Box::new(self.db.ops())
+    }
+
+    /// A stored document's JSON read back; `what` names it in the error.
+    pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(path: &Path, what: &str, body: &str) -> Result<T> {
+        serde_json::from_str(body)
+            .map_err(|e| AccessError::Corrupt(path.to_owned(), format!("{what}: {e}")))
+    }
+
     /// Records the digest of the server's effective config; when it differs from the
     /// last one recorded, audits the change. Returns the previous digest if it changed.
     pub fn note_config(&mut self, actor: &str, digest: &str) -> Result<Option<Option<String>>> {
@@ -417,11 +288,14 @@ impl Access {
         let now = self.now_ms();
         let path = self.path.clone();
         let tx = self
-            .conn
+            .db
+            .conn_mut()
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| db(&path, e))?;
+        let ops = chatvault_store_sqlite::SqliteAccessOps::new(&tx, &path);
         let t = Tx {
             tx: &tx,
+            ops: &ops,
             path: &path,
             keys: &self.keys,
             settings: &self.settings,
@@ -438,6 +312,8 @@ impl Access {
 /// One transaction with what its steps need.
 pub(crate) struct Tx<'a> {
     pub tx: &'a rusqlite::Transaction<'a>,
+    /// The store's operations inside this transaction (what is behind the trait so far).
+    pub ops: &'a dyn chatvault_store::access::AccessOps,
     pub path: &'a Path,
     pub keys: &'a AccessKeys,
     pub settings: &'a Settings,

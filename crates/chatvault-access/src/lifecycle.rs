@@ -8,7 +8,7 @@ use chatvault_policy::retention::{
     RetentionPolicy, TagRule, DEFAULT_POLICY,
 };
 use chatvault_policy::Role;
-use rusqlite::{params, OptionalExtension};
+use chatvault_store::access::Shelf;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -67,44 +67,20 @@ const HOLD_ROLES: [Role; 3] = [Role::Legal, Role::Executive, Role::Admin];
 
 impl Tx<'_> {
     fn get<T: DeserializeOwned>(&self, kind: &str, key: &str) -> Result<Option<T>> {
-        let body: Option<String> = self
-            .tx
-            .query_row(
-                "SELECT body FROM lifecycle WHERE kind = ?1 AND key = ?2",
-                params![kind, key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.e(e))?;
-        body.map(|b| {
-            serde_json::from_str(&b).map_err(|e| {
-                AccessError::Corrupt(self.path.to_owned(), format!("{kind} {key}: {e}"))
-            })
-        })
-        .transpose()
+        self.ops
+            .document(Shelf::Lifecycle(kind), key)?
+            .map(|b| Access::parse_doc(self.path, &format!("{kind} {key}"), &b))
+            .transpose()
     }
 
     fn put<T: Serialize>(&self, kind: &str, key: &str, v: &T) -> Result<()> {
         let body = serde_json::to_string(v)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        self.tx
-            .execute(
-                "INSERT OR REPLACE INTO lifecycle (kind, key, body) VALUES (?1, ?2, ?3)",
-                params![kind, key, body],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(())
+        Ok(self.ops.put_document(Shelf::Lifecycle(kind), key, "", &body)?)
     }
 
     fn delete(&self, kind: &str, key: &str) -> Result<bool> {
-        Ok(self
-            .tx
-            .execute(
-                "DELETE FROM lifecycle WHERE kind = ?1 AND key = ?2",
-                params![kind, key],
-            )
-            .map_err(|e| self.e(e))?
-            > 0)
+        Ok(self.ops.delete_document(Shelf::Lifecycle(kind), key)?)
     }
 
     /// A refusal, audited as denied, then returned.
@@ -151,25 +127,11 @@ impl Tx<'_> {
 }
 
 fn all<T: DeserializeOwned>(acc: &Access, kind: &str) -> Result<Vec<T>> {
-    let mut st = acc
-        .conn
-        .prepare("SELECT key, body FROM lifecycle WHERE kind = ?1 ORDER BY key")
-        .map_err(|e| acc.e(e))?;
-    let rows = st
-        .query_map([kind], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(|e| acc.e(e))?;
-    let mut out = vec![];
-    for row in rows {
-        let (key, body) = row.map_err(|e| acc.e(e))?;
-        out.push(
-            serde_json::from_str(&body).map_err(|e| {
-                AccessError::Corrupt(acc.path.clone(), format!("{kind} {key}: {e}"))
-            })?,
-        );
-    }
-    Ok(out)
+    acc.ops()
+        .documents(Shelf::Lifecycle(kind), None)?
+        .iter()
+        .map(|(key, body)| Access::parse_doc(&acc.path, &format!("{kind} {key}"), body))
+        .collect()
 }
 
 fn keep_json(k: Keep) -> serde_json::Value {
@@ -453,7 +415,8 @@ impl Access {
     /// time of its (newest) execution.
     pub fn executed_deletions(&self) -> Result<std::collections::HashMap<String, i64>> {
         let mut st = self
-            .conn
+            .db
+            .conn()
             .prepare("SELECT body FROM audit WHERE action = 'deletion.execute'")
             .map_err(|e| self.e(e))?;
         let rows = st

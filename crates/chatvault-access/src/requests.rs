@@ -3,7 +3,7 @@
 //! step in the same transaction.
 
 use chatvault_policy::{Directory, Grant, Org, Request, Right, RolePolicy, Scope};
-use rusqlite::{params, OptionalExtension};
+use chatvault_store::access::Shelf;
 
 use crate::audit::{Action, Event, Outcome};
 use crate::{Access, AccessError, Result, Tx};
@@ -14,40 +14,21 @@ fn new_id(prefix: &str) -> String {
 
 impl Tx<'_> {
     fn request(&self, id: &str) -> Result<Request> {
-        let body: Option<String> = self
-            .tx
-            .query_row("SELECT body FROM requests WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.e(e))?;
+        let body = self.ops.document(Shelf::Requests, id)?;
         let body = body.ok_or_else(|| AccessError::NotFound(format!("request {id}")))?;
-        serde_json::from_str(&body)
-            .map_err(|e| AccessError::Corrupt(self.path.to_owned(), format!("request {id}: {e}")))
+        Access::parse_doc(self.path, &format!("request {id}"), &body)
     }
 
     fn put_request(&self, r: &Request) -> Result<()> {
         let body = serde_json::to_string(r)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        self.tx
-            .execute(
-                "INSERT OR REPLACE INTO requests (id, requester, body) VALUES (?1, ?2, ?3)",
-                params![r.id, r.requester, body],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(())
+        Ok(self.ops.put_document(Shelf::Requests, &r.id, &r.requester, &body)?)
     }
 
     fn put_grant(&self, g: &Grant) -> Result<()> {
         let body = serde_json::to_string(g)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        self.tx
-            .execute(
-                "INSERT OR REPLACE INTO grants (id, holder, body) VALUES (?1, ?2, ?3)",
-                params![g.id, g.holder, body],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(())
+        Ok(self.ops.put_document(Shelf::Grants, &g.id, &g.holder, &body)?)
     }
 
     /// The organisation: role rules from the config, teams and handles from the users.
@@ -197,13 +178,9 @@ impl Access {
     /// approve the holder's requests.
     pub fn revoke_grant(&mut self, actor: &str, id: &str, policy: &RolePolicy) -> Result<Grant> {
         self.in_tx(|t| {
-            let body: Option<String> =
-                t.tx.query_row("SELECT body FROM grants WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()
-                    .map_err(|e| t.e(e))?;
+            let body = t.ops.document(Shelf::Grants, id)?;
             let body = body.ok_or_else(|| AccessError::NotFound(format!("grant {id}")))?;
-            let mut g: Grant = serde_json::from_str(&body)
-                .map_err(|e| AccessError::Corrupt(t.path.to_owned(), format!("grant {id}: {e}")))?;
+            let mut g: Grant = Access::parse_doc(t.path, &format!("grant {id}"), &body)?;
             let who = t.require_user(actor)?;
             let org = t.org(policy)?;
             let may = actor == g.holder
@@ -237,37 +214,24 @@ impl Access {
 
     /// Requests, newest first: all of them, or those filed by `requester`.
     pub fn requests(&self, requester: Option<&str>) -> Result<Vec<Request>> {
-        self.list("requests", "requester", requester)
+        self.list(Shelf::Requests, "requests", requester)
     }
 
     /// Grants, newest first: all of them, or those held by `holder`.
     pub fn grants(&self, holder: Option<&str>) -> Result<Vec<Grant>> {
-        self.list("grants", "holder", holder)
+        self.list(Shelf::Grants, "grants", holder)
     }
 
     fn list<T: serde::de::DeserializeOwned>(
         &self,
-        table: &str,
-        col: &str,
+        shelf: Shelf<'_>,
+        what: &str,
         who: Option<&str>,
     ) -> Result<Vec<T>> {
-        let sql = match who {
-            Some(_) => format!("SELECT id, body FROM {table} WHERE {col} = ?1 ORDER BY id DESC"),
-            None => format!("SELECT id, body FROM {table} WHERE ?1 IS NULL ORDER BY id DESC"),
-        };
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([who], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.e(e))?;
-        let mut out = vec![];
-        for row in rows {
-            let (id, body) = row.map_err(|e| self.e(e))?;
-            out.push(serde_json::from_str(&body).map_err(|e| {
-                AccessError::Corrupt(self.path.clone(), format!("{table} {id}: {e}"))
-            })?);
-        }
-        Ok(out)
+        self.ops()
+            .documents(shelf, who)?
+            .iter()
+            .map(|(id, body)| Access::parse_doc(&self.path, &format!("{what} {id}"), body))
+            .collect()
     }
 }

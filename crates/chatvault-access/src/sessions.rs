@@ -1,6 +1,6 @@
 //! Cookie sessions (with CSRF tokens and idle/absolute timeouts) and API tokens.
 
-use rusqlite::{params, OptionalExtension};
+use chatvault_store::access::{SessionRow, TokenRow};
 use serde::Serialize;
 
 use crate::audit::{Action, Event};
@@ -92,11 +92,14 @@ impl Access {
                 b"",
                 &crate::state::session_aad(&id_hash, &user.name, &csrf, t.now),
             );
-            t.tx.execute(
-                "INSERT INTO sessions (id_hash, user, csrf, created_ms, seen_ms, tag) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-                params![id_hash, user.name, csrf, t.now, tag],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.insert_session(&SessionRow {
+                id_hash,
+                user: user.name.clone(),
+                csrf: csrf.clone(),
+                created_ms: t.now,
+                seen_ms: t.now,
+                tag: Some(tag),
+            })?;
             Ok(SessionInfo {
                 cookie: cookie.clone(),
                 csrf_token: csrf.clone(),
@@ -115,16 +118,15 @@ impl Access {
         let abs = self.settings.session_absolute_hours as i64 * 3_600_000;
         let hash = sha256(cookie.as_bytes());
         self.in_tx(|t| {
-            type SessionRow = (String, String, i64, i64, Option<Vec<u8>>);
-            let row: Option<SessionRow> =
-                t.tx.query_row(
-                    "SELECT user, csrf, created_ms, seen_ms, tag FROM sessions WHERE id_hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(|e| t.e(e))?;
-            let Some((name, csrf, created, seen, tag)) = row else {
+            let Some(SessionRow {
+                user: name,
+                csrf,
+                created_ms: created,
+                seen_ms: seen,
+                tag,
+                ..
+            }) = t.ops.session(&hash)?
+            else {
                 return Ok(Err(AccessError::NoSession));
             };
             // A row chatvault did not write (or one edited since) is no session.
@@ -132,8 +134,7 @@ impl Access {
                 return Ok(Err(AccessError::NoSession));
             }
             if t.now - seen > idle || t.now - created > abs {
-                t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash])
-                    .map_err(|e| t.e(e))?;
+                t.ops.delete_session(&hash)?;
                 t.append(&Event::new(&name, Action::SessionExpired))?;
                 return Ok(Err(AccessError::NoSession));
             }
@@ -142,11 +143,7 @@ impl Access {
                 t.end_sessions(&name)?;
                 return Ok(Err(AccessError::Frozen(name)));
             }
-            t.tx.execute(
-                "UPDATE sessions SET seen_ms = ?2 WHERE id_hash = ?1",
-                params![&hash, t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.touch_session(&hash, t.now)?;
             Ok(Ok(Principal {
                 user,
                 via: Credential::Session { csrf },
@@ -157,16 +154,8 @@ impl Access {
     pub fn end_session(&mut self, cookie: &str) -> Result<Option<String>> {
         let hash = sha256(cookie.as_bytes());
         self.in_tx(|t| {
-            let user: Option<String> =
-                t.tx.query_row(
-                    "SELECT user FROM sessions WHERE id_hash = ?1",
-                    [&hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&hash])
-                .map_err(|e| t.e(e))?;
+            let user = t.ops.session(&hash)?.map(|s| s.user);
+            t.ops.delete_session(&hash)?;
             if let Some(u) = &user {
                 t.append(&Event::new(u, Action::Logout))?;
             }
@@ -190,11 +179,15 @@ impl Access {
             if u.frozen {
                 return Err(AccessError::Frozen(user.to_owned()));
             }
-            t.tx.execute(
-                "INSERT INTO tokens (id, hash, user, scope, source, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, sha256(text.as_bytes()), user, scope.as_str(), source, t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.insert_token(&TokenRow {
+                id: id.clone(),
+                hash: sha256(text.as_bytes()),
+                user: user.to_owned(),
+                scope: scope.as_str().to_owned(),
+                source: source.map(str::to_owned),
+                created_ms: t.now,
+                revoked_ms: None,
+            })?;
             t.append(&Event::new(actor, Action::TokenCreate).target(user).details(serde_json::json!({
                 "token": id, "scope": scope.as_str(), "source": source,
             })))?;
@@ -205,13 +198,7 @@ impl Access {
 
     pub fn revoke_token(&mut self, actor: &str, id: &str) -> Result<()> {
         self.in_tx(|t| {
-            let n =
-                t.tx.execute(
-                    "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-                    params![id, t.now],
-                )
-                .map_err(|e| t.e(e))?;
-            if n == 0 {
+            if !t.ops.revoke_token(id, t.now)? {
                 return Err(AccessError::NotFound(format!("active token {id}")));
             }
             t.append(&Event::new(actor, Action::TokenRevoke).target(id))?;
@@ -220,24 +207,19 @@ impl Access {
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, user, scope, source, created_ms, revoked_ms FROM tokens ORDER BY created_ms")
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| {
-                let scope: String = r.get(2)?;
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    user: r.get(1)?,
-                    scope: TokenScope::parse(&scope).unwrap_or(TokenScope::Read),
-                    source: r.get(3)?,
-                    created_at: crate::rfc3339(r.get(4)?),
-                    revoked_at: r.get::<_, Option<i64>>(5)?.map(crate::rfc3339),
-                })
+        Ok(self
+            .ops()
+            .tokens()?
+            .into_iter()
+            .map(|r| TokenInfo {
+                id: r.id,
+                user: r.user,
+                scope: TokenScope::parse(&r.scope).unwrap_or(TokenScope::Read),
+                source: r.source,
+                created_at: crate::rfc3339(r.created_ms),
+                revoked_at: r.revoked_ms.map(crate::rfc3339),
             })
-            .map_err(|e| self.e(e))?;
-        rows.map(|r| r.map_err(|e| self.e(e))).collect()
+            .collect())
     }
 
     /// The principal behind a bearer token.
@@ -247,16 +229,15 @@ impl Access {
         }
         let hash = sha256(text.as_bytes());
         self.in_tx(|t| {
-            type TokenRow = (String, String, String, Option<String>, Option<i64>);
-            let row: Option<TokenRow> =
-                t.tx.query_row(
-                    "SELECT id, user, scope, source, revoked_ms FROM tokens WHERE hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(|e| t.e(e))?;
-            let Some((id, name, scope, source, None)) = row else {
+            let Some(TokenRow {
+                id,
+                user: name,
+                scope,
+                source,
+                revoked_ms: None,
+                ..
+            }) = t.ops.token_by_hash(&hash)?
+            else {
                 return Ok(Err(AccessError::BadToken));
             };
             let user = t.require_user(&name)?;
@@ -297,28 +278,17 @@ fn session_tag_ok(
 impl Access {
     /// Session rows whose tag does not verify: written or edited outside chatvault.
     pub(crate) fn forged_sessions(&self) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id_hash, user, csrf, created_ms, tag FROM sessions ORDER BY created_ms",
-            )
-            .map_err(|e| self.e(e))?;
-        let mut rows = st.query([]).map_err(|e| self.e(e))?;
         let mut out = vec![];
-        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
-            let id_hash: Vec<u8> = r.get(0).map_err(|e| self.e(e))?;
-            let user: String = r.get(1).map_err(|e| self.e(e))?;
-            let csrf: String = r.get(2).map_err(|e| self.e(e))?;
-            let created: i64 = r.get(3).map_err(|e| self.e(e))?;
-            let tag: Option<Vec<u8>> = r.get(4).map_err(|e| self.e(e))?;
+        for s in self.ops().sessions()? {
             if !session_tag_ok(
                 &self.keys.seal,
-                &id_hash,
-                &user,
-                &csrf,
-                created,
-                tag.as_deref(),
+                &s.id_hash,
+                &s.user,
+                &s.csrf,
+                s.created_ms,
+                s.tag.as_deref(),
             ) {
+                let user = s.user;
                 out.push(format!("access.db `sessions`: a session of {user:?} was not written by chatvault or was edited since (it is refused)"));
             }
         }

@@ -68,7 +68,7 @@ impl Fixture {
         e.otpauth.as_deref().and_then(otpauth_secret)
     }
     fn sql(&self, sql: &str) {
-        self.acc.conn.execute_batch(sql).unwrap();
+        self.acc.db.conn().execute_batch(sql).unwrap();
     }
     fn actions(&self) -> Vec<String> {
         self.acc
@@ -86,7 +86,8 @@ fn passwords_are_argon2id_and_totp_secrets_are_sealed() {
     f.add("boss", Role::Executive, None);
     let (hash, secret): (String, Vec<u8>) = f
         .acc
-        .conn
+        .db
+        .conn()
         .query_row(
             "SELECT password, totp_secret FROM users WHERE name = 'boss'",
             [],
@@ -402,7 +403,8 @@ fn tokens_are_hashed_and_revocable() {
         .unwrap();
     let stored: Vec<u8> = f
         .acc
-        .conn
+        .db
+        .conn()
         .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, sha256(text.as_bytes()));
@@ -545,7 +547,8 @@ fn audit_verify_detects_each_kind_of_tampering() {
     let rows: Vec<(i64, String)> = {
         let mut st = f
             .acc
-            .conn
+            .db
+            .conn()
             .prepare("SELECT seq, body FROM audit ORDER BY seq")
             .unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -567,7 +570,8 @@ fn audit_verify_detects_each_kind_of_tampering() {
         sha2::Digest::update(&mut h, body.as_bytes());
         prev = sha2::Digest::finalize(h).into();
         f.acc
-            .conn
+            .db
+            .conn()
             .execute(
                 "UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1",
                 rusqlite::params![seq, body, prev.to_vec()],
@@ -859,7 +863,7 @@ fn a_version_1_database_is_migrated() {
     let path = dir.path().join("access.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        let v1 = SCHEMA
+        let v1 = chatvault_store_sqlite::access::SCHEMA
             .split("CREATE TABLE enrolments")
             .next()
             .unwrap()
@@ -896,10 +900,11 @@ fn a_version_1_database_is_migrated() {
         "input.invalid"
     );
     let v: i64 = acc
-        .conn
+        .db
+        .conn()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(v, chatvault_store_sqlite::access::SCHEMA_VERSION);
     assert_eq!(
         acc.lifecycle().unwrap().policies[0].name,
         "default",

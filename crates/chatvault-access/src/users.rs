@@ -375,18 +375,9 @@ impl Tx<'_> {
 
     /// Ends every session and revokes every token of a user.
     pub(crate) fn end_sessions(&self, user: &str) -> Result<(u64, u64)> {
-        let s = self
-            .tx
-            .execute("DELETE FROM sessions WHERE user = ?1", [user])
-            .map_err(|e| self.e(e))?;
-        let t = self
-            .tx
-            .execute(
-                "UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL",
-                params![user, self.now],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok((s as u64, t as u64))
+        let s = self.ops.delete_sessions_of(user)?;
+        let t = self.ops.revoke_tokens_of(user, self.now)?;
+        Ok((s, t))
     }
 }
 
@@ -439,7 +430,8 @@ impl Access {
 
     pub fn users(&self) -> Result<Vec<User>> {
         let mut st = self
-            .conn
+            .db
+            .conn()
             .prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))
             .map_err(|e| self.e(e))?;
         let rows = st.query_map([], row_user).map_err(|e| self.e(e))?;
@@ -494,7 +486,7 @@ impl Access {
             )
             .map_err(|e| t.e(e))?;
             let reach_changed = new_role != old.role || new_team != old.team || new_handles != old.handles;
-            let sessions = if reach_changed { t.tx.execute("DELETE FROM sessions WHERE user = ?1", [name]).map_err(|e| t.e(e))? } else { 0 };
+            let sessions = if reach_changed { t.ops.delete_sessions_of(name)? } else { 0 };
             t.append(&Event::new(actor, Action::UserChange).target(name).details(serde_json::json!({
                 "role": [old.role.as_str(), new_role.as_str()],
                 "team": [old.team, new_team],
@@ -549,7 +541,8 @@ impl Access {
         // The password hash is checked outside the transaction: argon2 takes tens of
         // milliseconds and must not hold the database's write lock.
         let stored: Option<(String, Option<Vec<u8>>, i64)> = self
-            .conn
+            .db
+            .conn()
             .query_row(
                 "SELECT password, totp_secret, totp_last_step FROM users WHERE name = ?1",
                 [username],
@@ -624,7 +617,8 @@ impl Access {
         let hash = sha256(ticket.as_bytes());
         let lock_after = self.settings.lock_after_failures_per_hour;
         let found: Option<String> = self
-            .conn
+            .db
+            .conn()
             .query_row(
                 "SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2",
                 params![&hash[..], self.now_ms()],
@@ -725,7 +719,7 @@ impl Access {
         let since = self.now_ms() - 3_600_000;
         let free = i64::from(self.settings.throttle_after_failures);
         let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<(i64, Option<i64>)> {
-            self.conn
+            self.db.conn()
                 .query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(|e| self.e(e))
         };
@@ -740,7 +734,8 @@ impl Access {
         // own failures count: an attack elsewhere never holds the owner up there.
         let known_address = !ip.is_empty()
             && self
-                .conn
+                .db
+                .conn()
                 .query_row(
                     "SELECT 1 FROM known_addresses WHERE user = ?1 AND ip = ?2 AND last_ms > ?3",
                     params![username, ip, self.now_ms() - 30 * 86_400_000],
@@ -763,7 +758,8 @@ impl Access {
         // proxy), only attempts on unknown names or on an account it already failed.
         let pair_failed = waits[0].0 .0 > 0;
         let known = self
-            .conn
+            .db
+            .conn()
             .query_row(
                 "SELECT 1 FROM users WHERE name = ?1",
                 [username],

@@ -4,32 +4,26 @@
 //! source of truth. It holds no message text; keywords, topics and risk-word hits are
 //! derived from text and are no more revealing than the search index beside it.
 
+//!
+//! The rows live behind `chatvault_store::summaries::SummaryStore` (SQLite's is
+//! `chatvault_store_sqlite::SqliteSummaries`); this module packs a conversation's figures
+//! into its row and reads them back.
+
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use chatvault_store::summaries::{RiskRow, SummaryRow, SummaryStore, SummaryWrite};
 
 use crate::content::{Content, Resolution, RiskHit};
 use crate::metrics::Side;
 use crate::{AnalyticsError, Result, Summary};
 
 pub struct Cache {
-    conn: Connection,
+    store: Box<dyn SummaryStore>,
     path: PathBuf,
 }
 
 /// Bumped whenever the layout changes: a cache of another version is dropped and rebuilt.
 const VERSION: &str = "2";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations(
-  id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, platform TEXT NOT NULL, start_ms INTEGER NOT NULL,
-  agents TEXT NOT NULL, packed BLOB NOT NULL, topics TEXT NOT NULL, terms TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS conversations_start ON conversations(start_ms);
-CREATE TABLE IF NOT EXISTS risks(conv INTEGER NOT NULL, message TEXT NOT NULL, word TEXT NOT NULL, side TEXT, sent_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS risks_conv ON risks(conv);
-CREATE TABLE IF NOT EXISTS agents(agent TEXT PRIMARY KEY, first_ms INTEGER NOT NULL);
-";
 
 /// A conversation's figures in one blob: a report over millions of conversations reads
 /// one row each, not one per response (the row overhead of SQLite is what a report pays).
@@ -131,8 +125,8 @@ fn side_str(s: Option<Side>) -> Option<&'static str> {
     })
 }
 
-fn side_of(s: Option<String>) -> Option<Side> {
-    match s.as_deref() {
+fn side_of(s: Option<&str>) -> Option<Side> {
+    match s {
         Some("customer") => Some(Side::Customer),
         Some("agent") => Some(Side::Agent),
         _ => None,
@@ -197,53 +191,23 @@ pub struct Load {
 }
 
 impl Cache {
+    /// Opens (creating when absent) the cache at `path`, the embedded SQLite one. A cache
+    /// of another layout version is emptied and rebuilt by the next sync.
     pub fn open(path: &Path) -> Result<Cache> {
-        let e = |why: String| AnalyticsError::Cache {
-            path: path.display().to_string(),
-            why,
-        };
-        let conn = Connection::open(path).map_err(|x| e(x.to_string()))?;
-        // Cached statements stay compiled (see chatvault-store's `configure`).
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )
-        .map_err(|x| e(x.to_string()))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .map_err(|x| e(x.to_string()))?;
-        conn.execute_batch(SCHEMA).map_err(|x| e(x.to_string()))?;
-        let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|x| e(x.to_string()))?;
-        if version.as_deref() != Some(VERSION) {
-            // Another layout: derived data, so drop it; the next sync rebuilds everything.
-            conn.execute_batch("DROP TABLE IF EXISTS conversations; DROP TABLE IF EXISTS responses; DROP TABLE IF EXISTS risks; DROP TABLE IF EXISTS agents; DROP TABLE IF EXISTS agent_first; DELETE FROM meta;")
-                .map_err(|x| e(x.to_string()))?;
-            conn.execute_batch(SCHEMA).map_err(|x| e(x.to_string()))?;
-            conn.execute("INSERT INTO meta VALUES ('version', ?1)", [VERSION])
-                .map_err(|x| e(x.to_string()))?;
-        }
+        let store = chatvault_store_sqlite::SqliteSummaries::open(path, VERSION)
+            .map_err(|x| cache_error(path, &x))?;
         Ok(Cache {
-            conn,
+            store: Box::new(store),
             path: path.to_owned(),
         })
     }
 
-    fn e(&self, x: rusqlite::Error) -> AnalyticsError {
-        AnalyticsError::Cache {
-            path: self.path.display().to_string(),
-            why: x.to_string(),
-        }
+    fn e(&self, x: chatvault_store::StoreError) -> AnalyticsError {
+        cache_error(&self.path, &x)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(|x| self.e(x))
+        self.store.meta(key).map_err(|x| self.e(x))
     }
 
     /// Replaces the summaries of these conversations and sets the meta values, in one
@@ -254,72 +218,60 @@ impl Cache {
         meta: &[(&str, String)],
         clear_first: bool,
     ) -> Result<()> {
-        let path = self.path.display().to_string();
-        let e = |x: rusqlite::Error| AnalyticsError::Cache {
-            path: path.clone(),
-            why: x.to_string(),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        if clear_first {
-            tx.execute_batch("DELETE FROM conversations; DELETE FROM risks; DELETE FROM agents;")
-                .map_err(e)?;
+        struct Owned {
+            agents: String,
+            packed: Vec<u8>,
+            topics: String,
+            terms: String,
         }
-        {
-            let mut find = tx
-                .prepare_cached("SELECT id FROM conversations WHERE key = ?1")
-                .map_err(e)?;
-            let mut del = tx
-                .prepare_cached("DELETE FROM conversations WHERE id = ?1")
-                .map_err(e)?;
-            let mut del_k = tx
-                .prepare_cached("DELETE FROM risks WHERE conv = ?1")
-                .map_err(e)?;
-            let mut ins = tx.prepare_cached("INSERT INTO conversations(key, platform, start_ms, agents, packed, topics, terms) VALUES (?1,?2,?3,?4,?5,?6,?7)").map_err(e)?;
-            let mut ins_k = tx
-                .prepare_cached("INSERT INTO risks VALUES (?1,?2,?3,?4,?5)")
-                .map_err(e)?;
-            let mut ins_a = tx.prepare_cached("INSERT INTO agents VALUES (?1,?2) ON CONFLICT(agent) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms)").map_err(e)?;
-            for s in summaries {
-                if !clear_first {
-                    if let Some(id) = find
-                        .query_row([&s.conversation], |r| r.get::<_, i64>(0))
-                        .optional()
-                        .map_err(e)?
-                    {
-                        del.execute([id]).map_err(e)?;
-                        del_k.execute([id]).map_err(e)?;
+        let owned: Vec<Option<Owned>> = summaries
+            .iter()
+            .map(|s| {
+                (s.messages > 0).then(|| {
+                    let agents = agent_list(s);
+                    Owned {
+                        packed: pack(s, &agents),
+                        agents: agents.join("\n"),
+                        topics: s.content.topics.join("\n"),
+                        terms: s.content.terms.join("\n"),
                     }
-                }
-                if s.messages == 0 {
-                    continue;
-                }
-                let c = &s.content;
-                let agents = agent_list(s);
-                ins.execute(params![
-                    s.conversation,
-                    s.platform,
-                    s.start_ms,
-                    agents.join("\n"),
-                    pack(s, &agents),
-                    c.topics.join("\n"),
-                    c.terms.join("\n")
-                ])
-                .map_err(e)?;
-                let id = tx.last_insert_rowid();
-                for k in &c.risks {
-                    ins_k
-                        .execute(params![id, k.message, k.word, side_str(k.side), k.sent_ms])
-                        .map_err(e)?;
-                }
-                for (a, t) in &s.agent_first_ms {
-                    ins_a.execute(params![a, t]).map_err(e)?;
-                }
-            }
-        }
-        for (k, v) in meta {
-            tx.execute("INSERT INTO meta VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", params![k, v]).map_err(e)?;
-        }
-        tx.commit().map_err(e)
+                })
+            })
+            .collect();
+        let batch: Vec<SummaryWrite<'_>> = summaries
+            .iter()
+            .zip(&owned)
+            .map(|(s, o)| SummaryWrite {
+                key: &s.conversation,
+                summary: o.as_ref().map(|o| {
+                    (
+                        SummaryRow {
+                            key: &s.conversation,
+                            platform: &s.platform,
+                            start_ms: s.start_ms,
+                            agents: &o.agents,
+                            packed: &o.packed,
+                            topics: &o.topics,
+                            terms: &o.terms,
+                        },
+                        s.content
+                            .risks
+                            .iter()
+                            .map(|k| RiskRow {
+                                message: &k.message,
+                                word: &k.word,
+                                side: side_str(k.side),
+                                sent_ms: k.sent_ms,
+                            })
+                            .collect(),
+                    )
+                }),
+                agent_first_ms: if s.messages > 0 { &s.agent_first_ms } else { &[] },
+            })
+            .collect();
+        self.store
+            .write(&batch, meta, clear_first)
+            .map_err(|x| self.e(x))
     }
 
     /// The conversations that started in `[from, to]` (optionally on one platform), with
@@ -335,138 +287,117 @@ impl Cache {
         let mut agent_ids: std::collections::HashMap<String, u32> =
             std::collections::HashMap::new();
         let mut ids = std::collections::HashMap::new();
-        let sql = if load.terms {
-            "SELECT id, key, platform, start_ms, agents, packed, topics, terms FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
-        } else {
-            "SELECT id, key, platform, start_ms, agents, packed, '', '' FROM conversations WHERE start_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR platform = ?3) ORDER BY start_ms"
-        };
-        let mut st = self.conn.prepare_cached(sql).map_err(|x| self.e(x))?;
-        let mut rows = st
-            .query(params![from_ms, to_ms, platform])
-            .map_err(|x| self.e(x))?;
-        let corrupt = |key: &str| AnalyticsError::Cache {
-            path: self.path.display().to_string(),
-            why: format!("{key}: a malformed summary (delete the file to rebuild it)"),
-        };
         let mut local: Vec<u32> = vec![];
-        while let Some(r) = rows.next().map_err(|x| self.e(x))? {
-            let key: String = r.get(1).map_err(|x| self.e(x))?;
-            let b = r
-                .get_ref(5)
-                .map_err(|x| self.e(x))?
-                .as_blob()
-                .map_err(|x| AnalyticsError::Cache {
-                    path: self.path.display().to_string(),
-                    why: x.to_string(),
-                })?;
-            if b.len() < HEAD || (b.len() - HEAD) % RESP != 0 {
-                return Err(corrupt(&key));
-            }
-            local.clear();
-            let names = r.get_ref(4).map_err(|x| self.e(x))?.as_str().map_err(|x| {
-                AnalyticsError::Cache {
-                    path: self.path.display().to_string(),
-                    why: x.to_string(),
+        let mut malformed: Option<String> = None;
+        self.store
+            .scan(from_ms, to_ms, platform, load.terms, &mut |row, r| {
+                let b = r.packed;
+                if b.len() < HEAD || (b.len() - HEAD) % RESP != 0 {
+                    malformed = Some(r.key.to_owned());
+                    return Err(chatvault_store::StoreError::Corrupt(String::new()));
                 }
-            })?;
-            for a in names.split('\n').filter(|a| !a.is_empty()) {
-                let id = match agent_ids.get(a) {
-                    Some(id) => *id,
-                    None => {
-                        let id = w.agents.len() as u32;
-                        w.agents.push(a.to_owned());
-                        agent_ids.insert(a.to_owned(), id);
-                        id
+                local.clear();
+                for a in r.agents.split('\n').filter(|a| !a.is_empty()) {
+                    let id = match agent_ids.get(a) {
+                        Some(id) => *id,
+                        None => {
+                            let id = w.agents.len() as u32;
+                            w.agents.push(a.to_owned());
+                            agent_ids.insert(a.to_owned(), id);
+                            id
+                        }
+                    };
+                    local.push(id);
+                }
+                let agent = |i: u8| (i != 255).then(|| local.get(i as usize).copied()).flatten();
+                let conv = w.conversations.len() as u32;
+                for k in 0..(b.len() - HEAD) / RESP {
+                    let o = HEAD + k * RESP;
+                    let opt = |v: i64| (v != NONE).then_some(v);
+                    w.responses.push(RespRow {
+                        conv,
+                        start_ms: i64_at(b, o),
+                        reply_ms: opt(i64_at(b, o + 8)),
+                        business_ms: opt(i64_at(b, o + 16)),
+                        agent: agent(b[o + 24]),
+                        first: b[o + 25] == 1,
+                    });
+                }
+                let split = |s: &str| {
+                    if s.is_empty() {
+                        vec![]
+                    } else {
+                        s.split('\n').map(str::to_owned).collect()
                     }
                 };
-                local.push(id);
-            }
-            let agent = |i: u8| (i != 255).then(|| local.get(i as usize).copied()).flatten();
-            let conv = w.conversations.len() as u32;
-            for k in 0..(b.len() - HEAD) / RESP {
-                let o = HEAD + k * RESP;
-                let opt = |v: i64| (v != NONE).then_some(v);
-                w.responses.push(RespRow {
-                    conv,
-                    start_ms: i64_at(b, o),
-                    reply_ms: opt(i64_at(b, o + 8)),
-                    business_ms: opt(i64_at(b, o + 16)),
-                    agent: agent(b[o + 24]),
-                    first: b[o + 25] == 1,
+                let content = Content {
+                    topics: split(r.topics),
+                    terms: split(r.terms),
+                    greeting: untri(b[20]),
+                    closing: untri(b[21]),
+                    risks: vec![],
+                    positive: u32_at(b, 12),
+                    negative: u32_at(b, 16),
+                    resolution: RESOLUTIONS
+                        .get(b[22] as usize)
+                        .copied()
+                        .unwrap_or(Resolution::NoCustomer),
+                };
+                ids.insert(row, conv as usize);
+                w.conversations.push(ConvRow {
+                    platform: r.platform.to_owned(),
+                    start_ms: r.start_ms,
+                    end_ms: i64_at(b, 0),
+                    messages: u32_at(b, 8) as u64,
+                    last_agent: agent(b[23]),
+                    content,
+                    key: r.key.to_owned(),
                 });
-            }
-            let split = |s: &str| {
-                if s.is_empty() {
-                    vec![]
-                } else {
-                    s.split('\n').map(str::to_owned).collect()
-                }
-            };
-            let topics: String = r.get(6).map_err(|x| self.e(x))?;
-            let terms: String = r.get(7).map_err(|x| self.e(x))?;
-            let content = Content {
-                topics: split(&topics),
-                terms: split(&terms),
-                greeting: untri(b[20]),
-                closing: untri(b[21]),
-                risks: vec![],
-                positive: u32_at(b, 12),
-                negative: u32_at(b, 16),
-                resolution: RESOLUTIONS
-                    .get(b[22] as usize)
-                    .copied()
-                    .unwrap_or(Resolution::NoCustomer),
-            };
-            ids.insert(r.get::<_, i64>(0).map_err(|x| self.e(x))?, conv as usize);
-            w.conversations.push(ConvRow {
-                platform: r.get(2).map_err(|x| self.e(x))?,
-                start_ms: r.get(3).map_err(|x| self.e(x))?,
-                end_ms: i64_at(b, 0),
-                messages: u32_at(b, 8) as u64,
-                last_agent: agent(b[23]),
-                content,
-                key,
-            });
-        }
+                Ok(())
+            })
+            .map_err(|x| match &malformed {
+                Some(key) => AnalyticsError::Cache {
+                    path: self.path.display().to_string(),
+                    why: format!("{key}: a malformed summary (delete the file to rebuild it)"),
+                },
+                None => self.e(x),
+            })?;
         if w.conversations.is_empty() {
             return Ok(w);
         }
         if load.risks {
             let lo = w.conversations[0].start_ms;
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    "SELECT conv, message, word, side, sent_ms FROM risks WHERE sent_ms >= ?1",
-                )
+            self.store
+                .risks_since(lo, &mut |conv, k| {
+                    if let Some(conv) = ids.get(&conv).copied() {
+                        w.conversations[conv].content.risks.push(RiskHit {
+                            message: k.message.to_owned(),
+                            word: k.word.to_owned(),
+                            side: side_of(k.side),
+                            sent_ms: k.sent_ms,
+                        });
+                    }
+                    Ok(())
+                })
                 .map_err(|x| self.e(x))?;
-            let mut rows = st.query([lo]).map_err(|x| self.e(x))?;
-            while let Some(r) = rows.next().map_err(|x| self.e(x))? {
-                let Some(conv) = ids
-                    .get(&r.get::<_, i64>(0).map_err(|x| self.e(x))?)
-                    .copied()
-                else {
-                    continue;
-                };
-                w.conversations[conv].content.risks.push(RiskHit {
-                    message: r.get(1).map_err(|x| self.e(x))?,
-                    word: r.get(2).map_err(|x| self.e(x))?,
-                    side: side_of(r.get(3).map_err(|x| self.e(x))?),
-                    sent_ms: r.get(4).map_err(|x| self.e(x))?,
-                });
-            }
         }
-        let mut first = self
-            .conn
-            .prepare_cached("SELECT first_ms FROM agents WHERE agent = ?1")
-            .map_err(|x| self.e(x))?;
         for a in &w.agents {
-            w.agent_first_ms.push(
-                first
-                    .query_row([a], |r| r.get(0))
-                    .optional()
-                    .map_err(|x| self.e(x))?,
-            );
+            w.agent_first_ms
+                .push(self.store.agent_first_ms(a).map_err(|x| self.e(x))?);
         }
         Ok(w)
+    }
+}
+
+/// A store error as the cache reports it: the file and what was wrong.
+fn cache_error(path: &Path, x: &chatvault_store::StoreError) -> AnalyticsError {
+    // The backend's own words when it has them (the path is the cache's already).
+    let why = match std::error::Error::source(x) {
+        Some(cause) => cause.to_string(),
+        None => x.to_string(),
+    };
+    AnalyticsError::Cache {
+        path: path.display().to_string(),
+        why,
     }
 }

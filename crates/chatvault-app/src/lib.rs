@@ -6,6 +6,8 @@
 //! - [`time`]: the one reader of times people type, and how times are shown.
 //! - [`reach`]: a user's decision inputs, the per-message rule, and a read's audit
 //!   entries.
+//! - [`requests`]: retrieval requests and grants: filing, deciding, revoking, and
+//!   who may list whose.
 //! - [`read`]: content reads for a caller ([`read::Reader`]): search, conversation,
 //!   message, attachment, case timeline; each returns `Visible` values only.
 //! - [`exports`]: plain exports and evidence packages, with their audit details.
@@ -47,6 +49,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod reach;
 pub mod read;
+pub mod requests;
 pub mod reports;
 pub mod service;
 pub mod time;

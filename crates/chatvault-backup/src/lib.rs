@@ -63,12 +63,9 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Sqlite {
-        path: String,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// A database file could not be copied or read; the message carries SQLite's cause.
+    #[error("{0}: {cause}", cause = std::error::Error::source(.0).map(ToString::to_string).unwrap_or_default())]
+    Store(#[from] chatvault_store::StoreError),
     #[error("{0}")]
     Key(String),
     #[error("manifest {id}: {why}")]
@@ -87,7 +84,7 @@ impl BackupError {
             BackupError::Target { .. } => "backup.target",
             BackupError::Object { .. } => "backup.object",
             BackupError::Io { .. } => "io",
-            BackupError::Sqlite { .. } => "store",
+            BackupError::Store(_) => "store",
             BackupError::Key(_) => "backup.key",
             BackupError::Manifest { .. } => "backup.manifest",
             BackupError::Empty(_) => "backup.empty",

@@ -17,6 +17,11 @@ use chatvault_store::{
 };
 
 mod errors;
+pub mod access;
+pub mod snapshot;
+pub use access::SqliteAccessOps;
+pub mod summaries;
+pub use summaries::SqliteSummaries;
 pub use errors::{is_storage_failure, is_storage_full, is_storage_full_under};
 
 const SCHEMA_VERSION: i64 = 4;
@@ -215,7 +220,7 @@ impl SqliteStore {
     }
 }
 
-fn err(path: &Path, source: rusqlite::Error) -> StoreError {
+pub(crate) fn err(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Backend {
         path: path.display().to_string(),
         source: Box::new(source),

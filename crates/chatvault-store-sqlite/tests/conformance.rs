@@ -148,3 +148,47 @@ fn a_newer_archive_is_refused_by_name() {
         "{text}"
     );
 }
+
+/// The report cache's store against its suite.
+struct Summaries {
+    dir: tempfile::TempDir,
+    n: u32,
+}
+
+impl chatvault_store::conformance_summaries::SummaryBackend for Summaries {
+    fn fresh(&mut self, version: &str) -> Box<dyn chatvault_store::summaries::SummaryStore> {
+        self.n += 1;
+        self.reopen(version)
+    }
+    fn reopen(&mut self, version: &str) -> Box<dyn chatvault_store::summaries::SummaryStore> {
+        let p = self.dir.path().join(format!("analytics-{}.db", self.n));
+        Box::new(chatvault_store_sqlite::SqliteSummaries::open(&p, version).expect("open"))
+    }
+}
+
+chatvault_store::summaries_conformance_tests!(|| Summaries {
+    dir: tempfile::tempdir().expect("tempdir"),
+    n: 0
+});
+
+/// The access database's store against its suite.
+struct AccessDb {
+    dir: tempfile::TempDir,
+    n: u32,
+}
+
+impl chatvault_store::conformance_access::AccessBackend for AccessDb {
+    fn fresh(&mut self) -> Box<dyn chatvault_store::access::AccessOps> {
+        self.n += 1;
+        self.another()
+    }
+    fn another(&mut self) -> Box<dyn chatvault_store::access::AccessOps> {
+        let p = self.dir.path().join(format!("access-{}.db", self.n));
+        Box::new(chatvault_store_sqlite::access::SqliteAccessDb::open(&p).expect("open"))
+    }
+}
+
+chatvault_store::access_conformance_tests!(|| AccessDb {
+    dir: tempfile::tempdir().expect("tempdir"),
+    n: 0
+});

@@ -17,7 +17,11 @@
 //! crate, with its own migrations, and pass the same [`conformance`] suite. This crate
 //! names no database.
 
+pub mod access;
 pub mod conformance;
+pub mod conformance_access;
+pub mod conformance_summaries;
+pub mod summaries;
 
 pub use chatvault_model::dedup::DedupKey;
 

@@ -9,7 +9,7 @@ use axum::Json;
 use chatvault_access::audit::AuditFilter;
 use chatvault_access::{Action, Outcome};
 use chatvault_app::time::{parse_bound, End, Zone};
-use chatvault_policy::{Approves, Handle, Right, Role, Scope};
+use chatvault_policy::{Handle, Right, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -54,16 +54,13 @@ pub async fn file_request(
         keywords: body.scope.keywords,
     };
     let r = blocking(|| {
-        state
-            .access()?
-            .file_request(
-                caller.name(),
-                scope,
-                &body.reason,
-                &body.case_number,
-                &body.rights,
-            )
-            .map_err(ApiError::from)
+        state.file_request(
+            caller.name(),
+            scope,
+            &body.reason,
+            &body.case_number,
+            &body.rights,
+        )
     })?;
     Ok(Json(json!({"id": r.id, "request": r})))
 }
@@ -91,13 +88,7 @@ pub async fn approve(
             ))
         }
     };
-    let policy = state.config.policy();
-    let g = blocking(|| {
-        state
-            .access()?
-            .approve_request(caller.name(), &id, &body.comment, expires, &policy)
-            .map_err(ApiError::from)
-    })?;
+    let g = blocking(|| state.approve_request(caller.name(), &id, &body.comment, expires))?;
     Ok(Json(json!({"grant": g})))
 }
 
@@ -110,47 +101,16 @@ pub async fn reject(
     let comment = optional_body::<Decision>(&body)?
         .map(|b| b.comment)
         .unwrap_or_default();
-    let policy = state.config.policy();
-    let r = blocking(|| {
-        state
-            .access()?
-            .reject_request(caller.name(), &id, &comment, &policy)
-            .map_err(ApiError::from)
-    })?;
+    let r = blocking(|| state.reject_request(caller.name(), &id, &comment))?;
     Ok(Json(json!({"request": r})))
 }
 
-/// Whose requests and grants a caller may list: their own; those they may decide; all
-/// for the auditor.
-fn may_list(state: &State, caller: &Caller, owner: &str) -> ApiResult<bool> {
-    if owner == caller.name() || caller.role() == Role::Auditor {
-        return Ok(true);
-    }
-    let policy = state.config.policy();
-    Ok(match policy.rules(caller.role()).approves {
-        Approves::Everyone => true,
-        Approves::OwnTeam => {
-            let org = state.access()?.org(&policy)?;
-            caller.principal.user.team.is_some()
-                && org.directory.team_of_user(owner) == caller.principal.user.team.as_deref()
-        }
-        Approves::Nobody => false,
-    })
-}
-
-/// The requests a caller may see (see [`may_list`]), oldest first.
+/// The requests a caller may see (the application's rule), oldest first.
 pub fn visible_requests(
     state: &State,
     caller: &Caller,
 ) -> ApiResult<Vec<chatvault_policy::Request>> {
-    let all = state.access()?.requests(None)?;
-    let mut out = vec![];
-    for r in all {
-        if may_list(state, caller, &r.requester)? {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    Ok(blocking(|| state.requests_for(&caller.principal.user))?)
 }
 
 /// The grants a caller may see, each with whether it is active now.
@@ -158,18 +118,7 @@ pub fn visible_grants(
     state: &State,
     caller: &Caller,
 ) -> ApiResult<Vec<(chatvault_policy::Grant, bool)>> {
-    let (all, now) = {
-        let acc = state.access()?;
-        (acc.grants(None)?, acc.now_ms())
-    };
-    let mut out = vec![];
-    for g in all {
-        if may_list(state, caller, &g.holder)? {
-            let active = g.is_active(now);
-            out.push((g, active));
-        }
-    }
-    Ok(out)
+    Ok(blocking(|| state.grants_for(&caller.principal.user))?)
 }
 
 pub async fn list_requests(
@@ -198,7 +147,6 @@ pub async fn revoke_grant(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let policy = state.config.policy();
-    let g = state.access()?.revoke_grant(caller.name(), &id, &policy)?;
+    let g = blocking(|| state.revoke_grant(caller.name(), &id))?;
     Ok(Json(json!({"grant": g})))
 }

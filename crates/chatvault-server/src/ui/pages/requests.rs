@@ -207,16 +207,13 @@ pub async fn request_submit(
                 })
                 .collect::<Result<Vec<_>, _>>()?;
         blocking(|| {
-            state
-                .access()?
-                .file_request(
-                    caller.name(),
-                    scope,
-                    f.get("reason"),
-                    f.get("case_number"),
-                    &rights,
-                )
-                .map_err(ApiError::from)
+            state.file_request(
+                caller.name(),
+                scope,
+                f.get("reason"),
+                f.get("case_number"),
+                &rights,
+            )
         })?;
         Ok(())
     };
@@ -235,13 +232,7 @@ pub async fn approve_submit(
     let f = form(f);
     let run = || -> Result<(), ApiError> {
         let expires = parse_time(f.get("expires"), "expires", true, state.zone)?;
-        let policy = state.config.policy();
-        blocking(|| {
-            state
-                .access()?
-                .approve_request(caller.name(), &id, f.get("comment"), expires, &policy)
-                .map_err(ApiError::from)
-        })?;
+        blocking(|| state.approve_request(caller.name(), &id, f.get("comment"), expires))?;
         Ok(())
     };
     run().map_err(|e| UiError::for_caller(&req, &caller, e))?;
@@ -257,14 +248,8 @@ pub async fn reject_submit(
 ) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
     let f = form(f);
-    let policy = state.config.policy();
-    blocking(|| {
-        state
-            .access()?
-            .reject_request(caller.name(), &id, f.get("comment"), &policy)
-            .map_err(ApiError::from)
-    })
-    .map_err(|e| UiError::for_caller(&req, &caller, e))?;
+    blocking(|| state.reject_request(caller.name(), &id, f.get("comment")))
+        .map_err(|e| UiError::for_caller(&req, &caller, ApiError::from(e)))?;
     Ok(see_other("/requests?done=rejected"))
 }
 
@@ -275,11 +260,7 @@ pub async fn revoke_submit(
     Path(id): Path<String>,
 ) -> UiResult<Response> {
     let caller = caller_or(&req, caller)?;
-    let policy = state.config.policy();
-    let r = state.access().map_err(ApiError::from).and_then(|mut a| {
-        a.revoke_grant(caller.name(), &id, &policy)
-            .map_err(ApiError::from)
-    });
-    r.map_err(|e| UiError::for_caller(&req, &caller, e))?;
+    blocking(|| state.revoke_grant(caller.name(), &id))
+        .map_err(|e| UiError::for_caller(&req, &caller, ApiError::from(e)))?;
     Ok(see_other("/requests?done=revoked"))
 }

@@ -1,0 +1,2 @@
+ALTER TABLE users ADD COLUMN lang TEXT;
+CREATE TABLE enrolments (ticket_hash BLOB PRIMARY KEY, user TEXT NOT NULL, expires_ms INTEGER NOT NULL);

@@ -1,0 +1,404 @@
+//! `access.db` on SQLite behind [`AccessOps`]. The same value serves reads on the
+//! connection and writes inside one of its transactions (a `rusqlite::Transaction`
+//! derefs to its connection).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use chatvault_store::access::{AccessOps, SessionRow, Shelf, TokenRow};
+use chatvault_store::{Result, StoreError};
+
+/// The newest schema version of an `access.db`.
+pub const SCHEMA_VERSION: i64 = 5;
+
+/// The schema of a new `access.db` (public for the upgrade tests, which derive older
+/// schemas from it), and each upgrade step, as files (`migrations/access/`).
+pub const SCHEMA: &str = include_str!("../migrations/access/schema_v5.sql");
+/// `(to version, step)`, applied in order.
+const STEPS: &[(i64, &str)] = &[
+    (2, include_str!("../migrations/access/v1_to_v2.sql")),
+    (3, include_str!("../migrations/access/v2_to_v3.sql")),
+    (4, include_str!("../migrations/access/v3_to_v4.sql")),
+    (5, include_str!("../migrations/access/v4_to_v5.sql")),
+];
+
+/// An open `access.db`: WAL, `synchronous=FULL`, foreign keys on, a 10 s busy timeout,
+/// the file readable by its owner only.
+pub struct SqliteAccessDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteAccessDb {
+    /// Opens (creating when absent, upgrading when older) the database at `path`. Several
+    /// processes may open it at once: the one that creates or upgrades it first wins and
+    /// the others find it done.
+    pub fn open(path: &Path) -> Result<SqliteAccessDb> {
+        let e = |x| crate::err(path, x);
+        let conn = Connection::open(path).map_err(e)?;
+        // Cached statements stay compiled (see `SqliteStore::configure`).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(e)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        )
+        .map_err(e)?;
+        let version = |c: &Connection| -> Result<i64> {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(e)
+        };
+        let corrupt = |why: String| StoreError::Corrupt(format!("access database {}: {why}", path.display()));
+        match version(&conn)? {
+            0 => {
+                if let Err(x) = conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )) {
+                    // Another process created it first.
+                    if version(&conn).map_err(|_| e(x))? != SCHEMA_VERSION {
+                        return Err(corrupt("schema creation failed".into()));
+                    }
+                }
+            }
+            v if v < SCHEMA_VERSION => {
+                for (to, sql) in STEPS.iter().filter(|(to, _)| *to > v) {
+                    if let Err(x) = conn.execute_batch(&format!(
+                        "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;"
+                    )) {
+                        // Another process migrated it first.
+                        if version(&conn).map_err(|_| e(x))? < *to {
+                            return Err(corrupt(format!("migration to schema {to} failed")));
+                        }
+                    }
+                }
+            }
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(corrupt(format!(
+                    "schema version {v} is newer than this program ({SCHEMA_VERSION})"
+                )))
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(SqliteAccessDb {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The operations on the connection, for reads outside a transaction.
+    pub fn ops(&self) -> SqliteAccessOps<'_> {
+        SqliteAccessOps::new(&self.conn, &self.path)
+    }
+
+    /// The connection, for what `chatvault-access` does not yet do through
+    /// [`AccessOps`] (accounts, the audit chain, the sealed state; issue 16).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The operations on one connection or transaction of an `access.db`.
+pub struct SqliteAccessOps<'c> {
+    conn: &'c Connection,
+    path: &'c Path,
+}
+
+impl<'c> SqliteAccessOps<'c> {
+    pub fn new(conn: &'c Connection, path: &'c Path) -> SqliteAccessOps<'c> {
+        SqliteAccessOps { conn, path }
+    }
+
+    fn e(&self, x: rusqlite::Error) -> StoreError {
+        crate::err(self.path, x)
+    }
+}
+
+/// A shelf's table, key column, owner column and listing order.
+fn table(shelf: Shelf<'_>) -> (&'static str, &'static str, Option<&'static str>, &'static str) {
+    match shelf {
+        Shelf::Requests => ("requests", "id", Some("requester"), "id DESC"),
+        Shelf::Grants => ("grants", "id", Some("holder"), "id DESC"),
+        Shelf::Lifecycle(_) => ("lifecycle", "key", None, "key"),
+    }
+}
+
+/// The lifecycle table's kind column, or a condition true for the other shelves.
+fn kind(shelf: Shelf<'_>) -> Option<&str> {
+    match shelf {
+        Shelf::Lifecycle(k) => Some(k),
+        _ => None,
+    }
+}
+
+const SESSION_COLS: &str = "id_hash, user, csrf, created_ms, seen_ms, tag";
+const TOKEN_COLS: &str = "id, hash, user, scope, source, created_ms, revoked_ms";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id_hash: r.get(0)?,
+        user: r.get(1)?,
+        csrf: r.get(2)?,
+        created_ms: r.get(3)?,
+        seen_ms: r.get(4)?,
+        tag: r.get(5)?,
+    })
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.get(0)?,
+        hash: r.get(1)?,
+        user: r.get(2)?,
+        scope: r.get(3)?,
+        source: r.get(4)?,
+        created_ms: r.get(5)?,
+        revoked_ms: r.get(6)?,
+    })
+}
+
+impl SqliteAccessOps<'_> {
+    fn all<T>(&self, sql: &str, f: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(|x| self.e(x))?;
+        let rows = st.query_map([], f).map_err(|x| self.e(x))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|x| self.e(x))
+    }
+}
+
+impl AccessOps for SqliteAccessOps<'_> {
+    fn insert_session(&self, s: &SessionRow) -> Result<()> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![s.id_hash, s.user, s.csrf, s.created_ms, s.seen_ms, s.tag],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"))
+            .map_err(|x| self.e(x))?
+            .query_row([id_hash], session_row)
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn touch_session(&self, id_hash: &[u8], seen_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE sessions SET seen_ms = ?2 WHERE id_hash = ?1")
+            .map_err(|x| self.e(x))?
+            .execute(params![id_hash, seen_ms])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn delete_session(&self, id_hash: &[u8]) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])
+            .map_err(|x| self.e(x))?
+            > 0)
+    }
+
+    fn delete_sessions_of(&self, user: &str) -> Result<u64> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM sessions WHERE user = ?1", [user])
+            .map_err(|x| self.e(x))? as u64)
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionRow>> {
+        self.all(
+            &format!("SELECT {SESSION_COLS} FROM sessions ORDER BY created_ms"),
+            session_row,
+        )
+    }
+
+    fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![t.id, t.hash, t.user, t.scope, t.source, t.created_ms, t.revoked_ms],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
+            .map_err(|x| self.e(x))?
+            .query_row([hash], token_row)
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute(
+                "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                params![id, at_ms],
+            )
+            .map_err(|x| self.e(x))?
+            > 0)
+    }
+
+    fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64> {
+        Ok(self
+            .conn
+            .execute(
+                "UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL",
+                params![user, at_ms],
+            )
+            .map_err(|x| self.e(x))? as u64)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.all(
+            &format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_ms"),
+            token_row,
+        )
+    }
+
+    fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>> {
+        let (t, k, _, _) = table(shelf);
+        let sql = match shelf {
+            Shelf::Lifecycle(_) => format!("SELECT body FROM {t} WHERE {k} = ?1 AND kind = ?2"),
+            _ => format!("SELECT body FROM {t} WHERE {k} = ?1 AND ?2 IS NULL"),
+        };
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(|x| self.e(x))?
+            .query_row(params![key, kind(shelf)], |r| r.get(0))
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
+        let (t, k, o, _) = table(shelf);
+        match (shelf, o) {
+            (Shelf::Lifecycle(kind), _) => self.conn.execute(
+                "INSERT OR REPLACE INTO lifecycle (kind, key, body) VALUES (?1, ?2, ?3)",
+                params![kind, key, body],
+            ),
+            (_, Some(o)) => self.conn.execute(
+                &format!("INSERT OR REPLACE INTO {t} ({k}, {o}, body) VALUES (?1, ?2, ?3)"),
+                params![key, owner, body],
+            ),
+            (_, None) => unreachable_owner(t),
+        }
+        .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool> {
+        let (t, k, _, _) = table(shelf);
+        let sql = match shelf {
+            Shelf::Lifecycle(_) => format!("DELETE FROM {t} WHERE {k} = ?1 AND kind = ?2"),
+            _ => format!("DELETE FROM {t} WHERE {k} = ?1 AND ?2 IS NULL"),
+        };
+        Ok(self
+            .conn
+            .execute(&sql, params![key, kind(shelf)])
+            .map_err(|x| self.e(x))?
+            > 0)
+    }
+
+    fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
+        let (t, k, o, order) = table(shelf);
+        let sql = match (shelf, o, owner) {
+            (Shelf::Lifecycle(_), _, _) => {
+                format!("SELECT {k}, body FROM {t} WHERE kind = ?1 ORDER BY {order}")
+            }
+            (_, Some(o), Some(_)) => {
+                format!("SELECT {k}, body FROM {t} WHERE {o} = ?1 ORDER BY {order}")
+            }
+            _ => format!("SELECT {k}, body FROM {t} WHERE ?1 IS NULL ORDER BY {order}"),
+        };
+        let arg = match shelf {
+            Shelf::Lifecycle(kind) => Some(kind),
+            _ => owner,
+        };
+        let mut st = self.conn.prepare_cached(&sql).map_err(|x| self.e(x))?;
+        let rows = st
+            .query_map([arg], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|x| self.e(x))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|x| self.e(x))
+    }
+}
+
+/// Every shelf but the lifecycle one has an owner column.
+fn unreachable_owner(t: &str) -> rusqlite::Result<usize> {
+    Err(rusqlite::Error::InvalidParameterName(format!(
+        "{t} has no owner column"
+    )))
+}
+
+/// An open database answers for its connection (reads outside a transaction).
+impl AccessOps for SqliteAccessDb {
+    fn insert_session(&self, s: &SessionRow) -> Result<()> {
+        self.ops().insert_session(s)
+    }
+    fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
+        self.ops().session(id_hash)
+    }
+    fn touch_session(&self, id_hash: &[u8], seen_ms: i64) -> Result<()> {
+        self.ops().touch_session(id_hash, seen_ms)
+    }
+    fn delete_session(&self, id_hash: &[u8]) -> Result<bool> {
+        self.ops().delete_session(id_hash)
+    }
+    fn delete_sessions_of(&self, user: &str) -> Result<u64> {
+        self.ops().delete_sessions_of(user)
+    }
+    fn sessions(&self) -> Result<Vec<SessionRow>> {
+        self.ops().sessions()
+    }
+    fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        self.ops().insert_token(t)
+    }
+    fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>> {
+        self.ops().token_by_hash(hash)
+    }
+    fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        self.ops().revoke_token(id, at_ms)
+    }
+    fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64> {
+        self.ops().revoke_tokens_of(user, at_ms)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.ops().tokens()
+    }
+    fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>> {
+        self.ops().document(shelf, key)
+    }
+    fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
+        self.ops().put_document(shelf, key, owner, body)
+    }
+    fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool> {
+        self.ops().delete_document(shelf, key)
+    }
+    fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
+        self.ops().documents(shelf, owner)
+    }
+}

@@ -1,0 +1,85 @@
+//! The access database's storage (`access.db` on SQLite), behind [`AccessOps`]: what
+//! `chatvault-access` keeps about people and their rights, as rows it has already
+//! prepared. The crate above hashes passwords, seals secrets, chains the audit log and
+//! decides; the store keeps and returns rows.
+//!
+//! The same operations serve reads outside a transaction and writes inside one: a
+//! backend hands out an [`AccessOps`] for either, and a transaction commits as a whole.
+//!
+//! Issue 16 moves `chatvault-access`'s SQL behind this trait table by table. Behind it
+//! so far: the documents (retrieval requests, grants, and the lifecycle records:
+//! retention policies, tag rules, holds, deletion requests, restrictions, identity
+//! links), sessions and API tokens. Accounts, sign-in throttling, enrolments, the audit
+//! chain and the sealed-state digests still speak SQLite in `chatvault-access`.
+
+use crate::Result;
+
+/// A table of JSON documents, each under a key, some with an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shelf<'a> {
+    /// Retrieval requests; the owner is the requester. Listed newest first (ids are
+    /// ULIDs).
+    Requests,
+    /// Grants; the owner is the holder. Listed newest first.
+    Grants,
+    /// Lifecycle records of one kind (`policy`, `hold`, `deletion`, …); no owner.
+    /// Listed by key.
+    Lifecycle(&'a str),
+}
+
+/// A cookie session as stored: only the SHA-256 of the cookie, and a tag (AES-GCM over
+/// the immutable fields, made and checked above the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub user: String,
+    pub csrf: String,
+    pub created_ms: i64,
+    pub seen_ms: i64,
+    pub tag: Option<Vec<u8>>,
+}
+
+/// An API token as stored: only the SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub hash: Vec<u8>,
+    pub user: String,
+    pub scope: String,
+    pub source: Option<String>,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+/// The access database's operations, for reads and inside a transaction alike.
+pub trait AccessOps {
+    fn insert_session(&self, s: &SessionRow) -> Result<()>;
+    fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>>;
+    /// Moves a session's idle timer.
+    fn touch_session(&self, id_hash: &[u8], seen_ms: i64) -> Result<()>;
+    /// Whether there was such a session.
+    fn delete_session(&self, id_hash: &[u8]) -> Result<bool>;
+    /// Ends every session of `user`; how many.
+    fn delete_sessions_of(&self, user: &str) -> Result<u64>;
+    /// Every session, oldest first.
+    fn sessions(&self) -> Result<Vec<SessionRow>>;
+
+    fn insert_token(&self, t: &TokenRow) -> Result<()>;
+    fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>>;
+    /// Revokes token `id` unless it is revoked already; whether it was active.
+    fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool>;
+    /// Revokes every active token of `user`; how many.
+    fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64>;
+    /// Every token, oldest first.
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+
+    /// A document's body.
+    fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>>;
+    /// Stores a document, replacing the one under the same key.
+    fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()>;
+    /// Removes a document; whether there was one.
+    fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool>;
+    /// The shelf's documents as `(key, body)`, in the shelf's order; only `owner`'s when
+    /// given (requests and grants).
+    fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>>;
+}

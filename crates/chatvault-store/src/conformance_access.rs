@@ -1,0 +1,146 @@
+//! The conformance suite for access stores ([`AccessOps`]), written once: every backend
+//! runs it unchanged (`access_conformance_tests!`). It grows with the trait (issue 16).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::access::{AccessOps, SessionRow, Shelf, TokenRow};
+
+/// Makes empty access stores for the suite.
+pub trait AccessBackend {
+    /// A new, empty store at the newest schema.
+    fn fresh(&mut self) -> Box<dyn AccessOps>;
+    /// Another handle on the store [`AccessBackend::fresh`] made last (a second
+    /// process's).
+    fn another(&mut self) -> Box<dyn AccessOps>;
+}
+
+pub const CASES: &[(&str, fn(&mut dyn AccessBackend))] = &[
+    ("documents_replace_list_and_delete", documents),
+    ("lifecycle_kinds_are_apart", lifecycle_kinds_are_apart),
+    ("sessions", sessions),
+    ("tokens_revoke_once", tokens),
+    ("another_handle_sees_the_rows", another_handle_sees_the_rows),
+];
+
+/// One `#[test]` running every case for a backend.
+#[macro_export]
+macro_rules! access_conformance_tests {
+    ($make:expr) => {
+        #[test]
+        fn access_conformance() {
+            let mut failed = vec![];
+            for (name, case) in $crate::conformance_access::CASES {
+                let mut backend = ($make)();
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut backend)));
+                if r.is_err() {
+                    failed.push(*name);
+                }
+            }
+            assert!(failed.is_empty(), "access store cases failed: {failed:?}");
+        }
+    };
+}
+
+fn documents(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    // ULIDs order by time: the later id lists first.
+    s.put_document(Shelf::Requests, "req-01A", "lisa", "{\"n\":1}").unwrap();
+    s.put_document(Shelf::Requests, "req-01B", "bob", "{\"n\":2}").unwrap();
+    s.put_document(Shelf::Requests, "req-01C", "lisa", "{\"n\":3}").unwrap();
+    let keys = |v: Vec<(String, String)>| v.into_iter().map(|d| d.0).collect::<Vec<_>>();
+    assert_eq!(keys(s.documents(Shelf::Requests, None).unwrap()), ["req-01C", "req-01B", "req-01A"]);
+    assert_eq!(keys(s.documents(Shelf::Requests, Some("lisa")).unwrap()), ["req-01C", "req-01A"]);
+    s.put_document(Shelf::Requests, "req-01A", "lisa", "{\"n\":4}").unwrap();
+    assert_eq!(s.document(Shelf::Requests, "req-01A").unwrap().as_deref(), Some("{\"n\":4}"), "replaced");
+    assert_eq!(s.document(Shelf::Grants, "req-01A").unwrap(), None, "shelves are apart");
+    assert!(s.delete_document(Shelf::Requests, "req-01B").unwrap());
+    assert!(!s.delete_document(Shelf::Requests, "req-01B").unwrap(), "already gone");
+    assert_eq!(s.documents(Shelf::Requests, None).unwrap().len(), 2);
+    s.put_document(Shelf::Grants, "grant-1", "lisa", "{}").unwrap();
+    assert_eq!(keys(s.documents(Shelf::Grants, Some("lisa")).unwrap()), ["grant-1"]);
+    assert!(s.documents(Shelf::Grants, Some("bob")).unwrap().is_empty());
+}
+
+fn lifecycle_kinds_are_apart(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.put_document(Shelf::Lifecycle("hold"), "h2", "", "{\"h\":2}").unwrap();
+    s.put_document(Shelf::Lifecycle("hold"), "h1", "", "{\"h\":1}").unwrap();
+    s.put_document(Shelf::Lifecycle("tag"), "h1", "", "{\"t\":1}").unwrap();
+    let holds = s.documents(Shelf::Lifecycle("hold"), None).unwrap();
+    assert_eq!(holds, [("h1".to_owned(), "{\"h\":1}".to_owned()), ("h2".to_owned(), "{\"h\":2}".to_owned())], "by key");
+    assert_eq!(s.document(Shelf::Lifecycle("tag"), "h1").unwrap().as_deref(), Some("{\"t\":1}"));
+    assert!(s.delete_document(Shelf::Lifecycle("tag"), "h1").unwrap());
+    assert!(s.document(Shelf::Lifecycle("hold"), "h1").unwrap().is_some(), "another kind's key stays");
+    // A new store holds the default retention policy.
+    assert!(s.document(Shelf::Lifecycle("policy"), "default").unwrap().is_some());
+}
+
+fn session(id: u8, user: &str, created: i64) -> SessionRow {
+    SessionRow {
+        id_hash: vec![id; 32],
+        user: user.to_owned(),
+        csrf: format!("csrf-{id}"),
+        created_ms: created,
+        seen_ms: created,
+        tag: Some(vec![0xAA, id]),
+    }
+}
+
+fn sessions(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.insert_session(&session(2, "alice", 200)).unwrap();
+    s.insert_session(&session(1, "alice", 100)).unwrap();
+    s.insert_session(&session(3, "bob", 300)).unwrap();
+    assert_eq!(s.session(&[1; 32]).unwrap(), Some(session(1, "alice", 100)));
+    assert!(s.insert_session(&session(1, "mallory", 1)).is_err(), "a session id is unique");
+    s.touch_session(&[1; 32], 150).unwrap();
+    assert_eq!(s.session(&[1; 32]).unwrap().unwrap().seen_ms, 150);
+    let order: Vec<u8> = s.sessions().unwrap().iter().map(|r| r.id_hash[0]).collect();
+    assert_eq!(order, [1, 2, 3], "oldest first");
+    assert_eq!(s.delete_sessions_of("alice").unwrap(), 2);
+    assert_eq!(s.session(&[2; 32]).unwrap(), None);
+    assert!(s.delete_session(&[3; 32]).unwrap());
+    assert!(!s.delete_session(&[3; 32]).unwrap());
+    assert!(s.sessions().unwrap().is_empty());
+}
+
+fn token(id: &str, user: &str, created: i64) -> TokenRow {
+    TokenRow {
+        id: id.to_owned(),
+        hash: id.as_bytes().to_vec(),
+        user: user.to_owned(),
+        scope: "read".to_owned(),
+        source: Some("wecom".to_owned()),
+        created_ms: created,
+        revoked_ms: None,
+    }
+}
+
+fn tokens(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.insert_token(&token("t2", "alice", 20)).unwrap();
+    s.insert_token(&token("t1", "alice", 10)).unwrap();
+    s.insert_token(&token("t3", "bob", 30)).unwrap();
+    assert_eq!(s.token_by_hash(b"t1").unwrap(), Some(token("t1", "alice", 10)));
+    assert_eq!(s.token_by_hash(b"nope").unwrap(), None);
+    assert!(s.revoke_token("t1", 50).unwrap());
+    assert!(!s.revoke_token("t1", 60).unwrap(), "revoked once");
+    assert_eq!(s.token_by_hash(b"t1").unwrap().unwrap().revoked_ms, Some(50), "the first revocation stands");
+    assert_eq!(s.revoke_tokens_of("alice", 70).unwrap(), 1, "only the active one");
+    assert_eq!(s.token_by_hash(b"t2").unwrap().unwrap().revoked_ms, Some(70));
+    let ids: Vec<String> = s.tokens().unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["t1", "t2", "t3"], "oldest first");
+    let mut dup = token("t9", "bob", 40);
+    dup.hash = b"t3".to_vec();
+    assert!(s.insert_token(&dup).is_err(), "a token hash is unique");
+}
+
+fn another_handle_sees_the_rows(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.insert_session(&session(7, "alice", 1)).unwrap();
+    s.put_document(Shelf::Grants, "grant-7", "alice", "{}").unwrap();
+    let other = b.another();
+    assert!(other.session(&[7; 32]).unwrap().is_some());
+    assert!(other.document(Shelf::Grants, "grant-7").unwrap().is_some());
+}
