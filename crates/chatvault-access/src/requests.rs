@@ -34,24 +34,10 @@ impl Tx<'_> {
     /// The organisation: role rules from the config, teams and handles from the users.
     pub(crate) fn org(&self, policy: &RolePolicy) -> Result<Org> {
         let mut directory = Directory::default();
-        let mut st = self
-            .tx
-            .prepare("SELECT name, team, handles FROM users")
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(|e| self.e(e))?;
-        for row in rows {
-            let (name, team, handles) = row.map_err(|e| self.e(e))?;
+        for u in self.ops.users()? {
             let handles: Vec<chatvault_policy::Handle> =
-                serde_json::from_str(&handles).unwrap_or_default();
-            directory.add_user(&name, team.as_deref(), &handles);
+                serde_json::from_str(&u.handles).unwrap_or_default();
+            directory.add_user(&u.name, u.team.as_deref(), &handles);
         }
         Ok(Org {
             policy: policy.clone(),

@@ -5,7 +5,7 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use chatvault_policy::{Handle, Role, Subject};
-use rusqlite::{params, OptionalExtension};
+use chatvault_store::access::UserRow;
 use serde::Serialize;
 use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
@@ -158,28 +158,22 @@ pub fn otpauth_secret(uri: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
-    let role: String = r.get(1)?;
-    let handles: String = r.get(3)?;
-    let created: i64 = r.get(8)?;
-    Ok((
-        User {
-            name: r.get(0)?,
-            role: Role::parse(&role).unwrap_or(Role::Agent),
-            team: r.get(2)?,
-            handles: serde_json::from_str(&handles).unwrap_or_default(),
-            totp: r.get::<_, Option<Vec<u8>>>(5)?.is_some(),
-            frozen: r.get::<_, i64>(6)? != 0,
-            locked: r.get::<_, i64>(7)? != 0,
-            created_at: crate::rfc3339(created),
-            totp_pending: r.get::<_, Option<Vec<u8>>>(5)?.is_some() && r.get::<_, i64>(9)? == 0,
-            lang: r.get(10)?,
-        },
-        role,
-    ))
+/// An account as the crate shows it, from its stored row.
+fn user_of(r: &UserRow) -> User {
+    User {
+        name: r.name.clone(),
+        role: Role::parse(&r.role).unwrap_or(Role::Agent),
+        team: r.team.clone(),
+        handles: serde_json::from_str(&r.handles).unwrap_or_default(),
+        totp: r.totp_secret.is_some(),
+        frozen: r.frozen,
+        locked: r.locked,
+        created_at: crate::rfc3339(r.created_ms),
+        totp_pending: r.totp_secret.is_some() && r.totp_last_step == 0,
+        lang: r.lang.clone(),
+    }
 }
 
-const USER_COLS: &str = "name, role, team, handles, password, totp_secret, frozen, locked, created_ms, totp_last_step, lang";
 /// How long an enrolment (the QR code shown after a right password) stays valid.
 const ENROL_TTL_MS: i64 = 10 * 60 * 1000;
 
@@ -196,23 +190,21 @@ pub fn parse_handle(s: &str) -> Result<Handle> {
 
 impl Tx<'_> {
     pub(crate) fn user(&self, name: &str) -> Result<Option<User>> {
-        let row = self
-            .tx
-            .query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE name = ?1"),
-                [name],
-                row_user,
-            )
-            .optional()
-            .map_err(|e| self.e(e))?;
-        match row {
-            Some((u, role)) if Role::parse(&role).is_ok() => Ok(Some(u)),
-            Some((_, role)) => Err(AccessError::Corrupt(
+        match self.ops.user(name)? {
+            Some(r) if Role::parse(&r.role).is_ok() => Ok(Some(user_of(&r))),
+            Some(r) => Err(AccessError::Corrupt(
                 self.path.to_owned(),
-                format!("user {name} has unknown role `{role}`"),
+                format!("user {name} has unknown role `{}`", r.role),
             )),
             None => Ok(None),
         }
+    }
+
+    /// An account's stored row, to change and write back in this transaction.
+    fn user_row(&self, name: &str) -> Result<UserRow> {
+        self.ops
+            .user(name)?
+            .ok_or_else(|| AccessError::NoUser(name.to_owned()))
     }
 
     pub(crate) fn require_user(&self, name: &str) -> Result<User> {
@@ -256,14 +248,15 @@ impl Tx<'_> {
                 )
             });
         let Some(step) = step else { return Ok(false) };
-        let n = self
-            .tx
-            .execute(
-                "UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2",
-                params![username, step],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(n > 0)
+        // Only a later step than any accepted before (this transaction holds the write
+        // lock, so no other sign-in reads the row meanwhile).
+        let mut row = self.user_row(username)?;
+        if row.totp_last_step >= step {
+            return Ok(false);
+        }
+        row.totp_last_step = step;
+        self.ops.update_user(&row)?;
+        Ok(true)
     }
 
     /// Opens an enrolment: a single-use ticket (stored as its SHA-256) that lets the next
@@ -286,22 +279,9 @@ impl Tx<'_> {
             })?;
         let otpauth = totp_for(&secret, username, "chatvault")?.get_url();
         let ticket = hex::encode(chatvault_crypto::random_bytes::<32>());
-        self.tx
-            .execute(
-                "DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2",
-                params![username, self.now],
-            )
-            .map_err(|e| self.e(e))?;
-        self.tx
-            .execute(
-                "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
-                params![
-                    &sha256(ticket.as_bytes())[..],
-                    username,
-                    self.now + ENROL_TTL_MS
-                ],
-            )
-            .map_err(|e| self.e(e))?;
+        self.ops.delete_enrolments(username, Some(self.now))?;
+        self.ops
+            .put_enrolment(&sha256(ticket.as_bytes()), username, self.now + ENROL_TTL_MS)?;
         self.append(&Event::new(username, Action::TotpEnrolStart).ip(ip))?;
         Ok(AccessError::TotpEnrol { ticket, otpauth })
     }
@@ -312,13 +292,7 @@ impl Tx<'_> {
         let Some(ip) = ip.filter(|i| !i.is_empty()) else {
             return Ok(());
         };
-        self.tx
-            .execute(
-                "INSERT INTO known_addresses (user, ip, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (user, ip) DO UPDATE SET last_ms = excluded.last_ms",
-                params![user, ip, self.now],
-            )
-            .map_err(|e| self.e(e))?;
-        Ok(())
+        Ok(self.ops.remember_address(user, ip, self.now)?)
     }
 
     /// Records a failed attempt (throttling, lock-out) and its audit entry.
@@ -333,30 +307,23 @@ impl Tx<'_> {
         // audited, but neither lengthens the wait nor runs towards the lock, so a
         // stranger hammering an account cannot lock out its owner (OWASP ASVS 2.2.1).
         if !matches!(err, AccessError::Throttled { .. }) {
-            self.tx
-                .execute(
-                    "INSERT INTO login_failures (user, at_ms, ip) VALUES (?1, ?2, ?3)",
-                    params![username, self.now, ip.unwrap_or("")],
-                )
-                .map_err(|e| self.e(e))?;
+            self.ops
+                .add_login_failure(username, self.now, ip.unwrap_or(""))?;
         }
-        let hour: i64 = self
-            .tx
-            .query_row(
-                "SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
-                params![username, self.now - 3_600_000],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.e(e))?;
-        if hour >= lock_after as i64 {
-            let n = self
-                .tx
-                .execute(
-                    "UPDATE users SET locked = 1 WHERE name = ?1 AND locked = 0",
-                    [username],
-                )
-                .map_err(|e| self.e(e))?;
-            if n > 0 {
+        let (hour, _) = self
+            .ops
+            .login_failures(Some(username), None, self.now - 3_600_000)?;
+        if hour >= u64::from(lock_after) {
+            // Locks an existing, unlocked account (a failure may name no account).
+            let locked_now = match self.ops.user(username)? {
+                Some(mut row) if !row.locked => {
+                    row.locked = true;
+                    self.ops.update_user(&row)?;
+                    true
+                }
+                _ => false,
+            };
+            if locked_now {
                 self.end_sessions(username)?;
                 self.append(
                     &Event::new("system", Action::UserLock)
@@ -416,11 +383,20 @@ impl Access {
                 return Err(AccessError::UserExists(name.to_owned()));
             }
             let (sealed, uri) = if enrol { t.new_totp_secret(name).map(|(s, u)| (Some(s), Some(u)))? } else { (None, None) };
-            t.tx.execute(
-                "INSERT INTO users (name, role, team, handles, password, totp_secret, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                params![name, role.as_str(), team, serde_json::to_string(handles).unwrap_or_default(), hash, sealed, t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.insert_user(&UserRow {
+                name: name.to_owned(),
+                role: role.as_str().to_owned(),
+                team: team.map(str::to_owned),
+                handles: serde_json::to_string(handles).unwrap_or_default(),
+                password: hash.clone(),
+                totp_secret: sealed,
+                totp_last_step: 0,
+                frozen: false,
+                locked: false,
+                created_ms: t.now,
+                updated_ms: t.now,
+                lang: None,
+            })?;
             t.append(&Event::new(actor, Action::UserAdd).target(name).details(serde_json::json!({
                 "role": role.as_str(), "team": team, "handles": handles, "totp": enrol,
             })))?;
@@ -429,14 +405,7 @@ impl Access {
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut st = self
-            .db
-            .conn()
-            .prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))
-            .map_err(|e| self.e(e))?;
-        let rows = st.query_map([], row_user).map_err(|e| self.e(e))?;
-        rows.map(|r| r.map(|(u, _)| u).map_err(|e| self.e(e)))
-            .collect()
+        Ok(self.ops().users()?.iter().map(user_of).collect())
     }
 
     pub fn user(&mut self, name: &str) -> Result<Option<User>> {
@@ -446,12 +415,10 @@ impl Access {
     /// Freezes an account (熔断): at once, every session ends and every token is revoked.
     pub fn freeze(&mut self, actor: &str, name: &str, reason: &str) -> Result<(u64, u64)> {
         self.in_tx(|t| {
-            t.require_user(name)?;
-            t.tx.execute(
-                "UPDATE users SET frozen = 1, updated_ms = ?2 WHERE name = ?1",
-                params![name, t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            let mut row = t.user_row(name)?;
+            row.frozen = true;
+            row.updated_ms = t.now;
+            t.ops.update_user(&row)?;
             let (s, k) = t.end_sessions(name)?;
             t.append(&Event::new(actor, Action::UserFreeze).target(name).details(
                 serde_json::json!({
@@ -480,11 +447,12 @@ impl Access {
             if new_role == Role::TeamLead && new_team.is_none() {
                 return Err(AccessError::invalid("team", "a team lead needs a team"));
             }
-            t.tx.execute(
-                "UPDATE users SET role = ?2, team = ?3, handles = ?4, updated_ms = ?5 WHERE name = ?1",
-                params![name, new_role.as_str(), new_team, serde_json::to_string(&new_handles).unwrap_or_default(), t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            let mut row = t.user_row(name)?;
+            row.role = new_role.as_str().to_owned();
+            row.team = new_team.clone();
+            row.handles = serde_json::to_string(&new_handles).unwrap_or_default();
+            row.updated_ms = t.now;
+            t.ops.update_user(&row)?;
             let reach_changed = new_role != old.role || new_team != old.team || new_handles != old.handles;
             let sessions = if reach_changed { t.ops.delete_sessions_of(name)? } else { 0 };
             t.append(&Event::new(actor, Action::UserChange).target(name).details(serde_json::json!({
@@ -500,14 +468,12 @@ impl Access {
     /// Lifts a freeze and a lock-out.
     pub fn unfreeze(&mut self, actor: &str, name: &str) -> Result<()> {
         self.in_tx(|t| {
-            t.require_user(name)?;
-            t.tx.execute(
-                "UPDATE users SET frozen = 0, locked = 0, updated_ms = ?2 WHERE name = ?1",
-                params![name, t.now],
-            )
-            .map_err(|e| t.e(e))?;
-            t.tx.execute("DELETE FROM login_failures WHERE user = ?1", [name])
-                .map_err(|e| t.e(e))?;
+            let mut row = t.user_row(name)?;
+            row.frozen = false;
+            row.locked = false;
+            row.updated_ms = t.now;
+            t.ops.update_user(&row)?;
+            t.ops.clear_login_failures(name, None)?;
             t.append(&Event::new(actor, Action::UserUnfreeze).target(name))?;
             Ok(())
         })
@@ -516,13 +482,12 @@ impl Access {
     /// A new TOTP secret (the old one stops working); every session ends.
     pub fn reset_totp(&mut self, actor: &str, name: &str) -> Result<Enrolment> {
         self.in_tx(|t| {
-            t.require_user(name)?;
+            let mut row = t.user_row(name)?;
             let (sealed, uri) = t.new_totp_secret(name)?;
-            t.tx.execute(
-                "UPDATE users SET totp_secret = ?2, totp_last_step = 0, updated_ms = ?3 WHERE name = ?1",
-                params![name, sealed, t.now],
-            )
-            .map_err(|e| t.e(e))?;
+            row.totp_secret = Some(sealed);
+            row.totp_last_step = 0;
+            row.updated_ms = t.now;
+            t.ops.update_user(&row)?;
             t.end_sessions(name)?;
             t.append(&Event::new(actor, Action::UserResetTotp).target(name))?;
             Ok(Enrolment { user: name.to_owned(), password: None, otpauth: Some(uri) })
@@ -541,15 +506,9 @@ impl Access {
         // The password hash is checked outside the transaction: argon2 takes tens of
         // milliseconds and must not hold the database's write lock.
         let stored: Option<(String, Option<Vec<u8>>, i64)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT password, totp_secret, totp_last_step FROM users WHERE name = ?1",
-                [username],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.e(e))?;
+            .ops()
+            .user(username)?
+            .map(|r| (r.password, r.totp_secret, r.totp_last_step));
         let wait = self.throttle_wait(username, ip)?;
         let password_ok = match &stored {
             Some((h, _, _)) if wait.is_none() => password_matches(password, h),
@@ -597,11 +556,7 @@ impl Access {
             }
             // Success clears this address's count for the account; failures from other
             // addresses (an attack elsewhere) still count.
-            t.tx.execute(
-                "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
-                params![username, ip.unwrap_or("")],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.clear_login_failures(username, Some(ip.unwrap_or("")))?;
             t.remember_address(username, ip)?;
             let mut ev = Event::new(username, Action::LoginSuccess);
             ev.ip = ip.map(str::to_owned);
@@ -616,16 +571,7 @@ impl Access {
     pub fn finish_enrolment(&mut self, ticket: &str, code: &str, ip: Option<&str>) -> Result<User> {
         let hash = sha256(ticket.as_bytes());
         let lock_after = self.settings.lock_after_failures_per_hour;
-        let found: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2",
-                params![&hash[..], self.now_ms()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.e(e))?;
+        let found = self.ops().enrolment(&hash, self.now_ms())?;
         let Some(username) = found else {
             return Err(AccessError::EnrolmentExpired);
         };
@@ -641,8 +587,7 @@ impl Access {
             }
             let user = t.require_user(&username)?;
             if user.locked || user.frozen {
-                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
-                    .map_err(|e| t.e(e))?;
+                t.ops.delete_enrolments(&username, None)?;
                 return fail(
                     t,
                     if user.locked {
@@ -652,29 +597,17 @@ impl Access {
                     },
                 );
             }
-            let (sealed, last_step): (Option<Vec<u8>>, i64) =
-                t.tx.query_row(
-                    "SELECT totp_secret, totp_last_step FROM users WHERE name = ?1",
-                    [&username],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(|e| t.e(e))?;
-            let (Some(sealed), 0) = (sealed, last_step) else {
+            let row = t.user_row(&username)?;
+            let (Some(sealed), 0) = (row.totp_secret, row.totp_last_step) else {
                 // Enrolled meanwhile (another tab, or the CLI reset it): start again.
-                t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
-                    .map_err(|e| t.e(e))?;
+                t.ops.delete_enrolments(&username, None)?;
                 return Ok(Err(AccessError::EnrolmentExpired));
             };
             if !t.accept_totp(&username, &sealed, 0, code.trim())? {
                 return fail(t, AccessError::TotpInvalid);
             }
-            t.tx.execute("DELETE FROM enrolments WHERE user = ?1", [&username])
-                .map_err(|e| t.e(e))?;
-            t.tx.execute(
-                "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
-                params![&username, ip.unwrap_or("")],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.delete_enrolments(&username, None)?;
+            t.ops.clear_login_failures(&username, Some(ip.unwrap_or("")))?;
             t.remember_address(&username, ip)?;
             t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
             t.append(
@@ -693,12 +626,9 @@ impl Access {
             return Err(AccessError::invalid("lang", "use zh or en"));
         }
         self.in_tx(|t| {
-            t.require_user(name)?;
-            t.tx.execute(
-                "UPDATE users SET lang = ?2 WHERE name = ?1",
-                params![name, lang],
-            )
-            .map_err(|e| t.e(e))?;
+            let mut row = t.user_row(name)?;
+            row.lang = Some(lang.to_owned());
+            t.ops.update_user(&row)?;
             t.append(
                 &Event::new(name, Action::UserLang)
                     .target(name)
@@ -717,65 +647,23 @@ impl Access {
     fn throttle_wait(&self, username: &str, ip: Option<&str>) -> Result<Option<u64>> {
         let ip = ip.unwrap_or("");
         let since = self.now_ms() - 3_600_000;
-        let free = i64::from(self.settings.throttle_after_failures);
-        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<(i64, Option<i64>)> {
-            self.db.conn()
-                .query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| self.e(e))
-        };
-        let mut waits = vec![(
-            count(
-                "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ip = ?2 AND at_ms > ?3",
-                &[&username, &ip, &since],
-            )?,
-            free,
-        )];
+        let free = u64::from(self.settings.throttle_after_failures);
+        let ops = self.ops();
+        let mut waits = vec![(ops.login_failures(Some(username), Some(ip), since)?, free)];
         // From an address the account signed in from within 30 days, only that pair's
         // own failures count: an attack elsewhere never holds the owner up there.
         let known_address = !ip.is_empty()
-            && self
-                .db
-                .conn()
-                .query_row(
-                    "SELECT 1 FROM known_addresses WHERE user = ?1 AND ip = ?2 AND last_ms > ?3",
-                    params![username, ip, self.now_ms() - 30 * 86_400_000],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(|e| self.e(e))?
-                .is_some();
+            && ops.address_known(username, ip, self.now_ms() - 30 * 86_400_000)?;
         if !known_address {
-            waits.push((
-                count(
-                    "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND at_ms > ?2",
-                    &[&username, &since],
-                )?,
-                free * 10,
-            ));
+            waits.push((ops.login_failures(Some(username), None, since)?, free * 10));
         }
         // The address's count slows an address trying many accounts; it does not delay
         // the first attempt of someone else behind the same address (an office's NAT, a
         // proxy), only attempts on unknown names or on an account it already failed.
         let pair_failed = waits[0].0 .0 > 0;
-        let known = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT 1 FROM users WHERE name = ?1",
-                [username],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(|e| self.e(e))?
-            .is_some();
+        let known = ops.user(username)?.is_some();
         if !ip.is_empty() && !known_address && (pair_failed || !known) {
-            waits.push((
-                count(
-                    "SELECT count(*), max(at_ms) FROM login_failures WHERE ip = ?1 AND at_ms > ?2",
-                    &[&ip, &since],
-                )?,
-                free * 4,
-            ));
+            waits.push((ops.login_failures(None, Some(ip), since)?, free * 4));
         }
         let now = self.now_ms();
         Ok(waits

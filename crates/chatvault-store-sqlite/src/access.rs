@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use chatvault_store::access::{AccessOps, SessionRow, Shelf, TokenRow};
+use chatvault_store::access::{AccessOps, SessionRow, Shelf, TokenRow, UserRow};
 use chatvault_store::{Result, StoreError};
 
 /// The newest schema version of an `access.db`.
@@ -146,6 +146,25 @@ fn kind(shelf: Shelf<'_>) -> Option<&str> {
     }
 }
 
+const USER_COLS: &str = "name, role, team, handles, password, totp_secret, totp_last_step, frozen, locked, created_ms, updated_ms, lang";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        team: r.get(2)?,
+        handles: r.get(3)?,
+        password: r.get(4)?,
+        totp_secret: r.get(5)?,
+        totp_last_step: r.get(6)?,
+        frozen: r.get::<_, i64>(7)? != 0,
+        locked: r.get::<_, i64>(8)? != 0,
+        created_ms: r.get(9)?,
+        updated_ms: r.get(10)?,
+        lang: r.get(11)?,
+    })
+}
+
 const SESSION_COLS: &str = "id_hash, user, csrf, created_ms, seen_ms, tag";
 const TOKEN_COLS: &str = "id, hash, user, scope, source, created_ms, revoked_ms";
 
@@ -182,6 +201,144 @@ impl SqliteAccessOps<'_> {
 }
 
 impl AccessOps for SqliteAccessOps<'_> {
+    fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))
+            .map_err(|x| self.e(x))?
+            .query_row([name], user_row)
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn users(&self) -> Result<Vec<UserRow>> {
+        self.all(&format!("SELECT {USER_COLS} FROM users ORDER BY name"), user_row)
+    }
+
+    fn insert_user(&self, u: &UserRow) -> Result<()> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![u.name, u.role, u.team, u.handles, u.password, u.totp_secret, u.totp_last_step, u.frozen, u.locked, u.created_ms, u.updated_ms, u.lang],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn update_user(&self, u: &UserRow) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE users SET role = ?2, team = ?3, handles = ?4, password = ?5, totp_secret = ?6, \
+                 totp_last_step = ?7, frozen = ?8, locked = ?9, updated_ms = ?10, lang = ?11 WHERE name = ?1",
+            )
+            .map_err(|x| self.e(x))?
+            .execute(params![u.name, u.role, u.team, u.handles, u.password, u.totp_secret, u.totp_last_step, u.frozen, u.locked, u.updated_ms, u.lang])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO login_failures (user, at_ms, ip) VALUES (?1, ?2, ?3)")
+            .map_err(|x| self.e(x))?
+            .execute(params![user, at_ms, ip])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn login_failures(
+        &self,
+        user: Option<&str>,
+        ip: Option<&str>,
+        since_ms: i64,
+    ) -> Result<(u64, Option<i64>)> {
+        // Each form its own statement, so each uses its index.
+        let sql = match (user, ip) {
+            (Some(_), Some(_)) => "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ip = ?2 AND at_ms > ?3",
+            (Some(_), None) => "SELECT count(*), max(at_ms) FROM login_failures WHERE user = ?1 AND ?2 IS NULL AND at_ms > ?3",
+            (None, Some(_)) => "SELECT count(*), max(at_ms) FROM login_failures WHERE ?1 IS NULL AND ip = ?2 AND at_ms > ?3",
+            (None, None) => "SELECT count(*), max(at_ms) FROM login_failures WHERE ?1 IS NULL AND ?2 IS NULL AND at_ms > ?3",
+        };
+        let (n, last): (i64, Option<i64>) = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|x| self.e(x))?
+            .query_row(params![user, ip, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|x| self.e(x))?;
+        Ok((n.max(0) as u64, last))
+    }
+
+    fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
+        match ip {
+            Some(ip) => self.conn.execute(
+                "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
+                params![user, ip],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM login_failures WHERE user = ?1", [user]),
+        }
+        .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO known_addresses (user, ip, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (user, ip) DO UPDATE SET last_ms = excluded.last_ms",
+                params![user, ip, at_ms],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn address_known(&self, user: &str, ip: &str, since_ms: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM known_addresses WHERE user = ?1 AND ip = ?2 AND last_ms > ?3",
+            )
+            .map_err(|x| self.e(x))?
+            .query_row(params![user, ip, since_ms], |_| Ok(()))
+            .optional()
+            .map_err(|x| self.e(x))?
+            .is_some())
+    }
+
+    fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
+                params![ticket_hash, user, expires_ms],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn enrolment(&self, ticket_hash: &[u8], now_ms: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT user FROM enrolments WHERE ticket_hash = ?1 AND expires_ms > ?2",
+                params![ticket_hash, now_ms],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()> {
+        match expired_by {
+            Some(t) => self.conn.execute(
+                "DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2",
+                params![user, t],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM enrolments WHERE user = ?1", [user]),
+        }
+        .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
     fn insert_session(&self, s: &SessionRow) -> Result<()> {
         self.conn
             .execute(
@@ -356,6 +513,47 @@ fn unreachable_owner(t: &str) -> rusqlite::Result<usize> {
 
 /// An open database answers for its connection (reads outside a transaction).
 impl AccessOps for SqliteAccessDb {
+    fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        self.ops().user(name)
+    }
+    fn users(&self) -> Result<Vec<UserRow>> {
+        self.ops().users()
+    }
+    fn insert_user(&self, u: &UserRow) -> Result<()> {
+        self.ops().insert_user(u)
+    }
+    fn update_user(&self, u: &UserRow) -> Result<()> {
+        self.ops().update_user(u)
+    }
+    fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()> {
+        self.ops().add_login_failure(user, at_ms, ip)
+    }
+    fn login_failures(
+        &self,
+        user: Option<&str>,
+        ip: Option<&str>,
+        since_ms: i64,
+    ) -> Result<(u64, Option<i64>)> {
+        self.ops().login_failures(user, ip, since_ms)
+    }
+    fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
+        self.ops().clear_login_failures(user, ip)
+    }
+    fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()> {
+        self.ops().remember_address(user, ip, at_ms)
+    }
+    fn address_known(&self, user: &str, ip: &str, since_ms: i64) -> Result<bool> {
+        self.ops().address_known(user, ip, since_ms)
+    }
+    fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()> {
+        self.ops().put_enrolment(ticket_hash, user, expires_ms)
+    }
+    fn enrolment(&self, ticket_hash: &[u8], now_ms: i64) -> Result<Option<String>> {
+        self.ops().enrolment(ticket_hash, now_ms)
+    }
+    fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()> {
+        self.ops().delete_enrolments(user, expired_by)
+    }
     fn insert_session(&self, s: &SessionRow) -> Result<()> {
         self.ops().insert_session(s)
     }

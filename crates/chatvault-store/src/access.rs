@@ -9,8 +9,8 @@
 //! Issue 16 moves `chatvault-access`'s SQL behind this trait table by table. Behind it
 //! so far: the documents (retrieval requests, grants, and the lifecycle records:
 //! retention policies, tag rules, holds, deletion requests, restrictions, identity
-//! links), sessions and API tokens. Accounts, sign-in throttling, enrolments, the audit
-//! chain and the sealed-state digests still speak SQLite in `chatvault-access`.
+//! links), sessions and API tokens, accounts, sign-in throttling and enrolments. The
+//! audit chain and the sealed-state digests still speak SQLite in `chatvault-access`.
 
 use crate::Result;
 
@@ -51,8 +51,58 @@ pub struct TokenRow {
     pub revoked_ms: Option<i64>,
 }
 
+/// An account as stored: the password as its argon2id hash, the TOTP secret sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub team: Option<String>,
+    /// The handles as JSON.
+    pub handles: String,
+    pub password: String,
+    pub totp_secret: Option<Vec<u8>>,
+    /// The newest TOTP step accepted (0: the authenticator never confirmed).
+    pub totp_last_step: i64,
+    pub frozen: bool,
+    pub locked: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub lang: Option<String>,
+}
+
 /// The access database's operations, for reads and inside a transaction alike.
 pub trait AccessOps {
+    fn user(&self, name: &str) -> Result<Option<UserRow>>;
+    /// Every account, by name.
+    fn users(&self) -> Result<Vec<UserRow>>;
+    /// Fails when the name is taken.
+    fn insert_user(&self, u: &UserRow) -> Result<()>;
+    /// Writes every field of the account named `u.name` but its creation time.
+    fn update_user(&self, u: &UserRow) -> Result<()>;
+
+    fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()>;
+    /// Failed sign-ins after `since_ms` of `user` and from `ip` (`None`: any): how many,
+    /// and the newest one's time.
+    fn login_failures(
+        &self,
+        user: Option<&str>,
+        ip: Option<&str>,
+        since_ms: i64,
+    ) -> Result<(u64, Option<i64>)>;
+    /// Forgets `user`'s failed sign-ins (only those from `ip` when given).
+    fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()>;
+    /// Records that `user` signed in from `ip` at `at_ms`.
+    fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()>;
+    /// Whether `user` signed in from `ip` after `since_ms`.
+    fn address_known(&self, user: &str, ip: &str, since_ms: i64) -> Result<bool>;
+
+    /// Opens an enrolment ticket (stored as its hash) for `user`.
+    fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()>;
+    /// Whose enrolment the ticket opens, unless it expired by `now_ms`.
+    fn enrolment(&self, ticket_hash: &[u8], now_ms: i64) -> Result<Option<String>>;
+    /// Closes `user`'s enrolments, and every one expired by `expired_by` when given.
+    fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()>;
+
     fn insert_session(&self, s: &SessionRow) -> Result<()>;
     fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>>;
     /// Moves a session's idle timer.

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::access::{AccessOps, SessionRow, Shelf, TokenRow};
+use crate::access::{AccessOps, SessionRow, Shelf, TokenRow, UserRow};
 
 /// Makes empty access stores for the suite.
 pub trait AccessBackend {
@@ -20,6 +20,9 @@ pub const CASES: &[(&str, fn(&mut dyn AccessBackend))] = &[
     ("sessions", sessions),
     ("tokens_revoke_once", tokens),
     ("another_handle_sees_the_rows", another_handle_sees_the_rows),
+    ("users", users),
+    ("login_failures_and_addresses", login_failures_and_addresses),
+    ("enrolments", enrolments),
 ];
 
 /// One `#[test]` running every case for a backend.
@@ -143,4 +146,86 @@ fn another_handle_sees_the_rows(b: &mut dyn AccessBackend) {
     let other = b.another();
     assert!(other.session(&[7; 32]).unwrap().is_some());
     assert!(other.document(Shelf::Grants, "grant-7").unwrap().is_some());
+}
+
+fn user(name: &str, created: i64) -> UserRow {
+    UserRow {
+        name: name.to_owned(),
+        role: "agent".to_owned(),
+        team: Some("t1".to_owned()),
+        handles: "[{\"platform\":\"wecom\",\"id\":\"a\"}]".to_owned(),
+        password: "$argon2id$v=19$...".to_owned(),
+        totp_secret: Some(vec![1, 2, 3]),
+        totp_last_step: 0,
+        frozen: false,
+        locked: false,
+        created_ms: created,
+        updated_ms: created,
+        lang: None,
+    }
+}
+
+fn users(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.insert_user(&user("zoe", 1)).unwrap();
+    s.insert_user(&user("adam", 2)).unwrap();
+    assert!(s.insert_user(&user("zoe", 3)).is_err(), "a name is taken once");
+    assert_eq!(s.user("zoe").unwrap(), Some(user("zoe", 1)), "every field as written");
+    let names: Vec<String> = s.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["adam", "zoe"], "by name");
+    let mut z = user("zoe", 1);
+    z.role = "legal".to_owned();
+    z.team = None;
+    z.totp_secret = None;
+    z.totp_last_step = 42;
+    z.frozen = true;
+    z.locked = true;
+    z.updated_ms = 9;
+    z.lang = Some("en".to_owned());
+    z.created_ms = 777;
+    s.update_user(&z).unwrap();
+    let got = s.user("zoe").unwrap().unwrap();
+    assert_eq!(got.created_ms, 1, "the creation time stays");
+    z.created_ms = 1;
+    assert_eq!(got, z, "every other field is written");
+    assert_eq!(s.user("nobody").unwrap(), None);
+}
+
+fn login_failures_and_addresses(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.add_login_failure("zoe", 100, "10.0.0.1").unwrap();
+    s.add_login_failure("zoe", 200, "10.0.0.2").unwrap();
+    s.add_login_failure("adam", 300, "10.0.0.1").unwrap();
+    s.add_login_failure("zoe", 50, "10.0.0.1").unwrap();
+    assert_eq!(s.login_failures(Some("zoe"), None, 60).unwrap(), (2, Some(200)), "after `since` only");
+    assert_eq!(s.login_failures(Some("zoe"), Some("10.0.0.1"), 0).unwrap(), (2, Some(100)));
+    assert_eq!(s.login_failures(None, Some("10.0.0.1"), 0).unwrap(), (3, Some(300)));
+    assert_eq!(s.login_failures(Some("eve"), None, 0).unwrap(), (0, None));
+    s.clear_login_failures("zoe", Some("10.0.0.1")).unwrap();
+    assert_eq!(s.login_failures(Some("zoe"), None, 0).unwrap(), (1, Some(200)), "only that address's");
+    s.clear_login_failures("zoe", None).unwrap();
+    assert_eq!(s.login_failures(Some("zoe"), None, 0).unwrap(), (0, None));
+    assert_eq!(s.login_failures(Some("adam"), None, 0).unwrap().0, 1, "another user's stay");
+    s.remember_address("zoe", "10.0.0.1", 1000).unwrap();
+    assert!(s.address_known("zoe", "10.0.0.1", 999).unwrap());
+    assert!(!s.address_known("zoe", "10.0.0.1", 1000).unwrap(), "after `since` only");
+    s.remember_address("zoe", "10.0.0.1", 5000).unwrap();
+    assert!(s.address_known("zoe", "10.0.0.1", 4000).unwrap(), "the newest sign-in counts");
+    assert!(!s.address_known("adam", "10.0.0.1", 0).unwrap());
+}
+
+fn enrolments(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.put_enrolment(&[1; 32], "zoe", 100).unwrap();
+    s.put_enrolment(&[2; 32], "adam", 50).unwrap();
+    assert_eq!(s.enrolment(&[1; 32], 99).unwrap().as_deref(), Some("zoe"));
+    assert_eq!(s.enrolment(&[1; 32], 100).unwrap(), None, "expired at its time");
+    assert_eq!(s.enrolment(&[9; 32], 0).unwrap(), None);
+    // Closing zoe's, and every one expired by 60: adam's goes too.
+    s.delete_enrolments("zoe", Some(60)).unwrap();
+    assert_eq!(s.enrolment(&[1; 32], 0).unwrap(), None);
+    assert_eq!(s.enrolment(&[2; 32], 0).unwrap(), None);
+    s.put_enrolment(&[3; 32], "adam", 500).unwrap();
+    s.delete_enrolments("zoe", None).unwrap();
+    assert_eq!(s.enrolment(&[3; 32], 0).unwrap().as_deref(), Some("adam"), "another user's stays");
 }
