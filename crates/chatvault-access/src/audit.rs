@@ -14,7 +14,7 @@
 
 use chatvault_ledger::Hash;
 use chrono::{Datelike, Timelike};
-use rusqlite::params;
+use chatvault_store::access::{AuditRange, AuditRow};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -349,13 +349,7 @@ pub struct AuditReport {
 
 impl Tx<'_> {
     fn head(&self) -> Result<(u64, [u8; 32])> {
-        let row: Option<(i64, Vec<u8>)> = rusqlite::OptionalExtension::optional(self.tx.query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ))
-        .map_err(|e| self.e(e))?;
-        match row {
+        match self.ops.audit_head()? {
             None => Ok((0, [0; 32])),
             Some((seq, hash)) => {
                 let h: [u8; 32] = hash.try_into().map_err(|_| {
@@ -364,15 +358,13 @@ impl Tx<'_> {
                         format!("audit entry {seq} has a malformed hash"),
                     )
                 })?;
-                Ok((seq as u64 + 1, h))
+                Ok((seq + 1, h))
             }
         }
     }
 
-    fn count_since(&self, sql: &str, who: &str, since: i64) -> Result<i64> {
-        self.tx
-            .query_row(sql, params![who, since], |r| r.get(0))
-            .map_err(|e| self.e(e))
+    fn count_since(&self, action: &str, who: &str, since: i64) -> Result<u64> {
+        Ok(self.ops.audit_count(who, action, since)?)
     }
 
     fn flags(&self, ev: &Event) -> Result<Vec<String>> {
@@ -380,14 +372,14 @@ impl Tx<'_> {
         let mut flags = vec![];
         match ev.action {
             Action::Export => {
-                let n = self.count_since("SELECT count(*) FROM audit WHERE actor = ?1 AND action = 'export' AND time_ms > ?2", &ev.actor, self.now - 3_600_000)?;
-                if n + 1 > rules.max_exports_per_hour as i64 {
+                let n = self.count_since("export", &ev.actor, self.now - 3_600_000)?;
+                if n + 1 > u64::from(rules.max_exports_per_hour) {
                     flags.push("exports_per_hour".to_owned());
                 }
             }
             Action::LoginFailure => {
-                let n = self.count_since("SELECT count(*) FROM audit WHERE actor = ?1 AND action = 'login.failure' AND time_ms > ?2", &ev.actor, self.now - 600_000)?;
-                if n + 1 >= rules.failed_logins_in_10_minutes as i64 {
+                let n = self.count_since("login.failure", &ev.actor, self.now - 600_000)?;
+                if n + 1 >= u64::from(rules.failed_logins_in_10_minutes) {
                     flags.push("failed_logins".to_owned());
                 }
             }
@@ -467,12 +459,7 @@ impl Tx<'_> {
         if size == 0 {
             return Ok(true);
         }
-        let note: Option<String> = rusqlite::OptionalExtension::optional(self.tx.query_row(
-            "SELECT note FROM audit_checkpoints WHERE size = ?1",
-            [size as i64],
-            |r| r.get(0),
-        ))
-        .map_err(|e| self.e(e))?;
+        let note = self.ops.audit_checkpoint(size)?;
         Ok(note
             .and_then(|n| {
                 chatvault_ledger::verify_checkpoint(&n, self.keys.audit_signer.verifier_key()).ok()
@@ -507,32 +494,24 @@ impl Tx<'_> {
         let body = serde_json::to_string(&entry)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
         let hash = chain_hash(&prev, &body);
-        self.tx
-            .execute(
-                "INSERT INTO audit (seq, time_ms, actor, action, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![seq as i64, self.now, entry.actor, entry.action, body, hash.to_vec()],
-            )
-            .map_err(|e| self.e(e))?;
+        self.ops.insert_audit(&chatvault_store::access::AuditRow {
+            seq,
+            time_ms: self.now,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            body,
+            hash: hash.to_vec(),
+        })?;
         let size = seq + 1;
         let cp = self
             .keys
             .audit_signer
             .sign(size, Hash(hash), &entry.time)
             .map_err(|e| AccessError::Signing(e.to_string()))?;
-        self.tx
-            .execute(
-                "INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)",
-                params![size as i64, cp.note],
-            )
-            .map_err(|e| self.e(e))?;
+        self.ops.put_audit_checkpoint(size, &cp.note)?;
         // Keep the latest checkpoint and one per KEEP_EVERY entries.
         if seq > 0 && seq % KEEP_EVERY != 0 {
-            self.tx
-                .execute(
-                    "DELETE FROM audit_checkpoints WHERE size = ?1",
-                    [seq as i64],
-                )
-                .map_err(|e| self.e(e))?;
+            self.ops.delete_audit_checkpoint(seq)?;
         }
         Ok(seq)
     }
@@ -546,23 +525,16 @@ impl Access {
 
     /// Entries matching a filter, oldest first.
     pub fn audit_list(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let mut st = self
-            .db
-            .conn()
-            .prepare(
-                "SELECT seq, body FROM audit WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR time_ms >= ?2) AND (?3 IS NULL OR time_ms <= ?3) ORDER BY seq",
-            )
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map(params![f.actor, f.from_ms, f.to_ms], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.e(e))?;
+        let range = AuditRange {
+            actor: f.actor.as_deref(),
+            from_ms: f.from_ms,
+            to_ms: f.to_ms,
+            ..AuditRange::default()
+        };
         let mut out = vec![];
-        for row in rows {
-            let (seq, body) = row.map_err(|e| self.e(e))?;
-            let e: AuditEntry = serde_json::from_str(&body).map_err(|e| {
-                AccessError::Corrupt(self.path.clone(), format!("audit entry {seq}: {e}"))
+        self.ops().audit_scan(&range, &mut |row| {
+            let e: AuditEntry = serde_json::from_str(&row.body).map_err(|e| {
+                chatvault_store::StoreError::Corrupt(format!("audit entry {}: {e}", row.seq))
             })?;
             let action_ok = match f.action.as_deref() {
                 None => true,
@@ -572,7 +544,9 @@ impl Access {
             if action_ok && (!f.flagged || !e.flags.is_empty()) {
                 out.push(e);
             }
-        }
+            Ok(())
+        })
+        .map_err(|e| self.corrupt_or(e))?;
         if let Some(limit) = f.limit {
             let skip = out.len().saturating_sub(limit);
             out.drain(..skip);
@@ -584,30 +558,26 @@ impl Access {
     /// cover), and the newest signed audit checkpoint: enough for anyone to recompute the
     /// chain from `from` and check it ends at a signed head (evidence packages carry it).
     pub fn audit_segment(&self, from: u64) -> Result<AuditSegment> {
-        let mut st = self
-            .db
-            .conn()
-            .prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq")
-            .map_err(|e| self.e(e))?;
-        let bodies = st
-            .query_map([from as i64], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.e(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.e(e))?;
-        let checkpoint: String = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.e(e))?;
+        let mut bodies = vec![];
+        self.ops().audit_scan(
+            &AuditRange {
+                from_seq: from,
+                ..AuditRange::default()
+            },
+            &mut |row| {
+                bodies.push(row.body);
+                Ok(())
+            },
+        )?;
+        let checkpoint = self
+            .ops()
+            .audit_checkpoints()?
+            .pop()
+            .map(|(_, note)| note)
+            .ok_or_else(|| AccessError::Corrupt(self.path.clone(), "no audit checkpoint".into()))?;
         Ok(AuditSegment {
             from,
-            bodies: bodies.into_iter().map(|(_, b)| b).collect(),
+            bodies,
             checkpoint,
             verifier_key: self.audit_verifier_key().to_owned(),
         })
@@ -624,23 +594,9 @@ impl Access {
         let mut prev = [0u8; 32];
         let mut signed_state: Option<(u64, crate::state::StateMap)> = None;
         {
-            let mut st = self
-                .db
-                .conn()
-                .prepare("SELECT seq, body, hash, time_ms, actor, action FROM audit ORDER BY seq")
-                .map_err(|e| self.e(e))?;
-            let mut rows = st.query([]).map_err(|e| self.e(e))?;
             let mut expect = 0u64;
-            while let Some(r) = rows.next().map_err(|e| self.e(e))? {
-                let seq: i64 = r.get(0).map_err(|e| self.e(e))?;
-                let body: String = r.get(1).map_err(|e| self.e(e))?;
-                let stored: Vec<u8> = r.get(2).map_err(|e| self.e(e))?;
-                // The columns the auditor filters on are copies of the hashed body: each
-                // must say what the body says.
-                let time_ms: i64 = r.get(3).map_err(|e| self.e(e))?;
-                let actor: String = r.get(4).map_err(|e| self.e(e))?;
-                let action: String = r.get(5).map_err(|e| self.e(e))?;
-                let seq = seq as u64;
+            self.ops().audit_scan(&AuditRange::default(), &mut |row| {
+                let AuditRow { seq, time_ms, actor, action, body, hash: stored } = row;
                 if let Ok(e) = serde_json::from_str::<AuditEntry>(&body) {
                     for (column, stored_value, signed) in [
                         ("time_ms", time_ms.to_string(), e.time_ms.to_string()),
@@ -680,22 +636,14 @@ impl Access {
                 prev = stored.try_into().unwrap_or(h);
                 heads.push(prev);
                 expect = seq + 1;
-            }
+                Ok(())
+            })?;
         }
-        let mut st = self
-            .db
-            .conn()
-            .prepare("SELECT size, note FROM audit_checkpoints ORDER BY size")
-            .map_err(|e| self.e(e))?;
-        let cps = st
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.e(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.e(e))?;
+        let cps = self.ops().audit_checkpoints()?;
         let key = self.audit_verifier_key().to_owned();
         let mut newest = 0u64;
         for (size, note) in &cps {
-            let size = *size as u64;
+            let size = *size;
             match chatvault_ledger::verify_checkpoint(note, &key) {
                 Err(e) => errors.push(format!("audit checkpoint at {size}: {e}")),
                 Ok(cp) if cp.size != size => errors.push(format!("audit checkpoint at {size}: it signs size {}", cp.size)),

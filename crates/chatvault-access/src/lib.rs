@@ -204,15 +204,13 @@ impl Access {
     /// database that has a map is only ever compared with it, so an edited file is
     /// named by `audit verify`, not sealed as it stands.
     fn seal_baseline(&mut self) -> Result<()> {
-        if state::newest_state(self.db.conn())
-            .map_err(|e| self.e(e))?
-            .is_some()
+        if state::newest_state(&self.db)?.is_some()
         {
             return Ok(());
         }
         self.in_tx(|t| {
             // Another process may have sealed it since the look above.
-            if state::newest_state(t.tx).map_err(|e| t.e(e))?.is_some() {
+            if state::newest_state(t.ops)?.is_some() {
                 return Ok(());
             }
             t.mark_all_dirty()?;
@@ -251,6 +249,15 @@ impl Access {
         Box::new(self.db.ops())
     }
 
+    /// A store error from a scan whose callback found a malformed row: named as this
+    /// database's corruption; any other as the store's.
+    pub(crate) fn corrupt_or(&self, e: chatvault_store::StoreError) -> AccessError {
+        match e {
+            chatvault_store::StoreError::Corrupt(m) => AccessError::Corrupt(self.path.clone(), m),
+            other => other.into(),
+        }
+    }
+
     /// A stored document's JSON read back; `what` names it in the error.
     pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(path: &Path, what: &str, body: &str) -> Result<T> {
         serde_json::from_str(body)
@@ -261,20 +268,11 @@ impl Access {
     /// last one recorded, audits the change. Returns the previous digest if it changed.
     pub fn note_config(&mut self, actor: &str, digest: &str) -> Result<Option<Option<String>>> {
         self.in_tx(|t| {
-            let old: Option<String> = rusqlite::OptionalExtension::optional(t.tx.query_row(
-                "SELECT value FROM meta WHERE key = 'config_sha256'",
-                [],
-                |r| r.get(0),
-            ))
-            .map_err(|e| t.e(e))?;
+            let old = t.ops.meta("config_sha256")?;
             if old.as_deref() == Some(digest) {
                 return Ok(None);
             }
-            t.tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('config_sha256', ?1)",
-                [digest],
-            )
-            .map_err(|e| t.e(e))?;
+            t.ops.put_meta("config_sha256", digest)?;
             t.append(
                 &audit::Event::new(actor, audit::Action::ConfigChange)
                     .details(serde_json::json!({"old_sha256": old, "new_sha256": digest})),

@@ -414,23 +414,19 @@ impl Access {
     /// The requests a `deletion.execute` entry records as carried out: each id with the
     /// time of its (newest) execution.
     pub fn executed_deletions(&self) -> Result<std::collections::HashMap<String, i64>> {
-        let mut st = self
-            .db
-            .conn()
-            .prepare("SELECT body FROM audit WHERE action = 'deletion.execute'")
-            .map_err(|e| self.e(e))?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.e(e))?;
         let mut out = std::collections::HashMap::new();
-        for body in rows {
-            let body = body.map_err(|e| self.e(e))?;
-            if let Ok(e) = serde_json::from_str::<crate::AuditEntry>(&body) {
+        let range = chatvault_store::access::AuditRange {
+            action: Some(Action::DeletionExecute.name()),
+            ..Default::default()
+        };
+        self.ops().audit_scan(&range, &mut |row| {
+            if let Ok(e) = serde_json::from_str::<crate::AuditEntry>(&row.body) {
                 if let Some(t) = e.target {
                     out.insert(t, e.time_ms);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -170,8 +170,7 @@ impl Tx<'_> {
         if dirty.is_empty() {
             return Ok(None);
         }
-        let mut map = newest_state(self.tx)
-            .map_err(|e| self.e(e))?
+        let mut map = newest_state(self.ops)?
             .map(|(_, m)| m)
             .unwrap_or_default();
         let first = map.is_empty();
@@ -197,20 +196,17 @@ impl Tx<'_> {
 /// The newest map the chain signs: the last entry that carries one. Read from the
 /// chain itself (backwards from the head, so it costs the entries since the last change),
 /// never from a pointer a file edit could move.
-pub(crate) fn newest_state(conn: &Connection) -> rusqlite::Result<Option<(u64, StateMap)>> {
-    let mut below = i64::MAX;
+pub(crate) fn newest_state(
+    ops: &dyn chatvault_store::access::AccessOps,
+) -> chatvault_store::Result<Option<(u64, StateMap)>> {
+    let mut below = u64::MAX;
     loop {
-        let row: Option<(i64, String)> = rusqlite::OptionalExtension::optional(conn.query_row(
-            "SELECT seq, body FROM audit WHERE seq < ?1 AND body LIKE '%\"state\":{%' ORDER BY seq DESC LIMIT 1",
-            [below],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ))?;
-        let Some((seq, body)) = row else {
+        let Some((seq, body)) = ops.audit_last_containing(below, "\"state\":{")? else {
             return Ok(None);
         };
         // The text may also sit inside `details`: only the entry's own map counts.
         if let Ok(crate::AuditEntry { state: Some(m), .. }) = serde_json::from_str(&body) {
-            return Ok(Some((seq as u64, m)));
+            return Ok(Some((seq, m)));
         }
         below = seq;
     }

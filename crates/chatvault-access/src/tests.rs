@@ -1072,7 +1072,10 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
             )
             .unwrap();
         let mut e: AuditEntry = serde_json::from_str(&body).unwrap();
-        let mut map = crate::state::newest_state(&c).unwrap().unwrap().1;
+        let mut map = crate::state::newest_state(&chatvault_store_sqlite::SqliteAccessOps::new(&c, f.acc.path()))
+            .unwrap()
+            .unwrap()
+            .1;
         map.insert(
             "users".into(),
             crate::state::table_digest(&c, "users").unwrap(),

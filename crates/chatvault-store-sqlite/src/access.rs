@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use chatvault_store::access::{AccessOps, SessionRow, Shelf, TokenRow, UserRow};
+use chatvault_store::access::{
+    AccessOps, AuditRange, AuditRow, SessionRow, Shelf, TokenRow, UserRow,
+};
 use chatvault_store::{Result, StoreError};
 
 /// The newest schema version of an `access.db`.
@@ -201,6 +203,150 @@ impl SqliteAccessOps<'_> {
 }
 
 impl AccessOps for SqliteAccessOps<'_> {
+    fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.conn
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .map_err(|x| self.e(x))?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?)))
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn insert_audit(&self, a: &AuditRow) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO audit (seq, time_ms, actor, action, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(|x| self.e(x))?
+            .execute(params![a.seq as i64, a.time_ms, a.actor, a.action, a.body, a.hash])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM audit WHERE actor = ?1 AND action = ?2 AND time_ms > ?3",
+            )
+            .map_err(|x| self.e(x))?
+            .query_row(params![actor, action, since_ms], |r| r.get(0))
+            .map_err(|x| self.e(x))?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn audit_scan(
+        &self,
+        range: &AuditRange<'_>,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()> {
+        // Only the conditions given, so each form uses its index (actor, action, seq).
+        let mut sql = String::from(
+            "SELECT seq, time_ms, actor, action, body, hash FROM audit WHERE seq >= ?",
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![(range.from_seq.min(i64::MAX as u64) as i64).into()];
+        let mut and = |cond: &str, v: rusqlite::types::Value| {
+            sql.push_str(" AND ");
+            sql.push_str(cond);
+            args.push(v);
+        };
+        if let Some(a) = range.actor {
+            and("actor = ?", a.to_owned().into());
+        }
+        if let Some(a) = range.action {
+            and("action = ?", a.to_owned().into());
+        }
+        if let Some(t) = range.from_ms {
+            and("time_ms >= ?", t.into());
+        }
+        if let Some(t) = range.to_ms {
+            and("time_ms <= ?", t.into());
+        }
+        sql.push_str(" ORDER BY seq");
+        let mut st = self.conn.prepare_cached(&sql).map_err(|x| self.e(x))?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(args))
+            .map_err(|x| self.e(x))?;
+        while let Some(r) = rows.next().map_err(|x| self.e(x))? {
+            each(AuditRow {
+                seq: r.get::<_, i64>(0).map_err(|x| self.e(x))?.max(0) as u64,
+                time_ms: r.get(1).map_err(|x| self.e(x))?,
+                actor: r.get(2).map_err(|x| self.e(x))?,
+                action: r.get(3).map_err(|x| self.e(x))?,
+                body: r.get(4).map_err(|x| self.e(x))?,
+                hash: r.get(5).map_err(|x| self.e(x))?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>> {
+        // LIKE's own wildcards in the needle are matched literally.
+        let pattern = format!(
+            "%{}%",
+            needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        self.conn
+            .prepare_cached(
+                "SELECT seq, body FROM audit WHERE seq < ?1 AND body LIKE ?2 ESCAPE '\\' ORDER BY seq DESC LIMIT 1",
+            )
+            .map_err(|x| self.e(x))?
+            .query_row(params![below_seq.min(i64::MAX as u64) as i64, pattern], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+            })
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)")
+            .map_err(|x| self.e(x))?
+            .execute(params![size as i64, note])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn audit_checkpoint(&self, size: u64) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT note FROM audit_checkpoints WHERE size = ?1")
+            .map_err(|x| self.e(x))?
+            .query_row([size as i64], |r| r.get(0))
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn delete_audit_checkpoint(&self, size: u64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM audit_checkpoints WHERE size = ?1")
+            .map_err(|x| self.e(x))?
+            .execute([size as i64])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        self.all("SELECT size, note FROM audit_checkpoints ORDER BY size", |r| {
+            Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+        })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|x| self.e(x))
+    }
+
+    fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
     fn user(&self, name: &str) -> Result<Option<UserRow>> {
         self.conn
             .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))
@@ -513,6 +659,43 @@ fn unreachable_owner(t: &str) -> rusqlite::Result<usize> {
 
 /// An open database answers for its connection (reads outside a transaction).
 impl AccessOps for SqliteAccessDb {
+    fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.ops().audit_head()
+    }
+    fn insert_audit(&self, row: &AuditRow) -> Result<()> {
+        self.ops().insert_audit(row)
+    }
+    fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64> {
+        self.ops().audit_count(actor, action, since_ms)
+    }
+    fn audit_scan(
+        &self,
+        range: &AuditRange<'_>,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()> {
+        self.ops().audit_scan(range, each)
+    }
+    fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>> {
+        self.ops().audit_last_containing(below_seq, needle)
+    }
+    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.ops().put_audit_checkpoint(size, note)
+    }
+    fn audit_checkpoint(&self, size: u64) -> Result<Option<String>> {
+        self.ops().audit_checkpoint(size)
+    }
+    fn delete_audit_checkpoint(&self, size: u64) -> Result<()> {
+        self.ops().delete_audit_checkpoint(size)
+    }
+    fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        self.ops().audit_checkpoints()
+    }
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.ops().meta(key)
+    }
+    fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.ops().put_meta(key, value)
+    }
     fn user(&self, name: &str) -> Result<Option<UserRow>> {
         self.ops().user(name)
     }

@@ -9,8 +9,10 @@
 //! Issue 16 moves `chatvault-access`'s SQL behind this trait table by table. Behind it
 //! so far: the documents (retrieval requests, grants, and the lifecycle records:
 //! retention policies, tag rules, holds, deletion requests, restrictions, identity
-//! links), sessions and API tokens, accounts, sign-in throttling and enrolments. The
-//! audit chain and the sealed-state digests still speak SQLite in `chatvault-access`.
+//! links), sessions and API tokens, accounts, sign-in throttling, enrolments, the audit
+//! chain and its checkpoints, and the meta values. The transaction itself, and which
+//! sealed tables a transaction changed (SQLite triggers), still speak SQLite in
+//! `chatvault-access`.
 
 use crate::Result;
 
@@ -70,8 +72,54 @@ pub struct UserRow {
     pub lang: Option<String>,
 }
 
+/// One audit entry as stored: its hashed body (JSON) and hash, with copies of the
+/// fields the auditor filters on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub time_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub body: String,
+    pub hash: Vec<u8>,
+}
+
+/// Which audit entries to read, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditRange<'a> {
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// From this sequence number on.
+    pub from_seq: u64,
+}
+
 /// The access database's operations, for reads and inside a transaction alike.
 pub trait AccessOps {
+    /// The newest entry's sequence number and hash.
+    fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// Appends one entry; its `seq` must be the next.
+    fn insert_audit(&self, row: &AuditRow) -> Result<()>;
+    /// How many entries of `actor` with `action` were written after `since_ms`.
+    fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64>;
+    /// Calls `each` with the entries in `range`, oldest first.
+    fn audit_scan(
+        &self,
+        range: &AuditRange<'_>,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()>;
+    /// The newest entry below `below_seq` whose body contains `needle`.
+    fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>>;
+    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()>;
+    fn audit_checkpoint(&self, size: u64) -> Result<Option<String>>;
+    fn delete_audit_checkpoint(&self, size: u64) -> Result<()>;
+    /// Every kept checkpoint, by size.
+    fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>>;
+    /// The database's own meta values.
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn put_meta(&self, key: &str, value: &str) -> Result<()>;
+
     fn user(&self, name: &str) -> Result<Option<UserRow>>;
     /// Every account, by name.
     fn users(&self) -> Result<Vec<UserRow>>;

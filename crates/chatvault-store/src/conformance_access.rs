@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::access::{AccessOps, SessionRow, Shelf, TokenRow, UserRow};
+use crate::access::{AccessOps, AuditRange, AuditRow, SessionRow, Shelf, TokenRow, UserRow};
 
 /// Makes empty access stores for the suite.
 pub trait AccessBackend {
@@ -23,6 +23,9 @@ pub const CASES: &[(&str, fn(&mut dyn AccessBackend))] = &[
     ("users", users),
     ("login_failures_and_addresses", login_failures_and_addresses),
     ("enrolments", enrolments),
+    ("audit_rows_in_order", audit_rows_in_order),
+    ("audit_search_is_literal", audit_search_is_literal),
+    ("audit_checkpoints_and_meta", audit_checkpoints_and_meta),
 ];
 
 /// One `#[test]` running every case for a backend.
@@ -228,4 +231,93 @@ fn enrolments(b: &mut dyn AccessBackend) {
     s.put_enrolment(&[3; 32], "adam", 500).unwrap();
     s.delete_enrolments("zoe", None).unwrap();
     assert_eq!(s.enrolment(&[3; 32], 0).unwrap().as_deref(), Some("adam"), "another user's stays");
+}
+
+fn entry(seq: u64, time_ms: i64, actor: &str, action: &str, body: &str) -> AuditRow {
+    AuditRow {
+        seq,
+        time_ms,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        body: body.to_owned(),
+        hash: vec![seq as u8; 32],
+    }
+}
+
+fn scan(s: &dyn AccessOps, r: &AuditRange<'_>) -> Vec<u64> {
+    let mut out = vec![];
+    s.audit_scan(r, &mut |row| {
+        out.push(row.seq);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn audit_rows_in_order(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    assert_eq!(s.audit_head().unwrap(), None);
+    let rows = [
+        entry(0, 100, "amy", "login.success", "{}"),
+        entry(1, 200, "amy", "export", "{}"),
+        entry(2, 300, "bob", "export", "{}"),
+        entry(3, 400, "amy", "export", "{}"),
+    ];
+    for r in &rows {
+        s.insert_audit(r).unwrap();
+    }
+    assert!(s.insert_audit(&entry(3, 500, "eve", "x", "{}")).is_err(), "a sequence number is taken once");
+    assert_eq!(s.audit_head().unwrap(), Some((3, vec![3; 32])));
+    let mut all = vec![];
+    s.audit_scan(&AuditRange::default(), &mut |r| {
+        all.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all, rows, "every field, oldest first");
+    assert_eq!(scan(&*s, &AuditRange { actor: Some("amy"), ..Default::default() }), [0, 1, 3]);
+    assert_eq!(scan(&*s, &AuditRange { action: Some("export"), ..Default::default() }), [1, 2, 3]);
+    assert_eq!(scan(&*s, &AuditRange { from_ms: Some(200), to_ms: Some(300), ..Default::default() }), [1, 2], "inclusive times");
+    assert_eq!(scan(&*s, &AuditRange { from_seq: 2, ..Default::default() }), [2, 3]);
+    assert_eq!(s.audit_count("amy", "export", 150).unwrap(), 2);
+    assert_eq!(s.audit_count("amy", "export", 200).unwrap(), 1, "after `since` only");
+    // A callback's error stops the scan and is returned.
+    let mut seen = 0;
+    let r = s.audit_scan(&AuditRange::default(), &mut |_| {
+        seen += 1;
+        Err(crate::StoreError::Corrupt("stop".into()))
+    });
+    assert!(r.is_err() && seen == 1);
+}
+
+fn audit_search_is_literal(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.insert_audit(&entry(0, 1, "a", "x", r#"{"state":{"users":"1"}}"#)).unwrap();
+    s.insert_audit(&entry(1, 2, "a", "x", r#"{"details":"50% off_sale"}"#)).unwrap();
+    s.insert_audit(&entry(2, 3, "a", "x", r#"{"other":1}"#)).unwrap();
+    assert_eq!(s.audit_last_containing(u64::MAX, "\"state\":{").unwrap().map(|e| e.0), Some(0));
+    assert_eq!(s.audit_last_containing(0, "\"state\":{").unwrap(), None, "below `below_seq` only");
+    assert_eq!(s.audit_last_containing(u64::MAX, "50% off").unwrap().map(|e| e.0), Some(1));
+    assert_eq!(s.audit_last_containing(u64::MAX, "5_%").unwrap(), None, "wildcards are literal");
+    assert_eq!(s.audit_last_containing(u64::MAX, "%").unwrap().map(|e| e.0), Some(1));
+}
+
+fn audit_checkpoints_and_meta(b: &mut dyn AccessBackend) {
+    let s = b.fresh();
+    s.put_audit_checkpoint(1, "note 1").unwrap();
+    s.put_audit_checkpoint(3, "note 3").unwrap();
+    s.put_audit_checkpoint(2, "note 2").unwrap();
+    assert!(s.put_audit_checkpoint(2, "again").is_err(), "one checkpoint per size");
+    assert_eq!(s.audit_checkpoint(2).unwrap().as_deref(), Some("note 2"));
+    s.delete_audit_checkpoint(2).unwrap();
+    assert_eq!(s.audit_checkpoint(2).unwrap(), None);
+    assert_eq!(
+        s.audit_checkpoints().unwrap(),
+        [(1, "note 1".to_owned()), (3, "note 3".to_owned())],
+        "by size"
+    );
+    assert_eq!(s.meta("config_sha256").unwrap(), None);
+    s.put_meta("config_sha256", "aa").unwrap();
+    s.put_meta("config_sha256", "bb").unwrap();
+    assert_eq!(s.meta("config_sha256").unwrap().as_deref(), Some("bb"));
 }
