@@ -588,14 +588,14 @@ impl Access {
     /// is signed by the audit key over the chain's head at its size.
     pub fn audit_verify(&self) -> Result<AuditReport> {
         // One snapshot: a server committing meanwhile must not look like tampering.
-        let _snapshot = self.db.conn().unchecked_transaction().map_err(|e| self.e(e))?;
+        let snap = self.db.snapshot()?;
         let mut errors = vec![];
         let mut heads: Vec<[u8; 32]> = vec![];
         let mut prev = [0u8; 32];
         let mut signed_state: Option<(u64, crate::state::StateMap)> = None;
         {
             let mut expect = 0u64;
-            self.ops().audit_scan(&AuditRange::default(), &mut |row| {
+            snap.audit_scan(&AuditRange::default(), &mut |row| {
                 let AuditRow { seq, time_ms, actor, action, body, hash: stored } = row;
                 if let Ok(e) = serde_json::from_str::<AuditEntry>(&body) {
                     for (column, stored_value, signed) in [
@@ -639,7 +639,7 @@ impl Access {
                 Ok(())
             })?;
         }
-        let cps = self.ops().audit_checkpoints()?;
+        let cps = snap.audit_checkpoints()?;
         let key = self.audit_verifier_key().to_owned();
         let mut newest = 0u64;
         for (size, note) in &cps {
@@ -662,11 +662,10 @@ impl Access {
             errors.push(format!("{unsigned} entries after the newest signed checkpoint: every append signs one, so they were appended outside chatvault"));
         }
         errors.extend(crate::state::state_problems(
-            &self.db.conn(),
+            &*snap,
             signed_state.as_ref().map(|(s, m)| (*s, m)),
-            &self.path,
         )?);
-        errors.extend(self.forged_sessions()?);
+        errors.extend(self.forged_sessions(&*snap)?);
         Ok(AuditReport {
             ok: errors.is_empty(),
             entries: heads.len() as u64,

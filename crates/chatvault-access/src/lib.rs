@@ -75,12 +75,6 @@ pub enum AccessError {
     Invalid { what: String, why: String },
     #[error(transparent)]
     Policy(#[from] chatvault_policy::PolicyError),
-    #[error("{path}: {source}")]
-    Db {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
     /// The store's own error (its cause is the backend's, SQLite's here).
     #[error("{0}: {cause}", cause = std::error::Error::source(.0).map(ToString::to_string).unwrap_or_default())]
     Store(#[from] chatvault_store::StoreError),
@@ -109,7 +103,7 @@ impl AccessError {
             AccessError::NotFound(_) => "not_found",
             AccessError::Invalid { .. } => "input.invalid",
             AccessError::Policy(p) => p.code(),
-            AccessError::Db { .. } | AccessError::Store(_) => "store",
+            AccessError::Store(_) => "store",
             AccessError::Corrupt(..) => "access.corrupt",
             AccessError::Signing(_) => "ledger",
         }
@@ -172,9 +166,8 @@ pub fn system_clock() -> Clock {
 
 /// The access database of one archive.
 pub struct Access {
-    /// The store. Requests, grants, lifecycle records, sessions and tokens go through
-    /// its `AccessOps`; the rest still through its connection (issue 16 moves them).
-    db: chatvault_store_sqlite::access::SqliteAccessDb,
+    /// The store, behind its trait (SQLite's is the one [`Access::open`] opens).
+    db: Box<dyn chatvault_store::access::AccessStore>,
     path: PathBuf,
     keys: AccessKeys,
     pub settings: Settings,
@@ -185,11 +178,11 @@ impl Access {
     /// Opens (creating when absent) `access.db` in the archive's data folder.
     pub fn open(data_dir: &Path, keys: AccessKeys, settings: Settings) -> Result<Access> {
         let path = data_dir.join("access.db");
-        // Opened, created or upgraded by the store (its schema and steps are files there).
+        // Opened, created or upgraded by the store (its schema and steps are files there):
+        // the one place this crate names a database.
         let db = chatvault_store_sqlite::access::SqliteAccessDb::open(&path)?;
-        state::install_triggers(db.conn()).map_err(|e| crate::db(&path, e))?;
         let mut acc = Access {
-            db,
+            db: Box::new(db),
             path,
             keys,
             settings,
@@ -204,7 +197,7 @@ impl Access {
     /// database that has a map is only ever compared with it, so an edited file is
     /// named by `audit verify`, not sealed as it stands.
     fn seal_baseline(&mut self) -> Result<()> {
-        if state::newest_state(&self.db)?.is_some()
+        if state::newest_state(self.ops())?.is_some()
         {
             return Ok(());
         }
@@ -240,13 +233,9 @@ impl Access {
         self.keys.audit_signer.verifier_key()
     }
 
-    pub(crate) fn e(&self, e: rusqlite::Error) -> AccessError {
-        db(&self.path, e)
-    }
-
     /// The store's operations for reads outside a transaction.
-    pub(crate) fn ops(&self) -> Box<dyn chatvault_store::access::AccessOps + '_> {
-        Box::new(self.db.ops())
+    pub(crate) fn ops(&self) -> &dyn chatvault_store::access::AccessOps {
+        &*self.db
     }
 
     /// A store error from a scan whose callback found a malformed row: named as this
@@ -284,33 +273,28 @@ impl Access {
     /// Runs `f` in one immediate transaction, committed only when it succeeds.
     pub(crate) fn in_tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let now = self.now_ms();
-        let path = self.path.clone();
-        let tx = self
-            .db
-            .conn_mut()
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| db(&path, e))?;
-        let ops = chatvault_store_sqlite::SqliteAccessOps::new(&tx, &path);
-        let t = Tx {
-            tx: &tx,
-            ops: &ops,
-            path: &path,
-            keys: &self.keys,
-            settings: &self.settings,
-            now,
-            pending: Default::default(),
+        let tx = self.db.begin()?;
+        let out = {
+            let t = Tx {
+                ops: &*tx,
+                path: &self.path,
+                keys: &self.keys,
+                settings: &self.settings,
+                now,
+                pending: Default::default(),
+            };
+            let out = f(&t)?;
+            t.flush()?;
+            out
         };
-        let out = f(&t)?;
-        t.flush()?;
-        tx.commit().map_err(|e| db(&path, e))?;
+        tx.commit()?;
         Ok(out)
     }
 }
 
 /// One transaction with what its steps need.
 pub(crate) struct Tx<'a> {
-    pub tx: &'a rusqlite::Transaction<'a>,
-    /// The store's operations inside this transaction (what is behind the trait so far).
+    /// The store's operations inside this transaction.
     pub ops: &'a dyn chatvault_store::access::AccessOps,
     pub path: &'a Path,
     pub keys: &'a AccessKeys,
@@ -320,18 +304,6 @@ pub(crate) struct Tx<'a> {
     pub pending: std::cell::RefCell<Vec<(audit::Event, Vec<String>)>>,
 }
 
-impl Tx<'_> {
-    pub fn e(&self, e: rusqlite::Error) -> AccessError {
-        db(self.path, e)
-    }
-}
-
-pub(crate) fn db(path: &Path, e: rusqlite::Error) -> AccessError {
-    AccessError::Db {
-        path: path.to_owned(),
-        source: e,
-    }
-}
 
 pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

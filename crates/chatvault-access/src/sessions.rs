@@ -277,9 +277,12 @@ fn session_tag_ok(
 
 impl Access {
     /// Session rows whose tag does not verify: written or edited outside chatvault.
-    pub(crate) fn forged_sessions(&self) -> Result<Vec<String>> {
+    pub(crate) fn forged_sessions(
+        &self,
+        ops: &dyn chatvault_store::access::AccessOps,
+    ) -> Result<Vec<String>> {
         let mut out = vec![];
-        for s in self.ops().sessions()? {
+        for s in ops.sessions()? {
             if !session_tag_ok(
                 &self.keys.seal,
                 &s.id_hash,

@@ -9,6 +9,12 @@ use chatvault_ledger::CheckpointSigner;
 use chatvault_policy::{Handle, Right, Role, RolePolicy, Scope};
 
 use super::*;
+
+/// A connection of its own to the file: what an attacker with the disk (or a test
+/// checking the stored bytes) holds, outside chatvault.
+fn raw(acc: &Access) -> rusqlite::Connection {
+    rusqlite::Connection::open(acc.path()).unwrap()
+}
 use crate::users::{otpauth_secret, totp_code};
 
 /// 2025-12-01 10:00 Beijing time, a Monday inside working hours.
@@ -68,7 +74,7 @@ impl Fixture {
         e.otpauth.as_deref().and_then(otpauth_secret)
     }
     fn sql(&self, sql: &str) {
-        self.acc.db.conn().execute_batch(sql).unwrap();
+        raw(&self.acc).execute_batch(sql).unwrap();
     }
     fn actions(&self) -> Vec<String> {
         self.acc
@@ -84,10 +90,7 @@ impl Fixture {
 fn passwords_are_argon2id_and_totp_secrets_are_sealed() {
     let mut f = Fixture::new();
     f.add("boss", Role::Executive, None);
-    let (hash, secret): (String, Vec<u8>) = f
-        .acc
-        .db
-        .conn()
+    let (hash, secret): (String, Vec<u8>) = raw(&f.acc)
         .query_row(
             "SELECT password, totp_secret FROM users WHERE name = 'boss'",
             [],
@@ -401,10 +404,7 @@ fn tokens_are_hashed_and_revocable() {
         .acc
         .create_token("admin", "bot", TokenScope::Ingest, Some("wecom"))
         .unwrap();
-    let stored: Vec<u8> = f
-        .acc
-        .db
-        .conn()
+    let stored: Vec<u8> = raw(&f.acc)
         .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, sha256(text.as_bytes()));
@@ -545,10 +545,8 @@ fn audit_verify_detects_each_kind_of_tampering() {
     // Rewriting the chain consistently after an edit still fails: the signed head differs.
     let f = build();
     let rows: Vec<(i64, String)> = {
-        let mut st = f
-            .acc
-            .db
-            .conn()
+        let c = raw(&f.acc);
+        let mut st = c
             .prepare("SELECT seq, body FROM audit ORDER BY seq")
             .unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -569,9 +567,7 @@ fn audit_verify_detects_each_kind_of_tampering() {
         sha2::Digest::update(&mut h, prev);
         sha2::Digest::update(&mut h, body.as_bytes());
         prev = sha2::Digest::finalize(h).into();
-        f.acc
-            .db
-            .conn()
+        raw(&f.acc)
             .execute(
                 "UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1",
                 rusqlite::params![seq, body, prev.to_vec()],
@@ -899,9 +895,7 @@ fn a_version_1_database_is_migrated() {
         acc.set_lang("old", "fr").unwrap_err().code(),
         "input.invalid"
     );
-    let v: i64 = acc
-        .db
-        .conn()
+    let v: i64 = raw(&acc)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, chatvault_store_sqlite::access::SCHEMA_VERSION);
@@ -1078,7 +1072,12 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
             .1;
         map.insert(
             "users".into(),
-            crate::state::table_digest(&c, "users").unwrap(),
+            crate::state::table_digest(
+                &chatvault_store_sqlite::SqliteAccessOps::new(&c, f.acc.path()),
+                "users",
+                chatvault_store::access::Image::Now,
+            )
+            .unwrap(),
         );
         let prev: [u8; 32] = prev.try_into().unwrap();
         e.seq = seq as u64 + 1;

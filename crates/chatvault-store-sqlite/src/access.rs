@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use chatvault_store::access::{
-    AccessOps, AuditRange, AuditRow, SessionRow, Shelf, TokenRow, UserRow,
+    AccessOps, AccessStore, AccessTx, AuditRange, AuditRow, Image, SessionRow, Shelf, TokenRow,
+    UserRow, Value,
 };
 use chatvault_store::{Result, StoreError};
 
@@ -89,6 +90,7 @@ impl SqliteAccessDb {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
+        install_triggers(&conn).map_err(e)?;
         Ok(SqliteAccessDb {
             conn,
             path: path.to_owned(),
@@ -96,23 +98,67 @@ impl SqliteAccessDb {
     }
 
     /// The operations on the connection, for reads outside a transaction.
-    pub fn ops(&self) -> SqliteAccessOps<'_> {
+    fn ops(&self) -> SqliteAccessOps<'_> {
         SqliteAccessOps::new(&self.conn, &self.path)
     }
+}
 
-    /// The connection, for what `chatvault-access` does not yet do through
-    /// [`AccessOps`] (accounts, the audit chain, the sealed state; issue 16).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
+/// The sealed tables' columns in a fixed order, and their rows' order.
+const SEALED: &[(&str, &str, &str)] = &[
+    (
+        "users",
+        "name, role, team, handles, password, totp_secret, totp_last_step, frozen, locked, created_ms, updated_ms, lang",
+        "ORDER BY name",
+    ),
+    (
+        "tokens",
+        "id, hash, user, scope, source, created_ms, revoked_ms",
+        "ORDER BY id",
+    ),
+    (
+        "enrolments",
+        "ticket_hash, user, expires_ms",
+        "ORDER BY ticket_hash",
+    ),
+    ("requests", "id, requester, body", "ORDER BY id"),
+    ("grants", "id, holder, body", "ORDER BY id"),
+    ("lifecycle", "kind, key, body", "ORDER BY kind, key"),
+    ("meta", "key, value", "ORDER BY key"),
+];
 
-    pub fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
+fn sealed(table: &str) -> Result<&'static (&'static str, &'static str, &'static str)> {
+    SEALED
+        .iter()
+        .find(|s| s.0 == table)
+        .ok_or_else(|| StoreError::Corrupt(format!("`{table}` is not a sealed table")))
+}
 
-    pub fn path(&self) -> &Path {
-        &self.path
+/// Creates the triggers that note which sealed tables a connection's statements change
+/// and, before the first change to one, copy the table as it stood (`temp.pre_TABLE`):
+/// the crate above checks the copy against the signed map before it signs the new
+/// digest, so a later change through chatvault never makes an earlier edit to the file
+/// legitimate. Temporary: they exist on this connection only, and a statement run
+/// elsewhere (an edit outside chatvault) fires none.
+fn install_triggers(conn: &Connection) -> rusqlite::Result<()> {
+    let mut sql = String::from(
+        "CREATE TEMP TABLE IF NOT EXISTS sealed_dirty (tbl TEXT PRIMARY KEY) WITHOUT ROWID;",
+    );
+    for (table, cols, rest) in SEALED {
+        // The copy takes the same rows the digest reads.
+        let rows = rest.split("ORDER BY").next().unwrap_or("");
+        sql.push_str(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS pre_{table} AS SELECT {cols} FROM main.{table} WHERE 0;"
+        ));
+        for op in ["INSERT", "UPDATE", "DELETE"] {
+            sql.push_str(&format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS sealed_{table}_{op} BEFORE {op} ON main.{table} \
+                 WHEN NOT EXISTS (SELECT 1 FROM temp.sealed_dirty WHERE tbl = '{table}') \
+                 BEGIN INSERT INTO temp.sealed_dirty (tbl) VALUES ('{table}'); \
+                 INSERT INTO temp.pre_{table} SELECT {cols} FROM main.{table} {rows}; END;"
+            ));
+        }
     }
+    conn.execute_batch(&sql)
 }
 
 /// The operations on one connection or transaction of an `access.db`.
@@ -203,6 +249,74 @@ impl SqliteAccessOps<'_> {
 }
 
 impl AccessOps for SqliteAccessOps<'_> {
+    fn take_sealed_changes(&self) -> Result<Vec<String>> {
+        let dirty = self.all("SELECT tbl FROM temp.sealed_dirty ORDER BY tbl", |r| r.get(0))?;
+        // Most transactions change no sealed table (every session lookup is one): they
+        // only read here.
+        if !dirty.is_empty() {
+            self.conn
+                .execute("DELETE FROM temp.sealed_dirty", [])
+                .map_err(|x| self.e(x))?;
+        }
+        Ok(dirty)
+    }
+
+    fn mark_all_sealed_changed(&self) -> Result<()> {
+        for (table, cols, rest) in SEALED {
+            let rows = rest.split("ORDER BY").next().unwrap_or("");
+            self.conn
+                .execute_batch(&format!(
+                    "INSERT OR IGNORE INTO temp.sealed_dirty (tbl) VALUES ('{table}');
+                     DELETE FROM temp.pre_{table};
+                     INSERT INTO temp.pre_{table} SELECT {cols} FROM main.{table} {rows};"
+                ))
+                .map_err(|x| self.e(x))?;
+        }
+        Ok(())
+    }
+
+    fn sealed_rows(
+        &self,
+        table: &str,
+        image: Image,
+        each: &mut dyn FnMut(&[Value<'_>]),
+    ) -> Result<()> {
+        let (table, cols, rest) = sealed(table)?;
+        let from = match image {
+            Image::Now => format!("main.{table}"),
+            Image::BeforeChange => format!("temp.pre_{table}"),
+        };
+        let n = cols.split(',').count();
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {cols} FROM {from} {rest}"))
+            .map_err(|x| self.e(x))?;
+        let mut rows = st.query([]).map_err(|x| self.e(x))?;
+        while let Some(r) = rows.next().map_err(|x| self.e(x))? {
+            let mut values = Vec::with_capacity(n);
+            for i in 0..n {
+                use rusqlite::types::ValueRef as V;
+                values.push(match r.get_ref(i).map_err(|x| self.e(x))? {
+                    V::Null => Value::Null,
+                    V::Integer(v) => Value::Integer(v),
+                    V::Real(v) => Value::Real(v),
+                    V::Text(b) => Value::Text(b),
+                    V::Blob(b) => Value::Blob(b),
+                });
+            }
+            each(&values);
+        }
+        Ok(())
+    }
+
+    fn clear_before_image(&self, table: &str) -> Result<()> {
+        let (table, _, _) = sealed(table)?;
+        self.conn
+            .execute(&format!("DELETE FROM temp.pre_{table}"), [])
+            .map_err(|x| self.e(x))?;
+        Ok(())
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
         self.conn
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
@@ -657,129 +771,189 @@ fn unreachable_owner(t: &str) -> rusqlite::Result<usize> {
     )))
 }
 
-/// An open database answers for its connection (reads outside a transaction).
-impl AccessOps for SqliteAccessDb {
-    fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
-        self.ops().audit_head()
+/// `AccessOps` for a type with an `ops()` that lends a [`SqliteAccessOps`]: an open
+/// database (reads on its connection), a transaction and a snapshot.
+macro_rules! delegate_access_ops {
+    ($ty:ty) => {
+        impl AccessOps for $ty {
+            fn sealed_rows(
+                &self,
+                table: &str,
+                image: Image,
+                each: &mut dyn FnMut(&[Value<'_>]),
+            ) -> Result<()> {
+                self.ops().sealed_rows(table, image, each)
+            }
+            fn take_sealed_changes(&self) -> Result<Vec<String>> {
+                self.ops().take_sealed_changes()
+            }
+            fn mark_all_sealed_changed(&self) -> Result<()> {
+                self.ops().mark_all_sealed_changed()
+            }
+            fn clear_before_image(&self, table: &str) -> Result<()> {
+                self.ops().clear_before_image(table)
+            }
+            fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
+                self.ops().audit_head()
+            }
+            fn insert_audit(&self, row: &AuditRow) -> Result<()> {
+                self.ops().insert_audit(row)
+            }
+            fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64> {
+                self.ops().audit_count(actor, action, since_ms)
+            }
+            fn audit_scan(&self, range: &AuditRange<'_>, each: &mut dyn FnMut(AuditRow) -> Result<()>, ) -> Result<()> {
+                self.ops().audit_scan(range, each)
+            }
+            fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>> {
+                self.ops().audit_last_containing(below_seq, needle)
+            }
+            fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+                self.ops().put_audit_checkpoint(size, note)
+            }
+            fn audit_checkpoint(&self, size: u64) -> Result<Option<String>> {
+                self.ops().audit_checkpoint(size)
+            }
+            fn delete_audit_checkpoint(&self, size: u64) -> Result<()> {
+                self.ops().delete_audit_checkpoint(size)
+            }
+            fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
+                self.ops().audit_checkpoints()
+            }
+            fn meta(&self, key: &str) -> Result<Option<String>> {
+                self.ops().meta(key)
+            }
+            fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+                self.ops().put_meta(key, value)
+            }
+            fn user(&self, name: &str) -> Result<Option<UserRow>> {
+                self.ops().user(name)
+            }
+            fn users(&self) -> Result<Vec<UserRow>> {
+                self.ops().users()
+            }
+            fn insert_user(&self, u: &UserRow) -> Result<()> {
+                self.ops().insert_user(u)
+            }
+            fn update_user(&self, u: &UserRow) -> Result<()> {
+                self.ops().update_user(u)
+            }
+            fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()> {
+                self.ops().add_login_failure(user, at_ms, ip)
+            }
+            fn login_failures(&self, user: Option<&str>, ip: Option<&str>, since_ms: i64,) -> Result<(u64, Option<i64>)> {
+                self.ops().login_failures(user, ip, since_ms)
+            }
+            fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
+                self.ops().clear_login_failures(user, ip)
+            }
+            fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()> {
+                self.ops().remember_address(user, ip, at_ms)
+            }
+            fn address_known(&self, user: &str, ip: &str, since_ms: i64) -> Result<bool> {
+                self.ops().address_known(user, ip, since_ms)
+            }
+            fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()> {
+                self.ops().put_enrolment(ticket_hash, user, expires_ms)
+            }
+            fn enrolment(&self, ticket_hash: &[u8], now_ms: i64) -> Result<Option<String>> {
+                self.ops().enrolment(ticket_hash, now_ms)
+            }
+            fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()> {
+                self.ops().delete_enrolments(user, expired_by)
+            }
+            fn insert_session(&self, s: &SessionRow) -> Result<()> {
+                self.ops().insert_session(s)
+            }
+            fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
+                self.ops().session(id_hash)
+            }
+            fn touch_session(&self, id_hash: &[u8], seen_ms: i64) -> Result<()> {
+                self.ops().touch_session(id_hash, seen_ms)
+            }
+            fn delete_session(&self, id_hash: &[u8]) -> Result<bool> {
+                self.ops().delete_session(id_hash)
+            }
+            fn delete_sessions_of(&self, user: &str) -> Result<u64> {
+                self.ops().delete_sessions_of(user)
+            }
+            fn sessions(&self) -> Result<Vec<SessionRow>> {
+                self.ops().sessions()
+            }
+            fn insert_token(&self, t: &TokenRow) -> Result<()> {
+                self.ops().insert_token(t)
+            }
+            fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>> {
+                self.ops().token_by_hash(hash)
+            }
+            fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+                self.ops().revoke_token(id, at_ms)
+            }
+            fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64> {
+                self.ops().revoke_tokens_of(user, at_ms)
+            }
+            fn tokens(&self) -> Result<Vec<TokenRow>> {
+                self.ops().tokens()
+            }
+            fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>> {
+                self.ops().document(shelf, key)
+            }
+            fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
+                self.ops().put_document(shelf, key, owner, body)
+            }
+            fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool> {
+                self.ops().delete_document(shelf, key)
+            }
+            fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
+                self.ops().documents(shelf, owner)
+            }
+        }
+    };
+}
+
+delegate_access_ops!(SqliteAccessDb);
+delegate_access_ops!(SqliteAccessTx<'_>);
+
+/// A transaction on an `access.db`: a write one ([`AccessStore::begin`]) or a read
+/// snapshot ([`AccessStore::snapshot`]), rolled back when dropped uncommitted.
+pub struct SqliteAccessTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+    path: &'c Path,
+}
+
+impl SqliteAccessTx<'_> {
+    fn ops(&self) -> SqliteAccessOps<'_> {
+        SqliteAccessOps::new(&self.tx, self.path)
     }
-    fn insert_audit(&self, row: &AuditRow) -> Result<()> {
-        self.ops().insert_audit(row)
+}
+
+impl AccessTx for SqliteAccessTx<'_> {
+    fn commit(self: Box<Self>) -> Result<()> {
+        let path = self.path;
+        self.tx.commit().map_err(|x| crate::err(path, x))
     }
-    fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64> {
-        self.ops().audit_count(actor, action, since_ms)
+}
+
+impl AccessStore for SqliteAccessDb {
+    fn begin(&mut self) -> Result<Box<dyn AccessTx + '_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|x| crate::err(&self.path, x))?;
+        Ok(Box::new(SqliteAccessTx {
+            tx,
+            path: &self.path,
+        }))
     }
-    fn audit_scan(
-        &self,
-        range: &AuditRange<'_>,
-        each: &mut dyn FnMut(AuditRow) -> Result<()>,
-    ) -> Result<()> {
-        self.ops().audit_scan(range, each)
-    }
-    fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>> {
-        self.ops().audit_last_containing(below_seq, needle)
-    }
-    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
-        self.ops().put_audit_checkpoint(size, note)
-    }
-    fn audit_checkpoint(&self, size: u64) -> Result<Option<String>> {
-        self.ops().audit_checkpoint(size)
-    }
-    fn delete_audit_checkpoint(&self, size: u64) -> Result<()> {
-        self.ops().delete_audit_checkpoint(size)
-    }
-    fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
-        self.ops().audit_checkpoints()
-    }
-    fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.ops().meta(key)
-    }
-    fn put_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.ops().put_meta(key, value)
-    }
-    fn user(&self, name: &str) -> Result<Option<UserRow>> {
-        self.ops().user(name)
-    }
-    fn users(&self) -> Result<Vec<UserRow>> {
-        self.ops().users()
-    }
-    fn insert_user(&self, u: &UserRow) -> Result<()> {
-        self.ops().insert_user(u)
-    }
-    fn update_user(&self, u: &UserRow) -> Result<()> {
-        self.ops().update_user(u)
-    }
-    fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()> {
-        self.ops().add_login_failure(user, at_ms, ip)
-    }
-    fn login_failures(
-        &self,
-        user: Option<&str>,
-        ip: Option<&str>,
-        since_ms: i64,
-    ) -> Result<(u64, Option<i64>)> {
-        self.ops().login_failures(user, ip, since_ms)
-    }
-    fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
-        self.ops().clear_login_failures(user, ip)
-    }
-    fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()> {
-        self.ops().remember_address(user, ip, at_ms)
-    }
-    fn address_known(&self, user: &str, ip: &str, since_ms: i64) -> Result<bool> {
-        self.ops().address_known(user, ip, since_ms)
-    }
-    fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()> {
-        self.ops().put_enrolment(ticket_hash, user, expires_ms)
-    }
-    fn enrolment(&self, ticket_hash: &[u8], now_ms: i64) -> Result<Option<String>> {
-        self.ops().enrolment(ticket_hash, now_ms)
-    }
-    fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()> {
-        self.ops().delete_enrolments(user, expired_by)
-    }
-    fn insert_session(&self, s: &SessionRow) -> Result<()> {
-        self.ops().insert_session(s)
-    }
-    fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
-        self.ops().session(id_hash)
-    }
-    fn touch_session(&self, id_hash: &[u8], seen_ms: i64) -> Result<()> {
-        self.ops().touch_session(id_hash, seen_ms)
-    }
-    fn delete_session(&self, id_hash: &[u8]) -> Result<bool> {
-        self.ops().delete_session(id_hash)
-    }
-    fn delete_sessions_of(&self, user: &str) -> Result<u64> {
-        self.ops().delete_sessions_of(user)
-    }
-    fn sessions(&self) -> Result<Vec<SessionRow>> {
-        self.ops().sessions()
-    }
-    fn insert_token(&self, t: &TokenRow) -> Result<()> {
-        self.ops().insert_token(t)
-    }
-    fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>> {
-        self.ops().token_by_hash(hash)
-    }
-    fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
-        self.ops().revoke_token(id, at_ms)
-    }
-    fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64> {
-        self.ops().revoke_tokens_of(user, at_ms)
-    }
-    fn tokens(&self) -> Result<Vec<TokenRow>> {
-        self.ops().tokens()
-    }
-    fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>> {
-        self.ops().document(shelf, key)
-    }
-    fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
-        self.ops().put_document(shelf, key, owner, body)
-    }
-    fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool> {
-        self.ops().delete_document(shelf, key)
-    }
-    fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
-        self.ops().documents(shelf, owner)
+
+    fn snapshot(&self) -> Result<Box<dyn AccessOps + '_>> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|x| crate::err(&self.path, x))?;
+        Ok(Box::new(SqliteAccessTx {
+            tx,
+            path: &self.path,
+        }))
     }
 }

@@ -10,9 +10,9 @@
 //! so far: the documents (retrieval requests, grants, and the lifecycle records:
 //! retention policies, tag rules, holds, deletion requests, restrictions, identity
 //! links), sessions and API tokens, accounts, sign-in throttling, enrolments, the audit
-//! chain and its checkpoints, and the meta values. The transaction itself, and which
-//! sealed tables a transaction changed (SQLite triggers), still speak SQLite in
-//! `chatvault-access`.
+//! chain and its checkpoints, the meta values, the sealed tables' rows and changes, and
+//! the transactions themselves ([`AccessStore`]). `chatvault-access` names no database
+//! but where it opens the default one.
 
 use crate::Result;
 
@@ -95,8 +95,53 @@ pub struct AuditRange<'a> {
     pub from_seq: u64,
 }
 
+/// The tables whose rows give or take away rights. The crate above signs a digest of
+/// each into the audit chain, so an edit outside chatvault is named by `audit verify`.
+pub const SEALED_TABLES: &[&str] = &[
+    "users",
+    "tokens",
+    "enrolments",
+    "requests",
+    "grants",
+    "lifecycle",
+    "meta",
+];
+
+/// One stored value, typed as the digest frames it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
+/// Which rows of a sealed table: as they are, or as they stood before this handle's
+/// first change to the table since its changes were last taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Image {
+    Now,
+    BeforeChange,
+}
+
 /// The access database's operations, for reads and inside a transaction alike.
 pub trait AccessOps {
+    /// The sealed tables written since the last call (by any statement on this handle,
+    /// so no write path can forget to say), forgetting them. Each keeps its
+    /// before-image until [`AccessOps::clear_before_image`].
+    fn take_sealed_changes(&self) -> Result<Vec<String>>;
+    /// Marks every sealed table changed, its current rows as its before-image.
+    fn mark_all_sealed_changed(&self) -> Result<()>;
+    /// Calls `each` with every row of sealed `table` (columns and rows in a fixed order).
+    fn sealed_rows(
+        &self,
+        table: &str,
+        image: Image,
+        each: &mut dyn FnMut(&[Value<'_>]),
+    ) -> Result<()>;
+    fn clear_before_image(&self, table: &str) -> Result<()>;
+
     /// The newest entry's sequence number and hash.
     fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>>;
     /// Appends one entry; its `seq` must be the next.
@@ -180,4 +225,20 @@ pub trait AccessOps {
     /// The shelf's documents as `(key, body)`, in the shelf's order; only `owner`'s when
     /// given (requests and grants).
     fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>>;
+}
+
+/// A write transaction: its operations, committed together or not at all (dropped
+/// uncommitted, it rolls back).
+pub trait AccessTx: AccessOps {
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// An access database.
+pub trait AccessStore: AccessOps + Send {
+    /// Begins a write transaction, serialised with every other writer (other processes
+    /// included).
+    fn begin(&mut self) -> Result<Box<dyn AccessTx + '_>>;
+    /// A consistent snapshot to read from for as long as it lives: a writer committing
+    /// meanwhile is not seen half-way.
+    fn snapshot(&self) -> Result<Box<dyn AccessOps + '_>>;
 }
