@@ -178,11 +178,11 @@ struct AccessDb {
 }
 
 impl chatvault_store::conformance_access::AccessBackend for AccessDb {
-    fn fresh(&mut self) -> Box<dyn chatvault_store::access::AccessOps> {
+    fn fresh(&mut self) -> Box<dyn chatvault_store::access::AccessStore> {
         self.n += 1;
         self.another()
     }
-    fn another(&mut self) -> Box<dyn chatvault_store::access::AccessOps> {
+    fn another(&mut self) -> Box<dyn chatvault_store::access::AccessStore> {
         let p = self.dir.path().join(format!("access-{}.db", self.n));
         Box::new(chatvault_store_sqlite::access::SqliteAccessDb::open(&p).expect("open"))
     }
