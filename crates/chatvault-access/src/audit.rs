@@ -13,8 +13,8 @@
 //! names are stable: scripts and the auditor's filters use them.
 
 use chatvault_ledger::Hash;
-use chrono::{Datelike, Timelike};
 use chatvault_store::access::{AuditRange, AuditRow};
+use chrono::{Datelike, Timelike};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -532,21 +532,22 @@ impl Access {
             ..AuditRange::default()
         };
         let mut out = vec![];
-        self.ops().audit_scan(&range, &mut |row| {
-            let e: AuditEntry = serde_json::from_str(&row.body).map_err(|e| {
-                chatvault_store::StoreError::Corrupt(format!("audit entry {}: {e}", row.seq))
-            })?;
-            let action_ok = match f.action.as_deref() {
-                None => true,
-                Some(a) if a.ends_with('.') => e.action.starts_with(a),
-                Some(a) => e.action == a,
-            };
-            if action_ok && (!f.flagged || !e.flags.is_empty()) {
-                out.push(e);
-            }
-            Ok(())
-        })
-        .map_err(|e| self.corrupt_or(e))?;
+        self.ops()
+            .audit_scan(&range, &mut |row| {
+                let e: AuditEntry = serde_json::from_str(&row.body).map_err(|e| {
+                    chatvault_store::StoreError::Corrupt(format!("audit entry {}: {e}", row.seq))
+                })?;
+                let action_ok = match f.action.as_deref() {
+                    None => true,
+                    Some(a) if a.ends_with('.') => e.action.starts_with(a),
+                    Some(a) => e.action == a,
+                };
+                if action_ok && (!f.flagged || !e.flags.is_empty()) {
+                    out.push(e);
+                }
+                Ok(())
+            })
+            .map_err(|e| self.corrupt_or(e))?;
         if let Some(limit) = f.limit {
             let skip = out.len().saturating_sub(limit);
             out.drain(..skip);

@@ -76,7 +76,7 @@ pub enum AccessError {
     #[error(transparent)]
     Policy(#[from] chatvault_policy::PolicyError),
     /// The store's own error (its cause is the backend's, SQLite's here).
-    #[error("{0}: {cause}", cause = std::error::Error::source(.0).map(ToString::to_string).unwrap_or_default())]
+    #[error("{}", chatvault_store::with_cause(.0))]
     Store(#[from] chatvault_store::StoreError),
     #[error("access database {0}: {1}")]
     Corrupt(PathBuf, String),
@@ -180,7 +180,13 @@ impl Access {
         let path = data_dir.join("access.db");
         // Opened, created or upgraded by the store (its schema and steps are files there):
         // the one place this crate names a database.
-        let db = chatvault_store_sqlite::access::SqliteAccessDb::open(&path)?;
+        let db =
+            chatvault_store_sqlite::access::SqliteAccessDb::open(&path).map_err(|e| match e {
+                chatvault_store::StoreError::Corrupt(why) => {
+                    AccessError::Corrupt(path.clone(), why)
+                }
+                other => other.into(),
+            })?;
         let mut acc = Access {
             db: Box::new(db),
             path,
@@ -197,8 +203,7 @@ impl Access {
     /// database that has a map is only ever compared with it, so an edited file is
     /// named by `audit verify`, not sealed as it stands.
     fn seal_baseline(&mut self) -> Result<()> {
-        if state::newest_state(self.ops())?.is_some()
-        {
+        if state::newest_state(self.ops())?.is_some() {
             return Ok(());
         }
         self.in_tx(|t| {
@@ -248,7 +253,11 @@ impl Access {
     }
 
     /// A stored document's JSON read back; `what` names it in the error.
-    pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(path: &Path, what: &str, body: &str) -> Result<T> {
+    pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
+        path: &Path,
+        what: &str,
+        body: &str,
+    ) -> Result<T> {
         serde_json::from_str(body)
             .map_err(|e| AccessError::Corrupt(path.to_owned(), format!("{what}: {e}")))
     }
@@ -303,7 +312,6 @@ pub(crate) struct Tx<'a> {
     /// Audit entries appended in this transaction, written by [`Tx::flush`].
     pub pending: std::cell::RefCell<Vec<(audit::Event, Vec<String>)>>,
 }
-
 
 pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -76,7 +76,9 @@ impl Tx<'_> {
     fn put<T: Serialize>(&self, kind: &str, key: &str, v: &T) -> Result<()> {
         let body = serde_json::to_string(v)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        Ok(self.ops.put_document(Shelf::Lifecycle(kind), key, "", &body)?)
+        Ok(self
+            .ops
+            .put_document(Shelf::Lifecycle(kind), key, "", &body)?)
     }
 
     fn delete(&self, kind: &str, key: &str) -> Result<bool> {

@@ -22,13 +22,17 @@ impl Tx<'_> {
     fn put_request(&self, r: &Request) -> Result<()> {
         let body = serde_json::to_string(r)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        Ok(self.ops.put_document(Shelf::Requests, &r.id, &r.requester, &body)?)
+        Ok(self
+            .ops
+            .put_document(Shelf::Requests, &r.id, &r.requester, &body)?)
     }
 
     fn put_grant(&self, g: &Grant) -> Result<()> {
         let body = serde_json::to_string(g)
             .map_err(|e| AccessError::Corrupt(self.path.to_owned(), e.to_string()))?;
-        Ok(self.ops.put_document(Shelf::Grants, &g.id, &g.holder, &body)?)
+        Ok(self
+            .ops
+            .put_document(Shelf::Grants, &g.id, &g.holder, &body)?)
     }
 
     /// The organisation: role rules from the config, teams and handles from the users.

@@ -188,10 +188,21 @@ impl Access {
                 created_ms: t.now,
                 revoked_ms: None,
             })?;
-            t.append(&Event::new(actor, Action::TokenCreate).target(user).details(serde_json::json!({
-                "token": id, "scope": scope.as_str(), "source": source,
-            })))?;
-            let info = TokenInfo { id: id.clone(), user: user.to_owned(), scope, source: source.map(str::to_owned), created_at: crate::rfc3339(t.now), revoked_at: None };
+            t.append(
+                &Event::new(actor, Action::TokenCreate)
+                    .target(user)
+                    .details(serde_json::json!({
+                        "token": id, "scope": scope.as_str(), "source": source,
+                    })),
+            )?;
+            let info = TokenInfo {
+                id: id.clone(),
+                user: user.to_owned(),
+                scope,
+                source: source.map(str::to_owned),
+                created_at: crate::rfc3339(t.now),
+                revoked_at: None,
+            };
             Ok((info, text.clone()))
         })
     }

@@ -85,9 +85,7 @@ impl Tx<'_> {
         if dirty.is_empty() {
             return Ok(None);
         }
-        let mut map = newest_state(self.ops)?
-            .map(|(_, m)| m)
-            .unwrap_or_default();
+        let mut map = newest_state(self.ops)?.map(|(_, m)| m).unwrap_or_default();
         let first = map.is_empty();
         let mut altered = vec![];
         for table in dirty {
@@ -182,4 +180,26 @@ pub(crate) fn session_aad(id_hash: &[u8], user: &str, csrf: &str, created_ms: i6
     }
     aad.extend_from_slice(&created_ms.to_be_bytes());
     aad
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    /// The digest's framing is fixed: databases in use carry signed maps made with it.
+    /// The constant was computed apart from this code (SHA-256 over the domain tag, the
+    /// table name, and each value as type byte, big-endian length and bytes).
+    #[test]
+    fn a_table_digest_is_the_framed_sha256_of_its_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db =
+            chatvault_store_sqlite::access::SqliteAccessDb::open(&dir.path().join("access.db"))
+                .expect("open");
+        db.put_document(chatvault_store::access::Shelf::Requests, "r1", "zoe", "{}")
+            .expect("put");
+        assert_eq!(
+            table_digest(&db, "requests", Image::Now).expect("digest"),
+            "5a860a0be950e26cf9f1c615d08c78f74a8d968727dc1b872309b19b37c501a1"
+        );
+    }
 }

@@ -1066,10 +1066,13 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
             )
             .unwrap();
         let mut e: AuditEntry = serde_json::from_str(&body).unwrap();
-        let mut map = crate::state::newest_state(&chatvault_store_sqlite::SqliteAccessOps::new(&c, f.acc.path()))
-            .unwrap()
-            .unwrap()
-            .1;
+        let mut map = crate::state::newest_state(&chatvault_store_sqlite::SqliteAccessOps::new(
+            &c,
+            f.acc.path(),
+        ))
+        .unwrap()
+        .unwrap()
+        .1;
         map.insert(
             "users".into(),
             crate::state::table_digest(
@@ -1106,5 +1109,32 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
         r.errors.iter().any(|e| e.contains("`audit`")),
         "a forged entry signed over by a later change: {:?}",
         r.errors
+    );
+}
+
+#[test]
+fn a_newer_access_database_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let (signer, _) = CheckpointSigner::generate("test/audit").unwrap();
+    let Err(e) = Access::open(
+        dir.path(),
+        AccessKeys {
+            seal: DataKey::generate(),
+            audit_signer: signer,
+        },
+        Settings::default(),
+    ) else {
+        panic!("a newer database opened");
+    };
+    assert_eq!(e.code(), "access.corrupt");
+    let text = e.to_string();
+    assert!(
+        text.contains("access.db") && text.contains("schema version 99 is newer than this program"),
+        "{text}"
     );
 }

@@ -202,6 +202,8 @@ impl Tx<'_> {
 
     /// An account's stored row, to change and write back in this transaction.
     fn user_row(&self, name: &str) -> Result<UserRow> {
+        // The same checks as `require_user`: a row with an unknown role is corrupt.
+        self.require_user(name)?;
         self.ops
             .user(name)?
             .ok_or_else(|| AccessError::NoUser(name.to_owned()))
@@ -280,8 +282,11 @@ impl Tx<'_> {
         let otpauth = totp_for(&secret, username, "chatvault")?.get_url();
         let ticket = hex::encode(chatvault_crypto::random_bytes::<32>());
         self.ops.delete_enrolments(username, Some(self.now))?;
-        self.ops
-            .put_enrolment(&sha256(ticket.as_bytes()), username, self.now + ENROL_TTL_MS)?;
+        self.ops.put_enrolment(
+            &sha256(ticket.as_bytes()),
+            username,
+            self.now + ENROL_TTL_MS,
+        )?;
         self.append(&Event::new(username, Action::TotpEnrolStart).ip(ip))?;
         Ok(AccessError::TotpEnrol { ticket, otpauth })
     }
@@ -382,7 +387,11 @@ impl Access {
             if t.user(name)?.is_some() {
                 return Err(AccessError::UserExists(name.to_owned()));
             }
-            let (sealed, uri) = if enrol { t.new_totp_secret(name).map(|(s, u)| (Some(s), Some(u)))? } else { (None, None) };
+            let (sealed, uri) = if enrol {
+                t.new_totp_secret(name).map(|(s, u)| (Some(s), Some(u)))?
+            } else {
+                (None, None)
+            };
             t.ops.insert_user(&UserRow {
                 name: name.to_owned(),
                 role: role.as_str().to_owned(),
@@ -397,10 +406,16 @@ impl Access {
                 updated_ms: t.now,
                 lang: None,
             })?;
-            t.append(&Event::new(actor, Action::UserAdd).target(name).details(serde_json::json!({
-                "role": role.as_str(), "team": team, "handles": handles, "totp": enrol,
-            })))?;
-            Ok(Enrolment { user: name.to_owned(), password: generated, otpauth: uri })
+            t.append(&Event::new(actor, Action::UserAdd).target(name).details(
+                serde_json::json!({
+                    "role": role.as_str(), "team": team, "handles": handles, "totp": enrol,
+                }),
+            ))?;
+            Ok(Enrolment {
+                user: name.to_owned(),
+                password: generated,
+                otpauth: uri,
+            })
         })
     }
 
@@ -453,14 +468,21 @@ impl Access {
             row.handles = serde_json::to_string(&new_handles).unwrap_or_default();
             row.updated_ms = t.now;
             t.ops.update_user(&row)?;
-            let reach_changed = new_role != old.role || new_team != old.team || new_handles != old.handles;
-            let sessions = if reach_changed { t.ops.delete_sessions_of(name)? } else { 0 };
-            t.append(&Event::new(actor, Action::UserChange).target(name).details(serde_json::json!({
-                "role": [old.role.as_str(), new_role.as_str()],
-                "team": [old.team, new_team],
-                "handles": [old.handles, new_handles],
-                "sessions_ended": sessions,
-            })))?;
+            let reach_changed =
+                new_role != old.role || new_team != old.team || new_handles != old.handles;
+            let sessions = if reach_changed {
+                t.ops.delete_sessions_of(name)?
+            } else {
+                0
+            };
+            t.append(&Event::new(actor, Action::UserChange).target(name).details(
+                serde_json::json!({
+                    "role": [old.role.as_str(), new_role.as_str()],
+                    "team": [old.team, new_team],
+                    "handles": [old.handles, new_handles],
+                    "sessions_ended": sessions,
+                }),
+            ))?;
             t.require_user(name)
         })
     }
@@ -490,7 +512,11 @@ impl Access {
             t.ops.update_user(&row)?;
             t.end_sessions(name)?;
             t.append(&Event::new(actor, Action::UserResetTotp).target(name))?;
-            Ok(Enrolment { user: name.to_owned(), password: None, otpauth: Some(uri) })
+            Ok(Enrolment {
+                user: name.to_owned(),
+                password: None,
+                otpauth: Some(uri),
+            })
         })
     }
 
@@ -556,7 +582,8 @@ impl Access {
             }
             // Success clears this address's count for the account; failures from other
             // addresses (an attack elsewhere) still count.
-            t.ops.clear_login_failures(username, Some(ip.unwrap_or("")))?;
+            t.ops
+                .clear_login_failures(username, Some(ip.unwrap_or("")))?;
             t.remember_address(username, ip)?;
             let mut ev = Event::new(username, Action::LoginSuccess);
             ev.ip = ip.map(str::to_owned);
@@ -607,7 +634,8 @@ impl Access {
                 return fail(t, AccessError::TotpInvalid);
             }
             t.ops.delete_enrolments(&username, None)?;
-            t.ops.clear_login_failures(&username, Some(ip.unwrap_or("")))?;
+            t.ops
+                .clear_login_failures(&username, Some(ip.unwrap_or("")))?;
             t.remember_address(&username, ip)?;
             t.append(&Event::new(&username, Action::TotpEnrolled).ip(ip))?;
             t.append(
@@ -652,8 +680,8 @@ impl Access {
         let mut waits = vec![(ops.login_failures(Some(username), Some(ip), since)?, free)];
         // From an address the account signed in from within 30 days, only that pair's
         // own failures count: an attack elsewhere never holds the owner up there.
-        let known_address = !ip.is_empty()
-            && ops.address_known(username, ip, self.now_ms() - 30 * 86_400_000)?;
+        let known_address =
+            !ip.is_empty() && ops.address_known(username, ip, self.now_ms() - 30 * 86_400_000)?;
         if !known_address {
             waits.push((ops.login_failures(Some(username), None, since)?, free * 10));
         }

@@ -266,7 +266,11 @@ impl Cache {
                             .collect(),
                     )
                 }),
-                agent_first_ms: if s.messages > 0 { &s.agent_first_ms } else { &[] },
+                agent_first_ms: if s.messages > 0 {
+                    &s.agent_first_ms
+                } else {
+                    &[]
+                },
             })
             .collect();
         self.store

@@ -49,8 +49,8 @@ pub mod lifecycle;
 pub mod live;
 pub mod reach;
 pub mod read;
-pub mod requests;
 pub mod reports;
+pub mod requests;
 pub mod service;
 pub mod time;
 

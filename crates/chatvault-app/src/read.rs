@@ -22,7 +22,7 @@ use chatvault_policy::{Grant, Handle, Org, Reach, Right, Subject};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::reach::{visibility, UserReach, Usage};
+use crate::reach::{visibility, Usage, UserReach};
 use crate::time::{parse_bound, End};
 use crate::{App, Error, Result};
 
@@ -318,9 +318,13 @@ impl App {
         };
         let r = Reader::new(reach, source, ip);
         if !r.role_reads() && r.grants.is_empty() {
-            self.audit(r.event(Action::AccessDenied).result(Outcome::Denied).details(json!({
-                "reason": "role has no content and no active grant", "path": path,
-            })))?;
+            self.audit(
+                r.event(Action::AccessDenied)
+                    .result(Outcome::Denied)
+                    .details(json!({
+                        "reason": "role has no content and no active grant", "path": path,
+                    })),
+            )?;
             return Err(Error::forbidden(
                 "access.role",
                 format!(
@@ -355,8 +359,7 @@ impl App {
         details: Value,
         usage: &Usage,
     ) -> Result<()> {
-        let events =
-            crate::reach::read_events(&|a| r.event(a), action, target, details, usage);
+        let events = crate::reach::read_events(&|a| r.event(a), action, target, details, usage);
         let mut acc = self.access()?;
         for ev in events {
             acc.audit(ev)?;
@@ -606,8 +609,7 @@ impl App {
                 // field that may carry personal data (sender, name, attachments), not
                 // only the text the hit carries. (The uses were counted by the search
                 // above.)
-                match a.message_visible(&h.id, &mut r.rule(Right::View, &mut Usage::default()))
-                {
+                match a.message_visible(&h.id, &mut r.rule(Right::View, &mut Usage::default())) {
                     Ok((m, _)) => msgs.push(m),
                     Err(ArchiveError::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),

@@ -1,7 +1,6 @@
 //! What derived caches (the analytics summaries) need to stay in step with the archive:
 //! which conversations changed since they last looked, and whether anything was deleted.
 
-
 use crate::{Archive, Result};
 
 impl Archive {

@@ -55,7 +55,9 @@ pub use chatvault_store_sqlite::{is_storage_failure, is_storage_full, is_storage
 /// Opens the archive's store: the one place that chooses the backend (the embedded
 /// SQLite file in the data folder).
 fn open_store(layout: &Layout) -> std::result::Result<Box<dyn Store>, StoreError> {
-    Ok(Box::new(chatvault_store_sqlite::SqliteStore::open(&layout.db())?))
+    Ok(Box::new(chatvault_store_sqlite::SqliteStore::open(
+        &layout.db(),
+    )?))
 }
 pub use deletion::{DeleteReport, DeletionInfo, DeletionReason, PurgeReport, RecoverReport};
 pub use export::{Selection, StreamCounts};

@@ -547,7 +547,10 @@ impl Archive {
         message_id: &str,
         sha256_hex: &str,
         rule: &mut VisibleRule<'_>,
-    ) -> Result<(crate::Visible<chatvault_model::AttachmentRef>, Option<Vec<u8>>)> {
+    ) -> Result<(
+        crate::Visible<chatvault_model::AttachmentRef>,
+        Option<Vec<u8>>,
+    )> {
         let (m, _) = self.message_visible(message_id, rule)?;
         let att = m
             .attachments

@@ -64,7 +64,7 @@ pub enum BackupError {
         source: std::io::Error,
     },
     /// A database file could not be copied or read; the message carries SQLite's cause.
-    #[error("{0}: {cause}", cause = std::error::Error::source(.0).map(ToString::to_string).unwrap_or_default())]
+    #[error("{}", chatvault_store::with_cause(.0))]
     Store(#[from] chatvault_store::StoreError),
     #[error("{0}")]
     Key(String),

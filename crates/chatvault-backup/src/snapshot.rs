@@ -51,7 +51,9 @@ pub fn audit_head(db: &Path) -> Result<Option<String>> {
     if !db.exists() {
         return Ok(None);
     }
-    Ok(chatvault_store_sqlite::snapshot::newest_audit_checkpoint(db)?)
+    Ok(chatvault_store_sqlite::snapshot::newest_audit_checkpoint(
+        db,
+    )?)
 }
 
 pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

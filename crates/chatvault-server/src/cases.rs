@@ -248,7 +248,9 @@ pub fn run_export(
                     host: reader.caller.ip.clone().unwrap_or_default(),
                     front_end: "HTTP API",
                 };
-                Ok(state.evidence_for(reader, chosen, &name, MAX_HTTP_EXPORT, &origin)?.zip)
+                Ok(state
+                    .evidence_for(reader, chosen, &name, MAX_HTTP_EXPORT, &origin)?
+                    .zip)
             }
         }
     })?;

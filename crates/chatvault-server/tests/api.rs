@@ -442,8 +442,16 @@ async fn authorization_matrix_of_every_other_content_route() {
         ),
         (
             "evidence",
-            (Method::POST, "/api/v1/exports", Some(export("c1", "evidence"))),
-            (Method::POST, "/api/v1/exports", Some(export("c2", "evidence"))),
+            (
+                Method::POST,
+                "/api/v1/exports",
+                Some(export("c1", "evidence")),
+            ),
+            (
+                Method::POST,
+                "/api/v1/exports",
+                Some(export("c2", "evidence")),
+            ),
         ),
         (
             "report",
@@ -460,19 +468,52 @@ async fn authorization_matrix_of_every_other_content_route() {
     // their own (the list is cut to the caller's teams), so both columns are one call.
     type Row = (&'static str, bool, [(u16, u16); 5]);
     let rows: &[Row] = &[
-        ("alice", false, [(200, 403), (403, 403), (403, 403), (403, 403), (200, 200)]),
-        ("bob", false, [(403, 200), (403, 403), (403, 403), (403, 403), (200, 200)]),
-        ("lead1", false, [(200, 403), (403, 403), (403, 403), (200, 403), (200, 200)]),
-        ("lisa", false, [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)]),
-        ("lisa", true, [(200, 403), (200, 403), (200, 403), (403, 403), (403, 403)]),
-        ("boss", false, [(200, 200), (403, 403), (403, 403), (200, 200), (200, 200)]),
-        ("audi", false, [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)]),
-        ("root", false, [(403, 403), (403, 403), (403, 403), (403, 403), (200, 200)]),
+        (
+            "alice",
+            false,
+            [(200, 403), (403, 403), (403, 403), (403, 403), (200, 200)],
+        ),
+        (
+            "bob",
+            false,
+            [(403, 200), (403, 403), (403, 403), (403, 403), (200, 200)],
+        ),
+        (
+            "lead1",
+            false,
+            [(200, 403), (403, 403), (403, 403), (200, 403), (200, 200)],
+        ),
+        (
+            "lisa",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)],
+        ),
+        (
+            "lisa",
+            true,
+            [(200, 403), (200, 403), (200, 403), (403, 403), (403, 403)],
+        ),
+        (
+            "boss",
+            false,
+            [(200, 200), (403, 403), (403, 403), (200, 200), (200, 200)],
+        ),
+        (
+            "audi",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403), (403, 403)],
+        ),
+        (
+            "root",
+            false,
+            [(403, 403), (403, 403), (403, 403), (403, 403), (200, 200)],
+        ),
     ];
     let mut checked = 0;
     for (user, with_grant, expect) in rows {
         if *with_grant {
-            w.grant_lisa(&["view", "export", "pii.view"], now_ms() + DAY).await;
+            w.grant_lisa(&["view", "export", "pii.view"], now_ms() + DAY)
+                .await;
         }
         let s = w.login(user).await;
         for ((name, inside, outside), (want_in, want_out)) in cases.iter().zip(expect) {
@@ -491,10 +532,18 @@ async fn authorization_matrix_of_every_other_content_route() {
                     }
                 } else {
                     let code = r.body["error"]["code"].as_str().unwrap_or_default();
-                    assert!(code.starts_with("access.") || code == "evidence.masked", "{label}: {code}");
+                    assert!(
+                        code.starts_with("access.") || code == "evidence.masked",
+                        "{label}: {code}"
+                    );
                     // Every refusal is audited as one.
                     let e = w.last_audit(user);
-                    assert_eq!(e.result, chatvault_access::Outcome::Denied, "{label}: audit {}", e.action);
+                    assert_eq!(
+                        e.result,
+                        chatvault_access::Outcome::Denied,
+                        "{label}: audit {}",
+                        e.action
+                    );
                 }
                 checked += 1;
             }

@@ -54,7 +54,8 @@ impl SqliteAccessDb {
             c.query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(e)
         };
-        let corrupt = |why: String| StoreError::Corrupt(format!("access database {}: {why}", path.display()));
+        // The caller names the file: the reason alone.
+        let corrupt = StoreError::Corrupt;
         match version(&conn)? {
             0 => {
                 if let Err(x) = conn.execute_batch(&format!(
@@ -178,7 +179,14 @@ impl<'c> SqliteAccessOps<'c> {
 }
 
 /// A shelf's table, key column, owner column and listing order.
-fn table(shelf: Shelf<'_>) -> (&'static str, &'static str, Option<&'static str>, &'static str) {
+fn table(
+    shelf: Shelf<'_>,
+) -> (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+) {
     match shelf {
         Shelf::Requests => ("requests", "id", Some("requester"), "id DESC"),
         Shelf::Grants => ("grants", "id", Some("holder"), "id DESC"),
@@ -240,7 +248,11 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 }
 
 impl SqliteAccessOps<'_> {
-    fn all<T>(&self, sql: &str, f: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+    fn all<T>(
+        &self,
+        sql: &str,
+        f: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let mut st = self.conn.prepare_cached(sql).map_err(|x| self.e(x))?;
         let rows = st.query_map([], f).map_err(|x| self.e(x))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -250,7 +262,9 @@ impl SqliteAccessOps<'_> {
 
 impl AccessOps for SqliteAccessOps<'_> {
     fn take_sealed_changes(&self) -> Result<Vec<String>> {
-        let dirty = self.all("SELECT tbl FROM temp.sealed_dirty ORDER BY tbl", |r| r.get(0))?;
+        let dirty = self.all("SELECT tbl FROM temp.sealed_dirty ORDER BY tbl", |r| {
+            r.get(0)
+        })?;
         // Most transactions change no sealed table (every session lookup is one): they
         // only read here.
         if !dirty.is_empty() {
@@ -321,7 +335,7 @@ impl AccessOps for SqliteAccessOps<'_> {
         self.conn
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .map_err(|x| self.e(x))?
-            .query_row([], |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?)))
+            .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
             .optional()
             .map_err(|x| self.e(x))
     }
@@ -352,17 +366,23 @@ impl AccessOps for SqliteAccessOps<'_> {
         range: &AuditRange<'_>,
         each: &mut dyn FnMut(AuditRow) -> Result<()>,
     ) -> Result<()> {
-        // Only the conditions given, so each form uses its index (actor, action, seq).
-        let mut sql = String::from(
-            "SELECT seq, time_ms, actor, action, body, hash FROM audit WHERE seq >= ?",
-        );
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![(range.from_seq.min(i64::MAX as u64) as i64).into()];
+        // Only the conditions given, so each form uses its index (actor, action, seq),
+        // and with no `from_seq` every row is read, whatever its number: a row written
+        // outside chatvault with a negative one still reaches the verifier.
+        let mut sql =
+            String::from("SELECT seq, time_ms, actor, action, body, hash FROM audit WHERE 1");
+        let mut args: Vec<rusqlite::types::Value> = vec![];
         let mut and = |cond: &str, v: rusqlite::types::Value| {
             sql.push_str(" AND ");
             sql.push_str(cond);
             args.push(v);
         };
+        if range.from_seq > 0 {
+            and(
+                "seq >= ?",
+                (range.from_seq.min(i64::MAX as u64) as i64).into(),
+            );
+        }
         if let Some(a) = range.actor {
             and("actor = ?", a.to_owned().into());
         }
@@ -382,7 +402,9 @@ impl AccessOps for SqliteAccessOps<'_> {
             .map_err(|x| self.e(x))?;
         while let Some(r) = rows.next().map_err(|x| self.e(x))? {
             each(AuditRow {
-                seq: r.get::<_, i64>(0).map_err(|x| self.e(x))?.max(0) as u64,
+                // Cast, not clamped: a negative number (written outside chatvault)
+                // reads as a huge one, which the verifier reports as out of sequence.
+                seq: r.get::<_, i64>(0).map_err(|x| self.e(x))? as u64,
                 time_ms: r.get(1).map_err(|x| self.e(x))?,
                 actor: r.get(2).map_err(|x| self.e(x))?,
                 action: r.get(3).map_err(|x| self.e(x))?,
@@ -397,7 +419,10 @@ impl AccessOps for SqliteAccessOps<'_> {
         // LIKE's own wildcards in the needle are matched literally.
         let pattern = format!(
             "%{}%",
-            needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+            needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
         );
         self.conn
             .prepare_cached(
@@ -405,7 +430,7 @@ impl AccessOps for SqliteAccessOps<'_> {
             )
             .map_err(|x| self.e(x))?
             .query_row(params![below_seq.min(i64::MAX as u64) as i64, pattern], |r| {
-                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
             })
             .optional()
             .map_err(|x| self.e(x))
@@ -439,9 +464,10 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
-        self.all("SELECT size, note FROM audit_checkpoints ORDER BY size", |r| {
-            Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
-        })
+        self.all(
+            "SELECT size, note FROM audit_checkpoints ORDER BY size",
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -471,7 +497,10 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn users(&self) -> Result<Vec<UserRow>> {
-        self.all(&format!("SELECT {USER_COLS} FROM users ORDER BY name"), user_row)
+        self.all(
+            &format!("SELECT {USER_COLS} FROM users ORDER BY name"),
+            user_row,
+        )
     }
 
     fn insert_user(&self, u: &UserRow) -> Result<()> {
@@ -611,7 +640,9 @@ impl AccessOps for SqliteAccessOps<'_> {
 
     fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
         self.conn
-            .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"
+            ))
             .map_err(|x| self.e(x))?
             .query_row([id_hash], session_row)
             .optional()
@@ -653,7 +684,15 @@ impl AccessOps for SqliteAccessOps<'_> {
         self.conn
             .execute(
                 &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![t.id, t.hash, t.user, t.scope, t.source, t.created_ms, t.revoked_ms],
+                params![
+                    t.id,
+                    t.hash,
+                    t.user,
+                    t.scope,
+                    t.source,
+                    t.created_ms,
+                    t.revoked_ms
+                ],
             )
             .map_err(|x| self.e(x))?;
         Ok(())
@@ -757,7 +796,9 @@ impl AccessOps for SqliteAccessOps<'_> {
         };
         let mut st = self.conn.prepare_cached(&sql).map_err(|x| self.e(x))?;
         let rows = st
-            .query_map([arg], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([arg], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|x| self.e(x))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|x| self.e(x))
@@ -802,10 +843,18 @@ macro_rules! delegate_access_ops {
             fn audit_count(&self, actor: &str, action: &str, since_ms: i64) -> Result<u64> {
                 self.ops().audit_count(actor, action, since_ms)
             }
-            fn audit_scan(&self, range: &AuditRange<'_>, each: &mut dyn FnMut(AuditRow) -> Result<()>, ) -> Result<()> {
+            fn audit_scan(
+                &self,
+                range: &AuditRange<'_>,
+                each: &mut dyn FnMut(AuditRow) -> Result<()>,
+            ) -> Result<()> {
                 self.ops().audit_scan(range, each)
             }
-            fn audit_last_containing(&self, below_seq: u64, needle: &str) -> Result<Option<(u64, String)>> {
+            fn audit_last_containing(
+                &self,
+                below_seq: u64,
+                needle: &str,
+            ) -> Result<Option<(u64, String)>> {
                 self.ops().audit_last_containing(below_seq, needle)
             }
             fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
@@ -841,7 +890,12 @@ macro_rules! delegate_access_ops {
             fn add_login_failure(&self, user: &str, at_ms: i64, ip: &str) -> Result<()> {
                 self.ops().add_login_failure(user, at_ms, ip)
             }
-            fn login_failures(&self, user: Option<&str>, ip: Option<&str>, since_ms: i64,) -> Result<(u64, Option<i64>)> {
+            fn login_failures(
+                &self,
+                user: Option<&str>,
+                ip: Option<&str>,
+                since_ms: i64,
+            ) -> Result<(u64, Option<i64>)> {
                 self.ops().login_failures(user, ip, since_ms)
             }
             fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
@@ -898,13 +952,23 @@ macro_rules! delegate_access_ops {
             fn document(&self, shelf: Shelf<'_>, key: &str) -> Result<Option<String>> {
                 self.ops().document(shelf, key)
             }
-            fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
+            fn put_document(
+                &self,
+                shelf: Shelf<'_>,
+                key: &str,
+                owner: &str,
+                body: &str,
+            ) -> Result<()> {
                 self.ops().put_document(shelf, key, owner, body)
             }
             fn delete_document(&self, shelf: Shelf<'_>, key: &str) -> Result<bool> {
                 self.ops().delete_document(shelf, key)
             }
-            fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
+            fn documents(
+                &self,
+                shelf: Shelf<'_>,
+                owner: Option<&str>,
+            ) -> Result<Vec<(String, String)>> {
                 self.ops().documents(shelf, owner)
             }
         }

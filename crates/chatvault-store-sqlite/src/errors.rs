@@ -80,4 +80,3 @@ pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
             .any(|w| text.contains(w))
     })
 }
-

@@ -16,13 +16,13 @@ use chatvault_store::{
     ParticipantRow, Result, Store, StoreError, StoreRead, StoreStats, WriteTxn,
 };
 
-mod errors;
 pub mod access;
+mod errors;
 pub mod snapshot;
 pub use access::SqliteAccessOps;
 pub mod summaries;
-pub use summaries::SqliteSummaries;
 pub use errors::{is_storage_failure, is_storage_full, is_storage_full_under};
+pub use summaries::SqliteSummaries;
 
 const SCHEMA_VERSION: i64 = 4;
 

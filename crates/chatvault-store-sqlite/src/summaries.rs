@@ -176,7 +176,9 @@ impl SummaryStore for SqliteSummaries {
     ) -> Result<()> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT conv, message, word, side, sent_ms FROM risks WHERE sent_ms >= ?1")
+            .prepare_cached(
+                "SELECT conv, message, word, side, sent_ms FROM risks WHERE sent_ms >= ?1",
+            )
             .map_err(|x| self.e(x))?;
         let mut rows = st.query([from_ms]).map_err(|x| self.e(x))?;
         while let Some(r) = rows.next().map_err(|x| self.e(x))? {
@@ -206,7 +208,11 @@ impl SummaryStore for SqliteSummaries {
     }
 }
 
-fn value<'r>(r: &'r rusqlite::Row<'_>, i: usize, path: &Path) -> Result<rusqlite::types::ValueRef<'r>> {
+fn value<'r>(
+    r: &'r rusqlite::Row<'_>,
+    i: usize,
+    path: &Path,
+) -> Result<rusqlite::types::ValueRef<'r>> {
     r.get_ref(i).map_err(|x| crate::err(path, x))
 }
 

@@ -21,7 +21,10 @@ pub trait Backend {
 }
 
 /// Every case, by name.
-pub const CASES: &[(&str, fn(&mut dyn Backend))] = &[
+/// One case of the suite, run on a fresh backend.
+pub type Case = fn(&mut dyn Backend);
+
+pub const CASES: &[(&str, Case)] = &[
     ("batch_is_atomic", batch_is_atomic),
     ("messages_are_append_only", messages_are_append_only),
     ("dedup_keys", dedup_keys),
@@ -43,21 +46,32 @@ pub const CASES: &[(&str, fn(&mut dyn Backend))] = &[
     ("concurrent_writers_serialize", concurrent_writers_serialize),
 ];
 
-/// One `#[test]` per case for a backend: `conformance_tests!(|| MyBackend::new());`.
+/// Runs every case of a suite, `run` giving each a fresh backend, and names the ones
+/// that panicked (the others still run).
+pub fn failed_cases<F: Copy>(
+    cases: &[(&'static str, F)],
+    run: &mut dyn FnMut(F),
+) -> Vec<&'static str> {
+    cases
+        .iter()
+        .filter(|(_, case)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(*case))).is_err()
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// One `#[test]` running every case for a backend: `conformance_tests!(|| MyBackend::new());`.
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
         #[test]
         fn conformance() {
-            let mut failed = vec![];
-            for (name, case) in $crate::conformance::CASES {
-                let mut backend = ($make)();
-                let r =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut backend)));
-                if r.is_err() {
-                    failed.push(*name);
-                }
-            }
+            let failed =
+                $crate::conformance::failed_cases($crate::conformance::CASES, &mut |case| {
+                    let mut backend = ($make)();
+                    case(&mut backend)
+                });
             assert!(failed.is_empty(), "conformance cases failed: {failed:?}");
         }
     };

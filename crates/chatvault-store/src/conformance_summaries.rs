@@ -13,9 +13,15 @@ pub trait SummaryBackend {
     fn reopen(&mut self, version: &str) -> Box<dyn SummaryStore>;
 }
 
-pub const CASES: &[(&str, fn(&mut dyn SummaryBackend))] = &[
+/// One case of the suite, run on a fresh backend.
+pub type Case = fn(&mut dyn SummaryBackend);
+
+pub const CASES: &[(&str, Case)] = &[
     ("rows_replace_by_key", rows_replace_by_key),
-    ("scan_is_by_start_and_platform", scan_is_by_start_and_platform),
+    (
+        "scan_is_by_start_and_platform",
+        scan_is_by_start_and_platform,
+    ),
     ("risks_follow_their_row", risks_follow_their_row),
     ("agents_keep_their_earliest", agents_keep_their_earliest),
     ("clear_first_and_meta", clear_first_and_meta),
@@ -28,15 +34,13 @@ macro_rules! summaries_conformance_tests {
     ($make:expr) => {
         #[test]
         fn summaries_conformance() {
-            let mut failed = vec![];
-            for (name, case) in $crate::conformance_summaries::CASES {
-                let mut backend = ($make)();
-                let r =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut backend)));
-                if r.is_err() {
-                    failed.push(*name);
-                }
-            }
+            let failed = $crate::conformance::failed_cases(
+                $crate::conformance_summaries::CASES,
+                &mut |case| {
+                    let mut backend = ($make)();
+                    case(&mut backend)
+                },
+            );
             assert!(failed.is_empty(), "summary store cases failed: {failed:?}");
         }
     };
@@ -67,10 +71,21 @@ fn put(s: &mut dyn SummaryStore, rows: &[(SummaryRow<'_>, Vec<RiskRow<'_>>)]) {
 }
 
 /// (key, start, packed, topics) of a scan.
-fn scan(s: &dyn SummaryStore, from: i64, to: i64, platform: Option<&str>, terms: bool) -> Vec<(String, i64, Vec<u8>, String)> {
+fn scan(
+    s: &dyn SummaryStore,
+    from: i64,
+    to: i64,
+    platform: Option<&str>,
+    terms: bool,
+) -> Vec<(String, i64, Vec<u8>, String)> {
     let mut out = vec![];
     s.scan(from, to, platform, terms, &mut |_, r| {
-        out.push((r.key.to_owned(), r.start_ms, r.packed.to_vec(), r.topics.to_owned()));
+        out.push((
+            r.key.to_owned(),
+            r.start_ms,
+            r.packed.to_vec(),
+            r.topics.to_owned(),
+        ));
         Ok(())
     })
     .unwrap();
@@ -86,7 +101,11 @@ fn rows_replace_by_key(b: &mut dyn SummaryBackend) {
     assert_eq!((got[0].1, got[0].2.as_slice()), (20, b"two".as_slice()));
     // A conversation with nothing left loses its row.
     s.write(
-        &[SummaryWrite { key: "wecom:c1", summary: None, agent_first_ms: &[] }],
+        &[SummaryWrite {
+            key: "wecom:c1",
+            summary: None,
+            agent_first_ms: &[],
+        }],
         &[],
         false,
     )
@@ -105,21 +124,45 @@ fn scan_is_by_start_and_platform(b: &mut dyn SummaryBackend) {
             (row("wecom:out", "wecom", 40, b"w"), vec![]),
         ],
     );
-    let keys = |v: Vec<(String, i64, Vec<u8>, String)>| v.into_iter().map(|r| r.0).collect::<Vec<_>>();
-    assert_eq!(keys(scan(&*s, 10, 30, None, true)), ["wecom:early", "slack:mid", "wecom:late"], "inclusive bounds, oldest first");
+    let keys =
+        |v: Vec<(String, i64, Vec<u8>, String)>| v.into_iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(
+        keys(scan(&*s, 10, 30, None, true)),
+        ["wecom:early", "slack:mid", "wecom:late"],
+        "inclusive bounds, oldest first"
+    );
     assert_eq!(keys(scan(&*s, 0, 100, Some("slack"), true)), ["slack:mid"]);
     // Without terms, topics are not read.
-    assert!(scan(&*s, 0, 100, None, false).iter().all(|r| r.3.is_empty()));
+    assert!(scan(&*s, 0, 100, None, false)
+        .iter()
+        .all(|r| r.3.is_empty()));
     assert_eq!(scan(&*s, 0, 100, None, true)[0].3, "退款");
 }
 
 fn risks_follow_their_row(b: &mut dyn SummaryBackend) {
     let mut s = b.fresh("1");
-    let risk = |m: &'static str, t: i64| RiskRow { message: m, word: "投诉", side: Some("customer"), sent_ms: t };
-    put(&mut *s, &[(row("wecom:c1", "wecom", 10, b"a"), vec![risk("m1", 11), risk("m2", 12)])]);
-    put(&mut *s, &[(row("wecom:c2", "wecom", 20, b"b"), vec![risk("m3", 21)])]);
+    let risk = |m: &'static str, t: i64| RiskRow {
+        message: m,
+        word: "投诉",
+        side: Some("customer"),
+        sent_ms: t,
+    };
+    put(
+        &mut *s,
+        &[(
+            row("wecom:c1", "wecom", 10, b"a"),
+            vec![risk("m1", 11), risk("m2", 12)],
+        )],
+    );
+    put(
+        &mut *s,
+        &[(row("wecom:c2", "wecom", 20, b"b"), vec![risk("m3", 21)])],
+    );
     // Replacing c1 replaces its risks.
-    put(&mut *s, &[(row("wecom:c1", "wecom", 10, b"a"), vec![risk("m4", 13)])]);
+    put(
+        &mut *s,
+        &[(row("wecom:c1", "wecom", 10, b"a"), vec![risk("m4", 13)])],
+    );
     let mut rows = std::collections::HashMap::new();
     s.scan(0, 100, None, false, &mut |id, r| {
         rows.insert(id, r.key.to_owned());
@@ -128,7 +171,11 @@ fn risks_follow_their_row(b: &mut dyn SummaryBackend) {
     .unwrap();
     let mut got = vec![];
     s.risks_since(12, &mut |id, k| {
-        got.push((rows[&id].clone(), k.message.to_owned(), k.side.map(str::to_owned)));
+        got.push((
+            rows[&id].clone(),
+            k.message.to_owned(),
+            k.side.map(str::to_owned),
+        ));
         Ok(())
     })
     .unwrap();
@@ -136,8 +183,16 @@ fn risks_follow_their_row(b: &mut dyn SummaryBackend) {
     assert_eq!(
         got,
         [
-            ("wecom:c1".to_owned(), "m4".to_owned(), Some("customer".to_owned())),
-            ("wecom:c2".to_owned(), "m3".to_owned(), Some("customer".to_owned())),
+            (
+                "wecom:c1".to_owned(),
+                "m4".to_owned(),
+                Some("customer".to_owned())
+            ),
+            (
+                "wecom:c2".to_owned(),
+                "m3".to_owned(),
+                Some("customer".to_owned())
+            ),
         ]
     );
 }
@@ -148,8 +203,26 @@ fn agents_keep_their_earliest(b: &mut dyn SummaryBackend) {
     let r2 = row("wecom:c2", "wecom", 20, b"b");
     let first1 = [("a1".to_owned(), 50)];
     let first2 = [("a1".to_owned(), 40), ("a2".to_owned(), 60)];
-    s.write(&[SummaryWrite { key: r1.key, summary: Some((r1, vec![])), agent_first_ms: &first1 }], &[], false).unwrap();
-    s.write(&[SummaryWrite { key: r2.key, summary: Some((r2, vec![])), agent_first_ms: &first2 }], &[], false).unwrap();
+    s.write(
+        &[SummaryWrite {
+            key: r1.key,
+            summary: Some((r1, vec![])),
+            agent_first_ms: &first1,
+        }],
+        &[],
+        false,
+    )
+    .unwrap();
+    s.write(
+        &[SummaryWrite {
+            key: r2.key,
+            summary: Some((r2, vec![])),
+            agent_first_ms: &first2,
+        }],
+        &[],
+        false,
+    )
+    .unwrap();
     assert_eq!(s.agent_first_ms("a1").unwrap(), Some(40));
     assert_eq!(s.agent_first_ms("a2").unwrap(), Some(60));
     assert_eq!(s.agent_first_ms("nobody").unwrap(), None);
@@ -160,16 +233,31 @@ fn clear_first_and_meta(b: &mut dyn SummaryBackend) {
     put(&mut *s, &[(row("wecom:c1", "wecom", 10, b"a"), vec![])]);
     let r2 = row("wecom:c2", "wecom", 20, b"b");
     s.write(
-        &[SummaryWrite { key: r2.key, summary: Some((r2, vec![])), agent_first_ms: &[] }],
+        &[SummaryWrite {
+            key: r2.key,
+            summary: Some((r2, vec![])),
+            agent_first_ms: &[],
+        }],
         &[("synced", "7".to_owned())],
         true,
     )
     .unwrap();
-    let keys: Vec<String> = scan(&*s, 0, 100, None, true).into_iter().map(|r| r.0).collect();
-    assert_eq!(keys, ["wecom:c2"], "clear_first empties the rows before writing");
+    let keys: Vec<String> = scan(&*s, 0, 100, None, true)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        keys,
+        ["wecom:c2"],
+        "clear_first empties the rows before writing"
+    );
     assert_eq!(s.meta("synced").unwrap().as_deref(), Some("7"));
     s.write(&[], &[("synced", "8".to_owned())], false).unwrap();
-    assert_eq!(s.meta("synced").unwrap().as_deref(), Some("8"), "meta is replaced");
+    assert_eq!(
+        s.meta("synced").unwrap().as_deref(),
+        Some("8"),
+        "meta is replaced"
+    );
     assert_eq!(s.meta("absent").unwrap(), None);
 }
 
@@ -179,9 +267,16 @@ fn another_version_is_emptied(b: &mut dyn SummaryBackend) {
     s.write(&[], &[("synced", "7".to_owned())], false).unwrap();
     drop(s);
     let same = b.reopen("1");
-    assert_eq!(scan(&*same, 0, 100, None, true).len(), 1, "the same version keeps its rows");
+    assert_eq!(
+        scan(&*same, 0, 100, None, true).len(),
+        1,
+        "the same version keeps its rows"
+    );
     drop(same);
     let other = b.reopen("2");
-    assert!(scan(&*other, 0, 100, None, true).is_empty(), "another version starts empty");
+    assert!(
+        scan(&*other, 0, 100, None, true).is_empty(),
+        "another version starts empty"
+    );
     assert_eq!(other.meta("synced").unwrap(), None);
 }

@@ -47,6 +47,15 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A store error as one line for a person: what failed, then the backend's own words
+/// when it gave any.
+pub fn with_cause(e: &StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// A conversation row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRow {

@@ -61,7 +61,9 @@ pub fn run_attachment(
     sha: &str,
     right: Right,
 ) -> ApiResult<(Visible<chatvault_model::AttachmentRef>, Vec<u8>)> {
-    Ok(blocking(|| reader.state().attachment(reader, id, sha, right))?)
+    Ok(blocking(|| {
+        reader.state().attachment(reader, id, sha, right)
+    })?)
 }
 
 /// Bytes as a download, never rendered: the bytes and the name are untrusted.

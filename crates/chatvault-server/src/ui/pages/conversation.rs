@@ -56,7 +56,12 @@ pub async fn conversation_page(
         title: clean(v.title.as_deref().unwrap_or(&v.conversation)),
         platform: v.platform.clone(),
         total: v.total,
-        messages: views::thread(t, reader.state().zone, &v.messages.iter().collect::<Vec<_>>(), q.around.as_deref()),
+        messages: views::thread(
+            t,
+            reader.state().zone,
+            &v.messages.iter().collect::<Vec<_>>(),
+            q.around.as_deref(),
+        ),
         earlier_href: pager.prev.map(page_href),
         later_href: pager.next.map(page_href),
         pager,

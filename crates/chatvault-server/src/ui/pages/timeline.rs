@@ -118,7 +118,12 @@ pub async fn timeline_submit(
         Ok((total, msgs, linked)) => {
             page.linked = linked;
             page.pager = Some(Pager::new(total, offset, msgs.len(), PER_PAGE * 2));
-            page.messages = Some(views::thread(t, reader.state().zone, &msgs.iter().map(|m| &**m).collect::<Vec<_>>(), None));
+            page.messages = Some(views::thread(
+                t,
+                reader.state().zone,
+                &msgs.iter().map(|m| &**m).collect::<Vec<_>>(),
+                None,
+            ));
         }
         Err(e) if e.code == "access.denied" => {
             page.pager = Some(Pager::new(0, 0, 0, PER_PAGE * 2));
