@@ -1,11 +1,14 @@
-//! Carrying out retention: the sweep (plan, delete what expired, purge what is past its
-//! window, write a report) and approved manual deletions. Both the CLI and `serve`'s
-//! schedule call these, so a sweep is the same wherever it runs.
+//! Carrying out retention: the plan (a dry run), the sweep (plan, delete what expired,
+//! purge what is past its window, write a report), choosing the messages a deletion
+//! request names, and approved manual deletions. Both the CLI and `serve`'s schedule call
+//! these, so a sweep is the same wherever it runs.
 
 use std::path::PathBuf;
 
 use chatvault_access::{Access, Action, Event, Outcome};
-use chatvault_archive::{Archive, DeletionReason, PlanSummary, PurgeReport, RetentionRules};
+use chatvault_archive::{
+    Archive, DeletionReason, PlanEntry, PlanSummary, PurgeReport, RetentionRules,
+};
 use chatvault_policy::retention::{DeletionKind, DeletionRequest, DeletionStatus, Verdict};
 use serde::Serialize;
 
@@ -37,6 +40,165 @@ impl LifecycleError {
 }
 
 type Result<T> = std::result::Result<T, LifecycleError>;
+
+/// The retention rules in force: the policies, tag rules, holds and manual tags.
+fn with_rules<T>(
+    life: &chatvault_access::lifecycle::Lifecycle,
+    f: impl FnOnce(&RetentionRules<'_>) -> T,
+) -> T {
+    let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
+    f(&RetentionRules {
+        policies: &life.policies,
+        tag_rules: &life.tag_rules,
+        holds: &life.holds,
+        manual_tags: &manual,
+    })
+}
+
+/// A retention plan at one time: what would be deleted, what falls due within the
+/// horizon, and the counts. Nothing is deleted.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub at_ms: i64,
+    pub horizon_days: u32,
+    pub summary: PlanSummary,
+    /// Due for deletion, up to the limit asked.
+    pub expired: Vec<PlanEntry>,
+    pub expired_not_listed: u64,
+    /// Falling due within the horizon, soonest first, up to the limit.
+    pub upcoming: Vec<PlanEntry>,
+    pub upcoming_not_listed: u64,
+}
+
+/// Plans retention at `now_ms` (a dry run), listing up to `limit` messages of each kind,
+/// and audits `retention.plan` with the counts.
+pub fn plan(
+    archive: &mut Archive,
+    access: &mut Access,
+    actor: &str,
+    now_ms: i64,
+    horizon_days: u32,
+    limit: usize,
+) -> Result<Plan> {
+    let life = access.lifecycle()?;
+    let horizon = now_ms.saturating_add(i64::from(horizon_days) * 86_400_000);
+    let (mut expired, mut upcoming): (Vec<PlanEntry>, Vec<PlanEntry>) = (vec![], vec![]);
+    let (mut more_expired, mut more_upcoming) = (0u64, 0u64);
+    let summary = with_rules(&life, |rules| {
+        archive.retention_plan(rules, now_ms, &mut |e| {
+            match &e.verdict {
+                Verdict::Expired { .. } if expired.len() < limit => expired.push(e),
+                Verdict::Expired { .. } => more_expired += 1,
+                Verdict::Keep {
+                    until_ms: Some(u), ..
+                } if *u <= horizon => {
+                    if upcoming.len() < limit {
+                        upcoming.push(e)
+                    } else {
+                        more_upcoming += 1
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    })?;
+    upcoming.sort_by_key(|e| match e.verdict {
+        Verdict::Keep { until_ms, .. } => until_ms,
+        _ => None,
+    });
+    access.audit(Event::new(actor, Action::RetentionPlan).details(serde_json::json!({
+        "at_ms": now_ms, "messages": summary.messages, "expired": summary.expired, "held": summary.held,
+    })))?;
+    Ok(Plan {
+        at_ms: now_ms,
+        horizon_days,
+        summary,
+        expired,
+        expired_not_listed: more_expired,
+        upcoming,
+        upcoming_not_listed: more_upcoming,
+    })
+}
+
+/// What a deletion request names: exactly one of these.
+#[derive(Debug, Clone, Default)]
+pub struct Selector<'a> {
+    pub messages: &'a [String],
+    pub conversation: Option<&'a str>,
+    /// `platform:id`.
+    pub participant: Option<&'a str>,
+    /// The search syntax.
+    pub query: Option<&'a str>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// The messages a deletion request names, every one of them (the operator's view: the
+/// request is decided by a second person, not by a reader's reach), and how the request
+/// describes its selection.
+pub fn select_messages(archive: &mut Archive, sel: &Selector<'_>) -> Result<(Vec<String>, String)> {
+    let given = [
+        !sel.messages.is_empty(),
+        sel.conversation.is_some(),
+        sel.participant.is_some(),
+        sel.query.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    let one = || {
+        LifecycleError::Access(chatvault_access::AccessError::Policy(
+            chatvault_policy::PolicyError::Invalid(
+                "give exactly one of --message, --conversation, --participant or --query".into(),
+            ),
+        ))
+    };
+    if given != 1 {
+        return Err(one());
+    }
+    if !sel.messages.is_empty() {
+        for m in sel.messages {
+            archive.message(m)?;
+        }
+        return Ok((
+            sel.messages.to_vec(),
+            format!("messages {}", sel.messages.len()),
+        ));
+    }
+    let mut f = chatvault_archive::Filters {
+        from_ms: sel.from_ms,
+        to_ms: sel.to_ms,
+        ..Default::default()
+    };
+    let (q, selector) = match (sel.conversation, sel.participant, sel.query) {
+        (Some(c), _, _) => {
+            archive.participants_of(c)?;
+            f.conversations = Some(vec![c.to_owned()]);
+            (String::new(), format!("conversation {c}"))
+        }
+        (_, Some(p), _) => {
+            let h = chatvault_access::users::parse_handle(p)?;
+            f.platform = Some(h.platform.clone());
+            f.sender = Some(h.id.clone());
+            (String::new(), format!("participant {p}"))
+        }
+        (_, _, Some(q)) => (q.to_owned(), format!("query {q}")),
+        _ => return Err(one()),
+    };
+    let total = archive.search(&q, &f, 1, 0)?.total as usize;
+    let ids = if total == 0 {
+        vec![]
+    } else {
+        archive
+            .search(&q, &f, total, 0)?
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    Ok((ids, selector))
+}
 
 /// What one sweep did.
 #[derive(Debug, Serialize)]
@@ -71,19 +233,14 @@ pub fn sweep(
         }
     }
     let life = access.lifecycle()?;
-    let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
-    let rules = RetentionRules {
-        policies: &life.policies,
-        tag_rules: &life.tag_rules,
-        holds: &life.holds,
-        manual_tags: &manual,
-    };
     let mut due: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let plan = archive.retention_plan(&rules, now_ms, &mut |e| {
-        if let Verdict::Expired { policy, .. } = e.verdict {
-            due.entry(policy).or_default().push(e.id);
-        }
-        Ok(())
+    let plan = with_rules(&life, |rules| {
+        archive.retention_plan(rules, now_ms, &mut |e| {
+            if let Verdict::Expired { policy, .. } = e.verdict {
+                due.entry(policy).or_default().push(e.id);
+            }
+            Ok(())
+        })
     })?;
     let mut deleted = std::collections::BTreeMap::new();
     for (policy, ids) in &due {

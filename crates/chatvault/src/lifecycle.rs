@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chatvault_access::Action;
-use chatvault_archive::{Archive, KeyProvider, PlanEntry, RetentionRules};
+use chatvault_archive::{Archive, KeyProvider};
 use chatvault_policy::retention::{HoldScope, Keep, Matcher, Verdict};
 use clap::Subcommand;
 
@@ -373,42 +373,22 @@ fn plan(
     limit: usize,
 ) -> Result<ExitCode> {
     let now = at_or_now(at)?;
-    let life = acc.lifecycle()?;
     let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-    let manual = |id: &str, conv: &str| life.manual_tags(id, conv);
-    let rules = RetentionRules {
-        policies: &life.policies,
-        tag_rules: &life.tag_rules,
-        holds: &life.holds,
-        manual_tags: &manual,
-    };
-    let horizon = now + horizon_days as i64 * 86_400_000;
-    let (mut expired, mut upcoming): (Vec<PlanEntry>, Vec<PlanEntry>) = (vec![], vec![]);
-    let (mut more_expired, mut more_upcoming) = (0u64, 0u64);
-    let summary = archive.retention_plan(&rules, now, &mut |e| {
-        match &e.verdict {
-            Verdict::Expired { .. } if expired.len() < limit => expired.push(e),
-            Verdict::Expired { .. } => more_expired += 1,
-            Verdict::Keep {
-                until_ms: Some(u), ..
-            } if *u <= horizon => {
-                if upcoming.len() < limit {
-                    upcoming.push(e)
-                } else {
-                    more_upcoming += 1
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    })?;
-    upcoming.sort_by_key(|e| match e.verdict {
-        Verdict::Keep { until_ms, .. } => until_ms,
-        _ => None,
-    });
-    acc.audit(chatvault_access::Event::new(&console_actor(), Action::RetentionPlan).details(serde_json::json!({
-        "at_ms": now, "messages": summary.messages, "expired": summary.expired, "held": summary.held,
-    })))?;
+    let chatvault_app::lifecycle::Plan {
+        summary,
+        expired,
+        expired_not_listed: more_expired,
+        upcoming,
+        upcoming_not_listed: more_upcoming,
+        ..
+    } = chatvault_app::lifecycle::plan(
+        &mut archive,
+        acc,
+        &console_actor(),
+        now,
+        horizon_days,
+        limit,
+    )?;
     let at_text = chatvault_model::Timestamp::utc(now).to_rfc3339();
     if json {
         print_json(&serde_json::json!({
@@ -556,71 +536,6 @@ pub fn hold(data: &std::path::Path, json: bool, cmd: &HoldCommand) -> Result<Exi
 }
 
 /// The message ids a deletion request names, and how they were chosen.
-fn select(
-    archive: &mut Archive,
-    messages: &[String],
-    conversation: Option<&str>,
-    participant: Option<&str>,
-    query: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Vec<String>, String)> {
-    let given = [
-        !messages.is_empty(),
-        conversation.is_some(),
-        participant.is_some(),
-        query.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if given != 1 {
-        anyhow::bail!(chatvault_policy::PolicyError::Invalid(
-            "give exactly one of --message, --conversation, --participant or --query".into()
-        ));
-    }
-    if !messages.is_empty() {
-        for m in messages {
-            archive.message(m)?;
-        }
-        return Ok((messages.to_vec(), format!("messages {}", messages.len())));
-    }
-    let mut f = chatvault_archive::Filters {
-        from_ms: from.map(|s| time_arg(s, "--from", false)).transpose()?,
-        to_ms: to.map(|s| time_arg(s, "--to", true)).transpose()?,
-        ..Default::default()
-    };
-    let (q, selector) = match (conversation, participant, query) {
-        (Some(c), _, _) => {
-            archive.participants_of(c)?;
-            f.conversations = Some(vec![c.to_owned()]);
-            (String::new(), format!("conversation {c}"))
-        }
-        (_, Some(p), _) => {
-            let h = chatvault_access::users::parse_handle(p)?;
-            f.platform = Some(h.platform.clone());
-            f.sender = Some(h.id.clone());
-            (String::new(), format!("participant {p}"))
-        }
-        (_, _, Some(q)) => (q.to_owned(), format!("query {q}")),
-        _ => anyhow::bail!(chatvault_policy::PolicyError::Invalid(
-            "give exactly one of --message, --conversation, --participant or --query".into()
-        )),
-    };
-    let total = archive.search(&q, &f, 1, 0)?.total as usize;
-    let ids = if total == 0 {
-        vec![]
-    } else {
-        archive
-            .search(&q, &f, total, 0)?
-            .hits
-            .into_iter()
-            .map(|h| h.id)
-            .collect()
-    };
-    Ok((ids, selector))
-}
-
 pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result<ExitCode> {
     let (mut acc, cfg) = open_access(data)?;
     let recover_days = cfg.retention.recover_days;
@@ -671,14 +586,22 @@ pub fn delete(data: &std::path::Path, json: bool, cmd: &DeleteCommand) -> Result
             reason,
         } => {
             let mut archive = Archive::open(data, &KeyProvider::from_env())?;
-            let (ids, selector) = select(
+            let (ids, selector) = chatvault_app::lifecycle::select_messages(
                 &mut archive,
-                messages,
-                conversation.as_deref(),
-                participant.as_deref(),
-                query.as_deref(),
-                from.as_deref(),
-                to.as_deref(),
+                &chatvault_app::lifecycle::Selector {
+                    messages,
+                    conversation: conversation.as_deref(),
+                    participant: participant.as_deref(),
+                    query: query.as_deref(),
+                    from_ms: from
+                        .as_deref()
+                        .map(|s| time_arg(s, "--from", false))
+                        .transpose()?,
+                    to_ms: to
+                        .as_deref()
+                        .map(|s| time_arg(s, "--to", true))
+                        .transpose()?,
+                },
             )?;
             let r = acc.file_deletion(
                 user,
