@@ -12,8 +12,8 @@ use super::*;
 
 /// A connection of its own to the file: what an attacker with the disk (or a test
 /// checking the stored bytes) holds, outside chatvault.
-fn raw(acc: &Access) -> rusqlite::Connection {
-    rusqlite::Connection::open(acc.path()).unwrap()
+fn raw(acc: &Access) -> chatvault_store_sqlite::raw::Connection {
+    chatvault_store_sqlite::raw::Connection::open(acc.path()).unwrap()
 }
 use crate::users::{otpauth_secret, totp_code};
 
@@ -570,7 +570,7 @@ fn audit_verify_detects_each_kind_of_tampering() {
         raw(&f.acc)
             .execute(
                 "UPDATE audit SET body = ?2, hash = ?3 WHERE seq = ?1",
-                rusqlite::params![seq, body, prev.to_vec()],
+                chatvault_store_sqlite::raw::params![seq, body, prev.to_vec()],
             )
             .unwrap();
     }
@@ -858,7 +858,7 @@ fn a_version_1_database_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.db");
     {
-        let c = rusqlite::Connection::open(&path).unwrap();
+        let c = chatvault_store_sqlite::raw::Connection::open(&path).unwrap();
         let v1 = chatvault_store_sqlite::access::SCHEMA
             .split("CREATE TABLE enrolments")
             .next()
@@ -1000,7 +1000,7 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
     // Another connection, as an attacker with the file would write it: without the
     // triggers this connection has.
     let outside = |f: &Fixture, sql: &str| {
-        let c = rusqlite::Connection::open(f.acc.path()).unwrap();
+        let c = chatvault_store_sqlite::raw::Connection::open(f.acc.path()).unwrap();
         c.execute_batch(sql).unwrap();
     };
     let cases: &[(&str, &str, &str)] = &[
@@ -1057,7 +1057,7 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
     let mut f = build();
     outside(&f, "UPDATE users SET role = 'executive' WHERE name = 'amy'");
     {
-        let c = rusqlite::Connection::open(f.acc.path()).unwrap();
+        let c = chatvault_store_sqlite::raw::Connection::open(f.acc.path()).unwrap();
         let (seq, prev, body): (i64, Vec<u8>, String) = c
             .query_row(
                 "SELECT seq, hash, body FROM audit ORDER BY seq DESC LIMIT 1",
@@ -1091,7 +1091,7 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
         let hash = crate::audit::chain_hash(&prev, &forged);
         c.execute(
             "INSERT INTO audit (seq, time_ms, actor, action, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![e.seq as i64, e.time_ms, e.actor, e.action, forged, hash.to_vec()],
+            chatvault_store_sqlite::raw::params![e.seq as i64, e.time_ms, e.actor, e.action, forged, hash.to_vec()],
         )
         .unwrap();
     }
@@ -1116,7 +1116,7 @@ fn the_access_state_is_bound_to_the_signed_audit_chain() {
 fn a_newer_access_database_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.db");
-    rusqlite::Connection::open(&path)
+    chatvault_store_sqlite::raw::Connection::open(&path)
         .unwrap()
         .execute_batch("PRAGMA user_version = 99;")
         .unwrap();

@@ -2,7 +2,7 @@
 //! one message is concerned, name that message.
 
 use chatvault_import::{CanonicalJsonl, ImportContext};
-use rusqlite::{params, Connection};
+use chatvault_store_sqlite::raw::{params, Connection};
 
 use crate::body::Body;
 use crate::{body_aad, Archive, KeyProvider};

@@ -654,11 +654,13 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     a.close().expect("close");
     drop(a);
     // An archive written before the flags were kept: schema version 1, no column, no sender index.
-    let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
+    let db =
+        chatvault_store_sqlite::raw::Connection::open(d.path().join("archive.db")).expect("db");
     db.execute_batch("DROP INDEX messages_sender; DROP TABLE deletions; ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
     drop(db);
     let mut a = reopen(d.path());
-    let db = rusqlite::Connection::open(d.path().join("archive.db")).expect("db");
+    let db =
+        chatvault_store_sqlite::raw::Connection::open(d.path().join("archive.db")).expect("db");
     let v: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");

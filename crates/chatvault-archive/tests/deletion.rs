@@ -135,7 +135,7 @@ fn delete_recover_purge_and_verify() {
     assert!(v.ok && v.purged == 3, "{:?}", v.errors);
     a.close().unwrap();
     drop(a);
-    let db = rusqlite::Connection::open(dir.path().join("archive.db")).unwrap();
+    let db = chatvault_store_sqlite::raw::Connection::open(dir.path().join("archive.db")).unwrap();
     let nulls: i64 = db
         .query_row(
             "SELECT count(*) FROM messages WHERE body IS NULL",
@@ -166,7 +166,7 @@ fn verify_names_a_purge_without_a_tombstone_and_a_forged_tombstone() {
     a.purge_due(0, &mut |_| {}).unwrap();
     a.close().unwrap();
     drop(a);
-    let db = rusqlite::Connection::open(dir.path().join("archive.db")).unwrap();
+    let db = chatvault_store_sqlite::raw::Connection::open(dir.path().join("archive.db")).unwrap();
     let seq_of = |id: &str| -> i64 {
         let bytes = ulid::Ulid::from_string(id).unwrap().to_bytes().to_vec();
         db.query_row("SELECT seq FROM messages WHERE id = ?1", [bytes], |r| {

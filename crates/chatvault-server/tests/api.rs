@@ -905,7 +905,7 @@ async fn attack_tampered_audit_log() {
         .call(&audi, Method::GET, "/api/v1/audit/verify", None)
         .await;
     assert_eq!(r.body["ok"], true, "{}", r.body);
-    let db = rusqlite::Connection::open(w.data.join("access.db")).unwrap();
+    let db = chatvault_store_sqlite::raw::Connection::open(w.data.join("access.db")).unwrap();
     db.execute(
         "UPDATE audit SET body = replace(body, '\"setup\"', '\"nobody\"') WHERE seq = 1",
         [],

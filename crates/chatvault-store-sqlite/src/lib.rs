@@ -17,6 +17,13 @@ use chatvault_store::{
 };
 
 pub mod access;
+/// The files as an attacker with the disk holds them: a plain SQLite connection of its
+/// own, with none of chatvault's checks or triggers. For the tamper tests and campaigns,
+/// which must edit or read the files as chatvault never would; no other crate depends on
+/// the SQLite driver.
+pub mod raw {
+    pub use rusqlite::{params, Connection, OptionalExtension};
+}
 mod errors;
 pub mod snapshot;
 pub use access::SqliteAccessOps;

@@ -212,7 +212,8 @@ fn the_whole_cli() {
         .starts_with("sha256:"));
 
     // Tamper with one stored byte: verify exits 1 and names the message.
-    let conn = rusqlite::Connection::open(e.data().join("archive.db")).expect("db");
+    let conn =
+        chatvault_store_sqlite::raw::Connection::open(e.data().join("archive.db")).expect("db");
     conn.execute(
         "UPDATE messages SET sent_at = sent_at + 1000 WHERE seq = 1",
         [],

@@ -716,7 +716,8 @@ fn kill_dash_nine_mid_sweep_leaves_each_message_whole() {
     let check = |round: &str| {
         let v: Value = serde_json::from_str(&e.ok(&["--json", "verify"])).unwrap();
         assert_eq!(v["ok"], true, "{round}: {v}");
-        let db = rusqlite::Connection::open(e.data().join("archive.db")).unwrap();
+        let db =
+            chatvault_store_sqlite::raw::Connection::open(e.data().join("archive.db")).unwrap();
         let half: i64 = db
             .query_row(
                 "SELECT count(*) FROM messages m LEFT JOIN deletions d ON d.seq = m.seq WHERE (m.body IS NULL) <> (d.state IS NOT NULL AND d.state = 2)",
@@ -756,7 +757,8 @@ fn kill_dash_nine_mid_sweep_leaves_each_message_whole() {
         let _ = child.wait();
     };
     let deleted = || -> i64 {
-        let db = rusqlite::Connection::open(e.data().join("archive.db")).unwrap();
+        let db =
+            chatvault_store_sqlite::raw::Connection::open(e.data().join("archive.db")).unwrap();
         db.query_row("SELECT count(*) FROM deletions", [], |r| r.get(0))
             .unwrap()
     };

@@ -241,7 +241,7 @@ fn request_approve_search_audit_on_the_real_server() {
     drop(server);
 
     // A tampered audit log is detected, by the CLI too.
-    let db = rusqlite::Connection::open(data.join("access.db")).unwrap();
+    let db = chatvault_store_sqlite::raw::Connection::open(data.join("access.db")).unwrap();
     db.execute("UPDATE audit SET body = replace(body, '\"lisa\"', '\"mallory\"') WHERE action = 'request.file'", []).unwrap();
     let (code, out) = run(&data, &["audit", "verify"], None);
     assert_eq!(code, 1, "{out}");
