@@ -87,6 +87,9 @@ actions! {
     Unrestrict = 7041, "retention.unrestrict";
     BackupRun = 7050, "backup.run";
     IdentityLink = 7060, "identity.link";
+    SourceAdd = 7070, "source.add";
+    SourceRemove = 7071, "source.remove";
+    SourceRefused = 7072, "source.refused";
     Restore = 7051, "backup.restore";
     ReportView = 8000, "report.view";
     AlertAck = 8001, "alert.ack";

@@ -25,6 +25,7 @@ pub mod audit;
 pub mod lifecycle;
 pub mod requests;
 pub mod sessions;
+pub mod sources;
 pub mod state;
 pub mod users;
 

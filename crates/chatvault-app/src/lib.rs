@@ -16,6 +16,8 @@
 //! - [`service`]: [`App`], what a running server holds (the archive, the access
 //!   database, the settings, the live monitor), and opening the access database.
 //! - [`ingest`]: validate → store → index → monitor → audit, for the API and connectors.
+//! - [`connectors`]: live capture at `/hooks/NAME`: one module per platform and one
+//!   entry in [`connectors::KINDS`], over the ingest path.
 //! - [`live`]: the live SLA monitor's state and its saving.
 //! - [`lifecycle`]: retention sweeps and approved deletions.
 //! - [`reports`]: service-quality reports, their cache, and their tables.
@@ -41,6 +43,7 @@ macro_rules! log_err {
 }
 
 pub mod config;
+pub mod connectors;
 pub mod error;
 pub mod errors;
 pub mod exports;

@@ -169,6 +169,7 @@ pub fn router(state: State) -> Router {
             get(attachment),
         )
         .route("/api/v1/messages", post(ingest))
+        .route("/hooks/{name}", get(hook).post(hook))
         .route("/api/v1/requests", get(list_requests).post(file_request))
         .route("/api/v1/requests/{id}/approve", post(approve))
         .route("/api/v1/requests/{id}/reject", post(reject))

@@ -18,6 +18,7 @@ mod lifecycle;
 mod render;
 mod report;
 mod security;
+mod source;
 mod time_arg;
 
 use std::io::{IsTerminal, Read, Write};
@@ -187,6 +188,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: security::TokenCommand,
+    },
+    /// Live capture sources: each listens at /hooks/NAME while `serve` runs.
+    Source {
+        #[command(subcommand)]
+        command: source::SourceCommand,
     },
     /// Retrieval requests (电子证据调取申请).
     Request {
@@ -863,6 +869,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config { command } => security::config(command),
         Command::User { command } => security::user(&cli.data, cli.json, command),
         Command::Token { command } => security::token(&cli.data, cli.json, command),
+        Command::Source { command } => source::source(&cli.data, cli.json, command),
         Command::Request { command } => security::request(&cli.data, cli.json, command),
         Command::Grant { command } => security::grant(&cli.data, cli.json, command),
         Command::Audit { command } => security::audit(&cli.data, cli.json, command),

@@ -1,0 +1,159 @@
+//! `chatvault source`: live capture sources. Each listens at `/hooks/NAME` while `serve`
+//! runs; its secrets are read from files (never from the command line, where `ps` and
+//! shell history would keep them), sealed in the access database, and never shown again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use zeroize::Zeroizing;
+
+use crate::security::{console_actor, open_access};
+use crate::{print_json, render};
+
+#[derive(Subcommand)]
+pub enum SourceCommand {
+    /// Add a source. Its endpoint is /hooks/NAME.
+    Add {
+        name: String,
+        /// webhook (Standard Webhooks). WeCom, DingTalk, Feishu, Slack and Telegram are
+        /// issue 17's next connectors.
+        #[arg(long)]
+        kind: String,
+        /// Standard Webhooks: the file holding the signing secret (whsec_…).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// WeCom, DingTalk: the file holding the callback token.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// WeCom, DingTalk: the file holding the 43-character EncodingAESKey.
+        #[arg(long)]
+        aes_key_file: Option<PathBuf>,
+        /// WeCom: the CorpID (or SuiteID) the messages are for.
+        #[arg(long)]
+        receive_id: Option<String>,
+        /// DingTalk: the AppKey, CorpId or SuiteKey the messages are for.
+        #[arg(long)]
+        owner_key: Option<String>,
+        /// Feishu: the file holding the Encrypt Key.
+        #[arg(long)]
+        encrypt_key_file: Option<PathBuf>,
+        /// Feishu: the file holding the Verification Token.
+        #[arg(long)]
+        verification_token_file: Option<PathBuf>,
+        /// Slack: the file holding the signing secret.
+        #[arg(long)]
+        signing_secret_file: Option<PathBuf>,
+        /// Telegram: the file holding the webhook's secret token.
+        #[arg(long)]
+        secret_token_file: Option<PathBuf>,
+    },
+    /// Every source, its kind and settings (secrets as ***).
+    List,
+    /// One source.
+    Show { name: String },
+    /// Remove a source: its endpoint answers 404 from then on.
+    Remove { name: String },
+}
+
+/// A secret from a file: its text, trimmed of the line end an editor adds.
+fn secret_file(path: &std::path::Path) -> Result<Zeroizing<String>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+fn show(info: &chatvault_access::sources::SourceInfo, json: bool) -> Result<()> {
+    if json {
+        print_json(info)?;
+        return Ok(());
+    }
+    let settings: Vec<String> = info
+        .settings
+        .iter()
+        .map(|(k, v)| format!("{k}={}", render::safe(v, true)))
+        .chain(info.secrets.iter().map(|s| format!("{s}=***")))
+        .collect();
+    println!(
+        "{:<20} {:<10} /hooks/{}  {}",
+        render::safe(&info.name, true),
+        render::safe(&info.kind, true),
+        render::safe(&info.name, true),
+        settings.join(" ")
+    );
+    Ok(())
+}
+
+pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result<ExitCode> {
+    let (mut acc, _) = open_access(data)?;
+    match cmd {
+        SourceCommand::Add {
+            name,
+            kind,
+            secret_file: secret,
+            token_file,
+            aes_key_file,
+            receive_id,
+            owner_key,
+            encrypt_key_file,
+            verification_token_file,
+            signing_secret_file,
+            secret_token_file,
+        } => {
+            let mut secrets = chatvault_access::sources::Secrets::new();
+            for (field, file) in [
+                ("secret", secret),
+                ("token", token_file),
+                ("aes_key", aes_key_file),
+                ("encrypt_key", encrypt_key_file),
+                ("verification_token", verification_token_file),
+                ("signing_secret", signing_secret_file),
+                ("secret_token", secret_token_file),
+            ] {
+                if let Some(f) = file {
+                    secrets.insert(field.to_owned(), secret_file(f)?);
+                }
+            }
+            let mut settings = BTreeMap::new();
+            for (field, v) in [("receive_id", receive_id), ("owner_key", owner_key)] {
+                if let Some(v) = v {
+                    settings.insert(field.to_owned(), v.clone());
+                }
+            }
+            chatvault_app::connectors::check_new(kind, &secrets, &settings)?;
+            let info = acc.add_source(&console_actor(), name, kind, settings, &secrets)?;
+            show(&info, json)?;
+            if !json {
+                eprintln!("source {name} added: `chatvault serve` receives it at /hooks/{name}");
+            }
+        }
+        SourceCommand::List => {
+            let all = acc.sources()?;
+            if json {
+                print_json(&all)?;
+            } else {
+                for s in &all {
+                    show(s, false)?;
+                }
+            }
+        }
+        SourceCommand::Show { name } => {
+            let info = acc
+                .sources()?
+                .into_iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| chatvault_access::AccessError::NotFound(format!("source {name}")))?;
+            show(&info, json)?;
+        }
+        SourceCommand::Remove { name } => {
+            acc.remove_source(&console_actor(), name)?;
+            if !json {
+                println!("removed source {}", render::safe(name, true));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

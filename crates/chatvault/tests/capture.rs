@@ -1,0 +1,288 @@
+//! Live capture on the real binary and the real server: a Standard Webhooks source is
+//! added from secret files, a signed delivery becomes searchable, a replay stores nothing
+//! twice, forged, stale and malformed requests are refused with nothing stored (and the
+//! refusals audited, at most once a minute), and a removed source answers 404.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{ok, request, run, start};
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The Standard Webhooks headers for a body, signed with `secret` at `ts`.
+fn signed(secret: &str, id: &str, ts: i64, body: &Value) -> Vec<String> {
+    let sig =
+        chatvault_connect::standard_webhooks::sign(secret, id, ts, body.to_string().as_bytes())
+            .unwrap();
+    vec![
+        format!("webhook-id: {id}"),
+        format!("webhook-timestamp: {ts}"),
+        format!("webhook-signature: {sig}"),
+    ]
+}
+
+fn message(text: &str) -> Value {
+    json!({"platform": "wecom", "conversation_id": "crm-1", "sender_id": "13800000000",
+           "sender_name": "客户", "sent_at": "2026-12-01T10:00:00+08:00", "text": text})
+}
+
+#[test]
+fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let secret_file = dir.path().join("whsec");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let sf = secret_file.to_str().unwrap();
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "crm",
+            "--kind",
+            "webhook",
+            "--secret-file",
+            sf,
+        ],
+    );
+
+    // Named cases of what `source add` refuses, each with its reason.
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "whsec_not base64!").unwrap();
+    for (name, args, says) in [
+        (
+            "a name that is taken",
+            vec![
+                "source",
+                "add",
+                "crm",
+                "--kind",
+                "webhook",
+                "--secret-file",
+                sf,
+            ],
+            "exists",
+        ),
+        (
+            "a name that is no URL segment",
+            vec![
+                "source",
+                "add",
+                "CRM/2",
+                "--kind",
+                "webhook",
+                "--secret-file",
+                sf,
+            ],
+            "a-z",
+        ),
+        (
+            "a kind not built yet",
+            vec![
+                "source",
+                "add",
+                "ws",
+                "--kind",
+                "slack",
+                "--signing-secret-file",
+                sf,
+            ],
+            "kind `slack`",
+        ),
+        (
+            "no secret",
+            vec!["source", "add", "crm2", "--kind", "webhook"],
+            "needs its secret",
+        ),
+        (
+            "a secret that is not base64",
+            vec![
+                "source",
+                "add",
+                "crm3",
+                "--kind",
+                "webhook",
+                "--secret-file",
+                bad.to_str().unwrap(),
+            ],
+            "secret",
+        ),
+    ] {
+        let (code, _, err) = run(&data, &args);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+    }
+    // The secret is never shown again.
+    let listed = ok(&data, &["--json", "source", "list"]);
+    assert!(!listed.contains("MfKQ9r8G"), "{listed}");
+    let list: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(list[0]["secrets"], json!(["secret"]));
+    assert!(!ok(&data, &["source", "show", "crm"]).contains("MfKQ9r8G"));
+
+    let srv = start(&data, &[]);
+    let body = json!({"messages": [message("退款单号 CAPTURE-7731 已受理")]});
+    let ts = now_s();
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/hooks/crm",
+        &signed(SECRET, "msg_1", ts, &body),
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["results"][0]["status"], "stored", "{:?}", r.body);
+    // A redelivery (the platform's retry) stores nothing twice.
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/hooks/crm",
+        &signed(SECRET, "msg_1", ts, &body),
+        Some(&body),
+    );
+    assert_eq!(r.body["results"][0]["status"], "duplicate", "{:?}", r.body);
+    // A single record, not wrapped, is one message too.
+    let one = message("第二条 CAPTURE-7732");
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/hooks/crm",
+        &signed(SECRET, "msg_2", now_s(), &one),
+        Some(&one),
+    );
+    assert_eq!(r.body["results"][0]["status"], "stored", "{:?}", r.body);
+
+    let forged_body = json!({"messages": [message("伪造 CAPTURE-6666")]});
+    let stale = now_s() - 600;
+    let cases: Vec<(&str, Vec<String>, Value, u16, &str)> = vec![
+        (
+            "another body under a good signature",
+            signed(SECRET, "msg_3", now_s(), &body),
+            forged_body.clone(),
+            401,
+            "hook.refused",
+        ),
+        (
+            "another secret",
+            signed(
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                "msg_3",
+                now_s(),
+                &forged_body,
+            ),
+            forged_body.clone(),
+            401,
+            "hook.refused",
+        ),
+        (
+            "ten minutes old",
+            signed(SECRET, "msg_3", stale, &forged_body),
+            forged_body.clone(),
+            401,
+            "hook.refused",
+        ),
+        (
+            "no signature",
+            vec![
+                "webhook-id: msg_3".into(),
+                format!("webhook-timestamp: {}", now_s()),
+            ],
+            forged_body.clone(),
+            401,
+            "hook.refused",
+        ),
+        (
+            "a signed body that is not JSON",
+            {
+                let sig =
+                    chatvault_connect::standard_webhooks::sign(SECRET, "msg_3", now_s(), b"\"x\"")
+                        .unwrap();
+                vec![
+                    "webhook-id: msg_3".into(),
+                    format!("webhook-timestamp: {}", now_s()),
+                    format!("webhook-signature: {sig}"),
+                ]
+            },
+            json!("x"),
+            400,
+            "input.invalid",
+        ),
+    ];
+    for (name, headers, b, status, code) in cases {
+        let r = request(&srv.addr, "POST", "/hooks/crm", &headers, Some(&b));
+        assert_eq!(
+            (
+                r.status,
+                r.body["error"]["code"].as_str().unwrap_or_default()
+            ),
+            (status, code),
+            "{name}: {:?}",
+            r.body
+        );
+    }
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/hooks/nobody",
+        &signed(SECRET, "m", now_s(), &body),
+        Some(&body),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str().unwrap()),
+        (404, "hook.unknown")
+    );
+
+    // Removed while the server runs: its endpoint goes at once.
+    ok(&data, &["source", "remove", "crm"]);
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/hooks/crm",
+        &signed(SECRET, "msg_9", now_s(), &body),
+        Some(&body),
+    );
+    assert_eq!(r.status, 404);
+    drop(srv);
+
+    let found: Value = serde_json::from_str(&ok(&data, &["--json", "search", "CAPTURE"])).unwrap();
+    assert_eq!(found["total"], 2, "what was signed, once each: {found}");
+    assert!(!found.to_string().contains("CAPTURE-6666"));
+    let refused: Value = serde_json::from_str(&ok(
+        &data,
+        &["--json", "audit", "list", "--action", "source.refused"],
+    ))
+    .unwrap();
+    assert_eq!(
+        refused["entries"].as_array().unwrap().len(),
+        1,
+        "refusals audited at most once a minute: {refused}"
+    );
+    let ingested: Value = serde_json::from_str(&ok(
+        &data,
+        &[
+            "--json",
+            "audit",
+            "list",
+            "--actor",
+            "source:crm",
+            "--action",
+            "ingest",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        ingested["entries"].as_array().unwrap().len(),
+        3,
+        "{ingested}"
+    );
+    // The sources live in the sealed state: the audit chain still verifies.
+    let (code, out, err) = run(&data, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
