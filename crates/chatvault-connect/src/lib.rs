@@ -15,7 +15,9 @@
 //!
 //! Invariants:
 //! - Every MAC, signature and token is compared in constant time.
-//! - A timestamp outside the platform's window is refused before any MAC is computed.
+//! - A timestamp outside the platform's window is refused before any MAC is computed
+//!   (WXBizMsgCrypt's callers check [`wxbiz::fresh`] before [`wxbiz::Crypto::open`]).
+//! - Nothing is decrypted before its signature verifies, and no error quotes a secret.
 //! - This crate does no IO and holds no state: the server calls it on the request's bytes.
 
 use subtle::ConstantTimeEq;

@@ -16,7 +16,24 @@ pub fn key(secret: &str) -> Result<Vec<u8>> {
     let s = s.strip_prefix("whsec_").unwrap_or(s);
     b64()
         .decode(s)
-        .map_err(|e| Refusal::BadKey(format!("the secret is not base64: {e}")))
+        // Not the decoder's message: it quotes a character of the secret.
+        .map_err(|_| Refusal::BadKey("the secret is not base64".into()))
+}
+
+/// The shortest key a source may be added with: the spec's recommended minimum (24 to 64
+/// random bytes). A shorter one could be guessed; an empty one signs for anyone.
+pub const MIN_KEY_BYTES: usize = 24;
+
+/// Checks a secret a source is about to be added with.
+pub fn check_secret(secret: &str) -> Result<()> {
+    let k = key(secret)?;
+    if k.len() < MIN_KEY_BYTES {
+        return Err(Refusal::BadKey(format!(
+            "the secret is {} bytes; use at least {MIN_KEY_BYTES} random bytes (whsec_ and their base64)",
+            k.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The `v1,…` signature of a message.

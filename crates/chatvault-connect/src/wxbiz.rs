@@ -67,7 +67,8 @@ impl Crypto {
         );
         let bytes = lenient
             .decode(format!("{k}="))
-            .map_err(|e| Refusal::BadKey(format!("the EncodingAESKey is not base64: {e}")))?;
+            // Not the decoder's message: it quotes a character of the key.
+            .map_err(|_| Refusal::BadKey("the EncodingAESKey is not base64".into()))?;
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Refusal::BadKey("the EncodingAESKey is not 32 bytes".into()))?;
@@ -107,7 +108,8 @@ impl Crypto {
     }
 
     /// Decrypts a ciphertext into its random prefix, its message and its receiver id,
-    /// without checking any signature (the caller has).
+    /// without checking any signature: call it only on what [`Crypto::open`] verified (or
+    /// in tests), so that no answer ever depends on how a forged ciphertext decrypts.
     pub fn decrypt(&self, encrypt: &str) -> Result<([u8; 16], Vec<u8>, String)> {
         let bad = |why: &str| Refusal::Malformed("encrypt", why.to_owned());
         let mut buf = b64()
@@ -120,7 +122,14 @@ impl Crypto {
             .decrypt_padded_mut::<NoPadding>(&mut buf)
             .map_err(|_| bad("does not decrypt"))?;
         let pad = usize::from(*plain.last().ok_or_else(|| bad("empty"))?);
-        if pad == 0 || pad > PAD_BLOCK || pad > plain.len() {
+        // Every pad byte says the pad's length (PKCS#7), not only the last.
+        if pad == 0
+            || pad > PAD_BLOCK
+            || pad > plain.len()
+            || plain[plain.len() - pad..]
+                .iter()
+                .any(|b| usize::from(*b) != pad)
+        {
             return Err(bad("bad padding"));
         }
         let body = &plain[..plain.len() - pad];
@@ -141,10 +150,12 @@ impl Crypto {
 
     /// Encrypts a reply (DingTalk's `success`, a WeCom passive reply) with the given
     /// random prefix: base64 of the ciphertext.
-    pub fn encrypt(&self, random16: &[u8; 16], message: &[u8]) -> String {
+    pub fn encrypt(&self, random16: &[u8; 16], message: &[u8]) -> Result<String> {
+        let len = u32::try_from(message.len())
+            .map_err(|_| Refusal::Malformed("reply", "over 4 GiB".into()))?;
         let mut plain = Vec::with_capacity(20 + message.len() + self.receive_id.len() + PAD_BLOCK);
         plain.extend_from_slice(random16);
-        plain.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        plain.extend_from_slice(&len.to_be_bytes());
         plain.extend_from_slice(message);
         plain.extend_from_slice(self.receive_id.as_bytes());
         pad32(&mut plain);
@@ -152,7 +163,7 @@ impl Crypto {
         let out = Enc::new(&self.key.into(), self.key[..16].into())
             .encrypt_padded_mut::<NoPadding>(&mut plain, n)
             .unwrap_or_else(|_| unreachable!("the plaintext is padded to whole blocks"));
-        b64().encode(out)
+        Ok(b64().encode(out))
     }
 
     /// Raw AES-256-CBC of bytes padded to 32-byte blocks (DingTalk's SDK test of the
@@ -172,6 +183,23 @@ impl Crypto {
 fn pad32(plain: &mut Vec<u8>) {
     let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
     plain.extend(std::iter::repeat_n(pad as u8, pad));
+}
+
+/// How far a callback's timestamp may be from now. WeCom documents none; its retries come
+/// within seconds (three, five seconds apart), so a replay older than this is refused.
+pub const WINDOW_S: i64 = 300;
+
+/// Refuses a callback timestamp outside [`WINDOW_S`]: seconds (WeCom) or milliseconds
+/// (DingTalk's `timeStamp`), told apart by size. The connectors call it before
+/// [`Crypto::open`]; the vendors' vectors carry timestamps of years ago.
+pub fn fresh(timestamp: &str, now_s: i64) -> Result<()> {
+    let t = crate::timestamp("timestamp", timestamp)?;
+    let t_s = if t.unsigned_abs() >= 100_000_000_000 {
+        t / 1000
+    } else {
+        t
+    };
+    crate::within(t_s, now_s, WINDOW_S)
 }
 
 /// Lowercase hex SHA-1 of the four values sorted as byte strings and joined.

@@ -111,7 +111,7 @@ fn wxbiz_vectors(file: &str) -> usize {
                     wxbiz::Crypto::new(s(i, "token"), s(i, "encoding_aes_key"), s(i, "receive_id"))
                         .unwrap();
                 let r: [u8; 16] = s(i, "random16").as_bytes().try_into().unwrap();
-                let enc = crypto.encrypt(&r, s(i, "plaintext").as_bytes());
+                let enc = crypto.encrypt(&r, s(i, "plaintext").as_bytes()).unwrap();
                 assert_eq!(enc, s(e, "encrypt"), "{id}: ciphertext");
                 assert_eq!(
                     crypto.signature(s(i, "timestamp"), s(i, "nonce"), &enc),
@@ -153,7 +153,7 @@ fn dingtalk_answers_success_that_its_sdk_opens() {
         "ding6ccabc44d2c8d38b",
     )
     .unwrap();
-    let enc = c.encrypt(b"0123456789abcdef", b"success");
+    let enc = c.encrypt(b"0123456789abcdef", b"success").unwrap();
     let sig = c.signature("1608001896814", "WL4PK6yA", &enc);
     assert_eq!(
         c.open(&sig, "1608001896814", "WL4PK6yA", &enc)
@@ -325,6 +325,55 @@ fn refusals() {
         (
             "standard webhooks: a secret that is not base64",
             matches!(standard_webhooks::key("whsec_***"), Err(Refusal::BadKey(_))),
+        ),
+        (
+            "standard webhooks: an empty secret",
+            matches!(
+                standard_webhooks::check_secret("whsec_"),
+                Err(Refusal::BadKey(_))
+            ),
+        ),
+        (
+            "standard webhooks: a 2-byte secret",
+            matches!(
+                standard_webhooks::check_secret("whsec_AAA="),
+                Err(Refusal::BadKey(_))
+            ),
+        ),
+        (
+            "standard webhooks: the spec's 24-byte secret",
+            standard_webhooks::check_secret(sw).is_ok(),
+        ),
+        (
+            "standard webhooks: exactly 300 s late is in",
+            standard_webhooks::verify(sw, "msg_1", "1700000000", body, &good, 1_700_000_300)
+                .is_ok(),
+        ),
+        (
+            "standard webhooks: a timestamp of i64::MIN",
+            stale(standard_webhooks::verify(
+                sw,
+                "msg_1",
+                &i64::MIN.to_string(),
+                body,
+                &good,
+                1_700_000_000,
+            )),
+        ),
+        (
+            "wxbiz: a callback ten minutes old",
+            stale(wxbiz::fresh("1700000000", 1_700_000_600)),
+        ),
+        (
+            "wxbiz: DingTalk's milliseconds, now",
+            wxbiz::fresh("1700000000123", 1_700_000_001).is_ok(),
+        ),
+        (
+            "wxbiz: a timestamp in words",
+            matches!(
+                wxbiz::fresh("soon", 1_700_000_000),
+                Err(Refusal::Malformed(..))
+            ),
         ),
         (
             "slack: a v1 signature",

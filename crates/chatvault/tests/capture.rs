@@ -113,7 +113,20 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
                 "--secret-file",
                 bad.to_str().unwrap(),
             ],
-            "secret",
+            "secret: the configured key is unusable: the secret is not base64",
+        ),
+        (
+            "an empty secret",
+            vec![
+                "source",
+                "add",
+                "crm4",
+                "--kind",
+                "webhook",
+                "--secret-file",
+                "/dev/null",
+            ],
+            "use at least 24 random bytes",
         ),
     ] {
         let (code, _, err) = run(&data, &args);
@@ -199,7 +212,7 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
             "hook.refused",
         ),
         (
-            "a signed body that is not JSON",
+            "a signed body that holds no records",
             {
                 let sig =
                     chatvault_connect::standard_webhooks::sign(SECRET, "msg_3", now_s(), b"\"x\"")

@@ -127,7 +127,7 @@ pub fn check_new(
             .get("secret")
             .map(|s| s.as_str())
             .unwrap_or_default();
-        chatvault_connect::standard_webhooks::key(secret)
+        chatvault_connect::standard_webhooks::check_secret(secret)
             .map_err(|e| Error::bad_request(format!("secret: {e}")))?;
     }
     Ok(())
@@ -148,10 +148,13 @@ pub fn receive(app: &App, name: &str, req: &Request<'_>) -> Result<Reply> {
         ));
     };
     let Some(kind) = kind(&info.kind) else {
-        return Err(Error::internal(format!(
-            "source {name} is of kind {}, which this build has no connector for",
-            info.kind
-        )));
+        // Stored by a build with more connectors: not this one's to answer (a 5xx would
+        // have the platform retry for days).
+        log_err!("source {name}: this build has no connector of its kind");
+        return Err(Error::new(
+            "hook.unknown",
+            format!("no capture source {name:?}"),
+        ));
     };
     let source = Source {
         info: &info,
