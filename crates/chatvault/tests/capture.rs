@@ -89,13 +89,13 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
             vec![
                 "source",
                 "add",
-                "ws",
+                "bot",
                 "--kind",
-                "slack",
-                "--signing-secret-file",
+                "telegram",
+                "--secret-token-file",
                 sf,
             ],
-            "kind `slack`",
+            "kind `telegram`",
         ),
         (
             "no secret",
@@ -298,4 +298,120 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
     // The sources live in the sealed state: the audit chain still verifies.
     let (code, out, err) = run(&data, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+fn slack_signed(secret: &str, ts: i64, body: &Value) -> Vec<String> {
+    vec![
+        format!("X-Slack-Request-Timestamp: {ts}"),
+        format!(
+            "X-Slack-Signature: {}",
+            chatvault_connect::slack::sign(secret, &ts.to_string(), body.to_string().as_bytes())
+        ),
+    ]
+}
+
+#[test]
+fn a_slack_source_answers_the_handshake_and_captures_messages_edits_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let sf = dir.path().join("slack-secret");
+    std::fs::write(&sf, secret).unwrap();
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "ws",
+            "--kind",
+            "slack",
+            "--signing-secret-file",
+            sf.to_str().unwrap(),
+        ],
+    );
+    let srv = start(&data, &[]);
+    let post = |body: &Value, headers: Vec<String>| {
+        request(&srv.addr, "POST", "/hooks/ws", &headers, Some(body))
+    };
+
+    // The URL check Slack makes when the endpoint is configured.
+    let hello = json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
+    let r = post(&hello, slack_signed(secret, now_s(), &hello));
+    assert_eq!(
+        (r.status, r.body["challenge"].as_str()),
+        (
+            200,
+            Some("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+        )
+    );
+    // Unsigned, even the handshake is refused.
+    assert_eq!(post(&hello, vec![]).status, 401);
+
+    let event = |id: &str, ev: Value| json!({"type": "event_callback", "event_id": id, "team_id": "T1", "event_time": now_s(), "event": ev});
+    let msg = event(
+        "Ev1",
+        json!({"type": "message", "channel": "C1", "channel_type": "channel", "user": "U1", "text": "订单 SLACK-4410 请尽快处理", "ts": "1764900000.000100"}),
+    );
+    assert_eq!(post(&msg, slack_signed(secret, now_s(), &msg)).status, 200);
+    // Slack's retry (X-Slack-Retry-Num) of the same event stores nothing twice.
+    let mut retry = slack_signed(secret, now_s(), &msg);
+    retry.push("X-Slack-Retry-Num: 1".into());
+    assert_eq!(post(&msg, retry).status, 200);
+    let edit = event(
+        "Ev2",
+        json!({"type": "message", "subtype": "message_changed", "channel": "C1", "event_ts": "1764900060.000000",
+        "message": {"ts": "1764900000.000100", "user": "U1", "text": "订单 SLACK-4410 已处理"}}),
+    );
+    assert_eq!(
+        post(&edit, slack_signed(secret, now_s(), &edit)).status,
+        200
+    );
+    let gone = event(
+        "Ev3",
+        json!({"type": "message", "subtype": "message_deleted", "channel": "C1", "event_ts": "1764900120.000000", "deleted_ts": "1764900000.000100"}),
+    );
+    assert_eq!(
+        post(&gone, slack_signed(secret, now_s(), &gone)).status,
+        200
+    );
+    let joined = event(
+        "Ev4",
+        json!({"type": "reaction_added", "user": "U2", "event_ts": "1764900130.000000"}),
+    );
+    assert_eq!(
+        post(&joined, slack_signed(secret, now_s(), &joined)).status,
+        200
+    );
+    // Forged: another secret, or an old timestamp.
+    let forged = event(
+        "Ev5",
+        json!({"type": "message", "channel": "C1", "user": "U9", "text": "SLACK-9999", "ts": "1764900200.000000"}),
+    );
+    assert_eq!(
+        post(&forged, slack_signed("another secret", now_s(), &forged)).status,
+        401
+    );
+    assert_eq!(
+        post(&forged, slack_signed(secret, now_s() - 400, &forged)).status,
+        401
+    );
+    drop(srv);
+
+    let conv: Value = serde_json::from_str(&ok(&data, &["--json", "show", "slack:C1"])).unwrap();
+    let msgs = conv["messages"].as_array().unwrap();
+    let kinds: Vec<&str> = msgs.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["text", "edit", "recall"], "{conv}");
+    assert_eq!(
+        msgs[1]["target"], "1764900000.000100",
+        "the edit points at the original"
+    );
+    let found: Value = serde_json::from_str(&ok(&data, &["--json", "search", "SLACK"])).unwrap();
+    assert!(!found.to_string().contains("SLACK-9999"), "{found}");
+    let events: Value =
+        serde_json::from_str(&ok(&data, &["--json", "search", "reaction_added"])).unwrap();
+    assert_eq!(
+        events["total"], 1,
+        "an event of another type is kept whole: {events}"
+    );
 }
