@@ -18,8 +18,8 @@ pub enum SourceCommand {
     /// Add a source. Its endpoint is /hooks/NAME.
     Add {
         name: String,
-        /// webhook (Standard Webhooks). WeCom, DingTalk, Feishu, Slack and Telegram are
-        /// issue 17's next connectors.
+        /// webhook (Standard Webhooks), slack (Events API) or telegram (Bot API webhook).
+        /// WeCom, DingTalk and Feishu are issue 17's next connectors.
         #[arg(long)]
         kind: String,
         /// Standard Webhooks: the file holding the signing secret (whsec_…).

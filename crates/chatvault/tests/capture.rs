@@ -91,11 +91,11 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
                 "add",
                 "bot",
                 "--kind",
-                "telegram",
-                "--secret-token-file",
+                "feishu",
+                "--encrypt-key-file",
                 sf,
             ],
-            "kind `telegram`",
+            "kind `feishu`",
         ),
         (
             "no secret",
@@ -414,4 +414,84 @@ fn a_slack_source_answers_the_handshake_and_captures_messages_edits_and_deletion
         events["total"], 1,
         "an event of another type is kept whole: {events}"
     );
+}
+
+#[test]
+fn a_telegram_source_captures_updates_and_refuses_a_wrong_secret_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let token = "tg_secret-Token_42";
+    let tf = dir.path().join("tg");
+    std::fs::write(&tf, token).unwrap();
+    let (code, _, err) = run(
+        &data,
+        &[
+            "source",
+            "add",
+            "bad",
+            "--kind",
+            "telegram",
+            "--secret-token-file",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(code, 2, "an empty secret token: {err}");
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "bot",
+            "--kind",
+            "telegram",
+            "--secret-token-file",
+            tf.to_str().unwrap(),
+        ],
+    );
+    let srv = start(&data, &[]);
+    let post = |body: &Value, secret: Option<&str>| {
+        let headers: Vec<String> = secret
+            .map(|s| vec![format!("X-Telegram-Bot-Api-Secret-Token: {s}")])
+            .unwrap_or_default();
+        request(&srv.addr, "POST", "/hooks/bot", &headers, Some(body))
+    };
+    let chat = json!({"id": -1001, "type": "supergroup", "title": "客服群"});
+    let from = json!({"id": 42, "is_bot": false, "first_name": "王", "last_name": "女士"});
+    let msg = json!({"update_id": 100, "message": {"message_id": 7, "date": now_s(), "chat": chat, "from": from, "text": "发票 TG-5150 没收到"}});
+    assert_eq!(post(&msg, Some(token)).status, 200);
+    assert_eq!(
+        post(&msg, Some(token)).status,
+        200,
+        "a redelivery is answered too"
+    );
+    let edit = json!({"update_id": 101, "edited_message": {"message_id": 7, "date": now_s(), "edit_date": now_s() + 5, "chat": chat, "from": from, "text": "发票 TG-5150 已收到"}});
+    assert_eq!(post(&edit, Some(token)).status, 200);
+    for (name, secret) in [
+        ("no header", None),
+        ("a wrong token", Some("tg_secret-Token_43")),
+        ("a prefix of it", Some("tg_secret")),
+    ] {
+        let forged = json!({"update_id": 102, "message": {"message_id": 8, "date": now_s(), "chat": chat, "from": from, "text": "TG-6666"}});
+        let r = post(&forged, secret);
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (401, Some("hook.refused")),
+            "{name}"
+        );
+    }
+    drop(srv);
+    let conv: Value =
+        serde_json::from_str(&ok(&data, &["--json", "show", "telegram:-1001"])).unwrap();
+    let kinds: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["text", "edit"], "once each: {conv}");
+    assert_eq!(conv["title"], "客服群");
+    assert_eq!(conv["messages"][0]["sender_name"], "王 女士");
+    let found: Value = serde_json::from_str(&ok(&data, &["--json", "search", "TG-6666"])).unwrap();
+    assert_eq!(found["total"], 0, "nothing forged was stored");
 }

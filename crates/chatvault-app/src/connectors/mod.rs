@@ -19,6 +19,7 @@ use crate::ingest::{Candidate, Receipt, Sender};
 use crate::{App, Error, Result};
 
 pub mod slack;
+pub mod telegram;
 pub mod webhook;
 
 /// One request to a source's endpoint, as the server received it.
@@ -89,7 +90,7 @@ pub struct Kind {
 }
 
 /// Every connector built so far.
-pub static KINDS: &[&Kind] = &[&webhook::KIND, &slack::KIND];
+pub static KINDS: &[&Kind] = &[&webhook::KIND, &slack::KIND, &telegram::KIND];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().copied().find(|k| k.name == name)
@@ -103,7 +104,7 @@ pub fn check_new(
 ) -> Result<()> {
     let Some(k) = kind(kind_name) else {
         return Err(Error::bad_request(format!(
-            "kind `{kind_name}`: the connectors built so far are {} (WeCom, DingTalk, Feishu and Telegram come with issue 17's next steps)",
+            "kind `{kind_name}`: the connectors built so far are {} (WeCom, DingTalk and Feishu come with issue 17's next steps)",
             KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         )));
     };
@@ -122,6 +123,14 @@ pub fn check_new(
                 k.name
             )));
         }
+    }
+    if k.name == telegram::KIND.name {
+        let secret = secrets
+            .get("secret_token")
+            .map(|s| s.as_str())
+            .unwrap_or_default();
+        chatvault_connect::telegram::check_secret(secret)
+            .map_err(|e| Error::bad_request(format!("secret token: {e}")))?;
     }
     if k.name == webhook::KIND.name {
         let secret = secrets
