@@ -6,17 +6,38 @@
 //!   `X-Lark-Request-Nonce`, the Encrypt Key and the raw body, concatenated. Sent only
 //!   when an Encrypt Key is configured.
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::Engine;
 use sha2::Digest;
 
 use crate::{b64, same, Refusal, Result};
 
 type Dec = cbc::Decryptor<aes::Aes256>;
+type Enc = cbc::Encryptor<aes::Aes256>;
 
 /// How far a request's timestamp may be from now. Feishu documents no window; its
 /// retries come within hours, each freshly signed, so a replay older than this is refused.
 pub const WINDOW_S: i64 = 300;
+
+/// The `X-Lark-Signature` of a raw body.
+pub fn sign(encrypt_key: &str, timestamp: &str, nonce: &str, body: &[u8]) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(timestamp.as_bytes());
+    h.update(nonce.as_bytes());
+    h.update(encrypt_key.as_bytes());
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// The `encrypt` value Feishu sends for a plaintext, with the given IV (a sender's, or a
+/// test's).
+pub fn encrypt(encrypt_key: &str, iv: &[u8; 16], plaintext: &[u8]) -> String {
+    let key: [u8; 32] = sha2::Sha256::digest(encrypt_key.as_bytes()).into();
+    let ct = Enc::new(&key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+    let mut out = iv.to_vec();
+    out.extend_from_slice(&ct);
+    b64().encode(out)
+}
 
 /// Checks `X-Lark-Signature` over the raw body.
 pub fn verify(
@@ -32,12 +53,7 @@ pub fn verify(
         now_s,
         WINDOW_S,
     )?;
-    let mut h = sha2::Sha256::new();
-    h.update(timestamp.as_bytes());
-    h.update(nonce.as_bytes());
-    h.update(encrypt_key.as_bytes());
-    h.update(body);
-    let want = hex::encode(h.finalize());
+    let want = sign(encrypt_key, timestamp, nonce, body);
     if !same(
         want.as_bytes(),
         signature.trim().to_ascii_lowercase().as_bytes(),

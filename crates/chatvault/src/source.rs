@@ -18,8 +18,9 @@ pub enum SourceCommand {
     /// Add a source. Its endpoint is /hooks/NAME.
     Add {
         name: String,
-        /// webhook (Standard Webhooks), slack (Events API) or telegram (Bot API webhook).
-        /// WeCom, DingTalk and Feishu are issue 17's next connectors.
+        /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook) or
+        /// feishu (event subscription v2). WeCom and DingTalk are issue 17's next
+        /// connectors.
         #[arg(long)]
         kind: String,
         /// Standard Webhooks: the file holding the signing secret (whsec_…).

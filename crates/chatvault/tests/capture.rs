@@ -91,11 +91,11 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
                 "add",
                 "bot",
                 "--kind",
-                "feishu",
-                "--encrypt-key-file",
+                "wecom",
+                "--token-file",
                 sf,
             ],
-            "kind `feishu`",
+            "kind `wecom`",
         ),
         (
             "no secret",
@@ -494,4 +494,92 @@ fn a_telegram_source_captures_updates_and_refuses_a_wrong_secret_token() {
     assert_eq!(conv["messages"][0]["sender_name"], "王 女士");
     let found: Value = serde_json::from_str(&ok(&data, &["--json", "search", "TG-6666"])).unwrap();
     assert_eq!(found["total"], 0, "nothing forged was stored");
+}
+
+#[test]
+fn a_feishu_source_answers_the_challenge_and_captures_signed_encrypted_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let (key, token) = ("feishu-encrypt-key", "feishu-verification-token");
+    let kf = dir.path().join("k");
+    let tf = dir.path().join("t");
+    std::fs::write(&kf, key).unwrap();
+    std::fs::write(&tf, token).unwrap();
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "lark",
+            "--kind",
+            "feishu",
+            "--encrypt-key-file",
+            kf.to_str().unwrap(),
+            "--verification-token-file",
+            tf.to_str().unwrap(),
+        ],
+    );
+    let srv = start(&data, &[]);
+    let wrap = |plain: &Value| json!({"encrypt": chatvault_connect::feishu::encrypt(key, b"0123456789abcdef", plain.to_string().as_bytes())});
+    let signed = |body: &Value, ts: i64| {
+        let ts = ts.to_string();
+        vec![
+            format!("X-Lark-Request-Timestamp: {ts}"),
+            "X-Lark-Request-Nonce: n0nce".to_owned(),
+            format!(
+                "X-Lark-Signature: {}",
+                chatvault_connect::feishu::sign(key, &ts, "n0nce", body.to_string().as_bytes())
+            ),
+        ]
+    };
+    let post = |body: &Value, headers: Vec<String>| {
+        request(&srv.addr, "POST", "/hooks/lark", &headers, Some(body))
+    };
+
+    // The challenge, encrypted: answered (unsigned, it needs the Verification Token).
+    let challenge =
+        wrap(&json!({"challenge": "c-8842", "token": token, "type": "url_verification"}));
+    let r = post(&challenge, vec![]);
+    assert_eq!(
+        (r.status, r.body["challenge"].as_str()),
+        (200, Some("c-8842"))
+    );
+    let wrong =
+        wrap(&json!({"challenge": "c-8842", "token": "another", "type": "url_verification"}));
+    assert_eq!(
+        post(&wrong, vec![]).status,
+        401,
+        "a challenge with another token"
+    );
+
+    let event = |id: &str, mid: &str, text: &str| {
+        wrap(&json!({"schema": "2.0",
+        "header": {"event_id": id, "event_type": "im.message.receive_v1", "create_time": "1764900000000", "token": token},
+        "event": {"sender": {"sender_id": {"open_id": "ou_7"}, "sender_type": "user"},
+            "message": {"message_id": mid, "parent_id": "", "create_time": "1764900000000", "chat_id": "oc_9", "chat_type": "group",
+                "message_type": "text", "content": json!({"text": text}).to_string()}}}))
+    };
+    let e1 = event("ev1", "om_1", "合同 LARK-3108 请确认");
+    assert_eq!(post(&e1, signed(&e1, now_s())).status, 200);
+    assert_eq!(
+        post(&e1, signed(&e1, now_s())).status,
+        200,
+        "Feishu's retry"
+    );
+    let forged = event("ev2", "om_2", "LARK-6666");
+    for (name, headers) in [
+        ("unsigned", vec![]),
+        ("stale", signed(&forged, now_s() - 3600)),
+        ("signed over another body", signed(&e1, now_s())),
+    ] {
+        assert_eq!(post(&forged, headers).status, 401, "{name}");
+    }
+    drop(srv);
+    let conv: Value = serde_json::from_str(&ok(&data, &["--json", "show", "feishu:oc_9"])).unwrap();
+    assert_eq!(conv["total"], 1, "once: {conv}");
+    assert_eq!(conv["messages"][0]["text"], "合同 LARK-3108 请确认");
+    let found: Value =
+        serde_json::from_str(&ok(&data, &["--json", "search", "LARK-6666"])).unwrap();
+    assert_eq!(found["total"], 0);
 }
