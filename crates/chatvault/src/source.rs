@@ -18,9 +18,9 @@ pub enum SourceCommand {
     /// Add a source. Its endpoint is /hooks/NAME.
     Add {
         name: String,
-        /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook) or
-        /// feishu (event subscription v2). WeCom and DingTalk are issue 17's next
-        /// connectors.
+        /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook),
+        /// feishu (event subscription v2) or wecom (app callbacks). DingTalk is issue 17's
+        /// next connector.
         #[arg(long)]
         kind: String,
         /// Standard Webhooks: the file holding the signing secret (whsec_…).

@@ -91,11 +91,11 @@ fn a_standard_webhooks_source_captures_what_is_signed_and_refuses_the_rest() {
                 "add",
                 "bot",
                 "--kind",
-                "wecom",
+                "dingtalk",
                 "--token-file",
                 sf,
             ],
-            "kind `wecom`",
+            "kind `dingtalk`",
         ),
         (
             "no secret",
@@ -581,5 +581,132 @@ fn a_feishu_source_answers_the_challenge_and_captures_signed_encrypted_events() 
     assert_eq!(conv["messages"][0]["text"], "合同 LARK-3108 请确认");
     let found: Value =
         serde_json::from_str(&ok(&data, &["--json", "search", "LARK-6666"])).unwrap();
+    assert_eq!(found["total"], 0);
+}
+
+/// A query value as a platform sends it (base64's `+`, `/` and `=` escaped).
+fn esc(s: &str) -> String {
+    s.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+#[test]
+fn a_wecom_source_answers_the_url_check_and_captures_app_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    // The vendor sample's settings (../shared/vectors/connectors/wecom.json, sbzhu).
+    let (token, aes_key, corp) = (
+        "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+        "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        "ww1436e0e65a779aee",
+    );
+    let (tf, kf) = (dir.path().join("token"), dir.path().join("aes"));
+    std::fs::write(&tf, token).unwrap();
+    std::fs::write(&kf, aes_key).unwrap();
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "kefu",
+            "--kind",
+            "wecom",
+            "--token-file",
+            tf.to_str().unwrap(),
+            "--aes-key-file",
+            kf.to_str().unwrap(),
+            "--receive-id",
+            corp,
+        ],
+    );
+    let c = chatvault_connect::wxbiz::Crypto::new(token, aes_key, corp).unwrap();
+    let srv = start(&data, &[]);
+    let query = |enc: &str, ts: i64| {
+        let ts = ts.to_string();
+        format!(
+            "msg_signature={}&timestamp={ts}&nonce=1372623149",
+            c.signature(&ts, "1372623149", enc)
+        )
+    };
+
+    // The URL check: the decrypted echostr, bare.
+    let echo = c
+        .encrypt(b"0123456789abcdef", b"1288432023552776189")
+        .unwrap();
+    let r = request(
+        &srv.addr,
+        "GET",
+        &format!(
+            "/hooks/kefu?{}&echostr={}",
+            query(&echo, now_s()),
+            esc(&echo)
+        ),
+        &[],
+        None,
+    );
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (200, json!(1288432023552776189_i64)),
+        "{}",
+        r.headers
+    );
+    let r = request(
+        &srv.addr,
+        "GET",
+        &format!(
+            "/hooks/kefu?{}&echostr={}",
+            query(&echo, now_s()).replace("msg_signature=", "msg_signature=0"),
+            esc(&echo)
+        ),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 401, "a wrong signature");
+
+    let xml = "<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName><FromUserName><![CDATA[ChenJiaShun]]></FromUserName><CreateTime>1764900000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[报销单 WECOM-2024 已提交]]></Content><MsgId>1456453720</MsgId><AgentID>1000002</AgentID></xml>";
+    let enc = c.encrypt(b"fedcba9876543210", xml.as_bytes()).unwrap();
+    let body = json!({"tousername": corp, "encrypt": enc, "agentid": "1000002"});
+    for _ in 0..2 {
+        let r = request(
+            &srv.addr,
+            "POST",
+            &format!("/hooks/kefu?{}", query(&enc, now_s())),
+            &[],
+            Some(&body),
+        );
+        assert_eq!(r.status, 200, "a delivery and WeCom's retry");
+    }
+    let r = request(
+        &srv.addr,
+        "POST",
+        &format!("/hooks/kefu?{}", query(&enc, now_s() - 600)),
+        &[],
+        Some(&body),
+    );
+    assert_eq!(r.status, 401, "ten minutes old, correctly signed");
+    let other = chatvault_connect::wxbiz::Crypto::new(token, aes_key, "wwSomeoneElse").unwrap();
+    let theirs = other
+        .encrypt(
+            b"fedcba9876543210",
+            xml.replace("WECOM-2024", "WECOM-6666").as_bytes(),
+        )
+        .unwrap();
+    let r = request(
+        &srv.addr,
+        "POST",
+        &format!("/hooks/kefu?{}", query(&theirs, now_s())),
+        &[],
+        Some(&json!({"encrypt": theirs})),
+    );
+    assert_eq!(r.status, 401, "signed and encrypted, but for another corp");
+    drop(srv);
+    let conv: Value =
+        serde_json::from_str(&ok(&data, &["--json", "show", "wecom:app:ChenJiaShun"])).unwrap();
+    assert_eq!(conv["total"], 1, "once: {conv}");
+    assert_eq!(conv["messages"][0]["text"], "报销单 WECOM-2024 已提交");
+    let found: Value =
+        serde_json::from_str(&ok(&data, &["--json", "search", "WECOM-6666"])).unwrap();
     assert_eq!(found["total"], 0);
 }

@@ -22,6 +22,7 @@ pub mod feishu;
 pub mod slack;
 pub mod telegram;
 pub mod webhook;
+pub mod wecom;
 
 /// One request to a source's endpoint, as the server received it.
 pub struct Request<'a> {
@@ -91,7 +92,13 @@ pub struct Kind {
 }
 
 /// Every connector built so far.
-pub static KINDS: &[&Kind] = &[&webhook::KIND, &slack::KIND, &telegram::KIND, &feishu::KIND];
+pub static KINDS: &[&Kind] = &[
+    &webhook::KIND,
+    &slack::KIND,
+    &telegram::KIND,
+    &feishu::KIND,
+    &wecom::KIND,
+];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().copied().find(|k| k.name == name)
@@ -105,7 +112,7 @@ pub fn check_new(
 ) -> Result<()> {
     let Some(k) = kind(kind_name) else {
         return Err(Error::bad_request(format!(
-            "kind `{kind_name}`: the connectors built so far are {} (WeCom and DingTalk come with issue 17's next steps)",
+            "kind `{kind_name}`: the connectors built so far are {} (DingTalk comes with issue 17's next steps)",
             KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         )));
     };
