@@ -605,6 +605,26 @@ fn a_wecom_source_answers_the_url_check_and_captures_app_messages() {
     let (tf, kf) = (dir.path().join("token"), dir.path().join("aes"));
     std::fs::write(&tf, token).unwrap();
     std::fs::write(&kf, aes_key).unwrap();
+    // A key of the wrong length is named at once, not at the first callback.
+    let short = dir.path().join("short");
+    std::fs::write(&short, "tooShort").unwrap();
+    let (code, _, err) = run(
+        &data,
+        &[
+            "source",
+            "add",
+            "k2",
+            "--kind",
+            "wecom",
+            "--token-file",
+            tf.to_str().unwrap(),
+            "--aes-key-file",
+            short.to_str().unwrap(),
+            "--receive-id",
+            corp,
+        ],
+    );
+    assert!(code == 2 && err.contains("not 43"), "{err}");
     ok(
         &data,
         &[

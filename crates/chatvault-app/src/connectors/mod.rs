@@ -132,6 +132,20 @@ pub fn check_new(
             )));
         }
     }
+    if k.name == wecom::KIND.name {
+        let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
+        let receive_id = settings
+            .get("receive_id")
+            .map(String::as_str)
+            .unwrap_or_default();
+        if receive_id.trim().is_empty() {
+            return Err(Error::bad_request(
+                "receive_id: give the CorpID (or SuiteID) the callbacks are for",
+            ));
+        }
+        chatvault_connect::wxbiz::Crypto::new(get("token"), get("aes_key"), receive_id)
+            .map_err(|e| Error::bad_request(format!("aes_key: {e}")))?;
+    }
     if k.name == telegram::KIND.name {
         let secret = secrets
             .get("secret_token")
