@@ -23,13 +23,6 @@ pub static KIND: Kind = Kind {
     receive,
 };
 
-fn invalid(why: &str) -> Handled {
-    Handled::Reply(Reply::json(
-        400,
-        json!({"error": {"code": "input.invalid", "message": why}}),
-    ))
-}
-
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     if req.method != "POST" {
         return Err(Refusal::Malformed(
@@ -59,7 +52,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     let plain = feishu::decrypt(key, encrypt)?;
     let v: Value = match serde_json::from_slice(&plain) {
         Ok(v) => v,
-        Err(e) => return Ok(invalid(&format!("the decrypted event: {e}"))),
+        Err(e) => return Ok(Handled::invalid(format!("the decrypted event: {e}"))),
     };
     // The token an event carries: v2 in `header.token`, the challenge at the top.
     let carried = v["header"]["token"].as_str().or(v["token"].as_str());
@@ -73,7 +66,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             return Err(Refusal::BadSignature);
         }
         let Some(challenge) = v["challenge"].as_str() else {
-            return Ok(invalid("url_verification without a challenge"));
+            return Ok(Handled::invalid("url_verification without a challenge"));
         };
         return Ok(Handled::Reply(Reply::json(
             200,
@@ -87,14 +80,9 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             Refusal::BadSignature
         });
     }
-    Ok(Handled::Messages {
-        candidates: vec![record(&v).and_then(|r| {
-            crate::ingest::parse_canonical(vec![r], "feishu")
-                .pop()
-                .unwrap_or_else(|| Err("no record".into()))
-        })],
-        reply: |_| Reply::json(200, json!({"ok": true})),
-    })
+    Ok(Handled::one(record(&v), "feishu", |_| {
+        Reply::json(200, json!({"ok": true}))
+    }))
 }
 
 /// Milliseconds (Feishu writes them as text) as RFC 3339.

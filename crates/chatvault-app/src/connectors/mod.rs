@@ -66,6 +66,34 @@ pub enum Handled {
     },
 }
 
+impl Handled {
+    /// A verified request that holds nothing to store: 400 `input.invalid`, naming why
+    /// (signed, so not a 401; the platform's sender has a bug to fix).
+    pub fn invalid(why: impl std::fmt::Display) -> Handled {
+        Handled::Reply(Reply::json(
+            400,
+            json!({"error": {"code": "input.invalid", "message": why.to_string()}}),
+        ))
+    }
+
+    /// One event's canonical record, or why it has none, as the message to store.
+    pub fn one(
+        record: std::result::Result<serde_json::Value, String>,
+        label: &str,
+        reply: fn(&Receipt) -> Reply,
+    ) -> Handled {
+        let candidate = record.and_then(|r| {
+            crate::ingest::parse_canonical(vec![r], label)
+                .pop()
+                .unwrap_or_else(|| Err("no record".into()))
+        });
+        Handled::Messages {
+            candidates: vec![candidate],
+            reply,
+        }
+    }
+}
+
 /// A source's configuration as its kind reads it.
 pub struct Source<'a> {
     pub info: &'a SourceInfo,

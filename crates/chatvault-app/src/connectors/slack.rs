@@ -40,37 +40,25 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     )?;
     let v: Value = match serde_json::from_slice(req.body) {
         Ok(v) => v,
-        Err(e) => return Ok(invalid(&format!("body: {e}"))),
+        Err(e) => return Ok(Handled::invalid(format!("body: {e}"))),
     };
     match v["type"].as_str() {
         Some("url_verification") => {
             let Some(challenge) = v["challenge"].as_str() else {
-                return Ok(invalid("url_verification without a challenge"));
+                return Ok(Handled::invalid("url_verification without a challenge"));
             };
             Ok(Handled::Reply(Reply::json(
                 200,
                 json!({"challenge": challenge}),
             )))
         }
-        Some("event_callback") => Ok(Handled::Messages {
-            candidates: vec![record(&v).and_then(|r| {
-                crate::ingest::parse_canonical(vec![r], "slack")
-                    .pop()
-                    .unwrap_or_else(|| Err("no record".into()))
-            })],
-            reply: |_| Reply::json(200, json!({"ok": true})),
-        }),
+        Some("event_callback") => Ok(Handled::one(record(&v), "slack", |_| {
+            Reply::json(200, json!({"ok": true}))
+        })),
         // An app rate limit notice and the like: nothing to keep.
         Some("app_rate_limited") => Ok(Handled::Reply(Reply::json(200, json!({"ok": true})))),
-        _ => Ok(invalid("not an Events API request")),
+        _ => Ok(Handled::invalid("not an Events API request")),
     }
-}
-
-fn invalid(why: &str) -> Handled {
-    Handled::Reply(Reply::json(
-        400,
-        json!({"error": {"code": "input.invalid", "message": why}}),
-    ))
 }
 
 /// Slack's `ts` ("1531420618.000200", seconds and microseconds) as RFC 3339.

@@ -36,21 +36,11 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     )?;
     let v: Value = match serde_json::from_slice(req.body) {
         Ok(v) => v,
-        Err(e) => {
-            return Ok(Handled::Reply(Reply::json(
-                400,
-                json!({"error": {"code": "input.invalid", "message": format!("body: {e}")}}),
-            )))
-        }
+        Err(e) => return Ok(Handled::invalid(format!("body: {e}"))),
     };
-    Ok(Handled::Messages {
-        candidates: vec![record(&v).and_then(|r| {
-            crate::ingest::parse_canonical(vec![r], "telegram")
-                .pop()
-                .unwrap_or_else(|| Err("no record".into()))
-        })],
-        reply: |_| Reply::json(200, json!({"ok": true})),
-    })
+    Ok(Handled::one(record(&v), "telegram", |_| {
+        Reply::json(200, json!({"ok": true}))
+    }))
 }
 
 /// Unix seconds as RFC 3339.

@@ -32,12 +32,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     // Verified: from here on a body that does not map is the sender's mistake. A record
     // that does not map is answered as rejected in the receipt, with its reason; a body
     // that holds no records at all is answered 400 (signed, so not a 401), nothing stored.
-    let invalid = |why: String| {
-        Ok(Handled::Reply(Reply::json(
-            400,
-            serde_json::json!({"error": {"code": "input.invalid", "message": format!("body: {why}")}}),
-        )))
-    };
+    let invalid = |why: String| Ok(Handled::invalid(format!("body: {why}")));
     let records = match serde_json::from_slice::<serde_json::Value>(req.body) {
         Ok(serde_json::Value::Array(a)) => a,
         Ok(serde_json::Value::Object(mut o)) => match o.remove("messages") {

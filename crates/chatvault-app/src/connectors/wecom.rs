@@ -65,18 +65,11 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             let opened = crypto.open(&sig, &ts, &nonce, &encrypt)?;
             let text = String::from_utf8(opened.message)
                 .map_err(|_| Refusal::Malformed("message", "not UTF-8".into()))?;
-            Ok(Handled::Messages {
-                candidates: vec![record(&text).and_then(|r| {
-                    crate::ingest::parse_canonical(vec![r], "wecom")
-                        .pop()
-                        .unwrap_or_else(|| Err("no record".into()))
-                })],
-                reply: |_| Reply {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    body: vec![],
-                },
-            })
+            Ok(Handled::one(record(&text), "wecom", |_| Reply {
+                status: 200,
+                content_type: "text/plain; charset=utf-8",
+                body: vec![],
+            }))
         }
         _ => Err(Refusal::Malformed(
             "method",
