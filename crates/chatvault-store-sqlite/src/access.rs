@@ -248,6 +248,11 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 }
 
 impl SqliteAccessOps<'_> {
+    /// Runs one statement; how many rows it changed.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.conn.execute(sql, params).map_err(|x| self.e(x))
+    }
+
     fn all<T>(
         &self,
         sql: &str,
@@ -268,9 +273,7 @@ impl AccessOps for SqliteAccessOps<'_> {
         // Most transactions change no sealed table (every session lookup is one): they
         // only read here.
         if !dirty.is_empty() {
-            self.conn
-                .execute("DELETE FROM temp.sealed_dirty", [])
-                .map_err(|x| self.e(x))?;
+            self.exec("DELETE FROM temp.sealed_dirty", [])?;
         }
         Ok(dirty)
     }
@@ -325,9 +328,7 @@ impl AccessOps for SqliteAccessOps<'_> {
 
     fn clear_before_image(&self, table: &str) -> Result<()> {
         let (table, _, _) = sealed(table)?;
-        self.conn
-            .execute(&format!("DELETE FROM temp.pre_{table}"), [])
-            .map_err(|x| self.e(x))?;
+        self.exec(&format!("DELETE FROM temp.pre_{table}"), [])?;
         Ok(())
     }
 
@@ -478,12 +479,10 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn put_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![key, value],
-            )
-            .map_err(|x| self.e(x))?;
+        self.exec(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
         Ok(())
     }
 
@@ -504,12 +503,10 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn insert_user(&self, u: &UserRow) -> Result<()> {
-        self.conn
-            .execute(
+        self.exec(
                 &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![u.name, u.role, u.team, u.handles, u.password, u.totp_secret, u.totp_last_step, u.frozen, u.locked, u.created_ms, u.updated_ms, u.lang],
-            )
-            .map_err(|x| self.e(x))?;
+            )?;
         Ok(())
     }
 
@@ -558,25 +555,20 @@ impl AccessOps for SqliteAccessOps<'_> {
 
     fn clear_login_failures(&self, user: &str, ip: Option<&str>) -> Result<()> {
         match ip {
-            Some(ip) => self.conn.execute(
+            Some(ip) => self.exec(
                 "DELETE FROM login_failures WHERE user = ?1 AND ip = ?2",
                 params![user, ip],
             ),
-            None => self
-                .conn
-                .execute("DELETE FROM login_failures WHERE user = ?1", [user]),
-        }
-        .map_err(|x| self.e(x))?;
+            None => self.exec("DELETE FROM login_failures WHERE user = ?1", [user]),
+        }?;
         Ok(())
     }
 
     fn remember_address(&self, user: &str, ip: &str, at_ms: i64) -> Result<()> {
-        self.conn
-            .execute(
+        self.exec(
                 "INSERT INTO known_addresses (user, ip, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (user, ip) DO UPDATE SET last_ms = excluded.last_ms",
                 params![user, ip, at_ms],
-            )
-            .map_err(|x| self.e(x))?;
+            )?;
         Ok(())
     }
 
@@ -594,12 +586,10 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn put_enrolment(&self, ticket_hash: &[u8], user: &str, expires_ms: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
-                params![ticket_hash, user, expires_ms],
-            )
-            .map_err(|x| self.e(x))?;
+        self.exec(
+            "INSERT INTO enrolments (ticket_hash, user, expires_ms) VALUES (?1, ?2, ?3)",
+            params![ticket_hash, user, expires_ms],
+        )?;
         Ok(())
     }
 
@@ -616,25 +606,20 @@ impl AccessOps for SqliteAccessOps<'_> {
 
     fn delete_enrolments(&self, user: &str, expired_by: Option<i64>) -> Result<()> {
         match expired_by {
-            Some(t) => self.conn.execute(
+            Some(t) => self.exec(
                 "DELETE FROM enrolments WHERE user = ?1 OR expires_ms <= ?2",
                 params![user, t],
             ),
-            None => self
-                .conn
-                .execute("DELETE FROM enrolments WHERE user = ?1", [user]),
-        }
-        .map_err(|x| self.e(x))?;
+            None => self.exec("DELETE FROM enrolments WHERE user = ?1", [user]),
+        }?;
         Ok(())
     }
 
     fn insert_session(&self, s: &SessionRow) -> Result<()> {
-        self.conn
-            .execute(
-                &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![s.id_hash, s.user, s.csrf, s.created_ms, s.seen_ms, s.tag],
-            )
-            .map_err(|x| self.e(x))?;
+        self.exec(
+            &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![s.id_hash, s.user, s.csrf, s.created_ms, s.seen_ms, s.tag],
+        )?;
         Ok(())
     }
 
@@ -659,18 +644,11 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn delete_session(&self, id_hash: &[u8]) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])
-            .map_err(|x| self.e(x))?
-            > 0)
+        Ok(self.exec("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])? > 0)
     }
 
     fn delete_sessions_of(&self, user: &str) -> Result<u64> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM sessions WHERE user = ?1", [user])
-            .map_err(|x| self.e(x))? as u64)
+        Ok(self.exec("DELETE FROM sessions WHERE user = ?1", [user])? as u64)
     }
 
     fn sessions(&self) -> Result<Vec<SessionRow>> {
@@ -681,20 +659,18 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn insert_token(&self, t: &TokenRow) -> Result<()> {
-        self.conn
-            .execute(
-                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![
-                    t.id,
-                    t.hash,
-                    t.user,
-                    t.scope,
-                    t.source,
-                    t.created_ms,
-                    t.revoked_ms
-                ],
-            )
-            .map_err(|x| self.e(x))?;
+        self.exec(
+            &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                t.id,
+                t.hash,
+                t.user,
+                t.scope,
+                t.source,
+                t.created_ms,
+                t.revoked_ms
+            ],
+        )?;
         Ok(())
     }
 
@@ -708,24 +684,17 @@ impl AccessOps for SqliteAccessOps<'_> {
     }
 
     fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute(
-                "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-                params![id, at_ms],
-            )
-            .map_err(|x| self.e(x))?
-            > 0)
+        Ok(self.exec(
+            "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+            params![id, at_ms],
+        )? > 0)
     }
 
     fn revoke_tokens_of(&self, user: &str, at_ms: i64) -> Result<u64> {
-        Ok(self
-            .conn
-            .execute(
-                "UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL",
-                params![user, at_ms],
-            )
-            .map_err(|x| self.e(x))? as u64)
+        Ok(self.exec(
+            "UPDATE tokens SET revoked_ms = ?2 WHERE user = ?1 AND revoked_ms IS NULL",
+            params![user, at_ms],
+        )? as u64)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>> {
@@ -752,17 +721,17 @@ impl AccessOps for SqliteAccessOps<'_> {
     fn put_document(&self, shelf: Shelf<'_>, key: &str, owner: &str, body: &str) -> Result<()> {
         let (t, k, o, _) = table(shelf);
         match (shelf, o) {
-            (Shelf::Lifecycle(kind), _) => self.conn.execute(
+            (Shelf::Lifecycle(kind), _) => self.exec(
                 "INSERT OR REPLACE INTO lifecycle (kind, key, body) VALUES (?1, ?2, ?3)",
                 params![kind, key, body],
             ),
-            (_, Some(o)) => self.conn.execute(
+            (_, Some(o)) => self.exec(
                 &format!("INSERT OR REPLACE INTO {t} ({k}, {o}, body) VALUES (?1, ?2, ?3)"),
                 params![key, owner, body],
             ),
-            (_, None) => unreachable_owner(t),
-        }
-        .map_err(|x| self.e(x))?;
+            // Every shelf but the lifecycle one has an owner column.
+            (_, None) => Err(StoreError::Corrupt(format!("{t} has no owner column"))),
+        }?;
         Ok(())
     }
 
@@ -772,11 +741,7 @@ impl AccessOps for SqliteAccessOps<'_> {
             Shelf::Lifecycle(_) => format!("DELETE FROM {t} WHERE {k} = ?1 AND kind = ?2"),
             _ => format!("DELETE FROM {t} WHERE {k} = ?1 AND ?2 IS NULL"),
         };
-        Ok(self
-            .conn
-            .execute(&sql, params![key, kind(shelf)])
-            .map_err(|x| self.e(x))?
-            > 0)
+        Ok(self.exec(&sql, params![key, kind(shelf)])? > 0)
     }
 
     fn documents(&self, shelf: Shelf<'_>, owner: Option<&str>) -> Result<Vec<(String, String)>> {
@@ -803,13 +768,6 @@ impl AccessOps for SqliteAccessOps<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|x| self.e(x))
     }
-}
-
-/// Every shelf but the lifecycle one has an owner column.
-fn unreachable_owner(t: &str) -> rusqlite::Result<usize> {
-    Err(rusqlite::Error::InvalidParameterName(format!(
-        "{t} has no owner column"
-    )))
 }
 
 /// `AccessOps` for a type with an `ops()` that lends a [`SqliteAccessOps`]: an open
