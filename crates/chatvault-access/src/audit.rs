@@ -90,6 +90,8 @@ actions! {
     SourceAdd = 7070, "source.add";
     SourceRemove = 7071, "source.remove";
     SourceRefused = 7072, "source.refused";
+    SourceQuarantine = 7073, "source.quarantine";
+    SourceReplay = 7074, "source.replay";
     Restore = 7051, "backup.restore";
     ReportView = 8000, "report.view";
     AlertAck = 8001, "alert.ack";
@@ -524,6 +526,16 @@ impl Access {
     /// Appends one entry in its own transaction.
     pub fn audit(&mut self, ev: Event) -> Result<u64> {
         self.in_tx(|t| t.append(&ev))
+    }
+
+    /// Appends entries in order, in one transaction (a group commit's batches).
+    pub fn audit_all(&mut self, evs: &[Event]) -> Result<()> {
+        self.in_tx(|t| {
+            for ev in evs {
+                t.append(ev)?;
+            }
+            Ok(())
+        })
     }
 
     /// Entries matching a filter, oldest first.

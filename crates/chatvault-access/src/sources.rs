@@ -183,3 +183,177 @@ impl Access {
         Ok(Some((SourceInfo::from(&s), out)))
     }
 }
+
+/// The lifecycle kind of quarantined events.
+const QUARANTINE: &str = "quarantine";
+
+/// A verified event that did not map, as stored: the event (the body, or its decrypted
+/// plaintext) sealed like the secrets, bound to its source and id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Held {
+    source: String,
+    id: String,
+    reason: String,
+    received_ms: i64,
+    bytes: u64,
+    sealed: String,
+}
+
+/// A quarantined event as listings show it (never its content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    pub source: String,
+    pub id: String,
+    pub reason: String,
+    pub received_at: String,
+    pub bytes: u64,
+}
+
+impl From<&Held> for Quarantined {
+    fn from(h: &Held) -> Quarantined {
+        Quarantined {
+            source: h.source.clone(),
+            id: h.id.clone(),
+            reason: h.reason.clone(),
+            received_at: crate::rfc3339(h.received_ms),
+            bytes: h.bytes,
+        }
+    }
+}
+
+fn held_aad(source: &str, id: &str) -> Vec<u8> {
+    format!("chatvault/quarantine/v1\0{source}\0{id}").into_bytes()
+}
+
+fn held_key(source: &str, id: &str) -> String {
+    format!("{source}/{id}")
+}
+
+impl Access {
+    /// Keeps a verified event that did not map, sealed, with why: audited as
+    /// `source.quarantine`. Its id is the SHA-256 of the event, so a platform's retry of
+    /// the same event is held once (its reason brought up to date).
+    pub fn quarantine(&mut self, source: &str, event: &[u8], reason: &str) -> Result<Quarantined> {
+        use sha2::Digest;
+        let id = hex::encode(&sha2::Sha256::digest(event)[..12]);
+        let key = held_key(source, &id);
+        self.in_tx(|t| {
+            let existing = t.ops.document(Shelf::Lifecycle(QUARANTINE), &key)?;
+            let held = match existing {
+                Some(body) => {
+                    let mut h: Held =
+                        Access::parse_doc(t.path, &format!("quarantined {key}"), &body)?;
+                    if h.reason == reason {
+                        return Ok(Quarantined::from(&h));
+                    }
+                    h.reason = reason.to_owned();
+                    h
+                }
+                None => {
+                    let sealed = t.keys.seal.seal(event, &held_aad(source, &id));
+                    Held {
+                        source: source.to_owned(),
+                        id: id.clone(),
+                        reason: reason.to_owned(),
+                        received_ms: t.now,
+                        bytes: event.len() as u64,
+                        sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
+                    }
+                }
+            };
+            let body = serde_json::to_string(&held)
+                .map_err(|e| AccessError::Corrupt(t.path.to_owned(), e.to_string()))?;
+            t.ops
+                .put_document(Shelf::Lifecycle(QUARANTINE), &key, "", &body)?;
+            t.append(
+                &Event::new(&format!("source:{source}"), Action::SourceQuarantine)
+                    .target(&key)
+                    .details(serde_json::json!({"reason": reason, "bytes": held.bytes})),
+            )?;
+            Ok(Quarantined::from(&held))
+        })
+    }
+
+    /// The events a source holds in quarantine (all sources' when `source` is None),
+    /// oldest first.
+    pub fn quarantined(&self, source: Option<&str>) -> Result<Vec<Quarantined>> {
+        let mut out = self
+            .ops()
+            .documents(Shelf::Lifecycle(QUARANTINE), None)?
+            .iter()
+            .map(|(k, b)| Access::parse_doc::<Held>(&self.path, &format!("quarantined {k}"), b))
+            .filter(|h| match (h, source) {
+                (Ok(h), Some(s)) => h.source == s,
+                _ => true,
+            })
+            .map(|h| h.map(|h| Quarantined::from(&h)))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
+        Ok(out)
+    }
+
+    /// One quarantined event, opened: for the replay that maps it again.
+    pub fn quarantined_event(&self, source: &str, id: &str) -> Result<Vec<u8>> {
+        let key = held_key(source, id);
+        let body = self
+            .ops()
+            .document(Shelf::Lifecycle(QUARANTINE), &key)?
+            .ok_or_else(|| AccessError::NotFound(format!("quarantined event {key}")))?;
+        let h: Held = Access::parse_doc(&self.path, &format!("quarantined {key}"), &body)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(&h.sealed)
+            .ok()
+            .and_then(|b| {
+                self.keys
+                    .seal
+                    .open(&b, &held_aad(source, id), "quarantined event")
+                    .ok()
+            })
+            .map(|b| b.to_vec())
+            .ok_or_else(|| {
+                AccessError::Corrupt(
+                    self.path.clone(),
+                    format!("quarantined event {key} does not decrypt"),
+                )
+            })
+    }
+
+    /// Lets a quarantined event go once a replay stored it: audited as `source.replay`
+    /// with what the replay stored.
+    pub fn release_quarantined(
+        &mut self,
+        actor: &str,
+        source: &str,
+        id: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let key = held_key(source, id);
+        self.in_tx(|t| {
+            if !t.ops.delete_document(Shelf::Lifecycle(QUARANTINE), &key)? {
+                return Err(AccessError::NotFound(format!("quarantined event {key}")));
+            }
+            t.append(
+                &Event::new(actor, Action::SourceReplay)
+                    .target(&key)
+                    .details(details),
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn cursor_key(source: &str) -> String {
+    format!("source.cursor.{source}")
+}
+
+impl Access {
+    /// A pulling source's cursor: what its next pull starts after (Telegram's last
+    /// stored `update_id`). Written only once what it covers is stored.
+    pub fn source_cursor(&self, source: &str) -> Result<Option<String>> {
+        Ok(self.ops().meta(&cursor_key(source))?)
+    }
+
+    pub fn set_source_cursor(&mut self, source: &str, cursor: &str) -> Result<()> {
+        self.in_tx(|t| Ok(t.ops.put_meta(&cursor_key(source), cursor)?))
+    }
+}

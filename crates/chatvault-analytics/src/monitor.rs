@@ -53,6 +53,12 @@ pub enum AlertKind {
     Unanswered,
     /// A live source has sent nothing for `stalled_source_seconds`.
     SourceStalled,
+    /// A message of a live source arrived more than `delayed_source_seconds` after it
+    /// was sent.
+    SourceDelayed,
+    /// A live source's sequence skipped numbers (Telegram's `update_id`, the 会话内容存档
+    /// `seq`): events between were never delivered. It stays open until acknowledged.
+    SourceGap,
 }
 
 /// One step of an alert's escalation: the tier it reached, whom it went to, when.
@@ -76,7 +82,7 @@ pub struct Ack {
 pub enum Reason {
     /// An agent replied.
     Answered,
-    /// The stalled source sent again.
+    /// The stalled (or delayed) source sent again (in time).
     SourceResumed,
     /// The customer confirmed (a confirmation phrase): nothing is left to answer.
     CustomerConfirmed,
@@ -115,6 +121,9 @@ pub struct Alert {
     pub steps: Vec<Step>,
     pub ack: Option<Ack>,
     pub resolved: Option<Resolved>,
+    /// What a source alert reports, in words (a gap: which numbers are missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Alert {
@@ -220,6 +229,8 @@ pub struct SnapSource {
     pub messages: u64,
     pub last_ms: i64,
     pub stalled: Option<u64>,
+    #[serde(default)]
+    pub delayed: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -237,6 +248,7 @@ struct SourceStats {
     last_ms: i64,
     delays: VecDeque<i64>,
     stalled: Option<u64>,
+    delayed: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -244,6 +256,7 @@ pub struct Monitor {
     tiers_ms: [i64; 3],
     chain: Vec<String>,
     stalled_ms: i64,
+    delayed_ms: i64,
     /// How long an unanswered turn is watched.
     forget_ms: i64,
     /// How many unanswered turns are watched at once (the longest-waiting leave first).
@@ -277,6 +290,7 @@ impl Monitor {
                 cfg.chain.clone()
             },
             stalled_ms: s(cfg.stalled_source_seconds),
+            delayed_ms: s(cfg.delayed_source_seconds),
             forget_ms: s(cfg.forget_turn_seconds).max(2 * s(cfg.red_seconds)),
             max_open: usize::try_from(cfg.max_open_turns.max(1)).unwrap_or(usize::MAX),
             open: HashMap::new(),
@@ -323,6 +337,7 @@ impl Monitor {
                 last_ms: m.received_ms,
                 delays: VecDeque::new(),
                 stalled: None,
+                delayed: None,
             });
         src.messages += 1;
         src.last_ms = src.last_ms.max(m.received_ms);
@@ -477,6 +492,7 @@ impl Monitor {
                         steps: vec![step],
                         ack: None,
                         resolved: None,
+                        detail: None,
                     };
                     if let Some(t) = self.open.get_mut(&c) {
                         t.alert = Some(id);
@@ -494,37 +510,10 @@ impl Monitor {
             .map(|(n, s)| (n.clone(), s.last_ms))
             .collect();
         for (name, last) in stalled {
-            let id = self.take_id();
-            let notify = self.chain.last().cloned().unwrap_or_default();
-            let platform = name
-                .split_once(':')
-                .map_or(name.as_str(), |(p, _)| p)
-                .to_owned();
-            let alert = Alert {
-                id,
-                kind: AlertKind::SourceStalled,
-                conversation: None,
-                platform,
-                source: Some(name.clone()),
-                customer: None,
-                agent: None,
-                team: None,
-                since_ms: last,
-                tier: Tier::Red,
-                notify: notify.clone(),
-                raised_ms: now_ms,
-                steps: vec![Step {
-                    tier: Tier::Red,
-                    notify,
-                    at_ms: now_ms,
-                }],
-                ack: None,
-                resolved: None,
-            };
+            let id = self.source_alert(AlertKind::SourceStalled, &name, last, now_ms, None);
             if let Some(s) = self.sources.get_mut(&name) {
                 s.stalled = Some(id);
             }
-            self.raise(alert);
         }
         if now_ms.saturating_sub(self.last_prune_ms) >= 60_000 {
             self.last_prune_ms = now_ms;
@@ -637,6 +626,7 @@ impl Monitor {
                     messages: s.messages,
                     last_ms: s.last_ms,
                     stalled: s.stalled,
+                    delayed: s.delayed,
                 })
                 .collect(),
         })
@@ -683,6 +673,9 @@ impl Monitor {
             let stalled = s
                 .stalled
                 .filter(|id| m.alerts.get(id).is_some_and(Alert::is_open));
+            let delayed = s
+                .delayed
+                .filter(|id| m.alerts.get(id).is_some_and(Alert::is_open));
             m.sources.insert(
                 s.source,
                 SourceStats {
@@ -690,6 +683,7 @@ impl Monitor {
                     last_ms: s.last_ms,
                     delays: VecDeque::new(),
                     stalled,
+                    delayed,
                 },
             );
         }
@@ -751,6 +745,85 @@ impl Monitor {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// Raises a red alert about a live source (`platform:name`), to the chain's last
+    /// link; `since_ms` is when what it reports began.
+    fn source_alert(
+        &mut self,
+        kind: AlertKind,
+        source: &str,
+        since_ms: i64,
+        now_ms: i64,
+        detail: Option<String>,
+    ) -> u64 {
+        let id = self.take_id();
+        let notify = self.chain.last().cloned().unwrap_or_default();
+        let platform = source.split_once(':').map_or(source, |(p, _)| p).to_owned();
+        self.raise(Alert {
+            id,
+            kind,
+            conversation: None,
+            platform,
+            source: Some(source.to_owned()),
+            customer: None,
+            agent: None,
+            team: None,
+            since_ms,
+            tier: Tier::Red,
+            notify: notify.clone(),
+            raised_ms: now_ms,
+            steps: vec![Step {
+                tier: Tier::Red,
+                notify,
+                at_ms: now_ms,
+            }],
+            ack: None,
+            resolved: None,
+            detail,
+        });
+        id
+    }
+
+    /// A live capture source's message took `received_ms − sent_ms` from its platform to
+    /// stored: over `delayed_source_seconds`, a delayed-source alert (once, while it
+    /// lasts); in time, the open one resolves. Only capture calls it: an import or a
+    /// backfill through the API is old by nature.
+    pub fn capture_delay(&mut self, source: &str, sent_ms: i64, received_ms: i64) {
+        let delay = received_ms.saturating_sub(sent_ms).max(0);
+        let open = self.sources.get(source).and_then(|s| s.delayed);
+        match (delay > self.delayed_ms, open) {
+            (true, None) => {
+                self.changed = true;
+                let id = self.source_alert(
+                    AlertKind::SourceDelayed,
+                    source,
+                    sent_ms,
+                    received_ms,
+                    Some(format!("{} s from sent to stored", delay / 1000)),
+                );
+                if let Some(s) = self.sources.get_mut(source) {
+                    s.delayed = Some(id);
+                }
+            }
+            (false, Some(id)) => {
+                self.changed = true;
+                if let Some(s) = self.sources.get_mut(source) {
+                    s.delayed = None;
+                }
+                self.resolve(id, received_ms, Reason::SourceResumed, None);
+            }
+            _ => {}
+        }
+    }
+
+    /// A live source's sequence went from `last` to `next`, skipping the numbers
+    /// between: a gap alert naming them (acknowledged by a person; nothing resolves it).
+    pub fn gap(&mut self, source: &str, last: i64, next: i64, now_ms: i64) -> u64 {
+        self.changed = true;
+        let missing = next.saturating_sub(last).saturating_sub(1);
+        let detail = format!("{missing} missing after {last} (the next was {next})");
+        self.source_alert(AlertKind::SourceGap, source, now_ms, now_ms, Some(detail))
     }
 
     fn raise(&mut self, alert: Alert) {

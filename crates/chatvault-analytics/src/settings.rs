@@ -107,6 +107,10 @@ pub struct Alerts {
     pub webhook_attempts: u32,
     /// A live source that sends nothing for this long raises a stalled-source alert.
     pub stalled_source_seconds: u32,
+    /// A live source whose message arrives this long after it was sent (the platform's
+    /// own time to stored) raises a delayed-source alert, resolved by the next message
+    /// that arrives in time.
+    pub delayed_source_seconds: u32,
     /// A customer turn still unanswered after this long (and never less than twice
     /// `red_seconds`, so a red alert always stands a while) leaves the live monitor: its
     /// alert resolves as `expired` (the SLA report still counts it). Without a limit,
@@ -282,6 +286,7 @@ impl Default for Alerts {
             webhook_secret: String::new(),
             webhook_attempts: 6,
             stalled_source_seconds: 600,
+            delayed_source_seconds: 300,
             forget_turn_seconds: 3 * 86_400,
             max_open_turns: 20_000,
         }
@@ -341,6 +346,11 @@ impl Settings {
         if a.stalled_source_seconds == 0 {
             return Err(AnalyticsError::Config(
                 "analytics.alerts.stalled_source_seconds: must be more than 0".into(),
+            ));
+        }
+        if a.delayed_source_seconds == 0 {
+            return Err(AnalyticsError::Config(
+                "analytics.alerts.delayed_source_seconds: must be more than 0".into(),
             ));
         }
         if self.sla.default_seconds == 0 {

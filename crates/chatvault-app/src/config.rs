@@ -47,6 +47,10 @@ pub struct Server {
     /// A request that waits for the archive, or holds it, this many milliseconds or
     /// longer is logged (to standard error) with the code that took it.
     pub slow_lock_ms: u64,
+    /// A file holding the token Prometheus sends (`Authorization: Bearer …`) to scrape
+    /// `/metrics` (or the env `CHATVAULT_METRICS_TOKEN`). Without one, only an admin's
+    /// token or session may read it.
+    pub metrics_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Server {
@@ -54,6 +58,7 @@ impl Default for Server {
         Server {
             timezone: String::new(),
             slow_lock_ms: 1000,
+            metrics_token_file: None,
         }
     }
 }
@@ -253,6 +258,7 @@ const NOT_SETTINGS: &[&str] = &[
     "CHATVAULT_NEW_PASSPHRASE",
     "CHATVAULT_CONFIG",
     "CHATVAULT_PASSWORD",
+    "CHATVAULT_METRICS_TOKEN",
 ];
 
 impl Config {

@@ -24,13 +24,22 @@ pub type Candidate = std::result::Result<NewMessage, String>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum ItemOutcome {
-    Stored { id: String },
+    Stored {
+        id: String,
+    },
     Duplicate,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
+    /// A live source's event that did not map: kept whole in the source's quarantine,
+    /// to be replayed (`chatvault source replay`).
+    Quarantined {
+        reason: String,
+    },
 }
 
 /// The answer to a batch: one outcome per item, in the batch's order, and the counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Receipt {
     pub results: Vec<ItemOutcome>,
     #[serde(skip)]
@@ -39,6 +48,8 @@ pub struct Receipt {
     pub duplicates: u64,
     #[serde(skip)]
     pub rejected: u64,
+    #[serde(skip)]
+    pub quarantined: u64,
 }
 
 /// Who sends a batch: the audit entry (`ingest`, naming the actor and its address), and
@@ -47,6 +58,9 @@ pub struct Receipt {
 pub struct Sender {
     pub event: Event,
     pub source: Option<String>,
+    /// The live source the monitor counts the messages under (a capture source's
+    /// `kind:name`); else the token's platform, or each message's.
+    pub live: Option<String>,
 }
 
 impl Sender {
@@ -54,7 +68,14 @@ impl Sender {
         Sender {
             event: Event::new(actor, Action::Ingest).ip(ip),
             source: source.map(str::to_owned),
+            live: None,
         }
+    }
+
+    /// Counts the messages under live source `name` in the monitor.
+    pub fn live(mut self, name: &str) -> Sender {
+        self.live = Some(name.to_owned());
+        self
     }
 }
 
@@ -103,78 +124,250 @@ pub fn ingest_canonical(app: &App, sender: Sender, records: Vec<Value>) -> Resul
 /// Stores a batch for `sender`: bounds its size, holds each message to the sender's
 /// platform, stores and indexes the rest in one transaction, feeds what was stored to
 /// the live monitor, and audits `ingest` with the counts.
+///
+/// Batches that arrive while another is being written wait and are then written
+/// together (group commit): one archive transaction, one index commit and one audit
+/// transaction for all of them, each still answered and audited on its own. A live
+/// source's requests of one message each thus share the fsyncs.
 pub fn ingest(app: &App, sender: Sender, items: Vec<Candidate>) -> Result<Receipt> {
     check_size(app, items.len())?;
-    let source = sender.source;
-    let mut results: Vec<Option<ItemOutcome>> = vec![None; items.len()];
-    let mut accepted = vec![];
-    let mut slots = vec![];
-    for (i, item) in items.into_iter().enumerate() {
-        let checked = item.and_then(|m| match &source {
-            Some(s) if s != m.platform.as_str() => Err(format!(
-                "messages[{i}]: this token may only ingest platform `{s}`"
-            )),
-            _ => Ok(m),
-        });
-        match checked {
-            Ok(m) => {
-                accepted.push(m);
-                slots.push(i);
+    app.committer.submit(app, Batch { sender, items })
+}
+
+/// One caller's batch, waiting for the group it is written with.
+pub struct Batch {
+    sender: Sender,
+    items: Vec<Candidate>,
+}
+
+/// The group commit: batches queue here; the first caller to find no writer at work
+/// writes every batch queued (up to [`GROUP_MAX`] messages), answers each, and goes on
+/// while more wait. No thread of its own: callers take turns.
+#[derive(Default)]
+pub struct Committer {
+    queue: std::sync::Mutex<Queue>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: std::collections::VecDeque<(u64, Batch)>,
+    answers: std::collections::HashMap<u64, Result<Receipt>>,
+    writing: bool,
+    next: u64,
+}
+
+/// The most messages one group writes: the rest wait for the next round.
+pub const GROUP_MAX: usize = 5_000;
+
+impl Committer {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Queue>> {
+        // A writer that panicked answered its group with an error (`Round`'s drop): what
+        // is left is consistent.
+        crate::service::recover(&self.queue, |_| Ok::<(), Error>(()))
+    }
+
+    fn submit(&self, app: &App, batch: Batch) -> Result<Receipt> {
+        let ticket = {
+            let mut q = self.lock()?;
+            let t = q.next;
+            q.next += 1;
+            q.waiting.push_back((t, batch));
+            t
+        };
+        let mut q = self.lock()?;
+        loop {
+            if let Some(answer) = q.answers.remove(&ticket) {
+                return answer;
             }
-            Err(reason) => results[i] = Some(ItemOutcome::Rejected { reason }),
+            if q.writing {
+                q = self
+                    .done
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // This caller writes the next group (its own batch may be in it or not).
+            q.writing = true;
+            let mut group = vec![];
+            let mut n = 0;
+            while let Some((_, b)) = q.waiting.front() {
+                if !group.is_empty() && n + b.items.len() > GROUP_MAX {
+                    break;
+                }
+                n += b.items.len();
+                group.extend(q.waiting.pop_front());
+            }
+            drop(q);
+            let mut round = Round {
+                committer: self,
+                tickets: group.iter().map(|(t, _)| *t).collect(),
+                answered: false,
+            };
+            let answers = write_group(app, group.into_iter().map(|(_, b)| b).collect());
+            round.answer(answers)?;
+            q = self.lock()?;
         }
     }
-    // What the monitor needs of each message, kept before the archive takes them.
+}
+
+/// A group being written: answered with its receipts, or, if the writer panics, with an
+/// error for each batch, so that no caller waits forever.
+struct Round<'a> {
+    committer: &'a Committer,
+    tickets: Vec<u64>,
+    answered: bool,
+}
+
+impl Round<'_> {
+    fn answer(&mut self, answers: Vec<Result<Receipt>>) -> Result<()> {
+        let mut q = self.committer.lock()?;
+        for (t, a) in self.tickets.iter().zip(answers) {
+            q.answers.insert(*t, a);
+        }
+        q.writing = false;
+        self.answered = true;
+        self.committer.done.notify_all();
+        Ok(())
+    }
+}
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let mut q = self
+            .committer
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in &self.tickets {
+            q.answers.insert(
+                *t,
+                Err(Error::internal("the write this batch was part of failed")),
+            );
+        }
+        q.writing = false;
+        self.committer.done.notify_all();
+    }
+}
+
+/// One batch's part of a group, before the write.
+struct Part {
+    results: Vec<Option<ItemOutcome>>,
+    slots: Vec<usize>,
+    event: Event,
+    source: Option<String>,
+    live: Option<String>,
+    facts: Vec<crate::live::Facts>,
+}
+
+/// Writes a group: each batch checked on its own, then every accepted message in one
+/// archive write, then the monitor, then every batch's audit entry in one transaction.
+/// An error in a shared step fails every batch of the group (nothing of it is
+/// acknowledged; a retry answers what was stored as duplicates).
+fn write_group(app: &App, group: Vec<Batch>) -> Vec<Result<Receipt>> {
+    let n = group.len();
     let live = &app.monitor;
-    let seen: Vec<_> = if live.enabled() {
-        accepted.iter().map(|m| live.facts(m)).collect()
-    } else {
-        vec![]
+    let mut parts = Vec::with_capacity(n);
+    let mut accepted = vec![];
+    for Batch { sender, items } in group {
+        let source = sender.source.clone();
+        let mut results: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+        let mut slots = vec![];
+        let mut facts = vec![];
+        for (i, item) in items.into_iter().enumerate() {
+            let checked = item.and_then(|m| match &source {
+                Some(s) if s != m.platform.as_str() => Err(format!(
+                    "messages[{i}]: this token may only ingest platform `{s}`"
+                )),
+                _ => Ok(m),
+            });
+            match checked {
+                Ok(m) => {
+                    // What the monitor needs of each message, kept before the archive
+                    // takes them.
+                    if live.enabled() {
+                        facts.push(live.facts(&m));
+                    }
+                    accepted.push(m);
+                    slots.push(i);
+                }
+                Err(reason) => results[i] = Some(ItemOutcome::Rejected { reason }),
+            }
+        }
+        parts.push(Part {
+            results,
+            slots,
+            event: sender.event,
+            source,
+            live: sender.live,
+            facts,
+        });
+    }
+    let fail = |e: Error| (0..n).map(|_| Err(e.clone())).collect();
+    let expected = accepted.len();
+    let outcomes = match app.archive().and_then(|mut a| Ok(a.ingest(accepted)?)) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
     };
-    let outcomes = app.archive()?.ingest(accepted)?;
-    if outcomes.len() != slots.len() {
-        // The archive answers each message it was given; anything else is a defect, and
-        // the batch is not acknowledged (a retry answers what was stored as duplicates).
-        return Err(Error::internal(format!(
-            "the archive answered {} of {} messages",
-            outcomes.len(),
-            slots.len()
+    if outcomes.len() != expected {
+        // The archive answers each message it was given; anything else is a defect.
+        return fail(Error::internal(format!(
+            "the archive answered {} of {expected} messages",
+            outcomes.len()
         )));
     }
     let received_ms = chrono::Utc::now().timestamp_millis();
-    let observed: Vec<_> = seen
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-        .map(|(f, _)| f.observed(source.as_deref(), received_ms))
-        .collect();
-    // The batch is stored: a monitor failure must not turn its receipt into an error.
+    let mut outcomes = outcomes.into_iter();
+    let mut receipts = Vec::with_capacity(n);
+    let mut events = Vec::with_capacity(n);
+    let mut observed = vec![];
+    for part in &mut parts {
+        let (mut stored, mut duplicates) = (0u64, 0u64);
+        for (k, slot) in part.slots.iter().enumerate() {
+            let Some(o) = outcomes.next() else { break };
+            part.results[*slot] = Some(match o {
+                IngestOutcome::Stored { id } => {
+                    if let Some(f) = part.facts.get(k) {
+                        observed.push(f.observed(
+                            part.live.as_deref().or(part.source.as_deref()),
+                            received_ms,
+                        ));
+                    }
+                    stored += 1;
+                    ItemOutcome::Stored { id }
+                }
+                IngestOutcome::Duplicate => {
+                    duplicates += 1;
+                    ItemOutcome::Duplicate
+                }
+            });
+        }
+        // Every slot is filled: rejected above, or answered by the archive.
+        let results: Vec<ItemOutcome> = std::mem::take(&mut part.results)
+            .into_iter()
+            .flatten()
+            .collect();
+        let rejected = results.len() as u64 - stored - duplicates;
+        events.push(part.event.clone().details(json!({
+            "stored": stored, "duplicates": duplicates, "rejected": rejected, "source": part.source,
+        })));
+        receipts.push(Receipt {
+            results,
+            stored,
+            duplicates,
+            rejected,
+            quarantined: 0,
+        });
+    }
+    // The group is stored: a monitor failure must not turn its receipts into errors.
     if let Err(e) = live.observe(&observed) {
         log_err!("alerts: {}", e.message);
     }
-    let (mut stored, mut duplicates) = (0u64, 0u64);
-    for (slot, o) in slots.into_iter().zip(outcomes) {
-        results[slot] = Some(match o {
-            IngestOutcome::Stored { id } => {
-                stored += 1;
-                ItemOutcome::Stored { id }
-            }
-            IngestOutcome::Duplicate => {
-                duplicates += 1;
-                ItemOutcome::Duplicate
-            }
-        });
+    if let Err(e) = app.access().and_then(|mut a| Ok(a.audit_all(&events)?)) {
+        return fail(e);
     }
-    // Every slot is filled: rejected above, or answered by the archive (counted above).
-    let results: Vec<ItemOutcome> = results.into_iter().flatten().collect();
-    let rejected = results.len() as u64 - stored - duplicates;
-    app.audit(sender.event.details(json!({
-        "stored": stored, "duplicates": duplicates, "rejected": rejected, "source": source,
-    })))?;
-    Ok(Receipt {
-        results,
-        stored,
-        duplicates,
-        rejected,
-    })
+    receipts.into_iter().map(Ok).collect()
 }

@@ -25,6 +25,10 @@ pub struct App {
     pub zone: crate::time::Zone,
     /// The live SLA monitor.
     pub monitor: LiveMonitor,
+    /// Each live capture source's figures since the server started.
+    pub capture: crate::connectors::stats::Stats,
+    /// Ingest's group commit: batches that arrive together are written together.
+    pub committer: crate::ingest::Committer,
 }
 
 /// Locks `m`. A panic in one request must not leave the shared state unusable for the
@@ -100,6 +104,8 @@ impl App {
                 .unwrap_or_else(|_| crate::time::Zone::machine()),
             config,
             monitor,
+            capture: Default::default(),
+            committer: Default::default(),
         }
     }
 

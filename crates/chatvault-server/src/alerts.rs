@@ -183,7 +183,7 @@ pub fn sees(caller: &Caller, a: &Alert) -> bool {
     let u = &caller.principal.user;
     match u.role {
         Role::Executive => true,
-        Role::Admin => a.kind == AlertKind::SourceStalled,
+        Role::Admin => a.kind != AlertKind::Unanswered,
         Role::TeamLead => a.kind == AlertKind::Unanswered && (a.team.is_none() || a.team == u.team),
         Role::Agent => {
             a.kind == AlertKind::Unanswered

@@ -24,6 +24,7 @@ pub use chatvault_app::config;
 pub mod error;
 pub mod guard;
 pub mod lifecycle;
+pub mod pulls;
 pub mod routes;
 pub mod ui;
 
@@ -170,6 +171,14 @@ pub fn router(state: State) -> Router {
         )
         .route("/api/v1/messages", post(ingest))
         .route("/hooks/{name}", get(hook).post(hook))
+        .route("/api/v1/sources", get(list_sources).post(add_source))
+        .route(
+            "/api/v1/sources/{name}",
+            axum::routing::delete(remove_source),
+        )
+        .route("/api/v1/sources/{name}/quarantine", get(source_quarantine))
+        .route("/api/v1/sources/{name}/replay", post(replay_source))
+        .route("/metrics", get(metrics))
         .route("/api/v1/requests", get(list_requests).post(file_request))
         .route("/api/v1/requests/{id}/approve", post(approve))
         .route("/api/v1/requests/{id}/reject", post(reject))
@@ -352,6 +361,7 @@ pub async fn serve(
         tokio::spawn(lifecycle::scheduled_backups(state.clone(), cron, spec, tz));
     }
     alerts::start(&state).map_err(ServeError::Config)?;
+    pulls::start(&state);
     let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen {
         addr: addr.clone(),
         source,

@@ -19,11 +19,12 @@ pub enum SourceCommand {
     Add {
         name: String,
         /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook),
-        /// feishu (event subscription v2) or wecom (app callbacks). DingTalk is issue 17's
-        /// next connector.
+        /// feishu (event subscription v2), wecom (app callbacks), dingtalk (HTTP event
+        /// subscription) or dingtalk-robot (a robot's outgoing messages).
         #[arg(long)]
         kind: String,
-        /// Standard Webhooks: the file holding the signing secret (whsec_…).
+        /// Standard Webhooks: the file holding the signing secret (whsec_…). DingTalk
+        /// robot: the file holding the robot's AppSecret.
         #[arg(long)]
         secret_file: Option<PathBuf>,
         /// WeCom, DingTalk: the file holding the callback token.
@@ -50,6 +51,17 @@ pub enum SourceCommand {
         /// Telegram: the file holding the webhook's secret token.
         #[arg(long)]
         secret_token_file: Option<PathBuf>,
+        /// Telegram: pull updates with getUpdates while `serve` runs (for a machine with
+        /// no public URL), resuming after the last stored update_id.
+        #[arg(long)]
+        poll: bool,
+        /// Telegram with --poll: the file holding the bot's token (from @BotFather).
+        #[arg(long)]
+        bot_token_file: Option<PathBuf>,
+        /// Telegram with --poll: the Bot API server (default https://api.telegram.org; a
+        /// local Bot API server of your own, say).
+        #[arg(long)]
+        api_base: Option<String>,
     },
     /// Every source, its kind and settings (secrets as ***).
     List,
@@ -57,6 +69,12 @@ pub enum SourceCommand {
     Show { name: String },
     /// Remove a source: its endpoint answers 404 from then on.
     Remove { name: String },
+    /// The events a source keeps in quarantine: signed, but not mapped (an unknown type,
+    /// a schema change), each with why. Their content is not shown.
+    Quarantine { name: String },
+    /// Map a source's quarantined events again (after an upgrade): what maps now is
+    /// stored and leaves the quarantine; what does not stays, with why.
+    Replay { name: String },
 }
 
 /// A secret from a file: its text, trimmed of the line end an editor adds.
@@ -103,6 +121,9 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
             verification_token_file,
             signing_secret_file,
             secret_token_file,
+            poll,
+            bot_token_file,
+            api_base,
         } => {
             let mut secrets = chatvault_access::sources::Secrets::new();
             for (field, file) in [
@@ -113,19 +134,32 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
                 ("verification_token", verification_token_file),
                 ("signing_secret", signing_secret_file),
                 ("secret_token", secret_token_file),
+                ("bot_token", bot_token_file),
             ] {
                 if let Some(f) = file {
                     secrets.insert(field.to_owned(), secret_file(f)?);
                 }
             }
             let mut settings = BTreeMap::new();
-            for (field, v) in [("receive_id", receive_id), ("owner_key", owner_key)] {
+            let mode = poll.then(|| "poll".to_owned());
+            for (field, v) in [
+                ("receive_id", receive_id),
+                ("owner_key", owner_key),
+                ("mode", &mode),
+                ("api_base", api_base),
+            ] {
                 if let Some(v) = v {
                     settings.insert(field.to_owned(), v.clone());
                 }
             }
-            chatvault_app::connectors::check_new(kind, &secrets, &settings)?;
-            let info = acc.add_source(&console_actor(), name, kind, settings, &secrets)?;
+            let info = chatvault_app::connectors::add(
+                &mut acc,
+                &console_actor(),
+                name,
+                kind,
+                settings,
+                &secrets,
+            )?;
             show(&info, json)?;
             if !json {
                 eprintln!("source {name} added: `chatvault serve` receives it at /hooks/{name}");
@@ -155,6 +189,53 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
                 println!("removed source {}", render::safe(name, true));
             }
         }
+        SourceCommand::Quarantine { name } => {
+            if !acc.sources()?.iter().any(|s| &s.name == name) {
+                return Err(
+                    chatvault_access::AccessError::NotFound(format!("source {name}")).into(),
+                );
+            }
+            let held = acc.quarantined(Some(name))?;
+            if json {
+                print_json(&held)?;
+            } else {
+                for q in &held {
+                    println!(
+                        "{}  {}  {:>7} B  {}",
+                        q.id,
+                        q.received_at,
+                        q.bytes,
+                        render::safe(&q.reason, true)
+                    );
+                }
+                eprintln!("{} event(s) in quarantine", held.len());
+            }
+        }
+        SourceCommand::Replay { name } => {
+            // The replay stores through the application (archive and access together).
+            drop(acc);
+            replay(data, json, name)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn replay(data: &std::path::Path, json: bool, name: &str) -> Result<()> {
+    let app = crate::security::open_app(data)?;
+    let r = chatvault_app::connectors::replay(&app, &console_actor(), name)?;
+    if json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "{} event(s) replayed and released: {} message(s) stored, {} already stored; {} still quarantined",
+            r.released,
+            r.stored,
+            r.duplicates,
+            r.kept.len()
+        );
+        for q in &r.kept {
+            println!("  {}  {}", q.id, render::safe(&q.reason, true));
+        }
+    }
+    Ok(())
 }

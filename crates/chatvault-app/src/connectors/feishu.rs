@@ -9,11 +9,13 @@
 //!   `message_id` its id (Feishu's retries answer as duplicates), `parent_id` the
 //!   message replied to; text and rich-text (`post`) content become its text, images and
 //!   files are named in it and described in the sealed raw record.
-//! - Any other event is kept whole as a `system` line keyed by `event_id`.
+//! - `im.message.recalled_v1` (撤回) becomes a `recall` event pointing at the original.
+//! - Any other event Feishu defines is kept whole as a `system` line keyed by
+//!   `event_id`; an event of a type this build does not know is quarantined.
 
 use serde_json::{json, Value};
 
-use super::{Handled, Kind, Reply, Request, Source};
+use super::{Handled, Kind, Mapped, Reply, Request, Source};
 use chatvault_connect::{feishu, Refusal};
 
 pub static KIND: Kind = Kind {
@@ -21,6 +23,7 @@ pub static KIND: Kind = Kind {
     secrets: &["encrypt_key"],
     settings: &[],
     receive,
+    map,
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
@@ -52,7 +55,9 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     let plain = feishu::decrypt(key, encrypt)?;
     let v: Value = match serde_json::from_slice(&plain) {
         Ok(v) => v,
-        Err(e) => return Ok(Handled::invalid(format!("the decrypted event: {e}"))),
+        // Signed and decrypted, yet not JSON: kept in quarantine with why.
+        Err(_) if signature.is_some() => return Ok(event(plain)),
+        Err(e) => return Err(Refusal::Malformed("the decrypted event", e.to_string())),
     };
     // The token an event carries: v2 in `header.token`, the challenge at the top.
     let carried = v["header"]["token"].as_str().or(v["token"].as_str());
@@ -80,10 +85,44 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             Refusal::BadSignature
         });
     }
-    Ok(Handled::one(record(&v), "feishu", |_| {
-        Reply::json(200, json!({"ok": true}))
-    }))
+    Ok(event(plain))
 }
+
+fn event(plain: Vec<u8>) -> Handled {
+    Handled::Event {
+        payload: plain,
+        reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
+    }
+}
+
+/// The decrypted event.
+fn map(_: &Source<'_>, plain: &[u8]) -> Result<Mapped, String> {
+    let v: Value =
+        serde_json::from_slice(plain).map_err(|e| format!("the decrypted event: {e}"))?;
+    Ok(Mapped::one(record(&v), "feishu"))
+}
+
+/// Events of Feishu's open platform that carry no message: kept whole as `system`
+/// lines. Any other type is one this build does not know: quarantined.
+const OTHER_EVENTS: &[&str] = &[
+    "im.message.message_read_v1",
+    "im.message.reaction.created_v1",
+    "im.message.reaction.deleted_v1",
+    "im.message.updated_v1",
+    "im.chat.disbanded_v1",
+    "im.chat.updated_v1",
+    "im.chat.member.bot.added_v1",
+    "im.chat.member.bot.deleted_v1",
+    "im.chat.member.user.added_v1",
+    "im.chat.member.user.deleted_v1",
+    "im.chat.member.user.withdrawn_v1",
+    "im.chat.access_event.bot_p2p_chat_entered_v1",
+    "application.bot.menu_v6",
+    "contact.user.created_v3",
+    "contact.user.updated_v3",
+    "contact.user.deleted_v3",
+    "p2p_chat_create",
+];
 
 /// Milliseconds (Feishu writes them as text) as RFC 3339.
 fn time_of(ms: &Value) -> Result<String, String> {
@@ -147,7 +186,35 @@ fn record(v: &Value) -> Result<Value, String> {
         .as_str()
         .ok_or("an event without header.event_id")?;
     let ev = &v["event"];
-    if header["event_type"] != "im.message.receive_v1" {
+    let event_type = header["event_type"].as_str().unwrap_or_default();
+    if event_type == "im.message.recalled_v1" {
+        // A recall (撤回): an event that points at the original, which stays.
+        let original = ev["message_id"]
+            .as_str()
+            .ok_or("a recall without message_id")?;
+        let at = if ev["recall_time"].is_null() {
+            &header["create_time"]
+        } else {
+            &ev["recall_time"]
+        };
+        return Ok(json!({
+            "platform": "feishu", "conversation_id": ev["chat_id"].as_str().unwrap_or("events"),
+            "source_id": format!("{original}/recall"), "kind": "recall", "target": original,
+            "sender_id": ev["operator_id"]["open_id"].as_str().unwrap_or("feishu"),
+            "sent_at": time_of(at)?, "text": "", "extra": v,
+        }));
+    }
+    if event_type != "im.message.receive_v1" {
+        if !OTHER_EVENTS.contains(&event_type) {
+            return Err(format!(
+                "event {event_id}: an event of unknown type {}",
+                if event_type.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    format!("`{event_type}`")
+                }
+            ));
+        }
         return Ok(json!({
             "platform": "feishu", "conversation_id": "events", "source_id": event_id,
             "sender_id": "feishu", "sent_at": time_of(&header["create_time"])?,
@@ -244,6 +311,16 @@ mod tests {
                 "another event",
                 json!({"schema": "2.0", "header": {"event_id": "e2", "event_type": "im.chat.member.user.added_v1", "create_time": "1764900000000"}, "event": {}}),
                 Ok(("system", "[im.chat.member.user.added_v1]")),
+            ),
+            (
+                "a recall",
+                json!({"schema": "2.0", "header": {"event_id": "e3", "event_type": "im.message.recalled_v1", "create_time": "1764900000000"}, "event": {"message_id": "om_1", "chat_id": "oc_1", "recall_time": "1764900001000", "recall_type": "message_owner"}}),
+                Ok(("recall", "")),
+            ),
+            (
+                "an event of a type Feishu adds later",
+                json!({"schema": "2.0", "header": {"event_id": "e4", "event_type": "im.hologram.created_v9", "create_time": "1764900000000"}, "event": {}}),
+                Err("unknown type `im.hologram.created_v9`"),
             ),
             (
                 "no event id",

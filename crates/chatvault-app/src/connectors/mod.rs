@@ -15,11 +15,13 @@ use chatvault_access::{Action, Event, Outcome};
 use chatvault_connect::Refusal;
 use serde_json::json;
 
-use crate::ingest::{Candidate, Receipt, Sender};
+use crate::ingest::{Candidate, ItemOutcome, Receipt, Sender};
 use crate::{App, Error, Result};
 
+pub mod dingtalk;
 pub mod feishu;
 pub mod slack;
+pub mod stats;
 pub mod telegram;
 pub mod webhook;
 pub mod wecom;
@@ -59,37 +61,47 @@ impl Reply {
 pub enum Handled {
     /// A handshake (a URL check, a challenge): answered as is, nothing stored.
     Reply(Reply),
-    /// Messages to store; the reply is made from the receipt once they are durable.
-    Messages {
-        candidates: Vec<Candidate>,
-        reply: fn(&Receipt) -> Reply,
+    /// A verified event: `payload` is what the kind's `map` reads (the body, or its
+    /// decrypted plaintext). It is mapped and stored (or quarantined) before the reply,
+    /// which is made from the receipt.
+    Event {
+        payload: Vec<u8>,
+        reply: Box<dyn FnOnce(&Receipt) -> Reply + Send>,
     },
 }
 
 impl Handled {
-    /// A verified request that holds nothing to store: 400 `input.invalid`, naming why
-    /// (signed, so not a 401; the platform's sender has a bug to fix).
+    /// A verified request that holds nothing to store and no event (a handshake without
+    /// its challenge): 400 `input.invalid`, naming why (signed, so not a 401).
     pub fn invalid(why: impl std::fmt::Display) -> Handled {
         Handled::Reply(Reply::json(
             400,
             json!({"error": {"code": "input.invalid", "message": why.to_string()}}),
         ))
     }
+}
 
-    /// One event's canonical record, or why it has none, as the message to store.
-    pub fn one(
-        record: std::result::Result<serde_json::Value, String>,
-        label: &str,
-        reply: fn(&Receipt) -> Reply,
-    ) -> Handled {
+/// What a kind's `map` makes of one verified event.
+#[derive(Default)]
+pub struct Mapped {
+    /// The messages it holds; one that does not map sends the event to quarantine.
+    pub candidates: Vec<Candidate>,
+    /// The platform's sequence number of the event, where it has one (Telegram's
+    /// `update_id`): a skipped number raises a gap alert.
+    pub seq: Option<i64>,
+}
+
+impl Mapped {
+    /// One event's canonical record, or why it has none, as its one message.
+    pub fn one(record: std::result::Result<serde_json::Value, String>, label: &str) -> Mapped {
         let candidate = record.and_then(|r| {
             crate::ingest::parse_canonical(vec![r], label)
                 .pop()
                 .unwrap_or_else(|| Err("no record".into()))
         });
-        Handled::Messages {
+        Mapped {
             candidates: vec![candidate],
-            reply,
+            seq: None,
         }
     }
 }
@@ -117,6 +129,10 @@ pub struct Kind {
     /// The settings it needs (not secret).
     pub settings: &'static [&'static str],
     pub receive: fn(&Source<'_>, &Request<'_>) -> std::result::Result<Handled, Refusal>,
+    /// Maps a verified event (a [`Handled::Event`]'s payload) to messages; an error
+    /// (an unknown type, a schema change) sends it to quarantine. Pure: a replay after
+    /// an upgrade runs it again on the same bytes.
+    pub map: fn(&Source<'_>, &[u8]) -> std::result::Result<Mapped, String>,
 }
 
 /// Every connector built so far.
@@ -126,6 +142,8 @@ pub static KINDS: &[&Kind] = &[
     &telegram::KIND,
     &feishu::KIND,
     &wecom::KIND,
+    &dingtalk::KIND,
+    &dingtalk::ROBOT,
 ];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
@@ -133,14 +151,14 @@ pub fn kind(name: &str) -> Option<&'static Kind> {
 }
 
 /// Checks a new source's kind, secrets and settings before it is stored.
-pub fn check_new(
+fn check_new(
     kind_name: &str,
     secrets: &Secrets,
     settings: &BTreeMap<String, String>,
 ) -> Result<()> {
     let Some(k) = kind(kind_name) else {
         return Err(Error::bad_request(format!(
-            "kind `{kind_name}`: the connectors built so far are {} (DingTalk comes with issue 17's next steps)",
+            "kind `{kind_name}`: the connectors built so far are {} ",
             KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         )));
     };
@@ -159,6 +177,20 @@ pub fn check_new(
                 k.name
             )));
         }
+    }
+    if k.name == dingtalk::KIND.name {
+        let owner = settings
+            .get("owner_key")
+            .map(String::as_str)
+            .unwrap_or_default();
+        if owner.trim().is_empty() {
+            return Err(Error::bad_request(
+                "owner_key: give the AppKey (or CorpId, SuiteKey) the events are for",
+            ));
+        }
+        let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
+        chatvault_connect::wxbiz::Crypto::new(get("token"), get("aes_key"), owner)
+            .map_err(|e| Error::bad_request(format!("aes_key: {e}")))?;
     }
     if k.name == wecom::KIND.name {
         let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
@@ -181,6 +213,12 @@ pub fn check_new(
             .unwrap_or_default();
         chatvault_connect::telegram::check_secret(secret)
             .map_err(|e| Error::bad_request(format!("secret token: {e}")))?;
+        telegram::check_poll(secrets, settings).map_err(Error::bad_request)?;
+    } else if settings.contains_key("mode") || settings.contains_key("api_base") {
+        return Err(Error::bad_request(format!(
+            "--poll and --api-base are for telegram sources, not {}",
+            k.name
+        )));
     }
     if k.name == webhook::KIND.name {
         let secret = secrets
@@ -193,6 +231,51 @@ pub fn check_new(
     Ok(())
 }
 
+/// Adds a source after checking its kind, secrets and settings: the one path for the
+/// CLI and the API. Audited as `source.add` (secrets by name only).
+pub fn add(
+    access: &mut chatvault_access::Access,
+    actor: &str,
+    name: &str,
+    kind: &str,
+    settings: BTreeMap<String, String>,
+    secrets: &Secrets,
+) -> Result<SourceInfo> {
+    check_new(kind, secrets, &settings)?;
+    Ok(access.add_source(actor, name, kind, settings, secrets)?)
+}
+
+/// A source as the admin's views show it: its configuration (secrets by name), its
+/// endpoint, its figures since the server started, and how many events it holds in
+/// quarantine.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Overview {
+    #[serde(flatten)]
+    pub info: SourceInfo,
+    pub endpoint: String,
+    pub figures: stats::SourceFigures,
+    pub quarantine: usize,
+}
+
+/// Every source, with its figures.
+pub fn overview(app: &App) -> Result<Vec<Overview>> {
+    let (sources, held) = {
+        let acc = app.access()?;
+        (acc.sources()?, acc.quarantined(None)?)
+    };
+    sources
+        .into_iter()
+        .map(|info| {
+            Ok(Overview {
+                endpoint: format!("/hooks/{}", info.name),
+                figures: app.capture.figures(&info.name)?,
+                quarantine: held.iter().filter(|q| q.source == info.name).count(),
+                info,
+            })
+        })
+        .collect()
+}
+
 /// The last refusal audited per source (ms): at most one entry a minute each, so a flood
 /// of forged requests cannot flood the audit log.
 static LAST_REFUSAL_AUDIT: std::sync::Mutex<BTreeMap<String, i64>> =
@@ -200,28 +283,15 @@ static LAST_REFUSAL_AUDIT: std::sync::Mutex<BTreeMap<String, i64>> =
 
 /// Answers one request to `/hooks/NAME`.
 pub fn receive(app: &App, name: &str, req: &Request<'_>) -> Result<Reply> {
-    let loaded = app.access()?.source_secrets(name)?;
-    let Some((info, secrets)) = loaded else {
-        return Err(Error::new(
-            "hook.unknown",
-            format!("no capture source {name:?}"),
-        ));
-    };
-    let Some(kind) = kind(&info.kind) else {
-        // Stored by a build with more connectors: not this one's to answer (a 5xx would
-        // have the platform retry for days).
-        log_err!("source {name}: this build has no connector of its kind");
-        return Err(Error::new(
-            "hook.unknown",
-            format!("no capture source {name:?}"),
-        ));
-    };
+    let (info, secrets, kind) = load(app, name)?;
+    app.capture.received(name)?;
     let source = Source {
         info: &info,
         secrets: &secrets,
     };
     match (kind.receive)(&source, req) {
         Err(refusal) => {
+            app.capture.refused(name)?;
             audit_refusal(app, name, &refusal, req.ip)?;
             Err(Error::new(
                 "hook.refused",
@@ -229,12 +299,165 @@ pub fn receive(app: &App, name: &str, req: &Request<'_>) -> Result<Reply> {
             ))
         }
         Ok(Handled::Reply(r)) => Ok(r),
-        Ok(Handled::Messages { candidates, reply }) => {
-            let sender = Sender::new(&format!("source:{name}"), req.ip, None);
-            let receipt = crate::ingest::ingest(app, sender, candidates)?;
+        Ok(Handled::Event { payload, reply }) => {
+            let receipt = deliver(app, &source, kind, &payload, req.ip)?;
             Ok(reply(&receipt))
         }
     }
+}
+
+/// An event a source pulled from its platform's API (Telegram's `getUpdates` in poll
+/// mode). The platform handed it over TLS in answer to the source's own token, so there
+/// is no signature to check: it is mapped and stored (or quarantined) as a pushed one is.
+pub fn pulled(app: &App, name: &str, payload: &[u8]) -> Result<Receipt> {
+    let (info, secrets, kind) = load(app, name)?;
+    app.capture.received(name)?;
+    let source = Source {
+        info: &info,
+        secrets: &secrets,
+    };
+    deliver(app, &source, kind, payload, None)
+}
+
+/// A source, its secrets and its connector, or `hook.unknown`.
+fn load(app: &App, name: &str) -> Result<(SourceInfo, Secrets, &'static Kind)> {
+    let unknown = || Error::new("hook.unknown", format!("no capture source {name:?}"));
+    let Some((info, secrets)) = app.access()?.source_secrets(name)? else {
+        return Err(unknown());
+    };
+    let Some(kind) = kind(&info.kind) else {
+        // Stored by a build with more connectors: not this one's to answer (a 5xx would
+        // have the platform retry for days).
+        log_err!("source {name}: this build has no connector of its kind");
+        return Err(unknown());
+    };
+    Ok((info, secrets, kind))
+}
+
+/// Maps a verified event and stores what maps, on the one ingest path; what does not
+/// map is kept whole in the quarantine (sealed, with why), and answered as quarantined
+/// so the platform stops retrying. Both are durable before this returns.
+fn deliver(
+    app: &App,
+    source: &Source<'_>,
+    kind: &Kind,
+    payload: &[u8],
+    ip: Option<&str>,
+) -> Result<Receipt> {
+    let name = source.info.name.as_str();
+    let (candidates, seq, mut problems) = match (kind.map)(source, payload) {
+        Ok(m) => (m.candidates, m.seq, vec![]),
+        Err(why) => (vec![], None, vec![why]),
+    };
+    let sent_ms: Vec<Option<i64>> = candidates
+        .iter()
+        .map(|c| c.as_ref().ok().map(|m| m.sent_at.utc_ms))
+        .collect();
+    let mut receipt = if candidates.is_empty() {
+        Receipt::default()
+    } else {
+        let sender =
+            Sender::new(&format!("source:{name}"), ip, None).live(&format!("{}:{name}", kind.name));
+        crate::ingest::ingest(app, sender, candidates)?
+    };
+    for r in &mut receipt.results {
+        if let ItemOutcome::Rejected { reason } = r {
+            problems.push(reason.clone());
+            *r = ItemOutcome::Quarantined {
+                reason: std::mem::take(reason),
+            };
+        }
+    }
+    if receipt.results.is_empty() {
+        if let Some(why) = problems.first() {
+            receipt.results.push(ItemOutcome::Quarantined {
+                reason: why.clone(),
+            });
+        }
+    }
+    receipt.quarantined = receipt.rejected.max(u64::from(!problems.is_empty()));
+    receipt.rejected = 0;
+    if !problems.is_empty() {
+        app.access()?
+            .quarantine(name, payload, &problems.join("; "))?;
+    }
+    let stored_sent: Vec<i64> = receipt
+        .results
+        .iter()
+        .zip(sent_ms.iter().chain(std::iter::repeat(&None)))
+        .filter_map(|(r, s)| matches!(r, ItemOutcome::Stored { .. }).then_some(*s)?)
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    app.capture.delivered(
+        name,
+        &stored_sent,
+        receipt.duplicates,
+        !problems.is_empty(),
+        now,
+    )?;
+    let gap = match seq {
+        Some(seq) => app.capture.sequence(name, seq)?.map(|last| (last, seq)),
+        None => None,
+    };
+    if app.monitor.enabled() {
+        let live = format!("{}:{name}", kind.name);
+        let mut m = app.monitor.monitor()?;
+        if let Some(latest) = stored_sent.iter().max() {
+            m.capture_delay(&live, *latest, now);
+        }
+        if let Some((last, seq)) = gap {
+            m.gap(&live, last, seq, now);
+        }
+    }
+    Ok(receipt)
+}
+
+/// What a replay of a source's quarantine did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Replayed {
+    /// Events that now map: stored, and out of quarantine.
+    pub released: u64,
+    /// Messages they stored (the others were stored before: duplicates).
+    pub stored: u64,
+    pub duplicates: u64,
+    /// Events that still do not map, with why: they stay.
+    pub kept: Vec<chatvault_access::sources::Quarantined>,
+}
+
+/// Runs each event a source holds in quarantine through its kind's mapping again (after
+/// an upgrade that knows its type, say): what maps now is stored and let go (audited as
+/// `source.replay`); what does not stays, with its reason brought up to date.
+pub fn replay(app: &App, actor: &str, name: &str) -> Result<Replayed> {
+    let (info, secrets, kind) = load(app, name)?;
+    let source = Source {
+        info: &info,
+        secrets: &secrets,
+    };
+    let held = app.access()?.quarantined(Some(name))?;
+    let mut out = Replayed::default();
+    for h in held {
+        let payload = app.access()?.quarantined_event(name, &h.id)?;
+        let receipt = deliver(app, &source, kind, &payload, None)?;
+        if receipt.quarantined > 0 {
+            out.kept.extend(
+                app.access()?
+                    .quarantined(Some(name))?
+                    .into_iter()
+                    .filter(|q| q.id == h.id),
+            );
+            continue;
+        }
+        out.released += 1;
+        out.stored += receipt.stored;
+        out.duplicates += receipt.duplicates;
+        app.access()?.release_quarantined(
+            actor,
+            name,
+            &h.id,
+            json!({"stored": receipt.stored, "duplicates": receipt.duplicates}),
+        )?;
+    }
+    Ok(out)
 }
 
 fn audit_refusal(app: &App, name: &str, refusal: &Refusal, ip: Option<&str>) -> Result<()> {

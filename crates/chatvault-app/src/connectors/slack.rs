@@ -7,13 +7,13 @@
 //!   and described in the sealed raw record (their bytes need another API call).
 //! - `message_changed` and `message_deleted` become `edit` and `recall` events that
 //!   point at the original, which is never overwritten.
-//! - Any other event (a join, a reaction, a type Slack adds later) is kept as a `system`
-//!   message of its channel, the whole event in its sealed raw record, so nothing signed
-//!   is dropped.
+//! - Any other event Slack defines (a join, a reaction) is kept as a `system` message of
+//!   its channel, the whole event in its sealed raw record; an event of a type this build
+//!   does not know is quarantined, so nothing signed is dropped.
 
 use serde_json::{json, Value};
 
-use super::{Handled, Kind, Reply, Request, Source};
+use super::{Handled, Kind, Mapped, Reply, Request, Source};
 use chatvault_connect::{slack, Refusal};
 
 pub static KIND: Kind = Kind {
@@ -21,6 +21,7 @@ pub static KIND: Kind = Kind {
     secrets: &["signing_secret"],
     settings: &[],
     receive,
+    map,
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
@@ -38,9 +39,13 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
         &header("x-slack-signature")?,
         req.now_s,
     )?;
-    let v: Value = match serde_json::from_slice(req.body) {
-        Ok(v) => v,
-        Err(e) => return Ok(Handled::invalid(format!("body: {e}"))),
+    let event = Handled::Event {
+        payload: req.body.to_vec(),
+        reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(req.body) else {
+        // Signed, and not JSON: kept in quarantine with why (`map` says).
+        return Ok(event);
     };
     match v["type"].as_str() {
         Some("url_verification") => {
@@ -52,14 +57,77 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
                 json!({"challenge": challenge}),
             )))
         }
-        Some("event_callback") => Ok(Handled::one(record(&v), "slack", |_| {
-            Reply::json(200, json!({"ok": true}))
-        })),
-        // An app rate limit notice and the like: nothing to keep.
+        // An app rate limit notice: nothing to keep.
         Some("app_rate_limited") => Ok(Handled::Reply(Reply::json(200, json!({"ok": true})))),
-        _ => Ok(Handled::invalid("not an Events API request")),
+        // `event_callback`, or a request type this build does not know (quarantined).
+        _ => Ok(event),
     }
 }
+
+fn map(_: &Source<'_>, body: &[u8]) -> Result<Mapped, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
+    if v["type"] != "event_callback" {
+        return Err(format!(
+            "a request of unknown type {}",
+            v["type"]
+                .as_str()
+                .map_or("(none)".into(), |t| format!("`{t}`"))
+        ));
+    }
+    Ok(Mapped::one(record(&v), "slack"))
+}
+
+/// Events Slack defines that carry no message: kept whole as `system` lines of their
+/// channel. Any other type is one this build does not know: quarantined.
+const OTHER_EVENTS: &[&str] = &[
+    "app_mention",
+    "reaction_added",
+    "reaction_removed",
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_created",
+    "channel_deleted",
+    "channel_rename",
+    "channel_archive",
+    "channel_unarchive",
+    "channel_left",
+    "channel_id_changed",
+    "channel_history_changed",
+    "group_open",
+    "group_close",
+    "group_rename",
+    "group_archive",
+    "group_unarchive",
+    "group_left",
+    "group_history_changed",
+    "im_created",
+    "im_open",
+    "im_close",
+    "im_history_changed",
+    "pin_added",
+    "pin_removed",
+    "star_added",
+    "star_removed",
+    "file_created",
+    "file_shared",
+    "file_public",
+    "file_unshared",
+    "file_change",
+    "file_deleted",
+    "file_comment_added",
+    "file_comment_edited",
+    "file_comment_deleted",
+    "link_shared",
+    "team_join",
+    "user_change",
+    "emoji_changed",
+    "app_home_opened",
+    "app_uninstalled",
+    "tokens_revoked",
+    "subteam_created",
+    "subteam_updated",
+    "subteam_members_changed",
+];
 
 /// Slack's `ts` ("1531420618.000200", seconds and microseconds) as RFC 3339.
 fn time_of(ts: &str) -> Result<String, String> {
@@ -148,7 +216,7 @@ fn record(v: &Value) -> Result<Value, String> {
                 json!(str_of(&ev["previous_message"]["user"]).unwrap_or_else(|| "unknown".into()));
             r["text"] = json!("");
         }
-        _ => {
+        _ if ev_type == "message" || OTHER_EVENTS.contains(&ev_type) => {
             // Kept whole: the event id is its key, its time Slack's.
             let id = str_of(&v["event_id"]).ok_or("an event without event_id")?;
             let at = v["event_time"]
@@ -165,6 +233,17 @@ fn record(v: &Value) -> Result<Value, String> {
                 ev_type,
                 subtype.map(|s| format!(" {s}")).unwrap_or_default()
             ));
+        }
+        _ => {
+            return Err(format!(
+                "event {}: an event of unknown type {}",
+                v["event_id"].as_str().unwrap_or("(no id)"),
+                if ev_type.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    format!("`{ev_type}`")
+                }
+            ))
         }
     }
     Ok(r)
@@ -231,6 +310,11 @@ mod tests {
                     json!({"type": "reaction_added", "user": "U2", "event_ts": "1700000005.000000"}),
                 ),
                 Ok(("system", "Ev1", "[reaction_added]")),
+            ),
+            (
+                "an event of a type Slack adds later",
+                base(json!({"type": "hologram_projected", "event_ts": "1700000006.000000"})),
+                Err("unknown type `hologram_projected`"),
             ),
             (
                 "a message with no ts",

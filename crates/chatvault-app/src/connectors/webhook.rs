@@ -1,9 +1,10 @@
 //! Standard Webhooks: any system that can sign sends canonical messages (the batch
 //! API's records: one object, an array, or `{"messages": [...]}`), signed per the spec
-//! (`chatvault_connect::standard_webhooks`). `webhook-id` keys the delivery; a
-//! redelivery's messages are answered as duplicates.
+//! (`chatvault_connect::standard_webhooks`). Each record's own id keys it; a
+//! redelivery's messages are answered as duplicates. A record that does not map is
+//! answered `quarantined`, and the delivery is kept whole in the quarantine.
 
-use super::{Handled, Kind, Reply, Request, Source};
+use super::{Handled, Kind, Mapped, Reply, Request, Source};
 use chatvault_connect::{standard_webhooks, Refusal};
 
 pub static KIND: Kind = Kind {
@@ -11,6 +12,7 @@ pub static KIND: Kind = Kind {
     secrets: &["secret"],
     settings: &[],
     receive,
+    map,
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
@@ -29,22 +31,28 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
         &header("webhook-signature")?,
         req.now_s,
     )?;
-    // Verified: from here on a body that does not map is the sender's mistake. A record
-    // that does not map is answered as rejected in the receipt, with its reason; a body
-    // that holds no records at all is answered 400 (signed, so not a 401), nothing stored.
-    let invalid = |why: String| Ok(Handled::invalid(format!("body: {why}")));
-    let records = match serde_json::from_slice::<serde_json::Value>(req.body) {
+    Ok(Handled::Event {
+        payload: req.body.to_vec(),
+        reply: Box::new(|receipt| Reply::json(200, serde_json::json!(receipt))),
+    })
+}
+
+/// Verified: from here on a body that does not map is the sender's mistake, kept in
+/// quarantine with why (the receipt says so): a record that does not map, or a body
+/// that holds no records at all.
+fn map(_: &Source<'_>, body: &[u8]) -> Result<Mapped, String> {
+    let records = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Array(a)) => a,
         Ok(serde_json::Value::Object(mut o)) => match o.remove("messages") {
             Some(serde_json::Value::Array(a)) => a,
-            Some(_) => return invalid("`messages` is not an array".into()),
+            Some(_) => return Err("body: `messages` is not an array".into()),
             None => vec![serde_json::Value::Object(o)],
         },
-        Ok(_) => return invalid("not a JSON object or array".into()),
-        Err(e) => return invalid(e.to_string()),
+        Ok(_) => return Err("body: not a JSON object or array".into()),
+        Err(e) => return Err(format!("body: {e}")),
     };
-    Ok(Handled::Messages {
+    Ok(Mapped {
         candidates: crate::ingest::parse_canonical(records, "webhook"),
-        reply: |receipt| Reply::json(200, serde_json::json!(receipt)),
+        seq: None,
     })
 }

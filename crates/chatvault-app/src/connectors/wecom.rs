@@ -7,7 +7,8 @@
 //!   decrypted message (XML) becomes a message of the user's chat with the app, keyed by
 //!   `MsgId` (an event by `FromUserName` and `CreateTime`), so WeCom's three retries store
 //!   nothing twice. Media are named in the text and described in the sealed raw record
-//!   (their bytes need the media API). Events are kept whole as `system` lines.
+//!   (their bytes need the media API). Events are kept whole as `system` lines; a
+//!   message of a type this build does not know is quarantined.
 //! - The answer is an empty 200: WeCom then stops retrying.
 //!
 //! This captures what users send to the app. Staff↔customer chats come only through
@@ -15,7 +16,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Handled, Kind, Reply, Request, Source};
+use super::{Handled, Kind, Mapped, Reply, Request, Source};
 use chatvault_connect::{wxbiz, Refusal};
 
 pub static KIND: Kind = Kind {
@@ -23,10 +24,11 @@ pub static KIND: Kind = Kind {
     secrets: &["token", "aes_key"],
     settings: &["receive_id"],
     receive,
+    map,
 };
 
 /// A query parameter, percent-decoded (a `+` stays a `+`: base64 uses it).
-fn param(query: &str, name: &str) -> Option<String> {
+pub(super) fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == name).then(|| {
@@ -63,19 +65,26 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
         "POST" => {
             let encrypt = wxbiz::encrypt_field(req.body)?;
             let opened = crypto.open(&sig, &ts, &nonce, &encrypt)?;
-            let text = String::from_utf8(opened.message)
-                .map_err(|_| Refusal::Malformed("message", "not UTF-8".into()))?;
-            Ok(Handled::one(record(&text), "wecom", |_| Reply {
-                status: 200,
-                content_type: "text/plain; charset=utf-8",
-                body: vec![],
-            }))
+            Ok(Handled::Event {
+                payload: opened.message,
+                reply: Box::new(|_| Reply {
+                    status: 200,
+                    content_type: "text/plain; charset=utf-8",
+                    body: vec![],
+                }),
+            })
         }
         _ => Err(Refusal::Malformed(
             "method",
             "WeCom uses GET and POST".into(),
         )),
     }
+}
+
+/// The decrypted callback message.
+fn map(_: &Source<'_>, plain: &[u8]) -> Result<Mapped, String> {
+    let text = std::str::from_utf8(plain).map_err(|_| "the decrypted message is not UTF-8")?;
+    Ok(Mapped::one(record(text), "wecom"))
 }
 
 /// The canonical record of a decrypted callback message (XML).
@@ -95,6 +104,7 @@ fn record(xml: &str) -> Result<Value, String> {
         "AgentID",
         "MsgId",
         "MediaId",
+        "FileName",
         "PicUrl",
         "Format",
         "Title",
@@ -128,7 +138,16 @@ fn record(xml: &str) -> Result<Value, String> {
             "system",
             format!("[event {}]", field("Event").unwrap_or_default()),
         ),
-        other => ("other", format!("[{other}]")),
+        "file" => (
+            "file",
+            format!("[file {}]", field("FileName").unwrap_or_default()),
+        ),
+        other => {
+            return Err(format!(
+                "message {}: a message of unknown type `{other}`",
+                field("MsgId").unwrap_or_else(|| format!("{from}/{created}"))
+            ))
+        }
     };
     r["kind"] = json!(kind);
     r["text"] = json!(text);
@@ -156,7 +175,7 @@ mod tests {
             ("the vendor's sample text", x("<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>1456453720</MsgId>"), Ok(("text", "你好", "1456453720"))),
             ("an image", x("<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x]]></PicUrl><MediaId><![CDATA[m]]></MediaId><MsgId>1456453721</MsgId>"), Ok(("image", "[image]", "1456453721"))),
             ("an event, keyed by sender and time", x("<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[enter_agent]]></Event>"), Ok(("system", "[event enter_agent]", "ChenJiaShun/1476422779"))),
-            ("a type WeCom adds later", x("<MsgType><![CDATA[hologram]]></MsgType><MsgId>9</MsgId>"), Ok(("other", "[hologram]", "9"))),
+            ("a type WeCom adds later", x("<MsgType><![CDATA[hologram]]></MsgType><MsgId>9</MsgId>"), Err("unknown type `hologram`")),
             ("no sender", "<xml><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>".to_owned(), Err("FromUserName")),
             ("a time in words", "<xml><FromUserName>a</FromUserName><CreateTime>noon</CreateTime><MsgType>text</MsgType></xml>".to_owned(), Err("CreateTime")),
         ];

@@ -78,6 +78,7 @@ mod content;
 mod ingest;
 mod requests;
 mod session;
+mod sources;
 
 pub use admin::*;
 pub use audit::*;
@@ -85,3 +86,4 @@ pub use content::*;
 pub use ingest::*;
 pub use requests::*;
 pub use session::*;
+pub use sources::*;

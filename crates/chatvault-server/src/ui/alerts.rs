@@ -110,9 +110,20 @@ fn row(lang: Lang, a: &Alert, now_ms: i64) -> AlertRow {
             tier_label(lang, a.tier),
             clean(a.conversation.as_deref().unwrap_or_default()),
         ),
-        AlertKind::SourceStalled => (
-            t.source_stalled,
-            clean(a.source.as_deref().unwrap_or_default()),
+        AlertKind::SourceStalled | AlertKind::SourceDelayed | AlertKind::SourceGap => (
+            match a.kind {
+                AlertKind::SourceStalled => t.source_stalled,
+                AlertKind::SourceDelayed => t.source_delayed,
+                _ => t.source_gap,
+            },
+            clean(&format!(
+                "{}{}",
+                a.source.as_deref().unwrap_or_default(),
+                a.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )),
         ),
     };
     let end = a.resolved.as_ref().map_or(now_ms, |r| r.at_ms);

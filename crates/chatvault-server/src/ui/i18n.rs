@@ -54,6 +54,8 @@ strings! {
     tier_yellow: "黄色", "Yellow";
     tier_red: "红色", "Red";
     source_stalled: "来源中断", "Source stalled";
+    source_delayed: "来源延迟", "Source delayed";
+    source_gap: "来源缺号", "Gap in a source";
     source_live: "正常", "Live";
     sources_title: "采集延迟（发送到入库）", "Capture latency (sent to received)";
     sources_none: "服务启动以来还没有实时来源写入。", "No live source has sent anything since the server started.";

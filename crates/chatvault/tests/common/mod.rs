@@ -116,6 +116,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: String,
     pub body: Value,
+    /// The body as text (for what is not JSON).
+    pub text: String,
 }
 
 /// One HTTP/1.1 request over a fresh connection: a client this small is enough here,
@@ -190,6 +192,7 @@ pub fn request(
         status,
         headers: head.to_owned(),
         body: serde_json::from_str(&body_text).unwrap_or(Value::Null),
+        text: body_text,
     }
 }
 
