@@ -51,6 +51,9 @@ pub struct Server {
     /// `/metrics` (or the env `CHATVAULT_METRICS_TOKEN`). Without one, only an admin's
     /// token or session may read it.
     pub metrics_token_file: Option<std::path::PathBuf>,
+    /// How often (ms, 10 to 5000) the server commits what ingest stored to the search
+    /// index: stored messages are durable at once, and searchable within this.
+    pub index_commit_ms: u64,
 }
 
 impl Default for Server {
@@ -59,6 +62,7 @@ impl Default for Server {
             timezone: String::new(),
             slow_lock_ms: 1000,
             metrics_token_file: None,
+            index_commit_ms: 200,
         }
     }
 }
@@ -364,6 +368,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "security.lock_after_failures_per_hour ({l}) must exceed 10 × throttle_after_failures + 12 ({}), or a stranger could lock an account",
                 10 * u64::from(t) + 12
+            )));
+        }
+        if !(10..=5000).contains(&self.server.index_commit_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "server.index_commit_ms: {} is outside 10 to 5000",
+                self.server.index_commit_ms
             )));
         }
         for p in &self.trusted_proxies {

@@ -308,7 +308,14 @@ fn write_group(app: &App, group: Vec<Batch>) -> Vec<Result<Receipt>> {
     }
     let fail = |e: Error| (0..n).map(|_| Err(e.clone())).collect();
     let expected = accepted.len();
-    let outcomes = match app.archive().and_then(|mut a| Ok(a.ingest(accepted)?)) {
+    let defer = app.defers_index();
+    let outcomes = match app.archive().and_then(|mut a| {
+        Ok(if defer {
+            a.ingest_durable(accepted)?
+        } else {
+            a.ingest(accepted)?
+        })
+    }) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };

@@ -29,6 +29,9 @@ pub struct App {
     pub capture: crate::connectors::stats::Stats,
     /// Ingest's group commit: batches that arrive together are written together.
     pub committer: crate::ingest::Committer,
+    /// Whether ingest leaves the index commit to [`App::flush_index`] (a server, which
+    /// flushes every `[server] index_commit_ms`), or commits it with each write.
+    defer_index: std::sync::atomic::AtomicBool,
 }
 
 /// Locks `m`. A panic in one request must not leave the shared state unusable for the
@@ -106,6 +109,7 @@ impl App {
             monitor,
             capture: Default::default(),
             committer: Default::default(),
+            defer_index: Default::default(),
         }
     }
 
@@ -175,6 +179,24 @@ impl App {
         let mut a = self.archive()?;
         a.checkpoint()?;
         Ok(a.data_dir().to_owned())
+    }
+
+    /// From now on, ingest makes messages durable and leaves their index commit (and the
+    /// signed checkpoint) to [`App::flush_index`], which the caller must run every
+    /// `[server] index_commit_ms`: what is stored becomes searchable within that.
+    pub fn defer_index_commits(&self) {
+        self.defer_index
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn defers_index(&self) -> bool {
+        self.defer_index.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Commits what ingest stored since the last flush to the index: true if there was
+    /// any.
+    pub fn flush_index(&self) -> Result<bool> {
+        Ok(self.archive()?.flush_index()?)
     }
 
     /// Appends an audit entry; a failure to audit fails the request.

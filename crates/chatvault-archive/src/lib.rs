@@ -210,6 +210,9 @@ pub struct Archive {
     /// read at (`deletion.rs`).
     deleted: HashMap<u64, chatvault_store::DeletionState>,
     deleted_gen: Option<Option<u64>>,
+    /// Messages stored by [`Archive::ingest_durable`] whose index documents and signed
+    /// checkpoint wait for [`Archive::flush_index`].
+    index_pending: bool,
 }
 
 fn now_ms() -> i64 {
@@ -399,6 +402,7 @@ impl Archive {
             dir: Directory::default(),
             ulids: ulid::Generator::new(),
             seen_size: 0,
+            index_pending: false,
             deleted: HashMap::new(),
             deleted_gen: None,
         };
@@ -451,6 +455,9 @@ impl Archive {
     /// what was not never happened.
     pub fn resync(&mut self) -> Result<()> {
         self.index.discard_uncommitted()?;
+        // What was stored but not yet committed to the index is indexed again from the
+        // store by the catch-up below (or at the next write).
+        self.index_pending = false;
         self.load_directory()?;
         self.frontier = None;
         self.seen_size = self.store.log_size()?;

@@ -513,12 +513,22 @@ impl Archive {
     /// Stores one batch of messages in one durable transaction and returns what became
     /// of each, in input order. Nothing is reported stored before the commit.
     pub fn ingest(&mut self, messages: Vec<NewMessage>) -> Result<Vec<IngestOutcome>> {
+        let out = self.ingest_durable(messages)?;
+        self.flush_index()?;
+        Ok(out)
+    }
+
+    /// [`Archive::ingest`] without the index commit and the signed checkpoint: the
+    /// messages are durable (and verifiable from the log) when this returns, and
+    /// searchable after the next [`Archive::flush_index`]. A live server ingests this way
+    /// and flushes a few times a second, so a stream of small batches pays for one index
+    /// segment per flush, not per batch. A crash before the flush loses nothing: the
+    /// index catches up from the store when the archive is next written.
+    pub fn ingest_durable(&mut self, messages: Vec<NewMessage>) -> Result<Vec<IngestOutcome>> {
         self.lock_for_writing()?;
         let batch = prepare_batch(messages);
         let seqs = self.store_batch_each(&batch)?;
-        let size = self.store.log_size()?;
-        self.index.commit(size)?;
-        self.checkpoint()?;
+        self.index_pending = true;
         let mut out = Vec::with_capacity(seqs.len());
         for s in seqs {
             out.push(match s {
@@ -540,6 +550,19 @@ impl Archive {
 }
 
 impl Archive {
+    /// Commits what [`Archive::ingest_durable`] stored to the index, and signs a
+    /// checkpoint over the log: true when there was anything to flush.
+    pub fn flush_index(&mut self) -> Result<bool> {
+        if !self.index_pending {
+            return Ok(false);
+        }
+        let size = self.store.log_size()?;
+        self.index.commit(size)?;
+        self.index_pending = false;
+        self.checkpoint()?;
+        Ok(true)
+    }
+
     /// An attachment of a message the rule shows: its reference and decrypted bytes.
     /// `None` bytes when the export referenced media it did not include.
     pub fn attachment_visible(

@@ -362,6 +362,13 @@ pub async fn serve(
     }
     alerts::start(&state).map_err(ServeError::Config)?;
     pulls::start(&state);
+    // Ingest makes messages durable before it answers; the index follows within
+    // `index_commit_ms` (one segment per flush, not per request).
+    state.defer_index_commits();
+    tokio::spawn(flush_index(
+        state.clone(),
+        std::time::Duration::from_millis(state.config.server.index_commit_ms),
+    ));
     let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Listen {
         addr: addr.clone(),
         source,
@@ -392,6 +399,22 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Commits what ingest stored to the search index every `every`.
+async fn flush_index(state: State, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let done = tokio::task::spawn_blocking(move || s.flush_index()).await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log_err!("index: {}", e.message),
+            Err(e) => log_err!("index: the flush failed: {e}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

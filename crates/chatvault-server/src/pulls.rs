@@ -5,13 +5,16 @@
 //! written only once the updates it covers are stored, so a restart resumes where the
 //! store stands: nothing twice, nothing skipped (a redelivered update is a duplicate).
 //!
+//! A 微信客服 source (`wecom-kf`) pulls `sync_msg` when its callback wakes it (and every
+//! five minutes regardless), with its cursor kept the same way.
+//!
 //! A supervisor looks at the sources every few seconds: a polling source added while the
 //! server runs starts polling, and a removed one stops.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chatvault_app::connectors::telegram;
+use chatvault_app::connectors::{telegram, wecom_kf};
 use serde_json::Value;
 
 use crate::guard::State;
@@ -21,6 +24,9 @@ use crate::routes::blocking;
 const LOOK_EVERY: Duration = Duration::from_secs(3);
 /// The long-poll timeout asked of Telegram (it holds the request up to this long).
 const LONG_POLL_S: u64 = 25;
+/// A 微信客服 source pulls at least this often, callback or not: WeCom keeps messages
+/// three days, so a lost callback costs minutes, not messages.
+const KF_EVERY: Duration = Duration::from_secs(300);
 
 pub fn start(state: &State) {
     tokio::spawn(supervise(state.clone()));
@@ -29,28 +35,40 @@ pub fn start(state: &State) {
 async fn supervise(state: State) {
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
-        let wanted: Vec<String> = match blocking(|| state.access().and_then(|a| Ok(a.sources()?))) {
-            Ok(all) => all
-                .into_iter()
-                .filter(|s| s.kind == telegram::KIND.name && telegram::polls(&s.settings))
-                .map(|s| s.name)
-                .collect(),
-            Err(e) => {
-                log_err!("capture: the sources could not be read: {}", e.message);
-                vec![]
-            }
-        };
+        let wanted: Vec<(String, bool)> =
+            match blocking(|| state.access().and_then(|a| Ok(a.sources()?))) {
+                Ok(all) => all
+                    .into_iter()
+                    .filter_map(|s| {
+                        if s.kind == telegram::KIND.name && telegram::polls(&s.settings) {
+                            Some((s.name, false))
+                        } else if s.kind == wecom_kf::KIND.name {
+                            Some((s.name, true))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+                Err(e) => {
+                    log_err!("capture: the sources could not be read: {}", e.message);
+                    vec![]
+                }
+            };
         running.retain(|name, task| {
-            let keep = wanted.contains(name) && !task.is_finished();
+            let keep = wanted.iter().any(|(n, _)| n == name) && !task.is_finished();
             if !keep {
                 task.abort();
             }
             keep
         });
-        for name in wanted {
-            running
-                .entry(name.clone())
-                .or_insert_with(|| tokio::spawn(poll_telegram(state.clone(), name)));
+        for (name, kf) in wanted {
+            running.entry(name.clone()).or_insert_with(|| {
+                if kf {
+                    tokio::spawn(pull_wecom_kf(state.clone(), name))
+                } else {
+                    tokio::spawn(poll_telegram(state.clone(), name))
+                }
+            });
         }
         tokio::time::sleep(LOOK_EVERY).await;
     }
@@ -166,4 +184,186 @@ async fn poll_once(state: &State, client: &reqwest::Client, name: &str) -> Resul
         Ok(())
     })?;
     Ok(Step::Went)
+}
+
+/// A 微信客服 source: waits for the callback's wake (or, every [`KF_EVERY`], pulls anyway,
+/// to recover what a lost callback announced), then fetches with `sync_msg`.
+async fn pull_wecom_kf(state: State, name: String) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            log_err!("source {name}: no HTTP client: {e}");
+            return;
+        }
+    };
+    let mut access_token: Option<(String, std::time::Instant)> = None;
+    let mut fetch_token: Option<String> = None;
+    let mut last_pull = std::time::Instant::now() - KF_EVERY;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let woken = match state.capture.take_wake(&name) {
+            Ok(w) => w,
+            Err(e) => {
+                log_err!("source {name}: {}", e.message);
+                None
+            }
+        };
+        if let Some(note) = &woken {
+            if let Some(t) = note["token"].as_str() {
+                fetch_token = Some(t.to_owned());
+            }
+        }
+        if woken.is_none() && last_pull.elapsed() < KF_EVERY {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        last_pull = std::time::Instant::now();
+        match pull_kf_once(
+            &state,
+            &client,
+            &name,
+            &mut access_token,
+            fetch_token.as_deref(),
+        )
+        .await
+        {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(why) => {
+                log_err!(
+                    "source {name}: sync_msg: {why} (again in {} s)",
+                    backoff.as_secs()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                // Try again soon, with what the callback gave.
+                last_pull = std::time::Instant::now() - KF_EVERY;
+            }
+        }
+    }
+}
+
+/// Fetches every page `sync_msg` holds after the cursor, storing each page before the
+/// cursor moves past it.
+async fn pull_kf_once(
+    state: &State,
+    client: &reqwest::Client,
+    name: &str,
+    access_token: &mut Option<(String, std::time::Instant)>,
+    fetch_token: Option<&str>,
+) -> Result<(), String> {
+    let (base, corp, secret, mut cursor) = blocking(|| -> Result<_, String> {
+        let acc = state.access().map_err(|e| e.message)?;
+        let (info, secrets) = acc
+            .source_secrets(name)
+            .map_err(|e| e.to_string())?
+            .ok_or("the source is gone")?;
+        let secret = secrets
+            .get("corp_secret")
+            .ok_or("the source has no corp_secret")?
+            .to_string();
+        let cursor = acc.source_cursor(name).map_err(|e| e.to_string())?;
+        Ok((
+            wecom_kf::api_base(&info.settings).to_owned(),
+            info.settings.get("receive_id").cloned().unwrap_or_default(),
+            secret,
+            cursor,
+        ))
+    })?;
+    for _page in 0..1000 {
+        let token = match access_token {
+            Some((t, until)) if std::time::Instant::now() < *until => t.clone(),
+            _ => {
+                let v = get_json(
+                    client
+                        .get(format!("{base}/cgi-bin/gettoken"))
+                        .query(&[("corpid", corp.as_str()), ("corpsecret", secret.as_str())]),
+                )
+                .await?;
+                let t = v["access_token"]
+                    .as_str()
+                    .ok_or("gettoken: no access_token")?
+                    .to_owned();
+                let ttl = v["expires_in"].as_u64().unwrap_or(7200).saturating_sub(300);
+                *access_token = Some((
+                    t.clone(),
+                    std::time::Instant::now() + Duration::from_secs(ttl),
+                ));
+                t
+            }
+        };
+        let mut body = serde_json::json!({"limit": 1000});
+        if let Some(c) = &cursor {
+            body["cursor"] = c.clone().into();
+        }
+        if let Some(t) = fetch_token {
+            body["token"] = t.into();
+        }
+        let v = get_json(
+            client
+                .post(format!("{base}/cgi-bin/kf/sync_msg"))
+                .query(&[("access_token", token.as_str())])
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await;
+        let v = match v {
+            // An expired access token: fetch another and ask again.
+            Err(e) if e.contains("errcode 42001") || e.contains("errcode 40014") => {
+                *access_token = None;
+                continue;
+            }
+            other => other?,
+        };
+        let msgs = v["msg_list"].as_array().cloned().unwrap_or_default();
+        let next = v["next_cursor"].as_str().map(str::to_owned);
+        let more = v["has_more"].as_i64() == Some(1);
+        let (state2, name2) = (state.clone(), name.to_owned());
+        let next2 = next.clone();
+        blocking(move || -> Result<(), String> {
+            for m in msgs {
+                let bytes = serde_json::to_vec(&m).map_err(|e| e.to_string())?;
+                chatvault_app::connectors::pulled(&state2, &name2, &bytes)
+                    .map_err(|e| e.message)?;
+            }
+            if let Some(c) = next2 {
+                state2
+                    .access()
+                    .map_err(|e| e.message)?
+                    .set_source_cursor(&name2, &c)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })?;
+        if next.is_some() {
+            cursor = next;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+    Err("more than 1,000 pages in one pull".into())
+}
+
+/// A WeCom API answer: its JSON, or its `errcode` and `errmsg` (never the URL, which
+/// holds the access token).
+async fn get_json(req: reqwest::RequestBuilder) -> Result<Value, String> {
+    let resp = req.send().await.map_err(|e| e.without_url().to_string())?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("{status}: {}", e.without_url()))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{status}: the answer is not JSON: {e}"))?;
+    match v["errcode"].as_i64() {
+        None | Some(0) => Ok(v),
+        Some(code) => Err(format!(
+            "errcode {code}: {}",
+            v["errmsg"].as_str().unwrap_or_default()
+        )),
+    }
 }

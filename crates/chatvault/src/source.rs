@@ -19,8 +19,9 @@ pub enum SourceCommand {
     Add {
         name: String,
         /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook),
-        /// feishu (event subscription v2), wecom (app callbacks), dingtalk (HTTP event
-        /// subscription) or dingtalk-robot (a robot's outgoing messages).
+        /// feishu (event subscription v2), wecom (app callbacks), wecom-kf (微信客服:
+        /// its callback, then sync_msg), dingtalk (HTTP event subscription) or
+        /// dingtalk-robot (a robot's outgoing messages).
         #[arg(long)]
         kind: String,
         /// Standard Webhooks: the file holding the signing secret (whsec_…). DingTalk
@@ -33,7 +34,7 @@ pub enum SourceCommand {
         /// WeCom, DingTalk: the file holding the 43-character EncodingAESKey.
         #[arg(long)]
         aes_key_file: Option<PathBuf>,
-        /// WeCom: the CorpID (or SuiteID) the messages are for.
+        /// WeCom, 微信客服: the CorpID (or SuiteID) the messages are for.
         #[arg(long)]
         receive_id: Option<String>,
         /// DingTalk: the AppKey, CorpId or SuiteKey the messages are for.
@@ -59,9 +60,14 @@ pub enum SourceCommand {
         #[arg(long)]
         bot_token_file: Option<PathBuf>,
         /// Telegram with --poll: the Bot API server (default https://api.telegram.org; a
-        /// local Bot API server of your own, say).
+        /// local Bot API server of your own, say). 微信客服: the WeCom API server (default
+        /// https://qyapi.weixin.qq.com).
         #[arg(long)]
         api_base: Option<String>,
+        /// 微信客服 (wecom-kf): the file holding the Secret of the 微信客服 app, for
+        /// its access token.
+        #[arg(long)]
+        corp_secret_file: Option<PathBuf>,
     },
     /// Every source, its kind and settings (secrets as ***).
     List,
@@ -124,6 +130,7 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
             poll,
             bot_token_file,
             api_base,
+            corp_secret_file,
         } => {
             let mut secrets = chatvault_access::sources::Secrets::new();
             for (field, file) in [
@@ -135,6 +142,7 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
                 ("signing_secret", signing_secret_file),
                 ("secret_token", secret_token_file),
                 ("bot_token", bot_token_file),
+                ("corp_secret", corp_secret_file),
             ] {
                 if let Some(f) = file {
                     secrets.insert(field.to_owned(), secret_file(f)?);

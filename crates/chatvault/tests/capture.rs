@@ -1319,3 +1319,358 @@ fn a_polling_telegram_source_resumes_after_the_last_stored_update() {
         "each once"
     );
 }
+
+/// A signed delivery of one message keyed `key`, for the kill test.
+fn kill_delivery(key: &str) -> (Vec<String>, Value) {
+    let body = json!({"platform": "wecom", "conversation_id": "kill-1", "source_id": key, "sender_id": "c1",
+        "sent_at": "2026-12-01T10:00:00Z", "text": format!("KILLTEST {key}")});
+    (signed(SECRET, key, now_s(), &body), body)
+}
+
+/// One delivery over a fresh connection: Some(acknowledged) or None (no answer).
+fn kill_send(addr: &str, key: &str) -> Option<bool> {
+    use std::io::{Read, Write};
+    let (headers, body) = kill_delivery(key);
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    let payload = body.to_string();
+    let mut req = format!("POST /hooks/crm HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", payload.len());
+    for h in headers {
+        req.push_str(&h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let ok = raw.starts_with("HTTP/1.1 200")
+        && (raw.contains("\"stored\"") || raw.contains("\"duplicate\""));
+    (!raw.is_empty()).then_some(ok)
+}
+
+/// The server is killed (SIGKILL) while signed deliveries arrive from several clients;
+/// restarted, it takes the platform's retries of what was in flight. Every delivery
+/// that was acknowledged is stored, and every message is stored exactly once.
+#[test]
+fn no_acknowledged_delivery_is_lost_when_the_server_is_killed_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let sf = dir.path().join("whsec");
+    std::fs::write(&sf, SECRET).unwrap();
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "crm",
+            "--kind",
+            "webhook",
+            "--secret-file",
+            sf.to_str().unwrap(),
+        ],
+    );
+    let srv = start(&data, &[]);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let in_flight = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..6)
+        .map(|c| {
+            let (acked, in_flight, stop, addr) = (
+                acked.clone(),
+                in_flight.clone(),
+                stop.clone(),
+                srv.addr.clone(),
+            );
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let key = format!("K{c}-{n}");
+                    match kill_send(&addr, &key) {
+                        Some(true) => acked.lock().unwrap().push(key),
+                        Some(false) => panic!("{key}: answered, but not stored"),
+                        None => {
+                            // No answer: the server is gone; the platform retries it.
+                            in_flight.lock().unwrap().push(key);
+                            return;
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(srv); // SIGKILL, mid-load
+    for c in clients {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acked = acked.lock().unwrap().clone();
+    let retried = in_flight.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 20,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+    // Restarted, the server takes the retries: each is stored now, or was before.
+    let srv = start(&data, &[]);
+    for key in &retried {
+        assert_eq!(kill_send(&srv.addr, key), Some(true), "{key}: the retry");
+    }
+    drop(srv);
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for page in 0.. {
+        let v: Value = serde_json::from_str(&ok(
+            &data,
+            &[
+                "--json",
+                "show",
+                "wecom:kill-1",
+                "--offset",
+                &(page * 200).to_string(),
+                "--limit",
+                "200",
+            ],
+        ))
+        .unwrap();
+        let msgs = v["messages"].as_array().unwrap();
+        for m in msgs {
+            let key = m["text"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("KILLTEST ")
+                .to_owned();
+            *seen.entry(key).or_default() += 1;
+        }
+        if msgs.len() < 200 {
+            break;
+        }
+    }
+    for key in acked.iter().chain(&retried) {
+        assert_eq!(seen.get(key), Some(&1), "{key}: stored exactly once");
+    }
+    assert_eq!(
+        seen.len(),
+        acked.len() + retried.len(),
+        "nothing else stored"
+    );
+    assert!(seen.values().all(|n| *n == 1), "no message twice");
+    let (code, out, err) = run(&data, &["verify"]);
+    assert_eq!(code, 0, "the archive verifies after the kill: {out}{err}");
+}
+
+/// WeCom's API as the test's own double: `gettoken`, and `kf/sync_msg` answering pages
+/// of two messages by cursor (`c0`, `c1`, …); it records each cursor asked.
+struct FakeWecom {
+    addr: String,
+    msgs: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    cursors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeWecom {
+    fn start() -> FakeWecom {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let cursors = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (m, c) = (msgs.clone(), cursors.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+                let answer = if path.starts_with("/cgi-bin/gettoken") {
+                    if path.contains("corpsecret=kf-secret-0042") {
+                        json!({"errcode": 0, "errmsg": "ok", "access_token": "AT-1", "expires_in": 7200})
+                    } else {
+                        json!({"errcode": 40001, "errmsg": "invalid credential"})
+                    }
+                } else if path.starts_with("/cgi-bin/kf/sync_msg?access_token=AT-1") {
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let cursor = req["cursor"].as_str().unwrap_or("c0").to_owned();
+                    c.lock().unwrap().push(cursor.clone());
+                    let page: usize = cursor[1..].parse().unwrap_or(0);
+                    let all = m.lock().unwrap().clone();
+                    let from = (page * 2).min(all.len());
+                    let to = (from + 2).min(all.len());
+                    json!({"errcode": 0, "errmsg": "ok", "next_cursor": format!("c{}", page + usize::from(to > from)),
+                        "has_more": i32::from(to < all.len()), "msg_list": all[from..to]})
+                } else {
+                    json!({"errcode": 40014, "errmsg": "invalid access_token"})
+                };
+                let text = answer.to_string();
+                let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+            }
+        });
+        FakeWecom {
+            addr,
+            msgs,
+            cursors,
+        }
+    }
+
+    /// Waits (up to 30 s) until `cursor` is asked after `from` asks.
+    fn asked(&self, from: usize, cursor: &str) -> Vec<String> {
+        for _ in 0..300 {
+            let c = self.cursors.lock().unwrap().clone();
+            if c.iter().skip(from).any(|x| x == cursor) {
+                return c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "cursor {cursor} never asked: {:?}",
+            self.cursors.lock().unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_wecom_kf_source_pulls_what_its_callback_announces_and_resumes_from_its_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let (token, aes_key, corp) = (
+        "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+        "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        "ww1436e0e65a779aee",
+    );
+    let (tf, kf, sf) = (
+        dir.path().join("t"),
+        dir.path().join("k"),
+        dir.path().join("s"),
+    );
+    std::fs::write(&tf, token).unwrap();
+    std::fs::write(&kf, aes_key).unwrap();
+    std::fs::write(&sf, "kf-secret-0042").unwrap();
+    let api = FakeWecom::start();
+    let base = format!("http://{}", api.addr);
+    let (code, _, err) = run(
+        &data,
+        &[
+            "source",
+            "add",
+            "kf2",
+            "--kind",
+            "wecom-kf",
+            "--token-file",
+            tf.to_str().unwrap(),
+            "--aes-key-file",
+            kf.to_str().unwrap(),
+            "--receive-id",
+            corp,
+        ],
+    );
+    assert!(
+        code == 2 && err.contains("corp_secret"),
+        "no corp secret: {err}"
+    );
+    ok(
+        &data,
+        &[
+            "source",
+            "add",
+            "kf",
+            "--kind",
+            "wecom-kf",
+            "--token-file",
+            tf.to_str().unwrap(),
+            "--aes-key-file",
+            kf.to_str().unwrap(),
+            "--receive-id",
+            corp,
+            "--corp-secret-file",
+            sf.to_str().unwrap(),
+            "--api-base",
+            &base,
+        ],
+    );
+    let msg = |id: &str, origin: i64, text: &str| {
+        json!({"msgid": id, "open_kfid": "wkKF1", "external_userid": "wmCUST1", "send_time": now_s(), "origin": origin,
+            "servicer_userid": "zhangsan", "msgtype": "text", "text": {"content": text}})
+    };
+    api.msgs.lock().unwrap().extend([
+        msg("k1", 3, "KF-1 我要退款"),
+        msg("k2", 5, "KF-2 好的"),
+        msg("k3", 3, "KF-3 谢谢"),
+        json!({"msgid": "k4", "open_kfid": "wkKF1", "send_time": now_s(), "origin": 3, "external_userid": "wmCUST1", "msgtype": "hologram", "hologram": {"content": "KF-HOLO-4"}}),
+    ]);
+    let c = chatvault_connect::wxbiz::Crypto::new(token, aes_key, corp).unwrap();
+    let callback = |addr: &str| {
+        let xml = format!("<xml><ToUserName><![CDATA[{corp}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR]]></Token><OpenKfId><![CDATA[wkKF1]]></OpenKfId></xml>", now_s());
+        let enc = c.encrypt(b"fedcba9876543210", xml.as_bytes()).unwrap();
+        let ts = now_s().to_string();
+        let q = format!(
+            "msg_signature={}&timestamp={ts}&nonce=77",
+            c.signature(&ts, "77", &enc)
+        );
+        request(
+            addr,
+            "POST",
+            &format!("/hooks/kf?{q}"),
+            &[],
+            Some(&json!({"encrypt": enc})),
+        )
+    };
+    let srv = start(&data, &[]);
+    let r = callback(&srv.addr);
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, ""),
+        "the callback is answered at once, empty"
+    );
+    let seen = api.asked(0, "c1");
+    assert_eq!(seen[0], "c0", "{seen:?}");
+    drop(srv); // SIGKILL
+    let before = api.cursors.lock().unwrap().len();
+    api.msgs.lock().unwrap().push(msg("k5", 5, "KF-5 已退款"));
+    let srv = start(&data, &[]);
+    callback(&srv.addr);
+    let seen = api.asked(before, "c2");
+    // Asking c1 meant the first page was stored and its cursor kept: the restart goes on
+    // from there (c1, or c2 if the second page was stored before the kill), never c0.
+    assert!(
+        ["c1", "c2"].contains(&seen[before].as_str()),
+        "the restart resumes from the stored cursor: {seen:?}"
+    );
+    // Asking c3 means the page holding k5 is stored.
+    callback(&srv.addr);
+    api.asked(before, "c3");
+    drop(srv);
+    let conv: Value =
+        serde_json::from_str(&ok(&data, &["--json", "show", "wecom:kf:wkKF1:wmCUST1"])).unwrap();
+    let texts: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["KF-1 我要退款", "KF-2 好的", "KF-3 谢谢", "KF-5 已退款"],
+        "each once: {conv}"
+    );
+    assert_eq!(conv["messages"][1]["sender_role"], "agent");
+    held_once_and_kept(&data, "kf", "unknown type `hologram`", "KF-HOLO-4");
+}

@@ -25,6 +25,7 @@ pub mod stats;
 pub mod telegram;
 pub mod webhook;
 pub mod wecom;
+pub mod wecom_kf;
 
 /// One request to a source's endpoint, as the server received it.
 pub struct Request<'a> {
@@ -67,6 +68,13 @@ pub enum Handled {
     Event {
         payload: Vec<u8>,
         reply: Box<dyn FnOnce(&Receipt) -> Reply + Send>,
+    },
+    /// A verified notice that the platform holds messages to fetch (微信客服's
+    /// `kf_msg_or_event`): it wakes the source's pull with `note` (the fetch token), and is
+    /// answered at once.
+    Pull {
+        note: serde_json::Value,
+        reply: Reply,
     },
 }
 
@@ -144,6 +152,7 @@ pub static KINDS: &[&Kind] = &[
     &wecom::KIND,
     &dingtalk::KIND,
     &dingtalk::ROBOT,
+    &wecom_kf::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
@@ -192,7 +201,7 @@ fn check_new(
         chatvault_connect::wxbiz::Crypto::new(get("token"), get("aes_key"), owner)
             .map_err(|e| Error::bad_request(format!("aes_key: {e}")))?;
     }
-    if k.name == wecom::KIND.name {
+    if k.name == wecom::KIND.name || k.name == wecom_kf::KIND.name {
         let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
         let receive_id = settings
             .get("receive_id")
@@ -214,9 +223,11 @@ fn check_new(
         chatvault_connect::telegram::check_secret(secret)
             .map_err(|e| Error::bad_request(format!("secret token: {e}")))?;
         telegram::check_poll(secrets, settings).map_err(Error::bad_request)?;
-    } else if settings.contains_key("mode") || settings.contains_key("api_base") {
+    } else if settings.contains_key("mode")
+        || (settings.contains_key("api_base") && k.name != wecom_kf::KIND.name)
+    {
         return Err(Error::bad_request(format!(
-            "--poll and --api-base are for telegram sources, not {}",
+            "--poll is for telegram sources, --api-base for telegram and wecom-kf; not {}",
             k.name
         )));
     }
@@ -302,6 +313,10 @@ pub fn receive(app: &App, name: &str, req: &Request<'_>) -> Result<Reply> {
         Ok(Handled::Event { payload, reply }) => {
             let receipt = deliver(app, &source, kind, &payload, req.ip)?;
             Ok(reply(&receipt))
+        }
+        Ok(Handled::Pull { note, reply }) => {
+            app.capture.wake(name, note)?;
+            Ok(reply)
         }
     }
 }
@@ -396,7 +411,7 @@ fn deliver(
         now,
     )?;
     let gap = match seq {
-        Some(seq) => app.capture.sequence(name, seq)?.map(|last| (last, seq)),
+        Some(seq) => app.capture.sequence(name, seq, now)?,
         None => None,
     };
     if app.monitor.enabled() {

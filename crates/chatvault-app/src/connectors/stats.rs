@@ -17,6 +17,11 @@ pub const BUCKETS_MS: [i64; 13] = [
     10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
 
+/// How long a number may be missing after a later one came before it is a gap.
+pub const GAP_GRACE_MS: i64 = 60_000;
+/// How many later numbers may wait on a missing one before it is a gap at once.
+pub const GAP_AHEAD_MAX: usize = 1_000;
+
 /// p50 and p99 are taken over this many latest messages of a source.
 const WINDOW: usize = 1024;
 
@@ -29,7 +34,11 @@ struct Figures {
     quarantined: u64,
     gaps: u64,
     last_event_ms: Option<i64>,
+    /// The sequence up to which every number arrived.
     last_seq: Option<i64>,
+    /// Numbers that arrived ahead of a missing one, and when the first of them came.
+    ahead: std::collections::BTreeSet<i64>,
+    ahead_since_ms: i64,
     window: VecDeque<i64>,
     /// Per bucket of [`BUCKETS_MS`], then one past the last.
     buckets: [u64; BUCKETS_MS.len() + 1],
@@ -58,10 +67,12 @@ pub struct SourceFigures {
     pub latency_count: u64,
 }
 
-/// Every source's figures in this process.
+/// Every source's figures in this process, and the pulls its platform asked for.
 #[derive(Debug, Default)]
 pub struct Stats {
     sources: Mutex<BTreeMap<String, Figures>>,
+    /// Per source, the latest notice that messages wait to be fetched (with its token).
+    wakes: Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 impl Stats {
@@ -113,19 +124,59 @@ impl Stats {
         })
     }
 
-    /// A sequence number the source's platform gave (Telegram's `update_id`): the last
-    /// one before it when numbers were skipped (a gap), counted.
-    pub fn sequence(&self, source: &str, seq: i64) -> Result<Option<i64>> {
+    /// A sequence number the source's platform gave (Telegram's `update_id`). Platforms
+    /// deliver concurrently (Telegram up to 40 connections), so a number may come before
+    /// the one below it: a number still missing [`GAP_GRACE_MS`] after a later one came
+    /// (or with more than [`GAP_AHEAD_MAX`] numbers after it) is a gap. Answers the
+    /// gap's last number before and first after, counted.
+    pub fn sequence(&self, source: &str, seq: i64, now_ms: i64) -> Result<Option<(i64, i64)>> {
         self.with(source, |f| {
-            let gap = f.last_seq.filter(|last| seq > last.saturating_add(1));
-            if gap.is_some() {
-                f.gaps += 1;
-            }
-            if f.last_seq.is_none_or(|last| seq > last) {
+            let Some(last) = f.last_seq else {
                 f.last_seq = Some(seq);
+                return None;
+            };
+            if seq > last {
+                if f.ahead.is_empty() {
+                    f.ahead_since_ms = now_ms;
+                }
+                f.ahead.insert(seq);
             }
+            let mut last = last;
+            while f.ahead.remove(&(last + 1)) {
+                last += 1;
+            }
+            let mut gap = None;
+            if let Some(first) = f.ahead.first().copied() {
+                if now_ms.saturating_sub(f.ahead_since_ms) >= GAP_GRACE_MS
+                    || f.ahead.len() > GAP_AHEAD_MAX
+                {
+                    gap = Some((last, first));
+                    f.gaps += 1;
+                    last = first;
+                    f.ahead.remove(&first);
+                    while f.ahead.remove(&(last + 1)) {
+                        last += 1;
+                    }
+                }
+            }
+            if f.ahead.is_empty() {
+                f.ahead_since_ms = now_ms;
+            }
+            f.last_seq = Some(last);
             gap
         })
+    }
+
+    /// The platform says messages wait (微信客服's callback): the source's pull takes the
+    /// notice ([`Stats::take_wake`]) and fetches.
+    pub fn wake(&self, source: &str, note: serde_json::Value) -> Result<()> {
+        recover(&self.wakes, |_| Ok::<(), Error>(()))?.insert(source.to_owned(), note);
+        Ok(())
+    }
+
+    /// The latest wake notice of a source, if one came since the last take.
+    pub fn take_wake(&self, source: &str) -> Result<Option<serde_json::Value>> {
+        Ok(recover(&self.wakes, |_| Ok::<(), Error>(()))?.remove(source))
     }
 
     /// One source's figures (zeros for a source nothing reached yet).
@@ -187,19 +238,36 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_number_is_a_gap_and_a_retry_is_not() {
+    fn a_number_missing_past_the_grace_is_a_gap_and_one_late_or_retried_is_not() {
         let s = Stats::default();
+        let g = GAP_GRACE_MS;
+        // (seq, now, the gap it reveals)
         let cases = [
-            (10, None),
-            (11, None),
-            (11, None),
-            (9, None),
-            (14, Some(11)),
-            (15, None),
+            (10, 0, None),
+            (11, 1, None),
+            (11, 2, None),               // a retry
+            (9, 3, None),                // older than the watermark
+            (13, 4, None),               // 12 may still come (concurrent delivery)
+            (12, 5, None),               // it did: no gap
+            (16, 6, None),               // 14, 15 missing...
+            (17, 6 + g - 1, None),       // ...not yet for long
+            (18, 6 + g, Some((13, 16))), // past the grace: a gap from 13 to 16
+            (19, 6 + g + 1, None),
         ];
-        for (seq, want) in cases {
-            assert_eq!(s.sequence("t", seq).unwrap(), want, "seq {seq}");
+        for (seq, now, want) in cases {
+            assert_eq!(
+                s.sequence("t", seq, now).unwrap(),
+                want,
+                "seq {seq} at {now}"
+            );
         }
         assert_eq!(s.figures("t").unwrap().gaps, 1);
+        let s = Stats::default();
+        s.sequence("u", 0, 0).unwrap();
+        let mut got = None;
+        for seq in 2..=(GAP_AHEAD_MAX as i64 + 2) {
+            got = got.or(s.sequence("u", seq, 0).unwrap());
+        }
+        assert_eq!(got, Some((0, 2)), "too many waiting on one: a gap at once");
     }
 }

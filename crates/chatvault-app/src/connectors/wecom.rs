@@ -39,7 +39,24 @@ pub(super) fn param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
+/// A verified callback: the URL check's answer, or the decrypted message.
+pub(super) enum Opened {
+    Check(Reply),
+    Message(Vec<u8>),
+}
+
+/// The empty 200 that stops WeCom's retries.
+pub(super) fn empty() -> Reply {
+    Reply {
+        status: 200,
+        content_type: "text/plain; charset=utf-8",
+        body: vec![],
+    }
+}
+
+/// Checks a callback (signature, window, receiver) and opens it: shared with 微信客服,
+/// whose callbacks are the same.
+pub(super) fn open(source: &Source<'_>, req: &Request<'_>) -> Result<Opened, Refusal> {
     let q = |name: &'static str| param(req.query, name).ok_or(Refusal::Missing(name));
     let (sig, ts, nonce) = (q("msg_signature")?, q("timestamp")?, q("nonce")?);
     wxbiz::fresh(&ts, req.now_s)?;
@@ -56,7 +73,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     match req.method {
         "GET" => {
             let opened = crypto.open(&sig, &ts, &nonce, &q("echostr")?)?;
-            Ok(Handled::Reply(Reply {
+            Ok(Opened::Check(Reply {
                 status: 200,
                 content_type: "text/plain; charset=utf-8",
                 body: opened.message,
@@ -64,21 +81,25 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
         }
         "POST" => {
             let encrypt = wxbiz::encrypt_field(req.body)?;
-            let opened = crypto.open(&sig, &ts, &nonce, &encrypt)?;
-            Ok(Handled::Event {
-                payload: opened.message,
-                reply: Box::new(|_| Reply {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    body: vec![],
-                }),
-            })
+            Ok(Opened::Message(
+                crypto.open(&sig, &ts, &nonce, &encrypt)?.message,
+            ))
         }
         _ => Err(Refusal::Malformed(
             "method",
             "WeCom uses GET and POST".into(),
         )),
     }
+}
+
+fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
+    Ok(match open(source, req)? {
+        Opened::Check(reply) => Handled::Reply(reply),
+        Opened::Message(payload) => Handled::Event {
+            payload,
+            reply: Box::new(|_| empty()),
+        },
+    })
 }
 
 /// The decrypted callback message.

@@ -75,6 +75,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/users"),
     ("POST", "/admin/users"),
     ("POST", "/admin/users/{name}/{op}"),
+    ("GET", "/admin/sources"),
+    ("POST", "/admin/sources"),
+    ("POST", "/admin/sources/{name}/{op}"),
     ("GET", "/integrity"),
     ("POST", "/integrity/verify"),
     ("GET", "/assets/{name}"),
@@ -111,6 +114,14 @@ pub fn routes() -> Router<State> {
         .route("/audit/verify", post(audit_verify_submit))
         .route("/admin/users", get(users_page).post(user_add_submit))
         .route("/admin/users/{name}/{op}", post(user_op_submit))
+        .route(
+            "/admin/sources",
+            get(sources::sources_page).post(sources::source_add_submit),
+        )
+        .route(
+            "/admin/sources/{name}/{op}",
+            post(sources::source_op_submit),
+        )
         .route("/integrity", get(integrity_page))
         .route("/integrity/verify", post(integrity_verify_submit))
         .route("/assets/{name}", get(assets::serve))

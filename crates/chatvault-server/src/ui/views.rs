@@ -133,6 +133,7 @@ impl Ctx {
             }
             if u.role == Role::Admin {
                 add("/admin/users", t.nav_users);
+                add("/admin/sources", t.nav_sources);
             }
             if matches!(u.role, Role::Legal | Role::Admin) {
                 add("/identities", t.nav_identities);

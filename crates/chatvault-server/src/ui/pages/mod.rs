@@ -189,6 +189,7 @@ mod integrity;
 mod requests;
 mod search;
 mod signin;
+pub mod sources;
 mod timeline;
 mod users;
 

@@ -92,7 +92,7 @@ fn users_view(
     }))
 }
 
-fn admin_or(
+pub(super) fn admin_or(
     state: &State,
     req: &Req,
     caller: Result<Caller, ApiError>,
