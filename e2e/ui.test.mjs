@@ -405,10 +405,10 @@ async function run() {
   check(await deliver("m2", '"not a record"') === 200, "a signed delivery that does not map is answered (and held)");
   check(await deliver("m3", rec, "whsec_" + Buffer.from("another secret, 24 bytes!").toString("base64")) === 401, "a forged one is refused");
   await admin.page.goto(`${BASE}/admin/sources`);
-  const row = admin.page.locator("#source-crm-ui");
-  const cells = await row.locator("td.num").allTextContents();
+  const srcRow = admin.page.locator("#source-crm-ui");
+  const cells = await srcRow.locator("td.num").allTextContents();
   check(cells[0].trim() === "3" && cells[1].trim() === "1" && cells[3].trim() === "1", `received 3, stored 1, refused 1: ${cells}`);
-  check((await row.textContent()).includes("/hooks/crm-ui"), "the endpoint is shown");
+  check((await srcRow.textContent()).includes("/hooks/crm-ui"), "the endpoint is shown");
   check(await admin.page.locator("#quarantine-crm-ui").count() === 1, "the quarantine is listed");
   check((await admin.page.textContent("#quarantine-crm-ui")).includes("not a JSON object or array"), "with its reason");
   await admin.page.click("#quarantine-crm-ui summary");

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 
 pub mod dingtalk_robot;
 pub mod feishu;
+pub mod finance;
 pub mod slack;
 pub mod standard_webhooks;
 pub mod telegram;

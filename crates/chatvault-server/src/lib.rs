@@ -83,6 +83,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users/{name}/freeze"),
     ("POST", "/api/v1/users/{name}/unfreeze"),
+    ("GET", "/api/v1/sources"),
+    ("POST", "/api/v1/sources"),
+    ("DELETE", "/api/v1/sources/{name}"),
+    ("GET", "/api/v1/sources/{name}/quarantine"),
+    ("POST", "/api/v1/sources/{name}/replay"),
 ];
 
 /// Query strings whose rejections are the documented JSON error (400 `input.invalid`,

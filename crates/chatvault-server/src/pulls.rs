@@ -8,13 +8,18 @@
 //! A 微信客服 source (`wecom-kf`) pulls `sync_msg` when its callback wakes it (and every
 //! five minutes regardless), with its cursor kept the same way.
 //!
+//! A 会话内容存档 source (`wecom-archive`) pulls by `seq` through the customer's SDK when
+//! `msgaudit_notify` wakes it (and every minute regardless), its cursor kept the same way.
+//!
 //! A supervisor looks at the sources every few seconds: a polling source added while the
 //! server runs starts polling, and a removed one stops.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chatvault_app::connectors::{telegram, wecom_kf};
+use std::sync::Arc;
+
+use chatvault_app::connectors::{telegram, wecom_archive, wecom_kf};
 use serde_json::Value;
 
 use crate::guard::State;
@@ -35,15 +40,17 @@ pub fn start(state: &State) {
 async fn supervise(state: State) {
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
-        let wanted: Vec<(String, bool)> =
+        let wanted: Vec<(String, Puller)> =
             match blocking(|| state.access().and_then(|a| Ok(a.sources()?))) {
                 Ok(all) => all
                     .into_iter()
                     .filter_map(|s| {
                         if s.kind == telegram::KIND.name && telegram::polls(&s.settings) {
-                            Some((s.name, false))
+                            Some((s.name, Puller::Telegram))
                         } else if s.kind == wecom_kf::KIND.name {
-                            Some((s.name, true))
+                            Some((s.name, Puller::WecomKf))
+                        } else if s.kind == wecom_archive::KIND.name {
+                            Some((s.name, Puller::WecomArchive))
                         } else {
                             None
                         }
@@ -61,17 +68,23 @@ async fn supervise(state: State) {
             }
             keep
         });
-        for (name, kf) in wanted {
-            running.entry(name.clone()).or_insert_with(|| {
-                if kf {
-                    tokio::spawn(pull_wecom_kf(state.clone(), name))
-                } else {
-                    tokio::spawn(poll_telegram(state.clone(), name))
-                }
+        for (name, kind) in wanted {
+            running.entry(name.clone()).or_insert_with(|| match kind {
+                Puller::Telegram => tokio::spawn(poll_telegram(state.clone(), name)),
+                Puller::WecomKf => tokio::spawn(pull_wecom_kf(state.clone(), name)),
+                Puller::WecomArchive => tokio::spawn(pull_wecom_archive(state.clone(), name)),
             });
         }
         tokio::time::sleep(LOOK_EVERY).await;
     }
+}
+
+/// The sources that pull, by how.
+#[derive(Clone, Copy)]
+enum Puller {
+    Telegram,
+    WecomKf,
+    WecomArchive,
 }
 
 /// One step's outcome, for the backoff.
@@ -366,4 +379,144 @@ async fn get_json(req: reqwest::RequestBuilder) -> Result<Value, String> {
             v["errmsg"].as_str().unwrap_or_default()
         )),
     }
+}
+
+/// A chat archive source pulls at least this often without a callback.
+const ARCHIVE_EVERY: Duration = Duration::from_secs(60);
+
+/// A 会话内容存档 source: waits for `msgaudit_notify` (or [`ARCHIVE_EVERY`]), then pulls by
+/// `seq` through the customer's SDK, off the async workers (the SDK blocks).
+async fn pull_wecom_archive(state: State, name: String) {
+    let sdk = Arc::new(std::sync::Mutex::new(None));
+    let mut last_pull = std::time::Instant::now() - ARCHIVE_EVERY;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let woken = match state.capture.take_wake(&name) {
+            Ok(w) => w.is_some(),
+            Err(e) => {
+                log_err!("source {name}: {}", e.message);
+                false
+            }
+        };
+        if !woken && last_pull.elapsed() < ARCHIVE_EVERY {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        last_pull = std::time::Instant::now();
+        let (s, n, k) = (state.clone(), name.clone(), sdk.clone());
+        match tokio::task::spawn_blocking(move || pull_archive_once(&s, &n, &k)).await {
+            Ok(Ok(())) => backoff = Duration::from_secs(1),
+            Ok(Err(why)) => {
+                log_err!(
+                    "source {name}: chat archive: {why} (again in {} s)",
+                    backoff.as_secs()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                last_pull = std::time::Instant::now() - ARCHIVE_EVERY;
+            }
+            Err(e) => log_err!("source {name}: chat archive: the pull failed: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "finance-sdk")]
+type ArchiveSdk = chatvault_finance::Sdk;
+#[cfg(not(feature = "finance-sdk"))]
+type ArchiveSdk = ();
+
+/// Pulls every record after the stored `seq`, a batch (up to 1,000) at a time; the
+/// cursor moves past a batch only once all of it is stored.
+#[cfg(feature = "finance-sdk")]
+fn pull_archive_once(
+    state: &State,
+    name: &str,
+    sdk: &std::sync::Mutex<Option<ArchiveSdk>>,
+) -> Result<(), String> {
+    let (info, secrets, cursor) = {
+        let acc = state.access().map_err(|e| e.message)?;
+        let (info, secrets) = acc
+            .source_secrets(name)
+            .map_err(|e| e.to_string())?
+            .ok_or("the source is gone")?;
+        let cursor = acc.source_cursor(name).map_err(|e| e.to_string())?;
+        (info, secrets, cursor)
+    };
+    let secret = |k: &str| {
+        secrets
+            .get(k)
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("the source has no {k}"))
+    };
+    let key = chatvault_connect::finance::PrivateKey::from_pem(&secret("private_key")?)
+        .map_err(|e| e.to_string())?;
+    let mut held = sdk
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let sdk = match &mut *held {
+        Some(s) => s,
+        empty => {
+            let path = info.settings.get("sdk_path").cloned().unwrap_or_default();
+            let corp = info.settings.get("receive_id").cloned().unwrap_or_default();
+            empty.insert(chatvault_finance::Sdk::open(
+                std::path::Path::new(&path),
+                &corp,
+                &secret("corp_secret")?,
+            )?)
+        }
+    };
+    let mut seq: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+    loop {
+        let bytes = sdk.chat_data(seq, 1000, 10)?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("GetChatData: not JSON: {e}"))?;
+        if v["errcode"].as_i64().unwrap_or(-1) != 0 {
+            return Err(format!(
+                "GetChatData: errcode {}: {}",
+                v["errcode"],
+                v["errmsg"].as_str().unwrap_or_default()
+            ));
+        }
+        let records = v["chatdata"].as_array().cloned().unwrap_or_default();
+        if records.is_empty() {
+            return Ok(());
+        }
+        for rec in &records {
+            let rseq = rec["seq"].as_u64().ok_or("a record without seq")?;
+            // A record that does not open is kept whole, in quarantine, with why: the
+            // pull goes on, and nothing is lost.
+            let opened = key
+                .random_key(rec["encrypt_random_key"].as_str().unwrap_or_default())
+                .map_err(|e| e.to_string())
+                .and_then(|k| sdk.decrypt(&k, rec["encrypt_chat_msg"].as_str().unwrap_or_default()))
+                .and_then(|plain| {
+                    serde_json::from_slice::<Value>(&plain)
+                        .map_err(|e| format!("the decrypted message is not JSON: {e}"))
+                });
+            let payload = match opened {
+                Ok(msg) => serde_json::json!({"seq": rseq, "msg": msg}),
+                Err(why) => serde_json::json!({"seq": rseq, "error": why, "record": rec}),
+            };
+            let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+            chatvault_app::connectors::pulled(state, name, &bytes).map_err(|e| e.message)?;
+            seq = seq.max(rseq);
+        }
+        state
+            .access()
+            .map_err(|e| e.message)?
+            .set_source_cursor(name, &seq.to_string())
+            .map_err(|e| e.to_string())?;
+        if records.len() < 1000 {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(not(feature = "finance-sdk"))]
+fn pull_archive_once(
+    _: &State,
+    _: &str,
+    _: &std::sync::Mutex<Option<ArchiveSdk>>,
+) -> Result<(), String> {
+    Err("this build has no chat archive SDK loader (built without the finance-sdk feature)".into())
 }

@@ -20,8 +20,9 @@ pub enum SourceCommand {
         name: String,
         /// webhook (Standard Webhooks), slack (Events API), telegram (Bot API webhook),
         /// feishu (event subscription v2), wecom (app callbacks), wecom-kf (微信客服:
-        /// its callback, then sync_msg), dingtalk (HTTP event subscription) or
-        /// dingtalk-robot (a robot's outgoing messages).
+        /// its callback, then sync_msg), wecom-archive (会话内容存档, through the
+        /// customer's SDK), dingtalk (HTTP event subscription) or dingtalk-robot (a
+        /// robot's outgoing messages).
         #[arg(long)]
         kind: String,
         /// Standard Webhooks: the file holding the signing secret (whsec_…). DingTalk
@@ -65,9 +66,17 @@ pub enum SourceCommand {
         #[arg(long)]
         api_base: Option<String>,
         /// 微信客服 (wecom-kf): the file holding the Secret of the 微信客服 app, for
-        /// its access token.
+        /// its access token. 会话内容存档 (wecom-archive): the chat archive's Secret.
         #[arg(long)]
         corp_secret_file: Option<PathBuf>,
+        /// 会话内容存档: the file holding the RSA private key (PEM) whose public key was
+        /// uploaded to WeCom's admin console.
+        #[arg(long)]
+        private_key_file: Option<PathBuf>,
+        /// 会话内容存档: the path of libWeWorkFinanceSdk_C.so, downloaded from WeCom's
+        /// admin console (never shipped with chatvault).
+        #[arg(long)]
+        sdk_path: Option<String>,
     },
     /// Every source, its kind and settings (secrets as ***).
     List,
@@ -131,6 +140,8 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
             bot_token_file,
             api_base,
             corp_secret_file,
+            private_key_file,
+            sdk_path,
         } => {
             let mut secrets = chatvault_access::sources::Secrets::new();
             for (field, file) in [
@@ -143,6 +154,7 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
                 ("secret_token", secret_token_file),
                 ("bot_token", bot_token_file),
                 ("corp_secret", corp_secret_file),
+                ("private_key", private_key_file),
             ] {
                 if let Some(f) = file {
                     secrets.insert(field.to_owned(), secret_file(f)?);
@@ -155,6 +167,7 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
                 ("owner_key", owner_key),
                 ("mode", &mode),
                 ("api_base", api_base),
+                ("sdk_path", sdk_path),
             ] {
                 if let Some(v) = v {
                     settings.insert(field.to_owned(), v.clone());

@@ -1674,3 +1674,278 @@ fn a_wecom_kf_source_pulls_what_its_callback_announces_and_resumes_from_its_curs
     assert_eq!(conv["messages"][1]["sender_role"], "agent");
     held_once_and_kept(&data, "kf", "unknown type `hologram`", "KF-HOLO-4");
 }
+
+/// The test double of WeCom's chat archive SDK, as the workspace built it.
+fn finance_double() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    for dir in [deps, deps.parent().unwrap()] {
+        let p = dir.join("libchatvault_finance_double.so");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "libchatvault_finance_double.so is not beside {}: `cargo test --workspace` builds it (crates/chatvault-finance-double)",
+        exe.display()
+    );
+}
+
+#[test]
+fn a_wecom_chat_archive_source_pulls_through_the_sdk_and_a_restart_mid_batch_stores_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["init"]);
+    let (token, aes_key, corp) = (
+        "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+        "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        "ww1436e0e65a779aee",
+    );
+    let private = include_str!("fixtures/finance-test-rsa.pem");
+    let public = include_str!("fixtures/finance-test-rsa.pub.pem");
+    let files = [
+        ("t", token),
+        ("k", aes_key),
+        ("s", "double-secret"),
+        ("pem", private),
+    ];
+    for (f, v) in files {
+        std::fs::write(dir.path().join(f), v).unwrap();
+    }
+    let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let so = finance_double();
+    // The records WeCom would hold: each message's random key sealed with the customer's
+    // public key, the message sealed by the double under that key.
+    let mut rng = rand::thread_rng();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut records = vec![];
+    for seq in 1..=30u64 {
+        let key = format!("random-key-{seq:02}-of-thirty-two-bytes!");
+        let (msgtype, text) = match seq {
+            7 => ("hologram", format!("ARCH-HOLO-{seq}")),
+            _ => ("text", format!("ARCH-{seq:02} 退款进度")),
+        };
+        let (from, to) = if seq % 2 == 1 {
+            ("wmCustomer7", "zhangsan")
+        } else {
+            ("zhangsan", "wmCustomer7")
+        };
+        let msg = json!({"msgid": format!("msg-{seq}"), "action": "send", "from": from, "tolist": [to], "roomid": "",
+            "msgtime": now_ms + seq as i64, "msgtype": msgtype, msgtype: {"content": text}});
+        // Record 13's message is sealed under another key than the one sent: it does not open.
+        let sealed_with = if seq == 13 {
+            "some other key".to_owned()
+        } else {
+            key.clone()
+        };
+        records.push(json!({"seq": seq, "msgid": format!("msg-{seq}"), "publickey_ver": 1,
+            "encrypt_random_key": chatvault_connect::finance::encrypt_random_key(public, &key, &mut rng).unwrap(),
+            "encrypt_chat_msg": chatvault_finance_double::seal(&sealed_with, msg.to_string().as_bytes())}));
+    }
+    let store = dir.path().join("wecom-archive.json");
+    std::fs::write(&store, serde_json::to_vec(&records).unwrap()).unwrap();
+
+    // Named refusals of `source add`.
+    let base = |name: &str| {
+        vec![
+            "source".to_owned(),
+            "add".into(),
+            name.into(),
+            "--kind".into(),
+            "wecom-archive".into(),
+            "--receive-id".into(),
+            corp.into(),
+        ]
+    };
+    let with = |name: &str, extra: &[&str]| {
+        let mut a = base(name);
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let s_path = path("s");
+    let pem_path = path("pem");
+    let so_path = so.to_str().unwrap().to_owned();
+    for (name, args, says) in [
+        (
+            "no private key",
+            with(
+                "a1",
+                &["--corp-secret-file", &s_path, "--sdk-path", &so_path],
+            ),
+            "private_key",
+        ),
+        (
+            "a private key that is not one",
+            with(
+                "a2",
+                &[
+                    "--corp-secret-file",
+                    &s_path,
+                    "--private-key-file",
+                    &s_path,
+                    "--sdk-path",
+                    &so_path,
+                ],
+            ),
+            "not an RSA key",
+        ),
+        (
+            "no SDK where it says",
+            with(
+                "a3",
+                &[
+                    "--corp-secret-file",
+                    &s_path,
+                    "--private-key-file",
+                    &pem_path,
+                    "--sdk-path",
+                    "/nonexistent/libWeWorkFinanceSdk_C.so",
+                ],
+            ),
+            "sdk_path",
+        ),
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run(&data, &a);
+        assert!(code == 2 && err.contains(says), "{name}: {err}");
+    }
+    let args = with(
+        "arch",
+        &[
+            "--corp-secret-file",
+            &s_path,
+            "--private-key-file",
+            &pem_path,
+            "--sdk-path",
+            &so_path,
+            "--token-file",
+            &path("t"),
+            "--aes-key-file",
+            &path("k"),
+        ],
+    );
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&data, &a);
+    assert!(
+        !ok(&data, &["source", "show", "arch"]).contains("PRIVATE KEY"),
+        "the key is never shown"
+    );
+
+    let env = |delay: &str| {
+        vec![
+            (
+                "WEWORK_DOUBLE_DATA".to_owned(),
+                store.to_str().unwrap().to_owned(),
+            ),
+            ("WEWORK_DOUBLE_DELAY_MS".to_owned(), delay.to_owned()),
+            ("CHATVAULT_METRICS_TOKEN".to_owned(), "scrape-9".to_owned()),
+        ]
+    };
+    // Slowed so that the kill lands in the middle of the first batch.
+    let srv = common::start_env(&data, &[], &env("40"));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    drop(srv); // SIGKILL mid-batch: the cursor still stands before the batch
+    let conv_of = || -> Value {
+        serde_json::from_str(&ok(
+            &data,
+            &["--json", "show", "wecom:archive:dm:wmCustomer7:zhangsan"],
+        ))
+        .unwrap()
+    };
+    let stored_before = conv_of()["total"].as_u64().unwrap();
+    assert!(
+        (1..28).contains(&stored_before),
+        "killed in the middle of the batch ({stored_before} of 28 stored)"
+    );
+
+    let srv = common::start_env(&data, &[], &env("0"));
+    // The callback that wakes it, as WeCom sends it.
+    let c = chatvault_connect::wxbiz::Crypto::new(token, aes_key, corp).unwrap();
+    let xml = format!("<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[msgaudit_notify]]></Event><AgentID>2000000</AgentID></xml>", now_s());
+    let enc = c.encrypt(b"fedcba9876543210", xml.as_bytes()).unwrap();
+    let ts = now_s().to_string();
+    let q = format!(
+        "msg_signature={}&timestamp={ts}&nonce=5",
+        c.signature(&ts, "5", &enc)
+    );
+    let r = request(
+        &srv.addr,
+        "POST",
+        &format!("/hooks/arch?{q}"),
+        &[],
+        Some(&json!({"encrypt": enc})),
+    );
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, ""),
+        "msgaudit_notify is answered at once"
+    );
+    // The batch is read again from the cursor, which the kill left before it: every
+    // record is handled once more, as stored, duplicate (stored before the kill) or
+    // quarantined.
+    let count = |m: &str, c: &str| {
+        let line =
+            format!("chatvault_capture_{c}_total{{source=\"arch\",kind=\"wecom-archive\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut figures = (0, 0, 0);
+    for _ in 0..300 {
+        let auth = ["Authorization: Bearer scrape-9".to_owned()];
+        let m = request(&srv.addr, "GET", "/metrics", &auth, None).text;
+        figures = (
+            count(&m, "stored"),
+            count(&m, "duplicates"),
+            count(&m, "quarantined"),
+        );
+        if figures.0 + figures.1 + figures.2 >= 30 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(srv);
+    assert_eq!(
+        figures,
+        (28 - stored_before, stored_before, 2),
+        "what was stored before the kill came again as duplicates; the rest was stored"
+    );
+    let conv = conv_of();
+    let texts: Vec<String> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = (1..=30)
+        .filter(|s| *s != 7 && *s != 13)
+        .map(|s| format!("ARCH-{s:02} 退款进度"))
+        .collect();
+    assert_eq!(texts, want, "each once, none skipped, in order");
+    assert_eq!(conv["messages"][0]["sender_role"], "customer");
+    assert_eq!(conv["messages"][1]["sender_role"], "agent");
+    let held: Value =
+        serde_json::from_str(&ok(&data, &["--json", "source", "quarantine", "arch"])).unwrap();
+    let reasons: Vec<&str> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{held}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("unknown type `hologram`")),
+        "{held}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("seq 13") && r.contains("DecryptData: error 10004")),
+        "{held}"
+    );
+    let (code, out, err) = run(&data, &["verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -25,6 +25,7 @@ pub mod stats;
 pub mod telegram;
 pub mod webhook;
 pub mod wecom;
+pub mod wecom_archive;
 pub mod wecom_kf;
 
 /// One request to a source's endpoint, as the server received it.
@@ -153,6 +154,7 @@ pub static KINDS: &[&Kind] = &[
     &dingtalk::KIND,
     &dingtalk::ROBOT,
     &wecom_kf::KIND,
+    &wecom_archive::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
@@ -200,6 +202,49 @@ fn check_new(
         let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
         chatvault_connect::wxbiz::Crypto::new(get("token"), get("aes_key"), owner)
             .map_err(|e| Error::bad_request(format!("aes_key: {e}")))?;
+    }
+    if k.name == wecom_archive::KIND.name {
+        let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
+        chatvault_connect::finance::PrivateKey::from_pem(get("private_key"))
+            .map_err(|e| Error::bad_request(format!("private_key: {e}")))?;
+        let sdk = settings
+            .get("sdk_path")
+            .map(String::as_str)
+            .unwrap_or_default();
+        if !std::path::Path::new(sdk).is_file() {
+            return Err(Error::bad_request(format!(
+                "sdk_path: no file at `{sdk}` (the libWeWorkFinanceSdk_C.so WeCom's admin console gives)"
+            )));
+        }
+        if settings
+            .get("receive_id")
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(Error::bad_request("receive_id: give the CorpID"));
+        }
+        // The callback is optional; given, it needs both its Token and its key.
+        match (
+            secrets.contains_key("token"),
+            secrets.contains_key("aes_key"),
+        ) {
+            (false, false) => {}
+            (true, true) => {
+                chatvault_connect::wxbiz::Crypto::new(
+                    get("token"),
+                    get("aes_key"),
+                    settings
+                        .get("receive_id")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )
+                .map_err(|e| Error::bad_request(format!("aes_key: {e}")))?;
+            }
+            _ => {
+                return Err(Error::bad_request(
+                    "the callback needs both --token-file and --aes-key-file (or neither)",
+                ))
+            }
+        }
     }
     if k.name == wecom::KIND.name || k.name == wecom_kf::KIND.name {
         let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();

@@ -93,8 +93,14 @@ impl Drop for Server {
 /// `chatvault serve` on a free port, with `extra` arguments (a config, say); returns
 /// once it listens.
 pub fn start(data: &Path, extra: &[&str]) -> Server {
+    start_env(data, extra, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_env(data: &Path, extra: &[&str], env: &[(String, String)]) -> Server {
     let mut c = command();
     let mut child = c
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--data")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])

@@ -162,7 +162,7 @@ pub async fn sources_page(
 }
 
 /// The secrets a form may carry, by the names the connectors use.
-const SECRET_FIELDS: [&str; 9] = [
+const SECRET_FIELDS: [&str; 10] = [
     "secret",
     "token",
     "aes_key",
@@ -172,6 +172,7 @@ const SECRET_FIELDS: [&str; 9] = [
     "secret_token",
     "bot_token",
     "corp_secret",
+    "private_key",
 ];
 
 pub async fn source_add_submit(
@@ -191,7 +192,7 @@ pub async fn source_add_submit(
             })
             .collect();
         let mut settings = std::collections::BTreeMap::new();
-        for k in ["receive_id", "owner_key", "api_base"] {
+        for k in ["receive_id", "owner_key", "api_base", "sdk_path"] {
             if let Some(v) = f.opt(k) {
                 settings.insert(k.to_owned(), v);
             }
