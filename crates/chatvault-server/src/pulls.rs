@@ -215,45 +215,72 @@ async fn pull_wecom_kf(state: State, name: String) {
     };
     let mut access_token: Option<(String, std::time::Instant)> = None;
     let mut fetch_token: Option<String> = None;
-    let mut last_pull = std::time::Instant::now() - KF_EVERY;
-    let mut backoff = Duration::from_secs(1);
+    let mut waits = Waits::new(&name, KF_EVERY);
     loop {
-        let woken = match state.capture.take_wake(&name) {
-            Ok(w) => w,
-            Err(e) => {
-                log_err!("source {name}: {}", e.message);
-                None
-            }
-        };
-        if let Some(note) = &woken {
-            if let Some(t) = note["token"].as_str() {
-                fetch_token = Some(t.to_owned());
-            }
+        let note = waits.due(&state).await;
+        if let Some(t) = note.as_ref().and_then(|n| n["token"].as_str()) {
+            fetch_token = Some(t.to_owned());
         }
-        if woken.is_none() && last_pull.elapsed() < KF_EVERY {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        last_pull = std::time::Instant::now();
-        match pull_kf_once(
+        let r = pull_kf_once(
             &state,
             &client,
             &name,
             &mut access_token,
             fetch_token.as_deref(),
         )
-        .await
-        {
-            Ok(()) => backoff = Duration::from_secs(1),
+        .await;
+        waits.after("sync_msg", r).await;
+    }
+}
+
+/// When a source that pulls on its platform's notice pulls next: at once when woken,
+/// else every `every`; after a failure, again after a backoff doubling from 1 s to a
+/// minute.
+struct Waits {
+    name: String,
+    every: Duration,
+    last: std::time::Instant,
+    backoff: Duration,
+}
+
+impl Waits {
+    fn new(name: &str, every: Duration) -> Waits {
+        Waits {
+            name: name.to_owned(),
+            every,
+            last: std::time::Instant::now() - every,
+            backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// Waits until a pull is due: the wake's note, if one came.
+    async fn due(&mut self, state: &State) -> Option<Value> {
+        loop {
+            let woken = state.capture.take_wake(&self.name).unwrap_or_else(|e| {
+                log_err!("source {}: {}", self.name, e.message);
+                None
+            });
+            if woken.is_some() || self.last.elapsed() >= self.every {
+                self.last = std::time::Instant::now();
+                return woken;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// After a pull: a failure is logged, waited out, and the next pull is due at once.
+    async fn after(&mut self, what: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => self.backoff = Duration::from_secs(1),
             Err(why) => {
                 log_err!(
-                    "source {name}: sync_msg: {why} (again in {} s)",
-                    backoff.as_secs()
+                    "source {}: {what}: {why} (again in {} s)",
+                    self.name,
+                    self.backoff.as_secs()
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                // Try again soon, with what the callback gave.
-                last_pull = std::time::Instant::now() - KF_EVERY;
+                tokio::time::sleep(self.backoff).await;
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+                self.last = std::time::Instant::now() - self.every;
             }
         }
     }
@@ -388,35 +415,14 @@ const ARCHIVE_EVERY: Duration = Duration::from_secs(60);
 /// `seq` through the customer's SDK, off the async workers (the SDK blocks).
 async fn pull_wecom_archive(state: State, name: String) {
     let sdk = Arc::new(std::sync::Mutex::new(None));
-    let mut last_pull = std::time::Instant::now() - ARCHIVE_EVERY;
-    let mut backoff = Duration::from_secs(1);
+    let mut waits = Waits::new(&name, ARCHIVE_EVERY);
     loop {
-        let woken = match state.capture.take_wake(&name) {
-            Ok(w) => w.is_some(),
-            Err(e) => {
-                log_err!("source {name}: {}", e.message);
-                false
-            }
-        };
-        if !woken && last_pull.elapsed() < ARCHIVE_EVERY {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        last_pull = std::time::Instant::now();
+        waits.due(&state).await;
         let (s, n, k) = (state.clone(), name.clone(), sdk.clone());
-        match tokio::task::spawn_blocking(move || pull_archive_once(&s, &n, &k)).await {
-            Ok(Ok(())) => backoff = Duration::from_secs(1),
-            Ok(Err(why)) => {
-                log_err!(
-                    "source {name}: chat archive: {why} (again in {} s)",
-                    backoff.as_secs()
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                last_pull = std::time::Instant::now() - ARCHIVE_EVERY;
-            }
-            Err(e) => log_err!("source {name}: chat archive: the pull failed: {e}"),
-        }
+        let r = tokio::task::spawn_blocking(move || pull_archive_once(&s, &n, &k))
+            .await
+            .unwrap_or_else(|e| Err(format!("the pull failed: {e}")));
+        waits.after("chat archive", r).await;
     }
 }
 

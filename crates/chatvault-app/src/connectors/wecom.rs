@@ -92,6 +92,43 @@ pub(super) fn open(source: &Source<'_>, req: &Request<'_>) -> Result<Opened, Ref
     }
 }
 
+/// The callback of a source that pulls (微信客服, 会话内容存档): `event` (with the note
+/// `note` makes of the XML) wakes the pull and is answered at once; any other callback
+/// is an event for `map`, which quarantines it.
+pub(super) fn receive_waking(
+    source: &Source<'_>,
+    req: &Request<'_>,
+    event: &str,
+    note: fn(&dyn Fn(&str) -> Option<String>) -> Value,
+) -> Result<Handled, Refusal> {
+    match open(source, req)? {
+        Opened::Check(reply) => Ok(Handled::Reply(reply)),
+        Opened::Message(plain) => {
+            let text = String::from_utf8(plain)
+                .map_err(|_| Refusal::Malformed("message", "not UTF-8".into()))?;
+            let field = |n: &str| wxbiz::xml_field(&text, n).ok().filter(|v| !v.is_empty());
+            if field("Event").as_deref() == Some(event) {
+                return Ok(Handled::Pull {
+                    note: note(&field),
+                    reply: empty(),
+                });
+            }
+            Ok(Handled::Event {
+                payload: text.into_bytes(),
+                reply: Box::new(|_| empty()),
+            })
+        }
+    }
+}
+
+/// What a pulling source's `map` makes of a callback that is not its wake-up: an
+/// unknown type, quarantined.
+pub(super) fn unknown_callback(payload: &[u8]) -> String {
+    let xml = String::from_utf8_lossy(payload);
+    let event = wxbiz::xml_field(&xml, "Event").unwrap_or_default();
+    format!("a callback of unknown type `{event}`")
+}
+
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     Ok(match open(source, req)? {
         Opened::Check(reply) => Handled::Reply(reply),

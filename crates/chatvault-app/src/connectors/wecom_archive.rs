@@ -22,7 +22,7 @@
 use serde_json::{json, Value};
 
 use super::{Handled, Kind, Mapped, Request, Source};
-use chatvault_connect::{wxbiz, Refusal};
+use chatvault_connect::Refusal;
 
 pub static KIND: Kind = Kind {
     name: "wecom-archive",
@@ -39,30 +39,12 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             "this source takes no callbacks (add it with --token-file and --aes-key-file)".into(),
         ));
     }
-    match super::wecom::open(source, req)? {
-        super::wecom::Opened::Check(reply) => Ok(Handled::Reply(reply)),
-        super::wecom::Opened::Message(plain) => {
-            let text = String::from_utf8(plain)
-                .map_err(|_| Refusal::Malformed("message", "not UTF-8".into()))?;
-            if wxbiz::xml_field(&text, "Event").ok().as_deref() == Some("msgaudit_notify") {
-                return Ok(Handled::Pull {
-                    note: json!({}),
-                    reply: super::wecom::empty(),
-                });
-            }
-            Ok(Handled::Event {
-                payload: text.into_bytes(),
-                reply: Box::new(|_| super::wecom::empty()),
-            })
-        }
-    }
+    super::wecom::receive_waking(source, req, "msgaudit_notify", |_| json!({}))
 }
 
 fn map(_: &Source<'_>, payload: &[u8]) -> Result<Mapped, String> {
     if payload.first() == Some(&b'<') {
-        let xml = std::str::from_utf8(payload).map_err(|_| "the callback is not UTF-8")?;
-        let event = wxbiz::xml_field(xml, "Event").unwrap_or_default();
-        return Err(format!("a callback of unknown type `{event}`"));
+        return Err(super::wecom::unknown_callback(payload));
     }
     let v: Value = serde_json::from_slice(payload).map_err(|e| format!("a pulled record: {e}"))?;
     let seq = v["seq"].as_i64();

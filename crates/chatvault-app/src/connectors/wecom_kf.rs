@@ -20,7 +20,7 @@
 use serde_json::{json, Value};
 
 use super::{Handled, Kind, Mapped, Request, Source};
-use chatvault_connect::{wxbiz, Refusal};
+use chatvault_connect::Refusal;
 
 pub static KIND: Kind = Kind {
     name: "wecom-kf",
@@ -38,33 +38,19 @@ pub fn api_base(settings: &std::collections::BTreeMap<String, String>) -> &str {
 }
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    match super::wecom::open(source, req)? {
-        super::wecom::Opened::Check(reply) => Ok(Handled::Reply(reply)),
-        super::wecom::Opened::Message(plain) => {
-            let text = String::from_utf8(plain)
-                .map_err(|_| Refusal::Malformed("message", "not UTF-8".into()))?;
-            let field = |n: &str| wxbiz::xml_field(&text, n).ok().filter(|v| !v.is_empty());
-            if field("Event").as_deref() == Some("kf_msg_or_event") {
-                // Nothing to store: the messages are fetched with the token.
-                return Ok(Handled::Pull {
-                    note: json!({"token": field("Token"), "open_kfid": field("OpenKfId")}),
-                    reply: super::wecom::empty(),
-                });
-            }
-            Ok(Handled::Event {
-                payload: text.into_bytes(),
-                reply: Box::new(|_| super::wecom::empty()),
-            })
-        }
-    }
+    // Nothing to store: the messages are fetched with the token.
+    super::wecom::receive_waking(
+        source,
+        req,
+        "kf_msg_or_event",
+        |field| json!({"token": field("Token"), "open_kfid": field("OpenKfId")}),
+    )
 }
 
 /// A pulled message (JSON, one of `sync_msg`'s `msg_list`), or another callback (XML).
 fn map(_: &Source<'_>, payload: &[u8]) -> Result<Mapped, String> {
     if payload.first() == Some(&b'<') {
-        let xml = std::str::from_utf8(payload).map_err(|_| "the callback is not UTF-8")?;
-        let event = wxbiz::xml_field(xml, "Event").unwrap_or_default();
-        return Err(format!("a callback of unknown type `{event}`"));
+        return Err(super::wecom::unknown_callback(payload));
     }
     let v: Value = serde_json::from_slice(payload).map_err(|e| format!("a pulled message: {e}"))?;
     Ok(Mapped::one(record(&v), "wecom"))

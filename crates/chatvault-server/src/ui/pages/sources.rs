@@ -113,7 +113,7 @@ fn sources_view(
                     .filter(|q| q.source == o.info.name)
                     .map(|q| HeldRow {
                         id: clean(&q.id),
-                        received: clean(&q.received_at),
+                        received: clean(&state.zone.show(&q.received_at)),
                         bytes: q.bytes,
                         reason: clean(&q.reason),
                     })
