@@ -126,12 +126,15 @@ impl Access {
         })
     }
 
-    /// Removes a source, audited.
+    /// Removes a source, audited. Its pull cursor goes with it (a source added again
+    /// under the name is another source: another bot, another corp); its quarantine
+    /// stays, to be replayed or read.
     pub fn remove_source(&mut self, actor: &str, name: &str) -> Result<()> {
         self.in_tx(|t| {
             if !t.ops.delete_document(Shelf::Lifecycle(KIND), name)? {
                 return Err(AccessError::NotFound(format!("source {name}")));
             }
+            t.ops.put_meta(&cursor_key(name), "")?;
             t.append(&Event::new(actor, Action::SourceRemove).target(name))?;
             Ok(())
         })
@@ -350,7 +353,10 @@ impl Access {
     /// A pulling source's cursor: what its next pull starts after (Telegram's last
     /// stored `update_id`). Written only once what it covers is stored.
     pub fn source_cursor(&self, source: &str) -> Result<Option<String>> {
-        Ok(self.ops().meta(&cursor_key(source))?)
+        Ok(self
+            .ops()
+            .meta(&cursor_key(source))?
+            .filter(|c| !c.is_empty()))
     }
 
     pub fn set_source_cursor(&mut self, source: &str, cursor: &str) -> Result<()> {

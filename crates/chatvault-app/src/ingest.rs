@@ -271,8 +271,10 @@ fn write_group(app: &App, group: Vec<Batch>) -> Vec<Result<Receipt>> {
     let n = group.len();
     let live = &app.monitor;
     let mut parts = Vec::with_capacity(n);
-    let mut accepted = vec![];
+    // Each batch's accepted messages apart: the archive reads each batch on its own.
+    let mut accepted: Vec<Vec<chatvault_model::NewMessage>> = Vec::with_capacity(n);
     for Batch { sender, items } in group {
+        let mut mine = vec![];
         let source = sender.source.clone();
         let mut results: Vec<Option<ItemOutcome>> = vec![None; items.len()];
         let mut slots = vec![];
@@ -291,12 +293,13 @@ fn write_group(app: &App, group: Vec<Batch>) -> Vec<Result<Receipt>> {
                     if live.enabled() {
                         facts.push(live.facts(&m));
                     }
-                    accepted.push(m);
+                    mine.push(m);
                     slots.push(i);
                 }
                 Err(reason) => results[i] = Some(ItemOutcome::Rejected { reason }),
             }
         }
+        accepted.push(mine);
         parts.push(Part {
             results,
             slots,
@@ -307,14 +310,14 @@ fn write_group(app: &App, group: Vec<Batch>) -> Vec<Result<Receipt>> {
         });
     }
     let fail = |e: Error| (0..n).map(|_| Err(e.clone())).collect();
-    let expected = accepted.len();
+    let expected: usize = accepted.iter().map(Vec::len).sum();
     let defer = app.defers_index();
     let outcomes = match app.archive().and_then(|mut a| {
-        Ok(if defer {
-            a.ingest_durable(accepted)?
-        } else {
-            a.ingest(accepted)?
-        })
+        let o = a.ingest_durable_batches(accepted)?;
+        if !defer {
+            a.flush_index()?;
+        }
+        Ok(o)
     }) {
         Ok(o) => o,
         Err(e) => return fail(e),

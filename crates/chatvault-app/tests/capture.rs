@@ -26,6 +26,7 @@ fn app() -> (tempfile::TempDir, App) {
     secrets.insert("secret_token".into(), Zeroizing::new(TOKEN.into()));
     connectors::add(
         &mut app.access().unwrap(),
+        connectors::Via::Console,
         "admin",
         "bot",
         "telegram",

@@ -167,6 +167,10 @@ impl Archive {
             txn.commit()?;
         }
         self.deleted_gen = None;
+        // What ingest stored but has not committed to the index is committed first, as
+        // covered (`upto` = the log's size): this commit must not make those documents
+        // durable under the old `upto`, or a crash would index them twice.
+        self.flush_index()?;
         for seq in &seen {
             self.index.remove(*seq)?;
         }
@@ -208,6 +212,7 @@ impl Archive {
             txn.commit()?;
         }
         self.deleted_gen = None;
+        self.flush_index()?;
         for r in &back {
             self.index_row(r)?;
         }

@@ -525,8 +525,20 @@ impl Archive {
     /// segment per flush, not per batch. A crash before the flush loses nothing: the
     /// index catches up from the store when the archive is next written.
     pub fn ingest_durable(&mut self, messages: Vec<NewMessage>) -> Result<Vec<IngestOutcome>> {
+        self.ingest_durable_batches(vec![messages])
+    }
+
+    /// [`Archive::ingest_durable`] of several callers' batches in one transaction (a
+    /// group commit), each batch read on its own: identical messages without a source
+    /// id are told apart by their order within their batch, so the same batch sent
+    /// twice (a retry) answers duplicates, whichever group each copy lands in. The
+    /// outcomes come in order, batch after batch.
+    pub fn ingest_durable_batches(
+        &mut self,
+        batches: Vec<Vec<NewMessage>>,
+    ) -> Result<Vec<IngestOutcome>> {
         self.lock_for_writing()?;
-        let batch = prepare_batch(messages);
+        let batch: Vec<_> = batches.into_iter().flat_map(prepare_batch).collect();
         let seqs = self.store_batch_each(&batch)?;
         self.index_pending = true;
         let mut out = Vec::with_capacity(seqs.len());

@@ -705,3 +705,50 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     assert_eq!(flags(&mut a)[3], vec![BankCard]);
     assert!(a.verify(&mut |_| {}).expect("verify").ok);
 }
+
+/// A group commit writes several callers' batches in one transaction, each read on its
+/// own: the same batch twice (a retry landing in the same group as its first copy)
+/// answers duplicates, even for identical messages without a source id, which are told
+/// apart by their order within their batch only. Deferred, they are durable at once and
+/// searchable after the flush.
+#[test]
+fn batches_written_together_keep_their_own_dedup() {
+    use chatvault_archive::IngestOutcome;
+    let (_d, mut a) = new_archive();
+    let msg = |text: &str| {
+        let rec: chatvault_model::canonical::CanonicalRecord =
+            serde_json::from_value(serde_json::json!({
+            "platform": "wecom", "conversation_id": "g1", "sender_id": "u1",
+            "sent_at": "2024-03-01T09:00:00+08:00", "text": text}))
+            .expect("record");
+        rec.into_new_message(
+            vec![],
+            chatvault_model::Origin {
+                file: "t".into(),
+                line: 1,
+            },
+            &mut |_| Err("no attachments".into()),
+        )
+        .expect("message")
+    };
+    // One batch: "好的" twice (two messages, told apart by their order), then "谢谢".
+    let batch = || vec![msg("好的"), msg("好的"), msg("谢谢")];
+    let out = a
+        .ingest_durable_batches(vec![batch(), batch()])
+        .expect("ingest");
+    let stored = |o: &[IngestOutcome]| {
+        o.iter()
+            .filter(|x| matches!(x, IngestOutcome::Stored { .. }))
+            .count()
+    };
+    assert_eq!(stored(&out[..3]), 3, "the first copy: three messages");
+    assert_eq!(
+        stored(&out[3..]),
+        0,
+        "the retry in the same group: duplicates"
+    );
+    assert_eq!(total(&mut a, "好的"), 0, "not searchable before the flush");
+    assert!(a.flush_index().expect("flush"));
+    assert_eq!(total(&mut a, "好的"), 2);
+    assert!(!a.flush_index().expect("flush"), "nothing left to flush");
+}

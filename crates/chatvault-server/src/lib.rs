@@ -380,6 +380,7 @@ pub async fn serve(
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let at_exit = state.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     on_listening(local);
     match tls {
@@ -402,6 +403,13 @@ pub async fn serve(
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
         }
+    }
+    // A clean stop leaves nothing stored but unsearchable (a crash would not lose it
+    // either: the index catches up at the next start).
+    match tokio::task::spawn_blocking(move || at_exit.flush_index()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => log_err!("index: the last flush failed: {}", e.message),
+        Err(e) => log_err!("index: the last flush failed: {e}"),
     }
     Ok(())
 }

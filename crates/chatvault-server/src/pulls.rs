@@ -38,19 +38,21 @@ pub fn start(state: &State) {
 }
 
 async fn supervise(state: State) {
-    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut running: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
-        let wanted: Vec<(String, Puller)> =
+        // A source is told by its name and when it was added: removed and added again
+        // (another bot, another corp), its task starts anew, with nothing cached.
+        let wanted: Vec<((String, String), Puller)> =
             match blocking(|| state.access().and_then(|a| Ok(a.sources()?))) {
                 Ok(all) => all
                     .into_iter()
                     .filter_map(|s| {
                         if s.kind == telegram::KIND.name && telegram::polls(&s.settings) {
-                            Some((s.name, Puller::Telegram))
+                            Some(((s.name, s.created_at), Puller::Telegram))
                         } else if s.kind == wecom_kf::KIND.name {
-                            Some((s.name, Puller::WecomKf))
+                            Some(((s.name, s.created_at), Puller::WecomKf))
                         } else if s.kind == wecom_archive::KIND.name {
-                            Some((s.name, Puller::WecomArchive))
+                            Some(((s.name, s.created_at), Puller::WecomArchive))
                         } else {
                             None
                         }
@@ -61,15 +63,16 @@ async fn supervise(state: State) {
                     vec![]
                 }
             };
-        running.retain(|name, task| {
-            let keep = wanted.iter().any(|(n, _)| n == name) && !task.is_finished();
+        running.retain(|id, task| {
+            let keep = wanted.iter().any(|(w, _)| w == id) && !task.is_finished();
             if !keep {
                 task.abort();
             }
             keep
         });
-        for (name, kind) in wanted {
-            running.entry(name.clone()).or_insert_with(|| match kind {
+        for (id, kind) in wanted {
+            let name = id.0.clone();
+            running.entry(id).or_insert_with(|| match kind {
                 Puller::Telegram => tokio::spawn(poll_telegram(state.clone(), name)),
                 Puller::WecomKf => tokio::spawn(pull_wecom_kf(state.clone(), name)),
                 Puller::WecomArchive => tokio::spawn(pull_wecom_archive(state.clone(), name)),
@@ -214,19 +217,21 @@ async fn pull_wecom_kf(state: State, name: String) {
         }
     };
     let mut access_token: Option<(String, std::time::Instant)> = None;
-    let mut fetch_token: Option<String> = None;
+    // The callback's token, and when it came: WeCom honours it ten minutes.
+    let mut fetch_token: Option<(String, std::time::Instant)> = None;
     let mut waits = Waits::new(&name, KF_EVERY);
     loop {
         let note = waits.due(&state).await;
         if let Some(t) = note.as_ref().and_then(|n| n["token"].as_str()) {
-            fetch_token = Some(t.to_owned());
+            fetch_token = Some((t.to_owned(), std::time::Instant::now()));
         }
+        fetch_token = fetch_token.filter(|(_, at)| at.elapsed() < Duration::from_secs(540));
         let r = pull_kf_once(
             &state,
             &client,
             &name,
             &mut access_token,
-            fetch_token.as_deref(),
+            fetch_token.as_ref().map(|(t, _)| t.as_str()),
         )
         .await;
         waits.after("sync_msg", r).await;
@@ -489,12 +494,25 @@ fn pull_archive_once(
         }
         for rec in &records {
             let rseq = rec["seq"].as_u64().ok_or("a record without seq")?;
-            // A record that does not open is kept whole, in quarantine, with why: the
-            // pull goes on, and nothing is lost.
-            let opened = key
-                .random_key(rec["encrypt_random_key"].as_str().unwrap_or_default())
-                .map_err(|e| e.to_string())
-                .and_then(|k| sdk.decrypt(&k, rec["encrypt_chat_msg"].as_str().unwrap_or_default()))
+            // A random key that does not open means this source's private key is not
+            // the one WeCom used (another `publickey_ver`): the pull stops before the
+            // record, and goes on from there once the key is right. A message the SDK
+            // cannot decrypt with its opened key is a damaged record: kept whole in
+            // quarantine, with why, and the pull goes on.
+            let random =
+                match key.random_key(rec["encrypt_random_key"].as_str().unwrap_or_default()) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        // What came before it is stored: the cursor may stand there.
+                        keep_cursor(state, name, seq)?;
+                        return Err(format!("record seq {rseq}: {e}"));
+                    }
+                };
+            let opened = sdk
+                .decrypt(
+                    &random,
+                    rec["encrypt_chat_msg"].as_str().unwrap_or_default(),
+                )
                 .and_then(|plain| {
                     serde_json::from_slice::<Value>(&plain)
                         .map_err(|e| format!("the decrypted message is not JSON: {e}"))
@@ -507,15 +525,24 @@ fn pull_archive_once(
             chatvault_app::connectors::pulled(state, name, &bytes).map_err(|e| e.message)?;
             seq = seq.max(rseq);
         }
-        state
-            .access()
-            .map_err(|e| e.message)?
-            .set_source_cursor(name, &seq.to_string())
-            .map_err(|e| e.to_string())?;
+        keep_cursor(state, name, seq)?;
         if records.len() < 1000 {
             return Ok(());
         }
     }
+}
+
+/// Keeps a pull's cursor: call it only once everything up to it is stored.
+#[cfg(feature = "finance-sdk")]
+fn keep_cursor(state: &State, name: &str, seq: u64) -> Result<(), String> {
+    if seq == 0 {
+        return Ok(());
+    }
+    state
+        .access()
+        .map_err(|e| e.message)?
+        .set_source_cursor(name, &seq.to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "finance-sdk"))]

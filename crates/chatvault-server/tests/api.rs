@@ -2090,3 +2090,108 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Capture sources over the API: admins add (secrets never answered), list with
+/// figures, read the quarantine and remove; nobody else may; a chat archive source,
+/// which loads code from `sdk_path`, is the console's to add.
+#[tokio::test(flavor = "multi_thread")]
+async fn capture_sources_over_the_api_are_for_admins() {
+    let w = world();
+    let root = w.login("root").await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = json!({"name": "crm", "kind": "webhook", "secrets": {"secret": secret}});
+    let r = w
+        .call(&root, Method::POST, "/api/v1/sources", Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["secrets"], json!(["secret"]));
+    assert!(!r.body.to_string().contains("MfKQ9r8G"));
+    type Case = (&'static str, Value, &'static str);
+    let refused: Vec<Case> = vec![
+        ("a name that is taken", body.clone(), "exists"),
+        (
+            "a kind there is no connector for",
+            json!({"name": "t", "kind": "teams"}),
+            "kind `teams`",
+        ),
+        (
+            "a secret missing",
+            json!({"name": "s2", "kind": "slack"}),
+            "signing_secret",
+        ),
+        (
+            "an unknown field",
+            json!({"name": "s3", "kind": "slack", "colour": "red"}),
+            "colour",
+        ),
+        (
+            "a chat archive source, which loads code",
+            json!({"name": "arch", "kind": "wecom-archive", "settings": {"receive_id": "ww1", "sdk_path": "/tmp/evil.so"},
+                   "secrets": {"corp_secret": "x", "private_key": "y"}}),
+            "chatvault source add",
+        ),
+    ];
+    for (name, b, says) in refused {
+        let r = w
+            .call(&root, Method::POST, "/api/v1/sources", Some(b))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["error"]["code"].as_str()),
+            (400, Some("input.invalid")),
+            "{name}: {}",
+            r.body
+        );
+        assert!(r.body.to_string().contains(says), "{name}: {}", r.body);
+    }
+    let r = w.call(&root, Method::GET, "/api/v1/sources", None).await;
+    assert_eq!(r.status, 200);
+    let s = &r.body["sources"][0];
+    assert_eq!(
+        (s["name"].as_str(), s["endpoint"].as_str()),
+        (Some("crm"), Some("/hooks/crm"))
+    );
+    assert_eq!(s["figures"]["stored"], 0);
+    assert_eq!(s["quarantine"], 0);
+    let r = w
+        .call(&root, Method::GET, "/api/v1/sources/crm/quarantine", None)
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["events"].clone()),
+        (200, json!([]))
+    );
+    let r = w
+        .call(
+            &root,
+            Method::GET,
+            "/api/v1/sources/nobody/quarantine",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    for user in ["alice", "lead1", "lisa", "boss", "audi"] {
+        let s = w.login(user).await;
+        for (m, path) in [
+            (Method::GET, "/api/v1/sources"),
+            (Method::GET, "/api/v1/sources/crm/quarantine"),
+            (Method::POST, "/api/v1/sources/crm/replay"),
+            (Method::DELETE, "/api/v1/sources/crm"),
+            (Method::GET, "/metrics"),
+        ] {
+            let r = w.call(&s, m.clone(), path, None).await;
+            assert_eq!(r.status, 403, "{user} {m} {path}: {}", r.body);
+        }
+    }
+    let r = w.call(&root, Method::GET, "/metrics", None).await;
+    assert_eq!(r.status, 200, "an admin reads the metrics");
+    let r = w
+        .call(&root, Method::DELETE, "/api/v1/sources/crm", None)
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["removed"].as_bool()),
+        (200, Some(true))
+    );
+    let r = w
+        .call(&root, Method::DELETE, "/api/v1/sources/crm", None)
+        .await;
+    assert_eq!(r.status, 404, "removed once");
+}

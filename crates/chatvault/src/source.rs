@@ -175,6 +175,7 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
             }
             let info = chatvault_app::connectors::add(
                 &mut acc,
+                chatvault_app::connectors::Via::Console,
                 &console_actor(),
                 name,
                 kind,

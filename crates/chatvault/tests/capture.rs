@@ -1259,7 +1259,18 @@ fn a_polling_telegram_source_resumes_after_the_last_stored_update() {
                 "--api-base",
                 "ftp://x",
             ],
-            "http(s)",
+            "https://",
+        ),
+        (
+            "plain http to another machine",
+            vec![
+                "--poll",
+                "--bot-token-file",
+                bf.to_str().unwrap(),
+                "--api-base",
+                "http://api.example.org",
+            ],
+            "on this machine only",
         ),
     ] {
         let (code, _, err) = add("p2", &extra);

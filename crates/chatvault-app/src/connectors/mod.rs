@@ -246,6 +246,9 @@ fn check_new(
             }
         }
     }
+    if k.name == wecom_kf::KIND.name {
+        check_api_base(wecom_kf::api_base(settings)).map_err(Error::bad_request)?;
+    }
     if k.name == wecom::KIND.name || k.name == wecom_kf::KIND.name {
         let get = |n: &str| secrets.get(n).map(|s| s.as_str()).unwrap_or_default();
         let receive_id = settings
@@ -287,16 +290,52 @@ fn check_new(
     Ok(())
 }
 
+/// An API server a pulling source sends its tokens to: `https://`, or plain `http://`
+/// only on this machine (a local Bot API server, a test double).
+pub(crate) fn check_api_base(base: &str) -> std::result::Result<(), String> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            base == *p || base.starts_with(&format!("{p}:")) || base.starts_with(&format!("{p}/"))
+        });
+    if base.starts_with("https://") || loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "api base `{base}`: an https:// URL (the source's tokens travel in it), or http:// on this machine only"
+        ))
+    }
+}
+
+/// Where a new source comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `chatvault source add`, by someone on the server's machine.
+    Console,
+    /// The API or the web UI: an admin anywhere.
+    Remote,
+}
+
 /// Adds a source after checking its kind, secrets and settings: the one path for the
-/// CLI and the API. Audited as `source.add` (secrets by name only).
+/// CLI, the API and the web UI. Audited as `source.add` (secrets by name only).
+///
+/// A chat archive source (`wecom-archive`) names a library the server loads and runs
+/// (`sdk_path`): only the console may add one, or a web admin could make the server run
+/// code of their choosing.
 pub fn add(
     access: &mut chatvault_access::Access,
+    via: Via,
     actor: &str,
     name: &str,
     kind: &str,
     settings: BTreeMap<String, String>,
     secrets: &Secrets,
 ) -> Result<SourceInfo> {
+    if via == Via::Remote && kind == wecom_archive::KIND.name {
+        return Err(Error::bad_request(
+            "a wecom-archive source loads the SDK at sdk_path into the server: add it with `chatvault source add` on the server's machine",
+        ));
+    }
     check_new(kind, secrets, &settings)?;
     Ok(access.add_source(actor, name, kind, settings, secrets)?)
 }
@@ -356,7 +395,7 @@ pub fn receive(app: &App, name: &str, req: &Request<'_>) -> Result<Reply> {
         }
         Ok(Handled::Reply(r)) => Ok(r),
         Ok(Handled::Event { payload, reply }) => {
-            let receipt = deliver(app, &source, kind, &payload, req.ip)?;
+            let receipt = deliver(app, &source, kind, &payload, req.ip, true)?;
             Ok(reply(&receipt))
         }
         Ok(Handled::Pull { note, reply }) => {
@@ -376,7 +415,7 @@ pub fn pulled(app: &App, name: &str, payload: &[u8]) -> Result<Receipt> {
         info: &info,
         secrets: &secrets,
     };
-    deliver(app, &source, kind, payload, None)
+    deliver(app, &source, kind, payload, None, true)
 }
 
 /// A source, its secrets and its connector, or `hook.unknown`.
@@ -397,12 +436,17 @@ fn load(app: &App, name: &str) -> Result<(SourceInfo, Secrets, &'static Kind)> {
 /// Maps a verified event and stores what maps, on the one ingest path; what does not
 /// map is kept whole in the quarantine (sealed, with why), and answered as quarantined
 /// so the platform stops retrying. Both are durable before this returns.
+///
+/// `arriving`: the event comes from the platform now, and counts in the source's
+/// figures, latency and sequence; a replay of the quarantine does not (its events are
+/// old by nature).
 fn deliver(
     app: &App,
     source: &Source<'_>,
     kind: &Kind,
     payload: &[u8],
     ip: Option<&str>,
+    arriving: bool,
 ) -> Result<Receipt> {
     let name = source.info.name.as_str();
     let (candidates, seq, mut problems) = match (kind.map)(source, payload) {
@@ -440,6 +484,9 @@ fn deliver(
     if !problems.is_empty() {
         app.access()?
             .quarantine(name, payload, &problems.join("; "))?;
+    }
+    if !arriving {
+        return Ok(receipt);
     }
     let stored_sent: Vec<i64> = receipt
         .results
@@ -497,7 +544,7 @@ pub fn replay(app: &App, actor: &str, name: &str) -> Result<Replayed> {
     let mut out = Replayed::default();
     for h in held {
         let payload = app.access()?.quarantined_event(name, &h.id)?;
-        let receipt = deliver(app, &source, kind, &payload, None)?;
+        let receipt = deliver(app, &source, kind, &payload, None, false)?;
         if receipt.quarantined > 0 {
             out.kept.extend(
                 app.access()?

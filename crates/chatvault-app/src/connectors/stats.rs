@@ -21,6 +21,8 @@ pub const BUCKETS_MS: [i64; 13] = [
 pub const GAP_GRACE_MS: i64 = 60_000;
 /// How many later numbers may wait on a missing one before it is a gap at once.
 pub const GAP_AHEAD_MAX: usize = 1_000;
+/// A number this far below the last one means the platform numbers anew.
+const SEQUENCE_RESET: i64 = 1_000_000;
 
 /// p50 and p99 are taken over this many latest messages of a source.
 const WINDOW: usize = 1024;
@@ -36,9 +38,8 @@ struct Figures {
     last_event_ms: Option<i64>,
     /// The sequence up to which every number arrived.
     last_seq: Option<i64>,
-    /// Numbers that arrived ahead of a missing one, and when the first of them came.
-    ahead: std::collections::BTreeSet<i64>,
-    ahead_since_ms: i64,
+    /// Numbers that arrived ahead of a missing one, each with when it came.
+    ahead: BTreeMap<i64, i64>,
     window: VecDeque<i64>,
     /// Per bucket of [`BUCKETS_MS`], then one past the last.
     buckets: [u64; BUCKETS_MS.len() + 1],
@@ -131,36 +132,35 @@ impl Stats {
     /// gap's last number before and first after, counted.
     pub fn sequence(&self, source: &str, seq: i64, now_ms: i64) -> Result<Option<(i64, i64)>> {
         self.with(source, |f| {
-            let Some(last) = f.last_seq else {
+            let Some(mut last) = f.last_seq else {
                 f.last_seq = Some(seq);
                 return None;
             };
-            if seq > last {
-                if f.ahead.is_empty() {
-                    f.ahead_since_ms = now_ms;
-                }
-                f.ahead.insert(seq);
+            if seq < last.saturating_sub(SEQUENCE_RESET) {
+                // Far below: the platform started numbering anew (Telegram does after a
+                // week without updates). Follow it.
+                f.ahead.clear();
+                f.last_seq = Some(seq);
+                return None;
             }
-            let mut last = last;
-            while f.ahead.remove(&(last + 1)) {
+            if seq > last {
+                f.ahead.entry(seq).or_insert(now_ms);
+            }
+            while f.ahead.remove(&(last + 1)).is_some() {
                 last += 1;
             }
             let mut gap = None;
-            if let Some(first) = f.ahead.first().copied() {
-                if now_ms.saturating_sub(f.ahead_since_ms) >= GAP_GRACE_MS
-                    || f.ahead.len() > GAP_AHEAD_MAX
-                {
+            // The first number after the missing ones: missing since it came.
+            if let Some((&first, &came)) = f.ahead.iter().next() {
+                if now_ms.saturating_sub(came) >= GAP_GRACE_MS || f.ahead.len() > GAP_AHEAD_MAX {
                     gap = Some((last, first));
                     f.gaps += 1;
                     last = first;
                     f.ahead.remove(&first);
-                    while f.ahead.remove(&(last + 1)) {
+                    while f.ahead.remove(&(last + 1)).is_some() {
                         last += 1;
                     }
                 }
-            }
-            if f.ahead.is_empty() {
-                f.ahead_since_ms = now_ms;
             }
             f.last_seq = Some(last);
             gap
@@ -253,6 +253,16 @@ mod tests {
             (17, 6 + g - 1, None),       // ...not yet for long
             (18, 6 + g, Some((13, 16))), // past the grace: a gap from 13 to 16
             (19, 6 + g + 1, None),
+            // Steady reordering: 20 missing for a second only is no gap, though 21
+            // came long after the grace began for another number.
+            (21, 2 * g, None),
+            (20, 2 * g + 1_000, None),
+            (22, 2 * g + 1_001, None),
+            (5, 2 * g + 1_002, None),          // a retry of an old one
+            (-2_000_000, 2 * g + 1_003, None), // numbered anew
+            (-1_999_999, 2 * g + 1_004, None),
+            (-1_999_990, 3 * g + 2_000, None), // 8 missing, waiting
+            (-1_999_989, 4 * g + 2_000, Some((-1_999_999, -1_999_990))),
         ];
         for (seq, now, want) in cases {
             assert_eq!(
@@ -261,7 +271,7 @@ mod tests {
                 "seq {seq} at {now}"
             );
         }
-        assert_eq!(s.figures("t").unwrap().gaps, 1);
+        assert_eq!(s.figures("t").unwrap().gaps, 2);
         let s = Stats::default();
         s.sequence("u", 0, 0).unwrap();
         let mut got = None;

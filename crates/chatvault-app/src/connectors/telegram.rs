@@ -123,11 +123,7 @@ pub fn check_poll(
                 .into(),
         );
     }
-    let base = api_base(settings);
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
-        return Err(format!("api base `{base}`: an http(s) URL"));
-    }
-    Ok(())
+    super::check_api_base(api_base(settings))
 }
 
 /// Unix seconds as RFC 3339.

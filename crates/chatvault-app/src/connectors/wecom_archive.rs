@@ -49,11 +49,15 @@ fn map(_: &Source<'_>, payload: &[u8]) -> Result<Mapped, String> {
     let v: Value = serde_json::from_slice(payload).map_err(|e| format!("a pulled record: {e}"))?;
     let seq = v["seq"].as_i64();
     if v["msg"].is_null() {
-        return Err(format!(
-            "record seq {}: not decrypted ({})",
-            seq.unwrap_or(-1),
-            v["error"].as_str().unwrap_or("no message")
-        ));
+        // Held with its number, so the sequence has no gap where it stands.
+        return Ok(Mapped {
+            candidates: vec![Err(format!(
+                "record seq {}: not decrypted ({})",
+                seq.unwrap_or(-1),
+                v["error"].as_str().unwrap_or("no message")
+            ))],
+            seq,
+        });
     }
     let mut m = Mapped::one(record(&v["msg"]), "wecom");
     m.seq = seq;

@@ -416,7 +416,15 @@ fn main() -> Result<()> {
             setting(&[]),
         ),
     ] {
-        chatvault_app::connectors::add(&mut access, "bench", name, kind, settings, &secrets)?;
+        chatvault_app::connectors::add(
+            &mut access,
+            chatvault_app::connectors::Via::Console,
+            "bench",
+            name,
+            kind,
+            settings,
+            &secrets,
+        )?;
     }
     let state: State = Arc::new(Shared::new(archive, access, config, false));
     let (tx, rx) = mpsc::channel();

@@ -40,6 +40,7 @@ pub async fn add_source(
     let info = blocking(|| {
         connectors::add(
             &mut *state.access()?,
+            connectors::Via::Remote,
             caller.name(),
             &body.name,
             &body.kind,

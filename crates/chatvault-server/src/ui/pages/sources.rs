@@ -124,7 +124,12 @@ fn sources_view(
     Ok(render(&SourcesPage {
         ctx: Ctx::for_caller(lang, caller, "/admin/sources", t.capture_title),
         sources,
-        kinds: connectors::KINDS.iter().map(|k| k.name).collect(),
+        // A chat archive source loads code: the console adds it (`connectors::Via`).
+        kinds: connectors::KINDS
+            .iter()
+            .map(|k| k.name)
+            .filter(|k| *k != connectors::wecom_archive::KIND.name)
+            .collect(),
         notice,
     }))
 }
@@ -162,7 +167,7 @@ pub async fn sources_page(
 }
 
 /// The secrets a form may carry, by the names the connectors use.
-const SECRET_FIELDS: [&str; 10] = [
+const SECRET_FIELDS: [&str; 9] = [
     "secret",
     "token",
     "aes_key",
@@ -172,7 +177,6 @@ const SECRET_FIELDS: [&str; 10] = [
     "secret_token",
     "bot_token",
     "corp_secret",
-    "private_key",
 ];
 
 pub async fn source_add_submit(
@@ -192,7 +196,7 @@ pub async fn source_add_submit(
             })
             .collect();
         let mut settings = std::collections::BTreeMap::new();
-        for k in ["receive_id", "owner_key", "api_base", "sdk_path"] {
+        for k in ["receive_id", "owner_key", "api_base"] {
             if let Some(v) = f.opt(k) {
                 settings.insert(k.to_owned(), v);
             }
@@ -203,6 +207,7 @@ pub async fn source_add_submit(
         let info = blocking(|| {
             connectors::add(
                 &mut *state.access()?,
+                connectors::Via::Remote,
                 caller.name(),
                 f.get("name"),
                 f.get("kind"),
