@@ -132,19 +132,12 @@ async fn poll_telegram(state: State, name: String) {
 }
 
 async fn poll_once(state: &State, client: &reqwest::Client, name: &str) -> Result<Step, String> {
-    let (base, token, cursor) = blocking(|| -> Result<_, String> {
-        let acc = state.access().map_err(|e| e.message)?;
-        let (info, secrets) = acc
-            .source_secrets(name)
-            .map_err(|e| e.to_string())?
-            .ok_or("the source is gone")?;
-        let token = secrets
-            .get("bot_token")
-            .ok_or("the source has no bot token")?
-            .to_string();
-        let cursor = acc.source_cursor(name).map_err(|e| e.to_string())?;
-        Ok((telegram::api_base(&info.settings).to_owned(), token, cursor))
-    })?;
+    let p = blocking(|| chatvault_app::connectors::pulling(state, name)).map_err(|e| e.message)?;
+    let (base, token, cursor) = (
+        telegram::api_base(&p.info.settings).to_owned(),
+        p.secret("bot_token")?,
+        p.cursor,
+    );
     let offset = cursor
         .and_then(|c| c.parse::<i64>().ok())
         .map_or(0, |c| c + 1);
@@ -182,23 +175,15 @@ async fn poll_once(state: &State, client: &reqwest::Client, name: &str) -> Resul
             Step::Went
         });
     }
-    let name = name.to_owned();
-    let state = state.clone();
-    blocking(move || -> Result<(), String> {
-        for u in updates {
-            let id = u["update_id"]
-                .as_i64()
-                .ok_or("an update without update_id")?;
-            let bytes = serde_json::to_vec(&u).map_err(|e| e.to_string())?;
-            chatvault_app::connectors::pulled(&state, &name, &bytes).map_err(|e| e.message)?;
-            state
-                .access()
-                .map_err(|e| e.message)?
-                .set_source_cursor(&name, &id.to_string())
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })?;
+    // The cursor is the last update of the page: Telegram confirms what is below the
+    // next offset.
+    let last = updates
+        .iter()
+        .filter_map(|u| u["update_id"].as_i64())
+        .max()
+        .map(|id| id.to_string());
+    blocking(|| chatvault_app::connectors::pulled_page(state, name, &updates, last.as_deref()))
+        .map_err(|e| e.message)?;
     Ok(Step::Went)
 }
 
@@ -300,24 +285,13 @@ async fn pull_kf_once(
     access_token: &mut Option<(String, std::time::Instant)>,
     fetch_token: Option<&str>,
 ) -> Result<(), String> {
-    let (base, corp, secret, mut cursor) = blocking(|| -> Result<_, String> {
-        let acc = state.access().map_err(|e| e.message)?;
-        let (info, secrets) = acc
-            .source_secrets(name)
-            .map_err(|e| e.to_string())?
-            .ok_or("the source is gone")?;
-        let secret = secrets
-            .get("corp_secret")
-            .ok_or("the source has no corp_secret")?
-            .to_string();
-        let cursor = acc.source_cursor(name).map_err(|e| e.to_string())?;
-        Ok((
-            wecom_kf::api_base(&info.settings).to_owned(),
-            info.settings.get("receive_id").cloned().unwrap_or_default(),
-            secret,
-            cursor,
-        ))
-    })?;
+    let p = blocking(|| chatvault_app::connectors::pulling(state, name)).map_err(|e| e.message)?;
+    let (base, corp, secret, mut cursor) = (
+        wecom_kf::api_base(&p.info.settings).to_owned(),
+        p.setting("receive_id"),
+        p.secret("corp_secret")?,
+        p.cursor.clone(),
+    );
     for _page in 0..1000 {
         let token = match access_token {
             Some((t, until)) if std::time::Instant::now() < *until => t.clone(),
@@ -366,23 +340,8 @@ async fn pull_kf_once(
         let msgs = v["msg_list"].as_array().cloned().unwrap_or_default();
         let next = v["next_cursor"].as_str().map(str::to_owned);
         let more = v["has_more"].as_i64() == Some(1);
-        let (state2, name2) = (state.clone(), name.to_owned());
-        let next2 = next.clone();
-        blocking(move || -> Result<(), String> {
-            for m in msgs {
-                let bytes = serde_json::to_vec(&m).map_err(|e| e.to_string())?;
-                chatvault_app::connectors::pulled(&state2, &name2, &bytes)
-                    .map_err(|e| e.message)?;
-            }
-            if let Some(c) = next2 {
-                state2
-                    .access()
-                    .map_err(|e| e.message)?
-                    .set_source_cursor(&name2, &c)
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })?;
+        blocking(|| chatvault_app::connectors::pulled_page(state, name, &msgs, next.as_deref()))
+            .map_err(|e| e.message)?;
         if next.is_some() {
             cursor = next;
         }
@@ -444,22 +403,8 @@ fn pull_archive_once(
     name: &str,
     sdk: &std::sync::Mutex<Option<ArchiveSdk>>,
 ) -> Result<(), String> {
-    let (info, secrets, cursor) = {
-        let acc = state.access().map_err(|e| e.message)?;
-        let (info, secrets) = acc
-            .source_secrets(name)
-            .map_err(|e| e.to_string())?
-            .ok_or("the source is gone")?;
-        let cursor = acc.source_cursor(name).map_err(|e| e.to_string())?;
-        (info, secrets, cursor)
-    };
-    let secret = |k: &str| {
-        secrets
-            .get(k)
-            .map(|s| s.to_string())
-            .ok_or_else(|| format!("the source has no {k}"))
-    };
-    let key = chatvault_connect::finance::PrivateKey::from_pem(&secret("private_key")?)
+    let p = chatvault_app::connectors::pulling(state, name).map_err(|e| e.message)?;
+    let key = chatvault_connect::finance::PrivateKey::from_pem(&p.secret("private_key")?)
         .map_err(|e| e.to_string())?;
     let mut held = sdk
         .lock()
@@ -467,16 +412,19 @@ fn pull_archive_once(
     let sdk = match &mut *held {
         Some(s) => s,
         empty => {
-            let path = info.settings.get("sdk_path").cloned().unwrap_or_default();
-            let corp = info.settings.get("receive_id").cloned().unwrap_or_default();
+            let (path, corp) = (p.setting("sdk_path"), p.setting("receive_id"));
             empty.insert(chatvault_finance::Sdk::open(
                 std::path::Path::new(&path),
                 &corp,
-                &secret("corp_secret")?,
+                &p.secret("corp_secret")?,
             )?)
         }
     };
-    let mut seq: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut seq: u64 = p
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     loop {
         let bytes = sdk.chat_data(seq, 1000, 10)?;
         let v: Value =

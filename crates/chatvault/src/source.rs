@@ -212,12 +212,9 @@ pub fn source(data: &std::path::Path, json: bool, cmd: &SourceCommand) -> Result
             }
         }
         SourceCommand::Quarantine { name } => {
-            if !acc.sources()?.iter().any(|s| &s.name == name) {
-                return Err(
-                    chatvault_access::AccessError::NotFound(format!("source {name}")).into(),
-                );
-            }
-            let held = acc.quarantined(Some(name))?;
+            drop(acc);
+            let app = crate::security::open_app(data)?;
+            let held = chatvault_app::connectors::quarantine(&app, name)?;
             if json {
                 print_json(&held)?;
             } else {

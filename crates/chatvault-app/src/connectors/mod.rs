@@ -418,6 +418,70 @@ pub fn pulled(app: &App, name: &str, payload: &[u8]) -> Result<Receipt> {
     deliver(app, &source, kind, payload, None, true)
 }
 
+/// What a pull needs of its source: its settings, its secrets, and its cursor.
+pub struct Pulling {
+    pub info: SourceInfo,
+    secrets: Secrets,
+    pub cursor: Option<String>,
+}
+
+impl Pulling {
+    /// One of the source's secrets, or why it has none.
+    pub fn secret(&self, name: &str) -> std::result::Result<String, String> {
+        self.secrets
+            .get(name)
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("the source has no {name}"))
+    }
+
+    pub fn setting(&self, name: &str) -> String {
+        self.info.settings.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// A pulling source as its next pull starts.
+pub fn pulling(app: &App, name: &str) -> Result<Pulling> {
+    let acc = app.access()?;
+    let (info, secrets) = acc
+        .source_secrets(name)?
+        .ok_or_else(|| Error::new("hook.unknown", format!("source {name} is gone")))?;
+    let cursor = acc.source_cursor(name)?;
+    Ok(Pulling {
+        info,
+        secrets,
+        cursor,
+    })
+}
+
+/// A page a pulling source fetched: each event stored (or quarantined) through
+/// [`pulled`], in order, and only then the cursor that follows the page kept, so a
+/// restart resumes where the store stands (what came again answers as duplicates).
+pub fn pulled_page(
+    app: &App,
+    name: &str,
+    events: &[serde_json::Value],
+    cursor: Option<&str>,
+) -> Result<()> {
+    for e in events {
+        let bytes = serde_json::to_vec(e).map_err(|e| Error::internal(e.to_string()))?;
+        pulled(app, name, &bytes)?;
+    }
+    if let Some(c) = cursor {
+        app.access()?.set_source_cursor(name, c)?;
+    }
+    Ok(())
+}
+
+/// The events a source holds in quarantine, or `not_found` for no such source (one it
+/// held before its removal is listed once it is added again).
+pub fn quarantine(app: &App, name: &str) -> Result<Vec<chatvault_access::sources::Quarantined>> {
+    let acc = app.access()?;
+    if !acc.sources()?.iter().any(|s| s.name == name) {
+        return Err(Error::new("not_found", format!("no source {name:?}")));
+    }
+    Ok(acc.quarantined(Some(name))?)
+}
+
 /// A source, its secrets and its connector, or `hook.unknown`.
 fn load(app: &App, name: &str) -> Result<(SourceInfo, Secrets, &'static Kind)> {
     let unknown = || Error::new("hook.unknown", format!("no capture source {name:?}"));

@@ -56,7 +56,7 @@ pub async fn remove_source(
     Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.access()?.remove_source(caller.name(), &name)?;
+    blocking(|| -> ApiResult<()> { Ok(state.access()?.remove_source(caller.name(), &name)?) })?;
     Ok(Json(json!({"source": name, "removed": true})))
 }
 
@@ -65,13 +65,8 @@ pub async fn source_quarantine(
     Admin(_): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let acc = state.access()?;
-    if !acc.sources()?.iter().any(|s| s.name == name) {
-        return Err(ApiError::new("not_found", format!("no source {name:?}")));
-    }
-    Ok(Json(
-        json!({"source": name, "events": acc.quarantined(Some(&name))?}),
-    ))
+    let events = blocking(|| connectors::quarantine(&state, &name))?;
+    Ok(Json(json!({"source": name, "events": events})))
 }
 
 pub async fn replay_source(
