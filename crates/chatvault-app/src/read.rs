@@ -151,7 +151,17 @@ impl Reader {
     /// Narrows a search's filters to a superset of what the caller may see (the
     /// conversations and the time span its role and grants reach), so the index does the
     /// bulk of the filtering; the rule still decides each hit. The flag says whether the
-    /// caller sees every match (executive): then the index pages and counts.
+    /// caller sees every match of the narrowed filters: then the index pages and counts,
+    /// and the rule is asked about the page only (should it hide one after all, every
+    /// match is judged).
+    ///
+    /// That holds for an executive (everything), and for a caller whose one way in is
+    /// their role (an agent, a team lead with no grant) when no storage-only restriction
+    /// is in force: `decide` then shows a message exactly when its conversation has a
+    /// participant the role reaches and it was sent inside the role's window, which is
+    /// what the narrowed filters say (the conversations of those participants, the
+    /// window). Grants (keywords, their own windows) and restrictions are judged per
+    /// message.
     pub(crate) fn narrow(
         &self,
         archive: &mut chatvault_archive::Archive,
@@ -197,7 +207,14 @@ impl Reader {
             list = Some(vec![]);
         }
         out.conversations = list;
-        Ok((out, false))
+        let by_role_alone = parts.len() == 1
+            && self.restrictions.is_empty()
+            && !self.grants.iter().any(|g| {
+                g.holder == self.subject.user
+                    && g.is_active(self.now_ms)
+                    && g.rights.contains(&Right::View)
+            });
+        Ok((out, by_role_alone))
     }
 
     /// [`Self::narrow`] for a selection that may name its own conversations: the caller's
@@ -210,11 +227,11 @@ impl Reader {
     ) -> Result<Option<(Filters, bool)>> {
         let (mut n, all_visible) = self.narrow(archive, f)?;
         if let Some(wanted) = &f.conversations {
+            // The caller's reach, when it is bounded, intersected with what was asked
+            // for (an executive's filters come back as they were: the same set).
             n.conversations = Some(match n.conversations.take() {
-                Some(reach) if !all_visible => {
-                    reach.into_iter().filter(|c| wanted.contains(c)).collect()
-                }
-                _ => wanted.clone(),
+                Some(reach) => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
+                None => wanted.clone(),
             });
         }
         Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) {
