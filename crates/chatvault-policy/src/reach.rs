@@ -348,6 +348,49 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// The converse, where search relies on it: for a subject whose one way in is
+        /// the role (one part, no grant giving the right, no restriction), `decide`
+        /// allows every message inside that part's index bounds, so the index may page
+        /// and count for them (`chatvault_app::read::Reader::narrow`).
+        #[test]
+        fn a_role_alone_shows_exactly_its_bounds(
+            role in 0usize..6, team in 0usize..3, own in 0u8..64,
+            grants in proptest::collection::vec(grant(), 0..4),
+            conv in 0usize..4, parts in 1u8..64, age in -40i64..1, refund in any::<bool>(),
+        ) {
+            let org = org();
+            let subject = Subject {
+                user: "me".into(),
+                role: Role::ALL[role],
+                team: [None, Some("t1".to_owned()), Some("t2".to_owned())][team].clone(),
+                handles: handles(own),
+                frozen: false,
+            };
+            let reached = reach(&subject, Right::View, NOW, &grants, &org);
+            let grant_gives_view = grants.iter().any(|g| {
+                g.holder == subject.user && g.is_active(NOW) && g.rights.contains(&Right::View)
+            });
+            prop_assume!(reached.len() == 1 && !grant_gives_view);
+            let participants = handles(parts);
+            let m = MessageFacts {
+                conversation: CONVS[conv],
+                participants: &participants,
+                sent_at_ms: NOW + age * DAY_MS + 1,
+                text: Some(if refund { "我要退款" } else { "你好" }),
+                restricted: false,
+            };
+            let p = &reached[0];
+            let b = p.bounds(&org.directory);
+            let bounded = (b.everyone
+                || b.conversations.iter().any(|c| c == m.conversation)
+                || m.participants.iter().any(|h| b.handles.contains(h)))
+                && (p.from_ms..=p.to_ms).contains(&m.sent_at_ms);
+            let shown = decide(&subject, Right::View, &m, NOW, &grants, &org).allowed();
+            prop_assert_eq!(shown, bounded, "{:?} for {:?}", m, subject);
+        }
+    }
+
     #[test]
     fn a_team_lead_without_a_team_reaches_nothing_by_role() {
         let org = org();
