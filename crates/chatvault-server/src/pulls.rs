@@ -452,7 +452,13 @@ fn pull_archive_once(
                     Ok(k) => k,
                     Err(e) => {
                         // What came before it is stored: the cursor may stand there.
-                        keep_cursor(state, name, seq)?;
+                        chatvault_app::connectors::pulled_page(
+                            state,
+                            name,
+                            &[],
+                            Some(&seq.to_string()),
+                        )
+                        .map_err(|e| e.message)?;
                         return Err(format!("record seq {rseq}: {e}"));
                     }
                 };
@@ -473,24 +479,12 @@ fn pull_archive_once(
             chatvault_app::connectors::pulled(state, name, &bytes).map_err(|e| e.message)?;
             seq = seq.max(rseq);
         }
-        keep_cursor(state, name, seq)?;
+        chatvault_app::connectors::pulled_page(state, name, &[], Some(&seq.to_string()))
+            .map_err(|e| e.message)?;
         if records.len() < 1000 {
             return Ok(());
         }
     }
-}
-
-/// Keeps a pull's cursor: call it only once everything up to it is stored.
-#[cfg(feature = "finance-sdk")]
-fn keep_cursor(state: &State, name: &str, seq: u64) -> Result<(), String> {
-    if seq == 0 {
-        return Ok(());
-    }
-    state
-        .access()
-        .map_err(|e| e.message)?
-        .set_source_cursor(name, &seq.to_string())
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "finance-sdk"))]

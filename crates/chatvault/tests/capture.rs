@@ -1149,55 +1149,30 @@ struct FakeBotApi {
 
 impl FakeBotApi {
     fn start(token: &'static str) -> FakeBotApi {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
         let updates = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
         let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
         let (u, o) = (updates.clone(), offsets.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut line = String::new();
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                if r.read_line(&mut line).is_err() {
-                    continue;
-                }
-                loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                }
-                let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
-                let body = if !path.starts_with(&format!("/bot{token}/getUpdates")) {
-                    json!({"ok": false, "error_code": 401, "description": "Unauthorized"})
-                } else {
-                    let offset: i64 = path
-                        .split(['?', '&'])
-                        .find_map(|kv| kv.strip_prefix("offset="))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    o.lock().unwrap().push(offset);
-                    let due: Vec<Value> = u
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .filter(|x| x["update_id"].as_i64().unwrap() >= offset)
-                        .cloned()
-                        .collect();
-                    if due.is_empty() {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                    }
-                    json!({"ok": true, "result": due})
-                };
-                let text = body.to_string();
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
+        let addr = json_server(move |path, _| {
+            if !path.starts_with(&format!("/bot{token}/getUpdates")) {
+                return json!({"ok": false, "error_code": 401, "description": "Unauthorized"});
             }
+            let offset: i64 = path
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix("offset="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            o.lock().unwrap().push(offset);
+            let due: Vec<Value> = u
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|x| x["update_id"].as_i64().unwrap() >= offset)
+                .cloned()
+                .collect();
+            if due.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            json!({"ok": true, "result": due})
         });
         FakeBotApi {
             addr,
@@ -1208,15 +1183,63 @@ impl FakeBotApi {
 
     /// Waits (up to 30 s) until an offset at least `n` is asked after `from` asks.
     fn asked(&self, from: usize, n: i64) -> Vec<i64> {
-        for _ in 0..300 {
-            let o = self.offsets.lock().unwrap().clone();
-            if o.iter().skip(from).any(|x| *x >= n) {
-                return o;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("offset {n} never asked: {:?}", self.offsets.lock().unwrap());
+        wait_for(&self.offsets, from, |x| *x >= n, &format!("offset {n}"))
     }
+}
+
+/// A platform's API as a test's own double: answers each request (its path and body)
+/// with the JSON `answer` makes, one connection each; the address it listens at.
+fn json_server(answer: impl Fn(&str, &[u8]) -> Value + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let text = answer(line.split(' ').nth(1).unwrap_or_default(), &body).to_string();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    addr
+}
+
+/// Waits (up to 30 s) until a double has recorded, after its first `from` entries, one
+/// that `found` accepts; all it recorded.
+fn wait_for<T: Clone + std::fmt::Debug>(
+    log: &std::sync::Mutex<Vec<T>>,
+    from: usize,
+    found: impl Fn(&T) -> bool,
+    what: &str,
+) -> Vec<T> {
+    for _ in 0..300 {
+        let seen = log.lock().unwrap().clone();
+        if seen.iter().skip(from).any(&found) {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what} never asked: {:?}", log.lock().unwrap());
 }
 
 #[test]
@@ -1485,54 +1508,28 @@ struct FakeWecom {
 
 impl FakeWecom {
     fn start() -> FakeWecom {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
         let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
         let cursors = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let (m, c) = (msgs.clone(), cursors.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if r.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let mut len = 0usize;
-                loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = r.read_exact(&mut body);
-                let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
-                let answer = if path.starts_with("/cgi-bin/gettoken") {
-                    if path.contains("corpsecret=kf-secret-0042") {
-                        json!({"errcode": 0, "errmsg": "ok", "access_token": "AT-1", "expires_in": 7200})
-                    } else {
-                        json!({"errcode": 40001, "errmsg": "invalid credential"})
-                    }
-                } else if path.starts_with("/cgi-bin/kf/sync_msg?access_token=AT-1") {
-                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let cursor = req["cursor"].as_str().unwrap_or("c0").to_owned();
-                    c.lock().unwrap().push(cursor.clone());
-                    let page: usize = cursor[1..].parse().unwrap_or(0);
-                    let all = m.lock().unwrap().clone();
-                    let from = (page * 2).min(all.len());
-                    let to = (from + 2).min(all.len());
-                    json!({"errcode": 0, "errmsg": "ok", "next_cursor": format!("c{}", page + usize::from(to > from)),
-                        "has_more": i32::from(to < all.len()), "msg_list": all[from..to]})
+        let addr = json_server(move |path, body| {
+            if path.starts_with("/cgi-bin/gettoken") {
+                if path.contains("corpsecret=kf-secret-0042") {
+                    json!({"errcode": 0, "errmsg": "ok", "access_token": "AT-1", "expires_in": 7200})
                 } else {
-                    json!({"errcode": 40014, "errmsg": "invalid access_token"})
-                };
-                let text = answer.to_string();
-                let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                    json!({"errcode": 40001, "errmsg": "invalid credential"})
+                }
+            } else if path.starts_with("/cgi-bin/kf/sync_msg?access_token=AT-1") {
+                let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                let cursor = req["cursor"].as_str().unwrap_or("c0").to_owned();
+                c.lock().unwrap().push(cursor.clone());
+                let page: usize = cursor[1..].parse().unwrap_or(0);
+                let all = m.lock().unwrap().clone();
+                let from = (page * 2).min(all.len());
+                let to = (from + 2).min(all.len());
+                json!({"errcode": 0, "errmsg": "ok", "next_cursor": format!("c{}", page + usize::from(to > from)),
+                    "has_more": i32::from(to < all.len()), "msg_list": all[from..to]})
+            } else {
+                json!({"errcode": 40014, "errmsg": "invalid access_token"})
             }
         });
         FakeWecom {
@@ -1544,17 +1541,12 @@ impl FakeWecom {
 
     /// Waits (up to 30 s) until `cursor` is asked after `from` asks.
     fn asked(&self, from: usize, cursor: &str) -> Vec<String> {
-        for _ in 0..300 {
-            let c = self.cursors.lock().unwrap().clone();
-            if c.iter().skip(from).any(|x| x == cursor) {
-                return c;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!(
-            "cursor {cursor} never asked: {:?}",
-            self.cursors.lock().unwrap()
-        );
+        wait_for(
+            &self.cursors,
+            from,
+            |x| x == cursor,
+            &format!("cursor {cursor}"),
+        )
     }
 }
 

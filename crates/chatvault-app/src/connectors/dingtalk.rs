@@ -54,12 +54,7 @@ fn crypto(source: &Source<'_>) -> Result<wxbiz::Crypto, Refusal> {
 }
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "DingTalk pushes events as POSTs".into(),
-        ));
-    }
+    req.post_only("DingTalk's events")?;
     let sig = param(req.query, &["msg_signature", "signature"])?;
     let ts = param(req.query, &["timeStamp", "timestamp"])?;
     let nonce = param(req.query, &["nonce"])?;
@@ -172,17 +167,11 @@ fn map(source: &Source<'_>, plain: &[u8]) -> Result<Mapped, String> {
 }
 
 fn receive_robot(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "DingTalk sends a robot's messages as POSTs".into(),
-        ));
-    }
-    let header = |name: &'static str| (req.header)(name).ok_or(Refusal::Missing(name));
+    req.post_only("A robot's messages")?;
     dingtalk_robot::verify(
         source.secret("secret")?,
-        &header("timestamp")?,
-        &header("sign")?,
+        &req.required("timestamp")?,
+        &req.required("sign")?,
         req.now_s,
     )?;
     Ok(Handled::Event {

@@ -27,21 +27,15 @@ pub static KIND: Kind = Kind {
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "Feishu sends events as POSTs".into(),
-        ));
-    }
+    req.post_only("Feishu's events")?;
     let key = source.secret("encrypt_key")?;
     let token = source.secrets.get("verification_token").map(|t| t.as_str());
     let signature = (req.header)("x-lark-signature");
     if let Some(sig) = &signature {
-        let header = |name: &'static str| (req.header)(name).ok_or(Refusal::Missing(name));
         feishu::verify(
             key,
-            &header("x-lark-request-timestamp")?,
-            &header("x-lark-request-nonce")?,
+            &req.required("x-lark-request-timestamp")?,
+            &req.required("x-lark-request-nonce")?,
             req.body,
             sig,
             req.now_s,
@@ -56,7 +50,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
     let v: Value = match serde_json::from_slice(&plain) {
         Ok(v) => v,
         // Signed and decrypted, yet not JSON: kept in quarantine with why.
-        Err(_) if signature.is_some() => return Ok(event(plain)),
+        Err(_) if signature.is_some() => return Ok(Handled::acked(plain)),
         Err(e) => return Err(Refusal::Malformed("the decrypted event", e.to_string())),
     };
     // The token an event carries: v2 in `header.token`, the challenge at the top.
@@ -85,14 +79,7 @@ fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
             Refusal::BadSignature
         });
     }
-    Ok(event(plain))
-}
-
-fn event(plain: Vec<u8>) -> Handled {
-    Handled::Event {
-        payload: plain,
-        reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
-    }
+    Ok(Handled::acked(plain))
 }
 
 /// The decrypted event.

@@ -8,7 +8,7 @@
 //! what does not verify (401, nothing stored, the refusal audited at most once a minute
 //! per source), ingests, and answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chatvault_access::sources::{Secrets, SourceInfo};
 use chatvault_access::{Action, Event, Outcome};
@@ -39,6 +39,25 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     pub ip: Option<&'a str>,
     pub now_s: i64,
+}
+
+impl Request<'_> {
+    /// Refuses anything but a POST: `what` names what the platform posts.
+    pub fn post_only(&self, what: &str) -> std::result::Result<(), Refusal> {
+        if self.method == "POST" {
+            Ok(())
+        } else {
+            Err(Refusal::Malformed(
+                "method",
+                format!("{what} come as POSTs"),
+            ))
+        }
+    }
+
+    /// A header the platform always sends, or `Missing` naming it.
+    pub fn required(&self, name: &'static str) -> std::result::Result<String, Refusal> {
+        (self.header)(name).ok_or(Refusal::Missing(name))
+    }
 }
 
 /// What the platform gets back.
@@ -80,6 +99,14 @@ pub enum Handled {
 }
 
 impl Handled {
+    /// A verified event answered `{"ok": true}` once it is stored (or quarantined).
+    pub fn acked(payload: Vec<u8>) -> Handled {
+        Handled::Event {
+            payload,
+            reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
+        }
+    }
+
     /// A verified request that holds nothing to store and no event (a handshake without
     /// its challenge): 400 `input.invalid`, naming why (signed, so not a 401).
     pub fn invalid(why: impl std::fmt::Display) -> Handled {
@@ -606,16 +633,12 @@ pub fn replay(app: &App, actor: &str, name: &str) -> Result<Replayed> {
     };
     let held = app.access()?.quarantined(Some(name))?;
     let mut out = Replayed::default();
+    let mut kept = BTreeSet::new();
     for h in held {
         let payload = app.access()?.quarantined_event(name, &h.id)?;
         let receipt = deliver(app, &source, kind, &payload, None, false)?;
         if receipt.quarantined > 0 {
-            out.kept.extend(
-                app.access()?
-                    .quarantined(Some(name))?
-                    .into_iter()
-                    .filter(|q| q.id == h.id),
-            );
+            kept.insert(h.id);
             continue;
         }
         out.released += 1;
@@ -628,6 +651,13 @@ pub fn replay(app: &App, actor: &str, name: &str) -> Result<Replayed> {
             json!({"stored": receipt.stored, "duplicates": receipt.duplicates}),
         )?;
     }
+    // What stays, read once more for the reasons the replay brought up to date.
+    out.kept = app
+        .access()?
+        .quarantined(Some(name))?
+        .into_iter()
+        .filter(|q| kept.contains(&q.id))
+        .collect();
     Ok(out)
 }
 

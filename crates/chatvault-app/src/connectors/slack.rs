@@ -25,24 +25,15 @@ pub static KIND: Kind = Kind {
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "Slack sends events as POSTs".into(),
-        ));
-    }
-    let header = |name: &'static str| (req.header)(name).ok_or(Refusal::Missing(name));
+    req.post_only("Slack's events")?;
     slack::verify(
         source.secret("signing_secret")?,
-        &header("x-slack-request-timestamp")?,
+        &req.required("x-slack-request-timestamp")?,
         req.body,
-        &header("x-slack-signature")?,
+        &req.required("x-slack-signature")?,
         req.now_s,
     )?;
-    let event = Handled::Event {
-        payload: req.body.to_vec(),
-        reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
-    };
+    let event = Handled::acked(req.body.to_vec());
     let Ok(v) = serde_json::from_slice::<Value>(req.body) else {
         // Signed, and not JSON: kept in quarantine with why (`map` says).
         return Ok(event);

@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Handled, Kind, Mapped, Reply, Request, Source};
+use super::{Handled, Kind, Mapped, Request, Source};
 use chatvault_connect::{telegram, Refusal};
 
 pub static KIND: Kind = Kind {
@@ -27,20 +27,12 @@ pub static KIND: Kind = Kind {
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "Telegram sends updates as POSTs".into(),
-        ));
-    }
+    req.post_only("Telegram's updates")?;
     telegram::verify(
         source.secret("secret_token")?,
         (req.header)("x-telegram-bot-api-secret-token").as_deref(),
     )?;
-    Ok(Handled::Event {
-        payload: req.body.to_vec(),
-        reply: Box::new(|_| Reply::json(200, json!({"ok": true}))),
-    })
+    Ok(Handled::acked(req.body.to_vec()))
 }
 
 /// One `Update`: its message, and its `update_id` as the source's sequence (a skipped

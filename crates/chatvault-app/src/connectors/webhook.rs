@@ -16,19 +16,13 @@ pub static KIND: Kind = Kind {
 };
 
 fn receive(source: &Source<'_>, req: &Request<'_>) -> Result<Handled, Refusal> {
-    if req.method != "POST" {
-        return Err(Refusal::Malformed(
-            "method",
-            "Standard Webhooks deliveries are POSTs".into(),
-        ));
-    }
-    let header = |name: &'static str| (req.header)(name).ok_or(Refusal::Missing(name));
+    req.post_only("Standard Webhooks deliveries")?;
     standard_webhooks::verify(
         source.secret("secret")?,
-        &header("webhook-id")?,
-        &header("webhook-timestamp")?,
+        &req.required("webhook-id")?,
+        &req.required("webhook-timestamp")?,
         req.body,
-        &header("webhook-signature")?,
+        &req.required("webhook-signature")?,
         req.now_s,
     )?;
     Ok(Handled::Event {
