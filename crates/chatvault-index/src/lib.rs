@@ -8,23 +8,24 @@
 //!
 //! How matching works is in [`tokenizer`]; what a match means is in [`query`].
 
+mod newest;
 pub mod query;
 pub mod tokenizer;
 
 use std::ops::Bound;
 use std::path::Path;
 
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::collector::DocSetCollector;
 use tantivy::query::{
-    AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query as TQuery, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
 pub use query::{Clause, Query, QueryError};
@@ -168,19 +169,31 @@ fn schema() -> (Schema, Fields) {
     )
 }
 
-/// The `seq` and `sent_at` columns of each segment of one searcher generation. Opening a
-/// column decodes its block index, so it is done once per generation, not per hit.
+/// The `seq` and `sent_at` columns of each segment of one searcher generation, and the
+/// segments' time blocks ([`newest`]). Opening a column decodes its block index, so it is
+/// done once per generation, not per hit.
 struct Columns {
     generation: u64,
     per_segment: Vec<(
         tantivy::columnar::Column<u64>,
         tantivy::columnar::Column<i64>,
     )>,
+    blocks: Vec<std::sync::Arc<newest::Blocks>>,
 }
+
+/// What the searches of every generation share: the latest generation's columns, and the
+/// time blocks of each segment (a segment's never change, so they outlive generations).
+#[derive(Default)]
+struct ColumnCache {
+    current: Option<std::sync::Arc<Columns>>,
+    blocks: newest::BlockCache,
+}
+
+type SharedColumns = std::sync::Arc<std::sync::Mutex<ColumnCache>>;
 
 pub struct SearchIndex {
     /// Shared with the snapshots, which fill it.
-    columns: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Columns>>>>,
+    columns: SharedColumns,
     /// The last commit's payload, as this process knows it (read at open, set on commit).
     upto: u64,
     index: Index,
@@ -428,7 +441,7 @@ pub struct Snapshot {
     searcher: Searcher,
     fields: Fields,
     path: String,
-    columns: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Columns>>>>,
+    columns: SharedColumns,
 }
 
 impl Snapshot {
@@ -581,7 +594,11 @@ impl Snapshot {
             .columns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = cache.as_ref().filter(|c| c.generation == generation) {
+        if let Some(c) = cache
+            .current
+            .as_ref()
+            .filter(|c| c.generation == generation)
+        {
             return Ok(c.clone());
         }
         let per_segment = searcher
@@ -595,11 +612,14 @@ impl Snapshot {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let sent_at: Vec<_> = per_segment.iter().map(|(_, t)| t).collect();
+        let blocks = cache.blocks.for_searcher(searcher, &sent_at);
         let c = std::sync::Arc::new(Columns {
             generation,
             per_segment,
+            blocks,
         });
-        *cache = Some(c.clone());
+        cache.current = Some(c.clone());
         Ok(c)
     }
 
@@ -631,33 +651,30 @@ impl Snapshot {
         let searcher = &self.searcher;
         let tq = self.build(q, filters, view);
         if q.index_is_exact() {
-            // The collector reserves room for `offset + limit` documents: both are bounded
-            // by the documents there are, so a page far past the end is empty, never a
-            // huge allocation (nor an overflow).
-            let docs_there = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
-            let offset = offset.min(docs_there);
-            let limit = limit.min(docs_there - offset);
-            if limit == 0 {
-                let total = searcher.search(&tq, &Count).map_err(|e| self.t(e))?;
-                return Ok(IndexHits::Exact {
-                    total: total as u64,
-                    page: vec![],
-                });
-            }
-            // One pass counts every match and keeps the newest page (by the sent_at column).
-            let top = TopDocs::with_limit(limit)
-                .and_offset(offset)
-                .order_by_fast_field::<i64>("sent_at", Order::Desc);
-            let (total, page) = searcher.search(&tq, &(Count, top)).map_err(|e| self.t(e))?;
+            // One count (a document frequency where tantivy can) and the newest page,
+            // read block by block from the newest (see `newest`).
+            let weight = tq
+                .weight(EnableScoring::disabled_from_searcher(searcher))
+                .map_err(|e| self.t(e))?;
             let cols = self.columns(searcher)?;
-            let page = page
-                .into_iter()
-                .map(|(_, a)| self.seq_and_time(&cols, a))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(IndexHits::Exact {
-                total: total as u64,
-                page,
-            })
+            let segments: Vec<newest::Segment<'_>> = cols
+                .per_segment
+                .iter()
+                .zip(&cols.blocks)
+                .map(|((seq, sent_at), blocks)| newest::Segment {
+                    seq,
+                    sent_at,
+                    blocks,
+                })
+                .collect();
+            let range = (
+                filters.from_ms.unwrap_or(i64::MIN),
+                filters.to_ms.unwrap_or(i64::MAX),
+            );
+            let (total, page) =
+                newest::newest(searcher, weight.as_ref(), &segments, range, offset, limit)
+                    .map_err(|e| self.t(e))?;
+            Ok(IndexHits::Exact { total, page })
         } else {
             let docs = searcher
                 .search(&tq, &DocSetCollector)

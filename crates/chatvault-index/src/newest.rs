@@ -1,0 +1,238 @@
+//! The newest page of a query's matches, and their count, without reading every match.
+//!
+//! tantivy's `TopDocs::order_by_fast_field` reads the `sent_at` of every match to keep the
+//! newest ones, so a keyword found in half the messages costs half the archive, and counting
+//! alongside it visits every match too. Two facts make most of that work unnecessary:
+//!
+//! - **The count** is tantivy's `Weight::count`, which for one term in a segment without
+//!   deletions is the term's document frequency: no posting is read. Other queries count
+//!   by walking their matches, without reading any column.
+//! - **The page.** Messages mostly reach the index in time order (an export is a chat's
+//!   history, live capture appends the newest, and merges concatenate segments), so a run
+//!   of doc ids in a segment spans a narrow slice of time. Each segment keeps, per block of
+//!   [`BLOCK`] documents, the newest and oldest `sent_at` in it (computed once per segment:
+//!   segments never change). The page is collected from the blocks newest first, and the
+//!   walk stops when the next block's newest message is older than the oldest one the page
+//!   keeps: nothing after it can enter the page. Blocks are taken in rounds that double
+//!   (each round one pass per segment, in doc order, as tantivy's postings go), so times
+//!   in no order at all cost at most about two passes over the matches, never one scorer
+//!   per block.
+//!
+//! The order is `sent_at` descending, then `seq` descending: a total order, the same as
+//! the archive's for candidates that are checked one by one.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use tantivy::columnar::Column;
+use tantivy::index::SegmentId;
+use tantivy::query::Weight;
+use tantivy::{DocId, DocSet, Searcher, TERMINATED};
+
+/// Documents per block. Small enough that a block of a common keyword's matches fills a
+/// page with few wasted reads, large enough that the summaries stay tiny (16 bytes per
+/// 1,024 messages).
+pub(crate) const BLOCK: u32 = 1024;
+
+/// The first round's blocks; each later round takes twice as many.
+const FIRST_ROUND: usize = 2;
+
+/// The newest and oldest `sent_at` of each block of one segment.
+pub(crate) struct Blocks {
+    newest: Vec<i64>,
+    oldest: Vec<i64>,
+}
+
+impl Blocks {
+    /// Reads the segment's `sent_at` column once.
+    pub(crate) fn of(sent_at: &Column<i64>, max_doc: DocId) -> Blocks {
+        let n = max_doc.div_ceil(BLOCK) as usize;
+        let (mut newest, mut oldest) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK as usize);
+        let mut vals: Vec<Option<i64>> = vec![None; BLOCK as usize];
+        for b in 0..n as u32 {
+            let start = b * BLOCK;
+            let end = (start + BLOCK).min(max_doc);
+            docs.clear();
+            docs.extend(start..end);
+            let vals = &mut vals[..docs.len()];
+            vals.fill(None);
+            sent_at.first_vals(&docs, vals);
+            let (mut hi, mut lo) = (i64::MIN, i64::MAX);
+            for v in vals.iter().flatten() {
+                hi = hi.max(*v);
+                lo = lo.min(*v);
+            }
+            newest.push(hi);
+            oldest.push(lo);
+        }
+        Blocks { newest, oldest }
+    }
+}
+
+/// Block summaries by segment, kept across generations (a segment's never change) and
+/// pruned to the segments of the latest generation asked about.
+#[derive(Default)]
+pub(crate) struct BlockCache {
+    by_segment: HashMap<SegmentId, Arc<Blocks>>,
+}
+
+impl BlockCache {
+    /// The summaries of `searcher`'s segments, in segment order.
+    pub(crate) fn for_searcher(
+        &mut self,
+        searcher: &Searcher,
+        sent_at: &[&Column<i64>],
+    ) -> Vec<Arc<Blocks>> {
+        let readers = searcher.segment_readers();
+        let out: Vec<Arc<Blocks>> = readers
+            .iter()
+            .zip(sent_at)
+            .map(|(r, col)| {
+                self.by_segment
+                    .entry(r.segment_id())
+                    .or_insert_with(|| Arc::new(Blocks::of(col, r.max_doc())))
+                    .clone()
+            })
+            .collect();
+        let live: std::collections::HashSet<SegmentId> =
+            readers.iter().map(|r| r.segment_id()).collect();
+        self.by_segment.retain(|id, _| live.contains(id));
+        out
+    }
+}
+
+/// One segment as the walk reads it.
+pub(crate) struct Segment<'a> {
+    pub seq: &'a Column<u64>,
+    pub sent_at: &'a Column<i64>,
+    pub blocks: &'a Blocks,
+}
+
+/// The `want` newest matches, kept as a min-heap on (sent_at, seq).
+struct Page {
+    want: usize,
+    heap: BinaryHeap<Reverse<(i64, u64)>>,
+}
+
+impl Page {
+    fn full(&self) -> bool {
+        self.heap.len() >= self.want
+    }
+
+    /// The oldest kept message's time once the page is full: anything older cannot enter.
+    fn floor(&self) -> Option<i64> {
+        self.full()
+            .then(|| self.heap.peek().map(|Reverse((at, _))| *at))
+            .flatten()
+    }
+
+    fn offer(&mut self, seg: &Segment<'_>, doc: DocId) {
+        let Some(at) = seg.sent_at.first(doc) else {
+            return;
+        };
+        if self.floor().is_some_and(|f| at < f) {
+            return;
+        }
+        let Some(seq) = seg.seq.first(doc) else {
+            return;
+        };
+        let item = Reverse((at, seq));
+        if !self.full() {
+            self.heap.push(item);
+        } else if self.heap.peek().is_some_and(|min| item < *min) {
+            // `Reverse`: smaller means newer.
+            self.heap.pop();
+            self.heap.push(item);
+        }
+    }
+}
+
+/// Counts every match of `weight` and returns the `offset`th to `offset + limit`th newest,
+/// as (seq, sent_at). `lo..=hi` bounds the times the query can match (its own time range),
+/// so blocks wholly outside it are never read.
+pub(crate) fn newest(
+    searcher: &Searcher,
+    weight: &dyn Weight,
+    segments: &[Segment<'_>],
+    (lo, hi): (i64, i64),
+    offset: usize,
+    limit: usize,
+) -> tantivy::Result<(u64, Vec<(u64, i64)>)> {
+    let readers = searcher.segment_readers();
+    let mut total = 0u64;
+    for r in readers {
+        total += u64::from(weight.count(r)?);
+    }
+    let want = offset.saturating_add(limit);
+    let want = want.min(usize::try_from(total).unwrap_or(usize::MAX));
+    if want == 0 {
+        return Ok((total, vec![]));
+    }
+    let mut page = Page {
+        want,
+        heap: BinaryHeap::with_capacity(want + 1),
+    };
+    // Every block that may hold a match in the time range, newest first.
+    let mut order: Vec<(i64, usize, u32)> = vec![];
+    for (s, seg) in segments.iter().enumerate() {
+        for (b, (&newest, &oldest)) in seg.blocks.newest.iter().zip(&seg.blocks.oldest).enumerate()
+        {
+            if newest >= lo && oldest <= hi {
+                order.push((newest, s, b as u32));
+            }
+        }
+    }
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut next = 0;
+    let mut round = FIRST_ROUND;
+    while next < order.len() {
+        if page.floor().is_some_and(|f| order[next].0 < f) {
+            break;
+        }
+        let end = (next + round).min(order.len());
+        let mut batch: Vec<(usize, u32)> = order[next..end].iter().map(|x| (x.1, x.2)).collect();
+        batch.sort_unstable();
+        let mut i = 0;
+        while i < batch.len() {
+            let s = batch[i].0;
+            let (seg, reader) = (&segments[s], &readers[s]);
+            let alive = reader.alive_bitset();
+            let max_doc = reader.max_doc();
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            while i < batch.len() && batch[i].0 == s {
+                let b = batch[i].1;
+                i += 1;
+                if page
+                    .floor()
+                    .is_some_and(|f| seg.blocks.newest[b as usize] < f)
+                {
+                    continue;
+                }
+                let (start, stop) = (b * BLOCK, ((b + 1) * BLOCK).min(max_doc));
+                let mut doc = scorer.doc();
+                if doc < start {
+                    doc = scorer.seek(start);
+                }
+                while doc != TERMINATED && doc < stop {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        page.offer(seg, doc);
+                    }
+                    doc = scorer.advance();
+                }
+            }
+        }
+        next = end;
+        round = round.saturating_mul(2);
+    }
+    let mut kept: Vec<(i64, u64)> = page.heap.into_iter().map(|Reverse(x)| x).collect();
+    kept.sort_unstable_by(|a, b| b.cmp(a));
+    Ok((
+        total,
+        kept.into_iter()
+            .skip(offset)
+            .map(|(at, seq)| (seq, at))
+            .collect(),
+    ))
+}
