@@ -175,7 +175,9 @@ impl Reader {
             return Ok((f.clone(), true));
         }
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        let mut convs: Option<BTreeSet<String>> = Some(Default::default());
+        // The reach as the store's conversation ids: a team's can be thousands, and the
+        // index checks a long list per match rather than as that many terms.
+        let mut convs: Option<BTreeSet<i64>> = Some(Default::default());
         let mut handles: Vec<Handle> = vec![];
         for p in &parts {
             lo = lo.min(p.from_ms);
@@ -184,19 +186,25 @@ impl Reader {
             if b.everyone {
                 convs = None;
             } else if let Some(c) = &mut convs {
-                c.extend(b.conversations);
+                for name in &b.conversations {
+                    c.extend(archive.conversation_id_exact(name)?);
+                }
                 handles.extend(b.handles);
             }
         }
         if let Some(c) = &mut convs {
             handles.sort();
             handles.dedup();
-            c.extend(archive.conversations_of(&handles)?);
+            c.extend(archive.conversation_ids_of(&handles)?);
+            // A narrowing the caller brought along is kept: the reach only ever shrinks it.
+            if let Some(asked) = &f.conversation_ids {
+                c.retain(|id| asked.contains(id));
+            }
         }
         let mut out = f.clone();
         out.from_ms = Some(f.from_ms.map_or(lo, |x| x.max(lo)));
         out.to_ms = Some(f.to_ms.map_or(hi, |x| x.min(hi)));
-        let mut list: Option<Vec<String>> = convs.map(|c| c.into_iter().collect());
+        let mut list: Option<Vec<i64>> = convs.map(|c| c.into_iter().collect());
         if let Some(s) = source {
             match &f.platform {
                 Some(p) if p != s => list = Some(vec![]),
@@ -206,7 +214,9 @@ impl Reader {
         if out.from_ms > out.to_ms {
             list = Some(vec![]);
         }
-        out.conversations = list;
+        if list.is_some() {
+            out.conversation_ids = list;
+        }
         let by_role_alone = parts.len() == 1
             && self.restrictions.is_empty()
             && !self.grants.iter().any(|g| {
@@ -226,19 +236,25 @@ impl Reader {
         f: &Filters,
     ) -> Result<Option<(Filters, bool)>> {
         let (mut n, all_visible) = self.narrow(archive, f)?;
-        if let Some(wanted) = &f.conversations {
+        if let (Some(wanted), Some(reach)) = (&f.conversations, &mut n.conversation_ids) {
             // The caller's reach, when it is bounded, intersected with what was asked
-            // for (an executive's filters come back as they were: the same set).
-            n.conversations = Some(match n.conversations.take() {
-                Some(reach) => reach.into_iter().filter(|c| wanted.contains(c)).collect(),
-                None => wanted.clone(),
-            });
+            // for, by id (an executive's filters come back as they were: the same names).
+            let mut asked = BTreeSet::new();
+            for name in wanted {
+                asked.extend(archive.conversation_id_exact(name)?);
+            }
+            reach.retain(|c| asked.contains(c));
+            n.conversations = None;
         }
-        Ok(if n.conversations.as_ref().is_some_and(Vec::is_empty) {
-            None
-        } else {
-            Some((n, all_visible))
-        })
+        Ok(
+            if n.conversations.as_ref().is_some_and(Vec::is_empty)
+                || n.conversation_ids.as_ref().is_some_and(Vec::is_empty)
+            {
+                None
+            } else {
+                Some((n, all_visible))
+            },
+        )
     }
 
     /// Whether anything the caller may see could match these bounds: a conversation
@@ -409,6 +425,7 @@ impl App {
             platform: p.platform.clone(),
             kind: p.kind.clone(),
             conversations: None,
+            conversation_ids: None,
         };
         // What is audited: the query (personal data masked), the filters and the count.
         let mut details = json!({

@@ -297,10 +297,10 @@ impl Archive {
                     &mut frontier,
                     &mut self.ulids,
                 )?;
-                if let Some(seq) = seq {
-                    stored_seqs.push((seq, p));
+                if let Some((seq, conv)) = seq {
+                    stored_seqs.push((seq, conv, p));
                 }
-                each.push(seq);
+                each.push(seq.map(|(seq, _)| seq));
             }
             tx.commit()?;
             Ok(())
@@ -315,22 +315,15 @@ impl Archive {
         // New senders may have joined the conversations this batch wrote to: their member
         // lists are read again when next asked for (the others stay cached, so a live
         // archive's searches do not read every member list anew after each batch).
-        for (_, p) in &stored_seqs {
-            match self
-                .dir
-                .cached_conversation_id(p.m.platform.as_str(), &p.m.conversation_id)
-            {
-                Some(id) => {
-                    self.dir.members.pop(&id);
-                }
-                None => self.dir.members.clear(),
-            }
+        for (_, conversation, _) in &stored_seqs {
+            self.dir.members.pop(conversation);
         }
-        for (seq, p) in stored_seqs {
+        for (seq, conversation_id, p) in stored_seqs {
             let m = &p.m;
             let conversation = format!("{}:{}", m.platform, m.conversation_id);
             self.index.add(&IndexDoc {
                 seq,
+                conversation_id,
                 sent_at_ms: m.sent_at.utc_ms,
                 platform: m.platform.as_str(),
                 conversation: &conversation,
@@ -352,6 +345,7 @@ impl Archive {
         let masked = masked_text(raw, PiiFlags::of(raw));
         self.index.add(&IndexDoc {
             seq: row.seq,
+            conversation_id: row.conversation,
             sent_at_ms: row.sent_at_ms,
             platform: view.platform.as_str(),
             conversation: &view.conversation,
@@ -438,7 +432,8 @@ pub(crate) fn canonical_line(m: &NewMessage) -> String {
     CanonicalRecord::from_message(m).to_line()
 }
 
-/// Stores one message inside the batch's transaction: its seq, or `None` for a duplicate.
+/// Stores one message inside the batch's transaction: its seq and its conversation's row
+/// id, or `None` for a duplicate.
 fn store_one(
     tx: &mut dyn WriteTxn,
     ctx: WriteCtx<'_>,
@@ -446,7 +441,7 @@ fn store_one(
     received: i64,
     frontier: &mut Frontier,
     ulids: &mut ulid::Generator,
-) -> Result<Option<u64>> {
+) -> Result<Option<(u64, i64)>> {
     let m = &p.m;
     let platform = m.platform.as_str();
     let dir = ctx.dir;
@@ -584,7 +579,7 @@ fn store_one(
             tx.put_attachment(conv_id, &a.reference.sha256, &dek.seal(bytes, &aad))?;
         }
     }
-    Ok(Some(seq))
+    Ok(Some((seq, conv_id)))
 }
 
 #[cfg(test)]

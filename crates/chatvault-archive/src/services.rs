@@ -176,18 +176,34 @@ impl Archive {
 
     /// The conversations (`platform:id`) any of these handles sent a message in.
     pub fn conversations_of(&mut self, handles: &[Handle]) -> Result<Vec<String>> {
+        self.conversation_ids_of(handles)?
+            .into_iter()
+            .map(|id| {
+                let c = self.conversation(id)?;
+                Ok(format!("{}:{}", c.platform, c.external_id))
+            })
+            .collect()
+    }
+
+    /// The row ids of the conversations these handles wrote in, ascending (what the
+    /// index's `conversation_ids` filter takes).
+    pub fn conversation_ids_of(&mut self, handles: &[Handle]) -> Result<Vec<i64>> {
         let mut ids = std::collections::BTreeSet::new();
         for h in handles {
             if let Some(pid) = self.participant_by_key(&h.platform, &h.id)? {
                 ids.extend(self.store.conversations_of_sender(pid)?);
             }
         }
-        ids.into_iter()
-            .map(|id| {
-                let c = self.conversation(id)?;
-                Ok(format!("{}:{}", c.platform, c.external_id))
-            })
-            .collect()
+        Ok(ids.into_iter().collect())
+    }
+
+    /// The row id of the conversation named exactly `platform:external_id`; `None` when
+    /// there is none (a name is never guessed at, unlike [`Self::conversation_id`]).
+    pub fn conversation_id_exact(&mut self, name: &str) -> Result<Option<i64>> {
+        match name.split_once(':') {
+            Some((platform, external_id)) => self.conversation_by_key(platform, external_id),
+            None => Ok(None),
+        }
     }
 
     /// One message and whether the rule shows it. A hidden message is reported as not
@@ -273,7 +289,9 @@ impl Archive {
                         .into(),
             });
         }
-        let ask = if filters.conversations.as_ref().is_some_and(Vec::is_empty) {
+        let ask = if filters.conversations.as_ref().is_some_and(Vec::is_empty)
+            || filters.conversation_ids.as_ref().is_some_and(Vec::is_empty)
+        {
             Ask::Nothing
         } else if all_visible && (!pii_check || view == TextView::Masked) {
             Ask::Page

@@ -21,8 +21,7 @@ use tantivy::query::{
     TermQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
-    INDEXED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
 };
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
@@ -63,6 +62,8 @@ pub struct IndexDoc<'a> {
     pub platform: &'a str,
     /// `platform:external_id`.
     pub conversation: &'a str,
+    /// The conversation's row id in the store: what a caller's reach is resolved to.
+    pub conversation_id: i64,
     pub sender_handle: &'a str,
     pub sender_name: Option<&'a str>,
     pub kind: &'a str,
@@ -97,8 +98,12 @@ pub struct Filters {
     pub platform: Option<String>,
     pub kind: Option<String>,
     /// Any of these conversations (`platform:external_id`); `None` for no restriction.
-    /// The server narrows a search to what a caller may reach with it.
     pub conversations: Option<Vec<String>>,
+    /// Any of these conversations, by the store's row id; `None` for no restriction.
+    /// The server narrows a search to what a caller may reach with it (a team's
+    /// conversations can be thousands: a long list is checked per match against the
+    /// `conv` column rather than asked as that many terms).
+    pub conversation_ids: Option<Vec<i64>>,
 }
 
 /// What the index found.
@@ -121,6 +126,8 @@ struct Fields {
     pii: Field,
     seq: Field,
     sent_at: Field,
+    /// The conversation's row id in the store.
+    conv: Field,
     platform: Field,
     conversation: Field,
     sender: Field,
@@ -144,13 +151,24 @@ fn schema() -> (Schema, Fields) {
         "masked_bi",
         gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions),
     );
-    let pii = b.add_text_field("pii", STRING);
+    // Untokenized terms without field norms (nothing is scored: a norm is a byte per
+    // document and field for nothing).
+    let string = || {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        )
+    };
+    let pii = b.add_text_field("pii", string());
     let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
     let sent_at = b.add_i64_field("sent_at", NumericOptions::default() | INDEXED | FAST);
-    let platform = b.add_text_field("platform", STRING);
-    let conversation = b.add_text_field("conversation", STRING);
-    let sender = b.add_text_field("sender", STRING);
-    let kind = b.add_text_field("kind", STRING);
+    let conv = b.add_u64_field("conv", NumericOptions::default() | INDEXED | FAST);
+    let platform = b.add_text_field("platform", string());
+    let conversation = b.add_text_field("conversation", string());
+    let sender = b.add_text_field("sender", string());
+    let kind = b.add_text_field("kind", string());
     (
         b.build(),
         Fields {
@@ -161,6 +179,7 @@ fn schema() -> (Schema, Fields) {
             pii,
             seq,
             sent_at,
+            conv,
             platform,
             conversation,
             sender,
@@ -174,11 +193,14 @@ fn schema() -> (Schema, Fields) {
 /// done once per generation, not per hit.
 struct Columns {
     generation: u64,
-    per_segment: Vec<(
-        tantivy::columnar::Column<u64>,
-        tantivy::columnar::Column<i64>,
-    )>,
+    per_segment: Vec<SegmentColumns>,
     blocks: Vec<std::sync::Arc<newest::Blocks>>,
+}
+
+struct SegmentColumns {
+    seq: tantivy::columnar::Column<u64>,
+    sent_at: tantivy::columnar::Column<i64>,
+    conv: tantivy::columnar::Column<u64>,
 }
 
 /// What the searches of every generation share: the latest generation's columns, and the
@@ -322,6 +344,7 @@ impl SearchIndex {
         }
         doc.add_u64(f.seq, d.seq);
         doc.add_i64(f.sent_at, d.sent_at_ms);
+        doc.add_u64(f.conv, conv_key(d.conversation_id));
         doc.add_text(f.platform, d.platform);
         doc.add_text(f.conversation, d.conversation);
         doc.add_text(f.sender, format!("h:{}", d.sender_handle));
@@ -576,6 +599,24 @@ impl Snapshot {
             // An empty list matches nothing: a boolean query of no clauses has no documents.
             parts.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
+        if let Some(ids) = &filters.conversation_ids {
+            // A long list is checked per match instead (`Within`).
+            if ids.len() <= newest::TERMS_UP_TO {
+                let any: Vec<(Occur, Box<dyn TQuery>)> = ids
+                    .iter()
+                    .map(|&id| -> (Occur, Box<dyn TQuery>) {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(
+                                Term::from_field_u64(f.conv, conv_key(id)),
+                                IndexRecordOption::Basic,
+                            )),
+                        )
+                    })
+                    .collect();
+                parts.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+            }
+        }
         if !parts.iter().any(|(o, _)| *o == Occur::Must) {
             parts.push((Occur::Must, Box::new(AllQuery)));
         }
@@ -606,13 +647,14 @@ impl Snapshot {
             .iter()
             .map(|r| {
                 let ff = r.fast_fields();
-                Ok((
-                    ff.u64("seq").map_err(|e| self.t(e))?,
-                    ff.i64("sent_at").map_err(|e| self.t(e))?,
-                ))
+                Ok(SegmentColumns {
+                    seq: ff.u64("seq").map_err(|e| self.t(e))?,
+                    sent_at: ff.i64("sent_at").map_err(|e| self.t(e))?,
+                    conv: ff.u64("conv").map_err(|e| self.t(e))?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
-        let sent_at: Vec<_> = per_segment.iter().map(|(_, t)| t).collect();
+        let sent_at: Vec<_> = per_segment.iter().map(|c| &c.sent_at).collect();
         let blocks = cache.blocks.for_searcher(searcher, &sent_at);
         let c = std::sync::Arc::new(Columns {
             generation,
@@ -627,7 +669,7 @@ impl Snapshot {
         let (seq, at) = columns
             .per_segment
             .get(addr.segment_ord as usize)
-            .map(|(s, t)| (s.first(addr.doc_id), t.first(addr.doc_id)))
+            .map(|c| (c.seq.first(addr.doc_id), c.sent_at.first(addr.doc_id)))
             .unwrap_or((None, None));
         match (seq, at) {
             (Some(s), Some(a)) => Ok((s, a)),
@@ -636,6 +678,29 @@ impl Snapshot {
                 what: format!("document {addr:?} has no seq"),
             }),
         }
+    }
+
+    /// Every match of `tq` in the long conversation list of `filters`, if any, unordered.
+    fn collect(
+        &self,
+        tq: &dyn TQuery,
+        filters: &Filters,
+        cols: &Columns,
+    ) -> Result<Vec<DocAddress>> {
+        let mut docs: Vec<DocAddress> = self
+            .searcher
+            .search(tq, &DocSetCollector)
+            .map_err(|e| self.t(e))?
+            .into_iter()
+            .collect();
+        if let Some(within) = newest::Within::of(filters.conversation_ids.as_deref()) {
+            docs.retain(|a| {
+                cols.per_segment
+                    .get(a.segment_ord as usize)
+                    .is_some_and(|c| within.holds(&c.conv, a.doc_id))
+            });
+        }
+        Ok(docs)
     }
 
     /// Runs a query on the text as `view` reads it. With an exact query, returns the
@@ -661,9 +726,10 @@ impl Snapshot {
                 .per_segment
                 .iter()
                 .zip(&cols.blocks)
-                .map(|((seq, sent_at), blocks)| newest::Segment {
-                    seq,
-                    sent_at,
+                .map(|(c, blocks)| newest::Segment {
+                    seq: &c.seq,
+                    sent_at: &c.sent_at,
+                    conv: &c.conv,
                     blocks,
                 })
                 .collect();
@@ -671,16 +737,22 @@ impl Snapshot {
                 filters.from_ms.unwrap_or(i64::MIN),
                 filters.to_ms.unwrap_or(i64::MAX),
             );
-            let (total, page) =
-                newest::newest(searcher, weight.as_ref(), &segments, range, offset, limit)
-                    .map_err(|e| self.t(e))?;
+            let within = newest::Within::of(filters.conversation_ids.as_deref());
+            let (total, page) = newest::newest(
+                searcher,
+                weight.as_ref(),
+                &segments,
+                within.as_ref(),
+                range,
+                offset,
+                limit,
+            )
+            .map_err(|e| self.t(e))?;
             Ok(IndexHits::Exact { total, page })
         } else {
-            let docs = searcher
-                .search(&tq, &DocSetCollector)
-                .map_err(|e| self.t(e))?;
             let cols = self.columns(searcher)?;
-            let all = docs
+            let all = self
+                .collect(tq.as_ref(), filters, &cols)?
                 .into_iter()
                 .map(|a| self.seq_and_time(&cols, a))
                 .collect::<Result<Vec<_>>>()?;
@@ -695,17 +767,20 @@ impl Snapshot {
         filters: &Filters,
         view: TextView,
     ) -> Result<(bool, Vec<u64>)> {
-        let searcher = &self.searcher;
-        let docs = searcher
-            .search(&self.build(q, filters, view), &DocSetCollector)
-            .map_err(|e| self.t(e))?;
-        let cols = self.columns(searcher)?;
-        let seqs = docs
+        let cols = self.columns(&self.searcher)?;
+        let seqs = self
+            .collect(self.build(q, filters, view).as_ref(), filters, &cols)?
             .into_iter()
             .map(|a| self.seq_and_time(&cols, a).map(|x| x.0))
             .collect::<Result<Vec<_>>>()?;
         Ok((q.index_is_exact(), seqs))
     }
+}
+
+/// A conversation's row id as the `conv` column holds it. The store's row ids are
+/// positive; anything else is kept apart from every real id (it matches nothing).
+fn conv_key(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(u64::MAX)
 }
 
 /// Sums the sizes of the files under `dir` (the index's footprint).

@@ -38,6 +38,58 @@ pub(crate) const BLOCK: u32 = 1024;
 /// The first round's blocks; each later round takes twice as many.
 const FIRST_ROUND: usize = 2;
 
+/// A list of conversations up to this long is asked as terms (their postings are read);
+/// a longer one (a team's reach: thousands) is checked per match in the `conv` column,
+/// which costs a lookup per match instead of a posting list per conversation.
+pub(crate) const TERMS_UP_TO: usize = 32;
+
+/// A long list of conversation row ids, checked per match.
+pub(crate) enum Within {
+    /// A bit per id, for ids up to [`BITS_UP_TO`] (row ids are dense from 1).
+    Bits(Vec<u64>),
+    /// Sorted, for lists holding larger ids.
+    Sorted(Vec<u64>),
+}
+
+/// The largest id kept as a bit: 8 MiB of bits at most.
+const BITS_UP_TO: u64 = 1 << 26;
+
+impl Within {
+    /// The check for `ids`, when the list is long enough to be checked per match.
+    pub(crate) fn of(ids: Option<&[i64]>) -> Option<Within> {
+        let ids = ids.filter(|ids| ids.len() > TERMS_UP_TO)?;
+        // A negative id is no row of the store's: it matches nothing.
+        let mut ids: Vec<u64> = ids.iter().filter_map(|&i| u64::try_from(i).ok()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Some(match ids.last() {
+            Some(&max) if max < BITS_UP_TO => {
+                let mut bits = vec![0u64; (max / 64 + 1) as usize];
+                for id in ids {
+                    bits[(id / 64) as usize] |= 1 << (id % 64);
+                }
+                Within::Bits(bits)
+            }
+            _ => Within::Sorted(ids),
+        })
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        match self {
+            Within::Bits(bits) => usize::try_from(id / 64)
+                .ok()
+                .and_then(|w| bits.get(w))
+                .is_some_and(|w| w & (1 << (id % 64)) != 0),
+            Within::Sorted(ids) => ids.binary_search(&id).is_ok(),
+        }
+    }
+
+    /// Whether document `doc` of the segment whose `conv` column this is belongs.
+    pub(crate) fn holds(&self, conv: &Column<u64>, doc: DocId) -> bool {
+        conv.first(doc).is_some_and(|c| self.contains(c))
+    }
+}
+
 /// The newest and oldest `sent_at` of each block of one segment.
 pub(crate) struct Blocks {
     newest: Vec<i64>,
@@ -51,18 +103,30 @@ impl Blocks {
         let (mut newest, mut oldest) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK as usize);
         let mut vals: Vec<Option<i64>> = vec![None; BLOCK as usize];
+        let mut dense: Vec<i64> = vec![0; BLOCK as usize];
+        let full = matches!(sent_at.index, tantivy::columnar::ColumnIndex::Full);
         for b in 0..n as u32 {
             let start = b * BLOCK;
             let end = (start + BLOCK).min(max_doc);
-            docs.clear();
-            docs.extend(start..end);
-            let vals = &mut vals[..docs.len()];
-            vals.fill(None);
-            sent_at.first_vals(&docs, vals);
             let (mut hi, mut lo) = (i64::MIN, i64::MAX);
-            for v in vals.iter().flatten() {
-                hi = hi.max(*v);
-                lo = lo.min(*v);
+            if full {
+                // Every document has its value at its own row: read the rows in one go.
+                let dense = &mut dense[..(end - start) as usize];
+                sent_at.values.get_range(u64::from(start), dense);
+                for v in dense.iter() {
+                    hi = hi.max(*v);
+                    lo = lo.min(*v);
+                }
+            } else {
+                docs.clear();
+                docs.extend(start..end);
+                let vals = &mut vals[..docs.len()];
+                vals.fill(None);
+                sent_at.first_vals(&docs, vals);
+                for v in vals.iter().flatten() {
+                    hi = hi.max(*v);
+                    lo = lo.min(*v);
+                }
             }
             newest.push(hi);
             oldest.push(lo);
@@ -107,6 +171,7 @@ impl BlockCache {
 pub(crate) struct Segment<'a> {
     pub seq: &'a Column<u64>,
     pub sent_at: &'a Column<i64>,
+    pub conv: &'a Column<u64>,
     pub blocks: &'a Blocks,
 }
 
@@ -149,21 +214,37 @@ impl Page {
     }
 }
 
-/// Counts every match of `weight` and returns the `offset`th to `offset + limit`th newest,
-/// as (seq, sent_at). `lo..=hi` bounds the times the query can match (its own time range),
-/// so blocks wholly outside it are never read.
+/// Counts every match of `weight` (in `within`'s conversations, when given) and returns
+/// the `offset`th to `offset + limit`th newest, as (seq, sent_at). `lo..=hi` bounds the
+/// times the query can match (its own time range), so blocks wholly outside it are never
+/// read.
 pub(crate) fn newest(
     searcher: &Searcher,
     weight: &dyn Weight,
     segments: &[Segment<'_>],
+    within: Option<&Within>,
     (lo, hi): (i64, i64),
     offset: usize,
     limit: usize,
 ) -> tantivy::Result<(u64, Vec<(u64, i64)>)> {
     let readers = searcher.segment_readers();
+    let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
     let mut total = 0u64;
-    for r in readers {
-        total += u64::from(weight.count(r)?);
+    for (r, seg) in readers.iter().zip(segments) {
+        total += match within {
+            None => u64::from(weight.count(r)?),
+            Some(_) => {
+                let alive = r.alive_bitset();
+                let mut n = 0u64;
+                weight.for_each_no_score(r, &mut |docs: &[DocId]| {
+                    n += docs
+                        .iter()
+                        .filter(|&&d| alive.is_none_or(|a| a.is_alive(d)) && keep(seg, d))
+                        .count() as u64;
+                })?;
+                n
+            }
+        };
     }
     let want = offset.saturating_add(limit);
     let want = want.min(usize::try_from(total).unwrap_or(usize::MAX));
@@ -216,7 +297,7 @@ pub(crate) fn newest(
                     doc = scorer.seek(start);
                 }
                 while doc != TERMINATED && doc < stop {
-                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                    if alive.is_none_or(|a| a.is_alive(doc)) && keep(seg, doc) {
                         page.offer(seg, doc);
                     }
                     doc = scorer.advance();

@@ -43,16 +43,23 @@ struct Doc {
     deleted: bool,
 }
 
+/// Each document's conversation: 97 of them, so that a reach of dozens is a long list.
+fn conv_of(i: usize) -> i64 {
+    (i % 97) as i64 + 1
+}
+
 fn build(docs: &[Doc], batches: usize) -> (tempfile::TempDir, SearchIndex) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut idx = SearchIndex::open(dir.path()).expect("open");
     let per = docs.len().div_ceil(batches.max(1));
     for (i, d) in docs.iter().enumerate() {
+        let conversation = format!("p:{}", conv_of(i));
         idx.add(&IndexDoc {
             seq: i as u64,
             sent_at_ms: d.at,
             platform: "p",
-            conversation: if i % 3 == 0 { "p:a" } else { "p:b" },
+            conversation: &conversation,
+            conversation_id: conv_of(i),
             sender_handle: "u",
             sender_name: None,
             kind: "text",
@@ -85,7 +92,10 @@ fn truth(docs: &[Doc], q: &Query, f: &Filters) -> Vec<(u64, i64)> {
                 && f.to_ms.is_none_or(|x| d.at <= x)
                 && f.conversation
                     .as_deref()
-                    .is_none_or(|c| c == if i % 3 == 0 { "p:a" } else { "p:b" })
+                    .is_none_or(|c| c == format!("p:{}", conv_of(*i)))
+                && f.conversation_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&conv_of(*i)))
         })
         .map(|(i, d)| (i as u64, d.at))
         .collect();
@@ -165,8 +175,28 @@ proptest! {
                 check(&idx, &docs, WORDS[w], &filters, *offset, *limit);
             }
         }
-        let in_a = Filters { conversation: Some("p:a".into()), ..filters.clone() };
+        let in_a = Filters { conversation: Some("p:1".into()), ..filters.clone() };
         check(&idx, &docs, "甲", &in_a, 0, 20);
+        // A reach of a few conversations (asked as terms) and of many (checked per
+        // match), with ids the store never gave out among them.
+        for ids in [vec![3, 5, 8, 13, 21], (1..=97).step_by(2).chain([-4, 0, 1 << 40]).collect::<Vec<i64>>()] {
+            let reach = Filters { conversation_ids: Some(ids), ..filters.clone() };
+            check(&idx, &docs, "甲", &reach, 0, 20);
+            check(&idx, &docs, "乙 OR 戊", &reach, 3, 10);
+            check(&idx, &docs, "甲 -乙", &reach, 0, 20);
+            // A phrase with a space: candidates, each to be checked by the caller. They
+            // hold every match in the reach, and nothing outside it.
+            let phrase = Query::parse("\"甲 乙\"").expect("parse");
+            let (exact, got) = idx.search_all(&phrase, &reach).expect("search_all");
+            prop_assert!(!exact);
+            let ids = reach.conversation_ids.clone().unwrap_or_default();
+            prop_assert!(got.iter().all(|&s| ids.contains(&conv_of(s as usize))), "a candidate outside the reach");
+            for (s, _) in truth(&docs, &phrase, &reach) {
+                prop_assert!(got.contains(&s), "match {} missing from the candidates", s);
+            }
+        }
+        let nowhere = Filters { conversation_ids: Some(vec![]), ..filters.clone() };
+        check(&idx, &docs, "甲", &nowhere, 0, 20);
         check(&idx, &docs, "甲 -乙", &filters, 0, 20);
         check(&idx, &docs, "甲 OR 戊", &filters, 5, 20);
     }

@@ -63,6 +63,7 @@ fn build(texts: &[String]) -> (tempfile::TempDir, SearchIndex) {
             sent_at_ms: i as i64,
             platform: "p",
             conversation: "p:c",
+            conversation_id: 1,
             sender_handle: "u",
             sender_name: None,
             kind: "text",

@@ -393,6 +393,7 @@ impl FilterArgs {
             platform: self.platform.clone(),
             kind: self.kind.clone(),
             conversations: None,
+            conversation_ids: None,
         })
     }
 }
