@@ -254,6 +254,7 @@ fn main() -> Result<()> {
     }
     let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
     let mut all_ms = vec![];
+    let mut per_class = serde_json::Map::new();
     println!(
         "{:<8} {:>6} {:>10} {:>10} {:>12}",
         "class", "n", "p50 ms", "p99 ms", "mean hits"
@@ -280,6 +281,14 @@ fn main() -> Result<()> {
             fn_ += want.difference(&got).count() as u64;
         }
         ms.sort_by(f64::total_cmp);
+        per_class.insert(
+            (*class).to_owned(),
+            json!({
+                "p50_ms": (percentile(&ms, 0.5) * 1000.0).round() / 1000.0,
+                "p99_ms": (percentile(&ms, 0.99) * 1000.0).round() / 1000.0,
+                "mean_hits": (hits as f64 / qs.len().max(1) as f64).round(),
+            }),
+        );
         println!(
             "{class:<8} {:>6} {:>10.3} {:>10.3} {:>12.0}",
             qs.len(),
@@ -413,6 +422,7 @@ fn main() -> Result<()> {
             "peak_rss_bytes": peak_rss,
             "search_p50_ms": (percentile(&all_ms, 0.5) * 1000.0).round() / 1000.0,
             "search_p99_ms": (percentile(&all_ms, 0.99) * 1000.0).round() / 1000.0,
+            "classes": per_class,
             "recall": recall,
             "precision": precision,
             "fts5_build_msgs_per_s": fts_build.round(),

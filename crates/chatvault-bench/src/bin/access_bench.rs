@@ -264,6 +264,10 @@ fn main() -> Result<()> {
         "p99",
         QUERIES.len()
     );
+    let mut figures = serde_json::Map::new();
+    figures.insert("messages".into(), args.messages.into());
+    figures.insert("baseline_p50_ms".into(), round2(pct(base.clone(), 0.5)));
+    figures.insert("baseline_p99_ms".into(), round2(pct(base.clone(), 0.99)));
     println!(
         "{:<34} {:>9.2} {:>9.2}",
         "baseline Archive::search (CLI)",
@@ -286,6 +290,8 @@ fn main() -> Result<()> {
                 }
             }
         }
+        figures.insert(format!("{user}_p50_ms"), round2(pct(times.clone(), 0.5)));
+        figures.insert(format!("{user}_p99_ms"), round2(pct(times.clone(), 0.99)));
         println!(
             "{:<34} {:>9.2} {:>9.2}",
             format!("API search as {user}"),
@@ -314,13 +320,20 @@ fn main() -> Result<()> {
         "{:<34} {:>9.2} {:>9.2}   (ms, {} single-message batches; goal p99 ≤ 1000)",
         "ingest → searchable",
         pct(lat.clone(), 0.5),
-        pct(lat, 0.99),
+        pct(lat.clone(), 0.99),
         args.ingests
     );
+    figures.insert("ingest_p99_ms".into(), round2(pct(lat.clone(), 0.99)));
     println!("result counts: every mode equals the policy applied to every baseline match");
+    // The last line: the figures as one JSON object (`docs/benchmarks.md`).
+    println!("{}", serde_json::Value::Object(figures));
     drop(client);
     std::fs::remove_dir_all(&work)?;
     Ok(())
+}
+
+fn round2(v: f64) -> serde_json::Value {
+    ((v * 100.0).round() / 100.0).into()
 }
 
 fn percent(s: &str) -> String {
