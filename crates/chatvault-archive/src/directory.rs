@@ -30,6 +30,11 @@ const ROW_CACHE: usize = 65_536;
 /// How many conversations' member lists are kept.
 const MEMBER_CACHE: usize = 16_384;
 
+/// How many participants' conversation lists are kept: the handles of the teams and
+/// agents who search (a list is 8 bytes a conversation: tens of thousands for a busy
+/// agent at 10M messages).
+const SENDER_CACHE: usize = 256;
+
 fn lru<K: Hash + Eq, V>(n: usize) -> LruCache<K, V> {
     LruCache::new(NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN))
 }
@@ -49,6 +54,10 @@ pub(crate) struct Directory {
     /// Who sent messages in each conversation, filled on demand; cleared whenever a
     /// batch stores messages.
     pub members: LruCache<i64, Arc<[Handle]>>,
+    /// The conversations each participant sent messages in (row ids, ascending), filled
+    /// on demand; a batch adds the conversations it wrote to, so a role's reach is not
+    /// read from the store at each search.
+    pub sender_conversations: LruCache<i64, Arc<Vec<i64>>>,
 }
 
 impl Default for Directory {
@@ -68,6 +77,7 @@ impl Directory {
             }),
             deks: lru(deks),
             members: lru(MEMBER_CACHE.min(rows)),
+            sender_conversations: lru(SENDER_CACHE.min(rows)),
         }
     }
 

@@ -297,10 +297,10 @@ impl Archive {
                     &mut frontier,
                     &mut self.ulids,
                 )?;
-                if let Some((seq, conv)) = seq {
-                    stored_seqs.push((seq, conv, p));
+                each.push(seq.as_ref().map(|s| s.seq));
+                if let Some(s) = seq {
+                    stored_seqs.push((s, p));
                 }
-                each.push(seq.map(|(seq, _)| seq));
             }
             tx.commit()?;
             Ok(())
@@ -315,10 +315,17 @@ impl Archive {
         // New senders may have joined the conversations this batch wrote to: their member
         // lists are read again when next asked for (the others stay cached, so a live
         // archive's searches do not read every member list anew after each batch).
-        for (_, conversation, _) in &stored_seqs {
-            self.dir.members.pop(conversation);
+        for (s, _) in &stored_seqs {
+            self.dir.members.pop(&s.conversation);
+            // A sender's cached conversations gain the ones this batch wrote to.
+            if let Some(convs) = self.dir.sender_conversations.get_mut(&s.sender) {
+                if let Err(at) = convs.binary_search(&s.conversation) {
+                    Arc::make_mut(convs).insert(at, s.conversation);
+                }
+            }
         }
-        for (seq, conversation_id, p) in stored_seqs {
+        for (s, p) in stored_seqs {
+            let (seq, conversation_id) = (s.seq, s.conversation);
             let m = &p.m;
             let conversation = format!("{}:{}", m.platform, m.conversation_id);
             self.index.add(&IndexDoc {
@@ -432,8 +439,8 @@ pub(crate) fn canonical_line(m: &NewMessage) -> String {
     CanonicalRecord::from_message(m).to_line()
 }
 
-/// Stores one message inside the batch's transaction: its seq and its conversation's row
-/// id, or `None` for a duplicate.
+/// Stores one message inside the batch's transaction: its seq and the row ids of its
+/// conversation and sender, or `None` for a duplicate.
 fn store_one(
     tx: &mut dyn WriteTxn,
     ctx: WriteCtx<'_>,
@@ -441,7 +448,7 @@ fn store_one(
     received: i64,
     frontier: &mut Frontier,
     ulids: &mut ulid::Generator,
-) -> Result<Option<(u64, i64)>> {
+) -> Result<Option<Stored>> {
     let m = &p.m;
     let platform = m.platform.as_str();
     let dir = ctx.dir;
@@ -579,7 +586,18 @@ fn store_one(
             tx.put_attachment(conv_id, &a.reference.sha256, &dek.seal(bytes, &aad))?;
         }
     }
-    Ok(Some((seq, conv_id)))
+    Ok(Some(Stored {
+        seq,
+        conversation: conv_id,
+        sender: sender_id,
+    }))
+}
+
+/// Where a stored message went.
+struct Stored {
+    seq: u64,
+    conversation: i64,
+    sender: i64,
 }
 
 #[cfg(test)]

@@ -191,10 +191,24 @@ impl Archive {
         let mut ids = std::collections::BTreeSet::new();
         for h in handles {
             if let Some(pid) = self.participant_by_key(&h.platform, &h.id)? {
-                ids.extend(self.store.conversations_of_sender(pid)?);
+                ids.extend(self.sender_conversations(pid)?.iter().copied());
             }
         }
         Ok(ids.into_iter().collect())
+    }
+
+    /// The conversations a participant sent in, ascending: cached, and kept up to date by
+    /// each batch this process stores (another process's writes clear the cache).
+    fn sender_conversations(&mut self, participant: i64) -> Result<Arc<Vec<i64>>> {
+        if let Some(c) = self.dir.sender_conversations.get(&participant) {
+            return Ok(c.clone());
+        }
+        let mut ids = self.store.conversations_of_sender(participant)?;
+        ids.sort_unstable();
+        ids.dedup();
+        let ids = Arc::new(ids);
+        self.dir.sender_conversations.put(participant, ids.clone());
+        Ok(ids)
     }
 
     /// The row id of the conversation named exactly `platform:external_id`; `None` when

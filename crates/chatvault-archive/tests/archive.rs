@@ -752,3 +752,68 @@ fn batches_written_together_keep_their_own_dedup() {
     assert_eq!(total(&mut a, "好的"), 2);
     assert!(!a.flush_index().expect("flush"), "nothing left to flush");
 }
+
+/// A role's reach (the conversations its handles sent in) is cached; it stays what the
+/// store says after this process stores more, and after another process does.
+#[test]
+fn the_cached_reach_follows_every_write() {
+    let (d, mut a) = new_archive();
+    let u1 = chatvault_policy::Handle::new("wecom", "u1");
+    let names = |a: &mut Archive| {
+        a.conversations_of(std::slice::from_ref(&u1))
+            .expect("conversations_of")
+    };
+    import_text(
+        &mut a,
+        "one.jsonl",
+        &[
+            line("c1", Some("1"), "u1", "2024-03-01T09:00:00+08:00", "你好"),
+            line("c2", Some("2"), "u2", "2024-03-01T09:01:00+08:00", "在吗"),
+        ]
+        .join("\n"),
+    );
+    assert_eq!(
+        names(&mut a),
+        vec!["wecom:c1"],
+        "read from the store, then cached"
+    );
+    // This process writes: u1 now takes part in c2 and a new c3.
+    import_text(
+        &mut a,
+        "two.jsonl",
+        &[
+            line("c2", Some("3"), "u1", "2024-03-01T09:02:00+08:00", "在"),
+            line("c3", Some("4"), "u1", "2024-03-01T09:03:00+08:00", "好的"),
+            line("c3", Some("5"), "u1", "2024-03-01T09:04:00+08:00", "好的"),
+        ]
+        .join("\n"),
+    );
+    assert_eq!(names(&mut a), vec!["wecom:c1", "wecom:c2", "wecom:c3"]);
+    drop(a);
+    // A reader caches the reach; another process then writes u1 into c4. The reader sees
+    // it once it reads the store again (a search does).
+    let mut reader = reopen(d.path());
+    assert_eq!(names(&mut reader), vec!["wecom:c1", "wecom:c2", "wecom:c3"]);
+    {
+        let mut other = reopen(d.path());
+        import_text(
+            &mut other,
+            "three.jsonl",
+            &line("c4", Some("6"), "u1", "2024-03-01T09:05:00+08:00", "收到"),
+        );
+    }
+    assert_eq!(
+        total(&mut reader, "收到"),
+        1,
+        "a search reads the other process's writes"
+    );
+    assert_eq!(
+        names(&mut reader),
+        vec!["wecom:c1", "wecom:c2", "wecom:c3", "wecom:c4"]
+    );
+    let ids = reader
+        .conversation_ids_of(std::slice::from_ref(&u1))
+        .expect("ids");
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending, no repeats");
+}

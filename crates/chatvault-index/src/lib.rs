@@ -28,7 +28,10 @@ use tantivy::{
 };
 
 pub use query::{Clause, Query, QueryError};
-use tokenizer::{keyword_bigrams, BigramTokenizer, UnigramTokenizer, BIGRAM, UNIGRAM};
+use tokenizer::{
+    keyword_bigrams, keyword_trigrams, BigramTokenizer, TrigramTokenizer, UnigramTokenizer, BIGRAM,
+    TRIGRAM, UNIGRAM,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -115,13 +118,19 @@ pub enum IndexHits {
     Candidates(Vec<(u64, i64)>),
 }
 
+/// One text's gram fields.
 #[derive(Clone, Copy)]
-struct Fields {
+struct Grams {
     uni: Field,
     bi: Field,
+    tri: Field,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    text: Grams,
     /// The masked text's grams, for the messages that hold personal data.
-    masked_uni: Field,
-    masked_bi: Field,
+    masked: Grams,
     /// `1` on the messages that hold personal data.
     pii: Field,
     seq: Field,
@@ -144,13 +153,22 @@ fn schema() -> (Schema, Fields) {
                 .set_fieldnorms(false),
         )
     };
-    let uni = b.add_text_field("uni", gram(UNIGRAM, IndexRecordOption::Basic));
-    let bi = b.add_text_field("bi", gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions));
-    let masked_uni = b.add_text_field("masked_uni", gram(UNIGRAM, IndexRecordOption::Basic));
-    let masked_bi = b.add_text_field(
-        "masked_bi",
-        gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions),
-    );
+    let mut grams = |prefix: &str| Grams {
+        uni: b.add_text_field(
+            &format!("{prefix}uni"),
+            gram(UNIGRAM, IndexRecordOption::Basic),
+        ),
+        bi: b.add_text_field(
+            &format!("{prefix}bi"),
+            gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions),
+        ),
+        tri: b.add_text_field(
+            &format!("{prefix}tri"),
+            gram(TRIGRAM, IndexRecordOption::Basic),
+        ),
+    };
+    let text = grams("");
+    let masked = grams("masked_");
     // Untokenized terms without field norms (nothing is scored: a norm is a byte per
     // document and field for nothing).
     let string = || {
@@ -172,10 +190,8 @@ fn schema() -> (Schema, Fields) {
     (
         b.build(),
         Fields {
-            uni,
-            bi,
-            masked_uni,
-            masked_bi,
+            text,
+            masked,
             pii,
             seq,
             sent_at,
@@ -265,6 +281,7 @@ impl SearchIndex {
         }
         index.tokenizers().register(UNIGRAM, UnigramTokenizer);
         index.tokenizers().register(BIGRAM, BigramTokenizer);
+        index.tokenizers().register(TRIGRAM, TrigramTokenizer);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -335,11 +352,14 @@ impl SearchIndex {
     pub fn add(&mut self, d: &IndexDoc<'_>) -> Result<()> {
         let f = self.fields;
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.uni, d.text);
-        doc.add_text(f.bi, d.text);
+        let mut grams = |g: Grams, text: &str| {
+            doc.add_text(g.uni, text);
+            doc.add_text(g.bi, text);
+            doc.add_text(g.tri, text);
+        };
+        grams(f.text, d.text);
         if let Some(m) = d.masked.filter(|m| *m != d.text) {
-            doc.add_text(f.masked_uni, m);
-            doc.add_text(f.masked_bi, m);
+            grams(f.masked, m);
             doc.add_text(f.pii, PII);
         }
         doc.add_u64(f.seq, d.seq);
@@ -472,33 +492,45 @@ impl Snapshot {
         tantivy_error(&self.path, source)
     }
 
-    /// One keyword in one pair of gram fields (the stored text's, or the masked text's).
-    fn keyword_in(&self, k: &str, uni: Field, bi: Field) -> Box<dyn TQuery> {
+    /// One keyword in one text's gram fields (the stored text's, or the masked text's).
+    fn keyword_in(&self, k: &str, g: Grams) -> Box<dyn TQuery> {
         if k.chars().any(char::is_whitespace) {
             let words: Vec<&str> = k.split_whitespace().collect();
             // Found through its words; the caller checks the whole phrase.
             let parts = words
                 .iter()
-                .map(|w| (Occur::Must, self.keyword_in(w, uni, bi)))
+                .map(|w| (Occur::Must, self.keyword_in(w, g)))
                 .collect();
             return Box::new(BooleanQuery::new(parts));
         }
-        let n = k.chars().count();
-        match n {
-            1 => Box::new(TermQuery::new(
-                Term::from_field_text(uni, k),
+        let term = |field, text: &str| -> Box<dyn TQuery> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
                 IndexRecordOption::Basic,
-            )),
-            2 => Box::new(TermQuery::new(
-                Term::from_field_text(bi, k),
-                IndexRecordOption::Basic,
-            )),
-            _ => Box::new(PhraseQuery::new_with_offset(
-                keyword_bigrams(k)
+            ))
+        };
+        match k.chars().count() {
+            1 => term(g.uni, k),
+            2 => term(g.bi, k),
+            3 => term(g.tri, k),
+            _ => {
+                // The phrase of bigrams is the match; its trigrams, each necessary, leave
+                // it fewer documents whose positions must be checked.
+                let mut parts: Vec<(Occur, Box<dyn TQuery>)> = keyword_trigrams(k)
                     .into_iter()
-                    .map(|(o, g)| (o, Term::from_field_text(bi, &g)))
-                    .collect(),
-            )),
+                    .map(|(_, t)| (Occur::Must, term(g.tri, &t)))
+                    .collect();
+                parts.push((
+                    Occur::Must,
+                    Box::new(PhraseQuery::new_with_offset(
+                        keyword_bigrams(k)
+                            .into_iter()
+                            .map(|(o, b)| (o, Term::from_field_text(g.bi, &b)))
+                            .collect(),
+                    )),
+                ));
+                Box::new(BooleanQuery::new(parts))
+            }
         }
     }
 
@@ -506,7 +538,7 @@ impl Snapshot {
     /// data matches through its masked grams and any other through its text (the same).
     fn keyword_query(&self, k: &str, view: TextView) -> Box<dyn TQuery> {
         let f = self.fields;
-        let stored = self.keyword_in(k, f.uni, f.bi);
+        let stored = self.keyword_in(k, f.text);
         if view == TextView::Stored {
             return stored;
         }
@@ -521,7 +553,7 @@ impl Snapshot {
             (Occur::MustNot, pii()),
         ]));
         let masked: Box<dyn TQuery> = Box::new(BooleanQuery::new(vec![
-            (Occur::Must, self.keyword_in(k, f.masked_uni, f.masked_bi)),
+            (Occur::Must, self.keyword_in(k, f.masked)),
             (Occur::Must, pii()),
         ]));
         Box::new(BooleanQuery::new(vec![

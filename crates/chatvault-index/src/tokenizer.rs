@@ -1,4 +1,4 @@
-//! The two tokenizers behind exact substring search.
+//! The three tokenizers behind exact substring search.
 //!
 //! Both read text that is already normalised ([`chatvault_model::normalize`]). Every
 //! character takes one position, whitespace included, so positions are character indexes.
@@ -8,6 +8,11 @@
 //! - `cv_bi` emits every pair of adjacent non-whitespace characters at the position of the
 //!   first (its field keeps positions): a two-character keyword is one term lookup, a
 //!   longer one a phrase of bigrams at offsets 0, 2, 4, … plus the last pair.
+//! - `cv_tri` emits every run of three non-whitespace characters (its field keeps
+//!   documents only): a three-character keyword is one term lookup, so it is counted from
+//!   the term's document frequency instead of by checking positions in every document
+//!   that holds both its bigrams; a longer keyword also requires its trigrams, which
+//!   leaves the phrase fewer documents to check.
 //!
 //! Because adjacent bigrams of a keyword share positions with consecutive characters and no
 //! bigram spans whitespace, a phrase match is a substring match, exactly: no misses inside
@@ -19,6 +24,7 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 pub const UNIGRAM: &str = "cv_uni";
 pub const BIGRAM: &str = "cv_bi";
+pub const TRIGRAM: &str = "cv_tri";
 
 #[derive(Clone, Copy, Default)]
 pub struct UnigramTokenizer;
@@ -26,18 +32,22 @@ pub struct UnigramTokenizer;
 #[derive(Clone, Copy, Default)]
 pub struct BigramTokenizer;
 
+#[derive(Clone, Copy, Default)]
+pub struct TrigramTokenizer;
+
 pub struct GramStream<'a> {
     text: &'a str,
     chars: std::str::CharIndices<'a>,
     /// The next character, looked ahead: (byte offset, char).
     next: Option<(usize, char)>,
     position: usize,
-    bigram: bool,
+    /// Characters per gram: 1, 2 or 3.
+    n: usize,
     token: Token,
 }
 
 impl<'a> GramStream<'a> {
-    fn new(text: &'a str, bigram: bool) -> Self {
+    fn new(text: &'a str, n: usize) -> Self {
         let mut chars = text.char_indices();
         let next = chars.next();
         GramStream {
@@ -45,7 +55,7 @@ impl<'a> GramStream<'a> {
             chars,
             next,
             position: 0,
-            bigram,
+            n,
             token: Token::default(),
         }
     }
@@ -60,14 +70,26 @@ impl TokenStream for GramStream<'_> {
             if c.is_whitespace() {
                 continue;
             }
-            let end = if self.bigram {
-                match self.next {
-                    Some((at2, c2)) if !c2.is_whitespace() => at2 + c2.len_utf8(),
-                    _ => continue,
+            // The gram ends n - 1 characters on, none of them whitespace (looking ahead
+            // on a copy of the iterator: two pointers, no allocation).
+            let mut end = at + c.len_utf8();
+            let (mut ahead, mut rest) = (self.next, self.chars.clone());
+            let mut whole = true;
+            for _ in 1..self.n {
+                match ahead {
+                    Some((at2, c2)) if !c2.is_whitespace() => {
+                        end = at2 + c2.len_utf8();
+                        ahead = rest.next();
+                    }
+                    _ => {
+                        whole = false;
+                        break;
+                    }
                 }
-            } else {
-                at + c.len_utf8()
-            };
+            }
+            if !whole {
+                continue;
+            }
             self.token.text.clear();
             self.token.text.push_str(&self.text[at..end]);
             self.token.offset_from = at;
@@ -91,14 +113,21 @@ impl TokenStream for GramStream<'_> {
 impl Tokenizer for UnigramTokenizer {
     type TokenStream<'a> = GramStream<'a>;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
-        GramStream::new(text, false)
+        GramStream::new(text, 1)
     }
 }
 
 impl Tokenizer for BigramTokenizer {
     type TokenStream<'a> = GramStream<'a>;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
-        GramStream::new(text, true)
+        GramStream::new(text, 2)
+    }
+}
+
+impl Tokenizer for TrigramTokenizer {
+    type TokenStream<'a> = GramStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
+        GramStream::new(text, 3)
     }
 }
 
@@ -117,6 +146,24 @@ pub fn keyword_bigrams(keyword: &str) -> Vec<(usize, String)> {
     offsets
         .into_iter()
         .map(|o| (o, chars[o..o + 2].iter().collect()))
+        .collect()
+}
+
+/// The trigram terms a keyword (no whitespace, ≥ 3 characters) must contain: offsets
+/// 0, 3, 6, … and the last three characters.
+pub fn keyword_trigrams(keyword: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = keyword.chars().collect();
+    let n = chars.len();
+    if n < 3 {
+        return vec![];
+    }
+    let mut offsets: Vec<usize> = (0..=n - 3).step_by(3).collect();
+    if offsets.last() != Some(&(n - 3)) {
+        offsets.push(n - 3);
+    }
+    offsets
+        .into_iter()
+        .map(|o| (o, chars[o..o + 3].iter().collect()))
         .collect()
 }
 
@@ -144,6 +191,30 @@ mod tests {
             vec![("a".into(), 0), ("好".into(), 2), ("👍".into(), 3)]
         );
         assert!(tokens(BigramTokenizer, "a b").is_empty());
+        assert_eq!(
+            tokens(TrigramTokenizer, "待处理中 ok 好👍a"),
+            vec![
+                ("待处理".into(), 0),
+                ("处理中".into(), 1),
+                ("好👍a".into(), 8)
+            ]
+        );
+        assert!(tokens(TrigramTokenizer, "ab c").is_empty());
+    }
+
+    #[test]
+    fn keyword_trigram_offsets() {
+        let k = |s: &str| {
+            keyword_trigrams(s)
+                .into_iter()
+                .map(|(o, t)| format!("{o}:{t}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(k("待处理"), vec!["0:待处理"]);
+        assert_eq!(k("安装简单"), vec!["0:安装简", "1:装简单"]);
+        assert_eq!(k("abcdef"), vec!["0:abc", "3:def"]);
+        assert_eq!(k("abcdefg"), vec!["0:abc", "3:def", "4:efg"]);
+        assert!(k("ab").is_empty());
     }
 
     #[test]

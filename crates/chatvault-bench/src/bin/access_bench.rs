@@ -204,36 +204,47 @@ fn main() -> Result<()> {
     // Decisions are made at the time of the search (the grant starts at its approval).
     let now = chrono::Utc::now().timestamp_millis();
     for q in QUERIES {
-        let total = a.search(q, &Filters::default(), 1, 0)?.total as usize;
-        let all = a.search(q, &Filters::default(), total.max(1), 0)?;
-        for (name, s) in &subjects {
-            let mut n = 0;
-            for h in &all.hits {
-                let members = a.participants_of(&h.conversation)?;
-                // The hit carries the whole message as the archive stores it.
-                let sent_at_ms =
-                    chrono::DateTime::parse_from_rfc3339(&h.sent_at)?.timestamp_millis();
-                let facts = chatvault_policy::MessageFacts {
-                    conversation: &h.conversation,
-                    participants: &members,
-                    sent_at_ms,
-                    text: Some(h.text.as_str()),
-                    restricted: false,
-                };
-                if chatvault_policy::decide(
-                    s,
-                    chatvault_policy::Right::View,
-                    &facts,
-                    now,
-                    &grants,
-                    &org,
-                )
-                .allowed()
-                {
-                    n += 1;
+        // Every match, a page of `MAX_PAGE` at a time (a search never answers more).
+        let page = chatvault_archive::MAX_PAGE as usize;
+        let mut seen = 0;
+        loop {
+            let all = a.search(q, &Filters::default(), page, seen)?;
+            seen += all.hits.len();
+            for (name, s) in &subjects {
+                let mut n = 0;
+                for h in &all.hits {
+                    let members = a.participants_of(&h.conversation)?;
+                    // The hit carries the whole message as the archive stores it.
+                    let sent_at_ms =
+                        chrono::DateTime::parse_from_rfc3339(&h.sent_at)?.timestamp_millis();
+                    let facts = chatvault_policy::MessageFacts {
+                        conversation: &h.conversation,
+                        participants: &members,
+                        sent_at_ms,
+                        text: Some(h.text.as_str()),
+                        restricted: false,
+                    };
+                    if chatvault_policy::decide(
+                        s,
+                        chatvault_policy::Right::View,
+                        &facts,
+                        now,
+                        &grants,
+                        &org,
+                    )
+                    .allowed()
+                    {
+                        n += 1;
+                    }
                 }
+                *truth.entry((name, q)).or_insert(0) += n;
             }
-            truth.insert((name, q), n);
+            if all.hits.len() < page {
+                if seen as u64 != all.total {
+                    bail!("`{q}`: read {seen} matches of {}", all.total);
+                }
+                break;
+            }
         }
     }
 
