@@ -30,10 +30,10 @@ m, r, took = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 c = m["classes"]
 cls = " | ".join(f'{c[k]["p50_ms"]:.2f} / {c[k]["p99_ms"]:.2f}' for k in ["cjk1", "cjk2", "cjk3", "cjk4+", "ascii"])
 roles = " / ".join(f'{r[k + "_p99_ms"]:.1f}' for k in ["baseline", "exec", "agent", "lead", "legal"])
-print("| messages | import msg/s (FTS5 build) | store + index (× JSONL) | peak RSS MiB | "
+print("| messages | import msg/s (FTS5 build) | store + index (× JSONL) | beyond the text, B/msg | peak RSS MiB | "
       "1 char | 2 chars | 3 chars | 4–8 chars | ASCII | all p99 (FTS5 p99) | "
       "role p99: baseline / exec / agent / lead / legal | run s |")
 print(f'| {m["messages"]:,} | {m["import_msgs_per_s"]:,.0f} ({m["fts5_build_msgs_per_s"]:,.0f}) | '
-      f'{(m["store_bytes"] + m["index_bytes"]) / 1e6:,.0f} MB ({m["size_ratio"]}×) | {m["peak_rss_bytes"] >> 20} | '
+      f'{(m["store_bytes"] + m["index_bytes"]) / 1e6:,.0f} MB ({m["size_ratio"]}×) | {m["overhead_bytes_per_message"]:.0f} | {m["peak_rss_bytes"] >> 20} | '
       f'{cls} | {m["search_p99_ms"]:.2f} ({m["fts5_p99_ms"]:.0f}) | {roles} | {took} |')
 PY

@@ -30,6 +30,10 @@ struct Args {
     /// Corpus folder (CrossWOZ zips). Default: ../shared/corpus when it exists.
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Use the built-in generator even when the corpus is there: short messages (a
+    /// sentence each, like chat lines), to measure the fixed cost per message.
+    #[arg(long, conflicts_with = "corpus")]
+    no_corpus: bool,
     /// Queries per class.
     #[arg(long, default_value_t = 100)]
     queries: usize,
@@ -127,6 +131,9 @@ fn pick_queries(texts: &[String], class: &str, n: usize, rng: &mut StdRng) -> Ve
 fn main() -> Result<()> {
     let args = Args::parse();
     let corpus_dir = args.corpus.clone().or_else(|| {
+        if args.no_corpus {
+            return None;
+        }
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
         p.is_dir().then_some(p)
     });
@@ -225,10 +232,20 @@ fn main() -> Result<()> {
 
     // 3. Truth: the normalised texts, line i = seq i.
     let mut texts = Vec::with_capacity(n);
+    let mut text_bytes = 0u64;
     for line in BufReader::new(std::fs::File::open(&raw)?).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
-        texts.push(normalize(v["text"].as_str().unwrap_or_default()));
+        let text = v["text"].as_str().unwrap_or_default();
+        text_bytes += text.len() as u64;
+        texts.push(normalize(text));
     }
+    // What a message costs beyond its text: ids, times, names, keys, hashes, the log,
+    // the store's indexes and the search index's postings and columns.
+    let overhead = (store_bytes + index_bytes).saturating_sub(text_bytes) as f64 / n.max(1) as f64;
+    println!(
+        "texts: {text_bytes} bytes, {:.0} per message; store and index beyond the text: {overhead:.0} bytes per message",
+        text_bytes as f64 / n.max(1) as f64
+    );
     let mut rng = StdRng::seed_from_u64(42);
     let queries: Vec<(&str, Vec<String>)> = CLASSES
         .iter()
@@ -418,6 +435,8 @@ fn main() -> Result<()> {
             "store_bytes": store_bytes,
             "index_bytes": index_bytes,
             "raw_bytes": raw_bytes,
+            "text_bytes": text_bytes,
+            "overhead_bytes_per_message": overhead.round(),
             "size_ratio": ((store_bytes + index_bytes) as f64 / raw_bytes as f64 * 1000.0).round() / 1000.0,
             "peak_rss_bytes": peak_rss,
             "search_p50_ms": (percentile(&all_ms, 0.5) * 1000.0).round() / 1000.0,

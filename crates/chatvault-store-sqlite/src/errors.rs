@@ -75,8 +75,70 @@ pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
             || [
                 "No space left on device (os error 28)",
                 "Disk quota exceeded (os error 122)",
+                // The same errors as tantivy prints them when it keeps only the debug
+                // form (writing a segment's deletions, say).
+                "Os { code: 28, kind: StorageFull,",
+                "Os { code: 122, kind: QuotaExceeded,",
             ]
             .iter()
             .any(|w| text.contains(w))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_storage_full;
+
+    #[derive(Debug)]
+    struct Text(&'static str);
+    impl std::fmt::Display for Text {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Text {}
+
+    #[test]
+    fn a_full_disk_in_every_wording() {
+        for (name, e, full) in [
+            (
+                "io error",
+                Box::new(std::io::Error::from_raw_os_error(28)) as Box<dyn std::error::Error>,
+                true,
+            ),
+            (
+                "tantivy, display form",
+                Box::new(Text(
+                    "Failed to write: No space left on device (os error 28)",
+                )),
+                true,
+            ),
+            (
+                "tantivy, debug form (a segment's .del file)",
+                Box::new(Text(
+                    r#"IoError { io_error: Custom { kind: StorageFull, error: PathError { path: "/d/index/.tmpZe5gNW", err: Os { code: 28, kind: StorageFull, message: "No space left on device" } } }, filepath: "e.2001.del" }"#,
+                )),
+                true,
+            ),
+            (
+                "quota, debug form",
+                Box::new(Text(
+                    r#"Os { code: 122, kind: QuotaExceeded, message: "Disk quota exceeded" }"#,
+                )),
+                true,
+            ),
+            (
+                "permission denied",
+                Box::new(std::io::Error::from_raw_os_error(13)),
+                false,
+            ),
+            (
+                "the words alone",
+                Box::new(Text("No space left on device")),
+                false,
+            ),
+        ] {
+            assert_eq!(is_storage_full(e.as_ref()), full, "{name}");
+        }
+    }
 }
