@@ -21,8 +21,8 @@ bin="$CARGO_TARGET_DIR/release"
 rg=()
 command -v rg >/dev/null 2>&1 || rg=(--no-rg)
 start=$(date +%s)
-main=$("$bin/chatvault-bench" --messages "$n" --fts5-queries "$fts5" "${rg[@]}" | tee /dev/stderr | tail -n 1)
-roles=$("$bin/access-bench" --messages "$n" | tee /dev/stderr | tail -n 1)
+main=$("$bin/chatvault-bench" --messages "$n" --fts5-queries "$fts5" "${rg[@]}" | tee -a /dev/stderr | tail -n 1)
+roles=$("$bin/access-bench" --messages "$n" | tee -a /dev/stderr | tail -n 1)
 took=$(($(date +%s) - start))
 python3 - "$main" "$roles" "$took" <<'PY'
 import json, sys

@@ -29,8 +29,7 @@ use tantivy::{
 
 pub use query::{Clause, Query, QueryError};
 use tokenizer::{
-    keyword_bigrams, keyword_trigrams, BigramTokenizer, TrigramTokenizer, UnigramTokenizer, BIGRAM,
-    TRIGRAM, UNIGRAM,
+    keyword_trigrams, BigramTokenizer, TrigramTokenizer, UnigramTokenizer, BIGRAM, TRIGRAM, UNIGRAM,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -160,11 +159,11 @@ fn schema() -> (Schema, Fields) {
         ),
         bi: b.add_text_field(
             &format!("{prefix}bi"),
-            gram(BIGRAM, IndexRecordOption::WithFreqsAndPositions),
+            gram(BIGRAM, IndexRecordOption::Basic),
         ),
         tri: b.add_text_field(
             &format!("{prefix}tri"),
-            gram(TRIGRAM, IndexRecordOption::Basic),
+            gram(TRIGRAM, IndexRecordOption::WithFreqsAndPositions),
         ),
     };
     let text = grams("");
@@ -513,24 +512,13 @@ impl Snapshot {
             1 => term(g.uni, k),
             2 => term(g.bi, k),
             3 => term(g.tri, k),
-            _ => {
-                // The phrase of bigrams is the match; its trigrams, each necessary, leave
-                // it fewer documents whose positions must be checked.
-                let mut parts: Vec<(Occur, Box<dyn TQuery>)> = keyword_trigrams(k)
+            // A phrase of its trigrams, which cover every character (see `tokenizer`).
+            _ => Box::new(PhraseQuery::new_with_offset(
+                keyword_trigrams(k)
                     .into_iter()
-                    .map(|(_, t)| (Occur::Must, term(g.tri, &t)))
-                    .collect();
-                parts.push((
-                    Occur::Must,
-                    Box::new(PhraseQuery::new_with_offset(
-                        keyword_bigrams(k)
-                            .into_iter()
-                            .map(|(o, b)| (o, Term::from_field_text(g.bi, &b)))
-                            .collect(),
-                    )),
-                ));
-                Box::new(BooleanQuery::new(parts))
-            }
+                    .map(|(o, t)| (o, Term::from_field_text(g.tri, &t)))
+                    .collect(),
+            )),
         }
     }
 

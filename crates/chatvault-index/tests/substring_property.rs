@@ -14,11 +14,11 @@ const ALPHABET: &[&str] = &[
 ];
 
 fn text() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(ALPHABET), 0..24).prop_map(|v| v.concat())
+    prop::collection::vec(prop::sample::select(ALPHABET), 0..32).prop_map(|v| v.concat())
 }
 
 fn keyword() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(&ALPHABET[..20]), 1..6).prop_map(|v| v.concat())
+    prop::collection::vec(prop::sample::select(&ALPHABET[..20]), 1..11).prop_map(|v| v.concat())
 }
 
 /// Search through the index, finishing candidate sets with the definition, as the archive does.
@@ -83,7 +83,7 @@ proptest! {
     fn index_equals_naive_scan(
         texts in prop::collection::vec(text(), 1..40),
         queries in prop::collection::vec((keyword(), keyword(), 0u8..5), 1..12),
-        picks in prop::collection::vec((0usize..40, 0usize..24, 1usize..6), 1..12),
+        picks in prop::collection::vec((0usize..40, 0usize..24, 1usize..13), 1..12),
     ) {
         let (_dir, idx) = build(&texts);
         let mut qs: Vec<String> = vec![];
@@ -150,7 +150,7 @@ proptest! {
     #[test]
     fn masked_view_equals_naive_scan_of_masked_text(
         texts in prop::collection::vec(personal_text(), 1..30),
-        picks in prop::collection::vec((0usize..30, 0usize..40, 1usize..8, any::<bool>()), 1..16),
+        picks in prop::collection::vec((0usize..30, 0usize..40, 1usize..13, any::<bool>()), 1..16),
         words in prop::collection::vec((prop::sample::select(PERSONAL), prop::sample::select(PERSONAL), 0u8..4), 1..8),
     ) {
         let (_dir, idx) = build(&texts);
