@@ -177,7 +177,7 @@ impl Reader {
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         // The reach as the store's conversation ids: a team's can be thousands, and the
         // index checks a long list per match rather than as that many terms.
-        let mut convs: Option<BTreeSet<i64>> = Some(Default::default());
+        let mut convs: Option<Vec<i64>> = Some(vec![]);
         let mut handles: Vec<Handle> = vec![];
         for p in &parts {
             lo = lo.min(p.from_ms);
@@ -196,6 +196,8 @@ impl Reader {
             handles.sort();
             handles.dedup();
             c.extend(archive.conversation_ids_of(&handles)?);
+            c.sort_unstable();
+            c.dedup();
             // A narrowing the caller brought along is kept: the reach only ever shrinks it.
             if let Some(asked) = &f.conversation_ids {
                 c.retain(|id| asked.contains(id));
@@ -204,7 +206,7 @@ impl Reader {
         let mut out = f.clone();
         out.from_ms = Some(f.from_ms.map_or(lo, |x| x.max(lo)));
         out.to_ms = Some(f.to_ms.map_or(hi, |x| x.min(hi)));
-        let mut list: Option<Vec<i64>> = convs.map(|c| c.into_iter().collect());
+        let mut list: Option<Vec<i64>> = convs;
         if let Some(s) = source {
             match &f.platform {
                 Some(p) if p != s => list = Some(vec![]),

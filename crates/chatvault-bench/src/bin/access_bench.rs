@@ -32,6 +32,9 @@ struct Args {
     /// Ingest round trips to time.
     #[arg(long, default_value_t = 50)]
     ingests: usize,
+    /// Times each mode runs the ten queries (more, to profile a mode with `perf -p`).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 const QUERIES: &[&str] = &[
@@ -255,7 +258,7 @@ fn main() -> Result<()> {
         a.search(q, &Filters::default(), 20, 0)?;
     }
     let mut base = vec![];
-    for _ in 0..3 {
+    for _ in 0..args.rounds {
         for q in QUERIES {
             let t = Instant::now();
             a.search(q, &Filters::default(), 20, 0)?;
@@ -269,11 +272,12 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     println!(
-        "{:<34} {:>9} {:>9}   (ms per query, {} queries × 3)",
+        "{:<34} {:>9} {:>9}   (ms per query, {} queries × {})",
         "mode",
         "p50",
         "p99",
-        QUERIES.len()
+        QUERIES.len(),
+        args.rounds
     );
     let mut figures = serde_json::Map::new();
     figures.insert("messages".into(), args.messages.into());
@@ -289,7 +293,7 @@ fn main() -> Result<()> {
         let uri = format!("/api/v1/search?q={}", percent(QUERIES[0]));
         rt.block_on(client.get(&cookies[user], &uri))?;
         let mut times = vec![];
-        for _ in 0..3 {
+        for _ in 0..args.rounds {
             for q in QUERIES {
                 let uri = format!("/api/v1/search?q={}", percent(q));
                 let t = Instant::now();
