@@ -361,6 +361,26 @@ fn sessions_time_out_and_freezing_ends_them() {
         "auth.session",
         "idle timeout"
     );
+    // The idle timer moves at most once a minute. Used a minute or more after its last
+    // refresh, it moves; used sooner, it does not, and the session ends 30 minutes after
+    // the refresh: up to a minute early, never late.
+    let s = f.acc.create_session(&u).unwrap();
+    f.advance_ms(2 * 60_000);
+    f.acc.session(&s.cookie).expect("two minutes in: refreshed");
+    f.advance_ms(29 * 60_000);
+    f.acc
+        .session(&s.cookie)
+        .expect("29 minutes after the refresh");
+    f.acc.end_session(&s.cookie).unwrap();
+    let s = f.acc.create_session(&u).unwrap();
+    f.advance_ms(50_000);
+    f.acc.session(&s.cookie).expect("within the minute");
+    f.advance_ms(30 * 60_000 - 50_000 + 1);
+    assert_eq!(
+        f.acc.session(&s.cookie).unwrap_err().code(),
+        "auth.session",
+        "30 minutes after the last refresh, though used 50 s after it"
+    );
     // Absolute timeout, even when used every few minutes.
     let s = f.acc.create_session(&u).unwrap();
     for _ in 0..(13 * 60 / 20) {

@@ -252,8 +252,11 @@ fn every_tampering_is_detected_and_named() {
         (
             "leaf_hash_in_log",
             Box::new(move |f| {
-                let idx = chatvault_ledger::first_stored_index(TARGET) as i64;
-                flip(&db(f), "log_hashes", "hash", "idx", idx, 3);
+                // The target's leaf hash, in the tile row that holds it.
+                let c = db(f);
+                let (key, _) = tile_row_of(&c, TARGET);
+                let at = (TARGET - key as u64) as usize * 32 + 3;
+                flip(&c, "log_tiles", "hashes", "key", key, at);
             }),
             true,
         ),
@@ -382,9 +385,18 @@ fn every_tampering_is_detected_and_named() {
                     [],
                 )
                 .expect("w");
-                let keep = chatvault_ledger::stored_hash_count(60) as i64;
-                c.execute("DELETE FROM log_hashes WHERE idx >= ?1", [keep])
-                    .expect("w");
+                // The last leaf's hash goes from its tile row (the log holds 61 leaves).
+                let (key, hashes) = tile_row_of(&c, 60);
+                let keep = (60 - key as u64) as usize * 32;
+                if keep == 0 {
+                    c.execute("DELETE FROM log_tiles WHERE key = ?1", [key])
+                } else {
+                    c.execute(
+                        "UPDATE log_tiles SET hashes = ?1 WHERE key = ?2",
+                        params![&hashes[..keep], key],
+                    )
+                }
+                .expect("w");
             }),
             false,
         ),
@@ -445,14 +457,38 @@ fn rewrite_log(f: &Fixture) {
         );
     }
     drop(a);
-    let c = db(f);
+    // The tiles as the forger's log gives them: the hashes of tree levels 0, 8, …, each
+    // tile level's in rows of up to 256.
+    let mut levels: Vec<Vec<[u8; 32]>> = vec![];
     for (i, h) in all.iter().enumerate() {
-        c.execute(
-            "UPDATE log_hashes SET hash = ?1 WHERE idx = ?2",
-            params![&h.0[..], i as i64],
-        )
-        .expect("w");
+        let (level, _) = chatvault_ledger::split_stored_hash_index(i as u64);
+        if level % 8 == 0 {
+            let t = usize::from(level / 8);
+            levels.resize_with(levels.len().max(t + 1), Vec::new);
+            levels[t].push(h.0);
+        }
     }
+    let c = db(f);
+    c.execute("DELETE FROM log_tiles", []).expect("w");
+    for (t, hashes) in levels.iter().enumerate() {
+        for (n, tile) in hashes.chunks(256).enumerate() {
+            c.execute(
+                "INSERT INTO log_tiles (key, hashes) VALUES (?1, ?2)",
+                params![((t as i64) << 56) | (n as i64 * 256), tile.as_flattened()],
+            )
+            .expect("w");
+        }
+    }
+}
+
+/// The level-0 tile row (key, hashes) that holds leaf `leaf`'s hash.
+fn tile_row_of(c: &Connection, leaf: u64) -> (i64, Vec<u8>) {
+    c.query_row(
+        "SELECT key, hashes FROM log_tiles WHERE key <= ?1 ORDER BY key DESC LIMIT 1",
+        [leaf as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("the leaf's tile row")
 }
 
 #[test]

@@ -653,9 +653,26 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
     assert_eq!(flags(&mut a), want);
     a.close().expect("close");
     drop(a);
-    // An archive written before the flags were kept: schema version 1, no column, no sender index.
+    // An archive written before the flags were kept: schema version 1, no column, no
+    // sender index, and the log one row per stored hash (before tiles).
+    let hashes = {
+        use chatvault_store::StoreRead;
+        let s =
+            chatvault_store_sqlite::SqliteStore::open(&d.path().join("archive.db")).expect("store");
+        let n = chatvault_ledger::stored_hash_count(s.log_size().expect("size"));
+        s.read_hashes(&(0..n).collect::<Vec<_>>()).expect("hashes")
+    };
     let db =
         chatvault_store_sqlite::raw::Connection::open(d.path().join("archive.db")).expect("db");
+    db.execute_batch("CREATE TABLE log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL); DROP TABLE log_tiles;")
+        .expect("the log as rows");
+    for (i, h) in hashes.iter().enumerate() {
+        db.execute(
+            "INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)",
+            chatvault_store_sqlite::raw::params![i as i64, &h[..]],
+        )
+        .expect("hash");
+    }
     db.execute_batch("DROP INDEX messages_sender; DROP TABLE deletions; ALTER TABLE messages DROP COLUMN pii; PRAGMA user_version = 1;").expect("downgrade");
     drop(db);
     let mut a = reopen(d.path());
@@ -678,7 +695,7 @@ fn pii_flags_are_kept_at_import_and_survive_a_schema_upgrade() {
             |r| r.get(0),
         )
         .expect("deletions");
-    assert_eq!((v, idx, del), (4, 1, 1), "migrated 1 -> 2 -> 3 -> 4");
+    assert_eq!((v, idx, del), (5, 1, 1), "migrated 1 -> 2 -> 3 -> 4 -> 5");
     drop(db);
     assert_eq!(
         flags(&mut a),

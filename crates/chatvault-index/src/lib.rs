@@ -734,10 +734,16 @@ impl Snapshot {
         offset: usize,
     ) -> Result<IndexHits> {
         let searcher = &self.searcher;
-        let tq = self.build(q, filters, view);
         if q.index_is_exact() {
             // One count (a document frequency where tantivy can) and the newest page,
-            // read block by block from the newest (see `newest`).
+            // read block by block from the newest (see `newest`), which also applies the
+            // time range: through the blocks, not a range query over the `sent_at` column.
+            let untimed = Filters {
+                from_ms: None,
+                to_ms: None,
+                ..filters.clone()
+            };
+            let tq = self.build(q, &untimed, view);
             let weight = tq
                 .weight(EnableScoring::disabled_from_searcher(searcher))
                 .map_err(|e| self.t(e))?;
@@ -770,6 +776,7 @@ impl Snapshot {
             .map_err(|e| self.t(e))?;
             Ok(IndexHits::Exact { total, page })
         } else {
+            let tq = self.build(q, filters, view);
             let cols = self.columns(searcher)?;
             let all = self
                 .collect(tq.as_ref(), filters, &cols)?

@@ -133,6 +133,26 @@ impl Blocks {
         }
         Blocks { newest, oldest }
     }
+
+    fn len(&self) -> usize {
+        self.newest.len()
+    }
+
+    /// The doc ids of block `b`: `start..stop`.
+    fn docs(&self, b: usize, max_doc: DocId) -> (DocId, DocId) {
+        let start = b as u32 * BLOCK;
+        (start, (start + BLOCK).min(max_doc))
+    }
+
+    /// Whether block `b` may hold a document sent in `lo..=hi`.
+    fn overlaps(&self, b: usize, lo: i64, hi: i64) -> bool {
+        self.newest[b] >= lo && self.oldest[b] <= hi
+    }
+
+    /// Whether every document of block `b` was sent in `lo..=hi` (an empty block is not).
+    fn inside(&self, b: usize, lo: i64, hi: i64) -> bool {
+        self.oldest[b] >= lo && self.newest[b] <= hi && self.oldest[b] <= self.newest[b]
+    }
 }
 
 /// Block summaries by segment, kept across generations (a segment's never change) and
@@ -214,10 +234,12 @@ impl Page {
     }
 }
 
-/// Counts every match of `weight` (in `within`'s conversations, when given) and returns
-/// the `offset`th to `offset + limit`th newest, as (seq, sent_at). `lo..=hi` bounds the
-/// times the query can match (its own time range), so blocks wholly outside it are never
-/// read.
+/// Counts every match of `weight` (in `within`'s conversations, when given) whose
+/// `sent_at` is in `lo..=hi`, and returns the `offset`th to `offset + limit`th newest, as
+/// (seq, sent_at). The time range is applied here, not in `weight`: blocks wholly outside
+/// it are never read, blocks wholly inside it need no check of the time, and a segment
+/// wholly inside it is counted as if there were no range (a document frequency where
+/// tantivy can). A reach of the last 7 days reads the 7 days' postings, not 60 days'.
 pub(crate) fn newest(
     searcher: &Searcher,
     weight: &dyn Weight,
@@ -229,21 +251,63 @@ pub(crate) fn newest(
 ) -> tantivy::Result<(u64, Vec<(u64, i64)>)> {
     let readers = searcher.segment_readers();
     let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
+    let timed = lo != i64::MIN || hi != i64::MAX;
+    let in_range = |seg: &Segment<'_>, doc: DocId| {
+        seg.sent_at
+            .first(doc)
+            .is_some_and(|at| (lo..=hi).contains(&at))
+    };
     let mut total = 0u64;
     for (r, seg) in readers.iter().zip(segments) {
-        total += match within {
-            None => u64::from(weight.count(r)?),
-            Some(_) => {
-                let alive = r.alive_bitset();
-                let mut n = 0u64;
-                weight.for_each_no_score(r, &mut |docs: &[DocId]| {
-                    n += docs
-                        .iter()
-                        .filter(|&&d| alive.is_none_or(|a| a.is_alive(d)) && keep(seg, d))
-                        .count() as u64;
-                })?;
-                n
+        let blocks = seg.blocks;
+        let alive = r.alive_bitset();
+        let whole = !timed || (0..blocks.len()).all(|b| blocks.inside(b, lo, hi));
+        total += if whole {
+            match within {
+                None => u64::from(weight.count(r)?),
+                Some(_) => {
+                    let mut n = 0u64;
+                    weight.for_each_no_score(r, &mut |docs: &[DocId]| {
+                        n += docs
+                            .iter()
+                            .filter(|&&d| alive.is_none_or(|a| a.is_alive(d)) && keep(seg, d))
+                            .count() as u64;
+                    })?;
+                    n
+                }
             }
+        } else {
+            // Only the blocks the range reaches, in doc order, with one scorer.
+            let mut n = 0u64;
+            let mut scorer = None;
+            for b in 0..blocks.len() {
+                if !blocks.overlaps(b, lo, hi) {
+                    continue;
+                }
+                let scorer = match &mut scorer {
+                    Some(s) => s,
+                    None => scorer.insert(weight.scorer(r, 1.0)?),
+                };
+                let inside = blocks.inside(b, lo, hi);
+                let (start, stop) = blocks.docs(b, r.max_doc());
+                let mut doc = scorer.doc();
+                if doc < start {
+                    doc = scorer.seek(start);
+                }
+                while doc != TERMINATED && doc < stop {
+                    if alive.is_none_or(|a| a.is_alive(doc))
+                        && (inside || in_range(seg, doc))
+                        && keep(seg, doc)
+                    {
+                        n += 1;
+                    }
+                    doc = scorer.advance();
+                }
+                if doc == TERMINATED {
+                    break;
+                }
+            }
+            n
         };
     }
     let want = offset.saturating_add(limit);
@@ -258,10 +322,9 @@ pub(crate) fn newest(
     // Every block that may hold a match in the time range, newest first.
     let mut order: Vec<(i64, usize, u32)> = vec![];
     for (s, seg) in segments.iter().enumerate() {
-        for (b, (&newest, &oldest)) in seg.blocks.newest.iter().zip(&seg.blocks.oldest).enumerate()
-        {
-            if newest >= lo && oldest <= hi {
-                order.push((newest, s, b as u32));
+        for (b, &newest) in seg.blocks.newest.iter().enumerate() {
+            if seg.blocks.overlaps(b, lo, hi) {
+                order.push((newest.min(hi), s, b as u32));
             }
         }
     }
@@ -291,13 +354,17 @@ pub(crate) fn newest(
                 {
                     continue;
                 }
-                let (start, stop) = (b * BLOCK, ((b + 1) * BLOCK).min(max_doc));
+                let inside = seg.blocks.inside(b as usize, lo, hi);
+                let (start, stop) = seg.blocks.docs(b as usize, max_doc);
                 let mut doc = scorer.doc();
                 if doc < start {
                     doc = scorer.seek(start);
                 }
                 while doc != TERMINATED && doc < stop {
-                    if alive.is_none_or(|a| a.is_alive(doc)) && keep(seg, doc) {
+                    if alive.is_none_or(|a| a.is_alive(doc))
+                        && (inside || in_range(seg, doc))
+                        && keep(seg, doc)
+                    {
                         page.offer(seg, doc);
                     }
                     doc = scorer.advance();

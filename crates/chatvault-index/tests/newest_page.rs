@@ -254,6 +254,32 @@ fn every_order_by_name() {
             })
             .collect();
         let (_dir, idx) = build(&docs, batches);
+        // Time windows as the roles ask them (the last 7% of the span, half of it), one
+        // inside a single block, one covering everything, each with and without a reach
+        // long enough to be checked per match: blocks outside a window are skipped, blocks
+        // inside it counted without a check of the time.
+        let (lo, hi) = (
+            at.iter().min().copied().unwrap_or(0),
+            at.iter().max().copied().unwrap_or(0),
+        );
+        let span = (hi - lo).max(1);
+        for (a, b) in [(93, 100), (50, 100), (40, 41), (0, 100), (20, 60)] {
+            let window = Filters {
+                from_ms: Some(lo + span * a / 100),
+                to_ms: Some(lo + span * b / 100),
+                ..Filters::default()
+            };
+            let reach = Filters {
+                conversation_ids: Some((1..=97).step_by(2).collect()),
+                ..window.clone()
+            };
+            for q in ["甲", "乙", "甲乙", "己庚辛", "甲 -乙"] {
+                for (offset, limit) in [(0, 20), (15, 20)] {
+                    check(&idx, &docs, q, &window, offset, limit);
+                    check(&idx, &docs, q, &reach, offset, limit);
+                }
+            }
+        }
         for q in ["甲", "乙", "甲乙", "己庚辛", "丙丁 OR 戊", "甲 -乙", "无"] {
             for (offset, limit) in [(0, 20), (15, 20), (0, 1), (1000, 50)] {
                 let parsed = Query::parse(q).expect("parse");

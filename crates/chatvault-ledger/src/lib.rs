@@ -21,7 +21,8 @@ use std::fmt;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use tlog_tiles::{split_stored_hash_index, stored_hash_index};
+pub use tlog_tiles::split_stored_hash_index;
+use tlog_tiles::stored_hash_index;
 pub use tlog_tiles::{Error as HashReaderError, Hash, HashReader};
 
 pub const HASH_LEN: usize = 32;

@@ -26,20 +26,22 @@ pub mod raw {
 }
 mod errors;
 pub mod snapshot;
+mod tiles;
 pub use access::SqliteAccessOps;
 pub mod summaries;
 pub use errors::{is_storage_failure, is_storage_full, is_storage_full_under};
 pub use summaries::SqliteSummaries;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The schema for a new archive, and each upgrade step, as files (`migrations/`).
-const SCHEMA: &str = include_str!("../migrations/schema_v4.sql");
+const SCHEMA: &str = include_str!("../migrations/schema_v5.sql");
 /// `(from version, step)`: each step takes an archive from its version to the next.
 const STEPS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/v1_to_v2.sql")),
     (2, include_str!("../migrations/v2_to_v3.sql")),
     (3, include_str!("../migrations/v3_to_v4.sql")),
+    (4, include_str!("../migrations/v4_to_v5.sql")),
 ];
 
 const MESSAGE_COLUMNS: &str =
@@ -49,6 +51,8 @@ const MESSAGE_COLUMNS: &str =
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The log's tiles read lately (`tiles`).
+    tiles: tiles::Tiles,
 }
 
 impl SqliteStore {
@@ -58,6 +62,7 @@ impl SqliteStore {
         let store = SqliteStore {
             conn,
             path: path.to_owned(),
+            tiles: tiles::Tiles::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -174,6 +179,16 @@ impl SqliteStore {
             let step = match version {
                 0 => format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"),
                 SCHEMA_VERSION => return Ok(()),
+                // The log's hashes move into tiles: SQL for the table, code for the rows.
+                4 => {
+                    let tx = self.conn.unchecked_transaction().map_err(|e| self.e(e))?;
+                    tx.execute_batch(STEPS[3].1).map_err(|e| self.e(e))?;
+                    tiles::upgrade(&tx, &self.path)?;
+                    tx.execute_batch("PRAGMA user_version = 5;")
+                        .map_err(|e| self.e(e))?;
+                    tx.commit().map_err(|e| self.e(e))?;
+                    continue;
+                }
                 found => match STEPS.iter().find(|(from, _)| *from == found) {
                     Some((from, sql)) => {
                         format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", from + 1)
@@ -286,24 +301,6 @@ fn data_key_on(conn: &Connection, path: &Path, conversation: i64) -> Result<Opti
         .optional()
     })
     .map_err(|e| err(path, e))
-}
-
-fn read_hashes_on(conn: &Connection, path: &Path, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-    let mut st = conn
-        .prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1")
-        .map_err(|e| err(path, e))?;
-    indexes
-        .iter()
-        .map(|&i| {
-            let h: Option<Vec<u8>> = st
-                .query_row([i as i64], |r| r.get(0))
-                .optional()
-                .map_err(|e| err(path, e))?;
-            let h = h.ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))?;
-            h.try_into()
-                .map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
-        })
-        .collect()
 }
 
 impl SqliteStore {

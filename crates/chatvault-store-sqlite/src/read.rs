@@ -336,7 +336,10 @@ impl StoreRead for SqliteStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-        read_hashes_on(&self.conn, &self.path, indexes)
+        indexes
+            .iter()
+            .map(|&i| self.tiles.read(&self.conn, &self.path, i))
+            .collect()
     }
 
     fn scan_hashes(
@@ -344,18 +347,8 @@ impl StoreRead for SqliteStore {
         from: u64,
         f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>,
     ) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare("SELECT idx, hash FROM log_hashes WHERE idx >= ?1 ORDER BY idx")
-            .map_err(|e| self.e(e))?;
-        let mut rows = st.query([from as i64]).map_err(|e| self.e(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
-            let idx: i64 = r.get(0).map_err(|e| self.e(e))?;
-            let h: Vec<u8> = r.get(1).map_err(|e| self.e(e))?;
-            let h = h
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("log hash {idx} is not 32 bytes")))?;
-            if !f(idx as u64, h)? {
+        for i in from..self.tiles.stored(&self.conn, &self.path)? {
+            if !f(i, self.tiles.read(&self.conn, &self.path, i)?)? {
                 break;
             }
         }

@@ -6,17 +6,25 @@ use super::*;
 impl Store for SqliteStore {
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let path = self.path.clone();
+        // Reads after this one see what it commits, or nothing of it.
+        self.tiles.clear();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| err(&path, e))?;
-        Ok(Box::new(SqliteTxn { tx, path }))
+        Ok(Box::new(SqliteTxn {
+            tx,
+            path,
+            log: tiles::Appender::default(),
+        }))
     }
 }
 
 struct SqliteTxn<'a> {
     tx: Transaction<'a>,
     path: PathBuf,
+    /// The log's hashes this transaction appends, written as tiles when it commits.
+    log: tiles::Appender,
 }
 
 impl SqliteTxn<'_> {
@@ -163,15 +171,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn put_hashes(&mut self, first: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        let mut st = self
-            .tx
-            .prepare_cached("INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)")
-            .map_err(|e| err(&self.path, e))?;
-        for (i, h) in hashes.iter().enumerate() {
-            st.execute(params![(first + i as u64) as i64, &h[..]])
-                .map_err(|e| err(&self.path, e))?;
-        }
-        Ok(())
+        self.log.put(&self.tx, &self.path, first, hashes)
     }
 
     fn put_attachment(
@@ -312,8 +312,9 @@ impl WriteTxn for SqliteTxn<'_> {
             .map_err(|e| self.e(e))
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
         let path = self.path.clone();
+        self.log.flush(&self.tx, &path)?;
         self.tx.commit().map_err(|e| err(&path, e))
     }
 }

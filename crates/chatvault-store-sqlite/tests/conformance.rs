@@ -51,7 +51,7 @@ fn schema_v1() -> String {
 
 #[test]
 fn older_archives_are_upgraded_step_by_step() {
-    for from in 1..=3 {
+    for from in 1..=4 {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("archive.db");
         {
@@ -69,6 +69,7 @@ fn older_archives_are_upgraded_step_by_step() {
             for (step, sql) in [
                 (1, include_str!("../migrations/v1_to_v2.sql")),
                 (2, include_str!("../migrations/v2_to_v3.sql")),
+                (3, include_str!("../migrations/v3_to_v4.sql")),
             ] {
                 if step < from {
                     c.execute_batch(sql).expect("step");
@@ -96,12 +97,96 @@ fn older_archives_are_upgraded_step_by_step() {
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
-        assert_eq!(v, 4, "from v{from}");
+        assert_eq!(v, 5, "from v{from}");
+        assert_eq!(
+            s.read_hashes(&[0]).expect("the log hash, from its tile"),
+            vec![[0u8; 32]],
+            "from v{from}"
+        );
         // The upgraded schema is a new archive's: the same tables, columns and indexes.
         let fresh_path = dir.path().join("fresh.db");
         drop(SqliteStore::open(&fresh_path).expect("fresh"));
         let fresh = rusqlite::Connection::open(&fresh_path).expect("open fresh");
         assert_eq!(shape(&c), shape(&fresh), "from v{from}");
+    }
+}
+
+/// A version 4 archive's log (one row per stored hash, `log_hashes`) at `p`, holding
+/// `hashes`.
+fn v4_with_log(p: &std::path::Path, hashes: &[[u8; 32]]) {
+    let c = rusqlite::Connection::open(p).expect("open");
+    c.execute_batch(include_str!("../migrations/schema_v4.sql"))
+        .expect("v4 schema");
+    c.execute_batch("PRAGMA user_version = 4; BEGIN;")
+        .expect("version");
+    for (i, h) in hashes.iter().enumerate() {
+        c.execute(
+            "INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)",
+            rusqlite::params![i as i64, &h[..]],
+        )
+        .expect("hash");
+    }
+    c.execute_batch("COMMIT;").expect("commit");
+}
+
+/// Version 5 keeps the log as tiles: an upgrade moves every hash, and reads each one back
+/// unchanged, across tiles and tile levels; a log whose hashes do not follow from its
+/// leaves is refused and left as it was.
+#[test]
+fn a_version_4_log_moves_into_tiles_unchanged() {
+    use chatvault_store::conformance::log_of;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in [0u64, 1, 255, 256, 257, 600, 70_000] {
+        let p = dir.path().join(format!("v4-{n}.db"));
+        let log = log_of(n);
+        v4_with_log(&p, &log);
+        let s = SqliteStore::open(&p).unwrap_or_else(|e| panic!("{n} records: {e}"));
+        let all: Vec<u64> = (0..log.len() as u64).collect();
+        assert_eq!(s.read_hashes(&all).expect("read"), log, "{n} records");
+        assert!(s.read_hashes(&[log.len() as u64]).is_err(), "{n} records");
+        let c = rusqlite::Connection::open(&p).expect("open");
+        let old: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'log_hashes'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(old, 0, "{n} records: the old table is gone");
+    }
+    for (name, damage) in [
+        ("an interior hash that does not follow", 2usize),
+        ("a hash missing in the middle", 1),
+    ] {
+        let p = dir.path().join(format!("damaged-{damage}.db"));
+        let mut log = log_of(4);
+        if name.starts_with("an interior") {
+            log[damage][0] ^= 1;
+            v4_with_log(&p, &log);
+        } else {
+            log.remove(damage);
+            v4_with_log(&p, &log);
+            let c = rusqlite::Connection::open(&p).expect("open");
+            // Rows keep their indexes: the one at `damage` is gone, the rest move down.
+            c.execute("DELETE FROM log_hashes", []).expect("clear");
+            for (i, h) in log_of(4).iter().enumerate().filter(|(i, _)| *i != damage) {
+                c.execute(
+                    "INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)",
+                    rusqlite::params![i as i64, &h[..]],
+                )
+                .expect("hash");
+            }
+        }
+        let e = match SqliteStore::open(&p) {
+            Ok(_) => panic!("{name}: a damaged log was upgraded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("log hash"), "{name}: {e}");
+        let c = rusqlite::Connection::open(&p).expect("open");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, 4, "{name}: the archive is left at version 4");
     }
 }
 

@@ -144,8 +144,11 @@ fn seed(s: &mut dyn Store, external: &str, first_seq: u64, n: u64) -> i64 {
         ))
         .unwrap();
     }
-    let hashes: Vec<[u8; 32]> = (first_seq..first_seq + n).map(hash).collect();
-    t.put_hashes(first_seq, &hashes).unwrap();
+    t.put_hashes(
+        tlog_tiles::tlog::stored_hash_count(first_seq),
+        &records(first_seq, n),
+    )
+    .unwrap();
     t.commit().unwrap();
     c
 }
@@ -160,7 +163,7 @@ pub fn batch_is_atomic(b: &mut dyn Backend) {
             t.insert_message(&row(seq, c, p, &seq.to_string(), 0))
                 .unwrap();
         }
-        t.put_hashes(0, &[hash(0), hash(1), hash(2)]).unwrap();
+        t.put_hashes(0, &records(0, 3)).unwrap();
         t.put_checkpoint(&checkpoint(3, "cp")).unwrap();
         t.put_meta("k", b"v").unwrap();
         // Dropped without commit: none of it happened.
@@ -192,10 +195,7 @@ pub fn batch_is_atomic(b: &mut dyn Backend) {
     let c = seed(s.as_mut(), "c1", 0, 3);
     assert_eq!(s.log_size().unwrap(), 3);
     assert_eq!(s.conversation_count(c).unwrap(), 3);
-    assert_eq!(
-        s.read_hashes(&[0, 1, 2]).unwrap(),
-        vec![hash(0), hash(1), hash(2)]
-    );
+    assert_eq!(s.read_hashes(&[0, 1, 2, 3]).unwrap(), log_of(3));
 }
 
 pub fn messages_are_append_only(b: &mut dyn Backend) {
@@ -285,26 +285,58 @@ pub fn dedup_keys(b: &mut dyn Backend) {
     );
 }
 
+/// The stored hashes (tlog's order) of a log of `n` records whose leaf hashes are
+/// `hash(0)`, `hash(1)`, …: what a writer passes to `put_hashes`.
+pub fn log_of(n: u64) -> Vec<[u8; 32]> {
+    use tlog_tiles::tlog::{stored_hashes_for_record_hash, Hash, HashReader};
+    struct All(Vec<Hash>);
+    impl HashReader for All {
+        fn read_hashes(
+            &self,
+            indexes: &[u64],
+        ) -> std::result::Result<Vec<Hash>, tlog_tiles::Error> {
+            Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
+        }
+    }
+    let mut all = All(vec![]);
+    for i in 0..n {
+        let more = stored_hashes_for_record_hash(i, Hash(hash(i)), &all).expect("stored hashes");
+        all.0.extend(more);
+    }
+    all.0.into_iter().map(|h| h.0).collect()
+}
+
+/// The stored hashes records `first..first + n` append to that log.
+fn records(first: u64, n: u64) -> Vec<[u8; 32]> {
+    let from = tlog_tiles::tlog::stored_hash_count(first) as usize;
+    log_of(first + n)[from..].to_vec()
+}
+
 pub fn log_hashes(b: &mut dyn Backend) {
+    use tlog_tiles::tlog::stored_hash_count;
     let mut s = b.fresh();
+    // Five records: their leaves and the interior hashes they complete (indexes 0..8).
+    let log = log_of(5);
+    assert_eq!(log.len() as u64, stored_hash_count(5));
     {
         let mut t = s.write().unwrap();
-        t.put_hashes(0, &[hash(0), hash(1), hash(2), hash(3), hash(4)])
-            .unwrap();
+        t.put_hashes(0, &log[..4]).unwrap(); // records 0 and 1, then 2
+        t.put_hashes(4, &log[4..]).unwrap(); // records 3 and 4
         t.commit().unwrap();
     }
     assert_eq!(
-        s.read_hashes(&[4, 0, 2]).unwrap(),
-        vec![hash(4), hash(0), hash(2)]
+        s.read_hashes(&[7, 0, 2, 6]).unwrap(),
+        vec![log[7], log[0], log[2], log[6]],
+        "the leaves and the interior hashes read back as they were put"
     );
-    assert!(s.read_hashes(&[5]).is_err(), "an absent log hash was read");
+    assert!(s.read_hashes(&[8]).is_err(), "an absent log hash was read");
     let mut seen = vec![];
-    s.scan_hashes(2, &mut |i, h| {
+    s.scan_hashes(5, &mut |i, h| {
         seen.push((i, h));
         Ok(true)
     })
     .unwrap();
-    assert_eq!(seen, vec![(2, hash(2)), (3, hash(3)), (4, hash(4))]);
+    assert_eq!(seen, vec![(5, log[5]), (6, log[6]), (7, log[7])]);
     let mut first = vec![];
     s.scan_hashes(0, &mut |i, _| {
         first.push(i);
@@ -316,13 +348,50 @@ pub fn log_hashes(b: &mut dyn Backend) {
         vec![0, 1],
         "a scan went on after its callback said stop"
     );
-    let refused = (|| -> crate::Result<()> {
-        let mut t = s.write()?;
-        t.put_hashes(3, &[hash(99)])?;
-        t.commit()
-    })();
-    assert!(refused.is_err(), "a log hash was overwritten");
-    assert_eq!(s.read_hashes(&[3]).unwrap(), vec![hash(3)]);
+    // The log only grows at its end, a whole record at a time.
+    for (why, at, hashes) in [
+        ("a log hash was overwritten", 3, vec![hash(99)]),
+        ("a gap was left in the log", 9, vec![hash(99)]),
+        (
+            "a record was appended without the interior hash it completes",
+            8,
+            vec![log_of(6)[8]],
+        ),
+    ] {
+        let refused = (|| -> crate::Result<()> {
+            let mut t = s.write()?;
+            t.put_hashes(at, &hashes)?;
+            t.commit()
+        })();
+        assert!(refused.is_err(), "{why}");
+    }
+    assert_eq!(s.read_hashes(&[3]).unwrap(), vec![log[3]]);
+    // Many records, in batches of every size, across several hundred leaves: every hash
+    // reads back, and the log grows on from a store opened again.
+    let n = 1500u64;
+    let log = log_of(n);
+    let mut s = b.fresh();
+    let (mut rec, mut at) = (0u64, 0u64);
+    for size in 1.. {
+        if rec >= n {
+            break;
+        }
+        let next = (rec + size % 300).min(n).max(rec + 1);
+        let end = stored_hash_count(next);
+        let mut t = s.write().unwrap();
+        t.put_hashes(at, &log[at as usize..end as usize]).unwrap();
+        t.commit().unwrap();
+        (rec, at) = (next, end);
+    }
+    let all: Vec<u64> = (0..log.len() as u64).collect();
+    assert_eq!(s.read_hashes(&all).unwrap(), log);
+    let mut scanned = vec![];
+    s.scan_hashes(0, &mut |_, h| {
+        scanned.push(h);
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(scanned, log);
 }
 
 pub fn checkpoints(b: &mut dyn Backend) {
@@ -605,7 +674,7 @@ pub fn readers_see_committed_data_only(b: &mut dyn Backend) {
         let c = t.conversation("wecom", "c2", None, None).unwrap();
         let p = t.participant("wecom", "u2", None).unwrap();
         t.insert_message(&row(1, c, p, "x", 0)).unwrap();
-        t.put_hashes(1, &[hash(1)]).unwrap();
+        t.put_hashes(1, &records(1, 1)).unwrap();
         assert_eq!(
             r.log_size().unwrap(),
             1,

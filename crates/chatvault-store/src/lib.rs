@@ -6,7 +6,9 @@
 //! anything about content: callers encrypt before they write and decrypt after they read.
 //!
 //! Invariants:
-//! - **Append-only.** Message rows and log hashes are inserted, never updated. The only
+//! - **Append-only.** Message rows and log hashes are inserted, never updated (a store may
+//!   keep the log as tiles, C2SP tlog-tiles: it keeps the hashes of tree levels 0, 8, 16, …
+//!   and computes those between when read; `chatvault-store-sqlite` does). The only
 //!   exceptions are explicit: a data key is re-wrapped on key rotation, and (later) a purge
 //!   clears a message's sealed body while its row and leaf stay.
 //! - **Atomic batches.** Everything written through one [`WriteTxn`] becomes durable together
@@ -222,7 +224,8 @@ pub trait StoreRead {
     fn conversation_count(&self, conversation: i64) -> Result<u64>;
     /// Message counts per platform, largest first.
     fn messages_by_platform(&self) -> Result<Vec<(String, u64)>>;
-    /// Log hashes at the given stored-hash indexes; an absent one is an error.
+    /// Log hashes at the given stored-hash indexes (tlog's numbering); an absent one is an
+    /// error.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
     /// Calls `f` for each stored hash from `from` in index order until it returns false.
     fn scan_hashes(
@@ -287,7 +290,11 @@ pub trait WriteTxn {
     /// Whether a message with this dedup key exists in the conversation.
     fn exists(&mut self, conversation: i64, key: &DedupKey) -> Result<bool>;
     fn insert_message(&mut self, row: &MessageRow) -> Result<()>;
-    /// Appends log hashes at consecutive indexes from `first`.
+    /// Appends log hashes at consecutive stored-hash indexes from `first`, which must be
+    /// the log's end: whole records, each its leaf hash then the interior hashes it
+    /// completes (what `chatvault_ledger::Frontier::push` returns). Anything else is
+    /// refused. A store may keep only some levels and compute the interior hashes from the
+    /// leaves, so they must be the ones the leaves give.
     fn put_hashes(&mut self, first: u64, hashes: &[[u8; 32]]) -> Result<()>;
     /// Stores a sealed attachment unless the conversation already has it.
     fn put_attachment(&mut self, conversation: i64, sha256: &[u8; 32], sealed: &[u8])

@@ -87,30 +87,50 @@ fn main() -> Result<()> {
     let data = work.join("archive");
     std::fs::create_dir_all(&work)?;
     let now = chrono::Utc::now().timestamp_millis();
-    // Spread the messages over the last ~60 days, so the 7- and 30-day windows matter.
-    let lines: Vec<String> = Generator::new(
-        GenOptions {
-            messages: args.messages,
-            seed: 3,
-            start_ms: now - 60 * DAY,
-            ..Default::default()
-        },
-        None,
-    )
-    .collect();
-    let mut agents: std::collections::BTreeMap<String, usize> = Default::default();
-    for l in &lines {
-        let v: serde_json::Value = serde_json::from_str(l)?;
-        if v["sender_role"] == "agent" {
-            *agents
-                .entry(format!(
-                    "{}:{}",
-                    v["platform"].as_str().unwrap_or(""),
-                    v["sender_id"].as_str().unwrap_or("")
-                ))
-                .or_default() += 1;
+    let started = Instant::now();
+    let mut phases: Vec<(&str, f64)> = vec![];
+    let mut phase = {
+        let mut last = Instant::now();
+        move |name: &'static str, phases: &mut Vec<(&str, f64)>| {
+            phases.push((name, last.elapsed().as_secs_f64()));
+            last = Instant::now();
         }
+    };
+    // Spread the messages over the last ~60 days, so the 7- and 30-day windows matter.
+    // The lines stream to the file (10M of them would be gigabytes in memory).
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        platform: &'a str,
+        sender_id: &'a str,
+        sender_role: &'a str,
     }
+    let raw = work.join("raw.jsonl");
+    let mut agents: std::collections::BTreeMap<String, usize> = Default::default();
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&raw)?);
+        let lines = Generator::new(
+            GenOptions {
+                messages: args.messages,
+                seed: 3,
+                start_ms: now - 60 * DAY,
+                ..Default::default()
+            },
+            None,
+        );
+        for l in lines {
+            let v: Line<'_> = serde_json::from_str(&l)?;
+            if v.sender_role == "agent" {
+                *agents
+                    .entry(format!("{}:{}", v.platform, v.sender_id))
+                    .or_default() += 1;
+            }
+            out.write_all(l.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
+    phase("generate", &mut phases);
     let mut by_count: Vec<(String, usize)> = agents.into_iter().collect();
     by_count.sort_by_key(|x| std::cmp::Reverse(x.1));
     let handle = |s: &str| {
@@ -126,8 +146,6 @@ fn main() -> Result<()> {
 
     Archive::init(&data, &KeyProvider::default())?;
     let mut a = Archive::open(&data, &KeyProvider::default())?;
-    let raw = work.join("raw.jsonl");
-    std::fs::write(&raw, lines.join("\n") + "\n")?;
     let ctx = chatvault_import::ImportContext {
         file_label: raw.display().to_string(),
         ..Default::default()
@@ -141,6 +159,7 @@ fn main() -> Result<()> {
         "archive: {} messages over 60 days, agent {}:{} ({} messages sent)",
         report.stored, agent.platform, agent.id, by_count[0].1
     );
+    phase("import", &mut phases);
 
     let cfg = Config::default();
     let mut acc = chatvault_server::open_access(&mut a, cfg.security.clone())?;
@@ -206,6 +225,7 @@ fn main() -> Result<()> {
     let mut truth: std::collections::HashMap<(&str, &str), u64> = Default::default();
     // Decisions are made at the time of the search (the grant starts at its approval).
     let now = chrono::Utc::now().timestamp_millis();
+    let mut members: std::collections::HashMap<String, Arc<[Handle]>> = Default::default();
     for q in QUERIES {
         // Every match, a page of `MAX_PAGE` at a time (a search never answers more).
         let page = chatvault_archive::MAX_PAGE as usize;
@@ -213,20 +233,23 @@ fn main() -> Result<()> {
         loop {
             let all = a.search(q, &Filters::default(), page, seen)?;
             seen += all.hits.len();
-            for (name, s) in &subjects {
-                let mut n = 0;
-                for h in &all.hits {
-                    let members = a.participants_of(&h.conversation)?;
-                    // The hit carries the whole message as the archive stores it.
-                    let sent_at_ms =
-                        chrono::DateTime::parse_from_rfc3339(&h.sent_at)?.timestamp_millis();
-                    let facts = chatvault_policy::MessageFacts {
-                        conversation: &h.conversation,
-                        participants: &members,
-                        sent_at_ms,
-                        text: Some(h.text.as_str()),
-                        restricted: false,
-                    };
+            let mut n = vec![0u64; subjects.len()];
+            for h in &all.hits {
+                // Each conversation's members once (a hit's decision needs them).
+                if !members.contains_key(&h.conversation) {
+                    members.insert(h.conversation.clone(), a.participants_of(&h.conversation)?);
+                }
+                // The hit carries the whole message as the archive stores it.
+                let sent_at_ms =
+                    chrono::DateTime::parse_from_rfc3339(&h.sent_at)?.timestamp_millis();
+                let facts = chatvault_policy::MessageFacts {
+                    conversation: &h.conversation,
+                    participants: &members[&h.conversation],
+                    sent_at_ms,
+                    text: Some(h.text.as_str()),
+                    restricted: false,
+                };
+                for (i, (_, s)) in subjects.iter().enumerate() {
                     if chatvault_policy::decide(
                         s,
                         chatvault_policy::Right::View,
@@ -237,10 +260,12 @@ fn main() -> Result<()> {
                     )
                     .allowed()
                     {
-                        n += 1;
+                        n[i] += 1;
                     }
                 }
-                *truth.entry((name, q)).or_insert(0) += n;
+            }
+            for (i, (name, _)) in subjects.iter().enumerate() {
+                *truth.entry((name, q)).or_insert(0) += n[i];
             }
             if all.hits.len() < page {
                 if seen as u64 != all.total {
@@ -251,6 +276,7 @@ fn main() -> Result<()> {
         }
     }
 
+    phase("truth (every match, decided)", &mut phases);
     // Baseline: the CLI's search, in this process, same archive, once warm (the first
     // search of a generation opens its columns and reads each segment's time blocks:
     // that is once per generation, for every mode alike, and each mode is warmed below).
@@ -339,7 +365,17 @@ fn main() -> Result<()> {
         args.ingests
     );
     figures.insert("ingest_p99_ms".into(), round2(pct(lat.clone(), 0.99)));
+    phase("searches and ingests", &mut phases);
     println!("result counts: every mode equals the policy applied to every baseline match");
+    let phases: Vec<String> = phases
+        .iter()
+        .map(|(n, s)| format!("{n} {s:.0} s"))
+        .collect();
+    println!(
+        "time: {} (total {:.0} s)",
+        phases.join(", "),
+        started.elapsed().as_secs_f64()
+    );
     // The last line: the figures as one JSON object (`docs/benchmarks.md`).
     println!("{}", serde_json::Value::Object(figures));
     drop(client);
