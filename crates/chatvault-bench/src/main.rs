@@ -251,14 +251,50 @@ fn main() -> Result<()> {
         .iter()
         .map(|c| (*c, pick_queries(&texts, c, args.queries, &mut rng)))
         .collect();
-    let truth = |q: &str| -> Vec<u64> {
+    // Substring truth: one buffer of every text, with 0xFF (never a byte of UTF-8, so never
+    // inside a keyword or a match) between them, searched by both cores. Each keyword's
+    // answer is kept: the FTS5 check asks for it again.
+    let mut hay: Vec<u8> = Vec::with_capacity(text_bytes as usize + n);
+    let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
+    for t in &texts {
+        starts.push(hay.len());
+        hay.extend_from_slice(t.as_bytes());
+        hay.push(0xFF);
+    }
+    starts.push(hay.len());
+    let found: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Vec<u64>>>> =
+        Default::default();
+    let truth = |q: &str| -> std::rc::Rc<Vec<u64>> {
+        if let Some(v) = found.borrow().get(q) {
+            return v.clone();
+        }
         let f = memchr::memmem::Finder::new(q.as_bytes());
-        texts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| f.find(t.as_bytes()).is_some())
-            .map(|(i, _)| i as u64)
-            .collect()
+        // The texts in `docs` holding `q`, in order: a match moves on to the next text.
+        let scan = |docs: std::ops::Range<usize>| -> Vec<u64> {
+            let (mut at, end) = (starts[docs.start], starts[docs.end]);
+            let mut out = vec![];
+            while at < end {
+                let Some(p) = f.find(&hay[at..end]) else {
+                    break;
+                };
+                let doc = starts.partition_point(|&s| s <= at + p) - 1;
+                out.push(doc as u64);
+                at = starts[doc + 1];
+            }
+            out
+        };
+        let half = texts.len() / 2;
+        let mut all = std::thread::scope(|s| {
+            let first = s.spawn(|| scan(0..half));
+            let second = scan(half..texts.len());
+            let mut first = first.join().expect("the truth scan panicked");
+            first.extend(second);
+            first
+        });
+        all.shrink_to_fit();
+        let all = std::rc::Rc::new(all);
+        found.borrow_mut().insert(q.to_owned(), all.clone());
+        all
     };
 
     // 4. chatvault search: latency of the user-facing call (index, store, decrypt, snippet).
@@ -285,7 +321,7 @@ fn main() -> Result<()> {
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             hits += r.total;
             let got: HashSet<u64> = archive.matching_seqs(q, &none)?.into_iter().collect();
-            let want: HashSet<u64> = truth(q).into_iter().collect();
+            let want: HashSet<u64> = truth(q).iter().copied().collect();
             if r.total != want.len() as u64 {
                 println!(
                     "  total mismatch for {q:?}: {} vs truth {}",
@@ -384,7 +420,7 @@ fn main() -> Result<()> {
                 .query_map([&param], |r| r.get::<_, i64>(0))?
                 .map(|r| r.map(|x| x as u64))
                 .collect::<rusqlite::Result<_>>()?;
-            let want: HashSet<u64> = truth(q).into_iter().collect();
+            let want: HashSet<u64> = truth(q).iter().copied().collect();
             ftp += got.intersection(&want).count() as u64;
             ffn += want.difference(&got).count() as u64;
         }

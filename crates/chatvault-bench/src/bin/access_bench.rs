@@ -32,8 +32,9 @@ struct Args {
     /// Ingest round trips to time.
     #[arg(long, default_value_t = 50)]
     ingests: usize,
-    /// Times each mode runs the ten queries (more, to profile a mode with `perf -p`).
-    #[arg(long, default_value_t = 3)]
+    /// Times each mode runs the ten queries: 100 timings per mode by default, so that the
+    /// p99 is not simply the slowest of a few (more, to profile a mode with `perf -p`).
+    #[arg(long, default_value_t = 10)]
     rounds: usize,
 }
 
