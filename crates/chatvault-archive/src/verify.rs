@@ -205,6 +205,10 @@ impl Archive {
         for e in self.store.integrity_check()? {
             errors.push(issue(None, format!("database: {e}")));
         }
+        // Damage the store found in the log when it moved it to a new layout.
+        if let Some(note) = self.store.meta(chatvault_store::LOG_FINDING)? {
+            errors.push(issue(None, String::from_utf8_lossy(&note).into_owned()));
+        }
         let meta_key = self
             .store
             .meta("verifier_key")?

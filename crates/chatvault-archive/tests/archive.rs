@@ -834,3 +834,36 @@ fn the_cached_reach_follows_every_write() {
     assert_eq!(ids.len(), 4);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending, no repeats");
 }
+
+/// Damage a store found in the log while moving it to a new layout (the upgrade to tiles
+/// records it and carries the leaves over) is reported by `verify`, every time.
+#[test]
+fn verify_reports_damage_the_log_upgrade_found() {
+    let (d, mut a) = new_archive();
+    let text = line("c", Some("p1"), "u", "2024-01-01T00:00:00Z", "你好");
+    assert_eq!(import_text(&mut a, "p.jsonl", &text).stored, 1);
+    assert!(a.verify(&mut |_| {}).expect("verify").ok);
+    a.close().expect("close");
+    drop(a);
+    let db =
+        chatvault_store_sqlite::raw::Connection::open(d.path().join("archive.db")).expect("db");
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+        chatvault_store_sqlite::raw::params![
+            chatvault_store::LOG_FINDING,
+            &b"the log was damaged before its upgrade to tiles"[..]
+        ],
+    )
+    .expect("the finding");
+    drop(db);
+    let mut a = reopen(d.path());
+    let r = a.verify(&mut |_| {}).expect("verify");
+    assert!(!r.ok, "a recorded finding was not reported");
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.what.contains("damaged before its upgrade to tiles")),
+        "{:?}",
+        r.errors
+    );
+}

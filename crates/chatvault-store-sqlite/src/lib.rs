@@ -180,13 +180,34 @@ impl SqliteStore {
                 0 => format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"),
                 SCHEMA_VERSION => return Ok(()),
                 // The log's hashes move into tiles: SQL for the table, code for the rows.
+                // Long on a large archive: the write lock first, then the version again (a
+                // second process may have upgraded it while this one waited).
                 4 => {
-                    let tx = self.conn.unchecked_transaction().map_err(|e| self.e(e))?;
-                    tx.execute_batch(STEPS[3].1).map_err(|e| self.e(e))?;
-                    tiles::upgrade(&tx, &self.path)?;
-                    tx.execute_batch("PRAGMA user_version = 5;")
+                    self.conn
+                        .execute_batch("BEGIN IMMEDIATE;")
                         .map_err(|e| self.e(e))?;
-                    tx.commit().map_err(|e| self.e(e))?;
+                    let step = (|| -> Result<()> {
+                        let now: i64 = self
+                            .conn
+                            .query_row("PRAGMA user_version", [], |r| r.get(0))
+                            .map_err(|e| self.e(e))?;
+                        if now != 4 {
+                            return Ok(());
+                        }
+                        self.conn.execute_batch(STEPS[3].1).map_err(|e| self.e(e))?;
+                        tiles::upgrade(&self.conn, &self.path)?;
+                        self.conn
+                            .execute_batch("PRAGMA user_version = 5;")
+                            .map_err(|e| self.e(e))
+                    })();
+                    match step {
+                        Ok(()) => self.conn.execute_batch("COMMIT;").map_err(|e| self.e(e))?,
+                        Err(e) => {
+                            // The error that stopped it is the one to report.
+                            let _ = self.conn.execute_batch("ROLLBACK;");
+                            return Err(e);
+                        }
+                    }
                     continue;
                 }
                 found => match STEPS.iter().find(|(from, _)| *from == found) {

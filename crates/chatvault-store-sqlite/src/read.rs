@@ -336,6 +336,7 @@ impl StoreRead for SqliteStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        self.tiles.fresh(&self.conn, &self.path)?;
         indexes
             .iter()
             .map(|&i| self.tiles.read(&self.conn, &self.path, i))
@@ -347,6 +348,7 @@ impl StoreRead for SqliteStore {
         from: u64,
         f: &mut dyn FnMut(u64, [u8; 32]) -> Result<bool>,
     ) -> Result<()> {
+        self.tiles.fresh(&self.conn, &self.path)?;
         for i in from..self.tiles.stored(&self.conn, &self.path)? {
             if !f(i, self.tiles.read(&self.conn, &self.path, i)?)? {
                 break;

@@ -14,8 +14,10 @@
 //! piece of one (a batch of one message adds one hash): a row never crosses a tile's end,
 //! so a tile is the rows of its key range, in key order. Rows are only inserted.
 //!
-//! The interior hashes a writer passes are not kept: reads compute them from the leaves,
-//! which is what makes them right. A writer must append whole records at the log's end.
+//! The interior hashes a writer passes are not kept: reads compute them from the tile
+//! below. A hash of a stored level above the leaves (8, 16, …) is checked against the
+//! tile it covers before it is kept, so every hash read follows from the leaves. A writer
+//! must append whole records at the log's end.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -54,7 +56,7 @@ fn hash_of(bytes: &[u8], what: impl Fn() -> String) -> Result<[u8; 32]> {
 pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Vec<u64>> {
     let mut st = conn
         .prepare_cached(
-            "SELECT key, length(hashes) FROM log_tiles WHERE key >= ?1 AND key < ?2 \
+            "SELECT key, length(CAST(hashes AS BLOB)) FROM log_tiles WHERE key >= ?1 AND key < ?2 \
              ORDER BY key DESC LIMIT 1",
         )
         .map_err(|e| err(path, e))?;
@@ -78,10 +80,12 @@ pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Vec<u64>> {
         }
         out.push(first + len as u64 / 32);
     }
-    // Level t holds one hash per 256^t leaves: anything else is a damaged log.
+    // Level t holds one hash per 256^t leaves: anything else (a level missing among
+    // them) is a damaged log.
     let leaves = out.first().copied().unwrap_or(0);
-    for (t, &n) in out.iter().enumerate().skip(1) {
+    for t in 1..=out.len() {
         let want = leaves >> (u32::from(HEIGHT) * t as u32);
+        let n = out.get(t).copied().unwrap_or(0);
         if n != want {
             return Err(corrupt(format!(
                 "the log's tiles disagree: {leaves} leaves, but {n} hashes at tile level {t} (want {want})"
@@ -107,6 +111,7 @@ impl Appender {
     }
 
     /// Takes the stored hashes from stored index `first`: whole records, at the log's end.
+    /// A refused call leaves nothing of itself behind.
     pub(crate) fn put(
         &mut self,
         conn: &Connection,
@@ -123,6 +128,24 @@ impl Appender {
             );
         }
         let levels = self.levels.as_mut().expect("loaded above");
+        let kept: Vec<usize> = levels.iter().map(|(_, v)| v.len()).collect();
+        let out = Self::take(levels, conn, path, first, hashes);
+        if out.is_err() {
+            levels.truncate(kept.len());
+            for ((_, v), n) in levels.iter_mut().zip(kept) {
+                v.truncate(n);
+            }
+        }
+        out
+    }
+
+    fn take(
+        levels: &mut Vec<(u64, Vec<[u8; 32]>)>,
+        conn: &Connection,
+        path: &Path,
+        first: u64,
+        hashes: &[[u8; 32]],
+    ) -> Result<()> {
         let next = stored_hash_count(Self::leaves(levels));
         if first != next {
             return Err(corrupt(format!(
@@ -130,19 +153,28 @@ impl Appender {
             )));
         }
         for (i, h) in hashes.iter().enumerate() {
-            let (level, k) = split_stored_hash_index(first + i as u64);
+            let index = first + i as u64;
+            let (level, k) = split_stored_hash_index(index);
             if level % HEIGHT != 0 {
                 continue; // computed from the tile below when read
             }
             let t = usize::from(level / HEIGHT);
+            if t > 0 {
+                // It covers tile `k` of the level below, whole: it must be that tile's root.
+                let below = tile_below(conn, path, &levels[t - 1], t as u8 - 1, k)?;
+                if subtree(&below).0 != *h {
+                    return Err(corrupt(format!(
+                        "log hash {index} (level {level}, index {k}) is not the hash of the 256 below it"
+                    )));
+                }
+            }
             if levels.len() == t {
                 levels.push((0, vec![]));
             }
             let (start, pending) = &mut levels[t];
             if k != *start + pending.len() as u64 {
                 return Err(corrupt(format!(
-                    "log hash {} is out of order: level {level} index {k}",
-                    first + i as u64
+                    "log hash {index} is out of order: level {level} index {k}"
                 )));
             }
             pending.push(*h);
@@ -183,12 +215,86 @@ impl Appender {
     }
 }
 
+/// Tile `n` of tile level `level`, whole: its stored rows, then what this transaction
+/// appends to it (`pending`, from index `start`).
+fn tile_below(
+    conn: &Connection,
+    path: &Path,
+    (start, pending): &(u64, Vec<[u8; 32]>),
+    level: u8,
+    n: u64,
+) -> Result<Vec<[u8; 32]>> {
+    let mut tile = if *start > n * WIDTH {
+        read_tile(conn, path, level, n)?
+    } else {
+        vec![]
+    };
+    let from = n * WIDTH + tile.len() as u64;
+    let skip = from.checked_sub(*start).map(|x| x as usize);
+    if let Some(more) = skip.and_then(|s| pending.get(s..)) {
+        tile.extend(more.iter().take(WIDTH as usize - tile.len()));
+    }
+    if tile.len() as u64 != WIDTH {
+        return Err(corrupt(format!(
+            "log tile {level}/{n} holds {} hashes where a hash above it needs 256",
+            tile.len()
+        )));
+    }
+    Ok(tile)
+}
+
+/// The root of a run of 2^h hashes.
+fn subtree(hashes: &[[u8; 32]]) -> Hash {
+    let mut v: Vec<Hash> = hashes.iter().map(|b| Hash(*b)).collect();
+    while v.len() > 1 {
+        v = v.chunks_exact(2).map(|p| node_hash(p[0], p[1])).collect();
+    }
+    v.first().copied().unwrap_or(Hash([0; 32]))
+}
+
+/// Tile `n` of tile level `level`, as far as its rows go, read from the database.
+fn read_tile(conn: &Connection, path: &Path, level: u8, n: u64) -> Result<Vec<[u8; 32]>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT key, hashes FROM log_tiles WHERE key >= ?1 AND key < ?2 ORDER BY key",
+        )
+        .map_err(|e| err(path, e))?;
+    let mut rows = st
+        .query(params![key(level, n * WIDTH), key(level, (n + 1) * WIDTH)])
+        .map_err(|e| err(path, e))?;
+    let mut tile: Vec<[u8; 32]> = Vec::with_capacity(WIDTH as usize);
+    while let Some(r) = rows.next().map_err(|e| err(path, e))? {
+        let k: i64 = r.get(0).map_err(|e| err(path, e))?;
+        let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
+        let first = (k as u64) & ((1 << INDEX_BITS) - 1);
+        let at = n * WIDTH + tile.len() as u64;
+        if first != at || bytes.is_empty() || bytes.len() % 32 != 0 {
+            return Err(corrupt(format!(
+                "log tile {level}/{n}: a row at index {first} holding {} bytes, where the tile continues at {at}",
+                bytes.len()
+            )));
+        }
+        for c in bytes.chunks_exact(32) {
+            tile.push(hash_of(c, String::new)?);
+        }
+        if tile.len() as u64 > WIDTH {
+            return Err(corrupt(format!(
+                "log tile {level}/{n} holds more than {WIDTH} hashes"
+            )));
+        }
+    }
+    Ok(tile)
+}
+
 /// Tiles read lately, for reads that walk the log (verify reads every message's hashes).
 /// Cleared by every write transaction, so it only ever holds committed rows; a tile read
 /// while partial is read again when a later hash is asked for.
 #[derive(Default)]
 pub(crate) struct Tiles {
     cache: RefCell<HashMap<(u8, u64), Arc<Vec<[u8; 32]>>>>,
+    /// SQLite's `data_version` when the cache was last known good: another connection's
+    /// commit (another process, or someone editing the file) changes it.
+    version: std::cell::Cell<Option<i64>>,
 }
 
 /// Tiles kept at most (8 KiB each).
@@ -197,6 +303,18 @@ const CACHED: usize = 64;
 impl Tiles {
     pub(crate) fn clear(&self) {
         self.cache.borrow_mut().clear();
+    }
+
+    /// Forgets what was cached if another connection has committed since: call before
+    /// each read.
+    pub(crate) fn fresh(&self, conn: &Connection, path: &Path) -> Result<()> {
+        let now: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| err(path, e))?;
+        if self.version.replace(Some(now)) != Some(now) {
+            self.clear();
+        }
+        Ok(())
     }
 
     /// Tile `n` of tile level `level`, as far as it is written.
@@ -213,35 +331,7 @@ impl Tiles {
                 return Ok(t.clone());
             }
         }
-        let mut st = conn
-            .prepare_cached(
-                "SELECT key, hashes FROM log_tiles WHERE key >= ?1 AND key < ?2 ORDER BY key",
-            )
-            .map_err(|e| err(path, e))?;
-        let mut rows = st
-            .query(params![key(level, n * WIDTH), key(level, (n + 1) * WIDTH)])
-            .map_err(|e| err(path, e))?;
-        let mut tile: Vec<[u8; 32]> = Vec::with_capacity(WIDTH as usize);
-        while let Some(r) = rows.next().map_err(|e| err(path, e))? {
-            let k: i64 = r.get(0).map_err(|e| err(path, e))?;
-            let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
-            let first = (k as u64) & ((1 << INDEX_BITS) - 1);
-            let at = n * WIDTH + tile.len() as u64;
-            if first != at || bytes.is_empty() || bytes.len() % 32 != 0 {
-                return Err(corrupt(format!(
-                    "log tile {level}/{n}: a row at index {first} holding {} bytes, where the tile continues at {at}",
-                    bytes.len()
-                )));
-            }
-            for c in bytes.chunks_exact(32) {
-                tile.push(hash_of(c, String::new)?);
-            }
-            if tile.len() as u64 > WIDTH {
-                return Err(corrupt(format!(
-                    "log tile {level}/{n} holds more than {WIDTH} hashes"
-                )));
-            }
-        }
+        let tile = read_tile(conn, path, level, n)?;
         let tile = Arc::new(tile);
         let mut cache = self.cache.borrow_mut();
         if cache.len() >= CACHED {
@@ -263,11 +353,7 @@ impl Tiles {
         let Some(below) = tile.get((lo - base) as usize..(hi - base) as usize) else {
             return Err(corrupt(format!("log hash {index} is missing")));
         };
-        let mut v: Vec<Hash> = below.iter().map(|b| Hash(*b)).collect();
-        while v.len() > 1 {
-            v = v.chunks_exact(2).map(|p| node_hash(p[0], p[1])).collect();
-        }
-        Ok(v[0].0)
+        Ok(subtree(below).0)
     }
 
     /// How many stored hashes the log has (those of its whole records).
@@ -279,46 +365,66 @@ impl Tiles {
 }
 
 /// Moves a version 4 log (`log_hashes`: one row per stored hash) into tiles, inside the
-/// caller's transaction, and drops the old table. Every hash is read back from the tiles
-/// and compared before the old rows go.
+/// caller's transaction, and drops the old table. The tiles are built from the leaves'
+/// hashes, bottom up; then every old row is compared with what the tiles give. A row that
+/// differs (or an interior one missing) is damage in the old log: the upgrade goes on,
+/// and records the finding under `chatvault_store::LOG_FINDING` for `verify` to report. A missing
+/// leaf cannot be carried over: the upgrade is refused, and the archive left as it was.
 pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
-    let mut appender = Appender::default();
-    let mut batch: Vec<[u8; 32]> = vec![];
-    let mut first = 0u64;
+    // Per tile level: how many hashes went into whole tiles, and the tile being filled.
+    let mut done: Vec<u64> = vec![0];
+    let mut filling: Vec<Vec<[u8; 32]>> = vec![vec![]];
     let mut leaves = 0u64;
     {
+        let mut ins = conn
+            .prepare("INSERT INTO log_tiles (key, hashes) VALUES (?1, ?2)")
+            .map_err(|e| err(path, e))?;
         let mut st = conn
             .prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")
             .map_err(|e| err(path, e))?;
         let mut rows = st.query([]).map_err(|e| err(path, e))?;
         while let Some(r) = rows.next().map_err(|e| err(path, e))? {
             let idx: i64 = r.get(0).map_err(|e| err(path, e))?;
-            let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
-            let at = first + batch.len() as u64;
-            if idx as u64 != at {
+            let (level, k) = split_stored_hash_index(idx.max(0) as u64);
+            if level != 0 {
+                continue;
+            }
+            if k != leaves {
                 return Err(corrupt(format!(
-                    "log hash {at} is missing (the next one stored is {idx})"
+                    "upgrading the log to tiles: the hash of leaf {leaves} is missing from log_hashes; the archive is left at schema version 4"
                 )));
             }
-            batch.push(hash_of(&bytes, || {
+            let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
+            filling[0].push(hash_of(&bytes, || {
                 format!("log hash {idx} is not 32 bytes")
             })?);
-            if split_stored_hash_index(at).0 == 0 {
-                leaves += 1;
+            leaves += 1;
+            // A whole tile is written, and its root goes up a level.
+            let mut t = 0;
+            while filling[t].len() as u64 == WIDTH {
+                ins.execute(params![key(t as u8, done[t]), filling[t].as_flattened()])
+                    .map_err(|e| err(path, e))?;
+                let root = subtree(&filling[t]).0;
+                done[t] += WIDTH;
+                filling[t].clear();
+                if filling.len() == t + 1 {
+                    filling.push(vec![]);
+                    done.push(0);
+                }
+                filling[t + 1].push(root);
+                t += 1;
             }
-            // Hand over whole records only.
-            if batch.len() >= 1 << 16 && at + 1 == stored_hash_count(leaves) {
-                appender.put(conn, path, first, &batch)?;
-                appender.flush(conn, path)?;
-                first += batch.len() as u64;
-                batch.clear();
+        }
+        for (t, tile) in filling.iter().enumerate() {
+            if !tile.is_empty() {
+                ins.execute(params![key(t as u8, done[t]), tile.as_flattened()])
+                    .map_err(|e| err(path, e))?;
             }
         }
     }
-    appender.put(conn, path, first, &batch)?;
-    appender.flush(conn, path)?;
-    // The tiles give back every hash the old table held, interior ones included.
+    // Every old row against the tiles; and every hash the leaves call for is there.
     let tiles = Tiles::default();
+    let (mut differ, mut first_bad, mut within) = (0u64, None::<i64>, 0u64);
     let mut st = conn
         .prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")
         .map_err(|e| err(path, e))?;
@@ -326,14 +432,33 @@ pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
     while let Some(r) = rows.next().map_err(|e| err(path, e))? {
         let idx: i64 = r.get(0).map_err(|e| err(path, e))?;
         let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
-        if tiles.read(conn, path, idx as u64)?[..] != bytes[..] {
-            return Err(corrupt(format!(
-                "log hash {idx} does not follow from the leaves below it: the log is damaged, and is left as it is"
-            )));
+        let wanted = u64::try_from(idx)
+            .ok()
+            .filter(|&i| i < stored_hash_count(leaves));
+        within += u64::from(wanted.is_some());
+        let same = wanted
+            .map(|i| tiles.read(conn, path, i))
+            .transpose()?
+            .is_some_and(|h| h[..] == bytes[..]);
+        if !same {
+            differ += 1;
+            first_bad.get_or_insert(idx);
         }
     }
     drop(rows);
     drop(st);
+    let missing = stored_hash_count(leaves) - within;
+    if differ > 0 || missing > 0 {
+        let note = format!(
+            "the log was damaged before its upgrade to tiles (schema version 5): {differ} stored hashes did not follow from the leaves' hashes (the first at stored index {}), and {missing} were missing; the leaves were kept, and the hashes above them are computed from the leaves",
+            first_bad.map_or("none".to_owned(), |i| i.to_string())
+        );
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![chatvault_store::LOG_FINDING, note.as_bytes()],
+        )
+        .map_err(|e| err(path, e))?;
+    }
     conn.execute_batch("DROP TABLE log_hashes;")
         .map_err(|e| err(path, e))
 }

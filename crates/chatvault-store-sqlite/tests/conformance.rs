@@ -130,8 +130,8 @@ fn v4_with_log(p: &std::path::Path, hashes: &[[u8; 32]]) {
 }
 
 /// Version 5 keeps the log as tiles: an upgrade moves every hash, and reads each one back
-/// unchanged, across tiles and tile levels; a log whose hashes do not follow from its
-/// leaves is refused and left as it was.
+/// unchanged, across tiles and tile levels; damage in the old log is recorded, or, when
+/// a leaf is missing, the upgrade refused.
 #[test]
 fn a_version_4_log_moves_into_tiles_unchanged() {
     use chatvault_store::conformance::log_of;
@@ -154,40 +154,62 @@ fn a_version_4_log_moves_into_tiles_unchanged() {
             .expect("schema");
         assert_eq!(old, 0, "{n} records: the old table is gone");
     }
-    for (name, damage) in [
-        ("an interior hash that does not follow", 2usize),
-        ("a hash missing in the middle", 1),
+    // Damage in the old log: interior hashes that do not follow from the leaves, or are
+    // missing, are found, recorded for `verify`, and the leaves carried over; a missing
+    // leaf cannot be carried over, and the archive stays at version 4.
+    let log = log_of(600);
+    let interior = (0..log.len())
+        .rev()
+        .find(|&i| tlog_tiles::tlog::split_stored_hash_index(i as u64).0 == 8)
+        .expect("a level-8 hash");
+    for (name, drop_index, flip_index, refused) in [
+        ("a level-1 hash changed", None, Some(2usize), false),
+        ("a level-8 hash changed", None, Some(interior), false),
+        ("an interior hash missing", Some(2usize), None, false),
+        ("a leaf's hash missing", Some(3usize), None, true),
     ] {
-        let p = dir.path().join(format!("damaged-{damage}.db"));
-        let mut log = log_of(4);
-        if name.starts_with("an interior") {
-            log[damage][0] ^= 1;
-            v4_with_log(&p, &log);
-        } else {
-            log.remove(damage);
-            v4_with_log(&p, &log);
-            let c = rusqlite::Connection::open(&p).expect("open");
-            // Rows keep their indexes: the one at `damage` is gone, the rest move down.
-            c.execute("DELETE FROM log_hashes", []).expect("clear");
-            for (i, h) in log_of(4).iter().enumerate().filter(|(i, _)| *i != damage) {
-                c.execute(
-                    "INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)",
-                    rusqlite::params![i as i64, &h[..]],
-                )
-                .expect("hash");
-            }
+        let p = dir
+            .path()
+            .join(format!("damaged-{}.db", name.replace(' ', "-")));
+        let mut old = log.clone();
+        if let Some(i) = flip_index {
+            old[i][0] ^= 1;
         }
-        let e = match SqliteStore::open(&p) {
-            Ok(_) => panic!("{name}: a damaged log was upgraded"),
-            Err(e) => e.to_string(),
-        };
-        assert!(e.contains("log hash"), "{name}: {e}");
-        let c = rusqlite::Connection::open(&p).expect("open");
-        let v: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .expect("version");
-        assert_eq!(v, 4, "{name}: the archive is left at version 4");
+        v4_with_log(&p, &old);
+        if let Some(i) = drop_index {
+            let c = rusqlite::Connection::open(&p).expect("open");
+            c.execute("DELETE FROM log_hashes WHERE idx = ?1", [i as i64])
+                .expect("delete");
+        }
+        match (SqliteStore::open(&p), refused) {
+            (Ok(s), false) => {
+                let note = s
+                    .meta(chatvault_store::LOG_FINDING)
+                    .expect("meta")
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_else(|| panic!("{name}: no finding recorded"));
+                assert!(note.contains("damaged"), "{name}: {note}");
+                // The tiles give the log the leaves call for.
+                let all: Vec<u64> = (0..log.len() as u64).collect();
+                assert_eq!(s.read_hashes(&all).expect("read"), log, "{name}");
+            }
+            (Err(e), true) => {
+                assert!(e.to_string().contains("leaf 2 is missing"), "{name}: {e}");
+                let c = rusqlite::Connection::open(&p).expect("open");
+                let v: i64 = c
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .expect("version");
+                assert_eq!(v, 4, "{name}: the archive is left at version 4");
+            }
+            (Ok(_), true) => panic!("{name}: upgraded"),
+            (Err(e), false) => panic!("{name}: refused: {e}"),
+        }
     }
+    // An intact log records no finding.
+    let p = dir.path().join("intact.db");
+    v4_with_log(&p, &log);
+    let s = SqliteStore::open(&p).expect("open");
+    assert_eq!(s.meta(chatvault_store::LOG_FINDING).expect("meta"), None);
 }
 
 /// Every table's columns and every index, by name.

@@ -366,6 +366,27 @@ pub fn log_hashes(b: &mut dyn Backend) {
         assert!(refused.is_err(), "{why}");
     }
     assert_eq!(s.read_hashes(&[3]).unwrap(), vec![log[3]]);
+    // An interior hash that is not the one its leaves give is refused (a store that keeps
+    // some levels must not keep a wrong one), and a refused call leaves nothing behind:
+    // the same transaction goes on with the right hashes.
+    let right = log_of(300);
+    let mut wrong = right.clone();
+    let level8 = (0..wrong.len())
+        .find(|&i| tlog_tiles::tlog::split_stored_hash_index(i as u64).0 == 8)
+        .expect("a hash at level 8");
+    wrong[level8][5] ^= 1;
+    let mut s = b.fresh();
+    {
+        let mut t = s.write().unwrap();
+        assert!(
+            t.put_hashes(0, &wrong).is_err(),
+            "a level-8 hash that does not follow from its 256 leaves was taken"
+        );
+        t.put_hashes(0, &right).unwrap();
+        t.commit().unwrap();
+    }
+    let all: Vec<u64> = (0..right.len() as u64).collect();
+    assert_eq!(s.read_hashes(&all).unwrap(), right);
     // Many records, in batches of every size, across several hundred leaves: every hash
     // reads back, and the log grows on from a store opened again.
     let n = 1500u64;

@@ -27,6 +27,11 @@ pub mod summaries;
 
 pub use chatvault_model::dedup::DedupKey;
 
+/// The meta key under which a store notes damage it found in the Merkle log while moving
+/// it to a new layout (an upgrade that carried the leaves over and recomputed the rest):
+/// `verify` reports it, so that the evidence of the damage outlives the old layout.
+pub const LOG_FINDING: &str = "log.finding";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend's own error (SQLite's, PostgreSQL's), kept as the cause so that a
