@@ -551,12 +551,21 @@ impl Snapshot {
     }
 
     fn build(&self, q: &Query, filters: &Filters, view: TextView) -> Box<dyn TQuery> {
+        self.build_with(q, filters, &|k| self.keyword_query(k, view))
+    }
+
+    /// The query with each keyword asked as `keyword` says, and the filters.
+    fn build_with(
+        &self,
+        q: &Query,
+        filters: &Filters,
+        keyword: &dyn Fn(&str) -> Box<dyn TQuery>,
+    ) -> Box<dyn TQuery> {
         let f = self.fields;
         let exact = q.index_is_exact();
         let mut parts: Vec<(Occur, Box<dyn TQuery>)> = vec![];
         for c in &q.clauses {
-            let any: Vec<Box<dyn TQuery>> =
-                c.any.iter().map(|k| self.keyword_query(k, view)).collect();
+            let any: Vec<Box<dyn TQuery>> = c.any.iter().map(|k| keyword(k)).collect();
             let clause: Box<dyn TQuery> = if any.len() == 1 {
                 any.into_iter().next().unwrap_or_else(|| Box::new(AllQuery))
             } else {
@@ -743,10 +752,6 @@ impl Snapshot {
                 to_ms: None,
                 ..filters.clone()
             };
-            let tq = self.build(q, &untimed, view);
-            let weight = tq
-                .weight(EnableScoring::disabled_from_searcher(searcher))
-                .map_err(|e| self.t(e))?;
             let cols = self.columns(searcher)?;
             let segments: Vec<newest::Segment<'_>> = cols
                 .per_segment
@@ -764,12 +769,59 @@ impl Snapshot {
                 filters.to_ms.unwrap_or(i64::MAX),
             );
             let within = newest::Within::of(filters.conversation_ids.as_deref());
-            let (total, page) = newest::newest(
+            let weigh = |tq: &dyn TQuery| {
+                tq.weight(EnableScoring::disabled_from_searcher(searcher))
+                    .map_err(|e| self.t(e))
+            };
+            let count = |tq: &dyn TQuery| -> Result<u64> {
+                newest::count(
+                    searcher,
+                    weigh(tq)?.as_ref(),
+                    &segments,
+                    within.as_ref(),
+                    range,
+                )
+                .map_err(|e| self.t(e))
+            };
+            let tq = self.build(q, &untimed, view);
+            let total = match view {
+                TextView::Stored => count(tq.as_ref())?,
+                // In the masked view a query is (Q_S AND NOT P) OR (Q_M AND P): Q with the
+                // stored text's grams for a message without personal data (P), with the
+                // masked text's for one with. Every message is one or the other, so the
+                // count is |Q_S| - |Q_S AND P| + |Q_M AND P|. The first is a document
+                // frequency where tantivy can give one; the others walk only matches with
+                // personal data. Counted as one query, every match of Q_S was walked to
+                // exclude the few with personal data.
+                TextView::Masked => {
+                    let f = self.fields;
+                    let stored = self.build_with(q, &untimed, &|k| self.keyword_in(k, f.text));
+                    let masked = self.build_with(q, &untimed, &|k| self.keyword_in(k, f.masked));
+                    let with_pii = |x: Box<dyn TQuery>| -> Box<dyn TQuery> {
+                        Box::new(BooleanQuery::new(vec![
+                            (Occur::Must, x),
+                            (
+                                Occur::Must,
+                                Box::new(TermQuery::new(
+                                    Term::from_field_text(f.pii, PII),
+                                    IndexRecordOption::Basic,
+                                )),
+                            ),
+                        ]))
+                    };
+                    let all = count(stored.as_ref())?;
+                    let hidden = count(with_pii(stored.box_clone()).as_ref())?;
+                    let shown = count(with_pii(masked).as_ref())?;
+                    all.saturating_sub(hidden) + shown
+                }
+            };
+            let page = newest::page(
                 searcher,
-                weight.as_ref(),
+                weigh(tq.as_ref())?.as_ref(),
                 &segments,
                 within.as_ref(),
                 range,
+                total,
                 offset,
                 limit,
             )

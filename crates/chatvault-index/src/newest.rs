@@ -235,20 +235,18 @@ impl Page {
 }
 
 /// Counts every match of `weight` (in `within`'s conversations, when given) whose
-/// `sent_at` is in `lo..=hi`, and returns the `offset`th to `offset + limit`th newest, as
-/// (seq, sent_at). The time range is applied here, not in `weight`: blocks wholly outside
-/// it are never read, blocks wholly inside it need no check of the time, and a segment
-/// wholly inside it is counted as if there were no range (a document frequency where
-/// tantivy can). A reach of the last 7 days reads the 7 days' postings, not 60 days'.
-pub(crate) fn newest(
+/// `sent_at` is in `lo..=hi`. The time range is applied here (and in [`page`]), not in
+/// `weight`: blocks wholly outside it are never read, blocks wholly inside it need no
+/// check of the time, and a segment wholly inside it is counted as if there were no range
+/// (a document frequency where tantivy can). A reach of the last 7 days reads the 7 days'
+/// postings, not 60 days'.
+pub(crate) fn count(
     searcher: &Searcher,
     weight: &dyn Weight,
     segments: &[Segment<'_>],
     within: Option<&Within>,
     (lo, hi): (i64, i64),
-    offset: usize,
-    limit: usize,
-) -> tantivy::Result<(u64, Vec<(u64, i64)>)> {
+) -> tantivy::Result<u64> {
     let readers = searcher.segment_readers();
     let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
     let timed = lo != i64::MIN || hi != i64::MAX;
@@ -310,10 +308,33 @@ pub(crate) fn newest(
             n
         };
     }
+    Ok(total)
+}
+
+/// The `offset`th to `offset + limit`th newest matches of `weight` (in `within`'s
+/// conversations, sent in `lo..=hi`), as (seq, sent_at), given their count `total`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn page(
+    searcher: &Searcher,
+    weight: &dyn Weight,
+    segments: &[Segment<'_>],
+    within: Option<&Within>,
+    (lo, hi): (i64, i64),
+    total: u64,
+    offset: usize,
+    limit: usize,
+) -> tantivy::Result<Vec<(u64, i64)>> {
+    let readers = searcher.segment_readers();
+    let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
+    let in_range = |seg: &Segment<'_>, doc: DocId| {
+        seg.sent_at
+            .first(doc)
+            .is_some_and(|at| (lo..=hi).contains(&at))
+    };
     let want = offset.saturating_add(limit);
     let want = want.min(usize::try_from(total).unwrap_or(usize::MAX));
     if want == 0 {
-        return Ok((total, vec![]));
+        return Ok(vec![]);
     }
     let mut page = Page {
         want,
@@ -376,11 +397,9 @@ pub(crate) fn newest(
     }
     let mut kept: Vec<(i64, u64)> = page.heap.into_iter().map(|Reverse(x)| x).collect();
     kept.sort_unstable_by(|a, b| b.cmp(a));
-    Ok((
-        total,
-        kept.into_iter()
-            .skip(offset)
-            .map(|(at, seq)| (seq, at))
-            .collect(),
-    ))
+    Ok(kept
+        .into_iter()
+        .skip(offset)
+        .map(|(at, seq)| (seq, at))
+        .collect())
 }

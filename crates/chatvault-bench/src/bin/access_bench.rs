@@ -48,8 +48,10 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// The server's router, built once as `serve` builds it, and cloned per request as a
+/// server does (building it per request cost as much as the search it served).
 struct Client {
-    state: chatvault_server::State,
+    app: axum::Router,
 }
 
 impl Client {
@@ -57,7 +59,7 @@ impl Client {
         let req = Request::get(uri)
             .header("cookie", format!("cv_session={cookie}"))
             .body(Body::empty())?;
-        let r = router(self.state.clone()).oneshot(req).await?;
+        let r = self.app.clone().oneshot(req).await?;
         let status = r.status();
         let bytes = axum::body::to_bytes(r.into_body(), 64 << 20).await?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)?;
@@ -76,7 +78,7 @@ impl Client {
             .header("authorization", format!("Bearer {bearer}"))
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))?;
-        let r = router(self.state.clone()).oneshot(req).await?;
+        let r = self.app.clone().oneshot(req).await?;
         let bytes = axum::body::to_bytes(r.into_body(), 64 << 20).await?;
         Ok(serde_json::from_slice(&bytes)?)
     }
@@ -293,7 +295,7 @@ fn main() -> Result<()> {
         }
     }
     let state = Arc::new(Shared::new(a, acc, cfg, false));
-    let client = Client { state };
+    let client = Client { app: router(state) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
