@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
-use tantivy::query::Weight;
-use tantivy::{DocId, DocSet, Searcher, TERMINATED};
+use tantivy::query::{Scorer, Weight};
+use tantivy::{DocId, DocSet, Searcher, SegmentReader, TERMINATED};
 
 /// Documents per block. Small enough that a block of a common keyword's matches fills a
 /// page with few wasted reads, large enough that the summaries stay tiny (16 bytes per
@@ -234,6 +234,41 @@ impl Page {
     }
 }
 
+/// Calls `f` with each match of `scorer` in block `b` of `seg` that is alive, sent in
+/// `lo..=hi` and in `within`'s conversations. Returns whether the scorer goes on past the
+/// block.
+fn each_in_block(
+    scorer: &mut Box<dyn Scorer>,
+    seg: &Segment<'_>,
+    reader: &SegmentReader,
+    b: usize,
+    within: Option<&Within>,
+    (lo, hi): (i64, i64),
+    f: &mut dyn FnMut(DocId),
+) -> bool {
+    let alive = reader.alive_bitset();
+    let inside = seg.blocks.inside(b, lo, hi);
+    let (start, stop) = seg.blocks.docs(b, reader.max_doc());
+    let mut doc = scorer.doc();
+    if doc < start {
+        doc = scorer.seek(start);
+    }
+    while doc != TERMINATED && doc < stop {
+        if alive.is_none_or(|a| a.is_alive(doc))
+            && (inside
+                || seg
+                    .sent_at
+                    .first(doc)
+                    .is_some_and(|at| (lo..=hi).contains(&at)))
+            && within.is_none_or(|w| w.holds(seg.conv, doc))
+        {
+            f(doc);
+        }
+        doc = scorer.advance();
+    }
+    doc != TERMINATED
+}
+
 /// Counts every match of `weight` (in `within`'s conversations, when given) whose
 /// `sent_at` is in `lo..=hi`. The time range is applied here (and in [`page`]), not in
 /// `weight`: blocks wholly outside it are never read, blocks wholly inside it need no
@@ -250,11 +285,6 @@ pub(crate) fn count(
     let readers = searcher.segment_readers();
     let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
     let timed = lo != i64::MIN || hi != i64::MAX;
-    let in_range = |seg: &Segment<'_>, doc: DocId| {
-        seg.sent_at
-            .first(doc)
-            .is_some_and(|at| (lo..=hi).contains(&at))
-    };
     let mut total = 0u64;
     for (r, seg) in readers.iter().zip(segments) {
         let blocks = seg.blocks;
@@ -286,22 +316,7 @@ pub(crate) fn count(
                     Some(s) => s,
                     None => scorer.insert(weight.scorer(r, 1.0)?),
                 };
-                let inside = blocks.inside(b, lo, hi);
-                let (start, stop) = blocks.docs(b, r.max_doc());
-                let mut doc = scorer.doc();
-                if doc < start {
-                    doc = scorer.seek(start);
-                }
-                while doc != TERMINATED && doc < stop {
-                    if alive.is_none_or(|a| a.is_alive(doc))
-                        && (inside || in_range(seg, doc))
-                        && keep(seg, doc)
-                    {
-                        n += 1;
-                    }
-                    doc = scorer.advance();
-                }
-                if doc == TERMINATED {
+                if !each_in_block(scorer, seg, r, b, within, (lo, hi), &mut |_| n += 1) {
                     break;
                 }
             }
@@ -325,12 +340,6 @@ pub(crate) fn page(
     limit: usize,
 ) -> tantivy::Result<Vec<(u64, i64)>> {
     let readers = searcher.segment_readers();
-    let keep = |seg: &Segment<'_>, doc: DocId| within.is_none_or(|w| w.holds(seg.conv, doc));
-    let in_range = |seg: &Segment<'_>, doc: DocId| {
-        seg.sent_at
-            .first(doc)
-            .is_some_and(|at| (lo..=hi).contains(&at))
-    };
     let want = offset.saturating_add(limit);
     let want = want.min(usize::try_from(total).unwrap_or(usize::MAX));
     if want == 0 {
@@ -363,8 +372,6 @@ pub(crate) fn page(
         while i < batch.len() {
             let s = batch[i].0;
             let (seg, reader) = (&segments[s], &readers[s]);
-            let alive = reader.alive_bitset();
-            let max_doc = reader.max_doc();
             let mut scorer = weight.scorer(reader, 1.0)?;
             while i < batch.len() && batch[i].0 == s {
                 let b = batch[i].1;
@@ -375,21 +382,15 @@ pub(crate) fn page(
                 {
                     continue;
                 }
-                let inside = seg.blocks.inside(b as usize, lo, hi);
-                let (start, stop) = seg.blocks.docs(b as usize, max_doc);
-                let mut doc = scorer.doc();
-                if doc < start {
-                    doc = scorer.seek(start);
-                }
-                while doc != TERMINATED && doc < stop {
-                    if alive.is_none_or(|a| a.is_alive(doc))
-                        && (inside || in_range(seg, doc))
-                        && keep(seg, doc)
-                    {
-                        page.offer(seg, doc);
-                    }
-                    doc = scorer.advance();
-                }
+                each_in_block(
+                    &mut scorer,
+                    seg,
+                    reader,
+                    b as usize,
+                    within,
+                    (lo, hi),
+                    &mut |doc| page.offer(seg, doc),
+                );
             }
         }
         next = end;

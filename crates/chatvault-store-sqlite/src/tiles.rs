@@ -364,6 +364,25 @@ impl Tiles {
     }
 }
 
+/// Calls `f` with each row of a version 4 log (`log_hashes`), in index order.
+fn each_old_hash(
+    conn: &Connection,
+    path: &Path,
+    f: &mut dyn FnMut(i64, Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let mut st = conn
+        .prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")
+        .map_err(|e| err(path, e))?;
+    let mut rows = st.query([]).map_err(|e| err(path, e))?;
+    while let Some(r) = rows.next().map_err(|e| err(path, e))? {
+        f(
+            r.get(0).map_err(|e| err(path, e))?,
+            r.get(1).map_err(|e| err(path, e))?,
+        )?;
+    }
+    Ok(())
+}
+
 /// Moves a version 4 log (`log_hashes`: one row per stored hash) into tiles, inside the
 /// caller's transaction, and drops the old table. The tiles are built from the leaves'
 /// hashes, bottom up; then every old row is compared with what the tiles give. A row that
@@ -379,22 +398,16 @@ pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
         let mut ins = conn
             .prepare("INSERT INTO log_tiles (key, hashes) VALUES (?1, ?2)")
             .map_err(|e| err(path, e))?;
-        let mut st = conn
-            .prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")
-            .map_err(|e| err(path, e))?;
-        let mut rows = st.query([]).map_err(|e| err(path, e))?;
-        while let Some(r) = rows.next().map_err(|e| err(path, e))? {
-            let idx: i64 = r.get(0).map_err(|e| err(path, e))?;
+        each_old_hash(conn, path, &mut |idx, bytes| {
             let (level, k) = split_stored_hash_index(idx.max(0) as u64);
             if level != 0 {
-                continue;
+                return Ok(());
             }
             if k != leaves {
                 return Err(corrupt(format!(
                     "upgrading the log to tiles: the hash of leaf {leaves} is missing from log_hashes; the archive is left at schema version 4"
                 )));
             }
-            let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
             filling[0].push(hash_of(&bytes, || {
                 format!("log hash {idx} is not 32 bytes")
             })?);
@@ -414,7 +427,8 @@ pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
                 filling[t + 1].push(root);
                 t += 1;
             }
-        }
+            Ok(())
+        })?;
         for (t, tile) in filling.iter().enumerate() {
             if !tile.is_empty() {
                 ins.execute(params![key(t as u8, done[t]), tile.as_flattened()])
@@ -425,13 +439,7 @@ pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
     // Every old row against the tiles; and every hash the leaves call for is there.
     let tiles = Tiles::default();
     let (mut differ, mut first_bad, mut within) = (0u64, None::<i64>, 0u64);
-    let mut st = conn
-        .prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")
-        .map_err(|e| err(path, e))?;
-    let mut rows = st.query([]).map_err(|e| err(path, e))?;
-    while let Some(r) = rows.next().map_err(|e| err(path, e))? {
-        let idx: i64 = r.get(0).map_err(|e| err(path, e))?;
-        let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
+    each_old_hash(conn, path, &mut |idx, bytes| {
         let wanted = u64::try_from(idx)
             .ok()
             .filter(|&i| i < stored_hash_count(leaves));
@@ -444,9 +452,8 @@ pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
             differ += 1;
             first_bad.get_or_insert(idx);
         }
-    }
-    drop(rows);
-    drop(st);
+        Ok(())
+    })?;
     let missing = stored_hash_count(leaves) - within;
     if differ > 0 || missing > 0 {
         let note = format!(
