@@ -522,6 +522,14 @@ impl Snapshot {
         }
     }
 
+    /// The messages holding personal data (their masked text differs from the stored).
+    fn with_pii(&self) -> Box<dyn TQuery> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(self.fields.pii, PII),
+            IndexRecordOption::Basic,
+        ))
+    }
+
     /// One keyword as `view` reads the text. In the masked view, a message with personal
     /// data matches through its masked grams and any other through its text (the same).
     fn keyword_query(&self, k: &str, view: TextView) -> Box<dyn TQuery> {
@@ -530,12 +538,7 @@ impl Snapshot {
         if view == TextView::Stored {
             return stored;
         }
-        let pii = || -> Box<dyn TQuery> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(f.pii, PII),
-                IndexRecordOption::Basic,
-            ))
-        };
+        let pii = || self.with_pii();
         let plain: Box<dyn TQuery> = Box::new(BooleanQuery::new(vec![
             (Occur::Must, stored),
             (Occur::MustNot, pii()),
@@ -800,13 +803,7 @@ impl Snapshot {
                     let with_pii = |x: Box<dyn TQuery>| -> Box<dyn TQuery> {
                         Box::new(BooleanQuery::new(vec![
                             (Occur::Must, x),
-                            (
-                                Occur::Must,
-                                Box::new(TermQuery::new(
-                                    Term::from_field_text(f.pii, PII),
-                                    IndexRecordOption::Basic,
-                                )),
-                            ),
+                            (Occur::Must, self.with_pii()),
                         ]))
                     };
                     let all = count(stored.as_ref())?;
