@@ -776,19 +776,13 @@ impl Snapshot {
                 tq.weight(EnableScoring::disabled_from_searcher(searcher))
                     .map_err(|e| self.t(e))
             };
-            let count = |tq: &dyn TQuery| -> Result<u64> {
-                newest::count(
-                    searcher,
-                    weigh(tq)?.as_ref(),
-                    &segments,
-                    within.as_ref(),
-                    range,
-                )
-                .map_err(|e| self.t(e))
+            let count = |w: &dyn tantivy::query::Weight| -> Result<u64> {
+                newest::count(searcher, w, &segments, within.as_ref(), range).map_err(|e| self.t(e))
             };
-            let tq = self.build(q, &untimed, view);
+            // The query the page is read with (and, in the stored view, counted with).
+            let weight = weigh(self.build(q, &untimed, view).as_ref())?;
             let total = match view {
-                TextView::Stored => count(tq.as_ref())?,
+                TextView::Stored => count(weight.as_ref())?,
                 // In the masked view a query is (Q_S AND NOT P) OR (Q_M AND P): Q with the
                 // stored text's grams for a message without personal data (P), with the
                 // masked text's for one with. Every message is one or the other, so the
@@ -806,15 +800,15 @@ impl Snapshot {
                             (Occur::Must, self.with_pii()),
                         ]))
                     };
-                    let all = count(stored.as_ref())?;
-                    let hidden = count(with_pii(stored.box_clone()).as_ref())?;
-                    let shown = count(with_pii(masked).as_ref())?;
+                    let all = count(weigh(stored.as_ref())?.as_ref())?;
+                    let hidden = count(weigh(with_pii(stored).as_ref())?.as_ref())?;
+                    let shown = count(weigh(with_pii(masked).as_ref())?.as_ref())?;
                     all.saturating_sub(hidden) + shown
                 }
             };
             let page = newest::page(
                 searcher,
-                weigh(tq.as_ref())?.as_ref(),
+                weight.as_ref(),
                 &segments,
                 within.as_ref(),
                 range,

@@ -43,6 +43,11 @@ pub(crate) fn key(level: u8, first: u64) -> i64 {
     ((i64::from(level)) << INDEX_BITS) | first as i64
 }
 
+/// The index, at its tile level, of a row's first hash.
+fn first_of(key: i64) -> u64 {
+    (key as u64) & ((1 << INDEX_BITS) - 1)
+}
+
 fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
 }
@@ -72,7 +77,7 @@ pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Vec<u64>> {
         )
         .map_err(|e| err(path, e))?;
         let Some((k, len)) = row else { break };
-        let first = (k as u64) & ((1 << INDEX_BITS) - 1);
+        let first = first_of(k);
         if len <= 0 || len % 32 != 0 {
             return Err(corrupt(format!(
                 "log tile row {level}/{first} holds {len} bytes, not a whole number of hashes"
@@ -266,7 +271,7 @@ fn read_tile(conn: &Connection, path: &Path, level: u8, n: u64) -> Result<Vec<[u
     while let Some(r) = rows.next().map_err(|e| err(path, e))? {
         let k: i64 = r.get(0).map_err(|e| err(path, e))?;
         let bytes: Vec<u8> = r.get(1).map_err(|e| err(path, e))?;
-        let first = (k as u64) & ((1 << INDEX_BITS) - 1);
+        let first = first_of(k);
         let at = n * WIDTH + tile.len() as u64;
         if first != at || bytes.is_empty() || bytes.len() % 32 != 0 {
             return Err(corrupt(format!(
